@@ -1,0 +1,1 @@
+"""IVR and call-routing engine for the 12345 government service hotline."""

@@ -1,0 +1,253 @@
+"""Typed, layered configuration: built-in defaults → ``config/*.yaml`` → environment.
+
+Merged once at start and passed down as frozen objects; business code never reads
+``os.environ``. Every file error names file, line and column (see :mod:`ivr.yamlsource`).
+Flows live in ``config/flows/`` and are compiled by :mod:`ivr.flows`, not here.
+
+Secrets never live in ``config/``: the AMI secret comes from ``IVR_AMI_SECRET`` and an agent
+phone's SIP password from ``IVR_AGENT_SECRET_<AGENT>`` (the test bed generates its own).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from ivr.yamlsource import Document, Location, SourceError, SourceErrors, load, pydantic_errors
+
+NAME = r"^[a-z][a-z0-9_-]{0,39}$"
+NUMBER = r"^[0-9]{3,16}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- engine (protocol-facing) sections -------------------------------------------------
+
+
+class AgiSettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(4573, ge=1, le=65535)
+    header_timeout: float = Field(5.0, gt=0, description="seconds to receive the AGI environment")
+
+
+class AmiSettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(5038, ge=1, le=65535)
+    username: str = "ivr"
+    secret: SecretStr | None = None
+
+
+class RedisSettings(Strict):
+    url: str = "redis://127.0.0.1:6379/0"
+
+
+class SipSettings(Strict):
+    bind: str = "127.0.0.1"
+    port: int = Field(5060, ge=1, le=65535)
+    rtp_start: int = Field(10000, ge=1024, le=65535)
+    rtp_end: int = Field(10999, ge=1024, le=65535)
+    pstn_match: tuple[str, ...] = Field(
+        ("127.0.0.1",), description="ip or ip:port of the carrier gateway sending citizen calls"
+    )
+
+
+# --- hotline sections ------------------------------------------------------------------
+
+
+class Agent(Strict):
+    """A seat: one SIP softphone endpoint."""
+
+    name: str = Field(description="display name")
+    skills: tuple[str, ...] = ()
+    contact: str | None = Field(
+        None, description="fixed SIP URI (desk phone); otherwise the softphone registers"
+    )
+
+
+class Queue(Strict):
+    """A group of seats callers wait for (7×24 general, or an expert skill)."""
+
+    title: str
+    members: tuple[str, ...] = ()
+    strategy: Literal["rrmemory", "ringall", "leastrecent", "fewestcalls", "random", "linear"] = (
+        "rrmemory"
+    )
+    ring_timeout: int = Field(15, ge=1, le=120, description="seconds one seat rings")
+    max_wait: int = Field(0, ge=0, description="seconds in queue before fallback; 0 = forever")
+    fallback: str | None = Field(None, description="queue to try when max_wait runs out")
+
+
+class SubCenter(Strict):
+    """A department hotline that keeps its own seats; 12345 transfers calls to it."""
+
+    title: str
+    number: str = Field(pattern=NUMBER)
+    host: str
+    port: int = Field(5060, ge=1, le=65535)
+    ring_timeout: int = Field(20, ge=1, le=120)
+    fallback_queue: str = "general"
+
+
+class NumberEntry(Strict):
+    """One dialed number: 12345 itself, or an old department number folded into it."""
+
+    mode: Literal["main", "merged", "dual", "subcenter"]
+    title: str
+    flow: str | None = None
+    subcenter: str | None = None
+
+
+class Settings(Strict):
+    agi: AgiSettings = AgiSettings()
+    ami: AmiSettings = AmiSettings()
+    redis: RedisSettings = RedisSettings()
+    sip: SipSettings = SipSettings()
+    agents: dict[str, Agent] = {}
+    queues: dict[str, Queue] = {}
+    subcenters: dict[str, SubCenter] = {}
+    numbers: dict[str, NumberEntry] = {}
+
+    def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Names that point nowhere, as (path in the config, reason)."""
+        out: list[tuple[tuple[str | int, ...], str]] = []
+        for section in ("agents", "queues", "subcenters"):
+            for name in getattr(self, section):
+                if not re.match(NAME, name):
+                    out.append(((section, name), f"name {name!r} must match {NAME}"))
+        for qname, q in self.queues.items():
+            for i, m in enumerate(q.members):
+                if m not in self.agents:
+                    out.append((("queues", qname, "members", i), f"member {m!r} is not a defined agent"))
+            if q.fallback and q.fallback not in self.queues:
+                out.append((("queues", qname, "fallback"), f"fallback {q.fallback!r} is not a defined queue"))
+        for sname, s in self.subcenters.items():
+            if s.fallback_queue not in self.queues:
+                out.append((("subcenters", sname, "fallback_queue"), f"{s.fallback_queue!r} is not a defined queue"))
+        for num, n in self.numbers.items():
+            if not re.match(NUMBER, num):
+                out.append((("numbers", num), f"number {num!r} must be 3-16 digits"))
+            if n.subcenter and n.subcenter not in self.subcenters:
+                out.append((("numbers", num, "subcenter"), f"{n.subcenter!r} is not a defined sub-center"))
+        if self.sip.rtp_start >= self.sip.rtp_end:
+            out.append((("sip", "rtp_start"), "sip.rtp_start must be below sip.rtp_end"))
+        return out
+
+
+ENGINE_SECTIONS = ("agi", "ami", "redis", "sip")
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """Settings plus where each top-level section came from (for error messages)."""
+
+    settings: Settings
+    config_dir: Path
+    origins: Mapping[str, str]  # "agi.port" -> "config/engine.yaml:3:9" or "environment IVR_AGI_PORT"
+
+    def origin(self, dotted: str) -> str:
+        return self.origins.get(dotted, "built-in default")
+
+
+class ConfigError(Exception):
+    """Start-up must stop: one clear line (or a few) saying what and where."""
+
+
+def load_config(config_dir: str | Path = "config", environ: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Read every ``*.yaml`` directly in ``config_dir`` (not ``flows/``) and the environment."""
+    environ = os.environ if environ is None else environ
+    config_dir = Path(config_dir)
+    if not config_dir.is_dir():
+        raise ConfigError(f"config directory {config_dir} does not exist")
+    merged: dict[str, Any] = {}
+    owner: dict[str, Document] = {}
+    origins: dict[str, str] = {}
+    errors: list[SourceError] = []
+    for path in sorted(config_dir.glob("*.yaml")):
+        try:
+            doc = load(path)
+        except SourceError as exc:
+            errors.append(exc)
+            continue
+        if doc.data is None:
+            continue
+        if not isinstance(doc.data, dict):
+            errors.append(SourceError(Location(str(path), 1, 1), "top level must be a mapping"))
+            continue
+        for key, value in doc.data.items():
+            if key in merged:
+                errors.append(doc.error((key,), f"{key!r} is already defined in {owner[key].file}", at_key=True))
+                continue
+            if key not in Settings.model_fields:
+                errors.append(doc.error((key,), f"unknown key {key!r}", at_key=True))
+                continue
+            merged[key] = value
+            owner[key] = doc
+            for path_, loc in doc.value_at.items():
+                if path_ and path_[0] == key:
+                    origins[".".join(str(p) for p in path_)] = str(loc)
+    if errors:
+        raise ConfigError(str(SourceErrors(errors)))
+
+    for var, value in sorted(environ.items()):
+        if not var.startswith("IVR_") or var.startswith("IVR_AGENT_SECRET_") or var in _NOT_SETTINGS:
+            continue
+        section, _, field_ = var[4:].lower().partition("_")
+        if section not in ENGINE_SECTIONS or field_ not in type(Settings().__getattribute__(section)).model_fields:
+            raise ConfigError(f"environment {var}: unknown setting (expected IVR_<SECTION>_<KEY>, sections {', '.join(ENGINE_SECTIONS)})")
+        section_data = merged.setdefault(section, {})
+        if not isinstance(section_data, dict):
+            raise ConfigError(f"{owner[section].where((section,))}: {section} must be a mapping")
+        section_data[field_] = value.split(",") if field_ == "pstn_match" else value
+        origins[f"{section}.{field_}"] = f"environment {var}"
+
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, owner, origins)) from None
+    problems = []
+    for path_, reason in settings.reference_problems():
+        doc = owner.get(str(path_[0]))
+        problems.append(f"{doc.where(path_) if doc else origins.get('.'.join(map(str, path_)), 'config')}: {reason}")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return LoadedConfig(settings, config_dir, origins)
+
+
+# Environment variables with IVR_ prefix that are not settings.
+_NOT_SETTINGS = {"IVR_CONFIG", "IVR_STATE_DIR", "IVR_TESTBED_RUNNER", "IVR_LOG_LEVEL"}
+
+
+def _explain(exc: ValidationError, owner: dict[str, Document], origins: dict[str, str]) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = err["loc"]
+        if loc and loc[0] in owner:
+            doc = owner[loc[0]]
+            lines.extend(str(e) for e in pydantic_errors(doc, _OneError(err)).errors)
+            continue
+        dotted = ".".join(str(p) for p in loc)
+        where = origins.get(dotted, "config")
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {dotted + ': ' if dotted else ''}{msg}")
+    return "\n".join(lines)
+
+
+class _OneError:
+    def __init__(self, err: dict[str, Any]):
+        self._err = dict(err, msg=err["msg"].removeprefix("Value error, "))
+
+    def errors(self) -> list[dict[str, Any]]:
+        return [self._err]
+
+
+def agent_secret(agent: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """An agent phone's SIP password, from ``IVR_AGENT_SECRET_<AGENT>`` (dashes as underscores)."""
+    environ = os.environ if environ is None else environ
+    return environ.get("IVR_AGENT_SECRET_" + agent.upper().replace("-", "_"))

@@ -1,0 +1,1 @@
+"""Mandarin voice prompts: catalog (text), build (audio), manifest (durations)."""

@@ -1,0 +1,161 @@
+"""YAML that remembers where every value came from.
+
+Admins edit YAML by hand; when something is wrong they need ``file:line:col: reason``,
+not a traceback. This loader builds plain Python data (dicts, lists, scalars) and, beside
+it, a table from each value's path (``("queues", "general", "timeout")``) to its position.
+Config validation and the flow compiler both report errors through it.
+Duplicate keys, which plain YAML silently collapses, are an error here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str
+    line: int  # 1-based
+    col: int  # 1-based
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class SourceError(Exception):
+    """A problem in an admin-edited file, with where it is."""
+
+    def __init__(self, location: Location | None, reason: str):
+        self.location = location
+        self.reason = reason
+        super().__init__(f"{location}: {reason}" if location else reason)
+
+
+class SourceErrors(Exception):
+    """Several problems at once, so an admin can fix them in one go."""
+
+    def __init__(self, errors: list[SourceError]):
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+@dataclass
+class Document:
+    """Parsed YAML data plus the location of every key and value in it."""
+
+    file: str
+    data: Any
+    value_at: dict[Path_, Location] = field(default_factory=dict)
+    key_at: dict[Path_, Location] = field(default_factory=dict)
+
+    def where(self, path: Path_) -> Location:
+        """The closest known location for ``path``: the value, its key, or an ancestor."""
+        path = tuple(path)
+        while True:
+            if path in self.value_at:
+                return self.value_at[path]
+            if path in self.key_at:
+                return self.key_at[path]
+            if not path:
+                return Location(self.file, 1, 1)
+            path = path[:-1]
+
+    def where_key(self, path: Path_) -> Location:
+        return self.key_at.get(tuple(path)) or self.where(path)
+
+    def error(self, path: Path_, reason: str, *, at_key: bool = False) -> SourceError:
+        return SourceError(self.where_key(path) if at_key else self.where(path), reason)
+
+
+def _loc(file: str, node: yaml.Node) -> Location:
+    return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _build(doc: Document, node: yaml.Node, path: Path_, loader: yaml.SafeLoader) -> Any:
+    doc.value_at[path] = _loc(doc.file, node)
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) or isinstance(key, bool):
+                raise SourceError(_loc(doc.file, key_node), f"a key must be text, not {key!r}")
+            key = str(key) if not isinstance(key, str) else key
+            if key in out:
+                first = doc.key_at[path + (key,)]
+                raise SourceError(
+                    _loc(doc.file, key_node),
+                    f"duplicate key {key!r} (first defined at line {first.line})",
+                )
+            doc.key_at[path + (key,)] = _loc(doc.file, key_node)
+            out[key] = _build(doc, value_node, path + (key,), loader)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(doc, item, path + (i,), loader) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
+
+
+def parse(text: str, file: str) -> Document:
+    """Parse YAML text; raise :class:`SourceError` with a location on any syntax problem."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        doc = Document(file=file, data=None)
+        if node is not None:
+            doc.data = _build(doc, node, (), loader)
+        return doc
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
+        raise SourceError(loc, f"YAML syntax: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise SourceError(Location(file, 1, 1), f"YAML: {exc}") from None
+    finally:
+        loader.dispose()
+
+
+def load(path: str | Path) -> Document:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError(Location(str(path), 1, 1), f"not UTF-8 text: {exc}") from None
+    return parse(text, str(path))
+
+
+def pydantic_errors(doc: Document, exc: Any, prefix: Path_ = ()) -> SourceErrors:
+    """Turn a pydantic ``ValidationError`` into located errors.
+
+    ``prefix`` is where the validated object sits inside ``doc``.
+    """
+    errors = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            reason = f"unknown key {loc[-1]!r}"
+            errors.append(doc.error(prefix + loc, reason, at_key=True))
+            continue
+        if kind == "missing":
+            where = ".".join(str(p) for p in loc[:-1]) or "top level"
+            errors.append(doc.error(prefix + loc[:-1], f"missing key {loc[-1]!r} in {where}"))
+            continue
+        # Pydantic puts union/tag names in loc; keep only the parts that exist in the data.
+        data_path = _existing_path(doc, prefix + loc)
+        name = ".".join(str(p) for p in loc) or "value"
+        errors.append(SourceError(doc.where(data_path), f"{name}: {err['msg']}"))
+    return SourceErrors(errors)
+
+
+def _existing_path(doc: Document, path: Path_) -> Path_:
+    out: list[str | int] = []
+    for part in path:
+        if tuple(out) + (part,) in doc.value_at:
+            out.append(part)
+    return tuple(out)
