@@ -18,8 +18,8 @@ from ivr.yamlsource import SourceError, SourceErrors
 COMMANDS = {
     "serve": "ivr.commands.serve",
     "testbed": "ivr.commands.testbed",
-    "demo": "ivr.commands.demo",
     "asterisk-conf": "ivr.commands.asterisk_conf",
+    "prompts": "ivr.commands.prompts",
 }
 
 
@@ -60,6 +60,3 @@ def config_dir(args: argparse.Namespace) -> str:
 
     return args.config or os.environ.get("IVR_CONFIG") or "config"
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,61 @@
+"""The :class:`ivr.channel.Channel` interface spoken as AGI commands.
+
+Both transports (FastAGI over TCP, process AGI over stdin/stdout) share this class; they only
+provide :meth:`AgiChannel._roundtrip`. Once a reply says the caller is gone, the channel is
+dead and every later command raises at once: after a hang-up Asterisk's replies can no longer
+be trusted to line up with commands.
+"""
+
+from __future__ import annotations
+
+from ivr.agi.protocol import Reply, parse_reply, quote
+from ivr.channel import CallerHungUp
+
+SILENCE = "silence/1"  # GET DATA needs a file even when there is nothing to say
+
+
+class AgiChannel:
+    def __init__(self) -> None:
+        self.dead = False
+        self.commands_sent = 0
+
+    async def _roundtrip(self, command: str) -> str:
+        """Send one command line, return the final reply line."""
+        raise NotImplementedError
+
+    async def command(self, command: str) -> Reply:
+        if self.dead:
+            raise CallerHungUp("channel already hung up")
+        self.commands_sent += 1
+        try:
+            return parse_reply(await self._roundtrip(command))
+        except CallerHungUp:
+            self.dead = True
+            raise
+
+    async def stream(self, sound: str, escape_digits: str = "") -> str:
+        reply = await self.command(f"STREAM FILE {quote(sound)} {quote(escape_digits)}")
+        return reply.digit
+
+    async def get_data(self, sound: str, timeout_ms: int, max_digits: int) -> str:
+        reply = await self.command(f"GET DATA {quote(sound or SILENCE)} {int(timeout_ms)} {int(max_digits)}")
+        return reply.result  # the digits typed ('' on timeout with none)
+
+    async def wait_for_digit(self, timeout_ms: int) -> str:
+        return (await self.command(f"WAIT FOR DIGIT {int(timeout_ms)}")).digit
+
+    async def say_digits(self, digits: str, escape_digits: str = "") -> str:
+        return (await self.command(f"SAY DIGITS {digits} {quote(escape_digits)}")).digit
+
+    async def say_number(self, number: int, escape_digits: str = "") -> str:
+        return (await self.command(f"SAY NUMBER {int(number)} {quote(escape_digits)}")).digit
+
+    async def set_variable(self, name: str, value: str) -> None:
+        await self.command(f"SET VARIABLE {name} {quote(value)}")
+
+    async def get_variable(self, name: str) -> str | None:
+        reply = await self.command(f"GET VARIABLE {quote(name)}")
+        return reply.data if reply.result == "1" else None
+
+    async def exec(self, application: str, args: str = "") -> str:
+        return (await self.command(f"EXEC {application} {quote(args)}")).result

@@ -1,0 +1,93 @@
+"""AGI wire format, without I/O: the environment header and command replies.
+
+Pure and capped, so a garbage or endless peer can neither spin nor grow memory (panoramisk
+1.4 loops forever on a connect-and-close; see ASTERISK.md). The asyncio adapter in
+:mod:`ivr.agi.fastagi` and the process-AGI entry both build on these functions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ivr.channel import CallerHungUp, ChannelError
+
+MAX_ENVIRONMENT_BYTES = 16 * 1024  # a real AGI environment is ~1 KiB
+MAX_REPLY_BYTES = 8 * 1024
+
+
+class AgiProtocolError(Exception):
+    """The peer did not speak AGI (closed early, sent garbage, or too much)."""
+
+
+class EnvironmentReader:
+    """Accumulates the ``agi_*: value`` header block that ends with an empty line."""
+
+    def __init__(self, limit: int = MAX_ENVIRONMENT_BYTES):
+        self._buffer = bytearray()
+        self._limit = limit
+        self.environment: dict[str, str] | None = None
+
+    def feed(self, data: bytes) -> bool:
+        """Add bytes; True once the header block is complete. ``b''`` means EOF."""
+        if self.environment is not None:
+            return True
+        if not data:
+            raise AgiProtocolError("connection closed before the AGI environment was complete")
+        self._buffer += data
+        end = self._buffer.find(b"\n\n")
+        if end < 0:
+            if len(self._buffer) > self._limit:
+                raise AgiProtocolError(f"AGI environment exceeds {self._limit} bytes")
+            return False
+        self.environment = parse_environment(bytes(self._buffer[:end]))
+        return True
+
+
+def parse_environment(block: bytes) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for raw in block.decode("utf-8", errors="replace").split("\n"):
+        key, sep, value = raw.partition(":")
+        if not sep or not key.startswith("agi_"):
+            raise AgiProtocolError(f"not an AGI environment line: {raw[:60]!r}")
+        env[key.strip()] = value.strip()
+    if "agi_channel" not in env:
+        raise AgiProtocolError("AGI environment has no agi_channel")
+    return env
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A ``200 result=N [(data)] [key=value]`` reply."""
+
+    result: str
+    data: str = ""
+    extra: str = ""
+
+    @property
+    def digit(self) -> str:
+        """Digit commands return the ASCII code of the key ('57' = '9'); 0 = none."""
+        code = int(self.result or 0)
+        return chr(code) if code > 0 else ""
+
+
+_REPLY = re.compile(r"^200 result=(?P<result>-?\d*)(?: \((?P<data>[^)]*)\))?(?P<extra>.*)$")
+
+
+def parse_reply(line: str) -> Reply:
+    """Parse one reply line. Hang-ups and failures raise instead of returning dicts."""
+    line = line.rstrip("\r\n")
+    if line == "HANGUP" or line.startswith("511"):
+        raise CallerHungUp(line)
+    match = _REPLY.match(line)
+    if not match:
+        raise ChannelError(f"AGI command failed: {line[:200]}")
+    result, data = match["result"], match["data"] or ""
+    if result == "-1" or data == "hangup":
+        raise CallerHungUp(line)
+    return Reply(result=result, data=data, extra=match["extra"].strip())
+
+
+def quote(arg: str) -> str:
+    """Quote one AGI command argument."""
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'

@@ -1,0 +1,132 @@
+"""AMI client: panoramisk's Manager with the defects of 1.4 handled.
+
+- Text is decoded incrementally: panoramisk decodes each TCP chunk on its own with
+  ``errors='ignore'``, so a Chinese character split across two reads vanished (张三 → 三).
+- ``connect()`` returns only after the login succeeded (panoramisk returns before it).
+- A ``Response: Error`` raises :class:`AmiError` instead of coming back as a message.
+- Every action carries an ``Async`` header: panoramisk reads ``action['async']`` for any
+  response ending in "successfully queued" (PlayDTMF, ...) and a KeyError there kills the
+  whole connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import fnmatch
+from typing import Any, Callable
+
+from panoramisk import Manager
+from panoramisk.ami_protocol import AMIProtocol
+from panoramisk.message import Message
+
+
+class AmiError(Exception):
+    """AMI refused an action, or the connection/login failed."""
+
+
+class Utf8AMIProtocol(AMIProtocol):
+    """Decodes the byte stream incrementally so multi-byte characters survive any split."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def data_received(self, data: bytes) -> None:
+        text = self._decoder.decode(data)
+        if text:
+            # Only whole characters go on; panoramisk's per-chunk decode is now lossless.
+            super().data_received(text.encode("utf-8"))
+
+
+EventCallback = Callable[[Message], Any]
+
+
+class AmiClient:
+    def __init__(self, host: str, port: int, username: str, secret: str, *, events: str = "on"):
+        self._manager = Manager(
+            host=host,
+            port=port,
+            username=username,
+            secret=secret,
+            events=events,
+            encoding="utf-8",
+            protocol_factory=Utf8AMIProtocol,
+            ping_delay=30,
+            reconnect_timeout=1,
+            loop=asyncio.get_running_loop(),
+            on_login=self._on_login,
+            on_disconnect=self._on_disconnect,
+        )
+        self._logged_in = asyncio.Event()
+        self._waiters: list[tuple[str, Callable[[Message], bool], asyncio.Future[Message]]] = []
+        self._manager.register_event("*", self._dispatch)
+        self.address = f"{host}:{port}"
+
+    def _on_login(self, _manager: Manager) -> None:
+        self._logged_in.set()
+
+    def _on_disconnect(self, _manager: Manager, _exc: Exception | None) -> None:
+        self._logged_in.clear()
+
+    async def connect(self, timeout: float = 10.0) -> None:
+        """Connect and log in; raise :class:`AmiError` with the reason on failure."""
+        try:
+            await asyncio.wait_for(self._manager.connect(), timeout)
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise AmiError(f"cannot connect to AMI at {self.address}: {exc}") from None
+        try:
+            await asyncio.wait_for(self._logged_in.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise AmiError(f"AMI login to {self.address} failed (wrong username or secret?)") from None
+
+    @property
+    def connected(self) -> bool:
+        return self._logged_in.is_set()
+
+    async def action(self, action: dict[str, str], *, as_list: bool | None = None, timeout: float = 10.0) -> Any:
+        """Send an action; return its response (a list for actions that stream events)."""
+        if not self.connected:
+            raise AmiError(f"AMI at {self.address} is not connected")
+        action = {"Async": "false", **action}
+        result = await asyncio.wait_for(self._manager.send_action(action, as_list=as_list), timeout)
+        first = result[0] if isinstance(result, list) else result
+        if first.get("Response") == "Error":
+            raise AmiError(f"AMI {action.get('Action')}: {first.get('Message', 'error')}")
+        return result
+
+    async def command(self, cli: str) -> str:
+        """Run an Asterisk CLI command (needs the `command` write class)."""
+        result = await self.action({"Action": "Command", "Command": cli})
+        output = result.get("Output", "") if hasattr(result, "get") else ""
+        return "\n".join(output) if isinstance(output, list) else str(output or result.content)
+
+    def on(self, pattern: str, callback: EventCallback) -> None:
+        """Call ``callback(event)`` for every event whose name matches ``pattern`` (glob)."""
+        self._manager.register_event(pattern, lambda _m, event: callback(event))
+
+    def wait_for(
+        self, event: str, where: Callable[[Message], bool] = lambda _e: True
+    ) -> asyncio.Future[Message]:
+        """A future for the next event named ``event`` (glob) that satisfies ``where``.
+
+        Create it *before* triggering the event, then ``await asyncio.wait_for(fut, t)``.
+        """
+        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._waiters.append((event, where, fut))
+        return fut
+
+    def _dispatch(self, _manager: Manager, event: Message) -> None:
+        name = event.get("Event", "")
+        for item in list(self._waiters):
+            pattern, where, fut = item
+            if fut.done():
+                self._waiters.remove(item)
+            elif fnmatch.fnmatchcase(name, pattern) and where(event):
+                fut.set_result(event)
+                self._waiters.remove(item)
+
+    def close(self) -> None:
+        # panoramisk schedules a reconnect when the connection drops; a close is final.
+        self._manager.connection_lost = lambda _exc: None  # type: ignore[method-assign]
+        self._manager.close()

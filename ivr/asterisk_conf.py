@@ -1,0 +1,278 @@
+"""Render the Asterisk configuration: static files from ``asterisk-conf/`` plus the files that
+depend on ``config/`` (agents, queues, trunks, ports, secrets), generated here so there is one
+source of truth. Used by ``ivr asterisk-conf render`` and by the test bed.
+
+Protocol code: it knows Asterisk's file formats, not hotline rules.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ivr.config import ConfigError, Settings, agent_secret
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "asterisk-conf"
+STATIC_FILES = (
+    "modules.conf",
+    "extensions.conf",
+    "pjsip.conf",
+    "cdr.conf",
+    "cdr_custom.conf",
+    "cdr_manager.conf",
+    "logger.conf",
+    "musiconhold.conf",
+    "queuerules.conf",
+    "features.conf",
+    "indications.conf",
+    "stasis.conf",
+    "cel.conf",
+    "acl.conf",
+    "udptl.conf",
+    "pjproject.conf",
+    "ccss.conf",
+)
+# Manager classes the engine needs: call progress, queue/agent events, CDRs, FullyBooted.
+# Deliberately not `agi` or `dialplan`: every AGI command would emit two events.
+ENGINE_READ = "call,agent,cdr,system,user"
+ENGINE_WRITE = "call,originate,agent,system,reporting"
+
+
+def asterisk_queue(name: str) -> str:
+    """Asterisk's name for a configured queue (``[general]`` is reserved in queues.conf)."""
+    return f"q-{name}"
+
+
+def config_queue(asterisk_name: str) -> str:
+    """Inverse of :func:`asterisk_queue`."""
+    return asterisk_name.removeprefix("q-")
+
+
+@dataclass(frozen=True)
+class Directories:
+    """Where this Asterisk keeps its files, as seen by the Asterisk process."""
+
+    etc: str = "/etc/asterisk"
+    varlib: str = "/var/lib/asterisk"
+    data: str = "/usr/share/asterisk"
+    db: str = "/var/lib/asterisk"
+    run: str = "/var/run/asterisk"
+    spool: str = "/var/spool/asterisk"
+    log: str = "/var/log/asterisk"
+    keys: str = "/usr/share/asterisk/keys"
+    modules: str = "/usr/lib/x86_64-linux-gnu/asterisk/modules"
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    ami_secret: str
+    directories: Directories = Directories()
+    agi_url: str = ""  # default: agi://<agi.host>:<agi.port>/ivr
+    engine_timeout: int = 300  # seconds the engine may hold a call before the dialplan takes over
+    agent_secrets: dict[str, str] = field(default_factory=dict)  # overrides the environment
+    testbed_ami_secret: str | None = None  # adds a read-all AMI user for tests only
+    system_name: str = "ivr12345"
+
+
+def render(settings: Settings, options: RenderOptions) -> dict[str, str]:
+    """All configuration files, by file name."""
+    files = {name: (STATIC_DIR / name).read_text(encoding="utf-8") for name in STATIC_FILES}
+    files.update(
+        {
+            "asterisk.conf": _asterisk_conf(options),
+            "manager.conf": _manager_conf(settings, options),
+            "pjsip_generated.conf": _pjsip(settings, options),
+            "rtp.conf": f"[general]\nrtpstart={settings.sip.rtp_start}\nrtpend={settings.sip.rtp_end}\n",
+            "queues.conf": _queues_conf(settings),
+            "extensions_globals.conf": _globals(settings, options),
+            "extensions_queues.conf": _queue_dialplan(settings),
+            "extensions_testbed.conf": _testbed_dialplan() if options.testbed_ami_secret else "",
+        }
+    )
+    return files
+
+
+def write(settings: Settings, options: RenderOptions, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in render(settings, options).items():
+        path = out_dir / name
+        path.write_text(text, encoding="utf-8")
+        path.chmod(0o600 if name in ("manager.conf", "pjsip_generated.conf") else 0o644)
+        written.append(path)
+    return written
+
+
+def _asterisk_conf(o: RenderOptions) -> str:
+    d = o.directories
+    # Not `[directories](!)`: the stock template marker makes Asterisk ignore these paths.
+    return f"""[directories]
+astetcdir => {d.etc}
+astmoddir => {d.modules}
+astvarlibdir => {d.varlib}
+astdbdir => {d.db}
+astkeydir => {d.keys}
+astdatadir => {d.data}
+astagidir => {d.data}/agi-bin
+astspooldir => {d.spool}
+astrundir => {d.run}
+astlogdir => {d.log}
+astsbindir => /usr/sbin
+
+[options]
+systemname = {o.system_name}
+defaultlanguage = zh
+transmit_silence = yes
+hideconnect = yes
+"""
+
+
+def _manager_conf(s: Settings, o: RenderOptions) -> str:
+    def user(name: str, secret: str, read: str, write: str) -> str:
+        return f"""
+[{name}]
+secret = {secret}
+deny = 0.0.0.0/0.0.0.0
+permit = 127.0.0.1/255.255.255.255
+read = {read}
+write = {write}
+writetimeout = 1000
+"""
+
+    text = f"""[general]
+enabled = yes
+bindaddr = {s.ami.host}
+port = {s.ami.port}
+displayconnects = no
+"""
+    text += user(s.ami.username, o.ami_secret, ENGINE_READ, ENGINE_WRITE)
+    if o.testbed_ami_secret:
+        text += user("testbed", o.testbed_ami_secret, "all", "all")
+    return text
+
+
+def _pjsip(s: Settings, o: RenderOptions) -> str:
+    media = "disallow=all\nallow=ulaw,alaw\nrtp_symmetric=yes\ndirect_media=no\nlanguage=zh\n"
+    parts = [
+        f"""[transport-udp]
+type=transport
+protocol=udp
+bind={s.sip.bind}:{s.sip.port}
+""",
+        f"""; Citizens' calls arrive from the carrier gateway, identified by address.
+[pstn]
+type=endpoint
+context=from-pstn
+dtmf_mode=rfc4733
+{media}
+[pstn]
+type=identify
+endpoint=pstn
+"""
+        + "".join(f"match={m}\n" for m in s.sip.pstn_match),
+    ]
+    for name, agent in s.agents.items():
+        secret = o.agent_secrets.get(name) or agent_secret(name)
+        if not agent.contact and not secret:
+            raise ConfigError(
+                f"agent {name}: no fixed contact and no SIP password "
+                f"(set IVR_AGENT_SECRET_{name.upper().replace('-', '_')})"
+            )
+        block = f"""; seat: {agent.name}
+[{name}]
+type=endpoint
+context=from-agents
+dtmf_mode=rfc4733
+aors={name}
+{media}"""
+        if secret:
+            block += f"""auth={name}-auth
+
+[{name}-auth]
+type=auth
+auth_type=userpass
+username={name}
+password={secret}
+"""
+        block += f"""
+[{name}]
+type=aor
+max_contacts=1
+remove_existing=yes
+qualify_frequency=0
+"""
+        if agent.contact:
+            block += f"contact={agent.contact}\n"
+        parts.append(block)
+    for name, sub in s.subcenters.items():
+        parts.append(
+            f"""; sub-center trunk: {sub.title}
+[{name}]
+type=endpoint
+context=from-pstn
+dtmf_mode=rfc4733
+aors={name}
+{media}
+[{name}]
+type=aor
+contact=sip:{sub.host}:{sub.port}
+"""
+        )
+    return "\n".join(parts)
+
+
+def _queues_conf(s: Settings) -> str:
+    text = "[general]\npersistentmembers = no\nshared_lastcall = yes\nlog_membername_as_agent = yes\n"
+    for name, q in s.queues.items():
+        text += f"""
+; {q.title}
+[{asterisk_queue(name)}]
+strategy = {q.strategy}
+timeout = {q.ring_timeout}
+retry = 1
+wrapuptime = 0
+joinempty = yes
+leavewhenempty = no
+ringinuse = no
+announce-frequency = 0
+musicclass = default
+"""
+        for member in q.members:
+            text += f"member => PJSIP/{member},0,{s.agents[member].name},,\n"
+    return text
+
+
+def _queue_dialplan(s: Settings) -> str:
+    """One extension per configured queue, each with its wait limit and fallback queue."""
+    out = []
+    for name, q in s.queues.items():
+        wait = str(q.max_wait) if q.max_wait else ""
+        lines = [f"exten => {name},1,Queue({asterisk_queue(name)},t,,,{wait})"]
+        if q.fallback:
+            lines.append(f" same => n,Goto({q.fallback},1)")
+        else:
+            lines.append(" same => n,Hangup()")
+        out.append("\n".join(lines))
+    return "\n".join(out) + "\n"
+
+
+def _globals(s: Settings, o: RenderOptions) -> str:
+    url = o.agi_url or f"agi://{s.agi.host}:{s.agi.port}/ivr"
+    return f"IVR_AGI_URL={url}\nIVR_ENGINE_TIMEOUT={o.engine_timeout}\n"
+
+
+def _testbed_dialplan() -> str:
+    """Test-only context: the far leg of a Local channel that plays a caller's part."""
+    return """
+[ivr-test-caller]
+exten => s,1,Wait(${IF($["${TEST_HOLD}" = ""]?120:${TEST_HOLD})})
+ same => n,Hangup()
+"""
+
+
+def copy_static(out_dir: Path) -> None:
+    """Copy only the static files (used when building the Docker image)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in STATIC_FILES:
+        shutil.copy2(STATIC_DIR / name, out_dir / name)

@@ -1,0 +1,1 @@
+"""One module per `ivr` subcommand (see ivr/cli.py)."""

@@ -1,0 +1,306 @@
+"""An isolated test bed: a real Asterisk running the project's ``asterisk-conf/``, a real
+Redis, and (on demand) the engine, each on free loopback ports in a private directory.
+
+Used by the pytest fixture (tests/integration/conftest.py) and by ``ivr testbed up|down``.
+Several beds run side by side; ``stop()`` leaves no process, directory or port behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ivr.ami.client import AmiClient, AmiError
+from ivr.asterisk_conf import Directories, RenderOptions, write
+from ivr.config import LoadedConfig, Settings, load_config
+from ivr.testbed.ports import PortAllocator
+from ivr.testbed.processes import log_tail, pid_alive, spawn, stop_group, wait_port
+from ivr.testbed.runners import Progress, TestbedError, select_runner
+
+RTP_PORTS = 40
+
+
+@dataclass
+class BedState:
+    """Everything needed to find, use and stop a running bed (saved as bed.json)."""
+
+    name: str
+    dir: str
+    runner: str
+    sip_port: int
+    ami_port: int
+    agi_port: int
+    redis_port: int
+    pstn_port: int  # sipp citizen calls come from here (the pstn trunk matches it)
+    rtp_start: int
+    agent_ports: dict[str, int]
+    subcenter_ports: dict[str, int]
+    ami_secret: str
+    testbed_ami_secret: str
+    config_dir: str
+    asterisk_pid: int = 0
+    redis_pid: int = 0
+    engine_pid: int = 0
+    created: float = field(default_factory=time.time)
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def engine_env(self) -> dict[str, str]:
+        """Environment that points ``ivr serve`` at this bed."""
+        return {
+            "IVR_CONFIG": self.config_dir,
+            "IVR_AGI_HOST": "127.0.0.1",
+            "IVR_AGI_PORT": str(self.agi_port),
+            "IVR_AMI_HOST": "127.0.0.1",
+            "IVR_AMI_PORT": str(self.ami_port),
+            "IVR_AMI_SECRET": self.ami_secret,
+            "IVR_REDIS_URL": self.redis_url,
+        }
+
+
+class TestBed:
+    __test__ = False
+
+    def __init__(self, config_dir: str | Path = "config", name: str | None = None, runner: str | None = None):
+        self.loaded: LoadedConfig = load_config(config_dir)
+        self.runner = select_runner(runner)
+        self.name = name or f"bed-{os.getpid()}-{secrets.token_hex(3)}"
+        self.state: BedState | None = None
+        self._asterisk: subprocess.Popen[bytes] | None = None
+        self._redis: subprocess.Popen[bytes] | None = None
+        self._engine: subprocess.Popen[bytes] | None = None
+
+    # --- paths ---------------------------------------------------------------------------
+
+    @property
+    def dir(self) -> Path:
+        return Path(self.state.dir) if self.state else self.runner.instance_base() / self.name
+
+    def inner(self, sub: str) -> str:
+        """Path of ``dir/sub`` as the Asterisk process sees it."""
+        return self.runner.inner_path(self.dir / sub)
+
+    @property
+    def settings(self) -> Settings:
+        """The config with this bed's ports and the sipp peers' addresses filled in."""
+        assert self.state
+        s = self.loaded.settings
+        st = self.state
+        return s.model_copy(
+            update={
+                "agi": s.agi.model_copy(update={"port": st.agi_port}),
+                "ami": s.ami.model_copy(update={"port": st.ami_port}),
+                "redis": s.redis.model_copy(update={"url": st.redis_url}),
+                "sip": s.sip.model_copy(
+                    update={
+                        "port": st.sip_port,
+                        "rtp_start": st.rtp_start,
+                        "rtp_end": st.rtp_start + RTP_PORTS - 1,
+                        "pstn_match": (f"127.0.0.1:{st.pstn_port}",),
+                    }
+                ),
+                "agents": {
+                    n: a.model_copy(update={"contact": f"sip:{n}@127.0.0.1:{st.agent_ports[n]}"})
+                    for n, a in s.agents.items()
+                },
+                "subcenters": {
+                    n: c.model_copy(update={"host": "127.0.0.1", "port": st.subcenter_ports[n]})
+                    for n, c in s.subcenters.items()
+                },
+            }
+        )
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self, progress: Progress = lambda _m: None) -> BedState:
+        self.runner.ensure(progress)
+        for tool in ("redis-server", "sipp"):
+            if not shutil.which(tool):
+                raise TestbedError(f"{tool} is not installed (apt-get install redis-server sip-tester)")
+        ports = PortAllocator()
+        s = self.loaded.settings
+        d = self.runner.instance_base() / self.name
+        if d.exists():
+            raise TestbedError(f"test bed {self.name} already exists at {d}")
+        self.state = BedState(
+            name=self.name,
+            dir=str(d),
+            runner=self.runner.name,
+            sip_port=ports.one(),
+            ami_port=ports.one(),
+            agi_port=ports.one(),
+            redis_port=ports.one(),
+            pstn_port=ports.one(),
+            rtp_start=ports.block(RTP_PORTS),
+            agent_ports={n: ports.one() for n in s.agents},
+            subcenter_ports={n: ports.one() for n in s.subcenters},
+            ami_secret=secrets.token_urlsafe(18),
+            testbed_ami_secret=secrets.token_urlsafe(18),
+            config_dir=str(self.loaded.config_dir.resolve()),
+        )
+        try:
+            self._prepare_tree()
+            self._start_redis()
+            self._start_asterisk()
+        except BaseException:
+            self.stop()
+            raise
+        self.save()
+        return self.state
+
+    def _prepare_tree(self) -> None:
+        for sub in ("etc", "varlib", "db", "run", "spool", "log/cdr-custom", "data/sounds/zh", "redis", "sipp"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        # Stock English sounds and keys are shared read-only; zh prompts are per bed.
+        os.symlink("/usr/share/asterisk/sounds/en_US_f_Allison", self.dir / "data/sounds/en")
+        os.symlink("/usr/share/asterisk/keys", self.dir / "data/keys")
+        os.symlink("/usr/share/asterisk/documentation", self.dir / "data/documentation")
+        assert self.state
+        dirs = Directories(
+            etc=self.inner("etc"), varlib=self.inner("varlib"), data=self.inner("data"),
+            db=self.inner("db"), run=self.inner("run"), spool=self.inner("spool"),
+            log=self.inner("log"), keys=self.inner("data/keys"),
+        )
+        write(
+            self.settings,
+            RenderOptions(
+                ami_secret=self.state.ami_secret,
+                testbed_ami_secret=self.state.testbed_ami_secret,
+                directories=dirs,
+                engine_timeout=120,
+                system_name=self.name,
+            ),
+            self.dir / "etc",
+        )
+
+    def _start_redis(self) -> None:
+        assert self.state
+        log = self.dir / "redis/redis.log"
+        self._redis = spawn(
+            ["redis-server", "--port", str(self.state.redis_port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(self.dir / "redis")],
+            log,
+        )
+        self.state.redis_pid = self._redis.pid
+        if not wait_port(self.state.redis_port, 10, self._redis):
+            raise TestbedError(f"redis-server did not start on port {self.state.redis_port}:\n{log_tail(log)}")
+
+    def _start_asterisk(self) -> None:
+        assert self.state
+        log = self.dir / "log/console.log"
+        argv = ["/usr/sbin/asterisk", "-f", "-n", "-C", self.inner("etc/asterisk.conf")]
+        self._asterisk = spawn(self.runner.command(argv, self.dir), log)
+        self.state.asterisk_pid = self._asterisk.pid
+        try:
+            asyncio.run(self._wait_fully_booted(30.0))
+        except (AmiError, TimeoutError) as exc:
+            raise TestbedError(f"Asterisk did not become ready ({exc}):\n{log_tail(log)}") from None
+
+    async def _wait_fully_booted(self, timeout: float) -> None:
+        """Ready = AMI login succeeded and FullyBooted arrived (not merely an open port)."""
+        assert self.state and self._asterisk
+        deadline = time.monotonic() + timeout
+        if not wait_port(self.state.ami_port, timeout, self._asterisk):
+            raise AmiError("AMI port never opened")
+        while True:
+            if self._asterisk.poll() is not None:
+                raise AmiError(f"asterisk exited with code {self._asterisk.returncode}")
+            client = AmiClient("127.0.0.1", self.state.ami_port, "testbed", self.state.testbed_ami_secret)
+            booted = client.wait_for("FullyBooted")
+            try:
+                await client.connect(timeout=2)
+                await asyncio.wait_for(booted, max(0.1, deadline - time.monotonic()))
+                return
+            except AmiError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+            finally:
+                client.close()
+
+    def start_engine(self, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Run ``ivr serve`` against this bed; return once its FastAGI port accepts."""
+        assert self.state
+        env = dict(os.environ, **self.state.engine_env(), **(extra_env or {}))
+        log = self.dir / "engine.log"
+        self._engine = spawn([sys.executable, "-m", "ivr", "serve"], log, env=env)
+        self.state.engine_pid = self._engine.pid
+        self.save()
+        if not wait_port(self.state.agi_port, 20, self._engine):
+            raise TestbedError(f"engine did not start:\n{log_tail(log)}")
+        return self._engine
+
+    def kill_engine(self) -> None:
+        """Kill the engine abruptly (SIGKILL), as a crash would."""
+        if self.state and self.state.engine_pid:
+            stop_group(self.state.engine_pid, timeout=2, sig=9)
+            self.state.engine_pid = 0
+            self.save()
+
+    def stop(self) -> None:
+        """Stop everything and remove the bed's directory."""
+        st = self.state
+        if st is None:
+            return
+        if st.engine_pid:
+            stop_group(st.engine_pid, timeout=3)
+        if st.asterisk_pid and pid_alive(st.asterisk_pid):
+            subprocess.run(
+                self.runner.command(["/usr/sbin/asterisk", "-C", self.inner("etc/asterisk.conf"), "-rx", "core stop now"], self.dir),
+                capture_output=True, timeout=15,
+            )
+            stop_group(st.asterisk_pid, timeout=5)
+        if st.redis_pid:
+            stop_group(st.redis_pid, timeout=3)
+        for proc in (self._engine, self._asterisk, self._redis):
+            if proc is not None:
+                proc.poll()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        registry_file(st.name).unlink(missing_ok=True)
+        self.state = None
+
+    def save(self) -> None:
+        assert self.state
+        path = registry_file(self.state.name)
+        path.write_text(json.dumps(asdict(self.state), indent=2))
+        path.chmod(0o600)
+
+    @classmethod
+    def attach(cls, name: str) -> "TestBed":
+        """A handle on a bed started by another process (``ivr testbed down NAME``)."""
+        path = registry_file(name)
+        if not path.exists():
+            raise TestbedError(f"no test bed named {name!r} (see `ivr testbed status`)")
+        state = BedState(**json.loads(path.read_text()))
+        bed = cls(config_dir=state.config_dir, name=name, runner=state.runner)
+        bed.state = state
+        return bed
+
+
+def registry_dir() -> Path:
+    from ivr.testbed.runners import state_dir
+
+    d = state_dir() / "beds"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def registry_file(name: str) -> Path:
+    return registry_dir() / f"{name}.json"
+
+
+def running_beds() -> list[BedState]:
+    beds = []
+    for path in sorted(registry_dir().glob("*.json")):
+        beds.append(BedState(**json.loads(path.read_text())))
+    return beds

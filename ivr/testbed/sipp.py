@@ -1,0 +1,250 @@
+"""Real SIP peers for the test bed, played by sipp (Debian package ``sip-tester``).
+
+- :func:`citizen_call`: a citizen dials a number from the carrier trunk and presses keys
+  (RFC 2833 events replayed from sipp's own captures, or SIP INFO), then hangs up after a
+  while unless Asterisk hangs up first.
+- :func:`sip_peer`: a seat's softphone or a sub-center gateway that answers, rejects with
+  486 Busy, or rings without answering.
+
+Scenarios are generated per call, so keys and timings are data, not a file per case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+PCAP_DIR = Path("/usr/share/sip-tester")
+PCAP_NAMES = {**{str(d): f"dtmf_2833_{d}.pcap" for d in range(10)}, "*": "dtmf_2833_star.pcap", "#": "dtmf_2833_pound.pcap"}
+
+_HEADER = '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<!DOCTYPE scenario SYSTEM "sipp.dtd">\n'
+
+_SDP_OFFER = """v=0
+o=citizen 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 8 101
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-16
+"""
+
+_SDP_ANSWER = """v=0
+o=peer 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 8 0
+a=rtpmap:8 PCMA/8000
+a=rtpmap:0 PCMU/8000
+"""
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key press ``digit`` sent ``after_ms`` after the previous step."""
+
+    digit: str
+    after_ms: int = 300
+
+
+def keys(spec: str, first_ms: int = 1500, gap_ms: int = 300) -> list[Key]:
+    """``keys("10")`` → press 1 after ``first_ms``, then 0 after ``gap_ms``."""
+    return [Key(d, first_ms if i == 0 else gap_ms) for i, d in enumerate(spec)]
+
+
+def citizen_scenario(caller: str, presses: list[Key], hold_ms: int, dtmf: Literal["rfc2833", "info"]) -> str:
+    steps = []
+    for i, k in enumerate(presses):
+        steps.append(f'<pause milliseconds="{k.after_ms}"/>')
+        if dtmf == "rfc2833":
+            steps.append(f'<nop><action><exec play_pcap_audio="{PCAP_DIR / PCAP_NAMES[k.digit]}"/></action></nop>')
+        else:
+            steps.append(
+                f"""<send><![CDATA[
+INFO sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[last_From:]
+[last_To:]
+Call-ID: [call_id]
+CSeq: {10 + i} INFO
+Contact: sip:{caller}@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/dtmf-relay
+Content-Length: [len]
+
+Signal={k.digit}
+Duration=160
+]]></send>
+<recv response="200"/>"""
+            )
+    body = "\n".join(steps)
+    return _HEADER + f"""<scenario name="citizen call">
+<send retrans="500"><![CDATA[
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: "citizen" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: sip:{caller}@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+{_SDP_OFFER}]]></send>
+<recv response="100" optional="true"/>
+<recv response="180" optional="true"/>
+<recv response="183" optional="true"/>
+<recv response="200" rtd="true"/>
+<send><![CDATA[
+ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[last_From:]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Contact: sip:{caller}@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+{body}
+<recv request="BYE" timeout="{hold_ms}" ontimeout="caller_hangs_up"/>
+<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+]]></send>
+<nop next="end"/>
+<label id="caller_hangs_up"/>
+<send retrans="500"><![CDATA[
+BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[last_From:]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 99 BYE
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+<recv response="200" optional="true"/>
+<label id="end"/>
+</scenario>
+"""
+
+
+PeerMode = Literal["answer", "busy", "noanswer"]
+
+
+def peer_scenario(mode: PeerMode, ring_ms: int = 200) -> str:
+    reply = """<send><![CDATA[
+SIP/2.0 {code}
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port]>
+{extra}Content-Length: {length}
+{body}]]></send>"""
+
+    def send(code: str, sdp: bool = False) -> str:
+        return reply.format(
+            code=code,
+            extra="Content-Type: application/sdp\n" if sdp else "",
+            length="[len]" if sdp else "0",
+            body="\n" + _SDP_ANSWER if sdp else "",
+        )
+
+    steps = ['<recv request="INVITE" crlf="true"/>', send("100 Trying")]
+    if mode == "busy":
+        steps += [send("486 Busy Here"), '<recv request="ACK"/>']
+    elif mode == "noanswer":
+        steps += [send("180 Ringing"), '<recv request="CANCEL"/>', send("200 OK"), send("487 Request Terminated"), '<recv request="ACK"/>']
+    else:
+        steps += [
+            send("180 Ringing"),
+            f'<pause milliseconds="{ring_ms}"/>',
+            send("200 OK", sdp=True),
+            '<recv request="ACK" crlf="true"/>',
+            '<recv request="BYE"/>',
+            send("200 OK"),
+        ]
+    return _HEADER + '<scenario name="peer {}">\n{}\n</scenario>\n'.format(mode, "\n".join(steps))
+
+
+class Sipp:
+    """A running sipp process (asyncio)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, log: Path, scenario: Path):
+        self.proc = proc
+        self.log = log
+        self.scenario = scenario
+
+    async def wait(self, timeout: float = 60) -> int:
+        """Exit code: 0 = every call went as scripted."""
+        return await asyncio.wait_for(self.proc.wait(), timeout)
+
+    def output(self) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        errors = sorted(self.scenario.parent.glob(self.scenario.stem + "*errors.log"))
+        for e in errors:
+            text += "\n--- " + e.name + "\n" + e.read_text(errors="replace")[-3000:]
+        return text[-6000:]
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+async def _run(workdir: Path, name: str, scenario: str, args: list[str]) -> Sipp:
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / f"{name}.xml"
+    path.write_text(scenario, encoding="iso-8859-1")
+    log = workdir / f"{name}.log"
+    out = open(log, "wb")
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "sipp", "-sf", str(path), "-nostdin", "-trace_err", "-i", "127.0.0.1", "-mi", "127.0.0.1",
+            *args, stdout=out, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL,
+            cwd=workdir, start_new_session=True,
+        )
+    finally:
+        out.close()
+    return Sipp(proc, log, path)
+
+
+async def citizen_call(
+    workdir: Path, *, sip_port: int, local_port: int, media_port: int, dialed: str,
+    caller: str = "13800138000", presses: list[Key] | None = None, hold_ms: int = 8000,
+    dtmf: Literal["rfc2833", "info"] = "rfc2833", name: str | None = None,
+) -> Sipp:
+    """Place one citizen call into Asterisk from ``local_port`` (matched as the pstn trunk)."""
+    scenario = citizen_scenario(caller, presses or [], hold_ms, dtmf)
+    name = name or f"call-{dialed}-{os.getpid()}-{local_port}-{media_port}"
+    return await _run(
+        workdir, name, scenario,
+        ["-p", str(local_port), "-mp", str(media_port), "-m", "1", "-s", dialed,
+         "-timeout", "120s", "-timeout_error", f"127.0.0.1:{sip_port}"],
+    )
+
+
+async def sip_peer(
+    workdir: Path, *, port: int, media_port: int, mode: PeerMode = "answer", calls: int = 1,
+    ring_ms: int = 200, name: str | None = None,
+) -> Sipp:
+    """A softphone/gateway on ``port`` handling ``calls`` calls in ``mode``."""
+    name = name or f"peer-{port}-{mode}"
+    return await _run(
+        workdir, name, peer_scenario(mode, ring_ms),
+        ["-p", str(port), "-mp", str(media_port), "-m", str(calls), "-timeout", "120s"],
+    )
