@@ -69,7 +69,7 @@ class RenderOptions:
     ami_secret: str
     directories: Directories = Directories()
     agi_url: str = ""  # default: agi://<agi.host>:<agi.port>/ivr
-    engine_timeout: int = 300  # seconds the engine may hold a call before the dialplan takes over
+    engine_timeout: int | None = None  # dialplan's limit; default: agi.call_timeout + 30 s
     agent_secrets: dict[str, str] = field(default_factory=dict)  # overrides the environment
     testbed_ami_secret: str | None = None  # adds a read-all AMI user for tests only
     system_name: str = "ivr12345"
@@ -259,7 +259,8 @@ def _queue_dialplan(s: Settings) -> str:
 
 def _globals(s: Settings, o: RenderOptions) -> str:
     url = o.agi_url or f"agi://{s.agi.host}:{s.agi.port}/ivr"
-    return f"IVR_AGI_URL={url}\nIVR_ENGINE_TIMEOUT={o.engine_timeout}\n"
+    timeout = o.engine_timeout or int(s.agi.call_timeout) + 30
+    return f"IVR_AGI_URL={url}\nIVR_ENGINE_TIMEOUT={timeout}\n"
 
 
 def _testbed_dialplan() -> str:

@@ -20,6 +20,9 @@ COMMANDS = {
     "testbed": "ivr.commands.testbed",
     "asterisk-conf": "ivr.commands.asterisk_conf",
     "prompts": "ivr.commands.prompts",
+    "check": "ivr.commands.check",
+    "schema": "ivr.commands.schema",
+    "simulate": "ivr.commands.simulate",
 }
 
 

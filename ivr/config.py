@@ -35,6 +35,9 @@ class AgiSettings(Strict):
     host: str = "127.0.0.1"
     port: int = Field(4573, ge=1, le=65535)
     header_timeout: float = Field(5.0, gt=0, description="seconds to receive the AGI environment")
+    call_timeout: float = Field(
+        90.0, gt=0, description="seconds the engine may spend on one call before the dialplan takes over"
+    )
 
 
 class AmiSettings(Strict):
@@ -245,6 +248,16 @@ class _OneError:
 
     def errors(self) -> list[dict[str, Any]]:
         return [self._err]
+
+
+def state_dir() -> Path:
+    """Local state and caches (test bed rootfs, record spool); ``IVR_STATE_DIR`` overrides."""
+    base = os.environ.get("IVR_STATE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ivr12345"
+    )
+    path = Path(base)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def agent_secret(agent: str, environ: Mapping[str, str] | None = None) -> str | None:

@@ -8,8 +8,8 @@ be trusted to line up with commands.
 
 from __future__ import annotations
 
-from ivr.agi.protocol import Reply, parse_reply, quote
-from ivr.channel import CallerHungUp
+from ivr.agi.protocol import CommandFailed, Reply, parse_reply, quote
+from ivr.channel import CallerHungUp, ChannelError
 
 SILENCE = "silence/1"  # GET DATA needs a file even when there is nothing to say
 
@@ -26,6 +26,14 @@ class AgiChannel:
     async def command(self, command: str) -> Reply:
         if self.dead:
             raise CallerHungUp("channel already hung up")
+        try:
+            return await self._send(command)
+        except CommandFailed as failed:
+            # -1 means "failed or hung up" (a missing prompt file looks the same as a hang-up).
+            await self._send("CHANNEL STATUS")  # raises CallerHungUp on a dead channel
+            raise ChannelError(f"{command.split(' ', 2)[:2]} failed: {failed}") from None
+
+    async def _send(self, command: str) -> Reply:
         self.commands_sent += 1
         try:
             return parse_reply(await self._roundtrip(command))

@@ -16,6 +16,10 @@ MAX_ENVIRONMENT_BYTES = 16 * 1024  # a real AGI environment is ~1 KiB
 MAX_REPLY_BYTES = 8 * 1024
 
 
+class CommandFailed(ChannelError):
+    """``result=-1``: the command failed, or the caller hung up; only a probe can tell."""
+
+
 class AgiProtocolError(Exception):
     """The peer did not speak AGI (closed early, sent garbage, or too much)."""
 
@@ -83,8 +87,10 @@ def parse_reply(line: str) -> Reply:
     if not match:
         raise ChannelError(f"AGI command failed: {line[:200]}")
     result, data = match["result"], match["data"] or ""
-    if result == "-1" or data == "hangup":
+    if data == "hangup":
         raise CallerHungUp(line)
+    if result == "-1":
+        raise CommandFailed(line)
     return Reply(result=result, data=data, extra=match["extra"].strip())
 
 

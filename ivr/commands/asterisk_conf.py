@@ -17,7 +17,8 @@ def register(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     r = sub.add_parser("render", help="write all .conf files into a directory")
     r.add_argument("--out", required=True, type=Path, help="target directory, e.g. /etc/asterisk")
-    r.add_argument("--engine-timeout", type=int, default=300, help="seconds before the dialplan takes a call back")
+    r.add_argument("--engine-timeout", type=int, default=None,
+                   help="seconds before the dialplan takes a call back (default: agi.call_timeout + 30)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -165,6 +165,7 @@ class TestBed:
         os.symlink("/usr/share/asterisk/sounds/en_US_f_Allison", self.dir / "data/sounds/en")
         os.symlink("/usr/share/asterisk/keys", self.dir / "data/keys")
         os.symlink("/usr/share/asterisk/documentation", self.dir / "data/documentation")
+        self._install_prompts()
         assert self.state
         dirs = Directories(
             etc=self.inner("etc"), varlib=self.inner("varlib"), data=self.inner("data"),
@@ -177,11 +178,22 @@ class TestBed:
                 ami_secret=self.state.ami_secret,
                 testbed_ami_secret=self.state.testbed_ami_secret,
                 directories=dirs,
-                engine_timeout=120,
                 system_name=self.name,
             ),
             self.dir / "etc",
         )
+
+    def _install_prompts(self) -> None:
+        """Build the Mandarin prompts (incremental) and install them as this bed's zh sounds."""
+        from ivr.flows.live import default_prompts_dir
+        from ivr.prompts.build import PromptBuildError, build_prompts, install_sounds
+
+        prompts_dir = default_prompts_dir(self.loaded.config_dir)
+        try:
+            build_prompts(prompts_dir, prompts_dir / "build")
+        except PromptBuildError as exc:
+            raise TestbedError(str(exc)) from None
+        install_sounds(prompts_dir / "build", self.dir / "data/sounds")
 
     def _start_redis(self) -> None:
         assert self.state
@@ -247,8 +259,8 @@ class TestBed:
             self.state.engine_pid = 0
             self.save()
 
-    def stop(self) -> None:
-        """Stop everything and remove the bed's directory."""
+    def stop(self, keep_logs: Path | None = None) -> None:
+        """Stop everything and remove the bed's directory (first copying its logs, if asked)."""
         st = self.state
         if st is None:
             return
@@ -265,6 +277,12 @@ class TestBed:
         for proc in (self._engine, self._asterisk, self._redis):
             if proc is not None:
                 proc.poll()
+        if keep_logs is not None:
+            shutil.rmtree(keep_logs, ignore_errors=True)
+            keep_logs.mkdir(parents=True)
+            for log in [self.dir / "engine.log", *self.dir.glob("log/*.log"), *self.dir.glob("log/cdr-custom/*")]:
+                if log.is_file():
+                    shutil.copy2(log, keep_logs / log.name)
         shutil.rmtree(self.dir, ignore_errors=True)
         registry_file(st.name).unlink(missing_ok=True)
         self.state = None
@@ -288,7 +306,7 @@ class TestBed:
 
 
 def registry_dir() -> Path:
-    from ivr.testbed.runners import state_dir
+    from ivr.config import state_dir
 
     d = state_dir() / "beds"
     d.mkdir(parents=True, exist_ok=True)

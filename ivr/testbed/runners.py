@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from ivr.asterisk_conf import STATIC_DIR
+from ivr.config import state_dir
 
 RECIPE = STATIC_DIR / "rootfs-recipe.sh"
 DOCKERFILE = STATIC_DIR / "Dockerfile"
@@ -33,16 +34,6 @@ class TestbedError(Exception):
     """The test bed cannot be built or started; the message says what to do."""
 
     __test__ = False  # not a pytest test class
-
-
-def state_dir() -> Path:
-    """Cache and state (rootfs, running beds); ``IVR_STATE_DIR`` overrides."""
-    base = os.environ.get("IVR_STATE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ivr12345"
-    )
-    path = Path(base)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def recipe_hash() -> str:

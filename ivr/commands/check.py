@@ -1,0 +1,65 @@
+"""``ivr check``: compile all of config/ (settings, number plan, flows) and run the compliance lint.
+
+Prints every problem as ``file:line:col: reason`` and, for a valid set, each flow's worst-case
+seconds from answer to a human with the path that takes them. Exit 1 on any problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ivr.cli import config_dir
+from ivr.config import ConfigError
+from ivr.flows.lint import CHARS_PER_SECOND
+from ivr.flows.live import FlowSet, catalog_loader, compile_config, default_prompts_dir
+from ivr.yamlsource import SourceError, SourceErrors
+
+HELP = "validate config/ and its call flows; print the 15 s compliance lint"
+
+
+def add_prompts_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prompts", default=None, help="prompt catalog directory (default: prompts/ beside the config directory)")
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    add_prompts_option(parser)
+
+
+def load_flowset(args: argparse.Namespace) -> FlowSet:
+    """Compile the config the command line names; raises located errors."""
+    directory = config_dir(args)
+    catalog = catalog_loader(args.prompts or default_prompts_dir(directory))()
+    return compile_config(directory, catalog)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        flows = load_flowset(args)
+    except SourceErrors as exc:
+        return _failed([str(e) for e in exc.errors])
+    except (SourceError, ConfigError) as exc:
+        return _failed(str(exc).splitlines())
+    for name, flow in flows.flows.items():
+        report = flows.lint[name]
+        budget = f" (budget {report.budget:g}s)" if report.budget is not None else ""
+        if report.worst_seconds is None:
+            print(f"{flow.file}: {name}: no path reaches a human{budget}")
+            continue
+        print(f"{flow.file}: {name}: worst case {report.worst_seconds:g}s from answer to a human{budget}")
+        print(f"    {report.describe_path()}")
+    if flows.estimated:
+        shown = ", ".join(f"{pid} {s:g}s" for pid, s in sorted(flows.estimated.items()))
+        print(f"note: no recorded duration, estimated from the Mandarin text at {CHARS_PER_SECOND:g} characters/s: {shown}")
+    for warning in flows.warnings:
+        print(f"warning: {warning}")
+    if flows.lint_problems:
+        return _failed([str(e) for e in flows.lint_problems])
+    print(f"ok: {len(flows.flows)} flows, version {flows.version}")
+    return 0
+
+
+def _failed(lines: list[str]) -> int:
+    for line in lines:
+        print(line)
+    print(f"{len(lines)} problem{'s' * (len(lines) != 1)}; config refused")
+    return 1

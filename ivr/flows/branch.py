@@ -1,0 +1,96 @@
+"""``branch``: choose the next node by dialed number, caller, variables, time and calendar.
+
+Cases are tried in order; a case matches when every condition it states holds. "Now" comes
+from the call context, so tests (and the simulator's ``--at``) can pin it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ivr.flows.base import CallContext, Edge, Node, NodeModel, Regex, Step, Target, Texts, Timing, VarName, node_type
+from ivr.flows.calendar import DayKind
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class Condition(NodeModel):
+    """All stated conditions must hold."""
+
+    dialed: Texts = Field((), description="the dialed number is one of these")
+    caller_prefix: Texts = Field((), description="the caller number starts with one of these")
+    var: VarName | None = Field(None, description="a call variable, compared with equals or matches")
+    equals: str | None = None
+    matches: Regex | None = None
+    time: str | None = Field(None, description="HH:MM-HH:MM local time; may wrap midnight (22:00-06:00)")
+    weekday: tuple[Weekday, ...] = ()
+    day: DayKind | None = Field(None, description="working (incl. 调休 weekends), rest, or holiday")
+
+    @field_validator("time")
+    @classmethod
+    def _time_range(cls, value: str | None) -> str | None:
+        if value is not None:
+            _parse_range(value)
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "Condition":
+        if (self.var is None) != (self.equals is None and self.matches is None):
+            raise ValueError("var needs equals or matches (and they need var)")
+        if not any((self.dialed, self.caller_prefix, self.var, self.time, self.weekday, self.day)):
+            raise ValueError("a condition needs at least one test")
+        return self
+
+    def holds(self, ctx: CallContext, now: datetime) -> bool:
+        value = ctx.variables.get(self.var, "") if self.var else ""
+        tests = (
+            not self.dialed or ctx.call.dialed in self.dialed,
+            not self.caller_prefix or ctx.call.caller.startswith(self.caller_prefix),
+            self.equals is None or value == ctx.expand(self.equals),
+            self.matches is None or re.fullmatch(self.matches, value) is not None,
+            self.time is None or _in_range(now.time(), *_parse_range(self.time)),
+            not self.weekday or WEEKDAYS[now.weekday()] in self.weekday,
+            self.day is None or ctx.calendar.matches(now.date(), self.day),
+        )
+        return all(tests)
+
+
+def _parse_range(text: str) -> tuple[time, time]:
+    m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)-([01]?\d|2[0-4]):([0-5]\d)", text.strip())
+    if not m:
+        raise ValueError(f"{text!r} is not a time range like 08:30-17:30")
+    start = time(int(m[1]), int(m[2]))
+    end = time.max if m[3] == "24" else time(int(m[3]), int(m[4]))
+    return start, end
+
+
+def _in_range(now: time, start: time, end: time) -> bool:
+    return start <= now < end if start <= end else now >= start or now < end
+
+
+class Case(NodeModel):
+    when: Condition
+    goto: Target
+
+
+@node_type
+class Branch(Node):
+    type: Literal["branch"] = "branch"
+    cases: tuple[Case, ...]
+    otherwise: Target = Field(alias="else", description="where to go when no case matches")
+
+    def edges(self, timing: Timing) -> list[Edge]:
+        out = [Edge(f"case {i + 1}", c.goto, ("cases", i, "goto"), 0.0) for i, c in enumerate(self.cases)]
+        return out + [Edge("else", self.otherwise, ("else",), 0.0)]
+
+    async def run(self, ctx: CallContext) -> Step:
+        now = ctx.now()
+        for i, case in enumerate(self.cases):
+            if case.when.holds(ctx, now):
+                return Step(goto=case.goto, outcome=f"case {i + 1}")
+        return Step(goto=self.otherwise, outcome="else")

@@ -1,0 +1,240 @@
+"""The whole ``config/`` compiled into one immutable :class:`FlowSet`, and its live holder.
+
+A FlowSet is settings + every flow + the prompt catalog + the holiday calendar, checked
+together (a flow may name a queue, a prompt, another flow) and stamped with a version id.
+:class:`LiveFlows` swaps in a new set only when all of it is valid; a call takes
+``live.current`` once at its start and finishes on that object, so a reload never changes
+a call in progress.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Callable, Mapping
+
+from ivr.config import NAME, ConfigError, LoadedConfig, Settings, load_config
+from ivr.flows.calendar import DEFAULT_PATH as CALENDAR_PATH
+from ivr.flows.calendar import HolidayCalendar, load_calendar
+from ivr.flows.compiler import Flow, compile_flow, suggest
+from ivr.flows.goto import Subflow
+from ivr.flows.lint import FlowLint, lint_flows, timing_for
+from ivr.flows.validate import check_flow
+from ivr.route import GENERAL_QUEUE, QueueRoute, Route, TransferRoute
+from ivr.yamlsource import Location, SourceError, SourceErrors, load
+
+if TYPE_CHECKING:
+    from ivr.prompts.catalog import PromptCatalog
+
+
+@dataclass(frozen=True)
+class FlowSet:
+    version: str  # content hash + compile time, e.g. "3f2a9c1b7e4d-20261122T160000Z"
+    settings: Settings
+    flows: Mapping[str, Flow]
+    catalog: "PromptCatalog"
+    calendar: HolidayCalendar
+    lint: Mapping[str, FlowLint]
+    estimated: Mapping[str, float]  # prompt id → estimated seconds (no duration in the catalog)
+    lint_problems: tuple[SourceError, ...] = ()  # over budget, human key not reaching a human
+    warnings: tuple[str, ...] = ()
+
+    def entry(self, dialed: str) -> Flow | Route:
+        """What a call to ``dialed`` runs: its flow, a sub-center transfer, or the 12345 flow.
+
+        An unknown number (or a merged one without a flow of its own) gets the main number's
+        flow; with no main flow at all, the 7×24 general queue.
+        """
+        entry = self.settings.numbers.get(dialed)
+        if entry and entry.flow:
+            return self.flows[entry.flow]
+        if entry and entry.mode == "subcenter" and entry.subcenter:
+            sc = self.settings.subcenters[entry.subcenter]
+            return TransferRoute(entry.subcenter, sc.number, sc.ring_timeout, sc.fallback_queue)
+        for number in self.settings.numbers.values():
+            if number.mode == "main" and number.flow:
+                return self.flows[number.flow]
+        return QueueRoute(GENERAL_QUEUE)
+
+
+def compile_config(
+    config_dir: str | Path,
+    catalog: "PromptCatalog",
+    *,
+    environ: Mapping[str, str] | None = None,
+    calendar_path: str | Path = CALENDAR_PATH,
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    strict_lint: bool = False,
+) -> FlowSet:
+    """Compile and check everything; raise :class:`SourceErrors` listing every problem found.
+
+    Settings problems raise :class:`ivr.config.ConfigError` (already located) first, since
+    flows cannot be checked against broken settings. Compliance-lint problems (a budget
+    exceeded, a menu whose 0 misses a human) are refused only with ``strict_lint``: ``ivr
+    check`` fails on them, but a running hotline keeps answering on a flow that is a few
+    seconds too slow rather than refusing to load (they are in ``lint_problems``).
+    """
+    config_dir = Path(config_dir)
+    loaded = load_config(config_dir, environ)
+    calendar = load_calendar(calendar_path)
+    errors: list[SourceError] = []
+    flows: dict[str, Flow] = {}
+    files = sorted((config_dir / "flows").glob("*.yaml"))
+    for path in files:
+        if not re.match(NAME, path.stem):
+            errors.append(SourceError(Location(str(path), 1, 1), f"flow name {path.stem!r} (the file name) must match {NAME}"))
+            continue
+        try:
+            flow, problems = compile_flow(load(path), path.stem)
+        except SourceError as exc:
+            errors.append(exc)
+            continue
+        errors.extend(problems)
+        if flow is not None:
+            flows[path.stem] = flow
+    timing = timing_for(catalog, flows)
+    for flow in flows.values():
+        errors.extend(check_flow(flow, loaded.settings, catalog, timing))
+    errors.extend(_cross_flow_errors(flows, loaded))
+    if errors:
+        raise SourceErrors(errors)
+    reports, lint_errors = lint_flows(flows, timing)
+    if lint_errors and strict_lint:
+        raise SourceErrors(lint_errors)
+    year = now().year
+    warnings = tuple(w for y in (year, year + 1) if (w := calendar.coverage_warning(y)))
+    return FlowSet(
+        version=_version(config_dir, files, catalog, calendar_path, now()),
+        settings=loaded.settings,
+        flows=MappingProxyType(flows),
+        catalog=catalog,
+        calendar=calendar,
+        lint=MappingProxyType(reports),
+        estimated=MappingProxyType(dict(timing.estimated)),
+        lint_problems=tuple(lint_errors),
+        warnings=warnings,
+    )
+
+
+def _cross_flow_errors(flows: dict[str, Flow], loaded: LoadedConfig) -> list[SourceError]:
+    errors = _number_errors(flows, loaded)
+    calls = {name: [(nid, n.flow) for nid, n in f.nodes.items() if isinstance(n, Subflow)] for name, f in flows.items()}
+    for name, flow in flows.items():
+        for nid, target in calls[name]:
+            if target not in flows:
+                errors.append(flow.error(nid, ("flow",), f"flow {target!r} does not exist in config/flows/{suggest(target, flows)}"))
+            elif _leads_back(calls, target, name):
+                errors.append(flow.error(nid, ("flow",), f"subflow {target!r} leads back to {name!r}: flows may not call each other in a loop"))
+    return errors
+
+
+def _leads_back(calls: dict[str, list[tuple[str, str]]], start: str, home: str) -> bool:
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name == home:
+            return True
+        if name not in seen and name in calls:
+            seen.add(name)
+            todo.extend(t for _, t in calls[name])
+    return False
+
+
+def _number_errors(flows: dict[str, Flow], loaded: LoadedConfig) -> list[SourceError]:
+    """numbers.yaml naming a flow with no file (a flow that failed to compile is reported already)."""
+    errors = []
+    for number, entry in loaded.settings.numbers.items():
+        if entry.flow and entry.flow not in flows and not (loaded.config_dir / "flows" / f"{entry.flow}.yaml").exists():
+            loc = _parse_location(loaded.origin(f"numbers.{number}.flow"))
+            errors.append(SourceError(loc, f"number {number}: flow {entry.flow!r} is not in config/flows/{suggest(entry.flow, flows)}"))
+    return errors
+
+
+def _parse_location(text: str) -> Location | None:
+    file, line, col = (text.rsplit(":", 2) + ["", ""])[:3]
+    return Location(file, int(line), int(col)) if line.isdigit() and col.isdigit() else None
+
+
+def _version(config_dir: Path, flow_files: list[Path], catalog: "PromptCatalog", calendar_path: str | Path, at: datetime) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(config_dir.glob("*.yaml")) + flow_files + [Path(calendar_path)]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(repr(sorted(catalog.prompts.items())).encode())
+    return f"{digest.hexdigest()[:12]}-{at.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}"
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    ok: bool
+    version: str  # the version live after the reload (the old one when refused)
+    errors: tuple[str, ...] = ()  # why it was refused, file:line:col: reason
+    warnings: tuple[str, ...] = ()  # compliance-lint problems of the new version
+
+
+class LiveFlows:
+    """The running FlowSet; :meth:`reload` replaces it only with a fully valid one.
+
+    Reloads are serialised by a lock; readers never take it: ``current`` is one attribute
+    read, so a call sees either the old set or the new one, never a mixture.
+    """
+
+    def __init__(self, compile: Callable[[], FlowSet]):
+        self._compile = compile
+        self._lock = threading.Lock()
+        self._current: FlowSet = compile()  # raises: an engine without valid flows must not start
+
+    @classmethod
+    def from_config(
+        cls,
+        config_dir: str | Path,
+        load_catalog: Callable[[], "PromptCatalog"],
+        *,
+        environ: Mapping[str, str] | None = None,
+        calendar_path: str | Path = CALENDAR_PATH,
+    ) -> "LiveFlows":
+        """Compile ``config_dir`` now and on every reload; the catalog is re-read each time too."""
+        return cls(lambda: compile_config(config_dir, load_catalog(), environ=environ, calendar_path=calendar_path))
+
+    @property
+    def current(self) -> FlowSet:
+        return self._current
+
+    @property
+    def version(self) -> str:
+        return self._current.version
+
+    def reload(self) -> ReloadResult:
+        """Recompile; swap only if everything is valid. Never raises for bad config."""
+        with self._lock:
+            try:
+                candidate = self._compile()
+            except SourceErrors as exc:
+                return ReloadResult(False, self._current.version, tuple(str(e) for e in exc.errors))
+            except (SourceError, ConfigError, OSError) as exc:
+                return ReloadResult(False, self._current.version, tuple(str(exc).splitlines()))
+            self._current = candidate
+            return ReloadResult(True, candidate.version, warnings=tuple(str(e) for e in candidate.lint_problems))
+
+
+def catalog_loader(prompts_dir: str | Path) -> Callable[[], "PromptCatalog"]:
+    """Read the prompt catalog through the prompts package's one loader (texts + manifest)."""
+
+    def load_catalog() -> "PromptCatalog":
+        from ivr.prompts import catalog as prompts
+
+        loader = getattr(prompts, "load_catalog", None)
+        if loader is None:
+            raise ConfigError("ivr.prompts.catalog.load_catalog is not available yet (prompt catalog issue)")
+        return loader(prompts_dir)
+
+    return load_catalog
+
+
+def default_prompts_dir(config_dir: str | Path) -> Path:
+    """``prompts/`` beside ``config/``: the repository layout."""
+    return Path(config_dir).resolve().parent / "prompts"

@@ -1,0 +1,33 @@
+"""``play``: one or more prompts, interruptible or not.
+
+An interrupting digit is kept as type-ahead for the next menu, so a caller who knows to
+press ``0`` during the greeting reaches a seat without hearing the menu.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ivr.flows.base import CallContext, Linear, PromptIds, Step, Timing, node_type
+
+ALL_DIGITS = "0123456789*#"
+
+
+@node_type
+class Play(Linear):
+    type: Literal["play"] = "play"
+    prompts: PromptIds = Field(min_length=1, description="prompt ids, said in order")
+    interruptible: bool = Field(False, description="a key press stops the prompts and is kept for the next menu")
+
+    def seconds(self, timing: Timing) -> float:
+        return sum(timing.prompt(p) for p in self.prompts)
+
+    async def run(self, ctx: CallContext) -> Step:
+        for prompt in self.prompts:
+            digit = await ctx.channel.stream(ctx.sound(prompt), ALL_DIGITS if self.interruptible else "")
+            if digit:
+                ctx.typeahead = ctx.press(digit)
+                return Step(goto=self.next, outcome=f"interrupted by {digit}")
+        return Step(goto=self.next, outcome="played")

@@ -1,0 +1,140 @@
+"""Run one call through its flow over a :class:`~ivr.channel.Channel`, and hand back its route.
+
+The runner owns the loop, not the behaviour: each node's ``run`` is one step (one AGI round
+trip where the protocol allows). It ends with a :mod:`ivr.route` instead of holding the call
+for a seat, and a :class:`CallRecord` of everything that happened for the ticket layer.
+
+Failures are handled here and only here: a caller hanging up (``CallerHungUp``) ends the walk
+with ``hung_up=True``; Asterisk refusing a command (``ChannelError``) or a runaway walk sends
+the call to the 7×24 general queue, because 12345 never drops a caller on an engine fault.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from types import MappingProxyType
+from typing import Callable, Mapping
+
+from ivr.channel import CallerHungUp, CallInfo, Channel, ChannelError
+from ivr.flows.base import CallContext
+from ivr.flows.compiler import Flow
+from ivr.flows.live import FlowSet
+from ivr.route import GENERAL_QUEUE, HangupRoute, QueueRoute, Route
+
+MAX_STEPS = 500  # far above any valid flow; a guard against a bug, not a flow limit
+
+
+@dataclass(frozen=True)
+class Visit:
+    flow: str
+    node: str
+    type: str
+    at: float  # seconds since the call reached the engine
+    seconds: float
+    outcome: str
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One call's path through the IVR, as the ticket layer will persist it."""
+
+    unique_id: str
+    dialed: str
+    caller: str  # raw; mask before logging or pushing to departments
+    flow: str  # the flow the call entered ("" when the number plan routed it directly)
+    flow_version: str
+    visits: tuple[Visit, ...]
+    keys: tuple[str, ...]
+    variables: Mapping[str, str]
+    route: Route  # HangupRoute when the caller hung up
+    hung_up: bool
+    error: str | None
+    started: datetime
+    ended: datetime
+
+
+async def run_call(
+    flows: FlowSet,
+    call: CallInfo,
+    channel: Channel,
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc).astimezone(),
+    clock: Callable[[], float] = time.monotonic,
+) -> CallRecord:
+    """Walk the flow for ``call.dialed`` on ``flows`` (take ``live.current`` once, pass it here).
+
+    ``now`` is the local wall clock (branch conditions, record timestamps); ``clock`` measures
+    node timings. Both are injectable for tests and the simulator.
+    """
+    started, t0 = now(), clock()
+    entry = flows.entry(call.dialed)
+    visits: list[Visit] = []
+    ctx = CallContext(call, channel, flows.settings, flows.catalog, flows.calendar, now)
+    route: Route
+    hung_up, error = False, None
+    first_flow = entry.name if isinstance(entry, Flow) else ""
+    try:
+        route = entry if not isinstance(entry, Flow) else await _walk(flows, entry, ctx, visits, clock, t0)
+    except CallerHungUp:
+        route, hung_up = HangupRoute(), True
+    except ChannelError as exc:
+        route, error = QueueRoute(GENERAL_QUEUE), f"channel error: {exc}"
+    except _Runaway as exc:
+        route, error = QueueRoute(GENERAL_QUEUE), str(exc)
+    return CallRecord(
+        unique_id=call.unique_id,
+        dialed=call.dialed,
+        caller=call.caller,
+        flow=first_flow,
+        flow_version=flows.version,
+        visits=tuple(visits),
+        keys=tuple(ctx.keys),
+        variables=MappingProxyType(dict(ctx.variables)),
+        route=route,
+        hung_up=hung_up,
+        error=error,
+        started=started,
+        ended=now(),
+    )
+
+
+class _Runaway(Exception):
+    pass
+
+
+async def _walk(flows: FlowSet, flow: Flow, ctx: CallContext, visits: list[Visit], clock: Callable[[], float], t0: float) -> Route:
+    node_id = flow.start
+    for _ in range(MAX_STEPS):
+        node = flow.nodes[node_id]
+        ctx.node_id = f"{flow.name}/{node_id}"
+        began, outcome = clock(), "interrupted"
+        try:
+            step = await node.run(ctx)
+            outcome = step.outcome
+        finally:
+            # Recorded even when the caller hangs up mid-node: the record shows where.
+            visits.append(Visit(flow.name, node_id, node.type, round(began - t0, 3), round(clock() - began, 3), outcome))
+        if step.route is not None:
+            return step.route
+        if step.flow is not None:
+            flow = flows.flows[step.flow]
+            node_id = flow.start
+        else:
+            assert step.goto is not None
+            node_id = step.goto
+    raise _Runaway(f"flow {flow.name!r} took more than {MAX_STEPS} steps")
+
+
+async def apply_route(channel: Channel, route: Route) -> None:
+    """Set the route's channel variables for the dialplan, ``IVR_ROUTE`` last.
+
+    The dialplan treats ``IVR_ROUTE`` as "the engine finished"; setting it last means a
+    hang-up or failure halfway leaves the call on the dialplan's general-queue default.
+    """
+    variables = route.variables()
+    for name, value in variables.items():
+        if name != "IVR_ROUTE":
+            await channel.set_variable(name, value)
+    await channel.set_variable("IVR_ROUTE", variables["IVR_ROUTE"])

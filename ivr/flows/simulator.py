@@ -1,0 +1,147 @@
+"""Walk a compiled flow with typed keys and no phone: the admin's test before publishing.
+
+The simulator is the real runner over :class:`ScriptedChannel`, a fake channel that takes the
+caller's input from a script (or a prompt on the terminal) and writes what the caller would
+hear, with a virtual clock that advances by each prompt's duration and each wait's timeout —
+so the times printed are the same worst-case arithmetic the lint uses.
+
+Script entries, one per input the flow asks for: digits (``1``, ``110101199001011234``),
+``-`` or nothing for silence (the wait times out), ``hangup`` for the caller hanging up.
+When the script runs out the caller stays silent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable, Iterable, Iterator
+
+from ivr.channel import CallerHungUp, CallInfo
+from ivr.flows.lint import CatalogTiming, timing_for
+from ivr.flows.live import FlowSet
+from ivr.flows.runner import CallRecord, run_call
+from ivr.route import HangupRoute, QueueRoute, Route, TransferRoute
+
+TYPING_SECONDS = 1.0  # a caller who answers is assumed to take this long after the prompt
+HANGUP = "hangup"
+Ask = Callable[[str], str | None]  # question → answer; None = the caller hangs up
+
+
+def script(entries: Iterable[str]) -> Ask:
+    """An ``Ask`` that answers from a list, then stays silent."""
+    it: Iterator[str] = iter(entries)
+
+    def ask(_question: str) -> str | None:
+        answer = next(it, "-").strip()
+        return None if answer == HANGUP else answer
+
+    return ask
+
+
+class ScriptedChannel:
+    """A :class:`~ivr.channel.Channel` that answers from ``ask`` and reports to ``say``."""
+
+    def __init__(self, flows: FlowSet, ask: Ask, say: Callable[[str], None], timing: CatalogTiming):
+        self.ask, self.say, self.timing = ask, say, timing
+        self.catalog = flows.catalog
+        self.prompt_of = {flows.catalog.sound(pid): pid for pid in flows.catalog.prompts}
+        self.clock = 0.0
+        self.variables: dict[str, str] = {}
+
+    def now(self) -> float:
+        return self.clock
+
+    def _emit(self, text: str) -> None:
+        self.say(f"{self.clock:6.1f}s  {text}")
+
+    def _play(self, sound: str) -> None:
+        pid = self.prompt_of.get(sound)
+        if pid is None:
+            self._emit(f"play {sound}")
+            return
+        seconds = self.timing.prompt(pid)
+        estimated = " (estimated)" if pid in self.timing.estimated else ""
+        self._emit(f"play {pid} 「{self.catalog.prompts[pid].text_zh}」 {seconds:g}s{estimated}")
+        self.clock += seconds
+
+    def _input(self, timeout_ms: int, max_digits: int) -> str:
+        timeout = timeout_ms / 1000
+        self._emit(f"wait up to {timeout:g}s{' per digit' if max_digits > 1 else ''} for {max_digits} digit{'s' * (max_digits > 1)}")
+        answer = self.ask(f"keys (up to {max_digits}, empty = silence)> ")
+        if answer is None:
+            self._emit("caller hangs up")
+            raise CallerHungUp()
+        digits = "".join(c for c in answer.split("#")[0] if c in "0123456789*")[:max_digits]
+        if digits:
+            self.clock += TYPING_SECONDS
+            self._emit(f"caller presses {digits}")
+        else:
+            self.clock += timeout * max_digits
+            self._emit("no input (timeout)")
+        return digits
+
+    async def stream(self, sound: str, escape_digits: str = "") -> str:
+        self._play(sound)
+        return ""
+
+    async def get_data(self, sound: str, timeout_ms: int, max_digits: int) -> str:
+        self._play(sound)
+        return self._input(timeout_ms, max_digits)
+
+    async def wait_for_digit(self, timeout_ms: int) -> str:
+        return self._input(timeout_ms, 1)
+
+    async def say_digits(self, digits: str, escape_digits: str = "") -> str:
+        self._emit(f"say digits {digits}")
+        self.clock += self.timing.digits(len(digits))
+        return ""
+
+    async def say_number(self, number: int, escape_digits: str = "") -> str:
+        self._emit(f"say number {number}")
+        self.clock += self.timing.digits(len(str(number)))
+        return ""
+
+    async def set_variable(self, name: str, value: str) -> None:
+        self.variables[name] = value
+
+    async def get_variable(self, name: str) -> str | None:
+        return self.variables.get(name)
+
+    async def exec(self, application: str, args: str = "") -> str:
+        self._emit(f"exec {application}({args})")
+        return "0"
+
+
+def describe_route(route: Route) -> str:
+    if isinstance(route, QueueRoute):
+        return f"queue {route.queue} (priority {route.priority})"
+    if isinstance(route, TransferRoute):
+        return f"transfer to {route.number} via trunk {route.trunk} (ring {route.ring_timeout}s, then queue {route.fallback_queue})"
+    assert isinstance(route, HangupRoute)
+    return "hangup"
+
+
+async def simulate(
+    flows: FlowSet,
+    dialed: str,
+    ask: Ask,
+    say: Callable[[str], None],
+    *,
+    caller: str = "13800000000",
+    at: datetime | None = None,
+) -> CallRecord:
+    """Run one simulated call and report it through ``say``, line by line."""
+    channel = ScriptedChannel(flows, ask, say, timing_for(flows.catalog, flows.flows))
+    call = CallInfo(unique_id="simulated", channel="Local/simulated", dialed=dialed, caller=caller)
+    started = at or datetime.now().astimezone()
+    say(f"call to {dialed} from {caller} at {started:%Y-%m-%d %H:%M %a}, config version {flows.version}")
+    for problem in flows.lint_problems:
+        say(f"lint: {problem}")
+    record = await run_call(flows, call, channel, now=lambda: started, clock=channel.now)
+    say(f"path: {' → '.join(f'{v.flow}/{v.node}' for v in record.visits) or '(none)'}")
+    if record.hung_up:
+        say(f"caller hung up after {channel.clock:g}s; keys {','.join(record.keys) or 'none'}")
+    else:
+        say(f"route: {describe_route(record.route)} after {channel.clock:g}s; keys {','.join(record.keys) or 'none'}")
+    if record.error:
+        say(f"engine error: {record.error}")
+    return record

@@ -1,0 +1,49 @@
+"""``transfer``: to a named sub-center (设分中心, ``config/subcenters.yaml``) or a plain number.
+
+A sub-center brings its own trunk, number, ring timeout and fallback queue; a plain number
+(110, 119, 120, 122 for the emergency linkage) goes out over the ``pstn`` trunk.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, model_validator
+
+from ivr.flows.base import Terminal, node_type
+from ivr.route import GENERAL_QUEUE, Route, TransferRoute
+
+if TYPE_CHECKING:
+    from ivr.config import Settings
+
+PSTN_TRUNK = "pstn"
+
+
+@node_type
+class Transfer(Terminal):
+    """Exactly one of ``subcenter`` or ``number``."""
+
+    type: Literal["transfer"] = "transfer"
+    subcenter: str | None = None
+    number: str | None = Field(None, pattern=r"^[0-9]{3,16}$", description="dialed over the 'pstn' trunk")
+    ring_timeout: int = Field(30, ge=1, le=120, description="for a plain number; a sub-center has its own")
+    fallback_queue: str = Field(GENERAL_QUEUE, description="for a plain number, if nobody answers")
+    ends = "human"
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "Transfer":
+        if (self.subcenter is None) == (self.number is None):
+            raise ValueError("give exactly one of subcenter or number")
+        return self
+
+    def config_refs(self) -> list[tuple[tuple[str | int, ...], str, str]]:
+        if self.subcenter:
+            return [(("subcenter",), "subcenters", self.subcenter)]
+        return [(("fallback_queue",), "queues", self.fallback_queue)]
+
+    def route(self, settings: "Settings") -> Route:
+        if self.subcenter:
+            sc = settings.subcenters[self.subcenter]
+            return TransferRoute(self.subcenter, sc.number, sc.ring_timeout, sc.fallback_queue)
+        assert self.number is not None
+        return TransferRoute(PSTN_TRUNK, self.number, self.ring_timeout, self.fallback_queue)

@@ -1,0 +1,111 @@
+"""`ivr serve` wiring: config → flows, store, FastAGI server, AMI client, signals.
+
+SIGHUP reloads config/ (only a fully valid set goes live); SIGTERM/SIGINT stop gracefully,
+letting calls in progress finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import signal
+import socket
+from pathlib import Path
+
+from ivr.agi.fastagi import FastAgiServer
+from ivr.ami.client import AmiClient, AmiError
+from ivr.config import ConfigError, LoadedConfig
+from ivr.engine import Engine
+from ivr.flows.live import LiveFlows, catalog_loader, default_prompts_dir
+from ivr.store import CallStore
+from ivr.config import state_dir
+
+log = logging.getLogger("ivr.service")
+
+
+class Service:
+    def __init__(self, loaded: LoadedConfig):
+        self.loaded = loaded
+        s = loaded.settings
+        if s.ami.secret is None:
+            raise ConfigError("missing AMI secret: set IVR_AMI_SECRET (never kept in config/)")
+        self.flows = LiveFlows.from_config(loaded.config_dir, catalog_loader(default_prompts_dir(loaded.config_dir)))
+        self.store = CallStore(s.redis.url, spool=state_dir() / "spool" / f"calls-{s.agi.port}.jsonl")
+        self.engine = Engine(self.flows, self.store, call_timeout=s.agi.call_timeout)
+        self.ami: AmiClient | None = None
+
+    def reload(self) -> None:
+        result = self.flows.reload()
+        if result.ok:
+            log.info("reloaded config: version %s is live", result.version)
+        else:
+            log.error("reload refused, version %s stays live:\n%s", result.version, "\n".join(result.errors))
+
+    async def run_forever(self) -> int:
+        s = self.loaded.settings
+        server = FastAgiServer(header_timeout=s.agi.header_timeout)
+        server.route("ivr", self.engine.handle_call)
+        try:
+            await server.start(s.agi.host, s.agi.port)
+        except OSError as exc:
+            what = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be opened ({exc.strerror})"
+            raise ConfigError(
+                f"FastAGI port {s.agi.host}:{s.agi.port} {what} (agi.port from {self.loaded.origin('agi.port')})"
+            ) from None
+        log.info("FastAGI listening on %s:%d, flows version %s", s.agi.host, s.agi.port, self.flows.version)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._connect_ami())
+            watchdog = tasks.create_task(systemd_watchdog())
+            flusher = tasks.create_task(self.store.run_spool_flusher())
+            await stop.wait()
+            log.info("stopping: %d call(s) in progress", server.active_calls)
+            await server.stop(grace=10)
+            flusher.cancel()
+            watchdog.cancel()
+            if self.ami:
+                self.ami.close()
+        await self.store.flush_spool()
+        await self.store.close()
+        return 0
+
+    async def _connect_ami(self) -> None:
+        """AMI is for events and actions; calls flow without it, so keep trying in the background."""
+        s = self.loaded.settings
+        assert s.ami.secret is not None
+        while True:
+            self.ami = AmiClient(s.ami.host, s.ami.port, s.ami.username, s.ami.secret.get_secret_value())
+            try:
+                await self.ami.connect()
+                log.info("AMI connected to %s", self.ami.address)
+                return
+            except AmiError as exc:
+                log.warning("%s; retrying", exc)
+                self.ami.close()
+                await asyncio.sleep(2)
+
+
+async def systemd_watchdog() -> None:
+    """Tell systemd we are ready, then prove the event loop is alive (``WatchdogSec=``).
+
+    A frozen engine holds its calls' AGI sockets: Asterisk waits on them even past the
+    dialplan's timeout. The supervisor killing a frozen engine is what frees those calls to
+    the general queue (deploy/ivr12345.service).
+    """
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    interval = int(os.environ.get("WATCHDOG_USEC", "10000000")) / 2e6
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(b"READY=1", address)
+        while True:
+            sock.sendto(b"WATCHDOG=1", address)
+            await asyncio.sleep(interval)

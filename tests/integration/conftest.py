@@ -1,0 +1,70 @@
+"""The real-Asterisk tier: one isolated test bed (Asterisk + Redis + engine) per session.
+
+Nothing here skips: if Asterisk, Redis or sipp cannot start, every test errors with the
+reason. Tests wait for AMI events or Redis state with bounded waits, never bare sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import AsyncIterator, Iterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from ivr.ami.client import AmiClient
+from ivr.testbed.bed import BedState, TestBed
+from ivr.testbed.calls import Phones
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.asterisk
+
+
+@pytest.fixture(scope="session")
+def bed() -> Iterator[TestBed]:
+    tb = TestBed(REPO / "config", name=f"pytest-{os.getpid()}")
+    tb.start(lambda m: print(m, flush=True))
+    tb.start_engine()
+    try:
+        yield tb
+    finally:
+        tb.stop(keep_logs=REPO / "build" / "testbed-logs")
+
+
+@pytest.fixture(scope="session")
+def state(bed: TestBed) -> BedState:
+    assert bed.state
+    return bed.state
+
+
+@pytest.fixture
+def engine(bed: TestBed) -> TestBed:
+    """The engine is running (restarted if a previous test killed it)."""
+    if not bed.state or not bed.state.engine_pid:
+        bed.start_engine()
+    return bed
+
+
+@pytest.fixture
+async def ami(state: BedState) -> AsyncIterator[AmiClient]:
+    """A read-all AMI session (the bed's `testbed` user) for observing calls."""
+    client = AmiClient("127.0.0.1", state.ami_port, "testbed", state.testbed_ami_secret)
+    await client.connect()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def redis(state: BedState) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(state.redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def phones(bed: TestBed, tmp_path: Path) -> AsyncIterator[Phones]:
+    p = Phones(bed, tmp_path)
+    yield p
+    await p.close()

@@ -1,0 +1,162 @@
+"""The FastAGI server over real sockets, with a fake Asterisk peer."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+
+import pytest
+
+from ivr.agi.channel import AgiChannel
+from ivr.agi.fastagi import FastAgiServer
+from ivr.channel import CallerHungUp, CallInfo, ChannelError
+
+ENV = b"agi_network_script: ivr\nagi_channel: PJSIP/pstn-1\nagi_uniqueid: u1\nagi_callerid: 13800138000\nagi_arg_1: 12345\n\n"
+
+
+class ServerThread:
+    """The server on its own event loop in a thread: if that loop froze, the test still runs."""
+
+    def __init__(self, handler) -> None:
+        self.port = 0
+        self.ready = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        self.handler = handler
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(5)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+
+        async def main() -> None:
+            server = FastAgiServer(header_timeout=1.0)
+            server.route("ivr", self.handler)
+            await server.start("127.0.0.1", 0)
+            assert server._server
+            self.port = server._server.sockets[0].getsockname()[1]
+            self.ready.set()
+            await asyncio.Event().wait()
+
+        try:
+            self.loop.run_until_complete(main())
+        except RuntimeError:
+            pass
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def agi_session(port: int, replies: list[bytes]) -> list[str]:
+    """Play Asterisk: send the environment, answer each command, return the commands seen."""
+    seen: list[str] = []
+    with socket.create_connection(("127.0.0.1", port), timeout=3) as s:
+        s.sendall(ENV)
+        f = s.makefile("rwb")
+        for reply in replies:
+            line = f.readline()
+            if not line:
+                break
+            seen.append(line.decode().strip())
+            f.write(reply)
+            f.flush()
+    return seen
+
+
+def test_a_bare_connect_and_close_does_not_freeze_the_server() -> None:
+    calls: list[CallInfo] = []
+
+    async def handler(call: CallInfo, channel: AgiChannel) -> None:
+        calls.append(call)
+        await channel.stream("beep")
+
+    server = ServerThread(handler)
+    try:
+        for _ in range(3):  # port scanners and health checks do exactly this
+            socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+        started = time.monotonic()
+        seen = agi_session(server.port, [b"200 result=0 endpos=100\n"])
+        assert seen == ['STREAM FILE "beep" ""']
+        assert calls[0].dialed == "12345" and calls[0].caller == "13800138000"
+        assert time.monotonic() - started < 2, "the event loop was stuck"
+    finally:
+        server.stop()
+
+
+def test_a_silent_peer_is_dropped_after_the_header_timeout() -> None:
+    server = ServerThread(lambda call, channel: asyncio.sleep(0))
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+            s.sendall(b"agi_network_script: ivr\n")  # never finishes the header
+            s.settimeout(3)
+            assert s.recv(10) == b"", "server should close the connection"
+    finally:
+        server.stop()
+
+
+def test_after_a_hangup_no_further_command_is_sent() -> None:
+    outcome: dict[str, object] = {}
+
+    async def handler(call: CallInfo, channel: AgiChannel) -> None:
+        try:
+            await channel.get_data("main_menu", 3000, 1)
+        except CallerHungUp:
+            outcome["first"] = "hung up"
+        try:
+            await channel.set_variable("IVR_ROUTE", "queue")
+        except CallerHungUp:
+            outcome["second"] = "refused locally"
+        outcome["sent"] = channel.commands_sent
+
+    server = ServerThread(handler)
+    try:
+        seen = agi_session(server.port, [b"HANGUP\n", b"200 result=1\n"])
+        time.sleep(0.2)
+        assert seen == ['GET DATA "main_menu" 3000 1']
+        assert outcome == {"first": "hung up", "second": "refused locally", "sent": 1}
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("reply, expected", [(b"200 result=12 (timeout)\n", "12"), (b"200 result= (timeout)\n", "")])
+def test_get_data_returns_the_digits(reply: bytes, expected: str) -> None:
+    got: list[str] = []
+
+    async def handler(call: CallInfo, channel: AgiChannel) -> None:
+        got.append(await channel.get_data("x", 1000, 2))
+
+    server = ServerThread(handler)
+    try:
+        agi_session(server.port, [reply])
+        time.sleep(0.1)
+        assert got == [expected]
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "probe, outcome",
+    [(b"511 Command Not Permitted on a dead channel or intercept routine\n", "hung up"), (b"200 result=6\n", "failed")],
+)
+def test_minus_one_is_resolved_by_probing_the_channel(probe: bytes, outcome: str) -> None:
+    """STREAM FILE answers -1 both for a missing file and for a caller who hung up."""
+    got: list[str] = []
+
+    async def handler(call: CallInfo, channel: AgiChannel) -> None:
+        try:
+            await channel.stream("ivr12345/missing")
+        except CallerHungUp:
+            got.append("hung up")
+        except ChannelError:
+            got.append("failed")
+
+    server = ServerThread(handler)
+    try:
+        seen = agi_session(server.port, [b"200 result=-1 endpos=0\n", probe])
+        time.sleep(0.1)
+        assert seen == ['STREAM FILE "ivr12345/missing" ""', "CHANNEL STATUS"]
+        assert got == [outcome]
+    finally:
+        server.stop()

@@ -1,0 +1,118 @@
+"""Test helpers: compile one flow text, and a fake channel with scripted answers."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from ivr.channel import CallerHungUp, CallInfo
+from ivr.flows.live import FlowSet, compile_config
+from ivr.prompts.catalog import Prompt, PromptCatalog
+from ivr.yamlsource import SourceErrors
+
+
+# id → (Mandarin text, seconds); None = no duration yet, so the lint must estimate.
+PROMPTS: dict[str, tuple[str, float | None]] = {
+    "welcome_12345": ("您好，欢迎致电12345政务服务便民热线。", 4.0),
+    "welcome_12333": ("您好，这里是12333人社服务热线。", 3.0),
+    "main_menu": ("人社业务请按1，人工服务请按0或直接等待。", 4.0),
+    "hrss_menu": ("专家咨询请按1，综合服务请按0。", 3.0),
+    "sample_menu_l1": ("服务查询请按1，身份证查询请按2，紧急求助请按9，人工服务请按0。", 6.0),
+    "sample_menu_l2": ("人社专家请按1，纳税服务请按2，人工服务请按0，返回请按星号。", 5.0),
+    "invalid_key": ("您的输入有误。", 1.5),
+    "no_input": ("没有收到您的输入。", 1.5),
+    "transfer_notice": ("正在为您转接，请稍候。", 2.0),
+    "queue_notice": ("正在为您接通人工服务，请稍候。", 2.5),
+    "enter_id_number": ("请输入您的身份证号码，以井号键结束。", 3.5),
+    "you_entered": ("您输入的是", 1.0),
+    "goodbye": ("感谢您的来电，再见。", 2.0),
+    "closed_notice": ("现在是非工作时间。", 2.0),
+    "emergency_notice": ("如遇紧急情况，请拨打110、119、120或122。", 4.0),
+    "merged_notice": ("该号码已并入12345热线，正在为您转接。", None),
+}
+
+
+def make_catalog(prompts: dict[str, tuple[str, float | None]] = PROMPTS) -> PromptCatalog:
+    return PromptCatalog({pid: Prompt(pid, text, duration=seconds) for pid, (text, seconds) in prompts.items()})
+
+
+NOTICE_FLOW = """
+    nodes:
+      notice: {type: play, prompts: merged_notice, next: agent}
+      agent: {type: queue, queue: general}
+    """
+
+
+def write_flow(config: Path, text: str, name: str = "t") -> Path:
+    path = config / "flows" / f"{name}.yaml"
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def compile_text(config: Path, catalog: PromptCatalog, text: str, **kw) -> FlowSet:  # type: ignore[no-untyped-def]
+    write_flow(config, text)
+    return compile_config(config, catalog, environ={}, **kw)
+
+
+def errors_of(config: Path, catalog: PromptCatalog, text: str) -> list[str]:
+    """Every reported problem as 'line:col: reason' (file name dropped)."""
+    try:
+        compile_text(config, catalog, text, strict_lint=True)
+    except SourceErrors as exc:
+        return [f"{e.location.line}:{e.location.col}: {e.reason}" for e in exc.errors if e.location]
+    return []
+
+
+def call(dialed: str = "12345", caller: str = "13800000000") -> CallInfo:
+    return CallInfo(unique_id="1700000000.1", channel="PJSIP/pstn-00000001", dialed=dialed, caller=caller)
+
+
+class FakeChannel:
+    """Answers each input request from ``answers`` ('' = timeout, 'HANGUP' = hang up).
+
+    ``barge`` lists digits pressed during interruptible prompts, in order.
+    """
+
+    def __init__(self, answers: list[str] | None = None, barge: list[str] | None = None):
+        self.answers = list(answers or [])
+        self.barge = list(barge or [])
+        self.calls: list[tuple] = []
+        self.variables: dict[str, str] = {}
+
+    def _answer(self) -> str:
+        answer = self.answers.pop(0) if self.answers else ""
+        if answer == "HANGUP":
+            raise CallerHungUp()
+        return answer
+
+    async def stream(self, sound: str, escape_digits: str = "") -> str:
+        self.calls.append(("stream", sound, escape_digits))
+        return self.barge.pop(0) if escape_digits and self.barge else ""
+
+    async def get_data(self, sound: str, timeout_ms: int, max_digits: int) -> str:
+        self.calls.append(("get_data", sound, timeout_ms, max_digits))
+        return self._answer()
+
+    async def wait_for_digit(self, timeout_ms: int) -> str:
+        return self._answer()
+
+    async def say_digits(self, digits: str, escape_digits: str = "") -> str:
+        self.calls.append(("say_digits", digits))
+        return ""
+
+    async def say_number(self, number: int, escape_digits: str = "") -> str:
+        self.calls.append(("say_number", number))
+        return ""
+
+    async def set_variable(self, name: str, value: str) -> None:
+        self.calls.append(("set", name, value))
+        self.variables[name] = value
+
+    async def get_variable(self, name: str) -> str | None:
+        return self.variables.get(name)
+
+    async def exec(self, application: str, args: str = "") -> str:
+        return "0"
+
+    def sounds(self) -> list[str]:
+        return [c[1].removeprefix("ivr12345/") for c in self.calls if c[0] in ("stream", "get_data")]

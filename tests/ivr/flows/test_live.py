@@ -1,0 +1,90 @@
+"""FlowSet compilation, version ids and atomic reload."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from flow_helpers import FakeChannel, call
+from ivr.flows import LiveFlows, compile_config, run_call
+from ivr.route import QueueRoute
+
+
+def make_live(config_dir, catalog):
+    return LiveFlows(lambda: compile_config(config_dir, catalog, environ={}))
+
+
+def test_given_unchanged_config_then_the_version_hash_is_stable(config_dir, catalog):
+    a = compile_config(config_dir, catalog, environ={}, now=lambda: datetime(2026, 1, 1))
+    b = compile_config(config_dir, catalog, environ={}, now=lambda: datetime(2026, 1, 2))
+    assert a.version.split("-")[0] == b.version.split("-")[0]
+    assert a.version != b.version
+    (config_dir / "flows" / "main.yaml").write_text((config_dir / "flows" / "main.yaml").read_text() + "\n# edit\n")
+    c = compile_config(config_dir, catalog, environ={})
+    assert c.version.split("-")[0] != a.version.split("-")[0]
+
+
+def test_given_a_valid_change_when_reloaded_then_the_new_set_is_live(config_dir, catalog):
+    live = make_live(config_dir, catalog)
+    old = live.current
+    main = config_dir / "flows" / "main.yaml"
+    main.write_text(main.read_text().replace("timeout: 3s", "timeout: 2s"))
+    result = live.reload()
+    assert result.ok and result.version == live.version != old.version
+    assert live.current.flows["main"].nodes["menu"].timeout == 2
+
+
+def test_given_a_broken_flow_when_reloaded_then_the_old_set_stays_and_errors_are_located(config_dir, catalog):
+    live = make_live(config_dir, catalog)
+    old = live.current
+    main = config_dir / "flows" / "main.yaml"
+    main.write_text(main.read_text().replace("queue: general", "queue: nowhere"))
+    (config_dir / "flows" / "hrss.yaml").write_text("nodes: [\n")
+    result = live.reload()
+    assert not result.ok
+    assert live.current is old and result.version == old.version
+    assert any(e.endswith("hrss.yaml:2:1: YAML syntax: expected the node content, but found '<stream end>'") or "hrss.yaml:" in e for e in result.errors)
+    assert any("main.yaml:" in e and "queue 'nowhere' is not defined" in e for e in result.errors)
+
+
+def test_given_broken_settings_when_reloaded_then_nothing_changes(config_dir, catalog):
+    live = make_live(config_dir, catalog)
+    old = live.current
+    (config_dir / "queues.yaml").write_text("queues: {general: {titel: x}}\n")
+    result = live.reload()
+    assert not result.ok and live.current is old
+    assert any("queues.yaml:1:20" in e for e in result.errors)
+
+
+async def test_given_a_reload_during_a_call_then_the_call_finishes_on_its_own_version(config_dir, catalog):
+    live = make_live(config_dir, catalog)
+    started = asyncio.Event()
+    proceed = asyncio.Event()
+
+    class Slow(FakeChannel):
+        async def get_data(self, sound, timeout_ms, max_digits):
+            started.set()
+            await proceed.wait()
+            return "0"
+
+    flows = live.current  # what the AGI handler does at call start
+    task = asyncio.create_task(run_call(flows, call(), Slow()))
+    await started.wait()
+    main = config_dir / "flows" / "main.yaml"
+    main.write_text(main.read_text().replace("queue: general", "queue: expert-hrss"))
+    assert live.reload().ok
+    proceed.set()
+    record = await task
+    assert record.flow_version == flows.version != live.version
+    assert record.route == QueueRoute("general")
+    fresh = await run_call(live.current, call(), FakeChannel(["0"]))
+    assert fresh.route == QueueRoute("expert-hrss")
+
+
+def test_reload_reports_lint_problems_as_warnings_but_swaps(config_dir, catalog):
+    from flow_helpers import PROMPTS, make_catalog
+
+    slow = make_catalog({**PROMPTS, "main_menu": ("很长的菜单", 12.0)})
+    live = LiveFlows(lambda: compile_config(config_dir, slow, environ={}))
+    result = live.reload()
+    assert result.ok and any("exceeds budget 15s" in w for w in result.warnings)

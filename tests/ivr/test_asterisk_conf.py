@@ -1,0 +1,60 @@
+"""The rendered Asterisk configuration: one source of truth in config/, safe defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ivr.asterisk_conf import ENGINE_READ, RenderOptions, asterisk_queue, render
+from ivr.config import ConfigError, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def files() -> dict[str, str]:
+    settings = load_config(REPO / "config", environ={}).settings
+    secrets = {name: f"pw-{name}" for name in settings.agents}
+    return render(settings, RenderOptions(ami_secret="amisecret", agent_secrets=secrets))
+
+
+def test_directories_are_not_a_template(files: dict[str, str]) -> None:
+    assert files["asterisk.conf"].startswith("[directories]\n")  # not "[directories](!)"
+
+
+def test_ami_listens_on_loopback_with_restricted_classes(files: dict[str, str]) -> None:
+    manager = files["manager.conf"]
+    assert "bindaddr = 127.0.0.1" in manager
+    assert "permit = 127.0.0.1/255.255.255.255" in manager
+    assert f"read = {ENGINE_READ}" in manager
+    assert "agi" not in ENGINE_READ.split(",") and "dialplan" not in ENGINE_READ.split(",")
+    assert "[testbed]" not in manager  # the read-all user exists only in test beds
+
+
+def test_every_configured_queue_and_member_is_rendered(files: dict[str, str]) -> None:
+    settings = load_config(REPO / "config", environ={}).settings
+    for name, queue in settings.queues.items():
+        assert f"[{asterisk_queue(name)}]" in files["queues.conf"]
+        assert f"exten => {name},1,Queue({asterisk_queue(name)}" in files["extensions_queues.conf"]
+        for member in queue.members:
+            assert f"member => PJSIP/{member}," in files["queues.conf"]
+    assert "Goto(general,1)" in files["extensions_queues.conf"]  # expert queue falls back
+
+
+def test_subcenter_trunks_and_agent_auth(files: dict[str, str]) -> None:
+    pjsip = files["pjsip_generated.conf"]
+    assert "[tax]\ntype=aor\ncontact=sip:127.0.0.1:5071" in pjsip
+    assert "username=agent1001\npassword=pw-agent1001" in pjsip
+
+
+def test_dialplan_disables_agi_sighup_before_calling_the_engine(files: dict[str, str]) -> None:
+    dialplan = files["extensions.conf"]
+    assert dialplan.index("Set(AGISIGHUP=no)") < dialplan.index("AGI(${IVR_AGI_URL}")
+    assert "IVR_ROUTE" in dialplan and "exten => T," in dialplan
+
+
+def test_agent_without_contact_or_password_is_refused() -> None:
+    settings = load_config(REPO / "config", environ={}).settings
+    with pytest.raises(ConfigError, match="agent agent1001: no fixed contact and no SIP password"):
+        render(settings, RenderOptions(ami_secret="x"))
