@@ -17,6 +17,7 @@ from ivr.yamlsource import SourceError, SourceErrors
 # name -> module; order is the order `ivr --help` lists them
 COMMANDS = {
     "serve": "ivr.commands.serve",
+    "reload": "ivr.commands.reload",
     "testbed": "ivr.commands.testbed",
     "asterisk-conf": "ivr.commands.asterisk_conf",
     "prompts": "ivr.commands.prompts",

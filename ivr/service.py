@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ivr.agi.fastagi import FastAgiServer
@@ -36,12 +37,28 @@ class Service:
         self.engine = Engine(self.flows, self.store, call_timeout=s.agi.call_timeout)
         self.ami: AmiClient | None = None
 
-    def reload(self) -> None:
-        result = self.flows.reload()
+    @property
+    def name(self) -> str:
+        s = self.loaded.settings
+        return f"{s.agi.host}:{s.agi.port}"
+
+    async def reload(self) -> None:
+        """Recompile config/; only a fully valid set goes live (calls in progress keep theirs)."""
+        result = await asyncio.to_thread(self.flows.reload)
         if result.ok:
             log.info("reloaded config: version %s is live", result.version)
         else:
             log.error("reload refused, version %s stays live:\n%s", result.version, "\n".join(result.errors))
+        await self.publish_status(result.ok, result.errors)
+
+    async def publish_status(self, ok: bool = True, errors: tuple[str, ...] = ()) -> None:
+        await self.store.publish_engine_status(self.name, {
+            "version": self.flows.version,
+            "pid": str(os.getpid()),
+            "last_reload": "ok" if ok else "refused",
+            "errors": "\n".join(errors),
+            "at": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+        })
 
     async def run_forever(self) -> int:
         s = self.loaded.settings
@@ -57,10 +74,20 @@ class Service:
         log.info("FastAGI listening on %s:%d, flows version %s", s.agi.host, s.agi.port, self.flows.version)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        pidfile = engine_pidfile(s.agi.port)
+        pidfile.write_text(str(os.getpid()))
+        reloads: set[asyncio.Task[None]] = set()
+
+        def on_sighup() -> None:
+            task = loop.create_task(self.reload())
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self.publish_status())
             tasks.create_task(self._connect_ami())
             watchdog = tasks.create_task(systemd_watchdog())
             flusher = tasks.create_task(self.store.run_spool_flusher())
@@ -73,6 +100,7 @@ class Service:
                 self.ami.close()
         await self.store.flush_spool()
         await self.store.close()
+        pidfile.unlink(missing_ok=True)
         return 0
 
     async def _connect_ami(self) -> None:
@@ -109,3 +137,10 @@ async def systemd_watchdog() -> None:
         while True:
             sock.sendto(b"WATCHDOG=1", address)
             await asyncio.sleep(interval)
+
+
+def engine_pidfile(agi_port: int) -> Path:
+    """Where a running engine leaves its pid (for `ivr reload`), keyed by its FastAGI port."""
+    d = state_dir() / "engines"
+    d.mkdir(parents=True, exist_ok=True)
+    return d / f"engine-{agi_port}.pid"

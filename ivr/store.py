@@ -3,6 +3,7 @@
 Keys:
   ``ivr:call:<unique_id>``  JSON call record (what the caller heard and pressed, the route)
   ``ivr:calls``             stream of call records in arrival order (for the ticket workflow)
+  ``ivr:engine:<host:port>`` hash: the flow version live in that engine, last reload outcome
 
 A dead Redis must never lose a record: writes that fail go to an append-only spool file and
 are replayed, in order, once Redis answers again.
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 CALL_KEY = "ivr:call:{}"
 CALL_STREAM = "ivr:calls"
 STREAM_MAXLEN = 1_000_000
+ENGINE_KEY = "ivr:engine:{}"
 
 
 class CallStore:
@@ -87,6 +89,16 @@ class CallStore:
                 n = await self.flush_spool()
                 if n:
                     log.info("replayed %d spooled call records into Redis", n)
+
+    async def publish_engine_status(self, engine: str, status: dict[str, str]) -> None:
+        """Which flow version an engine runs, so admins (and `ivr reload`) can see it."""
+        try:
+            await self.redis.hset(ENGINE_KEY.format(engine), mapping=status)
+        except (RedisError, OSError) as exc:
+            log.warning("could not publish engine status: %s", exc)
+
+    async def engine_status(self, engine: str) -> dict[str, str]:
+        return await self.redis.hgetall(ENGINE_KEY.format(engine))
 
     async def get_call(self, unique_id: str) -> dict[str, Any] | None:
         raw = await self.redis.get(CALL_KEY.format(unique_id))

@@ -7,6 +7,7 @@ reason. Tests wait for AMI events or Redis state with bounded waits, never bare 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import AsyncIterator, Iterator
 
@@ -23,8 +24,17 @@ pytestmark = pytest.mark.asterisk
 
 
 @pytest.fixture(scope="session")
-def bed() -> Iterator[TestBed]:
-    tb = TestBed(REPO / "config", name=f"pytest-{os.getpid()}")
+def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of config/ (tests may edit it and reload); prompts/ is shared."""
+    root = tmp_path_factory.mktemp("deployment")
+    shutil.copytree(REPO / "config", root / "config")
+    (root / "prompts").symlink_to(REPO / "prompts")
+    return root / "config"
+
+
+@pytest.fixture(scope="session")
+def bed(config_dir: Path) -> Iterator[TestBed]:
+    tb = TestBed(config_dir, name=f"pytest-{os.getpid()}")
     tb.start(lambda m: print(m, flush=True))
     tb.start_engine()
     try:

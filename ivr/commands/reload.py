@@ -1,0 +1,66 @@
+"""`ivr reload`: make the running engine recompile config/ (same as SIGHUP) and report.
+
+Only a fully valid config goes live; calls in progress finish on the version they started
+with. The live version and the last reload's outcome are read back from Redis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import time
+
+from ivr.cli import UsageError, config_dir
+from ivr.config import load_config
+
+HELP = "recompile config/ in the running engine (only a fully valid set goes live)"
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--status", action="store_true", help="only show the live version, do not reload")
+    p.add_argument("--timeout", type=float, default=15.0)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ivr.service import engine_pidfile
+    from ivr.store import CallStore
+
+    loaded = load_config(config_dir(args))
+    s = loaded.settings
+    engine = f"{s.agi.host}:{s.agi.port}"
+    pidfile = engine_pidfile(s.agi.port)
+    if not pidfile.exists():
+        raise UsageError(f"no engine running for FastAGI port {s.agi.port} (no {pidfile})")
+    pid = int(pidfile.read_text())
+
+    async def main() -> int:
+        from ivr.config import state_dir
+
+        store = CallStore(s.redis.url, spool=state_dir() / "spool" / "unused.jsonl")
+        try:
+            before = await store.engine_status(engine)
+            if not args.status:
+                try:
+                    os.kill(pid, signal.SIGHUP)
+                except ProcessLookupError:
+                    raise UsageError(f"engine pid {pid} from {pidfile} is not running") from None
+                deadline = time.monotonic() + args.timeout
+                while (status := await store.engine_status(engine)).get("at") == before.get("at") or status == before:
+                    if time.monotonic() > deadline:
+                        raise UsageError(f"engine {engine} did not report a reload within {args.timeout:.0f} s")
+                    await asyncio.sleep(0.1)
+            else:
+                status = before
+        finally:
+            await store.close()
+        if status.get("last_reload") == "refused" and not args.status:
+            print(f"reload refused; version {status['version']} stays live:")
+            print(status.get("errors", ""))
+            return 1
+        print(f"engine {engine} (pid {status.get('pid')}): version {status.get('version')} is live"
+              + ("" if args.status else " (reloaded)"))
+        return 0
+
+    return asyncio.run(main())
