@@ -19,6 +19,7 @@ COMMANDS = {
     "serve": "ivr.commands.serve",
     "reload": "ivr.commands.reload",
     "testbed": "ivr.commands.testbed",
+    "demo": "ivr.commands.demo",
     "asterisk-conf": "ivr.commands.asterisk_conf",
     "prompts": "ivr.commands.prompts",
     "check": "ivr.commands.check",

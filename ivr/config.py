@@ -38,6 +38,12 @@ class AgiSettings(Strict):
     call_timeout: float = Field(
         90.0, gt=0, description="seconds the engine may spend on one call before the dialplan takes over"
     )
+    entry: Literal["fastagi", "process"] = Field(
+        "fastagi", description="how Asterisk reaches the engine: FastAGI server, or ivr-agi per call"
+    )
+    env_file: str = Field(
+        "/etc/ivr12345/ivr.env", description="IVR_* settings for process AGI (Asterisk passes no environment)"
+    )
 
 
 class AmiSettings(Strict):

@@ -1,7 +1,7 @@
 """The :class:`ivr.channel.Channel` interface spoken as AGI commands.
 
 Both transports (FastAGI over TCP, process AGI over stdin/stdout) share this class; they only
-provide :meth:`AgiChannel._roundtrip`. Once a reply says the caller is gone, the channel is
+provide :meth:`AgiChannel._write` and :meth:`AgiChannel._readline`. Once a reply says the caller is gone, the channel is
 dead and every later command raises at once: after a hang-up Asterisk's replies can no longer
 be trusted to line up with commands.
 """
@@ -19,9 +19,24 @@ class AgiChannel:
         self.dead = False
         self.commands_sent = 0
 
+    async def _write(self, command: str) -> None:
+        raise NotImplementedError
+
+    async def _readline(self) -> str:
+        """One reply line without its newline; raise CallerHungUp at end of stream."""
+        raise NotImplementedError
+
     async def _roundtrip(self, command: str) -> str:
         """Send one command line, return the final reply line."""
-        raise NotImplementedError
+        await self._write(command)
+        while True:
+            line = await self._readline()
+            if line.startswith("100 "):  # "100 result=0 Trying..." precedes EXEC results
+                continue
+            if line.startswith("520-"):  # usage text runs until "520 End of proper usage."
+                while not line.startswith("520 "):
+                    line = await self._readline()
+            return line
 
     async def command(self, command: str) -> Reply:
         if self.dead:

@@ -16,7 +16,7 @@ from typing import Awaitable, Callable
 from panoramisk.fast_agi import Application
 
 from ivr.agi.channel import AgiChannel
-from ivr.agi.protocol import MAX_REPLY_BYTES, AgiProtocolError, EnvironmentReader
+from ivr.agi.protocol import MAX_REPLY_BYTES, AgiProtocolError, EnvironmentReader, call_info
 from ivr.channel import CallerHungUp, CallInfo, ChannelError
 
 log = logging.getLogger(__name__)
@@ -32,19 +32,11 @@ class StreamChannel(AgiChannel):
         self._reader = reader
         self._writer = writer
 
-    async def _roundtrip(self, command: str) -> str:
+    async def _write(self, command: str) -> None:
         try:
             self._writer.write(command.encode("utf-8") + b"\n")
             await self._writer.drain()
-            while True:
-                line = await self._readline()
-                if line.startswith("100 "):  # "100 result=0 Trying..." precedes EXEC results
-                    continue
-                if line.startswith("520-"):  # usage text runs until "520 End of proper usage."
-                    while not line.startswith("520 "):
-                        line = await self._readline()
-                return line
-        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+        except ConnectionError as exc:
             raise CallerHungUp(f"AGI connection lost: {exc}") from None
 
     async def _readline(self) -> str:
@@ -52,26 +44,11 @@ class StreamChannel(AgiChannel):
             raw = await self._reader.readuntil(b"\n")
         except asyncio.LimitOverrunError:
             raise ChannelError("AGI reply too long") from None
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            raise CallerHungUp(f"AGI connection lost: {exc}") from None
         if len(raw) > MAX_REPLY_BYTES:
             raise ChannelError("AGI reply too long")
         return raw.decode("utf-8", errors="replace").rstrip("\r\n")
-
-
-def call_info(env: dict[str, str]) -> CallInfo:
-    args = tuple(v for k, v in sorted(env.items(), key=lambda kv: _arg_index(kv[0])) if k.startswith("agi_arg_"))
-    return CallInfo(
-        unique_id=env.get("agi_uniqueid", ""),
-        channel=env["agi_channel"],
-        dialed=args[0] if args else env.get("agi_extension", ""),
-        caller=env.get("agi_callerid", "") if env.get("agi_callerid") != "unknown" else "",
-        language=env.get("agi_language", "zh"),
-        arguments=args,
-        extra={k: v for k, v in env.items() if not k.startswith("agi_arg_")},
-    )
-
-
-def _arg_index(key: str) -> int:
-    return int(key.rsplit("_", 1)[1]) if key.startswith("agi_arg_") else 0
 
 
 class FastAgiServer(Application):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ivr.channel import CallerHungUp, ChannelError
+from ivr.channel import CallerHungUp, CallInfo, ChannelError
 
 MAX_ENVIRONMENT_BYTES = 16 * 1024  # a real AGI environment is ~1 KiB
 MAX_REPLY_BYTES = 8 * 1024
@@ -97,3 +97,20 @@ def parse_reply(line: str) -> Reply:
 def quote(arg: str) -> str:
     """Quote one AGI command argument."""
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+
+def call_info(env: dict[str, str]) -> CallInfo:
+    args = tuple(v for k, v in sorted(env.items(), key=lambda kv: _arg_index(kv[0])) if k.startswith("agi_arg_"))
+    return CallInfo(
+        unique_id=env.get("agi_uniqueid", ""),
+        channel=env["agi_channel"],
+        dialed=args[0] if args else env.get("agi_extension", ""),
+        caller=env.get("agi_callerid", "") if env.get("agi_callerid") != "unknown" else "",
+        language=env.get("agi_language", "zh"),
+        arguments=args,
+        extra={k: v for k, v in env.items() if not k.startswith("agi_arg_")},
+    )
+
+
+def _arg_index(key: str) -> int:
+    return int(key.rsplit("_", 1)[1]) if key.startswith("agi_arg_") else 0

@@ -98,7 +98,7 @@ class TestBed:
         st = self.state
         return s.model_copy(
             update={
-                "agi": s.agi.model_copy(update={"port": st.agi_port}),
+                "agi": s.agi.model_copy(update={"port": st.agi_port, "env_file": self.inner("engine.env")}),
                 "ami": s.ami.model_copy(update={"port": st.ami_port}),
                 "redis": s.redis.model_copy(update={"url": st.redis_url}),
                 "sip": s.sip.model_copy(
@@ -159,7 +159,7 @@ class TestBed:
         return self.state
 
     def _prepare_tree(self) -> None:
-        for sub in ("etc", "varlib", "db", "run", "spool", "log/cdr-custom", "data/sounds/zh", "redis", "sipp"):
+        for sub in ("etc", "varlib", "db", "run", "spool", "log/cdr-custom", "data/sounds/zh", "redis", "sipp", "state"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         # Stock English sounds and keys are shared read-only; zh prompts are per bed.
         os.symlink("/usr/share/asterisk/sounds/en_US_f_Allison", self.dir / "data/sounds/en")
@@ -172,6 +172,10 @@ class TestBed:
             db=self.inner("db"), run=self.inner("run"), spool=self.inner("spool"),
             log=self.inner("log"), keys=self.inner("data/keys"),
         )
+        env_file = self.dir / "engine.env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in self.state.engine_env().items())
+                            + f"IVR_STATE_DIR={self.inner('state')}\n")
+        env_file.chmod(0o600)
         write(
             self.settings,
             RenderOptions(
@@ -195,6 +199,16 @@ class TestBed:
             raise TestbedError(str(exc)) from None
         install_sounds(prompts_dir / "build", self.dir / "data/sounds")
 
+    def stop_redis(self) -> None:
+        """Kill Redis (as an outage would); :meth:`start_redis` brings it back on the same port."""
+        if self.state and self.state.redis_pid:
+            stop_group(self.state.redis_pid, timeout=2, sig=9)
+            self.state.redis_pid = 0
+
+    def start_redis(self) -> None:
+        self._start_redis()
+        self.save()
+
     def _start_redis(self) -> None:
         assert self.state
         log = self.dir / "redis/redis.log"
@@ -211,7 +225,9 @@ class TestBed:
         assert self.state
         log = self.dir / "log/console.log"
         argv = ["/usr/sbin/asterisk", "-f", "-n", "-C", self.inner("etc/asterisk.conf")]
-        self._asterisk = spawn(self.runner.command(argv, self.dir), log)
+        # the deployment (config/ and prompts/) must be visible to process AGI inside
+        shared = (str(Path(self.state.config_dir).parent),)
+        self._asterisk = spawn(self.runner.command(argv, self.dir, shared), log)
         self.state.asterisk_pid = self._asterisk.pid
         try:
             asyncio.run(self._wait_fully_booted(30.0))
@@ -243,7 +259,7 @@ class TestBed:
     def start_engine(self, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         """Run ``ivr serve`` against this bed; return once its FastAGI port accepts."""
         assert self.state
-        env = dict(os.environ, **self.state.engine_env(), **(extra_env or {}))
+        env = dict(os.environ, **self.state.engine_env(), IVR_STATE_DIR=str(self.dir / "state"), **(extra_env or {}))
         log = self.dir / "engine.log"
         self._engine = spawn([sys.executable, "-m", "ivr", "serve"], log, env=env)
         self.state.engine_pid = self._engine.pid

@@ -40,9 +40,9 @@ def recipe_hash() -> str:
     return hashlib.sha256(RECIPE.read_bytes()).hexdigest()[:12]
 
 
-def shared_paths() -> list[str]:
-    """Host paths the Asterisk side must see: the repo and this Python installation."""
-    paths = {str(REPO), os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}
+def shared_paths(extra: tuple[str, ...] = ()) -> list[str]:
+    """Host paths the Asterisk side must see: the repo, this Python installation, ``extra``."""
+    paths = {str(REPO), os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix), *extra}
     # drop paths nested in another one
     return sorted(p for p in paths if not any(p != q and p.startswith(q + "/") for q in paths))
 
@@ -56,8 +56,8 @@ class Runner(Protocol):
     def instance_base(self) -> Path:
         """Host directory under which instance trees live (visible inside at the same path)."""
 
-    def command(self, argv: list[str], instance_dir: Path) -> list[str]:
-        """The host command running ``argv`` inside, with ``instance_dir`` visible."""
+    def command(self, argv: list[str], instance_dir: Path, shared: tuple[str, ...] = ()) -> list[str]:
+        """The host command running ``argv`` inside, with ``instance_dir`` and ``shared`` visible."""
 
 
 class RootfsRunner:
@@ -111,9 +111,9 @@ class RootfsRunner:
         base.mkdir(parents=True, exist_ok=True)
         return base
 
-    def command(self, argv: list[str], instance_dir: Path) -> list[str]:
+    def command(self, argv: list[str], instance_dir: Path, shared: tuple[str, ...] = ()) -> list[str]:
         mounts = []
-        for path in shared_paths():
+        for path in shared_paths(shared):
             inside = self.root / path.lstrip("/")
             inside.mkdir(parents=True, exist_ok=True)
             mounts.append(f"mount --bind {path} {inside}")
@@ -146,8 +146,8 @@ class DockerRunner:
         base.mkdir(parents=True, exist_ok=True)
         return base
 
-    def command(self, argv: list[str], instance_dir: Path) -> list[str]:
-        volumes = [arg for p in [*shared_paths(), str(instance_dir)] for arg in ("-v", f"{p}:{p}")]
+    def command(self, argv: list[str], instance_dir: Path, shared: tuple[str, ...] = ()) -> list[str]:
+        volumes = [arg for p in [*shared_paths(shared), str(instance_dir)] for arg in ("-v", f"{p}:{p}")]
         name = "ivr-testbed-" + instance_dir.name
         return ["docker", "run", "--rm", "--init", "--name", name, "--network", "host", *volumes, self.image, *argv]
 

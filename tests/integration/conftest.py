@@ -20,7 +20,6 @@ from ivr.testbed.calls import Phones
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.asterisk
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,45 @@
+"""The test bed's pytest plugin (loaded by pyproject.toml's addopts), with suite-wide rules.
+
+Tests under tests/integration/ are the real-Asterisk tier and are counted in the summary.
+With ``IVR_REQUIRE_REAL`` set (CI), nothing may skip and that tier must have run: a missing
+Asterisk, Redis or sipp is a failure there, never a skip."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+INTEGRATION_DIR = "integration"  # tests/integration/: the real-Asterisk tier
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if INTEGRATION_DIR in Path(str(item.fspath)).parent.parts:
+            item.add_marker(pytest.mark.asterisk)
+
+
+def real_tier_counts(reporter) -> dict[str, int]:  # noqa: ANN001
+    counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
+    for outcome in counts:
+        for report in reporter.stats.get(outcome, []):
+            if "asterisk" in getattr(report, "keywords", {}):
+                counts[outcome] += 1
+    return counts
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+    c = real_tier_counts(terminalreporter)
+    terminalreporter.write_line(
+        f"real-Asterisk tests: {c['passed']} passed, {c['failed'] + c['error']} failed, {c['skipped']} skipped"
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if not os.environ.get("IVR_REQUIRE_REAL") or reporter is None or session.config.option.collectonly:
+        return
+    c = real_tier_counts(reporter)
+    if reporter.stats.get("skipped") or c["passed"] == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

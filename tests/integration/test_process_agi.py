@@ -1,0 +1,61 @@
+"""The process-AGI entry (pyst2, one `ivr-agi` process per call) runs the same flows as the
+FastAGI server: the same call takes the same path and leaves the same kind of record."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+from ivr.ami.client import AmiClient
+from ivr.asterisk_conf import fastagi_url, process_agi_script
+from ivr.testbed.bed import TestBed
+from ivr.testbed.calls import Phones, call_record
+from ivr.testbed.sipp import keys
+
+
+async def complaint_call(phones: Phones, ami: AmiClient, redis) -> dict[str, Any]:  # noqa: ANN001
+    caller = phones.next_caller()
+    joined = ami.wait_for("QueueCallerJoin", lambda e: e.get("CallerIDNum") == caller)
+    sipp, _ = await phones.call("12345", keys("2", first_ms=1500), hold_ms=2500, caller=caller)
+    assert (await asyncio.wait_for(joined, 30))["Queue"] == "q-general"
+    assert await sipp.wait(30) == 0, sipp.output()
+    return await call_record(redis, caller)
+
+
+@asynccontextmanager
+async def use_process_agi(bed: TestBed, ami: AmiClient) -> AsyncIterator[None]:
+    """Point the dialplan at `ivr-agi` instead of the FastAGI server, for a while."""
+    await ami.action({"Action": "Setvar", "Variable": "IVR_AGI_URL", "Value": process_agi_script()})
+    try:
+        yield
+    finally:
+        await ami.action({"Action": "Setvar", "Variable": "IVR_AGI_URL", "Value": fastagi_url(bed.settings)})
+
+
+def path(record: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(v["node"], v["outcome"]) for v in record["visits"]]
+
+
+async def test_given_the_same_keys_then_process_agi_and_fastagi_take_the_same_path(
+    engine: TestBed, phones: Phones, ami: AmiClient, redis
+) -> None:
+    via_fastagi = await complaint_call(phones, ami, redis)
+    async with use_process_agi(engine, ami):
+        via_process = await complaint_call(phones, ami, redis)
+
+    assert path(via_process) == path(via_fastagi)
+    assert via_process["keys"] == via_fastagi["keys"] == ["2"]
+    assert via_process["route"] == via_fastagi["route"] == {"type": "queue", "queue": "general", "priority": 0}
+    assert via_process["variables"] == via_fastagi["variables"] == {"request_type": "complaint"}
+    # same config → same content hash (the version id's second part is the compile time)
+    assert via_process["flow_version"].split("-")[0] == via_fastagi["flow_version"].split("-")[0]
+
+
+async def test_given_the_engine_server_is_down_then_process_agi_still_serves_calls(
+    bed: TestBed, phones: Phones, ami: AmiClient, redis
+) -> None:
+    bed.kill_engine()
+    async with use_process_agi(bed, ami):
+        record = await complaint_call(phones, ami, redis)
+    assert record["keys"] == ["2"] and record["hung_up"] is False

@@ -1,0 +1,35 @@
+"""A dead Redis never drops a call or its record: calls are still routed, records are
+spooled to disk by the engine and replayed, in order, once Redis is back."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ivr.ami.client import AmiClient
+from ivr.testbed.bed import TestBed
+from ivr.testbed.calls import Phones, call_record
+from ivr.testbed.sipp import keys
+
+
+async def test_given_redis_is_down_then_calls_are_routed_and_their_records_arrive_when_it_returns(
+    bed: TestBed, engine: TestBed, phones: Phones, ami: AmiClient, redis
+) -> None:
+    bed.stop_redis()
+    try:
+        callers = []
+        for key in ("1", "3"):
+            caller = phones.next_caller()
+            joined = ami.wait_for("QueueCallerJoin", lambda e, c=caller: e.get("CallerIDNum") == c)
+            sipp, _ = await phones.call("12345", keys(key), hold_ms=2000, caller=caller)
+            assert (await asyncio.wait_for(joined, 30))["Queue"] == "q-general"
+            assert await sipp.wait(30) == 0, sipp.output()
+            callers.append(caller)
+        spool = bed.dir / "state" / "spool"
+        assert any(p.read_text().count("\n") >= 2 for p in spool.glob("calls-*.jsonl"))
+    finally:
+        bed.start_redis()
+
+    first, second = [await call_record(redis, c, timeout=30) for c in callers]
+    assert (first["keys"], second["keys"]) == (["1"], ["3"])
+    assert [c for c in [first["caller"], second["caller"]]] == callers  # replayed in call order
+    assert not any(p.exists() for p in (bed.dir / "state" / "spool").glob("calls-*.jsonl"))
