@@ -1,0 +1,67 @@
+"""Test beds are isolated: two run side by side, and `ivr testbed up/down` leaves no process,
+directory, port or registry entry behind."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ivr.ami.client import AmiClient
+from ivr.testbed.bed import BedState, TestBed, registry_file
+from ivr.testbed.ports import port_is_free
+from ivr.testbed.processes import pid_alive
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def bed_ports(st: BedState) -> set[int]:
+    return {st.sip_port, st.ami_port, st.agi_port, st.redis_port, st.pstn_port, st.rtp_start}
+
+
+async def system_name(state: BedState) -> str:
+    ami = AmiClient("127.0.0.1", state.ami_port, "testbed", state.testbed_ami_secret)
+    await ami.connect()
+    try:
+        return (await ami.action({"Action": "CoreSettings"}))["SystemName"]
+    finally:
+        ami.close()
+
+
+def test_given_a_bed_is_running_when_a_second_starts_then_both_answer_on_their_own_ports(bed: TestBed) -> None:
+    assert bed.state
+    second = TestBed(REPO / "config", name=f"second-{os.getpid()}")
+    st = second.start()
+    try:
+        assert not bed_ports(st) & bed_ports(bed.state)
+        for state in (bed.state, st):
+            assert asyncio.run(system_name(state)) == state.name  # each AMI is its own Asterisk
+    finally:
+        second.stop()
+    assert pid_alive(bed.state.asterisk_pid), "stopping one bed must not touch the other"
+
+
+def ivr(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ivr", *args], capture_output=True, text=True, cwd=REPO, timeout=120)
+
+
+def test_given_cli_bed_with_engine_when_brought_down_then_nothing_is_left_behind() -> None:
+    name = f"cli-{os.getpid()}"
+    up = ivr("testbed", "up", "--name", name, "--engine")
+    assert up.returncode == 0, up.stderr
+    assert f"test bed {name} is up" in up.stdout
+    state = BedState(**json.loads(registry_file(name).read_text()))
+    pids = [state.asterisk_pid, state.redis_pid, state.engine_pid]
+    assert all(pid_alive(p) for p in pids)
+    assert name in ivr("testbed", "status").stdout
+
+    down = ivr("testbed", "down", name)
+
+    assert down.returncode == 0, down.stderr
+    assert not any(pid_alive(p) for p in pids)
+    assert not Path(state.dir).exists()
+    assert not registry_file(name).exists()
+    assert all(port_is_free(p) for p in (state.sip_port, state.ami_port, state.agi_port, state.redis_port))
