@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from panoramisk.ami_protocol import AMIProtocol
 
-from ivr.ami.client import Utf8AMIProtocol
+from ivr.ami.client import AmiClient, Utf8AMIProtocol
 
 EVENT = "Event: Newchannel\r\nChannel: PJSIP/pstn-1\r\nCallerIDName: 张三\r\nCallerIDNum: 13800138000\r\n\r\n".encode()
 
@@ -56,3 +58,41 @@ def test_panoramisk_alone_loses_it() -> None:
 def test_byte_by_byte() -> None:
     events = feed(Utf8AMIProtocol, [bytes([b]) for b in EVENT])
     assert events[0]["CallerIDName"] == "张三"
+
+
+class FakeAsterisk:
+    """Just enough AMI over a real socket: banner, Login, and PlayDTMF's real response."""
+
+    def __init__(self) -> None:
+        self.actions: list[str] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"Asterisk Call Manager/11.0.0\r\n")
+        while True:
+            try:
+                block = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            headers = dict(line.split(": ", 1) for line in block.decode().strip().split("\r\n"))
+            self.actions.append(headers["Action"])
+            reply = {"Login": "Message: Authentication accepted", "PlayDTMF": "Message: DTMF successfully queued"}
+            message = reply.get(headers["Action"], "Message: ok")
+            writer.write(f"Response: Success\r\nActionID: {headers['ActionID']}\r\n{message}\r\n\r\n".encode())
+            await writer.drain()
+
+
+async def test_an_action_answered_successfully_queued_does_not_kill_the_connection() -> None:
+    """panoramisk reads action['async'] for such replies; without the header: KeyError, connection lost."""
+    fake = FakeAsterisk()
+    server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = AmiClient("127.0.0.1", port, "testbed", "secret")
+    try:
+        await client.connect(timeout=5)
+        reply = await client.action({"Action": "PlayDTMF", "Channel": "Local/1@x-1;1", "Digit": "5"}, timeout=5)
+        assert reply["Message"] == "DTMF successfully queued"
+        assert (await client.action({"Action": "Ping"}, timeout=5))["Response"] == "Success"
+        assert client.connected
+    finally:
+        client.close()
+        server.close()
