@@ -149,7 +149,8 @@ class Settings(Strict):
         return out
 
 
-ENGINE_SECTIONS = ("agi", "ami", "redis", "sip")
+ENGINE_MODELS: dict[str, type[Strict]] = {"agi": AgiSettings, "ami": AmiSettings, "redis": RedisSettings, "sip": SipSettings}
+ENGINE_SECTIONS = tuple(ENGINE_MODELS)
 
 
 @dataclass(frozen=True)
@@ -205,11 +206,12 @@ def load_config(config_dir: str | Path = "config", environ: Mapping[str, str] | 
         raise ConfigError(str(SourceErrors(errors)))
 
     for var, value in sorted(environ.items()):
-        if not var.startswith("IVR_") or var.startswith("IVR_AGENT_SECRET_") or var in _NOT_SETTINGS:
-            continue
-        section, _, field_ = var[4:].lower().partition("_")
-        if section not in ENGINE_SECTIONS or field_ not in type(Settings().__getattribute__(section)).model_fields:
-            raise ConfigError(f"environment {var}: unknown setting (expected IVR_<SECTION>_<KEY>, sections {', '.join(ENGINE_SECTIONS)})")
+        section, _, field_ = var.removeprefix("IVR_").lower().partition("_")
+        if not var.startswith("IVR_") or section not in ENGINE_SECTIONS:
+            continue  # not a setting (IVR_CONFIG, IVR_STATE_DIR, IVR_AGENT_SECRET_*, ...)
+        if field_ not in ENGINE_MODELS[section].model_fields:
+            known = ", ".join(f"IVR_{section.upper()}_{f.upper()}" for f in ENGINE_MODELS[section].model_fields)
+            raise ConfigError(f"environment {var}: unknown setting (known: {known})")
         section_data = merged.setdefault(section, {})
         if not isinstance(section_data, dict):
             raise ConfigError(f"{owner[section].where((section,))}: {section} must be a mapping")
@@ -227,10 +229,6 @@ def load_config(config_dir: str | Path = "config", environ: Mapping[str, str] | 
     if problems:
         raise ConfigError("\n".join(problems))
     return LoadedConfig(settings, config_dir, origins)
-
-
-# Environment variables with IVR_ prefix that are not settings.
-_NOT_SETTINGS = {"IVR_CONFIG", "IVR_STATE_DIR", "IVR_TESTBED_RUNNER", "IVR_LOG_LEVEL"}
 
 
 def _explain(exc: ValidationError, owner: dict[str, Document], origins: dict[str, str]) -> str:
