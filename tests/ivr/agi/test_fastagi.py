@@ -42,11 +42,20 @@ class ServerThread:
 
         try:
             self.loop.run_until_complete(main())
-        except RuntimeError:
+        except asyncio.CancelledError:
             pass
+        finally:
+            self.loop.close()
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        async def shutdown() -> None:
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(5)
+        self.thread.join(5)
 
 
 def agi_session(port: int, replies: list[bytes]) -> list[str]:
