@@ -37,24 +37,22 @@ class ServerThread:
             await server.start("127.0.0.1", 0)
             assert server._server
             self.port = server._server.sockets[0].getsockname()[1]
+            self.stopping = asyncio.Event()
             self.ready.set()
-            await asyncio.Event().wait()
+            await self.stopping.wait()
+            await server.stop(grace=0.5)
+            leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in leftovers:
+                task.cancel()
+            await asyncio.gather(*leftovers, return_exceptions=True)
 
         try:
             self.loop.run_until_complete(main())
-        except asyncio.CancelledError:
-            pass
         finally:
             self.loop.close()
 
     def stop(self) -> None:
-        async def shutdown() -> None:
-            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in others:
-                task.cancel()
-            await asyncio.gather(*others, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.stopping.set)
         self.thread.join(5)
 
 
