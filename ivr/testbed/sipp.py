@@ -22,26 +22,19 @@ PCAP_NAMES = {**{str(d): f"dtmf_2833_{d}.pcap" for d in range(10)}, "*": "dtmf_2
 
 _HEADER = '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<!DOCTYPE scenario SYSTEM "sipp.dtd">\n'
 
-_SDP_OFFER = """v=0
-o=citizen 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 8 101
-a=rtpmap:8 PCMA/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-16
-"""
+def _sdp(owner: str, payloads: str, rtpmaps: list[str]) -> str:
+    """SDP in sipp's keyword syntax; sipp fills addresses, ports and [len]."""
+    lines = [
+        "v=0", f"o={owner} 53655765 2353687637 IN IP[local_ip_type] [local_ip]", "s=-",
+        "c=IN IP[media_ip_type] [media_ip]", "t=0 0", f"m=audio [media_port] RTP/AVP {payloads}",
+        *rtpmaps,
+    ]
+    return "\n".join(lines) + "\n"
 
-_SDP_ANSWER = """v=0
-o=peer 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 8 0
-a=rtpmap:8 PCMA/8000
-a=rtpmap:0 PCMU/8000
-"""
+
+# The citizen offers PCMA + RFC 2833 events on payload 101, as sipp's DTMF captures use.
+_SDP_OFFER = _sdp("citizen", "8 101", ["a=rtpmap:8 PCMA/8000", "a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16"])
+_SDP_ANSWER = _sdp("peer", "8 0", ["a=rtpmap:8 PCMA/8000", "a=rtpmap:0 PCMU/8000"])
 
 
 @dataclass(frozen=True)
