@@ -292,8 +292,9 @@ exten => s,1,Wait(${IF($["${TEST_HOLD}" = ""]?120:${TEST_HOLD})})
 ; then holds until the benchmark hangs the call up (BENCH_HOLD s at most).
 [ivr-bench-caller]
 exten => s,1,Wait(${BENCH_DELAY})
- same => n,ExecIf($["${BENCH_KEYS}" != ""]?SendDTMF(${BENCH_KEYS},50,${BENCH_DTMF_MS}))
- same => n,Wait(${BENCH_HOLD})
+ same => n,GotoIf($["${BENCH_KEYS}" = ""]?hold)
+ same => n,SendDTMF(${BENCH_KEYS},50,${BENCH_DTMF_MS})
+ same => n(hold),Wait(${BENCH_HOLD})
  same => n,Hangup()
 
 ; The 12345 main flow (config/flows/main.yaml) as pure dialplan, to compare against the
@@ -330,7 +331,8 @@ exten => general,1,Set(IVR_QUEUE=general)
 ; AGI round-trip latency: Local/<port>@ivr-bench-agi hands the channel to the benchmark's
 ; own FastAGI server on 127.0.0.1:<port>, which sends commands in a loop.
 [ivr-bench-agi]
-exten => _X.,1,Set(AGISIGHUP=no)
+exten => _X.,1,Answer()
+ same => n,Set(AGISIGHUP=no)
  same => n,Set(BENCH_VALUE=13900000001)
  same => n,AGI(agi://127.0.0.1:${EXTEN}/bench)
  same => n,Hangup()

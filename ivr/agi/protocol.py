@@ -75,7 +75,8 @@ class Reply:
         return chr(code) if code > 0 else ""
 
 
-_REPLY = re.compile(r"^200 result=(?P<result>-?\d*)(?: \((?P<data>[^)]*)\))?(?P<extra>.*)$")
+# GET DATA returns the keys themselves, and * is a key (a menu's back key, an ID's final X)
+_REPLY = re.compile(r"^200 result=(?P<result>-?[0-9*#]*)(?: \((?P<data>[^)]*)\))?(?P<extra>.*)$")
 
 
 def parse_reply(line: str) -> Reply:

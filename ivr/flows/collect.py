@@ -36,9 +36,12 @@ class Collect(Asking):
         return self.asking_edges(timing, self.max_digits, [("valid input", self.next, ("next",))])
 
     def valid(self, digits: str) -> bool:
-        if not digits.isdigit() or not self.min_digits <= len(digits) <= self.max_digits:
+        if not self.min_digits <= len(digits) <= self.max_digits:
             return False
-        return self.pattern is None or re.fullmatch(self.pattern, digits) is not None
+        if self.pattern is None:
+            return digits.isdigit()
+        # a pattern may admit * (e.g. an ID number's final X); it alone decides then
+        return re.fullmatch(self.pattern, digits) is not None
 
     async def run(self, ctx: CallContext) -> Step:
         def accept(digits: str) -> Step | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ivr.ami.client import AmiClient, AmiError
 from ivr.asterisk_conf import Directories, RenderOptions, write
-from ivr.config import LoadedConfig, Settings, load_config
+from ivr.config import LoadedConfig, Settings, load_config, state_dir
 from ivr.testbed.ports import PortAllocator
 from ivr.testbed.processes import log_tail, pid_alive, spawn, stop_group, wait_port
 from ivr.testbed.runners import Progress, TestbedError, select_runner
@@ -322,8 +322,6 @@ class TestBed:
 
 
 def registry_dir() -> Path:
-    from ivr.config import state_dir
-
     d = state_dir() / "beds"
     d.mkdir(parents=True, exist_ok=True)
     return d
@@ -334,7 +332,4 @@ def registry_file(name: str) -> Path:
 
 
 def running_beds() -> list[BedState]:
-    beds = []
-    for path in sorted(registry_dir().glob("*.json")):
-        beds.append(BedState(**json.loads(path.read_text())))
-    return beds
+    return [BedState(**json.loads(path.read_text())) for path in sorted(registry_dir().glob("*.json"))]

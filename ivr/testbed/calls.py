@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import redis.asyncio as aioredis
 
-from ivr.testbed.bed import TestBed
+from ivr.ami.client import AmiClient
+from ivr.testbed.bed import BedState, TestBed
 from ivr.testbed.ports import PortAllocator
 from ivr.testbed.sipp import Key, Sipp, citizen_call, sip_peer
 
@@ -42,6 +46,7 @@ class Phones:
             media_port=_ports.block(4), dialed=dialed, caller=caller, presses=presses,
             hold_ms=hold_ms, dtmf=dtmf,  # type: ignore[arg-type]
         )
+        self.peers.append(sipp)  # a failed test's call must not keep the pstn port bound
         return sipp, caller
 
     async def agent(self, name: str, mode: str = "answer", calls: int = 1) -> Sipp:
@@ -84,3 +89,61 @@ async def call_record(redis: aioredis.Redis, caller: str, timeout: float = 30.0)
         return None
 
     return await until(find, timeout)
+
+
+async def run_ivr(state: BedState, *args: str, timeout: float = 30.0) -> tuple[int, str]:
+    """Run the ``ivr`` CLI against this bed (e.g. ``reload``); return (exit code, stdout+stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ivr", *args, env=dict(os.environ, **state.engine_env()),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode or 0, out.decode(errors="replace")
+
+
+async def hang_up_all(ami: AmiClient) -> None:
+    """Hang up every channel still up (a test's teardown: no call outlives its test)."""
+    listing = await ami.action({"Action": "CoreShowChannels"}, as_list=True)
+    for event in listing:
+        if event.get("Event") == "CoreShowChannel":
+            try:
+                await ami.action({"Action": "Hangup", "Channel": event["Channel"]})
+            except Exception:  # noqa: BLE001 - it may have ended meanwhile
+                pass
+
+
+@dataclass
+class AgiCommand:
+    command: str  # as Asterisk ran it, e.g. 'GET DATA "ivr12345/main_menu" 3000 1'
+    started: float  # loop time when AGIExecStart arrived
+    ended: float | None = None
+    result_code: str = ""
+
+
+class AgiTrace:
+    """The AGI commands Asterisk ran for one caller's call, in order (AMI AGIExecStart/End;
+    needs a read-all AMI user such as the bed's ``testbed``)."""
+
+    def __init__(self, ami: AmiClient, caller: str):
+        self.caller = caller
+        self.commands: list[AgiCommand] = []
+        self._open: dict[str, AgiCommand] = {}
+        ami.on("AGIExec*", self._on_event)
+
+    def _on_event(self, event: Any) -> None:
+        if event.get("CallerIDNum") != self.caller:
+            return
+        now = asyncio.get_running_loop().time()
+        if event.get("Event") == "AGIExecStart":
+            self._open[event["CommandId"]] = cmd = AgiCommand(event["Command"], now)
+            self.commands.append(cmd)
+        elif event.get("Event") == "AGIExecEnd" and (cmd := self._open.pop(event["CommandId"], None)):
+            cmd.ended, cmd.result_code = now, event.get("ResultCode", "")
+
+    def sounds(self) -> list[str]:
+        """Prompts played, in order: the file of every STREAM FILE and GET DATA."""
+        out = []
+        for c in self.commands:
+            if c.command.startswith(("STREAM FILE ", "GET DATA ")):
+                out.append(c.command.split(" ")[2].strip('"'))
+        return out
