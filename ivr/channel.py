@@ -52,6 +52,9 @@ class Channel(Protocol):
 
     async def set_variable(self, name: str, value: str) -> None: ...
 
+    async def set_variables(self, variables: dict[str, str]) -> None:
+        """Set several variables in one step, in order (one AGI round trip)."""
+
     async def get_variable(self, name: str) -> str | None: ...
 
     async def exec(self, application: str, args: str = "") -> str: ...

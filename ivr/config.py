@@ -224,20 +224,21 @@ def load_config(config_dir: str | Path = "config", environ: Mapping[str, str] | 
         raise ConfigError(_explain(exc, owner, origins)) from None
     problems = []
     for path_, reason in settings.reference_problems():
-        doc = owner.get(str(path_[0]))
-        problems.append(f"{doc.where(path_) if doc else origins.get('.'.join(map(str, path_)), 'config')}: {reason}")
+        source = owner.get(str(path_[0]))
+        where = source.where(path_) if source else origins.get(".".join(map(str, path_)), "config")
+        problems.append(f"{where}: {reason}")
     if problems:
         raise ConfigError("\n".join(problems))
     return LoadedConfig(settings, config_dir, origins)
 
 
 def _explain(exc: ValidationError, owner: dict[str, Document], origins: dict[str, str]) -> str:
-    lines = []
+    lines: list[str] = []
     for err in exc.errors():
         loc = err["loc"]
         if loc and loc[0] in owner:
             doc = owner[loc[0]]
-            lines.extend(str(e) for e in pydantic_errors(doc, _OneError(err)).errors)
+            lines.extend(str(e) for e in pydantic_errors(doc, _OneError(dict(err))).errors)
             continue
         dotted = ".".join(str(p) for p in loc)
         where = origins.get(dotted, "config")

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -48,7 +48,7 @@ class CallStore:
     async def _write(self, line: str) -> bool:
         record = json.loads(line)
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
+            async with self.redis.pipeline(transaction=False) as pipe:  # one round trip, no MULTI
                 pipe.set(CALL_KEY.format(record["unique_id"]), line)
                 pipe.xadd(CALL_STREAM, {"record": line}, maxlen=STREAM_MAXLEN, approximate=True)
                 await pipe.execute()
@@ -93,12 +93,13 @@ class CallStore:
     async def publish_engine_status(self, engine: str, status: dict[str, str]) -> None:
         """Which flow version an engine runs, so admins (and `ivr reload`) can see it."""
         try:
-            await self.redis.hset(ENGINE_KEY.format(engine), mapping=status)
+            await self.redis.hset(ENGINE_KEY.format(engine), mapping=dict(status))  # type: ignore[arg-type]
         except (RedisError, OSError) as exc:
             log.warning("could not publish engine status: %s", exc)
 
     async def engine_status(self, engine: str) -> dict[str, str]:
-        return await self.redis.hgetall(ENGINE_KEY.format(engine))
+        status = await self.redis.hgetall(ENGINE_KEY.format(engine))
+        return cast(dict[str, str], status)  # decode_responses=True: keys and values are str
 
     async def get_call(self, unique_id: str) -> dict[str, Any] | None:
         raw = await self.redis.get(CALL_KEY.format(unique_id))

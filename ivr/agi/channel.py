@@ -76,6 +76,11 @@ class AgiChannel:
     async def set_variable(self, name: str, value: str) -> None:
         await self.command(f"SET VARIABLE {name} {quote(value)}")
 
+    async def set_variables(self, variables: dict[str, str]) -> None:
+        # MSet takes name=value pairs separated by commas; a comma inside a value is escaped.
+        pairs = ",".join(f"{name}={value.replace(',', chr(92) + ',')}" for name, value in variables.items())
+        await self.exec("MSet", pairs)
+
     async def get_variable(self, name: str) -> str | None:
         reply = await self.command(f"GET VARIABLE {quote(name)}")
         return reply.data if reply.result == "1" else None

@@ -128,5 +128,5 @@ class AmiClient:
 
     def close(self) -> None:
         # panoramisk schedules a reconnect when the connection drops; a close is final.
-        self._manager.connection_lost = lambda _exc: None  # type: ignore[method-assign]
+        self._manager.connection_lost = lambda _exc: None
         self._manager.close()

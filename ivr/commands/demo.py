@@ -40,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
         bed.start(lambda m: print(m, file=sys.stderr, flush=True))
         try:
             bed.start_engine()
-            say(f"engine up: FastAGI 127.0.0.1:{bed.state.agi_port}, SIP 127.0.0.1:{bed.state.sip_port}")
+            st = bed.state
+            assert st is not None
+            say(f"engine up: FastAGI 127.0.0.1:{st.agi_port}, SIP 127.0.0.1:{st.sip_port}")
             return asyncio.run(_call(bed, args.dial, args.keys))
         finally:
             bed.stop()

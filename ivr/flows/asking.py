@@ -11,7 +11,7 @@ the validator accepts loops through these nodes and refuses loops around them.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 from pydantic import Field
 
@@ -42,7 +42,7 @@ class Asking(Node):
         notice = max((timing.prompt(p) for p in (self.invalid_prompt, self.timeout_prompt) if p), default=0.0)
         return (self.retries + 1) * self.attempt_seconds(timing, max_digits) + self.retries * notice
 
-    def asking_edges(self, timing: Timing, max_digits: int, answers: list[tuple[str, str, tuple[str | int, ...]]]) -> list[Edge]:
+    def asking_edges(self, timing: Timing, max_digits: int, answers: Sequence[tuple[str, str, tuple[str | int, ...]]]) -> list[Edge]:
         """Edges for (label, target, path) answers plus ``on_exhausted``, all at the worst cost."""
         seconds = self.worst_seconds(timing, max_digits)
         out = [Edge(label, target, path, seconds, limit=self.max_visits) for label, target, path in answers]

@@ -113,7 +113,7 @@ def flow_json_schema() -> dict[str, Any]:
 
     from pydantic import TypeAdapter, create_model
 
-    node_union = Annotated[Union[tuple(NODE_TYPES[k] for k in sorted(NODE_TYPES))], Field(discriminator="type")]
+    node_union = Annotated[Union[tuple(NODE_TYPES[k] for k in sorted(NODE_TYPES))], Field(discriminator="type")]  # type: ignore[valid-type]
     file_model = create_model(
         "FlowFile",
         __base__=FlowHeader,

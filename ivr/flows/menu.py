@@ -31,7 +31,7 @@ class Menu(Asking):
         return out
 
     def edges(self, timing: Timing) -> list[Edge]:
-        answers = [(f"key {k}", t, ("keys", k)) for k, t in self.keys.items()]
+        answers: list[tuple[str, str, tuple[str | int, ...]]] = [(f"key {k}", t, ("keys", k)) for k, t in self.keys.items()]
         if self.back:
             answers.append((f"key {self.back_key} (back)", self.back, ("back",)))
         return self.asking_edges(timing, 1, answers)

@@ -128,13 +128,11 @@ async def _walk(flows: FlowSet, flow: Flow, ctx: CallContext, visits: list[Visit
 
 
 async def apply_route(channel: Channel, route: Route) -> None:
-    """Set the route's channel variables for the dialplan, ``IVR_ROUTE`` last.
+    """Set the route's channel variables for the dialplan in one step, ``IVR_ROUTE`` last.
 
     The dialplan treats ``IVR_ROUTE`` as "the engine finished"; setting it last means a
     hang-up or failure halfway leaves the call on the dialplan's general-queue default.
     """
     variables = route.variables()
-    for name, value in variables.items():
-        if name != "IVR_ROUTE":
-            await channel.set_variable(name, value)
-    await channel.set_variable("IVR_ROUTE", variables["IVR_ROUTE"])
+    route_name = variables.pop("IVR_ROUTE")
+    await channel.set_variables({**variables, "IVR_ROUTE": route_name})

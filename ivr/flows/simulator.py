@@ -103,6 +103,10 @@ class ScriptedChannel:
     async def set_variable(self, name: str, value: str) -> None:
         self.variables[name] = value
 
+    async def set_variables(self, variables: dict[str, str]) -> None:
+        for name, value in variables.items():
+            await self.set_variable(name, value)
+
     async def get_variable(self, name: str) -> str | None:
         return self.variables.get(name)
 

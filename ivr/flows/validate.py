@@ -11,7 +11,7 @@ spin forever and is refused.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from ivr.flows.base import Timing
 from ivr.flows.compiler import Flow, suggest
@@ -65,7 +65,7 @@ def _reference_errors(flow: Flow, settings: "Settings", catalog: "PromptCatalog"
                 yield flow.error(nid, path, f"{what} {name!r} is not defined in config/{section}.yaml{suggest(name, known)}")
 
 
-def _closure(seeds: Iterable[str], step) -> set[str]:  # type: ignore[no-untyped-def]
+def _closure(seeds: Iterable[str], step: Callable[[str], Iterable[str]]) -> set[str]:
     seen: set[str] = set()
     todo = list(seeds)
     while todo:

@@ -8,6 +8,7 @@ Several beds run side by side; ``stop()`` leaves no process, directory or port b
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import secrets
@@ -71,8 +72,11 @@ class BedState:
 class TestBed:
     __test__ = False
 
-    def __init__(self, config_dir: str | Path = "config", name: str | None = None, runner: str | None = None):
+    def __init__(self, config_dir: str | Path = "config", name: str | None = None, runner: str | None = None,
+                 trace_agi: bool = True):
+        """``trace_agi``: keep AGIExec* events on (tests watch them); False = production's AMI."""
         self.loaded: LoadedConfig = load_config(config_dir)
+        self.trace_agi = trace_agi
         self.runner = select_runner(runner)
         self.name = name or f"bed-{os.getpid()}-{secrets.token_hex(3)}"
         self.state: BedState | None = None
@@ -172,20 +176,19 @@ class TestBed:
             db=self.inner("db"), run=self.inner("run"), spool=self.inner("spool"),
             log=self.inner("log"), keys=self.inner("data/keys"),
         )
+        options = RenderOptions(
+            ami_secret=self.state.ami_secret,
+            testbed_ami_secret=self.state.testbed_ami_secret,
+            directories=dirs,
+            system_name=self.name,
+        )
+        if self.trace_agi:
+            options = dataclasses.replace(options, disabled_events=())
         env_file = self.dir / "engine.env"
         env_file.write_text("".join(f"{k}={v}\n" for k, v in self.state.engine_env().items())
                             + f"IVR_STATE_DIR={self.inner('state')}\n")
         env_file.chmod(0o600)
-        write(
-            self.settings,
-            RenderOptions(
-                ami_secret=self.state.ami_secret,
-                testbed_ami_secret=self.state.testbed_ami_secret,
-                directories=dirs,
-                system_name=self.name,
-            ),
-            self.dir / "etc",
-        )
+        write(self.settings, options, self.dir / "etc")
 
     def _install_prompts(self) -> None:
         """Build the Mandarin prompts (incremental) and install them as this bed's zh sounds."""

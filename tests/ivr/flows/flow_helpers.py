@@ -108,6 +108,10 @@ class FakeChannel:
         self.calls.append(("set", name, value))
         self.variables[name] = value
 
+    async def set_variables(self, variables: dict[str, str]) -> None:
+        for name, value in variables.items():
+            await self.set_variable(name, value)
+
     async def get_variable(self, name: str) -> str | None:
         return self.variables.get(name)
 
