@@ -167,3 +167,16 @@ def test_minus_one_is_resolved_by_probing_the_channel(probe: bytes, outcome: str
         assert got == [outcome]
     finally:
         server.stop()
+
+
+def test_route_variables_are_set_in_one_round_trip_with_commas_escaped() -> None:
+    async def handler(call: CallInfo, channel: AgiChannel) -> None:
+        await channel.set_variables({"IVR_QUEUE": "general", "NOTE": "a,b", "IVR_ROUTE": "queue"})
+
+    server = ServerThread(handler)
+    try:
+        seen = agi_session(server.port, [b"200 result=0\n"])
+        # the AGI parser turns \\, into \, and MSet then reads it as a literal comma
+        assert seen == ['EXEC MSet "IVR_QUEUE=general,NOTE=a\\\\,b,IVR_ROUTE=queue"']
+    finally:
+        server.stop()
