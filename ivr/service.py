@@ -91,10 +91,12 @@ class Service:
             tasks.create_task(self._connect_ami())
             watchdog = tasks.create_task(systemd_watchdog())
             flusher = tasks.create_task(self.store.run_spool_flusher())
+            heartbeat = tasks.create_task(self._status_heartbeat())
             await stop.wait()
             log.info("stopping: %d call(s) in progress", server.active_calls)
             await server.stop(grace=10)
             flusher.cancel()
+            heartbeat.cancel()
             watchdog.cancel()
             if self.ami:
                 self.ami.close()
@@ -102,6 +104,14 @@ class Service:
         await self.store.close()
         pidfile.unlink(missing_ok=True)
         return 0
+
+    async def _status_heartbeat(self, interval: float = 10.0) -> None:
+        """Republish the status now and then: a Redis restart must not hide the live version."""
+        while True:
+            await asyncio.sleep(interval)
+            status = await self.store.engine_status_or_none(self.name)
+            if status is not None and status.get("version") != self.flows.version:
+                await self.publish_status()
 
     async def _connect_ami(self) -> None:
         """AMI is for events and actions; calls flow without it, so keep trying in the background."""

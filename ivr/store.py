@@ -101,6 +101,13 @@ class CallStore:
         status = await self.redis.hgetall(ENGINE_KEY.format(engine))
         return cast(dict[str, str], status)  # decode_responses=True: keys and values are str
 
+    async def engine_status_or_none(self, engine: str) -> dict[str, str] | None:
+        """The published status, or None when Redis does not answer."""
+        try:
+            return await self.engine_status(engine)
+        except (RedisError, OSError):
+            return None
+
     async def get_call(self, unique_id: str) -> dict[str, Any] | None:
         raw = await self.redis.get(CALL_KEY.format(unique_id))
         return json.loads(raw) if raw else None

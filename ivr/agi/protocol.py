@@ -70,8 +70,12 @@ class Reply:
 
     @property
     def digit(self) -> str:
-        """Digit commands return the ASCII code of the key ('57' = '9'); 0 = none."""
-        code = int(self.result or 0)
+        """Digit commands return the ASCII code of the key ('57' = '9'); 0 = none.
+
+        (GET DATA instead returns the keys themselves, which may include * and #.)"""
+        if not self.result.isdigit():
+            return ""
+        code = int(self.result)
         return chr(code) if code > 0 else ""
 
 

@@ -66,6 +66,7 @@ class BedState:
             "IVR_AMI_PORT": str(self.ami_port),
             "IVR_AMI_SECRET": self.ami_secret,
             "IVR_REDIS_URL": self.redis_url,
+            "IVR_STATE_DIR": str(Path(self.dir) / "state"),  # pid file, record spool
         }
 
 
@@ -185,8 +186,8 @@ class TestBed:
         if self.trace_agi:
             options = dataclasses.replace(options, disabled_events=())
         env_file = self.dir / "engine.env"
-        env_file.write_text("".join(f"{k}={v}\n" for k, v in self.state.engine_env().items())
-                            + f"IVR_STATE_DIR={self.inner('state')}\n")
+        process_env = {**self.state.engine_env(), "IVR_STATE_DIR": self.inner("state")}
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in process_env.items()))
         env_file.chmod(0o600)
         write(self.settings, options, self.dir / "etc")
 
@@ -262,7 +263,7 @@ class TestBed:
     def start_engine(self, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         """Run ``ivr serve`` against this bed; return once its FastAGI port accepts."""
         assert self.state
-        env = dict(os.environ, **self.state.engine_env(), IVR_STATE_DIR=str(self.dir / "state"), **(extra_env or {}))
+        env = dict(os.environ, **self.state.engine_env(), **(extra_env or {}))
         log = self.dir / "engine.log"
         self._engine = spawn([sys.executable, "-m", "ivr", "serve"], log, env=env)
         self.state.engine_pid = self._engine.pid

@@ -82,8 +82,8 @@ async def call_record(redis: aioredis.Redis, caller: str, timeout: float = 30.0)
     """The engine's call record for the call placed from ``caller`` (read from ivr:calls)."""
 
     async def find() -> dict[str, Any] | None:
-        for _id, fields in await redis.xrange("ivr:calls"):
-            record = json.loads(fields["record"])
+        for _id, fields in await redis.xrange("ivr:calls") or []:
+            record = json.loads((fields or {})["record"])
             if record["caller"] == caller:
                 return record
         return None
@@ -92,9 +92,13 @@ async def call_record(redis: aioredis.Redis, caller: str, timeout: float = 30.0)
 
 
 async def run_ivr(state: BedState, *args: str, timeout: float = 30.0) -> tuple[int, str]:
-    """Run the ``ivr`` CLI against this bed (e.g. ``reload``); return (exit code, stdout+stderr)."""
+    """Run the ``ivr`` CLI against this bed (e.g. ``reload``); return (exit code, stdout+stderr).
+
+    Same environment as :meth:`TestBed.start_engine` (state dir included: the engine's pid
+    file, which ``ivr reload`` signals, is there)."""
+    env = dict(os.environ, **state.engine_env())
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ivr", *args, env=dict(os.environ, **state.engine_env()),
+        sys.executable, "-m", "ivr", *args, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout)
@@ -135,10 +139,11 @@ class AgiTrace:
             return
         now = asyncio.get_running_loop().time()
         if event.get("Event") == "AGIExecStart":
-            self._open[event["CommandId"]] = cmd = AgiCommand(event["Command"], now)
-            self.commands.append(cmd)
-        elif event.get("Event") == "AGIExecEnd" and (cmd := self._open.pop(event["CommandId"], None)):
-            cmd.ended, cmd.result_code = now, event.get("ResultCode", "")
+            self._open[event["CommandId"]] = started = AgiCommand(event["Command"], now)
+            self.commands.append(started)
+        elif event.get("Event") == "AGIExecEnd" and event.get("CommandId") in self._open:
+            ended = self._open.pop(event["CommandId"])
+            ended.ended, ended.result_code = now, event.get("ResultCode", "")
 
     def sounds(self) -> list[str]:
         """Prompts played, in order: the file of every STREAM FILE and GET DATA."""

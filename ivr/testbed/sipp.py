@@ -12,6 +12,7 @@ Scenarios are generated per call, so keys and timings are data, not a file per c
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,12 +51,46 @@ def keys(spec: str, first_ms: int = 1500, gap_ms: int = 300) -> list[Key]:
     return [Key(d, first_ms if i == 0 else gap_ms) for i, d in enumerate(spec)]
 
 
-def citizen_scenario(caller: str, presses: list[Key], hold_ms: int, dtmf: Literal["rfc2833", "info"]) -> str:
+_pcap_ids = itertools.count()
+
+
+def dtmf_pcaps(workdir: Path, presses: list[Key]) -> list[Path]:
+    """One RFC 2833 capture per press, renumbered so RTP timestamps and sequence numbers rise.
+
+    sipp replays a capture's RTP headers as recorded, and the stock captures carry unrelated
+    timestamps (``*`` is later than ``0``; a key twice repeats one). Asterisk drops an event
+    whose timestamp is not after the last one's, so ``*`` then ``0``, or ``1`` then ``1``,
+    would lose the second key.
+    """
+    out = []
+    for i, k in enumerate(presses):
+        data = bytearray((PCAP_DIR / PCAP_NAMES[k.digit]).read_bytes())
+        offset, first = 24, None  # pcap global header; then Ethernet/IPv4/UDP/RTP packets
+        while offset + 16 <= len(data):
+            length = int.from_bytes(data[offset + 8:offset + 12], "little")
+            packet = offset + 16
+            udp = packet + 14 + (data[packet + 14] & 0x0F) * 4
+            rtp = udp + 8
+            seq = int.from_bytes(data[rtp + 2:rtp + 4], "big")
+            first = seq if first is None else first
+            data[udp + 6:udp + 8] = b"\0\0"  # no UDP checksum (the header changes)
+            data[rtp + 2:rtp + 4] = ((i + 1) * 100 + seq - first).to_bytes(2, "big")
+            data[rtp + 4:rtp + 8] = ((i + 1) * 16000).to_bytes(4, "big")  # one event: one timestamp
+            offset = packet + length
+        path = workdir / f"dtmf-{os.getpid()}-{next(_pcap_ids)}.pcap"
+        path.write_bytes(bytes(data))
+        out.append(path)
+    return out
+
+
+def citizen_scenario(caller: str, presses: list[Key], hold_ms: int, dtmf: Literal["rfc2833", "info"],
+                     pcaps: list[Path] | None = None) -> str:
     steps = []
     for i, k in enumerate(presses):
         steps.append(f'<pause milliseconds="{k.after_ms}"/>')
         if dtmf == "rfc2833":
-            steps.append(f'<nop><action><exec play_pcap_audio="{PCAP_DIR / PCAP_NAMES[k.digit]}"/></action></nop>')
+            pcap = pcaps[i] if pcaps else PCAP_DIR / PCAP_NAMES[k.digit]
+            steps.append(f'<nop><action><exec play_pcap_audio="{pcap}"/></action></nop>')
         else:
             steps.append(
                 f"""<send><![CDATA[
@@ -161,7 +196,14 @@ Contact: <sip:[local_ip]:[local_port]>
     if mode == "busy":
         steps += [send("486 Busy Here"), '<recv request="ACK"/>']
     elif mode == "noanswer":
-        steps += [send("180 Ringing"), '<recv request="CANCEL"/>', send("200 OK"), send("487 Request Terminated"), '<recv request="ACK"/>']
+        # the 487 answers the INVITE, so it needs the INVITE's CSeq, not the CANCEL's (same number)
+        steps += [
+            send("180 Ringing"),
+            '<recv request="CANCEL"><action><ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="cseq"/></action></recv>',
+            send("200 OK"),
+            send("487 Request Terminated").replace("[last_CSeq:]", "CSeq: [$cseq] INVITE"),
+            '<recv request="ACK"/>',
+        ]
     else:
         steps += [
             send("180 Ringing"),
@@ -222,7 +264,9 @@ async def citizen_call(
     dtmf: Literal["rfc2833", "info"] = "rfc2833", name: str | None = None,
 ) -> Sipp:
     """Place one citizen call into Asterisk from ``local_port`` (matched as the pstn trunk)."""
-    scenario = citizen_scenario(caller, presses or [], hold_ms, dtmf)
+    workdir.mkdir(parents=True, exist_ok=True)
+    pcaps = dtmf_pcaps(workdir, presses or []) if dtmf == "rfc2833" else None
+    scenario = citizen_scenario(caller, presses or [], hold_ms, dtmf, pcaps)
     name = name or f"call-{dialed}-{os.getpid()}-{local_port}-{media_port}"
     return await _run(
         workdir, name, scenario,

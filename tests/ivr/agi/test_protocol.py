@@ -51,6 +51,8 @@ def test_garbage_is_rejected() -> None:
         ("200 result=12 (timeout)", "12", "timeout", "\x0c"),
         ("200 result=1 (张三)", "1", "张三", "\x01"),
         ("200 result=49 endpos=8000", "49", "", "1"),
+        ("200 result=*", "*", "", ""),  # GET DATA returns the typed keys themselves
+        ("200 result=12*# (timeout)", "12*#", "timeout", ""),
     ],
 )
 def test_replies(line: str, result: str, data: str, digit: str) -> None:

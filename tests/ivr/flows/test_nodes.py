@@ -123,6 +123,18 @@ async def test_given_a_valid_number_then_collect_stores_it_and_say_reads_it_back
     assert channel.variables == {"SERVICE": "id:110101199001011234", "FROM": "05511234567"}
 
 
+async def test_given_a_pattern_that_admits_star_then_an_id_ending_in_x_is_accepted(bare_config, catalog):
+    flow = COLLECT_FLOW.replace('pattern: "[0-9]{15}|[0-9]{18}"', 'pattern: "[0-9]{15}|[0-9]{17}[0-9*]"')
+    record = await run(bare_config, catalog, flow, FakeChannel(["11010119900101123*"]))
+    assert record.variables["id_number"] == "11010119900101123*"
+
+
+async def test_given_no_pattern_then_collect_accepts_digits_only(bare_config, catalog):
+    flow = COLLECT_FLOW.replace('        pattern: "[0-9]{15}|[0-9]{18}"\n', "")
+    record = await run(bare_config, catalog, flow, FakeChannel(["11010119900101123*", "11010119900101123*"]))
+    assert "id_number" not in record.variables
+
+
 async def test_given_only_wrong_input_then_collect_falls_back(bare_config, catalog):
     record = await run(bare_config, catalog, COLLECT_FLOW, FakeChannel(["12", "99999"]))
     assert record.route == QueueRoute("general")

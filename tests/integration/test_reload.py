@@ -1,0 +1,158 @@
+"""`ivr reload` against the running engine, with real calls: a call in progress finishes on
+the version it started with while the next call takes the new flow; a broken flow file is
+refused with its `file:line:col`, and the running version keeps answering calls.
+
+Each test edits the session's private copy of config/ (the `config_dir` fixture) and puts it
+back afterwards, reloading if a new version went live, so later tests see the shipped flows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+
+from ivr.ami.client import AmiClient
+from ivr.testbed.bed import TestBed
+from ivr.testbed.calls import Phones, call_record, hang_up_all, run_ivr
+from ivr.testbed.sipp import Key, keys
+
+SAMPLE = "8000"
+HOLD_MS = 60_000
+LEVEL2_ZERO = '      "0": agent               # 0 reaches a seat from every menu (the lint checks it)\n'
+
+
+async def reload(engine: TestBed) -> tuple[int, str]:
+    assert engine.state
+    return await run_ivr(engine.state, "reload")
+
+
+async def live_version(engine: TestBed) -> str:
+    """The version live now, made certain by a reload of the unchanged config (its content
+    hash stays; ``ivr reload --status`` alone reads a status that a Redis restart erases)."""
+    code, out = await reload(engine)
+    assert code == 0, out
+    match = re.search(r"version (\S+) is live \(reloaded\)", out)
+    assert match, out
+    return match[1]
+
+
+async def status_version(engine: TestBed) -> str:
+    assert engine.state
+    code, out = await run_ivr(engine.state, "reload", "--status")
+    assert code == 0, out
+    match = re.search(r"version (\S+) is live", out)
+    assert match, out
+    return match[1]
+
+
+def content_hash(version: str) -> str:
+    """A version id is `<content hash>-<compile time>`; the hash names the config."""
+    return version.split("-")[0]
+
+
+@pytest.fixture
+async def sample_yaml(engine: TestBed, config_dir: Path, phones: Phones, ami: AmiClient) -> AsyncIterator[Path]:
+    """sample.yaml in the private config/, restored (and reloaded if needed) after the test."""
+    path = config_dir / "flows" / "sample.yaml"
+    original = path.read_text(encoding="utf-8")
+    before = await live_version(engine)
+    try:
+        yield path
+    finally:
+        await hang_up_all(ami)
+        path.write_text(original, encoding="utf-8")
+        assert content_hash(await live_version(engine)) == content_hash(before)
+
+
+def edit(path: Path, old: str, new: str) -> int:
+    """Replace the one occurrence of ``old``; return the 1-based line where it started."""
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"{old!r} not found once in {path}"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return text[: text.index(old)].count("\n") + 1
+
+
+def for_caller(caller: str):  # noqa: ANN201
+    return lambda e: e.get("CallerIDNum") == caller
+
+
+def path_of(record: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(v["node"], v["outcome"]) for v in record["visits"]]
+
+
+async def test_given_a_call_waiting_in_a_menu_when_the_flow_is_reloaded_then_that_call_finishes_on_the_old_version_and_the_next_call_takes_the_new_one(
+    engine: TestBed, sample_yaml: Path, phones: Phones, ami: AmiClient, redis
+) -> None:
+    old = await live_version(engine)
+    live = phones.next_caller()
+    in_level_2 = ami.wait_for("AGIExecStart", lambda e: for_caller(live)(e) and "sample_menu_l2" in e.get("Command", ""))
+    pressed_0 = ami.wait_for("DTMFBegin", lambda e: for_caller(live)(e) and e.get("Digit") == "0")
+    live_joined = ami.wait_for("QueueCallerJoin", for_caller(live))
+
+    # 1 during the greeting; 0 six seconds into the 9.9 s level-2 prompt, after the reload
+    sipp, _ = await phones.call(SAMPLE, [Key("1", 1500), Key("0", 6000)], hold_ms=HOLD_MS, caller=live)
+    await asyncio.wait_for(in_level_2, 20)
+
+    edit(sample_yaml, LEVEL2_ZERO, '      "0": experts\n')  # level 2: 0 now goes to the experts
+    code, out = await reload(engine)
+    assert code == 0, out
+    new = re.search(r"version (\S+) is live \(reloaded\)", out)
+    assert new, out
+    assert content_hash(new[1]) != content_hash(old)
+    assert await status_version(engine) == new[1]
+    assert not pressed_0.done(), "the reload must land while the call is still in the menu"
+
+    assert (await asyncio.wait_for(live_joined, 30))["Queue"] == "q-general"
+    record = await call_record(redis, live)
+    assert record["flow_version"] == old
+    assert path_of(record)[-2:] == [("services", "key 0"), ("agent", "route")]
+    assert record["route"] == {"type": "queue", "queue": "general", "priority": 0}
+    await hang_up_all(ami)
+    assert await sipp.wait(20) == 0, sipp.output()
+
+    caller = phones.next_caller()
+    joined = ami.wait_for("QueueCallerJoin", for_caller(caller))
+    sipp, _ = await phones.call(SAMPLE, keys("10"), hold_ms=HOLD_MS, caller=caller)
+    assert (await asyncio.wait_for(joined, 30))["Queue"] == "q-expert-hrss"
+    record = await call_record(redis, caller)
+    assert record["flow_version"] == new[1]
+    assert path_of(record)[-2:] == [("services", "key 0"), ("experts", "route")]
+    assert record["route"] == {"type": "queue", "queue": "expert-hrss", "priority": 1}
+    await hang_up_all(ami)
+    assert await sipp.wait(20) == 0, sipp.output()
+
+
+BROKEN = {
+    "unknown-key": ('    repeat_key: "9"\n', '    repeat_key: "9"\n    colour: red\n', 1, 5, "unknown key 'colour'"),
+    "bad-indentation": ("    timeout: 5s\n    retries: 1\n", "    timeout: 5s\n   retries: 1\n", 1, 4, "YAML syntax:"),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN.keys())
+async def test_given_a_broken_flow_file_when_reloaded_then_it_is_refused_with_file_line_col_and_the_old_version_keeps_serving_calls(
+    engine: TestBed, sample_yaml: Path, phones: Phones, ami: AmiClient, redis, case: str
+) -> None:
+    old, new, line_offset, col, reason = BROKEN[case]
+    old_version = await live_version(engine)
+    line = edit(sample_yaml, old, new) + line_offset
+
+    code, out = await reload(engine)
+
+    assert code != 0, out
+    assert f"reload refused; version {old_version} stays live" in out
+    assert re.search(rf"(^|\s)\S*config/flows/sample\.yaml:{line}:{col}: {re.escape(reason)}", out, re.M), out
+    assert await status_version(engine) == old_version
+
+    caller = phones.next_caller()
+    joined = ami.wait_for("QueueCallerJoin", for_caller(caller))
+    sipp, _ = await phones.call(SAMPLE, keys("10"), hold_ms=HOLD_MS, caller=caller)
+    assert (await asyncio.wait_for(joined, 30))["Queue"] == "q-general"
+    record = await call_record(redis, caller)
+    assert record["flow_version"] == old_version
+    assert path_of(record) == [("welcome", "interrupted by 1"), ("top", "key 1"), ("services", "key 0"), ("agent", "route")]
+    await hang_up_all(ami)
+    assert await sipp.wait(20) == 0, sipp.output()
