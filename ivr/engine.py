@@ -40,6 +40,7 @@ def record_to_json(record: CallRecord) -> dict[str, Any]:
         ],
         "keys": list(record.keys),
         "variables": dict(record.variables),
+        "channel_variables": dict(record.channel_variables),
         "route": {"type": route.variables()["IVR_ROUTE"], **{f.name: getattr(route, f.name) for f in dataclasses.fields(route)}},
         "hung_up": record.hung_up,
         "error": record.error,
@@ -53,7 +54,7 @@ def timed_out_record(call: CallInfo, version: str, seconds: float) -> dict[str, 
     now = datetime.now(timezone.utc).astimezone().isoformat()
     return {
         "unique_id": call.unique_id, "dialed": call.dialed, "caller": call.caller, "flow": "",
-        "flow_version": version, "visits": [], "keys": [], "variables": {},
+        "flow_version": version, "visits": [], "keys": [], "variables": {}, "channel_variables": {},
         "route": {"type": "fallback"}, "hung_up": False,
         "error": f"engine deadline of {seconds:.0f} s exceeded", "started": now, "ended": now,
     }
@@ -77,7 +78,7 @@ class Engine:
             return
         if not record.hung_up:
             try:
-                await apply_route(channel, record.route)
+                await apply_route(channel, record.route, record.channel_variables)
             except CallerHungUp:
                 record = dataclasses.replace(record, hung_up=True)
         log.info(

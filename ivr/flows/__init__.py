@@ -5,7 +5,7 @@ What the AGI side needs::
     live = LiveFlows.from_config("config", catalog_loader("prompts"))   # raises if invalid
     record = await run_call(live.current, call_info, channel)           # one FlowSet per call
     if not record.hung_up:
-        await apply_route(channel, record.route)                        # IVR_ROUTE last
+        await apply_route(channel, record.route, record.channel_variables)  # one round trip
     live.reload()  # on SIGHUP / `ivr reload`: ReloadResult(ok, version, errors)
 """
 

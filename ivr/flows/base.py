@@ -120,6 +120,9 @@ class CallContext:
     keys: list[str] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     typeahead: str = ""  # a digit that interrupted a prompt, for the next menu
+    # Channel variables to set with the route: the dialplan reads them only after the engine
+    # returns, so they ride along in the route's single round trip.
+    channel_variables: dict[str, str] = field(default_factory=dict)
 
     def sound(self, prompt_id: str) -> str:
         return self.prompts.sound(prompt_id)

@@ -48,6 +48,7 @@ class CallRecord:
     visits: tuple[Visit, ...]
     keys: tuple[str, ...]
     variables: Mapping[str, str]
+    channel_variables: Mapping[str, str]  # set on the channel with the route (`set` + channel)
     route: Route  # HangupRoute when the caller hung up
     hung_up: bool
     error: str | None
@@ -92,6 +93,7 @@ async def run_call(
         visits=tuple(visits),
         keys=tuple(ctx.keys),
         variables=MappingProxyType(dict(ctx.variables)),
+        channel_variables=MappingProxyType(dict(ctx.channel_variables)),
         route=route,
         hung_up=hung_up,
         error=error,
@@ -127,12 +129,12 @@ async def _walk(flows: FlowSet, flow: Flow, ctx: CallContext, visits: list[Visit
     raise _Runaway(f"flow {flow.name!r} took more than {MAX_STEPS} steps")
 
 
-async def apply_route(channel: Channel, route: Route) -> None:
-    """Set the route's channel variables for the dialplan in one step, ``IVR_ROUTE`` last.
+async def apply_route(channel: Channel, route: Route, extra: Mapping[str, str] | None = None) -> None:
+    """Set ``extra`` and the route's variables for the dialplan in one step, ``IVR_ROUTE`` last.
 
     The dialplan treats ``IVR_ROUTE`` as "the engine finished"; setting it last means a
     hang-up or failure halfway leaves the call on the dialplan's general-queue default.
     """
     variables = route.variables()
     route_name = variables.pop("IVR_ROUTE")
-    await channel.set_variables({**variables, "IVR_ROUTE": route_name})
+    await channel.set_variables({**(extra or {}), **variables, "IVR_ROUTE": route_name})

@@ -1,7 +1,7 @@
 """``set``: give call variables values (``${var}``, ``${dialed}``, ``${caller}`` expand).
 
 Variables live in the call record and in branch conditions; with ``channel: true`` they are
-also set on the Asterisk channel (for the dialplan or CDRs).
+also set on the Asterisk channel (for the dialplan or CDRs), together with the route.
 """
 
 from __future__ import annotations
@@ -23,5 +23,5 @@ class SetVars(Linear):
         for name, value in self.vars.items():
             ctx.variables[name] = ctx.expand(value)
             if self.channel:
-                await ctx.channel.set_variable(name.upper(), ctx.variables[name])
+                ctx.channel_variables[name.upper()] = ctx.variables[name]
         return Step(goto=self.next, outcome="set " + ",".join(self.vars))

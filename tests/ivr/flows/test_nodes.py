@@ -120,7 +120,11 @@ async def test_given_a_valid_number_then_collect_stores_it_and_say_reads_it_back
     assert ("say_digits", "110101199001011234") in channel.calls
     assert ("say_number", 42) in channel.calls
     assert record.variables == {"id_number": "110101199001011234", "service": "id:110101199001011234", "from": "05511234567"}
-    assert channel.variables == {"SERVICE": "id:110101199001011234", "FROM": "05511234567"}
+    assert channel.variables == {}  # deferred: set together with the route
+    assert record.channel_variables == {"SERVICE": "id:110101199001011234", "FROM": "05511234567"}
+    await apply_route(channel, record.route, record.channel_variables)
+    assert channel.variables == {"SERVICE": "id:110101199001011234", "FROM": "05511234567",
+                                 "IVR_QUEUE": "general", "IVR_QUEUE_PRIORITY": "0", "IVR_ROUTE": "queue"}
 
 
 async def test_given_a_pattern_that_admits_star_then_an_id_ending_in_x_is_accepted(bare_config, catalog):
