@@ -190,12 +190,13 @@ def _run_logged(argv: list[str], log_path: Path, progress: Progress) -> None:
     """Run a slow step, showing a heartbeat line; on failure show the log's tail."""
     with open(log_path, "a") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        started = time.monotonic()
+        started, next_report = time.monotonic(), 10
         while proc.poll() is None:
             time.sleep(0.5)
             elapsed = time.monotonic() - started
-            if int(elapsed) % 10 == 0 and elapsed - int(elapsed) < 0.5:
-                progress(f"      ... {int(elapsed)} s")
+            if elapsed >= next_report:
+                progress(f"      ... {next_report} s")
+                next_report += 10
     if proc.returncode != 0:
         tail = log_path.read_text(errors="replace").splitlines()[-15:]
         raise TestbedError(f"{' '.join(argv[:2])} failed (exit {proc.returncode}); log {log_path}:\n" + "\n".join(tail))
