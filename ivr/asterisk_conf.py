@@ -7,6 +7,7 @@ Protocol code: it knows Asterisk's file formats, not hotline rules.
 
 from __future__ import annotations
 
+import grp
 import os
 import shutil
 import sys
@@ -38,7 +39,9 @@ STATIC_FILES = (
 # Manager classes the engine needs: call progress, queue/agent events, CDRs, FullyBooted.
 # Deliberately not `agi` or `dialplan`: every AGI command would emit two events.
 ENGINE_READ = "call,agent,cdr,system,user"
-ENGINE_WRITE = "call,originate,agent,system,reporting"
+# The engine sends no AMI actions today: no write class at all (originate + system together
+# would let a leaked secret run shell commands). Features that need one add exactly that.
+ENGINE_WRITE = ""
 # Events nobody in production reads, yet Asterisk builds them for every AGI command and
 # dialplan step: about half of its CPU per AGI command (benchmarks/README.md).
 QUIET_EVENTS = ("AGIExecStart", "AGIExecEnd", "Newexten", "VarSet")
@@ -99,13 +102,27 @@ def render(settings: Settings, options: RenderOptions) -> dict[str, str]:
     return files
 
 
+SECRET_FILES = ("manager.conf", "pjsip_generated.conf")
+
+
 def write(settings: Settings, options: RenderOptions, out_dir: Path) -> list[Path]:
+    """Write every file atomically. Files holding secrets are 0640 and, when an ``asterisk``
+    group exists (Debian's Asterisk runs as that user), owned by that group."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        group = grp.getgrnam("asterisk").gr_gid if os.geteuid() == 0 else -1
+    except KeyError:
+        group = -1
     written = []
     for name, text in render(settings, options).items():
         path = out_dir / name
-        path.write_text(text, encoding="utf-8")
-        path.chmod(0o600 if name in ("manager.conf", "pjsip_generated.conf") else 0o644)
+        tmp = path.with_name(f".{name}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640 if name in SECRET_FILES else 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        if name in SECRET_FILES and group >= 0:
+            os.chown(tmp, -1, group)
+        os.replace(tmp, path)
         written.append(path)
     return written
 
@@ -172,6 +189,7 @@ bind={s.sip.bind}:{s.sip.port}
 [pstn]
 type=endpoint
 context=from-pstn
+identify_by=ip
 dtmf_mode=rfc4733
 {media}
 [pstn]
@@ -191,6 +209,7 @@ endpoint=pstn
 [{name}]
 type=endpoint
 context=from-agents
+identify_by=username
 dtmf_mode=rfc4733
 aors={name}
 {media}"""
@@ -219,12 +238,18 @@ qualify_frequency=0
 [{name}]
 type=endpoint
 context=from-pstn
+identify_by=ip
 dtmf_mode=rfc4733
 aors={name}
 {media}
 [{name}]
 type=aor
 contact=sip:{sub.host}:{sub.port}
+
+[{name}]
+type=identify
+endpoint={name}
+match={sub.host}:{sub.port}
 """
         )
     return "\n".join(parts)
@@ -257,10 +282,9 @@ def _queue_dialplan(s: Settings) -> str:
     for name, q in s.queues.items():
         wait = str(q.max_wait) if q.max_wait else ""
         lines = [f"exten => {name},1,Queue({asterisk_queue(name)},t,,,{wait})"]
-        if q.fallback:
-            lines.append(f" same => n,Goto({q.fallback},1)")
-        else:
-            lines.append(" same => n,Hangup()")
+        # Queue() returns when max_wait ran out (or the caller left): never end a call there.
+        fallback = q.fallback or ("general" if name != "general" else None)
+        lines.append(f" same => n,Goto({fallback},1)" if fallback else " same => n,Hangup()")
         out.append("\n".join(lines))
     return "\n".join(out) + "\n"
 

@@ -58,3 +58,6 @@ class Channel(Protocol):
     async def get_variable(self, name: str) -> str | None: ...
 
     async def exec(self, application: str, args: str = "") -> str: ...
+
+    async def release(self) -> None:
+        """Hand the call back to the dialplan now; no command may follow."""

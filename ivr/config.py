@@ -126,6 +126,15 @@ class Settings(Strict):
     def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Names that point nowhere, as (path in the config, reason)."""
         out: list[tuple[tuple[str | int, ...], str]] = []
+        if "general" not in self.queues:
+            out.append((("queues",), "a queue named 'general' is required: the 7×24 queue every failure falls back to"))
+        for qname in self.queues:
+            seen, q = [qname], self.queues[qname]
+            while q.fallback and q.fallback in self.queues and q.fallback not in seen:
+                seen.append(q.fallback)
+                q = self.queues[q.fallback]
+            if q.fallback in seen:
+                out.append((("queues", qname, "fallback"), "queue fallbacks form a cycle: " + " → ".join([*seen, q.fallback])))
         for section in ("agents", "queues", "subcenters"):
             for name in getattr(self, section):
                 if not re.match(NAME, name):

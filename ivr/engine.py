@@ -10,10 +10,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from ivr.channel import CallerHungUp, CallInfo, Channel
+from ivr.channel import CallerHungUp, CallInfo, Channel, ChannelError
 from ivr.flows.live import LiveFlows
 from ivr.flows.runner import CallRecord, apply_route, run_call
 from ivr.masking import mask_number
@@ -41,22 +40,12 @@ def record_to_json(record: CallRecord) -> dict[str, Any]:
         "keys": list(record.keys),
         "variables": dict(record.variables),
         "channel_variables": dict(record.channel_variables),
-        "route": {"type": route.variables()["IVR_ROUTE"], **{f.name: getattr(route, f.name) for f in dataclasses.fields(route)}},
+        "route": {"type": route_name(record), **{f.name: getattr(route, f.name) for f in dataclasses.fields(route)}},
         "hung_up": record.hung_up,
+        "dialplan_fallback": record.dialplan_fallback,
         "error": record.error,
         "started": record.started.isoformat(),
         "ended": record.ended.isoformat(),
-    }
-
-
-def timed_out_record(call: CallInfo, version: str, seconds: float) -> dict[str, Any]:
-    """What is known of a call the engine abandoned at its deadline."""
-    now = datetime.now(timezone.utc).astimezone().isoformat()
-    return {
-        "unique_id": call.unique_id, "dialed": call.dialed, "caller": call.caller, "flow": "",
-        "flow_version": version, "visits": [], "keys": [], "variables": {}, "channel_variables": {},
-        "route": {"type": "fallback"}, "hung_up": False,
-        "error": f"engine deadline of {seconds:.0f} s exceeded", "started": now, "ended": now,
     }
 
 
@@ -68,23 +57,34 @@ class Engine:
 
     async def handle_call(self, call: CallInfo, channel: Channel) -> None:
         flows = self.flows.current  # taken once: a reload mid-call does not touch this call
-        try:
-            async with asyncio.timeout(self.call_timeout):
-                record = await run_call(flows, call, channel)
-        except TimeoutError:
-            # Leave IVR_ROUTE unset: the dialplan sends the call to the general queue.
-            log.error("call %s: engine gave up after %.0f s; dialplan takes over", call.unique_id, self.call_timeout)
-            await self.store.save_call(timed_out_record(call, flows.version, self.call_timeout))
-            return
-        if not record.hung_up:
+        record = await run_call(flows, call, channel, deadline=self.call_timeout)
+        if not record.hung_up and not record.dialplan_fallback:
             try:
                 await apply_route(channel, record.route, record.channel_variables)
             except CallerHungUp:
                 record = dataclasses.replace(record, hung_up=True)
+            except ChannelError as exc:  # IVR_ROUTE unset: the dialplan's fallback takes the call
+                record = dataclasses.replace(record, dialplan_fallback=True, error=f"route not set: {exc}")
+        try:
+            await channel.release()  # the caller goes on at once; the record is written after
+        except Exception:  # noqa: BLE001 - the socket may already be gone
+            pass
         log.info(
-            "call %s from %s to %s: flow %s keys %s -> %s%s",
+            "call %s from %s to %s: flow %s keys %s -> %s%s%s",
             call.unique_id, mask_number(call.caller), call.dialed, record.flow or "-",
-            "".join(record.keys) or "-", record.route.variables()["IVR_ROUTE"],
-            " (caller hung up)" if record.hung_up else "",
+            keys_for_log(record.keys), route_name(record),
+            " (caller hung up)" if record.hung_up else "", f" [{record.error}]" if record.error else "",
         )
         await self.store.save_call(record_to_json(record))
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError  # the engine is stopping; the record is safe
+
+
+def keys_for_log(keys: tuple[str, ...]) -> str:
+    """Menu keys as pressed; anything longer (an ID number, a phone number) only by length."""
+    return " ".join(k if len(k) == 1 else f"<{len(k)} digits>" for k in keys) or "-"
+
+
+def route_name(record: CallRecord) -> str:
+    return "fallback" if record.dialplan_fallback else record.route.variables()["IVR_ROUTE"]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 
 def mask_number(number: str) -> str:
-    """Keep the first 3 and last 4 digits of long numbers: 13800138000 → 138****8000."""
-    if not number:
-        return ""
-    if len(number) <= 4:
-        return "*" * len(number)
-    if len(number) <= 7:
-        return number[:1] + "*" * (len(number) - 3) + number[-2:]
-    return number[:3] + "*" * (len(number) - 7) + number[-4:]
+    """The customary 3-4-4 mask for mobiles (13800138000 → 138****8000); shorter numbers keep
+    two digits at each end (62345678 → 62****78); never more than 4 digits in a row."""
+    n = len(number)
+    if n <= 4:
+        return "*" * n
+    if n < 11:
+        return number[:2] + "*" * (n - 4) + number[-2:]
+    return number[:3] + "*" * (n - 7) + number[-4:]

@@ -14,6 +14,7 @@ import signal
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Awaitable, Callable
 
 from ivr.agi.fastagi import FastAgiServer
 from ivr.ami.client import AmiClient, AmiError
@@ -33,7 +34,7 @@ class Service:
         if s.ami.secret is None:
             raise ConfigError("missing AMI secret: set IVR_AMI_SECRET (never kept in config/)")
         self.flows = LiveFlows.from_config(loaded.config_dir, catalog_loader(default_prompts_dir(loaded.config_dir)))
-        self.store = CallStore(s.redis.url, spool=state_dir() / "spool" / f"calls-{s.agi.port}.jsonl")
+        self.store = CallStore(s.redis.url, state_dir() / "spool", name=f"server-{s.agi.port}")
         self.engine = Engine(self.flows, self.store, call_timeout=s.agi.call_timeout)
         self.ami: AmiClient | None = None
 
@@ -86,23 +87,26 @@ class Service:
         loop.add_signal_handler(signal.SIGHUP, on_sighup)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self.publish_status())
-            tasks.create_task(self._connect_ami())
-            watchdog = tasks.create_task(systemd_watchdog())
-            flusher = tasks.create_task(self.store.run_spool_flusher())
-            heartbeat = tasks.create_task(self._status_heartbeat())
-            await stop.wait()
-            log.info("stopping: %d call(s) in progress", server.active_calls)
-            await server.stop(grace=10)
-            flusher.cancel()
-            heartbeat.cancel()
-            watchdog.cancel()
-            if self.ami:
-                self.ami.close()
-        await self.store.flush_spool()
-        await self.store.close()
-        pidfile.unlink(missing_ok=True)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self.publish_status())
+                tasks.create_task(self._connect_ami())
+                background = [
+                    tasks.create_task(keep_running(self.store.run_spool_flusher, "record spool flusher")),
+                    tasks.create_task(keep_running(self._status_heartbeat, "status heartbeat")),
+                    tasks.create_task(systemd_watchdog()),
+                ]
+                await stop.wait()
+                log.info("stopping: %d call(s) in progress", server.active_calls)
+                await server.stop(grace=10)
+                for task in background:
+                    task.cancel()
+                if self.ami:
+                    self.ami.close()
+            await self.store.flush_spool()
+            await self.store.close()
+        finally:
+            pidfile.unlink(missing_ok=True)
         return 0
 
     async def _status_heartbeat(self, interval: float = 10.0) -> None:
@@ -149,6 +153,17 @@ async def systemd_watchdog() -> None:
         while True:
             sock.sendto(b"WATCHDOG=1", address)
             await asyncio.sleep(interval)
+
+
+async def keep_running(loop_fn: Callable[[], Awaitable[None]], what: str) -> None:
+    """Run a background loop; if it fails, log and restart it. Call handling never depends on it."""
+    while True:
+        try:
+            await loop_fn()
+            return
+        except Exception:
+            log.exception("%s failed; restarting it", what)
+            await asyncio.sleep(1)
 
 
 def engine_pidfile(agi_port: int) -> Path:

@@ -30,22 +30,33 @@ ENGINE_KEY = "ivr:engine:{}"
 
 
 class CallStore:
-    def __init__(self, url: str, spool: Path, *, pool_size: int = 20, timeout: float = 2.0):
+    """Call records and engine status in Redis.
+
+    Each writer spools to its own file in ``spool_dir`` (``calls-<name>.jsonl``): the engine
+    server, and every process-AGI process. The server's flusher replays all of them; a line
+    that is not a record (a write cut short by a crash) goes to ``calls.bad`` for a human,
+    never stopping the replay.
+    """
+
+    def __init__(self, url: str, spool_dir: Path, name: str, *, pool_size: int = 20, timeout: float = 2.0):
         self.redis = aioredis.Redis.from_url(
             url, max_connections=pool_size, socket_timeout=timeout, socket_connect_timeout=timeout,
             decode_responses=True,
         )
-        self.spool = spool
+        self.spool_dir = spool_dir
+        self.spool = spool_dir / f"calls-{name}.jsonl"
         self._lock = asyncio.Lock()
 
     async def save_call(self, record: dict[str, Any]) -> None:
         """Persist a call record; on Redis failure keep it in the spool."""
         line = json.dumps(record, ensure_ascii=False, default=str)
         async with self._lock:
+            # while older records wait in the spool, newer ones queue behind them (order)
             if self.spool.exists() or not await self._write(line):
-                self._append_spool(line)
+                self._append(self.spool, line)
 
     async def _write(self, line: str) -> bool:
+        """One record into Redis; False when Redis is unavailable. ``line`` must be a record."""
         record = json.loads(line)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:  # one round trip, no MULTI
@@ -57,35 +68,60 @@ class CallStore:
             log.warning("Redis unavailable, spooling call record %s: %s", record.get("unique_id"), exc)
             return False
 
-    def _append_spool(self, line: str) -> None:
-        self.spool.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.spool, "a", encoding="utf-8") as f:
+    @staticmethod
+    def _append(path: Path, line: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
             f.flush()
             os.fsync(f.fileno())
 
     async def flush_spool(self) -> int:
-        """Replay spooled records in order; return how many reached Redis."""
+        """Replay every spool file (this writer's and others'); return how many reached Redis."""
+        done = 0
         async with self._lock:
-            if not self.spool.exists():
-                return 0
-            lines = [ln for ln in self.spool.read_text(encoding="utf-8").splitlines() if ln.strip()]
-            done = 0
-            for line in lines:
-                if not await self._write(line):
-                    break
-                done += 1
-            rest = lines[done:]
-            if rest:
-                self.spool.write_text("".join(ln + "\n" for ln in rest), encoding="utf-8")
-            else:
-                self.spool.unlink()
-            return done
+            if self.spool.exists():
+                n, rest = await self._replay(self.spool.read_text(encoding="utf-8").splitlines())
+                done += n
+                if rest:
+                    self.spool.write_text("".join(ln + "\n" for ln in rest), encoding="utf-8")
+                else:
+                    self.spool.unlink()
+        for other in sorted(self.spool_dir.glob("calls-*.jsonl"), key=lambda p: p.stat().st_mtime):
+            if other == self.spool:
+                continue
+            claimed = other.with_name(other.name + f".{os.getpid()}.replaying")
+            try:
+                other.rename(claimed)  # atomic: no second flusher replays it too
+            except FileNotFoundError:
+                continue
+            n, rest = await self._replay(claimed.read_text(encoding="utf-8").splitlines())
+            done += n
+            for line in rest:  # Redis went away again: they wait in our own spool
+                async with self._lock:
+                    self._append(self.spool, line)
+            claimed.unlink()
+        return done
+
+    async def _replay(self, lines: list[str]) -> tuple[int, list[str]]:
+        """Write lines in order until Redis fails; return (written, the lines not written)."""
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                json.loads(line)["unique_id"]
+            except (ValueError, TypeError, KeyError):
+                log.error("spooled line is not a call record; kept in %s", self.spool_dir / "calls.bad")
+                self._append(self.spool_dir / "calls.bad", line)
+                continue
+            if not await self._write(line):
+                return i, lines[i:]
+        return len(lines), []
 
     async def run_spool_flusher(self, interval: float = 2.0) -> None:
         while True:
             await asyncio.sleep(interval)
-            if self.spool.exists():
+            if any(self.spool_dir.glob("calls-*.jsonl")):
                 n = await self.flush_spool()
                 if n:
                     log.info("replayed %d spooled call records into Redis", n)

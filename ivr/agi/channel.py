@@ -26,6 +26,14 @@ class AgiChannel:
         """One reply line without its newline; raise CallerHungUp at end of stream."""
         raise NotImplementedError
 
+    async def _close(self) -> None:
+        """End the AGI session: Asterisk then goes on with the dialplan."""
+        raise NotImplementedError
+
+    async def release(self) -> None:
+        self.dead = True
+        await self._close()
+
     async def _roundtrip(self, command: str) -> str:
         """Send one command line, return the final reply line."""
         await self._write(command)
@@ -68,6 +76,8 @@ class AgiChannel:
         return (await self.command(f"WAIT FOR DIGIT {int(timeout_ms)}")).digit
 
     async def say_digits(self, digits: str, escape_digits: str = "") -> str:
+        if not digits or not all(c in "0123456789*#" for c in digits):
+            raise ChannelError(f"SAY DIGITS needs digits, got {len(digits)} other characters")
         return (await self.command(f"SAY DIGITS {digits} {quote(escape_digits)}")).digit
 
     async def say_number(self, number: int, escape_digits: str = "") -> str:

@@ -39,6 +39,9 @@ class StreamChannel(AgiChannel):
         except ConnectionError as exc:
             raise CallerHungUp(f"AGI connection lost: {exc}") from None
 
+    async def _close(self) -> None:
+        self._writer.close()
+
     async def _readline(self) -> str:
         try:
             raw = await self._reader.readuntil(b"\n")
@@ -98,12 +101,17 @@ class FastAgiServer(Application):
         self._server = await asyncio.start_server(self.handler, host, port, limit=MAX_REPLY_BYTES)
 
     async def stop(self, grace: float = 5.0) -> None:
-        """Stop accepting; let calls in progress finish (bounded by ``grace``)."""
+        """Stop accepting; let calls in progress finish within ``grace``, then cancel the rest
+        (the engine still writes their records; the dialplan's fallback takes the callers)."""
         if self._server:
             self._server.close()
-            await self._server.wait_closed()
         if self._calls:
             await asyncio.wait(set(self._calls), timeout=grace)
+        left = set(self._calls)
+        for task in left:
+            task.cancel()
+        if left:
+            await asyncio.gather(*left, return_exceptions=True)
 
     @property
     def active_calls(self) -> int:

@@ -35,8 +35,12 @@ class ProcessChannel(AgiChannel):
         except BrokenPipeError:
             raise CallerHungUp("Asterisk closed the AGI pipe") from None
 
+    async def _close(self) -> None:
+        self._agi.stdout.close()  # Asterisk reads EOF and leaves AGI(); we may still store
+
     async def _readline(self) -> str:
-        line = self._agi.stdin.readline()
+        # in a thread, so the engine's deadline (asyncio.timeout) can fire during a read
+        line = await asyncio.to_thread(self._agi.stdin.readline)
         if not line:
             raise CallerHungUp("Asterisk closed the AGI pipe")
         return line.rstrip("\r\n")
@@ -73,7 +77,8 @@ def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     async def handle() -> None:
         from ivr.config import state_dir
 
-        store = CallStore(s.redis.url, spool=state_dir() / "spool" / "calls-process-agi.jsonl")
+        # its own spool file; the engine server's flusher replays it into Redis
+        store = CallStore(s.redis.url, state_dir() / "spool", name=f"process-{os.getpid()}")
         try:
             await Engine(flows, store, call_timeout=s.agi.call_timeout).handle_call(call, ProcessChannel(agi))
         finally:

@@ -225,12 +225,9 @@ def catalog_loader(prompts_dir: str | Path) -> Callable[[], "PromptCatalog"]:
     """Read the prompt catalog through the prompts package's one loader (texts + manifest)."""
 
     def load_catalog() -> "PromptCatalog":
-        from ivr.prompts import catalog as prompts
+        from ivr.prompts.catalog import load_catalog as load
 
-        loader = getattr(prompts, "load_catalog", None)
-        if loader is None:
-            raise ConfigError("ivr.prompts.catalog.load_catalog is not available yet (prompt catalog issue)")
-        return loader(prompts_dir)
+        return load(Path(prompts_dir))
 
     return load_catalog
 

@@ -6,11 +6,15 @@ for a seat, and a :class:`CallRecord` of everything that happened for the ticket
 
 Failures are handled here and only here: a caller hanging up (``CallerHungUp``) ends the walk
 with ``hung_up=True``; Asterisk refusing a command (``ChannelError``) or a runaway walk sends
-the call to the 7×24 general queue, because 12345 never drops a caller on an engine fault.
+the call to the 7×24 general queue, because 12345 never drops a caller on an engine fault; past
+the deadline, on an engine bug or when the engine stops, the route is left to the dialplan's
+own fallback (the general queue) and the record says why.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,6 +26,8 @@ from ivr.flows.base import CallContext
 from ivr.flows.compiler import Flow
 from ivr.flows.live import FlowSet
 from ivr.route import GENERAL_QUEUE, HangupRoute, QueueRoute, Route
+
+log = logging.getLogger(__name__)
 
 MAX_STEPS = 500  # far above any valid flow; a guard against a bug, not a flow limit
 
@@ -51,6 +57,9 @@ class CallRecord:
     channel_variables: Mapping[str, str]  # set on the channel with the route (`set` + channel)
     route: Route  # HangupRoute when the caller hung up
     hung_up: bool
+    # True when the engine leaves the route to the dialplan's own fallback (general queue):
+    # deadline exceeded, an engine error, or the engine stopping mid-call.
+    dialplan_fallback: bool
     error: str | None
     started: datetime
     ended: datetime
@@ -61,11 +70,14 @@ async def run_call(
     call: CallInfo,
     channel: Channel,
     *,
+    deadline: float | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc).astimezone(),
     clock: Callable[[], float] = time.monotonic,
 ) -> CallRecord:
     """Walk the flow for ``call.dialed`` on ``flows`` (take ``live.current`` once, pass it here).
 
+    Always returns a record, whatever happens on the way: the one place where a hang-up, a
+    channel error, the ``deadline`` (seconds), an engine bug or the engine stopping ends a call.
     ``now`` is the local wall clock (branch conditions, record timestamps); ``clock`` measures
     node timings. Both are injectable for tests and the simulator.
     """
@@ -74,16 +86,25 @@ async def run_call(
     visits: list[Visit] = []
     ctx = CallContext(call, channel, flows.settings, flows.catalog, flows.calendar, now)
     route: Route
-    hung_up, error = False, None
+    hung_up, error, fallback = False, None, False
     first_flow = entry.name if isinstance(entry, Flow) else ""
     try:
-        route = entry if not isinstance(entry, Flow) else await _walk(flows, entry, ctx, visits, clock, t0)
+        async with asyncio.timeout(deadline):
+            route = entry if not isinstance(entry, Flow) else await _walk(flows, entry, ctx, visits, clock, t0)
     except CallerHungUp:
         route, hung_up = HangupRoute(), True
     except ChannelError as exc:
         route, error = QueueRoute(GENERAL_QUEUE), f"channel error: {exc}"
     except _Runaway as exc:
         route, error = QueueRoute(GENERAL_QUEUE), str(exc)
+    except TimeoutError:
+        route, error, fallback = QueueRoute(GENERAL_QUEUE), f"engine deadline of {deadline:.0f} s exceeded", True
+    except asyncio.CancelledError:
+        # The engine is stopping: keep the record; the caller of run_call re-raises.
+        route, error, fallback = QueueRoute(GENERAL_QUEUE), "engine stopped mid-call", True
+    except Exception as exc:  # an engine bug must not cost the caller the call or the record
+        log.exception("call %s: engine error", call.unique_id)
+        route, error, fallback = QueueRoute(GENERAL_QUEUE), f"engine error: {exc!r}", True
     return CallRecord(
         unique_id=call.unique_id,
         dialed=call.dialed,
@@ -96,6 +117,7 @@ async def run_call(
         channel_variables=MappingProxyType(dict(ctx.channel_variables)),
         route=route,
         hung_up=hung_up,
+        dialplan_fallback=fallback,
         error=error,
         started=started,
         ended=now(),

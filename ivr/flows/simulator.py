@@ -103,6 +103,9 @@ class ScriptedChannel:
     async def set_variable(self, name: str, value: str) -> None:
         self.variables[name] = value
 
+    async def release(self) -> None:
+        pass
+
     async def set_variables(self, variables: dict[str, str]) -> None:
         for name, value in variables.items():
             await self.set_variable(name, value)

@@ -8,8 +8,10 @@ three; it needs no audio tools, so the flow compiler and the lint can call it an
 Templated prompts: a text may hold placeholders such as ``{old_number}``. Such a prompt is a
 :class:`Template`; each of its ``variants`` (listed in the YAML) is rendered at build time into
 an ordinary prompt whose id is :func:`variant_id` — ``merged_notice`` with ``old_number: "12396"``
-becomes ``merged_notice__12396``. A flow plays ``catalog.variant("merged_notice",
-old_number="12396")``; a value nobody listed has no audio and is refused there.
+becomes ``merged_notice__12396``, and a flow can name that id directly. Code that picks one by
+value calls ``catalog.variant("merged_notice", old_number="12396")``; a value nobody listed has
+no audio and is refused there. (Playing the merged-number notice automatically for ``mode:
+merged`` numbers belongs to the number plan and is not wired yet.)
 """
 
 from __future__ import annotations

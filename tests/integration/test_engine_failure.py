@@ -69,8 +69,9 @@ async def test_given_a_flow_outlasts_the_engine_deadline_then_the_call_goes_to_a
         assert event["Queue"] == "q-general"
         assert await sipp.wait(20) == 0, sipp.output()
         record = await call_record(redis, caller)
-        assert record["route"] == {"type": "fallback"}
+        assert record["route"]["type"] == "fallback" and record["dialplan_fallback"] is True
         assert record["error"] == "engine deadline of 2 s exceeded"
+        assert record["visits"][0]["node"] == "greeting"  # what happened before the deadline is kept
     finally:
         bed.kill_engine()
 
@@ -78,8 +79,9 @@ async def test_given_a_flow_outlasts_the_engine_deadline_then_the_call_goes_to_a
 async def test_given_the_engine_freezes_then_the_call_waits_and_a_supervisor_kill_frees_it_to_a_seat(
     bed: TestBed, engine: TestBed, phones: Phones, ami: AmiClient
 ) -> None:
-    """Asterisk keeps waiting on a frozen engine's AGI socket (dead-AGI mode), even past the
-    dialplan's timeout; the systemd watchdog (deploy/ivr12345.service) kills it."""
+    """Asterisk keeps waiting on a frozen engine's AGI socket (dead-AGI mode, even past the
+    dialplan's timeout); the call is not dropped meanwhile, and once the systemd watchdog
+    (deploy/ivr12345.service) kills the engine, the call goes on to a seat."""
     assert bed.state
     await seats_answer(phones)
     caller = phones.next_caller()

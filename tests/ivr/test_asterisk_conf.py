@@ -29,6 +29,8 @@ def test_ami_listens_on_loopback_with_restricted_classes(files: dict[str, str]) 
     assert "permit = 127.0.0.1/255.255.255.255" in manager
     assert f"read = {ENGINE_READ}" in manager
     assert "agi" not in ENGINE_READ.split(",") and "dialplan" not in ENGINE_READ.split(",")
+    assert "write = \n" in manager  # the engine sends no actions: no write class
+    assert "disabledevents = AGIExecStart,AGIExecEnd" in manager
     assert "[testbed]" not in manager  # the read-all user exists only in test beds
 
 
@@ -39,12 +41,17 @@ def test_every_configured_queue_and_member_is_rendered(files: dict[str, str]) ->
         assert f"exten => {name},1,Queue({asterisk_queue(name)}" in files["extensions_queues.conf"]
         for member in queue.members:
             assert f"member => PJSIP/{member}," in files["queues.conf"]
-    assert "Goto(general,1)" in files["extensions_queues.conf"]  # expert queue falls back
+    queues = files["extensions_queues.conf"]
+    assert "exten => expert-hrss,1,Queue(q-expert-hrss,t,,,60)\n same => n,Goto(general,1)" in queues
+    assert "exten => general,1,Queue(q-general,t,,,)\n same => n,Hangup()" in queues
 
 
 def test_subcenter_trunks_and_agent_auth(files: dict[str, str]) -> None:
     pjsip = files["pjsip_generated.conf"]
     assert "[tax]\ntype=aor\ncontact=sip:127.0.0.1:5071" in pjsip
+    assert "[tax]\ntype=identify\nendpoint=tax\nmatch=127.0.0.1:5071" in pjsip
+    # trunks have no password: a From user naming them must not be enough to get in
+    assert pjsip.count("identify_by=ip") == 1 + 5  # pstn + five sub-centers
     assert "username=agent1001\npassword=pw-agent1001" in pjsip
 
 

@@ -116,3 +116,17 @@ def test_help_lists_subcommands() -> None:
     proc = run_ivr("--help", env=clean_env())
     for name in ("serve", "testbed", "asterisk-conf", "prompts"):
         assert name in proc.stdout
+
+
+def test_the_general_queue_is_required(cfg: Path) -> None:
+    text = (cfg / "queues.yaml").read_text().replace("  general:\n", "  allday:\n").replace("fallback: general", "fallback: allday")
+    (cfg / "queues.yaml").write_text(text)
+    with pytest.raises(ConfigError, match="a queue named 'general' is required"):
+        load_config(cfg, environ={})
+
+
+def test_queue_fallback_cycles_are_refused(cfg: Path) -> None:
+    text = (cfg / "queues.yaml").read_text().replace("    ring_timeout: 15\n  expert-hrss:", "    ring_timeout: 15\n    fallback: expert-hrss\n  expert-hrss:")
+    (cfg / "queues.yaml").write_text(text)
+    with pytest.raises(ConfigError, match="queue fallbacks form a cycle: general → expert-hrss → general"):
+        load_config(cfg, environ={})

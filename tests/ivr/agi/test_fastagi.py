@@ -16,6 +16,14 @@ from ivr.channel import CallerHungUp, CallInfo, ChannelError
 ENV = b"agi_network_script: ivr\nagi_channel: PJSIP/pstn-1\nagi_uniqueid: u1\nagi_callerid: 13800138000\nagi_arg_1: 12345\n\n"
 
 
+def wait_until(predicate, timeout: float = 3.0) -> None:  # noqa: ANN001
+    """Bounded wait for a handler (running in the server thread) to record its outcome."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "handler did not finish"
+        time.sleep(0.005)
+
+
 class ServerThread:
     """The server on its own event loop in a thread: if that loop froze, the test still runs."""
 
@@ -120,7 +128,7 @@ def test_after_a_hangup_no_further_command_is_sent() -> None:
     server = ServerThread(handler)
     try:
         seen = agi_session(server.port, [b"HANGUP\n", b"200 result=1\n"])
-        time.sleep(0.2)
+        wait_until(lambda: "sent" in outcome)
         assert seen == ['GET DATA "main_menu" 3000 1']
         assert outcome == {"first": "hung up", "second": "refused locally", "sent": 1}
     finally:
@@ -137,7 +145,7 @@ def test_get_data_returns_the_digits(reply: bytes, expected: str) -> None:
     server = ServerThread(handler)
     try:
         agi_session(server.port, [reply])
-        time.sleep(0.1)
+        wait_until(lambda: bool(got))
         assert got == [expected]
     finally:
         server.stop()
@@ -162,7 +170,7 @@ def test_minus_one_is_resolved_by_probing_the_channel(probe: bytes, outcome: str
     server = ServerThread(handler)
     try:
         seen = agi_session(server.port, [b"200 result=-1 endpos=0\n", probe])
-        time.sleep(0.1)
+        wait_until(lambda: bool(got))
         assert seen == ['STREAM FILE "ivr12345/missing" ""', "CHANNEL STATUS"]
         assert got == [outcome]
     finally:

@@ -108,6 +108,9 @@ class FakeChannel:
         self.calls.append(("set", name, value))
         self.variables[name] = value
 
+    async def release(self) -> None:
+        pass
+
     async def set_variables(self, variables: dict[str, str]) -> None:
         for name, value in variables.items():
             await self.set_variable(name, value)

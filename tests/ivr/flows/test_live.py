@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import asyncio
 from datetime import datetime
 
@@ -43,7 +45,7 @@ def test_given_a_broken_flow_when_reloaded_then_the_old_set_stays_and_errors_are
     result = live.reload()
     assert not result.ok
     assert live.current is old and result.version == old.version
-    assert any(e.endswith("hrss.yaml:2:1: YAML syntax: expected the node content, but found '<stream end>'") or "hrss.yaml:" in e for e in result.errors)
+    assert any(re.search(r"hrss\.yaml:2:1: YAML syntax: ", e) for e in result.errors), result.errors
     assert any("main.yaml:" in e and "queue 'nowhere' is not defined" in e for e in result.errors)
 
 
