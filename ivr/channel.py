@@ -32,6 +32,26 @@ class CallInfo:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+class InMemoryVariables:
+    """Channel variables kept in a dict: for channels without Asterisk (simulator, tests)."""
+
+    def __init__(self) -> None:
+        self.variables: dict[str, str] = {}
+
+    async def set_variable(self, name: str, value: str) -> None:
+        self.variables[name] = value
+
+    async def set_variables(self, variables: dict[str, str]) -> None:
+        for name, value in variables.items():
+            await self.set_variable(name, value)
+
+    async def get_variable(self, name: str) -> str | None:
+        return self.variables.get(name)
+
+    async def release(self) -> None:
+        pass
+
+
 class Channel(Protocol):
     """One live call. Digits are returned as strings ('' = none/timeout)."""
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable, Iterable, Iterator
 
-from ivr.channel import CallerHungUp, CallInfo
+from ivr.channel import CallerHungUp, CallInfo, InMemoryVariables
 from ivr.flows.lint import CatalogTiming, timing_for
 from ivr.flows.live import FlowSet
 from ivr.flows.runner import CallRecord, run_call
@@ -37,7 +37,7 @@ def script(entries: Iterable[str]) -> Ask:
     return ask
 
 
-class ScriptedChannel:
+class ScriptedChannel(InMemoryVariables):
     """A :class:`~ivr.channel.Channel` that answers from ``ask`` and reports to ``say``."""
 
     def __init__(self, flows: FlowSet, ask: Ask, say: Callable[[str], None], timing: CatalogTiming):
@@ -45,7 +45,7 @@ class ScriptedChannel:
         self.catalog = flows.catalog
         self.prompt_of = {flows.catalog.sound(pid): pid for pid in flows.catalog.prompts}
         self.clock = 0.0
-        self.variables: dict[str, str] = {}
+        super().__init__()
 
     def now(self) -> float:
         return self.clock
@@ -99,19 +99,6 @@ class ScriptedChannel:
         self._emit(f"say number {number}")
         self.clock += self.timing.digits(len(str(number)))
         return ""
-
-    async def set_variable(self, name: str, value: str) -> None:
-        self.variables[name] = value
-
-    async def release(self) -> None:
-        pass
-
-    async def set_variables(self, variables: dict[str, str]) -> None:
-        for name, value in variables.items():
-            await self.set_variable(name, value)
-
-    async def get_variable(self, name: str) -> str | None:
-        return self.variables.get(name)
 
     async def exec(self, application: str, args: str = "") -> str:
         self._emit(f"exec {application}({args})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from ivr.channel import CallerHungUp, CallInfo
+from ivr.channel import CallerHungUp, CallInfo, InMemoryVariables
 from ivr.flows.live import FlowSet, compile_config
 from ivr.prompts.catalog import Prompt, PromptCatalog
 from ivr.yamlsource import SourceErrors
@@ -67,7 +67,7 @@ def call(dialed: str = "12345", caller: str = "13800000000") -> CallInfo:
     return CallInfo(unique_id="1700000000.1", channel="PJSIP/pstn-00000001", dialed=dialed, caller=caller)
 
 
-class FakeChannel:
+class FakeChannel(InMemoryVariables):
     """Answers each input request from ``answers`` ('' = timeout, 'HANGUP' = hang up).
 
     ``barge`` lists digits pressed during interruptible prompts, in order.
@@ -77,7 +77,7 @@ class FakeChannel:
         self.answers = list(answers or [])
         self.barge = list(barge or [])
         self.calls: list[tuple] = []
-        self.variables: dict[str, str] = {}
+        super().__init__()
 
     def _answer(self) -> str:
         answer = self.answers.pop(0) if self.answers else ""
@@ -106,17 +106,7 @@ class FakeChannel:
 
     async def set_variable(self, name: str, value: str) -> None:
         self.calls.append(("set", name, value))
-        self.variables[name] = value
-
-    async def release(self) -> None:
-        pass
-
-    async def set_variables(self, variables: dict[str, str]) -> None:
-        for name, value in variables.items():
-            await self.set_variable(name, value)
-
-    async def get_variable(self, name: str) -> str | None:
-        return self.variables.get(name)
+        await super().set_variable(name, value)
 
     async def exec(self, application: str, args: str = "") -> str:
         return "0"
