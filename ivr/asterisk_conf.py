@@ -177,8 +177,21 @@ displayconnects = no
     return text
 
 
+MEDIA = "disallow=all\nallow=ulaw,alaw\nrtp_symmetric=yes\ndirect_media=no\nlanguage=zh\n"
+
+
+def endpoint(name: str, context: str, identify_by: str) -> str:
+    """A PJSIP endpoint with its AOR of the same name: an agent's phone or a trunk."""
+    return f"""[{name}]
+type=endpoint
+context={context}
+identify_by={identify_by}
+dtmf_mode=rfc4733
+aors={name}
+{MEDIA}"""
+
+
 def _pjsip(s: Settings, o: RenderOptions) -> str:
-    media = "disallow=all\nallow=ulaw,alaw\nrtp_symmetric=yes\ndirect_media=no\nlanguage=zh\n"
     parts = [
         f"""[transport-udp]
 type=transport
@@ -191,7 +204,7 @@ type=endpoint
 context=from-pstn
 identify_by=ip
 dtmf_mode=rfc4733
-{media}
+{MEDIA}
 [pstn]
 type=identify
 endpoint=pstn
@@ -205,14 +218,7 @@ endpoint=pstn
                 f"agent {name}: no fixed contact and no SIP password "
                 f"(set IVR_AGENT_SECRET_{name.upper().replace('-', '_')})"
             )
-        block = f"""; seat: {agent.name}
-[{name}]
-type=endpoint
-context=from-agents
-identify_by=username
-dtmf_mode=rfc4733
-aors={name}
-{media}"""
+        block = f"; seat: {agent.name}\n" + endpoint(name, "from-agents", "username")
         if secret:
             block += f"""auth={name}-auth
 
@@ -234,14 +240,9 @@ qualify_frequency=0
         parts.append(block)
     for name, sub in s.subcenters.items():
         parts.append(
-            f"""; sub-center trunk: {sub.title}
-[{name}]
-type=endpoint
-context=from-pstn
-identify_by=ip
-dtmf_mode=rfc4733
-aors={name}
-{media}
+            f"; sub-center trunk: {sub.title}\n"
+            + endpoint(name, "from-pstn", "ip")
+            + f"""
 [{name}]
 type=aor
 contact=sip:{sub.host}:{sub.port}
