@@ -49,6 +49,9 @@ def record_to_json(record: CallRecord) -> dict[str, Any]:
     }
 
 
+ROUTE_TIMEOUT = 5.0  # seconds for Asterisk to accept the route; past it the dialplan falls back
+
+
 class Engine:
     def __init__(self, flows: LiveFlows, store: RecordStore, call_timeout: float = 90.0):
         self.flows = flows
@@ -60,11 +63,12 @@ class Engine:
         record = await run_call(flows, call, channel, deadline=self.call_timeout)
         if not record.hung_up and not record.dialplan_fallback:
             try:
-                await apply_route(channel, record.route, record.channel_variables)
+                async with asyncio.timeout(ROUTE_TIMEOUT):
+                    await apply_route(channel, record.route, record.channel_variables)
             except CallerHungUp:
                 record = dataclasses.replace(record, hung_up=True)
-            except ChannelError as exc:  # IVR_ROUTE unset: the dialplan's fallback takes the call
-                record = dataclasses.replace(record, dialplan_fallback=True, error=f"route not set: {exc}")
+            except (ChannelError, TimeoutError) as exc:  # IVR_ROUTE unset: the dialplan's fallback
+                record = dataclasses.replace(record, dialplan_fallback=True, error=f"route not set: {exc!r}")
         try:
             await channel.release()  # the caller goes on at once; the record is written after
         except Exception:  # noqa: BLE001 - the socket may already be gone

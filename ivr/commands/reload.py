@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     if not pidfile.exists():
         raise UsageError(f"no engine running for FastAGI port {s.agi.port} (no {pidfile})")
     pid = int(pidfile.read_text())
+    if not is_engine(pid):
+        raise UsageError(f"pid {pid} in {pidfile} is not a running `ivr serve` (stale pid file?)")
 
     async def main() -> int:
         from ivr.config import state_dir
@@ -64,3 +66,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(main())
+
+
+def is_engine(pid: int) -> bool:
+    """True if ``pid`` runs ``ivr serve``: never signal a process that reused a stale pid."""
+    try:
+        argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+    except OSError:
+        return False
+    return b"serve" in argv and any(a.endswith((b"ivr", b"ivr/__main__.py")) or a == b"ivr" for a in argv)

@@ -1,0 +1,21 @@
+"""`ivr reload` signals only a process that really is `ivr serve` (pid files go stale)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from ivr.commands.reload import is_engine
+
+
+def test_only_an_ivr_serve_process_counts_as_the_engine() -> None:
+    other = subprocess.Popen(["sleep", "30"])
+    engine_like = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "ivr", "serve"])
+    try:
+        assert not is_engine(other.pid)
+        assert is_engine(engine_like.pid)
+        assert not is_engine(2**22 + 12345)  # no such process
+    finally:
+        for p in (other, engine_like):
+            p.kill()
+            p.wait()
