@@ -20,12 +20,26 @@ def port_is_free(port: int) -> bool:
     return _free(socket.SOCK_STREAM, port) and _free(socket.SOCK_DGRAM, port)
 
 
-class PortAllocator:
-    """Hands out distinct free ports from a random high range (cheap collision avoidance)."""
+def ephemeral_low(default: int = 32768) -> int:
+    """Where the kernel's ephemeral (client) ports start."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
 
-    def __init__(self, low: int = 20000, high: int = 60000):
+
+class PortAllocator:
+    """Hands out distinct free ports from a random range below the ephemeral ports.
+
+    Never inside the ephemeral range: a client that keeps reconnecting to a dead server's port
+    (the engine to a killed Redis) can be given that same port as its own source port and then
+    connect to itself, holding the port so the server cannot come back.
+    """
+
+    def __init__(self, low: int = 10000, high: int | None = None):
         self._rng = random.Random()
-        self._low, self._high = low, high
+        self._low, self._high = low, min(high or 65536, ephemeral_low())
         self._taken: set[int] = set()
 
     def one(self) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 from pathlib import Path
 from typing import AsyncIterator, Iterator
@@ -11,13 +10,13 @@ from typing import AsyncIterator, Iterator
 import pytest
 
 from ivr.store import CALL_STREAM, CallStore
+from ivr.testbed.ports import PortAllocator
 from ivr.testbed.processes import wait_port
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """Below the ephemeral range: a client retrying a dead port must not self-connect to it."""
+    return PortAllocator().one()
 
 
 def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:

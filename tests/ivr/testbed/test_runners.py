@@ -38,3 +38,12 @@ def test_shared_paths_drop_nested_ones() -> None:
 
 def test_mirror_is_read_from_the_hosts_apt_sources() -> None:
     assert host_debian_mirror().startswith("http")
+
+
+def test_test_bed_ports_stay_below_the_ephemeral_range() -> None:
+    from ivr.testbed.ports import PortAllocator, ephemeral_low
+
+    ports = PortAllocator()
+    assert all(10000 <= ports.one() < ephemeral_low() for _ in range(50))
+    base = ports.block(40)
+    assert base % 2 == 0 and base + 40 <= ephemeral_low()
