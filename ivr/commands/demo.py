@@ -25,6 +25,7 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dial", default="12345", help="number the citizen dials")
     p.add_argument("--keys", default="1", help="keys pressed during the greeting")
     p.add_argument("--runner", choices=["rootfs", "docker"])
+    p.add_argument("--bed", metavar="NAME", help="call into a bed started by `ivr testbed up` (left running)")
 
 
 def say(message: str) -> None:
@@ -33,8 +34,15 @@ def say(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ivr.testbed.bed import TestBed
+    from ivr.testbed.processes import pid_alive
 
     try:
+        if args.bed:
+            bed = TestBed.attach(args.bed)
+            assert bed.state is not None
+            if not (bed.state.engine_pid and pid_alive(bed.state.engine_pid)):
+                bed.start_engine()
+            return asyncio.run(_call(bed, args.dial, args.keys))
         bed = TestBed(config_dir(args), runner=args.runner)
         say("starting Asterisk + Redis on loopback ...")
         bed.start(lambda m: print(m, file=sys.stderr, flush=True))

@@ -48,7 +48,7 @@ def ivr(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "ivr", *args], capture_output=True, text=True, cwd=REPO, timeout=120)
 
 
-def test_given_cli_bed_with_engine_when_brought_down_then_nothing_is_left_behind() -> None:
+def test_given_cli_bed_with_engine_when_a_demo_call_is_placed_and_the_bed_brought_down_then_nothing_is_left_behind() -> None:
     name = f"cli-{os.getpid()}"
     up = ivr("testbed", "up", "--name", name, "--engine")
     assert up.returncode == 0, up.stderr
@@ -57,6 +57,10 @@ def test_given_cli_bed_with_engine_when_brought_down_then_nothing_is_left_behind
     pids = [state.asterisk_pid, state.redis_pid, state.engine_pid]
     assert all(pid_alive(p) for p in pids)
     assert name in ivr("testbed", "status").stdout
+
+    demo = ivr("demo", "--bed", name)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "demo call OK" in demo.stdout and "answered from queue q-general" in demo.stdout
 
     down = ivr("testbed", "down", name)
 
