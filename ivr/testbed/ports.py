@@ -8,6 +8,9 @@ import socket
 
 def _free(kind: int, port: int) -> bool:
     with socket.socket(socket.AF_INET, kind) as s:
+        if kind == socket.SOCK_STREAM:
+            # as servers bind (asyncio does too): TIME_WAIT leftovers of closed calls don't count
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -16,7 +19,7 @@ def _free(kind: int, port: int) -> bool:
 
 
 def port_is_free(port: int) -> bool:
-    """Free for both TCP and UDP on 127.0.0.1."""
+    """A server could bind it now, on TCP and UDP, at 127.0.0.1."""
     return _free(socket.SOCK_STREAM, port) and _free(socket.SOCK_DGRAM, port)
 
 
