@@ -55,6 +55,11 @@ class AmiSettings(Strict):
 
 class RedisSettings(Strict):
     url: str = "redis://127.0.0.1:6379/0"
+    record_flush_ms: int = Field(
+        500, ge=0, le=10_000,
+        description="group commit: call records of this window reach Redis in one round trip (0: each at once); "
+        "they are journaled on disk first, so waiting loses nothing",
+    )
 
 
 class SipSettings(Strict):

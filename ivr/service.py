@@ -34,7 +34,8 @@ class Service:
         if s.ami.secret is None:
             raise ConfigError("missing AMI secret: set IVR_AMI_SECRET (never kept in config/)")
         self.flows = LiveFlows.from_config(loaded.config_dir, catalog_loader(default_prompts_dir(loaded.config_dir)))
-        self.store = CallStore(s.redis.url, state_dir() / "spool", name=f"server-{s.agi.port}")
+        self.store = CallStore(s.redis.url, state_dir() / "spool", name=f"server-{s.agi.port}",
+                               flush_delay=s.redis.record_flush_ms / 1000)
         self.engine = Engine(self.flows, self.store, call_timeout=s.agi.call_timeout)
         self.ami: AmiClient | None = None
 

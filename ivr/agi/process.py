@@ -77,8 +77,9 @@ def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     async def handle() -> None:
         from ivr.config import state_dir
 
-        # its own spool file; the engine server's flusher replays it into Redis
-        store = CallStore(s.redis.url, state_dir() / "spool", name=f"process-{os.getpid()}")
+        # its own journal (calls-process.<pid>.jsonl); left behind only if Redis did not take
+        # the record, and then replayed by the engine server's flusher
+        store = CallStore(s.redis.url, state_dir() / "spool", name="process")
         try:
             await Engine(flows, store, call_timeout=s.agi.call_timeout).handle_call(call, ProcessChannel(agi))
         finally:

@@ -1,10 +1,12 @@
 """A citizen is never dropped because the engine failed: unreachable, crashed mid-call, or
 frozen past the dialplan's time limit, the call still reaches the general 7×24 queue, where a
-real SIP seat (sipp) answers."""
+real SIP seat (sipp) answers. Nor is a call record: an engine killed before it wrote one to
+Redis leaves it in its journal, and the next engine replays it."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from dataclasses import dataclass
@@ -12,7 +14,8 @@ from typing import Any
 
 from ivr.ami.client import AmiClient
 from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import Phones, call_record
+from ivr.testbed.calls import Phones, call_record, until
+from ivr.testbed.sipp import keys
 from ivr.testbed.sipp import Sipp
 
 GENERAL_SEATS = ("agent1001", "agent1002", "agent1003")
@@ -107,3 +110,29 @@ async def test_given_the_engine_freezes_then_the_call_waits_and_a_supervisor_kil
     event = await asyncio.wait_for(call.connected, 20)
     assert event["Queue"] == "q-general"
     assert await call.sipp.wait(30) == 0, call.sipp.output()
+
+
+async def test_a_record_not_yet_in_redis_when_the_engine_dies_is_replayed_by_the_next_engine(
+    bed: TestBed, engine: TestBed, phones: Phones, ami: AmiClient, redis: Any
+) -> None:
+    bed.kill_engine()
+    bed.start_engine({"IVR_REDIS_RECORD_FLUSH_MS": "10000"})  # records wait 10 s for their group commit
+    spool = bed.dir / "state" / "spool"
+    caller = phones.next_caller()
+    try:
+        joined = ami.wait_for("QueueCallerJoin", lambda e: e.get("CallerIDNum") == caller)
+        sipp, _ = await phones.call("12345", keys("2"), hold_ms=1500, caller=caller)
+        assert (await asyncio.wait_for(joined, 30))["Queue"] == "q-general"
+        await until(lambda: any(caller in p.read_text() for p in spool.glob("calls-server-*.jsonl")), timeout=10)
+        streamed = [json.loads(f["record"])["caller"] for _id, f in await redis.xrange("ivr:calls")]
+        assert caller not in streamed  # still inside the window: only the journal has it
+        bed.kill_engine()  # SIGKILL: no shutdown, no flush
+        assert await sipp.wait(30) == 0
+    finally:
+        bed.kill_engine()
+        bed.start_engine()  # the default window; its flusher finds the dead engine's journal
+    record = await call_record(redis, caller, timeout=30)
+    assert record["keys"] == ["2"] and record["route"]["queue"] == "general"
+    streamed = [json.loads(f["record"])["caller"] for _id, f in await redis.xrange("ivr:calls")]
+    assert streamed.count(caller) == 1
+    await until(lambda: not any(spool.glob("calls-*")), timeout=10)
