@@ -31,6 +31,7 @@ class EnvironmentReader:
         self._buffer = bytearray()
         self._limit = limit
         self.environment: dict[str, str] | None = None
+        self.rest = b""  # bytes that came after the header block (the start of a reply)
 
     def feed(self, data: bytes) -> bool:
         """Add bytes; True once the header block is complete. ``b''`` means EOF."""
@@ -45,6 +46,7 @@ class EnvironmentReader:
                 raise AgiProtocolError(f"AGI environment exceeds {self._limit} bytes")
             return False
         self.environment = parse_environment(bytes(self._buffer[:end]))
+        self.rest = bytes(self._buffer[end + 2:])
         return True
 
 

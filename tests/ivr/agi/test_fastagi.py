@@ -41,6 +41,7 @@ class ServerThread:
 
         async def main() -> None:
             server = FastAgiServer(header_timeout=1.0)
+            self.server = server
             server.route("ivr", self.handler)
             await server.start("127.0.0.1", 0)
             assert server._server
@@ -188,3 +189,57 @@ def test_route_variables_are_set_in_one_round_trip_with_commas_escaped() -> None
         assert seen == ['EXEC MSet "IVR_QUEUE=general,NOTE=a\\\\,b,IVR_ROUTE=queue"']
     finally:
         server.stop()
+
+
+def test_a_reply_arriving_with_the_environment_is_not_lost() -> None:
+    got: list[str] = []
+
+    async def handler(call: CallInfo, channel: AgiChannel) -> None:
+        got.append(await channel.stream("beep", "0123456789"))
+
+    server = ServerThread(handler)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=3) as s:
+            s.sendall(ENV + b"200 result=49 endpos=80\n")  # one segment: header and a reply
+            assert s.makefile("rb").readline() == b'STREAM FILE "beep" "0123456789"\n'
+            wait_until(lambda: bool(got))
+        assert got == ["1"]
+    finally:
+        server.stop()
+
+
+def test_a_peer_flooding_lines_fails_the_command_and_is_cut_off() -> None:
+    got: list[str] = []
+
+    async def handler(call: CallInfo, channel: AgiChannel) -> None:
+        try:
+            await channel.stream("beep")
+            await channel.stream("beep")
+        except ChannelError as exc:
+            got.append(type(exc).__name__)
+
+    server = ServerThread(handler)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=3) as s:
+            s.sendall(ENV)
+            f = s.makefile("rb")
+            assert f.readline().startswith(b"STREAM FILE")
+            s.sendall(b"200 result=0 endpos=1\n" + b"junk\n" * 200)
+            wait_until(lambda: bool(got))
+            s.settimeout(3)
+            assert f.read() == b"", "the server should close the connection"
+        assert got == ["ChannelError"]
+    finally:
+        server.stop()
+
+
+def test_stopping_closes_peers_still_sending_their_environment() -> None:
+    server = ServerThread(lambda call, channel: asyncio.sleep(0))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+        s.sendall(b"agi_network_script: ivr\n")  # header not finished
+        wait_until(lambda: bool(server.server.connections))
+        started = time.monotonic()
+        server.stop()
+        s.settimeout(3)
+        assert s.recv(10) == b""
+        assert time.monotonic() - started < 0.9, "closed by stop(), not by the 1 s header timeout"
