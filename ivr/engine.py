@@ -69,6 +69,8 @@ class Engine:
                 record = dataclasses.replace(record, hung_up=True)
             except (ChannelError, TimeoutError) as exc:  # IVR_ROUTE unset: the dialplan's fallback
                 record = dataclasses.replace(record, dialplan_fallback=True, error=f"route not set: {exc!r}")
+            except asyncio.CancelledError:  # the engine is stopping: keep the record, re-raised below
+                record = dataclasses.replace(record, dialplan_fallback=True, error="engine stopped while setting the route")
         try:
             await channel.release()  # the caller goes on at once; the record is written after
         except Exception:  # noqa: BLE001 - the socket may already be gone

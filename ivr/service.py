@@ -91,8 +91,8 @@ class Service:
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.publish_status())
-                tasks.create_task(self._connect_ami())
                 background = [
+                    tasks.create_task(self._connect_ami()),  # may still be retrying: cancelled at stop
                     tasks.create_task(keep_running(self.store.run_spool_flusher, "record spool flusher")),
                     tasks.create_task(keep_running(self._status_heartbeat, "status heartbeat")),
                     tasks.create_task(systemd_watchdog()),

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +38,22 @@ ENGINE_KEY = "ivr:engine:{}"
 REPLAY_BATCH = 500  # records per round trip when replaying a journal
 STALE_EMPTY_JOURNAL = 60.0  # s: an empty journal this old was left by a writer that died at once
 
-# One record, stored under its key and added to the stream, atomically. A record replayed after
-# it already reached Redis (the writer died between the write and removing its journal) finds
-# its identical copy and is not streamed twice; a different record under the same id is.
+# One record, stored under its key and added to the stream, atomically: 1 stored, 0 already
+# there, -1 its key holds another type (that record is refused), -2 the stream key holds
+# another type (nothing can be streamed). A record replayed after it already reached Redis
+# (the writer died between the write and removing its journal) finds its identical copy and is
+# not streamed twice; a different record under the same id is.
 SAVE_RECORD = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return 0 end
+local key_type = redis.call('TYPE', KEYS[1]).ok
+if key_type ~= 'none' and key_type ~= 'string' then return -1 end
+local stream_type = redis.call('TYPE', KEYS[2]).ok
+if stream_type ~= 'none' and stream_type ~= 'stream' then return -2 end
+if key_type == 'string' and redis.call('GET', KEYS[1]) == ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'record', ARGV[1])
 return 1
 """
+REFUSED, STREAM_BROKEN = -1, -2
 
 
 class CallStore:
@@ -95,7 +102,13 @@ class CallStore:
             if self._fd is None:
                 self.spool_dir.mkdir(parents=True, exist_ok=True)
                 fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours alone: flushers leave it be
+                try:
+                    # ours alone: flushers leave it be (one may hold a new empty journal for an
+                    # fstat, never longer, so this waits at most that long)
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except OSError:
+                    os.close(fd)
+                    raise
                 self._fd = fd
             os.write(self._fd, (line + "\n").encode("utf-8"))  # one append: whole, or an error
             if self._journal_only:
@@ -141,26 +154,28 @@ class CallStore:
                 self._retire_journal()
 
     async def _write(self, batch: list[tuple[str, str]]) -> int | None:
-        """Records into Redis in one round trip; how many were new, or None when Redis fails.
+        """Records into Redis in one round trip; how many were new, or None when Redis fails
+        (down, out of memory, read-only, ...: the records stay in their journal).
 
-        A record Redis refuses on its own (its key holds another type) is set aside in
-        ``calls.bad`` with an error, so that one bad key cannot hold up every later record."""
+        A record whose own key holds another type is set aside in ``calls.bad`` with an
+        error, so that one bad key cannot hold up every later record."""
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for unique_id, line in batch:
                     pipe.eval(SAVE_RECORD, 2, CALL_KEY.format(unique_id), CALL_STREAM, line, STREAM_MAXLEN)
-                results = await pipe.execute(raise_on_error=False)
+                results = await pipe.execute()
         except (RedisError, OSError) as exc:
             log.warning("Redis unavailable, %d call record(s) kept in %s: %s", len(batch), self.spool_dir, exc)
             return None
-        refused = [(uid, line, r) for (uid, line), r in zip(batch, results) if isinstance(r, Exception)]
-        for unique_id, _line, error in refused:
-            if not isinstance(error, ResponseError):
-                log.warning("Redis failed mid-batch, call records kept in %s: %s", self.spool_dir, error)
-                return None
-            log.error("Redis refused call record %s (%s); kept in %s", unique_id, error, self.spool_dir / "calls.bad")
-        self._set_aside([line for _uid, line, _error in refused])
-        return sum(r for r in results if isinstance(r, int))
+        if STREAM_BROKEN in results:
+            log.error("%s in Redis is not a stream; %d call record(s) kept in %s", CALL_STREAM, len(batch), self.spool_dir)
+            return None
+        refused = [(unique_id, line) for (unique_id, line), r in zip(batch, results) if r == REFUSED]
+        for unique_id, _line in refused:
+            log.error("%s in Redis is not a string: call record %s kept in %s",
+                      CALL_KEY.format(unique_id), unique_id, self.spool_dir / "calls.bad")
+        self._set_aside([line for _unique_id, line in refused])
+        return sum(1 for r in results if r == 1)
 
     async def flush_spool(self) -> int:
         """Replay journals into Redis: ours after an outage, then those of writers that are
@@ -221,7 +236,10 @@ class CallStore:
             if stat.st_size == 0 and time.time() - stat.st_mtime < STALE_EMPTY_JOURNAL:
                 return 0  # a writer between creating and locking it
             claimed = path if path.name.endswith(".replaying") else path.with_name(path.name + ".replaying")
-            path.rename(claimed)  # a crash from here on leaves a claim, replayed the same way
+            try:
+                path.rename(claimed)  # a crash from here on leaves a claim, replayed the same way
+            except FileNotFoundError:
+                return 0  # another flusher claimed it between our open and our lock
             with os.fdopen(os.dup(fd), "rb") as f:
                 n = await self._replay(f.read())
             if n is not None:

@@ -233,3 +233,28 @@ async def test_close_writes_what_is_queued(redis_url: str, tmp_path: Path) -> No
     await s.save_call(record(1))
     await s.close()
     await assert_stored_and_spool_empty(redis_url, tmp_path / "spool", ["u1"])
+
+
+async def test_when_redis_refuses_every_write_the_records_wait_in_the_journal(store: CallStore, tmp_path: Path) -> None:
+    """Out of memory (or read-only, or not saving): Redis answers but takes nothing."""
+    await store.redis.config_set("maxmemory-policy", "noeviction")
+    await store.redis.config_set("maxmemory", "1")
+    try:
+        await store.save_call(record(1))
+        await store.drain()
+        assert store.journal.exists() and not (tmp_path / "spool" / "calls.bad").exists()
+    finally:
+        await store.redis.config_set("maxmemory", "0")
+    assert await store.flush_spool() == 1
+    assert await stream_ids(store) == ["u1"]
+
+
+async def test_a_stream_key_of_another_type_holds_records_back_without_losing_them(store: CallStore, tmp_path: Path) -> None:
+    await store.redis.set(CALL_STREAM, "an admin's mistake")
+    await store.save_call(record(1))
+    await store.drain()
+    assert store.journal.exists() and not (tmp_path / "spool" / "calls.bad").exists()
+    assert await store.redis.get("ivr:call:u1") is None  # nothing half-written
+    await store.redis.delete(CALL_STREAM)
+    assert await store.flush_spool() == 1
+    assert await stream_ids(store) == ["u1"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -59,3 +60,24 @@ async def test_an_engine_bug_still_leaves_a_record_and_the_route_to_the_dialplan
     assert record["dialplan_fallback"] is True and record["route"]["type"] == "fallback"
     assert record["error"].startswith("engine error: RuntimeError")
     assert "IVR_ROUTE" not in channel.variables  # unset: the dialplan's fallback takes the call
+
+
+async def test_a_call_cancelled_while_its_route_is_set_still_leaves_a_record(engine, monkeypatch) -> None:
+    """The engine stopping (its calls cancelled) just as a route is being handed over."""
+    eng, store = engine
+    setting = asyncio.Event()
+
+    async def stuck(_variables: dict[str, str]) -> None:
+        setting.set()
+        await asyncio.sleep(60)
+
+    channel = FakeChannel(["1"])
+    monkeypatch.setattr(channel, "set_variables", stuck)
+    task = asyncio.create_task(eng.handle_call(CallInfo("u3", "PJSIP/pstn-3", "12345", "13900000000"), channel))
+    await setting.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    record = store.records[0]
+    assert record["dialplan_fallback"] is True and record["keys"] == ["1"]
+    assert record["error"] == "engine stopped while setting the route"
