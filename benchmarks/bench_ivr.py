@@ -79,9 +79,9 @@ class CpuOptions:
     concurrency: int
     delay: float  # s after answer before the caller presses its key
     dtmf_ms: int
-    variants: tuple[str, ...] = tuple(VARIANTS)  # both, except when profiling one
+    variants: tuple[str, ...] = tuple(VARIANTS)  # all, except when profiling one
     warmup: int = 4  # unmeasured calls per variant before the first batch (0: none)
-    warmup_together: bool = False  # warm both variants at once (long calls: saves a wave)
+    warmup_together: bool = False  # warm all variants at once (long calls: saves a wave)
     target: bool = True  # the row the CPU target is judged on (the short call is the worst case)
 
 

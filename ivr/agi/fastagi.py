@@ -43,8 +43,8 @@ class FastAgiChannel(AgiChannel, asyncio.Protocol):
         self._buffer = b""
         self._lines: deque[bytes] = deque()
         self._waiter: asyncio.Future[None] | None = None
-        self._ended = False  # end of stream, connection lost, or a reply over the limit
-        self._too_long = False
+        self._ended = False  # end of stream, or connection lost
+        self._too_long = False  # the peer sent more than replies: the call's next command fails
 
     # --- asyncio.Protocol -------------------------------------------------------------
 
@@ -209,8 +209,6 @@ class FastAgiServer(Application):
             task.cancel()
         if left:
             await asyncio.gather(*left, return_exceptions=True)
-        for connection in list(self.connections):  # peers that never sent an environment
-            connection.close()
 
     @property
     def active_calls(self) -> int:

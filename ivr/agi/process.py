@@ -77,7 +77,7 @@ def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     async def handle() -> None:
         from ivr.config import state_dir
 
-        # its own journal (calls-process.<pid>.jsonl); left behind only if Redis did not take
+        # its own journal (calls-process.<pid>.<random>.jsonl); left behind only if Redis did not take
         # the record, and then replayed by the engine server's flusher
         store = CallStore(s.redis.url, state_dir() / "spool", name="process")
         try:
