@@ -73,10 +73,8 @@ async def _call(bed, dialed: str, presses: str) -> int:  # noqa: ANN001
     with tempfile.TemporaryDirectory(prefix="ivr-demo-") as work:
         phones = Phones(bed, Path(work))
         try:
-            general = bed.settings.queues["general"].members
-            for seat in general:
-                await phones.agent(seat, "answer")
             caller = phones.next_caller()
+            await phones.seats("general", caller)
             connected = ami.wait_for("AgentConnect", lambda e: e.get("CallerIDNum") == caller)
             hung_up = ami.wait_for("Hangup", lambda e: e.get("CallerIDNum") == caller)
             say(f"citizen {mask_number(caller)} dials {dialed} and presses {presses or 'nothing'} ...")

@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from ivr.ami.client import AmiClient
 from ivr.testbed.bed import BedState, TestBed
 from ivr.testbed.ports import PortAllocator
-from ivr.testbed.sipp import Key, Sipp, citizen_call, sip_peer
+from ivr.testbed.sipp import Key, PeerMode, Sipp, citizen_call, sip_peer
 
 _ports = PortAllocator()
 _caller_ids = itertools.count(13900000001)
@@ -50,15 +50,21 @@ class Phones:
         self.peers.append(sipp)  # a failed test's call must not keep the pstn port bound
         return sipp, caller
 
-    async def agent(self, name: str, mode: str = "answer", calls: int = 1) -> Sipp:
-        peer = await sip_peer(self.workdir, port=self.state.agent_ports[name], media_port=_ports.block(4),
-                              mode=mode, calls=calls, name=f"agent-{name}-{mode}")  # type: ignore[arg-type]
-        self.peers.append(peer)
-        return peer
+    async def agent(self, name: str, caller: str, mode: PeerMode = "answer") -> Sipp:
+        """Seat ``name``'s softphone, which takes the call from ``caller`` in ``mode``."""
+        return await self._peer(f"agent-{name}-{mode}", self.state.agent_ports[name], caller, mode)
 
-    async def subcenter(self, name: str, mode: str = "answer") -> Sipp:
-        peer = await sip_peer(self.workdir, port=self.state.subcenter_ports[name], media_port=_ports.block(4),
-                              mode=mode, name=f"subcenter-{name}-{mode}")  # type: ignore[arg-type]
+    async def seats(self, queue: str, caller: str) -> dict[str, Sipp]:
+        """Every seat of ``queue`` online, ready to answer the call from ``caller``."""
+        return {name: await self.agent(name, caller) for name in self.bed.settings.queues[queue].members}
+
+    async def subcenter(self, name: str, caller: str, mode: PeerMode = "answer") -> Sipp:
+        """Sub-center ``name``'s gateway, which takes the call transferred from ``caller``."""
+        return await self._peer(f"subcenter-{name}-{mode}", self.state.subcenter_ports[name], caller, mode)
+
+    async def _peer(self, name: str, port: int, caller: str, mode: PeerMode) -> Sipp:
+        peer = await sip_peer(self.workdir, port=port, media_port=_ports.block(4), caller=caller,
+                              mode=mode, name=name)
         self.peers.append(peer)
         return peer
 

@@ -170,9 +170,16 @@ Content-Length: 0
 
 
 PeerMode = Literal["answer", "busy", "noanswer"]
+STALE_MARK = "turned away a stale INVITE"
 
 
-def peer_scenario(mode: PeerMode, ring_ms: int = 200) -> str:
+def peer_scenario(mode: PeerMode, caller: str, ring_ms: int = 200) -> str:
+    """A peer that handles the call of ``caller`` in ``mode``, then stops.
+
+    An INVITE from any other caller gets 480 and is not counted: it is an earlier test's call
+    that rang this address while nothing listened there, and whose INVITE Asterisk still
+    retransmits (for 32 s, RFC 3261 timer B) after that call ended. Answering it would use up
+    the peer meant for this test's call."""
     reply = """<send><![CDATA[
 SIP/2.0 {code}
 [last_Via:]
@@ -192,7 +199,17 @@ Contact: <sip:[local_ip]:[local_port]>
             body="\n" + _SDP_ANSWER if sdp else "",
         )
 
-    steps = ['<recv request="INVITE" crlf="true"/>', send("100 Trying")]
+    steps = [
+        '<recv request="INVITE" crlf="true"><action>'
+        f'<ereg regexp="sip:{caller}@" search_in="hdr" header="From:" check_it="false" assign_to="expected"/>'
+        '</action></recv>',
+        '<nop test="expected" next="expected"/>',
+        f'<nop><action><log message="{STALE_MARK} [call_id]"/></action></nop>',
+        send("480 Temporarily Unavailable"),
+        '<recv request="ACK" next="end"/>',
+        '<label id="expected"/>',
+        send("100 Trying"),
+    ]
     if mode == "busy":
         steps += [send("486 Busy Here"), '<recv request="ACK"/>']
     elif mode == "noanswer":
@@ -213,6 +230,7 @@ Contact: <sip:[local_ip]:[local_port]>
             '<recv request="BYE"/>',
             send("200 OK"),
         ]
+    steps += ['<nop><action><exec int_cmd="stop_gracefully"/></action></nop>', '<label id="end"/>']
     return _HEADER + '<scenario name="peer {}">\n{}\n</scenario>\n'.format(mode, "\n".join(steps))
 
 
@@ -235,10 +253,31 @@ class Sipp:
             text += "\n--- " + e.name + "\n" + e.read_text(errors="replace")[-3000:]
         return text[-6000:]
 
+    def turned_away(self) -> int:
+        """How many stale INVITEs (another caller's) this peer refused, from its sipp log."""
+        logs = self.scenario.parent.glob(self.scenario.stem + "_*_logs.log")
+        return sum(p.read_text(errors="replace").count(STALE_MARK) for p in logs)
+
+    async def wait_listening(self, port: int, timeout: float = 10.0) -> None:
+        """Until this sipp has bound UDP ``port`` (read from /proc/net/udp, never by binding)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not _udp_bound(port):
+            if self.proc.returncode is not None:
+                raise RuntimeError(f"sipp exited ({self.proc.returncode}) before listening on {port}:\n{self.output()}")
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(f"sipp did not listen on UDP {port} within {timeout} s:\n{self.output()}")
+            await asyncio.sleep(0.02)
+
     async def stop(self) -> None:
         if self.proc.returncode is None:
             self.proc.kill()
             await self.proc.wait()
+
+
+def _udp_bound(port: int) -> bool:
+    suffix = f":{port:04X}"
+    with open("/proc/net/udp") as table:
+        return any(line.split()[1].endswith(suffix) for line in itertools.islice(table, 1, None))
 
 
 async def _run(workdir: Path, name: str, scenario: str, args: list[str]) -> Sipp:
@@ -276,12 +315,20 @@ async def citizen_call(
 
 
 async def sip_peer(
-    workdir: Path, *, port: int, media_port: int, mode: PeerMode = "answer", calls: int = 1,
+    workdir: Path, *, port: int, media_port: int, caller: str, mode: PeerMode = "answer",
     ring_ms: int = 200, name: str | None = None,
 ) -> Sipp:
-    """A softphone/gateway on ``port`` handling ``calls`` calls in ``mode``."""
+    """A softphone/gateway on ``port`` that handles the call from ``caller`` in ``mode``.
+
+    Returns once sipp listens on ``port``, so a call placed next cannot find it absent."""
     name = name or f"peer-{port}-{mode}"
-    return await _run(
-        workdir, name, peer_scenario(mode, ring_ms),
-        ["-p", str(port), "-mp", str(media_port), "-m", str(calls), "-timeout", "120s"],
+    peer = await _run(
+        workdir, name, peer_scenario(mode, caller, ring_ms),
+        ["-p", str(port), "-mp", str(media_port), "-timeout", "120s", "-trace_logs"],
     )
+    try:
+        await peer.wait_listening(port)
+    except BaseException:
+        await peer.stop()
+        raise
+    return peer

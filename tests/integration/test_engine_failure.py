@@ -18,14 +18,6 @@ from ivr.testbed.calls import Phones, call_record, until
 from ivr.testbed.sipp import keys
 from ivr.testbed.sipp import Sipp
 
-GENERAL_SEATS = ("agent1001", "agent1002", "agent1003")
-
-
-async def seats_answer(phones: Phones) -> None:
-    for name in GENERAL_SEATS:
-        await phones.agent(name, "answer")
-
-
 @dataclass
 class WatchedCall:
     caller: str
@@ -37,8 +29,8 @@ class WatchedCall:
 
 async def call_with_seats_ready(phones: Phones, ami: AmiClient, hold_ms: int) -> WatchedCall:
     """General seats online, then a silent citizen call to 12345, watched through AMI."""
-    await seats_answer(phones)
     caller = phones.next_caller()
+    await phones.seats("general", caller)
 
     def this_call(event: Any) -> bool:
         return bool(event.get("CallerIDNum") == caller)
@@ -56,7 +48,7 @@ async def test_given_the_engine_is_down_when_a_citizen_calls_then_a_general_seat
 
     event = await asyncio.wait_for(call.connected, 30)
     assert event["Queue"] == "q-general"
-    assert event["Interface"].removeprefix("PJSIP/") in GENERAL_SEATS
+    assert event["Interface"].removeprefix("PJSIP/") in bed.settings.queues["general"].members
     assert await call.sipp.wait(20) == 0, call.sipp.output()
 
 

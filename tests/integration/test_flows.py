@@ -63,8 +63,8 @@ async def finish(ami: AmiClient, sipp: Any) -> None:  # noqa: ANN401
 async def test_given_the_sample_flow_when_the_caller_presses_1_then_2_then_the_tax_subcenter_answers_the_transfer(
     engine: TestBed, phones: Phones, ami: AmiClient, redis
 ) -> None:
-    tax = await phones.subcenter("tax", "answer")
     caller = phones.next_caller()
+    tax = await phones.subcenter("tax", caller, "answer")
     dial_begin = ami.wait_for("DialBegin", for_caller(caller))
     dial_end = ami.wait_for("DialEnd", for_caller(caller))
 
@@ -181,9 +181,8 @@ async def tax_rings_briefly(bed: TestBed, engine: TestBed, config_dir: Path) -> 
         assert code == 0, out
 
 
-async def assert_falls_back_to_general(phones: Phones, ami: AmiClient, redis, dial_status: str,  # noqa: ANN001
-                                       route: dict[str, Any]) -> None:
-    caller = phones.next_caller()
+async def assert_falls_back_to_general(phones: Phones, ami: AmiClient, redis, caller: str,  # noqa: ANN001
+                                       dial_status: str, route: dict[str, Any]) -> None:
     trace = AgiTrace(ami, caller)
     dial_end = ami.wait_for("DialEnd", for_caller(caller))
     joined = ami.wait_for("QueueCallerJoin", for_caller(caller))
@@ -204,16 +203,18 @@ async def assert_falls_back_to_general(phones: Phones, ami: AmiClient, redis, di
 async def test_given_the_tax_subcenter_is_busy_when_transferred_then_the_citizen_joins_the_general_queue(
     engine: TestBed, phones: Phones, ami: AmiClient, redis
 ) -> None:
-    tax = await phones.subcenter("tax", "busy")
-    await assert_falls_back_to_general(phones, ami, redis, "BUSY", tax_route(engine))
+    caller = phones.next_caller()
+    tax = await phones.subcenter("tax", caller, "busy")
+    await assert_falls_back_to_general(phones, ami, redis, caller, "BUSY", tax_route(engine))
     assert await tax.wait(20) == 0, tax.output()  # it did get the INVITE (and said 486)
 
 
 async def test_given_the_tax_subcenter_does_not_answer_within_its_ring_timeout_then_the_citizen_joins_the_general_queue(
     engine: TestBed, tax_rings_briefly: int, phones: Phones, ami: AmiClient, redis
 ) -> None:
-    tax = await phones.subcenter("tax", "noanswer")
-    await assert_falls_back_to_general(phones, ami, redis, "NOANSWER", tax_route(engine, tax_rings_briefly))
+    caller = phones.next_caller()
+    tax = await phones.subcenter("tax", caller, "noanswer")
+    await assert_falls_back_to_general(phones, ami, redis, caller, "NOANSWER", tax_route(engine, tax_rings_briefly))
     assert await tax.wait(20) == 0, tax.output()  # it rang, then Asterisk cancelled
 
 

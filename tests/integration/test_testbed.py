@@ -12,6 +12,8 @@ from pathlib import Path
 
 from ivr.ami.client import AmiClient
 from ivr.testbed.bed import BedState, TestBed, registry_file
+from ivr.testbed.calls import Phones, hang_up_all, until
+from ivr.testbed.sipp import keys
 from ivr.testbed.ports import port_is_free
 from ivr.testbed.processes import pid_alive
 
@@ -69,3 +71,27 @@ def test_given_cli_bed_with_engine_when_a_demo_call_is_placed_and_the_bed_brough
     assert not Path(state.dir).exists()
     assert not registry_file(name).exists()
     assert all(port_is_free(p) for p in (state.sip_port, state.ami_port, state.agi_port, state.redis_port))
+
+
+async def test_given_a_call_rang_a_seat_nobody_listened_on_then_the_next_softphone_there_turns_its_stale_invite_away(
+    engine: TestBed, phones: Phones, ami: AmiClient
+) -> None:
+    """Asterisk retransmits an INVITE to an address where nothing listens for 32 s, even after
+    that call ended. A seat's softphone started there meanwhile must refuse it and stay free
+    for the call its test expects (CI once lost a seat to an earlier test's call this way)."""
+    earlier = phones.next_caller()
+    rang = ami.wait_for("AgentCalled", lambda e: e.get("CallerIDNum") == earlier)
+    sipp, _ = await phones.call("12345", keys("2"), hold_ms=30_000, caller=earlier)
+    seat = (await asyncio.wait_for(rang, 30))["Interface"].removeprefix("PJSIP/")
+    await hang_up_all(ami)  # the earlier call ends; its INVITE to the dead seat goes on
+    assert await sipp.wait(20) == 0, sipp.output()
+
+    caller = phones.next_caller()
+    softphones = await phones.seats("general", caller)
+    await until(lambda: softphones[seat].turned_away() >= 1, timeout=35)
+
+    connected = ami.wait_for("AgentConnect", lambda e: e.get("CallerIDNum") == caller)
+    call, _ = await phones.call("12345", keys("0"), hold_ms=8000, caller=caller)
+    assert (await asyncio.wait_for(connected, 30))["Queue"] == "q-general"
+    await hang_up_all(ami)
+    assert await call.wait(20) == 0, call.output()
