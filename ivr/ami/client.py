@@ -7,6 +7,9 @@
 - Every action carries an ``Async`` header: panoramisk reads ``action['async']`` for any
   response ending in "successfully queued" (PlayDTMF, ...) and a KeyError there kills the
   whole connection.
+- ``close()`` is final: panoramisk's reconnect timer outlives its ``close()``, so every client
+  that once failed to connect kept dialing AMI each second, forever, and logged in as soon as
+  Asterisk came back. An engine retrying while AMI was down piled up such loops.
 """
 
 from __future__ import annotations
@@ -39,12 +42,42 @@ class Utf8AMIProtocol(AMIProtocol):
             super().data_received(text.encode("utf-8"))
 
 
+class ClosableManager(Manager):
+    """A Manager whose ``close()`` also ends its reconnect loop (see the module docstring)."""
+
+    closed = False
+    was_connected = False  # until then, AmiClient.connect() reports failures; no retry here
+
+    def connect(self, *args: Any, **kwargs: Any) -> Any:
+        if self.closed:  # a reconnect timer set before close()
+            return None
+        return super().connect(*args, **kwargs)
+
+    def connection_made(self, f: asyncio.Future[Any]) -> None:
+        if f.cancelled() or (f.exception() is not None and not self.was_connected):
+            return
+        if self.closed:
+            if f.exception() is None:
+                f.result()[0].close()
+            return
+        self.was_connected = self.was_connected or f.exception() is None
+        super().connection_made(f)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed:
+            super().connection_lost(exc)
+
+    def close(self) -> None:
+        self.closed = True
+        super().close()
+
+
 EventCallback = Callable[[Message], Any]
 
 
 class AmiClient:
     def __init__(self, host: str, port: int, username: str, secret: str, *, events: str = "on"):
-        self._manager = Manager(
+        self._manager = ClosableManager(
             host=host,
             port=port,
             username=username,
@@ -127,6 +160,6 @@ class AmiClient:
                 self._waiters.remove(item)
 
     def close(self) -> None:
-        # panoramisk schedules a reconnect when the connection drops; a close is final.
-        self._manager.connection_lost = lambda _exc: None
+        """Disconnect for good: no reconnect follows, whatever state the connection was in."""
+        self._logged_in.clear()
         self._manager.close()

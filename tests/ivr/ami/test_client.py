@@ -1,12 +1,17 @@
-"""AMI decoding: a Chinese caller name split across TCP reads must survive."""
+"""AMI client: a Chinese caller name split across TCP reads survives, replies panoramisk
+mishandles keep the connection, a dropped connection comes back, and a closed client stays
+closed."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
 from panoramisk.ami_protocol import AMIProtocol
 
-from ivr.ami.client import AmiClient, Utf8AMIProtocol
+from ivr.ami.client import AmiClient, AmiError, Utf8AMIProtocol
+from ivr.testbed.calls import until
+from ivr.testbed.ports import PortAllocator
 
 EVENT = "Event: Newchannel\r\nChannel: PJSIP/pstn-1\r\nCallerIDName: 张三\r\nCallerIDNum: 13800138000\r\n\r\n".encode()
 
@@ -65,8 +70,10 @@ class FakeAsterisk:
 
     def __init__(self) -> None:
         self.actions: list[str] = []
+        self.connections: list[asyncio.StreamWriter] = []
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections.append(writer)
         writer.write(b"Asterisk Call Manager/11.0.0\r\n")
         while True:
             try:
@@ -95,4 +102,48 @@ async def test_an_action_answered_successfully_queued_does_not_kill_the_connecti
         assert client.connected
     finally:
         client.close()
+        server.close()
+
+
+RECONNECT_S = 1  # AmiClient's reconnect_timeout
+
+
+async def test_a_dropped_connection_comes_back_and_logs_in_again() -> None:
+    fake = FakeAsterisk()
+    server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
+    client = AmiClient("127.0.0.1", server.sockets[0].getsockname()[1], "testbed", "secret")
+    try:
+        await client.connect(timeout=5)
+        fake.connections[0].close()  # Asterisk restarted, say
+        await until(lambda: fake.actions.count("Login") == 2 and client.connected, timeout=5 * RECONNECT_S)
+    finally:
+        client.close()
+        server.close()
+
+
+async def test_a_closed_client_never_reconnects() -> None:
+    fake = FakeAsterisk()
+    server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
+    client = AmiClient("127.0.0.1", server.sockets[0].getsockname()[1], "testbed", "secret")
+    await client.connect(timeout=5)
+    client.close()
+    await asyncio.sleep(2.5 * RECONNECT_S)  # what is checked is that nothing happens
+    server.close()
+    assert len(fake.connections) == 1 and not client.connected
+
+
+async def test_a_client_that_could_not_connect_stops_dialing_once_closed() -> None:
+    """The engine retries AMI with a new client every 2 s while Asterisk is down; each given-up
+    client used to keep dialing every second forever, and to log in once Asterisk was back."""
+    port = PortAllocator().one()
+    client = AmiClient("127.0.0.1", port, "testbed", "secret")
+    with pytest.raises(AmiError, match="cannot connect"):
+        await client.connect(timeout=5)
+    client.close()
+    fake = FakeAsterisk()
+    server = await asyncio.start_server(fake.handle, "127.0.0.1", port)  # Asterisk is back
+    try:
+        await asyncio.sleep(2.5 * RECONNECT_S)
+        assert fake.connections == []
+    finally:
         server.close()
