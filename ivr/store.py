@@ -38,20 +38,32 @@ ENGINE_KEY = "ivr:engine:{}"
 REPLAY_BATCH = 500  # records per round trip when replaying a journal
 STALE_EMPTY_JOURNAL = 60.0  # s: an empty journal this old was left by a writer that died at once
 
-# One record, stored under its key and added to the stream, atomically: 1 stored, 0 already
-# there, -1 its key holds another type (that record is refused), -2 the stream key holds
-# another type (nothing can be streamed). A record replayed after it already reached Redis
-# (the writer died between the write and removing its journal) finds its identical copy and is
-# not streamed twice; a different record under the same id is.
-SAVE_RECORD = """
-local key_type = redis.call('TYPE', KEYS[1]).ok
-if key_type ~= 'none' and key_type ~= 'string' then return -1 end
-local stream_type = redis.call('TYPE', KEYS[2]).ok
+# A batch of records in one script call (one command and one reply per group commit, the
+# script sent by its SHA): KEYS[1] the stream, KEYS[2..] the records' keys, ARGV[1] the
+# stream's MAXLEN, ARGV[2..] the records. Each record is stored under its key and added to
+# the stream; per record 1 stored, 0 already there, -1 its key holds another type (that record
+# is refused). A lone -2 instead of the list: the stream key holds another type, nothing was
+# written. A record replayed after it already reached Redis (the writer died between the write
+# and removing its journal) finds its identical copy and is not streamed twice; a different
+# record under the same id is.
+SAVE_RECORDS = """
+local stream_type = redis.call('TYPE', KEYS[1]).ok
 if stream_type ~= 'none' and stream_type ~= 'stream' then return -2 end
-if key_type == 'string' and redis.call('GET', KEYS[1]) == ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'record', ARGV[1])
-return 1
+local results = {}
+for i = 2, #KEYS do
+  local key, record = KEYS[i], ARGV[i]
+  local key_type = redis.call('TYPE', key).ok
+  if key_type ~= 'none' and key_type ~= 'string' then
+    results[i - 1] = -1
+  elseif key_type == 'string' and redis.call('GET', key) == record then
+    results[i - 1] = 0
+  else
+    redis.call('SET', key, record)
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'record', record)
+    results[i - 1] = 1
+  end
+end
+return results
 """
 REFUSED, STREAM_BROKEN = -1, -2
 
@@ -74,6 +86,7 @@ class CallStore:
             url, max_connections=pool_size, socket_timeout=timeout, socket_connect_timeout=timeout,
             decode_responses=True,
         )
+        self._save_records = self.redis.register_script(SAVE_RECORDS)
         self.spool_dir = spool_dir
         self.journal = spool_dir / f"calls-{name}.{os.getpid()}.{secrets.token_hex(4)}.jsonl"
         self.flush_delay = flush_delay
@@ -159,15 +172,14 @@ class CallStore:
 
         A record whose own key holds another type is set aside in ``calls.bad`` with an
         error, so that one bad key cannot hold up every later record."""
+        keys = [CALL_STREAM, *(CALL_KEY.format(unique_id) for unique_id, _line in batch)]
+        args: list[str | int] = [STREAM_MAXLEN, *(line for _unique_id, line in batch)]
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for unique_id, line in batch:
-                    pipe.eval(SAVE_RECORD, 2, CALL_KEY.format(unique_id), CALL_STREAM, line, STREAM_MAXLEN)
-                results = await pipe.execute()
+            results = await self._save_records(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             log.warning("Redis unavailable, %d call record(s) kept in %s: %s", len(batch), self.spool_dir, exc)
             return None
-        if STREAM_BROKEN in results:
+        if results == STREAM_BROKEN:
             log.error("%s in Redis is not a stream; %d call record(s) kept in %s", CALL_STREAM, len(batch), self.spool_dir)
             return None
         refused = [(unique_id, line) for (unique_id, line), r in zip(batch, results) if r == REFUSED]

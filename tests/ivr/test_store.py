@@ -258,3 +258,14 @@ async def test_a_stream_key_of_another_type_holds_records_back_without_losing_th
     await store.redis.delete(CALL_STREAM)
     assert await store.flush_spool() == 1
     assert await stream_ids(store) == ["u1"]
+
+
+async def test_records_still_land_after_redis_forgot_the_script(store: CallStore) -> None:
+    """The script is sent by its SHA; a restarted Redis (empty script cache) is sent it again."""
+    await store.save_call(record(1))
+    await store.drain()
+    await store.redis.script_flush()
+    await store.save_call(record(2))
+    await store.drain()
+    assert await stream_ids(store) == ["u1", "u2"]
+    assert not store.journal.exists()
