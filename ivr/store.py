@@ -35,7 +35,7 @@ CALL_KEY = "ivr:call:{}"
 CALL_STREAM = "ivr:calls"
 STREAM_MAXLEN = 1_000_000
 ENGINE_KEY = "ivr:engine:{}"
-REPLAY_BATCH = 500  # records per round trip when replaying a journal
+MAX_BATCH = 500  # records per script call: a long backlog goes in several, never one huge one
 STALE_EMPTY_JOURNAL = 60.0  # s: an empty journal this old was left by a writer that died at once
 
 # A batch of records in one script call (one command and one reply per group commit, the
@@ -154,7 +154,7 @@ class CallStore:
         """Write every queued record to Redis now; if Redis fails they wait in the journal."""
         async with self._lock:
             while self._pending and not self._journal_only:
-                batch, self._pending = self._pending, []
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
                 try:
                     written = await self._write(batch)
                 except BaseException:  # cancelled (shutdown) mid-write: the batch is still due
@@ -272,8 +272,8 @@ class CallStore:
             except (ValueError, TypeError, KeyError):
                 bad.append(line)
         done = 0
-        for start in range(0, len(batch), REPLAY_BATCH):
-            n = await self._write(batch[start:start + REPLAY_BATCH])
+        for start in range(0, len(batch), MAX_BATCH):
+            n = await self._write(batch[start:start + MAX_BATCH])
             if n is None:
                 return None
             done += n

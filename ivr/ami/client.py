@@ -47,18 +47,22 @@ class ClosableManager(Manager):
 
     closed = False
     was_connected = False  # until then, AmiClient.connect() reports failures; no retry here
+    _connecting: asyncio.Task[Any] | None = None
 
     def connect(self, *args: Any, **kwargs: Any) -> Any:
         if self.closed:  # a reconnect timer set before close()
             return None
-        return super().connect(*args, **kwargs)
+        self._connecting = super().connect(*args, **kwargs)
+        return self._connecting
 
     def connection_made(self, f: asyncio.Future[Any]) -> None:
         if f.cancelled() or (f.exception() is not None and not self.was_connected):
             return
-        if self.closed:
+        if self.closed:  # connected after close(): let go of it quietly
             if f.exception() is None:
-                f.result()[0].close()
+                transport, protocol = f.result()
+                protocol.closed = True  # panoramisk's connection_lost would call a factory it never got
+                transport.close()
             return
         self.was_connected = self.was_connected or f.exception() is None
         super().connection_made(f)
@@ -69,6 +73,8 @@ class ClosableManager(Manager):
 
     def close(self) -> None:
         self.closed = True
+        if self._connecting is not None:
+            self._connecting.cancel()  # a reconnect's handshake that may hang
         super().close()
 
 
@@ -104,10 +110,17 @@ class AmiClient:
 
     async def connect(self, timeout: float = 10.0) -> None:
         """Connect and log in; raise :class:`AmiError` with the reason on failure."""
+        if self._manager.closed:
+            raise AmiError(f"AMI client for {self.address} is closed")
         try:
             await asyncio.wait_for(self._manager.connect(), timeout)
         except (OSError, asyncio.TimeoutError) as exc:
             raise AmiError(f"cannot connect to AMI at {self.address}: {exc}") from None
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._manager.closed and not (task and task.cancelling()):
+                raise AmiError(f"AMI client for {self.address} was closed while connecting") from None
+            raise
         try:
             await asyncio.wait_for(self._logged_in.wait(), timeout)
         except asyncio.TimeoutError:

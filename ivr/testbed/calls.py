@@ -17,7 +17,7 @@ from typing import Any, Callable
 import redis.asyncio as aioredis
 
 from ivr.ami.client import AmiClient
-from ivr.testbed.bed import BedState, TestBed
+from ivr.testbed.bed import RTP_PORTS, BedState, TestBed
 from ivr.testbed.ports import PortAllocator
 from ivr.testbed.sipp import Key, PeerMode, Sipp, citizen_call, sip_peer
 
@@ -32,6 +32,10 @@ class Phones:
         assert bed.state
         self.bed, self.state, self.workdir = bed, bed.state, workdir
         self.peers: list[Sipp] = []
+        # a peer's address is free while its sipp is not running, and Asterisk binds its RTP
+        # ports call by call: no media block may take any of them
+        _ports.reserve([self.state.pstn_port, *self.state.agent_ports.values(), *self.state.subcenter_ports.values(),
+                        *range(self.state.rtp_start, self.state.rtp_start + RTP_PORTS)])
 
     @staticmethod
     def next_caller() -> str:
@@ -52,7 +56,7 @@ class Phones:
 
     async def agent(self, name: str, caller: str, mode: PeerMode = "answer") -> Sipp:
         """Seat ``name``'s softphone, which takes the call from ``caller`` in ``mode``."""
-        return await self._peer(f"agent-{name}-{mode}", self.state.agent_ports[name], caller, mode)
+        return await self._peer(f"agent-{name}-{mode}-{caller}", self.state.agent_ports[name], caller, mode)
 
     async def seats(self, queue: str, caller: str) -> dict[str, Sipp]:
         """Every seat of ``queue`` online, ready to answer the call from ``caller``."""
@@ -60,7 +64,7 @@ class Phones:
 
     async def subcenter(self, name: str, caller: str, mode: PeerMode = "answer") -> Sipp:
         """Sub-center ``name``'s gateway, which takes the call transferred from ``caller``."""
-        return await self._peer(f"subcenter-{name}-{mode}", self.state.subcenter_ports[name], caller, mode)
+        return await self._peer(f"subcenter-{name}-{mode}-{caller}", self.state.subcenter_ports[name], caller, mode)
 
     async def _peer(self, name: str, port: int, caller: str, mode: PeerMode) -> Sipp:
         peer = await sip_peer(self.workdir, port=port, media_port=_ports.block(4), caller=caller,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import socket
+from typing import Iterable
 
 
 def _free(kind: int, port: int) -> bool:
@@ -44,6 +45,11 @@ class PortAllocator:
         self._rng = random.Random()
         self._low, self._high = low, min(high or 65536, ephemeral_low())
         self._taken: set[int] = set()
+
+    def reserve(self, ports: Iterable[int]) -> None:
+        """Never hand these out: ports another allocator gave to something that binds them
+        only at times (a seat's softphone, the carrier trunk), free while it does not."""
+        self._taken.update(ports)
 
     def one(self) -> int:
         return self.block(1)

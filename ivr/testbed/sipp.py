@@ -4,7 +4,7 @@
   (RFC 2833 events replayed from sipp's own captures, or SIP INFO), then hangs up after a
   while unless Asterisk hangs up first.
 - :func:`sip_peer`: a seat's softphone or a sub-center gateway that answers, rejects with
-  486 Busy, or rings without answering.
+  486 Busy, or rings without answering the call of the caller its test expects, then stops.
 
 Scenarios are generated per call, so keys and timings are data, not a file per case.
 """
@@ -174,12 +174,16 @@ STALE_MARK = "turned away a stale INVITE"
 
 
 def peer_scenario(mode: PeerMode, caller: str, ring_ms: int = 200) -> str:
-    """A peer that handles the call of ``caller`` in ``mode``, then stops.
+    """A peer that handles the first call from ``caller`` (digits only: the From user) in
+    ``mode``, then stops.
 
-    An INVITE from any other caller gets 480 and is not counted: it is an earlier test's call
-    that rang this address while nothing listened there, and whose INVITE Asterisk still
-    retransmits (for 32 s, RFC 3261 timer B) after that call ended. Answering it would use up
-    the peer meant for this test's call."""
+    An INVITE from any other caller gets 480 and does not stop the peer: it is an earlier
+    test's call that rang this address while nothing listened there, and whose INVITE Asterisk
+    still retransmits (for 32 s, RFC 3261 timer B) after that call ended. Answering it would
+    use up the peer meant for this test's call. sipp counts it as a successful call, so the
+    exit code stays 0."""
+    if not caller.isdigit():
+        raise ValueError(f"caller must be digits (it goes into a regular expression): {caller!r}")
     reply = """<send><![CDATA[
 SIP/2.0 {code}
 [last_Via:]
@@ -206,7 +210,8 @@ Contact: <sip:[local_ip]:[local_port]>
         '<nop test="expected" next="expected"/>',
         f'<nop><action><log message="{STALE_MARK} [call_id]"/></action></nop>',
         send("480 Temporarily Unavailable"),
-        '<recv request="ACK" next="end"/>',
+        # no ACK if the 480 came after Asterisk gave the INVITE up: do not wait for it forever
+        '<recv request="ACK" timeout="5000" ontimeout="end" next="end"/>',
         '<label id="expected"/>',
         send("100 Trying"),
     ]
@@ -243,8 +248,12 @@ class Sipp:
         self.scenario = scenario
 
     async def wait(self, timeout: float = 60) -> int:
-        """Exit code: 0 = every call went as scripted."""
-        return await asyncio.wait_for(self.proc.wait(), timeout)
+        """Exit code: 0 = every call went as scripted (a peer: its call, and any stale INVITE
+        it turned away). Raises TimeoutError with sipp's output if it is still running."""
+        try:
+            return await asyncio.wait_for(self.proc.wait(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"sipp still running after {timeout} s:\n{self.output()}") from None
 
     def output(self) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""

@@ -12,6 +12,7 @@ from typing import AsyncIterator, Iterator
 
 import pytest
 
+import ivr.store as store_module
 from ivr.store import CALL_STREAM, CallStore
 from ivr.testbed.calls import until
 from ivr.testbed.ports import PortAllocator
@@ -74,8 +75,8 @@ async def test_records_reach_redis_and_the_journal_goes(store: CallStore) -> Non
     assert not store.journal.exists()
 
 
-async def test_records_of_one_window_share_one_round_trip(redis_url: str, tmp_path: Path) -> None:
-    s = CallStore(redis_url, tmp_path / "spool", name="server-1", flush_delay=0.2)
+def count_batches(s: CallStore) -> list[int]:
+    """The size of every batch ``s`` sends to Redis from now on."""
     batches: list[int] = []
     write = s._write
 
@@ -84,6 +85,12 @@ async def test_records_of_one_window_share_one_round_trip(redis_url: str, tmp_pa
         return await write(batch)
 
     s._write = counted  # type: ignore[method-assign]
+    return batches
+
+
+async def test_records_of_one_window_share_one_round_trip(redis_url: str, tmp_path: Path) -> None:
+    s = CallStore(redis_url, tmp_path / "spool", name="server-1", flush_delay=0.2)
+    batches = count_batches(s)
     try:
         for n in range(1, 6):
             await s.save_call(record(n))
@@ -93,6 +100,17 @@ async def test_records_of_one_window_share_one_round_trip(redis_url: str, tmp_pa
         assert batches == [5]
     finally:
         await s.close()
+
+
+async def test_a_long_backlog_goes_in_bounded_batches_in_order(store: CallStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "MAX_BATCH", 2)
+    batches = count_batches(store)
+    for n in range(1, 6):
+        await store.save_call(record(n))
+    await store.drain()
+    assert batches == [2, 2, 1]
+    assert await stream_ids(store) == ["u1", "u2", "u3", "u4", "u5"]
+    assert not store.journal.exists()
 
 
 async def test_the_writer_commits_by_itself_after_the_window(redis_url: str, tmp_path: Path) -> None:

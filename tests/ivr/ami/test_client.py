@@ -147,3 +147,22 @@ async def test_a_client_that_could_not_connect_stops_dialing_once_closed() -> No
         assert fake.connections == []
     finally:
         server.close()
+
+
+async def test_a_client_closed_while_connecting_gives_up_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    fake = FakeAsterisk()
+    server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
+    client = AmiClient("127.0.0.1", server.sockets[0].getsockname()[1], "testbed", "secret")
+    attempt = asyncio.create_task(client.connect(timeout=5))
+    await asyncio.sleep(0)  # the attempt has started
+    client.close()
+    try:
+        with pytest.raises(AmiError, match="closed while connecting"):
+            await attempt
+        await asyncio.sleep(2.5 * RECONNECT_S)
+        assert fake.actions == [] and not client.connected
+        assert not [r for r in caplog.records if r.levelname == "ERROR"]
+        with pytest.raises(AmiError, match="is closed"):
+            await client.connect(timeout=5)
+    finally:
+        server.close()
