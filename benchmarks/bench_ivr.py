@@ -586,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, help="short call: calls per batch (default 25, quick 12)")
     p.add_argument("--concurrency", type=int, default=6, help="short call: calls in flight (default 6)")
     p.add_argument("--delay", type=float, default=0.4, help="short call: s after answer before the key (default 0.4)")
-    p.add_argument("--typical-calls", type=int, help="typical call: calls per variant (default 48, quick 12)")
+    p.add_argument("--typical-calls", type=int, help="typical call: calls per variant (default 96, quick 12)")
     p.add_argument("--typical-batch", type=int, help="typical call: calls per batch (default 12)")
     p.add_argument("--typical-concurrency", type=int, default=12, help="typical call: calls in flight (default 12)")
     p.add_argument("--typical-delay", type=float, default=6.0,
@@ -605,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     args.calls = args.calls or (24 if args.quick else 200)
     args.batch = args.batch or (12 if args.quick else 25)
-    args.typical_calls = args.typical_calls or (12 if args.quick else 48)
+    args.typical_calls = args.typical_calls or (12 if args.quick else 96)
     args.typical_batch = args.typical_batch or 12
     args.rounds = args.rounds or (3 if args.quick else 20)
     args.per_round = args.per_round or (100 if args.quick else 250)
