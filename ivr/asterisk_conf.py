@@ -36,12 +36,22 @@ STATIC_FILES = (
     "pjproject.conf",
     "ccss.conf",
 )
-# Manager classes the engine needs: call progress, queue/agent events, CDRs, FullyBooted.
-# Deliberately not `agi` or `dialplan`: every AGI command would emit two events.
-ENGINE_READ = "call,agent,cdr,system,user"
-# The engine sends no AMI actions today: no write class at all (originate + system together
-# would let a leaked secret run shell commands). Features that need one add exactly that.
-ENGINE_WRITE = ""
+# Manager classes the engine reads: call progress (call), queue and agent events (agent), the
+# dialplan's UserEvents (user: transfer results, ratings), FullyBooted (system). Deliberately not
+# `agi` or `dialplan`: every AGI command would emit two events; nor `cdr`: calls the engine missed
+# are finished from the CDR file.
+ENGINE_READ = "call,agent,system,user"
+# Write classes are what an AMI user may *do*. `reporting` is the query actions the call tracker
+# reconciles with (CoreShowChannels, CoreStatus, QueueStatus) and nothing that changes a call;
+# never originate or system, which together would let a leaked secret run shell commands.
+ENGINE_WRITE = "reporting"
+# The events the call tracker handles (tracking.tracker.HANDLED_EVENTS), as a whitelist filter on
+# the engine's AMI session: Asterisk drops the rest before they are sent (and parsed).
+ENGINE_EVENTS = (
+    "FullyBooted", "Newchannel", "Hangup", "HangupRequest", "SoftHangupRequest", "DialBegin", "DialEnd",
+    "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled", "AgentRingNoAnswer",
+    "AgentConnect", "AgentComplete", "BlindTransfer", "AttendedTransfer", "UserEvent",
+)
 # Events nobody in production reads, yet Asterisk builds them for every AGI command and
 # dialplan step: about half of its CPU per AGI command (benchmarks/README.md).
 QUIET_EVENTS = ("AGIExecStart", "AGIExecEnd", "Newexten", "VarSet")
@@ -152,8 +162,8 @@ hideconnect = yes
 
 
 def _manager_conf(s: Settings, o: RenderOptions) -> str:
-    def user(name: str, secret: str, read: str, write: str) -> str:
-        return f"""
+    def user(name: str, secret: str, read: str, write: str, events: tuple[str, ...] = ()) -> str:
+        text = f"""
 [{name}]
 secret = {secret}
 deny = 0.0.0.0/0.0.0.0
@@ -162,16 +172,21 @@ read = {read}
 write = {write}
 writetimeout = 1000
 """
+        if events:
+            # a regular expression on the whole event (legacy filter syntax, which 22 still reads)
+            text += f"eventfilter = Event: ({'|'.join(events)})\n"
+        return text
 
     text = f"""[general]
 enabled = yes
 bindaddr = {s.ami.host}
 port = {s.ami.port}
 displayconnects = no
+timestampevents = yes
 """
     if o.disabled_events:
         text += f"disabledevents = {','.join(o.disabled_events)}\n"
-    text += user(s.ami.username, o.ami_secret, ENGINE_READ, ENGINE_WRITE)
+    text += user(s.ami.username, o.ami_secret, ENGINE_READ, ENGINE_WRITE, ENGINE_EVENTS)
     if o.testbed_ami_secret:
         text += user("testbed", o.testbed_ami_secret, "all", "all")
     return text
@@ -282,7 +297,11 @@ def _queue_dialplan(s: Settings) -> str:
     out = []
     for name, q in s.queues.items():
         wait = str(q.max_wait) if q.max_wait else ""
-        lines = [f"exten => {name},1,Queue({asterisk_queue(name)},t,,,{wait})"]
+        # option c: when the agent hangs up, the caller stays (QUEUESTATUS=CONTINUE) for the
+        # satisfaction survey
+        lines = [f"exten => {name},1,Set(CDR(ivr_queue)={name})",
+                 f" same => n,Queue({asterisk_queue(name)},tc,,,{wait})",
+                 ' same => n,GotoIf($["${QUEUESTATUS}" = "CONTINUE"]?ivr-survey,s,1)']
         # Queue() returns when max_wait ran out (or the caller left): never end a call there.
         fallback = q.fallback or ("general" if name != "general" else None)
         lines.append(f" same => n,Goto({fallback},1)" if fallback else " same => n,Hangup()")
@@ -302,7 +321,11 @@ def process_agi_script() -> str:
 def _globals(s: Settings, o: RenderOptions) -> str:
     url = o.agi_url or (fastagi_url(s) if s.agi.entry == "fastagi" else process_agi_script())
     timeout = o.engine_timeout or int(s.agi.call_timeout) + 30
-    return f"IVR_AGI_URL={url}\nIVR_ENV_FILE={s.agi.env_file}\nIVR_ENGINE_TIMEOUT={timeout}\n"
+    return (
+        f"IVR_AGI_URL={url}\nIVR_ENV_FILE={s.agi.env_file}\nIVR_ENGINE_TIMEOUT={timeout}\n"
+        f"IVR_SURVEY={int(s.tickets.satisfaction)}\nIVR_SURVEY_TIMEOUT={s.tickets.satisfaction_timeout}\n"
+        f"IVR_REPEAT_PRIORITY={s.tickets.repeat_priority}\n"
+    )
 
 
 def _testbed_dialplan() -> str:

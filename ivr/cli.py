@@ -25,6 +25,7 @@ COMMANDS = {
     "check": "ivr.commands.check",
     "schema": "ivr.commands.schema",
     "simulate": "ivr.commands.simulate",
+    "tickets": "ivr.commands.tickets",
 }
 
 

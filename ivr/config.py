@@ -62,6 +62,19 @@ class RedisSettings(Strict):
     )
 
 
+class TrackingSettings(Strict):
+    """Following calls over AMI and finishing them from Asterisk's own logs."""
+
+    cdr_file: str = Field(
+        "/var/log/asterisk/cdr-custom/Master.csv",
+        description="Asterisk's CDR file (cdr_custom, see asterisk-conf/cdr_custom.conf) as the engine sees it",
+    )
+    queue_log: str = Field("/var/log/asterisk/queue_log", description="Asterisk's queue_log as the engine sees it")
+    lost_after: float = Field(
+        30.0, gt=0, description="seconds a call that vanished without a CDR is waited for before it is closed as lost",
+    )
+
+
 class SipSettings(Strict):
     bind: str = "127.0.0.1"
     port: int = Field(5060, ge=1, le=65535)
@@ -118,6 +131,45 @@ class NumberEntry(Strict):
     subcenter: str | None = None
 
 
+RequestTypeName = Literal["consult", "help", "complaint", "report", "suggestion"]
+
+
+class Webhook(Strict):
+    """A department endpoint that receives ticket events (secret: ``IVR_WEBHOOK_SECRET_<NAME>``)."""
+
+    url: str = Field(pattern=r"^https?://")
+    events: tuple[str, ...] = Field((), description="ticket events to send (opened, closed, …); empty: all")
+    lines: tuple[str, ...] = Field((), description="only tickets of these dialed numbers; empty: all")
+    timeout: float = Field(5.0, gt=0, le=60)
+    unmasked_caller: bool = Field(False, description="send the caller number in full (the handling staff need it)")
+
+
+class PushSettings(Strict):
+    max_tries: int = Field(6, ge=1, le=100, description="attempts per event and endpoint before it is dead-lettered")
+    backoff: float = Field(1.0, gt=0, description="seconds before the first retry; doubles with each try")
+    max_backoff: float = Field(300.0, gt=0)
+
+
+class TicketSettings(Strict):
+    """Ticket stubs: handling deadlines, retention of personal data, repeat callers, push."""
+
+    retention_days: int = Field(
+        180, ge=1, le=3650, description="tickets and caller numbers expire after this many days (Redis TTL, CDR rotation)",
+    )
+    deadlines: dict[RequestTypeName, int] = Field(
+        {"consult": 3, "help": 3, "complaint": 7, "report": 7, "suggestion": 3},
+        description="handling deadline in working days, counted from the day after receipt",
+    )
+    crisis: bool = Field(False, description="crisis mode: deadlines in hours (crisis_hours) instead of working days")
+    crisis_hours: dict[RequestTypeName, int] = {"consult": 24, "help": 24, "complaint": 48, "report": 48, "suggestion": 24}
+    repeat_days: int = Field(30, ge=0, le=365, description="a caller with a ticket this recent is a repeat caller")
+    repeat_priority: int = Field(5, ge=0, le=100, description="queue priority of a repeat caller (others: 0)")
+    satisfaction: bool = Field(True, description="ask the caller for a 1–5 rating after the agent hangs up")
+    satisfaction_timeout: int = Field(8, ge=1, le=60, description="seconds the caller has to key a rating")
+    webhooks: dict[str, Webhook] = {}
+    push: PushSettings = PushSettings()
+
+
 class Settings(Strict):
     agi: AgiSettings = AgiSettings()
     ami: AmiSettings = AmiSettings()
@@ -127,6 +179,8 @@ class Settings(Strict):
     queues: dict[str, Queue] = {}
     subcenters: dict[str, SubCenter] = {}
     numbers: dict[str, NumberEntry] = {}
+    tracking: TrackingSettings = TrackingSettings()
+    tickets: TicketSettings = TicketSettings()
 
     def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Names that point nowhere, as (path in the config, reason)."""
@@ -140,6 +194,9 @@ class Settings(Strict):
                 q = self.queues[q.fallback]
             if q.fallback in seen:
                 out.append((("queues", qname, "fallback"), "queue fallbacks form a cycle: " + " → ".join([*seen, q.fallback])))
+        for name in self.tickets.webhooks:
+            if not re.match(NAME, name):
+                out.append((("tickets", "webhooks", name), f"name {name!r} must match {NAME}"))
         for section in ("agents", "queues", "subcenters"):
             for name in getattr(self, section):
                 if not re.match(NAME, name):
@@ -163,7 +220,9 @@ class Settings(Strict):
         return out
 
 
-ENGINE_MODELS: dict[str, type[Strict]] = {"agi": AgiSettings, "ami": AmiSettings, "redis": RedisSettings, "sip": SipSettings}
+ENGINE_MODELS: dict[str, type[Strict]] = {
+    "agi": AgiSettings, "ami": AmiSettings, "redis": RedisSettings, "sip": SipSettings, "tracking": TrackingSettings,
+}
 ENGINE_SECTIONS = tuple(ENGINE_MODELS)
 
 
@@ -283,3 +342,9 @@ def agent_secret(agent: str, environ: Mapping[str, str] | None = None) -> str | 
     """An agent phone's SIP password, from ``IVR_AGENT_SECRET_<AGENT>`` (dashes as underscores)."""
     environ = os.environ if environ is None else environ
     return environ.get("IVR_AGENT_SECRET_" + agent.upper().replace("-", "_"))
+
+
+def webhook_secret(endpoint: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """A department webhook's HMAC key, from ``IVR_WEBHOOK_SECRET_<ENDPOINT>`` (dashes as underscores)."""
+    environ = os.environ if environ is None else environ
+    return environ.get("IVR_WEBHOOK_SECRET_" + endpoint.upper().replace("-", "_"))

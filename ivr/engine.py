@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import Any, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 from ivr.channel import CallerHungUp, CallInfo, Channel, ChannelError
 from ivr.flows.live import LiveFlows
+from ivr.flows.base import TicketLookup
 from ivr.flows.runner import CallRecord, apply_route, run_call
 from ivr.masking import mask_number
 
@@ -22,6 +23,11 @@ log = logging.getLogger(__name__)
 
 class RecordStore(Protocol):
     async def save_call(self, record: dict[str, Any]) -> None: ...
+
+
+RepeatLookup = Callable[[str], Awaitable[list[str]]]
+"""Caller number → numbers of the caller's recent tickets (repeat callers)."""
+REPEAT_TIMEOUT = 0.3  # s the route waits for the repeat-caller lookup; past it the call goes on unflagged
 
 
 def record_to_json(record: CallRecord) -> dict[str, Any]:
@@ -53,18 +59,35 @@ ROUTE_TIMEOUT = 5.0  # seconds for Asterisk to accept the route; past it the dia
 
 
 class Engine:
-    def __init__(self, flows: LiveFlows, store: RecordStore, call_timeout: float = 90.0):
+    """``on_record`` hears every call record (the call tracker); ``repeat_of`` looks up the
+    caller's recent tickets while the flow runs, so the route can flag a repeat caller."""
+
+    def __init__(self, flows: LiveFlows, store: RecordStore, call_timeout: float = 90.0, *,
+                 on_record: Callable[[dict[str, Any]], None] | None = None, repeat_of: RepeatLookup | None = None,
+                 tickets: TicketLookup | None = None):
         self.flows = flows
         self.store = store
         self.call_timeout = call_timeout
+        self.on_record = on_record
+        self.repeat_of = repeat_of
+        self.tickets = tickets
 
     async def handle_call(self, call: CallInfo, channel: Channel) -> None:
         flows = self.flows.current  # taken once: a reload mid-call does not touch this call
-        record = await run_call(flows, call, channel, deadline=self.call_timeout)
+        repeat = asyncio.ensure_future(self.repeat_of(call.caller)) if self.repeat_of and call.caller else None
+        try:
+            record = await run_call(flows, call, channel, deadline=self.call_timeout, tickets=self.tickets)
+            earlier = await _bounded(repeat)
+        finally:
+            if repeat is not None and not repeat.done():
+                repeat.cancel()
+        route_variables = dict(record.channel_variables)
+        if earlier:
+            route_variables.update(IVR_REPEAT_CALLER="1", IVR_REPEAT_OF=",".join(earlier[-5:]))
         if not record.hung_up and not record.dialplan_fallback:
             try:
                 async with asyncio.timeout(ROUTE_TIMEOUT):
-                    await apply_route(channel, record.route, record.channel_variables)
+                    await apply_route(channel, record.route, route_variables)
             except CallerHungUp:
                 record = dataclasses.replace(record, hung_up=True)
             except (ChannelError, TimeoutError) as exc:  # IVR_ROUTE unset: the dialplan's fallback
@@ -81,10 +104,26 @@ class Engine:
             keys_for_log(record.keys), route_name(record),
             " (caller hung up)" if record.hung_up else "", f" [{record.error}]" if record.error else "",
         )
-        await self.store.save_call(record_to_json(record))
+        data = record_to_json(record)
+        data["repeat_of"] = earlier
+        await self.store.save_call(data)
+        if self.on_record is not None:
+            self.on_record(data)
         task = asyncio.current_task()
         if task is not None and task.cancelling():
             raise asyncio.CancelledError  # the engine is stopping; the record is safe
+
+
+async def _bounded(lookup: "asyncio.Future[list[str]] | None") -> list[str]:
+    """The repeat-caller lookup's answer, if it comes in time; a slow or dead Redis must not
+    hold the call (the caller is then simply not flagged)."""
+    if lookup is None:
+        return []
+    try:
+        async with asyncio.timeout(REPEAT_TIMEOUT):
+            return await lookup
+    except Exception:  # noqa: BLE001 - timeout, Redis down: not flagged
+        return []
 
 
 def keys_for_log(keys: tuple[str, ...]) -> str:

@@ -98,15 +98,29 @@ class AmiClient:
             on_disconnect=self._on_disconnect,
         )
         self._logged_in = asyncio.Event()
+        self._login_listeners: list[Callable[["AmiClient"], Any]] = []
+        self._disconnect_listeners: list[Callable[[], Any]] = []
         self._waiters: list[tuple[str, Callable[[Message], bool], asyncio.Future[Message]]] = []
         self._manager.register_event("*", self._dispatch)
         self.address = f"{host}:{port}"
 
     def _on_login(self, _manager: Manager) -> None:
         self._logged_in.set()
+        for listener in self._login_listeners:
+            listener(self)
 
     def _on_disconnect(self, _manager: Manager, _exc: Exception | None) -> None:
         self._logged_in.clear()
+        for listener in self._disconnect_listeners:
+            listener()
+
+    def on_login(self, callback: Callable[["AmiClient"], Any]) -> None:
+        """Call ``callback(client)`` after every login: the first and each reconnect (the moment
+        to reconcile state with Asterisk: events in between were missed)."""
+        self._login_listeners.append(callback)
+
+    def on_disconnect(self, callback: Callable[[], Any]) -> None:
+        self._disconnect_listeners.append(callback)
 
     async def connect(self, timeout: float = 10.0) -> None:
         """Connect and log in; raise :class:`AmiError` with the reason on failure."""

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ivr import keyspace
 from ivr.cli import UsageError, config_dir
 from ivr.masking import mask_number
 from ivr.testbed.runners import TestbedError
@@ -94,7 +95,7 @@ async def _call(bed, dialed: str, presses: str) -> int:  # noqa: ANN001
     say(f"  keys read: {' '.join(record['keys']) or '-'}   variables: {record['variables']}")
     say(f"  route: {record['route']}")
     say(f"seat {agent['Interface']} answered from queue {agent['Queue']} after {agent['HoldTime']} s in queue")
-    say(f"call record in Redis: ivr:call:{record['unique_id']} (flow version {record['flow_version']})")
+    say(f"call record in Redis: {keyspace.call(record['unique_id'])} (flow version {record['flow_version']})")
     ok = rc == 0 and not record["hung_up"]
     say("demo call OK" if ok else f"demo call FAILED (sipp exit {rc})\n{sipp.output()}")
     return 0 if ok else 1

@@ -3,12 +3,16 @@
 What the AGI side needs::
 
     live = LiveFlows.from_config("config", catalog_loader("prompts"))   # raises if invalid
-    record = await run_call(live.current, call_info, channel)           # one FlowSet per call
+    record = await run_call(live.current, call_info, channel, tickets=lookup)  # one FlowSet per call
     if not record.hung_up:
         await apply_route(channel, record.route, record.channel_variables)  # one round trip
     live.reload()  # on SIGHUP / `ivr reload`: ReloadResult(ok, version, errors)
+
+``lookup`` is a :class:`TicketLookup` (the ticket store) for the progress query; without it
+the ``ticket_query`` node tells the caller the query is unavailable.
 """
 
+from ivr.flows.base import TicketLookup
 from ivr.flows.calendar import HolidayCalendar, load_calendar
 from ivr.flows.compiler import Flow, compile_flow, flow_json_schema
 from ivr.flows.lint import FlowLint
@@ -25,6 +29,7 @@ __all__ = [
     "LiveFlows",
     "ReloadResult",
     "ScriptedChannel",
+    "TicketLookup",
     "Visit",
     "apply_route",
     "catalog_loader",

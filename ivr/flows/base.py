@@ -26,6 +26,7 @@ from ivr.route import Route
 if TYPE_CHECKING:
     from ivr.config import Settings
     from ivr.flows.calendar import HolidayCalendar
+    from tickets.model import Ticket
 
 
 class NodeModel(BaseModel):
@@ -105,6 +106,26 @@ class Prompts(Protocol):
     def sound(self, prompt_id: str) -> str: ...
 
 
+class TicketLookup(Protocol):
+    """Finds a ticket for the progress query (办理进度自助查询); the ticket store implements it.
+
+    ``number`` is a ticket number's digits. The ``ticket_query`` node passes exactly what the
+    caller keyed: digits only, ``#`` removed, never dashes. Ticket numbers are written with
+    dashes (``20261201-12345-00017``), so an implementation compares them with the dashes
+    removed (:func:`keyed_number`) and accepts the written form too. It returns ``None`` when
+    no ticket has that number and raises when it cannot tell (the store is down): the node
+    then says the query service is unavailable. Whether the ticket is the caller's own is
+    the node's check, not the lookup's.
+    """
+
+    async def find(self, number: str) -> "Ticket | None": ...
+
+
+def keyed_number(number: str) -> str:
+    """A ticket number as a caller keys it: ``20261201-12345-00017`` → ``202612011234500017``."""
+    return number.replace("-", "")
+
+
 @dataclass
 class CallContext:
     """The small per-call state a node may read or change; behaviour lives in the nodes."""
@@ -123,6 +144,7 @@ class CallContext:
     # Channel variables to set with the route: the dialplan reads them only after the engine
     # returns, so they ride along in the route's single round trip.
     channel_variables: dict[str, str] = field(default_factory=dict)
+    tickets: TicketLookup | None = None  # for ticket_query; None: the query says it is unavailable
 
     def sound(self, prompt_id: str) -> str:
         return self.prompts.sound(prompt_id)

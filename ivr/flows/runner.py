@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import Callable, Mapping
 
 from ivr.channel import CallerHungUp, CallInfo, Channel, ChannelError
-from ivr.flows.base import CallContext
+from ivr.flows.base import CallContext, TicketLookup
 from ivr.flows.compiler import Flow
 from ivr.flows.live import FlowSet
 from ivr.route import GENERAL_QUEUE, HangupRoute, QueueRoute, Route
@@ -73,18 +73,21 @@ async def run_call(
     deadline: float | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc).astimezone(),
     clock: Callable[[], float] = time.monotonic,
+    tickets: TicketLookup | None = None,
 ) -> CallRecord:
     """Walk the flow for ``call.dialed`` on ``flows`` (take ``live.current`` once, pass it here).
 
     Always returns a record, whatever happens on the way: the one place where a hang-up, a
     channel error, the ``deadline`` (seconds), an engine bug or the engine stopping ends a call.
     ``now`` is the local wall clock (branch conditions, record timestamps); ``clock`` measures
-    node timings. Both are injectable for tests and the simulator.
+    node timings. Both are injectable for tests and the simulator. ``tickets`` is what the
+    progress query (``ticket_query``) looks numbers up in; without it that node tells the
+    caller the query is unavailable and moves on.
     """
     started, t0 = now(), clock()
     entry = flows.entry(call.dialed)
     visits: list[Visit] = []
-    ctx = CallContext(call, channel, flows.settings, flows.catalog, flows.calendar, now)
+    ctx = CallContext(call, channel, flows.settings, flows.catalog, flows.calendar, now, tickets=tickets)
     route: Route
     hung_up, error, fallback = False, None, False
     first_flow = entry.name if isinstance(entry, Flow) else ""

@@ -8,6 +8,10 @@ so the times printed are the same worst-case arithmetic the lint uses.
 Script entries, one per input the flow asks for: digits (``1``, ``110101199001011234``),
 ``-`` or nothing for silence (the wait times out), ``hangup`` for the caller hanging up.
 When the script runs out the caller stays silent.
+
+The progress query (``ticket_query``) looks numbers up in :class:`InMemoryTickets`; unless
+told otherwise the simulator holds one demo ticket of the simulated caller
+(:data:`DEMO_TICKET_NUMBER`, keyed ``202612011234500017``).
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ from datetime import datetime
 from typing import Callable, Iterable, Iterator
 
 from ivr.channel import CallerHungUp, CallInfo, InMemoryVariables
+from ivr.flows.base import TicketLookup, keyed_number
 from ivr.flows.lint import CatalogTiming, timing_for
 from ivr.flows.live import FlowSet
+from ivr.flows.progress import TicketQuery
 from ivr.flows.runner import CallRecord, run_call
 from ivr.route import HangupRoute, QueueRoute, Route, TransferRoute
+from tickets.model import Deadline, Ticket
 
 TYPING_SECONDS = 1.0  # a caller who answers is assumed to take this long after the prompt
 HANGUP = "hangup"
@@ -35,6 +42,33 @@ def script(entries: Iterable[str]) -> Ask:
         return None if answer == HANGUP else answer
 
     return ask
+
+
+class InMemoryTickets:
+    """A :class:`~ivr.flows.base.TicketLookup` over a dict, for the simulator and tests."""
+
+    def __init__(self, tickets: Iterable[Ticket] = ()):
+        self.tickets = {keyed_number(t.number): t for t in tickets}
+
+    async def find(self, number: str) -> Ticket | None:
+        return self.tickets.get(keyed_number(number))
+
+
+DEMO_TICKET_NUMBER = "20261201-12345-00017"
+
+
+def demo_ticket(caller: str) -> Ticket:
+    """A consultation received on 2026-12-01: due in 3 working days, on 2026-12-04."""
+    return Ticket(
+        linkedid="simulated.1",
+        line="12345",
+        caller=caller,
+        received="2026-12-01T09:30:00+08:00",
+        number=DEMO_TICKET_NUMBER,
+        line_mode="main",
+        request_type="consult",
+        deadline=Deadline(due="2026-12-04", rule="3 working days"),
+    )
 
 
 class ScriptedChannel(InMemoryVariables):
@@ -122,15 +156,23 @@ async def simulate(
     *,
     caller: str = "13800000000",
     at: datetime | None = None,
+    tickets: TicketLookup | None = None,
 ) -> CallRecord:
-    """Run one simulated call and report it through ``say``, line by line."""
+    """Run one simulated call and report it through ``say``, line by line.
+
+    ``tickets`` is what a progress query finds; by default one demo ticket of ``caller``.
+    """
     channel = ScriptedChannel(flows, ask, say, timing_for(flows.catalog, flows.flows))
     call = CallInfo(unique_id="simulated", channel="Local/simulated", dialed=dialed, caller=caller)
     started = at or datetime.now().astimezone()
     say(f"call to {dialed} from {caller} at {started:%Y-%m-%d %H:%M %a}, config version {flows.version}")
     for problem in flows.lint_problems:
         say(f"lint: {problem}")
-    record = await run_call(flows, call, channel, now=lambda: started, clock=channel.now)
+    if tickets is None:
+        tickets = InMemoryTickets([demo_ticket(caller)])
+        if any(isinstance(n, TicketQuery) for f in flows.flows.values() for n in f.nodes.values()):
+            say(f"tickets: demo ticket {DEMO_TICKET_NUMBER} of {caller} (key {keyed_number(DEMO_TICKET_NUMBER)})")
+    record = await run_call(flows, call, channel, now=lambda: started, clock=channel.now, tickets=tickets)
     say(f"path: {' → '.join(f'{v.flow}/{v.node}' for v in record.visits) or '(none)'}")
     if record.hung_up:
         say(f"caller hung up after {channel.clock:g}s; keys {','.join(record.keys) or 'none'}")

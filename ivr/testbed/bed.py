@@ -67,6 +67,8 @@ class BedState:
             "IVR_AMI_SECRET": self.ami_secret,
             "IVR_REDIS_URL": self.redis_url,
             "IVR_STATE_DIR": str(Path(self.dir) / "state"),  # pid file, record spool
+            "IVR_TRACKING_CDR_FILE": str(Path(self.dir) / "log" / "cdr-custom" / "Master.csv"),
+            "IVR_TRACKING_QUEUE_LOG": str(Path(self.dir) / "log" / "queue_log"),
         }
 
 

@@ -16,7 +16,9 @@ from typing import Any, Callable
 
 import redis.asyncio as aioredis
 
+from ivr import keyspace
 from ivr.ami.client import AmiClient
+from ivr.store import TicketStore
 from ivr.testbed.bed import RTP_PORTS, BedState, TestBed
 from ivr.testbed.ports import PortAllocator
 from ivr.testbed.sipp import Key, PeerMode, Sipp, citizen_call, sip_peer
@@ -54,21 +56,22 @@ class Phones:
         self.peers.append(sipp)  # a failed test's call must not keep the pstn port bound
         return sipp, caller
 
-    async def agent(self, name: str, caller: str, mode: PeerMode = "answer") -> Sipp:
-        """Seat ``name``'s softphone, which takes the call from ``caller`` in ``mode``."""
-        return await self._peer(f"agent-{name}-{mode}-{caller}", self.state.agent_ports[name], caller, mode)
+    async def agent(self, name: str, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000) -> Sipp:
+        """Seat ``name``'s softphone, which takes the call from ``caller`` in ``mode``
+        (``hangup``: the agent ends the call after ``talk_ms``)."""
+        return await self._peer(f"agent-{name}-{mode}-{caller}", self.state.agent_ports[name], caller, mode, talk_ms)
 
-    async def seats(self, queue: str, caller: str) -> dict[str, Sipp]:
+    async def seats(self, queue: str, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000) -> dict[str, Sipp]:
         """Every seat of ``queue`` online, ready to answer the call from ``caller``."""
-        return {name: await self.agent(name, caller) for name in self.bed.settings.queues[queue].members}
+        return {name: await self.agent(name, caller, mode, talk_ms) for name in self.bed.settings.queues[queue].members}
 
     async def subcenter(self, name: str, caller: str, mode: PeerMode = "answer") -> Sipp:
         """Sub-center ``name``'s gateway, which takes the call transferred from ``caller``."""
         return await self._peer(f"subcenter-{name}-{mode}-{caller}", self.state.subcenter_ports[name], caller, mode)
 
-    async def _peer(self, name: str, port: int, caller: str, mode: PeerMode) -> Sipp:
+    async def _peer(self, name: str, port: int, caller: str, mode: PeerMode, talk_ms: int = 2000) -> Sipp:
         peer = await sip_peer(self.workdir, port=port, media_port=_ports.block(4), caller=caller,
-                              mode=mode, name=name)
+                              mode=mode, talk_ms=talk_ms, name=name)
         self.peers.append(peer)
         return peer
 
@@ -93,16 +96,38 @@ async def until(predicate: Callable[[], Any], timeout: float = 20.0, interval: f
 
 
 async def call_record(redis: aioredis.Redis, caller: str, timeout: float = 30.0) -> dict[str, Any]:
-    """The engine's call record for the call placed from ``caller`` (read from ivr:calls)."""
+    """The engine's call record for the call placed from ``caller`` (read from the call stream)."""
 
     async def find() -> dict[str, Any] | None:
-        for _id, fields in await redis.xrange("ivr:calls") or []:
+        for _id, fields in await redis.xrange(keyspace.CALL_STREAM) or []:
             record = json.loads((fields or {})["record"])
             if record["caller"] == caller:
                 return record
         return None
 
     return await until(find, timeout)
+
+
+async def streamed_callers(redis: aioredis.Redis) -> list[str]:
+    """The caller of every call record in the stream, in order (a record streamed twice shows twice)."""
+    return [json.loads(f["record"])["caller"] for _id, f in await redis.xrange(keyspace.CALL_STREAM)]
+
+
+async def closed_ticket(tickets: TicketStore, caller: str, timeout: float = 30.0) -> Any:
+    """The one ticket of the call placed from ``caller``, once it is closed; fails if that
+    caller has more than one ticket (every test call uses a fresh caller number)."""
+
+    async def find() -> Any:
+        found = await tickets.recent_for_caller(caller, 0)
+        assert len(found) <= 1, f"{len(found)} tickets for one call: {[t.linkedid for t in found]}"
+        return found[0] if found and found[0].disposition else None
+
+    return await until(find, timeout)
+
+
+async def ticket_events(redis: aioredis.Redis, linkedid: str) -> list[str]:
+    """The events streamed for one ticket, in order (each phase must appear once)."""
+    return [f["event"] for _id, f in await redis.xrange(keyspace.TICKET_EVENTS) if f["linkedid"] == linkedid]
 
 
 async def run_ivr(state: BedState, *args: str, timeout: float = 30.0) -> tuple[int, str]:

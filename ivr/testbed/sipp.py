@@ -169,13 +169,15 @@ Content-Length: 0
 """
 
 
-PeerMode = Literal["answer", "busy", "noanswer"]
+PeerMode = Literal["answer", "busy", "noanswer", "hangup"]
 STALE_MARK = "turned away a stale INVITE"
 
 
-def peer_scenario(mode: PeerMode, caller: str, ring_ms: int = 200) -> str:
+def peer_scenario(mode: PeerMode, caller: str, ring_ms: int = 200, talk_ms: int = 2000) -> str:
     """A peer that handles the first call from ``caller`` (digits only: the From user) in
-    ``mode``, then stops.
+    ``mode``, then stops: ``answer`` answers and waits for the BYE, ``hangup`` answers and
+    hangs up itself after ``talk_ms`` (an agent ending the call), ``busy`` answers 486,
+    ``noanswer`` rings until cancelled.
 
     An INVITE from any other caller gets 480 and does not stop the peer: it is an earlier
     test's call that rang this address while nothing listened there, and whose INVITE Asterisk
@@ -204,7 +206,7 @@ Contact: <sip:[local_ip]:[local_port]>
         )
 
     steps = [
-        '<recv request="INVITE" crlf="true"><action>'
+        '<recv request="INVITE" crlf="true" rrs="true"><action>'
         f'<ereg regexp="sip:{caller}@" search_in="hdr" header="From:" check_it="false" assign_to="expected"/>'
         '</action></recv>',
         '<nop test="expected" next="expected"/>',
@@ -225,6 +227,28 @@ Contact: <sip:[local_ip]:[local_port]>
             send("200 OK"),
             send("487 Request Terminated").replace("[last_CSeq:]", "CSeq: [$cseq] INVITE"),
             '<recv request="ACK"/>',
+        ]
+    elif mode == "hangup":
+        steps += [
+            send("180 Ringing"),
+            f'<pause milliseconds="{ring_ms}"/>',
+            send("200 OK", sdp=True),
+            '<recv request="ACK" crlf="true"><action>'
+            '<ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="remote"/>'
+            '<ereg regexp=".*" search_in="hdr" header="To:" check_it="true" assign_to="local"/>'
+            '</action></recv>',
+            f'<pause milliseconds="{talk_ms}"/>',
+            """<send><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: [$local]
+To: [$remote]
+[last_Call-ID:]
+CSeq: 2 BYE
+Max-Forwards: 70
+Content-Length: 0
+]]></send>""",
+            '<recv response="200"/>',
         ]
     else:
         steps += [
@@ -325,14 +349,14 @@ async def citizen_call(
 
 async def sip_peer(
     workdir: Path, *, port: int, media_port: int, caller: str, mode: PeerMode = "answer",
-    ring_ms: int = 200, name: str | None = None,
+    ring_ms: int = 200, talk_ms: int = 2000, name: str | None = None,
 ) -> Sipp:
     """A softphone/gateway on ``port`` that handles the call from ``caller`` in ``mode``.
 
     Returns once sipp listens on ``port``, so a call placed next cannot find it absent."""
     name = name or f"peer-{port}-{mode}"
     peer = await _run(
-        workdir, name, peer_scenario(mode, caller, ring_ms),
+        workdir, name, peer_scenario(mode, caller, ring_ms, talk_ms),
         ["-p", str(port), "-mp", str(media_port), "-timeout", "120s", "-trace_logs"],
     )
     try:

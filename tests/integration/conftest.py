@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from ivr.ami.client import AmiClient
+from ivr.store import TicketStore
 from ivr.testbed.bed import BedState, TestBed
 from ivr.testbed.calls import Phones
 
@@ -70,6 +71,14 @@ async def redis(state: BedState) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.Redis.from_url(state.redis_url, decode_responses=True)
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+async def tickets(state: BedState, tmp_path: Path) -> AsyncIterator[TicketStore]:
+    """The bed's tickets, read through the repository (the one owner of the key schema)."""
+    store = TicketStore(state.redis_url, tmp_path / "ticket-reader", name="test", retention_days=1)
+    yield store
+    await store.close()
 
 
 @pytest.fixture

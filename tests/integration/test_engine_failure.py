@@ -6,7 +6,6 @@ Redis leaves it in its journal, and the next engine replays it."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from typing import Any
 
 from ivr.ami.client import AmiClient
 from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import Phones, call_record, until
+from ivr.testbed.calls import Phones, call_record, streamed_callers, until
 from ivr.testbed.sipp import keys
 from ivr.testbed.sipp import Sipp
 
@@ -116,7 +115,7 @@ async def test_a_record_not_yet_in_redis_when_the_engine_dies_is_replayed_by_the
         sipp, _ = await phones.call("12345", keys("2"), hold_ms=1500, caller=caller)
         assert (await asyncio.wait_for(joined, 30))["Queue"] == "q-general"
         await until(lambda: any(caller in p.read_text() for p in spool.glob("calls-server-*.jsonl")), timeout=10)
-        streamed = [json.loads(f["record"])["caller"] for _id, f in await redis.xrange("ivr:calls")]
+        streamed = await streamed_callers(redis)
         assert caller not in streamed  # still inside the window: only the journal has it
         bed.kill_engine()  # SIGKILL: no shutdown, no flush
         assert await sipp.wait(30) == 0
@@ -125,6 +124,6 @@ async def test_a_record_not_yet_in_redis_when_the_engine_dies_is_replayed_by_the
         bed.start_engine()  # the default window; its flusher finds the dead engine's journal
     record = await call_record(redis, caller, timeout=30)
     assert record["keys"] == ["2"] and record["route"]["queue"] == "general"
-    streamed = [json.loads(f["record"])["caller"] for _id, f in await redis.xrange("ivr:calls")]
+    streamed = await streamed_callers(redis)
     assert streamed.count(caller) == 1
     await until(lambda: not any(spool.glob("calls-*")), timeout=10)

@@ -4,11 +4,10 @@ spooled to disk by the engine and replayed, in order, once Redis is back."""
 from __future__ import annotations
 
 import asyncio
-import json
 
 from ivr.ami.client import AmiClient
 from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import Phones, call_record, until
+from ivr.testbed.calls import Phones, call_record, streamed_callers, until
 from ivr.testbed.sipp import keys
 
 
@@ -32,7 +31,7 @@ async def test_given_redis_is_down_then_calls_are_routed_and_their_records_arriv
 
     first, second = [await call_record(redis, c, timeout=30) for c in callers]
     assert (first["keys"], second["keys"]) == (["1"], ["3"])
-    stream = [json.loads(fields["record"])["caller"] for _id, fields in await redis.xrange("ivr:calls")]
+    stream = await streamed_callers(redis)
     assert stream.index(callers[0]) < stream.index(callers[1])  # replayed in call order
     spool = bed.dir / "state" / "spool"
     await until(lambda: not any(spool.glob("calls-*")), timeout=10)  # journal retired

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.asterisk_conf import ENGINE_READ, RenderOptions, asterisk_queue, render
+from ivr.asterisk_conf import ENGINE_EVENTS, ENGINE_READ, RenderOptions, asterisk_queue, render
 from ivr.config import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,7 +29,10 @@ def test_ami_listens_on_loopback_with_restricted_classes(files: dict[str, str]) 
     assert "permit = 127.0.0.1/255.255.255.255" in manager
     assert f"read = {ENGINE_READ}" in manager
     assert "agi" not in ENGINE_READ.split(",") and "dialplan" not in ENGINE_READ.split(",")
-    assert "write = \n" in manager  # the engine sends no actions: no write class
+    # query actions only (CoreShowChannels, CoreStatus for reconciling): never originate or system
+    assert "write = reporting\n" in manager
+    assert f"eventfilter = Event: ({'|'.join(ENGINE_EVENTS)})\n" in manager  # only the tracker's events
+    assert "timestampevents = yes" in manager  # tickets carry Asterisk's own event times
     assert "disabledevents = AGIExecStart,AGIExecEnd" in manager
     assert "[testbed]" not in manager  # the read-all user exists only in test beds
 
@@ -38,12 +41,13 @@ def test_every_configured_queue_and_member_is_rendered(files: dict[str, str]) ->
     settings = load_config(REPO / "config", environ={}).settings
     for name, queue in settings.queues.items():
         assert f"[{asterisk_queue(name)}]" in files["queues.conf"]
-        assert f"exten => {name},1,Queue({asterisk_queue(name)}" in files["extensions_queues.conf"]
+        assert f"exten => {name},1,Set(CDR(ivr_queue)={name})\n same => n,Queue({asterisk_queue(name)}," in files["extensions_queues.conf"]
         for member in queue.members:
             assert f"member => PJSIP/{member}," in files["queues.conf"]
     queues = files["extensions_queues.conf"]
-    assert "exten => expert-hrss,1,Queue(q-expert-hrss,t,,,60)\n same => n,Goto(general,1)" in queues
-    assert "exten => general,1,Queue(q-general,t,,,)\n same => n,Hangup()" in queues
+    survey = ' same => n,GotoIf($["${QUEUESTATUS}" = "CONTINUE"]?ivr-survey,s,1)\n'
+    assert f"Queue(q-expert-hrss,tc,,,60)\n{survey} same => n,Goto(general,1)" in queues
+    assert f"Queue(q-general,tc,,,)\n{survey} same => n,Hangup()" in queues
 
 
 def test_subcenter_trunks_and_agent_auth(files: dict[str, str]) -> None:

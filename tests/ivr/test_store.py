@@ -12,8 +12,10 @@ from typing import AsyncIterator, Iterator
 
 import pytest
 
-import ivr.store as store_module
-from ivr.store import CALL_STREAM, CallStore
+import ivr.journal as store_module
+from ivr import keyspace
+from ivr.keyspace import CALL_STREAM
+from ivr.store import CallStore
 from ivr.testbed.calls import until
 from ivr.testbed.ports import PortAllocator
 from ivr.testbed.processes import wait_port
@@ -71,7 +73,7 @@ async def test_records_reach_redis_and_the_journal_goes(store: CallStore) -> Non
     assert store.journal.read_text().count("\n") == 1  # on disk before Redis is asked
     await store.drain()
     assert await stream_ids(store) == ["u1"]
-    assert json.loads(await store.redis.get("ivr:call:u1"))["keys"] == ["1"]
+    assert json.loads(await store.redis.get(keyspace.call("u1")))["keys"] == ["1"]
     assert not store.journal.exists()
 
 
@@ -234,7 +236,7 @@ async def test_a_write_cancelled_at_shutdown_keeps_its_records(redis_url: str, t
 
 
 async def test_a_record_redis_refuses_is_set_aside_and_the_rest_go_on(store: CallStore, tmp_path: Path) -> None:
-    await store.redis.lpush("ivr:call:u2", "not a string key")  # an admin's mistake
+    await store.redis.lpush(keyspace.call("u2"), "not a string key")  # an admin's mistake
     for n in (1, 2, 3):
         await store.save_call(record(n))
     await store.drain()
@@ -272,7 +274,7 @@ async def test_a_stream_key_of_another_type_holds_records_back_without_losing_th
     await store.save_call(record(1))
     await store.drain()
     assert store.journal.exists() and not (tmp_path / "spool" / "calls.bad").exists()
-    assert await store.redis.get("ivr:call:u1") is None  # nothing half-written
+    assert await store.redis.get(keyspace.call("u1")) is None  # nothing half-written
     await store.redis.delete(CALL_STREAM)
     assert await store.flush_spool() == 1
     assert await stream_ids(store) == ["u1"]

@@ -22,7 +22,7 @@ def test_check_prints_each_flows_worst_path_and_exits_0(config_dir, fixture_cata
     out = capsys.readouterr().out
     assert "main: worst case 11s from answer to a human (budget 15s)" in out
     assert "greeting[next] 4s → menu[key 1] 7s → consult[next] 0s → general[queue] 0s" in out
-    assert "ok: 3 flows, version " in out
+    assert "ok: 4 flows, version " in out
 
 
 def test_check_exits_1_with_located_errors(config_dir, fixture_catalog, capsys):
@@ -43,7 +43,7 @@ def test_check_fails_when_over_budget(config_dir, monkeypatch, capsys):
 def test_schema_is_json_with_every_node_type(capsys):
     assert cli.main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
-    assert {"Play", "Menu", "Collect", "Say", "SetVars", "Branch", "Queue", "Transfer", "Goto", "Subflow", "Hangup"} <= set(schema["$defs"])
+    assert {"Play", "Menu", "Collect", "Say", "SetVars", "Branch", "Queue", "Transfer", "Goto", "Subflow", "Hangup", "TicketQuery"} <= set(schema["$defs"])
     assert schema["$defs"]["Menu"]["additionalProperties"] is False
 
 

@@ -1,0 +1,260 @@
+"""``ticket_query``: the self-service progress query (办理进度自助查询, 001 §9).
+
+The caller keys a ticket number the way ``collect`` reads digits (``#`` ends it early, the
+length and pattern checks, bounded retries with the same notices); the node looks it up
+through ``ctx.tickets`` and reads back the number digit by digit, the ticket's status and
+its handling deadline, all from prompts, then goes to ``next``.
+
+A caller learns only about tickets of the number they call from: another caller's ticket is
+handled exactly like an unknown number (same prompts, same retries, same outcome in the
+call record), so keying someone else's number reveals nothing. An unknown number is
+answered with ``not_found_prompt`` and costs a retry; after the last one the caller hears
+``not_found_end_prompt`` and goes to ``on_not_found``. Without a lookup, or when it fails or
+takes longer than ``lookup_timeout``, the caller hears ``unavailable_prompt`` and goes to
+``on_error`` — the call always continues.
+
+Dates are spoken the Mandarin way from single-syllable prompts: the year digit by digit, the
+month and day as numbers (二零二六年十月十五日); a crisis-mode deadline adds the hour and
+minute (十四点三十分).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time, tzinfo
+from typing import TYPE_CHECKING, Iterable, Literal
+
+from pydantic import Field
+
+from ivr.flows.base import CallContext, Edge, PromptId, Seconds, Step, Target, TicketLookup, Timing, VarName, node_type
+from ivr.flows.collect import Collect
+
+if TYPE_CHECKING:
+    from tickets.model import Ticket
+
+log = logging.getLogger(__name__)
+
+# --- numbers and dates from prompts ----------------------------------------------------------
+
+# Digits inside numbers and years: 1 is 一 here, not the 幺 that SAY DIGITS says for codes.
+DIGIT_PROMPTS = ("digit_0", "number_1", "digit_2", "digit_3", "digit_4", "digit_5", "digit_6", "digit_7", "digit_8", "digit_9")
+TEN = "number_10"  # 十
+TWO_OCLOCK = "number_liang"  # 两, as in 两点 (never 二点)
+YEAR, MONTH, DAY, HOUR, MINUTE = "date_year", "date_month", "date_day", "time_hour", "time_minute"
+
+
+def number_prompts(n: int) -> list[str]:
+    """0–99 as spoken: 5 → 五, 10 → 十, 15 → 十五, 20 → 二十, 31 → 三十一."""
+    if not 0 <= n < 100:
+        raise ValueError(f"{n} is not between 0 and 99")
+    tens, ones = divmod(n, 10)
+    if tens == 0:
+        return [DIGIT_PROMPTS[ones]]
+    return ([] if tens == 1 else [DIGIT_PROMPTS[tens]]) + [TEN] + ([DIGIT_PROMPTS[ones]] if ones else [])
+
+
+def date_prompts(day: date) -> list[str]:
+    """二零二六年十月十五日: the year digit by digit, month and day as numbers."""
+    year = [DIGIT_PROMPTS[int(c)] for c in f"{day.year:04d}"]
+    return year + [YEAR] + number_prompts(day.month) + [MONTH] + number_prompts(day.day) + [DAY]
+
+
+def hour_prompts(hour: int) -> list[str]:
+    return ([TWO_OCLOCK] if hour == 2 else number_prompts(hour)) + [HOUR]
+
+
+def minute_prompts(minute: int) -> list[str]:
+    """零五分, 三十分; nothing on the full hour (十四点, not 十四点零分)."""
+    if minute == 0:
+        return []
+    return ([DIGIT_PROMPTS[0]] if minute < 10 else []) + number_prompts(minute) + [MINUTE]
+
+
+def time_prompts(at: time) -> list[str]:
+    return hour_prompts(at.hour) + minute_prompts(at.minute)
+
+
+def deadline_prompts(due: str, local: tzinfo | None = None) -> list[str] | None:
+    """``Deadline.due`` as prompts: ``2026-10-15`` → the date; ``2026-10-02T14:30:00+08:00`` →
+    date and time (in ``local`` when both carry a zone); None when it is not an ISO date."""
+    try:
+        return date_prompts(date.fromisoformat(due))
+    except ValueError:
+        pass
+    try:
+        at = datetime.fromisoformat(due)
+    except ValueError:
+        return None
+    if at.tzinfo is not None and local is not None:
+        at = at.astimezone(local)
+    return date_prompts(at.date()) + time_prompts(at.time())
+
+
+def _longest(timing: Timing, options: Iterable[list[str]]) -> float:
+    return max(sum(timing.prompt(p) for p in option) for option in options)
+
+
+def deadline_worst_seconds(timing: Timing) -> float:
+    """The longest deadline there is: any year, month, day, hour and minute, each at its longest."""
+    return (
+        4 * _longest(timing, ([p] for p in DIGIT_PROMPTS))
+        + _longest(timing, (number_prompts(m) + [MONTH] for m in range(1, 13)))
+        + _longest(timing, (number_prompts(d) + [DAY] for d in range(1, 32)))
+        + timing.prompt(YEAR)
+        + _longest(timing, (hour_prompts(h) for h in range(24)))
+        + _longest(timing, (minute_prompts(m) for m in range(60)))
+    )
+
+
+SPOKEN_NUMBER_PROMPTS = (*DIGIT_PROMPTS, TEN, TWO_OCLOCK, YEAR, MONTH, DAY, HOUR, MINUTE)
+
+# --- statuses -------------------------------------------------------------------------------
+
+# Ticket.status → what the caller hears. The platform writes "accepted" (受理); the later steps
+# of the workflow (001 §9) move it on. A status not listed gets OTHER_STATUS.
+STATUS_PROMPTS = {
+    "accepted": "ticket_status_accepted",  # 已受理，正在办理
+    "dispatched": "ticket_status_dispatched",  # 已派发至承办单位
+    "handling": "ticket_status_handling",  # 承办单位正在办理
+    "replied": "ticket_status_replied",  # 承办单位已答复
+    "closed": "ticket_status_closed",  # 已办结
+}
+OTHER_STATUS = "ticket_status_other"
+
+
+@dataclass(frozen=True)
+class SaidDigits:
+    """Digits for the channel's SAY DIGITS, as the ``say`` node reads them (1 as 幺)."""
+
+    digits: str
+
+
+Spoken = str | SaidDigits  # a prompt id, or digits
+
+
+def own_ticket(ticket: "Ticket", caller: str) -> bool:
+    """Only the number that called in may hear a ticket; a withheld number matches none."""
+    return any(c.isdigit() for c in caller) and ticket.caller == caller
+
+
+# --- the node -------------------------------------------------------------------------------
+
+
+@node_type
+class TicketQuery(Collect):
+    """Read a ticket number (as ``collect`` does), look it up, say its status and deadline."""
+
+    type: Literal["ticket_query"] = "ticket_query"  # type: ignore[assignment]
+    prompt: PromptId = Field("progress_query_prompt", description="asks for the ticket number")
+    var: VarName = Field("ticket_number", description="variable that keeps the number keyed")
+    max_digits: int = Field(20, ge=1, le=32, description="date (8) + line + sequence (5): 17 for a 4-digit line, 20 for 7")
+    lookup_timeout: Seconds = Field(3.0, gt=0, le=30, description="longest wait for the ticket store; then as if it failed")
+    number_prompt: PromptId = Field("ticket_number_is", description="said before the number is read back")
+    due_prompt: PromptId = Field("ticket_due", description="said before the deadline")
+    provisional_prompt: PromptId | None = Field("ticket_due_provisional", description="said after a provisional deadline")
+    not_found_prompt: PromptId = Field("ticket_not_found", description="said before retrying an unknown number")
+    not_found_end_prompt: PromptId | None = Field("ticket_not_found_end", description="said before on_not_found")
+    unavailable_prompt: PromptId = Field("ticket_query_unavailable", description="said before on_error")
+    next: Target = Field(description="where to go after the ticket was read out")
+    on_not_found: Target = Field(description="where to go when the last attempt found no ticket")
+    on_error: Target = Field(description="where to go when the lookup is missing or fails")
+
+    def prompt_refs(self) -> list[tuple[tuple[str | int, ...], str]]:
+        fixed = [*STATUS_PROMPTS.values(), OTHER_STATUS, *SPOKEN_NUMBER_PROMPTS]
+        return super().prompt_refs() + [(("type",), p) for p in fixed]
+
+    # --- worst cases, for the lint ---
+
+    def lookup_attempt_seconds(self, timing: Timing) -> float:
+        """One attempt that reaches the store: the prompt, every digit's timeout, the lookup."""
+        return self.attempt_seconds(timing, self.max_digits) + self.lookup_timeout
+
+    def readout_worst_seconds(self, timing: Timing) -> float:
+        """The longest readout: ``max_digits`` digits, the longest status, date and time."""
+        statuses = max(timing.prompt(p) for p in (*STATUS_PROMPTS.values(), OTHER_STATUS))
+        provisional = timing.prompt(self.provisional_prompt) if self.provisional_prompt else 0.0
+        return (
+            timing.prompt(self.number_prompt)
+            + timing.digits(self.max_digits)
+            + statuses
+            + timing.prompt(self.due_prompt)
+            + deadline_worst_seconds(timing)
+            + provisional
+        )
+
+    def edges(self, timing: Timing) -> list[Edge]:
+        """Every exit after all retries, each earlier attempt a lookup and the longest notice."""
+        notices = (self.invalid_prompt, self.timeout_prompt, self.not_found_prompt)
+        notice = max((timing.prompt(p) for p in notices if p), default=0.0)
+        retries = self.retries * (self.lookup_attempt_seconds(timing) + notice)
+        last = retries + self.lookup_attempt_seconds(timing)
+        not_found_end = timing.prompt(self.not_found_end_prompt) if self.not_found_end_prompt else 0.0
+        return [
+            Edge("found", self.next, ("next",), last + self.readout_worst_seconds(timing), limit=self.max_visits),
+            Edge("not found", self.on_not_found, ("on_not_found",), last + not_found_end, limit=self.max_visits),
+            Edge("lookup failed", self.on_error, ("on_error",), last + timing.prompt(self.unavailable_prompt), limit=self.max_visits),
+            Edge("exhausted", self.on_exhausted, ("on_exhausted",), retries + self.attempt_seconds(timing, self.max_digits)),
+        ]
+
+    # --- the call ---
+
+    async def run(self, ctx: CallContext) -> Step:
+        if ctx.count_visit() > self.max_visits:
+            return Step(goto=self.on_exhausted, outcome="visits exhausted")
+        ctx.typeahead = ""  # a ticket number is never a single key pressed ahead
+        if ctx.tickets is None:
+            await ctx.play(self.unavailable_prompt)
+            return Step(goto=self.on_error, outcome="no ticket lookup")
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            keyed = await ctx.channel.get_data(ctx.sound(self.prompt), int(self.timeout * 1000), self.max_digits)
+            number = ctx.press(keyed.rstrip("#"))  # GET DATA drops the #; strip it where a channel keeps it
+            if not self.valid(number):
+                if last:
+                    break
+                await ctx.play(self.invalid_prompt if number else self.timeout_prompt)
+                continue
+            ctx.variables[self.var] = number
+            ok, ticket = await self._find(ctx.tickets, number)
+            if not ok:
+                await ctx.play(self.unavailable_prompt)
+                return Step(goto=self.on_error, outcome="lookup failed")
+            if ticket is not None and own_ticket(ticket, ctx.call.caller):
+                for part in self.readout(number, ticket, ctx.now().tzinfo):
+                    await self._say(ctx, part)
+                return Step(goto=self.next, outcome="found")
+            if last:  # unknown, or another caller's: the same words either way
+                await ctx.play(self.not_found_end_prompt)
+                return Step(goto=self.on_not_found, outcome="not found")
+            await ctx.play(self.not_found_prompt)
+        return Step(goto=self.on_exhausted, outcome="retries exhausted")
+
+    async def _find(self, lookup: TicketLookup, number: str) -> tuple[bool, "Ticket | None"]:
+        """(True, ticket or None) — or (False, None) when the store failed or was too slow."""
+        try:
+            async with asyncio.timeout(self.lookup_timeout):
+                return True, await lookup.find(number)
+        except Exception:  # the store down, a bug in it, a timeout: the caller hears "unavailable"
+            log.warning("ticket lookup failed for a %d-digit number", len(number), exc_info=True)
+            return False, None
+
+    def readout(self, number: str, ticket: "Ticket", local: tzinfo | None) -> list[Spoken]:
+        """What a found ticket sounds like: number, status, deadline (when it has a readable one)."""
+        parts: list[Spoken] = [self.number_prompt, SaidDigits(number), STATUS_PROMPTS.get(ticket.status, OTHER_STATUS)]
+        due = deadline_prompts(ticket.deadline.due, local) if ticket.deadline else None
+        if ticket.deadline and due is None:
+            log.warning("ticket deadline %r is not an ISO date or time: not said", ticket.deadline.due)
+        if ticket.deadline and due:
+            parts += [self.due_prompt, *due]
+            if ticket.deadline.provisional and self.provisional_prompt:
+                parts.append(self.provisional_prompt)
+        return parts
+
+    @staticmethod
+    async def _say(ctx: CallContext, part: Spoken) -> None:
+        if isinstance(part, SaidDigits):
+            await ctx.channel.say_digits(part.digits)
+        else:
+            await ctx.play(part)

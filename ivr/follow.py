@@ -1,0 +1,216 @@
+"""The engine follows every call over AMI and writes its ticket: the adapter around
+:class:`tracking.tracker.CallTracker`.
+
+AMI events, the engine's own IVR records and the reconciliation's answers go through one queue,
+in order, to the tracker; what it returns is written to the :class:`~ivr.store.TicketStore`
+(journaled first: a dead Redis loses nothing). After every AMI login — the first, a reconnect,
+an engine restart — it reconciles with Asterisk instead of trusting memory:
+
+1. ``CoreStatus``: did Asterisk restart meanwhile?
+2. ``CoreShowChannels``: calls still up are picked up again (with their stored ticket);
+   followed calls that are gone *vanished* while nobody listened;
+3. the CDR file: vanished calls, and calls that ran entirely while no engine followed, are
+   finished from their CDR rows; a vanished call without any is closed as lost (at once when
+   Asterisk restarted, else after ``tracking.lost_after`` seconds, the CDR may lag).
+
+How far the CDR has been covered is kept in Redis (``followed_until``), so the next engine
+knows where the gap began. Every ticket write is idempotent per phase, so reading a CDR row
+twice, or two engines following one Asterisk, still gives one ticket per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Mapping, cast
+
+from redis.exceptions import RedisError
+
+from ivr import keyspace
+from ivr.ami.client import AmiClient, AmiError
+from ivr.config import Settings
+from ivr.flows.calendar import HolidayCalendar
+from ivr.store import TicketStore
+from tickets.deadline import handling_deadline
+from tickets.model import Ticket
+from tracking import cdr
+from tracking.retention import cdr_files
+from tracking.tracker import CallTracker, Change, Directory
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL = 1.0  # s: closing calls whose IVR record never came, vanished calls' CDR
+MARK_INTERVAL = 5.0  # s: how often "followed until now" is saved
+FIRST_START_WINDOW = 3600.0  # s of CDR a first-ever engine finishes (not the whole history)
+
+
+@dataclass
+class _Reconcile:
+    ami: AmiClient
+
+
+@dataclass
+class _Record:
+    record: dict[str, Any]
+
+
+class CallFollower:
+    def __init__(self, settings: Settings, tickets: TicketStore, calendar: Callable[[], HolidayCalendar],
+                 asterisk: str = "default"):
+        self.settings = settings
+        self.tickets = tickets
+        self.asterisk = asterisk  # names this Asterisk's CDR progress in Redis
+        self.tracker = CallTracker(
+            Directory.from_settings(settings),
+            lambda t: handling_deadline(datetime.fromisoformat(t.received), t.request_type, settings.tickets,
+                                        calendar()),
+        )
+        self._queue: asyncio.Queue[Mapping[str, str] | _Reconcile | _Record] = asyncio.Queue()
+        self._vanished: dict[str, float] = {}  # linkedid → when it is given up as lost
+        self._restarted = False
+        self._startup: str | None = None
+        self._connected_since: float | None = None
+        self.events_seen = 0
+
+    # --- inputs (callbacks: never block, never raise) --------------------------------------
+
+    def on_event(self, event: Mapping[str, str]) -> None:
+        self._queue.put_nowait(event)
+
+    def on_login(self, ami: AmiClient) -> None:
+        self._queue.put_nowait(_Reconcile(ami))
+
+    def on_ivr_record(self, record: dict[str, Any]) -> None:
+        self._queue.put_nowait(_Record(record))
+
+    def on_disconnect(self) -> None:
+        self._connected_since = None
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        last_mark = 0.0
+        while True:
+            try:
+                item = await asyncio.wait_for(self._queue.get(), SWEEP_INTERVAL)
+            except TimeoutError:
+                item = None
+            now = time.time()
+            if isinstance(item, _Reconcile):
+                await self._reconcile(item.ami, now)
+            elif isinstance(item, _Record):
+                await self._write(self.tracker.ivr_record(item.record, now))
+            elif item is not None:
+                self.events_seen += 1
+                await self._write(self.tracker.handle(item))
+                if not self._queue.empty():
+                    continue  # a burst: sweep when it is through
+            await self._write(self.tracker.sweep(now))
+            if self._vanished:
+                await self._finish_vanished(now)
+            if self._connected_since is not None and now - last_mark >= MARK_INTERVAL:
+                last_mark = now
+                await self._mark_followed(now)
+
+    async def _write(self, changes: list[Change]) -> None:
+        for change in changes:
+            await self.tickets.write(change.ticket, change.phase)
+            if change.phase == "closed":
+                t = change.ticket
+                log.info("ticket for call %s closed: %s (%s)", t.linkedid, t.disposition, t.closed_by)
+
+    # --- reconciliation ----------------------------------------------------------------------
+
+    async def _reconcile(self, ami: AmiClient, now: float) -> None:
+        try:
+            status = await ami.action({"Action": "CoreStatus"})
+            listing = await ami.action({"Action": "CoreShowChannels"}, as_list=True)
+        except (AmiError, TimeoutError) as exc:
+            log.warning("reconcile with Asterisk failed (%s); it runs again at the next login", exc)
+            return
+        startup = f"{status.get('CoreStartupDate', '')} {status.get('CoreStartupTime', '')}"
+        saved = await self._progress()
+        known_startup = self._startup or saved.get("startup")
+        self._restarted = bool(known_startup) and known_startup != startup
+        self._startup = startup
+        channels = [dict(e) for e in listing if e.get("Event") == "CoreShowChannel"]
+        known = await self._stored_tickets({c.get("Linkedid", "") for c in channels} - set(self.tracker.calls))
+        changes, vanished = self.tracker.adopt(channels, known, now)
+        await self._write(changes)
+        for linkedid in vanished:
+            self._vanished.setdefault(linkedid, now + self.settings.tracking.lost_after)
+        live = {c.get("Linkedid", "") for c in channels}
+        followed_until = float(saved.get("followed_until") or now - FIRST_START_WINDOW)
+        await self._finish_from_cdr(since=followed_until - MARK_INTERVAL, live=live, now=now, unseen=True)
+        if self._restarted:
+            for linkedid in list(self._vanished):
+                await self._write(self.tracker.lose(linkedid, now, "cut by an Asterisk restart"))
+                self._vanished.pop(linkedid, None)
+        log.info("reconciled with Asterisk: %d call(s) up, %d picked up again, %d vanished%s",
+                 len(live), len(changes), len(vanished), " (Asterisk restarted)" if self._restarted else "")
+        self._connected_since = now
+        await self._mark_followed(now)
+
+    async def _finish_vanished(self, now: float) -> None:
+        await self._finish_from_cdr(since=now - 86_400, live=set(), now=now, unseen=False)
+        for linkedid, give_up in list(self._vanished.items()):
+            if now >= give_up:
+                self._vanished.pop(linkedid)
+                await self._write(self.tracker.lose(linkedid, now, "ended while the engine was not following it (no CDR)"))
+
+    async def _finish_from_cdr(self, since: float, live: set[str], now: float, unseen: bool) -> None:
+        """Finish vanished calls from their CDR rows; with ``unseen``, also calls that ended
+        after ``since`` without the tracker ever seeing them (written idempotently)."""
+        wanted = set(self._vanished)
+        if not wanted and not unseen:
+            return
+        rows = await asyncio.to_thread(_read_cdr, self.settings.tracking.cdr_file, since)
+        for linkedid, call_rows in cdr.by_call(rows).items():
+            if linkedid in live or not any(r.ivr_line for r in call_rows):
+                continue  # still up (rows of its earlier legs), or not a citizen's call
+            if linkedid in wanted or (unseen and linkedid not in self.tracker.calls):
+                self._vanished.pop(linkedid, None)
+                await self._write(self.tracker.finish(linkedid, call_rows, now))
+
+    async def _stored_tickets(self, linkedids: set[str]) -> dict[str, Ticket]:
+        out: dict[str, Ticket] = {}
+        for linkedid in linkedids:
+            try:
+                ticket = await self.tickets.get(linkedid)
+            except (RedisError, OSError):
+                return out  # Redis down: adopted calls start a fresh ticket (same linkedid: merged)
+            if ticket is not None:
+                out[linkedid] = ticket
+        return out
+
+    async def _progress(self) -> dict[str, str]:
+        try:
+            return cast(dict[str, str], await self.tickets.redis.hgetall(keyspace.cdr_progress(self.asterisk)))
+        except (RedisError, OSError):
+            return {}
+
+    async def _mark_followed(self, now: float) -> None:
+        try:
+            await self.tickets.redis.hset(keyspace.cdr_progress(self.asterisk),
+                                          mapping={"followed_until": f"{now:.3f}", "startup": self._startup or ""})
+        except (RedisError, OSError):
+            pass  # the next reconcile reads a little more CDR; writes are idempotent
+
+
+def _read_cdr(cdr_file: str, since: float) -> list[cdr.CdrRow]:
+    """CDR rows of calls that ended after ``since`` (epoch s), from the file and its rotated days."""
+    cutoff = datetime.fromtimestamp(since).strftime("%Y-%m-%d %H:%M:%S")
+    rows: list[cdr.CdrRow] = []
+    for path in cdr_files(cdr_file):
+        try:
+            if path.stat().st_mtime < since:
+                continue
+            text = Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        rows += [r for r in cdr.parse(text) if r.end >= cutoff]
+    return rows

@@ -1,0 +1,90 @@
+"""The Redis key schema: every key the project reads or writes is named here, and only here.
+
+Stores, the call tracker, the ticket repository, push delivery, the test bed and the tests
+all build their keys with these functions, so a key's shape can change in one place.
+
+Calls (the IVR's own record of each call):
+  ``ivr:call:<unique_id>``            JSON call record (path, keys, route)
+  ``ivr:calls``                       stream of call records in arrival order
+  ``ivr:engine:<host:port>``          hash: the flow version live in that engine
+
+Tickets (one per call, by Asterisk's ``linkedid``; all expire after the retention):
+  ``ivr:ticket:<linkedid>``           hash: ``number``, ``doc`` (JSON), ``rev``, ``phase:<name>``
+  ``ivr:ticket-no:<number>``          the linkedid of a ticket number
+  ``ivr:ticket-seq:<yyyymmdd>:<line>`` the day's sequence per dialed line (numbers)
+  ``ivr:tickets:by-time``             sorted set: linkedid by time received
+  ``ivr:tickets:caller:<digest>``     sorted set: a caller's tickets by time (repeat callers);
+                                      the caller number only as a digest, never in a key name
+  ``ivr:ticket-events``               stream of ticket events (opened, closed, …) for push
+
+Push to departments (consumer group ``push:<endpoint>`` on the ticket event stream, one per
+endpoint, created at id 0 so each endpoint gets every event still in the stream):
+  ``ivr:push:done:<endpoint>``        sorted set: event id scored by when it was delivered;
+                                      trimmed to the retention
+  ``ivr:push:tries:<endpoint>``       hash: event id → failed attempts so far
+  ``ivr:push:dead:<endpoint>``        list: JSON of events parked after the last try, with the
+                                      last error (dead letters; no caller number in them)
+
+Call tracking:
+  ``ivr:tracking:cdr:<asterisk>``     hash: how far that Asterisk's CDR file has been read
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+CALL_STREAM = "ivr:calls"
+TICKET_EVENTS = "ivr:ticket-events"
+TICKETS_BY_TIME = "ivr:tickets:by-time"
+TICKET_NUMBER_PREFIX = "ivr:ticket-no:"
+
+
+def call(unique_id: str) -> str:
+    return f"ivr:call:{unique_id}"
+
+
+def engine(name: str) -> str:
+    return f"ivr:engine:{name}"
+
+
+def ticket(linkedid: str) -> str:
+    return f"ivr:ticket:{linkedid}"
+
+
+def ticket_number(number: str) -> str:
+    return TICKET_NUMBER_PREFIX + number
+
+
+def ticket_sequence(day: str, line: str) -> str:
+    """``day`` as ``yyyymmdd``: numbers restart each day, per dialed line."""
+    return f"ivr:ticket-seq:{day}:{line}"
+
+
+def caller_digest(caller: str) -> str:
+    """A caller number as it may appear in a key name (SCAN, MONITOR and slow logs show keys)."""
+    return hashlib.sha256(f"ivr12345-caller:{caller}".encode()).hexdigest()[:32]
+
+
+def caller_tickets(caller: str) -> str:
+    return f"ivr:tickets:caller:{caller_digest(caller)}"
+
+
+def push_group(endpoint: str) -> str:
+    """The consumer group of one webhook endpoint on :data:`TICKET_EVENTS`."""
+    return f"push:{endpoint}"
+
+
+def push_done(endpoint: str) -> str:
+    return f"ivr:push:done:{endpoint}"
+
+
+def push_tries(endpoint: str) -> str:
+    return f"ivr:push:tries:{endpoint}"
+
+
+def push_dead(endpoint: str) -> str:
+    return f"ivr:push:dead:{endpoint}"
+
+
+def cdr_progress(asterisk: str) -> str:
+    return f"ivr:tracking:cdr:{asterisk}"

@@ -1,0 +1,209 @@
+"""The ticket stub: one per call, built by the call tracker, stored as JSON.
+
+A ticket is plain data. The tracker fills it from what Asterisk reports about the call and
+what the engine recorded in the IVR; :func:`decide_disposition` turns that into the one word
+a supervisor reads first. Caller numbers stay in full here (the handling staff call back);
+every view for another role goes through :meth:`Ticket.view` with ``unmasked=False``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
+from typing import Any
+
+from ivr.masking import mask_number
+
+
+class RequestType(StrEnum):
+    """What the citizen wants (001 §8): the five kinds of request 12345 accepts."""
+
+    CONSULT = "consult"
+    HELP = "help"
+    COMPLAINT = "complaint"
+    REPORT = "report"
+    SUGGESTION = "suggestion"
+
+    @property
+    def label(self) -> str:
+        return REQUEST_LABELS[self]
+
+    @classmethod
+    def parse(cls, text: str) -> "RequestType":
+        """``投诉``, ``complaint`` or ``COMPLAINT``; ValueError names the accepted words."""
+        for kind in cls:
+            if text.strip().lower() in (kind.value, kind.label):
+                return kind
+        accepted = ", ".join(f"{k.label}/{k.value}" for k in cls)
+        raise ValueError(f"unknown request type {text!r} (one of {accepted})")
+
+
+REQUEST_LABELS = {
+    RequestType.CONSULT: "咨询",
+    RequestType.HELP: "求助",
+    RequestType.COMPLAINT: "投诉",
+    RequestType.REPORT: "举报",
+    RequestType.SUGGESTION: "建议",
+}
+
+
+class Disposition(StrEnum):
+    """How the call ended, as the supervisor and the departments read it."""
+
+    ANSWERED = "answered"  # a seat took the call
+    ABANDONED_IVR = "abandoned_ivr"  # the caller hung up before reaching a queue
+    ABANDONED_QUEUE = "abandoned_queue"  # the caller hung up while waiting for a seat
+    TRANSFERRED = "transferred"  # a sub-center (or another platform) answered
+    TRANSFER_FAILED = "transfer_failed"  # the sub-center did not answer; see ``after_transfer``
+    EMERGENCY_LINKED = "emergency_linked"  # 110/119/120/122 answered the linked call
+    ERROR = "error"  # the platform failed the call (Asterisk restart, lost, …)
+
+
+DISPOSITION_LABELS = {
+    Disposition.ANSWERED: "已接听",
+    Disposition.ABANDONED_IVR: "语音导航中放弃",
+    Disposition.ABANDONED_QUEUE: "排队中放弃",
+    Disposition.TRANSFERRED: "已转接",
+    Disposition.TRANSFER_FAILED: "转接失败",
+    Disposition.EMERGENCY_LINKED: "已联动应急",
+    Disposition.ERROR: "异常",
+}
+
+
+@dataclass
+class TimelineEntry:
+    at: str  # ISO time
+    event: str  # "received", "queue joined", "agent rung", …
+    detail: str = ""
+
+
+@dataclass
+class AgentAttempt:
+    agent: str
+    rung_at: str
+    ring_seconds: float | None = None
+    answered: bool = False
+
+
+@dataclass
+class Transfer:
+    """One attempt to hand the call on: a sub-center, an emergency line, another platform."""
+
+    kind: str  # "subcenter" | "emergency" | "blind" | "attended" | "platform"
+    target: str  # trunk or endpoint ("tax"), or the transfer target's channel
+    number: str  # what was dialed ("12366")
+    at: str
+    result: str = ""  # Asterisk's DIALSTATUS: ANSWER, BUSY, NOANSWER, CHANUNAVAIL, CONGESTION, …
+    cause: str = ""  # SIP/Q.850 hang-up cause of the failed attempt ("17", "486 Busy Here")
+    then: str = ""  # where the caller went next: "queue general", "hangup", …
+
+
+@dataclass
+class Deadline:
+    due: str  # ISO date (working days) or ISO time (crisis hours)
+    rule: str  # "3 working days", "24 h (crisis)"
+    provisional: bool = False  # the year's holiday calendar is not official yet
+
+
+@dataclass
+class IvrPath:
+    flow: str = ""
+    nodes: list[str] = field(default_factory=list)  # "main/menu", … as walked
+    keys: list[str] = field(default_factory=list)  # menu keys only (collected digits stay in the call record)
+    route: str = ""  # queue / transfer / hangup / fallback
+    fallback: bool = False  # the dialplan routed the call without the engine
+    error: str = ""
+
+
+@dataclass
+class Ticket:
+    linkedid: str
+    line: str  # the dialed number
+    caller: str  # in full: mask with view(unmasked=False)
+    received: str  # ISO time
+    number: str = ""  # assigned by the repository on first write (date-line-sequence)
+    line_mode: str = ""  # main / merged / dual / subcenter
+    line_title: str = ""
+    status: str = "accepted"  # accepted (受理) → the workflow moves it on
+    queued: str = ""
+    answered: str = ""
+    ended: str = ""
+    ivr: IvrPath = field(default_factory=IvrPath)
+    request_type: str = ""  # a RequestType value
+    request_type_source: str = ""  # "ivr" (menu choice) or "agent"
+    skill: str = ""  # skill / department the call was routed to
+    queue: str = ""
+    wait_seconds: float | None = None
+    agent: str = ""
+    agents_rung: list[AgentAttempt] = field(default_factory=list)
+    talk_seconds: float | None = None
+    transfers: list[Transfer] = field(default_factory=list)
+    callback: dict[str, Any] | None = None
+    satisfaction: int | None = None  # 1–5, keyed by the caller; None: no rating
+    satisfaction_status: str = "not_asked"  # not_asked / rated / no_rating
+    disposition: str = ""  # a Disposition value, set when the call ends
+    after_transfer: str = ""  # for transfer_failed: where the caller went and how it ended
+    hangup_by: str = ""  # caller / agent / subcenter / emergency / system
+    hangup_cause: str = ""  # Q.850 cause code and text, e.g. "16 Normal Clearing"
+    deadline: Deadline | None = None
+    repeat_of: list[str] = field(default_factory=list)  # earlier tickets of this caller (numbers)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    closed_by: str = ""  # ami (followed live) / cdr (ended while the engine was away) / lost
+
+    @property
+    def emergency_linked(self) -> bool:
+        return any(t.kind == "emergency" and t.result == "ANSWER" for t in self.transfers)
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.disposition)
+
+    def note(self, at: str, event: str, detail: str = "") -> None:
+        self.timeline.append(TimelineEntry(at, event, detail))
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Ticket":
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["ivr"] = IvrPath(**data.get("ivr") or {})
+        values["agents_rung"] = [AgentAttempt(**a) for a in data.get("agents_rung") or []]
+        values["transfers"] = [Transfer(**t) for t in data.get("transfers") or []]
+        values["timeline"] = [TimelineEntry(**t) for t in data.get("timeline") or []]
+        values["deadline"] = Deadline(**data["deadline"]) if data.get("deadline") else None
+        return cls(**values)
+
+    def view(self, *, unmasked: bool) -> dict[str, Any]:
+        """The ticket as a role sees it: the caller masked unless ``unmasked`` (audit that)."""
+        data = self.to_json()
+        if not unmasked:
+            data["caller"] = mask_number(self.caller)
+        return data
+
+
+def decide_disposition(t: Ticket, *, failed: bool = False) -> tuple[Disposition, str]:
+    """(disposition, after_transfer) from what the tracker saw; ``failed``: the platform lost
+    the call (an Asterisk restart, a call that vanished)."""
+    if t.emergency_linked:
+        return Disposition.EMERGENCY_LINKED, ""
+    handed_on = [x for x in t.transfers if x.result == "ANSWER" or x.kind in ("blind", "attended")]
+    if handed_on:
+        return Disposition.TRANSFERRED, ""
+    failed_transfers = [x for x in t.transfers if x.kind in ("subcenter", "emergency", "platform")]
+    if failed_transfers:
+        if t.answered:
+            after = f"queue {t.queue}: answered by {t.agent}" if t.queue else "answered"
+        elif t.queued:
+            after = f"queue {t.queue}: caller hung up after {t.wait_seconds or 0:.0f} s"
+        else:
+            after = failed_transfers[-1].then or "caller hung up"
+        return Disposition.TRANSFER_FAILED, after
+    if t.answered:
+        return Disposition.ANSWERED, ""
+    if failed:
+        return Disposition.ERROR, ""
+    if t.queued:
+        return Disposition.ABANDONED_QUEUE, ""
+    return Disposition.ABANDONED_IVR, ""

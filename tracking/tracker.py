@@ -1,0 +1,470 @@
+"""The call tracker: AMI events in, ticket changes out — a pure state machine, no I/O.
+
+Every citizen call is followed by Asterisk's ``linkedid`` from its first ring to its last
+hang-up: the IVR path (the engine's call record), queue join / abandon / leave with the wait,
+agents rung / not answering / connected / completed with talk time, dial attempts to
+sub-centers and emergency lines with their ``DIALSTATUS`` and hang-up cause, blind and
+attended transfers, the satisfaction rating, and who hung up. The adapter
+(:mod:`ivr.follow`) feeds it events as plain mappings and writes what it returns; it also
+brings the answers of a reconciliation (live channels, CDR rows) after any reconnect.
+
+A call yields two writes: ``opened`` when it arrives, ``closed`` when its last channel is gone
+(held back a moment when the engine's IVR record has not arrived yet, so that a caller who
+hangs up in the greeting still gets the path on the ticket).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterable, Mapping
+
+from ivr.config import Settings
+from tickets.model import AgentAttempt, Deadline, IvrPath, RequestType, Ticket, Transfer, decide_disposition
+
+Event = Mapping[str, str]
+CITIZEN_CONTEXTS = frozenset({"from-pstn"})  # where citizens' calls enter (asterisk-conf/extensions.conf)
+# contexts a citizen's own channel may be in later (a call adopted after a restart)
+CALL_CONTEXTS = CITIZEN_CONTEXTS | {"ivr-route", "ivr-queues", "ivr-survey"}
+IVR_GRACE = 3.0  # s a closed call waits for the engine's IVR record before it is written anyway
+EMERGENCY_NUMBERS = frozenset({"110", "119", "120", "122"})
+
+
+@dataclass(frozen=True)
+class Change:
+    """A ticket write the adapter must make: ``phase`` is ``opened`` or ``closed``."""
+
+    phase: str
+    ticket: Ticket
+
+
+@dataclass
+class Directory:
+    """Who is who on this platform, from the config: the role of a channel's endpoint, and
+    what a dialed number is."""
+
+    agents: frozenset[str]
+    subcenters: Mapping[str, str]  # trunk endpoint → its number
+    lines: Mapping[str, tuple[str, str]]  # dialed number → (mode, title)
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> "Directory":
+        return cls(
+            agents=frozenset(s.agents),
+            subcenters={name: sc.number for name, sc in s.subcenters.items()},
+            lines={number: (n.mode, n.title) for number, n in s.numbers.items()},
+        )
+
+    def role(self, channel: str) -> str:
+        endpoint = endpoint_of(channel)
+        if endpoint in self.agents:
+            return "agent"
+        if endpoint in self.subcenters:
+            return "subcenter"
+        if endpoint == "pstn":
+            return "caller"
+        return "other"
+
+
+def endpoint_of(channel: str) -> str:
+    """``PJSIP/agent1001-0000001a`` → ``agent1001``; ``PJSIP/agent1001`` (an interface) too."""
+    name = channel.split("/", 1)[-1]
+    head, sep, tail = name.rpartition("-")
+    return head if sep and len(tail) == 8 else name
+
+
+def event_time(event: Event) -> datetime:
+    """The event's own time (``timestampevents = yes``), as local time."""
+    stamp = event.get("Timestamp")
+    return datetime.fromtimestamp(float(stamp)).astimezone() if stamp else datetime.now().astimezone()
+
+
+def iso(at: datetime) -> str:
+    return at.isoformat(timespec="milliseconds")
+
+
+@dataclass
+class Call:
+    """What the tracker knows of one call while it is up."""
+
+    ticket: Ticket
+    roles: dict[str, str] = field(default_factory=dict)  # uniqueid → caller / agent / subcenter / other
+    live: set[str] = field(default_factory=set)  # uniqueids still up
+    dials: dict[str, Transfer] = field(default_factory=dict)  # dialed channel name → its transfer attempt
+    ivr_seen: bool = False
+    caller_gone_at: float | None = None  # monotonic-free: the event timestamp of the caller's hang-up
+    closing_since: float | None = None  # waiting for the IVR record
+
+
+DeadlineFn = Callable[[Ticket], Deadline]
+
+
+class CallTracker:
+    def __init__(self, directory: Directory, deadline: DeadlineFn):
+        self.directory = directory
+        self.deadline = deadline
+        self.calls: dict[str, Call] = {}
+        self._records: dict[str, dict[str, Any]] = {}  # IVR records of calls not (yet) tracked
+
+    # --- events ----------------------------------------------------------------------------
+
+    def handle(self, event: Event) -> list[Change]:
+        name = event.get("Event", "")
+        if name == "BlindTransfer" or name == "AttendedTransfer":
+            return self._transfer(event)
+        linkedid = event.get("Linkedid", "")
+        if name == "Newchannel":
+            return self._new_channel(event)
+        call = self.calls.get(linkedid)
+        if call is None:
+            return []
+        at = event_time(event)
+        handler = _HANDLERS.get(name)
+        if handler is not None:
+            handler(self, call, event, at)
+        if name == "Hangup":
+            return self._hangup(call, event, at)
+        return []
+
+    def _new_channel(self, event: Event) -> list[Change]:
+        linkedid, unique_id = event.get("Linkedid", ""), event.get("Uniqueid", "")
+        call = self.calls.get(linkedid)
+        if call is not None:
+            call.roles[unique_id] = self.directory.role(event.get("Channel", ""))
+            call.live.add(unique_id)
+            return []
+        if unique_id != linkedid or event.get("Context") not in CITIZEN_CONTEXTS:
+            return []
+        at = event_time(event)
+        ticket = self._new_ticket(linkedid, event.get("Exten", ""), event.get("CallerIDNum", ""), at)
+        call = Call(ticket, roles={unique_id: "caller"}, live={unique_id})
+        self.calls[linkedid] = call
+        ticket.note(iso(at), "received", f"{ticket.line}")
+        if linkedid in self._records:
+            self._apply_record(call, self._records.pop(linkedid))
+        return [Change("opened", ticket)]
+
+    def _new_ticket(self, linkedid: str, dialed: str, caller: str, at: datetime) -> Ticket:
+        line = normalize_line(dialed)
+        mode, title = self.directory.lines.get(line, ("", ""))
+        ticket = Ticket(linkedid=linkedid, line=line, caller=caller, received=iso(at), line_mode=mode, line_title=title)
+        ticket.deadline = self.deadline(ticket)
+        return ticket
+
+    def _queue_join(self, call: Call, event: Event, at: datetime) -> None:
+        t = call.ticket
+        queue = event.get("Queue", "").removeprefix("q-")
+        if not t.queued:
+            t.queued = iso(at)
+        t.queue = queue
+        t.skill = t.skill or queue
+        t.note(iso(at), "queue joined", f"{queue} position {event.get('Position', '')}")
+
+    def _queue_abandon(self, call: Call, event: Event, at: datetime) -> None:
+        t = call.ticket
+        t.wait_seconds = _seconds_between(t.queued, at) if t.queued else _float(event.get("HoldTime"))
+        t.note(iso(at), "queue abandoned", f"{t.queue} after {t.wait_seconds or 0:.1f} s")
+
+    def _queue_leave(self, call: Call, event: Event, at: datetime) -> None:
+        call.ticket.note(iso(at), "queue left", event.get("Queue", "").removeprefix("q-"))
+
+    def _agent_called(self, call: Call, event: Event, at: datetime) -> None:
+        agent = endpoint_of(event.get("Interface", ""))
+        call.ticket.agents_rung.append(AgentAttempt(agent=agent, rung_at=iso(at)))
+        call.ticket.note(iso(at), "agent rung", agent)
+
+    def _agent_no_answer(self, call: Call, event: Event, at: datetime) -> None:
+        agent = endpoint_of(event.get("Interface", ""))
+        attempt = self._attempt(call, agent)
+        if attempt is not None:
+            ring_ms = _float(event.get("RingTime"))
+            attempt.ring_seconds = ring_ms / 1000 if ring_ms is not None else _seconds_between(attempt.rung_at, at)
+        call.ticket.note(iso(at), "agent did not answer", agent)
+
+    def _agent_connect(self, call: Call, event: Event, at: datetime) -> None:
+        t = call.ticket
+        agent = endpoint_of(event.get("Interface", ""))
+        t.answered, t.agent = iso(at), agent
+        t.wait_seconds = _seconds_between(t.queued, at) if t.queued else _float(event.get("HoldTime"))
+        attempt = self._attempt(call, agent)
+        if attempt is not None:
+            attempt.answered = True
+            attempt.ring_seconds = _seconds_between(attempt.rung_at, at)
+        t.note(iso(at), "agent connected", f"{agent} after {t.wait_seconds or 0:.1f} s")
+
+    def _agent_complete(self, call: Call, event: Event, at: datetime) -> None:
+        t = call.ticket
+        t.talk_seconds = _float(event.get("TalkTime"))
+        reason = event.get("Reason", "")
+        if reason in ("caller", "agent") and not t.hangup_by:
+            t.hangup_by = reason
+        t.note(iso(at), "agent completed", f"{t.agent} talk {t.talk_seconds or 0:.0f} s ({reason})")
+
+    @staticmethod
+    def _attempt(call: Call, agent: str) -> AgentAttempt | None:
+        open_attempts = [a for a in call.ticket.agents_rung if a.agent == agent and not a.answered]
+        return open_attempts[-1] if open_attempts else None
+
+    def _dial_begin(self, call: Call, event: Event, at: datetime) -> None:
+        dest = event.get("DestChannel", "")
+        endpoint = endpoint_of(dest)
+        number = event.get("DialString", "").split("@", 1)[0]
+        if endpoint in self.directory.subcenters:
+            kind = "emergency" if number in EMERGENCY_NUMBERS else "subcenter"
+        elif number in EMERGENCY_NUMBERS:
+            kind = "emergency"
+        else:
+            return  # a queue ringing an agent: the Agent* events tell that story
+        transfer = Transfer(kind=kind, target=endpoint, number=number, at=iso(at))
+        call.ticket.transfers.append(transfer)
+        call.dials[dest] = transfer
+        call.ticket.note(iso(at), "transfer dialed", f"{number} via {endpoint}")
+
+    def _dial_end(self, call: Call, event: Event, at: datetime) -> None:
+        transfer = call.dials.get(event.get("DestChannel", ""))
+        if transfer is not None:
+            transfer.result = event.get("DialStatus", "")
+            call.ticket.note(iso(at), "transfer result", f"{transfer.number}: {transfer.result}")
+
+    def _hangup_request(self, call: Call, event: Event, at: datetime) -> None:
+        if not call.ticket.hangup_by and event.get("Event") == "HangupRequest":
+            call.ticket.hangup_by = call.roles.get(event.get("Uniqueid", ""), "other")
+
+    def _user_event(self, call: Call, event: Event, at: datetime) -> None:
+        kind, t = event.get("UserEvent", ""), call.ticket
+        own_channel = event.get("Uniqueid") == t.linkedid
+        if kind == "IvrTransfer":
+            number = event.get("Number", "")
+            attempt = next((x for x in reversed(t.transfers) if x.number == number and not x.then), None)
+            if attempt is None:  # the dial began before we were following the call
+                attempt = Transfer(kind="emergency" if number in EMERGENCY_NUMBERS else "subcenter",
+                                   target=event.get("Trunk", ""), number=number, at=iso(at))
+                t.transfers.append(attempt)
+            attempt.result = attempt.result or event.get("DialStatus", "")
+            fallback = event.get("Fallback", "")
+            attempt.then = f"queue {fallback}" if fallback else ("connected" if attempt.result == "ANSWER" else "hangup")
+        elif kind == "IvrSurvey" and own_channel:
+            t.satisfaction_status = "no_rating"  # until a key says otherwise
+            t.note(iso(at), "satisfaction asked")
+        elif kind == "IvrSatisfaction" and own_channel and event.get("Context") == "ivr-survey":
+            rating = event.get("Rating", "")
+            if rating in ("1", "2", "3", "4", "5"):
+                t.satisfaction, t.satisfaction_status = int(rating), "rated"
+            else:
+                t.satisfaction, t.satisfaction_status = None, "no_rating"
+            t.note(iso(at), "satisfaction", rating or "no rating")
+
+    def _transfer(self, event: Event) -> list[Change]:
+        name = event.get("Event", "")
+        prefix = "Transferer" if name == "BlindTransfer" else "OrigTransferer"
+        call = self.calls.get(event.get(f"{prefix}Linkedid", ""))
+        if call is None:
+            return []
+        at = event_time(event)
+        if name == "BlindTransfer":
+            number, target = event.get("Extension", ""), event.get("Context", "")
+        else:
+            number = event.get("SecondTransfererConnectedLineNum", "") or event.get("TransferTargetCallerIDNum", "")
+            target = endpoint_of(event.get("SecondTransfererChannel", ""))
+        result = event.get("Result", "")
+        call.ticket.transfers.append(Transfer(kind="blind" if name == "BlindTransfer" else "attended", target=target,
+                                              number=number, at=iso(at), result=result))
+        call.ticket.note(iso(at), f"{name}", f"{number} ({result})")
+        return []
+
+    def _hangup(self, call: Call, event: Event, at: datetime) -> list[Change]:
+        unique_id = event.get("Uniqueid", "")
+        call.live.discard(unique_id)
+        cause = " ".join(p for p in (event.get("Cause", ""), event.get("Cause-txt", "")) if p)
+        for dest, transfer in call.dials.items():
+            if event.get("Channel") == dest and transfer.result != "ANSWER":
+                transfer.cause = cause
+        if unique_id == call.ticket.linkedid:
+            call.ticket.ended, call.ticket.hangup_cause = iso(at), cause
+            call.caller_gone_at = at.timestamp()
+        if call.live:
+            return []
+        return self._close(call, at.timestamp())
+
+    # --- the IVR record --------------------------------------------------------------------
+
+    def ivr_record(self, record: Mapping[str, Any], now: float) -> list[Change]:
+        """The engine's record of the call's IVR path (``unique_id`` = the caller's channel)."""
+        linkedid = str(record.get("unique_id", ""))
+        call = self.calls.get(linkedid)
+        if call is None:
+            self._records[linkedid] = dict(record)
+            return []
+        self._apply_record(call, record)
+        if call.closing_since is not None:
+            return self._close(call, now)
+        return []
+
+    def _apply_record(self, call: Call, record: Mapping[str, Any]) -> None:
+        t, route = call.ticket, record.get("route") or {}
+        t.ivr = IvrPath(
+            flow=str(record.get("flow", "")),
+            nodes=[f"{v['flow']}/{v['node']}" for v in record.get("visits", [])],
+            keys=[k for k in record.get("keys", []) if len(k) == 1],
+            route=str(route.get("type", "")),
+            fallback=bool(record.get("dialplan_fallback")),
+            error=str(record.get("error") or ""),
+        )
+        kind = (record.get("variables") or {}).get("request_type", "")
+        if kind and not t.request_type:
+            try:
+                t.request_type, t.request_type_source = RequestType.parse(kind).value, "ivr"
+            except ValueError:
+                pass
+        if record.get("dialed") and not t.line_mode:
+            t.line = normalize_line(str(record["dialed"]))
+            t.line_mode, t.line_title = self.directory.lines.get(t.line, ("", ""))
+        t.repeat_of = list(record.get("repeat_of") or t.repeat_of)
+        call.ivr_seen = True
+
+    # --- closing ---------------------------------------------------------------------------
+
+    def _close(self, call: Call, now: float, *, failed: bool = False, closed_by: str = "ami") -> list[Change]:
+        t = call.ticket
+        if not call.ivr_seen and not failed and call.closing_since is None and t.ivr.route != "fallback":
+            call.closing_since = now  # the engine's record may be on its way: wait a moment
+            return []
+        self.calls.pop(t.linkedid, None)
+        if not t.ended:
+            t.ended = iso(datetime.fromtimestamp(now).astimezone())
+        if t.queued and not t.answered and t.wait_seconds is None:
+            t.wait_seconds = _seconds_between(t.queued, datetime.fromisoformat(t.ended))
+        disposition, after = decide_disposition(t, failed=failed)
+        t.disposition, t.after_transfer, t.closed_by = disposition.value, after, closed_by
+        t.hangup_by = t.hangup_by or ("system" if failed else "")
+        t.deadline = self.deadline(t)
+        t.note(t.ended, "closed", disposition.value)
+        return [Change("closed", t)]
+
+    def sweep(self, now: float) -> list[Change]:
+        """Write calls that waited long enough for their IVR record (call every second)."""
+        out: list[Change] = []
+        for call in list(self.calls.values()):
+            waited = call.closing_since is not None and now - call.closing_since >= IVR_GRACE
+            stuck = call.caller_gone_at is not None and now - call.caller_gone_at >= 10 * IVR_GRACE
+            if waited or stuck:
+                call.closing_since = call.closing_since or now - IVR_GRACE
+                out += self._close(call, now)
+        return out
+
+    # --- reconciliation --------------------------------------------------------------------
+
+    def adopt(self, channels: Iterable[Event], known: Mapping[str, Ticket], now: float) -> tuple[list[Change], list[str]]:
+        """Reconcile with Asterisk's live channels (``CoreShowChannel`` events).
+
+        Calls up but not followed are picked up again (from their stored ticket when there is
+        one); followed calls no longer up are returned as *vanished*: they ended while the
+        engine was not listening, and are finished from the CDR or closed as lost.
+        """
+        by_call: dict[str, list[Event]] = {}
+        for ch in channels:
+            by_call.setdefault(ch.get("Linkedid", ""), []).append(ch)
+        changes: list[Change] = []
+        for linkedid, chans in by_call.items():
+            call = self.calls.get(linkedid)
+            if call is None:
+                first = next((c for c in chans if c.get("Uniqueid") == linkedid), None)
+                if first is None or first.get("Context") not in CALL_CONTEXTS or first.get("Channel", "").startswith("Local/"):
+                    continue
+                ticket = known.get(linkedid)
+                if ticket is None:
+                    at = datetime.fromtimestamp(now - _duration(first.get("Duration", ""))).astimezone()
+                    ticket = self._new_ticket(linkedid, first.get("Exten", ""), first.get("CallerIDNum", ""), at)
+                    if first.get("Context") != "from-pstn":
+                        ticket.line = ""  # the dialed number is no longer on the channel
+                    changes.append(Change("opened", ticket))
+                ticket.note(iso(datetime.fromtimestamp(now).astimezone()), "picked up again", "after a reconnect")
+                call = Call(ticket)
+                self.calls[linkedid] = call
+                if linkedid in self._records:
+                    self._apply_record(call, self._records.pop(linkedid))
+                call.ivr_seen = call.ivr_seen or first.get("Context") != "from-pstn"
+                if first.get("Application") == "Queue" and not ticket.queued:
+                    ticket.queue = first.get("ApplicationData", "").split(",", 1)[0].removeprefix("q-")
+            call.live = {c.get("Uniqueid", "") for c in chans}
+            for c in chans:
+                call.roles.setdefault(c.get("Uniqueid", ""), "caller" if c.get("Uniqueid") == linkedid
+                                      else self.directory.role(c.get("Channel", "")))
+        vanished = [linkedid for linkedid in self.calls if linkedid not in by_call]
+        return changes, vanished
+
+    def finish(self, linkedid: str, cdr_rows: list["CdrRow"], now: float) -> list[Change]:
+        """Close a call that ended unseen, from its CDR rows (:mod:`tracking.cdr`): one the
+        tracker followed until it lost sight of it, or one it never saw at all."""
+        from tracking.cdr import apply_cdr
+
+        call = self.calls.get(linkedid)
+        if call is None:  # the whole call ran while no engine was following
+            first = min(cdr_rows, key=lambda r: r.start)
+            at = datetime.strptime(first.start, "%Y-%m-%d %H:%M:%S").astimezone()
+            call = Call(self._new_ticket(linkedid, first.ivr_line or first.dst, first.src, at))
+            call.ticket.note(iso(at), "received", f"{call.ticket.line} (from the CDR)")
+            self.calls[linkedid] = call
+        apply_cdr(call.ticket, cdr_rows, self.directory.agents)
+        call.ivr_seen = True
+        return self._close(call, now, closed_by="cdr")
+
+    def lose(self, linkedid: str, now: float, cause: str) -> list[Change]:
+        """Close a call that vanished without a trace (an Asterisk restart cut it, or no CDR)."""
+        call = self.calls.get(linkedid)
+        if call is None:
+            return []
+        call.ticket.hangup_cause = call.ticket.hangup_cause or cause
+        return self._close(call, now, failed=True, closed_by="lost")
+
+    def open_calls(self) -> list[str]:
+        return list(self.calls)
+
+
+_HANDLERS: dict[str, Callable[[CallTracker, Call, Event, datetime], None]] = {
+    "QueueCallerJoin": CallTracker._queue_join,
+    "QueueCallerAbandon": CallTracker._queue_abandon,
+    "QueueCallerLeave": CallTracker._queue_leave,
+    "AgentCalled": CallTracker._agent_called,
+    "AgentRingNoAnswer": CallTracker._agent_no_answer,
+    "AgentConnect": CallTracker._agent_connect,
+    "AgentComplete": CallTracker._agent_complete,
+    "DialBegin": CallTracker._dial_begin,
+    "DialEnd": CallTracker._dial_end,
+    "HangupRequest": CallTracker._hangup_request,
+    "SoftHangupRequest": CallTracker._hangup_request,
+    "UserEvent": CallTracker._user_event,
+}
+HANDLED_EVENTS = frozenset({*_HANDLERS, "Newchannel", "Hangup", "BlindTransfer", "AttendedTransfer", "FullyBooted"})
+
+
+def normalize_line(dialed: str) -> str:
+    """The dialed number as the number plan knows it: ``+86``/``86`` prefixes and ``s`` (no
+    number) lead to 12345, as the dialplan routes them."""
+    digits = dialed.lstrip("+")
+    if not digits or not digits.isdigit():
+        return "12345" if dialed in ("", "s") else dialed
+    return digits
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _seconds_between(since_iso: str, until: datetime) -> float:
+    return round((until - datetime.fromisoformat(since_iso)).total_seconds(), 3)
+
+
+def _duration(hms: str) -> float:
+    """``00:01:05`` (CoreShowChannel's Duration) → 65.0."""
+    try:
+        h, m, s = (int(x) for x in hms.split(":"))
+        return h * 3600 + m * 60 + s
+    except ValueError:
+        return 0.0
+
+
+from tracking.cdr import CdrRow  # noqa: E402  (cdr needs Ticket only; import last for the annotation)
