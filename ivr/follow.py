@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 SWEEP_INTERVAL = 1.0  # s: closing calls whose IVR record never came, vanished calls' CDR
 MARK_INTERVAL = 5.0  # s: how often "followed until now" is saved
 FIRST_START_WINDOW = 3600.0  # s of CDR a first-ever engine finishes (not the whole history)
+RESTART_CAUSE = "cut by an Asterisk restart"
 
 
 @dataclass
@@ -145,10 +146,11 @@ class CallFollower:
             self._vanished.setdefault(linkedid, now + self.settings.tracking.lost_after)
         live = {c.get("Linkedid", "") for c in channels}
         followed_until = float(saved.get("followed_until") or now - FIRST_START_WINDOW)
-        await self._finish_from_cdr(since=followed_until - MARK_INTERVAL, live=live, now=now, unseen=True)
+        await self._finish_from_cdr(since=followed_until - MARK_INTERVAL, live=live, now=now, unseen=True,
+                                    cause=RESTART_CAUSE if self._restarted else "")
         if self._restarted:
             for linkedid in list(self._vanished):
-                await self._write(self.tracker.lose(linkedid, now, "cut by an Asterisk restart"))
+                await self._write(self.tracker.lose(linkedid, now, RESTART_CAUSE))
                 self._vanished.pop(linkedid, None)
         log.info("reconciled with Asterisk: %d call(s) up, %d picked up again, %d vanished%s",
                  len(live), len(changes), len(vanished), " (Asterisk restarted)" if self._restarted else "")
@@ -162,7 +164,7 @@ class CallFollower:
                 self._vanished.pop(linkedid)
                 await self._write(self.tracker.lose(linkedid, now, "ended while the engine was not following it (no CDR)"))
 
-    async def _finish_from_cdr(self, since: float, live: set[str], now: float, unseen: bool) -> None:
+    async def _finish_from_cdr(self, since: float, live: set[str], now: float, unseen: bool, cause: str = "") -> None:
         """Finish vanished calls from their CDR rows; with ``unseen``, also calls that ended
         after ``since`` without the tracker ever seeing them (written idempotently)."""
         wanted = set(self._vanished)
@@ -174,7 +176,7 @@ class CallFollower:
                 continue  # still up (rows of its earlier legs), or not a citizen's call
             if linkedid in wanted or (unseen and linkedid not in self.tracker.calls):
                 self._vanished.pop(linkedid, None)
-                await self._write(self.tracker.finish(linkedid, call_rows, now))
+                await self._write(self.tracker.finish(linkedid, call_rows, now, cause if linkedid in wanted else ""))
 
     async def _stored_tickets(self, linkedids: set[str]) -> dict[str, Ticket]:
         out: dict[str, Ticket] = {}

@@ -10,7 +10,7 @@ Calls (the IVR's own record of each call):
 
 Tickets (one per call, by Asterisk's ``linkedid``; all expire after the retention):
   ``ivr:ticket:<linkedid>``           hash: ``number``, ``doc`` (JSON), ``rev``, ``phase:<name>``
-  ``ivr:ticket-no:<number>``          the linkedid of a ticket number
+  ``ivr:ticket-no:<digits>``          the linkedid of a ticket number (as keyed: digits only)
   ``ivr:ticket-seq:<yyyymmdd>:<line>`` the day's sequence per dialed line (numbers)
   ``ivr:tickets:by-time``             sorted set: linkedid by time received
   ``ivr:tickets:caller:<digest>``     sorted set: a caller's tickets by time (repeat callers);
@@ -52,7 +52,8 @@ def ticket(linkedid: str) -> str:
 
 
 def ticket_number(number: str) -> str:
-    return TICKET_NUMBER_PREFIX + number
+    """By the number's digits: ``20261201-12345-00017`` and ``20261201123450017`` are one key."""
+    return TICKET_NUMBER_PREFIX + number.replace("-", "")
 
 
 def ticket_sequence(day: str, line: str) -> str:

@@ -56,7 +56,7 @@ from ivr import keyspace
 from ivr.config import ConfigError, Settings, Webhook, webhook_secret
 from tickets.push import (
     MalformedEvent, TicketEvent, backoff_delay, delivered, endpoint_problems, gives_up, payload, signed_headers,
-    wants,
+    stable_id, wants,
 )
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,8 @@ class PushWorker:
             raise RuntimeError("PushWorker.run() is already running")
         self._running = True
         try:
+            if self._stopping.is_set():
+                return  # stopped before it began
             async with aiohttp.ClientSession(headers={"User-Agent": USER_AGENT}) as session:
                 async with asyncio.TaskGroup() as group:
                     self._tasks = [group.create_task(self._serve(ep, session), name=f"push {ep.name}")
@@ -315,8 +317,8 @@ class PushWorker:
 
     async def _park(self, ep: _Endpoint, entry_id: str, fields: Mapping[str, str], error: str, tries: int) -> None:
         """A dead letter names the event and why it failed; the ticket itself stays in Redis."""
-        event_id = f"{fields.get('linkedid', '')}:{fields.get('event', '')}"
-        letter = {"entry": entry_id, "id": event_id, "event": fields.get("event", ""),
+        parked_id = stable_id(fields.get("linkedid", ""), fields.get("event", ""))
+        letter = {"entry": entry_id, "id": parked_id, "event": fields.get("event", ""),
                   "number": fields.get("number", ""), "line": fields.get("line", ""),
                   "linkedid": fields.get("linkedid", ""), "tries": tries, "error": error,
                   "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -324,10 +326,10 @@ class PushWorker:
             pipe.rpush(ep.dead, json.dumps(letter, ensure_ascii=False))
             pipe.ltrim(ep.dead, -DEAD_LETTERS_KEPT, -1)
             pipe.expire(ep.dead, self.retention_s)
-            pipe.hdel(ep.tries, event_id)
+            pipe.hdel(ep.tries, parked_id)
             pipe.xack(keyspace.TICKET_EVENTS, ep.group, entry_id)
             await pipe.execute()
-        log.error("push %s: %s parked in %s after %d tries: %s", ep.name, event_id, ep.dead, tries, error)
+        log.error("push %s: %s parked in %s after %d tries: %s", ep.name, parked_id, ep.dead, tries, error)
 
     async def _wait_for_retry(self, ep: _Endpoint, entry_id: str, delay: float) -> bool:
         """Wait out the backoff, renewing the claim; False when stopping or the entry is lost."""

@@ -99,7 +99,7 @@ for i = 0, n - 1 do
     end
     redis.call('HSET', tkey, 'number', number, 'phase:' .. phase, '1')
     redis.call('EXPIRE', tkey, ttl)
-    redis.call('SET', ARGV[2] .. number, linkedid, 'EX', ttl)
+    redis.call('SET', ARGV[2] .. (string.gsub(number, '-', '')), linkedid, 'EX', ttl)
     redis.call('ZADD', KEYS[2], received, linkedid)
     redis.call('ZREMRANGEBYSCORE', ckey, '-inf', '(' .. ARGV[3])
     redis.call('ZADD', ckey, received, linkedid)
@@ -255,10 +255,7 @@ class TicketStore(JournaledWriter):
 
     async def by_number(self, number: str) -> Ticket | None:
         """The ticket of a number as printed (``20261201-12345-00017``) or keyed (digits only)."""
-        number = number.strip()
-        if "-" not in number and len(number) > 13:
-            number = f"{number[:8]}-{number[8:-5]}-{number[-5:]}"
-        linkedid = cast(str | None, await self.redis.get(keyspace.ticket_number(number)))
+        linkedid = cast(str | None, await self.redis.get(keyspace.ticket_number(number.strip())))
         return await self.get(linkedid) if linkedid else None
 
     async def find(self, number: str) -> Ticket | None:

@@ -37,6 +37,11 @@ class MalformedEvent(ValueError):
     """A stream entry that is not a ticket event: it can never be delivered, only parked."""
 
 
+def stable_id(linkedid: str, event: str) -> str:
+    """Stable across retries, workers and restarts: what receivers dedupe on."""
+    return f"{linkedid}:{event}"
+
+
 @dataclass(frozen=True)
 class TicketEvent:
     """One entry of the ticket event stream, as the push rules read it."""
@@ -49,8 +54,7 @@ class TicketEvent:
 
     @property
     def event_id(self) -> str:
-        """Stable across retries, workers and restarts: what receivers dedupe on."""
-        return f"{self.linkedid}:{self.event}"
+        return stable_id(self.linkedid, self.event)
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, str]) -> "TicketEvent":

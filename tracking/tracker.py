@@ -388,12 +388,25 @@ class CallTracker:
                     ticket.queue = first.get("ApplicationData", "").split(",", 1)[0].removeprefix("q-")
             call.live = {c.get("Uniqueid", "") for c in chans}
             for c in chans:
-                call.roles.setdefault(c.get("Uniqueid", ""), "caller" if c.get("Uniqueid") == linkedid
-                                      else self.directory.role(c.get("Channel", "")))
+                role = "caller" if c.get("Uniqueid") == linkedid else self.directory.role(c.get("Channel", ""))
+                call.roles.setdefault(c.get("Uniqueid", ""), role)
+                if role == "agent" and c.get("BridgeId") and not call.ticket.answered:
+                    self._answered_unseen(call, c, now)
         vanished = [linkedid for linkedid in self.calls if linkedid not in by_call]
         return changes, vanished
 
-    def finish(self, linkedid: str, cdr_rows: list["CdrRow"], now: float) -> list[Change]:
+    @staticmethod
+    def _answered_unseen(call: Call, channel: Event, now: float) -> None:
+        """An agent is talking to the caller, but the AgentConnect came while nobody listened:
+        answered no later than the agent leg began (its age is on the channel)."""
+        t = call.ticket
+        at = datetime.fromtimestamp(now - _duration(channel.get("Duration", ""))).astimezone()
+        t.answered, t.agent = iso(at), endpoint_of(channel.get("Channel", ""))
+        if t.queued:
+            t.wait_seconds = _seconds_between(t.queued, at)
+        t.note(iso(at), "agent connected", f"{t.agent} (seen after a reconnect; time from the channel's age)")
+
+    def finish(self, linkedid: str, cdr_rows: list["CdrRow"], now: float, cause: str = "") -> list[Change]:
         """Close a call that ended unseen, from its CDR rows (:mod:`tracking.cdr`): one the
         tracker followed until it lost sight of it, or one it never saw at all."""
         from tracking.cdr import apply_cdr
@@ -406,6 +419,8 @@ class CallTracker:
             call.ticket.note(iso(at), "received", f"{call.ticket.line} (from the CDR)")
             self.calls[linkedid] = call
         apply_cdr(call.ticket, cdr_rows, self.directory.agents)
+        if cause:  # the CDR says how far the call got, not why it ended
+            call.ticket.hangup_cause, call.ticket.hangup_by = cause, "system"
         call.ivr_seen = True
         return self._close(call, now, closed_by="cdr")
 

@@ -262,10 +262,18 @@ class TestBed:
             finally:
                 client.close()
 
+    def crash_asterisk(self) -> None:
+        """Kill Asterisk (SIGKILL: no hang-ups, no CDRs, as a crash or power cut would) and
+        start it again on the same ports and configuration."""
+        assert self.state
+        stop_group(self.state.asterisk_pid, timeout=2, sig=9)
+        self._start_asterisk()
+        self.save()
+
     def start_engine(self, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         """Run ``ivr serve`` against this bed; return once its FastAGI port accepts."""
         assert self.state
-        env = dict(os.environ, **self.state.engine_env(), **(extra_env or {}))
+        env = {**os.environ, **self.state.engine_env(), **(extra_env or {})}
         log = self.dir / "engine.log"
         self._engine = spawn([sys.executable, "-m", "ivr", "serve"], log, env=env)
         self.state.engine_pid = self._engine.pid

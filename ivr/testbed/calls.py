@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import redis.asyncio as aioredis
 
@@ -110,7 +110,7 @@ async def call_record(redis: aioredis.Redis, caller: str, timeout: float = 30.0)
 
 async def streamed_callers(redis: aioredis.Redis) -> list[str]:
     """The caller of every call record in the stream, in order (a record streamed twice shows twice)."""
-    return [json.loads(f["record"])["caller"] for _id, f in await redis.xrange(keyspace.CALL_STREAM)]
+    return [json.loads(f["record"])["caller"] for _id, f in await _entries(redis, keyspace.CALL_STREAM)]
 
 
 async def closed_ticket(tickets: TicketStore, caller: str, timeout: float = 30.0) -> Any:
@@ -127,7 +127,12 @@ async def closed_ticket(tickets: TicketStore, caller: str, timeout: float = 30.0
 
 async def ticket_events(redis: aioredis.Redis, linkedid: str) -> list[str]:
     """The events streamed for one ticket, in order (each phase must appear once)."""
-    return [f["event"] for _id, f in await redis.xrange(keyspace.TICKET_EVENTS) if f["linkedid"] == linkedid]
+    return [f["event"] for _id, f in await _entries(redis, keyspace.TICKET_EVENTS) if f["linkedid"] == linkedid]
+
+
+async def _entries(redis: aioredis.Redis, stream: str) -> list[tuple[str, dict[str, str]]]:
+    """A whole stream (decode_responses=True: text)."""
+    return cast(list[tuple[str, dict[str, str]]], await redis.xrange(stream) or [])
 
 
 async def run_ivr(state: BedState, *args: str, timeout: float = 30.0) -> tuple[int, str]:

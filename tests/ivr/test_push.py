@@ -151,11 +151,11 @@ async def pending(redis: aioredis.Redis, endpoint: str) -> int:
     return int((await redis.xpending(keyspace.TICKET_EVENTS, keyspace.push_group(endpoint)))["pending"])
 
 
-async def settled(redis: aioredis.Redis, endpoint: str, count: int) -> None:
+async def settled(redis: aioredis.Redis, endpoint: str, count: int, timeout: float = 10.0) -> None:
     """Wait until ``count`` events are recorded done for ``endpoint`` and none is pending."""
     async def done() -> bool:
         return await redis.zcard(keyspace.push_done(endpoint)) == count and await pending(redis, endpoint) == 0
-    await until(done, timeout=10)
+    await until(done, timeout=timeout)
 
 
 async def consumers(redis: aioredis.Redis, endpoint: str) -> list[str]:
@@ -333,7 +333,7 @@ async def test_given_the_stream_deleted_under_a_running_worker_when_events_come_
     await settled(redis, "city", 1)
     await redis.delete(keyspace.TICKET_EVENTS)  # its consumer groups go with it
     second = await stream_event(redis, "1764552600.00015")
-    await settled(redis, "city", 2)
+    await settled(redis, "city", 2, timeout=3.0)  # at once, not after some error pause
     assert city.delivered_ids() == [first, second]
 
 
