@@ -25,8 +25,8 @@ class RecordStore(Protocol):
     async def save_call(self, record: dict[str, Any]) -> None: ...
 
 
-RepeatLookup = Callable[[str], Awaitable[list[str]]]
-"""Caller number → numbers of the caller's recent tickets (repeat callers)."""
+RepeatLookup = Callable[[str, str], Awaitable[list[str]]]
+"""(caller number, this call's unique id) → numbers of the caller's earlier recent tickets."""
 REPEAT_TIMEOUT = 0.3  # s the route waits for the repeat-caller lookup; past it the call goes on unflagged
 
 
@@ -74,7 +74,7 @@ class Engine:
 
     async def handle_call(self, call: CallInfo, channel: Channel) -> None:
         flows = self.flows.current  # taken once: a reload mid-call does not touch this call
-        repeat = asyncio.ensure_future(self.repeat_of(call.caller)) if self.repeat_of and call.caller else None
+        repeat = asyncio.ensure_future(self.repeat_of(call.caller, call.unique_id)) if self.repeat_of and call.caller else None
         try:
             record = await run_call(flows, call, channel, deadline=self.call_timeout, tickets=self.tickets)
             earlier = await _bounded(repeat)

@@ -52,13 +52,14 @@ class Service:
         self.push = PushWorker(s.redis.url, s, consumer=f"{socket.gethostname()}:{s.agi.port}:{os.getpid()}")
         self.ami: AmiClient | None = None
 
-    async def _repeat_of(self, caller: str) -> list[str]:
-        """Numbers of the caller's tickets of the last ``tickets.repeat_days`` (repeat callers)."""
+    async def _repeat_of(self, caller: str, this_call: str) -> list[str]:
+        """Numbers of the caller's earlier tickets of the last ``tickets.repeat_days`` (the
+        call's own ticket, opened as it rang, is not one of them)."""
         days = self.loaded.settings.tickets.repeat_days
         if not days:
             return []
         earlier = await self.tickets.recent_for_caller(caller, time.time() - days * 86_400)
-        return [t.number for t in earlier if t.number]
+        return [t.number for t in earlier if t.number and t.linkedid != this_call]
 
     @property
     def name(self) -> str:

@@ -2,31 +2,165 @@
 
 One function per action: ``register`` gives each its parser (``_register_<action>``) and binds
 the function that runs it, so adding an action is one parser block and one function.
+
+The reading actions (list, show, export) only read Redis; they never write a ticket. Caller
+numbers are masked unless ``--show-caller`` is given with a ``--reason``; such a read is written
+to the audit log (:mod:`tickets.audit`) first, and if that fails nothing unmasked is shown.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import getpass
+import io
+import json
+import os
+import re
 import sys
-from datetime import datetime
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeAlias, TypeVar
 
 from ivr.cli import UsageError, config_dir
-from ivr.config import load_config
+from ivr.config import Settings, load_config, state_dir
 from ivr.flows.calendar import load_calendar
+from tickets import export
+from tickets.audit import AuditError, Reader, unmasked_read, write_audit
 from tickets.deadline import handling_deadline, provisional_years
-from tickets.model import REQUEST_LABELS, RequestType
+from tickets.model import DISPOSITION_LABELS, REQUEST_LABELS, Disposition, RequestType, Ticket
 
-HELP = "ticket stubs (工单): handling deadlines"
+if TYPE_CHECKING:
+    from ivr.store import TicketStore  # imported when a command reads: `ivr --help` stays quick
+
+HELP = "ticket stubs (工单): list, show, export; handling deadlines"
+
+MAX_READ = 200_000  # tickets read for one list or export (about 50 days of a large city's calls)
+T = TypeVar("T")
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    _register_list(actions)
+    _register_show(actions)
+    _register_export(actions)
     _register_deadline(actions)
 
 
 def run(args: argparse.Namespace) -> int:
     return int(args.action_run(args))
 
+
+# --- list ------------------------------------------------------------------------------------
+
+def _register_list(actions: SubParsers) -> None:
+    p = actions.add_parser(
+        "list", help="tickets received in a time range, as a table",
+        description="Tickets received since --since (default: today 00:00 local), oldest first, "
+        "filtered by line, request type and disposition. Caller numbers are masked.",
+    )
+    _add_filters(p)
+    _add_caller_options(p)
+    p.set_defaults(action_run=list_tickets)
+
+
+def list_tickets(args: argparse.Namespace) -> int:
+    """A table on stdout, then one line saying how many tickets matched."""
+    filters = _filters(args)
+    reason = _unmask_reason(args)
+    settings = _settings(args)
+    matched = _read(settings, lambda store: _matching(store, filters))
+    shown = matched[-filters.limit:] if filters.limit else matched
+    _audit_if(reason, "list", filters.describe(), shown)
+    viewed = _viewed(shown, reason)
+    if viewed:
+        print(_table(viewed))
+    cut = f" (the last {len(shown)} of {len(matched)})" if len(shown) < len(matched) else ""
+    print(f"{len(matched)} ticket{'s' if len(matched) != 1 else ''}{cut} {filters.summary()}")
+    if any(t.deadline and t.deadline.provisional for t in viewed):
+        print("* provisional deadline: that year's official holiday calendar is not out yet")
+    return 0
+
+
+# --- show ------------------------------------------------------------------------------------
+
+def _register_show(actions: SubParsers) -> None:
+    p = actions.add_parser(
+        "show", help="one ticket in full: timeline, transfers, agents rung, satisfaction, deadline",
+        description="One ticket by its number, as printed (20261201-12345-00017) or keyed (digits only).",
+    )
+    p.add_argument("number", metavar="NUMBER", help="ticket number: 20261201-12345-00017 or 20261201123450017")
+    p.add_argument("--json", action="store_true", help="the ticket as JSON (caller masked unless --show-caller)")
+    _add_caller_options(p)
+    p.set_defaults(action_run=show)
+
+
+def show(args: argparse.Namespace) -> int:
+    """The ticket on stdout; exit 1 when no ticket has that number."""
+    number = args.number.strip()
+    if not re.fullmatch(r"[0-9]+(-[0-9]+)*", number):
+        raise UsageError(f"bad ticket number {number!r}: expected 20261201-12345-00017 or its digits")
+    reason = _unmask_reason(args)
+    settings = _settings(args)
+    ticket = _read(settings, lambda store: store.by_number(number))
+    if ticket is None:
+        print(f"ivr tickets: no ticket {number} (tickets are kept {settings.tickets.retention_days} days)",
+              file=sys.stderr)
+        return 1
+    _audit_if(reason, "show", {"number": number}, [ticket])
+    view = ticket.view(unmasked=reason is not None)
+    print(json.dumps(view, ensure_ascii=False, indent=2) if args.json else _details(Ticket.from_json(view)))
+    return 0
+
+
+# --- export ----------------------------------------------------------------------------------
+
+def _register_export(actions: SubParsers) -> None:
+    p = actions.add_parser(
+        "export", help="tickets as CSV for a spreadsheet (filters as for list)",
+        description="One CSV row per ticket (UTF-8 with a byte order mark, for Excel), columns as in "
+        "tickets/export.py. Caller numbers are masked.",
+    )
+    p.add_argument("--csv", action="store_true", required=True, help="CSV (the one format so far)")
+    p.add_argument("--output", metavar="FILE", default=None, help="write to FILE (created 0600) instead of stdout")
+    _add_filters(p)
+    _add_caller_options(p)
+    p.set_defaults(action_run=export_csv)
+
+
+def export_csv(args: argparse.Namespace) -> int:
+    """CSV on stdout or in ``--output``; how many rows on stderr."""
+    filters = _filters(args)
+    reason = _unmask_reason(args)
+    settings = _settings(args)
+    matched = _read(settings, lambda store: _matching(store, filters))
+    shown = matched[-filters.limit:] if filters.limit else matched
+    _audit_if(reason, "export", {**filters.describe(), "output": args.output or "-"}, shown)
+    viewed = _viewed(shown, reason)
+    if args.output:
+        try:
+            fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        with open(fd, "w", encoding=export.ENCODING, newline="") as out:
+            n = export.write_csv(out, viewed)
+    else:
+        sys.stdout.flush()
+        out = io.TextIOWrapper(sys.stdout.buffer, encoding=export.ENCODING, newline="")
+        try:
+            n = export.write_csv(out, viewed)
+            out.flush()
+        finally:
+            out.detach()  # sys.stdout keeps its buffer
+    print(f"exported {n} ticket{'s' if n != 1 else ''} {filters.summary()}"
+          + (f" to {args.output}" if args.output else ""), file=sys.stderr)
+    return 0
+
+
+# --- deadline --------------------------------------------------------------------------------
 
 def _register_deadline(actions: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     types = ", ".join(f"{label}/{kind.value}" for kind, label in REQUEST_LABELS.items())
@@ -61,6 +195,279 @@ def deadline(args: argparse.Namespace) -> int:
         for year in provisional_years(received.date(), due, calendar):
             print(f"note: {result.due} is provisional: {calendar.coverage_warning(year)}", file=sys.stderr)
     return 0
+
+
+
+# --- shared by the reading actions -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Filters:
+    """What ``list`` and ``export`` select: received in [since, until), then line, type, disposition."""
+
+    since: datetime
+    until: datetime | None
+    line: str | None
+    request_type: RequestType | None
+    disposition: Disposition | None
+    limit: int | None
+
+    def matches(self, t: Ticket) -> bool:
+        return ((self.until is None or datetime.fromisoformat(t.received) < self.until)
+                and (self.line is None or t.line == self.line)
+                and (self.request_type is None or t.request_type == self.request_type.value)
+                and (self.disposition is None or t.disposition == self.disposition.value))
+
+    def describe(self) -> dict[str, Any]:
+        """As the audit log records it."""
+        return {"since": self.since.isoformat(), "until": self.until.isoformat() if self.until else None,
+                "line": self.line, "type": self.request_type.value if self.request_type else None,
+                "disposition": self.disposition.value if self.disposition else None, "limit": self.limit}
+
+    def summary(self) -> str:
+        text = f"received since {self.since:%Y-%m-%d %H:%M}" + (f" until {self.until:%Y-%m-%d %H:%M}" if self.until else "")
+        for name, value in (("line", self.line), ("type", self.request_type and self.request_type.label),
+                            ("disposition", self.disposition and self.disposition.value)):
+            if value:
+                text += f", {name} {value}"
+        return text
+
+
+def _add_filters(p: argparse.ArgumentParser) -> None:
+    types = ", ".join(f"{label}/{kind.value}" for kind, label in REQUEST_LABELS.items())
+    p.add_argument("--since", metavar="DATE|DATETIME", default=None,
+                   help="received at or after (2026-12-01 = its 00:00 local; default: today 00:00)")
+    p.add_argument("--until", metavar="DATE|DATETIME", default=None,
+                   help="received before (2026-12-01 = up to the end of that day)")
+    p.add_argument("--line", metavar="NUMBER", default=None, help="dialed line (12345, 12366, …)")
+    p.add_argument("--type", dest="request_type", metavar="TYPE", default=None, help=f"request type: {types}")
+    p.add_argument("--disposition", metavar="DISPOSITION", default=None,
+                   help="how the call ended: " + ", ".join(d.value for d in Disposition))
+    p.add_argument("--limit", metavar="N", default=None, help="only the last N matching tickets")
+
+
+def _add_caller_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--show-caller", action="store_true",
+                   help="caller numbers in full (needs --reason; written to the audit log)")
+    p.add_argument("--reason", metavar="TEXT", default=None,
+                   help="why the caller numbers are needed (audit log, with your user name)")
+
+
+def _filters(args: argparse.Namespace) -> Filters:
+    """The filters of the command line; UsageError (one line, the accepted values) if one is bad."""
+    if args.since is None:
+        since = datetime.combine(date.today(), time()).astimezone()
+    else:
+        since = _when(args.since, "--since", end_of_day=False)
+    until = None if args.until is None else _when(args.until, "--until", end_of_day=True)
+    if until is not None and until <= since:
+        raise UsageError(f"--until {args.until} is not after --since {since:%Y-%m-%d %H:%M}")
+    line = args.line.strip() if args.line is not None else None
+    if line is not None and not re.fullmatch(r"[0-9]+", line):
+        raise UsageError(f"bad --line {args.line!r}: expected the dialed number, digits only (12345, 12366, 3022782)")
+    kind = None
+    if args.request_type is not None:
+        try:
+            kind = RequestType.parse(args.request_type)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    limit = None
+    if args.limit is not None:
+        if not re.fullmatch(r"[0-9]+", args.limit.strip()) or int(args.limit) < 1:
+            raise UsageError(f"bad --limit {args.limit!r}: expected a whole number of tickets, 1 or more")
+        limit = int(args.limit)
+    disposition = None if args.disposition is None else _disposition(args.disposition)
+    return Filters(since, until, line, kind, disposition, limit)
+
+
+def _when(text: str, option: str, *, end_of_day: bool) -> datetime:
+    """A date (its local midnight; with ``end_of_day`` the next one) or a time (naive = local)."""
+    text = text.strip()
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        return datetime.combine(day + timedelta(days=1) if end_of_day else day, time()).astimezone()
+    try:
+        return datetime.fromisoformat(text).astimezone()
+    except ValueError:
+        raise UsageError(f"bad {option} {text!r}: expected a date (2026-12-01) or a time "
+                         "(2026-12-01T08:30, 2026-12-01T08:30+08:00)") from None
+
+
+def _disposition(text: str) -> Disposition:
+    for d in Disposition:
+        if text.strip().lower() in (d.value, DISPOSITION_LABELS[d]):
+            return d
+    accepted = ", ".join(f"{d.value} ({DISPOSITION_LABELS[d]})" for d in Disposition)
+    raise UsageError(f"unknown disposition {text!r} (one of {accepted})")
+
+
+def _unmask_reason(args: argparse.Namespace) -> str | None:
+    """The reason when caller numbers are to be shown in full; None: masked."""
+    if not args.show_caller:
+        if args.reason is not None:
+            raise UsageError("--reason goes with --show-caller (caller numbers are masked without it)")
+        return None
+    if not (args.reason or "").strip():
+        raise UsageError("--show-caller needs --reason TEXT: who is called back or which case, for the audit log")
+    return str(args.reason).strip()
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_config(config_dir(args)).settings
+
+
+def _read(settings: Settings, reading: Callable[["TicketStore"], Awaitable[T]]) -> T:
+    """Run one read against the ticket store; a Redis that does not answer is one line, exit 2."""
+    from redis.exceptions import ConnectionError as RedisConnectionError, RedisError, TimeoutError as RedisTimeout
+
+    from ivr.store import TicketStore
+
+    async def main() -> T:
+        # read only: a store writes nothing until a ticket is written, and this one never is
+        store = TicketStore(settings.redis.url, state_dir() / "spool", f"cli-{os.getpid()}",
+                            retention_days=settings.tickets.retention_days)
+        try:
+            return await reading(store)
+        finally:
+            await store.close()
+
+    where = _redis_where(settings.redis.url)
+    try:
+        return asyncio.run(main())
+    except (RedisConnectionError, RedisTimeout, OSError) as exc:
+        raise UsageError(f"Redis at {where} does not answer ({' '.join(str(exc).split())}); no tickets read") from None
+    except RedisError as exc:
+        raise UsageError(f"Redis at {where} refused the read: {' '.join(str(exc).split())}") from None
+
+
+def _redis_where(url: str) -> str:
+    """Where Redis is, for a message: host and port, never the password in the URL."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return parts.path
+    return f"{parts.hostname}:{parts.port or 6379}"
+
+
+async def _matching(store: "TicketStore", filters: Filters) -> list[Ticket]:
+    """Tickets of the time range that pass the filters, oldest first."""
+    until = filters.until.timestamp() if filters.until else float("inf")
+    tickets = await store.received_between(filters.since.timestamp(), until, limit=MAX_READ)
+    if len(tickets) >= MAX_READ:
+        print(f"note: read the first {MAX_READ} tickets of the range only; narrow --since/--until", file=sys.stderr)
+    return [t for t in tickets if filters.matches(t)]
+
+
+def audit_log_path() -> Path:
+    """``IVR_AUDIT_LOG``, else ``audit/unmasked.jsonl`` in the state directory."""
+    configured = os.environ.get("IVR_AUDIT_LOG")
+    return Path(configured) if configured else state_dir() / "audit" / "unmasked.jsonl"
+
+
+def _reader() -> Reader:
+    """The OS user, and the user behind ``sudo`` (who really asked when root reads)."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment and no passwd entry
+        user = f"uid {os.getuid()}"
+    return Reader(user=user, sudo_user=os.environ.get("SUDO_USER", ""))
+
+
+def _audit_if(reason: str | None, action: str, what: dict[str, Any], shown: list[Ticket]) -> None:
+    """With a reason, the audit line for ``shown``, before any of it is printed; UsageError if the
+    line cannot be written (then nothing unmasked is shown)."""
+    if reason is None:
+        return
+    entry = unmasked_read(_reader(), f"tickets {action}", what, tickets=len(shown),
+                          callers=len({t.caller for t in shown}), reason=reason)
+    try:
+        write_audit(audit_log_path(), entry)
+    except AuditError as exc:
+        raise UsageError(f"{exc}; refusing to show caller numbers unaudited") from None
+
+
+def _viewed(tickets: list[Ticket], reason: str | None) -> list[Ticket]:
+    """The tickets as this reader may see them (:meth:`Ticket.view`)."""
+    return [Ticket.from_json(t.view(unmasked=reason is not None)) for t in tickets]
+
+
+# --- text rendering --------------------------------------------------------------------------
+
+TABLE = ("number", "received", "line", "type", "disposition", "queue", "wait s", "agent", "deadline", "caller")
+
+
+def _row(t: Ticket) -> tuple[str, ...]:
+    due = export.deadline_due(t.deadline) + ("*" if t.deadline and t.deadline.provisional else "")
+    wait = "" if t.wait_seconds is None else f"{t.wait_seconds:.0f}"
+    return (t.number, export.local_time(t.received), t.line, export.type_label(t.request_type),
+            export.disposition_label(t.disposition) or "(in progress)", t.queue, wait, t.agent, due, t.caller)
+
+
+def _width(text: str) -> int:
+    """Columns on a terminal: a Chinese character takes two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _table(tickets: list[Ticket]) -> str:
+    rows = [TABLE, *(tuple(cell or "-" for cell in _row(t)) for t in tickets)]
+    widths = [max(_width(r[i]) for r in rows) for i in range(len(TABLE))]
+    return "\n".join("  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def _details(t: Ticket) -> str:
+    """Everything on the ticket, one fact a line, the timeline last."""
+    out: list[str] = []
+
+    def fact(name: str, value: object) -> None:
+        if value not in ("", None, []):
+            out.append(f"  {name:<14}{value}")
+
+    def clock(iso: str) -> str:
+        return export.local_time(iso)[11:]
+
+    out.append(f"工单 {t.number}   ({t.status}; linkedid {t.linkedid})")
+    fact("received", export.local_time(t.received))
+    fact("line", " ".join(x for x in (t.line, f"({t.line_mode})" if t.line_mode else "", t.line_title) if x))
+    fact("caller", t.caller)
+    if t.request_type:
+        fact("type", f"{export.type_label(t.request_type)} {t.request_type}"
+             + (f" (set by {t.request_type_source})" if t.request_type_source else ""))
+    fact("disposition", (f"{export.disposition_label(t.disposition)} {t.disposition}" if t.disposition else "(in progress)")
+         + (f" → {t.after_transfer}" if t.after_transfer else ""))
+    fact("ivr", " ".join(x for x in (
+        f"flow {t.ivr.flow}" if t.ivr.flow else "", "→".join(t.ivr.nodes), f"keys {' '.join(t.ivr.keys)}" if t.ivr.keys else "",
+        f"route {t.ivr.route}" if t.ivr.route else "", "(dialplan fallback)" if t.ivr.fallback else "",
+        f"error {t.ivr.error}" if t.ivr.error else "") if x))
+    fact("skill", t.skill)
+    fact("queue", t.queue and (f"{t.queue}, joined {clock(t.queued)}" if t.queued else t.queue)
+         + (f", waited {t.wait_seconds:.0f} s" if t.wait_seconds is not None else ""))
+    fact("agent", t.agent and t.agent + (f", answered {clock(t.answered)}" if t.answered else "")
+         + (f", talked {t.talk_seconds:.0f} s" if t.talk_seconds is not None else ""))
+    fact("ended", t.ended and export.local_time(t.ended) + " " + ", ".join(
+        x for x in (f"hung up by {t.hangup_by}" if t.hangup_by else "", t.hangup_cause) if x))
+    fact("emergency", "linked" if t.emergency_linked else "")
+    fact("callback", "requested" if t.callback else "")
+    fact("satisfaction", f"{t.satisfaction} of 5" if t.satisfaction is not None else
+         {"no_rating": "asked, no rating keyed", "not_asked": ""}.get(t.satisfaction_status, t.satisfaction_status))
+    if t.deadline:
+        fact("deadline", f"{export.deadline_due(t.deadline)} ({t.deadline.rule})"
+             + (" provisional: that year's official holiday calendar is not out yet" if t.deadline.provisional else ""))
+    fact("repeat of", " ".join(t.repeat_of))
+    fact("closed by", t.closed_by)
+    if t.agents_rung:
+        out.append("  agents rung:")
+        out += [f"    {clock(a.rung_at)}  {a.agent}" + (f" rang {a.ring_seconds:.0f} s" if a.ring_seconds is not None else "")
+                + (", answered" if a.answered else ", no answer") for a in t.agents_rung]
+    if t.transfers:
+        out.append("  transfers:")
+        out += [f"    {clock(x.at)}  {export.transfer_text(x)}" for x in t.transfers]
+    if t.timeline:
+        out.append("  timeline:")
+        out += [f"    {clock(e.at)}  {e.event}" + (f": {e.detail}" if e.detail else "") for e in t.timeline]
+    return "\n".join(out)
 
 
 def _parse_received(text: str) -> datetime:

@@ -282,6 +282,13 @@ class TestBed:
             raise TestbedError(f"engine did not start:\n{log_tail(log)}")
         return self._engine
 
+    def stop_engine(self, timeout: float = 15.0) -> None:
+        """Stop the engine as an operator would (SIGTERM: calls and deliveries in flight finish)."""
+        if self.state and self.state.engine_pid:
+            stop_group(self.state.engine_pid, timeout=timeout)
+            self.state.engine_pid = 0
+            self.save()
+
     def kill_engine(self) -> None:
         """Kill the engine abruptly (SIGKILL), as a crash would."""
         if self.state and self.state.engine_pid:

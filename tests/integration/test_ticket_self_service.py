@@ -1,0 +1,107 @@
+"""What a caller meets of their tickets on the phone: the progress query reads back their own
+ticket's number, status and deadline (and nothing of another caller's), and a caller with a
+recent ticket is flagged to the dialplan as a repeat caller."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Any, AsyncIterator
+
+import pytest
+
+from ivr.ami.client import AmiClient
+from ivr.flows.live import catalog_loader, default_prompts_dir
+from ivr.flows.progress import date_prompts
+from ivr.store import TicketStore
+from ivr.testbed.bed import TestBed
+from ivr.testbed.calls import AgiTrace, Phones, closed_ticket, hang_up_all, until
+from ivr.testbed.sipp import Key, keys
+from tickets.model import Ticket
+
+
+@pytest.fixture(autouse=True)
+async def no_call_outlives_the_test(phones: Phones, ami: AmiClient) -> AsyncIterator[None]:
+    yield
+    await hang_up_all(ami)
+
+
+async def earlier_ticket(phones: Phones, tickets: TicketStore, caller: str) -> Ticket:
+    """A first call from ``caller`` (hung up in the greeting): its ticket is closed."""
+    sipp, _ = await phones.call("12345", [], hold_ms=1500, caller=caller)
+    assert await sipp.wait(20) == 0, sipp.output()
+    return await closed_ticket(tickets, caller)
+
+
+def query_keys(number: str) -> list[Key]:
+    """8000's first menu: 2 (the progress query), then the number's digits and #."""
+    digits = number.replace("-", "")
+    return [Key("2", 1500)] + [Key(d, 2500 if i == 0 else 250) for i, d in enumerate(digits)] + [Key("#", 250)]
+
+
+async def test_given_a_callers_ticket_when_they_key_its_number_then_they_hear_its_status_and_deadline(
+    engine: TestBed, phones: Phones, ami: AmiClient, tickets: TicketStore,
+) -> None:
+    caller = phones.next_caller()
+    ticket = await earlier_ticket(phones, tickets, caller)
+    assert ticket.deadline is not None
+    trace = AgiTrace(ami, caller)
+    read_out = ami.wait_for("AGIExecStart", lambda e: e.get("CallerIDNum") == caller
+                            and "ivr12345/progress_after_menu" in e.get("Command", ""))
+
+    sipp, _ = await phones.call("8000", query_keys(ticket.number), hold_ms=60_000, caller=caller)
+    await asyncio.wait_for(read_out, 90)  # the readout is over: the next menu begins
+
+    commands = [c.command for c in trace.commands]
+    assert f"SAY DIGITS {ticket.number.replace('-', '')} \"\"" in commands or any(
+        c.startswith(f"SAY DIGITS {ticket.number.replace('-', '')}") for c in commands)
+    sounds = trace.sounds()
+    assert sounds.index("ivr12345/ticket_number_is") < sounds.index("ivr12345/ticket_status_accepted") \
+        < sounds.index("ivr12345/ticket_due")
+    catalog = catalog_loader(default_prompts_dir(engine.loaded.config_dir))()
+    due = [catalog.sound(p) for p in date_prompts(date.fromisoformat(ticket.deadline.due[:10]))]
+    after_due = sounds[sounds.index("ivr12345/ticket_due") + 1:]
+    assert after_due[:len(due)] == due, sounds  # 二零二六年十二月…日, from prompts
+    assert "ivr12345/ticket_not_found" not in sounds
+
+
+async def test_given_another_callers_ticket_when_its_number_is_keyed_then_only_not_found_is_heard(
+    engine: TestBed, phones: Phones, ami: AmiClient, tickets: TicketStore,
+) -> None:
+    owner, stranger = phones.next_caller(), phones.next_caller()
+    ticket = await earlier_ticket(phones, tickets, owner)
+    trace = AgiTrace(ami, stranger)
+    not_found = ami.wait_for("AGIExecStart", lambda e: e.get("CallerIDNum") == stranger
+                             and "ivr12345/ticket_not_found" in e.get("Command", ""))
+
+    sipp, _ = await phones.call("8000", query_keys(ticket.number), hold_ms=60_000, caller=stranger)
+    await asyncio.wait_for(not_found, 60)
+
+    sounds = trace.sounds()
+    assert "ivr12345/ticket_number_is" not in sounds and "ivr12345/ticket_due" not in sounds
+    assert not any(c.command.startswith("SAY DIGITS") for c in trace.commands)
+
+
+async def test_given_a_caller_with_a_recent_ticket_then_the_new_ticket_links_it_and_the_dialplan_sees_the_flag(
+    engine: TestBed, phones: Phones, ami: AmiClient, tickets: TicketStore,
+) -> None:
+    caller = phones.next_caller()
+    first = await earlier_ticket(phones, tickets, caller)
+    trace = AgiTrace(ami, caller)
+    joined = ami.wait_for("QueueCallerJoin", lambda e: e.get("CallerIDNum") == caller)
+
+    sipp, _ = await phones.call("12345", keys("0", first_ms=500), hold_ms=5000, caller=caller)
+    event = await asyncio.wait_for(joined, 30)
+    flag = await ami.action({"Action": "Getvar", "Channel": event["Channel"], "Variable": "IVR_REPEAT_CALLER"})
+    priority = await ami.action({"Action": "Getvar", "Channel": event["Channel"], "Variable": "QUEUE_PRIO"})
+    assert flag.get("Value") == "1"
+    assert priority.get("Value") == str(engine.settings.tickets.repeat_priority)  # raised in the queue
+    assert any(f"IVR_REPEAT_OF={first.number}" in c.command for c in trace.commands)
+    assert await sipp.wait(30) == 0, sipp.output()
+
+    async def second() -> Any:
+        found = [t for t in await tickets.recent_for_caller(caller, 0) if t.linkedid != first.linkedid]
+        return found[0] if found and found[0].disposition else None
+
+    ticket = await until(second, timeout=30)
+    assert ticket.repeat_of == [first.number]

@@ -1,0 +1,100 @@
+"""Who read caller numbers unmasked, when, what and why (数据脱敏: authorised access, 001 §11).
+
+Caller numbers are masked wherever a role does not need them. A person who does need them (a
+supervisor calling a citizen back) asks explicitly and gives a reason; that request is written
+here *before* anything unmasked is shown: if the line cannot be written, nothing is shown.
+
+The log is JSON lines, one per unmasked read, appended with ``O_APPEND`` in one ``write`` so
+readers and concurrent writers never see half a line; the file is created ``0600``. A line
+holds no caller number itself, only what was asked (filters or a ticket number) and how many
+tickets and callers were shown. No I/O beyond that one file: the CLI uses it today, the web
+console can tomorrow, each naming its reader its own way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+
+class AuditError(Exception):
+    """The audit line could not be written: show nothing unmasked."""
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who asked: the OS user for the CLI (and the user behind ``sudo``), a login for a console."""
+
+    user: str
+    sudo_user: str = ""
+
+
+@dataclass(frozen=True)
+class UnmaskedRead:
+    """One audit line."""
+
+    at: str  # UTC, ISO 8601
+    user: str
+    sudo_user: str
+    command: str  # "tickets list", "tickets show", …
+    what: dict[str, Any] = field(default_factory=dict)  # the filters, or {"number": …}
+    tickets: int = 0  # tickets shown
+    callers: int = 0  # distinct caller numbers shown
+    reason: str = ""
+
+
+def check_reason(reason: str | None) -> str:
+    """The reason as it goes into the log; ValueError when there is none to write."""
+    text = (reason or "").strip()
+    if not text:
+        raise ValueError("an unmasked read needs a reason (who is called back, which case)")
+    return text
+
+
+def unmasked_read(reader: Reader, command: str, what: dict[str, Any], *, tickets: int, callers: int,
+                  reason: str, now: datetime | None = None) -> UnmaskedRead:
+    """The audit line for a read about to be shown (``now``: for tests; default the clock)."""
+    at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds")
+    return UnmaskedRead(at=at, user=reader.user, sudo_user=reader.sudo_user, command=command, what=dict(what),
+                        tickets=tickets, callers=callers, reason=check_reason(reason))
+
+
+def write_audit(path: Path, entry: UnmaskedRead) -> None:
+    """Append ``entry`` as one line, on disk before this returns; AuditError if it is not."""
+    line = (json.dumps(asdict(entry), ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise AuditError(f"cannot open the audit log {path}: {exc.strerror or exc}") from None
+    try:
+        written = os.write(fd, line)  # one append: whole, or an error
+        if written != len(line):
+            raise AuditError(f"the audit log {path} took {written} of {len(line)} bytes (disk full?)")
+        os.fsync(fd)  # the line outlives a crash before the data is shown
+    except OSError as exc:
+        raise AuditError(f"cannot write the audit log {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def read_audit(path: Path) -> list[UnmaskedRead]:
+    """Every line of the log, oldest first ([] when there is none yet); ValueError names a line
+    that is not an audit line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    entries = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(UnmaskedRead(**json.loads(line)))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{path}:{n}: not an audit line ({exc})") from None
+    return entries
