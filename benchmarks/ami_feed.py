@@ -17,7 +17,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 RECORDED = REPO / "tests" / "tracking" / "recorded"
@@ -32,6 +32,7 @@ KINDS = {
 EOL = "\r\n"
 _UNIQUEID = re.compile(r"capture-\d+\.\d+")
 _CHANNEL = re.compile(r"(?<=/)([\w.-]+)-([0-9a-f]{8})$")  # PJSIP/agent1001-0000001a
+EPOCH = 1796160000  # in the copies' uniqueids (Asterisk's <system>-<epoch>.<n>: the same length)
 
 
 @dataclass(frozen=True)
@@ -123,26 +124,17 @@ class Stream:
 def build_stream(copies: int, calls_per_s: float, tag: str = "bench") -> Stream:
     """``copies`` calls (the four kinds in turn), one starting every 1/``calls_per_s`` s."""
     recorded = load_calls()
-    seq, chan = _counter(), _counter()
+    names = _Names(tag)
     planned: list[PlannedCall] = []
     timed: list[tuple[float, int, dict[str, str]]] = []
     for i in range(copies):
         call = recorded[i % len(recorded)]
-        ids: dict[str, str] = {}
-        names: dict[str, str] = {}
         caller = f"139{10_000_000 + i:08d}"
-
-        def rename(key: str, value: str) -> str:
-            if key == "SystemName":
-                return tag
-            if value == call.caller:
-                return caller
-            value = _UNIQUEID.sub(lambda m: ids.setdefault(m.group(0), f"{tag}-{next(seq)}"), value)
-            return _CHANNEL.sub(lambda m: f"{m.group(1)}-{names.setdefault(m.group(2), f'{next(chan):08x}')}", value)
-
+        ids: dict[str, str] = {}
+        channels: dict[str, str] = {}
         start, first = i / calls_per_s, float(call.events[0]["Timestamp"])
         for n, event in enumerate(call.events):
-            copy = {k: rename(k, v) for k, v in event.items()}
+            copy = {k: names.rename(k, v, call.caller, caller, ids, channels) for k, v in event.items()}
             timed.append((start + float(event["Timestamp"]) - first, i * 1000 + n, copy))
         linkedid = ids[call.linkedid]
         planned.append(PlannedCall(call.kind, linkedid, caller, ivr_record(call, linkedid)))
@@ -150,11 +142,37 @@ def build_stream(copies: int, calls_per_s: float, tag: str = "bench") -> Stream:
     return Stream(planned, [_wire(at, e) for at, _n, e in timed])
 
 
-def _counter() -> Iterator[int]:
-    n = 0
-    while True:
-        n += 1
-        yield n
+class _Names:
+    """Fresh names for each copy of a call: uniqueids and channel suffixes count up across the
+    whole stream, as Asterisk's do."""
+
+    def __init__(self, tag: str):
+        self.tag = tag
+        self._ids = 0
+        self._channels = 0
+
+    def rename(self, key: str, value: str, old_caller: str, caller: str, ids: dict[str, str],
+               channels: dict[str, str]) -> str:
+        if key == "SystemName":
+            return self.tag
+        if value == old_caller:
+            return caller
+        value = _UNIQUEID.sub(lambda m: self._fresh(ids, m.group(0), self._next_id), value)
+        return _CHANNEL.sub(lambda m: f"{m.group(1)}-{self._fresh(channels, m.group(2), self._next_channel)}", value)
+
+    @staticmethod
+    def _fresh(seen: dict[str, str], old: str, make: Callable[[], str]) -> str:
+        if old not in seen:
+            seen[old] = make()
+        return seen[old]
+
+    def _next_id(self) -> str:
+        self._ids += 1
+        return f"{self.tag}-{EPOCH}.{self._ids}"
+
+    def _next_channel(self) -> str:
+        self._channels += 1
+        return f"{self._channels:08x}"
 
 
 def _wire(at: float, event: dict[str, str]) -> StreamEvent:

@@ -69,17 +69,13 @@ def _register_list(actions: SubParsers) -> None:
 
 def list_tickets(args: argparse.Namespace) -> int:
     """A table on stdout, then one line saying how many tickets matched."""
-    filters = _filters(args)
-    reason = _unmask_reason(args)
-    settings = _settings(args)
-    matched = _read(settings, lambda store: _matching(store, filters))
-    shown = matched[-filters.limit:] if filters.limit else matched
+    filters, reason, shown, total = _select(args)
     _audit_if(reason, "list", filters.describe(), shown)
     viewed = _viewed(shown, reason)
     if viewed:
         print(_table(viewed))
-    cut = f" (the last {len(shown)} of {len(matched)})" if len(shown) < len(matched) else ""
-    print(f"{len(matched)} ticket{'s' if len(matched) != 1 else ''}{cut} {filters.summary()}")
+    cut = f" (the last {len(shown)} of {total})" if len(shown) < total else ""
+    print(f"{_tickets(total)}{cut} {filters.summary()}")
     if any(t.deadline and t.deadline.provisional for t in viewed):
         print("* provisional deadline: that year's official holiday calendar is not out yet")
     return 0
@@ -133,11 +129,7 @@ def _register_export(actions: SubParsers) -> None:
 
 def export_csv(args: argparse.Namespace) -> int:
     """CSV on stdout or in ``--output``; how many rows on stderr."""
-    filters = _filters(args)
-    reason = _unmask_reason(args)
-    settings = _settings(args)
-    matched = _read(settings, lambda store: _matching(store, filters))
-    shown = matched[-filters.limit:] if filters.limit else matched
+    filters, reason, shown, _total = _select(args)
     _audit_if(reason, "export", {**filters.describe(), "output": args.output or "-"}, shown)
     viewed = _viewed(shown, reason)
     if args.output:
@@ -153,16 +145,19 @@ def export_csv(args: argparse.Namespace) -> int:
         try:
             n = export.write_csv(out, viewed)
             out.flush()
+        except BrokenPipeError:  # `| head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         finally:
             out.detach()  # sys.stdout keeps its buffer
-    print(f"exported {n} ticket{'s' if n != 1 else ''} {filters.summary()}"
+    print(f"exported {_tickets(n)} {filters.summary()}"
           + (f" to {args.output}" if args.output else ""), file=sys.stderr)
     return 0
 
 
 # --- deadline --------------------------------------------------------------------------------
 
-def _register_deadline(actions: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def _register_deadline(actions: SubParsers) -> None:
     types = ", ".join(f"{label}/{kind.value}" for kind, label in REQUEST_LABELS.items())
     p = actions.add_parser(
         "deadline",
@@ -197,7 +192,6 @@ def deadline(args: argparse.Namespace) -> int:
     return 0
 
 
-
 # --- shared by the reading actions -----------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -212,7 +206,7 @@ class Filters:
     limit: int | None
 
     def matches(self, t: Ticket) -> bool:
-        return ((self.until is None or datetime.fromisoformat(t.received) < self.until)
+        return ((self.until is None or datetime.fromisoformat(t.received).astimezone() < self.until)
                 and (self.line is None or t.line == self.line)
                 and (self.request_type is None or t.request_type == self.request_type.value)
                 and (self.disposition is None or t.disposition == self.disposition.value))
@@ -324,10 +318,14 @@ def _read(settings: Settings, reading: Callable[["TicketStore"], Awaitable[T]]) 
 
     from ivr.store import TicketStore
 
+    try:
+        spool = state_dir() / "spool"
+    except OSError as exc:
+        raise UsageError(f"state directory: {exc}") from None
+
     async def main() -> T:
         # read only: a store writes nothing until a ticket is written, and this one never is
-        store = TicketStore(settings.redis.url, state_dir() / "spool", f"cli-{os.getpid()}",
-                            retention_days=settings.tickets.retention_days)
+        store = TicketStore(settings.redis.url, spool, f"cli-{os.getpid()}", retention_days=settings.tickets.retention_days)
         try:
             return await reading(store)
         finally:
@@ -337,9 +335,13 @@ def _read(settings: Settings, reading: Callable[["TicketStore"], Awaitable[T]]) 
     try:
         return asyncio.run(main())
     except (RedisConnectionError, RedisTimeout, OSError) as exc:
-        raise UsageError(f"Redis at {where} does not answer ({' '.join(str(exc).split())}); no tickets read") from None
+        raise UsageError(f"Redis at {where} does not answer ({_one_line(exc)}); no tickets read") from None
     except RedisError as exc:
-        raise UsageError(f"Redis at {where} refused the read: {' '.join(str(exc).split())}") from None
+        raise UsageError(f"Redis at {where} refused the read ({_one_line(exc)}); no tickets read") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
 
 
 def _redis_where(url: str) -> str:
@@ -350,6 +352,20 @@ def _redis_where(url: str) -> str:
     if parts.scheme == "unix":
         return parts.path
     return f"{parts.hostname}:{parts.port or 6379}"
+
+
+def _select(args: argparse.Namespace) -> tuple[Filters, str | None, list[Ticket], int]:
+    """What ``list`` and ``export`` show: (filters, unmask reason, the tickets, how many matched).
+    Every argument is checked before Redis is asked."""
+    filters = _filters(args)
+    reason = _unmask_reason(args)
+    settings = _settings(args)
+    matched = _read(settings, lambda store: _matching(store, filters))
+    return filters, reason, matched[-filters.limit:] if filters.limit else matched, len(matched)
+
+
+def _tickets(n: int) -> str:
+    return f"{n} ticket" + ("" if n == 1 else "s")
 
 
 async def _matching(store: "TicketStore", filters: Filters) -> list[Ticket]:
@@ -446,8 +462,8 @@ def _details(t: Ticket) -> str:
          + (f", waited {t.wait_seconds:.0f} s" if t.wait_seconds is not None else ""))
     fact("agent", t.agent and t.agent + (f", answered {clock(t.answered)}" if t.answered else "")
          + (f", talked {t.talk_seconds:.0f} s" if t.talk_seconds is not None else ""))
-    fact("ended", t.ended and export.local_time(t.ended) + " " + ", ".join(
-        x for x in (f"hung up by {t.hangup_by}" if t.hangup_by else "", t.hangup_cause) if x))
+    fact("ended", export.local_time(t.ended))
+    fact("hung up by", ", ".join(x for x in (t.hangup_by, t.hangup_cause) if x))
     fact("emergency", "linked" if t.emergency_linked else "")
     fact("callback", "requested" if t.callback else "")
     fact("satisfaction", f"{t.satisfaction} of 5" if t.satisfaction is not None else

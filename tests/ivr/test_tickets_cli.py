@@ -21,7 +21,7 @@ from ivr.store import TicketStore
 from test_store import free_port, start_redis
 from tickets.audit import read_audit
 from tickets.export import HEADER
-from tickets.model import AgentAttempt, Deadline, Ticket, Transfer
+from tickets.model import AgentAttempt, Deadline, IvrPath, Ticket, TimelineEntry, Transfer
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime.now().astimezone()
@@ -48,6 +48,10 @@ FULL = ticket(
                         result="NOANSWER", cause="19", then="queue general")],
     satisfaction=5, satisfaction_status="rated",
     deadline=Deadline(due="2099-01-12", rule="7 working days", provisional=True),
+    ivr=IvrPath(flow="main", nodes=["main/welcome", "main/menu"], keys=["2"], route="transfer"),
+    repeat_of=["20261101-12345-00007"],
+    timeline=[TimelineEntry(TEN_DAYS_AGO.isoformat(), "received", "12366"),
+              TimelineEntry((TEN_DAYS_AGO + timedelta(seconds=10)).isoformat(), "transfer dialed", "12366 via tax")],
 )
 TICKETS = [
     FULL,
@@ -197,6 +201,8 @@ def test_given_show_caller_without_a_reason_when_run_then_it_is_refused_and_noth
         assert "--show-caller needs --reason" in one_error_line(err)
         code, out, err = run(capsys, *argv, "--show-caller", "--reason", "   ")
         assert (code, out) == (2, "")
+        code, out, err = run(capsys, *argv, "--reason", "callback")  # a reason alone unmasks nothing
+        assert (code, out) == (2, "") and "--reason goes with --show-caller" in one_error_line(err)
     assert not audit_log(tmp_path).exists()
 
 
@@ -256,13 +262,16 @@ def test_given_a_ticket_number_when_shown_then_everything_on_the_ticket_is_print
     code, out, _err = run(capsys, "show", numbers[0])
     assert code == 0
     assert out.startswith(f"工单 {numbers[0]}")
-    facts = {line.split(None, 1)[0]: line.split(None, 1)[1] for line in out.splitlines()[1:]
-             if line.startswith("  ") and not line.startswith("    ") and len(line.split(None, 1)) == 2}
+    facts = {line[:16].strip(): line[16:] for line in out.splitlines()[1:] if line[2] != " " and not line.endswith(":")}
     assert facts["caller"] == "138****8000"
     assert facts["type"] == "投诉 complaint"
     assert facts["disposition"] == "转接失败 transfer_failed → queue general: answered by agent-1"
     assert facts["deadline"].startswith("2099-01-12 (7 working days) provisional")
     assert facts["satisfaction"] == "5 of 5"
+    assert facts["hung up by"] == "caller, 16 Normal Clearing"
+    assert facts["ivr"] == "flow main main/welcome→main/menu keys 2 route transfer"
+    assert facts["repeat of"] == "20261101-12345-00007"
+    assert out.index("  timeline:") < out.index("    10:00:00  received: 12366") < out.index("    10:00:10  transfer dialed")
     assert "    10:00:10  subcenter 12366 via tax: NOANSWER (cause 19) → queue general" in out
     assert "    10:00:41  agent-2 rang 5 s, no answer" in out and "    10:00:47  agent-1 rang 5 s, answered" in out
     assert "13800138000" not in out
