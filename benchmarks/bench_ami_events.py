@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -52,6 +53,12 @@ from ivr.testbed.processes import wait_port  # noqa: E402
 TARGET_CPU = 1.5  # engine / bare, CPU per event
 TARGET_TRIPS = 1.0  # Redis round trips per ticket write
 VARIANTS = ("engine", "bare")
+# --breakdown: the engine's layers one by one, between the two
+BREAKDOWN = ("engine", "follower", "client", "bare")
+LAYERS = {"engine": "the engine (AmiClient -> CallFollower -> TicketStore -> Redis)",
+          "follower": "the same without the Redis round trips (journal only)",
+          "client": "AmiClient alone (incremental UTF-8, its dispatch), counting",
+          "bare": "bare panoramisk Manager, counting"}
 WRITES_PER_CALL = 2  # opened, closed
 SCRIPT_COMMANDS = ("evalsha", "evalsha_ro", "eval", "eval_ro")
 
@@ -79,6 +86,7 @@ class Load:
 class Batch:
     variant: str
     cpu_ns: int
+    sys_ns: int  # of which in the kernel (rusage: 1 ms ticks, or better)
     events: int
     wall_s: float
     trips: int = 0  # engine: Redis commands sent by the engine process (client side)
@@ -193,7 +201,7 @@ class Bench:
         if proc.returncode != 0:
             raise RuntimeError(f"{variant} process failed (exit {proc.returncode}); see its output above")
         result = json.loads(out.decode().strip().splitlines()[-1])
-        batch = Batch(variant, result["cpu_ns"], result["events"], result["wall_s"], result.get("trips", 0),
+        batch = Batch(variant, result["cpu_ns"], result["sys_ns"], result["events"], result["wall_s"], result.get("trips", 0),
                       result.get("commits", 0), writes=result.get("writes", 0))
         if variant == "engine":
             batch.script_calls = await self.redis.script_calls() - script_calls
@@ -201,22 +209,22 @@ class Bench:
         return batch
 
 
-def interleaved(batches: int) -> list[str]:
-    """engine, bare, bare, engine, ...: each variant's batches sit symmetrically in time, which
-    cancels a linear drift in machine load."""
+def interleaved(variants: tuple[str, ...], batches: int) -> list[str]:
+    """engine, bare, bare, engine, ... (ABCD DCBA with --breakdown): each variant's batches sit
+    symmetrically in time, which cancels a linear drift in machine load."""
     order: list[str] = []
     for i in range(batches):
-        order += VARIANTS if i % 2 == 0 else VARIANTS[::-1]
+        order += variants if i % 2 == 0 else variants[::-1]
     return order
 
 
-async def measure(bench: Bench, load: Load) -> dict[str, list[Batch]]:
+async def measure(bench: Bench, load: Load, variants: tuple[str, ...] = VARIANTS) -> dict[str, list[Batch]]:
     stream = load.stream()
     how = "all at once" if not load.speed else f"each event on its own, {load.speed:g}x real time"
     log(f"{load.name}: {load.calls} calls = {len(stream.events)} events per batch, {load.calls_per_s:g} calls/s "
         f"({len(stream.events) / stream.span:.0f} events/s over {stream.span:.1f} s of event time), {how}")
-    out: dict[str, list[Batch]] = {v: [] for v in VARIANTS}
-    order = interleaved(load.batches)
+    out: dict[str, list[Batch]] = {v: [] for v in variants}
+    order = interleaved(variants, load.batches)
     for i, variant in enumerate(order, 1):
         b = await bench.batch(variant, load, stream)
         out[variant].append(b)
@@ -224,8 +232,8 @@ async def measure(bench: Bench, load: Load) -> dict[str, list[Batch]]:
         if b.tickets is not None:
             extra = (f", {b.trips} Redis round trips ({b.script_calls} EVALSHA) for {b.writes} ticket writes, "
                      f"tickets {'OK' if b.tickets.ok else 'FAIL'}")
-        log(f"  batch {i:2d}/{len(order)} {variant:6s} {b.events} events in {b.wall_s:.2f} s: "
-            f"{b.us_per_event:.1f} µs CPU/event{extra}, load {os.getloadavg()[0]:.2f}")
+        log(f"  batch {i:2d}/{len(order)} {variant:8s} {b.events} events in {b.wall_s:.2f} s: "
+            f"{b.us_per_event:.1f} µs CPU/event ({b.sys_ns / max(b.cpu_ns, 1):.0%} system){extra}, load {os.getloadavg()[0]:.2f}")
         if b.events != len(stream.events):
             log(f"  WARNING: {variant} saw {b.events} of {len(stream.events)} events")
     return out
@@ -237,8 +245,9 @@ async def measure(bench: Bench, load: Load) -> dict[str, list[Batch]]:
 def child_main(args: argparse.Namespace) -> int:
     """Run one variant against the fake AMI; print its measurement as one JSON line."""
     stream = build_stream(int(args.calls), float(args.calls_per_s))  # the parent's, rebuilt
-    run_variant = bare_client if args.child == "bare" else engine_client
-    result = asyncio.run(run_variant(args, stream))
+    clients = {"bare": bare_client, "client": ami_client, "engine": engine_client,
+               "follower": lambda a, s: engine_client(a, s, to_redis=False)}
+    result = asyncio.run(clients[args.child](args, stream))
     print(json.dumps(result), flush=True)
     return 0
 
@@ -257,14 +266,16 @@ class Window:
 
             self._profiler = cProfile.Profile()
             self._profiler.enable()
+        self.sys0 = resource.getrusage(resource.RUSAGE_SELF).ru_stime
         self.cpu0, self.t0 = time.process_time_ns(), time.perf_counter()
 
     def stop(self) -> dict[str, Any]:
         cpu, wall = time.process_time_ns() - self.cpu0, time.perf_counter() - self.t0
+        system = resource.getrusage(resource.RUSAGE_SELF).ru_stime - self.sys0
         if self._profiler is not None:
             self._profiler.disable()
             self._profiler.dump_stats(self.profile)
-        return {"cpu_ns": cpu, "wall_s": wall}
+        return {"cpu_ns": cpu, "sys_ns": int(system * 1e9), "wall_s": wall}
 
 
 async def bare_client(args: argparse.Namespace, stream: Stream) -> dict[str, Any]:
@@ -298,8 +309,39 @@ async def bare_client(args: argparse.Namespace, stream: Stream) -> dict[str, Any
     return result | {"events": seen - first}
 
 
-async def engine_client(args: argparse.Namespace, stream: Stream) -> dict[str, Any]:
-    """Variant engine: the AMI client, call follower and ticket store as ivr/service.py wires them."""
+async def ami_client(args: argparse.Namespace, stream: Stream) -> dict[str, Any]:
+    """Breakdown variant client: the engine's AmiClient alone, with one callback that counts."""
+    from ivr.ami.client import AmiClient
+
+    done = asyncio.Event()
+    seen, target = 0, -1
+
+    def count(_event: Any) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == target:
+            done.set()
+
+    ami = AmiClient("127.0.0.1", int(args.ami_port), "bench", "bench", events="call,agent,user,system")
+    ami.on("*", count)
+    booted = ami.wait_for("FullyBooted")
+    await ami.connect()
+    await asyncio.wait_for(booted, 10)
+    first = seen
+    target = first + len(stream.events)
+    window = Window(args.profile)
+    window.start()
+    await ami.action({"Action": "BenchStream"})
+    await asyncio.wait_for(done.wait(), float(args.timeout))
+    result = window.stop()
+    ami.close()
+    return result | {"events": seen - first}
+
+
+async def engine_client(args: argparse.Namespace, stream: Stream, to_redis: bool = True) -> dict[str, Any]:
+    """Variant engine: the AMI client, call follower and ticket store as ivr/service.py wires them.
+    Breakdown variant follower (``to_redis`` False): the same, but a group commit is not sent
+    to Redis (the journal is still written and retired)."""
     from redis.asyncio.connection import AbstractConnection
 
     from ivr.ami.client import AmiClient
@@ -327,7 +369,7 @@ async def engine_client(args: argparse.Namespace, stream: Stream) -> dict[str, A
             self.all_in = asyncio.Event()
 
         async def _write(self, batch: list[tuple[str, str]]) -> int | None:
-            written = await super()._write(batch)
+            written = await super()._write(batch) if to_redis else len(batch)
             if written is not None:
                 self.commits += 1
                 self.in_redis += len(batch)
@@ -404,6 +446,14 @@ def report_load(load: Load, res: dict[str, list[Batch]], rows: list[tuple[str, .
     spread = lambda xs: f"{min(x.us_per_event for x in xs):.1f}..{max(x.us_per_event for x in xs):.1f}"  # noqa: E731
     print(f"   {'batch min..max µs/event':28s}{spread(eng):>12s}{spread(bare):>12s}")
     print(f"   {'ratio per ABBA group':28s}" + " ".join(f"{g:.2f}" for g in groups))
+    layers = [v for v in BREAKDOWN if v in res and v not in VARIANTS]
+    if layers:
+        print("   layers, CPU µs/event (over the layer below):")
+        below = b
+        for v in ("bare", *reversed(layers), "engine"):
+            us = per_event(res[v])
+            print(f"      {us:8.1f} {f'(+{us - below:.1f})' if v != 'bare' else '':>9s}  {v}: {LAYERS[v]}")
+            below = us
     print(f"   {'wall s per batch (median)':28s}{statistics.median(x.wall_s for x in eng):12.2f}"
           f"{statistics.median(x.wall_s for x in bare):12.2f}")
     print(f"   Redis: {trips} round trips from the engine for {writes} ticket writes = "
@@ -429,6 +479,7 @@ def report_load(load: Load, res: dict[str, list[Batch]], rows: list[tuple[str, .
     rows.append((f"tickets in Redis = calls, {load.name}", f"{complete}", f"{calls}", "", "all", "OK" if ok else "FAIL"))
     return {"calls_per_batch": load.calls, "events_per_batch": eng[0].events, "engine_us_per_event": e,
             "bare_us_per_event": b, "ratio": ratio, "ratio_per_group": groups,
+            "us_per_event": {v: per_event(xs) for v, xs in res.items()},
             "batches": {v: [vars(x) | {"tickets": vars(x.tickets) if x.tickets else None} for x in xs]
                         for v, xs in res.items()},
             "redis_round_trips": trips, "evalsha": scripts, "group_commits": commits, "ticket_writes": writes,
@@ -474,7 +525,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     b = await bench.batch(variant, warm, warm.stream())
                     if b.tickets is not None and not b.tickets.ok:
                         raise SystemExit(f"warm-up: the engine's tickets are wrong: {b.tickets}")
-            results = [(load, await measure(bench, load)) for load in chosen]
+            variants = BREAKDOWN if args.breakdown else VARIANTS
+            results = [(load, await measure(bench, load, variants)) for load in chosen]
             out = report(results, args.quick)
             if args.profile_engine:
                 load = chosen[0]
@@ -499,7 +551,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--profile-engine", type=Path, metavar="PROF",
                    help="after the measurement, run one engine batch under cProfile (window only) into PROF")
-    p.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    p.add_argument("--breakdown", action="store_true",
+                   help="also measure the engine's layers (AmiClient alone; no Redis round trips) between the two")
+    p.add_argument("--child", choices=BREAKDOWN, help=argparse.SUPPRESS)
     for hidden in ("--ami-port", "--redis", "--spool", "--timeout", "--profile"):
         p.add_argument(hidden, help=argparse.SUPPRESS)
     args = p.parse_args(argv)

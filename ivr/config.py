@@ -344,7 +344,12 @@ def agent_secret(agent: str, environ: Mapping[str, str] | None = None) -> str | 
     return environ.get("IVR_AGENT_SECRET_" + agent.upper().replace("-", "_"))
 
 
+def webhook_secret_variable(endpoint: str) -> str:
+    """Where a department webhook's HMAC key comes from: ``IVR_WEBHOOK_SECRET_<ENDPOINT>``."""
+    return "IVR_WEBHOOK_SECRET_" + endpoint.upper().replace("-", "_")
+
+
 def webhook_secret(endpoint: str, environ: Mapping[str, str] | None = None) -> str | None:
-    """A department webhook's HMAC key, from ``IVR_WEBHOOK_SECRET_<ENDPOINT>`` (dashes as underscores)."""
+    """A department webhook's HMAC key (never kept in config/)."""
     environ = os.environ if environ is None else environ
-    return environ.get("IVR_WEBHOOK_SECRET_" + endpoint.upper().replace("-", "_"))
+    return environ.get(webhook_secret_variable(endpoint))

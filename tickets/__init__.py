@@ -5,9 +5,11 @@ answered, abandoned, transferred, failed. Read top-down:
 
 - :mod:`tickets.model`: the ticket, its request types and dispositions;
 - :mod:`tickets.deadline`: handling deadlines in Chinese working days (or crisis hours);
-- :mod:`tickets.repository`: tickets in Redis, journaled on disk first, numbered on write;
-- :mod:`tickets.push`: ticket events delivered to department webhooks;
-- :mod:`tickets.audit`: who read caller numbers unmasked.
+- :mod:`tickets.push`: which department gets which event, signed how, retried when;
+- :mod:`tickets.audit`: who read caller numbers unmasked, and why;
+- :mod:`tickets.export`: the CSV columns.
 
-Hotline logic only: nothing here imports a protocol library.
+Hotline logic only: nothing here imports a protocol library. The adapters live in ``ivr/``:
+:mod:`ivr.store` (tickets in Redis, journaled on disk first, numbered on write),
+:mod:`ivr.push` (webhook delivery), :mod:`ivr.follow` (the call tracker fed over AMI).
 """

@@ -180,6 +180,8 @@ class Ticket:
         data = self.to_json()
         if not unmasked:
             data["caller"] = mask_number(self.caller)
+            if data["callback"] and data["callback"].get("number"):  # a callback number is the caller's too
+                data["callback"] = {**data["callback"], "number": mask_number(str(data["callback"]["number"]))}
         return data
 
 

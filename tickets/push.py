@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ivr.config import PushSettings, Webhook
+from ivr.config import PushSettings, Webhook, webhook_secret_variable
 from tickets.model import Ticket
 
 EVENT_KINDS = ("opened", "closed", "rated", "updated")  # the phases the ticket repository streams
@@ -147,17 +147,12 @@ def backoff_schedule(push: PushSettings) -> list[float]:
     return [backoff_delay(n, push) for n in range(1, push.max_tries)]
 
 
-def secret_variable(endpoint: str) -> str:
-    """The environment variable holding an endpoint's key (see ``ivr.config.webhook_secret``)."""
-    return "IVR_WEBHOOK_SECRET_" + endpoint.upper().replace("-", "_")
-
-
 def endpoint_problems(webhooks: Mapping[str, Webhook], secrets: Mapping[str, str | None]) -> list[str]:
     """Why push cannot start: an endpoint without a key, or a filter naming no ticket event."""
     problems = []
     for name, webhook in webhooks.items():
         if not secrets.get(name):
-            problems.append(f"webhook {name!r} has no signing key: set {secret_variable(name)}")
+            problems.append(f"webhook {name!r} has no signing key: set {webhook_secret_variable(name)}")
         unknown = [e for e in webhook.events if e not in EVENT_KINDS]
         if unknown:
             problems.append(f"webhook {name!r}: unknown event(s) {', '.join(unknown)} "

@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 
 from ivr.cli import config_dir
-from ivr.config import ConfigError
+from ivr.config import ConfigError, webhook_secret
 from ivr.flows.lint import CHARS_PER_SECOND
 from ivr.flows.live import FlowSet, catalog_loader, compile_config, default_prompts_dir
 from ivr.yamlsource import SourceError, SourceErrors
+from tickets.push import endpoint_problems
 
 HELP = "validate config/ and its call flows; print the 15 s compliance lint"
 
@@ -52,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: no recorded duration, estimated from the Mandarin text at {CHARS_PER_SECOND:g} characters/s: {shown}")
     for warning in flows.warnings:
         print(f"warning: {warning}")
-    if flows.lint_problems:
-        return _failed([str(e) for e in flows.lint_problems])
+    webhooks = flows.settings.tickets.webhooks
+    push_problems = endpoint_problems(webhooks, {name: webhook_secret(name) for name in webhooks})
+    if flows.lint_problems or push_problems:
+        return _failed([str(e) for e in flows.lint_problems] + push_problems)
     print(f"ok: {len(flows.flows)} flows, version {flows.version}")
     return 0
 

@@ -51,7 +51,16 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return int(args.action_run(args))
+    try:
+        return int(args.action_run(args))
+    except BrokenPipeError:  # `ivr tickets list | head`: the reader has what it wanted
+        _stdout_gone()
+        return 0
+
+
+def _stdout_gone() -> None:
+    """Point stdout at /dev/null, so that nothing flushed later can fail on the closed pipe."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 # --- list ------------------------------------------------------------------------------------
@@ -145,8 +154,8 @@ def export_csv(args: argparse.Namespace) -> int:
         try:
             n = export.write_csv(out, viewed)
             out.flush()
-        except BrokenPipeError:  # `| head`: the reader has what it wanted
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except BrokenPipeError:  # `| head`; handled here, before ``detach`` flushes into the closed pipe
+            _stdout_gone()
             return 0
         finally:
             out.detach()  # sys.stdout keeps its buffer

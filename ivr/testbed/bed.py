@@ -23,7 +23,7 @@ from ivr.ami.client import AmiClient, AmiError
 from ivr.asterisk_conf import Directories, RenderOptions, write
 from ivr.config import LoadedConfig, Settings, load_config, state_dir
 from ivr.testbed.ports import PortAllocator
-from ivr.testbed.processes import log_tail, pid_alive, spawn, stop_group, wait_port
+from ivr.testbed.processes import log_tail, pid_alive, spawn, start_redis, stop_group, wait_port
 from ivr.testbed.runners import Progress, TestbedError, select_runner
 
 RTP_PORTS = 40
@@ -217,15 +217,11 @@ class TestBed:
 
     def _start_redis(self) -> None:
         assert self.state
-        log = self.dir / "redis/redis.log"
-        self._redis = spawn(
-            ["redis-server", "--port", str(self.state.redis_port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.dir / "redis")],
-            log,
-        )
+        try:
+            self._redis = start_redis(self.state.redis_port, self.dir / "redis", self.dir / "redis/redis.log")
+        except RuntimeError as exc:
+            raise TestbedError(str(exc)) from None
         self.state.redis_pid = self._redis.pid
-        if not wait_port(self.state.redis_port, 10, self._redis):
-            raise TestbedError(f"redis-server did not start on port {self.state.redis_port}:\n{log_tail(log)}")
 
     def _start_asterisk(self) -> None:
         assert self.state

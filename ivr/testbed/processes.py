@@ -20,6 +20,17 @@ def spawn(argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: Pa
         )
 
 
+def start_redis(port: int, workdir: Path, log: Path | None = None) -> subprocess.Popen[bytes]:
+    """A real redis-server on loopback ``port`` without persistence, ready when this returns
+    (raises RuntimeError with its log when it does not start)."""
+    log = log or workdir / "redis.log"
+    proc = spawn(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                  "--dir", str(workdir)], log)
+    if not wait_port(port, 10, proc):
+        raise RuntimeError(f"redis-server did not start on port {port}:\n{log_tail(log)}")
+    return proc
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

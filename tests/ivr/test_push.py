@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import subprocess
-from pathlib import Path
-from typing import Any, AsyncIterator, Iterator, Sequence
+from typing import Any, AsyncIterator, Sequence
 
 import pytest
 import redis.asyncio as aioredis
@@ -19,26 +17,17 @@ from ivr.config import ConfigError, PushSettings, Settings, TicketSettings, Webh
 from ivr.push import PushWorker
 from ivr.testbed.calls import until
 from ivr.testbed.ports import PortAllocator
-from ivr.testbed.processes import wait_port
 from tickets.model import Ticket
-from tickets.push import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, secret_variable, verify_signature
+from ivr.config import webhook_secret_variable
+from tickets.push import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 
 KEY = "dept-key"
 ENDPOINTS = ("city", "tax", "closings")
-ENVIRON = {secret_variable(name): KEY for name in ENDPOINTS}
+ENVIRON = {webhook_secret_variable(name): KEY for name in ENDPOINTS}
 FAST = PushSettings(max_tries=3, backoff=0.05, max_backoff=0.2)
 CALLER = "13800138000"
 
 
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    port = PortAllocator().one()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
-    assert wait_port(port, 10, proc), "redis-server did not start"
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.kill()
-    proc.wait()
 
 
 @pytest.fixture

@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import json
-import subprocess
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator
 
 import pytest
 
@@ -18,29 +17,13 @@ from ivr.keyspace import CALL_STREAM
 from ivr.store import CallStore
 from ivr.testbed.calls import until
 from ivr.testbed.ports import PortAllocator
-from ivr.testbed.processes import wait_port
+from ivr.testbed.processes import start_redis
 
 
-def free_port() -> int:
-    """Below the ephemeral range: a client retrying a dead port must not self-connect to it."""
-    return PortAllocator().one()
 
 
-def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    """A real redis-server on ``port``, ready when this returns."""
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(workdir)], stdout=subprocess.DEVNULL)
-    assert wait_port(port, 10, proc), "redis-server did not start"
-    return proc
 
 
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    proc = start_redis(port, tmp_path)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.kill()
-    proc.wait()
 
 
 @pytest.fixture
@@ -177,7 +160,7 @@ async def test_a_claim_left_by_a_dead_flusher_is_replayed(store: CallStore, tmp_
 
 
 async def test_while_redis_is_down_records_wait_in_the_journal_and_replay_in_order(tmp_path: Path) -> None:
-    port = free_port()  # nothing listens here yet
+    port = PortAllocator().one()  # nothing listens here yet
     s = CallStore(f"redis://127.0.0.1:{port}/0", tmp_path / "spool", name="server-1", timeout=0.3)
     await s.save_call(record(1))
     await s.drain()  # Redis refuses: from now on records queue behind it on disk

@@ -6,25 +6,19 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator
 
 import pytest
 
 from ivr import keyspace
 from ivr.store import TicketStore
-from test_store import free_port, start_redis
+from ivr.testbed.ports import PortAllocator
+from ivr.testbed.processes import start_redis
 from tickets.model import Ticket
 
 RECEIVED = datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc).astimezone().isoformat()
 
 
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    proc = start_redis(port, tmp_path)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.kill()
-    proc.wait()
 
 
 @pytest.fixture
@@ -125,7 +119,7 @@ async def test_given_a_caller_with_earlier_tickets_then_they_are_found_and_nobod
 async def test_given_redis_is_down_when_tickets_are_written_then_they_are_journaled_and_replayed_once(
     tmp_path: Path,
 ) -> None:
-    port = free_port()
+    port = PortAllocator().one()
     url = f"redis://127.0.0.1:{port}/0"
     store = TicketStore(url, tmp_path / "spool", name="server-1", retention_days=30, timeout=0.3)
     proc = None

@@ -12,13 +12,12 @@ import os
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from ivr import cli
 from ivr.store import TicketStore
-from test_store import free_port, start_redis
+from ivr.testbed.ports import PortAllocator
 from tickets.audit import read_audit
 from tickets.export import HEADER
 from tickets.model import AgentAttempt, Deadline, IvrPath, Ticket, TimelineEntry, Transfer
@@ -62,13 +61,6 @@ TICKETS = [
 ]
 
 
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    proc = start_redis(port, tmp_path)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.kill()
-    proc.wait()
 
 
 async def _write(url: str, spool: Path, tickets: list[Ticket]) -> list[str]:
@@ -348,7 +340,7 @@ def test_given_a_caller_id_that_looks_like_a_formula_when_exported_then_excel_ge
 def test_given_redis_down_when_any_reading_action_runs_then_one_clear_line_and_exit_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    port = free_port()  # nothing listens there
+    port = PortAllocator().one()  # nothing listens there
     monkeypatch.setenv("IVR_REDIS_URL", f"redis://:s3cret@127.0.0.1:{port}/0")
     monkeypatch.setenv("IVR_STATE_DIR", str(tmp_path / "state"))
     for argv in (["list"], ["show", "20261201-12345-00001"], ["export", "--csv"]):

@@ -110,3 +110,4 @@ def test_given_a_line_that_is_not_an_entry_when_read_then_value_error_names_the_
         f.write('{"at": "2026-12-01T00:00:00+00:00"}\n')
     with pytest.raises(ValueError, match=f"{log}:2: not an audit line"):
         read_audit(log)
+
