@@ -44,6 +44,7 @@ REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
 from ami_feed import KINDS, FakeAmi, Stream, build_stream  # noqa: E402
+from procstat import process_cpu_ns  # noqa: E402
 
 from ivr import keyspace  # noqa: E402
 from ivr.testbed.calls import until  # noqa: E402
@@ -93,6 +94,7 @@ class Batch:
     commits: int = 0  # engine: group commits (TicketStore batches) seen by the engine
     script_calls: int = 0  # engine: EVALSHA/EVAL calls Redis counted (server side)
     writes: int = 0  # engine: ticket writes that reached Redis
+    redis_cpu_ns: int = 0  # engine: redis-server's CPU over the batch (not in the ratio)
     tickets: "TicketCheck | None" = None
 
     @property
@@ -120,7 +122,7 @@ class TicketCheck:
 # --- the benchmark's own Redis -------------------------------------------------------------
 
 
-class Redis:
+class BenchRedis:
     """A redis-server of the benchmark's own, on a free port below the ephemeral range."""
 
     def __init__(self, workdir: Path):
@@ -173,7 +175,7 @@ class Bench:
         self.workdir, self.config = workdir, config
         self.ami = FakeAmi()
         self.ami_port = PortAllocator().one()
-        self.redis = Redis(workdir)
+        self.redis = BenchRedis(workdir)
 
     async def __aenter__(self) -> "Bench":
         await self.ami.start(self.ami_port)
@@ -190,6 +192,7 @@ class Bench:
             shutil.rmtree(spool, ignore_errors=True)
             await self.redis.client.flushall()
             script_calls = await self.redis.script_calls()
+            redis_cpu = process_cpu_ns(self.redis.proc.pid)
         argv = [sys.executable, str(Path(__file__).resolve()), "--child", variant, "--ami-port", str(self.ami_port),
                 "--redis", self.redis.url, "--spool", str(spool), "--config", str(self.config),
                 "--calls", str(load.calls), "--calls-per-s", str(load.calls_per_s),
@@ -204,6 +207,7 @@ class Bench:
         batch = Batch(variant, result["cpu_ns"], result["sys_ns"], result["events"], result["wall_s"], result.get("trips", 0),
                       result.get("commits", 0), writes=result.get("writes", 0))
         if variant == "engine":
+            batch.redis_cpu_ns = process_cpu_ns(self.redis.proc.pid) - redis_cpu
             batch.script_calls = await self.redis.script_calls() - script_calls
             batch.tickets = await self.redis.check(stream, spool)
         return batch
@@ -221,8 +225,9 @@ def interleaved(variants: tuple[str, ...], batches: int) -> list[str]:
 async def measure(bench: Bench, load: Load, variants: tuple[str, ...] = VARIANTS) -> dict[str, list[Batch]]:
     stream = load.stream()
     how = "all at once" if not load.speed else f"each event on its own, {load.speed:g}x real time"
-    log(f"{load.name}: {load.calls} calls = {len(stream.events)} events per batch, {load.calls_per_s:g} calls/s "
-        f"({len(stream.events) / stream.span:.0f} events/s over {stream.span:.1f} s of event time), {how}")
+    arrivals = load.calls / load.calls_per_s
+    log(f"{load.name}: {load.calls} calls = {len(stream.events)} events per batch; calls arrive at "
+        f"{load.calls_per_s:g}/s for {arrivals:.1f} s, the last ends at {stream.span:.1f} s of event time; {how}")
     out: dict[str, list[Batch]] = {v: [] for v in variants}
     order = interleaved(variants, load.batches)
     for i, variant in enumerate(order, 1):
@@ -458,7 +463,8 @@ def report_load(load: Load, res: dict[str, list[Batch]], rows: list[tuple[str, .
           f"{statistics.median(x.wall_s for x in bare):12.2f}")
     print(f"   Redis: {trips} round trips from the engine for {writes} ticket writes = "
           f"{trips / max(writes, 1):.3f} per write; {scripts} EVALSHA counted by Redis, "
-          f"{commits} group commits ({writes / max(commits, 1):.1f} writes each)")
+          f"{commits} group commits ({writes / max(commits, 1):.1f} writes each); redis-server "
+          f"{sum(x.redis_cpu_ns for x in eng) / 1000 / max(writes, 1):.1f} µs CPU per write (info)")
     print(f"   tickets in Redis: {complete} of {calls} calls complete "
           f"({', '.join(f'{k} {v}' for k, v in sorted(_sum_dispositions(checks).items()))}) "
           f"{'OK' if ok else 'FAIL'}")
@@ -483,7 +489,8 @@ def report_load(load: Load, res: dict[str, list[Batch]], rows: list[tuple[str, .
             "batches": {v: [vars(x) | {"tickets": vars(x.tickets) if x.tickets else None} for x in xs]
                         for v, xs in res.items()},
             "redis_round_trips": trips, "evalsha": scripts, "group_commits": commits, "ticket_writes": writes,
-            "round_trips_per_write": per_write, "tickets_complete": complete, "calls": calls, "tickets_ok": ok}
+            "round_trips_per_write": per_write,
+            "redis_cpu_us_per_write": sum(x.redis_cpu_ns for x in eng) / 1000 / max(writes, 1), "tickets_complete": complete, "calls": calls, "tickets_ok": ok}
 
 
 def _sum_dispositions(checks: list[TicketCheck]) -> dict[str, int]:
@@ -537,7 +544,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small batches (a smoke run, ~30 s)")
     p.add_argument("--calls", type=int, help="paced: calls per batch (default 120, quick 40)")
@@ -557,11 +564,16 @@ def main(argv: list[str] | None = None) -> int:
     for hidden in ("--ami-port", "--redis", "--spool", "--timeout", "--profile"):
         p.add_argument(hidden, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.child:
-        return child_main(args)
     args.calls = args.calls or (40 if args.quick else 120)
     args.burst_calls = args.burst_calls or (200 if args.quick else 800)
     args.batches = args.batches or (2 if args.quick else 4)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        return child_main(args)
     started = time.monotonic()
     result = asyncio.run(run(args))
     result["seconds"] = round(time.monotonic() - started, 1)

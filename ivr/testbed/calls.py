@@ -80,6 +80,11 @@ class Phones:
             await p.stop()
 
 
+def for_caller(caller: str) -> Callable[[Any], bool]:
+    """An AMI event filter: events of the call placed from ``caller``."""
+    return lambda event: bool(event.get("CallerIDNum") == caller)
+
+
 async def until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1) -> Any:
     """Poll ``predicate`` (plain or async) until it returns something truthy; fail after
     ``timeout`` seconds."""

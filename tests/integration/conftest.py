@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from ivr.ami.client import AmiClient
 from ivr.store import TicketStore
 from ivr.testbed.bed import BedState, TestBed
-from ivr.testbed.calls import Phones
+from ivr.testbed.calls import Phones, hang_up_all
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -86,3 +86,10 @@ async def phones(bed: TestBed, tmp_path: Path) -> AsyncIterator[Phones]:
     p = Phones(bed, tmp_path)
     yield p
     await p.close()
+
+
+@pytest.fixture
+async def no_call_outlives_the_test(phones: Phones, ami: AmiClient) -> AsyncIterator[None]:
+    """Hang up whatever a test left up (use with ``pytestmark = pytest.mark.usefixtures(...)``)."""
+    yield
+    await hang_up_all(ami)

@@ -22,7 +22,7 @@ import pytest
 from ivr.ami.client import AmiClient
 from ivr.flows.calendar import load_calendar
 from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import AgiTrace, Phones, call_record, hang_up_all, run_ivr
+from ivr.testbed.calls import AgiTrace, Phones, call_record, for_caller, hang_up_all, run_ivr
 from ivr.testbed.sipp import Key, keys
 
 SAMPLE = "8000"
@@ -31,18 +31,12 @@ L1, L2 = "ivr12345/sample_menu_l1", "ivr12345/sample_menu_l2"
 HOLD_MS = 60_000  # callers stay on the line; each test hangs up once it has seen enough
 
 
-@pytest.fixture(autouse=True)
-async def no_call_outlives_the_test(phones: Phones, ami: AmiClient) -> AsyncIterator[None]:
-    yield
-    await hang_up_all(ami)
+pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
 
 
 def path(record: dict[str, Any]) -> list[tuple[str, str]]:
     return [(v["node"], v["outcome"]) for v in record["visits"]]
 
-
-def for_caller(caller: str):  # noqa: ANN201
-    return lambda e: e.get("CallerIDNum") == caller
 
 
 def tax_route(bed: TestBed, ring_timeout: int | None = None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import pytest
 
 from ivr.ami.client import AmiClient
 from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import Phones, call_record, hang_up_all, run_ivr
+from ivr.testbed.calls import Phones, call_record, for_caller, hang_up_all, run_ivr
 from ivr.testbed.sipp import Key, keys
 
 SAMPLE = "8000"
@@ -75,9 +75,6 @@ def edit(path: Path, old: str, new: str) -> int:
     path.write_text(text.replace(old, new), encoding="utf-8")
     return text[: text.index(old)].count("\n") + 1
 
-
-def for_caller(caller: str):  # noqa: ANN201
-    return lambda e: e.get("CallerIDNum") == caller
 
 
 def path_of(record: dict[str, Any]) -> list[tuple[str, str]]:

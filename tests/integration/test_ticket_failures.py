@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -14,20 +14,14 @@ from ivr import keyspace
 from ivr.ami.client import AmiClient
 from ivr.store import TicketStore
 from ivr.testbed.bed import BedState, TestBed
-from ivr.testbed.calls import Phones, closed_ticket, hang_up_all, ticket_events, until
+from ivr.testbed.calls import Phones, closed_ticket, for_caller, hang_up_all, ticket_events, until
 from ivr.testbed.ports import PortAllocator
 from ivr.testbed.proxy import TcpProxy
 from ivr.testbed.sipp import keys
 
 
-@pytest.fixture(autouse=True)
-async def no_call_outlives_the_test(phones: Phones, ami: AmiClient) -> AsyncIterator[None]:
-    yield
-    await hang_up_all(ami)
+pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
 
-
-def for_caller(caller: str):  # noqa: ANN201
-    return lambda e: e.get("CallerIDNum") == caller
 
 
 async def followed_since(tickets: TicketStore, state: BedState, since: float, ami_port: int | None = None) -> None:

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from ivr import keyspace
+from ivr.masking import mask_number
 from ivr.store import TicketStore
 from ivr.testbed.bed import TestBed
 from ivr.testbed.calls import Phones, closed_ticket, until
@@ -22,10 +23,13 @@ KEY = "test-only-webhook-key"
 
 
 class Receiver:
-    """A department endpoint: checks each signature, answers the closed event slowly."""
+    """A department endpoint: checks each signature, answers slowly the closed event of the
+    caller named ``slow_for`` (masked, as it arrives). It also gets the bed's earlier events:
+    a new endpoint's consumer group starts at the beginning of the stream."""
 
     def __init__(self, slow_closed: float = 0.0):
         self.slow_closed = slow_closed
+        self.slow_for = ""
         self.events: list[tuple[str, dict[str, Any]]] = []  # (event id, body) as received
         self.bad_signatures = 0
         self.started = asyncio.Event()  # a slow delivery has begun
@@ -36,7 +40,7 @@ class Receiver:
             self.bad_signatures += 1
             return web.Response(status=401)
         data = json.loads(body)
-        if data["event"] == "closed" and self.slow_closed:
+        if data["event"] == "closed" and self.slow_closed and data["ticket"]["caller"] == self.slow_for:
             self.started.set()
             await asyncio.sleep(self.slow_closed)
         self.events.append((request.headers["X-Ivr-Event-Id"], data))
@@ -73,7 +77,9 @@ async def test_given_a_department_webhook_when_a_call_ends_then_its_events_arriv
     bed: TestBed, phones: Phones, tickets: TicketStore, redis: Any, receiver: tuple[Receiver, dict[str, str]],
 ) -> None:
     rx, env = receiver
-    sipp, caller = await phones.call("12345", [], hold_ms=1500)
+    caller = phones.next_caller()
+    rx.slow_for = mask_number(caller)
+    sipp, _ = await phones.call("12345", [], hold_ms=1500, caller=caller)
     assert await sipp.wait(20) == 0, sipp.output()
     ticket = await closed_ticket(tickets, caller)
 
@@ -82,7 +88,7 @@ async def test_given_a_department_webhook_when_a_call_ends_then_its_events_arriv
     # test's event loop is the receiver, which must go on answering meanwhile.
     await asyncio.to_thread(bed.stop_engine)
     await asyncio.to_thread(bed.start_engine, env)
-    await until(lambda: any(data["event"] == "closed" for _id, data in rx.events), timeout=30)
+    await until(lambda: f"{ticket.linkedid}:closed" in [event_id for event_id, _data in rx.events], timeout=30)
 
     async def nothing_pending() -> bool:  # no entry left that any engine could send again
         return (await redis.xpending(keyspace.TICKET_EVENTS, keyspace.push_group("city")))["pending"] == 0

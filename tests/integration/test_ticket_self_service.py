@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -15,15 +15,12 @@ from ivr.flows.live import catalog_loader, default_prompts_dir
 from ivr.flows.progress import date_prompts
 from ivr.store import TicketStore
 from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import AgiTrace, Phones, closed_ticket, hang_up_all, until
+from ivr.testbed.calls import AgiTrace, Phones, closed_ticket, until
 from ivr.testbed.sipp import Key, keys
 from tickets.model import Ticket
 
 
-@pytest.fixture(autouse=True)
-async def no_call_outlives_the_test(phones: Phones, ami: AmiClient) -> AsyncIterator[None]:
-    yield
-    await hang_up_all(ami)
+pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
 
 
 async def earlier_ticket(phones: Phones, tickets: TicketStore, caller: str) -> Ticket:

@@ -6,25 +6,19 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
 from ivr.ami.client import AmiClient
 from ivr.store import TicketStore
 from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import Phones, closed_ticket, hang_up_all, ticket_events
+from ivr.testbed.calls import Phones, closed_ticket, for_caller, hang_up_all, ticket_events
 from ivr.testbed.sipp import Key, keys
 
 
-@pytest.fixture(autouse=True)
-async def no_call_outlives_the_test(phones: Phones, ami: AmiClient) -> AsyncIterator[None]:
-    yield
-    await hang_up_all(ami)
+pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
 
-
-def for_caller(caller: str):  # noqa: ANN201
-    return lambda e: e.get("CallerIDNum") == caller
 
 
 def t(iso: str) -> datetime:
