@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping, cast
+from typing import Any, Awaitable, Callable, Mapping, cast
 
 from redis.exceptions import RedisError
 
@@ -61,9 +61,13 @@ class _Record:
 
 class CallFollower:
     def __init__(self, settings: Settings, tickets: TicketStore, calendar: Callable[[], HolidayCalendar],
-                 asterisk: str = "default"):
+                 asterisk: str = "default",
+                 call_record: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None):
+        """``call_record`` reads a call's IVR record from Redis, for calls whose record did not
+        come from this engine (process AGI)."""
         self.settings = settings
         self.tickets = tickets
+        self.call_record = call_record
         self.asterisk = asterisk  # names this Asterisk's CDR progress in Redis
         self.tracker = CallTracker(
             Directory.from_settings(settings),
@@ -110,12 +114,24 @@ class CallFollower:
                 await self._write(self.tracker.handle(item))
                 if not self._queue.empty():
                     continue  # a burst: sweep when it is through
+            await self._fetch_records(now)
             await self._write(self.tracker.sweep(now))
             if self._vanished:
                 await self._finish_vanished(now)
             if self._connected_since is not None and now - last_mark >= MARK_INTERVAL:
                 last_mark = now
                 await self._mark_followed(now)
+
+    async def _fetch_records(self, now: float) -> None:
+        if self.call_record is None:
+            return
+        for linkedid in self.tracker.awaiting_ivr_record():
+            try:
+                record = await self.call_record(linkedid)
+            except (RedisError, OSError):
+                return  # Redis down: the sweep closes the call without its path after the grace
+            if record is not None:
+                await self._write(self.tracker.ivr_record(record, now))
 
     async def _write(self, changes: list[Change]) -> None:
         for change in changes:

@@ -435,6 +435,11 @@ class CallTracker:
     def open_calls(self) -> list[str]:
         return list(self.calls)
 
+    def awaiting_ivr_record(self) -> list[str]:
+        """Calls that ended and wait for their IVR record (it may come from another process:
+        a process-AGI call writes it to Redis only)."""
+        return [linkedid for linkedid, call in self.calls.items() if call.closing_since is not None]
+
 
 _HANDLERS: dict[str, Callable[[CallTracker, Call, Event, datetime], None]] = {
     "QueueCallerJoin": CallTracker._queue_join,

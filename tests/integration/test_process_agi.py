@@ -10,7 +10,8 @@ from typing import Any, AsyncIterator
 from ivr.ami.client import AmiClient
 from ivr.asterisk_conf import fastagi_url, process_agi_script
 from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import Phones, call_record
+from ivr.store import TicketStore
+from ivr.testbed.calls import Phones, call_record, closed_ticket
 from ivr.testbed.sipp import keys
 
 
@@ -59,3 +60,13 @@ async def test_given_the_engine_server_is_down_then_process_agi_still_serves_cal
     async with use_process_agi(bed, ami):
         record = await complaint_call(phones, ami, redis)
     assert record["keys"] == ["2"] and record["hung_up"] is False
+
+
+async def test_given_a_process_agi_call_then_its_ticket_gets_the_ivr_path_from_its_record_in_redis(
+    engine: TestBed, phones: Phones, ami: AmiClient, redis, tickets: TicketStore
+) -> None:
+    async with use_process_agi(engine, ami):
+        record = await complaint_call(phones, ami, redis)
+    ticket = await closed_ticket(tickets, record["caller"])
+    assert ticket.ivr.route == "queue" and ticket.ivr.keys == ["2"] and ticket.ivr.nodes[0] == "main/greeting"
+    assert ticket.request_type == "complaint" and ticket.disposition == "abandoned_queue"
