@@ -80,22 +80,28 @@ async def test_given_no_seat_answers_when_the_caller_hangs_up_in_the_queue_then_
     assert ticket.hangup_by == "caller"
 
 
-async def test_given_the_tax_gateway_is_busy_then_transfer_failed_with_its_cause_and_answered_in_the_fallback_queue(
-    engine: TestBed, phones: Phones, ami: AmiClient, tickets: TicketStore,
+@pytest.mark.parametrize(("gateway", "result", "cause"), [
+    pytest.param("busy", "BUSY", "17 User busy", id="busy"),
+    pytest.param(None, "NOANSWER", "", id="down"),  # nothing listens: rings out its 20 s timeout
+])
+async def test_given_the_tax_gateway_fails_then_transfer_failed_with_its_cause_and_answered_in_the_fallback_queue(
+    engine: TestBed, phones: Phones, ami: AmiClient, tickets: TicketStore, gateway: str | None, result: str,
+    cause: str,
 ) -> None:
     caller = phones.next_caller()
-    await phones.subcenter("tax", caller, "busy")
+    if gateway:
+        await phones.subcenter("tax", caller, gateway)  # type: ignore[arg-type]
     await phones.seats("general", caller)
     connected = ami.wait_for("AgentConnect", for_caller(caller))
-    sipp, _ = await phones.call("12366", [], hold_ms=25_000, caller=caller)
-    await asyncio.wait_for(connected, 40)
+    sipp, _ = await phones.call("12366", [], hold_ms=45_000, caller=caller)
+    await asyncio.wait_for(connected, 45)
     await hang_up_all(ami)
     assert await sipp.wait(20) == 0, sipp.output()
 
     ticket = await closed_ticket(tickets, caller)
     [transfer] = ticket.transfers
-    assert (transfer.kind, transfer.target, transfer.number, transfer.result) == ("subcenter", "tax", "12366", "BUSY")
-    assert transfer.cause == "17 User busy" and transfer.then == "queue general"
+    assert (transfer.kind, transfer.target, transfer.number, transfer.result) == ("subcenter", "tax", "12366", result)
+    assert transfer.then == "queue general" and (transfer.cause == cause or not gateway and transfer.cause)
     assert ticket.disposition == "transfer_failed"
     assert ticket.after_transfer == f"queue general: answered by {ticket.agent}"
     assert ticket.line == "12366" and ticket.line_mode == "subcenter"
