@@ -1,8 +1,8 @@
 """The engine follows every call over AMI and writes its ticket: the adapter around
 :class:`tracking.tracker.CallTracker`.
 
-AMI events, the engine's own IVR records and the reconciliation's answers go through one queue,
-in order, to the tracker; what it returns is written to the :class:`~ivr.store.TicketStore`
+AMI events and the engine's own IVR records go to the tracker as they come (in the AMI
+client's callback); what it returns is written to the :class:`~ivr.store.TicketStore`
 (journaled first: a dead Redis loses nothing). After every AMI login — the first, a reconnect,
 an engine restart — it reconciles with Asterisk instead of trusting memory:
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, cast
@@ -49,16 +48,6 @@ FIRST_START_WINDOW = 3600.0  # s of CDR a first-ever engine finishes (not the wh
 RESTART_CAUSE = "cut by an Asterisk restart"
 
 
-@dataclass
-class _Reconcile:
-    ami: AmiClient
-
-
-@dataclass
-class _Record:
-    record: dict[str, Any]
-
-
 class CallFollower:
     def __init__(self, settings: Settings, tickets: TicketStore, calendar: Callable[[], HolidayCalendar],
                  asterisk: str = "default",
@@ -74,7 +63,12 @@ class CallFollower:
             lambda t: handling_deadline(datetime.fromisoformat(t.received), t.request_type, settings.tickets,
                                         calendar()),
         )
-        self._queue: asyncio.Queue[Mapping[str, str] | _Reconcile | _Record] = asyncio.Queue()
+        # Events are handled inline, in the AMI client's callback: a hop through a queue to
+        # another task would cost each event a second wake-up of the loop. Only logins (to
+        # reconcile) and the once-a-second sweep run in :meth:`run`. While a reconcile waits for
+        # Asterisk's answers, events are held back and replayed after it, in order.
+        self._logins: asyncio.Queue[AmiClient] = asyncio.Queue()
+        self._held: list[Mapping[str, str]] | None = None
         self._vanished: dict[str, float] = {}  # linkedid → when it is given up as lost
         self._restarted = False
         self._startup: str | None = None
@@ -84,13 +78,24 @@ class CallFollower:
     # --- inputs (callbacks: never block, never raise) --------------------------------------
 
     def on_event(self, event: Mapping[str, str]) -> None:
-        self._queue.put_nowait(event)
+        self.events_seen += 1
+        if self._held is not None:
+            self._held.append(event)
+            return
+        try:
+            changes = self.tracker.handle(event)
+        except Exception:  # noqa: BLE001 - one odd event must not stop the following of every call
+            log.exception("call tracker failed on a %s event", event.get("Event"))
+            return
+        if changes:
+            self._write(changes)
 
     def on_login(self, ami: AmiClient) -> None:
-        self._queue.put_nowait(_Reconcile(ami))
+        self._held = self._held if self._held is not None else []
+        self._logins.put_nowait(ami)
 
     def on_ivr_record(self, record: dict[str, Any]) -> None:
-        self._queue.put_nowait(_Record(record))
+        self._write(self.tracker.ivr_record(record, time.time()))
 
     def on_disconnect(self) -> None:
         self._connected_since = None
@@ -101,26 +106,30 @@ class CallFollower:
         last_mark = 0.0
         while True:
             try:
-                item = await asyncio.wait_for(self._queue.get(), SWEEP_INTERVAL)
+                ami = await asyncio.wait_for(self._logins.get(), SWEEP_INTERVAL)
             except TimeoutError:
-                item = None
+                ami = None
             now = time.time()
-            if isinstance(item, _Reconcile):
-                await self._reconcile(item.ami, now)
-            elif isinstance(item, _Record):
-                await self._write(self.tracker.ivr_record(item.record, now))
-            elif item is not None:
-                self.events_seen += 1
-                await self._write(self.tracker.handle(item))
-                if not self._queue.empty():
-                    continue  # a burst: sweep when it is through
+            if ami is not None:
+                try:
+                    await self._reconcile(ami, now)
+                finally:
+                    self._release_held()
             await self._fetch_records(now)
-            await self._write(self.tracker.sweep(now))
+            self._write(self.tracker.sweep(now))
             if self._vanished:
                 await self._finish_vanished(now)
             if self._connected_since is not None and now - last_mark >= MARK_INTERVAL:
                 last_mark = now
                 await self._mark_followed(now)
+
+    def _release_held(self) -> None:
+        held, self._held = self._held or [], None
+        if not self._logins.empty():
+            self._held = []  # another login is queued: keep holding until it has reconciled
+        for event in held:
+            self.events_seen -= 1  # counted when it arrived
+            self.on_event(event)
 
     async def _fetch_records(self, now: float) -> None:
         if self.call_record is None:
@@ -131,11 +140,11 @@ class CallFollower:
             except (RedisError, OSError):
                 return  # Redis down: the sweep closes the call without its path after the grace
             if record is not None:
-                await self._write(self.tracker.ivr_record(record, now))
+                self._write(self.tracker.ivr_record(record, now))
 
-    async def _write(self, changes: list[Change]) -> None:
+    def _write(self, changes: list[Change]) -> None:
         for change in changes:
-            await self.tickets.write(change.ticket, change.phase)
+            self.tickets.write_nowait(change.ticket, change.phase)
             if change.phase == "closed":
                 t = change.ticket
                 log.info("ticket for call %s closed: %s (%s)", t.linkedid, t.disposition, t.closed_by)
@@ -157,7 +166,7 @@ class CallFollower:
         channels = [dict(e) for e in listing if e.get("Event") == "CoreShowChannel"]
         known = await self._stored_tickets({c.get("Linkedid", "") for c in channels} - set(self.tracker.calls))
         changes, vanished = self.tracker.adopt(channels, known, now)
-        await self._write(changes)
+        self._write(changes)
         for linkedid in vanished:
             self._vanished.setdefault(linkedid, now + self.settings.tracking.lost_after)
         live = {c.get("Linkedid", "") for c in channels}
@@ -166,7 +175,7 @@ class CallFollower:
                                     cause=RESTART_CAUSE if self._restarted else "")
         if self._restarted:
             for linkedid in list(self._vanished):
-                await self._write(self.tracker.lose(linkedid, now, RESTART_CAUSE))
+                self._write(self.tracker.lose(linkedid, now, RESTART_CAUSE))
                 self._vanished.pop(linkedid, None)
         log.info("reconciled with Asterisk: %d call(s) up, %d picked up again, %d vanished%s",
                  len(live), len(changes), len(vanished), " (Asterisk restarted)" if self._restarted else "")
@@ -178,7 +187,7 @@ class CallFollower:
         for linkedid, give_up in list(self._vanished.items()):
             if now >= give_up:
                 self._vanished.pop(linkedid)
-                await self._write(self.tracker.lose(linkedid, now, "ended while the engine was not following it (no CDR)"))
+                self._write(self.tracker.lose(linkedid, now, "ended while the engine was not following it (no CDR)"))
 
     async def _finish_from_cdr(self, since: float, live: set[str], now: float, unseen: bool, cause: str = "") -> None:
         """Finish vanished calls from their CDR rows; with ``unseen``, also calls that ended
@@ -192,7 +201,7 @@ class CallFollower:
                 continue  # still up (rows of its earlier legs), or not a citizen's call
             if linkedid in wanted or (unseen and linkedid not in self.tracker.calls):
                 self._vanished.pop(linkedid, None)
-                await self._write(self.tracker.finish(linkedid, call_rows, now, cause if linkedid in wanted else ""))
+                self._write(self.tracker.finish(linkedid, call_rows, now, cause if linkedid in wanted else ""))
 
     async def _stored_tickets(self, linkedids: set[str]) -> dict[str, Ticket]:
         out: dict[str, Ticket] = {}

@@ -61,6 +61,11 @@ class JournaledWriter:
 
     async def save(self, record: dict[str, Any]) -> None:
         """Journal the record and queue it for Redis; returns without waiting for Redis."""
+        self.save_nowait(record)
+
+    def save_nowait(self, record: dict[str, Any]) -> None:
+        """:meth:`save` for callbacks that cannot await (it never waits anyway): the journal
+        append is one ``write``, the Redis write is the writer task's."""
         line = json.dumps(record, ensure_ascii=False, default=str)
         record_id = str(record[self.id_field])
         self._append_journal(line, record_id)

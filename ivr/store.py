@@ -209,9 +209,13 @@ class TicketStore(JournaledWriter):
 
     async def write(self, ticket: Ticket, phase: str, rev: int | None = None) -> None:
         """Journal one phase of a ticket and queue it for Redis (returns without waiting)."""
+        self.write_nowait(ticket, phase, rev)
+
+    def write_nowait(self, ticket: Ticket, phase: str, rev: int | None = None) -> None:
+        """:meth:`write` from a callback (the call follower handles AMI events inline)."""
         received = _epoch(ticket.received)
         doc = {"number": ticket.number, **{k: v for k, v in ticket.to_json().items() if k != "number"}}
-        await self.save({
+        self.save_nowait({
             "linkedid": ticket.linkedid, "phase": phase, "rev": rev or PHASE_REV.get(phase, 30),
             "line": ticket.line or "0", "day": time.strftime("%Y%m%d", time.localtime(received)),
             "received": received, "caller": ticket.caller,

@@ -73,10 +73,13 @@ def endpoint_of(channel: str) -> str:
     return head if sep and len(tail) == 8 else name
 
 
+LOCAL = datetime.now().astimezone().tzinfo  # China keeps one offset all year: no DST to follow
+
+
 def event_time(event: Event) -> datetime:
     """The event's own time (``timestampevents = yes``), as local time."""
     stamp = event.get("Timestamp")
-    return datetime.fromtimestamp(float(stamp)).astimezone() if stamp else datetime.now().astimezone()
+    return datetime.fromtimestamp(float(stamp), LOCAL) if stamp else datetime.now(LOCAL)
 
 
 def iso(at: datetime) -> str:
