@@ -39,3 +39,13 @@ def test_the_disposition_follows_from_what_the_call_went_through(seen: dict[str,
 
 def test_a_call_the_platform_lost_before_anyone_answered_is_an_error() -> None:
     assert decide_disposition(ticket(queued="t1", queue="general"), failed=True) == (Disposition.ERROR, "")
+
+
+def test_a_ticket_survives_its_json_unchanged_and_the_json_shares_nothing_with_it() -> None:
+    t = ticket(transfers=[Transfer("subcenter", "tax", "12366", "t", result="BUSY")], repeat_of=["n1"])
+    t.note("t1", "received")
+    data = t.to_json()
+    assert Ticket.from_json(data) == t
+    data["transfers"][0]["result"] = "changed"
+    data["timeline"].append({"at": "t2", "event": "x", "detail": ""})
+    assert t.transfers[0].result == "BUSY" and len(t.timeline) == 1
