@@ -73,15 +73,19 @@ def completed(events: list[dict[str, str]]) -> list[dict[str, str]]:
     return out
 
 
+# kind → the engine's IVR path of that call: keys, route, request type, other fields
+IVR_PATHS: dict[str, tuple[list[str], str, str, dict[str, Any]]] = {
+    "answered_rated": (["1"], "queue", "consult", {}),
+    "hangup_in_greeting": ([], "hangup", "", {"hung_up": True}),
+    "abandoned_in_queue": (["0"], "queue", "", {}),
+    "tax_busy_then_answered": ([], "transfer", "", {"dialed": "12366", "flow": "", "visits": []}),
+}
+
+
 def ivr_record(call: RecordedCall, linkedid: str) -> dict[str, Any]:
     """The engine's own IVR record of the call (what its FastAGI side hands the follower), as
     :func:`ivr.engine.record_to_json` writes it; the same paths as the tracker tests."""
-    keys, route, request_type, extra = {
-        "answered_rated": (["1"], "queue", "consult", {}),
-        "hangup_in_greeting": ([], "hangup", "", {"hung_up": True}),
-        "abandoned_in_queue": (["0"], "queue", "", {}),
-        "tax_busy_then_answered": ([], "transfer", "", {"dialed": "12366", "flow": "", "visits": []}),
-    }[call.kind]
+    keys, route, request_type, extra = IVR_PATHS[call.kind]
     record: dict[str, Any] = {
         "unique_id": linkedid, "dialed": "12345", "flow": "main", "keys": keys, "hung_up": False,
         "visits": [{"flow": "main", "node": "greeting"}, {"flow": "main", "node": "menu"}],
@@ -176,7 +180,10 @@ class _Names:
 
 
 def _wire(at: float, event: dict[str, str]) -> StreamEvent:
-    head, tail = [], []
+    if "Timestamp" not in event:
+        raise ValueError(f"an event without a Timestamp: {event}")
+    head: list[str] = []
+    tail: list[str] = []
     part = head
     for key, value in event.items():
         if key == "Timestamp":
@@ -269,13 +276,15 @@ class FakeAmi:
         self.streams_sent += 1
         loop = asyncio.get_running_loop()
         t0, base = loop.time(), time.time()
-        if self.speed <= 0:
-            writer.write(b"".join(stream.wire(base)))
-        else:
-            pending = zip(stream.events, stream.wire(base))
-            for event, data in pending:
-                delay = t0 + event.at / self.speed - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                writer.write(data)  # one write per event, as Asterisk does
-        await writer.drain()
+        try:
+            if self.speed <= 0:
+                writer.write(b"".join(stream.wire(base)))
+            else:
+                for event, data in zip(stream.events, stream.wire(base)):
+                    delay = t0 + event.at / self.speed - loop.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    writer.write(data)  # one write per event, as Asterisk does
+            await writer.drain()
+        except ConnectionError:
+            pass  # the client went away (it failed: its process says why)

@@ -16,7 +16,7 @@ event written on its own at its recorded time: how Asterisk sends them; carries 
 **burst** (the whole stream written at once: a backlog, the worst case).
 
     .venv/bin/python benchmarks/bench_ami_events.py           # about 3 minutes
-    .venv/bin/python benchmarks/bench_ami_events.py --quick   # about 30 s, indicative only
+    .venv/bin/python benchmarks/bench_ami_events.py --quick   # about 25 s, indicative only
     .venv/bin/python benchmarks/bench_ami_events.py --profile-engine build/follow.prof
 
 The ratios are the result; absolute numbers depend on the machine. Nothing here asserts.
@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import resource
 import shutil
@@ -125,8 +126,8 @@ class TicketCheck:
 class BenchRedis:
     """A redis-server of the benchmark's own, on a free port below the ephemeral range."""
 
-    def __init__(self, workdir: Path):
-        self.port = PortAllocator().one()
+    def __init__(self, workdir: Path, port: int):
+        self.port = port
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -174,8 +175,9 @@ class Bench:
     def __init__(self, workdir: Path, config: Path):
         self.workdir, self.config = workdir, config
         self.ami = FakeAmi()
-        self.ami_port = PortAllocator().one()
-        self.redis = BenchRedis(workdir)
+        ports = PortAllocator()
+        self.ami_port = ports.one()
+        self.redis = BenchRedis(workdir, ports.one())
 
     async def __aenter__(self) -> "Bench":
         await self.ami.start(self.ami_port)
@@ -204,8 +206,8 @@ class Bench:
         if proc.returncode != 0:
             raise RuntimeError(f"{variant} process failed (exit {proc.returncode}); see its output above")
         result = json.loads(out.decode().strip().splitlines()[-1])
-        batch = Batch(variant, result["cpu_ns"], result["sys_ns"], result["events"], result["wall_s"], result.get("trips", 0),
-                      result.get("commits", 0), writes=result.get("writes", 0))
+        batch = Batch(variant, result["cpu_ns"], result["sys_ns"], result["events"], result["wall_s"],
+                      result.get("trips", 0), result.get("commits", 0), writes=result.get("writes", 0))
         if variant == "engine":
             batch.redis_cpu_ns = process_cpu_ns(self.redis.proc.pid) - redis_cpu
             batch.script_calls = await self.redis.script_calls() - script_calls
@@ -238,7 +240,8 @@ async def measure(bench: Bench, load: Load, variants: tuple[str, ...] = VARIANTS
             extra = (f", {b.trips} Redis round trips ({b.script_calls} EVALSHA) for {b.writes} ticket writes, "
                      f"tickets {'OK' if b.tickets.ok else 'FAIL'}")
         log(f"  batch {i:2d}/{len(order)} {variant:8s} {b.events} events in {b.wall_s:.2f} s: "
-            f"{b.us_per_event:.1f} µs CPU/event ({b.sys_ns / max(b.cpu_ns, 1):.0%} system){extra}, load {os.getloadavg()[0]:.2f}")
+            f"{b.us_per_event:.1f} µs CPU/event ({b.sys_ns / max(b.cpu_ns, 1):.0%} system){extra}, "
+            f"load {os.getloadavg()[0]:.2f}")
         if b.events != len(stream.events):
             log(f"  WARNING: {variant} saw {b.events} of {len(stream.events)} events")
     return out
@@ -353,7 +356,7 @@ async def engine_client(args: argparse.Namespace, stream: Stream, to_redis: bool
     from ivr.config import load_config
     from ivr.flows.calendar import load_calendar
     from ivr.follow import CallFollower
-    from ivr.store import SAVE_TICKETS, TicketStore
+    from ivr.store import SAVE_TICKETS, CallStore, TicketStore
 
     trips = 0
     send = AbstractConnection.send_packed_command
@@ -383,19 +386,25 @@ async def engine_client(args: argparse.Namespace, stream: Stream, to_redis: bool
             return written
 
     spool = Path(args.spool)
+    # INFO to a file, as `ivr serve` logs (ivr/commands/serve.py; journald takes its stderr):
+    # one line per closed ticket is part of what a call costs
+    logging.basicConfig(level=logging.INFO, filename=str(spool.parent / "engine.log"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_config(args.config, environ={"IVR_REDIS_URL": args.redis,
                                                  "IVR_TRACKING_CDR_FILE": str(spool / "Master.csv")}).settings
     flush_delay = settings.redis.record_flush_ms / 1000
     tickets = CountedTicketStore(args.redis, spool, name="bench", retention_days=settings.tickets.retention_days,
-                                 flush_delay=min(flush_delay, 0.05))  # as ivr/service.py
+                                 flush_delay=flush_delay)  # as ivr/service.py
+    records = CallStore(args.redis, spool, name="bench", flush_delay=flush_delay,
+                        retention_days=settings.tickets.retention_days)
     calendar = load_calendar()
     asterisk = f"127.0.0.1:{args.ami_port}"
-    follower = CallFollower(settings, tickets, lambda: calendar, asterisk=asterisk)
+    follower = CallFollower(settings, tickets, lambda: calendar, asterisk=asterisk, call_record=records.get_call)
     ami = AmiClient("127.0.0.1", int(args.ami_port), "bench", "bench", events="call,agent,user,system")
     ami.on("*", follower.on_event)
     ami.on_login(follower.on_login)
     ami.on_disconnect(follower.on_disconnect)
-    tasks = [asyncio.create_task(follower.run()), asyncio.create_task(tickets.run_spool_flusher())]
+    tasks = [asyncio.create_task(t) for t in (follower.run(), tickets.run_spool_flusher(), records.run_spool_flusher())]
     booted = ami.wait_for("FullyBooted")
     await ami.connect()
     await asyncio.wait_for(booted, 10)
@@ -418,6 +427,7 @@ async def engine_client(args: argparse.Namespace, stream: Stream, to_redis: bool
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await tickets.close()
+    await records.close()
     return result
 
 
@@ -482,7 +492,8 @@ def report_load(load: Load, res: dict[str, list[Batch]], rows: list[tuple[str, .
     per_write = trips / max(writes, 1)
     rows.append((f"Redis round trips per ticket write, {load.name}", f"{per_write:.3f}", "", "",
                  f"<= {TARGET_TRIPS:g}", verdict(per_write, TARGET_TRIPS)))
-    rows.append((f"tickets in Redis = calls, {load.name}", f"{complete}", f"{calls}", "", "all", "OK" if ok else "FAIL"))
+    rows.append((f"tickets in Redis = calls, {load.name}", f"{complete}", f"{calls}", "", "all",
+                 "OK" if ok else "FAIL"))
     return {"calls_per_batch": load.calls, "events_per_batch": eng[0].events, "engine_us_per_event": e,
             "bare_us_per_event": b, "ratio": ratio, "ratio_per_group": groups,
             "us_per_event": {v: per_event(xs) for v, xs in res.items()},
@@ -490,7 +501,8 @@ def report_load(load: Load, res: dict[str, list[Batch]], rows: list[tuple[str, .
                         for v, xs in res.items()},
             "redis_round_trips": trips, "evalsha": scripts, "group_commits": commits, "ticket_writes": writes,
             "round_trips_per_write": per_write,
-            "redis_cpu_us_per_write": sum(x.redis_cpu_ns for x in eng) / 1000 / max(writes, 1), "tickets_complete": complete, "calls": calls, "tickets_ok": ok}
+            "redis_cpu_us_per_write": sum(x.redis_cpu_ns for x in eng) / 1000 / max(writes, 1),
+            "tickets_complete": complete, "calls": calls, "tickets_ok": ok}
 
 
 def _sum_dispositions(checks: list[TicketCheck]) -> dict[str, int]:
@@ -501,17 +513,30 @@ def _sum_dispositions(checks: list[TicketCheck]) -> dict[str, int]:
     return total
 
 
-def report(results: list[tuple[Load, dict[str, list[Batch]]]], quick: bool) -> dict[str, Any]:
+def code_version() -> str:
+    """The commit measured (``-dirty``: with uncommitted changes), for the README's tables."""
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def report(results: list[tuple[Load, dict[str, list[Batch]]]], quick: bool, code: str) -> dict[str, Any]:
+    now = code_version()
     print(f"\nAMI events: engine (AmiClient -> CallFollower -> TicketStore -> Redis) vs bare panoramisk"
-          f"{'  (--quick: indicative only)' if quick else ''}")
+          f"{'  (--quick: indicative only)' if quick else ''}; code {code}")
+    if now != code:
+        print(f"   WARNING: the code changed during the run ({code} -> {now}): batches mix both")
     rows: list[tuple[str, ...]] = []
     out = {load.name: report_load(load, res, rows) for load, res in results}
     print("\nTargets (issue 9)")
     print(f"   {'measure':44s}{'engine':>12s}{'bare':>10s}{'ratio':>8s}{'target':>9s}  result")
     for r in rows:
         print(f"   {r[0]:44s}{r[1]:>12s}{r[2]:>10s}{r[3]:>8s}{r[4]:>9s}  {r[5]}")
-    return {"loads": out, "targets": [dict(zip(("measure", "engine", "bare", "ratio", "target", "result"), r))
-                                      for r in rows]}
+    columns = ("measure", "engine", "bare", "ratio", "target", "result")
+    return {"code": code if now == code else f"{code} -> {now}", "loads": out, "targets": [dict(zip(columns, r)) for r in rows]}
 
 
 def loads(args: argparse.Namespace) -> list[Load]:
@@ -523,6 +548,7 @@ def loads(args: argparse.Namespace) -> list[Load]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-ami-"))
+    code = code_version()  # every batch is a new process: it runs the code of its moment
     try:
         async with Bench(workdir, args.config) as bench:
             chosen = [load for load in loads(args) if args.only in (None, load.name)]
@@ -534,7 +560,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         raise SystemExit(f"warm-up: the engine's tickets are wrong: {b.tickets}")
             variants = BREAKDOWN if args.breakdown else VARIANTS
             results = [(load, await measure(bench, load, variants)) for load in chosen]
-            out = report(results, args.quick)
+            out = report(results, args.quick, code)
             if args.profile_engine:
                 load = chosen[0]
                 log(f"profiling one {load.name} engine batch (not measured) into {args.profile_engine}")
@@ -546,10 +572,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="small batches (a smoke run, ~30 s)")
+    p.add_argument("--quick", action="store_true", help="small batches, paced at 4x (a smoke run, ~25 s)")
     p.add_argument("--calls", type=int, help="paced: calls per batch (default 120, quick 40)")
-    p.add_argument("--calls-per-s", type=float, default=24.0, help="calls arriving per second of event time (default 24)")
-    p.add_argument("--speed", type=float, default=1.0, help="paced: replay speed, 1 = real time (default 1)")
+    p.add_argument("--calls-per-s", type=float, default=24.0,
+                   help="calls arriving per second of event time (default 24)")
+    p.add_argument("--speed", type=float, help="paced: replay speed, 1 = real time (default 1, quick 4)")
     p.add_argument("--burst-calls", type=int, help="burst: calls per batch (default 800, quick 200)")
     p.add_argument("--batches", type=int, help="batches per variant per load, ABBA order (default 4, quick 2)")
     p.add_argument("--only", choices=("paced", "burst"), help="measure one load")
@@ -567,6 +594,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.calls = args.calls or (40 if args.quick else 120)
     args.burst_calls = args.burst_calls or (200 if args.quick else 800)
     args.batches = args.batches or (2 if args.quick else 4)
+    args.speed = args.speed or (4.0 if args.quick else 1.0)
     return args
 
 

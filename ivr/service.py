@@ -41,9 +41,10 @@ class Service:
         spool, flush_delay = state_dir() / "spool", s.redis.record_flush_ms / 1000
         self.store = CallStore(s.redis.url, spool, name=f"server-{s.agi.port}", flush_delay=flush_delay,
                                retention_days=s.tickets.retention_days)
-        # ticket writes are few (two a call) and a lost second matters more: a shorter window
+        # the same group-commit window as call records: journaled first, so waiting loses nothing,
+        # and a window's tickets share one round trip (benchmarks/README.md, AMI events)
         self.tickets = TicketStore(s.redis.url, spool, name=f"server-{s.agi.port}",
-                                   retention_days=s.tickets.retention_days, flush_delay=min(flush_delay, 0.05))
+                                   retention_days=s.tickets.retention_days, flush_delay=flush_delay)
         self.follower = CallFollower(s, self.tickets, lambda: self.flows.current.calendar,
                                      asterisk=f"{s.ami.host}:{s.ami.port}", call_record=self.store.get_call)
         self.engine = Engine(self.flows, self.store, call_timeout=s.agi.call_timeout,

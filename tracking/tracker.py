@@ -340,7 +340,8 @@ class CallTracker:
         disposition, after = decide_disposition(t, failed=failed)
         t.disposition, t.after_transfer, t.closed_by = disposition.value, after, closed_by
         t.hangup_by = t.hangup_by or ("system" if failed else "")
-        t.deadline = self.deadline(t)
+        if t.deadline is None or t.request_type:  # opened with the untyped (consult) deadline
+            t.deadline = self.deadline(t)
         t.note(t.ended, "closed", disposition.value)
         return [Change("closed", t)]
 

@@ -10,6 +10,11 @@
 - ``close()`` is final: panoramisk's reconnect timer outlives its ``close()``, so every client
   that once failed to connect kept dialing AMI each second, forever, and logged in as soon as
   Asterisk came back. An engine retrying while AMI was down piled up such loops.
+- Plain events (an ``Event:`` block without ``ActionID``, the call tracker's whole diet) are
+  framed and parsed here into dicts and handed straight to the subscribers: panoramisk's
+  ``Message`` objects and regex-per-pattern dispatch cost the engine more per event than the
+  tracker itself (benchmarks/README.md). Responses, list events and ``Shutdown`` keep
+  panoramisk's path. A repeated header keeps its last value (the tracker reads none such).
 """
 
 from __future__ import annotations
@@ -28,18 +33,38 @@ class AmiError(Exception):
     """AMI refused an action, or the connection/login failed."""
 
 
+EOM = "\r\n\r\n"
+MAX_PENDING = 1 << 20  # characters of an unfinished message: a peer that never ends one is cut off
+
+
 class Utf8AMIProtocol(AMIProtocol):
-    """Decodes the byte stream incrementally so multi-byte characters survive any split."""
+    """Decodes the byte stream incrementally so multi-byte characters survive any split, and
+    frames messages itself: plain events go to ``factory.fast_events`` as dicts."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
 
     def data_received(self, data: bytes) -> None:
-        text = self._decoder.decode(data)
-        if text:
-            # Only whole characters go on; panoramisk's per-chunk decode is now lossless.
-            super().data_received(text.encode("utf-8"))
+        text = self._pending + self._decoder.decode(data)
+        blocks = text.split(EOM)
+        self._pending = blocks.pop()
+        if len(self._pending) > MAX_PENDING:
+            self._pending = ""
+            self.transport.close()  # panoramisk's connection_lost follows: reconnect, log in again
+            return
+        fast = getattr(self.factory, "fast_events", None)
+        for block in blocks:
+            if fast is not None and block.startswith("Event: ") and "\r\nActionID: " not in block \
+                    and not block.startswith("Event: Shutdown"):
+                event = {}
+                for line in block.split("\r\n"):
+                    key, _, value = line.partition(": ")
+                    event[key] = value
+                fast(event)
+            else:  # whole messages only: panoramisk's own framing sees exactly one at a time
+                super().data_received((block + EOM).encode("utf-8"))
 
 
 class ClosableManager(Manager):
@@ -48,6 +73,7 @@ class ClosableManager(Manager):
     closed = False
     was_connected = False  # until then, AmiClient.connect() reports failures; no retry here
     _connecting: asyncio.Task[Any] | None = None
+    fast_events: Callable[[dict[str, str]], None] | None = None  # plain events, framed by the protocol
 
     def connect(self, *args: Any, **kwargs: Any) -> Any:
         if self.closed:  # a reconnect timer set before close()
@@ -101,7 +127,9 @@ class AmiClient:
         self._login_listeners: list[Callable[["AmiClient"], Any]] = []
         self._disconnect_listeners: list[Callable[[], Any]] = []
         self._waiters: list[tuple[str, Callable[[Message], bool], asyncio.Future[Message]]] = []
-        self._manager.register_event("*", self._dispatch)
+        self._subscribers: list[tuple[str, EventCallback]] = []
+        self._manager.fast_events = self._deliver
+        self._manager.register_event("*", lambda _m, event: self._deliver(event))  # events panoramisk framed
         self.address = f"{host}:{port}"
 
     def _on_login(self, _manager: Manager) -> None:
@@ -163,7 +191,15 @@ class AmiClient:
 
     def on(self, pattern: str, callback: EventCallback) -> None:
         """Call ``callback(event)`` for every event whose name matches ``pattern`` (glob)."""
-        self._manager.register_event(pattern, lambda _m, event: callback(event))
+        self._subscribers.append((pattern, callback))
+
+    def _deliver(self, event: Any) -> None:
+        name = event.get("Event", "")
+        for pattern, callback in self._subscribers:
+            if pattern == "*" or fnmatch.fnmatchcase(name, pattern):
+                callback(event)
+        if self._waiters:
+            self._dispatch(self._manager, event)
 
     def wait_for(
         self, event: str, where: Callable[[Message], bool] = lambda _e: True

@@ -24,18 +24,29 @@ class FakeFactory:
         self.events.append(dict(message))
 
 
+class FastFactory(FakeFactory):
+    """A factory that takes plain events framed by the protocol (as ClosableManager does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fast: list[dict[str, str]] = []
+        self.fast_events = self.fast.append
+
+
 class FakeTransport:
+    closed = False
+
     def write(self, data: bytes) -> None:
         pass
 
     def close(self) -> None:
-        pass
+        self.closed = True
 
 
-def feed(protocol_class: type[AMIProtocol], chunks: list[bytes]) -> list[dict[str, str]]:
+def feed(protocol_class: type[AMIProtocol], chunks: list[bytes], factory: FakeFactory | None = None) -> list[dict[str, str]]:
     proto = protocol_class()
     proto.connection_made(FakeTransport())  # type: ignore[arg-type]
-    factory = FakeFactory()
+    factory = factory or FakeFactory()
     proto.factory = factory
     proto.encoding = "utf-8"
     proto.version = "11.0.0"
@@ -63,6 +74,29 @@ def test_panoramisk_alone_loses_it() -> None:
 def test_byte_by_byte() -> None:
     events = feed(Utf8AMIProtocol, [bytes([b]) for b in EVENT])
     assert events[0]["CallerIDName"] == "张三"
+
+
+def test_given_a_fast_factory_then_plain_events_arrive_as_dicts_and_list_events_take_panoramisks_path() -> None:
+    listed = b"Event: CoreShowChannel\r\nActionID: 42\r\nChannel: PJSIP/pstn-1\r\n\r\n"
+    factory = FastFactory()
+    feed(Utf8AMIProtocol, split_inside(EVENT + listed + EVENT, "张"), factory)
+    assert [e["CallerIDName"] for e in factory.fast] == ["张三", "张三"]
+    assert factory.fast[0] == {"Event": "Newchannel", "Channel": "PJSIP/pstn-1", "CallerIDName": "张三",
+                               "CallerIDNum": "13800138000"}
+    assert [e["Event"] for e in factory.events] == ["CoreShowChannel"]  # with its ActionID, for the action
+
+
+def test_given_a_peer_that_never_ends_a_message_then_the_connection_is_cut() -> None:
+    proto = Utf8AMIProtocol()
+    transport = FakeTransport()
+    proto.connection_made(transport)  # type: ignore[arg-type]
+    proto.factory = FastFactory()
+    chunk = b"Event: Flood\r\nX: " + b"y" * 65536
+    sent = 0
+    while not transport.closed and sent < 100:
+        proto.data_received(chunk)
+        sent += 1
+    assert transport.closed and sent == 16 and proto._pending == ""  # cut past 1 MiB, nothing kept
 
 
 class FakeAsterisk:
