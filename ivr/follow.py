@@ -35,7 +35,7 @@ from ivr.config import Settings
 from ivr.flows.calendar import HolidayCalendar
 from ivr.store import TicketStore
 from tickets.deadline import handling_deadline
-from tickets.model import Ticket
+from tickets.model import Deadline, Ticket
 from tracking import cdr
 from tracking.retention import cdr_files
 from tracking.tracker import CallTracker, Change, Directory
@@ -51,18 +51,19 @@ RESTART_CAUSE = "cut by an Asterisk restart"
 class CallFollower:
     def __init__(self, settings: Settings, tickets: TicketStore, calendar: Callable[[], HolidayCalendar],
                  asterisk: str = "default",
-                 call_record: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None):
+                 call_record: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None,
+                 live_settings: Callable[[], Settings] | None = None):
         """``call_record`` reads a call's IVR record from Redis, for calls whose record did not
-        come from this engine (process AGI)."""
+        come from this engine (process AGI). ``live_settings`` is the config live now (a reload
+        switches crisis mode, deadlines, the number plan, agents); default: ``settings``."""
         self.settings = settings
+        self.live_settings = live_settings or (lambda: settings)
         self.tickets = tickets
         self.call_record = call_record
         self.asterisk = asterisk  # names this Asterisk's CDR progress in Redis
-        self.tracker = CallTracker(
-            Directory.from_settings(settings),
-            lambda t: handling_deadline(datetime.fromisoformat(t.received), t.request_type, settings.tickets,
-                                        calendar()),
-        )
+        self._calendar = calendar
+        self._deadlines: dict[tuple[int, int, str, str], Deadline] = {}
+        self.tracker = CallTracker(Directory.from_settings(settings), self._deadline)
         # Events are handled inline, in the AMI client's callback: a hop through a queue to
         # another task would cost each event a second wake-up of the loop. Only logins (to
         # reconcile) and the once-a-second sweep run in :meth:`run`. While a reconcile waits for
@@ -74,6 +75,21 @@ class CallFollower:
         self._startup: str | None = None
         self._connected_since: float | None = None
         self.events_seen = 0
+
+    def _deadline(self, t: Ticket) -> Deadline:
+        """A working-day deadline depends only on the day received and the type: computed once a
+        day per type (twice a call otherwise), on the calendar live now (a reload may change it)."""
+        calendar, rules = self._calendar(), self.live_settings().tickets
+        if rules.crisis:
+            return handling_deadline(datetime.fromisoformat(t.received), t.request_type, rules, calendar)
+        key = (id(calendar), id(rules), t.received[:10], t.request_type)
+        deadline = self._deadlines.get(key)
+        if deadline is None:
+            if len(self._deadlines) > 64:
+                self._deadlines.clear()
+            deadline = handling_deadline(datetime.fromisoformat(t.received), t.request_type, rules, calendar)
+            self._deadlines[key] = deadline
+        return Deadline(deadline.due, deadline.rule, deadline.provisional)  # each ticket its own
 
     # --- inputs (callbacks: never block, never raise) --------------------------------------
 
@@ -115,6 +131,9 @@ class CallFollower:
                     await self._reconcile(ami, now)
                 finally:
                     self._release_held()
+            live = self.live_settings()
+            if live is not self.settings:  # reloaded: who is who may have changed
+                self.settings, self.tracker.directory = live, Directory.from_settings(live)
             await self._fetch_records(now)
             self._write(self.tracker.sweep(now))
             if self._vanished:

@@ -46,7 +46,8 @@ class Service:
         self.tickets = TicketStore(s.redis.url, spool, name=f"server-{s.agi.port}",
                                    retention_days=s.tickets.retention_days, flush_delay=flush_delay)
         self.follower = CallFollower(s, self.tickets, lambda: self.flows.current.calendar,
-                                     asterisk=f"{s.ami.host}:{s.ami.port}", call_record=self.store.get_call)
+                                     asterisk=f"{s.ami.host}:{s.ami.port}", call_record=self.store.get_call,
+                                     live_settings=lambda: self.flows.current.settings)
         self.engine = Engine(self.flows, self.store, call_timeout=s.agi.call_timeout,
                              on_record=self.follower.on_ivr_record, repeat_of=self._repeat_of,
                              tickets=self.tickets)
