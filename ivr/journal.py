@@ -66,8 +66,10 @@ class JournaledWriter:
     def save_nowait(self, record: dict[str, Any]) -> None:
         """:meth:`save` for callbacks that cannot await (it never waits anyway): the journal
         append is one ``write``, the Redis write is the writer task's."""
-        line = json.dumps(record, ensure_ascii=False, default=str)
-        record_id = str(record[self.id_field])
+        self.save_line(json.dumps(record, ensure_ascii=False, default=str), str(record[self.id_field]))
+
+    def save_line(self, line: str, record_id: str) -> None:
+        """:meth:`save_nowait` of a record its writer encoded itself (one JSON object, one line)."""
         self._append_journal(line, record_id)
         if self._journal_only:
             return  # the flusher replays it behind the older ones
