@@ -16,17 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 
+from ivr.strict import NAME, NUMBER, Strict
 from ivr.yamlsource import Document, Location, SourceError, SourceErrors, load, pydantic_errors
-
-NAME = r"^[a-z][a-z0-9_-]{0,39}$"
-NUMBER = r"^[0-9]{3,16}$"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+from queues.model import Agent, Queue
+from transfer.model import SubCenter
 
 # --- engine (protocol-facing) sections -------------------------------------------------
 
@@ -85,41 +80,7 @@ class SipSettings(Strict):
     )
 
 
-# --- hotline sections ------------------------------------------------------------------
-
-
-class Agent(Strict):
-    """A seat: one SIP softphone endpoint."""
-
-    name: str = Field(description="display name")
-    skills: tuple[str, ...] = ()
-    contact: str | None = Field(
-        None, description="fixed SIP URI (desk phone); otherwise the softphone registers"
-    )
-
-
-class Queue(Strict):
-    """A group of seats callers wait for (7×24 general, or an expert skill)."""
-
-    title: str
-    members: tuple[str, ...] = ()
-    strategy: Literal["rrmemory", "ringall", "leastrecent", "fewestcalls", "random", "linear"] = (
-        "rrmemory"
-    )
-    ring_timeout: int = Field(15, ge=1, le=120, description="seconds one seat rings")
-    max_wait: int = Field(0, ge=0, description="seconds in queue before fallback; 0 = forever")
-    fallback: str | None = Field(None, description="queue to try when max_wait runs out")
-
-
-class SubCenter(Strict):
-    """A department hotline that keeps its own seats; 12345 transfers calls to it."""
-
-    title: str
-    number: str = Field(pattern=NUMBER)
-    host: str
-    port: int = Field(5060, ge=1, le=65535)
-    ring_timeout: int = Field(20, ge=1, le=120)
-    fallback_queue: str = "general"
+# --- hotline sections (queues and sub-centers live in their feature packages) ----------
 
 
 class NumberEntry(Strict):

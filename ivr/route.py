@@ -10,35 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-GENERAL_QUEUE = "general"
+from queues.model import GENERAL_QUEUE, QueueRoute
+from transfer.model import TransferRoute
 
-
-@dataclass(frozen=True)
-class QueueRoute:
-    queue: str
-    priority: int = 0
-
-    def variables(self) -> dict[str, str]:
-        return {"IVR_QUEUE": self.queue, "IVR_QUEUE_PRIORITY": str(self.priority), "IVR_ROUTE": "queue"}
-
-
-@dataclass(frozen=True)
-class TransferRoute:
-    """Dial a sub-center trunk (or, with ``trunk='pstn'``, any outside number such as 110)."""
-
-    trunk: str
-    number: str
-    ring_timeout: int = 20
-    fallback_queue: str = GENERAL_QUEUE
-
-    def variables(self) -> dict[str, str]:
-        return {
-            "IVR_TRANSFER_TRUNK": self.trunk,
-            "IVR_TRANSFER_NUMBER": self.number,
-            "IVR_TRANSFER_TIMEOUT": str(self.ring_timeout),
-            "IVR_FALLBACK_QUEUE": self.fallback_queue,
-            "IVR_ROUTE": "transfer",
-        }
+__all__ = ["GENERAL_QUEUE", "HangupRoute", "QueueRoute", "Route", "TransferRoute"]
 
 
 @dataclass(frozen=True)

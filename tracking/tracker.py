@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping
 
 from ivr.config import Settings
+from transfer.model import EMERGENCY_NUMBERS
 from tickets.model import AgentAttempt, Deadline, IvrPath, RequestType, Ticket, Transfer, decide_disposition
 
 Event = Mapping[str, str]
@@ -27,7 +28,6 @@ CITIZEN_CONTEXTS = frozenset({"from-pstn"})  # where citizens' calls enter (aste
 # contexts a citizen's own channel may be in later (a call adopted after a restart)
 CALL_CONTEXTS = CITIZEN_CONTEXTS | {"ivr-route", "ivr-queues", "ivr-survey"}
 IVR_GRACE = 3.0  # s a closed call waits for the engine's IVR record before it is written anyway
-EMERGENCY_NUMBERS = frozenset({"110", "119", "120", "122"})
 
 
 @dataclass(frozen=True)

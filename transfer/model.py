@@ -1,0 +1,44 @@
+"""Calls that leave 12345: department hotlines that keep their own seats (设分中心, transferred
+by phone with a fallback to a 12345 queue), and the emergency lines 12345 links to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import Field
+
+from ivr.strict import NUMBER, Strict
+from queues.model import GENERAL_QUEUE
+
+EMERGENCY_NUMBERS = frozenset({"110", "119", "120", "122"})  # not merged: 12345 links to them
+
+
+class SubCenter(Strict):
+    """A department hotline that keeps its own seats; 12345 transfers calls to it."""
+
+    title: str
+    number: str = Field(pattern=NUMBER)
+    host: str
+    port: int = Field(5060, ge=1, le=65535)
+    ring_timeout: int = Field(20, ge=1, le=120)
+    fallback_queue: str = "general"
+
+
+@dataclass(frozen=True)
+class TransferRoute:
+    """Dial a sub-center trunk (or, with ``trunk='pstn'``, any outside number such as 110)."""
+
+    trunk: str
+    number: str
+    ring_timeout: int = 20
+    fallback_queue: str = GENERAL_QUEUE
+
+    def variables(self) -> dict[str, str]:
+        return {
+            "IVR_TRANSFER_TRUNK": self.trunk,
+            "IVR_TRANSFER_NUMBER": self.number,
+            "IVR_TRANSFER_TIMEOUT": str(self.ring_timeout),
+            "IVR_FALLBACK_QUEUE": self.fallback_queue,
+            "IVR_ROUTE": "transfer",
+        }
