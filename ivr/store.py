@@ -125,18 +125,58 @@ def _client(url: str, pool_size: int, timeout: float) -> aioredis.Redis:
     )
 
 
-class CallStore(JournaledWriter):
+class _RedisJournal(JournaledWriter):
+    """A journaled writer whose group commit is one call of its ``script`` (:attr:`SCRIPT`)."""
+
+    SCRIPT = ""
+    stream = ""  # the stream the script appends to (named in errors)
+    results_per_record = 1  # the script's results per record; the first is the record's status
+
+    def __init__(self, url: str, spool_dir: Path, name: str, *, retention_days: int, pool_size: int = 20,
+                 timeout: float = 2.0, flush_delay: float = 0.0):
+        super().__init__(spool_dir, name, flush_delay=flush_delay)
+        self.redis = _client(url, pool_size, timeout)
+        self.retention_s = retention_days * DAY
+        self._script = self.redis.register_script(self.SCRIPT)
+
+    async def _commit(self, batch: list[tuple[str, str]], keys: list[str], args: list[Any]) -> list[int] | None:
+        """Run the script for ``batch``; its per-record statuses, or None when Redis fails (the
+        records stay journaled). Records Redis refuses for good (:data:`REFUSED`: their key holds
+        another type) are set aside, so that one bad key cannot hold up every later record."""
+        try:
+            results = await self._script(keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            log.warning("Redis unavailable, %d %s record(s) kept in %s: %s", len(batch), self.kind, self.spool_dir, exc)
+            return None
+        if results == STREAM_BROKEN:
+            log.error("%s in Redis is not a stream; %d %s record(s) kept in %s", self.stream, len(batch), self.kind,
+                      self.spool_dir)
+            return None
+        statuses = [int(r) for r in results[::self.results_per_record]]
+        for (record_id, _line), status in zip(batch, statuses):
+            if status == REFUSED:
+                log.error("the Redis key of %s record %s holds another type: kept in %s", self.kind, record_id,
+                          self.bad_file)
+        self._set_aside([line for (_id, line), status in zip(batch, statuses) if status == REFUSED])
+        return statuses
+
+    async def close(self) -> None:
+        await super().close()
+        await self.redis.aclose()
+
+
+class CallStore(_RedisJournal):
     """The engine's call records (what the caller heard and pressed, the route) and status."""
 
     kind = "calls"
     id_field = "unique_id"
+    SCRIPT = SAVE_RECORDS
+    stream = keyspace.CALL_STREAM
 
     def __init__(self, url: str, spool_dir: Path, name: str, *, pool_size: int = 20, timeout: float = 2.0,
                  flush_delay: float = 0.0, retention_days: int = 180):
-        super().__init__(spool_dir, name, flush_delay=flush_delay)
-        self.redis = _client(url, pool_size, timeout)
-        self.retention_s = retention_days * DAY
-        self._save_records = self.redis.register_script(SAVE_RECORDS)
+        super().__init__(url, spool_dir, name, retention_days=retention_days, pool_size=pool_size, timeout=timeout,
+                         flush_delay=flush_delay)
 
     async def save_call(self, record: dict[str, Any]) -> None:
         await self.save(record)
@@ -145,21 +185,8 @@ class CallStore(JournaledWriter):
         keys = [keyspace.CALL_STREAM, *(keyspace.call(unique_id) for unique_id, _line in batch)]
         args: list[str | int] = [_oldest_kept_id(self.retention_s), int(self.retention_s),
                                  *(line for _unique_id, line in batch)]
-        try:
-            results = await self._save_records(keys=keys, args=args)
-        except (RedisError, OSError) as exc:
-            log.warning("Redis unavailable, %d call record(s) kept in %s: %s", len(batch), self.spool_dir, exc)
-            return None
-        if results == STREAM_BROKEN:
-            log.error("%s in Redis is not a stream; %d call record(s) kept in %s", keyspace.CALL_STREAM, len(batch),
-                      self.spool_dir)
-            return None
-        refused = [(unique_id, line) for (unique_id, line), r in zip(batch, results) if r == REFUSED]
-        for unique_id, _line in refused:
-            log.error("%s in Redis is not a string: call record %s kept in %s",
-                      keyspace.call(unique_id), unique_id, self.bad_file)
-        self._set_aside([line for _unique_id, line in refused])
-        return sum(1 for r in results if r == 1)
+        statuses = await self._commit(batch, keys, args)
+        return None if statuses is None else statuses.count(1)
 
     async def publish_engine_status(self, engine: str, status: dict[str, str]) -> None:
         """Which flow version an engine runs, so admins (and `ivr reload`) can see it."""
@@ -183,29 +210,20 @@ class CallStore(JournaledWriter):
         raw = await self.redis.get(keyspace.call(unique_id))
         return json.loads(raw) if raw else None
 
-    async def close(self) -> None:
-        await super().close()
-        await self.redis.aclose()
-
-
 # --- tickets ---------------------------------------------------------------------------------
 
 PHASE_REV = {"opened": 10, "closed": 20}  # a later phase's doc wins; updates after close count up
 
 
-class TicketStore(JournaledWriter):
+class TicketStore(_RedisJournal):
     """Tickets by ``linkedid``: written as journaled, idempotent phase writes; read for the CLI,
     the progress query, repeat callers and the tracker's reconciliation."""
 
     kind = "tickets"
     id_field = "linkedid"
-
-    def __init__(self, url: str, spool_dir: Path, name: str, *, retention_days: int, pool_size: int = 20,
-                 timeout: float = 2.0, flush_delay: float = 0.0):
-        super().__init__(spool_dir, name, flush_delay=flush_delay)
-        self.redis = _client(url, pool_size, timeout)
-        self.retention_s = retention_days * DAY
-        self._save_tickets = self.redis.register_script(SAVE_TICKETS)
+    SCRIPT = SAVE_TICKETS
+    stream = keyspace.TICKET_EVENTS
+    results_per_record = 2  # status, number
 
     async def write(self, ticket: Ticket, phase: str, rev: int | None = None) -> None:
         """Journal one phase of a ticket and queue it for Redis (returns without waiting)."""
@@ -235,22 +253,8 @@ class TicketStore(JournaledWriter):
                      keyspace.caller_tickets(w["caller"])]
             args += [w["phase"], w["rev"], w["line"], w["day"], w["received"], int(self.retention_s), w["doc"],
                      w["linkedid"]]
-        try:
-            results = await self._save_tickets(keys=keys, args=args)
-        except (RedisError, OSError) as exc:
-            log.warning("Redis unavailable, %d ticket write(s) kept in %s: %s", len(batch), self.spool_dir, exc)
-            return None
-        if results == STREAM_BROKEN:
-            log.error("%s in Redis is not a stream; %d ticket write(s) kept in %s", keyspace.TICKET_EVENTS,
-                      len(batch), self.spool_dir)
-            return None
-        statuses = results[0::2]
-        refused = [line for (_id, line), r in zip(batch, statuses) if r == REFUSED]
-        for (linkedid, _line), r in zip(batch, statuses):
-            if r == REFUSED:
-                log.error("%s in Redis is not a hash: ticket write kept in %s", keyspace.ticket(linkedid), self.bad_file)
-        self._set_aside(refused)
-        return sum(1 for r in statuses if r == 1)
+        statuses = await self._commit(batch, keys, args)
+        return None if statuses is None else statuses.count(1)
 
     async def get(self, linkedid: str) -> Ticket | None:
         doc = await self.redis.hget(keyspace.ticket(linkedid), "doc")
@@ -287,9 +291,6 @@ class TicketStore(JournaledWriter):
             docs = await pipe.execute()
         return [Ticket.from_json(json.loads(d)) for d in docs if d]
 
-    async def close(self) -> None:
-        await super().close()
-        await self.redis.aclose()
 
 
 DOC_SEPARATOR = ', "doc": '  # cannot occur earlier in a line: JSON escapes every quote inside a value
