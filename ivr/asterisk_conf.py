@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr.config import ConfigError, Settings, agent_secret
+from queues.model import memberships
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "asterisk-conf"
 STATIC_FILES = (
@@ -51,7 +52,13 @@ ENGINE_EVENTS = (
     "FullyBooted", "Newchannel", "Hangup", "HangupRequest", "SoftHangupRequest", "DialBegin", "DialEnd",
     "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled", "AgentRingNoAnswer",
     "AgentConnect", "AgentComplete", "BlindTransfer", "AttendedTransfer", "UserEvent",
+    # seats (queues.agents.AgentBoard): log-in, log-out, pause, device state of each member
+    "QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause", "QueueMemberStatus",
 )
+# The seat-control user (`ivr agents`, later the console): adds, removes and pauses queue
+# members (write `agent`: QueueAdd, QueueRemove, QueuePause) and nothing else; it reads no
+# events (QueueStatus answers its own action).
+SEATS_WRITE = "agent"
 # Events nobody in production reads, yet Asterisk builds them for every AGI command and
 # dialplan step: about half of its CPU per AGI command (benchmarks/README.md).
 QUIET_EVENTS = ("AGIExecStart", "AGIExecEnd", "Newexten", "VarSet")
@@ -89,6 +96,7 @@ class RenderOptions:
     agi_url: str = ""  # default: agi://<agi.host>:<agi.port>/ivr
     engine_timeout: int | None = None  # dialplan's limit; default: agi.call_timeout + 30 s
     agent_secrets: dict[str, str] = field(default_factory=dict)  # overrides the environment
+    seats_ami_secret: str | None = None  # adds the seat-control user (ami.seats_username)
     testbed_ami_secret: str | None = None  # adds a read-all AMI user for tests only
     disabled_events: tuple[str, ...] = QUIET_EVENTS  # a test bed that traces AGI passes ()
     system_name: str = "ivr12345"
@@ -106,6 +114,7 @@ def render(settings: Settings, options: RenderOptions) -> dict[str, str]:
             "queues.conf": _queues_conf(settings),
             "extensions_globals.conf": _globals(settings, options),
             "extensions_queues.conf": _queue_dialplan(settings),
+            "extensions_agents.conf": _agents_dialplan(settings),
             "extensions_testbed.conf": _testbed_dialplan() if options.testbed_ami_secret else "",
         }
     )
@@ -187,6 +196,8 @@ timestampevents = yes
     if o.disabled_events:
         text += f"disabledevents = {','.join(o.disabled_events)}\n"
     text += user(s.ami.username, o.ami_secret, ENGINE_READ, ENGINE_WRITE, ENGINE_EVENTS)
+    if o.seats_ami_secret:
+        text += user(s.ami.seats_username, o.seats_ami_secret, "", SEATS_WRITE)
     if o.testbed_ami_secret:
         text += user("testbed", o.testbed_ami_secret, "all", "all")
     return text
@@ -228,14 +239,12 @@ endpoint=pstn
     ]
     for name, agent in s.agents.items():
         secret = o.agent_secrets.get(name) or agent_secret(name)
-        if not agent.contact and not secret:
-            raise ConfigError(
-                f"agent {name}: no fixed contact and no SIP password "
-                f"(set IVR_AGENT_SECRET_{name.upper().replace('-', '_')})"
-            )
+        if not secret:
+            # also for a desk phone with a fixed contact: its calls (feature codes, transfers)
+            # are identified by user name, which only the password makes true
+            raise ConfigError(f"agent {name}: no SIP password (set IVR_AGENT_SECRET_{name.upper().replace('-', '_')})")
         block = f"; seat: {agent.name}\n" + endpoint(name, "from-agents", "username")
-        if secret:
-            block += f"""auth={name}-auth
+        block += f"""auth={name}-auth
 
 [{name}-auth]
 type=auth
@@ -271,42 +280,89 @@ match={sub.host}:{sub.port}
     return "\n".join(parts)
 
 
+# Mandarin sounds of the position and estimated-wait announcements (prompts/catalog.yaml).
+QUEUE_SOUNDS = {
+    "queue-thereare": "ivr12345/queue_position_before",
+    "queue-callswaiting": "ivr12345/queue_position_after",
+    "queue-holdtime": "ivr12345/queue_wait_before",
+    "queue-minutes": "ivr12345/queue_wait_minutes",
+    "queue-minute": "ivr12345/queue_wait_minutes",
+    "queue-seconds": "ivr12345/queue_wait_seconds",
+    "queue-thankyou": "ivr12345/queue_thanks",
+}
+
+
 def _queues_conf(s: Settings) -> str:
-    text = "[general]\npersistentmembers = no\nshared_lastcall = yes\nlog_membername_as_agent = yes\n"
+    # Members are dynamic (agents log in); persistentmembers keeps them across an Asterisk restart.
+    text = "[general]\npersistentmembers = yes\nshared_lastcall = yes\nlog_membername_as_agent = yes\n"
     for name, q in s.queues.items():
+        overflow = q.overflow_queue(name)
+        a = q.announce
         text += f"""
 ; {q.title}
 [{asterisk_queue(name)}]
 strategy = {q.strategy}
 timeout = {q.ring_timeout}
 retry = 1
-wrapuptime = 0
-joinempty = yes
-leavewhenempty = no
+wrapuptime = {q.wrapup}
 ringinuse = no
-announce-frequency = 0
-musicclass = default
+autofill = yes
+musicclass = {q.music}
 """
-        for member in q.members:
-            text += f"member => PJSIP/{member},0,{s.agents[member].name},,\n"
+        # A queue with somewhere to overflow to is "empty" without a reachable seat logged in:
+        # callers do not join it, and leave it when the last seat goes. The general queue is
+        # 7×24: callers always join and stay.
+        empty = "unavailable,invalid" if overflow else "no"
+        text += f"joinempty = {'yes' if not overflow else empty}\nleavewhenempty = {empty}\n"
+        text += f"announce-frequency = {a.every}\nmin-announce-frequency = {min(a.every, 15)}\n"
+        text += f"announce-position = {'yes' if a.position else 'no'}\n"
+        text += f"announce-holdtime = {'yes' if a.wait else 'no'}\nannounce-round-seconds = 0\n"
+        text += "announce-to-first-user = no\nperiodic-announce-frequency = 0\n"
+        text += "".join(f"{key} = {sound}\n" for key, sound in QUEUE_SOUNDS.items())
     return text
 
 
 def _queue_dialplan(s: Settings) -> str:
-    """One extension per configured queue, each with its wait limit and fallback queue."""
+    """One extension per configured queue: its wait limit, then its overflow queue, which the
+    call joins keeping its place in time order (``ivr-queue-place``)."""
     out = []
     for name, q in s.queues.items():
         wait = str(q.max_wait) if q.max_wait else ""
+        overflow = q.overflow_queue(name)
         # option c: when the agent hangs up, the caller stays (QUEUESTATUS=CONTINUE) for the
         # satisfaction survey
         lines = [f"exten => {name},1,Set(CDR(ivr_queue)={name})",
-                 f" same => n,Queue({asterisk_queue(name)},tc,,,{wait})",
+                 " same => n,Gosub(ivr-queue-place,s,1(" + asterisk_queue(name) + "))",
+                 f" same => n,Queue({asterisk_queue(name)},tc,,,{wait},,,,${{GOSUB_RETVAL}})",
                  ' same => n,GotoIf($["${QUEUESTATUS}" = "CONTINUE"]?ivr-survey,s,1)']
-        # Queue() returns when max_wait ran out (or the caller left): never end a call there.
-        fallback = q.fallback or ("general" if name != "general" else None)
-        lines.append(f" same => n,Goto({fallback},1)" if fallback else " same => n,Hangup()")
+        # Queue() returns when max_wait ran out, no seat was logged in, or the caller left:
+        # never end a call there.
+        if overflow:
+            lines.append(f" same => n,UserEvent(IvrOverflow,Queue: {name},Overflow: {overflow},Reason: ${{QUEUESTATUS}})")
+            lines.append(f" same => n,Goto({overflow},1)")
+        else:
+            lines.append(" same => n,Hangup()")
         out.append("\n".join(lines))
     return "\n".join(out) + "\n"
+
+
+def _agents_dialplan(s: Settings) -> str:
+    """Per agent, the queues they join at log-in (with their penalties) and leave at log-out;
+    the softphone's feature codes in ``[from-agents]`` call these with the caller's own
+    authenticated endpoint, so nobody logs another seat in."""
+    login, logout = ["[ivr-agent-login]"], ["[ivr-agent-logout]"]
+    for agent_name, agent in s.agents.items():
+        joins = memberships(agent, s.queues)
+        login.append(f"exten => {agent_name},1,NoOp({agent.name})")
+        logout.append(f"exten => {agent_name},1,NoOp({agent.name})")
+        for qname, penalty in joins.items():
+            login.append(f" same => n,AddQueueMember({asterisk_queue(qname)},PJSIP/{agent_name},{penalty},,{agent_name})")
+            logout.append(f" same => n,RemoveQueueMember({asterisk_queue(qname)},PJSIP/{agent_name})")
+        login.append(" same => n,Return()")
+        logout.append(" same => n,Return()")
+    login.append("exten => i,1,Return()")
+    logout.append("exten => i,1,Return()")
+    return "\n".join(login) + "\n\n" + "\n".join(logout) + "\n"
 
 
 def fastagi_url(s: Settings) -> str:
@@ -325,6 +381,7 @@ def _globals(s: Settings, o: RenderOptions) -> str:
         f"IVR_AGI_URL={url}\nIVR_ENV_FILE={s.agi.env_file}\nIVR_ENGINE_TIMEOUT={timeout}\n"
         f"IVR_SURVEY={int(s.tickets.satisfaction)}\nIVR_SURVEY_TIMEOUT={s.tickets.satisfaction_timeout}\n"
         f"IVR_REPEAT_PRIORITY={s.tickets.repeat_priority}\n"
+        + "".join(f"IVR_PAUSE_REASON_{digit}={reason}\n" for digit, reason in s.pause_reasons.items())
     )
 
 

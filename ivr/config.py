@@ -20,7 +20,7 @@ from pydantic import Field, SecretStr, ValidationError
 
 from ivr.strict import NAME, NUMBER, Strict
 from ivr.yamlsource import Document, Location, SourceError, SourceErrors, load, pydantic_errors
-from queues.model import Agent, Queue
+from queues.model import Agent, PauseReasons, Queue
 from transfer.model import SubCenter
 
 # --- engine (protocol-facing) sections -------------------------------------------------
@@ -46,6 +46,8 @@ class AmiSettings(Strict):
     port: int = Field(5038, ge=1, le=65535)
     username: str = "ivr"
     secret: SecretStr | None = None
+    seats_username: str = Field("ivr-seats", description="AMI user that logs agents in and out and pauses them")
+    seats_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_SEATS_SECRET, never in config/")
 
 
 class RedisSettings(Strict):
@@ -138,6 +140,7 @@ class Settings(Strict):
     sip: SipSettings = SipSettings()
     agents: dict[str, Agent] = {}
     queues: dict[str, Queue] = {}
+    pause_reasons: PauseReasons = {"1": "小休"}
     subcenters: dict[str, SubCenter] = {}
     numbers: dict[str, NumberEntry] = {}
     tracking: TrackingSettings = TrackingSettings()
@@ -150,11 +153,11 @@ class Settings(Strict):
             out.append((("queues",), "a queue named 'general' is required: the 7×24 queue every failure falls back to"))
         for qname in self.queues:
             seen, q = [qname], self.queues[qname]
-            while q.fallback and q.fallback in self.queues and q.fallback not in seen:
-                seen.append(q.fallback)
-                q = self.queues[q.fallback]
-            if q.fallback in seen:
-                out.append((("queues", qname, "fallback"), "queue fallbacks form a cycle: " + " → ".join([*seen, q.fallback])))
+            while q.overflow and q.overflow in self.queues and q.overflow not in seen:
+                seen.append(q.overflow)
+                q = self.queues[q.overflow]
+            if q.overflow in seen:
+                out.append((("queues", qname, "overflow"), "queue overflows form a cycle: " + " → ".join([*seen, q.overflow])))
         for name in self.tickets.webhooks:
             if not re.match(NAME, name):
                 out.append((("tickets", "webhooks", name), f"name {name!r} must match {NAME}"))
@@ -162,12 +165,16 @@ class Settings(Strict):
             for name in getattr(self, section):
                 if not re.match(NAME, name):
                     out.append(((section, name), f"name {name!r} must match {NAME}"))
+        skills = {q.skill_name(qname) for qname, q in self.queues.items()}
+        for aname, agent in self.agents.items():
+            for skill in agent.skills:
+                if skill not in skills:
+                    out.append((("agents", aname, "skills", skill), f"skill {skill!r} is served by no queue"))
         for qname, q in self.queues.items():
-            for i, m in enumerate(q.members):
-                if m not in self.agents:
-                    out.append((("queues", qname, "members", i), f"member {m!r} is not a defined agent"))
-            if q.fallback and q.fallback not in self.queues:
-                out.append((("queues", qname, "fallback"), f"fallback {q.fallback!r} is not a defined queue"))
+            if q.overflow and q.overflow not in self.queues:
+                out.append((("queues", qname, "overflow"), f"overflow {q.overflow!r} is not a defined queue"))
+            if qname == "general" and q.hours is not None:
+                out.append((("queues", qname, "hours"), "the general queue is 7×24: it has no hours"))
         for sname, s in self.subcenters.items():
             if s.fallback_queue not in self.queues:
                 out.append((("subcenters", sname, "fallback_queue"), f"{s.fallback_queue!r} is not a defined queue"))

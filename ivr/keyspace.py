@@ -27,6 +27,10 @@ endpoint, created at id 0 so each endpoint gets every event still in the stream)
 
 Call tracking:
   ``ivr:tracking:cdr:<asterisk>``     hash: how far that Asterisk's CDR file has been read
+
+Seats (rebuilt from Asterisk's QueueStatus after every reconnect; no personal data):
+  ``ivr:seats``                       hash: agent → JSON of its seat (queues, pause, device state)
+  ``ivr:seats:changed``               pub/sub channel: the agent whose seat just changed
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from __future__ import annotations
 import hashlib
 
 CALL_STREAM = "ivr:calls"
+SEATS = "ivr:seats"
+SEATS_CHANGED = "ivr:seats:changed"
 TICKET_EVENTS = "ivr:ticket-events"
 TICKETS_BY_TIME = "ivr:tickets:by-time"
 TICKET_NUMBER_PREFIX = "ivr:ticket-no:"

@@ -24,7 +24,8 @@ from ivr.engine import Engine
 from ivr.flows.live import LiveFlows, catalog_loader, default_prompts_dir
 from ivr.follow import CallFollower
 from ivr.push import PushWorker
-from ivr.store import CallStore, TicketStore
+from ivr.seats import SeatFollower
+from ivr.store import CallStore, SeatStore, TicketStore
 from ivr.config import state_dir
 from tracking.retention import run_retention
 
@@ -51,6 +52,7 @@ class Service:
         self.engine = Engine(self.flows, self.store, call_timeout=s.agi.call_timeout,
                              on_record=self.follower.on_ivr_record, repeat_of=self._repeat_of,
                              tickets=self.tickets)
+        self.seats = SeatFollower(s, SeatStore(s.redis.url), live_settings=lambda: self.flows.current.settings)
         self.push = PushWorker(s.redis.url, s, consumer=f"{socket.gethostname()}:{s.agi.port}:{os.getpid()}")
         self.ami: AmiClient | None = None
 
@@ -120,6 +122,7 @@ class Service:
                     tasks.create_task(keep_running(self.store.run_spool_flusher, "record spool flusher")),
                     tasks.create_task(keep_running(self.tickets.run_spool_flusher, "ticket spool flusher")),
                     tasks.create_task(keep_running(self.follower.run, "call follower")),
+                    tasks.create_task(keep_running(self.seats.run, "seat follower")),
                     tasks.create_task(keep_running(self.push.run, "ticket push")),
                     tasks.create_task(keep_running(lambda: run_retention(lambda: self.loaded.settings,
                                                                          reopen=self._reopen_logs),
@@ -138,6 +141,7 @@ class Service:
             for store in (self.store, self.tickets):
                 await store.flush_spool()
                 await store.close()
+            await self.seats.store.close()
         finally:
             pidfile.unlink(missing_ok=True)
         return 0
@@ -161,6 +165,8 @@ class Service:
             self.ami.on("*", self.follower.on_event)
             self.ami.on_login(self.follower.on_login)
             self.ami.on_disconnect(self.follower.on_disconnect)
+            self.ami.on("QueueMember*", self.seats.on_event)
+            self.ami.on_login(self.seats.on_login)
             try:
                 await self.ami.connect()
                 log.info("AMI connected to %s", self.ami.address)

@@ -308,3 +308,35 @@ def _epoch(iso: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(iso).timestamp()
+
+
+class SeatStore:
+    """Where agents' seats are published for ``ivr agents`` and the wallboard. Not journaled:
+    Asterisk holds the truth and the seat follower rewrites it all after every reconnect."""
+
+    def __init__(self, url: str, *, timeout: float = 2.0):
+        self.redis = aioredis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout,
+                                             socket_connect_timeout=timeout)
+
+    async def save(self, seats: dict[str, dict[str, Any]]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(keyspace.SEATS, mapping={a: json.dumps(s, ensure_ascii=False) for a, s in seats.items()})
+            for agent in seats:
+                pipe.publish(keyspace.SEATS_CHANGED, agent)
+            await pipe.execute()
+
+    async def replace(self, seats: dict[str, dict[str, Any]]) -> None:
+        """All seats at once (after a reconcile): agents no longer configured disappear."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keyspace.SEATS)
+            if seats:
+                pipe.hset(keyspace.SEATS, mapping={a: json.dumps(s, ensure_ascii=False) for a, s in seats.items()})
+            pipe.publish(keyspace.SEATS_CHANGED, "*")
+            await pipe.execute()
+
+    async def all(self) -> dict[str, dict[str, Any]]:
+        raw = cast(dict[str, str], await self.redis.hgetall(keyspace.SEATS))
+        return {agent: json.loads(text) for agent, text in sorted(raw.items())}
+
+    async def close(self) -> None:
+        await self.redis.aclose()

@@ -27,7 +27,12 @@ def run(args: argparse.Namespace) -> int:
     if secret is None:
         raise UsageError("missing AMI secret: set IVR_AMI_SECRET (the engine must use the same one); "
                          f"for a fresh one: {secrets.token_urlsafe(18)}")
+    seats = loaded.settings.ami.seats_secret
+    if seats is None:
+        print("note: no IVR_AMI_SEATS_SECRET: no seat-control AMI user (`ivr agents login` needs one); "
+              "agents log in from their softphones")
     files = write(loaded.settings, RenderOptions(ami_secret=secret.get_secret_value(),
+                                                 seats_ami_secret=seats.get_secret_value() if seats else None,
                                                  engine_timeout=args.engine_timeout), args.out)
     print(f"wrote {len(files)} files to {args.out}")
     return 0

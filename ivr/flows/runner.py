@@ -26,6 +26,7 @@ from ivr.flows.base import CallContext, TicketLookup
 from ivr.flows.compiler import Flow
 from ivr.flows.live import FlowSet
 from ivr.route import GENERAL_QUEUE, HangupRoute, QueueRoute, Route
+from queues.policy import open_queue
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,10 @@ async def run_call(
     except Exception as exc:  # an engine bug must not cost the caller the call or the record
         log.exception("call %s: engine error", call.unique_id)
         route, error, fallback = QueueRoute(GENERAL_QUEUE), f"engine error: {exc!r}", True
+    if isinstance(route, QueueRoute):
+        route, moved = open_queue(route, flows.settings.queues, ctx.now(), flows.calendar)
+        if moved:
+            ctx.channel_variables["IVR_QUEUE_MOVED"] = moved
     return CallRecord(
         unique_id=call.unique_id,
         dialed=call.dialed,

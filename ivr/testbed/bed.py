@@ -51,6 +51,8 @@ class BedState:
     redis_pid: int = 0
     engine_pid: int = 0
     created: float = field(default_factory=time.time)
+    seats_ami_secret: str = ""  # the seat-control AMI user (ivr agents)
+    agent_secrets: dict[str, str] = field(default_factory=dict)  # each softphone's SIP password
 
     @property
     def redis_url(self) -> str:
@@ -65,6 +67,7 @@ class BedState:
             "IVR_AMI_HOST": "127.0.0.1",
             "IVR_AMI_PORT": str(self.ami_port),
             "IVR_AMI_SECRET": self.ami_secret,
+            "IVR_AMI_SEATS_SECRET": self.seats_ami_secret,
             "IVR_REDIS_URL": self.redis_url,
             "IVR_STATE_DIR": str(Path(self.dir) / "state"),  # pid file, record spool
             "IVR_TRACKING_CDR_FILE": str(Path(self.dir) / "log" / "cdr-custom" / "Master.csv"),
@@ -76,10 +79,12 @@ class TestBed:
     __test__ = False
 
     def __init__(self, config_dir: str | Path = "config", name: str | None = None, runner: str | None = None,
-                 trace_agi: bool = True):
-        """``trace_agi``: keep AGIExec* events on (tests watch them); False = production's AMI."""
+                 trace_agi: bool = True, staffed: bool = True):
+        """``trace_agi``: keep AGIExec* events on (tests watch them); False = production's AMI.
+        ``staffed``: every configured agent is logged in once Asterisk is up (as a shift starts)."""
         self.loaded: LoadedConfig = load_config(config_dir)
         self.trace_agi = trace_agi
+        self.staffed = staffed
         self.runner = select_runner(runner)
         self.name = name or f"bed-{os.getpid()}-{secrets.token_hex(3)}"
         self.state: BedState | None = None
@@ -153,17 +158,61 @@ class TestBed:
             subcenter_ports={n: ports.one() for n in s.subcenters},
             ami_secret=secrets.token_urlsafe(18),
             testbed_ami_secret=secrets.token_urlsafe(18),
+            seats_ami_secret=secrets.token_urlsafe(18),
+            agent_secrets={n: secrets.token_urlsafe(12) for n in s.agents},
             config_dir=str(self.loaded.config_dir.resolve()),
         )
         try:
             self._prepare_tree()
             self._start_redis()
             self._start_asterisk()
+            if self.staffed:
+                asyncio.run(self.log_in_agents())
         except BaseException:
             self.stop()
             raise
         self.save()
         return self.state
+
+    async def apply_config(self) -> None:
+        """Read config/ again and give Asterisk the new configuration without dropping calls:
+        files rendered again, then the dialplan, queues and PJSIP reloaded (what a deployment
+        does after ``ivr asterisk-conf render``). New agents get a softphone port and password."""
+        assert self.state
+        self.loaded = load_config(self.loaded.config_dir)
+        ports = PortAllocator()
+        for name in self.loaded.settings.agents:
+            if name not in self.state.agent_ports:
+                self.state.agent_ports[name] = ports.one()
+                self.state.agent_secrets[name] = secrets.token_urlsafe(12)
+        self.save()
+        self._render()
+        client = AmiClient("127.0.0.1", self.state.ami_port, "testbed", self.state.testbed_ami_secret, events="off")
+        await client.connect()
+        try:
+            for module in ("res_pjsip.so", "app_queue.so", "pbx_config.so"):
+                await client.action({"Action": "Reload", "Module": module})
+        finally:
+            client.close()
+
+    def seats_ami(self) -> AmiClient:
+        """An AMI client as the seat-control user (connect it in the running loop)."""
+        assert self.state
+        return AmiClient("127.0.0.1", self.state.ami_port, self.settings.ami.seats_username,
+                         self.state.seats_ami_secret, events="off")
+
+    async def log_in_agents(self, agents: list[str] | None = None) -> None:
+        """Log agents in (all configured ones by default), as each would from the engine."""
+        from ivr.seats import SeatControl
+
+        client = self.seats_ami()
+        await client.connect()
+        try:
+            control = SeatControl(client, self.settings)
+            for agent in agents if agents is not None else list(self.settings.agents):
+                await control.login(agent)
+        finally:
+            client.close()
 
     def _prepare_tree(self) -> None:
         for sub in ("etc", "varlib", "db", "run", "spool", "log/cdr-custom", "data/sounds/zh", "redis", "sipp", "state"):
@@ -173,6 +222,9 @@ class TestBed:
         os.symlink("/usr/share/asterisk/keys", self.dir / "data/keys")
         os.symlink("/usr/share/asterisk/documentation", self.dir / "data/documentation")
         self._install_prompts()
+        self._render()
+
+    def _render(self) -> None:
         assert self.state
         dirs = Directories(
             etc=self.inner("etc"), varlib=self.inner("varlib"), data=self.inner("data"),
@@ -181,6 +233,8 @@ class TestBed:
         )
         options = RenderOptions(
             ami_secret=self.state.ami_secret,
+            seats_ami_secret=self.state.seats_ami_secret,
+            agent_secrets=self.state.agent_secrets,
             testbed_ami_secret=self.state.testbed_ami_secret,
             directories=dirs,
             system_name=self.name,

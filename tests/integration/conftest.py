@@ -20,6 +20,7 @@ from ivr.testbed.bed import BedState, TestBed
 from ivr.testbed.calls import Phones, hang_up_all
 
 REPO = Path(__file__).resolve().parents[2]
+EXPERT_HOURS = 'hours: {day: working, time: "08:30-17:30"}'
 
 
 
@@ -29,6 +30,12 @@ def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("deployment")
     shutil.copytree(REPO / "config", root / "config")
     (root / "prompts").symlink_to(REPO / "prompts")
+    # Expert seats keep office hours; tests run at any hour, so here they are staffed around the
+    # clock (what happens outside the hours is tested where the clock is pinned).
+    queues = root / "config" / "queues.yaml"
+    text = queues.read_text(encoding="utf-8")
+    assert EXPERT_HOURS in text
+    queues.write_text(text.replace(EXPERT_HOURS, "hours: {day: any}"), encoding="utf-8")
     return root / "config"
 
 

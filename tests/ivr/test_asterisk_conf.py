@@ -37,17 +37,32 @@ def test_ami_listens_on_loopback_with_restricted_classes(files: dict[str, str]) 
     assert "[testbed]" not in manager  # the read-all user exists only in test beds
 
 
-def test_every_configured_queue_and_member_is_rendered(files: dict[str, str]) -> None:
+def test_every_configured_queue_and_each_agents_skills_are_rendered(files: dict[str, str]) -> None:
     settings = load_config(REPO / "config", environ={}).settings
-    for name, queue in settings.queues.items():
+    for name in settings.queues:
         assert f"[{asterisk_queue(name)}]" in files["queues.conf"]
-        assert f"exten => {name},1,Set(CDR(ivr_queue)={name})\n same => n,Queue({asterisk_queue(name)}," in files["extensions_queues.conf"]
-        for member in queue.members:
-            assert f"member => PJSIP/{member}," in files["queues.conf"]
+        assert (f"exten => {name},1,Set(CDR(ivr_queue)={name})\n same => n,Gosub(ivr-queue-place,s,1({asterisk_queue(name)}))\n"
+                f" same => n,Queue({asterisk_queue(name)},") in files["extensions_queues.conf"]
+    assert "member =>" not in files["queues.conf"]  # members are agents who logged in
+    agents = files["extensions_agents.conf"]
+    assert ("exten => expert2001,1,NoOp(人社专家座席2001)\n"
+            " same => n,AddQueueMember(q-general,PJSIP/expert2001,10,,expert2001)\n"
+            " same => n,AddQueueMember(q-expert-hrss,PJSIP/expert2001,0,,expert2001)\n same => n,Return()") in agents
+    assert " same => n,RemoveQueueMember(q-expert-hrss,PJSIP/expert2001)\n" in agents
     queues = files["extensions_queues.conf"]
     survey = ' same => n,GotoIf($["${QUEUESTATUS}" = "CONTINUE"]?ivr-survey,s,1)\n'
-    assert f"Queue(q-expert-hrss,tc,,,60)\n{survey} same => n,Goto(general,1)" in queues
-    assert f"Queue(q-general,tc,,,)\n{survey} same => n,Hangup()" in queues
+    assert (f"Queue(q-expert-hrss,tc,,,60,,,,${{GOSUB_RETVAL}})\n{survey}"
+            " same => n,UserEvent(IvrOverflow,Queue: expert-hrss,Overflow: general,Reason: ${QUEUESTATUS})\n"
+            " same => n,Goto(general,1)") in queues
+    assert f"Queue(q-general,tc,,,,,,,${{GOSUB_RETVAL}})\n{survey} same => n,Hangup()" in queues
+    conf = files["queues.conf"]
+    general = conf[conf.index("[q-general]"):conf.index("[q-expert-hrss]")]
+    expert = conf[conf.index("[q-expert-hrss]"):]
+    assert "joinempty = yes\nleavewhenempty = no\n" in general  # 7×24: callers always wait
+    assert "joinempty = unavailable,invalid\nleavewhenempty = unavailable,invalid\n" in expert
+    assert "wrapuptime = 5\n" in general and "announce-frequency = 30\n" in general
+    assert "announce-to-first-user = no\n" in general
+    assert "queue-thereare = ivr12345/queue_position_before\n" in general
 
 
 def test_subcenter_trunks_and_agent_auth(files: dict[str, str]) -> None:
@@ -65,7 +80,9 @@ def test_dialplan_disables_agi_sighup_before_calling_the_engine(files: dict[str,
     assert "IVR_ROUTE" in dialplan and "exten => T," in dialplan
 
 
-def test_agent_without_contact_or_password_is_refused() -> None:
+def test_agent_without_password_is_refused_even_with_a_fixed_contact() -> None:
     settings = load_config(REPO / "config", environ={}).settings
-    with pytest.raises(ConfigError, match="agent agent1001: no fixed contact and no SIP password"):
+    desk = settings.agents["agent1001"].model_copy(update={"contact": "sip:agent1001@10.0.0.5:5060"})
+    settings = settings.model_copy(update={"agents": {**settings.agents, "agent1001": desk}})
+    with pytest.raises(ConfigError, match=r"agent agent1001: no SIP password \(set IVR_AGENT_SECRET_AGENT1001\)"):
         render(settings, RenderOptions(ami_secret="x"))
