@@ -27,6 +27,13 @@ endpoint, created at id 0 so each endpoint gets every event still in the stream)
 
 Call tracking:
   ``ivr:tracking:cdr:<asterisk>``     hash: how far that Asterisk's CDR file has been read
+
+Service level (queues/kpi.py; counters only, no personal data):
+  ``ivr:kpi:<scope>:<name>:<bucket>`` hash: the counters of one queue (scope ``queue``) or
+                                      dialed line (``line``) in one bucket: ``yyyymmddHHMM``
+                                      (5 minutes, kept 3 days) or ``yyyymmdd`` (a day, kept
+                                      ``tickets.kpi_retention_days``); expire by EXPIREAT
+  ``ivr:kpi:dimensions``              set: ``queue:<name>`` / ``line:<number>`` that ever counted
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ CALL_STREAM = "ivr:calls"
 TICKET_EVENTS = "ivr:ticket-events"
 TICKETS_BY_TIME = "ivr:tickets:by-time"
 TICKET_NUMBER_PREFIX = "ivr:ticket-no:"
+KPI_DIMENSIONS = "ivr:kpi:dimensions"
 
 
 def call(unique_id: str) -> str:
@@ -89,3 +97,7 @@ def push_dead(endpoint: str) -> str:
 
 def cdr_progress(asterisk: str) -> str:
     return f"ivr:tracking:cdr:{asterisk}"
+
+
+def kpi_bucket(scope: str, name: str, bucket: str) -> str:
+    return f"ivr:kpi:{scope}:{name}:{bucket}"
