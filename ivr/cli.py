@@ -27,6 +27,7 @@ COMMANDS = {
     "simulate": "ivr.commands.simulate",
     "tickets": "ivr.commands.tickets",
     "agents": "ivr.commands.agents",
+    "stats": "ivr.commands.stats",
 }
 
 

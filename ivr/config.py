@@ -119,6 +119,10 @@ class TicketSettings(Strict):
     retention_days: int = Field(
         180, ge=1, le=3650, description="tickets and caller numbers expire after this many days (Redis TTL, CDR rotation)",
     )
+    kpi_retention_days: int = Field(
+        400, ge=1, le=3650, description="daily service-level counters (no personal data) expire after this many days; "
+        "5-minute buckets after 3 days",
+    )
     deadlines: dict[RequestTypeName, int] = Field(
         {"consult": 3, "help": 3, "complaint": 7, "report": 7, "suggestion": 3},
         description="handling deadline in working days, counted from the day after receipt",

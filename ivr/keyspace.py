@@ -31,6 +31,13 @@ Call tracking:
 Seats (rebuilt from Asterisk's QueueStatus after every reconnect; no personal data):
   ``ivr:seats``                       hash: agent → JSON of its seat (queues, pause, device state)
   ``ivr:seats:changed``               pub/sub channel: the agent whose seat just changed
+
+Service level (queues/kpi.py; counters only, no personal data):
+  ``ivr:kpi:<scope>:<name>:<bucket>`` hash: the counters of one queue (scope ``queue``) or
+                                      dialed line (``line``) in one bucket: ``yyyymmddHHMM``
+                                      (5 minutes, kept 3 days) or ``yyyymmdd`` (a day, kept
+                                      ``tickets.kpi_retention_days``); expire by EXPIREAT
+  ``ivr:kpi:dimensions``              set: ``queue:<name>`` / ``line:<number>`` that ever counted
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ SEATS_CHANGED = "ivr:seats:changed"
 TICKET_EVENTS = "ivr:ticket-events"
 TICKETS_BY_TIME = "ivr:tickets:by-time"
 TICKET_NUMBER_PREFIX = "ivr:ticket-no:"
+KPI_DIMENSIONS = "ivr:kpi:dimensions"
 
 
 def call(unique_id: str) -> str:
@@ -95,3 +103,7 @@ def push_dead(endpoint: str) -> str:
 
 def cdr_progress(asterisk: str) -> str:
     return f"ivr:tracking:cdr:{asterisk}"
+
+
+def kpi_bucket(scope: str, name: str, bucket: str) -> str:
+    return f"ivr:kpi:{scope}:{name}:{bucket}"

@@ -6,7 +6,10 @@ may be replayed after its records already reached Redis:
 
 - a call record already stored identically is not streamed twice;
 - a ticket write names its phase (``opened``, ``closed``, …); a phase already recorded for that
-  ``linkedid`` changes nothing, so one call has one ticket and each event is streamed once.
+  ``linkedid`` changes nothing, so one call has one ticket and each event is streamed once;
+- a queue visit's write (phase ``queue:<queue>:<n>``, no doc) adds its service-level counts
+  (:mod:`queues.kpi`) to their time buckets in the same script, only when its phase is new:
+  each visit is counted exactly once, whoever writes it and however often.
 
 Ticket numbers are given out by Redis in the same script (a per-day, per-line sequence), so
 they are unique across every engine sharing this Redis. Personal data expires: call records,
@@ -26,6 +29,8 @@ from redis.exceptions import RedisError
 
 from ivr import keyspace
 from ivr.journal import JournaledWriter
+from queues import kpi
+from queues.kpi import Increment
 from tickets.model import Ticket
 
 log = logging.getLogger(__name__)
@@ -63,30 +68,54 @@ return results
 REFUSED, STREAM_BROKEN = -1, -2
 
 # Ticket writes in one script call. KEYS[1] the ticket event stream, KEYS[2] the by-time index,
-# then three keys per write: the ticket hash, its line's sequence of the day, the caller's
-# index. ARGV[1] the stream's oldest id to keep, ARGV[2] the number index prefix, ARGV[3] the
-# indexes' oldest score to keep, then eight per write: phase, rev, line, day, received (epoch
-# s), ttl, doc, linkedid. The doc's first field is ``"number": ""``; the script fills in the number (an
-# existing ticket keeps its own; a new one takes the next of its line's day). A phase already
-# recorded changes nothing (a replay); the stored doc is replaced only by a doc of the same or
-# a later rev (a late ``opened`` never overwrites ``closed``). Per write two results: 1 new
-# event, 0 phase already there, -1 the ticket key holds another type (refused); and the number.
+# KEYS[3] the set of KPI dimensions, then per write three keys — the ticket hash, its line's
+# sequence of the day, the caller's index — and its m KPI bucket hashes. ARGV[1] the stream's
+# oldest id to keep, ARGV[2] the number index prefix, ARGV[3] the indexes' oldest score to
+# keep, then per write nine — phase, rev, line, day, received (epoch s), ttl, doc, linkedid, m —
+# and three per KPI bucket: its dimension (``queue:general``), when it expires (epoch s), its
+# increments (``offered 1 answered 1 …``; ``max_*`` fields keep the larger value). The doc's
+# first field is ``"number": ""``; the script fills in the number (an existing ticket keeps its
+# own; a new one takes the next of its line's day). A phase already recorded changes nothing (a
+# replay); the stored doc is replaced only by a doc of the same or a later rev (a late
+# ``opened`` never overwrites ``closed``). A write whose doc is ``null`` (a queue visit) only
+# records its phase and its KPI increments: no number, no event, no index. A KPI bucket key of
+# another type is skipped (pcall): counts must never hold up tickets. Per write two results: 1
+# new, 0 phase already there, -1 the ticket key holds another type (refused); and the number.
 SAVE_TICKETS = """
 local stream_type = redis.call('TYPE', KEYS[1]).ok
 if stream_type ~= 'none' and stream_type ~= 'stream' then return -2 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
 local results = {}
-local n = (#KEYS - 2) / 3
-for i = 0, n - 1 do
-  local tkey, seqkey, ckey = KEYS[3 + 3 * i], KEYS[4 + 3 * i], KEYS[5 + 3 * i]
-  local a = 4 + 8 * i
-  local phase, rev, line, day, received, ttl, doc, linkedid =
-    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
+local k, a, i = 4, 4, 0
+while k <= #KEYS do
+  local tkey, seqkey, ckey = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  local phase, rev, line, day, received, ttl, doc, linkedid, m =
+    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7],
+    tonumber(ARGV[a + 8])
   local key_type = redis.call('TYPE', tkey).ok
   if key_type ~= 'none' and key_type ~= 'hash' then
     results[2 * i + 1], results[2 * i + 2] = -1, ''
   elseif redis.call('HEXISTS', tkey, 'phase:' .. phase) == 1 then
     results[2 * i + 1], results[2 * i + 2] = 0, redis.call('HGET', tkey, 'number') or ''
+  elseif doc == 'null' then
+    redis.call('HSET', tkey, 'phase:' .. phase, '1')
+    redis.call('EXPIRE', tkey, ttl)
+    for j = 0, m - 1 do
+      local bkey, b = KEYS[k + 3 + j], a + 9 + 3 * j
+      for field, value in string.gmatch(ARGV[b + 2], '(%S+) (%S+)') do
+        if string.sub(field, 1, 4) == 'max_' then
+          local current = redis.pcall('HGET', bkey, field)
+          if type(current) ~= 'string' or tonumber(value) > tonumber(current) then
+            redis.pcall('HSET', bkey, field, value)
+          end
+        else
+          redis.pcall('HINCRBY', bkey, field, value)
+        end
+      end
+      redis.pcall('EXPIREAT', bkey, ARGV[b + 1])
+      redis.pcall('SADD', KEYS[3], ARGV[b])
+    end
+    results[2 * i + 1], results[2 * i + 2] = 1, redis.call('HGET', tkey, 'number') or ''
   else
     local number = redis.call('HGET', tkey, 'number')
     if not number then
@@ -108,6 +137,7 @@ for i = 0, n - 1 do
                'number', number, 'line', line, 'ticket', doc)
     results[2 * i + 1], results[2 * i + 2] = 1, number
   end
+  k, a, i = k + 3 + m, a + 9 + 3 * m, i + 1
 end
 return results
 """
@@ -243,16 +273,28 @@ class TicketStore(_RedisJournal):
         self.save_line(f"{meta[:-1]}{DOC_SEPARATOR}{json.dumps(doc, ensure_ascii=False, separators=(', ', ': '))}}}",
                        ticket.linkedid)
 
+    def write_visit_nowait(self, linkedid: str, phase: str, increments: list[Increment]) -> None:
+        """Journal the end of one queue visit (phase ``queue:<queue>:<n>``) with its KPI
+        increments; no doc: the ticket's doc is written at ``closed``, and this write is cheap."""
+        kpi = [[f"{inc.scope}:{inc.name}", keyspace.kpi_bucket(inc.scope, inc.name, b.label), b.expire_at, fields]
+               for inc in increments for fields in (inc.fields(),) for b in inc.buckets]
+        meta = json.dumps({"linkedid": linkedid, "phase": phase, "rev": 0, "line": "0", "day": "", "received": 0,
+                           "caller": "", "kpi": kpi}, ensure_ascii=False)
+        self.save_line(f"{meta[:-1]}{DOC_SEPARATOR}null}}", linkedid)
+
     async def _write(self, batch: list[tuple[str, str]]) -> int | None:
         writes = [_ticket_write(line) for _id, line in batch]
-        keys = [keyspace.TICKET_EVENTS, keyspace.TICKETS_BY_TIME]
+        keys = [keyspace.TICKET_EVENTS, keyspace.TICKETS_BY_TIME, keyspace.KPI_DIMENSIONS]
         args: list[str | int | float] = [_oldest_kept_id(self.retention_s), keyspace.TICKET_NUMBER_PREFIX,
                                          time.time() - self.retention_s]
         for w in writes:
+            kpi = w.get("kpi") or ()
             keys += [keyspace.ticket(w["linkedid"]), keyspace.ticket_sequence(w["day"], w["line"]),
-                     keyspace.caller_tickets(w["caller"])]
+                     keyspace.caller_tickets(w["caller"]), *(key for _dim, key, _exp, _fields in kpi)]
             args += [w["phase"], w["rev"], w["line"], w["day"], w["received"], int(self.retention_s), w["doc"],
-                     w["linkedid"]]
+                     w["linkedid"], len(kpi)]
+            for dimension, _key, expire_at, fields in kpi:
+                args += [dimension, expire_at, fields]
         statuses = await self._commit(batch, keys, args)
         return None if statuses is None else statuses.count(1)
 
@@ -281,6 +323,21 @@ class TicketStore(_RedisJournal):
     async def received_between(self, since: float, until: float = float("inf"), limit: int = 10_000) -> list[Ticket]:
         linkedids = await self.redis.zrangebyscore(keyspace.TICKETS_BY_TIME, since, until, start=0, num=limit)
         return await self._many(cast(list[str], linkedids))
+
+    async def kpi_report(self, win: kpi.Window) -> dict[str, Any]:
+        """The service-level report of one window (:func:`queues.kpi.build_report`): every
+        queue and line that ever counted a call, its buckets in the window, one round trip."""
+        dimensions = sorted(cast(set[str], await self.redis.smembers(keyspace.KPI_DIMENSIONS)))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for dimension in dimensions:
+                scope, _, name = dimension.partition(":")
+                for label in win.labels:
+                    pipe.hgetall(keyspace.kpi_bucket(scope, name, label))
+            rows = await pipe.execute(raise_on_error=False)
+        rows = [r if isinstance(r, dict) else {} for r in rows]  # a key of another type counts nothing
+        per = len(win.labels)
+        buckets = {d: dict(zip(win.labels, rows[i * per:(i + 1) * per])) for i, d in enumerate(dimensions)}
+        return kpi.build_report(win, buckets)
 
     async def _many(self, linkedids: list[str]) -> list[Ticket]:
         if not linkedids:

@@ -88,6 +88,28 @@ class AgentAttempt:
     answered: bool = False
 
 
+class VisitOutcome(StrEnum):
+    """How one stay in one queue ended (the service-level counts are made of these)."""
+
+    ANSWERED = "answered"  # an agent took the call in this queue
+    ABANDONED = "abandoned"  # the caller hung up while waiting here
+    OVERFLOWED = "overflowed"  # left without an answer and went on (the general queue, or the dialplan's next step)
+    CALLBACK = "callback"  # the caller chose to be called back and hung up, keeping their place
+    LOST = "lost"  # the platform lost the call while it waited (an Asterisk restart, a vanished call)
+
+
+@dataclass
+class QueueVisit:
+    """One stay in one queue: an expert call that overflows into the general queue has two."""
+
+    queue: str
+    joined: str  # ISO time; "" when the join was not seen (picked up after a reconnect)
+    left: str = ""  # ISO time; "" while waiting
+    outcome: str = ""  # a VisitOutcome value; "" while waiting or just left (an answer may follow)
+    wait_seconds: float | None = None  # joined → answered / left (Asterisk's HoldTime when the join was unseen)
+    agent: str = ""
+
+
 @dataclass
 class Transfer:
     """One attempt to hand the call on: a sub-center, an emergency line, another platform."""
@@ -135,9 +157,10 @@ class Ticket:
     request_type: str = ""  # a RequestType value
     request_type_source: str = ""  # "ivr" (menu choice) or "agent"
     skill: str = ""  # skill / department the call was routed to
-    queue: str = ""
-    wait_seconds: float | None = None
+    queue: str = ""  # the last queue the call was in (``queue_visits`` has them all)
+    wait_seconds: float | None = None  # first queue join → answer (or the end of waiting): the caller's whole wait
     agent: str = ""
+    queue_visits: list[QueueVisit] = field(default_factory=list)
     agents_rung: list[AgentAttempt] = field(default_factory=list)
     talk_seconds: float | None = None
     transfers: list[Transfer] = field(default_factory=list)
@@ -171,6 +194,7 @@ class Ticket:
         data["ivr"] = dict(vars(self.ivr), nodes=list(self.ivr.nodes), keys=list(self.ivr.keys))
         data["agents_rung"] = [dict(vars(a)) for a in self.agents_rung]
         data["transfers"] = [dict(vars(x)) for x in self.transfers]
+        data["queue_visits"] = [dict(vars(v)) for v in self.queue_visits]
         data["timeline"] = [dict(vars(e)) for e in self.timeline]
         data["deadline"] = dict(vars(self.deadline)) if self.deadline else None
         data["callback"] = dict(self.callback) if self.callback else None
@@ -184,6 +208,7 @@ class Ticket:
         values["ivr"] = IvrPath(**data.get("ivr") or {})
         values["agents_rung"] = [AgentAttempt(**a) for a in data.get("agents_rung") or []]
         values["transfers"] = [Transfer(**t) for t in data.get("transfers") or []]
+        values["queue_visits"] = [QueueVisit(**v) for v in data.get("queue_visits") or []]
         values["timeline"] = [TimelineEntry(**t) for t in data.get("timeline") or []]
         values["deadline"] = Deadline(**data["deadline"]) if data.get("deadline") else None
         return cls(**values)

@@ -486,6 +486,11 @@ def _details(t: Ticket) -> str:
         out.append("  agents rung:")
         out += [f"    {clock(a.rung_at)}  {a.agent}" + (f" rang {a.ring_seconds:.0f} s" if a.ring_seconds is not None else "")
                 + (", answered" if a.answered else ", no answer") for a in t.agents_rung]
+    if len(t.queue_visits) > 1 or any(v.outcome != "answered" for v in t.queue_visits[:1]):
+        out.append("  queue visits:")
+        out += [f"    {clock(v.joined) if v.joined else '?'}  {v.queue} {v.outcome or 'waiting'}"
+                + (f" after {v.wait_seconds:.0f} s" if v.wait_seconds is not None else "")
+                + (f" by {v.agent}" if v.agent else "") for v in t.queue_visits]
     if t.transfers:
         out.append("  transfers:")
         out += [f"    {clock(x.at)}  {export.transfer_text(x)}" for x in t.transfers]
