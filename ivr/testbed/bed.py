@@ -47,6 +47,7 @@ class BedState:
     ami_secret: str
     testbed_ami_secret: str
     config_dir: str
+    caller_key: str = ""  # IVR_CALLER_KEY of the bed's engine (keyed caller digests in its Redis)
     asterisk_pid: int = 0
     redis_pid: int = 0
     engine_pid: int = 0
@@ -65,6 +66,7 @@ class BedState:
             "IVR_AMI_HOST": "127.0.0.1",
             "IVR_AMI_PORT": str(self.ami_port),
             "IVR_AMI_SECRET": self.ami_secret,
+            "IVR_CALLER_KEY": self.caller_key,
             "IVR_REDIS_URL": self.redis_url,
             "IVR_STATE_DIR": str(Path(self.dir) / "state"),  # pid file, record spool
             "IVR_TRACKING_CDR_FILE": str(Path(self.dir) / "log" / "cdr-custom" / "Master.csv"),
@@ -153,6 +155,7 @@ class TestBed:
             subcenter_ports={n: ports.one() for n in s.subcenters},
             ami_secret=secrets.token_urlsafe(18),
             testbed_ami_secret=secrets.token_urlsafe(18),
+            caller_key=secrets.token_urlsafe(24),
             config_dir=str(self.loaded.config_dir.resolve()),
         )
         try:
