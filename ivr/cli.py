@@ -26,6 +26,7 @@ COMMANDS = {
     "schema": "ivr.commands.schema",
     "simulate": "ivr.commands.simulate",
     "tickets": "ivr.commands.tickets",
+    "elderly": "ivr.commands.elderly",
 }
 
 

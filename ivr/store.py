@@ -311,7 +311,7 @@ class TicketStore(_RedisJournal):
 
 # --- the registered elderly list -------------------------------------------------------------
 
-ENTRY_ID_CHARS = 8  # of a digest, shown by `ivr elderly list`: tells entries apart, reveals nothing
+ENTRY_ID_CHARS = 12  # of a digest, shown by `ivr elderly list`: tells entries apart, reveals nothing
 
 
 class ElderlyList:
@@ -340,8 +340,26 @@ class ElderlyList:
             return 0
         return int(await self.redis.hdel(keyspace.ELDERLY, *(self._digest(n) for n in numbers)))
 
+    async def remove_ids(self, ids: list[str]) -> list[str]:
+        """Remove entries by the id ``entries`` shows (a number nobody has any more); the full
+        digests removed. ValueError, and nothing removed, if an id matches none or several."""
+        digests = cast(list[str], await self.redis.hkeys(keyspace.ELDERLY))
+        chosen = []
+        for entry_id in ids:
+            matches = [d for d in digests if d.startswith(entry_id.lower())]
+            if len(matches) != 1:
+                raise ValueError(f"id {entry_id!r} matches {len(matches) or 'no'} entries" + (": give more of it" if matches else ""))
+            chosen.append(matches[0])
+        if chosen:
+            await self.redis.hdel(keyspace.ELDERLY, *chosen)
+        return chosen
+
     async def contains(self, number: str) -> bool:
         return bool(await self.redis.hexists(keyspace.ELDERLY, self._digest(number)))
+
+    async def entry(self, number: str) -> ElderlyEntry | None:
+        raw = cast(str | None, await self.redis.hget(keyspace.ELDERLY, self._digest(number)))
+        return _elderly_entry(self._digest(number), raw) if raw else None
 
     async def count(self) -> int:
         return int(await self.redis.hlen(keyspace.ELDERLY))
@@ -349,15 +367,16 @@ class ElderlyList:
     async def entries(self) -> list[ElderlyEntry]:
         """Every entry, oldest first, as :class:`ElderlyEntry` shows it."""
         raw = cast(dict[str, str], await self.redis.hgetall(keyspace.ELDERLY))
-        out = []
-        for digest, value in raw.items():
-            meta = json.loads(value)
-            out.append(ElderlyEntry(digest[:ENTRY_ID_CHARS], str(meta.get("added", "")), str(meta.get("by", "")),
-                                    str(meta.get("reason", ""))))
-        return sorted(out, key=lambda e: (e.added, e.id))
+        return sorted((_elderly_entry(d, v) for d, v in raw.items()), key=lambda e: (e.added, e.id))
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+def _elderly_entry(digest: str, value: str) -> ElderlyEntry:
+    meta = json.loads(value)
+    return ElderlyEntry(digest[:ENTRY_ID_CHARS], str(meta.get("added", "")), str(meta.get("by", "")),
+                        str(meta.get("reason", "")))
 
 
 DOC_SEPARATOR = ', "doc": '  # cannot occur earlier in a line: JSON escapes every quote inside a value
