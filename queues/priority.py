@@ -44,6 +44,14 @@ REASON_LABELS = {
 }
 
 
+def priority_label(reason: str) -> str:
+    """The Mandarin label of a reason as stored on a ticket ("" for an unknown one)."""
+    try:
+        return REASON_LABELS[Reason(reason)]
+    except ValueError:
+        return ""
+
+
 class ElderlySettings(Strict):
     """Registered elderly callers (适老化): no menu, a short greeting, a human first."""
 
