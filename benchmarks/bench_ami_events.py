@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import resource
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -394,7 +395,7 @@ async def engine_client(args: argparse.Namespace, stream: Stream, to_redis: bool
                                                  "IVR_TRACKING_CDR_FILE": str(spool / "Master.csv")}).settings
     flush_delay = settings.redis.record_flush_ms / 1000
     tickets = CountedTicketStore(args.redis, spool, name="bench", retention_days=settings.tickets.retention_days,
-                                 flush_delay=flush_delay)  # as ivr/service.py
+                                 flush_delay=flush_delay, caller_key=secrets.token_bytes(32))  # as ivr/service.py
     records = CallStore(args.redis, spool, name="bench", flush_delay=flush_delay,
                         retention_days=settings.tickets.retention_days)
     calendar = load_calendar()

@@ -380,7 +380,6 @@ def _globals(s: Settings, o: RenderOptions) -> str:
     return (
         f"IVR_AGI_URL={url}\nIVR_ENV_FILE={s.agi.env_file}\nIVR_ENGINE_TIMEOUT={timeout}\n"
         f"IVR_SURVEY={int(s.tickets.satisfaction)}\nIVR_SURVEY_TIMEOUT={s.tickets.satisfaction_timeout}\n"
-        f"IVR_REPEAT_PRIORITY={s.tickets.repeat_priority}\n"
         + "".join(f"IVR_PAUSE_REASON_{digit}={reason}\n" for digit, reason in s.pause_reasons.items())
     )
 

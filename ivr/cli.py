@@ -28,6 +28,7 @@ COMMANDS = {
     "tickets": "ivr.commands.tickets",
     "agents": "ivr.commands.agents",
     "stats": "ivr.commands.stats",
+    "elderly": "ivr.commands.elderly",
 }
 
 

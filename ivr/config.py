@@ -4,8 +4,9 @@ Merged once at start and passed down as frozen objects; business code never read
 ``os.environ``. Every file error names file, line and column (see :mod:`ivr.yamlsource`).
 Flows live in ``config/flows/`` and are compiled by :mod:`ivr.flows`, not here.
 
-Secrets never live in ``config/``: the AMI secret comes from ``IVR_AMI_SECRET`` and an agent
-phone's SIP password from ``IVR_AGENT_SECRET_<AGENT>`` (the test bed generates its own).
+Secrets never live in ``config/``: the AMI secret comes from ``IVR_AMI_SECRET``, an agent
+phone's SIP password from ``IVR_AGENT_SECRET_<AGENT>``, the key of caller digests from
+``IVR_CALLER_KEY`` (the test bed generates its own).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pydantic import Field, SecretStr, ValidationError
 from ivr.strict import NAME, NUMBER, Strict
 from ivr.yamlsource import Document, Location, SourceError, SourceErrors, load, pydantic_errors
 from queues.model import Agent, PauseReasons, Queue
+from queues.priority import PrioritySettings
 from transfer.model import SubCenter
 
 # --- engine (protocol-facing) sections -------------------------------------------------
@@ -130,7 +132,6 @@ class TicketSettings(Strict):
     crisis: bool = Field(False, description="crisis mode: deadlines in hours (crisis_hours) instead of working days")
     crisis_hours: dict[RequestTypeName, int] = {"consult": 24, "help": 24, "complaint": 48, "report": 48, "suggestion": 24}
     repeat_days: int = Field(30, ge=0, le=365, description="a caller with a ticket this recent is a repeat caller")
-    repeat_priority: int = Field(5, ge=0, le=100, description="queue priority of a repeat caller (others: 0)")
     satisfaction: bool = Field(True, description="ask the caller for a 1–5 rating after the agent hangs up")
     satisfaction_timeout: int = Field(8, ge=1, le=60, description="seconds the caller has to key a rating")
     webhooks: dict[str, Webhook] = {}
@@ -149,6 +150,7 @@ class Settings(Strict):
     numbers: dict[str, NumberEntry] = {}
     tracking: TrackingSettings = TrackingSettings()
     tickets: TicketSettings = TicketSettings()
+    priority: PrioritySettings = PrioritySettings()
 
     def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Names that point nowhere, as (path in the config, reason)."""
@@ -325,3 +327,29 @@ def webhook_secret(endpoint: str, environ: Mapping[str, str] | None = None) -> s
     """A department webhook's HMAC key (never kept in config/)."""
     environ = os.environ if environ is None else environ
     return environ.get(webhook_secret_variable(endpoint))
+
+
+CALLER_KEY_VARIABLE = "IVR_CALLER_KEY"
+MIN_CALLER_KEY = 16  # characters: the key, not the phone number, is what a dump's reader must guess
+
+
+def caller_key(environ: Mapping[str, str] | None = None) -> bytes | None:
+    """The HMAC key of caller digests in Redis (:func:`ivr.keyspace.caller_digest`), from
+    ``IVR_CALLER_KEY``; the same on every engine sharing one Redis. None when unset."""
+    environ = os.environ if environ is None else environ
+    value = environ.get(CALLER_KEY_VARIABLE, "")
+    if not value:
+        return None
+    if len(value) < MIN_CALLER_KEY:
+        raise ConfigError(f"{CALLER_KEY_VARIABLE} is too short: use at least {MIN_CALLER_KEY} random characters "
+                          "(e.g. `openssl rand -base64 32`)")
+    return value.encode()
+
+
+def require_caller_key(environ: Mapping[str, str] | None = None) -> bytes:
+    """:func:`caller_key`, or a ConfigError saying how to set it."""
+    key = caller_key(environ)
+    if key is None:
+        raise ConfigError(f"missing caller key: set {CALLER_KEY_VARIABLE} (at least {MIN_CALLER_KEY} random "
+                          "characters, the same on every engine sharing Redis; never kept in config/)")
+    return key

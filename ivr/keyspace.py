@@ -38,19 +38,31 @@ Service level (queues/kpi.py; counters only, no personal data):
                                       (5 minutes, kept 3 days) or ``yyyymmdd`` (a day, kept
                                       ``tickets.kpi_retention_days``); expire by EXPIREAT
   ``ivr:kpi:dimensions``              set: ``queue:<name>`` / ``line:<number>`` that ever counted
+
+Priorities (适老化):
+  ``ivr:elderly``                     hash: caller digest → JSON (when and by whom it was added);
+                                      registered elderly numbers, only as digests; no TTL (an
+                                      admin-kept register: entries leave with ``ivr elderly remove``)
+
+Caller digests (:func:`caller_digest`) are keyed: HMAC-SHA256 under the caller key from the
+environment (``IVR_CALLER_KEY``). A copy of Redis without that key cannot be turned back into
+numbers by hashing every phone number (there are only about 10^10 of them).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 CALL_STREAM = "ivr:calls"
 SEATS = "ivr:seats"
 SEATS_CHANGED = "ivr:seats:changed"
 TICKET_EVENTS = "ivr:ticket-events"
 TICKETS_BY_TIME = "ivr:tickets:by-time"
+NO_CALLER_TICKETS = "ivr:tickets:caller:none"  # calls without a caller number (and queue-visit writes)
 TICKET_NUMBER_PREFIX = "ivr:ticket-no:"
 KPI_DIMENSIONS = "ivr:kpi:dimensions"
+ELDERLY = "ivr:elderly"
 
 
 def call(unique_id: str) -> str:
@@ -75,13 +87,14 @@ def ticket_sequence(day: str, line: str) -> str:
     return f"ivr:ticket-seq:{day}:{line}"
 
 
-def caller_digest(caller: str) -> str:
-    """A caller number as it may appear in a key name (SCAN, MONITOR and slow logs show keys)."""
-    return hashlib.sha256(f"ivr12345-caller:{caller}".encode()).hexdigest()[:32]
+def caller_digest(caller: str, key: bytes) -> str:
+    """A caller number as it may appear in Redis (SCAN, MONITOR, slow logs and dumps show keys):
+    keyed, so that only a holder of ``key`` can tell whose number it is."""
+    return hmac.new(key, f"ivr12345-caller:{caller}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def caller_tickets(caller: str) -> str:
-    return f"ivr:tickets:caller:{caller_digest(caller)}"
+def caller_tickets(caller: str, key: bytes) -> str:
+    return f"ivr:tickets:caller:{caller_digest(caller, key)}"
 
 
 def push_group(endpoint: str) -> str:

@@ -19,13 +19,13 @@ from typing import Awaitable, Callable
 
 from ivr.agi.fastagi import FastAgiServer
 from ivr.ami.client import AmiClient, AmiError
-from ivr.config import ConfigError, LoadedConfig
-from ivr.engine import Engine
+from ivr.config import ConfigError, LoadedConfig, require_caller_key
+from ivr.engine import EarlierTicket, Engine
 from ivr.flows.live import LiveFlows, catalog_loader, default_prompts_dir
 from ivr.follow import CallFollower
 from ivr.push import PushWorker
 from ivr.seats import SeatFollower
-from ivr.store import CallStore, SeatStore, TicketStore
+from ivr.store import CallStore, ElderlyList, SeatStore, TicketStore
 from ivr.config import state_dir
 from tracking.retention import run_retention
 
@@ -38,6 +38,7 @@ class Service:
         s = loaded.settings
         if s.ami.secret is None:
             raise ConfigError("missing AMI secret: set IVR_AMI_SECRET (never kept in config/)")
+        caller_key = require_caller_key()
         self.flows = LiveFlows.from_config(loaded.config_dir, catalog_loader(default_prompts_dir(loaded.config_dir)))
         spool, flush_delay = state_dir() / "spool", s.redis.record_flush_ms / 1000
         self.store = CallStore(s.redis.url, spool, name=f"server-{s.agi.port}", flush_delay=flush_delay,
@@ -45,25 +46,27 @@ class Service:
         # the same group-commit window as call records: journaled first, so waiting loses nothing,
         # and a window's tickets share one round trip (benchmarks/README.md, AMI events)
         self.tickets = TicketStore(s.redis.url, spool, name=f"server-{s.agi.port}",
-                                   retention_days=s.tickets.retention_days, flush_delay=flush_delay)
+                                   retention_days=s.tickets.retention_days, flush_delay=flush_delay,
+                                   caller_key=caller_key)
+        self.elderly = ElderlyList(s.redis.url, caller_key)
         self.follower = CallFollower(s, self.tickets, lambda: self.flows.current.calendar,
                                      asterisk=f"{s.ami.host}:{s.ami.port}", call_record=self.store.get_call,
                                      live_settings=lambda: self.flows.current.settings)
         self.engine = Engine(self.flows, self.store, call_timeout=s.agi.call_timeout,
                              on_record=self.follower.on_ivr_record, repeat_of=self._repeat_of,
-                             tickets=self.tickets)
+                             tickets=self.tickets, is_elderly=self.elderly.contains)
         self.seats = SeatFollower(s, SeatStore(s.redis.url), live_settings=lambda: self.flows.current.settings)
         self.push = PushWorker(s.redis.url, s, consumer=f"{socket.gethostname()}:{s.agi.port}:{os.getpid()}")
         self.ami: AmiClient | None = None
 
-    async def _repeat_of(self, caller: str, this_call: str) -> list[str]:
-        """Numbers of the caller's earlier tickets of the last ``tickets.repeat_days`` (the
-        call's own ticket, opened as it rang, is not one of them)."""
+    async def _repeat_of(self, caller: str, this_call: str) -> list[EarlierTicket]:
+        """The caller's earlier tickets of the last ``tickets.repeat_days`` (the call's own
+        ticket, opened as it rang, is not one of them)."""
         days = self.loaded.settings.tickets.repeat_days
         if not days:
             return []
         earlier = await self.tickets.recent_for_caller(caller, time.time() - days * 86_400)
-        return [t.number for t in earlier if t.number and t.linkedid != this_call]
+        return [EarlierTicket(t.number, t.case_open) for t in earlier if t.number and t.linkedid != this_call]
 
     @property
     def name(self) -> str:
@@ -142,6 +145,7 @@ class Service:
                 await store.flush_spool()
                 await store.close()
             await self.seats.store.close()
+            await self.elderly.close()
         finally:
             pidfile.unlink(missing_ok=True)
         return 0

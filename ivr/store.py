@@ -31,6 +31,7 @@ from ivr import keyspace
 from ivr.journal import JournaledWriter
 from queues import kpi
 from queues.kpi import Increment
+from queues.elderly import ElderlyEntry
 from tickets.model import Ticket
 
 log = logging.getLogger(__name__)
@@ -247,7 +248,10 @@ PHASE_REV = {"opened": 10, "closed": 20}  # a later phase's doc wins; updates af
 
 class TicketStore(_RedisJournal):
     """Tickets by ``linkedid``: written as journaled, idempotent phase writes; read for the CLI,
-    the progress query, repeat callers and the tracker's reconciliation."""
+    the progress query, repeat callers and the tracker's reconciliation.
+
+    ``caller_key`` keys the caller index (:func:`ivr.keyspace.caller_digest`): a store that
+    writes tickets or looks them up by caller needs it; a reader by number or time does not."""
 
     kind = "tickets"
     id_field = "linkedid"
@@ -255,12 +259,24 @@ class TicketStore(_RedisJournal):
     stream = keyspace.TICKET_EVENTS
     results_per_record = 2  # status, number
 
+    def __init__(self, url: str, spool_dir: Path, name: str, *, retention_days: int, pool_size: int = 20,
+                 timeout: float = 2.0, flush_delay: float = 0.0, caller_key: bytes | None = None):
+        super().__init__(url, spool_dir, name, retention_days=retention_days, pool_size=pool_size, timeout=timeout,
+                         flush_delay=flush_delay)
+        self.caller_key = caller_key
+
+    def _key(self) -> bytes:
+        if self.caller_key is None:
+            raise ValueError("this ticket store has no caller_key: it cannot index or find tickets by caller")
+        return self.caller_key
+
     async def write(self, ticket: Ticket, phase: str, rev: int | None = None) -> None:
         """Journal one phase of a ticket and queue it for Redis (returns without waiting)."""
         self.write_nowait(ticket, phase, rev)
 
     def write_nowait(self, ticket: Ticket, phase: str, rev: int | None = None) -> None:
         """:meth:`write` from a callback (the call follower handles AMI events inline)."""
+        self._key()  # refused here, in the writer's stack, not later in the group commit
         received = _epoch(ticket.received)
         doc = {"number": ticket.number, **{k: v for k, v in ticket.to_json().items() if k != "number"}}
         meta = json.dumps({
@@ -290,7 +306,8 @@ class TicketStore(_RedisJournal):
         for w in writes:
             kpi = w.get("kpi") or ()
             keys += [keyspace.ticket(w["linkedid"]), keyspace.ticket_sequence(w["day"], w["line"]),
-                     keyspace.caller_tickets(w["caller"]), *(key for _dim, key, _exp, _fields in kpi)]
+                     keyspace.caller_tickets(w["caller"], self._key()) if w["caller"] else keyspace.NO_CALLER_TICKETS,
+                     *(key for _dim, key, _exp, _fields in kpi)]
             args += [w["phase"], w["rev"], w["line"], w["day"], w["received"], int(self.retention_s), w["doc"],
                      w["linkedid"], len(kpi)]
             for dimension, _key, expire_at, fields in kpi:
@@ -317,7 +334,7 @@ class TicketStore(_RedisJournal):
 
     async def recent_for_caller(self, caller: str, since: float) -> list[Ticket]:
         """The caller's tickets received since ``since`` (epoch s), oldest first."""
-        linkedids = await self.redis.zrangebyscore(keyspace.caller_tickets(caller), since, "+inf")
+        linkedids = await self.redis.zrangebyscore(keyspace.caller_tickets(caller, self._key()), since, "+inf")
         return await self._many(cast(list[str], linkedids))
 
     async def received_between(self, since: float, until: float = float("inf"), limit: int = 10_000) -> list[Ticket]:
@@ -348,6 +365,76 @@ class TicketStore(_RedisJournal):
             docs = await pipe.execute()
         return [Ticket.from_json(json.loads(d)) for d in docs if d]
 
+
+
+# --- the registered elderly list -------------------------------------------------------------
+
+ENTRY_ID_CHARS = 12  # of a digest, shown by `ivr elderly list`: tells entries apart, reveals nothing
+
+
+class ElderlyList:
+    """The elderly register (:mod:`queues.elderly`) in Redis: one hash, digest → JSON of when,
+    by whom and why it was added. Numbers are given normalised; only their keyed digests are
+    stored, so the hash is useless without ``caller_key``."""
+
+    def __init__(self, url: str, caller_key: bytes, *, pool_size: int = 10, timeout: float = 2.0):
+        self.redis = _client(url, pool_size, timeout)
+        self.caller_key = caller_key
+
+    def _digest(self, number: str) -> str:
+        return keyspace.caller_digest(number, self.caller_key)
+
+    async def add(self, numbers: list[str], *, added: str, by: str, reason: str) -> int:
+        """Register ``numbers``; how many were new (one already there keeps its first entry)."""
+        meta = json.dumps({"added": added, "by": by, "reason": reason}, ensure_ascii=False)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for number in numbers:
+                pipe.hsetnx(keyspace.ELDERLY, self._digest(number), meta)
+            return sum(int(r) for r in await pipe.execute())
+
+    async def remove(self, numbers: list[str]) -> int:
+        """How many of ``numbers`` were registered (and are no longer)."""
+        if not numbers:
+            return 0
+        return int(await self.redis.hdel(keyspace.ELDERLY, *(self._digest(n) for n in numbers)))
+
+    async def remove_ids(self, ids: list[str]) -> list[str]:
+        """Remove entries by the id ``entries`` shows (a number nobody has any more); the full
+        digests removed. ValueError, and nothing removed, if an id matches none or several."""
+        digests = cast(list[str], await self.redis.hkeys(keyspace.ELDERLY))
+        chosen = []
+        for entry_id in ids:
+            matches = [d for d in digests if d.startswith(entry_id.lower())]
+            if len(matches) != 1:
+                raise ValueError(f"id {entry_id!r} matches {len(matches) or 'no'} entries" + (": give more of it" if matches else ""))
+            chosen.append(matches[0])
+        if chosen:
+            await self.redis.hdel(keyspace.ELDERLY, *chosen)
+        return chosen
+
+    async def contains(self, number: str) -> bool:
+        return bool(await self.redis.hexists(keyspace.ELDERLY, self._digest(number)))
+
+    async def entry(self, number: str) -> ElderlyEntry | None:
+        raw = cast(str | None, await self.redis.hget(keyspace.ELDERLY, self._digest(number)))
+        return _elderly_entry(self._digest(number), raw) if raw else None
+
+    async def count(self) -> int:
+        return int(await self.redis.hlen(keyspace.ELDERLY))
+
+    async def entries(self) -> list[ElderlyEntry]:
+        """Every entry, oldest first, as :class:`ElderlyEntry` shows it."""
+        raw = cast(dict[str, str], await self.redis.hgetall(keyspace.ELDERLY))
+        return sorted((_elderly_entry(d, v) for d, v in raw.items()), key=lambda e: (e.added, e.id))
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+def _elderly_entry(digest: str, value: str) -> ElderlyEntry:
+    meta = json.loads(value)
+    return ElderlyEntry(digest[:ENTRY_ID_CHARS], str(meta.get("added", "")), str(meta.get("by", "")),
+                        str(meta.get("reason", "")))
 
 
 DOC_SEPARATOR = ', "doc": '  # cannot occur earlier in a line: JSON escapes every quote inside a value

@@ -114,6 +114,7 @@ class QueueRoute:
 
     queue: str
     priority: int = 0
+    one_key: bool = False  # reached by the one-key-to-human key (queues.priority.Reason.ONE_KEY)
 
     def variables(self) -> dict[str, str]:
         return {"IVR_QUEUE": self.queue, "IVR_QUEUE_PRIORITY": str(self.priority), "IVR_ROUTE": "queue"}

@@ -7,6 +7,7 @@ call joins (the expert queues' ``joinempty``), also when the engine is down.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Mapping
 
@@ -35,4 +36,4 @@ def open_queue(route: QueueRoute, queues: Mapping[str, Queue], now: datetime, ca
         seen.append(name)
     if name == route.queue:
         return route, ""
-    return QueueRoute(name, route.priority), f"{route.queue} closed"
+    return dataclasses.replace(route, queue=name), f"{route.queue} closed"

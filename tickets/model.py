@@ -73,6 +73,12 @@ DISPOSITION_LABELS = {
 }
 
 
+CLOSED_STATUSES = frozenset({"closed"})
+"""Workflow statuses that end a case (办结). The phone platform writes ``accepted`` (受理) and
+learns of later steps only when the department workflow writes them back; until then a ticket
+counts as open."""
+
+
 @dataclass
 class TimelineEntry:
     at: str  # ISO time
@@ -173,6 +179,10 @@ class Ticket:
     hangup_cause: str = ""  # Q.850 cause code and text, e.g. "16 Normal Clearing"
     deadline: Deadline | None = None
     repeat_of: list[str] = field(default_factory=list)  # earlier tickets of this caller (numbers)
+    priority: int | None = None  # the queue priority the call waited with (None: never routed to a queue)
+    priority_reason: str = ""  # a queues.priority.Reason value that gave it ("": no raise)
+    priority_reasons: list[str] = field(default_factory=list)  # every reason the call had, strongest first
+    elderly: bool = False  # a registered elderly caller (适老化): the elderly flow ran instead of the menus
     timeline: list[TimelineEntry] = field(default_factory=list)
     closed_by: str = ""  # ami (followed live) / cdr (ended while the engine was away) / lost
 
@@ -182,7 +192,14 @@ class Ticket:
 
     @property
     def closed(self) -> bool:
+        """The call has ended (the ticket's ``closed`` phase); the case may still be open."""
         return bool(self.disposition)
+
+    @property
+    def case_open(self) -> bool:
+        """The citizen's case is not yet 办结 (:data:`CLOSED_STATUSES`): what makes a repeat
+        caller's ticket an open one."""
+        return self.status not in CLOSED_STATUSES
 
     def note(self, at: str, event: str, detail: str = "") -> None:
         self.timeline.append(TimelineEntry(at, event, detail))
@@ -199,6 +216,7 @@ class Ticket:
         data["deadline"] = dict(vars(self.deadline)) if self.deadline else None
         data["callback"] = dict(self.callback) if self.callback else None
         data["repeat_of"] = list(self.repeat_of)
+        data["priority_reasons"] = list(self.priority_reasons)
         return data
 
     @classmethod

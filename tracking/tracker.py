@@ -344,6 +344,11 @@ class CallTracker:
             t.line = normalize_line(str(record["dialed"]))
             t.line_mode, t.line_title = self.directory.lines.get(t.line, ("", ""))
         t.repeat_of = list(record.get("repeat_of") or t.repeat_of)
+        t.elderly = bool(record.get("elderly")) or t.elderly
+        priority = record.get("priority")
+        if priority:
+            t.priority, t.priority_reason = int(priority["priority"]), str(priority.get("reason", ""))
+            t.priority_reasons = [str(r) for r in priority.get("reasons", [])]
         call.ivr_seen = True
 
     # --- closing ---------------------------------------------------------------------------

@@ -75,6 +75,7 @@ async def run_call(
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc).astimezone(),
     clock: Callable[[], float] = time.monotonic,
     tickets: TicketLookup | None = None,
+    entry: Flow | Route | None = None,
 ) -> CallRecord:
     """Walk the flow for ``call.dialed`` on ``flows`` (take ``live.current`` once, pass it here).
 
@@ -83,10 +84,11 @@ async def run_call(
     ``now`` is the local wall clock (branch conditions, record timestamps); ``clock`` measures
     node timings. Both are injectable for tests and the simulator. ``tickets`` is what the
     progress query (``ticket_query``) looks numbers up in; without it that node tells the
-    caller the query is unavailable and moves on.
+    caller the query is unavailable and moves on. ``entry`` replaces the dialed line's
+    (:meth:`FlowSet.entry`): the elderly flow.
     """
     started, t0 = now(), clock()
-    entry = flows.entry(call.dialed)
+    entry = entry if entry is not None else flows.entry(call.dialed)
     visits: list[Visit] = []
     ctx = CallContext(call, channel, flows.settings, flows.catalog, flows.calendar, now, tickets=tickets)
     route: Route

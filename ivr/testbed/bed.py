@@ -47,6 +47,7 @@ class BedState:
     ami_secret: str
     testbed_ami_secret: str
     config_dir: str
+    caller_key: str = ""  # IVR_CALLER_KEY of the bed's engine (keyed caller digests in its Redis)
     asterisk_pid: int = 0
     redis_pid: int = 0
     engine_pid: int = 0
@@ -68,6 +69,7 @@ class BedState:
             "IVR_AMI_PORT": str(self.ami_port),
             "IVR_AMI_SECRET": self.ami_secret,
             "IVR_AMI_SEATS_SECRET": self.seats_ami_secret,
+            "IVR_CALLER_KEY": self.caller_key,
             "IVR_REDIS_URL": self.redis_url,
             "IVR_STATE_DIR": str(Path(self.dir) / "state"),  # pid file, record spool
             "IVR_TRACKING_CDR_FILE": str(Path(self.dir) / "log" / "cdr-custom" / "Master.csv"),
@@ -160,6 +162,7 @@ class TestBed:
             testbed_ami_secret=secrets.token_urlsafe(18),
             seats_ami_secret=secrets.token_urlsafe(18),
             agent_secrets={n: secrets.token_urlsafe(12) for n in s.agents},
+            caller_key=secrets.token_urlsafe(24),
             config_dir=str(self.loaded.config_dir.resolve()),
         )
         try:

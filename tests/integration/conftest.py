@@ -83,7 +83,8 @@ async def redis(state: BedState) -> AsyncIterator[aioredis.Redis]:
 @pytest.fixture
 async def tickets(state: BedState, tmp_path: Path) -> AsyncIterator[TicketStore]:
     """The bed's tickets, read through the repository (the one owner of the key schema)."""
-    store = TicketStore(state.redis_url, tmp_path / "ticket-reader", name="test", retention_days=1)
+    store = TicketStore(state.redis_url, tmp_path / "ticket-reader", name="test", retention_days=1,
+                        caller_key=state.caller_key.encode())
     yield store
     await store.close()
 

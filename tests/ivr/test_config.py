@@ -104,12 +104,20 @@ def test_serve_without_secret_says_so_in_one_line() -> None:
     assert proc.stderr.strip() == "ivr serve: missing AMI secret: set IVR_AMI_SECRET (never kept in config/)"
 
 
+def test_serve_without_caller_key_says_so_in_one_line() -> None:
+    proc = run_ivr("serve", env=clean_env(IVR_AMI_SECRET="x"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("ivr serve: missing caller key: set IVR_CALLER_KEY (at least 16 random")
+    short = run_ivr("serve", env=clean_env(IVR_AMI_SECRET="x", IVR_CALLER_KEY="short"))
+    assert short.stderr.strip().startswith("ivr serve: IVR_CALLER_KEY is too short: use at least 16")
+
+
 def test_serve_with_port_taken_says_what_and_where() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        proc = run_ivr("serve", env=clean_env(IVR_AMI_SECRET="x", IVR_AGI_PORT=str(port)))
+        proc = run_ivr("serve", env=clean_env(IVR_AMI_SECRET="x", IVR_CALLER_KEY="k" * 16, IVR_AGI_PORT=str(port)))
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
         f"ivr serve: FastAGI port 127.0.0.1:{port} is already in use (agi.port from environment IVR_AGI_PORT)"

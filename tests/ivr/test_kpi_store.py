@@ -17,13 +17,15 @@ from ivr.testbed.processes import start_redis
 from queues import kpi
 from tickets.model import QueueVisit, Ticket
 
+KEY = b"kpi-test-caller-key-0123456789"
+
 NOW = datetime.now().astimezone()
 JOINED = NOW - timedelta(minutes=10)
 
 
 @pytest.fixture
 async def tickets(redis_url: str, tmp_path: Path) -> AsyncIterator[TicketStore]:
-    s = TicketStore(redis_url, tmp_path / "spool", name="server-1", retention_days=30, timeout=0.5)
+    s = TicketStore(redis_url, tmp_path / "spool", name="server-1", retention_days=30, timeout=0.5, caller_key=KEY)
     yield s
     await s.close()
 
@@ -73,7 +75,7 @@ async def test_given_visits_then_their_buckets_count_them_and_expire_and_no_tick
 async def test_given_a_visit_written_again_or_by_a_second_engine_then_it_counts_once(
     redis_url: str, tmp_path: Path, tickets: TicketStore,
 ) -> None:
-    other = TicketStore(redis_url, tmp_path / "other", name="server-2", retention_days=30)
+    other = TicketStore(redis_url, tmp_path / "other", name="server-2", retention_days=30, caller_key=KEY)
     try:
         write_visit(tickets, "2.1", 4.0)
         write_visit(other, "2.1", 4.0)  # the second engine following the same Asterisk
@@ -101,7 +103,7 @@ async def test_given_redis_down_when_visits_end_then_they_count_once_when_it_is_
 ) -> None:
     url, start = late_redis
     spool = tmp_path / "spool"
-    store = TicketStore(url, spool, name="server-1", retention_days=30, timeout=0.3)
+    store = TicketStore(url, spool, name="server-1", retention_days=30, timeout=0.3, caller_key=KEY)
     try:
         write_visit(store, "3.1", 4.0)
         write_visit(store, "3.2", 40.0, "abandoned")

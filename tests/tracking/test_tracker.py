@@ -136,6 +136,18 @@ def test_given_a_caller_hanging_up_in_the_queue_then_abandoned_in_queue_with_the
     assert t.hangup_by == "caller" and t.agents_rung  # a seat was rung, nobody answered
 
 
+def test_given_the_engines_priority_decision_then_the_ticket_says_which_priority_and_why(tracker: CallTracker) -> None:
+    events = recorded("abandoned_in_queue")
+    linkedid = events[0]["Linkedid"]
+    record = ivr_record(linkedid, keys=[], route="queue") | {
+        "flow": "elderly", "elderly": True,
+        "priority": {"priority": 10, "reason": "elderly", "reasons": ["elderly", "repeat"]},
+    }
+    t = closed(feed(tracker, events, record))
+    assert (t.priority, t.priority_reason, t.priority_reasons, t.elderly) == (10, "elderly", ["elderly", "repeat"], True)
+    assert Ticket.from_json(t.to_json()).priority_reasons == ["elderly", "repeat"]  # stored and read back
+
+
 def test_given_the_tax_gateway_is_busy_then_transfer_failed_with_cause_and_the_fallback_queue_answer(
     tracker: CallTracker,
 ) -> None:
