@@ -193,9 +193,24 @@ timestampevents = yes
 
 
 MEDIA = "disallow=all\nallow=ulaw,alaw\nrtp_symmetric=yes\ndirect_media=no\nlanguage=zh\n"
+WILDCARDS = ("0.0.0.0", "::", "[::]", "")
 
 
-def endpoint(name: str, context: str, identify_by: str) -> str:
+def media(s: Settings) -> str:
+    """MEDIA with the address RTP binds to and puts in SDP. Without one, Asterisk binds RTP to
+    0.0.0.0 and, setting up every call leg's RTCP, looks up the host's own name and then
+    A.ROOT-SERVERS.NET (acl.c ``ast_find_ourip``): on a network without DNS each lookup
+    stalls the call for seconds, and under load calls are lost."""
+    address = s.sip.media_address or s.sip.bind
+    if address in WILDCARDS:
+        raise ConfigError(
+            f"sip.bind is {s.sip.bind or 'empty'}: set sip.media_address to this server's address for RTP "
+            "(otherwise Asterisk looks up its own host name and A.ROOT-SERVERS.NET on every call)"
+        )
+    return MEDIA + f"media_address={address}\nbind_rtp_to_media_address=yes\n"
+
+
+def endpoint(name: str, context: str, identify_by: str, media: str = MEDIA) -> str:
     """A PJSIP endpoint with its AOR of the same name: an agent's phone or a trunk."""
     return f"""[{name}]
 type=endpoint
@@ -203,10 +218,11 @@ context={context}
 identify_by={identify_by}
 dtmf_mode=rfc4733
 aors={name}
-{MEDIA}"""
+{media}"""
 
 
 def _pjsip(s: Settings, o: RenderOptions) -> str:
+    rtp = media(s)
     parts = [
         f"""[transport-udp]
 type=transport
@@ -219,7 +235,7 @@ type=endpoint
 context=from-pstn
 identify_by=ip
 dtmf_mode=rfc4733
-{MEDIA}
+{rtp}
 [pstn]
 type=identify
 endpoint=pstn
@@ -233,7 +249,7 @@ endpoint=pstn
                 f"agent {name}: no fixed contact and no SIP password "
                 f"(set IVR_AGENT_SECRET_{name.upper().replace('-', '_')})"
             )
-        block = f"; seat: {agent.name}\n" + endpoint(name, "from-agents", "username")
+        block = f"; seat: {agent.name}\n" + endpoint(name, "from-agents", "username", rtp)
         if secret:
             block += f"""auth={name}-auth
 
@@ -256,7 +272,7 @@ qualify_frequency=0
     for name, sub in s.subcenters.items():
         parts.append(
             f"; sub-center trunk: {sub.title}\n"
-            + endpoint(name, "from-pstn", "ip")
+            + endpoint(name, "from-pstn", "ip", rtp)
             + f"""
 [{name}]
 type=aor
