@@ -288,7 +288,9 @@ match={sub.host}:{sub.port}
 
 
 def _queues_conf(s: Settings) -> str:
-    text = "[general]\npersistentmembers = no\nshared_lastcall = yes\nlog_membername_as_agent = yes\n"
+    # autofill: every waiting caller rings a free seat at once; without it (app_queue's default)
+    # only the head of the queue rings, one call connected at a time (benchmarks/README.md, load)
+    text = "[general]\npersistentmembers = no\nshared_lastcall = yes\nlog_membername_as_agent = yes\nautofill = yes\n"
     for name, q in s.queues.items():
         text += f"""
 ; {q.title}
