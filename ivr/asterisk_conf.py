@@ -204,9 +204,24 @@ timestampevents = yes
 
 
 MEDIA = "disallow=all\nallow=ulaw,alaw\nrtp_symmetric=yes\ndirect_media=no\nlanguage=zh\n"
+WILDCARDS = ("0.0.0.0", "::", "[::]", "")
 
 
-def endpoint(name: str, context: str, identify_by: str) -> str:
+def media(s: Settings) -> str:
+    """MEDIA with the address RTP binds to and puts in SDP. Without one, Asterisk binds RTP to
+    0.0.0.0 and, setting up every call leg's RTCP, looks up the host's own name and then
+    A.ROOT-SERVERS.NET (acl.c ``ast_find_ourip``): on a network without DNS each lookup
+    stalls the call for seconds, and under load calls are lost."""
+    address = s.sip.media_address or s.sip.bind
+    if address in WILDCARDS:
+        raise ConfigError(
+            f"sip.bind is {s.sip.bind or 'empty'}: set sip.media_address to this server's address for RTP "
+            "(otherwise Asterisk looks up its own host name and A.ROOT-SERVERS.NET on every call)"
+        )
+    return MEDIA + f"media_address={address}\nbind_rtp_to_media_address=yes\n"
+
+
+def endpoint(name: str, context: str, identify_by: str, media: str = MEDIA) -> str:
     """A PJSIP endpoint with its AOR of the same name: an agent's phone or a trunk."""
     return f"""[{name}]
 type=endpoint
@@ -214,10 +229,11 @@ context={context}
 identify_by={identify_by}
 dtmf_mode=rfc4733
 aors={name}
-{MEDIA}"""
+{media}"""
 
 
 def _pjsip(s: Settings, o: RenderOptions) -> str:
+    rtp = media(s)
     parts = [
         f"""[transport-udp]
 type=transport
@@ -230,7 +246,7 @@ type=endpoint
 context=from-pstn
 identify_by=ip
 dtmf_mode=rfc4733
-{MEDIA}
+{rtp}
 [pstn]
 type=identify
 endpoint=pstn
@@ -243,7 +259,7 @@ endpoint=pstn
             # also for a desk phone with a fixed contact: its calls (feature codes, transfers)
             # are identified by user name, which only the password makes true
             raise ConfigError(f"agent {name}: no SIP password (set IVR_AGENT_SECRET_{name.upper().replace('-', '_')})")
-        block = f"; seat: {agent.name}\n" + endpoint(name, "from-agents", "username")
+        block = f"; seat: {agent.name}\n" + endpoint(name, "from-agents", "username", rtp)
         block += f"""auth={name}-auth
 
 [{name}-auth]
@@ -265,7 +281,7 @@ qualify_frequency=0
     for name, sub in s.subcenters.items():
         parts.append(
             f"; sub-center trunk: {sub.title}\n"
-            + endpoint(name, "from-pstn", "ip")
+            + endpoint(name, "from-pstn", "ip", rtp)
             + f"""
 [{name}]
 type=aor
@@ -294,7 +310,9 @@ QUEUE_SOUNDS = {
 
 def _queues_conf(s: Settings) -> str:
     # Members are dynamic (agents log in); persistentmembers keeps them across an Asterisk restart.
-    text = "[general]\npersistentmembers = yes\nshared_lastcall = yes\nlog_membername_as_agent = yes\n"
+    # autofill: every waiting caller rings a free seat at once; without it (app_queue's default)
+    # only the head of the queue rings, one call connected at a time (benchmarks/README.md, load)
+    text = "[general]\npersistentmembers = yes\nshared_lastcall = yes\nlog_membername_as_agent = yes\nautofill = yes\n"
     for name, q in s.queues.items():
         overflow = q.overflow_queue(name)
         a = q.announce

@@ -77,6 +77,9 @@ class TrackingSettings(Strict):
 class SipSettings(Strict):
     bind: str = "127.0.0.1"
     port: int = Field(5060, ge=1, le=65535)
+    media_address: str | None = Field(
+        None, description="address RTP binds to and announces; default: bind (required when bind is 0.0.0.0)"
+    )
     rtp_start: int = Field(10000, ge=1024, le=65535)
     rtp_end: int = Field(10999, ge=1024, le=65535)
     pstn_match: tuple[str, ...] = Field(

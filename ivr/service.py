@@ -17,12 +17,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Awaitable, Callable
 
+from ivr.agi.channel import AgiChannel
 from ivr.agi.fastagi import FastAgiServer
 from ivr.ami.client import AmiClient, AmiError
 from ivr.config import ConfigError, LoadedConfig, require_caller_key
 from ivr.engine import EarlierTicket, Engine
 from ivr.flows.live import LiveFlows, catalog_loader, default_prompts_dir
 from ivr.follow import CallFollower
+from ivr.latency import EngineLatency
 from ivr.push import PushWorker
 from ivr.seats import SeatFollower
 from ivr.store import CallStore, ElderlyList, SeatStore, TicketStore
@@ -58,6 +60,7 @@ class Service:
         self.seats = SeatFollower(s, SeatStore(s.redis.url), live_settings=lambda: self.flows.current.settings)
         self.push = PushWorker(s.redis.url, s, consumer=f"{socket.gethostname()}:{s.agi.port}:{os.getpid()}")
         self.ami: AmiClient | None = None
+        self.latency = EngineLatency()
 
     async def _repeat_of(self, caller: str, this_call: str) -> list[EarlierTicket]:
         """The caller's earlier tickets of the last ``tickets.repeat_days`` (the call's own
@@ -95,6 +98,7 @@ class Service:
         s = self.loaded.settings
         server = FastAgiServer(header_timeout=s.agi.header_timeout)
         server.route("ivr", self.engine.handle_call)
+        AgiChannel.on_roundtrip = self.latency.agi_reply
         try:
             await server.start(s.agi.host, s.agi.port)
         except OSError as exc:
@@ -131,6 +135,8 @@ class Service:
                                                                          reopen=self._reopen_logs),
                                                    "log retention")),
                     tasks.create_task(keep_running(self._status_heartbeat, "status heartbeat")),
+                    tasks.create_task(keep_running(self.latency.sample_loop_lag, "loop lag sampler")),
+                    tasks.create_task(keep_running(self._publish_latency, "latency publisher")),
                     tasks.create_task(systemd_watchdog()),
                 ]
                 await stop.wait()
@@ -157,6 +163,12 @@ class Service:
             status = await self.store.engine_status_or_none(self.name)
             if status is not None and status.get("version") != self.flows.version:
                 await self.publish_status()
+
+    async def _publish_latency(self, interval: float = 5.0) -> None:
+        """Loop lag and AGI round trips with the engine's status (ivr/latency.py)."""
+        while True:
+            await asyncio.sleep(interval)
+            await self.store.publish_engine_status(self.name, {"latency": self.latency.to_json()})
 
     async def _connect_ami(self) -> None:
         """AMI is for events and actions; calls flow without it, so keep trying in the background."""

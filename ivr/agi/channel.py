@@ -8,6 +8,9 @@ be trusted to line up with commands.
 
 from __future__ import annotations
 
+import time
+from typing import Callable, ClassVar
+
 from ivr.agi.protocol import CommandFailed, Reply, parse_reply, quote
 from ivr.channel import CallerHungUp, ChannelError
 
@@ -15,6 +18,10 @@ SILENCE = "silence/1"  # GET DATA needs a file even when there is nothing to say
 
 
 class AgiChannel:
+    # (command, seconds from sending it to its reply), told after every reply: `ivr serve`
+    # measures its AGI round trips with it (ivr/latency.py)
+    on_roundtrip: ClassVar[Callable[[str, float], None] | None] = None
+
     def __init__(self) -> None:
         self.dead = False
         self.commands_sent = 0
@@ -58,8 +65,12 @@ class AgiChannel:
 
     async def _send(self, command: str) -> Reply:
         self.commands_sent += 1
+        sent = time.perf_counter()
         try:
-            return parse_reply(await self._roundtrip(command))
+            line = await self._roundtrip(command)
+            if AgiChannel.on_roundtrip is not None:
+                AgiChannel.on_roundtrip(command, time.perf_counter() - sent)
+            return parse_reply(line)
         except CallerHungUp:
             self.dead = True
             raise

@@ -8,6 +8,7 @@ Several beds run side by side; ``stop()`` leaves no process, directory or port b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -18,15 +19,20 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterator, Literal
 
 from ivr.ami.client import AmiClient, AmiError
 from ivr.asterisk_conf import Directories, RenderOptions, write
 from ivr.config import LoadedConfig, Settings, load_config, state_dir
+from ivr.testbed.dns import SilentResolver
 from ivr.testbed.ports import PortAllocator
 from ivr.testbed.processes import log_tail, pid_alive, spawn, start_redis, stop_group, wait_port
 from ivr.testbed.runners import Progress, TestbedError, select_runner
 
-RTP_PORTS = 40
+# Asterisk's RTP range: two ports (RTP, RTCP) per call leg. 1000 holds 200 callers waiting in
+# a queue and 200 agents talking to them at once (800), with room for Asterisk's random picks.
+RTP_PORTS = 1000
+DnsMode = Literal["host", "none"]
 
 
 @dataclass
@@ -51,6 +57,8 @@ class BedState:
     asterisk_pid: int = 0
     redis_pid: int = 0
     engine_pid: int = 0
+    rtp_ports: int = RTP_PORTS
+    dns_address: str = ""  # dns="none": the silent resolver Asterisk's resolv.conf names
     created: float = field(default_factory=time.time)
     seats_ami_secret: str = ""  # the seat-control AMI user (ivr agents)
     agent_secrets: dict[str, str] = field(default_factory=dict)  # each softphone's SIP password
@@ -81,12 +89,20 @@ class TestBed:
     __test__ = False
 
     def __init__(self, config_dir: str | Path = "config", name: str | None = None, runner: str | None = None,
-                 trace_agi: bool = True, staffed: bool = True):
+                 trace_agi: bool = True, rtp_ports: int = RTP_PORTS, dns: DnsMode = "host", staffed: bool = True):
         """``trace_agi``: keep AGIExec* events on (tests watch them); False = production's AMI.
+        ``rtp_ports``: size of Asterisk's RTP range (two per call leg). ``dns="none"``: Asterisk
+        gets no working resolver, only :class:`SilentResolver`, which records every query
+        (``bed.dns.queries``) and answers none, as on a network without DNS.
         ``staffed``: every configured agent is logged in once Asterisk is up (as a shift starts)."""
         self.loaded: LoadedConfig = load_config(config_dir)
         self.trace_agi = trace_agi
         self.staffed = staffed
+        if rtp_ports < 2 or rtp_ports % 2:
+            raise TestbedError(f"rtp_ports must be an even number of ports (RTP + RTCP per leg), got {rtp_ports}")
+        self.rtp_ports = rtp_ports
+        self.dns_mode = dns
+        self.dns: SilentResolver | None = None
         self.runner = select_runner(runner)
         self.name = name or f"bed-{os.getpid()}-{secrets.token_hex(3)}"
         self.state: BedState | None = None
@@ -119,7 +135,7 @@ class TestBed:
                     update={
                         "port": st.sip_port,
                         "rtp_start": st.rtp_start,
-                        "rtp_end": st.rtp_start + RTP_PORTS - 1,
+                        "rtp_end": st.rtp_start + st.rtp_ports - 1,
                         "pstn_match": (f"127.0.0.1:{st.pstn_port}",),
                     }
                 ),
@@ -155,7 +171,8 @@ class TestBed:
             agi_port=ports.one(),
             redis_port=ports.one(),
             pstn_port=ports.one(),
-            rtp_start=ports.block(RTP_PORTS),
+            rtp_start=ports.block(self.rtp_ports),
+            rtp_ports=self.rtp_ports,
             agent_ports={n: ports.one() for n in s.agents},
             subcenter_ports={n: ports.one() for n in s.subcenters},
             ami_secret=secrets.token_urlsafe(18),
@@ -166,6 +183,9 @@ class TestBed:
             config_dir=str(self.loaded.config_dir.resolve()),
         )
         try:
+            if self.dns_mode == "none":
+                self.dns = SilentResolver().start()
+                self.state.dns_address = self.dns.address
             self._prepare_tree()
             self._start_redis()
             self._start_asterisk()
@@ -217,6 +237,16 @@ class TestBed:
         finally:
             client.close()
 
+    @contextlib.contextmanager
+    def running(self, keep_logs: Path | None = None, progress: Progress = lambda m: print(m, flush=True)) -> Iterator["TestBed"]:
+        """The bed and its engine, up for the block; stopped after (logs copied to ``keep_logs``)."""
+        self.start(progress)
+        try:
+            self.start_engine()
+            yield self
+        finally:
+            self.stop(keep_logs=keep_logs)
+
     def _prepare_tree(self) -> None:
         for sub in ("etc", "varlib", "db", "run", "spool", "log/cdr-custom", "data/sounds/zh", "redis", "sipp", "state"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
@@ -249,6 +279,8 @@ class TestBed:
         env_file.write_text("".join(f"{k}={v}\n" for k, v in process_env.items()))
         env_file.chmod(0o600)
         write(self.settings, options, self.dir / "etc")
+        if self.dns is not None:
+            (self.dir / "resolv.conf").write_text(self.dns.resolv_conf())
 
     def _install_prompts(self) -> None:
         """Build the Mandarin prompts (incremental) and install them as this bed's zh sounds."""
@@ -286,7 +318,8 @@ class TestBed:
         argv = ["/usr/sbin/asterisk", "-f", "-n", "-C", self.inner("etc/asterisk.conf")]
         # the deployment (config/ and prompts/) must be visible to process AGI inside
         shared = (str(Path(self.state.config_dir).parent),)
-        self._asterisk = spawn(self.runner.command(argv, self.dir, shared), log)
+        files = {"/etc/resolv.conf": self.dir / "resolv.conf"} if self.state.dns_address else None
+        self._asterisk = spawn(self.runner.command(argv, self.dir, shared, files), log)
         self.state.asterisk_pid = self._asterisk.pid
         try:
             asyncio.run(self._wait_fully_booted(30.0))
@@ -364,6 +397,8 @@ class TestBed:
             stop_group(st.asterisk_pid, timeout=5)
         if st.redis_pid:
             stop_group(st.redis_pid, timeout=3)
+        if self.dns is not None:
+            self.dns.stop()
         for proc in (self._engine, self._asterisk, self._redis):
             if proc is not None:
                 proc.poll()

@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from ivr import keyspace
 from ivr.ami.client import AmiClient
 from ivr.store import TicketStore
-from ivr.testbed.bed import RTP_PORTS, BedState, TestBed
+from ivr.testbed.bed import BedState, TestBed
 from ivr.testbed.ports import PortAllocator
 from ivr.testbed.sipp import Key, PeerMode, Sipp, agent_dial, citizen_call, sip_peer
 from queues.model import memberships
@@ -46,7 +46,7 @@ class Phones:
         # a peer's address is free while its sipp is not running, and Asterisk binds its RTP
         # ports call by call: no media block may take any of them
         _ports.reserve([self.state.pstn_port, *self.state.agent_ports.values(), *self.state.subcenter_ports.values(),
-                        *range(self.state.rtp_start, self.state.rtp_start + RTP_PORTS)])
+                        *range(self.state.rtp_start, self.state.rtp_start + self.state.rtp_ports)])
 
     @staticmethod
     def next_caller() -> str:

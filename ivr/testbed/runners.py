@@ -56,8 +56,11 @@ class Runner(Protocol):
     def instance_base(self) -> Path:
         """Host directory under which instance trees live (visible inside at the same path)."""
 
-    def command(self, argv: list[str], instance_dir: Path, shared: tuple[str, ...] = ()) -> list[str]:
-        """The host command running ``argv`` inside, with ``instance_dir`` and ``shared`` visible."""
+    def command(self, argv: list[str], instance_dir: Path, shared: tuple[str, ...] = (),
+                files: dict[str, Path] | None = None) -> list[str]:
+        """The host command running ``argv`` inside, with ``instance_dir`` and ``shared`` visible
+        and each host file of ``files`` in place of the inside path it is keyed by (a bed's
+        own ``/etc/resolv.conf``)."""
 
 
 class RootfsRunner:
@@ -111,12 +114,15 @@ class RootfsRunner:
         base.mkdir(parents=True, exist_ok=True)
         return base
 
-    def command(self, argv: list[str], instance_dir: Path, shared: tuple[str, ...] = ()) -> list[str]:
+    def command(self, argv: list[str], instance_dir: Path, shared: tuple[str, ...] = (),
+                files: dict[str, Path] | None = None) -> list[str]:
         mounts = []
         for path in shared_paths(shared):
             inside = self.root / path.lstrip("/")
             inside.mkdir(parents=True, exist_ok=True)
             mounts.append(f"mount --bind {path} {inside}")
+        # over the rootfs's own file, in this mount namespace only: other beds keep theirs
+        mounts += [f"mount --bind {host} {self.root / inside.lstrip('/')}" for inside, host in (files or {}).items()]
         # The instance dir already lies inside the rootfs; its inner path is what Asterisk uses.
         script = " && ".join(mounts + [f'exec chroot {self.root} "$@"'])
         return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "ivr-testbed", *argv]
@@ -146,8 +152,10 @@ class DockerRunner:
         base.mkdir(parents=True, exist_ok=True)
         return base
 
-    def command(self, argv: list[str], instance_dir: Path, shared: tuple[str, ...] = ()) -> list[str]:
+    def command(self, argv: list[str], instance_dir: Path, shared: tuple[str, ...] = (),
+                files: dict[str, Path] | None = None) -> list[str]:
         volumes = [arg for p in [*shared_paths(shared), str(instance_dir)] for arg in ("-v", f"{p}:{p}")]
+        volumes += [arg for inside, host in (files or {}).items() for arg in ("-v", f"{host}:{inside}:ro")]
         name = "ivr-testbed-" + instance_dir.name
         return ["docker", "run", "--rm", "--init", "--name", name, "--network", "host", *volumes, self.image, *argv]
 

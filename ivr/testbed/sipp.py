@@ -234,25 +234,7 @@ def peer_scenario(mode: PeerMode, caller: str, ring_ms: int = 200, talk_ms: int 
     exit code stays 0."""
     if not caller.isdigit():
         raise ValueError(f"caller must be digits (it goes into a regular expression): {caller!r}")
-    reply = """<send><![CDATA[
-SIP/2.0 {code}
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:[local_ip]:[local_port]>
-{extra}Content-Length: {length}
-{body}]]></send>"""
-
-    def send(code: str, sdp: bool = False) -> str:
-        return reply.format(
-            code=code,
-            extra="Content-Type: application/sdp\n" if sdp else "",
-            length="[len]" if sdp else "0",
-            body="\n" + _SDP_ANSWER if sdp else "",
-        )
-
+    send = _reply
     steps = [
         '<recv request="INVITE" crlf="true" rrs="true"><action>'
         f'<ereg regexp="sip:{caller}@" search_in="hdr" header="From:" check_it="false" assign_to="expected"/>'
@@ -277,27 +259,7 @@ Contact: <sip:[local_ip]:[local_port]>
             '<recv request="ACK"/>',
         ]
     elif mode == "hangup":
-        steps += [
-            send("180 Ringing"),
-            f'<pause milliseconds="{ring_ms}"/>',
-            send("200 OK", sdp=True),
-            '<recv request="ACK" crlf="true"><action>'
-            '<ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="remote"/>'
-            '<ereg regexp=".*" search_in="hdr" header="To:" check_it="true" assign_to="local"/>'
-            '</action></recv>',
-            f'<pause milliseconds="{talk_ms}"/>',
-            """<send><![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: [$local]
-To: [$remote]
-[last_Call-ID:]
-CSeq: 2 BYE
-Max-Forwards: 70
-Content-Length: 0
-]]></send>""",
-            '<recv response="200"/>',
-        ]
+        steps += _answer_then_hang_up(ring_ms, talk_ms)
     else:
         steps += [
             send("180 Ringing"),
@@ -309,6 +271,58 @@ Content-Length: 0
         ]
     steps += ['<nop><action><exec int_cmd="stop_gracefully"/></action></nop>', '<label id="end"/>']
     return _HEADER + '<scenario name="peer {}">\n{}\n</scenario>\n'.format(mode, "\n".join(steps))
+
+
+def _reply(code: str, sdp: bool = False) -> str:
+    """A response to the last request, with the SDP answer if ``sdp``."""
+    return f"""<send><![CDATA[
+SIP/2.0 {code}
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port]>
+{"Content-Type: application/sdp" + chr(10) if sdp else ""}Content-Length: {"[len]" if sdp else "0"}
+{chr(10) + _SDP_ANSWER if sdp else ""}]]></send>"""
+
+
+def _answer_then_hang_up(ring_ms: int, talk_ms: int) -> list[str]:
+    """After the 100 Trying: ring, answer, talk ``talk_ms``, send BYE."""
+    return [
+        _reply("180 Ringing"),
+        f'<pause milliseconds="{ring_ms}"/>',
+        _reply("200 OK", sdp=True),
+        '<recv request="ACK" crlf="true"><action>'
+        '<ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="remote"/>'
+        '<ereg regexp=".*" search_in="hdr" header="To:" check_it="true" assign_to="local"/>'
+        '</action></recv>',
+        f'<pause milliseconds="{talk_ms}"/>',
+        """<send><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: [$local]
+To: [$remote]
+[last_Call-ID:]
+CSeq: 2 BYE
+Max-Forwards: 70
+Content-Length: 0
+]]></send>""",
+        '<recv response="200"/>',
+    ]
+
+
+def agent_scenario(ring_ms: int = 200, talk_ms: int = 2000) -> str:
+    """A seat's softphone for a load run: answers every call it is offered (any caller, any
+    number at once) and hangs up after ``talk_ms``, as an agent ending a short call would.
+    A call cancelled while it rings is answered 487 and counts as failed in sipp's
+    statistics (the queue rang this seat and then another)."""
+    steps = [
+        '<recv request="INVITE" crlf="true" rrs="true"/>',
+        _reply("100 Trying"),
+        *_answer_then_hang_up(ring_ms, talk_ms),
+    ]
+    return _HEADER + '<scenario name="agent">\n{}\n</scenario>\n'.format("\n".join(steps))
 
 
 class Sipp:
@@ -333,6 +347,16 @@ class Sipp:
         for e in errors:
             text += "\n--- " + e.name + "\n" + e.read_text(errors="replace")[-3000:]
         return text[-6000:]
+
+    def statistics(self) -> dict[str, int]:
+        """sipp's cumulative counters (``SuccessfulCall``, ``FailedCall``, ``OutgoingCall``,
+        ``IncomingCall``, ...) from its last statistics line; {} before the first one."""
+        path = self.scenario.with_name(self.scenario.stem + ".stat.csv")
+        lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+        if len(lines) < 2:
+            return {}
+        header, last = lines[0].split(";"), lines[-1].split(";")
+        return {k.removesuffix("(C)"): int(v) for k, v in zip(header, last) if k.endswith("(C)") and v.strip().isdigit()}
 
     def turned_away(self) -> int:
         """How many stale INVITEs (another caller's) this peer refused, from its sipp log."""
@@ -393,6 +417,45 @@ async def citizen_call(
         ["-p", str(local_port), "-mp", str(media_port), "-m", "1", "-s", dialed,
          "-timeout", "120s", "-timeout_error", f"127.0.0.1:{sip_port}"],
     )
+
+
+async def citizen_calls(
+    workdir: Path, *, sip_port: int, local_port: int, media_port: int, dialed: str, callers: list[str],
+    rate: float, presses: list[Key] | None = None, hold_ms: int = 120_000, name: str = "citizens",
+) -> Sipp:
+    """Many citizens from one sipp on ``local_port``: one call from each number of ``callers``
+    (sipp's ``[field0]``), ``rate`` new calls per second, all allowed up at once; each presses
+    ``presses`` as :func:`citizen_call` does. Per-call results: :meth:`Sipp.statistics`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    numbers = workdir / f"{name}.csv"
+    numbers.write_text("SEQUENTIAL\n" + "".join(f"{c};\n" for c in callers))
+    scenario = citizen_scenario("[field0]", presses or [], hold_ms, "rfc2833", dtmf_pcaps(workdir, presses or []))
+    return await _run(
+        workdir, name, scenario,
+        ["-p", str(local_port), "-mp", str(media_port), "-m", str(len(callers)), "-l", str(len(callers)),
+         "-r", f"{rate:g}", "-inf", str(numbers), "-s", dialed, "-timeout", f"{hold_ms // 1000 + 120}s",
+         "-timeout_error", *_statistics_args(workdir, name), f"127.0.0.1:{sip_port}"],
+    )
+
+
+async def agent_phone(workdir: Path, *, port: int, media_port: int, ring_ms: int = 200, talk_ms: int = 2000,
+                      name: str | None = None) -> Sipp:
+    """A seat's softphone that answers every call (:func:`agent_scenario`) until stopped;
+    returns once it listens on ``port``."""
+    name = name or f"agent-phone-{port}"
+    phone = await _run(workdir, name, agent_scenario(ring_ms, talk_ms),
+                       ["-p", str(port), "-mp", str(media_port), *_statistics_args(workdir, name)])
+    try:
+        await phone.wait_listening(port)
+    except BaseException:
+        await phone.stop()
+        raise
+    return phone
+
+
+def _statistics_args(workdir: Path, name: str) -> list[str]:
+    """sipp's counters written to ``<name>.stat.csv`` every second (read by Sipp.statistics)."""
+    return ["-trace_stat", "-stf", str(workdir / f"{name}.stat.csv"), "-fd", "1"]
 
 
 async def sip_peer(

@@ -41,13 +41,8 @@ def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def bed(config_dir: Path) -> Iterator[TestBed]:
-    tb = TestBed(config_dir, name=f"pytest-{os.getpid()}")
-    tb.start(lambda m: print(m, flush=True))
-    tb.start_engine()
-    try:
+    with TestBed(config_dir, name=f"pytest-{os.getpid()}").running(REPO / "build" / "testbed-logs") as tb:
         yield tb
-    finally:
-        tb.stop(keep_logs=REPO / "build" / "testbed-logs")
 
 
 @pytest.fixture(scope="session")
