@@ -63,6 +63,13 @@ class BedState:
     seats_ami_secret: str = ""  # the seat-control AMI user (ivr agents)
     agent_secrets: dict[str, str] = field(default_factory=dict)  # each softphone's SIP password
 
+    @classmethod
+    def load(cls, path: Path) -> "BedState":
+        """A saved bed; fields another version of this code wrote (a bed from another checkout
+        in the shared registry) are ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
+
     @property
     def redis_url(self) -> str:
         return f"redis://127.0.0.1:{self.redis_port}/0"
@@ -424,7 +431,7 @@ class TestBed:
         path = registry_file(name)
         if not path.exists():
             raise TestbedError(f"no test bed named {name!r} (see `ivr testbed status`)")
-        state = BedState(**json.loads(path.read_text()))
+        state = BedState.load(path)
         bed = cls(config_dir=state.config_dir, name=name, runner=state.runner)
         bed.state = state
         return bed
@@ -441,4 +448,4 @@ def registry_file(name: str) -> Path:
 
 
 def running_beds() -> list[BedState]:
-    return [BedState(**json.loads(path.read_text())) for path in sorted(registry_dir().glob("*.json"))]
+    return [BedState.load(path) for path in sorted(registry_dir().glob("*.json"))]
