@@ -333,7 +333,9 @@ musicclass = {q.music}
         empty = "unavailable,invalid" if overflow else "no"
         text += f"joinempty = {'yes' if not overflow else empty}\nleavewhenempty = {empty}\n"
         text += f"announce-frequency = {a.every}\nmin-announce-frequency = {min(a.every, 15)}\n"
-        text += f"announce-position = {'yes' if a.position else 'no'}\n"
+        # Asterisk's zh SayNumber reads 1 as the 幺 of digit strings (11 → 十幺): positions are
+        # said up to 9 (第二位 … 第九位); further back, only the estimated wait
+        text += f"announce-position = {'limit' if a.position else 'no'}\nannounce-position-limit = 9\n"
         text += f"announce-holdtime = {'yes' if a.wait else 'no'}\nannounce-round-seconds = 0\n"
         text += "announce-to-first-user = no\nperiodic-announce-frequency = 0\n"
         text += "".join(f"{key} = {sound}\n" for key, sound in QUEUE_SOUNDS.items())

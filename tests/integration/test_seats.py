@@ -217,3 +217,31 @@ async def test_given_a_call_waiting_when_a_reload_adds_an_agent_who_logs_in_then
         queues.write_text(original, encoding="utf-8")
         await engine.apply_config()
         await run_ivr(state, "reload")
+
+
+async def test_given_two_callers_waiting_then_the_second_hears_its_position_in_mandarin_and_the_first_nothing(
+    engine: TestBed, ami: AmiClient,
+) -> None:
+    for agent in engine.settings.agents:
+        await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{agent}", "Paused": "true", "Reason": "会议"})
+    await ami.command("core set verbose 3")  # Asterisk logs each file it plays (messages.log)
+    log = engine.dir / "log" / "messages.log"
+    try:
+        first, second = Phones.next_caller(), Phones.next_caller()
+        channels: dict[str, str] = {}
+        for caller in (first, second):
+            joined = ami.wait_for("QueueCallerJoin", for_caller(caller))
+            await queue_caller(ami, "general", caller)
+            channels[caller] = (await asyncio.wait_for(joined, 10))["Channel"]
+
+        def played(caller: str) -> list[str]:
+            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+            return [line.split("Playing '", 1)[1].split(".", 1)[0] for line in lines
+                    if f"<{channels[caller]}> Playing '" in line]
+
+        said = await until(lambda: (lambda p: p if "ivr12345/queue_position_after" in p else None)(played(second)), 15)
+        at = said.index("ivr12345/queue_position_before")
+        assert said[at:at + 3] == ["ivr12345/queue_position_before", "digits/2", "ivr12345/queue_position_after"]
+        assert not any(s.startswith("ivr12345/queue_") for s in played(first))  # the head of the queue: next is theirs
+    finally:
+        await ami.command("core set verbose 0")
