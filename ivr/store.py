@@ -288,9 +288,12 @@ class TicketStore(_RedisJournal):
         args: list[str | int | float] = [_oldest_kept_id(self.retention_s), keyspace.TICKET_NUMBER_PREFIX,
                                          time.time() - self.retention_s]
         for w in writes:
-            kpi = w.get("kpi") or ()
-            keys += [keyspace.ticket(w["linkedid"]), keyspace.ticket_sequence(w["day"], w["line"]),
-                     keyspace.caller_tickets(w["caller"]), *(key for _dim, key, _exp, _fields in kpi)]
+            kpi, tkey = w.get("kpi"), keyspace.ticket(w["linkedid"])
+            if kpi is None:
+                keys += [tkey, keyspace.ticket_sequence(w["day"], w["line"]), keyspace.caller_tickets(w["caller"])]
+                kpi = ()
+            else:  # a queue visit touches neither the sequence nor the caller's index: no digest to work out
+                keys += [tkey, tkey, tkey, *(key for _dim, key, _exp, _fields in kpi)]
             args += [w["phase"], w["rev"], w["line"], w["day"], w["received"], int(self.retention_s), w["doc"],
                      w["linkedid"], len(kpi)]
             for dimension, _key, expire_at, fields in kpi:
