@@ -80,15 +80,18 @@ def _line_increment(ticket: Ticket, visit: QueueVisit, final: bool, keep_days: i
     if not (visit.outcome in _WAIT_ENDS or final):
         return None
     visits = ticket.queue_visits
-    upto = next((i for i, v in enumerate(visits) if v is visit), len(visits) - 1)
-    if any(v.outcome in _WAIT_ENDS for v in visits[:upto]):
+    upto = len(visits) - 1 if visits and visits[-1] is visit else next(
+        (i for i, v in enumerate(visits) if v is visit), len(visits) - 1)
+    earlier = visits[:upto]  # usually none: one queue, one visit
+    if any(v.outcome in _WAIT_ENDS for v in earlier):
         return None  # its waiting ended before (a later queue after an answer: a transfer)
-    first = next((v for v in visits[:upto + 1] if v.joined), visit)
+    first = next((v for v in earlier if v.joined), visit)
     joined = _joined(first, ticket)
     if joined is None or not ticket.line:
         return None
-    waits = [v.wait_seconds for v in visits[:upto + 1]]
-    wait = None if any(w is None for w in waits) else sum(w for w in waits if w is not None)
+    wait = visit.wait_seconds
+    for v in earlier:
+        wait = None if wait is None or v.wait_seconds is None else wait + v.wait_seconds
     return Increment("line", ticket.line, _counters(visit.outcome, wait), _buckets(joined, keep_days))
 
 
