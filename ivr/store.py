@@ -69,19 +69,20 @@ return results
 REFUSED, STREAM_BROKEN = -1, -2
 
 # Ticket writes in one script call. KEYS[1] the ticket event stream, KEYS[2] the by-time index,
-# KEYS[3] the set of KPI dimensions, then per write three keys — the ticket hash, its line's
-# sequence of the day, the caller's index — and its m KPI bucket hashes. ARGV[1] the stream's
-# oldest id to keep, ARGV[2] the number index prefix, ARGV[3] the indexes' oldest score to
-# keep, then per write nine — phase, rev, line, day, received (epoch s), ttl, doc, linkedid, m —
-# and three per KPI bucket: its dimension (``queue:general``), when it expires (epoch s), its
-# increments (``offered 1 answered 1 …``; ``max_*`` fields keep the larger value). The doc's
-# first field is ``"number": ""``; the script fills in the number (an existing ticket keeps its
-# own; a new one takes the next of its line's day). A phase already recorded changes nothing (a
-# replay); the stored doc is replaced only by a doc of the same or a later rev (a late
-# ``opened`` never overwrites ``closed``). A write whose doc is ``null`` (a queue visit) only
-# records its phase and its KPI increments: no number, no event, no index. A KPI bucket key of
-# another type is skipped (pcall): counts must never hold up tickets. Per write two results: 1
-# new, 0 phase already there, -1 the ticket key holds another type (refused); and the number.
+# KEYS[3] the set of KPI dimensions; ARGV[1] the stream's oldest id to keep, ARGV[2] the number
+# index prefix, ARGV[3] the indexes' oldest score to keep. Then per write ARGV phase, linkedid,
+# ttl, doc, and either (a ticket) rev, line, day, received (epoch s) with KEYS the ticket hash,
+# its line's sequence of the day, the caller's index; or, when the doc is ``null`` (a queue
+# visit), m and four per KPI increment — its dimension (``queue:general``), its fields
+# (``offered 1 answered 1 …``; ``max_*`` keep the larger value), when its 5-minute and its day
+# bucket expire (epoch s) — with KEYS the ticket hash and the two bucket hashes per increment.
+# The doc's first field is ``"number": ""``; the script fills in the number (an existing ticket
+# keeps its own; a new one takes the next of its line's day). A phase already recorded changes
+# nothing (a replay); the stored doc is replaced only by a doc of the same or a later rev (a late
+# ``opened`` never overwrites ``closed``). A queue visit records its phase and its increments
+# only: no number, no event, no index. A bucket key of another type is skipped (pcall): counts
+# must never hold up tickets. Per write two results: 1 new, 0 phase already there, -1 the ticket
+# key holds another type (refused); and the number.
 SAVE_TICKETS = """
 local stream_type = redis.call('TYPE', KEYS[1]).ok
 if stream_type ~= 'none' and stream_type ~= 'stream' then return -2 end
@@ -89,35 +90,39 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
 local results = {}
 local k, a, i = 4, 4, 0
 while k <= #KEYS do
-  local tkey, seqkey, ckey = KEYS[k], KEYS[k + 1], KEYS[k + 2]
-  local phase, rev, line, day, received, ttl, doc, linkedid, m =
-    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7],
-    tonumber(ARGV[a + 8])
+  local tkey, phase, linkedid, ttl, doc = KEYS[k], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local visit = doc == 'null'
+  local m = visit and tonumber(ARGV[a + 4]) or 0
   local key_type = redis.call('TYPE', tkey).ok
   if key_type ~= 'none' and key_type ~= 'hash' then
     results[2 * i + 1], results[2 * i + 2] = -1, ''
   elseif redis.call('HEXISTS', tkey, 'phase:' .. phase) == 1 then
     results[2 * i + 1], results[2 * i + 2] = 0, redis.call('HGET', tkey, 'number') or ''
-  elseif doc == 'null' then
+  elseif visit then
     redis.call('HSET', tkey, 'phase:' .. phase, '1')
     redis.call('EXPIRE', tkey, ttl)
     for j = 0, m - 1 do
-      local bkey, b = KEYS[k + 3 + j], a + 9 + 3 * j
-      for field, value in string.gmatch(ARGV[b + 2], '(%S+) (%S+)') do
-        if string.sub(field, 1, 4) == 'max_' then
-          local current = redis.pcall('HGET', bkey, field)
-          if type(current) ~= 'string' or tonumber(value) > tonumber(current) then
-            redis.pcall('HSET', bkey, field, value)
-          end
-        else
-          redis.pcall('HINCRBY', bkey, field, value)
-        end
-      end
-      redis.pcall('EXPIREAT', bkey, ARGV[b + 1])
+      local b = a + 5 + 4 * j
       redis.pcall('SADD', KEYS[3], ARGV[b])
+      for n = 0, 1 do
+        local bkey = KEYS[k + 1 + 2 * j + n]
+        for field, value in string.gmatch(ARGV[b + 1], '(%S+) (%S+)') do
+          if string.sub(field, 1, 4) == 'max_' then
+            local current = redis.pcall('HGET', bkey, field)
+            if type(current) ~= 'string' or tonumber(value) > tonumber(current) then
+              redis.pcall('HSET', bkey, field, value)
+            end
+          else
+            redis.pcall('HINCRBY', bkey, field, value)
+          end
+        end
+        redis.pcall('EXPIREAT', bkey, ARGV[b + 2 + n])
+      end
     end
     results[2 * i + 1], results[2 * i + 2] = 1, redis.call('HGET', tkey, 'number') or ''
   else
+    local seqkey, ckey = KEYS[k + 1], KEYS[k + 2]
+    local rev, line, day, received = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
     local number = redis.call('HGET', tkey, 'number')
     if not number then
       number = day .. '-' .. line .. '-' .. string.format('%05d', redis.call('INCR', seqkey))
@@ -138,7 +143,12 @@ while k <= #KEYS do
                'number', number, 'line', line, 'ticket', doc)
     results[2 * i + 1], results[2 * i + 2] = 1, number
   end
-  k, a, i = k + 3 + m, a + 9 + 3 * m, i + 1
+  if visit then
+    k, a = k + 1 + 2 * m, a + 5 + 4 * m
+  else
+    k, a = k + 3, a + 8
+  end
+  i = i + 1
 end
 return results
 """
@@ -292,10 +302,10 @@ class TicketStore(_RedisJournal):
     def write_visit_nowait(self, linkedid: str, phase: str, increments: list[Increment]) -> None:
         """Journal the end of one queue visit (phase ``queue:<queue>:<n>``) with its KPI
         increments; no doc: the ticket's doc is written at ``closed``, and this write is cheap."""
-        kpi = [[f"{inc.scope}:{inc.name}", keyspace.kpi_bucket(inc.scope, inc.name, b.label), b.expire_at, fields]
-               for inc in increments for fields in (inc.fields(),) for b in inc.buckets]
-        meta = json.dumps({"linkedid": linkedid, "phase": phase, "rev": 0, "line": "0", "day": "", "received": 0,
-                           "caller": "", "kpi": kpi}, ensure_ascii=False)
+        kpi = [[f"{inc.scope}:{inc.name}", inc.fields(), *(keyspace.kpi_bucket(inc.scope, inc.name, b.label)
+                                                         for b in inc.buckets), *(b.expire_at for b in inc.buckets)]
+               for inc in increments]
+        meta = json.dumps({"linkedid": linkedid, "phase": phase, "kpi": kpi}, ensure_ascii=False)
         self.save_line(f"{meta[:-1]}{DOC_SEPARATOR}null}}", linkedid)
 
     async def _write(self, batch: list[tuple[str, str]]) -> int | None:
@@ -304,14 +314,18 @@ class TicketStore(_RedisJournal):
         args: list[str | int | float] = [_oldest_kept_id(self.retention_s), keyspace.TICKET_NUMBER_PREFIX,
                                          time.time() - self.retention_s]
         for w in writes:
-            kpi = w.get("kpi") or ()
-            keys += [keyspace.ticket(w["linkedid"]), keyspace.ticket_sequence(w["day"], w["line"]),
-                     keyspace.caller_tickets(w["caller"], self._key()) if w["caller"] else keyspace.NO_CALLER_TICKETS,
-                     *(key for _dim, key, _exp, _fields in kpi)]
-            args += [w["phase"], w["rev"], w["line"], w["day"], w["received"], int(self.retention_s), w["doc"],
-                     w["linkedid"], len(kpi)]
-            for dimension, _key, expire_at, fields in kpi:
-                args += [dimension, expire_at, fields]
+            kpi = w.get("kpi")
+            keys.append(keyspace.ticket(w["linkedid"]))
+            args += [w["phase"], w["linkedid"], int(self.retention_s), w["doc"]]
+            if kpi is None:
+                index = keyspace.caller_tickets(w["caller"], self._key()) if w["caller"] else keyspace.NO_CALLER_TICKETS
+                keys += [keyspace.ticket_sequence(w["day"], w["line"]), index]
+                args += [w["rev"], w["line"], w["day"], w["received"]]
+                continue
+            args.append(len(kpi))
+            for dimension, fields, fine_key, day_key, fine_expiry, day_expiry in kpi:
+                keys += [fine_key, day_key]
+                args += [dimension, fields, fine_expiry, day_expiry]
         statuses = await self._commit(batch, keys, args)
         return None if statuses is None else statuses.count(1)
 

@@ -21,8 +21,10 @@ Definitions (docs/kpi.md; DOMAIN "How a hotline is measured"):
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Mapping
 
 from tickets.model import QueueVisit, Ticket, VisitOutcome
@@ -78,15 +80,18 @@ def _line_increment(ticket: Ticket, visit: QueueVisit, final: bool, keep_days: i
     if not (visit.outcome in _WAIT_ENDS or final):
         return None
     visits = ticket.queue_visits
-    upto = next((i for i, v in enumerate(visits) if v is visit), len(visits) - 1)
-    if any(v.outcome in _WAIT_ENDS for v in visits[:upto]):
+    upto = len(visits) - 1 if visits and visits[-1] is visit else next(
+        (i for i, v in enumerate(visits) if v is visit), len(visits) - 1)
+    earlier = visits[:upto]  # usually none: one queue, one visit
+    if any(v.outcome in _WAIT_ENDS for v in earlier):
         return None  # its waiting ended before (a later queue after an answer: a transfer)
-    first = next((v for v in visits[:upto + 1] if v.joined), visit)
+    first = next((v for v in earlier if v.joined), visit)
     joined = _joined(first, ticket)
     if joined is None or not ticket.line:
         return None
-    waits = [v.wait_seconds for v in visits[:upto + 1]]
-    wait = None if any(w is None for w in waits) else sum(w for w in waits if w is not None)
+    wait = visit.wait_seconds
+    for v in earlier:
+        wait = None if wait is None or v.wait_seconds is None else wait + v.wait_seconds
     return Increment("line", ticket.line, _counters(visit.outcome, wait), _buckets(joined, keep_days))
 
 
@@ -118,21 +123,28 @@ def _counters(outcome: str, wait: float | None) -> dict[str, int]:
     return c
 
 
-def _joined(visit: QueueVisit, ticket: Ticket) -> datetime | None:
+def _joined(visit: QueueVisit, ticket: Ticket) -> float | None:
+    """When the visit entered its queue (epoch s)."""
     at = visit.joined or ticket.queued or ticket.received
     try:
-        return datetime.fromisoformat(at) if at else None
+        return datetime.fromisoformat(at).timestamp() if at else None
     except ValueError:
         return None
 
 
-def _buckets(at: datetime, keep_days: int) -> tuple[Bucket, Bucket]:
+def _buckets(at: float, keep_days: int) -> tuple[Bucket, Bucket]:
     """The fine bucket and the day of ``at`` (local time: the hotline's day is China's)."""
-    local = at.astimezone()
-    start = _fine_start(local)
-    day = datetime(local.year, local.month, local.day).astimezone()
-    return (Bucket(start.strftime("%Y%m%d%H%M"), int(start.timestamp()) + FINE_KEEP_SECONDS),
-            Bucket(day.strftime("%Y%m%d"), int(day.timestamp()) + (keep_days + 1) * 86_400))
+    return _bucket_pair(int(at) // BUCKET_SECONDS * BUCKET_SECONDS, keep_days)
+
+
+@lru_cache(maxsize=256)
+def _bucket_pair(start: int, keep_days: int) -> tuple[Bucket, Bucket]:
+    """Calls of one 5 minutes share their buckets: worked out once (this runs on the engine's
+    event path)."""
+    local = time.localtime(start)
+    midnight = int(time.mktime((local.tm_year, local.tm_mon, local.tm_mday, 0, 0, 0, 0, 0, -1)))
+    return (Bucket(time.strftime("%Y%m%d%H%M", local), start + FINE_KEEP_SECONDS),
+            Bucket(time.strftime("%Y%m%d", local), midnight + (keep_days + 1) * 86_400))
 
 
 def _fine_start(at: datetime) -> datetime:

@@ -16,8 +16,9 @@ which carries the visit's service-level counts (:mod:`queues.kpi`).
 
 A visit ends on ``QueueCallerAbandon`` (abandoned) or ``AgentConnect`` (answered). A
 ``QueueCallerLeave`` alone does not tell: Asterisk sends it just before ``AgentConnect`` too.
-A visit left without an answer is overflowed once the next event says so: the caller joins
-another queue (an expert queue's timeout into the general queue), or hangs up.
+A visit left without an answer is overflowed once the next event says so: the dialplan's
+``UserEvent(IvrOverflow)`` (an expert queue's wait limit, or no expert logged in), the caller
+joining another queue, or hanging up.
 """
 
 from __future__ import annotations
@@ -252,9 +253,13 @@ class CallTracker:
         if not call.ticket.hangup_by and event.get("Event") == "HangupRequest":
             call.ticket.hangup_by = call.roles.get(event.get("Uniqueid", ""), "other")
 
-    def _user_event(self, call: Call, event: Event, at: datetime) -> None:
+    def _user_event(self, call: Call, event: Event, at: datetime) -> list[Change] | None:
         kind, t = event.get("UserEvent", ""), call.ticket
         own_channel = event.get("Uniqueid") == t.linkedid
+        if kind == "IvrOverflow" and own_channel:  # the dialplan sends the caller on (max_wait, no seat)
+            t.note(iso(at), "queue overflow", f"{event.get('Queue', '')} → {event.get('Overflow', '')} "
+                                              f"({event.get('Reason', '')})")
+            return _overflowed(t, final=False)
         if kind == "IvrTransfer":
             number = event.get("Number", "")
             attempt = next((x for x in reversed(t.transfers) if x.number == number and not x.then), None)
@@ -275,6 +280,7 @@ class CallTracker:
             else:
                 t.satisfaction, t.satisfaction_status = None, "no_rating"
             t.note(iso(at), "satisfaction", rating or "no rating")
+        return None
 
     def _transfer(self, event: Event) -> list[Change]:
         name = event.get("Event", "")

@@ -244,14 +244,18 @@ def queue_event(name: str, like: dict[str, str], at: float, queue: str, **extra:
 
 def with_expert_visit(events: list[dict[str, str]], wait: float) -> list[dict[str, str]]:
     """The recorded call as if it first waited ``wait`` s in the expert queue, whose timeout sent
-    it on to the general queue: QueueCallerLeave without AgentConnect, then the recorded join."""
+    it on to the general queue: QueueCallerLeave without AgentConnect, the dialplan's
+    UserEvent(IvrOverflow), then the recorded join."""
     join = next(i for i, e in enumerate(events) if e["Event"] == "QueueCallerJoin")
     general_at = float(events[join]["Timestamp"])
     shift = wait + 0.01
     for e in events[join:]:
         e["Timestamp"] = f"{float(e['Timestamp']) + shift:.6f}"
+    overflow = queue_event("UserEvent", events[join], general_at + wait + 0.001, "-", UserEvent="IvrOverflow",
+                           Overflow="general", Reason="TIMEOUT")
+    overflow["Queue"] = "expert-hrss"
     expert = [queue_event("QueueCallerJoin", events[join], general_at, "expert-hrss", Position="1"),
-              queue_event("QueueCallerLeave", events[join], general_at + wait, "expert-hrss", Position="1")]
+              queue_event("QueueCallerLeave", events[join], general_at + wait, "expert-hrss", Position="1"), overflow]
     return events[:join] + expert + events[join:]
 
 
@@ -295,9 +299,13 @@ def test_given_an_expert_call_that_times_out_into_the_general_queue_then_two_vis
     assert expert.wait_seconds == pytest.approx(20.0, abs=0.001)
     assert (general.queue, general.outcome, general.agent) == ("general", "answered", "agent1001")
     assert 0 < general.wait_seconds < 1  # type: ignore[operator]
-    # written as soon as the caller joined the general queue, and not the call's end on its line
+    # written at the dialplan's IvrOverflow, and not the call's end on its line
     overflowed = next(c for c in changes if c.phase == "queue:expert-hrss:1")
     assert not overflowed.final and overflowed.visit is expert
+    tracker2 = CallTracker(tracker.directory, tracker.deadline)
+    at_overflow = next(i for i, e in enumerate(events) if e.get("UserEvent") == "IvrOverflow")
+    feed(tracker2, events[:at_overflow])
+    assert [c.phase for c in tracker2.handle(events[at_overflow])] == ["queue:expert-hrss:1"]
     # the summary: the last queue, the first join, the caller's whole wait
     assert t.queue == "general" and t.queued == expert.joined and t.disposition == "answered"
     assert t.wait_seconds == pytest.approx(20.01 + general.wait_seconds, abs=0.002)  # type: ignore[operator]
