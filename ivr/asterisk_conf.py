@@ -44,8 +44,9 @@ STATIC_FILES = (
 ENGINE_READ = "call,agent,system,user"
 # Write classes are what an AMI user may *do*. `reporting` is the query actions the call tracker
 # reconciles with (CoreShowChannels, CoreStatus, QueueStatus) and nothing that changes a call;
-# never originate or system, which together would let a leaked secret run shell commands.
-ENGINE_WRITE = "reporting"
+# `originate` places queued callbacks (ivr/callback.py). Never `system`: Asterisk lets an
+# Originate run System() or other shell-reaching applications only for a user who also has it.
+ENGINE_WRITE = "reporting,originate"
 # The events the call tracker handles (tracking.tracker.HANDLED_EVENTS), as a whitelist filter on
 # the engine's AMI session: Asterisk drops the rest before they are sent (and parsed).
 ENGINE_EVENTS = (
@@ -115,6 +116,7 @@ def render(settings: Settings, options: RenderOptions) -> dict[str, str]:
             "extensions_globals.conf": _globals(settings, options),
             "extensions_queues.conf": _queue_dialplan(settings),
             "extensions_agents.conf": _agents_dialplan(settings),
+            "extensions_callback.conf": _callback_keys(settings),
             "extensions_testbed.conf": _testbed_dialplan() if options.testbed_ami_secret else "",
         }
     )
@@ -253,6 +255,9 @@ endpoint=pstn
 """
         + "".join(f"match={m}\n" for m in s.sip.pstn_match),
     ]
+    if s.sip.pstn_contact:  # calls out to citizens (callbacks) go to the carrier gateway
+        parts[1] = parts[1].replace("identify_by=ip\n", "identify_by=ip\naors=pstn\n", 1)
+        parts.append(f"[pstn]\ntype=aor\ncontact={s.sip.pstn_contact}\nqualify_frequency=0\n")
     for name, agent in s.agents.items():
         secret = o.agent_secrets.get(name) or agent_secret(name)
         if not secret:
@@ -337,7 +342,13 @@ musicclass = {q.music}
         # said up to 9 (第二位 … 第九位); further back, only the estimated wait
         text += f"announce-position = {'limit' if a.position else 'no'}\nannounce-position-limit = 9\n"
         text += f"announce-holdtime = {'yes' if a.wait else 'no'}\nannounce-round-seconds = 0\n"
-        text += "announce-to-first-user = no\nperiodic-announce-frequency = 0\n"
+        text += "announce-to-first-user = no\n"
+        if q.callback:  # the offer, then every `after` s; its key leaves the queue for [ivr-queue-keys]
+            text += (f"context = ivr-queue-keys\nperiodic-announce = ivr12345/callback_offer\n"
+                     f"periodic-announce-startdelay = {max(q.callback.after, 1)}\n"
+                     f"periodic-announce-frequency = {max(q.callback.after, 15)}\n")
+        else:
+            text += "periodic-announce-frequency = 0\n"
         text += "".join(f"{key} = {sound}\n" for key, sound in QUEUE_SOUNDS.items())
     return text
 
@@ -351,7 +362,11 @@ def _queue_dialplan(s: Settings) -> str:
         overflow = q.overflow_queue(name)
         # option c: when the agent hangs up, the caller stays (QUEUESTATUS=CONTINUE) for the
         # satisfaction survey
+        key, after = (q.callback.key, str(q.callback.after)) if q.callback else ("", "")
         lines = [f"exten => {name},1,Set(CDR(ivr_queue)={name})",
+                 f" same => n,Set(IVR_IN_QUEUE={name})",
+                 f" same => n,Set(IVR_CALLBACK_KEY={key})",  # see [ivr-callback-request]
+                 f" same => n,Set(IVR_CALLBACK_AFTER={after})",
                  " same => n,Gosub(ivr-queue-place,s,1(" + asterisk_queue(name) + "))",
                  f" same => n,Queue({asterisk_queue(name)},tc,,,{wait},,,,${{GOSUB_RETVAL}})",
                  ' same => n,GotoIf($["${QUEUESTATUS}" = "CONTINUE"]?ivr-survey,s,1)']
@@ -364,6 +379,13 @@ def _queue_dialplan(s: Settings) -> str:
             lines.append(" same => n,Hangup()")
         out.append("\n".join(lines))
     return "\n".join(out) + "\n"
+
+
+def _callback_keys(s: Settings) -> str:
+    """The keys that leave a queue for a callback (queues.conf ``context``): only those, so any
+    other key leaves nobody's place."""
+    keys = sorted({q.callback.key for q in s.queues.values() if q.callback})
+    return "".join(f"exten => {key},1,Goto(ivr-callback-request,{key},1)\n" for key in keys)
 
 
 def _agents_dialplan(s: Settings) -> str:

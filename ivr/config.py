@@ -85,6 +85,9 @@ class SipSettings(Strict):
     pstn_match: tuple[str, ...] = Field(
         ("127.0.0.1",), description="ip or ip:port of the carrier gateway sending citizen calls"
     )
+    pstn_contact: str | None = Field(
+        None, pattern=r"^sip:", description="where calls to citizens go out (callbacks): the carrier gateway's SIP URI"
+    )
 
 
 # --- hotline sections (queues and sub-centers live in their feature packages) ----------
@@ -182,6 +185,8 @@ class Settings(Strict):
         for qname, q in self.queues.items():
             if q.overflow and q.overflow not in self.queues:
                 out.append((("queues", qname, "overflow"), f"overflow {q.overflow!r} is not a defined queue"))
+            if q.callback is not None and not self.sip.pstn_contact:
+                out.append((("queues", qname, "callback"), "a callback needs sip.pstn_contact (how calls to citizens go out)"))
             if qname == "general" and q.hours is not None:
                 out.append((("queues", qname, "hours"), "the general queue is 7×24: it has no hours"))
         for sname, s in self.subcenters.items():

@@ -28,6 +28,12 @@ endpoint, created at id 0 so each endpoint gets every event still in the stream)
 Call tracking:
   ``ivr:tracking:cdr:<asterisk>``     hash: how far that Asterisk's CDR file has been read
 
+Queued callbacks (ivr/callback.py):
+  ``ivr:callbacks``                   hash: linkedid → JSON of its callback request (number, queue,
+                                      place, attempts); removed once answered or given up
+  ``ivr:callback:number:<digest>``    the linkedid of the number's pending callback (one per number)
+  ``ivr:callback:claim:<linkedid>:<n>`` the engine placing attempt n (one engine per attempt)
+
 Seats (rebuilt from Asterisk's QueueStatus after every reconnect; no personal data):
   ``ivr:seats``                       hash: agent → JSON of its seat (queues, pause, device state)
   ``ivr:seats:changed``               pub/sub channel: the agent whose seat just changed
@@ -56,6 +62,7 @@ import hmac
 
 CALL_STREAM = "ivr:calls"
 SEATS = "ivr:seats"
+CALLBACKS = "ivr:callbacks"
 SEATS_CHANGED = "ivr:seats:changed"
 TICKET_EVENTS = "ivr:ticket-events"
 TICKETS_BY_TIME = "ivr:tickets:by-time"
@@ -120,3 +127,11 @@ def cdr_progress(asterisk: str) -> str:
 
 def kpi_bucket(scope: str, name: str, bucket: str) -> str:
     return f"ivr:kpi:{scope}:{name}:{bucket}"
+
+
+def callback_number(digest: str) -> str:
+    return f"ivr:callback:number:{digest}"
+
+
+def callback_claim(linkedid: str, attempt: str) -> str:
+    return f"ivr:callback:claim:{linkedid}:{attempt}"

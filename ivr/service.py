@@ -21,6 +21,7 @@ from ivr.agi.channel import AgiChannel
 from ivr.agi.fastagi import FastAgiServer
 from ivr.ami.client import AmiClient, AmiError
 from ivr.config import ConfigError, LoadedConfig, require_caller_key
+from ivr.callback import CallbackWorker
 from ivr.engine import EarlierTicket, Engine
 from ivr.flows.live import LiveFlows, catalog_loader, default_prompts_dir
 from ivr.follow import CallFollower
@@ -57,6 +58,8 @@ class Service:
         self.engine = Engine(self.flows, self.store, call_timeout=s.agi.call_timeout,
                              on_record=self.follower.on_ivr_record, repeat_of=self._repeat_of,
                              tickets=self.tickets, is_elderly=self.elderly.contains)
+        self.callbacks = CallbackWorker(s, self.tickets, s.redis.url, caller_key, lambda: self.ami,
+                                        live_settings=lambda: self.flows.current.settings)
         self.seats = SeatFollower(s, SeatStore(s.redis.url), live_settings=lambda: self.flows.current.settings)
         self.push = PushWorker(s.redis.url, s, consumer=f"{socket.gethostname()}:{s.agi.port}:{os.getpid()}")
         self.ami: AmiClient | None = None
@@ -130,6 +133,7 @@ class Service:
                     tasks.create_task(keep_running(self.tickets.run_spool_flusher, "ticket spool flusher")),
                     tasks.create_task(keep_running(self.follower.run, "call follower")),
                     tasks.create_task(keep_running(self.seats.run, "seat follower")),
+                    tasks.create_task(keep_running(self.callbacks.run, "callbacks")),
                     tasks.create_task(keep_running(self.push.run, "ticket push")),
                     tasks.create_task(keep_running(lambda: run_retention(lambda: self.loaded.settings,
                                                                          reopen=self._reopen_logs),
@@ -151,6 +155,7 @@ class Service:
                 await store.flush_spool()
                 await store.close()
             await self.seats.store.close()
+            await self.callbacks.close()
             await self.elderly.close()
         finally:
             pidfile.unlink(missing_ok=True)
@@ -183,6 +188,7 @@ class Service:
             self.ami.on_disconnect(self.follower.on_disconnect)
             self.ami.on("QueueMember*", self.seats.on_event)
             self.ami.on_login(self.seats.on_login)
+            self.ami.on("UserEvent", self.callbacks.on_event)
             try:
                 await self.ami.connect()
                 log.info("AMI connected to %s", self.ami.address)

@@ -74,6 +74,18 @@ class Announce(Strict):
     wait: bool = Field(True, description="also the estimated wait, from recent waits in this queue")
 
 
+class Callback(Strict):
+    """Queued callback (排队回拨): after ``after`` seconds a waiting caller is offered a callback;
+    pressing ``key`` hangs up and keeps their place. When their turn comes the engine calls them
+    back and connects them to the agent; ``attempts`` calls at most, ``retry_after`` apart."""
+
+    after: int = Field(30, ge=0, le=3600, description="seconds waited before the offer (and the key) count")
+    key: str = Field("1", pattern=r"^[0-9]$")
+    attempts: int = Field(3, ge=1, le=10, description="calls to the citizen before the callback has failed")
+    retry_after: int = Field(60, ge=5, le=3600, description="seconds between two attempts")
+    ring: int = Field(30, ge=5, le=120, description="seconds the citizen's phone rings")
+
+
 class Queue(Strict):
     """A group of seats callers wait for (7×24 general, or an expert skill)."""
 
@@ -89,6 +101,7 @@ class Queue(Strict):
     overflow: str | None = Field(
         None, description="queue a call moves to after max_wait, outside hours or with no seat logged in"
     )
+    callback: Callback | None = Field(None, description="offer waiting callers a callback; none: no offer")
 
     def skill_name(self, name: str) -> str:
         return self.skill or name

@@ -59,6 +59,7 @@ class Disposition(StrEnum):
     TRANSFERRED = "transferred"  # a sub-center (or another platform) answered
     TRANSFER_FAILED = "transfer_failed"  # the sub-center did not answer; see ``after_transfer``
     EMERGENCY_LINKED = "emergency_linked"  # 110/119/120/122 answered the linked call
+    CALLBACK = "callback"  # the caller chose a callback and hung up; ``callback`` says how it went
     ERROR = "error"  # the platform failed the call (Asterisk restart, lost, …)
 
 
@@ -69,6 +70,7 @@ DISPOSITION_LABELS = {
     Disposition.TRANSFERRED: "已转接",
     Disposition.TRANSFER_FAILED: "转接失败",
     Disposition.EMERGENCY_LINKED: "已联动应急",
+    Disposition.CALLBACK: "预约回拨",
     Disposition.ERROR: "异常",
 }
 
@@ -262,6 +264,8 @@ def decide_disposition(t: Ticket, *, failed: bool = False) -> tuple[Disposition,
         return Disposition.ANSWERED, ""
     if failed:
         return Disposition.ERROR, ""
+    if t.callback:
+        return Disposition.CALLBACK, ""
     if t.queued:
         return Disposition.ABANDONED_QUEUE, ""
     return Disposition.ABANDONED_IVR, ""

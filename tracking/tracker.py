@@ -166,8 +166,13 @@ class CallTracker:
 
     def _queue_join(self, call: Call, event: Event, at: datetime) -> list[Change]:
         t = call.ticket
-        out = _overflowed(t, final=False)  # left the previous queue unanswered, and came here
         queue = event.get("Queue", "").removeprefix("q-")
+        visit = _waiting(t)
+        if visit is not None and visit.left and visit.queue == queue:  # back at once (a key that did not count)
+            visit.left = ""
+            t.note(iso(at), "queue rejoined", f"{queue} position {event.get('Position', '')}")
+            return []
+        out = _overflowed(t, final=False)  # left the previous queue unanswered, and came here
         if not t.queued:
             t.queued = iso(at)
         t.queue = queue
@@ -260,6 +265,12 @@ class CallTracker:
             t.note(iso(at), "queue overflow", f"{event.get('Queue', '')} → {event.get('Overflow', '')} "
                                               f"({event.get('Reason', '')})")
             return _overflowed(t, final=False)
+        if kind == "IvrCallback" and own_channel and event.get("Stage") == "requested":
+            t.callback = {"requested": iso(at), "queue": event.get("Queue", ""), "number": event.get("Number", ""),
+                          "status": "pending", "attempts": []}
+            t.note(iso(at), "callback requested", f"{event.get('Queue', '')} (place kept)")
+            visit = _waiting(t)
+            return _end_visit(t, visit, VisitOutcome.CALLBACK, at, None) if visit else []
         if kind == "IvrTransfer":
             number = event.get("Number", "")
             attempt = next((x for x in reversed(t.transfers) if x.number == number and not x.then), None)

@@ -144,6 +144,8 @@ class TestBed:
                         "rtp_start": st.rtp_start,
                         "rtp_end": st.rtp_start + st.rtp_ports - 1,
                         "pstn_match": (f"127.0.0.1:{st.pstn_port}",),
+                        # calls out to citizens (callbacks) ring a sipp phone on that port
+                        "pstn_contact": f"sip:127.0.0.1:{st.pstn_port}",
                     }
                 ),
                 "agents": {

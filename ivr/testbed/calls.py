@@ -85,6 +85,11 @@ class Phones:
         assert await sipp.wait(30) == 0, sipp.output()
         return sipp
 
+    async def citizen_phone(self, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000) -> Sipp:
+        """The citizen's own phone behind the carrier gateway (the pstn port), taking a call the
+        platform places to them (a callback) whose caller ID is ``caller``."""
+        return await self._peer(f"citizen-{mode}-{caller}", self.state.pstn_port, caller, mode, talk_ms)
+
     async def subcenter(self, name: str, caller: str, mode: PeerMode = "answer") -> Sipp:
         """Sub-center ``name``'s gateway, which takes the call transferred from ``caller``."""
         return await self._peer(f"subcenter-{name}-{mode}-{caller}", self.state.subcenter_ports[name], caller, mode)

@@ -21,6 +21,7 @@ from ivr.testbed.calls import Phones, hang_up_all
 
 REPO = Path(__file__).resolve().parents[2]
 EXPERT_HOURS = 'hours: {day: working, time: "08:30-17:30"}'
+GENERAL_CALLBACK = 'callback: {after: 30, key: "1", attempts: 3, retry_after: 60}'
 
 
 
@@ -34,8 +35,10 @@ def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # clock (what happens outside the hours is tested where the clock is pinned).
     queues = root / "config" / "queues.yaml"
     text = queues.read_text(encoding="utf-8")
-    assert EXPERT_HOURS in text
-    queues.write_text(text.replace(EXPERT_HOURS, "hours: {day: any}"), encoding="utf-8")
+    assert EXPERT_HOURS in text and GENERAL_CALLBACK in text
+    # and a waiting caller may ask for a callback after 2 s instead of 30
+    text = text.replace(EXPERT_HOURS, "hours: {day: any}").replace(GENERAL_CALLBACK, GENERAL_CALLBACK.replace("30", "2"))
+    queues.write_text(text, encoding="utf-8")
     return root / "config"
 
 

@@ -17,6 +17,7 @@ from ivr.store import TicketStore
 from ivr.testbed.bed import BedState, TestBed
 from ivr.testbed.calls import Phones, closed_ticket, for_caller, run_ivr, until
 from ivr.testbed.sipp import keys
+from queues.model import serving
 from queues import kpi
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
@@ -50,7 +51,7 @@ async def all_closed(tickets: TicketStore, since: float) -> None:
 
 
 async def set_paused(ami: AmiClient, bed: TestBed, paused: bool) -> None:
-    for member in bed.settings.queues["general"].members:
+    for member in serving("general", bed.settings.agents, bed.settings.queues):
         await ami.action({"Action": "QueuePause", "Queue": asterisk_queue("general"), "Interface": f"PJSIP/{member}",
                           "Paused": "true" if paused else "false", "Reason": "test_kpi"})
 

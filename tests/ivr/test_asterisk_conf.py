@@ -29,19 +29,35 @@ def test_ami_listens_on_loopback_with_restricted_classes(files: dict[str, str]) 
     assert "permit = 127.0.0.1/255.255.255.255" in manager
     assert f"read = {ENGINE_READ}" in manager
     assert "agi" not in ENGINE_READ.split(",") and "dialplan" not in ENGINE_READ.split(",")
-    # query actions only (CoreShowChannels, CoreStatus for reconciling): never originate or system
-    assert "write = reporting\n" in manager
+    # query actions (CoreShowChannels, CoreStatus for reconciling) and callbacks' Originate: never
+    # system (with it, an Originate could run System()); the seat-control user only `agent`
+    assert "[ivr]\nsecret = amisecret" in manager and "write = reporting,originate\n" in manager
+    assert "\nwrite = reporting,originate\n" in manager.split("[ivr]")[1].split("\n\n")[0]
+    assert "[ivr-seats]" not in manager  # no seat-control secret given: no such user
     assert f"eventfilter = Event: ({'|'.join(ENGINE_EVENTS)})\n" in manager  # only the tracker's events
     assert "timestampevents = yes" in manager  # tickets carry Asterisk's own event times
     assert "disabledevents = AGIExecStart,AGIExecEnd" in manager
     assert "[testbed]" not in manager  # the read-all user exists only in test beds
 
 
+def test_the_seat_control_user_may_only_add_remove_and_pause_members() -> None:
+    settings = load_config(REPO / "config", environ={}).settings
+    secrets = {name: f"pw-{name}" for name in settings.agents}
+    manager = render(settings, RenderOptions(ami_secret="a", seats_ami_secret="s3", agent_secrets=secrets))["manager.conf"]
+    seats = manager.split("[ivr-seats]\n")[1].split("\n\n")[0]
+    assert "secret = s3\n" in seats and "\nread = \n" in seats and "\nwrite = agent\n" in seats
+    assert "permit = 127.0.0.1/255.255.255.255" in seats
+
+
 def test_every_configured_queue_and_each_agents_skills_are_rendered(files: dict[str, str]) -> None:
     settings = load_config(REPO / "config", environ={}).settings
     for name in settings.queues:
         assert f"[{asterisk_queue(name)}]" in files["queues.conf"]
-        assert (f"exten => {name},1,Set(CDR(ivr_queue)={name})\n same => n,Gosub(ivr-queue-place,s,1({asterisk_queue(name)}))\n"
+        callback = settings.queues[name].callback
+        key, after = (callback.key, callback.after) if callback else ("", "")
+        assert (f"exten => {name},1,Set(CDR(ivr_queue)={name})\n same => n,Set(IVR_IN_QUEUE={name})\n"
+                f" same => n,Set(IVR_CALLBACK_KEY={key})\n same => n,Set(IVR_CALLBACK_AFTER={after})\n"
+                f" same => n,Gosub(ivr-queue-place,s,1({asterisk_queue(name)}))\n"
                 f" same => n,Queue({asterisk_queue(name)},") in files["extensions_queues.conf"]
     assert "member =>" not in files["queues.conf"]  # members are agents who logged in
     agents = files["extensions_agents.conf"]
@@ -63,6 +79,11 @@ def test_every_configured_queue_and_each_agents_skills_are_rendered(files: dict[
     assert "wrapuptime = 5\n" in general and "announce-frequency = 30\n" in general
     assert "announce-to-first-user = no\n" in general
     assert "queue-thereare = ivr12345/queue_position_before\n" in general
+    # the general queue offers a callback after 30 s: key 1 leaves it for [ivr-callback-request]
+    assert "context = ivr-queue-keys\nperiodic-announce = ivr12345/callback_offer\n" in general
+    assert "periodic-announce-startdelay = 30\n" in general and "context =" not in expert
+    assert files["extensions_callback.conf"] == "exten => 1,1,Goto(ivr-callback-request,1,1)\n"
+    assert "[pstn]\ntype=aor\ncontact=sip:127.0.0.1:5080\n" in files["pjsip_generated.conf"]
 
 
 def test_subcenter_trunks_and_agent_auth(files: dict[str, str]) -> None:

@@ -346,3 +346,36 @@ def test_given_an_engine_that_picks_up_a_queued_call_then_its_visit_has_the_name
     v = second.visit
     assert v is not None and v.outcome == "answered" and v.wait_seconds == 12.0  # the join unseen: HoldTime
     assert v.joined == iso(event_time(connect_event) - timedelta(seconds=12))
+
+
+def test_given_a_caller_who_asks_for_a_callback_then_the_visit_ends_as_callback_and_the_ticket_waits_for_it(
+    tracker: CallTracker,
+) -> None:
+    """The recorded abandoned call, as if the caller had pressed the callback key before hanging up:
+    QueueCallerLeave, then the dialplan's UserEvent(IvrCallback, requested), then the hang-up."""
+    events = recorded("abandoned_in_queue")
+    linkedid = events[0]["Linkedid"]
+    abandon = next(i for i, e in enumerate(events) if e["Event"] == "QueueCallerAbandon")
+    at = float(events[abandon]["Timestamp"])
+    leave = queue_event("QueueCallerLeave", events[abandon], at, "general")
+    request = dict(queue_event("UserEvent", events[abandon], at + 0.01, "general"), UserEvent="IvrCallback",
+                   Stage="requested", Queue="general", Number=events[0]["CallerIDNum"], QueuedAt="1.0", Priority="5")
+    events = events[:abandon] + [leave, request] + events[abandon + 1:]
+    changes = feed(tracker, events, ivr_record(linkedid, keys=["0"], route="queue"))
+    t = closed(changes)
+    assert t.disposition == "callback" and t.callback is not None
+    assert (t.callback["status"], t.callback["queue"], t.callback["number"]) == ("pending", "general", t.caller)
+    assert [v.outcome for v in t.queue_visits] == ["callback"]
+    assert [c.phase for c in changes if c.phase.startswith("queue:")] == ["queue:general:1"]  # counted once
+    assert t.view(unmasked=False)["callback"]["number"] != t.caller  # masked like the caller
+
+
+def test_given_a_key_that_did_not_count_then_the_caller_back_in_the_same_queue_is_one_visit(tracker: CallTracker) -> None:
+    events = recorded("abandoned_in_queue")
+    linkedid = events[0]["Linkedid"]
+    join = next(i for i, e in enumerate(events) if e["Event"] == "QueueCallerJoin")
+    at = float(events[join]["Timestamp"])
+    back = [queue_event("QueueCallerLeave", events[join], at + 1, "general"),
+            queue_event("QueueCallerJoin", events[join], at + 1.01, "general", Position="1")]
+    t = closed(feed(tracker, events[:join + 1] + back + events[join + 1:], ivr_record(linkedid, keys=["0"], route="queue")))
+    assert [v.outcome for v in t.queue_visits] == ["abandoned"] and t.disposition == "abandoned_queue"
