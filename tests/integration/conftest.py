@@ -36,8 +36,9 @@ def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     queues = root / "config" / "queues.yaml"
     text = queues.read_text(encoding="utf-8")
     assert EXPERT_HOURS in text and GENERAL_CALLBACK in text
-    # and a waiting caller may ask for a callback after 2 s instead of 30
-    text = text.replace(EXPERT_HOURS, "hours: {day: any}").replace(GENERAL_CALLBACK, GENERAL_CALLBACK.replace("30", "2"))
+    # and a waiting caller may ask for a callback after 2 s instead of 30, tried twice, 5 s apart
+    text = text.replace(EXPERT_HOURS, "hours: {day: any}").replace(
+        GENERAL_CALLBACK, 'callback: {after: 2, key: "1", attempts: 2, retry_after: 5}')
     queues.write_text(text, encoding="utf-8")
     return root / "config"
 

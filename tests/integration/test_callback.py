@@ -29,6 +29,51 @@ async def pause_all(bed: TestBed, ami: AmiClient, paused: bool) -> None:
                           "Reason": "会议"})
 
 
+async def request_callback(phones: Phones, ami: AmiClient, tickets: TicketStore) -> tuple[str, str]:
+    """A caller reaches the general queue, presses 1 after the offer and hangs up; returns
+    (caller, the ticket's linkedid) once the ticket says a callback is pending."""
+    caller = phones.next_caller()
+    requested = ami.wait_for("UserEvent", lambda e: callback_event("requested")(e) and for_caller(caller)(e))
+    sipp, _ = await phones.call("12345", [Key("0", 1500), Key("1", 5000)], hold_ms=20_000, caller=caller)
+    await asyncio.wait_for(requested, 30)
+    assert await sipp.wait(20) == 0, sipp.output()
+    ticket = await closed_ticket(tickets, caller, timeout=20)
+    assert ticket.disposition == "callback" and ticket.callback and ticket.callback["status"] == "pending"
+    return caller, ticket.linkedid
+
+
+async def test_given_the_citizen_is_busy_at_the_first_callback_then_the_second_attempt_reaches_them(
+    engine: TestBed, phones: Phones, ami: AmiClient, tickets: TicketStore,
+) -> None:
+    await pause_all(engine, ami, True)
+    try:
+        caller, linkedid = await request_callback(phones, ami, tickets)
+        results: list[str] = []
+        ami.on("UserEvent", lambda e: results.append(e["DialStatus"]) if callback_event("result", Of=linkedid)(e) else None)
+        busy = await phones.citizen_phone("12345", mode="busy")
+        first_seat = await phones.agent("agent1001", caller)
+        await ami.action({"Action": "QueuePause", "Interface": "PJSIP/agent1001", "Paused": "false"})
+        assert await busy.wait(30) == 0, busy.output()
+        assert await first_seat.wait(20) == 0, first_seat.output()  # the seat's call ends with the attempt
+        await until(lambda: results == ["BUSY"], 10)
+
+        phone = await phones.citizen_phone("12345", mode="hangup", talk_ms=1000)
+        seat = await phones.agent("agent1001", caller)
+        assert await phone.wait(40) == 0, phone.output()  # the next attempt, retry_after (5 s) later
+        assert await seat.wait(20) == 0, seat.output()
+        await until(lambda: results == ["BUSY", "ANSWER"], 10)
+
+        async def called_back() -> Any:
+            t = await tickets.get(linkedid)
+            return t if t and t.callback and t.callback.get("status") == "answered" else None
+
+        ticket = await until(called_back, 20)
+        assert [a["result"] for a in ticket.callback["attempts"]] == ["BUSY", "ANSWER"]
+        assert ticket.disposition == "answered" and ticket.agent == "agent1001"
+    finally:
+        await pause_all(engine, ami, False)
+
+
 async def test_given_a_caller_who_chose_a_callback_when_a_seat_comes_free_then_the_engine_calls_them_back(
     engine: TestBed, phones: Phones, ami: AmiClient, tickets: TicketStore,
 ) -> None:
