@@ -13,9 +13,13 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ivr.config import ConfigError, Settings, agent_secret
 from queues.model import memberships
+
+if TYPE_CHECKING:
+    from ivr.ami.client import AmiClient
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "asterisk-conf"
 STATIC_FILES = (
@@ -60,6 +64,13 @@ ENGINE_EVENTS = (
 # members (write `agent`: QueueAdd, QueueRemove, QueuePause) and nothing else; it reads no
 # events (QueueStatus answers its own action).
 SEATS_WRITE = "agent"
+# The reload user (`ivr reload --asterisk`, `ivr asterisk-conf apply`): the Reload action only
+# needs `system` (or `config`, which could rewrite the dialplan through UpdateConfig: never);
+# without `originate` it cannot place a call, so not a System() either. It reads no events.
+ADMIN_WRITE = "system"
+# What a change in config/ touches: endpoints (agents, trunks), queues, the dialplan. Reloading
+# them keeps calls up and logged-in agents logged in (dynamic members).
+RELOAD_MODULES = ("res_pjsip.so", "app_queue.so", "pbx_config.so")
 # Events nobody in production reads, yet Asterisk builds them for every AGI command and
 # dialplan step: about half of its CPU per AGI command (benchmarks/README.md).
 QUIET_EVENTS = ("AGIExecStart", "AGIExecEnd", "Newexten", "VarSet")
@@ -98,6 +109,7 @@ class RenderOptions:
     engine_timeout: int | None = None  # dialplan's limit; default: agi.call_timeout + 30 s
     agent_secrets: dict[str, str] = field(default_factory=dict)  # overrides the environment
     seats_ami_secret: str | None = None  # adds the seat-control user (ami.seats_username)
+    admin_ami_secret: str | None = None  # adds the reload user (ami.admin_username)
     testbed_ami_secret: str | None = None  # adds a read-all AMI user for tests only
     disabled_events: tuple[str, ...] = QUIET_EVENTS  # a test bed that traces AGI passes ()
     system_name: str = "ivr12345"
@@ -200,6 +212,8 @@ timestampevents = yes
     text += user(s.ami.username, o.ami_secret, ENGINE_READ, ENGINE_WRITE, ENGINE_EVENTS)
     if o.seats_ami_secret:
         text += user(s.ami.seats_username, o.seats_ami_secret, "", SEATS_WRITE)
+    if o.admin_ami_secret:
+        text += user(s.ami.admin_username, o.admin_ami_secret, "", ADMIN_WRITE)
     if o.testbed_ami_secret:
         text += user("testbed", o.testbed_ami_secret, "all", "all")
     return text
@@ -489,6 +503,12 @@ exten => _X.,1,Answer()
  same => n,AGI(agi://127.0.0.1:${EXTEN}/bench)
  same => n,Hangup()
 """
+
+
+async def reload_modules(ami: "AmiClient") -> None:
+    """Make a running Asterisk read the files :func:`write` rendered (calls stay up)."""
+    for module in RELOAD_MODULES:
+        await ami.action({"Action": "Reload", "Module": module})
 
 
 def copy_static(out_dir: Path) -> None:

@@ -50,6 +50,8 @@ class AmiSettings(Strict):
     secret: SecretStr | None = None
     seats_username: str = Field("ivr-seats", description="AMI user that logs agents in and out and pauses them")
     seats_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_SEATS_SECRET, never in config/")
+    admin_username: str = Field("ivr-admin", description="AMI user that reloads Asterisk after a config change")
+    admin_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_ADMIN_SECRET, never in config/")
 
 
 class RedisSettings(Strict):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterator, Literal
 
 from ivr.ami.client import AmiClient, AmiError
-from ivr.asterisk_conf import Directories, RenderOptions, write
+from ivr.asterisk_conf import Directories, RenderOptions, reload_modules, write
 from ivr.config import LoadedConfig, Settings, load_config, state_dir
 from ivr.testbed.dns import SilentResolver
 from ivr.testbed.ports import PortAllocator
@@ -61,6 +61,7 @@ class BedState:
     dns_address: str = ""  # dns="none": the silent resolver Asterisk's resolv.conf names
     created: float = field(default_factory=time.time)
     seats_ami_secret: str = ""  # the seat-control AMI user (ivr agents)
+    admin_ami_secret: str = ""  # the reload AMI user (apply_config)
     agent_secrets: dict[str, str] = field(default_factory=dict)  # each softphone's SIP password
 
     @classmethod
@@ -84,6 +85,7 @@ class BedState:
             "IVR_AMI_PORT": str(self.ami_port),
             "IVR_AMI_SECRET": self.ami_secret,
             "IVR_AMI_SEATS_SECRET": self.seats_ami_secret,
+            "IVR_AMI_ADMIN_SECRET": self.admin_ami_secret,
             "IVR_CALLER_KEY": self.caller_key,
             "IVR_REDIS_URL": self.redis_url,
             "IVR_STATE_DIR": str(Path(self.dir) / "state"),  # pid file, record spool
@@ -187,6 +189,7 @@ class TestBed:
             ami_secret=secrets.token_urlsafe(18),
             testbed_ami_secret=secrets.token_urlsafe(18),
             seats_ami_secret=secrets.token_urlsafe(18),
+            admin_ami_secret=secrets.token_urlsafe(18),
             agent_secrets={n: secrets.token_urlsafe(12) for n in s.agents},
             caller_key=secrets.token_urlsafe(24),
             config_dir=str(self.loaded.config_dir.resolve()),
@@ -219,11 +222,11 @@ class TestBed:
                 self.state.agent_secrets[name] = secrets.token_urlsafe(12)
         self.save()
         self._render()
-        client = AmiClient("127.0.0.1", self.state.ami_port, "testbed", self.state.testbed_ami_secret, events="off")
+        client = AmiClient("127.0.0.1", self.state.ami_port, self.settings.ami.admin_username,
+                           self.state.admin_ami_secret, events="off")
         await client.connect()
         try:
-            for module in ("res_pjsip.so", "app_queue.so", "pbx_config.so"):
-                await client.action({"Action": "Reload", "Module": module})
+            await reload_modules(client)  # as `ivr asterisk-conf apply` does, with the reload user
         finally:
             client.close()
 
@@ -276,6 +279,7 @@ class TestBed:
         options = RenderOptions(
             ami_secret=self.state.ami_secret,
             seats_ami_secret=self.state.seats_ami_secret,
+            admin_ami_secret=self.state.admin_ami_secret,
             agent_secrets=self.state.agent_secrets,
             testbed_ami_secret=self.state.testbed_ami_secret,
             directories=dirs,

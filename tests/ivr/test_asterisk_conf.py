@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.asterisk_conf import ENGINE_EVENTS, ENGINE_READ, RenderOptions, asterisk_queue, render
+from ivr.asterisk_conf import ENGINE_EVENTS, ENGINE_READ, RELOAD_MODULES, RenderOptions, asterisk_queue, render
 from ivr.config import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,6 +47,15 @@ def test_the_seat_control_user_may_only_add_remove_and_pause_members() -> None:
     seats = manager.split("[ivr-seats]\n")[1].split("\n\n")[0]
     assert "secret = s3\n" in seats and "\nread = \n" in seats and "\nwrite = agent\n" in seats
     assert "permit = 127.0.0.1/255.255.255.255" in seats
+
+
+def test_the_reload_user_may_reload_modules_and_place_no_call() -> None:
+    settings = load_config(REPO / "config", environ={}).settings
+    secrets = {name: f"pw-{name}" for name in settings.agents}
+    manager = render(settings, RenderOptions(ami_secret="a", admin_ami_secret="r4", agent_secrets=secrets))["manager.conf"]
+    admin = manager.split("[ivr-admin]\n")[1].split("\n\n")[0]
+    assert "secret = r4\n" in admin and "\nread = \n" in admin and "\nwrite = system\n" in admin
+    assert RELOAD_MODULES == ("res_pjsip.so", "app_queue.so", "pbx_config.so")
 
 
 def test_every_configured_queue_and_each_agents_skills_are_rendered(files: dict[str, str]) -> None:
