@@ -107,6 +107,18 @@ class ClosableManager(Manager):
 EventCallback = Callable[[Message], Any]
 
 
+def _matcher(pattern: str) -> Callable[[str], bool]:
+    """A test for event names: ``*`` (all), ``Prefix*``, an exact name, or any other glob."""
+    if pattern == "*":
+        return lambda _name: True
+    if not any(c in pattern for c in "*?[]"):
+        return pattern.__eq__
+    if pattern.endswith("*") and not any(c in pattern[:-1] for c in "*?[]"):
+        prefix = pattern[:-1]
+        return lambda name: name.startswith(prefix)
+    return lambda name: fnmatch.fnmatchcase(name, pattern)
+
+
 class AmiClient:
     def __init__(self, host: str, port: int, username: str, secret: str, *, events: str = "on"):
         self._manager = ClosableManager(
@@ -127,7 +139,7 @@ class AmiClient:
         self._login_listeners: list[Callable[["AmiClient"], Any]] = []
         self._disconnect_listeners: list[Callable[[], Any]] = []
         self._waiters: list[tuple[str, Callable[[Message], bool], asyncio.Future[Message]]] = []
-        self._subscribers: list[tuple[str, EventCallback]] = []
+        self._matchers: list[tuple[Callable[[str], bool], EventCallback]] = []
         self._manager.fast_events = self._deliver
         self._manager.register_event("*", lambda _m, event: self._deliver(event))  # events panoramisk framed
         self.address = f"{host}:{port}"
@@ -191,12 +203,12 @@ class AmiClient:
 
     def on(self, pattern: str, callback: EventCallback) -> None:
         """Call ``callback(event)`` for every event whose name matches ``pattern`` (glob)."""
-        self._subscribers.append((pattern, callback))
+        self._matchers.append((_matcher(pattern), callback))
 
     def _deliver(self, event: Any) -> None:
         name = event.get("Event", "")
-        for pattern, callback in self._subscribers:
-            if pattern == "*" or fnmatch.fnmatchcase(name, pattern):
+        for matches, callback in self._matchers:  # every event passes here: no glob per event
+            if matches(name):
                 callback(event)
         if self._waiters:
             self._dispatch(self._manager, event)

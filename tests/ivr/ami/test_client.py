@@ -200,3 +200,13 @@ async def test_a_client_closed_while_connecting_gives_up_quietly(caplog: pytest.
             await client.connect(timeout=5)
     finally:
         server.close()
+
+
+def test_event_name_patterns_match_as_globs_do() -> None:
+    import fnmatch
+
+    from ivr.ami.client import _matcher
+
+    names = ["QueueMemberAdded", "QueueMemberStatus", "QueueCallerJoin", "UserEvent", "Hangup"]
+    for pattern in ("*", "QueueMember*", "UserEvent", "Queue*Join", "Hang?p", "Nothing"):
+        assert [n for n in names if _matcher(pattern)(n)] == [n for n in names if fnmatch.fnmatchcase(n, pattern)], pattern
