@@ -60,6 +60,13 @@ class BedState:
     dns_address: str = ""  # dns="none": the silent resolver Asterisk's resolv.conf names
     created: float = field(default_factory=time.time)
 
+    @classmethod
+    def load(cls, path: Path) -> "BedState":
+        """A saved state; fields this version does not know are dropped (beds of other checkouts
+        share the registry)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
+
     @property
     def redis_url(self) -> str:
         return f"redis://127.0.0.1:{self.redis_port}/0"
@@ -367,7 +374,7 @@ class TestBed:
         path = registry_file(name)
         if not path.exists():
             raise TestbedError(f"no test bed named {name!r} (see `ivr testbed status`)")
-        state = BedState(**json.loads(path.read_text()))
+        state = BedState.load(path)
         bed = cls(config_dir=state.config_dir, name=name, runner=state.runner)
         bed.state = state
         return bed
@@ -384,4 +391,4 @@ def registry_file(name: str) -> Path:
 
 
 def running_beds() -> list[BedState]:
-    return [BedState(**json.loads(path.read_text())) for path in sorted(registry_dir().glob("*.json"))]
+    return [BedState.load(path) for path in sorted(registry_dir().glob("*.json"))]
