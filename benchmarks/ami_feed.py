@@ -29,6 +29,13 @@ KINDS = {
     "abandoned_in_queue": "abandoned_queue",
     "tax_busy_then_answered": "transfer_failed",
 }
+# each recorded call's ticket phases: opened, its queue visits' (queue:<queue>:<n>), closed
+PHASES = {
+    "answered_rated": {"opened", "queue:general:1", "closed"},
+    "hangup_in_greeting": {"opened", "closed"},
+    "abandoned_in_queue": {"opened", "queue:general:1", "closed"},
+    "tax_busy_then_answered": {"opened", "queue:general:1", "closed"},
+}
 EOL = "\r\n"
 _UNIQUEID = re.compile(r"capture-\d+\.\d+")
 _CHANNEL = re.compile(r"(?<=/)([\w.-]+)-([0-9a-f]{8})$")  # PJSIP/agent1001-0000001a

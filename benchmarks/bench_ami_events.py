@@ -9,7 +9,7 @@ measures its own CPU from the moment it asks for the stream until it is done wit
   counts events; done when it has counted them all.
 * **engine**: what ``ivr serve`` runs for this (ivr/service.py): ``AmiClient`` →
   ``CallFollower`` → ``TicketStore`` (journal + group commit, the production window) on a real
-  redis-server; done when every call's two ticket writes are in Redis.
+  redis-server; done when every call's ticket writes (opened, its queue visits, closed) are in Redis.
 
 Two loads, each in ABBA-interleaved batches: **paced** (calls arriving at a steady rate, each
 event written on its own at its recorded time: how Asterisk sends them; carries the target) and
@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import resource
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -44,7 +45,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
-from ami_feed import KINDS, FakeAmi, Stream, build_stream  # noqa: E402
+from ami_feed import KINDS, PHASES, FakeAmi, Stream, build_stream  # noqa: E402
 from procstat import process_cpu_ns  # noqa: E402
 
 from ivr import keyspace  # noqa: E402
@@ -61,7 +62,7 @@ LAYERS = {"engine": "the engine (AmiClient -> CallFollower -> TicketStore -> Red
           "follower": "the same without the Redis round trips (journal only)",
           "client": "AmiClient alone (incremental UTF-8, its dispatch), counting",
           "bare": "bare panoramisk Manager, counting"}
-WRITES_PER_CALL = 2  # opened, closed
+STREAMED_PER_CALL = 2  # ticket events: opened, closed (a queue visit's write streams none)
 SCRIPT_COMMANDS = ("evalsha", "evalsha_ro", "eval", "eval_ro")
 
 
@@ -108,7 +109,7 @@ class TicketCheck:
     """What Redis holds after an engine batch, against what the stream's calls must leave."""
 
     calls: int
-    complete: int = 0  # tickets with both phases and the disposition their call must have
+    complete: int = 0  # tickets with all their phases and the disposition their call must have
     by_disposition: dict[str, int] = field(default_factory=dict)
     stream_entries: int = 0  # entries in the ticket event stream (two per call)
     wrong: list[str] = field(default_factory=list)  # linkedid: what is off (first few)
@@ -116,7 +117,7 @@ class TicketCheck:
 
     @property
     def ok(self) -> bool:
-        return (self.complete == self.calls and self.stream_entries == WRITES_PER_CALL * self.calls
+        return (self.complete == self.calls and self.stream_entries == STREAMED_PER_CALL * self.calls
                 and not self.wrong and not self.spool_left)
 
 
@@ -153,7 +154,7 @@ class BenchRedis:
             disposition = doc.get("disposition", "")
             check.by_disposition[disposition] = check.by_disposition.get(disposition, 0) + 1
             phases = {k.removeprefix("phase:") for k in fields if k.startswith("phase:")}
-            if phases == {"opened", "closed"} and disposition == KINDS[call.kind] and fields.get("number"):
+            if phases == PHASES[call.kind] and disposition == KINDS[call.kind] and fields.get("number"):
                 check.complete += 1
             elif len(check.wrong) < 5:
                 check.wrong.append(f"{call.linkedid} ({call.kind}): phases {sorted(phases)}, "
@@ -394,7 +395,7 @@ async def engine_client(args: argparse.Namespace, stream: Stream, to_redis: bool
                                                  "IVR_TRACKING_CDR_FILE": str(spool / "Master.csv")}).settings
     flush_delay = settings.redis.record_flush_ms / 1000
     tickets = CountedTicketStore(args.redis, spool, name="bench", retention_days=settings.tickets.retention_days,
-                                 flush_delay=flush_delay)  # as ivr/service.py
+                                 flush_delay=flush_delay, caller_key=secrets.token_bytes(32))  # as ivr/service.py
     records = CallStore(args.redis, spool, name="bench", flush_delay=flush_delay,
                         retention_days=settings.tickets.retention_days)
     calendar = load_calendar()
@@ -411,7 +412,7 @@ async def engine_client(args: argparse.Namespace, stream: Stream, to_redis: bool
     await until(lambda: tickets.redis.exists(keyspace.cdr_progress(asterisk)), 10, 0.005)  # reconciled
     await tickets.redis.script_load(SAVE_TICKETS)  # once per engine's life: not in every window
     first, trips0 = follower.events_seen, trips
-    tickets.expected = WRITES_PER_CALL * len(stream.calls)
+    tickets.expected = sum(len(PHASES[call.kind]) for call in stream.calls)
     window = Window(args.profile)
     window.start()
     for call in stream.calls:  # the FastAGI side's IVR records (ahead of the calls: kept until they come)

@@ -41,6 +41,7 @@ from procstat import Meters, process_cpu_ns  # noqa: E402
 from ivr.agi.channel import AgiChannel  # noqa: E402
 from ivr.agi.fastagi import FastAgiChannel, FastAgiServer  # noqa: E402
 from ivr.ami.client import AmiClient  # noqa: E402
+from queues.model import serving  # noqa: E402
 from ivr.asterisk_conf import asterisk_queue  # noqa: E402
 from ivr.channel import CallInfo  # noqa: E402
 from ivr.testbed.bed import TestBed  # noqa: E402
@@ -193,7 +194,7 @@ def interleaved(variants: tuple[str, ...], batches: int) -> list[str]:
 async def pause_seats(bed: TestBed, ami: AmiClient) -> None:
     """A caller who reaches the queue waits with music instead of ringing a phone that is not
     there. Both variants, in both call shapes, end in this same queue."""
-    for member in bed.settings.queues["general"].members:
+    for member in serving("general", bed.settings.agents, bed.settings.queues):
         await ami.action({"Action": "QueuePause", "Queue": asterisk_queue("general"),
                           "Interface": f"PJSIP/{member}", "Paused": "true", "Reason": "benchmark"})
 

@@ -41,6 +41,7 @@ sys.path.insert(0, str(HERE))
 
 from procstat import Meters  # noqa: E402
 
+from queues.model import serving  # noqa: E402
 from ivr import keyspace  # noqa: E402
 from ivr.ami.client import AmiClient  # noqa: E402
 from ivr.latency import percentile, window  # noqa: E402
@@ -64,9 +65,13 @@ def log(msg: str) -> None:
 def make_queue_members(doc: dict[str, Any], queue: str, agents: list[str]) -> None:
     """Make ``agents`` (and only them) the members of ``queue`` in a ``queues.yaml`` document.
 
-    The one place that decides how the bench's seats join the queue: today static
-    ``members:``; where agents log in (AMI QueueAdd, feature codes), adapt this."""
-    doc["queues"][queue]["members"] = list(agents)
+    The one place that decides how the bench's seats join the queue: they have the queue's
+    skill and every other agent loses it; the bed logs every agent in when it starts (a shift)."""
+    skill = doc["queues"][queue].get("skill") or queue
+    for agent in doc["agents"].values():
+        agent["skills"] = {s: p for s, p in (agent.get("skills") or {skill: 0}).items() if s != skill}
+    for name in agents:
+        doc["agents"][name]["skills"] = {skill: 0}
 
 
 def bench_config(root: Path, agents: int) -> Path:
@@ -160,7 +165,7 @@ async def drive(bed: TestBed, args: argparse.Namespace, workdir: Path) -> dict[s
     ports = PortAllocator()
     ports.reserve([st.pstn_port, *st.agent_ports.values(), *st.subcenter_ports.values(),
                    *range(st.rtp_start, st.rtp_start + st.rtp_ports)])
-    seats = [n for n in bed.settings.queues[QUEUE].members]
+    seats = serving(QUEUE, bed.settings.agents, bed.settings.queues)
     callers = [str(FIRST_CALLER + i) for i in range(args.callers)]
     watch = CallWatch(set(callers))
     ami = AmiClient("127.0.0.1", st.ami_port, "testbed", st.testbed_ami_secret, events="agent")

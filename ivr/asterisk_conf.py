@@ -13,8 +13,13 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ivr.config import ConfigError, Settings, agent_secret
+from queues.model import memberships
+
+if TYPE_CHECKING:
+    from ivr.ami.client import AmiClient
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "asterisk-conf"
 STATIC_FILES = (
@@ -43,15 +48,29 @@ STATIC_FILES = (
 ENGINE_READ = "call,agent,system,user"
 # Write classes are what an AMI user may *do*. `reporting` is the query actions the call tracker
 # reconciles with (CoreShowChannels, CoreStatus, QueueStatus) and nothing that changes a call;
-# never originate or system, which together would let a leaked secret run shell commands.
-ENGINE_WRITE = "reporting"
+# `originate` places queued callbacks (ivr/callback.py). Never `system`: Asterisk lets an
+# Originate run System() or other shell-reaching applications only for a user who also has it.
+ENGINE_WRITE = "reporting,originate"
 # The events the call tracker handles (tracking.tracker.HANDLED_EVENTS), as a whitelist filter on
 # the engine's AMI session: Asterisk drops the rest before they are sent (and parsed).
 ENGINE_EVENTS = (
     "FullyBooted", "Newchannel", "Hangup", "HangupRequest", "SoftHangupRequest", "DialBegin", "DialEnd",
     "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled", "AgentRingNoAnswer",
     "AgentConnect", "AgentComplete", "BlindTransfer", "AttendedTransfer", "UserEvent",
+    # seats (queues.agents.AgentBoard): log-in, log-out, pause, device state of each member
+    "QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause", "QueueMemberStatus",
 )
+# The seat-control user (`ivr agents`, later the console): adds, removes and pauses queue
+# members (write `agent`: QueueAdd, QueueRemove, QueuePause) and nothing else; it reads no
+# events (QueueStatus answers its own action).
+SEATS_WRITE = "agent"
+# The reload user (`ivr reload --asterisk`, `ivr asterisk-conf apply`): the Reload action only
+# needs `system` (or `config`, which could rewrite the dialplan through UpdateConfig: never);
+# without `originate` it cannot place a call, so not a System() either. It reads no events.
+ADMIN_WRITE = "system"
+# What a change in config/ touches: endpoints (agents, trunks), queues, the dialplan. Reloading
+# them keeps calls up and logged-in agents logged in (dynamic members).
+RELOAD_MODULES = ("res_pjsip.so", "app_queue.so", "pbx_config.so")
 # Events nobody in production reads, yet Asterisk builds them for every AGI command and
 # dialplan step: about half of its CPU per AGI command (benchmarks/README.md).
 QUIET_EVENTS = ("AGIExecStart", "AGIExecEnd", "Newexten", "VarSet")
@@ -89,6 +108,8 @@ class RenderOptions:
     agi_url: str = ""  # default: agi://<agi.host>:<agi.port>/ivr
     engine_timeout: int | None = None  # dialplan's limit; default: agi.call_timeout + 30 s
     agent_secrets: dict[str, str] = field(default_factory=dict)  # overrides the environment
+    seats_ami_secret: str | None = None  # adds the seat-control user (ami.seats_username)
+    admin_ami_secret: str | None = None  # adds the reload user (ami.admin_username)
     testbed_ami_secret: str | None = None  # adds a read-all AMI user for tests only
     disabled_events: tuple[str, ...] = QUIET_EVENTS  # a test bed that traces AGI passes ()
     system_name: str = "ivr12345"
@@ -106,6 +127,8 @@ def render(settings: Settings, options: RenderOptions) -> dict[str, str]:
             "queues.conf": _queues_conf(settings),
             "extensions_globals.conf": _globals(settings, options),
             "extensions_queues.conf": _queue_dialplan(settings),
+            "extensions_agents.conf": _agents_dialplan(settings),
+            "extensions_callback.conf": _callback_keys(settings),
             "extensions_testbed.conf": _testbed_dialplan() if options.testbed_ami_secret else "",
         }
     )
@@ -187,6 +210,10 @@ timestampevents = yes
     if o.disabled_events:
         text += f"disabledevents = {','.join(o.disabled_events)}\n"
     text += user(s.ami.username, o.ami_secret, ENGINE_READ, ENGINE_WRITE, ENGINE_EVENTS)
+    if o.seats_ami_secret:
+        text += user(s.ami.seats_username, o.seats_ami_secret, "", SEATS_WRITE)
+    if o.admin_ami_secret:
+        text += user(s.ami.admin_username, o.admin_ami_secret, "", ADMIN_WRITE)
     if o.testbed_ami_secret:
         text += user("testbed", o.testbed_ami_secret, "all", "all")
     return text
@@ -242,16 +269,17 @@ endpoint=pstn
 """
         + "".join(f"match={m}\n" for m in s.sip.pstn_match),
     ]
+    if s.sip.pstn_contact:  # calls out to citizens (callbacks) go to the carrier gateway
+        parts[1] = parts[1].replace("identify_by=ip\n", "identify_by=ip\naors=pstn\n", 1)
+        parts.append(f"[pstn]\ntype=aor\ncontact={s.sip.pstn_contact}\nqualify_frequency=0\n")
     for name, agent in s.agents.items():
         secret = o.agent_secrets.get(name) or agent_secret(name)
-        if not agent.contact and not secret:
-            raise ConfigError(
-                f"agent {name}: no fixed contact and no SIP password "
-                f"(set IVR_AGENT_SECRET_{name.upper().replace('-', '_')})"
-            )
+        if not secret:
+            # also for a desk phone with a fixed contact: its calls (feature codes, transfers)
+            # are identified by user name, which only the password makes true
+            raise ConfigError(f"agent {name}: no SIP password (set IVR_AGENT_SECRET_{name.upper().replace('-', '_')})")
         block = f"; seat: {agent.name}\n" + endpoint(name, "from-agents", "username", rtp)
-        if secret:
-            block += f"""auth={name}-auth
+        block += f"""auth={name}-auth
 
 [{name}-auth]
 type=auth
@@ -287,44 +315,110 @@ match={sub.host}:{sub.port}
     return "\n".join(parts)
 
 
+# Mandarin sounds of the position and estimated-wait announcements (prompts/catalog.yaml).
+QUEUE_SOUNDS = {
+    "queue-thereare": "ivr12345/queue_position_before",
+    "queue-callswaiting": "ivr12345/queue_position_after",
+    "queue-holdtime": "ivr12345/queue_wait_before",
+    "queue-minutes": "ivr12345/queue_wait_minutes",
+    "queue-minute": "ivr12345/queue_wait_minutes",
+    "queue-seconds": "ivr12345/queue_wait_seconds",
+    "queue-thankyou": "ivr12345/queue_thanks",
+}
+
+
 def _queues_conf(s: Settings) -> str:
+    # Members are dynamic (agents log in); persistentmembers keeps them across an Asterisk restart.
     # autofill: every waiting caller rings a free seat at once; without it (app_queue's default)
     # only the head of the queue rings, one call connected at a time (benchmarks/README.md, load)
-    text = "[general]\npersistentmembers = no\nshared_lastcall = yes\nlog_membername_as_agent = yes\nautofill = yes\n"
+    text = "[general]\npersistentmembers = yes\nshared_lastcall = yes\nlog_membername_as_agent = yes\nautofill = yes\n"
     for name, q in s.queues.items():
+        overflow = q.overflow_queue(name)
+        a = q.announce
         text += f"""
 ; {q.title}
 [{asterisk_queue(name)}]
 strategy = {q.strategy}
 timeout = {q.ring_timeout}
 retry = 1
-wrapuptime = 0
-joinempty = yes
-leavewhenempty = no
+wrapuptime = {q.wrapup}
 ringinuse = no
-announce-frequency = 0
-musicclass = default
+autofill = yes
+musicclass = {q.music}
 """
-        for member in q.members:
-            text += f"member => PJSIP/{member},0,{s.agents[member].name},,\n"
+        # A queue with somewhere to overflow to is "empty" without a reachable seat logged in:
+        # callers do not join it, and leave it when the last seat goes. The general queue is
+        # 7×24: callers always join and stay.
+        empty = "unavailable,invalid" if overflow else "no"
+        text += f"joinempty = {'yes' if not overflow else empty}\nleavewhenempty = {empty}\n"
+        text += f"announce-frequency = {a.every}\nmin-announce-frequency = {min(a.every, 15)}\n"
+        # Asterisk's zh SayNumber reads 1 as the 幺 of digit strings (11 → 十幺): positions are
+        # said up to 9 (第二位 … 第九位); further back, only the estimated wait
+        text += f"announce-position = {'limit' if a.position else 'no'}\nannounce-position-limit = 9\n"
+        text += f"announce-holdtime = {'yes' if a.wait else 'no'}\nannounce-round-seconds = 0\n"
+        text += "announce-to-first-user = no\n"
+        if q.callback:  # the offer, then every `after` s; its key leaves the queue for [ivr-queue-keys]
+            text += (f"context = ivr-queue-keys\nperiodic-announce = ivr12345/callback_offer\n"
+                     f"periodic-announce-startdelay = {max(q.callback.after, 1)}\n"
+                     f"periodic-announce-frequency = {max(q.callback.after, 15)}\n")
+        else:
+            text += "periodic-announce-frequency = 0\n"
+        text += "".join(f"{key} = {sound}\n" for key, sound in QUEUE_SOUNDS.items())
     return text
 
 
 def _queue_dialplan(s: Settings) -> str:
-    """One extension per configured queue, each with its wait limit and fallback queue."""
+    """One extension per configured queue: its wait limit, then its overflow queue, which the
+    call joins keeping its place in time order (``ivr-queue-place``)."""
     out = []
     for name, q in s.queues.items():
         wait = str(q.max_wait) if q.max_wait else ""
+        overflow = q.overflow_queue(name)
         # option c: when the agent hangs up, the caller stays (QUEUESTATUS=CONTINUE) for the
         # satisfaction survey
+        key, after = (q.callback.key, str(q.callback.after)) if q.callback else ("", "")
         lines = [f"exten => {name},1,Set(CDR(ivr_queue)={name})",
-                 f" same => n,Queue({asterisk_queue(name)},tc,,,{wait})",
+                 f" same => n,Set(IVR_IN_QUEUE={name})",
+                 f" same => n,Set(IVR_CALLBACK_KEY={key})",  # see [ivr-callback-request]
+                 f" same => n,Set(IVR_CALLBACK_AFTER={after})",
+                 " same => n,Gosub(ivr-queue-place,s,1(" + asterisk_queue(name) + "))",
+                 f" same => n,Queue({asterisk_queue(name)},tc,,,{wait},,,,${{GOSUB_RETVAL}})",
                  ' same => n,GotoIf($["${QUEUESTATUS}" = "CONTINUE"]?ivr-survey,s,1)']
-        # Queue() returns when max_wait ran out (or the caller left): never end a call there.
-        fallback = q.fallback or ("general" if name != "general" else None)
-        lines.append(f" same => n,Goto({fallback},1)" if fallback else " same => n,Hangup()")
+        # Queue() returns when max_wait ran out, no seat was logged in, or the caller left:
+        # never end a call there.
+        if overflow:
+            lines.append(f" same => n,UserEvent(IvrOverflow,Queue: {name},Overflow: {overflow},Reason: ${{QUEUESTATUS}})")
+            lines.append(f" same => n,Goto({overflow},1)")
+        else:
+            lines.append(" same => n,Hangup()")
         out.append("\n".join(lines))
     return "\n".join(out) + "\n"
+
+
+def _callback_keys(s: Settings) -> str:
+    """The keys that leave a queue for a callback (queues.conf ``context``): only those, so any
+    other key leaves nobody's place."""
+    keys = sorted({q.callback.key for q in s.queues.values() if q.callback})
+    return "".join(f"exten => {key},1,Goto(ivr-callback-request,{key},1)\n" for key in keys)
+
+
+def _agents_dialplan(s: Settings) -> str:
+    """Per agent, the queues they join at log-in (with their penalties) and leave at log-out;
+    the softphone's feature codes in ``[from-agents]`` call these with the caller's own
+    authenticated endpoint, so nobody logs another seat in."""
+    login, logout = ["[ivr-agent-login]"], ["[ivr-agent-logout]"]
+    for agent_name, agent in s.agents.items():
+        joins = memberships(agent, s.queues)
+        login.append(f"exten => {agent_name},1,NoOp({agent.name})")
+        logout.append(f"exten => {agent_name},1,NoOp({agent.name})")
+        for qname, penalty in joins.items():
+            login.append(f" same => n,AddQueueMember({asterisk_queue(qname)},PJSIP/{agent_name},{penalty},,{agent_name})")
+            logout.append(f" same => n,RemoveQueueMember({asterisk_queue(qname)},PJSIP/{agent_name})")
+        login.append(" same => n,Return()")
+        logout.append(" same => n,Return()")
+    login.append("exten => i,1,Return()")
+    logout.append("exten => i,1,Return()")
+    return "\n".join(login) + "\n\n" + "\n".join(logout) + "\n"
 
 
 def fastagi_url(s: Settings) -> str:
@@ -342,7 +436,7 @@ def _globals(s: Settings, o: RenderOptions) -> str:
     return (
         f"IVR_AGI_URL={url}\nIVR_ENV_FILE={s.agi.env_file}\nIVR_ENGINE_TIMEOUT={timeout}\n"
         f"IVR_SURVEY={int(s.tickets.satisfaction)}\nIVR_SURVEY_TIMEOUT={s.tickets.satisfaction_timeout}\n"
-        f"IVR_REPEAT_PRIORITY={s.tickets.repeat_priority}\n"
+        + "".join(f"IVR_PAUSE_REASON_{digit}={reason}\n" for digit, reason in s.pause_reasons.items())
     )
 
 
@@ -409,6 +503,12 @@ exten => _X.,1,Answer()
  same => n,AGI(agi://127.0.0.1:${EXTEN}/bench)
  same => n,Hangup()
 """
+
+
+async def reload_modules(ami: "AmiClient") -> None:
+    """Make a running Asterisk read the files :func:`write` rendered (calls stay up)."""
+    for module in RELOAD_MODULES:
+        await ami.action({"Action": "Reload", "Module": module})
 
 
 def copy_static(out_dir: Path) -> None:

@@ -26,6 +26,9 @@ COMMANDS = {
     "schema": "ivr.commands.schema",
     "simulate": "ivr.commands.simulate",
     "tickets": "ivr.commands.tickets",
+    "agents": "ivr.commands.agents",
+    "stats": "ivr.commands.stats",
+    "elderly": "ivr.commands.elderly",
 }
 
 

@@ -4,8 +4,9 @@ Merged once at start and passed down as frozen objects; business code never read
 ``os.environ``. Every file error names file, line and column (see :mod:`ivr.yamlsource`).
 Flows live in ``config/flows/`` and are compiled by :mod:`ivr.flows`, not here.
 
-Secrets never live in ``config/``: the AMI secret comes from ``IVR_AMI_SECRET`` and an agent
-phone's SIP password from ``IVR_AGENT_SECRET_<AGENT>`` (the test bed generates its own).
+Secrets never live in ``config/``: the AMI secret comes from ``IVR_AMI_SECRET``, an agent
+phone's SIP password from ``IVR_AGENT_SECRET_<AGENT>``, the key of caller digests from
+``IVR_CALLER_KEY`` (the test bed generates its own).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pydantic import Field, SecretStr, ValidationError
 
 from ivr.strict import NAME, NUMBER, Strict
 from ivr.yamlsource import Document, Location, SourceError, SourceErrors, load, pydantic_errors
-from queues.model import Agent, Queue
+from queues.model import Agent, PauseReasons, Queue
+from queues.priority import PrioritySettings
 from transfer.model import SubCenter
 
 # --- engine (protocol-facing) sections -------------------------------------------------
@@ -46,6 +48,10 @@ class AmiSettings(Strict):
     port: int = Field(5038, ge=1, le=65535)
     username: str = "ivr"
     secret: SecretStr | None = None
+    seats_username: str = Field("ivr-seats", description="AMI user that logs agents in and out and pauses them")
+    seats_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_SEATS_SECRET, never in config/")
+    admin_username: str = Field("ivr-admin", description="AMI user that reloads Asterisk after a config change")
+    admin_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_ADMIN_SECRET, never in config/")
 
 
 class RedisSettings(Strict):
@@ -80,6 +86,9 @@ class SipSettings(Strict):
     rtp_end: int = Field(10999, ge=1024, le=65535)
     pstn_match: tuple[str, ...] = Field(
         ("127.0.0.1",), description="ip or ip:port of the carrier gateway sending citizen calls"
+    )
+    pstn_contact: str | None = Field(
+        None, pattern=r"^sip:", description="where calls to citizens go out (callbacks): the carrier gateway's SIP URI"
     )
 
 
@@ -120,6 +129,10 @@ class TicketSettings(Strict):
     retention_days: int = Field(
         180, ge=1, le=3650, description="tickets and caller numbers expire after this many days (Redis TTL, CDR rotation)",
     )
+    kpi_retention_days: int = Field(
+        400, ge=1, le=3650, description="daily service-level counters (no personal data) expire after this many days; "
+        "5-minute buckets after 3 days",
+    )
     deadlines: dict[RequestTypeName, int] = Field(
         {"consult": 3, "help": 3, "complaint": 7, "report": 7, "suggestion": 3},
         description="handling deadline in working days, counted from the day after receipt",
@@ -127,7 +140,6 @@ class TicketSettings(Strict):
     crisis: bool = Field(False, description="crisis mode: deadlines in hours (crisis_hours) instead of working days")
     crisis_hours: dict[RequestTypeName, int] = {"consult": 24, "help": 24, "complaint": 48, "report": 48, "suggestion": 24}
     repeat_days: int = Field(30, ge=0, le=365, description="a caller with a ticket this recent is a repeat caller")
-    repeat_priority: int = Field(5, ge=0, le=100, description="queue priority of a repeat caller (others: 0)")
     satisfaction: bool = Field(True, description="ask the caller for a 1–5 rating after the agent hangs up")
     satisfaction_timeout: int = Field(8, ge=1, le=60, description="seconds the caller has to key a rating")
     webhooks: dict[str, Webhook] = {}
@@ -141,10 +153,12 @@ class Settings(Strict):
     sip: SipSettings = SipSettings()
     agents: dict[str, Agent] = {}
     queues: dict[str, Queue] = {}
+    pause_reasons: PauseReasons = {"1": "小休"}
     subcenters: dict[str, SubCenter] = {}
     numbers: dict[str, NumberEntry] = {}
     tracking: TrackingSettings = TrackingSettings()
     tickets: TicketSettings = TicketSettings()
+    priority: PrioritySettings = PrioritySettings()
 
     def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Names that point nowhere, as (path in the config, reason)."""
@@ -153,11 +167,11 @@ class Settings(Strict):
             out.append((("queues",), "a queue named 'general' is required: the 7×24 queue every failure falls back to"))
         for qname in self.queues:
             seen, q = [qname], self.queues[qname]
-            while q.fallback and q.fallback in self.queues and q.fallback not in seen:
-                seen.append(q.fallback)
-                q = self.queues[q.fallback]
-            if q.fallback in seen:
-                out.append((("queues", qname, "fallback"), "queue fallbacks form a cycle: " + " → ".join([*seen, q.fallback])))
+            while q.overflow and q.overflow in self.queues and q.overflow not in seen:
+                seen.append(q.overflow)
+                q = self.queues[q.overflow]
+            if q.overflow in seen:
+                out.append((("queues", qname, "overflow"), "queue overflows form a cycle: " + " → ".join([*seen, q.overflow])))
         for name in self.tickets.webhooks:
             if not re.match(NAME, name):
                 out.append((("tickets", "webhooks", name), f"name {name!r} must match {NAME}"))
@@ -165,12 +179,18 @@ class Settings(Strict):
             for name in getattr(self, section):
                 if not re.match(NAME, name):
                     out.append(((section, name), f"name {name!r} must match {NAME}"))
+        skills = {q.skill_name(qname) for qname, q in self.queues.items()}
+        for aname, agent in self.agents.items():
+            for skill in agent.skills:
+                if skill not in skills:
+                    out.append((("agents", aname, "skills", skill), f"skill {skill!r} is served by no queue"))
         for qname, q in self.queues.items():
-            for i, m in enumerate(q.members):
-                if m not in self.agents:
-                    out.append((("queues", qname, "members", i), f"member {m!r} is not a defined agent"))
-            if q.fallback and q.fallback not in self.queues:
-                out.append((("queues", qname, "fallback"), f"fallback {q.fallback!r} is not a defined queue"))
+            if q.overflow and q.overflow not in self.queues:
+                out.append((("queues", qname, "overflow"), f"overflow {q.overflow!r} is not a defined queue"))
+            if q.callback is not None and not self.sip.pstn_contact:
+                out.append((("queues", qname, "callback"), "a callback needs sip.pstn_contact (how calls to citizens go out)"))
+            if qname == "general" and q.hours is not None:
+                out.append((("queues", qname, "hours"), "the general queue is 7×24: it has no hours"))
         for sname, s in self.subcenters.items():
             if s.fallback_queue not in self.queues:
                 out.append((("subcenters", sname, "fallback_queue"), f"{s.fallback_queue!r} is not a defined queue"))
@@ -317,3 +337,29 @@ def webhook_secret(endpoint: str, environ: Mapping[str, str] | None = None) -> s
     """A department webhook's HMAC key (never kept in config/)."""
     environ = os.environ if environ is None else environ
     return environ.get(webhook_secret_variable(endpoint))
+
+
+CALLER_KEY_VARIABLE = "IVR_CALLER_KEY"
+MIN_CALLER_KEY = 16  # characters: the key, not the phone number, is what a dump's reader must guess
+
+
+def caller_key(environ: Mapping[str, str] | None = None) -> bytes | None:
+    """The HMAC key of caller digests in Redis (:func:`ivr.keyspace.caller_digest`), from
+    ``IVR_CALLER_KEY``; the same on every engine sharing one Redis. None when unset."""
+    environ = os.environ if environ is None else environ
+    value = environ.get(CALLER_KEY_VARIABLE, "")
+    if not value:
+        return None
+    if len(value) < MIN_CALLER_KEY:
+        raise ConfigError(f"{CALLER_KEY_VARIABLE} is too short: use at least {MIN_CALLER_KEY} random characters "
+                          "(e.g. `openssl rand -base64 32`)")
+    return value.encode()
+
+
+def require_caller_key(environ: Mapping[str, str] | None = None) -> bytes:
+    """:func:`caller_key`, or a ConfigError saying how to set it."""
+    key = caller_key(environ)
+    if key is None:
+        raise ConfigError(f"missing caller key: set {CALLER_KEY_VARIABLE} (at least {MIN_CALLER_KEY} random "
+                          "characters, the same on every engine sharing Redis; never kept in config/)")
+    return key

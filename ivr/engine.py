@@ -1,6 +1,11 @@
 """One call through the engine: walk the live flow, hand the route to the dialplan, keep
 the call record. Protocol-free: it sees a :class:`ivr.channel.Channel` and a store.
 
+What the engine knows of the caller decides how they wait (:mod:`queues.priority`): a
+registered elderly caller runs the elderly flow instead of the line's menus, a repeat caller
+with an open ticket and a caller who pressed the one-key-to-human key wait raised. Both
+look-ups are bounded: a slow Redis costs a caller at most a fraction of a second, never the call.
+
 A hang-up anywhere still yields a record; a failure to store it is the store's problem
 (it spools), never the caller's.
 """
@@ -10,13 +15,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Awaitable, Callable, Protocol, TypeVar
 
 from ivr.channel import CallerHungUp, CallInfo, Channel, ChannelError
-from ivr.flows.live import LiveFlows
+from ivr.flows.compiler import Flow
+from ivr.flows.live import FlowSet, LiveFlows
 from ivr.flows.base import TicketLookup
 from ivr.flows.runner import CallRecord, apply_route, run_call
 from ivr.masking import mask_number
+from ivr.route import GENERAL_QUEUE, QueueRoute
+from queues.elderly import caller_number
+from queues.priority import Decision, Reason, decide
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +34,20 @@ class RecordStore(Protocol):
     async def save_call(self, record: dict[str, Any]) -> None: ...
 
 
-RepeatLookup = Callable[[str, str], Awaitable[list[str]]]
-"""(caller number, this call's unique id) → numbers of the caller's earlier recent tickets."""
+@dataclasses.dataclass(frozen=True)
+class EarlierTicket:
+    """One of the caller's recent tickets; ``open``: not yet marked 办结 (docs/tickets.md)."""
+
+    number: str
+    open: bool
+
+
+RepeatLookup = Callable[[str, str], Awaitable[list[EarlierTicket]]]
+"""(caller number, this call's unique id) → the caller's earlier recent tickets, oldest first."""
+ElderlyLookup = Callable[[str], Awaitable[bool]]
+"""(caller number, normalised) → is it on the registered elderly list?"""
 REPEAT_TIMEOUT = 0.3  # s the route waits for the repeat-caller lookup; past it the call goes on unflagged
+ELDERLY_TIMEOUT = 0.3  # s the call's start waits for the elderly lookup; past it the caller hears the menu
 
 
 def record_to_json(record: CallRecord) -> dict[str, Any]:
@@ -60,30 +80,42 @@ ROUTE_TIMEOUT = 5.0  # seconds for Asterisk to accept the route; past it the dia
 
 class Engine:
     """``on_record`` hears every call record (the call tracker); ``repeat_of`` looks up the
-    caller's recent tickets while the flow runs, so the route can flag a repeat caller."""
+    caller's recent tickets while the flow runs, so the route can flag a repeat caller;
+    ``is_elderly`` asks the elderly list before the flow starts."""
 
     def __init__(self, flows: LiveFlows, store: RecordStore, call_timeout: float = 90.0, *,
                  on_record: Callable[[dict[str, Any]], None] | None = None, repeat_of: RepeatLookup | None = None,
-                 tickets: TicketLookup | None = None):
+                 tickets: TicketLookup | None = None, is_elderly: ElderlyLookup | None = None):
         self.flows = flows
         self.store = store
         self.call_timeout = call_timeout
         self.on_record = on_record
         self.repeat_of = repeat_of
         self.tickets = tickets
+        self.is_elderly = is_elderly
 
     async def handle_call(self, call: CallInfo, channel: Channel) -> None:
         flows = self.flows.current  # taken once: a reload mid-call does not touch this call
         repeat = asyncio.ensure_future(self.repeat_of(call.caller, call.unique_id)) if self.repeat_of and call.caller else None
         try:
-            record = await run_call(flows, call, channel, deadline=self.call_timeout, tickets=self.tickets)
-            earlier = await _bounded(repeat)
+            elderly = await self._elderly_entry(flows, call)
+            record = await run_call(flows, call, channel, deadline=self.call_timeout, tickets=self.tickets,
+                                    entry=elderly)
+            earlier: list[EarlierTicket] = await _bounded(repeat, REPEAT_TIMEOUT, [])
         finally:
             if repeat is not None and not repeat.done():
                 repeat.cancel()
         route_variables = dict(record.channel_variables)
         if earlier:
-            route_variables.update(IVR_REPEAT_CALLER="1", IVR_REPEAT_OF=",".join(earlier[-5:]))
+            route_variables.update(IVR_REPEAT_CALLER="1", IVR_REPEAT_OF=",".join(t.number for t in earlier[-5:]))
+        decision = None
+        if isinstance(record.route, QueueRoute):
+            reasons = {Reason.ELDERLY} if elderly else set()
+            reasons |= {Reason.REPEAT} if any(t.open for t in earlier) else set()
+            reasons |= {Reason.ONE_KEY} if record.route.one_key else set()
+            decision = decide(flows.settings.priority, record.route.priority, reasons)
+            record = dataclasses.replace(record, route=dataclasses.replace(record.route, priority=decision.priority))
+            route_variables.update(decision.variables())
         if not record.hung_up and not record.dialplan_fallback:
             try:
                 async with asyncio.timeout(ROUTE_TIMEOUT):
@@ -105,7 +137,9 @@ class Engine:
             " (caller hung up)" if record.hung_up else "", f" [{record.error}]" if record.error else "",
         )
         data = record_to_json(record)
-        data["repeat_of"] = earlier
+        data["repeat_of"] = [t.number for t in earlier]
+        data["elderly"] = elderly is not None
+        data["priority"] = _priority_json(decision)
         await self.store.save_call(data)
         if self.on_record is not None:
             self.on_record(data)
@@ -114,16 +148,43 @@ class Engine:
             raise asyncio.CancelledError  # the engine is stopping; the record is safe
 
 
-async def _bounded(lookup: "asyncio.Future[list[str]] | None") -> list[str]:
-    """The repeat-caller lookup's answer, if it comes in time; a slow or dead Redis must not
-    hold the call (the caller is then simply not flagged)."""
+    async def _elderly_entry(self, flows: FlowSet, call: CallInfo) -> Flow | QueueRoute | None:
+        """What a registered elderly caller runs instead of the dialed line's flow: the elderly
+        flow, or without one the general queue. None for everyone else, and on a line that runs
+        no flow (a sub-center line transfers straight away: nothing to skip)."""
+        number = caller_number(call.caller)
+        if self.is_elderly is None or number is None or not isinstance(flows.entry(call.dialed), Flow):
+            return None
+        lookup = asyncio.ensure_future(self.is_elderly(number))
+        try:
+            found = await _bounded(lookup, ELDERLY_TIMEOUT, False)
+        finally:
+            lookup.cancel()
+        if not found:
+            return None
+        return flows.flows.get(flows.settings.priority.elderly.flow) or QueueRoute(GENERAL_QUEUE)
+
+
+T = TypeVar("T")
+
+
+async def _bounded(lookup: "asyncio.Future[T] | None", timeout: float, default: T) -> T:
+    """A caller look-up's answer, if it comes in time; a slow or dead Redis must not hold the
+    call (the caller is then simply not flagged)."""
     if lookup is None:
-        return []
+        return default
     try:
-        async with asyncio.timeout(REPEAT_TIMEOUT):
+        async with asyncio.timeout(timeout):
             return await lookup
     except Exception:  # noqa: BLE001 - timeout, Redis down: not flagged
-        return []
+        return default
+
+
+def _priority_json(decision: Decision | None) -> dict[str, Any] | None:
+    if decision is None:
+        return None
+    return {"priority": decision.priority, "reason": decision.reason.value if decision.reason else "",
+            "reasons": [r.value for r in decision.reasons]}
 
 
 def keys_for_log(keys: tuple[str, ...]) -> str:

@@ -34,6 +34,7 @@ from ivr.ami.client import AmiClient, AmiError
 from ivr.config import Settings
 from ivr.flows.calendar import HolidayCalendar
 from ivr.store import TicketStore
+from queues.kpi import visit_increments
 from tickets.deadline import handling_deadline
 from tickets.model import Deadline, Ticket
 from tracking import cdr
@@ -163,6 +164,11 @@ class CallFollower:
 
     def _write(self, changes: list[Change]) -> None:
         for change in changes:
+            if change.visit is not None:  # a queue visit ended: its service-level counts
+                increments = visit_increments(change.ticket, change.visit, final=change.final,
+                                              keep_days=self.live_settings().tickets.kpi_retention_days)
+                self.tickets.write_visit_nowait(change.ticket.linkedid, change.phase, increments)
+                continue
             self.tickets.write_nowait(change.ticket, change.phase)
             if change.phase == "closed":
                 t = change.ticket

@@ -27,16 +27,49 @@ endpoint, created at id 0 so each endpoint gets every event still in the stream)
 
 Call tracking:
   ``ivr:tracking:cdr:<asterisk>``     hash: how far that Asterisk's CDR file has been read
+
+Queued callbacks (ivr/callback.py):
+  ``ivr:callbacks``                   hash: linkedid → JSON of its callback request (number, queue,
+                                      place, attempts); removed once answered or given up
+  ``ivr:callback:number:<digest>``    the linkedid of the number's pending callback (one per number)
+  ``ivr:callback:claim:<linkedid>:<n>`` the engine placing attempt n (one engine per attempt)
+
+Seats (rebuilt from Asterisk's QueueStatus after every reconnect; no personal data):
+  ``ivr:seats``                       hash: agent → JSON of its seat (queues, pause, device state)
+  ``ivr:seats:changed``               pub/sub channel: the agent whose seat just changed
+
+Service level (queues/kpi.py; counters only, no personal data):
+  ``ivr:kpi:<scope>:<name>:<bucket>`` hash: the counters of one queue (scope ``queue``) or
+                                      dialed line (``line``) in one bucket: ``yyyymmddHHMM``
+                                      (5 minutes, kept 3 days) or ``yyyymmdd`` (a day, kept
+                                      ``tickets.kpi_retention_days``); expire by EXPIREAT
+  ``ivr:kpi:dimensions``              set: ``queue:<name>`` / ``line:<number>`` that ever counted
+
+Priorities (适老化):
+  ``ivr:elderly``                     hash: caller digest → JSON (when and by whom it was added);
+                                      registered elderly numbers, only as digests; no TTL (an
+                                      admin-kept register: entries leave with ``ivr elderly remove``)
+
+Caller digests (:func:`caller_digest`) are keyed: HMAC-SHA256 under the caller key from the
+environment (``IVR_CALLER_KEY``). A copy of Redis without that key cannot be turned back into
+numbers by hashing every phone number (there are only about 10^10 of them).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 CALL_STREAM = "ivr:calls"
+SEATS = "ivr:seats"
+CALLBACKS = "ivr:callbacks"
+SEATS_CHANGED = "ivr:seats:changed"
 TICKET_EVENTS = "ivr:ticket-events"
 TICKETS_BY_TIME = "ivr:tickets:by-time"
+NO_CALLER_TICKETS = "ivr:tickets:caller:none"  # calls without a caller number (and queue-visit writes)
 TICKET_NUMBER_PREFIX = "ivr:ticket-no:"
+KPI_DIMENSIONS = "ivr:kpi:dimensions"
+ELDERLY = "ivr:elderly"
 
 
 def call(unique_id: str) -> str:
@@ -61,13 +94,14 @@ def ticket_sequence(day: str, line: str) -> str:
     return f"ivr:ticket-seq:{day}:{line}"
 
 
-def caller_digest(caller: str) -> str:
-    """A caller number as it may appear in a key name (SCAN, MONITOR and slow logs show keys)."""
-    return hashlib.sha256(f"ivr12345-caller:{caller}".encode()).hexdigest()[:32]
+def caller_digest(caller: str, key: bytes) -> str:
+    """A caller number as it may appear in Redis (SCAN, MONITOR, slow logs and dumps show keys):
+    keyed, so that only a holder of ``key`` can tell whose number it is."""
+    return hmac.new(key, f"ivr12345-caller:{caller}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def caller_tickets(caller: str) -> str:
-    return f"ivr:tickets:caller:{caller_digest(caller)}"
+def caller_tickets(caller: str, key: bytes) -> str:
+    return f"ivr:tickets:caller:{caller_digest(caller, key)}"
 
 
 def push_group(endpoint: str) -> str:
@@ -89,3 +123,15 @@ def push_dead(endpoint: str) -> str:
 
 def cdr_progress(asterisk: str) -> str:
     return f"ivr:tracking:cdr:{asterisk}"
+
+
+def kpi_bucket(scope: str, name: str, bucket: str) -> str:
+    return f"ivr:kpi:{scope}:{name}:{bucket}"
+
+
+def callback_number(digest: str) -> str:
+    return f"ivr:callback:number:{digest}"
+
+
+def callback_claim(linkedid: str, attempt: str) -> str:
+    return f"ivr:callback:claim:{linkedid}:{attempt}"

@@ -20,13 +20,15 @@ from typing import Awaitable, Callable
 from ivr.agi.channel import AgiChannel
 from ivr.agi.fastagi import FastAgiServer
 from ivr.ami.client import AmiClient, AmiError
-from ivr.config import ConfigError, LoadedConfig
-from ivr.engine import Engine
+from ivr.config import ConfigError, LoadedConfig, require_caller_key
+from ivr.callback import CallbackWorker
+from ivr.engine import EarlierTicket, Engine
 from ivr.flows.live import LiveFlows, catalog_loader, default_prompts_dir
 from ivr.follow import CallFollower
 from ivr.latency import EngineLatency
 from ivr.push import PushWorker
-from ivr.store import CallStore, TicketStore
+from ivr.seats import SeatFollower
+from ivr.store import CallStore, ElderlyList, SeatStore, TicketStore
 from ivr.config import state_dir
 from tracking.retention import run_retention
 
@@ -39,6 +41,7 @@ class Service:
         s = loaded.settings
         if s.ami.secret is None:
             raise ConfigError("missing AMI secret: set IVR_AMI_SECRET (never kept in config/)")
+        caller_key = require_caller_key()
         self.flows = LiveFlows.from_config(loaded.config_dir, catalog_loader(default_prompts_dir(loaded.config_dir)))
         spool, flush_delay = state_dir() / "spool", s.redis.record_flush_ms / 1000
         self.store = CallStore(s.redis.url, spool, name=f"server-{s.agi.port}", flush_delay=flush_delay,
@@ -46,25 +49,30 @@ class Service:
         # the same group-commit window as call records: journaled first, so waiting loses nothing,
         # and a window's tickets share one round trip (benchmarks/README.md, AMI events)
         self.tickets = TicketStore(s.redis.url, spool, name=f"server-{s.agi.port}",
-                                   retention_days=s.tickets.retention_days, flush_delay=flush_delay)
+                                   retention_days=s.tickets.retention_days, flush_delay=flush_delay,
+                                   caller_key=caller_key)
+        self.elderly = ElderlyList(s.redis.url, caller_key)
         self.follower = CallFollower(s, self.tickets, lambda: self.flows.current.calendar,
                                      asterisk=f"{s.ami.host}:{s.ami.port}", call_record=self.store.get_call,
                                      live_settings=lambda: self.flows.current.settings)
         self.engine = Engine(self.flows, self.store, call_timeout=s.agi.call_timeout,
                              on_record=self.follower.on_ivr_record, repeat_of=self._repeat_of,
-                             tickets=self.tickets)
+                             tickets=self.tickets, is_elderly=self.elderly.contains)
+        self.callbacks = CallbackWorker(s, self.tickets, s.redis.url, caller_key, lambda: self.ami,
+                                        live_settings=lambda: self.flows.current.settings)
+        self.seats = SeatFollower(s, SeatStore(s.redis.url), live_settings=lambda: self.flows.current.settings)
         self.push = PushWorker(s.redis.url, s, consumer=f"{socket.gethostname()}:{s.agi.port}:{os.getpid()}")
         self.ami: AmiClient | None = None
         self.latency = EngineLatency()
 
-    async def _repeat_of(self, caller: str, this_call: str) -> list[str]:
-        """Numbers of the caller's earlier tickets of the last ``tickets.repeat_days`` (the
-        call's own ticket, opened as it rang, is not one of them)."""
+    async def _repeat_of(self, caller: str, this_call: str) -> list[EarlierTicket]:
+        """The caller's earlier tickets of the last ``tickets.repeat_days`` (the call's own
+        ticket, opened as it rang, is not one of them)."""
         days = self.loaded.settings.tickets.repeat_days
         if not days:
             return []
         earlier = await self.tickets.recent_for_caller(caller, time.time() - days * 86_400)
-        return [t.number for t in earlier if t.number and t.linkedid != this_call]
+        return [EarlierTicket(t.number, t.case_open) for t in earlier if t.number and t.linkedid != this_call]
 
     @property
     def name(self) -> str:
@@ -124,6 +132,8 @@ class Service:
                     tasks.create_task(keep_running(self.store.run_spool_flusher, "record spool flusher")),
                     tasks.create_task(keep_running(self.tickets.run_spool_flusher, "ticket spool flusher")),
                     tasks.create_task(keep_running(self.follower.run, "call follower")),
+                    tasks.create_task(keep_running(self.seats.run, "seat follower")),
+                    tasks.create_task(keep_running(self.callbacks.run, "callbacks")),
                     tasks.create_task(keep_running(self.push.run, "ticket push")),
                     tasks.create_task(keep_running(lambda: run_retention(lambda: self.loaded.settings,
                                                                          reopen=self._reopen_logs),
@@ -144,6 +154,9 @@ class Service:
             for store in (self.store, self.tickets):
                 await store.flush_spool()
                 await store.close()
+            await self.seats.store.close()
+            await self.callbacks.close()
+            await self.elderly.close()
         finally:
             pidfile.unlink(missing_ok=True)
         return 0
@@ -173,6 +186,9 @@ class Service:
             self.ami.on("*", self.follower.on_event)
             self.ami.on_login(self.follower.on_login)
             self.ami.on_disconnect(self.follower.on_disconnect)
+            self.ami.on("QueueMember*", self.seats.on_event)
+            self.ami.on_login(self.seats.on_login)
+            self.ami.on("UserEvent", self.callbacks.on_event)
             try:
                 await self.ami.connect()
                 log.info("AMI connected to %s", self.ami.address)

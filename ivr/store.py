@@ -6,7 +6,10 @@ may be replayed after its records already reached Redis:
 
 - a call record already stored identically is not streamed twice;
 - a ticket write names its phase (``opened``, ``closed``, …); a phase already recorded for that
-  ``linkedid`` changes nothing, so one call has one ticket and each event is streamed once.
+  ``linkedid`` changes nothing, so one call has one ticket and each event is streamed once;
+- a queue visit's write (phase ``queue:<queue>:<n>``, no doc) adds its service-level counts
+  (:mod:`queues.kpi`) to their time buckets in the same script, only when its phase is new:
+  each visit is counted exactly once, whoever writes it and however often.
 
 Ticket numbers are given out by Redis in the same script (a per-day, per-line sequence), so
 they are unique across every engine sharing this Redis. Personal data expires: call records,
@@ -26,6 +29,9 @@ from redis.exceptions import RedisError
 
 from ivr import keyspace
 from ivr.journal import JournaledWriter
+from queues import kpi
+from queues.kpi import Increment
+from queues.elderly import ElderlyEntry
 from tickets.model import Ticket
 
 log = logging.getLogger(__name__)
@@ -63,31 +69,60 @@ return results
 REFUSED, STREAM_BROKEN = -1, -2
 
 # Ticket writes in one script call. KEYS[1] the ticket event stream, KEYS[2] the by-time index,
-# then three keys per write: the ticket hash, its line's sequence of the day, the caller's
-# index. ARGV[1] the stream's oldest id to keep, ARGV[2] the number index prefix, ARGV[3] the
-# indexes' oldest score to keep, then eight per write: phase, rev, line, day, received (epoch
-# s), ttl, doc, linkedid. The doc's first field is ``"number": ""``; the script fills in the number (an
-# existing ticket keeps its own; a new one takes the next of its line's day). A phase already
-# recorded changes nothing (a replay); the stored doc is replaced only by a doc of the same or
-# a later rev (a late ``opened`` never overwrites ``closed``). Per write two results: 1 new
-# event, 0 phase already there, -1 the ticket key holds another type (refused); and the number.
+# KEYS[3] the set of KPI dimensions; ARGV[1] the stream's oldest id to keep, ARGV[2] the number
+# index prefix, ARGV[3] the indexes' oldest score to keep. Then per write ARGV phase, linkedid,
+# ttl, doc, and either (a ticket) rev, line, day, received (epoch s) with KEYS the ticket hash,
+# its line's sequence of the day, the caller's index; or, when the doc is ``null`` (a queue
+# visit), m and four per KPI increment — its dimension (``queue:general``), its fields
+# (``offered 1 answered 1 …``; ``max_*`` keep the larger value), when its 5-minute and its day
+# bucket expire (epoch s) — with KEYS the ticket hash and the two bucket hashes per increment.
+# The doc's first field is ``"number": ""``; the script fills in the number (an existing ticket
+# keeps its own; a new one takes the next of its line's day). A phase already recorded changes
+# nothing (a replay); the stored doc is replaced only by a doc of the same or a later rev (a late
+# ``opened`` never overwrites ``closed``). A queue visit records its phase and its increments
+# only: no number, no event, no index. A bucket key of another type is skipped (pcall): counts
+# must never hold up tickets. Per write two results: 1 new, 0 phase already there, -1 the ticket
+# key holds another type (refused); and the number.
 SAVE_TICKETS = """
 local stream_type = redis.call('TYPE', KEYS[1]).ok
 if stream_type ~= 'none' and stream_type ~= 'stream' then return -2 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
 local results = {}
-local n = (#KEYS - 2) / 3
-for i = 0, n - 1 do
-  local tkey, seqkey, ckey = KEYS[3 + 3 * i], KEYS[4 + 3 * i], KEYS[5 + 3 * i]
-  local a = 4 + 8 * i
-  local phase, rev, line, day, received, ttl, doc, linkedid =
-    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
+local k, a, i = 4, 4, 0
+while k <= #KEYS do
+  local tkey, phase, linkedid, ttl, doc = KEYS[k], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local visit = doc == 'null'
+  local m = visit and tonumber(ARGV[a + 4]) or 0
   local key_type = redis.call('TYPE', tkey).ok
   if key_type ~= 'none' and key_type ~= 'hash' then
     results[2 * i + 1], results[2 * i + 2] = -1, ''
   elseif redis.call('HEXISTS', tkey, 'phase:' .. phase) == 1 then
     results[2 * i + 1], results[2 * i + 2] = 0, redis.call('HGET', tkey, 'number') or ''
+  elseif visit then
+    redis.call('HSET', tkey, 'phase:' .. phase, '1')
+    redis.call('EXPIRE', tkey, ttl)
+    for j = 0, m - 1 do
+      local b = a + 5 + 4 * j
+      redis.pcall('SADD', KEYS[3], ARGV[b])
+      for n = 0, 1 do
+        local bkey = KEYS[k + 1 + 2 * j + n]
+        for field, value in string.gmatch(ARGV[b + 1], '(%S+) (%S+)') do
+          if string.sub(field, 1, 4) == 'max_' then
+            local current = redis.pcall('HGET', bkey, field)
+            if type(current) ~= 'string' or tonumber(value) > tonumber(current) then
+              redis.pcall('HSET', bkey, field, value)
+            end
+          else
+            redis.pcall('HINCRBY', bkey, field, value)
+          end
+        end
+        redis.pcall('EXPIREAT', bkey, ARGV[b + 2 + n])
+      end
+    end
+    results[2 * i + 1], results[2 * i + 2] = 1, redis.call('HGET', tkey, 'number') or ''
   else
+    local seqkey, ckey = KEYS[k + 1], KEYS[k + 2]
+    local rev, line, day, received = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
     local number = redis.call('HGET', tkey, 'number')
     if not number then
       number = day .. '-' .. line .. '-' .. string.format('%05d', redis.call('INCR', seqkey))
@@ -108,6 +143,12 @@ for i = 0, n - 1 do
                'number', number, 'line', line, 'ticket', doc)
     results[2 * i + 1], results[2 * i + 2] = 1, number
   end
+  if visit then
+    k, a = k + 1 + 2 * m, a + 5 + 4 * m
+  else
+    k, a = k + 3, a + 8
+  end
+  i = i + 1
 end
 return results
 """
@@ -217,7 +258,10 @@ PHASE_REV = {"opened": 10, "closed": 20}  # a later phase's doc wins; updates af
 
 class TicketStore(_RedisJournal):
     """Tickets by ``linkedid``: written as journaled, idempotent phase writes; read for the CLI,
-    the progress query, repeat callers and the tracker's reconciliation."""
+    the progress query, repeat callers and the tracker's reconciliation.
+
+    ``caller_key`` keys the caller index (:func:`ivr.keyspace.caller_digest`): a store that
+    writes tickets or looks them up by caller needs it; a reader by number or time does not."""
 
     kind = "tickets"
     id_field = "linkedid"
@@ -225,12 +269,24 @@ class TicketStore(_RedisJournal):
     stream = keyspace.TICKET_EVENTS
     results_per_record = 2  # status, number
 
+    def __init__(self, url: str, spool_dir: Path, name: str, *, retention_days: int, pool_size: int = 20,
+                 timeout: float = 2.0, flush_delay: float = 0.0, caller_key: bytes | None = None):
+        super().__init__(url, spool_dir, name, retention_days=retention_days, pool_size=pool_size, timeout=timeout,
+                         flush_delay=flush_delay)
+        self.caller_key = caller_key
+
+    def _key(self) -> bytes:
+        if self.caller_key is None:
+            raise ValueError("this ticket store has no caller_key: it cannot index or find tickets by caller")
+        return self.caller_key
+
     async def write(self, ticket: Ticket, phase: str, rev: int | None = None) -> None:
         """Journal one phase of a ticket and queue it for Redis (returns without waiting)."""
         self.write_nowait(ticket, phase, rev)
 
     def write_nowait(self, ticket: Ticket, phase: str, rev: int | None = None) -> None:
         """:meth:`write` from a callback (the call follower handles AMI events inline)."""
+        self._key()  # refused here, in the writer's stack, not later in the group commit
         received = _epoch(ticket.received)
         doc = {"number": ticket.number, **{k: v for k, v in ticket.to_json().items() if k != "number"}}
         meta = json.dumps({
@@ -243,16 +299,33 @@ class TicketStore(_RedisJournal):
         self.save_line(f"{meta[:-1]}{DOC_SEPARATOR}{json.dumps(doc, ensure_ascii=False, separators=(', ', ': '))}}}",
                        ticket.linkedid)
 
+    def write_visit_nowait(self, linkedid: str, phase: str, increments: list[Increment]) -> None:
+        """Journal the end of one queue visit (phase ``queue:<queue>:<n>``) with its KPI
+        increments; no doc: the ticket's doc is written at ``closed``, and this write is cheap."""
+        kpi = [[f"{inc.scope}:{inc.name}", inc.fields(), *(keyspace.kpi_bucket(inc.scope, inc.name, b.label)
+                                                         for b in inc.buckets), *(b.expire_at for b in inc.buckets)]
+               for inc in increments]
+        meta = json.dumps({"linkedid": linkedid, "phase": phase, "kpi": kpi}, ensure_ascii=False)
+        self.save_line(f"{meta[:-1]}{DOC_SEPARATOR}null}}", linkedid)
+
     async def _write(self, batch: list[tuple[str, str]]) -> int | None:
         writes = [_ticket_write(line) for _id, line in batch]
-        keys = [keyspace.TICKET_EVENTS, keyspace.TICKETS_BY_TIME]
+        keys = [keyspace.TICKET_EVENTS, keyspace.TICKETS_BY_TIME, keyspace.KPI_DIMENSIONS]
         args: list[str | int | float] = [_oldest_kept_id(self.retention_s), keyspace.TICKET_NUMBER_PREFIX,
                                          time.time() - self.retention_s]
         for w in writes:
-            keys += [keyspace.ticket(w["linkedid"]), keyspace.ticket_sequence(w["day"], w["line"]),
-                     keyspace.caller_tickets(w["caller"])]
-            args += [w["phase"], w["rev"], w["line"], w["day"], w["received"], int(self.retention_s), w["doc"],
-                     w["linkedid"]]
+            kpi = w.get("kpi")
+            keys.append(keyspace.ticket(w["linkedid"]))
+            args += [w["phase"], w["linkedid"], int(self.retention_s), w["doc"]]
+            if kpi is None:
+                index = keyspace.caller_tickets(w["caller"], self._key()) if w["caller"] else keyspace.NO_CALLER_TICKETS
+                keys += [keyspace.ticket_sequence(w["day"], w["line"]), index]
+                args += [w["rev"], w["line"], w["day"], w["received"]]
+                continue
+            args.append(len(kpi))
+            for dimension, fields, fine_key, day_key, fine_expiry, day_expiry in kpi:
+                keys += [fine_key, day_key]
+                args += [dimension, fields, fine_expiry, day_expiry]
         statuses = await self._commit(batch, keys, args)
         return None if statuses is None else statuses.count(1)
 
@@ -275,12 +348,27 @@ class TicketStore(_RedisJournal):
 
     async def recent_for_caller(self, caller: str, since: float) -> list[Ticket]:
         """The caller's tickets received since ``since`` (epoch s), oldest first."""
-        linkedids = await self.redis.zrangebyscore(keyspace.caller_tickets(caller), since, "+inf")
+        linkedids = await self.redis.zrangebyscore(keyspace.caller_tickets(caller, self._key()), since, "+inf")
         return await self._many(cast(list[str], linkedids))
 
     async def received_between(self, since: float, until: float = float("inf"), limit: int = 10_000) -> list[Ticket]:
         linkedids = await self.redis.zrangebyscore(keyspace.TICKETS_BY_TIME, since, until, start=0, num=limit)
         return await self._many(cast(list[str], linkedids))
+
+    async def kpi_report(self, win: kpi.Window) -> dict[str, Any]:
+        """The service-level report of one window (:func:`queues.kpi.build_report`): every
+        queue and line that ever counted a call, its buckets in the window, one round trip."""
+        dimensions = sorted(cast(set[str], await self.redis.smembers(keyspace.KPI_DIMENSIONS)))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for dimension in dimensions:
+                scope, _, name = dimension.partition(":")
+                for label in win.labels:
+                    pipe.hgetall(keyspace.kpi_bucket(scope, name, label))
+            rows = await pipe.execute(raise_on_error=False)
+        rows = [r if isinstance(r, dict) else {} for r in rows]  # a key of another type counts nothing
+        per = len(win.labels)
+        buckets = {d: dict(zip(win.labels, rows[i * per:(i + 1) * per])) for i, d in enumerate(dimensions)}
+        return kpi.build_report(win, buckets)
 
     async def _many(self, linkedids: list[str]) -> list[Ticket]:
         if not linkedids:
@@ -291,6 +379,76 @@ class TicketStore(_RedisJournal):
             docs = await pipe.execute()
         return [Ticket.from_json(json.loads(d)) for d in docs if d]
 
+
+
+# --- the registered elderly list -------------------------------------------------------------
+
+ENTRY_ID_CHARS = 12  # of a digest, shown by `ivr elderly list`: tells entries apart, reveals nothing
+
+
+class ElderlyList:
+    """The elderly register (:mod:`queues.elderly`) in Redis: one hash, digest → JSON of when,
+    by whom and why it was added. Numbers are given normalised; only their keyed digests are
+    stored, so the hash is useless without ``caller_key``."""
+
+    def __init__(self, url: str, caller_key: bytes, *, pool_size: int = 10, timeout: float = 2.0):
+        self.redis = _client(url, pool_size, timeout)
+        self.caller_key = caller_key
+
+    def _digest(self, number: str) -> str:
+        return keyspace.caller_digest(number, self.caller_key)
+
+    async def add(self, numbers: list[str], *, added: str, by: str, reason: str) -> int:
+        """Register ``numbers``; how many were new (one already there keeps its first entry)."""
+        meta = json.dumps({"added": added, "by": by, "reason": reason}, ensure_ascii=False)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for number in numbers:
+                pipe.hsetnx(keyspace.ELDERLY, self._digest(number), meta)
+            return sum(int(r) for r in await pipe.execute())
+
+    async def remove(self, numbers: list[str]) -> int:
+        """How many of ``numbers`` were registered (and are no longer)."""
+        if not numbers:
+            return 0
+        return int(await self.redis.hdel(keyspace.ELDERLY, *(self._digest(n) for n in numbers)))
+
+    async def remove_ids(self, ids: list[str]) -> list[str]:
+        """Remove entries by the id ``entries`` shows (a number nobody has any more); the full
+        digests removed. ValueError, and nothing removed, if an id matches none or several."""
+        digests = cast(list[str], await self.redis.hkeys(keyspace.ELDERLY))
+        chosen = []
+        for entry_id in ids:
+            matches = [d for d in digests if d.startswith(entry_id.lower())]
+            if len(matches) != 1:
+                raise ValueError(f"id {entry_id!r} matches {len(matches) or 'no'} entries" + (": give more of it" if matches else ""))
+            chosen.append(matches[0])
+        if chosen:
+            await self.redis.hdel(keyspace.ELDERLY, *chosen)
+        return chosen
+
+    async def contains(self, number: str) -> bool:
+        return bool(await self.redis.hexists(keyspace.ELDERLY, self._digest(number)))
+
+    async def entry(self, number: str) -> ElderlyEntry | None:
+        raw = cast(str | None, await self.redis.hget(keyspace.ELDERLY, self._digest(number)))
+        return _elderly_entry(self._digest(number), raw) if raw else None
+
+    async def count(self) -> int:
+        return int(await self.redis.hlen(keyspace.ELDERLY))
+
+    async def entries(self) -> list[ElderlyEntry]:
+        """Every entry, oldest first, as :class:`ElderlyEntry` shows it."""
+        raw = cast(dict[str, str], await self.redis.hgetall(keyspace.ELDERLY))
+        return sorted((_elderly_entry(d, v) for d, v in raw.items()), key=lambda e: (e.added, e.id))
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+def _elderly_entry(digest: str, value: str) -> ElderlyEntry:
+    meta = json.loads(value)
+    return ElderlyEntry(digest[:ENTRY_ID_CHARS], str(meta.get("added", "")), str(meta.get("by", "")),
+                        str(meta.get("reason", "")))
 
 
 DOC_SEPARATOR = ', "doc": '  # cannot occur earlier in a line: JSON escapes every quote inside a value
@@ -308,3 +466,35 @@ def _epoch(iso: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(iso).timestamp()
+
+
+class SeatStore:
+    """Where agents' seats are published for ``ivr agents`` and the wallboard. Not journaled:
+    Asterisk holds the truth and the seat follower rewrites it all after every reconnect."""
+
+    def __init__(self, url: str, *, timeout: float = 2.0):
+        self.redis = aioredis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout,
+                                             socket_connect_timeout=timeout)
+
+    async def save(self, seats: dict[str, dict[str, Any]]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(keyspace.SEATS, mapping={a: json.dumps(s, ensure_ascii=False) for a, s in seats.items()})
+            for agent in seats:
+                pipe.publish(keyspace.SEATS_CHANGED, agent)
+            await pipe.execute()
+
+    async def replace(self, seats: dict[str, dict[str, Any]]) -> None:
+        """All seats at once (after a reconcile): agents no longer configured disappear."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keyspace.SEATS)
+            if seats:
+                pipe.hset(keyspace.SEATS, mapping={a: json.dumps(s, ensure_ascii=False) for a, s in seats.items()})
+            pipe.publish(keyspace.SEATS_CHANGED, "*")
+            await pipe.execute()
+
+    async def all(self) -> dict[str, dict[str, Any]]:
+        raw = cast(dict[str, str], await self.redis.hgetall(keyspace.SEATS))
+        return {agent: json.loads(text) for agent, text in sorted(raw.items())}
+
+    async def close(self) -> None:
+        await self.redis.aclose()

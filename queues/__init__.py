@@ -1,8 +1,10 @@
 """Seats: the 7×24 general queue, expert queues and the agents who answer on softphones.
 
-- :mod:`queues.model`: agents and queues as admins configure them, and the route that hands a
-  call from the IVR to a queue.
+- :mod:`queues.model`: agents (skills with penalties) and queues (hours, wrap-up, announcements,
+  overflow) as admins configure them, and the route that hands a call from the IVR to a queue.
+- :mod:`queues.policy`: which queue a call may wait in now (expert hours on the working-day calendar).
+- :mod:`queues.agents`: the seat board — each agent's state from Asterisk's queue-member facts.
 
-Hotline logic only; Asterisk's queues.conf is rendered by :mod:`ivr.asterisk_conf`. Overflow,
-agent state, announcements, callbacks and KPIs come with the seats issue.
+Hotline logic only: Asterisk's queues.conf and dialplan are rendered by :mod:`ivr.asterisk_conf`,
+and :mod:`ivr.seats` carries seat state and agent actions over AMI. See docs/seats.md.
 """

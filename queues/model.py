@@ -1,42 +1,124 @@
 """Seats and the queues callers wait in, as admins write them in ``config/queues.yaml``.
 
 12345 promises 7×24 human service: the ``general`` queue must exist and is where every failure
-goes. Rendered into Asterisk's queues.conf and pjsip endpoints by :mod:`ivr.asterisk_conf`.
+goes. An agent serves every queue whose skill they have, with that skill's penalty (0 = rung
+first), once logged in (from the softphone or through the engine): membership is dynamic, so a
+seat that is not staffed is never rung. Rendered into Asterisk's queues.conf, the agents'
+pjsip endpoints and the log-in feature codes by :mod:`ivr.asterisk_conf`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints, field_validator
 
 from ivr.strict import Strict
 
 GENERAL_QUEUE = "general"
+PauseReasons = dict[Annotated[str, StringConstraints(pattern=r"^[1-9]$")], Annotated[str, StringConstraints(min_length=1, max_length=20)]]
+"""A pause reason by the digit an agent keys after the pause code (``*73`` + digit)."""
+Strategy = Literal["rrmemory", "ringall", "leastrecent", "fewestcalls", "random", "linear", "wrandom"]
 
 
 class Agent(Strict):
-    """A seat: one SIP softphone endpoint."""
+    """A seat: one SIP softphone endpoint and the skills it answers."""
 
     name: str = Field(description="display name")
-    skills: tuple[str, ...] = ()
+    skills: dict[str, int] = Field(
+        {GENERAL_QUEUE: 0},
+        description="skill → penalty (0 rung first); a list means penalty 0 for each",
+    )
     contact: str | None = Field(
         None, description="fixed SIP URI (desk phone); otherwise the softphone registers"
     )
+
+    @field_validator("skills", mode="before")
+    @classmethod
+    def _list_means_penalty_zero(cls, value: Any) -> Any:
+        return {skill: 0 for skill in value} if isinstance(value, (list, tuple)) else value
+
+    @field_validator("skills")
+    @classmethod
+    def _penalties(cls, value: dict[str, int]) -> dict[str, int]:
+        for skill, penalty in value.items():
+            if not 0 <= penalty <= 100:
+                raise ValueError(f"skill {skill}: penalty {penalty} must be 0-100")
+        return value
+
+
+class Hours(Strict):
+    """When a queue is staffed (expert seats); outside them its calls go to the overflow queue."""
+
+    day: Literal["working", "rest", "holiday", "any"] = Field(
+        "working", description="working days (调休 make-up days included), rest days, holidays, or any day"
+    )
+    time: str = Field("00:00-24:00", description="HH:MM-HH:MM local time")
+
+    @field_validator("time")
+    @classmethod
+    def _range(cls, value: str) -> str:
+        from ivr.flows.branch import parse_time_range  # one parser for time ranges
+
+        parse_time_range(value)
+        return value
+
+
+class Announce(Strict):
+    """Position and estimated-wait announcements while a caller waits (never to the caller at
+    the head of the queue: the next seat is theirs)."""
+
+    every: int = Field(30, ge=0, le=600, description="seconds between announcements; 0 = none")
+    position: bool = True
+    wait: bool = Field(True, description="also the estimated wait, from recent waits in this queue")
+
+
+class Callback(Strict):
+    """Queued callback (排队回拨): after ``after`` seconds a waiting caller is offered a callback;
+    pressing ``key`` hangs up and keeps their place. When their turn comes the engine calls them
+    back and connects them to the agent; ``attempts`` calls at most, ``retry_after`` apart."""
+
+    after: int = Field(30, ge=0, le=3600, description="seconds waited before the offer (and the key) count")
+    key: str = Field("1", pattern=r"^[0-9]$")
+    attempts: int = Field(3, ge=1, le=10, description="calls to the citizen before the callback has failed")
+    retry_after: int = Field(60, ge=5, le=3600, description="seconds between two attempts")
+    ring: int = Field(30, ge=5, le=120, description="seconds the citizen's phone rings")
 
 
 class Queue(Strict):
     """A group of seats callers wait for (7×24 general, or an expert skill)."""
 
     title: str
-    members: tuple[str, ...] = ()
-    strategy: Literal["rrmemory", "ringall", "leastrecent", "fewestcalls", "random", "linear"] = (
-        "rrmemory"
-    )
+    skill: str | None = Field(None, description="agents with this skill serve the queue; default: the queue's name")
+    strategy: Strategy = "rrmemory"
     ring_timeout: int = Field(15, ge=1, le=120, description="seconds one seat rings")
-    max_wait: int = Field(0, ge=0, description="seconds in queue before fallback; 0 = forever")
-    fallback: str | None = Field(None, description="queue to try when max_wait runs out")
+    wrapup: int = Field(0, ge=0, le=600, description="seconds after a call before the seat is rung again (后处理)")
+    music: str = Field("default", description="music-on-hold class (musiconhold.conf)")
+    announce: Announce = Announce()
+    hours: Hours | None = Field(None, description="staffed hours; none: always (the general queue is 7×24)")
+    max_wait: int = Field(0, ge=0, description="seconds in this queue before overflow; 0 = forever")
+    overflow: str | None = Field(
+        None, description="queue a call moves to after max_wait, outside hours or with no seat logged in"
+    )
+    callback: Callback | None = Field(None, description="offer waiting callers a callback; none: no offer")
+
+    def skill_name(self, name: str) -> str:
+        return self.skill or name
+
+    def overflow_queue(self, name: str) -> str | None:
+        """Where a call goes when this queue cannot serve it: never nowhere, except from general."""
+        return self.overflow or (GENERAL_QUEUE if name != GENERAL_QUEUE else None)
+
+
+def memberships(agent: Agent, queues: dict[str, Queue]) -> dict[str, int]:
+    """The queues an agent joins when logging in, with the penalty of the matching skill."""
+    return {name: agent.skills[q.skill_name(name)] for name, q in queues.items() if q.skill_name(name) in agent.skills}
+
+
+def serving(queue: str, agents: dict[str, Agent], queues: dict[str, Queue]) -> list[str]:
+    """The agents who join ``queue`` when they log in."""
+    return [name for name, agent in agents.items() if queue in memberships(agent, queues)]
 
 
 @dataclass(frozen=True)
@@ -45,6 +127,7 @@ class QueueRoute:
 
     queue: str
     priority: int = 0
+    one_key: bool = False  # reached by the one-key-to-human key (queues.priority.Reason.ONE_KEY)
 
     def variables(self) -> dict[str, str]:
         return {"IVR_QUEUE": self.queue, "IVR_QUEUE_PRIORITY": str(self.priority), "IVR_ROUTE": "queue"}

@@ -59,6 +59,7 @@ class Disposition(StrEnum):
     TRANSFERRED = "transferred"  # a sub-center (or another platform) answered
     TRANSFER_FAILED = "transfer_failed"  # the sub-center did not answer; see ``after_transfer``
     EMERGENCY_LINKED = "emergency_linked"  # 110/119/120/122 answered the linked call
+    CALLBACK = "callback"  # the caller chose a callback and hung up; ``callback`` says how it went
     ERROR = "error"  # the platform failed the call (Asterisk restart, lost, …)
 
 
@@ -69,8 +70,15 @@ DISPOSITION_LABELS = {
     Disposition.TRANSFERRED: "已转接",
     Disposition.TRANSFER_FAILED: "转接失败",
     Disposition.EMERGENCY_LINKED: "已联动应急",
+    Disposition.CALLBACK: "预约回拨",
     Disposition.ERROR: "异常",
 }
+
+
+CLOSED_STATUSES = frozenset({"closed"})
+"""Workflow statuses that end a case (办结). The phone platform writes ``accepted`` (受理) and
+learns of later steps only when the department workflow writes them back; until then a ticket
+counts as open."""
 
 
 @dataclass
@@ -86,6 +94,28 @@ class AgentAttempt:
     rung_at: str
     ring_seconds: float | None = None
     answered: bool = False
+
+
+class VisitOutcome(StrEnum):
+    """How one stay in one queue ended (the service-level counts are made of these)."""
+
+    ANSWERED = "answered"  # an agent took the call in this queue
+    ABANDONED = "abandoned"  # the caller hung up while waiting here
+    OVERFLOWED = "overflowed"  # left without an answer and went on (the general queue, or the dialplan's next step)
+    CALLBACK = "callback"  # the caller chose to be called back and hung up, keeping their place
+    LOST = "lost"  # the platform lost the call while it waited (an Asterisk restart, a vanished call)
+
+
+@dataclass
+class QueueVisit:
+    """One stay in one queue: an expert call that overflows into the general queue has two."""
+
+    queue: str
+    joined: str  # ISO time; "" when the join was not seen (picked up after a reconnect)
+    left: str = ""  # ISO time; "" while waiting
+    outcome: str = ""  # a VisitOutcome value; "" while waiting or just left (an answer may follow)
+    wait_seconds: float | None = None  # joined → answered / left (Asterisk's HoldTime when the join was unseen)
+    agent: str = ""
 
 
 @dataclass
@@ -135,9 +165,10 @@ class Ticket:
     request_type: str = ""  # a RequestType value
     request_type_source: str = ""  # "ivr" (menu choice) or "agent"
     skill: str = ""  # skill / department the call was routed to
-    queue: str = ""
-    wait_seconds: float | None = None
+    queue: str = ""  # the last queue the call was in (``queue_visits`` has them all)
+    wait_seconds: float | None = None  # first queue join → answer (or the end of waiting): the caller's whole wait
     agent: str = ""
+    queue_visits: list[QueueVisit] = field(default_factory=list)
     agents_rung: list[AgentAttempt] = field(default_factory=list)
     talk_seconds: float | None = None
     transfers: list[Transfer] = field(default_factory=list)
@@ -150,6 +181,10 @@ class Ticket:
     hangup_cause: str = ""  # Q.850 cause code and text, e.g. "16 Normal Clearing"
     deadline: Deadline | None = None
     repeat_of: list[str] = field(default_factory=list)  # earlier tickets of this caller (numbers)
+    priority: int | None = None  # the queue priority the call waited with (None: never routed to a queue)
+    priority_reason: str = ""  # a queues.priority.Reason value that gave it ("": no raise)
+    priority_reasons: list[str] = field(default_factory=list)  # every reason the call had, strongest first
+    elderly: bool = False  # a registered elderly caller (适老化): the elderly flow ran instead of the menus
     timeline: list[TimelineEntry] = field(default_factory=list)
     closed_by: str = ""  # ami (followed live) / cdr (ended while the engine was away) / lost
 
@@ -159,7 +194,14 @@ class Ticket:
 
     @property
     def closed(self) -> bool:
+        """The call has ended (the ticket's ``closed`` phase); the case may still be open."""
         return bool(self.disposition)
+
+    @property
+    def case_open(self) -> bool:
+        """The citizen's case is not yet 办结 (:data:`CLOSED_STATUSES`): what makes a repeat
+        caller's ticket an open one."""
+        return self.status not in CLOSED_STATUSES
 
     def note(self, at: str, event: str, detail: str = "") -> None:
         self.timeline.append(TimelineEntry(at, event, detail))
@@ -171,10 +213,12 @@ class Ticket:
         data["ivr"] = dict(vars(self.ivr), nodes=list(self.ivr.nodes), keys=list(self.ivr.keys))
         data["agents_rung"] = [dict(vars(a)) for a in self.agents_rung]
         data["transfers"] = [dict(vars(x)) for x in self.transfers]
+        data["queue_visits"] = [dict(vars(v)) for v in self.queue_visits]
         data["timeline"] = [dict(vars(e)) for e in self.timeline]
         data["deadline"] = dict(vars(self.deadline)) if self.deadline else None
         data["callback"] = dict(self.callback) if self.callback else None
         data["repeat_of"] = list(self.repeat_of)
+        data["priority_reasons"] = list(self.priority_reasons)
         return data
 
     @classmethod
@@ -184,6 +228,7 @@ class Ticket:
         values["ivr"] = IvrPath(**data.get("ivr") or {})
         values["agents_rung"] = [AgentAttempt(**a) for a in data.get("agents_rung") or []]
         values["transfers"] = [Transfer(**t) for t in data.get("transfers") or []]
+        values["queue_visits"] = [QueueVisit(**v) for v in data.get("queue_visits") or []]
         values["timeline"] = [TimelineEntry(**t) for t in data.get("timeline") or []]
         values["deadline"] = Deadline(**data["deadline"]) if data.get("deadline") else None
         return cls(**values)
@@ -219,6 +264,8 @@ def decide_disposition(t: Ticket, *, failed: bool = False) -> tuple[Disposition,
         return Disposition.ANSWERED, ""
     if failed:
         return Disposition.ERROR, ""
+    if t.callback:
+        return Disposition.CALLBACK, ""
     if t.queued:
         return Disposition.ABANDONED_QUEUE, ""
     return Disposition.ABANDONED_IVR, ""

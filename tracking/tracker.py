@@ -10,18 +10,27 @@ brings the answers of a reconciliation (live channels, CDR rows) after any recon
 
 A call yields two writes: ``opened`` when it arrives, ``closed`` when its last channel is gone
 (held back a moment when the engine's IVR record has not arrived yet, so that a caller who
-hangs up in the greeting still gets the path on the ticket).
+hangs up in the greeting still gets the path on the ticket). In between, each queue visit
+yields a ``queue:<queue>:<n>`` write when it ends (the n-th visit of the call to that queue),
+which carries the visit's service-level counts (:mod:`queues.kpi`).
+
+A visit ends on ``QueueCallerAbandon`` (abandoned) or ``AgentConnect`` (answered). A
+``QueueCallerLeave`` alone does not tell: Asterisk sends it just before ``AgentConnect`` too.
+A visit left without an answer is overflowed once the next event says so: the dialplan's
+``UserEvent(IvrOverflow)`` (an expert queue's wait limit, or no expert logged in), the caller
+joining another queue, or hanging up.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping
 
 from ivr.config import Settings
 from transfer.model import EMERGENCY_NUMBERS
-from tickets.model import AgentAttempt, Deadline, IvrPath, RequestType, Ticket, Transfer, decide_disposition
+from tickets.model import (AgentAttempt, Deadline, IvrPath, QueueVisit, RequestType, Ticket, Transfer, VisitOutcome,
+                           decide_disposition)
 
 Event = Mapping[str, str]
 CITIZEN_CONTEXTS = frozenset({"from-pstn"})  # where citizens' calls enter (asterisk-conf/extensions.conf)
@@ -32,10 +41,13 @@ IVR_GRACE = 3.0  # s a closed call waits for the engine's IVR record before it i
 
 @dataclass(frozen=True)
 class Change:
-    """A ticket write the adapter must make: ``phase`` is ``opened`` or ``closed``."""
+    """A ticket write the adapter must make: ``phase`` is ``opened``, ``closed`` or, for a
+    queue visit that ended (``visit``), ``queue:<queue>:<n>``; ``final``: no queue follows it."""
 
     phase: str
     ticket: Ticket
+    visit: QueueVisit | None = None
+    final: bool = False
 
 
 @dataclass
@@ -122,12 +134,10 @@ class CallTracker:
         if call is None:
             return []
         at = event_time(event)
-        handler = _HANDLERS.get(name)
-        if handler is not None:
-            handler(self, call, event, at)
         if name == "Hangup":
             return self._hangup(call, event, at)
-        return []
+        handler = _HANDLERS.get(name)
+        return (handler(self, call, event, at) or []) if handler is not None else []
 
     def _new_channel(self, event: Event) -> list[Change]:
         linkedid, unique_id = event.get("Linkedid", ""), event.get("Uniqueid", "")
@@ -154,22 +164,35 @@ class CallTracker:
         ticket.deadline = self.deadline(ticket)
         return ticket
 
-    def _queue_join(self, call: Call, event: Event, at: datetime) -> None:
+    def _queue_join(self, call: Call, event: Event, at: datetime) -> list[Change]:
         t = call.ticket
         queue = event.get("Queue", "").removeprefix("q-")
+        visit = _waiting(t)
+        if visit is not None and visit.left and visit.queue == queue:  # back at once (a key that did not count)
+            visit.left = ""
+            t.note(iso(at), "queue rejoined", f"{queue} position {event.get('Position', '')}")
+            return []
+        out = _overflowed(t, final=False)  # left the previous queue unanswered, and came here
         if not t.queued:
             t.queued = iso(at)
         t.queue = queue
         t.skill = t.skill or queue
+        t.queue_visits.append(QueueVisit(queue, iso(at)))
         t.note(iso(at), "queue joined", f"{queue} position {event.get('Position', '')}")
+        return out
 
-    def _queue_abandon(self, call: Call, event: Event, at: datetime) -> None:
+    def _queue_abandon(self, call: Call, event: Event, at: datetime) -> list[Change]:
         t = call.ticket
         t.wait_seconds = _seconds_between(t.queued, at) if t.queued else _float(event.get("HoldTime"))
         t.note(iso(at), "queue abandoned", f"{t.queue} after {t.wait_seconds or 0:.1f} s")
+        visit = _waiting(t)
+        return _end_visit(t, visit, VisitOutcome.ABANDONED, at, event.get("HoldTime")) if visit else []
 
     def _queue_leave(self, call: Call, event: Event, at: datetime) -> None:
         call.ticket.note(iso(at), "queue left", event.get("Queue", "").removeprefix("q-"))
+        visit = _waiting(call.ticket)
+        if visit is not None and not visit.left:
+            visit.left = iso(at)  # answered (AgentConnect follows) or overflowed (the next event says)
 
     def _agent_called(self, call: Call, event: Event, at: datetime) -> None:
         agent = endpoint_of(event.get("Interface", ""))
@@ -184,7 +207,7 @@ class CallTracker:
             attempt.ring_seconds = ring_ms / 1000 if ring_ms is not None else _seconds_between(attempt.rung_at, at)
         call.ticket.note(iso(at), "agent did not answer", agent)
 
-    def _agent_connect(self, call: Call, event: Event, at: datetime) -> None:
+    def _agent_connect(self, call: Call, event: Event, at: datetime) -> list[Change]:
         t = call.ticket
         agent = endpoint_of(event.get("Interface", ""))
         t.answered, t.agent = iso(at), agent
@@ -194,6 +217,8 @@ class CallTracker:
             attempt.answered = True
             attempt.ring_seconds = _seconds_between(attempt.rung_at, at)
         t.note(iso(at), "agent connected", f"{agent} after {t.wait_seconds or 0:.1f} s")
+        visit = _waiting(t)
+        return _end_visit(t, visit, VisitOutcome.ANSWERED, at, event.get("HoldTime"), agent) if visit else []
 
     def _agent_complete(self, call: Call, event: Event, at: datetime) -> None:
         t = call.ticket
@@ -233,9 +258,19 @@ class CallTracker:
         if not call.ticket.hangup_by and event.get("Event") == "HangupRequest":
             call.ticket.hangup_by = call.roles.get(event.get("Uniqueid", ""), "other")
 
-    def _user_event(self, call: Call, event: Event, at: datetime) -> None:
+    def _user_event(self, call: Call, event: Event, at: datetime) -> list[Change] | None:
         kind, t = event.get("UserEvent", ""), call.ticket
         own_channel = event.get("Uniqueid") == t.linkedid
+        if kind == "IvrOverflow" and own_channel:  # the dialplan sends the caller on (max_wait, no seat)
+            t.note(iso(at), "queue overflow", f"{event.get('Queue', '')} → {event.get('Overflow', '')} "
+                                              f"({event.get('Reason', '')})")
+            return _overflowed(t, final=False)
+        if kind == "IvrCallback" and own_channel and event.get("Stage") == "requested":
+            t.callback = {"requested": iso(at), "queue": event.get("Queue", ""), "number": event.get("Number", ""),
+                          "status": "pending", "attempts": []}
+            t.note(iso(at), "callback requested", f"{event.get('Queue', '')} (place kept)")
+            visit = _waiting(t)
+            return _end_visit(t, visit, VisitOutcome.CALLBACK, at, None) if visit else []
         if kind == "IvrTransfer":
             number = event.get("Number", "")
             attempt = next((x for x in reversed(t.transfers) if x.number == number and not x.then), None)
@@ -256,6 +291,7 @@ class CallTracker:
             else:
                 t.satisfaction, t.satisfaction_status = None, "no_rating"
             t.note(iso(at), "satisfaction", rating or "no rating")
+        return None
 
     def _transfer(self, event: Event) -> list[Change]:
         name = event.get("Event", "")
@@ -282,12 +318,14 @@ class CallTracker:
         for dest, transfer in call.dials.items():
             if event.get("Channel") == dest and transfer.result != "ANSWER":
                 transfer.cause = cause
+        out: list[Change] = []
         if unique_id == call.ticket.linkedid:
             call.ticket.ended, call.ticket.hangup_cause = iso(at), cause
             call.caller_gone_at = at.timestamp()
+            out = _overflowed(call.ticket, final=True)
         if call.live:
-            return []
-        return self._close(call, at.timestamp())
+            return out
+        return out + self._close(call, at.timestamp())
 
     # --- the IVR record --------------------------------------------------------------------
 
@@ -323,6 +361,11 @@ class CallTracker:
             t.line = normalize_line(str(record["dialed"]))
             t.line_mode, t.line_title = self.directory.lines.get(t.line, ("", ""))
         t.repeat_of = list(record.get("repeat_of") or t.repeat_of)
+        t.elderly = bool(record.get("elderly")) or t.elderly
+        priority = record.get("priority")
+        if priority:
+            t.priority, t.priority_reason = int(priority["priority"]), str(priority.get("reason", ""))
+            t.priority_reasons = [str(r) for r in priority.get("reasons", [])]
         call.ivr_seen = True
 
     # --- closing ---------------------------------------------------------------------------
@@ -337,13 +380,14 @@ class CallTracker:
             t.ended = iso(datetime.fromtimestamp(now).astimezone())
         if t.queued and not t.answered and t.wait_seconds is None:
             t.wait_seconds = _seconds_between(t.queued, datetime.fromisoformat(t.ended))
+        visits = _end_visits_at_close(t, failed)
         disposition, after = decide_disposition(t, failed=failed)
         t.disposition, t.after_transfer, t.closed_by = disposition.value, after, closed_by
         t.hangup_by = t.hangup_by or ("system" if failed else "")
         if t.deadline is None or t.request_type:  # opened with the untyped (consult) deadline
             t.deadline = self.deadline(t)
         t.note(t.ended, "closed", disposition.value)
-        return [Change("closed", t)]
+        return [*visits, Change("closed", t)]
 
     def sweep(self, now: float) -> list[Change]:
         """Write calls that waited long enough for their IVR record (call every second)."""
@@ -388,19 +432,22 @@ class CallTracker:
                 if linkedid in self._records:
                     self._apply_record(call, self._records.pop(linkedid))
                 call.ivr_seen = call.ivr_seen or first.get("Context") != "from-pstn"
-                if first.get("Application") == "Queue" and not ticket.queued:
-                    ticket.queue = first.get("ApplicationData", "").split(",", 1)[0].removeprefix("q-")
+                if first.get("Application") == "Queue":
+                    queue = first.get("ApplicationData", "").split(",", 1)[0].removeprefix("q-")
+                    ticket.queue = ticket.queue if ticket.queued else queue
+                    if _waiting(ticket) is None:  # in a queue since we know not when (HoldTime will say)
+                        ticket.queue_visits.append(QueueVisit(queue, ""))
             call.live = {c.get("Uniqueid", "") for c in chans}
             for c in chans:
                 role = "caller" if c.get("Uniqueid") == linkedid else self.directory.role(c.get("Channel", ""))
                 call.roles.setdefault(c.get("Uniqueid", ""), role)
                 if role == "agent" and c.get("BridgeId") and not call.ticket.answered:
-                    self._answered_unseen(call, c, now)
+                    changes += self._answered_unseen(call, c, now)
         vanished = [linkedid for linkedid in self.calls if linkedid not in by_call]
         return changes, vanished
 
     @staticmethod
-    def _answered_unseen(call: Call, channel: Event, now: float) -> None:
+    def _answered_unseen(call: Call, channel: Event, now: float) -> list[Change]:
         """An agent is talking to the caller, but the AgentConnect came while nobody listened:
         answered no later than the agent leg began (its age is on the channel)."""
         t = call.ticket
@@ -409,6 +456,8 @@ class CallTracker:
         if t.queued:
             t.wait_seconds = _seconds_between(t.queued, at)
         t.note(iso(at), "agent connected", f"{t.agent} (seen after a reconnect; time from the channel's age)")
+        visit = _waiting(t)
+        return _end_visit(t, visit, VisitOutcome.ANSWERED, at, None, t.agent) if visit else []
 
     def finish(self, linkedid: str, cdr_rows: list["CdrRow"], now: float, cause: str = "") -> list[Change]:
         """Close a call that ended unseen, from its CDR rows (:mod:`tracking.cdr`): one the
@@ -445,7 +494,59 @@ class CallTracker:
         return [linkedid for linkedid, call in self.calls.items() if call.closing_since is not None]
 
 
-_HANDLERS: dict[str, Callable[[CallTracker, Call, Event, datetime], None]] = {
+# --- queue visits ------------------------------------------------------------------------------
+
+def _waiting(t: Ticket) -> QueueVisit | None:
+    """The visit not yet ended (waiting, or just left: an answer may follow)."""
+    visit = t.queue_visits[-1] if t.queue_visits else None
+    return visit if visit is not None and not visit.outcome else None
+
+
+def _end_visit(t: Ticket, visit: QueueVisit, outcome: VisitOutcome, at: datetime, hold_time: str | None,
+               agent: str = "", *, final: bool = False) -> list[Change]:
+    """End ``visit`` at ``at`` (a join not seen: Asterisk's HoldTime says how long it waited)."""
+    visit.outcome, visit.agent = outcome.value, agent
+    visit.left = visit.left or iso(at)
+    if visit.joined:
+        visit.wait_seconds = _seconds_between(visit.joined, at)
+    else:
+        visit.wait_seconds = _float(hold_time)
+        if visit.wait_seconds is not None:
+            visit.joined = iso(at - timedelta(seconds=visit.wait_seconds))
+    n = 0
+    for v in t.queue_visits:  # the n-th visit to this queue: a name two engines give alike
+        n += v.queue == visit.queue
+        if v is visit:
+            break
+    return [Change(f"queue:{visit.queue}:{n}", t, visit, final)]
+
+
+def _overflowed(t: Ticket, *, final: bool) -> list[Change]:
+    """The visit left without an answer, now that the caller has gone on (or hung up)."""
+    visit = _waiting(t)
+    if visit is None or not visit.left:
+        return []
+    return _end_visit(t, visit, VisitOutcome.OVERFLOWED, datetime.fromisoformat(visit.left), None, final=final)
+
+
+def _end_visits_at_close(t: Ticket, failed: bool) -> list[Change]:
+    """Visits still open when the call is closed: no event ended them (a call finished from the
+    CDR, or lost). A CDR-only call has its one visit from the summary (waits from the CDR)."""
+    out = _overflowed(t, final=True)
+    if not t.queue_visits and t.queued and t.queue:
+        t.queue_visits.append(QueueVisit(t.queue, t.queued))
+    visit = _waiting(t)
+    if visit is not None:
+        if t.answered:
+            outcome, at = VisitOutcome.ANSWERED, datetime.fromisoformat(t.answered)
+        else:
+            outcome = VisitOutcome.LOST if failed else VisitOutcome.ABANDONED
+            at = datetime.fromisoformat(t.ended)
+        out += _end_visit(t, visit, outcome, at, None, t.agent if t.answered else "", final=True)
+    return out
+
+
+_HANDLERS: dict[str, Callable[[CallTracker, Call, Event, datetime], list[Change] | None]] = {
     "QueueCallerJoin": CallTracker._queue_join,
     "QueueCallerAbandon": CallTracker._queue_abandon,
     "QueueCallerLeave": CallTracker._queue_leave,

@@ -1,33 +1,69 @@
-"""`ivr asterisk-conf render`: write the complete Asterisk configuration for a deployment."""
+"""`ivr asterisk-conf render|apply`: write the complete Asterisk configuration for a deployment;
+``apply`` also makes the running Asterisk read it (calls stay up)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import secrets
 from pathlib import Path
 
-from ivr.asterisk_conf import RenderOptions, write
+from ivr.asterisk_conf import RenderOptions, reload_modules, write
 from ivr.cli import UsageError, config_dir
-from ivr.config import load_config
+from ivr.config import Settings, load_config
 
-HELP = "render Asterisk's configuration (pjsip, queues, manager, dialplan) from config/"
+HELP = "render Asterisk's configuration (pjsip, queues, manager, dialplan) from config/; apply it"
 
 
 def register(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     r = sub.add_parser("render", help="write all .conf files into a directory")
-    r.add_argument("--out", required=True, type=Path, help="target directory, e.g. /etc/asterisk")
-    r.add_argument("--engine-timeout", type=int, default=None,
-                   help="seconds before the dialplan takes a call back (default: agi.call_timeout + 30)")
+    a = sub.add_parser("apply", help="render into Asterisk's directory, then reload its endpoints, queues "
+                                     "and dialplan (needs IVR_AMI_ADMIN_SECRET)")
+    for q in (r, a):
+        q.add_argument("--out", required=True, type=Path, help="target directory, e.g. /etc/asterisk")
+        q.add_argument("--engine-timeout", type=int, default=None,
+                       help="seconds before the dialplan takes a call back (default: agi.call_timeout + 30)")
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load_config(config_dir(args))
-    secret = loaded.settings.ami.secret
+    settings = load_config(config_dir(args)).settings
+    files = render_to(settings, args.out, args.engine_timeout)
+    print(f"wrote {len(files)} files to {args.out}")
+    if args.action == "apply":
+        asyncio.run(apply(settings))
+        print("Asterisk reloaded: " + ", ".join(("endpoints", "queues", "dialplan")))
+    return 0
+
+
+def render_to(settings: Settings, out: Path, engine_timeout: int | None = None) -> list[Path]:
+    secret = settings.ami.secret
     if secret is None:
         raise UsageError("missing AMI secret: set IVR_AMI_SECRET (the engine must use the same one); "
                          f"for a fresh one: {secrets.token_urlsafe(18)}")
-    files = write(loaded.settings, RenderOptions(ami_secret=secret.get_secret_value(),
-                                                 engine_timeout=args.engine_timeout), args.out)
-    print(f"wrote {len(files)} files to {args.out}")
-    return 0
+    seats, admin = settings.ami.seats_secret, settings.ami.admin_secret
+    if seats is None:
+        print("note: no IVR_AMI_SEATS_SECRET: no seat-control AMI user (`ivr agents login` needs one); "
+              "agents log in from their softphones")
+    return write(settings, RenderOptions(ami_secret=secret.get_secret_value(),
+                                         seats_ami_secret=seats.get_secret_value() if seats else None,
+                                         admin_ami_secret=admin.get_secret_value() if admin else None,
+                                         engine_timeout=engine_timeout), out)
+
+
+async def apply(settings: Settings) -> None:
+    """Reload the running Asterisk's endpoints, queues and dialplan through the reload user."""
+    from ivr.ami.client import AmiClient, AmiError
+
+    admin = settings.ami.admin_secret
+    if admin is None:
+        raise UsageError("no reload AMI secret: set IVR_AMI_ADMIN_SECRET (the one manager.conf has)")
+    client = AmiClient(settings.ami.host, settings.ami.port, settings.ami.admin_username, admin.get_secret_value(),
+                       events="off")
+    try:
+        await client.connect()
+        await reload_modules(client)
+    except (AmiError, TimeoutError) as exc:
+        raise UsageError(f"Asterisk was not reloaded: {exc}") from None
+    finally:
+        client.close()

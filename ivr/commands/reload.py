@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 import time
+from pathlib import Path
 
 from ivr.cli import UsageError, config_dir
 from ivr.config import load_config
@@ -20,6 +21,9 @@ HELP = "recompile config/ in the running engine (only a fully valid set goes liv
 
 def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--status", action="store_true", help="only show the live version, do not reload")
+    p.add_argument("--asterisk", type=Path, metavar="DIR", default=None,
+                   help="first render Asterisk's configuration into DIR (e.g. /etc/asterisk) and reload it: "
+                        "agents, queues, trunks (see `ivr asterisk-conf apply`)")
     p.add_argument("--timeout", type=float, default=15.0)
 
 
@@ -29,6 +33,15 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = load_config(config_dir(args))
     s = loaded.settings
+    if args.asterisk is not None and not args.status:
+        from ivr.commands.asterisk_conf import apply, render_to
+        from ivr.flows.live import catalog_loader, compile_config, default_prompts_dir
+
+        # the whole config must be valid before Asterisk sees any of it (raises with file:line)
+        compile_config(loaded.config_dir, catalog_loader(default_prompts_dir(loaded.config_dir))())
+        render_to(s, args.asterisk)
+        asyncio.run(apply(s))
+        print(f"Asterisk reloaded from {args.asterisk}: endpoints, queues, dialplan")
     engine = f"{s.agi.host}:{s.agi.port}"
     pidfile = engine_pidfile(s.agi.port)
     if not pidfile.exists():

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeAlias, TypeVar
 from ivr.cli import UsageError, config_dir
 from ivr.config import Settings, load_config, state_dir
 from ivr.flows.calendar import load_calendar
+from queues.priority import priority_label
 from tickets import export
 from tickets.audit import AuditError, Reader, unmasked_read, write_audit
 from tickets.deadline import handling_deadline, provisional_years
@@ -469,6 +470,9 @@ def _details(t: Ticket) -> str:
     fact("skill", t.skill)
     fact("queue", t.queue and (f"{t.queue}, joined {clock(t.queued)}" if t.queued else t.queue)
          + (f", waited {t.wait_seconds:.0f} s" if t.wait_seconds is not None else ""))
+    fact("priority", "" if t.priority is None else f"{t.priority}" + (
+        f" ({priority_label(t.priority_reason)} {t.priority_reason})" if t.priority_reason else "")
+        + (", registered elderly caller" if t.elderly else ""))
     fact("agent", t.agent and t.agent + (f", answered {clock(t.answered)}" if t.answered else "")
          + (f", talked {t.talk_seconds:.0f} s" if t.talk_seconds is not None else ""))
     fact("ended", export.local_time(t.ended))
@@ -486,6 +490,11 @@ def _details(t: Ticket) -> str:
         out.append("  agents rung:")
         out += [f"    {clock(a.rung_at)}  {a.agent}" + (f" rang {a.ring_seconds:.0f} s" if a.ring_seconds is not None else "")
                 + (", answered" if a.answered else ", no answer") for a in t.agents_rung]
+    if len(t.queue_visits) > 1 or any(v.outcome != "answered" for v in t.queue_visits[:1]):
+        out.append("  queue visits:")
+        out += [f"    {clock(v.joined) if v.joined else '?'}  {v.queue} {v.outcome or 'waiting'}"
+                + (f" after {v.wait_seconds:.0f} s" if v.wait_seconds is not None else "")
+                + (f" by {v.agent}" if v.agent else "") for v in t.queue_visits]
     if t.transfers:
         out.append("  transfers:")
         out += [f"    {clock(x.at)}  {export.transfer_text(x)}" for x in t.transfers]

@@ -35,7 +35,7 @@ class Condition(NodeModel):
     @classmethod
     def _time_range(cls, value: str | None) -> str | None:
         if value is not None:
-            _parse_range(value)
+            parse_time_range(value)
         return value
 
     @model_validator(mode="after")
@@ -53,14 +53,14 @@ class Condition(NodeModel):
             not self.caller_prefix or ctx.call.caller.startswith(self.caller_prefix),
             self.equals is None or value == ctx.expand(self.equals),
             self.matches is None or re.fullmatch(self.matches, value) is not None,
-            self.time is None or _in_range(now.time(), *_parse_range(self.time)),
+            self.time is None or in_time_range(now.time(), *parse_time_range(self.time)),
             not self.weekday or WEEKDAYS[now.weekday()] in self.weekday,
             self.day is None or ctx.calendar.matches(now.date(), self.day),
         )
         return all(tests)
 
 
-def _parse_range(text: str) -> tuple[time, time]:
+def parse_time_range(text: str) -> tuple[time, time]:
     m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)-([01]?\d|2[0-4]):([0-5]\d)", text.strip())
     if not m:
         raise ValueError(f"{text!r} is not a time range like 08:30-17:30")
@@ -69,7 +69,7 @@ def _parse_range(text: str) -> tuple[time, time]:
     return start, end
 
 
-def _in_range(now: time, start: time, end: time) -> bool:
+def in_time_range(now: time, start: time, end: time) -> bool:
     return start <= now < end if start <= end else now >= start or now < end
 
 

@@ -108,6 +108,8 @@ def compile_config(
         raise SourceErrors(lint_errors)
     year = now().year
     warnings = tuple(w for y in (year, year + 1) if (w := calendar.coverage_warning(y)))
+    if elderly_warning := _elderly_flow_warning(flows, loaded):
+        warnings += (elderly_warning,)
     return FlowSet(
         version=_version(config_dir, files, catalog, calendar_path, now()),
         settings=loaded.settings,
@@ -122,7 +124,7 @@ def compile_config(
 
 
 def _cross_flow_errors(flows: dict[str, Flow], loaded: LoadedConfig) -> list[SourceError]:
-    errors = _number_errors(flows, loaded)
+    errors = _number_errors(flows, loaded) + _elderly_flow_errors(flows, loaded)
     calls = {name: [(nid, n.flow) for nid, n in f.nodes.items() if isinstance(n, Subflow)] for name, f in flows.items()}
     for name, flow in flows.items():
         for nid, target in calls[name]:
@@ -153,6 +155,28 @@ def _number_errors(flows: dict[str, Flow], loaded: LoadedConfig) -> list[SourceE
             loc = _parse_location(loaded.origin(f"numbers.{number}.flow"))
             errors.append(SourceError(loc, f"number {number}: flow {entry.flow!r} is not in config/flows/{suggest(entry.flow, flows)}"))
     return errors
+
+
+ELDERLY_NODE_TYPES = ("play", "say", "set", "branch", "queue", "transfer")
+"""What the elderly flow may hold: it greets and routes, it never asks (no menu, no digits)."""
+
+
+def _elderly_flow_errors(flows: dict[str, Flow], loaded: LoadedConfig) -> list[SourceError]:
+    """The elderly flow (``priority.elderly.flow``) leads to a human without asking anything."""
+    flow = flows.get(loaded.settings.priority.elderly.flow)
+    if flow is None:
+        return []  # elderly callers then go straight to the general queue (a warning says so)
+    return [flow.error(nid, ("type",), f"the elderly flow ({flow.name}) may not hold a {node.type!r} node: registered "
+                       f"elderly callers skip every menu (allowed: {', '.join(ELDERLY_NODE_TYPES)})")
+            for nid, node in flow.nodes.items() if node.type not in ELDERLY_NODE_TYPES]
+
+
+def _elderly_flow_warning(flows: Mapping[str, Flow], loaded: LoadedConfig) -> str | None:
+    name = loaded.settings.priority.elderly.flow
+    if name in flows:
+        return None
+    return (f"{loaded.origin('priority.elderly.flow')}: priority.elderly.flow {name!r} is not in config/flows/"
+            f"{suggest(name, flows)}: registered elderly callers go straight to the general queue, without a greeting")
 
 
 def _parse_location(text: str) -> Location | None:

@@ -1,7 +1,9 @@
 """``queue``: wait for a seat in a queue defined in ``config/queues.yaml``.
 
 Like every terminal node it never waits for the seat itself: it returns a route and the
-dialplan carries it out, so the engine does not hold the call.
+dialplan carries it out, so the engine does not hold the call. The priority the call waits
+with is decided by :mod:`queues.priority` from the node's own ``priority``, ``one_key`` and
+what the engine knows of the caller.
 """
 
 from __future__ import annotations
@@ -24,10 +26,15 @@ class Queue(Terminal):
     type: Literal["queue"] = "queue"
     queue: str = Field(description="a queue in config/queues.yaml (a skill such as expert-hrss)")
     priority: int = Field(0, ge=0, le=100, description="higher is answered first")
+    one_key: bool = Field(
+        False,
+        description="一键转人工: the queue a menu key leads to directly; a caller who pressed it waits with "
+        "priority.one_key (config/queues.yaml). Only menu keys may lead here",
+    )
     ends = "human"
 
     def config_refs(self) -> list[tuple[tuple[str | int, ...], str, str]]:
         return [(("queue",), "queues", self.queue)]
 
     def route(self, settings: "Settings") -> Route:
-        return QueueRoute(self.queue, self.priority)
+        return QueueRoute(self.queue, self.priority, one_key=self.one_key)

@@ -26,6 +26,7 @@ from ivr.flows.base import CallContext, TicketLookup
 from ivr.flows.compiler import Flow
 from ivr.flows.live import FlowSet
 from ivr.route import GENERAL_QUEUE, HangupRoute, QueueRoute, Route
+from queues.policy import open_queue
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ async def run_call(
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc).astimezone(),
     clock: Callable[[], float] = time.monotonic,
     tickets: TicketLookup | None = None,
+    entry: Flow | Route | None = None,
 ) -> CallRecord:
     """Walk the flow for ``call.dialed`` on ``flows`` (take ``live.current`` once, pass it here).
 
@@ -82,10 +84,11 @@ async def run_call(
     ``now`` is the local wall clock (branch conditions, record timestamps); ``clock`` measures
     node timings. Both are injectable for tests and the simulator. ``tickets`` is what the
     progress query (``ticket_query``) looks numbers up in; without it that node tells the
-    caller the query is unavailable and moves on.
+    caller the query is unavailable and moves on. ``entry`` replaces the dialed line's
+    (:meth:`FlowSet.entry`): the elderly flow.
     """
     started, t0 = now(), clock()
-    entry = flows.entry(call.dialed)
+    entry = entry if entry is not None else flows.entry(call.dialed)
     visits: list[Visit] = []
     ctx = CallContext(call, channel, flows.settings, flows.catalog, flows.calendar, now, tickets=tickets)
     route: Route
@@ -108,6 +111,10 @@ async def run_call(
     except Exception as exc:  # an engine bug must not cost the caller the call or the record
         log.exception("call %s: engine error", call.unique_id)
         route, error, fallback = QueueRoute(GENERAL_QUEUE), f"engine error: {exc!r}", True
+    if isinstance(route, QueueRoute):
+        route, moved = open_queue(route, flows.settings.queues, ctx.now(), flows.calendar)
+        if moved:
+            ctx.channel_variables["IVR_QUEUE_MOVED"] = moved
     return CallRecord(
         unique_id=call.unique_id,
         dialed=call.dialed,

@@ -2,7 +2,8 @@
 
 Refused, each with its location: a target that names no node, a node the start cannot reach,
 a node from which no path ever ends, a loop that no bounded counter stops, a prompt id the
-catalog lacks, a queue or sub-center the config lacks.
+catalog lacks, a queue or sub-center the config lacks, a one-key-to-human queue (``one_key``)
+that anything other than a menu key leads to.
 
 Loops: an edge with a ``limit`` (a menu's or collect's ``max_visits``, a goto's ``max_times``)
 can only be taken that many times per call. Remove those edges; whatever cycle is left can
@@ -13,8 +14,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from ivr.flows.base import Timing
+from ivr.flows.base import Edge, Timing
 from ivr.flows.compiler import Flow, suggest
+from ivr.flows.menu import Menu
+from ivr.flows.queue import Queue
 from ivr.yamlsource import SourceError
 
 if TYPE_CHECKING:
@@ -32,6 +35,7 @@ def check_flow(flow: Flow, settings: "Settings", catalog: "PromptCatalog", timin
                 errors.append(flow.error(nid, e.path, f"{e.target!r} is not a node in this flow{suggest(e.target, flow.nodes)}"))
     if len(flow.nodes) != len(flow.source.data["nodes"]) or errors:
         return errors  # graph checks on a partial graph would only repeat the errors above
+    errors.extend(_one_key_errors(flow, edges))
     reachable = _closure([flow.start], lambda n: (e.target for e in edges[n]))
     for nid in flow.nodes:
         if nid not in reachable:
@@ -63,6 +67,19 @@ def _reference_errors(flow: Flow, settings: "Settings", catalog: "PromptCatalog"
             if name not in known:
                 what = "queue" if section == "queues" else "sub-center"
                 yield flow.error(nid, path, f"{what} {name!r} is not defined in config/{section}.yaml{suggest(name, known)}")
+
+
+def _one_key_errors(flow: Flow, edges: dict[str, list[Edge]]) -> Iterable[SourceError]:
+    """A ``one_key`` queue raises the priority of whoever reaches it, so it must be reached only
+    by pressing a menu key for it: not as the start, not after a timeout, not from another node."""
+    one_key = {nid for nid, node in flow.nodes.items() if isinstance(node, Queue) and node.one_key}
+    if flow.start in one_key:
+        yield flow.error(flow.start, ("one_key",), f"one-key queue {flow.start!r} is the flow's start: only a menu key may lead to it")
+    for nid, out in edges.items():
+        for e in out:
+            if e.target in one_key and not (isinstance(flow.nodes[nid], Menu) and e.path[:1] == ("keys",)):
+                yield flow.error(nid, e.path, f"{e.label} leads to one-key queue {e.target!r}: only a menu key may "
+                                 "(a caller who pressed nothing did not choose 一键转人工)")
 
 
 def _closure(seeds: Iterable[str], step: Callable[[str], Iterable[str]]) -> set[str]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterator, Literal
 
 from ivr.ami.client import AmiClient, AmiError
-from ivr.asterisk_conf import Directories, RenderOptions, write
+from ivr.asterisk_conf import Directories, RenderOptions, reload_modules, write
 from ivr.config import LoadedConfig, Settings, load_config, state_dir
 from ivr.testbed.dns import SilentResolver
 from ivr.testbed.ports import PortAllocator
@@ -53,12 +53,23 @@ class BedState:
     ami_secret: str
     testbed_ami_secret: str
     config_dir: str
+    caller_key: str = ""  # IVR_CALLER_KEY of the bed's engine (keyed caller digests in its Redis)
     asterisk_pid: int = 0
     redis_pid: int = 0
     engine_pid: int = 0
     rtp_ports: int = RTP_PORTS
     dns_address: str = ""  # dns="none": the silent resolver Asterisk's resolv.conf names
     created: float = field(default_factory=time.time)
+    seats_ami_secret: str = ""  # the seat-control AMI user (ivr agents)
+    admin_ami_secret: str = ""  # the reload AMI user (apply_config)
+    agent_secrets: dict[str, str] = field(default_factory=dict)  # each softphone's SIP password
+
+    @classmethod
+    def load(cls, path: Path) -> "BedState":
+        """A saved bed; fields another version of this code wrote (a bed from another checkout
+        in the shared registry) are ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
 
     @classmethod
     def load(cls, path: Path) -> "BedState":
@@ -80,6 +91,9 @@ class BedState:
             "IVR_AMI_HOST": "127.0.0.1",
             "IVR_AMI_PORT": str(self.ami_port),
             "IVR_AMI_SECRET": self.ami_secret,
+            "IVR_AMI_SEATS_SECRET": self.seats_ami_secret,
+            "IVR_AMI_ADMIN_SECRET": self.admin_ami_secret,
+            "IVR_CALLER_KEY": self.caller_key,
             "IVR_REDIS_URL": self.redis_url,
             "IVR_STATE_DIR": str(Path(self.dir) / "state"),  # pid file, record spool
             "IVR_TRACKING_CDR_FILE": str(Path(self.dir) / "log" / "cdr-custom" / "Master.csv"),
@@ -91,13 +105,15 @@ class TestBed:
     __test__ = False
 
     def __init__(self, config_dir: str | Path = "config", name: str | None = None, runner: str | None = None,
-                 trace_agi: bool = True, rtp_ports: int = RTP_PORTS, dns: DnsMode = "host"):
+                 trace_agi: bool = True, rtp_ports: int = RTP_PORTS, dns: DnsMode = "host", staffed: bool = True):
         """``trace_agi``: keep AGIExec* events on (tests watch them); False = production's AMI.
         ``rtp_ports``: size of Asterisk's RTP range (two per call leg). ``dns="none"``: Asterisk
         gets no working resolver, only :class:`SilentResolver`, which records every query
-        (``bed.dns.queries``) and answers none, as on a network without DNS."""
+        (``bed.dns.queries``) and answers none, as on a network without DNS.
+        ``staffed``: every configured agent is logged in once Asterisk is up (as a shift starts)."""
         self.loaded: LoadedConfig = load_config(config_dir)
         self.trace_agi = trace_agi
+        self.staffed = staffed
         if rtp_ports < 2 or rtp_ports % 2:
             raise TestbedError(f"rtp_ports must be an even number of ports (RTP + RTCP per leg), got {rtp_ports}")
         self.rtp_ports = rtp_ports
@@ -137,6 +153,8 @@ class TestBed:
                         "rtp_start": st.rtp_start,
                         "rtp_end": st.rtp_start + st.rtp_ports - 1,
                         "pstn_match": (f"127.0.0.1:{st.pstn_port}",),
+                        # calls out to citizens (callbacks) ring a sipp phone on that port
+                        "pstn_contact": f"sip:127.0.0.1:{st.pstn_port}",
                     }
                 ),
                 "agents": {
@@ -177,6 +195,10 @@ class TestBed:
             subcenter_ports={n: ports.one() for n in s.subcenters},
             ami_secret=secrets.token_urlsafe(18),
             testbed_ami_secret=secrets.token_urlsafe(18),
+            seats_ami_secret=secrets.token_urlsafe(18),
+            admin_ami_secret=secrets.token_urlsafe(18),
+            agent_secrets={n: secrets.token_urlsafe(12) for n in s.agents},
+            caller_key=secrets.token_urlsafe(24),
             config_dir=str(self.loaded.config_dir.resolve()),
         )
         try:
@@ -186,11 +208,53 @@ class TestBed:
             self._prepare_tree()
             self._start_redis()
             self._start_asterisk()
+            if self.staffed:
+                asyncio.run(self.log_in_agents())
         except BaseException:
             self.stop()
             raise
         self.save()
         return self.state
+
+    async def apply_config(self) -> None:
+        """Read config/ again and give Asterisk the new configuration without dropping calls:
+        files rendered again, then the dialplan, queues and PJSIP reloaded (what a deployment
+        does after ``ivr asterisk-conf render``). New agents get a softphone port and password."""
+        assert self.state
+        self.loaded = load_config(self.loaded.config_dir)
+        ports = PortAllocator()
+        for name in self.loaded.settings.agents:
+            if name not in self.state.agent_ports:
+                self.state.agent_ports[name] = ports.one()
+                self.state.agent_secrets[name] = secrets.token_urlsafe(12)
+        self.save()
+        self._render()
+        client = AmiClient("127.0.0.1", self.state.ami_port, self.settings.ami.admin_username,
+                           self.state.admin_ami_secret, events="off")
+        await client.connect()
+        try:
+            await reload_modules(client)  # as `ivr asterisk-conf apply` does, with the reload user
+        finally:
+            client.close()
+
+    def seats_ami(self) -> AmiClient:
+        """An AMI client as the seat-control user (connect it in the running loop)."""
+        assert self.state
+        return AmiClient("127.0.0.1", self.state.ami_port, self.settings.ami.seats_username,
+                         self.state.seats_ami_secret, events="off")
+
+    async def log_in_agents(self, agents: list[str] | None = None) -> None:
+        """Log agents in (all configured ones by default), as each would from the engine."""
+        from ivr.seats import SeatControl
+
+        client = self.seats_ami()
+        await client.connect()
+        try:
+            control = SeatControl(client, self.settings)
+            for agent in agents if agents is not None else list(self.settings.agents):
+                await control.login(agent)
+        finally:
+            client.close()
 
     @contextlib.contextmanager
     def running(self, keep_logs: Path | None = None, progress: Progress = lambda m: print(m, flush=True)) -> Iterator["TestBed"]:
@@ -210,6 +274,9 @@ class TestBed:
         os.symlink("/usr/share/asterisk/keys", self.dir / "data/keys")
         os.symlink("/usr/share/asterisk/documentation", self.dir / "data/documentation")
         self._install_prompts()
+        self._render()
+
+    def _render(self) -> None:
         assert self.state
         dirs = Directories(
             etc=self.inner("etc"), varlib=self.inner("varlib"), data=self.inner("data"),
@@ -218,6 +285,9 @@ class TestBed:
         )
         options = RenderOptions(
             ami_secret=self.state.ami_secret,
+            seats_ami_secret=self.state.seats_ami_secret,
+            admin_ami_secret=self.state.admin_ami_secret,
+            agent_secrets=self.state.agent_secrets,
             testbed_ami_secret=self.state.testbed_ami_secret,
             directories=dirs,
             system_name=self.name,

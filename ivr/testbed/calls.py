@@ -21,9 +21,18 @@ from ivr.ami.client import AmiClient
 from ivr.store import TicketStore
 from ivr.testbed.bed import BedState, TestBed
 from ivr.testbed.ports import PortAllocator
-from ivr.testbed.sipp import Key, PeerMode, Sipp, citizen_call, sip_peer
+from ivr.testbed.sipp import Key, PeerMode, Sipp, agent_dial, citizen_call, sip_peer
+from queues.model import memberships
 
 _ports = PortAllocator()
+
+
+def first_rung(queue: str, settings: Any) -> list[str]:
+    """The agents of ``queue`` with the lowest penalty: Asterisk rings the others only when
+    these are all busy or paused."""
+    penalties = {name: memberships(a, settings.queues).get(queue) for name, a in settings.agents.items()}
+    lowest = min((p for p in penalties.values() if p is not None), default=None)
+    return [name for name, p in penalties.items() if p is not None and p == lowest]
 _caller_ids = itertools.count(13900000001)
 
 
@@ -62,8 +71,24 @@ class Phones:
         return await self._peer(f"agent-{name}-{mode}-{caller}", self.state.agent_ports[name], caller, mode, talk_ms)
 
     async def seats(self, queue: str, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000) -> dict[str, Sipp]:
-        """Every seat of ``queue`` online, ready to answer the call from ``caller``."""
-        return {name: await self.agent(name, caller, mode, talk_ms) for name in self.bed.settings.queues[queue].members}
+        """The seats ``queue`` rings first (its agents of the lowest penalty) online, ready to
+        answer the call from ``caller``."""
+        return {name: await self.agent(name, caller, mode, talk_ms) for name in first_rung(queue, self.bed.settings)}
+
+    async def softphone(self, agent: str, code: str) -> Sipp:
+        """Seat ``agent`` dials ``code`` (a feature code) from its softphone, authenticated as
+        that seat; returns the finished sipp."""
+        sipp = await agent_dial(self.workdir, sip_port=self.state.sip_port, local_port=_ports.one(),
+                                media_port=_ports.block(4), agent=agent, secret=self.state.agent_secrets[agent],
+                                code=code, hold_ms=8000)
+        self.peers.append(sipp)
+        assert await sipp.wait(30) == 0, sipp.output()
+        return sipp
+
+    async def citizen_phone(self, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000) -> Sipp:
+        """The citizen's own phone behind the carrier gateway (the pstn port), taking a call the
+        platform places to them (a callback) whose caller ID is ``caller``."""
+        return await self._peer(f"citizen-{mode}-{caller}", self.state.pstn_port, caller, mode, talk_ms)
 
     async def subcenter(self, name: str, caller: str, mode: PeerMode = "answer") -> Sipp:
         """Sub-center ``name``'s gateway, which takes the call transferred from ``caller``."""
@@ -152,6 +177,13 @@ async def run_ivr(state: BedState, *args: str, timeout: float = 30.0) -> tuple[i
     )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode or 0, out.decode(errors="replace")
+
+
+async def queue_caller(ami: AmiClient, queue: str, caller: str) -> None:
+    """A caller put straight into ``queue``'s dialplan (``[ivr-queues]``), no IVR and no SIP:
+    a Local channel whose far leg holds in ``[ivr-test-caller]`` (needs the bed's testbed user)."""
+    await ami.action({"Action": "Originate", "Channel": f"Local/{queue}@ivr-queues", "Context": "ivr-test-caller",
+                      "Exten": "s", "Priority": "1", "CallerID": f"test <{caller}>", "Async": "true"}, as_list=False)
 
 
 async def hang_up_all(ami: AmiClient) -> None:

@@ -83,6 +83,36 @@ def dtmf_pcaps(workdir: Path, presses: list[Key]) -> list[Path]:
     return out
 
 
+def _hold_then_bye(hold_ms: int) -> str:
+    """The end of a call we placed: Asterisk's BYE within ``hold_ms`` is answered, else we hang up."""
+    return f"""<recv request="BYE" timeout="{hold_ms}" ontimeout="we_hang_up"/>
+<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+]]></send>
+<nop next="end"/>
+<label id="we_hang_up"/>
+<send retrans="500"><![CDATA[
+BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[last_From:]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 99 BYE
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+<recv response="200" optional="true"/>
+<label id="end"/>
+</scenario>
+"""
+
+
 def citizen_scenario(caller: str, presses: list[Key], hold_ms: int, dtmf: Literal["rfc2833", "info"],
                      pcaps: list[Path] | None = None) -> str:
     steps = []
@@ -141,32 +171,50 @@ Max-Forwards: 70
 Content-Length: 0
 ]]></send>
 {body}
-<recv request="BYE" timeout="{hold_ms}" ontimeout="caller_hangs_up"/>
-<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-]]></send>
-<nop next="end"/>
-<label id="caller_hangs_up"/>
-<send retrans="500"><![CDATA[
-BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+{_hold_then_bye(hold_ms)}"""
+
+
+def agent_dial_scenario(agent: str, hold_ms: int) -> str:
+    """An agent's softphone dials a feature code (``-s *71``): INVITE, answer the digest
+    challenge as ``agent`` (``-au``/``-ap``), hear the confirmation, hang up after ``hold_ms``
+    unless Asterisk hangs up first."""
+    invite = """INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{agent}@[remote_ip]:[remote_port]>;tag=[pid]SIPpTag01[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: {cseq} INVITE
+Contact: sip:{agent}@[local_ip]:[local_port]
+Max-Forwards: 70
+{auth}Content-Type: application/sdp
+Content-Length: [len]
+
+"""
+    ack = """ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 [last_From:]
 [last_To:]
 Call-ID: [call_id]
-CSeq: 99 BYE
+CSeq: {cseq} ACK
 Max-Forwards: 70
 Content-Length: 0
-]]></send>
-<recv response="200" optional="true"/>
-<label id="end"/>
-</scenario>
 """
+    return _HEADER + f"""<scenario name="agent feature code">
+<send retrans="500"><![CDATA[
+{invite.format(agent=agent, cseq=1, auth="")}{_SDP_OFFER}]]></send>
+<recv response="100" optional="true"/>
+<recv response="401" auth="true"/>
+<send><![CDATA[
+{ack.format(cseq=1)}]]></send>
+<send retrans="500"><![CDATA[
+{invite.format(agent=agent, cseq=2, auth="[authentication]" + chr(10))}{_SDP_OFFER}]]></send>
+<recv response="100" optional="true"/>
+<recv response="180" optional="true"/>
+<recv response="183" optional="true"/>
+<recv response="200"/>
+<send><![CDATA[
+{ack.format(cseq=2)}]]></send>
+{_hold_then_bye(hold_ms)}"""
 
 
 PeerMode = Literal["answer", "busy", "noanswer", "hangup"]
@@ -428,3 +476,15 @@ async def sip_peer(
         await peer.stop()
         raise
     return peer
+
+
+async def agent_dial(
+    workdir: Path, *, sip_port: int, local_port: int, media_port: int, agent: str, secret: str, code: str,
+    hold_ms: int = 6000,
+) -> Sipp:
+    """An agent's softphone, authenticated as ``agent``, dials ``code`` (a feature code)."""
+    return await _run(
+        workdir, f"agent-{agent}-{local_port}", agent_dial_scenario(agent, hold_ms),
+        ["-p", str(local_port), "-mp", str(media_port), "-m", "1", "-s", code, "-au", agent, "-ap", secret,
+         "-timeout", "60s", "-timeout_error", f"127.0.0.1:{sip_port}"],
+    )

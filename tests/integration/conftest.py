@@ -20,6 +20,8 @@ from ivr.testbed.bed import BedState, TestBed
 from ivr.testbed.calls import Phones, hang_up_all
 
 REPO = Path(__file__).resolve().parents[2]
+EXPERT_HOURS = 'hours: {day: working, time: "08:30-17:30"}'
+GENERAL_CALLBACK = 'callback: {after: 30, key: "1", attempts: 3, retry_after: 60}'
 
 
 
@@ -29,6 +31,15 @@ def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("deployment")
     shutil.copytree(REPO / "config", root / "config")
     (root / "prompts").symlink_to(REPO / "prompts")
+    # Expert seats keep office hours; tests run at any hour, so here they are staffed around the
+    # clock (what happens outside the hours is tested where the clock is pinned).
+    queues = root / "config" / "queues.yaml"
+    text = queues.read_text(encoding="utf-8")
+    assert EXPERT_HOURS in text and GENERAL_CALLBACK in text
+    # and a waiting caller may ask for a callback after 2 s instead of 30, tried twice, 5 s apart
+    text = text.replace(EXPERT_HOURS, "hours: {day: any}").replace(
+        GENERAL_CALLBACK, 'callback: {after: 2, key: "1", attempts: 2, retry_after: 5}')
+    queues.write_text(text, encoding="utf-8")
     return root / "config"
 
 
@@ -71,7 +82,8 @@ async def redis(state: BedState) -> AsyncIterator[aioredis.Redis]:
 @pytest.fixture
 async def tickets(state: BedState, tmp_path: Path) -> AsyncIterator[TicketStore]:
     """The bed's tickets, read through the repository (the one owner of the key schema)."""
-    store = TicketStore(state.redis_url, tmp_path / "ticket-reader", name="test", retention_days=1)
+    store = TicketStore(state.redis_url, tmp_path / "ticket-reader", name="test", retention_days=1,
+                        caller_key=state.caller_key.encode())
     yield store
     await store.close()
 

@@ -31,7 +31,7 @@ async def test_given_a_citizen_presses_2_when_calling_12345_then_engine_reads_it
     assert record["dialed"] == "12345"
     assert record["keys"] == ["2"]
     assert record["variables"]["request_type"] == "complaint"
-    assert record["route"] == {"type": "queue", "queue": "general", "priority": 0}
+    assert record["route"] == {"type": "queue", "queue": "general", "priority": 0, "one_key": False}
     assert record["hung_up"] is False
     assert [v["node"] for v in record["visits"]][:1] == ["greeting"]
 

@@ -16,6 +16,7 @@ from ivr.testbed.bed import TestBed
 from ivr.testbed.calls import Phones, call_record, streamed_callers, until
 from ivr.testbed.sipp import keys
 from ivr.testbed.sipp import Sipp
+from queues.model import serving
 
 @dataclass
 class WatchedCall:
@@ -47,7 +48,7 @@ async def test_given_the_engine_is_down_when_a_citizen_calls_then_a_general_seat
 
     event = await asyncio.wait_for(call.connected, 30)
     assert event["Queue"] == "q-general"
-    assert event["Interface"].removeprefix("PJSIP/") in bed.settings.queues["general"].members
+    assert event["Interface"].removeprefix("PJSIP/") in serving("general", bed.settings.agents, bed.settings.queues)
     assert await call.sipp.wait(20) == 0, call.sipp.output()
 
 

@@ -26,7 +26,7 @@ from ivr.testbed.calls import AgiTrace, Phones, call_record, for_caller, hang_up
 from ivr.testbed.sipp import Key, keys
 
 SAMPLE = "8000"
-GENERAL = {"type": "queue", "queue": "general", "priority": 0}
+GENERAL = {"type": "queue", "queue": "general", "priority": 0, "one_key": False}
 L1, L2 = "ivr12345/sample_menu_l1", "ivr12345/sample_menu_l2"
 HOLD_MS = 60_000  # callers stay on the line; each test hangs up once it has seen enough
 
@@ -115,7 +115,7 @@ def by_time_rule(at: datetime, caller: str) -> tuple[str, dict[str, Any]]:
     """sample.yaml's `by_time` branch, evaluated independently of the engine for ``at``."""
     calendar = load_calendar()
     if calendar.matches(at.date(), "working") and time(8, 30) <= at.time() < time(17, 30):
-        return "case 1", {"type": "queue", "queue": "expert-hrss", "priority": 1}
+        return "case 1", {"type": "queue", "queue": "expert-hrss", "priority": 1, "one_key": False}
     if caller.startswith("0551"):
         return "case 2", GENERAL
     return "else", GENERAL

@@ -65,7 +65,7 @@ async def test_given_no_dns_when_a_citizen_is_answered_by_a_seat_then_asterisk_m
         assert await sipp.wait(20) == 0, sipp.output()
         assert await seats[event["Interface"].removeprefix("PJSIP/")].wait(20) == 0
         record = await call_record(redis, caller)
-        assert record["route"] == {"type": "queue", "queue": "general", "priority": 0}
+        assert record["route"] == {"type": "queue", "queue": "general", "priority": 0, "one_key": False}
         assert record["variables"]["request_type"] == "consult"
         assert [str(q) for q in bed.dns.since(started)] == []
 

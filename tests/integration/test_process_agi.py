@@ -47,7 +47,8 @@ async def test_given_the_same_keys_then_process_agi_and_fastagi_take_the_same_pa
 
     assert path(via_process) == path(via_fastagi)
     assert via_process["keys"] == via_fastagi["keys"] == ["2"]
-    assert via_process["route"] == via_fastagi["route"] == {"type": "queue", "queue": "general", "priority": 0}
+    assert via_process["route"] == via_fastagi["route"] == {"type": "queue", "queue": "general", "priority": 0,
+                                                            "one_key": False}
     assert via_process["variables"] == via_fastagi["variables"] == {"request_type": "complaint"}
     # same config → same content hash (the version id's second part is the compile time)
     assert via_process["flow_version"].split("-")[0] == via_fastagi["flow_version"].split("-")[0]

@@ -107,7 +107,7 @@ async def test_given_a_call_waiting_in_a_menu_when_the_flow_is_reloaded_then_tha
     record = await call_record(redis, live)
     assert record["flow_version"] == old
     assert path_of(record)[-2:] == [("services", "key 0"), ("agent", "route")]
-    assert record["route"] == {"type": "queue", "queue": "general", "priority": 0}
+    assert record["route"] == {"type": "queue", "queue": "general", "priority": 0, "one_key": False}
     await hang_up_all(ami)
     assert await sipp.wait(20) == 0, sipp.output()
 
@@ -118,7 +118,7 @@ async def test_given_a_call_waiting_in_a_menu_when_the_flow_is_reloaded_then_tha
     record = await call_record(redis, caller)
     assert record["flow_version"] == new[1]
     assert path_of(record)[-2:] == [("services", "key 0"), ("experts", "route")]
-    assert record["route"] == {"type": "queue", "queue": "expert-hrss", "priority": 1}
+    assert record["route"] == {"type": "queue", "queue": "expert-hrss", "priority": 1, "one_key": False}
     await hang_up_all(ami)
     assert await sipp.wait(20) == 0, sipp.output()
 

@@ -18,6 +18,7 @@ from ivr.testbed.calls import Phones, closed_ticket, for_caller, hang_up_all, ti
 from ivr.testbed.ports import PortAllocator
 from ivr.testbed.proxy import TcpProxy
 from ivr.testbed.sipp import keys
+from queues.model import serving
 
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
@@ -54,7 +55,7 @@ async def test_given_the_engine_is_killed_in_the_menu_when_it_starts_again_durin
 
     ticket = await closed_ticket(tickets, caller)
     assert ticket.disposition == "answered" and ticket.closed_by == "ami"
-    assert ticket.agent in bed.settings.queues["general"].members and ticket.answered
+    assert ticket.agent in serving("general", bed.settings.agents, bed.settings.queues) and ticket.answered
     assert any(e.event == "picked up again" for e in ticket.timeline)
     assert await ticket_events(redis, ticket.linkedid) == ["opened", "closed"]
 

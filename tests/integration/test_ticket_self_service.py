@@ -92,7 +92,7 @@ async def test_given_a_caller_with_a_recent_ticket_then_the_new_ticket_links_it_
     flag = await ami.action({"Action": "Getvar", "Channel": event["Channel"], "Variable": "IVR_REPEAT_CALLER"})
     priority = await ami.action({"Action": "Getvar", "Channel": event["Channel"], "Variable": "QUEUE_PRIO"})
     assert flag.get("Value") == "1"
-    assert priority.get("Value") == str(engine.settings.tickets.repeat_priority)  # raised in the queue
+    assert priority.get("Value") == str(engine.settings.priority.repeat)  # raised in the queue
     assert any(f"IVR_REPEAT_OF={first.number}" in c.command for c in trace.commands)
     assert await sipp.wait(30) == 0, sipp.output()
 

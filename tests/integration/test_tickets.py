@@ -15,6 +15,7 @@ from ivr.store import TicketStore
 from ivr.testbed.bed import TestBed
 from ivr.testbed.calls import Phones, closed_ticket, for_caller, hang_up_all, ticket_events
 from ivr.testbed.sipp import Key, keys
+from queues.model import serving
 
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
@@ -39,7 +40,7 @@ async def test_given_an_agent_answers_and_hangs_up_when_the_caller_rates_4_then_
     assert ticket.disposition == "answered" and ticket.closed_by == "ami"
     assert ticket.line == "12345" and ticket.line_mode == "main" and ticket.caller == caller
     assert ticket.request_type == "consult" and ticket.request_type_source == "ivr"
-    assert ticket.queue == "general" and ticket.agent in engine.settings.queues["general"].members
+    assert ticket.queue == "general" and ticket.agent in serving("general", engine.settings.agents, engine.settings.queues)
     assert t(ticket.received) < t(ticket.queued) < t(ticket.answered) < t(ticket.ended)
     assert ticket.wait_seconds is not None and 0 <= ticket.wait_seconds < 5
     assert ticket.talk_seconds is not None and 1 <= ticket.talk_seconds <= 4

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.asterisk_conf import ENGINE_EVENTS, ENGINE_READ, RenderOptions, asterisk_queue, render
+from ivr.asterisk_conf import ENGINE_EVENTS, ENGINE_READ, RELOAD_MODULES, RenderOptions, asterisk_queue, render
 from ivr.config import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,25 +29,70 @@ def test_ami_listens_on_loopback_with_restricted_classes(files: dict[str, str]) 
     assert "permit = 127.0.0.1/255.255.255.255" in manager
     assert f"read = {ENGINE_READ}" in manager
     assert "agi" not in ENGINE_READ.split(",") and "dialplan" not in ENGINE_READ.split(",")
-    # query actions only (CoreShowChannels, CoreStatus for reconciling): never originate or system
-    assert "write = reporting\n" in manager
+    # query actions (CoreShowChannels, CoreStatus for reconciling) and callbacks' Originate: never
+    # system (with it, an Originate could run System()); the seat-control user only `agent`
+    assert "[ivr]\nsecret = amisecret" in manager and "write = reporting,originate\n" in manager
+    assert "\nwrite = reporting,originate\n" in manager.split("[ivr]")[1].split("\n\n")[0]
+    assert "[ivr-seats]" not in manager  # no seat-control secret given: no such user
     assert f"eventfilter = Event: ({'|'.join(ENGINE_EVENTS)})\n" in manager  # only the tracker's events
     assert "timestampevents = yes" in manager  # tickets carry Asterisk's own event times
     assert "disabledevents = AGIExecStart,AGIExecEnd" in manager
     assert "[testbed]" not in manager  # the read-all user exists only in test beds
 
 
-def test_every_configured_queue_and_member_is_rendered(files: dict[str, str]) -> None:
+def test_the_seat_control_user_may_only_add_remove_and_pause_members() -> None:
     settings = load_config(REPO / "config", environ={}).settings
-    for name, queue in settings.queues.items():
+    secrets = {name: f"pw-{name}" for name in settings.agents}
+    manager = render(settings, RenderOptions(ami_secret="a", seats_ami_secret="s3", agent_secrets=secrets))["manager.conf"]
+    seats = manager.split("[ivr-seats]\n")[1].split("\n\n")[0]
+    assert "secret = s3\n" in seats and "\nread = \n" in seats and "\nwrite = agent\n" in seats
+    assert "permit = 127.0.0.1/255.255.255.255" in seats
+
+
+def test_the_reload_user_may_reload_modules_and_place_no_call() -> None:
+    settings = load_config(REPO / "config", environ={}).settings
+    secrets = {name: f"pw-{name}" for name in settings.agents}
+    manager = render(settings, RenderOptions(ami_secret="a", admin_ami_secret="r4", agent_secrets=secrets))["manager.conf"]
+    admin = manager.split("[ivr-admin]\n")[1].split("\n\n")[0]
+    assert "secret = r4\n" in admin and "\nread = \n" in admin and "\nwrite = system\n" in admin
+    assert RELOAD_MODULES == ("res_pjsip.so", "app_queue.so", "pbx_config.so")
+
+
+def test_every_configured_queue_and_each_agents_skills_are_rendered(files: dict[str, str]) -> None:
+    settings = load_config(REPO / "config", environ={}).settings
+    for name in settings.queues:
         assert f"[{asterisk_queue(name)}]" in files["queues.conf"]
-        assert f"exten => {name},1,Set(CDR(ivr_queue)={name})\n same => n,Queue({asterisk_queue(name)}," in files["extensions_queues.conf"]
-        for member in queue.members:
-            assert f"member => PJSIP/{member}," in files["queues.conf"]
+        callback = settings.queues[name].callback
+        key, after = (callback.key, callback.after) if callback else ("", "")
+        assert (f"exten => {name},1,Set(CDR(ivr_queue)={name})\n same => n,Set(IVR_IN_QUEUE={name})\n"
+                f" same => n,Set(IVR_CALLBACK_KEY={key})\n same => n,Set(IVR_CALLBACK_AFTER={after})\n"
+                f" same => n,Gosub(ivr-queue-place,s,1({asterisk_queue(name)}))\n"
+                f" same => n,Queue({asterisk_queue(name)},") in files["extensions_queues.conf"]
+    assert "member =>" not in files["queues.conf"]  # members are agents who logged in
+    agents = files["extensions_agents.conf"]
+    assert ("exten => expert2001,1,NoOp(人社专家座席2001)\n"
+            " same => n,AddQueueMember(q-general,PJSIP/expert2001,10,,expert2001)\n"
+            " same => n,AddQueueMember(q-expert-hrss,PJSIP/expert2001,0,,expert2001)\n same => n,Return()") in agents
+    assert " same => n,RemoveQueueMember(q-expert-hrss,PJSIP/expert2001)\n" in agents
     queues = files["extensions_queues.conf"]
     survey = ' same => n,GotoIf($["${QUEUESTATUS}" = "CONTINUE"]?ivr-survey,s,1)\n'
-    assert f"Queue(q-expert-hrss,tc,,,60)\n{survey} same => n,Goto(general,1)" in queues
-    assert f"Queue(q-general,tc,,,)\n{survey} same => n,Hangup()" in queues
+    assert (f"Queue(q-expert-hrss,tc,,,60,,,,${{GOSUB_RETVAL}})\n{survey}"
+            " same => n,UserEvent(IvrOverflow,Queue: expert-hrss,Overflow: general,Reason: ${QUEUESTATUS})\n"
+            " same => n,Goto(general,1)") in queues
+    assert f"Queue(q-general,tc,,,,,,,${{GOSUB_RETVAL}})\n{survey} same => n,Hangup()" in queues
+    conf = files["queues.conf"]
+    general = conf[conf.index("[q-general]"):conf.index("[q-expert-hrss]")]
+    expert = conf[conf.index("[q-expert-hrss]"):]
+    assert "joinempty = yes\nleavewhenempty = no\n" in general  # 7×24: callers always wait
+    assert "joinempty = unavailable,invalid\nleavewhenempty = unavailable,invalid\n" in expert
+    assert "wrapuptime = 5\n" in general and "announce-frequency = 30\n" in general
+    assert "announce-to-first-user = no\n" in general
+    assert "queue-thereare = ivr12345/queue_position_before\n" in general
+    # the general queue offers a callback after 30 s: key 1 leaves it for [ivr-callback-request]
+    assert "context = ivr-queue-keys\nperiodic-announce = ivr12345/callback_offer\n" in general
+    assert "periodic-announce-startdelay = 30\n" in general and "context =" not in expert
+    assert files["extensions_callback.conf"] == "exten => 1,1,Goto(ivr-callback-request,1,1)\n"
+    assert "[pstn]\ntype=aor\ncontact=sip:127.0.0.1:5080\n" in files["pjsip_generated.conf"]
 
 
 def test_subcenter_trunks_and_agent_auth(files: dict[str, str]) -> None:
@@ -65,7 +110,9 @@ def test_dialplan_disables_agi_sighup_before_calling_the_engine(files: dict[str,
     assert "IVR_ROUTE" in dialplan and "exten => T," in dialplan
 
 
-def test_agent_without_contact_or_password_is_refused() -> None:
+def test_agent_without_password_is_refused_even_with_a_fixed_contact() -> None:
     settings = load_config(REPO / "config", environ={}).settings
-    with pytest.raises(ConfigError, match="agent agent1001: no fixed contact and no SIP password"):
+    desk = settings.agents["agent1001"].model_copy(update={"contact": "sip:agent1001@10.0.0.5:5060"})
+    settings = settings.model_copy(update={"agents": {**settings.agents, "agent1001": desk}})
+    with pytest.raises(ConfigError, match=r"agent agent1001: no SIP password \(set IVR_AGENT_SECRET_AGENT1001\)"):
         render(settings, RenderOptions(ami_secret="x"))

@@ -62,10 +62,22 @@ def test_duplicate_key(cfg: Path) -> None:
         load_config(cfg, environ={})
 
 
-def test_queue_member_that_is_not_an_agent(cfg: Path) -> None:
-    text = (cfg / "queues.yaml").read_text().replace("members: [agent1001, agent1002, agent1003]", "members: [agent1001, agent9999]")
+def test_an_agent_skill_no_queue_serves_is_refused_with_its_line(cfg: Path) -> None:
+    text = (cfg / "queues.yaml").read_text().replace("agent1002: {name: 综合座席1002, skills: {general: 0}}",
+                                                      "agent1002: {name: 综合座席1002, skills: {general: 0, taxes: 3}}")
     (cfg / "queues.yaml").write_text(text)
-    with pytest.raises(ConfigError, match=r"queues.yaml:\d+:\d+: member 'agent9999' is not a defined agent"):
+    with pytest.raises(ConfigError, match=r"queues.yaml:9:\d+: skill 'taxes' is served by no queue"):
+        load_config(cfg, environ={})
+
+
+def test_a_penalty_out_of_range_and_hours_on_the_general_queue_are_refused(cfg: Path) -> None:
+    text = (cfg / "queues.yaml").read_text().replace("skills: {hrss: 0, general: 10}", "skills: {hrss: 0, general: 101}")
+    (cfg / "queues.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=r"queues.yaml:\d+:\d+: .*penalty 101 must be 0-100"):
+        load_config(cfg, environ={})
+    text = text.replace("general: 101", "general: 10").replace("    wrapup: 5\n", "    wrapup: 5\n    hours: {time: 08:00-20:00}\n", 1)
+    (cfg / "queues.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=r"queues.yaml:\d+:\d+: the general queue is 7×24: it has no hours"):
         load_config(cfg, environ={})
 
 
@@ -92,12 +104,20 @@ def test_serve_without_secret_says_so_in_one_line() -> None:
     assert proc.stderr.strip() == "ivr serve: missing AMI secret: set IVR_AMI_SECRET (never kept in config/)"
 
 
+def test_serve_without_caller_key_says_so_in_one_line() -> None:
+    proc = run_ivr("serve", env=clean_env(IVR_AMI_SECRET="x"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("ivr serve: missing caller key: set IVR_CALLER_KEY (at least 16 random")
+    short = run_ivr("serve", env=clean_env(IVR_AMI_SECRET="x", IVR_CALLER_KEY="short"))
+    assert short.stderr.strip().startswith("ivr serve: IVR_CALLER_KEY is too short: use at least 16")
+
+
 def test_serve_with_port_taken_says_what_and_where() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        proc = run_ivr("serve", env=clean_env(IVR_AMI_SECRET="x", IVR_AGI_PORT=str(port)))
+        proc = run_ivr("serve", env=clean_env(IVR_AMI_SECRET="x", IVR_CALLER_KEY="k" * 16, IVR_AGI_PORT=str(port)))
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
         f"ivr serve: FastAGI port 127.0.0.1:{port} is already in use (agi.port from environment IVR_AGI_PORT)"
@@ -119,14 +139,14 @@ def test_help_lists_subcommands() -> None:
 
 
 def test_the_general_queue_is_required(cfg: Path) -> None:
-    text = (cfg / "queues.yaml").read_text().replace("  general:\n", "  allday:\n").replace("fallback: general", "fallback: allday")
+    text = (cfg / "queues.yaml").read_text().replace("  general:\n", "  allday:\n").replace("overflow: general", "overflow: allday").replace("general: ", "allday: ")
     (cfg / "queues.yaml").write_text(text)
     with pytest.raises(ConfigError, match="a queue named 'general' is required"):
         load_config(cfg, environ={})
 
 
-def test_queue_fallback_cycles_are_refused(cfg: Path) -> None:
-    text = (cfg / "queues.yaml").read_text().replace("    ring_timeout: 15\n  expert-hrss:", "    ring_timeout: 15\n    fallback: expert-hrss\n  expert-hrss:")
+def test_queue_overflow_cycles_are_refused(cfg: Path) -> None:
+    text = (cfg / "queues.yaml").read_text().replace("    wrapup: 5\n", "    wrapup: 5\n    overflow: expert-hrss\n", 1)
     (cfg / "queues.yaml").write_text(text)
-    with pytest.raises(ConfigError, match="queue fallbacks form a cycle: general → expert-hrss → general"):
+    with pytest.raises(ConfigError, match="queue overflows form a cycle: general → expert-hrss → general"):
         load_config(cfg, environ={})

@@ -11,6 +11,8 @@ from ivr.follow import CallFollower
 from ivr.store import TicketStore
 from tickets.model import Ticket
 
+CALLER_KEY = b"test-caller-key-not-a-secret"  # keys the caller index (IVR_CALLER_KEY)
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -19,7 +21,7 @@ async def test_given_an_admin_switches_crisis_mode_on_then_the_next_deadline_is_
     crisis = normal.model_copy(update={"tickets": normal.tickets.model_copy(update={"crisis": True})})
     live = [normal]
     calendar = load_calendar()
-    store = TicketStore("redis://127.0.0.1:1/0", tmp_path, name="t", retention_days=1)
+    store = TicketStore("redis://127.0.0.1:1/0", tmp_path, name="t", retention_days=1, caller_key=CALLER_KEY)
     follower = CallFollower(normal, store, lambda: calendar, live_settings=lambda: live[-1])
     ticket = Ticket(linkedid="a.1", line="12345", caller="13900000001", received="2026-09-30T10:00:00+08:00",
                     request_type="complaint")

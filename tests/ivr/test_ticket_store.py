@@ -16,6 +16,8 @@ from ivr.testbed.ports import PortAllocator
 from ivr.testbed.processes import start_redis
 from tickets.model import Ticket
 
+CALLER_KEY = b"test-caller-key-not-a-secret"  # keys the caller index (IVR_CALLER_KEY)
+
 RECEIVED = datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc).astimezone().isoformat()
 
 
@@ -23,7 +25,7 @@ RECEIVED = datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc).astimezone().isofor
 
 @pytest.fixture
 async def tickets(redis_url: str, tmp_path: Path) -> AsyncIterator[TicketStore]:
-    s = TicketStore(redis_url, tmp_path / "spool", name="server-1", retention_days=30, timeout=0.5)
+    s = TicketStore(redis_url, tmp_path / "spool", name="server-1", retention_days=30, timeout=0.5, caller_key=CALLER_KEY)
     yield s
     await s.close()
 
@@ -72,8 +74,8 @@ async def test_given_a_ticket_when_a_phase_is_written_again_then_nothing_changes
 async def test_given_two_engines_sharing_redis_when_both_write_tickets_then_every_number_is_unique(
     redis_url: str, tmp_path: Path,
 ) -> None:
-    a = TicketStore(redis_url, tmp_path / "a", name="a", retention_days=30)
-    b = TicketStore(redis_url, tmp_path / "b", name="b", retention_days=30)
+    a = TicketStore(redis_url, tmp_path / "a", name="a", retention_days=30, caller_key=CALLER_KEY)
+    b = TicketStore(redis_url, tmp_path / "b", name="b", retention_days=30, caller_key=CALLER_KEY)
     try:
         for n in range(20):
             await (a if n % 2 else b).write(ticket(f"3.{n}"), "opened")
@@ -101,9 +103,9 @@ async def test_given_a_retention_then_tickets_numbers_and_indexes_expire_with_it
     await tickets.drain()
     ttl = 30 * 86_400
     for key in (keyspace.ticket("5.1"), keyspace.ticket_number(f"{day()}-12345-00001"),
-                keyspace.caller_tickets("13900000001")):
+                keyspace.caller_tickets("13900000001", CALLER_KEY)):
         assert ttl - 10 <= await tickets.redis.ttl(key) <= ttl, key
-    assert "13900000001" not in keyspace.caller_tickets("13900000001")  # no number in a key name
+    assert "13900000001" not in keyspace.caller_tickets("13900000001", CALLER_KEY)  # no number in a key name
 
 
 async def test_given_a_caller_with_earlier_tickets_then_they_are_found_and_nobody_elses(tickets: TicketStore) -> None:
@@ -121,7 +123,7 @@ async def test_given_redis_is_down_when_tickets_are_written_then_they_are_journa
 ) -> None:
     port = PortAllocator().one()
     url = f"redis://127.0.0.1:{port}/0"
-    store = TicketStore(url, tmp_path / "spool", name="server-1", retention_days=30, timeout=0.3)
+    store = TicketStore(url, tmp_path / "spool", name="server-1", retention_days=30, timeout=0.3, caller_key=CALLER_KEY)
     proc = None
     try:
         t = ticket("7.1")

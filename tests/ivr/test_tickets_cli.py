@@ -22,6 +22,8 @@ from tickets.audit import read_audit
 from tickets.export import HEADER
 from tickets.model import AgentAttempt, Deadline, IvrPath, Ticket, TimelineEntry, Transfer
 
+CALLER_KEY = b"test-caller-key-not-a-secret"  # keys the caller index (IVR_CALLER_KEY)
+
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime.now().astimezone()
 TEN_DAYS_AGO = (NOW - timedelta(days=10)).replace(hour=10, minute=0, second=0, microsecond=0)
@@ -64,7 +66,7 @@ TICKETS = [
 
 
 async def _write(url: str, spool: Path, tickets: list[Ticket]) -> list[str]:
-    store = TicketStore(url, spool, "seed", retention_days=3650, timeout=1.0)
+    store = TicketStore(url, spool, "seed", retention_days=3650, timeout=1.0, caller_key=CALLER_KEY)
     try:
         for t in tickets:
             await store.write(t, "closed")

@@ -5,7 +5,7 @@ one closed ticket with the right disposition, times and path."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from ivr.flows.calendar import load_calendar
 from tickets.deadline import handling_deadline
 from tickets.model import Ticket
 from tracking.cdr import CdrRow
-from tracking.tracker import IVR_GRACE, CallTracker, Change, Directory, endpoint_of, normalize_line
+from tracking.tracker import IVR_GRACE, CallTracker, Change, Directory, endpoint_of, event_time, iso, normalize_line
 
 RECORDED = Path(__file__).with_name("recorded")
 REPO = Path(__file__).resolve().parents[2]
@@ -60,7 +60,10 @@ def feed(tracker: CallTracker, events: list[dict[str, str]], record: dict[str, A
 
 
 def closed(changes: list[Change]) -> Ticket:
-    assert [c.phase for c in changes] == ["opened", "closed"], changes
+    """The closed ticket of one call: opened, its queue visits as they ended, closed."""
+    phases = [c.phase for c in changes]
+    assert phases[0] == "opened" and phases[-1] == "closed", phases
+    assert phases[1:-1] == [f"queue:{v.queue}:1" for v in changes[-1].ticket.queue_visits], phases
     return changes[-1].ticket
 
 
@@ -133,6 +136,18 @@ def test_given_a_caller_hanging_up_in_the_queue_then_abandoned_in_queue_with_the
     assert t.hangup_by == "caller" and t.agents_rung  # a seat was rung, nobody answered
 
 
+def test_given_the_engines_priority_decision_then_the_ticket_says_which_priority_and_why(tracker: CallTracker) -> None:
+    events = recorded("abandoned_in_queue")
+    linkedid = events[0]["Linkedid"]
+    record = ivr_record(linkedid, keys=[], route="queue") | {
+        "flow": "elderly", "elderly": True,
+        "priority": {"priority": 10, "reason": "elderly", "reasons": ["elderly", "repeat"]},
+    }
+    t = closed(feed(tracker, events, record))
+    assert (t.priority, t.priority_reason, t.priority_reasons, t.elderly) == (10, "elderly", ["elderly", "repeat"], True)
+    assert Ticket.from_json(t.to_json()).priority_reasons == ["elderly", "repeat"]  # stored and read back
+
+
 def test_given_the_tax_gateway_is_busy_then_transfer_failed_with_cause_and_the_fallback_queue_answer(
     tracker: CallTracker,
 ) -> None:
@@ -179,7 +194,8 @@ def test_given_a_reconnect_then_live_calls_are_adopted_and_gone_ones_reported_va
     [opened] = changes
     assert opened.phase == "opened" and opened.ticket.caller == "13900009999" and opened.ticket.queue == "general"
     assert set(tracker.open_calls()) == {linkedid, "bed-9.1"}
-    [lost] = tracker.lose(linkedid, float(events[join]["Timestamp"]) + 60, "ended while AMI was down (no CDR)")
+    [visit, lost] = tracker.lose(linkedid, float(events[join]["Timestamp"]) + 60, "ended while AMI was down (no CDR)")
+    assert visit.phase == "queue:general:1" and visit.visit and visit.visit.outcome == "lost" and visit.final
     assert lost.ticket.disposition == "error" and lost.ticket.closed_by == "lost"
     assert lost.ticket.hangup_cause == "ended while AMI was down (no CDR)"
 
@@ -193,9 +209,12 @@ def test_given_a_call_that_ran_while_no_engine_followed_then_its_cdr_makes_the_t
                "2026-12-01 10:01:09", "2026-12-01 10:01:09", "2026-12-01 10:01:15", "6", "6", "ANSWERED", "12345",
                "fallback", "", "general", "", "5"),
     ]
-    [change] = tracker.finish("bed-1.0", rows, now=datetime(2026, 12, 1, 10, 5).timestamp())
+    [visit, change] = tracker.finish("bed-1.0", rows, now=datetime(2026, 12, 1, 10, 5).timestamp())
     t = change.ticket
     assert change.phase == "closed" and t.closed_by == "cdr"
+    # the one visit the CDR tells of, timed from the CDR (from the call's start: never too short)
+    assert visit.phase == "queue:general:1" and t.queue_visits == [visit.visit]
+    assert (visit.visit.outcome, visit.visit.agent, visit.visit.wait_seconds) == ("answered", "agent1001", 9.0)
     assert t.disposition == "answered" and t.agent == "agent1001" and t.talk_seconds == 60.0
     assert t.line == "12345" and t.caller == "13900000005" and t.satisfaction == 5
     assert t.ivr.route == "fallback" and t.ended.startswith("2026-12-01T10:01:15")
@@ -207,8 +226,156 @@ def test_channel_names_and_dialed_numbers() -> None:
     assert normalize_line("s") == "12345" and normalize_line("+12345") == "12345"
 
 
-def test_the_engine_ami_filter_passes_exactly_the_events_the_tracker_handles() -> None:
+def test_the_engine_ami_filter_passes_exactly_the_events_the_tracker_and_the_seats_handle() -> None:
     from ivr.asterisk_conf import ENGINE_EVENTS
+    from queues.agents import MEMBER_EVENTS
     from tracking.tracker import HANDLED_EVENTS
 
-    assert set(ENGINE_EVENTS) == HANDLED_EVENTS
+    assert set(ENGINE_EVENTS) == HANDLED_EVENTS | MEMBER_EVENTS
+
+
+# --- queue visits -------------------------------------------------------------------------------
+
+def queue_event(name: str, like: dict[str, str], at: float, queue: str, **extra: str) -> dict[str, str]:
+    """A queue event of the caller's channel ``like`` another, at event time ``at``."""
+    return {"Event": name, "Timestamp": f"{at:.6f}", "Channel": like["Channel"], "Uniqueid": like["Uniqueid"],
+            "Linkedid": like["Linkedid"], "CallerIDNum": like.get("CallerIDNum", ""), "Queue": f"q-{queue}", **extra}
+
+
+def with_expert_visit(events: list[dict[str, str]], wait: float) -> list[dict[str, str]]:
+    """The recorded call as if it first waited ``wait`` s in the expert queue, whose timeout sent
+    it on to the general queue: QueueCallerLeave without AgentConnect, the dialplan's
+    UserEvent(IvrOverflow), then the recorded join."""
+    join = next(i for i, e in enumerate(events) if e["Event"] == "QueueCallerJoin")
+    general_at = float(events[join]["Timestamp"])
+    shift = wait + 0.01
+    for e in events[join:]:
+        e["Timestamp"] = f"{float(e['Timestamp']) + shift:.6f}"
+    overflow = queue_event("UserEvent", events[join], general_at + wait + 0.001, "-", UserEvent="IvrOverflow",
+                           Overflow="general", Reason="TIMEOUT")
+    overflow["Queue"] = "expert-hrss"
+    expert = [queue_event("QueueCallerJoin", events[join], general_at, "expert-hrss", Position="1"),
+              queue_event("QueueCallerLeave", events[join], general_at + wait, "expert-hrss", Position="1"), overflow]
+    return events[:join] + expert + events[join:]
+
+
+def test_given_an_answered_call_then_its_visit_ends_and_is_written_at_the_agent_connect(tracker: CallTracker) -> None:
+    events = recorded("answered_rated")
+    linkedid = events[0]["Linkedid"]
+    connect = next(i for i, e in enumerate(events) if e["Event"] == "AgentConnect")
+    changes = feed(tracker, events[:connect], ivr_record(linkedid, keys=["1"], route="queue"))
+    assert [c.phase for c in changes] == ["opened"]  # the QueueCallerLeave alone does not tell
+    [change] = tracker.handle(events[connect])
+    join = next(e for e in events if e["Event"] == "QueueCallerJoin")
+    v = change.visit
+    assert change.phase == "queue:general:1" and v is not None and change.ticket.queue_visits == [v]
+    assert (v.queue, v.outcome, v.agent) == ("general", "answered", "agent1001")
+    assert v.wait_seconds == pytest.approx(float(events[connect]["Timestamp"]) - float(join["Timestamp"]), abs=0.002)
+    assert v.joined == change.ticket.queued and v.left <= change.ticket.answered
+    t = closed([changes[0], change, *feed(tracker, events[connect + 1:])])
+    assert t.queue_visits == [v] and t.wait_seconds == v.wait_seconds
+
+
+def test_given_a_caller_hanging_up_in_the_queue_then_the_visit_is_abandoned_at_once(tracker: CallTracker) -> None:
+    events = recorded("abandoned_in_queue")
+    abandon = next(i for i, e in enumerate(events) if e["Event"] == "QueueCallerAbandon")
+    changes = feed(tracker, events[:abandon + 1], ivr_record(events[0]["Linkedid"], keys=["0"], route="queue"))
+    assert [c.phase for c in changes] == ["opened", "queue:general:1"]
+    v = changes[1].visit
+    assert v is not None and v.outcome == "abandoned" and v.agent == "" and 11.8 < v.wait_seconds < 11.9  # type: ignore[operator]
+    t = closed(changes + feed(tracker, events[abandon + 1:]))
+    assert [x.outcome for x in t.queue_visits] == ["abandoned"]
+
+
+def test_given_an_expert_call_that_times_out_into_the_general_queue_then_two_visits_and_the_whole_wait_on_the_ticket(
+    tracker: CallTracker,
+) -> None:
+    events = with_expert_visit(recorded("answered_rated"), wait=20.0)
+    linkedid = events[0]["Linkedid"]
+    changes = feed(tracker, events, ivr_record(linkedid, keys=["1"], route="queue"))
+    t = closed(changes)
+    expert, general = t.queue_visits
+    assert (expert.queue, expert.outcome, expert.agent) == ("expert-hrss", "overflowed", "")
+    assert expert.wait_seconds == pytest.approx(20.0, abs=0.001)
+    assert (general.queue, general.outcome, general.agent) == ("general", "answered", "agent1001")
+    assert 0 < general.wait_seconds < 1  # type: ignore[operator]
+    # written at the dialplan's IvrOverflow, and not the call's end on its line
+    overflowed = next(c for c in changes if c.phase == "queue:expert-hrss:1")
+    assert not overflowed.final and overflowed.visit is expert
+    tracker2 = CallTracker(tracker.directory, tracker.deadline)
+    at_overflow = next(i for i, e in enumerate(events) if e.get("UserEvent") == "IvrOverflow")
+    feed(tracker2, events[:at_overflow])
+    assert [c.phase for c in tracker2.handle(events[at_overflow])] == ["queue:expert-hrss:1"]
+    # the summary: the last queue, the first join, the caller's whole wait
+    assert t.queue == "general" and t.queued == expert.joined and t.disposition == "answered"
+    assert t.wait_seconds == pytest.approx(20.01 + general.wait_seconds, abs=0.002)  # type: ignore[operator]
+
+
+def test_given_an_expert_call_that_times_out_and_the_caller_hangs_up_then_overflowed_and_final(
+    tracker: CallTracker,
+) -> None:
+    events = recorded("hangup_in_greeting")
+    first, hangup = events[0], events[-1]
+    start = float(first["Timestamp"])
+    queued = [queue_event("QueueCallerJoin", first, start + 0.5, "expert-hrss", Position="1"),
+              queue_event("QueueCallerLeave", first, start + 0.7, "expert-hrss", Position="1")]
+    hangup = dict(hangup, Timestamp=f"{start + 0.9:.6f}")
+    changes = feed(tracker, [*events[:-1], *queued, hangup], ivr_record(first["Linkedid"], keys=["1"], route="queue"))
+    visit = next(c for c in changes if c.visit is not None)
+    assert visit.phase == "queue:expert-hrss:1" and visit.final and visit.visit
+    assert visit.visit.outcome == "overflowed" and visit.visit.wait_seconds == pytest.approx(0.2, abs=0.001)
+    assert closed(changes).disposition == "abandoned_queue"
+
+
+def test_given_an_engine_that_picks_up_a_queued_call_then_its_visit_has_the_name_the_first_engine_gave_it(
+    tracker: CallTracker, settings,  # noqa: ANN001
+) -> None:
+    """Two engines (or one restarted) write the same visit under one phase: counted once."""
+    events = recorded("answered_rated")
+    linkedid = events[0]["Linkedid"]
+    connect = next(i for i, e in enumerate(events) if e["Event"] == "AgentConnect")
+    first = [c for c in feed(tracker, events[:connect + 1]) if c.visit is not None]
+    later = CallTracker(tracker.directory, tracker.deadline)
+    channel = {"Channel": events[0]["Channel"], "Uniqueid": linkedid, "Linkedid": linkedid, "Context": "ivr-queues",
+               "Exten": "general", "CallerIDNum": events[0]["CallerIDNum"], "Application": "Queue",
+               "ApplicationData": "q-general,tc,,,", "Duration": "00:00:02"}
+    later.adopt([channel], known={}, now=float(events[connect]["Timestamp"]) - 0.1)
+    connect_event = dict(events[connect], HoldTime="12")
+    [second] = later.handle(connect_event)
+    assert [c.phase for c in first] == [second.phase] == ["queue:general:1"]
+    v = second.visit
+    assert v is not None and v.outcome == "answered" and v.wait_seconds == 12.0  # the join unseen: HoldTime
+    assert v.joined == iso(event_time(connect_event) - timedelta(seconds=12))
+
+
+def test_given_a_caller_who_asks_for_a_callback_then_the_visit_ends_as_callback_and_the_ticket_waits_for_it(
+    tracker: CallTracker,
+) -> None:
+    """The recorded abandoned call, as if the caller had pressed the callback key before hanging up:
+    QueueCallerLeave, then the dialplan's UserEvent(IvrCallback, requested), then the hang-up."""
+    events = recorded("abandoned_in_queue")
+    linkedid = events[0]["Linkedid"]
+    abandon = next(i for i, e in enumerate(events) if e["Event"] == "QueueCallerAbandon")
+    at = float(events[abandon]["Timestamp"])
+    leave = queue_event("QueueCallerLeave", events[abandon], at, "general")
+    request = dict(queue_event("UserEvent", events[abandon], at + 0.01, "general"), UserEvent="IvrCallback",
+                   Stage="requested", Queue="general", Number=events[0]["CallerIDNum"], QueuedAt="1.0", Priority="5")
+    events = events[:abandon] + [leave, request] + events[abandon + 1:]
+    changes = feed(tracker, events, ivr_record(linkedid, keys=["0"], route="queue"))
+    t = closed(changes)
+    assert t.disposition == "callback" and t.callback is not None
+    assert (t.callback["status"], t.callback["queue"], t.callback["number"]) == ("pending", "general", t.caller)
+    assert [v.outcome for v in t.queue_visits] == ["callback"]
+    assert [c.phase for c in changes if c.phase.startswith("queue:")] == ["queue:general:1"]  # counted once
+    assert t.view(unmasked=False)["callback"]["number"] != t.caller  # masked like the caller
+
+
+def test_given_a_key_that_did_not_count_then_the_caller_back_in_the_same_queue_is_one_visit(tracker: CallTracker) -> None:
+    events = recorded("abandoned_in_queue")
+    linkedid = events[0]["Linkedid"]
+    join = next(i for i, e in enumerate(events) if e["Event"] == "QueueCallerJoin")
+    at = float(events[join]["Timestamp"])
+    back = [queue_event("QueueCallerLeave", events[join], at + 1, "general"),
+            queue_event("QueueCallerJoin", events[join], at + 1.01, "general", Position="1")]
+    t = closed(feed(tracker, events[:join + 1] + back + events[join + 1:], ivr_record(linkedid, keys=["0"], route="queue")))
+    assert [v.outcome for v in t.queue_visits] == ["abandoned"] and t.disposition == "abandoned_queue"

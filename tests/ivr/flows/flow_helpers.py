@@ -15,6 +15,7 @@ from ivr.yamlsource import SourceErrors
 PROMPTS: dict[str, tuple[str, float | None]] = {
     "welcome_12345": ("您好，欢迎致电12345政务服务便民热线。", 4.0),
     "welcome_12333": ("您好，这里是12333人社服务热线。", 3.0),
+    "elderly_greeting": ("您好，正在为您优先接通人工服务，请稍候。", 3.0),
     "main_menu": ("人社业务请按1，人工服务请按0或直接等待。", 4.0),
     "hrss_menu": ("专家咨询请按1，综合服务请按0。", 3.0),
     "sample_menu_l1": ("服务查询请按1，身份证查询请按2，紧急求助请按9，人工服务请按0。", 6.0),

@@ -22,7 +22,7 @@ def test_check_prints_each_flows_worst_path_and_exits_0(config_dir, fixture_cata
     out = capsys.readouterr().out
     assert "main: worst case 11s from answer to a human (budget 15s)" in out
     assert "greeting[next] 4s → menu[key 1] 7s → consult[next] 0s → general[queue] 0s" in out
-    assert "ok: 4 flows, version " in out
+    assert "ok: 5 flows, version " in out
 
 
 def test_check_exits_1_with_located_errors(config_dir, fixture_catalog, capsys):

@@ -1,0 +1,203 @@
+"""Queued callback over AMI: the adapter around :mod:`queues.callback`.
+
+The dialplan does the waiting and the calling (asterisk-conf/extensions.conf, "Queued
+callback"); the engine hears its ``UserEvent(IvrCallback)`` steps and:
+
+- on ``requested`` (the caller pressed the key and hangs up): keeps one pending callback per
+  number in Redis and originates the stand-in that holds the caller's place in the queue;
+- on ``dialing`` / ``answered`` / ``result`` (a seat took the stand-in, the citizen answered, the
+  attempt ended): writes the outcome on the ticket, and places the next attempt after
+  ``retry_after`` or gives up after ``attempts``.
+
+Several engines hear the same events: the one that wins an attempt's claim in Redis places it
+and follows it. Requests live in Redis, so a restarted engine places the attempts that are due;
+an attempt whose result nobody heard (the engine was down) is counted as lost after a while.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from datetime import datetime
+from typing import Callable, Mapping, cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from ivr import keyspace
+from ivr.ami.client import AmiClient, AmiError
+from ivr.config import Settings
+from ivr.masking import mask_number
+from ivr.store import TicketStore
+from queues import callback as policy
+from queues.callback import CallbackRequest
+from tickets.model import Disposition, Ticket
+from tracking.tracker import endpoint_of
+
+log = logging.getLogger(__name__)
+
+HOLD = 3600  # s a stand-in may wait in the queue for a seat
+LOST_AFTER = HOLD + 300  # s after which a placed attempt nobody reported on counts as lost
+STAGE_REV = {"dialing": 1, "answered": 2, "result": 3}
+
+
+class CallbackWorker:
+    def __init__(self, settings: Settings, tickets: TicketStore, redis_url: str, caller_key: bytes,
+                 ami: Callable[[], AmiClient | None], live_settings: Callable[[], Settings] | None = None):
+        self.live_settings = live_settings or (lambda: settings)
+        self.tickets = tickets
+        self.redis = aioredis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2)
+        self.caller_key = caller_key
+        self.ami = ami
+        self._events: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+        self._mine: set[tuple[str, int]] = set()  # attempts this engine placed (it follows them)
+        self._tickets: dict[str, Ticket] = {}  # the tickets of callbacks this engine follows
+
+    def on_event(self, event: Mapping[str, str]) -> None:
+        if event.get("UserEvent") == "IvrCallback":
+            self._events.put_nowait(dict(event))
+
+    async def run(self) -> None:
+        while True:
+            try:
+                event = await asyncio.wait_for(self._events.get(), 1.0)
+            except TimeoutError:
+                event = None
+            try:
+                if event is not None:
+                    await self._handle(event)
+                await self._place_due(time.time())
+            except (RedisError, OSError) as exc:
+                log.warning("callbacks: Redis unavailable (%s); retrying", exc)
+                if event is not None:
+                    self._events.put_nowait(event)
+                await asyncio.sleep(1)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    # --- events ------------------------------------------------------------------------------
+
+    async def _handle(self, event: dict[str, str]) -> None:
+        stage = event.get("Stage", "")
+        if stage == "requested":
+            await self._requested(event)
+            return
+        linkedid, attempt = event.get("Of", ""), int(event.get("Attempt") or 0)
+        if (linkedid, attempt) not in self._mine:
+            return  # another engine placed it and follows it
+        request = await self._load(linkedid)
+        if request is None:
+            return
+        queue = self.live_settings().queues.get(request.queue)
+        rules = queue.callback if queue and queue.callback else None
+        agent = endpoint_of(event.get("Agent", ""))
+        if stage == "result" and rules is not None:
+            self._mine.discard((linkedid, attempt))
+            policy.result(request, event.get("DialStatus", ""), agent, time.time(), rules)
+            await self._save(request)
+            if request.status in (policy.ANSWERED, policy.FAILED):
+                await self.redis.delete(keyspace.callback_number(keyspace.caller_digest(request.number, self.caller_key)))
+            log.info("callback for call %s, attempt %d: %s → %s", linkedid, attempt, event.get("DialStatus", ""),
+                     request.status)
+        await self._on_ticket(request, stage, attempt, agent)
+
+    async def _requested(self, event: dict[str, str]) -> None:
+        linkedid, number = event.get("Linkedid", ""), event.get("Number", "")
+        if not linkedid or not number:
+            return
+        digest = keyspace.caller_digest(number, self.caller_key)
+        # one pending callback per number: a second request keeps the first one's place
+        if not await self.redis.set(keyspace.callback_number(digest), linkedid, nx=True, ex=86_400):
+            if await self.redis.get(keyspace.callback_number(digest)) != linkedid:
+                log.info("callback for %s: one is already pending for this number", mask_number(number))
+                return
+        request = CallbackRequest(linkedid=linkedid, number=number, queue=event.get("Queue", "general"),
+                                  queued_at=event.get("QueuedAt", ""), priority=int(event.get("Priority") or 0),
+                                  next_at=time.time())
+        await self.redis.hsetnx(keyspace.CALLBACKS, linkedid, json.dumps(request.to_json()))
+
+    # --- placing attempts ----------------------------------------------------------------------
+
+    async def _place_due(self, now: float) -> None:
+        raw = cast(dict[str, str], await self.redis.hgetall(keyspace.CALLBACKS))
+        for text in raw.values():
+            request = CallbackRequest.from_json(json.loads(text))
+            if request.status == policy.PENDING and request.next_at <= now:
+                await self._place(request)
+            elif request.status == policy.PLACED and request.next_at + LOST_AFTER < now:
+                rules = self.live_settings().queues[request.queue].callback if request.queue in self.live_settings().queues else None
+                if rules is not None and await self._claim(request.linkedid, f"lost-{request.attempt}"):
+                    policy.result(request, "LOST", "", now, rules)
+                    await self._save(request)
+                    await self._on_ticket(request, "result", len(request.attempts), "")
+            elif request.status in (policy.ANSWERED, policy.FAILED):
+                await self.redis.hdel(keyspace.CALLBACKS, request.linkedid)
+
+    async def _claim(self, linkedid: str, what: str) -> bool:
+        return bool(await self.redis.set(keyspace.callback_claim(linkedid, what), "1", nx=True, ex=2 * HOLD))
+
+    async def _place(self, request: CallbackRequest) -> None:
+        ami, settings = self.ami(), self.live_settings()
+        queue = settings.queues.get(request.queue)
+        if ami is None or not ami.connected or queue is None or queue.callback is None:
+            return  # retried on the next pass (a reload may have removed the queue's callback)
+        attempt = request.attempt
+        if not await self._claim(request.linkedid, str(attempt)):
+            return
+        variables = {
+            "_IVR_CALLBACK_OF": request.linkedid, "__IVR_QUEUED_AT": request.queued_at,
+            "_IVR_CALLBACK_QUEUE": request.queue, "_IVR_CALLBACK_PRIO": str(request.priority),
+            "_IVR_CALLBACK_ATTEMPT": str(attempt), "IVR_CALLBACK_NUMBER": request.number,
+            "IVR_CALLBACK_RING": str(queue.callback.ring), "IVR_CALLBACK_HOLD": str(HOLD),
+        }
+        try:
+            await ami.action({"Action": "Originate", "Channel": "Local/cb@ivr-callback-queue/n",
+                              "Context": "ivr-callback-dial", "Exten": "s", "Priority": "1", "Async": "true",
+                              "CallerID": f"callback <{request.number}>", "Timeout": "10000",
+                              "Variable": ",".join(f"{k}={v}" for k, v in variables.items())}, as_list=False)
+        except (AmiError, TimeoutError) as exc:
+            log.warning("callback for call %s: originate failed (%s); retrying", request.linkedid, exc)
+            await self.redis.delete(keyspace.callback_claim(request.linkedid, str(attempt)))
+            return
+        self._mine.add((request.linkedid, attempt))
+        policy.placed(request)
+        request.next_at = time.time()
+        await self._save(request)
+        log.info("callback for call %s: attempt %d waits in %s", request.linkedid, attempt, request.queue)
+
+    # --- Redis and the ticket ----------------------------------------------------------------
+
+    async def _load(self, linkedid: str) -> CallbackRequest | None:
+        text = await self.redis.hget(keyspace.CALLBACKS, linkedid)
+        return CallbackRequest.from_json(json.loads(text)) if text else None
+
+    async def _save(self, request: CallbackRequest) -> None:
+        await self.redis.hset(keyspace.CALLBACKS, request.linkedid, json.dumps(request.to_json()))
+
+    async def _on_ticket(self, request: CallbackRequest, stage: str, attempt: int, agent: str) -> None:
+        """The callback's progress on the call's ticket (written after its ``closed``)."""
+        ticket = self._tickets.get(request.linkedid)  # its stages follow faster than group commits
+        for _ in range(20):  # the call's own ticket may still be in its group-commit window
+            if ticket is not None:
+                break
+            ticket = await self.tickets.get(request.linkedid)
+            if ticket is None:
+                await asyncio.sleep(0.5)
+        if ticket is None:
+            log.warning("callback for call %s: its ticket is not in Redis; the outcome is not on it", request.linkedid)
+            return
+        if request.status in (policy.ANSWERED, policy.FAILED):
+            self._tickets.pop(request.linkedid, None)
+        else:
+            self._tickets[request.linkedid] = ticket
+        now = datetime.now().astimezone().isoformat(timespec="milliseconds")
+        ticket.callback = {**(ticket.callback or {}), **policy.ticket_view(request)}
+        if stage == "dialing" and agent:
+            ticket.agent = agent  # the seat that took the caller's place, waiting for them
+        if stage == "answered" and not ticket.answered:
+            ticket.answered, ticket.disposition = now, Disposition.ANSWERED.value
+        ticket.note(now, f"callback {stage}", f"attempt {attempt}" + (f" {agent}" if agent else ""))
+        self.tickets.write_nowait(ticket, f"callback:{attempt}:{stage}", rev=100 + 10 * attempt + STAGE_REV.get(stage, 0))

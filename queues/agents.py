@@ -1,0 +1,157 @@
+"""Who is at which seat, from Asterisk's own word: a pure state machine over queue-member facts.
+
+Asterisk's app_queue is the truth about membership (an agent logged in is a dynamic member of
+each queue of their skills), pauses and device state; it says so in ``QueueMember*`` events and,
+after any reconnect or restart, in the ``QueueMember`` rows of a ``QueueStatus``. The board keeps
+one :class:`Seat` per agent and reports which seats changed, so the adapter
+(:mod:`ivr.follow`) writes only those. Wrap-up (后处理) is not an event: a seat is in wrap-up
+while ``last call + wrap-up time`` lies ahead, so :meth:`Seat.state` is computed when read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+Facts = Mapping[str, str]
+MEMBER_EVENTS = frozenset({"QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause", "QueueMemberStatus"})
+# Asterisk's device states (AST_DEVICE_*), as QueueMember* events number them
+_RINGING = {"6", "7"}
+_UNREACHABLE = {"4", "5"}  # invalid, unavailable: logged in, but the phone is gone
+STATES = ("logged_out", "available", "ringing", "talking", "wrapup", "paused", "unreachable")
+
+
+@dataclass
+class Membership:
+    """One agent in one queue."""
+
+    penalty: int = 0
+    paused: bool = False
+    reason: str = ""
+    device: str = "1"
+    in_call: bool = False
+    last_call: float = 0.0  # epoch seconds the last call ended (Asterisk's LastCall)
+    wrapup: int = 0
+    calls: int = 0
+    login: float = 0.0
+
+
+@dataclass
+class Seat:
+    """An agent as the board knows them; ``queues`` empty means logged out."""
+
+    agent: str
+    queues: dict[str, Membership] = field(default_factory=dict)
+    since: float = 0.0  # when the last fact about this seat arrived
+
+    def state(self, now: float) -> str:
+        """One word for a wallboard: paused beats talking (a pause mid-call takes effect after)."""
+        if not self.queues:
+            return "logged_out"
+        members = list(self.queues.values())
+        if any(m.in_call or m.device in ("2", "3", "8") for m in members):
+            return "talking"
+        if any(m.device in _RINGING for m in members):
+            return "ringing"
+        if all(m.paused for m in members):
+            return "paused"
+        if all(m.device in _UNREACHABLE for m in members):
+            return "unreachable"
+        if any(m.last_call and now < m.last_call + m.wrapup for m in members):
+            return "wrapup"
+        return "available"
+
+    def to_json(self, now: float) -> dict[str, Any]:
+        reasons = {m.reason for m in self.queues.values() if m.paused and m.reason}
+        return {
+            "agent": self.agent,
+            "state": self.state(now),
+            "reason": ",".join(sorted(reasons)),
+            "since": self.since,
+            "queues": {q: {"penalty": m.penalty, "paused": m.paused, "reason": m.reason, "device": m.device,
+                           "in_call": m.in_call, "last_call": m.last_call, "wrapup": m.wrapup, "calls": m.calls,
+                           "login": m.login}
+                       for q, m in sorted(self.queues.items())},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Seat":
+        return cls(agent=str(data["agent"]), since=float(data.get("since", 0)),
+                   queues={q: Membership(**m) for q, m in (data.get("queues") or {}).items()})
+
+
+def agent_of(facts: Facts) -> str:
+    """The agent of a member row: its interface ``PJSIP/agent1001`` (events: Interface; QueueStatus: Location)."""
+    interface = facts.get("Interface") or facts.get("Location") or facts.get("StateInterface") or ""
+    return interface.split("/", 1)[-1]
+
+
+def _int(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0
+
+
+def _float(text: str | None) -> float:
+    try:
+        return float(text or 0)
+    except ValueError:
+        return 0.0
+
+
+def _membership(facts: Facts) -> Membership:
+    return Membership(
+        penalty=_int(facts.get("Penalty")),
+        paused=facts.get("Paused") == "1",
+        reason=facts.get("PausedReason", "") if facts.get("Paused") == "1" else "",
+        device=facts.get("Status", "1") or "1",
+        in_call=facts.get("InCall") == "1",
+        last_call=_float(facts.get("LastCall")),
+        wrapup=_int(facts.get("Wrapuptime")),
+        calls=_int(facts.get("CallsTaken")),
+        login=_float(facts.get("LoginTime")),
+    )
+
+
+class AgentBoard:
+    """Seats of the configured agents; ``queue_name`` maps Asterisk's queue (``q-general``) to
+    the configured one, and members that are not configured agents are ignored."""
+
+    def __init__(self, agents: Iterable[str], queue_name: Any = lambda q: q):
+        self.queue_name = queue_name
+        self.seats: dict[str, Seat] = {a: Seat(a) for a in agents}
+
+    def handle(self, event: Facts, now: float) -> list[Seat]:
+        """A ``QueueMember*`` event; returns the seats it changed."""
+        seat = self.seats.get(agent_of(event))
+        if seat is None:
+            return []
+        queue = self.queue_name(event.get("Queue", ""))
+        if event.get("Event") == "QueueMemberRemoved":
+            seat.queues.pop(queue, None)
+        else:
+            seat.queues[queue] = _membership(event)
+        seat.since = now
+        return [seat]
+
+    def reconcile(self, rows: Iterable[Facts], now: float) -> list[Seat]:
+        """Replace what is known with a ``QueueStatus`` snapshot (its ``QueueMember`` rows);
+        returns every seat whose membership differs from before."""
+        fresh: dict[str, dict[str, Membership]] = {a: {} for a in self.seats}
+        for row in rows:
+            agent = agent_of(row)
+            if agent in fresh:
+                fresh[agent][self.queue_name(row.get("Queue", ""))] = _membership(row)
+        changed = []
+        for agent, queues in fresh.items():
+            seat = self.seats[agent]
+            if seat.queues != queues:
+                seat.queues, seat.since = queues, now
+                changed.append(seat)
+        return changed
+
+    def set_agents(self, agents: Iterable[str]) -> None:
+        """After a reload: new agents start logged out; removed ones are forgotten."""
+        names = list(agents)
+        self.seats = {a: self.seats.get(a) or Seat(a) for a in names}

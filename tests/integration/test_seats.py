@@ -1,0 +1,259 @@
+"""Seats on the real Asterisk: agents logged in as a shift starts, paused from the softphone
+(feature codes, authenticated as the seat) and through the engine (`ivr agents`, the seat-control
+AMI user); a paused agent is not rung; expert queues hand calls on to the general queue when no
+expert is logged in, or when their wait limit runs out (keeping the caller's place in time
+order); the engine restarting loses no agent state; a reload adds an agent while a call waits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+
+from ivr.ami.client import AmiClient
+from ivr.store import SeatStore
+from ivr.testbed.bed import BedState, TestBed
+from ivr.testbed.calls import Phones, for_caller, queue_caller, run_ivr, until
+from queues.agents import Seat
+from queues.model import memberships
+
+pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test", "full_shift")
+
+
+@pytest.fixture
+async def full_shift(bed: TestBed, ami: AmiClient) -> AsyncIterator[None]:
+    """Whatever a test does to the seats, the next one starts with every agent logged in and
+    available again."""
+    yield
+    await bed.log_in_agents()
+    for agent in bed.settings.agents:
+        await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{agent}", "Paused": "false"})
+
+
+@pytest.fixture
+async def seats(state: BedState) -> AsyncIterator[SeatStore]:
+    store = SeatStore(state.redis_url)
+    yield store
+    await store.close()
+
+
+async def published(seats: SeatStore, agent: str, **expected: Any) -> Seat:
+    """The engine's published seat of ``agent`` once it shows ``expected`` (e.g. state="paused")."""
+    async def find() -> Seat | None:
+        data = (await seats.all()).get(agent)
+        if data is None:
+            return None
+        seat = Seat.from_json(data)
+        shown = dict(data, state=seat.state(time.time()))
+        return seat if all(shown.get(k) == v for k, v in expected.items()) else None
+    try:
+        return await until(find, timeout=15)
+    except AssertionError:
+        data = (await seats.all()).get(agent)
+        raise AssertionError(f"{agent}: wanted {expected}, published {data}") from None
+
+
+async def published_state(seats: SeatStore, agent: str, states: set[str]) -> bool:
+    data = (await seats.all()).get(agent)
+    return data is not None and Seat.from_json(data).state(time.time()) in states
+
+
+def member_event(agent: str, **fields: str) -> Any:
+    return lambda e: e.get("Interface") == f"PJSIP/{agent}" and all(e.get(k) == v for k, v in fields.items())
+
+
+async def test_given_a_shift_when_ivr_agents_runs_then_every_agent_is_logged_in_to_its_skills(
+    engine: TestBed, state: BedState, seats: SeatStore,
+) -> None:
+    for agent in engine.settings.agents:  # (a seat of an earlier test's call may still be in wrap-up)
+        try:
+            await until(lambda: published_state(seats, agent, {"available", "wrapup"}), 20)
+        except AssertionError:
+            raise AssertionError(f"{agent}: published {(await seats.all()).get(agent)}") from None
+    code, out = await run_ivr(state, "agents", "--json")
+    assert code == 0, out
+    listed = {row["agent"]: row for row in json.loads(out)}
+    code, live_out = await run_ivr(state, "agents", "--live", "--json")
+    assert code == 0, live_out
+    live = {row["agent"]: row for row in json.loads(live_out)}
+    for name, agent in engine.settings.agents.items():
+        expected = {q: p for q, p in memberships(agent, engine.settings.queues).items()}
+        for source in (listed, live):
+            assert source[name]["state"] in ("available", "wrapup")
+            assert {q: m["penalty"] for q, m in source[name]["queues"].items()} == expected
+    assert listed["expert2001"]["queues"].keys() == {"expert-hrss", "general"}
+    code, table = await run_ivr(state, "agents")
+    assert code == 0 and "expert2001" in table and "空闲" in table, table
+
+
+async def test_given_two_agents_paused_from_the_softphone_and_the_engine_then_a_call_rings_only_the_third(
+    engine: TestBed, state: BedState, phones: Phones, ami: AmiClient, seats: SeatStore,
+) -> None:
+    paused_1001 = ami.wait_for("QueueMemberPause", member_event("agent1001", Paused="1", PausedReason="用餐"))
+    await phones.softphone("agent1001", "*732")  # 2 = 用餐 in config/queues.yaml
+    await asyncio.wait_for(paused_1001, 10)
+    code, out = await run_ivr(state, "agents", "pause", "agent1002", "--reason", "培训")
+    assert code == 0 and "agent1002 paused (培训)" in out, out
+    await published(seats, "agent1001", state="paused", reason="用餐")
+    await published(seats, "agent1002", state="paused", reason="培训")
+
+    caller = phones.next_caller()
+    rung: list[str] = []
+    ami.on("AgentCalled", lambda e: rung.append(e.get("Interface", "")) if for_caller(caller)(e) else None)
+    connected = ami.wait_for("AgentConnect", for_caller(caller))
+    await phones.agent("agent1003", caller)
+    sipp, _ = await phones.call("12345", [], hold_ms=25_000, caller=caller)  # no key: the general queue
+    assert (await asyncio.wait_for(connected, 40))["Interface"] == "PJSIP/agent1003"
+    assert set(rung) == {"PJSIP/agent1003"}
+
+    unpaused = ami.wait_for("QueueMemberPause", member_event("agent1001", Paused="0"))
+    await phones.softphone("agent1001", "*74")
+    await asyncio.wait_for(unpaused, 10)
+    assert (await run_ivr(state, "agents", "unpause", "agent1002"))[0] == 0
+    await published(seats, "agent1001", reason="")
+    await published(seats, "agent1002", reason="")
+
+
+async def test_given_an_agent_logs_out_and_in_from_the_softphone_then_asterisk_and_the_engine_agree(
+    engine: TestBed, state: BedState, phones: Phones, ami: AmiClient, seats: SeatStore,
+) -> None:
+    left = ami.wait_for("QueueMemberRemoved", member_event("expert2001", Queue="q-general"))
+    await phones.softphone("expert2001", "*72")
+    await asyncio.wait_for(left, 10)
+    await published(seats, "expert2001", state="logged_out")
+    joined = ami.wait_for("QueueMemberAdded", member_event("expert2001", Queue="q-expert-hrss", Penalty="0"))
+    await phones.softphone("expert2001", "*71")
+    await asyncio.wait_for(joined, 10)
+    seat = await published(seats, "expert2001", state="available")
+    assert {q: m.penalty for q, m in seat.queues.items()} == {"expert-hrss": 0, "general": 10}
+
+
+async def test_given_no_expert_logged_in_when_an_expert_call_comes_then_it_joins_the_general_queue_at_once(
+    engine: TestBed, state: BedState, ami: AmiClient,
+) -> None:
+    assert (await run_ivr(state, "agents", "logout", "expert2001"))[0] == 0
+    caller = Phones.next_caller()
+    overflow = ami.wait_for("UserEvent", lambda e: e.get("UserEvent") == "IvrOverflow" and for_caller(caller)(e))
+    general = ami.wait_for("QueueCallerJoin", lambda e: for_caller(caller)(e))
+    await queue_caller(ami, "expert-hrss", caller)
+    event = await asyncio.wait_for(overflow, 10)
+    assert (event["Queue"], event["Overflow"], event["Reason"]) == ("expert-hrss", "general", "JOINEMPTY")
+    assert (await asyncio.wait_for(general, 10))["Queue"] == "q-general"
+
+
+async def test_given_an_expert_call_waits_past_its_limit_then_it_moves_to_general_ahead_of_later_callers(
+    engine: TestBed, state: BedState, ami: AmiClient, config_dir: Path,
+) -> None:
+    queues = config_dir / "queues.yaml"
+    original = queues.read_text(encoding="utf-8")
+    queues.write_text(original.replace("max_wait: 60", "max_wait: 3"), encoding="utf-8")
+    try:
+        await engine.apply_config()
+        for agent in engine.settings.agents:  # nobody answers: everyone waits
+            await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{agent}", "Paused": "true", "Reason": "会议"})
+        first, later = Phones.next_caller(), Phones.next_caller()
+        waiting = ami.wait_for("QueueCallerJoin", for_caller(first))
+        await queue_caller(ami, "expert-hrss", first)
+        assert (await asyncio.wait_for(waiting, 10))["Queue"] == "q-expert-hrss"
+        later_joined = ami.wait_for("QueueCallerJoin", for_caller(later))
+        await queue_caller(ami, "general", later)
+        assert (await asyncio.wait_for(later_joined, 10))["Position"] == "1"
+
+        moved = ami.wait_for("QueueCallerJoin", lambda e: for_caller(first)(e) and e.get("Queue") == "q-general")
+        overflow = ami.wait_for("UserEvent", lambda e: e.get("UserEvent") == "IvrOverflow" and for_caller(first)(e))
+        assert (await asyncio.wait_for(overflow, 15))["Reason"] == "TIMEOUT"
+        assert (await asyncio.wait_for(moved, 5))["Position"] == "1"  # it waited longer: ahead
+        entries = await ami.action({"Action": "QueueStatus", "Queue": "q-general"}, as_list=True)
+        order = [e.get("CallerIDNum") for e in sorted((e for e in entries if e.get("Event") == "QueueEntry"),
+                                                       key=lambda e: int(e["Position"]))]
+        assert order == [first, later]
+    finally:
+        queues.write_text(original, encoding="utf-8")
+        await engine.apply_config()
+
+
+async def test_given_the_engine_restarts_mid_queue_then_no_agent_state_is_lost(
+    engine: TestBed, state: BedState, ami: AmiClient, seats: SeatStore,
+) -> None:
+    await published(seats, "agent1003", state="available")
+    caller = Phones.next_caller()
+    assert (await run_ivr(state, "agents", "pause", "agent1001"))[0] == 0
+    await published(seats, "agent1001", state="paused")
+    engine.kill_engine()
+    # while no engine follows: one agent pauses, one logs out, the paused one comes back
+    assert (await run_ivr(state, "agents", "pause", "agent1003", "--reason", "5"))[0] == 0
+    assert (await run_ivr(state, "agents", "logout", "expert2005"))[0] == 0
+    assert (await run_ivr(state, "agents", "unpause", "agent1001"))[0] == 0
+    waiting = ami.wait_for("QueueCallerJoin", for_caller(caller))
+    await queue_caller(ami, "general", caller)
+    await asyncio.wait_for(waiting, 10)
+    engine.start_engine()
+    await published(seats, "agent1003", state="paused", reason="会议")
+    await published(seats, "expert2005", state="logged_out")
+    await published(seats, "agent1001", state="available")
+    code, out = await run_ivr(state, "agents", "--json")
+    assert {r["agent"]: r["state"] for r in json.loads(out)}["agent1003"] == "paused"
+
+
+async def test_given_a_call_waiting_when_a_reload_adds_an_agent_who_logs_in_then_the_new_agent_answers_it(
+    engine: TestBed, state: BedState, phones: Phones, ami: AmiClient, seats: SeatStore, config_dir: Path,
+) -> None:
+    for agent in engine.settings.agents:
+        await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{agent}", "Paused": "true", "Reason": "会议"})
+    caller = phones.next_caller()
+    waiting = ami.wait_for("QueueCallerJoin", for_caller(caller))
+    sipp, _ = await phones.call("12345", [], hold_ms=40_000, caller=caller)
+    await asyncio.wait_for(waiting, 30)
+
+    queues = config_dir / "queues.yaml"
+    original = queues.read_text(encoding="utf-8")
+    queues.write_text(original.replace("  agent1003: {name: 综合座席1003, skills: {general: 0}}\n",
+                                       "  agent1003: {name: 综合座席1003, skills: {general: 0}}\n"
+                                       "  agent1004: {name: 综合座席1004, skills: {general: 0}}\n"), encoding="utf-8")
+    try:
+        await engine.apply_config()
+        code, out = await run_ivr(state, "reload")  # the engine's seat board learns the new agent
+        assert code == 0, out
+        connected = ami.wait_for("AgentConnect", for_caller(caller))
+        await phones.agent("agent1004", caller)
+        code, out = await run_ivr(state, "agents", "login", "agent1004")
+        assert code == 0 and "agent1004 logged in to: general" in out, out
+        assert (await asyncio.wait_for(connected, 30))["Interface"] == "PJSIP/agent1004"
+        await published(seats, "agent1004", state="talking")
+    finally:
+        await ami.action({"Action": "QueueRemove", "Queue": "q-general", "Interface": "PJSIP/agent1004"}, as_list=False)
+        queues.write_text(original, encoding="utf-8")
+        await engine.apply_config()
+        await run_ivr(state, "reload")
+
+
+async def test_given_two_callers_waiting_then_the_second_hears_its_position_in_mandarin_and_the_first_nothing(
+    engine: TestBed, ami: AmiClient,
+) -> None:
+    for agent in engine.settings.agents:
+        await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{agent}", "Paused": "true", "Reason": "会议"})
+    await ami.command("core set verbose 3")  # Asterisk logs each file it plays (messages.log)
+    log = engine.dir / "log" / "messages.log"
+    try:
+        first, second = Phones.next_caller(), Phones.next_caller()
+        channels: dict[str, str] = {}
+        for caller in (first, second):
+            joined = ami.wait_for("QueueCallerJoin", for_caller(caller))
+            await queue_caller(ami, "general", caller)
+            channels[caller] = (await asyncio.wait_for(joined, 10))["Channel"]
+
+        def played(caller: str) -> list[str]:
+            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+            return [line.split("Playing '", 1)[1].split(".", 1)[0] for line in lines
+                    if f"<{channels[caller]}> Playing '" in line]
+
+        said = await until(lambda: (lambda p: p if "ivr12345/queue_position_after" in p else None)(played(second)), 15)
+        at = said.index("ivr12345/queue_position_before")
+        assert said[at:at + 3] == ["ivr12345/queue_position_before", "digits/2", "ivr12345/queue_position_after"]
+        assert not any(s.startswith("ivr12345/queue_") for s in played(first))  # the head of the queue: next is theirs
+    finally:
+        await ami.command("core set verbose 0")

@@ -1,0 +1,37 @@
+"""The callback policy: bounded attempts, the next one after retry_after, done when answered."""
+
+from __future__ import annotations
+
+from queues import callback as policy
+from queues.callback import CallbackRequest
+from queues.model import Callback
+
+RULES = Callback(after=30, attempts=3, retry_after=60)
+
+
+def request() -> CallbackRequest:
+    return CallbackRequest(linkedid="a.1", number="13900000001", queue="general", queued_at="100.5", priority=5)
+
+
+def test_an_attempt_not_answered_schedules_the_next_until_the_last_fails() -> None:
+    r = request()
+    assert (r.status, r.attempt) == ("pending", 1)
+    policy.placed(r)
+    assert (r.status, r.attempt) == ("placed", 1)
+    policy.result(r, "BUSY", "agent1001", 1000.0, RULES)
+    assert (r.status, r.next_at, r.attempt) == ("pending", 1060.0, 2)
+    policy.placed(r)
+    policy.result(r, "NOANSWER", "agent1002", 1100.0, RULES)
+    policy.placed(r)
+    policy.result(r, "CONGESTION", "agent1001", 1200.0, RULES)
+    assert r.status == "failed" and [a["result"] for a in r.attempts] == ["BUSY", "NOANSWER", "CONGESTION"]
+
+
+def test_an_answered_attempt_ends_the_callback_and_it_survives_redis_as_json() -> None:
+    r = request()
+    policy.placed(r)
+    policy.result(r, "ANSWER", "agent1003", 1000.0, RULES)
+    assert r.status == "answered"
+    assert CallbackRequest.from_json(r.to_json()) == r
+    assert policy.ticket_view(r) == {"queue": "general", "number": "13900000001", "status": "answered",
+                                     "attempts": [{"at": 1000.0, "result": "ANSWER", "agent": "agent1003"}]}
