@@ -71,13 +71,6 @@ class BedState:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
 
-    @classmethod
-    def load(cls, path: Path) -> "BedState":
-        """A saved state; fields this version does not know are dropped (beds of other checkouts
-        share the registry)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
-
     @property
     def redis_url(self) -> str:
         return f"redis://127.0.0.1:{self.redis_port}/0"

@@ -18,7 +18,7 @@ import bench_load as bench  # noqa: E402
 
 @pytest.mark.timeout(120)
 def test_given_a_tiny_load_then_every_caller_reaches_a_seat_and_every_number_is_measured() -> None:
-    args = bench.parse_args(["--callers", "4", "--agents", "2", "--rate", "10", "--talk-ms", "500",
+    args = bench.parse_args(["--callers", "4", "--agents", "4", "--rate", "10", "--talk-ms", "500",
                              "--hold-ms", "6000", "--idle", "0.2", "--rtp-ports", "40"])
     result = bench.run(args)
     assert result["failed"] == 0 and result["reached_seat"] == result["seat_hung_up"] == 4, result
