@@ -195,6 +195,10 @@ async def drive(bed: TestBed, args: argparse.Namespace, workdir: Path) -> dict[s
         progress = asyncio.create_task(report_progress(watch, citizens))
         try:
             code = await citizens.wait(args.hold_ms / 1000 + 60 + args.callers / args.rate)
+        except TimeoutError:
+            log("the citizens' sipp is still running past every caller's hold time: stopped")
+            await citizens.stop()
+            code = -1
         finally:
             progress.cancel()
         deadline = time.monotonic() + 30

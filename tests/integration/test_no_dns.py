@@ -3,8 +3,8 @@ none (a hotline network without DNS), and a real citizen call through the 12345 
 general queue, answered by a seat's softphone.
 
 Without ``media_address`` on the endpoints, Asterisk looked up the host's own name and then
-A.ROOT-SERVERS.NET for each call leg's RTCP (acl.c ``ast_find_ourip``): 16 queries for this
-call, each one stalling it, and the agent was never reached.
+A.ROOT-SERVERS.NET for each call leg's RTCP (acl.c ``ast_find_ourip``), each lookup stalling
+the call (with glibc's default timeouts this call never reached the agent).
 """
 
 from __future__ import annotations
