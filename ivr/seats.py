@@ -4,7 +4,8 @@ agents in and out and pauses them (the adapters around :mod:`queues.agents`).
 - :class:`SeatFollower` hears ``QueueMember*`` events on the engine's AMI session and, after
   every login (first, reconnect, engine restart), rebuilds every seat from ``QueueStatus``:
   Asterisk's app_queue is the truth, Redis only publishes it. Writes are coalesced and retried,
-  so a dead Redis delays the board and loses nothing that the next reconcile would not restore.
+  and every seat is written again every few seconds, so a dead or restarted Redis delays the
+  board and loses nothing.
 - :class:`SeatControl` speaks for an agent through the seat-control AMI user (write class
   ``agent`` only): ``QueueAdd`` to every queue of the agent's skills with its penalty,
   ``QueueRemove``, ``QueuePause`` with a reason. The softphone's feature codes do the same in
@@ -30,6 +31,7 @@ from queues.model import memberships
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.2  # s: seat changes are written at most this often (coalesced per agent)
+REPUBLISH_INTERVAL = 10.0  # s: every seat is written again this often
 
 
 class SeatFollower:
@@ -55,9 +57,17 @@ class SeatFollower:
         self._wake.set()
 
     async def run(self) -> None:
+        last_full = time.monotonic()
         while True:
-            await self._wake.wait()
+            try:
+                await asyncio.wait_for(self._wake.wait(), REPUBLISH_INTERVAL)
+            except TimeoutError:
+                pass
             self._wake.clear()
+            if time.monotonic() - last_full >= REPUBLISH_INTERVAL:
+                # all seats again now and then: a Redis restarted empty must not hide them
+                last_full = time.monotonic()
+                self._dirty.update(self.board.seats)
             live = self.live_settings()
             if live is not self.settings:  # reloaded: agents may have come or gone
                 self.settings = live

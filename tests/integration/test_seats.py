@@ -257,3 +257,14 @@ async def test_given_two_callers_waiting_then_the_second_hears_its_position_in_m
         assert not any(s.startswith("ivr12345/queue_") for s in played(first))  # the head of the queue: next is theirs
     finally:
         await ami.command("core set verbose 0")
+
+
+async def test_given_redis_restarted_empty_then_the_engine_publishes_every_seat_again(
+    engine: TestBed, redis: Any, seats: SeatStore,
+) -> None:
+    from ivr import keyspace
+
+    await published(seats, "agent1002", state="available")
+    await redis.delete(keyspace.SEATS)  # what a Redis restarted without its data holds
+    for agent in engine.settings.agents:
+        assert (await published(seats, agent)).queues  # back, logged in, within the republish interval
