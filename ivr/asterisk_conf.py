@@ -129,6 +129,7 @@ def render(settings: Settings, options: RenderOptions) -> dict[str, str]:
             "extensions_queues.conf": _queue_dialplan(settings),
             "extensions_agents.conf": _agents_dialplan(settings),
             "extensions_callback.conf": _callback_keys(settings),
+            "extensions_numbers.conf": _numbers_dialplan(settings),
             "extensions_testbed.conf": _testbed_dialplan() if options.testbed_ami_secret else "",
         }
     )
@@ -393,6 +394,12 @@ def _queue_dialplan(s: Settings) -> str:
             lines.append(" same => n,Hangup()")
         out.append("\n".join(lines))
     return "\n".join(out) + "\n"
+
+
+def _numbers_dialplan(s: Settings) -> str:
+    """The dialed numbers this platform answers: exactly those of the number plan."""
+    return "".join(f"exten => {number},1,Goto(ivr-answer,${{EXTEN}},1) ; {entry.mode}: {entry.title}\n"
+                   for number, entry in sorted(s.numbers.items()))
 
 
 def _callback_keys(s: Settings) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -100,8 +101,22 @@ class NumberEntry(Strict):
 
     mode: Literal["main", "merged", "dual", "subcenter"]
     title: str
-    flow: str | None = None
+    department: str = Field("", description="the department the number belongs to (责任单位)")
+    flow: str | None = Field(None, description="its own flow; merged numbers take the 12345 flow")
+    skill: str | None = Field(None, description="dual: the queue its calls are pre-routed to (expert seats)")
+    expert: bool = Field(False, description="the department has expert seats (专家座席) at the hotline")
     subcenter: str | None = None
+    announce_until: date | None = Field(
+        None, description="merged: the transitional notice (过渡期语音提示) is played up to this day"
+    )
+
+
+class NumberPlan(Strict):
+    """A number plan file (``config/plans/<name>.yaml``): every number that reaches the platform."""
+
+    title: str
+    source: str = ""
+    numbers: dict[str, NumberEntry]
 
 
 RequestTypeName = Literal["consult", "help", "complaint", "report", "suggestion"]
@@ -155,7 +170,8 @@ class Settings(Strict):
     queues: dict[str, Queue] = {}
     pause_reasons: PauseReasons = {"1": "小休"}
     subcenters: dict[str, SubCenter] = {}
-    numbers: dict[str, NumberEntry] = {}
+    plan: str | None = Field(None, description="the number plan in config/plans/ (IVR_PLAN overrides)")
+    numbers: dict[str, NumberEntry] = Field({}, description="the plan's numbers, then numbers of this deployment")
     tracking: TrackingSettings = TrackingSettings()
     tickets: TicketSettings = TicketSettings()
     priority: PrioritySettings = PrioritySettings()
@@ -199,6 +215,14 @@ class Settings(Strict):
                 out.append((("numbers", num), f"number {num!r} must be 3-16 digits"))
             if n.subcenter and n.subcenter not in self.subcenters:
                 out.append((("numbers", num, "subcenter"), f"{n.subcenter!r} is not a defined sub-center"))
+            if n.mode == "subcenter" and not n.subcenter:
+                out.append((("numbers", num, "mode"), "a sub-center number needs subcenter: (its gateway in subcenters.yaml)"))
+            if n.skill and n.skill not in self.queues:
+                out.append((("numbers", num, "skill"), f"skill {n.skill!r} is not a queue in queues.yaml"))
+            if n.expert and not (n.skill or n.flow):
+                out.append((("numbers", num, "expert"), "expert seats need a skill: (the expert queue) or a flow"))
+            if n.announce_until and n.mode != "merged":
+                out.append((("numbers", num, "announce_until"), "only a merged number has a transitional notice"))
         if self.sip.rtp_start >= self.sip.rtp_end:
             out.append((("sip", "rtp_start"), "sip.rtp_start must be below sip.rtp_end"))
         return out
@@ -262,6 +286,21 @@ def load_config(config_dir: str | Path = "config", environ: Mapping[str, str] | 
     if errors:
         raise ConfigError(str(SourceErrors(errors)))
 
+    number_docs: dict[str, Document] = {}  # where each number of the plan was written
+    plan = environ.get("IVR_PLAN") or merged.get("plan")
+    if plan is not None:
+        if environ.get("IVR_PLAN"):
+            merged["plan"], origins["plan"] = plan, "environment IVR_PLAN"
+        plan_doc = _load_plan(config_dir, str(plan), owner.get("plan"), origins)
+        local = merged.get("numbers") or {}
+        if not isinstance(local, dict):
+            raise ConfigError(f"{owner['numbers'].where(('numbers',))}: numbers must be a mapping")
+        number_docs = {number: plan_doc for number in plan_doc.data["numbers"] if number not in local}
+        merged["numbers"] = {**plan_doc.data["numbers"], **local}
+        for path_, loc in plan_doc.value_at.items():
+            if len(path_) > 1 and path_[0] == "numbers" and path_[1] in number_docs:
+                origins[".".join(str(p) for p in path_)] = str(loc)
+
     for var, value in sorted(environ.items()):
         section, _, field_ = var.removeprefix("IVR_").lower().partition("_")
         if not var.startswith("IVR_") or section not in ENGINE_SECTIONS:
@@ -282,11 +321,31 @@ def load_config(config_dir: str | Path = "config", environ: Mapping[str, str] | 
     problems = []
     for path_, reason in settings.reference_problems():
         source = owner.get(str(path_[0]))
+        if path_[0] == "numbers" and len(path_) > 1 and str(path_[1]) in number_docs:
+            source = number_docs[str(path_[1])]
         where = source.where(path_) if source else origins.get(".".join(map(str, path_)), "config")
         problems.append(f"{where}: {reason}")
     if problems:
         raise ConfigError("\n".join(problems))
     return LoadedConfig(settings, config_dir, origins)
+
+
+def _load_plan(config_dir: Path, name: str, named_in: Document | None, origins: dict[str, str]) -> Document:
+    """``config/plans/<name>.yaml``, validated on its own so that errors name its lines."""
+    path = config_dir / "plans" / f"{name}.yaml"
+    if not re.match(NAME, name) or not path.is_file():
+        known = ", ".join(sorted(p.stem for p in (config_dir / "plans").glob("*.yaml"))) or "none"
+        where = named_in.where(("plan",)) if named_in else origins.get("plan", "config")
+        raise ConfigError(f"{where}: number plan {name!r} not found in {config_dir / 'plans'} (there: {known})")
+    try:
+        doc = load(path)
+    except SourceError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        NumberPlan.model_validate(doc.data)
+    except ValidationError as exc:
+        raise ConfigError(str(pydantic_errors(doc, exc))) from None
+    return doc
 
 
 def _explain(exc: ValidationError, owner: dict[str, Document], origins: dict[str, str]) -> str:

@@ -98,7 +98,10 @@ def _build(doc: Document, node: yaml.Node, path: Path_, loader: yaml.SafeLoader)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(doc, item, path + (i,), loader) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except ValueError as exc:  # a scalar YAML reads as a date but no calendar has: 2027-06-31
+        raise SourceError(_loc(doc.file, node), f"{node.value!r} is not a valid date or value: {exc}") from None
 
 
 def parse(text: str, file: str) -> Document:

@@ -34,8 +34,9 @@ from tickets.model import (AgentAttempt, Deadline, IvrPath, QueueVisit, RequestT
 
 Event = Mapping[str, str]
 CITIZEN_CONTEXTS = frozenset({"from-pstn"})  # where citizens' calls enter (asterisk-conf/extensions.conf)
+IVR_CONTEXTS = CITIZEN_CONTEXTS | {"ivr-answer"}  # the dialed number is still the extension: in the IVR
 # contexts a citizen's own channel may be in later (a call adopted after a restart)
-CALL_CONTEXTS = CITIZEN_CONTEXTS | {"ivr-route", "ivr-queues", "ivr-survey"}
+CALL_CONTEXTS = IVR_CONTEXTS | {"ivr-route", "ivr-queues", "ivr-survey", "ivr-queue-keys", "ivr-callback-request"}
 IVR_GRACE = 3.0  # s a closed call waits for the engine's IVR record before it is written anyway
 
 
@@ -148,6 +149,8 @@ class CallTracker:
             return []
         if unique_id != linkedid or event.get("Context") not in CITIZEN_CONTEXTS:
             return []
+        if self.directory.lines and normalize_line(event.get("Exten", "")) not in self.directory.lines:
+            return []  # not a number of the plan: Asterisk refuses it unanswered (cause 1)
         at = event_time(event)
         ticket = self._new_ticket(linkedid, event.get("Exten", ""), event.get("CallerIDNum", ""), at)
         call = Call(ticket, roles={unique_id: "caller"}, live={unique_id})
@@ -423,7 +426,7 @@ class CallTracker:
                 if ticket is None:
                     at = datetime.fromtimestamp(now - _duration(first.get("Duration", ""))).astimezone()
                     ticket = self._new_ticket(linkedid, first.get("Exten", ""), first.get("CallerIDNum", ""), at)
-                    if first.get("Context") != "from-pstn":
+                    if first.get("Context") not in IVR_CONTEXTS:
                         ticket.line = ""  # the dialed number is no longer on the channel
                     changes.append(Change("opened", ticket))
                 ticket.note(iso(datetime.fromtimestamp(now).astimezone()), "picked up again", "after a reconnect")
@@ -431,7 +434,7 @@ class CallTracker:
                 self.calls[linkedid] = call
                 if linkedid in self._records:
                     self._apply_record(call, self._records.pop(linkedid))
-                call.ivr_seen = call.ivr_seen or first.get("Context") != "from-pstn"
+                call.ivr_seen = call.ivr_seen or first.get("Context") not in IVR_CONTEXTS
                 if first.get("Application") == "Queue":
                     queue = first.get("ApplicationData", "").split(",", 1)[0].removeprefix("q-")
                     ticket.queue = ticket.queue if ticket.queued else queue
@@ -564,9 +567,9 @@ HANDLED_EVENTS = frozenset({*_HANDLERS, "Newchannel", "Hangup", "BlindTransfer",
 
 
 def normalize_line(dialed: str) -> str:
-    """The dialed number as the number plan knows it: ``+86``/``86`` prefixes and ``s`` (no
-    number) lead to 12345, as the dialplan routes them."""
-    digits = dialed.lstrip("+")
+    """The dialed number as the number plan knows it: the ``+86`` and ``+`` prefixes go, and
+    ``s`` (no number) leads to 12345, as the dialplan routes them."""
+    digits = dialed.removeprefix("+86") if dialed.startswith("+86") else dialed.lstrip("+")
     if not digits or not digits.isdigit():
         return "12345" if dialed in ("", "s") else dialed
     return digits

@@ -7,6 +7,8 @@ seconds from answer to a human with the path that takes them. Exit 1 on any prob
 from __future__ import annotations
 
 import argparse
+import os
+from collections import Counter
 
 from ivr.cli import config_dir
 from ivr.config import ConfigError, webhook_secret
@@ -20,6 +22,8 @@ HELP = "validate config/ and its call flows; print the 15 s compliance lint"
 
 def add_prompts_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompts", default=None, help="prompt catalog directory (default: prompts/ beside the config directory)")
+    parser.add_argument("--plan", default=None, metavar="NAME",
+                        help="the number plan in config/plans/ to use instead of numbers.yaml's (e.g. xuancheng-2016)")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +34,8 @@ def load_flowset(args: argparse.Namespace) -> FlowSet:
     """Compile the config the command line names; raises located errors."""
     directory = config_dir(args)
     catalog = catalog_loader(args.prompts or default_prompts_dir(directory))()
-    return compile_config(directory, catalog)
+    environ = {**os.environ, "IVR_PLAN": args.plan} if getattr(args, "plan", None) else None
+    return compile_config(directory, catalog, environ=environ)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
     push_problems = endpoint_problems(webhooks, {name: webhook_secret(name) for name in webhooks})
     if flows.lint_problems or push_problems:
         return _failed([str(e) for e in flows.lint_problems] + push_problems)
+    modes = Counter(n.mode for n in flows.settings.numbers.values())
+    print(f"number plan {flows.settings.plan or '(numbers.yaml only)'}: {len(flows.settings.numbers)} numbers answered ("
+          + ", ".join(f"{modes[m]} {m}" for m in ("main", "merged", "dual", "subcenter")) + ")")
     print(f"ok: {len(flows.flows)} flows, version {flows.version}")
     return 0
 

@@ -13,7 +13,7 @@ import hashlib
 import re
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Callable, Mapping
@@ -27,6 +27,8 @@ from ivr.flows.lint import FlowLint, lint_flows, timing_for
 from ivr.flows.validate import check_flow
 from ivr.route import GENERAL_QUEUE, QueueRoute, Route, TransferRoute
 from ivr.yamlsource import Location, SourceError, SourceErrors, load
+
+MERGED_NOTICE = "merged_notice"  # the transitional notice template (prompts/catalog.yaml), per old number
 
 if TYPE_CHECKING:
     from ivr.prompts.catalog import PromptCatalog
@@ -44,6 +46,14 @@ class FlowSet:
     lint_problems: tuple[SourceError, ...] = ()  # over budget, human key not reaching a human
     warnings: tuple[str, ...] = ()
 
+    def notice(self, dialed: str, today: date) -> str | None:
+        """The prompt a merged number's caller hears first (过渡期语音提示): until its
+        ``announce_until`` day (always, when none is set), then nothing."""
+        entry = self.settings.numbers.get(dialed)
+        if entry is None or entry.mode != "merged" or (entry.announce_until and today > entry.announce_until):
+            return None
+        return self.catalog.variant(MERGED_NOTICE, old_number=dialed)
+
     def entry(self, dialed: str) -> Flow | Route:
         """What a call to ``dialed`` runs: its flow, a sub-center transfer, or the 12345 flow.
 
@@ -56,6 +66,8 @@ class FlowSet:
         if entry and entry.mode == "subcenter" and entry.subcenter:
             sc = self.settings.subcenters[entry.subcenter]
             return TransferRoute(entry.subcenter, sc.number, sc.ring_timeout, sc.fallback_queue)
+        if entry and entry.mode == "dual":  # no flow of its own: straight to its department's seats
+            return QueueRoute(entry.skill or GENERAL_QUEUE)
         for number in self.settings.numbers.values():
             if number.mode == "main" and number.flow:
                 return self.flows[number.flow]
@@ -100,7 +112,7 @@ def compile_config(
     timing = timing_for(catalog, flows)
     for flow in flows.values():
         errors.extend(check_flow(flow, loaded.settings, catalog, timing))
-    errors.extend(_cross_flow_errors(flows, loaded))
+    errors.extend(_cross_flow_errors(flows, loaded, catalog))
     if errors:
         raise SourceErrors(errors)
     reports, lint_errors = lint_flows(flows, timing)
@@ -123,8 +135,8 @@ def compile_config(
     )
 
 
-def _cross_flow_errors(flows: dict[str, Flow], loaded: LoadedConfig) -> list[SourceError]:
-    errors = _number_errors(flows, loaded) + _elderly_flow_errors(flows, loaded)
+def _cross_flow_errors(flows: dict[str, Flow], loaded: LoadedConfig, catalog: "PromptCatalog") -> list[SourceError]:
+    errors = _number_errors(flows, loaded, catalog) + _elderly_flow_errors(flows, loaded)
     calls = {name: [(nid, n.flow) for nid, n in f.nodes.items() if isinstance(n, Subflow)] for name, f in flows.items()}
     for name, flow in flows.items():
         for nid, target in calls[name]:
@@ -147,10 +159,18 @@ def _leads_back(calls: dict[str, list[tuple[str, str]]], start: str, home: str) 
     return False
 
 
-def _number_errors(flows: dict[str, Flow], loaded: LoadedConfig) -> list[SourceError]:
-    """numbers.yaml naming a flow with no file (a flow that failed to compile is reported already)."""
+def _number_errors(flows: dict[str, Flow], loaded: LoadedConfig, catalog: "PromptCatalog") -> list[SourceError]:
+    """A number naming a flow with no file (a flow that failed to compile is reported already),
+    or a merged number whose transitional notice has no recording."""
     errors = []
     for number, entry in loaded.settings.numbers.items():
+        if entry.mode == "merged":
+            try:
+                catalog.variant(MERGED_NOTICE, old_number=number)
+            except KeyError:
+                loc = _parse_location(loaded.origin(f"numbers.{number}.mode"))
+                errors.append(SourceError(loc, f"number {number}: no transitional notice: add {{old_number: \"{number}\"}} "
+                                               f"to {MERGED_NOTICE}.variants in prompts/catalog.yaml"))
         if entry.flow and entry.flow not in flows and not (loaded.config_dir / "flows" / f"{entry.flow}.yaml").exists():
             loc = _parse_location(loaded.origin(f"numbers.{number}.flow"))
             errors.append(SourceError(loc, f"number {number}: flow {entry.flow!r} is not in config/flows/{suggest(entry.flow, flows)}"))
@@ -186,7 +206,7 @@ def _parse_location(text: str) -> Location | None:
 
 def _version(config_dir: Path, flow_files: list[Path], catalog: "PromptCatalog", calendar_path: str | Path, at: datetime) -> str:
     digest = hashlib.sha256()
-    for path in sorted(config_dir.glob("*.yaml")) + flow_files + [Path(calendar_path)]:
+    for path in sorted(config_dir.glob("*.yaml")) + sorted(config_dir.glob("plans/*.yaml")) + flow_files + [Path(calendar_path)]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(repr(sorted(catalog.prompts.items())).encode())
     return f"{digest.hexdigest()[:12]}-{at.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}"

@@ -94,8 +94,13 @@ async def run_call(
     route: Route
     hung_up, error, fallback = False, None, False
     first_flow = entry.name if isinstance(entry, Flow) else ""
+    notice = flows.notice(call.dialed, started.date())
     try:
         async with asyncio.timeout(deadline):
+            if notice is not None:  # a merged number: the transitional notice, then the 12345 flow
+                began = clock()
+                await ctx.play(notice)
+                visits.append(Visit(first_flow, "merged_notice", "play", round(began - t0, 3), round(clock() - began, 3), notice))
             route = entry if not isinstance(entry, Flow) else await _walk(flows, entry, ctx, visits, clock, t0)
     except CallerHungUp:
         route, hung_up = HangupRoute(), True

@@ -5,10 +5,14 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import yaml
+
 from ivr.channel import CallerHungUp, CallInfo, InMemoryVariables
 from ivr.flows.live import FlowSet, compile_config
-from ivr.prompts.catalog import Prompt, PromptCatalog
+from ivr.prompts.catalog import Prompt, PromptCatalog, Template, variant_id
 from ivr.yamlsource import SourceErrors
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 # id → (Mandarin text, seconds); None = no duration yet, so the lint must estimate.
@@ -29,7 +33,7 @@ PROMPTS: dict[str, tuple[str, float | None]] = {
     "goodbye": ("感谢您的来电，再见。", 2.0),
     "closed_notice": ("现在是非工作时间。", 2.0),
     "emergency_notice": ("如遇紧急情况，请拨打110、119、120或122。", 4.0),
-    "merged_notice": ("该号码已并入12345热线，正在为您转接。", None),
+    "transitional_notice": ("该号码已并入12345热线，正在为您转接。", None),  # no duration: estimated
     # the progress query (ticket_query) and the numbers and dates it says
     "progress_query_prompt": ("请输入您的工单编号，以井号键结束。", 3.0),
     "progress_after_menu": ("查询其他工单请按1，人工服务请按0。", 3.0),
@@ -57,13 +61,29 @@ PROMPTS: dict[str, tuple[str, float | None]] = {
 }
 
 
+def _merged_numbers() -> list[str]:
+    """Every merged number of the shipped number plans (each has its transitional notice)."""
+    numbers: list[str] = []
+    for plan in sorted((REPO / "config" / "plans").glob("*.yaml")):
+        entries = yaml.safe_load(plan.read_text(encoding="utf-8"))["numbers"]
+        numbers += [n for n, e in entries.items() if e["mode"] == "merged" and n not in numbers]
+    return numbers
+
+
+MERGED = _merged_numbers()
+
+
 def make_catalog(prompts: dict[str, tuple[str, float | None]] = PROMPTS) -> PromptCatalog:
-    return PromptCatalog({pid: Prompt(pid, text, duration=seconds) for pid, (text, seconds) in prompts.items()})
+    """The test prompts, and the merged-number notice template with a variant per merged number."""
+    variants = {variant_id("merged_notice", {"old_number": n}): (f"{n}热线已并入12345热线。", 4.0) for n in MERGED}
+    template = Template("merged_notice", "{old_number}热线已并入12345热线。", "", ("old_number",), tuple(variants))
+    return PromptCatalog({pid: Prompt(pid, text, duration=seconds) for pid, (text, seconds) in {**prompts, **variants}.items()},
+                         templates={"merged_notice": template})
 
 
 NOTICE_FLOW = """
     nodes:
-      notice: {type: play, prompts: merged_notice, next: agent}
+      notice: {type: play, prompts: transitional_notice, next: agent}
       agent: {type: queue, queue: general}
     """
 

@@ -67,8 +67,8 @@ def test_hangup_paths_do_not_count_and_subflows_add_up(bare_config, catalog):
           bye: {type: hangup, prompt: emergency_notice}
           go: {type: subflow, flow: notice}
         """)
-    # merged_notice has no duration: 21 characters / 4 per second = 5.25 s, estimated
-    assert flows.estimated == {"merged_notice": 5.25}
+    # transitional_notice has no duration: 21 characters / 4 per second = 5.25 s, estimated
+    assert flows.estimated == {"transitional_notice": 5.25}
     assert flows.lint["t"].worst_seconds == pytest.approx(6 + 5.25)
     assert [s.node for s in flows.lint["t"].worst_path] == ["menu", "go", "notice", "agent"]
 

@@ -1,0 +1,96 @@
+"""The number plan on the real Asterisk: a merged number's caller hears the transitional notice
+and then the 12345 flow (and no notice once ``announce_until`` has passed); a number outside
+the plan is refused unanswered; switching the plan to the Xuancheng profile makes a seven-digit
+department number answer."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+
+from ivr.ami.client import AmiClient
+from ivr.testbed.bed import TestBed
+from ivr.testbed.calls import AgiTrace, Phones, call_record, for_caller, run_ivr
+
+pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
+
+
+async def reload_all(engine: TestBed) -> None:
+    """Asterisk's dialplan (the numbers it answers) and the engine, both from the config now."""
+    await engine.apply_config()
+    assert engine.state
+    code, out = await run_ivr(engine.state, "reload")
+    assert code == 0, out
+
+
+@pytest.fixture
+async def restored(engine: TestBed, config_dir: Path) -> AsyncIterator[None]:
+    """Whatever a test writes into the plan or numbers.yaml, the next one finds them as shipped."""
+    files = {p: p.read_text(encoding="utf-8") for p in [config_dir / "numbers.yaml", *(config_dir / "plans").glob("*.yaml")]}
+    yield
+    for path, text in files.items():
+        path.write_text(text, encoding="utf-8")
+    await reload_all(engine)
+
+
+async def heard(phones: Phones, ami: AmiClient, redis: Any, dialed: str) -> tuple[list[str], dict[str, Any]]:
+    """A caller dials ``dialed`` and presses 0 in the 12345 menu; what they heard, and the record."""
+    caller = phones.next_caller()
+    trace = AgiTrace(ami, caller)
+    joined = ami.wait_for("QueueCallerJoin", for_caller(caller))
+    sipp, _ = await phones.call(dialed, [], hold_ms=25_000, caller=caller)  # no key: the menu times out
+    await asyncio.wait_for(joined, 40)
+    record = await call_record(redis, caller)
+    return trace.sounds(), record
+
+
+async def test_given_a_merged_number_then_the_caller_hears_its_notice_then_the_12345_flow(
+    engine: TestBed, phones: Phones, ami: AmiClient, redis: Any,
+) -> None:
+    sounds, record = await heard(phones, ami, redis, "12365")
+    assert sounds[:2] == ["ivr12345/merged_notice__12365", "ivr12345/welcome_12345"]
+    assert record["dialed"] == "12365" and record["flow"] == "main"
+    assert [v["node"] for v in record["visits"]][:2] == ["merged_notice", "greeting"]
+
+
+async def test_given_the_transition_is_over_then_the_merged_number_goes_straight_to_the_12345_flow(
+    engine: TestBed, phones: Phones, ami: AmiClient, redis: Any, config_dir: Path, restored: None,
+) -> None:
+    plan = config_dir / "plans" / "anhui-2021.yaml"
+    text = plan.read_text(encoding="utf-8")
+    line = next(ln for ln in text.splitlines() if ln.lstrip().startswith('"12365"'))
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    plan.write_text(text.replace(line, line.replace("announce_until: 2027-06-30", f"announce_until: {yesterday}")),
+                    encoding="utf-8")
+    assert engine.state
+    code, out = await run_ivr(engine.state, "reload")
+    assert code == 0, out
+    sounds, record = await heard(phones, ami, redis, "12365")
+    assert sounds[0] == "ivr12345/welcome_12345" and "ivr12345/merged_notice__12365" not in sounds
+
+
+async def test_given_a_number_outside_the_plan_then_asterisk_refuses_it_unanswered(
+    engine: TestBed, phones: Phones, ami: AmiClient,
+) -> None:
+    caller = phones.next_caller()
+    hangup = ami.wait_for("Hangup", for_caller(caller))
+    sipp, _ = await phones.call("3022782", [], hold_ms=5000, caller=caller)
+    event = await asyncio.wait_for(hangup, 20)
+    assert event["Cause"] == "1"  # unallocated number, before any answer
+    assert await sipp.wait(20) != 0  # sipp expected a 200 OK and got 404
+
+
+async def test_given_the_xuancheng_plan_then_its_seven_digit_number_is_answered_with_its_notice(
+    engine: TestBed, phones: Phones, ami: AmiClient, redis: Any, config_dir: Path, restored: None,
+) -> None:
+    numbers = config_dir / "numbers.yaml"
+    numbers.write_text(numbers.read_text(encoding="utf-8").replace("plan: anhui-2021", "plan: xuancheng-2016"),
+                       encoding="utf-8")
+    await reload_all(engine)
+    sounds, record = await heard(phones, ami, redis, "3022782")
+    assert sounds[:2] == ["ivr12345/merged_notice__3022782", "ivr12345/welcome_12345"]
+    assert record["dialed"] == "3022782"
