@@ -15,6 +15,7 @@ import pytest
 from ivr.ami.client import AmiClient
 from ivr.testbed.bed import TestBed
 from ivr.testbed.calls import AgiTrace, Phones, call_record, for_caller, run_ivr
+from ivr.testbed.sipp import Key
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
 
@@ -94,3 +95,29 @@ async def test_given_the_xuancheng_plan_then_its_seven_digit_number_is_answered_
     sounds, record = await heard(phones, ami, redis, "3022782")
     assert sounds[:2] == ["ivr12345/merged_notice__3022782", "ivr12345/welcome_12345"]
     assert record["dialed"] == "3022782"
+
+
+async def test_given_12333_then_key_1_lands_in_its_expert_queue(
+    engine: TestBed, phones: Phones, ami: AmiClient, redis: Any,
+) -> None:
+    caller = phones.next_caller()
+    joined = ami.wait_for("QueueCallerJoin", for_caller(caller))
+    await phones.call("12333", [Key("1", 1500)], hold_ms=20_000, caller=caller)
+    assert (await asyncio.wait_for(joined, 30))["Queue"] == "q-expert-hrss"  # staffed around the clock in tests
+    record = await call_record(redis, caller)
+    assert record["flow"] == "hrss" and record["route"]["queue"] == "expert-hrss"
+
+
+async def test_given_the_xuancheng_plan_then_12366_goes_to_the_citys_own_tax_line_not_the_provinces(
+    engine: TestBed, phones: Phones, ami: AmiClient, config_dir: Path, restored: None,
+) -> None:
+    numbers = config_dir / "numbers.yaml"
+    numbers.write_text(numbers.read_text(encoding="utf-8").replace("plan: anhui-2021", "plan: xuancheng-2016"),
+                       encoding="utf-8")
+    await reload_all(engine)
+    caller = phones.next_caller()
+    dialed = ami.wait_for("DialBegin", lambda e: for_caller(caller)(e) and "city-tax" in e.get("DestChannel", ""))
+    city = await phones.subcenter("city-tax", caller)
+    await phones.call("12366", [], hold_ms=8000, caller=caller)
+    assert (await asyncio.wait_for(dialed, 30))["DialString"] == "12366@city-tax"
+    assert await city.wait(30) == 0, city.output()
