@@ -130,6 +130,7 @@ def render(settings: Settings, options: RenderOptions) -> dict[str, str]:
             "extensions_agents.conf": _agents_dialplan(settings),
             "extensions_callback.conf": _callback_keys(settings),
             "extensions_numbers.conf": _numbers_dialplan(settings),
+            "extensions_agent_transfers.conf": _agent_transfers(settings),
             "extensions_testbed.conf": _testbed_dialplan() if options.testbed_ami_secret else "",
         }
     )
@@ -400,6 +401,23 @@ def _numbers_dialplan(s: Settings) -> str:
     """The dialed numbers this platform answers: exactly those of the number plan."""
     return "".join(f"exten => {number},1,Goto(ivr-answer,${{EXTEN}},1) ; {entry.mode}: {entry.title}\n"
                    for number, entry in sorted(s.numbers.items()))
+
+
+def _agent_transfers(s: Settings) -> str:
+    """What an agent may transfer a call to (or dial) from the softphone: the plan's sub-center
+    numbers, over their trunks, through the same route as the IVR's transfers (result and
+    fallback on the ticket)."""
+    out = []
+    for number, entry in sorted(s.numbers.items()):
+        if entry.mode == "subcenter" and entry.subcenter in s.subcenters:
+            sc = s.subcenters[entry.subcenter]
+            out.append(f"exten => {number},1,NoOp(transfer to {sc.title})\n"
+                       f" same => n,Set(IVR_TRANSFER_TRUNK={entry.subcenter})\n"
+                       f" same => n,Set(IVR_TRANSFER_NUMBER={sc.number})\n"
+                       f" same => n,Set(IVR_TRANSFER_TIMEOUT={sc.ring_timeout})\n"
+                       f" same => n,Set(IVR_FALLBACK_QUEUE={sc.fallback_queue})\n"
+                       " same => n,Goto(ivr-route,transfer,1)\n")
+    return "".join(out)
 
 
 def _callback_keys(s: Settings) -> str:

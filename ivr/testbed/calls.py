@@ -65,10 +65,13 @@ class Phones:
         self.peers.append(sipp)  # a failed test's call must not keep the pstn port bound
         return sipp, caller
 
-    async def agent(self, name: str, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000) -> Sipp:
+    async def agent(self, name: str, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000,
+                    refer_to: str = "") -> Sipp:
         """Seat ``name``'s softphone, which takes the call from ``caller`` in ``mode``
-        (``hangup``: the agent ends the call after ``talk_ms``)."""
-        return await self._peer(f"agent-{name}-{mode}-{caller}", self.state.agent_ports[name], caller, mode, talk_ms)
+        (``hangup``: the agent ends the call after ``talk_ms``; ``transfer``: blind-transfers it
+        to ``refer_to``)."""
+        return await self._peer(f"agent-{name}-{mode}-{caller}", self.state.agent_ports[name], caller, mode, talk_ms,
+                                refer_to)
 
     async def seats(self, queue: str, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000) -> dict[str, Sipp]:
         """The seats ``queue`` rings first (its agents of the lowest penalty) online, ready to
@@ -94,9 +97,10 @@ class Phones:
         """Sub-center ``name``'s gateway, which takes the call transferred from ``caller``."""
         return await self._peer(f"subcenter-{name}-{mode}-{caller}", self.state.subcenter_ports[name], caller, mode)
 
-    async def _peer(self, name: str, port: int, caller: str, mode: PeerMode, talk_ms: int = 2000) -> Sipp:
+    async def _peer(self, name: str, port: int, caller: str, mode: PeerMode, talk_ms: int = 2000,
+                    refer_to: str = "") -> Sipp:
         peer = await sip_peer(self.workdir, port=port, media_port=_ports.block(4), caller=caller,
-                              mode=mode, talk_ms=talk_ms, name=name)
+                              mode=mode, talk_ms=talk_ms, name=name, refer_to=refer_to)
         self.peers.append(peer)
         return peer
 

@@ -217,15 +217,16 @@ Content-Length: 0
 {_hold_then_bye(hold_ms)}"""
 
 
-PeerMode = Literal["answer", "busy", "noanswer", "hangup"]
+PeerMode = Literal["answer", "busy", "noanswer", "hangup", "transfer"]
 STALE_MARK = "turned away a stale INVITE"
 
 
-def peer_scenario(mode: PeerMode, caller: str, ring_ms: int = 200, talk_ms: int = 2000) -> str:
+def peer_scenario(mode: PeerMode, caller: str, ring_ms: int = 200, talk_ms: int = 2000, refer_to: str = "") -> str:
     """A peer that handles the first call from ``caller`` (digits only: the From user) in
     ``mode``, then stops: ``answer`` answers and waits for the BYE, ``hangup`` answers and
     hangs up itself after ``talk_ms`` (an agent ending the call), ``busy`` answers 486,
-    ``noanswer`` rings until cancelled.
+    ``noanswer`` rings until cancelled, ``transfer`` answers and after ``talk_ms`` blind-transfers
+    the call to ``refer_to`` (REFER, as a softphone's transfer key does).
 
     An INVITE from any other caller gets 480 and does not stop the peer: it is an earlier
     test's call that rang this address while nothing listened there, and whose INVITE Asterisk
@@ -260,6 +261,10 @@ def peer_scenario(mode: PeerMode, caller: str, ring_ms: int = 200, talk_ms: int 
         ]
     elif mode == "hangup":
         steps += _answer_then_hang_up(ring_ms, talk_ms)
+    elif mode == "transfer":
+        if not refer_to.isdigit():
+            raise ValueError(f"refer_to must be digits: {refer_to!r}")
+        steps += _answer_then_transfer(ring_ms, talk_ms, refer_to)
     else:
         steps += [
             send("180 Ringing"),
@@ -309,6 +314,47 @@ Max-Forwards: 70
 Content-Length: 0
 ]]></send>""",
         '<recv response="200"/>',
+    ]
+
+
+def _answer_then_transfer(ring_ms: int, talk_ms: int, refer_to: str) -> list[str]:
+    """After the 100 Trying: ring, answer, talk ``talk_ms``, REFER the caller to ``refer_to``;
+    Asterisk's NOTIFYs (the transfer's progress) are answered by sipp itself (``-aa``), and our
+    leg ends with Asterisk's BYE or ours."""
+    answer = _answer_then_hang_up(ring_ms, talk_ms)[:5]  # up to the talk, before our BYE
+    return [
+        *answer,
+        f"""<send><![CDATA[
+REFER [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: [$local]
+To: [$remote]
+[last_Call-ID:]
+CSeq: 3 REFER
+Max-Forwards: 70
+Contact: <sip:[local_ip]:[local_port]>
+Refer-To: <sip:{refer_to}@[local_ip]>
+Content-Length: 0
+]]></send>""",
+        '<recv response="202"/>',
+        # the NOTIFYs of the transfer's progress are answered by sipp (-aa); then the phone hangs
+        # up its own leg, as a softphone does once the transfer is under way
+        '<recv request="BYE" timeout="2000" ontimeout="we_end"/>',
+        _reply("200 OK"),
+        '<nop next="released"/>',
+        '<label id="we_end"/>',
+        """<send><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: [$local]
+To: [$remote]
+[last_Call-ID:]
+CSeq: 4 BYE
+Max-Forwards: 70
+Content-Length: 0
+]]></send>""",
+        '<recv response="200"/>',
+        '<label id="released"/>',
     ]
 
 
@@ -460,15 +506,15 @@ def _statistics_args(workdir: Path, name: str) -> list[str]:
 
 async def sip_peer(
     workdir: Path, *, port: int, media_port: int, caller: str, mode: PeerMode = "answer",
-    ring_ms: int = 200, talk_ms: int = 2000, name: str | None = None,
+    ring_ms: int = 200, talk_ms: int = 2000, name: str | None = None, refer_to: str = "",
 ) -> Sipp:
     """A softphone/gateway on ``port`` that handles the call from ``caller`` in ``mode``.
 
     Returns once sipp listens on ``port``, so a call placed next cannot find it absent."""
     name = name or f"peer-{port}-{mode}"
     peer = await _run(
-        workdir, name, peer_scenario(mode, caller, ring_ms, talk_ms),
-        ["-p", str(port), "-mp", str(media_port), "-timeout", "120s", "-trace_logs"],
+        workdir, name, peer_scenario(mode, caller, ring_ms, talk_ms, refer_to),
+        ["-p", str(port), "-mp", str(media_port), "-timeout", "120s", "-trace_logs", "-aa"],
     )
     try:
         await peer.wait_listening(port)

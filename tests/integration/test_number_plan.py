@@ -121,3 +121,29 @@ async def test_given_the_xuancheng_plan_then_12366_goes_to_the_citys_own_tax_lin
     await phones.call("12366", [], hold_ms=8000, caller=caller)
     assert (await asyncio.wait_for(dialed, 30))["DialString"] == "12366@city-tax"
     assert await city.wait(30) == 0, city.output()
+
+
+async def test_given_an_agent_blind_transfers_a_call_to_12360_then_the_customs_gateway_takes_it_and_the_ticket_says_so(
+    engine: TestBed, phones: Phones, ami: AmiClient, tickets: Any,
+) -> None:
+    from ivr.testbed.calls import closed_ticket
+    from queues.model import serving
+
+    caller = phones.next_caller()
+    for agent in serving("general", engine.settings.agents, engine.settings.queues):
+        await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{agent}", "Paused": "true" if agent != "agent1001" else "false"})
+    try:
+        transferred = ami.wait_for("BlindTransfer", lambda e: e.get("Extension") == "12360")
+        customs = await phones.subcenter("customs", caller)
+        seat = await phones.agent("agent1001", caller, mode="transfer", talk_ms=1000, refer_to="12360")
+        sipp, _ = await phones.call("12345", [Key("0", 1500)], hold_ms=15_000, caller=caller)
+        assert (await asyncio.wait_for(transferred, 40))["Result"] == "Success"
+        assert await seat.wait(20) == 0, seat.output()  # its leg released after the transfer
+        assert await customs.wait(30) == 0, customs.output()  # the citizen reached 12360's gateway
+        ticket = await closed_ticket(tickets, caller, timeout=40)
+        assert ticket.disposition == "transferred" and ticket.agent == "agent1001"
+        assert [(t.kind, t.number) for t in ticket.transfers][:2] == [("blind", "12360"), ("subcenter", "12360")]
+        assert ticket.transfers[1].result == "ANSWER"
+    finally:
+        for agent in serving("general", engine.settings.agents, engine.settings.queues):
+            await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{agent}", "Paused": "false"})
