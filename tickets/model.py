@@ -255,6 +255,8 @@ def decide_disposition(t: Ticket, *, failed: bool = False) -> tuple[Disposition,
     if failed_transfers:
         if t.answered:
             after = f"queue {t.queue}: answered by {t.agent}" if t.queue else "answered"
+        elif t.callback:
+            after = f"callback requested ({t.callback.get('status', 'pending')})"
         elif t.queued:
             after = f"queue {t.queue}: caller hung up after {t.wait_seconds or 0:.0f} s"
         else:

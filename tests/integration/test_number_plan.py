@@ -147,3 +147,37 @@ async def test_given_an_agent_blind_transfers_a_call_to_12360_then_the_customs_g
     finally:
         for agent in serving("general", engine.settings.agents, engine.settings.queues):
             await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{agent}", "Paused": "false"})
+
+
+@pytest.fixture
+async def no_callback_left(redis: Any) -> AsyncIterator[None]:
+    """A callback a test books but does not see through is withdrawn after it: later tests'
+    citizens call from the port a callback would ring."""
+    from ivr import keyspace
+
+    yield
+    await redis.delete(keyspace.CALLBACKS)
+    async for key in redis.scan_iter(match=keyspace.callback_number("*")):
+        await redis.delete(key)
+
+
+async def test_given_the_tax_line_is_busy_then_the_caller_is_told_so_and_a_2_books_a_callback(
+    engine: TestBed, phones: Phones, ami: AmiClient, tickets: Any, no_callback_left: None,
+) -> None:
+    from ivr.testbed.calls import closed_ticket
+
+    caller = phones.next_caller()
+    told = ami.wait_for("Newexten", lambda e: for_caller(caller)(e) and e.get("Application") == "Playback"
+                        and e.get("AppData", "").startswith("ivr12345/subcenter_"))
+    booked = ami.wait_for("UserEvent", lambda e: for_caller(caller)(e) and e.get("UserEvent") == "IvrCallback")
+    gateway = await phones.subcenter("tax", caller, "busy")
+    # 2 while the offer plays (the busy answer and "正忙" take about 4 s)
+    sipp, _ = await phones.call("12366", [Key("2", 7000)], hold_ms=30_000, caller=caller)
+    assert (await asyncio.wait_for(told, 30))["AppData"] == "ivr12345/subcenter_busy"
+    request = await asyncio.wait_for(booked, 30)
+    assert (request["Stage"], request["Queue"], request["Number"]) == ("requested", "general", caller)
+    assert await sipp.wait(30) == 0, sipp.output()
+    assert await gateway.wait(20) == 0, gateway.output()
+    ticket = await closed_ticket(tickets, caller, timeout=30)
+    assert ticket.disposition == "transfer_failed" and ticket.after_transfer.startswith("callback requested")
+    assert ticket.transfers[0].result == "BUSY" and ticket.callback and ticket.callback["queue"] == "general"
