@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ivr.config import ConfigError, Settings, agent_secret
 from queues.model import memberships
+from transfer.model import EMERGENCY_NUMBERS, EMERGENCY_TRUNK, EmergencyTrunk, SubCenter, TransferRoute, emergency_route
 
 if TYPE_CHECKING:
     from ivr.ami.client import AmiClient
@@ -299,9 +300,12 @@ qualify_frequency=0
         if agent.contact:
             block += f"contact={agent.contact}\n"
         parts.append(block)
-    for name, sub in s.subcenters.items():
+    trunks: list[tuple[str, SubCenter | EmergencyTrunk]] = list(s.subcenters.items())
+    if s.emergency is not None:
+        trunks.append((EMERGENCY_TRUNK, s.emergency))
+    for name, sub in trunks:
         parts.append(
-            f"; sub-center trunk: {sub.title}\n"
+            f"; trunk: {sub.title}\n"
             + endpoint(name, "from-pstn", "ip", rtp)
             + f"""
 [{name}]
@@ -407,16 +411,16 @@ def _agent_transfers(s: Settings) -> str:
     """What an agent may transfer a call to (or dial) from the softphone: the plan's sub-center
     numbers, over their trunks, through the same route as the IVR's transfers (result and
     fallback on the ticket)."""
+    routes = {number: (s.subcenters[e.subcenter].title, TransferRoute(e.subcenter, s.subcenters[e.subcenter].number,
+                                                                      s.subcenters[e.subcenter].ring_timeout,
+                                                                      s.subcenters[e.subcenter].fallback_queue))
+              for number, e in s.numbers.items() if e.mode == "subcenter" and e.subcenter in s.subcenters}
+    routes.update({number: ("应急联动", emergency_route(number, s.emergency)) for number in EMERGENCY_NUMBERS})
     out = []
-    for number, entry in sorted(s.numbers.items()):
-        if entry.mode == "subcenter" and entry.subcenter in s.subcenters:
-            sc = s.subcenters[entry.subcenter]
-            out.append(f"exten => {number},1,NoOp(transfer to {sc.title})\n"
-                       f" same => n,Set(IVR_TRANSFER_TRUNK={entry.subcenter})\n"
-                       f" same => n,Set(IVR_TRANSFER_NUMBER={sc.number})\n"
-                       f" same => n,Set(IVR_TRANSFER_TIMEOUT={sc.ring_timeout})\n"
-                       f" same => n,Set(IVR_FALLBACK_QUEUE={sc.fallback_queue})\n"
-                       " same => n,Goto(ivr-route,transfer,1)\n")
+    for number, (title, route) in sorted(routes.items()):
+        lines = [f"exten => {number},1,NoOp(transfer to {title})"]
+        lines += [f" same => n,Set({k}={v})" for k, v in route.variables().items() if k != "IVR_ROUTE"]
+        out.append("\n".join([*lines, " same => n,Goto(ivr-route,transfer,1)"]) + "\n")
     return "".join(out)
 
 

@@ -24,7 +24,7 @@ from ivr.strict import NAME, NUMBER, Strict
 from ivr.yamlsource import Document, Location, SourceError, SourceErrors, load, pydantic_errors
 from queues.model import Agent, PauseReasons, Queue
 from queues.priority import PrioritySettings
-from transfer.model import SubCenter
+from transfer.model import EMERGENCY_TRUNK, EmergencyTrunk, SubCenter
 
 # --- engine (protocol-facing) sections -------------------------------------------------
 
@@ -170,6 +170,7 @@ class Settings(Strict):
     queues: dict[str, Queue] = {}
     pause_reasons: PauseReasons = {"1": "小休"}
     subcenters: dict[str, SubCenter] = {}
+    emergency: EmergencyTrunk | None = Field(None, description="the trunk to 110/119/120/122 (应急联动)")
     plan: str | None = Field(None, description="the number plan in config/plans/ (IVR_PLAN overrides)")
     numbers: dict[str, NumberEntry] = Field({}, description="the plan's numbers, then numbers of this deployment")
     tracking: TrackingSettings = TrackingSettings()
@@ -207,6 +208,8 @@ class Settings(Strict):
                 out.append((("queues", qname, "callback"), "a callback needs sip.pstn_contact (how calls to citizens go out)"))
             if qname == "general" and q.hours is not None:
                 out.append((("queues", qname, "hours"), "the general queue is 7×24: it has no hours"))
+        if EMERGENCY_TRUNK in self.subcenters:
+            out.append((("subcenters", EMERGENCY_TRUNK), f"{EMERGENCY_TRUNK!r} is the emergency trunk's name, not a sub-center's"))
         for sname, s in self.subcenters.items():
             if s.fallback_queue not in self.queues:
                 out.append((("subcenters", sname, "fallback_queue"), f"{s.fallback_queue!r} is not a defined queue"))

@@ -25,6 +25,28 @@ class SubCenter(Strict):
     fallback_queue: str = "general"
 
 
+class EmergencyTrunk(Strict):
+    """The line to the emergency centres (应急联动: 110, 119, 120, 122), its own trunk: an
+    emergency call must not wait behind the carrier's ordinary routing. Its endpoint is named
+    ``emergency``."""
+
+    title: str = "应急联动线路"
+    host: str
+    port: int = Field(5060, ge=1, le=65535)
+    ring_timeout: int = Field(30, ge=1, le=120)
+    fallback_queue: str = GENERAL_QUEUE
+
+
+EMERGENCY_TRUNK = "emergency"  # the endpoint's name (no sub-center may take it)
+
+
+def emergency_route(number: str, trunk: EmergencyTrunk | None, pstn: str = "pstn") -> "TransferRoute":
+    """A transfer to an emergency number: over the emergency trunk when there is one."""
+    if trunk is None:
+        return TransferRoute(pstn, number)
+    return TransferRoute(EMERGENCY_TRUNK, number, trunk.ring_timeout, trunk.fallback_queue)
+
+
 @dataclass(frozen=True)
 class TransferRoute:
     """Dial a sub-center trunk (or, with ``trunk='pstn'``, any outside number such as 110)."""

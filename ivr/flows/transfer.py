@@ -1,7 +1,8 @@
 """``transfer``: to a named sub-center (设分中心, ``config/subcenters.yaml``) or a plain number.
 
 A sub-center brings its own trunk, number, ring timeout and fallback queue; a plain number
-(110, 119, 120, 122 for the emergency linkage) goes out over the ``pstn`` trunk.
+goes out over the ``pstn`` trunk, and 110, 119, 120, 122 (the emergency linkage) over the
+``emergency`` trunk when one is configured.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pydantic import Field, model_validator
 
 from ivr.flows.base import Terminal, node_type
 from ivr.route import GENERAL_QUEUE, Route, TransferRoute
+from transfer.model import EMERGENCY_NUMBERS, EMERGENCY_TRUNK
 
 if TYPE_CHECKING:
     from ivr.config import Settings
@@ -46,4 +48,6 @@ class Transfer(Terminal):
             sc = settings.subcenters[self.subcenter]
             return TransferRoute(self.subcenter, sc.number, sc.ring_timeout, sc.fallback_queue)
         assert self.number is not None
-        return TransferRoute(PSTN_TRUNK, self.number, self.ring_timeout, self.fallback_queue)
+        # 应急联动: an emergency number goes over the emergency trunk when there is one
+        trunk = EMERGENCY_TRUNK if self.number in EMERGENCY_NUMBERS and settings.emergency else PSTN_TRUNK
+        return TransferRoute(trunk, self.number, self.ring_timeout, self.fallback_queue)

@@ -158,6 +158,8 @@ class TestBed:
                     n: c.model_copy(update={"host": "127.0.0.1", "port": st.subcenter_ports[n]})
                     for n, c in s.subcenters.items()
                 },
+                "emergency": s.emergency.model_copy(update={"host": "127.0.0.1", "port": st.subcenter_ports["emergency"]})
+                if s.emergency and "emergency" in st.subcenter_ports else s.emergency,
             }
         )
 
@@ -185,7 +187,7 @@ class TestBed:
             rtp_start=ports.block(self.rtp_ports),
             rtp_ports=self.rtp_ports,
             agent_ports={n: ports.one() for n in s.agents},
-            subcenter_ports={n: ports.one() for n in s.subcenters},
+            subcenter_ports={n: ports.one() for n in [*s.subcenters, *(["emergency"] if s.emergency else [])]},
             ami_secret=secrets.token_urlsafe(18),
             testbed_ami_secret=secrets.token_urlsafe(18),
             seats_ami_secret=secrets.token_urlsafe(18),

@@ -100,7 +100,7 @@ def test_subcenter_trunks_and_agent_auth(files: dict[str, str]) -> None:
     assert "[tax]\ntype=aor\ncontact=sip:127.0.0.1:5071" in pjsip
     assert "[tax]\ntype=identify\nendpoint=tax\nmatch=127.0.0.1:5071" in pjsip
     # trunks have no password: a From user naming them must not be enough to get in
-    assert pjsip.count("identify_by=ip") == 1 + 6  # pstn + the five sub-centers and a city platform
+    assert pjsip.count("identify_by=ip") == 1 + 6 + 1  # pstn, five sub-centers, a city platform, emergency
     assert "username=agent1001\npassword=pw-agent1001" in pjsip
 
 

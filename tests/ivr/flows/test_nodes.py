@@ -177,7 +177,7 @@ BRANCH_FLOW = """
         ("12345", "13912345678", datetime(2026, 11, 23, 3), QueueRoute("general", 2)),
         ("12345", "1", datetime(2026, 10, 3, 10), HangupRoute()),  # National Day
         ("12345", "1", datetime(2026, 10, 10, 10), QueueRoute("general", 1)),  # Saturday worked (调休)
-        ("12345", "1", datetime(2026, 10, 11, 23), TransferRoute("pstn", "110", 30, "general")),
+        ("12345", "1", datetime(2026, 10, 11, 23), TransferRoute("emergency", "110", 30, "general")),
         ("12345", "1", datetime(2026, 10, 11, 12), QueueRoute("general")),  # Sunday noon
     ],
 )
@@ -242,7 +242,7 @@ async def test_transfers_to_a_subcenter_and_to_a_plain_number(bare_config, catal
     tax = await run(bare_config, catalog, text, FakeChannel(["1"]))
     assert tax.route == TransferRoute("tax", "12366", 20, "general")
     police = await run(bare_config, catalog, text, FakeChannel(["9"]))
-    assert police.route == TransferRoute("pstn", "110", 40, "general")
+    assert police.route == TransferRoute("emergency", "110", 40, "general")  # the emergency trunk
 
 
 async def test_given_a_hangup_node_then_the_route_is_hangup_after_its_prompt(bare_config, catalog):

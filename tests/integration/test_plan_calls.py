@@ -6,6 +6,7 @@ department number answer."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -18,6 +19,21 @@ from ivr.testbed.calls import AgiTrace, Phones, call_record, for_caller, run_ivr
 from ivr.testbed.sipp import Key
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
+
+
+@contextlib.asynccontextmanager
+async def only_seat(engine: TestBed, ami: AmiClient, agent: str) -> AsyncIterator[None]:
+    """Every other seat of the general queue paused for the block: ``agent`` takes the call."""
+    from queues.model import serving
+
+    seats = serving("general", engine.settings.agents, engine.settings.queues)
+    for seat in seats:
+        await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{seat}", "Paused": "true" if seat != agent else "false"})
+    try:
+        yield
+    finally:
+        for seat in seats:
+            await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{seat}", "Paused": "false"})
 
 
 async def reload_all(engine: TestBed) -> None:
@@ -127,12 +143,9 @@ async def test_given_an_agent_blind_transfers_a_call_to_12360_then_the_customs_g
     engine: TestBed, phones: Phones, ami: AmiClient, tickets: Any,
 ) -> None:
     from ivr.testbed.calls import closed_ticket
-    from queues.model import serving
 
     caller = phones.next_caller()
-    for agent in serving("general", engine.settings.agents, engine.settings.queues):
-        await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{agent}", "Paused": "true" if agent != "agent1001" else "false"})
-    try:
+    async with only_seat(engine, ami, "agent1001"):
         transferred = ami.wait_for("BlindTransfer", lambda e: e.get("Extension") == "12360")
         customs = await phones.subcenter("customs", caller)
         seat = await phones.agent("agent1001", caller, mode="transfer", talk_ms=1000, refer_to="12360")
@@ -144,9 +157,6 @@ async def test_given_an_agent_blind_transfers_a_call_to_12360_then_the_customs_g
         assert ticket.disposition == "transferred" and ticket.agent == "agent1001"
         assert [(t.kind, t.number) for t in ticket.transfers][:2] == [("blind", "12360"), ("subcenter", "12360")]
         assert ticket.transfers[1].result == "ANSWER"
-    finally:
-        for agent in serving("general", engine.settings.agents, engine.settings.queues):
-            await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{agent}", "Paused": "false"})
 
 
 @pytest.fixture
@@ -181,3 +191,23 @@ async def test_given_the_tax_line_is_busy_then_the_caller_is_told_so_and_a_2_boo
     ticket = await closed_ticket(tickets, caller, timeout=30)
     assert ticket.disposition == "transfer_failed" and ticket.after_transfer.startswith("callback requested")
     assert ticket.transfers[0].result == "BUSY" and ticket.callback and ticket.callback["queue"] == "general"
+
+
+async def test_given_an_agent_links_an_emergency_caller_to_110_then_the_emergency_trunk_rings_and_the_ticket_says_linked(
+    engine: TestBed, phones: Phones, ami: AmiClient, tickets: Any,
+) -> None:
+    from ivr.testbed.calls import closed_ticket
+
+    caller = phones.next_caller()
+    async with only_seat(engine, ami, "agent1001"):
+        police = await phones.subcenter("emergency", caller)  # the emergency trunk's far end
+        seat = await phones.agent("agent1001", caller, mode="transfer", talk_ms=1000, refer_to="110")
+        dialed = ami.wait_for("DialBegin", lambda e: for_caller(caller)(e) and e.get("DialString") == "110@emergency")
+        await phones.call("12345", [Key("0", 1500)], hold_ms=15_000, caller=caller)
+        await asyncio.wait_for(dialed, 40)
+        assert await police.wait(30) == 0, police.output()
+        assert await seat.wait(20) == 0, seat.output()
+        ticket = await closed_ticket(tickets, caller, timeout=40)
+        assert ticket.disposition == "emergency_linked" and ticket.emergency_linked
+        link = next(t for t in ticket.transfers if t.kind == "emergency")
+        assert (link.number, link.target, link.result) == ("110", "emergency", "ANSWER") and link.at
