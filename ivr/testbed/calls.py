@@ -21,7 +21,7 @@ from ivr.ami.client import AmiClient
 from ivr.store import TicketStore
 from ivr.testbed.bed import BedState, TestBed
 from ivr.testbed.ports import PortAllocator
-from ivr.testbed.sipp import Key, PeerMode, Sipp, agent_dial, citizen_call, sip_peer
+from ivr.testbed.sipp import Key, PeerMode, Sipp, agent_dial, citizen_call, register, sip_peer
 from queues.model import memberships
 
 _ports = PortAllocator()
@@ -92,6 +92,19 @@ class Phones:
         """The citizen's own phone behind the carrier gateway (the pstn port), taking a call the
         platform places to them (a callback) whose caller ID is ``caller``."""
         return await self._peer(f"citizen-{mode}-{caller}", self.state.pstn_port, caller, mode, talk_ms)
+
+    async def registered_softphone(self, agent: str, caller: str, expires: int = 300) -> tuple[Sipp, int]:
+        """Seat ``agent``'s softphone registers with its account (digest) from a new address and
+        waits there for the call from ``caller``; returns (the phone, its port)."""
+        port = _ports.one()
+        phone = await self._peer(f"softphone-{agent}-{caller}", port, caller, "answer")
+        await self.register(agent, port, expires)
+        return phone, port
+
+    async def register(self, agent: str, port: int, expires: int) -> None:
+        sipp = await register(self.workdir, sip_port=self.state.sip_port, local_port=_ports.one(), agent=agent,
+                              secret=self.state.agent_secrets[agent], contact_port=port, expires=expires)
+        assert await sipp.wait(20) == 0, sipp.output()
 
     async def subcenter(self, name: str, caller: str, mode: PeerMode = "answer") -> Sipp:
         """Sub-center ``name``'s gateway, which takes the call transferred from ``caller``."""

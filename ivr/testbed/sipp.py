@@ -534,3 +534,39 @@ async def agent_dial(
         ["-p", str(local_port), "-mp", str(media_port), "-m", "1", "-s", code, "-au", agent, "-ap", secret,
          "-timeout", "60s", "-timeout_error", f"127.0.0.1:{sip_port}"],
     )
+
+
+def register_scenario(agent: str, contact_port: int, expires: int) -> str:
+    """A softphone registers ``agent`` (digest auth, ``-au``/``-ap``) with its contact at
+    ``contact_port`` (where another sipp answers its calls); ``expires=0`` unregisters."""
+    register = """REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{agent}@[remote_ip]:[remote_port]>;tag=[pid]SIPpTag02[call_number]
+To: <sip:{agent}@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: {cseq} REGISTER
+Contact: <sip:{agent}@[local_ip]:{port}>
+Expires: {expires}
+Max-Forwards: 70
+{auth}Content-Length: 0
+"""
+    return _HEADER + f"""<scenario name="register">
+<send retrans="500"><![CDATA[
+{register.format(agent=agent, cseq=1, port=contact_port, expires=expires, auth="")}]]></send>
+<recv response="401" auth="true"/>
+<send retrans="500"><![CDATA[
+{register.format(agent=agent, cseq=2, port=contact_port, expires=expires, auth="[authentication]" + chr(10))}]]></send>
+<recv response="200"/>
+</scenario>
+"""
+
+
+async def register(
+    workdir: Path, *, sip_port: int, local_port: int, agent: str, secret: str, contact_port: int, expires: int = 300,
+) -> Sipp:
+    """Register (or, ``expires=0``, unregister) ``agent``'s softphone at ``contact_port``."""
+    return await _run(
+        workdir, f"register-{agent}-{contact_port}-{expires}", register_scenario(agent, contact_port, expires),
+        ["-p", str(local_port), "-m", "1", "-au", agent, "-ap", secret, "-timeout", "30s",
+         "-timeout_error", f"127.0.0.1:{sip_port}"],
+    )

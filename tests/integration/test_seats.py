@@ -268,3 +268,22 @@ async def test_given_redis_restarted_empty_then_the_engine_publishes_every_seat_
     await redis.delete(keyspace.SEATS)  # what a Redis restarted without its data holds
     for agent in engine.settings.agents:
         assert (await published(seats, agent)).queues  # back, logged in, within the republish interval
+
+
+
+async def test_given_an_agent_whose_softphone_registers_then_the_queue_rings_it_at_its_registered_address(
+    engine: TestBed, phones: Phones, ami: AmiClient,
+) -> None:
+    for agent in engine.settings.agents:  # one seat on duty: agent1002
+        await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{agent}", "Paused": "true" if agent != "agent1002" else "false"})
+    caller = phones.next_caller()
+    phone, port = await phones.registered_softphone("agent1002", caller)
+    try:
+        connected = ami.wait_for("AgentConnect", for_caller(caller))
+        sipp, _ = await phones.call("12345", [], hold_ms=20_000, caller=caller)
+        assert (await asyncio.wait_for(connected, 40))["Interface"] == "PJSIP/agent1002"
+        contacts = await ami.action({"Action": "PJSIPShowContacts"}, as_list=True)
+        assert any(e.get("Event") == "ContactList" and e.get("Endpoint") == "agent1002"
+                   and e.get("Uri", "").endswith(f":{port}") for e in contacts)  # the registration Asterisk holds
+    finally:
+        await phones.register("agent1002", port, 0)  # the softphone signs off (full_shift unpauses)
