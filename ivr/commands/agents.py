@@ -79,14 +79,11 @@ async def _published(settings: Settings) -> dict[str, Seat]:
 
 
 async def _with_control(settings: Settings, action: str, args: argparse.Namespace) -> tuple[dict[str, Seat], str]:
-    from ivr.ami.client import AmiClient, AmiError
+    from ivr.ami.client import AmiError
+    from ivr.commands.asterisk_conf import manager_client
     from ivr.seats import SeatControl, SeatError
 
-    secret = settings.ami.seats_secret
-    if secret is None:
-        raise UsageError("no seat-control AMI secret: set IVR_AMI_SEATS_SECRET (the one Asterisk's manager.conf has)")
-    client = AmiClient(settings.ami.host, settings.ami.port, settings.ami.seats_username, secret.get_secret_value(),
-                       events="off")
+    client = manager_client(settings, settings.ami.seats_username, settings.ami.seats_secret, "IVR_AMI_SEATS_SECRET")
     try:
         await client.connect()
         control = SeatControl(client, settings)

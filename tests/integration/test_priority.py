@@ -33,6 +33,18 @@ async def leave_queue(ami: AmiClient, channel: str) -> None:
     await ami.action({"Action": "Hangup", "Channel": channel})
 
 
+async def queued_priority(phones: Phones, ami: AmiClient, caller: str, presses: list[Any]) -> str:
+    """The priority Asterisk queued ``caller``'s call to 12345 at (after ``presses``); the call
+    is then ended, and its ticket closes."""
+    joined = ami.wait_for("QueueCallerJoin", for_caller(caller))
+    sipp, _ = await phones.call("12345", presses, hold_ms=60_000, caller=caller)
+    event = await asyncio.wait_for(joined, 30)
+    priority = str((await queue_entry(ami, "general", event["Channel"]))["Priority"])
+    await leave_queue(ami, event["Channel"])
+    assert await sipp.wait(30) == 0, sipp.output()
+    return priority
+
+
 async def test_given_a_registered_elderly_caller_then_queued_without_the_menu_at_the_elderly_priority(
     engine: TestBed, state: BedState, phones: Phones, ami: AmiClient, tickets: TicketStore,
 ) -> None:
@@ -40,16 +52,9 @@ async def test_given_a_registered_elderly_caller_then_queued_without_the_menu_at
     code, out = await run_ivr(state, "elderly", "add", caller, "--reason", "适老化登记表 test")
     assert code == 0 and out.strip() == "1 added, 0 already registered", out
     trace = AgiTrace(ami, caller)
-    joined = ami.wait_for("QueueCallerJoin", for_caller(caller))
-
-    sipp, _ = await phones.call("12345", [], hold_ms=60_000, caller=caller)
-    event = await asyncio.wait_for(joined, 30)
-    entry = await queue_entry(ami, "general", event["Channel"])
-    assert entry["Priority"] == str(engine.settings.priority.elderly.priority)
+    assert await queued_priority(phones, ami, caller, []) == str(engine.settings.priority.elderly.priority)
     sounds = trace.sounds()
     assert sounds == ["ivr12345/elderly_greeting"], sounds  # no welcome, no menu
-    await leave_queue(ami, event["Channel"])
-    assert await sipp.wait(30) == 0, sipp.output()
 
     ticket = await closed_ticket(tickets, caller)
     assert ticket.elderly is True and ticket.ivr.flow == "elderly"
@@ -61,14 +66,7 @@ async def test_given_the_one_key_to_human_key_then_queued_at_the_one_key_priorit
     engine: TestBed, phones: Phones, ami: AmiClient, tickets: TicketStore,
 ) -> None:
     caller = phones.next_caller()
-    joined = ami.wait_for("QueueCallerJoin", for_caller(caller))
-
-    sipp, _ = await phones.call("12345", keys("0", first_ms=500), hold_ms=60_000, caller=caller)
-    event = await asyncio.wait_for(joined, 30)
-    entry = await queue_entry(ami, "general", event["Channel"])
-    assert entry["Priority"] == str(engine.settings.priority.one_key)
-    await leave_queue(ami, event["Channel"])
-    assert await sipp.wait(30) == 0, sipp.output()
+    assert await queued_priority(phones, ami, caller, keys("0", first_ms=500)) == str(engine.settings.priority.one_key)
 
     ticket = await closed_ticket(tickets, caller)
     assert (ticket.priority, ticket.priority_reason, ticket.elderly) == (engine.settings.priority.one_key, "one_key",
@@ -80,12 +78,6 @@ async def test_given_a_menu_choice_then_queued_in_time_order_at_priority_0(
     engine: TestBed, phones: Phones, ami: AmiClient, tickets: TicketStore,
 ) -> None:
     caller = phones.next_caller()
-    joined = ami.wait_for("QueueCallerJoin", for_caller(caller))
-
-    sipp, _ = await phones.call("12345", keys("1", first_ms=500), hold_ms=60_000, caller=caller)
-    event = await asyncio.wait_for(joined, 30)
-    assert (await queue_entry(ami, "general", event["Channel"]))["Priority"] == "0"
-    await leave_queue(ami, event["Channel"])
-    assert await sipp.wait(30) == 0, sipp.output()
+    assert await queued_priority(phones, ami, caller, keys("1", first_ms=500)) == "0"
     ticket = await closed_ticket(tickets, caller)
     assert (ticket.priority, ticket.priority_reason) == (0, "")

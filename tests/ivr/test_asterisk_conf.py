@@ -40,20 +40,22 @@ def test_ami_listens_on_loopback_with_restricted_classes(files: dict[str, str]) 
     assert "[testbed]" not in manager  # the read-all user exists only in test beds
 
 
-def test_the_seat_control_user_may_only_add_remove_and_pause_members() -> None:
+def manager_user(name: str, **secrets: str) -> str:
+    """The ``[name]`` section of manager.conf rendered with these AMI secrets."""
     settings = load_config(REPO / "config", environ={}).settings
-    secrets = {name: f"pw-{name}" for name in settings.agents}
-    manager = render(settings, RenderOptions(ami_secret="a", seats_ami_secret="s3", agent_secrets=secrets))["manager.conf"]
-    seats = manager.split("[ivr-seats]\n")[1].split("\n\n")[0]
+    agents = {agent: f"pw-{agent}" for agent in settings.agents}
+    manager = render(settings, RenderOptions(ami_secret="a", agent_secrets=agents, **secrets))["manager.conf"]
+    return manager.split(f"[{name}]\n")[1].split("\n\n")[0]
+
+
+def test_the_seat_control_user_may_only_add_remove_and_pause_members() -> None:
+    seats = manager_user("ivr-seats", seats_ami_secret="s3")
     assert "secret = s3\n" in seats and "\nread = \n" in seats and "\nwrite = agent\n" in seats
     assert "permit = 127.0.0.1/255.255.255.255" in seats
 
 
 def test_the_reload_user_may_reload_modules_and_place_no_call() -> None:
-    settings = load_config(REPO / "config", environ={}).settings
-    secrets = {name: f"pw-{name}" for name in settings.agents}
-    manager = render(settings, RenderOptions(ami_secret="a", admin_ami_secret="r4", agent_secrets=secrets))["manager.conf"]
-    admin = manager.split("[ivr-admin]\n")[1].split("\n\n")[0]
+    admin = manager_user("ivr-admin", admin_ami_secret="r4")
     assert "secret = r4\n" in admin and "\nread = \n" in admin and "\nwrite = system\n" in admin
     assert RELOAD_MODULES == ("res_pjsip.so", "app_queue.so", "pbx_config.so")
 
