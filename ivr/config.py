@@ -96,6 +96,12 @@ class SipSettings(Strict):
 # --- hotline sections (queues and sub-centers live in their feature packages) ----------
 
 
+class Compliance(Strict):
+    """Why a dialable number's flow may take longer than the 15 s to a human (``ivr check``)."""
+
+    exempt: str = Field(min_length=4, description="the reason, for the auditor (e.g. a demo line, a self-service line)")
+
+
 class NumberEntry(Strict):
     """One dialed number: 12345 itself, or an old department number folded into it."""
 
@@ -108,6 +114,9 @@ class NumberEntry(Strict):
     subcenter: str | None = None
     announce_until: date | None = Field(
         None, description="merged: the transitional notice (过渡期语音提示) is played up to this day"
+    )
+    compliance: Compliance | None = Field(
+        None, description="exempt from the 15 s worst case to a human, and why (every other number is held to it)"
     )
 
 

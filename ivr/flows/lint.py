@@ -126,6 +126,18 @@ def _flow_worst(flows: Mapping[str, Flow], name: str, timing: CatalogTiming, mem
     return memo[name]
 
 
+def worst_from(flows: Mapping[str, Flow], name: str, start: str, timing: CatalogTiming) -> Worst:
+    """The worst path of flow ``name`` entered at node ``start`` (a merged number's
+    ``after_notice``); None when no path reaches a human. Raises nothing: too complex a flow
+    is reported by :func:`lint_flows` already, and counts as reaching no human here."""
+    memo: dict[str, Worst] = {}
+    search = _PathSearch(flows, flows[name], timing, lambda sub: _flow_worst(flows, sub, timing, memo))
+    try:
+        return search.worst(start, ())
+    except _TooComplex:
+        return None
+
+
 class _PathSearch:
     """Longest path to a human end; state = (node, uses of each limited node so far)."""
 

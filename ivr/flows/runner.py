@@ -101,7 +101,11 @@ async def run_call(
                 began = clock()
                 await ctx.play(notice)
                 visits.append(Visit(first_flow, "merged_notice", "play", round(began - t0, 3), round(clock() - began, 3), notice))
-            route = entry if not isinstance(entry, Flow) else await _walk(flows, entry, ctx, visits, clock, t0)
+            if not isinstance(entry, Flow):
+                route = entry
+            else:  # after the notice, the flow's after_notice node: the notice was the greeting
+                start = entry.after_notice if notice is not None else entry.start
+                route = await _walk(flows, entry, ctx, visits, clock, t0, start)
     except CallerHungUp:
         route, hung_up = HangupRoute(), True
     except ChannelError as exc:
@@ -143,8 +147,9 @@ class _Runaway(Exception):
     pass
 
 
-async def _walk(flows: FlowSet, flow: Flow, ctx: CallContext, visits: list[Visit], clock: Callable[[], float], t0: float) -> Route:
-    node_id = flow.start
+async def _walk(flows: FlowSet, flow: Flow, ctx: CallContext, visits: list[Visit], clock: Callable[[], float], t0: float,
+                start: str) -> Route:
+    node_id = start
     for _ in range(MAX_STEPS):
         node = flow.nodes[node_id]
         ctx.node_id = f"{flow.name}/{node_id}"
