@@ -25,8 +25,9 @@ from ivr.channel import CallerHungUp, CallInfo, Channel, ChannelError
 from ivr.flows.base import CallContext, TicketLookup
 from ivr.flows.compiler import Flow
 from ivr.flows.live import FlowSet
-from ivr.route import GENERAL_QUEUE, HangupRoute, QueueRoute, Route
+from ivr.route import GENERAL_QUEUE, HangupRoute, QueueRoute, Route, TransferRoute
 from queues.policy import open_queue
+from transfer.hours import open_subcenter
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,8 @@ async def run_call(
         route, moved = open_queue(route, flows.settings.queues, ctx.now(), flows.calendar)
         if moved:
             ctx.channel_variables["IVR_QUEUE_MOVED"] = moved
+    elif isinstance(route, TransferRoute):
+        route = open_subcenter(route, flows.settings.subcenters, ctx.now(), flows.calendar)
     return CallRecord(
         unique_id=call.unique_id,
         dialed=call.dialed,
