@@ -155,7 +155,7 @@ def compile_config(
         errors.extend(problems)
         if flow is not None:
             flows[path.stem] = flow
-    timing = timing_for(catalog, flows)
+    timing = timing_for(catalog, flows, {m: x.prompt for m, x in loaded.settings.out_of_scope.items()})
     for flow in flows.values():
         errors.extend(check_flow(flow, loaded.settings, catalog, timing))
     errors.extend(_cross_flow_errors(flows, loaded, catalog))
@@ -185,7 +185,7 @@ def compile_config(
 
 
 def _cross_flow_errors(flows: dict[str, Flow], loaded: LoadedConfig, catalog: "PromptCatalog") -> list[SourceError]:
-    errors = _number_errors(flows, loaded, catalog) + _elderly_flow_errors(flows, loaded)
+    errors = _number_errors(flows, loaded, catalog) + _elderly_flow_errors(flows, loaded) + _matter_errors(loaded, catalog)
     calls = {name: [(nid, n.flow) for nid, n in f.nodes.items() if isinstance(n, Subflow)] for name, f in flows.items()}
     for name, flow in flows.items():
         for nid, target in calls[name]:
@@ -224,6 +224,13 @@ def _number_errors(flows: dict[str, Flow], loaded: LoadedConfig, catalog: "Promp
             loc = _parse_location(loaded.origin(f"numbers.{number}.flow"))
             errors.append(SourceError(loc, f"number {number}: flow {entry.flow!r} is not in config/flows/{suggest(entry.flow, flows)}"))
     return errors
+
+
+def _matter_errors(loaded: LoadedConfig, catalog: "PromptCatalog") -> list[SourceError]:
+    """An out-of-scope matter whose explanation is not in the prompt catalog."""
+    return [SourceError(_parse_location(loaded.origin(f"out_of_scope.{name}.prompt")),
+                        f"out_of_scope {name}: prompt {m.prompt!r} is not in the prompt catalog{suggest(m.prompt, catalog.prompts)}")
+            for name, m in loaded.settings.out_of_scope.items() if not catalog.has(m.prompt)]
 
 
 ELDERLY_NODE_TYPES = ("play", "say", "set", "branch", "queue", "transfer")

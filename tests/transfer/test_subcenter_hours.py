@@ -11,6 +11,7 @@ import pytest
 
 from ivr.config import ConfigError, load_config
 from ivr.flows.calendar import load_calendar
+from ivr.testbed.configs import edit_entry
 from queues.model import Hours
 from transfer.hours import open_subcenter
 from transfer.model import SubCenter, TransferRoute
@@ -44,9 +45,6 @@ def test_without_hours_a_sub_center_or_another_trunk_is_7x24() -> None:
 def test_bad_hours_are_refused_with_file_and_line(tmp_path: Path) -> None:
     config = tmp_path / "config"
     shutil.copytree(REPO / "config", config)
-    path = config / "subcenters.yaml"
-    text = path.read_text(encoding="utf-8")
-    line = next(i for i, ln in enumerate(text.splitlines(), 1) if ln.lstrip().startswith("tobacco:"))
-    path.write_text(text.replace("port: 5073}", 'port: 5073, hours: {day: working, time: "8:30-25:00"}}'), encoding="utf-8")
+    line = edit_entry(config / "subcenters.yaml", "tobacco", "port: 5073}", 'port: 5073, hours: {day: working, time: "8:30-25:00"}}')
     with pytest.raises(ConfigError, match=rf"subcenters.yaml:{line}:\d+: .*hours"):
         load_config(config, environ={})
