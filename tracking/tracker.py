@@ -37,7 +37,8 @@ Event = Mapping[str, str]
 CITIZEN_CONTEXTS = frozenset({"from-pstn"})  # where citizens' calls enter (asterisk-conf/extensions.conf)
 IVR_CONTEXTS = CITIZEN_CONTEXTS | {"ivr-answer"}  # the dialed number is still the extension: in the IVR
 # contexts a citizen's own channel may be in later (a call adopted after a restart)
-CALL_CONTEXTS = IVR_CONTEXTS | {"ivr-route", "ivr-queues", "ivr-survey", "ivr-queue-keys", "ivr-callback-request"}
+CALL_CONTEXTS = IVR_CONTEXTS | {"ivr-route", "ivr-queues", "ivr-survey", "ivr-queue-keys", "ivr-callback-request",
+                                "ivr-out-of-scope"}
 IVR_GRACE = 3.0  # s a closed call waits for the engine's IVR record before it is written anyway
 
 

@@ -142,6 +142,8 @@ class ScriptedChannel(InMemoryVariables):
 def describe_route(route: Route) -> str:
     if isinstance(route, QueueRoute):
         return f"queue {route.queue} (priority {route.priority})"
+    if isinstance(route, TransferRoute) and route.closed:
+        return f"{route.trunk} closed now (its hours): not dialed; subcenter_closed, then queue {route.fallback_queue} or a callback"
     if isinstance(route, TransferRoute):
         return f"transfer to {route.number} via trunk {route.trunk} (ring {route.ring_timeout}s, then queue {route.fallback_queue})"
     assert isinstance(route, HangupRoute)
