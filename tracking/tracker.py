@@ -29,9 +29,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ivr.config import Settings
 from transfer.model import EMERGENCY_NUMBERS
-from tickets.scope import OUT_OF_SCOPE_VAR
 from tickets.model import (AgentAttempt, Deadline, IvrPath, OutOfScope, QueueVisit, RequestType, Ticket, Transfer,
                            VisitOutcome, decide_disposition)
+from tickets.scope import OUT_OF_SCOPE_VAR
 
 Event = Mapping[str, str]
 CITIZEN_CONTEXTS = frozenset({"from-pstn"})  # where citizens' calls enter (asterisk-conf/extensions.conf)
