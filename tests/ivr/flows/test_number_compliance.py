@@ -95,3 +95,20 @@ def test_the_shipped_plans_hold_every_number_to_15s():
     for plan in ("anhui-2021", "xuancheng-2016"):
         compile_config(REPO / "config", real, environ={"IVR_PLAN": plan}, strict_lint=True)  # raises when over
 
+
+
+def test_a_reload_keeps_answering_and_warns_with_the_number_entry(bare_config, catalog):
+    """The running hotline is not refused for a number a few seconds over; the reload says so."""
+    from flow_helpers import write_flow
+    from ivr.flows import LiveFlows, compile_config
+
+    numbers(bare_config, '  "12345": {mode: main, title: t, flow: t}\n')
+    write_flow(bare_config, FLOW)
+    live = LiveFlows(lambda: compile_config(bare_config, catalog, environ={}))
+    numbers(bare_config, '  "12345": {mode: main, title: t, flow: t}\n'
+                         '  "12365": {mode: merged, title: m, flow: t}\n')
+    write_flow(bare_config, FLOW.replace("after_notice: menu", "after_notice: hello").replace("timeout: 3s", "timeout: 4s"))
+    result = live.reload()
+    assert result.ok and live.version == result.version
+    assert [w.split(": ", 1)[1].split(":", 1)[0] for w in result.warnings] == ["number 12365 (merged, flow t)"]
+    assert result.warnings[0].startswith(f"{bare_config}/numbers.yaml:3:")
