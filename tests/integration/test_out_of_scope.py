@@ -1,6 +1,7 @@
 """Out-of-scope matters (不予受理) on the real Asterisk: the flow node (8 in the demo line's menu)
 plays the petition explanation and the ticket says so; an agent keys *83 on the softphone
-during the call, the caller hears the explanation and the ticket says which agent marked it."""
+during the call, the caller hears the explanation and the ticket says which agent marked it;
+the caller keying the same code marks nothing."""
 
 from __future__ import annotations
 
@@ -49,3 +50,25 @@ async def test_given_an_agent_keys_the_petition_code_then_the_caller_hears_it_an
         ticket = await closed_ticket(tickets, caller, timeout=40)
         assert ticket.out_of_scope is not None and ticket.agent == "agent1001"
         assert (ticket.out_of_scope.matter, ticket.out_of_scope.by, ticket.out_of_scope.agent) == ("petition", "agent", "agent1001")
+
+
+async def test_given_the_caller_keys_the_same_code_then_nothing_is_marked(
+    engine: TestBed, phones: Phones, ami: AmiClient, tickets: Any,
+) -> None:
+    """Only agents' channels have the feature keys: a caller keying *83 in the call marks nothing."""
+    caller = phones.next_caller()
+    async with only_seat(engine, ami, "agent1001"):
+        connected = ami.wait_for("AgentConnect", lambda e: e.get("CallerIDNum") == caller)
+        keyed = ami.wait_for("DTMFEnd", lambda e: for_caller(caller)(e) and e.get("Digit") == "3"
+                             and e.get("Uniqueid") == e.get("Linkedid") and e.get("Direction") == "Received")
+        seat = await phones.agent("agent1001", caller, mode="answer")
+        presses = [Key("0", 1500), Key("*", 5000), Key("8", 300), Key("3", 300)]
+        sipp, _ = await phones.call("12345", presses, hold_ms=4000, caller=caller)
+        answered = await asyncio.wait_for(connected, 30)
+        digit = await asyncio.wait_for(keyed, 30)  # the code reached Asterisk from the caller, in the bridge
+        assert float(digit["Timestamp"]) > float(answered["Timestamp"])
+        assert await sipp.wait(30) == 0, sipp.output()
+        ticket = await closed_ticket(tickets, caller, timeout=40)
+        assert ticket.answered and ticket.agent == "agent1001"
+        assert ticket.out_of_scope is None
+        assert await seat.wait(20) == 0, seat.output()
