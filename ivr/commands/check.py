@@ -53,6 +53,15 @@ def run(args: argparse.Namespace) -> int:
             continue
         print(f"{flow.file}: {name}: worst case {report.worst_seconds:g}s from answer to a human{budget}")
         print(f"    {report.describe_path()}")
+    by_mode: dict[str, tuple[float, str]] = {}
+    for number, seconds in flows.number_seconds.items():
+        mode = flows.settings.numbers[number].mode
+        by_mode[mode] = max(by_mode.get(mode, (0.0, "")), (seconds, number))
+    if by_mode:
+        exempt = [n for n, e in flows.settings.numbers.items() if e.compliance is not None]
+        print("numbers: slowest to a human, notice included: " + ", ".join(
+            f"{mode} {number} {seconds:g}s" for mode, (seconds, number) in sorted(by_mode.items()))
+            + (f"; exempt: {', '.join(exempt)}" if exempt else ""))
     if flows.estimated:
         shown = ", ".join(f"{pid} {s:g}s" for pid, s in sorted(flows.estimated.items()))
         print(f"note: no recorded duration, estimated from the Mandarin text at {CHARS_PER_SECOND:g} characters/s: {shown}")
