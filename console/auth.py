@@ -58,6 +58,15 @@ def current_user(request: web.Request) -> User:
     return request[USER]
 
 
+def require_seat(request: web.Request, agent: str) -> User:
+    """The signed-in user if they may act for seat ``agent`` (admins and supervisors: any seat;
+    an agent: only its own); otherwise the 403 page."""
+    user = request[USER]
+    if user.role == "agent" and user.agent != agent:
+        raise forbidden(request, "座席只能打开自己的工作台。")
+    return user
+
+
 def forbidden(request: web.Request, reason: str = "") -> web.HTTPForbidden:
     """The 403 every refusal uses (the page says why, in Mandarin)."""
     from console.pages import error_page
