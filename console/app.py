@@ -19,6 +19,7 @@ from console.context import CONSOLE, Console
 VIEWS = (
     "console.views.signin",
     "console.views.home",
+    "console.views.flows",
 )
 
 SECURITY_HEADERS = {
