@@ -20,6 +20,7 @@ VIEWS = (
     "console.views.signin",
     "console.views.home",
     "console.views.flows",
+    "console.views.tickets",
 )
 
 SECURITY_HEADERS = {
