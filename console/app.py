@@ -21,6 +21,7 @@ VIEWS = (
     "console.views.home",
     "console.views.flows",
     "console.views.tickets",
+    "console.views.audit",
 )
 
 SECURITY_HEADERS = {

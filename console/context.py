@@ -21,6 +21,7 @@ from ivr.config import Settings, WebSettings
 from tickets.audit import AuditEntry, Reader, action, write_audit
 
 if TYPE_CHECKING:
+    from console.metrics import EngineView
     from ivr.flows.live import LiveFlows, ReloadResult
     from ivr.store import TicketStore
 
@@ -35,6 +36,7 @@ class Console:
     flows: "LiveFlows | None" = None  # the engine's live flows (None: a console without an engine)
     tickets: "TicketStore | None" = None
     reload: "Callable[[], Awaitable[ReloadResult]] | None" = None  # the engine's own reload (SIGHUP path)
+    engine: "EngineView | None" = None  # what only the engine process knows (/metrics)
     extra: dict[str, Any] = field(default_factory=dict)  # pages' own services, by name
     users: UserStore = field(init=False)
     sessions: SessionStore = field(init=False)

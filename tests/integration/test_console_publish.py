@@ -5,6 +5,7 @@ goes live through the engine's reload and the next real call takes it. The audit
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,20 @@ import redis.asyncio as aioredis
 from ivr.ami.client import AmiClient
 from ivr.testbed.bed import TestBed
 from ivr.testbed.browser import Browser
-from ivr.testbed.calls import Phones, call_record, for_caller, hang_up_all, run_ivr
+from ivr.testbed.calls import Phones, call_record, for_caller, hang_up_all, run_ivr, until
 from ivr.testbed.console import ConsoleSite
 from ivr.testbed.sipp import keys
 
 SAMPLE = "8000"
 LEVEL2_ZERO = '      "0": agent               # 0 reaches a seat from every menu (the lint checks it)\n'
+
+
+def metric(console: ConsoleSite, sample: str) -> float:
+    """One sample of the engine's /metrics (Prometheus text format; public, no personal data)."""
+    with urllib.request.urlopen(console.url + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    values = [line.split()[-1] for line in text.splitlines() if line.startswith(sample + " ")]
+    return float(values[0]) if values else -1.0
 
 
 def put_yaml(browser: Browser, text: str) -> None:
@@ -71,7 +80,13 @@ async def test_admin_publishes_a_broken_flow_then_a_good_one_and_a_new_call_take
             path.write_text(original, encoding="utf-8")
             code, out = await run_ivr(engine.state, "reload")
             assert code == 0, out
+    await until(lambda: metric(console, 'ivr_calls_today{line="8000"}') >= 2)  # both calls, in /metrics
+    assert metric(console, "ivr_agi_roundtrip_seconds_count") > 0 and metric(console, "ivr_active_calls") >= 0
     mine = [(e.command, e.what["outcome"], e.what["file"]) for e in console.audit()
             if e.user == f"{admin.name}@console" and e.command.startswith("console flow")]
     assert mine[-2:] == [("console flow publish", "refused", "flows/sample.yaml"),
                          ("console flow publish", "published", "flows/sample.yaml")]
+
+    browser.open("/audit")  # the admin reads them in the console
+    commands = [row.find_element("css selector", ".command").text for row in browser.all("#audit tbody tr")]
+    assert commands[:3] == ["console flow publish", "console flow publish", "console sign-in"]
