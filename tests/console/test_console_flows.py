@@ -60,8 +60,11 @@ def test_supervisor_checks_and_simulates_but_cannot_publish(browser: Browser, co
     assert re.search(r"main\s+\d+(\.\d+)? 秒", browser.text("#timings"))  # worst case to a human, as ivr check
     browser.open("/flows/flows/main.yaml")
     assert not browser.all("#publish") and browser.find("#yaml").get_attribute("readonly")
+    live = browser.text("#live-version")
     browser.submit("#check")
     assert browser.find("#result").get_attribute("data-ok") == "true"
+    # the unchanged file checks as the live content (the browser's CRLF lines are the file's LF ones)
+    assert f"version {live.split('-')[0]}-" in browser.text("#report")
     browser.open("/flows/simulate?number=8000&keys=1,0")
     assert "route: queue general" in browser.text("#simulation")
 
