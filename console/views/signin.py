@@ -33,7 +33,7 @@ async def login_form(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     console = request.app[CONSOLE]
     form = await request.post()
-    name, password = str(form.get("user", "")).strip(), str(form.get("password", ""))
+    name, password = str(form.get("user", "")).strip()[:64], str(form.get("password", ""))
     target = _safe_next(str(form.get("next", "/")))
     address = request.remote or "unknown"
 

@@ -3,6 +3,7 @@ write, the sign-in rate limit per user and address, and the ``ivr users`` comman
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 from typing import AsyncIterator
@@ -133,6 +134,13 @@ def test_ivr_users_add_reads_the_password_from_the_environment(redis_url: str, m
     assert main(["--config", str(REPO / "config"), "users", "list"]) == 0
     listing = capsys.readouterr().out
     assert "li " in listing and "agent1002" in listing and "li2" not in listing and PASSWORD not in listing
+    monkeypatch.delenv("IVR_CONSOLE_PASSWORD")
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["--config", str(REPO / "config"), "users", "add", "zhou", "--role", "admin", "--password-stdin"]) == 2
+    assert "at least 10 characters" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no terminal, no variable, no --password-stdin
+    assert main(["--config", str(REPO / "config"), "users", "add", "zhou", "--role", "admin"]) == 2
+    assert "no password" in capsys.readouterr().err
 
 
 def test_the_console_port_comes_from_engine_yaml_or_the_environment() -> None:
@@ -140,3 +148,12 @@ def test_the_console_port_comes_from_engine_yaml_or_the_environment() -> None:
     assert (loaded.settings.web.host, loaded.settings.web.port) == ("127.0.0.1", 9345)
     assert loaded.origin("web.port") == "environment IVR_WEB_PORT"
     assert load_config(REPO / "config", environ={}).origin("web.port").startswith(str(REPO / "config" / "engine.yaml"))
+
+
+def test_a_missing_chromium_fails_the_browser_fixture(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from ivr.testbed import browser
+
+    monkeypatch.setattr(browser, "CHROMIUM", str(tmp_path / "no-chromium"))
+    with pytest.raises(browser.BrowserMissing, match="apt-get install chromium chromium-driver"):
+        browser.start_chromium(tmp_path)
+    assert not issubclass(browser.BrowserMissing, pytest.skip.Exception)  # an error, never a skip
