@@ -3,7 +3,8 @@
 Order matters: security headers wrap everything; the session middleware resolves the user and
 enforces :func:`console.auth.public` / :func:`console.auth.roles`; the CSRF check runs for
 signed-in and sign-in writes alike. Adding a page = a module in ``console/views/`` with
-``routes`` listed in :data:`VIEWS`.
+``routes`` listed in :data:`VIEWS` (and, if it runs something beside its requests, a
+``setup(app)`` that adds its startup/cleanup).
 """
 
 from __future__ import annotations
@@ -56,5 +57,8 @@ def create_app(console: Console) -> web.Application:
                           client_max_size=2 * 1024 * 1024)
     app[CONSOLE] = console
     for name in VIEWS:
-        app.add_routes(importlib.import_module(name).routes)
+        view = importlib.import_module(name)
+        app.add_routes(view.routes)
+        if hasattr(view, "setup"):  # a view's own startup/cleanup (background tasks, open streams)
+            view.setup(app)
     return app
