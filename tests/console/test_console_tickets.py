@@ -79,6 +79,10 @@ def test_supervisor_searches_views_the_stages_and_unmasks_with_a_reason(
     assert csv["status"] == 200 and csv["text"].lstrip("\ufeff").startswith("number,received,line")
     assert "139****0003" in csv["text"] and "13900000003" not in csv["text"]
 
+    browser.at(console.url).sign_in(console.account("admin")).open("/audit")  # the admin sees that read
+    row = [r.text for r in browser.all("#audit tbody tr") if "console tickets show" in r.text][0]
+    assert f"{supervisor.name}@console" in row and "回访投诉人" in row and "13900000001" not in row
+
 
 def test_an_agent_sees_only_its_seats_tickets_and_never_an_unmasked_number(
     browser: Browser, console: ConsoleSite, tickets: dict[str, Ticket]
