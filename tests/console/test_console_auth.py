@@ -157,3 +157,17 @@ def test_a_missing_chromium_fails_the_browser_fixture(monkeypatch: pytest.Monkey
     with pytest.raises(browser.BrowserMissing, match="apt-get install chromium chromium-driver"):
         browser.start_chromium(tmp_path)
     assert not issubclass(browser.BrowserMissing, pytest.skip.Exception)  # an error, never a skip
+
+
+async def test_a_taken_console_port_is_one_clear_line(console: Console) -> None:
+    from console.server import start
+    from ivr.config import ConfigError
+    from ivr.testbed.ports import PortAllocator
+
+    console.web = console.web.model_copy(update={"port": PortAllocator().one()})
+    runner = await start(console)
+    try:
+        with pytest.raises(ConfigError, match=rf"console port 127.0.0.1:{console.web.port} is already in use \(web.port from env"):
+            await start(console, origin="environment IVR_WEB_PORT")
+    finally:
+        await runner.cleanup()
