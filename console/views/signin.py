@@ -17,9 +17,10 @@ routes = web.RouteTableDef()
 
 
 def _safe_next(target: str) -> str:
-    """Only a path on this site (never ``//host`` or ``http://…``: no open redirect)."""
+    """Only a path on this site (never ``//host``, ``/\\host`` or ``http://…``: no open redirect)."""
     parts = urlsplit(target)
-    return target if target.startswith("/") and not target.startswith("//") and not parts.netloc else "/"
+    local = target.startswith("/") and not target.startswith("//") and "\\" not in target
+    return target if local and not parts.netloc and not parts.scheme else "/"
 
 
 @routes.get("/login")

@@ -171,3 +171,11 @@ async def test_a_taken_console_port_is_one_clear_line(console: Console) -> None:
             await start(console, origin="environment IVR_WEB_PORT")
     finally:
         await runner.cleanup()
+
+
+def test_sign_in_redirects_only_within_the_console() -> None:
+    from console.views.signin import _safe_next
+
+    assert _safe_next("/tickets?line=12345") == "/tickets?line=12345"
+    for target in ("//evil.example/", "/\\evil.example/", "https://evil.example/", "javascript:alert(1)", "tickets"):
+        assert _safe_next(target) == "/", target
