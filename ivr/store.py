@@ -284,6 +284,7 @@ class TicketStore(_RedisJournal):
                          flush_delay=flush_delay)
         self.caller_key = caller_key
         self._receipts: dict[str, tuple[float, str]] = {}
+        self._caller_indexes: dict[str, str] = {}
 
     def _key(self) -> bytes:
         if self.caller_key is None:
@@ -319,6 +320,18 @@ class TicketStore(_RedisJournal):
             known = self._receipts[received] = (epoch, time.strftime("%Y%m%d", time.localtime(epoch)))
         return known
 
+    def _caller_index(self, caller: str) -> str:
+        """The caller index's key (a keyed hash of the number): every write of a call needs it,
+        so it is kept for the calls in progress."""
+        if not caller:
+            return keyspace.NO_CALLER_TICKETS
+        key = self._caller_indexes.get(caller)
+        if key is None:
+            if len(self._caller_indexes) >= 4096:
+                self._caller_indexes.clear()
+            key = self._caller_indexes[caller] = keyspace.caller_tickets(caller, self._key())
+        return key
+
     def write_visit_nowait(self, linkedid: str, phase: str, increments: list[Increment]) -> None:
         """Journal the end of one queue visit (phase ``queue:<queue>:<n>``) with its KPI
         increments; no doc: the ticket's doc is written at ``closed``, and this write is cheap."""
@@ -338,8 +351,7 @@ class TicketStore(_RedisJournal):
             args.append(line)  # the script reads the write's fields and its doc from the line itself
             kpi = w.get("kpi")
             if kpi is None:
-                index = keyspace.caller_tickets(w["caller"], self._key()) if w["caller"] else keyspace.NO_CALLER_TICKETS
-                keys += [keyspace.ticket_sequence(w["day"], w["line"]), index]
+                keys += [keyspace.ticket_sequence(w["day"], w["line"]), self._caller_index(w["caller"])]
             else:  # a queue visit: the two bucket keys of each of its KPI increments
                 keys += [key for increment in kpi for key in increment[2:4]]
         statuses = await self._commit(batch, keys, args)
