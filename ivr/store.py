@@ -71,16 +71,15 @@ REFUSED, STREAM_BROKEN = -1, -2
 
 # Ticket writes in one script call. KEYS[1] the ticket event stream, KEYS[2] the by-time index,
 # KEYS[3] the set of KPI dimensions; ARGV[1] the stream's oldest id to keep, ARGV[2] the number
-# index prefix, ARGV[3] the indexes' oldest score to keep, ARGV[4] the tickets' TTL (s). Then one
-# ARGV per write: its journal line, as journaled (:meth:`TicketStore.write_nowait`): the write's
-# fields (phase, linkedid, and either rev, line, day, received — epoch s — or a queue visit's
-# ``kpi``), then ``"doc": `` and the doc's text, last. The script reads the fields (``cjson``) and
-# cuts the doc's text out unchanged; each field would otherwise cost the engine an argument to
-# pack. A ticket's KEYS are its hash, its line's sequence of the day, the caller's index; a
-# queue visit's (its doc is ``null``) its ticket's hash and the two bucket hashes of each KPI
-# increment, ``kpi`` holding per increment its dimension (``queue:general``), its fields
-# (``offered 1 answered 1 …``; ``max_*`` keep the larger value), its bucket keys and when its
-# 5-minute and its day bucket expire (epoch s).
+# index prefix, ARGV[3] the indexes' oldest score to keep, ARGV[4] the tickets' TTL (s). Then two
+# ARGV per write, its journal line (:meth:`TicketStore.write_nowait`) cut in two: the write's
+# fields as one JSON object (phase, linkedid, and either rev, line, day, received — epoch s — or
+# a queue visit's ``kpi``), read by the script with ``cjson`` (a field each would cost the engine
+# an argument to pack), and the doc's text. A ticket's KEYS are its hash, its line's sequence of
+# the day, the caller's index; a queue visit's (its doc is ``null``) its ticket's hash and the
+# two bucket hashes of each KPI increment, ``kpi`` holding per increment its dimension
+# (``queue:general``), its fields (``offered 1 answered 1 …``; ``max_*`` keep the larger value),
+# its bucket keys and when its 5-minute and its day bucket expire (epoch s).
 # The doc's first field is ``"number": ""``; the script fills in the number (an existing ticket
 # keeps its own; a new one takes the next of its line's day). A phase already recorded changes
 # nothing (a replay); the stored doc is replaced only by a doc of the same or a later rev (a late
@@ -96,10 +95,8 @@ local ttl = ARGV[4]
 local results = {}
 local k, i = 4, 0
 while k <= #KEYS do
-  local entry = ARGV[5 + i]
-  local cut = string.find(entry, ', "doc": ', 1, true)
-  local w = cjson.decode(string.sub(entry, 1, cut - 1) .. '}')
-  local tkey, phase, linkedid, doc = KEYS[k], w.phase, w.linkedid, string.sub(entry, cut + 9, -2)
+  local w = cjson.decode(ARGV[5 + 2 * i])
+  local tkey, phase, linkedid, doc = KEYS[k], w.phase, w.linkedid, ARGV[6 + 2 * i]
   local visit = doc == 'null'
   local m = visit and #w.kpi or 0
   local key_type = redis.call('TYPE', tkey).ok
@@ -346,9 +343,9 @@ class TicketStore(_RedisJournal):
         args: list[str | int | float | bytes] = [_oldest_kept_id(self.retention_s), keyspace.TICKET_NUMBER_PREFIX,
                                                  time.time() - self.retention_s, int(self.retention_s)]
         for _id, line in batch:
-            w = _ticket_write(line)
+            w, fields, doc = _ticket_write(line)
             keys.append(keyspace.ticket(w["linkedid"]))
-            args.append(line)  # the script reads the write's fields and its doc from the line itself
+            args += [fields, doc]
             kpi = w.get("kpi")
             if kpi is None:
                 keys += [keyspace.ticket_sequence(w["day"], w["line"]), self._caller_index(w["caller"])]
@@ -482,9 +479,12 @@ def _elderly_entry(digest: str, value: str) -> ElderlyEntry:
 DOC_SEPARATOR = ', "doc": '  # cannot occur earlier in a line: JSON escapes every quote inside a value
 
 
-def _ticket_write(line: bytes) -> dict[str, Any]:
-    """A journaled ticket write's fields (what comes before its doc, which only the script reads)."""
-    return cast(dict[str, Any], json.loads(line[:line.index(_DOC_SEPARATOR)] + b"}"))
+def _ticket_write(line: bytes) -> tuple[dict[str, Any], bytes, bytes]:
+    """A journaled ticket write: its fields, the same as JSON text (for the script), and its doc's
+    text (only the script reads it)."""
+    cut = line.index(_DOC_SEPARATOR)
+    fields = line[:cut] + b"}"
+    return cast(dict[str, Any], json.loads(fields)), fields, line[cut + len(_DOC_SEPARATOR):-1]
 
 
 _DOC_SEPARATOR = DOC_SEPARATOR.encode()
