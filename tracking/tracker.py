@@ -33,10 +33,13 @@ from tickets.model import (AgentAttempt, Deadline, IvrPath, QueueVisit, RequestT
                            decide_disposition)
 
 Event = Mapping[str, str]
-CITIZEN_CONTEXTS = frozenset({"from-pstn"})  # where citizens' calls enter (asterisk-conf/extensions.conf)
+# where citizens' calls enter (asterisk-conf/extensions.conf): from the carrier, or handed to us
+# by another 12345 platform
+CITIZEN_CONTEXTS = frozenset({"from-pstn", "from-platform"})
 IVR_CONTEXTS = CITIZEN_CONTEXTS | {"ivr-answer"}  # the dialed number is still the extension: in the IVR
 # contexts a citizen's own channel may be in later (a call adopted after a restart)
-CALL_CONTEXTS = IVR_CONTEXTS | {"ivr-route", "ivr-queues", "ivr-survey", "ivr-queue-keys", "ivr-callback-request"}
+CALL_CONTEXTS = IVR_CONTEXTS | {"ivr-route", "ivr-queues", "ivr-survey", "ivr-queue-keys", "ivr-callback-request",
+                                 "ivr-transfers", "ivr-bridge"}
 IVR_GRACE = 3.0  # s a closed call waits for the engine's IVR record before it is written anyway
 
 
@@ -59,6 +62,7 @@ class Directory:
     agents: frozenset[str]
     subcenters: Mapping[str, str]  # trunk endpoint → its number
     lines: Mapping[str, tuple[str, str]]  # dialed number → (mode, title)
+    platforms: frozenset[str] = frozenset()  # trunks to other 12345 platforms
 
     @classmethod
     def from_settings(cls, s: Settings) -> "Directory":
@@ -66,6 +70,7 @@ class Directory:
             agents=frozenset(s.agents),
             subcenters={name: sc.number for name, sc in s.subcenters.items()},
             lines={number: (n.mode, n.title) for number, n in s.numbers.items()},
+            platforms=frozenset(s.platforms),
         )
 
     def role(self, channel: str) -> str:
@@ -76,6 +81,8 @@ class Directory:
             return "subcenter"
         if endpoint == "pstn":
             return "caller"
+        if endpoint in self.platforms:
+            return "platform"
         return "other"
 
 
@@ -240,7 +247,9 @@ class CallTracker:
         dest = event.get("DestChannel", "")
         endpoint = endpoint_of(dest)
         number = event.get("DialString", "").split("@", 1)[0]
-        if endpoint in self.directory.subcenters:
+        if endpoint in self.directory.platforms:
+            kind = "platform"
+        elif endpoint in self.directory.subcenters:
             kind = "emergency" if number in EMERGENCY_NUMBERS else "subcenter"
         elif number in EMERGENCY_NUMBERS:
             kind = "emergency"
@@ -284,6 +293,11 @@ class CallTracker:
             attempt.result = attempt.result or event.get("DialStatus", "")
             fallback = event.get("Fallback", "")
             attempt.then = f"queue {fallback}" if fallback else ("connected" if attempt.result == "ANSWER" else "hangup")
+        elif kind == "IvrBridge":
+            self._bridge(t, event, at)
+        elif kind == "IvrPlatform" and own_channel:  # handed to us by another platform, with its ticket
+            t.from_platform, t.from_ticket = event.get("Platform", ""), event.get("Ticket", "")
+            t.note(iso(at), "from platform", f"{t.from_platform}: ticket {t.from_ticket or '?'}")
         elif kind == "IvrSurvey" and own_channel:
             t.satisfaction_status = "no_rating"  # until a key says otherwise
             t.note(iso(at), "satisfaction asked")
@@ -296,6 +310,24 @@ class CallTracker:
             t.note(iso(at), "satisfaction", rating or "no rating")
         return None
 
+    @staticmethod
+    def _bridge(t: Ticket, event: Event, at: datetime) -> None:
+        """A three-party bridge's steps ([ivr-bridge]): the dial to the target is an attempt like
+        any (DialBegin made it), marked three-party; its result says who is in the bridge."""
+        number, stage = event.get("Number", ""), event.get("Stage", "")
+        attempt = next((x for x in reversed(t.transfers) if x.number == number and not x.then), None)
+        if stage == "dialing":
+            t.note(iso(at), "three-party bridge", f"dialing {number} via {event.get('Trunk', '')}")
+            return
+        if attempt is None:  # the dial began before we were following the call
+            attempt = Transfer(kind="emergency" if number in EMERGENCY_NUMBERS else "subcenter",
+                               target=event.get("Trunk", ""), number=number, at=iso(at))
+            t.transfers.append(attempt)
+        attempt.three_party = True
+        attempt.result = attempt.result or event.get("DialStatus", "")
+        attempt.then = "three-party bridge" if attempt.result == "ANSWER" else "back to the agent"
+        t.note(iso(at), "three-party bridge", f"{number}: {attempt.result} ({attempt.then})")
+
     def _transfer(self, event: Event) -> list[Change]:
         name = event.get("Event", "")
         prefix = "Transferer" if name == "BlindTransfer" else "OrigTransferer"
@@ -306,7 +338,12 @@ class CallTracker:
         if name == "BlindTransfer":
             number, target = event.get("Extension", ""), event.get("Context", "")
         else:
-            number = event.get("SecondTransfererConnectedLineNum", "") or event.get("TransferTargetCallerIDNum", "")
+            # an agent's atxfer (*2 and a number) consulted a target we saw dialed (or whose Local
+            # channel is still there, its extension the number keyed)
+            leg = event.get("TransferTargetChannel", "")
+            dialed = call.dials.get(leg)
+            number = dialed.number if dialed else event.get("TransferTargetExten", "") if leg.startswith("Local/") else ""
+            number = number or event.get("SecondTransfererConnectedLineNum", "") or event.get("TransferTargetCallerIDNum", "")
             target = endpoint_of(event.get("SecondTransfererChannel", ""))
         result = event.get("Result", "")
         call.ticket.transfers.append(Transfer(kind="blind" if name == "BlindTransfer" else "attended", target=target,

@@ -4,6 +4,7 @@ bounded waits for what Redis then holds. Shared by the integration tests and `iv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import itertools
 import json
@@ -12,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, cast
+from typing import Any, AsyncIterator, Callable, cast
 
 import redis.asyncio as aioredis
 
@@ -66,12 +67,12 @@ class Phones:
         return sipp, caller
 
     async def agent(self, name: str, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000,
-                    refer_to: str = "") -> Sipp:
+                    refer_to: str = "", presses: list[Key] | None = None) -> Sipp:
         """Seat ``name``'s softphone, which takes the call from ``caller`` in ``mode``
         (``hangup``: the agent ends the call after ``talk_ms``; ``transfer``: blind-transfers it
-        to ``refer_to``)."""
+        to ``refer_to``; ``keys``: presses ``presses``, then hangs up after ``talk_ms``)."""
         return await self._peer(f"agent-{name}-{mode}-{caller}", self.state.agent_ports[name], caller, mode, talk_ms,
-                                refer_to)
+                                refer_to, presses)
 
     async def seats(self, queue: str, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000) -> dict[str, Sipp]:
         """The seats ``queue`` rings first (its agents of the lowest penalty) online, ready to
@@ -111,15 +112,30 @@ class Phones:
         return await self._peer(f"subcenter-{name}-{mode}-{caller}", self.state.subcenter_ports[name], caller, mode)
 
     async def _peer(self, name: str, port: int, caller: str, mode: PeerMode, talk_ms: int = 2000,
-                    refer_to: str = "") -> Sipp:
+                    refer_to: str = "", presses: list[Key] | None = None) -> Sipp:
         peer = await sip_peer(self.workdir, port=port, media_port=_ports.block(4), caller=caller,
-                              mode=mode, talk_ms=talk_ms, name=name, refer_to=refer_to)
+                              mode=mode, talk_ms=talk_ms, name=name, refer_to=refer_to, presses=presses)
         self.peers.append(peer)
         return peer
 
     async def close(self) -> None:
         for p in self.peers:
             await p.stop()
+
+
+@contextlib.asynccontextmanager
+async def only_seat(bed: TestBed, ami: AmiClient, agent: str) -> AsyncIterator[None]:
+    """Every other seat of the general queue paused for the block: ``agent`` takes the call."""
+    from queues.model import serving
+
+    seats = serving("general", bed.settings.agents, bed.settings.queues)
+    for seat in seats:
+        await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{seat}", "Paused": "true" if seat != agent else "false"})
+    try:
+        yield
+    finally:
+        for seat in seats:
+            await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{seat}", "Paused": "false"})
 
 
 def for_caller(caller: str) -> Callable[[Any], bool]:

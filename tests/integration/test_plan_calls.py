@@ -6,7 +6,6 @@ department number answer."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -15,25 +14,10 @@ import pytest
 
 from ivr.ami.client import AmiClient
 from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import AgiTrace, Phones, call_record, for_caller, run_ivr
+from ivr.testbed.calls import AgiTrace, Phones, call_record, for_caller, only_seat, run_ivr
 from ivr.testbed.sipp import Key
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
-
-
-@contextlib.asynccontextmanager
-async def only_seat(engine: TestBed, ami: AmiClient, agent: str) -> AsyncIterator[None]:
-    """Every other seat of the general queue paused for the block: ``agent`` takes the call."""
-    from queues.model import serving
-
-    seats = serving("general", engine.settings.agents, engine.settings.queues)
-    for seat in seats:
-        await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{seat}", "Paused": "true" if seat != agent else "false"})
-    try:
-        yield
-    finally:
-        for seat in seats:
-            await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{seat}", "Paused": "false"})
 
 
 async def reload_all(engine: TestBed) -> None:
