@@ -129,8 +129,8 @@ async def test_given_unclear_responsibility_then_caller_agent_and_110_meet_in_a_
 async def test_given_a_transfer_to_the_provincial_platform_then_its_ticket_links_ours(
     engine: TestBed, phones: Phones, ami: AmiClient, tickets: TicketStore,
 ) -> None:
-    # another seat than the three-party test's: right after a bridge, app_queue was seen not to
-    # ring that seat again at once (docs/numbers.md, transfers)
+    # another seat than the three-party test's, which is in wrap-up (5 s) when this call queues,
+    # and the position and callback announcements would outlast the caller's hold
     async with one_seat(engine, ami, phones, "agent1002") as caller:
         await phones.agent("agent1002", caller)
         linkedid = await talking(ami, phones, caller, hold_ms=15_000)
