@@ -102,3 +102,16 @@ def test_given_a_transfer_to_a_platform_then_its_attempt_is_of_kind_platform() -
              *ended(30, ("PJSIP/agent1001-00000001", AGENT), (leg, "t-100.2"))])
     assert [(x.kind, x.target, x.number, x.result) for x in t.transfers] == [("platform", "province", "12345", "ANSWER")]
     assert t.disposition == "transferred"
+
+
+def test_ivr_tickets_show_says_three_party_and_the_linked_platform_ticket() -> None:
+    from ivr.commands.tickets import _details
+    from tickets.model import Transfer
+
+    t = Ticket(linkedid=CALL, line="12345", caller="13900000001", received="2026-12-02T10:00:00.000+08:00",
+               number="20261202-12345-00002", from_platform="province", from_ticket="20261202-12345-00001")
+    t.transfers.append(Transfer("emergency", "emergency", "110", "2026-12-02T10:01:00.000+08:00", "ANSWER",
+                                then="three-party bridge", three_party=True))
+    text = _details(t)
+    assert "from platform province, its ticket 20261202-12345-00001" in text
+    assert "emergency 110 via emergency (three-party): ANSWER → three-party bridge" in text
