@@ -30,6 +30,7 @@ COMMANDS = {
     "transfer": "ivr.commands.transfer",
     "stats": "ivr.commands.stats",
     "elderly": "ivr.commands.elderly",
+    "users": "ivr.commands.users",
 }
 
 

@@ -24,6 +24,7 @@ from ivr.strict import NAME, NUMBER, Strict
 from ivr.yamlsource import Document, Location, SourceError, SourceErrors, load, pydantic_errors
 from queues.model import Agent, PauseReasons, Queue
 from queues.priority import PrioritySettings
+from tickets.scope import OutOfScopeMatter
 from transfer.model import EMERGENCY_TRUNK, EmergencyTrunk, Platform, SubCenter
 
 # --- engine (protocol-facing) sections -------------------------------------------------
@@ -55,6 +56,11 @@ class AmiSettings(Strict):
     admin_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_ADMIN_SECRET, never in config/")
     transfer_username: str = Field("ivr-transfer", description="AMI user that transfers calls in progress (ivr transfer)")
     transfer_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_TRANSFER_SECRET, never in config/")
+    event_batch_ms: int = Field(
+        200, ge=0, le=1000,
+        description="the engine reads AMI events at most once per this window under load, and handles the "
+        "window's events in one go (0: each as it comes); actions' responses are never held back",
+    )
 
 
 class RedisSettings(Strict):
@@ -95,7 +101,28 @@ class SipSettings(Strict):
     )
 
 
+class WebSettings(Strict):
+    """The web console (console/): served by ``ivr serve`` on loopback unless told otherwise."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8345, ge=1, le=65535)
+    secure_cookies: bool = Field(
+        False, description="mark cookies Secure: set it when the console is reached over TLS (a reverse proxy)"
+    )
+    idle_minutes: int = Field(30, ge=1, le=24 * 60, description="a session unused this long is signed out")
+    max_hours: int = Field(12, ge=1, le=72, description="a session ends this long after sign-in, used or not")
+    login_attempts: int = Field(5, ge=1, le=100, description="failed sign-ins per user and address before a lockout")
+    login_lockout: int = Field(900, ge=10, le=86_400, description="seconds the failed sign-ins are counted and locked")
+
+
 # --- hotline sections (queues and sub-centers live in their feature packages) ----------
+
+
+class Compliance(Strict):
+    """Why a dialable number's flow may take longer than the 15 s to a human (``ivr check``)."""
+
+    exempt: str = Field(min_length=4, description="the reason, for the auditor (e.g. a demo line, a self-service line)")
 
 
 class NumberEntry(Strict):
@@ -110,6 +137,9 @@ class NumberEntry(Strict):
     subcenter: str | None = None
     announce_until: date | None = Field(
         None, description="merged: the transitional notice (过渡期语音提示) is played up to this day"
+    )
+    compliance: Compliance | None = Field(
+        None, description="exempt from the 15 s worst case to a human, and why (every other number is held to it)"
     )
 
 
@@ -177,8 +207,10 @@ class Settings(Strict):
     plan: str | None = Field(None, description="the number plan in config/plans/ (IVR_PLAN overrides)")
     numbers: dict[str, NumberEntry] = Field({}, description="the plan's numbers, then numbers of this deployment")
     tracking: TrackingSettings = TrackingSettings()
+    web: WebSettings = WebSettings()
     tickets: TicketSettings = TicketSettings()
     priority: PrioritySettings = PrioritySettings()
+    out_of_scope: dict[str, OutOfScopeMatter] = Field({}, description="matters 12345 does not accept (不予受理)")
 
     def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Names that point nowhere, as (path in the config, reason)."""
@@ -195,7 +227,13 @@ class Settings(Strict):
         for name in self.tickets.webhooks:
             if not re.match(NAME, name):
                 out.append((("tickets", "webhooks", name), f"name {name!r} must match {NAME}"))
-        for section in ("agents", "queues", "subcenters", "platforms"):
+        keys: dict[str, str] = {}
+        for mname, matter in self.out_of_scope.items():
+            if matter.agent_key and matter.agent_key in keys:
+                out.append((("out_of_scope", mname, "agent_key"), f"agent_key {matter.agent_key} is taken by matter {keys[matter.agent_key]!r}"))
+            elif matter.agent_key:
+                keys[matter.agent_key] = mname
+        for section in ("agents", "queues", "subcenters", "platforms", "out_of_scope"):
             for name in getattr(self, section):
                 if not re.match(NAME, name):
                     out.append(((section, name), f"name {name!r} must match {NAME}"))
@@ -242,6 +280,7 @@ class Settings(Strict):
 
 ENGINE_MODELS: dict[str, type[Strict]] = {
     "agi": AgiSettings, "ami": AmiSettings, "redis": RedisSettings, "sip": SipSettings, "tracking": TrackingSettings,
+    "web": WebSettings,
 }
 ENGINE_SECTIONS = tuple(ENGINE_MODELS)
 
@@ -391,6 +430,14 @@ def state_dir() -> Path:
     path = Path(base)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def audit_log_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The audit log (tickets/audit.py) the CLI and the console share: ``IVR_AUDIT_LOG``, else
+    ``audit/unmasked.jsonl`` in the state directory."""
+    environ = os.environ if environ is None else environ
+    configured = environ.get("IVR_AUDIT_LOG")
+    return Path(configured) if configured else state_dir() / "audit" / "unmasked.jsonl"
 
 
 def agent_secret(agent: str, environ: Mapping[str, str] | None = None) -> str | None:

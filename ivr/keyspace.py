@@ -50,6 +50,14 @@ Priorities (适老化):
                                       registered elderly numbers, only as digests; no TTL (an
                                       admin-kept register: entries leave with ``ivr elderly remove``)
 
+Web console (console/; users are made with ``ivr users``, sessions expire by TTL):
+  ``ivr:console:users``               hash: user name → JSON (role, bound agent, argon2 hash)
+  ``ivr:console:session:<digest>``    hash: ``user``, ``csrf``, ``started``; TTL = the idle
+                                      timeout, renewed on use; the session id only as a SHA-256
+                                      digest (a Redis dump holds no usable cookie)
+  ``ivr:console:login-fails:<digest>`` failed sign-ins of one user from one address (counter,
+                                      TTL = the lockout window); user and address only as a digest
+
 Caller digests (:func:`caller_digest`) are keyed: HMAC-SHA256 under the caller key from the
 environment (``IVR_CALLER_KEY``). A copy of Redis without that key cannot be turned back into
 numbers by hashing every phone number (there are only about 10^10 of them).
@@ -70,6 +78,7 @@ NO_CALLER_TICKETS = "ivr:tickets:caller:none"  # calls without a caller number (
 TICKET_NUMBER_PREFIX = "ivr:ticket-no:"
 KPI_DIMENSIONS = "ivr:kpi:dimensions"
 ELDERLY = "ivr:elderly"
+CONSOLE_USERS = "ivr:console:users"
 
 
 def call(unique_id: str) -> str:
@@ -135,3 +144,13 @@ def callback_number(digest: str) -> str:
 
 def callback_claim(linkedid: str, attempt: str) -> str:
     return f"ivr:callback:claim:{linkedid}:{attempt}"
+
+
+def console_session(session_id: str) -> str:
+    """A console session by the SHA-256 of its cookie value (the cookie itself is never stored)."""
+    return "ivr:console:session:" + hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def console_login_fails(user: str, address: str) -> str:
+    digest = hashlib.sha256(f"{user}\0{address}".encode()).hexdigest()[:32]
+    return f"ivr:console:login-fails:{digest}"

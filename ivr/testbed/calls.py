@@ -23,7 +23,7 @@ from ivr.store import TicketStore
 from ivr.testbed.bed import BedState, TestBed
 from ivr.testbed.ports import PortAllocator
 from ivr.testbed.sipp import Key, PeerMode, Sipp, agent_dial, citizen_call, register, sip_peer
-from queues.model import memberships
+from queues.model import memberships, serving
 
 _ports = PortAllocator()
 
@@ -67,10 +67,13 @@ class Phones:
         return sipp, caller
 
     async def agent(self, name: str, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000,
-                    refer_to: str = "", presses: list[Key] | None = None) -> Sipp:
+                    refer_to: str = "", keys: str = "", presses: list[Key] | None = None) -> Sipp:
         """Seat ``name``'s softphone, which takes the call from ``caller`` in ``mode``
         (``hangup``: the agent ends the call after ``talk_ms``; ``transfer``: blind-transfers it
-        to ``refer_to``; ``keys``: presses ``presses``, then hangs up after ``talk_ms``)."""
+        to ``refer_to``; ``keys``: keys ``keys`` during the call (a feature code, 1 s in, 300 ms
+        apart), or ``presses`` with their own timing, then hangs up after ``talk_ms``)."""
+        if keys and not presses:
+            presses = [Key(d, 1000 if i == 0 else 300) for i, d in enumerate(keys)]
         return await self._peer(f"agent-{name}-{mode}-{caller}", self.state.agent_ports[name], caller, mode, talk_ms,
                                 refer_to, presses)
 
@@ -121,21 +124,6 @@ class Phones:
     async def close(self) -> None:
         for p in self.peers:
             await p.stop()
-
-
-@contextlib.asynccontextmanager
-async def only_seat(bed: TestBed, ami: AmiClient, agent: str) -> AsyncIterator[None]:
-    """Every other seat of the general queue paused for the block: ``agent`` takes the call."""
-    from queues.model import serving
-
-    seats = serving("general", bed.settings.agents, bed.settings.queues)
-    for seat in seats:
-        await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{seat}", "Paused": "true" if seat != agent else "false"})
-    try:
-        yield
-    finally:
-        for seat in seats:
-            await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{seat}", "Paused": "false"})
 
 
 def for_caller(caller: str) -> Callable[[Any], bool]:
@@ -210,6 +198,19 @@ async def run_ivr(state: BedState, *args: str, timeout: float = 30.0) -> tuple[i
     )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode or 0, out.decode(errors="replace")
+
+
+@contextlib.asynccontextmanager
+async def only_seat(engine: TestBed, ami: AmiClient, agent: str) -> AsyncIterator[None]:
+    """Every other seat of the general queue paused for the block: ``agent`` takes the call."""
+    seats = serving("general", engine.settings.agents, engine.settings.queues)
+    for seat in seats:
+        await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{seat}", "Paused": "true" if seat != agent else "false"})
+    try:
+        yield
+    finally:
+        for seat in seats:
+            await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{seat}", "Paused": "false"})
 
 
 async def queue_caller(ami: AmiClient, queue: str, caller: str) -> None:
