@@ -110,14 +110,16 @@ class Phones:
                               secret=self.state.agent_secrets[agent], contact_port=port, expires=expires)
         assert await sipp.wait(20) == 0, sipp.output()
 
-    async def subcenter(self, name: str, caller: str, mode: PeerMode = "answer") -> Sipp:
-        """Sub-center ``name``'s gateway, which takes the call transferred from ``caller``."""
-        return await self._peer(f"subcenter-{name}-{mode}-{caller}", self.state.subcenter_ports[name], caller, mode)
+    async def subcenter(self, name: str, caller: str, mode: PeerMode = "answer", also: tuple[str, ...] = ()) -> Sipp:
+        """Sub-center ``name``'s gateway, which takes the call transferred from ``caller`` (or
+        shown as one of ``also``)."""
+        return await self._peer(f"subcenter-{name}-{mode}-{caller}", self.state.subcenter_ports[name], caller, mode,
+                                also=also)
 
     async def _peer(self, name: str, port: int, caller: str, mode: PeerMode, talk_ms: int = 2000,
-                    refer_to: str = "", presses: list[Key] | None = None) -> Sipp:
+                    refer_to: str = "", presses: list[Key] | None = None, also: tuple[str, ...] = ()) -> Sipp:
         peer = await sip_peer(self.workdir, port=port, media_port=_ports.block(4), caller=caller,
-                              mode=mode, talk_ms=talk_ms, name=name, refer_to=refer_to, presses=presses)
+                              mode=mode, talk_ms=talk_ms, name=name, refer_to=refer_to, presses=presses, also=also)
         self.peers.append(peer)
         return peer
 

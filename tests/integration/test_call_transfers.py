@@ -56,7 +56,8 @@ async def test_given_an_agent_consults_customs_then_completes_the_attended_trans
     engine: TestBed, phones: Phones, ami: AmiClient, tickets: TicketStore,
 ) -> None:
     async with one_seat(engine, ami, phones, "agent1001") as caller:
-        customs = await phones.subcenter("customs", caller)
+        # the consultation shows the citizen's number, or (a race with the agent's bridge) 12345
+        customs = await phones.subcenter("customs", caller, also=("12345", "transfer"))
         # *2 (atxfer), the number, a moment of consultation, then the agent hangs up: complete
         seat = await phones.agent("agent1001", caller, mode="keys", talk_ms=4000,
                                   presses=[Key("*", 1500), *keys("212360", first_ms=300, gap_ms=400)])
