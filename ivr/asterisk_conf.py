@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from ivr.config import ConfigError, Settings, agent_secret
 from queues.model import memberships
-from transfer.model import EMERGENCY_NUMBERS, EMERGENCY_TRUNK, EmergencyTrunk, SubCenter, TransferRoute, emergency_route
+from transfer.control import TRANSFERS_CONTEXT, targets
+from transfer.model import EMERGENCY_TRUNK, EmergencyTrunk, Platform, SubCenter
 
 if TYPE_CHECKING:
     from ivr.ami.client import AmiClient
@@ -41,6 +42,7 @@ STATIC_FILES = (
     "udptl.conf",
     "pjproject.conf",
     "ccss.conf",
+    "confbridge.conf",
 )
 # Manager classes the engine reads: call progress (call), queue and agent events (agent), the
 # dialplan's UserEvents (user: transfer results, ratings), FullyBooted (system). Deliberately not
@@ -69,6 +71,11 @@ SEATS_WRITE = "agent"
 # needs `system` (or `config`, which could rewrite the dialplan through UpdateConfig: never);
 # without `originate` it cannot place a call, so not a System() either. It reads no events.
 ADMIN_WRITE = "system"
+# The transfer user (`ivr transfer`, the console's transfer button: ivr/transfers.py): Status to
+# find the call's channels, Setvar, BlindTransfer and Redirect (into the generated transfer
+# contexts), all of class `call`; no `originate` (a three-party bridge dials its emergency leg
+# from the dialplan), no `system`, and it reads no events.
+TRANSFER_WRITE = "call"
 # What a change in config/ touches: endpoints (agents, trunks), queues, the dialplan. Reloading
 # them keeps calls up and logged-in agents logged in (dynamic members).
 RELOAD_MODULES = ("res_pjsip.so", "app_queue.so", "pbx_config.so")
@@ -111,6 +118,7 @@ class RenderOptions:
     agent_secrets: dict[str, str] = field(default_factory=dict)  # overrides the environment
     seats_ami_secret: str | None = None  # adds the seat-control user (ami.seats_username)
     admin_ami_secret: str | None = None  # adds the reload user (ami.admin_username)
+    transfer_ami_secret: str | None = None  # adds the transfer user (ami.transfer_username)
     testbed_ami_secret: str | None = None  # adds a read-all AMI user for tests only
     disabled_events: tuple[str, ...] = QUIET_EVENTS  # a test bed that traces AGI passes ()
     system_name: str = "ivr12345"
@@ -131,7 +139,9 @@ def render(settings: Settings, options: RenderOptions) -> dict[str, str]:
             "extensions_agents.conf": _agents_dialplan(settings),
             "extensions_callback.conf": _callback_keys(settings),
             "extensions_numbers.conf": _numbers_dialplan(settings),
-            "extensions_agent_transfers.conf": _agent_transfers(settings),
+            "extensions_agent_transfers.conf": _transfer_targets(settings),
+            "extensions_transfers.conf": _transfer_targets(settings),  # the same in [ivr-transfers]
+            "extensions_bridge.conf": _transfer_targets(settings, goto="dial,1"),
             "extensions_testbed.conf": _testbed_dialplan() if options.testbed_ami_secret else "",
             "extensions_out_of_scope.conf": _out_of_scope_dialplan(settings),
             "features_out_of_scope.conf": _out_of_scope_features(settings),
@@ -219,6 +229,8 @@ timestampevents = yes
         text += user(s.ami.seats_username, o.seats_ami_secret, "", SEATS_WRITE)
     if o.admin_ami_secret:
         text += user(s.ami.admin_username, o.admin_ami_secret, "", ADMIN_WRITE)
+    if o.transfer_ami_secret:
+        text += user(s.ami.transfer_username, o.transfer_ami_secret, "", TRANSFER_WRITE)
     if o.testbed_ami_secret:
         text += user("testbed", o.testbed_ami_secret, "all", "all")
     return text
@@ -284,7 +296,10 @@ endpoint=pstn
             # are identified by user name, which only the password makes true
             raise ConfigError(f"agent {name}: no SIP password (set IVR_AGENT_SECRET_{name.upper().replace('-', '_')})")
         block = f"; seat: {agent.name}\n" + endpoint(name, "from-agents", "username", rtp)
-        block += f"""auth={name}-auth
+        # transfers (REFER, and atxfer's number) land among the transfer targets only: no feature
+        # code, and no catch-all that would keep an attended transfer waiting for more digits
+        block += f"""set_var=TRANSFER_CONTEXT={TRANSFERS_CONTEXT}
+auth={name}-auth
 
 [{name}-auth]
 type=auth
@@ -302,13 +317,15 @@ qualify_frequency=0
         if agent.contact:
             block += f"contact={agent.contact}\n"
         parts.append(block)
-    trunks: list[tuple[str, SubCenter | EmergencyTrunk]] = list(s.subcenters.items())
+    trunks: list[tuple[str, SubCenter | EmergencyTrunk | Platform]] = list(s.subcenters.items())
     if s.emergency is not None:
         trunks.append((EMERGENCY_TRUNK, s.emergency))
+    contexts = {name: "from-pstn" for name, _ in trunks}
+    trunks += list(s.platforms.items())  # their calls to us arrive in [from-platform] (ticket header)
     for name, sub in trunks:
         parts.append(
             f"; trunk: {sub.title}\n"
-            + endpoint(name, "from-pstn", "ip", rtp)
+            + endpoint(name, contexts.get(name, "from-platform"), "ip", rtp)
             + f"""
 [{name}]
 type=aor
@@ -409,20 +426,17 @@ def _numbers_dialplan(s: Settings) -> str:
                    for number, entry in sorted(s.numbers.items()))
 
 
-def _agent_transfers(s: Settings) -> str:
-    """What an agent may transfer a call to (or dial) from the softphone: the plan's sub-center
-    numbers, over their trunks, through the same route as the IVR's transfers (result and
-    fallback on the ticket)."""
-    routes = {number: (s.subcenters[e.subcenter].title, TransferRoute(e.subcenter, s.subcenters[e.subcenter].number,
-                                                                      s.subcenters[e.subcenter].ring_timeout,
-                                                                      s.subcenters[e.subcenter].fallback_queue))
-              for number, e in s.numbers.items() if e.mode == "subcenter" and e.subcenter in s.subcenters}
-    routes.update({number: ("应急联动", emergency_route(number, s.emergency)) for number in EMERGENCY_NUMBERS})
+def _transfer_targets(s: Settings, *, goto: str = "ivr-route,transfer,1") -> str:
+    """The transfer targets (:func:`transfer.control.targets`), one extension each, through the
+    same route as the IVR's transfers (result and fallback on the ticket). Included in
+    ``[from-agents]`` (an agent dials, blind-transfers by REFER or consults for an attended
+    transfer) and ``[ivr-transfers]`` (the engine); with ``goto="dial,1"``, in ``[ivr-bridge]``
+    (three-party bridges)."""
     out = []
-    for number, (title, route) in sorted(routes.items()):
-        lines = [f"exten => {number},1,NoOp(transfer to {title})"]
-        lines += [f" same => n,Set({k}={v})" for k, v in route.variables().items() if k != "IVR_ROUTE"]
-        out.append("\n".join([*lines, " same => n,Goto(ivr-route,transfer,1)"]) + "\n")
+    for key, target in sorted(targets(s).items()):
+        lines = [f"exten => {key},1,NoOp(transfer to {target.title})"]
+        lines += [f" same => n,Set({k}={v})" for k, v in target.route.variables().items() if k != "IVR_ROUTE"]
+        out.append("\n".join([*lines, f" same => n,Goto({goto})"]) + "\n")
     return "".join(out)
 
 

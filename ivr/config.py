@@ -25,7 +25,7 @@ from ivr.yamlsource import Document, Location, SourceError, SourceErrors, load, 
 from queues.model import Agent, PauseReasons, Queue
 from queues.priority import PrioritySettings
 from tickets.scope import OutOfScopeMatter
-from transfer.model import EMERGENCY_TRUNK, EmergencyTrunk, SubCenter
+from transfer.model import EMERGENCY_TRUNK, EmergencyTrunk, Platform, SubCenter
 
 # --- engine (protocol-facing) sections -------------------------------------------------
 
@@ -54,6 +54,8 @@ class AmiSettings(Strict):
     seats_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_SEATS_SECRET, never in config/")
     admin_username: str = Field("ivr-admin", description="AMI user that reloads Asterisk after a config change")
     admin_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_ADMIN_SECRET, never in config/")
+    transfer_username: str = Field("ivr-transfer", description="AMI user that transfers calls in progress (ivr transfer)")
+    transfer_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_TRANSFER_SECRET, never in config/")
     event_batch_ms: int = Field(
         200, ge=0, le=1000,
         description="the engine reads AMI events at most once per this window under load, and handles the "
@@ -201,6 +203,7 @@ class Settings(Strict):
     pause_reasons: PauseReasons = {"1": "小休"}
     subcenters: dict[str, SubCenter] = {}
     emergency: EmergencyTrunk | None = Field(None, description="the trunk to 110/119/120/122 (应急联动)")
+    platforms: dict[str, Platform] = Field({}, description="other 12345 platforms calls are transferred to (平台互转)")
     plan: str | None = Field(None, description="the number plan in config/plans/ (IVR_PLAN overrides)")
     numbers: dict[str, NumberEntry] = Field({}, description="the plan's numbers, then numbers of this deployment")
     tracking: TrackingSettings = TrackingSettings()
@@ -230,7 +233,7 @@ class Settings(Strict):
                 out.append((("out_of_scope", mname, "agent_key"), f"agent_key {matter.agent_key} is taken by matter {keys[matter.agent_key]!r}"))
             elif matter.agent_key:
                 keys[matter.agent_key] = mname
-        for section in ("agents", "queues", "subcenters", "out_of_scope"):
+        for section in ("agents", "queues", "subcenters", "platforms", "out_of_scope"):
             for name in getattr(self, section):
                 if not re.match(NAME, name):
                     out.append(((section, name), f"name {name!r} must match {NAME}"))
@@ -248,6 +251,12 @@ class Settings(Strict):
                 out.append((("queues", qname, "hours"), "the general queue is 7×24: it has no hours"))
         if EMERGENCY_TRUNK in self.subcenters:
             out.append((("subcenters", EMERGENCY_TRUNK), f"{EMERGENCY_TRUNK!r} is the emergency trunk's name, not a sub-center's"))
+        for pname in self.platforms:  # each is a PJSIP endpoint of its own name
+            if pname in self.subcenters or pname in self.agents or pname in (EMERGENCY_TRUNK, "pstn"):
+                out.append((("platforms", pname), f"{pname!r} already names a trunk or an agent"))
+            elif self.platforms[pname].fallback_queue not in self.queues:
+                out.append((("platforms", pname, "fallback_queue"),
+                            f"{self.platforms[pname].fallback_queue!r} is not a defined queue"))
         for sname, s in self.subcenters.items():
             if s.fallback_queue not in self.queues:
                 out.append((("subcenters", sname, "fallback_queue"), f"{s.fallback_queue!r} is not a defined queue"))

@@ -56,7 +56,7 @@ def deadline_due(deadline: Deadline | None) -> str:
 
 def transfer_text(t: Transfer) -> str:
     """``subcenter 12366 via tax: NOANSWER (cause 17) → queue general``."""
-    text = f"{t.kind} {t.number}" + (f" via {t.target}" if t.target else "")
+    text = f"{t.kind} {t.number}" + (f" via {t.target}" if t.target else "") + (" (three-party)" if t.three_party else "")
     text += f": {t.result or 'no result'}" + (f" (cause {t.cause})" if t.cause else "")
     return text + (f" → {t.then}" if t.then else "")
 

@@ -129,6 +129,7 @@ class Transfer:
     result: str = ""  # Asterisk's DIALSTATUS: ANSWER, BUSY, NOANSWER, CHANUNAVAIL, CONGESTION, …
     cause: str = ""  # SIP/Q.850 hang-up cause of the failed attempt ("17", "486 Busy Here")
     then: str = ""  # where the caller went next: "queue general", "hangup", …
+    three_party: bool = False  # a three-party bridge (三方通话): caller, agent and the target together
 
 
 @dataclass
@@ -196,6 +197,8 @@ class Ticket:
     priority_reason: str = ""  # a queues.priority.Reason value that gave it ("": no raise)
     priority_reasons: list[str] = field(default_factory=list)  # every reason the call had, strongest first
     elderly: bool = False  # a registered elderly caller (适老化): the elderly flow ran instead of the menus
+    from_platform: str = ""  # the call was transferred to us by another 12345 platform (its trunk)
+    from_ticket: str = ""  # that platform's ticket number (SIP header X-12345-Ticket): the cases are linked
     out_of_scope: OutOfScope | None = None  # the matter is not 12345's: which, told by whom
     timeline: list[TimelineEntry] = field(default_factory=list)
     closed_by: str = ""  # ami (followed live) / cdr (ended while the engine was away) / lost

@@ -34,11 +34,13 @@ from tickets.model import (AgentAttempt, Deadline, IvrPath, OutOfScope, QueueVis
 from tickets.scope import OUT_OF_SCOPE_VAR
 
 Event = Mapping[str, str]
-CITIZEN_CONTEXTS = frozenset({"from-pstn"})  # where citizens' calls enter (asterisk-conf/extensions.conf)
+# where citizens' calls enter (asterisk-conf/extensions.conf): from the carrier, or handed to us
+# by another 12345 platform
+CITIZEN_CONTEXTS = frozenset({"from-pstn", "from-platform"})
 IVR_CONTEXTS = CITIZEN_CONTEXTS | {"ivr-answer"}  # the dialed number is still the extension: in the IVR
 # contexts a citizen's own channel may be in later (a call adopted after a restart)
 CALL_CONTEXTS = IVR_CONTEXTS | {"ivr-route", "ivr-queues", "ivr-survey", "ivr-queue-keys", "ivr-callback-request",
-                                "ivr-out-of-scope"}
+                                 "ivr-transfers", "ivr-bridge", "ivr-out-of-scope"}
 IVR_GRACE = 3.0  # s a closed call waits for the engine's IVR record before it is written anyway
 
 
@@ -61,6 +63,7 @@ class Directory:
     agents: frozenset[str]
     subcenters: Mapping[str, str]  # trunk endpoint → its number
     lines: Mapping[str, tuple[str, str]]  # dialed number → (mode, title)
+    platforms: frozenset[str] = frozenset()  # trunks to other 12345 platforms
     matters: Mapping[str, str] = field(default_factory=dict)  # out-of-scope matter → its title
 
     @classmethod
@@ -69,6 +72,7 @@ class Directory:
             agents=frozenset(s.agents),
             subcenters={name: sc.number for name, sc in s.subcenters.items()},
             lines={number: (n.mode, n.title) for number, n in s.numbers.items()},
+            platforms=frozenset(s.platforms),
             matters={name: m.title for name, m in s.out_of_scope.items()},
         )
 
@@ -80,6 +84,8 @@ class Directory:
             return "subcenter"
         if endpoint == "pstn":
             return "caller"
+        if endpoint in self.platforms:
+            return "platform"
         return "other"
 
 
@@ -253,7 +259,9 @@ class CallTracker:
         dest = event.get("DestChannel", "")
         endpoint = endpoint_of(dest)
         number = event.get("DialString", "").split("@", 1)[0]
-        if endpoint in self.directory.subcenters:
+        if endpoint in self.directory.platforms:
+            kind = "platform"
+        elif endpoint in self.directory.subcenters:
             kind = "emergency" if number in EMERGENCY_NUMBERS else "subcenter"
         elif number in EMERGENCY_NUMBERS:
             kind = "emergency"
@@ -297,6 +305,11 @@ class CallTracker:
             attempt.result = attempt.result or event.get("DialStatus", "")
             fallback = event.get("Fallback", "")
             attempt.then = f"queue {fallback}" if fallback else ("connected" if attempt.result == "ANSWER" else "hangup")
+        elif kind == "IvrBridge":
+            self._bridge(t, event, at)
+        elif kind == "IvrPlatform" and own_channel:  # handed to us by another platform, with its ticket
+            t.from_platform, t.from_ticket = event.get("Platform", ""), event.get("Ticket", "")
+            t.note(iso(at), "from platform", f"{t.from_platform}: ticket {t.from_ticket or '?'}")
         elif kind == "IvrOutOfScope" and own_channel:  # the agent's feature key (the caller's channel runs it)
             self._out_of_scope(t, event.get("Matter", ""), "agent", iso(at), endpoint_of(event.get("Agent", "")))
         elif kind == "IvrSurvey" and own_channel:
@@ -310,6 +323,24 @@ class CallTracker:
                 t.satisfaction, t.satisfaction_status = None, "no_rating"
             t.note(iso(at), "satisfaction", rating or "no rating")
         return None
+
+    @staticmethod
+    def _bridge(t: Ticket, event: Event, at: datetime) -> None:
+        """A three-party bridge's steps ([ivr-bridge]): the dial to the target is an attempt like
+        any (DialBegin made it), marked three-party; its result says who is in the bridge."""
+        number, stage = event.get("Number", ""), event.get("Stage", "")
+        attempt = next((x for x in reversed(t.transfers) if x.number == number and not x.then), None)
+        if stage == "dialing":
+            t.note(iso(at), "three-party bridge", f"dialing {number} via {event.get('Trunk', '')}")
+            return
+        if attempt is None:  # the dial began before we were following the call
+            attempt = Transfer(kind="emergency" if number in EMERGENCY_NUMBERS else "subcenter",
+                               target=event.get("Trunk", ""), number=number, at=iso(at))
+            t.transfers.append(attempt)
+        attempt.three_party = True
+        attempt.result = attempt.result or event.get("DialStatus", "")
+        attempt.then = "three-party bridge" if attempt.result == "ANSWER" else "back to the agent"
+        t.note(iso(at), "three-party bridge", f"{number}: {attempt.result} ({attempt.then})")
 
     def _out_of_scope(self, t: Ticket, matter: str, by: str, at: str, agent: str = "") -> None:
         """The caller was told their matter is not 12345's; the first time counts."""
@@ -327,7 +358,12 @@ class CallTracker:
         if name == "BlindTransfer":
             number, target = event.get("Extension", ""), event.get("Context", "")
         else:
-            number = event.get("SecondTransfererConnectedLineNum", "") or event.get("TransferTargetCallerIDNum", "")
+            # an agent's atxfer (*2 and a number) consulted a target we saw dialed (or whose Local
+            # channel is still there, its extension the number keyed)
+            leg = event.get("TransferTargetChannel", "")
+            dialed = call.dials.get(leg)
+            number = dialed.number if dialed else event.get("TransferTargetExten", "") if leg.startswith("Local/") else ""
+            number = number or event.get("SecondTransfererConnectedLineNum", "") or event.get("TransferTargetCallerIDNum", "")
             target = endpoint_of(event.get("SecondTransfererChannel", ""))
         result = event.get("Result", "")
         call.ticket.transfers.append(Transfer(kind="blind" if name == "BlindTransfer" else "attended", target=target,

@@ -38,6 +38,20 @@ class EmergencyTrunk(Strict):
     fallback_queue: str = GENERAL_QUEUE
 
 
+class Platform(Strict):
+    """Another 12345 platform (the provincial one, or another city's): calls are handed to it
+    over a SIP trunk carrying the ticket number (header ``X-12345-Ticket``), and its calls to us
+    arrive on the same trunk, identified by address, with their ticket number to link."""
+
+    title: str
+    number: str = Field("12345", pattern=NUMBER)
+    host: str
+    port: int = Field(5060, ge=1, le=65535)
+    ring_timeout: int = Field(30, ge=1, le=120)
+    fallback_queue: str = GENERAL_QUEUE
+
+
+TICKET_HEADER = "X-12345-Ticket"  # the sending platform's ticket number on a platform transfer
 EMERGENCY_TRUNK = "emergency"  # the endpoint's name (no sub-center may take it)
 
 

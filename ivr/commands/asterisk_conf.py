@@ -47,13 +47,14 @@ def render_to(settings: Settings, out: Path, engine_timeout: int | None = None) 
     if secret is None:
         raise UsageError("missing AMI secret: set IVR_AMI_SECRET (the engine must use the same one); "
                          f"for a fresh one: {secrets.token_urlsafe(18)}")
-    seats, admin = settings.ami.seats_secret, settings.ami.admin_secret
+    seats, admin, transfer = settings.ami.seats_secret, settings.ami.admin_secret, settings.ami.transfer_secret
     if seats is None:
         print("note: no IVR_AMI_SEATS_SECRET: no seat-control AMI user (`ivr agents login` needs one); "
               "agents log in from their softphones")
     return write(settings, RenderOptions(ami_secret=secret.get_secret_value(),
                                          seats_ami_secret=seats.get_secret_value() if seats else None,
                                          admin_ami_secret=admin.get_secret_value() if admin else None,
+                                         transfer_ami_secret=transfer.get_secret_value() if transfer else None,
                                          engine_timeout=engine_timeout), out)
 
 

@@ -411,6 +411,7 @@ def _details(t: Ticket) -> str:
         fact("deadline", f"{export.deadline_due(t.deadline)} ({t.deadline.rule})"
              + (" provisional: that year's official holiday calendar is not out yet" if t.deadline.provisional else ""))
     fact("repeat of", " ".join(t.repeat_of))
+    fact("from platform", t.from_platform and f"{t.from_platform}, its ticket {t.from_ticket or '(none sent)'}")
     fact("closed by", t.closed_by)
     if t.agents_rung:
         out.append("  agents rung:")

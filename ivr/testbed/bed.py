@@ -62,6 +62,7 @@ class BedState:
     created: float = field(default_factory=time.time)
     seats_ami_secret: str = ""  # the seat-control AMI user (ivr agents)
     admin_ami_secret: str = ""  # the reload AMI user (apply_config)
+    transfer_ami_secret: str = ""  # the transfer AMI user (ivr transfer, ivr/transfers.py)
     agent_secrets: dict[str, str] = field(default_factory=dict)  # each softphone's SIP password
     web_port: int = 0  # the engine's web console (console/)
 
@@ -87,6 +88,7 @@ class BedState:
             "IVR_AMI_SECRET": self.ami_secret,
             "IVR_AMI_SEATS_SECRET": self.seats_ami_secret,
             "IVR_AMI_ADMIN_SECRET": self.admin_ami_secret,
+            "IVR_AMI_TRANSFER_SECRET": self.transfer_ami_secret,
             "IVR_CALLER_KEY": self.caller_key,
             "IVR_REDIS_URL": self.redis_url,
             # a bed saved by an older checkout has no console port: its engine serves none
@@ -163,6 +165,10 @@ class TestBed:
                 },
                 "emergency": s.emergency.model_copy(update={"host": "127.0.0.1", "port": st.subcenter_ports["emergency"]})
                 if s.emergency and "emergency" in st.subcenter_ports else s.emergency,
+                # another platform is this very bed (its own SIP port): a platform transfer
+                # comes back in on the platform trunk, as a second call with its own ticket
+                "platforms": {n: p.model_copy(update={"host": "127.0.0.1", "port": st.sip_port})
+                              for n, p in s.platforms.items()},
             }
         )
 
@@ -196,6 +202,7 @@ class TestBed:
             testbed_ami_secret=secrets.token_urlsafe(18),
             seats_ami_secret=secrets.token_urlsafe(18),
             admin_ami_secret=secrets.token_urlsafe(18),
+            transfer_ami_secret=secrets.token_urlsafe(18),
             agent_secrets={n: secrets.token_urlsafe(12) for n in s.agents},
             caller_key=secrets.token_urlsafe(24),
             config_dir=str(self.loaded.config_dir.resolve()),
@@ -286,6 +293,7 @@ class TestBed:
             ami_secret=self.state.ami_secret,
             seats_ami_secret=self.state.seats_ami_secret,
             admin_ami_secret=self.state.admin_ami_secret,
+            transfer_ami_secret=self.state.transfer_ami_secret,
             agent_secrets=self.state.agent_secrets,
             testbed_ami_secret=self.state.testbed_ami_secret,
             directories=dirs,

@@ -222,25 +222,28 @@ STALE_MARK = "turned away a stale INVITE"
 
 
 def peer_scenario(mode: PeerMode, caller: str, ring_ms: int = 200, talk_ms: int = 2000, refer_to: str = "",
-                  pcaps: list[Path] | None = None) -> str:
+                  presses: list[Key] | None = None, pcaps: list[Path] | None = None, also: tuple[str, ...] = ()) -> str:
     """A peer that handles the first call from ``caller`` (digits only: the From user) in
     ``mode``, then stops: ``answer`` answers and waits for the BYE, ``hangup`` answers and
     hangs up itself after ``talk_ms`` (an agent ending the call), ``busy`` answers 486,
     ``noanswer`` rings until cancelled, ``transfer`` answers and after ``talk_ms`` blind-transfers
-    the call to ``refer_to`` (REFER, as a softphone's transfer key does), ``keys`` answers, keys
-    the DTMF ``pcaps`` (an agent's feature code) and hangs up ``talk_ms`` later.
+    the call to ``refer_to`` (REFER, as a softphone's transfer key does), ``keys`` answers
+    (offering RFC 2833 events), presses ``presses`` (e.g. ``*2`` and a number: an attended
+    transfer) and hangs up ``talk_ms`` after the last key.
 
     An INVITE from any other caller gets 480 and does not stop the peer: it is an earlier
     test's call that rang this address while nothing listened there, and whose INVITE Asterisk
     still retransmits (for 32 s, RFC 3261 timer B) after that call ended. Answering it would
     use up the peer meant for this test's call. sipp counts it as a successful call, so the
-    exit code stays 0."""
-    if not caller.isdigit():
+    exit code stays 0. ``also``: other From users taken as this call's (an attended transfer's
+    consultation shows the citizen or, racing with the agent's bridge, the seat's 12345)."""
+    if not all(c.isalnum() for c in (caller, *also)):
         raise ValueError(f"caller must be digits (it goes into a regular expression): {caller!r}")
+    expected = "|".join((caller, *also))
     send = _reply
     steps = [
         '<recv request="INVITE" crlf="true" rrs="true"><action>'
-        f'<ereg regexp="sip:{caller}@" search_in="hdr" header="From:" check_it="false" assign_to="expected"/>'
+        f'<ereg regexp="sip:({expected})@" search_in="hdr" header="From:" check_it="false" assign_to="expected"/>'
         '</action></recv>',
         '<nop test="expected" next="expected"/>',
         f'<nop><action><log message="{STALE_MARK} [call_id]"/></action></nop>',
@@ -264,10 +267,7 @@ def peer_scenario(mode: PeerMode, caller: str, ring_ms: int = 200, talk_ms: int 
     elif mode == "hangup":
         steps += _answer_then_hang_up(ring_ms, talk_ms)
     elif mode == "keys":
-        answered = _answer_then_hang_up(ring_ms, talk_ms)
-        presses = [f'<pause milliseconds="300"/><nop><action><exec play_pcap_audio="{p}"/></action></nop>'
-                   for p in pcaps or []]
-        steps += [*answered[:4], '<pause milliseconds="1000"/>', *presses, *answered[4:]]
+        steps += _answer_then_keys(ring_ms, talk_ms, presses or [], pcaps or [])
     elif mode == "transfer":
         if not refer_to.isdigit():
             raise ValueError(f"refer_to must be digits: {refer_to!r}")
@@ -322,6 +322,19 @@ Content-Length: 0
 ]]></send>""",
         '<recv response="200"/>',
     ]
+
+
+def _answer_then_keys(ring_ms: int, talk_ms: int, presses: list[Key], pcaps: list[Path]) -> list[str]:
+    """After the 100 Trying: ring, answer offering telephone-event 101, press the keys (RFC 2833
+    replayed from ``pcaps``), talk ``talk_ms`` more, send BYE (or take Asterisk's)."""
+    answer = _answer_then_hang_up(ring_ms, talk_ms)
+    answer[2] = answer[2].replace(_SDP_ANSWER, _SDP_OFFER.replace("o=citizen", "o=peer"))
+    keyed = []
+    for k, pcap in zip(presses, pcaps):
+        keyed += [f'<pause milliseconds="{k.after_ms}"/>', f'<nop><action><exec play_pcap_audio="{pcap}"/></action></nop>']
+    bye = answer[5].replace("CSeq: 2 BYE", "CSeq: 5 BYE")
+    return [*answer[:4], *keyed, f'<recv request="BYE" timeout="{talk_ms}" ontimeout="we_end"/>', _reply("200 OK"),
+            '<nop next="released"/>', '<label id="we_end"/>', bye, '<recv response="200"/>', '<label id="released"/>']
 
 
 def _answer_then_transfer(ring_ms: int, talk_ms: int, refer_to: str) -> list[str]:
@@ -513,15 +526,16 @@ def _statistics_args(workdir: Path, name: str) -> list[str]:
 
 async def sip_peer(
     workdir: Path, *, port: int, media_port: int, caller: str, mode: PeerMode = "answer",
-    ring_ms: int = 200, talk_ms: int = 2000, name: str | None = None, refer_to: str = "", keys: str = "",
+    ring_ms: int = 200, talk_ms: int = 2000, name: str | None = None, refer_to: str = "",
+    presses: list[Key] | None = None, also: tuple[str, ...] = (),
 ) -> Sipp:
     """A softphone/gateway on ``port`` that handles the call from ``caller`` in ``mode``.
 
     Returns once sipp listens on ``port``, so a call placed next cannot find it absent."""
     name = name or f"peer-{port}-{mode}"
+    pcaps = dtmf_pcaps(workdir, presses) if presses else None
     peer = await _run(
-        workdir, name, peer_scenario(mode, caller, ring_ms, talk_ms, refer_to,
-                                     dtmf_pcaps(workdir, [Key(d) for d in keys]) if keys else None),
+        workdir, name, peer_scenario(mode, caller, ring_ms, talk_ms, refer_to, presses, pcaps, also),
         ["-p", str(port), "-mp", str(media_port), "-timeout", "120s", "-trace_logs", "-aa"],
     )
     try:

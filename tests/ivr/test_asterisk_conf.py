@@ -60,6 +60,24 @@ def test_the_reload_user_may_reload_modules_and_place_no_call() -> None:
     assert RELOAD_MODULES == ("res_pjsip.so", "app_queue.so", "pbx_config.so")
 
 
+def test_the_transfer_user_may_move_calls_and_neither_originate_nor_reload() -> None:
+    transfer = manager_user("ivr-transfer", transfer_ami_secret="t5")
+    assert "secret = t5\n" in transfer and "\nread = \n" in transfer and "\nwrite = call\n" in transfer
+    assert "[ivr-transfer]" not in manager_user("ivr")  # no secret given: no such user
+
+
+def test_every_transfer_target_is_dialed_through_the_ivrs_transfer_route(files: dict[str, str]) -> None:
+    for name in ("extensions_agent_transfers.conf", "extensions_transfers.conf"):
+        text = files[name]
+        block = text.split("exten => 12360,1,")[1].split("exten =>")[0]
+        assert "Set(IVR_TRANSFER_TRUNK=customs)" in block and block.rstrip().endswith("Goto(ivr-route,transfer,1)")
+        assert "exten => 110,1," in text and "exten => province,1," in text
+    bridge = files["extensions_bridge.conf"].split("exten => 110,1,")[1].split("exten =>")[0]
+    assert "Set(IVR_TRANSFER_TRUNK=emergency)" in bridge and bridge.rstrip().endswith("Goto(dial,1)")
+    assert "atxfer => *2" in files["features.conf"] and "[ivr-caller]" in files["confbridge.conf"]
+    assert "load => app_confbridge.so" in files["modules.conf"] and "load => res_pjsip_header_funcs.so" in files["modules.conf"]
+
+
 def test_every_configured_queue_and_each_agents_skills_are_rendered(files: dict[str, str]) -> None:
     settings = load_config(REPO / "config", environ={}).settings
     for name in settings.queues:
@@ -102,7 +120,10 @@ def test_subcenter_trunks_and_agent_auth(files: dict[str, str]) -> None:
     assert "[tax]\ntype=aor\ncontact=sip:127.0.0.1:5071" in pjsip
     assert "[tax]\ntype=identify\nendpoint=tax\nmatch=127.0.0.1:5071" in pjsip
     # trunks have no password: a From user naming them must not be enough to get in
-    assert pjsip.count("identify_by=ip") == 1 + 6 + 1  # pstn, five sub-centers, a city platform, emergency
+    # pstn, five sub-centers, a city's tax line, emergency, the provincial platform
+    assert pjsip.count("identify_by=ip") == 1 + 6 + 1 + 1
+    assert "[province]\ntype=endpoint\ncontext=from-platform\nidentify_by=ip" in pjsip
+    assert "set_var=TRANSFER_CONTEXT=ivr-transfers\nauth=agent1001-auth" in pjsip
     assert "username=agent1001\npassword=pw-agent1001" in pjsip
 
 

@@ -1,0 +1,123 @@
+"""Transfers of calls in progress through the engine: ``ivr transfer`` and the agent desk's
+transfer button (the web console) call :func:`transfer_call`.
+
+The AMI adapter of :mod:`transfer.control`: it lists the call's channels (``Status``), lets the
+hotline logic choose which moves, and moves it into the generated transfer contexts of the
+dialplan (``[ivr-transfers]``, ``[ivr-bridge]``), so the target is dialed exactly as an agent's
+own transfer is, with its result, SIP cause and the truthful fallback on the ticket (written by
+the call tracker from Asterisk's events, not here). It speaks as the transfer AMI user
+(``ami.transfer_username``, write class ``call`` only, no events).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from redis.exceptions import RedisError
+
+from ivr.ami.client import AmiClient, AmiError
+from ivr.config import Settings
+from transfer.control import (BRIDGE_CONTEXT, TRANSFERS_CONTEXT, Leg, TransferError, TransferResult, find_call,
+                              plan_move, resolve)
+
+if TYPE_CHECKING:
+    from ivr.store import TicketStore
+
+__all__ = ["TransferError", "TransferResult", "transfer_call", "transfer_client"]
+
+
+def transfer_client(settings: Settings) -> AmiClient:
+    """An AMI client (not connected) as the transfer user; TransferError without its secret."""
+    secret = settings.ami.transfer_secret
+    if secret is None:
+        raise TransferError(f"no secret for the AMI user {settings.ami.transfer_username!r}: "
+                            "set IVR_AMI_TRANSFER_SECRET (the one Asterisk's manager.conf has)")
+    return AmiClient(settings.ami.host, settings.ami.port, settings.ami.transfer_username,
+                     secret.get_secret_value(), events="off")
+
+
+async def transfer_call(call: str, target: str, *, settings: Settings, ami: AmiClient | None = None,
+                        tickets: "TicketStore | None" = None, three_party: bool = False) -> TransferResult:
+    """Hand the call ``call`` (a linkedid, a ticket number, or the agent talking on it) to
+    ``target`` (``12360``, ``customs``, ``110``, a platform's name).
+
+    Talking to an agent: the agent's channel is blind-transferred (the agent is free at once);
+    otherwise the caller's channel is redirected. ``three_party``: caller and agent stay and the
+    target joins them (a ConfBridge). Returns once Asterisk accepted the move; the outcome (did
+    the target answer) arrives on the ticket. ``ami``: a connected client of the transfer user
+    (one is opened and closed here when None); ``tickets``: where ticket numbers are looked up
+    (a read-only store is opened on ``settings.redis`` when None and one is needed).
+    Raises :class:`TransferError` with the reason when nothing was moved."""
+    chosen = resolve(settings, target)
+    own_tickets = tickets is None
+    if tickets is None:
+        tickets = _ticket_reader(settings)
+    client = ami or transfer_client(settings)
+    try:
+        if ami is None:
+            await client.connect()
+        linkedid = await _linkedid(call, settings, tickets)
+        listing = await client.action({"Action": "Status"}, as_list=True)
+        legs = [Leg.from_event(e) for e in listing if e.get("Event") == "Status"]
+        linkedid, of_call = find_call(legs, linkedid, settings.agents)
+        move = plan_move(linkedid, of_call, settings.agents, three_party=three_party)
+        number = await _ticket_number(tickets, linkedid)
+        caller = next(leg.channel for leg in of_call if leg.uniqueid == linkedid)
+        # the ticket number travels in the SIP header of the transfer ([ivr-transfer-headers])
+        await client.action({"Action": "Setvar", "Channel": caller, "Variable": "IVR_TRANSFER_TICKET", "Value": number})
+        await client.action(_action(move.method, move.channel, move.extra, chosen.extension))
+    except AmiError as exc:
+        raise TransferError(f"Asterisk refused the transfer: {exc}") from None
+    except TimeoutError:
+        raise TransferError("Asterisk did not answer") from None
+    finally:
+        if ami is None:
+            client.close()
+        if own_tickets:
+            await tickets.close()
+    route = chosen.route
+    return TransferResult(linkedid=linkedid, ticket=number, target=chosen.extension, kind=chosen.kind,
+                          number=route.number, trunk=route.trunk, method=move.method, agent=move.agent)
+
+
+def _action(method: str, channel: str, extra: str, extension: str) -> dict[str, str]:
+    """The AMI action of a move (transfer.control.Move)."""
+    if method == "blind":
+        return {"Action": "BlindTransfer", "Channel": channel, "Context": TRANSFERS_CONTEXT, "Exten": extension}
+    if method == "redirect":
+        return {"Action": "Redirect", "Channel": channel, "Context": TRANSFERS_CONTEXT, "Exten": extension,
+                "Priority": "1"}
+    return {"Action": "Redirect", "Channel": channel, "Context": BRIDGE_CONTEXT, "Exten": "caller", "Priority": "1",
+            "ExtraChannel": extra, "ExtraContext": BRIDGE_CONTEXT, "ExtraExten": extension, "ExtraPriority": "1"}
+
+
+async def _linkedid(call: str, settings: Settings, tickets: "TicketStore") -> str:
+    """A linkedid (``1733112345.42``) or an agent's name as given; a ticket number looked up."""
+    call = call.strip()
+    if call in settings.agents or "." in call:
+        return call
+    try:
+        found = await tickets.by_number(call)
+    except (RedisError, OSError) as exc:
+        raise TransferError(f"cannot look ticket {call} up: {exc}") from None
+    if found is None:
+        raise TransferError(f"no ticket {call} (give a ticket number, a linkedid or an agent)")
+    return found.linkedid
+
+
+async def _ticket_number(tickets: "TicketStore", linkedid: str) -> str:
+    """The call's ticket number for the header; none yet (or Redis away) does not stop a transfer."""
+    try:
+        ticket = await tickets.get(linkedid)
+    except (RedisError, OSError):
+        return ""
+    return ticket.number if ticket else ""
+
+
+def _ticket_reader(settings: Settings) -> "TicketStore":
+    from ivr.config import state_dir
+    from ivr.store import TicketStore
+
+    # read only: a store writes nothing until a ticket is written, and this one never is
+    return TicketStore(settings.redis.url, state_dir() / "spool", "transfer",
+                       retention_days=settings.tickets.retention_days)
