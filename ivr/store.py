@@ -81,13 +81,15 @@ REFUSED, STREAM_BROKEN = -1, -2
 # nothing (a replay); the stored doc is replaced only by a doc of the same or a later rev (a late
 # ``opened`` never overwrites ``closed``). A queue visit records its phase and its increments
 # only: no number, no event, no index. A bucket key of another type is skipped (pcall): counts
-# must never hold up tickets. Per write two results: 1 new, 0 phase already there, -1 the ticket
+# must never hold up tickets. A batch that counted a visit tells the wallboards (a pub/sub notice
+# on ``ivr:live:changed``). Per write two results: 1 new, 0 phase already there, -1 the ticket
 # key holds another type (refused); and the number.
 SAVE_TICKETS = """
 local stream_type = redis.call('TYPE', KEYS[1]).ok
 if stream_type ~= 'none' and stream_type ~= 'stream' then return -2 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
 local results = {}
+local counted = false
 local k, a, i = 4, 4, 0
 while k <= #KEYS do
   local tkey, phase, linkedid, ttl, doc = KEYS[k], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
@@ -119,6 +121,7 @@ while k <= #KEYS do
         redis.pcall('EXPIREAT', bkey, ARGV[b + 2 + n])
       end
     end
+    counted = counted or m > 0
     results[2 * i + 1], results[2 * i + 2] = 1, redis.call('HGET', tkey, 'number') or ''
   else
     local seqkey, ckey = KEYS[k + 1], KEYS[k + 2]
@@ -150,6 +153,7 @@ while k <= #KEYS do
   end
   i = i + 1
 end
+if counted then redis.call('PUBLISH', '""" + keyspace.LIVE_CHANGED + """', 'kpi') end
 return results
 """
 
@@ -358,17 +362,21 @@ class TicketStore(_RedisJournal):
     async def kpi_report(self, win: kpi.Window) -> dict[str, Any]:
         """The service-level report of one window (:func:`queues.kpi.build_report`): every
         queue and line that ever counted a call, its buckets in the window, one round trip."""
+        return kpi.build_report(win, await self.kpi_buckets(win.labels))
+
+    async def kpi_buckets(self, labels: tuple[str, ...] | list[str]) -> dict[str, dict[str, dict[str, str]]]:
+        """Dimension (``queue:general``) → bucket label → its counters (text), for every
+        dimension that ever counted a call; one round trip (the wallboard's trend charts)."""
         dimensions = sorted(cast(set[str], await self.redis.smembers(keyspace.KPI_DIMENSIONS)))
         async with self.redis.pipeline(transaction=False) as pipe:
             for dimension in dimensions:
                 scope, _, name = dimension.partition(":")
-                for label in win.labels:
+                for label in labels:
                     pipe.hgetall(keyspace.kpi_bucket(scope, name, label))
             rows = await pipe.execute(raise_on_error=False)
         rows = [r if isinstance(r, dict) else {} for r in rows]  # a key of another type counts nothing
-        per = len(win.labels)
-        buckets = {d: dict(zip(win.labels, rows[i * per:(i + 1) * per])) for i, d in enumerate(dimensions)}
-        return kpi.build_report(win, buckets)
+        per = len(labels)
+        return {d: dict(zip(labels, rows[i * per:(i + 1) * per])) for i, d in enumerate(dimensions)}
 
     async def _many(self, linkedids: list[str]) -> list[Ticket]:
         if not linkedids:
