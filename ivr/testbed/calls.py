@@ -66,12 +66,12 @@ class Phones:
         return sipp, caller
 
     async def agent(self, name: str, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000,
-                    refer_to: str = "") -> Sipp:
+                    refer_to: str = "", ring_ms: int = 200) -> Sipp:
         """Seat ``name``'s softphone, which takes the call from ``caller`` in ``mode``
         (``hangup``: the agent ends the call after ``talk_ms``; ``transfer``: blind-transfers it
-        to ``refer_to``)."""
+        to ``refer_to``), answering ``ring_ms`` after it starts ringing."""
         return await self._peer(f"agent-{name}-{mode}-{caller}", self.state.agent_ports[name], caller, mode, talk_ms,
-                                refer_to)
+                                refer_to, ring_ms)
 
     async def seats(self, queue: str, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000) -> dict[str, Sipp]:
         """The seats ``queue`` rings first (its agents of the lowest penalty) online, ready to
@@ -111,9 +111,9 @@ class Phones:
         return await self._peer(f"subcenter-{name}-{mode}-{caller}", self.state.subcenter_ports[name], caller, mode)
 
     async def _peer(self, name: str, port: int, caller: str, mode: PeerMode, talk_ms: int = 2000,
-                    refer_to: str = "") -> Sipp:
+                    refer_to: str = "", ring_ms: int = 200) -> Sipp:
         peer = await sip_peer(self.workdir, port=port, media_port=_ports.block(4), caller=caller,
-                              mode=mode, talk_ms=talk_ms, name=name, refer_to=refer_to)
+                              mode=mode, talk_ms=talk_ms, name=name, refer_to=refer_to, ring_ms=ring_ms)
         self.peers.append(peer)
         return peer
 
