@@ -29,6 +29,7 @@ COMMANDS = {
     "agents": "ivr.commands.agents",
     "stats": "ivr.commands.stats",
     "elderly": "ivr.commands.elderly",
+    "users": "ivr.commands.users",
 }
 
 

@@ -93,6 +93,21 @@ class SipSettings(Strict):
     )
 
 
+class WebSettings(Strict):
+    """The web console (console/): served by ``ivr serve`` on loopback unless told otherwise."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8345, ge=1, le=65535)
+    secure_cookies: bool = Field(
+        False, description="mark cookies Secure: set it when the console is reached over TLS (a reverse proxy)"
+    )
+    idle_minutes: int = Field(30, ge=1, le=24 * 60, description="a session unused this long is signed out")
+    max_hours: int = Field(12, ge=1, le=72, description="a session ends this long after sign-in, used or not")
+    login_attempts: int = Field(5, ge=1, le=100, description="failed sign-ins per user and address before a lockout")
+    login_lockout: int = Field(900, ge=10, le=86_400, description="seconds the failed sign-ins are counted and locked")
+
+
 # --- hotline sections (queues and sub-centers live in their feature packages) ----------
 
 
@@ -174,6 +189,7 @@ class Settings(Strict):
     plan: str | None = Field(None, description="the number plan in config/plans/ (IVR_PLAN overrides)")
     numbers: dict[str, NumberEntry] = Field({}, description="the plan's numbers, then numbers of this deployment")
     tracking: TrackingSettings = TrackingSettings()
+    web: WebSettings = WebSettings()
     tickets: TicketSettings = TicketSettings()
     priority: PrioritySettings = PrioritySettings()
 
@@ -233,6 +249,7 @@ class Settings(Strict):
 
 ENGINE_MODELS: dict[str, type[Strict]] = {
     "agi": AgiSettings, "ami": AmiSettings, "redis": RedisSettings, "sip": SipSettings, "tracking": TrackingSettings,
+    "web": WebSettings,
 }
 ENGINE_SECTIONS = tuple(ENGINE_MODELS)
 
@@ -382,6 +399,14 @@ def state_dir() -> Path:
     path = Path(base)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def audit_log_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The audit log (tickets/audit.py) the CLI and the console share: ``IVR_AUDIT_LOG``, else
+    ``audit/unmasked.jsonl`` in the state directory."""
+    environ = os.environ if environ is None else environ
+    configured = environ.get("IVR_AUDIT_LOG")
+    return Path(configured) if configured else state_dir() / "audit" / "unmasked.jsonl"
 
 
 def agent_secret(agent: str, environ: Mapping[str, str] | None = None) -> str | None:

@@ -62,6 +62,14 @@ Priorities (适老化):
                                       registered elderly numbers, only as digests; no TTL (an
                                       admin-kept register: entries leave with ``ivr elderly remove``)
 
+Web console (console/; users are made with ``ivr users``, sessions expire by TTL):
+  ``ivr:console:users``               hash: user name → JSON (role, bound agent, argon2 hash)
+  ``ivr:console:session:<digest>``    hash: ``user``, ``csrf``, ``started``; TTL = the idle
+                                      timeout, renewed on use; the session id only as a SHA-256
+                                      digest (a Redis dump holds no usable cookie)
+  ``ivr:console:login-fails:<digest>`` failed sign-ins of one user from one address (counter,
+                                      TTL = the lockout window); user and address only as a digest
+
 Caller digests (:func:`caller_digest`) are keyed: HMAC-SHA256 under the caller key from the
 environment (``IVR_CALLER_KEY``). A copy of Redis without that key cannot be turned back into
 numbers by hashing every phone number (there are only about 10^10 of them).
@@ -86,6 +94,7 @@ QUEUE_WAITING = "ivr:queue:waiting"
 LIVE_CHANGED = "ivr:live:changed"
 DESK_CHANGED = "ivr:desk:changed"
 DESK_AMENDS = "ivr:desk:amends"
+CONSOLE_USERS = "ivr:console:users"
 
 
 def call(unique_id: str) -> str:
@@ -155,3 +164,13 @@ def callback_claim(linkedid: str, attempt: str) -> str:
 
 def desk(agent: str) -> str:
     return f"ivr:desk:{agent}"
+
+
+def console_session(session_id: str) -> str:
+    """A console session by the SHA-256 of its cookie value (the cookie itself is never stored)."""
+    return "ivr:console:session:" + hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def console_login_fails(user: str, address: str) -> str:
+    digest = hashlib.sha256(f"{user}\0{address}".encode()).hexdigest()[:32]
+    return f"ivr:console:login-fails:{digest}"

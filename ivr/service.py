@@ -20,10 +20,13 @@ from typing import Awaitable, Callable
 from ivr.agi.channel import AgiChannel
 from ivr.agi.fastagi import FastAgiServer
 from ivr.ami.client import AmiClient, AmiError
-from ivr.config import ConfigError, LoadedConfig, require_caller_key
+from aiohttp import web
+
+from console.context import CONSOLE, Console
+from ivr.config import ConfigError, LoadedConfig, audit_log_path, require_caller_key
 from ivr.callback import CallbackWorker
 from ivr.engine import EarlierTicket, Engine
-from ivr.flows.live import LiveFlows, catalog_loader, default_prompts_dir
+from ivr.flows.live import LiveFlows, ReloadResult, catalog_loader, default_prompts_dir
 from ivr.follow import CallFollower
 from ivr.latency import EngineLatency
 from ivr.live import LiveFollower
@@ -88,7 +91,7 @@ class Service:
         s = self.loaded.settings
         return f"{s.agi.host}:{s.agi.port}"
 
-    async def reload(self) -> None:
+    async def reload(self) -> ReloadResult:
         """Recompile config/; only a fully valid set goes live (calls in progress keep theirs)."""
         result = await asyncio.to_thread(self.flows.reload)
         if result.ok:
@@ -96,6 +99,7 @@ class Service:
         else:
             log.error("reload refused, version %s stays live:\n%s", result.version, "\n".join(result.errors))
         await self.publish_status(result.ok, result.errors)
+        return result
 
     async def publish_status(self, ok: bool = True, errors: tuple[str, ...] = ()) -> None:
         await self.store.publish_engine_status(self.name, {
@@ -119,11 +123,12 @@ class Service:
                 f"FastAGI port {s.agi.host}:{s.agi.port} {what} (agi.port from {self.loaded.origin('agi.port')})"
             ) from None
         log.info("FastAGI listening on %s:%d, flows version %s", s.agi.host, s.agi.port, self.flows.version)
+        console = await self._start_console()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         pidfile = engine_pidfile(s.agi.port)
         pidfile.write_text(str(os.getpid()))
-        reloads: set[asyncio.Task[None]] = set()
+        reloads: set[asyncio.Task[ReloadResult]] = set()
 
         def on_sighup() -> None:
             task = loop.create_task(self.reload())
@@ -161,6 +166,9 @@ class Service:
                     task.cancel()
                 if self.ami:
                     self.ami.close()
+            if console is not None:
+                await console.cleanup()
+                await console.app[CONSOLE].redis.aclose()
             for store in (self.store, self.tickets):
                 await store.flush_spool()
                 await store.close()
@@ -171,6 +179,24 @@ class Service:
         finally:
             pidfile.unlink(missing_ok=True)
         return 0
+
+    async def _start_console(self) -> web.AppRunner | None:
+        """The web console on ``web.port`` (console/), sharing the live flows and the ticket store."""
+        s = self.loaded.settings
+        if not s.web.enabled:
+            return None
+        import redis.asyncio as aioredis
+
+        from console.server import start
+
+        console = Console(
+            redis=aioredis.Redis.from_url(s.redis.url, decode_responses=True, socket_timeout=5),
+            web=s.web, settings=lambda: self.flows.current.settings, config_dir=self.loaded.config_dir,
+            audit_log=audit_log_path(), flows=self.flows, tickets=self.tickets, reload=self.reload,
+        )
+        runner = await start(console, origin=self.loaded.origin("web.port"))
+        log.info("console listening on http://%s:%d/", s.web.host, s.web.port)
+        return runner
 
     async def _status_heartbeat(self, interval: float = 10.0) -> None:
         """Republish the status now and then: a Redis restart must not hide the live version."""

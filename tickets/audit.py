@@ -7,8 +7,10 @@ here *before* anything unmasked is shown: if the line cannot be written, nothing
 The log is JSON lines, one per unmasked read, appended with ``O_APPEND`` in one ``write`` so
 readers and concurrent writers never see half a line; the file is created ``0600``. A line
 holds no caller number itself, only what was asked (filters or a ticket number) and how many
-tickets and callers were shown. No I/O beyond that one file: the CLI uses it today, the web
-console can tomorrow, each naming its reader its own way.
+tickets and callers were shown. No I/O beyond that one file: the CLI and the web console
+write it, each naming its reader its own way. The console also records its other actions that
+must be answerable for (sign-ins, flow publishes, number-plan changes: :func:`action`); those
+lines show no caller either.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ class Reader:
 
 
 @dataclass(frozen=True)
-class UnmaskedRead:
-    """One audit line."""
+class AuditEntry:
+    """One audit line: an unmasked read (``tickets``/``callers`` shown) or another action."""
 
     at: str  # UTC, ISO 8601
     user: str
@@ -47,6 +49,9 @@ class UnmaskedRead:
     reason: str = ""
 
 
+UnmaskedRead = AuditEntry  # the name the CLI's readers know it by
+
+
 def check_reason(reason: str | None) -> str:
     """The reason as it goes into the log; ValueError when there is none to write."""
     text = (reason or "").strip()
@@ -56,14 +61,24 @@ def check_reason(reason: str | None) -> str:
 
 
 def unmasked_read(reader: Reader, command: str, what: dict[str, Any], *, tickets: int, callers: int,
-                  reason: str, now: datetime | None = None) -> UnmaskedRead:
+                  reason: str, now: datetime | None = None) -> AuditEntry:
     """The audit line for a read about to be shown (``now``: for tests; default the clock)."""
-    at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds")
-    return UnmaskedRead(at=at, user=reader.user, sudo_user=reader.sudo_user, command=command, what=dict(what),
-                        tickets=tickets, callers=callers, reason=check_reason(reason))
+    return AuditEntry(at=_utc(now), user=reader.user, sudo_user=reader.sudo_user, command=command, what=dict(what),
+                      tickets=tickets, callers=callers, reason=check_reason(reason))
 
 
-def write_audit(path: Path, entry: UnmaskedRead) -> None:
+def action(reader: Reader, command: str, what: dict[str, Any], *, reason: str = "",
+           now: datetime | None = None) -> AuditEntry:
+    """The audit line of an action that shows no caller (a sign-in, a flow publish): no reason required."""
+    return AuditEntry(at=_utc(now), user=reader.user, sudo_user=reader.sudo_user, command=command, what=dict(what),
+                      reason=reason.strip())
+
+
+def _utc(now: datetime | None) -> str:
+    return (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_audit(path: Path, entry: AuditEntry) -> None:
     """Append ``entry`` as one line, on disk before this returns; AuditError if it is not."""
     line = (json.dumps(asdict(entry), ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
     try:
@@ -82,7 +97,7 @@ def write_audit(path: Path, entry: UnmaskedRead) -> None:
         os.close(fd)
 
 
-def read_audit(path: Path) -> list[UnmaskedRead]:
+def read_audit(path: Path) -> list[AuditEntry]:
     """Every line of the log, oldest first ([] when there is none yet); ValueError names a line
     that is not an audit line."""
     try:
@@ -94,7 +109,7 @@ def read_audit(path: Path) -> list[UnmaskedRead]:
         if not line.strip():
             continue
         try:
-            entries.append(UnmaskedRead(**json.loads(line)))
+            entries.append(AuditEntry(**json.loads(line)))
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{path}:{n}: not an audit line ({exc})") from None
     return entries

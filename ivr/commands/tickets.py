@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeAlias, TypeVar
 
 from ivr.cli import UsageError, config_dir
-from ivr.config import Settings, load_config, state_dir
+from ivr.config import Settings, audit_log_path, load_config, state_dir
 from ivr.flows.calendar import load_calendar
 from queues.priority import priority_label
 from tickets import export
@@ -385,12 +385,6 @@ async def _matching(store: "TicketStore", filters: Filters) -> list[Ticket]:
     if len(tickets) >= MAX_READ:
         print(f"note: read the first {MAX_READ} tickets of the range only; narrow --since/--until", file=sys.stderr)
     return [t for t in tickets if filters.matches(t)]
-
-
-def audit_log_path() -> Path:
-    """``IVR_AUDIT_LOG``, else ``audit/unmasked.jsonl`` in the state directory."""
-    configured = os.environ.get("IVR_AUDIT_LOG")
-    return Path(configured) if configured else state_dir() / "audit" / "unmasked.jsonl"
 
 
 def _reader() -> Reader:

@@ -63,6 +63,7 @@ class BedState:
     seats_ami_secret: str = ""  # the seat-control AMI user (ivr agents)
     admin_ami_secret: str = ""  # the reload AMI user (apply_config)
     agent_secrets: dict[str, str] = field(default_factory=dict)  # each softphone's SIP password
+    web_port: int = 0  # the engine's web console (console/)
 
     @classmethod
     def load(cls, path: Path) -> "BedState":
@@ -88,6 +89,8 @@ class BedState:
             "IVR_AMI_ADMIN_SECRET": self.admin_ami_secret,
             "IVR_CALLER_KEY": self.caller_key,
             "IVR_REDIS_URL": self.redis_url,
+            # a bed saved by an older checkout has no console port: its engine serves none
+            **({"IVR_WEB_PORT": str(self.web_port)} if self.web_port else {"IVR_WEB_ENABLED": "false"}),
             "IVR_STATE_DIR": str(Path(self.dir) / "state"),  # pid file, record spool
             "IVR_TRACKING_CDR_FILE": str(Path(self.dir) / "log" / "cdr-custom" / "Master.csv"),
             "IVR_TRACKING_QUEUE_LOG": str(Path(self.dir) / "log" / "queue_log"),
@@ -184,6 +187,7 @@ class TestBed:
             agi_port=ports.one(),
             redis_port=ports.one(),
             pstn_port=ports.one(),
+            web_port=ports.one(),
             rtp_start=ports.block(self.rtp_ports),
             rtp_ports=self.rtp_ports,
             agent_ports={n: ports.one() for n in s.agents},
@@ -381,6 +385,8 @@ class TestBed:
         self.save()
         if not wait_port(self.state.agi_port, 20, self._engine):
             raise TestbedError(f"engine did not start:\n{log_tail(log)}")
+        if env.get("IVR_WEB_ENABLED", "true") != "false" and not wait_port(self.state.web_port, 10, self._engine):
+            raise TestbedError(f"engine's console did not start:\n{log_tail(log)}")
         return self._engine
 
     def stop_engine(self, timeout: float = 15.0) -> None:

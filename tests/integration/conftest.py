@@ -18,6 +18,7 @@ from ivr.ami.client import AmiClient
 from ivr.store import TicketStore
 from ivr.testbed.bed import BedState, TestBed
 from ivr.testbed.calls import Phones, hang_up_all
+from ivr.testbed.console import ConsoleSite, bed_site
 
 REPO = Path(__file__).resolve().parents[2]
 EXPERT_HOURS = 'hours: {day: working, time: "08:30-17:30"}'
@@ -53,6 +54,12 @@ def bed(config_dir: Path) -> Iterator[TestBed]:
 def state(bed: TestBed) -> BedState:
     assert bed.state
     return bed.state
+
+
+@pytest.fixture(scope="session")
+def console(state: BedState) -> ConsoleSite:
+    """The web console the bed's engine serves (``browser`` in tests/conftest.py opens it)."""
+    return bed_site(state)
 
 
 @pytest.fixture

@@ -1,0 +1,138 @@
+"""Who may see what: every route is signed-in only unless marked :func:`public`, and limited to
+roles with :func:`roles`; every write carries the session's CSRF token.
+
+The middlewares look at the route's own handler (``request.match_info.handler``), so a
+decorator on the handler is the whole declaration::
+
+    @routes.get("/flows")
+    @roles("admin")
+    async def flows(request): ...
+
+A signed-in request has ``request[USER]`` and ``request[SESSION]``. Writes (POST, PUT, PATCH,
+DELETE) are refused with 403 unless the form field ``_csrf`` or the header ``X-CSRF-Token``
+equals the session's token; the sign-in form, before any session, uses a double-submit cookie.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Awaitable, Callable, TypeVar
+
+from aiohttp import web
+
+from console.context import CONSOLE
+from console.sessions import Session
+from console.users import Role, User
+
+SESSION_COOKIE = "ivr_session"
+LOGIN_CSRF_COOKIE = "ivr_login_csrf"
+CSRF_FIELD = "_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+USER = web.RequestKey("user", User)
+SESSION = web.RequestKey("session", Session)
+_NEW_LOGIN_CSRF = web.RequestKey("new_login_csrf", str)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+H = TypeVar("H")
+
+
+def public(handler: H) -> H:
+    """Reachable without signing in (the sign-in page, static files, /metrics)."""
+    setattr(handler, "_console_public", True)
+    return handler
+
+
+def roles(*allowed: Role) -> Callable[[H], H]:
+    """Only users of these roles (others get 403); without it any signed-in user may."""
+
+    def mark(handler: H) -> H:
+        setattr(handler, "_console_roles", frozenset(allowed))
+        return handler
+
+    return mark
+
+
+def current_user(request: web.Request) -> User:
+    return request[USER]
+
+
+def require_seat(request: web.Request, agent: str) -> User:
+    """The signed-in user if they may act for seat ``agent`` (admins and supervisors: any seat;
+    an agent: only its own); otherwise the 403 page."""
+    user = request[USER]
+    if user.role == "agent" and user.agent != agent:
+        raise forbidden(request, "座席只能打开自己的工作台。")
+    return user
+
+
+def forbidden(request: web.Request, reason: str = "") -> web.HTTPForbidden:
+    """The 403 every refusal uses (the page says why, in Mandarin)."""
+    from console.pages import error_page
+
+    return error_page(request, web.HTTPForbidden, "无权访问", reason or "您的角色无权查看此页面。")
+
+
+@web.middleware
+async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    route_handler = request.match_info.handler
+    console = request.app[CONSOLE]
+    cookie = request.cookies.get(SESSION_COOKIE)
+    session = await console.sessions.get(cookie) if cookie else None
+    user = await console.users.get(session.user) if session else None
+    if session and user:
+        request[SESSION], request[USER] = session, user
+    if getattr(route_handler, "_console_public", False):
+        return await handler(request)
+    if user is None:
+        if request.method in SAFE_METHODS and "text/html" in request.headers.get("Accept", "text/html"):
+            raise web.HTTPSeeOther(f"/login?next={request.rel_url.path_qs}" if request.path != "/" else "/login")
+        raise web.HTTPUnauthorized(text="请先登录 (sign in first)")
+    allowed = getattr(route_handler, "_console_roles", None)
+    if allowed is not None and user.role not in allowed:
+        raise forbidden(request)
+    return await handler(request)
+
+
+@web.middleware
+async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method not in SAFE_METHODS:
+        session = request.get(SESSION)
+        expected = session.csrf if session else request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        if not expected or not hmac.compare_digest(await _sent_token(request), expected):
+            raise forbidden(request, "表单已失效或缺少安全令牌（CSRF），请刷新页面后重试。")
+    return await handler(request)
+
+
+async def _sent_token(request: web.Request) -> str:
+    if CSRF_HEADER in request.headers:
+        return request.headers[CSRF_HEADER]
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        value = (await request.post()).get(CSRF_FIELD, "")
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+def csrf_token(request: web.Request) -> str:
+    """The token forms of this request must carry (the session's, or the sign-in cookie's)."""
+    session = request.get(SESSION)
+    if session:
+        return session.csrf
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or request.get(_NEW_LOGIN_CSRF)
+    if not token:
+        token = request[_NEW_LOGIN_CSRF] = secrets.token_urlsafe(32)
+    return token
+
+
+def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str) -> None:
+    """HttpOnly, SameSite=Strict, and Secure when the console is behind TLS (``web.secure_cookies``)."""
+    response.set_cookie(name, value, httponly=True, samesite="Strict", path="/",
+                        secure=request.app[CONSOLE].web.secure_cookies)
+
+
+def keep_login_csrf(request: web.Request, response: web.StreamResponse) -> None:
+    """Give the browser the sign-in form's cookie if this request made one."""
+    token = request.get(_NEW_LOGIN_CSRF)
+    if token:
+        set_cookie(request, response, LOGIN_CSRF_COOKIE, token)

@@ -1,0 +1,60 @@
+"""What the console's pages work with, built once per process and kept on the aiohttp app.
+
+``ivr serve`` builds it from the running engine (live settings and flows, its ticket store);
+tests build it on a real Redis and a copy of ``config/`` (ivr/testbed/console.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from console.sessions import LoginLimiter, SessionStore
+from console.users import User, UserStore
+from ivr.config import Settings, WebSettings
+from tickets.audit import AuditEntry, Reader, action, write_audit
+
+if TYPE_CHECKING:
+    from ivr.flows.live import LiveFlows, ReloadResult
+    from ivr.store import TicketStore
+
+
+@dataclass
+class Console:
+    redis: aioredis.Redis  # decode_responses=True
+    web: WebSettings
+    settings: Callable[[], Settings]  # the live settings (they change with a reload)
+    config_dir: Path
+    audit_log: Path
+    flows: "LiveFlows | None" = None  # the engine's live flows (None: a console without an engine)
+    tickets: "TicketStore | None" = None
+    reload: "Callable[[], Awaitable[ReloadResult]] | None" = None  # the engine's own reload (SIGHUP path)
+    extra: dict[str, Any] = field(default_factory=dict)  # pages' own services, by name
+    users: UserStore = field(init=False)
+    sessions: SessionStore = field(init=False)
+    limiter: LoginLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.users = UserStore(self.redis)
+        self.sessions = SessionStore(self.redis, self.web)
+        self.limiter = LoginLimiter(self.redis, self.web)
+
+    async def audit(self, user: User | str, command: str, what: dict[str, Any], *, reason: str = "") -> None:
+        """One line in the shared audit log, on disk before this returns (AuditError if not)."""
+        await self.write_audit(action(reader(user), command, what, reason=reason))
+
+    async def write_audit(self, entry: AuditEntry) -> None:
+        await asyncio.to_thread(write_audit, self.audit_log, entry)
+
+
+def reader(user: User | str) -> Reader:
+    """How the audit log names a console user: ``name@console`` (CLI lines name the OS user)."""
+    return Reader(user=f"{user.name if isinstance(user, User) else user}@console")
+
+
+CONSOLE = web.AppKey("console", Console)

@@ -1,0 +1,102 @@
+"""Console users and their roles, kept in Redis; passwords only as argon2 hashes.
+
+Users are made by an admin with ``ivr users add`` (never from a file in the repository). An
+agent user is bound to one seat of ``config/queues.yaml``: the desk it may open is that seat's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Literal, get_args
+
+import redis.asyncio as aioredis
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from ivr import keyspace
+from ivr.strict import NAME
+
+Role = Literal["admin", "supervisor", "agent"]
+ROLES: tuple[Role, ...] = get_args(Role)
+ROLE_LABELS: dict[Role, str] = {"admin": "管理员", "supervisor": "班长", "agent": "座席"}
+MIN_PASSWORD = 10  # characters
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended cost
+# verified against when the user does not exist, so that a wrong name costs as long as a wrong password
+_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+class UserError(ValueError):
+    """A user that cannot be made as asked (bad name, role, seat or password)."""
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: Role
+    agent: str | None  # the seat of an agent user (config/queues.yaml agents:)
+    password_hash: str
+    created: str = ""
+    created_by: str = ""
+
+    @property
+    def role_label(self) -> str:
+        return ROLE_LABELS[self.role]
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"a password needs at least {MIN_PASSWORD} characters")
+    return _hasher.hash(password)
+
+
+def verify_password(user: User | None, password: str) -> bool:
+    """True if ``password`` is the user's; as slow for an unknown user as for a known one."""
+    try:
+        return _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def check_user(name: str, role: str, agent: str | None, agents: set[str]) -> None:
+    """UserError unless ``name``/``role``/``agent`` make a valid user against the configured seats."""
+    if not re.match(NAME, name):
+        raise UserError(f"user name {name!r} must match {NAME}")
+    if role not in ROLES:
+        raise UserError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    if role == "agent" and not agent:
+        raise UserError("an agent user needs --agent SEAT (its seat in config/queues.yaml)")
+    if role != "agent" and agent:
+        raise UserError("only an agent user is bound to a seat")
+    if agent and agent not in agents:
+        raise UserError(f"seat {agent!r} is not an agent in config/queues.yaml (there: {', '.join(sorted(agents))})")
+
+
+class UserStore:
+    """Users by name in one Redis hash (:data:`ivr.keyspace.CONSOLE_USERS`)."""
+
+    def __init__(self, redis: aioredis.Redis):
+        self.redis = redis
+
+    async def save(self, user: User) -> None:
+        await self.redis.hset(keyspace.CONSOLE_USERS, user.name, json.dumps(asdict(user), ensure_ascii=False))
+
+    async def add(self, name: str, role: Role, password: str, *, agent: str | None, by: str) -> User:
+        at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        user = User(name, role, agent, hash_password(password), created=at, created_by=by)
+        await self.save(user)
+        return user
+
+    async def get(self, name: str) -> User | None:
+        raw = await self.redis.hget(keyspace.CONSOLE_USERS, name)
+        return User(**json.loads(raw)) if raw else None
+
+    async def all(self) -> list[User]:
+        raw = await self.redis.hgetall(keyspace.CONSOLE_USERS)
+        return sorted((User(**json.loads(v)) for v in raw.values()), key=lambda u: (ROLES.index(u.role), u.name))
+
+    async def remove(self, name: str) -> bool:
+        return bool(await self.redis.hdel(keyspace.CONSOLE_USERS, name))

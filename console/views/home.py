@@ -1,0 +1,42 @@
+"""The start page (what this role may open), the users list (admins) and the static files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from console.auth import current_user, public, roles
+from console.context import CONSOLE
+from console.pages import nav, render
+
+STATIC = Path(__file__).resolve().parents[1] / "static"
+routes = web.RouteTableDef()
+nav("/users", "用户", "admin", order=90)
+
+
+@routes.get("/")
+async def home(request: web.Request) -> web.Response:
+    return render(request, "home.html")
+
+
+@routes.get("/users")
+@roles("admin")
+async def users(request: web.Request) -> web.Response:
+    return render(request, "users.html", users=await request.app[CONSOLE].users.all())
+
+
+@routes.get("/whoami")
+async def whoami(request: web.Request) -> web.Response:
+    """The signed-in user as JSON (for pages' scripts and tests)."""
+    user = current_user(request)
+    return web.json_response({"user": user.name, "role": user.role, "agent": user.agent})
+
+
+@routes.get("/static/{name}")
+@public
+async def static(request: web.Request) -> web.FileResponse:
+    path = (STATIC / request.match_info["name"]).resolve()
+    if path.parent != STATIC or not path.is_file():
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={"Cache-Control": "max-age=300"})

@@ -1,0 +1,122 @@
+"""A real headless Chromium for browser tests (Debian's ``chromium`` + ``chromium-driver``,
+driven by Selenium; never a browser downloaded at test time).
+
+A missing browser is an error, never a skip: :func:`start_chromium` raises :class:`BrowserMissing`
+with the apt-get line that fixes it. :class:`Browser` adds what console tests need on top of
+the WebDriver: pages by path, signing in as an account, waiting for an element or a text.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from ivr.testbed.runners import TestbedError
+
+CHROMIUM = os.environ.get("IVR_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("IVR_CHROMEDRIVER", "/usr/bin/chromedriver")
+
+
+class BrowserMissing(TestbedError):
+    """Chromium or its driver is not installed."""
+
+
+def start_chromium(profile: Path) -> Any:
+    """A headless Chromium WebDriver with its own profile directory (helpers run side by side)."""
+    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not (Path(path).is_file() and os.access(path, os.X_OK)):
+            raise BrowserMissing(f"{path} is missing: apt-get install chromium chromium-driver "
+                                 f"(./run installs them; the {package} package)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1280,900", "--lang=zh-CN", "--no-first-run", "--disable-extensions",
+                f"--user-data-dir={profile}"):
+        options.add_argument(arg)
+    # an explicit driver path: Selenium Manager (which would download one) is never asked
+    return webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+
+
+class Browser:
+    """One Chromium, pointed at one console (``base``) at a time."""
+
+    def __init__(self, driver: Any, base: str = ""):
+        self.driver = driver
+        self.base = base
+
+    def at(self, base: str) -> "Browser":
+        """Fresh for a test: no cookies, pointed at ``base``."""
+        if self.base:
+            self.driver.get(self.base + "/static/console.css")  # cookies are per site: be on it to clear them
+            self.driver.delete_all_cookies()
+        self.base = base
+        self.driver.get(base + "/static/console.css")
+        self.driver.delete_all_cookies()
+        return self
+
+    def open(self, path: str) -> "Browser":
+        self.driver.get(self.base + path)
+        return self
+
+    @property
+    def path(self) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.driver.current_url)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+
+    def find(self, css: str) -> Any:
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def all(self, css: str) -> list[Any]:
+        from selenium.webdriver.common.by import By
+
+        return list(self.driver.find_elements(By.CSS_SELECTOR, css))
+
+    def text(self, css: str = "body") -> str:
+        return str(self.find(css).text)
+
+    def fill(self, css: str, value: str) -> None:
+        element = self.find(css)
+        element.clear()
+        element.send_keys(value)
+
+    def wait(self, condition: Callable[[Any], Any], timeout: float = 10.0) -> Any:
+        """Until ``condition(driver)`` is truthy (WebDriverWait: polls the page, no bare sleep)."""
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        return WebDriverWait(self.driver, timeout).until(condition)
+
+    def wait_for(self, css: str, timeout: float = 10.0) -> Any:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
+        return self.wait(ec.presence_of_element_located((By.CSS_SELECTOR, css)), timeout)
+
+    def wait_text(self, css: str, text: str, timeout: float = 10.0) -> None:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
+        self.wait(ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text), timeout)
+
+    def sign_in(self, account: Any, password: str | None = None) -> "Browser":
+        """Through the sign-in form, as a person would; ends on the page it leads to."""
+        self.open("/login")
+        self.fill("#user", account.name)
+        self.fill("#password", password if password is not None else account.password)
+        self.find("#sign-in").click()
+        self.wait(lambda d: "/login" not in d.current_url or self.all("#login-error"))
+        return self
+
+    def sign_out(self) -> None:
+        self.find("header .signout button").click()
+        self.wait(lambda d: "/login" in d.current_url)
+
+    def quit(self) -> None:
+        self.driver.quit()

@@ -1,0 +1,139 @@
+"""The web console for browser tests: accounts per role, the audit log, and a console of its
+own (no Asterisk) on a real Redis for the pages that need no calls.
+
+Two kinds of :class:`ConsoleSite`, used the same way by tests:
+
+* :func:`bed_site`: the console the bed's engine serves (``ivr serve`` on ``state.web_port``),
+  for pages that need calls (tests/integration/);
+* :class:`StandaloneConsole`: :func:`console.app.create_app` in a thread with its own event
+  loop, on a copy of ``config/`` and a Redis of its own (tests/console/).
+
+Selenium's calls block, so the console never shares the test's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Coroutine, TypeVar
+
+from ivr.config import WebSettings
+from tickets.audit import AuditEntry, read_audit
+
+T = TypeVar("T")
+ROLE_SEATS = {"agent": "agent1001"}  # the seat an agent account is bound to unless told otherwise
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    password: str
+    role: str
+    agent: str | None = None
+
+
+def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion from sync or async code (in a thread with its own loop)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
+
+
+def add_user(redis_url: str, name: str, role: str, agent: str | None = None, password: str | None = None) -> Account:
+    """A console user in that Redis (as ``ivr users add`` makes one), with a random password."""
+    import redis.asyncio as aioredis
+
+    from console.users import UserStore
+
+    password = password or secrets.token_urlsafe(12)
+
+    async def add() -> None:
+        client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            await UserStore(client).add(name, role, password, agent=agent, by="test")  # type: ignore[arg-type]
+        finally:
+            await client.aclose()
+
+    run_sync(add)
+    return Account(name, password, role, agent)
+
+
+@dataclass
+class ConsoleSite:
+    url: str  # http://127.0.0.1:PORT
+    redis_url: str
+    audit_log: Path
+    _accounts: dict[tuple[str, str | None], Account] = field(default_factory=dict)
+
+    def account(self, role: str, agent: str | None = None) -> Account:
+        """One user per role (and seat), made on first use: ``site.account("admin")``."""
+        agent = agent or ROLE_SEATS.get(role)
+        key = (role, agent)
+        if key not in self._accounts:
+            name = f"{role}-{agent}" if agent else f"{role}-{secrets.token_hex(3)}"
+            self._accounts[key] = add_user(self.redis_url, name, role, agent)
+        return self._accounts[key]
+
+    def audit(self) -> list[AuditEntry]:
+        return read_audit(self.audit_log)
+
+
+def bed_site(state: Any) -> ConsoleSite:
+    """The console of a bed's engine (``state``: :class:`ivr.testbed.bed.BedState`)."""
+    return ConsoleSite(f"http://127.0.0.1:{state.web_port}", state.redis_url,
+                       Path(state.dir) / "state" / "audit" / "unmasked.jsonl")
+
+
+class StandaloneConsole:
+    """The console without an engine: live flows compiled from ``config_dir``, reloads in-process."""
+
+    def __init__(self, config_dir: Path, redis_url: str, workdir: Path, web: WebSettings | None = None):
+        from ivr.testbed.ports import PortAllocator
+
+        self.config_dir, self.redis_url, self.workdir = config_dir, redis_url, workdir
+        self.web = (web or WebSettings()).model_copy(update={"port": PortAllocator().one()})
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="console", daemon=True)
+        self._stop: Callable[[], Coroutine[Any, Any, None]] | None = None
+
+    def start(self) -> ConsoleSite:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=60)
+        return ConsoleSite(f"http://127.0.0.1:{self.web.port}", self.redis_url, self.workdir / "audit.jsonl")
+
+    async def _start(self) -> None:
+        import redis.asyncio as aioredis
+
+        from console.context import Console
+        from console.server import start
+        from ivr.flows.live import LiveFlows, catalog_loader, default_prompts_dir
+        from ivr.store import TicketStore
+
+        flows = LiveFlows.from_config(self.config_dir, catalog_loader(default_prompts_dir(self.config_dir)))
+        client = aioredis.Redis.from_url(self.redis_url, decode_responses=True)
+        tickets = TicketStore(self.redis_url, self.workdir / "spool", "console-test", retention_days=1)
+
+        async def reload() -> Any:
+            return await asyncio.to_thread(flows.reload)
+
+        console = Console(redis=client, web=self.web, settings=lambda: flows.current.settings,
+                          config_dir=self.config_dir, audit_log=self.workdir / "audit.jsonl",
+                          flows=flows, tickets=tickets, reload=reload)
+        runner = await start(console)
+
+        async def stop() -> None:
+            await runner.cleanup()
+            await client.aclose()
+            await tickets.close()
+
+        self._stop = stop
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()

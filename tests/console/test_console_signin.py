@@ -1,0 +1,51 @@
+"""Sign-in in a real Chromium: roles see their own menu, a wrong password is refused and
+audited, an agent cannot open an admin page, a form without its CSRF token is refused."""
+
+from __future__ import annotations
+
+from ivr.testbed.browser import Browser
+from ivr.testbed.console import ConsoleSite
+
+
+def test_admin_signs_in_and_sees_the_users(browser: Browser, console: ConsoleSite) -> None:
+    admin = console.account("admin")
+    browser.open("/users")
+    assert browser.path.startswith("/login")  # not signed in: the sign-in page, then back
+    browser.fill("#user", admin.name)
+    browser.fill("#password", admin.password)
+    browser.find("#sign-in").click()
+    browser.wait_for("#users")
+    assert browser.path == "/users"
+    assert admin.name in browser.text("#users")
+    assert browser.find("#whoami").get_attribute("data-role") == "admin"
+    entry = [e for e in console.audit() if e.user == f"{admin.name}@console"][-1]
+    assert entry.command == "console sign-in" and entry.reason == ""
+
+
+def test_wrong_password_is_refused_and_audited(browser: Browser, console: ConsoleSite) -> None:
+    supervisor = console.account("supervisor")
+    browser.sign_in(supervisor, "not-the-password")
+    assert browser.text("#login-error") == "用户名或密码错误。"
+    assert browser.path == "/login"
+    entry = console.audit()[-1]
+    assert (entry.user, entry.reason) == (f"{supervisor.name}@console", "refused: wrong name or password")
+
+
+def test_an_agent_cannot_open_an_admin_page(browser: Browser, console: ConsoleSite) -> None:
+    agent = console.account("agent")
+    browser.sign_in(agent)
+    assert browser.find("#whoami").get_attribute("data-user") == agent.name
+    assert "用户" not in browser.text("header nav")  # not in the agent's menu ...
+    browser.open("/users")
+    assert browser.text("#error-title") == "无权访问"  # ... nor reachable by its address
+
+
+def test_a_form_without_its_csrf_token_is_refused(browser: Browser, console: ConsoleSite) -> None:
+    browser.sign_in(console.account("admin"))
+    # the page's own sign-out form, its token removed: the browser posts it as a forged page would
+    browser.driver.execute_script("document.querySelector('header .signout input[name=_csrf]').remove()")
+    browser.find("header .signout button").click()
+    browser.wait_for("#error-title")
+    assert "CSRF" in browser.text("#error-message")
+    browser.open("/")
+    assert browser.find("#whoami")  # still signed in: the forged sign-out did nothing
