@@ -19,6 +19,8 @@ from console.context import CONSOLE, Console
 VIEWS = (
     "console.views.signin",
     "console.views.home",
+    "console.views.wallboard",
+    "console.views.desk",
 )
 
 SECURITY_HEADERS = {

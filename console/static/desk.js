@@ -65,7 +65,7 @@
   function post(form, extra) {
     var data = new URLSearchParams(new FormData(form));
     Object.keys(extra || {}).forEach(function (k) { data.set(k, extra[k]); });
-    return fetch(form.action, {
+    return fetch(form.getAttribute("action"), {  // (form.action is the button named "action")
       method: "POST", body: data, credentials: "same-origin",
       headers: { "X-CSRF-Token": csrf, "Accept": "application/json" },
     }).then(function (r) { return r.json(); }).then(function (reply) { say(reply.message, reply.ok); return reply; },
