@@ -55,5 +55,8 @@ def create_app(console: Console) -> web.Application:
                           client_max_size=2 * 1024 * 1024)
     app[CONSOLE] = console
     for name in VIEWS:
-        app.add_routes(importlib.import_module(name).routes)
+        view = importlib.import_module(name)
+        app.add_routes(view.routes)
+        if hasattr(view, "setup"):  # a view's own startup/cleanup (background tasks, open streams)
+            view.setup(app)
     return app

@@ -26,7 +26,6 @@ from typing import Any, AsyncIterator, Callable, cast
 
 import redis.asyncio as aioredis
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from ivr import keyspace
 from ivr.ami.client import AmiClient, AmiError
@@ -39,6 +38,7 @@ from queues.agents import Seat
 from queues.live import Amend, desk_stub, request_label
 from tickets.deadline import handling_deadline
 from tickets.model import DISPOSITION_LABELS, Disposition, Ticket
+from console.notices import Notices, Stopping, next_item
 from console.wallboard import KEEPALIVE, open_event_stream, send_event
 
 log = logging.getLogger(__name__)
@@ -58,11 +58,11 @@ def departments(settings: Settings) -> list[str]:
 class Desk:
     """Reads and changes one agent's desk (the console process keeps one of these)."""
 
-    def __init__(self, redis: aioredis.Redis, tickets: TicketStore, settings: Callable[[], Settings],
+    def __init__(self, redis: aioredis.Redis, notices: Notices, tickets: TicketStore, settings: Callable[[], Settings],
                  seat_control: Callable[[], contextlib.AbstractAsyncContextManager[SeatControl]],
                  calendar: Callable[[], HolidayCalendar] | None = None):
         """``seat_control``: a connected seat control for one action (:func:`seat_control_client`)."""
-        self.redis, self.tickets, self.settings = redis, tickets, settings
+        self.redis, self.notices, self.tickets, self.settings = redis, notices, tickets, settings
         self._seat_control = seat_control
         self._calendar = calendar
 
@@ -113,20 +113,18 @@ class Desk:
         """The SSE endpoint of one desk: its state now, then again after each notice for it."""
         response = await open_event_stream(request)
         sequence = 0
-        async with self.redis.pubsub() as pubsub:
-            await pubsub.subscribe(keyspace.DESK_CHANGED, keyspace.SEATS_CHANGED)  # before the first read
-            await send_event(response, "desk", await self.state(agent), sequence)
-            while True:
-                try:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=KEEPALIVE)
-                except (RedisError, OSError):
-                    break  # the browser reconnects (retry: 1 s) and gets the state again
-                if message is None:
-                    await response.write(b": keepalive\n\n")
-                    continue
-                if message.get("data") in (agent, "*"):
-                    sequence += 1
-                    await send_event(response, "desk", await self.state(agent), sequence)
+        # the browser went away, or the console stops: either way the browser reconnects on its own
+        with contextlib.suppress(ConnectionError, Stopping):
+            async with self.notices.listener() as notices:  # before the first read: nothing falls between
+                await send_event(response, "desk", await self.state(agent), sequence)
+                while True:
+                    notice = await next_item(notices, self.notices.stopping, KEEPALIVE)
+                    if notice is None:
+                        await response.write(b": keepalive\n\n")
+                        continue
+                    if notice[1] in (agent, "*"):  # its desk or its seat (or every seat) changed
+                        sequence += 1
+                        await send_event(response, "desk", await self.state(agent), sequence)
         return response
 
     # --- actions ---------------------------------------------------------------------------
@@ -182,9 +180,12 @@ class Desk:
         # open call: below the engine's closing rev (it closes with these fields, see ivr.live);
         # closed: after everything written so far
         new_rev = rev + 1 if ticket.closed else min(rev + 1, 19)
+        try:
+            await self.tickets.write(ticket, f"updated:{new_rev}:{secrets.token_hex(4)}", new_rev)
+        except ValueError as exc:  # a console without the caller key (IVR_CALLER_KEY) cannot index tickets
+            raise DeskError(f"无法保存工单：{exc}") from None
         await self.redis.xadd(keyspace.DESK_AMENDS, {"amend": json.dumps(amend.to_json(), ensure_ascii=False)},
                               maxlen=AMENDS_KEPT, approximate=True)
-        await self.tickets.write(ticket, f"updated:{new_rev}:{secrets.token_hex(4)}", new_rev)
         await self.tickets.drain()
         await self.redis.publish(keyspace.DESK_CHANGED, agent)
         return ticket

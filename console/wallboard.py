@@ -4,7 +4,7 @@ Everything comes from Redis, never from one engine's memory, so the board is rig
 number of engines sharing one Redis: seats (``ivr:seats``, the seat follower), callers
 waiting (``ivr:queue:waiting``, the live follower), pending callbacks (``ivr:callbacks``) and
 the service-level counters (``ivr:kpi:…``, written with each queue visit). Pub/sub notices
-(``ivr:seats:changed``, ``ivr:live:changed``) say when to recompute; one :class:`Wallboard`
+(``ivr:seats:changed``, ``ivr:live:changed``, :mod:`console.notices`) say when to recompute; one :class:`Wallboard`
 per console process recomputes at most every :data:`DEBOUNCE` seconds and at least every
 :data:`REFRESH` (wrap-up ends and waits grow without an event), and sends every browser the
 whole snapshot. A browser that reconnects gets the current snapshot first, then the next
@@ -30,6 +30,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from console.notices import EVERYTHING, Notices, Stopping, next_item
 from ivr import keyspace
 from ivr.config import Settings
 from ivr.store import TicketStore
@@ -43,6 +44,7 @@ DEBOUNCE = 0.1  # s: notices closer than this share one recomputation
 REFRESH = 5.0  # s: recomputed at least this often
 KEEPALIVE = 15.0  # s: an SSE comment keeps proxies from closing an idle stream
 TREND_BUCKETS = 24  # 5-minute buckets in a trend chart: the last two hours
+BOARD_CHANNELS = frozenset({keyspace.SEATS_CHANGED, keyspace.LIVE_CHANGED, EVERYTHING[0]})
 SEAT_STATES = ("available", "ringing", "talking", "wrapup", "paused", "unreachable")
 SHOWN = ("offered", "answered", "answered_15", "answered_30", "abandoned", "callbacks", "overflowed",
          "answer_rate_15", "answer_rate_30", "abandon_rate", "avg_wait_s", "longest_wait_s")
@@ -190,38 +192,24 @@ class WallboardSource:
 class Wallboard:
     """One per console process: follows the notices, recomputes, fans snapshots out."""
 
-    def __init__(self, source: WallboardSource):
-        self.source = source
+    def __init__(self, source: WallboardSource, notices: Notices):
+        self.source, self.notices = source, notices
         self.latest: dict[str, Any] | None = None
         self.sequence = 0
         self._listeners: set[asyncio.Queue[dict[str, Any]]] = set()
-        self._notice = asyncio.Event()
 
     async def run(self) -> None:
-        """Recompute on every notice (debounced) and every :data:`REFRESH` seconds."""
-        listen = asyncio.create_task(self._listen())
-        try:
+        """Recompute on every notice that concerns the board (debounced) and every :data:`REFRESH` s."""
+        async with self.notices.listener() as notices:
             while True:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._notice.wait(), REFRESH)
+                    while (await asyncio.wait_for(notices.get(), REFRESH))[0] not in BOARD_CHANNELS:
+                        pass  # a desk's own notice: not the board's business
                 await asyncio.sleep(DEBOUNCE)
-                self._notice.clear()
+                while not notices.empty():
+                    notices.get_nowait()
                 if self._listeners:
                     await self._publish()
-        finally:
-            listen.cancel()
-
-    async def _listen(self) -> None:
-        while True:
-            try:
-                async with self.source.redis.pubsub() as pubsub:
-                    await pubsub.subscribe(keyspace.SEATS_CHANGED, keyspace.LIVE_CHANGED)
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            self._notice.set()
-            except (RedisError, OSError) as exc:
-                log.warning("wallboard: Redis notices unavailable (%s); retrying", exc)
-                await asyncio.sleep(1)
 
     async def _publish(self) -> None:
         try:
@@ -249,17 +237,19 @@ class Wallboard:
     async def stream(self, request: web.Request) -> web.StreamResponse:
         """The SSE endpoint: the state now (read fresh), then every later snapshot."""
         response = await open_event_stream(request)
-        async with self.listener() as queue:  # listening before the first read: nothing falls between
-            first = await self.source.snapshot()
-            first["seq"] = self.sequence
-            await send_event(response, "snapshot", first, self.sequence)
-            while True:
-                try:
-                    snapshot = await asyncio.wait_for(queue.get(), KEEPALIVE)
-                except TimeoutError:
-                    await response.write(b": keepalive\n\n")
-                    continue
-                await send_event(response, "snapshot", snapshot, int(snapshot["seq"]))
+        # the browser went away, or the console stops: either way the browser reconnects on its own
+        with contextlib.suppress(ConnectionError, Stopping):
+            async with self.listener() as queue:  # listening before the first read: nothing falls between
+                first = await self.source.snapshot()
+                first["seq"] = self.sequence
+                await send_event(response, "snapshot", first, self.sequence)
+                while True:
+                    snapshot = await next_item(queue, self.notices.stopping, KEEPALIVE)
+                    if snapshot is None:
+                        await response.write(b": keepalive\n\n")
+                        continue
+                    await send_event(response, "snapshot", snapshot, int(snapshot["seq"]))
+        return response
 
 
 async def open_event_stream(request: web.Request) -> web.StreamResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from console.auth import roles
-from console.live import live
+from console.live import live, setup  # noqa: F401 - setup: the live services start and stop with the app
 from console.pages import nav, render
 from ivr.commands.agents import STATE_LABELS
 
