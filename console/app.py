@@ -19,6 +19,9 @@ from console.context import CONSOLE, Console
 VIEWS = (
     "console.views.signin",
     "console.views.home",
+    "console.views.flows",
+    "console.views.tickets",
+    "console.views.audit",
     "console.views.wallboard",
     "console.views.desk",
 )

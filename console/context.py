@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from console.publish import ConfigFiles
 from console.sessions import LoginLimiter, SessionStore
 from console.users import User, UserStore
 from ivr.config import Settings, WebSettings
 from tickets.audit import AuditEntry, Reader, action, write_audit
 
 if TYPE_CHECKING:
+    from console.metrics import EngineView
     from ivr.flows.live import LiveFlows, ReloadResult
     from ivr.store import TicketStore
 
@@ -34,15 +36,20 @@ class Console:
     flows: "LiveFlows | None" = None  # the engine's live flows (None: a console without an engine)
     tickets: "TicketStore | None" = None
     reload: "Callable[[], Awaitable[ReloadResult]] | None" = None  # the engine's own reload (SIGHUP path)
+    engine: "EngineView | None" = None  # what only the engine process knows (/metrics)
     extra: dict[str, Any] = field(default_factory=dict)  # pages' own services, by name
     users: UserStore = field(init=False)
     sessions: SessionStore = field(init=False)
     limiter: LoginLimiter = field(init=False)
+    files: ConfigFiles | None = field(init=False)  # config/ publishing (needs the engine's flows and reload)
 
     def __post_init__(self) -> None:
         self.users = UserStore(self.redis)
         self.sessions = SessionStore(self.redis, self.web)
         self.limiter = LoginLimiter(self.redis, self.web)
+        flows = self.flows
+        self.files = ConfigFiles(self.config_dir, lambda: flows.current.catalog, self.reload) \
+            if flows is not None and self.reload is not None else None
 
     async def audit(self, user: User | str, command: str, what: dict[str, Any], *, reason: str = "") -> None:
         """One line in the shared audit log, on disk before this returns (AuditError if not)."""

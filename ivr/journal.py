@@ -59,6 +59,16 @@ class JournaledWriter:
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
 
+    @property
+    def backlog(self) -> int:
+        """Records journaled and queued for Redis, not yet written there (for /metrics)."""
+        return len(self._pending)
+
+    @property
+    def journal_only(self) -> bool:
+        """Redis is out: new records wait on disk only, for the flusher to replay."""
+        return self._journal_only
+
     async def save(self, record: dict[str, Any]) -> None:
         """Journal the record and queue it for Redis; returns without waiting for Redis."""
         self.save_nowait(record)

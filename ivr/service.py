@@ -123,7 +123,7 @@ class Service:
                 f"FastAGI port {s.agi.host}:{s.agi.port} {what} (agi.port from {self.loaded.origin('agi.port')})"
             ) from None
         log.info("FastAGI listening on %s:%d, flows version %s", s.agi.host, s.agi.port, self.flows.version)
-        console = await self._start_console()
+        console = await self._start_console(server)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         pidfile = engine_pidfile(s.agi.port)
@@ -180,19 +180,22 @@ class Service:
             pidfile.unlink(missing_ok=True)
         return 0
 
-    async def _start_console(self) -> web.AppRunner | None:
+    async def _start_console(self, server: FastAgiServer) -> web.AppRunner | None:
         """The web console on ``web.port`` (console/), sharing the live flows and the ticket store."""
         s = self.loaded.settings
         if not s.web.enabled:
             return None
         import redis.asyncio as aioredis
 
+        from console.metrics import EngineView
         from console.server import start
 
         console = Console(
             redis=aioredis.Redis.from_url(s.redis.url, decode_responses=True, socket_timeout=5),
             web=s.web, settings=lambda: self.flows.current.settings, config_dir=self.loaded.config_dir,
             audit_log=audit_log_path(), flows=self.flows, tickets=self.tickets, reload=self.reload,
+            engine=EngineView(lambda: server.active_calls, self.latency,
+                              lambda: {"calls": self.store, "tickets": self.tickets}),
         )
         runner = await start(console, origin=self.loaded.origin("web.port"))
         log.info("console listening on http://%s:%d/", s.web.host, s.web.port)

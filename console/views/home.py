@@ -6,6 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from console import metrics as prometheus
 from console.auth import current_user, public, roles
 from console.context import CONSOLE
 from console.pages import nav, render
@@ -40,3 +41,12 @@ async def static(request: web.Request) -> web.FileResponse:
     if path.parent != STATIC or not path.is_file():
         raise web.HTTPNotFound()
     return web.FileResponse(path, headers={"Cache-Control": "max-age=300"})
+
+
+@routes.get("/metrics")
+@public
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus' text format (console/metrics.py): counters and backlogs only, no personal data."""
+    console = request.app[CONSOLE]
+    body = await prometheus.render(console, console.engine)
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})

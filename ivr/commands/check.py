@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections import Counter
+from typing import TYPE_CHECKING
 
 from ivr.cli import config_dir
-from ivr.config import ConfigError, webhook_secret
-from ivr.flows.lint import CHARS_PER_SECOND
 from ivr.flows.live import FlowSet, catalog_loader, compile_config, default_prompts_dir
-from ivr.yamlsource import SourceError, SourceErrors
-from tickets.push import endpoint_problems
+from ivr.flows.report import check_config
+
+if TYPE_CHECKING:
+    from ivr.prompts.catalog import PromptCatalog
 
 HELP = "validate config/ and its call flows; print the 15 s compliance lint"
 
@@ -32,45 +32,20 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def load_flowset(args: argparse.Namespace) -> FlowSet:
     """Compile the config the command line names; raises located errors."""
-    directory = config_dir(args)
-    catalog = catalog_loader(args.prompts or default_prompts_dir(directory))()
-    environ = {**os.environ, "IVR_PLAN": args.plan} if getattr(args, "plan", None) else None
+    directory, catalog, environ = _inputs(args)
     return compile_config(directory, catalog, environ=environ)
 
 
+def _inputs(args: argparse.Namespace) -> tuple[str, "PromptCatalog", dict[str, str] | None]:
+    """The config directory, its prompt catalog, and the environment with ``--plan`` applied."""
+    directory = config_dir(args)
+    catalog = catalog_loader(args.prompts or default_prompts_dir(directory))()
+    environ = {**os.environ, "IVR_PLAN": args.plan} if getattr(args, "plan", None) else None
+    return directory, catalog, environ
+
+
 def run(args: argparse.Namespace) -> int:
-    try:
-        flows = load_flowset(args)
-    except SourceErrors as exc:
-        return _failed([str(e) for e in exc.errors])
-    except (SourceError, ConfigError) as exc:
-        return _failed(str(exc).splitlines())
-    for name, flow in flows.flows.items():
-        report = flows.lint[name]
-        budget = f" (budget {report.budget:g}s)" if report.budget is not None else ""
-        if report.worst_seconds is None:
-            print(f"{flow.file}: {name}: no path reaches a human{budget}")
-            continue
-        print(f"{flow.file}: {name}: worst case {report.worst_seconds:g}s from answer to a human{budget}")
-        print(f"    {report.describe_path()}")
-    if flows.estimated:
-        shown = ", ".join(f"{pid} {s:g}s" for pid, s in sorted(flows.estimated.items()))
-        print(f"note: no recorded duration, estimated from the Mandarin text at {CHARS_PER_SECOND:g} characters/s: {shown}")
-    for warning in flows.warnings:
-        print(f"warning: {warning}")
-    webhooks = flows.settings.tickets.webhooks
-    push_problems = endpoint_problems(webhooks, {name: webhook_secret(name) for name in webhooks})
-    if flows.lint_problems or push_problems:
-        return _failed([str(e) for e in flows.lint_problems] + push_problems)
-    modes = Counter(n.mode for n in flows.settings.numbers.values())
-    print(f"number plan {flows.settings.plan or '(numbers.yaml only)'}: {len(flows.settings.numbers)} numbers answered ("
-          + ", ".join(f"{modes[m]} {m}" for m in ("main", "merged", "dual", "subcenter")) + ")")
-    print(f"ok: {len(flows.flows)} flows, version {flows.version}")
-    return 0
-
-
-def _failed(lines: list[str]) -> int:
-    for line in lines:
+    result = check_config(*_inputs(args))
+    for line in result.lines():
         print(line)
-    print(f"{len(lines)} problem{'s' * (len(lines) != 1)}; config refused")
-    return 1
+    return 0 if result.ok else 1

@@ -19,8 +19,7 @@ import os
 import re
 import sys
 import unicodedata
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeAlias, TypeVar
 
@@ -31,7 +30,8 @@ from queues.priority import priority_label
 from tickets import export
 from tickets.audit import AuditError, Reader, unmasked_read, write_audit
 from tickets.deadline import handling_deadline, provisional_years
-from tickets.model import DISPOSITION_LABELS, REQUEST_LABELS, Disposition, RequestType, Ticket
+from tickets.filters import Filters, parse_filters, parse_when
+from tickets.model import REQUEST_LABELS, Disposition, RequestType, Ticket
 
 if TYPE_CHECKING:
     from ivr.store import TicketStore  # imported when a command reads: `ivr --help` stays quick
@@ -204,38 +204,6 @@ def deadline(args: argparse.Namespace) -> int:
 
 # --- shared by the reading actions -----------------------------------------------------------
 
-@dataclass(frozen=True)
-class Filters:
-    """What ``list`` and ``export`` select: received in [since, until), then line, type, disposition."""
-
-    since: datetime
-    until: datetime | None
-    line: str | None
-    request_type: RequestType | None
-    disposition: Disposition | None
-    limit: int | None
-
-    def matches(self, t: Ticket) -> bool:
-        return ((self.until is None or datetime.fromisoformat(t.received).astimezone() < self.until)
-                and (self.line is None or t.line == self.line)
-                and (self.request_type is None or t.request_type == self.request_type.value)
-                and (self.disposition is None or t.disposition == self.disposition.value))
-
-    def describe(self) -> dict[str, Any]:
-        """As the audit log records it."""
-        return {"since": self.since.isoformat(), "until": self.until.isoformat() if self.until else None,
-                "line": self.line, "type": self.request_type.value if self.request_type else None,
-                "disposition": self.disposition.value if self.disposition else None, "limit": self.limit}
-
-    def summary(self) -> str:
-        text = f"received since {self.since:%Y-%m-%d %H:%M}" + (f" until {self.until:%Y-%m-%d %H:%M}" if self.until else "")
-        for name, value in (("line", self.line), ("type", self.request_type and self.request_type.label),
-                            ("disposition", self.disposition and self.disposition.value)):
-            if value:
-                text += f", {name} {value}"
-        return text
-
-
 def _add_filters(p: argparse.ArgumentParser) -> None:
     types = ", ".join(f"{label}/{kind.value}" for kind, label in REQUEST_LABELS.items())
     p.add_argument("--since", metavar="DATE|DATETIME", default=None,
@@ -258,53 +226,17 @@ def _add_caller_options(p: argparse.ArgumentParser) -> None:
 
 def _filters(args: argparse.Namespace) -> Filters:
     """The filters of the command line; UsageError (one line, the accepted values) if one is bad."""
-    if args.since is None:
-        since = datetime.combine(date.today(), time()).astimezone()
-    else:
-        since = _when(args.since, "--since", end_of_day=False)
-    until = None if args.until is None else _when(args.until, "--until", end_of_day=True)
-    if until is not None and until <= since:
-        raise UsageError(f"--until {args.until} is not after --since {since:%Y-%m-%d %H:%M}")
-    line = args.line.strip() if args.line is not None else None
-    if line is not None and not re.fullmatch(r"[0-9]+", line):
-        raise UsageError(f"bad --line {args.line!r}: expected the dialed number, digits only (12345, 12366, 3022782)")
-    kind = None
-    if args.request_type is not None:
-        try:
-            kind = RequestType.parse(args.request_type)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    limit = None
-    if args.limit is not None:
-        if not re.fullmatch(r"[0-9]+", args.limit.strip()) or int(args.limit) < 1:
-            raise UsageError(f"bad --limit {args.limit!r}: expected a whole number of tickets, 1 or more")
-        limit = int(args.limit)
-    disposition = None if args.disposition is None else _disposition(args.disposition)
-    return Filters(since, until, line, kind, disposition, limit)
+    try:
+        return parse_filters(args.since, args.until, args.line, args.request_type, args.disposition, args.limit)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _when(text: str, option: str, *, end_of_day: bool) -> datetime:
-    """A date (its local midnight; with ``end_of_day`` the next one) or a time (naive = local)."""
-    text = text.strip()
     try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        pass
-    else:
-        return datetime.combine(day + timedelta(days=1) if end_of_day else day, time()).astimezone()
-    try:
-        return datetime.fromisoformat(text).astimezone()
-    except ValueError:
-        raise UsageError(f"bad {option} {text!r}: expected a date (2026-12-01) or a time "
-                         "(2026-12-01T08:30, 2026-12-01T08:30+08:00)") from None
-
-
-def _disposition(text: str) -> Disposition:
-    for d in Disposition:
-        if text.strip().lower() in (d.value, DISPOSITION_LABELS[d]):
-            return d
-    accepted = ", ".join(f"{d.value} ({DISPOSITION_LABELS[d]})" for d in Disposition)
-    raise UsageError(f"unknown disposition {text!r} (one of {accepted})")
+        return parse_when(text, option, end_of_day=end_of_day)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _unmask_reason(args: argparse.Namespace) -> str | None:

@@ -105,18 +105,24 @@ class Browser:
 
         self.wait(ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text), timeout)
 
+    def submit(self, css: str, element: Any = None) -> "Browser":
+        """Click a submit button (``css``, or ``element``) and wait until the next page replaced this one."""
+        from selenium.webdriver.support import expected_conditions as ec
+
+        page = self.find("html")
+        (element or self.find(css)).click()
+        self.wait(ec.staleness_of(page))
+        return self
+
     def sign_in(self, account: Any, password: str | None = None) -> "Browser":
         """Through the sign-in form, as a person would; ends on the page it leads to."""
         self.open("/login")
         self.fill("#user", account.name)
         self.fill("#password", password if password is not None else account.password)
-        self.find("#sign-in").click()
-        self.wait(lambda d: "/login" not in d.current_url or self.all("#login-error"))
-        return self
+        return self.submit("#sign-in")
 
     def sign_out(self) -> None:
-        self.find("header .signout button").click()
-        self.wait(lambda d: "/login" in d.current_url)
+        self.submit("header .signout button")
 
     def quit(self) -> None:
         self.driver.quit()

@@ -13,8 +13,7 @@ def test_admin_signs_in_and_sees_the_users(browser: Browser, console: ConsoleSit
     assert browser.path.startswith("/login")  # not signed in: the sign-in page, then back
     browser.fill("#user", admin.name)
     browser.fill("#password", admin.password)
-    browser.find("#sign-in").click()
-    browser.wait_for("#users")
+    browser.submit("#sign-in")
     assert browser.path == "/users"
     assert admin.name in browser.text("#users")
     assert browser.find("#whoami").get_attribute("data-role") == "admin"
@@ -44,8 +43,7 @@ def test_a_form_without_its_csrf_token_is_refused(browser: Browser, console: Con
     browser.sign_in(console.account("admin"))
     # the page's own sign-out form, its token removed: the browser posts it as a forged page would
     browser.driver.execute_script("document.querySelector('header .signout input[name=_csrf]').remove()")
-    browser.find("header .signout button").click()
-    browser.wait_for("#error-title")
+    browser.submit("header .signout button")
     assert "CSRF" in browser.text("#error-message")
     browser.open("/")
     assert browser.find("#whoami")  # still signed in: the forged sign-out did nothing

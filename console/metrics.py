@@ -1,0 +1,118 @@
+"""``/metrics`` in Prometheus' text format, for operators' own monitoring (no personal data).
+
+From the engine process itself: calls in progress, the AGI round trip and the event loop's lag
+(:mod:`ivr.latency`, re-bucketed to a few bounds), the journals' backlog. From Redis, shared by
+every engine: today's calls per line and queue with their waits (the KPI counters), the push
+backlog per department endpoint (consumer-group lag + unacknowledged) and its dead letters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+from redis.exceptions import ResponseError
+
+from ivr import keyspace
+from ivr.latency import BOUNDS, Histogram
+from queues import kpi
+
+if TYPE_CHECKING:
+    from console.context import Console
+    from ivr.latency import EngineLatency
+
+LATENCY_BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+@dataclass(frozen=True)
+class EngineView:
+    """What only the engine process knows (``ivr serve`` hands it to the console)."""
+
+    active_calls: Callable[[], int]
+    latency: "EngineLatency"
+    journals: Callable[[], Mapping[str, Any]]  # name → a journaled writer (``backlog``, ``journal_only``)
+
+
+class _Snapshot(Collector):
+    def __init__(self, families: list[Any]):
+        self.families = families
+
+    def collect(self) -> Any:
+        return iter(self.families)
+
+
+def histogram(name: str, doc: str, h: Histogram) -> HistogramMetricFamily:
+    """Our 10 %-step buckets summed up to Prometheus' bounds (each sample counted at its bucket's top)."""
+    buckets, seen, i = [], 0, 0
+    for bound in LATENCY_BOUNDS:
+        while i < len(BOUNDS) and BOUNDS[i] <= bound * 1.0000001:
+            seen += h.counts[i]
+            i += 1
+        buckets.append((repr(bound), seen))
+    buckets.append(("+Inf", sum(h.counts)))
+    return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=h.total)
+
+
+async def render(console: "Console", engine: EngineView | None) -> bytes:
+    families: list[Any] = []
+    if engine is not None:
+        families.append(GaugeMetricFamily("ivr_active_calls", "calls the engine is walking through a flow now",
+                                          value=engine.active_calls()))
+        families.append(histogram("ivr_agi_roundtrip_seconds", "AGI commands that do not wait for the caller",
+                                  engine.latency.agi_roundtrip))
+        families.append(histogram("ivr_event_loop_lag_seconds", "how late the engine's event loop woke",
+                                  engine.latency.loop_lag))
+        backlog = GaugeMetricFamily("ivr_journal_backlog", "records journaled on disk, not yet in Redis", labels=["journal"])
+        outage = GaugeMetricFamily("ivr_journal_only", "1 while Redis is out and records wait on disk", labels=["journal"])
+        for name, writer in engine.journals().items():
+            backlog.add_metric([name], writer.backlog)
+            outage.add_metric([name], int(writer.journal_only))
+        families += [backlog, outage]
+    families += await _kpi(console)
+    families += await _push(console)
+    registry = CollectorRegistry()
+    registry.register(_Snapshot(families))
+    return generate_latest(registry)
+
+
+async def _kpi(console: "Console") -> list[Any]:
+    if console.tickets is None:
+        return []
+    now = datetime.now().astimezone()
+    today = (await console.tickets.kpi_report(kpi.standard_windows(now)[0]))
+    calls = GaugeMetricFamily("ivr_calls_today", "calls offered today (local day), per dialed line", labels=["line"])
+    for line, c in today["lines"].items():
+        calls.add_metric([line], c["offered"])
+    offered = GaugeMetricFamily("ivr_queue_calls_today", "calls offered to a queue today, by outcome", labels=["queue", "outcome"])
+    waits = GaugeMetricFamily("ivr_queue_wait_seconds_today", "seconds callers waited in the queue today (sum)", labels=["queue"])
+    longest = GaugeMetricFamily("ivr_queue_longest_wait_seconds_today", "the longest wait in the queue today", labels=["queue"])
+    for queue, c in today["queues"].items():
+        for outcome in ("offered", "answered", "answered_15", "answered_30", "abandoned", "overflowed", "callbacks"):
+            offered.add_metric([queue, outcome], c[outcome])
+        waits.add_metric([queue], c["wait_ms"] / 1000)
+        longest.add_metric([queue], c["longest_wait_s"])
+    return [calls, offered, waits, longest]
+
+
+async def _push(console: "Console") -> list[Any]:
+    endpoints = list(console.settings().tickets.webhooks)
+    backlog = GaugeMetricFamily("ivr_push_backlog", "ticket events not yet delivered to the endpoint", labels=["endpoint"])
+    dead = GaugeMetricFamily("ivr_push_dead_letters", "events parked after the last try", labels=["endpoint"])
+    if not endpoints:
+        return [backlog, dead]
+    try:
+        groups = {g["name"]: g for g in await console.redis.xinfo_groups(keyspace.TICKET_EVENTS)}
+    except ResponseError:  # no stream yet: nothing to deliver
+        groups = {}
+    for name in endpoints:
+        group = groups.get(keyspace.push_group(name), {})
+        lag = group.get("lag")
+        if lag is None:  # no group yet: every event in the stream waits for it
+            lag = 0 if group else await console.redis.xlen(keyspace.TICKET_EVENTS)
+        backlog.add_metric([name], int(lag) + int(group.get("pending", 0)))
+        dead.add_metric([name], await console.redis.llen(keyspace.push_dead(name)))
+    return [backlog, dead]

@@ -1,0 +1,73 @@
+"""Flows in a real Chromium, on the console of its own: a broken draft is refused with its
+file:line and nothing changes; a good one is published atomically, reloaded, kept as a
+version and rolled back; supervisors look and simulate, agents cannot open the pages."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ivr.testbed.browser import Browser
+from ivr.testbed.console import ConsoleSite
+
+LEVEL2_ZERO = '      "0": agent               # 0 reaches a seat from every menu (the lint checks it)\n'
+
+
+def put_yaml(browser: Browser, text: str) -> None:
+    """Replace the textarea's content (as pasting a whole file would)."""
+    browser.driver.execute_script("arguments[0].value = arguments[1]", browser.find("#yaml"), text)
+
+
+def test_admin_publishes_and_rolls_back_a_flow(browser: Browser, console: ConsoleSite, console_config: Path) -> None:
+    path = console_config / "flows" / "sample.yaml"
+    original = path.read_text(encoding="utf-8")
+    browser.sign_in(console.account("admin"))
+    browser.open("/flows/flows/sample.yaml")
+    live = browser.text("#live-version")
+    assert browser.find("#yaml").get_attribute("value") == original
+
+    broken = original.replace('    repeat_key: "9"\n', '    repeat_key: "9"\n    colour: red\n')
+    line = original[: original.index('    repeat_key: "9"\n')].count("\n") + 2
+    put_yaml(browser, broken)
+    browser.submit("#publish")
+    assert browser.find("#result").get_attribute("data-ok") == "false"
+    assert f"{path}:{line}:5: unknown key 'colour'" in browser.text("#problems")
+    assert browser.text("#live-version") == live and path.read_text(encoding="utf-8") == original
+
+    put_yaml(browser, original.replace(LEVEL2_ZERO, '      "0": experts\n'))
+    browser.submit("#publish")
+    assert browser.find("#result").get_attribute("data-ok") == "true", browser.text("#result")
+    new = browser.text("#live-version")
+    assert new.split("-")[0] != live.split("-")[0]
+    assert '"0": experts' in path.read_text(encoding="utf-8")
+    assert "worst case" in browser.text("#report")  # the ivr check report of the published set
+
+    rows = browser.all("#versions tbody tr")
+    assert len(rows) == 2 and "发布前的原文件" in rows[1].text
+    browser.submit("", rows[1].find_element("css selector", "button.rollback"))
+    assert browser.find("#result").get_attribute("data-ok") == "true"
+    assert path.read_text(encoding="utf-8") == original
+    assert browser.text("#live-version").split("-")[0] == live.split("-")[0]
+    actions = [(e.command, e.what["outcome"]) for e in console.audit() if e.command.startswith("console flow")]
+    assert actions[-3:] == [("console flow publish", "refused"), ("console flow publish", "published"),
+                            ("console flow rollback", "published")]
+
+
+def test_supervisor_checks_and_simulates_but_cannot_publish(browser: Browser, console: ConsoleSite) -> None:
+    browser.sign_in(console.account("supervisor"))
+    browser.open("/flows")
+    assert "flows/main.yaml" in browser.text("#files") and "numbers.yaml" in browser.text("#files")
+    assert re.search(r"main\s+\d+(\.\d+)? 秒", browser.text("#timings"))  # worst case to a human, as ivr check
+    browser.open("/flows/flows/main.yaml")
+    assert not browser.all("#publish") and browser.find("#yaml").get_attribute("readonly")
+    browser.submit("#check")
+    assert browser.find("#result").get_attribute("data-ok") == "true"
+    browser.open("/flows/simulate?number=8000&keys=1,0")
+    assert "route: queue general" in browser.text("#simulation")
+
+
+def test_an_agent_cannot_open_a_flow(browser: Browser, console: ConsoleSite) -> None:
+    browser.sign_in(console.account("agent"))
+    for page in ("/flows", "/flows/flows/main.yaml", "/flows/simulate?number=12345"):
+        browser.open(page)
+        assert browser.text("#error-title") == "无权访问", page
