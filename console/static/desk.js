@@ -53,7 +53,12 @@
       li.appendChild(document.createTextNode(" " + [h.received, h.request_label, h.disposition].filter(Boolean).join(" · ")));
       return li;
     }));
-    if (!list.children.length) list.textContent = "无";
+    if (!list.children.length) {
+      var none = document.createElement("li");
+      none.className = "muted";
+      none.textContent = "无";
+      list.appendChild(none);
+    }
     if (shown !== call.linkedid) {  // a new call: the form shows its ticket
       shown = call.linkedid;
       document.getElementById("ticket-linkedid").value = call.linkedid;

@@ -98,7 +98,12 @@ def screenshot(browser: Browser, name: str) -> None:
     target = os.environ.get("IVR_SCREENSHOTS")
     if target:
         Path(target).mkdir(parents=True, exist_ok=True)
-        browser.driver.save_screenshot(str(Path(target) / name))
+        size = browser.driver.get_window_size()
+        browser.driver.set_window_size(1400, 1000)  # the whole board, as on a supervisor's screen
+        try:
+            browser.driver.save_screenshot(str(Path(target) / name))
+        finally:
+            browser.driver.set_window_size(size["width"], size["height"])
 
 
 async def test_the_ticket_pops_before_the_agent_answers_the_agent_types_it_and_the_wallboard_counts_it(
