@@ -10,6 +10,7 @@ version, named by time and user), so an earlier version can be published again (
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
 import shutil
@@ -80,7 +81,7 @@ class ConfigFiles:
         return self.path(rel).read_text(encoding="utf-8")
 
     async def check(self, rel: str, text: str) -> CheckReport:
-        return await asyncio.to_thread(self._check, rel, text)
+        return await asyncio.to_thread(self._check, rel, normal(text))
 
     def _check(self, rel: str, text: str) -> CheckReport:
         """``ivr check`` of the config as it would be with ``text`` as ``rel``; errors name config/."""
@@ -94,10 +95,12 @@ class ConfigFiles:
         def located(line: str) -> str:
             return line.replace(str(draft), str(self.config_dir))
 
-        return CheckReport([located(p) for p in report.problems], report.timings, [located(n) for n in report.notes],
+        timings = [dataclasses.replace(t, file=located(t.file)) for t in report.timings]
+        return CheckReport([located(p) for p in report.problems], timings, [located(n) for n in report.notes],
                            report.summary, report.version)
 
     async def publish(self, rel: str, text: str, user: str) -> Outcome:
+        text = normal(text)
         async with self._lock:
             report = await self.check(rel, text)
             if not report.ok:
@@ -138,6 +141,11 @@ class ConfigFiles:
         folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         write_atomically(folder / f"{stamp}--{user}.yaml", text)
+
+
+def normal(text: str) -> str:
+    """A draft as a file: browsers send a textarea's lines with CRLF."""
+    return text.replace("\r\n", "\n")
 
 
 def write_atomically(path: Path, text: str) -> None:

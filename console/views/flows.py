@@ -74,7 +74,7 @@ async def flow_check(request: web.Request) -> web.Response:
 async def flow_publish(request: web.Request) -> web.Response:
     _, files = _files(request)
     rel = _rel(request, files)
-    text = str((await request.post()).get("text", "")).replace("\r\n", "\n")
+    text = str((await request.post()).get("text", ""))
     return await _publish(request, files, rel, text, "publish")
 
 

@@ -27,6 +27,9 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keys", default="1", help="keys pressed during the greeting")
     p.add_argument("--runner", choices=["rootfs", "docker"])
     p.add_argument("--bed", metavar="NAME", help="call into a bed started by `ivr testbed up` (left running)")
+    p.add_argument("--stay", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep everything up after the call, for the web console, until Enter or Ctrl-C "
+                        "(default: when run on a terminal)")
 
 
 def say(message: str) -> None:
@@ -43,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
             assert bed.state is not None
             if not (bed.state.engine_pid and pid_alive(bed.state.engine_pid)):
                 bed.start_engine()
+            console_sign_in(bed)
             return asyncio.run(_call(bed, args.dial, args.keys))
         bed = TestBed(config_dir(args), runner=args.runner)
         say("starting Asterisk + Redis on loopback ...")
@@ -52,12 +56,37 @@ def run(args: argparse.Namespace) -> int:
             st = bed.state
             assert st is not None
             say(f"engine up: FastAGI 127.0.0.1:{st.agi_port}, SIP 127.0.0.1:{st.sip_port}")
-            return asyncio.run(_call(bed, args.dial, args.keys))
+            console_sign_in(bed)
+            rc = asyncio.run(_call(bed, args.dial, args.keys))
+            if args.stay if args.stay is not None else sys.stdin.isatty():
+                _stay(bed)
+            return rc
         finally:
             bed.stop()
             say("test bed stopped; nothing left running")
     except TestbedError as exc:
         raise UsageError(str(exc)) from None
+
+
+def console_sign_in(bed) -> None:  # noqa: ANN001
+    """A demo admin with a password made now, printed once (it lives in the bed's Redis only)."""
+    import secrets
+
+    from ivr.testbed.console import add_user
+
+    st = bed.state
+    password = secrets.token_urlsafe(12)
+    add_user(st.redis_url, "demo-admin", "admin", password=password)
+    say(f"web console: http://127.0.0.1:{st.web_port}/   sign in as demo-admin, password {password}")
+
+
+def _stay(bed) -> None:  # noqa: ANN001
+    say("")
+    say(f"the console stays up at http://127.0.0.1:{bed.state.web_port}/ — press Enter (or Ctrl-C) to stop")
+    try:
+        sys.stdin.readline()
+    except KeyboardInterrupt:
+        pass
 
 
 async def _call(bed, dialed: str, presses: str) -> int:  # noqa: ANN001

@@ -112,6 +112,7 @@ class Browser:
         page = self.find("html")
         (element or self.find(css)).click()
         self.wait(ec.staleness_of(page))
+        self.wait(lambda d: d.execute_script("return document.readyState") == "complete")
         return self
 
     def sign_in(self, account: Any, password: str | None = None) -> "Browser":

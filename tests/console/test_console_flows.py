@@ -60,8 +60,11 @@ def test_supervisor_checks_and_simulates_but_cannot_publish(browser: Browser, co
     assert re.search(r"main\s+\d+(\.\d+)? 秒", browser.text("#timings"))  # worst case to a human, as ivr check
     browser.open("/flows/flows/main.yaml")
     assert not browser.all("#publish") and browser.find("#yaml").get_attribute("readonly")
+    live = browser.text("#live-version")
     browser.submit("#check")
     assert browser.find("#result").get_attribute("data-ok") == "true"
+    # the unchanged file checks as the live content (the browser's CRLF lines are the file's LF ones)
+    assert f"version {live.split('-')[0]}-" in browser.text("#report")
     browser.open("/flows/simulate?number=8000&keys=1,0")
     assert "route: queue general" in browser.text("#simulation")
 
@@ -71,3 +74,15 @@ def test_an_agent_cannot_open_a_flow(browser: Browser, console: ConsoleSite) -> 
     for page in ("/flows", "/flows/flows/main.yaml", "/flows/simulate?number=12345"):
         browser.open(page)
         assert browser.text("#error-title") == "无权访问", page
+
+
+def test_a_number_plan_change_is_checked_and_audited(browser: Browser, console: ConsoleSite, console_config: Path) -> None:
+    path = console_config / "numbers.yaml"
+    original = path.read_text(encoding="utf-8")
+    browser.sign_in(console.account("admin")).open("/flows/numbers.yaml")
+    put_yaml(browser, original.replace("plan: anhui-2021", "plan: atlantis"))
+    browser.submit("#publish")
+    assert "number plan 'atlantis' not found" in browser.text("#problems")
+    assert path.read_text(encoding="utf-8") == original
+    entry = console.audit()[-1]
+    assert (entry.command, entry.what["file"], entry.what["outcome"]) == ("console number-plan publish", "numbers.yaml", "refused")
