@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import secrets
 from datetime import datetime
 from typing import Any, AsyncIterator, Callable, cast
 
@@ -31,13 +30,12 @@ from ivr import keyspace
 from ivr.ami.client import AmiClient, AmiError
 from ivr.commands.agents import STATE_LABELS
 from ivr.config import Settings
-from ivr.flows.calendar import HolidayCalendar
+from ivr.live import write_amend
 from ivr.seats import SeatControl, SeatError
 from ivr.store import TicketStore
 from queues.agents import Seat
 from queues.live import Amend, desk_stub, request_label
-from tickets.deadline import handling_deadline
-from tickets.model import DISPOSITION_LABELS, Disposition, Ticket
+from tickets.model import DISPOSITION_LABELS, Deadline, Disposition, Ticket
 from console.notices import Notices, Stopping, next_item
 from console.wallboard import KEEPALIVE, open_event_stream, send_event
 
@@ -60,11 +58,11 @@ class Desk:
 
     def __init__(self, redis: aioredis.Redis, notices: Notices, tickets: TicketStore, settings: Callable[[], Settings],
                  seat_control: Callable[[], contextlib.AbstractAsyncContextManager[SeatControl]],
-                 calendar: Callable[[], HolidayCalendar] | None = None):
+                 deadline: Callable[[Ticket], Deadline] | None = None):
         """``seat_control``: a connected seat control for one action (:func:`seat_control_client`)."""
         self.redis, self.notices, self.tickets, self.settings = redis, notices, tickets, settings
         self._seat_control = seat_control
-        self._calendar = calendar
+        self._deadline = deadline  # a type given after the call closed changes the deadline
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -169,19 +167,8 @@ class Desk:
         offered = record is not None and json.loads(record).get("linkedid") == linkedid
         if ticket is None or not (offered or ticket.agent == agent):
             raise DeskError("只能修改分配给本座席的工单")
-        rev = int(cast(str | None, await self.redis.hget(keyspace.ticket(linkedid), "rev")) or 0)
-        amend.apply(ticket)
-        if ticket.closed and amend.request_type and self._calendar is not None:
-            # the engine set the deadline at close; a type given afterwards changes it here
-            ticket.deadline = handling_deadline(datetime.fromisoformat(ticket.received), ticket.request_type,
-                                                settings.tickets, self._calendar())
-        ticket.note(datetime.now().astimezone().isoformat(timespec="milliseconds"), "desk updated",
-                    f"{agent}: {amend.request_type or '-'} / {amend.department or '-'}")
-        # open call: below the engine's closing rev (it closes with these fields, see ivr.live);
-        # closed: after everything written so far
-        new_rev = rev + 1 if ticket.closed else min(rev + 1, 19)
         try:
-            await self.tickets.write(ticket, f"updated:{new_rev}:{secrets.token_hex(4)}", new_rev)
+            await write_amend(self.tickets, ticket, amend, await self.tickets.revision(linkedid), self._deadline)
         except ValueError as exc:  # a console without the caller key (IVR_CALLER_KEY) cannot index tickets
             raise DeskError(f"无法保存工单：{exc}") from None
         await self.redis.xadd(keyspace.DESK_AMENDS, {"amend": json.dumps(amend.to_json(), ensure_ascii=False)},

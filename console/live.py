@@ -15,6 +15,7 @@ from console.notices import Notices
 from console.wallboard import Wallboard, WallboardSource
 from ivr.config import caller_key, state_dir
 from ivr.flows.calendar import load_calendar
+from ivr.live import deadline_on
 from ivr.store import TicketStore
 
 
@@ -64,7 +65,7 @@ def _start(console: Console) -> Live:
     flows = console.flows
     calendar = (lambda: flows.current.calendar) if flows is not None else load_calendar
     desk = Desk(console.redis, notices, tickets, console.settings, lambda: seat_control_client(console.settings()),
-                calendar)
+                deadline_on(console.settings, calendar))
     loop = asyncio.get_running_loop()
     return Live(wallboard, desk, [loop.create_task(notices.run()), loop.create_task(wallboard.run())],
                 None if tickets is console.tickets else tickets)

@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import time
+from datetime import datetime
 from typing import Any, Callable, Mapping, cast
 
 import redis.asyncio as aioredis
@@ -29,12 +31,19 @@ from redis.exceptions import RedisError
 from ivr import keyspace
 from ivr.ami.client import AmiClient, AmiError
 from ivr.asterisk_conf import config_queue
+from ivr.config import Settings
+from ivr.flows.calendar import HolidayCalendar
+from ivr.store import PHASE_REV, TicketStore
 from queues.live import DESK_TTL, Amend, Waiting, desk_stub
-from tickets.model import Ticket
+from tickets.deadline import handling_deadline
+from tickets.model import Deadline, Ticket
 from tracking.tracker import endpoint_of
 
 log = logging.getLogger(__name__)
 
+REPAIR_AFTER = 2.0  # s: a call closed just before its amend came: its closing write has landed by then
+REPAIR_TRIES = 5
+HUNG_UP_KEPT = 120.0  # s a call's hang-up is remembered (an amend may come just after its close)
 RECONCILE_INTERVAL = 15.0  # s: waiting callers are checked against Asterisk's QueueStatus this often
 RETRY = 1.0  # s after a Redis failure
 AMENDS_KEPT = 10_000  # entries of the amends stream (each is applied within a moment)
@@ -63,9 +72,11 @@ def event_epoch(event: Mapping[str, str]) -> float:
 
 class LiveFollower:
     def __init__(self, redis_url: str, asterisk: str, ticket_of: Callable[[str], Ticket | None],
-                 agents: Callable[[], Any], *, timeout: float = 2.0):
+                 agents: Callable[[], Any], *, tickets: TicketStore | None = None,
+                 deadline: Callable[[Ticket], Deadline] | None = None, timeout: float = 2.0):
         """``ticket_of``: the call follower's ticket of a linkedid (None: not followed);
-        ``agents``: the configured agents live now (only their desks are written)."""
+        ``agents``: the configured agents live now (only their desks are written); ``tickets``
+        and ``deadline``: to write an amend that came just after its call closed."""
         self.redis = aioredis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=timeout,
                                              socket_connect_timeout=timeout)
         self.asterisk = asterisk
@@ -81,6 +92,9 @@ class LiveFollower:
         self._callbacks_changed = False
         self._wake = asyncio.Event()
         self._in_queue: set[str] = set()  # uniqueids this engine saw join a queue and not leave
+        self._hung_up: dict[str, float] = {}  # linkedid → when its caller hung up (recent ones)
+        self._repairs: set[asyncio.Task[None]] = set()
+        self.tickets, self.deadline = tickets, deadline
         self.amends_applied = 0
 
     # --- inputs (AMI callbacks: never block, never raise) ------------------------------------
@@ -119,6 +133,8 @@ class LiveFollower:
                 self._waiting[uniqueid] = None
                 self._in_queue.discard(uniqueid)
             if uniqueid == linkedid:  # the caller is gone: offers still ringing were missed
+                self._hung_up = {k: t for k, t in self._hung_up.items() if t > at - HUNG_UP_KEPT}
+                self._hung_up[linkedid] = at
                 for agent in self._offers.pop(linkedid, set()):
                     desk = self._desks.get(agent)
                     if desk and desk["linkedid"] == linkedid and desk["state"] in ("offered", "connected"):
@@ -266,6 +282,47 @@ class LiveFollower:
                     if ticket is not None:
                         amend.apply(ticket)
                         self.amends_applied += 1
+                    elif amend.linkedid in self._hung_up and self.tickets is not None:
+                        task = asyncio.create_task(self._repair(amend, self.tickets))
+                        self._repairs.add(task)
+                        task.add_done_callback(self._repairs.discard)
+
+    async def _repair(self, amend: Amend, tickets: TicketStore) -> None:
+        """The call closed an instant before the amend reached this engine: its closing write
+        (which lacks it) replaced the console's; write it again on top, once that has landed."""
+        for _ in range(REPAIR_TRIES):
+            await asyncio.sleep(REPAIR_AFTER)
+            try:
+                stored, rev = await tickets.get(amend.linkedid), await tickets.revision(amend.linkedid)
+            except (RedisError, OSError):
+                continue
+            if stored is None or not stored.closed:
+                continue  # the closing write is still on its way
+            if amend.missing_from(stored):
+                await write_amend(tickets, stored, amend, rev, self.deadline)
+                self.amends_applied += 1
+            return
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+async def write_amend(tickets: TicketStore, ticket: Ticket, amend: Amend, rev: int,
+                      deadline: Callable[[Ticket], Deadline] | None) -> None:
+    """Write ``amend`` onto the stored ``ticket`` (whose doc is at ``rev``), journaled like every
+    ticket write (phase ``updated:<rev>:<id>``). While the call is up the rev stays below the
+    closing write's, which carries the amend (the engine following the call applies it); after
+    the close it follows the last one, and a type given then recomputes the deadline."""
+    amend.apply(ticket)
+    if ticket.closed and amend.request_type and deadline is not None:
+        ticket.deadline = deadline(ticket)
+    ticket.note(datetime.now().astimezone().isoformat(timespec="milliseconds"), "desk updated",
+                f"{amend.agent}: {amend.request_type or '-'} / {amend.department or '-'}")
+    new_rev = rev + 1 if ticket.closed else min(rev + 1, PHASE_REV["closed"] - 1)
+    await tickets.write(ticket, f"updated:{new_rev}:{secrets.token_hex(4)}", new_rev)
+
+
+def deadline_on(settings: Callable[[], Settings], calendar: Callable[[], HolidayCalendar]) -> Callable[[Ticket], Deadline]:
+    """A ticket's handling deadline by the rules and calendar live now (after an agent types it)."""
+    return lambda t: handling_deadline(datetime.fromisoformat(t.received), t.request_type, settings().tickets,
+                                       calendar())

@@ -29,7 +29,7 @@ from ivr.engine import EarlierTicket, Engine
 from ivr.flows.live import LiveFlows, ReloadResult, catalog_loader, default_prompts_dir
 from ivr.follow import CallFollower
 from ivr.latency import EngineLatency
-from ivr.live import LiveFollower
+from ivr.live import LiveFollower, deadline_on
 from ivr.push import PushWorker
 from ivr.seats import SeatFollower
 from ivr.store import CallStore, ElderlyList, SeatStore, TicketStore
@@ -67,7 +67,9 @@ class Service:
                                         live_settings=lambda: self.flows.current.settings)
         self.seats = SeatFollower(s, SeatStore(s.redis.url), live_settings=lambda: self.flows.current.settings)
         self.live = LiveFollower(s.redis.url, f"{s.ami.host}:{s.ami.port}", self._followed_ticket,
-                                 lambda: self.flows.current.settings.agents)
+                                 lambda: self.flows.current.settings.agents, tickets=self.tickets,
+                                 deadline=deadline_on(lambda: self.flows.current.settings,
+                                                      lambda: self.flows.current.calendar))
         self.push = PushWorker(s.redis.url, s, consumer=f"{socket.gethostname()}:{s.agi.port}:{os.getpid()}")
         self.ami: AmiClient | None = None
         self.latency = EngineLatency()

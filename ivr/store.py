@@ -337,6 +337,10 @@ class TicketStore(_RedisJournal):
         doc = await self.redis.hget(keyspace.ticket(linkedid), "doc")
         return Ticket.from_json(json.loads(doc)) if doc else None
 
+    async def revision(self, linkedid: str) -> int:
+        """The rev of the stored doc (0: none): a later write must name a higher one to replace it."""
+        return int(cast(str | None, await self.redis.hget(keyspace.ticket(linkedid), "rev")) or 0)
+
     async def phases(self, linkedid: str) -> set[str]:
         fields = cast(list[str], await self.redis.hkeys(keyspace.ticket(linkedid)))
         return {f.removeprefix("phase:") for f in fields if f.startswith("phase:")}

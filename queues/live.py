@@ -119,6 +119,12 @@ class Amend:
             raise ValueError(f"备注过长（最多 {cls.MAX_NOTES} 字）")
         return cls(linkedid, agent, kind, department, notes)
 
+    def missing_from(self, ticket: Ticket) -> bool:
+        """Whether ``ticket`` lacks something this amend sets (a write that lost it)."""
+        return bool((self.request_type and ticket.request_type != self.request_type)
+                    or (self.department and ticket.department != self.department)
+                    or (self.notes and ticket.notes != self.notes))
+
     def apply(self, ticket: Ticket) -> None:
         """Set the fields on ``ticket`` (the engine's copy while the call is up, or the stored one)."""
         if self.request_type:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
@@ -14,6 +15,7 @@ import redis.asyncio as aioredis
 
 from ivr import keyspace
 from ivr.live import LiveFollower
+from ivr.store import TicketStore
 from ivr.testbed.calls import until
 from queues.live import Amend
 from tickets.model import IvrPath, Ticket
@@ -132,3 +134,35 @@ async def test_an_agents_amend_reaches_the_ticket_of_a_call_the_engine_follows(
     await until(sent_and_applied, 10, 0.2)
     assert (the_ticket.request_type, the_ticket.request_type_source) == ("help", "agent")
     assert (the_ticket.department, the_ticket.notes) == ("省民政厅", "需回访")
+
+
+async def test_an_amend_that_comes_just_after_the_close_is_written_on_top_of_the_closing_write(
+    redis_url: str, redis: aioredis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("ivr.live.REPAIR_AFTER", 0.05)
+    tickets = TicketStore(redis_url, tmp_path / "spool", name="engine", retention_days=1, caller_key=b"k" * 16)
+    live = LiveFollower(redis_url, "ast-1", lambda lid: None, lambda: AGENTS, tickets=tickets)  # closed: not followed
+    task = asyncio.create_task(live.run())
+    try:
+        closed = ticket()
+        closed.disposition, closed.agent = "answered", "agent1001"
+        await tickets.write(closed, "closed")  # the engine's closing write, without the agent's type
+        await tickets.drain()
+        live.on_event(event("Hangup", T0 + 40, Uniqueid="L1"))
+        amend = Amend("L1", "agent1001", "help", "省民政厅", "")
+
+        async def sent_and_written() -> bool:
+            if live.amends_applied == 0:
+                await redis.xadd(keyspace.DESK_AMENDS, {"amend": json.dumps(amend.to_json(), ensure_ascii=False)})
+                await asyncio.sleep(0.3)
+            return live.amends_applied > 0
+
+        await until(sent_and_written, 10, 0.2)
+        await tickets.drain()
+        stored = await tickets.get("L1")
+        assert stored is not None and (stored.request_type, stored.request_type_source) == ("help", "agent")
+        assert stored.disposition == "answered" and await tickets.revision("L1") == 21  # on top of the close
+    finally:
+        task.cancel()
+        await live.close()
+        await tickets.close()
