@@ -40,7 +40,7 @@ from queues.live import Waiting
 
 log = logging.getLogger(__name__)
 
-DEBOUNCE = 0.1  # s: notices closer than this share one recomputation
+DEBOUNCE = 0.25  # s: notices closer than this share one recomputation (≤ 4 snapshots a second under load)
 REFRESH = 5.0  # s: recomputed at least this often
 KEEPALIVE = 15.0  # s: an SSE comment keeps proxies from closing an idle stream
 TREND_BUCKETS = 24  # 5-minute buckets in a trend chart: the last two hours

@@ -158,6 +158,25 @@ return results
 """
 
 
+# Many small hashes in one reply (the KPI buckets of a report or a wallboard: dimensions ×
+# buckets, most of them empty): KEYS the hashes; a JSON object, key's 1-based position → its
+# fields, for the non-empty ones (a key of another type counts nothing). One bulk string to
+# parse instead of thousands of reply elements.
+HASHES_AS_JSON = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local flat = redis.pcall('HGETALL', key)
+  if type(flat) == 'table' and flat.err == nil and #flat > 0 then
+    local fields = {}
+    for j = 1, #flat, 2 do fields[flat[j]] = flat[j + 1] end
+    out[tostring(i)] = fields
+  end
+end
+if next(out) == nil then return '{}' end
+return cjson.encode(out)
+"""
+
+
 def _oldest_kept_id(retention_s: float) -> str:
     """A stream id below which entries are older than the retention (``MINID`` trimming)."""
     return str(int((time.time() - retention_s) * 1000))
@@ -278,6 +297,7 @@ class TicketStore(_RedisJournal):
         super().__init__(url, spool_dir, name, retention_days=retention_days, pool_size=pool_size, timeout=timeout,
                          flush_delay=flush_delay)
         self.caller_key = caller_key
+        self._hashes = self.redis.register_script(HASHES_AS_JSON)
 
     def _key(self) -> bytes:
         if self.caller_key is None:
@@ -372,15 +392,11 @@ class TicketStore(_RedisJournal):
         """Dimension (``queue:general``) → bucket label → its counters (text), for every
         dimension that ever counted a call; one round trip (the wallboard's trend charts)."""
         dimensions = sorted(cast(set[str], await self.redis.smembers(keyspace.KPI_DIMENSIONS)))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for dimension in dimensions:
-                scope, _, name = dimension.partition(":")
-                for label in labels:
-                    pipe.hgetall(keyspace.kpi_bucket(scope, name, label))
-            rows = await pipe.execute(raise_on_error=False)
-        rows = [r if isinstance(r, dict) else {} for r in rows]  # a key of another type counts nothing
+        keys = [keyspace.kpi_bucket(*dimension.partition(":")[::2], label) for dimension in dimensions for label in labels]
+        found = json.loads(await self._hashes(keys=keys)) if keys else {}
         per = len(labels)
-        return {d: dict(zip(labels, rows[i * per:(i + 1) * per])) for i, d in enumerate(dimensions)}
+        return {d: {label: found.get(str(i * per + j + 1), {}) for j, label in enumerate(labels)}
+                for i, d in enumerate(dimensions)}
 
     async def _many(self, linkedids: list[str]) -> list[Ticket]:
         if not linkedids:
