@@ -160,6 +160,12 @@ class LiveFollower:
         self._set_desk(agent, state, at)
         if state != "connected":
             self._offers.get(linkedid, set()).discard(agent)
+            return
+        for other in self._offers.get(linkedid, set()) - {agent}:  # rung together (ringall): another answered
+            desk = self._desks.get(other)
+            if desk and desk["linkedid"] == linkedid and desk["state"] == "offered":
+                self._set_desk(other, "missed", at)
+        self._offers[linkedid] = {agent}
 
     def _set_desk(self, agent: str, state: str, at: float) -> None:
         self._desks[agent] = dict(self._desks[agent], state=state, at=at)

@@ -111,6 +111,12 @@ async def test_two_engines_write_one_desk_and_an_older_fact_never_overwrites_a_n
     followers[1].on_event(event("QueueCallerJoin", T0 + 30, Uniqueid="L9", Queue="q-general"))
     await until(lambda: redis.hexists(keyspace.QUEUE_WAITING, "L9"), 5)  # it has flushed
     assert await _state(redis, "agent1002", "missed")
+    # rung together with another seat, which answers: this one's offer is over
+    followers[0].on_event(event("AgentCalled", T0 + 32, Uniqueid="L1", Interface="PJSIP/agent1002", Queue="q-general"))
+    followers[0].on_event(event("AgentCalled", T0 + 32, Uniqueid="L1", Interface="PJSIP/agent1001", Queue="q-general"))
+    followers[0].on_event(event("AgentConnect", T0 + 35, Uniqueid="L1", Interface="PJSIP/agent1001", Queue="q-general"))
+    await until(lambda: _state(redis, "agent1001", "connected"), 5)
+    await until(lambda: _state(redis, "agent1002", "missed"), 5)
     # a member that is not a configured agent has no desk
     followers[0].on_event(event("AgentCalled", T0 + 31, Uniqueid="L1", Interface="PJSIP/stranger", Queue="q-general"))
     await until(lambda: redis.hexists(keyspace.QUEUE_WAITING, "L9"), 5)
