@@ -16,7 +16,6 @@ ticket it writes when the call closes.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -30,7 +29,7 @@ from ivr import keyspace
 from ivr.ami.client import AmiClient, AmiError
 from ivr.commands.agents import STATE_LABELS
 from ivr.config import Settings
-from ivr.live import write_amend
+from ivr.live import send_amend, write_amend
 from ivr.seats import SeatControl, SeatError
 from ivr.store import TicketStore
 from queues.agents import Seat
@@ -40,8 +39,6 @@ from console.notices import Notices, Stopping, next_item
 from console.wallboard import KEEPALIVE, open_event_stream, send_event
 
 log = logging.getLogger(__name__)
-
-AMENDS_KEPT = 10_000  # entries of ivr:desk:amends (the engines read them within a moment)
 
 
 class DeskError(Exception):
@@ -171,8 +168,7 @@ class Desk:
             await write_amend(self.tickets, ticket, amend, await self.tickets.revision(linkedid), self._deadline)
         except ValueError as exc:  # a console without the caller key (IVR_CALLER_KEY) cannot index tickets
             raise DeskError(f"无法保存工单：{exc}") from None
-        await self.redis.xadd(keyspace.DESK_AMENDS, {"amend": json.dumps(amend.to_json(), ensure_ascii=False)},
-                              maxlen=AMENDS_KEPT, approximate=True)
+        await send_amend(self.redis, amend)
         await self.tickets.drain()
         await self.redis.publish(keyspace.DESK_CHANGED, agent)
         return ticket

@@ -28,14 +28,14 @@ class Live:
 
 
 def live(request: web.Request) -> Live:
-    """The process's live services (started with the app, :func:`setup`)."""
+    """The process's live services (started with the app, :func:`start_with`)."""
     found = request.app[CONSOLE].extra.get("live")
     if not isinstance(found, Live):
         raise web.HTTPServiceUnavailable(text="实时服务尚未启动")
     return found
 
 
-def setup(app: web.Application) -> None:
+def start_with(app: web.Application) -> None:
     """Start the live services with the app; end every event stream at shutdown (before the
     server waits for its handlers), stop the background tasks at cleanup."""
 

@@ -328,6 +328,12 @@ async def write_amend(tickets: TicketStore, ticket: Ticket, amend: Amend, rev: i
     await tickets.write(ticket, f"updated:{new_rev}:{secrets.token_hex(4)}", new_rev)
 
 
+async def send_amend(redis: aioredis.Redis, amend: Amend) -> None:
+    """Tell the engines (the one following the call keeps it in the ticket it writes at close)."""
+    await redis.xadd(keyspace.DESK_AMENDS, {"amend": json.dumps(amend.to_json(), ensure_ascii=False)},
+                     maxlen=AMENDS_KEPT, approximate=True)
+
+
 def deadline_on(settings: Callable[[], Settings], calendar: Callable[[], HolidayCalendar]) -> Callable[[Ticket], Deadline]:
     """A ticket's handling deadline by the rules and calendar live now (after an agent types it)."""
     return lambda t: handling_deadline(datetime.fromisoformat(t.received), t.request_type, settings().tickets,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from console.auth import roles
-from console.live import live, setup  # noqa: F401 - setup: the live services start and stop with the app
+from console.live import live, start_with
 from console.pages import nav, render
 from ivr.commands.agents import STATE_LABELS
 
@@ -13,6 +13,11 @@ routes = web.RouteTableDef()
 nav("/wallboard", "监控大屏", "supervisor", "admin", order=10)
 AGENT_COLUMNS = ("logged_in", "available", "talking", "paused", "wrapup", "ringing")
 AGENT_LABELS = {"logged_in": "签入", **STATE_LABELS}
+
+
+def setup(app: web.Application) -> None:
+    """The live services (wallboard and desks) start and stop with the app."""
+    start_with(app)
 
 
 @routes.get("/wallboard")
