@@ -74,7 +74,7 @@ def build_snapshot(settings: Settings, seats: Mapping[str, Mapping[str, Any]], w
                    callbacks: Iterable[Mapping[str, Any]], buckets: Mapping[str, Mapping[str, Mapping[str, str]]],
                    labels: Labels, now: float) -> dict[str, Any]:
     """The wallboard as plain data (JSON): ``queues`` and ``lines`` rows, ``platform`` totals."""
-    waiting = list(waiting)
+    waiting = [w for w in waiting if not w.stale(now)]  # (an Asterisk nobody follows left them)
     pending: dict[str, int] = {}
     for request in callbacks:
         of = str(request.get("queue") or "general")

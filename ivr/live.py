@@ -255,7 +255,8 @@ class LiveFollower:
             log.warning("live: cannot read waiting callers (%s)", exc)
             return
         for uniqueid, w in stored.items():
-            if w.asterisk == self.asterisk and uniqueid not in fresh and uniqueid not in self._waiting:
+            gone = w.asterisk == self.asterisk and uniqueid not in fresh
+            if (gone or w.stale(now)) and uniqueid not in self._waiting:
                 self._waiting[uniqueid] = None
         for uniqueid, w in fresh.items():
             known = stored.get(uniqueid)

@@ -19,6 +19,7 @@ from tickets.model import REQUEST_LABELS, RequestType, Ticket
 
 DESK_STATES = ("offered", "connected", "ended", "missed")
 DESK_TTL = 8 * 3600  # s a desk record lives: a shift; the next offer replaces it anyway
+STALE_WAIT = 6 * 3600  # s: a "waiting" entry this old was left by an Asterisk no engine follows any more
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class Waiting:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def stale(self, now: float) -> bool:
+        return now - self.joined > STALE_WAIT
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Waiting":

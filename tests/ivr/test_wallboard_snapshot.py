@@ -30,7 +30,8 @@ def test_a_snapshot_counts_waiting_callers_agents_and_service_level_per_queue_an
         "expert2002": seat("expert2002"),  # logged out
     }
     waiting = [Waiting("c1", "general", "12345", NOW - 42, "a"), Waiting("c2", "general", "12345", NOW - 7, "a"),
-               Waiting("c3", "expert-hrss", "12333", NOW - 3, "a")]
+               Waiting("c3", "expert-hrss", "12333", NOW - 3, "a"),
+               Waiting("c4", "general", "12345", NOW - 7 * 3600, "gone")]  # left by an Asterisk nobody follows
     callbacks = [{"queue": "general"}, {"queue": "general"}]
     now_bucket, earlier = labels.trend[-1], labels.trend[-13]  # in the last hour, and just before it
     buckets = {
