@@ -179,6 +179,7 @@ class Bench:
         ports = PortAllocator()
         self.ami_port = ports.one()
         self.redis = BenchRedis(workdir, ports.one())
+        self.event_batch_ms: int | None = None  # --event-batch-ms: the engine's ami.event_batch_ms instead of the config's
 
     async def __aenter__(self) -> "Bench":
         await self.ami.start(self.ami_port)
@@ -200,6 +201,8 @@ class Bench:
                 "--redis", self.redis.url, "--spool", str(spool), "--config", str(self.config),
                 "--calls", str(load.calls), "--calls-per-s", str(load.calls_per_s),
                 "--timeout", str(60 + (stream.span / load.speed if load.speed else 0))]
+        if self.event_batch_ms is not None:
+            argv += ["--event-batch-ms", str(self.event_batch_ms)]
         if profile:
             argv += ["--profile", str(profile)]
         proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE)
@@ -391,8 +394,10 @@ async def engine_client(args: argparse.Namespace, stream: Stream, to_redis: bool
     # one line per closed ticket is part of what a call costs
     logging.basicConfig(level=logging.INFO, filename=str(spool.parent / "engine.log"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_config(args.config, environ={"IVR_REDIS_URL": args.redis,
-                                                 "IVR_TRACKING_CDR_FILE": str(spool / "Master.csv")}).settings
+    environ = {"IVR_REDIS_URL": args.redis, "IVR_TRACKING_CDR_FILE": str(spool / "Master.csv")}
+    if args.event_batch_ms is not None:
+        environ["IVR_AMI_EVENT_BATCH_MS"] = str(args.event_batch_ms)
+    settings = load_config(args.config, environ=environ).settings
     flush_delay = settings.redis.record_flush_ms / 1000
     tickets = CountedTicketStore(args.redis, spool, name="bench", retention_days=settings.tickets.retention_days,
                                  flush_delay=flush_delay, caller_key=secrets.token_bytes(32))  # as ivr/service.py
@@ -401,7 +406,8 @@ async def engine_client(args: argparse.Namespace, stream: Stream, to_redis: bool
     calendar = load_calendar()
     asterisk = f"127.0.0.1:{args.ami_port}"
     follower = CallFollower(settings, tickets, lambda: calendar, asterisk=asterisk, call_record=records.get_call)
-    ami = AmiClient("127.0.0.1", int(args.ami_port), "bench", "bench", events="call,agent,user,system")
+    ami = AmiClient("127.0.0.1", int(args.ami_port), "bench", "bench", events="call,agent,user,system",
+                    event_batch=settings.ami.event_batch_ms / 1000)
     ami.on("*", follower.on_event)
     ami.on_login(follower.on_login)
     ami.on_disconnect(follower.on_disconnect)
@@ -552,6 +558,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     code = code_version()  # every batch is a new process: it runs the code of its moment
     try:
         async with Bench(workdir, args.config) as bench:
+            bench.event_batch_ms = args.event_batch_ms
             chosen = [load for load in loads(args) if args.only in (None, load.name)]
             if args.warmup:
                 warm = Load("warm-up", 8, args.calls_per_s, 0, 1, target=False)
@@ -588,6 +595,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="after the measurement, run one engine batch under cProfile (window only) into PROF")
     p.add_argument("--breakdown", action="store_true",
                    help="also measure the engine's layers (AmiClient alone; no Redis round trips) between the two")
+    p.add_argument("--event-batch-ms", type=int, metavar="MS",
+                   help="the engine's ami.event_batch_ms instead of the config's (0: no read batching)")
     p.add_argument("--child", choices=BREAKDOWN, help=argparse.SUPPRESS)
     for hidden in ("--ami-port", "--redis", "--spool", "--timeout", "--profile"):
         p.add_argument(hidden, help=argparse.SUPPRESS)

@@ -3,7 +3,8 @@
 Order matters: security headers wrap everything; the session middleware resolves the user and
 enforces :func:`console.auth.public` / :func:`console.auth.roles`; the CSRF check runs for
 signed-in and sign-in writes alike. Adding a page = a module in ``console/views/`` with
-``routes`` listed in :data:`VIEWS`.
+``routes`` listed in :data:`VIEWS` (and, if it runs something beside its requests, a
+``setup(app)`` that adds its startup/cleanup).
 """
 
 from __future__ import annotations

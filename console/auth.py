@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from urllib.parse import quote
 from typing import Awaitable, Callable, TypeVar
 
 from aiohttp import web
@@ -87,7 +88,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     if user is None:
         if request.method in SAFE_METHODS and "text/html" in request.headers.get("Accept", "text/html"):
-            raise web.HTTPSeeOther(f"/login?next={request.rel_url.path_qs}" if request.path != "/" else "/login")
+            raise web.HTTPSeeOther(f"/login?next={quote(request.rel_url.path_qs)}" if request.path != "/" else "/login")
         raise web.HTTPUnauthorized(text="请先登录 (sign in first)")
     allowed = getattr(route_handler, "_console_roles", None)
     if allowed is not None and user.role not in allowed:

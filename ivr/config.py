@@ -53,6 +53,11 @@ class AmiSettings(Strict):
     seats_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_SEATS_SECRET, never in config/")
     admin_username: str = Field("ivr-admin", description="AMI user that reloads Asterisk after a config change")
     admin_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_ADMIN_SECRET, never in config/")
+    event_batch_ms: int = Field(
+        200, ge=0, le=1000,
+        description="the engine reads AMI events at most once per this window under load, and handles the "
+        "window's events in one go (0: each as it comes); actions' responses are never held back",
+    )
 
 
 class RedisSettings(Strict):

@@ -224,7 +224,7 @@ class Service:
         while True:
             # Only the event classes the call tracker uses (and the user's eventfilter only its events).
             self.ami = AmiClient(s.ami.host, s.ami.port, s.ami.username, s.ami.secret.get_secret_value(),
-                                 events="call,agent,user,system")
+                                 events="call,agent,user,system", event_batch=s.ami.event_batch_ms / 1000)
             self.ami.on("*", self.follower.on_event)
             self.ami.on_login(self.follower.on_login)
             self.ami.on_disconnect(self.follower.on_disconnect)

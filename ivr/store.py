@@ -21,8 +21,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Callable, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -298,6 +299,7 @@ class TicketStore(_RedisJournal):
                          flush_delay=flush_delay)
         self.caller_key = caller_key
         self._hashes = self.redis.register_script(HASHES_AS_JSON)
+        self._receipts: dict[str, tuple[float, str]] = {}
 
     def _key(self) -> bytes:
         if self.caller_key is None:
@@ -311,17 +313,27 @@ class TicketStore(_RedisJournal):
     def write_nowait(self, ticket: Ticket, phase: str, rev: int | None = None) -> None:
         """:meth:`write` from a callback (the call follower handles AMI events inline)."""
         self._key()  # refused here, in the writer's stack, not later in the group commit
-        received = _epoch(ticket.received)
-        doc = {"number": ticket.number, **{k: v for k, v in ticket.to_json().items() if k != "number"}}
-        meta = json.dumps({
+        received, day = self._received(ticket.received)
+        doc = ticket.to_json()  # a fresh dict: the number goes first (the script fills it in)
+        doc = {"number": doc.pop("number"), **doc}
+        meta = _encode({
             "linkedid": ticket.linkedid, "phase": phase, "rev": rev or PHASE_REV.get(phase, 30),
-            "line": ticket.line or "0", "day": time.strftime("%Y%m%d", time.localtime(received)),
-            "received": received, "caller": ticket.caller,
-        }, ensure_ascii=False)
+            "line": ticket.line or "0", "day": day, "received": received, "caller": ticket.caller,
+        })
         # The doc is encoded once and goes into the journal line as an object, last: the group
         # commit takes its text back with one partition (no second encoding, no parse of it).
-        self.save_line(f"{meta[:-1]}{DOC_SEPARATOR}{json.dumps(doc, ensure_ascii=False, separators=(', ', ': '))}}}",
-                       ticket.linkedid)
+        self.save_line(f"{meta[:-1]}{DOC_SEPARATOR}{_encode(doc)}}}", ticket.linkedid)
+
+    def _received(self, received: str) -> tuple[float, str]:
+        """(epoch s, local day ``YYYYMMDD``) of a ticket's receipt: asked at every write of the
+        call, so kept for the calls in progress."""
+        known = self._receipts.get(received)
+        if known is None:
+            if len(self._receipts) >= 4096:
+                self._receipts.clear()
+            epoch = _epoch(received)
+            known = self._receipts[received] = (epoch, time.strftime("%Y%m%d", time.localtime(epoch)))
+        return known
 
     def write_visit_nowait(self, linkedid: str, phase: str, increments: list[Increment]) -> None:
         """Journal the end of one queue visit (phase ``queue:<queue>:<n>``) with its KPI
@@ -329,7 +341,7 @@ class TicketStore(_RedisJournal):
         kpi = [[f"{inc.scope}:{inc.name}", inc.fields(), *(keyspace.kpi_bucket(inc.scope, inc.name, b.label)
                                                          for b in inc.buckets), *(b.expire_at for b in inc.buckets)]
                for inc in increments]
-        meta = json.dumps({"linkedid": linkedid, "phase": phase, "kpi": kpi}, ensure_ascii=False)
+        meta = _encode({"linkedid": linkedid, "phase": phase, "kpi": kpi})
         self.save_line(f"{meta[:-1]}{DOC_SEPARATOR}null}}", linkedid)
 
     async def _write(self, batch: list[tuple[str, str]]) -> int | None:
@@ -491,9 +503,24 @@ def _ticket_write(line: str) -> dict[str, Any]:
 
 
 def _epoch(iso: str) -> float:
-    from datetime import datetime
-
     return datetime.fromisoformat(iso).timestamp()
+
+
+def _json_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, ensure_ascii=False)`` (separators ``, `` and ``: ``) for the ticket
+    writes, made once: ``dumps`` builds an encoder on every call. Values are plain data from
+    :meth:`Ticket.to_json` (no cycles to check, nothing but JSON types)."""
+    from json import encoder
+
+    make = getattr(encoder, "c_make_encoder", None)
+    if make is None:  # not CPython's C accelerator
+        return json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+    iterencode = make(None, json.JSONEncoder().default, encoder.encode_basestring, None, ": ", ", ", False, False,
+                      True)
+    return lambda value: "".join(iterencode(value, 0))
+
+
+_encode = _json_encoder()
 
 
 class SeatStore:

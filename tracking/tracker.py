@@ -96,7 +96,16 @@ def event_time(event: Event) -> datetime:
 
 
 def iso(at: datetime) -> str:
-    return at.isoformat(timespec="milliseconds")
+    """``at`` as the ticket writes times. A handler writes its event's time several times (the
+    field, the timeline, the visit): the last one is kept (held, so its id cannot be reused)."""
+    if at is _last_iso[0]:
+        return _last_iso[1]
+    text = at.isoformat(timespec="milliseconds")
+    _last_iso[:] = (at, text)
+    return text
+
+
+_last_iso: list[Any] = [None, ""]
 
 
 @dataclass

@@ -17,9 +17,10 @@ routes = web.RouteTableDef()
 
 
 def _safe_next(target: str) -> str:
-    """Only a path on this site (never ``//host`` or ``http://…``: no open redirect)."""
+    """Only a path on this site (never ``//host``, ``/\\host`` or ``http://…``: no open redirect)."""
     parts = urlsplit(target)
-    return target if target.startswith("/") and not target.startswith("//") and not parts.netloc else "/"
+    local = target.startswith("/") and not target.startswith("//") and "\\" not in target
+    return target if local and not parts.netloc and not parts.scheme else "/"
 
 
 @routes.get("/login")
@@ -33,7 +34,7 @@ async def login_form(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     console = request.app[CONSOLE]
     form = await request.post()
-    name, password = str(form.get("user", "")).strip(), str(form.get("password", ""))
+    name, password = str(form.get("user", "")).strip()[:64], str(form.get("password", ""))
     target = _safe_next(str(form.get("next", "/")))
     address = request.remote or "unknown"
 

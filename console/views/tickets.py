@@ -17,7 +17,7 @@ from console.context import CONSOLE, reader
 from console.pages import error_page, nav, render
 from console.users import User
 from tickets import export
-from tickets.audit import check_reason, unmasked_read
+from tickets.audit import AuditError, check_reason, unmasked_read
 from tickets.filters import Filters, parse_filters
 from tickets.model import DISPOSITION_LABELS, REQUEST_LABELS, Ticket
 from tickets.timeline import call_steps
@@ -136,7 +136,10 @@ async def _audit_unmasked(request: web.Request, command: str, what: dict[str, An
         raise error_page(request, web.HTTPBadRequest, "需要理由", "查看完整号码必须填写理由（回访哪位市民、哪个案件）。") from None
     entry = unmasked_read(reader(user), f"console {command}", what, tickets=len(shown),
                           callers=len({t.caller for t in shown}), reason=str(reason))
-    await request.app[CONSOLE].write_audit(entry)
+    try:
+        await request.app[CONSOLE].write_audit(entry)
+    except AuditError as exc:
+        raise error_page(request, web.HTTPServiceUnavailable, "审计日志不可写", f"{exc}；不显示完整号码。") from None
 
 
 def _labels() -> dict[str, Any]:

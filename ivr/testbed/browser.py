@@ -105,15 +105,27 @@ class Browser:
 
         self.wait(ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text), timeout)
 
-    def submit(self, css: str, element: Any = None) -> "Browser":
-        """Click a submit button (``css``, or ``element``) and wait until the next page replaced this one."""
+    def submit(self, css: str, element: Any = None, timeout: float = 60.0) -> "Browser":
+        """Click a submit button (``css``, or ``element``) and wait until the next page replaced this
+        one (a publish compiles the config twice: generous on a loaded machine)."""
         from selenium.webdriver.support import expected_conditions as ec
 
         page = self.find("html")
         (element or self.find(css)).click()
-        self.wait(ec.staleness_of(page))
-        self.wait(lambda d: d.execute_script("return document.readyState") == "complete")
+        self.wait(ec.staleness_of(page), timeout)
+        self.wait(lambda d: d.execute_script("return document.readyState") == "complete", timeout)
         return self
+
+    def fetch(self, path: str, method: str = "GET", form: dict[str, str] | None = None) -> dict[str, Any]:
+        """An HTTP request from the page itself, with its cookies (and, for writes, the page's CSRF
+        token): ``{"status": 403, "text": "…"}`` — what the page's own script would get."""
+        return dict(self.driver.execute_async_script("""
+            const [path, method, form, done] = arguments;
+            const meta = document.querySelector('meta[name=csrf-token]');
+            const init = {method, headers: method === 'GET' || !meta ? {} : {'X-CSRF-Token': meta.content}};
+            if (form) init.body = new URLSearchParams(form);
+            fetch(path, init).then(async r => done({status: r.status, text: await r.text()}));
+        """, path, method, form))
 
     def sign_in(self, account: Any, password: str | None = None) -> "Browser":
         """Through the sign-in form, as a person would; ends on the page it leads to."""

@@ -3,6 +3,7 @@ write, the sign-in rate limit per user and address, and the ``ivr users`` comman
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 from typing import AsyncIterator
@@ -133,6 +134,13 @@ def test_ivr_users_add_reads_the_password_from_the_environment(redis_url: str, m
     assert main(["--config", str(REPO / "config"), "users", "list"]) == 0
     listing = capsys.readouterr().out
     assert "li " in listing and "agent1002" in listing and "li2" not in listing and PASSWORD not in listing
+    monkeypatch.delenv("IVR_CONSOLE_PASSWORD")
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["--config", str(REPO / "config"), "users", "add", "zhou", "--role", "admin", "--password-stdin"]) == 2
+    assert "at least 10 characters" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no terminal, no variable, no --password-stdin
+    assert main(["--config", str(REPO / "config"), "users", "add", "zhou", "--role", "admin"]) == 2
+    assert "no password" in capsys.readouterr().err
 
 
 def test_the_console_port_comes_from_engine_yaml_or_the_environment() -> None:
@@ -140,3 +148,34 @@ def test_the_console_port_comes_from_engine_yaml_or_the_environment() -> None:
     assert (loaded.settings.web.host, loaded.settings.web.port) == ("127.0.0.1", 9345)
     assert loaded.origin("web.port") == "environment IVR_WEB_PORT"
     assert load_config(REPO / "config", environ={}).origin("web.port").startswith(str(REPO / "config" / "engine.yaml"))
+
+
+def test_a_missing_chromium_fails_the_browser_fixture(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from ivr.testbed import browser
+
+    monkeypatch.setattr(browser, "CHROMIUM", str(tmp_path / "no-chromium"))
+    with pytest.raises(browser.BrowserMissing, match="apt-get install chromium chromium-driver"):
+        browser.start_chromium(tmp_path)
+    assert not issubclass(browser.BrowserMissing, pytest.skip.Exception)  # an error, never a skip
+
+
+async def test_a_taken_console_port_is_one_clear_line(console: Console) -> None:
+    from console.server import start
+    from ivr.config import ConfigError
+    from ivr.testbed.ports import PortAllocator
+
+    console.web = console.web.model_copy(update={"port": PortAllocator().one()})
+    runner = await start(console)
+    try:
+        with pytest.raises(ConfigError, match=rf"console port 127.0.0.1:{console.web.port} is already in use \(web.port from env"):
+            await start(console, origin="environment IVR_WEB_PORT")
+    finally:
+        await runner.cleanup()
+
+
+def test_sign_in_redirects_only_within_the_console() -> None:
+    from console.views.signin import _safe_next
+
+    assert _safe_next("/tickets?line=12345") == "/tickets?line=12345"
+    for target in ("//evil.example/", "/\\evil.example/", "https://evil.example/", "javascript:alert(1)", "tickets"):
+        assert _safe_next(target) == "/", target

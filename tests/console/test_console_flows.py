@@ -74,6 +74,9 @@ def test_an_agent_cannot_open_a_flow(browser: Browser, console: ConsoleSite) -> 
     for page in ("/flows", "/flows/flows/main.yaml", "/flows/simulate?number=12345"):
         browser.open(page)
         assert browser.text("#error-title") == "无权访问", page
+        assert browser.fetch(page)["status"] == 403, page
+    publish = browser.fetch("/flows/flows/main.yaml/publish", "POST", {"text": "title: x\n"})
+    assert publish["status"] == 403
 
 
 def test_a_number_plan_change_is_checked_and_audited(browser: Browser, console: ConsoleSite, console_config: Path) -> None:

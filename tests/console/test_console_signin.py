@@ -9,12 +9,12 @@ from ivr.testbed.console import ConsoleSite
 
 def test_admin_signs_in_and_sees_the_users(browser: Browser, console: ConsoleSite) -> None:
     admin = console.account("admin")
-    browser.open("/users")
+    browser.open("/users?sort=name&role=admin")
     assert browser.path.startswith("/login")  # not signed in: the sign-in page, then back
     browser.fill("#user", admin.name)
     browser.fill("#password", admin.password)
     browser.submit("#sign-in")
-    assert browser.path == "/users"
+    assert browser.path == "/users?sort=name&role=admin"
     assert admin.name in browser.text("#users")
     assert browser.find("#whoami").get_attribute("data-role") == "admin"
     entry = [e for e in console.audit() if e.user == f"{admin.name}@console"][-1]

@@ -5,7 +5,6 @@ tickets and is refused another seat's, and any unmasked number (403)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -52,17 +51,6 @@ def tickets(console: ConsoleSite, tmp_path_factory: pytest.TempPathFactory) -> d
     return run_sync(write)
 
 
-def fetch(browser: Browser, path: str, method: str = "GET", form: dict[str, str] | None = None) -> dict[str, Any]:
-    """An HTTP request from the page itself (its cookies; the page's CSRF token on writes)."""
-    return browser.driver.execute_async_script("""
-        const [path, method, form, done] = arguments;
-        const token = document.querySelector('meta[name=csrf-token]').content;
-        const init = {method, headers: method === 'GET' ? {} : {'X-CSRF-Token': token}};
-        if (form) init.body = new URLSearchParams(form);
-        fetch(path, init).then(async r => done({status: r.status, text: await r.text()}));
-    """, path, method, form)
-
-
 def test_supervisor_searches_views_the_stages_and_unmasks_with_a_reason(
     browser: Browser, console: ConsoleSite, tickets: dict[str, Ticket]
 ) -> None:
@@ -87,9 +75,13 @@ def test_supervisor_searches_views_the_stages_and_unmasks_with_a_reason(
     assert (entry.user, entry.command, entry.what, entry.callers, entry.reason) == (
         f"{supervisor.name}@console", "console tickets show", {"number": tickets["t.1"].number}, 1, "回访投诉人")
 
-    csv = fetch(browser, "/tickets/export.csv?line=12345")
+    csv = browser.fetch("/tickets/export.csv?line=12345")
     assert csv["status"] == 200 and csv["text"].lstrip("\ufeff").startswith("number,received,line")
     assert "139****0003" in csv["text"] and "13900000003" not in csv["text"]
+
+    browser.at(console.url).sign_in(console.account("admin")).open("/audit")  # the admin sees that read
+    row = [r.text for r in browser.all("#audit tbody tr") if "console tickets show" in r.text][0]
+    assert f"{supervisor.name}@console" in row and "回访投诉人" in row and "13900000001" not in row
 
 
 def test_an_agent_sees_only_its_seats_tickets_and_never_an_unmasked_number(
@@ -100,13 +92,14 @@ def test_an_agent_sees_only_its_seats_tickets_and_never_an_unmasked_number(
     assert not browser.all("#export-unmasked")
     browser.open("/tickets?seat=agent1002")  # another agent's page
     assert browser.text("#error-title") == "无权访问"
+    assert browser.fetch("/tickets?seat=agent1002")["status"] == 403
     browser.open(f"/tickets/{tickets['t.2'].number}")
     assert browser.text("#error-title") == "无权访问"
     browser.open(f"/tickets/{tickets['t.1'].number}")
     assert browser.text("#caller") == "139****0001" and not browser.all("#unmask-form")
-    unmask = fetch(browser, f"/tickets/{tickets['t.1'].number}/unmask", "POST", {"reason": "我想看"})
+    unmask = browser.fetch(f"/tickets/{tickets['t.1'].number}/unmask", "POST", {"reason": "我想看"})
     assert unmask["status"] == 403 and "13900000001" not in unmask["text"]
-    export = fetch(browser, "/tickets/export.csv", "POST", {"reason": "我想看"})
+    export = browser.fetch("/tickets/export.csv", "POST", {"reason": "我想看"})
     assert export["status"] == 403
     assert not [e for e in console.audit() if e.reason == "我想看"]
 
@@ -114,5 +107,5 @@ def test_an_agent_sees_only_its_seats_tickets_and_never_an_unmasked_number(
 def test_an_unmasked_read_without_a_reason_is_refused(browser: Browser, console: ConsoleSite,
                                                       tickets: dict[str, Ticket]) -> None:
     browser.sign_in(console.account("admin")).open("/tickets")
-    refused = fetch(browser, f"/tickets/{tickets['t.1'].number}/unmask", "POST", {"reason": "  "})
+    refused = browser.fetch(f"/tickets/{tickets['t.1'].number}/unmask", "POST", {"reason": "  "})
     assert refused["status"] == 400 and "13900000001" not in refused["text"]

@@ -210,3 +210,49 @@ def test_event_name_patterns_match_as_globs_do() -> None:
     names = ["QueueMemberAdded", "QueueMemberStatus", "QueueCallerJoin", "UserEvent", "Hangup"]
     for pattern in ("*", "QueueMember*", "UserEvent", "Queue*Join", "Hang?p", "Nothing"):
         assert [n for n in names if _matcher(pattern)(n)] == [n for n in names if fnmatch.fnmatchcase(n, pattern)], pattern
+
+
+def newchannel(n: int) -> bytes:
+    return f"Event: Newchannel\r\nChannel: PJSIP/pstn-{n}\r\nUniqueid: u{n}\r\n\r\n".encode()
+
+
+async def batched_client(fake: FakeAsterisk, server: asyncio.Server) -> tuple[AmiClient, list[str]]:
+    """A client reading events at most every 30 s under load (far longer than any test waits)."""
+    client = AmiClient("127.0.0.1", server.sockets[0].getsockname()[1], "testbed", "secret", event_batch=30)
+    seen: list[str] = []
+    client.on("Newchannel", lambda e: seen.append(e["Channel"]))
+    await client.connect(timeout=5)
+    fake.connections[0].write(newchannel(1))
+    await until(lambda: seen == ["PJSIP/pstn-1"], timeout=5)
+    return client, seen
+
+
+async def test_given_an_event_batch_then_the_socket_rests_after_a_read() -> None:
+    fake = FakeAsterisk()
+    server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
+    client, _seen = await batched_client(fake, server)
+    try:
+        transport = client._manager.protocol.transport
+        assert not transport.is_reading()  # the window after the read of event 1
+        client._manager.protocol.resume_reading()  # the window's end (its timer)
+        assert transport.is_reading()
+    finally:
+        client.close()
+        server.close()
+
+
+async def test_given_an_event_batch_then_an_action_is_answered_at_once_after_the_events_before_it() -> None:
+    """The window holds events, never a response: sending an action reads on; what Asterisk
+    wrote before the response is delivered first, in order."""
+    fake = FakeAsterisk()
+    server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
+    client, seen = await batched_client(fake, server)
+    try:
+        fake.connections[0].write(newchannel(2) + newchannel(3))
+        await fake.connections[0].drain()
+        reply = await client.action({"Action": "Ping"}, timeout=5)  # 30 s window: held, this would time out
+        assert reply["Response"] == "Success"
+        assert seen == ["PJSIP/pstn-1", "PJSIP/pstn-2", "PJSIP/pstn-3"]
+    finally:
+        client.close()
+        server.close()

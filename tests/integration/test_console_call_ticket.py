@@ -1,0 +1,41 @@
+"""A real call's ticket in the console: the seat that answered sees it on its tickets page with
+the call's stages (IVR → queue → agent), the caller masked; another seat's agent is refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from ivr.masking import mask_number
+from ivr.store import TicketStore
+from ivr.testbed.bed import TestBed
+from ivr.testbed.browser import Browser
+from ivr.testbed.calls import Phones, closed_ticket
+from ivr.testbed.console import ConsoleSite
+from ivr.testbed.sipp import keys
+
+pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
+
+
+async def test_the_answering_seat_sees_the_calls_ticket_and_another_seat_does_not(
+    engine: TestBed, phones: Phones, tickets: TicketStore, browser: Browser, console: ConsoleSite,
+) -> None:
+    caller = phones.next_caller()
+    await phones.seats("general", caller, mode="hangup", talk_ms=1000)
+    sipp, _ = await phones.call("12345", keys("1"), hold_ms=8000, caller=caller)  # hangs up in the survey
+    ticket = await closed_ticket(tickets, caller, timeout=40)
+    assert await sipp.wait(30) == 0, sipp.output()
+    assert ticket.disposition == "answered" and ticket.agent
+
+    browser.sign_in(console.account("agent", ticket.agent)).open("/tickets")
+    assert ticket.number in browser.text("#tickets") and caller not in browser.text("#tickets")
+    browser.open(f"/tickets/{ticket.number}")
+    assert browser.text("#caller") == mask_number(caller)
+    stages = [r.get_attribute("data-stage") for r in browser.all("#timeline tbody tr")]
+    assert stages[:2] == ["受理", "IVR"] and "排队" in stages and "座席" in stages and stages[-1] == "结束"
+    assert stages.index("排队") < stages.index("座席")
+    assert "main/greeting → main/menu" in browser.text("#timeline")
+
+    other = next(name for name in engine.settings.agents if name != ticket.agent)
+    browser.at(console.url).sign_in(console.account("agent", other)).open(f"/tickets/{ticket.number}")
+    assert browser.text("#error-title") == "无权访问"
+    assert browser.fetch(f"/tickets/{ticket.number}")["status"] == 403
