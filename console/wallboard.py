@@ -40,7 +40,7 @@ from queues.live import Waiting
 
 log = logging.getLogger(__name__)
 
-DEBOUNCE = 0.25  # s: notices closer than this share one recomputation (≤ 4 snapshots a second under load)
+DEBOUNCE = 0.25  # s between recomputations: a burst of notices shares one (≤ 4 snapshots a second under load)
 REFRESH = 5.0  # s: recomputed at least this often
 KEEPALIVE = 15.0  # s: an SSE comment keeps proxies from closing an idle stream
 TREND_BUCKETS = 24  # 5-minute buckets in a trend chart: the last two hours
@@ -200,15 +200,18 @@ class Wallboard:
 
     async def run(self) -> None:
         """Recompute on every notice that concerns the board (debounced) and every :data:`REFRESH` s."""
+        last = 0.0
         async with self.notices.listener() as notices:
             while True:
                 with contextlib.suppress(TimeoutError):
                     while (await asyncio.wait_for(notices.get(), REFRESH))[0] not in BOARD_CHANNELS:
                         pass  # a desk's own notice: not the board's business
-                await asyncio.sleep(DEBOUNCE)
+                # the first notice after a quiet spell at once; a burst's others together, DEBOUNCE later
+                await asyncio.sleep(max(0.0, last + DEBOUNCE - time.monotonic()))
                 while not notices.empty():
                     notices.get_nowait()
                 if self._listeners:
+                    last = time.monotonic()
                     await self._publish()
 
     async def _publish(self) -> None:
