@@ -101,7 +101,7 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if request.method not in SAFE_METHODS:
         session = request.get(SESSION)
         expected = session.csrf if session else request.cookies.get(LOGIN_CSRF_COOKIE, "")
-        if not expected or not hmac.compare_digest(await _sent_token(request), expected):
+        if not expected or not hmac.compare_digest((await _sent_token(request)).encode(), expected.encode()):
             raise forbidden(request, "表单已失效或缺少安全令牌（CSRF），请刷新页面后重试。")
     return await handler(request)
 

@@ -6,7 +6,6 @@ a console of its own on a private Redis and a copy of config/, two sample ticket
 
 from __future__ import annotations
 
-import shutil
 import sys
 import tempfile
 from datetime import datetime, timedelta
@@ -17,7 +16,7 @@ sys.path.insert(0, str(REPO))
 
 from ivr.store import TicketStore  # noqa: E402
 from ivr.testbed.browser import Browser, start_chromium  # noqa: E402
-from ivr.testbed.console import StandaloneConsole, run_sync  # noqa: E402
+from ivr.testbed.console import StandaloneConsole, private_config, run_sync  # noqa: E402
 from ivr.testbed.ports import PortAllocator  # noqa: E402
 from ivr.testbed.processes import start_redis  # noqa: E402
 from tickets.model import IvrPath, Ticket, TimelineEntry  # noqa: E402
@@ -56,12 +55,11 @@ def main() -> None:
     out = REPO / "docs" / "img"
     with tempfile.TemporaryDirectory(prefix="ivr-shots-") as tmp:
         work = Path(tmp)
-        shutil.copytree(REPO / "config", work / "config")
-        (work / "prompts").symlink_to(REPO / "prompts")
+        config = private_config(REPO / "config", work)
         port = PortAllocator().one()
         redis = start_redis(port, work)
         url = f"redis://127.0.0.1:{port}/0"
-        server = StandaloneConsole(work / "config", url, work)
+        server = StandaloneConsole(config, url, work)
         site = server.start()
         browser = Browser(start_chromium(work / "profile"))
         try:

@@ -133,6 +133,8 @@ def render(settings: Settings, options: RenderOptions) -> dict[str, str]:
             "extensions_numbers.conf": _numbers_dialplan(settings),
             "extensions_agent_transfers.conf": _agent_transfers(settings),
             "extensions_testbed.conf": _testbed_dialplan() if options.testbed_ami_secret else "",
+            "extensions_out_of_scope.conf": _out_of_scope_dialplan(settings),
+            "features_out_of_scope.conf": _out_of_scope_features(settings),
         }
     )
     return files
@@ -388,7 +390,7 @@ def _queue_dialplan(s: Settings) -> str:
                  f" same => n,Set(IVR_CALLBACK_KEY={key})",  # see [ivr-callback-request]
                  f" same => n,Set(IVR_CALLBACK_AFTER={after})",
                  " same => n,Gosub(ivr-queue-place,s,1(" + asterisk_queue(name) + "))",
-                 f" same => n,Queue({asterisk_queue(name)},tc,,,{wait},,,,${{GOSUB_RETVAL}})",
+                 f" same => n,Queue({asterisk_queue(name)},tc,,,{wait},,{AGENT_CONNECTED},,${{GOSUB_RETVAL}})",
                  ' same => n,GotoIf($["${QUEUESTATUS}" = "CONTINUE"]?ivr-survey,s,1)']
         # Queue() returns when max_wait ran out, no seat was logged in, or the caller left:
         # never end a call there.
@@ -467,6 +469,32 @@ def _globals(s: Settings, o: RenderOptions) -> str:
         f"IVR_SURVEY={int(s.tickets.satisfaction)}\nIVR_SURVEY_TIMEOUT={s.tickets.satisfaction_timeout}\n"
         + "".join(f"IVR_PAUSE_REASON_{digit}={reason}\n" for digit, reason in s.pause_reasons.items())
     )
+
+
+AGENT_CONNECTED = "ivr-agent-connected"  # Queue()'s gosub on the agent's channel as it is connected
+
+
+def _out_of_scope_features(s: Settings) -> str:
+    """The agent's feature keys for out-of-scope matters (features.conf [applicationmap]): keyed
+    on the softphone during a call, they run the explanation on the caller's channel (peer)."""
+    return "".join(f"oos_{name} => {m.agent_key},peer,Gosub(ivr-out-of-scope,{name},1)\n"
+                   for name, m in s.out_of_scope.items() if m.agent_key)
+
+
+def _out_of_scope_dialplan(s: Settings) -> str:
+    """Only agents' channels get the feature keys (DYNAMIC_FEATURES, set as the queue connects
+    them): a caller keying the same digits does nothing. On the caller's channel, the engine
+    hears which matter (UserEvent: the ticket), then the caller hears the explanation."""
+    from ivr.prompts.catalog import SOUND_PREFIX
+
+    features = "#".join(f"oos_{name}" for name, m in s.out_of_scope.items() if m.agent_key)
+    lines = [f"[{AGENT_CONNECTED}]", f"exten => s,1,Set(DYNAMIC_FEATURES={features})", " same => n,Return()", "",
+             "[ivr-out-of-scope]"]
+    for name, m in s.out_of_scope.items():
+        lines += [f"exten => {name},1,UserEvent(IvrOutOfScope,Matter: {name},Agent: ${{BRIDGEPEER}})",
+                  f" same => n,Playback({SOUND_PREFIX}/{m.prompt})",
+                  " same => n,Return()"]
+    return "\n".join(lines) + "\n"
 
 
 def _testbed_dialplan() -> str:

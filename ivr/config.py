@@ -24,6 +24,7 @@ from ivr.strict import NAME, NUMBER, Strict
 from ivr.yamlsource import Document, Location, SourceError, SourceErrors, load, pydantic_errors
 from queues.model import Agent, PauseReasons, Queue
 from queues.priority import PrioritySettings
+from tickets.scope import OutOfScopeMatter
 from transfer.model import EMERGENCY_TRUNK, EmergencyTrunk, SubCenter
 
 # --- engine (protocol-facing) sections -------------------------------------------------
@@ -116,6 +117,12 @@ class WebSettings(Strict):
 # --- hotline sections (queues and sub-centers live in their feature packages) ----------
 
 
+class Compliance(Strict):
+    """Why a dialable number's flow may take longer than the 15 s to a human (``ivr check``)."""
+
+    exempt: str = Field(min_length=4, description="the reason, for the auditor (e.g. a demo line, a self-service line)")
+
+
 class NumberEntry(Strict):
     """One dialed number: 12345 itself, or an old department number folded into it."""
 
@@ -128,6 +135,9 @@ class NumberEntry(Strict):
     subcenter: str | None = None
     announce_until: date | None = Field(
         None, description="merged: the transitional notice (过渡期语音提示) is played up to this day"
+    )
+    compliance: Compliance | None = Field(
+        None, description="exempt from the 15 s worst case to a human, and why (every other number is held to it)"
     )
 
 
@@ -197,6 +207,7 @@ class Settings(Strict):
     web: WebSettings = WebSettings()
     tickets: TicketSettings = TicketSettings()
     priority: PrioritySettings = PrioritySettings()
+    out_of_scope: dict[str, OutOfScopeMatter] = Field({}, description="matters 12345 does not accept (不予受理)")
 
     def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Names that point nowhere, as (path in the config, reason)."""
@@ -213,7 +224,13 @@ class Settings(Strict):
         for name in self.tickets.webhooks:
             if not re.match(NAME, name):
                 out.append((("tickets", "webhooks", name), f"name {name!r} must match {NAME}"))
-        for section in ("agents", "queues", "subcenters"):
+        keys: dict[str, str] = {}
+        for mname, matter in self.out_of_scope.items():
+            if matter.agent_key and matter.agent_key in keys:
+                out.append((("out_of_scope", mname, "agent_key"), f"agent_key {matter.agent_key} is taken by matter {keys[matter.agent_key]!r}"))
+            elif matter.agent_key:
+                keys[matter.agent_key] = mname
+        for section in ("agents", "queues", "subcenters", "out_of_scope"):
             for name in getattr(self, section):
                 if not re.match(NAME, name):
                     out.append(((section, name), f"name {name!r} must match {NAME}"))

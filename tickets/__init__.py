@@ -4,6 +4,7 @@ Exactly one ticket per call, keyed by Asterisk's ``linkedid``, whatever happened
 answered, abandoned, transferred, failed. Read top-down:
 
 - :mod:`tickets.model`: the ticket, its request types and dispositions;
+- :mod:`tickets.scope`: the matters 12345 does not accept (不予受理) and what callers are told;
 - :mod:`tickets.deadline`: handling deadlines in Chinese working days (or crisis hours);
 - :mod:`tickets.push`: which department gets which event, signed how, retried when;
 - :mod:`tickets.audit`: who read caller numbers unmasked, and why;

@@ -104,6 +104,7 @@ COLUMNS: tuple[Column, ...] = (
     ("status", lambda t: t.status),
     ("closed_by", lambda t: t.closed_by),
     ("linkedid", lambda t: t.linkedid),
+    ("out_of_scope", lambda t: f"{t.out_of_scope.title or t.out_of_scope.matter} ({t.out_of_scope.by})" if t.out_of_scope else ""),
 )
 HEADER = tuple(name for name, _value in COLUMNS)
 

@@ -132,6 +132,17 @@ class Transfer:
 
 
 @dataclass
+class OutOfScope:
+    """The caller was told the matter is not one 12345 accepts (不予受理), and where it belongs."""
+
+    matter: str  # a config/outofscope.yaml name: litigation, arbitration, petition, …
+    title: str  # 诉讼, 仲裁, 信访, …
+    by: str  # "ivr" (a flow's out_of_scope node) or "agent" (the agent's feature key)
+    at: str  # ISO time
+    agent: str = ""
+
+
+@dataclass
 class Deadline:
     due: str  # ISO date (working days) or ISO time (crisis hours)
     rule: str  # "3 working days", "24 h (crisis)"
@@ -187,6 +198,7 @@ class Ticket:
     priority_reason: str = ""  # a queues.priority.Reason value that gave it ("": no raise)
     priority_reasons: list[str] = field(default_factory=list)  # every reason the call had, strongest first
     elderly: bool = False  # a registered elderly caller (适老化): the elderly flow ran instead of the menus
+    out_of_scope: OutOfScope | None = None  # the matter is not 12345's: which, told by whom
     timeline: list[TimelineEntry] = field(default_factory=list)
     closed_by: str = ""  # ami (followed live) / cdr (ended while the engine was away) / lost
 
@@ -219,6 +231,7 @@ class Ticket:
         data["timeline"] = [dict(vars(e)) for e in self.timeline]
         data["deadline"] = dict(vars(self.deadline)) if self.deadline else None
         data["callback"] = dict(self.callback) if self.callback else None
+        data["out_of_scope"] = dict(vars(self.out_of_scope)) if self.out_of_scope else None
         data["repeat_of"] = list(self.repeat_of)
         data["priority_reasons"] = list(self.priority_reasons)
         return data
@@ -233,6 +246,7 @@ class Ticket:
         values["queue_visits"] = [QueueVisit(**v) for v in data.get("queue_visits") or []]
         values["timeline"] = [TimelineEntry(**t) for t in data.get("timeline") or []]
         values["deadline"] = Deadline(**data["deadline"]) if data.get("deadline") else None
+        values["out_of_scope"] = OutOfScope(**data["out_of_scope"]) if data.get("out_of_scope") else None
         return cls(**values)
 
     def view(self, *, unmasked: bool) -> dict[str, Any]:

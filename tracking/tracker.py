@@ -29,14 +29,16 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ivr.config import Settings
 from transfer.model import EMERGENCY_NUMBERS
-from tickets.model import (AgentAttempt, Deadline, IvrPath, QueueVisit, RequestType, Ticket, Transfer, VisitOutcome,
-                           decide_disposition)
+from tickets.model import (AgentAttempt, Deadline, IvrPath, OutOfScope, QueueVisit, RequestType, Ticket, Transfer,
+                           VisitOutcome, decide_disposition)
+from tickets.scope import OUT_OF_SCOPE_VAR
 
 Event = Mapping[str, str]
 CITIZEN_CONTEXTS = frozenset({"from-pstn"})  # where citizens' calls enter (asterisk-conf/extensions.conf)
 IVR_CONTEXTS = CITIZEN_CONTEXTS | {"ivr-answer"}  # the dialed number is still the extension: in the IVR
 # contexts a citizen's own channel may be in later (a call adopted after a restart)
-CALL_CONTEXTS = IVR_CONTEXTS | {"ivr-route", "ivr-queues", "ivr-survey", "ivr-queue-keys", "ivr-callback-request"}
+CALL_CONTEXTS = IVR_CONTEXTS | {"ivr-route", "ivr-queues", "ivr-survey", "ivr-queue-keys", "ivr-callback-request",
+                                "ivr-out-of-scope"}
 IVR_GRACE = 3.0  # s a closed call waits for the engine's IVR record before it is written anyway
 
 
@@ -59,6 +61,7 @@ class Directory:
     agents: frozenset[str]
     subcenters: Mapping[str, str]  # trunk endpoint → its number
     lines: Mapping[str, tuple[str, str]]  # dialed number → (mode, title)
+    matters: Mapping[str, str] = field(default_factory=dict)  # out-of-scope matter → its title
 
     @classmethod
     def from_settings(cls, s: Settings) -> "Directory":
@@ -66,6 +69,7 @@ class Directory:
             agents=frozenset(s.agents),
             subcenters={name: sc.number for name, sc in s.subcenters.items()},
             lines={number: (n.mode, n.title) for number, n in s.numbers.items()},
+            matters={name: m.title for name, m in s.out_of_scope.items()},
         )
 
     def role(self, channel: str) -> str:
@@ -293,6 +297,8 @@ class CallTracker:
             attempt.result = attempt.result or event.get("DialStatus", "")
             fallback = event.get("Fallback", "")
             attempt.then = f"queue {fallback}" if fallback else ("connected" if attempt.result == "ANSWER" else "hangup")
+        elif kind == "IvrOutOfScope" and own_channel:  # the agent's feature key (the caller's channel runs it)
+            self._out_of_scope(t, event.get("Matter", ""), "agent", iso(at), endpoint_of(event.get("Agent", "")))
         elif kind == "IvrSurvey" and own_channel:
             t.satisfaction_status = "no_rating"  # until a key says otherwise
             t.note(iso(at), "satisfaction asked")
@@ -304,6 +310,12 @@ class CallTracker:
                 t.satisfaction, t.satisfaction_status = None, "no_rating"
             t.note(iso(at), "satisfaction", rating or "no rating")
         return None
+
+    def _out_of_scope(self, t: Ticket, matter: str, by: str, at: str, agent: str = "") -> None:
+        """The caller was told their matter is not 12345's; the first time counts."""
+        if t.out_of_scope is None and matter:
+            t.out_of_scope = OutOfScope(matter, self.directory.matters.get(matter, ""), by, at, agent)
+            t.note(at, "out of scope", f"{matter} ({by})")
 
     def _transfer(self, event: Event) -> list[Change]:
         name = event.get("Event", "")
@@ -372,6 +384,11 @@ class CallTracker:
         if record.get("dialed") and not t.line_mode:
             t.line = normalize_line(str(record["dialed"]))
             t.line_mode, t.line_title = self.directory.lines.get(t.line, ("", ""))
+        variables = record.get("variables") or {}
+        if variables.get(OUT_OF_SCOPE_VAR):
+            visit: Mapping[str, Any] = next((v for v in record.get("visits", []) if v.get("type") == "out_of_scope"), {})
+            at = datetime.fromisoformat(str(record["started"])) + timedelta(seconds=float(visit.get("at", 0)))
+            self._out_of_scope(t, str(variables[OUT_OF_SCOPE_VAR]), "ivr", iso(at))
         t.repeat_of = list(record.get("repeat_of") or t.repeat_of)
         t.elderly = bool(record.get("elderly")) or t.elderly
         priority = record.get("priority")

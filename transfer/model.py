@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pydantic import Field
 
 from ivr.strict import NUMBER, Strict
-from queues.model import GENERAL_QUEUE
+from queues.model import GENERAL_QUEUE, Hours
 
 EMERGENCY_NUMBERS = frozenset({"110", "119", "120", "122"})  # not merged: 12345 links to them
 
@@ -23,6 +23,7 @@ class SubCenter(Strict):
     port: int = Field(5060, ge=1, le=65535)
     ring_timeout: int = Field(20, ge=1, le=120)
     fallback_queue: str = "general"
+    hours: Hours | None = Field(None, description="when it takes calls (transfer/hours.py); none: 7×24")
 
 
 class EmergencyTrunk(Strict):
@@ -55,9 +56,11 @@ class TransferRoute:
     number: str
     ring_timeout: int = 20
     fallback_queue: str = GENERAL_QUEUE
+    closed: bool = False  # outside the sub-center's hours: not dialed (transfer/hours.py)
 
     def variables(self) -> dict[str, str]:
         return {
+            "IVR_TRANSFER_CLOSED": "1" if self.closed else "",
             "IVR_TRANSFER_TRUNK": self.trunk,
             "IVR_TRANSFER_NUMBER": self.number,
             "IVR_TRANSFER_TIMEOUT": str(self.ring_timeout),

@@ -38,6 +38,7 @@ def say(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ivr.testbed.bed import TestBed
+    from ivr.testbed.console import private_config
     from ivr.testbed.processes import pid_alive
 
     try:
@@ -48,10 +49,12 @@ def run(args: argparse.Namespace) -> int:
                 bed.start_engine()
             console_sign_in(bed)
             return asyncio.run(_call(bed, args.dial, args.keys))
-        bed = TestBed(config_dir(args), runner=args.runner)
+        # a copy of config/: what is published from the demo's console stays in the demo
+        deployment = tempfile.TemporaryDirectory(prefix="ivr-demo-config-")
+        bed = TestBed(private_config(Path(config_dir(args)), Path(deployment.name)), runner=args.runner)
         say("starting Asterisk + Redis on loopback ...")
-        bed.start(lambda m: print(m, file=sys.stderr, flush=True))
         try:
+            bed.start(lambda m: print(m, file=sys.stderr, flush=True))
             bed.start_engine()
             st = bed.state
             assert st is not None
@@ -63,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
             return rc
         finally:
             bed.stop()
+            deployment.cleanup()
             say("test bed stopped; nothing left running")
     except TestbedError as exc:
         raise UsageError(str(exc)) from None

@@ -91,6 +91,8 @@ class Timing(Protocol):
 
     def max_length(self, var: str) -> int: ...
 
+    def explanation(self, matter: str) -> float: ...
+
 
 @dataclass(frozen=True)
 class Step:

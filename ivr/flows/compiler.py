@@ -16,7 +16,7 @@ from typing import Any, Mapping
 from pydantic import Field, ValidationError
 
 # Imported for their side effect: each registers its node type.
-from ivr.flows import branch, collect, goto, hangup, menu, play, progress, queue, say, setvars, transfer  # noqa: F401
+from ivr.flows import branch, collect, goto, hangup, menu, play, progress, queue, say, scope, setvars, transfer  # noqa: F401
 from ivr.flows.base import NODE_TYPES, Digits, Node, NodeModel, Seconds
 from ivr.yamlsource import Document, SourceError, pydantic_errors
 
@@ -31,6 +31,10 @@ class FlowHeader(NodeModel):
     start: str | None = Field(None, description="first node; default: the first node in the file")
     budget: Seconds | None = Field(None, description="worst-case seconds from answer to a human (e.g. 15s)")
     human_key: Digits | None = Field("0", description="key that must reach a human from every menu; null to waive")
+    after_notice: str | None = Field(
+        None, description="where a merged number's caller goes on after its transitional notice, which greets them "
+        "instead of the flow's own greeting (it names 12345 already); default: start",
+    )
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,11 @@ class Flow:
     start: str
     nodes: Mapping[str, Node]
     source: Document = field(compare=False, repr=False)
+
+    @property
+    def after_notice(self) -> str:
+        """The first node after a merged number's transitional notice."""
+        return self.header.after_notice or self.start
 
     @property
     def file(self) -> str:
@@ -85,6 +94,10 @@ def compile_flow(doc: Document, name: str) -> tuple[Flow | None, list[SourceErro
     start = header.start or next(iter(raw_nodes))
     if start not in raw_nodes:
         errors.append(doc.error(("start",), f"start {start!r} is not a node in this flow{suggest(start, raw_nodes)}"))
+        return None, errors
+    if header.after_notice is not None and header.after_notice not in raw_nodes:
+        errors.append(doc.error(("after_notice",), f"after_notice {header.after_notice!r} is not a node in this flow"
+                                                   f"{suggest(header.after_notice, raw_nodes)}"))
         return None, errors
     return Flow(name, header, start, MappingProxyType(nodes), doc), errors
 

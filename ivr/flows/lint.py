@@ -35,9 +35,11 @@ MAX_STATES = 200_000
 class CatalogTiming:
     """Worst-case durations from a prompt catalog; remembers which ones it had to estimate."""
 
-    def __init__(self, catalog: "PromptCatalog", var_lengths: Mapping[str, int] | None = None):
+    def __init__(self, catalog: "PromptCatalog", var_lengths: Mapping[str, int] | None = None,
+                 explanations: Mapping[str, str] | None = None):
         self.catalog = catalog
         self.var_lengths = dict(var_lengths or {})
+        self.explanations = dict(explanations or {})  # out-of-scope matter → its prompt id
         self.estimated: dict[str, float] = {}
 
     def prompt(self, prompt_id: str) -> float:
@@ -55,16 +57,23 @@ class CatalogTiming:
     def max_length(self, var: str) -> int:
         return self.var_lengths.get(var, DEFAULT_VAR_DIGITS)
 
+    def explanation(self, matter: str) -> float:
+        """An out-of-scope matter's explanation (0 for a matter the config lacks: refused anyway)."""
+        prompt = self.explanations.get(matter)
+        return self.prompt(prompt) if prompt else 0.0
 
-def timing_for(catalog: "PromptCatalog", flows: Mapping[str, Flow] | Flow) -> CatalogTiming:
-    """A timing that knows how long each collected variable can be."""
+
+def timing_for(catalog: "PromptCatalog", flows: Mapping[str, Flow] | Flow,
+               explanations: Mapping[str, str] | None = None) -> CatalogTiming:
+    """A timing that knows how long each collected variable can be (and, given
+    ``explanations``, each out-of-scope matter's prompt)."""
     all_flows = [flows] if isinstance(flows, Flow) else list(flows.values())
     lengths: dict[str, int] = {}
     for flow in all_flows:
         for node in flow.nodes.values():
             if isinstance(node, Collect):
                 lengths[node.var] = max(lengths.get(node.var, 0), node.max_digits)
-    return CatalogTiming(catalog, lengths)
+    return CatalogTiming(catalog, lengths, explanations)
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,18 @@ def _flow_worst(flows: Mapping[str, Flow], name: str, timing: CatalogTiming, mem
     if name not in memo:
         memo[name] = _PathSearch(flows, flows[name], timing, lambda sub: _flow_worst(flows, sub, timing, memo)).run()
     return memo[name]
+
+
+def worst_from(flows: Mapping[str, Flow], name: str, start: str, timing: CatalogTiming) -> Worst:
+    """The worst path of flow ``name`` entered at node ``start`` (a merged number's
+    ``after_notice``); None when no path reaches a human. Raises nothing: too complex a flow
+    is reported by :func:`lint_flows` already, and counts as reaching no human here."""
+    memo: dict[str, Worst] = {}
+    search = _PathSearch(flows, flows[name], timing, lambda sub: _flow_worst(flows, sub, timing, memo))
+    try:
+        return search.worst(start, ())
+    except _TooComplex:
+        return None
 
 
 class _PathSearch:
@@ -207,6 +228,9 @@ class _ZeroTiming:
 
     def max_length(self, var: str) -> int:
         return 0
+
+    def explanation(self, matter: str) -> float:
+        return 0.0
 
 
 _ZERO = _ZeroTiming()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 from types import MappingProxyType
@@ -23,7 +23,7 @@ from ivr.flows.calendar import DEFAULT_PATH as CALENDAR_PATH
 from ivr.flows.calendar import HolidayCalendar, load_calendar
 from ivr.flows.compiler import Flow, compile_flow, suggest
 from ivr.flows.goto import Subflow
-from ivr.flows.lint import FlowLint, lint_flows, timing_for
+from ivr.flows.lint import CatalogTiming, FlowLint, lint_flows, timing_for, worst_from
 from ivr.flows.validate import check_flow
 from ivr.route import GENERAL_QUEUE, QueueRoute, Route, TransferRoute
 from ivr.yamlsource import Location, SourceError, SourceErrors, load
@@ -45,33 +45,79 @@ class FlowSet:
     estimated: Mapping[str, float]  # prompt id → estimated seconds (no duration in the catalog)
     lint_problems: tuple[SourceError, ...] = ()  # over budget, human key not reaching a human
     warnings: tuple[str, ...] = ()
+    number_seconds: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))  # dialed number → worst case to a human (not exempt)
 
     def notice(self, dialed: str, today: date) -> str | None:
         """The prompt a merged number's caller hears first (过渡期语音提示): until its
         ``announce_until`` day (always, when none is set), then nothing."""
-        entry = self.settings.numbers.get(dialed)
-        if entry is None or entry.mode != "merged" or (entry.announce_until and today > entry.announce_until):
-            return None
-        return self.catalog.variant(MERGED_NOTICE, old_number=dialed)
+        return notice_for(self.settings, self.catalog, dialed, today)
 
     def entry(self, dialed: str) -> Flow | Route:
-        """What a call to ``dialed`` runs: its flow, a sub-center transfer, or the 12345 flow.
+        """What a call to ``dialed`` runs: its flow, a sub-center transfer, or the 12345 flow."""
+        return entry_for(self.settings, self.flows, dialed)
 
-        An unknown number (or a merged one without a flow of its own) gets the main number's
-        flow; with no main flow at all, the 7×24 general queue.
-        """
-        entry = self.settings.numbers.get(dialed)
-        if entry and entry.flow:
-            return self.flows[entry.flow]
-        if entry and entry.mode == "subcenter" and entry.subcenter:
-            sc = self.settings.subcenters[entry.subcenter]
-            return TransferRoute(entry.subcenter, sc.number, sc.ring_timeout, sc.fallback_queue)
-        if entry and entry.mode == "dual":  # no flow of its own: straight to its department's seats
-            return QueueRoute(entry.skill or GENERAL_QUEUE)
-        for number in self.settings.numbers.values():
-            if number.mode == "main" and number.flow:
-                return self.flows[number.flow]
-        return QueueRoute(GENERAL_QUEUE)
+
+def notice_for(settings: Settings, catalog: "PromptCatalog", dialed: str, today: date) -> str | None:
+    """A merged number's transitional notice on ``today`` (see :meth:`FlowSet.notice`)."""
+    entry = settings.numbers.get(dialed)
+    if entry is None or entry.mode != "merged" or (entry.announce_until and today > entry.announce_until):
+        return None
+    return catalog.variant(MERGED_NOTICE, old_number=dialed)
+
+
+def entry_for(settings: Settings, flows: Mapping[str, Flow], dialed: str) -> Flow | Route:
+    """What a call to ``dialed`` runs: its flow, a sub-center transfer, or the 12345 flow.
+
+    An unknown number (or a merged one without a flow of its own) gets the main number's
+    flow; with no main flow at all, the 7×24 general queue.
+    """
+    entry = settings.numbers.get(dialed)
+    if entry and entry.flow:
+        return flows[entry.flow]
+    if entry and entry.mode == "subcenter" and entry.subcenter:
+        sc = settings.subcenters[entry.subcenter]
+        return TransferRoute(entry.subcenter, sc.number, sc.ring_timeout, sc.fallback_queue)
+    if entry and entry.mode == "dual":  # no flow of its own: straight to its department's seats
+        return QueueRoute(entry.skill or GENERAL_QUEUE)
+    for number in settings.numbers.values():
+        if number.mode == "main" and number.flow:
+            return flows[number.flow]
+    return QueueRoute(GENERAL_QUEUE)
+
+
+NUMBER_BUDGET = 15.0
+"""Seconds from answer to a human that every dialable number is held to (the national
+"answered within 15 s" benchmark), unless its flow says less or its plan entry says why not."""
+
+
+def _number_compliance(loaded: LoadedConfig, flows: Mapping[str, Flow], catalog: "PromptCatalog",
+                       timing: CatalogTiming, today: date) -> tuple[dict[str, float], list[SourceError]]:
+    """Every number of the plan, as its caller lives it: the merged notice (while it plays),
+    then the flow from where the notice leaves them, within the budget unless exempted.
+    Returns each held number's worst seconds, and the errors."""
+    errors, seconds = [], {}
+    for number, entry in loaded.settings.numbers.items():
+        target = entry_for(loaded.settings, flows, number)
+        if entry.compliance is not None or not isinstance(target, Flow):
+            continue  # exempt, or routed straight to a queue or sub-center (0 s)
+        notice = notice_for(loaded.settings, catalog, number, today)
+        start = target.after_notice if notice else target.start
+        worst = worst_from(flows, target.name, start, timing)
+        before = timing.prompt(notice) if notice else 0.0
+        if worst is not None:
+            seconds[number] = round(before + worst[0], 3)
+        if not notice and target.header.budget is not None and target.header.budget <= NUMBER_BUDGET:
+            continue  # the flow's own budget holds it (lint_flows reports it there)
+        budget = min(NUMBER_BUDGET, target.header.budget or NUMBER_BUDGET)
+        if worst is not None and before + worst[0] <= budget + 1e-9:
+            continue
+        got = "no path reaches a human" if worst is None else f"worst case {before + worst[0]:g}s to a human"
+        path = (f"notice {notice} {before:g}s → " if notice else "") + (
+            " → ".join(f"{s.node}[{s.label}] {s.seconds:g}s" for s in worst[1]) if worst else "")
+        loc = _parse_location(loaded.origin(f"numbers.{number}"))
+        errors.append(SourceError(loc, f"number {number} ({entry.mode}, flow {target.name}): {got} exceeds {budget:g}s: "
+                                       f"{path}; shorten it, or say why not in its entry: compliance: {{exempt: \"reason\"}}"))
+    return seconds, errors
 
 
 def compile_config(
@@ -109,13 +155,15 @@ def compile_config(
         errors.extend(problems)
         if flow is not None:
             flows[path.stem] = flow
-    timing = timing_for(catalog, flows)
+    timing = timing_for(catalog, flows, {m: x.prompt for m, x in loaded.settings.out_of_scope.items()})
     for flow in flows.values():
         errors.extend(check_flow(flow, loaded.settings, catalog, timing))
     errors.extend(_cross_flow_errors(flows, loaded, catalog))
     if errors:
         raise SourceErrors(errors)
     reports, lint_errors = lint_flows(flows, timing)
+    number_seconds, number_errors = _number_compliance(loaded, flows, catalog, timing, now().astimezone().date())
+    lint_errors += number_errors
     if lint_errors and strict_lint:
         raise SourceErrors(lint_errors)
     year = now().year
@@ -132,11 +180,12 @@ def compile_config(
         estimated=MappingProxyType(dict(timing.estimated)),
         lint_problems=tuple(lint_errors),
         warnings=warnings,
+        number_seconds=MappingProxyType(number_seconds),
     )
 
 
 def _cross_flow_errors(flows: dict[str, Flow], loaded: LoadedConfig, catalog: "PromptCatalog") -> list[SourceError]:
-    errors = _number_errors(flows, loaded, catalog) + _elderly_flow_errors(flows, loaded)
+    errors = _number_errors(flows, loaded, catalog) + _elderly_flow_errors(flows, loaded) + _matter_errors(loaded, catalog)
     calls = {name: [(nid, n.flow) for nid, n in f.nodes.items() if isinstance(n, Subflow)] for name, f in flows.items()}
     for name, flow in flows.items():
         for nid, target in calls[name]:
@@ -175,6 +224,13 @@ def _number_errors(flows: dict[str, Flow], loaded: LoadedConfig, catalog: "Promp
             loc = _parse_location(loaded.origin(f"numbers.{number}.flow"))
             errors.append(SourceError(loc, f"number {number}: flow {entry.flow!r} is not in config/flows/{suggest(entry.flow, flows)}"))
     return errors
+
+
+def _matter_errors(loaded: LoadedConfig, catalog: "PromptCatalog") -> list[SourceError]:
+    """An out-of-scope matter whose explanation is not in the prompt catalog."""
+    return [SourceError(_parse_location(loaded.origin(f"out_of_scope.{name}.prompt")),
+                        f"out_of_scope {name}: prompt {m.prompt!r} is not in the prompt catalog{suggest(m.prompt, catalog.prompts)}")
+            for name, m in loaded.settings.out_of_scope.items() if not catalog.has(m.prompt)]
 
 
 ELDERLY_NODE_TYPES = ("play", "say", "set", "branch", "queue", "transfer")

@@ -77,6 +77,15 @@ def report(flows: FlowSet) -> CheckReport:
         timings.append(FlowTiming(name, str(flow.file), lint.worst_seconds, lint.budget,
                                   lint.describe_path() if lint.worst_seconds is not None else ""))
     notes = []
+    by_mode: dict[str, tuple[float, str]] = {}
+    for number, seconds in flows.number_seconds.items():
+        mode = flows.settings.numbers[number].mode
+        by_mode[mode] = max(by_mode.get(mode, (0.0, "")), (seconds, number))
+    if by_mode:
+        exempt = [n for n, e in flows.settings.numbers.items() if e.compliance is not None]
+        notes.append("numbers: slowest to a human, notice included: " + ", ".join(
+            f"{mode} {number} {seconds:g}s" for mode, (seconds, number) in sorted(by_mode.items()))
+            + (f"; exempt: {', '.join(exempt)}" if exempt else ""))
     if flows.estimated:
         shown = ", ".join(f"{pid} {s:g}s" for pid, s in sorted(flows.estimated.items()))
         notes.append(f"note: no recorded duration, estimated from the Mandarin text at {CHARS_PER_SECOND:g} characters/s: {shown}")

@@ -25,8 +25,9 @@ from ivr.channel import CallerHungUp, CallInfo, Channel, ChannelError
 from ivr.flows.base import CallContext, TicketLookup
 from ivr.flows.compiler import Flow
 from ivr.flows.live import FlowSet
-from ivr.route import GENERAL_QUEUE, HangupRoute, QueueRoute, Route
+from ivr.route import GENERAL_QUEUE, HangupRoute, QueueRoute, Route, TransferRoute
 from queues.policy import open_queue
+from transfer.hours import open_subcenter
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,11 @@ async def run_call(
                 began = clock()
                 await ctx.play(notice)
                 visits.append(Visit(first_flow, "merged_notice", "play", round(began - t0, 3), round(clock() - began, 3), notice))
-            route = entry if not isinstance(entry, Flow) else await _walk(flows, entry, ctx, visits, clock, t0)
+            if not isinstance(entry, Flow):
+                route = entry
+            else:  # after the notice, the flow's after_notice node: the notice was the greeting
+                start = entry.after_notice if notice is not None else entry.start
+                route = await _walk(flows, entry, ctx, visits, clock, t0, start)
     except CallerHungUp:
         route, hung_up = HangupRoute(), True
     except ChannelError as exc:
@@ -120,6 +125,8 @@ async def run_call(
         route, moved = open_queue(route, flows.settings.queues, ctx.now(), flows.calendar)
         if moved:
             ctx.channel_variables["IVR_QUEUE_MOVED"] = moved
+    elif isinstance(route, TransferRoute):
+        route = open_subcenter(route, flows.settings.subcenters, ctx.now(), flows.calendar)
     return CallRecord(
         unique_id=call.unique_id,
         dialed=call.dialed,
@@ -143,8 +150,9 @@ class _Runaway(Exception):
     pass
 
 
-async def _walk(flows: FlowSet, flow: Flow, ctx: CallContext, visits: list[Visit], clock: Callable[[], float], t0: float) -> Route:
-    node_id = flow.start
+async def _walk(flows: FlowSet, flow: Flow, ctx: CallContext, visits: list[Visit], clock: Callable[[], float], t0: float,
+                start: str) -> Route:
+    node_id = start
     for _ in range(MAX_STEPS):
         node = flow.nodes[node_id]
         ctx.node_id = f"{flow.name}/{node_id}"

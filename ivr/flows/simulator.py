@@ -142,6 +142,8 @@ class ScriptedChannel(InMemoryVariables):
 def describe_route(route: Route) -> str:
     if isinstance(route, QueueRoute):
         return f"queue {route.queue} (priority {route.priority})"
+    if isinstance(route, TransferRoute) and route.closed:
+        return f"{route.trunk} closed now (its hours): not dialed; subcenter_closed, then queue {route.fallback_queue} or a callback"
     if isinstance(route, TransferRoute):
         return f"transfer to {route.number} via trunk {route.trunk} (ring {route.ring_timeout}s, then queue {route.fallback_queue})"
     assert isinstance(route, HangupRoute)
@@ -162,7 +164,7 @@ async def simulate(
 
     ``tickets`` is what a progress query finds; by default one demo ticket of ``caller``.
     """
-    channel = ScriptedChannel(flows, ask, say, timing_for(flows.catalog, flows.flows))
+    channel = ScriptedChannel(flows, ask, say, timing_for(flows.catalog, flows.flows, {m: x.prompt for m, x in flows.settings.out_of_scope.items()}))
     call = CallInfo(unique_id="simulated", channel="Local/simulated", dialed=dialed, caller=caller)
     started = at or datetime.now().astimezone()
     say(f"call to {dialed} from {caller} at {started:%Y-%m-%d %H:%M %a}, config version {flows.version}")

@@ -65,8 +65,9 @@ def _reference_errors(flow: Flow, settings: "Settings", catalog: "PromptCatalog"
         for path, section, name in node.config_refs():
             known = getattr(settings, section)
             if name not in known:
-                what = "queue" if section == "queues" else "sub-center"
-                yield flow.error(nid, path, f"{what} {name!r} is not defined in config/{section}.yaml{suggest(name, known)}")
+                what, file = {"queues": ("queue", "queues"), "out_of_scope": ("out-of-scope matter", "outofscope")}.get(
+                    section, ("sub-center", section))
+                yield flow.error(nid, path, f"{what} {name!r} is not defined in config/{file}.yaml{suggest(name, known)}")
 
 
 def _one_key_errors(flow: Flow, edges: dict[str, list[Edge]]) -> Iterable[SourceError]:

@@ -130,7 +130,7 @@ def _build_one(catalog: PromptCatalog, prompt: Prompt, out_dir: Path, scratch: P
             source = prompt.recording
         else:
             source = scratch / f"{prompt.id}.wav"
-            tts.synthesize(prompt.spoken_text, catalog.voice, source)
+            tts.synthesize(prompt.spoken_text, prompt.voice or catalog.voice, source)
         segment = audio.telephony(audio.read(source))
     except (TTSError, audio.AudioError) as exc:
         raise PromptBuildError(f"{prompt.id}: {exc}") from None

@@ -66,6 +66,7 @@ class Prompt:
     hash: str = ""  # content hash of the build input (text + voice, or recording bytes)
     template: str = ""  # the template id this prompt was rendered from
     params: tuple[tuple[str, str], ...] = ()  # the template values, sorted by name
+    voice: Voice | None = None  # its own pace (``speed:``), else the catalog's voice
 
     @property
     def source(self) -> str:
@@ -247,7 +248,7 @@ def _load_entry(
         return
     bad = len(errors)
     for key in entry:
-        if key not in (*TEXT_KEYS, "sound", "variants"):
+        if key not in (*TEXT_KEYS, "sound", "variants", "speed"):
             errors.append(doc.error(at + (key,), f"{pid}: unknown key {key!r}", at_key=True))
     texts: dict[str, str] = {}
     for key in TEXT_KEYS:
@@ -266,19 +267,25 @@ def _load_entry(
         errors.append(doc.error(at + ("variants",), f"{pid}: variants given but zh has no {{placeholder}}", at_key=True))
     if not texts["zh"] and pid not in recordings:
         errors.append(doc.error(at, f"{pid}: no zh text and no recording in {RECORDED_DIR}/"))
+    speed = entry.get("speed")
+    if speed is not None and (not isinstance(speed, int) or isinstance(speed, bool) or not 80 <= speed <= 450):
+        errors.append(doc.error(at + ("speed",), f"{pid}.speed: expected words per minute (80-450), got {speed!r}"))
     if len(errors) > bad:
         return
+    own = replace(voice, speed=speed) if speed is not None else None  # prompts callers must get through fast
+    voice = own or voice
     if not names:
         rec = recordings.get(pid)
         digest = recording_hash(rec) if rec else tts_hash(texts["say"] or texts["zh"], voice)
         prompts[pid] = Prompt(
-            pid, texts["zh"], texts["en"], sound=sound, say=texts["say"], recording=rec, hash=digest
+            pid, texts["zh"], texts["en"], sound=sound, say=texts["say"], recording=rec, hash=digest, voice=own
         )
         return
     if "sound" in entry:
         errors.append(doc.error(at + ("sound",), f"{pid}: a template cannot set sound", at_key=True))
         return
-    variant_ids = _load_variants(doc, pid, entry.get("variants", []), names, texts, recordings, voice, prompts, errors)
+    variant_ids = _load_variants(doc, pid, entry.get("variants", []), names, texts, recordings, voice, prompts, errors,
+                                 own)
     templates[pid] = Template(pid, texts["zh"], texts["en"], tuple(sorted(names)), tuple(variant_ids))
 
 
@@ -292,6 +299,7 @@ def _load_variants(
     voice: Voice,
     prompts: dict[str, Prompt],
     errors: list[SourceError],
+    own: Voice | None = None,
 ) -> list[str]:
     at = ("prompts", pid, "variants")
     if not isinstance(raw, list):
@@ -325,6 +333,7 @@ def _load_variants(
             hash=recording_hash(rec) if rec else tts_hash(spoken, voice),
             template=pid,
             params=tuple(sorted(params.items())),
+            voice=own,
         )
         out.append(vid)
     return out

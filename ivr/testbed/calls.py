@@ -4,6 +4,7 @@ bounded waits for what Redis then holds. Shared by the integration tests and `iv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import itertools
 import json
@@ -12,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, cast
+from typing import Any, AsyncIterator, Callable, cast
 
 import redis.asyncio as aioredis
 
@@ -22,7 +23,7 @@ from ivr.store import TicketStore
 from ivr.testbed.bed import BedState, TestBed
 from ivr.testbed.ports import PortAllocator
 from ivr.testbed.sipp import Key, PeerMode, Sipp, agent_dial, citizen_call, register, sip_peer
-from queues.model import memberships
+from queues.model import memberships, serving
 
 _ports = PortAllocator()
 
@@ -66,12 +67,13 @@ class Phones:
         return sipp, caller
 
     async def agent(self, name: str, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000,
-                    refer_to: str = "", ring_ms: int = 200) -> Sipp:
+                    refer_to: str = "", keys: str = "", ring_ms: int = 200) -> Sipp:
         """Seat ``name``'s softphone, which takes the call from ``caller`` in ``mode``
         (``hangup``: the agent ends the call after ``talk_ms``; ``transfer``: blind-transfers it
-        to ``refer_to``), answering ``ring_ms`` after it starts ringing."""
+        to ``refer_to``; ``keys``: keys ``keys`` during the call, a feature code), answering
+        ``ring_ms`` after it starts ringing."""
         return await self._peer(f"agent-{name}-{mode}-{caller}", self.state.agent_ports[name], caller, mode, talk_ms,
-                                refer_to, ring_ms)
+                                refer_to, keys, ring_ms)
 
     async def seats(self, queue: str, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000) -> dict[str, Sipp]:
         """The seats ``queue`` rings first (its agents of the lowest penalty) online, ready to
@@ -111,9 +113,9 @@ class Phones:
         return await self._peer(f"subcenter-{name}-{mode}-{caller}", self.state.subcenter_ports[name], caller, mode)
 
     async def _peer(self, name: str, port: int, caller: str, mode: PeerMode, talk_ms: int = 2000,
-                    refer_to: str = "", ring_ms: int = 200) -> Sipp:
+                    refer_to: str = "", keys: str = "", ring_ms: int = 200) -> Sipp:
         peer = await sip_peer(self.workdir, port=port, media_port=_ports.block(4), caller=caller,
-                              mode=mode, talk_ms=talk_ms, name=name, refer_to=refer_to, ring_ms=ring_ms)
+                              mode=mode, talk_ms=talk_ms, name=name, refer_to=refer_to, keys=keys, ring_ms=ring_ms)
         self.peers.append(peer)
         return peer
 
@@ -194,6 +196,19 @@ async def run_ivr(state: BedState, *args: str, timeout: float = 30.0) -> tuple[i
     )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode or 0, out.decode(errors="replace")
+
+
+@contextlib.asynccontextmanager
+async def only_seat(engine: TestBed, ami: AmiClient, agent: str) -> AsyncIterator[None]:
+    """Every other seat of the general queue paused for the block: ``agent`` takes the call."""
+    seats = serving("general", engine.settings.agents, engine.settings.queues)
+    for seat in seats:
+        await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{seat}", "Paused": "true" if seat != agent else "false"})
+    try:
+        yield
+    finally:
+        for seat in seats:
+            await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{seat}", "Paused": "false"})
 
 
 async def queue_caller(ami: AmiClient, queue: str, caller: str) -> None:

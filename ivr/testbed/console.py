@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,6 +35,14 @@ class Account:
     password: str
     role: str
     agent: str | None = None
+
+
+def private_config(config_dir: Path, root: Path) -> Path:
+    """A copy of ``config_dir`` in ``root`` (what a console publishes there stays there), with
+    ``prompts/`` beside it shared; returns the copy's ``config/``."""
+    shutil.copytree(config_dir, root / "config", ignore=shutil.ignore_patterns(".history"))
+    (root / "prompts").symlink_to(Path(config_dir).resolve().parent / "prompts")
+    return root / "config"
 
 
 def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:

@@ -217,16 +217,18 @@ Content-Length: 0
 {_hold_then_bye(hold_ms)}"""
 
 
-PeerMode = Literal["answer", "busy", "noanswer", "hangup", "transfer"]
+PeerMode = Literal["answer", "busy", "noanswer", "hangup", "transfer", "keys"]
 STALE_MARK = "turned away a stale INVITE"
 
 
-def peer_scenario(mode: PeerMode, caller: str, ring_ms: int = 200, talk_ms: int = 2000, refer_to: str = "") -> str:
+def peer_scenario(mode: PeerMode, caller: str, ring_ms: int = 200, talk_ms: int = 2000, refer_to: str = "",
+                  pcaps: list[Path] | None = None) -> str:
     """A peer that handles the first call from ``caller`` (digits only: the From user) in
     ``mode``, then stops: ``answer`` answers and waits for the BYE, ``hangup`` answers and
     hangs up itself after ``talk_ms`` (an agent ending the call), ``busy`` answers 486,
     ``noanswer`` rings until cancelled, ``transfer`` answers and after ``talk_ms`` blind-transfers
-    the call to ``refer_to`` (REFER, as a softphone's transfer key does).
+    the call to ``refer_to`` (REFER, as a softphone's transfer key does), ``keys`` answers, keys
+    the DTMF ``pcaps`` (an agent's feature code) and hangs up ``talk_ms`` later.
 
     An INVITE from any other caller gets 480 and does not stop the peer: it is an earlier
     test's call that rang this address while nothing listened there, and whose INVITE Asterisk
@@ -261,6 +263,11 @@ def peer_scenario(mode: PeerMode, caller: str, ring_ms: int = 200, talk_ms: int 
         ]
     elif mode == "hangup":
         steps += _answer_then_hang_up(ring_ms, talk_ms)
+    elif mode == "keys":
+        answered = _answer_then_hang_up(ring_ms, talk_ms)
+        presses = [f'<pause milliseconds="300"/><nop><action><exec play_pcap_audio="{p}"/></action></nop>'
+                   for p in pcaps or []]
+        steps += [*answered[:4], '<pause milliseconds="1000"/>', *presses, *answered[4:]]
     elif mode == "transfer":
         if not refer_to.isdigit():
             raise ValueError(f"refer_to must be digits: {refer_to!r}")
@@ -506,14 +513,15 @@ def _statistics_args(workdir: Path, name: str) -> list[str]:
 
 async def sip_peer(
     workdir: Path, *, port: int, media_port: int, caller: str, mode: PeerMode = "answer",
-    ring_ms: int = 200, talk_ms: int = 2000, name: str | None = None, refer_to: str = "",
+    ring_ms: int = 200, talk_ms: int = 2000, name: str | None = None, refer_to: str = "", keys: str = "",
 ) -> Sipp:
     """A softphone/gateway on ``port`` that handles the call from ``caller`` in ``mode``.
 
     Returns once sipp listens on ``port``, so a call placed next cannot find it absent."""
     name = name or f"peer-{port}-{mode}"
     peer = await _run(
-        workdir, name, peer_scenario(mode, caller, ring_ms, talk_ms, refer_to),
+        workdir, name, peer_scenario(mode, caller, ring_ms, talk_ms, refer_to,
+                                     dtmf_pcaps(workdir, [Key(d) for d in keys]) if keys else None),
         ["-p", str(port), "-mp", str(media_port), "-timeout", "120s", "-trace_logs", "-aa"],
     )
     try:

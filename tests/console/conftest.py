@@ -4,13 +4,12 @@ Pages that need calls are tested in tests/integration/ against the bed engine's 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from ivr.testbed.console import ConsoleSite, StandaloneConsole
+from ivr.testbed.console import ConsoleSite, StandaloneConsole, private_config
 from ivr.testbed.ports import PortAllocator
 from ivr.testbed.processes import start_redis
 
@@ -20,10 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def console_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of config/ the tests may publish into; prompts/ is shared."""
-    root = tmp_path_factory.mktemp("console-deployment")
-    shutil.copytree(REPO / "config", root / "config")
-    (root / "prompts").symlink_to(REPO / "prompts")
-    return root / "config"
+    return private_config(REPO / "config", tmp_path_factory.mktemp("console-deployment"))
 
 
 @pytest.fixture(scope="session")

@@ -94,6 +94,7 @@ async def test_every_write_needs_the_csrf_token(http: TestClient) -> None:
     assert token
     assert (await http.post("/logout", allow_redirects=False)).status == 403
     assert (await http.post("/logout", headers={CSRF_HEADER: "forged"}, allow_redirects=False)).status == 403
+    assert (await http.post("/logout", data={"_csrf": "伪造"}, allow_redirects=False)).status == 403
     assert (await http.get("/whoami")).status == 200  # still signed in
     assert (await http.post("/logout", headers={CSRF_HEADER: token[1]}, allow_redirects=False)).status == 303
     assert (await http.get("/whoami")).status == 401

@@ -89,3 +89,17 @@ def test_a_number_plan_change_is_checked_and_audited(browser: Browser, console: 
     assert path.read_text(encoding="utf-8") == original
     entry = console.audit()[-1]
     assert (entry.command, entry.what["file"], entry.what["outcome"]) == ("console number-plan publish", "numbers.yaml", "refused")
+
+
+def test_a_publish_without_its_csrf_token_changes_nothing(browser: Browser, console: ConsoleSite,
+                                                          console_config: Path) -> None:
+    path = console_config / "flows" / "sample.yaml"
+    original = path.read_text(encoding="utf-8")
+    browser.sign_in(console.account("admin")).open("/flows/flows/sample.yaml")
+    published = len([e for e in console.audit() if e.command == "console flow publish"])
+    put_yaml(browser, original.replace(LEVEL2_ZERO, '      "0": experts\n'))
+    browser.driver.execute_script("document.querySelector('#edit-form input[name=_csrf]').remove()")
+    browser.submit("#publish")
+    assert browser.text("#error-title") == "无权访问" and "CSRF" in browser.text("#error-message")
+    assert path.read_text(encoding="utf-8") == original
+    assert len([e for e in console.audit() if e.command == "console flow publish"]) == published

@@ -42,7 +42,7 @@ def path(record: dict[str, Any]) -> list[tuple[str, str]]:
 def tax_route(bed: TestBed, ring_timeout: int | None = None) -> dict[str, Any]:
     tax = bed.loaded.settings.subcenters["tax"]
     return {"type": "transfer", "trunk": "tax", "number": tax.number,
-            "ring_timeout": ring_timeout or tax.ring_timeout, "fallback_queue": tax.fallback_queue}
+            "ring_timeout": ring_timeout or tax.ring_timeout, "fallback_queue": tax.fallback_queue, "closed": False}
 
 
 async def finish(ami: AmiClient, sipp: Any) -> None:  # noqa: ANN401

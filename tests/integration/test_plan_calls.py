@@ -6,7 +6,6 @@ department number answer."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -15,25 +14,10 @@ import pytest
 
 from ivr.ami.client import AmiClient
 from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import AgiTrace, Phones, call_record, for_caller, run_ivr
+from ivr.testbed.calls import AgiTrace, Phones, call_record, for_caller, only_seat, run_ivr
 from ivr.testbed.sipp import Key
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
-
-
-@contextlib.asynccontextmanager
-async def only_seat(engine: TestBed, ami: AmiClient, agent: str) -> AsyncIterator[None]:
-    """Every other seat of the general queue paused for the block: ``agent`` takes the call."""
-    from queues.model import serving
-
-    seats = serving("general", engine.settings.agents, engine.settings.queues)
-    for seat in seats:
-        await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{seat}", "Paused": "true" if seat != agent else "false"})
-    try:
-        yield
-    finally:
-        for seat in seats:
-            await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{seat}", "Paused": "false"})
 
 
 async def reload_all(engine: TestBed) -> None:
@@ -46,8 +30,9 @@ async def reload_all(engine: TestBed) -> None:
 
 @pytest.fixture
 async def restored(engine: TestBed, config_dir: Path) -> AsyncIterator[None]:
-    """Whatever a test writes into the plan or numbers.yaml, the next one finds them as shipped."""
-    files = {p: p.read_text(encoding="utf-8") for p in [config_dir / "numbers.yaml", *(config_dir / "plans").glob("*.yaml")]}
+    """Whatever a test writes into the plan, numbers.yaml or subcenters.yaml, the next one finds them as shipped."""
+    files = {p: p.read_text(encoding="utf-8")
+             for p in [config_dir / "numbers.yaml", config_dir / "subcenters.yaml", *(config_dir / "plans").glob("*.yaml")]}
     yield
     for path, text in files.items():
         path.write_text(text, encoding="utf-8")
@@ -69,9 +54,10 @@ async def test_given_a_merged_number_then_the_caller_hears_its_notice_then_the_1
     engine: TestBed, phones: Phones, ami: AmiClient, redis: Any,
 ) -> None:
     sounds, record = await heard(phones, ami, redis, "12365")
-    assert sounds[:2] == ["ivr12345/merged_notice__12365", "ivr12345/welcome_12345"]
+    # the notice greets the caller instead of the 12345 greeting (main's after_notice: menu)
+    assert sounds[:2] == ["ivr12345/merged_notice__12365", "ivr12345/main_menu"]
     assert record["dialed"] == "12365" and record["flow"] == "main"
-    assert [v["node"] for v in record["visits"]][:2] == ["merged_notice", "greeting"]
+    assert [v["node"] for v in record["visits"]][:2] == ["merged_notice", "menu"]
 
 
 async def test_given_the_transition_is_over_then_the_merged_number_goes_straight_to_the_12345_flow(
@@ -109,7 +95,7 @@ async def test_given_the_xuancheng_plan_then_its_seven_digit_number_is_answered_
                        encoding="utf-8")
     await reload_all(engine)
     sounds, record = await heard(phones, ami, redis, "3022782")
-    assert sounds[:2] == ["ivr12345/merged_notice__3022782", "ivr12345/welcome_12345"]
+    assert sounds[:2] == ["ivr12345/merged_notice__3022782", "ivr12345/main_menu"]
     assert record["dialed"] == "3022782"
 
 
@@ -211,3 +197,55 @@ async def test_given_an_agent_links_an_emergency_caller_to_110_then_the_emergenc
         assert ticket.disposition == "emergency_linked" and ticket.emergency_linked
         link = next(t for t in ticket.transfers if t.kind == "emergency")
         assert (link.number, link.target, link.result) == ("110", "emergency", "ANSWER") and link.at
+
+
+async def test_given_a_caller_presses_the_emergency_key_then_the_emergency_trunk_rings_and_the_ticket_says_linked(
+    engine: TestBed, phones: Phones, ami: AmiClient, tickets: Any,
+) -> None:
+    """应急联动 from the 12345 menu: 9 (said in the menu with 110/119/120/122) links the caller to
+    110 over the emergency trunk; the ticket has the time, the target and the result."""
+    from ivr.testbed.calls import closed_ticket
+
+    caller = phones.next_caller()
+    police = await phones.subcenter("emergency", caller)  # the emergency trunk's far end
+    dialed = ami.wait_for("DialBegin", lambda e: for_caller(caller)(e) and e.get("DialString") == "110@emergency")
+    sipp, _ = await phones.call("12345", [Key("9", 5000)], hold_ms=8000, caller=caller)  # 9 during the menu
+    await asyncio.wait_for(dialed, 30)
+    assert await police.wait(30) == 0, police.output()
+    ticket = await closed_ticket(tickets, caller, timeout=40)
+    assert ticket.disposition == "emergency_linked" and ticket.emergency_linked
+    assert ticket.ivr.keys == ["9"] and ticket.ivr.route == "transfer"
+    link = next(t for t in ticket.transfers if t.kind == "emergency")
+    assert (link.number, link.target, link.result) == ("110", "emergency", "ANSWER") and link.at
+
+
+async def test_given_the_tax_line_is_closed_now_then_the_caller_is_told_so_and_the_ticket_says_closed(
+    engine: TestBed, phones: Phones, ami: AmiClient, tickets: Any, config_dir: Path, restored: None,
+) -> None:
+    """Hours that exclude now (in the test's own config copy): 12366 is not dialed; the caller
+    hears subcenter_closed and the fallback offer, 1 takes the 12345 queue."""
+    from datetime import datetime
+
+    from ivr.testbed.calls import closed_ticket
+
+    subcenters = config_dir / "subcenters.yaml"
+    later = datetime.now() + timedelta(hours=2)
+    hours = f'hours: {{day: any, time: "{later:%H}:00-{(later + timedelta(hours=1)):%H}:00"}}'
+    subcenters.write_text(subcenters.read_text(encoding="utf-8").replace("port: 5071}", f"port: 5071, {hours}}}"),
+                          encoding="utf-8")
+    await reload_all(engine)
+    caller = phones.next_caller()
+    told = ami.wait_for("Newexten", lambda e: for_caller(caller)(e) and e.get("Application") == "Playback"
+                        and e.get("AppData", "").startswith("ivr12345/subcenter_"))
+    dialed = ami.wait_for("DialBegin", lambda e: for_caller(caller)(e) and "tax" in e.get("DestChannel", ""))
+    joined = ami.wait_for("QueueCallerJoin", for_caller(caller))
+    sipp, _ = await phones.call("12366", [Key("1", 8000)], hold_ms=12_000, caller=caller)  # 1 during the offer
+    assert (await asyncio.wait_for(told, 30))["AppData"] == "ivr12345/subcenter_closed"
+    assert (await asyncio.wait_for(joined, 30))["Queue"] == "q-general"
+    assert not dialed.done()  # the closed line was never dialed
+    ticket = await closed_ticket(tickets, caller, timeout=40)
+    assert ticket.disposition == "transfer_failed"
+    assert [(t.kind, t.target, t.number, t.result, t.then) for t in ticket.transfers] == [
+        ("subcenter", "tax", "12366", "CLOSED", "queue general")]
+    assert ticket.after_transfer.startswith("queue general")
+    dialed.cancel()

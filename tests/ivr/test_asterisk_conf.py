@@ -78,10 +78,10 @@ def test_every_configured_queue_and_each_agents_skills_are_rendered(files: dict[
     assert " same => n,RemoveQueueMember(q-expert-hrss,PJSIP/expert2001)\n" in agents
     queues = files["extensions_queues.conf"]
     survey = ' same => n,GotoIf($["${QUEUESTATUS}" = "CONTINUE"]?ivr-survey,s,1)\n'
-    assert (f"Queue(q-expert-hrss,tc,,,60,,,,${{GOSUB_RETVAL}})\n{survey}"
+    assert (f"Queue(q-expert-hrss,tc,,,60,,ivr-agent-connected,,${{GOSUB_RETVAL}})\n{survey}"
             " same => n,UserEvent(IvrOverflow,Queue: expert-hrss,Overflow: general,Reason: ${QUEUESTATUS})\n"
             " same => n,Goto(general,1)") in queues
-    assert f"Queue(q-general,tc,,,,,,,${{GOSUB_RETVAL}})\n{survey} same => n,Hangup()" in queues
+    assert f"Queue(q-general,tc,,,,,ivr-agent-connected,,${{GOSUB_RETVAL}})\n{survey} same => n,Hangup()" in queues
     conf = files["queues.conf"]
     general = conf[conf.index("[q-general]"):conf.index("[q-expert-hrss]")]
     expert = conf[conf.index("[q-expert-hrss]"):]
@@ -118,3 +118,15 @@ def test_agent_without_password_is_refused_even_with_a_fixed_contact() -> None:
     settings = settings.model_copy(update={"agents": {**settings.agents, "agent1001": desk}})
     with pytest.raises(ConfigError, match=r"agent agent1001: no SIP password \(set IVR_AGENT_SECRET_AGENT1001\)"):
         render(settings, RenderOptions(ami_secret="x"))
+
+
+def test_out_of_scope_keys_are_features_of_agents_channels_only(files: dict[str, str]) -> None:
+    """*8x (config/outofscope.yaml) run the explanation on the caller's channel (peer); the queue
+    enables them on the agent's channel alone, as it connects it (Queue's gosub)."""
+    assert "oos_petition => *83,peer,Gosub(ivr-out-of-scope,petition,1)" in files["features_out_of_scope.conf"]
+    assert '#include "features_out_of_scope.conf"' in files["features.conf"].split("[applicationmap]", 1)[1]
+    dialplan = files["extensions_out_of_scope.conf"]
+    assert "[ivr-agent-connected]\nexten => s,1,Set(DYNAMIC_FEATURES=oos_litigation#oos_arbitration#oos_petition#" in dialplan
+    assert "exten => petition,1,UserEvent(IvrOutOfScope,Matter: petition,Agent: ${BRIDGEPEER})\n" \
+           " same => n,Playback(ivr12345/out_of_scope_petition)\n same => n,Return()" in dialplan
+    assert all(",ivr-agent-connected,," in line for line in files["extensions_queues.conf"].splitlines() if "Queue(" in line)

@@ -379,3 +379,33 @@ def test_given_a_key_that_did_not_count_then_the_caller_back_in_the_same_queue_i
             queue_event("QueueCallerJoin", events[join], at + 1.01, "general", Position="1")]
     t = closed(feed(tracker, events[:join + 1] + back + events[join + 1:], ivr_record(linkedid, keys=["0"], route="queue")))
     assert [v.outcome for v in t.queue_visits] == ["abandoned"] and t.disposition == "abandoned_queue"
+
+
+def test_given_the_flow_or_the_agent_says_out_of_scope_then_the_ticket_has_the_matter_by_whom_and_when(
+    tracker: CallTracker,
+) -> None:
+    events = recorded("answered_rated")
+    linkedid = events[0]["Linkedid"]
+    record = ivr_record(linkedid, keys=["0"], route="queue")
+    record["started"] = "2026-12-01T10:00:00.000+08:00"
+    record["visits"] = [{"flow": "main", "node": "told", "type": "out_of_scope", "at": 1.5}]
+    record["variables"] = {"out_of_scope": "petition"}
+    t = closed(feed(tracker, events, record))
+    assert t.out_of_scope is not None and t.out_of_scope.at == "2026-12-01T10:00:01.500+08:00"
+    assert (t.out_of_scope.matter, t.out_of_scope.title, t.out_of_scope.by) == ("petition", "信访", "ivr")
+    assert Ticket.from_json(t.to_json()).out_of_scope == t.out_of_scope
+
+
+def test_given_an_agent_keys_a_matter_then_the_callers_channels_event_marks_the_ticket(tracker: CallTracker) -> None:
+    events = recorded("answered_rated")
+    linkedid = events[0]["Linkedid"]
+    connect = next(i for i, e in enumerate(events) if e.get("Event") == "AgentConnect")
+    keyed = {"Event": "UserEvent", "UserEvent": "IvrOutOfScope", "Matter": "litigation", "Linkedid": linkedid,
+             "Uniqueid": linkedid, "Agent": "PJSIP/agent1001-0000001a", "Timestamp": events[connect]["Timestamp"]}
+    spoofed = dict(keyed, Uniqueid="other", Matter="arbitration")  # not the caller's channel: ignored
+    t = closed(feed(tracker, [*events[:connect + 1], spoofed, keyed, *events[connect + 1:]],
+                    ivr_record(linkedid, keys=["0"], route="queue")))
+    assert t.out_of_scope is not None
+    assert (t.out_of_scope.matter, t.out_of_scope.title, t.out_of_scope.by, t.out_of_scope.agent) == (
+        "litigation", "诉讼", "agent", "agent1001")
+    assert t.disposition == "answered"

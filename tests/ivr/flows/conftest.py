@@ -28,6 +28,11 @@ def config_dir(tmp_path: Path) -> Path:
 SETTINGS_FILES = ("engine.yaml", "numbers.yaml", "queues.yaml", "subcenters.yaml")
 
 
+# the flow under test alone: its number is exempt from the number plan's 15 s (its own budget
+# still holds; test_number_compliance.py tests the numbers' budget)
+BARE_NUMBERS = 'numbers:\n  "12345": {mode: main, title: t, flow: t, compliance: {exempt: "a unit test flow"}}\n'
+
+
 @pytest.fixture
 def bare_config(tmp_path: Path) -> Path:
     """The shipped settings with no flows except those a test writes (and numbers.yaml's main)."""
@@ -35,5 +40,5 @@ def bare_config(tmp_path: Path) -> Path:
     (target / "flows").mkdir(parents=True)
     for name in SETTINGS_FILES:
         shutil.copy(REPO / "config" / name, target / name)
-    (target / "numbers.yaml").write_text('numbers:\n  "12345": {mode: main, title: t, flow: t}\n', encoding="utf-8")
+    (target / "numbers.yaml").write_text(BARE_NUMBERS, encoding="utf-8")
     return target

@@ -33,6 +33,8 @@ PROMPTS: dict[str, tuple[str, float | None]] = {
     "goodbye": ("感谢您的来电，再见。", 2.0),
     "closed_notice": ("现在是非工作时间。", 2.0),
     "emergency_notice": ("如遇紧急情况，请拨打110、119、120或122。", 4.0),
+    **{f"out_of_scope_{m}": (f"您反映的事项属于{t}事项，本热线不予受理。", 3.0)
+       for m, t in (("litigation", "诉讼"), ("arbitration", "仲裁"), ("petition", "信访"), ("reconsideration", "行政复议"))},
     "transitional_notice": ("该号码已并入12345热线，正在为您转接。", None),  # no duration: estimated
     # the progress query (ticket_query) and the numbers and dates it says
     "progress_query_prompt": ("请输入您的工单编号，以井号键结束。", 3.0),

@@ -20,8 +20,8 @@ def fixture_catalog(monkeypatch):
 def test_check_prints_each_flows_worst_path_and_exits_0(config_dir, fixture_catalog, capsys):
     assert cli.main(["--config", str(config_dir), "check"]) == 0
     out = capsys.readouterr().out
-    assert "main: worst case 11s from answer to a human (budget 15s)" in out
-    assert "greeting[next] 4s → menu[key 1] 7s → consult[next] 0s → general[queue] 0s" in out
+    assert "main: worst case 9s from answer to a human (budget 15s)" in out
+    assert "greeting[next] 4s → menu[key 1] 5s → consult[next] 0s → general[queue] 0s" in out
     assert "ok: 5 flows, version " in out
 
 
@@ -37,7 +37,7 @@ def test_check_fails_when_over_budget(config_dir, monkeypatch, capsys):
     slow = make_catalog({**PROMPTS, "main_menu": ("很长的菜单", 12.0)})
     monkeypatch.setattr(prompts_module, "load_catalog", lambda _dir: slow, raising=False)
     assert cli.main(["--config", str(config_dir), "check"]) == 1
-    assert "main.yaml:7:9: flow 'main': worst case 19s to a human exceeds budget 15s" in capsys.readouterr().out
+    assert "main.yaml:11:9: flow 'main': worst case 17s to a human exceeds budget 15s" in capsys.readouterr().out
 
 
 def test_schema_is_json_with_every_node_type(capsys):
@@ -52,7 +52,7 @@ def test_simulate_with_keys_prints_prompts_waits_and_route(config_dir, fixture_c
     out = capsys.readouterr().out
     assert "   0.0s  play welcome_12345 「您好，欢迎致电12345政务服务便民热线。」 4s" in out
     assert "   4.0s  play main_menu 「人社业务请按1，人工服务请按0或直接等待。」 4s" in out
-    assert "   8.0s  wait up to 3s for 1 digit" in out
+    assert "   8.0s  wait up to 1s for 1 digit" in out
     assert "caller presses 1" in out
     assert "route: queue general (priority 0) after 9s; keys 1" in out
 

@@ -30,7 +30,7 @@ def test_given_a_valid_change_when_reloaded_then_the_new_set_is_live(config_dir,
     live = make_live(config_dir, catalog)
     old = live.current
     main = config_dir / "flows" / "main.yaml"
-    main.write_text(main.read_text().replace("timeout: 3s", "timeout: 2s"))
+    main.write_text(main.read_text().replace("timeout: 1s", "timeout: 2s"))
     result = live.reload()
     assert result.ok and result.version == live.version != old.version
     assert live.current.flows["main"].nodes["menu"].timeout == 2

@@ -201,3 +201,32 @@ def _parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     prompts_command.register(parser)
     return parser.parse_args(argv)
+
+
+def test_given_a_prompt_of_its_own_pace_then_it_is_read_faster_and_only_it_changes(
+    prompts_dir: Path, out_dir: Path, write_catalog
+) -> None:
+    """``speed:`` on one prompt (the front prompts every caller hears before a seat): its own
+    hash and a shorter recording; the rest keep the catalog's voice."""
+    build_prompts(prompts_dir, out_dir)
+    before = manifest(prompts_dir)
+    text = (prompts_dir / "catalog.yaml").read_text(encoding="utf-8")
+    (prompts_dir / "catalog.yaml").write_text(text.replace(
+        "    en: Hello, this is the 12345 government service hotline.\n",
+        "    en: Hello, this is the 12345 government service hotline.\n    speed: 260\n"), encoding="utf-8")
+    report = build_prompts(prompts_dir, out_dir)
+    after = manifest(prompts_dir)
+    assert report.built == ("welcome_12345",)
+    assert after["welcome_12345"]["duration"] < 0.8 * before["welcome_12345"]["duration"]
+    assert after["goodbye"] == before["goodbye"]
+    assert load_catalog(prompts_dir).prompts["welcome_12345"].voice.speed == 260  # type: ignore[union-attr]
+
+
+def test_given_a_pace_out_of_range_then_the_catalog_is_refused_at_its_line(prompts_dir: Path) -> None:
+    from ivr.yamlsource import SourceErrors
+
+    text = (prompts_dir / "catalog.yaml").read_text(encoding="utf-8")
+    (prompts_dir / "catalog.yaml").write_text(text.replace("    zh: 感谢您的来电，再见。\n",
+                                                           "    zh: 感谢您的来电，再见。\n    speed: 20\n"), encoding="utf-8")
+    with pytest.raises(SourceErrors, match=r"catalog.yaml:8:\d+: goodbye.speed: expected words per minute"):
+        load_catalog(prompts_dir)

@@ -1,0 +1,25 @@
+"""A sub-center's hours (设分中心的服务时间): outside them 12345 does not dial it.
+
+The caller is told so truthfully (``subcenter_closed``) and offered the 12345 queue or a
+callback, as after a failed transfer; the ticket records ``CLOSED`` as the attempt's result.
+The same :class:`queues.model.Hours` and holiday calendar as the expert queues' hours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Mapping
+
+from ivr.flows.calendar import HolidayCalendar
+from queues.policy import staffed
+from transfer.model import SubCenter, TransferRoute
+
+
+def open_subcenter(route: TransferRoute, subcenters: Mapping[str, SubCenter], now: datetime,
+                   calendar: HolidayCalendar) -> TransferRoute:
+    """``route`` as it may be carried out ``now``: marked closed outside its sub-center's hours."""
+    sc = subcenters.get(route.trunk)
+    if sc is None or staffed(sc.hours, now, calendar):
+        return route
+    return dataclasses.replace(route, closed=True)
