@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 1.0  # s: closing calls whose IVR record never came, vanished calls' CDR
 MARK_INTERVAL = 5.0  # s: how often "followed until now" is saved
+CLOSED_PER_LINE = 50  # closed tickets named in one log line
 FIRST_START_WINDOW = 3600.0  # s of CDR a first-ever engine finishes (not the whole history)
 RESTART_CAUSE = "cut by an Asterisk restart"
 
@@ -75,6 +76,7 @@ class CallFollower:
         self._restarted = False
         self._startup: str | None = None
         self._connected_since: float | None = None
+        self._closed: list[str] = []  # closed tickets not yet logged
         self.events_seen = 0
 
     def _deadline(self, t: Ticket) -> Deadline:
@@ -172,7 +174,17 @@ class CallFollower:
             self.tickets.write_nowait(change.ticket, change.phase)
             if change.phase == "closed":
                 t = change.ticket
-                log.info("ticket for call %s closed: %s (%s)", t.linkedid, t.disposition, t.closed_by)
+                if not self._closed:  # once the events at hand are handled: one log record for all
+                    asyncio.get_running_loop().call_soon(self._log_closed)
+                self._closed.append(f"call {t.linkedid} {t.disposition} ({t.closed_by})")
+
+    def _log_closed(self) -> None:
+        """Name every ticket closed since the last line: one record per batch of events (a log
+        record costs as much as the rest of a ticket write), each ticket as before."""
+        closed, self._closed = self._closed, []
+        for start in range(0, len(closed), CLOSED_PER_LINE):
+            part = closed[start:start + CLOSED_PER_LINE]
+            log.info("%d ticket(s) closed: %s", len(part), ", ".join(part))
 
     # --- reconciliation ----------------------------------------------------------------------
 

@@ -51,7 +51,9 @@ class JournaledWriter:
         self.journal = spool_dir / f"{self.kind}-{name}.{os.getpid()}.{secrets.token_hex(4)}.jsonl"
         self.flush_delay = flush_delay
         self._fd: int | None = None
-        self._pending: list[tuple[str, str]] = []  # (unique_id, line): journaled, not yet in Redis
+        # (unique_id, line): journaled, not yet in Redis; a line is its journal bytes (UTF-8,
+        # without the newline), encoded once: the group commit sends those very bytes
+        self._pending: list[tuple[str, bytes]] = []
         # True while the journal holds records Redis does not have (an outage): new records
         # then only queue behind them on disk, and the flusher replays them in order.
         self._journal_only = False
@@ -80,15 +82,16 @@ class JournaledWriter:
 
     def save_line(self, line: str, record_id: str) -> None:
         """:meth:`save_nowait` of a record its writer encoded itself (one JSON object, one line)."""
-        self._append_journal(line, record_id)
+        data = line.encode("utf-8")
+        self._append_journal(data, record_id)
         if self._journal_only:
             return  # the flusher replays it behind the older ones
-        self._pending.append((record_id, line))
+        self._pending.append((record_id, data))
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._run_writer())
         self._wake.set()
 
-    def _append_journal(self, line: str, unique_id: str) -> None:
+    def _append_journal(self, line: bytes, unique_id: str) -> None:
         try:
             if self._fd is None:
                 self.spool_dir.mkdir(parents=True, exist_ok=True)
@@ -101,7 +104,7 @@ class JournaledWriter:
                     os.close(fd)
                     raise
                 self._fd = fd
-            os.write(self._fd, (line + "\n").encode("utf-8"))  # one append: whole, or an error
+            os.write(self._fd, line + b"\n")  # one append: whole, or an error
             if self._journal_only:
                 os.fsync(self._fd)  # Redis is down: the disk is the only copy
         except OSError as exc:  # Redis may still take it; if not, the log says which record
@@ -144,7 +147,7 @@ class JournaledWriter:
             if not self._pending and not self._journal_only and self._fd is not None:
                 self._retire_journal()
 
-    async def _write(self, batch: list[tuple[str, str]]) -> int | None:
+    async def _write(self, batch: list[tuple[str, bytes]]) -> int | None:
         """Write (id, line) records to Redis in one round trip; how many were new, or None when
         Redis fails (the records stay in their journal). A record Redis refuses for good goes
         to :meth:`_set_aside`, so that it cannot hold up every later one."""
@@ -223,15 +226,16 @@ class JournaledWriter:
 
     async def _replay(self, data: bytes) -> int | None:
         """Write journal lines in order; None when Redis fails (they stay in their file)."""
-        batch, bad = [], []
+        batch: list[tuple[str, bytes]] = []
+        bad: list[bytes] = []
         for line in data.decode("utf-8", errors="replace").split("\n"):
             if not line.strip():
                 continue
             try:
                 unique_id = json.loads(line)[self.id_field]
-                batch.append((str(unique_id), line))
+                batch.append((str(unique_id), line.encode("utf-8")))
             except (ValueError, TypeError, KeyError):
-                bad.append(line)
+                bad.append(line.encode("utf-8"))
         done = 0
         for start in range(0, len(batch), MAX_BATCH):
             n = await self._write(batch[start:start + MAX_BATCH])
@@ -247,11 +251,11 @@ class JournaledWriter:
     def bad_file(self) -> Path:
         return self.spool_dir / f"{self.kind}.bad"
 
-    def _set_aside(self, lines: list[str]) -> None:
+    def _set_aside(self, lines: list[bytes]) -> None:
         if lines:
             self.spool_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.bad_file, "a", encoding="utf-8") as f:
-                f.writelines(line + "\n" for line in lines)
+            with open(self.bad_file, "ab") as f:
+                f.writelines(line + b"\n" for line in lines)
 
     async def run_spool_flusher(self, interval: float = 2.0) -> None:
         """Replay journals now (those a crashed predecessor left), then every ``interval`` s."""

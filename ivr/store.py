@@ -71,12 +71,15 @@ REFUSED, STREAM_BROKEN = -1, -2
 
 # Ticket writes in one script call. KEYS[1] the ticket event stream, KEYS[2] the by-time index,
 # KEYS[3] the set of KPI dimensions; ARGV[1] the stream's oldest id to keep, ARGV[2] the number
-# index prefix, ARGV[3] the indexes' oldest score to keep. Then per write ARGV phase, linkedid,
-# ttl, doc, and either (a ticket) rev, line, day, received (epoch s) with KEYS the ticket hash,
-# its line's sequence of the day, the caller's index; or, when the doc is ``null`` (a queue
-# visit), m and four per KPI increment — its dimension (``queue:general``), its fields
-# (``offered 1 answered 1 …``; ``max_*`` keep the larger value), when its 5-minute and its day
-# bucket expire (epoch s) — with KEYS the ticket hash and the two bucket hashes per increment.
+# index prefix, ARGV[3] the indexes' oldest score to keep, ARGV[4] the tickets' TTL (s). Then two
+# ARGV per write, its journal line (:meth:`TicketStore.write_nowait`) cut in two: the write's
+# fields as one JSON object (phase, linkedid, and either rev, line, day, received — epoch s — or
+# a queue visit's ``kpi``), read by the script with ``cjson`` (a field each would cost the engine
+# an argument to pack), and the doc's text. A ticket's KEYS are its hash, its line's sequence of
+# the day, the caller's index; a queue visit's (its doc is ``null``) its ticket's hash and the
+# two bucket hashes of each KPI increment, ``kpi`` holding per increment its dimension
+# (``queue:general``), its fields (``offered 1 answered 1 …``; ``max_*`` keep the larger value),
+# its bucket keys and when its 5-minute and its day bucket expire (epoch s).
 # The doc's first field is ``"number": ""``; the script fills in the number (an existing ticket
 # keeps its own; a new one takes the next of its line's day). A phase already recorded changes
 # nothing (a replay); the stored doc is replaced only by a doc of the same or a later rev (a late
@@ -89,13 +92,15 @@ SAVE_TICKETS = """
 local stream_type = redis.call('TYPE', KEYS[1]).ok
 if stream_type ~= 'none' and stream_type ~= 'stream' then return -2 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
+local ttl = ARGV[4]
 local results = {}
 local counted = false
-local k, a, i = 4, 4, 0
+local k, i = 4, 0
 while k <= #KEYS do
-  local tkey, phase, linkedid, ttl, doc = KEYS[k], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local w = cjson.decode(ARGV[5 + 2 * i])
+  local tkey, phase, linkedid, doc = KEYS[k], w.phase, w.linkedid, ARGV[6 + 2 * i]
   local visit = doc == 'null'
-  local m = visit and tonumber(ARGV[a + 4]) or 0
+  local m = visit and #w.kpi or 0
   local key_type = redis.call('TYPE', tkey).ok
   if key_type ~= 'none' and key_type ~= 'hash' then
     results[2 * i + 1], results[2 * i + 2] = -1, ''
@@ -104,12 +109,12 @@ while k <= #KEYS do
   elseif visit then
     redis.call('HSET', tkey, 'phase:' .. phase, '1')
     redis.call('EXPIRE', tkey, ttl)
-    for j = 0, m - 1 do
-      local b = a + 5 + 4 * j
-      redis.pcall('SADD', KEYS[3], ARGV[b])
+    for j = 1, m do
+      local inc = w.kpi[j]  -- dimension, fields, the two bucket keys, their two expiries
+      redis.pcall('SADD', KEYS[3], inc[1])
       for n = 0, 1 do
-        local bkey = KEYS[k + 1 + 2 * j + n]
-        for field, value in string.gmatch(ARGV[b + 1], '(%S+) (%S+)') do
+        local bkey = KEYS[k + 2 * j - 1 + n]
+        for field, value in string.gmatch(inc[2], '(%S+) (%S+)') do
           if string.sub(field, 1, 4) == 'max_' then
             local current = redis.pcall('HGET', bkey, field)
             if type(current) ~= 'string' or tonumber(value) > tonumber(current) then
@@ -119,14 +124,14 @@ while k <= #KEYS do
             redis.pcall('HINCRBY', bkey, field, value)
           end
         end
-        redis.pcall('EXPIREAT', bkey, ARGV[b + 2 + n])
+        redis.pcall('EXPIREAT', bkey, inc[5 + n])
       end
     end
     counted = counted or m > 0
     results[2 * i + 1], results[2 * i + 2] = 1, redis.call('HGET', tkey, 'number') or ''
   else
     local seqkey, ckey = KEYS[k + 1], KEYS[k + 2]
-    local rev, line, day, received = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
+    local rev, line, day, received = w.rev, w.line, w.day, w.received
     local number = redis.call('HGET', tkey, 'number')
     if not number then
       number = day .. '-' .. line .. '-' .. string.format('%05d', redis.call('INCR', seqkey))
@@ -148,9 +153,9 @@ while k <= #KEYS do
     results[2 * i + 1], results[2 * i + 2] = 1, number
   end
   if visit then
-    k, a = k + 1 + 2 * m, a + 5 + 4 * m
+    k = k + 1 + 2 * m
   else
-    k, a = k + 3, a + 8
+    k = k + 3
   end
   i = i + 1
 end
@@ -204,7 +209,7 @@ class _RedisJournal(JournaledWriter):
         self.retention_s = retention_days * DAY
         self._script = self.redis.register_script(self.SCRIPT)
 
-    async def _commit(self, batch: list[tuple[str, str]], keys: list[str], args: list[Any]) -> list[int] | None:
+    async def _commit(self, batch: list[tuple[str, bytes]], keys: list[str], args: list[Any]) -> list[int] | None:
         """Run the script for ``batch``; its per-record statuses, or None when Redis fails (the
         records stay journaled). Records Redis refuses for good (:data:`REFUSED`: their key holds
         another type) are set aside, so that one bad key cannot hold up every later record."""
@@ -246,9 +251,9 @@ class CallStore(_RedisJournal):
     async def save_call(self, record: dict[str, Any]) -> None:
         await self.save(record)
 
-    async def _write(self, batch: list[tuple[str, str]]) -> int | None:
+    async def _write(self, batch: list[tuple[str, bytes]]) -> int | None:
         keys = [keyspace.CALL_STREAM, *(keyspace.call(unique_id) for unique_id, _line in batch)]
-        args: list[str | int] = [_oldest_kept_id(self.retention_s), int(self.retention_s),
+        args: list[str | int | bytes] = [_oldest_kept_id(self.retention_s), int(self.retention_s),
                                  *(line for _unique_id, line in batch)]
         statuses = await self._commit(batch, keys, args)
         return None if statuses is None else statuses.count(1)
@@ -300,6 +305,7 @@ class TicketStore(_RedisJournal):
         self.caller_key = caller_key
         self._hashes = self.redis.register_script(HASHES_AS_JSON)
         self._receipts: dict[str, tuple[float, str]] = {}
+        self._caller_indexes: dict[str, str] = {}
 
     def _key(self) -> bytes:
         if self.caller_key is None:
@@ -335,6 +341,18 @@ class TicketStore(_RedisJournal):
             known = self._receipts[received] = (epoch, time.strftime("%Y%m%d", time.localtime(epoch)))
         return known
 
+    def _caller_index(self, caller: str) -> str:
+        """The caller index's key (a keyed hash of the number): every write of a call needs it,
+        so it is kept for the calls in progress."""
+        if not caller:
+            return keyspace.NO_CALLER_TICKETS
+        key = self._caller_indexes.get(caller)
+        if key is None:
+            if len(self._caller_indexes) >= 4096:
+                self._caller_indexes.clear()
+            key = self._caller_indexes[caller] = keyspace.caller_tickets(caller, self._key())
+        return key
+
     def write_visit_nowait(self, linkedid: str, phase: str, increments: list[Increment]) -> None:
         """Journal the end of one queue visit (phase ``queue:<queue>:<n>``) with its KPI
         increments; no doc: the ticket's doc is written at ``closed``, and this write is cheap."""
@@ -344,24 +362,19 @@ class TicketStore(_RedisJournal):
         meta = _encode({"linkedid": linkedid, "phase": phase, "kpi": kpi})
         self.save_line(f"{meta[:-1]}{DOC_SEPARATOR}null}}", linkedid)
 
-    async def _write(self, batch: list[tuple[str, str]]) -> int | None:
-        writes = [_ticket_write(line) for _id, line in batch]
+    async def _write(self, batch: list[tuple[str, bytes]]) -> int | None:
         keys = [keyspace.TICKET_EVENTS, keyspace.TICKETS_BY_TIME, keyspace.KPI_DIMENSIONS]
-        args: list[str | int | float] = [_oldest_kept_id(self.retention_s), keyspace.TICKET_NUMBER_PREFIX,
-                                         time.time() - self.retention_s]
-        for w in writes:
-            kpi = w.get("kpi")
+        args: list[str | int | float | bytes] = [_oldest_kept_id(self.retention_s), keyspace.TICKET_NUMBER_PREFIX,
+                                                 time.time() - self.retention_s, int(self.retention_s)]
+        for _id, line in batch:
+            w, fields, doc = _ticket_write(line)
             keys.append(keyspace.ticket(w["linkedid"]))
-            args += [w["phase"], w["linkedid"], int(self.retention_s), w["doc"]]
+            args += [fields, doc]
+            kpi = w.get("kpi")
             if kpi is None:
-                index = keyspace.caller_tickets(w["caller"], self._key()) if w["caller"] else keyspace.NO_CALLER_TICKETS
-                keys += [keyspace.ticket_sequence(w["day"], w["line"]), index]
-                args += [w["rev"], w["line"], w["day"], w["received"]]
-                continue
-            args.append(len(kpi))
-            for dimension, fields, fine_key, day_key, fine_expiry, day_expiry in kpi:
-                keys += [fine_key, day_key]
-                args += [dimension, fields, fine_expiry, day_expiry]
+                keys += [keyspace.ticket_sequence(w["day"], w["line"]), self._caller_index(w["caller"])]
+            else:  # a queue visit: the two bucket keys of each of its KPI increments
+                keys += [key for increment in kpi for key in increment[2:4]]
         statuses = await self._commit(batch, keys, args)
         return None if statuses is None else statuses.count(1)
 
@@ -494,12 +507,15 @@ def _elderly_entry(digest: str, value: str) -> ElderlyEntry:
 DOC_SEPARATOR = ', "doc": '  # cannot occur earlier in a line: JSON escapes every quote inside a value
 
 
-def _ticket_write(line: str) -> dict[str, Any]:
-    """A journaled ticket write: its fields, and its doc as the text the script stores."""
-    head, _, doc = line.partition(DOC_SEPARATOR)
-    write = cast(dict[str, Any], json.loads(head + "}"))
-    write["doc"] = doc[:-1]
-    return write
+def _ticket_write(line: bytes) -> tuple[dict[str, Any], bytes, bytes]:
+    """A journaled ticket write: its fields, the same as JSON text (for the script), and its doc's
+    text (only the script reads it)."""
+    cut = line.index(_DOC_SEPARATOR)
+    fields = line[:cut] + b"}"
+    return cast(dict[str, Any], json.loads(fields)), fields, line[cut + len(_DOC_SEPARATOR):-1]
+
+
+_DOC_SEPARATOR = DOC_SEPARATOR.encode()
 
 
 def _epoch(iso: str) -> float:

@@ -1,9 +1,15 @@
 """The call follower's own rules (its AMI and Redis sides are tested on the real bed): deadlines
-follow the live config, so an admin's crisis switch applies to the next ticket without a restart."""
+follow the live config, so an admin's crisis switch applies to the next ticket without a restart;
+every closed ticket is named in the log."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 from pathlib import Path
+
+import pytest
 
 from ivr.config import load_config
 from ivr.flows.calendar import load_calendar
@@ -14,6 +20,7 @@ from tickets.model import Ticket
 CALLER_KEY = b"test-caller-key-not-a-secret"  # keys the caller index (IVR_CALLER_KEY)
 
 REPO = Path(__file__).resolve().parents[2]
+RECORDED = REPO / "tests" / "tracking" / "recorded"
 
 
 async def test_given_an_admin_switches_crisis_mode_on_then_the_next_deadline_is_in_hours(tmp_path: Path) -> None:
@@ -32,4 +39,28 @@ async def test_given_an_admin_switches_crisis_mode_on_then_the_next_deadline_is_
     assert follower._deadline(ticket).due == "2026-10-15"
     live.append(crisis)  # ivr reload
     assert follower._deadline(ticket).rule == "48 h (crisis)"
+    await store.close()
+
+
+async def test_given_calls_closing_in_one_batch_of_events_then_one_info_line_names_each_ticket(
+        tmp_path: Path, redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    settings = load_config(REPO / "config", environ={}).settings
+    calendar = load_calendar()
+    store = TicketStore(redis_url, tmp_path, name="t", retention_days=1, caller_key=CALLER_KEY)
+    follower = CallFollower(settings, store, lambda: calendar)
+    calls = {"answered_rated": "answered", "abandoned_in_queue": "abandoned_queue"}
+    caplog.set_level(logging.INFO, logger="ivr.follow")
+    linkedids = []
+    for name in calls:  # one after the other, as one read of AMI events brings them
+        events = json.loads((RECORDED / f"{name}.json").read_text())
+        linkedids.append(events[0]["Linkedid"])
+        follower.on_ivr_record({"unique_id": linkedids[-1], "route": {"type": "queue"}})
+        for event in events:
+            follower.on_event(event)
+    def lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "ivr.follow"]
+
+    assert lines() == []  # logged once the events at hand are handled
+    await asyncio.sleep(0)
+    assert lines() == [f"2 ticket(s) closed: call {linkedids[0]} answered (ami), call {linkedids[1]} abandoned_queue (ami)"]
     await store.close()
