@@ -23,6 +23,8 @@ VIEWS = (
     "console.views.flows",
     "console.views.tickets",
     "console.views.audit",
+    "console.views.wallboard",
+    "console.views.desk",
 )
 
 SECURITY_HEADERS = {

@@ -38,6 +38,18 @@ Seats (rebuilt from Asterisk's QueueStatus after every reconnect; no personal da
   ``ivr:seats``                       hash: agent → JSON of its seat (queues, pause, device state)
   ``ivr:seats:changed``               pub/sub channel: the agent whose seat just changed
 
+Live wallboard and agent desk (ivr/live.py writes them from AMI; the console reads them):
+  ``ivr:queue:waiting``               hash: linkedid → JSON of a caller waiting in a queue now
+                                      (queue, line, joined, the Asterisk); rebuilt from
+                                      QueueStatus after every login; no caller number
+  ``ivr:live:changed``                pub/sub channel: waiting callers or service-level counts
+                                      changed (``waiting`` / ``kpi``): wallboards recompute
+  ``ivr:desk:<agent>``                JSON: the call offered to / taken by that agent now (its
+                                      ticket stub, caller masked); expires after a few hours
+  ``ivr:desk:changed``                pub/sub channel: the agent whose desk just changed
+  ``ivr:desk:amends``                 stream: what agents set on tickets from the desk (type,
+                                      department, notes), for the engine that follows the call
+
 Service level (queues/kpi.py; counters only, no personal data):
   ``ivr:kpi:<scope>:<name>:<bucket>`` hash: the counters of one queue (scope ``queue``) or
                                       dialed line (``line``) in one bucket: ``yyyymmddHHMM``
@@ -78,6 +90,10 @@ NO_CALLER_TICKETS = "ivr:tickets:caller:none"  # calls without a caller number (
 TICKET_NUMBER_PREFIX = "ivr:ticket-no:"
 KPI_DIMENSIONS = "ivr:kpi:dimensions"
 ELDERLY = "ivr:elderly"
+QUEUE_WAITING = "ivr:queue:waiting"
+LIVE_CHANGED = "ivr:live:changed"
+DESK_CHANGED = "ivr:desk:changed"
+DESK_AMENDS = "ivr:desk:amends"
 CONSOLE_USERS = "ivr:console:users"
 
 
@@ -144,6 +160,10 @@ def callback_number(digest: str) -> str:
 
 def callback_claim(linkedid: str, attempt: str) -> str:
     return f"ivr:callback:claim:{linkedid}:{attempt}"
+
+
+def desk(agent: str) -> str:
+    return f"ivr:desk:{agent}"
 
 
 def console_session(session_id: str) -> str:

@@ -29,10 +29,12 @@ from ivr.engine import EarlierTicket, Engine
 from ivr.flows.live import LiveFlows, ReloadResult, catalog_loader, default_prompts_dir
 from ivr.follow import CallFollower
 from ivr.latency import EngineLatency
+from ivr.live import LiveFollower, deadline_on
 from ivr.push import PushWorker
 from ivr.seats import SeatFollower
 from ivr.store import CallStore, ElderlyList, SeatStore, TicketStore
 from ivr.config import state_dir
+from tickets.model import Ticket
 from tracking.retention import run_retention
 
 log = logging.getLogger("ivr.service")
@@ -64,6 +66,10 @@ class Service:
         self.callbacks = CallbackWorker(s, self.tickets, s.redis.url, caller_key, lambda: self.ami,
                                         live_settings=lambda: self.flows.current.settings)
         self.seats = SeatFollower(s, SeatStore(s.redis.url), live_settings=lambda: self.flows.current.settings)
+        self.live = LiveFollower(s.redis.url, f"{s.ami.host}:{s.ami.port}", self._followed_ticket,
+                                 lambda: self.flows.current.settings.agents, tickets=self.tickets,
+                                 deadline=deadline_on(lambda: self.flows.current.settings,
+                                                      lambda: self.flows.current.calendar))
         self.push = PushWorker(s.redis.url, s, consumer=f"{socket.gethostname()}:{s.agi.port}:{os.getpid()}")
         self.ami: AmiClient | None = None
         self.latency = EngineLatency()
@@ -76,6 +82,11 @@ class Service:
             return []
         earlier = await self.tickets.recent_for_caller(caller, time.time() - days * 86_400)
         return [EarlierTicket(t.number, t.case_open) for t in earlier if t.number and t.linkedid != this_call]
+
+    def _followed_ticket(self, linkedid: str) -> Ticket | None:
+        """The ticket of a call this engine follows now (the live follower's stubs)."""
+        call = self.follower.tracker.calls.get(linkedid)
+        return call.ticket if call is not None else None
 
     @property
     def name(self) -> str:
@@ -138,6 +149,7 @@ class Service:
                     tasks.create_task(keep_running(self.tickets.run_spool_flusher, "ticket spool flusher")),
                     tasks.create_task(keep_running(self.follower.run, "call follower")),
                     tasks.create_task(keep_running(self.seats.run, "seat follower")),
+                    tasks.create_task(keep_running(self.live.run, "live follower")),
                     tasks.create_task(keep_running(self.callbacks.run, "callbacks")),
                     tasks.create_task(keep_running(self.push.run, "ticket push")),
                     tasks.create_task(keep_running(lambda: run_retention(lambda: self.loaded.settings,
@@ -163,6 +175,7 @@ class Service:
                 await store.flush_spool()
                 await store.close()
             await self.seats.store.close()
+            await self.live.close()
             await self.callbacks.close()
             await self.elderly.close()
         finally:
@@ -218,6 +231,8 @@ class Service:
             self.ami.on("QueueMember*", self.seats.on_event)
             self.ami.on_login(self.seats.on_login)
             self.ami.on("UserEvent", self.callbacks.on_event)
+            self.ami.on("*", self.live.on_event)  # after the call follower: its tracker knows the call
+            self.ami.on_login(self.live.on_login)
             try:
                 await self.ami.connect()
                 log.info("AMI connected to %s", self.ami.address)

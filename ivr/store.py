@@ -85,7 +85,8 @@ REFUSED, STREAM_BROKEN = -1, -2
 # nothing (a replay); the stored doc is replaced only by a doc of the same or a later rev (a late
 # ``opened`` never overwrites ``closed``). A queue visit records its phase and its increments
 # only: no number, no event, no index. A bucket key of another type is skipped (pcall): counts
-# must never hold up tickets. Per write two results: 1 new, 0 phase already there, -1 the ticket
+# must never hold up tickets. A batch that counted a visit tells the wallboards (a pub/sub notice
+# on ``ivr:live:changed``). Per write two results: 1 new, 0 phase already there, -1 the ticket
 # key holds another type (refused); and the number.
 SAVE_TICKETS = """
 local stream_type = redis.call('TYPE', KEYS[1]).ok
@@ -93,6 +94,7 @@ if stream_type ~= 'none' and stream_type ~= 'stream' then return -2 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
 local ttl = ARGV[4]
 local results = {}
+local counted = false
 local k, i = 4, 0
 while k <= #KEYS do
   local w = cjson.decode(ARGV[5 + 2 * i])
@@ -125,6 +127,7 @@ while k <= #KEYS do
         redis.pcall('EXPIREAT', bkey, inc[5 + n])
       end
     end
+    counted = counted or m > 0
     results[2 * i + 1], results[2 * i + 2] = 1, redis.call('HGET', tkey, 'number') or ''
   else
     local seqkey, ckey = KEYS[k + 1], KEYS[k + 2]
@@ -156,7 +159,27 @@ while k <= #KEYS do
   end
   i = i + 1
 end
+if counted then redis.call('PUBLISH', '""" + keyspace.LIVE_CHANGED + """', 'kpi') end
 return results
+"""
+
+
+# Many small hashes in one reply (the KPI buckets of a report or a wallboard: dimensions ×
+# buckets, most of them empty): KEYS the hashes; a JSON object, key's 1-based position → its
+# fields, for the non-empty ones (a key of another type counts nothing). One bulk string to
+# parse instead of thousands of reply elements.
+HASHES_AS_JSON = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local flat = redis.pcall('HGETALL', key)
+  if type(flat) == 'table' and flat.err == nil and #flat > 0 then
+    local fields = {}
+    for j = 1, #flat, 2 do fields[flat[j]] = flat[j + 1] end
+    out[tostring(i)] = fields
+  end
+end
+if next(out) == nil then return '{}' end
+return cjson.encode(out)
 """
 
 
@@ -280,6 +303,7 @@ class TicketStore(_RedisJournal):
         super().__init__(url, spool_dir, name, retention_days=retention_days, pool_size=pool_size, timeout=timeout,
                          flush_delay=flush_delay)
         self.caller_key = caller_key
+        self._hashes = self.redis.register_script(HASHES_AS_JSON)
         self._receipts: dict[str, tuple[float, str]] = {}
         self._caller_indexes: dict[str, str] = {}
 
@@ -358,6 +382,10 @@ class TicketStore(_RedisJournal):
         doc = await self.redis.hget(keyspace.ticket(linkedid), "doc")
         return Ticket.from_json(json.loads(doc)) if doc else None
 
+    async def revision(self, linkedid: str) -> int:
+        """The rev of the stored doc (0: none): a later write must name a higher one to replace it."""
+        return int(cast(str | None, await self.redis.hget(keyspace.ticket(linkedid), "rev")) or 0)
+
     async def phases(self, linkedid: str) -> set[str]:
         fields = cast(list[str], await self.redis.hkeys(keyspace.ticket(linkedid)))
         return {f.removeprefix("phase:") for f in fields if f.startswith("phase:")}
@@ -383,17 +411,17 @@ class TicketStore(_RedisJournal):
     async def kpi_report(self, win: kpi.Window) -> dict[str, Any]:
         """The service-level report of one window (:func:`queues.kpi.build_report`): every
         queue and line that ever counted a call, its buckets in the window, one round trip."""
+        return kpi.build_report(win, await self.kpi_buckets(win.labels))
+
+    async def kpi_buckets(self, labels: tuple[str, ...] | list[str]) -> dict[str, dict[str, dict[str, str]]]:
+        """Dimension (``queue:general``) → bucket label → its counters (text), for every
+        dimension that ever counted a call; one round trip (the wallboard's trend charts)."""
         dimensions = sorted(cast(set[str], await self.redis.smembers(keyspace.KPI_DIMENSIONS)))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for dimension in dimensions:
-                scope, _, name = dimension.partition(":")
-                for label in win.labels:
-                    pipe.hgetall(keyspace.kpi_bucket(scope, name, label))
-            rows = await pipe.execute(raise_on_error=False)
-        rows = [r if isinstance(r, dict) else {} for r in rows]  # a key of another type counts nothing
-        per = len(win.labels)
-        buckets = {d: dict(zip(win.labels, rows[i * per:(i + 1) * per])) for i, d in enumerate(dimensions)}
-        return kpi.build_report(win, buckets)
+        keys = [keyspace.kpi_bucket(*dimension.partition(":")[::2], label) for dimension in dimensions for label in labels]
+        found = json.loads(await self._hashes(keys=keys)) if keys else {}
+        per = len(labels)
+        return {d: {label: found.get(str(i * per + j + 1), {}) for j, label in enumerate(labels)}
+                for i, d in enumerate(dimensions)}
 
     async def _many(self, linkedids: list[str]) -> list[Ticket]:
         if not linkedids:

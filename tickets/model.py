@@ -176,6 +176,8 @@ class Ticket:
     ivr: IvrPath = field(default_factory=IvrPath)
     request_type: str = ""  # a RequestType value
     request_type_source: str = ""  # "ivr" (menu choice) or "agent"
+    department: str = ""  # the department the agent assigns the case to (承办单位), from the desk
+    notes: str = ""  # the agent's notes on the case (受理记录), from the desk
     skill: str = ""  # skill / department the call was routed to
     queue: str = ""  # the last queue the call was in (``queue_visits`` has them all)
     wait_seconds: float | None = None  # first queue join → answer (or the end of waiting): the caller's whole wait

@@ -107,13 +107,24 @@ class Browser:
 
     def submit(self, css: str, element: Any = None, timeout: float = 60.0) -> "Browser":
         """Click a submit button (``css``, or ``element``) and wait until the next page replaced this
-        one (a publish compiles the config twice: generous on a loaded machine)."""
-        from selenium.webdriver.support import expected_conditions as ec
+        one (a publish compiles the config twice: generous on a loaded machine).
 
-        page = self.find("html")
+        The old document is marked from script and the wait is for a complete document without the
+        mark: while Chromium swaps documents, a node lookup may fail with "does not belong to the
+        document" rather than the stale-element error, so those errors only mean "not yet"."""
+        from selenium.common.exceptions import WebDriverException
+
+        self.driver.execute_script("window.__ivrOldPage = true")
         (element or self.find(css)).click()
-        self.wait(ec.staleness_of(page), timeout)
-        self.wait(lambda d: d.execute_script("return document.readyState") == "complete", timeout)
+
+        def replaced(driver: Any) -> bool:
+            try:
+                return bool(driver.execute_script(
+                    "return window.__ivrOldPage === undefined && document.readyState === 'complete'"))
+            except WebDriverException:
+                return False
+
+        self.wait(replaced, timeout)
         return self
 
     def fetch(self, path: str, method: str = "GET", form: dict[str, str] | None = None) -> dict[str, Any]:

@@ -67,15 +67,17 @@ class Phones:
         return sipp, caller
 
     async def agent(self, name: str, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000,
-                    refer_to: str = "", keys: str = "", presses: list[Key] | None = None) -> Sipp:
+                    refer_to: str = "", keys: str = "", presses: list[Key] | None = None,
+                    ring_ms: int = 200) -> Sipp:
         """Seat ``name``'s softphone, which takes the call from ``caller`` in ``mode``
         (``hangup``: the agent ends the call after ``talk_ms``; ``transfer``: blind-transfers it
         to ``refer_to``; ``keys``: keys ``keys`` during the call (a feature code, 1 s in, 300 ms
-        apart), or ``presses`` with their own timing, then hangs up after ``talk_ms``)."""
+        apart), or ``presses`` with their own timing, then hangs up after ``talk_ms``), answering
+        ``ring_ms`` after it starts ringing."""
         if keys and not presses:
             presses = [Key(d, 1000 if i == 0 else 300) for i, d in enumerate(keys)]
         return await self._peer(f"agent-{name}-{mode}-{caller}", self.state.agent_ports[name], caller, mode, talk_ms,
-                                refer_to, presses)
+                                refer_to, presses, ring_ms=ring_ms)
 
     async def seats(self, queue: str, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000) -> dict[str, Sipp]:
         """The seats ``queue`` rings first (its agents of the lowest penalty) online, ready to
@@ -117,9 +119,11 @@ class Phones:
                                 also=also)
 
     async def _peer(self, name: str, port: int, caller: str, mode: PeerMode, talk_ms: int = 2000,
-                    refer_to: str = "", presses: list[Key] | None = None, also: tuple[str, ...] = ()) -> Sipp:
-        peer = await sip_peer(self.workdir, port=port, media_port=_ports.block(4), caller=caller,
-                              mode=mode, talk_ms=talk_ms, name=name, refer_to=refer_to, presses=presses, also=also)
+                    refer_to: str = "", presses: list[Key] | None = None, also: tuple[str, ...] = (),
+                    ring_ms: int = 200) -> Sipp:
+        peer = await sip_peer(self.workdir, port=port, media_port=_ports.block(4), caller=caller, mode=mode,
+                              ring_ms=ring_ms, talk_ms=talk_ms, name=name, refer_to=refer_to, presses=presses,
+                              also=also)
         self.peers.append(peer)
         return peer
 

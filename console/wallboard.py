@@ -1,0 +1,268 @@
+"""The supervisor's wallboard: per queue and per dialed line, live over server-sent events.
+
+Everything comes from Redis, never from one engine's memory, so the board is right with any
+number of engines sharing one Redis: seats (``ivr:seats``, the seat follower), callers
+waiting (``ivr:queue:waiting``, the live follower), pending callbacks (``ivr:callbacks``) and
+the service-level counters (``ivr:kpi:…``, written with each queue visit). Pub/sub notices
+(``ivr:seats:changed``, ``ivr:live:changed``, :mod:`console.notices`) say when to recompute; one :class:`Wallboard`
+per console process recomputes at most every :data:`DEBOUNCE` seconds and at least every
+:data:`REFRESH` (wrap-up ends and waits grow without an event), and sends every browser the
+whole snapshot. A browser that reconnects gets the current snapshot first, then the next
+ones: there is no event to miss.
+
+The snapshot itself is :func:`build_snapshot` (pure); the trend charts are inline SVG
+(:func:`trend_svg`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from typing import Any, AsyncIterator, Callable, Iterable, Mapping, cast
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from console.notices import EVERYTHING, Notices, Stopping, next_item
+from ivr import keyspace
+from ivr.config import Settings
+from ivr.store import TicketStore
+from queues import kpi
+from queues.agents import Seat
+from queues.live import Waiting
+
+log = logging.getLogger(__name__)
+
+DEBOUNCE = 0.25  # s between recomputations: a burst of notices shares one (≤ 4 snapshots a second under load)
+REFRESH = 5.0  # s: recomputed at least this often
+KEEPALIVE = 15.0  # s: an SSE comment keeps proxies from closing an idle stream
+TREND_BUCKETS = 24  # 5-minute buckets in a trend chart: the last two hours
+BOARD_CHANNELS = frozenset({keyspace.SEATS_CHANGED, keyspace.LIVE_CHANGED, EVERYTHING[0]})
+SEAT_STATES = ("available", "ringing", "talking", "wrapup", "paused", "unreachable")
+SHOWN = ("offered", "answered", "answered_15", "answered_30", "abandoned", "callbacks", "overflowed",
+         "answer_rate_15", "answer_rate_30", "abandon_rate", "avg_wait_s", "longest_wait_s")
+
+
+@dataclass(frozen=True)
+class Labels:
+    """The buckets a snapshot reads: today's day bucket, the 5-minute buckets of the trend
+    (oldest first); the last hour is the trend's last twelve."""
+
+    day: str
+    trend: tuple[str, ...]
+
+    @property
+    def last_hour(self) -> tuple[str, ...]:
+        return self.trend[-3600 // kpi.BUCKET_SECONDS:]
+
+    @classmethod
+    def at(cls, now: float) -> "Labels":
+        start = int(now) // kpi.BUCKET_SECONDS * kpi.BUCKET_SECONDS
+        trend = tuple(datetime.fromtimestamp(start - i * kpi.BUCKET_SECONDS).strftime("%Y%m%d%H%M")
+                      for i in reversed(range(TREND_BUCKETS)))
+        return cls(datetime.fromtimestamp(now).strftime("%Y%m%d"), trend)
+
+
+def build_snapshot(settings: Settings, seats: Mapping[str, Mapping[str, Any]], waiting: Iterable[Waiting],
+                   callbacks: Iterable[Mapping[str, Any]], buckets: Mapping[str, Mapping[str, Mapping[str, str]]],
+                   labels: Labels, now: float) -> dict[str, Any]:
+    """The wallboard as plain data (JSON): ``queues`` and ``lines`` rows, ``platform`` totals."""
+    waiting = [w for w in waiting if not w.stale(now)]  # (an Asterisk nobody follows left them)
+    pending: dict[str, int] = {}
+    for request in callbacks:
+        of = str(request.get("queue") or "general")
+        pending[of] = pending.get(of, 0) + 1
+    board = [(Seat.from_json(data), data) for data in seats.values()]
+    queues = []
+    for name, q in settings.queues.items():
+        row = _row(f"queue:{name}", name, q.title, [w for w in waiting if w.queue == name], buckets, labels, now)
+        row["agents"] = _agents(name, board, now)
+        row["callbacks_pending"] = pending.get(name, 0)
+        queues.append(row)
+    lines = []
+    for number, entry in settings.numbers.items():
+        here = [w for w in waiting if w.line == number]
+        counted = any(buckets.get(f"line:{number}", {}).get(label) for label in (labels.day, *labels.trend))
+        if here or counted or entry.mode == "main":
+            lines.append(_row(f"line:{number}", number, entry.title, here, buckets, labels, now))
+    logged_in = [seat for seat, _ in board if seat.queues]
+    return {
+        "at": round(now, 3),
+        "queues": queues,
+        "lines": lines,
+        "platform": {
+            "waiting": len(waiting),
+            "longest_wait_s": _longest(waiting, now),
+            "agents_logged_in": len(logged_in),
+            "callbacks_pending": sum(pending.values()),
+            "today": _totals((buckets.get(f"line:{n}", {}) for n in settings.numbers), (labels.day,)),
+            "last_hour": _totals((buckets.get(f"line:{n}", {}) for n in settings.numbers), labels.last_hour),
+        },
+    }
+
+
+def _row(dimension: str, name: str, title: str, waiting: list[Waiting], buckets: Mapping[str, Mapping[str, Mapping[str, str]]],
+         labels: Labels, now: float) -> dict[str, Any]:
+    mine = buckets.get(dimension, {})
+    trend = [kpi.sum_counters([mine.get(label) or {}]) for label in labels.trend]
+    return {
+        "name": name,
+        "title": title,
+        "waiting": len(waiting),
+        "oldest_joined": min((w.joined for w in waiting), default=None),
+        "longest_wait_s": _longest(waiting, now),
+        "today": _totals([mine], (labels.day,)),
+        "last_hour": _totals([mine], labels.last_hour),
+        "trend_svg": trend_svg([t["offered"] for t in trend], [t["answered_15"] for t in trend], title),
+    }
+
+
+def _totals(dimensions: Iterable[Mapping[str, Mapping[str, str]]], labels: Iterable[str]) -> dict[str, Any]:
+    labels = tuple(labels)
+    rates = kpi.with_rates(kpi.sum_counters(d.get(label) or {} for d in dimensions for label in labels))
+    return {k: rates[k] for k in SHOWN}
+
+
+def _longest(waiting: list[Waiting], now: float) -> float:
+    return round(max((now - w.joined for w in waiting), default=0.0), 1)
+
+
+def _agents(queue: str, board: list[tuple[Seat, Mapping[str, Any]]], now: float) -> dict[str, int]:
+    """Agents of one queue: logged in, and how many in each state (paused: in this queue)."""
+    counts = dict.fromkeys(("logged_in", *SEAT_STATES), 0)
+    for seat, _data in board:
+        member = seat.queues.get(queue)
+        if member is None:
+            continue
+        counts["logged_in"] += 1
+        state = seat.state(now)
+        if member.paused and state not in ("talking", "ringing"):
+            state = "paused"
+        counts[state if state in counts else "available"] += 1
+    return counts
+
+
+def trend_svg(offered: list[int], within_15: list[int], title: str, width: int = 168, height: int = 36) -> str:
+    """Calls offered per 5 minutes (grey bars) and of them answered within 15 s (green), oldest
+    left; inline SVG (no script, no framework)."""
+    n = max(len(offered), 1)
+    top = max([*offered, 1])
+    step = width / n
+    bars = []
+    for i, (total, good) in enumerate(zip(offered, within_15)):
+        x = round(i * step, 1)
+        for value, cls in ((total, "offered"), (good, "within15")):
+            if value:
+                h = max(1.0, round(value / top * (height - 2), 1))
+                bars.append(f'<rect class="{cls}" x="{x}" y="{round(height - h, 1)}" width="{round(step - 1, 1)}" '
+                            f'height="{h}"/>')
+    label = escape(f"{title}：近两小时每5分钟呼入量（灰）与15秒内接通量（绿），最多{top}")
+    return (f'<svg class="trend" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+            f'aria-label="{label}"><title>{label}</title>'
+            f'<line x1="0" y1="{height - 0.5}" x2="{width}" y2="{height - 0.5}" class="axis"/>{"".join(bars)}</svg>')
+
+
+# --- reading Redis ----------------------------------------------------------------------------
+
+class WallboardSource:
+    """Reads what a snapshot needs from Redis (four round trips, whatever the number of calls)."""
+
+    def __init__(self, redis: aioredis.Redis, tickets: TicketStore, settings: Callable[[], Settings]):
+        self.redis, self.tickets, self.settings = redis, tickets, settings
+
+    async def snapshot(self, now: float | None = None) -> dict[str, Any]:
+        now = time.time() if now is None else now
+        labels = Labels.at(now)
+        seats = cast(dict[str, str], await self.redis.hgetall(keyspace.SEATS))
+        waiting = cast(list[str], await self.redis.hvals(keyspace.QUEUE_WAITING))
+        callbacks = cast(list[str], await self.redis.hvals(keyspace.CALLBACKS))
+        buckets = await self.tickets.kpi_buckets((labels.day, *labels.trend))
+        return build_snapshot(self.settings(), {a: json.loads(s) for a, s in seats.items()},
+                              [Waiting.from_json(json.loads(w)) for w in waiting],
+                              [json.loads(c) for c in callbacks], buckets, labels, now)
+
+
+class Wallboard:
+    """One per console process: follows the notices, recomputes, fans snapshots out."""
+
+    def __init__(self, source: WallboardSource, notices: Notices):
+        self.source, self.notices = source, notices
+        self.latest: dict[str, Any] | None = None
+        self.sequence = 0
+        self._listeners: set[asyncio.Queue[dict[str, Any]]] = set()
+
+    async def run(self) -> None:
+        """Recompute on every notice that concerns the board (debounced) and every :data:`REFRESH` s."""
+        last = 0.0
+        async with self.notices.listener() as notices:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    while (await asyncio.wait_for(notices.get(), REFRESH))[0] not in BOARD_CHANNELS:
+                        pass  # a desk's own notice: not the board's business
+                # the first notice after a quiet spell at once; a burst's others together, DEBOUNCE later
+                await asyncio.sleep(max(0.0, last + DEBOUNCE - time.monotonic()))
+                while not notices.empty():
+                    notices.get_nowait()
+                if self._listeners:
+                    last = time.monotonic()
+                    await self._publish()
+
+    async def _publish(self) -> None:
+        try:
+            snapshot = await self.source.snapshot()
+        except (RedisError, OSError) as exc:
+            log.warning("wallboard: cannot read Redis (%s)", exc)
+            return
+        self.sequence += 1
+        snapshot["seq"] = self.sequence
+        self.latest = snapshot
+        for queue in self._listeners:
+            if queue.full():
+                queue.get_nowait()  # a slow browser gets the newest snapshot, not a backlog
+            queue.put_nowait(snapshot)
+
+    @contextlib.asynccontextmanager
+    async def listener(self) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1)
+        self._listeners.add(queue)
+        try:
+            yield queue
+        finally:
+            self._listeners.discard(queue)
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        """The SSE endpoint: the state now (read fresh), then every later snapshot."""
+        response = await open_event_stream(request)
+        # the browser went away, or the console stops: either way the browser reconnects on its own
+        with contextlib.suppress(ConnectionError, Stopping):
+            async with self.listener() as queue:  # listening before the first read: nothing falls between
+                first = await self.source.snapshot()
+                first["seq"] = self.sequence
+                await send_event(response, "snapshot", first, self.sequence)
+                while True:
+                    snapshot = await next_item(queue, self.notices.stopping, KEEPALIVE)
+                    if snapshot is None:
+                        await response.write(b": keepalive\n\n")
+                        continue
+                    await send_event(response, "snapshot", snapshot, int(snapshot["seq"]))
+        return response
+
+
+async def open_event_stream(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
+                                           "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    await response.prepare(request)
+    await response.write(b"retry: 1000\n\n")  # reconnect after a second, then the state comes first again
+    return response
+
+
+async def send_event(response: web.StreamResponse, event: str, data: Any, event_id: int) -> None:
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    await response.write(f"id: {event_id}\nevent: {event}\ndata: {body}\n\n".encode())

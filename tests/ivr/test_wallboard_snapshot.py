@@ -1,0 +1,68 @@
+"""The wallboard's numbers from what Redis holds (pure): callers waiting and the longest wait per
+queue and line, agents by state per queue, pending callbacks, today and the last hour from the
+service-level buckets, and a trend chart that is SVG without any script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from console.wallboard import Labels, build_snapshot, trend_svg
+from ivr.config import load_config
+from queues.agents import Membership, Seat
+from queues.live import Waiting
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+NOW = 1_764_000_000.0
+
+
+def seat(agent: str, **queues: Membership) -> dict:
+    return Seat(agent, dict(queues), NOW - 60).to_json(NOW)
+
+
+def test_a_snapshot_counts_waiting_callers_agents_and_service_level_per_queue_and_line() -> None:
+    settings = load_config(CONFIG).settings
+    labels = Labels.at(NOW)
+    seats = {
+        "agent1001": seat("agent1001", general=Membership(device="2", in_call=True)),  # talking
+        "agent1002": seat("agent1002", general=Membership(paused=True, reason="用餐")),
+        "agent1003": seat("agent1003", general=Membership(last_call=NOW - 2, wrapup=5)),  # wrap-up
+        "expert2001": seat("expert2001", **{"expert-hrss": Membership()}, general=Membership(penalty=10)),
+        "expert2002": seat("expert2002"),  # logged out
+    }
+    waiting = [Waiting("c1", "general", "12345", NOW - 42, "a"), Waiting("c2", "general", "12345", NOW - 7, "a"),
+               Waiting("c3", "expert-hrss", "12333", NOW - 3, "a"),
+               Waiting("c4", "general", "12345", NOW - 7 * 3600, "gone")]  # left by an Asterisk nobody follows
+    callbacks = [{"queue": "general"}, {"queue": "general"}]
+    now_bucket, earlier = labels.trend[-1], labels.trend[-13]  # in the last hour, and just before it
+    buckets = {
+        "queue:general": {labels.day: {"offered": "10", "answered": "8", "answered_15": "6", "abandoned": "2"},
+                          now_bucket: {"offered": "3", "answered": "3", "answered_15": "3"},
+                          earlier: {"offered": "2", "answered": "1"}},
+        "line:12345": {labels.day: {"offered": "9", "answered": "7", "answered_15": "6"}},
+    }
+    snap = build_snapshot(settings, seats, waiting, callbacks, buckets, labels, NOW)
+
+    general = next(q for q in snap["queues"] if q["name"] == "general")
+    assert (general["waiting"], general["longest_wait_s"], general["oldest_joined"]) == (2, 42.0, NOW - 42)
+    assert general["agents"] == {"logged_in": 4, "available": 1, "ringing": 0, "talking": 1, "wrapup": 1,
+                                 "paused": 1, "unreachable": 0}
+    assert general["callbacks_pending"] == 2
+    assert general["today"]["offered"] == 10 and general["today"]["answer_rate_15"] == 0.6
+    assert general["last_hour"]["offered"] == 3 and general["last_hour"]["answered_15"] == 3
+    hrss = next(q for q in snap["queues"] if q["name"] == "expert-hrss")
+    assert (hrss["waiting"], hrss["agents"]["logged_in"], hrss["callbacks_pending"]) == (1, 1, 0)
+
+    lines = {row["name"]: row for row in snap["lines"]}
+    assert lines["12345"]["waiting"] == 2 and lines["12345"]["today"]["answered_15"] == 6
+    assert lines["12333"]["waiting"] == 1  # a line shows while a caller waits on it
+    assert "12366" not in lines  # a line without calls today stays off the board
+    assert snap["platform"]["waiting"] == 3 and snap["platform"]["agents_logged_in"] == 4
+    assert snap["platform"]["today"]["offered"] == 9  # every call once: by its line
+
+
+def test_a_trend_chart_is_inline_svg_scaled_to_its_busiest_bucket() -> None:
+    svg = trend_svg([0, 4, 2], [0, 2, 2], "综合<座席>")
+    assert svg.startswith("<svg") and "<script" not in svg
+    assert svg.count('class="offered"') == 2 and svg.count('class="within15"') == 2
+    assert "综合&lt;座席&gt;" in svg  # titles are escaped
+    assert 'height="34.0"' in svg  # the busiest bucket fills the chart
