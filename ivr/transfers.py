@@ -11,6 +11,7 @@ the call tracker from Asterisk's events, not here). It speaks as the transfer AM
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
@@ -18,9 +19,10 @@ from redis.exceptions import RedisError
 from ivr.ami.client import AmiClient, AmiError
 from ivr.config import Settings
 from transfer.control import (BRIDGE_CONTEXT, TRANSFERS_CONTEXT, Leg, TransferError, TransferResult, find_call,
-                              plan_move, resolve)
+                              plan_move, refuse_closed, resolve)
 
 if TYPE_CHECKING:
+    from ivr.flows.calendar import HolidayCalendar
     from ivr.store import TicketStore
 
 __all__ = ["TransferError", "TransferResult", "transfer_call", "transfer_client"]
@@ -37,7 +39,8 @@ def transfer_client(settings: Settings) -> AmiClient:
 
 
 async def transfer_call(call: str, target: str, *, settings: Settings, ami: AmiClient | None = None,
-                        tickets: "TicketStore | None" = None, three_party: bool = False) -> TransferResult:
+                        tickets: "TicketStore | None" = None, three_party: bool = False,
+                        calendar: "HolidayCalendar | None" = None) -> TransferResult:
     """Hand the call ``call`` (a linkedid, a ticket number, or the agent talking on it) to
     ``target`` (``12360``, ``customs``, ``110``, a platform's name).
 
@@ -46,9 +49,15 @@ async def transfer_call(call: str, target: str, *, settings: Settings, ami: AmiC
     target joins them (a ConfBridge). Returns once Asterisk accepted the move; the outcome (did
     the target answer) arrives on the ticket. ``ami``: a connected client of the transfer user
     (one is opened and closed here when None); ``tickets``: where ticket numbers are looked up
-    (a read-only store is opened on ``settings.redis`` when None and one is needed).
-    Raises :class:`TransferError` with the reason when nothing was moved."""
+    (a read-only store is opened on ``settings.redis`` when None and one is needed);
+    ``calendar``: the holidays for a sub-center's hours (the installed calendar when None).
+    A sub-center outside its hours is refused, not dialed. Raises :class:`TransferError` with the reason when nothing was moved."""
     chosen = resolve(settings, target)
+    if calendar is None:
+        from ivr.flows.calendar import load_calendar
+
+        calendar = load_calendar()
+    refuse_closed(chosen, settings, datetime.now().astimezone(), calendar)
     own_tickets = tickets is None
     if tickets is None:
         tickets = _ticket_reader(settings)

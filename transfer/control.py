@@ -10,9 +10,12 @@ the truthful fallback in ``[ivr-route] transfer``, recorded on the ticket).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Iterable, Literal, Mapping
 
 from ivr.config import Settings
+from ivr.flows.calendar import HolidayCalendar
+from transfer.hours import open_subcenter
 from transfer.model import EMERGENCY_NUMBERS, TransferRoute, emergency_route
 
 TargetKind = Literal["subcenter", "emergency", "platform"]
@@ -64,6 +67,17 @@ def resolve(s: Settings, text: str) -> Target:
     if by_name:
         return by_name[0]
     raise TransferError(f"unknown transfer target {text!r} (known: {', '.join(sorted(known))})")
+
+
+def refuse_closed(target: Target, s: Settings, now: datetime, calendar: HolidayCalendar) -> None:
+    """TransferError for a sub-center outside its ``hours:`` (it is not dialed then, as the IVR's
+    own transfers are not): the engine, ``ivr transfer`` and the desk refuse the same way."""
+    if target.kind != "subcenter" or not open_subcenter(target.route, s.subcenters, now, calendar).closed:
+        return
+    hours = s.subcenters[target.route.trunk].hours
+    when = f" (hours: {hours.day} {hours.time})" if hours is not None else ""
+    raise TransferError(f"sub-center {target.route.trunk} ({target.extension}) is closed now{when}: "
+                        "not dialed; keep the caller or offer a callback")
 
 
 @dataclass(frozen=True)
