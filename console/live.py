@@ -12,6 +12,7 @@ from aiohttp import web
 from console.context import CONSOLE, Console
 from console.desk import Desk, seat_control_client
 from console.notices import Notices
+from console.transfers import DeskTransfers
 from console.wallboard import Wallboard, WallboardSource
 from ivr.config import caller_key, state_dir
 from ivr.flows.calendar import load_calendar
@@ -23,6 +24,7 @@ from ivr.store import TicketStore
 class Live:
     wallboard: Wallboard
     desk: Desk
+    transfers: DeskTransfers
     tasks: "list[asyncio.Task[None]]"
     own_tickets: TicketStore | None = None  # made here (closed with the app)
 
@@ -46,6 +48,7 @@ def start_with(app: web.Application) -> None:
         for task in started.tasks:
             task.cancel()
         await asyncio.gather(*started.tasks, return_exceptions=True)
+        started.transfers.close()
         if started.own_tickets is not None:
             await started.own_tickets.close()
 
@@ -66,8 +69,9 @@ def _start(console: Console) -> Live:
     calendar = (lambda: flows.current.calendar) if flows is not None else load_calendar
     desk = Desk(console.redis, notices, tickets, console.settings, lambda: seat_control_client(console.settings()),
                 deadline_on(console.settings, calendar))
+    transfers = DeskTransfers(console.settings, tickets, calendar)
     loop = asyncio.get_running_loop()
-    return Live(wallboard, desk, [loop.create_task(notices.run()), loop.create_task(wallboard.run())],
+    return Live(wallboard, desk, transfers, [loop.create_task(notices.run()), loop.create_task(wallboard.run())],
                 None if tickets is console.tickets else tickets)
 
 

@@ -27,6 +27,7 @@
       box.dataset.state = "none";
       box.dataset.linkedid = "";
       document.getElementById("call-panel").hidden = true;
+      document.getElementById("transfer-form").hidden = true;
       document.getElementById("call-idle").hidden = false;
       return;
     }
@@ -36,6 +37,7 @@
     document.getElementById("call-idle").hidden = true;
     document.getElementById("call-panel").hidden = false;
     text("call-state-label", CALL_LABELS[call.state] || call.state);
+    document.getElementById("transfer-form").hidden = call.state !== "connected";  // only while talking
     text("stub-number", s.number ? "工单 " + s.number : "");
     text("stub-line", [s.line, s.line_title].filter(Boolean).join(" "));
     text("stub-caller", s.caller);
@@ -83,6 +85,15 @@
   document.getElementById("ticket-form").addEventListener("submit", function (e) {
     e.preventDefault();
     post(e.target).then(function (reply) { if (reply && reply.ok) root.dataset.saved = reply.number; });
+  });
+  document.getElementById("transfer-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var button = document.getElementById("transfer-go");
+    button.disabled = true;  // one click, one transfer
+    post(e.target).then(function (reply) {
+      button.disabled = false;
+      if (reply && reply.ok) root.dataset.transferred = reply.linkedid;
+    });
   });
 
   var events = new EventSource(root.dataset.events);

@@ -12,7 +12,11 @@ from console.context import CONSOLE
 from console.desk import DeskError, departments
 from console.live import live
 from console.pages import nav, render
+from console.transfers import EMERGENCY_LABELS
+from ivr.config import Settings
+from ivr.transfers import TransferError, TransferResult
 from tickets.model import REQUEST_LABELS
+from transfer.control import resolve, targets
 
 routes = web.RouteTableDef()
 nav("/desk", "座席工作台", "agent", order=10)
@@ -39,7 +43,18 @@ async def desk(request: web.Request) -> web.Response:
     settings = request.app[CONSOLE].settings()
     return render(request, "desk.html", agent=agent, request_types=[(k.value, v) for k, v in REQUEST_LABELS.items()],
                   departments=departments(settings), pause_reasons=settings.pause_reasons,
-                  message=request.query.get("m", ""))
+                  transfer_groups=_transfer_groups(settings), message=request.query.get("m", ""))
+
+
+def _transfer_groups(settings: Settings) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The desk's transfer targets (transfer.control.targets), grouped as the select shows them."""
+    groups: dict[str, list[tuple[str, str]]] = {"subcenter": [], "emergency": [], "platform": []}
+    for key, t in sorted(targets(settings).items()):
+        label = EMERGENCY_LABELS.get(key, f"{key} {t.title}") if t.kind == "emergency" else \
+            (f"{t.title}（{key}）" if t.title != key else key)
+        groups[t.kind].append((key, label))
+    titles = {"subcenter": "分中心", "emergency": "应急联动", "platform": "其他平台"}
+    return [(titles[kind], items) for kind, items in groups.items() if items]
 
 
 @routes.get("/desk/{agent}/events")
@@ -79,6 +94,33 @@ async def ticket(request: web.Request) -> web.Response:
         "ticket": saved.number, "request_type": saved.request_type, "department": saved.department,
         "notes": len(saved.notes)})  # the notes' length only: the log is no copy of the case
     return _reply(request, agent, f"工单 {saved.number} 已保存", number=saved.number)
+
+
+@routes.post("/desk/{agent}/transfer")
+async def transfer(request: web.Request) -> web.Response:
+    """转接 the call the seat is talking on (ivr.transfers: blind from the agent, or 三方通话
+    with an emergency line); the outcome (answered or not) lands on the ticket."""
+    agent, form = _own_seat(request), await request.post()
+    target, three_party = str(form.get("target", "")), form.get("three_party") == "1"
+    console = request.app[CONSOLE]
+    what: dict[str, Any] = {"agent": agent, "target": target, "three_party": three_party}
+    try:
+        if three_party and resolve(console.settings(), target).kind != "emergency":
+            raise TransferError("a three-party call is for the emergency lines (110/119/120/122) only")
+        result = await live(request).transfers.transfer(agent, target, three_party=three_party)
+    except TransferError as exc:
+        await console.audit(current_user(request), "desk transfer", {**what, "error": str(exc)})
+        return _reply(request, agent, f"转接失败：{exc}", ok=False)
+    await console.audit(current_user(request), "desk transfer", {**what, **result.to_json()})
+    return _reply(request, agent, _done(result), number=result.ticket, linkedid=result.linkedid)
+
+
+def _done(r: TransferResult) -> str:
+    """What the agent is told: Asterisk took the move; whether the target answers is on the ticket."""
+    ticket = f"工单 {r.ticket}" if r.ticket else "工单"
+    if r.three_party:
+        return f"已发起三方通话：主叫、座席与 {r.target} 同时通话，接通结果将记入{ticket}。"
+    return f"已转接至 {r.target}，接通结果将记入{ticket}。"
 
 
 def _reply(request: web.Request, agent: str, message: str, *, ok: bool = True, **extra: Any) -> web.Response:
