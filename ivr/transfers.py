@@ -51,13 +51,15 @@ async def transfer_call(call: str, target: str, *, settings: Settings, ami: AmiC
     (one is opened and closed here when None); ``tickets``: where ticket numbers are looked up
     (a read-only store is opened on ``settings.redis`` when None and one is needed);
     ``calendar``: the holidays for a sub-center's hours (the installed calendar when None).
-    A sub-center outside its hours is refused, not dialed. Raises :class:`TransferError` with the reason when nothing was moved."""
+    A sub-center outside its hours is refused, not dialed. Raises :class:`TransferError` with
+    the reason when nothing was moved."""
     chosen = resolve(settings, target)
-    if calendar is None:
+    if calendar is None and chosen.kind == "subcenter":  # only a sub-center has hours
         from ivr.flows.calendar import load_calendar
 
         calendar = load_calendar()
-    refuse_closed(chosen, settings, datetime.now().astimezone(), calendar)
+    if calendar is not None:
+        refuse_closed(chosen, settings, datetime.now().astimezone(), calendar)
     own_tickets = tickets is None
     if tickets is None:
         tickets = _ticket_reader(settings)
