@@ -41,6 +41,7 @@ class Notices:
         self.stopping = asyncio.Event()  # set at the console's shutdown: every event stream ends
 
     async def run(self) -> None:
+        me = asyncio.current_task()
         while True:
             try:
                 async with self.redis.pubsub() as pubsub:
@@ -49,6 +50,10 @@ class Notices:
                     self._tell(EVERYTHING)  # whatever happened while not subscribed
                     while True:  # (short reads: the client's socket timeout never fires on a quiet channel)
                         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                        if me is not None and me.cancelling():
+                            # redis-py's read timeout can swallow a cancellation that lands as it
+                            # expires: without this the console's shutdown waits here forever
+                            raise asyncio.CancelledError
                         if message is not None and message.get("type") == "message":
                             self._tell((str(message["channel"]), str(message["data"])))
             except (RedisError, OSError) as exc:
