@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ivr.config import ConfigError, Settings, agent_secret
 from queues.model import memberships
+from ivr.transfers import closed_variable
 from transfer.control import TRANSFERS_CONTEXT, targets
 from transfer.model import EMERGENCY_TRUNK, EmergencyTrunk, Platform, SubCenter
 
@@ -435,7 +436,12 @@ def _transfer_targets(s: Settings, *, goto: str = "ivr-route,transfer,1") -> str
     out = []
     for key, target in sorted(targets(s).items()):
         lines = [f"exten => {key},1,NoOp(transfer to {target.title})"]
-        lines += [f" same => n,Set({k}={v})" for k, v in target.route.variables().items() if k != "IVR_ROUTE"]
+        variables = {k: v for k, v in target.route.variables().items() if k != "IVR_ROUTE"}
+        sc = s.subcenters.get(target.route.trunk)
+        if sc is not None and sc.hours is not None:
+            # published by the engine (ivr/transfers.py HoursPublisher); empty without it: dialed
+            variables["IVR_TRANSFER_CLOSED"] = f"${{{closed_variable(target.route.trunk)}}}"
+        lines += [f" same => n,Set({k}={v})" for k, v in variables.items()]
         out.append("\n".join([*lines, f" same => n,Goto({goto})"]) + "\n")
     return "".join(out)
 

@@ -32,6 +32,7 @@ from ivr.latency import EngineLatency
 from ivr.live import LiveFollower, deadline_on
 from ivr.push import PushWorker
 from ivr.seats import SeatFollower
+from ivr.transfers import HoursPublisher
 from ivr.store import CallStore, ElderlyList, SeatStore, TicketStore
 from ivr.config import state_dir
 from tickets.model import Ticket
@@ -71,6 +72,8 @@ class Service:
                                  deadline=deadline_on(lambda: self.flows.current.settings,
                                                       lambda: self.flows.current.calendar))
         self.push = PushWorker(s.redis.url, s, consumer=f"{socket.gethostname()}:{s.agi.port}:{os.getpid()}")
+        # sub-center hours for the agents' own transfers, as the transfer AMI user
+        self.hours = HoursPublisher(lambda: self.flows.current.settings, lambda: self.flows.current.calendar)
         self.ami: AmiClient | None = None
         self.latency = EngineLatency()
 
@@ -98,6 +101,7 @@ class Service:
         result = await asyncio.to_thread(self.flows.reload)
         if result.ok:
             log.info("reloaded config: version %s is live", result.version)
+            self.hours.republish()
         else:
             log.error("reload refused, version %s stays live:\n%s", result.version, "\n".join(result.errors))
         await self.publish_status(result.ok, result.errors)
@@ -156,6 +160,7 @@ class Service:
                                                                          reopen=self._reopen_logs),
                                                    "log retention")),
                     tasks.create_task(keep_running(self._status_heartbeat, "status heartbeat")),
+                    tasks.create_task(keep_running(self.hours.run, "sub-center hours publisher")),
                     tasks.create_task(keep_running(self.latency.sample_loop_lag, "loop lag sampler")),
                     tasks.create_task(keep_running(self._publish_latency, "latency publisher")),
                     tasks.create_task(systemd_watchdog()),

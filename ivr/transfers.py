@@ -7,25 +7,35 @@ dialplan (``[ivr-transfers]``, ``[ivr-bridge]``), so the target is dialed exactl
 own transfer is, with its result, SIP cause and the truthful fallback on the ticket (written by
 the call tracker from Asterisk's events, not here). It speaks as the transfer AMI user
 (``ami.transfer_username``, write class ``call`` only, no events).
+
+:class:`HoursPublisher`, as the same user, keeps one global variable per sub-center with hours
+(:func:`closed_variable`) in Asterisk: the agents' own transfers (dial, REFER, atxfer) honor
+the hours through it, since the dialplan cannot tell working days (transfer/hours.py does).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING
+import asyncio
+import logging
+import re
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Callable
 
 from redis.exceptions import RedisError
 
 from ivr.ami.client import AmiClient, AmiError
 from ivr.config import Settings
+from ivr.flows.calendar import HolidayCalendar
 from transfer.control import (BRIDGE_CONTEXT, TRANSFERS_CONTEXT, Leg, TransferError, TransferResult, find_call,
                               plan_move, refuse_closed, resolve)
+from transfer.hours import closed_now
 
 if TYPE_CHECKING:
-    from ivr.flows.calendar import HolidayCalendar
     from ivr.store import TicketStore
 
-__all__ = ["TransferError", "TransferResult", "transfer_call", "transfer_client"]
+__all__ = ["HoursPublisher", "TransferError", "TransferResult", "closed_variable", "transfer_call", "transfer_client"]
+
+log = logging.getLogger("ivr.transfers")
 
 
 def transfer_client(settings: Settings) -> AmiClient:
@@ -132,3 +142,66 @@ def _ticket_reader(settings: Settings) -> "TicketStore":
     # read only: a store writes nothing until a ticket is written, and this one never is
     return TicketStore(settings.redis.url, state_dir() / "spool", "transfer",
                        retention_days=settings.tickets.retention_days)
+
+
+def closed_variable(subcenter: str) -> str:
+    """The Asterisk global saying whether ``subcenter`` is closed now (1/0; empty: never published)."""
+    return "IVR_SUBCENTER_CLOSED_" + re.sub(r"[^A-Z0-9]", "_", subcenter.upper())
+
+
+class HoursPublisher:
+    """Publishes :func:`transfer.hours.closed_now` into Asterisk's globals (AMI ``Setvar``
+    without a channel): at each login, when :meth:`republish` is called (after a config
+    reload) and at each minute boundary, so the state flips when the hours begin or end.
+    Without the engine the globals stay empty and the targets dial as before."""
+
+    def __init__(self, settings: Callable[[], Settings], calendar: Callable[[], HolidayCalendar],
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc).astimezone()):
+        self._settings, self._calendar, self._now = settings, calendar, now
+        self._wake = asyncio.Event()
+
+    def republish(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        try:
+            client = transfer_client(self._settings())
+        except TransferError as exc:
+            log.warning("sub-center hours are not published to Asterisk (agents' transfers ignore them): %s", exc)
+            return
+        client.on_login(lambda _client: self.republish())
+        try:
+            await self._connect(client)
+            while True:
+                self._wake.clear()
+                await self.publish(client)
+                now = self._now()
+                wait = 60.5 - now.second - now.microsecond / 1e6  # just past the next minute
+                try:
+                    await asyncio.wait_for(self._wake.wait(), wait)
+                except TimeoutError:
+                    pass
+        finally:
+            client.close()
+
+    @staticmethod
+    async def _connect(client: AmiClient) -> None:
+        """The first login (later ones: the client reconnects by itself)."""
+        while True:
+            try:
+                await client.connect()
+                return
+            except AmiError as exc:
+                log.warning("%s; retrying", exc)
+                await asyncio.sleep(2)
+
+    async def publish(self, client: AmiClient) -> None:
+        """One ``Setvar`` per sub-center with hours; an unreachable Asterisk waits for the next try."""
+        if not client.connected:
+            return
+        s = self._settings()
+        try:
+            for name, closed in closed_now(s.subcenters, self._now(), self._calendar()).items():
+                await client.action({"Action": "Setvar", "Variable": closed_variable(name), "Value": "1" if closed else "0"})
+        except (AmiError, TimeoutError) as exc:
+            log.warning("cannot publish sub-center hours: %s", exc)

@@ -296,12 +296,7 @@ class CallTracker:
             visit = _waiting(t)
             return _end_visit(t, visit, VisitOutcome.CALLBACK, at, None) if visit else []
         if kind == "IvrTransfer":
-            number = event.get("Number", "")
-            attempt = next((x for x in reversed(t.transfers) if x.number == number and not x.then), None)
-            if attempt is None:  # the dial began before we were following the call
-                attempt = Transfer(kind="emergency" if number in EMERGENCY_NUMBERS else "subcenter",
-                                   target=event.get("Trunk", ""), number=number, at=iso(at))
-                t.transfers.append(attempt)
+            attempt = _dial_attempt(t, event, at)
             attempt.result = attempt.result or event.get("DialStatus", "")
             fallback = event.get("Fallback", "")
             attempt.then = f"queue {fallback}" if fallback else ("connected" if attempt.result == "ANSWER" else "hangup")
@@ -329,14 +324,10 @@ class CallTracker:
         """A three-party bridge's steps ([ivr-bridge]): the dial to the target is an attempt like
         any (DialBegin made it), marked three-party; its result says who is in the bridge."""
         number, stage = event.get("Number", ""), event.get("Stage", "")
-        attempt = next((x for x in reversed(t.transfers) if x.number == number and not x.then), None)
         if stage == "dialing":
             t.note(iso(at), "three-party bridge", f"dialing {number} via {event.get('Trunk', '')}")
             return
-        if attempt is None:  # the dial began before we were following the call
-            attempt = Transfer(kind="emergency" if number in EMERGENCY_NUMBERS else "subcenter",
-                               target=event.get("Trunk", ""), number=number, at=iso(at))
-            t.transfers.append(attempt)
+        attempt = _dial_attempt(t, event, at)
         attempt.three_party = True
         attempt.result = attempt.result or event.get("DialStatus", "")
         attempt.then = "three-party bridge" if attempt.result == "ANSWER" else "back to the agent"
@@ -658,3 +649,20 @@ def _duration(hms: str) -> float:
 
 
 from tracking.cdr import CdrRow  # noqa: E402  (cdr needs Ticket only; import last for the annotation)
+
+
+AGENT_MOVES = frozenset({"blind", "attended"})  # an agent's transfer, not the dial it leads to
+
+
+def _dial_attempt(t: Ticket, event: Event, at: datetime) -> Transfer:
+    """The open attempt to dial the event's ``Number`` (DialBegin opened it); a new one when the
+    dial began before we were following the call, or never began (a sub-center closed now: after
+    an agent's own transfer the agent's move, with the same number, is not that attempt)."""
+    number = event.get("Number", "")
+    attempt = next((x for x in reversed(t.transfers)
+                    if x.number == number and not x.then and x.kind not in AGENT_MOVES), None)
+    if attempt is None:
+        attempt = Transfer(kind="emergency" if number in EMERGENCY_NUMBERS else "subcenter",
+                           target=event.get("Trunk", ""), number=number, at=iso(at))
+        t.transfers.append(attempt)
+    return attempt

@@ -23,3 +23,9 @@ def open_subcenter(route: TransferRoute, subcenters: Mapping[str, SubCenter], no
     if sc is None or staffed(sc.hours, now, calendar):
         return route
     return dataclasses.replace(route, closed=True)
+
+
+def closed_now(subcenters: Mapping[str, SubCenter], now: datetime, calendar: HolidayCalendar) -> dict[str, bool]:
+    """Each sub-center that has hours: is it closed ``now``? What the engine publishes into
+    Asterisk for the agents' own transfers (the dialplan cannot tell working days)."""
+    return {name: not staffed(sc.hours, now, calendar) for name, sc in subcenters.items() if sc.hours is not None}

@@ -39,6 +39,18 @@ async def restored(engine: TestBed, config_dir: Path) -> AsyncIterator[None]:
     await reload_all(engine)
 
 
+def close_now(config_dir: Path, entry_end: str) -> None:
+    """Give the sub-center whose subcenters.yaml entry ends in ``entry_end`` hours that exclude now."""
+    from datetime import datetime
+
+    subcenters = config_dir / "subcenters.yaml"
+    later = datetime.now() + timedelta(hours=2)
+    hours = f'hours: {{day: any, time: "{later:%H}:00-{(later + timedelta(hours=1)):%H}:00"}}'
+    text = subcenters.read_text(encoding="utf-8")
+    assert entry_end in text
+    subcenters.write_text(text.replace(entry_end, f"{entry_end[:-1]}, {hours}}}"), encoding="utf-8")
+
+
 async def heard(phones: Phones, ami: AmiClient, redis: Any, dialed: str) -> tuple[list[str], dict[str, Any]]:
     """A caller dials ``dialed`` and presses 0 in the 12345 menu; what they heard, and the record."""
     caller = phones.next_caller()
@@ -224,15 +236,9 @@ async def test_given_the_tax_line_is_closed_now_then_the_caller_is_told_so_and_t
 ) -> None:
     """Hours that exclude now (in the test's own config copy): 12366 is not dialed; the caller
     hears subcenter_closed and the fallback offer, 1 takes the 12345 queue."""
-    from datetime import datetime
-
     from ivr.testbed.calls import closed_ticket
 
-    subcenters = config_dir / "subcenters.yaml"
-    later = datetime.now() + timedelta(hours=2)
-    hours = f'hours: {{day: any, time: "{later:%H}:00-{(later + timedelta(hours=1)):%H}:00"}}'
-    subcenters.write_text(subcenters.read_text(encoding="utf-8").replace("port: 5071}", f"port: 5071, {hours}}}"),
-                          encoding="utf-8")
+    close_now(config_dir, "port: 5071}")
     await reload_all(engine)
     caller = phones.next_caller()
     told = ami.wait_for("Newexten", lambda e: for_caller(caller)(e) and e.get("Application") == "Playback"
@@ -249,3 +255,38 @@ async def test_given_the_tax_line_is_closed_now_then_the_caller_is_told_so_and_t
         ("subcenter", "tax", "12366", "CLOSED", "queue general")]
     assert ticket.after_transfer.startswith("queue general")
     dialed.cancel()
+
+
+async def test_given_customs_is_closed_now_then_an_agents_blind_transfer_to_12360_is_not_dialed_and_the_ticket_says_closed(
+    engine: TestBed, phones: Phones, ami: AmiClient, tickets: Any, config_dir: Path, restored: None,
+) -> None:
+    """The agent's own REFER (no engine in the move): the target extension reads the closed
+    state the engine published into Asterisk's globals, so the caller hears subcenter_closed and
+    the offer and goes to the 12345 queue; 12360's gateway is never dialed."""
+    from ivr.testbed.calls import closed_ticket
+    from ivr.transfers import closed_variable
+
+    close_now(config_dir, "port: 5072}")
+    await reload_all(engine)
+    async with asyncio.timeout(90):  # the engine publishes after its reload (or at the minute)
+        while (await ami.action({"Action": "Getvar", "Variable": closed_variable("customs")})).get("Value") != "1":
+            await asyncio.sleep(0.5)
+    caller = phones.next_caller()
+    async with only_seat(engine, ami, "agent1001"):
+        transferred = ami.wait_for("BlindTransfer", lambda e: e.get("Extension") == "12360")
+        told = ami.wait_for("Newexten", lambda e: for_caller(caller)(e) and e.get("Application") == "Playback"
+                            and e.get("AppData", "").startswith("ivr12345/subcenter_"))
+        dialed = ami.wait_for("DialBegin", lambda e: "customs" in e.get("DestChannel", ""))
+        joined = ami.wait_for("QueueCallerJoin", lambda e: for_caller(caller)(e) and e.get("Queue") == "q-general")
+        seat = await phones.agent("agent1001", caller, mode="transfer", talk_ms=1000, refer_to="12360")
+        sipp, _ = await phones.call("12345", [Key("0", 1500)], hold_ms=25_000, caller=caller)
+        assert (await asyncio.wait_for(transferred, 40))["Result"] == "Success"
+        assert await seat.wait(20) == 0, seat.output()
+        assert (await asyncio.wait_for(told, 30))["AppData"] == "ivr12345/subcenter_closed"
+        await asyncio.wait_for(joined, 30)  # no key during the offer: the 12345 queue
+        assert not dialed.done()  # customs' gateway was never rung
+        ticket = await closed_ticket(tickets, caller, timeout=40)
+        assert [(t.kind, t.number, t.result) for t in ticket.transfers][:2] == [
+            ("blind", "12360", ticket.transfers[0].result), ("subcenter", "12360", "CLOSED")]
+        assert ticket.transfers[1].then.startswith("queue general")
+        dialed.cancel()

@@ -151,3 +151,24 @@ def test_out_of_scope_keys_are_features_of_agents_channels_only(files: dict[str,
     assert "exten => petition,1,UserEvent(IvrOutOfScope,Matter: petition,Agent: ${BRIDGEPEER})\n" \
            " same => n,Playback(ivr12345/out_of_scope_petition)\n same => n,Return()" in dialplan
     assert all(",ivr-agent-connected,," in line for line in files["extensions_queues.conf"].splitlines() if "Queue(" in line)
+
+
+def test_a_sub_center_with_hours_takes_its_closed_state_from_the_engines_global(tmp_path: Path) -> None:
+    """Agents' own transfers (dial, REFER, atxfer) to a sub-center with hours run the IVR's
+    ``closed`` path when the engine published it closed; without hours nothing is looked up."""
+    import shutil
+
+    from ivr.testbed.configs import edit_entry
+
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    edit_entry(config / "subcenters.yaml", "customs", "port: 5072}", 'port: 5072, hours: {day: working, time: "08:30-17:30"}}')
+    settings = load_config(config, environ={}).settings
+    rendered = render(settings, RenderOptions(ami_secret="a", agent_secrets={n: "pw" for n in settings.agents}))
+    for name in ("extensions_agent_transfers.conf", "extensions_transfers.conf"):
+        text = rendered[name]
+        customs = text.split("exten => 12360,1,")[1].split("exten =>")[0]
+        assert " same => n,Set(IVR_TRANSFER_CLOSED=${IVR_SUBCENTER_CLOSED_CUSTOMS})\n" in customs
+        assert customs.rstrip().endswith("Goto(ivr-route,transfer,1)")
+        tobacco = text.split("exten => 12313,1,")[1].split("exten =>")[0]
+        assert " same => n,Set(IVR_TRANSFER_CLOSED=)\n" in tobacco

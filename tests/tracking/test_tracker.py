@@ -170,15 +170,32 @@ def test_given_the_tax_gateway_is_busy_then_transfer_failed_with_cause_and_the_f
     assert t.line == "12366" and t.line_mode == "subcenter" and t.agent == "agent1003"
 
 
-def test_given_an_agent_blind_transfer_then_the_ticket_says_transferred(tracker: CallTracker) -> None:
+def blind_transferred(tracker: CallTracker, *then: dict[str, str]) -> Ticket:
+    """A recorded answered call whose agent blind-transfers it to 12360, ``then`` events after."""
     events = recorded("answered_rated")
     linkedid = events[0]["Linkedid"]
     connect = next(i for i, e in enumerate(events) if e["Event"] == "AgentConnect")
-    events.insert(connect + 1, {"Event": "BlindTransfer", "Timestamp": events[connect]["Timestamp"],
-                                "TransfererLinkedid": linkedid, "Extension": "12360", "Context": "from-agents",
-                                "Result": "Success"})
-    t = closed(feed(tracker, events, ivr_record(linkedid, keys=["1"], route="queue")))
+    at = events[connect]["Timestamp"]
+    events[connect + 1:connect + 1] = [
+        {"Event": "BlindTransfer", "Timestamp": at, "TransfererLinkedid": linkedid, "Extension": "12360",
+         "Context": "from-agents", "Result": "Success"},
+        *({"Timestamp": at, "Uniqueid": linkedid, "Linkedid": linkedid, **e} for e in then)]
+    return closed(feed(tracker, events, ivr_record(linkedid, keys=["1"], route="queue")))
+
+
+def test_given_an_agent_blind_transfer_then_the_ticket_says_transferred(tracker: CallTracker) -> None:
+    t = blind_transferred(tracker)
     assert t.disposition == "transferred" and t.transfers[0].kind == "blind" and t.transfers[0].number == "12360"
+
+
+def test_given_an_agent_blind_transfer_to_a_closed_sub_center_then_its_own_attempt_says_closed(tracker: CallTracker) -> None:
+    """Never dialed (no DialBegin): the dialplan's IvrTransfer is a new attempt, not the agent's move."""
+    t = blind_transferred(tracker, {"Event": "UserEvent", "UserEvent": "IvrTransfer", "Trunk": "customs",
+                                    "Number": "12360", "DialStatus": "CLOSED", "Fallback": "general"})
+    blind, closed_attempt = t.transfers
+    assert (blind.kind, blind.result) == ("blind", "Success")
+    assert (closed_attempt.kind, closed_attempt.target, closed_attempt.number, closed_attempt.result,
+            closed_attempt.then) == ("subcenter", "customs", "12360", "CLOSED", "queue general")
 
 
 def test_given_a_reconnect_then_live_calls_are_adopted_and_gone_ones_reported_vanished(tracker: CallTracker) -> None:

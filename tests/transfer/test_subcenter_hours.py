@@ -48,3 +48,22 @@ def test_bad_hours_are_refused_with_file_and_line(tmp_path: Path) -> None:
     line = edit_entry(config / "subcenters.yaml", "tobacco", "port: 5073}", 'port: 5073, hours: {day: working, time: "8:30-25:00"}}')
     with pytest.raises(ConfigError, match=rf"subcenters.yaml:{line}:\d+: .*hours"):
         load_config(config, environ={})
+
+
+def test_at_a_pinned_time_only_the_sub_centers_with_hours_are_published_and_closed_ones_say_so() -> None:
+    from transfer.hours import closed_now
+
+    subcenters = {**TOBACCO, "tax": SubCenter(title="12366", number="12366", host="127.0.0.1"),
+                  "customs": SubCenter(title="12360", number="12360", host="127.0.0.1",
+                                       hours=Hours(day="any", time="08:00-20:00"))}
+    assert closed_now(subcenters, datetime(2026, 12, 1, 10, 0), CALENDAR) == {"tobacco": False, "customs": False}
+    assert closed_now(subcenters, datetime(2026, 12, 5, 10, 0), CALENDAR) == {"tobacco": True, "customs": False}
+    assert closed_now(subcenters, datetime(2026, 12, 1, 17, 30), CALENDAR) == {"tobacco": True, "customs": False}
+    assert closed_now(subcenters, datetime(2026, 12, 1, 21, 0), CALENDAR) == {"tobacco": True, "customs": True}
+
+
+def test_the_published_variable_is_a_valid_asterisk_name_per_sub_center() -> None:
+    from ivr.transfers import closed_variable
+
+    assert closed_variable("customs") == "IVR_SUBCENTER_CLOSED_CUSTOMS"
+    assert closed_variable("city-tax") == "IVR_SUBCENTER_CLOSED_CITY_TAX"
