@@ -14,7 +14,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from console.auth import csrf_middleware, session_middleware
+from console.auth import csrf_middleware, refusal_audit, session_middleware
 from console.context import CONSOLE, Console
 
 VIEWS = (
@@ -55,7 +55,7 @@ def _headers(request: web.Request, response: web.StreamResponse) -> None:
 
 
 def create_app(console: Console) -> web.Application:
-    app = web.Application(middlewares=[security_headers, session_middleware, csrf_middleware],
+    app = web.Application(middlewares=[security_headers, refusal_audit, session_middleware, csrf_middleware],
                           client_max_size=2 * 1024 * 1024)
     app[CONSOLE] = console
     for name in VIEWS:

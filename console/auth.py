@@ -68,11 +68,30 @@ def require_seat(request: web.Request, agent: str) -> User:
     return user
 
 
+REFUSED = web.RequestKey("refused", str)  # why this request was refused (audited on the way out)
+
+
 def forbidden(request: web.Request, reason: str = "") -> web.HTTPForbidden:
-    """The 403 every refusal uses (the page says why, in Mandarin)."""
+    """The 403 every refusal uses (the page says why, in Mandarin); :func:`refusal_audit` writes
+    it to the audit log, so an agent probing another seat, a flow or an unmasked number, and a
+    forged form, all leave a line."""
     from console.pages import error_page
 
-    return error_page(request, web.HTTPForbidden, "无权访问", reason or "您的角色无权查看此页面。")
+    request[REFUSED] = reason or "您的角色无权查看此页面。"
+    return error_page(request, web.HTTPForbidden, "无权访问", request[REFUSED])
+
+
+@web.middleware
+async def refusal_audit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPForbidden:
+        if REFUSED in request:
+            user = request.get(USER)
+            await request.app[CONSOLE].audit(user if user is not None else "anonymous", "console refused",
+                                             {"method": request.method, "path": request.path},
+                                             reason=f"refused: {request[REFUSED]}")
+        raise
 
 
 @web.middleware

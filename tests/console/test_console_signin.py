@@ -37,6 +37,10 @@ def test_an_agent_cannot_open_an_admin_page(browser: Browser, console: ConsoleSi
     assert "用户" not in browser.text("header nav")  # not in the agent's menu ...
     browser.open("/users")
     assert browser.text("#error-title") == "无权访问"  # ... nor reachable by its address
+    entry = console.audit()[-1]  # and the attempt is on the audit log
+    assert (entry.user, entry.command, entry.what) == (f"{agent.name}@console", "console refused",
+                                                       {"method": "GET", "path": "/users"})
+    assert entry.reason.startswith("refused: ")
 
 
 def test_a_form_without_its_csrf_token_is_refused(browser: Browser, console: ConsoleSite) -> None:
@@ -45,5 +49,8 @@ def test_a_form_without_its_csrf_token_is_refused(browser: Browser, console: Con
     browser.driver.execute_script("document.querySelector('header .signout input[name=_csrf]').remove()")
     browser.submit("header .signout button")
     assert "CSRF" in browser.text("#error-message")
+    entry = console.audit()[-1]
+    assert (entry.command, entry.what["method"], entry.what["path"]) == ("console refused", "POST", "/logout")
+    assert "CSRF" in entry.reason
     browser.open("/")
     assert browser.find("#whoami")  # still signed in: the forged sign-out did nothing
