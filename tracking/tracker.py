@@ -353,8 +353,12 @@ class CallTracker:
             # channel is still there, its extension the number keyed)
             leg = event.get("TransferTargetChannel", "")
             dialed = call.dials.get(leg)
-            number = dialed.number if dialed else event.get("TransferTargetExten", "") if leg.startswith("Local/") else ""
-            number = number or event.get("SecondTransfererConnectedLineNum", "") or event.get("TransferTargetCallerIDNum", "")
+            number = dialed.number if dialed else _local_exten(leg)
+            if not number:  # the consultation's own attempt, else what the target showed (digits only:
+                # a connected-line update may show the dialplan's "transfer" or 12345 instead)
+                attempts = [t for t in call.ticket.transfers if t.kind not in ("blind", "attended")]
+                shown = (event.get("SecondTransfererConnectedLineNum", ""), event.get("TransferTargetCallerIDNum", ""))
+                number = attempts[-1].number if attempts else next((n for n in shown if n.isdigit()), "")
             target = endpoint_of(event.get("SecondTransfererChannel", ""))
         result = event.get("Result", "")
         call.ticket.transfers.append(Transfer(kind="blind" if name == "BlindTransfer" else "attended", target=target,
@@ -617,6 +621,15 @@ _HANDLERS: dict[str, Callable[[CallTracker, Call, Event, datetime], list[Change]
     "UserEvent": CallTracker._user_event,
 }
 HANDLED_EVENTS = frozenset({*_HANDLERS, "Newchannel", "Hangup", "BlindTransfer", "AttendedTransfer", "FullyBooted"})
+
+
+def _local_exten(channel: str) -> str:
+    """The number a Local channel was created for (``Local/12360@ivr-transfers-00000001;1`` →
+    12360): its name keeps it while its dialplan has long moved on to ``[ivr-route] transfer``."""
+    if not channel.startswith("Local/"):
+        return ""
+    exten = channel[len("Local/"):].partition("@")[0]
+    return exten if exten.isdigit() else ""
 
 
 def normalize_line(dialed: str) -> str:

@@ -115,3 +115,31 @@ def test_ivr_tickets_show_says_three_party_and_the_linked_platform_ticket() -> N
     text = _details(t)
     assert "from platform province, its ticket 20261202-12345-00001" in text
     assert "emergency 110 via emergency (three-party): ANSWER → three-party bridge" in text
+
+
+def test_given_an_attended_transfer_whose_local_leg_moved_on_then_the_number_is_the_one_keyed() -> None:
+    # the consultation's Local channel has left the extension keyed for [ivr-route] transfer, and the
+    # agent's connected line shows the dialplan's "transfer": the channel's name still says 12360
+    customs = "PJSIP/customs-00000002"
+    local = "Local/12360@ivr-transfers-00000000;1"
+    t = run([*talking(),
+             ev("Newchannel", 5, customs, "t-100.2", Context="from-pstn", Exten=""),
+             {"Event": "AttendedTransfer", "Timestamp": "7", "Result": "Success", "OrigTransfererLinkedid": CALL,
+              "SecondTransfererChannel": "PJSIP/agent1001-00000001", "SecondTransfererConnectedLineNum": "transfer",
+              "TransferTargetChannel": local, "TransferTargetExten": "transfer"},
+             *ended(20, ("PJSIP/agent1001-00000001", AGENT), (customs, "t-100.2"))])
+    assert [(x.kind, x.number, x.result) for x in t.transfers] == [("attended", "12360", "Success")]
+
+
+def test_given_an_attended_transfer_seen_only_by_its_target_then_the_consultation_attempt_names_the_number() -> None:
+    customs = "PJSIP/customs-00000002"
+    t = run([*talking(),
+             ev("Newchannel", 5, customs, "t-100.2", Context="from-pstn", Exten=""),
+             ev("DialBegin", 5, "Local/12360@ivr-transfers-00000000;2", "t-100.3", DestChannel=customs,
+                DialString="12360@customs"),
+             ev("DialEnd", 6, "Local/12360@ivr-transfers-00000000;2", "t-100.3", DestChannel=customs, DialStatus="ANSWER"),
+             {"Event": "AttendedTransfer", "Timestamp": "7", "Result": "Success", "OrigTransfererLinkedid": CALL,
+              "SecondTransfererChannel": "PJSIP/agent1001-00000001", "SecondTransfererConnectedLineNum": "transfer",
+              "TransferTargetChannel": "PJSIP/agent1001-00000003", "TransferTargetExten": "transfer"},
+             *ended(20, ("PJSIP/agent1001-00000001", AGENT), (customs, "t-100.2"))])
+    assert [(x.kind, x.number) for x in t.transfers] == [("subcenter", "12360"), ("attended", "12360")]
