@@ -44,13 +44,19 @@ def run(events: list[dict[str, str]]) -> Ticket:
     return next(c.ticket for c in changes if c.phase == "closed")
 
 
+def consulted(customs: str) -> list[dict[str, str]]:
+    """The agent's consultation (atxfer) dials 12360 through its Local channel; customs answers."""
+    return [ev("Newchannel", 5, customs, "t-100.2", Context="from-pstn", Exten=""),
+            ev("DialBegin", 5, "Local/12360@ivr-transfers-00000000;2", "t-100.3", DestChannel=customs,
+               DialString="12360@customs"),
+            ev("DialEnd", 6, "Local/12360@ivr-transfers-00000000;2", "t-100.3", DestChannel=customs,
+               DialStatus="ANSWER")]
+
+
 def test_given_an_attended_transfer_whose_local_leg_went_away_then_the_number_is_the_one_dialed() -> None:
     customs = "PJSIP/customs-00000002"
     t = run([*talking(),
-             ev("Newchannel", 5, customs, "t-100.2", Context="from-pstn", Exten=""),
-             ev("DialBegin", 5, "Local/12360@ivr-transfers-00000000;2", "t-100.3", DestChannel=customs,
-                DialString="12360@customs"),
-             ev("DialEnd", 6, "Local/12360@ivr-transfers-00000000;2", "t-100.3", DestChannel=customs, DialStatus="ANSWER"),
+             *consulted(customs),
              {"Event": "AttendedTransfer", "Timestamp": "7", "Result": "Success", "OrigTransfererLinkedid": CALL,
               "SecondTransfererChannel": "PJSIP/agent1001-00000001", "SecondTransfererConnectedLineNum": "transfer",
               "TransferTargetChannel": customs, "TransferTargetExten": ""},
@@ -134,10 +140,7 @@ def test_given_an_attended_transfer_whose_local_leg_moved_on_then_the_number_is_
 def test_given_an_attended_transfer_seen_only_by_its_target_then_the_consultation_attempt_names_the_number() -> None:
     customs = "PJSIP/customs-00000002"
     t = run([*talking(),
-             ev("Newchannel", 5, customs, "t-100.2", Context="from-pstn", Exten=""),
-             ev("DialBegin", 5, "Local/12360@ivr-transfers-00000000;2", "t-100.3", DestChannel=customs,
-                DialString="12360@customs"),
-             ev("DialEnd", 6, "Local/12360@ivr-transfers-00000000;2", "t-100.3", DestChannel=customs, DialStatus="ANSWER"),
+             *consulted(customs),
              {"Event": "AttendedTransfer", "Timestamp": "7", "Result": "Success", "OrigTransfererLinkedid": CALL,
               "SecondTransfererChannel": "PJSIP/agent1001-00000001", "SecondTransfererConnectedLineNum": "transfer",
               "TransferTargetChannel": "PJSIP/agent1001-00000003", "TransferTargetExten": "transfer"},
