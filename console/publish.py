@@ -1,5 +1,6 @@
 """Publishing a file of ``config/`` from the console: checked first, exactly as ``ivr check``
-does, on a copy of the whole config with the draft in place; written atomically only when the
+does, on a copy of the whole config with the draft in place (in a limited child process:
+:mod:`console.sandbox`, never in the engine's); written atomically only when the
 copy is valid; then the engine's own reload (the path of ``ivr reload`` and SIGHUP) makes it
 live. A broken draft never touches ``config/``: the running version stays live.
 
@@ -20,13 +21,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Awaitable, Callable
 
+from console.sandbox import CONCURRENT, check_in_child
 from ivr.flows.report import CheckReport, check_config
+from ivr.yamlsource import SourceError, load
 
 if TYPE_CHECKING:
     from ivr.flows.live import ReloadResult
     from ivr.prompts.catalog import PromptCatalog
 
 HISTORY = ".history"
+# What a console-published number plan may set: the plan, nothing else of the configuration
+# (plans/*.yaml are held to their own model, NumberPlan, by the check).
+PLAN_SECTIONS = {"numbers.yaml": ("plan", "numbers")}
 EDITABLE = re.compile(r"^(flows/[a-z][a-z0-9_-]{0,39}\.yaml|numbers\.yaml|plans/[a-z][a-z0-9_.-]{0,60}\.yaml)$")
 
 
@@ -70,6 +76,7 @@ class ConfigFiles:
         self.catalog = catalog
         self.reload = reload
         self._lock = asyncio.Lock()
+        self._checks = asyncio.Semaphore(CONCURRENT)
 
     def path(self, rel: str) -> Path:
         """KeyError unless ``rel`` is one of :func:`editable_files` (no way out of config/)."""
@@ -81,23 +88,9 @@ class ConfigFiles:
         return self.path(rel).read_text(encoding="utf-8")
 
     async def check(self, rel: str, text: str) -> CheckReport:
-        return await asyncio.to_thread(self._check, rel, normal(text))
-
-    def _check(self, rel: str, text: str) -> CheckReport:
         """``ivr check`` of the config as it would be with ``text`` as ``rel``; errors name config/."""
         self.path(rel)
-        with tempfile.TemporaryDirectory(prefix="ivr-draft-") as tmp:
-            draft = Path(tmp) / "config"
-            shutil.copytree(self.config_dir, draft, ignore=shutil.ignore_patterns(HISTORY))
-            (draft / rel).write_text(text, encoding="utf-8")
-            report = check_config(draft, self.catalog())
-
-        def located(line: str) -> str:
-            return line.replace(str(draft), str(self.config_dir))
-
-        timings = [dataclasses.replace(t, file=located(t.file)) for t in report.timings]
-        return CheckReport([located(p) for p in report.problems], timings, [located(n) for n in report.notes],
-                           report.summary, report.version)
+        return await check_in_child(self.config_dir, rel, normal(text), self.catalog(), self._checks)
 
     async def publish(self, rel: str, text: str, user: str) -> Outcome:
         text = normal(text)
@@ -141,6 +134,38 @@ class ConfigFiles:
         folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         write_atomically(folder / f"{stamp}--{user}.yaml", text)
+
+
+def check_draft(config_dir: Path, rel: str, text: str, catalog: "PromptCatalog") -> CheckReport:
+    """Check a copy of ``config_dir`` with ``text`` as ``rel``; problems name ``config_dir``
+    (run by :mod:`console.sandbox` in its child process)."""
+    with tempfile.TemporaryDirectory(prefix="ivr-draft-") as tmp:
+        draft = Path(tmp) / "config"
+        shutil.copytree(config_dir, draft, ignore=shutil.ignore_patterns(HISTORY))
+        (draft / rel).write_text(text, encoding="utf-8")
+        foreign = foreign_sections(draft / rel, rel)
+        report = check_config(draft, catalog)
+
+    def located(line: str) -> str:
+        return line.replace(str(draft), str(config_dir))
+
+    timings = [dataclasses.replace(t, file=located(t.file)) for t in report.timings]
+    return CheckReport([located(p) for p in foreign + report.problems], timings,
+                       [located(n) for n in report.notes], report.summary, report.version)
+
+
+def foreign_sections(path: Path, rel: str) -> list[str]:
+    """Sections of a number-plan draft that are not the plan's (an admin's ``tracking:`` or
+    ``redis:`` slipped into numbers.yaml would change the engine), in Mandarin for the console."""
+    allowed = PLAN_SECTIONS.get(rel)
+    try:
+        doc = load(path) if allowed else None
+    except SourceError:
+        return []  # the check reports it
+    if doc is None or not isinstance(doc.data, dict):
+        return []
+    return [f"{doc.where_key((key,))}: 号码计划文件只能包含 {'、'.join(allowed or ())}，不能包含配置段 {key!r}"
+            f"（请在该配置段所在的文件中修改）" for key in doc.data if key not in (allowed or ())]
 
 
 def normal(text: str) -> str:

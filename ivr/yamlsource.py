@@ -5,6 +5,11 @@ not a traceback. This loader builds plain Python data (dicts, lists, scalars) an
 it, a table from each value's path (``("queues", "general", "timeout")``) to its position.
 Config validation and the flow compiler both report errors through it.
 Duplicate keys, which plain YAML silently collapses, are an error here.
+
+Aliases and anchors (``&a``, ``*a``, ``<<: *a``) are refused: every use of an alias is
+expanded and located again, so 400 bytes of nested aliases ("billion laughs") would take
+gigabytes and minutes. Config files never need them. A file is also capped in size and in
+nodes, so no admin-edited file (a console draft included) can make parsing unbounded.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from typing import Any
 import yaml
 
 Path_ = tuple[str | int, ...]
+MAX_BYTES = 1 << 20  # the largest config file is ~20 KiB (a plan); prompts/catalog.yaml ~40 KiB
+MAX_NODES = 50_000  # mappings, lists and scalars in one file (config/ has at most a few thousand)
 
 
 @dataclass(frozen=True)
@@ -104,9 +111,34 @@ def _build(doc: Document, node: yaml.Node, path: Path_, loader: yaml.SafeLoader)
         raise SourceError(_loc(doc.file, node), f"{node.value!r} is not a valid date or value: {exc}") from None
 
 
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases and anchors and counts nodes as it composes them."""
+
+    def __init__(self, text: str, file: str):
+        super().__init__(text)
+        self.file, self.nodes = file, 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        where = Location(self.file, event.start_mark.line + 1, event.start_mark.column + 1)
+        if isinstance(event, yaml.AliasEvent):
+            raise SourceError(where, f"alias *{event.anchor} is not allowed: write the value out "
+                                     "(aliases and anchors are refused in config files)")
+        if getattr(event, "anchor", None):
+            raise SourceError(where, f"anchor &{event.anchor} is not allowed: write the value out "
+                                     "(aliases and anchors are refused in config files)")
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise SourceError(where, f"more than {MAX_NODES} values in one file: refused")
+        return super().compose_node(parent, index)
+
+
 def parse(text: str, file: str) -> Document:
     """Parse YAML text; raise :class:`SourceError` with a location on any syntax problem."""
-    loader = yaml.SafeLoader(text)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_BYTES:
+        raise SourceError(Location(file, 1, 1), f"file is {size} bytes, more than {MAX_BYTES}: refused")
+    loader = _BoundedLoader(text, file)
     try:
         node = loader.get_single_node()
         doc = Document(file=file, data=None)
@@ -125,6 +157,8 @@ def parse(text: str, file: str) -> Document:
 
 def load(path: str | Path) -> Document:
     path = Path(path)
+    if path.stat().st_size > MAX_BYTES:  # before reading it into memory
+        raise SourceError(Location(str(path), 1, 1), f"file is {path.stat().st_size} bytes, more than {MAX_BYTES}: refused")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
