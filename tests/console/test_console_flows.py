@@ -4,11 +4,16 @@ version and rolled back; supervisors look and simulate, agents cannot open the p
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
+import pytest
+
 from ivr.testbed.browser import Browser
 from ivr.testbed.console import ConsoleSite
+from ivr.testbed.hostile import ISSUE_BOMB, KIB_BOMB
+from ivr.testbed.memory import peak_kib, reset_peak, rss_kib
 
 LEVEL2_ZERO = '      "0": agent               # 0 reaches a seat from every menu (the lint checks it)\n'
 
@@ -103,3 +108,34 @@ def test_a_publish_without_its_csrf_token_changes_nothing(browser: Browser, cons
     assert browser.text("#error-title") == "无权访问" and "CSRF" in browser.text("#error-message")
     assert path.read_text(encoding="utf-8") == original
     assert len([e for e in console.audit() if e.command == "console flow publish"]) == published
+
+
+@pytest.mark.parametrize("bomb", [ISSUE_BOMB, KIB_BOMB], ids=["issue-387-bytes", "1-KiB"])
+def test_a_supervisors_alias_bomb_is_refused_by_the_check_without_growing_the_console(
+        browser: Browser, console: ConsoleSite, console_config: Path, bomb: str) -> None:
+    """The console serves from this process (StandaloneConsole): its peak RSS during the check
+    is the serving process's."""
+    browser.sign_in(console.account("supervisor")).open("/flows/flows/main.yaml")
+    live = browser.text("#live-version")
+    put_yaml(browser, bomb)  # the textarea is read-only for a supervisor; a request is not
+    reset_peak(os.getpid())
+    before = rss_kib(os.getpid())
+    browser.submit("#check")
+    assert browser.find("#result").get_attribute("data-ok") == "false"
+    assert f"{console_config.resolve() / 'flows' / 'main.yaml'}:2:5: anchor &l0 is not allowed" in browser.text("#problems")
+    assert peak_kib(os.getpid()) - before < 8 * 1024  # a few MiB at most (the old check took GiBs)
+    assert browser.text("#live-version") == live
+
+
+def test_a_published_number_plan_may_not_carry_other_configuration(browser: Browser, console: ConsoleSite,
+                                                                   console_config: Path) -> None:
+    """``tracking:`` is set nowhere else, so a plain check accepts it: the plan's file must not."""
+    path = console_config / "numbers.yaml"
+    original = path.read_text(encoding="utf-8")
+    browser.sign_in(console.account("admin")).open("/flows/numbers.yaml")
+    put_yaml(browser, original + "tracking: {cdr_file: /etc/shadow}\n")
+    browser.submit("#publish")
+    line = original.count("\n") + 1
+    assert (f"{console_config.resolve() / 'numbers.yaml'}:{line}:1: 号码计划文件只能包含 plan、numbers，"
+            "不能包含配置段 'tracking'") in browser.text("#problems")
+    assert path.read_text(encoding="utf-8") == original
