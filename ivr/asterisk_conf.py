@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ivr.config import ConfigError, Settings, agent_secret
+from ivr.conftext import UnsafeValue, arg, comment, guard, secret, value, word
+from ivr.secret_policy import agent_secret_variable
 from queues.model import memberships
+from ivr.testbed.dialplan import testbed_dialplan
 from ivr.transfers import closed_variable
 from transfer.control import TRANSFERS_CONTEXT, targets
 from transfer.model import EMERGENCY_TRUNK, EmergencyTrunk, Platform, SubCenter
@@ -126,7 +129,16 @@ class RenderOptions:
 
 
 def render(settings: Settings, options: RenderOptions) -> dict[str, str]:
-    """All configuration files, by file name."""
+    """All configuration files, by file name. Every value from outside goes through the checked
+    writer (:mod:`ivr.conftext`); a value that would break a file's syntax is a ConfigError."""
+    try:
+        guard(settings, options)
+        return _render(settings, options)
+    except UnsafeValue as exc:
+        raise ConfigError(f"refused to render Asterisk's configuration: {exc}") from None
+
+
+def _render(settings: Settings, options: RenderOptions) -> dict[str, str]:
     files = {name: (STATIC_DIR / name).read_text(encoding="utf-8") for name in STATIC_FILES}
     files.update(
         {
@@ -143,7 +155,7 @@ def render(settings: Settings, options: RenderOptions) -> dict[str, str]:
             "extensions_agent_transfers.conf": _transfer_targets(settings),
             "extensions_transfers.conf": _transfer_targets(settings),  # the same in [ivr-transfers]
             "extensions_bridge.conf": _transfer_targets(settings, goto="dial,1"),
-            "extensions_testbed.conf": _testbed_dialplan() if options.testbed_ami_secret else "",
+            "extensions_testbed.conf": testbed_dialplan() if options.testbed_ami_secret else "",
             "extensions_out_of_scope.conf": _out_of_scope_dialplan(settings),
             "features_out_of_scope.conf": _out_of_scope_features(settings),
         }
@@ -201,12 +213,15 @@ hideconnect = yes
 
 
 def _manager_conf(s: Settings, o: RenderOptions) -> str:
-    def user(name: str, secret: str, read: str, write: str, events: tuple[str, ...] = ()) -> str:
+    def user(name: str, password: tuple[str, str], read: str, write: str, events: tuple[str, ...] = ()) -> str:
+        # both address families: an IPv4-only deny leaves every IPv6 client permitted
         text = f"""
-[{name}]
-secret = {secret}
+[{word(name)}]
+secret = {secret(*password)}
 deny = 0.0.0.0/0.0.0.0
+deny = ::/0
 permit = 127.0.0.1/255.255.255.255
+permit = ::1/128
 read = {read}
 write = {write}
 writetimeout = 1000
@@ -218,22 +233,22 @@ writetimeout = 1000
 
     text = f"""[general]
 enabled = yes
-bindaddr = {s.ami.host}
+bindaddr = {value(s.ami.host)}
 port = {s.ami.port}
 displayconnects = no
 timestampevents = yes
 """
     if o.disabled_events:
         text += f"disabledevents = {','.join(o.disabled_events)}\n"
-    text += user(s.ami.username, o.ami_secret, ENGINE_READ, ENGINE_WRITE, ENGINE_EVENTS)
+    text += user(s.ami.username, (o.ami_secret, "IVR_AMI_SECRET"), ENGINE_READ, ENGINE_WRITE, ENGINE_EVENTS)
     if o.seats_ami_secret:
-        text += user(s.ami.seats_username, o.seats_ami_secret, "", SEATS_WRITE)
+        text += user(s.ami.seats_username, (o.seats_ami_secret, "IVR_AMI_SEATS_SECRET"), "", SEATS_WRITE)
     if o.admin_ami_secret:
-        text += user(s.ami.admin_username, o.admin_ami_secret, "", ADMIN_WRITE)
+        text += user(s.ami.admin_username, (o.admin_ami_secret, "IVR_AMI_ADMIN_SECRET"), "", ADMIN_WRITE)
     if o.transfer_ami_secret:
-        text += user(s.ami.transfer_username, o.transfer_ami_secret, "", TRANSFER_WRITE)
+        text += user(s.ami.transfer_username, (o.transfer_ami_secret, "IVR_AMI_TRANSFER_SECRET"), "", TRANSFER_WRITE)
     if o.testbed_ami_secret:
-        text += user("testbed", o.testbed_ami_secret, "all", "all")
+        text += user("testbed", (o.testbed_ami_secret, "the test bed's AMI secret"), "all", "all")
     return text
 
 
@@ -257,9 +272,9 @@ def media(s: Settings) -> str:
 
 def endpoint(name: str, context: str, identify_by: str, media: str = MEDIA) -> str:
     """A PJSIP endpoint with its AOR of the same name: an agent's phone or a trunk."""
-    return f"""[{name}]
+    return f"""[{word(name)}]
 type=endpoint
-context={context}
+context={word(context)}
 identify_by={identify_by}
 dtmf_mode=rfc4733
 aors={name}
@@ -272,7 +287,7 @@ def _pjsip(s: Settings, o: RenderOptions) -> str:
         f"""[transport-udp]
 type=transport
 protocol=udp
-bind={s.sip.bind}:{s.sip.port}
+bind={value(s.sip.bind)}:{s.sip.port}
 """,
         f"""; Citizens' calls arrive from the carrier gateway, identified by address.
 [pstn]
@@ -285,18 +300,18 @@ dtmf_mode=rfc4733
 type=identify
 endpoint=pstn
 """
-        + "".join(f"match={m}\n" for m in s.sip.pstn_match),
+        + "".join(f"match={value(m)}\n" for m in s.sip.pstn_match),
     ]
     if s.sip.pstn_contact:  # calls out to citizens (callbacks) go to the carrier gateway
         parts[1] = parts[1].replace("identify_by=ip\n", "identify_by=ip\naors=pstn\n", 1)
-        parts.append(f"[pstn]\ntype=aor\ncontact={s.sip.pstn_contact}\nqualify_frequency=0\n")
+        parts.append(f"[pstn]\ntype=aor\ncontact={value(s.sip.pstn_contact)}\nqualify_frequency=0\n")
     for name, agent in s.agents.items():
-        secret = o.agent_secrets.get(name) or agent_secret(name)
-        if not secret:
+        password = o.agent_secrets.get(name) or agent_secret(name)
+        if not password:
             # also for a desk phone with a fixed contact: its calls (feature codes, transfers)
             # are identified by user name, which only the password makes true
-            raise ConfigError(f"agent {name}: no SIP password (set IVR_AGENT_SECRET_{name.upper().replace('-', '_')})")
-        block = f"; seat: {agent.name}\n" + endpoint(name, "from-agents", "username", rtp)
+            raise ConfigError(f"agent {name}: no SIP password (set {agent_secret_variable(name)})")
+        block = f"; seat: {comment(agent.name)}\n" + endpoint(name, "from-agents", "username", rtp)
         # transfers (REFER, and atxfer's number) land among the transfer targets only: no feature
         # code, and no catch-all that would keep an attended transfer waiting for more digits
         block += f"""set_var=TRANSFER_CONTEXT={TRANSFERS_CONTEXT}
@@ -306,7 +321,7 @@ auth={name}-auth
 type=auth
 auth_type=userpass
 username={name}
-password={secret}
+password={secret(password, agent_secret_variable(name))}
 """
         block += f"""
 [{name}]
@@ -316,7 +331,7 @@ remove_existing=yes
 qualify_frequency=0
 """
         if agent.contact:
-            block += f"contact={agent.contact}\n"
+            block += f"contact={value(agent.contact)}\n"
         parts.append(block)
     trunks: list[tuple[str, SubCenter | EmergencyTrunk | Platform]] = list(s.subcenters.items())
     if s.emergency is not None:
@@ -325,17 +340,17 @@ qualify_frequency=0
     trunks += list(s.platforms.items())  # their calls to us arrive in [from-platform] (ticket header)
     for name, sub in trunks:
         parts.append(
-            f"; trunk: {sub.title}\n"
+            f"; trunk: {comment(sub.title)}\n"
             + endpoint(name, contexts.get(name, "from-platform"), "ip", rtp)
             + f"""
 [{name}]
 type=aor
-contact=sip:{sub.host}:{sub.port}
+contact=sip:{value(sub.host)}:{sub.port}
 
 [{name}]
 type=identify
 endpoint={name}
-match={sub.host}:{sub.port}
+match={value(sub.host)}:{sub.port}
 """
         )
     return "\n".join(parts)
@@ -362,15 +377,15 @@ def _queues_conf(s: Settings) -> str:
         overflow = q.overflow_queue(name)
         a = q.announce
         text += f"""
-; {q.title}
-[{asterisk_queue(name)}]
+; {comment(q.title)}
+[{word(asterisk_queue(name))}]
 strategy = {q.strategy}
 timeout = {q.ring_timeout}
 retry = 1
 wrapuptime = {q.wrapup}
 ringinuse = no
 autofill = yes
-musicclass = {q.music}
+musicclass = {word(q.music)}
 """
         # A queue with somewhere to overflow to is "empty" without a reachable seat logged in:
         # callers do not join it, and leave it when the last seat goes. The general queue is
@@ -403,7 +418,7 @@ def _queue_dialplan(s: Settings) -> str:
         # option c: when the agent hangs up, the caller stays (QUEUESTATUS=CONTINUE) for the
         # satisfaction survey
         key, after = (q.callback.key, str(q.callback.after)) if q.callback else ("", "")
-        lines = [f"exten => {name},1,Set(CDR(ivr_queue)={name})",
+        lines = [f"exten => {word(name)},1,Set(CDR(ivr_queue)={name})",
                  f" same => n,Set(IVR_IN_QUEUE={name})",
                  f" same => n,Set(IVR_CALLBACK_KEY={key})",  # see [ivr-callback-request]
                  f" same => n,Set(IVR_CALLBACK_AFTER={after})",
@@ -423,7 +438,7 @@ def _queue_dialplan(s: Settings) -> str:
 
 def _numbers_dialplan(s: Settings) -> str:
     """The dialed numbers this platform answers: exactly those of the number plan."""
-    return "".join(f"exten => {number},1,Goto(ivr-answer,${{EXTEN}},1) ; {entry.mode}: {entry.title}\n"
+    return "".join(f"exten => {word(number)},1,Goto(ivr-answer,${{EXTEN}},1) ; {entry.mode}: {comment(entry.title)}\n"
                    for number, entry in sorted(s.numbers.items()))
 
 
@@ -435,13 +450,13 @@ def _transfer_targets(s: Settings, *, goto: str = "ivr-route,transfer,1") -> str
     (three-party bridges)."""
     out = []
     for key, target in sorted(targets(s).items()):
-        lines = [f"exten => {key},1,NoOp(transfer to {target.title})"]
+        lines = [f"exten => {word(key)},1,NoOp(transfer to {arg(target.title)})"]
         variables = {k: v for k, v in target.route.variables().items() if k != "IVR_ROUTE"}
         sc = s.subcenters.get(target.route.trunk)
         if sc is not None and sc.hours is not None:
             # published by the engine (ivr/transfers.py HoursPublisher); empty without it: dialed
             variables["IVR_TRANSFER_CLOSED"] = f"${{{closed_variable(target.route.trunk)}}}"
-        lines += [f" same => n,Set({k}={v})" for k, v in variables.items()]
+        lines += [f" same => n,Set({k}={arg(v) if k != 'IVR_TRANSFER_CLOSED' else v})" for k, v in variables.items()]
         out.append("\n".join([*lines, f" same => n,Goto({goto})"]) + "\n")
     return "".join(out)
 
@@ -460,8 +475,8 @@ def _agents_dialplan(s: Settings) -> str:
     login, logout = ["[ivr-agent-login]"], ["[ivr-agent-logout]"]
     for agent_name, agent in s.agents.items():
         joins = memberships(agent, s.queues)
-        login.append(f"exten => {agent_name},1,NoOp({agent.name})")
-        logout.append(f"exten => {agent_name},1,NoOp({agent.name})")
+        login.append(f"exten => {word(agent_name)},1,NoOp({arg(agent.name)})")
+        logout.append(f"exten => {agent_name},1,NoOp({arg(agent.name)})")
         for qname, penalty in joins.items():
             login.append(f" same => n,AddQueueMember({asterisk_queue(qname)},PJSIP/{agent_name},{penalty},,{agent_name})")
             logout.append(f" same => n,RemoveQueueMember({asterisk_queue(qname)},PJSIP/{agent_name})")
@@ -485,9 +500,9 @@ def _globals(s: Settings, o: RenderOptions) -> str:
     url = o.agi_url or (fastagi_url(s) if s.agi.entry == "fastagi" else process_agi_script())
     timeout = o.engine_timeout or int(s.agi.call_timeout) + 30
     return (
-        f"IVR_AGI_URL={url}\nIVR_ENV_FILE={s.agi.env_file}\nIVR_ENGINE_TIMEOUT={timeout}\n"
+        f"IVR_AGI_URL={value(url)}\nIVR_ENV_FILE={arg(s.agi.env_file)}\nIVR_ENGINE_TIMEOUT={timeout}\n"
         f"IVR_SURVEY={int(s.tickets.satisfaction)}\nIVR_SURVEY_TIMEOUT={s.tickets.satisfaction_timeout}\n"
-        + "".join(f"IVR_PAUSE_REASON_{digit}={reason}\n" for digit, reason in s.pause_reasons.items())
+        + "".join(f"IVR_PAUSE_REASON_{word(digit)}={arg(reason)}\n" for digit, reason in s.pause_reasons.items())
     )
 
 
@@ -497,7 +512,7 @@ AGENT_CONNECTED = "ivr-agent-connected"  # Queue()'s gosub on the agent's channe
 def _out_of_scope_features(s: Settings) -> str:
     """The agent's feature keys for out-of-scope matters (features.conf [applicationmap]): keyed
     on the softphone during a call, they run the explanation on the caller's channel (peer)."""
-    return "".join(f"oos_{name} => {m.agent_key},peer,Gosub(ivr-out-of-scope,{name},1)\n"
+    return "".join(f"oos_{word(name)} => {word(m.agent_key)},peer,Gosub(ivr-out-of-scope,{name},1)\n"
                    for name, m in s.out_of_scope.items() if m.agent_key)
 
 
@@ -511,75 +526,10 @@ def _out_of_scope_dialplan(s: Settings) -> str:
     lines = [f"[{AGENT_CONNECTED}]", f"exten => s,1,Set(DYNAMIC_FEATURES={features})", " same => n,Return()", "",
              "[ivr-out-of-scope]"]
     for name, m in s.out_of_scope.items():
-        lines += [f"exten => {name},1,UserEvent(IvrOutOfScope,Matter: {name},Agent: ${{BRIDGEPEER}})",
-                  f" same => n,Playback({SOUND_PREFIX}/{m.prompt})",
+        lines += [f"exten => {word(name)},1,UserEvent(IvrOutOfScope,Matter: {name},Agent: ${{BRIDGEPEER}})",
+                  f" same => n,Playback({SOUND_PREFIX}/{word(m.prompt)})",
                   " same => n,Return()"]
     return "\n".join(lines) + "\n"
-
-
-def _testbed_dialplan() -> str:
-    """Test-only contexts, rendered only into test beds.
-
-    - ``ivr-test-caller``: the far leg of a Local channel that plays a caller's part.
-    - ``ivr-bench-*``: for ``benchmarks/bench_ivr.py``: a caller leg that presses keys, the
-      12345 main flow (``config/flows/main.yaml``) written as pure dialplan, and an AGI
-      entry for the round-trip latency benchmark.
-    """
-    return """
-[ivr-test-caller]
-exten => s,1,Wait(${IF($["${TEST_HOLD}" = ""]?120:${TEST_HOLD})})
- same => n,Hangup()
-
-; Benchmark caller: the ;1 leg of Local/<dialed>@<ivr context>. Once the IVR answers it
-; waits BENCH_DELAY s, presses BENCH_KEYS (DTMF frames straight into the IVR leg, no RTP),
-; then holds until the benchmark hangs the call up (BENCH_HOLD s at most).
-[ivr-bench-caller]
-exten => s,1,Wait(${BENCH_DELAY})
- same => n,GotoIf($["${BENCH_KEYS}" = ""]?hold)
- same => n,SendDTMF(${BENCH_KEYS},50,${BENCH_DTMF_MS})
- same => n(hold),Wait(${BENCH_HOLD})
- same => n,Hangup()
-
-; The 12345 main flow (config/flows/main.yaml) as pure dialplan, to compare against the
-; engine running it over FastAGI: the same prelude as [from-pstn] without the AGI, the same
-; prompts, keys, menu timeout and channel variables, and the same [ivr-route] ending.
-[ivr-bench-dialplan]
-exten => _X.,1,NoOp(inbound call to ${EXTEN})
- same => n,Answer()
- same => n,Set(CHANNEL(language)=zh)
- same => n,Set(IVR_DIALED=${EXTEN})
- same => n,Goto(ivr-bench-dialplan-main,s,1)
-
-; its own context so that a one-digit key never waits for a longer match (_X. above)
-[ivr-bench-dialplan-main]
-; greeting (interruptible: a key skips the menu prompt), then the menu: 3 s, no retry
-exten => s,1,Background(ivr12345/welcome_12345)
- same => n,Background(ivr12345/main_menu)
- same => n,WaitExten(3)
-exten => 1,1,Set(REQUEST_TYPE=consult)
- same => n,Goto(general,1)
-exten => 2,1,Set(REQUEST_TYPE=complaint)
- same => n,Goto(general,1)
-exten => 3,1,Set(REQUEST_TYPE=suggestion)
- same => n,Goto(general,1)
-exten => 0,1,Goto(general,1)
-exten => t,1,Goto(general,1)
-exten => i,1,Goto(general,1)
-; the engine's QueueRoute("general"): IVR_ROUTE set last, then the shared route
-exten => general,1,Set(IVR_QUEUE=general)
- same => n,Set(IVR_QUEUE_PRIORITY=0)
- same => n,Set(IVR_ROUTE=queue)
- same => n,Goto(ivr-route,queue,1)
-
-; AGI round-trip latency: Local/<port>@ivr-bench-agi hands the channel to the benchmark's
-; own FastAGI server on 127.0.0.1:<port>, which sends commands in a loop.
-[ivr-bench-agi]
-exten => _X.,1,Answer()
- same => n,Set(AGISIGHUP=no)
- same => n,Set(BENCH_VALUE=13900000001)
- same => n,AGI(agi://127.0.0.1:${EXTEN}/bench)
- same => n,Hangup()
-"""
 
 
 async def reload_modules(ami: "AmiClient") -> None:

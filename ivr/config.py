@@ -20,6 +20,8 @@ from typing import Any, Literal, Mapping
 
 from pydantic import Field, SecretStr, ValidationError
 
+from ivr.conftext import FILE_PATH, Host, PjsipMatch, SipUri, Title
+from ivr.secret_policy import agent_secret_variable
 from ivr.strict import NAME, NUMBER, Strict
 from ivr.yamlsource import Document, Location, SourceError, SourceErrors, load, pydantic_errors
 from queues.model import Agent, PauseReasons, Queue
@@ -31,7 +33,7 @@ from transfer.model import EMERGENCY_TRUNK, EmergencyTrunk, Platform, SubCenter
 
 
 class AgiSettings(Strict):
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
     port: int = Field(4573, ge=1, le=65535)
     header_timeout: float = Field(5.0, gt=0, description="seconds to receive the AGI environment")
     call_timeout: float = Field(
@@ -41,20 +43,20 @@ class AgiSettings(Strict):
         "fastagi", description="how Asterisk reaches the engine: FastAGI server, or ivr-agi per call"
     )
     env_file: str = Field(
-        "/etc/ivr12345/ivr.env", description="IVR_* settings for process AGI (Asterisk passes no environment)"
+        "/etc/ivr12345/ivr.env", pattern=FILE_PATH, description="IVR_* settings for process AGI (Asterisk passes no environment)"
     )
 
 
 class AmiSettings(Strict):
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
     port: int = Field(5038, ge=1, le=65535)
-    username: str = "ivr"
+    username: str = Field("ivr", pattern=NAME)
     secret: SecretStr | None = None
-    seats_username: str = Field("ivr-seats", description="AMI user that logs agents in and out and pauses them")
+    seats_username: str = Field("ivr-seats", pattern=NAME, description="AMI user that logs agents in and out and pauses them")
     seats_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_SEATS_SECRET, never in config/")
-    admin_username: str = Field("ivr-admin", description="AMI user that reloads Asterisk after a config change")
+    admin_username: str = Field("ivr-admin", pattern=NAME, description="AMI user that reloads Asterisk after a config change")
     admin_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_ADMIN_SECRET, never in config/")
-    transfer_username: str = Field("ivr-transfer", description="AMI user that transfers calls in progress (ivr transfer)")
+    transfer_username: str = Field("ivr-transfer", pattern=NAME, description="AMI user that transfers calls in progress (ivr transfer)")
     transfer_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_TRANSFER_SECRET, never in config/")
     event_batch_ms: int = Field(
         200, ge=0, le=1000,
@@ -86,18 +88,18 @@ class TrackingSettings(Strict):
 
 
 class SipSettings(Strict):
-    bind: str = "127.0.0.1"
+    bind: Host = "127.0.0.1"
     port: int = Field(5060, ge=1, le=65535)
-    media_address: str | None = Field(
+    media_address: Host | None = Field(
         None, description="address RTP binds to and announces; default: bind (required when bind is 0.0.0.0)"
     )
     rtp_start: int = Field(10000, ge=1024, le=65535)
     rtp_end: int = Field(10999, ge=1024, le=65535)
-    pstn_match: tuple[str, ...] = Field(
+    pstn_match: tuple[PjsipMatch, ...] = Field(
         ("127.0.0.1",), description="ip or ip:port of the carrier gateway sending citizen calls"
     )
-    pstn_contact: str | None = Field(
-        None, pattern=r"^sip:", description="where calls to citizens go out (callbacks): the carrier gateway's SIP URI"
+    pstn_contact: SipUri | None = Field(
+        None, description="where calls to citizens go out (callbacks): the carrier gateway's SIP URI"
     )
 
 
@@ -129,7 +131,7 @@ class NumberEntry(Strict):
     """One dialed number: 12345 itself, or an old department number folded into it."""
 
     mode: Literal["main", "merged", "dual", "subcenter"]
-    title: str
+    title: Title = Field(description="written into Asterisk's dialplan as a comment: one line, no $ ; [ ] \\ { } \" |")
     department: str = Field("", description="the department the number belongs to (责任单位)")
     flow: str | None = Field(None, description="its own flow; merged numbers take the 12345 flow")
     skill: str | None = Field(None, description="dual: the queue its calls are pre-routed to (expert seats)")
@@ -225,7 +227,7 @@ class Settings(Strict):
             if q.overflow in seen:
                 out.append((("queues", qname, "overflow"), "queue overflows form a cycle: " + " → ".join([*seen, q.overflow])))
         for name in self.tickets.webhooks:
-            if not re.match(NAME, name):
+            if not re.fullmatch(NAME, name):
                 out.append((("tickets", "webhooks", name), f"name {name!r} must match {NAME}"))
         keys: dict[str, str] = {}
         for mname, matter in self.out_of_scope.items():
@@ -235,7 +237,7 @@ class Settings(Strict):
                 keys[matter.agent_key] = mname
         for section in ("agents", "queues", "subcenters", "platforms", "out_of_scope"):
             for name in getattr(self, section):
-                if not re.match(NAME, name):
+                if not re.fullmatch(NAME, name):
                     out.append(((section, name), f"name {name!r} must match {NAME}"))
         skills = {q.skill_name(qname) for qname, q in self.queues.items()}
         for aname, agent in self.agents.items():
@@ -261,7 +263,7 @@ class Settings(Strict):
             if s.fallback_queue not in self.queues:
                 out.append((("subcenters", sname, "fallback_queue"), f"{s.fallback_queue!r} is not a defined queue"))
         for num, n in self.numbers.items():
-            if not re.match(NUMBER, num):
+            if not re.fullmatch(NUMBER, num):
                 out.append((("numbers", num), f"number {num!r} must be 3-16 digits"))
             if n.subcenter and n.subcenter not in self.subcenters:
                 out.append((("numbers", num, "subcenter"), f"{n.subcenter!r} is not a defined sub-center"))
@@ -384,7 +386,7 @@ def load_config(config_dir: str | Path = "config", environ: Mapping[str, str] | 
 def _load_plan(config_dir: Path, name: str, named_in: Document | None, origins: dict[str, str]) -> Document:
     """``config/plans/<name>.yaml``, validated on its own so that errors name its lines."""
     path = config_dir / "plans" / f"{name}.yaml"
-    if not re.match(NAME, name) or not path.is_file():
+    if not re.fullmatch(NAME, name) or not path.is_file():
         known = ", ".join(sorted(p.stem for p in (config_dir / "plans").glob("*.yaml"))) or "none"
         where = named_in.where(("plan",)) if named_in else origins.get("plan", "config")
         raise ConfigError(f"{where}: number plan {name!r} not found in {config_dir / 'plans'} (there: {known})")
@@ -443,7 +445,7 @@ def audit_log_path(environ: Mapping[str, str] | None = None) -> Path:
 def agent_secret(agent: str, environ: Mapping[str, str] | None = None) -> str | None:
     """An agent phone's SIP password, from ``IVR_AGENT_SECRET_<AGENT>`` (dashes as underscores)."""
     environ = os.environ if environ is None else environ
-    return environ.get("IVR_AGENT_SECRET_" + agent.upper().replace("-", "_"))
+    return environ.get(agent_secret_variable(agent))
 
 
 def webhook_secret_variable(endpoint: str) -> str:

@@ -33,6 +33,7 @@ from ivr.live import LiveFollower, deadline_on
 from ivr.push import PushWorker
 from ivr.seats import SeatFollower
 from ivr.transfers import HoursPublisher
+from ivr.secret_policy import deployment_secret_problems
 from ivr.store import CallStore, ElderlyList, SeatStore, TicketStore
 from ivr.config import state_dir
 from tickets.model import Ticket
@@ -48,6 +49,8 @@ class Service:
         if s.ami.secret is None:
             raise ConfigError("missing AMI secret: set IVR_AMI_SECRET (never kept in config/)")
         caller_key = require_caller_key()
+        if weak := deployment_secret_problems(s):
+            raise ConfigError("\n".join(weak))
         self.flows = LiveFlows.from_config(loaded.config_dir, catalog_loader(default_prompts_dir(loaded.config_dir)))
         spool, flush_delay = state_dir() / "spool", s.redis.record_flush_ms / 1000
         self.store = CallStore(s.redis.url, spool, name=f"server-{s.agi.port}", flush_delay=flush_delay,

@@ -14,10 +14,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
+from ivr.conftext import MUSIC_CLASS, SipUri, Title
 from ivr.strict import Strict
 
 GENERAL_QUEUE = "general"
-PauseReasons = dict[Annotated[str, StringConstraints(pattern=r"^[1-9]$")], Annotated[str, StringConstraints(min_length=1, max_length=20)]]
+PauseReasons = dict[Annotated[str, StringConstraints(pattern=r"^[1-9]$")], Annotated[Title, StringConstraints(min_length=1, max_length=20)]]
 """A pause reason by the digit an agent keys after the pause code (``*73`` + digit)."""
 Strategy = Literal["rrmemory", "ringall", "leastrecent", "fewestcalls", "random", "linear", "wrandom"]
 
@@ -25,12 +26,12 @@ Strategy = Literal["rrmemory", "ringall", "leastrecent", "fewestcalls", "random"
 class Agent(Strict):
     """A seat: one SIP softphone endpoint and the skills it answers."""
 
-    name: str = Field(description="display name")
+    name: Title = Field(description="display name")
     skills: dict[str, int] = Field(
         {GENERAL_QUEUE: 0},
         description="skill → penalty (0 rung first); a list means penalty 0 for each",
     )
-    contact: str | None = Field(
+    contact: SipUri | None = Field(
         None, description="fixed SIP URI (desk phone); otherwise the softphone registers"
     )
 
@@ -89,12 +90,12 @@ class Callback(Strict):
 class Queue(Strict):
     """A group of seats callers wait for (7×24 general, or an expert skill)."""
 
-    title: str
+    title: Title
     skill: str | None = Field(None, description="agents with this skill serve the queue; default: the queue's name")
     strategy: Strategy = "rrmemory"
     ring_timeout: int = Field(15, ge=1, le=120, description="seconds one seat rings")
     wrapup: int = Field(0, ge=0, le=600, description="seconds after a call before the seat is rung again (后处理)")
-    music: str = Field("default", description="music-on-hold class (musiconhold.conf)")
+    music: str = Field("default", pattern=MUSIC_CLASS, description="music-on-hold class (musiconhold.conf)")
     announce: Announce = Announce()
     hours: Hours | None = Field(None, description="staffed hours; none: always (the general queue is 7×24)")
     max_wait: int = Field(0, ge=0, description="seconds in this queue before overflow; 0 = forever")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ivr.config import PushSettings, Webhook, webhook_secret_variable
+from ivr.secret_policy import secret_problem
 from tickets.model import Ticket
 
 EVENT_KINDS = ("opened", "closed", "rated", "updated")  # the phases the ticket repository streams
@@ -148,11 +149,14 @@ def backoff_schedule(push: PushSettings) -> list[float]:
 
 
 def endpoint_problems(webhooks: Mapping[str, Webhook], secrets: Mapping[str, str | None]) -> list[str]:
-    """Why push cannot start: an endpoint without a key, or a filter naming no ticket event."""
+    """Why push cannot start: an endpoint without a key (or a weak one), or a filter naming no ticket event."""
     problems = []
     for name, webhook in webhooks.items():
-        if not secrets.get(name):
+        key = secrets.get(name)
+        if not key:
             problems.append(f"webhook {name!r} has no signing key: set {webhook_secret_variable(name)}")
+        elif weak := secret_problem(webhook_secret_variable(name), key):
+            problems.append(f"webhook {name!r}: {weak}")
         unknown = [e for e in webhook.events if e not in EVENT_KINDS]
         if unknown:
             problems.append(f"webhook {name!r}: unknown event(s) {', '.join(unknown)} "

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import Field
 
+from ivr.conftext import Host, Title
 from ivr.strict import NUMBER, Strict
 from queues.model import GENERAL_QUEUE, Hours
 
@@ -17,9 +18,9 @@ EMERGENCY_NUMBERS = frozenset({"110", "119", "120", "122"})  # not merged: 12345
 class SubCenter(Strict):
     """A department hotline that keeps its own seats; 12345 transfers calls to it."""
 
-    title: str
+    title: Title
     number: str = Field(pattern=NUMBER)
-    host: str
+    host: Host
     port: int = Field(5060, ge=1, le=65535)
     ring_timeout: int = Field(20, ge=1, le=120)
     fallback_queue: str = "general"
@@ -31,8 +32,8 @@ class EmergencyTrunk(Strict):
     emergency call must not wait behind the carrier's ordinary routing. Its endpoint is named
     ``emergency``."""
 
-    title: str = "应急联动线路"
-    host: str
+    title: Title = "应急联动线路"
+    host: Host
     port: int = Field(5060, ge=1, le=65535)
     ring_timeout: int = Field(30, ge=1, le=120)
     fallback_queue: str = GENERAL_QUEUE
@@ -43,9 +44,9 @@ class Platform(Strict):
     over a SIP trunk carrying the ticket number (header ``X-12345-Ticket``), and its calls to us
     arrive on the same trunk, identified by address, with their ticket number to link."""
 
-    title: str
+    title: Title
     number: str = Field("12345", pattern=NUMBER)
-    host: str
+    host: Host
     port: int = Field(5060, ge=1, le=65535)
     ring_timeout: int = Field(30, ge=1, le=120)
     fallback_queue: str = GENERAL_QUEUE

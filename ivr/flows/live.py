@@ -144,7 +144,7 @@ def compile_config(
     flows: dict[str, Flow] = {}
     files = sorted((config_dir / "flows").glob("*.yaml"))
     for path in files:
-        if not re.match(NAME, path.stem):
+        if not re.fullmatch(NAME, path.stem):
             errors.append(SourceError(Location(str(path), 1, 1), f"flow name {path.stem!r} (the file name) must match {NAME}"))
             continue
         try:

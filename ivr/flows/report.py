@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Mapping
 from ivr.config import ConfigError, webhook_secret
 from ivr.flows.lint import CHARS_PER_SECOND
 from ivr.flows.live import FlowSet, compile_config
+from ivr.secret_policy import deployment_secret_problems
 from ivr.yamlsource import SourceError, SourceErrors
 from tickets.push import endpoint_problems
 
@@ -96,4 +97,6 @@ def report(flows: FlowSet) -> CheckReport:
     summary = [f"number plan {flows.settings.plan or '(numbers.yaml only)'}: {len(flows.settings.numbers)} numbers answered ("
                + ", ".join(f"{modes[m]} {m}" for m in ("main", "merged", "dual", "subcenter")) + ")",
                f"ok: {len(flows.flows)} flows, version {flows.version}"]
-    return CheckReport([str(e) for e in flows.lint_problems] + push_problems, timings, notes, summary, flows.version)
+    problems = [str(e) for e in flows.lint_problems] + push_problems
+    problems += deployment_secret_problems(flows.settings)
+    return CheckReport(problems, timings, notes, summary, flows.version)

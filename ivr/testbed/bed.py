@@ -24,6 +24,7 @@ from typing import Iterator, Literal
 from ivr.ami.client import AmiClient, AmiError
 from ivr.asterisk_conf import Directories, RenderOptions, reload_modules, write
 from ivr.config import LoadedConfig, Settings, load_config, state_dir
+from ivr.secret_policy import fresh_secret
 from ivr.testbed.dns import SilentResolver
 from ivr.testbed.ports import PortAllocator
 from ivr.testbed.processes import log_tail, pid_alive, spawn, start_redis, stop_group, wait_port
@@ -198,12 +199,12 @@ class TestBed:
             rtp_ports=self.rtp_ports,
             agent_ports={n: ports.one() for n in s.agents},
             subcenter_ports={n: ports.one() for n in [*s.subcenters, *(["emergency"] if s.emergency else [])]},
-            ami_secret=secrets.token_urlsafe(18),
-            testbed_ami_secret=secrets.token_urlsafe(18),
-            seats_ami_secret=secrets.token_urlsafe(18),
-            admin_ami_secret=secrets.token_urlsafe(18),
-            transfer_ami_secret=secrets.token_urlsafe(18),
-            agent_secrets={n: secrets.token_urlsafe(12) for n in s.agents},
+            ami_secret=fresh_secret(),
+            testbed_ami_secret=fresh_secret(),
+            seats_ami_secret=fresh_secret(),
+            admin_ami_secret=fresh_secret(),
+            transfer_ami_secret=fresh_secret(),
+            agent_secrets={n: fresh_secret() for n in s.agents},
             caller_key=secrets.token_urlsafe(24),
             config_dir=str(self.loaded.config_dir.resolve()),
         )
@@ -232,7 +233,7 @@ class TestBed:
         for name in self.loaded.settings.agents:
             if name not in self.state.agent_ports:
                 self.state.agent_ports[name] = ports.one()
-                self.state.agent_secrets[name] = secrets.token_urlsafe(12)
+                self.state.agent_secrets[name] = fresh_secret()
         self.save()
         self._render()
         client = AmiClient("127.0.0.1", self.state.ami_port, self.settings.ami.admin_username,

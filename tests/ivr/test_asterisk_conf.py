@@ -8,15 +8,18 @@ import pytest
 
 from ivr.asterisk_conf import ENGINE_EVENTS, ENGINE_READ, RELOAD_MODULES, RenderOptions, asterisk_queue, render
 from ivr.config import ConfigError, load_config
+from ivr.secret_policy import fresh_secret
 
 REPO = Path(__file__).resolve().parents[2]
+AMI_SECRET = fresh_secret()
+AGENT_SUFFIX = "Kq7Lm2Vx"  # the agents' test passwords pass the strength rule (ivr/secret_policy.py)
 
 
 @pytest.fixture
 def files() -> dict[str, str]:
     settings = load_config(REPO / "config", environ={}).settings
-    secrets = {name: f"pw-{name}" for name in settings.agents}
-    return render(settings, RenderOptions(ami_secret="amisecret", agent_secrets=secrets))
+    secrets = {name: f"pw-{name}-{AGENT_SUFFIX}" for name in settings.agents}
+    return render(settings, RenderOptions(ami_secret=AMI_SECRET, agent_secrets=secrets))
 
 
 def test_directories_are_not_a_template(files: dict[str, str]) -> None:
@@ -31,7 +34,7 @@ def test_ami_listens_on_loopback_with_restricted_classes(files: dict[str, str]) 
     assert "agi" not in ENGINE_READ.split(",") and "dialplan" not in ENGINE_READ.split(",")
     # query actions (CoreShowChannels, CoreStatus for reconciling) and callbacks' Originate: never
     # system (with it, an Originate could run System()); the seat-control user only `agent`
-    assert "[ivr]\nsecret = amisecret" in manager and "write = reporting,originate\n" in manager
+    assert f"[ivr]\nsecret = {AMI_SECRET}" in manager and "write = reporting,originate\n" in manager
     assert "\nwrite = reporting,originate\n" in manager.split("[ivr]")[1].split("\n\n")[0]
     assert "[ivr-seats]" not in manager  # no seat-control secret given: no such user
     assert f"eventfilter = Event: ({'|'.join(ENGINE_EVENTS)})\n" in manager  # only the tracker's events
@@ -43,26 +46,29 @@ def test_ami_listens_on_loopback_with_restricted_classes(files: dict[str, str]) 
 def manager_user(name: str, **secrets: str) -> str:
     """The ``[name]`` section of manager.conf rendered with these AMI secrets."""
     settings = load_config(REPO / "config", environ={}).settings
-    agents = {agent: f"pw-{agent}" for agent in settings.agents}
-    manager = render(settings, RenderOptions(ami_secret="a", agent_secrets=agents, **secrets))["manager.conf"]
+    agents = {agent: fresh_secret() for agent in settings.agents}
+    manager = render(settings, RenderOptions(ami_secret=AMI_SECRET, agent_secrets=agents, **secrets))["manager.conf"]
     return manager.split(f"[{name}]\n")[1].split("\n\n")[0]
 
 
 def test_the_seat_control_user_may_only_add_remove_and_pause_members() -> None:
-    seats = manager_user("ivr-seats", seats_ami_secret="s3")
-    assert "secret = s3\n" in seats and "\nread = \n" in seats and "\nwrite = agent\n" in seats
+    key = fresh_secret()
+    seats = manager_user("ivr-seats", seats_ami_secret=key)
+    assert f"secret = {key}\n" in seats and "\nread = \n" in seats and "\nwrite = agent\n" in seats
     assert "permit = 127.0.0.1/255.255.255.255" in seats
 
 
 def test_the_reload_user_may_reload_modules_and_place_no_call() -> None:
-    admin = manager_user("ivr-admin", admin_ami_secret="r4")
-    assert "secret = r4\n" in admin and "\nread = \n" in admin and "\nwrite = system\n" in admin
+    key = fresh_secret()
+    admin = manager_user("ivr-admin", admin_ami_secret=key)
+    assert f"secret = {key}\n" in admin and "\nread = \n" in admin and "\nwrite = system\n" in admin
     assert RELOAD_MODULES == ("res_pjsip.so", "app_queue.so", "pbx_config.so")
 
 
 def test_the_transfer_user_may_move_calls_and_neither_originate_nor_reload() -> None:
-    transfer = manager_user("ivr-transfer", transfer_ami_secret="t5")
-    assert "secret = t5\n" in transfer and "\nread = \n" in transfer and "\nwrite = call\n" in transfer
+    key = fresh_secret()
+    transfer = manager_user("ivr-transfer", transfer_ami_secret=key)
+    assert f"secret = {key}\n" in transfer and "\nread = \n" in transfer and "\nwrite = call\n" in transfer
     assert "[ivr-transfer]" not in manager_user("ivr")  # no secret given: no such user
 
 
@@ -124,7 +130,7 @@ def test_subcenter_trunks_and_agent_auth(files: dict[str, str]) -> None:
     assert pjsip.count("identify_by=ip") == 1 + 6 + 1 + 1
     assert "[province]\ntype=endpoint\ncontext=from-platform\nidentify_by=ip" in pjsip
     assert "set_var=TRANSFER_CONTEXT=ivr-transfers\nauth=agent1001-auth" in pjsip
-    assert "username=agent1001\npassword=pw-agent1001" in pjsip
+    assert f"username=agent1001\npassword=pw-agent1001-{AGENT_SUFFIX}\n" in pjsip
 
 
 def test_dialplan_disables_agi_sighup_before_calling_the_engine(files: dict[str, str]) -> None:
@@ -138,7 +144,7 @@ def test_agent_without_password_is_refused_even_with_a_fixed_contact() -> None:
     desk = settings.agents["agent1001"].model_copy(update={"contact": "sip:agent1001@10.0.0.5:5060"})
     settings = settings.model_copy(update={"agents": {**settings.agents, "agent1001": desk}})
     with pytest.raises(ConfigError, match=r"agent agent1001: no SIP password \(set IVR_AGENT_SECRET_AGENT1001\)"):
-        render(settings, RenderOptions(ami_secret="x"))
+        render(settings, RenderOptions(ami_secret=AMI_SECRET))
 
 
 def test_out_of_scope_keys_are_features_of_agents_channels_only(files: dict[str, str]) -> None:
@@ -164,7 +170,7 @@ def test_a_sub_center_with_hours_takes_its_closed_state_from_the_engines_global(
     shutil.copytree(REPO / "config", config)
     edit_entry(config / "subcenters.yaml", "customs", "port: 5072}", 'port: 5072, hours: {day: working, time: "08:30-17:30"}}')
     settings = load_config(config, environ={}).settings
-    rendered = render(settings, RenderOptions(ami_secret="a", agent_secrets={n: "pw" for n in settings.agents}))
+    rendered = render(settings, RenderOptions(ami_secret=AMI_SECRET, agent_secrets={n: fresh_secret() for n in settings.agents}))
     for name in ("extensions_agent_transfers.conf", "extensions_transfers.conf"):
         text = rendered[name]
         customs = text.split("exten => 12360,1,")[1].split("exten =>")[0]

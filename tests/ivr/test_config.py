@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ivr.config import ConfigError, load_config
+from ivr.secret_policy import fresh_secret
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -104,6 +105,15 @@ def test_serve_without_secret_says_so_in_one_line() -> None:
     assert proc.stderr.strip() == "ivr serve: missing AMI secret: set IVR_AMI_SECRET (never kept in config/)"
 
 
+def test_serve_refuses_a_weak_ami_secret() -> None:
+    """AMI answers every login attempt: a short or repetitive secret is guessed online."""
+    key = fresh_secret()
+    for weak, why in (("s3cret", "6 characters, at least 16"), ("ab" * 10, "only 2 different characters")):
+        proc = run_ivr("serve", env=clean_env(IVR_AMI_SECRET=weak, IVR_CALLER_KEY=key))
+        assert proc.returncode == 2
+        assert proc.stderr.strip().startswith(f"ivr serve: IVR_AMI_SECRET is too weak: {why}")
+
+
 def test_serve_without_caller_key_says_so_in_one_line() -> None:
     proc = run_ivr("serve", env=clean_env(IVR_AMI_SECRET="x"))
     assert proc.returncode == 2
@@ -117,7 +127,7 @@ def test_serve_with_port_taken_says_what_and_where() -> None:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        proc = run_ivr("serve", env=clean_env(IVR_AMI_SECRET="x", IVR_CALLER_KEY="k" * 16, IVR_AGI_PORT=str(port)))
+        proc = run_ivr("serve", env=clean_env(IVR_AMI_SECRET=fresh_secret(), IVR_CALLER_KEY="k" * 16, IVR_AGI_PORT=str(port)))
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
         f"ivr serve: FastAGI port 127.0.0.1:{port} is already in use (agi.port from environment IVR_AGI_PORT)"

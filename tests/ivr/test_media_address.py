@@ -10,13 +10,14 @@ import pytest
 
 from ivr.asterisk_conf import RenderOptions, render
 from ivr.config import ConfigError, load_config
+from ivr.secret_policy import fresh_secret
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def pjsip(environ: dict[str, str]) -> str:
     settings = load_config(REPO / "config", environ=environ).settings
-    options = RenderOptions(ami_secret="x", agent_secrets={name: "pw" for name in settings.agents})
+    options = RenderOptions(ami_secret=fresh_secret(), agent_secrets={name: fresh_secret() for name in settings.agents})
     return render(settings, options)["pjsip_generated.conf"]
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from ivr.asterisk_conf import RenderOptions, render
 from ivr.config import ConfigError, load_config
+from ivr.secret_policy import fresh_secret
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -46,8 +47,8 @@ def test_one_setting_switches_to_the_xuancheng_profile() -> None:
 
 def test_the_dialplan_answers_exactly_the_numbers_of_the_plan() -> None:
     settings = load_config(REPO / "config", environ={}).settings
-    secrets = {name: "pw" for name in settings.agents}
-    numbers = render(settings, RenderOptions(ami_secret="a", agent_secrets=secrets))["extensions_numbers.conf"]
+    secrets = {name: fresh_secret() for name in settings.agents}
+    numbers = render(settings, RenderOptions(ami_secret=fresh_secret(), agent_secrets=secrets))["extensions_numbers.conf"]
     answered = re.findall(r"^exten => (\d+),1,Goto\(ivr-answer,\$\{EXTEN\},1\)", numbers, re.M)
     assert sorted(answered) == sorted(settings.numbers) and len(answered) == 34
 

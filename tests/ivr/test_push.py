@@ -21,7 +21,7 @@ from tickets.model import Ticket
 from ivr.config import webhook_secret_variable
 from tickets.push import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 
-KEY = "dept-key"
+KEY = "dept-key-for-tests"
 ENDPOINTS = ("city", "tax", "closings")
 ENVIRON = {webhook_secret_variable(name): KEY for name in ENDPOINTS}
 FAST = PushSettings(max_tries=3, backoff=0.05, max_backoff=0.2)

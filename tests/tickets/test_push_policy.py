@@ -17,6 +17,7 @@ from tickets.push import (
     verify_signature,
 )
 
+STRONG_KEY = "tax-key-for-tests-0123"
 URL = "https://dept.example/12345"
 KEY = "s3cret"
 NOW = 1_800_000_000
@@ -127,9 +128,16 @@ def test_given_a_status_when_judged_then_only_2xx_is_a_delivery(status: int, ok:
 
 def test_given_endpoints_without_keys_or_with_unknown_events_when_checked_then_each_is_named() -> None:
     webhooks = {"city-affairs": Webhook(url=URL), "tax": Webhook(url=URL, events=("openned",))}
-    problems = endpoint_problems(webhooks, {"city-affairs": None, "tax": "k"})
+    problems = endpoint_problems(webhooks, {"city-affairs": None, "tax": STRONG_KEY})
     assert problems == [
         "webhook 'city-affairs' has no signing key: set IVR_WEBHOOK_SECRET_CITY_AFFAIRS",
         "webhook 'tax': unknown event(s) openned (ticket events: opened, closed, rated, updated)",
     ]
-    assert endpoint_problems({"tax": Webhook(url=URL)}, {"tax": "k"}) == []
+    assert endpoint_problems({"tax": Webhook(url=URL)}, {"tax": STRONG_KEY}) == []
+
+
+def test_a_weak_signing_key_is_refused() -> None:
+    """Anyone who guesses the key forges ticket events to the department."""
+    for weak in ("k", "dept-key", "aaaaaaaaaaaaaaaaaaaaaaaa", "tax-key-for;tests-123"):
+        [problem] = endpoint_problems({"tax": Webhook(url=URL)}, {"tax": weak})
+        assert problem.startswith("webhook 'tax': IVR_WEBHOOK_SECRET_TAX")
