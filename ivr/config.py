@@ -18,7 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 
 from ivr.conftext import FILE_PATH, Host, PjsipMatch, SipUri, Title
 from ivr.secret_policy import agent_secret_variable
@@ -164,6 +164,16 @@ class Webhook(Strict):
     lines: tuple[str, ...] = Field((), description="only tickets of these dialed numbers; empty: all")
     timeout: float = Field(5.0, gt=0, le=60)
     unmasked_caller: bool = Field(False, description="send the caller number in full (the handling staff need it)")
+    plain_http: bool = Field(False, description="allow an http:// url with unmasked_caller: only where the path is "
+                             "trusted end to end (a TLS sidecar on the same host); otherwise caller numbers cross "
+                             "the network in clear text")
+
+    @model_validator(mode="after")
+    def _caller_numbers_travel_encrypted(self) -> "Webhook":
+        if self.unmasked_caller and self.url.lower().startswith("http://") and not self.plain_http:
+            raise ValueError("unmasked_caller sends caller numbers in full: the url must be https:// "
+                             "(or set plain_http: true for a trusted local hop)")
+        return self
 
 
 class PushSettings(Strict):

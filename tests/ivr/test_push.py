@@ -175,7 +175,7 @@ async def test_given_a_receiver_answering_500_twice_when_it_then_answers_200_the
         redis: aioredis.Redis, workers: Workers, receivers: list[Receiver]) -> None:
     city = await receiver(receivers, statuses=[500, 500])
     event_id = await stream_event(redis, "1764552600.00002")
-    workers.start("engine-1", {"city": hook(city.url, unmasked_caller=True)})
+    workers.start("engine-1", {"city": hook(city.url, unmasked_caller=True, plain_http=True)})
     await settled(redis, "city", 1)
     assert city.attempts == [event_id] * 3
     assert city.delivered_ids() == [event_id]
@@ -331,7 +331,7 @@ async def test_given_a_noisy_log_when_a_worker_delivers_then_no_caller_number_is
     caplog.set_level(logging.DEBUG, logger="ivr.push")
     city = await receiver(receivers, statuses=[500])
     await stream_event(redis, "1764552600.00011")
-    workers.start("engine-1", {"city": hook(city.url, unmasked_caller=True)})
+    workers.start("engine-1", {"city": hook(city.url, unmasked_caller=True, plain_http=True)})
     await settled(redis, "city", 1)
     assert "try 1/3 failed: HTTP 500 busy" in caplog.text
     assert CALLER not in caplog.text
