@@ -12,7 +12,7 @@ import pytest
 
 from ivr.testbed.browser import Browser
 from ivr.testbed.console import ConsoleSite
-from ivr.testbed.hostile import ISSUE_BOMB, KIB_BOMB
+from ivr.testbed.hostile import ISSUE_BOMB, KIB_BOMB, inject_title
 from ivr.testbed.memory import peak_kib, reset_peak, rss_kib
 
 LEVEL2_ZERO = '      "0": agent               # 0 reaches a seat from every menu (the lint checks it)\n'
@@ -139,3 +139,21 @@ def test_a_published_number_plan_may_not_carry_other_configuration(browser: Brow
     assert (f"{console_config.resolve() / 'numbers.yaml'}:{line}:1: 号码计划文件只能包含 plan、numbers，"
             "不能包含配置段 'tracking'") in browser.text("#problems")
     assert path.read_text(encoding="utf-8") == original
+
+
+def test_a_plan_whose_title_injects_dialplan_is_refused_by_check_and_publish(browser: Browser, console: ConsoleSite,
+                                                                             console_config: Path) -> None:
+    path = console_config / "plans" / "anhui-2021.yaml"
+    original = path.read_text(encoding="utf-8")
+    hostile = inject_title(original, "12366")
+    line = hostile[: hostile.index('"12366":')].count("\n") + 1
+    browser.sign_in(console.account("admin")).open("/flows/plans/anhui-2021.yaml")
+    live = browser.text("#live-version")
+    for button in ("#check", "#publish"):
+        put_yaml(browser, hostile)
+        browser.submit(button)
+        assert browser.find("#result").get_attribute("data-ok") == "false"
+        problems = browser.text("#problems")
+        assert f"{path.resolve()}:{line}:" in problems and "numbers.12366.title" in problems
+        assert "control or line-break character U+000A is not allowed" in problems
+    assert path.read_text(encoding="utf-8") == original and browser.text("#live-version") == live
