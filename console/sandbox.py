@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import pickle
 import resource
 import sys
@@ -28,6 +29,7 @@ CPU_SECONDS = 20  # the whole config checks in well under 2 s of CPU
 ADDRESS_SPACE = 1 << 30  # bytes: the interpreter, pydantic and a full config check need ~250 MiB
 WALL_SECONDS = 60.0  # a child blocked on something else is killed too
 CONCURRENT = 2
+NICE = 15  # the child's scheduling priority, below the engine's
 MAX_DRAFT_BYTES = 256 * 1024  # the largest file in config/ is ~20 KiB
 
 
@@ -69,7 +71,9 @@ def from_json(data: dict[str, Any]) -> CheckReport:
 
 
 def limit() -> None:
-    """Apply this process's limits: past them the kernel stops it (SIGXCPU, MemoryError)."""
+    """Apply this process's limits: past them the kernel stops it (SIGXCPU, MemoryError); and
+    yield the CPU to the engine whenever both want it (the check can wait, a caller cannot)."""
+    os.nice(NICE)
     resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
 
