@@ -11,8 +11,8 @@ few at a time, in three phases interleaved over ``--rounds`` rounds, side by sid
   full ``ivr check`` of the config per request: the ordinary cost of the console's check).
 
 Prints, per phase, the engine's own AGI round-trip p50/p99 (its histogram, ``ivr/latency.py``,
-what FastAGI callers wait for) and p99 ratio to quiet, the checks completed, and the engine
-process's peak RSS growth (``VmHWM`` reset at the phase's start). Nothing here asserts; the exit
+what FastAGI callers wait for) and p99 ratio to quiet, its event-loop lag p99 (did anything block
+the loop), the checks completed, and the engine process's peak RSS growth (``VmHWM`` reset at the phase's start). Nothing here asserts; the exit
 status is 0 whether or not the ratios are good: read the table.
 
     .venv/bin/python benchmarks/bench_draft_check.py              # about 3 minutes
@@ -64,7 +64,8 @@ class Phase:
     failed: int = 0
     checks: int = 0
     refused: int = 0  # checks whose page said the draft has problems
-    buckets: dict[int, int] = field(default_factory=dict)
+    buckets: dict[int, int] = field(default_factory=dict)  # AGI round trips
+    lag: dict[int, int] = field(default_factory=dict)  # event-loop lag samples
     peak_growth_kib: int = 0
 
 
@@ -148,8 +149,9 @@ async def drive(bed: TestBed, args: argparse.Namespace) -> dict[str, Phase]:
                         await checker
                     n += args.calls
                     after = await latency_snapshot(redis, engine, newer_than=before["raw"])
-                    for i, c in window(after["agi_roundtrip"], before["agi_roundtrip"]).items():
-                        phase.buckets[i] = phase.buckets.get(i, 0) + c
+                    for histogram, into in (("agi_roundtrip", phase.buckets), ("loop_lag", phase.lag)):
+                        for i, c in window(after[histogram], before[histogram]).items():
+                            into[i] = into.get(i, 0) + c
                     phase.peak_growth_kib = max(phase.peak_growth_kib, peak_kib(st.engine_pid) - start_rss)
                     log(f"round {rnd + 1}, {name}: {args.calls} calls in {time.monotonic() - t0:.1f} s, "
                         f"{phase.checks} checks so far")
@@ -161,11 +163,13 @@ async def drive(bed: TestBed, args: argparse.Namespace) -> dict[str, Phase]:
 
 def table(phases: dict[str, Phase]) -> str:
     quiet = percentile(phases["quiet"].buckets, 0.99)
-    rows = [("phase", "calls (failed)", "AGI p50", "AGI p99", "p99 / quiet", "checks (refused)", "engine peak RSS growth")]
+    rows = [("phase", "calls (failed)", "AGI p50", "AGI p99", "p99 / quiet", "loop lag p99", "checks (refused)",
+             "engine peak RSS growth")]
     for name, p in phases.items():
         p50, p99 = percentile(p.buckets, 0.5), percentile(p.buckets, 0.99)
         rows.append((name, f"{p.calls} ({p.failed})", f"{1000 * p50:.2f} ms", f"{1000 * p99:.2f} ms",
-                     f"{p99 / quiet:.2f}x" if quiet else "-", f"{p.checks} ({p.refused})" if p.checks else "-",
+                     f"{p99 / quiet:.2f}x" if quiet else "-", f"{1000 * percentile(p.lag, 0.99):.2f} ms",
+                     f"{p.checks} ({p.refused})" if p.checks else "-",
                      f"{p.peak_growth_kib / 1024:.1f} MiB"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
