@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from dataclasses import dataclass
 import json
 import os
 import pickle
@@ -25,8 +26,13 @@ from ivr.flows.report import CheckReport, FlowTiming
 if TYPE_CHECKING:
     from ivr.prompts.catalog import PromptCatalog
 
-CPU_SECONDS = 20  # the whole config checks in well under 2 s of CPU
-ADDRESS_SPACE = 1 << 30  # bytes: the interpreter, pydantic and a full config check need ~250 MiB
+
+@dataclass(frozen=True)
+class Limits:
+    cpu_seconds: int = 20  # the whole config checks in well under 2 s of CPU
+    address_space: int = 1 << 30  # bytes: the interpreter, pydantic and a full config check need ~250 MiB
+
+
 WALL_SECONDS = 60.0  # a child blocked on something else is killed too
 CONCURRENT = 2
 NICE = 15  # the child's scheduling priority, below the engine's
@@ -38,13 +44,13 @@ def refusal(path: Path, reason: str) -> CheckReport:
 
 
 async def check_in_child(config_dir: Path, rel: str, text: str, catalog: "PromptCatalog",
-                         slots: asyncio.Semaphore) -> CheckReport:
-    """``ivr check`` of ``config_dir`` with ``text`` as ``rel``, in a limited child process
-    (``slots``: how many may run at once, see ``CONCURRENT``)."""
+                         slots: asyncio.Semaphore, limits: Limits = Limits()) -> CheckReport:
+    """``ivr check`` of ``config_dir`` with ``text`` as ``rel``, in a child process held to
+    ``limits`` (``slots``: how many may run at once, see ``CONCURRENT``)."""
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_DRAFT_BYTES:
         return refusal(config_dir / rel, f"草稿 {size} 字节，超过上限 {MAX_DRAFT_BYTES} 字节：已拒绝")
-    payload = pickle.dumps((str(config_dir), rel, text, catalog))
+    payload = pickle.dumps((limits, str(config_dir), rel, text, catalog))
     async with slots:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "console.sandbox", stdin=asyncio.subprocess.PIPE,
@@ -56,8 +62,8 @@ async def check_in_child(config_dir: Path, rel: str, text: str, catalog: "Prompt
             await proc.wait()
             return refusal(config_dir / rel, f"检查超过 {WALL_SECONDS:g} 秒未完成：草稿已拒绝")
     if proc.returncode != 0:
-        return refusal(config_dir / rel, f"检查超出资源上限（CPU {CPU_SECONDS} 秒、内存 {ADDRESS_SPACE >> 20} MiB）"
-                                         f"或失败（退出码 {proc.returncode}）：草稿已拒绝")
+        return refusal(config_dir / rel, f"检查超出资源上限（CPU {limits.cpu_seconds} 秒、内存 "
+                                         f"{limits.address_space >> 20} MiB）或失败（退出码 {proc.returncode}）：草稿已拒绝")
     return from_json(json.loads(out))
 
 
@@ -70,19 +76,19 @@ def from_json(data: dict[str, Any]) -> CheckReport:
                        list(data["summary"]), str(data["version"]))
 
 
-def limit() -> None:
+def limit(limits: Limits) -> None:
     """Apply this process's limits: past them the kernel stops it (SIGXCPU, MemoryError); and
     yield the CPU to the engine whenever both want it (the check can wait, a caller cannot)."""
     os.nice(NICE)
-    resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
+    resource.setrlimit(resource.RLIMIT_AS, (limits.address_space, limits.address_space))
 
 
 def main() -> int:
-    limit()
     from console.publish import check_draft
 
-    config_dir, rel, text, catalog = pickle.loads(sys.stdin.buffer.read())
+    limits, config_dir, rel, text, catalog = pickle.loads(sys.stdin.buffer.read())  # from the engine, trusted
+    limit(limits)  # before the draft is touched
     report = check_draft(Path(config_dir), rel, text, catalog)
     sys.stdout.write(json.dumps(to_json(report), ensure_ascii=True))
     return 0
