@@ -20,7 +20,7 @@ from typing import Any, Literal, Mapping
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 
-from ivr.conftext import FILE_PATH, Host, PjsipMatch, SipUri, Title
+from ivr.conftext import FILE_PATH, Host, PjsipMatch, SipUri, Title, line_breaks
 from ivr.secret_policy import agent_secret_variable
 from ivr.strict import NAME, NUMBER, Strict
 from ivr.yamlsource import Document, Location, SourceError, SourceErrors, load, pydantic_errors
@@ -381,7 +381,8 @@ def load_config(config_dir: str | Path = "config", environ: Mapping[str, str] | 
         settings = Settings.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(_explain(exc, owner, origins)) from None
-    problems = []
+    # any text, rendered into Asterisk's files today or not, is one line (ivr/conftext.py)
+    problems = [f"{origins.get(path_, 'config')}: {path_}: {why} is not allowed" for path_, why in line_breaks(settings)]
     for path_, reason in settings.reference_problems():
         source = owner.get(str(path_[0]))
         if path_[0] == "numbers" and len(path_) > 1 and str(path_[1]) in number_docs:

@@ -140,14 +140,16 @@ def secret(text: str, label: str) -> str:
     return value(text)
 
 
-def guard(*roots: Any) -> None:
-    """UnsafeValue naming the first string anywhere in ``roots`` (settings, render options; keys
+def line_breaks(*roots: Any) -> list[tuple[str, str]]:
+    """(dotted path, why) of every string anywhere in ``roots`` (settings, render options; keys
     of mappings included) that holds a line break or control character."""
-    for path, text in _strings(roots, ()):
-        why = breaking(text)
-        if why:
-            raise UnsafeValue(f"{'.'.join(map(str, path)) or 'value'}: {why} is not allowed in a value written "
-                              "into Asterisk's configuration")
+    return [(".".join(map(str, path)) or "value", why) for path, text in _strings(roots, ()) if (why := breaking(text))]
+
+
+def guard(*roots: Any) -> None:
+    """UnsafeValue naming the first string in ``roots`` that holds a line break (:func:`line_breaks`)."""
+    for path, why in line_breaks(*roots)[:1]:
+        raise UnsafeValue(f"{path}: {why} is not allowed in a value written into Asterisk's configuration")
 
 
 def _strings(node: Any, path: tuple[Any, ...]) -> Any:

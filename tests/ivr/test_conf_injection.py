@@ -143,3 +143,11 @@ def test_a_webhook_with_unmasked_callers_must_use_https(cfg: Path) -> None:
         load_config(cfg, environ={})
     edit(cfg / "tickets.yaml", "unmasked_caller: true}", "unmasked_caller: true, plain_http: true}")
     assert load_config(cfg, environ={}).settings.tickets.webhooks["city"].plain_http  # an explicit opt-in
+
+
+def test_a_line_break_in_any_text_is_refused_at_load_even_where_no_type_forbids_it(cfg: Path) -> None:
+    """The compliance reason is not written into Asterisk today; the check refuses what the
+    renderer's guard would, so a value never passes ``ivr check`` and fails at render."""
+    line = edit(cfg / "plans" / PLAN, 'compliance: {exempt: "demo line', 'compliance: {exempt: "demo\\nline')
+    with pytest.raises(ConfigError, match=rf"{PLAN}:{line}:\d+: numbers.8000.compliance.exempt: {re.escape(BREAK)}"):
+        load_config(cfg, environ={})
