@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 def alias_bomb(levels: int, fanout: int) -> str:
-    """"Billion laughs": ``levels`` lines, each a list of ``fanout`` aliases of the line above,
+    """A "billion laughs" bomb: ``levels`` lines, each a list of ``fanout`` aliases of the line above,
     so a loader that expands aliases builds ``fanout ** levels`` values from a few hundred bytes."""
     lines = ["l0: &l0 lol"]
     for i in range(1, levels + 1):
