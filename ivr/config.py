@@ -20,6 +20,7 @@ from typing import Any, Literal, Mapping
 
 from pydantic import Field, SecretStr, ValidationError
 
+from ivr.callerid import CallerSettings
 from ivr.strict import NAME, NUMBER, Strict
 from ivr.yamlsource import Document, Location, SourceError, SourceErrors, load, pydantic_errors
 from queues.model import Agent, PauseReasons, Queue
@@ -210,6 +211,7 @@ class Settings(Strict):
     web: WebSettings = WebSettings()
     tickets: TicketSettings = TicketSettings()
     priority: PrioritySettings = PrioritySettings()
+    callers: CallerSettings = Field(CallerSettings(), description="caller IDs: which numbers may be called back")
     out_of_scope: dict[str, OutOfScopeMatter] = Field({}, description="matters 12345 does not accept (不予受理)")
 
     def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:

@@ -70,7 +70,9 @@ class Utf8AMIProtocol(AMIProtocol):
                 event = {}
                 for line in block.split("\r\n"):
                     key, _, value = line.partition(": ")
-                    event[key] = value
+                    # Asterisk's own headers come first: a header repeated later is a value that
+                    # smuggled a comma into a UserEvent (`1,Linkedid: …`), never the truth
+                    event.setdefault(key, value)
                 fast(event)
                 events += 1
             else:  # whole messages only: panoramisk's own framing sees exactly one at a time
