@@ -67,7 +67,7 @@ class Utf8AMIProtocol(AMIProtocol):
         for block in blocks:
             if fast is not None and block.startswith("Event: ") and "\r\nActionID: " not in block \
                     and not block.startswith("Event: Shutdown"):
-                event = {}
+                event: dict[str, str] = {}
                 for line in block.split("\r\n"):
                     key, _, value = line.partition(": ")
                     # Asterisk's own headers come first: a header repeated later is a value that
