@@ -19,8 +19,8 @@ from ivr.callerid import CallerSettings, is_callable
 from queues.model import Callback, Queue
 
 PENDING, PLACED, ANSWERED, FAILED, REFUSED = "pending", "placed", "answered", "failed", "refused"
-NOT_CALLABLE = "not a callable number (callers.callable)"
-NO_CALLBACK = "the queue offers no callback"
+NOT_CALLABLE = "号码不在可回拨范围（callers.callable）"
+NO_CALLBACK = "该队列不提供回拨"
 
 
 @dataclass

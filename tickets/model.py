@@ -259,8 +259,10 @@ class Ticket:
         if not unmasked:
             data["caller"] = mask_number(self.caller)
             data["caller_raw"] = mask_number(self.caller_raw)
-            if data["callback"] and data["callback"].get("number"):  # a callback number is the caller's too
-                data["callback"] = {**data["callback"], "number": mask_number(str(data["callback"]["number"]))}
+            if data["callback"]:  # a callback number, and the number each leg dialed, is the caller's too
+                legs = [{**leg, "number": mask_number(str(leg.get("number") or ""))} for leg in data["callback"].get("attempts") or []]
+                data["callback"] = {**data["callback"], "number": mask_number(str(data["callback"].get("number") or "")),
+                                    "attempts": legs}
         return data
 
 

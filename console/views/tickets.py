@@ -123,7 +123,8 @@ def _detail(request: web.Request, ticket: Ticket, *, unmasked: bool) -> web.Resp
     return render(request, "ticket.html", t=shown, steps=call_steps(shown), unmasked=unmasked, labels=_labels(),
                   can_unmask=current_user(request).role in ("admin", "supervisor"),
                   deadline=export.deadline_due(shown.deadline),
-                  transfers=[export.transfer_text(x) for x in shown.transfers])
+                  transfers=[export.transfer_text(x) for x in shown.transfers],
+                  legs=[{**leg, "at": export.epoch_time(leg.get("at"))} for leg in (shown.callback or {}).get("attempts") or []])
 
 
 async def _audit_unmasked(request: web.Request, command: str, what: dict[str, Any], shown: list[Ticket],
