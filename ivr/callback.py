@@ -46,7 +46,7 @@ from tracking.tracker import endpoint_of
 
 log = logging.getLogger(__name__)
 
-LINKEDID = re.compile(r"[0-9]{1,20}\.[0-9]{1,10}")  # Asterisk's: epoch.sequence
+LINKEDID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")  # Asterisk's: [systemname-]epoch.sequence
 EPOCH = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")
 NAME_RE = re.compile(NAME)
 HOLD = 3600  # s a stand-in may wait in the queue for a seat

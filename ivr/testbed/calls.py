@@ -148,6 +148,19 @@ def for_caller(caller: str) -> Callable[[Any], bool]:
     return lambda event: bool(event.get("CallerIDNum") == caller)
 
 
+def callback_event(stage: str, **fields: str) -> Callable[[Any], bool]:
+    """An AMI event filter: the dialplan's ``IvrCallback`` step ``stage`` with ``fields``."""
+    return lambda e: bool(e.get("UserEvent") == "IvrCallback" and e.get("Stage") == stage
+                          and all(e.get(k) == v for k, v in fields.items()))
+
+
+async def pause_all(bed: TestBed, ami: AmiClient, paused: bool) -> None:
+    """Every seat paused (callers wait in their queues) or back."""
+    for agent in bed.settings.agents:
+        await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{agent}", "Paused": "true" if paused else "false",
+                          "Reason": "会议"})
+
+
 async def until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1) -> Any:
     """Poll ``predicate`` (plain or async) until it returns something truthy; fail after
     ``timeout`` seconds."""
