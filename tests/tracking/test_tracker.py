@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from ivr.masking import mask_number
 from ivr.config import load_config
 from ivr.flows.calendar import load_calendar
+from ivr.masking import mask_number
 from queues import callback as policy
 from tickets.deadline import handling_deadline
 from tickets.model import Ticket
