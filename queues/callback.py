@@ -13,6 +13,7 @@ called back, a queue without callbacks) is refused at once: nothing waits, nothi
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Mapping
 
 from ivr.callerid import CallerSettings, is_callable
@@ -110,3 +111,17 @@ def ticket_view(request: CallbackRequest) -> dict[str, Any]:
     """What the ticket says of its callback (the number stays the caller's: masked by role)."""
     return {"queue": request.queue, "number": request.number, "status": request.status,
             "attempts": [dict(a) for a in request.attempts], **({"reason": request.reason} if request.reason else {})}
+
+
+def leg_time(at: Any) -> str:
+    """A callback leg's time (epoch seconds) as the local clock, ``10:00:05``."""
+    return datetime.fromtimestamp(float(at)).astimezone().strftime("%H:%M:%S") if at else "?"
+
+
+def leg_text(leg: Mapping[str, Any]) -> str:
+    """``callback leg 1: 139****0001 by agent1001 at 10:00:05: ANSWER, answered`` (a leg that
+    never dialed: ``no number dialed``)."""
+    at = leg_time(leg.get("at"))
+    text = f"callback leg {leg.get('attempt', '?')}: " + (str(leg["number"]) if leg.get("number") else "no number dialed")
+    text += (f" by {leg['agent']}" if leg.get("agent") else "") + f" at {at}: {leg.get('result') or 'dialing'}"
+    return text + (", answered" if leg.get("answered") else "")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 from datetime import datetime
-from typing import Any, Callable, Iterable, Mapping, TextIO
+from typing import Callable, Iterable, TextIO
 
 from tickets.model import DISPOSITION_LABELS, REQUEST_LABELS, Deadline, Disposition, RequestType, Ticket, Transfer
 
@@ -59,20 +59,6 @@ def transfer_text(t: Transfer) -> str:
     text = f"{t.kind} {t.number}" + (f" via {t.target}" if t.target else "") + (" (three-party)" if t.three_party else "")
     text += f": {t.result or 'no result'}" + (f" (cause {t.cause})" if t.cause else "")
     return text + (f" → {t.then}" if t.then else "")
-
-
-def epoch_time(at: Any) -> str:
-    """A callback leg's time (epoch seconds) as the local clock, ``10:00:05``."""
-    return datetime.fromtimestamp(float(at)).astimezone().strftime("%H:%M:%S") if at else "?"
-
-
-def callback_leg_text(leg: Mapping[str, Any]) -> str:
-    """``callback leg 1: 139****0001 by agent1001 at 10:00:05: ANSWER, answered`` (a leg that
-    never dialed: ``no number dialed``)."""
-    at = epoch_time(leg.get("at"))
-    text = f"callback leg {leg.get('attempt', '?')}: " + (str(leg["number"]) if leg.get("number") else "no number dialed")
-    text += (f" by {leg['agent']}" if leg.get("agent") else "") + f" at {at}: {leg.get('result') or 'dialing'}"
-    return text + (", answered" if leg.get("answered") else "")
 
 
 def _number(value: float | int | None) -> str:

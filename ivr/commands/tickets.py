@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeAlias, TypeVar
 from ivr.cli import UsageError, config_dir
 from ivr.config import Settings, audit_log_path, load_config, state_dir
 from ivr.flows.calendar import load_calendar
+from queues.callback import leg_text
 from queues.priority import priority_label
 from tickets import export
 from tickets.audit import AuditError, Reader, unmasked_read, write_audit
@@ -427,7 +428,7 @@ def _details(t: Ticket) -> str:
                 + (f" by {v.agent}" if v.agent else "") for v in t.queue_visits]
     if t.callback and t.callback.get("attempts"):
         out.append("  callback legs:")
-        out += [f"    {export.callback_leg_text(leg)}" for leg in t.callback["attempts"]]
+        out += [f"    {leg_text(leg)}" for leg in t.callback["attempts"]]
     if t.transfers:
         out.append("  transfers:")
         out += [f"    {clock(x.at)}  {export.transfer_text(x)}" for x in t.transfers]

@@ -56,3 +56,9 @@ def test_only_a_callable_number_in_a_queue_with_callbacks_is_honoured() -> None:
     assert policy.refusal(callers, queues, "13900000001", "general") == ""
     assert policy.refusal(callers, queues, "00441234567890", "general") == policy.NOT_CALLABLE
     assert policy.refusal(callers, queues, "13900000001", "vip") == policy.NO_CALLBACK
+
+
+def test_a_leg_reads_as_one_line_for_ivr_tickets_show() -> None:
+    leg = {"attempt": 2, "at": 0, "number": "139****0001", "agent": "agent1001", "result": "NOANSWER", "answered": False}
+    assert policy.leg_text(leg) == "callback leg 2: 139****0001 by agent1001 at ?: NOANSWER"
+    assert policy.leg_text({"attempt": 1, "number": "", "result": "GONE"}) == "callback leg 1: no number dialed at ?: GONE"
