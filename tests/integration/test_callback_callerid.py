@@ -129,6 +129,32 @@ async def test_given_caller_ids_that_are_no_callable_number_then_no_callback_is_
         await pause_all(engine, ami, False)
 
 
+async def test_given_a_sub_center_busy_for_a_caller_that_cannot_be_called_back_then_no_callback_is_offered_only_the_queue(
+    engine: TestBed, phones: Phones, ami: AmiClient, tickets: TicketStore,
+) -> None:
+    """After a failed transfer the offer is "1 or hold: 12345; 2: a callback": a number abroad
+    hears no offer and goes straight to the queue; its 2 books nothing."""
+    caller = "00447700900123"
+    offers: list[dict[str, str]] = []
+    ami.on("Newexten", lambda e: offers.append(e) if e.get("CallerIDNum") == caller
+           and "subcenter_fallback_offer" in e.get("AppData", "") else None)
+    seen = Dials(ami)
+    await pause_all(engine, ami, True)
+    try:
+        queued = ami.wait_for("QueueCallerJoin", lambda e: e.get("CallerIDNum") == caller)
+        gateway = await phones.subcenter("tax", caller, "busy")
+        sipp, _ = await phones.call("12366", [Key("2", 7000)], hold_ms=3000, caller=caller)
+        assert (await asyncio.wait_for(queued, 30))["Queue"] == "q-general"
+        assert await sipp.wait(30) == 0, sipp.output()
+        assert await gateway.wait(20) == 0, gateway.output()
+        ticket = await closed_ticket(tickets, caller, timeout=30)
+        assert ticket.disposition == "transfer_failed" and ticket.callback is None
+        assert ticket.after_transfer.startswith("queue general")
+        assert offers == [] and seen.callbacks == []
+    finally:
+        await pause_all(engine, ami, False)
+
+
 async def _refused_in_place(phones: Phones, ami: AmiClient, tickets: TicketStore, redis: Any, sent: list[str]) -> Any:
     """Calls from ``sent`` (From users) press the callback key in the general queue; each is
     back in the queue after the refusal. Returns the first one's ticket."""
