@@ -20,6 +20,7 @@ from typing import Any, Literal, Mapping
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 
+from ivr.callerid import CallerSettings
 from ivr.conftext import FILE_PATH, Host, PjsipMatch, SipUri, Title, line_breaks
 from ivr.secret_policy import agent_secret_variable
 from ivr.strict import NAME, NUMBER, Strict
@@ -222,6 +223,7 @@ class Settings(Strict):
     web: WebSettings = WebSettings()
     tickets: TicketSettings = TicketSettings()
     priority: PrioritySettings = PrioritySettings()
+    callers: CallerSettings = Field(CallerSettings(), description="caller IDs: which numbers may be called back")
     out_of_scope: dict[str, OutOfScopeMatter] = Field({}, description="matters 12345 does not accept (不予受理)")
 
     def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:

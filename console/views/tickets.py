@@ -16,6 +16,7 @@ from console.auth import current_user, forbidden, require_seat, roles
 from console.context import CONSOLE, reader
 from console.pages import error_page, nav, render
 from console.users import User
+from queues.callback import leg_time
 from tickets import export
 from tickets.audit import AuditError, check_reason, unmasked_read
 from tickets.filters import Filters, parse_filters
@@ -123,7 +124,8 @@ def _detail(request: web.Request, ticket: Ticket, *, unmasked: bool) -> web.Resp
     return render(request, "ticket.html", t=shown, steps=call_steps(shown), unmasked=unmasked, labels=_labels(),
                   can_unmask=current_user(request).role in ("admin", "supervisor"),
                   deadline=export.deadline_due(shown.deadline),
-                  transfers=[export.transfer_text(x) for x in shown.transfers])
+                  transfers=[export.transfer_text(x) for x in shown.transfers],
+                  legs=[{**leg, "at": leg_time(leg.get("at"))} for leg in (shown.callback or {}).get("attempts") or []])
 
 
 async def _audit_unmasked(request: web.Request, command: str, what: dict[str, Any], shown: list[Ticket],
