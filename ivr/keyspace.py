@@ -174,3 +174,24 @@ def console_session(session_id: str) -> str:
 def console_login_fails(user: str, address: str) -> str:
     digest = hashlib.sha256(f"{user}\0{address}".encode()).hexdigest()[:32]
     return f"ivr:console:login-fails:{digest}"
+
+
+def console_login_address(address: str) -> str:
+    """Sign-in attempts from one client address, any user (console/guard.py)."""
+    return "ivr:console:login-address:" + hashlib.sha256(address.encode()).hexdigest()[:32]
+
+
+def console_login_user(user: str) -> str:
+    """Sign-in attempts for one user, any address."""
+    return "ivr:console:login-user:" + hashlib.sha256(user.encode()).hexdigest()[:32]
+
+
+CONSOLE_LOGIN_ALL = "ivr:console:login-all"  # sign-in attempts in all, per window
+
+
+def console_login_known(user: str) -> str:
+    """A set of the addresses a user signed in from (digests): they stay open when budgets run out."""
+    return "ivr:console:login-known:" + hashlib.sha256(user.encode()).hexdigest()[:32]
+
+
+CONSOLE_USERS_CHANGED = "ivr:console:users:changed"  # pub/sub: a user's name when it changed, was removed or signed out

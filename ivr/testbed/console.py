@@ -114,15 +114,13 @@ class StandaloneConsole:
         return ConsoleSite(f"http://127.0.0.1:{self.web.port}", self.redis_url, self.workdir / "audit.jsonl")
 
     async def _start(self) -> None:
-        import redis.asyncio as aioredis
-
-        from console.context import Console
+        from console.context import Console, console_redis
         from console.server import start
         from ivr.flows.live import LiveFlows, catalog_loader, default_prompts_dir
         from ivr.store import TicketStore
 
         flows = LiveFlows.from_config(self.config_dir, catalog_loader(default_prompts_dir(self.config_dir)))
-        client = aioredis.Redis.from_url(self.redis_url, decode_responses=True)
+        client = console_redis(self.redis_url, self.web)  # as `ivr serve` makes it
         tickets = TicketStore(self.redis_url, self.workdir / "spool", "console-test", retention_days=1)
 
         async def reload() -> Any:
