@@ -59,7 +59,9 @@ def _transfer_groups(settings: Settings) -> list[tuple[str, list[tuple[str, str]
 
 @routes.get("/desk/{agent}/events")
 async def events(request: web.Request) -> web.StreamResponse:
-    return await live(request).desk.stream(request, _own_seat(request))
+    agent, services = _own_seat(request), live(request)
+    async with services.streams.opened(current_user(request).name) as ended:
+        return await services.desk.stream(request, agent, ended)
 
 
 @routes.get("/desk/{agent}/state")
