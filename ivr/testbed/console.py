@@ -20,10 +20,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Coroutine, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, TypeVar
 
 from ivr.config import WebSettings
 from tickets.audit import AuditEntry, read_audit
+
+if TYPE_CHECKING:
+    import aiohttp
 
 T = TypeVar("T")
 ROLE_SEATS = {"agent": "agent1001"}  # the seat an agent account is bound to unless told otherwise
@@ -75,6 +78,7 @@ class ConsoleSite:
     url: str  # http://127.0.0.1:PORT
     redis_url: str
     audit_log: Path
+    metrics_token: str = ""  # IVR_METRICS_TOKEN of the engine serving it ("" : none set)
     _accounts: dict[tuple[str, str | None], Account] = field(default_factory=dict)
 
     def account(self, role: str, agent: str | None = None) -> Account:
@@ -90,10 +94,34 @@ class ConsoleSite:
         return read_audit(self.audit_log)
 
 
+def http_client() -> "aiohttp.ClientSession":
+    """An HTTP client that keeps the console's cookies as a browser does (also for 127.0.0.1)."""
+    import aiohttp
+
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def sign_in_http(http: "aiohttp.ClientSession", site: ConsoleSite, account: Account) -> str:
+    """Sign ``http`` in through the sign-in form, as a browser does; returns the session's CSRF
+    token (for the writes a page's forms and scripts make)."""
+    import re
+
+    async with http.get(site.url + "/login") as form:
+        token = re.search(r'name="_csrf" value="([^"]+)"', await form.text())
+    assert token, "no sign-in form"
+    async with http.post(site.url + "/login", allow_redirects=False, data={
+            "user": account.name, "password": account.password, "_csrf": token[1], "next": "/"}) as reply:
+        assert reply.status == 303, f"sign-in refused: {reply.status}"
+    async with http.get(site.url + "/") as page:
+        csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', await page.text())
+    assert csrf, "no CSRF token on the home page"
+    return csrf[1]
+
+
 def bed_site(state: Any) -> ConsoleSite:
     """The console of a bed's engine (``state``: :class:`ivr.testbed.bed.BedState`)."""
     return ConsoleSite(f"http://127.0.0.1:{state.web_port}", state.redis_url,
-                       Path(state.dir) / "state" / "audit" / "unmasked.jsonl")
+                       Path(state.dir) / "state" / "audit" / "unmasked.jsonl", state.metrics_token)
 
 
 class StandaloneConsole:

@@ -5,7 +5,6 @@ holds a bounded number of open streams. Real console, real Redis, real HTTP."""
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 from typing import AsyncIterator
 
@@ -16,7 +15,7 @@ import redis.asyncio as aioredis
 from console.users import UserStore
 from ivr.config import WebSettings
 from ivr.testbed.calls import until
-from ivr.testbed.console import Account, ConsoleSite, add_user
+from ivr.testbed.console import Account, ConsoleSite, add_user, http_client, sign_in_http
 
 END = 30.0  # s: a guard so a stream that never ends fails the test instead of hanging it
 
@@ -33,24 +32,6 @@ def fresh(console: ConsoleSite, role: str) -> Account:
     return add_user(console.redis_url, f"{role}-{secrets.token_hex(3)}", role)
 
 
-def browser_like() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # keeps cookies of 127.0.0.1
-
-
-async def sign_in(http: aiohttp.ClientSession, console: ConsoleSite, account: Account) -> str:
-    """Through the sign-in form, as a browser does; returns the session's CSRF token."""
-    async with http.get(console.url + "/login") as form:
-        token = re.search(r'name="_csrf" value="([^"]+)"', await form.text())
-    assert token
-    async with http.post(console.url + "/login", allow_redirects=False, data={
-            "user": account.name, "password": account.password, "_csrf": token[1], "next": "/"}) as reply:
-        assert reply.status == 303
-    async with http.get(console.url + "/") as page:
-        csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', await page.text())
-    assert csrf
-    return csrf[1]
-
-
 async def whoami(http: aiohttp.ClientSession, console: ConsoleSite) -> int:
     async with http.get(console.url + "/whoami", headers={"Accept": "application/json"}) as reply:
         return reply.status
@@ -58,8 +39,8 @@ async def whoami(http: aiohttp.ClientSession, console: ConsoleSite) -> int:
 
 async def test_an_old_cookie_dies_when_the_password_is_reset(console: ConsoleSite, users: UserStore) -> None:
     admin = fresh(console, "admin")
-    async with browser_like() as http:
-        await sign_in(http, console, admin)
+    async with http_client() as http:
+        await sign_in_http(http, console, admin)
         assert await whoami(http, console) == 200
         await users.add(admin.name, "admin", "a brand new password", agent=None, by="test")  # ivr users add: reset
         assert await whoami(http, console) == 401
@@ -67,8 +48,8 @@ async def test_an_old_cookie_dies_when_the_password_is_reset(console: ConsoleSit
 
 async def test_an_old_cookie_dies_when_the_user_is_removed_and_made_again(console: ConsoleSite, users: UserStore) -> None:
     admin = fresh(console, "admin")
-    async with browser_like() as http:
-        await sign_in(http, console, admin)
+    async with http_client() as http:
+        await sign_in_http(http, console, admin)
         await users.remove(admin.name)
         await users.add(admin.name, "admin", admin.password, agent=None, by="test")  # same name, same password
         assert await whoami(http, console) == 401
@@ -78,8 +59,8 @@ async def test_an_old_cookie_dies_when_the_user_is_removed_and_made_again(consol
 
 async def test_signing_out_ends_the_open_wallboard_stream(console: ConsoleSite) -> None:
     supervisor = fresh(console, "supervisor")
-    async with browser_like() as http:
-        csrf = await sign_in(http, console, supervisor)
+    async with http_client() as http:
+        csrf = await sign_in_http(http, console, supervisor)
         async with http.get(console.url + "/wallboard/events") as stream:
             assert stream.status == 200
             await stream.content.readuntil(b"\n\n")  # "retry: …"
@@ -93,8 +74,8 @@ async def test_signing_out_ends_the_open_wallboard_stream(console: ConsoleSite) 
 
 async def test_a_role_change_ends_the_open_desk_stream(console: ConsoleSite, users: UserStore) -> None:
     supervisor = fresh(console, "supervisor")
-    async with browser_like() as http:
-        await sign_in(http, console, supervisor)
+    async with http_client() as http:
+        await sign_in_http(http, console, supervisor)
         async with http.get(console.url + "/desk/agent1002/events") as stream:
             assert stream.status == 200
             await stream.content.readuntil(b"\n\n")
@@ -107,8 +88,8 @@ async def test_a_role_change_ends_the_open_desk_stream(console: ConsoleSite, use
 
 async def test_a_user_holds_a_bounded_number_of_open_streams(console: ConsoleSite) -> None:
     supervisor, limit = fresh(console, "supervisor"), WebSettings().streams_per_user
-    async with browser_like() as http:
-        await sign_in(http, console, supervisor)
+    async with http_client() as http:
+        await sign_in_http(http, console, supervisor)
         opened = [await http.get(console.url + "/wallboard/events") for _ in range(limit)]
         try:
             assert [r.status for r in opened] == [200] * limit
