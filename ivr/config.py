@@ -129,12 +129,15 @@ class WebSettings(Strict):
     redis_wait: float = Field(2.0, gt=0, le=60, description="seconds a request waits for a pooled Redis connection; then 503")
     streams_per_user: int = Field(8, ge=1, le=100, description="open live event streams (wallboard, desk) per user")
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", mode="before")
     @classmethod
-    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
-            ipaddress.ip_network(item, strict=False)  # ValueError: not an address or network
-        return value
+    def _networks(cls, value: Any) -> Any:
+        """Addresses or networks only (IVR_WEB_TRUSTED_PROXIES: separated by commas)."""
+        items = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+        for item in items if isinstance(items, (list, tuple)) else ():
+            if isinstance(item, str):
+                ipaddress.ip_network(item, strict=False)  # ValueError: not an address or network
+        return items
 
 
 # --- hotline sections (queues and sub-centers live in their feature packages) ----------

@@ -118,6 +118,30 @@ async def sign_in_http(http: "aiohttp.ClientSession", site: ConsoleSite, account
     return csrf[1]
 
 
+# Characters that end a line for str.splitlines() (and NUL, a control): none of them may split
+# an audit line or hide the lines after it (issue 17, finding 2)
+LINE_BREAKERS = ("x\u2028y", "x\u2029y", "x\u0085y", "x\ry", "x\x00y", "x\x1cy")
+
+
+async def admin_audit_page(site: ConsoleSite) -> str:
+    """The admin's /audit page, signed in afresh (that sign-in is the log's newest line)."""
+    async with http_client() as http:
+        await sign_in_http(http, site, site.account("admin"))
+        async with http.get(site.url + "/audit") as page:
+            assert page.status == 200, page.status
+            return await page.text()
+
+
+def shows_every_line(site: ConsoleSite, page: str) -> None:
+    """The page counts every line of the file, and shows the newest (after anything hostile)."""
+    import re
+
+    total = re.search(r"共 (\d+) 条", page)
+    assert total and int(total[1]) == site.audit_log.read_bytes().count(b"\n") == len(site.audit()), \
+        (total and total[1], site.audit_log.read_bytes().count(b"\n"))
+    assert f"{site.account('admin').name}@console" in page
+
+
 def bed_site(state: Any) -> ConsoleSite:
     """The console of a bed's engine (``state``: :class:`ivr.testbed.bed.BedState`)."""
     return ConsoleSite(f"http://127.0.0.1:{state.web_port}", state.redis_url,

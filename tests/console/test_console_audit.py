@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from ivr.testbed.browser import Browser
-from ivr.testbed.console import ConsoleSite, http_client, sign_in_http
+from ivr.testbed.console import LINE_BREAKERS, ConsoleSite, admin_audit_page, http_client, shows_every_line, sign_in_http
 
 
 def test_only_admins_read_the_audit_log_and_nobody_edits_it(browser: Browser, console: ConsoleSite) -> None:
@@ -25,57 +25,38 @@ def test_only_admins_read_the_audit_log_and_nobody_edits_it(browser: Browser, co
     assert len(console.audit()) == lines
 
 
-# Characters that end a line for str.splitlines() (and NUL): none of them may split an audit line
-HOSTILE = ("x\u2028y", "x\u2029y", "x\u0085y", "x\ry", "x\x00y", "x\x1cy")
-
-
-async def audit_page(console: ConsoleSite) -> str:
-    """The admin's /audit page, signed in afresh (that sign-in is the newest line)."""
-    async with http_client() as http:
-        await sign_in_http(http, console, console.account("admin"))
-        async with http.get(console.url + "/audit") as page:
-            assert page.status == 200
-            return await page.text()
-
-
-def shows_every_line(console: ConsoleSite, page: str) -> None:
-    total = re.search(r"共 (\d+) 条", page)
-    assert total and int(total[1]) == console.audit_log.read_bytes().count(b"\n") == len(console.audit())
-    assert f"{console.account('admin').name}@console" in page  # the newest line, after the hostile ones
-
-
 async def test_hostile_sign_in_names_do_not_blank_the_audit_page(console: ConsoleSite) -> None:
     async with http_client() as http:  # nobody signed in
         async with http.get(console.url + "/login") as form:
             token = re.search(r'name="_csrf" value="([^"]+)"', await form.text())
         assert token
-        for name in HOSTILE:
+        for name in LINE_BREAKERS:
             async with http.post(console.url + "/login", data={"user": name, "password": "not the password",
                                                                "_csrf": token[1]}) as reply:
                 assert reply.status == 401
-    page = await audit_page(console)
+    page = await admin_audit_page(console)
     shows_every_line(console, page)
-    assert sum(f"{name}@console" in e.user for e in console.audit() for name in HOSTILE) == len(HOSTILE)
+    assert sum(f"{name}@console" in e.user for e in console.audit() for name in LINE_BREAKERS) == len(LINE_BREAKERS)
 
 
 async def test_an_unmask_reason_and_a_transfer_target_do_not_blank_the_audit_page(console: ConsoleSite) -> None:
     async with http_client() as http:
         csrf = await sign_in_http(http, console, console.account("supervisor"))
-        for reason in HOSTILE:  # a supervisor hiding their own unmasking
+        for reason in LINE_BREAKERS:  # a supervisor hiding their own unmasking
             async with http.post(console.url + "/tickets/export.csv", data={"reason": reason, "_csrf": csrf}) as reply:
                 assert reply.status == 200
     async with http_client() as http:
         csrf = await sign_in_http(http, console, console.account("agent"))
-        for target in HOSTILE:
+        for target in LINE_BREAKERS:
             async with http.post(console.url + "/desk/agent1001/transfer", data={"target": target},
                                  headers={"X-CSRF-Token": csrf, "Accept": "application/json"}) as reply:
                 assert reply.status == 400
-    page = await audit_page(console)
+    page = await admin_audit_page(console)
     shows_every_line(console, page)
     entries = console.audit()
-    assert sorted(e.reason for e in entries if e.command == "console tickets export" and e.reason in HOSTILE) == sorted(HOSTILE)
-    assert sorted(e.what["target"] for e in entries if e.command == "desk transfer" and e.what.get("target") in HOSTILE) \
-        == sorted(HOSTILE)
+    assert sorted(e.reason for e in entries if e.command == "console tickets export" and e.reason in LINE_BREAKERS) == sorted(LINE_BREAKERS)
+    assert sorted(e.what["target"] for e in entries if e.command == "desk transfer" and e.what.get("target") in LINE_BREAKERS) \
+        == sorted(LINE_BREAKERS)
 
 
 async def test_a_broken_line_shows_as_unreadable_and_hides_nothing_after_it(console: ConsoleSite) -> None:
@@ -87,7 +68,7 @@ async def test_a_broken_line_shows_as_unreadable_and_hides_nothing_after_it(cons
             pass
     with open(console.audit_log, "ab") as log:
         log.write(b'{"at": "2026-12-01T00:00:00+00:00", "user": \n')  # edited by hand, or cut by a full disk
-    page = await audit_page(console)  # its sign-in: a line after the broken one
+    page = await admin_audit_page(console)  # its sign-in: a line after the broken one
     shows_every_line(console, page)
     newest, broken, older = (page.index(f"{console.account('admin').name}@console"),
                              page.index('<tr class="unreadable'), page.index("before-broken@console"))

@@ -222,3 +222,5 @@ def test_the_client_address_is_the_rightmost_hop_no_trusted_proxy_added() -> Non
     assert address("10.0.0.2", "1.2.3.4", ()) == "10.0.0.2"
     with pytest.raises(ValueError):
         WebSettings(trusted_proxies=("the proxy",))
+    from_env = load_config(REPO / "config", environ={"IVR_WEB_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1"})
+    assert from_env.settings.web.trusted_proxies == ("10.0.0.0/8", "192.0.2.1")
