@@ -13,6 +13,7 @@ from typing import Any, AsyncIterator, Callable
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 import console.users
 from console.app import create_app
@@ -224,3 +225,21 @@ def test_the_client_address_is_the_rightmost_hop_no_trusted_proxy_added() -> Non
         WebSettings(trusted_proxies=("the proxy",))
     from_env = load_config(REPO / "config", environ={"IVR_WEB_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1"})
     assert from_env.settings.web.trusted_proxies == ("10.0.0.0/8", "192.0.2.1")
+
+
+async def test_a_request_that_finds_no_free_redis_connection_gets_503_with_retry_after(make: Make) -> None:
+    c, http = await make(redis_connections=2, redis_wait=0.2)
+    pool, held = c.redis.connection_pool, []
+    while True:  # every connection the pool has left (the live pages' subscription holds one), busy elsewhere
+        try:
+            held.append(await pool.get_connection())
+        except RedisConnectionError:
+            break
+    try:
+        reply = await http.get("/tickets", cookies={"ivr_session": "forged"}, headers={"Accept": "application/json"})
+        assert reply.status == 503 and reply.headers["Retry-After"] == "5" and "服务繁忙" in await reply.text()
+    finally:
+        for connection in held:
+            await pool.release(connection)
+    reply = await http.get("/tickets", cookies={"ivr_session": "forged"}, headers={"Accept": "application/json"})
+    assert reply.status == 401  # a connection free again: served as usual
