@@ -18,6 +18,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from console.auth import csrf_middleware, refusal_audit, session_middleware
 from console.context import CONSOLE, Console
+from console.guard import RETRY_AFTER
 
 VIEWS = (
     "console.views.signin",
@@ -59,9 +60,6 @@ async def back_pressure(request: web.Request,
         return await handler(request)
     except (RedisConnectionError, RedisTimeoutError):
         raise web.HTTPServiceUnavailable(text="服务繁忙，请稍后重试。", headers={"Retry-After": str(RETRY_AFTER)}) from None
-
-
-RETRY_AFTER = 5  # s
 
 
 def _headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -36,6 +36,7 @@ from ivr.config import WebSettings
 
 T = TypeVar("T")
 KNOWN_DAYS = 30
+RETRY_AFTER = 5  # s: the Retry-After of a 503 (checks all busy, no free Redis connection)
 
 # KEYS: pair, address, user, all, known; ARGV: window, the four limits, the address digest.
 # Returns "" (go on), "known" (go on, an address the user signed in from) or the budget spent.

@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from console.auth import SESSION, SESSION_COOKIE, USER, public, set_cookie
-from console.context import CONSOLE
-from console.pages import render
 from console.clientaddr import client_address
-from console.guard import Busy
+from console.context import CONSOLE
+from console.guard import RETRY_AFTER, Busy
+from console.pages import render
 from console.users import verify_password
 
 routes = web.RouteTableDef()
@@ -71,7 +71,6 @@ async def login(request: web.Request) -> web.Response:
     raise response
 
 
-RETRY_AFTER = 5  # s: a sign-in refused because the password checks are all busy
 TOO_MANY = {"pair": "too many failures", "address": "too many failures from this address",
             "user": "too many failures for this user", "all": "too many failures in all"}
 
