@@ -66,6 +66,7 @@ class BedState:
     transfer_ami_secret: str = ""  # the transfer AMI user (ivr transfer, ivr/transfers.py)
     agent_secrets: dict[str, str] = field(default_factory=dict)  # each softphone's SIP password
     web_port: int = 0  # the engine's web console (console/)
+    metrics_token: str = ""  # IVR_METRICS_TOKEN: Prometheus' bearer token for the console's /metrics
 
     @classmethod
     def load(cls, path: Path) -> "BedState":
@@ -97,6 +98,7 @@ class BedState:
             "IVR_STATE_DIR": str(Path(self.dir) / "state"),  # pid file, record spool
             "IVR_TRACKING_CDR_FILE": str(Path(self.dir) / "log" / "cdr-custom" / "Master.csv"),
             "IVR_TRACKING_QUEUE_LOG": str(Path(self.dir) / "log" / "queue_log"),
+            **({"IVR_METRICS_TOKEN": self.metrics_token} if self.metrics_token else {}),
         }
 
 
@@ -206,6 +208,7 @@ class TestBed:
             transfer_ami_secret=fresh_secret(),
             agent_secrets={n: fresh_secret() for n in s.agents},
             caller_key=secrets.token_urlsafe(24),
+            metrics_token=secrets.token_urlsafe(24),
             config_dir=str(self.loaded.config_dir.resolve()),
         )
         try:
