@@ -118,7 +118,7 @@ class Service:
 
     async def run_forever(self) -> int:
         s = self.loaded.settings
-        server = FastAgiServer(header_timeout=s.agi.header_timeout)
+        server = FastAgiServer(header_timeout=s.agi.header_timeout, allowed_peers=s.agi.allowed_peers)
         server.route("ivr", self.engine.handle_call)
         AgiChannel.on_roundtrip = self.latency.agi_reply
         try:
