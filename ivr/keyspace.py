@@ -15,6 +15,8 @@ Tickets (one per call, by Asterisk's ``linkedid``; all expire after the retentio
   ``ivr:tickets:by-time``             sorted set: linkedid by time received
   ``ivr:tickets:caller:<digest>``     sorted set: a caller's tickets by time (repeat callers);
                                       the caller number only as a digest, never in a key name
+  ``ivr:tickets:agent:<agent>``      sorted set: the tickets an agent's seat answered, by time
+                                      received (the agent's own list and export read only these)
   ``ivr:ticket-events``               stream of ticket events (opened, closed, …) for push
 
 Push to departments (consumer group ``push:<endpoint>`` on the ticket event stream, one per
@@ -123,6 +125,11 @@ def caller_digest(caller: str, key: bytes) -> str:
     """A caller number as it may appear in Redis (SCAN, MONITOR, slow logs and dumps show keys):
     keyed, so that only a holder of ``key`` can tell whose number it is."""
     return hmac.new(key, f"ivr12345-caller:{caller}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def agent_tickets(agent: str) -> str:
+    """``agent`` '' names no index: the ticket write skips it (a call no agent answered)."""
+    return f"ivr:tickets:agent:{agent}"
 
 
 def caller_tickets(caller: str, key: bytes) -> str:

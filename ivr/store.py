@@ -73,10 +73,11 @@ REFUSED, STREAM_BROKEN = -1, -2
 # KEYS[3] the set of KPI dimensions; ARGV[1] the stream's oldest id to keep, ARGV[2] the number
 # index prefix, ARGV[3] the indexes' oldest score to keep, ARGV[4] the tickets' TTL (s). Then two
 # ARGV per write, its journal line (:meth:`TicketStore.write_nowait`) cut in two: the write's
-# fields as one JSON object (phase, linkedid, and either rev, line, day, received — epoch s — or
-# a queue visit's ``kpi``), read by the script with ``cjson`` (a field each would cost the engine
-# an argument to pack), and the doc's text. A ticket's KEYS are its hash, its line's sequence of
-# the day, the caller's index; a queue visit's (its doc is ``null``) its ticket's hash and the
+# fields as one JSON object (phase, linkedid, and either rev, line, day, received — epoch s —,
+# agent or a queue visit's ``kpi``), read by the script with ``cjson`` (a field each would cost the
+# engine an argument to pack), and the doc's text. A ticket's KEYS are its hash, its line's sequence
+# of the day, the caller's index, its agent's index (written only when it names an agent, so that
+# an agent's list reads only its own tickets); a queue visit's (its doc is ``null``) its ticket's hash and the
 # two bucket hashes of each KPI increment, ``kpi`` holding per increment its dimension
 # (``queue:general``), its fields (``offered 1 answered 1 …``; ``max_*`` keep the larger value),
 # its bucket keys and when its 5-minute and its day bucket expire (epoch s).
@@ -130,7 +131,7 @@ while k <= #KEYS do
     counted = counted or m > 0
     results[2 * i + 1], results[2 * i + 2] = 1, redis.call('HGET', tkey, 'number') or ''
   else
-    local seqkey, ckey = KEYS[k + 1], KEYS[k + 2]
+    local seqkey, ckey, akey = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
     local rev, line, day, received = w.rev, w.line, w.day, w.received
     local number = redis.call('HGET', tkey, 'number')
     if not number then
@@ -148,6 +149,11 @@ while k <= #KEYS do
     redis.call('ZREMRANGEBYSCORE', ckey, '-inf', '(' .. ARGV[3])
     redis.call('ZADD', ckey, received, linkedid)
     redis.call('EXPIRE', ckey, ttl)
+    if type(w.agent) == 'string' and w.agent ~= '' then
+      redis.call('ZREMRANGEBYSCORE', akey, '-inf', '(' .. ARGV[3])
+      redis.call('ZADD', akey, received, linkedid)
+      redis.call('EXPIRE', akey, ttl)
+    end
     redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*', 'event', phase, 'linkedid', linkedid,
                'number', number, 'line', line, 'ticket', doc)
     results[2 * i + 1], results[2 * i + 2] = 1, number
@@ -155,7 +161,7 @@ while k <= #KEYS do
   if visit then
     k = k + 1 + 2 * m
   else
-    k = k + 3
+    k = k + 4
   end
   i = i + 1
 end
@@ -325,6 +331,7 @@ class TicketStore(_RedisJournal):
         meta = _encode({
             "linkedid": ticket.linkedid, "phase": phase, "rev": rev or PHASE_REV.get(phase, 30),
             "line": ticket.line or "0", "day": day, "received": received, "caller": ticket.caller,
+            "agent": ticket.agent,
         })
         # The doc is encoded once and goes into the journal line as an object, last: the group
         # commit takes its text back with one partition (no second encoding, no parse of it).
@@ -372,7 +379,8 @@ class TicketStore(_RedisJournal):
             args += [fields, doc]
             kpi = w.get("kpi")
             if kpi is None:
-                keys += [keyspace.ticket_sequence(w["day"], w["line"]), self._caller_index(w["caller"])]
+                keys += [keyspace.ticket_sequence(w["day"], w["line"]), self._caller_index(w["caller"]),
+                         keyspace.agent_tickets(w.get("agent") or "")]
             else:  # a queue visit: the two bucket keys of each of its KPI increments
                 keys += [key for increment in kpi for key in increment[2:4]]
         statuses = await self._commit(batch, keys, args)
