@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from typing import AsyncIterator, cast
+from typing import AsyncGenerator, AsyncIterator, cast
 
 import redis.asyncio as aioredis
 
@@ -75,15 +75,27 @@ class TicketReader:
 
     async def page(self, selection: Selection, size: int, before: float | None = None) -> Page:
         """The newest ``size`` matching tickets received before ``before`` (or the range's end),
-        plus any received in the same instant as the last of them."""
+        plus any received in the same instant as the last of them (the next page starts after it)."""
         found: list[tuple[float, Ticket]] = []
         batch = size + 1 if selection.by_index_only else max(BATCH, size + 1)
-        async for rows in self._walk(selection, newest_first=True, batch=batch, before=before):
-            for score, ticket in rows:
-                if len(found) >= size and score != found[-1][0]:
-                    return Page([t for _s, t in found], await self._total(selection), found[-1][0])
-                found.append((score, ticket))
-        return Page([t for _s, t in found], await self._total(selection), None)
+        walk = self._walk(selection, newest_first=True, batch=batch, before=before)
+        async for rows in walk:
+            found += rows
+            if len(found) >= size:
+                break
+        await walk.aclose()
+        total = await self._total(selection)
+        if len(found) <= size:
+            return Page([t for _s, t in found], total, None)
+        last = found[size - 1][0]
+        shown = [(score, t) for score, t in found if score >= last]
+        ids = {t.linkedid for _s, t in shown}
+        ties = [m for m in cast(list[str], await self.redis.zrangebyscore(selection.index, last, last)) if m not in ids]
+        shown += sorted(await self._tickets([(m, last) for m in ties], selection), key=lambda x: x[1].linkedid,
+                        reverse=True)
+        since = selection.bounds()[0]
+        older = await self.redis.zrevrangebyscore(selection.index, f"({last!r}", since, start=0, num=1)
+        return Page([t for _s, t in shown], total, last if older else None)
 
     async def batches(self, selection: Selection, *, newest_first: bool, batch: int = BATCH) -> AsyncIterator[list[Ticket]]:
         """Every matching ticket of the range, a batch at a time (an export)."""
@@ -106,7 +118,7 @@ class TicketReader:
         return int(await self.redis.zcount(selection.index, since, f"({until!r}" if until != float("inf") else "+inf"))
 
     async def _walk(self, selection: Selection, *, newest_first: bool, batch: int,
-                    before: float | None = None) -> AsyncIterator[list[tuple[float, Ticket]]]:
+                    before: float | None = None) -> AsyncGenerator[list[tuple[float, Ticket]], None]:
         """(score, ticket) of the matching tickets, one index batch at a time."""
         since, until = selection.bounds()
         if before is not None:
