@@ -63,7 +63,8 @@ class Service:
                                      live_settings=lambda: self.flows.current.settings)
         self.engine = Engine(self.flows, self.store, call_timeout=s.agi.call_timeout,
                              on_record=self.follower.on_ivr_record, repeat_of=self._repeat_of,
-                             tickets=self.tickets, is_elderly=self.elderly.contains)
+                             tickets=self.tickets, is_elderly=self.elderly.contains,
+                             channel_seen=self.follower.channel_seen)
         self.callbacks = CallbackWorker(s, self.tickets, s.redis.url, caller_key, lambda: self.ami,
                                         live_settings=lambda: self.flows.current.settings)
         self.seats = SeatFollower(s, SeatStore(s.redis.url), live_settings=lambda: self.flows.current.settings)

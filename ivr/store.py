@@ -43,11 +43,12 @@ DAY = 86_400
 # script sent by its SHA): KEYS[1] the stream, KEYS[2..] the records' keys, ARGV[1] the
 # stream's oldest id to keep (its age limit), ARGV[2] the records' TTL in seconds, ARGV[3..]
 # the records. Each record is stored under its key and added to the stream; per record 1
-# stored, 0 already there, -1 its key holds another type (that record is refused). A lone -2
-# instead of the list: the stream key holds another type, nothing was written. A record
-# replayed after it already reached Redis (the writer died between the write and removing its
-# journal) finds its identical copy and is not streamed twice; a different record under the
-# same id is.
+# stored, 0 already there, -1 its key holds another type (that record is refused), -3 another
+# record holds its id (refused: one record per call, the first; only a record the engine
+# ``confirmed`` from AMI replaces one that was not — ivr/call_guard.py). A lone -2 instead of
+# the list: the stream key holds another type, nothing was written. A record replayed after it
+# already reached Redis (the writer died between the write and removing its journal) finds its
+# identical copy and is not streamed twice.
 SAVE_RECORDS = """
 local stream_type = redis.call('TYPE', KEYS[1]).ok
 if stream_type ~= 'none' and stream_type ~= 'stream' then return -2 end
@@ -59,6 +60,9 @@ for i = 2, #KEYS do
     results[i - 1] = -1
   elseif key_type == 'string' and redis.call('GET', key) == record then
     results[i - 1] = 0
+  elseif key_type == 'string' and (cjson.decode(record).confirmed ~= true
+                                   or cjson.decode(redis.call('GET', key)).confirmed == true) then
+    results[i - 1] = -3
   else
     redis.call('SET', key, record, 'EX', ARGV[2])
     redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*', 'record', record)
@@ -67,7 +71,7 @@ for i = 2, #KEYS do
 end
 return results
 """
-REFUSED, STREAM_BROKEN = -1, -2
+REFUSED, STREAM_BROKEN, TAKEN = -1, -2, -3
 
 # Ticket writes in one script call. KEYS[1] the ticket event stream, KEYS[2] the by-time index,
 # KEYS[3] the set of KPI dimensions; ARGV[1] the stream's oldest id to keep, ARGV[2] the number
@@ -233,6 +237,8 @@ class _RedisJournal(JournaledWriter):
             if status == REFUSED:
                 log.error("the Redis key of %s record %s holds another type: kept in %s", self.kind, record_id,
                           self.bad_file)
+            elif status == TAKEN:
+                log.warning("%s record %.64r refused: another record holds that id", self.kind, record_id)
         self._set_aside([line for (_id, line), status in zip(batch, statuses) if status == REFUSED])
         return statuses
 

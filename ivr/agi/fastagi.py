@@ -23,6 +23,7 @@ from panoramisk.fast_agi import Application
 
 from ivr.agi.channel import AgiChannel
 from ivr.agi.peers import PeerPolicy
+from ivr.call_guard import identity_problem
 from ivr.agi.protocol import MAX_REPLY_BYTES, AgiProtocolError, EnvironmentReader, call_info
 from ivr.channel import CallerHungUp, CallInfo, ChannelError
 
@@ -185,6 +186,10 @@ class FastAgiServer(Application):
         handler = self._route.get(env.get("agi_network_script", ""))
         if self._stopping:  # the dialplan's fallback takes this caller
             channel.close()
+            return
+        problem = identity_problem(env)
+        if problem is not None:  # not Asterisk's: no flow, no record
+            channel._drop(problem)
             return
         if handler is None:
             log.error("no FastAGI route %r", env.get("agi_network_script", ""))

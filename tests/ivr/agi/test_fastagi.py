@@ -15,7 +15,7 @@ from ivr.agi.peers import PeerPolicy
 from ivr.config import AgiSettings
 from ivr.channel import CallerHungUp, CallInfo, ChannelError
 
-ENV = b"agi_network_script: ivr\nagi_channel: PJSIP/pstn-1\nagi_uniqueid: u1\nagi_callerid: 13800138000\nagi_arg_1: 12345\n\n"
+ENV = b"agi_network_script: ivr\nagi_channel: PJSIP/pstn-1\nagi_uniqueid: 1700000000.1\nagi_callerid: 13800138000\nagi_arg_1: 12345\n\n"
 
 
 def wait_until(predicate, timeout: float = 3.0) -> None:  # noqa: ANN001
