@@ -5,11 +5,13 @@ closed."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from panoramisk.ami_protocol import AMIProtocol
 
 from ivr.ami.client import AmiClient, AmiError, Utf8AMIProtocol
+from ivr.ami.logfilter import scrub
 from ivr.testbed.calls import until
 from ivr.testbed.ports import PortAllocator
 
@@ -256,3 +258,52 @@ async def test_given_an_event_batch_then_an_action_is_answered_at_once_after_the
     finally:
         client.close()
         server.close()
+
+
+class ChattyAsterisk(FakeAsterisk):
+    """After the login, a caller's channel event; Getvar answers a caller's number."""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"Asterisk Call Manager/11.0.0\r\n")
+        while True:
+            try:
+                block = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            headers = dict(line.split(": ", 1) for line in block.decode().strip().split("\r\n"))
+            self.actions.append(headers["Action"])
+            extra = "Variable: CALLERID(num)\r\nValue: 13900000001\r\n" if headers["Action"] == "Getvar" else ""
+            writer.write(f"Response: Success\r\nActionID: {headers['ActionID']}\r\n{extra}\r\n".encode())
+            if headers["Action"] == "Login":
+                writer.write(EVENT)
+            await writer.drain()
+
+
+async def test_at_debug_level_no_ami_exchange_logs_a_callers_number_or_the_secret(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The leak: panoramisk logs each AMI message it parses (and queued actions) in full."""
+    caplog.set_level(logging.DEBUG)
+    fake = ChattyAsterisk()
+    server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
+    client = AmiClient("127.0.0.1", server.sockets[0].getsockname()[1], "testbed", "s3cret-ami-pass")
+    events: list[dict[str, str]] = []
+    client.on("Newchannel", lambda event: events.append(dict(event)))
+    try:
+        await client.connect(timeout=5)
+        reply = await client.action({"Action": "Getvar", "Channel": "PJSIP/pstn-1", "Variable": "CALLERID(num)"},
+                                    timeout=5)
+        assert reply["Value"] == "13900000001"  # the engine gets it in full…
+        await until(lambda: events, timeout=5)
+        assert events[0]["CallerIDNum"] == "13800138000"
+    finally:
+        client.close()
+        server.close()
+    logged = "\n".join(r.getMessage() for r in caplog.records)  # …its log does not
+    assert "13900000001" not in logged and "13800138000" not in logged and "s3cret-ami-pass" not in logged
+    assert not [r for r in caplog.records if r.name.startswith("panoramisk") and r.levelno < logging.WARNING]
+
+
+def test_what_panoramisk_may_still_log_is_scrubbed() -> None:
+    text = scrub("Fail to send b'Action: Originate\\r\\nChannel: Local/13900000001@x\\r\\nSecret: hunter2\\r\\n'")
+    assert "13900000001" not in text and "139****0001" in text and "hunter2" not in text and "\r" not in text
