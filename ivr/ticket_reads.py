@@ -27,8 +27,20 @@ from ivr import keyspace
 from tickets.filters import Filters
 from tickets.model import Ticket
 
-BATCH = 250  # ids per round trip of an export or a filtered page
-PARSE_SLICE = 50  # docs parsed between two yields to the event loop
+BATCH = 100  # ids per round trip of an export or a filtered page
+PARSE_SLICE = 20  # docs parsed between two yields to the event loop
+
+# The docs of KEYS (ticket hashes) as one JSON array (``null`` for a ticket gone meanwhile): one
+# bulk string that json.loads parses at C speed, instead of a reply per ticket parsed in Python
+# (a pipeline of 100 HGETs held the loop for milliseconds). The docs are JSON already.
+DOCS_AS_JSON = """
+local docs = {}
+for i, key in ipairs(KEYS) do
+  local doc = redis.pcall('HGET', key, 'doc')
+  docs[i] = type(doc) == 'string' and doc or 'null'
+end
+return '[' .. table.concat(docs, ',') .. ']'
+"""
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,7 @@ class TicketReader:
 
     def __init__(self, redis: aioredis.Redis):
         self.redis = redis
+        self._docs = redis.register_script(DOCS_AS_JSON)
 
     async def page(self, selection: Selection, size: int, before: float | None = None) -> Page:
         """The newest ``size`` matching tickets received before ``before`` (or the range's end),
@@ -145,16 +158,13 @@ class TicketReader:
             yield await self._tickets(rows, selection)
 
     async def _tickets(self, rows: list[tuple[str, float]], selection: Selection) -> list[tuple[float, Ticket]]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for linkedid, _score in rows:
-                pipe.hget(keyspace.ticket(linkedid), "doc")
-            docs = await pipe.execute()
+        docs = json.loads(await self._docs(keys=[keyspace.ticket(linkedid) for linkedid, _score in rows]))
         out = []
         for i, ((_id, score), doc) in enumerate(zip(rows, docs)):
             if i and i % PARSE_SLICE == 0:
                 await asyncio.sleep(0)  # calls first: parsing a batch must not hold the loop
             if doc:
-                ticket = Ticket.from_json(json.loads(doc))
+                ticket = Ticket.from_json(doc)
                 if selection.matches(ticket):
                     out.append((score, ticket))
         return out

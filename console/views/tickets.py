@@ -7,6 +7,7 @@ a reason, by an admin or supervisor; that read is written to the audit log befor
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import re
 from typing import Any, AsyncIterator, Iterable
@@ -19,7 +20,7 @@ from console.context import CONSOLE, reader
 from console.pages import error_page, nav, render
 from console.users import User
 from ivr.strict import NAME
-from ivr.ticket_reads import Selection, TicketReader
+from ivr.ticket_reads import PARSE_SLICE, Selection, TicketReader
 from tickets import export
 from tickets.audit import AuditError, check_reason, unmasked_read
 from tickets.filters import parse_filters
@@ -107,7 +108,8 @@ async def _csv(request: web.Request, selection: Selection, *, unmasked: bool = F
     """The export streamed as it is read, newest first: a batch of rows per chunk."""
     async def viewed() -> AsyncIterator[list[Ticket]]:
         async for batch in _reader(request).batches(selection, newest_first=True):
-            yield _masked(batch, unmasked)
+            for i in range(0, len(batch), PARSE_SLICE):  # masked and written a slice at a time
+                yield _masked(batch[i:i + PARSE_SLICE], unmasked)
 
     chunks = export.csv_chunks(viewed())
     first = await anext(chunks)  # Redis has answered before the response starts
@@ -117,6 +119,7 @@ async def _csv(request: web.Request, selection: Selection, *, unmasked: bool = F
     await response.write(codecs.BOM_UTF8 + first.encode())  # Excel reads UTF-8 only after the BOM
     async for chunk in chunks:
         await response.write(chunk.encode())
+        await asyncio.sleep(0)  # calls first: a write to a fast reader does not yield by itself
     await response.write_eof()
     return response
 
