@@ -102,11 +102,13 @@ def test_given_a_peer_that_never_ends_a_message_then_the_connection_is_cut() -> 
 
 
 class FakeAsterisk:
-    """Just enough AMI over a real socket: banner, Login, and PlayDTMF's real response."""
+    """Just enough AMI over a real socket: banner, Login, and PlayDTMF's real response; Getvar
+    answers from ``variables``; ``after_login`` is sent once logged in (events)."""
 
-    def __init__(self) -> None:
+    def __init__(self, variables: dict[str, str] | None = None, after_login: bytes = b"") -> None:
         self.actions: list[str] = []
         self.connections: list[asyncio.StreamWriter] = []
+        self.variables, self.after_login = variables or {}, after_login
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections.append(writer)
@@ -120,7 +122,12 @@ class FakeAsterisk:
             self.actions.append(headers["Action"])
             reply = {"Login": "Message: Authentication accepted", "PlayDTMF": "Message: DTMF successfully queued"}
             message = reply.get(headers["Action"], "Message: ok")
+            if headers["Action"] == "Getvar":
+                name = headers["Variable"]
+                message = f"Variable: {name}\r\nValue: {self.variables.get(name, '')}"
             writer.write(f"Response: Success\r\nActionID: {headers['ActionID']}\r\n{message}\r\n\r\n".encode())
+            if headers["Action"] == "Login":
+                writer.write(self.after_login)
             await writer.drain()
 
 
@@ -260,31 +267,12 @@ async def test_given_an_event_batch_then_an_action_is_answered_at_once_after_the
         server.close()
 
 
-class ChattyAsterisk(FakeAsterisk):
-    """After the login, a caller's channel event; Getvar answers a caller's number."""
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"Asterisk Call Manager/11.0.0\r\n")
-        while True:
-            try:
-                block = await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.IncompleteReadError, ConnectionError):
-                return
-            headers = dict(line.split(": ", 1) for line in block.decode().strip().split("\r\n"))
-            self.actions.append(headers["Action"])
-            extra = "Variable: CALLERID(num)\r\nValue: 13900000001\r\n" if headers["Action"] == "Getvar" else ""
-            writer.write(f"Response: Success\r\nActionID: {headers['ActionID']}\r\n{extra}\r\n".encode())
-            if headers["Action"] == "Login":
-                writer.write(EVENT)
-            await writer.drain()
-
-
 async def test_at_debug_level_no_ami_exchange_logs_a_callers_number_or_the_secret(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The leak: panoramisk logs each AMI message it parses (and queued actions) in full."""
     caplog.set_level(logging.DEBUG)
-    fake = ChattyAsterisk()
+    fake = FakeAsterisk({"CALLERID(num)": "13900000001"}, after_login=EVENT)  # a caller's channel event
     server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
     client = AmiClient("127.0.0.1", server.sockets[0].getsockname()[1], "testbed", "s3cret-ami-pass")
     events: list[dict[str, str]] = []
