@@ -203,7 +203,7 @@ class Service:
             web=s.web, settings=lambda: self.flows.current.settings, config_dir=self.loaded.config_dir,
             audit_log=audit_log_path(), flows=self.flows, tickets=self.tickets, reload=self.reload,
             engine=EngineView(lambda: server.active_calls, self.latency,
-                              lambda: {"calls": self.store, "tickets": self.tickets}),
+                              lambda: {"calls": self.store, "tickets": self.tickets}, lambda: server.peers.refused),
         )
         runner = await start(console, origin=self.loaded.origin("web.port"))
         log.info("console listening on http://%s:%d/", s.web.host, s.web.port)
