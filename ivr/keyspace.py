@@ -17,6 +17,7 @@ Tickets (one per call, by Asterisk's ``linkedid``; all expire after the retentio
                                       the caller number only as a digest, never in a key name
   ``ivr:tickets:agent:<agent>``      sorted set: the tickets an agent's seat answered, by time
                                       received (the agent's own list and export read only these)
+  ``ivr:tickets:agent-index``         "1" once the tickets written before that index existed joined it
   ``ivr:ticket-events``               stream of ticket events (opened, closed, …) for push
 
 Push to departments (consumer group ``push:<endpoint>`` on the ticket event stream, one per
@@ -88,6 +89,7 @@ CALLBACKS = "ivr:callbacks"
 SEATS_CHANGED = "ivr:seats:changed"
 TICKET_EVENTS = "ivr:ticket-events"
 TICKETS_BY_TIME = "ivr:tickets:by-time"
+AGENT_INDEX_BUILT = "ivr:tickets:agent-index"
 NO_CALLER_TICKETS = "ivr:tickets:caller:none"  # calls without a caller number (and queue-visit writes)
 TICKET_NUMBER_PREFIX = "ivr:ticket-no:"
 KPI_DIMENSIONS = "ivr:kpi:dimensions"

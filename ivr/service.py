@@ -21,6 +21,7 @@ from ivr.agi.channel import AgiChannel
 from ivr.agi.fastagi import FastAgiServer
 from ivr.ami.client import AmiClient, AmiError
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from console.context import CONSOLE, Console
 from ivr.config import ConfigError, LoadedConfig, audit_log_path, require_caller_key
@@ -34,6 +35,7 @@ from ivr.push import PushWorker
 from ivr.seats import SeatFollower
 from ivr.transfers import HoursPublisher
 from ivr.store import CallStore, ElderlyList, SeatStore, TicketStore
+from ivr.ticket_reads import TicketReader
 from ivr.config import state_dir
 from tickets.model import Ticket
 from tracking.retention import run_retention
@@ -165,6 +167,7 @@ class Service:
                     tasks.create_task(keep_running(self.latency.sample_loop_lag, "loop lag sampler")),
                     tasks.create_task(keep_running(self._publish_latency, "latency publisher")),
                     tasks.create_task(systemd_watchdog()),
+                    tasks.create_task(self._index_agents()),
                 ]
                 await stop.wait()
                 log.info("stopping: %d call(s) in progress", server.active_calls)
@@ -208,6 +211,19 @@ class Service:
         runner = await start(console, origin=self.loaded.origin("web.port"))
         log.info("console listening on http://%s:%d/", s.web.host, s.web.port)
         return runner
+
+    async def _index_agents(self, retry: float = 30.0) -> None:
+        """Tickets from before the agent index join it (agents' lists read only that index)."""
+        while True:
+            try:
+                added = await TicketReader(self.tickets.redis).index_agents(int(self.tickets.retention_s))
+            except (RedisError, OSError) as exc:
+                log.warning("agent index of earlier tickets: Redis unavailable (%s); retrying", exc)
+                await asyncio.sleep(retry)
+                continue
+            if added:
+                log.info("agent index: %d earlier ticket(s) added", added)
+            return
 
     async def _status_heartbeat(self, interval: float = 10.0) -> None:
         """Republish the status now and then: a Redis restart must not hide the live version."""

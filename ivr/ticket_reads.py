@@ -24,7 +24,7 @@ from typing import AsyncGenerator, AsyncIterator, cast
 import redis.asyncio as aioredis
 
 from ivr import keyspace
-from tickets.filters import Filters
+from tickets.filters import Filters, parse_filters
 from tickets.model import Ticket
 
 BATCH = 100  # ids per round trip of an export or a filtered page
@@ -123,6 +123,24 @@ class TicketReader:
             tickets += len(rows)
             callers.update(t.caller for t in rows)
         return tickets, len(callers)
+
+    async def index_agents(self, retention_s: int) -> int:
+        """Tickets written before the agent index existed join it: once per Redis (a marker key
+        says it is done; new tickets are indexed by the ticket script). How many were added."""
+        if await self.redis.exists(keyspace.AGENT_INDEX_BUILT):
+            return 0
+        everything = Selection(parse_filters("1970-01-02", None, None, None, None, None))
+        added = 0
+        async for rows in self._walk(everything, newest_first=False, batch=BATCH):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for score, t in rows:
+                    if t.agent:
+                        pipe.zadd(keyspace.agent_tickets(t.agent), {t.linkedid: score})
+                        pipe.expire(keyspace.agent_tickets(t.agent), retention_s)
+                        added += 1
+                await pipe.execute()
+        await self.redis.set(keyspace.AGENT_INDEX_BUILT, "1")
+        return added
 
     async def _total(self, selection: Selection) -> int | None:
         if not selection.by_index_only:

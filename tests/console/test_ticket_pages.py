@@ -23,6 +23,7 @@ from console.context import Console
 from ivr import keyspace
 from ivr.config import WebSettings, load_config
 from ivr.store import TicketStore
+from ivr.ticket_reads import TicketReader
 from tickets.audit import read_audit
 from tickets.model import Ticket
 
@@ -172,3 +173,15 @@ async def test_an_agent_index_is_written_once_with_the_ticket_and_only_for_an_ag
         await site.tickets.drain()
     assert not await site.redis.exists(keyspace.agent_tickets(""))
     assert await site.redis.zcard(keyspace.agent_tickets("agent1001")) == OWN
+
+
+async def test_tickets_from_before_the_agent_index_join_it_once(console: tuple[Console, list[Ticket]],
+                                                                 redis_url: str) -> None:
+    site, tickets = console
+    await site.redis.delete(keyspace.agent_tickets("agent1001"), keyspace.agent_tickets("agent1002"))  # as before
+    reader = TicketReader(site.redis)
+    assert await reader.index_agents(86_400) == 600
+    assert sorted(await site.redis.zrange(keyspace.agent_tickets("agent1001"), 0, -1)) == sorted(
+        t.linkedid for t in tickets if t.agent == "agent1001")
+    assert 0 < await site.redis.ttl(keyspace.agent_tickets("agent1001")) <= 86_400
+    assert await reader.index_agents(86_400) == 0  # done once per Redis
