@@ -123,14 +123,15 @@ def report(results: list[dict[str, Any]], tickets: int) -> None:
     by = {p: [x for r in results if r["phase"] == p for x in r["rtt"]] for p in PHASES}
     idle50, idle99 = pct(by["idle"], 50), pct(by["idle"], 99)
     print(f"\nAGI round trip (ms, as the Asterisk side sees it) while a console user exports {tickets} tickets")
-    print(f"   {'phase':34s}{'p50':>8s}{'p99':>8s}{'max':>8s}{'p50/idle':>10s}{'p99/idle':>10s}"
+    print(f"   {'phase':34s}{'p50':>8s}{'p99':>8s}{'max':>8s}{'p50/idle':>10s}{'p99/idle':>10s}{'>100 ms':>9s}"
           f"{'exports':>9s}{'s/export':>10s}")
     for p, label in zip(PHASES, ("idle (no export)", "streamed export (now)", "old export (whole range at once)")):
         rtt = by[p]
         downloads = [d for r in results if r["phase"] == p for d in r["downloads"]]
         per = f"{statistics.median(d['s'] for d in downloads):10.2f}" if downloads else f"{'-':>10s}"
         print(f"   {label:34s}{pct(rtt, 50):8.2f}{pct(rtt, 99):8.2f}{max(rtt):8.1f}"
-              f"{pct(rtt, 50) / idle50:10.2f}{pct(rtt, 99) / idle99:10.2f}{len(downloads):9d}{per}")
+              f"{pct(rtt, 50) / idle50:10.2f}{pct(rtt, 99) / idle99:10.2f}{sum(x > 100 for x in rtt):9d}"
+              f"{len(downloads):9d}{per}")
     sizes = {d["bytes"] for r in results for d in r["downloads"]}
     print(f"   round trips per phase: {', '.join(f'{p} {len(by[p])}' for p in PHASES)}; export sizes (bytes): "
           f"{sorted(sizes)}")
