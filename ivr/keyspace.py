@@ -9,7 +9,7 @@ Calls (the IVR's own record of each call):
   ``ivr:engine:<host:port>``          hash: the flow version live in that engine
 
 Tickets (one per call, by Asterisk's ``linkedid``; all expire after the retention):
-  ``ivr:ticket:<linkedid>``           hash: ``number``, ``doc`` (JSON), ``rev``, ``phase:<name>``
+  ``ivr:ticket:<linkedid>``           hash: ``number``, ``doc`` (JSON), ``rev``, ``agent``, ``phase:<name>``
   ``ivr:ticket-no:<digits>``          the linkedid of a ticket number (as keyed: digits only)
   ``ivr:ticket-seq:<yyyymmdd>:<line>`` the day's sequence per dialed line (numbers)
   ``ivr:tickets:by-time``             sorted set: linkedid by time received

@@ -80,8 +80,9 @@ REFUSED, STREAM_BROKEN, TAKEN = -1, -2, -3
 # fields as one JSON object (phase, linkedid, and either rev, line, day, received — epoch s —,
 # agent or a queue visit's ``kpi``), read by the script with ``cjson`` (a field each would cost the
 # engine an argument to pack), and the doc's text. A ticket's KEYS are its hash, its line's sequence
-# of the day, the caller's index, its agent's index (written only when it names an agent, so that
-# an agent's list reads only its own tickets); a queue visit's (its doc is ``null``) its ticket's hash and the
+# of the day, the caller's index, its agent's index (written when the winning doc names an agent,
+# so that an agent's list reads only its own tickets; a ticket handed to another agent leaves the
+# first one's index, named from the hash's ``agent`` field); a queue visit's (its doc is ``null``) its ticket's hash and the
 # two bucket hashes of each KPI increment, ``kpi`` holding per increment its dimension
 # (``queue:general``), its fields (``offered 1 answered 1 …``; ``max_*`` keep the larger value),
 # its bucket keys and when its 5-minute and its day bucket expire (epoch s).
@@ -143,7 +144,8 @@ while k <= #KEYS do
       redis.call('EXPIRE', seqkey, 2 * 86400)
     end
     doc = string.gsub(doc, '^{"number": ""', '{"number": "' .. number .. '"', 1)
-    if tonumber(rev) >= tonumber(redis.call('HGET', tkey, 'rev') or '0') then
+    local wins = tonumber(rev) >= tonumber(redis.call('HGET', tkey, 'rev') or '0')
+    if wins then
       redis.call('HSET', tkey, 'doc', doc, 'rev', rev)
     end
     redis.call('HSET', tkey, 'number', number, 'phase:' .. phase, '1')
@@ -153,7 +155,10 @@ while k <= #KEYS do
     redis.call('ZREMRANGEBYSCORE', ckey, '-inf', '(' .. ARGV[3])
     redis.call('ZADD', ckey, received, linkedid)
     redis.call('EXPIRE', ckey, ttl)
-    if type(w.agent) == 'string' and w.agent ~= '' then
+    local before = redis.call('HGET', tkey, 'agent')
+    if wins and type(w.agent) == 'string' and w.agent ~= '' and w.agent ~= before then
+      if before then redis.call('ZREM', '""" + keyspace.agent_tickets("") + """' .. before, linkedid) end
+      redis.call('HSET', tkey, 'agent', w.agent)
       redis.call('ZREMRANGEBYSCORE', akey, '-inf', '(' .. ARGV[3])
       redis.call('ZADD', akey, received, linkedid)
       redis.call('EXPIRE', akey, ttl)

@@ -173,6 +173,14 @@ async def test_an_agent_index_is_written_once_with_the_ticket_and_only_for_an_ag
         await site.tickets.drain()
     assert not await site.redis.exists(keyspace.agent_tickets(""))
     assert await site.redis.zcard(keyspace.agent_tickets("agent1001")) == OWN
+    handed = next(t for t in tickets if t.agent == "agent1001")
+    handed.agent = "agent1003"  # a later phase: the call went on to another seat
+    await site.tickets.write(handed, "transferred", rev=40)
+    handed.agent = "agent1001"  # a late, older write must not put it back
+    await site.tickets.write(handed, "late", rev=35)
+    await site.tickets.drain()
+    assert await site.redis.zrange(keyspace.agent_tickets("agent1003"), 0, -1) == [handed.linkedid]
+    assert await site.redis.zcard(keyspace.agent_tickets("agent1001")) == OWN - 1
 
 
 async def test_tickets_from_before_the_agent_index_join_it_once(console: tuple[Console, list[Ticket]],
