@@ -137,7 +137,6 @@ class TicketReader:
                     if t.agent:
                         pipe.zadd(keyspace.agent_tickets(t.agent), {t.linkedid: score})
                         pipe.expire(keyspace.agent_tickets(t.agent), retention_s)
-                        pipe.hsetnx(keyspace.ticket(t.linkedid), "agent", t.agent)  # as the ticket script keeps it
                         added += 1
                 await pipe.execute()
         await self.redis.set(keyspace.AGENT_INDEX_BUILT, "1")
