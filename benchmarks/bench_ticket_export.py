@@ -1,5 +1,5 @@
 """AGI round trips while a console user exports 50,000 tickets (issue 17, finding 8; README.md,
-section 5).
+section 6).
 
 One process hosts what ``ivr serve`` hosts on one event loop: the FastAGI server (a call
 handler sending 20 ``GET VARIABLE`` commands per call) and the web console (console/app.py)

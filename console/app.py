@@ -13,9 +13,12 @@ import importlib
 from typing import Awaitable, Callable
 
 from aiohttp import web
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from console.auth import csrf_middleware, refusal_audit, session_middleware
 from console.context import CONSOLE, Console
+from console.guard import RETRY_AFTER
 
 VIEWS = (
     "console.views.signin",
@@ -48,6 +51,17 @@ async def security_headers(request: web.Request,
     return response
 
 
+@web.middleware
+async def back_pressure(request: web.Request,
+                        handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """No free Redis connection in the console's bounded pool (console.context.console_redis), or
+    Redis away: 503 with Retry-After, never a 500 (the browser or script tries again)."""
+    try:
+        return await handler(request)
+    except (RedisConnectionError, RedisTimeoutError):
+        raise web.HTTPServiceUnavailable(text="服务繁忙，请稍后重试。", headers={"Retry-After": str(RETRY_AFTER)}) from None
+
+
 def _headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.update(SECURITY_HEADERS)
     if not request.path.startswith("/static/"):
@@ -55,7 +69,7 @@ def _headers(request: web.Request, response: web.StreamResponse) -> None:
 
 
 def create_app(console: Console) -> web.Application:
-    app = web.Application(middlewares=[security_headers, refusal_audit, session_middleware, csrf_middleware],
+    app = web.Application(middlewares=[security_headers, back_pressure, refusal_audit, session_middleware, csrf_middleware],
                           client_max_size=2 * 1024 * 1024)
     app[CONSOLE] = console
     for name in VIEWS:

@@ -101,8 +101,11 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     cookie = request.cookies.get(SESSION_COOKIE)
     session = await console.sessions.get(cookie) if cookie else None
     user = await console.users.get(session.user) if session else None
-    if session and user:
+    if session and user and hmac.compare_digest(session.stamp, user.stamp):
         request[SESSION], request[USER] = session, user
+    elif session:  # the user was removed, made again, or its password, role or seat changed
+        await console.sessions.delete(session.id)
+        user = None
     if getattr(route_handler, "_console_public", False):
         return await handler(request)
     if user is None:

@@ -15,7 +15,9 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from console.publish import ConfigFiles
-from console.sessions import LoginLimiter, SessionStore
+from console.clientaddr import Network, networks
+from console.guard import SignInGuard
+from console.sessions import SessionStore
 from console.users import User, UserStore
 from ivr.config import Settings, WebSettings
 from tickets.audit import AuditEntry, Reader, action, write_audit
@@ -40,13 +42,15 @@ class Console:
     extra: dict[str, Any] = field(default_factory=dict)  # pages' own services, by name
     users: UserStore = field(init=False)
     sessions: SessionStore = field(init=False)
-    limiter: LoginLimiter = field(init=False)
+    guard: SignInGuard = field(init=False)
+    trusted_proxies: tuple[Network, ...] = field(init=False)
     files: ConfigFiles | None = field(init=False)  # config/ publishing (needs the engine's flows and reload)
 
     def __post_init__(self) -> None:
         self.users = UserStore(self.redis)
         self.sessions = SessionStore(self.redis, self.web)
-        self.limiter = LoginLimiter(self.redis, self.web)
+        self.guard = SignInGuard(self.redis, self.web)
+        self.trusted_proxies = networks(self.web.trusted_proxies)
         flows = self.flows
         self.files = ConfigFiles(self.config_dir, lambda: flows.current.catalog, self.reload) \
             if flows is not None and self.reload is not None else None
@@ -57,6 +61,15 @@ class Console:
 
     async def write_audit(self, entry: AuditEntry) -> None:
         await asyncio.to_thread(write_audit, self.audit_log, entry)
+
+
+def console_redis(url: str, web: WebSettings) -> aioredis.Redis:
+    """The console's own Redis client: a bounded pool (``web.redis_connections``) where a request
+    waits up to ``web.redis_wait`` s for a connection, then gets 503 (console/app.py), so a flood
+    from outside neither fails with 500 nor takes connections the engine's calls need."""
+    from ivr.store import redis_client
+
+    return redis_client(url, web.redis_connections, 5.0, wait=web.redis_wait, name="ivr-console")
 
 
 def reader(user: User | str) -> Reader:

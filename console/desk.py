@@ -16,6 +16,7 @@ ticket it writes when the call closes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -104,8 +105,9 @@ class Desk:
                 "disposition": DISPOSITION_LABELS.get(Disposition(t.disposition), "") if t.disposition else "",
                 "status": t.status}
 
-    async def stream(self, request: web.Request, agent: str) -> web.StreamResponse:
-        """The SSE endpoint of one desk: its state now, then again after each notice for it."""
+    async def stream(self, request: web.Request, agent: str, ended: asyncio.Event) -> web.StreamResponse:
+        """The SSE endpoint of one desk: its state now, then again after each notice for it, until
+        ``ended`` (console/streams.py: the user signed out or changed, or the console stops)."""
         response = await open_event_stream(request)
         sequence = 0
         # the browser went away, or the console stops: either way the browser reconnects on its own
@@ -113,7 +115,7 @@ class Desk:
             async with self.notices.listener() as notices:  # before the first read: nothing falls between
                 await send_event(response, "desk", await self.state(agent), sequence)
                 while True:
-                    notice = await next_item(notices, self.notices.stopping, KEEPALIVE)
+                    notice = await next_item(notices, ended, KEEPALIVE)
                     if notice is None:
                         await response.write(b": keepalive\n\n")
                         continue

@@ -12,6 +12,7 @@ from aiohttp import web
 from console.context import CONSOLE, Console
 from console.desk import Desk, seat_control_client
 from console.notices import Notices
+from console.streams import OpenStreams
 from console.transfers import DeskTransfers
 from console.wallboard import Wallboard, WallboardSource
 from ivr.config import caller_key, state_dir
@@ -25,6 +26,7 @@ class Live:
     wallboard: Wallboard
     desk: Desk
     transfers: DeskTransfers
+    streams: OpenStreams
     tasks: "list[asyncio.Task[None]]"
     own_tickets: TicketStore | None = None  # made here (closed with the app)
 
@@ -56,6 +58,7 @@ def start_with(app: web.Application) -> None:
         found = app[CONSOLE].extra.get("live")
         if isinstance(found, Live):
             found.wallboard.notices.stopping.set()
+            found.streams.end_all()
 
     app.cleanup_ctx.append(running)
     app.on_shutdown.append(stop_streams)
@@ -70,8 +73,10 @@ def _start(console: Console) -> Live:
     desk = Desk(console.redis, notices, tickets, console.settings, lambda: seat_control_client(console.settings()),
                 deadline_on(console.settings, calendar))
     transfers = DeskTransfers(console.settings, tickets, calendar)
+    streams = OpenStreams(console.web.streams_per_user)
+    notices.on_user_changed = streams.end
     loop = asyncio.get_running_loop()
-    return Live(wallboard, desk, transfers, [loop.create_task(notices.run()), loop.create_task(wallboard.run())],
+    return Live(wallboard, desk, transfers, streams, [loop.create_task(notices.run()), loop.create_task(wallboard.run())],
                 None if tickets is console.tickets else tickets)
 
 

@@ -1,5 +1,9 @@
 """``/metrics`` in Prometheus' text format, for operators' own monitoring (no personal data).
 
+Not public: Prometheus sends ``Authorization: Bearer <token>`` with the token of the engine's
+``IVR_METRICS_TOKEN`` (its ``authorization: credentials_file``); a signed-in admin may read it
+in a browser. Without the variable only admins can (docs/operations.md).
+
 From the engine process itself: calls in progress, the AGI round trip and the event loop's lag
 (:mod:`ivr.latency`, re-bucketed to a few bounds), the journals' backlog. From Redis, shared by
 every engine: today's calls per line and queue with their waits (the KPI counters), the push
@@ -8,6 +12,8 @@ backlog per department endpoint (consumer-group lag + unacknowledged) and its de
 
 from __future__ import annotations
 
+import hmac
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -23,9 +29,22 @@ from queues import kpi
 
 if TYPE_CHECKING:
     from console.context import Console
+    from console.users import User
     from ivr.latency import EngineLatency
 
 LATENCY_BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+TOKEN_VARIABLE = "IVR_METRICS_TOKEN"
+
+
+def allowed(authorization: str, user: "User | None", environ: Mapping[str, str] | None = None) -> bool:
+    """A bearer token equal to ``IVR_METRICS_TOKEN`` (when set), or an admin's session."""
+    token = (os.environ if environ is None else environ).get(TOKEN_VARIABLE, "")
+    scheme, _, sent = authorization.partition(" ")
+    if token and scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(), token.encode()):
+        return True
+    return user is not None and user.role == "admin"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import AsyncIterator, TypeVar
+from typing import AsyncIterator, Callable, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -20,7 +20,7 @@ from ivr import keyspace
 
 log = logging.getLogger(__name__)
 
-CHANNELS = (keyspace.SEATS_CHANGED, keyspace.LIVE_CHANGED, keyspace.DESK_CHANGED)
+CHANNELS = (keyspace.SEATS_CHANGED, keyspace.LIVE_CHANGED, keyspace.DESK_CHANGED, keyspace.CONSOLE_USERS_CHANGED)
 EVERYTHING = ("*", "*")  # (channel, data) that matches every listener: re-read it all
 BACKLOG = 256  # notices a listener may hold; beyond that it is told to re-read everything
 READY_WAIT = 2.0  # s a new listener waits for the first subscription before it reads anyway
@@ -39,6 +39,7 @@ class Notices:
         self._listeners: set[asyncio.Queue[Notice]] = set()
         self._ready = asyncio.Event()
         self.stopping = asyncio.Event()  # set at the console's shutdown: every event stream ends
+        self.on_user_changed: Callable[[str], None] = lambda name: None  # console/streams.py: end its streams
 
     async def run(self) -> None:
         me = asyncio.current_task()
@@ -54,7 +55,11 @@ class Notices:
                             # redis-py's read timeout can swallow a cancellation that lands as it
                             # expires: without this the console's shutdown waits here forever
                             raise asyncio.CancelledError
-                        if message is not None and message.get("type") == "message":
+                        if message is None or message.get("type") != "message":
+                            continue
+                        if message["channel"] == keyspace.CONSOLE_USERS_CHANGED:  # not a page's business
+                            self.on_user_changed(str(message["data"]))
+                        else:
                             self._tell((str(message["channel"]), str(message["data"])))
             except (RedisError, OSError) as exc:
                 log.warning("console: Redis notices unavailable (%s); retrying", exc)

@@ -6,6 +6,7 @@ agent user is bound to one seat of ``config/queues.yaml``: the desk it may open 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass
@@ -46,6 +47,12 @@ class User:
     def role_label(self) -> str:
         return ROLE_LABELS[self.role]
 
+    @property
+    def stamp(self) -> str:
+        """Changes with the password (a new salt each time it is set, also when a removed user
+        is made again), the role and the seat: a session holds the stamp it signed in with."""
+        return hashlib.sha256(f"{self.password_hash}\0{self.role}\0{self.agent}".encode()).hexdigest()[:32]
+
 
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
@@ -83,6 +90,7 @@ class UserStore:
 
     async def save(self, user: User) -> None:
         await self.redis.hset(keyspace.CONSOLE_USERS, user.name, json.dumps(asdict(user), ensure_ascii=False))
+        await self.changed(user.name)
 
     async def add(self, name: str, role: Role, password: str, *, agent: str | None, by: str) -> User:
         at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -99,4 +107,11 @@ class UserStore:
         return sorted((User(**json.loads(v)) for v in raw.values()), key=lambda u: (ROLES.index(u.role), u.name))
 
     async def remove(self, name: str) -> bool:
-        return bool(await self.redis.hdel(keyspace.CONSOLE_USERS, name))
+        removed = bool(await self.redis.hdel(keyspace.CONSOLE_USERS, name))
+        await self.changed(name)
+        return removed
+
+    async def changed(self, name: str) -> None:
+        """Tell every console process: the user's open event streams end (their sessions no
+        longer match, or they signed out); a browser that may still reconnects on its own."""
+        await self.redis.publish(keyspace.CONSOLE_USERS_CHANGED, name)

@@ -237,8 +237,9 @@ class Wallboard:
         finally:
             self._listeners.discard(queue)
 
-    async def stream(self, request: web.Request) -> web.StreamResponse:
-        """The SSE endpoint: the state now (read fresh), then every later snapshot."""
+    async def stream(self, request: web.Request, ended: asyncio.Event) -> web.StreamResponse:
+        """The SSE endpoint: the state now (read fresh), then every later snapshot, until ``ended``
+        (console/streams.py: the user signed out or changed, or the console stops)."""
         response = await open_event_stream(request)
         # the browser went away, or the console stops: either way the browser reconnects on its own
         with contextlib.suppress(ConnectionError, Stopping):
@@ -247,7 +248,7 @@ class Wallboard:
                 first["seq"] = self.sequence
                 await send_event(response, "snapshot", first, self.sequence)
                 while True:
-                    snapshot = await next_item(queue, self.notices.stopping, KEEPALIVE)
+                    snapshot = await next_item(queue, ended, KEEPALIVE)
                     if snapshot is None:
                         await response.write(b": keepalive\n\n")
                         continue

@@ -9,6 +9,11 @@ callback"); the engine hears its ``UserEvent(IvrCallback)`` steps and:
   attempt ended): writes the outcome on the ticket, and places the next attempt after
   ``retry_after`` or gives up after ``attempts``.
 
+Nothing in an event is trusted: the number must be one the config lets a callback dial
+(:func:`queues.callback.refusal`), and every value that goes into the Originate is checked
+against its own shape first; a request that cannot be honoured is refused at once (the tracker
+writes why on the ticket), never left pending to block that number's next request.
+
 Several engines hear the same events: the one that wins an attempt's claim in Redis places it
 and follows it. Requests live in Redis, so a restarted engine places the attempts that are due;
 an attempt whose result nobody heard (the engine was down) is counted as lost after a while.
@@ -19,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from datetime import datetime
 from typing import Callable, Mapping, cast
@@ -28,9 +34,11 @@ from redis.exceptions import RedisError
 
 from ivr import keyspace
 from ivr.ami.client import AmiClient, AmiError
+from ivr.callerid import normalize
 from ivr.config import Settings
 from ivr.masking import mask_number
 from ivr.store import TicketStore
+from ivr.strict import NAME
 from queues import callback as policy
 from queues.callback import CallbackRequest
 from tickets.model import Disposition, Ticket
@@ -38,6 +46,9 @@ from tracking.tracker import endpoint_of
 
 log = logging.getLogger(__name__)
 
+LINKEDID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")  # Asterisk's: [systemname-]epoch.sequence
+EPOCH = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")
+NAME_RE = re.compile(NAME)
 HOLD = 3600  # s a stand-in may wait in the queue for a seat
 LOST_AFTER = HOLD + 300  # s after which a placed attempt nobody reported on counts as lost
 STAGE_REV = {"dialing": 1, "answered": 2, "result": 3}
@@ -85,28 +96,45 @@ class CallbackWorker:
         if stage == "requested":
             await self._requested(event)
             return
-        linkedid, attempt = event.get("Of", ""), int(event.get("Attempt") or 0)
-        if (linkedid, attempt) not in self._mine:
+        linkedid, attempt = event.get("Of", ""), event.get("Attempt", "")
+        if not attempt.isdigit() or (linkedid, int(attempt)) not in self._mine:
             return  # another engine placed it and follows it
+        attempt_no = int(attempt)
         request = await self._load(linkedid)
         if request is None:
             return
         queue = self.live_settings().queues.get(request.queue)
         rules = queue.callback if queue and queue.callback else None
         agent = endpoint_of(event.get("Agent", ""))
-        if stage == "result" and rules is not None:
-            self._mine.discard((linkedid, attempt))
+        if stage == "dialing":  # the leg: what Asterisk reports it dialed (filtered there, again here)
+            policy.dialing(request, normalize(event.get("Number", "")), agent, time.time())
+            await self._save(request)
+        elif stage == "answered":
+            policy.answered(request)
+            await self._save(request)
+        elif stage == "result" and rules is not None:
+            self._mine.discard((linkedid, attempt_no))
             policy.result(request, event.get("DialStatus", ""), agent, time.time(), rules)
             await self._save(request)
             if request.status in (policy.ANSWERED, policy.FAILED):
-                await self.redis.delete(keyspace.callback_number(keyspace.caller_digest(request.number, self.caller_key)))
-            log.info("callback for call %s, attempt %d: %s → %s", linkedid, attempt, event.get("DialStatus", ""),
+                await self._release(request)
+            log.info("callback for call %s, attempt %d: %s → %s", linkedid, attempt_no, event.get("DialStatus", ""),
                      request.status)
-        await self._on_ticket(request, stage, attempt, agent)
+        await self._on_ticket(request, stage, attempt_no, agent)
+
+    async def _release(self, request: CallbackRequest) -> None:
+        """The number may ask for a callback again."""
+        await self.redis.delete(keyspace.callback_number(keyspace.caller_digest(request.number, self.caller_key)))
 
     async def _requested(self, event: dict[str, str]) -> None:
-        linkedid, number = event.get("Linkedid", ""), event.get("Number", "")
-        if not linkedid or not number:
+        linkedid, number, queue = event.get("Linkedid", ""), event.get("Number", ""), event.get("Queue", "general")
+        queued_at, priority = event.get("QueuedAt", ""), event.get("Priority") or "0"
+        if not LINKEDID.fullmatch(linkedid) or not EPOCH.fullmatch(queued_at) or not priority.isdigit():
+            log.warning("callback request with a malformed call id, time or priority: ignored")
+            return
+        why = self._refusal(number, queue)
+        if why:  # the tracker writes it on the ticket; nothing is pending, nothing is placed
+            log.warning("callback for call %s refused: %s", linkedid, why)
             return
         digest = keyspace.caller_digest(number, self.caller_key)
         # one pending callback per number: a second request keeps the first one's place
@@ -114,9 +142,8 @@ class CallbackWorker:
             if await self.redis.get(keyspace.callback_number(digest)) != linkedid:
                 log.info("callback for %s: one is already pending for this number", mask_number(number))
                 return
-        request = CallbackRequest(linkedid=linkedid, number=number, queue=event.get("Queue", "general"),
-                                  queued_at=event.get("QueuedAt", ""), priority=int(event.get("Priority") or 0),
-                                  next_at=time.time())
+        request = CallbackRequest(linkedid=linkedid, number=number, queue=queue, queued_at=queued_at,
+                                  priority=int(priority), next_at=time.time())
         await self.redis.hsetnx(keyspace.CALLBACKS, linkedid, json.dumps(request.to_json()))
 
     # --- placing attempts ----------------------------------------------------------------------
@@ -133,17 +160,36 @@ class CallbackWorker:
                     policy.result(request, "LOST", "", now, rules)
                     await self._save(request)
                     await self._on_ticket(request, "result", len(request.attempts), "")
-            elif request.status in (policy.ANSWERED, policy.FAILED):
+            elif request.status in (policy.ANSWERED, policy.FAILED, policy.REFUSED):
                 await self.redis.hdel(keyspace.CALLBACKS, request.linkedid)
+
+    def _refusal(self, number: str, queue: str) -> str:
+        settings = self.live_settings()
+        return policy.refusal(settings.callers, policy.callback_queues(settings.queues), number, queue)
+
+    async def _refuse(self, request: CallbackRequest, why: str) -> None:
+        if not await self._claim(request.linkedid, "refused"):
+            return  # another engine refuses it
+        log.warning("callback for call %s given up: %s", request.linkedid, why)
+        policy.refused(request, why)
+        await self._save(request)
+        await self._release(request)
+        await self._on_ticket(request, "refused", request.attempt, "")
 
     async def _claim(self, linkedid: str, what: str) -> bool:
         return bool(await self.redis.set(keyspace.callback_claim(linkedid, what), "1", nx=True, ex=2 * HOLD))
 
     async def _place(self, request: CallbackRequest) -> None:
         ami, settings = self.ami(), self.live_settings()
+        if ami is None or not ami.connected:
+            return  # retried on the next pass
         queue = settings.queues.get(request.queue)
-        if ami is None or not ami.connected or queue is None or queue.callback is None:
-            return  # retried on the next pass (a reload may have removed the queue's callback)
+        why = self._refusal(request.number, request.queue)
+        if why or queue is None or queue.callback is None or not _plain(request):
+            # a reload removed the queue's callback or narrowed the callable numbers: given up now,
+            # not left pending (it would block the number's next request for a day)
+            await self._refuse(request, why or "malformed request")
+            return
         attempt = request.attempt
         if not await self._claim(request.linkedid, str(attempt)):
             return
@@ -189,7 +235,7 @@ class CallbackWorker:
         if ticket is None:
             log.warning("callback for call %s: its ticket is not in Redis; the outcome is not on it", request.linkedid)
             return
-        if request.status in (policy.ANSWERED, policy.FAILED):
+        if request.status in (policy.ANSWERED, policy.FAILED, policy.REFUSED):
             self._tickets.pop(request.linkedid, None)
         else:
             self._tickets[request.linkedid] = ticket
@@ -201,3 +247,10 @@ class CallbackWorker:
             ticket.answered, ticket.disposition = now, Disposition.ANSWERED.value
         ticket.note(now, f"callback {stage}", f"attempt {attempt}" + (f" {agent}" if agent else ""))
         self.tickets.write_nowait(ticket, f"callback:{attempt}:{stage}", rev=100 + 10 * attempt + STAGE_REV.get(stage, 0))
+
+
+def _plain(request: CallbackRequest) -> bool:
+    """Every value the Originate carries has its own plain shape: no comma (a second variable),
+    no CR/LF (a second AMI header), no caller text beyond the validated number."""
+    return bool(LINKEDID.fullmatch(request.linkedid) and EPOCH.fullmatch(request.queued_at)
+                and NAME_RE.fullmatch(request.queue) and normalize(request.number) == request.number)

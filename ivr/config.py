@@ -11,6 +11,7 @@ phone's SIP password from ``IVR_AGENT_SECRET_<AGENT>``, the key of caller digest
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any, Literal, Mapping
 from pydantic import Field, SecretStr, ValidationError, field_validator
 
 from ivr.agi.peers import parse_networks
+from ivr.callerid import CallerSettings
 from ivr.strict import NAME, NUMBER, Strict
 from ivr.yamlsource import Document, Location, SourceError, SourceErrors, load, pydantic_errors
 from queues.model import Agent, PauseReasons, Queue
@@ -127,6 +129,29 @@ class WebSettings(Strict):
     max_hours: int = Field(12, ge=1, le=72, description="a session ends this long after sign-in, used or not")
     login_attempts: int = Field(5, ge=1, le=100, description="failed sign-ins per user and address before a lockout")
     login_lockout: int = Field(900, ge=10, le=86_400, description="seconds the failed sign-ins are counted and locked")
+    # console/guard.py: sign-in budgets, the client address behind a proxy, back-pressure
+    login_address_attempts: int = Field(20, ge=1, le=10_000, description="failed sign-ins per address (any user) per window")
+    login_user_attempts: int = Field(30, ge=1, le=10_000,
+                                     description="failed sign-ins per user (any address) per window; then only addresses it signed in from")
+    login_global_attempts: int = Field(300, ge=1, le=1_000_000,
+                                       description="failed sign-ins per window in all; then only known user and address pairs")
+    login_workers: int = Field(2, ge=1, le=32, description="password checks (argon2) at once, off the event loop")
+    login_queue: int = Field(16, ge=0, le=10_000, description="sign-ins waiting for a password check; beyond: 503")
+    trusted_proxies: tuple[str, ...] = Field(
+        (), description="addresses or networks of reverse proxies whose X-Forwarded-For names the client (default: none)")
+    redis_connections: int = Field(32, ge=2, le=1000, description="the console's own Redis pool (the engine's is separate)")
+    redis_wait: float = Field(2.0, gt=0, le=60, description="seconds a request waits for a pooled Redis connection; then 503")
+    streams_per_user: int = Field(8, ge=1, le=100, description="open live event streams (wallboard, desk) per user")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        """Addresses or networks only (IVR_WEB_TRUSTED_PROXIES: separated by commas)."""
+        items = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+        for item in items if isinstance(items, (list, tuple)) else ():
+            if isinstance(item, str):
+                ipaddress.ip_network(item, strict=False)  # ValueError: not an address or network
+        return items
 
 
 # --- hotline sections (queues and sub-centers live in their feature packages) ----------
@@ -223,6 +248,7 @@ class Settings(Strict):
     web: WebSettings = WebSettings()
     tickets: TicketSettings = TicketSettings()
     priority: PrioritySettings = PrioritySettings()
+    callers: CallerSettings = Field(CallerSettings(), description="caller IDs: which numbers may be called back")
     out_of_scope: dict[str, OutOfScopeMatter] = Field({}, description="matters 12345 does not accept (不予受理)")
 
     def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:

@@ -18,6 +18,7 @@ import logging
 from typing import Any, Awaitable, Callable, Protocol, TypeVar
 
 from ivr.call_guard import bounded
+from ivr.callerid import is_callable
 from ivr.channel import CallerHungUp, CallInfo, Channel, ChannelError
 from ivr.flows.compiler import Flow
 from ivr.flows.live import FlowSet, LiveFlows
@@ -112,6 +113,8 @@ class Engine:
             if repeat is not None and not repeat.done():
                 repeat.cancel()
         route_variables = dict(record.channel_variables)
+        if is_callable(flows.settings.callers, call.caller):  # the dialplan offers a callback only then
+            route_variables["IVR_CALLABLE"] = "1"
         if earlier:
             route_variables.update(IVR_REPEAT_CALLER="1", IVR_REPEAT_OF=",".join(t.number for t in earlier[-5:]))
         decision = None

@@ -67,11 +67,18 @@ Priorities (适老化):
 
 Web console (console/; users are made with ``ivr users``, sessions expire by TTL):
   ``ivr:console:users``               hash: user name → JSON (role, bound agent, argon2 hash)
-  ``ivr:console:session:<digest>``    hash: ``user``, ``csrf``, ``started``; TTL = the idle
-                                      timeout, renewed on use; the session id only as a SHA-256
-                                      digest (a Redis dump holds no usable cookie)
-  ``ivr:console:login-fails:<digest>`` failed sign-ins of one user from one address (counter,
+  ``ivr:console:session:<digest>``    hash: ``user``, ``csrf``, ``started``, ``stamp`` (the
+                                      user's at sign-in); TTL = the idle timeout, renewed on use;
+                                      the session id only as a SHA-256 digest (a Redis dump holds
+                                      no usable cookie)
+  ``ivr:console:login-fails:<digest>`` sign-in attempts of one user from one address (counter,
                                       TTL = the lockout window); user and address only as a digest
+  ``ivr:console:login-address:<d>``,  attempts per address, per user, and in all (counters, TTL
+  ``ivr:console:login-user:<d>``,     = the lockout window; console/guard.py)
+  ``ivr:console:login-all``
+  ``ivr:console:login-known:<d>``     set: digests of the addresses a user signed in from (30 days)
+  ``ivr:console:users:changed``       pub/sub: a user's name when it changed, was removed or signed
+                                      out (its open event streams end)
 
 Caller digests (:func:`caller_digest`) are keyed: HMAC-SHA256 under the caller key from the
 environment (``IVR_CALLER_KEY``). A copy of Redis without that key cannot be turned back into
@@ -183,3 +190,24 @@ def console_session(session_id: str) -> str:
 def console_login_fails(user: str, address: str) -> str:
     digest = hashlib.sha256(f"{user}\0{address}".encode()).hexdigest()[:32]
     return f"ivr:console:login-fails:{digest}"
+
+
+def console_login_address(address: str) -> str:
+    """Sign-in attempts from one client address, any user (console/guard.py)."""
+    return "ivr:console:login-address:" + hashlib.sha256(address.encode()).hexdigest()[:32]
+
+
+def console_login_user(user: str) -> str:
+    """Sign-in attempts for one user, any address."""
+    return "ivr:console:login-user:" + hashlib.sha256(user.encode()).hexdigest()[:32]
+
+
+CONSOLE_LOGIN_ALL = "ivr:console:login-all"  # sign-in attempts in all, per window
+
+
+def console_login_known(user: str) -> str:
+    """A set of the addresses a user signed in from (digests): they stay open when budgets run out."""
+    return "ivr:console:login-known:" + hashlib.sha256(user.encode()).hexdigest()[:32]
+
+
+CONSOLE_USERS_CHANGED = "ivr:console:users:changed"  # pub/sub: a user's name when it changed, was removed or signed out

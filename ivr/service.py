@@ -23,7 +23,7 @@ from ivr.ami.client import AmiClient, AmiError
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from console.context import CONSOLE, Console
+from console.context import CONSOLE, Console, console_redis
 from ivr.config import ConfigError, LoadedConfig, audit_log_path, require_caller_key
 from ivr.callback import CallbackWorker
 from ivr.engine import EarlierTicket, Engine
@@ -196,13 +196,11 @@ class Service:
         s = self.loaded.settings
         if not s.web.enabled:
             return None
-        import redis.asyncio as aioredis
-
         from console.metrics import EngineView
         from console.server import start
 
         console = Console(
-            redis=aioredis.Redis.from_url(s.redis.url, decode_responses=True, socket_timeout=5),
+            redis=console_redis(s.redis.url, s.web),
             web=s.web, settings=lambda: self.flows.current.settings, config_dir=self.loaded.config_dir,
             audit_log=audit_log_path(), flows=self.flows, tickets=self.tickets, reload=self.reload,
             engine=EngineView(lambda: server.active_calls, self.latency,

@@ -203,10 +203,20 @@ def _oldest_kept_id(retention_s: float) -> str:
     return str(int((time.time() - retention_s) * 1000))
 
 
-def _client(url: str, pool_size: int, timeout: float) -> aioredis.Redis:
+def redis_client(url: str, pool_size: int, timeout: float, *, wait: float | None = None,
+                 name: str | None = None) -> aioredis.Redis:
+    """A client with a bounded pool. ``wait``: a caller waits that long for a free connection
+    (then redis ConnectionError) instead of failing at once: back-pressure for the console, whose
+    requests come from outside. ``name``: CLIENT SETNAME, to tell the pools apart in CLIENT LIST."""
+    options: dict[str, Any] = {"client_name": name} if name else {}
+    if wait is not None:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=pool_size, timeout=wait, socket_timeout=timeout, socket_connect_timeout=timeout,
+            decode_responses=True, **options)
+        return aioredis.Redis.from_pool(pool)  # closed with the client
     return aioredis.Redis.from_url(
         url, max_connections=pool_size, socket_timeout=timeout, socket_connect_timeout=timeout,
-        decode_responses=True,
+        decode_responses=True, **options,
     )
 
 
@@ -220,7 +230,7 @@ class _RedisJournal(JournaledWriter):
     def __init__(self, url: str, spool_dir: Path, name: str, *, retention_days: int, pool_size: int = 20,
                  timeout: float = 2.0, flush_delay: float = 0.0):
         super().__init__(spool_dir, name, flush_delay=flush_delay)
-        self.redis = _client(url, pool_size, timeout)
+        self.redis = redis_client(url, pool_size, timeout)
         self.retention_s = retention_days * DAY
         self._script = self.redis.register_script(self.SCRIPT)
 
@@ -464,7 +474,7 @@ class ElderlyList:
     stored, so the hash is useless without ``caller_key``."""
 
     def __init__(self, url: str, caller_key: bytes, *, pool_size: int = 10, timeout: float = 2.0):
-        self.redis = _client(url, pool_size, timeout)
+        self.redis = redis_client(url, pool_size, timeout)
         self.caller_key = caller_key
 
     def _digest(self, number: str) -> str:

@@ -4,16 +4,24 @@ A caller who pressed the callback key has hung up; their place is kept by a stan
 waits in the queue (the dialplan's ``[ivr-callback-queue]``). When a seat takes the stand-in,
 the citizen is called; if they do not answer, the next attempt waits ``retry_after`` seconds and
 joins at the same place again (it has waited longest), until ``attempts`` have been made.
+
+Each attempt is one leg on the ticket: the number dialed, the seat, when, the dial status, and
+whether the citizen answered. A request that cannot be honoured (a number that may not be
+called back, a queue without callbacks) is refused at once: nothing waits, nothing is pending.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Mapping
 
-from queues.model import Callback
+from ivr.callerid import CallerSettings, is_callable
+from queues.model import Callback, Queue
 
-PENDING, PLACED, ANSWERED, FAILED = "pending", "placed", "answered", "failed"
+PENDING, PLACED, ANSWERED, FAILED, REFUSED = "pending", "placed", "answered", "failed", "refused"
+NOT_CALLABLE = "号码不在可回拨范围（callers.callable）"
+NO_CALLBACK = "该队列不提供回拨"
 
 
 @dataclass
@@ -25,9 +33,11 @@ class CallbackRequest:
     queue: str
     queued_at: str  # when the call first joined a queue (its place in time order)
     priority: int = 0
-    attempts: list[dict[str, Any]] = field(default_factory=list)  # {"at", "result", "agent"}
+    # one leg per attempt: {"attempt", "at", "number" (dialed; "" if never), "agent", "result", "answered", "ended"}
+    attempts: list[dict[str, Any]] = field(default_factory=list)
     status: str = PENDING
     next_at: float = 0.0  # epoch s the next stand-in is placed
+    reason: str = ""  # why it was refused or given up
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -39,25 +49,79 @@ class CallbackRequest:
     @property
     def attempt(self) -> int:
         """The attempt being made (or next to make), from 1."""
-        return len(self.attempts) + 1
+        return 1 + sum(1 for leg in self.attempts if leg.get("result"))
+
+    def open_leg(self) -> dict[str, Any] | None:
+        """The leg being dialed (a seat took the stand-in, no result yet)."""
+        return self.attempts[-1] if self.attempts and not self.attempts[-1].get("result") else None
+
+
+def refusal(callers: CallerSettings, callback_queues: frozenset[str], number: str, queue: str) -> str:
+    """Why a request for ``number`` in ``queue`` cannot be honoured ("" when it can)."""
+    if not is_callable(callers, number):
+        return NOT_CALLABLE
+    return "" if queue in callback_queues else NO_CALLBACK
+
+
+def callback_queues(queues: Mapping[str, Queue]) -> frozenset[str]:
+    return frozenset(name for name, q in queues.items() if q.callback)
 
 
 def placed(request: CallbackRequest) -> None:
     request.status = PLACED
 
 
+def dialing(request: CallbackRequest, number: str, agent: str, at: float) -> None:
+    """A seat took the stand-in and the citizen's ``number`` is dialed: the attempt's leg."""
+    if request.open_leg() is None:
+        request.attempts.append({"attempt": request.attempt, "at": at, "number": number, "agent": agent,
+                                 "result": "", "answered": False})
+
+
+def answered(request: CallbackRequest) -> None:
+    leg = request.open_leg()
+    if leg is not None:
+        leg["answered"] = True
+
+
 def result(request: CallbackRequest, dial_status: str, agent: str, at: float, policy: Callback) -> None:
-    """One attempt ended: answered (done), or the next attempt is due, or the callback failed."""
-    request.attempts.append({"at": at, "result": dial_status, "agent": agent})
+    """One attempt ended: answered (done), or the next attempt is due, or the callback failed.
+    An attempt that never dialed (the stand-in gave up, the result was lost) is a leg too,
+    with no number."""
+    leg = request.open_leg()
+    if leg is None:
+        leg = {"attempt": request.attempt, "at": at, "number": "", "agent": agent, "answered": False}
+        request.attempts.append(leg)
+    leg.update(result=dial_status, agent=leg.get("agent") or agent, ended=at,
+               answered=bool(leg.get("answered")) or dial_status == "ANSWER")
     if dial_status == "ANSWER":
         request.status = ANSWERED
-    elif len(request.attempts) >= policy.attempts:
+    elif request.attempt > policy.attempts:
         request.status = FAILED
     else:
         request.status, request.next_at = PENDING, at + policy.retry_after
 
 
+def refused(request: CallbackRequest, reason: str) -> None:
+    """Not honoured, now or later (the queue lost its callback, the number is not callable)."""
+    request.status, request.reason = REFUSED, reason
+
+
 def ticket_view(request: CallbackRequest) -> dict[str, Any]:
     """What the ticket says of its callback (the number stays the caller's: masked by role)."""
     return {"queue": request.queue, "number": request.number, "status": request.status,
-            "attempts": [dict(a) for a in request.attempts]}
+            "attempts": [dict(a) for a in request.attempts], **({"reason": request.reason} if request.reason else {})}
+
+
+def leg_time(at: Any) -> str:
+    """A callback leg's time (epoch seconds) as the local clock, ``10:00:05``."""
+    return datetime.fromtimestamp(float(at)).astimezone().strftime("%H:%M:%S") if at else "?"
+
+
+def leg_text(leg: Mapping[str, Any]) -> str:
+    """``callback leg 1: 139****0001 by agent1001 at 10:00:05: ANSWER, answered`` (a leg that
+    never dialed: ``no number dialed``)."""
+    at = leg_time(leg.get("at"))
+    text = f"callback leg {leg.get('attempt', '?')}: " + (str(leg["number"]) if leg.get("number") else "no number dialed")
+    text += (f" by {leg['agent']}" if leg.get("agent") else "") + f" at {at}: {leg.get('result') or 'dialing'}"
+    return text + (", answered" if leg.get("answered") else "")

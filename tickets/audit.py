@@ -5,7 +5,11 @@ supervisor calling a citizen back) asks explicitly and gives a reason; that requ
 here *before* anything unmasked is shown: if the line cannot be written, nothing is shown.
 
 The log is JSON lines, one per unmasked read, appended with ``O_APPEND`` in one ``write`` so
-readers and concurrent writers never see half a line; the file is created ``0600``. A line
+readers and concurrent writers never see half a line; the file is created ``0600``. Lines are
+pure ASCII (``ensure_ascii``: every control, U+2028/U+2029/U+0085 escaped), so no content a
+caller, a sign-in form or a staff member types can split a line; lines are read by splitting on
+``\n`` alone, and a line that does not parse is shown as such (:data:`UNREADABLE`), never
+hiding the lines after it. A line
 holds no caller number itself, only what was asked (filters or a ticket number) and how many
 tickets and callers were shown. No I/O beyond that one file: the CLI and the web console
 write it, each naming its reader its own way. The console also records its other actions that
@@ -80,7 +84,7 @@ def _utc(now: datetime | None) -> str:
 
 def write_audit(path: Path, entry: AuditEntry) -> None:
     """Append ``entry`` as one line, on disk before this returns; AuditError if it is not."""
-    line = (json.dumps(asdict(entry), ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+    line = (json.dumps(asdict(entry), ensure_ascii=True, sort_keys=True) + "\n").encode("ascii")
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -98,18 +102,30 @@ def write_audit(path: Path, entry: AuditEntry) -> None:
 
 
 def read_audit(path: Path) -> list[AuditEntry]:
-    """Every line of the log, oldest first ([] when there is none yet); ValueError names a line
-    that is not an audit line."""
+    """Every line of the log, oldest first ([] when there is none yet). A line that is not an
+    audit line (edited by hand, cut by a full disk) comes back as an :data:`UNREADABLE` entry
+    naming its line number, so it is seen and the lines after it still are."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return []
     entries = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entries.append(AuditEntry(**json.loads(line)))
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"{path}:{n}: not an audit line ({exc})") from None
+    for n, raw in enumerate(data.split(b"\n"), start=1):  # never str.splitlines(): U+2028 is no line end
+        if raw.strip():
+            entries.append(_parse(raw, n))
     return entries
+
+
+UNREADABLE = "unreadable line"  # the command of an entry that stands for a line that does not parse
+
+
+def _parse(raw: bytes, n: int) -> AuditEntry:
+    try:
+        fields = json.loads(raw.decode("utf-8"))
+        if isinstance(fields, dict):
+            entry = AuditEntry(**fields)
+            if isinstance(entry.what, dict) and all(isinstance(v, str) for v in (entry.at, entry.user, entry.command)):
+                return entry
+    except (ValueError, TypeError):
+        pass
+    return AuditEntry(at="", user="", sudo_user="", command=UNREADABLE, what={"line": n, "bytes": len(raw)})

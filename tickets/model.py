@@ -164,7 +164,7 @@ class IvrPath:
 class Ticket:
     linkedid: str
     line: str  # the dialed number
-    caller: str  # in full: mask with view(unmasked=False)
+    caller: str  # in full: mask with view(unmasked=False); digits and a leading + only (ivr/callerid.py)
     received: str  # ISO time
     number: str = ""  # assigned by the repository on first write (date-line-sequence)
     line_mode: str = ""  # main / merged / dual / subcenter
@@ -204,6 +204,7 @@ class Ticket:
     out_of_scope: OutOfScope | None = None  # the matter is not 12345's: which, told by whom
     timeline: list[TimelineEntry] = field(default_factory=list)
     closed_by: str = ""  # ami (followed live) / cdr (ended while the engine was away) / lost
+    caller_raw: str = ""  # the caller ID as the carrier sent it, when that was not a plain number: never routed on
 
     @property
     def emergency_linked(self) -> bool:
@@ -257,8 +258,11 @@ class Ticket:
         data = self.to_json()
         if not unmasked:
             data["caller"] = mask_number(self.caller)
-            if data["callback"] and data["callback"].get("number"):  # a callback number is the caller's too
-                data["callback"] = {**data["callback"], "number": mask_number(str(data["callback"]["number"]))}
+            data["caller_raw"] = mask_number(self.caller_raw)
+            if data["callback"]:  # a callback number, and the number each leg dialed, is the caller's too
+                legs = [{**leg, "number": mask_number(str(leg.get("number") or ""))} for leg in data["callback"].get("attempts") or []]
+                data["callback"] = {**data["callback"], "number": mask_number(str(data["callback"].get("number") or "")),
+                                    "attempts": legs}
         return data
 
 
@@ -285,7 +289,7 @@ def decide_disposition(t: Ticket, *, failed: bool = False) -> tuple[Disposition,
         return Disposition.ANSWERED, ""
     if failed:
         return Disposition.ERROR, ""
-    if t.callback:
+    if t.callback and t.callback.get("status") != "refused":
         return Disposition.CALLBACK, ""
     if t.queued:
         return Disposition.ABANDONED_QUEUE, ""

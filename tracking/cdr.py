@@ -14,6 +14,7 @@ import io
 from dataclasses import dataclass, fields
 from datetime import datetime
 
+from ivr.callerid import normalize as normalize_caller
 from tickets.model import Ticket, Transfer
 
 
@@ -72,7 +73,7 @@ def apply_cdr(t: Ticket, rows: list[CdrRow], agents: frozenset[str] = frozenset(
     rows = sorted(rows, key=lambda r: r.start)
     first = rows[0]
     t.received = t.received or _iso(first.start)
-    t.caller = t.caller or first.src
+    t.caller = t.caller or normalize_caller(first.src)
     t.line = t.line or first.ivr_line
     last_end = max((r.end for r in rows if r.end), default="")
     if last_end:

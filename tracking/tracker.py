@@ -28,7 +28,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping
 
+from ivr.callerid import CallerSettings
+from ivr.callerid import normalize as normalize_caller
 from ivr.config import Settings
+from queues.callback import callback_queues, refusal
 from transfer.model import EMERGENCY_NUMBERS
 from tickets.model import (AgentAttempt, Deadline, IvrPath, OutOfScope, QueueVisit, RequestType, Ticket, Transfer,
                            VisitOutcome, decide_disposition)
@@ -69,6 +72,8 @@ class Directory:
     lines: Mapping[str, tuple[str, str]]  # dialed number → (mode, title)
     platforms: frozenset[str] = frozenset()  # trunks to other 12345 platforms
     matters: Mapping[str, str] = field(default_factory=dict)  # out-of-scope matter → its title
+    callers: CallerSettings = CallerSettings()  # which numbers may be called back
+    callback_queues: frozenset[str] = frozenset()  # queues that offer a callback
 
     @classmethod
     def from_settings(cls, s: Settings) -> "Directory":
@@ -78,6 +83,8 @@ class Directory:
             lines={number: (n.mode, n.title) for number, n in s.numbers.items()},
             platforms=frozenset(s.platforms),
             matters={name: m.title for name, m in s.out_of_scope.items()},
+            callers=s.callers,
+            callback_queues=callback_queues(s.queues),
         )
 
     def role(self, channel: str) -> str:
@@ -187,7 +194,11 @@ class CallTracker:
     def _new_ticket(self, linkedid: str, dialed: str, caller: str, at: datetime) -> Ticket:
         line = normalize_line(dialed)
         mode, title = self.directory.lines.get(line, ("", ""))
-        ticket = Ticket(linkedid=linkedid, line=line, caller=caller, received=iso(at), line_mode=mode, line_title=title)
+        # the channel's first caller ID is the carrier's, as sent: the ticket's caller is what the
+        # dialplan made of it (ivr/callerid.py), the raw value kept beside it only for the record
+        number = normalize_caller(caller)
+        ticket = Ticket(linkedid=linkedid, line=line, caller=number, received=iso(at), line_mode=mode, line_title=title,
+                        caller_raw=caller if caller != number else "")
         ticket.deadline = self.deadline(ticket)
         return ticket
 
@@ -295,8 +306,13 @@ class CallTracker:
                                               f"({event.get('Reason', '')})")
             return _overflowed(t, final=False)
         if kind == "IvrCallback" and own_channel and event.get("Stage") == "requested":
-            t.callback = {"requested": iso(at), "queue": event.get("Queue", ""), "number": event.get("Number", ""),
-                          "status": "pending", "attempts": []}
+            queue, number = event.get("Queue", ""), event.get("Number", "")
+            why = refusal(self.directory.callers, self.directory.callback_queues, number, queue)
+            t.callback = {"requested": iso(at), "queue": queue, "number": number, "status": "refused" if why else "pending",
+                          "attempts": [], **({"reason": why} if why else {})}
+            if why:  # the engine places nothing either (ivr/callback.py): the caller is not kept waiting
+                t.note(iso(at), "callback refused", why)
+                return None
             t.note(iso(at), "callback requested", f"{event.get('Queue', '')} (place kept)")
             visit = _waiting(t)
             return _end_visit(t, visit, VisitOutcome.CALLBACK, at, None) if visit else []

@@ -10,7 +10,7 @@ from aiohttp import web
 from console.auth import roles
 from console.context import CONSOLE
 from console.pages import nav, render
-from tickets.audit import read_audit
+from tickets.audit import UNREADABLE, read_audit
 
 routes = web.RouteTableDef()
 nav("/audit", "审计日志", "admin", order=80)
@@ -21,14 +21,12 @@ SHOWN = 500
 @roles("admin")
 async def audit(request: web.Request) -> web.Response:
     console = request.app[CONSOLE]
-    try:
-        entries = await asyncio.to_thread(read_audit, console.audit_log)
-        problem = ""
-    except ValueError as exc:  # a line that is not an audit line: say so, show nothing half-read
-        entries, problem = [], str(exc)
+    entries = await asyncio.to_thread(read_audit, console.audit_log)
+    broken = [e.what["line"] for e in entries if e.command == UNREADABLE]  # shown as rows of their own, too
+    problem = f"日志中有 {len(broken)} 行无法解析（第 {'、'.join(map(str, broken[:20]))} 行），请检查文件。" if broken else ""
     wanted = request.query.get("q", "").strip()
     if wanted:
         entries = [e for e in entries if wanted in f"{e.user} {e.command} {e.reason} {e.what}"]
     newest = list(reversed(entries))[:SHOWN]
-    return render(request, "audit.html", entries=newest, total=len(entries), q=wanted, problem=problem,
+    return render(request, "audit.html", entries=newest, unreadable=UNREADABLE, total=len(entries), q=wanted, problem=problem,
                   log_path=str(console.audit_log))

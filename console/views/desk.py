@@ -43,7 +43,7 @@ async def desk(request: web.Request) -> web.Response:
     settings = request.app[CONSOLE].settings()
     return render(request, "desk.html", agent=agent, request_types=[(k.value, v) for k, v in REQUEST_LABELS.items()],
                   departments=departments(settings), pause_reasons=settings.pause_reasons,
-                  transfer_groups=_transfer_groups(settings), message=request.query.get("m", ""))
+                  transfer_groups=_transfer_groups(settings), message=MESSAGES.get(request.query.get("m", ""), ""))
 
 
 def _transfer_groups(settings: Settings) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -59,7 +59,9 @@ def _transfer_groups(settings: Settings) -> list[tuple[str, list[tuple[str, str]
 
 @routes.get("/desk/{agent}/events")
 async def events(request: web.Request) -> web.StreamResponse:
-    return await live(request).desk.stream(request, _own_seat(request))
+    agent, services = _own_seat(request), live(request)
+    async with services.streams.opened(current_user(request).name) as ended:
+        return await services.desk.stream(request, agent, ended)
 
 
 @routes.get("/desk/{agent}/state")
@@ -76,9 +78,9 @@ async def seat(request: web.Request) -> web.Response:
     try:
         message = await live(request).desk.seat(agent, action, reason)
     except DeskError as exc:
-        return _reply(request, agent, str(exc), ok=False)
+        return _reply(request, agent, str(exc), "seat", ok=False)
     await console.audit(current_user(request), "desk seat", {"agent": agent, "action": action, "reason": reason})
-    return _reply(request, agent, message)
+    return _reply(request, agent, message, "seat")
 
 
 @routes.post("/desk/{agent}/ticket")
@@ -89,11 +91,11 @@ async def ticket(request: web.Request) -> web.Response:
     try:
         saved = await live(request).desk.amend(agent, **fields)
     except DeskError as exc:
-        return _reply(request, agent, str(exc), ok=False)
+        return _reply(request, agent, str(exc), "ticket", ok=False)
     await request.app[CONSOLE].audit(current_user(request), "desk ticket update", {
         "ticket": saved.number, "request_type": saved.request_type, "department": saved.department,
         "notes": len(saved.notes)})  # the notes' length only: the log is no copy of the case
-    return _reply(request, agent, f"工单 {saved.number} 已保存", number=saved.number)
+    return _reply(request, agent, f"工单 {saved.number} 已保存", "ticket", number=saved.number)
 
 
 @routes.post("/desk/{agent}/transfer")
@@ -110,9 +112,9 @@ async def transfer(request: web.Request) -> web.Response:
         result = await live(request).transfers.transfer(agent, target, three_party=three_party)
     except TransferError as exc:
         await console.audit(current_user(request), "desk transfer", {**what, "error": str(exc)})
-        return _reply(request, agent, f"转接失败：{exc}", ok=False)
+        return _reply(request, agent, f"转接失败：{exc}", "transfer", ok=False)
     await console.audit(current_user(request), "desk transfer", {**what, **result.to_json()})
-    return _reply(request, agent, _done(result), number=result.ticket, linkedid=result.linkedid)
+    return _reply(request, agent, _done(result), "transfer", number=result.ticket, linkedid=result.linkedid)
 
 
 def _done(r: TransferResult) -> str:
@@ -123,10 +125,16 @@ def _done(r: TransferResult) -> str:
     return f"已转接至 {r.target}，接通结果将记入{ticket}。"
 
 
-def _reply(request: web.Request, agent: str, message: str, *, ok: bool = True, **extra: Any) -> web.Response:
-    """JSON for the page's script; a redirect back to the desk for a plain form."""
+# what a plain form (no script) is told back on the desk: fixed texts by code, never the
+# request's own text (``/desk/…?m=`` is anyone's to write into a link)
+MESSAGES = {"seat": "座席状态已更新。", "ticket": "工单已保存。", "transfer": "转接已发起，接通结果将记入工单。",
+            "failed": "操作未完成，请重试（启用脚本后可看到原因）。"}
+
+
+def _reply(request: web.Request, agent: str, message: str, kind: str, *, ok: bool = True,
+           **extra: Any) -> web.Response:
+    """JSON for the page's script (the whole message); a redirect back to the desk with the
+    message's code (:data:`MESSAGES`) for a plain form."""
     if "application/json" in request.headers.get("Accept", ""):
         return web.json_response({"ok": ok, "message": message, **extra}, status=200 if ok else 400)
-    from urllib.parse import quote
-
-    raise web.HTTPSeeOther(f"/desk/{agent}?m={quote(message)}")
+    raise web.HTTPSeeOther(f"/desk/{agent}?m={kind if ok else 'failed'}")

@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from console import metrics as prometheus
-from console.auth import current_user, public, roles
+from console.auth import USER, current_user, public, roles
 from console.context import CONSOLE
 from console.pages import nav, render
 
@@ -46,7 +46,11 @@ async def static(request: web.Request) -> web.FileResponse:
 @routes.get("/metrics")
 @public
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus' text format (console/metrics.py): counters and backlogs only, no personal data."""
+    """Prometheus' text format (console/metrics.py): counters and backlogs only, no personal data;
+    for Prometheus with ``Authorization: Bearer $IVR_METRICS_TOKEN``, or a signed-in admin."""
     console = request.app[CONSOLE]
+    if not prometheus.allowed(request.headers.get("Authorization", ""), request.get(USER)):
+        raise web.HTTPUnauthorized(text="需要 Bearer 令牌（IVR_METRICS_TOKEN）或管理员登录",
+                                   headers={"WWW-Authenticate": 'Bearer realm="ivr-metrics"'})
     body = await prometheus.render(console, console.engine)
     return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})

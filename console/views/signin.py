@@ -1,17 +1,19 @@
-"""Sign-in and sign-out. A sign-in is rate-limited per user and address and audited, both when
-it succeeds and when it is refused; a new session id is issued each time (no fixation)."""
+"""Sign-in and sign-out. A sign-in is counted against its budgets before the password is
+checked (console/guard.py) and audited, both when it succeeds and when it is refused; a new
+session id is issued each time (no fixation); signing out ends the user's open event streams."""
 
 from __future__ import annotations
 
-import asyncio
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from console.auth import SESSION, SESSION_COOKIE, public, set_cookie
+from console.auth import SESSION, SESSION_COOKIE, USER, public, set_cookie
+from console.clientaddr import client_address
 from console.context import CONSOLE
+from console.guard import RETRY_AFTER, Busy
 from console.pages import render
-from console.users import User, verify_password
+from console.users import verify_password
 
 routes = web.RouteTableDef()
 
@@ -32,44 +34,52 @@ async def login_form(request: web.Request) -> web.Response:
 @routes.post("/login")
 @public
 async def login(request: web.Request) -> web.Response:
+    """Counted first (console/guard.py), checked second, audited always."""
     console = request.app[CONSOLE]
     form = await request.post()
     name, password = str(form.get("user", "")).strip()[:64], str(form.get("password", ""))
     target = _safe_next(str(form.get("next", "/")))
-    address = request.remote or "unknown"
+    address = client_address(request, console.trusted_proxies)
 
-    def refused(message: str, status: int) -> web.Response:
-        return render(request, "login.html", status=status, error=message, name=name, next=target)
+    async def refused(message: str, status: int, why: str) -> web.Response:
+        await console.audit(name, "console sign-in", {"address": address}, reason=f"refused: {why}")
+        response = render(request, "login.html", status=status, error=message, name=name, next=target)
+        if status == 503:
+            response.headers["Retry-After"] = str(RETRY_AFTER)
+        return response
 
-    if await console.limiter.locked(name, address):
-        await console.audit(name, "console sign-in", {"address": address}, reason="refused: too many failures")
+    spent, known = await console.guard.reserve(name, address)
+    if spent:
         minutes = max(1, console.web.login_lockout // 60)
-        return refused(f"失败次数过多，请 {minutes} 分钟后再试。", 429)
+        return await refused(f"失败次数过多，请 {minutes} 分钟后再试。", 429, TOO_MANY.get(spent, spent))
     user = await console.users.get(name)
-    if not await _verify(user, password):
-        await console.limiter.failed(name, address)
-        await console.audit(name, "console sign-in", {"address": address}, reason="refused: wrong name or password")
-        return refused("用户名或密码错误。", 401)
+    try:
+        right = await console.guard.check(lambda: verify_password(user, password))
+    except Busy:
+        return await refused("登录请求过多，请稍后再试。", 503, "busy")
+    if not right:
+        return await refused("用户名或密码错误。", 401, "wrong name or password")
     assert user is not None
-    await console.limiter.clear(name, address)
+    await console.guard.succeeded(name, address, known)
     old = request.get(SESSION)
     if old:
         await console.sessions.delete(old.id)
-    session = await console.sessions.create(user.name)
+    session = await console.sessions.create(user)
     await console.audit(user, "console sign-in", {"address": address, "role": user.role})
     response = web.HTTPSeeOther(target)
     set_cookie(request, response, SESSION_COOKIE, session.id)
     raise response
 
 
-async def _verify(user: User | None, password: str) -> bool:
-    """argon2 takes tens of milliseconds of CPU: off the event loop that serves calls."""
-    return await asyncio.to_thread(verify_password, user, password)
+TOO_MANY = {"pair": "too many failures", "address": "too many failures from this address",
+            "user": "too many failures for this user", "all": "too many failures in all"}
 
 
 @routes.post("/logout")
 async def logout(request: web.Request) -> web.Response:
-    await request.app[CONSOLE].sessions.delete(request[SESSION].id)
+    console = request.app[CONSOLE]
+    await console.sessions.delete(request[SESSION].id)
+    await console.users.changed(request[USER].name)
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response

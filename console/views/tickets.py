@@ -21,6 +21,7 @@ from console.pages import error_page, nav, render
 from console.users import User
 from ivr.strict import NAME
 from ivr.ticket_reads import PARSE_SLICE, Selection, TicketReader
+from queues.callback import leg_time
 from tickets import export
 from tickets.audit import AuditError, check_reason, unmasked_read
 from tickets.filters import parse_filters
@@ -153,7 +154,8 @@ def _detail(request: web.Request, ticket: Ticket, *, unmasked: bool) -> web.Resp
     return render(request, "ticket.html", t=shown, steps=call_steps(shown), unmasked=unmasked, labels=_labels(),
                   can_unmask=current_user(request).role in ("admin", "supervisor"),
                   deadline=export.deadline_due(shown.deadline),
-                  transfers=[export.transfer_text(x) for x in shown.transfers])
+                  transfers=[export.transfer_text(x) for x in shown.transfers],
+                  legs=[{**leg, "at": leg_time(leg.get("at"))} for leg in (shown.callback or {}).get("attempts") or []])
 
 
 def _reason(request: web.Request, reason: Any) -> str:

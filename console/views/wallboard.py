@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from console.auth import roles
+from console.auth import current_user, roles
 from console.live import live, start_with
 from console.pages import nav, render
 from ivr.commands.agents import STATE_LABELS
@@ -32,7 +32,9 @@ async def wallboard(request: web.Request) -> web.Response:
 @roles("supervisor", "admin")
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: the whole snapshot on connect, then after every change."""
-    return await live(request).wallboard.stream(request)
+    services = live(request)
+    async with services.streams.opened(current_user(request).name) as ended:
+        return await services.wallboard.stream(request, ended)
 
 
 @routes.get("/wallboard.json")

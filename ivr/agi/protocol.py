@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ivr.callerid import normalize
 from ivr.channel import CallerHungUp, CallInfo, ChannelError
 
 MAX_ENVIRONMENT_BYTES = 16 * 1024  # a real AGI environment is ~1 KiB
@@ -112,7 +113,8 @@ def call_info(env: dict[str, str]) -> CallInfo:
         unique_id=env.get("agi_uniqueid", ""),
         channel=env["agi_channel"],
         dialed=args[0] if args else env.get("agi_extension", ""),
-        caller=env.get("agi_callerid", "") if env.get("agi_callerid") != "unknown" else "",
+        # normalized by the dialplan already; again here: whoever sent this environment is outside
+        caller=normalize(env.get("agi_callerid", "")),
         language=env.get("agi_language", "zh"),
         arguments=args,
         extra={k: v for k, v in env.items() if not k.startswith("agi_arg_")},

@@ -69,10 +69,12 @@ class Utf8AMIProtocol(AMIProtocol):
         for block in blocks:
             if fast is not None and block.startswith("Event: ") and "\r\nActionID: " not in block \
                     and not block.startswith("Event: Shutdown"):
-                event = {}
+                event: dict[str, str] = {}
                 for line in block.split("\r\n"):
                     key, _, value = line.partition(": ")
-                    event[key] = value
+                    # Asterisk's own headers come first: a header repeated later is a value that
+                    # smuggled a comma into a UserEvent (`1,Linkedid: …`), never the truth
+                    event.setdefault(key, value)
                 fast(event)
                 events += 1
             else:  # whole messages only: panoramisk's own framing sees exactly one at a time

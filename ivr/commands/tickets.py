@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Conte
 from ivr.cli import UsageError, config_dir
 from ivr.config import Settings, audit_log_path, load_config, state_dir
 from ivr.flows.calendar import load_calendar
+from queues.callback import leg_text
 from queues.priority import priority_label
 from tickets import export
 from tickets.audit import AuditError, Reader, unmasked_read, write_audit
@@ -431,6 +432,7 @@ def _details(t: Ticket) -> str:
     fact("received", export.local_time(t.received))
     fact("line", " ".join(x for x in (t.line, f"({t.line_mode})" if t.line_mode else "", t.line_title) if x))
     fact("caller", t.caller)
+    fact("caller as sent", t.caller_raw)  # what the carrier sent, when it was no plain number (never routed on)
     if t.request_type:
         fact("type", f"{export.type_label(t.request_type)} {t.request_type}"
              + (f" (set by {t.request_type_source})" if t.request_type_source else ""))
@@ -451,7 +453,9 @@ def _details(t: Ticket) -> str:
     fact("ended", export.local_time(t.ended))
     fact("hung up by", ", ".join(x for x in (t.hangup_by, t.hangup_cause) if x))
     fact("emergency", "linked" if t.emergency_linked else "")
-    fact("callback", "requested" if t.callback else "")
+    fact("callback", t.callback and " ".join(x for x in (
+        str(t.callback.get("status", "requested")), str(t.callback.get("queue", "")),
+        f"({t.callback['reason']})" if t.callback.get("reason") else "") if x))
     fact("satisfaction", f"{t.satisfaction} of 5" if t.satisfaction is not None else
          {"no_rating": "asked, no rating keyed", "not_asked": ""}.get(t.satisfaction_status, t.satisfaction_status))
     if t.deadline:
@@ -469,6 +473,9 @@ def _details(t: Ticket) -> str:
         out += [f"    {clock(v.joined) if v.joined else '?'}  {v.queue} {v.outcome or 'waiting'}"
                 + (f" after {v.wait_seconds:.0f} s" if v.wait_seconds is not None else "")
                 + (f" by {v.agent}" if v.agent else "") for v in t.queue_visits]
+    if t.callback and t.callback.get("attempts"):
+        out.append("  callback legs:")
+        out += [f"    {leg_text(leg)}" for leg in t.callback["attempts"]]
     if t.transfers:
         out.append("  transfers:")
         out += [f"    {clock(x.at)}  {export.transfer_text(x)}" for x in t.transfers]

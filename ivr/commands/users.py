@@ -26,7 +26,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--agent", default=None, help="an agent user's seat (config/queues.yaml agents:)")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    remove = actions.add_parser("remove", help="remove a user (their sessions end at the next request)")
+    remove = actions.add_parser("remove", help="remove a user (their sessions and open live pages end)")
     remove.add_argument("name")
     actions.add_parser("list", help="users and their roles (the default)")
 

@@ -65,6 +65,7 @@ class BedState:
     transfer_ami_secret: str = ""  # the transfer AMI user (ivr transfer, ivr/transfers.py)
     agent_secrets: dict[str, str] = field(default_factory=dict)  # each softphone's SIP password
     web_port: int = 0  # the engine's web console (console/)
+    metrics_token: str = ""  # IVR_METRICS_TOKEN: Prometheus' bearer token for the console's /metrics
 
     @classmethod
     def load(cls, path: Path) -> "BedState":
@@ -96,6 +97,7 @@ class BedState:
             "IVR_STATE_DIR": str(Path(self.dir) / "state"),  # pid file, record spool
             "IVR_TRACKING_CDR_FILE": str(Path(self.dir) / "log" / "cdr-custom" / "Master.csv"),
             "IVR_TRACKING_QUEUE_LOG": str(Path(self.dir) / "log" / "queue_log"),
+            **({"IVR_METRICS_TOKEN": self.metrics_token} if self.metrics_token else {}),
         }
 
 
@@ -205,6 +207,7 @@ class TestBed:
             transfer_ami_secret=secrets.token_urlsafe(18),
             agent_secrets={n: secrets.token_urlsafe(12) for n in s.agents},
             caller_key=secrets.token_urlsafe(24),
+            metrics_token=secrets.token_urlsafe(24),
             config_dir=str(self.loaded.config_dir.resolve()),
         )
         try:

@@ -22,7 +22,7 @@ from ivr.ami.client import AmiClient
 from ivr.store import TicketStore
 from ivr.testbed.bed import BedState, TestBed
 from ivr.testbed.ports import PortAllocator
-from ivr.testbed.sipp import Key, PeerMode, Sipp, agent_dial, citizen_call, register, sip_peer
+from ivr.testbed.sipp import Key, PeerMode, Sipp, agent_dial, citizen_call, citizen_calls, register, sip_peer
 from queues.model import memberships, serving
 
 _ports = PortAllocator()
@@ -35,6 +35,7 @@ def first_rung(queue: str, settings: Any) -> list[str]:
     lowest = min((p for p in penalties.values() if p is not None), default=None)
     return [name for name, p in penalties.items() if p is not None and p == lowest]
 _caller_ids = itertools.count(13900000001)
+_batches = itertools.count()
 
 
 class Phones:
@@ -65,6 +66,16 @@ class Phones:
         )
         self.peers.append(sipp)  # a failed test's call must not keep the pstn port bound
         return sipp, caller
+
+    async def calls(self, dialed: str, callers: list[str], presses: list[Key], *, hold_ms: int = 8000) -> Sipp:
+        """Citizen calls from each of ``callers`` (any From user text, up to ``;``) at once, each
+        pressing ``presses``; one sipp, so they share the pstn port."""
+        sipp = await citizen_calls(
+            self.workdir, sip_port=self.state.sip_port, local_port=self.state.pstn_port, media_port=_ports.block(4),
+            dialed=dialed, callers=callers, rate=10, presses=presses, hold_ms=hold_ms, name=f"citizens-{next(_batches)}",
+        )
+        self.peers.append(sipp)
+        return sipp
 
     async def agent(self, name: str, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000,
                     refer_to: str = "", keys: str = "", presses: list[Key] | None = None,
@@ -135,6 +146,19 @@ class Phones:
 def for_caller(caller: str) -> Callable[[Any], bool]:
     """An AMI event filter: events of the call placed from ``caller``."""
     return lambda event: bool(event.get("CallerIDNum") == caller)
+
+
+def callback_event(stage: str, **fields: str) -> Callable[[Any], bool]:
+    """An AMI event filter: the dialplan's ``IvrCallback`` step ``stage`` with ``fields``."""
+    return lambda e: bool(e.get("UserEvent") == "IvrCallback" and e.get("Stage") == stage
+                          and all(e.get(k) == v for k, v in fields.items()))
+
+
+async def pause_all(bed: TestBed, ami: AmiClient, paused: bool) -> None:
+    """Every seat paused (callers wait in their queues) or back."""
+    for agent in bed.settings.agents:
+        await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{agent}", "Paused": "true" if paused else "false",
+                          "Reason": "会议"})
 
 
 async def until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1) -> Any:

@@ -20,10 +20,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Coroutine, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, TypeVar
 
 from ivr.config import WebSettings
 from tickets.audit import AuditEntry, read_audit
+
+if TYPE_CHECKING:
+    import aiohttp
 
 T = TypeVar("T")
 ROLE_SEATS = {"agent": "agent1001"}  # the seat an agent account is bound to unless told otherwise
@@ -75,6 +78,7 @@ class ConsoleSite:
     url: str  # http://127.0.0.1:PORT
     redis_url: str
     audit_log: Path
+    metrics_token: str = ""  # IVR_METRICS_TOKEN of the engine serving it ("" : none set)
     _accounts: dict[tuple[str, str | None], Account] = field(default_factory=dict)
 
     def account(self, role: str, agent: str | None = None) -> Account:
@@ -90,10 +94,58 @@ class ConsoleSite:
         return read_audit(self.audit_log)
 
 
+def http_client() -> "aiohttp.ClientSession":
+    """An HTTP client that keeps the console's cookies as a browser does (also for 127.0.0.1)."""
+    import aiohttp
+
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def sign_in_http(http: "aiohttp.ClientSession", site: ConsoleSite, account: Account) -> str:
+    """Sign ``http`` in through the sign-in form, as a browser does; returns the session's CSRF
+    token (for the writes a page's forms and scripts make)."""
+    import re
+
+    async with http.get(site.url + "/login") as form:
+        token = re.search(r'name="_csrf" value="([^"]+)"', await form.text())
+    assert token, "no sign-in form"
+    async with http.post(site.url + "/login", allow_redirects=False, data={
+            "user": account.name, "password": account.password, "_csrf": token[1], "next": "/"}) as reply:
+        assert reply.status == 303, f"sign-in refused: {reply.status}"
+    async with http.get(site.url + "/") as page:
+        csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', await page.text())
+    assert csrf, "no CSRF token on the home page"
+    return csrf[1]
+
+
+# Characters that end a line for str.splitlines() (and NUL, a control): none of them may split
+# an audit line or hide the lines after it (issue 17, finding 2)
+LINE_BREAKERS = ("x\u2028y", "x\u2029y", "x\u0085y", "x\ry", "x\x00y", "x\x1cy")
+
+
+async def admin_audit_page(site: ConsoleSite) -> str:
+    """The admin's /audit page, signed in afresh (that sign-in is the log's newest line)."""
+    async with http_client() as http:
+        await sign_in_http(http, site, site.account("admin"))
+        async with http.get(site.url + "/audit") as page:
+            assert page.status == 200, page.status
+            return await page.text()
+
+
+def shows_every_line(site: ConsoleSite, page: str) -> None:
+    """The page counts every line of the file, and shows the newest (after anything hostile)."""
+    import re
+
+    total = re.search(r"共 (\d+) 条", page)
+    assert total and int(total[1]) == site.audit_log.read_bytes().count(b"\n") == len(site.audit()), \
+        (total and total[1], site.audit_log.read_bytes().count(b"\n"))
+    assert f"{site.account('admin').name}@console" in page
+
+
 def bed_site(state: Any) -> ConsoleSite:
     """The console of a bed's engine (``state``: :class:`ivr.testbed.bed.BedState`)."""
     return ConsoleSite(f"http://127.0.0.1:{state.web_port}", state.redis_url,
-                       Path(state.dir) / "state" / "audit" / "unmasked.jsonl")
+                       Path(state.dir) / "state" / "audit" / "unmasked.jsonl", state.metrics_token)
 
 
 class StandaloneConsole:
@@ -114,15 +166,13 @@ class StandaloneConsole:
         return ConsoleSite(f"http://127.0.0.1:{self.web.port}", self.redis_url, self.workdir / "audit.jsonl")
 
     async def _start(self) -> None:
-        import redis.asyncio as aioredis
-
-        from console.context import Console
+        from console.context import Console, console_redis
         from console.server import start
         from ivr.flows.live import LiveFlows, catalog_loader, default_prompts_dir
         from ivr.store import TicketStore
 
         flows = LiveFlows.from_config(self.config_dir, catalog_loader(default_prompts_dir(self.config_dir)))
-        client = aioredis.Redis.from_url(self.redis_url, decode_responses=True)
+        client = console_redis(self.redis_url, self.web)  # as `ivr serve` makes it
         tickets = TicketStore(self.redis_url, self.workdir / "spool", "console-test", retention_days=1)
 
         async def reload() -> Any:

@@ -75,7 +75,8 @@ def test_users_are_checked_against_the_seats() -> None:
 
 
 async def test_a_session_ends_when_idle_or_too_old(console: Console) -> None:
-    session = await console.sessions.create("wang")
+    user = await console.users.add("wang", "supervisor", PASSWORD, agent=None, by="test")
+    session = await console.sessions.create(user)
     key = keyspace.console_session(session.id)
     assert session.id not in key  # only the digest is stored
     assert 0 < await console.redis.ttl(key) <= 5 * 60  # idle timeout, renewed on use

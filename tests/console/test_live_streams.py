@@ -13,6 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from console.sessions import SessionStore
+from console.users import UserStore
 from ivr import keyspace
 from ivr.config import WebSettings
 from ivr.testbed.console import ConsoleSite
@@ -27,7 +28,9 @@ async def redis(console: ConsoleSite) -> AsyncIterator[aioredis.Redis]:
 
 
 async def signed_in(redis: aioredis.Redis, console: ConsoleSite, role: str) -> dict[str, str]:
-    session = await SessionStore(redis, WebSettings()).create(console.account(role).name)
+    user = await UserStore(redis).get(console.account(role).name)
+    assert user is not None
+    session = await SessionStore(redis, WebSettings()).create(user)
     return {"ivr_session": session.id}
 
 

@@ -12,21 +12,10 @@ import pytest
 from ivr.ami.client import AmiClient
 from ivr.store import TicketStore
 from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import Phones, closed_ticket, for_caller, until
+from ivr.testbed.calls import Phones, callback_event, closed_ticket, for_caller, pause_all, until
 from ivr.testbed.sipp import Key
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
-
-
-def callback_event(stage: str, **fields: str) -> Any:
-    return lambda e: (e.get("UserEvent") == "IvrCallback" and e.get("Stage") == stage
-                      and all(e.get(k) == v for k, v in fields.items()))
-
-
-async def pause_all(bed: TestBed, ami: AmiClient, paused: bool) -> None:
-    for agent in bed.settings.agents:
-        await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{agent}", "Paused": "true" if paused else "false",
-                          "Reason": "会议"})
 
 
 async def request_callback(phones: Phones, ami: AmiClient, tickets: TicketStore) -> tuple[str, str]:

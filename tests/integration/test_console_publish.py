@@ -23,8 +23,10 @@ LEVEL2_ZERO = '      "0": agent               # 0 reaches a seat from every menu
 
 
 def metric(console: ConsoleSite, sample: str) -> float:
-    """One sample of the engine's /metrics (Prometheus text format; public, no personal data)."""
-    with urllib.request.urlopen(console.url + "/metrics", timeout=5) as response:
+    """One sample of the engine's /metrics (Prometheus text format, no personal data), read as
+    Prometheus does: with the engine's bearer token."""
+    request = urllib.request.Request(console.url + "/metrics", headers={"Authorization": f"Bearer {console.metrics_token}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
         text = response.read().decode()
     values = [line.split()[-1] for line in text.splitlines() if line.startswith(sample + " ")]
     return float(values[0]) if values else -1.0

@@ -4,12 +4,21 @@ attempt when several hear the same events (the AMI side is a recording stand-in)
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator, cast
 
+import pytest
+
+from ivr import keyspace
 from ivr.callback import CallbackWorker
 from ivr.config import load_config
 from ivr.store import TicketStore
+from ivr.testbed.calls import until
+from queues import callback as policy
+from queues.callback import CallbackRequest
+from tickets.model import Ticket
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = b"callback-test-caller-key-0123"
@@ -42,8 +51,8 @@ async def test_two_engines_hearing_one_request_place_one_stand_in_and_a_second_r
     workers = [CallbackWorker(settings, tickets, redis_url, KEY, lambda a=ami: a) for ami in amis]
     try:
         for w in workers:
-            w.on_event(requested("call.1", "13900000001"))
-            w.on_event(requested("call.2", "13900000001"))  # the same number again: the first keeps its place
+            w.on_event(requested("1796000000.11", "13900000001"))
+            w.on_event(requested("1796000000.12", "13900000001"))  # the same number again: the first keeps its place
         tasks = [asyncio.create_task(w.run()) for w in workers]
         await asyncio.sleep(1.5)
         for t in tasks:
@@ -51,10 +60,113 @@ async def test_two_engines_hearing_one_request_place_one_stand_in_and_a_second_r
         originated = [a for ami in amis for a in ami.actions if a["Action"] == "Originate"]
         assert len(originated) == 1
         variables = dict(v.split("=", 1) for v in originated[0]["Variable"].split(","))
-        assert variables["_IVR_CALLBACK_OF"] == "call.1" and variables["__IVR_QUEUED_AT"] == "1796000000.5"
+        assert variables["_IVR_CALLBACK_OF"] == "1796000000.11" and variables["__IVR_QUEUED_AT"] == "1796000000.5"
         assert variables["_IVR_CALLBACK_PRIO"] == "5" and variables["IVR_CALLBACK_NUMBER"] == "13900000001"
         assert originated[0]["Channel"] == "Local/cb@ivr-callback-queue/n"
     finally:
         for w in workers:
             await w.close()
         await tickets.close()
+
+
+@pytest.fixture
+async def one(redis_url: str, tmp_path: Path) -> AsyncIterator[tuple[CallbackWorker, RecordingAmi, TicketStore]]:
+    """One engine's callback worker, the AMI it would ask, and the tickets it writes."""
+    settings = load_config(REPO / "config", environ={}).settings
+    tickets = TicketStore(redis_url, tmp_path / "spool", name="t", retention_days=1, caller_key=KEY)
+    ami = RecordingAmi()
+    worker = CallbackWorker(settings, tickets, redis_url, KEY, lambda: ami)
+    yield worker, ami, tickets
+    await worker.close()
+    await tickets.close()
+
+
+async def ticket_of(tickets: TicketStore, linkedid: str, caller: str) -> None:
+    """The call's ticket, closed with a callback requested, as the tracker left it."""
+    await tickets.write(Ticket(linkedid=linkedid, line="12345", caller=caller, received="2026-12-06T10:00:00+08:00",
+                               disposition="callback"), "closed")
+    await until(lambda: tickets.get(linkedid), 10)
+
+
+async def callback_status(tickets: TicketStore, linkedid: str, status: str) -> Ticket:
+    async def found() -> Ticket | None:
+        t = await tickets.get(linkedid)
+        return t if t and t.callback and t.callback.get("status") == status else None
+
+    return cast(Ticket, await until(found, 10))
+
+
+async def test_requests_from_numbers_that_may_not_be_called_back_place_nothing_and_leave_nothing_pending(
+    one: tuple[CallbackWorker, RecordingAmi, TicketStore],
+) -> None:
+    """Every event value is the caller's to shape: an injected queue, call id or number never
+    reaches an Originate, and nothing blocks the number for a day."""
+    worker, ami, _ = one
+    hostile = [
+        requested("1796000000.1", "00441234567890"),  # abroad
+        requested("1796000000.2", "13900000777&Local/110@ivr-transfers/n"),  # a dial string
+        {**requested("1796000000.3", "13900000001"), "Queue": "vip"},  # a queue without callbacks
+        requested("1796000000.4\r\nAction: Originate", "13900000002"),  # a forged call id
+        {**requested("1796000000.5", "13900000003"), "QueuedAt": "1,IVR_CALLBACK_NUMBER=110"},  # a second variable
+        requested("1796000000.6", "110"),
+    ]
+    for event in hostile:
+        await worker._handle(event)
+    await worker._place_due(time.time())
+    assert ami.actions == []
+    assert await worker.redis.hlen(keyspace.CALLBACKS) == 0
+    for number in ("00441234567890", "13900000001", "13900000002", "13900000003"):
+        assert not await worker.redis.exists(keyspace.callback_number(keyspace.caller_digest(number, KEY)))
+    await worker._handle(requested("1796000000.7", "13900000004"))  # a callable number still gets its callback
+    await worker._place_due(time.time())
+    assert [a["Action"] for a in ami.actions] == ["Originate"]
+    variables = dict(v.split("=", 1) for v in ami.actions[0]["Variable"].split(","))
+    assert variables["IVR_CALLBACK_NUMBER"] == "13900000004" and len(variables) == 8
+    assert not any(c in v for v in ami.actions[0].values() for c in "\r\n")
+
+
+async def test_a_pending_request_the_config_no_longer_honours_is_refused_on_its_ticket_and_frees_the_number(
+    one: tuple[CallbackWorker, RecordingAmi, TicketStore],
+) -> None:
+    """A request stored before a reload narrowed what may be called (or written by an older
+    engine) does not wait 24 h: refused, the ticket says why, the number may ask again."""
+    worker, ami, tickets = one
+    linkedid, number = "1796000000.9", "00441234567890"
+    await ticket_of(tickets, linkedid, number)
+    digest = keyspace.caller_digest(number, KEY)
+    await worker.redis.set(keyspace.callback_number(digest), linkedid, ex=86_400)
+    stale = CallbackRequest(linkedid=linkedid, number=number, queue="general", queued_at="1796000000.5",
+                            next_at=time.time())
+    await worker.redis.hset(keyspace.CALLBACKS, linkedid, json.dumps(stale.to_json()))
+    await worker._place_due(time.time())
+    assert ami.actions == [] and not await worker.redis.exists(keyspace.callback_number(digest))
+    ticket = await callback_status(tickets, linkedid, "refused")
+    assert ticket.callback and ticket.callback["reason"] == policy.NOT_CALLABLE and ticket.callback["attempts"] == []
+    await worker._place_due(time.time())
+    assert await worker.redis.hlen(keyspace.CALLBACKS) == 0 and ami.actions == []
+
+
+async def test_each_leg_of_a_callback_is_recorded_with_the_number_dialed_the_seat_and_whether_it_was_answered(
+    one: tuple[CallbackWorker, RecordingAmi, TicketStore],
+) -> None:
+    worker, ami, tickets = one
+    linkedid = "1796000001.1"
+
+    def step(stage: str, attempt: int, **fields: str) -> dict[str, str]:
+        return {"Event": "UserEvent", "UserEvent": "IvrCallback", "Stage": stage, "Of": linkedid,
+                "Attempt": str(attempt), **fields}
+
+    await ticket_of(tickets, linkedid, "13900000005")
+    await worker._handle(requested(linkedid, "13900000005"))
+    await worker._place_due(time.time())
+    await worker._handle(step("dialing", 1, Agent="PJSIP/agent1001-00000001", Number="13900000005"))
+    await worker._handle(step("result", 1, Agent="PJSIP/agent1001-00000001", DialStatus="BUSY"))
+    await worker._place_due(time.time() + 3600)  # retry_after later: the second attempt
+    await worker._handle(step("dialing", 2, Agent="PJSIP/agent1002-00000002", Number="13900000005"))
+    await worker._handle(step("answered", 2))
+    await worker._handle(step("result", 2, Agent="PJSIP/agent1002-00000002", DialStatus="ANSWER"))
+    legs = (await callback_status(tickets, linkedid, "answered")).callback["attempts"]  # type: ignore[index]
+    assert [(leg["attempt"], leg["number"], leg["agent"], leg["result"], leg["answered"]) for leg in legs] == [
+        (1, "13900000005", "agent1001", "BUSY", False), (2, "13900000005", "agent1002", "ANSWER", True)]
+    assert all(leg["at"] <= leg["ended"] for leg in legs)
+    assert len([a for a in ami.actions if a["Action"] == "Originate"]) == 2

@@ -11,7 +11,9 @@ from typing import Iterator
 
 import pytest
 
-from tickets.audit import AuditError, Reader, UnmaskedRead, check_reason, read_audit, unmasked_read, write_audit
+from ivr.testbed.console import LINE_BREAKERS
+from tickets.audit import (UNREADABLE, AuditError, Reader, UnmaskedRead, check_reason, read_audit, unmasked_read,
+                           write_audit)
 
 READER = Reader(user="ivr-admin", sudo_user="wang")
 
@@ -103,11 +105,39 @@ def test_given_no_log_yet_when_read_then_empty(tmp_path: Path) -> None:
     assert read_audit(tmp_path / "missing.jsonl") == []
 
 
-def test_given_a_line_that_is_not_an_entry_when_read_then_value_error_names_the_line(tmp_path: Path) -> None:
-    log = tmp_path / "unmasked.jsonl"
-    write_audit(log, entry())
-    with open(log, "a", encoding="utf-8") as f:
-        f.write('{"at": "2026-12-01T00:00:00+00:00"}\n')
-    with pytest.raises(ValueError, match=f"{log}:2: not an audit line"):
-        read_audit(log)
+HOSTILE = [*LINE_BREAKERS, "x\ny", "x\x1d\x1ey", "x\u000by\u000cz"]
 
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_given_line_breaking_characters_in_any_field_when_written_then_one_ascii_line_reads_back_whole(
+        tmp_path: Path, text: str) -> None:
+    log = tmp_path / "unmasked.jsonl"
+    hostile = unmasked_read(Reader(user=text, sudo_user=text), text, {text: text}, tickets=1, callers=1, reason=text)
+    write_audit(log, entry("before"))
+    write_audit(log, hostile)
+    write_audit(log, entry("after"))
+    raw = log.read_bytes()
+    assert raw.count(b"\n") == 3 and raw.isascii()
+    assert len(raw.decode().splitlines()) == 3  # not even str.splitlines() finds another line end
+    assert read_audit(log) == [entry("before"), hostile, entry("after")]
+
+
+def test_given_a_line_written_raw_with_a_line_separator_when_read_then_it_stays_one_entry(tmp_path: Path) -> None:
+    log = tmp_path / "unmasked.jsonl"  # as the old writer (ensure_ascii=False) left it
+    log.write_bytes(b'{"at": "2026-12-01T00:00:00+00:00", "user": "x\xe2\x80\xa8y@console", "sudo_user": "", '
+                    b'"command": "console sign-in", "what": {}, "tickets": 0, "callers": 0, "reason": "r\xc2\x85"}\n')
+    write_audit(log, entry("after"))
+    assert [e.user for e in read_audit(log)] == ["x\u2028y@console", READER.user]
+
+
+def test_given_broken_lines_when_read_then_each_shows_as_unreadable_and_later_lines_still_show(tmp_path: Path) -> None:
+    log = tmp_path / "unmasked.jsonl"
+    write_audit(log, entry("first"))
+    with open(log, "ab") as f:
+        f.write(b'{"at": "2026-12-01T00:00:00+00:00"}\n')  # JSON, not an entry
+        f.write(b'{"at": "2026-12-01T00:\n')  # cut short
+        f.write(b'\xff\xfe not utf-8\n[1, 2]\n"text"\n')
+    write_audit(log, entry("last"))
+    entries = read_audit(log)
+    assert [e.reason for e in entries] == ["first", "", "", "", "", "", "last"]
+    assert [e.what["line"] for e in entries if e.command == UNREADABLE] == [2, 3, 4, 5, 6]

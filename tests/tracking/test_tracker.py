@@ -13,6 +13,8 @@ import pytest
 
 from ivr.config import load_config
 from ivr.flows.calendar import load_calendar
+from ivr.masking import mask_number
+from queues import callback as policy
 from tickets.deadline import handling_deadline
 from tickets.model import Ticket
 from tracking.cdr import CdrRow
@@ -371,20 +373,41 @@ def test_given_a_caller_who_asks_for_a_callback_then_the_visit_ends_as_callback_
     """The recorded abandoned call, as if the caller had pressed the callback key before hanging up:
     QueueCallerLeave, then the dialplan's UserEvent(IvrCallback, requested), then the hang-up."""
     events = recorded("abandoned_in_queue")
-    linkedid = events[0]["Linkedid"]
-    abandon = next(i for i, e in enumerate(events) if e["Event"] == "QueueCallerAbandon")
-    at = float(events[abandon]["Timestamp"])
-    leave = queue_event("QueueCallerLeave", events[abandon], at, "general")
-    request = dict(queue_event("UserEvent", events[abandon], at + 0.01, "general"), UserEvent="IvrCallback",
-                   Stage="requested", Queue="general", Number=events[0]["CallerIDNum"], QueuedAt="1.0", Priority="5")
-    events = events[:abandon] + [leave, request] + events[abandon + 1:]
-    changes = feed(tracker, events, ivr_record(linkedid, keys=["0"], route="queue"))
+    changes = feed(tracker, with_callback_request(events, events[0]["CallerIDNum"]),
+                   ivr_record(events[0]["Linkedid"], keys=["0"], route="queue"))
     t = closed(changes)
     assert t.disposition == "callback" and t.callback is not None
     assert (t.callback["status"], t.callback["queue"], t.callback["number"]) == ("pending", "general", t.caller)
     assert [v.outcome for v in t.queue_visits] == ["callback"]
     assert [c.phase for c in changes if c.phase.startswith("queue:")] == ["queue:general:1"]  # counted once
     assert t.view(unmasked=False)["callback"]["number"] != t.caller  # masked like the caller
+
+
+def with_callback_request(events: list[dict[str, str]], number: str) -> list[dict[str, str]]:
+    """The recorded abandoned call, as if the caller had pressed the callback key before hanging up:
+    QueueCallerLeave, then the dialplan's UserEvent(IvrCallback, requested) for ``number``."""
+    abandon = next(i for i, e in enumerate(events) if e["Event"] == "QueueCallerAbandon")
+    at = float(events[abandon]["Timestamp"])
+    leave = queue_event("QueueCallerLeave", events[abandon], at, "general")
+    request = dict(queue_event("UserEvent", events[abandon], at + 0.01, "general"), UserEvent="IvrCallback",
+                   Stage="requested", Queue="general", Number=number, QueuedAt="1.0", Priority="5")
+    return events[:abandon] + [leave, request] + events[abandon + 1:]
+
+
+def test_given_a_caller_id_carrying_a_dial_string_then_the_ticket_has_its_digits_and_keeps_the_raw_apart(
+    tracker: CallTracker,
+) -> None:
+    """The channel's first caller ID is the carrier's as sent (the dialplan normalizes it after
+    Newchannel); a request from a number that may not be called back is refused on the ticket,
+    never pending: the caller was not kept waiting for a callback that will not come."""
+    raw = "13900000777&Local/110@ivr-transfers/n"
+    events = [dict(e, CallerIDNum=raw) if i == 0 else e for i, e in enumerate(recorded("abandoned_in_queue"))]
+    t = closed(feed(tracker, with_callback_request(events, "00441234567890"),
+                    ivr_record(events[0]["Linkedid"], keys=["0"], route="queue")))
+    assert (t.caller, t.caller_raw) == ("13900000777110", raw)
+    assert t.callback is not None and (t.callback["status"], t.callback["reason"]) == ("refused", policy.NOT_CALLABLE)
+    assert t.disposition == "abandoned_queue" and "callback" not in [v.outcome for v in t.queue_visits]
+    assert t.view(unmasked=False)["caller_raw"] == mask_number(raw) != raw
 
 
 def test_given_a_key_that_did_not_count_then_the_caller_back_in_the_same_queue_is_one_visit(tracker: CallTracker) -> None:

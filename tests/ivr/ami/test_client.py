@@ -88,6 +88,17 @@ def test_given_a_fast_factory_then_plain_events_arrive_as_dicts_and_list_events_
     assert [e["Event"] for e in factory.events] == ["CoreShowChannel"]  # with its ActionID, for the action
 
 
+def test_given_a_user_event_whose_value_smuggled_headers_then_asterisks_own_headers_win() -> None:
+    """What an unfiltered `${CALLERID(num)}` in a UserEvent sent (issue 17): its comma made
+    `Queue:` and `Linkedid:` headers after Asterisk's own, and the last one used to win."""
+    block = ("Event: UserEvent\r\nChannel: PJSIP/pstn-1\r\nUniqueid: 1796000000.7\r\nLinkedid: 1796000000.7\r\n"
+             "UserEvent: IvrCallback\r\nStage: requested\r\nQueue: general\r\nNumber: 00900123\r\nQueue: vip\r\n"
+             "Linkedid: 1796000000.1\r\n\r\n").encode()
+    factory = FastFactory()
+    feed(Utf8AMIProtocol, [block], factory)
+    assert (factory.fast[0]["Queue"], factory.fast[0]["Linkedid"]) == ("general", "1796000000.7")
+
+
 def test_given_a_peer_that_never_ends_a_message_then_the_connection_is_cut() -> None:
     proto = Utf8AMIProtocol()
     transport = FakeTransport()
