@@ -161,8 +161,8 @@ async def run(args: argparse.Namespace) -> None:
         await runner.setup()
         web_port = PortAllocator().one()
         await web.TCPSite(runner, "127.0.0.1", web_port).start()
-        await console.users.add("bench", "supervisor", "bench-password-123", agent=None, by="bench")
-        cookie = f"{SESSION_COOKIE}={(await console.sessions.create('bench')).id}"
+        user = await console.users.add("bench", "supervisor", "bench-password-123", agent=None, by="bench")
+        cookie = f"{SESSION_COOKIE}={(await console.sessions.create(user)).id}"
         server.route("bench", call)
         await server.start("127.0.0.1", 0)
         assert server._server

@@ -61,8 +61,8 @@ async def console(redis_url: str, tmp_path: Path) -> AsyncIterator[tuple[Console
 
 async def signed_in(console: Console, role: str, agent: str | None = None) -> TestClient:
     name = f"{role}-user"
-    await console.users.add(name, role, PASSWORD, agent=agent, by="test")  # type: ignore[arg-type]
-    session = await console.sessions.create(name)
+    user = await console.users.add(name, role, PASSWORD, agent=agent, by="test")  # type: ignore[arg-type]
+    session = await console.sessions.create(user)
     http = TestClient(TestServer(create_app(console)), cookies={SESSION_COOKIE: session.id})
     await http.start_server()
     return http
