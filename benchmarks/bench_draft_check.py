@@ -1,4 +1,4 @@
-"""Draft checks do not starve call handling (issue 17, finding 3; README.md, section 6).
+"""Draft checks do not starve call handling (issue 17, finding 3; README.md, section 7).
 
 One test bed (real Asterisk 22 + Redis + ``ivr serve``). Calls to 12345 go through the
 engine's FastAGI flow into the (paused) general queue and end there, ``--calls`` per phase, a

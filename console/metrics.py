@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 from redis.exceptions import ResponseError
 
@@ -54,6 +54,7 @@ class EngineView:
     active_calls: Callable[[], int]
     latency: "EngineLatency"
     journals: Callable[[], Mapping[str, Any]]  # name → a journaled writer (``backlog``, ``journal_only``)
+    agi_refused: Callable[[], int] = lambda: 0  # FastAGI connections cut: not in agi.allowed_peers
 
 
 class _Snapshot(Collector):
@@ -91,6 +92,8 @@ async def render(console: "Console", engine: EngineView | None) -> bytes:
             backlog.add_metric([name], writer.backlog)
             outage.add_metric([name], int(writer.journal_only))
         families += [backlog, outage]
+        families.append(CounterMetricFamily("ivr_agi_refused_connections", "FastAGI connections from outside "
+                                            "agi.allowed_peers, cut before reading", value=engine.agi_refused()))
     families += await _kpi(console)
     families += await _push(console)
     registry = CollectorRegistry()

@@ -21,6 +21,7 @@ from typing import Any, Literal, Mapping
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
+from ivr.agi.peers import parse_networks
 from ivr.callerid import CallerSettings
 from ivr.conftext import FILE_PATH, Host, PjsipMatch, SipUri, Title, line_breaks
 from ivr.secret_policy import agent_secret_variable
@@ -33,11 +34,23 @@ from transfer.model import EMERGENCY_TRUNK, EmergencyTrunk, Platform, SubCenter
 
 # --- engine (protocol-facing) sections -------------------------------------------------
 
+LIST_FIELDS = ("pstn_match", "allowed_peers")  # comma-separated in the environment
+
 
 class AgiSettings(Strict):
     host: Host = "127.0.0.1"
     port: int = Field(4573, ge=1, le=65535)
     header_timeout: float = Field(5.0, gt=0, description="seconds to receive the AGI environment")
+    allowed_peers: tuple[str, ...] = Field(
+        ("127.0.0.1", "::1"), min_length=1,
+        description="addresses or networks of the Asterisks that may connect (others are cut off at connect)",
+    )
+
+    @field_validator("allowed_peers")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        parse_networks(value)  # ValueError names the bad entry
+        return tuple(v.strip() for v in value)
     call_timeout: float = Field(
         90.0, gt=0, description="seconds the engine may spend on one call before the dialplan takes over"
     )
@@ -400,7 +413,7 @@ def load_config(config_dir: str | Path = "config", environ: Mapping[str, str] | 
         section_data = merged.setdefault(section, {})
         if not isinstance(section_data, dict):
             raise ConfigError(f"{owner[section].where((section,))}: {section} must be a mapping")
-        section_data[field_] = value.split(",") if field_ == "pstn_match" else value
+        section_data[field_] = value.split(",") if field_ in LIST_FIELDS else value
         origins[f"{section}.{field_}"] = f"environment {var}"
 
     try:

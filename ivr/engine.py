@@ -17,6 +17,7 @@ import dataclasses
 import logging
 from typing import Any, Awaitable, Callable, Protocol, TypeVar
 
+from ivr.call_guard import bounded
 from ivr.callerid import is_callable
 from ivr.channel import CallerHungUp, CallInfo, Channel, ChannelError
 from ivr.flows.compiler import Flow
@@ -46,6 +47,8 @@ class EarlierTicket:
 RepeatLookup = Callable[[str, str], Awaitable[list[EarlierTicket]]]
 """(caller number, this call's unique id) → the caller's earlier recent tickets, oldest first."""
 ElderlyLookup = Callable[[str], Awaitable[bool]]
+ChannelSeen = Callable[[str, str], bool]
+"""(uniqueid, channel name) → has the AMI follower seen that channel live (ivr/call_guard.py)?"""
 """(caller number, normalised) → is it on the registered elderly list?"""
 REPEAT_TIMEOUT = 0.3  # s the route waits for the repeat-caller lookup; past it the call goes on unflagged
 ELDERLY_TIMEOUT = 0.3  # s the call's start waits for the elderly lookup; past it the caller hears the menu
@@ -82,11 +85,13 @@ ROUTE_TIMEOUT = 5.0  # seconds for Asterisk to accept the route; past it the dia
 class Engine:
     """``on_record`` hears every call record (the call tracker); ``repeat_of`` looks up the
     caller's recent tickets while the flow runs, so the route can flag a repeat caller;
-    ``is_elderly`` asks the elderly list before the flow starts."""
+    ``is_elderly`` asks the elderly list before the flow starts; ``channel_seen`` confirms the
+    call's identity from AMI, so that its record may replace one a made-up environment wrote."""
 
     def __init__(self, flows: LiveFlows, store: RecordStore, call_timeout: float = 90.0, *,
                  on_record: Callable[[dict[str, Any]], None] | None = None, repeat_of: RepeatLookup | None = None,
-                 tickets: TicketLookup | None = None, is_elderly: ElderlyLookup | None = None):
+                 tickets: TicketLookup | None = None, is_elderly: ElderlyLookup | None = None,
+                 channel_seen: ChannelSeen | None = None):
         self.flows = flows
         self.store = store
         self.call_timeout = call_timeout
@@ -94,6 +99,7 @@ class Engine:
         self.repeat_of = repeat_of
         self.tickets = tickets
         self.is_elderly = is_elderly
+        self.channel_seen = channel_seen
 
     async def handle_call(self, call: CallInfo, channel: Channel) -> None:
         flows = self.flows.current  # taken once: a reload mid-call does not touch this call
@@ -143,6 +149,9 @@ class Engine:
         data["repeat_of"] = [t.number for t in earlier]
         data["elderly"] = elderly is not None
         data["priority"] = _priority_json(decision)
+        data["channel"] = call.channel
+        data["confirmed"] = bool(self.channel_seen and self.channel_seen(call.unique_id, call.channel))
+        data = bounded(data)
         await self.store.save_call(data)
         if self.on_record is not None:
             self.on_record(data)

@@ -116,6 +116,12 @@ class CallFollower:
     def on_ivr_record(self, record: dict[str, Any]) -> None:
         self._write(self.tracker.ivr_record(record, time.time()))
 
+    def channel_seen(self, unique_id: str, channel: str) -> bool:
+        """Whether AMI showed this caller channel live under this uniqueid (the engine marks
+        such a call record ``confirmed``: ivr/call_guard.py)."""
+        call = self.tracker.calls.get(unique_id)
+        return call is not None and call.channel == channel and unique_id in call.live
+
     def on_disconnect(self) -> None:
         self._connected_since = None
 

@@ -9,12 +9,15 @@ Calls (the IVR's own record of each call):
   ``ivr:engine:<host:port>``          hash: the flow version live in that engine
 
 Tickets (one per call, by Asterisk's ``linkedid``; all expire after the retention):
-  ``ivr:ticket:<linkedid>``           hash: ``number``, ``doc`` (JSON), ``rev``, ``phase:<name>``
+  ``ivr:ticket:<linkedid>``           hash: ``number``, ``doc`` (JSON), ``rev``, ``agent``, ``phase:<name>``
   ``ivr:ticket-no:<digits>``          the linkedid of a ticket number (as keyed: digits only)
   ``ivr:ticket-seq:<yyyymmdd>:<line>`` the day's sequence per dialed line (numbers)
   ``ivr:tickets:by-time``             sorted set: linkedid by time received
   ``ivr:tickets:caller:<digest>``     sorted set: a caller's tickets by time (repeat callers);
                                       the caller number only as a digest, never in a key name
+  ``ivr:tickets:agent:<agent>``      sorted set: the tickets an agent's seat answered, by time
+                                      received (the agent's own list and export read only these)
+  ``ivr:tickets:agent-index``         "1" once the tickets written before that index existed joined it
   ``ivr:ticket-events``               stream of ticket events (opened, closed, …) for push
 
 Push to departments (consumer group ``push:<endpoint>`` on the ticket event stream, one per
@@ -93,6 +96,7 @@ CALLBACKS = "ivr:callbacks"
 SEATS_CHANGED = "ivr:seats:changed"
 TICKET_EVENTS = "ivr:ticket-events"
 TICKETS_BY_TIME = "ivr:tickets:by-time"
+AGENT_INDEX_BUILT = "ivr:tickets:agent-index"
 NO_CALLER_TICKETS = "ivr:tickets:caller:none"  # calls without a caller number (and queue-visit writes)
 TICKET_NUMBER_PREFIX = "ivr:ticket-no:"
 KPI_DIMENSIONS = "ivr:kpi:dimensions"
@@ -130,6 +134,11 @@ def caller_digest(caller: str, key: bytes) -> str:
     """A caller number as it may appear in Redis (SCAN, MONITOR, slow logs and dumps show keys):
     keyed, so that only a holder of ``key`` can tell whose number it is."""
     return hmac.new(key, f"ivr12345-caller:{caller}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def agent_tickets(agent: str) -> str:
+    """``agent`` '' names no index: the ticket write skips it (a call no agent answered)."""
+    return f"ivr:tickets:agent:{agent}"
 
 
 def caller_tickets(caller: str, key: bytes) -> str:

@@ -54,6 +54,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from ivr import keyspace
 from ivr.config import ConfigError, Settings, Webhook, webhook_secret
+from ivr.logtext import one_line
 from tickets.push import (
     MalformedEvent, TicketEvent, backoff_delay, delivered, endpoint_problems, gives_up, payload, signed_headers,
     stable_id, wants,
@@ -68,6 +69,7 @@ HANDED_BACK_IDLE_MS = DAY * 1000  # an entry handed back on stop looks this idle
 REDIS_RETRY = 0.5  # s between attempts while Redis does not answer
 REFUSED_RETRY = 5.0  # s between attempts while Redis refuses (a key of the wrong type, out of memory)
 USER_AGENT = "ivr12345-push"
+RECEIVER_TEXT = 200  # characters of a receiver's answer kept (log, dead letter), escaped
 
 # Renew (or hand back) a claim, only while it is ours: KEYS[1] the stream; ARGV group,
 # consumer, entry id, the idle time to set (0 renews). 1 if it was ours, 0 if another worker
@@ -282,12 +284,16 @@ class PushWorker:
                                     allow_redirects=False) as response:
                 if delivered(response.status):
                     return None
-                detail = (await response.content.read(200)).decode(errors="replace").strip()
+                # the receiver's words, never its line breaks or escapes (log forging)
+                raw = b""
+                while len(raw) <= 4 * RECEIVER_TEXT and (more := await response.content.read(4 * RECEIVER_TEXT)):
+                    raw += more  # enough bytes for RECEIVER_TEXT characters and to tell it was cut
+                detail = one_line(raw.decode(errors="replace").strip(), RECEIVER_TEXT)
                 return f"HTTP {response.status} {detail}".strip()
         except asyncio.TimeoutError:
             return f"no answer within {ep.webhook.timeout} s"
         except aiohttp.ClientError as exc:
-            return f"{type(exc).__name__}: {exc}"
+            return one_line(f"{type(exc).__name__}: {exc}", 2 * RECEIVER_TEXT)
 
     async def _record_delivery(self, ep: _Endpoint, entry_id: str, event_id: str) -> None:
         """Done mark and XACK together; kept trying while Redis is away, since letting the

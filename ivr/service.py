@@ -21,6 +21,7 @@ from ivr.agi.channel import AgiChannel
 from ivr.agi.fastagi import FastAgiServer
 from ivr.ami.client import AmiClient, AmiError
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from console.context import CONSOLE, Console, console_redis
 from ivr.config import ConfigError, LoadedConfig, audit_log_path, require_caller_key
@@ -35,6 +36,7 @@ from ivr.seats import SeatFollower
 from ivr.transfers import HoursPublisher
 from ivr.secret_policy import deployment_secret_problems
 from ivr.store import CallStore, ElderlyList, SeatStore, TicketStore
+from ivr.ticket_reads import TicketReader
 from ivr.config import state_dir
 from tickets.model import Ticket
 from tracking.retention import run_retention
@@ -66,7 +68,8 @@ class Service:
                                      live_settings=lambda: self.flows.current.settings)
         self.engine = Engine(self.flows, self.store, call_timeout=s.agi.call_timeout,
                              on_record=self.follower.on_ivr_record, repeat_of=self._repeat_of,
-                             tickets=self.tickets, is_elderly=self.elderly.contains)
+                             tickets=self.tickets, is_elderly=self.elderly.contains,
+                             channel_seen=self.follower.channel_seen)
         self.callbacks = CallbackWorker(s, self.tickets, s.redis.url, caller_key, lambda: self.ami,
                                         live_settings=lambda: self.flows.current.settings)
         self.seats = SeatFollower(s, SeatStore(s.redis.url), live_settings=lambda: self.flows.current.settings)
@@ -121,7 +124,7 @@ class Service:
 
     async def run_forever(self) -> int:
         s = self.loaded.settings
-        server = FastAgiServer(header_timeout=s.agi.header_timeout)
+        server = FastAgiServer(header_timeout=s.agi.header_timeout, allowed_peers=s.agi.allowed_peers)
         server.route("ivr", self.engine.handle_call)
         AgiChannel.on_roundtrip = self.latency.agi_reply
         try:
@@ -167,6 +170,7 @@ class Service:
                     tasks.create_task(keep_running(self.latency.sample_loop_lag, "loop lag sampler")),
                     tasks.create_task(keep_running(self._publish_latency, "latency publisher")),
                     tasks.create_task(systemd_watchdog()),
+                    tasks.create_task(self._index_agents()),
                 ]
                 await stop.wait()
                 log.info("stopping: %d call(s) in progress", server.active_calls)
@@ -203,11 +207,24 @@ class Service:
             web=s.web, settings=lambda: self.flows.current.settings, config_dir=self.loaded.config_dir,
             audit_log=audit_log_path(), flows=self.flows, tickets=self.tickets, reload=self.reload,
             engine=EngineView(lambda: server.active_calls, self.latency,
-                              lambda: {"calls": self.store, "tickets": self.tickets}),
+                              lambda: {"calls": self.store, "tickets": self.tickets}, lambda: server.peers.refused),
         )
         runner = await start(console, origin=self.loaded.origin("web.port"))
         log.info("console listening on http://%s:%d/", s.web.host, s.web.port)
         return runner
+
+    async def _index_agents(self, retry: float = 30.0) -> None:
+        """Tickets from before the agent index join it (agents' lists read only that index)."""
+        while True:
+            try:
+                added = await TicketReader(self.tickets.redis).index_agents(int(self.tickets.retention_s))
+            except (RedisError, OSError) as exc:
+                log.warning("agent index of earlier tickets: Redis unavailable (%s); retrying", exc)
+                await asyncio.sleep(retry)
+                continue
+            if added:
+                log.info("agent index: %d earlier ticket(s) added", added)
+            return
 
     async def _status_heartbeat(self, interval: float = 10.0) -> None:
         """Republish the status now and then: a Redis restart must not hide the live version."""

@@ -43,11 +43,12 @@ DAY = 86_400
 # script sent by its SHA): KEYS[1] the stream, KEYS[2..] the records' keys, ARGV[1] the
 # stream's oldest id to keep (its age limit), ARGV[2] the records' TTL in seconds, ARGV[3..]
 # the records. Each record is stored under its key and added to the stream; per record 1
-# stored, 0 already there, -1 its key holds another type (that record is refused). A lone -2
-# instead of the list: the stream key holds another type, nothing was written. A record
-# replayed after it already reached Redis (the writer died between the write and removing its
-# journal) finds its identical copy and is not streamed twice; a different record under the
-# same id is.
+# stored, 0 already there, -1 its key holds another type (that record is refused), -3 another
+# record holds its id (refused: one record per call, the first; only a record the engine
+# ``confirmed`` from AMI replaces one that was not — ivr/call_guard.py). A lone -2 instead of
+# the list: the stream key holds another type, nothing was written. A record replayed after it
+# already reached Redis (the writer died between the write and removing its journal) finds its
+# identical copy and is not streamed twice.
 SAVE_RECORDS = """
 local stream_type = redis.call('TYPE', KEYS[1]).ok
 if stream_type ~= 'none' and stream_type ~= 'stream' then return -2 end
@@ -59,6 +60,9 @@ for i = 2, #KEYS do
     results[i - 1] = -1
   elseif key_type == 'string' and redis.call('GET', key) == record then
     results[i - 1] = 0
+  elseif key_type == 'string' and (cjson.decode(record).confirmed ~= true
+                                   or cjson.decode(redis.call('GET', key)).confirmed == true) then
+    results[i - 1] = -3
   else
     redis.call('SET', key, record, 'EX', ARGV[2])
     redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*', 'record', record)
@@ -67,16 +71,18 @@ for i = 2, #KEYS do
 end
 return results
 """
-REFUSED, STREAM_BROKEN = -1, -2
+REFUSED, STREAM_BROKEN, TAKEN = -1, -2, -3
 
 # Ticket writes in one script call. KEYS[1] the ticket event stream, KEYS[2] the by-time index,
 # KEYS[3] the set of KPI dimensions; ARGV[1] the stream's oldest id to keep, ARGV[2] the number
 # index prefix, ARGV[3] the indexes' oldest score to keep, ARGV[4] the tickets' TTL (s). Then two
 # ARGV per write, its journal line (:meth:`TicketStore.write_nowait`) cut in two: the write's
-# fields as one JSON object (phase, linkedid, and either rev, line, day, received — epoch s — or
-# a queue visit's ``kpi``), read by the script with ``cjson`` (a field each would cost the engine
-# an argument to pack), and the doc's text. A ticket's KEYS are its hash, its line's sequence of
-# the day, the caller's index; a queue visit's (its doc is ``null``) its ticket's hash and the
+# fields as one JSON object (phase, linkedid, and either rev, line, day, received — epoch s —,
+# agent or a queue visit's ``kpi``), read by the script with ``cjson`` (a field each would cost the
+# engine an argument to pack), and the doc's text. A ticket's KEYS are its hash, its line's sequence
+# of the day, the caller's index, its agent's index (written when the winning doc names an agent,
+# so that an agent's list reads only its own tickets; a ticket handed to another agent leaves the
+# first one's index, named from the hash's ``agent`` field); a queue visit's (its doc is ``null``) its ticket's hash and the
 # two bucket hashes of each KPI increment, ``kpi`` holding per increment its dimension
 # (``queue:general``), its fields (``offered 1 answered 1 …``; ``max_*`` keep the larger value),
 # its bucket keys and when its 5-minute and its day bucket expire (epoch s).
@@ -130,7 +136,7 @@ while k <= #KEYS do
     counted = counted or m > 0
     results[2 * i + 1], results[2 * i + 2] = 1, redis.call('HGET', tkey, 'number') or ''
   else
-    local seqkey, ckey = KEYS[k + 1], KEYS[k + 2]
+    local seqkey, ckey, akey = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
     local rev, line, day, received = w.rev, w.line, w.day, w.received
     local number = redis.call('HGET', tkey, 'number')
     if not number then
@@ -138,7 +144,8 @@ while k <= #KEYS do
       redis.call('EXPIRE', seqkey, 2 * 86400)
     end
     doc = string.gsub(doc, '^{"number": ""', '{"number": "' .. number .. '"', 1)
-    if tonumber(rev) >= tonumber(redis.call('HGET', tkey, 'rev') or '0') then
+    local wins = tonumber(rev) >= tonumber(redis.call('HGET', tkey, 'rev') or '0')
+    if wins then
       redis.call('HSET', tkey, 'doc', doc, 'rev', rev)
     end
     redis.call('HSET', tkey, 'number', number, 'phase:' .. phase, '1')
@@ -148,6 +155,14 @@ while k <= #KEYS do
     redis.call('ZREMRANGEBYSCORE', ckey, '-inf', '(' .. ARGV[3])
     redis.call('ZADD', ckey, received, linkedid)
     redis.call('EXPIRE', ckey, ttl)
+    local before = redis.call('HGET', tkey, 'agent')
+    if wins and type(w.agent) == 'string' and w.agent ~= '' and w.agent ~= before then
+      if before then redis.call('ZREM', '""" + keyspace.agent_tickets("") + """' .. before, linkedid) end
+      redis.call('HSET', tkey, 'agent', w.agent)
+      redis.call('ZREMRANGEBYSCORE', akey, '-inf', '(' .. ARGV[3])
+      redis.call('ZADD', akey, received, linkedid)
+      redis.call('EXPIRE', akey, ttl)
+    end
     redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*', 'event', phase, 'linkedid', linkedid,
                'number', number, 'line', line, 'ticket', doc)
     results[2 * i + 1], results[2 * i + 2] = 1, number
@@ -155,7 +170,7 @@ while k <= #KEYS do
   if visit then
     k = k + 1 + 2 * m
   else
-    k = k + 3
+    k = k + 4
   end
   i = i + 1
 end
@@ -237,6 +252,8 @@ class _RedisJournal(JournaledWriter):
             if status == REFUSED:
                 log.error("the Redis key of %s record %s holds another type: kept in %s", self.kind, record_id,
                           self.bad_file)
+            elif status == TAKEN:
+                log.warning("%s record %.64r refused: another record holds that id", self.kind, record_id)
         self._set_aside([line for (_id, line), status in zip(batch, statuses) if status == REFUSED])
         return statuses
 
@@ -335,6 +352,7 @@ class TicketStore(_RedisJournal):
         meta = _encode({
             "linkedid": ticket.linkedid, "phase": phase, "rev": rev or PHASE_REV.get(phase, 30),
             "line": ticket.line or "0", "day": day, "received": received, "caller": ticket.caller,
+            "agent": ticket.agent,
         })
         # The doc is encoded once and goes into the journal line as an object, last: the group
         # commit takes its text back with one partition (no second encoding, no parse of it).
@@ -382,7 +400,8 @@ class TicketStore(_RedisJournal):
             args += [fields, doc]
             kpi = w.get("kpi")
             if kpi is None:
-                keys += [keyspace.ticket_sequence(w["day"], w["line"]), self._caller_index(w["caller"])]
+                keys += [keyspace.ticket_sequence(w["day"], w["line"]), self._caller_index(w["caller"]),
+                         keyspace.agent_tickets(w.get("agent") or "")]
             else:  # a queue visit: the two bucket keys of each of its KPI increments
                 keys += [key for increment in kpi for key in increment[2:4]]
         statuses = await self._commit(batch, keys, args)

@@ -9,8 +9,9 @@ exists, never here.
 from __future__ import annotations
 
 import csv
+import io
 from datetime import datetime
-from typing import Callable, Iterable, TextIO
+from typing import AsyncIterable, AsyncIterator, Callable, Iterable, TextIO
 
 from tickets.model import DISPOSITION_LABELS, REQUEST_LABELS, Deadline, Disposition, RequestType, Ticket, Transfer
 
@@ -127,3 +128,20 @@ def write_csv(out: TextIO, tickets: Iterable[Ticket]) -> int:
         writer.writerow(row(ticket))
         n += 1
     return n
+
+
+async def csv_chunks(batches: AsyncIterable[Iterable[Ticket]]) -> AsyncIterator[str]:
+    """Each batch's rows as one chunk of CSV text, the header in front of the first (an export
+    streamed as it is read, that shows nothing, not even the header, until its first read has
+    come back; the byte order mark is the writer's, see :data:`ENCODING`)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(HEADER)
+    async for batch in batches:
+        writer.writerows(row(t) for t in batch)
+        if out.tell():
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    if out.tell():
+        yield out.getvalue()  # no rows at all: the header alone

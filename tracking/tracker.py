@@ -23,6 +23,7 @@ joining another queue, or hanging up.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping
@@ -35,6 +36,9 @@ from transfer.model import EMERGENCY_NUMBERS
 from tickets.model import (AgentAttempt, Deadline, IvrPath, OutOfScope, QueueVisit, RequestType, Ticket, Transfer,
                            VisitOutcome, decide_disposition)
 from tickets.scope import OUT_OF_SCOPE_VAR
+from tracking.records import PendingRecords, same_channel
+
+log = logging.getLogger(__name__)
 
 Event = Mapping[str, str]
 # where citizens' calls enter (asterisk-conf/extensions.conf): from the carrier, or handed to us
@@ -136,6 +140,7 @@ class Call:
     ivr_seen: bool = False
     caller_gone_at: float | None = None  # monotonic-free: the event timestamp of the caller's hang-up
     closing_since: float | None = None  # waiting for the IVR record
+    channel: str = ""  # the caller's channel name (an IVR record must name it: tracking/records.py)
 
 
 DeadlineFn = Callable[[Ticket], Deadline]
@@ -146,7 +151,7 @@ class CallTracker:
         self.directory = directory
         self.deadline = deadline
         self.calls: dict[str, Call] = {}
-        self._records: dict[str, dict[str, Any]] = {}  # IVR records of calls not (yet) tracked
+        self._records = PendingRecords()  # IVR records of calls not (yet) tracked
 
     # --- events ----------------------------------------------------------------------------
 
@@ -179,11 +184,11 @@ class CallTracker:
             return []  # not a number of the plan: Asterisk refuses it unanswered (cause 1)
         at = event_time(event)
         ticket = self._new_ticket(linkedid, event.get("Exten", ""), event.get("CallerIDNum", ""), at)
-        call = Call(ticket, roles={unique_id: "caller"}, live={unique_id})
+        call = Call(ticket, roles={unique_id: "caller"}, live={unique_id}, channel=event.get("Channel", ""))
         self.calls[linkedid] = call
         ticket.note(iso(at), "received", f"{ticket.line}")
-        if linkedid in self._records:
-            self._apply_record(call, self._records.pop(linkedid))
+        if (record := self._records.take(linkedid, call.channel)) is not None:
+            self._apply_record(call, record)
         return [Change("opened", ticket)]
 
     def _new_ticket(self, linkedid: str, dialed: str, caller: str, at: datetime) -> Ticket:
@@ -405,7 +410,11 @@ class CallTracker:
         linkedid = str(record.get("unique_id", ""))
         call = self.calls.get(linkedid)
         if call is None:
-            self._records[linkedid] = dict(record)
+            self._records.keep(linkedid, record)
+            return []
+        if not same_channel(call.channel, record):
+            log.warning("IVR record for call %s refused: it names channel %.64r, the call is on %s", linkedid,
+                        record.get("channel"), call.channel)
             return []
         self._apply_record(call, record)
         if call.closing_since is not None:
@@ -503,10 +512,10 @@ class CallTracker:
                         ticket.line = ""  # the dialed number is no longer on the channel
                     changes.append(Change("opened", ticket))
                 ticket.note(iso(datetime.fromtimestamp(now).astimezone()), "picked up again", "after a reconnect")
-                call = Call(ticket)
+                call = Call(ticket, channel=first.get("Channel", ""))
                 self.calls[linkedid] = call
-                if linkedid in self._records:
-                    self._apply_record(call, self._records.pop(linkedid))
+                if (record := self._records.take(linkedid, call.channel)) is not None:
+                    self._apply_record(call, record)
                 call.ivr_seen = call.ivr_seen or first.get("Context") not in IVR_CONTEXTS
                 if first.get("Application") == "Queue":
                     queue = first.get("ApplicationData", "").split(",", 1)[0].removeprefix("q-")

@@ -7,8 +7,11 @@ a reason, by an admin or supervisor; that read is written to the audit log befor
 
 from __future__ import annotations
 
-import io
-from typing import Any
+import asyncio
+import codecs
+import re
+from typing import Any, AsyncIterator, Iterable
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -16,17 +19,18 @@ from console.auth import current_user, forbidden, require_seat, roles
 from console.context import CONSOLE, reader
 from console.pages import error_page, nav, render
 from console.users import User
+from ivr.strict import NAME
+from ivr.ticket_reads import PARSE_SLICE, Selection, TicketReader
 from queues.callback import leg_time
 from tickets import export
 from tickets.audit import AuditError, check_reason, unmasked_read
-from tickets.filters import Filters, parse_filters
+from tickets.filters import parse_filters
 from tickets.model import DISPOSITION_LABELS, REQUEST_LABELS, Ticket
 from tickets.timeline import call_steps
 
 routes = web.RouteTableDef()
 nav("/tickets", "工单", "admin", "supervisor", "agent", order=30)
-MAX_READ = 50_000  # tickets read for one search
-SHOWN = 200  # rows on one page (the export has them all)
+SHOWN = 200  # rows on one page (the export has them all, streamed)
 FILTER_FIELDS = ("since", "until", "line", "type", "disposition", "seat")
 
 
@@ -37,63 +41,88 @@ def _store(request: web.Request) -> Any:
     return store
 
 
-def _filters(request: web.Request, values: Any) -> tuple[Filters, str | None]:
-    """The filters typed in the form, and the seat they are limited to (an agent: always its own)."""
+def _reader(request: web.Request) -> TicketReader:
+    return TicketReader(_store(request).redis)
+
+
+def _selection(request: web.Request, values: Any) -> Selection:
+    """The filters typed in the form, limited to one seat's tickets (an agent: always its own)."""
     user = current_user(request)
     seat = str(values.get("seat", "")).strip() or None
     if seat:
         require_seat(request, seat)
+        if not re.fullmatch(NAME, seat):
+            raise error_page(request, web.HTTPBadRequest, "筛选条件有误", "座席名无效（如 agent1001）。")
     if user.role == "agent":
         seat = user.agent
     try:
         since, until, line, kind, disposition = (str(values.get(f, "")) or None for f in FILTER_FIELDS[:5])
-        return parse_filters(since, until, line, kind, disposition, None, option=""), seat
+        return Selection(parse_filters(since, until, line, kind, disposition, None, option=""), seat)
     except ValueError as exc:
         raise error_page(request, web.HTTPBadRequest, "筛选条件有误", str(exc)) from None
 
 
-async def _matching(request: web.Request, filters: Filters, seat: str | None) -> list[Ticket]:
-    """Tickets of the range passing the filters, newest first."""
-    until = filters.until.timestamp() if filters.until else float("inf")
-    found = await _store(request).received_between(filters.since.timestamp(), until, limit=MAX_READ)
-    return [t for t in reversed(found) if filters.matches(t) and (seat is None or t.agent == seat)]
+def _before(request: web.Request) -> float | None:
+    """The page cursor (the time received of the last ticket of the previous page)."""
+    text = request.query.get("before", "")
+    try:
+        return float(text) if text else None
+    except ValueError:
+        raise error_page(request, web.HTTPBadRequest, "筛选条件有误", "分页参数无效。") from None
 
 
-def _masked(tickets: list[Ticket], unmasked: bool = False) -> list[Ticket]:
+def _masked(tickets: Iterable[Ticket], unmasked: bool = False) -> list[Ticket]:
     return [Ticket.from_json(t.view(unmasked=unmasked)) for t in tickets]
 
 
 @routes.get("/tickets")
 async def ticket_list(request: web.Request) -> web.Response:
-    filters, seat = _filters(request, request.query)
-    found = await _matching(request, filters, seat)
-    return render(request, "tickets.html", tickets=_masked(found[:SHOWN]), total=len(found), shown=SHOWN,
-                  query={f: request.query.get(f, "") for f in FILTER_FIELDS}, seat=seat, labels=_labels(),
-                  export_query=request.query_string, since=f"{filters.since:%Y-%m-%d %H:%M}")
+    selection = _selection(request, request.query)
+    page = await _reader(request).page(selection, SHOWN, _before(request))
+    query = {f: request.query.get(f, "") for f in FILTER_FIELDS}
+    older = urlencode({**{f: v for f, v in query.items() if v}, "before": repr(page.before)}) if page.before else ""
+    return render(request, "tickets.html", tickets=_masked(page.tickets), total=page.total, older=older,
+                  query=query, seat=selection.seat, labels=_labels(), paged="before" in request.query,
+                  export_query=urlencode({f: v for f, v in query.items() if v}),
+                  since=f"{selection.filters.since:%Y-%m-%d %H:%M}")
 
 
 @routes.get("/tickets/export.csv")
-async def ticket_export(request: web.Request) -> web.Response:
-    filters, seat = _filters(request, request.query)
-    return _csv(_masked(await _matching(request, filters, seat)))
+async def ticket_export(request: web.Request) -> web.StreamResponse:
+    return await _csv(request, _selection(request, request.query))
 
 
 @routes.post("/tickets/export.csv")
 @roles("admin", "supervisor")
-async def ticket_export_unmasked(request: web.Request) -> web.Response:
-    """Callers in full: the reason and the filters are in the audit log before the file is made."""
+async def ticket_export_unmasked(request: web.Request) -> web.StreamResponse:
+    """Callers in full: the reason and the filters are in the audit log before the first row."""
     form = await request.post()
-    filters, seat = _filters(request, form)
-    found = await _matching(request, filters, seat)
-    await _audit_unmasked(request, "tickets export", {**filters.describe(), "seat": seat}, found, form.get("reason"))
-    return _csv(_masked(found, unmasked=True))
+    selection = _selection(request, form)
+    check = _reason(request, form.get("reason"))
+    tickets, callers = await _reader(request).count(selection)
+    await _audit_unmasked(request, "tickets export", {**selection.filters.describe(), "seat": selection.seat},
+                          check, tickets=tickets, callers=callers)
+    return await _csv(request, selection, unmasked=True)
 
 
-def _csv(tickets: list[Ticket]) -> web.Response:
-    out = io.StringIO()
-    export.write_csv(out, tickets)
-    return web.Response(body=out.getvalue().encode(export.ENCODING), content_type="text/csv", charset="utf-8",
-                        headers={"Content-Disposition": 'attachment; filename="tickets.csv"'})
+async def _csv(request: web.Request, selection: Selection, *, unmasked: bool = False) -> web.StreamResponse:
+    """The export streamed as it is read, newest first: a batch of rows per chunk."""
+    async def viewed() -> AsyncIterator[list[Ticket]]:
+        async for batch in _reader(request).batches(selection, newest_first=True):
+            for i in range(0, len(batch), PARSE_SLICE):  # masked and written a slice at a time
+                yield _masked(batch[i:i + PARSE_SLICE], unmasked)
+
+    chunks = export.csv_chunks(viewed())
+    first = await anext(chunks)  # Redis has answered before the response starts
+    response = web.StreamResponse(headers={"Content-Disposition": 'attachment; filename="tickets.csv"'})
+    response.content_type, response.charset = "text/csv", "utf-8"
+    await response.prepare(request)
+    await response.write(codecs.BOM_UTF8 + first.encode())  # Excel reads UTF-8 only after the BOM
+    async for chunk in chunks:
+        await response.write(chunk.encode())
+        await asyncio.sleep(0)  # calls first: a write to a fast reader does not yield by itself
+    await response.write_eof()
+    return response
 
 
 async def _ticket(request: web.Request) -> Ticket:
@@ -115,7 +144,8 @@ async def ticket_detail(request: web.Request) -> web.Response:
 @roles("admin", "supervisor")
 async def ticket_unmask(request: web.Request) -> web.Response:
     ticket = await _ticket(request)
-    await _audit_unmasked(request, "tickets show", {"number": ticket.number}, [ticket], (await request.post()).get("reason"))
+    reason = _reason(request, (await request.post()).get("reason"))
+    await _audit_unmasked(request, "tickets show", {"number": ticket.number}, reason, tickets=1, callers=1)
     return _detail(request, ticket, unmasked=True)
 
 
@@ -128,16 +158,20 @@ def _detail(request: web.Request, ticket: Ticket, *, unmasked: bool) -> web.Resp
                   legs=[{**leg, "at": leg_time(leg.get("at"))} for leg in (shown.callback or {}).get("attempts") or []])
 
 
-async def _audit_unmasked(request: web.Request, command: str, what: dict[str, Any], shown: list[Ticket],
-                          reason: Any) -> None:
-    """The audit line first; without a reason (or if it cannot be written) nothing unmasked is shown."""
-    user: User = current_user(request)
+def _reason(request: web.Request, reason: Any) -> str:
+    """The reason given for an unmasked read; without one nothing unmasked is read or shown."""
     try:
         check_reason(str(reason or ""))
     except ValueError:
         raise error_page(request, web.HTTPBadRequest, "需要理由", "查看完整号码必须填写理由（回访哪位市民、哪个案件）。") from None
-    entry = unmasked_read(reader(user), f"console {command}", what, tickets=len(shown),
-                          callers=len({t.caller for t in shown}), reason=str(reason))
+    return str(reason)
+
+
+async def _audit_unmasked(request: web.Request, command: str, what: dict[str, Any], reason: str, *,
+                          tickets: int, callers: int) -> None:
+    """The audit line first; if it cannot be written nothing unmasked is shown."""
+    user: User = current_user(request)
+    entry = unmasked_read(reader(user), f"console {command}", what, tickets=tickets, callers=callers, reason=reason)
     try:
         await request.app[CONSOLE].write_audit(entry)
     except AuditError as exc:

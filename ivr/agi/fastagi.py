@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Sequence
 
 from panoramisk.fast_agi import Application
 
 from ivr.agi.channel import AgiChannel
+from ivr.agi.peers import PeerPolicy
+from ivr.call_guard import identity_problem
 from ivr.agi.protocol import MAX_REPLY_BYTES, AgiProtocolError, EnvironmentReader, call_info
 from ivr.channel import CallerHungUp, CallInfo, ChannelError
 
@@ -51,11 +53,20 @@ class FastAgiChannel(AgiChannel, asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        peer = transport.get_extra_info("peername")
+        if not self._server.peers.allows(peer):  # before a byte of the environment is read
+            self._environment = None
+            self._ended = True
+            self._server.peers.refuse(peer)
+            transport.abort()
+            return
         self._server.connections.add(self)
         self._header_timer = self._server.loop.call_later(
             self._server.header_timeout, self._drop, f"no AGI environment within {self._server.header_timeout:g} s")
 
     def data_received(self, data: bytes) -> None:
+        if self._ended:
+            return
         if self._environment is not None:
             self._read_environment(data)
             return
@@ -151,11 +162,13 @@ class FastAgiChannel(AgiChannel, asyncio.Protocol):
 
 
 class FastAgiServer(Application):
-    """Routes FastAGI requests (``agi://host:port/<route>``) to call handlers."""
+    """Routes FastAGI requests (``agi://host:port/<route>``) to call handlers, for peers in
+    ``allowed_peers`` only (:mod:`ivr.agi.peers`)."""
 
-    def __init__(self, header_timeout: float = 5.0):
+    def __init__(self, header_timeout: float = 5.0, allowed_peers: Sequence[str] = ("127.0.0.1", "::1")):
         super().__init__(loop=asyncio.get_running_loop())
         self.header_timeout = header_timeout
+        self.peers = PeerPolicy(allowed_peers)
         self.connections: set[FastAgiChannel] = set()
         self._stopping = False
         self._server: asyncio.base_events.Server | None = None
@@ -173,6 +186,10 @@ class FastAgiServer(Application):
         handler = self._route.get(env.get("agi_network_script", ""))
         if self._stopping:  # the dialplan's fallback takes this caller
             channel.close()
+            return
+        problem = identity_problem(env)
+        if problem is not None:  # not Asterisk's: no flow, no record
+            channel._drop(problem)
             return
         if handler is None:
             log.error("no FastAGI route %r", env.get("agi_network_script", ""))

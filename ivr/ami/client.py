@@ -34,6 +34,8 @@ from panoramisk import Manager
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
+from ivr.ami import logfilter
+
 
 class AmiError(Exception):
     """AMI refused an action, or the connection/login failed."""
@@ -159,6 +161,7 @@ class AmiClient:
                  event_batch: float = 0.0):
         """``event_batch``: read events at most once per that many seconds under load (see the
         module docstring; 0: each as it comes). For a client that follows events, not actions."""
+        logfilter.install()  # panoramisk would log callers' numbers and the secret (ivr/ami/logfilter.py)
         self._manager = ClosableManager(
             host=host,
             port=port,

@@ -21,7 +21,8 @@ import sys
 import unicodedata
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeAlias, TypeVar
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, ContextManager, TextIO, TypeAlias, TypeVar
 
 from ivr.cli import UsageError, config_dir
 from ivr.config import Settings, audit_log_path, load_config, state_dir
@@ -81,7 +82,7 @@ def _register_list(actions: SubParsers) -> None:
 def list_tickets(args: argparse.Namespace) -> int:
     """A table on stdout, then one line saying how many tickets matched."""
     filters, reason, shown, total = _select(args)
-    _audit_if(reason, "list", filters.describe(), shown)
+    _audit_if(reason, "list", filters.describe(), len(shown), len({t.caller for t in shown}))
     viewed = _viewed(shown, reason)
     if viewed:
         print(_table(viewed))
@@ -117,7 +118,7 @@ def show(args: argparse.Namespace) -> int:
         print(f"ivr tickets: no ticket {number} (tickets are kept {settings.tickets.retention_days} days)",
               file=sys.stderr)
         return 1
-    _audit_if(reason, "show", {"number": number}, [ticket])
+    _audit_if(reason, "show", {"number": number}, 1, 1)
     view = ticket.view(unmasked=reason is not None)
     print(json.dumps(view, ensure_ascii=False, indent=2) if args.json else _details(Ticket.from_json(view)))
     return 0
@@ -139,22 +140,25 @@ def _register_export(actions: SubParsers) -> None:
 
 
 def export_csv(args: argparse.Namespace) -> int:
-    """CSV on stdout or in ``--output``; how many rows on stderr."""
-    filters, reason, shown, _total = _select(args)
-    _audit_if(reason, "export", {**filters.describe(), "output": args.output or "-"}, shown)
-    viewed = _viewed(shown, reason)
+    """CSV on stdout or in ``--output``, streamed as Redis is read; how many rows on stderr."""
+    filters = _filters(args)
+    reason = _unmask_reason(args)
+    settings = _settings(args)
+    what = {**filters.describe(), "output": args.output or "-"}
     if args.output:
-        try:
-            fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-        with open(fd, "w", encoding=export.ENCODING, newline="") as out:
-            n = export.write_csv(out, viewed)
+        def created() -> TextIO:  # only once the audit line (if any) is written
+            try:
+                fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+            return open(fd, "w", encoding=export.ENCODING, newline="")
+
+        n = _read(settings, lambda store: _export(store, filters, reason, what, created))
     else:
         sys.stdout.flush()
         out = io.TextIOWrapper(sys.stdout.buffer, encoding=export.ENCODING, newline="")
         try:
-            n = export.write_csv(out, viewed)
+            n = _read(settings, lambda store: _export(store, filters, reason, what, lambda: nullcontext(out)))
             out.flush()
         except BrokenPipeError:  # `| head`; handled here, before ``detach`` flushes into the closed pipe
             _stdout_gone()
@@ -164,6 +168,45 @@ def export_csv(args: argparse.Namespace) -> int:
     print(f"exported {_tickets(n)} {filters.summary()}"
           + (f" to {args.output}" if args.output else ""), file=sys.stderr)
     return 0
+
+
+async def _export(store: "TicketStore", filters: Filters, reason: str | None, what: dict[str, Any],
+                  sink: Callable[[], ContextManager[TextIO]]) -> int:
+    """Write the CSV to ``sink()`` batch by batch (oldest first; ``--limit``: only the newest N,
+    read newest first); an unmasked export is counted and audited before ``sink`` is opened.
+    Rows written."""
+    from ivr.ticket_reads import Selection, TicketReader
+
+    reader, selection = TicketReader(store.redis), Selection(filters)
+    if filters.limit:
+        newest: list[Ticket] = []
+        async for batch in reader.batches(selection, newest_first=True):
+            newest += batch[:filters.limit - len(newest)]
+            if len(newest) >= filters.limit:
+                break
+        chosen = newest[::-1]
+        _audit_if(reason, "export", what, len(chosen), len({t.caller for t in chosen}))
+        batches = _one_batch(chosen)
+    else:
+        if reason is not None:
+            _audit_if(reason, "export", what, *await reader.count(selection))
+        batches = reader.batches(selection, newest_first=False)
+    written = 0
+
+    async def viewed() -> AsyncIterator[list[Ticket]]:
+        nonlocal written
+        async for batch in batches:
+            written += len(batch)
+            yield _viewed(batch, reason)
+
+    with sink() as out:
+        async for chunk in export.csv_chunks(viewed()):
+            out.write(chunk)
+    return written
+
+
+async def _one_batch(tickets: list[Ticket]) -> AsyncIterator[list[Ticket]]:
+    yield tickets
 
 
 # --- deadline --------------------------------------------------------------------------------
@@ -312,12 +355,16 @@ def _tickets(n: int) -> str:
 
 
 async def _matching(store: "TicketStore", filters: Filters) -> list[Ticket]:
-    """Tickets of the time range that pass the filters, oldest first."""
-    until = filters.until.timestamp() if filters.until else float("inf")
-    tickets = await store.received_between(filters.since.timestamp(), until, limit=MAX_READ)
-    if len(tickets) >= MAX_READ:
-        print(f"note: read the first {MAX_READ} tickets of the range only; narrow --since/--until", file=sys.stderr)
-    return [t for t in tickets if filters.matches(t)]
+    """Tickets of the time range that pass the filters, oldest first (at most :data:`MAX_READ`)."""
+    from ivr.ticket_reads import Selection, TicketReader
+
+    tickets: list[Ticket] = []
+    async for batch in TicketReader(store.redis).batches(Selection(filters), newest_first=False):
+        tickets += batch
+        if len(tickets) >= MAX_READ:
+            print(f"note: read the first {MAX_READ} tickets of the range only; narrow --since/--until", file=sys.stderr)
+            return tickets[:MAX_READ]
+    return tickets
 
 
 def _reader() -> Reader:
@@ -329,13 +376,13 @@ def _reader() -> Reader:
     return Reader(user=user, sudo_user=os.environ.get("SUDO_USER", ""))
 
 
-def _audit_if(reason: str | None, action: str, what: dict[str, Any], shown: list[Ticket]) -> None:
-    """With a reason, the audit line for ``shown``, before any of it is printed; UsageError if the
-    line cannot be written (then nothing unmasked is shown)."""
+def _audit_if(reason: str | None, action: str, what: dict[str, Any], tickets: int, callers: int) -> None:
+    """With a reason, the audit line for what is about to be shown (``tickets``, ``callers``
+    distinct), before any of it is printed; UsageError if the line cannot be written (then
+    nothing unmasked is shown)."""
     if reason is None:
         return
-    entry = unmasked_read(_reader(), f"tickets {action}", what, tickets=len(shown),
-                          callers=len({t.caller for t in shown}), reason=reason)
+    entry = unmasked_read(_reader(), f"tickets {action}", what, tickets=tickets, callers=callers, reason=reason)
     try:
         write_audit(audit_log_path(), entry)
     except AuditError as exc:

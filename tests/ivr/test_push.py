@@ -41,8 +41,8 @@ class Receiver:
     """A department endpoint: checks each signature, answers ``statuses`` in turn (then 200);
     the first ``slow`` requests wait for :attr:`release` before answering."""
 
-    def __init__(self, statuses: Sequence[int] = (), slow: int = 0):
-        self.statuses, self.slow = list(statuses), slow
+    def __init__(self, statuses: Sequence[int] = (), slow: int = 0, refusal: str = "busy"):
+        self.statuses, self.slow, self.refusal = list(statuses), slow, refusal
         self.release = asyncio.Event()
         self.attempts: list[str] = []  # event ids of every signed POST, answered or not
         self.delivered: list[dict[str, Any]] = []  # bodies answered 2xx
@@ -70,7 +70,7 @@ class Receiver:
         status = self.statuses[n] if n < len(self.statuses) else 200
         if status == 200:
             self.delivered.append(json.loads(body))
-        return web.Response(status=status, text="busy" if status >= 300 else "ok")
+        return web.Response(status=status, text=self.refusal if status >= 300 else "ok")
 
     def delivered_ids(self) -> list[str]:
         return [body["id"] for body in self.delivered]
@@ -88,8 +88,8 @@ async def receivers() -> AsyncIterator[list[Receiver]]:
         await receiver.close()
 
 
-async def receiver(made: list[Receiver], statuses: Sequence[int] = (), slow: int = 0) -> Receiver:
-    made.append(await Receiver(statuses, slow).start())
+async def receiver(made: list[Receiver], statuses: Sequence[int] = (), slow: int = 0, refusal: str = "busy") -> Receiver:
+    made.append(await Receiver(statuses, slow, refusal).start())
     return made[-1]
 
 
@@ -335,3 +335,22 @@ async def test_given_a_noisy_log_when_a_worker_delivers_then_no_caller_number_is
     await settled(redis, "city", 1)
     assert "try 1/3 failed: HTTP 500 busy" in caplog.text
     assert CALLER not in caplog.text
+
+
+async def test_given_a_receiver_answering_with_forged_log_lines_then_its_text_is_logged_escaped_on_one_line(
+        redis: aioredis.Redis, workers: Workers, receivers: list[Receiver], caplog: pytest.LogCaptureFixture) -> None:
+    """The attack: a receiver's error body with CR/LF, an ANSI escape and U+2028 forges log lines."""
+    forged = ("busy\r\n2026-12-06 09:00:00,000 INFO ivr.push: push city: 1764552600.00012:opened delivered"
+              "\x1b[2J\u2028admin signed in" + "x" * 5000)
+    caplog.set_level(logging.DEBUG, logger="ivr.push")
+    city = await receiver(receivers, statuses=[503], refusal=forged)
+    await stream_event(redis, "1764552600.00012")
+    workers.start("engine-1", {"city": hook(city.url)})
+    await settled(redis, "city", 1)
+    failed = [r.getMessage() for r in caplog.records if "try 1/3 failed" in r.getMessage()]
+    assert len(failed) == 1
+    assert not any(ch in failed[0] for ch in "\r\n\x1b\u2028")
+    assert "busy\\r\\n2026-12-06" in failed[0] and "\\x1b[2J\\u2028admin" in failed[0]
+    assert failed[0].endswith("…") and len(failed[0]) < 400
+    delivered = [r.getMessage() for r in caplog.records if r.getMessage().endswith("delivered")]
+    assert delivered == ["push city: 1764552600.00012:opened delivered"]  # only the real one

@@ -11,9 +11,11 @@ import pytest
 
 from ivr.agi.channel import AgiChannel
 from ivr.agi.fastagi import FastAgiServer
+from ivr.agi.peers import PeerPolicy
+from ivr.config import AgiSettings
 from ivr.channel import CallerHungUp, CallInfo, ChannelError
 
-ENV = b"agi_network_script: ivr\nagi_channel: PJSIP/pstn-1\nagi_uniqueid: u1\nagi_callerid: 13800138000\nagi_arg_1: 12345\n\n"
+ENV = b"agi_network_script: ivr\nagi_channel: PJSIP/pstn-1\nagi_uniqueid: 1700000000.1\nagi_callerid: 13800138000\nagi_arg_1: 12345\n\n"
 
 
 def wait_until(predicate, timeout: float = 3.0) -> None:  # noqa: ANN001
@@ -27,8 +29,9 @@ def wait_until(predicate, timeout: float = 3.0) -> None:  # noqa: ANN001
 class ServerThread:
     """The server on its own event loop in a thread: if that loop froze, the test still runs."""
 
-    def __init__(self, handler) -> None:
+    def __init__(self, handler, allowed_peers: tuple[str, ...] = ("127.0.0.1",)) -> None:
         self.port = 0
+        self.allowed_peers = allowed_peers
         self.ready = threading.Event()
         self.loop = asyncio.new_event_loop()
         self.handler = handler
@@ -40,7 +43,7 @@ class ServerThread:
         asyncio.set_event_loop(self.loop)
 
         async def main() -> None:
-            server = FastAgiServer(header_timeout=1.0)
+            server = FastAgiServer(header_timeout=1.0, allowed_peers=self.allowed_peers)
             self.server = server
             server.route("ivr", self.handler)
             await server.start("127.0.0.1", 0)
@@ -243,3 +246,48 @@ def test_stopping_closes_peers_still_sending_their_environment() -> None:
         s.settimeout(3)
         assert s.recv(10) == b""
         assert time.monotonic() - started < 0.9, "closed by stop(), not by the 1 s header timeout"
+
+
+def forged_session(port: int, source: str) -> bytes:
+    """A made-up AGI environment from ``source``: what the engine sends back before it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=3, source_address=(source, 0)) as s:
+        try:
+            s.sendall(ENV)
+            return s.recv(4096)
+        except ConnectionResetError:
+            return b""
+
+
+def test_an_environment_from_an_address_not_allowed_is_cut_off_before_it_is_read(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The attack: any local or network host connects and hands over a made-up environment."""
+    calls: list[CallInfo] = []
+
+    async def handler(call: CallInfo, channel: AgiChannel) -> None:
+        calls.append(call)
+        await channel.set_variable("IVR_ROUTE", "queue")
+
+    st = ServerThread(handler, allowed_peers=("127.0.0.2", "10.0.0.0/8"))
+    try:
+        assert forged_session(st.port, "127.0.0.1") == b""  # no command, just the cut
+        assert forged_session(st.port, "127.0.0.3") == b""
+        wait_until(lambda: st.server.peers.refused == 2)
+        assert calls == [] and not st.server.connections
+        assert forged_session(st.port, "127.0.0.2").startswith(b"SET VARIABLE")  # the configured Asterisk
+        wait_until(lambda: len(calls) == 1)
+    finally:
+        st.stop()
+    refusals = [r.getMessage() for r in caplog.records if "refused FastAGI" in r.getMessage()]
+    assert [m.split(":")[0] for m in refusals] == ["refused FastAGI connection from 127.0.0.1",
+                                                   "refused FastAGI connection from 127.0.0.3"]
+
+
+def test_allowed_peers_come_from_config_and_a_bad_entry_is_refused() -> None:
+    assert AgiSettings().allowed_peers == ("127.0.0.1", "::1")  # loopback only by default
+    assert AgiSettings(allowed_peers=("192.0.2.7", "10.1.0.0/16")).allowed_peers == ("192.0.2.7", "10.1.0.0/16")
+    with pytest.raises(ValueError, match="asterisk.example"):
+        AgiSettings(allowed_peers=("asterisk.example",))
+    policy = PeerPolicy(("127.0.0.1",))
+    assert policy.allows(("::ffff:127.0.0.1", 1, 0, 0)) and not policy.allows(("::1", 1, 0, 0))
+    assert not policy.allows("")  # a socket without an IP peer

@@ -5,11 +5,13 @@ closed."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from panoramisk.ami_protocol import AMIProtocol
 
 from ivr.ami.client import AmiClient, AmiError, Utf8AMIProtocol
+from ivr.ami.logfilter import scrub
 from ivr.testbed.calls import until
 from ivr.testbed.ports import PortAllocator
 
@@ -111,11 +113,13 @@ def test_given_a_peer_that_never_ends_a_message_then_the_connection_is_cut() -> 
 
 
 class FakeAsterisk:
-    """Just enough AMI over a real socket: banner, Login, and PlayDTMF's real response."""
+    """Just enough AMI over a real socket: banner, Login, and PlayDTMF's real response; Getvar
+    answers from ``variables``; ``after_login`` is sent once logged in (events)."""
 
-    def __init__(self) -> None:
+    def __init__(self, variables: dict[str, str] | None = None, after_login: bytes = b"") -> None:
         self.actions: list[str] = []
         self.connections: list[asyncio.StreamWriter] = []
+        self.variables, self.after_login = variables or {}, after_login
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections.append(writer)
@@ -129,7 +133,12 @@ class FakeAsterisk:
             self.actions.append(headers["Action"])
             reply = {"Login": "Message: Authentication accepted", "PlayDTMF": "Message: DTMF successfully queued"}
             message = reply.get(headers["Action"], "Message: ok")
+            if headers["Action"] == "Getvar":
+                name = headers["Variable"]
+                message = f"Variable: {name}\r\nValue: {self.variables.get(name, '')}"
             writer.write(f"Response: Success\r\nActionID: {headers['ActionID']}\r\n{message}\r\n\r\n".encode())
+            if headers["Action"] == "Login":
+                writer.write(self.after_login)
             await writer.drain()
 
 
@@ -267,3 +276,33 @@ async def test_given_an_event_batch_then_an_action_is_answered_at_once_after_the
     finally:
         client.close()
         server.close()
+
+
+async def test_at_debug_level_no_ami_exchange_logs_a_callers_number_or_the_secret(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The leak: panoramisk logs each AMI message it parses (and queued actions) in full."""
+    caplog.set_level(logging.DEBUG)
+    fake = FakeAsterisk({"CALLERID(num)": "13900000001"}, after_login=EVENT)  # a caller's channel event
+    server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
+    client = AmiClient("127.0.0.1", server.sockets[0].getsockname()[1], "testbed", "s3cret-ami-pass")
+    events: list[dict[str, str]] = []
+    client.on("Newchannel", lambda event: events.append(dict(event)))
+    try:
+        await client.connect(timeout=5)
+        reply = await client.action({"Action": "Getvar", "Channel": "PJSIP/pstn-1", "Variable": "CALLERID(num)"},
+                                    timeout=5)
+        assert reply["Value"] == "13900000001"  # the engine gets it in full…
+        await until(lambda: events, timeout=5)
+        assert events[0]["CallerIDNum"] == "13800138000"
+    finally:
+        client.close()
+        server.close()
+    logged = "\n".join(r.getMessage() for r in caplog.records)  # …its log does not
+    assert "13900000001" not in logged and "13800138000" not in logged and "s3cret-ami-pass" not in logged
+    assert not [r for r in caplog.records if r.name.startswith("panoramisk") and r.levelno < logging.WARNING]
+
+
+def test_what_panoramisk_may_still_log_is_scrubbed() -> None:
+    text = scrub("Fail to send b'Action: Originate\\r\\nChannel: Local/13900000001@x\\r\\nSecret: hunter2\\r\\n'")
+    assert "13900000001" not in text and "139****0001" in text and "hunter2" not in text and "\r" not in text

@@ -1,0 +1,52 @@
+"""What one AGI session may claim and write: a well-formed identity, bounded fields.
+
+The AGI environment is the peer's word (:mod:`ivr.agi.peers` limits who the peer may be): its
+uniqueid names the call record's Redis key and the call the record is applied to, its caller
+and the digits it answers end up in that record. So the identity is checked where it enters —
+an environment whose uniqueid or channel is not Asterisk's shape is refused before any flow
+runs — and the record is bounded before it is stored: a peer answering GET DATA with 8 KiB of
+digits, or a caller ID of 16 KiB, writes at most some 64 KiB per call (a real one: 1–3 KiB). The record also names its
+channel and whether the AMI follower saw that channel live (``confirmed``): a record is stored
+once per uniqueid, and only a confirmed one may replace another (:data:`ivr.store.SAVE_RECORDS`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+# Asterisk's uniqueid: <epoch>.<sequence>, prefixed by "<systemname>-" when asterisk.conf sets one
+UNIQUEID = re.compile(r"(?:[A-Za-z0-9_.-]{1,64}-)?[0-9]{1,12}\.[0-9]{1,12}")
+# a channel name: technology/resource (PJSIP/carrier-0000001a, Local/12345@from-pstn-00000003;2)
+CHANNEL = re.compile(r"[A-Za-z0-9]{1,16}/[A-Za-z0-9_.@:;+#*=~-]{1,160}")
+MAX_TEXT = 256  # characters of one value (caller, dialed, a variable, an error)
+MAX_ITEMS = 32  # keys, variables, channel variables of one call
+MAX_VISITS = 128  # nodes one call visits (a flow's deadline ends it long before)
+MAX_NAME = 40  # characters of a key pressed (an ID number is 18) and of a visit's field
+
+
+def identity_problem(env: Mapping[str, str]) -> str | None:
+    """Why an AGI environment's identity cannot be Asterisk's (None: it can)."""
+    if not UNIQUEID.fullmatch(env.get("agi_uniqueid", "")):
+        return f"agi_uniqueid {env.get('agi_uniqueid', '')[:40]!r} is not an Asterisk uniqueid"
+    if not CHANNEL.fullmatch(env.get("agi_channel", "")):
+        return f"agi_channel {env.get('agi_channel', '')[:40]!r} is not a channel name"
+    return None
+
+
+def _text(value: Any, limit: int = MAX_TEXT) -> Any:
+    return value[:limit] if isinstance(value, str) else value
+
+
+def _mapping(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {str(k)[:MAX_TEXT]: _text(v) for k, v in list(values.items())[:MAX_ITEMS]}
+
+
+def bounded(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with every value, list and mapping cut to its bound (a new dict)."""
+    out = {k: _text(v) for k, v in record.items()}
+    out["keys"] = [_text(k, MAX_NAME) for k in record.get("keys", [])[:MAX_ITEMS]]
+    out["visits"] = [{k: _text(v, MAX_NAME) for k, v in visit.items()} for visit in record.get("visits", [])[:MAX_VISITS]]
+    for name in ("variables", "channel_variables"):
+        out[name] = _mapping(record.get(name) or {})
+    return out

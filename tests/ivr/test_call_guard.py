@@ -1,0 +1,127 @@
+"""Made-up AGI environments against a live call (finding 9): the engine behind a real FastAGI
+socket, its call records in a real Redis, its follower fed with a call recorded from a real
+Asterisk. A forged environment that reuses the live call's uniqueid on another channel can
+neither replace the call's record nor its ticket's IVR path, whether it comes before or after
+the real one; an environment not shaped like Asterisk's is refused; a record is bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+
+from ivr import keyspace
+from ivr.agi.fastagi import FastAgiServer
+from ivr.call_guard import MAX_ITEMS, MAX_TEXT, bounded
+from ivr.config import load_config
+from ivr.engine import Engine
+from ivr.flows.calendar import load_calendar
+from ivr.flows.live import LiveFlows, catalog_loader, default_prompts_dir
+from ivr.follow import CallFollower
+from ivr.store import CallStore, TicketStore
+
+REPO = Path(__file__).resolve().parents[2]
+EVENTS = json.loads((REPO / "tests" / "tracking" / "recorded" / "answered_rated.json").read_text())
+CALL = EVENTS[0]  # its Newchannel: the live call the attacker names
+FORGED_CHANNEL = "PJSIP/pstn-0000ffff"
+
+
+class Bed:
+    """Engine + FastAGI + follower, as ``ivr serve`` wires them, on a real Redis."""
+
+    def __init__(self, redis_url: str, spool: Path):
+        settings = load_config(REPO / "config", environ={}).settings
+        calendar = load_calendar()
+        self.calls = CallStore(redis_url, spool, "guard")
+        self.tickets = TicketStore(redis_url, spool, "guard", retention_days=1, caller_key=b"guard-test-key")
+        self.follower = CallFollower(settings, self.tickets, lambda: calendar)
+        flows = LiveFlows.from_config(REPO / "config", catalog_loader(default_prompts_dir(REPO / "config")), environ={})
+        self.engine = Engine(flows, self.calls, on_record=self.follower.on_ivr_record,
+                             channel_seen=self.follower.channel_seen)
+        self.server = FastAgiServer(header_timeout=2.0)
+        self.server.route("ivr", self.engine.handle_call)
+
+    async def session(self, uniqueid: str, channel: str, caller: str, *, keys: str = "0") -> list[str]:
+        """Play Asterisk from 127.0.0.1 (allowed): the environment, then every command answered
+        (GET DATA with ``keys``) until the engine closes; the commands it sent."""
+        assert self.server._server
+        port = self.server._server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"agi_network_script: ivr\nagi_channel: {channel}\nagi_uniqueid: {uniqueid}\n"
+                     f"agi_callerid: {caller}\nagi_arg_1: 12345\n\n".encode())
+        seen = []
+        while line := (await reader.readline()).decode().strip():
+            seen.append(line)
+            writer.write(f"200 result={keys if line.startswith('GET DATA') else '0'}\n".encode())
+        writer.close()
+        return seen
+
+    async def stored(self) -> dict[str, Any]:
+        await self.calls.drain()
+        record = await self.calls.get_call(CALL["Uniqueid"])
+        assert record is not None
+        return record
+
+
+@pytest.fixture
+async def bed(redis_url: str, tmp_path: Path) -> AsyncIterator[Bed]:
+    b = Bed(redis_url, tmp_path)
+    await b.server.start("127.0.0.1", 0)
+    b.follower.on_event(CALL)  # AMI: the citizen's call is up
+    yield b
+    await b.server.stop(grace=1)
+    await b.calls.close()
+    await b.tickets.close()
+
+
+async def test_a_forged_environment_after_the_real_one_cannot_replace_the_call_record(
+    bed: Bed, caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert await bed.session(CALL["Uniqueid"], CALL["Channel"], CALL["CallerIDNum"])
+    real = await bed.stored()
+    assert real["channel"] == CALL["Channel"] and real["confirmed"] is True
+
+    await bed.session(CALL["Uniqueid"], FORGED_CHANNEL, "13800000666", keys="9")  # the attack
+    assert await bed.stored() == real
+    ticket = bed.follower.tracker.calls[CALL["Linkedid"]].ticket
+    assert ticket.ivr.keys == real["keys"] and ticket.caller == CALL["CallerIDNum"]
+    assert any("refused" in r.getMessage() and FORGED_CHANNEL in r.getMessage() for r in caplog.records)
+
+
+async def test_a_forged_environment_before_the_real_one_cannot_keep_the_record(bed: Bed) -> None:
+    await bed.session(CALL["Uniqueid"], FORGED_CHANNEL, "13800000666", keys="9")  # first, made up
+    forged = await bed.stored()
+    assert forged["confirmed"] is False  # AMI shows the call on another channel
+    assert bed.follower.tracker.calls[CALL["Linkedid"]].ticket.ivr.flow == ""  # not applied to the ticket
+
+    await bed.session(CALL["Uniqueid"], CALL["Channel"], CALL["CallerIDNum"])  # the real call's own
+    real = await bed.stored()
+    assert real["channel"] == CALL["Channel"] and real["caller"] == CALL["CallerIDNum"]
+    assert bed.follower.tracker.calls[CALL["Linkedid"]].ticket.ivr.flow == real["flow"] != ""
+
+
+@pytest.mark.parametrize("uniqueid, channel", [
+    ("../../etc", "PJSIP/pstn-00000001"), ("1700000000.1\nagi_x", "PJSIP/pstn-00000001"),
+    ("1700000000.1", "PJSIP/pstn-1,Queue: vip"), ("1700000000.1", "no-technology"),
+])
+async def test_an_environment_not_shaped_like_asterisks_is_refused_before_any_flow(
+    bed: Bed, uniqueid: str, channel: str,
+) -> None:
+    assert await bed.session(uniqueid.replace("\n", " "), channel, "13800000666") == []
+    await bed.calls.drain()
+    assert [k async for k in bed.calls.redis.scan_iter(match=keyspace.call("*"))] == []  # no record at all
+    assert bed.server.active_calls == 0
+
+
+def test_a_record_is_bounded_whatever_the_peer_answered() -> None:
+    huge = {"unique_id": "1700000000.1", "caller": "1" * 16_000, "keys": ["9" * 8000] * 1000,
+            "variables": {f"v{i}": "x" * 9000 for i in range(500)}, "channel_variables": {f"c{i}": "x" * 9000 for i in range(500)},
+            "visits": [{"flow": "f" * 99, "node": "n" * 999, "type": "t" * 99, "at": "a" * 99, "outcome": "o" * 99}] * 5000,
+            "route": {"type": "queue"}}
+    cut = bounded(huge)
+    assert len(json.dumps(cut)) < 64 * 1024
+    assert len(cut["caller"]) == MAX_TEXT and len(cut["keys"]) == MAX_ITEMS and len(cut["variables"]) == MAX_ITEMS
+    assert cut["route"] == {"type": "queue"} and cut["unique_id"] == "1700000000.1"
