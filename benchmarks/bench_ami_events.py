@@ -48,10 +48,10 @@ sys.path[:0] = [str(HERE), str(REPO)]
 from ami_feed import KINDS, PHASES, FakeAmi, Stream, build_stream  # noqa: E402
 from procstat import process_cpu_ns  # noqa: E402
 
-from ivr import keyspace  # noqa: E402
-from ivr.testbed.calls import until  # noqa: E402
-from ivr.testbed.ports import PortAllocator  # noqa: E402
-from ivr.testbed.processes import wait_port  # noqa: E402
+from ivr.store import keyspace  # noqa: E402
+from testbed.calls import until  # noqa: E402
+from testbed.ports import PortAllocator  # noqa: E402
+from testbed.processes import wait_port  # noqa: E402
 
 TARGET_CPU = 1.5  # engine / bare, CPU per event
 TARGET_TRIPS = 1.0  # Redis round trips per ticket write
@@ -358,7 +358,7 @@ async def engine_client(args: argparse.Namespace, stream: Stream, to_redis: bool
 
     from ivr.ami.client import AmiClient
     from ivr.config import load_config
-    from ivr.flows.calendar import load_calendar
+    from ivr.core.calendar import load_calendar
     from ivr.follow import CallFollower
     from ivr.store import SAVE_TICKETS, CallStore, TicketStore
 

@@ -10,7 +10,7 @@ few at a time, in three phases interleaved over ``--rounds`` rounds, side by sid
 - **draft checks**: the same calls while the unchanged main flow is checked, back to back (a
   full ``ivr check`` of the config per request: the ordinary cost of the console's check).
 
-Prints, per phase, the engine's own AGI round-trip p50/p99 (its histogram, ``ivr/latency.py``,
+Prints, per phase, the engine's own AGI round-trip p50/p99 (its histogram, ``ivr/core/latency.py``,
 what FastAGI callers wait for) and p99 ratio to quiet, its event-loop lag p99 (did anything block
 the loop), the checks completed, and the engine process's peak RSS growth (``VmHWM`` reset at the phase's start). Nothing here asserts; the exit
 status is 0 whether or not the ratios are good: read the table.
@@ -31,24 +31,23 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(REPO)]  # REPO: the test bed package lives there, not in the install
 
 from bench_ivr import CallDriver, CpuOptions, pause_seats  # noqa: E402
 from bench_load import latency_snapshot  # noqa: E402
 
 from ivr.ami.client import AmiClient  # noqa: E402
-from ivr.latency import percentile, window  # noqa: E402
-from ivr.testbed.bed import TestBed  # noqa: E402
-from ivr.testbed.console import add_user  # noqa: E402
-from ivr.testbed.hostile import KIB_BOMB  # noqa: E402
-from ivr.testbed.memory import peak_kib, reset_peak, rss_kib  # noqa: E402
+from ivr.core.latency import percentile, window  # noqa: E402
+from testbed.bed import TestBed  # noqa: E402
+from testbed.console import add_user  # noqa: E402
+from testbed.hostile import KIB_BOMB  # noqa: E402
+from testbed.memory import peak_kib, reset_peak, rss_kib  # noqa: E402
 
 PHASES = ("quiet", "bomb checks", "draft checks")
 CSRF = re.compile(r'name="_csrf" value="([^"]+)"')

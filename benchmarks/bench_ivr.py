@@ -34,7 +34,7 @@ from typing import Any, Awaitable, Callable
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(REPO)]  # REPO: the test bed package lives there, not in the install
 
 from procstat import Meters, process_cpu_ns  # noqa: E402
 
@@ -43,10 +43,10 @@ from ivr.agi.fastagi import FastAgiChannel, FastAgiServer  # noqa: E402
 from ivr.ami.client import AmiClient  # noqa: E402
 from queues.model import serving  # noqa: E402
 from ivr.asterisk_conf import asterisk_queue  # noqa: E402
-from ivr.channel import CallInfo  # noqa: E402
-from ivr.testbed.bed import TestBed  # noqa: E402
-from ivr.testbed.ports import PortAllocator  # noqa: E402
-from ivr.testbed.processes import log_tail, spawn, wait_port  # noqa: E402
+from ivr.core.channel import CallInfo  # noqa: E402
+from testbed.bed import TestBed  # noqa: E402
+from testbed.ports import PortAllocator  # noqa: E402
+from testbed.processes import log_tail, spawn, wait_port  # noqa: E402
 
 TARGET_CPU = 1.25
 TARGET_P50 = 1.5
@@ -152,7 +152,7 @@ class CallDriver:
             await self.ami.action({"Action": "Hangup", "Channel": event["Channel"]})
             await asyncio.wait_for(asyncio.gather(*gone), 10)
             return seconds
-        except Exception as exc:  # counted and reported; the run goes on
+        except Exception as exc:  # noqa: BLE001 (counted and reported; the run goes on)
             log(f"  call {one} ({variant}) failed: {exc!r}")
             return None
         finally:
@@ -365,7 +365,7 @@ def start_engine(bed: TestBed, profile: Path | None) -> None:
     env = dict(os.environ, **bed.state.engine_env())
     engine_log = bed.dir / "engine.log"
     proc = spawn([sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "ivr", "serve"], engine_log, env=env)
-    bed._engine = proc  # noqa: SLF001
+    bed._engine = proc
     bed.state.engine_pid = proc.pid
     bed.save()
     if not wait_port(bed.state.agi_port, 30, proc):

@@ -2,12 +2,12 @@
 general queue, answered by sipp agents, on one test bed without DNS.
 
 Real SIP and RTP end to end: one sipp places every citizen call from the carrier trunk's
-address, each caller presses 1 during the greeting (RFC 2833, as ``ivr/testbed/sipp.py``
+address, each caller presses 1 during the greeting (RFC 2833, as ``testbed/sipp.py``
 does), the engine walks ``config/flows/main.yaml`` over FastAGI and routes the call to
 ``q-general``; one sipp per seat answers as that seat's endpoint, talks, and hangs up; the
 caller then hears the satisfaction survey and the dialplan hangs up. Prints failed calls
 (target 0), Asterisk's and the engine's CPU per call (their process groups, /proc), and the
-engine's own AGI round-trip p50/p99 and event-loop lag p99 over the run (``ivr/latency.py``).
+engine's own AGI round-trip p50/p99 and event-loop lag p99 over the run (``ivr/core/latency.py``).
 
     .venv/bin/python benchmarks/bench_load.py                 # 200 callers, about 2 minutes
     .venv/bin/python benchmarks/bench_load.py --callers 20 --agents 5 --rate 10   # a smoke run
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -37,17 +36,17 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(REPO)]  # REPO: the test bed package lives there, not in the install
 
 from procstat import Meters  # noqa: E402
 
 from queues.model import serving  # noqa: E402
-from ivr import keyspace  # noqa: E402
+from ivr.store import keyspace  # noqa: E402
 from ivr.ami.client import AmiClient  # noqa: E402
-from ivr.latency import percentile, window  # noqa: E402
-from ivr.testbed.bed import RTP_PORTS, TestBed  # noqa: E402
-from ivr.testbed.ports import PortAllocator  # noqa: E402
-from ivr.testbed.sipp import Sipp, agent_phone, citizen_calls, keys  # noqa: E402
+from ivr.core.latency import percentile, window  # noqa: E402
+from testbed.bed import RTP_PORTS, TestBed  # noqa: E402
+from testbed.ports import PortAllocator  # noqa: E402
+from testbed.sipp import Sipp, agent_phone, citizen_calls, keys  # noqa: E402
 
 QUEUE = "general"
 DIALED = "12345"

@@ -19,19 +19,21 @@ import asyncio
 import os
 import statistics
 import tempfile
+import sys
 import time
 from pathlib import Path
 
-from aiohttp.test_utils import TestClient, TestServer
-
-from console.app import create_app
-from console.context import Console, console_redis
-from ivr.config import WebSettings, load_config
-from ivr.store import SeatStore
-from ivr.testbed.ports import PortAllocator
-from ivr.testbed.processes import start_redis
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the test bed package lives in the checkout, not in the install
+
+from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
+
+from console.app import create_app  # noqa: E402
+from console.context import Console, console_redis  # noqa: E402
+from ivr.config import WebSettings, load_config  # noqa: E402
+from ivr.store import SeatStore  # noqa: E402
+from testbed.ports import PortAllocator  # noqa: E402
+from testbed.processes import start_redis  # noqa: E402
 TICK = 0.01  # s the probe sleeps
 
 

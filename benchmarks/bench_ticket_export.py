@@ -9,7 +9,7 @@ trip as Asterisk sees it, and a browser downloading the CSV export in a loop. Th
 interleaved in ABCCBA order over the rounds:
 
 * **idle**: no export;
-* **streamed**: ``/tickets/export.csv`` as it is now (ivr/ticket_reads.py: a batch of 100 per
+* **streamed**: ``/tickets/export.csv`` as it is now (ivr/store/ticket_reads.py: a batch of 100 per
   Redis round trip, parsed and written in slices of 20 with a yield to the loop between them);
 * **old**: the export as it was before (kept here as the baseline): the whole range read in one
   pipeline, parsed, filtered and written as one response, all on the loop.
@@ -47,11 +47,11 @@ from console.auth import SESSION_COOKIE  # noqa: E402
 from console.context import Console  # noqa: E402
 from ivr.agi.channel import AgiChannel  # noqa: E402
 from ivr.agi.fastagi import FastAgiServer  # noqa: E402
-from ivr.channel import CallInfo  # noqa: E402
+from ivr.core.channel import CallInfo  # noqa: E402
 from ivr.config import WebSettings, load_config  # noqa: E402
 from ivr.store import TicketStore  # noqa: E402
-from ivr.testbed.ports import PortAllocator  # noqa: E402
-from ivr.testbed.processes import start_redis  # noqa: E402
+from testbed.ports import PortAllocator  # noqa: E402
+from testbed.processes import start_redis  # noqa: E402
 from tickets import export  # noqa: E402
 from tickets.filters import parse_filters  # noqa: E402
 from tickets.model import Ticket  # noqa: E402

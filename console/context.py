@@ -1,7 +1,7 @@
 """What the console's pages work with, built once per process and kept on the aiohttp app.
 
 ``ivr serve`` builds it from the running engine (live settings and flows, its ticket store);
-tests build it on a real Redis and a copy of ``config/`` (ivr/testbed/console.py).
+tests build it on a real Redis and a copy of ``config/`` (testbed/console.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tickets.audit import AuditEntry, Reader, action, write_audit
 
 if TYPE_CHECKING:
     from console.metrics import EngineView
-    from ivr.flows.live import LiveFlows, ReloadResult
+    from ivr.flows.flowset import LiveFlows, ReloadResult
     from ivr.store import TicketStore
 
 

@@ -1,14 +1,14 @@
 """The agent desk: one agent's seat and the call offered to it, live over server-sent events.
 
 The desk record (``ivr:desk:<agent>``) is written by whichever engine saw ``AgentCalled``
-(:mod:`ivr.live`), before the agent's phone is answered, with a pub/sub notice on
+(:mod:`ivr.queue_follower`), before the agent's phone is answered, with a pub/sub notice on
 ``ivr:desk:changed``; the seat comes from ``ivr:seats`` (notice ``ivr:seats:changed``). A
 browser gets the desk as it is now when it connects, then again after every notice for its
 agent: a reconnect never misses a pop.
 
 Actions from the page: log in, pause (a configured reason), unpause and log out, through the
 seat-control AMI user (:class:`ivr.seats.SeatControl`, as the softphone's feature codes do);
-and the ticket's type, department and notes (:class:`queues.live.Amend`), written through the
+and the ticket's type, department and notes (:class:`queues.waiting.Amend`), written through the
 ticket store (journaled, idempotent per phase, streamed as an ``updated:…`` ticket event) and
 sent to the engines on ``ivr:desk:amends`` so the engine following the call keeps them in the
 ticket it writes when the call closes.
@@ -26,15 +26,15 @@ from typing import Any, AsyncIterator, Callable, cast
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from ivr import keyspace
+from ivr.store import keyspace
 from ivr.ami.client import AmiClient, AmiError
 from ivr.commands.agents import STATE_LABELS
 from ivr.config import Settings
-from ivr.live import send_amend, write_amend
+from ivr.queue_follower import send_amend, write_amend
 from ivr.seats import SeatControl, SeatError
 from ivr.store import TicketStore
 from queues.agents import Seat
-from queues.live import Amend, desk_stub, request_label
+from queues.waiting import Amend, desk_stub, request_label
 from tickets.model import DISPOSITION_LABELS, Deadline, Disposition, Ticket
 from console.notices import Notices, Stopping, next_item
 from console.wallboard import KEEPALIVE, open_event_stream, send_event

@@ -12,7 +12,7 @@ budgets per ``web.login_lockout`` window, before argon2 runs; so 40 parallel gue
 
 The last three could lock a user out for everyone (or a whole office behind one NAT address),
 which is what an attacker wants; so an address the user signed in from before (kept 30 days,
-:func:`ivr.keyspace.console_login_known`) is held only to its own pair budget: staff at their
+:func:`ivr.store.keyspace.console_login_known`) is held only to its own pair budget: staff at their
 usual desks still get in while strangers are refused. A
 successful sign-in gives its attempt back (only failures use the budgets up) and clears the
 pair's count.
@@ -31,7 +31,7 @@ from typing import Callable, TypeVar
 
 import redis.asyncio as aioredis
 
-from ivr import keyspace
+from ivr.store import keyspace
 from ivr.config import WebSettings
 
 T = TypeVar("T")

@@ -5,7 +5,7 @@ Not public: Prometheus sends ``Authorization: Bearer <token>`` with the token of
 in a browser. Without the variable only admins can (docs/operations.md).
 
 From the engine process itself: calls in progress, the AGI round trip and the event loop's lag
-(:mod:`ivr.latency`, re-bucketed to a few bounds), the journals' backlog. From Redis, shared by
+(:mod:`ivr.core.latency`, re-bucketed to a few bounds), the journals' backlog. From Redis, shared by
 every engine: today's calls per line and queue with their waits (the KPI counters), the push
 backlog per department endpoint (consumer-group lag + unacknowledged) and its dead letters.
 """
@@ -23,14 +23,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from redis.exceptions import ResponseError
 
-from ivr import keyspace
-from ivr.latency import BOUNDS, Histogram
+from ivr.store import keyspace
+from ivr.core.latency import BOUNDS, Histogram
 from queues import kpi
 
 if TYPE_CHECKING:
     from console.context import Console
     from console.users import User
-    from ivr.latency import EngineLatency
+    from ivr.core.latency import EngineLatency
 
 LATENCY_BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 

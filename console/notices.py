@@ -16,7 +16,7 @@ from typing import AsyncIterator, Callable, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ivr import keyspace
+from ivr.store import keyspace
 
 log = logging.getLogger(__name__)
 

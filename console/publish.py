@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from console.sandbox import CONCURRENT, check_in_child
-from ivr.flows.report import CheckReport, check_config
-from ivr.yamlsource import SourceError, load
+from ivr.check_report import CheckReport, check_config
+from ivr.core.yamlsource import SourceError, load
 
 if TYPE_CHECKING:
-    from ivr.flows.live import ReloadResult
+    from ivr.flows.flowset import ReloadResult
     from ivr.prompts.catalog import PromptCatalog
 
 HISTORY = ".history"

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ivr.flows.report import CheckReport, FlowTiming
+from ivr.check_report import CheckReport, FlowTiming
 
 if TYPE_CHECKING:
     from ivr.prompts.catalog import PromptCatalog

@@ -2,7 +2,7 @@
 console/guard.py's.
 
 A session id is 32 random bytes in an HttpOnly cookie; Redis keeps only its digest
-(:func:`ivr.keyspace.console_session`) with the user, the session's CSRF token, when it started
+(:func:`ivr.store.keyspace.console_session`) with the user, the session's CSRF token, when it started
 and the user's :attr:`~console.users.User.stamp` at sign-in. It ends after ``web.idle_minutes``
 unused (the key's TTL, renewed on use), ``web.max_hours`` after sign-in, or as soon as the user
 it signed in is no longer the same (password reset, role change, removed and made again).
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from ivr import keyspace
+from ivr.store import keyspace
 from console.users import User
 from ivr.config import WebSettings
 

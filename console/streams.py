@@ -1,6 +1,6 @@
 """The live pages' open event streams, per user: at most ``web.streams_per_user`` at once, and
 all of a user's streams end when that user signs out, is changed or removed (a notice on
-:data:`ivr.keyspace.CONSOLE_USERS_CHANGED`, from any console process or ``ivr users``).
+:data:`ivr.store.keyspace.CONSOLE_USERS_CHANGED`, from any console process or ``ivr users``).
 
 A stream that ends is reopened by the browser on its own; that request passes the session
 check again, so a signed-out or changed user's stream stays closed, and a still valid one

@@ -9,7 +9,7 @@ from typing import Callable
 
 from ivr.ami.client import AmiClient, AmiError
 from ivr.config import Settings
-from ivr.flows.calendar import HolidayCalendar
+from ivr.core.calendar import HolidayCalendar
 from ivr.store import TicketStore
 from ivr.transfers import TransferError, TransferResult, transfer_call, transfer_client
 

@@ -17,8 +17,8 @@ import redis.asyncio as aioredis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from ivr import keyspace
-from ivr.strict import NAME
+from ivr.store import keyspace
+from ivr.core.strict import NAME
 
 Role = Literal["admin", "supervisor", "agent"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -83,7 +83,7 @@ def check_user(name: str, role: str, agent: str | None, agents: set[str]) -> Non
 
 
 class UserStore:
-    """Users by name in one Redis hash (:data:`ivr.keyspace.CONSOLE_USERS`)."""
+    """Users by name in one Redis hash (:data:`ivr.store.keyspace.CONSOLE_USERS`)."""
 
     def __init__(self, redis: aioredis.Redis):
         self.redis = redis

@@ -31,12 +31,12 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from console.notices import EVERYTHING, Notices, Stopping, next_item
-from ivr import keyspace
+from ivr.store import keyspace
 from ivr.config import Settings
 from ivr.store import TicketStore
 from queues import kpi
 from queues.agents import Seat
-from queues.live import Waiting
+from queues.waiting import Waiting
 
 log = logging.getLogger(__name__)
 

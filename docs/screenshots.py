@@ -15,10 +15,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ivr.store import TicketStore  # noqa: E402
-from ivr.testbed.browser import Browser, start_chromium  # noqa: E402
-from ivr.testbed.console import StandaloneConsole, private_config, run_sync  # noqa: E402
-from ivr.testbed.ports import PortAllocator  # noqa: E402
-from ivr.testbed.processes import start_redis  # noqa: E402
+from testbed.browser import Browser, start_chromium  # noqa: E402
+from testbed.console import StandaloneConsole, private_config, run_sync  # noqa: E402
+from testbed.ports import PortAllocator  # noqa: E402
+from testbed.processes import start_redis  # noqa: E402
 from tickets.model import IvrPath, Ticket, TimelineEntry  # noqa: E402
 
 

@@ -32,13 +32,13 @@ from typing import Callable, Mapping, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ivr import keyspace
+from ivr.store import keyspace
 from ivr.ami.client import AmiClient, AmiError
-from ivr.callerid import normalize
+from ivr.core.callerid import normalize
 from ivr.config import Settings
-from ivr.masking import mask_number
+from ivr.core.masking import mask_number
 from ivr.store import TicketStore
-from ivr.strict import NAME
+from ivr.core.strict import NAME
 from queues import callback as policy
 from queues.callback import CallbackRequest
 from tickets.model import Disposition, Ticket

@@ -12,14 +12,14 @@ import importlib
 import sys
 
 from ivr.config import ConfigError
-from ivr.yamlsource import SourceError, SourceErrors
+from ivr.core.yamlsource import SourceError, SourceErrors
 
 # name -> module; order is the order `ivr --help` lists them
 COMMANDS = {
     "serve": "ivr.commands.serve",
     "reload": "ivr.commands.reload",
-    "testbed": "ivr.commands.testbed",
-    "demo": "ivr.commands.demo",
+    "testbed": "testbed.cli",
+    "demo": "testbed.demo",
     "asterisk-conf": "ivr.commands.asterisk_conf",
     "prompts": "ivr.commands.prompts",
     "check": "ivr.commands.check",
@@ -43,11 +43,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", default=None, help="config directory (default: ./config or $IVR_CONFIG)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            # `ivr testbed` and `ivr demo` live in the top-level test bed package, which is not
+            # installed with the engine: they work from a source checkout (`python -m ivr ...`).
+            if e.name != module_name.split(".")[0]:
+                raise
+            p = sub.add_parser(name, help=f"(needs a source checkout) {module_name}")
+            p.add_argument("rest", nargs=argparse.REMAINDER)
+            p.set_defaults(_run=_needs_checkout)
+            continue
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.register(p)
         p.set_defaults(_run=module.run)
     return parser
+
+
+def _needs_checkout(args: argparse.Namespace) -> int:
+    print(f"ivr {args.command}: needs a source checkout: run `python -m ivr {args.command}` from the repository",
+          file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:

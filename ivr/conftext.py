@@ -6,7 +6,7 @@ open a context (``[from-agents]``) and add extensions that dial anything (issue 
 argument ``${...}``/``$[...]`` are evaluated. So:
 
 - the config model types every value that reaches a generated file for that use (:data:`Title`,
-  :data:`Host`, :data:`SipUri`, ... here; names and numbers in :mod:`ivr.strict`), so an admin's
+  :data:`Host`, :data:`SipUri`, ... here; names and numbers in :mod:`ivr.core.strict`), so an admin's
   file or a console draft is refused with its file and line;
 - the renderer (:mod:`ivr.asterisk_conf`) writes every interpolated value through
   :func:`comment`, :func:`value`, :func:`arg`, :func:`word` or :func:`secret`, and first runs

@@ -1,5 +1,5 @@
 """One call through the engine: walk the live flow, hand the route to the dialplan, keep
-the call record. Protocol-free: it sees a :class:`ivr.channel.Channel` and a store.
+the call record. Protocol-free: it sees a :class:`ivr.core.channel.Channel` and a store.
 
 What the engine knows of the caller decides how they wait (:mod:`queues.priority`): a
 registered elderly caller runs the elderly flow instead of the line's menus, a repeat caller
@@ -17,15 +17,15 @@ import dataclasses
 import logging
 from typing import Any, Awaitable, Callable, Protocol, TypeVar
 
-from ivr.call_guard import bounded
-from ivr.callerid import is_callable
-from ivr.channel import CallerHungUp, CallInfo, Channel, ChannelError
+from ivr.agi.call_guard import bounded
+from ivr.core.callerid import is_callable
+from ivr.core.channel import CallerHungUp, CallInfo, Channel, ChannelError
 from ivr.flows.compiler import Flow
-from ivr.flows.live import FlowSet, LiveFlows
+from ivr.flows.flowset import FlowSet, LiveFlows
 from ivr.flows.base import TicketLookup
 from ivr.flows.runner import CallRecord, apply_route, run_call
-from ivr.masking import mask_number
-from ivr.route import GENERAL_QUEUE, QueueRoute
+from ivr.core.masking import mask_number
+from ivr.core.route import GENERAL_QUEUE, QueueRoute
 from queues.elderly import caller_number
 from queues.priority import Decision, Reason, decide
 
@@ -48,7 +48,7 @@ RepeatLookup = Callable[[str, str], Awaitable[list[EarlierTicket]]]
 """(caller number, this call's unique id) → the caller's earlier recent tickets, oldest first."""
 ElderlyLookup = Callable[[str], Awaitable[bool]]
 ChannelSeen = Callable[[str, str], bool]
-"""(uniqueid, channel name) → has the AMI follower seen that channel live (ivr/call_guard.py)?"""
+"""(uniqueid, channel name) → has the AMI follower seen that channel live (ivr/agi/call_guard.py)?"""
 """(caller number, normalised) → is it on the registered elderly list?"""
 REPEAT_TIMEOUT = 0.3  # s the route waits for the repeat-caller lookup; past it the call goes on unflagged
 ELDERLY_TIMEOUT = 0.3  # s the call's start waits for the elderly lookup; past it the caller hears the menu

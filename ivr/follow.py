@@ -29,10 +29,10 @@ from typing import Any, Awaitable, Callable, Mapping, cast
 
 from redis.exceptions import RedisError
 
-from ivr import keyspace
+from ivr.store import keyspace
 from ivr.ami.client import AmiClient, AmiError
 from ivr.config import Settings
-from ivr.flows.calendar import HolidayCalendar
+from ivr.core.calendar import HolidayCalendar
 from ivr.store import TicketStore
 from queues.kpi import visit_increments
 from tickets.deadline import handling_deadline
@@ -103,7 +103,7 @@ class CallFollower:
             return
         try:
             changes = self.tracker.handle(event)
-        except Exception:  # noqa: BLE001 - one odd event must not stop the following of every call
+        except Exception:
             log.exception("call tracker failed on a %s event", event.get("Event"))
             return
         if changes:
@@ -118,7 +118,7 @@ class CallFollower:
 
     def channel_seen(self, unique_id: str, channel: str) -> bool:
         """Whether AMI showed this caller channel live under this uniqueid (the engine marks
-        such a call record ``confirmed``: ivr/call_guard.py)."""
+        such a call record ``confirmed``: ivr/agi/call_guard.py)."""
         call = self.tracker.calls.get(unique_id)
         return call is not None and call.channel == channel and unique_id in call.live
 

@@ -1,7 +1,7 @@
 """The push worker: ticket events from the Redis stream to department webhooks, signed.
 
 Every endpoint in ``tickets.webhooks`` has its own consumer group on
-:data:`ivr.keyspace.TICKET_EVENTS`, so each endpoint sees every event while the engines
+:data:`ivr.store.keyspace.TICKET_EVENTS`, so each endpoint sees every event while the engines
 sharing one Redis split the work: within a group, an entry goes to one worker. The rules (who
 gets what, the body, the signature, the backoff) are :mod:`tickets.push`; this module does the
 Redis and HTTP work around them.
@@ -52,9 +52,9 @@ import aiohttp
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from ivr import keyspace
+from ivr.store import keyspace
 from ivr.config import ConfigError, Settings, Webhook, webhook_secret
-from ivr.logtext import one_line
+from ivr.core.logtext import one_line
 from tickets.push import (
     MalformedEvent, TicketEvent, backoff_delay, delivered, endpoint_problems, gives_up, payload, signed_headers,
     stable_id, wants,

@@ -27,16 +27,16 @@ from console.context import CONSOLE, Console, console_redis
 from ivr.config import ConfigError, LoadedConfig, audit_log_path, require_caller_key
 from ivr.callback import CallbackWorker
 from ivr.engine import EarlierTicket, Engine
-from ivr.flows.live import LiveFlows, ReloadResult, catalog_loader, default_prompts_dir
+from ivr.flows.flowset import LiveFlows, ReloadResult, catalog_loader, default_prompts_dir
 from ivr.follow import CallFollower
-from ivr.latency import EngineLatency
-from ivr.live import LiveFollower, deadline_on
+from ivr.core.latency import EngineLatency
+from ivr.queue_follower import LiveFollower, deadline_on
 from ivr.push import PushWorker
 from ivr.seats import SeatFollower
 from ivr.transfers import HoursPublisher
 from ivr.secret_policy import deployment_secret_problems
 from ivr.store import CallStore, ElderlyList, SeatStore, TicketStore
-from ivr.ticket_reads import TicketReader
+from ivr.store.ticket_reads import TicketReader
 from ivr.config import state_dir
 from tickets.model import Ticket
 from tracking.retention import run_retention
@@ -235,7 +235,7 @@ class Service:
                 await self.publish_status()
 
     async def _publish_latency(self, interval: float = 5.0) -> None:
-        """Loop lag and AGI round trips with the engine's status (ivr/latency.py)."""
+        """Loop lag and AGI round trips with the engine's status (ivr/core/latency.py)."""
         while True:
             await asyncio.sleep(interval)
             await self.store.publish_engine_status(self.name, {"latency": self.latency.to_json()})

@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 
 from ivr.ami.client import AmiClient, AmiError
 from ivr.config import Settings
-from ivr.flows.calendar import HolidayCalendar
+from ivr.core.calendar import HolidayCalendar
 from transfer.control import (BRIDGE_CONTEXT, TRANSFERS_CONTEXT, Leg, TransferError, TransferResult, find_call,
                               plan_move, refuse_closed, resolve)
 from transfer.hours import closed_now
@@ -65,7 +65,7 @@ async def transfer_call(call: str, target: str, *, settings: Settings, ami: AmiC
     the reason when nothing was moved."""
     chosen = resolve(settings, target)
     if calendar is None and chosen.kind == "subcenter":  # only a sub-center has hours
-        from ivr.flows.calendar import load_calendar
+        from ivr.core.calendar import load_calendar
 
         calendar = load_calendar()
     if calendar is not None:

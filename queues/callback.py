@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-from ivr.callerid import CallerSettings, is_callable
+from ivr.core.callerid import CallerSettings, is_callable
 from queues.model import Callback, Queue
 
 PENDING, PLACED, ANSWERED, FAILED, REFUSED = "pending", "placed", "answered", "failed", "refused"

@@ -1,7 +1,7 @@
 """The registered elderly list (适老化): numbers whose callers skip the menu for a human.
 
 Admins keep the list (``ivr elderly``) from registrations the city collects. It is stored only
-as keyed digests (:func:`ivr.keyspace.caller_digest`), so the list in Redis — or a dump of it —
+as keyed digests (:func:`ivr.store.keyspace.caller_digest`), so the list in Redis — or a dump of it —
 says nothing about whose numbers they are; even the admin sees a number again only by checking
 it. This module is the pure part: how a number is written (so the one an admin types and the
 one the carrier presents give one digest), the import file, and what a list entry shows.
@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from ivr.yamlsource import Location, SourceError, SourceErrors
+from ivr.core.yamlsource import Location, SourceError, SourceErrors
 
 _SEPARATORS = re.compile(r"[\s\-()]")
 NUMBER_DIGITS = (5, 15)  # a short municipal line up to an international number

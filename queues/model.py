@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, field_validator
 
 from ivr.conftext import MUSIC_CLASS, SipUri, Title
-from ivr.strict import Strict
+from ivr.core.strict import Strict
 
 GENERAL_QUEUE = "general"
 PauseReasons = dict[Annotated[str, StringConstraints(pattern=r"^[1-9]$")], Annotated[Title, StringConstraints(min_length=1, max_length=20)]]

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Mapping
 
 from ivr.flows.branch import in_time_range, parse_time_range
-from ivr.flows.calendar import HolidayCalendar
+from ivr.core.calendar import HolidayCalendar
 from queues.model import Hours, Queue, QueueRoute
 
 

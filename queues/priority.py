@@ -22,7 +22,7 @@ from typing import Iterable
 
 from pydantic import Field
 
-from ivr.strict import Strict
+from ivr.core.strict import Strict
 
 MAX_PRIORITY = 100
 

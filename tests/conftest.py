@@ -1,6 +1,6 @@
 """Fixtures every tier shares: a real redis-server per test, on a port below the ephemeral range
 (a client retrying a dead port must not self-connect to it); the headless Chromium of browser
-tests (ivr/testbed/browser.py), pointed at the ``console`` fixture of the test's directory."""
+tests (testbed/browser.py), pointed at the ``console`` fixture of the test's directory."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Iterator
 
 import pytest
 
-from ivr.testbed.browser import Browser, start_chromium
-from ivr.testbed.console import ConsoleSite
-from ivr.testbed.ports import PortAllocator
-from ivr.testbed.processes import start_redis
+from testbed.browser import Browser, start_chromium
+from testbed.console import ConsoleSite
+from testbed.ports import PortAllocator
+from testbed.processes import start_redis
 
 
 @pytest.fixture

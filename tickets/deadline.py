@@ -7,7 +7,7 @@ The receipt date is the date on the ``received`` clock as given (the hotline's l
 naive time is taken as this machine's local time).
 
 A working-day deadline is *provisional* when a day it counts lies in a year whose calendar is
-not official (see :mod:`ivr.flows.calendar`): it may move once that year's notice is in.
+not official (see :mod:`ivr.core.calendar`): it may move once that year's notice is in.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Mapping
 
 from ivr.config import RequestTypeName, TicketSettings
-from ivr.flows.calendar import HolidayCalendar
+from ivr.core.calendar import HolidayCalendar
 from tickets.model import Deadline, RequestType
 
 _BUILT_IN = TicketSettings()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
-from ivr.masking import mask_number
+from ivr.core.masking import mask_number
 
 
 class RequestType(StrEnum):
@@ -164,7 +164,7 @@ class IvrPath:
 class Ticket:
     linkedid: str
     line: str  # the dialed number
-    caller: str  # in full: mask with view(unmasked=False); digits and a leading + only (ivr/callerid.py)
+    caller: str  # in full: mask with view(unmasked=False); digits and a leading + only (ivr/core/callerid.py)
     received: str  # ISO time
     number: str = ""  # assigned by the repository on first write (date-line-sequence)
     line_mode: str = ""  # main / merged / dual / subcenter

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ivr.strict import Strict
+from ivr.core.strict import Strict
 
 OUT_OF_SCOPE_VAR = "out_of_scope"  # the call variable (in the engine's call record) naming the matter
 AGENT_KEY = r"^\*[0-9]{2,3}$"  # a DTMF feature code the agent keys during the call (*8x)

@@ -14,7 +14,7 @@ import io
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from ivr.callerid import normalize as normalize_caller
+from ivr.core.callerid import normalize as normalize_caller
 from tickets.model import Ticket, Transfer
 
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping
 
-from ivr.callerid import CallerSettings
-from ivr.callerid import normalize as normalize_caller
+from ivr.core.callerid import CallerSettings
+from ivr.core.callerid import normalize as normalize_caller
 from ivr.config import Settings
 from queues.callback import callback_queues, refusal
 from transfer.model import EMERGENCY_NUMBERS
@@ -195,7 +195,7 @@ class CallTracker:
         line = normalize_line(dialed)
         mode, title = self.directory.lines.get(line, ("", ""))
         # the channel's first caller ID is the carrier's, as sent: the ticket's caller is what the
-        # dialplan made of it (ivr/callerid.py), the raw value kept beside it only for the record
+        # dialplan made of it (ivr/core/callerid.py), the raw value kept beside it only for the record
         number = normalize_caller(caller)
         ticket = Ticket(linkedid=linkedid, line=line, caller=number, received=iso(at), line_mode=mode, line_title=title,
                         caller_raw=caller if caller != number else "")

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Iterable, Literal, Mapping
 
 from ivr.config import Settings
-from ivr.flows.calendar import HolidayCalendar
+from ivr.core.calendar import HolidayCalendar
 from transfer.hours import open_subcenter
 from transfer.model import EMERGENCY_NUMBERS, TransferRoute, emergency_route
 

@@ -11,7 +11,7 @@ import dataclasses
 from datetime import datetime
 from typing import Mapping
 
-from ivr.flows.calendar import HolidayCalendar
+from ivr.core.calendar import HolidayCalendar
 from queues.policy import staffed
 from transfer.model import SubCenter, TransferRoute
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pydantic import Field
 
 from ivr.conftext import Host, Title
-from ivr.strict import NUMBER, Strict
+from ivr.core.strict import NUMBER, Strict
 from queues.model import GENERAL_QUEUE, Hours
 
 EMERGENCY_NUMBERS = frozenset({"110", "119", "120", "122"})  # not merged: 12345 links to them

@@ -10,7 +10,7 @@ from aiohttp import web
 from console.auth import current_user, require_seat, roles
 from console.context import CONSOLE
 from console.desk import DeskError, departments
-from console.live import live
+from console.live_hub import live
 from console.pages import nav, render
 from console.transfers import EMERGENCY_LABELS
 from ivr.config import Settings

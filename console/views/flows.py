@@ -13,7 +13,7 @@ from console.auth import current_user, roles
 from console.context import CONSOLE, Console
 from console.pages import error_page, nav, render
 from console.publish import ConfigFiles, Outcome, editable_files, is_number_plan
-from ivr.flows.report import report
+from ivr.check_report import report
 from ivr.flows.simulator import script, simulate
 
 routes = web.RouteTableDef()

@@ -19,8 +19,8 @@ from console.auth import current_user, forbidden, require_seat, roles
 from console.context import CONSOLE, reader
 from console.pages import error_page, nav, render
 from console.users import User
-from ivr.strict import NAME
-from ivr.ticket_reads import PARSE_SLICE, Selection, TicketReader
+from ivr.core.strict import NAME
+from ivr.store.ticket_reads import PARSE_SLICE, Selection, TicketReader
 from queues.callback import leg_time
 from tickets import export
 from tickets.audit import AuditError, check_reason, unmasked_read

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from console.auth import current_user, roles
-from console.live import live, start_with
+from console.live_hub import live, start_with
 from console.pages import nav, render
 from ivr.commands.agents import STATE_LABELS
 

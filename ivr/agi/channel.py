@@ -1,4 +1,4 @@
-"""The :class:`ivr.channel.Channel` interface spoken as AGI commands.
+"""The :class:`ivr.core.channel.Channel` interface spoken as AGI commands.
 
 Both transports (FastAGI over TCP, process AGI over stdin/stdout) share this class; they only
 provide :meth:`AgiChannel._write` and :meth:`AgiChannel._readline`. Once a reply says the caller is gone, the channel is
@@ -12,14 +12,14 @@ import time
 from typing import Callable, ClassVar
 
 from ivr.agi.protocol import CommandFailed, Reply, parse_reply, quote
-from ivr.channel import CallerHungUp, ChannelError
+from ivr.core.channel import CallerHungUp, ChannelError
 
 SILENCE = "silence/1"  # GET DATA needs a file even when there is nothing to say
 
 
 class AgiChannel:
     # (command, seconds from sending it to its reply), told after every reply: `ivr serve`
-    # measures its AGI round trips with it (ivr/latency.py)
+    # measures its AGI round trips with it (ivr/core/latency.py)
     on_roundtrip: ClassVar[Callable[[str, float], None] | None] = None
 
     def __init__(self) -> None:

@@ -23,9 +23,9 @@ from panoramisk.fast_agi import Application
 
 from ivr.agi.channel import AgiChannel
 from ivr.agi.peers import PeerPolicy
-from ivr.call_guard import identity_problem
+from ivr.agi.call_guard import identity_problem
 from ivr.agi.protocol import MAX_REPLY_BYTES, AgiProtocolError, EnvironmentReader, call_info
-from ivr.channel import CallerHungUp, CallInfo, ChannelError
+from ivr.core.channel import CallerHungUp, CallInfo, ChannelError
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from asterisk.agi import AGI
 
 from ivr.agi.channel import AgiChannel
 from ivr.agi.protocol import call_info
-from ivr.channel import CallerHungUp
+from ivr.core.channel import CallerHungUp
 
 
 class ProcessChannel(AgiChannel):
@@ -60,7 +60,7 @@ def read_env_file(path: str | Path) -> dict[str, str]:
 def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     from ivr.config import load_config
     from ivr.engine import Engine
-    from ivr.flows.live import LiveFlows, catalog_loader, default_prompts_dir
+    from ivr.flows.flowset import LiveFlows, catalog_loader, default_prompts_dir
     from ivr.store import CallStore
 
     # pyst2 writes the whole AGI environment (caller numbers included) to stderr: keep it quiet.

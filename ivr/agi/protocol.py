@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ivr.callerid import normalize
-from ivr.channel import CallerHungUp, CallInfo, ChannelError
+from ivr.core.callerid import normalize
+from ivr.core.channel import CallerHungUp, CallInfo, ChannelError
 
 MAX_ENVIRONMENT_BYTES = 16 * 1024  # a real AGI environment is ~1 KiB
 MAX_REPLY_BYTES = 8 * 1024

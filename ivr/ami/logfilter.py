@@ -5,7 +5,7 @@ panoramisk logs every AMI message it parses at DEBUG (``message interpreted: {â€
 engine run with ``--log-level debug`` would write every caller's number in clear. So below
 WARNING nothing of panoramisk is logged at all (what matters is logged by the engine's own
 modules, masked), and what remains has every run of five or more digits masked
-(:func:`ivr.masking.mask_number`), secrets blanked and control characters escaped.
+(:func:`ivr.core.masking.mask_number`), secrets blanked and control characters escaped.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import re
 
-from ivr.logtext import one_line
-from ivr.masking import mask_number
+from ivr.core.logtext import one_line
+from ivr.core.masking import mask_number
 
 LOGGERS = ("panoramisk", "panoramisk.ami_protocol", "panoramisk.manager", "panoramisk.fast_agi",
            "panoramisk.call_manager")

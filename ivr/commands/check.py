@@ -11,8 +11,8 @@ import os
 from typing import TYPE_CHECKING
 
 from ivr.cli import config_dir
-from ivr.flows.live import FlowSet, catalog_loader, compile_config, default_prompts_dir
-from ivr.flows.report import check_config
+from ivr.flows.flowset import FlowSet, catalog_loader, compile_config, default_prompts_dir
+from ivr.check_report import check_config
 
 if TYPE_CHECKING:
     from ivr.prompts.catalog import PromptCatalog

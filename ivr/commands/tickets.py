@@ -20,13 +20,12 @@ import re
 import sys
 import unicodedata
 from datetime import datetime
-from pathlib import Path
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, ContextManager, TextIO, TypeAlias, TypeVar
 
 from ivr.cli import UsageError, config_dir
 from ivr.config import Settings, audit_log_path, load_config, state_dir
-from ivr.flows.calendar import load_calendar
+from ivr.core.calendar import load_calendar
 from queues.callback import leg_text
 from queues.priority import priority_label
 from tickets import export
@@ -175,7 +174,7 @@ async def _export(store: "TicketStore", filters: Filters, reason: str | None, wh
     """Write the CSV to ``sink()`` batch by batch (oldest first; ``--limit``: only the newest N,
     read newest first); an unmasked export is counted and audited before ``sink`` is opened.
     Rows written."""
-    from ivr.ticket_reads import Selection, TicketReader
+    from ivr.store.ticket_reads import Selection, TicketReader
 
     reader, selection = TicketReader(store.redis), Selection(filters)
     if filters.limit:
@@ -356,7 +355,7 @@ def _tickets(n: int) -> str:
 
 async def _matching(store: "TicketStore", filters: Filters) -> list[Ticket]:
     """Tickets of the time range that pass the filters, oldest first (at most :data:`MAX_READ`)."""
-    from ivr.ticket_reads import Selection, TicketReader
+    from ivr.store.ticket_reads import Selection, TicketReader
 
     tickets: list[Ticket] = []
     async for batch in TicketReader(store.redis).batches(Selection(filters), newest_first=False):

@@ -10,34 +10,9 @@ What the AGI side needs::
 
 ``lookup`` is a :class:`TicketLookup` (the ticket store) for the progress query; without it
 the ``ticket_query`` node tells the caller the query is unavailable.
+
+The package imports none of its modules (import what you use from the module that defines it:
+``LiveFlows``/``catalog_loader`` from :mod:`ivr.flows.flowset`, ``run_call``/``apply_route`` from
+:mod:`ivr.flows.runner`, ``TicketLookup`` from :mod:`ivr.flows.base`), so importing one flows
+module never drags in the runner and, through it, queues and transfer (issue 18).
 """
-
-from ivr.flows.base import TicketLookup
-from ivr.flows.calendar import HolidayCalendar, load_calendar
-from ivr.flows.compiler import Flow, compile_flow, flow_json_schema
-from ivr.flows.lint import FlowLint
-from ivr.flows.live import FlowSet, LiveFlows, ReloadResult, catalog_loader, compile_config, default_prompts_dir
-from ivr.flows.runner import CallRecord, Visit, apply_route, run_call
-from ivr.flows.simulator import ScriptedChannel, simulate
-
-__all__ = [
-    "CallRecord",
-    "Flow",
-    "FlowLint",
-    "FlowSet",
-    "HolidayCalendar",
-    "LiveFlows",
-    "ReloadResult",
-    "ScriptedChannel",
-    "TicketLookup",
-    "Visit",
-    "apply_route",
-    "catalog_loader",
-    "compile_config",
-    "compile_flow",
-    "default_prompts_dir",
-    "flow_json_schema",
-    "load_calendar",
-    "run_call",
-    "simulate",
-]

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Literal, P
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from ivr.channel import CallInfo, Channel
-from ivr.route import Route
+from ivr.core.channel import CallInfo, Channel
+from ivr.core.route import Route
 
 if TYPE_CHECKING:
     from ivr.config import Settings
-    from ivr.flows.calendar import HolidayCalendar
+    from ivr.core.calendar import HolidayCalendar
     from tickets.model import Ticket
 
 

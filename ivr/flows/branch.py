@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from ivr.flows.base import CallContext, Edge, Node, NodeModel, Regex, Step, Target, Texts, Timing, VarName, node_type
-from ivr.flows.calendar import DayKind
+from ivr.core.calendar import DayKind
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]

@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError
 # Imported for their side effect: each registers its node type.
 from ivr.flows import branch, collect, goto, hangup, menu, play, progress, queue, say, scope, setvars, transfer  # noqa: F401
 from ivr.flows.base import NODE_TYPES, Digits, Node, NodeModel, Seconds
-from ivr.yamlsource import Document, SourceError, pydantic_errors
+from ivr.core.yamlsource import Document, SourceError, pydantic_errors
 
 NODE_ID = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
 

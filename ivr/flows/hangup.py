@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from ivr.flows.base import Terminal, node_type
-from ivr.route import HangupRoute, Route
+from ivr.core.route import HangupRoute, Route
 
 if TYPE_CHECKING:
     from ivr.config import Settings

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 from ivr.flows.collect import Collect
 from ivr.flows.compiler import Flow
 from ivr.flows.menu import Menu
-from ivr.yamlsource import SourceError
+from ivr.core.yamlsource import SourceError
 
 if TYPE_CHECKING:
     from ivr.prompts.catalog import PromptCatalog

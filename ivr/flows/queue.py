@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from ivr.flows.base import Terminal, node_type
-from ivr.route import QueueRoute, Route
+from ivr.core.route import QueueRoute, Route
 
 if TYPE_CHECKING:
     from ivr.config import Settings

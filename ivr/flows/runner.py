@@ -1,7 +1,7 @@
-"""Run one call through its flow over a :class:`~ivr.channel.Channel`, and hand back its route.
+"""Run one call through its flow over a :class:`~ivr.core.channel.Channel`, and hand back its route.
 
 The runner owns the loop, not the behaviour: each node's ``run`` is one step (one AGI round
-trip where the protocol allows). It ends with a :mod:`ivr.route` instead of holding the call
+trip where the protocol allows). It ends with a :mod:`ivr.core.route` instead of holding the call
 for a seat, and a :class:`CallRecord` of everything that happened for the ticket layer.
 
 Failures are handled here and only here: a caller hanging up (``CallerHungUp``) ends the walk
@@ -21,11 +21,11 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-from ivr.channel import CallerHungUp, CallInfo, Channel, ChannelError
+from ivr.core.channel import CallerHungUp, CallInfo, Channel, ChannelError
 from ivr.flows.base import CallContext, TicketLookup
 from ivr.flows.compiler import Flow
-from ivr.flows.live import FlowSet
-from ivr.route import GENERAL_QUEUE, HangupRoute, QueueRoute, Route, TransferRoute
+from ivr.flows.flowset import FlowSet
+from ivr.core.route import GENERAL_QUEUE, HangupRoute, QueueRoute, Route, TransferRoute
 from queues.policy import open_queue
 from transfer.hours import open_subcenter
 

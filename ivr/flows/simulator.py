@@ -19,13 +19,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable, Iterable, Iterator
 
-from ivr.channel import CallerHungUp, CallInfo, InMemoryVariables
+from ivr.core.channel import CallerHungUp, CallInfo, InMemoryVariables
 from ivr.flows.base import TicketLookup, keyed_number
 from ivr.flows.lint import CatalogTiming, timing_for
-from ivr.flows.live import FlowSet
+from ivr.flows.flowset import FlowSet
 from ivr.flows.progress import TicketQuery
 from ivr.flows.runner import CallRecord, run_call
-from ivr.route import HangupRoute, QueueRoute, Route, TransferRoute
+from ivr.core.route import HangupRoute, QueueRoute, Route, TransferRoute
 from tickets.model import Deadline, Ticket
 
 TYPING_SECONDS = 1.0  # a caller who answers is assumed to take this long after the prompt
@@ -72,7 +72,7 @@ def demo_ticket(caller: str) -> Ticket:
 
 
 class ScriptedChannel(InMemoryVariables):
-    """A :class:`~ivr.channel.Channel` that answers from ``ask`` and reports to ``say``."""
+    """A :class:`~ivr.core.channel.Channel` that answers from ``ask`` and reports to ``say``."""
 
     def __init__(self, flows: FlowSet, ask: Ask, say: Callable[[str], None], timing: CatalogTiming):
         self.ask, self.say, self.timing = ask, say, timing

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, model_validator
 
 from ivr.flows.base import Terminal, node_type
-from ivr.route import GENERAL_QUEUE, Route, TransferRoute
+from ivr.core.route import GENERAL_QUEUE, Route, TransferRoute
 from transfer.model import EMERGENCY_NUMBERS, EMERGENCY_TRUNK
 
 if TYPE_CHECKING:

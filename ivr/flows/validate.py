@@ -18,7 +18,7 @@ from ivr.flows.base import Edge, Timing
 from ivr.flows.compiler import Flow, suggest
 from ivr.flows.menu import Menu
 from ivr.flows.queue import Queue
-from ivr.yamlsource import SourceError
+from ivr.core.yamlsource import SourceError
 
 if TYPE_CHECKING:
     from ivr.config import Settings

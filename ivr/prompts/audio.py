@@ -35,7 +35,7 @@ def read(path: Path) -> AudioSegment:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # "Couldn't find ffprobe"
             return AudioSegment.from_file(str(path))
-    except Exception as exc:  # pydub raises many kinds (CouldntDecodeError, OSError, wave.Error…)
+    except Exception as exc:  # noqa: BLE001 (pydub raises many kinds: CouldntDecodeError, OSError, wave.Error…)
         if shutil.which("ffmpeg") is None:
             reason = "not a WAV file readable without ffmpeg (other formats need: apt-get install ffmpeg)"
         else:

@@ -27,7 +27,7 @@ from typing import Any, TextIO
 from ivr.prompts import audio
 from ivr.prompts.catalog import MANIFEST_FILE, SOUND_PREFIX, Prompt, PromptCatalog, load_catalog, read_manifest
 from ivr.prompts.tts import EspeakNG, TTSError
-from ivr.yamlsource import SourceError
+from ivr.core.yamlsource import SourceError
 
 DEFAULT_OUT = Path("prompts/build")
 STATE_FILE = "build.json"

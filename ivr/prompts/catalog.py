@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ivr import yamlsource
+from ivr.core import yamlsource
 from ivr.prompts.tts import normalize
-from ivr.yamlsource import Document, Location, SourceError, SourceErrors
+from ivr.core.yamlsource import Document, Location, SourceError, SourceErrors
 
 CATALOG_FILE = "catalog.yaml"
 MANIFEST_FILE = "manifest.json"

@@ -1,4 +1,4 @@
-"""Console tests without calls: the console of its own (ivr/testbed/console.py) on a real Redis
+"""Console tests without calls: the console of its own (testbed/console.py) on a real Redis
 and a private copy of config/; browser tests use the shared ``browser`` fixture (tests/conftest.py).
 Pages that need calls are tested in tests/integration/ against the bed engine's console."""
 
@@ -9,9 +9,9 @@ from typing import Iterator
 
 import pytest
 
-from ivr.testbed.console import ConsoleSite, StandaloneConsole, private_config
-from ivr.testbed.ports import PortAllocator
-from ivr.testbed.processes import start_redis
+from testbed.console import ConsoleSite, StandaloneConsole, private_config
+from testbed.ports import PortAllocator
+from testbed.processes import start_redis
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from ivr.testbed.browser import Browser
-from ivr.testbed.console import LINE_BREAKERS, ConsoleSite, admin_audit_page, http_client, shows_every_line, sign_in_http
+from testbed.browser import Browser
+from testbed.console import LINE_BREAKERS, ConsoleSite, admin_audit_page, http_client, shows_every_line, sign_in_http
 
 
 def test_only_admins_read_the_audit_log_and_nobody_edits_it(browser: Browser, console: ConsoleSite) -> None:

@@ -16,7 +16,7 @@ from console.app import create_app
 from console.auth import CSRF_HEADER, SESSION_COOKIE
 from console.context import Console
 from console.users import User, UserError, check_user, hash_password, verify_password
-from ivr import keyspace
+from ivr.store import keyspace
 from ivr.cli import main
 from ivr.config import WebSettings, load_config
 from tickets.audit import read_audit
@@ -153,7 +153,7 @@ def test_the_console_port_comes_from_engine_yaml_or_the_environment() -> None:
 
 
 def test_a_missing_chromium_fails_the_browser_fixture(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from ivr.testbed import browser
+    from testbed import browser
 
     monkeypatch.setattr(browser, "CHROMIUM", str(tmp_path / "no-chromium"))
     with pytest.raises(browser.BrowserMissing, match="apt-get install chromium chromium-driver"):
@@ -164,7 +164,7 @@ def test_a_missing_chromium_fails_the_browser_fixture(monkeypatch: pytest.Monkey
 async def test_a_taken_console_port_is_one_clear_line(console: Console) -> None:
     from console.server import start
     from ivr.config import ConfigError
-    from ivr.testbed.ports import PortAllocator
+    from testbed.ports import PortAllocator
 
     console.web = console.web.model_copy(update={"port": PortAllocator().one()})
     runner = await start(console)

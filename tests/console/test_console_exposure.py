@@ -8,7 +8,7 @@ import html
 import pytest
 
 from console.metrics import TOKEN_VARIABLE
-from ivr.testbed.console import ConsoleSite, http_client, sign_in_http
+from testbed.console import ConsoleSite, http_client, sign_in_http
 
 TOKEN = "a-metrics-token-of-32-characters!!"
 

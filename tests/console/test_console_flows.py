@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from ivr.testbed.browser import Browser
-from ivr.testbed.console import ConsoleSite
-from ivr.testbed.hostile import ISSUE_BOMB, KIB_BOMB, inject_title
-from ivr.testbed.memory import peak_kib, reset_peak, rss_kib
+from testbed.browser import Browser
+from testbed.console import ConsoleSite
+from testbed.hostile import ISSUE_BOMB, KIB_BOMB, inject_title
+from testbed.memory import peak_kib, reset_peak, rss_kib
 
 LEVEL2_ZERO = '      "0": agent               # 0 reaches a seat from every menu (the lint checks it)\n'
 

@@ -14,8 +14,8 @@ import redis.asyncio as aioredis
 
 from console.users import UserStore
 from ivr.config import WebSettings
-from ivr.testbed.calls import until
-from ivr.testbed.console import Account, ConsoleSite, add_user, http_client, sign_in_http
+from testbed.calls import until
+from testbed.console import Account, ConsoleSite, add_user, http_client, sign_in_http
 
 END = 30.0  # s: a guard so a stream that never ends fails the test instead of hanging it
 

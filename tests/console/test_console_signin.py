@@ -3,8 +3,8 @@ audited, an agent cannot open an admin page, a form without its CSRF token is re
 
 from __future__ import annotations
 
-from ivr.testbed.browser import Browser
-from ivr.testbed.console import ConsoleSite
+from testbed.browser import Browser
+from testbed.console import ConsoleSite
 
 
 def test_admin_signs_in_and_sees_the_users(browser: Browser, console: ConsoleSite) -> None:

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from ivr.store import TicketStore
-from ivr.testbed.browser import Browser
-from ivr.testbed.console import ConsoleSite, run_sync
+from testbed.browser import Browser
+from testbed.console import ConsoleSite, run_sync
 from tickets.model import IvrPath, Ticket, TimelineEntry
 
 CALLER_KEY = b"console-test-caller-key"

@@ -14,9 +14,9 @@ import redis.asyncio as aioredis
 
 from console.sessions import SessionStore
 from console.users import UserStore
-from ivr import keyspace
+from ivr.store import keyspace
 from ivr.config import WebSettings
-from ivr.testbed.console import ConsoleSite
+from testbed.console import ConsoleSite
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ import re
 from pathlib import Path
 
 from console.sandbox import MAX_DRAFT_BYTES, Limits, check_in_child
-from ivr.flows.live import catalog_loader, default_prompts_dir
+from ivr.flows.flowset import catalog_loader, default_prompts_dir
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config"
 
 
-def check(text: str, limits: Limits = Limits()) -> list[str]:
+def check(text: str, limits: Limits = Limits()) -> list[str]:  # noqa: B008 (Limits is a frozen dataclass)
     catalog = catalog_loader(default_prompts_dir(CONFIG))()
     report = asyncio.run(check_in_child(CONFIG, "flows/main.yaml", text, catalog, asyncio.Semaphore(1), limits))
     return report.problems

@@ -20,10 +20,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from console.app import create_app
 from console.auth import SESSION_COOKIE
 from console.context import Console
-from ivr import keyspace
+from ivr.store import keyspace
 from ivr.config import WebSettings, load_config
 from ivr.store import TicketStore
-from ivr.ticket_reads import TicketReader
+from ivr.store.ticket_reads import TicketReader
 from tickets.audit import read_audit
 from tickets.model import Ticket
 

@@ -16,9 +16,9 @@ import redis.asyncio as aioredis
 
 from ivr.ami.client import AmiClient
 from ivr.store import TicketStore
-from ivr.testbed.bed import BedState, TestBed
-from ivr.testbed.calls import Phones, hang_up_all
-from ivr.testbed.console import ConsoleSite, bed_site
+from testbed.bed import BedState, TestBed
+from testbed.calls import Phones, hang_up_all
+from testbed.console import ConsoleSite, bed_site
 
 REPO = Path(__file__).resolve().parents[2]
 EXPERT_HOURS = 'hours: {day: working, time: "08:30-17:30"}'

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from ivr import keyspace
+from ivr.store import keyspace
 from ivr.ami.client import AmiClient
 from ivr.store import TicketStore
-from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import Phones, closed_ticket, until
-from ivr.testbed.sipp import keys
+from testbed.bed import TestBed
+from testbed.calls import Phones, closed_ticket, until
+from testbed.sipp import keys
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
 

@@ -8,8 +8,8 @@ import asyncio
 import pytest
 
 from ivr.ami.client import AmiClient
-from ivr.testbed.calls import Phones, call_record
-from ivr.testbed.sipp import keys
+from testbed.calls import Phones, call_record
+from testbed.sipp import keys
 
 
 @pytest.mark.parametrize("dtmf", ["rfc2833", "info"])

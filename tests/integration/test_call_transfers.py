@@ -17,9 +17,9 @@ from pydantic import SecretStr
 from ivr.ami.client import AmiClient
 from ivr.config import Settings
 from ivr.store import TicketStore
-from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import Phones, closed_ticket, for_caller, only_seat, run_ivr, until
-from ivr.testbed.sipp import Key, keys
+from testbed.bed import TestBed
+from testbed.calls import Phones, closed_ticket, for_caller, only_seat, run_ivr, until
+from testbed.sipp import Key, keys
 from ivr.transfers import transfer_call
 from tickets.model import Ticket
 

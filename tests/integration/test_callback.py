@@ -11,9 +11,9 @@ import pytest
 
 from ivr.ami.client import AmiClient
 from ivr.store import TicketStore
-from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import Phones, callback_event, closed_ticket, for_caller, pause_all, until
-from ivr.testbed.sipp import Key
+from testbed.bed import TestBed
+from testbed.calls import Phones, callback_event, closed_ticket, for_caller, pause_all, until
+from testbed.sipp import Key
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
 

@@ -12,16 +12,16 @@ from urllib.parse import unquote
 
 import pytest
 
-from ivr import keyspace
+from ivr.store import keyspace
 from ivr.ami.client import AmiClient
-from ivr.callerid import normalize
-from ivr.masking import mask_number
+from ivr.core.callerid import normalize
+from ivr.core.masking import mask_number
 from ivr.store import TicketStore
-from ivr.testbed.bed import TestBed
-from ivr.testbed.browser import Browser
-from ivr.testbed.calls import Phones, callback_event, closed_ticket, pause_all, run_ivr, until
-from ivr.testbed.console import ConsoleSite
-from ivr.testbed.sipp import Key
+from testbed.bed import TestBed
+from testbed.browser import Browser
+from testbed.calls import Phones, callback_event, closed_ticket, pause_all, run_ivr, until
+from testbed.console import ConsoleSite
+from testbed.sipp import Key
 from transfer.model import EMERGENCY_TRUNK
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")

@@ -4,8 +4,8 @@ audit log, whatever characters it holds."""
 
 from __future__ import annotations
 
-from ivr.testbed.bed import TestBed
-from ivr.testbed.console import LINE_BREAKERS, ConsoleSite, admin_audit_page, http_client, shows_every_line, sign_in_http
+from testbed.bed import TestBed
+from testbed.console import LINE_BREAKERS, ConsoleSite, admin_audit_page, http_client, shows_every_line, sign_in_http
 
 AGENT = "agent1001"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import redis
 
-from ivr import keyspace
-from ivr.testbed.bed import TestBed
-from ivr.testbed.browser import Browser
-from ivr.testbed.console import ConsoleSite
+from ivr.store import keyspace
+from testbed.bed import TestBed
+from testbed.browser import Browser
+from testbed.console import ConsoleSite
 
 
 def test_the_engine_serves_the_console(engine: TestBed, browser: Browser, console: ConsoleSite) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.masking import mask_number
+from ivr.core.masking import mask_number
 from ivr.store import TicketStore
-from ivr.testbed.bed import TestBed
-from ivr.testbed.browser import Browser
-from ivr.testbed.calls import Phones, closed_ticket
-from ivr.testbed.console import ConsoleSite
-from ivr.testbed.sipp import keys
+from testbed.bed import TestBed
+from testbed.browser import Browser
+from testbed.calls import Phones, closed_ticket
+from testbed.console import ConsoleSite
+from testbed.sipp import keys
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
 

@@ -12,11 +12,11 @@ import pytest
 
 from ivr.ami.client import AmiClient
 from ivr.store import TicketStore
-from ivr.testbed.bed import TestBed
-from ivr.testbed.browser import Browser
-from ivr.testbed.calls import Phones, closed_ticket, for_caller, only_seat, until
-from ivr.testbed.console import ConsoleSite
-from ivr.testbed.sipp import Key
+from testbed.bed import TestBed
+from testbed.browser import Browser
+from testbed.calls import Phones, closed_ticket, for_caller, only_seat, until
+from testbed.console import ConsoleSite
+from testbed.sipp import Key
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
 

@@ -22,11 +22,11 @@ import pytest
 from ivr.ami.client import AmiClient
 from ivr.asterisk_conf import asterisk_queue
 from ivr.store import TicketStore
-from ivr.testbed.bed import TestBed
-from ivr.testbed.browser import Browser, start_chromium
-from ivr.testbed.calls import Phones, closed_ticket, for_caller, until
-from ivr.testbed.console import ConsoleSite
-from ivr.testbed.sipp import keys
+from testbed.bed import TestBed
+from testbed.browser import Browser, start_chromium
+from testbed.calls import Phones, closed_ticket, for_caller, until
+from testbed.console import ConsoleSite
+from testbed.sipp import keys
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
 

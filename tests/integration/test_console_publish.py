@@ -16,13 +16,13 @@ import redis.asyncio as aioredis
 
 from ivr.ami.client import AmiClient
 from ivr.config import ConfigError
-from ivr.testbed.bed import TestBed
-from ivr.testbed.browser import Browser
-from ivr.testbed.calls import Phones, call_record, for_caller, hang_up_all, run_ivr, until
-from ivr.testbed.console import ConsoleSite
-from ivr.testbed.hostile import ISSUE_BOMB, KIB_BOMB, inject_title
-from ivr.testbed.memory import peak_kib, reset_peak, rss_kib
-from ivr.testbed.sipp import keys
+from testbed.bed import TestBed
+from testbed.browser import Browser
+from testbed.calls import Phones, call_record, for_caller, hang_up_all, run_ivr, until
+from testbed.console import ConsoleSite
+from testbed.hostile import ISSUE_BOMB, KIB_BOMB, inject_title
+from testbed.memory import peak_kib, reset_peak, rss_kib
+from testbed.sipp import keys
 
 SAMPLE = "8000"
 LEVEL2_ZERO = '      "0": agent               # 0 reaches a seat from every menu (the lint checks it)\n'

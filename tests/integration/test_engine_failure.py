@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ivr.ami.client import AmiClient
-from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import Phones, call_record, streamed_callers, until
-from ivr.testbed.sipp import keys
-from ivr.testbed.sipp import Sipp
+from testbed.bed import TestBed
+from testbed.calls import Phones, call_record, streamed_callers, until
+from testbed.sipp import keys
+from testbed.sipp import Sipp
 from queues.model import serving
 
 @dataclass

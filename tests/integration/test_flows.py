@@ -20,10 +20,10 @@ from typing import Any, AsyncIterator
 import pytest
 
 from ivr.ami.client import AmiClient
-from ivr.flows.calendar import load_calendar
-from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import AgiTrace, Phones, call_record, for_caller, hang_up_all, run_ivr
-from ivr.testbed.sipp import Key, keys
+from ivr.core.calendar import load_calendar
+from testbed.bed import TestBed
+from testbed.calls import AgiTrace, Phones, call_record, for_caller, hang_up_all, run_ivr
+from testbed.sipp import Key, keys
 
 SAMPLE = "8000"
 GENERAL = {"type": "queue", "queue": "general", "priority": 0, "one_key": False}
@@ -45,7 +45,7 @@ def tax_route(bed: TestBed, ring_timeout: int | None = None) -> dict[str, Any]:
             "ring_timeout": ring_timeout or tax.ring_timeout, "fallback_queue": tax.fallback_queue, "closed": False}
 
 
-async def finish(ami: AmiClient, sipp: Any) -> None:  # noqa: ANN401
+async def finish(ami: AmiClient, sipp: Any) -> None:
     """Hang up from the 12345 side; the citizen's sipp must have followed its script."""
     await hang_up_all(ami)
     assert await sipp.wait(20) == 0, sipp.output()
@@ -175,7 +175,7 @@ async def tax_rings_briefly(bed: TestBed, engine: TestBed, config_dir: Path) -> 
         assert code == 0, out
 
 
-async def assert_falls_back_to_general(phones: Phones, ami: AmiClient, redis, caller: str,  # noqa: ANN001
+async def assert_falls_back_to_general(phones: Phones, ami: AmiClient, redis, caller: str,
                                        dial_status: str, route: dict[str, Any]) -> None:
     trace = AgiTrace(ami, caller)
     dial_end = ami.wait_for("DialEnd", for_caller(caller))

@@ -19,9 +19,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from ivr.ami.client import AmiClient
-from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import Phones, call_record, for_caller, until
-from ivr.testbed.sipp import keys
+from testbed.bed import TestBed
+from testbed.calls import Phones, call_record, for_caller, until
+from testbed.sipp import keys
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from ivr.ami.client import AmiClient
-from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import AgiTrace, Phones, closed_ticket, for_caller, only_seat
-from ivr.testbed.sipp import Key
+from testbed.bed import TestBed
+from testbed.calls import AgiTrace, Phones, closed_ticket, for_caller, only_seat
+from testbed.sipp import Key
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
 

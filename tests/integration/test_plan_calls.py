@@ -13,9 +13,9 @@ from typing import Any, AsyncIterator
 import pytest
 
 from ivr.ami.client import AmiClient
-from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import AgiTrace, Phones, call_record, for_caller, only_seat, run_ivr
-from ivr.testbed.sipp import Key
+from testbed.bed import TestBed
+from testbed.calls import AgiTrace, Phones, call_record, for_caller, only_seat, run_ivr
+from testbed.sipp import Key
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
 
@@ -140,7 +140,7 @@ async def test_given_the_xuancheng_plan_then_12366_goes_to_the_citys_own_tax_lin
 async def test_given_an_agent_blind_transfers_a_call_to_12360_then_the_customs_gateway_takes_it_and_the_ticket_says_so(
     engine: TestBed, phones: Phones, ami: AmiClient, tickets: Any,
 ) -> None:
-    from ivr.testbed.calls import closed_ticket
+    from testbed.calls import closed_ticket
 
     caller = phones.next_caller()
     async with only_seat(engine, ami, "agent1001"):
@@ -161,7 +161,7 @@ async def test_given_an_agent_blind_transfers_a_call_to_12360_then_the_customs_g
 async def no_callback_left(redis: Any) -> AsyncIterator[None]:
     """A callback a test books but does not see through is withdrawn after it: later tests'
     citizens call from the port a callback would ring."""
-    from ivr import keyspace
+    from ivr.store import keyspace
 
     yield
     await redis.delete(keyspace.CALLBACKS)
@@ -172,7 +172,7 @@ async def no_callback_left(redis: Any) -> AsyncIterator[None]:
 async def test_given_the_tax_line_is_busy_then_the_caller_is_told_so_and_a_2_books_a_callback(
     engine: TestBed, phones: Phones, ami: AmiClient, tickets: Any, no_callback_left: None,
 ) -> None:
-    from ivr.testbed.calls import closed_ticket
+    from testbed.calls import closed_ticket
 
     caller = phones.next_caller()
     told = ami.wait_for("Newexten", lambda e: for_caller(caller)(e) and e.get("Application") == "Playback"
@@ -194,7 +194,7 @@ async def test_given_the_tax_line_is_busy_then_the_caller_is_told_so_and_a_2_boo
 async def test_given_an_agent_links_an_emergency_caller_to_110_then_the_emergency_trunk_rings_and_the_ticket_says_linked(
     engine: TestBed, phones: Phones, ami: AmiClient, tickets: Any,
 ) -> None:
-    from ivr.testbed.calls import closed_ticket
+    from testbed.calls import closed_ticket
 
     caller = phones.next_caller()
     async with only_seat(engine, ami, "agent1001"):
@@ -216,7 +216,7 @@ async def test_given_a_caller_presses_the_emergency_key_then_the_emergency_trunk
 ) -> None:
     """应急联动 from the 12345 menu: 9 (said in the menu with 110/119/120/122) links the caller to
     110 over the emergency trunk; the ticket has the time, the target and the result."""
-    from ivr.testbed.calls import closed_ticket
+    from testbed.calls import closed_ticket
 
     caller = phones.next_caller()
     police = await phones.subcenter("emergency", caller)  # the emergency trunk's far end
@@ -236,7 +236,7 @@ async def test_given_the_tax_line_is_closed_now_then_the_caller_is_told_so_and_t
 ) -> None:
     """Hours that exclude now (in the test's own config copy): 12366 is not dialed; the caller
     hears subcenter_closed and the fallback offer, 1 takes the 12345 queue."""
-    from ivr.testbed.calls import closed_ticket
+    from testbed.calls import closed_ticket
 
     close_now(config_dir, "port: 5071}")
     await reload_all(engine)
@@ -263,7 +263,7 @@ async def test_given_customs_is_closed_now_then_an_agents_blind_transfer_to_1236
     """The agent's own REFER (no engine in the move): the target extension reads the closed
     state the engine published into Asterisk's globals, so the caller hears subcenter_closed and
     the offer and goes to the 12345 queue; 12360's gateway is never dialed."""
-    from ivr.testbed.calls import closed_ticket
+    from testbed.calls import closed_ticket
     from ivr.transfers import closed_variable
 
     close_now(config_dir, "port: 5072}")

@@ -13,9 +13,9 @@ import pytest
 from ivr.ami.client import AmiClient
 from ivr.asterisk_conf import asterisk_queue
 from ivr.store import TicketStore
-from ivr.testbed.bed import BedState, TestBed
-from ivr.testbed.calls import AgiTrace, Phones, closed_ticket, for_caller, run_ivr
-from ivr.testbed.sipp import keys
+from testbed.bed import BedState, TestBed
+from testbed.calls import AgiTrace, Phones, closed_ticket, for_caller, run_ivr
+from testbed.sipp import keys
 
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")

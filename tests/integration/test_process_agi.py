@@ -9,13 +9,13 @@ from typing import Any, AsyncIterator
 
 from ivr.ami.client import AmiClient
 from ivr.asterisk_conf import fastagi_url, process_agi_script
-from ivr.testbed.bed import TestBed
+from testbed.bed import TestBed
 from ivr.store import TicketStore
-from ivr.testbed.calls import Phones, call_record, closed_ticket
-from ivr.testbed.sipp import keys
+from testbed.calls import Phones, call_record, closed_ticket
+from testbed.sipp import keys
 
 
-async def complaint_call(phones: Phones, ami: AmiClient, redis) -> dict[str, Any]:  # noqa: ANN001
+async def complaint_call(phones: Phones, ami: AmiClient, redis) -> dict[str, Any]:
     caller = phones.next_caller()
     joined = ami.wait_for("QueueCallerJoin", lambda e: e.get("CallerIDNum") == caller)
     sipp, _ = await phones.call("12345", keys("2", first_ms=1500), hold_ms=2500, caller=caller)

@@ -18,8 +18,8 @@ from typing import AsyncIterator
 import pytest
 
 from ivr.ami.client import AmiClient
-from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import AgiTrace, Phones, hang_up_all, until
+from testbed.bed import TestBed
+from testbed.calls import AgiTrace, Phones, hang_up_all, until
 
 REPO = Path(__file__).resolve().parents[2]
 GREETING = "welcome_12345"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 
 from ivr.ami.client import AmiClient
-from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import Phones, call_record, streamed_callers, until
-from ivr.testbed.sipp import keys
+from testbed.bed import TestBed
+from testbed.calls import Phones, call_record, streamed_callers, until
+from testbed.sipp import keys
 
 
 async def test_given_redis_is_down_then_calls_are_routed_and_their_records_arrive_when_it_returns(

@@ -16,9 +16,9 @@ from typing import Any, AsyncIterator
 import pytest
 
 from ivr.ami.client import AmiClient
-from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import Phones, call_record, for_caller, hang_up_all, run_ivr
-from ivr.testbed.sipp import Key, keys
+from testbed.bed import TestBed
+from testbed.calls import Phones, call_record, for_caller, hang_up_all, run_ivr
+from testbed.sipp import Key, keys
 
 SAMPLE = "8000"
 HOLD_MS = 60_000

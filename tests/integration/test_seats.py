@@ -16,8 +16,8 @@ import pytest
 
 from ivr.ami.client import AmiClient
 from ivr.store import SeatStore
-from ivr.testbed.bed import BedState, TestBed
-from ivr.testbed.calls import Phones, for_caller, queue_caller, run_ivr, until
+from testbed.bed import BedState, TestBed
+from testbed.calls import Phones, for_caller, queue_caller, run_ivr, until
 from queues.agents import Seat
 from queues.model import memberships
 
@@ -71,7 +71,7 @@ async def test_given_a_shift_when_ivr_agents_runs_then_every_agent_is_logged_in_
 ) -> None:
     for agent in engine.settings.agents:  # (a seat of an earlier test's call may still be in wrap-up)
         try:
-            await until(lambda: published_state(seats, agent, {"available", "wrapup"}), 20)
+            await until(lambda: published_state(seats, agent, {"available", "wrapup"}), 20)  # noqa: B023 (awaited in this iteration)
         except AssertionError:
             raise AssertionError(f"{agent}: published {(await seats.all()).get(agent)}") from None
     code, out = await run_ivr(state, "agents", "--json")
@@ -262,7 +262,7 @@ async def test_given_two_callers_waiting_then_the_second_hears_its_position_in_m
 async def test_given_redis_restarted_empty_then_the_engine_publishes_every_seat_again(
     engine: TestBed, redis: Any, seats: SeatStore,
 ) -> None:
-    from ivr import keyspace
+    from ivr.store import keyspace
 
     await published(seats, "agent1002", state="available")
     await redis.delete(keyspace.SEATS)  # what a Redis restarted without its data holds

@@ -14,9 +14,9 @@ import pytest
 from ivr.ami.client import AmiClient
 from ivr.asterisk_conf import asterisk_queue
 from ivr.store import TicketStore
-from ivr.testbed.bed import BedState, TestBed
-from ivr.testbed.calls import Phones, closed_ticket, for_caller, run_ivr, until
-from ivr.testbed.sipp import keys
+from testbed.bed import BedState, TestBed
+from testbed.calls import Phones, closed_ticket, for_caller, run_ivr, until
+from testbed.sipp import keys
 from queues.model import serving
 from queues import kpi
 

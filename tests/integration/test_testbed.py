@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 from ivr.ami.client import AmiClient
-from ivr.testbed.bed import BedState, TestBed, registry_file
-from ivr.testbed.calls import Phones, hang_up_all, until
-from ivr.testbed.sipp import keys
-from ivr.testbed.ports import port_is_free
-from ivr.testbed.processes import pid_alive
+from testbed.bed import BedState, TestBed, registry_file
+from testbed.calls import Phones, hang_up_all, until
+from testbed.sipp import keys
+from testbed.ports import port_is_free
+from testbed.processes import pid_alive
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from ivr import keyspace
+from ivr.store import keyspace
 from ivr.ami.client import AmiClient
 from ivr.store import TicketStore
-from ivr.testbed.bed import BedState, TestBed
-from ivr.testbed.calls import Phones, closed_ticket, for_caller, hang_up_all, ticket_events, until
-from ivr.testbed.ports import PortAllocator
-from ivr.testbed.proxy import TcpProxy
-from ivr.testbed.sipp import keys
+from testbed.bed import BedState, TestBed
+from testbed.calls import Phones, closed_ticket, for_caller, hang_up_all, ticket_events, until
+from testbed.ports import PortAllocator
+from testbed.proxy import TcpProxy
+from testbed.sipp import keys
 from queues.model import serving
 
 

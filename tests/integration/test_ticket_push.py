@@ -11,12 +11,12 @@ from typing import Any, AsyncIterator
 import pytest
 from aiohttp import web
 
-from ivr import keyspace
-from ivr.masking import mask_number
+from ivr.store import keyspace
+from ivr.core.masking import mask_number
 from ivr.store import TicketStore
-from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import Phones, closed_ticket, until
-from ivr.testbed.ports import PortAllocator
+from testbed.bed import TestBed
+from testbed.calls import Phones, closed_ticket, until
+from testbed.ports import PortAllocator
 from tickets.push import verify_signature
 
 KEY = "test-only-webhook-key"

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from ivr.ami.client import AmiClient
-from ivr.flows.live import catalog_loader, default_prompts_dir
+from ivr.flows.flowset import catalog_loader, default_prompts_dir
 from ivr.flows.progress import date_prompts
 from ivr.store import TicketStore
-from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import AgiTrace, Phones, closed_ticket, until
-from ivr.testbed.sipp import Key, keys
+from testbed.bed import TestBed
+from testbed.calls import AgiTrace, Phones, closed_ticket, until
+from testbed.sipp import Key, keys
 from tickets.model import Ticket
 
 

@@ -12,9 +12,9 @@ import pytest
 
 from ivr.ami.client import AmiClient
 from ivr.store import TicketStore
-from ivr.testbed.bed import TestBed
-from ivr.testbed.calls import Phones, closed_ticket, for_caller, hang_up_all, ticket_events
-from ivr.testbed.sipp import Key, keys
+from testbed.bed import TestBed
+from testbed.calls import Phones, closed_ticket, for_caller, hang_up_all, ticket_events
+from testbed.sipp import Key, keys
 from queues.model import serving
 
 

@@ -164,7 +164,7 @@ def test_a_sub_center_with_hours_takes_its_closed_state_from_the_engines_global(
     ``closed`` path when the engine published it closed; without hours nothing is looked up."""
     import shutil
 
-    from ivr.testbed.configs import edit_entry
+    from testbed.configs import edit_entry
 
     config = tmp_path / "config"
     shutil.copytree(REPO / "config", config)

@@ -19,8 +19,8 @@ import bench_ami_events as bench  # noqa: E402
 from ami_feed import KINDS, Stream, build_stream  # noqa: E402
 
 from ivr.config import load_config  # noqa: E402
-from ivr.flows.calendar import load_calendar  # noqa: E402
-from ivr.testbed.ports import PortAllocator  # noqa: E402
+from ivr.core.calendar import load_calendar  # noqa: E402
+from testbed.ports import PortAllocator  # noqa: E402
 from tickets.deadline import handling_deadline  # noqa: E402
 from tracking.tracker import CallTracker, Directory  # noqa: E402
 

@@ -13,13 +13,13 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from ivr import keyspace
+from ivr.store import keyspace
 from ivr.agi.fastagi import FastAgiServer
-from ivr.call_guard import MAX_ITEMS, MAX_TEXT, bounded
+from ivr.agi.call_guard import MAX_ITEMS, MAX_TEXT, bounded
 from ivr.config import load_config
 from ivr.engine import Engine
-from ivr.flows.calendar import load_calendar
-from ivr.flows.live import LiveFlows, catalog_loader, default_prompts_dir
+from ivr.core.calendar import load_calendar
+from ivr.flows.flowset import LiveFlows, catalog_loader, default_prompts_dir
 from ivr.follow import CallFollower
 from ivr.store import CallStore, TicketStore
 

@@ -11,11 +11,11 @@ from typing import Any, AsyncIterator, cast
 
 import pytest
 
-from ivr import keyspace
+from ivr.store import keyspace
 from ivr.callback import CallbackWorker
 from ivr.config import load_config
 from ivr.store import TicketStore
-from ivr.testbed.calls import until
+from testbed.calls import until
 from queues import callback as policy
 from queues.callback import CallbackRequest
 from tickets.model import Ticket

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ivr.agi.protocol import call_info
-from ivr.callerid import CallerSettings, is_callable, normalize
+from ivr.core.callerid import CallerSettings, is_callable, normalize
 from ivr.config import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[2]

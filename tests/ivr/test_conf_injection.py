@@ -17,7 +17,7 @@ from ivr import cli
 from ivr.asterisk_conf import RenderOptions, render
 from ivr.config import ConfigError, Settings, load_config
 from ivr.secret_policy import fresh_secret
-from ivr.testbed.hostile import INJECTED_TITLE, inject_title
+from testbed.hostile import INJECTED_TITLE, inject_title
 
 REPO = Path(__file__).resolve().parents[2]
 PLAN = "anhui-2021.yaml"

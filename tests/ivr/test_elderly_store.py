@@ -8,7 +8,7 @@ from typing import AsyncIterator
 
 import pytest
 
-from ivr import keyspace
+from ivr.store import keyspace
 from ivr.store import ElderlyList
 
 KEY = b"elderly-test-key-0123456789"

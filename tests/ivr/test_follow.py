@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ivr.config import load_config
-from ivr.flows.calendar import load_calendar
+from ivr.core.calendar import load_calendar
 from ivr.follow import CallFollower
 from ivr.store import TicketStore
 from tickets.model import Ticket

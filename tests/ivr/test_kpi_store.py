@@ -10,10 +10,10 @@ from typing import AsyncIterator, Callable, Iterator
 
 import pytest
 
-from ivr import keyspace
+from ivr.store import keyspace
 from ivr.store import TicketStore
-from ivr.testbed.ports import PortAllocator
-from ivr.testbed.processes import start_redis
+from testbed.ports import PortAllocator
+from testbed.processes import start_redis
 from queues import kpi
 from tickets.model import QueueVisit, Ticket
 

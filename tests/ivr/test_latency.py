@@ -8,7 +8,7 @@ import json
 import math
 import time
 
-from ivr.latency import BOUNDS, EngineLatency, Histogram, percentile, window
+from ivr.core.latency import BOUNDS, EngineLatency, Histogram, percentile, window
 
 
 def test_given_samples_then_a_percentile_is_the_bound_of_their_bucket_at_most_10_percent_above() -> None:

@@ -1,6 +1,6 @@
 import pytest
 
-from ivr.masking import mask_number
+from ivr.core.masking import mask_number
 
 
 @pytest.mark.parametrize(

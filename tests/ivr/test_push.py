@@ -12,11 +12,11 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from ivr import keyspace
+from ivr.store import keyspace
 from ivr.config import ConfigError, PushSettings, Settings, TicketSettings, Webhook
 from ivr.push import PushWorker
-from ivr.testbed.calls import until
-from ivr.testbed.ports import PortAllocator
+from testbed.calls import until
+from testbed.ports import PortAllocator
 from tickets.model import Ticket
 from ivr.config import webhook_secret_variable
 from tickets.push import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature

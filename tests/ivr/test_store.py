@@ -11,13 +11,13 @@ from typing import AsyncIterator
 
 import pytest
 
-import ivr.journal as store_module
-from ivr import keyspace
-from ivr.keyspace import CALL_STREAM
+import ivr.store.journal as store_module
+from ivr.store import keyspace
+from ivr.store.keyspace import CALL_STREAM
 from ivr.store import CallStore
-from ivr.testbed.calls import until
-from ivr.testbed.ports import PortAllocator
-from ivr.testbed.processes import start_redis
+from testbed.calls import until
+from testbed.ports import PortAllocator
+from testbed.processes import start_redis
 
 
 

@@ -10,10 +10,10 @@ from typing import AsyncIterator
 
 import pytest
 
-from ivr import keyspace
+from ivr.store import keyspace
 from ivr.store import TicketStore
-from ivr.testbed.ports import PortAllocator
-from ivr.testbed.processes import start_redis
+from testbed.ports import PortAllocator
+from testbed.processes import start_redis
 from tickets.model import Ticket
 
 CALLER_KEY = b"test-caller-key-not-a-secret"  # keys the caller index (IVR_CALLER_KEY)
@@ -151,5 +151,5 @@ async def test_given_a_ticket_key_of_another_type_then_that_write_is_set_aside_a
     await tickets.write(ticket("8.1"), "opened")
     await tickets.write(ticket("8.2"), "opened")
     await tickets.drain()
-    assert [l for _e, l, _n in await events(tickets)] == ["8.2"]
+    assert [l for _e, l, _n in await events(tickets)] == ["8.2"]  # noqa: E741
     assert json.loads(tickets.bad_file.read_text())["linkedid"] == "8.1"

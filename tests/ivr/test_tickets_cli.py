@@ -17,7 +17,7 @@ import pytest
 
 from ivr import cli
 from ivr.store import TicketStore
-from ivr.testbed.ports import PortAllocator
+from testbed.ports import PortAllocator
 from tickets.audit import read_audit
 from tickets.export import HEADER
 from tickets.model import AgentAttempt, Deadline, IvrPath, Ticket, TimelineEntry, Transfer

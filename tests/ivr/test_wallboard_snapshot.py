@@ -9,7 +9,7 @@ from pathlib import Path
 from console.wallboard import Labels, build_snapshot, trend_svg
 from ivr.config import load_config
 from queues.agents import Membership, Seat
-from queues.live import Waiting
+from queues.waiting import Waiting
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 NOW = 1_764_000_000.0

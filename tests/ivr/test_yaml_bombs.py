@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ivr import yamlsource
-from ivr.testbed.hostile import ISSUE_BOMB, KIB_BOMB
-from ivr.yamlsource import SourceError, parse
+from ivr.core import yamlsource
+from testbed.hostile import ISSUE_BOMB, KIB_BOMB
+from ivr.core.yamlsource import SourceError, parse
 
 REPO = Path(__file__).resolve().parents[2]
 LIMIT = 1 << 30  # bytes of address space for `ivr check`: the whole config needs ~250 MiB

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ivr.callerid import CallerSettings
+from ivr.core.callerid import CallerSettings
 from queues import callback as policy
 from queues.callback import CallbackRequest
 from queues.model import Callback

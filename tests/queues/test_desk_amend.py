@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from queues.live import Amend, desk_stub, request_label
+from queues.waiting import Amend, desk_stub, request_label
 from tickets.model import Ticket
 
 DEPARTMENTS = {"省民政厅", "省商务厅"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from queues.elderly import caller_number, normalize_number, parse_numbers
-from ivr.yamlsource import SourceErrors
+from ivr.core.yamlsource import SourceErrors
 
 
 @pytest.mark.parametrize("text", ["13900000001", "139-0000-0001", " 139 0000 0001 ", "+8613900000001",

@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ivr.config import load_config
-from ivr.flows.calendar import load_calendar
+from ivr.core.calendar import load_calendar
 from queues.model import QueueRoute, memberships, serving
 from queues.policy import open_queue
 

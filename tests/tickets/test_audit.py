@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from ivr.testbed.console import LINE_BREAKERS
+from testbed.console import LINE_BREAKERS
 from tickets.audit import (UNREADABLE, AuditError, Reader, UnmaskedRead, check_reason, read_audit, unmasked_read,
                            write_audit)
 

@@ -11,7 +11,7 @@ import pytest
 
 from ivr import cli
 from ivr.config import TicketSettings
-from ivr.flows.calendar import LibraryData, library_data, load_calendar
+from ivr.core.calendar import LibraryData, library_data, load_calendar
 from tickets.deadline import handling_deadline, provisional_years
 from tickets.model import Deadline
 

@@ -19,7 +19,7 @@ import pytest
 
 import tracking.retention as retention
 from ivr.config import Settings, TicketSettings, TrackingSettings
-from ivr.testbed.calls import until
+from testbed.calls import until
 from tracking.retention import LogFile, cdr_files, next_run_in, rotate_and_expire, run_retention
 
 DEC1 = date(2026, 12, 1)

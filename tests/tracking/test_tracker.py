@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from ivr.config import load_config
-from ivr.flows.calendar import load_calendar
-from ivr.masking import mask_number
+from ivr.core.calendar import load_calendar
+from ivr.core.masking import mask_number
 from queues import callback as policy
 from tickets.deadline import handling_deadline
 from tickets.model import Ticket
@@ -25,12 +25,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def settings():  # noqa: ANN201
+def settings():
     return load_config(REPO / "config").settings
 
 
 @pytest.fixture
-def tracker(settings) -> CallTracker:  # noqa: ANN001
+def tracker(settings) -> CallTracker:
     calendar = load_calendar()
     return CallTracker(Directory.from_settings(settings),
                        lambda t: handling_deadline(datetime.fromisoformat(t.received), t.request_type,
@@ -347,7 +347,7 @@ def test_given_an_expert_call_that_times_out_and_the_caller_hangs_up_then_overfl
 
 
 def test_given_an_engine_that_picks_up_a_queued_call_then_its_visit_has_the_name_the_first_engine_gave_it(
-    tracker: CallTracker, settings,  # noqa: ANN001
+    tracker: CallTracker, settings,
 ) -> None:
     """Two engines (or one restarted) write the same visit under one phase: counted once."""
     events = recorded("answered_rated")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from ivr.config import ConfigError, load_config
-from ivr.flows.calendar import load_calendar
-from ivr.testbed.configs import edit_entry
+from ivr.core.calendar import load_calendar
+from testbed.configs import edit_entry
 from queues.model import Hours
 from transfer.hours import open_subcenter
 from transfer.model import SubCenter, TransferRoute

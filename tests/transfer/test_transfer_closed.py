@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ivr.config import load_config
-from ivr.flows.calendar import load_calendar
+from ivr.core.calendar import load_calendar
 from queues.model import Hours
 from transfer.control import TransferError, refuse_closed, resolve
 

@@ -13,12 +13,12 @@ from ivr.agi.channel import AgiChannel
 from ivr.agi.fastagi import FastAgiServer
 from ivr.agi.peers import PeerPolicy
 from ivr.config import AgiSettings
-from ivr.channel import CallerHungUp, CallInfo, ChannelError
+from ivr.core.channel import CallerHungUp, CallInfo, ChannelError
 
 ENV = b"agi_network_script: ivr\nagi_channel: PJSIP/pstn-1\nagi_uniqueid: 1700000000.1\nagi_callerid: 13800138000\nagi_arg_1: 12345\n\n"
 
 
-def wait_until(predicate, timeout: float = 3.0) -> None:  # noqa: ANN001
+def wait_until(predicate, timeout: float = 3.0) -> None:
     """Bounded wait for a handler (running in the server thread) to record its outcome."""
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -3,7 +3,7 @@
 import pytest
 
 from ivr.agi.protocol import AgiProtocolError, CommandFailed, EnvironmentReader, parse_reply, quote
-from ivr.channel import CallerHungUp, ChannelError
+from ivr.core.channel import CallerHungUp, ChannelError
 
 ENV = (
     b"agi_network: yes\nagi_network_script: ivr\nagi_request: agi://127.0.0.1:4573/ivr\n"

@@ -12,8 +12,8 @@ from panoramisk.ami_protocol import AMIProtocol
 
 from ivr.ami.client import AmiClient, AmiError, Utf8AMIProtocol
 from ivr.ami.logfilter import scrub
-from ivr.testbed.calls import until
-from ivr.testbed.ports import PortAllocator
+from testbed.calls import until
+from testbed.ports import PortAllocator
 
 EVENT = "Event: Newchannel\r\nChannel: PJSIP/pstn-1\r\nCallerIDName: 张三\r\nCallerIDNum: 13800138000\r\n\r\n".encode()
 
@@ -22,7 +22,7 @@ class FakeFactory:
     def __init__(self) -> None:
         self.events: list[dict[str, str]] = []
 
-    def dispatch(self, message) -> None:  # noqa: ANN001
+    def dispatch(self, message) -> None:
         self.events.append(dict(message))
 
 

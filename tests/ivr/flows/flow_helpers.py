@@ -7,10 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from ivr.channel import CallerHungUp, CallInfo, InMemoryVariables
-from ivr.flows.live import FlowSet, compile_config
+from ivr.core.channel import CallerHungUp, CallInfo, InMemoryVariables
+from ivr.flows.flowset import FlowSet, compile_config
 from ivr.prompts.catalog import Prompt, PromptCatalog, Template, variant_id
-from ivr.yamlsource import SourceErrors
+from ivr.core.yamlsource import SourceErrors
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -5,10 +5,10 @@ import pytest
 
 from flow_helpers import make_catalog
 from ivr import cli
-from ivr.flows import live
-from ivr.flows.calendar import LibraryData, library_data, load_calendar
+from ivr.flows import flowset as live
+from ivr.core.calendar import LibraryData, library_data, load_calendar
 from ivr.prompts import catalog as prompts_module
-from ivr.yamlsource import SourceError
+from ivr.core.yamlsource import SourceError
 
 CAL = load_calendar()
 LIBRARY = library_data()

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from ivr.channel import CallInfo
+from ivr.core.channel import CallInfo
 from ivr.engine import Engine
-from ivr.flows.live import LiveFlows, catalog_loader, default_prompts_dir
+from ivr.flows.flowset import LiveFlows, catalog_loader, default_prompts_dir
 
 from flow_helpers import FakeChannel
 

@@ -8,8 +8,9 @@ import asyncio
 from datetime import datetime
 
 from flow_helpers import FakeChannel, call
-from ivr.flows import LiveFlows, compile_config, run_call
-from ivr.route import QueueRoute
+from ivr.flows.flowset import LiveFlows, compile_config
+from ivr.flows.runner import run_call
+from ivr.core.route import QueueRoute
 
 
 def make_live(config_dir, catalog):

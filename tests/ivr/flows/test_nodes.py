@@ -7,8 +7,8 @@ from datetime import datetime
 import pytest
 
 from flow_helpers import NOTICE_FLOW, write_flow, FakeChannel, call, compile_text
-from ivr.flows import apply_route, run_call
-from ivr.route import HangupRoute, QueueRoute, TransferRoute
+from ivr.flows.runner import apply_route, run_call
+from ivr.core.route import HangupRoute, QueueRoute, TransferRoute
 
 MONDAY_10 = datetime(2026, 11, 23, 10, 0)
 
@@ -263,7 +263,7 @@ async def test_apply_route_sets_ivr_route_last():
 
 
 async def test_given_a_channel_error_then_the_call_goes_to_the_general_queue(bare_config, catalog):
-    from ivr.channel import ChannelError
+    from ivr.core.channel import ChannelError
 
     class Broken(FakeChannel):
         async def get_data(self, sound, timeout_ms, max_digits):
@@ -274,7 +274,7 @@ async def test_given_a_channel_error_then_the_call_goes_to_the_general_queue(bar
 
 
 async def test_given_a_subcenter_number_then_it_is_transferred_without_a_flow(config_dir, catalog):
-    from ivr.flows import compile_config
+    from ivr.flows.flowset import compile_config
 
     flows = compile_config(config_dir, catalog, environ={})
     record = await run_call(flows, call(dialed="12366"), FakeChannel())

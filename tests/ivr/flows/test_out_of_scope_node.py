@@ -12,7 +12,7 @@ import pytest
 from flow_helpers import REPO, FakeChannel, call, compile_text, errors_of
 from ivr.config import ConfigError, load_config
 from ivr.flows.runner import run_call
-from ivr.testbed.configs import edit_entry
+from testbed.configs import edit_entry
 
 FLOW = """
     nodes:

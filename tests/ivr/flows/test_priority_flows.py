@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from flow_helpers import FakeChannel, errors_of, write_flow
-from ivr.channel import CallInfo
+from ivr.core.channel import CallInfo
 from ivr.engine import EarlierTicket, Engine
-from ivr.flows.live import LiveFlows, compile_config
+from ivr.flows.flowset import LiveFlows, compile_config
 from ivr.prompts.catalog import PromptCatalog
 
 MENU = """

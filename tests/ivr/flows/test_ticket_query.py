@@ -9,12 +9,13 @@ import pytest
 
 from flow_helpers import FakeChannel, call, compile_text, make_catalog
 from ivr import cli
-from ivr.flows import compile_config, run_call
+from ivr.flows.flowset import compile_config
+from ivr.flows.runner import run_call
 from ivr.flows.lint import timing_for
 from ivr.flows.progress import date_prompts, deadline_prompts, number_prompts, time_prompts
 from ivr.flows.simulator import InMemoryTickets, script, simulate
 from ivr.prompts import catalog as prompts_module
-from ivr.route import HangupRoute, QueueRoute
+from ivr.core.route import HangupRoute, QueueRoute
 from tickets.model import Deadline, Ticket
 
 CALLER = "13800000000"

@@ -223,7 +223,7 @@ def test_given_a_prompt_of_its_own_pace_then_it_is_read_faster_and_only_it_chang
 
 
 def test_given_a_pace_out_of_range_then_the_catalog_is_refused_at_its_line(prompts_dir: Path) -> None:
-    from ivr.yamlsource import SourceErrors
+    from ivr.core.yamlsource import SourceErrors
 
     text = (prompts_dir / "catalog.yaml").read_text(encoding="utf-8")
     (prompts_dir / "catalog.yaml").write_text(text.replace("    zh: 感谢您的来电，再见。\n",

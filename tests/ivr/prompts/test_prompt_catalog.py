@@ -9,7 +9,7 @@ from pydub.generators import Sine
 
 from ivr.prompts.catalog import Prompt, PromptCatalog, load_catalog, tts_hash, variant_id
 from ivr.prompts.tts import normalize
-from ivr.yamlsource import SourceError, SourceErrors
+from ivr.core.yamlsource import SourceError, SourceErrors
 
 
 def test_given_a_template_then_each_variant_is_a_prompt_with_the_value_rendered(prompts_dir: Path) -> None:

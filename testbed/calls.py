@@ -17,12 +17,12 @@ from typing import Any, AsyncIterator, Callable, cast
 
 import redis.asyncio as aioredis
 
-from ivr import keyspace
+from ivr.store import keyspace
 from ivr.ami.client import AmiClient
 from ivr.store import TicketStore
-from ivr.testbed.bed import BedState, TestBed
-from ivr.testbed.ports import PortAllocator
-from ivr.testbed.sipp import Key, PeerMode, Sipp, agent_dial, citizen_call, citizen_calls, register, sip_peer
+from testbed.bed import BedState, TestBed
+from testbed.ports import PortAllocator
+from testbed.sipp import Key, PeerMode, Sipp, agent_dial, citizen_call, citizen_calls, register, sip_peer
 from queues.model import memberships, serving
 
 _ports = PortAllocator()

@@ -7,7 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from ivr.testbed.bed import RTP_PORTS, BedState
+from testbed.bed import RTP_PORTS, BedState
 
 
 def test_given_a_state_with_an_unknown_field_then_it_loads_without_it(tmp_path: Path) -> None:

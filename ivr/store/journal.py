@@ -127,7 +127,7 @@ class JournaledWriter:
             self._wake.clear()
             try:
                 await self.drain()
-            except Exception:  # noqa: BLE001 - the writer must outlive any one failure
+            except Exception:
                 log.exception("%s writer failed; records stay in %s for the flusher", self.kind, self.journal)
                 self._journal_only, self._pending = True, []
 

@@ -14,10 +14,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ivr import keyspace
+from ivr.store import keyspace
 from ivr.cli import UsageError, config_dir
-from ivr.masking import mask_number
-from ivr.testbed.runners import TestbedError
+from ivr.core.masking import mask_number
+from testbed.runners import TestbedError
 
 HELP = "run Asterisk + Redis + engine on loopback and place one demo call (sipp)"
 
@@ -37,9 +37,9 @@ def say(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ivr.testbed.bed import TestBed
-    from ivr.testbed.console import private_config
-    from ivr.testbed.processes import pid_alive
+    from testbed.bed import TestBed
+    from testbed.console import private_config
+    from testbed.processes import pid_alive
 
     try:
         if args.bed:
@@ -72,11 +72,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
 
 
-def console_sign_in(bed) -> None:  # noqa: ANN001
+def console_sign_in(bed) -> None:
     """A demo admin with a password made now, printed once (it lives in the bed's Redis only)."""
     import secrets
 
-    from ivr.testbed.console import add_user
+    from testbed.console import add_user
 
     st = bed.state
     password = secrets.token_urlsafe(12)
@@ -84,7 +84,7 @@ def console_sign_in(bed) -> None:  # noqa: ANN001
     say(f"web console: http://127.0.0.1:{st.web_port}/   sign in as demo-admin, password {password}")
 
 
-def _stay(bed) -> None:  # noqa: ANN001
+def _stay(bed) -> None:
     say("")
     say(f"the console stays up at http://127.0.0.1:{bed.state.web_port}/ — press Enter (or Ctrl-C) to stop")
     try:
@@ -93,12 +93,12 @@ def _stay(bed) -> None:  # noqa: ANN001
         pass
 
 
-async def _call(bed, dialed: str, presses: str) -> int:  # noqa: ANN001
+async def _call(bed, dialed: str, presses: str) -> int:
     import redis.asyncio as aioredis
 
     from ivr.ami.client import AmiClient
-    from ivr.testbed.calls import Phones, call_record
-    from ivr.testbed.sipp import keys
+    from testbed.calls import Phones, call_record
+    from testbed.sipp import keys
 
     st = bed.state
     ami = AmiClient("127.0.0.1", st.ami_port, "testbed", st.testbed_ami_secret)

@@ -23,7 +23,7 @@ from typing import AsyncGenerator, AsyncIterator, cast
 
 import redis.asyncio as aioredis
 
-from ivr import keyspace
+from ivr.store import keyspace
 from tickets.filters import Filters, parse_filters
 from tickets.model import Ticket
 

@@ -20,7 +20,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.asterisk)
 
 
-def real_tier_counts(reporter) -> dict[str, int]:  # noqa: ANN001
+def real_tier_counts(reporter) -> dict[str, int]:
     counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
     for outcome in counts:
         for report in reporter.stats.get(outcome, []):
@@ -29,7 +29,7 @@ def real_tier_counts(reporter) -> dict[str, int]:  # noqa: ANN001
     return counts
 
 
-def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+def pytest_terminal_summary(terminalreporter) -> None:
     c = real_tier_counts(terminalreporter)
     terminalreporter.write_line(
         f"real-Asterisk tests: {c['passed']} passed, {c['failed'] + c['error']} failed, {c['skipped']} skipped"

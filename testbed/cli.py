@@ -6,9 +6,9 @@ import argparse
 import sys
 
 from ivr.cli import UsageError, config_dir
-from ivr.testbed.bed import TestBed, running_beds
-from ivr.testbed.processes import pid_alive
-from ivr.testbed.runners import TestbedError, select_runner
+from testbed.bed import TestBed, running_beds
+from testbed.processes import pid_alive
+from testbed.runners import TestbedError, select_runner
 
 HELP = "start/stop an isolated Asterisk + Redis test bed (rootfs or Docker runner)"
 

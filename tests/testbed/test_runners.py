@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ivr.testbed.runners import REPO, DockerRunner, RootfsRunner, host_debian_mirror, recipe_hash, shared_paths
+from testbed.runners import REPO, DockerRunner, RootfsRunner, host_debian_mirror, recipe_hash, shared_paths
 
 
 def test_rootfs_runner_binds_shared_paths_in_a_private_mount_namespace(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_mirror_is_read_from_the_hosts_apt_sources() -> None:
 
 
 def test_test_bed_ports_stay_below_the_ephemeral_range() -> None:
-    from ivr.testbed.ports import PortAllocator, ephemeral_low
+    from testbed.ports import PortAllocator, ephemeral_low
 
     ports = PortAllocator()
     assert all(10000 <= ports.one() < ephemeral_low() for _ in range(50))

@@ -19,14 +19,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Callable, Mapping
 
 from ivr.config import NAME, ConfigError, LoadedConfig, Settings, load_config
-from ivr.flows.calendar import DEFAULT_PATH as CALENDAR_PATH
-from ivr.flows.calendar import HolidayCalendar, load_calendar
+from ivr.core.calendar import DEFAULT_PATH as CALENDAR_PATH
+from ivr.core.calendar import HolidayCalendar, load_calendar
 from ivr.flows.compiler import Flow, compile_flow, suggest
 from ivr.flows.goto import Subflow
 from ivr.flows.lint import CatalogTiming, FlowLint, lint_flows, timing_for, worst_from
 from ivr.flows.validate import check_flow
-from ivr.route import GENERAL_QUEUE, QueueRoute, Route, TransferRoute
-from ivr.yamlsource import Location, SourceError, SourceErrors, load
+from ivr.core.route import GENERAL_QUEUE, QueueRoute, Route, TransferRoute
+from ivr.core.yamlsource import Location, SourceError, SourceErrors, load
 
 MERGED_NOTICE = "merged_notice"  # the transitional notice template (prompts/catalog.yaml), per old number
 

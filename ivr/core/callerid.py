@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from pydantic import Field, field_validator
 
-from ivr.strict import Strict
+from ivr.core.strict import Strict
 
 # 11-digit mobiles 13x-19x; fixed lines: 0, an area code not starting with 0, 7-8 digits
 DEFAULT_CALLABLE = r"1[3-9][0-9]{9}|0[1-9][0-9]{8,10}"

@@ -25,10 +25,10 @@ from ivr.ami.client import AmiClient, AmiError
 from ivr.asterisk_conf import Directories, RenderOptions, reload_modules, write
 from ivr.config import LoadedConfig, Settings, load_config, state_dir
 from ivr.secret_policy import fresh_secret
-from ivr.testbed.dns import SilentResolver
-from ivr.testbed.ports import PortAllocator
-from ivr.testbed.processes import log_tail, pid_alive, spawn, start_redis, stop_group, wait_port
-from ivr.testbed.runners import Progress, TestbedError, select_runner
+from testbed.dns import SilentResolver
+from testbed.ports import PortAllocator
+from testbed.processes import log_tail, pid_alive, spawn, start_redis, stop_group, wait_port
+from testbed.runners import Progress, TestbedError, select_runner
 
 # Asterisk's RTP range: two ports (RTP, RTCP) per call leg. 1000 holds 200 callers waiting in
 # a queue and 200 agents talking to them at once (800), with room for Asterisk's random picks.
@@ -315,7 +315,7 @@ class TestBed:
 
     def _install_prompts(self) -> None:
         """Build the Mandarin prompts (incremental) and install them as this bed's zh sounds."""
-        from ivr.flows.live import default_prompts_dir
+        from ivr.flows.flowset import default_prompts_dir
         from ivr.prompts.build import PromptBuildError, build_prompts, install_sounds
 
         prompts_dir = default_prompts_dir(self.loaded.config_dir)

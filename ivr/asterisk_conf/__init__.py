@@ -19,7 +19,6 @@ from ivr.config import ConfigError, Settings, agent_secret
 from ivr.conftext import UnsafeValue, arg, comment, guard, secret, value, word
 from ivr.secret_policy import agent_secret_variable
 from queues.model import memberships
-from ivr.testbed.dialplan import testbed_dialplan
 from ivr.transfers import closed_variable
 from transfer.control import TRANSFERS_CONTEXT, targets
 from transfer.model import EMERGENCY_TRUNK, EmergencyTrunk, Platform, SubCenter
@@ -27,7 +26,7 @@ from transfer.model import EMERGENCY_TRUNK, EmergencyTrunk, Platform, SubCenter
 if TYPE_CHECKING:
     from ivr.ami.client import AmiClient
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "asterisk-conf"
+STATIC_DIR = Path(__file__).resolve().parents[2] / "asterisk-conf"
 STATIC_FILES = (
     "modules.conf",
     "extensions.conf",
@@ -138,6 +137,15 @@ def render(settings: Settings, options: RenderOptions) -> dict[str, str]:
         raise ConfigError(f"refused to render Asterisk's configuration: {exc}") from None
 
 
+def _testbed_dialplan() -> str:
+    # Only a test bed sets testbed_ami_secret, and it runs from a source checkout: the test bed
+    # package is not installed with the engine, so it is imported here, not at module level
+    # (WP4 replaces this with RenderOptions.extra_files passed in by the test bed).
+    from testbed.dialplan import testbed_dialplan
+
+    return testbed_dialplan()
+
+
 def _render(settings: Settings, options: RenderOptions) -> dict[str, str]:
     files = {name: (STATIC_DIR / name).read_text(encoding="utf-8") for name in STATIC_FILES}
     files.update(
@@ -155,7 +163,7 @@ def _render(settings: Settings, options: RenderOptions) -> dict[str, str]:
             "extensions_agent_transfers.conf": _transfer_targets(settings),
             "extensions_transfers.conf": _transfer_targets(settings),  # the same in [ivr-transfers]
             "extensions_bridge.conf": _transfer_targets(settings, goto="dial,1"),
-            "extensions_testbed.conf": testbed_dialplan() if options.testbed_ami_secret else "",
+            "extensions_testbed.conf": _testbed_dialplan() if options.testbed_ami_secret else "",
             "extensions_out_of_scope.conf": _out_of_scope_dialplan(settings),
             "features_out_of_scope.conf": _out_of_scope_features(settings),
         }

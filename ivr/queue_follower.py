@@ -1,7 +1,7 @@
 """The live follower: AMI facts the wallboard and the agent desk need, published in Redis.
 
 It listens on the engine's AMI session, after the call follower (so the tracker already knows
-what the event says), and writes two things (:mod:`queues.live`, keys in :mod:`ivr.keyspace`):
+what the event says), and writes two things (:mod:`queues.waiting`, keys in :mod:`ivr.store.keyspace`):
 
 - callers waiting now (``QueueCallerJoin`` … ``Leave`` / ``Abandon`` / ``Hangup``), rebuilt from
   ``QueueStatus`` after every login and every :data:`RECONCILE_INTERVAL`: Asterisk is the truth;
@@ -28,13 +28,13 @@ from typing import Any, Callable, Mapping, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ivr import keyspace
+from ivr.store import keyspace
 from ivr.ami.client import AmiClient, AmiError
 from ivr.asterisk_conf import config_queue
 from ivr.config import Settings
-from ivr.flows.calendar import HolidayCalendar
+from ivr.core.calendar import HolidayCalendar
 from ivr.store import PHASE_REV, TicketStore
-from queues.live import DESK_TTL, Amend, Waiting, desk_stub
+from queues.waiting import DESK_TTL, Amend, Waiting, desk_stub
 from tickets.deadline import handling_deadline
 from tickets.model import Deadline, Ticket
 from tracking.tracker import endpoint_of
@@ -110,7 +110,7 @@ class LiveFollower:
             return
         try:
             self._handle(name, event)
-        except Exception:  # noqa: BLE001 - an odd event must not stop the wallboard
+        except Exception:
             log.exception("live follower failed on a %s event", name)
         self._wake.set()
 

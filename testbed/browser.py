@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from ivr.testbed.runners import TestbedError
+from testbed.runners import TestbedError
 
 CHROMIUM = os.environ.get("IVR_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("IVR_CHROMEDRIVER", "/usr/bin/chromedriver")

@@ -1,6 +1,6 @@
-"""The Redis repository: call records, tickets and engine status (key names: :mod:`ivr.keyspace`).
+"""The Redis repository: call records, tickets and engine status (key names: :mod:`ivr.store.keyspace`).
 
-Both kinds of record are journaled on disk first and group-committed (:mod:`ivr.journal`), so
+Both kinds of record are journaled on disk first and group-committed (:mod:`ivr.store.journal`), so
 neither a dead Redis nor a dead writer loses one. Every write is idempotent, because a journal
 may be replayed after its records already reached Redis:
 
@@ -28,8 +28,8 @@ from typing import Any, Callable, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ivr import keyspace
-from ivr.journal import JournaledWriter
+from ivr.store import keyspace
+from ivr.store.journal import JournaledWriter
 from queues import kpi
 from queues.kpi import Increment
 from queues.elderly import ElderlyEntry
@@ -45,7 +45,7 @@ DAY = 86_400
 # the records. Each record is stored under its key and added to the stream; per record 1
 # stored, 0 already there, -1 its key holds another type (that record is refused), -3 another
 # record holds its id (refused: one record per call, the first; only a record the engine
-# ``confirmed`` from AMI replaces one that was not — ivr/call_guard.py). A lone -2 instead of
+# ``confirmed`` from AMI replaces one that was not — ivr/agi/call_guard.py). A lone -2 instead of
 # the list: the stream key holds another type, nothing was written. A record replayed after it
 # already reached Redis (the writer died between the write and removing its journal) finds its
 # identical copy and is not streamed twice.
@@ -316,7 +316,7 @@ class TicketStore(_RedisJournal):
     """Tickets by ``linkedid``: written as journaled, idempotent phase writes; read for the CLI,
     the progress query, repeat callers and the tracker's reconciliation.
 
-    ``caller_key`` keys the caller index (:func:`ivr.keyspace.caller_digest`): a store that
+    ``caller_key`` keys the caller index (:func:`ivr.store.keyspace.caller_digest`): a store that
     writes tickets or looks them up by caller needs it; a reader by number or time does not."""
 
     kind = "tickets"

@@ -7,8 +7,8 @@ import socket
 import time
 from pathlib import Path
 
-from ivr.testbed.dns import SilentResolver, parse_query
-from ivr.testbed.runners import DockerRunner, RootfsRunner
+from testbed.dns import SilentResolver, parse_query
+from testbed.runners import DockerRunner, RootfsRunner
 
 # a query for "vm", type AAAA, as glibc sends it
 QUERY = bytes.fromhex("10ec01000001000000000000") + b"\x02vm\x00" + bytes.fromhex("001c0001")

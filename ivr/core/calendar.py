@@ -27,7 +27,7 @@ from typing import Literal, Mapping
 import chinese_calendar  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ivr.yamlsource import SourceError, load, pydantic_errors
+from ivr.core.yamlsource import SourceError, load, pydantic_errors
 
 DEFAULT_PATH = Path(__file__).with_name("holidays_cn.yaml")
 DayKind = Literal["working", "rest", "holiday"]

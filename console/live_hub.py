@@ -16,8 +16,8 @@ from console.streams import OpenStreams
 from console.transfers import DeskTransfers
 from console.wallboard import Wallboard, WallboardSource
 from ivr.config import caller_key, state_dir
-from ivr.flows.calendar import load_calendar
-from ivr.live import deadline_on
+from ivr.core.calendar import load_calendar
+from ivr.queue_follower import deadline_on
 from ivr.store import TicketStore
 
 

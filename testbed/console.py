@@ -143,7 +143,7 @@ def shows_every_line(site: ConsoleSite, page: str) -> None:
 
 
 def bed_site(state: Any) -> ConsoleSite:
-    """The console of a bed's engine (``state``: :class:`ivr.testbed.bed.BedState`)."""
+    """The console of a bed's engine (``state``: :class:`testbed.bed.BedState`)."""
     return ConsoleSite(f"http://127.0.0.1:{state.web_port}", state.redis_url,
                        Path(state.dir) / "state" / "audit" / "unmasked.jsonl", state.metrics_token)
 
@@ -152,7 +152,7 @@ class StandaloneConsole:
     """The console without an engine: live flows compiled from ``config_dir``, reloads in-process."""
 
     def __init__(self, config_dir: Path, redis_url: str, workdir: Path, web: WebSettings | None = None):
-        from ivr.testbed.ports import PortAllocator
+        from testbed.ports import PortAllocator
 
         self.config_dir, self.redis_url, self.workdir = config_dir, redis_url, workdir
         self.web = (web or WebSettings()).model_copy(update={"port": PortAllocator().one()})
@@ -168,7 +168,7 @@ class StandaloneConsole:
     async def _start(self) -> None:
         from console.context import Console, console_redis
         from console.server import start
-        from ivr.flows.live import LiveFlows, catalog_loader, default_prompts_dir
+        from ivr.flows.flowset import LiveFlows, catalog_loader, default_prompts_dir
         from ivr.store import TicketStore
 
         flows = LiveFlows.from_config(self.config_dir, catalog_loader(default_prompts_dir(self.config_dir)))

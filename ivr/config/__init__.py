@@ -1,7 +1,7 @@
 """Typed, layered configuration: built-in defaults → ``config/*.yaml`` → environment.
 
 Merged once at start and passed down as frozen objects; business code never reads
-``os.environ``. Every file error names file, line and column (see :mod:`ivr.yamlsource`).
+``os.environ``. Every file error names file, line and column (see :mod:`ivr.core.yamlsource`).
 Flows live in ``config/flows/`` and are compiled by :mod:`ivr.flows`, not here.
 
 Secrets never live in ``config/``: the AMI secret comes from ``IVR_AMI_SECRET``, an agent
@@ -22,11 +22,11 @@ from typing import Any, Literal, Mapping
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
 from ivr.agi.peers import parse_networks
-from ivr.callerid import CallerSettings
+from ivr.core.callerid import CallerSettings
 from ivr.conftext import FILE_PATH, Host, PjsipMatch, SipUri, Title, line_breaks
 from ivr.secret_policy import agent_secret_variable
-from ivr.strict import NAME, NUMBER, Strict
-from ivr.yamlsource import Document, Location, SourceError, SourceErrors, load, pydantic_errors
+from ivr.core.strict import NAME, NUMBER, Strict
+from ivr.core.yamlsource import Document, Location, SourceError, SourceErrors, load, pydantic_errors
 from queues.model import Agent, PauseReasons, Queue
 from queues.priority import PrioritySettings
 from tickets.scope import OutOfScopeMatter
@@ -514,7 +514,7 @@ MIN_CALLER_KEY = 16  # characters: the key, not the phone number, is what a dump
 
 
 def caller_key(environ: Mapping[str, str] | None = None) -> bytes | None:
-    """The HMAC key of caller digests in Redis (:func:`ivr.keyspace.caller_digest`), from
+    """The HMAC key of caller digests in Redis (:func:`ivr.store.keyspace.caller_digest`), from
     ``IVR_CALLER_KEY``; the same on every engine sharing one Redis. None when unset."""
     environ = os.environ if environ is None else environ
     value = environ.get(CALLER_KEY_VARIABLE, "")

@@ -26,7 +26,7 @@ class CallInfo:
     unique_id: str
     channel: str
     dialed: str  # the number the citizen dialed (12345, 12333, an old department number…)
-    caller: str  # caller id number; mask before logging (ivr.masking)
+    caller: str  # caller id number; mask before logging (ivr.core.masking)
     language: str = "zh"
     arguments: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
