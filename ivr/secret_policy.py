@@ -1,61 +1,15 @@
-"""How strong a secret must be: AMI users' secrets, agents' SIP passwords, webhook signing keys.
+"""Moved to :mod:`ivr.core.secret_policy` (issue 18): this module only keeps the old import path working
+for the modules other work packages are still splitting; new code imports from ``ivr.core.secret_policy``."""
 
-A short or repetitive secret is guessed online (AMI and SIP answer every try) or offline from one
-signed webhook body. Every secret is refused below 16 characters or with fewer than 8 different
-characters; ``secrets.token_urlsafe(18)`` (what :func:`fresh_secret` and the test bed use)
-passes but for a chance below 1e-14. Checked where each is used: ``ivr serve``, ``ivr check`` and rendering Asterisk's files.
-"""
-
-from __future__ import annotations
-
-import secrets
-import unicodedata
-from typing import TYPE_CHECKING, Mapping
-
-if TYPE_CHECKING:
-    from ivr.config import Settings
-
-MIN_LENGTH = 16
-MIN_DISTINCT = 8
-
-
-def fresh_secret() -> str:
-    """A new secret that passes (24 URL-safe characters, 144 random bits)."""
-    return secrets.token_urlsafe(18)
-
-
-def secret_problem(label: str, value: str) -> str | None:
-    """Why ``value`` may not be the secret ``label`` (an environment variable's name), or None."""
-    advice = f"(e.g. `openssl rand -base64 18`, or {fresh_secret()})"
-    if any(unicodedata.category(ch)[0] in "CZ" for ch in value):
-        return f"{label}: a secret may not contain spaces, line breaks or control characters {advice}"
-    if ";" in value:
-        return f"{label}: a secret may not contain ';' (Asterisk's files read it as a comment) {advice}"
-    if len(value) < MIN_LENGTH:
-        return f"{label} is too weak: {len(value)} characters, at least {MIN_LENGTH} needed {advice}"
-    if len(set(value)) < MIN_DISTINCT:
-        return f"{label} is too weak: only {len(set(value))} different characters, at least {MIN_DISTINCT} needed {advice}"
-    return None
-
-
-def secret_problems(named: Mapping[str, str | None]) -> list[str]:
-    """:func:`secret_problem` of each set secret, by its variable's name (unset ones are skipped)."""
-    return [p for label, value in named.items() if value and (p := secret_problem(label, value))]
-
-
-def agent_secret_variable(agent: str) -> str:
-    """Where an agent phone's SIP password comes from: ``IVR_AGENT_SECRET_<AGENT>``."""
-    return "IVR_AGENT_SECRET_" + agent.upper().replace("-", "_")
-
-
-def deployment_secret_problems(settings: "Settings", environ: Mapping[str, str] | None = None) -> list[str]:
-    """Weak secrets among those this deployment has set: the AMI users' and the agents' SIP
-    passwords (``ivr serve`` and ``ivr check`` refuse them; webhook keys: tickets.push)."""
-    from ivr.config import agent_secret
-
-    ami = settings.ami
-    named = {variable: secret.get_secret_value() if secret else None for variable, secret in (
-        ("IVR_AMI_SECRET", ami.secret), ("IVR_AMI_SEATS_SECRET", ami.seats_secret),
-        ("IVR_AMI_ADMIN_SECRET", ami.admin_secret), ("IVR_AMI_TRANSFER_SECRET", ami.transfer_secret))}
-    named.update({agent_secret_variable(name): agent_secret(name, environ) for name in settings.agents})
-    return secret_problems(named)
+from ivr.core.secret_policy import (
+    AmiSecrets as AmiSecrets,
+    Deployment as Deployment,
+    MIN_DISTINCT as MIN_DISTINCT,
+    MIN_LENGTH as MIN_LENGTH,
+    agent_secret as agent_secret,
+    agent_secret_variable as agent_secret_variable,
+    deployment_secret_problems as deployment_secret_problems,
+    fresh_secret as fresh_secret,
+    secret_problem as secret_problem,
+    secret_problems as secret_problems,
+)

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from ivr.core.convert import to_float, to_int
+
 Facts = Mapping[str, str]
 MEMBER_EVENTS = frozenset({"QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause", "QueueMemberStatus"})
 # Asterisk's device states (AST_DEVICE_*), as QueueMember* events number them
@@ -86,31 +88,17 @@ def agent_of(facts: Facts) -> str:
     return interface.split("/", 1)[-1]
 
 
-def _int(text: str | None) -> int:
-    try:
-        return int(text or 0)
-    except ValueError:
-        return 0
-
-
-def _float(text: str | None) -> float:
-    try:
-        return float(text or 0)
-    except ValueError:
-        return 0.0
-
-
 def _membership(facts: Facts) -> Membership:
     return Membership(
-        penalty=_int(facts.get("Penalty")),
+        penalty=to_int(facts.get("Penalty")),
         paused=facts.get("Paused") == "1",
         reason=facts.get("PausedReason", "") if facts.get("Paused") == "1" else "",
         device=facts.get("Status", "1") or "1",
         in_call=facts.get("InCall") == "1",
-        last_call=_float(facts.get("LastCall")),
-        wrapup=_int(facts.get("Wrapuptime")),
-        calls=_int(facts.get("CallsTaken")),
-        login=_float(facts.get("LoginTime")),
+        last_call=to_float(facts.get("LastCall")),
+        wrapup=to_int(facts.get("Wrapuptime")),
+        calls=to_int(facts.get("CallsTaken")),
+        login=to_float(facts.get("LoginTime")),
     )
 
 

@@ -9,15 +9,18 @@ pjsip endpoints and the log-in feature codes by :mod:`ivr.asterisk_conf`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
-from ivr.conftext import MUSIC_CLASS, SipUri, Title
+from ivr.core.conftext import MUSIC_CLASS, SipUri, Title
+from ivr.core.hours import Hours
+from ivr.core.route import GENERAL_QUEUE, QueueRoute
 from ivr.core.strict import Strict
 
-GENERAL_QUEUE = "general"
+__all__ = ["GENERAL_QUEUE", "Agent", "Announce", "Callback", "Hours", "PauseReasons", "Queue", "QueueRoute", "Strategy",
+           "memberships", "serving"]
+
 PauseReasons = dict[Annotated[str, StringConstraints(pattern=r"^[1-9]$")], Annotated[Title, StringConstraints(min_length=1, max_length=20)]]
 """A pause reason by the digit an agent keys after the pause code (``*73`` + digit)."""
 Strategy = Literal["rrmemory", "ringall", "leastrecent", "fewestcalls", "random", "linear", "wrandom"]
@@ -46,23 +49,6 @@ class Agent(Strict):
         for skill, penalty in value.items():
             if not 0 <= penalty <= 100:
                 raise ValueError(f"skill {skill}: penalty {penalty} must be 0-100")
-        return value
-
-
-class Hours(Strict):
-    """When a queue is staffed (expert seats); outside them its calls go to the overflow queue."""
-
-    day: Literal["working", "rest", "holiday", "any"] = Field(
-        "working", description="working days (调休 make-up days included), rest days, holidays, or any day"
-    )
-    time: str = Field("00:00-24:00", description="HH:MM-HH:MM local time")
-
-    @field_validator("time")
-    @classmethod
-    def _range(cls, value: str) -> str:
-        from ivr.flows.branch import parse_time_range  # one parser for time ranges
-
-        parse_time_range(value)
         return value
 
 
@@ -120,15 +106,3 @@ def memberships(agent: Agent, queues: dict[str, Queue]) -> dict[str, int]:
 def serving(queue: str, agents: dict[str, Agent], queues: dict[str, Queue]) -> list[str]:
     """The agents who join ``queue`` when they log in."""
     return [name for name, agent in agents.items() if queue in memberships(agent, queues)]
-
-
-@dataclass(frozen=True)
-class QueueRoute:
-    """The call leaves the IVR for a queue (the dialplan waits there, not the engine)."""
-
-    queue: str
-    priority: int = 0
-    one_key: bool = False  # reached by the one-key-to-human key (queues.priority.Reason.ONE_KEY)
-
-    def variables(self) -> dict[str, str]:
-        return {"IVR_QUEUE": self.queue, "IVR_QUEUE_PRIORITY": str(self.priority), "IVR_ROUTE": "queue"}

@@ -11,17 +11,11 @@ import dataclasses
 from datetime import datetime
 from typing import Mapping
 
-from ivr.flows.branch import in_time_range, parse_time_range
 from ivr.core.calendar import HolidayCalendar
-from queues.model import Hours, Queue, QueueRoute
+from ivr.core.hours import staffed
+from queues.model import Queue, QueueRoute
 
-
-def staffed(hours: Hours | None, now: datetime, calendar: HolidayCalendar) -> bool:
-    if hours is None:
-        return True
-    if hours.day != "any" and not calendar.matches(now.date(), hours.day):
-        return False
-    return in_time_range(now.time(), *parse_time_range(hours.time))
+__all__ = ["open_queue", "staffed"]
 
 
 def open_queue(route: QueueRoute, queues: Mapping[str, Queue], now: datetime, calendar: HolidayCalendar) -> tuple[QueueRoute, str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
+from ivr.core.convert import epoch_or_none
 from ivr.core.masking import mask_number
 from tickets.model import REQUEST_LABELS, RequestType, Ticket
 
@@ -60,7 +61,7 @@ def desk_stub(ticket: Ticket | None, linkedid: str, queue: str, offered_at: floa
     stub: dict[str, Any] = {"linkedid": linkedid, "queue": queue, "offered_at": round(offered_at, 3)}
     if ticket is None:
         return stub
-    queued = _epoch(ticket.queued)
+    queued = epoch_or_none(ticket.queued)
     stub.update({
         "number": ticket.number,
         "line": ticket.line,
@@ -80,15 +81,6 @@ def desk_stub(ticket: Ticket | None, linkedid: str, queue: str, offered_at: floa
         "priority_reason": ticket.priority_reason,
     })
     return stub
-
-
-def _epoch(iso: str) -> float | None:
-    from datetime import datetime
-
-    try:
-        return datetime.fromisoformat(iso).timestamp() if iso else None
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,6 @@ PACKAGES = ["ivr", "queues", "transfer", "tickets", "tracking", "console", "test
 # Cycles that still exist, each with the work package of issue 18 that breaks it. A WP that
 # breaks one deletes its entry here; the test fails both on a new cycle and on a stale entry.
 KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"ivr.config", "ivr.conftext", "ivr.core.route", "ivr.flows.base", "ivr.flows.branch", "ivr.secret_policy",
-               "queues.model", "transfer.model"}):
-        "WP1 (C2: time ranges and routes into ivr.core, settings to their owners, secret_policy without ivr.config)",
     frozenset({"tracking.cdr", "tracking.tracker"}): "WP3 (C3: endpoint_of into ivr.core.channel)",
     frozenset({"console.auth", "console.pages"}): "WP6 (C4: console/csrf.py)",
     frozenset({"console.context", "console.metrics"}): "WP6 (C5: EngineView into console.context)",

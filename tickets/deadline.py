@@ -15,9 +15,9 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Mapping
 
-from ivr.config import RequestTypeName, TicketSettings
 from ivr.core.calendar import HolidayCalendar
 from tickets.model import Deadline, RequestType
+from tickets.settings import RequestTypeName, TicketSettings
 
 _BUILT_IN = TicketSettings()
 

@@ -23,9 +23,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ivr.config import PushSettings, Webhook, webhook_secret_variable
-from ivr.secret_policy import secret_problem
+from ivr.core.secret_policy import secret_problem
 from tickets.model import Ticket
+from tickets.settings import PushSettings, Webhook, webhook_secret_variable
 
 EVENT_KINDS = ("opened", "closed", "rated", "updated")  # the phases the ticket repository streams
 EVENT_ID_HEADER = "X-Ivr-Event-Id"

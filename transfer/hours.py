@@ -2,7 +2,7 @@
 
 The caller is told so truthfully (``subcenter_closed``) and offered the 12345 queue or a
 callback, as after a failed transfer; the ticket records ``CLOSED`` as the attempt's result.
-The same :class:`queues.model.Hours` and holiday calendar as the expert queues' hours.
+The same :class:`ivr.core.hours.Hours` and holiday calendar as the expert queues' hours.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Mapping
 
 from ivr.core.calendar import HolidayCalendar
-from queues.policy import staffed
+from ivr.core.hours import staffed
 from transfer.model import SubCenter, TransferRoute
 
 

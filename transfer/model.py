@@ -4,13 +4,15 @@ by phone with a fallback to a 12345 queue), and the emergency lines 12345 links 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pydantic import Field
 
-from ivr.conftext import Host, Title
+from ivr.core.conftext import Host, Title
+from ivr.core.hours import Hours
+from ivr.core.route import GENERAL_QUEUE, TransferRoute
 from ivr.core.strict import NUMBER, Strict
-from queues.model import GENERAL_QUEUE, Hours
+
+__all__ = ["EMERGENCY_NUMBERS", "EMERGENCY_TRUNK", "TICKET_HEADER", "EmergencyTrunk", "Platform", "SubCenter", "TransferRoute",
+           "emergency_route"]
 
 EMERGENCY_NUMBERS = frozenset({"110", "119", "120", "122"})  # not merged: 12345 links to them
 
@@ -56,29 +58,8 @@ TICKET_HEADER = "X-12345-Ticket"  # the sending platform's ticket number on a pl
 EMERGENCY_TRUNK = "emergency"  # the endpoint's name (no sub-center may take it)
 
 
-def emergency_route(number: str, trunk: EmergencyTrunk | None, pstn: str = "pstn") -> "TransferRoute":
+def emergency_route(number: str, trunk: EmergencyTrunk | None, pstn: str = "pstn") -> TransferRoute:
     """A transfer to an emergency number: over the emergency trunk when there is one."""
     if trunk is None:
         return TransferRoute(pstn, number)
     return TransferRoute(EMERGENCY_TRUNK, number, trunk.ring_timeout, trunk.fallback_queue)
-
-
-@dataclass(frozen=True)
-class TransferRoute:
-    """Dial a sub-center trunk (or, with ``trunk='pstn'``, any outside number such as 110)."""
-
-    trunk: str
-    number: str
-    ring_timeout: int = 20
-    fallback_queue: str = GENERAL_QUEUE
-    closed: bool = False  # outside the sub-center's hours: not dialed (transfer/hours.py)
-
-    def variables(self) -> dict[str, str]:
-        return {
-            "IVR_TRANSFER_CLOSED": "1" if self.closed else "",
-            "IVR_TRANSFER_TRUNK": self.trunk,
-            "IVR_TRANSFER_NUMBER": self.number,
-            "IVR_TRANSFER_TIMEOUT": str(self.ring_timeout),
-            "IVR_FALLBACK_QUEUE": self.fallback_queue,
-            "IVR_ROUTE": "transfer",
-        }

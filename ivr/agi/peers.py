@@ -15,22 +15,14 @@ import logging
 import time
 from typing import Iterable
 
+from ivr.core.networks import Network, parse_networks
+
+__all__ = ["LOG_EVERY", "MAX_TRACKED", "Network", "PeerPolicy", "parse_networks"]
+
 log = logging.getLogger("ivr.agi.fastagi")
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 LOG_EVERY = 60.0  # s between two log lines about one refused address
 MAX_TRACKED = 1024  # refused addresses remembered for that throttle
-
-
-def parse_networks(entries: Iterable[str]) -> tuple[Network, ...]:
-    """``127.0.0.1``, ``10.1.2.0/24``, ``::1`` as networks; ValueError names a bad entry."""
-    out = []
-    for entry in entries:
-        try:
-            out.append(ipaddress.ip_network(entry.strip(), strict=False))
-        except ValueError:
-            raise ValueError(f"not an IP address or network: {entry!r}") from None
-    return tuple(out)
 
 
 class PeerPolicy:

@@ -7,13 +7,14 @@ from the call context, so tests (and the simulator's ``--at``) can pin it.
 from __future__ import annotations
 
 import re
-from datetime import datetime, time
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from ivr.flows.base import CallContext, Edge, Node, NodeModel, Regex, Step, Target, Texts, Timing, VarName, node_type
 from ivr.core.calendar import DayKind
+from ivr.core.timerange import in_time_range, parse_time_range
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -58,19 +59,6 @@ class Condition(NodeModel):
             self.day is None or ctx.calendar.matches(now.date(), self.day),
         )
         return all(tests)
-
-
-def parse_time_range(text: str) -> tuple[time, time]:
-    m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)-([01]?\d|2[0-4]):([0-5]\d)", text.strip())
-    if not m:
-        raise ValueError(f"{text!r} is not a time range like 08:30-17:30")
-    start = time(int(m[1]), int(m[2]))
-    end = time.max if m[3] == "24" else time(int(m[3]), int(m[4]))
-    return start, end
-
-
-def in_time_range(now: time, start: time, end: time) -> bool:
-    return start <= now < end if start <= end else now >= start or now < end
 
 
 class Case(NodeModel):

@@ -12,7 +12,7 @@ from ivr.secret_policy import fresh_secret
 
 REPO = Path(__file__).resolve().parents[2]
 AMI_SECRET = fresh_secret()
-AGENT_SUFFIX = "Kq7Lm2Vx"  # the agents' test passwords pass the strength rule (ivr/secret_policy.py)
+AGENT_SUFFIX = "Kq7Lm2Vx"  # the agents' test passwords pass the strength rule (ivr/core/secret_policy.py)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ivr.config import ConfigError, load_config
-from ivr.secret_policy import fresh_secret
+from ivr.core.secret_policy import fresh_secret
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -160,3 +160,23 @@ def test_queue_overflow_cycles_are_refused(cfg: Path) -> None:
     (cfg / "queues.yaml").write_text(text)
     with pytest.raises(ConfigError, match="queue overflows form a cycle: general → expert-hrss → general"):
         load_config(cfg, environ={})
+
+
+def test_the_config_facade_hands_out_the_owners_classes() -> None:
+    """ivr.config re-exports the sections its features own: the same classes, so that the
+    settings validate, compare and render into the schema exactly as before the split."""
+    import ivr.config as config
+    from ivr.core.hours import Hours
+    from ivr.core.route import QueueRoute, TransferRoute
+    from ivr.core.secret_policy import agent_secret
+    from ivr.numbers.model import NumberEntry
+    from queues.model import Hours as QueueHours, QueueRoute as QueueModelRoute
+    from tickets.settings import TicketSettings
+    from tracking.settings import TrackingSettings
+    from transfer.model import TransferRoute as TransferModelRoute
+
+    assert (config.TicketSettings, config.TrackingSettings, config.NumberEntry) == (TicketSettings, TrackingSettings, NumberEntry)
+    assert config.Settings.model_fields["tickets"].annotation is TicketSettings
+    assert config.Settings.model_fields["tracking"].annotation is TrackingSettings
+    assert config.ENGINE_MODELS["tracking"] is TrackingSettings and config.agent_secret is agent_secret
+    assert (QueueHours, QueueModelRoute, TransferModelRoute) == (Hours, QueueRoute, TransferRoute)

@@ -1,0 +1,66 @@
+"""The ``tickets:`` section of the configuration: deadlines, retention, repeat callers and the
+department webhooks (owned here, composed by :mod:`ivr.config.settings`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ivr.core.strict import Strict
+
+RequestTypeName = Literal["consult", "help", "complaint", "report", "suggestion"]
+
+
+class Webhook(Strict):
+    """A department endpoint that receives ticket events (secret: ``IVR_WEBHOOK_SECRET_<NAME>``)."""
+
+    url: str = Field(pattern=r"^https?://")
+    events: tuple[str, ...] = Field((), description="ticket events to send (opened, closed, …); empty: all")
+    lines: tuple[str, ...] = Field((), description="only tickets of these dialed numbers; empty: all")
+    timeout: float = Field(5.0, gt=0, le=60)
+    unmasked_caller: bool = Field(False, description="send the caller number in full (the handling staff need it)")
+    plain_http: bool = Field(False, description="allow an http:// url with unmasked_caller: only where the path is "
+                             "trusted end to end (a TLS sidecar on the same host); otherwise caller numbers cross "
+                             "the network in clear text")
+
+    @model_validator(mode="after")
+    def _caller_numbers_travel_encrypted(self) -> "Webhook":
+        if self.unmasked_caller and self.url.lower().startswith("http://") and not self.plain_http:
+            raise ValueError("unmasked_caller sends caller numbers in full: the url must be https:// "
+                             "(or set plain_http: true for a trusted local hop)")
+        return self
+
+
+class PushSettings(Strict):
+    max_tries: int = Field(6, ge=1, le=100, description="attempts per event and endpoint before it is dead-lettered")
+    backoff: float = Field(1.0, gt=0, description="seconds before the first retry; doubles with each try")
+    max_backoff: float = Field(300.0, gt=0)
+
+
+class TicketSettings(Strict):
+    """Ticket stubs: handling deadlines, retention of personal data, repeat callers, push."""
+
+    retention_days: int = Field(
+        180, ge=1, le=3650, description="tickets and caller numbers expire after this many days (Redis TTL, CDR rotation)",
+    )
+    kpi_retention_days: int = Field(
+        400, ge=1, le=3650, description="daily service-level counters (no personal data) expire after this many days; "
+        "5-minute buckets after 3 days",
+    )
+    deadlines: dict[RequestTypeName, int] = Field(
+        {"consult": 3, "help": 3, "complaint": 7, "report": 7, "suggestion": 3},
+        description="handling deadline in working days, counted from the day after receipt",
+    )
+    crisis: bool = Field(False, description="crisis mode: deadlines in hours (crisis_hours) instead of working days")
+    crisis_hours: dict[RequestTypeName, int] = {"consult": 24, "help": 24, "complaint": 48, "report": 48, "suggestion": 24}
+    repeat_days: int = Field(30, ge=0, le=365, description="a caller with a ticket this recent is a repeat caller")
+    satisfaction: bool = Field(True, description="ask the caller for a 1–5 rating after the agent hangs up")
+    satisfaction_timeout: int = Field(8, ge=1, le=60, description="seconds the caller has to key a rating")
+    webhooks: dict[str, Webhook] = {}
+    push: PushSettings = PushSettings()
+
+
+def webhook_secret_variable(endpoint: str) -> str:
+    """Where a department webhook's HMAC key comes from: ``IVR_WEBHOOK_SECRET_<ENDPOINT>``."""
+    return "IVR_WEBHOOK_SECRET_" + endpoint.upper().replace("-", "_")
