@@ -14,7 +14,13 @@ may be replayed after its records already reached Redis:
 Ticket numbers are given out by Redis in the same script (a per-day, per-line sequence), so
 they are unique across every engine sharing this Redis. Personal data expires: call records,
 tickets and their indexes carry the retention as a TTL, and streams are trimmed by age.
+
+Modules: :mod:`~ivr.store.client` (``redis_client``, the one way to a Redis client, and shared
+helpers), :mod:`~ivr.store.redis_journal` (the journaled writer's Redis commit),
+:mod:`~ivr.store.calls`, :mod:`~ivr.store.tickets`, :mod:`~ivr.store.elderly`,
+:mod:`~ivr.store.seats`; this package re-exports their public names, so importers need not know.
 """
+
 from ivr.store import keyspace
 from ivr.store.calls import SAVE_RECORDS, CallStore
 from ivr.store.client import DAY, HASHES_AS_JSON, redis_client
