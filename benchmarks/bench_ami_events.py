@@ -48,7 +48,7 @@ sys.path[:0] = [str(HERE), str(REPO)]
 from ami_feed import KINDS, PHASES, FakeAmi, Stream, build_stream  # noqa: E402
 from procstat import process_cpu_ns  # noqa: E402
 
-from ivr.store import keyspace  # noqa: E402
+from ivr.store import keyspace, redis_client  # noqa: E402
 from testbed.calls import until  # noqa: E402
 from testbed.ports import PortAllocator  # noqa: E402
 from testbed.processes import wait_port  # noqa: E402
@@ -135,9 +135,7 @@ class BenchRedis:
              "--dir", str(workdir)], stdout=subprocess.DEVNULL)
         if not wait_port(self.port, 10, self.proc):
             raise RuntimeError("redis-server did not start")
-        import redis.asyncio as aioredis
-
-        self.client = aioredis.Redis.from_url(self.url, decode_responses=True)
+        self.client = redis_client(self.url)
 
     async def script_calls(self) -> int:
         stats = await self.client.info("commandstats")

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-import redis.asyncio as aioredis
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -44,6 +43,7 @@ from bench_load import latency_snapshot  # noqa: E402
 
 from ivr.ami.client import AmiClient  # noqa: E402
 from ivr.core.latency import percentile, window  # noqa: E402
+from ivr.store import redis_client  # noqa: E402
 from testbed.bed import TestBed  # noqa: E402
 from testbed.console import add_user  # noqa: E402
 from testbed.hostile import KIB_BOMB  # noqa: E402
@@ -115,7 +115,7 @@ async def drive(bed: TestBed, args: argparse.Namespace) -> dict[str, Phase]:
     assert bed.state
     st = bed.state
     engine = f"{bed.settings.agi.host}:{bed.settings.agi.port}"
-    redis = aioredis.Redis.from_url(st.redis_url, decode_responses=True)
+    redis = redis_client(st.redis_url)
     ami = AmiClient("127.0.0.1", st.ami_port, "testbed", st.testbed_ami_secret, events="call,agent")
     await ami.connect()
     main_flow = (bed.loaded.config_dir / "flows" / "main.yaml").read_text(encoding="utf-8")

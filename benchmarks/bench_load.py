@@ -41,7 +41,7 @@ sys.path[:0] = [str(HERE), str(REPO)]  # REPO: the test bed package lives there,
 from procstat import Meters  # noqa: E402
 
 from queues.model import serving  # noqa: E402
-from ivr.store import keyspace  # noqa: E402
+from ivr.store import keyspace, redis_client  # noqa: E402
 from ivr.ami.client import AmiClient  # noqa: E402
 from ivr.core.latency import percentile, window  # noqa: E402
 from testbed.bed import RTP_PORTS, TestBed  # noqa: E402
@@ -169,7 +169,7 @@ async def drive(bed: TestBed, args: argparse.Namespace, workdir: Path) -> dict[s
     watch = CallWatch(set(callers))
     ami = AmiClient("127.0.0.1", st.ami_port, "testbed", st.testbed_ami_secret, events="agent")
     ami.on("*", watch.on_event)
-    redis = aioredis.Redis.from_url(st.redis_url, decode_responses=True)
+    redis = redis_client(st.redis_url)
     phones: list[Sipp] = []
     engine_name = f"{bed.settings.agi.host}:{bed.settings.agi.port}"
     try:

@@ -40,7 +40,6 @@ REPO = HERE.parent
 sys.path[:0] = [str(REPO)]
 
 from aiohttp import web  # noqa: E402
-import redis.asyncio as aioredis  # noqa: E402
 
 from console.app import create_app  # noqa: E402
 from console.auth import SESSION_COOKIE  # noqa: E402
@@ -49,7 +48,7 @@ from ivr.agi.channel import AgiChannel  # noqa: E402
 from ivr.agi.fastagi import FastAgiServer  # noqa: E402
 from ivr.core.channel import CallInfo  # noqa: E402
 from ivr.config import WebSettings, load_config  # noqa: E402
-from ivr.store import TicketStore  # noqa: E402
+from ivr.store import TicketStore, redis_client  # noqa: E402
 from testbed.ports import PortAllocator  # noqa: E402
 from testbed.processes import start_redis  # noqa: E402
 from tickets import export  # noqa: E402
@@ -143,7 +142,7 @@ async def run(args: argparse.Namespace) -> None:
     redis_proc = start_redis(port, work)
     url = f"redis://127.0.0.1:{port}/0"
     store = TicketStore(url, work / "spool", "bench", retention_days=7, caller_key=b"bench-caller-key")
-    client = aioredis.Redis.from_url(url, decode_responses=True)
+    client = redis_client(url)
     settings = load_config(REPO / "config", environ={}).settings
     console = Console(redis=client, web=WebSettings(), settings=lambda: settings, config_dir=REPO / "config",
                       audit_log=work / "audit.jsonl", tickets=store)

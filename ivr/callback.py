@@ -29,7 +29,6 @@ import time
 from datetime import datetime
 from typing import Callable, Mapping, cast
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ivr.store import keyspace
@@ -37,7 +36,7 @@ from ivr.ami.client import AmiClient, AmiError
 from ivr.core.callerid import normalize
 from ivr.config import Settings
 from ivr.core.masking import mask_number
-from ivr.store import TicketStore
+from ivr.store import TicketStore, redis_client
 from ivr.core.strict import NAME
 from queues import callback as policy
 from queues.callback import CallbackRequest
@@ -59,7 +58,7 @@ class CallbackWorker:
                  ami: Callable[[], AmiClient | None], live_settings: Callable[[], Settings] | None = None):
         self.live_settings = live_settings or (lambda: settings)
         self.tickets = tickets
-        self.redis = aioredis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2)
+        self.redis = redis_client(redis_url, timeout=2)
         self.caller_key = caller_key
         self.ami = ami
         self._events: asyncio.Queue[dict[str, str]] = asyncio.Queue()

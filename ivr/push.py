@@ -52,7 +52,7 @@ import aiohttp
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from ivr.store import keyspace
+from ivr.store import keyspace, redis_client
 from ivr.config import ConfigError, Settings, Webhook, webhook_secret
 from ivr.core.logtext import one_line
 from tickets.push import (
@@ -119,10 +119,7 @@ class PushWorker:
         if problems:
             raise ConfigError("\n".join(problems))
         if isinstance(redis, str):
-            self.redis = aioredis.Redis.from_url(
-                redis, max_connections=2 * len(webhooks) + 4, socket_timeout=poll + 5.0,
-                socket_connect_timeout=5.0, decode_responses=True,
-            )
+            self.redis = redis_client(redis, 2 * len(webhooks) + 4, poll + 5.0, connect_timeout=5.0)
             self._owns_redis = True
         else:
             if not redis.connection_pool.connection_kwargs.get("decode_responses"):

@@ -33,7 +33,7 @@ from ivr.ami.client import AmiClient, AmiError
 from ivr.asterisk_conf import config_queue
 from ivr.config import Settings
 from ivr.core.calendar import HolidayCalendar
-from ivr.store import PHASE_REV, TicketStore
+from ivr.store import PHASE_REV, TicketStore, redis_client
 from queues.waiting import DESK_TTL, Amend, Waiting, desk_stub
 from tickets.deadline import handling_deadline
 from tickets.model import Deadline, Ticket
@@ -77,8 +77,7 @@ class LiveFollower:
         """``ticket_of``: the call follower's ticket of a linkedid (None: not followed);
         ``agents``: the configured agents live now (only their desks are written); ``tickets``
         and ``deadline``: to write an amend that came just after its call closed."""
-        self.redis = aioredis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=timeout,
-                                             socket_connect_timeout=timeout)
+        self.redis = redis_client(redis_url, timeout=timeout)
         self.asterisk = asterisk
         self.ticket_of = ticket_of
         self.agents = agents

@@ -56,14 +56,13 @@ def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 def add_user(redis_url: str, name: str, role: str, agent: str | None = None, password: str | None = None) -> Account:
     """A console user in that Redis (as ``ivr users add`` makes one), with a random password."""
-    import redis.asyncio as aioredis
-
     from console.users import UserStore
+    from ivr.store import redis_client
 
     password = password or secrets.token_urlsafe(12)
 
     async def add() -> None:
-        client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        client = redis_client(redis_url)
         try:
             await UserStore(client).add(name, role, password, agent=agent, by="test")  # type: ignore[arg-type]
         finally:

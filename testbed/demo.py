@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ivr.store import keyspace
+from ivr.store import keyspace, redis_client
 from ivr.cli import UsageError, config_dir
 from ivr.core.masking import mask_number
 from testbed.runners import TestbedError
@@ -94,8 +94,6 @@ def _stay(bed) -> None:
 
 
 async def _call(bed, dialed: str, presses: str) -> int:
-    import redis.asyncio as aioredis
-
     from ivr.ami.client import AmiClient
     from testbed.calls import Phones, call_record
     from testbed.sipp import keys
@@ -103,7 +101,7 @@ async def _call(bed, dialed: str, presses: str) -> int:
     st = bed.state
     ami = AmiClient("127.0.0.1", st.ami_port, "testbed", st.testbed_ami_secret)
     await ami.connect()
-    store = aioredis.Redis.from_url(st.redis_url, decode_responses=True)
+    store = redis_client(st.redis_url)
     with tempfile.TemporaryDirectory(prefix="ivr-demo-") as work:
         phones = Phones(bed, Path(work))
         try:

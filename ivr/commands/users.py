@@ -52,12 +52,11 @@ def read_password(args: argparse.Namespace) -> str:
 
 
 async def _run(args: argparse.Namespace, action: str, settings: Settings, password: str) -> int:
-    import redis.asyncio as aioredis
-
     from console.users import UserError, UserStore, check_user
     from ivr.commands.tickets import _reader
+    from ivr.store import redis_client
 
-    client = aioredis.Redis.from_url(settings.redis.url, decode_responses=True, socket_timeout=5)
+    client = redis_client(settings.redis.url, timeout=5)
     store = UserStore(client)
     try:
         if action == "add":
