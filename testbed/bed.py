@@ -25,6 +25,7 @@ from ivr.ami.client import AmiClient, AmiError
 from ivr.asterisk_conf import Directories, RenderOptions, reload_modules, write
 from ivr.config import LoadedConfig, Settings, load_config, state_dir
 from ivr.secret_policy import fresh_secret
+from testbed.dialplan import testbed_dialplan
 from testbed.dns import SilentResolver
 from testbed.ports import PortAllocator
 from testbed.processes import log_tail, pid_alive, spawn, start_redis, stop_group, wait_port
@@ -300,6 +301,7 @@ class TestBed:
             transfer_ami_secret=self.state.transfer_ami_secret,
             agent_secrets=self.state.agent_secrets,
             testbed_ami_secret=self.state.testbed_ami_secret,
+            extra_files={"extensions_testbed.conf": testbed_dialplan()},  # the test callers and benchmarks
             directories=dirs,
             system_name=self.name,
         )
