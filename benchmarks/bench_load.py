@@ -2,7 +2,7 @@
 general queue, answered by sipp agents, on one test bed without DNS.
 
 Real SIP and RTP end to end: one sipp places every citizen call from the carrier trunk's
-address, each caller presses 1 during the greeting (RFC 2833, as ``testbed/sipp.py``
+address, each caller presses 1 during the greeting (RFC 2833, as ``testbed/sipp/``
 does), the engine walks ``config/flows/main.yaml`` over FastAGI and routes the call to
 ``q-general``; one sipp per seat answers as that seat's endpoint, talks, and hangs up; the
 caller then hears the satisfaction survey and the dialplan hangs up. Prints failed calls

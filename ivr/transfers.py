@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable
 
@@ -26,8 +25,8 @@ from redis.exceptions import RedisError
 from ivr.ami.client import AmiClient, AmiError
 from ivr.config import Settings
 from ivr.core.calendar import HolidayCalendar
-from transfer.control import (BRIDGE_CONTEXT, TRANSFERS_CONTEXT, Leg, TransferError, TransferResult, find_call,
-                              plan_move, refuse_closed, resolve)
+from transfer.control import (BRIDGE_CONTEXT, TRANSFERS_CONTEXT, Leg, TransferError, TransferResult, closed_variable,
+                              find_call, plan_move, refuse_closed, resolve)
 from transfer.hours import closed_now
 
 if TYPE_CHECKING:
@@ -142,11 +141,6 @@ def _ticket_reader(settings: Settings) -> "TicketStore":
     # read only: a store writes nothing until a ticket is written, and this one never is
     return TicketStore(settings.redis.url, state_dir() / "spool", "transfer",
                        retention_days=settings.tickets.retention_days)
-
-
-def closed_variable(subcenter: str) -> str:
-    """The Asterisk global saying whether ``subcenter`` is closed now (1/0; empty: never published)."""
-    return "IVR_SUBCENTER_CLOSED_" + re.sub(r"[^A-Z0-9]", "_", subcenter.upper())
 
 
 class HoursPublisher:

@@ -142,7 +142,7 @@ def shows_every_line(site: ConsoleSite, page: str) -> None:
 
 
 def bed_site(state: Any) -> ConsoleSite:
-    """The console of a bed's engine (``state``: :class:`testbed.bed.BedState`)."""
+    """The console of a bed's engine (``state``: :class:`testbed.state.BedState`)."""
     return ConsoleSite(f"http://127.0.0.1:{state.web_port}", state.redis_url,
                        Path(state.dir) / "state" / "audit" / "unmasked.jsonl", state.metrics_token)
 

@@ -1,5 +1,6 @@
-"""The test-only dialplan, rendered by :mod:`ivr.asterisk_conf` into test beds only (never
-into a production Asterisk): callers played by Local channels and the benchmarks' contexts."""
+"""The test-only dialplan: callers played by Local channels and the benchmarks' contexts. The test
+bed hands it to :mod:`ivr.asterisk_conf` as ``RenderOptions.extra_files`` (extensions_testbed.conf),
+so a production Asterisk, and the engine's package, never has it."""
 
 from __future__ import annotations
 

@@ -165,3 +165,10 @@ class TransferResult:
 
     def to_json(self) -> dict[str, object]:
         return {**vars(self), "three_party": self.three_party}
+
+
+def closed_variable(subcenter: str) -> str:
+    """The Asterisk global saying whether ``subcenter`` is closed now (1/0; empty: never published).
+    Here, next to the transfer contexts, because both the dialplan renderer and the engine's
+    publisher (:mod:`ivr.transfers`) must spell it the same way."""
+    return "IVR_SUBCENTER_CLOSED_" + "".join(c if c.isascii() and c.isalnum() else "_" for c in subcenter.upper())

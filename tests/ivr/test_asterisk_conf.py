@@ -178,3 +178,19 @@ def test_a_sub_center_with_hours_takes_its_closed_state_from_the_engines_global(
         assert customs.rstrip().endswith("Goto(ivr-route,transfer,1)")
         tobacco = text.split("exten => 12313,1,")[1].split("exten =>")[0]
         assert " same => n,Set(IVR_TRANSFER_CLOSED=)\n" in tobacco
+
+
+def test_the_test_dialplan_is_rendered_only_when_a_test_bed_passes_it(files: dict[str, str]) -> None:
+    # extensions.conf #includes it: production has the file, empty, and nothing of the test bed
+    assert '#include "extensions_testbed.conf"' in files["extensions.conf"]
+    assert files["extensions_testbed.conf"] == ""
+    settings = load_config(REPO / "config", environ={}).settings
+    secrets = {name: f"pw-{name}-{AGENT_SUFFIX}" for name in settings.agents}
+    dialplan = "[ivr-test-caller]\nexten => s,1,Hangup()\n"  # a whole file: line breaks are its own
+    bed = render(settings, RenderOptions(ami_secret=AMI_SECRET, agent_secrets=secrets,
+                                         extra_files={"extensions_testbed.conf": dialplan}))
+    assert bed["extensions_testbed.conf"] == dialplan
+    assert {k: v for k, v in bed.items() if k != "extensions_testbed.conf"} == \
+        {k: v for k, v in files.items() if k != "extensions_testbed.conf"}
+    with pytest.raises(ConfigError, match="no such extra file"):
+        render(settings, RenderOptions(ami_secret=AMI_SECRET, agent_secrets=secrets, extra_files={"../manager.conf": ""}))

@@ -1,0 +1,114 @@
+"""The whole set of files: the static ones from ``asterisk-conf/`` and the generated ones, rendered
+through the checked writer (:mod:`ivr.conftext`) and written atomically (secrets 0640)."""
+
+from __future__ import annotations
+
+import dataclasses
+import grp
+import os
+import shutil
+from pathlib import Path
+
+from ivr.asterisk_conf.asterisk import asterisk_conf
+from ivr.asterisk_conf.globals import globals_conf
+from ivr.asterisk_conf.manager import manager_conf
+from ivr.asterisk_conf.numbers import numbers_dialplan
+from ivr.asterisk_conf.options import EXTRA_FILES, RenderOptions
+from ivr.asterisk_conf.out_of_scope import out_of_scope_dialplan, out_of_scope_features
+from ivr.asterisk_conf.pjsip import pjsip_conf
+from ivr.asterisk_conf.queues import agents_dialplan, callback_keys, queue_dialplan, queues_conf
+from ivr.asterisk_conf.transfers import transfer_targets
+from ivr.config import ConfigError, Settings
+from ivr.conftext import UnsafeValue, guard
+
+STATIC_DIR = Path(__file__).resolve().parents[2] / "asterisk-conf"
+STATIC_FILES = (
+    "modules.conf",
+    "extensions.conf",
+    "pjsip.conf",
+    "cdr.conf",
+    "cdr_custom.conf",
+    "cdr_manager.conf",
+    "logger.conf",
+    "musiconhold.conf",
+    "queuerules.conf",
+    "features.conf",
+    "indications.conf",
+    "stasis.conf",
+    "cel.conf",
+    "acl.conf",
+    "udptl.conf",
+    "pjproject.conf",
+    "ccss.conf",
+    "confbridge.conf",
+)
+
+
+def render(settings: Settings, options: RenderOptions) -> dict[str, str]:
+    """All configuration files, by file name. Every value from outside goes through the checked
+    writer (:mod:`ivr.conftext`); a value that would break a file's syntax is a ConfigError."""
+    try:
+        # extra files are whole files (the test bed's dialplan), not values: only their names are checked
+        guard(settings, dataclasses.replace(options, extra_files={}))
+        if unknown := sorted(set(options.extra_files) - set(EXTRA_FILES)):
+            raise ConfigError(f"no such extra file to render: {', '.join(unknown)} (only {', '.join(EXTRA_FILES)})")
+        return _render(settings, options)
+    except UnsafeValue as exc:
+        raise ConfigError(f"refused to render Asterisk's configuration: {exc}") from None
+
+
+def _render(settings: Settings, options: RenderOptions) -> dict[str, str]:
+    files = {name: (STATIC_DIR / name).read_text(encoding="utf-8") for name in STATIC_FILES}
+    files.update(
+        {
+            "asterisk.conf": asterisk_conf(options),
+            "manager.conf": manager_conf(settings, options),
+            "pjsip_generated.conf": pjsip_conf(settings, options),
+            "rtp.conf": f"[general]\nrtpstart={settings.sip.rtp_start}\nrtpend={settings.sip.rtp_end}\n",
+            "queues.conf": queues_conf(settings),
+            "extensions_globals.conf": globals_conf(settings, options),
+            "extensions_queues.conf": queue_dialplan(settings),
+            "extensions_agents.conf": agents_dialplan(settings),
+            "extensions_callback.conf": callback_keys(settings),
+            "extensions_numbers.conf": numbers_dialplan(settings),
+            "extensions_agent_transfers.conf": transfer_targets(settings),
+            "extensions_transfers.conf": transfer_targets(settings),  # the same in [ivr-transfers]
+            "extensions_bridge.conf": transfer_targets(settings, goto="dial,1"),
+            **{name: options.extra_files.get(name, "") for name in EXTRA_FILES},
+            "extensions_out_of_scope.conf": out_of_scope_dialplan(settings),
+            "features_out_of_scope.conf": out_of_scope_features(settings),
+        }
+    )
+    return files
+
+
+SECRET_FILES = ("manager.conf", "pjsip_generated.conf")
+
+
+def write(settings: Settings, options: RenderOptions, out_dir: Path) -> list[Path]:
+    """Write every file atomically. Files holding secrets are 0640 and, when an ``asterisk``
+    group exists (Debian's Asterisk runs as that user), owned by that group."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        group = grp.getgrnam("asterisk").gr_gid if os.geteuid() == 0 else -1
+    except KeyError:
+        group = -1
+    written = []
+    for name, text in render(settings, options).items():
+        path = out_dir / name
+        tmp = path.with_name(f".{name}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640 if name in SECRET_FILES else 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        if name in SECRET_FILES and group >= 0:
+            os.chown(tmp, -1, group)
+        os.replace(tmp, path)
+        written.append(path)
+    return written
+
+
+def copy_static(out_dir: Path) -> None:
+    """Copy only the static files (used when building the Docker image)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in STATIC_FILES:
+        shutil.copy2(STATIC_DIR / name, out_dir / name)

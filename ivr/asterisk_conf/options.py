@@ -1,0 +1,47 @@
+"""What a caller chooses about a rendering: where Asterisk keeps its files, the AMI users and
+their secrets, and the files a test bed adds (:attr:`RenderOptions.extra_files`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+# Events nobody in production reads, yet Asterisk builds them for every AGI command and
+# dialplan step: about half of its CPU per AGI command (benchmarks/README.md).
+QUIET_EVENTS = ("AGIExecStart", "AGIExecEnd", "Newexten", "VarSet")
+# Files extensions.conf ``#include``s that only a test bed fills (with its test dialplan): production
+# renders them empty, since Asterisk refuses a dialplan whose include is missing.
+EXTRA_FILES = ("extensions_testbed.conf",)
+
+
+@dataclass(frozen=True)
+class Directories:
+    """Where this Asterisk keeps its files, as seen by the Asterisk process."""
+
+    etc: str = "/etc/asterisk"
+    varlib: str = "/var/lib/asterisk"
+    data: str = "/usr/share/asterisk"
+    db: str = "/var/lib/asterisk"
+    run: str = "/var/run/asterisk"
+    spool: str = "/var/spool/asterisk"
+    log: str = "/var/log/asterisk"
+    keys: str = "/usr/share/asterisk/keys"
+    modules: str = "/usr/lib/x86_64-linux-gnu/asterisk/modules"
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    ami_secret: str
+    directories: Directories = Directories()
+    agi_url: str = ""  # default: agi://<agi.host>:<agi.port>/ivr
+    engine_timeout: int | None = None  # dialplan's limit; default: agi.call_timeout + 30 s
+    agent_secrets: dict[str, str] = field(default_factory=dict)  # overrides the environment
+    seats_ami_secret: str | None = None  # adds the seat-control user (ami.seats_username)
+    admin_ami_secret: str | None = None  # adds the reload user (ami.admin_username)
+    transfer_ami_secret: str | None = None  # adds the transfer user (ami.transfer_username)
+    testbed_ami_secret: str | None = None  # adds a read-all AMI user for tests only
+    disabled_events: tuple[str, ...] = QUIET_EVENTS  # a test bed that traces AGI passes ()
+    system_name: str = "ivr12345"
+    # whole files by name (only EXTRA_FILES), written verbatim: the test bed's own dialplan, which
+    # the engine's package neither ships nor imports
+    extra_files: Mapping[str, str] = field(default_factory=dict)

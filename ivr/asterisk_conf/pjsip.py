@@ -1,0 +1,113 @@
+"""pjsip_generated.conf: the transport, the carrier gateway, the agents' softphones and the trunks."""
+
+from __future__ import annotations
+
+from ivr.asterisk_conf.options import RenderOptions
+from ivr.config import ConfigError, Settings, agent_secret
+from ivr.conftext import comment, secret, value, word
+from ivr.secret_policy import agent_secret_variable
+from transfer.control import TRANSFERS_CONTEXT
+from transfer.model import EMERGENCY_TRUNK, EmergencyTrunk, Platform, SubCenter
+
+MEDIA = "disallow=all\nallow=ulaw,alaw\nrtp_symmetric=yes\ndirect_media=no\nlanguage=zh\n"
+WILDCARDS = ("0.0.0.0", "::", "[::]", "")
+
+
+def media(s: Settings) -> str:
+    """MEDIA with the address RTP binds to and puts in SDP. Without one, Asterisk binds RTP to
+    0.0.0.0 and, setting up every call leg's RTCP, looks up the host's own name and then
+    A.ROOT-SERVERS.NET (acl.c ``ast_find_ourip``): on a network without DNS each lookup
+    stalls the call for seconds, and under load calls are lost."""
+    address = s.sip.media_address or s.sip.bind
+    if address in WILDCARDS:
+        raise ConfigError(
+            f"sip.bind is {s.sip.bind or 'empty'}: set sip.media_address to this server's address for RTP "
+            "(otherwise Asterisk looks up its own host name and A.ROOT-SERVERS.NET on every call)"
+        )
+    return MEDIA + f"media_address={address}\nbind_rtp_to_media_address=yes\n"
+
+
+def endpoint(name: str, context: str, identify_by: str, media: str = MEDIA) -> str:
+    """A PJSIP endpoint with its AOR of the same name: an agent's phone or a trunk."""
+    return f"""[{word(name)}]
+type=endpoint
+context={word(context)}
+identify_by={identify_by}
+dtmf_mode=rfc4733
+aors={name}
+{media}"""
+
+
+def pjsip_conf(s: Settings, o: RenderOptions) -> str:
+    rtp = media(s)
+    parts = [
+        f"""[transport-udp]
+type=transport
+protocol=udp
+bind={value(s.sip.bind)}:{s.sip.port}
+""",
+        f"""; Citizens' calls arrive from the carrier gateway, identified by address.
+[pstn]
+type=endpoint
+context=from-pstn
+identify_by=ip
+dtmf_mode=rfc4733
+{rtp}
+[pstn]
+type=identify
+endpoint=pstn
+"""
+        + "".join(f"match={value(m)}\n" for m in s.sip.pstn_match),
+    ]
+    if s.sip.pstn_contact:  # calls out to citizens (callbacks) go to the carrier gateway
+        parts[1] = parts[1].replace("identify_by=ip\n", "identify_by=ip\naors=pstn\n", 1)
+        parts.append(f"[pstn]\ntype=aor\ncontact={value(s.sip.pstn_contact)}\nqualify_frequency=0\n")
+    for name, agent in s.agents.items():
+        password = o.agent_secrets.get(name) or agent_secret(name)
+        if not password:
+            # also for a desk phone with a fixed contact: its calls (feature codes, transfers)
+            # are identified by user name, which only the password makes true
+            raise ConfigError(f"agent {name}: no SIP password (set {agent_secret_variable(name)})")
+        block = f"; seat: {comment(agent.name)}\n" + endpoint(name, "from-agents", "username", rtp)
+        # transfers (REFER, and atxfer's number) land among the transfer targets only: no feature
+        # code, and no catch-all that would keep an attended transfer waiting for more digits
+        block += f"""set_var=TRANSFER_CONTEXT={TRANSFERS_CONTEXT}
+auth={name}-auth
+
+[{name}-auth]
+type=auth
+auth_type=userpass
+username={name}
+password={secret(password, agent_secret_variable(name))}
+"""
+        block += f"""
+[{name}]
+type=aor
+max_contacts=1
+remove_existing=yes
+qualify_frequency=0
+"""
+        if agent.contact:
+            block += f"contact={value(agent.contact)}\n"
+        parts.append(block)
+    trunks: list[tuple[str, SubCenter | EmergencyTrunk | Platform]] = list(s.subcenters.items())
+    if s.emergency is not None:
+        trunks.append((EMERGENCY_TRUNK, s.emergency))
+    contexts = {name: "from-pstn" for name, _ in trunks}
+    trunks += list(s.platforms.items())  # their calls to us arrive in [from-platform] (ticket header)
+    for name, sub in trunks:
+        parts.append(
+            f"; trunk: {comment(sub.title)}\n"
+            + endpoint(name, contexts.get(name, "from-platform"), "ip", rtp)
+            + f"""
+[{name}]
+type=aor
+contact=sip:{value(sub.host)}:{sub.port}
+
+[{name}]
+type=identify
+endpoint={name}
+match={value(sub.host)}:{sub.port}
+"""
+        )
+    return "\n".join(parts)

@@ -1,0 +1,96 @@
+"""A test bed's saved state (bed.json in a registry shared by every checkout): ports, secrets and
+pids, enough to find, use and stop a bed from another process (``ivr testbed down NAME``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ivr.config import state_dir
+
+# Asterisk's RTP range: two ports (RTP, RTCP) per call leg. 1000 holds 200 callers waiting in
+# a queue and 200 agents talking to them at once (800), with room for Asterisk's random picks.
+RTP_PORTS = 1000
+
+
+@dataclass
+class BedState:
+    """Everything needed to find, use and stop a running bed (saved as bed.json)."""
+
+    name: str
+    dir: str
+    runner: str
+    sip_port: int
+    ami_port: int
+    agi_port: int
+    redis_port: int
+    pstn_port: int  # sipp citizen calls come from here (the pstn trunk matches it)
+    rtp_start: int
+    agent_ports: dict[str, int]
+    subcenter_ports: dict[str, int]
+    ami_secret: str
+    testbed_ami_secret: str
+    config_dir: str
+    caller_key: str = ""  # IVR_CALLER_KEY of the bed's engine (keyed caller digests in its Redis)
+    asterisk_pid: int = 0
+    redis_pid: int = 0
+    engine_pid: int = 0
+    rtp_ports: int = RTP_PORTS
+    dns_address: str = ""  # dns="none": the silent resolver Asterisk's resolv.conf names
+    created: float = field(default_factory=time.time)
+    seats_ami_secret: str = ""  # the seat-control AMI user (ivr agents)
+    admin_ami_secret: str = ""  # the reload AMI user (apply_config)
+    transfer_ami_secret: str = ""  # the transfer AMI user (ivr transfer, ivr/transfers.py)
+    agent_secrets: dict[str, str] = field(default_factory=dict)  # each softphone's SIP password
+    web_port: int = 0  # the engine's web console (console/)
+    metrics_token: str = ""  # IVR_METRICS_TOKEN: Prometheus' bearer token for the console's /metrics
+
+    @classmethod
+    def load(cls, path: Path) -> "BedState":
+        """A saved bed; fields another version of this code wrote (a bed from another checkout
+        in the shared registry) are ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def engine_env(self) -> dict[str, str]:
+        """Environment that points ``ivr serve`` at this bed."""
+        return {
+            "IVR_CONFIG": self.config_dir,
+            "IVR_AGI_HOST": "127.0.0.1",
+            "IVR_AGI_PORT": str(self.agi_port),
+            "IVR_AMI_HOST": "127.0.0.1",
+            "IVR_AMI_PORT": str(self.ami_port),
+            "IVR_AMI_SECRET": self.ami_secret,
+            "IVR_AMI_SEATS_SECRET": self.seats_ami_secret,
+            "IVR_AMI_ADMIN_SECRET": self.admin_ami_secret,
+            "IVR_AMI_TRANSFER_SECRET": self.transfer_ami_secret,
+            "IVR_CALLER_KEY": self.caller_key,
+            "IVR_REDIS_URL": self.redis_url,
+            # a bed saved by an older checkout has no console port: its engine serves none
+            **({"IVR_WEB_PORT": str(self.web_port)} if self.web_port else {"IVR_WEB_ENABLED": "false"}),
+            "IVR_STATE_DIR": str(Path(self.dir) / "state"),  # pid file, record spool
+            "IVR_TRACKING_CDR_FILE": str(Path(self.dir) / "log" / "cdr-custom" / "Master.csv"),
+            "IVR_TRACKING_QUEUE_LOG": str(Path(self.dir) / "log" / "queue_log"),
+            **({"IVR_METRICS_TOKEN": self.metrics_token} if self.metrics_token else {}),
+        }
+
+
+def registry_dir() -> Path:
+    d = state_dir() / "beds"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def registry_file(name: str) -> Path:
+    return registry_dir() / f"{name}.json"
+
+
+def running_beds() -> list[BedState]:
+    return [BedState.load(path) for path in sorted(registry_dir().glob("*.json"))]
