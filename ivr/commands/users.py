@@ -55,7 +55,7 @@ async def _run(args: argparse.Namespace, action: str, settings: Settings, passwo
     import redis.asyncio as aioredis
 
     from console.users import UserError, UserStore, check_user
-    from ivr.commands.tickets import _reader
+    from ivr.commands.common import os_reader
 
     client = aioredis.Redis.from_url(settings.redis.url, decode_responses=True, socket_timeout=5)
     store = UserStore(client)
@@ -63,7 +63,7 @@ async def _run(args: argparse.Namespace, action: str, settings: Settings, passwo
         if action == "add":
             try:
                 check_user(args.name, args.role, args.agent, set(settings.agents))
-                await store.add(args.name, args.role, password, agent=args.agent, by=_reader().user)
+                await store.add(args.name, args.role, password, agent=args.agent, by=os_reader().user)
             except UserError as exc:
                 raise UsageError(str(exc)) from None
             print(f"user {args.name} ({args.role}{', seat ' + args.agent if args.agent else ''}) saved")
