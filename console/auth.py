@@ -16,24 +16,19 @@ equals the session's token; the sign-in form, before any session, uses a double-
 from __future__ import annotations
 
 import hmac
-import secrets
 from urllib.parse import quote
 from typing import Awaitable, Callable, TypeVar
 
 from aiohttp import web
 
 from console.context import CONSOLE
-from console.sessions import Session
+from console.csrf import CSRF_FIELD, CSRF_HEADER, LOGIN_CSRF_COOKIE, SESSION, USER
+from console.csrf import csrf_token, keep_login_csrf, set_cookie  # noqa: F401 (re-exported: views import them from here)
+from console.pages import error_page
 from console.users import Role, User
 
 SESSION_COOKIE = "ivr_session"
-LOGIN_CSRF_COOKIE = "ivr_login_csrf"
-CSRF_FIELD = "_csrf"
-CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-USER = web.RequestKey("user", User)
-SESSION = web.RequestKey("session", Session)
-_NEW_LOGIN_CSRF = web.RequestKey("new_login_csrf", str)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H")
@@ -75,8 +70,6 @@ def forbidden(request: web.Request, reason: str = "") -> web.HTTPForbidden:
     """The 403 every refusal uses (the page says why, in Mandarin); :func:`refusal_audit` writes
     it to the audit log, so an agent probing another seat, a flow or an unmasked number, and a
     forged form, all leave a line."""
-    from console.pages import error_page
-
     request[REFUSED] = reason or "您的角色无权查看此页面。"
     return error_page(request, web.HTTPForbidden, "无权访问", request[REFUSED])
 
@@ -136,26 +129,3 @@ async def _sent_token(request: web.Request) -> str:
         return value if isinstance(value, str) else ""
     return ""
 
-
-def csrf_token(request: web.Request) -> str:
-    """The token forms of this request must carry (the session's, or the sign-in cookie's)."""
-    session = request.get(SESSION)
-    if session:
-        return session.csrf
-    token = request.cookies.get(LOGIN_CSRF_COOKIE) or request.get(_NEW_LOGIN_CSRF)
-    if not token:
-        token = request[_NEW_LOGIN_CSRF] = secrets.token_urlsafe(32)
-    return token
-
-
-def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str) -> None:
-    """HttpOnly, SameSite=Strict, and Secure when the console is behind TLS (``web.secure_cookies``)."""
-    response.set_cookie(name, value, httponly=True, samesite="Strict", path="/",
-                        secure=request.app[CONSOLE].web.secure_cookies)
-
-
-def keep_login_csrf(request: web.Request, response: web.StreamResponse) -> None:
-    """Give the browser the sign-in form's cookie if this request made one."""
-    token = request.get(_NEW_LOGIN_CSRF)
-    if token:
-        set_cookie(request, response, LOGIN_CSRF_COOKIE, token)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -23,9 +23,20 @@ from ivr.config import Settings, WebSettings
 from tickets.audit import AuditEntry, Reader, action, write_audit
 
 if TYPE_CHECKING:
-    from console.metrics import EngineView
+    from ivr.core.latency import EngineLatency
     from ivr.flows.flowset import LiveFlows, ReloadResult
     from ivr.store import TicketStore
+
+
+@dataclass(frozen=True)
+class EngineView:
+    """What only the engine process knows (``ivr serve`` hands it to the console). Defined here,
+    beside :class:`Console` which holds it, so console.metrics imports it without a cycle."""
+
+    active_calls: Callable[[], int]
+    latency: "EngineLatency"
+    journals: Callable[[], Mapping[str, Any]]  # name → a journaled writer (``backlog``, ``journal_only``)
+    agi_refused: Callable[[], int] = lambda: 0  # FastAGI connections cut: not in agi.allowed_peers
 
 
 @dataclass

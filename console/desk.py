@@ -28,12 +28,13 @@ from aiohttp import web
 
 from ivr.store import keyspace
 from ivr.ami.client import AmiClient, AmiError
-from ivr.commands.agents import STATE_LABELS
+from ivr.ami.users import manager_client
+from ivr.cli import UsageError
 from ivr.config import Settings
 from ivr.queue_follower import send_amend, write_amend
 from ivr.seats import SeatControl, SeatError
 from ivr.store import TicketStore
-from queues.agents import Seat
+from queues.agents import STATE_LABELS, Seat
 from queues.waiting import Amend, desk_stub, request_label
 from tickets.model import DISPOSITION_LABELS, Deadline, Disposition, Ticket
 from console.notices import Notices, Stopping, next_item
@@ -179,10 +180,8 @@ class Desk:
 @contextlib.asynccontextmanager
 async def seat_control_client(settings: Settings) -> AsyncIterator[SeatControl]:
     """A connected seat control over the seat-control AMI user (IVR_AMI_SEATS_SECRET)."""
-    from ivr.commands.asterisk_conf import manager_client
-
     client: AmiClient = manager_client(settings, settings.ami.seats_username, settings.ami.seats_secret,
-                                       "IVR_AMI_SEATS_SECRET")
+                                       "IVR_AMI_SEATS_SECRET", error=UsageError)  # as before the move: the CLI's error
     await client.connect()
     try:
         yield SeatControl(client, settings)

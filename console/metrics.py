@@ -14,23 +14,21 @@ from __future__ import annotations
 
 import hmac
 import os
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 from redis.exceptions import ResponseError
 
+from console.context import Console, EngineView  # EngineView: ivr.service imports it from here
 from ivr.store import keyspace
 from ivr.core.latency import BOUNDS, Histogram
 from queues import kpi
 
 if TYPE_CHECKING:
-    from console.context import Console
     from console.users import User
-    from ivr.core.latency import EngineLatency
 
 LATENCY_BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -45,16 +43,6 @@ def allowed(authorization: str, user: "User | None", environ: Mapping[str, str] 
     if token and scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(), token.encode()):
         return True
     return user is not None and user.role == "admin"
-
-
-@dataclass(frozen=True)
-class EngineView:
-    """What only the engine process knows (``ivr serve`` hands it to the console)."""
-
-    active_calls: Callable[[], int]
-    latency: "EngineLatency"
-    journals: Callable[[], Mapping[str, Any]]  # name → a journaled writer (``backlog``, ``journal_only``)
-    agi_refused: Callable[[], int] = lambda: 0  # FastAGI connections cut: not in agi.allowed_peers
 
 
 class _Snapshot(Collector):

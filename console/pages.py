@@ -15,7 +15,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup, escape
 
-from console.auth import CSRF_FIELD, USER, csrf_token, keep_login_csrf
+from console.csrf import CSRF_FIELD, USER, csrf_token, keep_login_csrf
 from console.users import Role
 
 TEMPLATES = Path(__file__).parent / "templates"

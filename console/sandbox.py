@@ -5,7 +5,7 @@ A draft is input from a supervisor's browser: whatever its check costs (a YAML b
 flow), that cost must land in a process of its own that the kernel stops at the limits, never
 in the engine's memory or on its CPU. At most ``CONCURRENT`` children run at once; more checks
 wait their turn. The parent hands the child the live prompt catalog (pickled: parent to child
-only) and reads back the report as JSON.
+only) and reads back the report as JSON. The child's side is :mod:`console.sandbox_child`.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ async def check_in_child(config_dir: Path, rel: str, text: str, catalog: "Prompt
     payload = pickle.dumps((limits, str(config_dir), rel, text, catalog))
     async with slots:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "console.sandbox", stdin=asyncio.subprocess.PIPE,
+            sys.executable, "-m", "console.sandbox_child", stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         try:
             out, err = await asyncio.wait_for(proc.communicate(payload), WALL_SECONDS)
@@ -83,16 +83,3 @@ def limit(limits: Limits) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
     resource.setrlimit(resource.RLIMIT_AS, (limits.address_space, limits.address_space))
 
-
-def main() -> int:
-    from console.publish import check_draft
-
-    limits, config_dir, rel, text, catalog = pickle.loads(sys.stdin.buffer.read())  # from the engine, trusted
-    limit(limits)  # before the draft is touched
-    report = check_draft(Path(config_dir), rel, text, catalog)
-    sys.stdout.write(json.dumps(to_json(report), ensure_ascii=True))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

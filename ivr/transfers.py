@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Callable
 from redis.exceptions import RedisError
 
 from ivr.ami.client import AmiClient, AmiError
+from ivr.ami.users import manager_client
 from ivr.config import Settings
 from ivr.core.calendar import HolidayCalendar
 from transfer.control import (BRIDGE_CONTEXT, TRANSFERS_CONTEXT, Leg, TransferError, TransferResult, closed_variable,
@@ -39,12 +40,8 @@ log = logging.getLogger("ivr.transfers")
 
 def transfer_client(settings: Settings) -> AmiClient:
     """An AMI client (not connected) as the transfer user; TransferError without its secret."""
-    secret = settings.ami.transfer_secret
-    if secret is None:
-        raise TransferError(f"no secret for the AMI user {settings.ami.transfer_username!r}: "
-                            "set IVR_AMI_TRANSFER_SECRET (the one Asterisk's manager.conf has)")
-    return AmiClient(settings.ami.host, settings.ami.port, settings.ami.transfer_username,
-                     secret.get_secret_value(), events="off")
+    return manager_client(settings, settings.ami.transfer_username, settings.ami.transfer_secret,
+                          "IVR_AMI_TRANSFER_SECRET", error=TransferError)
 
 
 async def transfer_call(call: str, target: str, *, settings: Settings, ami: AmiClient | None = None,

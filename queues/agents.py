@@ -143,3 +143,10 @@ class AgentBoard:
         """After a reload: new agents start logged out; removed ones are forgotten."""
         names = list(agents)
         self.seats = {a: self.seats.get(a) or Seat(a) for a in names}
+
+
+# How the CLI table, the desk and the wallboard name each seat state, in Mandarin.
+STATE_LABELS = {
+    "logged_out": "未签入", "available": "空闲", "ringing": "振铃", "talking": "通话中",
+    "wrapup": "后处理", "paused": "暂停", "unreachable": "话机离线",
+}

@@ -7,7 +7,7 @@ from aiohttp import web
 from console.auth import current_user, roles
 from console.live_hub import live, start_with
 from console.pages import nav, render
-from ivr.commands.agents import STATE_LABELS
+from queues.agents import STATE_LABELS
 
 routes = web.RouteTableDef()
 nav("/wallboard", "监控大屏", "supervisor", "admin", order=10)

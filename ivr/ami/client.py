@@ -1,7 +1,8 @@
 """AMI client: panoramisk's Manager with the defects of 1.4 handled.
 
 - Text is decoded incrementally: panoramisk decodes each TCP chunk on its own with
-  ``errors='ignore'``, so a Chinese character split across two reads vanished (张三 → 三).
+  ``errors='ignore'``, so a Chinese character split across two reads vanished (张三 → 三); framing and
+  parsing are the pure :mod:`ivr.ami.protocol`.
 - ``connect()`` returns only after the login succeeded (panoramisk returns before it).
 - A ``Response: Error`` raises :class:`AmiError` instead of coming back as a message.
 - Every action carries an ``Async`` header: panoramisk reads ``action['async']`` for any
@@ -26,7 +27,6 @@
 from __future__ import annotations
 
 import asyncio
-import codecs
 import fnmatch
 from typing import Any, Callable
 
@@ -35,14 +35,13 @@ from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
 from ivr.ami import logfilter
+from ivr.ami.protocol import EOM, AmiFramingError, Framer, is_plain_event, parse_event
 
 
 class AmiError(Exception):
     """AMI refused an action, or the connection/login failed."""
 
 
-EOM = "\r\n\r\n"
-MAX_PENDING = 1 << 20  # characters of an unfinished message: a peer that never ends one is cut off
 BACKLOG = 1 << 16  # bytes: a read this large may have left more behind: read on without a pause
 
 
@@ -52,30 +51,25 @@ class Utf8AMIProtocol(AMIProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._pending = ""
+        self._framer = Framer()
         self._resume: asyncio.TimerHandle | None = None
 
+    @property
+    def _pending(self) -> str:
+        """The unfinished message (tests check that a cut connection keeps none)."""
+        return self._framer.pending
+
     def data_received(self, data: bytes) -> None:
-        text = self._pending + self._decoder.decode(data)
-        blocks = text.split(EOM)
-        self._pending = blocks.pop()
-        if len(self._pending) > MAX_PENDING:
-            self._pending = ""
+        try:
+            blocks = self._framer.feed(data)
+        except AmiFramingError:
             self.transport.close()  # panoramisk's connection_lost follows: reconnect, log in again
             return
         fast = getattr(self.factory, "fast_events", None)
         events = 0
         for block in blocks:
-            if fast is not None and block.startswith("Event: ") and "\r\nActionID: " not in block \
-                    and not block.startswith("Event: Shutdown"):
-                event: dict[str, str] = {}
-                for line in block.split("\r\n"):
-                    key, _, value = line.partition(": ")
-                    # Asterisk's own headers come first: a header repeated later is a value that
-                    # smuggled a comma into a UserEvent (`1,Linkedid: …`), never the truth
-                    event.setdefault(key, value)
-                fast(event)
+            if fast is not None and is_plain_event(block):
+                fast(parse_event(block))
                 events += 1
             else:  # whole messages only: panoramisk's own framing sees exactly one at a time
                 super().data_received((block + EOM).encode("utf-8"))

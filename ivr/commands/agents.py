@@ -16,16 +16,10 @@ from typing import Any
 
 from ivr.cli import UsageError, config_dir
 from ivr.config import Settings, load_config
-from queues.agents import Seat
+from queues.agents import STATE_LABELS, Seat
 from queues.model import memberships
 
 HELP = "seats: list agents and their state; login, logout, pause, unpause"
-
-STATE_LABELS = {
-    "logged_out": "未签入", "available": "空闲", "ringing": "振铃", "talking": "通话中",
-    "wrapup": "后处理", "paused": "暂停", "unreachable": "话机离线",
-}
-
 
 def register(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
@@ -80,10 +74,11 @@ async def _published(settings: Settings) -> dict[str, Seat]:
 
 async def _with_control(settings: Settings, action: str, args: argparse.Namespace) -> tuple[dict[str, Seat], str]:
     from ivr.ami.client import AmiError
-    from ivr.commands.asterisk_conf import manager_client
+    from ivr.ami.users import manager_client
     from ivr.seats import SeatControl, SeatError
 
-    client = manager_client(settings, settings.ami.seats_username, settings.ami.seats_secret, "IVR_AMI_SEATS_SECRET")
+    client = manager_client(settings, settings.ami.seats_username, settings.ami.seats_secret, "IVR_AMI_SEATS_SECRET",
+                            error=UsageError)
     try:
         await client.connect()
         control = SeatControl(client, settings)

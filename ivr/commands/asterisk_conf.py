@@ -7,16 +7,10 @@ import argparse
 import asyncio
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from pydantic import SecretStr
 
 from ivr.asterisk_conf import RenderOptions, reload_modules, write
 from ivr.cli import UsageError, config_dir
 from ivr.config import Settings, load_config
-
-if TYPE_CHECKING:
-    from ivr.ami.client import AmiClient
 
 HELP = "render Asterisk's configuration (pjsip, queues, manager, dialplan) from config/; apply it"
 
@@ -58,21 +52,13 @@ def render_to(settings: Settings, out: Path, engine_timeout: int | None = None) 
                                          engine_timeout=engine_timeout), out)
 
 
-def manager_client(settings: Settings, username: str, secret: SecretStr | None, variable: str) -> "AmiClient":
-    """An AMI client (not yet connected) as one of the narrow manager users, reading no events;
-    a UsageError naming ``variable`` when its secret is not set."""
-    from ivr.ami.client import AmiClient
-
-    if secret is None:
-        raise UsageError(f"no secret for the AMI user {username!r}: set {variable} (the one Asterisk's manager.conf has)")
-    return AmiClient(settings.ami.host, settings.ami.port, username, secret.get_secret_value(), events="off")
-
-
 async def apply(settings: Settings) -> None:
     """Reload the running Asterisk's endpoints, queues and dialplan through the reload user."""
     from ivr.ami.client import AmiError
+    from ivr.ami.users import manager_client
 
-    client = manager_client(settings, settings.ami.admin_username, settings.ami.admin_secret, "IVR_AMI_ADMIN_SECRET")
+    client = manager_client(settings, settings.ami.admin_username, settings.ami.admin_secret, "IVR_AMI_ADMIN_SECRET",
+                            error=UsageError)
     try:
         await client.connect()
         await reload_modules(client)

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 from ivr.cli import UsageError, config_dir
-from ivr.commands.tickets import SubParsers, _one_line, _reader, _redis_where, audit_log_path
-from ivr.config import load_config, require_caller_key
+from ivr.commands.common import SubParsers, one_line, os_reader, redis_where
+from ivr.config import audit_log_path, load_config, require_caller_key
 from queues.elderly import normalize_number, parse_numbers
 from tickets.audit import AuditError, unmasked_read, write_audit
 
@@ -78,7 +78,7 @@ def import_file(args: argparse.Namespace) -> int:
 
 def _register(args: argparse.Namespace, numbers: list[str], what: dict[str, Any], command: str = "elderly add") -> int:
     added_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    reader = _reader()
+    reader = os_reader()
     new = _with_list(args, lambda store: store.add(numbers, added=added_at, by=reader.sudo_user or reader.user,
                                                    reason=args.reason.strip()),
                      audit=(command, what, len(numbers)))
@@ -139,7 +139,7 @@ def _audit(change: Audit, reason: str) -> None:
     if not reason.strip():
         raise UsageError("--reason must say why (the registration form, the request), for the audit log")
     command, what, callers = change
-    entry = unmasked_read(_reader(), command, what, tickets=0, callers=callers, reason=reason)
+    entry = unmasked_read(os_reader(), command, what, tickets=0, callers=callers, reason=reason)
     try:
         write_audit(audit_log_path(), entry)
     except AuditError as exc:
@@ -169,5 +169,5 @@ def _with_list(args: argparse.Namespace, action: Callable[["ElderlyList"], Await
     try:
         return asyncio.run(main())
     except (RedisError, OSError) as exc:
-        raise UsageError(f"Redis at {_redis_where(settings.redis.url)} does not answer ({_one_line(exc)})") from None
+        raise UsageError(f"Redis at {redis_where(settings.redis.url)} does not answer ({one_line(exc)})") from None
 

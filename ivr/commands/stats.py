@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from ivr.cli import UsageError
-from ivr.commands.tickets import _read, _settings, _when, _width
+from ivr.commands.common import load_settings, read_tickets, text_width, when
 from queues import kpi
 
 HELP = "service level per queue and line: offered, answered within 15/30 s, abandoned, waits"
@@ -39,12 +39,12 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     windows = _windows(args, datetime.now().astimezone())
-    settings = _settings(args)
+    settings = load_settings(args)
 
     async def reading(store: Any) -> list[dict[str, Any]]:
         return [await store.kpi_report(w) for w in windows]
 
-    reports = _read(settings, reading)
+    reports = read_tickets(settings, reading)
     if args.json:
         print(json.dumps({"reports": reports}, ensure_ascii=False, indent=2))
     else:
@@ -67,8 +67,8 @@ def _windows(args: argparse.Namespace, now: datetime) -> list[kpi.Window]:
         if args.until is not None:
             raise UsageError("--until needs --since")
         return kpi.standard_windows(now)
-    since = _when(args.since, "--since", end_of_day=False)
-    until = now if args.until is None else _when(args.until, "--until", end_of_day=True)
+    since = when(args.since, "--since", end_of_day=False)
+    until = now if args.until is None else when(args.until, "--until", end_of_day=True)
     if until <= since:
         raise UsageError(f"--until is not after --since {since:%Y-%m-%d %H:%M}")
     return [kpi.window("range", since, until, now)]
@@ -82,7 +82,7 @@ def _table(report: dict[str, Any]) -> str:
     rows.append(("全平台 all lines", report["platform"]))
     cells = [[label, *(_cell(c[field], fmt) for _h, field, fmt in COLUMNS)] for label, c in rows]
     heading = ["", *(h for h, _f, _fmt in COLUMNS)]
-    widths = [max(_width(r[i]) for r in [heading, *cells]) for i in range(len(heading))]
+    widths = [max(text_width(r[i]) for r in [heading, *cells]) for i in range(len(heading))]
     lines = [title] + ["  ".join(_pad(v, w, left=i == 0) for i, (v, w) in enumerate(zip(r, widths)))
                        for r in [heading, *cells]]
     if not report["queues"]:
@@ -101,5 +101,5 @@ def _cell(value: Any, fmt: str) -> str:
 
 
 def _pad(text: str, width: int, *, left: bool) -> str:
-    fill = " " * (width - _width(text))
+    fill = " " * (width - text_width(text))
     return text + fill if left else fill + text

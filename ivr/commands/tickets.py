@@ -11,27 +11,24 @@ to the audit log (:mod:`tickets.audit`) first, and if that fails nothing unmaske
 from __future__ import annotations
 
 import argparse
-import asyncio
-import getpass
 import io
 import json
 import os
 import re
 import sys
-import unicodedata
 from datetime import datetime
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, ContextManager, TextIO, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, ContextManager, TextIO
 
-from ivr.cli import UsageError, config_dir
-from ivr.config import Settings, audit_log_path, load_config, state_dir
+from ivr.cli import UsageError
+from ivr.commands.common import SubParsers, load_settings, os_reader, read_tickets
+from ivr.commands.ticket_text import details as _details, table as _table  # tests import _details from here
+from ivr.config import audit_log_path
 from ivr.core.calendar import load_calendar
-from queues.callback import leg_text
-from queues.priority import priority_label
 from tickets import export
-from tickets.audit import AuditError, Reader, unmasked_read, write_audit
+from tickets.audit import AuditError, unmasked_read, write_audit
 from tickets.deadline import handling_deadline, provisional_years
-from tickets.filters import Filters, parse_filters, parse_when
+from tickets.filters import Filters, parse_filters
 from tickets.model import REQUEST_LABELS, Disposition, RequestType, Ticket
 
 if TYPE_CHECKING:
@@ -40,8 +37,6 @@ if TYPE_CHECKING:
 HELP = "ticket stubs (工单): list, show, export; handling deadlines"
 
 MAX_READ = 200_000  # tickets read for one list or export (about 50 days of a large city's calls)
-T = TypeVar("T")
-SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -111,8 +106,8 @@ def show(args: argparse.Namespace) -> int:
     if not re.fullmatch(r"[0-9]+(-[0-9]+)*", number):
         raise UsageError(f"bad ticket number {number!r}: expected 20261201-12345-00017 or its digits")
     reason = _unmask_reason(args)
-    settings = _settings(args)
-    ticket = _read(settings, lambda store: store.by_number(number))
+    settings = load_settings(args)
+    ticket = read_tickets(settings, lambda store: store.by_number(number))
     if ticket is None:
         print(f"ivr tickets: no ticket {number} (tickets are kept {settings.tickets.retention_days} days)",
               file=sys.stderr)
@@ -142,7 +137,7 @@ def export_csv(args: argparse.Namespace) -> int:
     """CSV on stdout or in ``--output``, streamed as Redis is read; how many rows on stderr."""
     filters = _filters(args)
     reason = _unmask_reason(args)
-    settings = _settings(args)
+    settings = load_settings(args)
     what = {**filters.describe(), "output": args.output or "-"}
     if args.output:
         def created() -> TextIO:  # only once the audit line (if any) is written
@@ -152,12 +147,12 @@ def export_csv(args: argparse.Namespace) -> int:
                 raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
             return open(fd, "w", encoding=export.ENCODING, newline="")
 
-        n = _read(settings, lambda store: _export(store, filters, reason, what, created))
+        n = read_tickets(settings, lambda store: _export(store, filters, reason, what, created))
     else:
         sys.stdout.flush()
         out = io.TextIOWrapper(sys.stdout.buffer, encoding=export.ENCODING, newline="")
         try:
-            n = _read(settings, lambda store: _export(store, filters, reason, what, lambda: nullcontext(out)))
+            n = read_tickets(settings, lambda store: _export(store, filters, reason, what, lambda: nullcontext(out)))
             out.flush()
         except BrokenPipeError:  # `| head`; handled here, before ``detach`` flushes into the closed pipe
             _stdout_gone()
@@ -232,7 +227,7 @@ def deadline(args: argparse.Namespace) -> int:
         kind = RequestType.parse(args.request_type)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    settings = load_config(config_dir(args)).settings.tickets
+    settings = load_settings(args).tickets
     if args.crisis is not None:
         settings = settings.model_copy(update={"crisis": args.crisis})
     calendar = load_calendar()
@@ -275,13 +270,6 @@ def _filters(args: argparse.Namespace) -> Filters:
         raise UsageError(str(exc)) from None
 
 
-def _when(text: str, option: str, *, end_of_day: bool) -> datetime:
-    try:
-        return parse_when(text, option, end_of_day=end_of_day)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
 def _unmask_reason(args: argparse.Namespace) -> str | None:
     """The reason when caller numbers are to be shown in full; None: masked."""
     if not args.show_caller:
@@ -293,59 +281,13 @@ def _unmask_reason(args: argparse.Namespace) -> str | None:
     return str(args.reason).strip()
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_config(config_dir(args)).settings
-
-
-def _read(settings: Settings, reading: Callable[["TicketStore"], Awaitable[T]]) -> T:
-    """Run one read against the ticket store; a Redis that does not answer is one line, exit 2."""
-    from redis.exceptions import ConnectionError as RedisConnectionError, RedisError, TimeoutError as RedisTimeout
-
-    from ivr.store import TicketStore
-
-    try:
-        spool = state_dir() / "spool"
-    except OSError as exc:
-        raise UsageError(f"state directory: {exc}") from None
-
-    async def main() -> T:
-        # read only: a store writes nothing until a ticket is written, and this one never is
-        store = TicketStore(settings.redis.url, spool, f"cli-{os.getpid()}", retention_days=settings.tickets.retention_days)
-        try:
-            return await reading(store)
-        finally:
-            await store.close()
-
-    where = _redis_where(settings.redis.url)
-    try:
-        return asyncio.run(main())
-    except (RedisConnectionError, RedisTimeout, OSError) as exc:
-        raise UsageError(f"Redis at {where} does not answer ({_one_line(exc)}); no tickets read") from None
-    except RedisError as exc:
-        raise UsageError(f"Redis at {where} refused the read ({_one_line(exc)}); no tickets read") from None
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
-
-
-def _redis_where(url: str) -> str:
-    """Where Redis is, for a message: host and port, never the password in the URL."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return parts.path
-    return f"{parts.hostname}:{parts.port or 6379}"
-
-
 def _select(args: argparse.Namespace) -> tuple[Filters, str | None, list[Ticket], int]:
     """What ``list`` and ``export`` show: (filters, unmask reason, the tickets, how many matched).
     Every argument is checked before Redis is asked."""
     filters = _filters(args)
     reason = _unmask_reason(args)
-    settings = _settings(args)
-    matched = _read(settings, lambda store: _matching(store, filters))
+    settings = load_settings(args)
+    matched = read_tickets(settings, lambda store: _matching(store, filters))
     return filters, reason, matched[-filters.limit:] if filters.limit else matched, len(matched)
 
 
@@ -366,22 +308,13 @@ async def _matching(store: "TicketStore", filters: Filters) -> list[Ticket]:
     return tickets
 
 
-def _reader() -> Reader:
-    """The OS user, and the user behind ``sudo`` (who really asked when root reads)."""
-    try:
-        user = getpass.getuser()
-    except (OSError, KeyError):  # no login name in the environment and no passwd entry
-        user = f"uid {os.getuid()}"
-    return Reader(user=user, sudo_user=os.environ.get("SUDO_USER", ""))
-
-
 def _audit_if(reason: str | None, action: str, what: dict[str, Any], tickets: int, callers: int) -> None:
     """With a reason, the audit line for what is about to be shown (``tickets``, ``callers``
     distinct), before any of it is printed; UsageError if the line cannot be written (then
     nothing unmasked is shown)."""
     if reason is None:
         return
-    entry = unmasked_read(_reader(), f"tickets {action}", what, tickets=tickets, callers=callers, reason=reason)
+    entry = unmasked_read(os_reader(), f"tickets {action}", what, tickets=tickets, callers=callers, reason=reason)
     try:
         write_audit(audit_log_path(), entry)
     except AuditError as exc:
@@ -391,97 +324,6 @@ def _audit_if(reason: str | None, action: str, what: dict[str, Any], tickets: in
 def _viewed(tickets: list[Ticket], reason: str | None) -> list[Ticket]:
     """The tickets as this reader may see them (:meth:`Ticket.view`)."""
     return [Ticket.from_json(t.view(unmasked=reason is not None)) for t in tickets]
-
-
-# --- text rendering --------------------------------------------------------------------------
-
-TABLE = ("number", "received", "line", "type", "disposition", "queue", "wait s", "agent", "deadline", "caller")
-
-
-def _row(t: Ticket) -> tuple[str, ...]:
-    due = export.deadline_due(t.deadline) + ("*" if t.deadline and t.deadline.provisional else "")
-    wait = "" if t.wait_seconds is None else f"{t.wait_seconds:.0f}"
-    return (t.number, export.local_time(t.received), t.line, export.type_label(t.request_type),
-            export.disposition_label(t.disposition) or "(in progress)", t.queue, wait, t.agent, due, t.caller)
-
-
-def _width(text: str) -> int:
-    """Columns on a terminal: a Chinese character takes two."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def _table(tickets: list[Ticket]) -> str:
-    rows = [TABLE, *(tuple(cell or "-" for cell in _row(t)) for t in tickets)]
-    widths = [max(_width(r[i]) for r in rows) for i in range(len(TABLE))]
-    return "\n".join("  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(r, widths)).rstrip() for r in rows)
-
-
-def _details(t: Ticket) -> str:
-    """Everything on the ticket, one fact a line, the timeline last."""
-    out: list[str] = []
-
-    def fact(name: str, value: object) -> None:
-        if value not in ("", None, []):
-            out.append(f"  {name:<14}{value}")
-
-    def clock(iso: str) -> str:
-        return export.local_time(iso)[11:]
-
-    out.append(f"工单 {t.number}   ({t.status}; linkedid {t.linkedid})")
-    fact("received", export.local_time(t.received))
-    fact("line", " ".join(x for x in (t.line, f"({t.line_mode})" if t.line_mode else "", t.line_title) if x))
-    fact("caller", t.caller)
-    fact("caller as sent", t.caller_raw)  # what the carrier sent, when it was no plain number (never routed on)
-    if t.request_type:
-        fact("type", f"{export.type_label(t.request_type)} {t.request_type}"
-             + (f" (set by {t.request_type_source})" if t.request_type_source else ""))
-    fact("disposition", (f"{export.disposition_label(t.disposition)} {t.disposition}" if t.disposition else "(in progress)")
-         + (f" → {t.after_transfer}" if t.after_transfer else ""))
-    fact("ivr", " ".join(x for x in (
-        f"flow {t.ivr.flow}" if t.ivr.flow else "", "→".join(t.ivr.nodes), f"keys {' '.join(t.ivr.keys)}" if t.ivr.keys else "",
-        f"route {t.ivr.route}" if t.ivr.route else "", "(dialplan fallback)" if t.ivr.fallback else "",
-        f"error {t.ivr.error}" if t.ivr.error else "") if x))
-    fact("skill", t.skill)
-    fact("queue", t.queue and (f"{t.queue}, joined {clock(t.queued)}" if t.queued else t.queue)
-         + (f", waited {t.wait_seconds:.0f} s" if t.wait_seconds is not None else ""))
-    fact("priority", "" if t.priority is None else f"{t.priority}" + (
-        f" ({priority_label(t.priority_reason)} {t.priority_reason})" if t.priority_reason else "")
-        + (", registered elderly caller" if t.elderly else ""))
-    fact("agent", t.agent and t.agent + (f", answered {clock(t.answered)}" if t.answered else "")
-         + (f", talked {t.talk_seconds:.0f} s" if t.talk_seconds is not None else ""))
-    fact("ended", export.local_time(t.ended))
-    fact("hung up by", ", ".join(x for x in (t.hangup_by, t.hangup_cause) if x))
-    fact("emergency", "linked" if t.emergency_linked else "")
-    fact("callback", t.callback and " ".join(x for x in (
-        str(t.callback.get("status", "requested")), str(t.callback.get("queue", "")),
-        f"({t.callback['reason']})" if t.callback.get("reason") else "") if x))
-    fact("satisfaction", f"{t.satisfaction} of 5" if t.satisfaction is not None else
-         {"no_rating": "asked, no rating keyed", "not_asked": ""}.get(t.satisfaction_status, t.satisfaction_status))
-    if t.deadline:
-        fact("deadline", f"{export.deadline_due(t.deadline)} ({t.deadline.rule})"
-             + (" provisional: that year's official holiday calendar is not out yet" if t.deadline.provisional else ""))
-    fact("repeat of", " ".join(t.repeat_of))
-    fact("from platform", t.from_platform and f"{t.from_platform}, its ticket {t.from_ticket or '(none sent)'}")
-    fact("closed by", t.closed_by)
-    if t.agents_rung:
-        out.append("  agents rung:")
-        out += [f"    {clock(a.rung_at)}  {a.agent}" + (f" rang {a.ring_seconds:.0f} s" if a.ring_seconds is not None else "")
-                + (", answered" if a.answered else ", no answer") for a in t.agents_rung]
-    if len(t.queue_visits) > 1 or any(v.outcome != "answered" for v in t.queue_visits[:1]):
-        out.append("  queue visits:")
-        out += [f"    {clock(v.joined) if v.joined else '?'}  {v.queue} {v.outcome or 'waiting'}"
-                + (f" after {v.wait_seconds:.0f} s" if v.wait_seconds is not None else "")
-                + (f" by {v.agent}" if v.agent else "") for v in t.queue_visits]
-    if t.callback and t.callback.get("attempts"):
-        out.append("  callback legs:")
-        out += [f"    {leg_text(leg)}" for leg in t.callback["attempts"]]
-    if t.transfers:
-        out.append("  transfers:")
-        out += [f"    {clock(x.at)}  {export.transfer_text(x)}" for x in t.transfers]
-    if t.timeline:
-        out.append("  timeline:")
-        out += [f"    {clock(e.at)}  {e.event}" + (f": {e.detail}" if e.detail else "") for e in t.timeline]
-    return "\n".join(out)
 
 
 def _parse_received(text: str) -> datetime:

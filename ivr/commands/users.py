@@ -53,7 +53,7 @@ def read_password(args: argparse.Namespace) -> str:
 
 async def _run(args: argparse.Namespace, action: str, settings: Settings, password: str) -> int:
     from console.users import UserError, UserStore, check_user
-    from ivr.commands.tickets import _reader
+    from ivr.commands.common import os_reader
     from ivr.store import redis_client
 
     client = redis_client(settings.redis.url, timeout=5)
@@ -62,7 +62,7 @@ async def _run(args: argparse.Namespace, action: str, settings: Settings, passwo
         if action == "add":
             try:
                 check_user(args.name, args.role, args.agent, set(settings.agents))
-                await store.add(args.name, args.role, password, agent=args.agent, by=_reader().user)
+                await store.add(args.name, args.role, password, agent=args.agent, by=os_reader().user)
             except UserError as exc:
                 raise UsageError(str(exc)) from None
             print(f"user {args.name} ({args.role}{', seat ' + args.agent if args.agent else ''}) saved")

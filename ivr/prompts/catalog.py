@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr.core import yamlsource
-from ivr.prompts.tts import normalize
+from ivr.prompts.tts import Voice, normalize  # Voice: callers import it from here too
 from ivr.core.yamlsource import Document, Location, SourceError, SourceErrors
 
 CATALOG_FILE = "catalog.yaml"
@@ -42,16 +42,6 @@ RECORDING_EXTENSIONS = frozenset(
     {".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac", ".aif", ".aiff", ".wma"}
 )
 TEXT_KEYS = ("zh", "en", "say")
-
-
-@dataclass(frozen=True)
-class Voice:
-    """How the synthetic voice speaks; part of every synthetic prompt's hash."""
-
-    engine: str = "espeak-ng"
-    voice: str = "cmn-latn-pinyin"  # Mandarin; reads any pinyin fallback as Mandarin too
-    speed: int = 175  # words per minute (a Mandarin syllable counts as a word)
-    pitch: int = 50  # 0..99
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Debian has no better offline Mandarin engine (no ekho; the neural engines on PyPI download
 models at run time), so espeak-ng it is. Its ``cmn`` voice reads characters missing from its
 dictionary as English-spelled pinyin ("您" → "nin two"); ``cmn-latn-pinyin`` reads them as
-Mandarin, hence the default voice in :class:`~ivr.prompts.catalog.Voice`.
+Mandarin, hence the default voice in :class:`Voice`.
 """
 
 from __future__ import annotations
@@ -11,17 +11,25 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ivr.prompts.catalog import Voice
 
 INSTALL_HINT = "install it with: apt-get install espeak-ng"
 # Hotline and phone numbers are read digit by digit, 1 as 幺 (yāo): 12345 → 幺二三四五.
 # Shorter numbers stay numbers: "3个工作日", "24小时", "请按1".
 _DIGITS = dict(zip("0123456789", "零幺二三四五六七八九"))
 _LONG_NUMBER = re.compile(r"\d{3,}")
+
+
+@dataclass(frozen=True)
+class Voice:
+    """How the synthetic voice speaks; part of every synthetic prompt's hash. Defined here, beside
+    the engine that speaks it, so the catalog imports tts and not the other way round."""
+
+    engine: str = "espeak-ng"
+    voice: str = "cmn-latn-pinyin"  # Mandarin; reads any pinyin fallback as Mandarin too
+    speed: int = 175  # words per minute (a Mandarin syllable counts as a word)
+    pitch: int = 50  # 0..99
 
 
 class TTSError(Exception):
