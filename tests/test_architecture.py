@@ -25,7 +25,6 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {
     frozenset({"ivr.config", "ivr.conftext", "ivr.core.route", "ivr.flows.base", "ivr.flows.branch", "ivr.secret_policy",
                "queues.model", "transfer.model"}):
         "WP1 (C2: time ranges and routes into ivr.core, settings to their owners, secret_policy without ivr.config)",
-    frozenset({"tracking.cdr", "tracking.tracker"}): "WP3 (C3: endpoint_of into ivr.core.channel)",
     frozenset({"console.auth", "console.pages"}): "WP6 (C4: console/csrf.py)",
     frozenset({"console.context", "console.metrics"}): "WP6 (C5: EngineView into console.context)",
     frozenset({"ivr.prompts.catalog", "ivr.prompts.tts"}): "WP6 (C6: Voice into ivr.prompts.tts)",
