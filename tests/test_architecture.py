@@ -22,7 +22,6 @@ PACKAGES = ["ivr", "queues", "transfer", "tickets", "tracking", "console", "test
 # Cycles that still exist, each with the work package of issue 18 that breaks it. A WP that
 # breaks one deletes its entry here; the test fails both on a new cycle and on a stale entry.
 KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"tracking.cdr", "tracking.tracker"}): "WP3 (C3: endpoint_of into ivr.core.channel)",
 }
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 
 from ivr.core.callerid import normalize as normalize_caller
+from ivr.core.channel import endpoint_of
 from tickets.model import Ticket, Transfer
 
 
@@ -68,8 +69,6 @@ def _iso(cdr_time: str) -> str:
 
 def apply_cdr(t: Ticket, rows: list[CdrRow], agents: frozenset[str] = frozenset()) -> None:
     """Fill what the live events did not tell into ``t`` (what they told is kept)."""
-    from tracking.tracker import endpoint_of
-
     rows = sorted(rows, key=lambda r: r.start)
     first = rows[0]
     t.received = t.received or _iso(first.start)

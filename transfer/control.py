@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Literal, Mapping
+from typing import TYPE_CHECKING, Iterable, Literal, Mapping
 
-from ivr.config import Settings
 from ivr.core.calendar import HolidayCalendar
+from ivr.core.channel import endpoint_of
 from transfer.hours import open_subcenter
 from transfer.model import EMERGENCY_NUMBERS, TransferRoute, emergency_route
+
+if TYPE_CHECKING:  # annotations only: the domain takes the settings it is given
+    from ivr.config import Settings
 
 TargetKind = Literal["subcenter", "emergency", "platform"]
 Method = Literal["blind", "redirect", "bridge"]
@@ -92,8 +95,6 @@ class Leg:
 
     @classmethod
     def from_event(cls, e: Mapping[str, str]) -> "Leg":
-        from tracking.tracker import endpoint_of
-
         channel = e.get("Channel", "")
         return cls(channel, e.get("Uniqueid", ""), e.get("Linkedid", ""), endpoint_of(channel),
                    bool(e.get("BridgeID") or e.get("BridgeId")))

@@ -81,3 +81,10 @@ class Channel(Protocol):
 
     async def release(self) -> None:
         """Hand the call back to the dialplan now; no command may follow."""
+
+
+def endpoint_of(channel: str) -> str:
+    """``PJSIP/agent1001-0000001a`` → ``agent1001``; ``PJSIP/agent1001`` (an interface) too."""
+    name = channel.split("/", 1)[-1]
+    head, sep, tail = name.rpartition("-")
+    return head if sep and len(tail) == 8 else name
