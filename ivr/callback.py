@@ -41,7 +41,7 @@ from ivr.core.strict import NAME
 from queues import callback as policy
 from queues.callback import CallbackRequest
 from tickets.model import Disposition, Ticket
-from tracking.tracker import endpoint_of
+from ivr.core.channel import endpoint_of
 
 log = logging.getLogger(__name__)
 

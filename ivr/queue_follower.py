@@ -37,7 +37,7 @@ from ivr.store import PHASE_REV, TicketStore, redis_client
 from queues.waiting import DESK_TTL, Amend, Waiting, desk_stub
 from tickets.deadline import handling_deadline
 from tickets.model import Deadline, Ticket
-from tracking.tracker import endpoint_of
+from ivr.core.channel import endpoint_of
 
 log = logging.getLogger(__name__)
 
