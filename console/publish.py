@@ -26,7 +26,7 @@ from ivr.check_report import CheckReport, check_config
 from ivr.core.yamlsource import SourceError, load
 
 if TYPE_CHECKING:
-    from ivr.flows.flowset import ReloadResult
+    from ivr.hot_reload import ReloadResult
     from ivr.prompts.catalog import PromptCatalog
 
 HISTORY = ".history"

@@ -21,7 +21,8 @@ from ivr.agi.call_guard import bounded
 from ivr.core.callerid import is_callable
 from ivr.core.channel import CallerHungUp, CallInfo, Channel, ChannelError
 from ivr.flows.compiler import Flow
-from ivr.flows.flowset import FlowSet, LiveFlows
+from ivr.flows.flowset import FlowSet
+from ivr.hot_reload import LiveFlows
 from ivr.flows.base import TicketLookup
 from ivr.flows.runner import CallRecord, apply_route, run_call
 from ivr.core.masking import mask_number

@@ -27,7 +27,7 @@ from console.context import CONSOLE, Console, console_redis
 from ivr.config import ConfigError, LoadedConfig, audit_log_path, require_caller_key
 from ivr.callback import CallbackWorker
 from ivr.engine import EarlierTicket, Engine
-from ivr.flows.flowset import LiveFlows, ReloadResult, catalog_loader, default_prompts_dir
+from ivr.hot_reload import LiveFlows, ReloadResult, catalog_loader, default_prompts_dir
 from ivr.follow import CallFollower
 from ivr.core.latency import EngineLatency
 from ivr.queue_follower import LiveFollower, deadline_on

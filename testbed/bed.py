@@ -252,7 +252,7 @@ class TestBed:
 
     def _install_prompts(self) -> None:
         """Build the Mandarin prompts (incremental) and install them as this bed's zh sounds."""
-        from ivr.flows.flowset import default_prompts_dir
+        from ivr.hot_reload import default_prompts_dir
         from ivr.prompts.build import PromptBuildError, build_prompts, install_sounds
 
         prompts_dir = default_prompts_dir(self.loaded.config_dir)

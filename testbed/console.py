@@ -167,7 +167,7 @@ class StandaloneConsole:
     async def _start(self) -> None:
         from console.context import Console, console_redis
         from console.server import start
-        from ivr.flows.flowset import LiveFlows, catalog_loader, default_prompts_dir
+        from ivr.hot_reload import LiveFlows, catalog_loader, default_prompts_dir
         from ivr.store import TicketStore
 
         flows = LiveFlows.from_config(self.config_dir, catalog_loader(default_prompts_dir(self.config_dir)))

@@ -60,7 +60,7 @@ def read_env_file(path: str | Path) -> dict[str, str]:
 def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     from ivr.config import load_config
     from ivr.engine import Engine
-    from ivr.flows.flowset import LiveFlows, catalog_loader, default_prompts_dir
+    from ivr.hot_reload import LiveFlows, catalog_loader, default_prompts_dir
     from ivr.store import CallStore
 
     # pyst2 writes the whole AGI environment (caller numbers included) to stderr: keep it quiet.

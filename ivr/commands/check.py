@@ -11,7 +11,8 @@ import os
 from typing import TYPE_CHECKING
 
 from ivr.cli import config_dir
-from ivr.flows.flowset import FlowSet, catalog_loader, compile_config, default_prompts_dir
+from ivr.flows.flowset import FlowSet
+from ivr.hot_reload import catalog_loader, compile_config, default_prompts_dir
 from ivr.check_report import check_config
 
 if TYPE_CHECKING:

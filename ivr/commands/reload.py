@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     s = loaded.settings
     if args.asterisk is not None and not args.status:
         from ivr.commands.asterisk_conf import apply, render_to
-        from ivr.flows.flowset import catalog_loader, compile_config, default_prompts_dir
+        from ivr.hot_reload import catalog_loader, compile_config, default_prompts_dir
 
         # the whole config must be valid before Asterisk sees any of it (raises with file:line)
         compile_config(loaded.config_dir, catalog_loader(default_prompts_dir(loaded.config_dir))())

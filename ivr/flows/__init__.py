@@ -12,7 +12,7 @@ What the AGI side needs::
 the ``ticket_query`` node tells the caller the query is unavailable.
 
 The package imports none of its modules (import what you use from the module that defines it:
-``LiveFlows``/``catalog_loader`` from :mod:`ivr.flows.flowset`, ``run_call``/``apply_route`` from
+``LiveFlows``/``catalog_loader`` from :mod:`ivr.hot_reload`, ``run_call``/``apply_route`` from
 :mod:`ivr.flows.runner`, ``TicketLookup`` from :mod:`ivr.flows.base`), so importing one flows
 module never drags in the runner and, through it, queues and transfer (issue 18).
 """

@@ -1,5 +1,5 @@
 """The number plan's home (the lines citizens dial, their flows and compliance rules).
 
-Empty for now: the model and routing move here from ivr.config and ivr.flows.flowset
-(issue 18, work packages WP1 and WP5).
+:mod:`ivr.numbers.model` holds the plan's entries, :mod:`ivr.numbers.routing` the pure rules of
+what a dialed number runs. The package imports none of its modules (issue 18).
 """

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from console.sandbox import MAX_DRAFT_BYTES, Limits, check_in_child
-from ivr.flows.flowset import catalog_loader, default_prompts_dir
+from ivr.hot_reload import catalog_loader, default_prompts_dir
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ivr.ami.client import AmiClient
-from ivr.flows.flowset import catalog_loader, default_prompts_dir
+from ivr.hot_reload import catalog_loader, default_prompts_dir
 from ivr.flows.progress import date_prompts
 from ivr.store import TicketStore
 from testbed.bed import TestBed

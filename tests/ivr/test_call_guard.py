@@ -19,7 +19,7 @@ from ivr.agi.call_guard import MAX_ITEMS, MAX_TEXT, bounded
 from ivr.config import load_config
 from ivr.engine import Engine
 from ivr.core.calendar import load_calendar
-from ivr.flows.flowset import LiveFlows, catalog_loader, default_prompts_dir
+from ivr.hot_reload import LiveFlows, catalog_loader, default_prompts_dir
 from ivr.follow import CallFollower
 from ivr.store import CallStore, TicketStore
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import yaml
 
 from ivr.core.channel import CallerHungUp, CallInfo, InMemoryVariables
-from ivr.flows.flowset import FlowSet, compile_config
+from ivr.flows.flowset import FlowSet
+from ivr.hot_reload import compile_config
 from ivr.prompts.catalog import Prompt, PromptCatalog, Template, variant_id
 from ivr.core.yamlsource import SourceErrors
 

@@ -5,7 +5,7 @@ import pytest
 
 from flow_helpers import make_catalog
 from ivr import cli
-from ivr.flows import flowset as live
+from ivr import hot_reload as live
 from ivr.core.calendar import LibraryData, library_data, load_calendar
 from ivr.prompts import catalog as prompts_module
 from ivr.core.yamlsource import SourceError

@@ -11,7 +11,7 @@ import pytest
 
 from ivr.core.channel import CallInfo
 from ivr.engine import Engine
-from ivr.flows.flowset import LiveFlows, catalog_loader, default_prompts_dir
+from ivr.hot_reload import LiveFlows, catalog_loader, default_prompts_dir
 
 from flow_helpers import FakeChannel
 

@@ -87,7 +87,7 @@ def test_over_budget_is_reported_at_the_budget_with_the_worst_path(bare_config):
 
 
 def test_shipped_flows_meet_their_budget_with_short_prompts(config_dir, catalog):
-    from ivr.flows.flowset import compile_config
+    from ivr.hot_reload import compile_config
 
     flows = compile_config(config_dir, catalog, environ={}, strict_lint=True)
     assert flows.lint["main"].worst_seconds == pytest.approx(4 + 4 + 1)

@@ -8,7 +8,7 @@ import asyncio
 from datetime import datetime
 
 from flow_helpers import FakeChannel, call
-from ivr.flows.flowset import LiveFlows, compile_config
+from ivr.hot_reload import LiveFlows, compile_config
 from ivr.flows.runner import run_call
 from ivr.core.route import QueueRoute
 

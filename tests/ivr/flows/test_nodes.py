@@ -274,7 +274,7 @@ async def test_given_a_channel_error_then_the_call_goes_to_the_general_queue(bar
 
 
 async def test_given_a_subcenter_number_then_it_is_transferred_without_a_flow(config_dir, catalog):
-    from ivr.flows.flowset import compile_config
+    from ivr.hot_reload import compile_config
 
     flows = compile_config(config_dir, catalog, environ={})
     record = await run_call(flows, call(dialed="12366"), FakeChannel())

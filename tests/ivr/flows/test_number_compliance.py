@@ -89,7 +89,7 @@ def test_a_merged_call_hears_the_notice_then_goes_on_at_after_notice(bare_config
 def test_the_shipped_plans_hold_every_number_to_15s():
     """With the built prompts' real durations, both plans."""
     from flow_helpers import REPO
-    from ivr.flows.flowset import catalog_loader, compile_config
+    from ivr.hot_reload import catalog_loader, compile_config
 
     real = catalog_loader(REPO / "prompts")()
     for plan in ("anhui-2021", "xuancheng-2016"):
@@ -100,7 +100,7 @@ def test_the_shipped_plans_hold_every_number_to_15s():
 def test_a_reload_keeps_answering_and_warns_with_the_number_entry(bare_config, catalog):
     """The running hotline is not refused for a number a few seconds over; the reload says so."""
     from flow_helpers import write_flow
-    from ivr.flows.flowset import LiveFlows, compile_config
+    from ivr.hot_reload import LiveFlows, compile_config
 
     numbers(bare_config, '  "12345": {mode: main, title: t, flow: t}\n')
     write_flow(bare_config, FLOW)

@@ -13,7 +13,7 @@ import pytest
 from flow_helpers import FakeChannel, errors_of, write_flow
 from ivr.core.channel import CallInfo
 from ivr.engine import EarlierTicket, Engine
-from ivr.flows.flowset import LiveFlows, compile_config
+from ivr.hot_reload import LiveFlows, compile_config
 from ivr.prompts.catalog import PromptCatalog
 
 MENU = """

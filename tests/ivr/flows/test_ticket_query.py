@@ -9,7 +9,7 @@ import pytest
 
 from flow_helpers import FakeChannel, call, compile_text, make_catalog
 from ivr import cli
-from ivr.flows.flowset import compile_config
+from ivr.hot_reload import compile_config
 from ivr.flows.runner import run_call
 from ivr.flows.lint import timing_for
 from ivr.flows.progress import date_prompts, deadline_prompts, number_prompts, time_prompts

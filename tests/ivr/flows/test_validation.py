@@ -264,7 +264,7 @@ def test_given_min_digits_above_max_digits_then_the_collect_is_refused(bare_conf
 
 def test_given_a_number_naming_a_missing_flow_then_numbers_yaml_is_blamed(bare_config, catalog):
     from flow_helpers import write_flow
-    from ivr.flows.flowset import compile_config
+    from ivr.hot_reload import compile_config
     from ivr.core.yamlsource import SourceErrors
 
     write_flow(bare_config, "nodes:\n  a: {type: queue, queue: general}\n", name="other")
