@@ -13,7 +13,7 @@ from ivr.config import ConfigError, webhook_secret
 from ivr.flows.lint import CHARS_PER_SECOND
 from ivr.flows.flowset import FlowSet
 from ivr.hot_reload import compile_config
-from ivr.secret_policy import deployment_secret_problems
+from ivr.core.secret_policy import deployment_secret_problems
 from ivr.core.yamlsource import SourceError, SourceErrors
 from tickets.push import endpoint_problems
 

@@ -34,7 +34,7 @@ from ivr.queue_follower import LiveFollower, deadline_on
 from ivr.push import PushWorker
 from ivr.seats import SeatFollower
 from ivr.transfers import HoursPublisher
-from ivr.secret_policy import deployment_secret_problems
+from ivr.core.secret_policy import deployment_secret_problems
 from ivr.store import CallStore, ElderlyList, SeatStore, TicketStore
 from ivr.store.ticket_reads import TicketReader
 from ivr.config import state_dir

@@ -24,7 +24,7 @@ from typing import Iterator, Literal
 from ivr.ami.client import AmiClient, AmiError
 from ivr.asterisk_conf import Directories, RenderOptions, reload_modules, write
 from ivr.config import LoadedConfig, Settings, load_config
-from ivr.secret_policy import fresh_secret
+from ivr.core.secret_policy import fresh_secret
 from testbed.dialplan import testbed_dialplan
 from testbed.dns import SilentResolver
 from testbed.ports import PortAllocator

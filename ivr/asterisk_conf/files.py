@@ -1,5 +1,5 @@
 """The whole set of files: the static ones from ``asterisk-conf/`` and the generated ones, rendered
-through the checked writer (:mod:`ivr.conftext`) and written atomically (secrets 0640)."""
+through the checked writer (:mod:`ivr.core.conftext`) and written atomically (secrets 0640)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from ivr.asterisk_conf.pjsip import pjsip_conf
 from ivr.asterisk_conf.queues import agents_dialplan, callback_keys, queue_dialplan, queues_conf
 from ivr.asterisk_conf.transfers import transfer_targets
 from ivr.config import ConfigError, Settings
-from ivr.conftext import UnsafeValue, guard
+from ivr.core.conftext import UnsafeValue, guard
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "asterisk-conf"
 STATIC_FILES = (
@@ -46,7 +46,7 @@ STATIC_FILES = (
 
 def render(settings: Settings, options: RenderOptions) -> dict[str, str]:
     """All configuration files, by file name. Every value from outside goes through the checked
-    writer (:mod:`ivr.conftext`); a value that would break a file's syntax is a ConfigError."""
+    writer (:mod:`ivr.core.conftext`); a value that would break a file's syntax is a ConfigError."""
     try:
         # extra files are whole files (the test bed's dialplan), not values: only their names are checked
         guard(settings, dataclasses.replace(options, extra_files={}))

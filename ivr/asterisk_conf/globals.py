@@ -8,7 +8,7 @@ import sys
 
 from ivr.asterisk_conf.options import RenderOptions
 from ivr.config import Settings
-from ivr.conftext import arg, value, word
+from ivr.core.conftext import arg, value, word
 
 
 def fastagi_url(s: Settings) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ivr.config import Settings
 from ivr.asterisk_conf.options import RenderOptions
-from ivr.conftext import secret, value, word
+from ivr.core.conftext import secret, value, word
 
 # Manager classes the engine reads: call progress (call), queue and agent events (agent), the
 # dialplan's UserEvents (user: transfer results, ratings), FullyBooted (system). Deliberately not

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ivr.config import Settings
-from ivr.conftext import comment, word
+from ivr.core.conftext import comment, word
 
 
 def numbers_dialplan(s: Settings) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ivr.config import Settings
-from ivr.conftext import word
+from ivr.core.conftext import word
 
 AGENT_CONNECTED = "ivr-agent-connected"  # Queue()'s gosub on the agent's channel as it is connected
 

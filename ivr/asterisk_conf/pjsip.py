@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ivr.asterisk_conf.options import RenderOptions
 from ivr.config import ConfigError, Settings, agent_secret
-from ivr.conftext import comment, secret, value, word
-from ivr.secret_policy import agent_secret_variable
+from ivr.core.conftext import comment, secret, value, word
+from ivr.core.secret_policy import agent_secret_variable
 from transfer.control import TRANSFERS_CONTEXT
 from transfer.model import EMERGENCY_TRUNK, EmergencyTrunk, Platform, SubCenter
 

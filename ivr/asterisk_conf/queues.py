@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ivr.asterisk_conf.out_of_scope import AGENT_CONNECTED
 from ivr.config import Settings
-from ivr.conftext import arg, comment, word
+from ivr.core.conftext import arg, comment, word
 from queues.model import memberships
 
 

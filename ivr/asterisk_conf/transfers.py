@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ivr.config import Settings
-from ivr.conftext import arg, word
+from ivr.core.conftext import arg, word
 from transfer.control import closed_variable, targets
 
 

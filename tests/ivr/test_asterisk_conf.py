@@ -8,7 +8,7 @@ import pytest
 
 from ivr.asterisk_conf import ENGINE_EVENTS, ENGINE_READ, RELOAD_MODULES, RenderOptions, asterisk_queue, render
 from ivr.config import ConfigError, load_config
-from ivr.secret_policy import fresh_secret
+from ivr.core.secret_policy import fresh_secret
 
 REPO = Path(__file__).resolve().parents[2]
 AMI_SECRET = fresh_secret()

@@ -16,7 +16,7 @@ import pytest
 from ivr import cli
 from ivr.asterisk_conf import RenderOptions, render
 from ivr.config import ConfigError, Settings, load_config
-from ivr.secret_policy import fresh_secret
+from ivr.core.secret_policy import fresh_secret
 from testbed.hostile import INJECTED_TITLE, inject_title
 
 REPO = Path(__file__).resolve().parents[2]

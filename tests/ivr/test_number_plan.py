@@ -12,7 +12,7 @@ import pytest
 
 from ivr.asterisk_conf import RenderOptions, render
 from ivr.config import ConfigError, load_config
-from ivr.secret_policy import fresh_secret
+from ivr.core.secret_policy import fresh_secret
 
 REPO = Path(__file__).resolve().parents[2]
 
