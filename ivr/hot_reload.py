@@ -136,7 +136,8 @@ def _cross_flow_errors(flows: dict[str, Flow], loaded: LoadedConfig, catalog: "P
             if target not in flows:
                 errors.append(flow.error(nid, ("flow",), f"flow {target!r} does not exist in config/flows/{suggest(target, flows)}"))
             elif _leads_back(calls, target, name):
-                errors.append(flow.error(nid, ("flow",), f"subflow {target!r} leads back to {name!r}: flows may not call each other in a loop"))
+                errors.append(flow.error(nid, ("flow",),
+                                         f"subflow {target!r} leads back to {name!r}: flows may not call each other in a loop"))
     return errors
 
 

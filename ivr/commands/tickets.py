@@ -214,7 +214,8 @@ def _register_deadline(actions: SubParsers) -> None:
         "tickets.deadlines (Chinese calendar with 调休), or hours in crisis mode.",
     )
     p.add_argument("date", metavar="DATE", help="receipt date (2026-09-30) or time (2026-09-30T14:05+08:00)")
-    p.add_argument("--type", dest="request_type", metavar="TYPE", default=RequestType.CONSULT.value, help=f"request type: {types} (default: consult)")
+    p.add_argument("--type", dest="request_type", metavar="TYPE", default=RequestType.CONSULT.value,
+                   help=f"request type: {types} (default: consult)")
     p.add_argument("--crisis", action=argparse.BooleanOptionalAction, default=None,
                    help="count crisis hours (tickets.crisis_hours) instead of working days (default: tickets.crisis)")
     p.set_defaults(action_run=deadline)

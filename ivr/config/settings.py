@@ -59,7 +59,8 @@ class Settings(Strict):
         keys: dict[str, str] = {}
         for mname, matter in self.out_of_scope.items():
             if matter.agent_key and matter.agent_key in keys:
-                out.append((("out_of_scope", mname, "agent_key"), f"agent_key {matter.agent_key} is taken by matter {keys[matter.agent_key]!r}"))
+                out.append((("out_of_scope", mname, "agent_key"),
+                            f"agent_key {matter.agent_key} is taken by matter {keys[matter.agent_key]!r}"))
             elif matter.agent_key:
                 keys[matter.agent_key] = mname
         for section in ("agents", "queues", "subcenters", "platforms", "out_of_scope"):

@@ -37,7 +37,8 @@ class FlowSet:
     estimated: Mapping[str, float]  # prompt id → estimated seconds (no duration in the catalog)
     lint_problems: tuple[SourceError, ...] = ()  # over budget, human key not reaching a human
     warnings: tuple[str, ...] = ()
-    number_seconds: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))  # dialed number → worst case to a human (not exempt)
+    # dialed number → worst case to a human (not exempt)
+    number_seconds: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
 
     def notice(self, dialed: str, today: date) -> str | None:
         """The prompt a merged number's caller hears first (过渡期语音提示): until its

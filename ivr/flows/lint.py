@@ -120,7 +120,8 @@ def lint_flows(flows: Mapping[str, Flow], timing: CatalogTiming) -> tuple[dict[s
         if report.over_budget:
             where = flow.source.where(("budget",))
             got = "no path reaches a human" if seconds is None else f"worst case {seconds:g}s"
-            errors.append(SourceError(where, f"flow {name!r}: {got} to a human exceeds budget {report.budget:g}s: {report.describe_path()}"))
+            errors.append(SourceError(
+                where, f"flow {name!r}: {got} to a human exceeds budget {report.budget:g}s: {report.describe_path()}"))
         errors.extend(_human_key_errors(flow, human))
     return reports, errors
 
@@ -248,6 +249,7 @@ def _human_key_errors(flow: Flow, human: _AlwaysHuman) -> list[SourceError]:
         if target is None:
             errors.append(flow.error(nid, ("keys",), f"menu {nid!r}: key {key} must lead to a human (human_key); it is not mapped"))
         elif not human.node(flow, target):
-            errors.append(flow.error(nid, ("keys", key), f"menu {nid!r}: key {key} can end without a human (a hangup is reachable from {target!r})"))
+            errors.append(flow.error(nid, ("keys", key),
+                                     f"menu {nid!r}: key {key} can end without a human (a hangup is reachable from {target!r})"))
     return errors
 

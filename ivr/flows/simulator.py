@@ -164,7 +164,8 @@ async def simulate(
 
     ``tickets`` is what a progress query finds; by default one demo ticket of ``caller``.
     """
-    channel = ScriptedChannel(flows, ask, say, timing_for(flows.catalog, flows.flows, {m: x.prompt for m, x in flows.settings.out_of_scope.items()}))
+    matters = {m: x.prompt for m, x in flows.settings.out_of_scope.items()}
+    channel = ScriptedChannel(flows, ask, say, timing_for(flows.catalog, flows.flows, matters))
     call = CallInfo(unique_id="simulated", channel="Local/simulated", dialed=dialed, caller=caller)
     started = at or datetime.now().astimezone()
     say(f"call to {dialed} from {caller} at {started:%Y-%m-%d %H:%M %a}, config version {flows.version}")

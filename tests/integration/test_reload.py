@@ -81,7 +81,7 @@ def path_of(record: dict[str, Any]) -> list[tuple[str, str]]:
     return [(v["node"], v["outcome"]) for v in record["visits"]]
 
 
-async def test_given_a_call_waiting_in_a_menu_when_the_flow_is_reloaded_then_that_call_finishes_on_the_old_version_and_the_next_call_takes_the_new_one(
+async def test_given_a_call_waiting_in_a_menu_when_the_flow_is_reloaded_then_that_call_finishes_on_the_old_version_and_the_next_call_takes_the_new_one(  # noqa: E501 (a test name is its sentence)
     engine: TestBed, sample_yaml: Path, phones: Phones, ami: AmiClient, redis
 ) -> None:
     old = await live_version(engine)

@@ -149,7 +149,8 @@ def test_help_lists_subcommands() -> None:
 
 
 def test_the_general_queue_is_required(cfg: Path) -> None:
-    text = (cfg / "queues.yaml").read_text().replace("  general:\n", "  allday:\n").replace("overflow: general", "overflow: allday").replace("general: ", "allday: ")
+    text = (cfg / "queues.yaml").read_text().replace("  general:\n", "  allday:\n")
+    text = text.replace("overflow: general", "overflow: allday").replace("general: ", "allday: ")
     (cfg / "queues.yaml").write_text(text)
     with pytest.raises(ConfigError, match="a queue named 'general' is required"):
         load_config(cfg, environ={})

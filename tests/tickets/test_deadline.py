@@ -192,7 +192,8 @@ def test_given_crisis_flag_then_cli_prints_due_time(capsys):
 def test_given_crisis_in_config_then_cli_counts_hours_unless_no_crisis(tmp_path, capsys):
     config = tmp_path / "config"
     shutil.copytree(REPO / "config", config)
-    (config / "tickets.yaml").write_text("tickets:\n  crisis: true\n  crisis_hours: {consult: 12}\n  deadlines: {consult: 1}\n", encoding="utf-8")
+    (config / "tickets.yaml").write_text("tickets:\n  crisis: true\n  crisis_hours: {consult: 12}\n  deadlines: {consult: 1}\n",
+                                         encoding="utf-8")
     assert run_cli(capsys, "2026-09-30T10:15+08:00", config=config) == (0, "2026-09-30T22:15:00+08:00\n", "")
     assert run_cli(capsys, "2026-09-30", "--no-crisis", config=config) == (0, "2026-10-08\n", "")
 

@@ -63,7 +63,7 @@ def cdr(tmp_path: Path) -> Path:
 
 # --- rotation -------------------------------------------------------------------------------
 
-def test_given_yesterdays_cdr_when_the_first_run_after_midnight_comes_then_a_day_file_holds_it_and_an_empty_file_with_its_mode_takes_its_place(
+def test_given_yesterdays_cdr_when_the_first_run_after_midnight_comes_then_a_day_file_holds_it_and_an_empty_file_with_its_mode_takes_its_place(  # noqa: E501 (a test name is its sentence)
     cdr: Path,
 ) -> None:
     lines = [cdr_line(1, DEC1, time(9)), cdr_line(2, DEC1, time(23, 59, 50))]

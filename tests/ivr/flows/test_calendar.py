@@ -126,8 +126,10 @@ def test_given_this_or_next_year_not_official_when_ivr_check_then_it_warns_about
     monkeypatch.setattr(live, "load_calendar", lambda _path: load_calendar(holidays, library=NO_LIBRARY))
     assert cli.main(["--config", str(config_dir), "check"]) == 0
     out = capsys.readouterr().out
-    assert f"warning: holiday calendar for {year} is provisional (statutory days only, no 调休): ticket deadlines that run into {year} are provisional" in out
-    assert f"warning: holiday calendar has no data for {year + 1} (weekends only): ticket deadlines that run into {year + 1} are provisional" in out
+    assert (f"warning: holiday calendar for {year} is provisional (statutory days only, no 调休): "
+            f"ticket deadlines that run into {year} are provisional") in out
+    assert (f"warning: holiday calendar has no data for {year + 1} (weekends only): "
+            f"ticket deadlines that run into {year + 1} are provisional") in out
 
 
 def test_given_this_and_next_year_official_when_ivr_check_then_no_calendar_warning(config_dir, monkeypatch, capsys):

@@ -43,7 +43,8 @@ def test_check_fails_when_over_budget(config_dir, monkeypatch, capsys):
 def test_schema_is_json_with_every_node_type(capsys):
     assert cli.main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
-    assert {"Play", "Menu", "Collect", "Say", "SetVars", "Branch", "Queue", "Transfer", "Goto", "Subflow", "Hangup", "TicketQuery"} <= set(schema["$defs"])
+    assert {"Play", "Menu", "Collect", "Say", "SetVars", "Branch", "Queue", "Transfer", "Goto", "Subflow", "Hangup",
+            "TicketQuery"} <= set(schema["$defs"])
     assert schema["$defs"]["Menu"]["additionalProperties"] is False
 
 

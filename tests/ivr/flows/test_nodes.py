@@ -259,7 +259,8 @@ async def test_apply_route_sets_ivr_route_last():
     await apply_route(channel, TransferRoute("tax", "12366", 20, "general"))
     names = [c[1] for c in channel.calls]
     assert names[-1] == "IVR_ROUTE" and channel.variables["IVR_ROUTE"] == "transfer"
-    assert set(names) == {"IVR_TRANSFER_CLOSED", "IVR_TRANSFER_TRUNK", "IVR_TRANSFER_NUMBER", "IVR_TRANSFER_TIMEOUT", "IVR_FALLBACK_QUEUE", "IVR_ROUTE"}
+    assert set(names) == {"IVR_TRANSFER_CLOSED", "IVR_TRANSFER_TRUNK", "IVR_TRANSFER_NUMBER", "IVR_TRANSFER_TIMEOUT",
+                          "IVR_FALLBACK_QUEUE", "IVR_ROUTE"}
 
 
 async def test_given_a_channel_error_then_the_call_goes_to_the_general_queue(bare_config, catalog):

@@ -187,7 +187,8 @@ async def test_given_an_unknown_number_then_a_notice_and_a_retry_find_the_right_
 async def test_given_unknown_numbers_until_the_retries_run_out_then_on_not_found(bare_config, catalog):
     channel = FakeChannel([KEYED, KEYED])
     record = await run(bare_config, catalog, channel, Book())
-    assert heard(channel) == ["progress_query_prompt", "ticket_not_found", "progress_query_prompt", "ticket_not_found_end", "transfer_notice"]
+    assert heard(channel) == ["progress_query_prompt", "ticket_not_found", "progress_query_prompt", "ticket_not_found_end",
+                              "transfer_notice"]
     assert [(v.node, v.outcome) for v in record.visits] == [("query", "not found"), ("lost", "route")]
 
 
@@ -200,7 +201,8 @@ async def test_given_another_callers_ticket_then_the_call_goes_exactly_as_for_an
     assert others_record.route == unknown_record.route
 
 
-async def test_given_another_callers_ticket_then_the_simulated_call_is_identical_to_an_unknown_one_to_the_tenth_of_a_second(bare_config, catalog):
+async def test_given_another_callers_ticket_then_the_simulated_call_is_identical_to_an_unknown_one_to_the_tenth_of_a_second(
+        bare_config, catalog):
     flows = compile_text(bare_config, catalog, QUERY_FLOW)
 
     async def heard_on_simulator(book: InMemoryTickets) -> list[str]:
@@ -267,7 +269,8 @@ def test_edges_give_the_lint_each_exits_worst_seconds(bare_config, catalog):
 
 
 def test_the_lint_counts_a_query_on_the_way_to_a_seat(bare_config, catalog):
-    flows = compile_text(bare_config, catalog, QUERY_FLOW.replace("bye: {type: hangup, prompt: goodbye}", "bye: {type: queue, queue: general}"))
+    to_queue = QUERY_FLOW.replace("bye: {type: hangup, prompt: goodbye}", "bye: {type: queue, queue: general}")
+    flows = compile_text(bare_config, catalog, to_queue)
     report = flows.lint["t"]
     assert [(s.node, s.label) for s in report.worst_path] == [("query", "found"), ("bye", "queue")]
     assert report.worst_seconds == pytest.approx(132)
