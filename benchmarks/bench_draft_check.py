@@ -12,9 +12,9 @@ few at a time, in three phases interleaved over ``--rounds`` rounds, side by sid
 
 Prints, per phase, the engine's own AGI round-trip p50/p99 (its histogram, ``ivr/core/latency.py``,
 what FastAGI callers wait for) and p99 ratio to quiet, its event-loop lag p99 (did anything block
-the loop), the checks completed, and the engine process's peak RSS growth (``VmHWM`` reset at the phase's start).
-Nothing here asserts; the exit
-status is 0 whether or not the ratios are good: read the table.
+the loop), the checks completed, and the engine process's peak RSS growth (``VmHWM`` reset at
+the phase's start). Nothing here asserts; the exit status is 0 whether or not the ratios are
+good: read the table.
 
     .venv/bin/python benchmarks/bench_draft_check.py              # about 3 minutes
     .venv/bin/python benchmarks/bench_draft_check.py --calls 20 --rounds 1   # a smoke run
