@@ -13,7 +13,7 @@ from console.context import CONSOLE, Console
 from console.desk import Desk, seat_control_client
 from console.notices import Notices
 from console.streams import OpenStreams
-from console.transfers import DeskTransfers
+from transfer.desk_client import DeskTransfers
 from console.wallboard import Wallboard, WallboardSource
 from ivr.config import caller_key, state_dir
 from ivr.core.calendar import load_calendar

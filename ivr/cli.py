@@ -27,7 +27,7 @@ COMMANDS = {
     "simulate": "ivr.commands.simulate",
     "tickets": "ivr.commands.tickets",
     "agents": "ivr.commands.agents",
-    "transfer": "ivr.commands.transfer",
+    "transfer": "transfer.cli",
     "stats": "ivr.commands.stats",
     "elderly": "ivr.commands.elderly",
     "users": "ivr.commands.users",

@@ -33,7 +33,7 @@ from ivr.core.latency import EngineLatency
 from ivr.queue_follower import LiveFollower, deadline_on
 from ivr.push import PushWorker
 from ivr.seats import SeatFollower
-from ivr.transfers import HoursPublisher
+from transfer.ami import HoursPublisher
 from ivr.core.secret_policy import deployment_secret_problems
 from ivr.store import CallStore, ElderlyList, SeatStore, TicketStore
 from ivr.store.ticket_reads import TicketReader

@@ -43,7 +43,7 @@ class BedState:
     created: float = field(default_factory=time.time)
     seats_ami_secret: str = ""  # the seat-control AMI user (ivr agents)
     admin_ami_secret: str = ""  # the reload AMI user (apply_config)
-    transfer_ami_secret: str = ""  # the transfer AMI user (ivr transfer, ivr/transfers.py)
+    transfer_ami_secret: str = ""  # the transfer AMI user (ivr transfer, transfer/ami.py)
     agent_secrets: dict[str, str] = field(default_factory=dict)  # each softphone's SIP password
     web_port: int = 0  # the engine's web console (console/)
     metrics_token: str = ""  # IVR_METRICS_TOKEN: Prometheus' bearer token for the console's /metrics

@@ -1,7 +1,7 @@
 """Transfers of a call in progress, decided by the hotline: what an agent or the engine may hand
 a call to, and which of the call's channels moves.
 
-Hotline logic only: the AMI adapter that carries a decision out is :mod:`ivr.transfers`; the
+Hotline logic only: the AMI adapter that carries a decision out is :mod:`transfer.ami`; the
 dialplan that dials a target is generated from :func:`targets` (``ivr.asterisk_conf``), so the
 softphone, the engine and the console reach exactly the same targets the same way (result and
 the truthful fallback in ``[ivr-route] transfer``, recorded on the ticket).
@@ -171,5 +171,5 @@ class TransferResult:
 def closed_variable(subcenter: str) -> str:
     """The Asterisk global saying whether ``subcenter`` is closed now (1/0; empty: never published).
     Here, next to the transfer contexts, because both the dialplan renderer and the engine's
-    publisher (:mod:`ivr.transfers`) must spell it the same way."""
+    publisher (:mod:`transfer.ami`) must spell it the same way."""
     return "IVR_SUBCENTER_CLOSED_" + "".join(c if c.isascii() and c.isalnum() else "_" for c in subcenter.upper())

@@ -12,9 +12,9 @@ from console.context import CONSOLE
 from console.desk import DeskError, departments
 from console.live_hub import live
 from console.pages import nav, render
-from console.transfers import EMERGENCY_LABELS
+from transfer.desk_client import EMERGENCY_LABELS
 from ivr.config import Settings
-from ivr.transfers import TransferError, TransferResult
+from transfer.ami import TransferError, TransferResult
 from tickets.model import REQUEST_LABELS
 from transfer.control import resolve, targets
 
@@ -100,7 +100,7 @@ async def ticket(request: web.Request) -> web.Response:
 
 @routes.post("/desk/{agent}/transfer")
 async def transfer(request: web.Request) -> web.Response:
-    """转接 the call the seat is talking on (ivr.transfers: blind from the agent, or 三方通话
+    """转接 the call the seat is talking on (transfer.ami: blind from the agent, or 三方通话
     with an emergency line); the outcome (answered or not) lands on the ticket."""
     agent, form = _own_seat(request), await request.post()
     target, three_party = str(form.get("target", "")), form.get("three_party") == "1"

@@ -34,7 +34,7 @@ SEATS_WRITE = "agent"
 # needs `system` (or `config`, which could rewrite the dialplan through UpdateConfig: never);
 # without `originate` it cannot place a call, so not a System() either. It reads no events.
 ADMIN_WRITE = "system"
-# The transfer user (`ivr transfer`, the console's transfer button: ivr/transfers.py): Status to
+# The transfer user (`ivr transfer`, the console's transfer button: transfer/ami.py): Status to
 # find the call's channels, Setvar, BlindTransfer and Redirect (into the generated transfer
 # contexts), all of class `call`; no `originate` (a three-party bridge dials its emergency leg
 # from the dialplan), no `system`, and it reads no events.

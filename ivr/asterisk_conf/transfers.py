@@ -19,7 +19,7 @@ def transfer_targets(s: Settings, *, goto: str = "ivr-route,transfer,1") -> str:
         variables = {k: v for k, v in target.route.variables().items() if k != "IVR_ROUTE"}
         sc = s.subcenters.get(target.route.trunk)
         if sc is not None and sc.hours is not None:
-            # published by the engine (ivr/transfers.py HoursPublisher); empty without it: dialed
+            # published by the engine (transfer/ami.py HoursPublisher); empty without it: dialed
             variables["IVR_TRANSFER_CLOSED"] = f"${{{closed_variable(target.route.trunk)}}}"
         lines += [f" same => n,Set({k}={arg(v) if k != 'IVR_TRANSFER_CLOSED' else v})" for k, v in variables.items()]
         out.append("\n".join([*lines, f" same => n,Goto({goto})"]) + "\n")

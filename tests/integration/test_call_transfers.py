@@ -1,5 +1,5 @@
 """Transfers of calls in progress on the real Asterisk: an agent's attended transfer from the
-softphone (features.conf atxfer), the engine's transfer (``ivr transfer``, ivr/transfers.py), a
+softphone (features.conf atxfer), the engine's transfer (``ivr transfer``, transfer/ami.py), a
 three-party bridge with 110 (ConfBridge), and a transfer to another platform carrying the
 ticket number in a SIP header (the bed dials itself on its own SIP port through its
 ``province`` trunk, so the second leg arrives as another platform's call)."""
@@ -20,7 +20,7 @@ from ivr.store import TicketStore
 from testbed.bed import TestBed
 from testbed.calls import Phones, closed_ticket, for_caller, only_seat, run_ivr, until
 from testbed.sipp import Key, keys
-from ivr.transfers import transfer_call
+from transfer.ami import transfer_call
 from tickets.model import Ticket
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")

@@ -1,6 +1,6 @@
 """An agent transfers its call from the desk page (real headless Chromium on the bed's engine
 console): talking, it picks 12360 and clicks 转接; the engine blind-transfers the agent's
-channel (ivr.transfers over the console's one transfer AMI client), the customs sipp gateway
+channel (transfer.ami over the console's one transfer AMI client), the customs sipp gateway
 takes the call, the ticket records the transfer (blind, then 12360 ANSWER) and the audit log
 the click. A three-party call to a sub-center and a transfer on another seat are refused."""
 

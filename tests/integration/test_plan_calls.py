@@ -264,7 +264,7 @@ async def test_given_customs_is_closed_now_then_an_agents_blind_transfer_to_1236
     state the engine published into Asterisk's globals, so the caller hears subcenter_closed and
     the offer and goes to the 12345 queue; 12360's gateway is never dialed."""
     from testbed.calls import closed_ticket
-    from ivr.transfers import closed_variable
+    from transfer.ami import closed_variable
 
     close_now(config_dir, "port: 5072}")
     await reload_all(engine)

@@ -63,7 +63,7 @@ def test_at_a_pinned_time_only_the_sub_centers_with_hours_are_published_and_clos
 
 
 def test_the_published_variable_is_a_valid_asterisk_name_per_sub_center() -> None:
-    from ivr.transfers import closed_variable
+    from transfer.ami import closed_variable
 
     assert closed_variable("customs") == "IVR_SUBCENTER_CLOSED_CUSTOMS"
     assert closed_variable("city-tax") == "IVR_SUBCENTER_CLOSED_CITY_TAX"

@@ -1,4 +1,4 @@
-"""Transfers from the agent desk: the engine's transfer API (:mod:`ivr.transfers`) over one
+"""Transfers from the agent desk: the engine's transfer API (:mod:`transfer.ami`) over one
 transfer AMI client kept by the console process (opened at the first transfer, opened again
 when Asterisk dropped it), so a click costs no AMI login."""
 
@@ -11,7 +11,7 @@ from ivr.ami.client import AmiClient, AmiError
 from ivr.config import Settings
 from ivr.core.calendar import HolidayCalendar
 from ivr.store import TicketStore
-from ivr.transfers import TransferError, TransferResult, transfer_call, transfer_client
+from transfer.ami import TransferError, TransferResult, transfer_call, transfer_client
 
 # 应急联动 lines as the desk names them (transfer.control's targets call them all 应急联动)
 EMERGENCY_LABELS = {"110": "110 公安报警", "119": "119 消防火警", "120": "120 医疗急救", "122": "122 交通事故"}

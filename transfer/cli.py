@@ -1,5 +1,5 @@
 """``ivr transfer CALL TARGET``: hand a call in progress to a sub-center, an emergency line or
-another platform, through the engine (ivr/transfers.py), as the transfer AMI user
+another platform, through the engine (transfer/ami.py), as the transfer AMI user
 (``IVR_AMI_TRANSFER_SECRET``). The result lands on the ticket like every transfer."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def register(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ivr.transfers import TransferError, transfer_call
+    from transfer.ami import TransferError, transfer_call
 
     settings = load_config(config_dir(args)).settings
     try:
