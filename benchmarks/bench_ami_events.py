@@ -358,7 +358,8 @@ async def engine_client(args: argparse.Namespace, stream: Stream, to_redis: bool
     from ivr.config import load_config
     from ivr.core.calendar import load_calendar
     from ivr.follow import CallFollower
-    from ivr.store import SAVE_TICKETS, CallStore, TicketStore
+    from tickets.store import SAVE_TICKETS, TicketStore
+    from ivr.store import CallStore
 
     trips = 0
     send = AbstractConnection.send_packed_command

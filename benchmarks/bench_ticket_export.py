@@ -9,7 +9,7 @@ trip as Asterisk sees it, and a browser downloading the CSV export in a loop. Th
 interleaved in ABCCBA order over the rounds:
 
 * **idle**: no export;
-* **streamed**: ``/tickets/export.csv`` as it is now (ivr/store/ticket_reads.py: a batch of 100 per
+* **streamed**: ``/tickets/export.csv`` as it is now (tickets/reads.py: a batch of 100 per
   Redis round trip, parsed and written in slices of 20 with a yield to the loop between them);
 * **old**: the export as it was before (kept here as the baseline): the whole range read in one
   pipeline, parsed, filtered and written as one response, all on the loop.
@@ -48,7 +48,8 @@ from ivr.agi.channel import AgiChannel  # noqa: E402
 from ivr.agi.fastagi import FastAgiServer  # noqa: E402
 from ivr.core.channel import CallInfo  # noqa: E402
 from ivr.config import WebSettings, load_config  # noqa: E402
-from ivr.store import TicketStore, redis_client  # noqa: E402
+from tickets.store import TicketStore  # noqa: E402
+from ivr.store import redis_client  # noqa: E402
 from testbed.ports import PortAllocator  # noqa: E402
 from testbed.processes import start_redis  # noqa: E402
 from tickets import export  # noqa: E402
@@ -70,7 +71,7 @@ async def call(_call: CallInfo, channel: AgiChannel) -> None:
 
 
 def old_export(console: Console, since: str) -> Any:
-    """The export before finding 8 was fixed (console/views/tickets.py at 988291a), for comparison."""
+    """The export before finding 8 was fixed (tickets/views.py at 988291a), for comparison."""
     async def handler(request: web.Request) -> web.Response:
         filters = parse_filters(since, None, None, None, None, None, option="")
         assert console.tickets is not None

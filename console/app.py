@@ -2,9 +2,10 @@
 
 Order matters: security headers wrap everything; the session middleware resolves the user and
 enforces :func:`console.auth.public` / :func:`console.auth.roles`; the CSRF check runs for
-signed-in and sign-in writes alike. Adding a page = a module in ``console/views/`` with
-``routes`` listed in :data:`VIEWS` (and, if it runs something beside its requests, a
-``setup(app)`` that adds its startup/cleanup).
+signed-in and sign-in writes alike. Adding a page = a module in ``console/views/`` (or, for a
+feature folder's own pages, in that folder: ``tickets/views.py``) with ``routes`` listed in
+:data:`VIEWS` (and, if it runs something beside its requests, a ``setup(app)`` that adds its
+startup/cleanup).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ VIEWS = (
     "console.views.signin",
     "console.views.home",
     "console.views.flows",
-    "console.views.tickets",
+    "tickets.views",
     "console.views.audit",
     "console.views.wallboard",
     "console.views.desk",

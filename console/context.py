@@ -25,7 +25,7 @@ from tickets.audit import AuditEntry, Reader, action, write_audit
 if TYPE_CHECKING:
     from ivr.core.latency import EngineLatency
     from ivr.hot_reload import LiveFlows, ReloadResult
-    from ivr.store import TicketStore
+    from tickets.store import TicketStore
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from ivr.cli import UsageError
 from ivr.config import Settings
 from ivr.queue_follower import send_amend, write_amend
 from ivr.seats import SeatControl, SeatError
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from queues.agents import STATE_LABELS, Seat
 from queues.waiting import Amend, desk_stub, request_label
 from tickets.model import DISPOSITION_LABELS, Deadline, Disposition, Ticket

@@ -18,7 +18,7 @@ from console.wallboard import Wallboard, WallboardSource
 from ivr.config import caller_key, state_dir
 from ivr.core.calendar import load_calendar
 from ivr.queue_follower import deadline_on
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 
 
 @dataclass

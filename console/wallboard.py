@@ -33,7 +33,7 @@ from redis.exceptions import RedisError
 from console.notices import EVERYTHING, Notices, Stopping, next_item
 from ivr.store import keyspace
 from ivr.config import Settings
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from queues import kpi
 from queues.agents import Seat
 from queues.waiting import Waiting

@@ -14,7 +14,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ivr.store import TicketStore  # noqa: E402
+from tickets.store import TicketStore  # noqa: E402
 from testbed.browser import Browser, start_chromium  # noqa: E402
 from testbed.console import StandaloneConsole, private_config, run_sync  # noqa: E402
 from testbed.ports import PortAllocator  # noqa: E402

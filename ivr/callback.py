@@ -36,7 +36,8 @@ from ivr.ami.client import AmiClient, AmiError
 from ivr.core.callerid import normalize
 from ivr.config import Settings
 from ivr.core.masking import mask_number
-from ivr.store import TicketStore, redis_client
+from tickets.store import TicketStore
+from ivr.store import redis_client
 from ivr.core.strict import NAME
 from queues import callback as policy
 from queues.callback import CallbackRequest

@@ -25,7 +25,7 @@ COMMANDS = {
     "check": "ivr.commands.check",
     "schema": "ivr.commands.schema",
     "simulate": "ivr.commands.simulate",
-    "tickets": "ivr.commands.tickets",
+    "tickets": "tickets.cli",
     "agents": "ivr.commands.agents",
     "transfer": "transfer.cli",
     "stats": "ivr.commands.stats",

@@ -2,7 +2,7 @@
 :class:`tracking.tracker.CallTracker`.
 
 AMI events and the engine's own IVR records go to the tracker as they come (in the AMI
-client's callback); what it returns is written to the :class:`~ivr.store.TicketStore`
+client's callback); what it returns is written to the :class:`~tickets.store.TicketStore`
 (journaled first: a dead Redis loses nothing). After every AMI login — the first, a reconnect,
 an engine restart — it reconciles with Asterisk instead of trusting memory:
 
@@ -33,7 +33,7 @@ from ivr.store import keyspace
 from ivr.ami.client import AmiClient, AmiError
 from ivr.config import Settings
 from ivr.core.calendar import HolidayCalendar
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from queues.kpi import visit_increments
 from tickets.deadline import handling_deadline
 from tickets.model import Deadline, Ticket

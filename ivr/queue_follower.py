@@ -33,7 +33,8 @@ from ivr.ami.client import AmiClient, AmiError
 from ivr.asterisk_conf import config_queue
 from ivr.config import Settings
 from ivr.core.calendar import HolidayCalendar
-from ivr.store import PHASE_REV, TicketStore, redis_client
+from tickets.store import PHASE_REV, TicketStore
+from ivr.store import redis_client
 from queues.waiting import DESK_TTL, Amend, Waiting, desk_stub
 from tickets.deadline import handling_deadline
 from tickets.model import Deadline, Ticket

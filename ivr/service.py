@@ -31,12 +31,13 @@ from ivr.hot_reload import LiveFlows, ReloadResult, catalog_loader, default_prom
 from ivr.follow import CallFollower
 from ivr.core.latency import EngineLatency
 from ivr.queue_follower import LiveFollower, deadline_on
-from ivr.push import PushWorker
+from tickets.webhooks import PushWorker
 from ivr.seats import SeatFollower
 from transfer.ami import HoursPublisher
 from ivr.core.secret_policy import deployment_secret_problems
-from ivr.store import CallStore, ElderlyList, SeatStore, TicketStore
-from ivr.store.ticket_reads import TicketReader
+from ivr.store import CallStore, ElderlyList, SeatStore
+from tickets.store import TicketStore
+from tickets.reads import TicketReader
 from ivr.config import state_dir
 from tickets.model import Ticket
 from tracking.retention import run_retention

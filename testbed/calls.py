@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 
 from ivr.store import keyspace
 from ivr.ami.client import AmiClient
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from testbed.bed import BedState, TestBed
 from testbed.ports import PortAllocator
 from testbed.sipp import Key, PeerMode, Sipp, agent_dial, citizen_call, citizen_calls, register, sip_peer

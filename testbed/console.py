@@ -168,7 +168,7 @@ class StandaloneConsole:
         from console.context import Console, console_redis
         from console.server import start
         from ivr.hot_reload import LiveFlows, catalog_loader, default_prompts_dir
-        from ivr.store import TicketStore
+        from tickets.store import TicketStore
 
         flows = LiveFlows.from_config(self.config_dir, catalog_loader(default_prompts_dir(self.config_dir)))
         client = console_redis(self.redis_url, self.web)  # as `ivr serve` makes it

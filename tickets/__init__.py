@@ -8,9 +8,14 @@ answered, abandoned, transferred, failed. Read top-down:
 - :mod:`tickets.deadline`: handling deadlines in Chinese working days (or crisis hours);
 - :mod:`tickets.push`: which department gets which event, signed how, retried when;
 - :mod:`tickets.audit`: who read caller numbers unmasked, and why;
-- :mod:`tickets.export`: the CSV columns.
+- :mod:`tickets.export`: the CSV columns;
+- :mod:`tickets.filters`, :mod:`tickets.timeline`, :mod:`tickets.settings`: list filters, a
+  call's steps, the tickets' settings.
 
-Hotline logic only: nothing here imports a protocol library. The adapters live in ``ivr/``:
-:mod:`ivr.store` (tickets in Redis, journaled on disk first, numbered on write),
-:mod:`ivr.push` (webhook delivery), :mod:`ivr.follow` (the call tracker fed over AMI).
+Those are hotline logic only: none imports a protocol library. The feature's adapters sit beside
+them, one layer up (docs/architecture.md): :mod:`tickets.store` (tickets in Redis, journaled on
+disk first, numbered on write), :mod:`tickets.reads` (paged and streamed reads),
+:mod:`tickets.webhooks` (webhook delivery); on top, :mod:`tickets.cli` (``ivr tickets``, its text
+in :mod:`tickets.cli_text`) and :mod:`tickets.views` (the console's ticket pages). The call
+tracker fed over AMI is :mod:`ivr.follow`.
 """

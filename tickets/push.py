@@ -3,7 +3,7 @@
 Which endpoint gets which event (its ``events`` and ``lines`` filters), the JSON body it
 receives (the caller masked unless the endpoint handles the case and needs the number), how a
 delivery is signed and checked, and how long to wait before each retry. The delivery worker
-(:mod:`ivr.push`) does the Redis and HTTP work around these.
+(:mod:`tickets.webhooks`) does the Redis and HTTP work around these.
 
 Signing, for receivers: every POST carries
 

@@ -31,7 +31,7 @@ from transfer.control import (BRIDGE_CONTEXT, TRANSFERS_CONTEXT, Leg, TransferEr
 from transfer.hours import closed_now
 
 if TYPE_CHECKING:
-    from ivr.store import TicketStore
+    from tickets.store import TicketStore
 
 __all__ = ["HoursPublisher", "TransferError", "TransferResult", "closed_variable", "transfer_call", "transfer_client"]
 
@@ -133,7 +133,7 @@ async def _ticket_number(tickets: "TicketStore", linkedid: str) -> str:
 
 def _ticket_reader(settings: Settings) -> "TicketStore":
     from ivr.config import state_dir
-    from ivr.store import TicketStore
+    from tickets.store import TicketStore
 
     # read only: a store writes nothing until a ticket is written, and this one never is
     return TicketStore(settings.redis.url, state_dir() / "spool", "transfer",

@@ -10,7 +10,7 @@ from typing import Callable
 from ivr.ami.client import AmiClient, AmiError
 from ivr.config import Settings
 from ivr.core.calendar import HolidayCalendar
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from transfer.ami import TransferError, TransferResult, transfer_call, transfer_client
 
 # 应急联动 lines as the desk names them (transfer.control's targets call them all 应急联动)

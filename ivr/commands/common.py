@@ -19,7 +19,7 @@ from tickets.audit import Reader
 from tickets.filters import parse_when
 
 if TYPE_CHECKING:
-    from ivr.store import TicketStore  # imported when a command reads: `ivr --help` stays quick
+    from tickets.store import TicketStore  # imported when a command reads: `ivr --help` stays quick
 
 T = TypeVar("T")
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -33,7 +33,7 @@ def read_tickets(settings: Settings, reading: Callable[["TicketStore"], Awaitabl
     """Run one read against the ticket store; a Redis that does not answer is one line, exit 2."""
     from redis.exceptions import ConnectionError as RedisConnectionError, RedisError, TimeoutError as RedisTimeout
 
-    from ivr.store import TicketStore
+    from tickets.store import TicketStore
 
     try:
         spool = state_dir() / "spool"

@@ -17,7 +17,7 @@ tickets and their indexes carry the retention as a TTL, and streams are trimmed 
 
 Modules: :mod:`~ivr.store.client` (``redis_client``, the one way to a Redis client, and shared
 helpers), :mod:`~ivr.store.redis_journal` (the journaled writer's Redis commit),
-:mod:`~ivr.store.calls`, :mod:`~ivr.store.tickets`, :mod:`~ivr.store.elderly`,
+:mod:`~ivr.store.calls`, :mod:`~ivr.store.elderly`,
 :mod:`~ivr.store.seats`; this package re-exports their public names, so importers need not know.
 """
 
@@ -27,9 +27,8 @@ from ivr.store.client import DAY, HASHES_AS_JSON, redis_client
 from ivr.store.elderly import ENTRY_ID_CHARS, ElderlyList
 from ivr.store.redis_journal import REFUSED, STREAM_BROKEN, TAKEN
 from ivr.store.seats import SeatStore
-from ivr.store.tickets import DOC_SEPARATOR, PHASE_REV, SAVE_TICKETS, TicketStore
 
 __all__ = [
-    "DAY", "DOC_SEPARATOR", "ENTRY_ID_CHARS", "HASHES_AS_JSON", "PHASE_REV", "REFUSED", "SAVE_RECORDS", "SAVE_TICKETS",
-    "STREAM_BROKEN", "TAKEN", "CallStore", "ElderlyList", "SeatStore", "TicketStore", "keyspace", "redis_client",
+    "DAY", "ENTRY_ID_CHARS", "HASHES_AS_JSON", "REFUSED", "SAVE_RECORDS",
+    "STREAM_BROKEN", "TAKEN", "CallStore", "ElderlyList", "SeatStore", "keyspace", "redis_client",
 ]

@@ -1,5 +1,5 @@
 """The journaled writers whose group commit is one Lua script call (:mod:`ivr.store.calls`,
-:mod:`ivr.store.tickets`); the journal itself (:mod:`ivr.store.journal`) knows nothing of Redis."""
+:mod:`tickets.store`); the journal itself (:mod:`ivr.store.journal`) knows nothing of Redis."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from testbed.browser import Browser
 from testbed.console import ConsoleSite, run_sync
 from tickets.model import IvrPath, Ticket, TimelineEntry

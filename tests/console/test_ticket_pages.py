@@ -22,8 +22,8 @@ from console.auth import SESSION_COOKIE
 from console.context import Console
 from ivr.store import keyspace
 from ivr.config import WebSettings, load_config
-from ivr.store import TicketStore
-from ivr.store.ticket_reads import TicketReader
+from tickets.store import TicketStore
+from tickets.reads import TicketReader
 from tickets.audit import read_audit
 from tickets.model import Ticket
 

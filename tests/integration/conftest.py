@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from ivr.ami.client import AmiClient
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from testbed.bed import BedState, TestBed
 from testbed.calls import Phones, hang_up_all
 from testbed.console import ConsoleSite, bed_site

@@ -13,7 +13,7 @@ import pytest
 
 from ivr.store import keyspace
 from ivr.ami.client import AmiClient
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from testbed.bed import TestBed
 from testbed.calls import Phones, closed_ticket, until
 from testbed.sipp import keys

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from ivr.ami.client import AmiClient
 from ivr.config import Settings
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from testbed.bed import TestBed
 from testbed.calls import Phones, closed_ticket, for_caller, only_seat, run_ivr, until
 from testbed.sipp import Key, keys

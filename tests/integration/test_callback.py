@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ivr.ami.client import AmiClient
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from testbed.bed import TestBed
 from testbed.calls import Phones, callback_event, closed_ticket, for_caller, pause_all, until
 from testbed.sipp import Key

@@ -16,7 +16,7 @@ from ivr.store import keyspace
 from ivr.ami.client import AmiClient
 from ivr.core.callerid import normalize
 from ivr.core.masking import mask_number
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from testbed.bed import TestBed
 from testbed.browser import Browser
 from testbed.calls import Phones, callback_event, closed_ticket, pause_all, run_ivr, until

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ivr.core.masking import mask_number
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from testbed.bed import TestBed
 from testbed.browser import Browser
 from testbed.calls import Phones, closed_ticket

@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 from ivr.ami.client import AmiClient
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from testbed.bed import TestBed
 from testbed.browser import Browser
 from testbed.calls import Phones, closed_ticket, for_caller, only_seat, until

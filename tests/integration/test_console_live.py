@@ -21,7 +21,7 @@ import pytest
 
 from ivr.ami.client import AmiClient
 from ivr.asterisk_conf import asterisk_queue
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from testbed.bed import TestBed
 from testbed.browser import Browser, start_chromium
 from testbed.calls import Phones, closed_ticket, for_caller, until

@@ -12,7 +12,7 @@ import pytest
 
 from ivr.ami.client import AmiClient
 from ivr.asterisk_conf import asterisk_queue
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from testbed.bed import BedState, TestBed
 from testbed.calls import AgiTrace, Phones, closed_ticket, for_caller, run_ivr
 from testbed.sipp import keys

@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator
 from ivr.ami.client import AmiClient
 from ivr.asterisk_conf import fastagi_url, process_agi_script
 from testbed.bed import TestBed
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from testbed.calls import Phones, call_record, closed_ticket
 from testbed.sipp import keys
 

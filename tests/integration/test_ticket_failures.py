@@ -12,7 +12,7 @@ import pytest
 
 from ivr.store import keyspace
 from ivr.ami.client import AmiClient
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from testbed.bed import BedState, TestBed
 from testbed.calls import Phones, closed_ticket, for_caller, hang_up_all, ticket_events, until
 from testbed.ports import PortAllocator

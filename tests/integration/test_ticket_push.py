@@ -13,7 +13,7 @@ from aiohttp import web
 
 from ivr.store import keyspace
 from ivr.core.masking import mask_number
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from testbed.bed import TestBed
 from testbed.calls import Phones, closed_ticket, until
 from testbed.ports import PortAllocator

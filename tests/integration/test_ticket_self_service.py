@@ -13,7 +13,7 @@ import pytest
 from ivr.ami.client import AmiClient
 from ivr.hot_reload import catalog_loader, default_prompts_dir
 from ivr.flows.progress import date_prompts
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from testbed.bed import TestBed
 from testbed.calls import AgiTrace, Phones, closed_ticket, until
 from testbed.sipp import Key, keys

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ivr.ami.client import AmiClient
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from testbed.bed import TestBed
 from testbed.calls import Phones, closed_ticket, for_caller, hang_up_all, ticket_events
 from testbed.sipp import Key, keys

@@ -21,7 +21,8 @@ from ivr.engine import Engine
 from ivr.core.calendar import load_calendar
 from ivr.hot_reload import LiveFlows, catalog_loader, default_prompts_dir
 from ivr.follow import CallFollower
-from ivr.store import CallStore, TicketStore
+from ivr.store import CallStore
+from tickets.store import TicketStore
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = json.loads((REPO / "tests" / "tracking" / "recorded" / "answered_rated.json").read_text())

@@ -14,7 +14,7 @@ import pytest
 from ivr.store import keyspace
 from ivr.callback import CallbackWorker
 from ivr.config import load_config
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from testbed.calls import until
 from queues import callback as policy
 from queues.callback import CallbackRequest

@@ -14,7 +14,7 @@ import pytest
 from ivr.config import load_config
 from ivr.core.calendar import load_calendar
 from ivr.follow import CallFollower
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from tickets.model import Ticket
 
 CALLER_KEY = b"test-caller-key-not-a-secret"  # keys the caller index (IVR_CALLER_KEY)

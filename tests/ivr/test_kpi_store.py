@@ -11,7 +11,7 @@ from typing import AsyncIterator, Callable, Iterator
 import pytest
 
 from ivr.store import keyspace
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from testbed.ports import PortAllocator
 from testbed.processes import start_redis
 from queues import kpi

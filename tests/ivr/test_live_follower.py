@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from ivr.store import keyspace
 from ivr.queue_follower import LiveFollower
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from testbed.calls import until
 from queues.waiting import Amend
 from tickets.model import IvrPath, Ticket

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from ivr.store import keyspace
 from ivr.config import ConfigError, PushSettings, Settings, TicketSettings, Webhook
-from ivr.push import PushWorker
+from tickets.webhooks import PushWorker
 from testbed.calls import until
 from testbed.ports import PortAllocator
 from tickets.model import Ticket

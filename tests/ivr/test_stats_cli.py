@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ivr import cli
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from queues import kpi
 from tickets.model import QueueVisit, Ticket
 

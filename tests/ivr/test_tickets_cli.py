@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ivr import cli
-from ivr.store import TicketStore
+from tickets.store import TicketStore
 from testbed.ports import PortAllocator
 from tickets.audit import read_audit
 from tickets.export import HEADER

@@ -111,7 +111,7 @@ def test_given_a_transfer_to_a_platform_then_its_attempt_is_of_kind_platform() -
 
 
 def test_ivr_tickets_show_says_three_party_and_the_linked_platform_ticket() -> None:
-    from ivr.commands.tickets import _details
+    from tickets.cli import _details
     from tickets.model import Transfer
 
     t = Ticket(linkedid=CALL, line="12345", caller="13900000001", received="2026-12-02T10:00:00.000+08:00",

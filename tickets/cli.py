@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, ContextManager, 
 
 from ivr.cli import UsageError
 from ivr.commands.common import SubParsers, load_settings, os_reader, read_tickets
-from ivr.commands.ticket_text import details as _details, table as _table  # tests import _details from here
+from tickets.cli_text import details as _details, table as _table  # tests import _details from here
 from ivr.config import audit_log_path
 from ivr.core.calendar import load_calendar
 from tickets import export
@@ -32,7 +32,7 @@ from tickets.filters import Filters, parse_filters
 from tickets.model import REQUEST_LABELS, Disposition, RequestType, Ticket
 
 if TYPE_CHECKING:
-    from ivr.store import TicketStore  # imported when a command reads: `ivr --help` stays quick
+    from tickets.store import TicketStore  # imported when a command reads: `ivr --help` stays quick
 
 HELP = "ticket stubs (工单): list, show, export; handling deadlines"
 
@@ -169,7 +169,7 @@ async def _export(store: "TicketStore", filters: Filters, reason: str | None, wh
     """Write the CSV to ``sink()`` batch by batch (oldest first; ``--limit``: only the newest N,
     read newest first); an unmasked export is counted and audited before ``sink`` is opened.
     Rows written."""
-    from ivr.store.ticket_reads import Selection, TicketReader
+    from tickets.reads import Selection, TicketReader
 
     reader, selection = TicketReader(store.redis), Selection(filters)
     if filters.limit:
@@ -298,7 +298,7 @@ def _tickets(n: int) -> str:
 
 async def _matching(store: "TicketStore", filters: Filters) -> list[Ticket]:
     """Tickets of the time range that pass the filters, oldest first (at most :data:`MAX_READ`)."""
-    from ivr.store.ticket_reads import Selection, TicketReader
+    from tickets.reads import Selection, TicketReader
 
     tickets: list[Ticket] = []
     async for batch in TicketReader(store.redis).batches(Selection(filters), newest_first=False):

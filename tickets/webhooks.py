@@ -60,7 +60,7 @@ from tickets.push import (
     stable_id, wants,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ivr.push")  # the name log configs and tests filter on, from before the move
 
 T = TypeVar("T")
 DAY = 86400

@@ -20,7 +20,7 @@ from console.context import CONSOLE, reader
 from console.pages import error_page, nav, render
 from console.users import User
 from ivr.core.strict import NAME
-from ivr.store.ticket_reads import PARSE_SLICE, Selection, TicketReader
+from tickets.reads import PARSE_SLICE, Selection, TicketReader
 from queues.callback import leg_time
 from tickets import export
 from tickets.audit import AuditError, check_reason, unmasked_read

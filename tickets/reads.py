@@ -80,7 +80,7 @@ class Page:
 
 
 class TicketReader:
-    """Paged and streamed reads over the ticket indexes (written by :class:`ivr.store.TicketStore`)."""
+    """Paged and streamed reads over the ticket indexes (written by :class:`tickets.store.TicketStore`)."""
 
     def __init__(self, redis: aioredis.Redis):
         self.redis = redis
