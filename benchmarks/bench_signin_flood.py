@@ -31,7 +31,7 @@ from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 from console.app import create_app  # noqa: E402
 from console.context import Console, console_redis  # noqa: E402
 from ivr.config import WebSettings, load_config  # noqa: E402
-from ivr.store import SeatStore  # noqa: E402
+from queues.store import SeatStore  # noqa: E402
 from testbed.ports import PortAllocator  # noqa: E402
 from testbed.processes import start_redis  # noqa: E402
 TICK = 0.01  # s the probe sleeps

@@ -1,13 +1,13 @@
 """The agent desk: one agent's seat and the call offered to it, live over server-sent events.
 
 The desk record (``ivr:desk:<agent>``) is written by whichever engine saw ``AgentCalled``
-(:mod:`ivr.queue_follower`), before the agent's phone is answered, with a pub/sub notice on
+(:mod:`queues.follower`), before the agent's phone is answered, with a pub/sub notice on
 ``ivr:desk:changed``; the seat comes from ``ivr:seats`` (notice ``ivr:seats:changed``). A
 browser gets the desk as it is now when it connects, then again after every notice for its
 agent: a reconnect never misses a pop.
 
 Actions from the page: log in, pause (a configured reason), unpause and log out, through the
-seat-control AMI user (:class:`ivr.seats.SeatControl`, as the softphone's feature codes do);
+seat-control AMI user (:class:`queues.seat_control.SeatControl`, as the softphone's feature codes do);
 and the ticket's type, department and notes (:class:`queues.waiting.Amend`), written through the
 ticket store (journaled, idempotent per phase, streamed as an ``updated:…`` ticket event) and
 sent to the engines on ``ivr:desk:amends`` so the engine following the call keeps them in the
@@ -31,8 +31,8 @@ from ivr.ami.client import AmiClient, AmiError
 from ivr.ami.users import manager_client
 from ivr.cli import UsageError
 from ivr.config import Settings
-from ivr.queue_follower import send_amend, write_amend
-from ivr.seats import SeatControl, SeatError
+from queues.follower import send_amend, write_amend
+from queues.seat_control import SeatControl, SeatError
 from tickets.store import TicketStore
 from queues.agents import STATE_LABELS, Seat
 from queues.waiting import Amend, desk_stub, request_label

@@ -17,7 +17,7 @@ from transfer.desk_client import DeskTransfers
 from console.wallboard import Wallboard, WallboardSource
 from ivr.config import caller_key, state_dir
 from ivr.core.calendar import load_calendar
-from ivr.queue_follower import deadline_on
+from queues.follower import deadline_on
 from tickets.store import TicketStore
 
 

@@ -26,7 +26,7 @@ COMMANDS = {
     "schema": "ivr.commands.schema",
     "simulate": "ivr.commands.simulate",
     "tickets": "tickets.cli",
-    "agents": "ivr.commands.agents",
+    "agents": "queues.cli",
     "transfer": "transfer.cli",
     "stats": "ivr.commands.stats",
     "elderly": "ivr.commands.elderly",

@@ -30,12 +30,13 @@ from ivr.engine import EarlierTicket, Engine
 from ivr.hot_reload import LiveFlows, ReloadResult, catalog_loader, default_prompts_dir
 from ivr.follow import CallFollower
 from ivr.core.latency import EngineLatency
-from ivr.queue_follower import LiveFollower, deadline_on
+from queues.follower import LiveFollower, deadline_on
 from tickets.webhooks import PushWorker
-from ivr.seats import SeatFollower
+from queues.seat_control import SeatFollower
 from transfer.ami import HoursPublisher
 from ivr.core.secret_policy import deployment_secret_problems
-from ivr.store import CallStore, ElderlyList, SeatStore
+from ivr.store import CallStore, ElderlyList
+from queues.store import SeatStore
 from tickets.store import TicketStore
 from tickets.reads import TicketReader
 from ivr.config import state_dir

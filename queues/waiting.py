@@ -1,6 +1,6 @@
 """What the wallboard and the agent desk show live, as plain data (pure: no Redis, no protocol).
 
-The engine's live follower (:mod:`ivr.queue_follower`) turns AMI facts into two kinds of record, and the
+The engine's live follower (:mod:`queues.follower`) turns AMI facts into two kinds of record, and the
 console (:mod:`console.wallboard`, :mod:`console.desk`) reads them back; both sides agree here:
 
 - a :class:`Waiting` caller: one channel waiting in one queue now (no caller number);

@@ -191,7 +191,7 @@ class TestBed:
 
     async def log_in_agents(self, agents: list[str] | None = None) -> None:
         """Log agents in (all configured ones by default), as each would from the engine."""
-        from ivr.seats import SeatControl
+        from queues.seat_control import SeatControl
 
         client = self.seats_ami()
         await client.connect()

@@ -17,8 +17,9 @@ tickets and their indexes carry the retention as a TTL, and streams are trimmed 
 
 Modules: :mod:`~ivr.store.client` (``redis_client``, the one way to a Redis client, and shared
 helpers), :mod:`~ivr.store.redis_journal` (the journaled writer's Redis commit),
-:mod:`~ivr.store.calls`, :mod:`~ivr.store.elderly`,
-:mod:`~ivr.store.seats`; this package re-exports their public names, so importers need not know.
+:mod:`~ivr.store.calls`, :mod:`~ivr.store.elderly`; this package re-exports their public names, so
+importers need not know. The tickets' and the seats' repositories are in their feature folders
+(:mod:`tickets.store`, :mod:`queues.store`).
 """
 
 from ivr.store import keyspace
@@ -26,9 +27,8 @@ from ivr.store.calls import SAVE_RECORDS, CallStore
 from ivr.store.client import DAY, HASHES_AS_JSON, redis_client
 from ivr.store.elderly import ENTRY_ID_CHARS, ElderlyList
 from ivr.store.redis_journal import REFUSED, STREAM_BROKEN, TAKEN
-from ivr.store.seats import SeatStore
 
 __all__ = [
     "DAY", "ENTRY_ID_CHARS", "HASHES_AS_JSON", "REFUSED", "SAVE_RECORDS",
-    "STREAM_BROKEN", "TAKEN", "CallStore", "ElderlyList", "SeatStore", "keyspace", "redis_client",
+    "STREAM_BROKEN", "TAKEN", "CallStore", "ElderlyList", "keyspace", "redis_client",
 ]

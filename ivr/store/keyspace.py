@@ -41,7 +41,7 @@ Seats (rebuilt from Asterisk's QueueStatus after every reconnect; no personal da
   ``ivr:seats``                       hash: agent → JSON of its seat (queues, pause, device state)
   ``ivr:seats:changed``               pub/sub channel: the agent whose seat just changed
 
-Live wallboard and agent desk (ivr/queue_follower.py writes them from AMI; the console reads them):
+Live wallboard and agent desk (queues/follower.py writes them from AMI; the console reads them):
   ``ivr:queue:waiting``               hash: linkedid → JSON of a caller waiting in a queue now
                                       (queue, line, joined, the Asterisk); rebuilt from
                                       QueueStatus after every login; no caller number

@@ -123,7 +123,7 @@ async def test_200_parallel_sign_ins_get_429_or_503_never_500_and_all_are_audite
 
 
 async def test_200_parallel_requests_share_a_bounded_pool_and_the_engine_keeps_its_redis(make: Make, redis_url: str) -> None:
-    from ivr.store import SeatStore
+    from queues.store import SeatStore
 
     c, http = await make(redis_connections=4, redis_wait=10)
     engine = SeatStore(redis_url)  # the engine's own client, a pool of its own

@@ -15,7 +15,7 @@ from typing import Any, AsyncIterator
 import pytest
 
 from ivr.ami.client import AmiClient
-from ivr.store import SeatStore
+from queues.store import SeatStore
 from testbed.bed import BedState, TestBed
 from testbed.calls import Phones, for_caller, queue_caller, run_ivr, until
 from queues.agents import Seat

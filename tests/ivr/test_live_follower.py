@@ -14,7 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from ivr.store import keyspace
-from ivr.queue_follower import LiveFollower
+from queues.follower import LiveFollower
 from tickets.store import TicketStore
 from testbed.calls import until
 from queues.waiting import Amend
@@ -145,7 +145,7 @@ async def test_an_agents_amend_reaches_the_ticket_of_a_call_the_engine_follows(
 async def test_an_amend_that_comes_just_after_the_close_is_written_on_top_of_the_closing_write(
     redis_url: str, redis: aioredis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("ivr.queue_follower.REPAIR_AFTER", 0.05)
+    monkeypatch.setattr("queues.follower.REPAIR_AFTER", 0.05)
     tickets = TicketStore(redis_url, tmp_path / "spool", name="engine", retention_days=1, caller_key=b"k" * 16)
     live = LiveFollower(redis_url, "ast-1", lambda lid: None, lambda: AGENTS, tickets=tickets)  # closed: not followed
     task = asyncio.create_task(live.run())

@@ -24,11 +24,11 @@ from redis.exceptions import RedisError
 from ivr.ami.client import AmiClient, AmiError
 from ivr.asterisk_conf import asterisk_queue, config_queue
 from ivr.config import Settings
-from ivr.store import SeatStore
+from queues.store import SeatStore
 from queues.agents import MEMBER_EVENTS, AgentBoard, Seat
 from queues.model import memberships
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ivr.seats")  # the name log configs filter on, from before the move
 
 FLUSH_INTERVAL = 0.2  # s: seat changes are written at most this often (coalesced per agent)
 REPUBLISH_INTERVAL = 10.0  # s: every seat is written again this often

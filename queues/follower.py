@@ -40,7 +40,7 @@ from tickets.deadline import handling_deadline
 from tickets.model import Deadline, Ticket
 from ivr.core.channel import endpoint_of
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ivr.queue_follower")  # the name log configs filter on, from before the move
 
 REPAIR_AFTER = 2.0  # s: a call closed just before its amend came: its closing write has landed by then
 REPAIR_TRIES = 5

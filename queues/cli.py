@@ -61,7 +61,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 async def _published(settings: Settings) -> dict[str, Seat]:
     from redis.exceptions import RedisError
 
-    from ivr.store import SeatStore
+    from queues.store import SeatStore
 
     store = SeatStore(settings.redis.url)
     try:
@@ -75,7 +75,7 @@ async def _published(settings: Settings) -> dict[str, Seat]:
 async def _with_control(settings: Settings, action: str, args: argparse.Namespace) -> tuple[dict[str, Seat], str]:
     from ivr.ami.client import AmiError
     from ivr.ami.users import manager_client
-    from ivr.seats import SeatControl, SeatError
+    from queues.seat_control import SeatControl, SeatError
 
     client = manager_client(settings, settings.ami.seats_username, settings.ami.seats_secret, "IVR_AMI_SEATS_SECRET",
                             error=UsageError)
