@@ -9,6 +9,7 @@ including imports inside functions and under ``TYPE_CHECKING``.
 from __future__ import annotations
 
 import subprocess
+import tomllib
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -142,3 +143,16 @@ def is_facade(component: frozenset[str]) -> bool:
 def test_no_import_cycles() -> None:
     found = [sorted(c) for c in strongly_connected(import_graph()) if not is_facade(c)]
     assert found == [], "import cycle(s): break them by moving the shared piece down a layer (docs/architecture.md)"
+
+
+def test_every_module_of_a_feature_folder_has_its_place_in_the_folders_layers() -> None:
+    """A feature folder's contract (``containers``) names each module's layer; a module it does not
+    name would escape the one-way rule inside the folder, so a new module must be placed there."""
+    contracts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    folders = [c for c in contracts if c.get("containers")]
+    assert {f for c in folders for f in c["containers"]} >= {"transfer", "tickets", "queues"}
+    for contract in folders:
+        placed = {name.strip() for layer in contract["layers"] for name in layer.replace("|", ":").split(":")}
+        for folder in contract["containers"]:
+            modules = {p.stem for p in (REPO / folder).glob("*.py") if p.stem != "__init__"}
+            assert modules - placed == set(), f"{folder}: place these in contract {contract['id']!r}"
