@@ -15,8 +15,10 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-# Asterisk's uniqueid: <epoch>.<sequence>, prefixed by "<systemname>-" when asterisk.conf sets one
-UNIQUEID = re.compile(r"(?:[A-Za-z0-9_.-]{1,64}-)?[0-9]{1,12}\.[0-9]{1,12}")
+# Asterisk's uniqueid: <epoch>.<sequence>, prefixed by "<systemname>-" when asterisk.conf sets one,
+# or whatever an AMI Originate gave as ChannelId (AST_MAX_UNIQUEID 150): only its characters and
+# length are Asterisk's rule, and they are what keeps it a safe part of a Redis key and a log line
+UNIQUEID = re.compile(r"[A-Za-z0-9_.-]{1,150}")
 # a channel name: technology/resource (PJSIP/carrier-0000001a, Local/12345@from-pstn-00000003;2)
 CHANNEL = re.compile(r"[A-Za-z0-9]{1,16}/[A-Za-z0-9_.@:;+#*=~-]{1,160}")
 MAX_TEXT = 256  # characters of one value (caller, dialed, a variable, an error)

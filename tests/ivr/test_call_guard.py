@@ -15,7 +15,7 @@ import pytest
 
 from ivr.store import keyspace
 from ivr.agi.fastagi import FastAgiServer
-from ivr.agi.call_guard import MAX_ITEMS, MAX_TEXT, bounded
+from ivr.agi.call_guard import MAX_ITEMS, MAX_TEXT, bounded, identity_problem
 from ivr.config import load_config
 from ivr.engine import Engine
 from ivr.core.calendar import load_calendar
@@ -126,3 +126,15 @@ def test_a_record_is_bounded_whatever_the_peer_answered() -> None:
     assert len(json.dumps(cut)) < 64 * 1024
     assert len(cut["caller"]) == MAX_TEXT and len(cut["keys"]) == MAX_ITEMS and len(cut["variables"]) == MAX_ITEMS
     assert cut["route"] == {"type": "queue"} and cut["unique_id"] == "1700000000.1"
+
+
+@pytest.mark.parametrize("uniqueid", ["1700000000.1", "node-a-1700000000.12", "b1928-tf12009-2", "x" * 150])
+def test_asterisks_own_uniqueids_and_an_originates_channel_id_are_identities(uniqueid: str) -> None:
+    """A systemname prefix (a cluster node) and an AMI Originate's ChannelId (the benchmarks',
+    any tool's) are Asterisk's uniqueids too: only characters and length are its rule."""
+    assert identity_problem({"agi_uniqueid": uniqueid, "agi_channel": "Local/12345@from-pstn-00000003;2"}) is None
+
+
+@pytest.mark.parametrize("uniqueid", ["", "x" * 151, "../../etc", "1700000000.1 agi_x", "1.1,Queue: vip", "1.1\u2028"])
+def test_a_uniqueid_that_could_break_a_key_or_a_line_is_no_identity(uniqueid: str) -> None:
+    assert identity_problem({"agi_uniqueid": uniqueid, "agi_channel": "PJSIP/pstn-00000001"})
