@@ -7,7 +7,6 @@ agent user is bound to one seat of ``config/queues.yaml``: the desk it may open 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -17,7 +16,7 @@ import redis.asyncio as aioredis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from ivr.store import keyspace
+from ivr.store.users import UserRecords
 from ivr.core.strict import NAME
 
 Role = Literal["admin", "supervisor", "agent"]
@@ -83,14 +82,14 @@ def check_user(name: str, role: str, agent: str | None, agents: set[str]) -> Non
 
 
 class UserStore:
-    """Users by name in one Redis hash (:data:`ivr.store.keyspace.CONSOLE_USERS`)."""
+    """The users' records (:class:`ivr.store.users.UserRecords`, Redis) as :class:`User`; a new
+    user's password is hashed here, never stored in clear."""
 
     def __init__(self, redis: aioredis.Redis):
-        self.redis = redis
+        self.records = UserRecords(redis)
 
     async def save(self, user: User) -> None:
-        await self.redis.hset(keyspace.CONSOLE_USERS, user.name, json.dumps(asdict(user), ensure_ascii=False))
-        await self.changed(user.name)
+        await self.records.save(user.name, asdict(user))
 
     async def add(self, name: str, role: Role, password: str, *, agent: str | None, by: str) -> User:
         at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -99,19 +98,14 @@ class UserStore:
         return user
 
     async def get(self, name: str) -> User | None:
-        raw = await self.redis.hget(keyspace.CONSOLE_USERS, name)
-        return User(**json.loads(raw)) if raw else None
+        record = await self.records.get(name)
+        return User(**record) if record else None
 
     async def all(self) -> list[User]:
-        raw = await self.redis.hgetall(keyspace.CONSOLE_USERS)
-        return sorted((User(**json.loads(v)) for v in raw.values()), key=lambda u: (ROLES.index(u.role), u.name))
+        return sorted((User(**r) for r in await self.records.all()), key=lambda u: (ROLES.index(u.role), u.name))
 
     async def remove(self, name: str) -> bool:
-        removed = bool(await self.redis.hdel(keyspace.CONSOLE_USERS, name))
-        await self.changed(name)
-        return removed
+        return await self.records.remove(name)
 
     async def changed(self, name: str) -> None:
-        """Tell every console process: the user's open event streams end (their sessions no
-        longer match, or they signed out); a browser that may still reconnects on its own."""
-        await self.redis.publish(keyspace.CONSOLE_USERS_CHANGED, name)
+        await self.records.changed(name)

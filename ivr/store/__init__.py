@@ -17,7 +17,8 @@ tickets and their indexes carry the retention as a TTL, and streams are trimmed 
 
 Modules: :mod:`~ivr.store.client` (``redis_client``, the one way to a Redis client, and shared
 helpers), :mod:`~ivr.store.redis_journal` (the journaled writer's Redis commit),
-:mod:`~ivr.store.calls`, :mod:`~ivr.store.elderly`; this package re-exports their public names, so
+:mod:`~ivr.store.calls`, :mod:`~ivr.store.elderly`, the console's :mod:`~ivr.store.sessions` and
+:mod:`~ivr.store.users`; this package re-exports their public names, so
 importers need not know. The tickets' and the seats' repositories are in their feature folders
 (:mod:`tickets.store`, :mod:`queues.store`).
 """
