@@ -78,8 +78,8 @@ async def ticket_docs_read(redis_url: str) -> AsyncIterator[set[str]]:
         yield read
         await client.echo("end-of-block")
         while (command := (await monitor.next_command())["command"]) != "ECHO end-of-block":
-            if command.startswith("HGET ivr:ticket:") and command.endswith(" doc"):
-                read.add(command.split()[1].removeprefix("ivr:ticket:"))
+            if command.startswith(f"HGET {keyspace.ticket('')}") and command.endswith(" doc"):
+                read.add(command.split()[1].removeprefix(keyspace.ticket("")))
     await client.aclose()
 
 
