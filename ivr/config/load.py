@@ -19,7 +19,7 @@ from ivr.numbers.model import NumberPlan
 
 __all__ = ["LIST_FIELDS", "ConfigError", "LoadedConfig", "load_config"]
 
-LIST_FIELDS = ("pstn_match", "allowed_peers")  # comma-separated in the environment
+LIST_FIELDS = ("pstn_match", "allowed_peers", "engines", "sentinels")  # comma-separated in the environment
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from ivr.core.conftext import FILE_PATH, Host, PjsipMatch, SipUri
+from ivr.core.conftext import FILE_PATH, Host, HostPort, PjsipMatch, SipUri
 from ivr.core.networks import parse_networks
 from ivr.core.strict import NAME, Strict
 
@@ -41,6 +41,10 @@ class AgiSettings(Strict):
     env_file: str = Field(
         "/etc/ivr12345/ivr.env", pattern=FILE_PATH, description="IVR_* settings for process AGI (Asterisk passes no environment)"
     )
+    engines: tuple[HostPort, ...] = Field(
+        (), description="host:port of every engine's FastAGI server on this node, in the order the dialplan tries "
+        "them (docs/cluster.md); empty: this engine's own host:port"
+    )
 
 
 class AmiSettings(Strict):
@@ -62,7 +66,17 @@ class AmiSettings(Strict):
 
 
 class RedisSettings(Strict):
-    url: str = "redis://127.0.0.1:6379/0"
+    url: str = Field("redis://127.0.0.1:6379/0", description="a single Redis (used when no sentinel_service is set)")
+    sentinel_service: str | None = Field(
+        None, pattern=NAME, description="the master name Redis Sentinel watches (docs/cluster.md); set: Redis is reached "
+        "through the sentinels, url is not used"
+    )
+    sentinels: tuple[HostPort, ...] = Field((), description="host:port of each Redis Sentinel")
+    db: int = Field(0, ge=0, le=15, description="database number on the Sentinel-named master")
+    password: SecretStr | None = Field(None, description="Redis' password: IVR_REDIS_PASSWORD, never in config/")
+    sentinel_password: SecretStr | None = Field(
+        None, description="the sentinels' password: IVR_REDIS_SENTINEL_PASSWORD, never in config/"
+    )
     record_flush_ms: int = Field(
         500, ge=0, le=10_000,
         description="group commit: call records of this window reach Redis in one round trip (0: each at once); "

@@ -89,6 +89,15 @@ def pjsip_match(text: str) -> str:
     return text
 
 
+def host_port(text: str) -> str:
+    """``host:port`` (an IPv6 address in brackets: ``[::1]:4573``), port 1-65535."""
+    base, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise UnsafeValue(f"{text!r} is not host:port")
+    host(base[1:-1] if base.startswith("[") and base.endswith("]") and ":" in base else base)
+    return text
+
+
 def sip_uri(text: str) -> str:
     """A SIP URI for a ``contact=`` line (no ``;`` parameters: Asterisk reads ``;`` as a comment)."""
     if not SIP_URI.fullmatch(text):
@@ -99,6 +108,7 @@ def sip_uri(text: str) -> str:
 Title = Annotated[str, AfterValidator(plain_title)]
 Host = Annotated[str, AfterValidator(host)]
 PjsipMatch = Annotated[str, AfterValidator(pjsip_match)]
+HostPort = Annotated[str, AfterValidator(host_port)]
 SipUri = Annotated[str, AfterValidator(sip_uri)]
 MUSIC_CLASS = r"^[A-Za-z0-9_-]{1,40}$"
 FILE_PATH = r"^/[A-Za-z0-9_./-]{1,255}$"
