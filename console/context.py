@@ -25,6 +25,7 @@ from tickets.audit import AuditEntry, Reader, action, write_audit
 if TYPE_CHECKING:
     from ivr.core.latency import EngineLatency
     from ivr.hot_reload import LiveFlows, ReloadResult
+    from ivr.store import RedisTarget
     from tickets.store import TicketStore
 
 
@@ -74,13 +75,13 @@ class Console:
         await asyncio.to_thread(write_audit, self.audit_log, entry)
 
 
-def console_redis(url: str, web: WebSettings) -> aioredis.Redis:
+def console_redis(target: RedisTarget, web: WebSettings) -> aioredis.Redis:
     """The console's own Redis client: a bounded pool (``web.redis_connections``) where a request
     waits up to ``web.redis_wait`` s for a connection, then gets 503 (console/app.py), so a flood
     from outside neither fails with 500 nor takes connections the engine's calls need."""
     from ivr.store import redis_client
 
-    return redis_client(url, web.redis_connections, 5.0, wait=web.redis_wait, name="ivr-console")
+    return redis_client(target, web.redis_connections, 5.0, wait=web.redis_wait, name="ivr-console")
 
 
 def reader(user: User | str) -> Reader:

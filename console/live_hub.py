@@ -84,5 +84,5 @@ def _reader(console: Console) -> TicketStore:
     """A console without an engine's ticket store reads and writes through one of its own
     (writing needs the caller key, as an engine's does)."""
     s = console.settings()
-    return TicketStore(s.redis.url, state_dir() / "spool", name="console", retention_days=s.tickets.retention_days,
+    return TicketStore(s.redis, state_dir() / "spool", name="console", retention_days=s.tickets.retention_days,
                        caller_key=caller_key())

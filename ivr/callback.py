@@ -37,7 +37,7 @@ from ivr.core.callerid import normalize
 from ivr.config import Settings
 from ivr.core.masking import mask_number
 from tickets.store import TicketStore
-from ivr.store import redis_client
+from ivr.store import RedisTarget, redis_client
 from ivr.core.strict import NAME
 from queues import callback as policy
 from queues.callback import CallbackRequest
@@ -55,11 +55,11 @@ STAGE_REV = {"dialing": 1, "answered": 2, "result": 3}
 
 
 class CallbackWorker:
-    def __init__(self, settings: Settings, tickets: TicketStore, redis_url: str, caller_key: bytes,
+    def __init__(self, settings: Settings, tickets: TicketStore, redis: RedisTarget, caller_key: bytes,
                  ami: Callable[[], AmiClient | None], live_settings: Callable[[], Settings] | None = None):
         self.live_settings = live_settings or (lambda: settings)
         self.tickets = tickets
-        self.redis = redis_client(redis_url, timeout=2)
+        self.redis = redis_client(redis, timeout=2)
         self.caller_key = caller_key
         self.ami = ami
         self._events: asyncio.Queue[dict[str, str]] = asyncio.Queue()

@@ -57,14 +57,14 @@ class Service:
             raise ConfigError("\n".join(weak))
         self.flows = LiveFlows.from_config(loaded.config_dir, catalog_loader(default_prompts_dir(loaded.config_dir)))
         spool, flush_delay = state_dir() / "spool", s.redis.record_flush_ms / 1000
-        self.store = CallStore(s.redis.url, spool, name=f"server-{s.agi.port}", flush_delay=flush_delay,
+        self.store = CallStore(s.redis, spool, name=f"server-{s.agi.port}", flush_delay=flush_delay,
                                retention_days=s.tickets.retention_days)
         # the same group-commit window as call records: journaled first, so waiting loses nothing,
         # and a window's tickets share one round trip (benchmarks/README.md, AMI events)
-        self.tickets = TicketStore(s.redis.url, spool, name=f"server-{s.agi.port}",
+        self.tickets = TicketStore(s.redis, spool, name=f"server-{s.agi.port}",
                                    retention_days=s.tickets.retention_days, flush_delay=flush_delay,
                                    caller_key=caller_key)
-        self.elderly = ElderlyList(s.redis.url, caller_key)
+        self.elderly = ElderlyList(s.redis, caller_key)
         self.follower = CallFollower(s, self.tickets, lambda: self.flows.current.calendar,
                                      asterisk=f"{s.ami.host}:{s.ami.port}", call_record=self.store.get_call,
                                      live_settings=lambda: self.flows.current.settings)
@@ -72,14 +72,14 @@ class Service:
                              on_record=self.follower.on_ivr_record, repeat_of=self._repeat_of,
                              tickets=self.tickets, is_elderly=self.elderly.contains,
                              channel_seen=self.follower.channel_seen)
-        self.callbacks = CallbackWorker(s, self.tickets, s.redis.url, caller_key, lambda: self.ami,
+        self.callbacks = CallbackWorker(s, self.tickets, s.redis, caller_key, lambda: self.ami,
                                         live_settings=lambda: self.flows.current.settings)
-        self.seats = SeatFollower(s, SeatStore(s.redis.url), live_settings=lambda: self.flows.current.settings)
-        self.live = LiveFollower(s.redis.url, f"{s.ami.host}:{s.ami.port}", self._followed_ticket,
+        self.seats = SeatFollower(s, SeatStore(s.redis), live_settings=lambda: self.flows.current.settings)
+        self.live = LiveFollower(s.redis, f"{s.ami.host}:{s.ami.port}", self._followed_ticket,
                                  lambda: self.flows.current.settings.agents, tickets=self.tickets,
                                  deadline=deadline_on(lambda: self.flows.current.settings,
                                                       lambda: self.flows.current.calendar))
-        self.push = PushWorker(s.redis.url, s, consumer=f"{socket.gethostname()}:{s.agi.port}:{os.getpid()}")
+        self.push = PushWorker(s.redis, s, consumer=f"{socket.gethostname()}:{s.agi.port}:{os.getpid()}")
         # sub-center hours for the agents' own transfers, as the transfer AMI user
         self.hours = HoursPublisher(lambda: self.flows.current.settings, lambda: self.flows.current.calendar)
         self.ami: AmiClient | None = None
@@ -205,7 +205,7 @@ class Service:
         from console.server import start
 
         console = Console(
-            redis=console_redis(s.redis.url, s.web),
+            redis=console_redis(s.redis, s.web),
             web=s.web, settings=lambda: self.flows.current.settings, config_dir=self.loaded.config_dir,
             audit_log=audit_log_path(), flows=self.flows, tickets=self.tickets, reload=self.reload,
             engine=EngineView(lambda: server.active_calls, self.latency,

@@ -61,13 +61,14 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 async def _published(settings: Settings) -> dict[str, Seat]:
     from redis.exceptions import RedisError
 
+    from ivr.store import where
     from queues.store import SeatStore
 
-    store = SeatStore(settings.redis.url)
+    store = SeatStore(settings.redis)
     try:
         return {agent: Seat.from_json(data) for agent, data in (await store.all()).items()}
     except (RedisError, OSError) as exc:
-        raise UsageError(f"cannot read seats from Redis at {settings.redis.url}: {exc} (try --live)") from None
+        raise UsageError(f"cannot read seats from Redis at {where(settings.redis)}: {exc} (try --live)") from None
     finally:
         await store.close()
 

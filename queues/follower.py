@@ -34,7 +34,7 @@ from ivr.asterisk_conf import config_queue
 from ivr.config import Settings
 from ivr.core.calendar import HolidayCalendar
 from tickets.store import PHASE_REV, TicketStore
-from ivr.store import redis_client
+from ivr.store import RedisTarget, redis_client
 from queues.waiting import DESK_TTL, Amend, Waiting, desk_stub
 from tickets.deadline import handling_deadline
 from tickets.model import Deadline, Ticket
@@ -72,13 +72,13 @@ def event_epoch(event: Mapping[str, str]) -> float:
 
 
 class LiveFollower:
-    def __init__(self, redis_url: str, asterisk: str, ticket_of: Callable[[str], Ticket | None],
+    def __init__(self, redis: RedisTarget, asterisk: str, ticket_of: Callable[[str], Ticket | None],
                  agents: Callable[[], Any], *, tickets: TicketStore | None = None,
                  deadline: Callable[[Ticket], Deadline] | None = None, timeout: float = 2.0):
         """``ticket_of``: the call follower's ticket of a linkedid (None: not followed);
         ``agents``: the configured agents live now (only their desks are written); ``tickets``
         and ``deadline``: to write an amend that came just after its call closed."""
-        self.redis = redis_client(redis_url, timeout=timeout)
+        self.redis = redis_client(redis, timeout=timeout)
         self.asterisk = asterisk
         self.ticket_of = ticket_of
         self.agents = agents

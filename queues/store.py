@@ -7,13 +7,14 @@ from typing import Any, cast
 
 from ivr.store import keyspace
 from ivr.store.client import redis_client
+from ivr.store.failover import RedisTarget
 
 class SeatStore:
     """Where agents' seats are published for ``ivr agents`` and the wallboard. Not journaled:
     Asterisk holds the truth and the seat follower rewrites it all after every reconnect."""
 
-    def __init__(self, url: str, *, timeout: float = 2.0):
-        self.redis = redis_client(url, timeout=timeout)
+    def __init__(self, target: RedisTarget, *, timeout: float = 2.0):
+        self.redis = redis_client(target, timeout=timeout)
 
     async def save(self, seats: dict[str, dict[str, Any]]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -12,6 +12,7 @@ from typing import Any, cast
 from ivr.core.convert import epoch
 from ivr.store import keyspace
 from ivr.store.client import HASHES_AS_JSON, json_encoder, oldest_kept_id
+from ivr.store.failover import RedisTarget
 from ivr.store.redis_journal import RedisJournal
 from queues import kpi
 from queues.kpi import Increment
@@ -138,9 +139,9 @@ class TicketStore(RedisJournal):
     stream = keyspace.TICKET_EVENTS
     results_per_record = 2  # status, number
 
-    def __init__(self, url: str, spool_dir: Path, name: str, *, retention_days: int, pool_size: int = 20,
+    def __init__(self, target: RedisTarget, spool_dir: Path, name: str, *, retention_days: int, pool_size: int = 20,
                  timeout: float = 2.0, flush_delay: float = 0.0, caller_key: bytes | None = None):
-        super().__init__(url, spool_dir, name, retention_days=retention_days, pool_size=pool_size, timeout=timeout,
+        super().__init__(target, spool_dir, name, retention_days=retention_days, pool_size=pool_size, timeout=timeout,
                          flush_delay=flush_delay)
         self.caller_key = caller_key
         self._hashes = self.redis.register_script(HASHES_AS_JSON)

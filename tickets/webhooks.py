@@ -46,13 +46,14 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Mapping, TypeVar
+from typing import Any, Awaitable, Mapping, TypeVar, cast
 
 import aiohttp
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from ivr.store import keyspace, redis_client
+from ivr.store import RedisTarget, confirm, keyspace, redis_client
+from ivr.store.failover import confirm_replicas
 from ivr.config import ConfigError, Settings, Webhook, webhook_secret
 from ivr.core.logtext import one_line
 from tickets.push import (
@@ -101,7 +102,7 @@ class _Endpoint:
 class PushWorker:
     """Delivers ticket events to every configured webhook until :meth:`stop`.
 
-    ``redis``: a URL (the worker opens and closes its own client) or a client that decodes
+    ``redis``: a URL or the ``redis:`` settings (the worker opens and closes its own client) or a client that decodes
     responses and whose socket timeout exceeds ``poll``. ``consumer``: this worker's name in
     the groups, unique per engine process (``host:port:pid``). ``claim_idle``: seconds after
     which a silent worker's pending event is taken over. ``forget_after``: consumers holding
@@ -109,7 +110,7 @@ class PushWorker:
     ConfigError when an endpoint has no key or a filter names no ticket event.
     """
 
-    def __init__(self, redis: str | aioredis.Redis, settings: Settings, consumer: str, *, claim_idle: float = 60.0,
+    def __init__(self, redis: RedisTarget | aioredis.Redis, settings: Settings, consumer: str, *, claim_idle: float = 60.0,
                  poll: float = 1.0, forget_after: float = 3600.0, environ: Mapping[str, str] | None = None):
         webhooks = settings.tickets.webhooks
         secrets = {name: webhook_secret(name, environ) for name in webhooks}
@@ -118,7 +119,8 @@ class PushWorker:
                      for name, w in webhooks.items() if w.timeout >= claim_idle]
         if problems:
             raise ConfigError("\n".join(problems))
-        if isinstance(redis, str):
+        self._confirm = confirm_replicas(settings.redis if isinstance(redis, aioredis.Redis) else redis)
+        if not isinstance(redis, aioredis.Redis):
             self.redis = redis_client(redis, 2 * len(webhooks) + 4, poll + 5.0, connect_timeout=5.0)
             self._owns_redis = True
         else:
@@ -249,6 +251,12 @@ class PushWorker:
         except MalformedEvent as exc:
             await self._park(ep, entry_id, fields, str(exc), 0)
             return
+        # through Sentinel, only what replicas hold goes out: a ticket number a dying master gave
+        # and never replicated is not used (the promoted replica may give it to another ticket)
+        if not await self._confirmed(entry_id, fields):
+            log.warning("push %s: %s is gone after a Redis failover; its ticket's journal writes it again", ep.name,
+                        entry_id)
+            return
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zscore(ep.done, event.event_id)
             pipe.hget(ep.tries, event.event_id)
@@ -271,6 +279,15 @@ class PushWorker:
                 return
             if not await self._wait_for_retry(ep, entry_id, backoff_delay(failures, self.push)):
                 return
+
+    async def _confirmed(self, entry_id: str, fields: dict[str, str]) -> bool:
+        """The entry is held by the replicas asked for (NotReplicated if not yet) and is still
+        the master's (False: read from a master that died before replicating it)."""
+        if self._confirm[0] <= 0:
+            return True
+        await confirm(self.redis, *self._confirm)
+        return cast(list[Any], await self.redis.xrange(keyspace.TICKET_EVENTS, entry_id, entry_id)) == [
+            (entry_id, fields)]
 
     async def _post(self, session: aiohttp.ClientSession, ep: _Endpoint, event_id: str, body: bytes) -> str | None:
         """None once the receiver answered 2xx, else what went wrong."""

@@ -136,7 +136,7 @@ def _ticket_reader(settings: Settings) -> "TicketStore":
     from tickets.store import TicketStore
 
     # read only: a store writes nothing until a ticket is written, and this one never is
-    return TicketStore(settings.redis.url, state_dir() / "spool", "transfer",
+    return TicketStore(settings.redis, state_dir() / "spool", "transfer",
                        retention_days=settings.tickets.retention_days)
 
 

@@ -79,7 +79,7 @@ def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
 
         # its own journal (calls-process.<pid>.<random>.jsonl); left behind only if Redis did not take
         # the record, and then replayed by the engine server's flusher
-        store = CallStore(s.redis.url, state_dir() / "spool", name="process")
+        store = CallStore(s.redis, state_dir() / "spool", name="process")
         try:
             await Engine(flows, store, call_timeout=s.agi.call_timeout).handle_call(call, ProcessChannel(agi))
         finally:

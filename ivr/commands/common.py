@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Awaitable, Callable, TypeAlias, TypeVar
 
 from ivr.cli import UsageError, config_dir
 from ivr.config import Settings, load_config, state_dir
+from ivr.store import where as redis_where
 from tickets.audit import Reader
 from tickets.filters import parse_when
 
@@ -42,13 +43,13 @@ def read_tickets(settings: Settings, reading: Callable[["TicketStore"], Awaitabl
 
     async def main() -> T:
         # read only: a store writes nothing until a ticket is written, and this one never is
-        store = TicketStore(settings.redis.url, spool, f"cli-{os.getpid()}", retention_days=settings.tickets.retention_days)
+        store = TicketStore(settings.redis, spool, f"cli-{os.getpid()}", retention_days=settings.tickets.retention_days)
         try:
             return await reading(store)
         finally:
             await store.close()
 
-    where = redis_where(settings.redis.url)
+    where = redis_where(settings.redis)
     try:
         return asyncio.run(main())
     except (RedisConnectionError, RedisTimeout, OSError) as exc:
@@ -59,16 +60,6 @@ def read_tickets(settings: Settings, reading: Callable[["TicketStore"], Awaitabl
 
 def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
-
-
-def redis_where(url: str) -> str:
-    """Where Redis is, for a message: host and port, never the password in the URL."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return parts.path
-    return f"{parts.hostname}:{parts.port or 6379}"
 
 
 def when(text: str, option: str, *, end_of_day: bool) -> datetime:

@@ -160,7 +160,7 @@ def _with_list(args: argparse.Namespace, action: Callable[["ElderlyList"], Await
         _audit(audit, args.reason)
 
     async def main() -> T:
-        store = ElderlyList(settings.redis.url, key)
+        store = ElderlyList(settings.redis, key)
         try:
             return await action(store)
         finally:
@@ -169,5 +169,5 @@ def _with_list(args: argparse.Namespace, action: Callable[["ElderlyList"], Await
     try:
         return asyncio.run(main())
     except (RedisError, OSError) as exc:
-        raise UsageError(f"Redis at {redis_where(settings.redis.url)} does not answer ({one_line(exc)})") from None
+        raise UsageError(f"Redis at {redis_where(settings.redis)} does not answer ({one_line(exc)})") from None
 

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> int:
         from ivr.config import state_dir
 
-        store = CallStore(s.redis.url, state_dir() / "spool", name="reload")  # reads status only
+        store = CallStore(s.redis, state_dir() / "spool", name="reload")  # reads status only
         try:
             before = await store.engine_status(engine)
             if not args.status:

@@ -56,7 +56,7 @@ async def _run(args: argparse.Namespace, action: str, settings: Settings, passwo
     from ivr.commands.common import os_reader
     from ivr.store import redis_client
 
-    client = redis_client(settings.redis.url, timeout=5)
+    client = redis_client(settings.redis, timeout=5)
     store = UserStore(client)
     try:
         if action == "add":

@@ -77,6 +77,15 @@ class RedisSettings(Strict):
     sentinel_password: SecretStr | None = Field(
         None, description="the sentinels' password: IVR_REDIS_SENTINEL_PASSWORD, never in config/"
     )
+    failover_s: float = Field(
+        10.0, ge=0, le=300, description="through Sentinel: a command whose connection fails is retried this long, "
+        "asking the sentinels for the master again (more than down-after-milliseconds plus the promotion)"
+    )
+    confirm_replicas: int = Field(
+        1, ge=0, le=5, description="through Sentinel: a ticket or call record counts as written (its journal line "
+        "goes, its ticket number may be pushed) once this many replicas hold it (WAIT; docs/cluster.md)"
+    )
+    confirm_timeout_ms: int = Field(1000, ge=10, le=60_000, description="how long a write waits for that confirmation")
     record_flush_ms: int = Field(
         500, ge=0, le=10_000,
         description="group commit: call records of this window reach Redis in one round trip (0: each at once); "

@@ -16,7 +16,8 @@ they are unique across every engine sharing this Redis. Personal data expires: c
 tickets and their indexes carry the retention as a TTL, and streams are trimmed by age.
 
 Modules: :mod:`~ivr.store.client` (``redis_client``, the one way to a Redis client, and shared
-helpers), :mod:`~ivr.store.redis_journal` (the journaled writer's Redis commit),
+helpers), :mod:`~ivr.store.failover` (Redis behind Sentinel: retries across a failover, writes
+confirmed by replicas), :mod:`~ivr.store.redis_journal` (the journaled writer's Redis commit),
 :mod:`~ivr.store.calls`, :mod:`~ivr.store.elderly`, the console's :mod:`~ivr.store.sessions` and
 :mod:`~ivr.store.users`; this package re-exports their public names, so
 importers need not know. The tickets' and the seats' repositories are in their feature folders
@@ -27,9 +28,11 @@ from ivr.store import keyspace
 from ivr.store.calls import SAVE_RECORDS, CallStore
 from ivr.store.client import DAY, HASHES_AS_JSON, redis_client
 from ivr.store.elderly import ENTRY_ID_CHARS, ElderlyList
+from ivr.store.failover import RedisTarget, confirm, where
 from ivr.store.redis_journal import REFUSED, STREAM_BROKEN, TAKEN
 
 __all__ = [
     "DAY", "ENTRY_ID_CHARS", "HASHES_AS_JSON", "REFUSED", "SAVE_RECORDS",
-    "STREAM_BROKEN", "TAKEN", "CallStore", "ElderlyList", "keyspace", "redis_client",
+    "STREAM_BROKEN", "TAKEN", "CallStore", "ElderlyList", "RedisTarget", "confirm", "keyspace", "redis_client",
+    "where",
 ]

@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 
 from ivr.store import keyspace
 from ivr.store.client import oldest_kept_id
+from ivr.store.failover import RedisTarget
 from ivr.store.redis_journal import RedisJournal
 
 log = logging.getLogger("ivr.store")  # the name the status warnings had before the split
@@ -57,9 +58,9 @@ class CallStore(RedisJournal):
     SCRIPT = SAVE_RECORDS
     stream = keyspace.CALL_STREAM
 
-    def __init__(self, url: str, spool_dir: Path, name: str, *, pool_size: int = 20, timeout: float = 2.0,
+    def __init__(self, target: RedisTarget, spool_dir: Path, name: str, *, pool_size: int = 20, timeout: float = 2.0,
                  flush_delay: float = 0.0, retention_days: int = 180):
-        super().__init__(url, spool_dir, name, retention_days=retention_days, pool_size=pool_size, timeout=timeout,
+        super().__init__(target, spool_dir, name, retention_days=retention_days, pool_size=pool_size, timeout=timeout,
                          flush_delay=flush_delay)
 
     async def save_call(self, record: dict[str, Any]) -> None:

@@ -9,6 +9,9 @@ from typing import Any, Callable
 
 import redis.asyncio as aioredis
 
+from ivr.config import RedisSettings
+from ivr.store.failover import RedisTarget, sentinel_client
+
 DAY = 86_400
 
 # Many small hashes in one reply (the KPI buckets of a report or a wallboard: dimensions ×
@@ -35,17 +38,19 @@ def oldest_kept_id(retention_s: float) -> str:
     return str(int((time.time() - retention_s) * 1000))
 
 
-def redis_client(url: str, pool_size: int | None = None, timeout: float | None = None, *,
+def redis_client(target: RedisTarget, pool_size: int | None = None, timeout: float | None = None, *,
                  connect_timeout: float | None = None, wait: float | None = None,
                  name: str | None = None) -> aioredis.Redis:
     """The one way to a Redis client (``decode_responses=True``: keys and values are str).
 
-    ``pool_size``: at most that many connections (None: redis-py's default pool). ``timeout``: the
-    socket timeout (None: none), also the connect timeout unless ``connect_timeout`` says otherwise.
-    ``wait``: a caller waits that long for a free connection (then redis ConnectionError) instead of
-    failing at once: back-pressure for the console, whose requests come from outside. ``name``:
-    CLIENT SETNAME, to tell the pools apart in CLIENT LIST. Options left None are not passed, so a
-    call site gets exactly redis-py's defaults for them."""
+    ``target``: a URL, or the ``redis:`` settings: their URL, or the master their Sentinel service
+    names, followed across a failover (:mod:`ivr.store.failover`). ``pool_size``: at most that
+    many connections (None: redis-py's default pool). ``timeout``: the socket timeout (None:
+    none), also the connect timeout unless ``connect_timeout`` says otherwise. ``wait``: a caller
+    waits that long for a free connection (then redis ConnectionError) instead of failing at once:
+    back-pressure for the console, whose requests come from outside. ``name``: CLIENT SETNAME, to
+    tell the pools apart in CLIENT LIST. Options left None are not passed, so a call site gets
+    exactly redis-py's defaults for them."""
     options: dict[str, Any] = {"decode_responses": True}
     if pool_size is not None:
         options["max_connections"] = pool_size
@@ -55,10 +60,16 @@ def redis_client(url: str, pool_size: int | None = None, timeout: float | None =
         options["socket_connect_timeout"] = connect_timeout if connect_timeout is not None else timeout
     if name:
         options["client_name"] = name
+    if isinstance(target, RedisSettings):
+        if target.sentinel_service is not None:
+            return sentinel_client(target, options, wait)
+        if target.password is not None:  # a password in the URL wins
+            options["password"] = target.password.get_secret_value()
+        target = target.url
     if wait is not None:
-        pool = aioredis.BlockingConnectionPool.from_url(url, timeout=wait, **options)
+        pool = aioredis.BlockingConnectionPool.from_url(target, timeout=wait, **options)
         return aioredis.Redis.from_pool(pool)  # closed with the client
-    return aioredis.Redis.from_url(url, **options)
+    return aioredis.Redis.from_url(target, **options)
 
 
 def json_encoder() -> Callable[[Any], str]:

@@ -7,6 +7,7 @@ from typing import cast
 
 from ivr.store import keyspace
 from ivr.store.client import redis_client
+from ivr.store.failover import RedisTarget
 from queues.elderly import ElderlyEntry
 
 ENTRY_ID_CHARS = 12  # of a digest, shown by `ivr elderly list`: tells entries apart, reveals nothing
@@ -17,8 +18,8 @@ class ElderlyList:
     by whom and why it was added. Numbers are given normalised; only their keyed digests are
     stored, so the hash is useless without ``caller_key``."""
 
-    def __init__(self, url: str, caller_key: bytes, *, pool_size: int = 10, timeout: float = 2.0):
-        self.redis = redis_client(url, pool_size, timeout)
+    def __init__(self, target: RedisTarget, caller_key: bytes, *, pool_size: int = 10, timeout: float = 2.0):
+        self.redis = redis_client(target, pool_size, timeout)
         self.caller_key = caller_key
 
     def _digest(self, number: str) -> str:

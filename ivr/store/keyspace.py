@@ -211,3 +211,7 @@ def console_login_known(user: str) -> str:
 
 
 CONSOLE_USERS_CHANGED = "ivr:console:users:changed"  # pub/sub: a user's name when it changed, was removed or signed out
+
+# Written (SET) right before a WAIT for replicas (ivr/store/failover.py): WAIT counts the replicas that
+# hold every write this connection made, so one fresh write makes it cover all earlier writes too.
+REPLICATION_MARK = "ivr:replication:mark"

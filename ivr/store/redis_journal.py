@@ -10,6 +10,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from ivr.store.client import DAY, redis_client
+from ivr.store.failover import RedisTarget, confirm, confirm_replicas
 from ivr.store.journal import JournaledWriter
 
 log = logging.getLogger("ivr.store")  # the name the records' warnings had before the split
@@ -27,19 +28,24 @@ class RedisJournal(JournaledWriter):
     stream = ""  # the stream the script appends to (named in errors)
     results_per_record = 1  # the script's results per record; the first is the record's status
 
-    def __init__(self, url: str, spool_dir: Path, name: str, *, retention_days: int, pool_size: int = 20,
+    def __init__(self, target: RedisTarget, spool_dir: Path, name: str, *, retention_days: int, pool_size: int = 20,
                  timeout: float = 2.0, flush_delay: float = 0.0):
         super().__init__(spool_dir, name, flush_delay=flush_delay)
-        self.redis = redis_client(url, pool_size, timeout)
+        self.redis = redis_client(target, pool_size, timeout)
+        self.confirm_replicas, self.confirm_timeout_ms = confirm_replicas(target)
         self.retention_s = retention_days * DAY
         self._script = self.redis.register_script(self.SCRIPT)
 
     async def _commit(self, batch: list[tuple[str, bytes]], keys: list[str], args: list[Any]) -> list[int] | None:
-        """Run the script for ``batch``; its per-record statuses, or None when Redis fails (the
-        records stay journaled). Records Redis refuses for good (:data:`REFUSED`: their key holds
-        another type) are set aside, so that one bad key cannot hold up every later record."""
+        """Run the script for ``batch``; its per-record statuses, or None when Redis fails or the
+        replicas do not confirm it (the records stay journaled and are replayed). Records Redis
+        refuses for good (:data:`REFUSED`: their key holds another type) are set aside, so that one
+        bad key cannot hold up every later record."""
         try:
             results = await self._script(keys=keys, args=args)
+            # through Sentinel a batch is written once replicas hold it: a master that dies before
+            # replicating takes nothing the journal has let go (nor a ticket number pushed out)
+            await confirm(self.redis, self.confirm_replicas, self.confirm_timeout_ms)
         except (RedisError, OSError) as exc:
             log.warning("Redis unavailable, %d %s record(s) kept in %s: %s", len(batch), self.kind, self.spool_dir, exc)
             return None
