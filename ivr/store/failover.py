@@ -22,10 +22,10 @@ from typing import Any, Awaitable, Callable, TypeVar, cast
 import redis.asyncio as aioredis
 from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ivr.config import RedisSettings
@@ -50,7 +50,8 @@ class FailoverRetry(Retry):
     spent, so a Redis that stays away costs about ``budget_s``, not a product of counts."""
 
     def __init__(self, budget_s: float):
-        super().__init__(ExponentialBackoff(cap=0.5, base=0.05), -1, (RedisConnectionError, RedisTimeoutError))
+        super().__init__(ExponentialBackoff(cap=0.5, base=0.05), -1,
+                         (RedisConnectionError, RedisTimeoutError, ResponseError), _in_failover)
         self.budget_s = budget_s
 
     async def call_with_retry(self, do: Callable[[], Awaitable[T]], fail: Callable[..., Any],
@@ -62,6 +63,27 @@ class FailoverRetry(Retry):
             return time.monotonic() < deadline and (is_retryable is None or is_retryable(error))
 
         return await super().call_with_retry(do, fail, within_budget, with_failure_count)
+
+
+def _in_failover(error: Exception) -> bool:
+    """A lost connection, or a refusal that lasts only while Sentinel reorganises the group: a
+    new master whose replicas have not reattached yet (NOREPLICAS, its ``min-replicas-to-write``),
+    a demoted master (READONLY), one that lost its master (MASTERDOWN)."""
+    return not isinstance(error, ResponseError) or str(error).startswith(FAILOVER_REFUSALS)
+
+
+FAILOVER_REFUSALS = ("NOREPLICAS", "READONLY", "MASTERDOWN")
+
+
+class _MasterConnection(SentinelManagedConnection):
+    """A connection to the master that reconnects through the sentinels. redis-py's own reconnects
+    a dropped connection to the address it had (redis/redis-py#3874): a retried command would
+    knock on the dead master until its budget ran out."""
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        if not self.is_connected:
+            await self.connect()  # asks the sentinels which server is the master now
+        await super().send_packed_command(command, check_health)
 
 
 class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
@@ -93,7 +115,8 @@ def sentinel_client(settings: RedisSettings, options: dict[str, Any], wait: floa
     if settings.sentinel_password is not None:
         socket["password"] = settings.sentinel_password.get_secret_value()
     sentinel = Sentinel([_host_port(s) for s in settings.sentinels], sentinel_kwargs=socket)
-    options = {**options, "db": settings.db, "retry": FailoverRetry(settings.failover_s)}
+    options = {**options, "db": settings.db, "retry": FailoverRetry(settings.failover_s),
+               "connection_class": _MasterConnection}
     if settings.password is not None:
         options["password"] = settings.password.get_secret_value()
     pool_class: type[SentinelConnectionPool] = SentinelConnectionPool
