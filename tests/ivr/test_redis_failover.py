@@ -4,6 +4,9 @@ counts only once a replica confirms it, and a journaled ticket waits on disk unt
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 import os
 import signal
 import subprocess
@@ -14,16 +17,19 @@ from typing import Any, Iterator, cast
 
 import pytest
 import redis
+from aiohttp import web
 from pydantic import SecretStr
 
-from ivr.config import RedisSettings
-from ivr.store import confirm, redis_client, where
+from ivr.config import RedisSettings, Settings, TicketSettings, Webhook, webhook_secret_variable
+from ivr.store import confirm, keyspace, redis_client, where
 from ivr.store.failover import NotReplicated
+from testbed.calls import until
 from testbed.ports import PortAllocator
 from testbed.processes import stop_group
 from testbed.sentinel import SERVICE, start_data_node, start_sentinel
 from tickets.model import Ticket
 from tickets.store import TicketStore
+from tickets.webhooks import PushWorker
 
 
 @dataclass
@@ -167,3 +173,49 @@ async def test_a_ticket_stays_journaled_until_a_replica_confirms_it(group: Group
     assert first is not None and second is not None
     assert first.number != second.number and first.number.endswith("00001") and second.number.endswith("00002")
     await store.close()
+
+
+async def test_push_sends_an_event_only_once_a_replica_holds_it(group: Group, caplog: pytest.LogCaptureFixture) -> None:
+    """A ticket event a master took but no replica holds may die with the master, and its number
+    be given again by the promoted replica: the department must not have seen it."""
+    posts: list[bytes] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        posts.append(await request.read())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    redis_settings = group.settings(confirm_timeout_ms=200)
+    settings = Settings(redis=redis_settings,
+                        tickets=TicketSettings(webhooks={"city": Webhook(url=f"http://{host}:{port}/hook", timeout=1.0)}))
+    worker = PushWorker(redis_settings, settings, "engine-1", environ={webhook_secret_variable("city"): "dept-key-for-the-tests"},
+                        claim_idle=2.0, poll=0.2)
+    task = asyncio.create_task(worker.run())
+    client = redis_client(redis_settings)
+    replicas = [group.procs[group.replica].pid, group.procs[group.spare].pid]
+    try:
+        for pid in replicas:
+            os.kill(pid, signal.SIGSTOP)
+        ticket = _ticket("1700000000.3")
+        with caplog.at_level(logging.WARNING, "ivr.push"):
+            await client.xadd(keyspace.TICKET_EVENTS, {"event": "opened", "linkedid": ticket.linkedid, "line": "12345",
+                                                       "number": "20261201-12345-00003",
+                                                       "ticket": json.dumps(ticket.to_json(), ensure_ascii=False)})
+            await until(lambda: "replica(s) confirmed" in caplog.text, 10)
+        assert posts == []  # read from the master, held back
+        for pid in replicas:
+            os.kill(pid, signal.SIGCONT)
+        await until(lambda: len(posts) == 1, 15)  # taken up again once confirmed
+        assert json.loads(posts[0])["number"] == "20261201-12345-00003"
+    finally:
+        for pid in replicas:
+            os.kill(pid, signal.SIGCONT)
+        await worker.stop(grace=1.0)
+        await asyncio.gather(task, return_exceptions=True)
+        await client.aclose()
+        await runner.cleanup()
