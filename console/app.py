@@ -15,11 +15,13 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError as RedisResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from console.auth import csrf_middleware, refusal_audit, session_middleware
 from console.context import CONSOLE, Console
 from console.guard import RETRY_AFTER
+from ivr.store.failover import in_failover
 
 VIEWS = (
     "console.views.signin",
@@ -56,10 +58,13 @@ async def security_headers(request: web.Request,
 async def back_pressure(request: web.Request,
                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     """No free Redis connection in the console's bounded pool (console.context.console_redis), or
-    Redis away: 503 with Retry-After, never a 500 (the browser or script tries again)."""
+    Redis away or failing over longer than ``redis.failover_s``: 503 with Retry-After, never a 500
+    (the browser or script tries again)."""
     try:
         return await handler(request)
-    except (RedisConnectionError, RedisTimeoutError):
+    except (RedisConnectionError, RedisTimeoutError, RedisResponseError) as exc:
+        if isinstance(exc, RedisResponseError) and not in_failover(exc):
+            raise  # a refusal for good (WRONGTYPE, OOM, …) is a fault to see
         raise web.HTTPServiceUnavailable(text="服务繁忙，请稍后重试。", headers={"Retry-After": str(RETRY_AFTER)}) from None
 
 

@@ -51,7 +51,7 @@ class FailoverRetry(Retry):
 
     def __init__(self, budget_s: float):
         super().__init__(ExponentialBackoff(cap=0.5, base=0.05), -1,
-                         (RedisConnectionError, RedisTimeoutError, ResponseError), _in_failover)
+                         (RedisConnectionError, RedisTimeoutError, ResponseError), _retryable)
         self.budget_s = budget_s
 
     async def call_with_retry(self, do: Callable[[], Awaitable[T]], fail: Callable[..., Any],
@@ -65,11 +65,16 @@ class FailoverRetry(Retry):
         return await super().call_with_retry(do, fail, within_budget, with_failure_count)
 
 
-def _in_failover(error: Exception) -> bool:
-    """A lost connection, or a refusal that lasts only while Sentinel reorganises the group: a
-    new master whose replicas have not reattached yet (NOREPLICAS, its ``min-replicas-to-write``),
-    a demoted master (READONLY), one that lost its master (MASTERDOWN)."""
-    return not isinstance(error, ResponseError) or str(error).startswith(FAILOVER_REFUSALS)
+def in_failover(error: BaseException) -> bool:
+    """A refusal that lasts only while Sentinel reorganises the group: a new master whose replicas
+    have not reattached yet (NOREPLICAS, its ``min-replicas-to-write``), a demoted master
+    (READONLY), one that lost its master (MASTERDOWN)."""
+    return isinstance(error, ResponseError) and str(error).startswith(FAILOVER_REFUSALS)
+
+
+def _retryable(error: Exception) -> bool:
+    """A lost connection or a timeout (the retry's error types), or a failover's refusal."""
+    return not isinstance(error, ResponseError) or in_failover(error)
 
 
 FAILOVER_REFUSALS = ("NOREPLICAS", "READONLY", "MASTERDOWN")
