@@ -34,26 +34,18 @@ TO_GENERAL = keys("0", first_ms=1500)
 
 
 @pytest.fixture(scope="module")
-def failover_bed(config_dir: Path) -> Iterator[TestBed]:
-    """A bed of its own: this test kills its Redis master (the shared cluster bed stays healthy)."""
+def cluster_bed(config_dir: Path) -> Iterator[TestBed]:
+    """A cluster bed of this module's own (the conftest's ``cluster_ami``, ``cluster_phones`` use
+    it here): this test kills its Redis master, the shared cluster bed stays healthy."""
     bed = TestBed(config_dir, name=f"sentinel-{os.getpid()}", engines=2, sentinel=True)
-    with bed.running(REPO / "build" / "testbed-logs") as running:
+    with bed.running(REPO / "build" / "testbed-logs" / "sentinel") as running:
         yield running
 
 
 @pytest.fixture
-async def bed_ami(failover_bed: TestBed) -> AsyncIterator[AmiClient]:
-    assert failover_bed.state
-    client = AmiClient("127.0.0.1", failover_bed.state.ami_port, "testbed", failover_bed.state.testbed_ami_secret)
-    await client.connect()
-    yield client
-    client.close()
-
-
-@pytest.fixture
-async def reader(failover_bed: TestBed, tmp_path: Path) -> AsyncIterator[TicketStore]:
+async def reader(cluster_bed: TestBed, tmp_path: Path) -> AsyncIterator[TicketStore]:
     """The bed's tickets through Sentinel, with the engines' own client factory."""
-    state = failover_bed.state
+    state = cluster_bed.state
     assert state
     settings = RedisSettings(sentinel_service="ivr", sentinels=tuple(f"127.0.0.1:{p}" for p in state.sentinel_ports))
     store = TicketStore(settings, tmp_path / "reader", "test", retention_days=1, caller_key=state.caller_key.encode())
@@ -69,11 +61,10 @@ async def page_status(http: Any, url: str) -> int:
 
 @pytest.mark.timeout(400)
 async def test_given_calls_arriving_when_the_redis_master_is_killed_then_no_ticket_is_lost_or_numbered_twice(
-    failover_bed: TestBed, bed_ami: AmiClient, reader: TicketStore, tmp_path: Path,
+    cluster_bed: TestBed, cluster_ami: AmiClient, cluster_phones: Phones, reader: TicketStore,
 ) -> None:
-    bed, state = failover_bed, failover_bed.state
+    bed, state, phones = cluster_bed, cluster_bed.state, cluster_phones
     assert state
-    phones = Phones(bed, tmp_path)
     site = bed_site(state)
     callers = [phones.next_caller() for _ in range(ARRIVALS_S * RATE)]
     wanted = set(callers)
@@ -83,23 +74,20 @@ async def test_given_calls_arriving_when_the_redis_master_is_killed_then_no_tick
         if event.get("CallerIDNum") in wanted:
             linkedids.setdefault(event["CallerIDNum"], event["Linkedid"])
 
-    bed_ami.on("Newchannel", on_channel)
+    cluster_ami.on("Newchannel", on_channel)
     start = datetime.now().astimezone()
-    try:
-        async with http_client() as http:
-            await sign_in_http(http, site, site.account("supervisor"))
-            sipp = await phones.calls("12345", callers, TO_GENERAL, hold_ms=4000)
-            await until(lambda: len(linkedids) >= len(callers) // 2, 120)
-            killed = bed.kill_redis_master()
-            killed_at = time.monotonic()
-            during = await page_status(http, site.url + "/tickets")  # the console's client retries across it
-            promoted = await asyncio.to_thread(bed.wait_redis_master, killed)
-            promotion_s = time.monotonic() - killed_at
-            arrived_after = len(wanted) - len(linkedids)
-            assert await sipp.wait(240) == 0, sipp.output()
-            after = await page_status(http, site.url + "/tickets")
-    finally:
-        await phones.close()
+    async with http_client() as http:
+        await sign_in_http(http, site, site.account("supervisor"))
+        sipp = await phones.calls("12345", callers, TO_GENERAL, hold_ms=4000)
+        await until(lambda: len(linkedids) >= len(callers) // 2, 120)
+        killed = bed.kill_redis_master()
+        killed_at = time.monotonic()
+        during = await page_status(http, site.url + "/tickets")  # the console's client retries across it
+        promoted = await asyncio.to_thread(bed.wait_redis_master, killed)
+        promotion_s = time.monotonic() - killed_at
+        arrived_after = len(wanted) - len(linkedids)
+        assert await sipp.wait(240) == 0, sipp.output()
+        after = await page_status(http, site.url + "/tickets")
 
     assert promoted != killed
     assert arrived_after > 0, "the kill came after the last arrival"

@@ -82,17 +82,16 @@ def group(tmp_path: Path) -> Iterator[Group]:
         g.procs[p] = start_sentinel(p, g.master, tmp_path / f"sentinel-{p}")
 
     def ready() -> bool:
-        for p in g.sentinels:
-            client = redis.Redis(port=p, socket_timeout=1)
-            try:
-                info = cast(dict[str, Any], client.sentinel_master(SERVICE))
-            finally:
-                client.close()
-            if int(info["num-other-sentinels"]) < 1 or int(info["num-slaves"]) < 2:
-                return False
-        return True
+        """Each sentinel can authorise a failover (CKQUORUM raises if not) and knows both replicas."""
+        asks = [redis.Redis(port=p, socket_timeout=1) for p in g.sentinels]
+        try:
+            return all(a.execute_command("SENTINEL", "CKQUORUM", SERVICE)
+                       and len(a.execute_command("SENTINEL", "REPLICAS", SERVICE)) == 2 for a in asks)
+        finally:
+            for a in asks:
+                a.close()
 
-    _wait(ready, 20, "the sentinels know each other and the replica")
+    _wait(ready, 20, "the sentinels know each other and the replicas")
     yield g
     for proc in g.procs.values():
         if proc.poll() is None:
