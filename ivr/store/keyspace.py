@@ -6,7 +6,18 @@ all build their keys with these functions, so a key's shape can change in one pl
 Calls (the IVR's own record of each call):
   ``ivr:call:<unique_id>``            JSON call record (path, keys, route)
   ``ivr:calls``                       stream of call records in arrival order
-  ``ivr:engine:<host:port>``          hash: the flow version live in that engine
+
+Engines (ivr/store/engines.py; several per node, docs/cluster.md):
+  ``ivr:engine:<host:port:pid>``      hash: that engine's status (flow version, last reload and
+                                      its errors, announcement handled, heartbeat, leases);
+                                      expires unless the engine's heartbeat renews it
+  ``ivr:engines``                     sorted set: engine identity scored by its last heartbeat
+                                      (``ivr reload --status`` lists the live ones)
+  ``ivr:config:seq``                  counter: the last config announcement's number
+  ``ivr:config:wanted``               hash: the announced config (``seq``, ``version``, ``origin``,
+                                      ``at``): the version every engine should run; an engine
+                                      that was down reads it when it starts
+  ``ivr:config:announce``             pub/sub channel: the number of an announcement just made
 
 Tickets (one per call, by Asterisk's ``linkedid``; all expire after the retention):
   ``ivr:ticket:<linkedid>``           hash: ``number``, ``doc`` (JSON), ``rev``, ``agent``, ``phase:<name>``
@@ -106,6 +117,10 @@ LIVE_CHANGED = "ivr:live:changed"
 DESK_CHANGED = "ivr:desk:changed"
 DESK_AMENDS = "ivr:desk:amends"
 CONSOLE_USERS = "ivr:console:users"
+ENGINES = "ivr:engines"
+CONFIG_SEQ = "ivr:config:seq"
+CONFIG_WANTED = "ivr:config:wanted"
+CONFIG_ANNOUNCE = "ivr:config:announce"
 
 
 def call(unique_id: str) -> str:
