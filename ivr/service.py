@@ -26,11 +26,11 @@ from console.context import CONSOLE, Console, console_redis
 from ivr.config import ConfigError, LoadedConfig, audit_log_path, require_caller_key
 from ivr.callback import CallbackWorker
 from ivr.cluster_reload import ClusterReload
-from ivr.core.identity import engine_identity
 from ivr.store.engines import EngineRegistry
 from ivr.engine import EarlierTicket, Engine
 from ivr.hot_reload import LiveFlows, ReloadResult, catalog_loader, default_prompts_dir
 from ivr.follow import CallFollower
+from ivr.core.identity import engine_identity
 from ivr.core.latency import EngineLatency
 from queues.follower import LiveFollower, deadline_on
 from tickets.webhooks import PushWorker
@@ -106,6 +106,7 @@ class Service:
 
     @property
     def name(self) -> str:
+        """This engine among those sharing Redis: host:port:pid (ivr/core/identity.py)."""
         return engine_identity(self.loaded.settings.agi.port)
 
     async def reload(self, announce: bool = True) -> ReloadResult:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Mapping
 
 from ivr.cli import UsageError, config_dir
 from ivr.config import load_config
+from ivr.core.identity import engine_identity
 
 if TYPE_CHECKING:
     from ivr.store.engines import EngineRegistry
@@ -36,7 +37,6 @@ def register(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ivr.core.identity import engine_identity
     from ivr.service import engine_pidfile
     from ivr.store import CallStore
     from ivr.store.engines import EngineRegistry

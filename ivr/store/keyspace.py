@@ -6,18 +6,7 @@ all build their keys with these functions, so a key's shape can change in one pl
 Calls (the IVR's own record of each call):
   ``ivr:call:<unique_id>``            JSON call record (path, keys, route)
   ``ivr:calls``                       stream of call records in arrival order
-
-Engines (ivr/store/engines.py; several per node, docs/cluster.md):
-  ``ivr:engine:<host:port:pid>``      hash: that engine's status (flow version, last reload and
-                                      its errors, announcement handled, heartbeat, leases);
-                                      expires unless the engine's heartbeat renews it
-  ``ivr:engines``                     sorted set: engine identity scored by its last heartbeat
-                                      (``ivr reload --status`` lists the live ones)
-  ``ivr:config:seq``                  counter: the last config announcement's number
-  ``ivr:config:wanted``               hash: the announced config (``seq``, ``version``, ``origin``,
-                                      ``at``): the version every engine should run; an engine
-                                      that was down reads it when it starts
-  ``ivr:config:announce``             pub/sub channel: the number of an announcement just made
+  ``ivr:engine:<host:port:pid>``      hash: the flow version live in that engine (ivr/core/identity.py)
 
 Tickets (one per call, by Asterisk's ``linkedid``; all expire after the retention):
   ``ivr:ticket:<linkedid>``           hash: ``number``, ``doc`` (JSON), ``rev``, ``agent``, ``phase:<name>``
@@ -75,6 +64,17 @@ Priorities (适老化):
   ``ivr:elderly``                     hash: caller digest → JSON (when and by whom it was added);
                                       registered elderly numbers, only as digests; no TTL (an
                                       admin-kept register: entries leave with ``ivr elderly remove``)
+
+Engines (ivr/store/engines.py; several per node, docs/cluster.md): an engine's status hash
+``ivr:engine:<host:port:pid>`` (above) also holds its last reload and errors, the announcement it
+handled, a heartbeat and its leases, and expires unless the heartbeat renews it.
+  ``ivr:engines``                     sorted set: engine identity scored by its last heartbeat
+                                      (``ivr reload --status`` lists the live ones)
+  ``ivr:config:seq``                  counter: the last config announcement's number
+  ``ivr:config:wanted``               hash: the announced config (``seq``, ``version``, ``origin``,
+                                      ``at``): the version every engine should run; an engine
+                                      that was down reads it when it starts
+  ``ivr:config:announce``             pub/sub channel: the number of an announcement just made
 
 Web console (console/; users are made with ``ivr users``, sessions expire by TTL):
   ``ivr:console:users``               hash: user name → JSON (role, bound agent, argon2 hash)
