@@ -128,8 +128,10 @@ async def report(registry: "EngineRegistry") -> int:
               f"(announcement {wanted.seq} by {wanted.origin})")
         return 0
     print(f"NOT all engines run the announced version {wanted.content} (announcement {wanted.seq} by {wanted.origin}):")
-    for name, why in behind.items():
-        print(f"  {name}: {why}")
+    for name, lag in behind.items():
+        print(f"  {name}: " + {"unconfirmed": f"has not confirmed announcement {wanted.seq} yet",
+                               "refused": f"refused the reload, runs {lag.version}",
+                               "other": f"runs other files: {lag.version}"}[lag.why])
     return 1
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Mapping, cast
+from typing import Any, Literal, Mapping, NamedTuple, cast
 
 import redis.asyncio as aioredis
 
@@ -104,17 +104,25 @@ class EngineRegistry:
         return pubsub
 
 
-def out_of_step(wanted: Announcement | None, statuses: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
-    """The live engines that do not (yet) run the announced version, each with why; empty when
-    every engine confirmed the last announcement and runs its content."""
+class Lag(NamedTuple):
+    """Why an engine does not run the announced version: it has not confirmed the announcement
+    yet (``unconfirmed``), its reload was refused (``refused``) or its files compile to another
+    content (``other``); ``version`` is what it runs."""
+
+    why: Literal["unconfirmed", "refused", "other"]
+    version: str
+
+
+def out_of_step(wanted: Announcement | None, statuses: Mapping[str, Mapping[str, str]]) -> dict[str, Lag]:
+    """The live engines that do not (yet) run the announced version; empty when every engine
+    confirmed the last announcement and runs its content."""
     if wanted is None:
         return {}
     behind = {}
     for name, status in statuses.items():
-        seq = status.get("seq", "")
+        seq, version = status.get("seq", ""), status.get("version", "")
         if not seq.isdigit() or int(seq) < wanted.seq:
-            behind[name] = f"has not confirmed announcement {wanted.seq} yet"
-        elif content_of(status.get("version", "")) != wanted.content:
-            refused = status.get("last_reload") == "refused"
-            behind[name] = ("refused the reload, runs " if refused else "runs other files: ") + status.get("version", "?")
+            behind[name] = Lag("unconfirmed", version)
+        elif content_of(version) != wanted.content:
+            behind[name] = Lag("refused" if status.get("last_reload") == "refused" else "other", version)
     return behind

@@ -98,6 +98,10 @@ async def test_a_console_publish_is_live_on_both_engines_and_a_stopped_engine_ca
             assert code == 0, out
             assert f"all 2 engine(s) run the announced version {content_of(new)}" in out
             assert all(name in out for name in statuses)
+            async with http.get(f"{site.url}/flows") as reply:  # the console's flows page says the same
+                page = await reply.text()
+            assert f"全部 2 个引擎运行已发布的版本 <code>{content_of(new)}</code>" in page
+            assert all(f"<td>{name}</td>" in page for name in statuses)
             served = await one_call_per_engine(cluster, cluster_phones, cluster_ami, cluster_redis)
             assert sorted(served) == [0, 1]  # a call on each engine ...
             for queue, record in served.values():  # ... took the published flow

@@ -75,7 +75,8 @@ async def test_given_one_engine_reloads_then_the_others_reload_and_confirm_its_a
     assert await a.cluster.catch_up() is None and a.reloads == 1  # its own announcement: nothing to do
 
 
-async def test_given_an_engine_that_refuses_or_runs_other_files_then_it_is_reported_out_of_step(redis: aioredis.Redis) -> None:
+async def test_given_an_engine_that_refuses_or_runs_other_files_then_it_is_reported_out_of_step(
+        redis: aioredis.Redis, capsys: pytest.CaptureFixture[str]) -> None:
     registry = EngineRegistry(redis)
     a, refusing, elsewhere, late = (Engine(registry, f"node{i}:4573:{i}") for i in range(1, 5))
     a.files, refusing.files, elsewhere.files = NEW, None, "cccccccccccc-x"
@@ -86,9 +87,12 @@ async def test_given_an_engine_that_refuses_or_runs_other_files_then_it_is_repor
 
     behind = out_of_step(await registry.wanted(), await registry.statuses())
 
-    assert behind == {"node2:4573:2": f"refused the reload, runs {OLD}",
-                      "node3:4573:3": f"runs other files: {elsewhere.live}",
-                      "node4:4573:4": "has not confirmed announcement 1 yet"}
+    assert behind == {"node2:4573:2": ("refused", OLD), "node3:4573:3": ("other", elsewhere.live),
+                      "node4:4573:4": ("unconfirmed", OLD)}
+    assert await report(registry) == 1
+    out = capsys.readouterr().out
+    assert f"node2:4573:2: refused the reload, runs {OLD}" in out
+    assert f"node3:4573:3: runs other files: {elsewhere.live}" in out
     status = await registry.status("node2:4573:2")
     assert (status["last_reload"], status["version"]) == ("refused", OLD)
     assert "sample.yaml:3:5" in status["errors"]
