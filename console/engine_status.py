@@ -4,14 +4,12 @@ last reload, heartbeat and leases, and whether all run the announced version —
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from datetime import datetime
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ivr.store.engines import EngineRegistry, content_of, out_of_step
+from ivr.store.engines import EngineRegistry, content_of, local_time, out_of_step, seconds_since
 
 LAG_TEXT = {"unconfirmed": "尚未确认最新发布", "refused": "加载被拒绝，仍运行旧版本", "other": "配置文件与发布的不同"}
 
@@ -42,22 +40,12 @@ async def engine_table(redis: aioredis.Redis) -> EngineTable | None:
         return None
     behind = out_of_step(wanted, statuses)
     rows = [EngineRow(name, st.get("version", "?"),
-                      f"{'成功' if st.get('last_reload') == 'ok' else '被拒绝'} {_local(st.get('at', ''))}",
-                      _ago(st.get("heartbeat", "")), st.get("leases") or "—",
+                      f"{'成功' if st.get('last_reload') == 'ok' else '被拒绝'} {local_time(st.get('at', ''))}",
+                      _ago(seconds_since(st.get("heartbeat", ""))), st.get("leases") or "—",
                       LAG_TEXT[behind[name].why] if name in behind else "")
             for name, st in statuses.items()]
     return EngineTable(rows, content_of(wanted.version) if wanted else "", not behind)
 
 
-def _local(iso: str) -> str:
-    try:
-        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return ""
-
-
-def _ago(iso: str) -> str:
-    try:
-        return f"{max(0.0, time.time() - datetime.fromisoformat(iso).timestamp()):.0f} 秒前"
-    except ValueError:
-        return "—"
+def _ago(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds:.0f} 秒前"

@@ -13,7 +13,6 @@ import asyncio
 import os
 import signal
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
@@ -137,26 +136,16 @@ async def report(registry: "EngineRegistry") -> int:
 
 def engine_table(statuses: Mapping[str, Mapping[str, str]]) -> list[str]:
     """Identity, version, last reload and when, heartbeat age, leases: local times for people."""
+    from ivr.store.engines import local_time, seconds_since
+
     rows = [("ENGINE", "VERSION", "LAST RELOAD", "HEARTBEAT", "LEASES")]
     for name, st in statuses.items():
-        reload = f"{st.get('last_reload', '?')} {local_time(st.get('at', ''))}"
-        rows.append((name, st.get("version", "?"), reload, age(st.get("heartbeat", "")), st.get("leases") or "-"))
+        reload = f"{st.get('last_reload', '?')} {local_time(st.get('at', '')) or '?'}"
+        age = seconds_since(st.get("heartbeat", ""))
+        rows.append((name, st.get("version", "?"), reload, "?" if age is None else f"{age:.1f} s ago",
+                     st.get("leases") or "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-
-
-def local_time(iso: str) -> str:
-    try:
-        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return "?"
-
-
-def age(iso: str) -> str:
-    try:
-        return f"{max(0.0, time.time() - datetime.fromisoformat(iso).timestamp()):.1f} s ago"
-    except ValueError:
-        return "?"
 
 
 def is_engine(pid: int) -> bool:

@@ -113,6 +113,22 @@ class Lag(NamedTuple):
     version: str
 
 
+def local_time(iso: str) -> str:
+    """A status time for people: local, to the second ("" when it is not a time)."""
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return ""
+
+
+def seconds_since(iso: str) -> float | None:
+    """How long ago a status time was (a heartbeat's age); None when it is not a time."""
+    try:
+        return max(0.0, time.time() - datetime.fromisoformat(iso).timestamp())
+    except ValueError:
+        return None
+
+
 def out_of_step(wanted: Announcement | None, statuses: Mapping[str, Mapping[str, str]]) -> dict[str, Lag]:
     """The live engines that do not (yet) run the announced version; empty when every engine
     confirmed the last announcement and runs its content."""
