@@ -59,16 +59,13 @@ def test_each_instance_of_the_template_is_one_engine_on_its_own_fastagi_port() -
 
 @pytest.fixture
 def example_master(tmp_path: Path) -> Iterator[tuple[int, redis.Redis]]:
-    """deploy/redis/redis-ivr.conf on loopback, with a secrets file as an operator writes it."""
+    """A data node whose redis.conf includes deploy/redis/redis-ivr.conf, as the file says, on loopback."""
     port = PortAllocator().one()
-    (tmp_path / "ivr-secrets.conf").write_text("requirepass example-redis-pass\nmasterauth example-redis-pass\n")
-    conf = (DEPLOY / "redis" / "redis-ivr.conf").read_text()
-    conf = conf.replace("bind 0.0.0.0", "bind 127.0.0.1").replace("port 6379", f"port {port}")
-    conf = conf.replace("/etc/redis/ivr-secrets.conf", str(tmp_path / "ivr-secrets.conf"))
-    (tmp_path / "redis.conf").write_text(conf + f"\ndir {tmp_path}\n")
+    (tmp_path / "redis.conf").write_text(f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
+                                         f"include {DEPLOY / 'redis' / 'redis-ivr.conf'}\n")
     proc = spawn(["redis-server", str(tmp_path / "redis.conf")], tmp_path / "redis.log")
     assert wait_port(port, 10, proc), log_tail(tmp_path / "redis.log")
-    client = redis.Redis(port=port, password="example-redis-pass", decode_responses=True)
+    client = redis.Redis(port=port, decode_responses=True)
     yield port, client
     client.close()
     proc.kill()
@@ -80,7 +77,7 @@ def test_the_redis_example_keeps_an_append_only_file_and_refuses_writes_without_
     _, client = example_master
     assert client.config_get("appendonly") == {"appendonly": "yes"}
     assert client.config_get("appendfsync") == {"appendfsync": "everysec"}
-    assert client.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
+    assert client.config_get("min-replicas-max-lag") == {"min-replicas-max-lag": "10"}
     with pytest.raises(redis.exceptions.ResponseError, match="NOREPLICAS"):
         client.set("ivr:test", "1")  # alone, the master does not acknowledge a write it could lose
 
@@ -89,16 +86,14 @@ def test_the_sentinel_example_watches_service_ivr_with_a_quorum_of_two(
         example_master: tuple[int, redis.Redis], tmp_path: Path) -> None:
     master_port, _ = example_master
     port = PortAllocator().one()
-    (tmp_path / "ivr-sentinel-secrets.conf").write_text(
-        "requirepass example-sentinel-pass\nsentinel auth-pass ivr example-redis-pass\n")
-    conf = (DEPLOY / "redis" / "sentinel-ivr.conf").read_text().replace("port 26379", f"port {port}")
-    conf = conf.replace("10.0.0.11 6379", f"127.0.0.1 {master_port}").replace(
-        "/etc/redis/ivr-sentinel-secrets.conf", str(tmp_path / "ivr-sentinel-secrets.conf"))
-    (tmp_path / "sentinel.conf").write_text(conf + f"\nbind 127.0.0.1\ndir {tmp_path}\n")
+    conf = (DEPLOY / "redis" / "sentinel-ivr.conf").read_text()
+    assert conf.count("port 26379\n") == 1 and conf.count(" 10.0.0.11 6379 ") == 1
+    conf = conf.replace("port 26379\n", f"port {port}\n").replace(" 10.0.0.11 6379 ", f" 127.0.0.1 {master_port} ")
+    (tmp_path / "sentinel.conf").write_text(conf + f"\nbind 127.0.0.1\ndir {tmp_path}\n")  # Sentinel rewrites it
     proc = spawn(["redis-server", str(tmp_path / "sentinel.conf"), "--sentinel"], tmp_path / "sentinel.log")
     try:
         assert wait_port(port, 10, proc), log_tail(tmp_path / "sentinel.log")
-        sentinel = redis.Redis(port=port, password="example-sentinel-pass", decode_responses=True)
+        sentinel = redis.Redis(port=port, decode_responses=True)
         master = sentinel.execute_command("SENTINEL", "MASTER", "ivr")
         fields = dict(zip(master[::2], master[1::2])) if isinstance(master, list) else master
         assert (fields["ip"], int(fields["port"]), int(fields["quorum"])) == ("127.0.0.1", master_port, 2)
