@@ -67,9 +67,6 @@ class Service:
                                    retention_days=s.tickets.retention_days, flush_delay=flush_delay,
                                    caller_key=caller_key)
         self.elderly = ElderlyList(s.redis.url, caller_key)
-        # this engine's status and its part in the cluster's config announcements (docs/cluster.md)
-        self.cluster = ClusterReload(EngineRegistry(self.store.redis), self.name, lambda: self.flows.version,
-                                     lambda: self.reload(announce=False))
         self.follower = CallFollower(s, self.tickets, lambda: self.flows.current.calendar,
                                      asterisk=f"{s.ami.host}:{s.ami.port}", call_record=self.store.get_call,
                                      live_settings=lambda: self.flows.current.settings)
@@ -89,6 +86,9 @@ class Service:
         self.hours = HoursPublisher(lambda: self.flows.current.settings, lambda: self.flows.current.calendar)
         self.ami: AmiClient | None = None
         self.latency = EngineLatency()
+        # this engine's status and its part in the cluster's config announcements (docs/cluster.md)
+        self.cluster = ClusterReload(EngineRegistry(self.store.redis), self.name, lambda: self.flows.version,
+                                     lambda: self.reload(announce=False))
 
     async def _repeat_of(self, caller: str, this_call: str) -> list[EarlierTicket]:
         """The caller's earlier tickets of the last ``tickets.repeat_days`` (the call's own
@@ -164,7 +164,7 @@ class Service:
                     tasks.create_task(keep_running(lambda: run_retention(lambda: self.loaded.settings,
                                                                          reopen=self._reopen_logs),
                                                    "log retention")),
-                    tasks.create_task(keep_running(self.cluster.run, "status heartbeat and config announcements")),
+                    tasks.create_task(keep_running(self._status_heartbeat, "status heartbeat")),
                     tasks.create_task(keep_running(self.hours.run, "sub-center hours publisher")),
                     tasks.create_task(keep_running(self.latency.sample_loop_lag, "loop lag sampler")),
                     tasks.create_task(keep_running(self._publish_latency, "latency publisher")),
@@ -225,6 +225,11 @@ class Service:
             if added:
                 log.info("agent index: %d earlier ticket(s) added", added)
             return
+
+    async def _status_heartbeat(self) -> None:
+        """Renew the status (a Redis restart must not hide the live version, a dead engine's
+        expires) and follow the other engines' config announcements (ivr/cluster_reload.py)."""
+        await self.cluster.run()
 
     async def _publish_latency(self, interval: float = 5.0) -> None:
         """Loop lag and AGI round trips with the engine's status (ivr/core/latency.py)."""

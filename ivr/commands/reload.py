@@ -65,9 +65,9 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> int:
         from ivr.config import state_dir
 
-        store = CallStore(s.redis.url, state_dir() / "spool", name="reload")  # reads statuses only
-        registry = EngineRegistry(store.redis)
+        store = CallStore(s.redis.url, state_dir() / "spool", name="reload")  # reads status only
         try:
+            registry = EngineRegistry(store.redis)
             status = await registry.status(local) if local else {}
             if not args.status:
                 assert local is not None and pid is not None
