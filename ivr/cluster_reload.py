@@ -43,7 +43,7 @@ class ClusterReload:
         self._reload = reload  # reloads config/ without announcing (the engine's own reload path)
         self.leases = leases
         self.heartbeat = heartbeat
-        self.handled = 0  # the last announcement this engine acted on
+        self.handled: Announcement | None = None  # the last announcement this engine acted on
         self.last_reload = "ok"  # the engine started on a fully valid config
         self.errors: tuple[str, ...] = ()
         self.reloaded_at = now_iso()
@@ -56,7 +56,7 @@ class ClusterReload:
             "last_reload": self.last_reload,
             "errors": "\n".join(self.errors),
             "at": self.reloaded_at,
-            "seq": str(self.handled),
+            "seq": str(self.handled.seq if self.handled else 0),
             "heartbeat": now_iso(),
             "leases": ",".join(self.leases()),
         }
@@ -76,7 +76,7 @@ class ClusterReload:
         self.reloaded_at = now_iso()
         if result.ok and announce:
             try:
-                self.handled = (await self.registry.announce(result.version, self.identity)).seq
+                self.handled = await self.registry.announce(result.version, self.identity)
             except (RedisError, OSError) as exc:
                 log.warning("version %s is live here but could not be announced to the other engines: %s",
                             result.version, exc)
@@ -84,11 +84,13 @@ class ClusterReload:
 
     async def catch_up(self) -> Announcement | None:
         """Act on an announcement not handled yet: reload unless this engine already runs its
-        content (the engine that announced it, or one whose files were compiled after the change)."""
+        content (the engine that announced it, or one whose files were compiled after the change).
+        Any announcement other than the last one handled counts, not only a higher number: a
+        Redis failover may lose the last increments, and numbers then repeat."""
         wanted = await self.registry.wanted()
-        if wanted is None or wanted.seq <= self.handled:
+        if wanted is None or wanted == self.handled:
             return None
-        self.handled = wanted.seq
+        self.handled = wanted
         if wanted.content == content_of(self.live_version()):
             await self.publish()
             return wanted

@@ -137,7 +137,7 @@ def out_of_step(wanted: Announcement | None, statuses: Mapping[str, Mapping[str,
     behind = {}
     for name, status in statuses.items():
         seq, version = status.get("seq", ""), status.get("version", "")
-        if not seq.isdigit() or int(seq) < wanted.seq:
+        if seq != str(wanted.seq):
             behind[name] = Lag("unconfirmed", version)
         elif content_of(version) != wanted.content:
             behind[name] = Lag("refused" if status.get("last_reload") == "refused" else "other", version)

@@ -12,7 +12,7 @@ import pytest
 from ivr.cluster_reload import ClusterReload
 from ivr.commands.reload import report
 from ivr.hot_reload import ReloadResult
-from ivr.store import redis_client
+from ivr.store import keyspace, redis_client
 from ivr.store.engines import Announcement, EngineRegistry, out_of_step
 import redis.asyncio as aioredis
 
@@ -145,6 +145,21 @@ async def _at_least(value, n: int) -> bool:  # type: ignore[no-untyped-def]
 
 async def _gone(registry: EngineRegistry, name: str) -> bool:
     return name not in await registry.statuses() and not await registry.status(name)
+
+
+async def test_given_a_failover_that_lost_the_last_announcement_then_a_repeated_number_still_counts(
+        redis: aioredis.Redis) -> None:
+    registry = EngineRegistry(redis)
+    a, b = Engine(registry, "node1:4573:1"), Engine(registry, "node1:4574:2")
+    a.files = b.files = NEW
+    await a.reload()
+    await b.cluster.catch_up()
+    await redis.delete(keyspace.CONFIG_SEQ, keyspace.CONFIG_WANTED)  # the new master never had them
+    a.files = b.files = "dddddddddddd-x"
+
+    again = await a.cluster.registry.announce((await a.reload(announce=False)).version, "node1:4573:1")
+    assert again.seq == 1 and await b.cluster.catch_up() == again
+    assert b.live.startswith("dddddddddddd") and b.reloads == 2
 
 
 async def test_given_two_announcements_then_the_last_one_is_wanted_under_a_higher_number(redis: aioredis.Redis) -> None:
