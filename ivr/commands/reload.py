@@ -51,16 +51,12 @@ def run(args: argparse.Namespace) -> int:
         render_to(s, args.asterisk)
         asyncio.run(apply(s))
         print(f"Asterisk reloaded from {args.asterisk}: endpoints, queues, dialplan")
-    pidfile = engine_pidfile(s.agi.port)
-    pid = int(pidfile.read_text()) if pidfile.exists() else None
-    if pid is not None and not is_engine(pid):
-        if not args.status:
-            raise UsageError(f"pid {pid} in {pidfile} is not a running `ivr serve` (stale pid file?)")
-        pid = None
-    if pid is None and not args.status:
-        raise UsageError(f"no engine running for FastAGI port {s.agi.port} (no {pidfile}); "
+    found = local_engine(engine_pidfile(s.agi.port))
+    if found is None and not args.status:
+        raise UsageError(f"no `ivr serve` running on this host (no live pid file in {engine_pidfile(s.agi.port).parent}); "
                          "`ivr reload --status` lists the engines of the cluster")
-    local = engine_identity(s.agi.port, pid=pid) if pid is not None else None
+    port, pid = found or (s.agi.port, None)
+    local = engine_identity(port, pid=pid) if pid is not None else None
 
     async def main() -> int:
         from ivr.config import state_dir
@@ -146,6 +142,21 @@ def engine_table(statuses: Mapping[str, Mapping[str, str]]) -> list[str]:
                      st.get("leases") or "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+
+
+def local_engine(pidfile: Path) -> tuple[int, int] | None:
+    """(FastAGI port, pid) of the engine to signal: the one of ``agi.port`` (``pidfile``) if it
+    runs, else another engine of this host (they share config/: any of them announces to all)."""
+    others = sorted(p for p in pidfile.parent.glob("engine-*.pid") if p != pidfile)
+    for path in [pidfile, *others]:
+        port = path.stem.removeprefix("engine-")
+        try:
+            pid = int(path.read_text())
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or half written
+        if port.isdigit() and is_engine(pid):  # a stale file's pid may belong to another process now
+            return int(port), pid
+    return None
 
 
 def is_engine(pid: int) -> bool:
