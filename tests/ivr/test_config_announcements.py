@@ -9,6 +9,7 @@ from typing import AsyncIterator
 
 import pytest
 
+from console.engine_status import EngineTable, engine_table
 from ivr.cluster_reload import ClusterReload
 from ivr.commands.reload import report
 from ivr.hot_reload import ReloadResult
@@ -192,3 +193,19 @@ async def test_the_status_report_lists_each_engine_and_says_whether_all_run_the_
     assert lines[1].startswith("node1:4573:1") and a.live in lines[1] and lines[1].endswith("ami-follower")
     assert lines[2].startswith("node1:4574:2") and b.live in lines[2] and " ok " in lines[2]
     assert lines[3] == "all 2 engine(s) run the announced version bbbbbbbbbbbb (announcement 1 by node1:4573:1)"
+
+
+async def test_the_console_table_says_in_mandarin_which_engine_lags_and_why(redis: aioredis.Redis) -> None:
+    registry = EngineRegistry(redis)
+    a, refusing = Engine(registry, "node1:4573:1"), Engine(registry, "node1:4574:2")
+    assert await engine_table(redis) == EngineTable([], "", True)
+    a.files, refusing.files = NEW, None
+    await a.reload()
+    await refusing.cluster.catch_up()
+
+    table = await engine_table(redis)
+
+    assert table is not None and (table.wanted, table.in_step) == ("bbbbbbbbbbbb", False)
+    assert [(r.name, r.lag, r.leases) for r in table.rows] == [("node1:4573:1", "", "ami-follower"),
+                                                               ("node1:4574:2", "加载被拒绝，仍运行旧版本", "—")]
+    assert table.rows[1].reload.startswith("被拒绝 ") and table.rows[0].heartbeat.endswith(" 秒前")
