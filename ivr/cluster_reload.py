@@ -108,8 +108,7 @@ class ClusterReload:
                 await self._follow()
             except (RedisError, OSError) as exc:
                 log.warning("config announcements: Redis unavailable (%s); retrying", exc)
-                await self.publish()
-                await asyncio.sleep(1)
+                await asyncio.sleep(self.heartbeat)  # then subscribe again: to the new master after a failover
 
     async def _follow(self) -> None:
         pubsub = await self.registry.subscribe()

@@ -5,6 +5,7 @@ engine's status expires, and `ivr reload --status`'s report tells whether all ru
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
@@ -16,6 +17,9 @@ from ivr.hot_reload import ReloadResult
 from ivr.store import keyspace, redis_client
 from ivr.store.engines import Announcement, EngineRegistry, out_of_step
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from testbed.ports import PortAllocator
+from testbed.processes import start_redis
 
 OLD, NEW = "aaaaaaaaaaaa-20261206T080000Z", "bbbbbbbbbbbb-20261206T090000Z"
 
@@ -144,6 +148,14 @@ async def _at_least(value, n: int) -> bool:  # type: ignore[no-untyped-def]
     return bool(value() >= n)
 
 
+async def _answers(check) -> bool:  # type: ignore[no-untyped-def]
+    """A check that counts a refused connection (the test's own client after a restart) as not yet."""
+    try:
+        return bool(await check)
+    except RedisError:
+        return False
+
+
 async def _gone(registry: EngineRegistry, name: str) -> bool:
     return name not in await registry.statuses() and not await registry.status(name)
 
@@ -209,3 +221,28 @@ async def test_the_console_table_says_in_mandarin_which_engine_lags_and_why(redi
     assert [(r.name, r.lag, r.leases) for r in table.rows] == [("node1:4573:1", "", "ami-follower"),
                                                                ("node1:4574:2", "加载被拒绝，仍运行旧版本", "—")]
     assert table.rows[1].reload.startswith("被拒绝 ") and table.rows[0].heartbeat.endswith(" 秒前")
+
+
+async def test_given_redis_restarts_then_a_running_engine_subscribes_again_and_hears_the_next_announcement(
+        tmp_path: Path) -> None:
+    port = PortAllocator().one()
+    server = start_redis(port, tmp_path)
+    client = redis_client(f"redis://127.0.0.1:{port}/0", timeout=1.0)
+    registry = EngineRegistry(client)
+    a, b = Engine(registry, "node1:4573:1"), Engine(registry, "node1:4574:2")
+    follower = asyncio.create_task(b.cluster.run())
+    try:
+        await until(lambda: _changed(registry, "node1:4574:2", "version", ""))
+        server.kill()
+        server.wait()
+        server = start_redis(port, tmp_path)  # empty, as a promoted replica that missed everything
+        a.files = b.files = NEW
+        await until(lambda: _answers(_changed(registry, "node1:4574:2", "version", "")))  # b's heartbeat is back
+        await a.reload()
+        await until(lambda: _at_least(lambda: b.reloads, 1))
+        assert b.live.startswith("bbbbbbbbbbbb")
+    finally:
+        follower.cancel()
+        await client.aclose()
+        server.kill()
+        server.wait()
