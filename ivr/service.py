@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Awaitable, Callable
 
@@ -26,9 +25,12 @@ from redis.exceptions import RedisError
 from console.context import CONSOLE, Console, console_redis
 from ivr.config import ConfigError, LoadedConfig, audit_log_path, require_caller_key
 from ivr.callback import CallbackWorker
+from ivr.cluster_reload import ClusterReload
+from ivr.store.engines import EngineRegistry
 from ivr.engine import EarlierTicket, Engine
 from ivr.hot_reload import LiveFlows, ReloadResult, catalog_loader, default_prompts_dir
 from ivr.follow import CallFollower
+from ivr.core.identity import engine_identity
 from ivr.core.latency import EngineLatency
 from queues.follower import LiveFollower, deadline_on
 from tickets.webhooks import PushWorker
@@ -84,6 +86,9 @@ class Service:
         self.hours = HoursPublisher(lambda: self.flows.current.settings, lambda: self.flows.current.calendar)
         self.ami: AmiClient | None = None
         self.latency = EngineLatency()
+        # this engine's status and its part in the cluster's config announcements (docs/cluster.md)
+        self.cluster = ClusterReload(EngineRegistry(self.store.redis), self.name, lambda: self.flows.version,
+                                     lambda: self.reload(announce=False))
 
     async def _repeat_of(self, caller: str, this_call: str) -> list[EarlierTicket]:
         """The caller's earlier tickets of the last ``tickets.repeat_days`` (the call's own
@@ -101,28 +106,21 @@ class Service:
 
     @property
     def name(self) -> str:
-        s = self.loaded.settings
-        return f"{s.agi.host}:{s.agi.port}"
+        """This engine among those sharing Redis: host:port:pid (ivr/core/identity.py)."""
+        return engine_identity(self.loaded.settings.agi.port)
 
-    async def reload(self) -> ReloadResult:
-        """Recompile config/; only a fully valid set goes live (calls in progress keep theirs)."""
+    async def reload(self, announce: bool = True) -> ReloadResult:
+        """Recompile config/; only a fully valid set goes live (calls in progress keep theirs).
+        A version that went live is announced to the other engines unless ``announce`` is False
+        (the reload answers another engine's announcement)."""
         result = await asyncio.to_thread(self.flows.reload)
         if result.ok:
             log.info("reloaded config: version %s is live", result.version)
             self.hours.republish()
         else:
             log.error("reload refused, version %s stays live:\n%s", result.version, "\n".join(result.errors))
-        await self.publish_status(result.ok, result.errors)
+        await self.cluster.reloaded(result, announce)
         return result
-
-    async def publish_status(self, ok: bool = True, errors: tuple[str, ...] = ()) -> None:
-        await self.store.publish_engine_status(self.name, {
-            "version": self.flows.version,
-            "pid": str(os.getpid()),
-            "last_reload": "ok" if ok else "refused",
-            "errors": "\n".join(errors),
-            "at": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
-        })
 
     async def run_forever(self) -> int:
         s = self.loaded.settings
@@ -154,7 +152,6 @@ class Service:
             loop.add_signal_handler(sig, stop.set)
         try:
             async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self.publish_status())
                 background = [
                     tasks.create_task(self._connect_ami()),  # may still be retrying: cancelled at stop
                     tasks.create_task(keep_running(self.store.run_spool_flusher, "record spool flusher")),
@@ -182,6 +179,7 @@ class Service:
                     task.cancel()
                 if self.ami:
                     self.ami.close()
+            await self.cluster.leave()
             if console is not None:
                 await console.cleanup()
                 await console.app[CONSOLE].redis.aclose()
@@ -228,13 +226,10 @@ class Service:
                 log.info("agent index: %d earlier ticket(s) added", added)
             return
 
-    async def _status_heartbeat(self, interval: float = 10.0) -> None:
-        """Republish the status now and then: a Redis restart must not hide the live version."""
-        while True:
-            await asyncio.sleep(interval)
-            status = await self.store.engine_status_or_none(self.name)
-            if status is not None and status.get("version") != self.flows.version:
-                await self.publish_status()
+    async def _status_heartbeat(self) -> None:
+        """Renew the status (a Redis restart must not hide the live version, a dead engine's
+        expires) and follow the other engines' config announcements (ivr/cluster_reload.py)."""
+        await self.cluster.run()
 
     async def _publish_latency(self, interval: float = 5.0) -> None:
         """Loop lag and AGI round trips with the engine's status (ivr/core/latency.py)."""

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from console.auth import current_user, roles
 from console.context import CONSOLE, Console
+from console.engine_status import engine_table
 from console.pages import error_page, nav, render
 from console.publish import ConfigFiles, Outcome, editable_files, is_number_plan
 from ivr.check_report import report
@@ -44,7 +45,8 @@ async def flow_list(request: web.Request) -> web.Response:
     assert console.flows is not None
     live = console.flows.current
     return render(request, "flows.html", files=editable_files(files.config_dir), live=report(live),
-                  version=live.version, numbers=sorted(live.settings.numbers.items()), plan=live.settings.plan)
+                  version=live.version, numbers=sorted(live.settings.numbers.items()), plan=live.settings.plan,
+                  engines=await engine_table(console.redis))
 
 
 @routes.get("/flows/" + FILE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -74,22 +74,12 @@ class CallStore(RedisJournal):
         return None if statuses is None else statuses.count(1)
 
     async def publish_engine_status(self, engine: str, status: dict[str, str]) -> None:
-        """Which flow version an engine runs, so admins (and `ivr reload`) can see it."""
+        """Fields of an engine's status (its latency); the status itself, renewed by the engine's
+        heartbeat, is ivr/store/engines.py's."""
         try:
             await self.redis.hset(keyspace.engine(engine), mapping=dict(status))  # type: ignore[arg-type]
         except (RedisError, OSError) as exc:
             log.warning("could not publish engine status: %s", exc)
-
-    async def engine_status(self, engine: str) -> dict[str, str]:
-        status = await self.redis.hgetall(keyspace.engine(engine))
-        return cast(dict[str, str], status)  # decode_responses=True: keys and values are str
-
-    async def engine_status_or_none(self, engine: str) -> dict[str, str] | None:
-        """The published status, or None when Redis does not answer."""
-        try:
-            return await self.engine_status(engine)
-        except (RedisError, OSError):
-            return None
 
     async def get_call(self, unique_id: str) -> dict[str, Any] | None:
         raw = await self.redis.get(keyspace.call(unique_id))

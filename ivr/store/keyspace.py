@@ -6,7 +6,7 @@ all build their keys with these functions, so a key's shape can change in one pl
 Calls (the IVR's own record of each call):
   ``ivr:call:<unique_id>``            JSON call record (path, keys, route)
   ``ivr:calls``                       stream of call records in arrival order
-  ``ivr:engine:<host:port>``          hash: the flow version live in that engine
+  ``ivr:engine:<host:port:pid>``      hash: the flow version live in that engine (ivr/core/identity.py)
 
 Tickets (one per call, by Asterisk's ``linkedid``; all expire after the retention):
   ``ivr:ticket:<linkedid>``           hash: ``number``, ``doc`` (JSON), ``rev``, ``agent``, ``phase:<name>``
@@ -65,6 +65,17 @@ Priorities (适老化):
                                       registered elderly numbers, only as digests; no TTL (an
                                       admin-kept register: entries leave with ``ivr elderly remove``)
 
+Engines (ivr/store/engines.py; several per node, docs/cluster.md): an engine's status hash
+``ivr:engine:<host:port:pid>`` (above) also holds its last reload and errors, the announcement it
+handled, a heartbeat and its leases, and expires unless the heartbeat renews it.
+  ``ivr:engines``                     sorted set: engine identity scored by its last heartbeat
+                                      (``ivr reload --status`` lists the live ones)
+  ``ivr:config:seq``                  counter: the last config announcement's number
+  ``ivr:config:wanted``               hash: the announced config (``seq``, ``version``, ``origin``,
+                                      ``at``): the version every engine should run; an engine
+                                      that was down reads it when it starts
+  ``ivr:config:announce``             pub/sub channel: the number of an announcement just made
+
 Web console (console/; users are made with ``ivr users``, sessions expire by TTL):
   ``ivr:console:users``               hash: user name → JSON (role, bound agent, argon2 hash)
   ``ivr:console:session:<digest>``    hash: ``user``, ``csrf``, ``started``, ``stamp`` (the
@@ -106,6 +117,10 @@ LIVE_CHANGED = "ivr:live:changed"
 DESK_CHANGED = "ivr:desk:changed"
 DESK_AMENDS = "ivr:desk:amends"
 CONSOLE_USERS = "ivr:console:users"
+ENGINES = "ivr:engines"
+CONFIG_SEQ = "ivr:config:seq"
+CONFIG_WANTED = "ivr:config:wanted"
+CONFIG_ANNOUNCE = "ivr:config:announce"
 
 
 def call(unique_id: str) -> str:
