@@ -43,6 +43,7 @@ from procstat import Meters  # noqa: E402
 from queues.model import serving  # noqa: E402
 from ivr.store import keyspace, redis_client  # noqa: E402
 from ivr.ami.client import AmiClient  # noqa: E402
+from ivr.core.identity import engine_identity  # noqa: E402
 from ivr.core.latency import percentile, window  # noqa: E402
 from testbed.bed import RTP_PORTS, TestBed  # noqa: E402
 from testbed.ports import PortAllocator  # noqa: E402
@@ -171,7 +172,7 @@ async def drive(bed: TestBed, args: argparse.Namespace, workdir: Path) -> dict[s
     ami.on("*", watch.on_event)
     redis = redis_client(st.redis_url)
     phones: list[Sipp] = []
-    engine_name = f"{bed.settings.agi.host}:{bed.settings.agi.port}"
+    engine_name = engine_identity(bed.settings.agi.port, pid=st.engine_pid)  # its status name
     try:
         await ami.connect()
         log(f"starting {len(seats)} seat phones (sipp, one per endpoint)")

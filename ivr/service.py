@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Awaitable, Callable
 
+from ivr.agi.call_guard import resume_key
 from ivr.agi.channel import AgiChannel
 from ivr.agi.fastagi import FastAgiServer
 from ivr.ami.client import AmiClient, AmiError
@@ -29,6 +30,7 @@ from ivr.callback import CallbackWorker
 from ivr.engine import EarlierTicket, Engine
 from ivr.hot_reload import LiveFlows, ReloadResult, catalog_loader, default_prompts_dir
 from ivr.follow import CallFollower
+from ivr.core.identity import engine_identity
 from ivr.core.latency import EngineLatency
 from queues.follower import LiveFollower, deadline_on
 from tickets.webhooks import PushWorker
@@ -71,7 +73,7 @@ class Service:
         self.engine = Engine(self.flows, self.store, call_timeout=s.agi.call_timeout,
                              on_record=self.follower.on_ivr_record, repeat_of=self._repeat_of,
                              tickets=self.tickets, is_elderly=self.elderly.contains,
-                             channel_seen=self.follower.channel_seen)
+                             channel_seen=self.follower.channel_seen, resume_key=resume_key(caller_key))
         self.callbacks = CallbackWorker(s, self.tickets, s.redis.url, caller_key, lambda: self.ami,
                                         live_settings=lambda: self.flows.current.settings)
         self.seats = SeatFollower(s, SeatStore(s.redis.url), live_settings=lambda: self.flows.current.settings)
@@ -79,7 +81,7 @@ class Service:
                                  lambda: self.flows.current.settings.agents, tickets=self.tickets,
                                  deadline=deadline_on(lambda: self.flows.current.settings,
                                                       lambda: self.flows.current.calendar))
-        self.push = PushWorker(s.redis.url, s, consumer=f"{socket.gethostname()}:{s.agi.port}:{os.getpid()}")
+        self.push = PushWorker(s.redis.url, s, consumer=self.name)
         # sub-center hours for the agents' own transfers, as the transfer AMI user
         self.hours = HoursPublisher(lambda: self.flows.current.settings, lambda: self.flows.current.calendar)
         self.ami: AmiClient | None = None
@@ -101,8 +103,8 @@ class Service:
 
     @property
     def name(self) -> str:
-        s = self.loaded.settings
-        return f"{s.agi.host}:{s.agi.port}"
+        """This engine among those sharing Redis: host:port:pid (ivr/core/identity.py)."""
+        return engine_identity(self.loaded.settings.agi.port)
 
     async def reload(self) -> ReloadResult:
         """Recompile config/; only a fully valid set goes live (calls in progress keep theirs)."""

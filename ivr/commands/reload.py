@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ivr.cli import UsageError, config_dir
 from ivr.config import load_config
+from ivr.core.identity import engine_identity
 
 HELP = "recompile config/ in the running engine (only a fully valid set goes live)"
 
@@ -42,13 +43,13 @@ def run(args: argparse.Namespace) -> int:
         render_to(s, args.asterisk)
         asyncio.run(apply(s))
         print(f"Asterisk reloaded from {args.asterisk}: endpoints, queues, dialplan")
-    engine = f"{s.agi.host}:{s.agi.port}"
     pidfile = engine_pidfile(s.agi.port)
     if not pidfile.exists():
         raise UsageError(f"no engine running for FastAGI port {s.agi.port} (no {pidfile})")
     pid = int(pidfile.read_text())
     if not is_engine(pid):
         raise UsageError(f"pid {pid} in {pidfile} is not a running `ivr serve` (stale pid file?)")
+    engine = engine_identity(s.agi.port, pid=pid)  # the name it publishes its status under
 
     async def main() -> int:
         from ivr.config import state_dir

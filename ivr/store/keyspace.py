@@ -6,7 +6,7 @@ all build their keys with these functions, so a key's shape can change in one pl
 Calls (the IVR's own record of each call):
   ``ivr:call:<unique_id>``            JSON call record (path, keys, route)
   ``ivr:calls``                       stream of call records in arrival order
-  ``ivr:engine:<host:port>``          hash: the flow version live in that engine
+  ``ivr:engine:<host:port:pid>``      hash: the flow version live in that engine (ivr/core/identity.py)
 
 Tickets (one per call, by Asterisk's ``linkedid``; all expire after the retention):
   ``ivr:ticket:<linkedid>``           hash: ``number``, ``doc`` (JSON), ``rev``, ``agent``, ``phase:<name>``
