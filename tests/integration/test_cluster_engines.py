@@ -100,7 +100,7 @@ async def test_with_one_engine_down_every_call_gets_the_menu_from_the_other(
     callers = [cluster_phones.next_caller() for _ in range(2)]
     menus = [ami.wait_for("AGIExecStart", of(c, "main_menu")) for c in callers]
     joined = [ami.wait_for("QueueCallerJoin", of(c)) for c in callers]
-    sipp = await cluster_phones.calls("12345", callers, [Key("0", 2500)], hold_ms=4000)  # 0 in the menu: a seat
+    sipp = await cluster_phones.calls("12345", callers, [Key("0", 4500)], hold_ms=4000)  # 0 in the menu (after the greeting): a seat
     firsts = set()
     for menu, queue in zip(menus, joined):
         channel = (await asyncio.wait_for(menu, 20))["Channel"]
