@@ -25,6 +25,7 @@ from ivr.core.channel import CallerHungUp, CallInfo, Channel, ChannelError
 from ivr.flows.base import CallContext, TicketLookup
 from ivr.flows.compiler import Flow
 from ivr.flows.flowset import FlowSet
+from ivr.flows.menu import Menu
 from ivr.core.route import GENERAL_QUEUE, HangupRoute, QueueRoute, Route, TransferRoute
 from ivr.flows.resume import VARIABLE as RESUME_VARIABLE, Resume, ResumePoint, Walked
 from queues.policy import open_queue
@@ -188,8 +189,8 @@ class _Walker:
         for _ in range(MAX_STEPS):
             node = flow.nodes[node_id]
             ctx.node_id = f"{flow.name}/{node_id}"
-            if self.resume is not None and node.type == "menu":
-                await self._mark(flow.name, node_id)
+            if self.resume is not None and isinstance(node, Menu) and ctx.typeahead not in node.choices():
+                await self._mark(flow.name, node_id)  # not when a key typed ahead answers it at once
             began, outcome = clock(), "interrupted"
             try:
                 step = await node.run(ctx)

@@ -187,3 +187,13 @@ async def test_the_engine_resumes_from_its_third_argument_and_refuses_a_forged_p
     await keyless.handle_call(CallInfo(CALL.unique_id, CALL.channel, "8000", CALL.caller, arguments=("8000", "", token)),
                               channel)
     assert channel.calls == [] and keyless_store.records == []
+
+
+async def test_a_menu_a_key_typed_ahead_answers_at_once_costs_no_point() -> None:
+    """The caller keyed 1 during the greeting: level 1 never plays, so only level 2 leaves a
+    point (one SET VARIABLE fewer on the shortest calls)."""
+    engine, _store = shipped_engine()
+    channel = FakeChannel(["0"], barge=["1"])
+    await engine.handle_call(CALL, channel)
+    assert channel.sounds()[:2] == ["welcome_12345", "sample_menu_l2"]
+    assert [decode(verified_resume(KEY, CALL.unique_id, CALL.channel, p) or "").node for p in points(channel)] == ["services"]
