@@ -119,7 +119,7 @@ class Engine:
             return
         repeat = asyncio.ensure_future(self.repeat_of(call.caller, call.unique_id)) if self.repeat_of and call.caller else None
         try:
-            elderly = await self._elderly_entry(flows, call) if resume is None or resume.point is None else None
+            elderly = await self._elderly_entry(flows, call)  # a stand-in still raises their priority
             record = await run_call(flows, call, channel, deadline=self.call_timeout, tickets=self.tickets,
                                     entry=elderly, resume=resume)
             earlier: list[EarlierTicket] = await _bounded(repeat, REPEAT_TIMEOUT, [])

@@ -102,9 +102,9 @@ async def run_call(
     hung_up, error, fallback = False, None, False
     first_flow = entry.name if isinstance(entry, Flow) else ""
     notice = flows.notice(call.dialed, started.date())
-    menu = resumed_menu(flows, resume.point) if resume is not None and resume.point is not None else None
-    if menu is not None and resume is not None and resume.point is not None:
-        entry, notice, point = menu, None, resume.point
+    point = resumable(flows, resume.point) if resume is not None and resume.point is not None else None
+    if point is not None:  # a stand-in: the earlier path is this record's too
+        entry, notice = flows.flows[point.flow], None
         first_flow = point.path[0].flow if point.path else point.flow
         t0 -= max(0.0, started.timestamp() - point.started)  # a visit's `at` counts from the call's start
         started = datetime.fromtimestamp(point.started, started.tzinfo)
@@ -113,6 +113,7 @@ async def run_call(
         ctx.variables.update({k: v for k, v in point.variables.items() if k.islower()})
         ctx.channel_variables.update({k: v for k, v in point.variables.items() if k.isupper()})
     walker = _Walker(flows, ctx, visits, clock, t0, resume, started.timestamp())
+    start = point.node if point is not None else None
     try:
         async with asyncio.timeout(deadline):
             if notice is not None:  # a merged number: the transitional notice, then the 12345 flow
@@ -122,9 +123,7 @@ async def run_call(
             if not isinstance(entry, Flow):
                 route = entry
             else:  # after the notice, the flow's after_notice node: the notice was the greeting
-                start = entry.after_notice if notice is not None else entry.start
-                if menu is not None and resume is not None and resume.point is not None:
-                    start = resume.point.node
+                start = start or (entry.after_notice if notice is not None else entry.start)
                 route = await walker.walk(entry, start)
     except CallerHungUp:
         route, hung_up = HangupRoute(), True
@@ -218,15 +217,15 @@ class _Walker:
         await self.ctx.channel.set_variable(RESUME_VARIABLE, token)
 
 
-def resumed_menu(flows: FlowSet, point: ResumePoint) -> Flow | None:
-    """The flow to resume ``point`` in, when its menu still exists there (a reload may have
-    removed it: then the stand-in starts the call afresh)."""
+def resumable(flows: FlowSet, point: ResumePoint) -> ResumePoint | None:
+    """``point``, when its menu is still a menu of the live flows (a reload may have removed it:
+    then the stand-in starts the call afresh)."""
     flow = flows.flows.get(point.flow)
     node = flow.nodes.get(point.node) if flow is not None else None
-    if flow is None or node is None or node.type != "menu":
+    if not isinstance(node, Menu):
         log.warning("resume point %s/%s is not a menu of the live flows: the call starts afresh", point.flow, point.node)
         return None
-    return flow
+    return point
 
 
 def _node_type(flows: FlowSet, walked: Walked) -> str:
