@@ -43,6 +43,7 @@ from bench_ivr import CallDriver, CpuOptions, pause_seats  # noqa: E402
 from bench_load import latency_snapshot  # noqa: E402
 
 from ivr.ami.client import AmiClient  # noqa: E402
+from ivr.core.identity import engine_identity  # noqa: E402
 from ivr.core.latency import percentile, window  # noqa: E402
 from ivr.store import redis_client  # noqa: E402
 from testbed.bed import TestBed  # noqa: E402
@@ -115,7 +116,7 @@ async def calls(driver: CallDriver, phase: Phase, first: int, count: int, concur
 async def drive(bed: TestBed, args: argparse.Namespace) -> dict[str, Phase]:
     assert bed.state
     st = bed.state
-    engine = f"{bed.settings.agi.host}:{bed.settings.agi.port}"
+    engine = engine_identity(bed.settings.agi.port, pid=st.engine_pid)  # its status name
     redis = redis_client(st.redis_url)
     ami = AmiClient("127.0.0.1", st.ami_port, "testbed", st.testbed_ami_secret, events="call,agent")
     await ami.connect()

@@ -17,13 +17,14 @@ import dataclasses
 import logging
 from typing import Any, Awaitable, Callable, Protocol, TypeVar
 
-from ivr.agi.call_guard import bounded
+from ivr.agi.call_guard import bounded, sign_resume, verified_resume
 from ivr.core.callerid import is_callable
 from ivr.core.channel import CallerHungUp, CallInfo, Channel, ChannelError
 from ivr.flows.compiler import Flow
 from ivr.flows.flowset import FlowSet
 from ivr.hot_reload import LiveFlows
 from ivr.flows.base import TicketLookup
+from ivr.flows.resume import BadResumePoint, Resume, decode
 from ivr.flows.runner import CallRecord, apply_route, run_call
 from ivr.core.masking import mask_number
 from ivr.core.route import GENERAL_QUEUE, QueueRoute
@@ -65,9 +66,11 @@ def record_to_json(record: CallRecord) -> dict[str, Any]:
         "flow": record.flow,
         "flow_version": record.flow_version,
         "visits": [
-            {"flow": v.flow, "node": v.node, "type": v.type, "at": v.at, "seconds": v.seconds, "outcome": v.outcome}
+            {"flow": v.flow, "node": v.node, "type": v.type, "at": v.at, "seconds": v.seconds, "outcome": v.outcome,
+             "session": v.session}
             for v in record.visits
         ],
+        "resumed": record.session,
         "keys": list(record.keys),
         "variables": dict(record.variables),
         "channel_variables": dict(record.channel_variables),
@@ -87,12 +90,15 @@ class Engine:
     """``on_record`` hears every call record (the call tracker); ``repeat_of`` looks up the
     caller's recent tickets while the flow runs, so the route can flag a repeat caller;
     ``is_elderly`` asks the elderly list before the flow starts; ``channel_seen`` confirms the
-    call's identity from AMI, so that its record may replace one a made-up environment wrote."""
+    call's identity from AMI, so that its record may replace one a made-up environment wrote.
+    With ``resume_key`` (the engines' shared key: :func:`ivr.agi.call_guard.resume_key`) every
+    menu leaves a signed resume point on the channel, and a call handed over by the dialplan
+    after its engine vanished resumes at that menu (:mod:`ivr.flows.resume`)."""
 
     def __init__(self, flows: LiveFlows, store: RecordStore, call_timeout: float = 90.0, *,
                  on_record: Callable[[dict[str, Any]], None] | None = None, repeat_of: RepeatLookup | None = None,
                  tickets: TicketLookup | None = None, is_elderly: ElderlyLookup | None = None,
-                 channel_seen: ChannelSeen | None = None):
+                 channel_seen: ChannelSeen | None = None, resume_key: bytes | None = None):
         self.flows = flows
         self.store = store
         self.call_timeout = call_timeout
@@ -101,14 +107,21 @@ class Engine:
         self.tickets = tickets
         self.is_elderly = is_elderly
         self.channel_seen = channel_seen
+        self.resume_key = resume_key
 
     async def handle_call(self, call: CallInfo, channel: Channel) -> None:
         flows = self.flows.current  # taken once: a reload mid-call does not touch this call
+        try:
+            resume = self._resume(call)
+        except BadResumePoint as exc:  # not an engine's point: no flow, no record; the dialplan goes on
+            log.warning("call %s refused: its resume point %s", call.unique_id, exc)
+            await channel.release()
+            return
         repeat = asyncio.ensure_future(self.repeat_of(call.caller, call.unique_id)) if self.repeat_of and call.caller else None
         try:
-            elderly = await self._elderly_entry(flows, call)
+            elderly = await self._elderly_entry(flows, call)  # a stand-in still raises their priority
             record = await run_call(flows, call, channel, deadline=self.call_timeout, tickets=self.tickets,
-                                    entry=elderly)
+                                    entry=elderly, resume=resume)
             earlier: list[EarlierTicket] = await _bounded(repeat, REPEAT_TIMEOUT, [])
         finally:
             if repeat is not None and not repeat.done():
@@ -160,6 +173,26 @@ class Engine:
         if task is not None and task.cancelling():
             raise asyncio.CancelledError  # the engine is stopping; the record is safe
 
+
+    def _resume(self, call: CallInfo) -> Resume | None:
+        """This session's resume bookkeeping: None without a key; the point the dialplan passed
+        (third AGI argument) when an engine before this one vanished mid-IVR."""
+        key = self.resume_key
+        token = call.arguments[2] if len(call.arguments) > 2 else ""
+        if key is None:
+            if token:
+                raise BadResumePoint("cannot be checked: this engine has no resume key")
+            return None
+
+        def sign(body: str) -> str:
+            return sign_resume(key, call.unique_id, call.channel, body)
+
+        if not token:
+            return Resume(sign)
+        body = verified_resume(key, call.unique_id, call.channel, token)
+        if body is None:
+            raise BadResumePoint("is not signed by an engine for this call")
+        return Resume(sign, decode(body))
 
     async def _elderly_entry(self, flows: FlowSet, call: CallInfo) -> Flow | QueueRoute | None:
         """What a registered elderly caller runs instead of the dialed line's flow: the elderly

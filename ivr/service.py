@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Awaitable, Callable
 
+from ivr.agi.call_guard import resume_key
 from ivr.agi.channel import AgiChannel
 from ivr.agi.fastagi import FastAgiServer
 from ivr.ami.client import AmiClient, AmiError
@@ -73,7 +74,7 @@ class Service:
         self.engine = Engine(self.flows, self.store, call_timeout=s.agi.call_timeout,
                              on_record=self.follower.on_ivr_record, repeat_of=self._repeat_of,
                              tickets=self.tickets, is_elderly=self.elderly.contains,
-                             channel_seen=self.follower.channel_seen)
+                             channel_seen=self.follower.channel_seen, resume_key=resume_key(caller_key))
         self.callbacks = CallbackWorker(s, self.tickets, s.redis, caller_key, lambda: self.ami,
                                         live_settings=lambda: self.flows.current.settings)
         self.seats = SeatFollower(s, SeatStore(s.redis), live_settings=lambda: self.flows.current.settings)
@@ -81,7 +82,7 @@ class Service:
                                  lambda: self.flows.current.settings.agents, tickets=self.tickets,
                                  deadline=deadline_on(lambda: self.flows.current.settings,
                                                       lambda: self.flows.current.calendar))
-        self.push = PushWorker(s.redis, s, consumer=f"{socket.gethostname()}:{s.agi.port}:{os.getpid()}")
+        self.push = PushWorker(s.redis, s, consumer=self.name)
         # sub-center hours for the agents' own transfers, as the transfer AMI user
         self.hours = HoursPublisher(lambda: self.flows.current.settings, lambda: self.flows.current.calendar)
         self.ami: AmiClient | None = None

@@ -8,10 +8,19 @@ runs — and the record is bounded before it is stored: a peer answering GET DAT
 digits, or a caller ID of 16 KiB, writes at most some 64 KiB per call (a real one: 1–3 KiB). The record also names its
 channel and whether the AMI follower saw that channel live (``confirmed``): a record is stored
 once per uniqueid, and only a confirmed one may replace another (:data:`ivr.store.SAVE_RECORDS`).
+
+Several engines serve one Asterisk, and a call whose engine vanished mid-IVR reaches the next one
+with the resume point the first left on the channel (:mod:`ivr.flows.resume`): a second session
+of the same uniqueid and channel, which may replace the first's record. Only an engine can have
+written that point: it is signed with a key of the engines (derived from the caller key they
+share), over the call's uniqueid and channel, so an environment that claims a resume without
+the signature, or replays one onto another call, is refused before any flow runs.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from typing import Any, Mapping
 
@@ -34,6 +43,32 @@ def identity_problem(env: Mapping[str, str]) -> str | None:
     if not CHANNEL.fullmatch(env.get("agi_channel", "")):
         return f"agi_channel {env.get('agi_channel', '')[:40]!r} is not a channel name"
     return None
+
+
+RESUME_TAG = 16  # hex characters of the signature (64 bits: a forger gets one try per call)
+
+
+def resume_key(caller_key: bytes) -> bytes:
+    """The engines' signing key for resume points (not the caller key itself)."""
+    return hmac.new(caller_key, b"ivr12345 resume point", hashlib.sha256).digest()
+
+
+def _tag(key: bytes, unique_id: str, channel: str, body: str) -> str:
+    message = f"{unique_id}\n{channel}\n{body}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:RESUME_TAG]
+
+
+def sign_resume(key: bytes, unique_id: str, channel: str, body: str) -> str:
+    """``body`` (an encoded resume point) with its signature, as the channel carries it."""
+    return f"{body}:{_tag(key, unique_id, channel, body)}"
+
+
+def verified_resume(key: bytes | None, unique_id: str, channel: str, token: str) -> str | None:
+    """The body of a resume point an engine signed for this very call, or None."""
+    body, _, tag = token.rpartition(":")
+    if key is None or not body or not hmac.compare_digest(tag, _tag(key, unique_id, channel, body)):
+        return None
+    return body
 
 
 def _text(value: Any, limit: int = MAX_TEXT) -> Any:

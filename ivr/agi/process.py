@@ -58,7 +58,8 @@ def read_env_file(path: str | Path) -> dict[str, str]:
 
 
 def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
-    from ivr.config import load_config
+    from ivr.agi.call_guard import resume_key
+    from ivr.config import caller_key, load_config
     from ivr.engine import Engine
     from ivr.hot_reload import LiveFlows, catalog_loader, default_prompts_dir
     from ivr.store import CallStore
@@ -81,7 +82,10 @@ def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
         # the record, and then replayed by the engine server's flusher
         store = CallStore(s.redis, state_dir() / "spool", name="process")
         try:
-            await Engine(flows, store, call_timeout=s.agi.call_timeout).handle_call(call, ProcessChannel(agi))
+            key = caller_key(environ)  # the engines' key: this process resumes and leaves points like them
+            engine = Engine(flows, store, call_timeout=s.agi.call_timeout,
+                            resume_key=resume_key(key) if key is not None else None)
+            await engine.handle_call(call, ProcessChannel(agi))
         finally:
             await store.close()
 

@@ -25,7 +25,9 @@ from ivr.core.channel import CallerHungUp, CallInfo, Channel, ChannelError
 from ivr.flows.base import CallContext, TicketLookup
 from ivr.flows.compiler import Flow
 from ivr.flows.flowset import FlowSet
+from ivr.flows.menu import Menu
 from ivr.core.route import GENERAL_QUEUE, HangupRoute, QueueRoute, Route, TransferRoute
+from ivr.flows.resume import VARIABLE as RESUME_VARIABLE, Resume, ResumePoint, Walked
 from queues.policy import open_queue
 from transfer.hours import open_subcenter
 
@@ -42,6 +44,7 @@ class Visit:
     at: float  # seconds since the call reached the engine
     seconds: float
     outcome: str
+    session: int = 0  # which engine session walked it: 0 the first, 1 a stand-in (ivr/flows/resume.py)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class CallRecord:
     error: str | None
     started: datetime
     ended: datetime
+    session: int = 0  # 0: the call's first engine session; n: resumed n times (ivr/flows/resume.py)
 
 
 async def run_call(
@@ -77,6 +81,7 @@ async def run_call(
     clock: Callable[[], float] = time.monotonic,
     tickets: TicketLookup | None = None,
     entry: Flow | Route | None = None,
+    resume: Resume | None = None,
 ) -> CallRecord:
     """Walk the flow for ``call.dialed`` on ``flows`` (take ``live.current`` once, pass it here).
 
@@ -86,7 +91,8 @@ async def run_call(
     node timings. Both are injectable for tests and the simulator. ``tickets`` is what the
     progress query (``ticket_query``) looks numbers up in; without it that node tells the
     caller the query is unavailable and moves on. ``entry`` replaces the dialed line's
-    (:meth:`FlowSet.entry`): the elderly flow.
+    (:meth:`FlowSet.entry`): the elderly flow. ``resume`` leaves a resume point on the channel
+    as each menu starts and, for a stand-in session, starts at the point's menu.
     """
     started, t0 = now(), clock()
     entry = entry if entry is not None else flows.entry(call.dialed)
@@ -96,6 +102,18 @@ async def run_call(
     hung_up, error, fallback = False, None, False
     first_flow = entry.name if isinstance(entry, Flow) else ""
     notice = flows.notice(call.dialed, started.date())
+    point = resumable(flows, resume.point) if resume is not None and resume.point is not None else None
+    if point is not None:  # a stand-in: the earlier path is this record's too
+        entry, notice = flows.flows[point.flow], None
+        first_flow = point.path[0].flow if point.path else point.flow
+        t0 -= max(0.0, started.timestamp() - point.started)  # a visit's `at` counts from the call's start
+        started = datetime.fromtimestamp(point.started, started.tzinfo)
+        visits.extend(Visit(w.flow, w.node, _node_type(flows, w), 0.0, 0.0, "", w.session) for w in point.path)
+        ctx.keys.extend(point.keys)
+        ctx.variables.update({k: v for k, v in point.variables.items() if k.islower()})
+        ctx.channel_variables.update({k: v for k, v in point.variables.items() if k.isupper()})
+    walker = _Walker(flows, ctx, visits, clock, t0, resume, started.timestamp())
+    start = point.node if point is not None else None
     try:
         async with asyncio.timeout(deadline):
             if notice is not None:  # a merged number: the transitional notice, then the 12345 flow
@@ -105,8 +123,8 @@ async def run_call(
             if not isinstance(entry, Flow):
                 route = entry
             else:  # after the notice, the flow's after_notice node: the notice was the greeting
-                start = entry.after_notice if notice is not None else entry.start
-                route = await _walk(flows, entry, ctx, visits, clock, t0, start)
+                start = start or (entry.after_notice if notice is not None else entry.start)
+                route = await walker.walk(entry, start)
     except CallerHungUp:
         route, hung_up = HangupRoute(), True
     except ChannelError as exc:
@@ -143,6 +161,7 @@ async def run_call(
         error=error,
         started=started,
         ended=now(),
+        session=resume.session if resume is not None else 0,
     )
 
 
@@ -150,28 +169,69 @@ class _Runaway(Exception):
     pass
 
 
-async def _walk(flows: FlowSet, flow: Flow, ctx: CallContext, visits: list[Visit], clock: Callable[[], float], t0: float,
-                start: str) -> Route:
-    node_id = start
-    for _ in range(MAX_STEPS):
-        node = flow.nodes[node_id]
-        ctx.node_id = f"{flow.name}/{node_id}"
-        began, outcome = clock(), "interrupted"
-        try:
-            step = await node.run(ctx)
-            outcome = step.outcome
-        finally:
-            # Recorded even when the caller hangs up mid-node: the record shows where.
-            visits.append(Visit(flow.name, node_id, node.type, round(began - t0, 3), round(clock() - began, 3), outcome))
-        if step.route is not None:
-            return step.route
-        if step.flow is not None:
-            flow = flows.flows[step.flow]
-            node_id = flow.start
-        else:
-            assert step.goto is not None
-            node_id = step.goto
-    raise _Runaway(f"flow {flow.name!r} took more than {MAX_STEPS} steps")
+@dataclass
+class _Walker:
+    """The node loop of one session: records visits and, entering a menu, the resume point."""
+
+    flows: FlowSet
+    ctx: CallContext
+    visits: list[Visit]
+    clock: Callable[[], float]
+    t0: float
+    resume: Resume | None
+    started: float  # unix seconds the call reached its first engine
+
+    async def walk(self, flow: Flow, start: str) -> Route:
+        ctx, visits, clock, t0 = self.ctx, self.visits, self.clock, self.t0
+        session = self.resume.session if self.resume is not None else 0
+        node_id = start
+        for _ in range(MAX_STEPS):
+            node = flow.nodes[node_id]
+            ctx.node_id = f"{flow.name}/{node_id}"
+            if self.resume is not None and isinstance(node, Menu) and ctx.typeahead not in node.choices():
+                await self._mark(flow.name, node_id)  # not when a key typed ahead answers it at once
+            began, outcome = clock(), "interrupted"
+            try:
+                step = await node.run(ctx)
+                outcome = step.outcome
+            finally:
+                # Recorded even when the caller hangs up mid-node: the record shows where.
+                visits.append(Visit(flow.name, node_id, node.type, round(began - t0, 3), round(clock() - began, 3),
+                                    outcome, session))
+            if step.route is not None:
+                return step.route
+            if step.flow is not None:
+                flow = self.flows.flows[step.flow]
+                node_id = flow.start
+            else:
+                assert step.goto is not None
+                node_id = step.goto
+        raise _Runaway(f"flow {flow.name!r} took more than {MAX_STEPS} steps")
+
+    async def _mark(self, flow: str, node: str) -> None:
+        """Leave the resume point of this menu on the channel (one SET VARIABLE)."""
+        assert self.resume is not None
+        path = [Walked(v.flow, v.node, v.session) for v in self.visits]
+        token = self.resume.here(flow, node, self.started, path, self.ctx.keys, self.ctx.variables,
+                                 self.ctx.channel_variables)
+        await self.ctx.channel.set_variable(RESUME_VARIABLE, token)
+
+
+def resumable(flows: FlowSet, point: ResumePoint) -> ResumePoint | None:
+    """``point``, when its menu is still a menu of the live flows (a reload may have removed it:
+    then the stand-in starts the call afresh)."""
+    flow = flows.flows.get(point.flow)
+    node = flow.nodes.get(point.node) if flow is not None else None
+    if not isinstance(node, Menu):
+        log.warning("resume point %s/%s is not a menu of the live flows: the call starts afresh", point.flow, point.node)
+        return None
+    return point
+
+
+def _node_type(flows: FlowSet, walked: Walked) -> str:
+    flow = flows.flows.get(walked.flow)
+    node = flow.nodes.get(walked.node) if flow is not None else None
+    return node.type if node is not None else ""
 
 
 async def apply_route(channel: Channel, route: Route, extra: Mapping[str, str] | None = None) -> None:

@@ -22,11 +22,16 @@ log = logging.getLogger("ivr.store")  # the name the status warnings had before 
 # the records. Each record is stored under its key and added to the stream; per record 1
 # stored, 0 already there, -1 its key holds another type (that record is refused), -3 another
 # record holds its id (refused: one record per call, the first; only a record the engine
-# ``confirmed`` from AMI replaces one that was not — ivr/agi/call_guard.py). A lone -2 instead of
+# ``confirmed`` from AMI replaces one that was not, or a confirmed one of an earlier session of the
+# call — a stand-in engine's, which carries the whole path: ivr/agi/call_guard.py). A lone -2 instead of
 # the list: the stream key holds another type, nothing was written. A record replayed after it
 # already reached Redis (the writer died between the write and removing its journal) finds its
 # identical copy and is not streamed twice.
 SAVE_RECORDS = """
+local function session(r) return tonumber(r.resumed) or 0 end
+local function replaces(new, old)
+  return new.confirmed == true and (old.confirmed ~= true or session(new) > session(old))
+end
 local stream_type = redis.call('TYPE', KEYS[1]).ok
 if stream_type ~= 'none' and stream_type ~= 'stream' then return -2 end
 local results = {}
@@ -37,8 +42,7 @@ for i = 2, #KEYS do
     results[i - 1] = -1
   elseif key_type == 'string' and redis.call('GET', key) == record then
     results[i - 1] = 0
-  elseif key_type == 'string' and (cjson.decode(record).confirmed ~= true
-                                   or cjson.decode(redis.call('GET', key)).confirmed == true) then
+  elseif key_type == 'string' and not replaces(cjson.decode(record), cjson.decode(redis.call('GET', key))) then
     results[i - 1] = -3
   else
     redis.call('SET', key, record, 'EX', ARGV[2])

@@ -135,7 +135,7 @@ def test_subcenter_trunks_and_agent_auth(files: dict[str, str]) -> None:
 
 def test_dialplan_disables_agi_sighup_before_calling_the_engine(files: dict[str, str]) -> None:
     dialplan = files["extensions.conf"]
-    assert dialplan.index("Set(AGISIGHUP=no)") < dialplan.index("AGI(${IVR_AGI_URL}")
+    assert dialplan.index("Set(AGISIGHUP=no)") < dialplan.index("AGI(${IVR_ENGINE_URL}")
     assert "IVR_ROUTE" in dialplan and "exten => T," in dialplan
 
 
