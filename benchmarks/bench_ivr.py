@@ -108,13 +108,21 @@ class VariantTotals:
 class CallDriver:
     """Places one benchmark call and ends it the moment it joins the queue."""
 
+    contexts = VARIANTS  # variant -> the context its calls enter
+    codes = VARIANT_CODE  # variant -> its letter in the calls' uniqueids
+
     def __init__(self, ami: AmiClient, opts: CpuOptions, floor_url: str | None):
         self.ami, self.opts, self.floor_url = ami, opts, floor_url
         self.tag = f"b{os.getpid()}"
 
+    def variables(self, variant: str) -> list[str]:
+        """Channel variables a variant's calls carry (``_`` ones reach the IVR leg)."""
+        # a channel variable hides the global: the floor's calls reach the no-op peer
+        return [f"_IVR_AGI_URL={self.floor_url}"] if variant == "floor" else []
+
     async def call(self, variant: str, n: int) -> float | None:
         """Seconds from originate to QueueCallerJoin; None if the call failed."""
-        stem = f"{self.tag}-{self.opts.shape[0]}{VARIANT_CODE[variant]}{n}"
+        stem = f"{self.tag}-{self.opts.shape[0]}{self.codes[variant]}{n}"
         one, two = f"{stem}-1", f"{stem}-2"  # ;1 / ;2 uniqueids
         caller = str(13900000000 + n)
         joined = self.ami.wait_for("QueueCallerJoin", lambda e: e.get("Uniqueid") == two)
@@ -124,7 +132,7 @@ class CallDriver:
             reply = await self.ami.action(
                 {
                     "Action": "Originate",
-                    "Channel": f"Local/{DIALED}@{VARIANTS[variant]}",
+                    "Channel": f"Local/{DIALED}@{self.contexts[variant]}",
                     "Context": "ivr-bench-caller",
                     "Exten": "s",
                     "Priority": "1",
@@ -138,8 +146,7 @@ class CallDriver:
                         f"BENCH_DELAY={self.opts.delay}",
                         f"BENCH_DTMF_MS={self.opts.dtmf_ms}",
                         "BENCH_HOLD=30",
-                        # inherited by the ;2 leg, which runs [from-pstn]
-                        *([f"_IVR_AGI_URL={self.floor_url}"] if variant == "floor" else []),
+                        *self.variables(variant),  # inherited by the ;2 leg, which runs [from-pstn]
                     ],
                 },
                 timeout=15,
@@ -160,7 +167,8 @@ class CallDriver:
                 fut.cancel()
 
 
-async def run_batch(driver: CallDriver, meters: Meters, variant: str, first: int, size: int, totals: VariantTotals) -> None:
+async def run_batch(driver: CallDriver, meters: Meters, variant: str, first: int, size: int, totals: VariantTotals,
+                    groups: tuple[str, ...] = CALL_GROUPS) -> None:
     sem = asyncio.Semaphore(driver.opts.concurrency)
 
     async def one(n: int) -> float | None:
@@ -178,7 +186,7 @@ async def run_batch(driver: CallDriver, meters: Meters, variant: str, first: int
     totals.to_queue += ok
     totals.failed += size - len(ok)
     totals.slow += sum(1 for r in ok if r > driver.opts.delay + SLOW_AFTER_KEY)
-    totals.batch_cpu.append(sum(cpu.get(g, 0.0) for g in CALL_GROUPS) / size)
+    totals.batch_cpu.append(sum(cpu.get(g, 0.0) for g in groups) / size)
     totals.batch_wall.append(wall)
 
 
