@@ -125,6 +125,15 @@ class CallFollower:
     def on_disconnect(self) -> None:
         self._connected_since = None
 
+    def forget(self) -> None:
+        """This engine stopped following (it lost its lease, ivr/duties.py): drop the calls it
+        had in memory; whoever follows next reconciles them from Asterisk (this engine too)."""
+        self.tracker.calls.clear()
+        self._vanished.clear()
+        self._held, self._connected_since = None, None
+        while not self._logins.empty():
+            self._logins.get_nowait()
+
     # --- the loop ----------------------------------------------------------------------------
 
     async def run(self) -> None:

@@ -1,0 +1,185 @@
+"""Leases in a real redis-server: one holder per duty, renewed by it alone, taken over after its
+death with a larger fencing token, lost at once when a renewal fails; and a ticket write under a
+stale token is refused by Redis (a paused old holder that wakes up cannot write)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import AsyncIterator, Callable
+
+import pytest
+
+from ivr.store import keyspace, redis_client
+from ivr.store.lease import Lease, lease_status
+from queues import kpi
+from tickets.model import QueueVisit, Ticket
+from tickets.store import TicketStore
+
+CALLER_KEY = b"test-caller-key-not-a-secret"
+ASTERISK = "127.0.0.1:5038"
+TTL, RENEW = 0.6, 0.1  # s: short, so that a takeover is quick to wait for
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[object]:
+    client = redis_client(redis_url, timeout=1.0)
+    yield client
+    await client.aclose()
+
+
+def lease(redis: object, identity: str, duty: str = "follow") -> Lease:
+    return Lease(redis, duty, ASTERISK, identity, ttl=TTL, renew_every=RENEW, margin=0.1)  # type: ignore[arg-type]
+
+
+async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    """A bounded wait for state (checked every 20 ms), never a fixed sleep."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_free_lease_is_taken_with_token_1_and_nobody_else_takes_it_while_it_is_renewed(redis: object) -> None:
+    a, b = lease(redis, "host:4573:1"), lease(redis, "host:4574:2")
+    assert await a.acquire() and a.token == 1 and a.held
+    assert not await b.acquire() and b.token == 0 and not b.held
+    for _ in range(3):  # renewed past its first TTL: still a's
+        assert await a.renew()
+    assert not await b.acquire()
+    status = await lease_status(redis, ASTERISK)  # type: ignore[arg-type]
+    assert status["follow"].holder == "host:4573:1" and status["follow"].token == 1
+    assert 0 < status["follow"].ttl <= TTL
+    assert status["hours"] == ("", 0, 0.0)  # another duty, nobody holds it
+
+
+async def test_when_the_holder_stops_renewing_another_engine_takes_the_lease_after_the_ttl_with_a_larger_token(
+    redis: object,
+) -> None:
+    a, b = lease(redis, "host:4573:1"), lease(redis, "host:4574:2")
+    assert await a.acquire()
+    took: list[bool] = []
+
+    async def try_b() -> None:
+        took.append(await b.acquire())
+
+    while not took or not took[-1]:  # a is dead: b tries as its keeper would, until the key expires
+        await try_b()
+        assert len(took) < 200, "b never took the lease"
+        await asyncio.sleep(0.02)
+    assert b.token == 2 and b.held
+    assert not await a.renew()  # the old holder cannot renew what is b's now
+    status = await lease_status(redis, ASTERISK)  # type: ignore[arg-type]
+    assert status["follow"].holder == "host:4574:2" and status["follow"].token == 2
+
+
+async def test_the_held_flag_ends_at_the_local_deadline_without_asking_redis(redis: object) -> None:
+    a = lease(redis, "host:4573:1")
+    assert await a.acquire()
+    assert a.fence() == 1
+    await until(lambda: not a.held, within=TTL * 3)  # nobody renewed: not held, though nobody said so
+    assert a.fence() == 0
+
+
+async def test_two_keepers_one_holds_and_when_it_dies_the_other_takes_over_and_runs_the_duty(redis: object) -> None:
+    a, b = lease(redis, "host:4573:1"), lease(redis, "host:4574:2")
+    gained: list[str] = []
+    started: list[str] = []
+
+    async def duty(name: str) -> None:
+        started.append(name)
+        await asyncio.Event().wait()
+
+    keep_a = asyncio.create_task(a.keep(lambda _t: gained.append("a")))
+    await until(lambda: a.held)
+    keep_b = asyncio.create_task(b.keep(lambda _t: gained.append("b")))
+    work_a = asyncio.create_task(a.while_held(lambda: duty("a")))
+    work_b = asyncio.create_task(b.while_held(lambda: duty("b")))
+    try:
+        await until(lambda: started == ["a"])
+        keep_a.cancel()  # a dies without releasing (SIGKILL): the key stays until its TTL
+        await until(lambda: b.held)
+        assert gained == ["a", "b"] and b.token == 2
+        await until(lambda: started == ["a", "b"])  # the duty moved with the lease
+        assert not a.held
+    finally:
+        for task in (keep_a, keep_b, work_a, work_b):
+            task.cancel()
+        await asyncio.gather(keep_a, keep_b, work_a, work_b, return_exceptions=True)
+
+
+async def test_a_holder_whose_renewal_fails_counts_the_lease_lost_at_once_and_stops_its_duty(redis: object) -> None:
+    a = lease(redis, "host:4573:1")
+    lost: list[bool] = []
+    cancelled = asyncio.Event()
+
+    async def duty() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cancelled.set()
+
+    keep = asyncio.create_task(a.keep(on_loss=lambda: lost.append(True)))
+    work = asyncio.create_task(a.while_held(duty))
+    try:
+        await until(lambda: a.held)
+        await redis.set(keyspace.lease("follow", ASTERISK), "9 someone-else:1:1", px=60_000)  # type: ignore[attr-defined]
+        await asyncio.wait_for(cancelled.wait(), 5)
+        assert lost == [True] and not a.held and a.token == 0
+    finally:
+        keep.cancel()
+        work.cancel()
+        await asyncio.gather(keep, work, return_exceptions=True)
+
+
+async def test_a_graceful_stop_releases_the_lease_and_the_next_engine_takes_it_at_once(redis: object) -> None:
+    a, b = lease(redis, "host:4573:1"), lease(redis, "host:4574:2")
+    assert await a.acquire()
+    await a.release()
+    assert not a.held
+    assert await b.acquire() and b.token == 2
+
+
+RECEIVED = datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc).astimezone().isoformat()
+
+
+async def test_a_ticket_write_under_a_stale_token_is_refused_and_dropped_and_the_holders_write_lands(
+    redis: object, redis_url: str, tmp_path: Path,
+) -> None:
+    old, new = lease(redis, "host:4573:1"), lease(redis, "host:4574:2")
+    paused = TicketStore(redis_url, tmp_path / "a", name="a", retention_days=30, caller_key=CALLER_KEY)
+    holder = TicketStore(redis_url, tmp_path / "b", name="b", retention_days=30, caller_key=CALLER_KEY)
+    try:
+        assert await old.acquire()
+        stale_token = old.token
+        paused.fenced_by(old.token_key, lambda: stale_token)  # paused: it still believes it holds token 1
+        holder.fenced_by(new.token_key, new.fence)
+        t = Ticket(linkedid="9.1", line="12345", caller="13900000001", received=RECEIVED)
+        await paused.write(t, "opened")  # while it really held the lease: lands
+        await paused.drain()
+        await until(lambda: not old.held, within=TTL * 3)
+        while not await new.acquire():  # the key expires: the other engine takes over
+            await asyncio.sleep(0.02)
+        t.disposition = "abandoned_queue"
+        await paused.write(t, "closed")  # the old holder wakes up and writes under token 1
+        visit = QueueVisit("general", RECEIVED, RECEIVED, "abandoned", 30.0, "")
+        paused.write_visit_nowait(t.linkedid, "queue:general:1",
+                                  kpi.visit_increments(t, visit, final=True, keep_days=400))
+        await paused.drain()
+        assert await paused.phases("9.1") == {"opened"}  # refused: no close, no KPI count
+        assert [f["event"] for _id, f in await paused.redis.xrange(keyspace.TICKET_EVENTS)] == ["opened"]
+        assert not paused.journal.exists() and paused.backlog == 0  # dropped, never retried
+        assert not paused.bad_file.exists()
+        assert await paused.redis.smembers(keyspace.KPI_DIMENSIONS) == set()  # the visit was not counted
+        t.disposition = "abandoned_queue"
+        await holder.write(t, "closed")  # the new holder reconciles the call: its write lands
+        await holder.drain()
+        assert await holder.phases("9.1") == {"opened", "closed"}
+        stored = await holder.get("9.1")
+        assert stored is not None and stored.disposition == "abandoned_queue"
+    finally:
+        await paused.close()
+        await holder.close()
+
