@@ -6,13 +6,19 @@ callbacks), ``hours`` (the sub-center hours publisher) and ``retention`` (Asteri
 
 A lease is a key holding ``"<token> <engine identity>"`` with a TTL (``PX``). Taking a free lease
 draws a fencing token from a counter (``INCR``) that only grows, in the same script as the
-``SET … NX PX`` (atomic: no holder without a token). The holder renews it every ``renew_every``
-seconds (a script: only while the key still names it); when a renewal fails, or simply does not
-succeed before the local deadline (send time + TTL, minus a margin), the engine counts the lease
-as lost at once and stops acting, before Redis lets it expire. Another engine takes it within
-TTL + ``renew_every`` of the holder's death. The token fences ticket writes
-(:mod:`tickets.store`): a holder paused past its TTL that wakes up writes under an older token
-than the lease's current one, and Redis refuses those writes.
+``SET … PX`` (atomic: no holder without a token). The holder renews it every ``renew_every``
+seconds (a script: only while nobody else took it). Another engine takes it within TTL +
+``renew_every`` of the holder's death.
+
+A renewal that Redis answers "no" (another engine holds it, or took it since) loses the lease at
+once: the engine stops that duty and forgets what it followed. A renewal that gets no answer
+(Redis down or unreachable) leaves the engine *in doubt*: it keeps acting, as it always did during
+a Redis outage (tickets wait in the journal), because the token makes that safe: every ticket
+write carries it (:mod:`tickets.store`) and Redis refuses a write whose token is older than the
+counter, so whatever a holder wrote after another engine took over (a holder that was paused,
+partitioned, or slow to notice) is dropped, and the new holder reconciles those calls. When
+Redis answers again and nobody took a token since (the counter is not above ours), the lease is
+renewed under the same token, so the journal of the outage still lands.
 """
 
 from __future__ import annotations
@@ -32,7 +38,6 @@ log = logging.getLogger(__name__)
 DUTIES = ("follow", "hours", "retention")
 TTL = 3.0  # s: another engine takes the lease this long (at most + RENEW_EVERY) after the holder died
 RENEW_EVERY = 1.0  # s
-MARGIN = 0.25  # s the holder stops before the TTL it asked for runs out (its clock and Redis' may differ)
 
 # KEYS[1] the lease, KEYS[2] its token counter; ARGV[1] the engine's identity, ARGV[2] the TTL (ms).
 # A free lease (or one this engine still holds from before it counted it lost) is taken under a
@@ -45,10 +50,19 @@ redis.call('SET', KEYS[1], token .. ' ' .. ARGV[1], 'PX', ARGV[2])
 return token
 """
 
-# KEYS[1] the lease; ARGV[1] the value it must still hold, ARGV[2] the TTL (ms). 1 renewed, 0 lost.
+# KEYS[1] the lease, KEYS[2] its token counter; ARGV[1] the value it must hold, ARGV[2] the TTL
+# (ms), ARGV[3] the holder's token. 1 renewed, 0 lost. A key that expired while the holder could
+# not reach Redis is set again if nobody drew a token since; a counter below the token (a Redis
+# that lost it) is raised to it, so that tokens never go back.
 RENEW = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local held = redis.call('GET', KEYS[1])
+if held == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if held then return 0 end
+local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+if last > tonumber(ARGV[3]) then return 0 end
+if last < tonumber(ARGV[3]) then redis.call('SET', KEYS[2], ARGV[3]) end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
 """
 
 RELEASE = """
@@ -69,12 +83,12 @@ class Lease:
     """One duty's lease for one Asterisk, as seen by one engine."""
 
     def __init__(self, redis: aioredis.Redis, duty: str, asterisk: str, identity: str, *, ttl: float = TTL,
-                 renew_every: float = RENEW_EVERY, margin: float = MARGIN):
+                 renew_every: float = RENEW_EVERY):
         self.redis, self.duty, self.asterisk, self.identity = redis, duty, asterisk, identity
         self.key, self.token_key = keyspace.lease(duty, asterisk), keyspace.lease_token(duty, asterisk)
-        self.ttl, self.renew_every, self.margin = ttl, renew_every, margin
+        self.ttl, self.renew_every = ttl, renew_every
         self.token = 0  # 0: not held
-        self._valid_until = 0.0  # monotonic: when this engine stops counting on the lease
+        self.in_doubt = False  # the last renewal got no answer from Redis
         self._acquire = redis.register_script(ACQUIRE)
         self._renew = redis.register_script(RENEW)
         self._release = redis.register_script(RELEASE)
@@ -82,25 +96,24 @@ class Lease:
 
     @property
     def held(self) -> bool:
-        """Held now: taken or renewed less than TTL - margin ago (no Redis round trip)."""
-        return self.token > 0 and time.monotonic() < self._valid_until
+        """Held (or in doubt, Redis silent): this engine does the duty."""
+        return self.token > 0
 
     def fence(self) -> int:
         """The token a write carries: the current one while held, else 0 (refused once any was given)."""
-        return self.token if self.held else 0
+        return self.token
 
     async def acquire(self) -> bool:
-        sent = time.monotonic()
         token = int(await self._acquire(keys=[self.key, self.token_key], args=[self.identity, int(self.ttl * 1000)]))
-        if token:
-            self.token, self._valid_until = token, sent + self.ttl - self.margin
+        self.token = token
         return bool(token)
 
     async def renew(self) -> bool:
-        sent = time.monotonic()
-        ok = bool(await self._renew(keys=[self.key], args=[self._value(), int(self.ttl * 1000)]))
-        if ok:
-            self._valid_until = sent + self.ttl - self.margin
+        """Renew the lease; False: lost (the token is 0 now). Redis errors are raised (in doubt)."""
+        ok = bool(await self._renew(keys=[self.key, self.token_key],
+                                    args=[self._value(), int(self.ttl * 1000), self.token]))
+        if not ok:
+            self.token = 0
         return ok
 
     async def release(self) -> None:
@@ -116,23 +129,25 @@ class Lease:
     async def keep(self, on_gain: Callable[[int], None] = lambda _t: None,
                    on_loss: Callable[[], None] = lambda: None) -> None:
         """Take the lease when it is free and renew it while held, forever; ``on_gain(token)`` and
-        ``on_loss()`` run at each change (loss: a failed or late renewal, counted at once)."""
+        ``on_loss()`` run at each change (a loss: Redis said it is not ours, acted on at once)."""
         while True:
             started = time.monotonic()
-            was_held = self.token > 0
+            token = self.token
             try:
-                step = self.renew() if was_held else self.acquire()
-                ok = await asyncio.wait_for(step, self.renew_every)
+                await asyncio.wait_for(self.renew() if token else self.acquire(), self.renew_every)
+                if self.in_doubt and self.token:
+                    log.info("lease %s: Redis answers again, still held with token %d", self.key, self.token)
+                self.in_doubt = False
             except (RedisError, OSError, TimeoutError) as exc:
-                if was_held:
-                    log.warning("lease %s: renewal failed (%s)", self.key, exc)
-                ok = False
-            if was_held and (not ok or not self.held):
-                log.warning("lease %s lost (token %d): this engine stops that duty now", self.key, self.token)
-                self.token = 0
+                if token and not self.in_doubt:
+                    log.warning("lease %s: renewal got no answer (%s); acting on in doubt, writes fenced by "
+                                "token %d", self.key, exc or "timeout", token)
+                self.in_doubt = bool(token)
+            if token and not self.token:
+                log.warning("lease %s lost (token %d): this engine stops that duty now", self.key, token)
                 self.changed.set()
                 on_loss()
-            elif not was_held and ok:
+            elif not token and self.token:
                 log.info("lease %s taken by %s with token %d", self.key, self.identity, self.token)
                 self.changed.set()
                 on_gain(self.token)
@@ -140,7 +155,7 @@ class Lease:
 
     async def while_held(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run ``work`` only while the lease is held: started at each gain, cancelled at each loss
-        (or when the local deadline passes without a renewal); returns when ``work`` does."""
+        ; returns when ``work`` does."""
         while True:
             await self._wait_until(lambda: self.held)
             task = asyncio.create_task(work())
@@ -154,14 +169,12 @@ class Lease:
                 return
 
     async def _wait_until(self, condition: Callable[[], bool], task: asyncio.Task[None] | None = None) -> None:
-        """Wait for ``condition``, checked at each gain or loss, when ``task`` ends, and at the
-        local deadline (a renewal that never came back)."""
+        """Wait for ``condition``, checked at each gain or loss and when ``task`` ends."""
         while not condition():
             self.changed.clear()
             waiter = asyncio.create_task(self.changed.wait())
             waits: set[asyncio.Future[Any]] = {waiter} if task is None else {waiter, task}
-            timeout = max(0.05, self._valid_until - time.monotonic()) if self.held else None
-            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
 
 
