@@ -253,7 +253,18 @@ class CallFollower:
                 continue  # still up (rows of its earlier legs), or not a citizen's call
             if linkedid in wanted or (unseen and linkedid not in self.tracker.calls):
                 self._vanished.pop(linkedid, None)
-                self._write(self.tracker.finish(linkedid, call_rows, now, cause if linkedid in wanted else ""))
+                record = await self._record_of(linkedid)
+                self._write(self.tracker.finish(linkedid, call_rows, now, cause if linkedid in wanted else "", record))
+
+    async def _record_of(self, linkedid: str) -> dict[str, Any] | None:
+        """A call's IVR record from Redis (whichever engine served it), unless the tracker has it."""
+        call = self.tracker.calls.get(linkedid)
+        if self.call_record is None or (call is not None and call.ivr_seen):
+            return None
+        try:
+            return await self.call_record(linkedid)
+        except (RedisError, OSError):
+            return None
 
     async def _stored_tickets(self, linkedids: set[str]) -> dict[str, Ticket]:
         out: dict[str, Ticket] = {}
