@@ -17,6 +17,8 @@ from ivr.store.lease import Lease, lease_status
 from queues import kpi
 from tickets.model import QueueVisit, Ticket
 from tickets.store import TicketStore
+from testbed.ports import PortAllocator
+from testbed.processes import start_redis
 
 CALLER_KEY = b"test-caller-key-not-a-secret"
 ASTERISK = "127.0.0.1:5038"
@@ -198,3 +200,32 @@ async def test_a_ticket_write_under_a_stale_token_is_refused_and_dropped_and_the
         await paused.close()
         await holder.close()
 
+
+
+async def test_a_holder_that_loses_redis_acts_on_in_doubt_and_keeps_its_token_when_redis_returns_empty(
+    tmp_path: Path,
+) -> None:
+    port = PortAllocator().one()
+    proc = start_redis(port, tmp_path)
+    client = redis_client(f"redis://127.0.0.1:{port}/0", timeout=0.2)
+    a = Lease(client, "follow", ASTERISK, "host:4573:1", ttl=TTL, renew_every=RENEW)
+    lost: list[bool] = []
+    keep = asyncio.create_task(a.keep(on_loss=lambda: lost.append(True)))
+    try:
+        await until(lambda: a.held)
+        proc.kill()
+        proc.wait()
+        await until(lambda: a.in_doubt)
+        assert a.held and a.fence() == 1  # Redis is down: it keeps following, its writes journaled under token 1
+        proc = start_redis(port, tmp_path)  # back without the data (no persistence)
+        await until(lambda: not a.in_doubt)
+        assert a.held and a.token == 1 and lost == []  # nobody drew a token meanwhile: the same lease
+        assert await client.get(keyspace.lease_token("follow", ASTERISK)) == "1"  # the counter is back at it
+        status = await lease_status(client, ASTERISK)
+        assert status["follow"].holder == "host:4573:1"
+    finally:
+        keep.cancel()
+        await asyncio.gather(keep, return_exceptions=True)
+        await client.aclose()
+        proc.kill()
+        proc.wait()
