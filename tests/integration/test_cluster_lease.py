@@ -84,6 +84,7 @@ async def test_the_lease_holder_killed_while_calls_wait_another_engine_takes_ove
         print(f"\nfollow lease: {dead} killed, {new} holds it {took:.2f} s later")
         assert during_gap[0] == dead  # the 5 calls ended while nobody followed
         assert new != dead and new_index == 0 and took < 5.0
+        await until(lambda: _followed_since(cluster_redis, cluster, time.time() - took), timeout=10)  # reconciled
 
         await hang_up(cluster_ami, callers[GAP:])
         await until(lambda: gone >= set(callers), timeout=10)
@@ -105,6 +106,13 @@ async def test_the_lease_holder_killed_while_calls_wait_another_engine_takes_ove
         await pause_all(cluster, cluster_ami, False)
         if not cluster.engine_running(1):
             cluster.start_engine(index=1)
+
+
+async def _followed_since(redis: aioredis.Redis, bed: TestBed, since: float) -> bool:
+    """The follower reconciled with Asterisk after ``since`` (it marks how far it followed)."""
+    assert bed.state
+    value = await redis.hget(keyspace.cdr_progress(f"127.0.0.1:{bed.state.ami_port}"), "followed_until")
+    return bool(value) and float(value) > since
 
 
 def _closed_in(redis: aioredis.Redis, linkedid: str) -> Any:
