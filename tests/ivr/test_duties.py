@@ -5,13 +5,13 @@ loss the call follower forgets its calls and the events stop again. Ticket write
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any, AsyncIterator, Callable
 
 import pytest
 
 from ivr.duties import Duties
 from ivr.store import keyspace, redis_client
+from testbed.calls import until
 
 ASTERISK = "127.0.0.1:5038"
 
@@ -60,13 +60,6 @@ async def redis(redis_url: str) -> AsyncIterator[Any]:
     client = redis_client(redis_url, timeout=1.0)
     yield client
     await client.aclose()
-
-
-async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 async def test_followers_hear_asterisk_only_while_this_engine_holds_the_follow_lease(redis: Any) -> None:

@@ -8,11 +8,12 @@ import asyncio
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator
 
 import pytest
 
 from ivr.store import keyspace, redis_client
+from testbed.calls import until
 from ivr.store.lease import Lease, lease_status
 from queues import kpi
 from tickets.model import QueueVisit, Ticket
@@ -34,14 +35,6 @@ async def redis(redis_url: str) -> AsyncIterator[object]:
 
 def lease(redis: object, identity: str, duty: str = "follow") -> Lease:
     return Lease(redis, duty, ASTERISK, identity, ttl=TTL, renew_every=RENEW)  # type: ignore[arg-type]
-
-
-async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
-    """A bounded wait for state (checked every 20 ms), never a fixed sleep."""
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 async def test_a_free_lease_is_taken_with_token_1_and_nobody_else_takes_it_while_it_is_renewed(redis: object) -> None:
