@@ -192,7 +192,6 @@ class Service:
                 await self.push.stop(grace=5)  # deliveries in flight finish and are recorded
                 for task in background:
                     task.cancel()
-                await self.duties.release()
                 if self.ami:
                     self.ami.close()
             if console is not None:
@@ -204,6 +203,7 @@ class Service:
             await self.seats.store.close()
             await self.live.close()
             await self.callbacks.close()
+            await self.duties.release()  # after the last ticket writes: they still carry a current token
             await self.duties.redis.aclose()
             await self.elderly.close()
         finally:
