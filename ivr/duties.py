@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from ivr.ami.client import AmiClient
 from ivr.callback import CallbackWorker
 from ivr.follow import CallFollower
-from ivr.store.lease import DUTIES, Lease
+from ivr.store.lease import DUTIES, RENEW_EVERY, TTL, Lease
 from queues.follower import LiveFollower
 from queues.seat_control import SeatFollower
 
@@ -35,9 +35,9 @@ class Duties:
 
     def __init__(self, redis: aioredis.Redis, asterisk: str, identity: str, follower: CallFollower,
                  live: LiveFollower, seats: SeatFollower, callbacks: CallbackWorker,
-                 ami: Callable[[], AmiClient | None], **lease_options: float):
+                 ami: Callable[[], AmiClient | None], *, ttl: float = TTL, renew_every: float = RENEW_EVERY):
         self.redis = redis
-        self.leases = {duty: Lease(redis, duty, asterisk, identity, **lease_options) for duty in DUTIES}
+        self.leases = {duty: Lease(redis, duty, asterisk, identity, ttl=ttl, renew_every=renew_every) for duty in DUTIES}
         self.follow = self.leases["follow"]
         self.follower, self.live, self.seats, self.callbacks = follower, live, seats, callbacks
         self._ami = ami

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-from typing import Any, Callable, Coroutine, NamedTuple
+from typing import Any, Callable, Coroutine, NamedTuple, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -39,12 +40,13 @@ DUTIES = ("follow", "hours", "retention")
 TTL = 3.0  # s: another engine takes the lease this long (at most + RENEW_EVERY) after the holder died
 RENEW_EVERY = 1.0  # s
 
-# KEYS[1] the lease, KEYS[2] its token counter; ARGV[1] the engine's identity, ARGV[2] the TTL (ms).
-# A free lease (or one this engine still holds from before it counted it lost) is taken under a
-# new token; one held by another engine is not (0).
+# KEYS[1] the lease, KEYS[2] its token counter; ARGV[1] the engine's identity, ARGV[2] the TTL (ms),
+# ARGV[3] a value held by this engine's dead predecessor ('' none). A free lease (or one this
+# engine still holds from before it counted it lost, or its predecessor's) is taken under a new
+# token; one held by another engine is not (0).
 ACQUIRE = """
 local held = redis.call('GET', KEYS[1])
-if held and string.match(held, '^%d+ (.*)$') ~= ARGV[1] then return 0 end
+if held and held ~= ARGV[3] and string.match(held, '^%d+ (.*)$') ~= ARGV[1] then return 0 end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], token .. ' ' .. ARGV[1], 'PX', ARGV[2])
 return token
@@ -83,8 +85,9 @@ class Lease:
     """One duty's lease for one Asterisk, as seen by one engine."""
 
     def __init__(self, redis: aioredis.Redis, duty: str, asterisk: str, identity: str, *, ttl: float = TTL,
-                 renew_every: float = RENEW_EVERY):
+                 renew_every: float = RENEW_EVERY, alive: Callable[[int], bool] | None = None):
         self.redis, self.duty, self.asterisk, self.identity = redis, duty, asterisk, identity
+        self.alive = alive or pid_alive
         self.key, self.token_key = keyspace.lease(duty, asterisk), keyspace.lease_token(duty, asterisk)
         self.ttl, self.renew_every = ttl, renew_every
         self.token = 0  # 0: not held
@@ -104,9 +107,23 @@ class Lease:
         return self.token
 
     async def acquire(self) -> bool:
-        token = int(await self._acquire(keys=[self.key, self.token_key], args=[self.identity, int(self.ttl * 1000)]))
+        """Take the lease if it is free, or held by this engine's predecessor that died (same host and
+        FastAGI port, which this process has bound now, and a pid no longer alive here): an engine
+        restarted after a crash follows at once instead of waiting out the dead one's TTL."""
+        predecessor = await self._dead_predecessor()
+        token = int(await self._acquire(keys=[self.key, self.token_key],
+                                        args=[self.identity, int(self.ttl * 1000), predecessor]))
         self.token = token
         return bool(token)
+
+    async def _dead_predecessor(self) -> str:
+        held = cast(str | None, await self.redis.get(self.key))
+        _token, _, holder = (held or "").partition(" ")
+        slot, _, pid = holder.rpartition(":")
+        mine, _, my_pid = self.identity.rpartition(":")
+        if not held or slot != mine or pid == my_pid or not pid.isdigit() or self.alive(int(pid)):
+            return ""
+        return str(held)
 
     async def renew(self) -> bool:
         """Renew the lease; False: lost (the token is 0 now). Redis errors are raised (in doubt)."""
@@ -134,7 +151,8 @@ class Lease:
             started = time.monotonic()
             token = self.token
             try:
-                await asyncio.wait_for(self.renew() if token else self.acquire(), self.renew_every)
+                async with asyncio.timeout(self.renew_every):  # (wait_for of 3.11 may swallow a cancel)
+                    await (self.renew() if token else self.acquire())
                 if self.in_doubt and self.token:
                     log.info("lease %s: Redis answers again, still held with token %d", self.key, self.token)
                 self.in_doubt = False
@@ -176,6 +194,18 @@ class Lease:
             waits: set[asyncio.Future[Any]] = {waiter} if task is None else {waiter, task}
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host runs under ``pid`` (a pid reused by another process counts as
+    alive: then the lease is only taken after its TTL, the safe side)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 async def lease_status(redis: aioredis.Redis, asterisk: str, duties: tuple[str, ...] = DUTIES) -> dict[str, LeaseState]:

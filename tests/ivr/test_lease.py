@@ -23,7 +23,7 @@ from testbed.processes import start_redis
 
 CALLER_KEY = b"test-caller-key-not-a-secret"
 ASTERISK = "127.0.0.1:5038"
-TTL, RENEW = 0.6, 0.1  # s: short, so that a takeover is quick to wait for
+TTL, RENEW = 1.0, 0.25  # s: short, so that a takeover is quick to wait for (a renewal still has time on two busy cores)
 
 
 @pytest.fixture
@@ -222,3 +222,17 @@ async def test_a_holder_that_loses_redis_acts_on_in_doubt_and_keeps_its_token_wh
         await client.aclose()
         proc.kill()
         proc.wait()
+
+
+async def test_an_engine_restarted_after_a_crash_takes_its_dead_predecessors_lease_at_once_and_no_one_elses(
+    redis: object,
+) -> None:
+    dead = {111}
+    crashed = lease(redis, "host:4573:111")
+    assert await crashed.acquire()  # then SIGKILLed: the key stays for its TTL
+    other_slot = Lease(redis, "follow", ASTERISK, "host:4574:222", ttl=60, alive=lambda pid: pid not in dead)  # type: ignore[arg-type]
+    assert not await other_slot.acquire()  # another engine's slot: it waits out the TTL
+    restarted = Lease(redis, "follow", ASTERISK, "host:4573:333", ttl=60, alive=lambda pid: pid not in dead)  # type: ignore[arg-type]
+    assert await restarted.acquire() and restarted.token == 2  # same host and port, its pid is gone: at once
+    alive_twin = Lease(redis, "follow", ASTERISK, "host:4573:444", ttl=60, alive=lambda pid: True)  # type: ignore[arg-type]
+    assert not await alive_twin.acquire()  # a holder whose pid still runs is never taken over
