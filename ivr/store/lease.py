@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from typing import Any, Callable, Coroutine, NamedTuple, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ivr.core.identity import pid_alive
 from ivr.store import keyspace
 
 log = logging.getLogger(__name__)
@@ -194,18 +194,6 @@ class Lease:
             waits: set[asyncio.Future[Any]] = {waiter} if task is None else {waiter, task}
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process of this host runs under ``pid`` (a pid reused by another process counts as
-    alive: then the lease is only taken after its TTL, the safe side)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 async def lease_status(redis: aioredis.Redis, asterisk: str, duties: tuple[str, ...] = DUTIES) -> dict[str, LeaseState]:
