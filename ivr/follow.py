@@ -125,6 +125,15 @@ class CallFollower:
     def on_disconnect(self) -> None:
         self._connected_since = None
 
+    def forget(self) -> None:
+        """This engine stopped following (it lost its lease, ivr/duties.py): drop the calls it
+        had in memory; whoever follows next reconciles them from Asterisk (this engine too)."""
+        self.tracker.calls.clear()
+        self._vanished.clear()
+        self._held, self._connected_since = None, None
+        while not self._logins.empty():
+            self._logins.get_nowait()
+
     # --- the loop ----------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -207,9 +216,11 @@ class CallFollower:
         self._restarted = bool(known_startup) and known_startup != startup
         self._startup = startup
         channels = [dict(e) for e in listing if e.get("Event") == "CoreShowChannel"]
-        known = await self._stored_tickets({c.get("Linkedid", "") for c in channels} - set(self.tracker.calls))
+        fresh = {c.get("Linkedid", "") for c in channels} - set(self.tracker.calls)
+        known = await self._stored_tickets(fresh)
         changes, vanished = self.tracker.adopt(channels, known, now)
         self._write(changes)
+        await self._adopted_records(fresh, now)
         for linkedid in vanished:
             self._vanished.setdefault(linkedid, now + self.settings.tracking.lost_after)
         live = {c.get("Linkedid", "") for c in channels}
@@ -244,7 +255,26 @@ class CallFollower:
                 continue  # still up (rows of its earlier legs), or not a citizen's call
             if linkedid in wanted or (unseen and linkedid not in self.tracker.calls):
                 self._vanished.pop(linkedid, None)
-                self._write(self.tracker.finish(linkedid, call_rows, now, cause if linkedid in wanted else ""))
+                call = self.tracker.calls.get(linkedid)
+                record = await self._record_of(linkedid) if call is None or not call.ivr_seen else None
+                self._write(self.tracker.finish(linkedid, call_rows, now, cause if linkedid in wanted else "", record))
+
+    async def _adopted_records(self, adopted: set[str], now: float) -> None:
+        """Calls picked up past their IVR (another engine served their FastAGI, or this one before
+        it followed them): their IVR path from the record in Redis."""
+        for linkedid in adopted:
+            call = self.tracker.calls.get(linkedid)
+            if call is not None and not call.ticket.ivr.flow and (record := await self._record_of(linkedid)):
+                self._write(self.tracker.ivr_record(record, now))
+
+    async def _record_of(self, linkedid: str) -> dict[str, Any] | None:
+        """A call's IVR record from Redis, whichever engine served it (None: none, or Redis down)."""
+        if self.call_record is None:
+            return None
+        try:
+            return await self.call_record(linkedid)
+        except (RedisError, OSError):
+            return None
 
     async def _stored_tickets(self, linkedids: set[str]) -> dict[str, Ticket]:
         out: dict[str, Ticket] = {}

@@ -31,7 +31,10 @@ from ivr.store.engines import EngineRegistry
 from ivr.engine import EarlierTicket, Engine
 from ivr.hot_reload import LiveFlows, ReloadResult, catalog_loader, default_prompts_dir
 from ivr.follow import CallFollower
+from ivr.duties import Duties
 from ivr.core.identity import engine_identity
+from ivr.store import redis_client
+from ivr.store.failover import confirm, confirm_replicas
 from ivr.core.latency import EngineLatency
 from queues.follower import LiveFollower, deadline_on
 from tickets.webhooks import PushWorker
@@ -72,7 +75,7 @@ class Service:
                                      asterisk=f"{s.ami.host}:{s.ami.port}", call_record=self.store.get_call,
                                      live_settings=lambda: self.flows.current.settings)
         self.engine = Engine(self.flows, self.store, call_timeout=s.agi.call_timeout,
-                             on_record=self.follower.on_ivr_record, repeat_of=self._repeat_of,
+                             on_record=lambda record: self.duties.on_ivr_record(record), repeat_of=self._repeat_of,
                              tickets=self.tickets, is_elderly=self.elderly.contains,
                              channel_seen=self.follower.channel_seen, resume_key=resume_key(caller_key))
         self.callbacks = CallbackWorker(s, self.tickets, s.redis, caller_key, lambda: self.ami,
@@ -83,13 +86,22 @@ class Service:
                                  deadline=deadline_on(lambda: self.flows.current.settings,
                                                       lambda: self.flows.current.calendar))
         self.push = PushWorker(s.redis, s, consumer=self.name)
+        # one follower per Asterisk: only the lease holder follows calls and writes tickets (on the
+        # tickets' Redis: the fencing token is checked where the tickets are written)
+        leases = redis_client(s.redis, 4, 1.0, name="leases")
+        replicas, confirm_ms = confirm_replicas(s.redis)
+        self.duties = Duties(leases, f"{s.ami.host}:{s.ami.port}", self.name, self.follower, self.live, self.seats,
+                             self.callbacks, lambda: self.ami,
+                             confirm=(lambda: confirm(leases, replicas, confirm_ms)) if replicas else None)
         # sub-center hours for the agents' own transfers, as the transfer AMI user
         self.hours = HoursPublisher(lambda: self.flows.current.settings, lambda: self.flows.current.calendar)
         self.ami: AmiClient | None = None
         self.latency = EngineLatency()
         # this engine's status and its part in the cluster's config announcements (docs/cluster.md)
         self.cluster = ClusterReload(EngineRegistry(self.store.redis), self.name, lambda: self.flows.version,
-                                     lambda: self.reload(announce=False))
+                                     lambda: self.reload(announce=False),
+                                     leases=lambda: [f"{duty}#{lease.token}" for duty, lease in self.duties.leases.items()
+                                                     if lease.held])
 
     async def _repeat_of(self, caller: str, this_call: str) -> list[EarlierTicket]:
         """The caller's earlier tickets of the last ``tickets.repeat_days`` (the call's own
@@ -158,15 +170,20 @@ class Service:
                     tasks.create_task(keep_running(self.store.run_spool_flusher, "record spool flusher")),
                     tasks.create_task(keep_running(self.tickets.run_spool_flusher, "ticket spool flusher")),
                     tasks.create_task(keep_running(self.follower.run, "call follower")),
-                    tasks.create_task(keep_running(self.seats.run, "seat follower")),
-                    tasks.create_task(keep_running(self.live.run, "live follower")),
-                    tasks.create_task(keep_running(self.callbacks.run, "callbacks")),
+                    tasks.create_task(keep_running(self.duties.run, "leases")),
+                    tasks.create_task(keep_running(lambda: self.duties.follow.while_held(self.seats.run),
+                                                   "seat follower")),
+                    tasks.create_task(keep_running(lambda: self.duties.follow.while_held(self.live.run),
+                                                   "live follower")),
+                    tasks.create_task(keep_running(lambda: self.duties.follow.while_held(self.callbacks.run),
+                                                   "callbacks")),
                     tasks.create_task(keep_running(self.push.run, "ticket push")),
-                    tasks.create_task(keep_running(lambda: run_retention(lambda: self.loaded.settings,
-                                                                         reopen=self._reopen_logs),
-                                                   "log retention")),
+                    tasks.create_task(keep_running(lambda: self.duties.leases["retention"].while_held(
+                        lambda: run_retention(lambda: self.loaded.settings, reopen=self._reopen_logs)),
+                        "log retention")),
                     tasks.create_task(keep_running(self._status_heartbeat, "status heartbeat")),
-                    tasks.create_task(keep_running(self.hours.run, "sub-center hours publisher")),
+                    tasks.create_task(keep_running(lambda: self.duties.leases["hours"].while_held(self.hours.run),
+                                                   "sub-center hours publisher")),
                     tasks.create_task(keep_running(self.latency.sample_loop_lag, "loop lag sampler")),
                     tasks.create_task(keep_running(self._publish_latency, "latency publisher")),
                     tasks.create_task(systemd_watchdog()),
@@ -190,6 +207,8 @@ class Service:
             await self.seats.store.close()
             await self.live.close()
             await self.callbacks.close()
+            await self.duties.release()  # after the last ticket writes: they still carry a current token
+            await self.duties.redis.aclose()
             await self.elderly.close()
         finally:
             pidfile.unlink(missing_ok=True)
@@ -246,14 +265,7 @@ class Service:
             # Only the event classes the call tracker uses (and the user's eventfilter only its events).
             self.ami = AmiClient(s.ami.host, s.ami.port, s.ami.username, s.ami.secret.get_secret_value(),
                                  events="call,agent,user,system", event_batch=s.ami.event_batch_ms / 1000)
-            self.ami.on("*", self.follower.on_event)
-            self.ami.on_login(self.follower.on_login)
-            self.ami.on_disconnect(self.follower.on_disconnect)
-            self.ami.on("QueueMember*", self.seats.on_event)
-            self.ami.on_login(self.seats.on_login)
-            self.ami.on("UserEvent", self.callbacks.on_event)
-            self.ami.on("*", self.live.on_event)  # after the call follower: its tracker knows the call
-            self.ami.on_login(self.live.on_login)
+            self.duties.attach(self.ami)  # the followers hear it only while this engine holds the lease
             try:
                 await self.ami.connect()
                 log.info("AMI connected to %s", self.ami.address)

@@ -9,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from ivr.core.identity import pid_alive
+
 
 def spawn(argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen[bytes]:
     """Start ``argv`` in a new session (so it and its children can be killed as a group)."""
@@ -29,21 +31,6 @@ def start_redis(port: int, workdir: Path, log: Path | None = None) -> subprocess
     if not wait_port(port, 10, proc):
         raise RuntimeError(f"redis-server did not start on port {port}:\n{log_tail(log)}")
     return proc
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child counts as dead
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
 
 
 def stop_group(pid: int, timeout: float = 5.0, sig: int = signal.SIGTERM) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Callable, cast
 
 from ivr.core.convert import epoch
 from ivr.store import keyspace
@@ -19,7 +19,8 @@ from queues.kpi import Increment
 from tickets.model import Ticket
 
 # Ticket writes in one script call. KEYS[1] the ticket event stream, KEYS[2] the by-time index,
-# KEYS[3] the set of KPI dimensions; ARGV[1] the stream's oldest id to keep, ARGV[2] the number
+# KEYS[3] the set of KPI dimensions, KEYS[4] the fencing counter of the follow lease
+# (ivr/store/lease.py; '' when the store is not fenced); ARGV[1] the stream's oldest id to keep, ARGV[2] the number
 # index prefix, ARGV[3] the indexes' oldest score to keep, ARGV[4] the tickets' TTL (s). Then two
 # ARGV per write, its journal line (:meth:`TicketStore.write_nowait`) cut in two: the write's
 # fields as one JSON object (phase, linkedid, and either rev, line, day, received — epoch s —,
@@ -37,8 +38,10 @@ from tickets.model import Ticket
 # ``opened`` never overwrites ``closed``). A queue visit records its phase and its increments
 # only: no number, no event, no index. A bucket key of another type is skipped (pcall): counts
 # must never hold up tickets. A batch that counted a visit tells the wallboards (a pub/sub notice
-# on ``ivr:live:changed``). Per write two results: 1 new, 0 phase already there, -1 the ticket
-# key holds another type (refused); and the number.
+# on ``ivr:live:changed``). A write that carries a lease ``token`` older than the fencing
+# counter's is refused (-4, nothing written): its engine lost the lease, the holder reconciles
+# that call. Per write two results: 1 new, 0 phase already there, -1 the ticket key holds another
+# type (refused), -4 fenced; and the number.
 SAVE_TICKETS = """
 local stream_type = redis.call('TYPE', KEYS[1]).ok
 if stream_type ~= 'none' and stream_type ~= 'stream' then return -2 end
@@ -46,14 +49,17 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
 local ttl = ARGV[4]
 local results = {}
 local counted = false
-local k, i = 4, 0
+local fence = KEYS[4] ~= '' and tonumber(redis.pcall('GET', KEYS[4])) or 0
+local k, i = 5, 0
 while k <= #KEYS do
   local w = cjson.decode(ARGV[5 + 2 * i])
   local tkey, phase, linkedid, doc = KEYS[k], w.phase, w.linkedid, ARGV[6 + 2 * i]
   local visit = doc == 'null'
   local m = visit and #w.kpi or 0
   local key_type = redis.call('TYPE', tkey).ok
-  if key_type ~= 'none' and key_type ~= 'hash' then
+  if type(w.token) == 'number' and w.token < fence then
+    results[2 * i + 1], results[2 * i + 2] = -4, ''
+  elseif key_type ~= 'none' and key_type ~= 'hash' then
     results[2 * i + 1], results[2 * i + 2] = -1, ''
   elseif redis.call('HEXISTS', tkey, 'phase:' .. phase) == 1 then
     results[2 * i + 1], results[2 * i + 2] = 0, redis.call('HGET', tkey, 'number') or ''
@@ -144,9 +150,18 @@ class TicketStore(RedisJournal):
         super().__init__(target, spool_dir, name, retention_days=retention_days, pool_size=pool_size, timeout=timeout,
                          flush_delay=flush_delay)
         self.caller_key = caller_key
+        # the follow lease's counter and the token a write carries now (ivr/store/lease.py):
+        # set by the engine (:meth:`fenced_by`); a store without it writes unfenced (CLI, tests)
+        self.fence_key = ""
+        self.fence: Callable[[], int] | None = None
         self._hashes = self.redis.register_script(HASHES_AS_JSON)
         self._receipts: dict[str, tuple[float, str]] = {}
         self._caller_indexes: dict[str, str] = {}
+
+    def fenced_by(self, fence_key: str, token: Callable[[], int]) -> None:
+        """Stamp every later write with ``token()`` (0 when this engine holds no lease): Redis
+        refuses a write whose token is older than the counter at ``fence_key``."""
+        self.fence_key, self.fence = fence_key, token
 
     def _key(self) -> bytes:
         if self.caller_key is None:
@@ -166,7 +181,7 @@ class TicketStore(RedisJournal):
         meta = _encode({
             "linkedid": ticket.linkedid, "phase": phase, "rev": rev or PHASE_REV.get(phase, 30),
             "line": ticket.line or "0", "day": day, "received": received, "caller": ticket.caller,
-            "agent": ticket.agent,
+            "agent": ticket.agent, **self._token(),
         })
         # The doc is encoded once and goes into the journal line as an object, last: the group
         # commit takes its text back with one partition (no second encoding, no parse of it).
@@ -201,11 +216,15 @@ class TicketStore(RedisJournal):
         kpi = [[f"{inc.scope}:{inc.name}", inc.fields(), *(keyspace.kpi_bucket(inc.scope, inc.name, b.label)
                                                          for b in inc.buckets), *(b.expire_at for b in inc.buckets)]
                for inc in increments]
-        meta = _encode({"linkedid": linkedid, "phase": phase, "kpi": kpi})
+        meta = _encode({"linkedid": linkedid, "phase": phase, "kpi": kpi, **self._token()})
         self.save_line(f"{meta[:-1]}{DOC_SEPARATOR}null}}", linkedid)
 
+    def _token(self) -> dict[str, int]:
+        """The lease token a write carries, taken when it is journaled (not when it is committed)."""
+        return {} if self.fence is None else {"token": self.fence()}
+
     async def _write(self, batch: list[tuple[str, bytes]]) -> int | None:
-        keys = [keyspace.TICKET_EVENTS, keyspace.TICKETS_BY_TIME, keyspace.KPI_DIMENSIONS]
+        keys = [keyspace.TICKET_EVENTS, keyspace.TICKETS_BY_TIME, keyspace.KPI_DIMENSIONS, self.fence_key]
         args: list[str | int | float | bytes] = [oldest_kept_id(self.retention_s), keyspace.TICKET_NUMBER_PREFIX,
                                                  time.time() - self.retention_s, int(self.retention_s)]
         for _id, line in batch:

@@ -14,7 +14,7 @@ from ivr.core.channel import endpoint_of
 from tickets.model import QueueVisit, Ticket, VisitOutcome
 from tracking.cdr import CdrRow, apply_cdr
 from tracking.channels import CALL_CONTEXTS, IVR_CONTEXTS, Directory, Event, duration, iso, seconds_between
-from tracking.records import PendingRecords
+from tracking.records import PendingRecords, same_channel
 from tracking.state import Call, Change
 from tracking.visits import end_visit, waiting
 
@@ -88,8 +88,11 @@ def answered_unseen(call: Call, channel: Event, now: float) -> list[Change]:
     return end_visit(t, visit, VisitOutcome.ANSWERED, at, None, t.agent) if visit else []
 
 
-def finish(tracker: Tracker, linkedid: str, cdr_rows: list[CdrRow], now: float, cause: str = "") -> list[Change]:
-    """Close a call that ended unseen, from its CDR rows: see :meth:`tracking.tracker.CallTracker.finish`."""
+def finish(tracker: Tracker, linkedid: str, cdr_rows: list[CdrRow], now: float, cause: str = "",
+           record: Mapping[str, Any] | None = None) -> list[Change]:
+    """Close a call that ended unseen, from its CDR rows: see :meth:`tracking.tracker.CallTracker.finish`.
+    ``record``: the call's IVR record from Redis (an engine served its FastAGI while no engine
+    followed it), applied when it names the caller's channel of the CDR."""
     call = tracker.calls.get(linkedid)
     if call is None:  # the whole call ran while no engine was following
         first = min(cdr_rows, key=lambda r: r.start)
@@ -97,6 +100,9 @@ def finish(tracker: Tracker, linkedid: str, cdr_rows: list[CdrRow], now: float, 
         call = Call(tracker._new_ticket(linkedid, first.ivr_line or first.dst, first.src, at))
         call.ticket.note(iso(at), "received", f"{call.ticket.line} (from the CDR)")
         tracker.calls[linkedid] = call
+    caller = next((r.channel for r in cdr_rows if r.uniqueid == linkedid), "")
+    if record is not None and not call.ivr_seen and caller and same_channel(caller, record):
+        tracker._apply_record(call, record)
     apply_cdr(call.ticket, cdr_rows, tracker.directory.agents)
     if cause:  # the CDR says how far the call got, not why it ended
         call.ticket.hangup_cause, call.ticket.hangup_by = cause, "system"

@@ -226,10 +226,12 @@ class CallTracker:
         """
         return reconcile.adopt(self, channels, known, now)
 
-    def finish(self, linkedid: str, cdr_rows: list[CdrRow], now: float, cause: str = "") -> list[Change]:
+    def finish(self, linkedid: str, cdr_rows: list[CdrRow], now: float, cause: str = "",
+               record: Mapping[str, Any] | None = None) -> list[Change]:
         """Close a call that ended unseen, from its CDR rows (:mod:`tracking.cdr`): one the
-        tracker followed until it lost sight of it, or one it never saw at all."""
-        return reconcile.finish(self, linkedid, cdr_rows, now, cause)
+        tracker followed until it lost sight of it, or one it never saw at all (with its IVR
+        ``record`` from Redis, when there is one)."""
+        return reconcile.finish(self, linkedid, cdr_rows, now, cause, record)
 
     def lose(self, linkedid: str, now: float, cause: str) -> list[Change]:
         """Close a call that vanished without a trace (an Asterisk restart cut it, or no CDR)."""

@@ -110,6 +110,7 @@ def end_visit(t: Ticket, visit: QueueVisit, outcome: VisitOutcome, at: datetime,
         visit.wait_seconds = to_float_or_none(hold_time)
         if visit.wait_seconds is not None:
             visit.joined = iso(at - timedelta(seconds=visit.wait_seconds))
+            t.queued = t.queued or visit.joined  # a call picked up in the queue: queued since then
     n = 0
     for v in t.queue_visits:  # the n-th visit to this queue: a name two engines give alike
         n += v.queue == visit.queue

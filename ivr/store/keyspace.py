@@ -31,6 +31,11 @@ endpoint, created at id 0 so each endpoint gets every event still in the stream)
 Call tracking:
   ``ivr:tracking:cdr:<asterisk>``     hash: how far that Asterisk's CDR file has been read
 
+Leases (ivr/store/lease.py; one engine per Asterisk and duty: follow, hours, retention):
+  ``ivr:lease:<duty>:<asterisk>``     "<token> <engine identity>" of the holder; PX = the lease's TTL
+  ``ivr:lease-token:<duty>:<asterisk>`` counter: the last fencing token given out (INCR, no TTL);
+                                      a ticket write under an older token is refused
+
 Queued callbacks (ivr/callback.py):
   ``ivr:callbacks``                   hash: linkedid → JSON of its callback request (number, queue,
                                       place, attempts); removed once answered or given up
@@ -179,6 +184,15 @@ def push_dead(endpoint: str) -> str:
 
 def cdr_progress(asterisk: str) -> str:
     return f"ivr:tracking:cdr:{asterisk}"
+
+
+def lease(duty: str, asterisk: str) -> str:
+    return f"ivr:lease:{duty}:{asterisk}"
+
+
+def lease_token(duty: str, asterisk: str) -> str:
+    """The fencing counter of one lease: only ever grows, so a later holder's token is larger."""
+    return f"ivr:lease-token:{duty}:{asterisk}"
 
 
 def kpi_bucket(scope: str, name: str, bucket: str) -> str:

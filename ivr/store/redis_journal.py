@@ -17,8 +17,10 @@ log = logging.getLogger("ivr.store")  # the name the records' warnings had befor
 
 # A script's per-record status: its key holds another type (refused for good), the stream key
 # holds another type (a lone status instead of the list: nothing written), another record holds
-# its id (refused). 1 and 0 (stored, already there) are the normal ones.
-REFUSED, STREAM_BROKEN, TAKEN = -1, -2, -3
+# its id (refused), the record was written under a lease token older than the lease's (fenced:
+# dropped, never retried; the lease's holder reconciles its call). 1 and 0 (stored, already
+# there) are the normal ones.
+REFUSED, STREAM_BROKEN, TAKEN, FENCED = -1, -2, -3, -4
 
 
 class RedisJournal(JournaledWriter):
@@ -60,6 +62,9 @@ class RedisJournal(JournaledWriter):
                           self.bad_file)
             elif status == TAKEN:
                 log.warning("%s record %.64r refused: another record holds that id", self.kind, record_id)
+            elif status == FENCED:
+                log.warning("%s record %.64r refused: written under an older lease token (another engine "
+                            "follows the call now); dropped", self.kind, record_id)
         self._set_aside([line for (_id, line), status in zip(batch, statuses) if status == REFUSED])
         return statuses
 

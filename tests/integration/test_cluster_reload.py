@@ -98,6 +98,8 @@ async def test_a_console_publish_is_live_on_both_engines_and_a_stopped_engine_ca
             assert code == 0, out
             assert f"all 2 engine(s) run the announced version {content_of(new)}" in out
             assert all(name in out for name in statuses)
+            holders = [line.split()[0] for line in out.splitlines() if re.search(r"\bfollow#\d+", line)]
+            assert len(holders) == 1 and holders[0] in statuses, out  # one engine follows the node
             async with http.get(f"{site.url}/flows") as reply:  # the console's flows page says the same
                 page = await reply.text()
             assert f"全部 2 个引擎运行已发布的版本 <code>{content_of(new)}</code>" in page

@@ -1,0 +1,103 @@
+"""What only one engine per Asterisk may do, under its lease (ivr/store/lease.py, docs/cluster.md).
+
+Every engine serves FastAGI and keeps an AMI session, but only the holder of the ``follow``
+lease feeds AMI events to the call follower, the live follower and the seat follower, counts
+KPIs, runs queued callbacks and writes tickets (each write stamped with its fencing token);
+the ``hours`` and ``retention`` leases pick one engine for the sub-center hours publisher and
+the retention of Asterisk's call logs. A new holder reconciles from Asterisk at once, as after
+an AMI reconnect (``CoreShowChannels``, the CDR since ``followed_until``, ``QueueStatus``). An
+engine that loses the lease stops at once and forgets its calls: whoever holds it next
+reconciles them. Push delivery needs no lease: its consumer groups hand each event to one engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Callable, Coroutine, Mapping
+
+import redis.asyncio as aioredis
+
+from ivr.ami.client import AmiClient
+from ivr.callback import CallbackWorker
+from ivr.follow import CallFollower
+from ivr.store.lease import DUTIES, RENEW_EVERY, TTL, Lease
+from queues.follower import LiveFollower
+from queues.seat_control import SeatFollower
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Mapping[str, str]], None]
+
+
+class Duties:
+    """The leases of one engine for one Asterisk, and the follower inputs they gate."""
+
+    def __init__(self, redis: aioredis.Redis, asterisk: str, identity: str, follower: CallFollower,
+                 live: LiveFollower, seats: SeatFollower, callbacks: CallbackWorker,
+                 ami: Callable[[], AmiClient | None], *, ttl: float = TTL, renew_every: float = RENEW_EVERY,
+                 confirm: Callable[[], Coroutine[Any, Any, None]] | None = None):
+        """``confirm``: a replica holds this connection's writes (Redis behind Sentinel: a lease's
+        token counts once it would survive a failover; :func:`ivr.store.failover.confirm`)."""
+        self.redis = redis
+        self.leases = {duty: Lease(redis, duty, asterisk, identity, ttl=ttl, renew_every=renew_every, confirm=confirm)
+                       for duty in DUTIES}
+        self.follow = self.leases["follow"]
+        self.follower, self.live, self.seats, self.callbacks = follower, live, seats, callbacks
+        self._ami = ami
+        follower.tickets.fenced_by(self.follow.token_key, self.follow.fence)
+
+    # --- inputs: acted on only while the follow lease is held ---------------------------------
+
+    def attach(self, ami: AmiClient) -> None:
+        """Register the followers on a new AMI client (the engine keeps one session either way)."""
+        ami.on("*", self._gated(self.follower.on_event))
+        ami.on_login(self._on_login)
+        ami.on_disconnect(self.follower.on_disconnect)
+        ami.on("QueueMember*", self._gated(self.seats.on_event))
+        ami.on("UserEvent", self._gated(self.callbacks.on_event))
+        ami.on("*", self._gated(self.live.on_event))  # after the call follower: its tracker knows the call
+
+    def on_ivr_record(self, record: dict[str, Any]) -> None:
+        """The engine's own IVR record: the holder's tracker takes it at once; on another engine it
+        is only in Redis, where the holder's follower reads it when the call ends."""
+        if self.follow.held:
+            self.follower.on_ivr_record(record)
+
+    def _gated(self, handler: Handler) -> Handler:
+        def gated(event: Mapping[str, str]) -> None:
+            if self.follow.held:
+                handler(event)
+        return gated
+
+    def _on_login(self, ami: AmiClient) -> None:
+        if self.follow.held:
+            self._reconcile(ami)
+
+    def _reconcile(self, ami: AmiClient) -> None:
+        self.follower.on_login(ami)
+        self.seats.on_login(ami)
+        self.live.on_login(ami)
+
+    def _gained(self, _token: int) -> None:
+        ami = self._ami()
+        if ami is not None and ami.connected:
+            self._reconcile(ami)  # else at the AMI login
+
+    def _lost(self) -> None:
+        self.follower.forget()
+
+    # --- the leases -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Take and renew every lease this engine can, for as long as it runs."""
+        await asyncio.gather(self.follow.keep(self._gained, self._lost),
+                             *(lease.keep() for lease in self.leases.values() if lease is not self.follow))
+
+    async def release(self) -> None:
+        """A graceful stop hands the leases over at once (the next engine need not wait out the TTL)."""
+        for lease in self.leases.values():
+            try:
+                await lease.release()
+            except Exception as exc:  # noqa: BLE001 - Redis down at stop: the TTL frees it
+                log.warning("lease %s not released (%s); it expires by itself", lease.key, exc)
