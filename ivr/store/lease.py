@@ -100,6 +100,10 @@ class Lease:
         self._renew = redis.register_script(RENEW)
         self._release = redis.register_script(RELEASE)
         self.changed = asyncio.Event()  # set at every gain and loss (for waiters)
+        # after Redis did not answer, a non-holder leaves a free lease alone this long: the holder,
+        # in doubt meanwhile, renews first (a failover's promoted replica may have lost the key), so
+        # a Redis failover does not move the duty (a move drops the old holder's journaled writes)
+        self._hold_back_until = 0.0
 
     @property
     def held(self) -> bool:
@@ -162,7 +166,10 @@ class Lease:
             token = self.token
             try:
                 async with asyncio.timeout(self.renew_every):  # (wait_for of 3.11 may swallow a cancel)
-                    await (self.renew() if token else self.acquire())
+                    if token:
+                        await self.renew()
+                    elif time.monotonic() >= self._hold_back_until:
+                        await self.acquire()
                 if self.in_doubt and self.token:
                     log.info("lease %s: Redis answers again, still held with token %d", self.key, self.token)
                 self.in_doubt = False
@@ -171,6 +178,8 @@ class Lease:
                     log.warning("lease %s: renewal got no answer (%s); acting on in doubt, writes fenced by "
                                 "token %d", self.key, exc or "timeout", token)
                 self.in_doubt = bool(token)
+                if not token:
+                    self._hold_back_until = time.monotonic() + self.ttl + self.renew_every
             if token and not self.token:
                 log.warning("lease %s lost (token %d): this engine stops that duty now", self.key, token)
                 self.changed.set()

@@ -195,15 +195,21 @@ async def test_a_ticket_write_under_a_stale_token_is_refused_and_dropped_and_the
 
 
 
-async def test_a_holder_that_loses_redis_acts_on_in_doubt_and_keeps_its_token_when_redis_returns_empty(
+async def test_a_holder_that_loses_redis_acts_on_in_doubt_and_keeps_its_token_when_redis_returns_empty_and_nobody_else_takes_it(
     tmp_path: Path,
 ) -> None:
     port = PortAllocator().one()
     proc = start_redis(port, tmp_path)
     client = redis_client(f"redis://127.0.0.1:{port}/0", timeout=0.2)
-    a = Lease(client, "follow", ASTERISK, "host:4573:1", ttl=TTL, renew_every=RENEW)
+    a = Lease(client, "follow", ASTERISK, "host:4573:1", ttl=TTL, renew_every=2 * RENEW)
     lost: list[bool] = []
     keep = asyncio.create_task(a.keep(on_loss=lambda: lost.append(True)))
+    # another engine, waiting, and trying more often than the holder renews: it must not take the
+    # lease the outage emptied (a failover's promoted replica may not have it), or the holder's
+    # journaled writes would all be dropped
+    b = Lease(client, "follow", ASTERISK, "host:4574:2", ttl=TTL, renew_every=RENEW / 3)
+    gained: list[int] = []
+    other = asyncio.create_task(b.keep(on_gain=gained.append))
     try:
         await until(lambda: a.held)
         proc.kill()
@@ -213,12 +219,15 @@ async def test_a_holder_that_loses_redis_acts_on_in_doubt_and_keeps_its_token_wh
         proc = start_redis(port, tmp_path)  # back without the data (no persistence)
         await until(lambda: not a.in_doubt)
         assert a.held and a.token == 1 and lost == []  # nobody drew a token meanwhile: the same lease
+        await asyncio.sleep(2 * (TTL + RENEW))  # b's hold-back is over: the lease is renewed, not free
+        assert a.held and a.token == 1 and lost == [] and gained == [] and not b.held
         assert await client.get(keyspace.lease_token("follow", ASTERISK)) == "1"  # the counter is back at it
         status = await lease_status(client, ASTERISK)
         assert status["follow"].holder == "host:4573:1"
     finally:
         keep.cancel()
-        await asyncio.gather(keep, return_exceptions=True)
+        other.cancel()
+        await asyncio.gather(keep, other, return_exceptions=True)
         await client.aclose()
         proc.kill()
         proc.wait()
