@@ -19,6 +19,7 @@ from tickets.store import TicketStore
 from testbed.bed import BedState, TestBed
 from testbed.calls import Phones, hang_up_all
 from testbed.console import ConsoleSite, bed_site
+from testbed.pytest_plugin import kept_logs
 
 REPO = Path(__file__).resolve().parents[2]
 EXPERT_HOURS = 'hours: {day: working, time: "08:30-17:30"}'
@@ -46,7 +47,7 @@ def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def bed(config_dir: Path) -> Iterator[TestBed]:
-    with TestBed(config_dir, name=f"pytest-{os.getpid()}").running(REPO / "build" / "testbed-logs") as tb:
+    with TestBed(config_dir, name=f"pytest-{os.getpid()}").running(kept_logs("testbed-logs")) as tb:
         yield tb
 
 
