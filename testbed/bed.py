@@ -30,7 +30,7 @@ from testbed.dns import SilentResolver
 from testbed.ports import PortAllocator
 from testbed.processes import log_tail, pid_alive, spawn, start_redis, stop_group, wait_port
 from testbed.runners import Progress, TestbedError, select_runner
-from testbed.state import RTP_PORTS, BedState, registry_dir, registry_file, running_beds
+from testbed.state import RTP_PORTS, BedState, registry_dir, registry_file, registry_lock, running_beds
 
 # the saved state lives in testbed.state; these names stay importable from here (tests, benchmarks, cli)
 __all__ = ["RTP_PORTS", "BedState", "DnsMode", "TestBed", "registry_dir", "registry_file", "running_beds"]
@@ -118,12 +118,31 @@ class TestBed:
         for tool in ("redis-server", "sipp"):
             if not shutil.which(tool):
                 raise TestbedError(f"{tool} is not installed (apt-get install redis-server sip-tester)")
-        ports = PortAllocator()
-        s = self.loaded.settings
         d = self.runner.instance_base() / self.name
         if d.exists():
             raise TestbedError(f"test bed {self.name} already exists at {d}")
-        self.state = BedState(
+        with registry_lock():
+            self.state = self._new_state(PortAllocator(), d)
+            self.save()  # registered at once: a bed starting in another process sees these ports taken
+        try:
+            if self.dns_mode == "none":
+                self.dns = SilentResolver().start()
+                self.state.dns_address = self.dns.address
+            self._prepare_tree()
+            self._start_redis()
+            self._start_asterisk()
+            if self.staffed:
+                asyncio.run(self.log_in_agents())
+        except BaseException:
+            self.stop()
+            raise
+        self.save()
+        return self.state
+
+    def _new_state(self, ports: PortAllocator, d: Path) -> BedState:
+        """Fresh ports and secrets for this bed (call under :func:`registry_lock`, then save)."""
+        s = self.loaded.settings
+        return BedState(
             name=self.name,
             dir=str(d),
             runner=self.runner.name,
@@ -147,20 +166,6 @@ class TestBed:
             metrics_token=secrets.token_urlsafe(24),
             config_dir=str(self.loaded.config_dir.resolve()),
         )
-        try:
-            if self.dns_mode == "none":
-                self.dns = SilentResolver().start()
-                self.state.dns_address = self.dns.address
-            self._prepare_tree()
-            self._start_redis()
-            self._start_asterisk()
-            if self.staffed:
-                asyncio.run(self.log_in_agents())
-        except BaseException:
-            self.stop()
-            raise
-        self.save()
-        return self.state
 
     async def apply_config(self) -> None:
         """Read config/ again and give Asterisk the new configuration without dropping calls:
@@ -168,12 +173,13 @@ class TestBed:
         does after ``ivr asterisk-conf render``). New agents get a softphone port and password."""
         assert self.state
         self.loaded = load_config(self.loaded.config_dir)
-        ports = PortAllocator()
-        for name in self.loaded.settings.agents:
-            if name not in self.state.agent_ports:
-                self.state.agent_ports[name] = ports.one()
-                self.state.agent_secrets[name] = fresh_secret()
-        self.save()
+        with registry_lock():
+            ports = PortAllocator()
+            for name in self.loaded.settings.agents:
+                if name not in self.state.agent_ports:
+                    self.state.agent_ports[name] = ports.one()
+                    self.state.agent_secrets[name] = fresh_secret()
+            self.save()
         self._render()
         client = AmiClient("127.0.0.1", self.state.ami_port, self.settings.ami.admin_username,
                            self.state.admin_ami_secret, events="off")
@@ -385,8 +391,10 @@ class TestBed:
     def save(self) -> None:
         assert self.state
         path = registry_file(self.state.name)
-        path.write_text(json.dumps(asdict(self.state), indent=2))
-        path.chmod(0o600)
+        partial = path.with_name(path.name + ".partial")  # others read the registry: replace it whole
+        partial.write_text(json.dumps(asdict(self.state), indent=2))
+        partial.chmod(0o600)
+        os.replace(partial, path)
 
     @classmethod
     def attach(cls, name: str) -> "TestBed":
