@@ -36,6 +36,7 @@ from testbed.state import RTP_PORTS, BedState, registry_dir, registry_file, regi
 __all__ = ["RTP_PORTS", "BedState", "DnsMode", "TestBed", "registry_dir", "registry_file", "running_beds"]
 
 DnsMode = Literal["host", "none"]
+BED_PORTS = 64  # a bed's own ports besides its RTP range and its peers': SIP, AMI, engines, Redis, Sentinels
 
 
 class TestBed:
@@ -122,7 +123,12 @@ class TestBed:
         if d.exists():
             raise TestbedError(f"test bed {self.name} already exists at {d}")
         with registry_lock():
-            self.state = self._new_state(PortAllocator(), d)
+            # one range of its own: the RTP range, then the rest (beds never scatter ports over another's range)
+            peers = len(self.loaded.settings.agents) + len(self.loaded.settings.subcenters) + 1
+            size = self.rtp_ports + BED_PORTS + 2 * peers  # room to spare: a port bound by anyone is passed over
+            base = PortAllocator().block(size)
+            own = PortAllocator(base + self.rtp_ports, base + size)
+            self.state = self._new_state(own, base, d)
             self.save()  # registered at once: a bed starting in another process sees these ports taken
         try:
             if self.dns_mode == "none":
@@ -139,7 +145,7 @@ class TestBed:
         self.save()
         return self.state
 
-    def _new_state(self, ports: PortAllocator, d: Path) -> BedState:
+    def _new_state(self, ports: PortAllocator, rtp_start: int, d: Path) -> BedState:
         """Fresh ports and secrets for this bed (call under :func:`registry_lock`, then save)."""
         s = self.loaded.settings
         return BedState(
@@ -152,7 +158,7 @@ class TestBed:
             redis_port=ports.one(),
             pstn_port=ports.one(),
             web_port=ports.one(),
-            rtp_start=ports.block(self.rtp_ports),
+            rtp_start=rtp_start,
             rtp_ports=self.rtp_ports,
             agent_ports={n: ports.one() for n in s.agents},
             subcenter_ports={n: ports.one() for n in [*s.subcenters, *(["emergency"] if s.emergency else [])]},

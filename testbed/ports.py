@@ -59,14 +59,22 @@ class PortAllocator:
         return self.block(1)
 
     def block(self, size: int) -> int:
-        """The first of ``size`` consecutive free ports."""
+        """The first of ``size`` consecutive free ports that holds no port a registered bed
+        holds, or as few as can be found: a bed of an older checkout scatters its ports over
+        the whole range, and no large block may then be clear of them all."""
         held = self._taken | set(self._in_use())
+        best: tuple[int, int] | None = None  # (held ports inside, base)
         for _ in range(500):
             base = self._rng.randrange(self._low, self._high - size) & ~1  # even: RTP wants it
             ports = range(base, base + size)
-            if any(p in held for p in ports):
+            overlap = sum(1 for p in ports if p in held)
+            if best and overlap >= best[0] or any(p in self._taken for p in ports):
                 continue
             if all(port_is_free(p) for p in ports):
-                self._taken.update(ports)
-                return base
-        raise RuntimeError(f"no block of {size} free ports between {self._low} and {self._high}")
+                best = (overlap, base)
+                if not overlap:
+                    break
+        if best is None:
+            raise RuntimeError(f"no block of {size} free ports between {self._low} and {self._high}")
+        self._taken.update(range(best[1], best[1] + size))
+        return best[1]

@@ -85,3 +85,14 @@ def test_given_one_process_holds_the_registry_lock_then_another_cannot_take_it(o
     free.start()
     free.join(30)
     assert result.get(timeout=10) is True
+
+
+def test_given_beds_scattered_their_ports_over_the_range_then_a_block_holds_as_few_as_can_be(own_registry: Path) -> None:
+    # a bed of an older checkout: a port every 100 over the range, so no block of 250 is clear
+    scattered = {"sip_port": 0, "agent_ports": {f"a{i}": LOW + 100 * i for i in range(10)}, "rtp_start": 0, "rtp_ports": 0}
+    (own_registry / "old.json").write_text(json.dumps(scattered))
+    allocator = PortAllocator(LOW, HIGH)
+
+    base = allocator.block(250)
+
+    assert len(set(range(base, base + 250)) & held_ports(scattered)) == 2  # any 250 ports hold two or three
