@@ -15,7 +15,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -27,6 +26,8 @@ from ivr.config import LoadedConfig, Settings, load_config
 from ivr.core.secret_policy import fresh_secret
 from testbed.dialplan import testbed_dialplan
 from testbed.dns import SilentResolver
+from testbed.engines import EngineProcesses
+from testbed.sentinel import SentinelGroup, start_group, stop_all
 from testbed.ports import PortAllocator
 from testbed.processes import log_tail, pid_alive, spawn, start_redis, stop_group, wait_port
 from testbed.runners import Progress, TestbedError, select_runner
@@ -39,16 +40,22 @@ DnsMode = Literal["host", "none"]
 BED_PORTS = 64  # a bed's own ports besides its RTP range and its peers': SIP, AMI, engines, Redis, Sentinels
 
 
-class TestBed:
+class TestBed(EngineProcesses, SentinelGroup):
     __test__ = False
 
     def __init__(self, config_dir: str | Path = "config", name: str | None = None, runner: str | None = None,
-                 trace_agi: bool = True, rtp_ports: int = RTP_PORTS, dns: DnsMode = "host", staffed: bool = True):
+                 trace_agi: bool = True, rtp_ports: int = RTP_PORTS, dns: DnsMode = "host", staffed: bool = True,
+                 engines: int = 1, sentinel: bool = False):
         """``trace_agi``: keep AGIExec* events on (tests watch them); False = production's AMI.
         ``rtp_ports``: size of Asterisk's RTP range (two per call leg). ``dns="none"``: Asterisk
         gets no working resolver, only :class:`SilentResolver`, which records every query
         (``bed.dns.queries``) and answers none, as on a network without DNS.
-        ``staffed``: every configured agent is logged in once Asterisk is up (as a shift starts)."""
+        ``staffed``: every configured agent is logged in once Asterisk is up (as a shift starts).
+        ``engines``: that many engines serve the node; ``sentinel``: Redis is a master, two replicas and
+        three Sentinels (docs/cluster.md)."""
+        if engines < 1:
+            raise TestbedError(f"engines must be at least 1, got {engines}")
+        self.engines, self.sentinel = engines, sentinel
         self.loaded: LoadedConfig = load_config(config_dir)
         self.trace_agi = trace_agi
         self.staffed = staffed
@@ -82,9 +89,13 @@ class TestBed:
         st = self.state
         return s.model_copy(
             update={
-                "agi": s.agi.model_copy(update={"port": st.agi_port, "env_file": self.inner("engine.env")}),
                 "ami": s.ami.model_copy(update={"port": st.ami_port}),
-                "redis": s.redis.model_copy(update={"url": st.redis_url}),
+                "agi": s.agi.model_copy(update={"port": st.agi_port, "env_file": self.inner("engine.env"),
+                                                "engines": tuple(f"127.0.0.1:{p}" for p in st.engine_ports)
+                                                if len(st.engine_ports) > 1 else s.agi.engines}),
+                "redis": s.redis.model_copy(update={"url": st.redis_url, **({
+                    "sentinel_service": "ivr", "sentinels": tuple(f"127.0.0.1:{p}" for p in st.sentinel_ports)}
+                    if st.sentinel_ports else {})}),
                 "sip": s.sip.model_copy(
                     update={
                         "port": st.sip_port,
@@ -148,7 +159,7 @@ class TestBed:
     def _new_state(self, ports: PortAllocator, rtp_start: int, d: Path) -> BedState:
         """Fresh ports and secrets for this bed (call under :func:`registry_lock`, then save)."""
         s = self.loaded.settings
-        return BedState(
+        state = BedState(
             name=self.name,
             dir=str(d),
             runner=self.runner.name,
@@ -172,6 +183,14 @@ class TestBed:
             metrics_token=secrets.token_urlsafe(24),
             config_dir=str(self.loaded.config_dir.resolve()),
         )
+        if self.engines > 1:
+            state.engine_ports = [state.agi_port, *(ports.one() for _ in range(self.engines - 1))]
+            state.web_ports = [state.web_port, *(ports.one() for _ in range(self.engines - 1))]
+            state.engine_pids = [0] * self.engines
+        if self.sentinel:
+            state.redis_ports = [state.redis_port, ports.one(), ports.one()]
+            state.sentinel_ports = [ports.one() for _ in range(3)]
+        return state
 
     async def apply_config(self) -> None:
         """Read config/ again and give Asterisk the new configuration without dropping calls:
@@ -219,7 +238,7 @@ class TestBed:
         """The bed and its engine, up for the block; stopped after (logs copied to ``keep_logs``)."""
         self.start(progress)
         try:
-            self.start_engine()
+            self.start_engines()
             yield self
         finally:
             self.stop(keep_logs=keep_logs)
@@ -286,6 +305,9 @@ class TestBed:
 
     def _start_redis(self) -> None:
         assert self.state
+        if self.state.sentinel_ports:
+            start_group(self.state, self.dir)
+            return
         try:
             self._redis = start_redis(self.state.redis_port, self.dir / "redis", self.dir / "redis/redis.log")
         except RuntimeError as exc:
@@ -336,48 +358,21 @@ class TestBed:
         self._start_asterisk()
         self.save()
 
-    def start_engine(self, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        """Run ``ivr serve`` against this bed; return once its FastAGI port accepts."""
-        assert self.state
-        env = {**os.environ, **self.state.engine_env(), **(extra_env or {})}
-        log = self.dir / "engine.log"
-        self._engine = spawn([sys.executable, "-m", "ivr", "serve"], log, env=env)
-        self.state.engine_pid = self._engine.pid
-        self.save()
-        if not wait_port(self.state.agi_port, 20, self._engine):
-            raise TestbedError(f"engine did not start:\n{log_tail(log)}")
-        if env.get("IVR_WEB_ENABLED", "true") != "false" and not wait_port(self.state.web_port, 10, self._engine):
-            raise TestbedError(f"engine's console did not start:\n{log_tail(log)}")
-        return self._engine
-
-    def stop_engine(self, timeout: float = 15.0) -> None:
-        """Stop the engine as an operator would (SIGTERM: calls and deliveries in flight finish)."""
-        if self.state and self.state.engine_pid:
-            stop_group(self.state.engine_pid, timeout=timeout)
-            self.state.engine_pid = 0
-            self.save()
-
-    def kill_engine(self) -> None:
-        """Kill the engine abruptly (SIGKILL), as a crash would."""
-        if self.state and self.state.engine_pid:
-            stop_group(self.state.engine_pid, timeout=2, sig=9)
-            self.state.engine_pid = 0
-            self.save()
-
     def stop(self, keep_logs: Path | None = None) -> None:
         """Stop everything and remove the bed's directory (first copying its logs, if asked)."""
         st = self.state
         if st is None:
             return
-        if st.engine_pid:
-            stop_group(st.engine_pid, timeout=3)
+        self.stop_engines()
         if st.asterisk_pid and pid_alive(st.asterisk_pid):
             subprocess.run(
                 self.runner.command(["/usr/sbin/asterisk", "-C", self.inner("etc/asterisk.conf"), "-rx", "core stop now"], self.dir),
                 capture_output=True, timeout=15,
             )
             stop_group(st.asterisk_pid, timeout=5)
-        if st.redis_pid:
+        if st.sentinel_ports:
+            stop_all(st)
+        elif st.redis_pid:
             stop_group(st.redis_pid, timeout=3)
         if self.dns is not None:
             self.dns.stop()
@@ -387,9 +382,11 @@ class TestBed:
         if keep_logs is not None:
             shutil.rmtree(keep_logs, ignore_errors=True)
             keep_logs.mkdir(parents=True)
-            for log in [self.dir / "engine.log", *self.dir.glob("log/*.log"), *self.dir.glob("log/cdr-custom/*")]:
+            for log in [*self.dir.glob("engine*.log"), *self.dir.glob("log/*.log"), *self.dir.glob("log/cdr-custom/*"),
+                    *self.dir.glob("redis-*/redis.log"), *self.dir.glob("sentinel-*/sentinel.log")]:
                 if log.is_file():
-                    shutil.copy2(log, keep_logs / log.name)
+                    grouped = log.parent.name.startswith(("redis-", "sentinel-"))  # one per process
+                    shutil.copy2(log, keep_logs / (f"{log.parent.name}-{log.name}" if grouped else log.name))
         shutil.rmtree(self.dir, ignore_errors=True)
         registry_file(st.name).unlink(missing_ok=True)
         self.state = None

@@ -19,6 +19,10 @@ def register(p: argparse.ArgumentParser) -> None:
     up = sub.add_parser("up", help="start a test bed and print how to reach it")
     up.add_argument("--name", help="bed name (default: generated)")
     up.add_argument("--engine", action="store_true", help="also start `ivr serve` against it")
+    up.add_argument("--engines", type=int, default=0, metavar="N",
+                    help="start N engines serving the node (docs/cluster.md); implies --engine")
+    up.add_argument("--sentinel", action="store_true",
+                    help="Redis as a master, two replicas and three Sentinels (short down-after, for tests)")
     down = sub.add_parser("down", help="stop a test bed and remove its files")
     down.add_argument("name", nargs="?", help="bed name (default: all beds)")
     sub.add_parser("status", help="list running test beds")
@@ -42,15 +46,26 @@ def _run(args: argparse.Namespace) -> int:
         select_runner(args.runner).ensure(progress)
         return 0
     if args.action == "up":
-        bed = TestBed(config_dir(args), name=args.name, runner=args.runner)
+        if args.engines < 0:
+            raise UsageError("--engines: a number of engines, at least 1")
+        engines = max(args.engines, 1)
+        bed = TestBed(config_dir(args), name=args.name, runner=args.runner, engines=engines, sentinel=args.sentinel)
         st = bed.start(progress)
-        if args.engine:
-            bed.start_engine()
+        if args.engine or args.engines:
+            bed.start_engines()
         print(f"test bed {st.name} is up ({st.runner} runner)")
         print(f"  SIP      udp 127.0.0.1:{st.sip_port}   (citizen calls from 127.0.0.1:{st.pstn_port})")
         print(f"  AMI      tcp 127.0.0.1:{st.ami_port}   (users: ivr, testbed; secrets in the bed's state file)")
-        print(f"  FastAGI  tcp 127.0.0.1:{st.agi_port}" + ("   (engine running)" if args.engine else ""))
-        print(f"  Redis    {st.redis_url}")
+        running = "   (engine running)" if args.engine or args.engines else ""
+        for index, port in enumerate(st.engine_ports or [st.agi_port]):
+            print(f"  FastAGI  tcp 127.0.0.1:{port}{running}" + (f"   console http://127.0.0.1:{st.web_ports[index]}/"
+                                                                  if st.web_ports else ""))
+        if st.sentinel_ports:
+            print(f"  Redis    master 127.0.0.1:{st.redis_ports[0]}, replicas "
+                  + ", ".join(f"127.0.0.1:{p}" for p in st.redis_ports[1:]))
+            print("  Sentinel service ivr at " + ", ".join(f"127.0.0.1:{p}" for p in st.sentinel_ports))
+        else:
+            print(f"  Redis    {st.redis_url}")
         print(f"  files    {st.dir}")
         print(f"stop it with: ivr testbed down {st.name}")
         return 0

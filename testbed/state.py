@@ -50,6 +50,16 @@ class BedState:
     agent_secrets: dict[str, str] = field(default_factory=dict)  # each softphone's SIP password
     web_port: int = 0  # the engine's web console (console/)
     metrics_token: str = ""  # IVR_METRICS_TOKEN: Prometheus' bearer token for the console's /metrics
+    # several engines (docs/cluster.md): engine i serves FastAGI on engine_ports[i] and its console on
+    # web_ports[i]; [0] is agi_port/web_port/engine_pid. Empty: one engine (a bed of an older checkout)
+    engine_ports: list[int] = field(default_factory=list)
+    web_ports: list[int] = field(default_factory=list)
+    engine_pids: list[int] = field(default_factory=list)
+    # Redis Sentinel: redis_ports[0] is the first master (redis_port), the others its replicas
+    redis_ports: list[int] = field(default_factory=list)
+    redis_pids: list[int] = field(default_factory=list)
+    sentinel_ports: list[int] = field(default_factory=list)
+    sentinel_pids: list[int] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> "BedState":
@@ -62,12 +72,25 @@ class BedState:
     def redis_url(self) -> str:
         return f"redis://127.0.0.1:{self.redis_port}/0"
 
-    def engine_env(self) -> dict[str, str]:
-        """Environment that points ``ivr serve`` at this bed."""
+    @property
+    def engines(self) -> int:
+        return max(1, len(self.engine_ports))
+
+    def engine_env(self, index: int = 0) -> dict[str, str]:
+        """Environment that points ``ivr serve`` (engine ``index``) at this bed."""
+        agi_port = self.engine_ports[index] if self.engine_ports else self.agi_port
+        web_port = self.web_ports[index] if self.web_ports else self.web_port
+        cluster: dict[str, str] = {}
+        if len(self.engine_ports) > 1:
+            cluster["IVR_AGI_ENGINES"] = ",".join(f"127.0.0.1:{p}" for p in self.engine_ports)
+        if self.sentinel_ports:
+            cluster["IVR_REDIS_SENTINEL_SERVICE"] = "ivr"
+            cluster["IVR_REDIS_SENTINELS"] = ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports)
         return {
+            **cluster,
             "IVR_CONFIG": self.config_dir,
             "IVR_AGI_HOST": "127.0.0.1",
-            "IVR_AGI_PORT": str(self.agi_port),
+            "IVR_AGI_PORT": str(agi_port),
             "IVR_AMI_HOST": "127.0.0.1",
             "IVR_AMI_PORT": str(self.ami_port),
             "IVR_AMI_SECRET": self.ami_secret,
@@ -77,7 +100,7 @@ class BedState:
             "IVR_CALLER_KEY": self.caller_key,
             "IVR_REDIS_URL": self.redis_url,
             # a bed saved by an older checkout has no console port: its engine serves none
-            **({"IVR_WEB_PORT": str(self.web_port)} if self.web_port else {"IVR_WEB_ENABLED": "false"}),
+            **({"IVR_WEB_PORT": str(web_port)} if web_port else {"IVR_WEB_ENABLED": "false"}),
             "IVR_STATE_DIR": str(Path(self.dir) / "state"),  # pid file, record spool
             "IVR_TRACKING_CDR_FILE": str(Path(self.dir) / "log" / "cdr-custom" / "Master.csv"),
             "IVR_TRACKING_QUEUE_LOG": str(Path(self.dir) / "log" / "queue_log"),

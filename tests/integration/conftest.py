@@ -20,6 +20,7 @@ from testbed.bed import BedState, TestBed
 from testbed.calls import Phones, hang_up_all
 from testbed.console import ConsoleSite, bed_site
 from testbed.pytest_plugin import kept_logs
+from testbed.sentinel import sentinel_redis
 
 REPO = Path(__file__).resolve().parents[2]
 EXPERT_HOURS = 'hours: {day: working, time: "08:30-17:30"}'
@@ -108,3 +109,50 @@ async def no_call_outlives_the_test(phones: Phones, ami: AmiClient) -> AsyncIter
     """Hang up whatever a test left up (use with ``pytestmark = pytest.mark.usefixtures(...)``)."""
     yield
     await hang_up_all(ami)
+
+
+# --- the cluster bed (docs/cluster.md): two engines, Redis master + 2 replicas + 3 sentinels ------
+
+
+@pytest.fixture(scope="session")
+def cluster_bed(config_dir: Path) -> Iterator[TestBed]:
+    """One node served by two engines, Redis behind Sentinel; shared by the cluster tests of a
+    worker, so each leaves it healthy (a test that kills the Redis master builds its own bed)."""
+    bed = TestBed(config_dir, name=f"pytest-cluster-{os.getpid()}", engines=2, sentinel=True)
+    with bed.running(kept_logs("testbed-logs-cluster")) as tb:
+        yield tb
+
+
+@pytest.fixture
+def cluster(cluster_bed: TestBed) -> TestBed:
+    """The cluster bed with every engine running (restarted if a previous test killed one)."""
+    assert cluster_bed.state
+    for index in range(cluster_bed.state.engines):
+        if not cluster_bed.engine_running(index):
+            cluster_bed.start_engine(index=index)
+    return cluster_bed
+
+
+@pytest.fixture
+async def cluster_redis(cluster_bed: TestBed) -> AsyncIterator[aioredis.Redis]:
+    """The cluster's Redis master, whichever data node Sentinel names now."""
+    assert cluster_bed.state
+    client = sentinel_redis(cluster_bed.state)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def cluster_ami(cluster_bed: TestBed) -> AsyncIterator[AmiClient]:
+    assert cluster_bed.state
+    client = AmiClient("127.0.0.1", cluster_bed.state.ami_port, "testbed", cluster_bed.state.testbed_ami_secret)
+    await client.connect()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def cluster_phones(cluster_bed: TestBed, tmp_path: Path) -> AsyncIterator[Phones]:
+    p = Phones(cluster_bed, tmp_path)
+    yield p
+    await p.close()
