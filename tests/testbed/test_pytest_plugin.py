@@ -31,38 +31,24 @@ def run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, files: dict[
                                          "-n", "2", "--dist", "loadfile")
 
 
-def test_given_real_tier_tests_on_two_workers_then_the_summary_counts_them_all(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("files, require_real, summary, exit_code", [
+    pytest.param({"integration/test_one.py": PASSING + FAILING,
+                  "integration/test_two.py": PASSING.replace("passes", "passes_too") + SKIPPED,
+                  "unit/test_unit.py": PASSING},
+                 False, "2 passed, 1 failed, 1 skipped", pytest.ExitCode.TESTS_FAILED,
+                 id="the summary counts every worker's real-tier tests"),
+    pytest.param({"integration/test_one.py": PASSING, "integration/test_two.py": SKIPPED},
+                 True, "1 passed, 0 failed, 1 skipped", pytest.ExitCode.TESTS_FAILED,
+                 id="in CI a skip on one worker fails the run"),
+    pytest.param({"integration/test_one.py": PASSING, "unit/test_unit.py": PASSING},
+                 True, "1 passed, 0 failed, 0 skipped", pytest.ExitCode.OK,
+                 id="in CI a worker that ran only unit tests does not fail the run"),
+])
+def test_given_tests_on_two_workers_then_the_controller_judges_them_all(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, files: dict[str, str], require_real: bool,
+    summary: str, exit_code: pytest.ExitCode,
 ) -> None:
-    result = run(pytester, monkeypatch, {
-        "integration/test_one.py": PASSING + FAILING,
-        "integration/test_two.py": PASSING.replace("passes", "passes_too") + SKIPPED,
-        "unit/test_unit.py": PASSING,
-    }, require_real=False)
+    result = run(pytester, monkeypatch, files, require_real)
 
-    result.stdout.fnmatch_lines(["real-Asterisk tests: 2 passed, 1 failed, 1 skipped"])
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
-
-
-def test_given_ci_when_a_worker_skipped_a_test_then_the_run_fails(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    result = run(pytester, monkeypatch, {
-        "integration/test_one.py": PASSING,
-        "integration/test_two.py": SKIPPED,
-    }, require_real=True)
-
-    result.stdout.fnmatch_lines(["real-Asterisk tests: 1 passed, 0 failed, 1 skipped"])
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
-
-
-def test_given_ci_when_one_worker_ran_only_unit_tests_then_the_run_passes(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    result = run(pytester, monkeypatch, {
-        "integration/test_one.py": PASSING,
-        "unit/test_unit.py": PASSING,
-    }, require_real=True)
-
-    result.stdout.fnmatch_lines(["real-Asterisk tests: 1 passed, 0 failed, 0 skipped"])
-    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines([f"real-Asterisk tests: {summary}"])
+    assert result.ret == exit_code
