@@ -28,7 +28,7 @@ from testbed.dialplan import testbed_dialplan
 from testbed.dns import SilentResolver
 from testbed.engines import EngineProcesses
 from testbed.sentinel import SentinelGroup, start_group, stop_all
-from testbed.ports import PortAllocator
+from testbed.ports import PortAllocator, bed_range
 from testbed.processes import log_tail, pid_alive, spawn, start_redis, stop_group, wait_port
 from testbed.runners import Progress, TestbedError, select_runner
 from testbed.state import RTP_PORTS, BedState, registry_dir, registry_file, registry_lock, running_beds
@@ -37,7 +37,6 @@ from testbed.state import RTP_PORTS, BedState, registry_dir, registry_file, regi
 __all__ = ["RTP_PORTS", "BedState", "DnsMode", "TestBed", "registry_dir", "registry_file", "running_beds"]
 
 DnsMode = Literal["host", "none"]
-BED_PORTS = 64  # a bed's own ports besides its RTP range and its peers': SIP, AMI, engines, Redis, Sentinels
 
 
 class TestBed(EngineProcesses, SentinelGroup):
@@ -134,12 +133,8 @@ class TestBed(EngineProcesses, SentinelGroup):
         if d.exists():
             raise TestbedError(f"test bed {self.name} already exists at {d}")
         with registry_lock():
-            # one range of its own: the RTP range, then the rest (beds never scatter ports over another's range)
-            peers = len(self.loaded.settings.agents) + len(self.loaded.settings.subcenters) + 1
-            size = self.rtp_ports + BED_PORTS + 2 * peers  # room to spare: a port bound by anyone is passed over
-            base = PortAllocator().block(size)
-            own = PortAllocator(base + self.rtp_ports, base + size)
-            self.state = self._new_state(own, base, d)
+            base = PortAllocator().block(bed_range(self.rtp_ports, self._peers()))
+            self.state = self._new_state(self._own_ports(base, self.rtp_ports), base, d)
             self.save()  # registered at once: a bed starting in another process sees these ports taken
         try:
             if self.dns_mode == "none":
@@ -155,6 +150,13 @@ class TestBed(EngineProcesses, SentinelGroup):
             raise
         self.save()
         return self.state
+
+    def _peers(self) -> int:
+        """Softphones, sub-centers and the carrier trunk: their ports are bound only at times."""
+        return len(self.loaded.settings.agents) + len(self.loaded.settings.subcenters) + 1
+
+    def _own_ports(self, rtp_start: int, rtp_ports: int) -> PortAllocator:
+        return PortAllocator(rtp_start + rtp_ports, rtp_start + bed_range(rtp_ports, self._peers()))
 
     def _new_state(self, ports: PortAllocator, rtp_start: int, d: Path) -> BedState:
         """Fresh ports and secrets for this bed (call under :func:`registry_lock`, then save)."""
@@ -199,7 +201,7 @@ class TestBed(EngineProcesses, SentinelGroup):
         assert self.state
         self.loaded = load_config(self.loaded.config_dir)
         with registry_lock():
-            ports = PortAllocator()
+            ports = self._own_ports(self.state.rtp_start, self.state.rtp_ports)
             for name in self.loaded.settings.agents:
                 if name not in self.state.agent_ports:
                     self.state.agent_ports[name] = ports.one()

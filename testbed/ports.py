@@ -35,6 +35,16 @@ def ephemeral_low(default: int = 32768) -> int:
         return default
 
 
+BED_PORTS = 64  # a bed's own ports besides its RTP range and its peers': SIP, AMI, engines, Redis, Sentinels
+
+
+def bed_range(rtp_ports: int, peers: int) -> int:
+    """The size of a bed's range of its own (so beds never scatter ports over another's): its
+    RTP ports, then its own and its peers' ports, with room for ports bound by anyone (passed
+    over) and for agents a reload adds."""
+    return rtp_ports + BED_PORTS + 2 * peers
+
+
 class PortAllocator:
     """Hands out distinct free ports from a random range below the ephemeral ports.
 
