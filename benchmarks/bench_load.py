@@ -162,9 +162,7 @@ async def ivr_records(redis: aioredis.Redis, callers: set[str]) -> Counter[str]:
 async def drive(bed: TestBed, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     st = bed.state
     assert st and bed.dns is not None
-    ports = PortAllocator()
-    ports.reserve([st.pstn_port, *st.agent_ports.values(), *st.subcenter_ports.values(),
-                   *range(st.rtp_start, st.rtp_start + st.rtp_ports)])
+    ports = PortAllocator()  # never one the bed holds (its seats' ports, its RTP range)
     seats = serving(QUEUE, bed.settings.agents, bed.settings.queues)
     callers = [str(FIRST_CALLER + i) for i in range(args.callers)]
     watch = CallWatch(set(callers))

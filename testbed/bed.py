@@ -28,10 +28,10 @@ from testbed.dialplan import testbed_dialplan
 from testbed.dns import SilentResolver
 from testbed.engines import EngineProcesses
 from testbed.sentinel import SentinelGroup, start_group, stop_all
-from testbed.ports import PortAllocator
+from testbed.ports import PortAllocator, bed_range
 from testbed.processes import log_tail, pid_alive, spawn, start_redis, stop_group, wait_port
 from testbed.runners import Progress, TestbedError, select_runner
-from testbed.state import RTP_PORTS, BedState, registry_dir, registry_file, running_beds
+from testbed.state import RTP_PORTS, BedState, registry_dir, registry_file, registry_lock, running_beds
 
 # the saved state lives in testbed.state; these names stay importable from here (tests, benchmarks, cli)
 __all__ = ["RTP_PORTS", "BedState", "DnsMode", "TestBed", "registry_dir", "registry_file", "running_beds"]
@@ -129,43 +129,13 @@ class TestBed(EngineProcesses, SentinelGroup):
         for tool in ("redis-server", "sipp"):
             if not shutil.which(tool):
                 raise TestbedError(f"{tool} is not installed (apt-get install redis-server sip-tester)")
-        ports = PortAllocator()
-        s = self.loaded.settings
         d = self.runner.instance_base() / self.name
         if d.exists():
             raise TestbedError(f"test bed {self.name} already exists at {d}")
-        self.state = BedState(
-            name=self.name,
-            dir=str(d),
-            runner=self.runner.name,
-            sip_port=ports.one(),
-            ami_port=ports.one(),
-            agi_port=ports.one(),
-            redis_port=ports.one(),
-            pstn_port=ports.one(),
-            web_port=ports.one(),
-            rtp_start=ports.block(self.rtp_ports),
-            rtp_ports=self.rtp_ports,
-            agent_ports={n: ports.one() for n in s.agents},
-            subcenter_ports={n: ports.one() for n in [*s.subcenters, *(["emergency"] if s.emergency else [])]},
-            ami_secret=fresh_secret(),
-            testbed_ami_secret=fresh_secret(),
-            seats_ami_secret=fresh_secret(),
-            admin_ami_secret=fresh_secret(),
-            transfer_ami_secret=fresh_secret(),
-            agent_secrets={n: fresh_secret() for n in s.agents},
-            caller_key=secrets.token_urlsafe(24),
-            metrics_token=secrets.token_urlsafe(24),
-            config_dir=str(self.loaded.config_dir.resolve()),
-        )
-        if self.engines > 1:
-            st = self.state
-            st.engine_ports = [st.agi_port, *(ports.one() for _ in range(self.engines - 1))]
-            st.web_ports = [st.web_port, *(ports.one() for _ in range(self.engines - 1))]
-            st.engine_pids = [0] * self.engines
-        if self.sentinel:
-            self.state.redis_ports = [self.state.redis_port, ports.one(), ports.one()]
-            self.state.sentinel_ports = [ports.one() for _ in range(3)]
+        with registry_lock():
+            base = PortAllocator().block(bed_range(self.rtp_ports, self._peers()))
+            self.state = self._new_state(self._own_ports(base, self.rtp_ports), base, d)
+            self.save()  # registered at once: a bed starting in another process sees these ports taken
         try:
             if self.dns_mode == "none":
                 self.dns = SilentResolver().start()
@@ -181,18 +151,62 @@ class TestBed(EngineProcesses, SentinelGroup):
         self.save()
         return self.state
 
+    def _peers(self) -> int:
+        """Softphones, sub-centers and the carrier trunk: their ports are bound only at times."""
+        return len(self.loaded.settings.agents) + len(self.loaded.settings.subcenters) + 1
+
+    def _own_ports(self, rtp_start: int, rtp_ports: int) -> PortAllocator:
+        return PortAllocator(rtp_start + rtp_ports, rtp_start + bed_range(rtp_ports, self._peers()))
+
+    def _new_state(self, ports: PortAllocator, rtp_start: int, d: Path) -> BedState:
+        """Fresh ports and secrets for this bed (call under :func:`registry_lock`, then save)."""
+        s = self.loaded.settings
+        state = BedState(
+            name=self.name,
+            dir=str(d),
+            runner=self.runner.name,
+            sip_port=ports.one(),
+            ami_port=ports.one(),
+            agi_port=ports.one(),
+            redis_port=ports.one(),
+            pstn_port=ports.one(),
+            web_port=ports.one(),
+            rtp_start=rtp_start,
+            rtp_ports=self.rtp_ports,
+            agent_ports={n: ports.one() for n in s.agents},
+            subcenter_ports={n: ports.one() for n in [*s.subcenters, *(["emergency"] if s.emergency else [])]},
+            ami_secret=fresh_secret(),
+            testbed_ami_secret=fresh_secret(),
+            seats_ami_secret=fresh_secret(),
+            admin_ami_secret=fresh_secret(),
+            transfer_ami_secret=fresh_secret(),
+            agent_secrets={n: fresh_secret() for n in s.agents},
+            caller_key=secrets.token_urlsafe(24),
+            metrics_token=secrets.token_urlsafe(24),
+            config_dir=str(self.loaded.config_dir.resolve()),
+        )
+        if self.engines > 1:
+            state.engine_ports = [state.agi_port, *(ports.one() for _ in range(self.engines - 1))]
+            state.web_ports = [state.web_port, *(ports.one() for _ in range(self.engines - 1))]
+            state.engine_pids = [0] * self.engines
+        if self.sentinel:
+            state.redis_ports = [state.redis_port, ports.one(), ports.one()]
+            state.sentinel_ports = [ports.one() for _ in range(3)]
+        return state
+
     async def apply_config(self) -> None:
         """Read config/ again and give Asterisk the new configuration without dropping calls:
         files rendered again, then the dialplan, queues and PJSIP reloaded (what a deployment
         does after ``ivr asterisk-conf render``). New agents get a softphone port and password."""
         assert self.state
         self.loaded = load_config(self.loaded.config_dir)
-        ports = PortAllocator()
-        for name in self.loaded.settings.agents:
-            if name not in self.state.agent_ports:
-                self.state.agent_ports[name] = ports.one()
-                self.state.agent_secrets[name] = fresh_secret()
-        self.save()
+        with registry_lock():
+            ports = self._own_ports(self.state.rtp_start, self.state.rtp_ports)
+            for name in self.loaded.settings.agents:
+                if name not in self.state.agent_ports:
+                    self.state.agent_ports[name] = ports.one()
+                    self.state.agent_secrets[name] = fresh_secret()
+            self.save()
         self._render()
         client = AmiClient("127.0.0.1", self.state.ami_port, self.settings.ami.admin_username,
                            self.state.admin_ami_secret, events="off")
@@ -382,8 +396,10 @@ class TestBed(EngineProcesses, SentinelGroup):
     def save(self) -> None:
         assert self.state
         path = registry_file(self.state.name)
-        path.write_text(json.dumps(asdict(self.state), indent=2))
-        path.chmod(0o600)
+        partial = path.with_name(path.name + ".partial")  # others read the registry: replace it whole
+        partial.write_text(json.dumps(asdict(self.state), indent=2))
+        partial.chmod(0o600)
+        os.replace(partial, path)
 
     @classmethod
     def attach(cls, name: str) -> "TestBed":

@@ -46,9 +46,7 @@ class Phones:
         self.bed, self.state, self.workdir = bed, bed.state, workdir
         self.peers: list[Sipp] = []
         # a peer's address is free while its sipp is not running, and Asterisk binds its RTP
-        # ports call by call: no media block may take any of them
-        _ports.reserve([self.state.pstn_port, *self.state.agent_ports.values(), *self.state.subcenter_ports.values(),
-                        *range(self.state.rtp_start, self.state.rtp_start + self.state.rtp_ports)])
+        # ports call by call: _ports never hands out a port a registered bed holds
 
     @staticmethod
     def next_caller() -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 import socket
-from typing import Iterable
+from typing import Callable, Iterable
+
+from testbed.state import registered_ports
 
 
 def _free(kind: int, port: int) -> bool:
@@ -33,35 +35,56 @@ def ephemeral_low(default: int = 32768) -> int:
         return default
 
 
+BED_PORTS = 64  # a bed's own ports besides its RTP range and its peers': SIP, AMI, engines, Redis, Sentinels
+
+
+def bed_range(rtp_ports: int, peers: int) -> int:
+    """The size of a bed's range of its own (so beds never scatter ports over another's): its
+    RTP ports, then its own and its peers' ports, with room for ports bound by anyone (passed
+    over) and for agents a reload adds."""
+    return rtp_ports + BED_PORTS + 2 * peers
+
+
 class PortAllocator:
     """Hands out distinct free ports from a random range below the ephemeral ports.
 
     Never inside the ephemeral range: a client that keeps reconnecting to a dead server's port
     (the engine to a killed Redis) can be given that same port as its own source port and then
     connect to itself, holding the port so the server cannot come back.
+
+    Never a port a registered bed holds (``in_use``, by default every bed in the registry, of
+    any process): a seat's softphone, the carrier trunk and Asterisk's RTP range are bound only
+    at times, and a port that looks free now would collide with them later. Beds pick theirs
+    under :func:`testbed.state.registry_lock` and register them at once.
     """
 
-    def __init__(self, low: int = 10000, high: int | None = None):
+    def __init__(self, low: int = 10000, high: int | None = None,
+                 in_use: Callable[[], Iterable[int]] = registered_ports):
         self._rng = random.Random()
         self._low, self._high = low, min(high or 65536, ephemeral_low())
         self._taken: set[int] = set()
-
-    def reserve(self, ports: Iterable[int]) -> None:
-        """Never hand these out: ports another allocator gave to something that binds them
-        only at times (a seat's softphone, the carrier trunk), free while it does not."""
-        self._taken.update(ports)
+        self._in_use = in_use
 
     def one(self) -> int:
         return self.block(1)
 
     def block(self, size: int) -> int:
-        """The first of ``size`` consecutive free ports."""
+        """The first of ``size`` consecutive free ports that holds no port a registered bed
+        holds, or as few as can be found: a bed of an older checkout scatters its ports over
+        the whole range, and no large block may then be clear of them all."""
+        held = self._taken | set(self._in_use())
+        best: tuple[int, int] | None = None  # (held ports inside, base)
         for _ in range(500):
             base = self._rng.randrange(self._low, self._high - size) & ~1  # even: RTP wants it
             ports = range(base, base + size)
-            if any(p in self._taken for p in ports):
+            overlap = sum(1 for p in ports if p in held)
+            if best and overlap >= best[0] or any(p in self._taken for p in ports):
                 continue
             if all(port_is_free(p) for p in ports):
-                self._taken.update(ports)
-                return base
-        raise RuntimeError(f"no block of {size} free ports between {self._low} and {self._high}")
+                best = (overlap, base)
+                if not overlap:
+                    break
+        if best is None:
+            raise RuntimeError(f"no block of {size} free ports between {self._low} and {self._high}")
+        self._taken.update(range(best[1], best[1] + size))
+        return best[1]

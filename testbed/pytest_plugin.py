@@ -2,7 +2,11 @@
 
 Tests under tests/integration/ are the real-Asterisk tier and are counted in the summary.
 With ``IVR_REQUIRE_REAL`` set (CI), nothing may skip and that tier must have run: a missing
-Asterisk, Redis or sipp is a failure there, never a skip."""
+Asterisk, Redis or sipp is a failure there, never a skip.
+
+Under pytest-xdist (``./run test`` runs workers) every worker sends each test's report, marks
+included, to the controller, which prints the summary and applies the rule over all workers'
+results (tests/testbed/test_pytest_plugin.py runs that on a small suite)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,14 @@ from pathlib import Path
 import pytest
 
 INTEGRATION_DIR = "integration"  # tests/integration/: the real-Asterisk tier
+BUILD = Path(__file__).resolve().parents[1] / "build"
+
+
+def kept_logs(name: str) -> Path:
+    """Where a bed's logs are copied when it stops: ``build/NAME``, or ``build/NAME/gwN`` on an
+    xdist worker (each worker runs a bed of its own; one must not wipe another's logs)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return BUILD / name / worker if worker else BUILD / name
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

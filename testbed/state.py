@@ -3,11 +3,14 @@ pids, enough to find, use and stop a bed from another process (``ivr testbed dow
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Iterator
 
 from ivr.config import state_dir
 
@@ -117,3 +120,42 @@ def registry_file(name: str) -> Path:
 
 def running_beds() -> list[BedState]:
     return [BedState.load(path) for path in sorted(registry_dir().glob("*.json"))]
+
+
+@contextlib.contextmanager
+def registry_lock() -> Iterator[None]:
+    """Held while a bed picks its ports and saves them: two beds starting at once (xdist
+    workers, two checkouts) must not pick the same ports before either is registered."""
+    with open(registry_dir() / "ports.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
+
+
+def held_ports(saved: dict[str, Any]) -> set[int]:
+    """Every port a saved bed holds, bound now or not (a softphone's, Asterisk's RTP range).
+    Read from the raw bed.json by its naming rule (a field ``*_port`` is a port, ``*_ports`` a
+    list or map of ports; ``rtp_ports`` counts the range from ``rtp_start``), so fields that a
+    newer checkout adds count too."""
+    ports: set[int] = set()
+    for key, value in saved.items():
+        if key == "rtp_ports":
+            continue
+        if key.endswith("_port"):
+            ports.add(value)
+        elif key.endswith("_ports") and isinstance(value, (list, dict)):
+            ports.update(value.values() if isinstance(value, dict) else value)
+    start, count = saved.get("rtp_start"), saved.get("rtp_ports", RTP_PORTS)
+    if isinstance(start, int) and isinstance(count, int):
+        ports.update(range(start, start + count))
+    return {p for p in ports if isinstance(p, int) and p > 0}  # 0: none (a bed without a console)
+
+
+def registered_ports() -> set[int]:
+    """The ports of every bed in the registry (this process's, other processes', other checkouts')."""
+    ports: set[int] = set()
+    for path in registry_dir().glob("*.json"):
+        try:
+            ports |= held_ports(json.loads(path.read_text()))
+        except (OSError, ValueError, AttributeError):
+            continue  # removed or half-written meanwhile (its bed is stopping or starting)
+    return ports

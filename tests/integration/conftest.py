@@ -19,6 +19,7 @@ from tickets.store import TicketStore
 from testbed.bed import BedState, TestBed
 from testbed.calls import Phones, hang_up_all
 from testbed.console import ConsoleSite, bed_site
+from testbed.pytest_plugin import kept_logs
 from testbed.sentinel import sentinel_redis
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,7 +48,7 @@ def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def bed(config_dir: Path) -> Iterator[TestBed]:
-    with TestBed(config_dir, name=f"pytest-{os.getpid()}").running(REPO / "build" / "testbed-logs") as tb:
+    with TestBed(config_dir, name=f"pytest-{os.getpid()}").running(kept_logs("testbed-logs")) as tb:
         yield tb
 
 
@@ -118,7 +119,7 @@ def cluster_bed(config_dir: Path) -> Iterator[TestBed]:
     """One node served by two engines, Redis behind Sentinel; shared by the cluster tests of a
     worker, so each leaves it healthy (a test that kills the Redis master builds its own bed)."""
     bed = TestBed(config_dir, name=f"pytest-cluster-{os.getpid()}", engines=2, sentinel=True)
-    with bed.running(REPO / "build" / "testbed-logs" / "cluster") as tb:
+    with bed.running(kept_logs("testbed-logs-cluster")) as tb:
         yield tb
 
 

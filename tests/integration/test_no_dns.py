@@ -21,15 +21,14 @@ import redis.asyncio as aioredis
 from ivr.ami.client import AmiClient
 from testbed.bed import TestBed
 from testbed.calls import Phones, call_record, for_caller, until
+from testbed.pytest_plugin import kept_logs
 from testbed.sipp import keys
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def bed_without_dns(config_dir: Path) -> Iterator[TestBed]:
     """Its own bed (the session's keeps the host's resolver), built as the session's is."""
-    with TestBed(config_dir, name=f"pytest-nodns-{os.getpid()}", dns="none").running(REPO / "build" / "testbed-logs-nodns") as tb:
+    with TestBed(config_dir, name=f"pytest-nodns-{os.getpid()}", dns="none").running(kept_logs("testbed-logs-nodns")) as tb:
         yield tb
 
 
