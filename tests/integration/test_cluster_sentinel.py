@@ -20,12 +20,12 @@ from ivr.ami.client import AmiClient
 from ivr.config import RedisSettings
 from queues import kpi
 from testbed.bed import TestBed
+from testbed.pytest_plugin import kept_logs
 from testbed.calls import Phones, until
 from testbed.console import bed_site, http_client, sign_in_http
 from testbed.sipp import keys
 from tickets.store import TicketStore
 
-REPO = Path(__file__).resolve().parents[2]
 ARRIVALS_S = 30  # calls arrive for this long, at Phones.calls' 10 per second
 RATE = 10
 # 12345's menu: 0 is the 7×24 general queue, pressed as the greeting plays (a caller hears it first:
@@ -40,7 +40,7 @@ def cluster_bed(config_dir: Path) -> Iterator[TestBed]:
     """A cluster bed of this module's own (the conftest's ``cluster_ami``, ``cluster_phones`` use
     it here): this test kills its Redis master, the shared cluster bed stays healthy."""
     bed = TestBed(config_dir, name=f"sentinel-{os.getpid()}", engines=2, sentinel=True)
-    with bed.running(REPO / "build" / "testbed-logs" / "sentinel") as running:
+    with bed.running(kept_logs("testbed-logs-sentinel")) as running:
         # engine 1 gives up on Redis before the promotion ends: what it writes meanwhile goes by
         # its journal and is replayed into the promoted master (engine 0 retries through it)
         running.stop_engine(1)
