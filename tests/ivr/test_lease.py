@@ -209,9 +209,10 @@ async def test_a_holder_that_loses_redis_acts_on_in_doubt_and_keeps_its_token_wh
     # journaled writes would all be dropped
     b = Lease(client, "follow", ASTERISK, "host:4574:2", ttl=TTL, renew_every=RENEW / 3)
     gained: list[int] = []
-    other = asyncio.create_task(b.keep(on_gain=gained.append))
+    other: asyncio.Task[None] | None = None
     try:
         await until(lambda: a.held)
+        other = asyncio.create_task(b.keep(on_gain=gained.append))  # once a holds it
         proc.kill()
         proc.wait()
         await until(lambda: a.in_doubt)
@@ -225,9 +226,10 @@ async def test_a_holder_that_loses_redis_acts_on_in_doubt_and_keeps_its_token_wh
         status = await lease_status(client, ASTERISK)
         assert status["follow"].holder == "host:4573:1"
     finally:
-        keep.cancel()
-        other.cancel()
-        await asyncio.gather(keep, other, return_exceptions=True)
+        for task in (keep, other):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in (keep, other) if t is not None), return_exceptions=True)
         await client.aclose()
         proc.kill()
         proc.wait()
