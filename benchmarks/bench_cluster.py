@@ -122,18 +122,20 @@ async def engine_takeover(bed: TestBed, ami: AmiClient, n: int) -> float:
                       "Variable": ["BENCH_KEYS=", "BENCH_DELAY=60", "BENCH_DTMF_MS=80", "BENCH_HOLD=60"]}, timeout=15)
     channel = (await asyncio.wait_for(created, 15))["Channel"]
 
-    async def in_menu() -> bool:
-        return "main_menu" in await getvar(ami, channel, "IVR_RESUME")
+    async def in_menu() -> bool:  # the greeting leaves no point; the main menu (main/menu) does
+        return "/menu:" in await getvar(ami, channel, "IVR_RESUME")
 
     await poll(in_menu, 20, 0.1)
     point, serving = await getvar(ami, channel, "IVR_RESUME"), int(await getvar(ami, channel, "IVR_ENGINE_AT"))
-    bed.kill_engine(serving)
+    killed = time.monotonic()
+    bed.kill_engine(serving)  # returns once the process is gone (the stand-in may be at work already)
 
     async def resumed() -> bool:
         return await getvar(ami, channel, "IVR_RESUME") not in ("", point)
 
     try:
-        return await poll(resumed, 20)
+        await poll(resumed, 20)
+        return time.monotonic() - killed
     finally:
         await ami.action({"Action": "Hangup", "Channel": channel})
         await asyncio.to_thread(bed.start_engine, index=serving)
@@ -146,8 +148,16 @@ async def lease_takeover(bed: TestBed, redis: Any) -> float:
     keys = [k async for k in redis.scan_iter(match=keyspace.lease("follow", "*"))]
     if len(keys) != 1:
         raise RuntimeError(f"expected one follow lease, found {keys}")
-    holder = (await redis.get(keys[0]) or "").split(" ", 1)[-1]
+    holder = ""
+
+    async def held_by_a_live_engine() -> bool:  # (a restarted engine takes its dead predecessor's lease)
+        nonlocal holder
+        holder = (await redis.get(keys[0]) or "").split(" ", 1)[-1]
+        return any(holder.endswith(f":{bed.engine_pid(i)}") for i in range(st.engines))
+
+    await poll(held_by_a_live_engine, 30, 0.05)
     index = next(i for i in range(st.engines) if holder.endswith(f":{bed.engine_pid(i)}"))
+    killed = time.monotonic()
     bed.kill_engine(index)
 
     async def taken() -> bool:
@@ -155,7 +165,8 @@ async def lease_takeover(bed: TestBed, redis: Any) -> float:
         return bool(value) and value.split(" ", 1)[-1] != holder
 
     try:
-        return await poll(taken, 30, 0.02)
+        await poll(taken, 30, 0.02)
+        return time.monotonic() - killed
     finally:
         await asyncio.to_thread(bed.start_engine, index=index)
 
@@ -164,8 +175,8 @@ async def redis_promotion(bed: TestBed, redis: Any) -> tuple[float, float]:
     """SIGKILL the master; seconds until the sentinels name another, and until a write through
     the engines' client succeeds (it retries across the failover); the killed node rejoins."""
     await redis.set(keyspace.REPLICATION_MARK, "bench")
-    old = bed.kill_redis_master()
     t0 = time.monotonic()
+    old = bed.kill_redis_master()
     write = asyncio.ensure_future(redis.set(keyspace.REPLICATION_MARK, "bench"))
     await asyncio.to_thread(bed.wait_redis_master, old)
     named = time.monotonic() - t0
@@ -215,19 +226,21 @@ async def run(bed: TestBed, args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"load_before": os.getloadavg()[0]}
     try:
         await pause_seats(bed, ami)
-        log("1. CPU per call, one engine vs two (typical call)")
-        out["cpu"] = report_cpu(await cpu_per_call(bed, ami, args), rows)
+        if args.only in (None, "cpu"):
+            log("1. CPU per call, one engine vs two (typical call)")
+            out["cpu"] = report_cpu(await cpu_per_call(bed, ami, args), rows)
         measured: dict[str, list[float]] = {"engine takeover (menu resumed)": [], "lease takeover (follow)": [],
                                             "Redis promotion (sentinels name it)": [],
                                             "Redis promotion (a write succeeds)": []}
-        for n in range(args.repeat):
+        for n in range(args.repeat if args.only in (None, "recovery") else 0):
             log(f"2. recovery, round {n + 1}/{args.repeat}")
             measured["engine takeover (menu resumed)"].append(await engine_takeover(bed, ami, n))
             measured["lease takeover (follow)"].append(await lease_takeover(bed, redis))
             named, written = await redis_promotion(bed, redis)
             measured["Redis promotion (sentinels name it)"].append(named)
             measured["Redis promotion (a write succeeds)"].append(written)
-        out["recovery_s"] = report_recovery(measured, rows)
+        if args.only in (None, "recovery"):
+            out["recovery_s"] = report_recovery(measured, rows)
     finally:
         await redis.aclose()
         ami.close()
@@ -247,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--delay", type=float, default=6.0, help="s after answer before the key (default 6: in the menu)")
     p.add_argument("--settle", type=float, default=3.0, help="s a started engine settles before its batch")
     p.add_argument("--repeat", type=int, help="recovery rounds (default 3, quick 1)")
+    p.add_argument("--only", choices=("cpu", "recovery"), help="run one part")
     p.add_argument("--config", default=str(REPO / "config"), help="config dir (default: the repo's)")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)

@@ -27,6 +27,8 @@ from queues.seat_control import SeatFollower
 
 log = logging.getLogger(__name__)
 
+EVENTS = "call,agent,user,system"  # the event classes the followers use (the AMI user's eventfilter narrows them)
+
 Handler = Callable[[Mapping[str, str]], None]
 
 
@@ -45,6 +47,7 @@ class Duties:
         self.follow = self.leases["follow"]
         self.follower, self.live, self.seats, self.callbacks = follower, live, seats, callbacks
         self._ami = ami
+        self._tasks: set[asyncio.Task[None]] = set()
         follower.tickets.fenced_by(self.follow.token_key, self.follow.fence)
 
     # --- inputs: acted on only while the follow lease is held ---------------------------------
@@ -73,6 +76,8 @@ class Duties:
     def _on_login(self, ami: AmiClient) -> None:
         if self.follow.held:
             self._reconcile(ami)
+        else:
+            self._switch_events(ami, on=False)
 
     def _reconcile(self, ami: AmiClient) -> None:
         self.follower.on_login(ami)
@@ -82,10 +87,30 @@ class Duties:
     def _gained(self, _token: int) -> None:
         ami = self._ami()
         if ami is not None and ami.connected:
-            self._reconcile(ami)  # else at the AMI login
+            self._switch_events(ami, on=True, then=self._reconcile)  # else at the AMI login
 
     def _lost(self) -> None:
         self.follower.forget()
+        ami = self._ami()
+        if ami is not None and ami.connected:
+            self._switch_events(ami, on=False)
+
+    def _switch_events(self, ami: AmiClient, on: bool, then: Callable[[AmiClient], None] | None = None) -> None:
+        """Only the holder has Asterisk send it events: an engine standing by would parse every
+        event of every call for nothing (redundancy must not cost CPU per call). Events on first,
+        then the reconcile: nothing falls between its snapshot and the events that follow it."""
+
+        async def switch() -> None:
+            try:
+                await ami.action({"Action": "Events", "EventMask": EVENTS if on else "off"})
+            except Exception as exc:  # noqa: BLE001 - a lost session logs in again with events on
+                log.warning("AMI events %s not switched (%s)", "on" if on else "off", exc)
+            if then is not None:
+                then(ami)
+
+        task = asyncio.get_running_loop().create_task(switch())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # --- the leases -----------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from ivr.store.engines import EngineRegistry
 from ivr.engine import EarlierTicket, Engine
 from ivr.hot_reload import LiveFlows, ReloadResult, catalog_loader, default_prompts_dir
 from ivr.follow import CallFollower
-from ivr.duties import Duties
+from ivr.duties import EVENTS, Duties
 from ivr.core.identity import engine_identity
 from ivr.store import redis_client
 from ivr.store.failover import confirm, confirm_replicas
@@ -264,7 +264,7 @@ class Service:
         while True:
             # Only the event classes the call tracker uses (and the user's eventfilter only its events).
             self.ami = AmiClient(s.ami.host, s.ami.port, s.ami.username, s.ami.secret.get_secret_value(),
-                                 events="call,agent,user,system", event_batch=s.ami.event_batch_ms / 1000)
+                                 events=EVENTS, event_batch=s.ami.event_batch_ms / 1000)
             self.duties.attach(self.ami)  # the followers hear it only while this engine holds the lease
             try:
                 await self.ami.connect()

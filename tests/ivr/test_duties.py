@@ -36,9 +36,14 @@ class Ami:
 
     connected = True
 
-    def __init__(self) -> None:
+    def __init__(self, log: list[tuple[str, Any]] | None = None) -> None:
         self.handlers: list[tuple[str, Callable[[Any], None]]] = []
         self.logins: list[Callable[[Any], None]] = []
+        self.log = log if log is not None else []  # actions sent, in order with what the followers got
+
+    async def action(self, action: dict[str, str]) -> dict[str, str]:
+        self.log.append(("action", f"{action['Action']} {action.get('EventMask', '')}".strip()))
+        return {"Response": "Success"}
 
     def on(self, pattern: str, handler: Callable[[Any], None]) -> None:
         self.handlers.append((pattern, handler))
@@ -63,7 +68,8 @@ async def redis(redis_url: str) -> AsyncIterator[Any]:
 
 
 async def test_followers_hear_asterisk_only_while_this_engine_holds_the_follow_lease(redis: Any) -> None:
-    follower, live, seats, callbacks, ami = Recorder(), Recorder(), Recorder(), Recorder(), Ami()
+    follower, live, seats, callbacks = Recorder(), Recorder(), Recorder(), Recorder()
+    ami = Ami(follower.calls)
     duties = Duties(redis, ASTERISK, "host:4573:1", follower, live, seats, callbacks,  # type: ignore[arg-type]
                     lambda: ami, ttl=1.0, renew_every=0.25)  # type: ignore[arg-type,return-value]
     duties.attach(ami)  # type: ignore[arg-type]
@@ -71,12 +77,19 @@ async def test_followers_hear_asterisk_only_while_this_engine_holds_the_follow_l
     ami.event({"Event": "Newchannel"})
     duties.on_ivr_record({"unique_id": "1.1"})
     assert follower.calls == live.calls == seats.calls == []  # not held yet: nothing followed
+    for login in ami.logins:  # logged in while another engine follows: no events wanted
+        login(ami)
+    await until(lambda: follower.calls == [("action", "Events off")])
+    follower.calls.clear()
     await redis.set(keyspace.lease("follow", ASTERISK), "7 other:4574:2", px=300)  # another engine holds it
 
     keeper = asyncio.create_task(duties.run())
     try:
-        await until(lambda: duties.follow.held)
-        assert ("on_login", ami) in follower.calls and ("on_login", ami) in seats.calls  # reconcile at once
+        await until(lambda: ("on_login", ami) in follower.calls)
+        assert duties.follow.held and ("on_login", ami) in seats.calls  # reconcile at once
+        # Asterisk sends events to the holder only, switched on before the reconcile's snapshot
+        assert follower.calls[:2] == [("action", "Events call,agent,user,system"), ("on_login", ami)]
+        del follower.calls[0]
         ami.event({"Event": "QueueMemberStatus"})
         ami.event({"Event": "UserEvent", "UserEvent": "IvrCallback"})
         duties.on_ivr_record({"unique_id": "1.2"})
@@ -86,7 +99,8 @@ async def test_followers_hear_asterisk_only_while_this_engine_holds_the_follow_l
         assert follower.fence[1]() == duties.follow.token > 0  # its ticket writes carry the token
 
         await redis.set(keyspace.lease("follow", ASTERISK), "99 other:4574:2", px=60_000)  # taken from it
-        await until(lambda: follower.calls[-1][0] == "forget")
+        await until(lambda: follower.calls[-1] == ("action", "Events off"))  # a stand-by parses no events
+        assert follower.calls[-2][0] == "forget"
         assert not duties.follow.held and follower.fence[1]() == 0
         before = len(follower.calls)
         ami.event({"Event": "Hangup"})
