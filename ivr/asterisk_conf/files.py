@@ -59,6 +59,7 @@ def render(settings: Settings, options: RenderOptions) -> dict[str, str]:
 
 
 def _render(settings: Settings, options: RenderOptions) -> dict[str, str]:
+    edge = edge_files(settings, options.kamailio_dir)  # from the carrier's addresses, not the node's view
     settings, maxcalls = node_settings(settings, options.node), None  # a cluster node's own view (node.py)
     if settings.cluster is not None and (node := options.node) is not None:
         options = dataclasses.replace(options, system_name=node)
@@ -82,7 +83,7 @@ def _render(settings: Settings, options: RenderOptions) -> dict[str, str]:
             **{name: options.extra_files.get(name, "") for name in EXTRA_FILES},
             "extensions_out_of_scope.conf": out_of_scope_dialplan(settings),
             "features_out_of_scope.conf": out_of_scope_features(settings),
-            **edge_files(settings, options.kamailio_dir),
+            **edge,
         }
     )
     return files
