@@ -24,7 +24,8 @@ from ivr.config.cluster import ClusterSettings
 ALGORITHMS = {"load": 10, "weight": 9}
 PING_INTERVAL_S = 5  # a dead node is skipped within this (and at once after a timed-out INVITE)
 INVITE_TIMEOUT_MS = 2000  # no 100 Trying from a node within this: try the next one
-MODULES = ("tm", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog", "sanity", "dispatcher")
+# tmx: $T_reply_code in the failure log (`kamailio -c` does not notice its absence: only start-up does)
+MODULES = ("tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog", "sanity", "dispatcher")
 
 
 def kamailio_cfg(cluster: ClusterSettings, proxy: str, pstn_match: tuple[str, ...], directory: str) -> str:
@@ -89,7 +90,7 @@ request_route {{
         }}
         exit;
     }}
-    if (is_method("OPTIONS") && uri == myself && $rU == $null) {{
+    if (is_method("OPTIONS") && uri == myself) {{  # the carrier's keepalive: this proxy is up
         sl_send_reply("200", "OK");
         exit;
     }}

@@ -1,0 +1,157 @@
+"""The real Kamailio running the generated proxy config on loopback (issue 20): it answers OPTIONS,
+refuses an INVITE from outside the carrier's addresses, and moves an INVITE a node refuses with a
+5xx to the next node, Record-Route kept. The two nodes are UDP sockets of this test, so it needs no
+Asterisk; the carrier sends from 127.0.0.9, anyone else from 127.0.0.1."""
+
+from __future__ import annotations
+
+import select
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from ivr.asterisk_conf import RenderOptions, render
+from ivr.config import load_config
+from ivr.core.secret_policy import fresh_secret
+
+REPO = Path(__file__).resolve().parents[2]
+CARRIER = "127.0.0.9"
+WAIT_S = 20.0  # upper bound on any one wait; each returns as soon as its message arrives
+
+
+def udp(address: str = "127.0.0.1") -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((address, 0))
+    return s
+
+
+def free_port() -> int:
+    with udp() as s:
+        return int(s.getsockname()[1])
+
+
+class Edge:
+    """A running proxy, its two node sockets and its address."""
+
+    def __init__(self, port: int, nodes: list[socket.socket], proc: subprocess.Popen[bytes], log: Path):
+        self.port, self.nodes, self.proc, self.log = port, nodes, proc, log
+
+    def request(self, sock: socket.socket, method: str, call_id: str) -> str:
+        host, port = sock.getsockname()
+        sock.sendto((
+            f"{method} sip:12345@127.0.0.1:{self.port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {host}:{port};branch=z9hG4bK-{uuid.uuid4().hex};rport\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:13900000001@{host}>;tag=citizen\r\nTo: <sip:12345@127.0.0.1>\r\n"
+            f"Call-ID: {call_id}\r\nCSeq: 1 {method}\r\nContact: <sip:13900000001@{host}:{port}>\r\n"
+            "Content-Length: 0\r\n\r\n").encode(), ("127.0.0.1", self.port))
+        return call_id
+
+
+def receive(socks: list[socket.socket], want: str, timeout: float = WAIT_S) -> tuple[socket.socket, str]:
+    """The first message starting with ``want`` on any of ``socks``; a node socket answers the
+    dispatcher's OPTIONS probes meanwhile (so it stays up)."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select(socks, [], [], left)
+        for s in ready:
+            data, peer = s.recvfrom(65535)
+            text = data.decode()
+            if text.startswith(want):
+                return s, text
+            if text.startswith("OPTIONS "):
+                s.sendto(reply(text, "200 OK").encode(), peer)
+    raise AssertionError(f"no {want!r} within {timeout} s")
+
+
+def reply(request: str, status: str) -> str:
+    head = [line for line in request.split("\r\n\r\n")[0].split("\r\n")[1:]
+            if line.split(":")[0].lower() in ("via", "from", "call-id", "cseq", "to")]
+    head = [f"{line};tag=node" if line.lower().startswith("to:") else line for line in head]
+    return f"SIP/2.0 {status}\r\n" + "\r\n".join(head) + "\r\nContent-Length: 0\r\n\r\n"
+
+
+def header(message: str, name: str) -> list[str]:
+    return [line.split(":", 1)[1].strip() for line in message.split("\r\n") if line.lower().startswith(name.lower() + ":")]
+
+
+@pytest.fixture
+def edge(tmp_path: Path) -> Iterator[Edge]:
+    kamailio = shutil.which("kamailio")
+    assert kamailio, "kamailio is not installed: ./run installs it (Debian package kamailio)"
+    nodes = [udp(), udp()]
+    port = free_port()
+    cfg = tmp_path / "config"
+    shutil.copytree(REPO / "config", cfg)
+    engine = (cfg / "engine.yaml").read_text()
+    (cfg / "engine.yaml").write_text(engine.replace("pstn_match: [127.0.0.1]", f"pstn_match: [{CARRIER}]"))
+    node_lines = "".join(
+        f'    ast-{i}: {{sip: "127.0.0.1:{s.getsockname()[1]}", ami: "127.0.0.1:{free_port()}", '
+        f"rtp_start: {20000 + 1000 * i}, rtp_end: {20999 + 1000 * i}}}\n" for i, s in enumerate(nodes))
+    (cfg / "cluster.yaml").write_text(f'cluster:\n  proxies:\n    edge-a: {{sip: "127.0.0.1:{port}"}}\n'
+                                      f'    edge-b: {{sip: "127.0.0.1:{free_port()}"}}\n  nodes:\n{node_lines}')
+    settings = load_config(cfg, environ={}).settings
+    out = tmp_path / "edge"
+    out.mkdir()
+    files = render(settings, RenderOptions(ami_secret=fresh_secret(), node="ast-0", kamailio_dir=str(out),
+                                           agent_secrets={name: fresh_secret() for name in settings.agents}))
+    for name in ("kamailio-edge-a.cfg", "dispatcher.list"):
+        (out / name).write_text(files[name])
+    log_path = tmp_path / "kamailio.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen([kamailio, "-DD", "-E", "-f", str(out / "kamailio-edge-a.cfg"), "-Y", str(out),
+                             "-P", str(out / "kamailio.pid"), "-w", str(out)],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield Edge(port, nodes, proc, log_path)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        for s in nodes:
+            s.close()
+
+
+def ready(edge: Edge, sock: socket.socket) -> str:
+    """Kamailio's first answer to OPTIONS: asked again until it listens (bounded)."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline and edge.proc.poll() is None:
+        edge.request(sock, "OPTIONS", f"ready-{uuid.uuid4().hex}")
+        if select.select([sock], [], [], 0.5)[0]:
+            return sock.recv(65535).decode()
+    raise AssertionError("kamailio did not answer OPTIONS: " + edge.log.read_text()[-3000:])
+
+
+def test_the_proxy_answers_options_and_refuses_invites_from_outside_the_carrier(edge: Edge) -> None:
+    with udp("127.0.0.1") as stranger:
+        assert ready(edge, stranger).startswith("SIP/2.0 200 ")
+        edge.request(stranger, "INVITE", "stranger-call")
+        _, answer = receive([stranger], "SIP/2.0 4")
+        assert answer.startswith("SIP/2.0 403 ") and header(answer, "Call-ID") == ["stranger-call"]
+
+
+def test_an_invite_a_node_refuses_moves_to_the_next_node_within_the_same_transaction(edge: Edge) -> None:
+    with udp(CARRIER) as carrier:
+        assert ready(edge, carrier).startswith("SIP/2.0 200 ")
+        edge.request(carrier, "INVITE", "citizen-call")
+        first, invite = receive(edge.nodes, "INVITE ")
+        assert header(invite, "Call-ID") == ["citizen-call"]
+        assert header(invite, "Record-Route") == [f"<sip:127.0.0.1:{edge.port};lr;ftag=citizen>"]  # BYE passes here
+        first.sendto(reply(invite, "503 Service Unavailable").encode(), ("127.0.0.1", edge.port))
+        second, again = receive([s for s in edge.nodes if s is not first], "INVITE ")
+        assert header(again, "Call-ID") == ["citizen-call"] and header(again, "CSeq") == ["1 INVITE"]
+        second.sendto(reply(again, "503 Service Unavailable").encode(), ("127.0.0.1", edge.port))
+        _, final = receive([carrier], "SIP/2.0 5")
+        # both nodes refused: the carrier gets the failure, as 500 (a proxy never forwards a 503,
+        # RFC 3261 16.7: it would mean the proxy itself is unavailable)
+        assert final.startswith("SIP/2.0 500 ") and header(final, "Call-ID") == ["citizen-call"]
