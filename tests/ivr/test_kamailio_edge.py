@@ -5,6 +5,7 @@ Asterisk; the carrier sends from 127.0.0.9, anyone else from 127.0.0.1."""
 
 from __future__ import annotations
 
+import os
 import select
 import shutil
 import socket
@@ -105,8 +106,10 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
         (out / name).write_text(files[name])
     log_path = tmp_path / "kamailio.log"
     log = log_path.open("w")
-    proc = subprocess.Popen([kamailio, "-DD", "-E", "-f", str(out / "kamailio-edge-a.cfg"), "-Y", str(out),
-                             "-P", str(out / "kamailio.pid"), "-w", str(out)],
+    # unprivileged: as root (this test bed) it drops to nobody once it has read its files and bound its port
+    user = ["-u", "nobody", "-g", "nogroup"] if os.geteuid() == 0 else []
+    proc = subprocess.Popen([kamailio, "-DD", "-E", *user, "-f", str(out / "kamailio-edge-a.cfg"), "-Y", str(out),
+                             "-w", str(out)],
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         yield Edge(port, nodes, proc, log_path)
@@ -135,6 +138,7 @@ def ready(edge: Edge, sock: socket.socket) -> str:
 def test_the_proxy_answers_options_and_refuses_invites_from_outside_the_carrier(edge: Edge) -> None:
     with udp("127.0.0.1") as stranger:
         assert ready(edge, stranger).startswith("SIP/2.0 200 ")
+        assert os.stat(f"/proc/{edge.proc.pid}").st_uid != 0  # it answers without root
         edge.request(stranger, "INVITE", "stranger-call")
         _, answer = receive([stranger], "SIP/2.0 4")
         assert answer.startswith("SIP/2.0 403 ") and header(answer, "Call-ID") == ["stranger-call"]
@@ -155,3 +159,15 @@ def test_an_invite_a_node_refuses_moves_to_the_next_node_within_the_same_transac
         # both nodes refused: the carrier gets the failure, as 500 (a proxy never forwards a 503,
         # RFC 3261 16.7: it would mean the proxy itself is unavailable)
         assert final.startswith("SIP/2.0 500 ") and header(final, "Call-ID") == ["citizen-call"]
+
+
+def test_a_node_that_does_not_answer_is_skipped_after_the_invite_timeout_but_a_4xx_is_final(edge: Edge) -> None:
+    with udp(CARRIER) as carrier:
+        assert ready(edge, carrier).startswith("SIP/2.0 200 ")
+        edge.request(carrier, "INVITE", "silent-node-call")
+        silent, invite = receive(edge.nodes, "INVITE ")  # never answered: no 100 Trying within fr_timer
+        other, again = receive([s for s in edge.nodes if s is not silent], "INVITE ")
+        assert header(again, "Call-ID") == ["silent-node-call"]
+        other.sendto(reply(again, "486 Busy Here").encode(), ("127.0.0.1", edge.port))
+        _, final = receive([carrier], "SIP/2.0 4")
+        assert final.startswith("SIP/2.0 486 ")  # a node's 4xx is the call's answer, not a node failure
