@@ -76,7 +76,8 @@ def cluster_problems(cluster: ClusterSettings, pstn_match: tuple[str, ...]) -> l
 
 
 def _addresses(cluster: ClusterSettings) -> list[Problem]:
-    """Every listening address:port once: two things bound to one port cannot both start."""
+    """Every listening address:port once (two things bound to one port cannot both start), and
+    never a wildcard."""
     seen: dict[tuple[str, int], str] = {}
     out: list[Problem] = []
     listeners: list[tuple[tuple[str | int, ...], str]] = [
@@ -87,7 +88,10 @@ def _addresses(cluster: ClusterSettings) -> list[Problem]:
     for path, address in listeners:
         key = split_ip_port(address)
         what = " ".join(str(p) for p in path[1:])
-        if key in seen:
+        if ipaddress.ip_address(key[0]).is_unspecified:
+            out.append((path, f"{address}: name the address itself, not a wildcard (the proxies and the "
+                        "nodes send to it, and RTP is announced on it)"))
+        elif key in seen:
             out.append((path, f"{address} is already {seen[key]}"))
         else:
             seen[key] = what

@@ -149,6 +149,7 @@ def _line(text: str, marker: str) -> int:
     ('      ami: "127.0.0.1:5039"', '      ami: "127.0.0.1:4574"', 'ami: "127.0.0.1:4574"',
      "127.0.0.1:4574 is already nodes ast-a engines 1"),
     ('      sip: "127.0.0.1:5081"', '      sip: "127.0.0.1:70000"', "70000", "is not host:port"),
+    ('      sip: "127.0.0.1:5081"', '      sip: "0.0.0.0:5081"', "0.0.0.0", "not a wildcard"),
     ('      sip: "127.0.0.1:5081"', '      sip: "pbx.example.org:5060"', "pbx.example", "not a host name"),
     ("      rtp_end: 11999", "      rtp_end: 70000", "rtp_end: 70000", "less than or equal to 65535"),
     ("      maxcalls: 150", "      maxcalls: 0", "maxcalls: 0", "greater than or equal to 1"),

@@ -144,16 +144,27 @@ def test_the_proxy_answers_options_and_refuses_invites_from_outside_the_carrier(
         assert answer.startswith("SIP/2.0 403 ") and header(answer, "Call-ID") == ["stranger-call"]
 
 
+def first_node(edge: Edge, carrier: socket.socket, call_id: str) -> tuple[socket.socket, str]:
+    """The carrier's INVITE, once the proxy answers OPTIONS, as the first node receives it."""
+    assert ready(edge, carrier).startswith("SIP/2.0 200 ")
+    edge.request(carrier, "INVITE", call_id)
+    return receive(edge.nodes, "INVITE ")
+
+
+def next_node(edge: Edge, first: socket.socket, call_id: str) -> tuple[socket.socket, str]:
+    """The same INVITE at the other node."""
+    second, again = receive([s for s in edge.nodes if s is not first], "INVITE ")
+    assert header(again, "Call-ID") == [call_id] and header(again, "CSeq") == ["1 INVITE"]
+    return second, again
+
+
 def test_an_invite_a_node_refuses_moves_to_the_next_node_within_the_same_transaction(edge: Edge) -> None:
     with udp(CARRIER) as carrier:
-        assert ready(edge, carrier).startswith("SIP/2.0 200 ")
-        edge.request(carrier, "INVITE", "citizen-call")
-        first, invite = receive(edge.nodes, "INVITE ")
+        first, invite = first_node(edge, carrier, "citizen-call")
         assert header(invite, "Call-ID") == ["citizen-call"]
         assert header(invite, "Record-Route") == [f"<sip:127.0.0.1:{edge.port};lr;ftag=citizen>"]  # BYE passes here
         first.sendto(reply(invite, "503 Service Unavailable").encode(), ("127.0.0.1", edge.port))
-        second, again = receive([s for s in edge.nodes if s is not first], "INVITE ")
-        assert header(again, "Call-ID") == ["citizen-call"] and header(again, "CSeq") == ["1 INVITE"]
+        second, again = next_node(edge, first, "citizen-call")
         second.sendto(reply(again, "503 Service Unavailable").encode(), ("127.0.0.1", edge.port))
         _, final = receive([carrier], "SIP/2.0 5")
         # both nodes refused: the carrier gets the failure, as 500 (a proxy never forwards a 503,
@@ -163,11 +174,8 @@ def test_an_invite_a_node_refuses_moves_to_the_next_node_within_the_same_transac
 
 def test_a_node_that_does_not_answer_is_skipped_after_the_invite_timeout_but_a_4xx_is_final(edge: Edge) -> None:
     with udp(CARRIER) as carrier:
-        assert ready(edge, carrier).startswith("SIP/2.0 200 ")
-        edge.request(carrier, "INVITE", "silent-node-call")
-        silent, invite = receive(edge.nodes, "INVITE ")  # never answered: no 100 Trying within fr_timer
-        other, again = receive([s for s in edge.nodes if s is not silent], "INVITE ")
-        assert header(again, "Call-ID") == ["silent-node-call"]
+        silent, _ = first_node(edge, carrier, "silent-node-call")  # never answered: no 100 Trying within fr_timer
+        other, again = next_node(edge, silent, "silent-node-call")
         other.sendto(reply(again, "486 Busy Here").encode(), ("127.0.0.1", edge.port))
         _, final = receive([carrier], "SIP/2.0 4")
         assert final.startswith("SIP/2.0 486 ")  # a node's 4xx is the call's answer, not a node failure
