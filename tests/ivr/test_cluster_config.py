@@ -127,6 +127,19 @@ def test_the_real_kamailio_accepts_every_generated_proxy_config(cfg: Path, tmp_p
         assert listen in check.stdout + check.stderr  # it would listen where the topology says
 
 
+def test_the_shipped_sample_topology_renders_every_node_and_both_proxies(cfg: Path, tmp_path: Path) -> None:
+    shutil.copy(REPO / "deploy" / "cluster.yaml", cfg / "cluster.yaml")
+    settings = load_config(cfg, environ={}).settings
+    assert settings.cluster and list(settings.cluster.nodes) == ["ast-a", "ast-b"]
+    for node in settings.cluster.nodes:
+        files = files_for(settings, node, str(tmp_path))
+        assert f"systemname = {node}\n" in files["asterisk.conf"]
+    (tmp_path / "dispatcher.list").write_text(files["dispatcher.list"])
+    for proxy in settings.cluster.proxies:
+        (tmp_path / f"{proxy}.cfg").write_text(files[f"kamailio-{proxy}.cfg"])
+        assert kamailio_check(tmp_path / f"{proxy}.cfg").returncode == 0
+
+
 def test_the_check_fails_on_a_broken_config(tmp_path: Path) -> None:
     """The check above can fail: kamailio refuses a route that calls an unknown function."""
     broken = tmp_path / "broken.cfg"
