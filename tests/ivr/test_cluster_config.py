@@ -120,6 +120,7 @@ def test_the_real_kamailio_accepts_every_generated_proxy_config(cfg: Path, tmp_p
     files = files_for(load_config(cfg, environ={}).settings, "ast-a", str(out))
     (out / "dispatcher.list").write_text(files["dispatcher.list"])
     assert f'ds_select_dst("1", "{ {"load": 10, "weight": 9}[balance] }")' in files["kamailio-edge-a.cfg"]
+    assert ("ds_load_update();" in files["kamailio-edge-a.cfg"]) == (balance == "load")  # counting only for 10
     for proxy, listen in (("edge-a", "127.0.0.1]:5070"), ("edge-b", "127.0.0.2]:5070")):
         (out / f"kamailio-{proxy}.cfg").write_text(files[f"kamailio-{proxy}.cfg"])
         check = kamailio_check(out / f"kamailio-{proxy}.cfg")
