@@ -71,9 +71,11 @@ def receive(socks: list[socket.socket], want: str, timeout: float = WAIT_S) -> t
     raise AssertionError(f"no {want!r} within {timeout} s")
 
 
-def reply(request: str, status: str) -> str:
-    head = [line for line in request.split("\r\n\r\n")[0].split("\r\n")[1:]
-            if line.split(":")[0].lower() in ("via", "from", "call-id", "cseq", "to")]
+def reply(request: str, status: str, contact: str = "") -> str:
+    """A node's answer; with ``contact`` (a 2xx) it keeps the Record-Route, as a UAS must."""
+    keep = ("via", "from", "call-id", "cseq", "to") + (("record-route",) if contact else ())
+    head = [line for line in request.split("\r\n\r\n")[0].split("\r\n")[1:] if line.split(":")[0].lower() in keep]
+    head += [f"Contact: <{contact}>"] if contact else []
     head = [f"{line};tag=node" if line.lower().startswith("to:") else line for line in head]
     return f"SIP/2.0 {status}\r\n" + "\r\n".join(head) + "\r\nContent-Length: 0\r\n\r\n"
 
@@ -179,3 +181,38 @@ def test_a_node_that_does_not_answer_is_skipped_after_the_invite_timeout_but_a_4
         other.sendto(reply(again, "486 Busy Here").encode(), ("127.0.0.1", edge.port))
         _, final = receive([carrier], "SIP/2.0 4")
         assert final.startswith("SIP/2.0 486 ")  # a node's 4xx is the call's answer, not a node failure
+
+
+def test_call_load_sends_each_call_to_the_node_holding_fewer_and_a_bye_through_the_proxy_frees_it(edge: Edge) -> None:
+    """Algorithm 10: call 2 goes to the node without a call; once call 2's BYE (which passes the
+    proxy thanks to Record-Route) took that load away, call 3 goes there again, where a rotation
+    or a hash would be as likely to pick the node still holding call 1."""
+    with udp(CARRIER) as carrier:
+        busy, invite = first_node(edge, carrier, "call-1")
+        answer(edge, carrier, busy, invite)
+        edge.request(carrier, "INVITE", "call-2")
+        other, second = receive(edge.nodes, "INVITE ")
+        assert other is not busy and header(second, "Call-ID") == ["call-2"]  # the node with no call
+        node_uri = answer(edge, carrier, other, second)
+        host, port = carrier.getsockname()
+        carrier.sendto((  # the citizen hangs up call 2: in the dialog, routed by the Record-Route
+            f"BYE {node_uri} SIP/2.0\r\nVia: SIP/2.0/UDP {host}:{port};branch=z9hG4bK-{uuid.uuid4().hex};rport\r\n"
+            f"Route: <sip:127.0.0.1:{edge.port};lr;ftag=citizen>\r\nMax-Forwards: 70\r\n"
+            f"From: <sip:13900000001@{host}>;tag=citizen\r\nTo: <sip:12345@127.0.0.1>;tag=node\r\n"
+            "Call-ID: call-2\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n").encode(), ("127.0.0.1", edge.port))
+        _, bye = receive([other], "BYE ")
+        other.sendto(reply(bye, "200 OK").encode(), ("127.0.0.1", edge.port))
+        receive([carrier], "SIP/2.0 200")
+        edge.request(carrier, "INVITE", "call-3")
+        freed, third = receive(edge.nodes, "INVITE ")
+        assert freed is other and header(third, "Call-ID") == ["call-3"]  # its load came down with the BYE
+
+
+def answer(edge: Edge, carrier: socket.socket, node: socket.socket, invite: str) -> str:
+    """The node answers the INVITE (200 with its Contact); the carrier sees the 200 with the
+    proxy's Record-Route. Returns the node's Contact URI."""
+    node_uri = f"sip:12345@127.0.0.1:{node.getsockname()[1]}"
+    node.sendto(reply(invite, "200 OK", node_uri).encode(), ("127.0.0.1", edge.port))
+    _, answered = receive([carrier], "SIP/2.0 2")
+    assert header(answered, "Record-Route") == [f"<sip:127.0.0.1:{edge.port};lr;ftag=citizen>"]
+    return node_uri
