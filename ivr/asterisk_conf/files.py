@@ -12,6 +12,7 @@ from pathlib import Path
 from ivr.asterisk_conf.asterisk import asterisk_conf
 from ivr.asterisk_conf.globals import globals_conf
 from ivr.asterisk_conf.manager import manager_conf
+from ivr.asterisk_conf.node import edge_files, node_settings
 from ivr.asterisk_conf.numbers import numbers_dialplan
 from ivr.asterisk_conf.options import EXTRA_FILES, RenderOptions
 from ivr.asterisk_conf.out_of_scope import out_of_scope_dialplan, out_of_scope_features
@@ -58,10 +59,15 @@ def render(settings: Settings, options: RenderOptions) -> dict[str, str]:
 
 
 def _render(settings: Settings, options: RenderOptions) -> dict[str, str]:
+    edge = edge_files(settings, options.kamailio_dir)  # from the carrier's addresses, not the node's view
+    settings, maxcalls = node_settings(settings, options.node), None  # a cluster node's own view (node.py)
+    if settings.cluster is not None and (node := options.node) is not None:
+        options = dataclasses.replace(options, system_name=node)
+        maxcalls = settings.cluster.nodes[node].maxcalls
     files = {name: (STATIC_DIR / name).read_text(encoding="utf-8") for name in STATIC_FILES}
     files.update(
         {
-            "asterisk.conf": asterisk_conf(options),
+            "asterisk.conf": asterisk_conf(options, maxcalls),
             "manager.conf": manager_conf(settings, options),
             "pjsip_generated.conf": pjsip_conf(settings, options),
             "rtp.conf": f"[general]\nrtpstart={settings.sip.rtp_start}\nrtpend={settings.sip.rtp_end}\n",
@@ -77,6 +83,7 @@ def _render(settings: Settings, options: RenderOptions) -> dict[str, str]:
             **{name: options.extra_files.get(name, "") for name in EXTRA_FILES},
             "extensions_out_of_scope.conf": out_of_scope_dialplan(settings),
             "features_out_of_scope.conf": out_of_scope_features(settings),
+            **edge,
         }
     )
     return files

@@ -41,7 +41,9 @@ class RenderOptions:
     transfer_ami_secret: str | None = None  # adds the transfer user (ami.transfer_username)
     testbed_ami_secret: str | None = None  # adds a read-all AMI user for tests only
     disabled_events: tuple[str, ...] = QUIET_EVENTS  # a test bed that traces AGI passes ()
-    system_name: str = "ivr12345"
+    system_name: str = "ivr12345"  # a cluster node's is its name (it prefixes uniqueid, hence linkedid)
+    node: str | None = None  # with a cluster section: the node whose Asterisk files these are
+    kamailio_dir: str = "/etc/kamailio"  # where the proxies read dispatcher.list
     # whole files by name (only EXTRA_FILES), written verbatim: the test bed's own dialplan, which
     # the engine's package neither ships nor imports
     extra_files: Mapping[str, str] = field(default_factory=dict)

@@ -24,11 +24,15 @@ def register(p: argparse.ArgumentParser) -> None:
         q.add_argument("--out", required=True, type=Path, help="target directory, e.g. /etc/asterisk")
         q.add_argument("--engine-timeout", type=int, default=None,
                        help="seconds before the dialplan takes a call back (default: agi.call_timeout + 30)")
+        q.add_argument("--node", default=None,
+                       help="with a cluster section: the node whose Asterisk files to write (docs/cluster.md)")
+        q.add_argument("--kamailio-dir", default="/etc/kamailio",
+                       help="where the proxies read dispatcher.list (default: /etc/kamailio)")
 
 
 def run(args: argparse.Namespace) -> int:
     settings = load_config(config_dir(args)).settings
-    files = render_to(settings, args.out, args.engine_timeout)
+    files = render_to(settings, args.out, args.engine_timeout, node=args.node, kamailio_dir=args.kamailio_dir)
     print(f"wrote {len(files)} files to {args.out}")
     if args.action == "apply":
         asyncio.run(apply(settings))
@@ -36,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def render_to(settings: Settings, out: Path, engine_timeout: int | None = None) -> list[Path]:
+def render_to(settings: Settings, out: Path, engine_timeout: int | None = None, *, node: str | None = None,
+              kamailio_dir: str = "/etc/kamailio") -> list[Path]:
     secret = settings.ami.secret
     if secret is None:
         raise UsageError("missing AMI secret: set IVR_AMI_SECRET (the engine must use the same one); "
@@ -49,7 +54,7 @@ def render_to(settings: Settings, out: Path, engine_timeout: int | None = None) 
                                          seats_ami_secret=seats.get_secret_value() if seats else None,
                                          admin_ami_secret=admin.get_secret_value() if admin else None,
                                          transfer_ami_secret=transfer.get_secret_value() if transfer else None,
-                                         engine_timeout=engine_timeout), out)
+                                         engine_timeout=engine_timeout, node=node, kamailio_dir=kamailio_dir), out)
 
 
 async def apply(settings: Settings) -> None:

@@ -7,6 +7,7 @@ import re
 
 from pydantic import Field
 
+from ivr.config.cluster import ClusterSettings, cluster_problems
 from ivr.config.sections import AgiSettings, AmiSettings, RedisSettings, SipSettings, WebSettings
 from ivr.core.callerid import CallerSettings
 from ivr.core.strict import NAME, NUMBER, Strict
@@ -40,6 +41,7 @@ class Settings(Strict):
     priority: PrioritySettings = PrioritySettings()
     callers: CallerSettings = Field(CallerSettings(), description="caller IDs: which numbers may be called back")
     out_of_scope: dict[str, OutOfScopeMatter] = Field({}, description="matters 12345 does not accept (不予受理)")
+    cluster: ClusterSettings | None = Field(None, description="proxies and Asterisk nodes (docs/cluster.md); none: one node")
 
     def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Names that point nowhere, as (path in the config, reason)."""
@@ -105,6 +107,8 @@ class Settings(Strict):
                 out.append((("numbers", num, "announce_until"), "only a merged number has a transitional notice"))
         if self.sip.rtp_start >= self.sip.rtp_end:
             out.append((("sip", "rtp_start"), "sip.rtp_start must be below sip.rtp_end"))
+        if self.cluster is not None:
+            out += cluster_problems(self.cluster, self.sip.pstn_match)
         return out
 
 

@@ -98,6 +98,24 @@ def host_port(text: str) -> str:
     return text
 
 
+def ip_port(text: str) -> str:
+    """``address:port`` with an IP address, never a host name (``[::1]:5060`` for IPv6): what the
+    cluster topology names, since nothing on the call path may wait for DNS."""
+    host_port(text)
+    base = text.rpartition(":")[0]
+    try:
+        ipaddress.ip_address(base[1:-1] if base.startswith("[") else base)
+    except ValueError:
+        raise UnsafeValue(f"{text!r}: an IP address, not a host name (no DNS on the call path)") from None
+    return text
+
+
+def split_ip_port(text: str) -> tuple[str, int]:
+    """(address without brackets, port) of a checked :func:`ip_port`."""
+    base, _, port = ip_port(text).rpartition(":")
+    return base.strip("[]"), int(port)
+
+
 def sip_uri(text: str) -> str:
     """A SIP URI for a ``contact=`` line (no ``;`` parameters: Asterisk reads ``;`` as a comment)."""
     if not SIP_URI.fullmatch(text):
@@ -109,6 +127,7 @@ Title = Annotated[str, AfterValidator(plain_title)]
 Host = Annotated[str, AfterValidator(host)]
 PjsipMatch = Annotated[str, AfterValidator(pjsip_match)]
 HostPort = Annotated[str, AfterValidator(host_port)]
+IpPort = Annotated[str, AfterValidator(ip_port)]
 SipUri = Annotated[str, AfterValidator(sip_uri)]
 MUSIC_CLASS = r"^[A-Za-z0-9_-]{1,40}$"
 FILE_PATH = r"^/[A-Za-z0-9_./-]{1,255}$"

@@ -1,0 +1,47 @@
+"""One Asterisk node of a cluster (issue 20): the settings its files are rendered from, and the
+Kamailio files written beside them.
+
+A node's Asterisk is the single-node Asterisk with the node's own addresses: its SIP transport and
+media address, its AMI, its RTP range, its engines, and, when proxies stand in front, the proxies'
+addresses where the carrier's were (citizens' calls now arrive from them). Deriving these settings
+keeps one renderer per file instead of a cluster variant of each.
+"""
+
+from __future__ import annotations
+
+from ivr.asterisk_conf.dispatcher import dispatcher_list
+from ivr.asterisk_conf.kamailio import kamailio_cfg
+from ivr.asterisk_conf.kamtext import name as kam_name
+from ivr.config import ConfigError, Settings
+from ivr.config.cluster import proxy_matches
+from ivr.core.conftext import split_ip_port
+
+
+def node_settings(s: Settings, node: str | None) -> Settings:
+    """``s`` as seen by ``node``'s Asterisk; ``s`` itself without a cluster (``node`` must be None)."""
+    if s.cluster is None:
+        if node is not None:
+            raise ConfigError(f"node {node!r}: there is no cluster section in config/, so no nodes")
+        return s
+    if node not in s.cluster.nodes:
+        known = ", ".join(s.cluster.nodes)
+        raise ConfigError(f"name the cluster node to render Asterisk's files for (--node: one of {known})"
+                          if node is None else f"node {node!r} is not in the cluster (there: {known})")
+    n = s.cluster.nodes[node]
+    sip_host, sip_port = split_ip_port(n.sip)
+    ami_host, ami_port = split_ip_port(n.ami)
+    sip = {"bind": sip_host, "port": sip_port, "media_address": sip_host, "rtp_start": n.rtp_start, "rtp_end": n.rtp_end}
+    if s.cluster.proxies:
+        sip["pstn_match"] = proxy_matches(s.cluster)
+    agi = {"engines": n.engines} if n.engines else {}
+    return s.model_copy(update={"sip": s.sip.model_copy(update=sip), "agi": s.agi.model_copy(update=agi),
+                                "ami": s.ami.model_copy(update={"host": ami_host, "port": ami_port})})
+
+
+def edge_files(s: Settings, kamailio_dir: str) -> dict[str, str]:
+    """``kamailio-<proxy>.cfg`` for each proxy and their ``dispatcher.list``; none without proxies."""
+    if s.cluster is None or not s.cluster.proxies:
+        return {}
+    files = {f"kamailio-{kam_name(proxy)}.cfg": kamailio_cfg(s.cluster, proxy, s.sip.pstn_match, kamailio_dir)
+             for proxy in s.cluster.proxies}
+    return {**files, "dispatcher.list": dispatcher_list(s.cluster)}
