@@ -15,6 +15,7 @@ from typing import Iterator
 import pytest
 import redis
 
+from ivr.store import keyspace
 from testbed.ports import PortAllocator
 from testbed.processes import log_tail, spawn, wait_port
 
@@ -79,7 +80,7 @@ def test_the_redis_example_keeps_an_append_only_file_and_refuses_writes_without_
     assert client.config_get("appendfsync") == {"appendfsync": "everysec"}
     assert client.config_get("min-replicas-max-lag") == {"min-replicas-max-lag": "10"}
     with pytest.raises(redis.exceptions.ResponseError, match="NOREPLICAS"):
-        client.set("ivr:test", "1")  # alone, the master does not acknowledge a write it could lose
+        client.set(keyspace.REPLICATION_MARK, "1")  # alone, the master does not acknowledge a write it could lose
 
 
 def test_the_sentinel_example_watches_service_ivr_with_a_quorum_of_two(

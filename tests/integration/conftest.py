@@ -6,6 +6,7 @@ reason. Tests wait for AMI events or Redis state with bounded waits, never bare 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -88,13 +89,23 @@ async def redis(state: BedState) -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
+@contextlib.asynccontextmanager
+async def ticket_reader(bed: TestBed, workdir: Path) -> AsyncIterator[TicketStore]:
+    """A bed's tickets, read through the repository (the one owner of the key schema), on the
+    Redis the engines use (the master Sentinel names, on a cluster bed)."""
+    assert bed.state
+    store = TicketStore(bed.settings.redis, workdir / "ticket-reader", name="test", retention_days=1,
+                        caller_key=bed.state.caller_key.encode())
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 @pytest.fixture
-async def tickets(state: BedState, tmp_path: Path) -> AsyncIterator[TicketStore]:
-    """The bed's tickets, read through the repository (the one owner of the key schema)."""
-    store = TicketStore(state.redis_url, tmp_path / "ticket-reader", name="test", retention_days=1,
-                        caller_key=state.caller_key.encode())
-    yield store
-    await store.close()
+async def tickets(bed: TestBed, tmp_path: Path) -> AsyncIterator[TicketStore]:
+    async with ticket_reader(bed, tmp_path) as store:
+        yield store
 
 
 @pytest.fixture
@@ -149,6 +160,12 @@ async def cluster_ami(cluster_bed: TestBed) -> AsyncIterator[AmiClient]:
     await client.connect()
     yield client
     client.close()
+
+
+@pytest.fixture
+async def cluster_tickets(cluster_bed: TestBed, tmp_path: Path) -> AsyncIterator[TicketStore]:
+    async with ticket_reader(cluster_bed, tmp_path) as store:
+        yield store
 
 
 @pytest.fixture

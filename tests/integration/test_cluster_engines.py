@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any, AsyncIterator
 
 import pytest
@@ -29,15 +28,6 @@ async def channel_variable(ami: AmiClient, channel: str, name: str) -> str:
 
 def of(caller: str, command: str = "") -> Any:
     return lambda e: e.get("CallerIDNum") == caller and command in e.get("Command", "")
-
-
-@pytest.fixture
-async def cluster_tickets(cluster: TestBed, tmp_path: Path) -> AsyncIterator[TicketStore]:
-    assert cluster.state
-    store = TicketStore(cluster.state.redis_url, tmp_path / "ticket-reader", name="test", retention_days=1,
-                        caller_key=cluster.state.caller_key.encode())
-    yield store
-    await store.close()
 
 
 @pytest.fixture
