@@ -29,6 +29,7 @@ import time
 from datetime import datetime
 from typing import Callable, Mapping, cast
 
+import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ivr.store import keyspace
@@ -136,15 +137,10 @@ class CallbackWorker:
         if why:  # the tracker writes it on the ticket; nothing is pending, nothing is placed
             log.warning("callback for call %s refused: %s", linkedid, why)
             return
-        digest = keyspace.caller_digest(number, self.caller_key)
-        # one pending callback per number: a second request keeps the first one's place
-        if not await self.redis.set(keyspace.callback_number(digest), linkedid, nx=True, ex=86_400):
-            if await self.redis.get(keyspace.callback_number(digest)) != linkedid:
-                log.info("callback for %s: one is already pending for this number", mask_number(number))
-                return
         request = CallbackRequest(linkedid=linkedid, number=number, queue=queue, queued_at=queued_at,
                                   priority=int(priority), next_at=time.time())
-        await self.redis.hsetnx(keyspace.CALLBACKS, linkedid, json.dumps(request.to_json()))
+        if not await keep(self.redis, request, self.caller_key):
+            log.info("callback for %s: one is already pending for this number", mask_number(number))
 
     # --- placing attempts ----------------------------------------------------------------------
 
@@ -247,6 +243,18 @@ class CallbackWorker:
             ticket.answered, ticket.disposition = now, Disposition.ANSWERED.value
         ticket.note(now, f"callback {stage}", f"attempt {attempt}" + (f" {agent}" if agent else ""))
         self.tickets.write_nowait(ticket, f"callback:{attempt}:{stage}", rev=100 + 10 * attempt + STAGE_REV.get(stage, 0))
+
+
+async def keep(redis: aioredis.Redis, request: CallbackRequest, caller_key: bytes) -> bool:
+    """Keep a new request in Redis for whichever engine places callbacks; False when another
+    call's callback is already pending for this number (a second request keeps the first one's
+    place). Idempotent per call: the same request kept twice is one request."""
+    digest = keyspace.caller_digest(request.number, caller_key)
+    if not await redis.set(keyspace.callback_number(digest), request.linkedid, nx=True, ex=86_400):
+        if await redis.get(keyspace.callback_number(digest)) != request.linkedid:
+            return False
+    await redis.hsetnx(keyspace.CALLBACKS, request.linkedid, json.dumps(request.to_json()))
+    return True
 
 
 def _plain(request: CallbackRequest) -> bool:

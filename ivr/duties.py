@@ -4,7 +4,8 @@ Every engine serves FastAGI and keeps an AMI session, but only the holder of the
 lease feeds AMI events to the call follower, the live follower and the seat follower, counts
 KPIs, runs queued callbacks and writes tickets (each write stamped with its fencing token);
 the ``hours`` and ``retention`` leases pick one engine for the sub-center hours publisher and
-the retention of Asterisk's call logs. A new holder reconciles from Asterisk at once, as after
+the retention of Asterisk's call logs; the ``nodes`` lease, one for the whole cluster, picks the
+engine that closes the calls of a node that died (ivr/node_watch.py). A new holder reconciles from Asterisk at once, as after
 an AMI reconnect (``CoreShowChannels``, the CDR since ``followed_until``, ``QueueStatus``). An
 engine that loses the lease stops at once and forgets its calls: whoever holds it next
 reconciles them. Push delivery needs no lease: its consumer groups hand each event to one engine.
@@ -21,6 +22,7 @@ import redis.asyncio as aioredis
 from ivr.ami.client import AmiClient
 from ivr.callback import CallbackWorker
 from ivr.follow import CallFollower
+from ivr.node_watch import SCOPE as NODES_SCOPE
 from ivr.store.lease import DUTIES, RENEW_EVERY, TTL, Lease
 from queues.follower import LiveFollower
 from queues.seat_control import SeatFollower
@@ -45,6 +47,9 @@ class Duties:
         self.leases = {duty: Lease(redis, duty, asterisk, identity, ttl=ttl, renew_every=renew_every, confirm=confirm)
                        for duty in DUTIES}
         self.follow = self.leases["follow"]
+        # one engine in the whole cluster watches the nodes and closes a gone node's calls (ivr/node_watch.py)
+        self.leases["nodes"] = Lease(redis, "nodes", NODES_SCOPE, identity, ttl=ttl, renew_every=renew_every,
+                                     confirm=confirm)
         self.follower, self.live, self.seats, self.callbacks = follower, live, seats, callbacks
         self._ami = ami
         self._tasks: set[asyncio.Task[None]] = set()

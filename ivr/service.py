@@ -40,6 +40,7 @@ from queues.follower import LiveFollower, deadline_on
 from tickets.webhooks import PushWorker
 from queues.seat_control import SeatFollower
 from transfer.ami import HoursPublisher
+from ivr.node_watch import NodeWatch
 from ivr.core.secret_policy import deployment_secret_problems
 from ivr.store import CallStore, ElderlyList
 from queues.store import SeatStore
@@ -93,6 +94,10 @@ class Service:
         self.duties = Duties(leases, f"{s.ami.host}:{s.ami.port}", self.name, self.follower, self.live, self.seats,
                              self.callbacks, lambda: self.ami,
                              confirm=(lambda: confirm(leases, replicas, confirm_ms)) if replicas else None)
+        # the calls of a node that died: closed by one engine in the cluster, under that node's follow lease
+        self.node_tickets = TicketStore(s.redis, spool, name=f"nodes-{s.agi.port}", retention_days=s.tickets.retention_days,
+                                        caller_key=caller_key)
+        self.node_watch = NodeWatch(lambda: self.flows.current.settings, leases, self.node_tickets, caller_key, self.name)
         # sub-center hours for the agents' own transfers, as the transfer AMI user
         self.hours = HoursPublisher(lambda: self.flows.current.settings, lambda: self.flows.current.calendar)
         self.ami: AmiClient | None = None
@@ -178,6 +183,8 @@ class Service:
                     tasks.create_task(keep_running(lambda: self.duties.follow.while_held(self.callbacks.run),
                                                    "callbacks")),
                     tasks.create_task(keep_running(self.push.run, "ticket push")),
+                    tasks.create_task(keep_running(lambda: self.duties.leases["nodes"].while_held(self.node_watch.run),
+                                                   "node watch")),
                     tasks.create_task(keep_running(lambda: self.duties.leases["retention"].while_held(
                         lambda: run_retention(lambda: self.loaded.settings, reopen=self._reopen_logs)),
                         "log retention")),
@@ -201,7 +208,7 @@ class Service:
             if console is not None:
                 await console.cleanup()
                 await console.app[CONSOLE].redis.aclose()
-            for store in (self.store, self.tickets):
+            for store in (self.store, self.tickets, self.node_tickets):
                 await store.flush_spool()
                 await store.close()
             await self.seats.store.close()

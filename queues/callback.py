@@ -16,7 +16,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
+from pydantic import Field
+
 from ivr.core.callerid import CallerSettings, is_callable
+from ivr.core.strict import NAME, Strict
 from queues.model import Callback, Queue
 
 PENDING, PLACED, ANSWERED, FAILED, REFUSED = "pending", "placed", "answered", "failed", "refused"
@@ -38,6 +41,7 @@ class CallbackRequest:
     status: str = PENDING
     next_at: float = 0.0  # epoch s the next stand-in is placed
     reason: str = ""  # why it was refused or given up
+    max_attempts: int = 0  # 0: the queue's ``callback.attempts``; else set by the request's origin (a node lost)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,10 +100,44 @@ def result(request: CallbackRequest, dial_status: str, agent: str, at: float, po
                answered=bool(leg.get("answered")) or dial_status == "ANSWER")
     if dial_status == "ANSWER":
         request.status = ANSWERED
-    elif request.attempt > policy.attempts:
+    elif request.attempt > (request.max_attempts or policy.attempts):
         request.status = FAILED
     else:
         request.status, request.next_at = PENDING, at + policy.retry_after
+
+
+class NodeLossCallbacks(Strict):
+    """Who is called back when the Asterisk node carrying their call dies (docs/cluster.md, "When a
+    node dies"): the hotline calls them, they need not call again and wait from the start."""
+
+    ivr: bool = Field(True, description="callers who were in the menus")
+    waiting: bool = Field(True, description="callers who were waiting in a queue")
+    talking: bool = Field(False, description="callers who were talking to a seat (the seat has the ticket and "
+                          "may call back itself)")
+    queue: str = Field("general", pattern=f"^{NAME}$", description="the queue whose seats take the callbacks "
+                       "(it must offer callbacks: its ``callback`` says how the number is dialed)")
+    delay: int = Field(30, ge=0, le=86_400, description="seconds after the node is declared gone before the first "
+                       "attempt (the caller may still be on the line to their carrier, and redial by themselves)")
+    attempts: int | None = Field(None, ge=1, le=10, description="calls to the citizen; default: the queue's callback attempts")
+
+    def wants(self, place: str) -> bool:
+        """Whether a caller who was at ``place`` (``ivr``, ``waiting``, ``talking``) is called back."""
+        return bool({"ivr": self.ivr, "waiting": self.waiting, "talking": self.talking}.get(place, False))
+
+
+class CallbackSettings(Strict):
+    """``callbacks:`` in config/: callbacks the platform schedules by itself (a caller's own request
+    is the queue's ``callback``)."""
+
+    node_loss: NodeLossCallbacks = NodeLossCallbacks()
+
+
+def node_loss_request(rules: NodeLossCallbacks, linkedid: str, number: str, queued_at: float, priority: int,
+                      now: float) -> CallbackRequest:
+    """The callback of a caller whose node died: pending, first attempt ``rules.delay`` from now, in
+    the policy's queue at the place in time order the caller had (``queued_at``)."""
+    return CallbackRequest(linkedid=linkedid, number=number, queue=rules.queue, queued_at=f"{queued_at:.6f}",
+                           priority=priority, next_at=now + rules.delay, max_attempts=rules.attempts or 0)
 
 
 def refused(request: CallbackRequest, reason: str) -> None:

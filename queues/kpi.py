@@ -36,8 +36,9 @@ SHORT_ABANDON = 5  # seconds: abandons this quick are reported apart (callers wh
 
 # the counters of one bucket; ``max_*`` keep the largest value, the others add up
 COUNTERS = ("offered", "answered", "answered_15", "answered_30", "abandoned", "abandoned_5", "overflowed",
-            "callbacks", "lost", "wait_ms", "answer_wait_ms", "max_wait_ms")
-_WAIT_ENDS = frozenset({VisitOutcome.ANSWERED, VisitOutcome.ABANDONED, VisitOutcome.CALLBACK, VisitOutcome.LOST})
+            "callbacks", "lost", "node_lost", "wait_ms", "answer_wait_ms", "max_wait_ms")
+_WAIT_ENDS = frozenset({VisitOutcome.ANSWERED, VisitOutcome.ABANDONED, VisitOutcome.CALLBACK, VisitOutcome.LOST,
+                        VisitOutcome.NODE_LOST})
 SCOPES = ("queue", "line")
 
 
@@ -117,6 +118,8 @@ def _counters(outcome: str, wait: float | None) -> dict[str, int]:
         c["callbacks"] = 1
     elif outcome == VisitOutcome.LOST:
         c["lost"] = 1
+    elif outcome == VisitOutcome.NODE_LOST:
+        c["node_lost"] = 1
     if wait_ms is not None:
         c["wait_ms"] = wait_ms
         c["max_wait_ms"] = wait_ms

@@ -355,8 +355,16 @@ class TestBed(EngineProcesses, SentinelGroup):
     def crash_asterisk(self) -> None:
         """Kill Asterisk (SIGKILL: no hang-ups, no CDRs, as a crash or power cut would) and
         start it again on the same ports and configuration."""
+        self.kill_asterisk()
+        self.start_asterisk()
+
+    def kill_asterisk(self) -> None:
+        """SIGKILL Asterisk and leave it dead (a node that does not come back)."""
         assert self.state
         stop_group(self.state.asterisk_pid, timeout=2, sig=9)
+
+    def start_asterisk(self) -> None:
+        """Start Asterisk again on the same ports and configuration (after :meth:`kill_asterisk`)."""
         self._start_asterisk()
         self.save()
 

@@ -61,6 +61,7 @@ class Disposition(StrEnum):
     EMERGENCY_LINKED = "emergency_linked"  # 110/119/120/122 answered the linked call
     CALLBACK = "callback"  # the caller chose a callback and hung up; ``callback`` says how it went
     ERROR = "error"  # the platform failed the call (Asterisk restart, lost, …)
+    NODE_LOST = "node_lost"  # the Asterisk node carrying the call died and did not come back (docs/cluster.md)
 
 
 DISPOSITION_LABELS = {
@@ -72,6 +73,7 @@ DISPOSITION_LABELS = {
     Disposition.EMERGENCY_LINKED: "已联动应急",
     Disposition.CALLBACK: "预约回拨",
     Disposition.ERROR: "异常",
+    Disposition.NODE_LOST: "节点故障中断",
 }
 
 
@@ -104,6 +106,7 @@ class VisitOutcome(StrEnum):
     OVERFLOWED = "overflowed"  # left without an answer and went on (the general queue, or the dialplan's next step)
     CALLBACK = "callback"  # the caller chose to be called back and hung up, keeping their place
     LOST = "lost"  # the platform lost the call while it waited (an Asterisk restart, a vanished call)
+    NODE_LOST = "node_lost"  # its Asterisk node died while it waited (tracking/node_gone.py)
 
 
 @dataclass

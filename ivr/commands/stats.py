@@ -22,7 +22,8 @@ WINDOW_TITLES = {"today": "今日 today", "last_hour": "近1小时 last hour", "
 COLUMNS = (  # (heading, report field, format)
     ("offered", "offered", "d"), ("answered", "answered", "d"), ("≤15s", "answered_15", "d"),
     ("≤30s", "answered_30", "d"), ("abandoned", "abandoned", "d"), ("≤5s", "abandoned_5", "d"),
-    ("overflow", "overflowed", "d"), ("callback", "callbacks", "d"), ("15秒接通率", "answer_rate_15", "%"),
+    ("overflow", "overflowed", "d"), ("callback", "callbacks", "d"),
+    ("节点故障中断", "node_lost", "d"), ("15秒接通率", "answer_rate_15", "%"),
     ("接通率", "answer_rate", "%"), ("呼损率", "abandon_rate", "%"), ("avg wait", "avg_wait_s", "s"),
     ("longest", "longest_wait_s", "s"),
 )

@@ -18,7 +18,13 @@ from pydantic import Field
 from ivr.core.conftext import IpPort, split_ip_port
 from ivr.core.strict import NAME, Strict
 
-__all__ = ["ClusterSettings", "Node", "Proxy", "cluster_problems", "proxy_matches"]
+__all__ = ["NODE_DEAD_AFTER_S", "ClusterSettings", "Node", "Proxy", "cluster_problems", "proxy_matches"]
+
+NODE_DEAD_AFTER_S = 5.0
+"""Seconds a node's AMI must refuse us before its calls are given up (docs/cluster.md, "When a node
+dies"): above an AMI reconnect or a short network blip, and above Asterisk's own restart under systemd
+(cold start about 1 s, ``RestartSec`` 1 s), whose calls the follower closes itself; short enough that
+callers are called back while they still remember the call. With no cluster section: the one node."""
 
 Problem = tuple[tuple[str | int, ...], str]
 
@@ -47,6 +53,8 @@ class ClusterSettings(Strict):
         "weight: by the nodes' weights (algorithm 9)")
     proxies: dict[str, Proxy] = Field({}, description="none (the carrier reaches the nodes directly) or two or more")
     nodes: dict[str, Node] = {}
+    node_dead_after_s: float = Field(NODE_DEAD_AFTER_S, ge=1, le=600, description="seconds a node's AMI refuses "
+                                     "us, with nobody following its calls, before they are closed as lost to the node")
 
 
 def cluster_problems(cluster: ClusterSettings, pstn_match: tuple[str, ...]) -> list[Problem]:

@@ -12,6 +12,7 @@ from ivr.config.sections import AgiSettings, AmiSettings, RedisSettings, SipSett
 from ivr.core.callerid import CallerSettings
 from ivr.core.strict import NAME, NUMBER, Strict
 from ivr.numbers.model import NumberEntry
+from queues.callback import CallbackSettings
 from queues.model import Agent, PauseReasons, Queue
 from queues.priority import PrioritySettings
 from tickets.scope import OutOfScopeMatter
@@ -42,6 +43,7 @@ class Settings(Strict):
     callers: CallerSettings = Field(CallerSettings(), description="caller IDs: which numbers may be called back")
     out_of_scope: dict[str, OutOfScopeMatter] = Field({}, description="matters 12345 does not accept (不予受理)")
     cluster: ClusterSettings | None = Field(None, description="proxies and Asterisk nodes (docs/cluster.md); none: one node")
+    callbacks: CallbackSettings = Field(CallbackSettings(), description="callbacks the platform schedules itself")
 
     def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Names that point nowhere, as (path in the config, reason)."""
@@ -109,6 +111,11 @@ class Settings(Strict):
             out.append((("sip", "rtp_start"), "sip.rtp_start must be below sip.rtp_end"))
         if self.cluster is not None:
             out += cluster_problems(self.cluster, self.sip.pstn_match)
+        lost = self.callbacks.node_loss  # checked when configured; by default a queue without callbacks means none
+        if "callbacks" in self.model_fields_set and (lost.ivr or lost.waiting or lost.talking) and (
+                lost.queue not in self.queues or self.queues[lost.queue].callback is None):
+            out.append((("callbacks", "node_loss", "queue"), f"{lost.queue!r} is not a queue with a callback: (the calls "
+                        "back of a lost node wait there for a seat)"))
         return out
 
 

@@ -229,3 +229,30 @@ async def lease_status(redis: aioredis.Redis, asterisk: str, duties: tuple[str, 
         token, _, holder = (value or "").partition(" ")
         out[duty] = LeaseState(holder, int(token or last or 0), max(0, int(pttl)) / 1000 if value else 0.0)
     return out
+
+
+# KEYS[1] the lease, KEYS[2] its token counter; ARGV[1] the value it must hold now ('' free), ARGV[2]
+# the taker's identity, ARGV[3] the TTL (ms). The lease is taken under a new token only if nothing
+# changed since the taker looked (0 otherwise): a holder that renewed in between keeps it.
+TAKE_OVER = """
+if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], token .. ' ' .. ARGV[2], 'PX', ARGV[3])
+return token
+"""
+
+
+async def take_over(redis: aioredis.Redis, duty: str, asterisk: str, seen: str, identity: str, ttl: float = TTL) -> int:
+    """Take ``duty``'s lease for ``asterisk`` from a holder that does not do the duty (the lease value
+    ``seen``, '' when free): the node-gone duty closes a dead node's calls under a token of its
+    own (ivr/node_watch.py). The holder's next renewal fails, so it stops and forgets those calls,
+    and its writes still journaled are refused. Returns the token (0: the lease changed meanwhile).
+    Give it back with :func:`give_back`."""
+    script = redis.register_script(TAKE_OVER)
+    return int(await script(keys=[keyspace.lease(duty, asterisk), keyspace.lease_token(duty, asterisk)],
+                            args=[seen, identity, int(ttl * 1000)]))
+
+
+async def give_back(redis: aioredis.Redis, duty: str, asterisk: str, token: int, identity: str) -> None:
+    """Free a lease taken with :func:`take_over` (if still ours): the node's engines take it at once."""
+    await redis.register_script(RELEASE)(keys=[keyspace.lease(duty, asterisk)], args=[f"{token} {identity}"])

@@ -26,6 +26,7 @@ from testbed.sentinel import sentinel_redis
 REPO = Path(__file__).resolve().parents[2]
 EXPERT_HOURS = 'hours: {day: working, time: "08:30-17:30"}'
 GENERAL_CALLBACK = 'callback: {after: 30, key: "1", attempts: 3, retry_after: 60}'
+NODE_LOSS_DELAY = "queue: general, delay: 30}"
 
 
 
@@ -43,6 +44,9 @@ def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # and a waiting caller may ask for a callback after 2 s instead of 30, tried twice, 5 s apart
     text = text.replace(EXPERT_HOURS, "hours: {day: any}").replace(
         GENERAL_CALLBACK, 'callback: {after: 2, key: "1", attempts: 2, retry_after: 5}')
+    # and callers of a lost node are called back 1 s after it is declared gone, not 30 s
+    assert NODE_LOSS_DELAY in text
+    text = text.replace(NODE_LOSS_DELAY, "queue: general, delay: 1}")
     queues.write_text(text, encoding="utf-8")
     return root / "config"
 
