@@ -239,7 +239,8 @@ class CallbackWorker:
         ticket.callback = {**(ticket.callback or {}), **policy.ticket_view(request)}
         if stage == "dialing" and agent:
             ticket.agent = agent  # the seat that took the caller's place, waiting for them
-        if stage == "answered" and not ticket.answered:
+        if stage == "answered" and not ticket.answered and ticket.disposition != Disposition.NODE_LOST:
+            # (a call lost with its node keeps saying so: ``callback`` tells how the call back went)
             ticket.answered, ticket.disposition = now, Disposition.ANSWERED.value
         ticket.note(now, f"callback {stage}", f"attempt {attempt}" + (f" {agent}" if agent else ""))
         self.tickets.write_nowait(ticket, f"callback:{attempt}:{stage}", rev=100 + 10 * attempt + STAGE_REV.get(stage, 0))

@@ -65,28 +65,34 @@ class Phones:
         self.peers.append(sipp)  # a failed test's call must not keep the pstn port bound
         return sipp, caller
 
-    async def calls(self, dialed: str, callers: list[str], presses: list[Key], *, hold_ms: int = 8000) -> Sipp:
+    async def calls(self, dialed: str, callers: list[str], presses: list[Key], *, hold_ms: int = 8000,
+                    dialed_each: list[str] | None = None) -> Sipp:
         """Citizen calls from each of ``callers`` (any From user text, up to ``;``) at once, each
-        pressing ``presses``; one sipp, so they share the pstn port."""
+        pressing ``presses``; one sipp, so they share the pstn port. ``dialed_each``: the number
+        each caller dials, when they differ (digits only)."""
+        if dialed_each and not all(d.isdigit() for d in dialed_each):
+            raise ValueError(f"dialed numbers must be digits (they go into sipp's injection file): {dialed_each!r}")
         sipp = await citizen_calls(
             self.workdir, sip_port=self.state.sip_port, local_port=self.state.pstn_port, media_port=_ports.block(4),
             dialed=dialed, callers=callers, rate=10, presses=presses, hold_ms=hold_ms, name=f"citizens-{next(_batches)}",
+            dialed_each=dialed_each,
         )
         self.peers.append(sipp)
         return sipp
 
     async def agent(self, name: str, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000,
                     refer_to: str = "", keys: str = "", presses: list[Key] | None = None,
-                    ring_ms: int = 200) -> Sipp:
+                    ring_ms: int = 200, also: tuple[str, ...] = ()) -> Sipp:
         """Seat ``name``'s softphone, which takes the call from ``caller`` in ``mode``
         (``hangup``: the agent ends the call after ``talk_ms``; ``transfer``: blind-transfers it
         to ``refer_to``; ``keys``: keys ``keys`` during the call (a feature code, 1 s in, 300 ms
         apart), or ``presses`` with their own timing, then hangs up after ``talk_ms``), answering
-        ``ring_ms`` after it starts ringing."""
+        ``ring_ms`` after it starts ringing; ``also``: other callers whose call it takes instead
+        (the first of them to come)."""
         if keys and not presses:
             presses = [Key(d, 1000 if i == 0 else 300) for i, d in enumerate(keys)]
         return await self._peer(f"agent-{name}-{mode}-{caller}", self.state.agent_ports[name], caller, mode, talk_ms,
-                                refer_to, presses, ring_ms=ring_ms)
+                                refer_to, presses, ring_ms=ring_ms, also=also)
 
     async def seats(self, queue: str, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000) -> dict[str, Sipp]:
         """The seats ``queue`` rings first (its agents of the lowest penalty) online, ready to

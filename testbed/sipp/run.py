@@ -110,14 +110,18 @@ async def citizen_call(
 async def citizen_calls(
     workdir: Path, *, sip_port: int, local_port: int, media_port: int, dialed: str, callers: list[str],
     rate: float, presses: list[Key] | None = None, hold_ms: int = 120_000, name: str = "citizens",
+    dialed_each: list[str] | None = None,
 ) -> Sipp:
     """Many citizens from one sipp on ``local_port``: one call from each number of ``callers``
     (sipp's ``[field0]``), ``rate`` new calls per second, all allowed up at once; each presses
-    ``presses`` as :func:`citizen_call` does. Per-call results: :meth:`Sipp.statistics`."""
+    ``presses`` as :func:`citizen_call` does. ``dialed_each``: the number each of them dials
+    (``[field1]``; default ``dialed`` for all). Per-call results: :meth:`Sipp.statistics`."""
     workdir.mkdir(parents=True, exist_ok=True)
     numbers = workdir / f"{name}.csv"
-    numbers.write_text("SEQUENTIAL\n" + "".join(f"{c};\n" for c in callers))
-    scenario = citizen_scenario("[field0]", presses or [], hold_ms, "rfc2833", dtmf_pcaps(workdir, presses or []))
+    lines = [f"{c};{d};" for c, d in zip(callers, dialed_each)] if dialed_each else [f"{c};" for c in callers]
+    numbers.write_text("SEQUENTIAL\n" + "".join(f"{line}\n" for line in lines))
+    scenario = citizen_scenario("[field0]", presses or [], hold_ms, "rfc2833", dtmf_pcaps(workdir, presses or []),
+                                dialed="[field1]" if dialed_each else "[service]")
     return await _run(
         workdir, name, scenario,
         ["-p", str(local_port), "-mp", str(media_port), "-m", str(len(callers)), "-l", str(len(callers)),

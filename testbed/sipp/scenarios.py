@@ -60,7 +60,9 @@ Content-Length: 0
 """
 
 def citizen_scenario(caller: str, presses: list[Key], hold_ms: int, dtmf: Literal["rfc2833", "info"],
-                     pcaps: list[Path] | None = None) -> str:
+                     pcaps: list[Path] | None = None, dialed: str = "[service]") -> str:
+    """A citizen's call from ``caller`` to ``dialed`` (sipp's ``-s`` by default; ``[field1]``: each
+    call's own, from the injection file)."""
     contact = f"Contact: sip:{caller}@[local_ip]:[local_port]\n"
     steps = []
     for i, k in enumerate(presses):
@@ -82,10 +84,10 @@ Duration=160
     body = "\n".join(steps)
     return HEADER + f"""<scenario name="citizen call">
 <send retrans="500"><![CDATA[
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+INVITE sip:{dialed}@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 From: "citizen" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
+To: <sip:{dialed}@[remote_ip]:[remote_port]>
 Call-ID: [call_id]
 CSeq: 1 INVITE
 Contact: sip:{caller}@[local_ip]:[local_port]
