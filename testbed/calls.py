@@ -198,6 +198,18 @@ async def streamed_callers(redis: aioredis.Redis) -> list[str]:
     return [json.loads(f["record"])["caller"] for _id, f in await _entries(redis, keyspace.CALL_STREAM)]
 
 
+async def followed_since(tickets: TicketStore, state: BedState, since: float, ami_port: int | None = None,
+                         timeout: float = 30.0) -> None:
+    """Until the engine has reconciled with Asterisk after ``since`` (it marks how far it followed)."""
+    key = keyspace.cdr_progress(f"127.0.0.1:{ami_port or state.ami_port}")
+
+    async def marked() -> bool:
+        value = cast(str | None, await tickets.redis.hget(key, "followed_until"))
+        return bool(value) and float(value or 0) > since
+
+    await until(marked, timeout=timeout)
+
+
 async def closed_ticket(tickets: TicketStore, caller: str, timeout: float = 30.0) -> Any:
     """The one ticket of the call placed from ``caller``, once it is closed; fails if that
     caller has more than one ticket (every test call uses a fresh caller number)."""

@@ -19,7 +19,7 @@ from ivr.ami.client import AmiClient
 from ivr.store import keyspace
 from queues import kpi
 from testbed.bed import BedState, TestBed
-from testbed.calls import Phones, callback_event, closed_ticket, for_caller, pause_all, ticket_events, until
+from testbed.calls import Phones, callback_event, closed_ticket, followed_since, for_caller, pause_all, run_ivr, ticket_events, until
 from testbed.sipp import keys
 from tickets.store import TicketStore
 
@@ -35,17 +35,6 @@ async def general_today(tickets: TicketStore) -> dict[str, Any]:
 
 async def seat(ami: AmiClient, paused: bool) -> None:
     await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{SEAT}", "Paused": "true" if paused else "false"})
-
-
-async def followed_since(tickets: TicketStore, state: BedState, since: float) -> None:
-    """Until the engine follows Asterisk again (it marks how far it followed after its reconcile)."""
-    key = keyspace.cdr_progress(f"127.0.0.1:{state.ami_port}")
-
-    async def marked() -> bool:
-        value = await tickets.redis.hget(key, "followed_until")
-        return bool(value) and float(value) > since
-
-    await until(marked, timeout=60)
 
 
 async def test_given_asterisk_is_killed_and_stays_down_then_its_calls_are_closed_as_node_lost_and_called_back_once(
@@ -89,6 +78,10 @@ async def test_given_asterisk_is_killed_and_stays_down_then_its_calls_are_closed
         assert closed[talking].agent == SEAT and closed[talking].callback is None  # policy: talking: false
         for c in (waiting, in_menu):  # policy: the menus and the queues are called back
             assert closed[c].callback and closed[c].callback["status"] == "pending"
+        rc, shown = await run_ivr(state, "tickets", "show", closed[waiting].number)
+        assert rc == 0 and "节点故障中断 node_lost" in shown, shown
+        rc, stats = await run_ivr(state, "stats")
+        assert rc == 0 and "节点故障中断" in stats.splitlines()[1], stats
         after = await general_today(tickets)
         # the counts match the tickets: the talking call offered and answered (at its answer), the
         # waiting one offered and lost with the node; nothing else
@@ -110,7 +103,7 @@ async def test_given_asterisk_is_killed_and_stays_down_then_its_calls_are_closed
         await until(lambda: ami.connected, 30)
         await bed.log_in_agents()
         await pause_all(engine, ami, True)
-        await followed_since(tickets, state, restarted)
+        await followed_since(tickets, state, restarted, timeout=60)
         for round_ in (1, 2):
             phone = await phones.citizen_phone("12345", mode="hangup", talk_ms=1000)
             agent = await phones.agent(SEAT, in_menu, also=(waiting,))
@@ -151,7 +144,7 @@ async def test_given_asterisk_restarts_at_once_then_its_calls_are_not_lost_to_a_
         await asyncio.wait_for(joined, 30)
         crashed = time.time()
         await asyncio.to_thread(bed.crash_asterisk)  # SIGKILL, started again at once
-        await followed_since(tickets, state, crashed)
+        await followed_since(tickets, state, crashed, timeout=60)
         ticket = await closed_ticket(tickets, caller)
         assert ticket.disposition == "error" and ticket.closed_by == "lost"
         assert not await redis.hexists(keyspace.CALLBACKS, ticket.linkedid)

@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 
-from ivr.store import keyspace
 from ivr.ami.client import AmiClient
 from tickets.store import TicketStore
 from testbed.bed import BedState, TestBed
-from testbed.calls import Phones, closed_ticket, for_caller, hang_up_all, ticket_events, until
+from testbed.calls import Phones, closed_ticket, followed_since, for_caller, hang_up_all, ticket_events, until
 from testbed.ports import PortAllocator
 from testbed.proxy import TcpProxy
 from testbed.sipp import keys
@@ -23,17 +22,6 @@ from queues.model import serving
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
 
-
-
-async def followed_since(tickets: TicketStore, state: BedState, since: float, ami_port: int | None = None) -> None:
-    """Until the engine has reconciled with Asterisk after ``since`` (it marks how far it followed)."""
-    key = keyspace.cdr_progress(f"127.0.0.1:{ami_port or state.ami_port}")
-
-    async def marked() -> bool:
-        value = await tickets.redis.hget(key, "followed_until")
-        return bool(value) and float(value) > since
-
-    await until(marked, timeout=30)
 
 
 async def test_given_the_engine_is_killed_in_the_menu_when_it_starts_again_during_the_call_then_one_ticket(

@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, cast
+from typing import AsyncIterator, cast
 
 import pytest
 
@@ -20,21 +20,10 @@ from queues import callback as policy
 from queues.callback import CallbackRequest
 from tickets.model import Ticket
 
+from ami_recorder import RecordingAmi
+
 REPO = Path(__file__).resolve().parents[2]
 KEY = b"callback-test-caller-key-0123"
-
-
-class RecordingAmi:
-    """Accepts every action and remembers it (what Asterisk would have been asked to do)."""
-
-    connected = True
-
-    def __init__(self) -> None:
-        self.actions: list[dict[str, str]] = []
-
-    async def action(self, action: dict[str, str], **_: Any) -> dict[str, str]:
-        self.actions.append(action)
-        return {"Response": "Success"}
 
 
 def requested(linkedid: str, number: str) -> dict[str, str]:

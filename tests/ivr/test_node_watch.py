@@ -26,23 +26,12 @@ from testbed.ports import PortAllocator
 from tickets.model import Ticket
 from tickets.store import TicketStore
 
+from ami_recorder import RecordingAmi
+
 REPO = Path(__file__).resolve().parents[2]
 KEY = b"node-watch-test-caller-key-01"
 AMI_A, AMI_B = "127.0.0.1:15038", "127.0.0.1:15039"
 DEAD_AFTER = 5.0
-
-
-class RecordingAmi:
-    """Accepts every action and remembers it (what a live node's Asterisk would be asked to do)."""
-
-    connected = True
-
-    def __init__(self) -> None:
-        self.actions: list[dict[str, str]] = []
-
-    async def action(self, action: dict[str, str], **_: Any) -> dict[str, str]:
-        self.actions.append(action)
-        return {"Response": "Success"}
 
 
 def cluster_settings(delay: int = 0) -> Settings:
