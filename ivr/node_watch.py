@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Awaitable, Callable, cast
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from ivr.callback import keep
 from ivr.config import Settings
@@ -80,9 +81,12 @@ class NodeWatch:
     """Probes the nodes and closes the calls of a gone one (run only by the ``nodes`` lease holder)."""
 
     def __init__(self, settings: Callable[[], Settings], redis: aioredis.Redis, tickets: TicketStore,
-                 caller_key: bytes, identity: str, *, probe: Callable[[str, int], Awaitable[bool]] = answers):
+                 caller_key: bytes, identity: str, *, probe: Callable[[str, int], Awaitable[bool]] = answers,
+                 confirm: Callable[[], Awaitable[None]] | None = None):
         """``redis``: the leases' client; ``tickets``: a store of this duty's own (its writes are
-        fenced by the gone node's follow lease, not by this engine's)."""
+        fenced by the gone node's follow lease, not by this engine's); ``confirm``: a replica holds
+        the token taken (Redis behind Sentinel, as for every lease)."""
+        self.confirm = confirm
         self.settings, self.redis, self.tickets, self.caller_key = settings, redis, tickets, caller_key
         self.identity = f"{identity}/node-gone"  # as the follow lease names this duty while it closes
         self.probe = probe
@@ -96,7 +100,10 @@ class NodeWatch:
     async def run(self) -> None:
         while True:
             started = time.monotonic()
-            await self.check(time.time())
+            try:
+                await self.check(time.time())
+            except (RedisError, OSError) as exc:  # the probes' outage counts go on; the close is retried
+                log.warning("node watch: Redis unavailable (%s); retrying", exc)
             await asyncio.sleep(max(0.0, PROBE_EVERY - (time.monotonic() - started)))
 
     async def check(self, now: float) -> None:
@@ -138,6 +145,8 @@ class NodeWatch:
         if not token:
             return False
         try:
+            if self.confirm is not None:
+                await self.confirm()  # raises RedisError: not acted on (a promoted replica could give it again)
             self.tickets.fenced_by(keyspace.lease_token("follow", ami), lambda: token)
             closed, called = await self._close_calls(node, ami, now)
             await self.tickets.drain()

@@ -222,3 +222,23 @@ async def test_a_gone_node_has_its_open_calls_closed_once_and_its_waiting_caller
     await watch.check(t0 + 20)
     assert watch.gone == set() and "ast-a" not in watch.down_since
     await watch.tickets.close()
+
+
+async def test_a_token_no_replica_confirmed_closes_nothing_and_frees_the_lease(redis: Any, tickets: TicketStore) -> None:
+    """Redis behind Sentinel: a token a promoted replica could hand out again is never acted on."""
+    from redis.exceptions import RedisError
+
+    async def unconfirmed() -> None:
+        raise RedisError("NOREPLICAS")
+
+    nodes, settings = Nodes(), cluster_settings()
+    t = await open_call(tickets, "ast-a-1796000000.1", "13900000001")
+    watch = NodeWatch(lambda: settings, redis, tickets, KEY, "host:4573:1", probe=nodes.probe, confirm=unconfirmed)
+    nodes.up[AMI_A] = False
+    t0 = time.time()
+    await watch.check(t0)
+    with pytest.raises(RedisError):
+        await watch.check(t0 + DEAD_AFTER + 1)
+    assert watch.gone == set() and await closed_phases(redis, t.linkedid) == 0
+    assert await redis.get(keyspace.lease("follow", AMI_A)) is None  # given back: the node's engines take it
+    assert not await redis.hexists(keyspace.CALLBACKS, t.linkedid)
