@@ -175,6 +175,7 @@ class Service:
                     tasks.create_task(self._connect_ami()),  # may still be retrying: cancelled at stop
                     tasks.create_task(keep_running(self.store.run_spool_flusher, "record spool flusher")),
                     tasks.create_task(keep_running(self.tickets.run_spool_flusher, "ticket spool flusher")),
+                    tasks.create_task(keep_running(self.node_tickets.run_spool_flusher, "node-lost ticket spool flusher")),
                     tasks.create_task(keep_running(self.follower.run, "call follower")),
                     tasks.create_task(keep_running(self.duties.run, "leases")),
                     tasks.create_task(keep_running(lambda: self.duties.follow.while_held(self.seats.run),

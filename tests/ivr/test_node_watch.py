@@ -242,3 +242,18 @@ async def test_a_token_no_replica_confirmed_closes_nothing_and_frees_the_lease(r
     assert watch.gone == set() and await closed_phases(redis, t.linkedid) == 0
     assert await redis.get(keyspace.lease("follow", AMI_A)) is None  # given back: the node's engines take it
     assert not await redis.hexists(keyspace.CALLBACKS, t.linkedid)
+
+
+def test_a_node_loss_policy_naming_a_queue_without_callbacks_is_refused_with_its_file_and_line(tmp_path: Path) -> None:
+    import shutil
+
+    from ivr.config import ConfigError
+
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    queues = config / "queues.yaml"
+    text = queues.read_text(encoding="utf-8")
+    assert "queue: general, delay: 30}" in text
+    queues.write_text(text.replace("queue: general, delay: 30}", "queue: expert-hrss, delay: 30}"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"queues.yaml:\d+:\d+: 'expert-hrss' is not a queue with a callback"):
+        load_config(config, environ={})
