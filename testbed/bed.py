@@ -125,6 +125,12 @@ class TestBed(EngineProcesses, SentinelGroup):
     # --- lifecycle -----------------------------------------------------------------------
 
     def start(self, progress: Progress = lambda _m: None) -> BedState:
+        self.reserve(progress)
+        return self.launch()
+
+    def reserve(self, progress: Progress = lambda _m: None) -> BedState:
+        """Pick and register this bed's ports and secrets; nothing runs yet (a cluster bed
+        reserves every node before it renders any: each node's files name the others)."""
         self.runner.ensure(progress)
         for tool in ("redis-server", "sipp"):
             if not shutil.which(tool):
@@ -136,6 +142,11 @@ class TestBed(EngineProcesses, SentinelGroup):
             base = PortAllocator().block(bed_range(self.rtp_ports, self._peers()))
             self.state = self._new_state(self._own_ports(base, self.rtp_ports), base, d)
             self.save()  # registered at once: a bed starting in another process sees these ports taken
+        return self.state
+
+    def launch(self) -> BedState:
+        """Start the reserved bed: its files, Redis, Asterisk (and its seats logged in)."""
+        assert self.state
         try:
             if self.dns_mode == "none":
                 self.dns = SilentResolver().start()
@@ -257,6 +268,16 @@ class TestBed(EngineProcesses, SentinelGroup):
 
     def _render(self) -> None:
         assert self.state
+        env_file = self.dir / "engine.env"
+        process_env = {**self.state.engine_env(), "IVR_STATE_DIR": self.inner("state")}
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in process_env.items()))
+        env_file.chmod(0o600)
+        write(self.settings, self._render_options(), self.dir / "etc")
+        if self.dns is not None:
+            (self.dir / "resolv.conf").write_text(self.dns.resolv_conf())
+
+    def _render_options(self) -> RenderOptions:
+        assert self.state
         dirs = Directories(
             etc=self.inner("etc"), varlib=self.inner("varlib"), data=self.inner("data"),
             db=self.inner("db"), run=self.inner("run"), spool=self.inner("spool"),
@@ -275,13 +296,7 @@ class TestBed(EngineProcesses, SentinelGroup):
         )
         if self.trace_agi:
             options = dataclasses.replace(options, disabled_events=())
-        env_file = self.dir / "engine.env"
-        process_env = {**self.state.engine_env(), "IVR_STATE_DIR": self.inner("state")}
-        env_file.write_text("".join(f"{k}={v}\n" for k, v in process_env.items()))
-        env_file.chmod(0o600)
-        write(self.settings, options, self.dir / "etc")
-        if self.dns is not None:
-            (self.dir / "resolv.conf").write_text(self.dns.resolv_conf())
+        return options
 
     def _install_prompts(self) -> None:
         """Build the Mandarin prompts (incremental) and install them as this bed's zh sounds."""
