@@ -52,6 +52,9 @@ class NodeBed(TestBed):
             shared = self.redis_host.state
             state.redis_port, state.redis_ports = shared.redis_port, list(shared.redis_ports)
             state.sentinel_ports = list(shared.sentinel_ports)
+            # one IVR_CALLER_KEY for the cluster: the caller index in the shared Redis is keyed by it
+            # (a caller's tickets and callbacks are found whichever node took the call)
+            state.caller_key = shared.caller_key
         return state
 
     def _start_redis(self) -> None:

@@ -1,0 +1,163 @@
+"""Issue 20, the SIP edge on a real cluster bed (``ivr testbed up --nodes 2``): two Asterisk nodes
+rendered with ``--node``, two engines each, one Redis behind Sentinel, two Kamailio proxies running
+the generated files, and the carrier played by sipp (primary proxy, then secondary).
+
+Calls through the proxies spread over both nodes with one ticket each (numbers unique, the
+``linkedid`` naming its node); a node at ``maxcalls`` answers 503 and the proxy moves the INVITE to
+the other node; a SIGKILLed node is skipped (the time from the kill until node B answers is
+printed); with one proxy stopped the carrier's secondary carries the calls to both nodes; a
+stranger's INVITE gets 403 and never reaches a node."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterator
+
+import pytest
+
+from ivr.ami.client import AmiClient
+from testbed.calls import closed_ticket, hang_up_all
+from testbed.cluster import ClusterBed
+from testbed.cluster_calls import Carrier, fill_node, node_ami, node_of
+from testbed.pytest_plugin import kept_logs
+from tickets.store import TicketStore
+
+MAXCALLS = 30  # each node's cap: above the ~20 calls a node holds in the spread test
+SPREAD_CALLS = 40
+
+
+@pytest.fixture(scope="module")
+def cluster(config_dir: Path) -> Iterator[ClusterBed]:
+    bed = ClusterBed(config_dir, nodes=2, engines=2, sentinel=True, name=f"nodes-{os.getpid()}", maxcalls=MAXCALLS)
+    with bed.running(kept_logs("testbed-logs-nodes")) as running:
+        yield running
+
+
+@pytest.fixture
+async def tickets(cluster: ClusterBed, tmp_path: Path) -> AsyncIterator[TicketStore]:
+    """Every node's tickets: one Redis (through Sentinel) for all engines."""
+    node = cluster.nodes[0]
+    assert node.state
+    store = TicketStore(node.settings.redis, tmp_path / "reader", name="test", retention_days=1,
+                        caller_key=node.state.caller_key.encode())
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def carrier(cluster: ClusterBed, tmp_path: Path) -> AsyncIterator[Carrier]:
+    c = Carrier(cluster, tmp_path)
+    yield c
+    await c.close()
+
+
+@pytest.fixture
+async def amis(cluster: ClusterBed) -> AsyncIterator[list[AmiClient]]:
+    """A read-all AMI session on each node; calls a test left up are hung up after it."""
+    clients = [node_ami(cluster, i) for i in range(len(cluster.nodes))]
+    for c in clients:
+        await c.connect()
+    yield clients
+    for index, c in enumerate(clients):
+        if cluster.nodes[index].state and cluster.nodes[index].state.asterisk_pid:  # type: ignore[union-attr]
+            await hang_up_all(c)
+        c.close()
+
+
+async def nodes_of(cluster: ClusterBed, tickets: TicketStore, callers: list[str]) -> tuple[Counter[str], list[Any]]:
+    found = [await closed_ticket(tickets, caller, timeout=60) for caller in callers]
+    return Counter(node_of(cluster, t.linkedid) for t in found), found
+
+
+def log_count(path: Path, text: str) -> int:
+    return path.read_text(errors="replace").count(text) if path.exists() else 0
+
+
+async def test_the_stranger_is_refused_at_the_proxy_and_never_reaches_a_node(
+    cluster: ClusterBed, carrier: Carrier, amis: list[AmiClient], tickets: TicketStore,
+) -> None:
+    stranger = "13700000000"  # the stranger scenario's From user
+    reached: list[Any] = []
+    for ami in amis:
+        ami.on("Newchannel", lambda e: reached.append(e) if e.get("CallerIDNum") == stranger else None)
+    for proxy in (0, 1):
+        sipp = await carrier.stranger(proxy)
+        assert await sipp.wait(30) == 0, sipp.output()  # 403 Forbidden, ACKed
+    # a carrier call placed after the strangers' reaches a node; theirs (refused first) did not
+    sipp, callers = await carrier.calls(1, hold_ms=1500)
+    assert await sipp.wait(60) == 0, sipp.output()
+    counts, _ = await nodes_of(cluster, tickets, callers)
+    assert sum(counts.values()) == 1
+    assert reached == []
+    assert sum(log_count(cluster.proxy_log(i), "is not from the carrier: refused") for i in (0, 1)) >= 2
+
+
+async def test_calls_through_the_proxies_spread_over_both_nodes_with_one_ticket_each(
+    cluster: ClusterBed, carrier: Carrier, tickets: TicketStore,
+) -> None:
+    sipp, callers = await carrier.calls(SPREAD_CALLS, hold_ms=6000, rate=10)  # 4 s of arrivals: overlapping
+    assert await sipp.wait(180) == 0, sipp.output()
+    counts, found = await nodes_of(cluster, tickets, callers)
+    print(f"\n{SPREAD_CALLS} calls through proxy edge-a: per node {dict(counts)}")
+    assert len({t.number for t in found}) == SPREAD_CALLS  # unique ticket numbers across nodes
+    assert len({t.linkedid for t in found}) == SPREAD_CALLS
+    assert cluster.state
+    for node in cluster.state.node_names:
+        assert 0.35 * SPREAD_CALLS <= counts[node] <= 0.65 * SPREAD_CALLS, counts
+
+
+async def test_a_node_at_maxcalls_answers_503_and_the_proxy_moves_the_call_to_the_other_node(
+    cluster: ClusterBed, carrier: Carrier, amis: list[AmiClient], tickets: TicketStore,
+) -> None:
+    full = await fill_node(amis[0], MAXCALLS)
+    refused_before = log_count(cluster.proxy_log(0), "node failed (503)")
+    # overlapping calls: the call-load algorithm sends one of them to ast-a, which is full
+    sipp, callers = await carrier.calls(4, hold_ms=4000, rate=4)
+    assert await sipp.wait(90) == 0, sipp.output()  # every caller answered
+    counts, _ = await nodes_of(cluster, tickets, callers)
+    print(f"\nast-a held {full} calls (maxcalls {MAXCALLS}); 4 calls: per node {dict(counts)}")
+    assert counts == Counter({"ast-b": 4})
+    assert log_count(cluster.proxy_log(0), "node failed (503)") > refused_before
+
+
+async def test_with_one_proxy_stopped_the_carriers_secondary_reaches_both_nodes(
+    cluster: ClusterBed, carrier: Carrier, tickets: TicketStore,
+) -> None:
+    cluster.stop_proxy(0)
+    try:
+        assert cluster.proxies_alive() == [False, True]
+        sipp, callers = await carrier.calls(8, hold_ms=6000, rate=4, primary=0)
+        assert await sipp.wait(120) == 0, sipp.output()  # every call answered, though its primary is gone
+        counts, _ = await nodes_of(cluster, tickets, callers)
+        print(f"\nproxy edge-a stopped: 8 calls by the secondary edge-b, per node {dict(counts)}")
+        assert set(counts) == {"ast-a", "ast-b"}
+    finally:
+        cluster.start_proxy(0)
+
+
+async def test_node_a_killed_new_calls_are_answered_by_node_b(
+    cluster: ClusterBed, carrier: Carrier, amis: list[AmiClient], tickets: TicketStore,
+) -> None:
+    caller = carrier.next_caller()
+    answered = amis[1].wait_for("Newstate", lambda e: e.get("CallerIDNum") == caller and e.get("ChannelStateDesc") == "Up")
+    timed_out_before = log_count(cluster.proxy_log(0), "node failed (408)")
+    killed = time.monotonic()
+    cluster.kill_node(0)
+    try:
+        sipp, _ = await carrier.calls(1, hold_ms=2000, callers=[caller])
+        await asyncio.wait_for(answered, 30)  # reached B (a generous bound; the time is printed)
+        took = time.monotonic() - killed
+        timed_out = log_count(cluster.proxy_log(0), "node failed (408)") - timed_out_before
+        print(f"\nast-a SIGKILLed: the next call was answered by ast-b {took:.2f} s after the kill "
+              f"({'after the INVITE timeout on ast-a' if timed_out else 'ast-a already probed dead'})")
+        assert await sipp.wait(60) == 0, sipp.output()
+        sipp, callers = await carrier.calls(6, hold_ms=3000, rate=6)
+        assert await sipp.wait(90) == 0, sipp.output()
+        counts, _ = await nodes_of(cluster, tickets, [caller, *callers])
+        assert counts == Counter({"ast-b": 7})
+    finally:
+        cluster.restart_node(0)
