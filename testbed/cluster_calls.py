@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from pathlib import Path
 from typing import Any
 
 from ivr.ami.client import AmiClient
+from testbed.calls import until
 from testbed.cluster import ClusterBed
 from testbed.ports import PortAllocator
 from testbed.sipp import Sipp
@@ -75,22 +77,32 @@ def node_ami(cluster: ClusterBed, index: int) -> AmiClient:
 
 
 async def current_calls(ami: AmiClient) -> int:
-    """The calls the node counts against ``maxcalls`` now (CoreStatus ``CoreCurrentCalls``)."""
-    reply: Any = await ami.action({"Action": "CoreStatus"}, as_list=False)
-    return int(reply["CoreCurrentCalls"])
+    """The calls the node counts against ``maxcalls`` now: ``core show calls`` (CoreStatus'
+    ``CoreCurrentCalls`` counts channels, two per Local call)."""
+    reply: Any = await ami.action({"Action": "Command", "Command": "core show calls"}, as_list=False)
+    output = reply.get("Output")
+    lines = output if isinstance(output, list) else str(output or reply.content).splitlines()
+    found = [int(m.group(1)) for line in lines if (m := re.match(r"\s*(\d+) (?:of \d+ max )?active calls?", line))]
+    assert len(found) == 1, f"no call count in {lines!r}"
+    return found[0]
 
 
 async def fill_node(ami: AmiClient, maxcalls: int, limit: int = 200) -> int:
-    """Hold calls on a node (Local channels into ``[ivr-test-caller]``, no SIP, so the proxies
-    do not count them) until it is at ``maxcalls``; returns its count. Bounded by ``limit``
-    originations."""
+    """Hold calls on a node (Local channels whose far leg waits in ``[ivr-test-caller]``, no SIP,
+    so the proxies do not count them) until it is at ``maxcalls``; returns its count. Each far leg
+    is one call; its near leg rings unanswered (not counted). Bounded by ``limit`` originations."""
     for _ in range(limit):
         if (calls := await current_calls(ami)) >= maxcalls:
             return calls
         await ami.action({"Action": "Originate", "Channel": "Local/s@ivr-test-caller", "Context": "ivr-test-caller",
-                          "Exten": "s", "Priority": "1", "CallerID": "filler <10000>", "Async": "false",
-                          "Timeout": "5000"}, as_list=False)
+                          "Exten": "s", "Priority": "1", "CallerID": "filler <10000>", "Async": "true",
+                          "Timeout": "600000"}, as_list=False)
+        await until(lambda: _more_than(ami, calls), timeout=10)
     raise AssertionError(f"the node did not reach {maxcalls} calls after {limit} originations")
+
+
+async def _more_than(ami: AmiClient, calls: int) -> bool:
+    return await current_calls(ami) > calls
 
 
 async def wait_all(sipps: list[Sipp], timeout: float) -> list[int]:

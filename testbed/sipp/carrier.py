@@ -18,7 +18,7 @@ SECONDARY_AFTER_MS = 1000  # the carrier's timer: no 100 Trying from the primary
 
 
 def _invite(caller: str, cseq: int, target: str) -> str:
-    return f"""<send retrans="500"><![CDATA[
+    return f"""<send><![CDATA[
 INVITE sip:[service]@{target} SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 From: "citizen" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
@@ -83,7 +83,9 @@ async def carrier_calls(workdir: Path, *, primary_port: int, secondary_port: int
     numbers.write_text("SEQUENTIAL\n" + "".join(f"{c};\n" for c in callers))
     return await _run(
         workdir, name, carrier_scenario("[field0]", secondary_port, hold_ms),
-        ["-p", str(local_port), "-mp", str(media_port), "-m", str(len(callers)), "-l", str(len(callers)),
+        # -nr: no retransmissions (loopback loses nothing); a retransmitted INVITE would follow the
+        # call to the secondary after setdest and draw a 100 for the primary's transaction there
+        ["-nr", "-p", str(local_port), "-mp", str(media_port), "-m", str(len(callers)), "-l", str(len(callers)),
          "-r", f"{rate:g}", "-inf", str(numbers), "-s", dialed, "-timeout", f"{hold_ms // 1000 + 120}s",
          "-timeout_error", *_statistics_args(workdir, name), f"127.0.0.1:{primary_port}"],
     )

@@ -62,8 +62,8 @@ async def amis(cluster: ClusterBed) -> AsyncIterator[list[AmiClient]]:
     for c in clients:
         await c.connect()
     yield clients
-    for index, c in enumerate(clients):
-        if cluster.nodes[index].state and cluster.nodes[index].state.asterisk_pid:  # type: ignore[union-attr]
+    for c in clients:
+        if c.connected:  # a node killed meanwhile took its calls with it
             await hang_up_all(c)
         c.close()
 
@@ -116,12 +116,16 @@ async def test_a_node_at_maxcalls_answers_503_and_the_proxy_moves_the_call_to_th
     full = await fill_node(amis[0], MAXCALLS)
     refused_before = log_count(cluster.proxy_log(0), "node failed (503)")
     # overlapping calls: the call-load algorithm sends one of them to ast-a, which is full
-    sipp, callers = await carrier.calls(4, hold_ms=4000, rate=4)
-    assert await sipp.wait(90) == 0, sipp.output()  # every caller answered
-    counts, _ = await nodes_of(cluster, tickets, callers)
-    print(f"\nast-a held {full} calls (maxcalls {MAXCALLS}); 4 calls: per node {dict(counts)}")
-    assert counts == Counter({"ast-b": 4})
-    assert log_count(cluster.proxy_log(0), "node failed (503)") > refused_before
+    callers = [carrier.next_caller() for _ in range(4)]
+    answered = [amis[1].wait_for("Newstate", lambda e, c=c: e.get("CallerIDNum") == c  # type: ignore[misc]
+                                 and e.get("ChannelStateDesc") == "Up") for c in callers]
+    sipp, _ = await carrier.calls(4, hold_ms=4000, rate=4, callers=callers)
+    assert await sipp.wait(90) == 0, sipp.output()  # every caller answered ...
+    await asyncio.wait_for(asyncio.gather(*answered), 30)  # ... by ast-b
+    refused = log_count(cluster.proxy_log(0), "node failed (503)") - refused_before
+    print(f"\nast-a held {full} calls (maxcalls {MAXCALLS}); 4 calls answered by ast-b, "
+          f"{refused} of them after ast-a's 503")
+    assert refused >= 1
 
 
 async def test_with_one_proxy_stopped_the_carriers_secondary_reaches_both_nodes(
@@ -142,22 +146,24 @@ async def test_with_one_proxy_stopped_the_carriers_secondary_reaches_both_nodes(
 async def test_node_a_killed_new_calls_are_answered_by_node_b(
     cluster: ClusterBed, carrier: Carrier, amis: list[AmiClient], tickets: TicketStore,
 ) -> None:
-    caller = carrier.next_caller()
-    answered = amis[1].wait_for("Newstate", lambda e: e.get("CallerIDNum") == caller and e.get("ChannelStateDesc") == "Up")
+    callers = [carrier.next_caller() for _ in range(4)]
+    up_at: dict[str, float] = {}
+    amis[1].on("Newstate", lambda e: up_at.setdefault(e["CallerIDNum"], time.monotonic())
+               if e.get("CallerIDNum") in callers and e.get("ChannelStateDesc") == "Up" else None)
     timed_out_before = log_count(cluster.proxy_log(0), "node failed (408)")
     killed = time.monotonic()
     cluster.kill_node(0)
     try:
-        sipp, _ = await carrier.calls(1, hold_ms=2000, callers=[caller])
-        await asyncio.wait_for(answered, 30)  # reached B (a generous bound; the time is printed)
-        took = time.monotonic() - killed
+        # at once, overlapping: the call-load algorithm sends some of them to ast-a unless the
+        # probes have already marked it down
+        sipp, _ = await carrier.calls(4, hold_ms=4000, rate=20, callers=callers)
+        assert await sipp.wait(60) == 0, sipp.output()  # every caller answered ...
+        counts, _ = await nodes_of(cluster, tickets, callers)
+        assert counts == Counter({"ast-b": 4})  # ... by ast-b
         timed_out = log_count(cluster.proxy_log(0), "node failed (408)") - timed_out_before
-        print(f"\nast-a SIGKILLed: the next call was answered by ast-b {took:.2f} s after the kill "
-              f"({'after the INVITE timeout on ast-a' if timed_out else 'ast-a already probed dead'})")
-        assert await sipp.wait(60) == 0, sipp.output()
-        sipp, callers = await carrier.calls(6, hold_ms=3000, rate=6)
-        assert await sipp.wait(90) == 0, sipp.output()
-        counts, _ = await nodes_of(cluster, tickets, [caller, *callers])
-        assert counts == Counter({"ast-b": 7})
+        took = sorted(up_at[c] - killed for c in callers)
+        print(f"\nast-a SIGKILLed: 4 new calls answered by ast-b {took[0]:.2f}-{took[-1]:.2f} s after the kill; "
+              f"{timed_out} of them after their INVITE to ast-a timed out (the others: ast-a probed down, or "
+              "sent to ast-b first)")
     finally:
-        cluster.restart_node(0)
+        await asyncio.to_thread(cluster.restart_node, 0)
