@@ -154,7 +154,7 @@ class ClusterBed:
         loaded = load_config(self.config_dir)  # refused early, before any process starts
         kamailio_dir = self.dir / "kamailio"
         for index, node in enumerate(self.state.node_names):
-            bed = NodeBed(loaded.config_dir, self.name, node, self.topology, self.carrier, kamailio_dir,
+            bed: TestBed = NodeBed(loaded.config_dir, self.name, node, self.topology, self.carrier, kamailio_dir,
                           redis_host=self.nodes[0] if index else None, engines=self.engines, sentinel=self.sentinel,
                           runner=self.runner.name)
             self.nodes.append(bed)

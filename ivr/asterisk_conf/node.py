@@ -43,6 +43,6 @@ def edge_files(s: Settings, kamailio_dir: str, ping_interval: int | None = None)
     if s.cluster is None or not s.cluster.proxies:
         return {}
     files = {f"kamailio-{kam_name(proxy)}.cfg": kamailio_cfg(s.cluster, proxy, s.sip.pstn_match, kamailio_dir,
-                                                                  ping_interval or PING_INTERVAL_S)
+                                                                  PING_INTERVAL_S if ping_interval is None else ping_interval)
              for proxy in s.cluster.proxies}
     return {**files, "dispatcher.list": dispatcher_list(s.cluster)}

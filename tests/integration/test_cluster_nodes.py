@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,12 +22,17 @@ from typing import Any, AsyncIterator, Iterator
 import pytest
 
 from ivr.ami.client import AmiClient
+from ivr.asterisk_conf.asterisk import node_entity_id
 from testbed.calls import closed_ticket, hang_up_all
-from testbed.cluster import ClusterBed
+from testbed.cluster import ClusterBed, ClusterState
 from testbed.cluster_calls import Carrier, fill_node, node_ami, node_of
+from testbed.ports import port_is_free
+from testbed.processes import pid_alive
 from testbed.pytest_plugin import kept_logs
+from testbed.state import BedState, clusters_dir, registry_file
 from tickets.store import TicketStore
 
+REPO = Path(__file__).resolve().parents[2]
 MAXCALLS = 30  # each node's cap: above the ~20 calls a node holds in the spread test
 SPREAD_CALLS = 40
 
@@ -75,6 +82,19 @@ async def nodes_of(cluster: ClusterBed, tickets: TicketStore, callers: list[str]
 
 def log_count(path: Path, text: str) -> int:
     return path.read_text(errors="replace").count(text) if path.exists() else 0
+
+
+async def test_each_node_runs_its_own_systemname_and_entity_id(cluster: ClusterBed, amis: list[AmiClient]) -> None:
+    assert cluster.state
+    seen = []
+    for node, ami in zip(cluster.state.node_names, amis):
+        reply: Any = await ami.action({"Action": "Command", "Command": "core show settings"}, as_list=False)
+        settings = dict(line.split(":", 1) for line in reply.get("Output") if ":" in line)
+        settings = {k.strip(): v.strip() for k, v in settings.items()}
+        assert settings["System name"] == node
+        assert settings["Entity ID"] == node_entity_id(node)  # rendered, not the host's MAC
+        seen.append(settings["Entity ID"])
+    assert len(set(seen)) == len(seen)
 
 
 async def test_the_stranger_is_refused_at_the_proxy_and_never_reaches_a_node(
@@ -167,3 +187,32 @@ async def test_node_a_killed_new_calls_are_answered_by_node_b(
               "sent to ast-b first)")
     finally:
         await asyncio.to_thread(cluster.restart_node, 0)
+
+
+def ivr(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ivr", *args], capture_output=True, text=True, cwd=REPO, timeout=180)
+
+
+def test_ivr_testbed_up_nodes_2_starts_the_cluster_and_down_leaves_nothing_behind() -> None:
+    name = f"cli-nodes-{os.getpid()}"
+    up = ivr("testbed", "up", "--nodes", "2", "--name", name)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert f"cluster bed {name} is up" in up.stdout
+    cluster = ClusterState.load(clusters_dir() / f"{name}.json")
+    nodes = [BedState.load(registry_file(bed)) for bed in cluster.beds]
+    assert [n.cluster for n in nodes] == [name, name] and cluster.node_names == ["ast-a", "ast-b"]
+    pids = [*cluster.proxy_pids, *(p for n in nodes for p in (n.asterisk_pid, n.engine_pid)), nodes[0].redis_pid]
+    assert all(pids) and all(pid_alive(p) for p in pids)
+    assert nodes[1].redis_pid == 0 and nodes[1].redis_port == nodes[0].redis_port  # one Redis for every engine
+    status = ivr("testbed", "status").stdout
+    assert f"{name}  cluster of 2 node(s): ast-a ast-b" in status
+    assert all(f"(node of {name})" in line for line in status.splitlines() if line.startswith(f"{name}-"))
+    ports = [cluster.carrier_port, *cluster.proxy_ports, *(p for n in nodes for p in (n.sip_port, n.ami_port, n.agi_port))]
+
+    down = ivr("testbed", "down", name)
+
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert not any(pid_alive(p) for p in pids)
+    assert not Path(cluster.dir).exists() and not any(Path(n.dir).exists() for n in nodes)
+    assert not (clusters_dir() / f"{name}.json").exists() and not any(registry_file(b).exists() for b in cluster.beds)
+    assert all(port_is_free(p) for p in ports)
