@@ -18,7 +18,7 @@ import subprocess
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 from ivr.ami.client import AmiClient, AmiError
 from ivr.asterisk_conf import Directories, RenderOptions, reload_modules, write
@@ -30,6 +30,7 @@ from testbed.engines import EngineProcesses
 from testbed.sentinel import SentinelGroup, start_group, stop_all
 from testbed.ports import PortAllocator, bed_range
 from testbed.processes import log_tail, pid_alive, spawn, start_redis, stop_group, wait_port
+from testbed.lifecycle import running as up_for_block
 from testbed.runners import Progress, TestbedError, select_runner
 from testbed.state import RTP_PORTS, BedState, registry_dir, registry_file, registry_lock, running_beds
 
@@ -246,15 +247,10 @@ class TestBed(EngineProcesses, SentinelGroup):
         finally:
             client.close()
 
-    @contextlib.contextmanager
-    def running(self, keep_logs: Path | None = None, progress: Progress = lambda m: print(m, flush=True)) -> Iterator["TestBed"]:
+    def running(self, keep_logs: Path | None = None,
+                progress: Progress = lambda m: print(m, flush=True)) -> contextlib.AbstractContextManager["TestBed"]:
         """The bed and its engine, up for the block; stopped after (logs copied to ``keep_logs``)."""
-        self.start(progress)
-        try:
-            self.start_engines()
-            yield self
-        finally:
-            self.stop(keep_logs=keep_logs)
+        return up_for_block(self, keep_logs, progress)
 
     def _prepare_tree(self) -> None:
         for sub in ("etc", "varlib", "db", "run", "spool", "log/cdr-custom", "data/sounds/zh", "redis", "sipp", "state"):

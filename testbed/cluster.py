@@ -23,7 +23,6 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from ivr.config import load_config
 from ivr.config.cluster import ClusterSettings, Node, Proxy, cluster_problems
@@ -32,6 +31,7 @@ from testbed.cluster_node import NodeBed
 from testbed.kamailio import check_config, start_proxy, stop_proxy
 from testbed.ports import PortAllocator
 from testbed.processes import pid_alive, stop_group
+from testbed.lifecycle import running as up_for_block
 from testbed.runners import Progress, TestbedError, select_runner
 from testbed.state import clusters_dir, registry_file, registry_lock
 
@@ -220,16 +220,10 @@ class ClusterBed:
         bed._start_asterisk()
         bed.save()
 
-    @contextlib.contextmanager
     def running(self, keep_logs: Path | None = None,
-                progress: Progress = lambda m: print(m, flush=True)) -> Iterator["ClusterBed"]:
+                progress: Progress = lambda m: print(m, flush=True)) -> contextlib.AbstractContextManager["ClusterBed"]:
         """The cluster and every engine, up for the block; stopped after (logs copied to ``keep_logs``)."""
-        self.start(progress)
-        try:
-            self.start_engines()
-            yield self
-        finally:
-            self.stop(keep_logs=keep_logs)
+        return up_for_block(self, keep_logs, progress)
 
     def stop(self, keep_logs: Path | None = None) -> None:
         """Stop proxies, then nodes (the one that runs Redis last), and remove every directory."""
