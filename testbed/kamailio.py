@@ -47,20 +47,32 @@ def start_proxy(cfg: Path, workdir: Path, port: int, timeout: float = 15.0) -> s
 
 def answers_options(port: int, wait: float = 0.5) -> bool:
     """An OPTIONS to the proxy itself gets 200 (the carrier's keepalive)."""
+    reply = exchange(port, "OPTIONS", f"sip:127.0.0.1:{port}", wait=wait)
+    return reply.startswith("SIP/2.0 200")
+
+
+def exchange(port: int, method: str, uri: str, headers: str = "", wait: float = 3.0) -> str:
+    """Send one request to the proxy on ``port`` from a fresh loopback port; its first answer to
+    that request ('' when none came within ``wait``). ``headers``: extra lines, each ending CRLF."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         s.settimeout(wait)
-        own = s.getsockname()[1]
-        call_id = uuid.uuid4().hex
-        s.sendto((f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\n"
+        own, call_id = s.getsockname()[1], uuid.uuid4().hex
+        s.sendto((f"{method} {uri} SIP/2.0\r\n"
                   f"Via: SIP/2.0/UDP 127.0.0.1:{own};branch=z9hG4bK-{call_id};rport\r\nMax-Forwards: 70\r\n"
-                  f"From: <sip:carrier@127.0.0.1>;tag={call_id[:8]}\r\nTo: <sip:127.0.0.1:{port}>\r\n"
-                  f"Call-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode(), ("127.0.0.1", port))
-        try:
-            data = s.recv(65535)
-        except OSError:  # timeout, or ICMP port unreachable reported on the socket
-            return False
-    return data.startswith(b"SIP/2.0 200") and call_id.encode() in data
+                  f"From: <sip:stranger@127.0.0.1>;tag={call_id[:8]}\r\n{headers}"
+                  + ("" if "To:" in headers else f"To: <{uri}>\r\n")
+                  + f"Call-ID: {call_id}\r\nCSeq: 1 {method}\r\nContact: <sip:stranger@127.0.0.1:{own}>\r\n"
+                  "Content-Length: 0\r\n\r\n").encode(), ("127.0.0.1", port))
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                data = s.recv(65535).decode(errors="replace")
+            except OSError:  # timeout, or ICMP port unreachable reported on the socket
+                return ""
+            if call_id in data and not data.startswith("SIP/2.0 100"):
+                return data
+    return ""
 
 
 def stop_proxy(pid: int) -> None:

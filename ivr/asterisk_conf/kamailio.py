@@ -127,6 +127,13 @@ request_route {{
 }}
 
 route[IN_DIALOG] {{
+    # only the nodes and the carrier take part in a call here: anyone else's request with a to-tag
+    # and this proxy's Route would otherwise be relayed wherever its Request-URI points
+    if (!(ds_is_from_list("{NODES_SET}") || {carrier})) {{
+        xlog("L_NOTICE", "in-dialog $rm from $si:$sp, neither a node nor the carrier: refused\\n");
+        sl_send_reply("403", "Forbidden");
+        exit;
+    }}
     if (!loose_route()) {{
         if (is_method("ACK") && t_check_trans()) {{
             t_relay();

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ from ivr.ami.client import AmiClient
 from ivr.asterisk_conf.asterisk import node_entity_id
 from testbed.calls import closed_ticket, hang_up_all
 from testbed.cluster import ClusterBed, ClusterState
+from testbed.kamailio import exchange
 from testbed.cluster_calls import Carrier, fill_node, node_ami, node_of
 from testbed.ports import port_is_free
 from testbed.processes import pid_alive
@@ -114,6 +116,19 @@ async def test_the_stranger_is_refused_at_the_proxy_and_never_reaches_a_node(
     assert sum(counts.values()) == 1
     assert reached == []
     assert sum(log_count(cluster.proxy_log(i), "is not from the carrier: refused") for i in (0, 1)) >= 2
+
+
+@pytest.mark.parametrize("method", ["INVITE", "BYE", "MESSAGE"])
+def test_a_stranger_cannot_relay_through_a_proxy_with_a_forged_dialog(cluster: ClusterBed, method: str) -> None:
+    """A request with a to-tag and the proxy's own Route looks in-dialog: without the check the
+    proxy relayed it to whatever its Request-URI named (here a port of this test)."""
+    assert cluster.state
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as victim:
+        victim.bind(("127.0.0.1", 0))
+        uri = f"sip:victim@127.0.0.1:{victim.getsockname()[1]}"
+        for port in cluster.state.proxy_ports:
+            reply = exchange(port, method, uri, f"Route: <sip:127.0.0.1:{port};lr>\r\nTo: <{uri}>;tag=forged\r\n")
+            assert reply.startswith("SIP/2.0 403"), reply  # refused before any relaying (the script exits)
 
 
 async def test_calls_through_the_proxies_spread_over_both_nodes_with_one_ticket_each(
