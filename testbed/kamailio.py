@@ -51,11 +51,12 @@ def answers_options(port: int, wait: float = 0.5) -> bool:
     return reply.startswith("SIP/2.0 200")
 
 
-def exchange(port: int, method: str, uri: str, headers: str = "", wait: float = 3.0) -> str:
-    """Send one request to the proxy on ``port`` from a fresh loopback port; its first answer to
-    that request ('' when none came within ``wait``). ``headers``: extra lines, each ending CRLF."""
+def exchange(port: int, method: str, uri: str, headers: str = "", wait: float = 3.0, local_port: int = 0) -> str:
+    """Send one request to the SIP server on ``port`` from ``local_port`` (default: a fresh one);
+    its first answer to that request ('' when none came within ``wait``). ``headers``: extra
+    lines, each ending CRLF."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind(("127.0.0.1", local_port))
         s.settimeout(wait)
         own, call_id = s.getsockname()[1], uuid.uuid4().hex
         s.sendto((f"{method} {uri} SIP/2.0\r\n"

@@ -131,6 +131,18 @@ def test_a_stranger_cannot_relay_through_a_proxy_with_a_forged_dialog(cluster: C
             assert reply.startswith("SIP/2.0 403"), reply  # refused before any relaying (the script exits)
 
 
+def test_a_node_takes_citizens_calls_only_from_the_proxies_not_even_from_the_carrier(cluster: ClusterBed) -> None:
+    """The nodes' ``pstn`` trunk matches the proxies' addresses: an INVITE straight to a node,
+    from a stranger or from the carrier's own address, matches no endpoint and is challenged."""
+    assert cluster.state
+    for node in cluster.nodes:
+        assert node.state
+        uri = f"sip:12345@127.0.0.1:{node.state.sip_port}"
+        for local_port in (0, cluster.state.carrier_port):
+            reply = exchange(node.state.sip_port, "INVITE", uri, local_port=local_port)
+            assert reply.startswith("SIP/2.0 401"), reply
+
+
 async def test_calls_through_the_proxies_spread_over_both_nodes_with_one_ticket_each(
     cluster: ClusterBed, carrier: Carrier, tickets: TicketStore,
 ) -> None:
