@@ -18,7 +18,7 @@ import subprocess
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 from ivr.ami.client import AmiClient, AmiError
 from ivr.asterisk_conf import Directories, RenderOptions, reload_modules, write
@@ -30,6 +30,7 @@ from testbed.engines import EngineProcesses
 from testbed.sentinel import SentinelGroup, start_group, stop_all
 from testbed.ports import PortAllocator, bed_range
 from testbed.processes import log_tail, pid_alive, spawn, start_redis, stop_group, wait_port
+from testbed.lifecycle import running as up_for_block
 from testbed.runners import Progress, TestbedError, select_runner
 from testbed.state import RTP_PORTS, BedState, registry_dir, registry_file, registry_lock, running_beds
 
@@ -125,6 +126,12 @@ class TestBed(EngineProcesses, SentinelGroup):
     # --- lifecycle -----------------------------------------------------------------------
 
     def start(self, progress: Progress = lambda _m: None) -> BedState:
+        self.reserve(progress)
+        return self.launch()
+
+    def reserve(self, progress: Progress = lambda _m: None) -> BedState:
+        """Pick and register this bed's ports and secrets; nothing runs yet (a cluster bed
+        reserves every node before it renders any: each node's files name the others)."""
         self.runner.ensure(progress)
         for tool in ("redis-server", "sipp"):
             if not shutil.which(tool):
@@ -136,6 +143,11 @@ class TestBed(EngineProcesses, SentinelGroup):
             base = PortAllocator().block(bed_range(self.rtp_ports, self._peers()))
             self.state = self._new_state(self._own_ports(base, self.rtp_ports), base, d)
             self.save()  # registered at once: a bed starting in another process sees these ports taken
+        return self.state
+
+    def launch(self) -> BedState:
+        """Start the reserved bed: its files, Redis, Asterisk (and its seats logged in)."""
+        assert self.state
         try:
             if self.dns_mode == "none":
                 self.dns = SilentResolver().start()
@@ -235,15 +247,10 @@ class TestBed(EngineProcesses, SentinelGroup):
         finally:
             client.close()
 
-    @contextlib.contextmanager
-    def running(self, keep_logs: Path | None = None, progress: Progress = lambda m: print(m, flush=True)) -> Iterator["TestBed"]:
+    def running(self, keep_logs: Path | None = None,
+                progress: Progress = lambda m: print(m, flush=True)) -> contextlib.AbstractContextManager["TestBed"]:
         """The bed and its engine, up for the block; stopped after (logs copied to ``keep_logs``)."""
-        self.start(progress)
-        try:
-            self.start_engines()
-            yield self
-        finally:
-            self.stop(keep_logs=keep_logs)
+        return up_for_block(self, keep_logs, progress)
 
     def _prepare_tree(self) -> None:
         for sub in ("etc", "varlib", "db", "run", "spool", "log/cdr-custom", "data/sounds/zh", "redis", "sipp", "state"):
@@ -256,6 +263,16 @@ class TestBed(EngineProcesses, SentinelGroup):
         self._render()
 
     def _render(self) -> None:
+        assert self.state
+        env_file = self.dir / "engine.env"
+        process_env = {**self.state.engine_env(), "IVR_STATE_DIR": self.inner("state")}
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in process_env.items()))
+        env_file.chmod(0o600)
+        write(self.settings, self._render_options(), self.dir / "etc")
+        if self.dns is not None:
+            (self.dir / "resolv.conf").write_text(self.dns.resolv_conf())
+
+    def _render_options(self) -> RenderOptions:
         assert self.state
         dirs = Directories(
             etc=self.inner("etc"), varlib=self.inner("varlib"), data=self.inner("data"),
@@ -275,13 +292,7 @@ class TestBed(EngineProcesses, SentinelGroup):
         )
         if self.trace_agi:
             options = dataclasses.replace(options, disabled_events=())
-        env_file = self.dir / "engine.env"
-        process_env = {**self.state.engine_env(), "IVR_STATE_DIR": self.inner("state")}
-        env_file.write_text("".join(f"{k}={v}\n" for k, v in process_env.items()))
-        env_file.chmod(0o600)
-        write(self.settings, options, self.dir / "etc")
-        if self.dns is not None:
-            (self.dir / "resolv.conf").write_text(self.dns.resolv_conf())
+        return options
 
     def _install_prompts(self) -> None:
         """Build the Mandarin prompts (incremental) and install them as this bed's zh sounds."""

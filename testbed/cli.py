@@ -7,6 +7,7 @@ import sys
 
 from ivr.cli import UsageError, config_dir
 from testbed.bed import TestBed, running_beds
+from testbed.cluster import ClusterBed, running_clusters
 from testbed.processes import pid_alive
 from testbed.runners import TestbedError, select_runner
 
@@ -23,6 +24,9 @@ def register(p: argparse.ArgumentParser) -> None:
                     help="start N engines serving the node (docs/cluster.md); implies --engine")
     up.add_argument("--sentinel", action="store_true",
                     help="Redis as a master, two replicas and three Sentinels (short down-after, for tests)")
+    up.add_argument("--nodes", type=int, default=0, metavar="N",
+                    help="a cluster: N Asterisk nodes (each with its engines) behind two Kamailio proxies, "
+                         "one Redis for all (docs/cluster.md, the SIP edge); implies --engine")
     down = sub.add_parser("down", help="stop a test bed and remove its files")
     down.add_argument("name", nargs="?", help="bed name (default: all beds)")
     sub.add_parser("status", help="list running test beds")
@@ -49,6 +53,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.engines < 0:
             raise UsageError("--engines: a number of engines, at least 1")
         engines = max(args.engines, 1)
+        if args.nodes:
+            return cluster_up(config_dir(args), args.nodes, engines, args.sentinel, args.name, args.runner)
         bed = TestBed(config_dir(args), name=args.name, runner=args.runner, engines=engines, sentinel=args.sentinel)
         st = bed.start(progress)
         if args.engine or args.engines:
@@ -70,15 +76,54 @@ def _run(args: argparse.Namespace) -> int:
         print(f"stop it with: ivr testbed down {st.name}")
         return 0
     if args.action == "down":
+        cluster_names = {c.name for c in running_clusters()}
+        if args.name in cluster_names or not args.name:
+            for name in [args.name] if args.name else sorted(cluster_names):
+                ClusterBed.attach(name).stop()  # its nodes' beds with it
+                print(f"cluster bed {name} stopped")
+            if args.name:
+                return 0
         names = [args.name] if args.name else [b.name for b in running_beds()]
         for name in names:
             TestBed.attach(name).stop()
             print(f"test bed {name} stopped")
         return 0
-    beds = running_beds()
-    if not beds:
+    beds, clusters = running_beds(), running_clusters()
+    if not beds and not clusters:
         print("no test beds running")
+    for c in clusters:
+        proxies = " ".join(f"{n}:{port}({'up' if pid and pid_alive(pid) else 'DOWN'})"
+                           for n, port, pid in zip(c.proxy_names, c.proxy_ports, c.proxy_pids or [0] * len(c.proxy_names)))
+        print(f"{c.name}  cluster of {len(c.beds)} node(s): {' '.join(c.node_names)}  proxies {proxies}  "
+              f"carrier from 127.0.0.1:{c.carrier_port}  {c.dir}")
     for b in beds:
         alive = "running" if pid_alive(b.asterisk_pid) else "DEAD"
-        print(f"{b.name}  {alive}  sip:{b.sip_port} ami:{b.ami_port} agi:{b.agi_port} redis:{b.redis_port}  {b.dir}")
+        node = f"  (node of {b.cluster})" if b.cluster else ""
+        print(f"{b.name}  {alive}  sip:{b.sip_port} ami:{b.ami_port} agi:{b.agi_port} redis:{b.redis_port}  {b.dir}{node}")
+    return 0
+
+
+def cluster_up(config: str, nodes: int, engines: int, sentinel: bool, name: str | None, runner: str | None) -> int:
+    """``up --nodes N``: the cluster bed with every engine running; prints how to reach it."""
+    cluster = ClusterBed(config, nodes=nodes, engines=engines, sentinel=sentinel, name=name, runner=runner)
+    st = cluster.start(progress)
+    try:
+        cluster.start_engines()
+    except BaseException:
+        cluster.stop()
+        raise
+    print(f"cluster bed {st.name} is up ({st.runner} runner): {nodes} node(s), {engines} engine(s) each")
+    for proxy, port in zip(st.proxy_names, st.proxy_ports):
+        print(f"  proxy    {proxy}  udp 127.0.0.1:{port}   (the carrier's calls from 127.0.0.1:{st.carrier_port})")
+    for node, bed in zip(st.node_names, cluster.nodes):
+        b = bed.state
+        assert b
+        print(f"  node     {node}  SIP 127.0.0.1:{b.sip_port}  AMI 127.0.0.1:{b.ami_port}  FastAGI "
+              + ", ".join(str(p) for p in b.engine_ports or [b.agi_port]) + f"  files {b.dir}")
+    redis = cluster.nodes[0].state
+    assert redis
+    print("  Redis    " + (f"Sentinel service ivr at {', '.join(f'127.0.0.1:{p}' for p in redis.sentinel_ports)}"
+                           if redis.sentinel_ports else redis.redis_url) + " (every engine)")
+    print(f"  topology {st.dir}/cluster.yaml")
+    print(f"stop it with: ivr testbed down {st.name}")
     return 0

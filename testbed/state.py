@@ -60,6 +60,7 @@ class BedState:
     redis_pids: list[int] = field(default_factory=list)
     sentinel_ports: list[int] = field(default_factory=list)
     sentinel_pids: list[int] = field(default_factory=list)
+    cluster: str = ""  # a node of this cluster bed (testbed/cluster.py); "" = a bed of its own
 
     @classmethod
     def load(cls, path: Path) -> "BedState":
@@ -114,6 +115,13 @@ def registry_dir() -> Path:
     return d
 
 
+def clusters_dir() -> Path:
+    """Where cluster beds (testbed/cluster.py) register their own ports (proxies, carrier) and nodes."""
+    d = registry_dir() / "clusters"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
 def registry_file(name: str) -> Path:
     return registry_dir() / f"{name}.json"
 
@@ -153,7 +161,7 @@ def held_ports(saved: dict[str, Any]) -> set[int]:
 def registered_ports() -> set[int]:
     """The ports of every bed in the registry (this process's, other processes', other checkouts')."""
     ports: set[int] = set()
-    for path in registry_dir().glob("*.json"):
+    for path in [*registry_dir().glob("*.json"), *clusters_dir().glob("*.json")]:
         try:
             ports |= held_ports(json.loads(path.read_text()))
         except (OSError, ValueError, AttributeError):

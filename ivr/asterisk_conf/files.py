@@ -59,7 +59,7 @@ def render(settings: Settings, options: RenderOptions) -> dict[str, str]:
 
 
 def _render(settings: Settings, options: RenderOptions) -> dict[str, str]:
-    edge = edge_files(settings, options.kamailio_dir)  # from the carrier's addresses, not the node's view
+    edge = edge_files(settings, options.kamailio_dir, options.probe_interval_s)  # from the carrier's addresses, not the node's view
     settings, maxcalls = node_settings(settings, options.node), None  # a cluster node's own view (node.py)
     if settings.cluster is not None and (node := options.node) is not None:
         options = dataclasses.replace(options, system_name=node)

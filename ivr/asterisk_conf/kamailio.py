@@ -28,8 +28,10 @@ INVITE_TIMEOUT_MS = 2000  # no 100 Trying from a node within this: try the next 
 MODULES = ("tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog", "sanity", "dispatcher")
 
 
-def kamailio_cfg(cluster: ClusterSettings, proxy: str, pstn_match: tuple[str, ...], directory: str) -> str:
-    """The config of ``proxy``; ``directory`` is where this proxy finds ``dispatcher.list``."""
+def kamailio_cfg(cluster: ClusterSettings, proxy: str, pstn_match: tuple[str, ...], directory: str,
+                 ping_interval: int = PING_INTERVAL_S) -> str:
+    """The config of ``proxy``; ``directory`` is where this proxy finds ``dispatcher.list``;
+    ``ping_interval``: seconds between OPTIONS probes of each node."""
     listen = k.socket(cluster.proxies[proxy].sip)
     carrier = " || ".join(_carrier(m) for m in pstn_match) or "0"
     modules = "".join(f'loadmodule "{m}.so"\n' for m in MODULES)
@@ -66,7 +68,7 @@ modparam("dispatcher", "flags", 2)
 modparam("dispatcher", "ds_hash_size", 9)
 modparam("dispatcher", "ds_ping_method", "OPTIONS")
 modparam("dispatcher", "ds_ping_from", "sip:{k.name(proxy)}@{k.address(listen.rpartition(":")[0])}")
-modparam("dispatcher", "ds_ping_interval", {k.integer(PING_INTERVAL_S, 1, 3600)})
+modparam("dispatcher", "ds_ping_interval", {k.integer(ping_interval, 1, 3600)})
 modparam("dispatcher", "ds_probing_mode", 1)
 modparam("dispatcher", "ds_probing_threshold", 1)
 modparam("dispatcher", "ds_inactive_threshold", 1)
@@ -125,6 +127,13 @@ request_route {{
 }}
 
 route[IN_DIALOG] {{
+    # only the nodes and the carrier take part in a call here: anyone else's request with a to-tag
+    # and this proxy's Route would otherwise be relayed wherever its Request-URI points
+    if (!(ds_is_from_list("{NODES_SET}") || {carrier})) {{
+        xlog("L_NOTICE", "in-dialog $rm from $si:$sp, neither a node nor the carrier: refused\\n");
+        sl_send_reply("403", "Forbidden");
+        exit;
+    }}
     if (!loose_route()) {{
         if (is_method("ACK") && t_check_trans()) {{
             t_relay();

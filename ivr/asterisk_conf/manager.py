@@ -3,9 +3,32 @@ and do."""
 
 from __future__ import annotations
 
+import ipaddress
+
 from ivr.config import Settings
 from ivr.asterisk_conf.options import RenderOptions
 from ivr.core.conftext import secret, value, word
+
+LOOPBACK = ("127.0.0.1/255.255.255.255", "::1/128")
+
+
+def engine_permits(s: Settings) -> tuple[str, ...]:
+    """Where the engines' AMI users may log in from: loopback (the CLI on the node, engines on
+    its host), and the hosts of this node's engines (``agi.engines``; a cluster node's own list,
+    ivr/asterisk_conf/node.py), so no other node's engine reaches this node's AMI. Each address
+    rebuilt by ``ipaddress``: nothing but an address gets into the file (an engine named by host
+    name, possible on a single node, adds nothing: an ACL takes addresses)."""
+    permits = list(LOOPBACK)
+    for engine in s.agi.engines:
+        try:
+            address = ipaddress.ip_address(engine.rpartition(":")[0].strip("[]"))
+        except ValueError:
+            continue
+        mask = "255.255.255.255" if address.version == 4 else "128"
+        permit = f"{address.compressed}/{mask}"
+        if not address.is_loopback and permit not in permits:
+            permits.append(permit)
+    return tuple(permits)
 
 # Manager classes the engine reads: call progress (call), queue and agent events (agent), the
 # dialplan's UserEvents (user: transfer results, ratings), FullyBooted (system). Deliberately not
@@ -40,16 +63,18 @@ ADMIN_WRITE = "system"
 # from the dialplan), no `system`, and it reads no events.
 TRANSFER_WRITE = "call"
 def manager_conf(s: Settings, o: RenderOptions) -> str:
-    def user(name: str, password: tuple[str, str], read: str, write: str, events: tuple[str, ...] = ()) -> str:
+    engines = engine_permits(s)
+
+    def user(name: str, password: tuple[str, str], read: str, write: str, events: tuple[str, ...] = (),
+             permits: tuple[str, ...] = engines) -> str:
         # both address families: an IPv4-only deny leaves every IPv6 client permitted
+        allowed = "".join(f"permit = {p}\n" for p in permits)
         text = f"""
 [{word(name)}]
 secret = {secret(*password)}
 deny = 0.0.0.0/0.0.0.0
 deny = ::/0
-permit = 127.0.0.1/255.255.255.255
-permit = ::1/128
-read = {read}
+{allowed}read = {read}
 write = {write}
 writetimeout = 1000
 """
@@ -75,5 +100,5 @@ timestampevents = yes
     if o.transfer_ami_secret:
         text += user(s.ami.transfer_username, (o.transfer_ami_secret, "IVR_AMI_TRANSFER_SECRET"), "", TRANSFER_WRITE)
     if o.testbed_ami_secret:
-        text += user("testbed", (o.testbed_ami_secret, "the test bed's AMI secret"), "all", "all")
+        text += user("testbed", (o.testbed_ami_secret, "the test bed's AMI secret"), "all", "all", permits=LOOPBACK)
     return text

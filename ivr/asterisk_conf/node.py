@@ -10,7 +10,7 @@ keeps one renderer per file instead of a cluster variant of each.
 from __future__ import annotations
 
 from ivr.asterisk_conf.dispatcher import dispatcher_list
-from ivr.asterisk_conf.kamailio import kamailio_cfg
+from ivr.asterisk_conf.kamailio import PING_INTERVAL_S, kamailio_cfg
 from ivr.asterisk_conf.kamtext import name as kam_name
 from ivr.config import ConfigError, Settings
 from ivr.config.cluster import proxy_matches
@@ -38,10 +38,11 @@ def node_settings(s: Settings, node: str | None) -> Settings:
                                 "ami": s.ami.model_copy(update={"host": ami_host, "port": ami_port})})
 
 
-def edge_files(s: Settings, kamailio_dir: str) -> dict[str, str]:
+def edge_files(s: Settings, kamailio_dir: str, ping_interval: int | None = None) -> dict[str, str]:
     """``kamailio-<proxy>.cfg`` for each proxy and their ``dispatcher.list``; none without proxies."""
     if s.cluster is None or not s.cluster.proxies:
         return {}
-    files = {f"kamailio-{kam_name(proxy)}.cfg": kamailio_cfg(s.cluster, proxy, s.sip.pstn_match, kamailio_dir)
+    files = {f"kamailio-{kam_name(proxy)}.cfg": kamailio_cfg(s.cluster, proxy, s.sip.pstn_match, kamailio_dir,
+                                                                  PING_INTERVAL_S if ping_interval is None else ping_interval)
              for proxy in s.cluster.proxies}
     return {**files, "dispatcher.list": dispatcher_list(s.cluster)}

@@ -44,6 +44,7 @@ class RenderOptions:
     system_name: str = "ivr12345"  # a cluster node's is its name (it prefixes uniqueid, hence linkedid)
     node: str | None = None  # with a cluster section: the node whose Asterisk files these are
     kamailio_dir: str = "/etc/kamailio"  # where the proxies read dispatcher.list
+    probe_interval_s: int | None = None  # the proxies' OPTIONS probes (None: kamailio.PING_INTERVAL_S); a test bed: 1
     # whole files by name (only EXTRA_FILES), written verbatim: the test bed's own dialplan, which
     # the engine's package neither ships nor imports
     extra_files: Mapping[str, str] = field(default_factory=dict)

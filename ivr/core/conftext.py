@@ -161,6 +161,16 @@ def word(text: str) -> str:
     return text
 
 
+ENTITY_ID = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+
+
+def entity_id(text: str) -> str:
+    """An Asterisk entity id (asterisk.conf ``entityid``): six bytes as a MAC address is written."""
+    if not ENTITY_ID.fullmatch(text):
+        raise UnsafeValue(f"entity id {text!r}: six hex bytes separated by ':' (as 02:00:5e:10:00:01)")
+    return text
+
+
 def secret(text: str, label: str) -> str:
     """A password or secret: one line, no ``;``, and strong enough (:mod:`ivr.core.secret_policy`)."""
     problem = secret_problem(label, text)

@@ -25,20 +25,23 @@ def _sdp(owner: str, payloads: str, rtpmaps: list[str]) -> str:
 SDP_OFFER = _sdp("citizen", "8 101", ["a=rtpmap:8 PCMA/8000", "a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16"])
 SDP_ANSWER = _sdp("peer", "8 0", ["a=rtpmap:8 PCMA/8000", "a=rtpmap:0 PCMU/8000"])
 
-def in_dialog(method: str, cseq: int, contact: str = "", rest: str = "Content-Length: 0\n") -> str:
+def in_dialog(method: str, cseq: int, contact: str = "", rest: str = "Content-Length: 0\n", routed: bool = False) -> str:
     """A request within a call we placed (BYE, ACK, INFO): the dialog's headers, ``contact``
-    (a Contact line or nothing), Max-Forwards, then ``rest`` (no body by default)."""
-    return f"""{method} sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+    (a Contact line or nothing), Max-Forwards, then ``rest`` (no body by default). ``routed``:
+    the call went through a proxy that record-routed it (the 200 was received with ``rrs``): the
+    request goes to the far end's Contact with the route set, through that proxy."""
+    target, route = ("[next_url]", "[routes]\n") if routed else ("sip:[service]@[remote_ip]:[remote_port]", "")
+    return f"""{method} {target} SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 [last_From:]
 [last_To:]
 Call-ID: [call_id]
 CSeq: {cseq} {method}
-{contact}Max-Forwards: 70
+{route}{contact}Max-Forwards: 70
 {rest}"""
 
 
-def hold_then_bye(hold_ms: int) -> str:
+def hold_then_bye(hold_ms: int, routed: bool = False) -> str:
     """The end of a call we placed: Asterisk's BYE within ``hold_ms`` is answered, else we hang up."""
     return f"""<recv request="BYE" timeout="{hold_ms}" ontimeout="we_hang_up"/>
 <send><![CDATA[
@@ -53,7 +56,7 @@ Content-Length: 0
 <nop next="end"/>
 <label id="we_hang_up"/>
 <send retrans="500"><![CDATA[
-{in_dialog("BYE", 99)}]]></send>
+{in_dialog("BYE", 99, routed=routed)}]]></send>
 <recv response="200" optional="true"/>
 <label id="end"/>
 </scenario>

@@ -1,0 +1,109 @@
+"""Calls on a cluster bed: the carrier sends citizens to the proxies (primary, then secondary:
+testbed/sipp/carrier.py), a stranger tries, and each call's ticket tells which node took it
+(``linkedid`` starts with the node's ``systemname``)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+from pathlib import Path
+from typing import Any
+
+from ivr.ami.client import AmiClient
+from testbed.calls import until
+from testbed.cluster import ClusterBed
+from testbed.ports import PortAllocator
+from testbed.sipp import Sipp
+from testbed.sipp.carrier import carrier_calls, stranger_call
+
+_ports = PortAllocator()
+_caller_ids = itertools.count(13600000001)
+_batches = itertools.count()
+
+
+class Carrier:
+    """The carrier's gateway in front of a cluster bed: every call from its one address
+    (``carrier_port``, the proxies' ``sip.pstn_match``), to proxy ``primary`` first and to the
+    other proxy when the primary does not answer within the carrier's timer."""
+
+    def __init__(self, cluster: ClusterBed, workdir: Path):
+        assert cluster.state
+        self.cluster, self.state, self.workdir = cluster, cluster.state, workdir
+        self.peers: list[Sipp] = []
+
+    @staticmethod
+    def next_caller() -> str:
+        return str(next(_caller_ids))
+
+    async def calls(self, count: int, *, hold_ms: int = 6000, rate: float = 10, dialed: str = "12345",
+                    primary: int = 0, callers: list[str] | None = None) -> tuple[Sipp, list[str]]:
+        """``count`` citizens (or ``callers``) calling ``dialed`` at ``rate`` per second, each
+        holding ``hold_ms`` (overlapping when ``count / rate`` is shorter); returns the sipp and
+        the callers."""
+        callers = callers or [self.next_caller() for _ in range(count)]
+        ports = self.state.proxy_ports
+        sipp = await carrier_calls(self.workdir, primary_port=ports[primary], secondary_port=ports[1 - primary],
+                                   local_port=self.state.carrier_port, media_port=_ports.block(4), dialed=dialed,
+                                   callers=callers, rate=rate, hold_ms=hold_ms, name=f"carrier-{next(_batches)}")
+        self.peers.append(sipp)
+        return sipp, callers
+
+    async def stranger(self, proxy: int = 0, dialed: str = "12345") -> Sipp:
+        """An INVITE to proxy ``proxy`` from another port of the carrier's host: not the carrier."""
+        sipp = await stranger_call(self.workdir, proxy_port=self.state.proxy_ports[proxy], local_port=_ports.one(),
+                                   dialed=dialed, name=f"stranger-{next(_batches)}")
+        self.peers.append(sipp)
+        return sipp
+
+    async def close(self) -> None:
+        for p in self.peers:
+            await p.stop()
+
+
+def node_of(cluster: ClusterBed, linkedid: str) -> str:
+    """The node whose Asterisk made ``linkedid`` (its ``systemname`` prefixes every uniqueid)."""
+    assert cluster.state
+    found = [n for n in cluster.state.node_names if linkedid.startswith(f"{n}-")]
+    assert len(found) == 1, f"linkedid {linkedid!r} names no single node of {cluster.state.node_names}"
+    return found[0]
+
+
+def node_ami(cluster: ClusterBed, index: int) -> AmiClient:
+    """A read-all AMI client (the bed's ``testbed`` user) on node ``index`` (connect it in the loop)."""
+    st = cluster.nodes[index].state
+    assert st
+    return AmiClient("127.0.0.1", st.ami_port, "testbed", st.testbed_ami_secret)
+
+
+async def current_calls(ami: AmiClient) -> int:
+    """The calls the node counts against ``maxcalls`` now: ``core show calls`` (CoreStatus'
+    ``CoreCurrentCalls`` counts channels, two per Local call)."""
+    reply: Any = await ami.action({"Action": "Command", "Command": "core show calls"}, as_list=False)
+    output = reply.get("Output")
+    lines = output if isinstance(output, list) else str(output or reply.content).splitlines()
+    found = [int(m.group(1)) for line in lines if (m := re.match(r"\s*(\d+) (?:of \d+ max )?active calls?", line))]
+    assert len(found) == 1, f"no call count in {lines!r}"
+    return found[0]
+
+
+async def fill_node(ami: AmiClient, maxcalls: int, limit: int = 200) -> int:
+    """Hold calls on a node (Local channels whose far leg waits in ``[ivr-test-caller]``, no SIP,
+    so the proxies do not count them) until it is at ``maxcalls``; returns its count. Each far leg
+    is one call; its near leg rings unanswered (not counted). Bounded by ``limit`` originations."""
+    for _ in range(limit):
+        if (calls := await current_calls(ami)) >= maxcalls:
+            return calls
+        await ami.action({"Action": "Originate", "Channel": "Local/s@ivr-test-caller", "Context": "ivr-test-caller",
+                          "Exten": "s", "Priority": "1", "CallerID": "filler <10000>", "Async": "true",
+                          "Timeout": "600000"}, as_list=False)
+        await until(lambda: _more_than(ami, calls), timeout=10)
+    raise AssertionError(f"the node did not reach {maxcalls} calls after {limit} originations")
+
+
+async def _more_than(ami: AmiClient, calls: int) -> bool:
+    return await current_calls(ami) > calls
+
+
+async def wait_all(sipps: list[Sipp], timeout: float) -> list[int]:
+    return list(await asyncio.gather(*(s.wait(timeout) for s in sipps)))

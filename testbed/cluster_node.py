@@ -1,0 +1,66 @@
+"""One Asterisk node of a cluster bed (issue 20, docs/cluster.md "The SIP edge"): a bed tree of its
+own (SIP, AMI, RTP range, engines, seats' softphones on its own ports) whose files are rendered the
+way ``ivr asterisk-conf render --node NAME`` renders them, from the cluster section the cluster bed
+builds out of every node's and proxy's real ports. The first node's bed runs the cluster's one Redis
+(or Sentinel group), as a node host may (docs/cluster.md, "What runs where"); the others use it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+from ivr.asterisk_conf import RenderOptions
+from ivr.config import Settings
+from ivr.config.cluster import ClusterSettings
+from testbed.bed import TestBed
+from testbed.ports import PortAllocator
+from testbed.state import BedState
+
+PROBE_INTERVAL_S = 1  # the bed's proxies probe every second: a dead node is skipped within a second or so
+
+
+class NodeBed(TestBed):
+    """Node ``node`` of a cluster bed. ``topology`` gives the whole cluster section once every node
+    and proxy has its ports; ``carrier`` is the carrier's address:port (``sip.pstn_match``, which the
+    proxies check); ``redis_host``: the node whose bed runs the shared Redis (None: this one);
+    ``kamailio_dir``: where the proxies read ``dispatcher.list``."""
+
+    __test__ = False
+
+    def __init__(self, config_dir: str | Path, cluster: str, node: str, topology: Callable[[], ClusterSettings],
+                 carrier: str, kamailio_dir: Path, redis_host: TestBed | None = None, engines: int = 1,
+                 sentinel: bool = False, runner: str | None = None):
+        super().__init__(config_dir, name=f"{cluster}-{node}", runner=runner, engines=engines,
+                         sentinel=sentinel and redis_host is None)
+        self.cluster, self.node, self.topology, self.carrier = cluster, node, topology, carrier
+        self.kamailio_dir, self.redis_host = kamailio_dir, redis_host
+
+    @property
+    def settings(self) -> Settings:
+        """The bed's settings with the cluster section and the carrier: what ``render --node`` reads."""
+        s = super().settings
+        return s.model_copy(update={"cluster": self.topology(),
+                                    "sip": s.sip.model_copy(update={"pstn_match": (self.carrier,)})})
+
+    def _new_state(self, ports: PortAllocator, rtp_start: int, d: Path) -> BedState:
+        state = super()._new_state(ports, rtp_start, d)
+        state.cluster = self.cluster
+        if self.redis_host is not None:  # the shared Redis: its addresses, none of its pids
+            assert self.redis_host.state
+            shared = self.redis_host.state
+            state.redis_port, state.redis_ports = shared.redis_port, list(shared.redis_ports)
+            state.sentinel_ports = list(shared.sentinel_ports)
+            # one IVR_CALLER_KEY for the cluster: the caller index in the shared Redis is keyed by it
+            # (a caller's tickets and callbacks are found whichever node took the call)
+            state.caller_key = shared.caller_key
+        return state
+
+    def _start_redis(self) -> None:
+        if self.redis_host is None:
+            super()._start_redis()
+
+    def _render_options(self) -> RenderOptions:
+        return dataclasses.replace(super()._render_options(), node=self.node, kamailio_dir=str(self.kamailio_dir),
+                                   probe_interval_s=PROBE_INTERVAL_S)
