@@ -15,7 +15,7 @@ from tickets.model import QueueVisit, Ticket, VisitOutcome
 from tracking.cdr import CdrRow, apply_cdr
 from tracking.channels import CALL_CONTEXTS, IVR_CONTEXTS, Directory, Event, duration, iso, seconds_between
 from tracking.records import PendingRecords, same_channel
-from tracking.state import Call, Change
+from tracking.state import Call, Change, open_once
 from tracking.visits import end_visit, waiting
 
 
@@ -65,6 +65,7 @@ def adopt(tracker: Tracker, channels: Iterable[Event], known: Mapping[str, Ticke
                 ticket.queue = ticket.queue if ticket.queued else queue
                 if waiting(ticket) is None:  # in a queue since we know not when (HoldTime will say)
                     ticket.queue_visits.append(QueueVisit(queue, ""))
+        changes += open_once(call)  # still up after a reconnect: its dialplan ran
         call.live = {c.get("Uniqueid", "") for c in chans}
         for c in chans:
             role = "caller" if c.get("Uniqueid") == linkedid else tracker.directory.role(c.get("Channel", ""))

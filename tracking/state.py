@@ -35,6 +35,15 @@ class Call:
     caller_gone_at: float | None = None  # monotonic-free: the event timestamp of the caller's hang-up
     closing_since: float | None = None  # waiting for the IVR record
     channel: str = ""  # the caller's channel name (an IVR record must name it: tracking/records.py)
+    opened: bool = True  # its ``opened`` write is made (held back from Newchannel to the first dialplan sign)
+
+
+def open_once(call: Call) -> list[Change]:
+    """The call's ``opened`` write, once: at its first sign of life after Newchannel."""
+    if call.opened:
+        return []
+    call.opened = True
+    return [Change("opened", call.ticket)]
 
 
 # An event handler of a followed call: the platform's directory, the call, the event, its time.

@@ -8,11 +8,19 @@ attended transfers, the satisfaction rating, and who hung up. The adapter
 (:mod:`ivr.follow`) feeds it events as plain mappings and writes what it returns; it also
 brings the answers of a reconciliation (live channels, CDR rows) after any reconnect.
 
-A call yields two writes: ``opened`` when it arrives, ``closed`` when its last channel is gone
+A call yields two writes: ``opened`` when it runs (below), ``closed`` when its last channel is gone
 (held back a moment when the engine's IVR record has not arrived yet, so that a caller who
 hangs up in the greeting still gets the path on the ticket). In between, each queue visit
 yields a ``queue:<queue>:<n>`` write when it ends (the n-th visit of the call to that queue),
 which carries the visit's service-level counts (:mod:`queues.kpi`).
+
+Asterisk announces a channel (``Newchannel``) before it checks ``maxcalls``: a call a full node
+refuses (503, "call limit reached", cause 42 on the channel) was never the node's call — behind
+the cluster's proxies the next node answers it and writes its one ticket. So ``opened`` waits for
+the first sign that the dialplan runs (the answer's ``Newstate``, any other event of the call, the
+IVR record); a caller channel that hangs up before any, with cause 42 and still in the context it
+arrived in, leaves no ticket. Every other call that ends before such a sign gets ``opened`` with its
+``closed``, as before; a follower that dies in between leaves it to reconciliation, as any call.
 
 A visit ends on ``QueueCallerAbandon`` (abandoned) or ``AgentConnect`` (answered). A
 ``QueueCallerLeave`` alone does not tell: Asterisk sends it just before ``AgentConnect`` too.
@@ -42,7 +50,7 @@ from tracking.cdr import CdrRow
 from tracking.channels import (CALL_CONTEXTS, CITIZEN_CONTEXTS, IVR_CONTEXTS, LOCAL, Directory, Event, event_time, iso,
                                seconds_between)
 from tracking.records import PendingRecords, same_channel
-from tracking.state import Call, Change, Handler
+from tracking.state import Call, Change, Handler, open_once
 from tracking.transfers import AGENT_MOVES, blind_or_attended, dial_begin, dial_end
 from tracking.user_events import out_of_scope, user_event
 from tracking.visits import (agent_called, agent_complete, agent_connect, agent_no_answer, end_visits_at_close,
@@ -83,8 +91,9 @@ class CallTracker:
         at = event_time(event)
         if name == "Hangup":
             return self._hangup(call, event, at)
+        opened = open_once(call)
         handler = _HANDLERS.get(name)
-        return (handler(self.directory, call, event, at) or []) if handler is not None else []
+        return opened + ((handler(self.directory, call, event, at) or []) if handler is not None else [])
 
     def _new_channel(self, event: Event) -> list[Change]:
         linkedid, unique_id = event.get("Linkedid", ""), event.get("Uniqueid", "")
@@ -99,12 +108,14 @@ class CallTracker:
             return []  # not a number of the plan: Asterisk refuses it unanswered (cause 1)
         at = event_time(event)
         ticket = self._new_ticket(linkedid, event.get("Exten", ""), event.get("CallerIDNum", ""), at)
-        call = Call(ticket, roles={unique_id: "caller"}, live={unique_id}, channel=event.get("Channel", ""))
+        call = Call(ticket, roles={unique_id: "caller"}, live={unique_id}, channel=event.get("Channel", ""),
+                    opened=False)
         self.calls[linkedid] = call
         ticket.note(iso(at), "received", f"{ticket.line}")
         if (record := self._records.take(linkedid, call.channel)) is not None:
-            self._apply_record(call, record)
-        return [Change("opened", ticket)]
+            self._apply_record(call, record)  # the engine ran it already: the dialplan runs
+            return open_once(call)
+        return []
 
     def _new_ticket(self, linkedid: str, dialed: str, caller: str, at: datetime) -> Ticket:
         line = normalize_line(dialed)
@@ -120,6 +131,12 @@ class CallTracker:
     def _hangup(self, call: Call, event: Event, at: datetime) -> list[Change]:
         unique_id = event.get("Uniqueid", "")
         call.live.discard(unique_id)
+        if refused_by_asterisk(call, event):
+            self.calls.pop(call.ticket.linkedid, None)
+            log.info("call %s refused by Asterisk before its dialplan ran (%s %s): no ticket", call.ticket.linkedid,
+                     event.get("Cause", ""), event.get("Cause-txt", ""))
+            return []
+        opened = open_once(call)
         cause = " ".join(p for p in (event.get("Cause", ""), event.get("Cause-txt", "")) if p)
         for dest, transfer in call.dials.items():
             if event.get("Channel") == dest and transfer.result != "ANSWER":
@@ -130,8 +147,8 @@ class CallTracker:
             call.caller_gone_at = at.timestamp()
             out = overflowed(call.ticket, final=True)
         if call.live:
-            return out
-        return out + self._close(call, at.timestamp())
+            return opened + out
+        return opened + out + self._close(call, at.timestamp())
 
     # --- the IVR record --------------------------------------------------------------------
 
@@ -146,10 +163,11 @@ class CallTracker:
             log.warning("IVR record for call %s refused: it names channel %.64r, the call is on %s", linkedid,
                         record.get("channel"), call.channel)
             return []
+        opened = open_once(call)
         self._apply_record(call, record)
         if call.closing_since is not None:
-            return self._close(call, now)
-        return []
+            return opened + self._close(call, now)
+        return opened
 
     def _apply_record(self, call: Call, record: Mapping[str, Any]) -> None:
         t, route = call.ticket, record.get("route") or {}
@@ -246,6 +264,18 @@ class CallTracker:
         return [linkedid for linkedid, call in self.calls.items() if call.closing_since is not None]
 
 
+CALL_LIMIT_CAUSE = "42"  # AST_CAUSE_SWITCH_CONGESTION: what chan_pjsip sets when ast_pbx_start refuses
+
+
+def refused_by_asterisk(call: Call, event: Event) -> bool:
+    """Whether the caller's channel hung up before its dialplan ran, refused by Asterisk itself
+    (``maxcalls``: "Failed to start PBX (call limit reached)", 503 to the proxy): nothing of the
+    call was seen but its Newchannel, the channel is still at its first step, the cause is 42."""
+    return (not call.opened and not call.live and not call.ivr_seen
+            and event.get("Uniqueid") == call.ticket.linkedid and event.get("Cause") == CALL_LIMIT_CAUSE
+            and event.get("Context") in CITIZEN_CONTEXTS and event.get("Priority") == "1")
+
+
 def hangup_request(directory: Directory, call: Call, event: Event, at: datetime) -> None:
     """Who hung up: the first ``HangupRequest`` names the party (a ``SoftHangupRequest`` sets nothing)."""
     if not call.ticket.hangup_by and event.get("Event") == "HangupRequest":
@@ -266,4 +296,4 @@ _HANDLERS: dict[str, Handler] = {
     "SoftHangupRequest": hangup_request,
     "UserEvent": user_event,
 }
-HANDLED_EVENTS = frozenset({*_HANDLERS, "Newchannel", "Hangup", "BlindTransfer", "AttendedTransfer", "FullyBooted"})
+HANDLED_EVENTS = frozenset({*_HANDLERS, "Newchannel", "Newstate", "Hangup", "BlindTransfer", "AttendedTransfer", "FullyBooted"})

@@ -43,7 +43,7 @@ ENGINE_WRITE = "reporting,originate"
 # The events the call tracker handles (tracking.tracker.HANDLED_EVENTS), as a whitelist filter on
 # the engine's AMI session: Asterisk drops the rest before they are sent (and parsed).
 ENGINE_EVENTS = (
-    "FullyBooted", "Newchannel", "Hangup", "HangupRequest", "SoftHangupRequest", "DialBegin", "DialEnd",
+    "FullyBooted", "Newchannel", "Newstate", "Hangup", "HangupRequest", "SoftHangupRequest", "DialBegin", "DialEnd",
     "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled", "AgentRingNoAnswer",
     "AgentConnect", "AgentComplete", "BlindTransfer", "AttendedTransfer", "UserEvent",
     # seats (queues.agents.AgentBoard): log-in, log-out, pause, device state of each member

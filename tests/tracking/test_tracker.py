@@ -199,13 +199,14 @@ def test_the_engine_ami_filter_passes_exactly_the_events_the_tracker_and_the_sea
 
 
 def test_the_handled_events_are_the_ones_before_the_split() -> None:
-    """The tracker split into modules (issue 18) handles exactly the events it did: the engine's
-    AMI filter and ivr.follow depend on this set."""
+    """The tracker split into modules (issue 18) handles exactly the events it did, plus
+    ``Newstate`` (issue 20: a call's first sign that its dialplan runs): the engine's AMI filter
+    and ivr.follow depend on this set."""
     from tracking.tracker import HANDLED_EVENTS
 
     assert HANDLED_EVENTS == frozenset({
         "AgentCalled", "AgentComplete", "AgentConnect", "AgentRingNoAnswer", "AttendedTransfer", "BlindTransfer",
-        "DialBegin", "DialEnd", "FullyBooted", "Hangup", "HangupRequest", "Newchannel", "QueueCallerAbandon",
+        "DialBegin", "DialEnd", "FullyBooted", "Hangup", "HangupRequest", "Newchannel", "Newstate", "QueueCallerAbandon",
         "QueueCallerJoin", "QueueCallerLeave", "SoftHangupRequest", "UserEvent",
     })
 
