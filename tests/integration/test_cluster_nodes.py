@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
@@ -24,7 +25,8 @@ import pytest
 
 from ivr.ami.client import AmiClient
 from ivr.asterisk_conf.asterisk import node_entity_id
-from testbed.calls import closed_ticket, hang_up_all
+from queues import kpi
+from testbed.calls import closed_ticket, hang_up_all, until
 from testbed.cluster import ClusterBed, ClusterState
 from testbed.kamailio import exchange
 from testbed.cluster_calls import Carrier, fill_node, node_ami, node_of
@@ -160,19 +162,51 @@ async def test_calls_through_the_proxies_spread_over_both_nodes_with_one_ticket_
 async def test_a_node_at_maxcalls_answers_503_and_the_proxy_moves_the_call_to_the_other_node(
     cluster: ClusterBed, carrier: Carrier, amis: list[AmiClient], tickets: TicketStore,
 ) -> None:
+    """The refused call makes no ticket on the full node (Asterisk announces its channel before
+    it checks ``maxcalls``): every caller has exactly one ticket, on the node that answered."""
     full = await fill_node(amis[0], MAXCALLS)
     refused_before = log_count(cluster.proxy_log(0), "node failed (503)")
+    kpis_before = await kpi_totals(tickets)
     # overlapping calls: the call-load algorithm sends one of them to ast-a, which is full
     callers = [carrier.next_caller() for _ in range(4)]
+    reached_a: list[str] = []  # the channels ast-a created for them before refusing them
+    amis[0].on("Newchannel", lambda e: reached_a.append(e["Linkedid"]) if e.get("CallerIDNum") in callers else None)
     answered = [amis[1].wait_for("Newstate", lambda e, c=c: e.get("CallerIDNum") == c  # type: ignore[misc]
                                  and e.get("ChannelStateDesc") == "Up") for c in callers]
+    since = time.time()
     sipp, _ = await carrier.calls(4, hold_ms=4000, rate=4, callers=callers)
     assert await sipp.wait(90) == 0, sipp.output()  # every caller answered ...
     await asyncio.wait_for(asyncio.gather(*answered), 30)  # ... by ast-b
     refused = log_count(cluster.proxy_log(0), "node failed (503)") - refused_before
+    counts, found = await nodes_of(cluster, tickets, callers)  # one closed ticket per caller, or it fails
+    assert refused >= 1 and len(reached_a) >= 1
+    # ast-a's follower saw each refused channel end and wrote nothing for it
+    await until(lambda: refused_logged(cluster, 0) >= len(reached_a), 30)
+    for linkedid in reached_a:
+        assert await tickets.get(linkedid) is None and await tickets.phases(linkedid) == set()
+    received = [t for t in await tickets.received_between(since - 1) if t.caller in callers]
+    kpis_after = await kpi_totals(tickets)
     print(f"\nast-a held {full} calls (maxcalls {MAXCALLS}); 4 calls answered by ast-b, "
-          f"{refused} of them after ast-a's 503")
-    assert refused >= 1
+          f"{refused} of them after ast-a's 503 ({len(reached_a)} channel(s) on ast-a, no ticket there); "
+          f"tickets of these callers: {len(received)}, per node {dict(counts)}")
+    assert counts == Counter({"ast-b": 4}) and len(received) == 4
+    offered = sum(len(t.queue_visits) for t in found)  # what these 4 tickets may count, nothing for ast-a's refusals
+    assert kpis_after.get("offered", 0) - kpis_before.get("offered", 0) == offered
+
+
+async def kpi_totals(tickets: TicketStore) -> dict[str, int]:
+    """Today's counts over every queue (the refused calls must add nothing)."""
+    report = await tickets.kpi_report(kpi.standard_windows(datetime.now().astimezone())[0])
+    totals: Counter[str] = Counter()
+    for counts in report["queues"].values():
+        totals.update({k: int(v) for k, v in counts.items() if k in kpi.COUNTERS})
+    return dict(totals)
+
+
+def refused_logged(cluster: ClusterBed, index: int) -> int:
+    """How often node ``index``'s engines logged a call Asterisk refused before its dialplan ran."""
+    bed = cluster.nodes[index]
+    return sum(log_count(log, "refused by Asterisk before its dialplan ran") for log in bed.dir.glob("engine*.log"))
 
 
 async def test_with_one_proxy_stopped_the_carriers_secondary_reaches_both_nodes(
