@@ -152,9 +152,10 @@ class ClusterBed:
     def _start_nodes(self, progress: Progress) -> None:
         assert self.state
         loaded = load_config(self.config_dir)  # refused early, before any process starts
+        config = self._deployment(loaded.config_dir)
         kamailio_dir = self.dir / "kamailio"
         for index, node in enumerate(self.state.node_names):
-            bed: TestBed = NodeBed(loaded.config_dir, self.name, node, self.topology, self.carrier, kamailio_dir,
+            bed: TestBed = NodeBed(config, self.name, node, self.topology, self.carrier, kamailio_dir,
                           redis_host=self.nodes[0] if index else None, engines=self.engines, sentinel=self.sentinel,
                           runner=self.runner.name)
             self.nodes.append(bed)
@@ -162,9 +163,21 @@ class ClusterBed:
             self.state.save()
             bed.reserve(progress)
         (self.dir / "cluster.yaml").write_text(self.cluster_yaml())
+        # every engine reads it, as in a deployment (config/cluster.yaml on every host): the node-gone
+        # duty watches each node's AMI and tells the nodes' calls apart by it
+        (config / "cluster.yaml").write_text(self.cluster_yaml())
         for bed in self.nodes:
             progress(f"starting node {bed.name}")
             bed.launch()
+
+    def _deployment(self, config_dir: Path) -> Path:
+        """The cluster's own copy of ``config_dir`` (prompts/ beside it, as in the repository), which
+        every node's engines read: the cluster section is written into it once the ports are known,
+        never into the caller's directory."""
+        root = self.dir / "deployment"
+        shutil.copytree(config_dir, root / "config", ignore=shutil.ignore_patterns("cluster.yaml", ".history"))
+        (root / "prompts").symlink_to(config_dir.resolve().parent / "prompts")
+        return root / "config"
 
     def _start_proxies(self, progress: Progress) -> None:
         assert self.state

@@ -17,12 +17,12 @@ from testbed.sipp.scenarios import HEADER, SDP_OFFER, hold_then_bye, in_dialog
 SECONDARY_AFTER_MS = 1000  # the carrier's timer: no 100 Trying from the primary within it → the secondary
 
 
-def _invite(caller: str, cseq: int, target: str) -> str:
+def _invite(caller: str, cseq: int, target: str, dialed: str = "[service]") -> str:
     return f"""<send><![CDATA[
-INVITE sip:[service]@{target} SIP/2.0
+INVITE sip:{dialed}@{target} SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 From: "citizen" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@{target}>
+To: <sip:{dialed}@{target}>
 Call-ID: [call_id]
 CSeq: {cseq} INVITE
 Contact: sip:{caller}@[local_ip]:[local_port]
@@ -33,18 +33,19 @@ Content-Length: [len]
 {SDP_OFFER}]]></send>"""
 
 
-def carrier_scenario(caller: str, secondary_port: int, hold_ms: int, after_ms: int = SECONDARY_AFTER_MS) -> str:
+def carrier_scenario(caller: str, secondary_port: int, hold_ms: int, after_ms: int = SECONDARY_AFTER_MS,
+                     dialed: str = "[service]") -> str:
     """One citizen's call: INVITE to the primary (sipp's remote address); no 100 within
     ``after_ms`` → the same call to the secondary (127.0.0.1:``secondary_port``). Answered, it
     holds ``hold_ms`` (or takes the node's BYE); ACK and BYE follow the proxy's Record-Route."""
     contact = f"Contact: sip:{caller}@[local_ip]:[local_port]\n"
     return HEADER + f"""<scenario name="carrier call">
-{_invite(caller, 1, "[remote_ip]:[remote_port]")}
+{_invite(caller, 1, "[remote_ip]:[remote_port]", dialed)}
 <recv response="100" timeout="{after_ms}" ontimeout="secondary"/>
 <nop next="progress"/>
 <label id="secondary"/>
 <nop><action><setdest host="127.0.0.1" port="{secondary_port}" protocol="udp"/></action></nop>
-{_invite(caller, 1, f"127.0.0.1:{secondary_port}")}
+{_invite(caller, 1, f"127.0.0.1:{secondary_port}", dialed)}
 <recv response="100" optional="true"/>
 <label id="progress"/>
 <recv response="180" optional="true"/>
@@ -75,14 +76,19 @@ Content-Length: 0
 
 
 async def carrier_calls(workdir: Path, *, primary_port: int, secondary_port: int, local_port: int, media_port: int,
-                        dialed: str, callers: list[str], rate: float, hold_ms: int, name: str) -> Sipp:
+                        dialed: str, callers: list[str], rate: float, hold_ms: int, name: str,
+                        dialed_each: list[str] | None = None) -> Sipp:
     """One call from each of ``callers`` (``rate`` per second, all allowed up at once) from the
-    carrier's address (``local_port``), each to the primary proxy first."""
+    carrier's address (``local_port``), each to the primary proxy first; ``dialed_each``: the
+    number each caller dials (one sipp, the carrier's one port, for calls to several numbers)."""
     workdir.mkdir(parents=True, exist_ok=True)
     numbers = workdir / f"{name}.csv"
-    numbers.write_text("SEQUENTIAL\n" + "".join(f"{c};\n" for c in callers))
+    if dialed_each is not None and (len(dialed_each) != len(callers) or not all(d.isdigit() for d in dialed_each)):
+        raise ValueError(f"dialed_each: one number of digits per caller, got {dialed_each!r}")
+    each = dialed_each or [dialed] * len(callers)
+    numbers.write_text("SEQUENTIAL\n" + "".join(f"{c};{d};\n" for c, d in zip(callers, each)))
     return await _run(
-        workdir, name, carrier_scenario("[field0]", secondary_port, hold_ms),
+        workdir, name, carrier_scenario("[field0]", secondary_port, hold_ms, dialed="[field1]"),
         # -nr: no retransmissions (loopback loses nothing); a retransmitted INVITE would follow the
         # call to the secondary after setdest and draw a 100 for the primary's transaction there
         ["-nr", "-p", str(local_port), "-mp", str(media_port), "-m", str(len(callers)), "-l", str(len(callers)),

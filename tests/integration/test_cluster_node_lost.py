@@ -1,0 +1,222 @@
+"""Issue 20's done-when on the cluster bed: node A SIGKILLed with citizens in its menus and its
+queue (its engines left running: "engines alive, node dead").
+
+One bed of 2 nodes × 2 engines, two Kamailio proxies, Redis behind Sentinel, the carrier played by
+sipp. The callers are put on node A by holding node B at ``maxcalls`` while they arrive (B answers
+503 and the proxy moves each INVITE to A; B keeps no ticket of them), and wait there: A's seats are
+paused. After the SIGKILL: new calls are answered by node B (the seconds printed); the node-gone
+duty closes every ticket of A once as ``node_lost`` (counts and KPIs match) while B's calls go on
+untouched; each caller the policy names is called back by node B's callback worker, through B's
+``pstn`` trunk (``sip.pstn_contact``) to the carrier's gateway (a sipp that answers every call and
+logs whom it was for): once each; a caller whose number may not be dialed (110) gets none."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterator
+
+import pytest
+
+from ivr.ami.client import AmiClient
+from ivr.store import keyspace
+from queues import kpi
+from testbed.calls import closed_ticket, for_caller, hang_up_all, pause_all, ticket_events, until
+from testbed.cluster import ClusterBed
+from testbed.cluster_calls import Carrier, current_calls, fill_node, node_ami, node_of
+from testbed.ports import PortAllocator
+from testbed.pytest_plugin import kept_logs
+from testbed.sipp import Sipp, agent_phone
+from testbed.sipp.gateway import called, carrier_gateway
+from tickets.store import TicketStore
+
+# each node's cap: node A takes the 21 callers, node B is held at it while they arrive; then B carries
+# the new calls and the 20 callbacks, whose stand-ins hold two of its calls each while they wait
+# (both halves of the Local channel run the dialplan): 4 + 40 < 60
+MAXCALLS = 60
+QUEUED, IN_MENUS = 10, 10  # callers dialing 12345 (the general queue, its seats paused) and 8000 (the demo menus)
+UNCALLABLE = "110"  # a caller ID the platform must never dial: closed like the others, no callback
+PROBES = 4  # new calls placed at the SIGKILL
+
+_ports = PortAllocator()
+
+
+@pytest.fixture(scope="module")
+def cluster(config_dir: Path) -> Iterator[ClusterBed]:
+    bed = ClusterBed(config_dir, nodes=2, engines=2, sentinel=True, name=f"lost-{os.getpid()}", maxcalls=MAXCALLS)
+    with bed.running(kept_logs("testbed-logs-node-lost")) as running:
+        yield running
+
+
+@pytest.fixture
+async def tickets(cluster: ClusterBed, tmp_path: Path) -> AsyncIterator[TicketStore]:
+    node = cluster.nodes[0]
+    assert node.state
+    store = TicketStore(node.settings.redis, tmp_path / "reader", name="test", retention_days=1,
+                        caller_key=node.state.caller_key.encode())
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def carrier(cluster: ClusterBed, tmp_path: Path) -> AsyncIterator[Carrier]:
+    c = Carrier(cluster, tmp_path)
+    yield c
+    await c.close()
+
+
+@pytest.fixture
+async def amis(cluster: ClusterBed) -> AsyncIterator[list[AmiClient]]:
+    clients = [node_ami(cluster, i) for i in range(len(cluster.nodes))]
+    for c in clients:
+        await c.connect()
+    yield clients
+    for c in clients:
+        if c.connected:
+            await hang_up_all(c)
+        c.close()
+
+
+@pytest.fixture
+async def node_b_peers(cluster: ClusterBed, tmp_path: Path) -> AsyncIterator[tuple[Sipp, list[Sipp]]]:
+    """Node B's side of the callbacks: the carrier's gateway on B's ``pstn_contact`` port, and every
+    seat's softphone of B, answering each call and hanging up after a second."""
+    st = cluster.nodes[1].state
+    assert st
+    gateway = await carrier_gateway(tmp_path, port=st.pstn_port, media_port=_ports.block(4), name="gateway-b")
+    seats = [await agent_phone(tmp_path, port=port, media_port=_ports.block(4), talk_ms=1000, name=f"seat-b-{agent}")
+             for agent, port in st.agent_ports.items() if agent in cluster.nodes[1].settings.agents]
+    yield gateway, seats
+    for p in (gateway, *seats):
+        await p.stop()
+
+
+async def general_today(tickets: TicketStore) -> dict[str, int]:
+    report = await tickets.kpi_report(kpi.standard_windows(datetime.now().astimezone())[0])
+    counts = report["queues"].get("general") or {}
+    return {k: int(counts.get(k, 0)) for k in kpi.COUNTERS}
+
+
+@pytest.mark.timeout(600)  # a cluster, 21 callers in place, the close, 20 callbacks through 8 seats
+async def test_given_node_a_killed_with_callers_in_its_menus_and_queue_then_b_answers_and_each_is_closed_and_called_back_once(
+    cluster: ClusterBed, carrier: Carrier, amis: list[AmiClient], tickets: TicketStore,
+    node_b_peers: tuple[Sipp, list[Sipp]],
+) -> None:
+    gateway, _seats = node_b_peers
+    a, b = cluster.nodes
+    await pause_all(a, amis[0], True)  # nobody answers on A: its callers wait in the queue
+    queued = [carrier.next_caller() for _ in range(QUEUED)]
+    in_menus = [carrier.next_caller() for _ in range(IN_MENUS)]
+    callers = [*queued, *in_menus, UNCALLABLE]
+    joined = [amis[0].wait_for("QueueCallerJoin", for_caller(c)) for c in queued]
+    menus = [amis[0].wait_for("AGIExecStart", for_caller(c)) for c in [*in_menus, UNCALLABLE]]
+
+    # node B full while they arrive: the proxy moves each INVITE that B refuses (503) to A
+    await fill_node(amis[1], MAXCALLS)
+    batch, _ = await carrier.calls(len(callers), hold_ms=300_000, rate=10, callers=callers,
+                                   dialed_each=["12345"] * QUEUED + ["8000"] * (IN_MENUS + 1))
+    await asyncio.wait_for(asyncio.gather(*menus, *joined), 90)
+    await hang_up_all(amis[1])  # B free again
+    await until(lambda: _idle(amis[1]), 30)
+    ids = {c: (await until(lambda c=c: tickets.recent_for_caller(c, 0), 30))[0].linkedid  # type: ignore[misc]
+           for c in callers}
+    assert {node_of(cluster, i) for i in ids.values()} == {"ast-a"}  # every one on A, and B kept none
+    # what A's live follower published: the queued callers waiting, the others still in the menus
+    await until(lambda: _waiting(tickets, [ids[c] for c in queued]), 30)
+    assert not await _any_waiting(tickets, [ids[c] for c in [*in_menus, UNCALLABLE]])
+    before = await general_today(tickets)
+    step(f"{len(callers)} callers on ast-a ({QUEUED} waiting, {IN_MENUS + 1} in the menus); killing ast-a")
+
+    # a power cut on node A: its Asterisk SIGKILLed, its two engines left running
+    probes = [carrier.next_caller() for _ in range(PROBES)]
+    up_at: dict[str, float] = {}
+    amis[1].on("Newstate", lambda e: up_at.setdefault(e["CallerIDNum"], time.monotonic())
+               if e.get("CallerIDNum") in probes and e.get("ChannelStateDesc") == "Up" else None)
+    answered: Counter[str] = Counter()
+    stand_ins: list[str] = []
+    amis[1].on("UserEvent", lambda e: answered.update([e["Of"]])
+               if e.get("UserEvent") == "IvrCallback" and e.get("Stage") == "answered" else None)
+    amis[1].on("QueueCallerJoin", lambda e: stand_ins.append(e.get("Channel", ""))
+               if e.get("Channel", "").startswith("Local/cb@ivr-callback-queue") else None)
+    killed, killed_wall = time.monotonic(), time.time()
+    cluster.kill_node(0)
+    await batch.stop()  # the carrier's port, for the new calls (the dead calls' media is gone anyway)
+    probe_sipp, _ = await carrier.calls(PROBES, hold_ms=30_000, rate=20, callers=probes)
+    await until(lambda: len(up_at) == PROBES, 30)
+    reached_b = sorted(up_at[c] - killed for c in probes)
+
+    step(f"{PROBES} new calls answered by ast-b")
+    closed = {c: await closed_ticket(tickets, c, timeout=90) for c in callers}
+    step(f"{len(closed)} tickets closed")
+    closed_after = time.time() - killed_wall
+    probe_ids = {c: (await until(lambda c=c: tickets.recent_for_caller(c, 0), 30))[0].linkedid  # type: ignore[misc]
+                 for c in probes}
+    assert {node_of(cluster, i) for i in probe_ids.values()} == {"ast-b"}
+    for linkedid in probe_ids.values():  # B's calls, up through the close, are not A's to close
+        assert "closed" not in await tickets.phases(linkedid)
+    for c, t in closed.items():
+        assert (t.disposition, t.closed_by, t.hangup_by) == ("node_lost", "node", "system"), (c, t.disposition)
+        assert t.hangup_cause == "lost with its Asterisk node ast-a"
+        events = await ticket_events(tickets.redis, t.linkedid)
+        assert events.count("opened") == 1 and events.count("closed") == 1, events
+    for c in queued:
+        assert [v.outcome for v in closed[c].queue_visits] == ["node_lost"] and closed[c].queue == "general"
+    for c in [*queued, *in_menus]:
+        assert closed[c].callback and closed[c].callback["status"] == "pending", closed[c].callback
+    refused = closed[UNCALLABLE].callback
+    assert refused and refused["status"] == "refused" and refused.get("reason"), refused
+    after = await general_today(tickets)
+    assert after["offered"] - before["offered"] == QUEUED and after["node_lost"] - before["node_lost"] == QUEUED
+    assert after["answered"] == before["answered"] and after["abandoned"] == before["abandoned"]
+
+    # the callbacks: node B's worker, B's seats, B's trunk to the carrier's gateway; once each
+    callable_ids = {ids[c]: c for c in [*queued, *in_menus]}
+    await until(lambda: set(answered) == set(callable_ids), 180)
+    step(f"{len(answered)} callbacks answered")
+    done = {c: await until(lambda c=c: _called_back(tickets, ids[c]), 60)  # type: ignore[misc]
+            for c in [*queued, *in_menus]}
+    assert sorted(called(gateway)) == sorted(callable_ids.values())  # each citizen rung once, 110 never
+    assert all(n == 1 for n in answered.values()) and len(stand_ins) == len(callable_ids)
+    for t in done.values():
+        assert t.disposition == "node_lost" and [a["result"] for a in t.callback["attempts"]] == ["ANSWER"]
+    assert not await tickets.redis.hexists(keyspace.CALLBACKS, ids[UNCALLABLE])
+
+    # B's own calls end as B's: closed by B's follower, not lost
+    assert await probe_sipp.wait(90) == 0, probe_sipp.output()
+    for c in probes:
+        t = await closed_ticket(tickets, c, timeout=60)
+        assert t.disposition != "node_lost" and t.closed_by == "ami", (t.disposition, t.closed_by)
+    print(f"\nnode ast-a SIGKILLed (its 2 engines left running) with {len(callers)} callers: "
+          f"{QUEUED} waiting in q-general, {IN_MENUS + 1} in the 8000 menus\n"
+          f"  {'new calls answered by ast-b':<44} {PROBES}, {reached_b[0]:.2f}-{reached_b[-1]:.2f} s after the kill\n"
+          f"  {'tickets closed node_lost (once each)':<44} {len(closed)}, all by {closed_after:.1f} s after the kill\n"
+          f"  {'KPI general: offered / node_lost (delta)':<44} {after['offered'] - before['offered']} / "
+          f"{after['node_lost'] - before['node_lost']}\n"
+          f"  {'callbacks answered at the gateway (B pstn)':<44} {len(called(gateway))} of {len(callable_ids)} "
+          f"callable; {UNCALLABLE}: {refused.get('reason')}\n"
+          f"  {'ast-b calls through the close':<44} {PROBES}, closed by ast-b's follower, none node_lost")
+
+
+def step(what: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {what}", flush=True)
+
+
+async def _idle(ami: AmiClient) -> bool:
+    return await current_calls(ami) == 0
+
+
+async def _waiting(tickets: TicketStore, linkedids: list[str]) -> bool:
+    return all([await tickets.redis.hexists(keyspace.QUEUE_WAITING, i) for i in linkedids])
+
+
+async def _any_waiting(tickets: TicketStore, linkedids: list[str]) -> bool:
+    return any([await tickets.redis.hexists(keyspace.QUEUE_WAITING, i) for i in linkedids])
+
+
+async def _called_back(tickets: TicketStore, linkedid: str) -> Any:
+    t = await tickets.get(linkedid)
+    return t if t and t.callback and t.callback.get("status") == "answered" else None
