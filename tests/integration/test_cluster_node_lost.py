@@ -1,5 +1,5 @@
 """Issue 20's done-when on the cluster bed: node A SIGKILLed with citizens in its menus and its
-queue (its engines left running: "engines alive, node dead").
+queue, its engines left running ("engines alive, node dead") or killed with it.
 
 One bed of 2 nodes × 2 engines, two Kamailio proxies, Redis behind Sentinel, the carrier played by
 sipp. The callers are put on node A by holding node B at ``maxcalls`` while they arrive (B answers
@@ -25,7 +25,7 @@ import pytest
 from ivr.ami.client import AmiClient
 from ivr.store import keyspace
 from queues import kpi
-from testbed.calls import closed_ticket, for_caller, hang_up_all, pause_all, ticket_events, until
+from testbed.calls import closed_ticket, followed_since, for_caller, hang_up_all, pause_all, ticket_events, until
 from testbed.cluster import ClusterBed
 from testbed.cluster_calls import Carrier, current_calls, fill_node, node_ami, node_of
 from testbed.ports import PortAllocator
@@ -39,7 +39,9 @@ from tickets.store import TicketStore
 # (both halves of the Local channel run the dialplan): 4 + 40 < 60
 MAXCALLS = 60
 QUEUED, IN_MENUS = 10, 10  # callers dialing 12345 (the general queue, its seats paused) and 8000 (the demo menus)
-UNCALLABLE = "110"  # a caller ID the platform must never dial: closed like the others, no callback
+# a caller ID the platform must never dial (one per test: each caller has one ticket): closed like
+# the others, no callback
+UNCALLABLE = {False: "110", True: "119"}
 PROBES = 4  # new calls placed at the SIGKILL
 
 _ports = PortAllocator()
@@ -70,7 +72,24 @@ async def carrier(cluster: ClusterBed, tmp_path: Path) -> AsyncIterator[Carrier]
 
 
 @pytest.fixture
-async def amis(cluster: ClusterBed) -> AsyncIterator[list[AmiClient]]:
+async def node_a(cluster: ClusterBed, tickets: TicketStore) -> None:
+    """Node A up, followed by its engines, its seats logged in: started again after a test killed it."""
+    a = cluster.nodes[0]
+    assert a.state
+    engines = [i for i in range(a.state.engines) if not a.engine_running(i)]
+    if a.state.asterisk_pid and not engines:
+        return
+    since = time.time()
+    if not a.state.asterisk_pid:
+        await asyncio.to_thread(cluster.restart_node, 0)
+    for index in engines:
+        await asyncio.to_thread(a.start_engine, index=index)
+    await a.log_in_agents()
+    await followed_since(tickets, a.state, since, timeout=60)  # reconciled with the empty node: nothing to close
+
+
+@pytest.fixture
+async def amis(cluster: ClusterBed, node_a: None) -> AsyncIterator[list[AmiClient]]:
     clients = [node_ami(cluster, i) for i in range(len(cluster.nodes))]
     for c in clients:
         await c.connect()
@@ -102,18 +121,22 @@ async def general_today(tickets: TicketStore) -> dict[str, int]:
 
 
 @pytest.mark.timeout(600)  # a cluster, 21 callers in place, the close, 20 callbacks through 8 seats
+@pytest.mark.parametrize("engines_too", [False, True], ids=["engines-alive", "engines-killed"])
 async def test_given_node_a_killed_with_callers_in_its_menus_and_queue_then_b_answers_and_each_is_closed_and_called_back_once(
     cluster: ClusterBed, carrier: Carrier, amis: list[AmiClient], tickets: TicketStore,
-    node_b_peers: tuple[Sipp, list[Sipp]],
+    node_b_peers: tuple[Sipp, list[Sipp]], engines_too: bool,
 ) -> None:
+    """``engines_too``: A's engines SIGKILLed with it (a power cut of the host), else they keep
+    running without their Asterisk (the duty must tell "engines alive, node dead")."""
     gateway, _seats = node_b_peers
-    a, b = cluster.nodes
+    a, uncallable = cluster.nodes[0], UNCALLABLE[engines_too]
+    assert a.state
     await pause_all(a, amis[0], True)  # nobody answers on A: its callers wait in the queue
     queued = [carrier.next_caller() for _ in range(QUEUED)]
     in_menus = [carrier.next_caller() for _ in range(IN_MENUS)]
-    callers = [*queued, *in_menus, UNCALLABLE]
+    callers = [*queued, *in_menus, uncallable]
     joined = [amis[0].wait_for("QueueCallerJoin", for_caller(c)) for c in queued]
-    menus = [amis[0].wait_for("AGIExecStart", for_caller(c)) for c in [*in_menus, UNCALLABLE]]
+    menus = [amis[0].wait_for("AGIExecStart", for_caller(c)) for c in [*in_menus, uncallable]]
 
     # node B full while they arrive: the proxy moves each INVITE that B refuses (503) to A
     await fill_node(amis[1], MAXCALLS)
@@ -127,11 +150,11 @@ async def test_given_node_a_killed_with_callers_in_its_menus_and_queue_then_b_an
     assert {node_of(cluster, i) for i in ids.values()} == {"ast-a"}  # every one on A, and B kept none
     # what A's live follower published: the queued callers waiting, the others still in the menus
     await until(lambda: _waiting(tickets, [ids[c] for c in queued]), 30)
-    assert not await _any_waiting(tickets, [ids[c] for c in [*in_menus, UNCALLABLE]])
+    assert not await _any_waiting(tickets, [ids[c] for c in [*in_menus, uncallable]])
     before = await general_today(tickets)
     step(f"{len(callers)} callers on ast-a ({QUEUED} waiting, {IN_MENUS + 1} in the menus); killing ast-a")
 
-    # a power cut on node A: its Asterisk SIGKILLed, its two engines left running
+    # node A's Asterisk SIGKILLed (a crash), or its whole host (its engines too)
     probes = [carrier.next_caller() for _ in range(PROBES)]
     up_at: dict[str, float] = {}
     amis[1].on("Newstate", lambda e: up_at.setdefault(e["CallerIDNum"], time.monotonic())
@@ -144,6 +167,9 @@ async def test_given_node_a_killed_with_callers_in_its_menus_and_queue_then_b_an
                if e.get("Channel", "").startswith("Local/cb@ivr-callback-queue") else None)
     killed, killed_wall = time.monotonic(), time.time()
     cluster.kill_node(0)
+    if engines_too:
+        for index in range(a.state.engines):
+            a.kill_engine(index)
     await batch.stop()  # the carrier's port, for the new calls (the dead calls' media is gone anyway)
     probe_sipp, _ = await carrier.calls(PROBES, hold_ms=30_000, rate=20, callers=probes)
     await until(lambda: len(up_at) == PROBES, 30)
@@ -167,7 +193,7 @@ async def test_given_node_a_killed_with_callers_in_its_menus_and_queue_then_b_an
         assert [v.outcome for v in closed[c].queue_visits] == ["node_lost"] and closed[c].queue == "general"
     for c in [*queued, *in_menus]:
         assert closed[c].callback and closed[c].callback["status"] == "pending", closed[c].callback
-    refused = closed[UNCALLABLE].callback
+    refused = closed[uncallable].callback
     assert refused and refused["status"] == "refused" and refused.get("reason"), refused
     after = await general_today(tickets)
     assert after["offered"] - before["offered"] == QUEUED and after["node_lost"] - before["node_lost"] == QUEUED
@@ -183,21 +209,21 @@ async def test_given_node_a_killed_with_callers_in_its_menus_and_queue_then_b_an
     assert all(n == 1 for n in answered.values()) and len(stand_ins) == len(callable_ids)
     for t in done.values():
         assert t.disposition == "node_lost" and [a["result"] for a in t.callback["attempts"]] == ["ANSWER"]
-    assert not await tickets.redis.hexists(keyspace.CALLBACKS, ids[UNCALLABLE])
+    assert not await tickets.redis.hexists(keyspace.CALLBACKS, ids[uncallable])
 
     # B's own calls end as B's: closed by B's follower, not lost
     assert await probe_sipp.wait(90) == 0, probe_sipp.output()
     for c in probes:
         t = await closed_ticket(tickets, c, timeout=60)
         assert t.disposition != "node_lost" and t.closed_by == "ami", (t.disposition, t.closed_by)
-    print(f"\nnode ast-a SIGKILLed (its 2 engines left running) with {len(callers)} callers: "
+    print(f"\nnode ast-a SIGKILLed ({'and' if engines_too else 'but not'} its 2 engines) with {len(callers)} callers: "
           f"{QUEUED} waiting in q-general, {IN_MENUS + 1} in the 8000 menus\n"
           f"  {'new calls answered by ast-b':<44} {PROBES}, {reached_b[0]:.2f}-{reached_b[-1]:.2f} s after the kill\n"
           f"  {'tickets closed node_lost (once each)':<44} {len(closed)}, all by {closed_after:.1f} s after the kill\n"
           f"  {'KPI general: offered / node_lost (delta)':<44} {after['offered'] - before['offered']} / "
           f"{after['node_lost'] - before['node_lost']}\n"
           f"  {'callbacks answered at the gateway (B pstn)':<44} {len(called(gateway))} of {len(callable_ids)} "
-          f"callable; {UNCALLABLE}: {refused.get('reason')}\n"
+          f"callable; {uncallable}: {refused.get('reason')}\n"
           f"  {'ast-b calls through the close':<44} {PROBES}, closed by ast-b's follower, none node_lost")
 
 
