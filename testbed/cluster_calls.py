@@ -5,17 +5,19 @@ testbed/sipp/carrier.py), a stranger tries, and each call's ticket tells which n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
 
 from ivr.ami.client import AmiClient
-from testbed.calls import until
+from testbed.calls import hang_up_all, until
 from testbed.cluster import ClusterBed
 from testbed.ports import PortAllocator
 from testbed.sipp import Sipp
 from testbed.sipp.carrier import carrier_calls, stranger_call
+from tickets.store import TicketStore
 
 _ports = PortAllocator()
 _caller_ids = itertools.count(13600000001)
@@ -69,6 +71,29 @@ def node_of(cluster: ClusterBed, linkedid: str) -> str:
     found = [n for n in cluster.state.node_names if linkedid.startswith(f"{n}-")]
     assert len(found) == 1, f"linkedid {linkedid!r} names no single node of {cluster.state.node_names}"
     return found[0]
+
+
+def cluster_tickets(cluster: ClusterBed, workdir: Path) -> TicketStore:
+    """Every node's tickets: one Redis (through Sentinel when the bed has it) for all engines."""
+    node = cluster.nodes[0]
+    assert node.state
+    return TicketStore(node.settings.redis, workdir / "reader", name="test", retention_days=1,
+                       caller_key=node.state.caller_key.encode())
+
+
+@contextlib.asynccontextmanager
+async def node_amis(cluster: ClusterBed) -> AsyncIterator[list[AmiClient]]:
+    """A read-all AMI session on each node; the calls left up are hung up after the block."""
+    clients = [node_ami(cluster, i) for i in range(len(cluster.nodes))]
+    for c in clients:
+        await c.connect()
+    try:
+        yield clients
+    finally:
+        for c in clients:
+            if c.connected:  # a node killed meanwhile took its calls with it
+                await hang_up_all(c)
+            c.close()
 
 
 def node_ami(cluster: ClusterBed, index: int) -> AmiClient:

@@ -27,12 +27,16 @@ from ivr.store import keyspace
 from queues import kpi
 from testbed.calls import closed_ticket, followed_since, for_caller, hang_up_all, pause_all, ticket_events, until
 from testbed.cluster import ClusterBed
-from testbed.cluster_calls import Carrier, current_calls, fill_node, node_ami, node_of
+from testbed.cluster_calls import Carrier, current_calls, fill_node, node_of
 from testbed.ports import PortAllocator
+import cluster_fixtures
 from testbed.pytest_plugin import kept_logs
 from testbed.sipp import Sipp, agent_phone
 from testbed.sipp.gateway import called, carrier_gateway
 from tickets.store import TicketStore
+
+# the fixtures every test on a cluster bed uses (on this module's `cluster`)
+tickets, carrier, amis = cluster_fixtures.tickets, cluster_fixtures.carrier, cluster_fixtures.amis
 
 # each node's cap: node A takes the 21 callers, node B is held at it while they arrive; then B carries
 # the new calls and the 20 callbacks, whose stand-ins hold two of its calls each while they wait
@@ -54,26 +58,10 @@ def cluster(config_dir: Path) -> Iterator[ClusterBed]:
         yield running
 
 
-@pytest.fixture
-async def tickets(cluster: ClusterBed, tmp_path: Path) -> AsyncIterator[TicketStore]:
-    node = cluster.nodes[0]
-    assert node.state
-    store = TicketStore(node.settings.redis, tmp_path / "reader", name="test", retention_days=1,
-                        caller_key=node.state.caller_key.encode())
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-async def carrier(cluster: ClusterBed, tmp_path: Path) -> AsyncIterator[Carrier]:
-    c = Carrier(cluster, tmp_path)
-    yield c
-    await c.close()
-
-
-@pytest.fixture
+@pytest.fixture(autouse=True)
 async def node_a(cluster: ClusterBed, tickets: TicketStore) -> None:
-    """Node A up, followed by its engines, its seats logged in: started again after a test killed it."""
+    """Node A up, followed by its engines, its seats logged in: started again after a test killed it
+    (before the AMI sessions connect: autouse)."""
     a = cluster.nodes[0]
     assert a.state
     engines = [i for i in range(a.state.engines) if not a.engine_running(i)]
@@ -86,18 +74,6 @@ async def node_a(cluster: ClusterBed, tickets: TicketStore) -> None:
         await asyncio.to_thread(a.start_engine, index=index)
     await a.log_in_agents()
     await followed_since(tickets, a.state, since, timeout=60)  # reconciled with the empty node: nothing to close
-
-
-@pytest.fixture
-async def amis(cluster: ClusterBed, node_a: None) -> AsyncIterator[list[AmiClient]]:
-    clients = [node_ami(cluster, i) for i in range(len(cluster.nodes))]
-    for c in clients:
-        await c.connect()
-    yield clients
-    for c in clients:
-        if c.connected:
-            await hang_up_all(c)
-        c.close()
 
 
 @pytest.fixture

@@ -19,22 +19,26 @@ import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, Iterator
 
 import pytest
 
 from ivr.ami.client import AmiClient
 from ivr.asterisk_conf.asterisk import node_entity_id
 from queues import kpi
-from testbed.calls import closed_ticket, hang_up_all, until
+from testbed.calls import closed_ticket, until
 from testbed.cluster import ClusterBed, ClusterState
 from testbed.kamailio import exchange
-from testbed.cluster_calls import Carrier, fill_node, node_ami, node_of
+from testbed.cluster_calls import Carrier, fill_node, node_of
 from testbed.ports import port_is_free
 from testbed.processes import pid_alive
+import cluster_fixtures
 from testbed.pytest_plugin import kept_logs
 from testbed.state import BedState, clusters_dir, registry_file
 from tickets.store import TicketStore
+
+# the fixtures every test on a cluster bed uses (on this module's `cluster`)
+tickets, carrier, amis = cluster_fixtures.tickets, cluster_fixtures.carrier, cluster_fixtures.amis
 
 REPO = Path(__file__).resolve().parents[2]
 MAXCALLS = 30  # each node's cap: above the ~20 calls a node holds in the spread test
@@ -46,37 +50,6 @@ def cluster(config_dir: Path) -> Iterator[ClusterBed]:
     bed = ClusterBed(config_dir, nodes=2, engines=2, sentinel=True, name=f"nodes-{os.getpid()}", maxcalls=MAXCALLS)
     with bed.running(kept_logs("testbed-logs-nodes")) as running:
         yield running
-
-
-@pytest.fixture
-async def tickets(cluster: ClusterBed, tmp_path: Path) -> AsyncIterator[TicketStore]:
-    """Every node's tickets: one Redis (through Sentinel) for all engines."""
-    node = cluster.nodes[0]
-    assert node.state
-    store = TicketStore(node.settings.redis, tmp_path / "reader", name="test", retention_days=1,
-                        caller_key=node.state.caller_key.encode())
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-async def carrier(cluster: ClusterBed, tmp_path: Path) -> AsyncIterator[Carrier]:
-    c = Carrier(cluster, tmp_path)
-    yield c
-    await c.close()
-
-
-@pytest.fixture
-async def amis(cluster: ClusterBed) -> AsyncIterator[list[AmiClient]]:
-    """A read-all AMI session on each node; calls a test left up are hung up after it."""
-    clients = [node_ami(cluster, i) for i in range(len(cluster.nodes))]
-    for c in clients:
-        await c.connect()
-    yield clients
-    for c in clients:
-        if c.connected:  # a node killed meanwhile took its calls with it
-            await hang_up_all(c)
-        c.close()
 
 
 async def nodes_of(cluster: ClusterBed, tickets: TicketStore, callers: list[str]) -> tuple[Counter[str], list[Any]]:
