@@ -59,7 +59,8 @@ def render(settings: Settings, options: RenderOptions) -> dict[str, str]:
 
 
 def _render(settings: Settings, options: RenderOptions) -> dict[str, str]:
-    edge = edge_files(settings, options.kamailio_dir, options.probe_interval_s)  # from the carrier's addresses, not the node's view
+    # from the carrier's addresses, not the node's view
+    edge = edge_files(settings, options.kamailio_dir, options.probe_interval_s, options.kamailio_run_dir)
     settings, maxcalls = node_settings(settings, options.node), None  # a cluster node's own view (node.py)
     if settings.cluster is not None and (node := options.node) is not None:
         options = dataclasses.replace(options, system_name=node)
@@ -95,13 +96,18 @@ SECRET_FILES = ("manager.conf", "pjsip_generated.conf")
 def write(settings: Settings, options: RenderOptions, out_dir: Path) -> list[Path]:
     """Write every file atomically. Files holding secrets are 0640 and, when an ``asterisk``
     group exists (Debian's Asterisk runs as that user), owned by that group."""
+    return write_files(render(settings, options), out_dir)
+
+
+def write_files(files: dict[str, str], out_dir: Path) -> list[Path]:
+    """Write files already rendered (a cluster reload renders every node before it writes any)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         group = grp.getgrnam("asterisk").gr_gid if os.geteuid() == 0 else -1
     except KeyError:
         group = -1
     written = []
-    for name, text in render(settings, options).items():
+    for name, text in files.items():
         path = out_dir / name
         tmp = path.with_name(f".{name}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640 if name in SECRET_FILES else 0o644)

@@ -18,6 +18,7 @@ One file per proxy (each listens on its own address; the routing is the same), a
 from __future__ import annotations
 
 from ivr.asterisk_conf import kamtext as k
+from ivr.asterisk_conf.kamctl import RUN_DIR, ctl_section
 from ivr.asterisk_conf.dispatcher import NODES_SET
 from ivr.config.cluster import ClusterSettings
 
@@ -29,12 +30,13 @@ MODULES = ("tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog
 
 
 def kamailio_cfg(cluster: ClusterSettings, proxy: str, pstn_match: tuple[str, ...], directory: str,
-                 ping_interval: int = PING_INTERVAL_S) -> str:
+                 ping_interval: int = PING_INTERVAL_S, run_dir: str = RUN_DIR) -> str:
     """The config of ``proxy``; ``directory`` is where this proxy finds ``dispatcher.list``;
-    ``ping_interval``: seconds between OPTIONS probes of each node."""
+    ``ping_interval``: seconds between OPTIONS probes of each node; ``run_dir``: its control socket's
+    directory (kamctl.py)."""
     listen = k.socket(cluster.proxies[proxy].sip)
     carrier = " || ".join(_carrier(m) for m in pstn_match) or "0"
-    modules = "".join(f'loadmodule "{m}.so"\n' for m in MODULES)
+    modules = "".join(f'loadmodule "{m}.so"\n' for m in MODULES) + ctl_section(run_dir, proxy)
     # call-load bookkeeping only for algorithm 10: under 9 no call is counted, and each would miss
     load = cluster.balance == "load"
     update, unset = ("ds_load_update();", "ds_load_unset();") if load else ("", "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ivr.asterisk_conf.dispatcher import dispatcher_list
 from ivr.asterisk_conf.kamailio import PING_INTERVAL_S, kamailio_cfg
+from ivr.asterisk_conf.kamctl import RUN_DIR
 from ivr.asterisk_conf.kamtext import name as kam_name
 from ivr.config import ConfigError, Settings
 from ivr.config.cluster import proxy_matches
@@ -38,11 +39,12 @@ def node_settings(s: Settings, node: str | None) -> Settings:
                                 "ami": s.ami.model_copy(update={"host": ami_host, "port": ami_port})})
 
 
-def edge_files(s: Settings, kamailio_dir: str, ping_interval: int | None = None) -> dict[str, str]:
+def edge_files(s: Settings, kamailio_dir: str, ping_interval: int | None = None,
+               run_dir: str = RUN_DIR) -> dict[str, str]:
     """``kamailio-<proxy>.cfg`` for each proxy and their ``dispatcher.list``; none without proxies."""
     if s.cluster is None or not s.cluster.proxies:
         return {}
     files = {f"kamailio-{kam_name(proxy)}.cfg": kamailio_cfg(s.cluster, proxy, s.sip.pstn_match, kamailio_dir,
-                                                                  PING_INTERVAL_S if ping_interval is None else ping_interval)
+                                                                  PING_INTERVAL_S if ping_interval is None else ping_interval, run_dir)
              for proxy in s.cluster.proxies}
     return {**files, "dispatcher.list": dispatcher_list(s.cluster)}
