@@ -20,6 +20,7 @@ import secrets
 import shutil
 import string
 import subprocess
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -92,6 +93,13 @@ class ClusterBed:
     def dir(self) -> Path:
         return Path(self.state.dir) if self.state else self.runner.instance_base() / self.name
 
+    @property
+    def kamailio_dir(self) -> Path:
+        """The proxies' files (config, ``dispatcher.list``) and control sockets. Not under the bed's
+        directory: as root the proxies drop to ``nobody``, who must still read ``dispatcher.list``
+        on ``dispatcher.reload``, and the runner's directories may lie under ``/root`` (0700)."""
+        return Path(tempfile.gettempdir()) / f"ivr-kamailio-{self.name}"
+
     # --- the topology ---------------------------------------------------------------------
 
     def topology(self) -> ClusterSettings:
@@ -152,7 +160,7 @@ class ClusterBed:
     def _start_nodes(self, progress: Progress) -> None:
         assert self.state
         loaded = load_config(self.config_dir)  # refused early, before any process starts
-        kamailio_dir = self.dir / "kamailio"
+        kamailio_dir = self.kamailio_dir
         for index, node in enumerate(self.state.node_names):
             bed: TestBed = NodeBed(loaded.config_dir, self.name, node, self.topology, self.carrier, kamailio_dir,
                           redis_host=self.nodes[0] if index else None, engines=self.engines, sentinel=self.sentinel,
@@ -168,8 +176,9 @@ class ClusterBed:
 
     def _start_proxies(self, progress: Progress) -> None:
         assert self.state
-        kamailio_dir = self.dir / "kamailio"
-        kamailio_dir.mkdir(exist_ok=True)
+        kamailio_dir = self.kamailio_dir
+        kamailio_dir.mkdir(mode=0o755, exist_ok=True)
+        kamailio_dir.chmod(0o755)  # whatever the umask: the proxies read it after they dropped to nobody
         rendered = self.nodes[0].dir / "etc"  # what `ivr asterisk-conf render --node` wrote beside Asterisk's files
         for path in [rendered / "dispatcher.list", *(rendered / f"kamailio-{p}.cfg" for p in self.state.proxy_names)]:
             shutil.copy2(path, kamailio_dir / path.name)
@@ -181,7 +190,7 @@ class ClusterBed:
 
     def proxy_cfg(self, index: int) -> Path:
         assert self.state
-        return self.dir / "kamailio" / f"kamailio-{self.state.proxy_names[index]}.cfg"
+        return self.kamailio_dir / f"kamailio-{self.state.proxy_names[index]}.cfg"
 
     def proxy_log(self, index: int) -> Path:
         assert self.state
@@ -243,6 +252,7 @@ class ClusterBed:
         for node, bed in reversed(list(zip(st.node_names, self.nodes))):
             bed.stop(keep_logs=keep_logs / node if keep_logs is not None else None)
         shutil.rmtree(self.dir, ignore_errors=True)
+        shutil.rmtree(self.kamailio_dir, ignore_errors=True)
         (clusters_dir() / f"{st.name}.json").unlink(missing_ok=True)
         self.state = None
 

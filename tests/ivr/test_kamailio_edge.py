@@ -103,6 +103,7 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
     out = tmp_path / "edge"
     out.mkdir()
     files = render(settings, RenderOptions(ami_secret=fresh_secret(), node="ast-0", kamailio_dir=str(out),
+                                           kamailio_run_dir=str(out),  # its control socket: not the host's
                                            agent_secrets={name: fresh_secret() for name in settings.agents}))
     for name in ("kamailio-edge-a.cfg", "dispatcher.list"):
         (out / name).write_text(files[name])
