@@ -7,7 +7,8 @@ and a SIGKILLed node as unreachable and probed inactive by both proxies. A reloa
 change (a queue's strategy, a node's weight) is live on both nodes (checked over each node's AMI)
 and on both proxies (their running dispatcher list); a broken config is refused with file:line and
 no node's files change; with one node dead the other is still reloaded and the command says which
-failed. The node is killed last: the bed is not restarted after the reload rewrote its files."""
+failed. The node is killed last: the bed is not restarted after the reload rewrote its files. Without a
+cluster section the one node is shown (the ordinary bed)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ from ivr.asterisk_conf import asterisk_queue
 from ivr.asterisk_conf.kamctl import ctl_socket
 from ivr.core.secret_policy import agent_secret_variable
 from ivr.kamrpc import call
-from testbed.calls import hang_up_all, until
+from testbed.bed import TestBed
+from testbed.calls import Phones, hang_up_all, until
 from testbed.cluster import ClusterBed
 from testbed.cluster_calls import Carrier, node_ami
 from testbed.pytest_plugin import kept_logs
@@ -241,3 +243,22 @@ async def test_a_killed_node_is_unreachable_probed_inactive_and_a_reload_still_r
     assert "node ast-a: FAILED: not reloaded" in done.stdout
     assert node_line(done.stdout, "ast-b").endswith("; reloaded (endpoints, queues, dialplan)"), done.stdout
     assert await strategy(amis[1]) == "ringall"
+
+
+async def test_without_a_cluster_section_status_shows_the_one_node(engine: TestBed, phones: Phones, ami: AmiClient) -> None:
+    st = engine.state
+    assert st
+    caller = "13612340020"
+    up = ami.wait_for("Newstate", lambda e: e.get("CallerIDNum") == caller and e.get("ChannelStateDesc") == "Up")
+    await phones.call("12345", [], hold_ms=20_000, caller=caller)
+    await asyncio.wait_for(up, 30)
+    env = {**os.environ, **st.engine_env()}
+    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "ivr", "cluster", "status", "--json"],
+                                   capture_output=True, text=True, cwd=REPO, env=env, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = json.loads(done.stdout)
+    assert found["proxies"] == []
+    [node] = found["nodes"]
+    assert (node["name"], node["ami"], node["reachable"], node["calls"], node["maxcalls"]) == (
+        "ivr12345", f"127.0.0.1:{st.ami_port}", True, 1, None)
+    assert node["leases"]["follow"]["holder"] in found["engines"]
