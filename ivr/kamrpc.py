@@ -108,7 +108,7 @@ def _read(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
     if kind in (T_STRUCT, T_ARRAY):
         if flag:
             return _End(kind), pos  # the end mark (size 0)
-        return (_struct if kind == T_STRUCT else _array)(buf, pos, depth + 1)
+        return _container(buf, pos, depth + 1, kind)
     if flag:
         if pos + size > len(buf):
             raise KamRpcError("BINRPC record length cut short")
@@ -126,20 +126,23 @@ def _read(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
     raise KamRpcError(f"BINRPC record of unknown type {kind}")
 
 
-def _struct(buf: bytes, pos: int, depth: int) -> tuple[dict[str, Any], int]:
-    out: dict[str, Any] = {}
-    repeated: set[str] = set()  # names whose values are collected in a list
+def _container(buf: bytes, pos: int, depth: int, kind: int) -> tuple[Any, int]:
+    """A struct (name/value pairs: a dict) or an array (a list), up to its end mark."""
+    items: list[Any] = []
     while True:
-        name, pos = _read(buf, pos, depth)
-        if isinstance(name, _End):
-            if name.kind != T_STRUCT:
-                raise KamRpcError("BINRPC: an array end inside a struct")
-            return out, pos
-        if not isinstance(name, str):
-            raise KamRpcError("BINRPC: a struct member without a name")
         value, pos = _read(buf, pos, depth)
         if isinstance(value, _End):
-            raise KamRpcError(f"BINRPC: struct member {name!r} without a value")
+            if value.kind != kind:
+                raise KamRpcError("BINRPC: a struct and an array end each other")
+            break
+        items.append(value)
+    if kind == T_ARRAY:
+        return items, pos
+    if len(items) % 2 or not all(isinstance(name, str) for name in items[::2]):
+        raise KamRpcError("BINRPC: a struct member without a name or a value")
+    out: dict[str, Any] = {}
+    repeated: set[str] = set()  # names whose values are collected in a list
+    for name, value in zip(items[::2], items[1::2]):
         if name in repeated:
             out[name].append(value)
         elif name in out:  # a name that repeats (DEST, DEST, ...): its values become a list
@@ -147,17 +150,7 @@ def _struct(buf: bytes, pos: int, depth: int) -> tuple[dict[str, Any], int]:
             repeated.add(name)
         else:
             out[name] = value
-
-
-def _array(buf: bytes, pos: int, depth: int) -> tuple[list[Any], int]:
-    out: list[Any] = []
-    while True:
-        value, pos = _read(buf, pos, depth)
-        if isinstance(value, _End):
-            if value.kind != T_ARRAY:
-                raise KamRpcError("BINRPC: a struct end inside an array")
-            return out, pos
-        out.append(value)
+    return out, pos
 
 
 def decode_reply(packet: bytes, cookie: int) -> list[Any]:

@@ -30,9 +30,9 @@ from ivr.asterisk_conf.kamctl import ctl_socket
 from ivr.core.secret_policy import agent_secret_variable
 from ivr.kamrpc import call
 from testbed.bed import TestBed
-from testbed.calls import Phones, hang_up_all, until
+from testbed.calls import Phones, until
 from testbed.cluster import ClusterBed
-from testbed.cluster_calls import Carrier, node_ami
+from testbed.cluster_calls import Carrier, node_amis
 from testbed.pytest_plugin import kept_logs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,14 +57,8 @@ def ops_config(cluster: ClusterBed, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture
 async def amis(cluster: ClusterBed) -> AsyncIterator[list[AmiClient]]:
-    clients = [node_ami(cluster, i) for i in range(len(cluster.nodes))]
-    for c in clients:
-        await c.connect()
-    yield clients
-    for c in clients:
-        if c.connected:
-            await hang_up_all(c)
-        c.close()
+    async with node_amis(cluster) as clients:
+        yield clients
 
 
 @pytest.fixture
