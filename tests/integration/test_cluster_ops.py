@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
@@ -128,7 +129,9 @@ async def test_status_shows_both_nodes_with_the_call_on_one(
     assert done, "the carrier's call was answered by no node"
     holder = up.index(done.pop())
 
+    started = time.monotonic()
     code, st = await asyncio.to_thread(status, cluster, ops_config)
+    print(f"\n`ivr cluster status --json` took {time.monotonic() - started:.2f} s (a fresh interpreter included)")
 
     assert code == 0
     assert [p["name"] for p in st["proxies"]] == ["edge-a", "edge-b"]
@@ -213,6 +216,7 @@ async def test_a_broken_config_is_refused_with_its_line_and_no_node_changes(
 async def test_a_killed_node_is_unreachable_probed_inactive_and_a_reload_still_reaches_the_other(
     cluster: ClusterBed, ops_config: Path, amis: list[AmiClient],
 ) -> None:
+    killed = time.monotonic()
     cluster.kill_node(0)
     seen: dict[str, Any] = {}
 
@@ -221,6 +225,8 @@ async def test_a_killed_node_is_unreachable_probed_inactive_and_a_reload_still_r
         return all(p["nodes"].get("ast-a") == "inactive" for p in seen["status"]["proxies"])
 
     await until(probed_down, timeout=20)
+    print(f"\nast-a SIGKILLed: `ivr cluster status` showed it inactive at both proxies "
+          f"{time.monotonic() - killed:.1f} s after the kill (probes every second, one failure marks it down)")
     st = seen["status"]
     assert seen["code"] == 1
     nodes = {n["name"]: n for n in st["nodes"]}
