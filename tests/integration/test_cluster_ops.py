@@ -262,3 +262,22 @@ async def test_without_a_cluster_section_status_shows_the_one_node(engine: TestB
     assert (node["name"], node["ami"], node["reachable"], node["calls"], node["maxcalls"]) == (
         "ivr12345", f"127.0.0.1:{st.ami_port}", True, 1, None)
     assert node["leases"]["follow"]["holder"] in found["engines"]
+
+
+async def test_without_a_cluster_section_reload_renders_one_directory_and_reloads_the_node(
+    engine: TestBed, ami: AmiClient, tmp_path: Path,
+) -> None:
+    """The single-node path is as it was: one directory (no per-node ones), one Asterisk reloaded
+    (its own files, unchanged: the shared bed keeps its test dialplan), then the engines."""
+    st = engine.state
+    assert st
+    reloaded = ami.wait_for("Reload", lambda e: "app_queue" in e.get("Module", ""))
+    env = {**os.environ, **st.engine_env(), **{agent_secret_variable(n): s for n, s in st.agent_secrets.items()}}
+    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "ivr", "reload", "--asterisk", str(tmp_path)],
+                                   capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"Asterisk reloaded from {tmp_path}: endpoints, queues, dialplan" in done.stdout
+    assert "node " not in done.stdout and "proxy " not in done.stdout
+    assert (tmp_path / "manager.conf").exists() and not any(p.is_dir() for p in tmp_path.iterdir())
+    assert not any(p.name.startswith("kamailio-") for p in tmp_path.iterdir())
+    await asyncio.wait_for(reloaded, 10)
