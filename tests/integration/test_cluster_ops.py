@@ -31,7 +31,7 @@ from ivr.asterisk_conf.kamctl import ctl_socket
 from ivr.core.secret_policy import agent_secret_variable
 from ivr.kamrpc import call
 from testbed.bed import TestBed
-from testbed.calls import Phones, until
+from testbed.calls import Phones, idle, until
 from testbed.cluster import ClusterBed
 from testbed.cluster_calls import Carrier, node_amis
 from testbed.pytest_plugin import kept_logs
@@ -245,10 +245,12 @@ async def test_a_killed_node_is_unreachable_probed_inactive_and_a_reload_still_r
     assert await strategy(amis[1]) == "ringall"
 
 
+@pytest.mark.usefixtures("no_call_outlives_the_test")
 async def test_without_a_cluster_section_status_shows_the_one_node(engine: TestBed, phones: Phones, ami: AmiClient) -> None:
     st = engine.state
     assert st
     caller = "13612340020"
+    await idle(ami)
     up = ami.wait_for("Newstate", lambda e: e.get("CallerIDNum") == caller and e.get("ChannelStateDesc") == "Up")
     await phones.call("12345", [], hold_ms=20_000, caller=caller)
     await asyncio.wait_for(up, 30)

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from ivr.ami.client import AmiClient
 from testbed.bed import TestBed
 from testbed.browser import Browser
-from testbed.calls import Phones
+from testbed.calls import Phones, idle
 from testbed.console import ConsoleSite
 
 
+@pytest.mark.usefixtures("no_call_outlives_the_test")
 async def test_the_cluster_page_shows_the_node_with_its_call(
     engine: TestBed, phones: Phones, ami: AmiClient, browser: Browser, console: ConsoleSite,
 ) -> None:
     caller = "13612340021"
+    await idle(ami)
     up = ami.wait_for("Newstate", lambda e: e.get("CallerIDNum") == caller and e.get("ChannelStateDesc") == "Up")
     await phones.call("12345", [], hold_ms=20_000, caller=caller)
     await asyncio.wait_for(up, 30)
