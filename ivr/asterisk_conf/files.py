@@ -15,6 +15,7 @@ from ivr.asterisk_conf.globals import globals_conf
 from ivr.asterisk_conf.kamailio_seats import SECRETS_FILE
 from ivr.asterisk_conf.manager import manager_conf
 from ivr.asterisk_conf.node import edge_files, node_settings
+from ivr.asterisk_conf.node_seats import device_state_mesh
 from ivr.asterisk_conf.numbers import numbers_dialplan
 from ivr.asterisk_conf.options import EXTRA_FILES, RenderOptions
 from ivr.asterisk_conf.out_of_scope import out_of_scope_dialplan, out_of_scope_features
@@ -71,7 +72,7 @@ def _render(settings: Settings, options: RenderOptions) -> dict[str, str]:
         {
             "asterisk.conf": asterisk_conf(options, maxcalls),
             "manager.conf": manager_conf(settings, options),
-            "pjsip_generated.conf": pjsip_conf(settings, options),
+            "pjsip_generated.conf": pjsip_conf(settings, options) + device_state_mesh(settings, options.node),
             "rtp.conf": f"[general]\nrtpstart={settings.sip.rtp_start}\nrtpend={settings.sip.rtp_end}\n",
             "queues.conf": queues_conf(settings),
             "extensions_globals.conf": globals_conf(settings, options),

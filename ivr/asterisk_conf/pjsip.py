@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from ivr.asterisk_conf.node_seats import proxied_aor
 from ivr.asterisk_conf.options import RenderOptions
 from ivr.config import ConfigError, Settings, agent_secret
 from ivr.core.conftext import comment, secret, value, word
@@ -88,6 +89,10 @@ auth_type=userpass
 username={name}
 password={secret(password, agent_secret_variable(name))}
 """
+        if s.cluster is not None and s.cluster.proxies:  # the phone registers at the proxies
+            block += proxied_aor(name, s)
+            parts.append(block)
+            continue
         block += f"""
 [{name}]
 type=aor

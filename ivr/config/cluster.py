@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Literal
+from typing import Literal, Mapping
 
 from pydantic import Field
 
 from ivr.core.conftext import IpPort, split_ip_port
 from ivr.core.strict import NAME, Strict
+from queues.model import Agent
 
-__all__ = ["ClusterSettings", "Node", "Proxy", "cluster_problems", "proxy_matches"]
+__all__ = ["ClusterSettings", "Node", "Proxy", "cluster_problems", "proxy_matches", "seat_problems"]
 
 Problem = tuple[tuple[str | int, ...], str]
 
@@ -113,6 +114,15 @@ def _rtp_ranges(cluster: ClusterSettings) -> list[Problem]:
                             f"RTP ports {node.rtp_start}-{node.rtp_end} overlap node {other}'s {start}-{end}"))
         taken.append((node.rtp_start, node.rtp_end, name))
     return out
+
+
+def seat_problems(cluster: ClusterSettings, agents: Mapping[str, Agent]) -> list[Problem]:
+    """A seat with a fixed contact behind proxies: the nodes would ring that phone directly, past
+    the seat's lock at the proxies (docs/cluster.md, agents across nodes)."""
+    if not cluster.proxies:
+        return []
+    return [(("agents", name, "contact"), "with proxies in front, the seat's phone registers at them (the seat's "
+             "lock is there): remove the fixed contact") for name, agent in agents.items() if agent.contact]
 
 
 def proxy_matches(cluster: ClusterSettings) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ import re
 
 from pydantic import Field
 
-from ivr.config.cluster import ClusterSettings, cluster_problems
+from ivr.config.cluster import ClusterSettings, cluster_problems, seat_problems
 from ivr.config.sections import AgiSettings, AmiSettings, RedisSettings, SipSettings, WebSettings
 from ivr.core.callerid import CallerSettings
 from ivr.core.strict import NAME, NUMBER, Strict
@@ -108,7 +108,7 @@ class Settings(Strict):
         if self.sip.rtp_start >= self.sip.rtp_end:
             out.append((("sip", "rtp_start"), "sip.rtp_start must be below sip.rtp_end"))
         if self.cluster is not None:
-            out += cluster_problems(self.cluster, self.sip.pstn_match)
+            out += cluster_problems(self.cluster, self.sip.pstn_match) + seat_problems(self.cluster, self.agents)
         return out
 
 
