@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from testbed.sipp.run import Sipp, _run, _statistics_args
+from testbed.sipp.run import Sipp, agent_phone
 from testbed.sipp.scenarios import HEADER, SDP_ANSWER
 
 
@@ -35,11 +35,12 @@ def seat_scenario() -> str:
 async def seat_phone(workdir: Path, *, port: int, media_port: int, name: str) -> Sipp:
     """The phone on ``port`` until stopped; returns once it listens. Its counters
     (``IncomingCall``: the INVITEs that reached it) in :meth:`Sipp.statistics`."""
-    phone = await _run(workdir, name, seat_scenario(), ["-p", str(port), "-mp", str(media_port),
-                                                        *_statistics_args(workdir, name)])
-    try:
-        await phone.wait_listening(port)
-    except BaseException:
-        await phone.stop()
-        raise
-    return phone
+    return await agent_phone(workdir, port=port, media_port=media_port, name=name, scenario=seat_scenario())
+
+
+def ok(request: str, extra: str = "") -> str:
+    """A 200 to ``request`` (its Via, From, To, Call-ID and CSeq), with ``extra`` header lines:
+    how a test's socket standing for a node, a peer or a proxy answers a probe."""
+    keep = [line for line in request.split("\r\n\r\n")[0].split("\r\n")[1:]
+            if line.split(":")[0].lower() in ("via", "from", "to", "call-id", "cseq")]
+    return "SIP/2.0 200 OK\r\n" + "\r\n".join(keep) + f"\r\n{extra}Content-Length: 0\r\n\r\n"

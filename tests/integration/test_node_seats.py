@@ -28,6 +28,7 @@ from ivr.core.secret_policy import fresh_secret
 from testbed.ports import PortAllocator
 from testbed.processes import log_tail, spawn, stop_group
 from testbed.runners import RootfsRunner
+from testbed.sipp.seat import ok
 
 REPO = Path(__file__).resolve().parents[2]
 WAIT_S = 30.0  # bound on each wait (Asterisk's start included); each returns when its message arrives
@@ -49,7 +50,7 @@ class Node:
             data, peer = sock.recvfrom(65535)
             text = data.decode(errors="replace")
             if not text.startswith("SIP/2.0"):
-                sock.sendto(_ok(text).encode(), peer)
+                sock.sendto(ok(text, "Expires: 60\r\nSIP-ETag: peer\r\n").encode(), peer)
             if text.startswith(start):
                 return text
         raise AssertionError(f"no {start!r} at {name} within {timeout} s:\n{log_tail(self.log, 40)}")
@@ -76,12 +77,6 @@ class Node:
             if text.startswith("SIP/2.0 ") and f"Call-ID: {call_id}" in text and not text.startswith("SIP/2.0 1"):
                 return text
         raise AssertionError(f"no answer to the PUBLISH within {WAIT_S} s:\n{log_tail(self.log, 40)}")
-
-
-def _ok(request: str) -> str:
-    keep = [line for line in request.split("\r\n\r\n")[0].split("\r\n")[1:]
-            if line.split(":")[0].lower() in ("via", "from", "to", "call-id", "cseq")]
-    return "SIP/2.0 200 OK\r\n" + "\r\n".join(keep) + "\r\nExpires: 60\r\nSIP-ETag: peer\r\nContent-Length: 0\r\n\r\n"
 
 
 def _udp() -> socket.socket:

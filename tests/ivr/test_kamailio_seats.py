@@ -30,7 +30,7 @@ from ivr.config import load_config
 from ivr.core.secret_policy import fresh_secret
 from testbed.ports import PortAllocator
 from testbed.sipp.run import Sipp, register
-from testbed.sipp.seat import seat_phone
+from testbed.sipp.seat import ok, seat_phone
 
 REPO = Path(__file__).resolve().parents[2]
 WAIT_S = 20.0  # upper bound on any one wait; each returns as soon as its message arrives
@@ -105,18 +105,12 @@ def final(sent: Sent, timeout: float = WAIT_S) -> str:
         data, peer = sent.sock.recvfrom(65535)
         text = data.decode()
         if text.startswith("OPTIONS "):
-            sent.sock.sendto(_ok(text).encode(), peer)
+            sent.sock.sendto(ok(text).encode(), peer)
         elif text.startswith("SIP/2.0 ") and header(text, "Call-ID") == [sent.call_id]:
             sent.answers.append(text)
             if status(text) >= 200:
                 return text
     raise AssertionError(f"no final answer to {sent.call_id} within {timeout} s")
-
-
-def _ok(request: str) -> str:
-    keep = [line for line in request.split("\r\n\r\n")[0].split("\r\n")[1:]
-            if line.split(":")[0].lower() in ("via", "from", "to", "call-id", "cseq")]
-    return "SIP/2.0 200 OK\r\n" + "\r\n".join(keep) + "\r\nContent-Length: 0\r\n\r\n"
 
 
 def hang_up(cluster: Cluster, sent: Sent, answer: str) -> str:
