@@ -14,6 +14,11 @@ nodes"): a registrar for the agents' phones and the per-seat lock, added to the 
   seat's ``dialog`` profile admits the first dialog and answers 486 to any other while it lasts.
   ``record_route()`` keeps the BYE on the proxy, so the seat is freed when the call ends;
   keep-alives (``ka-src``, ``ka-dst``) end a dialog one of whose sides vanished.
+- A seat's own call (an INVITE whose From user is a seat, from anywhere) proves the seat's digest
+  here (407), then, with the proxy's ``seat_sip``, goes to a node from that second socket: no node
+  takes it for the carrier's, so the node identifies the seat by name and checks its password
+  itself (the phone answers both challenges); no header from the proxy is trusted. Without
+  ``seat_sip`` it is refused.
 - Everything else from outside the nodes, the proxies and the carrier is refused by the edge.
 """
 
@@ -23,6 +28,7 @@ import hashlib
 from typing import Mapping
 
 from ivr.asterisk_conf import kamtext as k
+from ivr.asterisk_conf.dispatcher import NODES_SET
 from ivr.config.cluster import ClusterSettings
 from ivr.core.conftext import UnsafeValue, secret, split_ip_port
 from ivr.core.secret_policy import agent_secret_variable
@@ -66,7 +72,9 @@ def seat_params(cluster: ClusterSettings, proxy: str, directory: str) -> str:
     me = k.socket(cluster.proxies[proxy].sip)
     peers = [k.socket(p.sip) for name, p in cluster.proxies.items() if name != proxy]
     notify = "".join(f'modparam("dmq", "notification_address", "sip:{p}")\n' for p in peers)
-    return f"""modparam("usrloc", "db_mode", 0)
+    seat_sip = cluster.proxies[proxy].seat_sip
+    listen = f"listen=udp:{k.socket(seat_sip)}  # the seats' own calls leave from here\n" if seat_sip else ""
+    return f"""{listen}modparam("usrloc", "db_mode", 0)
 modparam("registrar", "use_path", 1)
 modparam("registrar", "path_mode", 0)
 modparam("registrar", "default_expires", {k.integer(REGISTRATION_S, 30, 3600)})
@@ -95,6 +103,27 @@ def seat_routes(cluster: ClusterSettings, proxy: str, ring_timeout_s: int) -> st
     others = [k.socket(p.sip) for name, p in cluster.proxies.items() if name != proxy]
     peers = _from([p.sip for name, p in cluster.proxies.items() if name != proxy])
     nodes = _from([n.sip for n in cluster.nodes.values()])
+    seat_sip = cluster.proxies[proxy].seat_sip
+    from_seat = f"""    remove_hf("Route");
+    if (!ds_select_dst("{NODES_SET}", "4")) {{  # round robin: a feature code or transfer is short
+        sl_send_reply("503", "No Asterisk Node");
+        exit;
+    }}
+    force_send_socket(udp:{k.socket(seat_sip)});  # not the carrier's socket: the node identifies the seat by name
+    record_route();
+    t_on_failure("SEAT_NEXT_NODE");
+    if (!t_relay()) {{
+        sl_reply_error();
+    }}
+""" if seat_sip else '    sl_send_reply("403", "Forbidden");  # no socket for the seats\' own calls (seat_sip)\n'
+    failover = """
+failure_route[SEAT_NEXT_NODE] {
+    if (!t_is_canceled() && t_check_status("^(5[0-9][0-9]|408)$") && ds_next_dst()) {
+        t_on_failure("SEAT_NEXT_NODE");
+        t_relay();
+    }
+}
+""" if seat_sip else ""
     # registered through a peer (the contact's Path): hand the INVITE, unchanged, to that proxy
     peer_hops = "".join(f"""    if ($ulc(phone=>path) == "<sip:{hop};lr>") {{
         $du = "sip:{hop};lr";
@@ -122,23 +151,28 @@ def seat_routes(cluster: ClusterSettings, proxy: str, ring_timeout_s: int) -> st
             route(TO_SEAT);
             exit;
         }}
+        return;  # a node's other calls: the edge decides
+    }}
+    if (is_method("INVITE") && $sht({SEAT_TABLE}=>$fU) != $null) {{  # a seat's own call, whoever sends it
+        route(FROM_SEAT);
+        exit;
     }}
 }}
 
-route[SEAT_REGISTER] {{
-    if (!is_present_hf("Authorization")) {{
+route[SEAT_AUTH] {{  # exits unless the request is a seat's, proved by its digest (401/407 first, 403)
+    if (!is_present_hf("Authorization") && !is_present_hf("Proxy-Authorization")) {{
         auth_challenge("{REALM}", "1");
         exit;
     }}
     if ($sht({SEAT_TABLE}=>$au) == $null) {{  # not a seat: no key to check (an empty one would pass)
-        xlog("L_NOTICE", "REGISTER from $si:$sp as an unknown user: refused\\n");
+        xlog("L_NOTICE", "$rm from $si:$sp as an unknown user: refused\\n");
         sl_send_reply("403", "Forbidden");
         exit;
     }}
     if (!pv_auth_check("{REALM}", "$sht({SEAT_TABLE}=>$au)", "1", "1")) {{
         $var(rc) = $rc;
-        if ($var(rc) == -2 || $var(rc) == -8) {{  # wrong password, or another seat's registration
-            xlog("L_NOTICE", "REGISTER from $si:$sp for $tU: refused ($var(rc))\\n");
+        if ($var(rc) == -2 || $var(rc) == -8) {{  # wrong password, or another seat's name in To/From
+            xlog("L_NOTICE", "$rm from $si:$sp as $au: refused ($var(rc))\\n");
             sl_send_reply("403", "Forbidden");
             exit;
         }}
@@ -146,6 +180,10 @@ route[SEAT_REGISTER] {{
         exit;
     }}
     consume_credentials();
+}}
+
+route[SEAT_REGISTER] {{
+    route(SEAT_AUTH);
     remove_hf("Path");  # the phone's own Path is not trusted: this proxy is the contact's path
     append_hf("Path: <sip:{me};lr>\\r\\n");
     msg_apply_changes();
@@ -153,6 +191,10 @@ route[SEAT_REGISTER] {{
         sl_reply_error();
     }}
 }}
+
+route[FROM_SEAT] {{
+    route(SEAT_AUTH);  # the node checks the phone again with its own challenge (Authorization)
+{from_seat}}}
 
 route[TO_SEAT] {{
     $var(seat) = $rU;
@@ -185,4 +227,4 @@ route[TO_SEAT] {{
         sl_reply_error();
     }}
 }}
-"""
+{failover}"""

@@ -28,6 +28,9 @@ class Proxy(Strict):
     """A SIP proxy (Kamailio) the carrier sends citizens' calls to."""
 
     sip: IpPort = Field(description="address:port it listens on for SIP (UDP)")
+    seat_sip: IpPort | None = Field(
+        None, description="address:port of a second socket it forwards the seats' own calls (feature codes, "
+        "transfers) from, so that a node tells them from the carrier's by address; none: they are refused")
 
 
 class Node(Strict):
@@ -83,6 +86,8 @@ def _addresses(cluster: ClusterSettings) -> list[Problem]:
     out: list[Problem] = []
     listeners: list[tuple[tuple[str | int, ...], str]] = [
         (("cluster", "proxies", name, "sip"), p.sip) for name, p in cluster.proxies.items()]
+    listeners += [(("cluster", "proxies", name, "seat_sip"), p.seat_sip)
+                  for name, p in cluster.proxies.items() if p.seat_sip]
     for name, node in cluster.nodes.items():
         listeners += [(("cluster", "nodes", name, "sip"), node.sip), (("cluster", "nodes", name, "ami"), node.ami)]
         listeners += [(("cluster", "nodes", name, "engines", i), e) for i, e in enumerate(node.engines)]

@@ -15,6 +15,7 @@ import shutil
 import socket
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -28,6 +29,7 @@ from ivr.core.secret_policy import fresh_secret
 from testbed.ports import PortAllocator
 from testbed.processes import log_tail, spawn, stop_group
 from testbed.runners import RootfsRunner
+from testbed.sipp.run import agent_dial
 from testbed.sipp.seat import ok
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,11 +38,19 @@ PEER_EID = "02:00:00:00:00:99"
 _ports = PortAllocator()
 
 
+@dataclass
+class Seats:
+    sip_port: int  # ast-a's
+    seat_sip: int  # edge-a's socket for the seats' own calls
+    passwords: dict[str, str]
+    workdir: Path
+
+
 class Node:
     """ast-a running; the sockets standing for ast-b and the proxies, by name."""
 
-    def __init__(self, socks: dict[str, socket.socket], log: Path):
-        self.socks, self.log = socks, log
+    def __init__(self, socks: dict[str, socket.socket], log: Path, seats: Seats):
+        self.socks, self.log, self.seats = socks, log, seats
 
     def receive(self, name: str, start: str, timeout: float = WAIT_S) -> str:
         """The first request starting with ``start`` at socket ``name`` (others are answered 200)."""
@@ -91,11 +101,11 @@ def node(tmp_path: Path) -> Iterator[Node]:
     runner.ensure(lambda m: print(m, flush=True))
     socks = {name: _udp() for name in ("ast-b", "edge-a", "edge-b", "stranger")}
     port = {name: s.getsockname()[1] for name, s in socks.items()}
-    sip_a, ami_a = _ports.one(), _ports.one()
+    sip_a, ami_a, seat_sip = _ports.one(), _ports.one(), _ports.one()
     cfg = tmp_path / "config"
     shutil.copytree(REPO / "config", cfg)
     (cfg / "cluster.yaml").write_text(
-        f'cluster:\n  proxies:\n    edge-a: {{sip: "127.0.0.1:{port["edge-a"]}"}}\n'
+        f'cluster:\n  proxies:\n    edge-a: {{sip: "127.0.0.1:{port["edge-a"]}", seat_sip: "127.0.0.1:{seat_sip}"}}\n'
         f'    edge-b: {{sip: "127.0.0.1:{port["edge-b"]}"}}\n  nodes:\n'
         f'    ast-a: {{sip: "127.0.0.1:{sip_a}", ami: "127.0.0.1:{ami_a}", rtp_start: 30000, rtp_end: 30099}}\n'
         f'    ast-b: {{sip: "127.0.0.1:{port["ast-b"]}", ami: "127.0.0.1:{_ports.one()}", rtp_start: 30100, '
@@ -107,12 +117,13 @@ def node(tmp_path: Path) -> Iterator[Node]:
     inner = runner.inner_path
     dirs = Directories(etc=inner(d / "etc"), varlib=inner(d / "varlib"), db=inner(d / "db"), run=inner(d / "run"),
                        spool=inner(d / "spool"), log=inner(d / "log"))
+    passwords = {name: fresh_secret() for name in settings.agents}
     write(settings, RenderOptions(ami_secret=fresh_secret(), directories=dirs, node="ast-a", kamailio_dir="/tmp",
-                                  agent_secrets={name: fresh_secret() for name in settings.agents}), d / "etc")
+                                  agent_secrets=passwords), d / "etc")
     log = d / "log" / "console.log"
     proc = spawn(runner.command(["/usr/sbin/asterisk", "-f", "-n", "-C", inner(d / "etc/asterisk.conf")], d), log)
     try:
-        yield Node(socks, log)
+        yield Node(socks, log, Seats(sip_a, seat_sip, passwords, tmp_path / "sipp"))
     finally:
         stop_group(proc.pid, timeout=5)
         for s in socks.values():
@@ -137,3 +148,15 @@ def test_a_seat_is_rung_through_the_proxies_which_the_node_qualifies(node: Node)
         options = node.receive(proxy, "OPTIONS ")
         port = node.socks[proxy].getsockname()[1]
         assert re.fullmatch(rf"sip:(agent|expert)[0-9]+@127\.0\.0\.1:{port}", options.split(" ", 2)[1]), options
+
+
+async def test_a_seats_own_call_from_the_proxys_seat_socket_is_the_seats_and_the_node_checks_its_password(
+        node: Node) -> None:
+    """What the proxy forwards from ``seat_sip`` matches no carrier address here, so the node
+    identifies the seat by name and challenges it with the seat's own password: ``*74`` answered."""
+    seats = node.seats
+    node.receive("ast-b", "PUBLISH ")  # ast-a is up
+    phone = await agent_dial(seats.workdir, sip_port=seats.sip_port, local_port=seats.seat_sip,
+                             media_port=_ports.block(4), agent="agent1001", secret=seats.passwords["agent1001"],
+                             code="*74", hold_ms=500)
+    assert await phone.wait(30) == 0, phone.output() + log_tail(node.log, 30)

@@ -62,6 +62,7 @@ class Cluster:
     workdir: Path
     procs: list[subprocess.Popen[bytes]]
     logs: list[Path]
+    seat_sip: list[int]  # each proxy's socket for the seats' own calls
 
     def send(self, sock: socket.socket, proxy: int, text: str) -> None:
         sock.sendto(text.encode(), ("127.0.0.1", proxy))
@@ -141,15 +142,22 @@ def digest_register(cluster: Cluster, proxy: int, user: str, password_ha1: str, 
                                            extra=contact + extra, contact_port=contact_port))
         challenge = final(Sent(sock, call_id, aor))
         assert status(challenge) == 401, challenge
-        fields = dict(re.findall(r'(\w+)="([^"]*)"', header(challenge, "WWW-Authenticate")[0]))
         uri = f"sip:127.0.0.1:{proxy}"
-        ha2 = hashlib.md5(f"REGISTER:{uri}".encode()).hexdigest()
-        response = hashlib.md5(f"{password_ha1}:{fields['nonce']}:00000001:c0ffee:auth:{ha2}".encode()).hexdigest()
-        auth = (f'Authorization: Digest username="{user}", realm="{fields["realm"]}", nonce="{fields["nonce"]}", '
-                f'uri="{uri}", response="{response}", qop=auth, nc=00000001, cnonce="c0ffee", algorithm=MD5\r\n')
+        auth = credentials(challenge, "REGISTER", uri, user, password_ha1)
         cluster.send(sock, proxy, _request("REGISTER", uri, sock, call_id, 2, to=aor, user=to_user,
                                            extra=contact + extra + auth, contact_port=contact_port))
         return final(Sent(sock, call_id, aor))
+
+
+def credentials(challenge: str, method: str, uri: str, user: str, password_ha1: str) -> str:
+    """The Authorization (answering a 401) or Proxy-Authorization (a 407) line for ``challenge``."""
+    www = status(challenge) == 401
+    fields = dict(re.findall(r'(\w+)="([^"]*)"', header(challenge, "WWW-Authenticate" if www else "Proxy-Authenticate")[0]))
+    ha2 = hashlib.md5(f"{method}:{uri}".encode()).hexdigest()
+    response = hashlib.md5(f"{password_ha1}:{fields['nonce']}:00000001:c0ffee:auth:{ha2}".encode()).hexdigest()
+    return (f'{"Authorization" if www else "Proxy-Authorization"}: Digest username="{user}", realm="{fields["realm"]}", '
+            f'nonce="{fields["nonce"]}", uri="{uri}", response="{response}", qop=auth, nc=00000001, cnonce="c0ffee", '
+            "algorithm=MD5\r\n")
 
 
 def ha1(user: str, password: str) -> str:
@@ -169,8 +177,10 @@ def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
     node_lines = "".join(
         f'    ast-{i}: {{sip: "127.0.0.1:{s.getsockname()[1]}", ami: "127.0.0.1:{_ports.one()}", '
         f"rtp_start: {20000 + 1000 * i}, rtp_end: {20999 + 1000 * i}}}\n" for i, s in enumerate(nodes))
-    (cfg / "cluster.yaml").write_text(f'cluster:\n  proxies:\n    edge-a: {{sip: "127.0.0.1:{proxies[0]}"}}\n'
-                                      f'    edge-b: {{sip: "127.0.0.1:{proxies[1]}"}}\n  nodes:\n{node_lines}')
+    seat_sip = [_ports.one(), _ports.one()]  # where each proxy forwards the seats' own calls from
+    (cfg / "cluster.yaml").write_text(
+        f'cluster:\n  proxies:\n    edge-a: {{sip: "127.0.0.1:{proxies[0]}", seat_sip: "127.0.0.1:{seat_sip[0]}"}}\n'
+        f'    edge-b: {{sip: "127.0.0.1:{proxies[1]}", seat_sip: "127.0.0.1:{seat_sip[1]}"}}\n  nodes:\n{node_lines}')
     settings = load_config(cfg, environ={}).settings
     # the seat's password holds what Kamailio's syntax would choke on: only its HA1 is written
     secrets = {name: fresh_secret() for name in settings.agents} | {SEAT: fresh_secret() + '"#!define\\'}
@@ -187,7 +197,7 @@ def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
             procs.append(subprocess.Popen([kamailio, "-DD", "-E", *user, "-f", str(out / f"kamailio-{proxy}.cfg"),
                                            "-Y", str(run), "-w", str(run)],
                                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-    c = Cluster(proxies, nodes, secrets, tmp_path, procs, logs)
+    c = Cluster(proxies, nodes, secrets, tmp_path, procs, logs, seat_sip)
     try:
         for proxy in proxies:
             ready(c, proxy)
@@ -343,3 +353,37 @@ async def test_a_path_the_phone_sends_is_not_trusted(cluster: Cluster) -> None:
         assert ready_socks[0] == [contact], "the INVITE went to the Path the phone sent"
         assert contact.recv(65535).decode().startswith(f"INVITE sip:{OTHER}@127.0.0.1:{contact.getsockname()[1]} ")
         del sent
+
+
+async def test_a_seats_own_call_is_authenticated_and_leaves_for_a_node_from_the_seats_socket(cluster: Cluster) -> None:
+    """``*74`` from the phone: the proxy asks for its digest (407), refuses a wrong one, then sends
+    the call to a node from ``seat_sip`` (which no node identifies as the carrier, so the node
+    identifies the seat by name and challenges it again itself: that Authorization passes on)."""
+    proxy = cluster.proxies[0]
+    uri = f"sip:*74@127.0.0.1:{proxy}"
+
+    def call(sock: socket.socket, auth: str = "", user: str = SEAT) -> Sent:
+        sent = Sent(sock, f"seat-{uuid.uuid4().hex}", uri)
+        cluster.send(sock, proxy, _request("INVITE", uri, sock, sent.call_id, 1, to=uri, user=user, extra=auth))
+        return sent
+
+    with _socket() as phone, _socket("127.0.0.9") as carrier:
+        challenge = await asyncio.to_thread(final, call(phone))
+        assert status(challenge) == 407, challenge
+        wrong = credentials(challenge, "INVITE", uri, SEAT, ha1(SEAT, fresh_secret()))
+        assert status(await asyncio.to_thread(final, call(phone, wrong))) == 403
+        other = credentials(challenge, "INVITE", uri, OTHER, ha1(OTHER, cluster.secrets[OTHER]))
+        assert status(await asyncio.to_thread(final, call(phone, other))) == 403  # as agent1002, From agent1001
+        # the carrier's socket claiming to be a seat is no citizen: it must prove it too
+        assert status(await asyncio.to_thread(final, call(carrier))) == 407
+        node_auth = 'Authorization: Digest username="agent1001", realm="asterisk", nonce="n", uri="x", response="r"\r\n'
+        good = credentials(challenge, "INVITE", uri, SEAT, ha1(SEAT, cluster.secrets[SEAT]))
+        sent = call(phone, good + node_auth)
+        ready = await asyncio.to_thread(select.select, cluster.nodes, [], [], WAIT_S)
+        assert ready[0], "the seat's call reached no node:\n" + cluster.log()
+        data, source = ready[0][0].recvfrom(65535)
+        invite = data.decode()
+        assert invite.startswith(f"INVITE {uri} ") and header(invite, "Call-ID") == [sent.call_id]
+        assert source == ("127.0.0.1", cluster.seat_sip[0])  # not the carrier's socket
+        assert header(invite, "Proxy-Authorization") == [] and header(invite, "Authorization") == [node_auth[15:-2]]
+        assert len(header(invite, "Record-Route")) == 2  # phone side and node side: the BYE passes the proxy

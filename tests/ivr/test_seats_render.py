@@ -132,3 +132,33 @@ def test_a_seat_with_a_fixed_contact_behind_proxies_is_refused_at_its_line(tmp_p
     number = next(i for i, text in enumerate((d / "queues.yaml").read_text().splitlines(), 1) if "agent1002:" in text)
     with pytest.raises(ConfigError, match=rf"queues.yaml:{number}:.*past|queues.yaml:{number}:.*lock"):
         load_config(d, environ={})
+
+
+def test_a_proxy_with_a_seat_socket_forwards_the_seats_own_calls_from_it(tmp_path: Path) -> None:
+    d = tmp_path / "config"
+    shutil.copytree(REPO / "config", d)
+    (d / "cluster.yaml").write_text(TOPOLOGY.replace('edge-a: {sip: "127.0.0.1:5070"}',
+                                                     'edge-a: {sip: "127.0.0.1:5070", seat_sip: "127.0.0.1:5072"}'))
+    files = files_for(load_config(d, environ={}).settings)
+    a, b = files["kamailio-edge-a.cfg"], files["kamailio-edge-b.cfg"]
+    assert "listen=udp:127.0.0.1:5072" in a and "force_send_socket(udp:127.0.0.1:5072);" in a
+    # without one, a seat's own call is authenticated and refused: nothing leaves from the carrier's socket
+    route = b.split("route[FROM_SEAT] {\n")[1].split("\n}\n")[0]
+    assert route == ('    route(SEAT_AUTH);  # the node checks the phone again with its own challenge (Authorization)\n'
+                     '    sl_send_reply("403", "Forbidden");  # no socket for the seats\' own calls (seat_sip)')
+    assert "listen=udp:127.0.0.1:5072" not in b
+    (d / "cluster.yaml").write_text(TOPOLOGY.replace('edge-a: {sip: "127.0.0.1:5070"}',
+                                                     'edge-a: {sip: "127.0.0.1:5070", seat_sip: "127.0.0.1:5071"}'))
+    with pytest.raises(ConfigError, match=r"cluster.yaml:3:[0-9]+: 127.0.0.1:5071 is already proxies edge-b sip"):
+        load_config(d, environ={})
+
+
+@pytest.mark.parametrize("seat_sip", ['127.0.0.1:5072";listen=udp:0.0.0.0:5060', "127.0.0.1:5072\n#!define X"])
+def test_a_seat_socket_that_would_break_the_proxys_file_is_refused_by_the_writer(settings: Settings,
+                                                                               seat_sip: str) -> None:
+    assert settings.cluster
+    proxies = dict(settings.cluster.proxies)
+    proxies["edge-a"] = proxies["edge-a"].model_construct(sip="127.0.0.1:5070", seat_sip=seat_sip)
+    smuggled = settings.model_copy(update={"cluster": settings.cluster.model_copy(update={"proxies": proxies})})
+    with pytest.raises(ConfigError, match="refused to render"):
+        files_for(smuggled)
