@@ -62,6 +62,10 @@ def test_a_node_rings_each_seat_at_the_proxies_and_shares_the_seats_state_with_e
         assert (f"[node.{peer}]\ntype=asterisk-publication\ndevicestate_publish=node.{peer}.devicestate\n"
                 f"device_state=yes\ndevice_state_filter={seats}\n") in pjsip
     assert "[node.ast-a]" not in pjsip  # not its own peer
+    desk = settings.agents["agent1002"].model_copy(update={"contact": "sip:agent1002@127.0.0.1:6002"})
+    fixed = files_for(settings.model_copy(update={"agents": {**settings.agents, "agent1002": desk}}))
+    assert "[agent1002]\ntype=aor\nmax_contacts=1\nremove_existing=yes\nqualify_frequency=0\n" \
+           "contact=sip:agent1002@127.0.0.1:6002\n" in fixed["pjsip_generated.conf"]  # as given (config/ refuses it)
     assert "\nforce_longest_waiting_caller = yes\n" in files["queues.conf"].split("\n[")[0]
     modules = (REPO / "asterisk-conf" / "modules.conf").read_text()
     assert all(f"load => {m}.so" in modules for m in
