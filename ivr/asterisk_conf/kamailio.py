@@ -42,6 +42,7 @@ def kamailio_cfg(cluster: ClusterSettings, proxy: str, pstn_match: tuple[str, ..
     params = seat_params(cluster, proxy, directory) if seats else ""
     routes = seat_routes(cluster, proxy, seat_ring_s) + "\n" if seat_ring_s is not None else ""
     to_seats = "    route(SEATS);  # registrations and calls to seats; returns for anything else\n" if seats else ""
+    seat_dialog = "        route(SEAT_DIALOG);  # a seat's call: its phone and its node; returns for others\n" if seats else ""
     # call-load bookkeeping only for algorithm 10: under 9 no call is counted, and each would miss
     load = cluster.balance == "load"
     update, unset = ("ds_load_update();", "ds_load_unset();") if load else ("", "")
@@ -90,7 +91,7 @@ request_route {{
         exit;
     }}
     if (has_totag()) {{
-        route(IN_DIALOG);
+{seat_dialog}        route(IN_DIALOG);
         exit;
     }}
     if (is_method("CANCEL")) {{

@@ -110,6 +110,7 @@ def seat_routes(cluster: ClusterSettings, proxy: str, ring_timeout_s: int) -> st
         exit;
     }}
     force_send_socket(udp:{k.socket(seat_sip)});  # not the carrier's socket: the node identifies the seat by name
+    dlg_manage();  # its BYE, from the phone or the node, is a known dialog's
     record_route();
     t_on_failure("SEAT_NEXT_NODE");
     if (!t_relay()) {{
@@ -155,6 +156,13 @@ failure_route[SEAT_NEXT_NODE] {
     }}
     if (is_method("INVITE") && $sht({SEAT_TABLE}=>$fU) != $null) {{  # a seat's own call, whoever sends it
         route(FROM_SEAT);
+        exit;
+    }}
+}}
+
+route[SEAT_DIALOG] {{  # in a dialog the dialog module follows (to or from a seat), whoever takes part
+    if (is_known_dlg() && (loose_route() || (is_method("ACK") && t_check_trans()))) {{
+        t_relay();
         exit;
     }}
 }}

@@ -17,7 +17,7 @@ import stat
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -30,10 +30,10 @@ from ivr.config import load_config
 from ivr.core.secret_policy import fresh_secret
 from testbed.ports import PortAllocator
 from testbed.sipp.run import Sipp, register
+from testbed.sip_sockets import WAIT_S, Sent, credentials, final, header, next_request, request, status
 from testbed.sipp.seat import ok, seat_phone
 
 REPO = Path(__file__).resolve().parents[2]
-WAIT_S = 20.0  # upper bound on any one wait; each returns as soon as its message arrives
 SEAT, OTHER = "agent1001", "agent1002"
 _ports = PortAllocator()
 
@@ -42,16 +42,6 @@ def _socket(address: str = "127.0.0.1") -> socket.socket:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((address, _ports.one()))
     return s
-
-
-@dataclass
-class Sent:
-    """A request this test sent, for the requests of its dialog."""
-
-    sock: socket.socket
-    call_id: str
-    uri: str
-    answers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -70,48 +60,11 @@ class Cluster:
     def invite(self, node: socket.socket, proxy: int, seat: str = SEAT) -> Sent:
         """A node rings ``seat`` through ``proxy``, as its AOR's contact ``sip:<seat>@<proxy>``."""
         sent = Sent(node, f"node-{uuid.uuid4().hex}", f"sip:{seat}@127.0.0.1:{proxy}")
-        self.send(node, proxy, _request("INVITE", sent.uri, node, sent.call_id, 1, to=sent.uri))
+        self.send(node, proxy, request("INVITE", sent.uri, node, sent.call_id, 1, to=sent.uri))
         return sent
 
     def log(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-2500:] for p in self.logs)
-
-
-def _request(method: str, uri: str, sock: socket.socket, call_id: str, cseq: int, *, to: str, to_tag: str = "",
-             extra: str = "", user: str = "12345", contact_port: int | None = None) -> str:
-    host, port = sock.getsockname()
-    port = contact_port or port
-    return (f"{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {host}:{sock.getsockname()[1]};branch=z9hG4bK-{uuid.uuid4().hex};rport\r\n"
-            f"Max-Forwards: 70\r\nFrom: <sip:{user}@{host}:{port}>;tag=node\r\nTo: <{to}>{to_tag}\r\n"
-            f"Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:{user}@{host}:{port}>\r\n{extra}"
-            "Content-Length: 0\r\n\r\n")
-
-
-def header(message: str, name: str) -> list[str]:
-    head = message.split("\r\n\r\n")[0].split("\r\n")
-    return [line.split(":", 1)[1].strip() for line in head if line.lower().startswith(name.lower() + ":")]
-
-
-def status(message: str) -> int:
-    return int(message.split(" ", 2)[1])
-
-
-def final(sent: Sent, timeout: float = WAIT_S) -> str:
-    """The final response to ``sent``'s request (provisional ones kept in ``sent.answers``); the
-    node answers the dispatcher's OPTIONS probes meanwhile, so it stays up."""
-    deadline = time.monotonic() + timeout
-    while (left := deadline - time.monotonic()) > 0:
-        if not select.select([sent.sock], [], [], left)[0]:
-            break
-        data, peer = sent.sock.recvfrom(65535)
-        text = data.decode()
-        if text.startswith("OPTIONS "):
-            sent.sock.sendto(ok(text).encode(), peer)
-        elif text.startswith("SIP/2.0 ") and header(text, "Call-ID") == [sent.call_id]:
-            sent.answers.append(text)
-            if status(text) >= 200:
-                return text
-    raise AssertionError(f"no final answer to {sent.call_id} within {timeout} s")
 
 
 def hang_up(cluster: Cluster, sent: Sent, answer: str) -> str:
@@ -122,9 +75,9 @@ def hang_up(cluster: Cluster, sent: Sent, answer: str) -> str:
     proxy = int(re.search(r":(\d+);", routes[0]).group(1))  # type: ignore[union-attr]
     tag = ";" + header(answer, "To")[0].split(";", 1)[1]
     route = "".join(f"Route: {r}\r\n" for r in routes)
-    cluster.send(sent.sock, proxy, _request("ACK", contact, sent.sock, sent.call_id, 1, to=sent.uri, to_tag=tag,
+    cluster.send(sent.sock, proxy, request("ACK", contact, sent.sock, sent.call_id, 1, to=sent.uri, to_tag=tag,
                                             extra=route))
-    cluster.send(sent.sock, proxy, _request("BYE", contact, sent.sock, sent.call_id, 2, to=sent.uri, to_tag=tag,
+    cluster.send(sent.sock, proxy, request("BYE", contact, sent.sock, sent.call_id, 2, to=sent.uri, to_tag=tag,
                                             extra=route))
     return final(sent)
 
@@ -138,26 +91,15 @@ def digest_register(cluster: Cluster, proxy: int, user: str, password_ha1: str, 
         aor = f"sip:{to_user}@127.0.0.1:{proxy}"
         call_id = f"reg-{uuid.uuid4().hex}"
         contact = "Expires: 60\r\n"
-        cluster.send(sock, proxy, _request("REGISTER", f"sip:127.0.0.1:{proxy}", sock, call_id, 1, to=aor, user=to_user,
+        cluster.send(sock, proxy, request("REGISTER", f"sip:127.0.0.1:{proxy}", sock, call_id, 1, to=aor, user=to_user,
                                            extra=contact + extra, contact_port=contact_port))
         challenge = final(Sent(sock, call_id, aor))
         assert status(challenge) == 401, challenge
         uri = f"sip:127.0.0.1:{proxy}"
         auth = credentials(challenge, "REGISTER", uri, user, password_ha1)
-        cluster.send(sock, proxy, _request("REGISTER", uri, sock, call_id, 2, to=aor, user=to_user,
+        cluster.send(sock, proxy, request("REGISTER", uri, sock, call_id, 2, to=aor, user=to_user,
                                            extra=contact + extra + auth, contact_port=contact_port))
         return final(Sent(sock, call_id, aor))
-
-
-def credentials(challenge: str, method: str, uri: str, user: str, password_ha1: str) -> str:
-    """The Authorization (answering a 401) or Proxy-Authorization (a 407) line for ``challenge``."""
-    www = status(challenge) == 401
-    fields = dict(re.findall(r'(\w+)="([^"]*)"', header(challenge, "WWW-Authenticate" if www else "Proxy-Authenticate")[0]))
-    ha2 = hashlib.md5(f"{method}:{uri}".encode()).hexdigest()
-    response = hashlib.md5(f"{password_ha1}:{fields['nonce']}:00000001:c0ffee:auth:{ha2}".encode()).hexdigest()
-    return (f'{"Authorization" if www else "Proxy-Authorization"}: Digest username="{user}", realm="{fields["realm"]}", '
-            f'nonce="{fields["nonce"]}", uri="{uri}", response="{response}", qop=auth, nc=00000001, cnonce="c0ffee", '
-            "algorithm=MD5\r\n")
 
 
 def ha1(user: str, password: str) -> str:
@@ -221,7 +163,7 @@ def ready(cluster: Cluster, proxy: int) -> None:
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline and all(p.poll() is None for p in cluster.procs):
         sent = Sent(node, f"ready-{uuid.uuid4().hex}", f"sip:127.0.0.1:{proxy}")
-        cluster.send(node, proxy, _request("OPTIONS", sent.uri, node, sent.call_id, 1, to=sent.uri))
+        cluster.send(node, proxy, request("OPTIONS", sent.uri, node, sent.call_id, 1, to=sent.uri))
         try:
             if status(final(sent, 0.5)) == 200:
                 return
@@ -332,7 +274,7 @@ async def test_only_the_nodes_may_ring_a_seat_and_only_the_proxies_may_replicate
                     '"path":"","callid":"x","user_agent":"x","instance":"","expires":9999999999,"cseq":1,'
                     '"flags":0,"cflags":0,"q":1000,"last_modified":1,"methods":4294967295,"reg_id":0}')
             sent = Sent(stranger, f"kdmq-{uuid.uuid4().hex}", f"sip:usrloc@127.0.0.1:{cluster.proxies[0]}")
-            cluster.send(stranger, cluster.proxies[0], _request(
+            cluster.send(stranger, cluster.proxies[0], request(
                 "KDMQ", sent.uri, stranger, sent.call_id, 1, to=sent.uri,
                 extra="Content-Type: application/json\r\n")[:-len("Content-Length: 0\r\n\r\n")]
                 + f"Content-Length: {len(body)}\r\n\r\n{body}")
@@ -364,7 +306,7 @@ async def test_a_seats_own_call_is_authenticated_and_leaves_for_a_node_from_the_
 
     def call(sock: socket.socket, auth: str = "", user: str = SEAT) -> Sent:
         sent = Sent(sock, f"seat-{uuid.uuid4().hex}", uri)
-        cluster.send(sock, proxy, _request("INVITE", uri, sock, sent.call_id, 1, to=uri, user=user, extra=auth))
+        cluster.send(sock, proxy, request("INVITE", uri, sock, sent.call_id, 1, to=uri, user=user, extra=auth))
         return sent
 
     with _socket() as phone, _socket("127.0.0.9") as carrier:
@@ -387,3 +329,34 @@ async def test_a_seats_own_call_is_authenticated_and_leaves_for_a_node_from_the_
         assert source == ("127.0.0.1", cluster.seat_sip[0])  # not the carrier's socket
         assert header(invite, "Proxy-Authorization") == [] and header(invite, "Authorization") == [node_auth[15:-2]]
         assert len(header(invite, "Record-Route")) == 2  # phone side and node side: the BYE passes the proxy
+
+
+async def test_the_agent_hanging_up_frees_the_seat_at_the_proxy(cluster: Cluster) -> None:
+    """The BYE comes from the phone (the agent ends the call): it passes the proxy along the
+    Record-Route, reaches the node, and the next call reaches the seat."""
+    with _socket() as phone:
+        phone.settimeout(WAIT_S)
+        port = phone.getsockname()[1]
+        assert status(digest_register(cluster, cluster.proxies[0], OTHER, ha1(OTHER, cluster.secrets[OTHER]),
+                                      contact_port=port)) == 200
+        node = cluster.nodes[0]
+        for round_ in range(2):  # the second call reaches the seat only if the first one's BYE freed it
+            sent = cluster.invite(node, cluster.proxies[0], OTHER)
+            invite = (await asyncio.to_thread(phone.recvfrom, 65535))[0].decode()
+            routes, via_proxy = header(invite, "Record-Route"), ("127.0.0.1", cluster.proxies[0])
+            tag = ";tag=phone"
+            phone.sendto((ok(invite, "".join(f"Record-Route: {r}\r\n" for r in routes)
+                             + f"Contact: <sip:{OTHER}@127.0.0.1:{port}>\r\n")).replace(
+                f"To: <{sent.uri}>", f"To: <{sent.uri}>{tag}").encode(), via_proxy)
+            answer = await asyncio.to_thread(final, sent)
+            assert status(answer) == 200, (round_, answer)
+            bye = request("BYE", header(invite, "Contact")[0].strip("<>"), phone, sent.call_id, 1, to="sip:12345@x",
+                           user=OTHER, extra="".join(f"Route: {r}\r\n" for r in routes))
+            bye = bye.replace("tag=node\r\nTo: <sip:12345@x>", f"tag=phone\r\nTo: {header(invite, 'From')[0]}")
+            phone.sendto(bye.encode(), via_proxy)
+            arrived = await asyncio.to_thread(next_request, node)
+            assert arrived.startswith("BYE ") and header(arrived, "Call-ID") == [sent.call_id], arrived
+            node.sendto(ok(arrived).encode(), via_proxy)
+            reply = (await asyncio.to_thread(phone.recvfrom, 65535))[0].decode()
+            assert reply.startswith("SIP/2.0 200 ") and header(reply, "CSeq") == ["1 BYE"], reply
+
