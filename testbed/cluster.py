@@ -24,6 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ivr.asterisk_conf.kamailio_seats import SECRETS_FILE
 from ivr.config import load_config
 from ivr.config.cluster import ClusterSettings, Node, Proxy, cluster_problems
 from testbed.bed import TestBed
@@ -171,7 +172,8 @@ class ClusterBed:
         kamailio_dir = self.dir / "kamailio"
         kamailio_dir.mkdir(exist_ok=True)
         rendered = self.nodes[0].dir / "etc"  # what `ivr asterisk-conf render --node` wrote beside Asterisk's files
-        for path in [rendered / "dispatcher.list", *(rendered / f"kamailio-{p}.cfg" for p in self.state.proxy_names)]:
+        seats = [rendered / SECRETS_FILE] if (rendered / SECRETS_FILE).exists() else []  # with agents: their keys
+        for path in [rendered / "dispatcher.list", *seats, *(rendered / f"kamailio-{p}.cfg" for p in self.state.proxy_names)]:
             shutil.copy2(path, kamailio_dir / path.name)
         self.state.proxy_pids = [0] * len(self.state.proxy_names)
         for index in range(len(self.state.proxy_names)):
