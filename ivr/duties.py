@@ -23,6 +23,7 @@ from ivr.callback import CallbackWorker
 from ivr.follow import CallFollower
 from ivr.store.lease import DUTIES, RENEW_EVERY, TTL, Lease
 from queues.follower import LiveFollower
+from queues.seat_applier import SeatApplier
 from queues.seat_control import SeatFollower
 
 log = logging.getLogger(__name__)
@@ -38,15 +39,18 @@ class Duties:
     def __init__(self, redis: aioredis.Redis, asterisk: str, identity: str, follower: CallFollower,
                  live: LiveFollower, seats: SeatFollower, callbacks: CallbackWorker,
                  ami: Callable[[], AmiClient | None], *, ttl: float = TTL, renew_every: float = RENEW_EVERY,
-                 confirm: Callable[[], Coroutine[Any, Any, None]] | None = None):
+                 confirm: Callable[[], Coroutine[Any, Any, None]] | None = None,
+                 applier: SeatApplier | None = None):
         """``confirm``: a replica holds this connection's writes (Redis behind Sentinel: a lease's
-        token counts once it would survive a failover; :func:`ivr.store.failover.confirm`)."""
+        token counts once it would survive a failover; :func:`ivr.store.failover.confirm`);
+        ``applier``: the node's seat applier, fed this node's seat facts (*7x, AgentComplete)."""
         self.redis = redis
         self.leases = {duty: Lease(redis, duty, asterisk, identity, ttl=ttl, renew_every=renew_every, confirm=confirm)
                        for duty in DUTIES}
         self.follow = self.leases["follow"]
         self.follower, self.live, self.seats, self.callbacks = follower, live, seats, callbacks
         self._ami = ami
+        self.applier = applier
         self._tasks: set[asyncio.Task[None]] = set()
         follower.tickets.fenced_by(self.follow.token_key, self.follow.fence)
 
@@ -59,6 +63,9 @@ class Duties:
         ami.on_disconnect(self.follower.on_disconnect)
         ami.on("QueueMember*", self._gated(self.seats.on_event))
         ami.on("UserEvent", self._gated(self.callbacks.on_event))
+        if self.applier is not None:
+            for name in ("UserEvent", "AgentComplete"):
+                ami.on(name, self._gated(self.applier.on_event))
         ami.on("*", self._gated(self.live.on_event))  # after the call follower: its tracker knows the call
 
     def on_ivr_record(self, record: dict[str, Any]) -> None:

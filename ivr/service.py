@@ -38,6 +38,7 @@ from ivr.store.failover import confirm, confirm_replicas
 from ivr.core.latency import EngineLatency
 from queues.follower import LiveFollower, deadline_on
 from tickets.webhooks import PushWorker
+from queues.seat_applier import seat_applier
 from queues.seat_control import SeatFollower
 from transfer.ami import HoursPublisher
 from ivr.core.secret_policy import deployment_secret_problems
@@ -90,9 +91,12 @@ class Service:
         # tickets' Redis: the fencing token is checked where the tickets are written)
         leases = redis_client(s.redis, 4, 1.0, name="leases")
         replicas, confirm_ms = confirm_replicas(s.redis)
+        # the seat wishes applied to this node (queues/seat_applier.py), under the follow lease
+        self.applier = seat_applier(lambda: self.flows.current.settings, f"{s.ami.host}:{s.ami.port}")
         self.duties = Duties(leases, f"{s.ami.host}:{s.ami.port}", self.name, self.follower, self.live, self.seats,
                              self.callbacks, lambda: self.ami,
-                             confirm=(lambda: confirm(leases, replicas, confirm_ms)) if replicas else None)
+                             confirm=(lambda: confirm(leases, replicas, confirm_ms)) if replicas else None,
+                             applier=self.applier)
         # sub-center hours for the agents' own transfers, as the transfer AMI user
         self.hours = HoursPublisher(lambda: self.flows.current.settings, lambda: self.flows.current.calendar)
         self.ami: AmiClient | None = None
@@ -175,6 +179,8 @@ class Service:
                                                    "seat follower")),
                     tasks.create_task(keep_running(lambda: self.duties.follow.while_held(self.live.run),
                                                    "live follower")),
+                    tasks.create_task(keep_running(lambda: self.duties.follow.while_held(self.applier.run),
+                                                   "seat applier")),
                     tasks.create_task(keep_running(lambda: self.duties.follow.while_held(self.callbacks.run),
                                                    "callbacks")),
                     tasks.create_task(keep_running(self.push.run, "ticket push")),
@@ -205,6 +211,7 @@ class Service:
                 await store.flush_spool()
                 await store.close()
             await self.seats.store.close()
+            await self.applier.wishes.close()
             await self.live.close()
             await self.callbacks.close()
             await self.duties.release()  # after the last ticket writes: they still carry a current token

@@ -45,6 +45,9 @@ Queued callbacks (ivr/callback.py):
 Seats (rebuilt from Asterisk's QueueStatus after every reconnect; no personal data):
   ``ivr:seats``                       hash: agent → JSON of its seat (queues, pause, device state)
   ``ivr:seats:changed``               pub/sub channel: the agent whose seat just changed
+  ``ivr:seats:wish``                  hash: agent → JSON of its seat wish (queues/wish.py: log-in,
+                                      pause, wrap-up, ``seq``); what every node's applier applies
+  ``ivr:seats:wish:changed``          pub/sub channel: the agent whose wish just changed
 
 Live wallboard and agent desk (queues/follower.py writes them from AMI; the console reads them):
   ``ivr:queue:waiting``               hash: linkedid → JSON of a caller waiting in a queue now
@@ -110,6 +113,8 @@ CALL_STREAM = "ivr:calls"
 SEATS = "ivr:seats"
 CALLBACKS = "ivr:callbacks"
 SEATS_CHANGED = "ivr:seats:changed"
+SEAT_WISHES = "ivr:seats:wish"
+SEAT_WISH_CHANGED = "ivr:seats:wish:changed"
 TICKET_EVENTS = "ivr:ticket-events"
 TICKETS_BY_TIME = "ivr:tickets:by-time"
 AGENT_INDEX_BUILT = "ivr:tickets:agent-index"
