@@ -210,20 +210,19 @@ class SeatApplier:
 
     async def _reconcile_all(self, ami: AmiClient) -> None:
         """The whole node against every wish (after an AMI login: the node may have restarted)."""
+        agents = self.settings().agents
+        fixed = 0
         try:
             wishes = await self.wishes.all()
-            rows = await self._members(ami, "")
-        except (RedisError, OSError, AmiError, TimeoutError) as exc:
+            members = members_of(await self._members(ami, ""), agents)
+            for agent, wish in wishes.items():
+                if agent in agents:
+                    fixed += await self._make_true(ami, wish, members[agent])
+        except (RedisError, OSError, AmiError, TimeoutError) as exc:  # e.g. queues not loaded yet
             log.warning("seat applier: node not reconciled (%s); retrying", exc)
             self._resync = True
             await asyncio.sleep(RETRY)
             return
-        agents = self.settings().agents
-        members = members_of(rows, agents)
-        fixed = 0
-        for agent, wish in wishes.items():
-            if agent in agents:
-                fixed += await self._make_true(ami, wish, members[agent])
         self._dirty.difference_update(wishes)
         self.reconciled += 1
         log.info("seat applier: node %s reconciled with %d seat wish(es), %d action(s)", self.node, len(wishes), fixed)
