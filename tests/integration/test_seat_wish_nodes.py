@@ -164,8 +164,8 @@ async def test_given_two_nodes_then_a_log_in_a_pause_and_a_wrap_up_on_one_reach_
         completed = ami.wait_for("AgentComplete", for_caller(caller))
         wrapup = b.wait_for("QueueMemberPause", seat_event("agent1001", Paused="1", PausedReason=WRAPUP_REASON))
         async with only_seat(bed, ami, "agent1001"):
-            await phones.agent("agent1001", caller)
-            await phones.call("12345", [], hold_ms=3000, caller=caller)
+            await phones.agent("agent1001", caller, mode="hangup", talk_ms=1000)  # the agent ends the call
+            await phones.call("12345", [], hold_ms=40_000, caller=caller)
             assert (await asyncio.wait_for(connected, 40))["Interface"] == "PJSIP/agent1001"
             await asyncio.wait_for(completed, 30)
         freed = b.wait_for("QueueMemberPause", seat_event("agent1001", Paused="0"))
