@@ -33,7 +33,7 @@ from ivr.core.channel import endpoint_of
 from ivr.store import keyspace
 from queues.agents import agent_of
 from queues.model import memberships
-from queues.wish import KINDS, Change, Member, Refused, SeatWish, Step, plan, wanted
+from queues.wish import KINDS, WRAPUP_REASON, Change, Member, Refused, SeatWish, Step, Wanted, plan, wanted
 from queues.wish_store import SeatWishes
 
 log = logging.getLogger("ivr.seats")
@@ -82,6 +82,15 @@ def members_of(rows: list[Mapping[str, str]], agents: Mapping[str, Any]) -> dict
             found[agent][config_queue(row.get("Queue", ""))] = Member(
                 int(row.get("Penalty") or 0), paused, row.get("PausedReason", "") if paused else "")
     return found
+
+
+def checked(want: Wanted, settings: Settings) -> Wanted | None:
+    """``want`` if every value in it is configured (a queue, a pause reason), else None: what
+    reaches an AMI header comes from the configuration, never from Redis as it stands."""
+    reasons = {*settings.pause_reasons.values(), WRAPUP_REASON}
+    if any(q not in settings.queues for q in want.queues) or (want.paused and want.reason not in reasons):
+        return None
+    return want
 
 
 class SeatApplier:
@@ -252,7 +261,12 @@ class SeatApplier:
 
     async def _make_true(self, ami: AmiClient, wish: SeatWish, members: dict[str, Member]) -> int:
         want, wake = wanted(wish, self.node, time.time())
-        steps = plan(want, members)
+        safe = checked(want, self.settings())
+        if safe is None:
+            log.warning("seat applier: %s's wish names an unknown queue or pause reason; not applied", wish.agent)
+            self._applied[wish.agent] = wish.seq
+            return 0
+        steps = plan(safe, members)
         for step in steps:
             await self._do(ami, wish.agent, step)
         self._applied[wish.agent] = wish.seq
