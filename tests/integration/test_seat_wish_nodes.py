@@ -3,7 +3,7 @@
 applier restores a node that lost its members (Asterisk SIGKILLed with persistentmembers' astdb
 wiped) and removes a member the wish does not have; a second node whose engine shares the first
 node's Redis logs the seat in, pauses it and holds it in wrap-up (后处理) after a call the first
-node answered, then frees it."""
+node answered, then frees it; the console desk's sign-in, pause and sign-out write it too."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from queues.wish import WRAPUP_REASON, SeatWish
 from queues.wish_store import SeatWishes
 from testbed.bed import BedState, TestBed
 from testbed.calls import Phones, for_caller, only_seat, run_ivr, until
+from testbed.console import ConsoleSite, http_client, sign_in_http
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test", "full_shift")
 
@@ -179,3 +180,24 @@ async def test_given_two_nodes_then_a_log_in_a_pause_and_a_wrap_up_on_one_reach_
         assert await members(b, "agent1001") == joined(bed, "agent1001")
     finally:
         b.close()
+
+
+async def test_given_an_agent_pauses_and_signs_out_at_the_desk_then_the_wish_says_so(
+    engine: TestBed, console: ConsoleSite, ami: AmiClient, wishes: SeatWishes,
+) -> None:
+    async with http_client() as http:
+        csrf = await sign_in_http(http, console, console.account("agent", "agent1003"))
+
+        async def desk(action: str, reason: str = "") -> None:
+            async with http.post(f"{console.url}/desk/agent1003/seat", data={"action": action, "reason": reason},
+                                 headers={"X-CSRF-Token": csrf, "Accept": "application/json"}) as reply:
+                assert reply.status == 200, await reply.text()
+
+        await desk("login")
+        await wish_shows(wishes, "agent1003", logged_in=True, queues={"general": 0})
+        await desk("pause", "3")  # 培训
+        await wish_shows(wishes, "agent1003", paused=True, reason="培训")
+        await node_shows(ami, {"agent1003": {"general": (0, True, "培训")}})
+        await desk("logout")
+        await wish_shows(wishes, "agent1003", logged_in=False, paused=False)
+        await node_shows(ami, {"agent1003": {}})
