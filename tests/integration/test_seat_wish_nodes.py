@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import sqlite3
+import time
 from typing import Any, AsyncIterator, Mapping
 
 import pytest
 
 from ivr.ami.client import AmiClient
 from queues.model import memberships
-from queues.wish import WRAPUP_REASON, SeatWish
+from ivr.store import keyspace
+from queues.wish import WRAPUP_REASON, Change, SeatWish, apply
 from queues.wish_store import SeatWishes
 from testbed.bed import BedState, TestBed
 from testbed.calls import Phones, for_caller, only_seat, run_ivr, until
@@ -201,3 +204,18 @@ async def test_given_an_agent_pauses_and_signs_out_at_the_desk_then_the_wish_say
         await desk("logout")
         await wish_shows(wishes, "agent1003", logged_in=False, paused=False)
         await node_shows(ami, {"agent1003": {}})
+
+
+async def test_given_a_wish_whose_notice_was_lost_then_the_catch_up_read_applies_it(
+    bed: TestBed, engine: TestBed, ami: AmiClient, wishes: SeatWishes,
+) -> None:
+    queues = memberships(bed.settings.agents["agent1002"], bed.settings.queues)
+    await wishes.change("agent1002", Change("login", time.time(), queues=queues))
+    await wishes.change("agent1002", Change("unpause", time.time()))
+    await node_shows(ami, {"agent1002": joined(bed, "agent1002")})  # the applier runs and hears notices
+    wish = await wishes.get("agent1002")
+    paused = apply(wish, Change("pause", time.time(), reason="会议"))
+    assert paused is not None and paused.seq == wish.seq + 1
+    # written as the store would, but no notice published (a pub/sub message lost)
+    await wishes.redis.hset(keyspace.SEAT_WISHES, "agent1002", json.dumps(paused.to_json(), ensure_ascii=False))
+    await node_shows(ami, {"agent1002": joined(bed, "agent1002", True, "会议")})
