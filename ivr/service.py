@@ -7,6 +7,7 @@ letting calls in progress finish.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -81,7 +82,8 @@ class Service:
                              channel_seen=self.follower.channel_seen, resume_key=resume_key(caller_key))
         self.callbacks = CallbackWorker(s, self.tickets, s.redis, caller_key, lambda: self.ami,
                                         live_settings=lambda: self.flows.current.settings)
-        self.seats = SeatFollower(s, SeatStore(s.redis), live_settings=lambda: self.flows.current.settings)
+        self.seats = SeatFollower(s, SeatStore(s.redis, node=f"{s.ami.host}:{s.ami.port}"),
+                                  live_settings=lambda: self.flows.current.settings)
         self.live = LiveFollower(s.redis, f"{s.ami.host}:{s.ami.port}", self._followed_ticket,
                                  lambda: self.flows.current.settings.agents, tickets=self.tickets,
                                  deadline=deadline_on(lambda: self.flows.current.settings,
@@ -210,6 +212,9 @@ class Service:
             for store in (self.store, self.tickets):
                 await store.flush_spool()
                 await store.close()
+            if self.duties.follow.held:  # nobody follows this node's seats until the next holder
+                with contextlib.suppress(RedisError, OSError):
+                    await self.seats.store.drop_node()
             await self.seats.store.close()
             await self.applier.wishes.close()
             await self.live.close()

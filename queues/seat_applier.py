@@ -133,7 +133,7 @@ class SeatApplier:
         ami.on_login(self._on_login)
         notices = asyncio.create_task(self._listen())
         try:
-            await self._connect(ami)
+            await ami.connect_retrying(RETRY, log, "seat applier: ")
             last_poll = 0.0
             while True:
                 await self._write_pending()
@@ -154,15 +154,6 @@ class SeatApplier:
     def _on_login(self, _ami: AmiClient) -> None:
         self._resync = True
         self._wake.set()
-
-    async def _connect(self, ami: AmiClient) -> None:
-        while True:
-            try:
-                await ami.connect()
-                return
-            except AmiError as exc:
-                log.warning("seat applier: %s; retrying", exc)
-                await asyncio.sleep(RETRY)
 
     async def _sleep(self) -> None:
         now = time.time()

@@ -3,7 +3,8 @@
 applier restores a node that lost its members (Asterisk SIGKILLed with persistentmembers' astdb
 wiped) and removes a member the wish does not have; a second node whose engine shares the first
 node's Redis logs the seat in, pauses it and holds it in wrap-up (后处理) after a call the first
-node answered, then frees it; the console desk's sign-in, pause and sign-out write it too."""
+node answered, then frees it, and the published seat says it talked on the first node; the
+console desk's sign-in, pause and sign-out write the wish too; a lost notice is caught up."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 
 from ivr.ami.client import AmiClient
 from queues.model import memberships
+from queues.store import SeatStore
 from ivr.store import keyspace
 from queues.wish import WRAPUP_REASON, Change, SeatWish, apply
 from queues.wish_store import SeatWishes
@@ -69,6 +71,16 @@ async def wish_shows(wishes: SeatWishes, agent: str, **fields: Any) -> SeatWish:
 
 def joined(bed: TestBed, agent: str, paused: bool = False, reason: str = "") -> Members:
     return {q: (p, paused, reason) for q, p in memberships(bed.settings.agents[agent], bed.settings.queues).items()}
+
+
+async def talking_on(state: BedState, agent: str) -> dict[str, Any] | None:
+    """The agent's published seat while it talks (None before)."""
+    store = SeatStore(state.redis_url)
+    try:
+        seat = (await store.all()).get(agent)
+    finally:
+        await store.close()
+    return seat if seat and seat.get("state") == "talking" else None
 
 
 def persistent_members(bed: TestBed) -> list[str]:
@@ -136,7 +148,12 @@ async def node_b(config_dir: Any, state: BedState) -> AsyncIterator[TestBed]:
         await asyncio.to_thread(b.start_engine, {"IVR_REDIS_URL": state.redis_url})
         yield b
     finally:
-        await asyncio.to_thread(b.stop)
+        await asyncio.to_thread(b.stop)  # its engine, stopping, takes its view out of the seats
+    seats = SeatStore(state.redis_url)
+    try:
+        assert set((await seats.all())["agent1001"]["nodes"]) == {f"127.0.0.1:{state.ami_port}"}
+    finally:
+        await seats.close()
 
 
 async def test_given_two_nodes_then_a_log_in_a_pause_and_a_wrap_up_on_one_reach_the_other(
@@ -144,6 +161,7 @@ async def test_given_two_nodes_then_a_log_in_a_pause_and_a_wrap_up_on_one_reach_
     node_b: TestBed,
 ) -> None:
     assert node_b.state and node_b.name != bed.name
+    node_a = f"127.0.0.1:{state.ami_port}"
     b = AmiClient("127.0.0.1", node_b.state.ami_port, "testbed", node_b.state.testbed_ami_secret)
     await b.connect()
     try:
@@ -172,11 +190,14 @@ async def test_given_two_nodes_then_a_log_in_a_pause_and_a_wrap_up_on_one_reach_
             await phones.agent("agent1001", caller, mode="hangup", talk_ms=1000)  # the agent ends the call
             await phones.call("12345", [], hold_ms=40_000, caller=caller)
             assert (await asyncio.wait_for(connected, 40))["Interface"] == "PJSIP/agent1001"
+            # the seats everyone reads: composed from both nodes' views, talking on A
+            talking = await until(lambda: talking_on(state, "agent1001"), 20)
+            assert talking["node"] == node_a and set(talking["nodes"]) == {node_a, f"127.0.0.1:{node_b.state.ami_port}"}
             await asyncio.wait_for(completed, 30)
         freed = b.wait_for("QueueMemberPause", seat_event("agent1001", Paused="0"))
         await asyncio.wait_for(wrapup, 30)
         wish = await wishes.get("agent1001")
-        assert wish.wrap_node == f"127.0.0.1:{state.ami_port}" and wish.wrap_until > 0
+        assert wish.wrap_node == node_a and wish.wrap_until > 0
         assert await members(ami, "agent1001") == joined(bed, "agent1001")  # A's own wrapuptime holds there
         event = await asyncio.wait_for(freed, 30)
         assert float(event["Timestamp"]) >= wish.wrap_until
