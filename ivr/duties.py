@@ -2,7 +2,8 @@
 
 Every engine serves FastAGI and keeps an AMI session, but only the holder of the ``follow``
 lease feeds AMI events to the call follower, the live follower and the seat follower, counts
-KPIs, runs queued callbacks and writes tickets (each write stamped with its fencing token);
+KPIs, runs queued callbacks, applies the seat wishes to its node (queues/seat_applier.py) and
+writes tickets (each write stamped with its fencing token);
 the ``hours`` and ``retention`` leases pick one engine for the sub-center hours publisher and
 the retention of Asterisk's call logs. A new holder reconciles from Asterisk at once, as after
 an AMI reconnect (``CoreShowChannels``, the CDR since ``followed_until``, ``QueueStatus``). An

@@ -107,7 +107,6 @@ class SeatApplier:
         self._wake_at: dict[str, float] = {}  # agent → when its wanted state changes by itself
         self._resync = False
         self._wake = asyncio.Event()
-        self.reconciled = 0  # full reconciles done (for logs and tests)
 
     # --- inputs from the follower's AMI session (lease-gated; never block, never raise) --------
 
@@ -224,7 +223,6 @@ class SeatApplier:
             await asyncio.sleep(RETRY)
             return
         self._dirty.difference_update(wishes)
-        self.reconciled += 1
         log.info("seat applier: node %s reconciled with %d seat wish(es), %d action(s)", self.node, len(wishes), fixed)
 
     async def _apply_dirty(self, ami: AmiClient) -> None:
