@@ -7,6 +7,7 @@ letting calls in progress finish.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -38,6 +39,7 @@ from ivr.store.failover import confirm, confirm_replicas
 from ivr.core.latency import EngineLatency
 from queues.follower import LiveFollower, deadline_on
 from tickets.webhooks import PushWorker
+from queues.seat_applier import seat_applier
 from queues.seat_control import SeatFollower
 from transfer.ami import HoursPublisher
 from ivr.node_watch import NodeWatch
@@ -81,7 +83,8 @@ class Service:
                              channel_seen=self.follower.channel_seen, resume_key=resume_key(caller_key))
         self.callbacks = CallbackWorker(s, self.tickets, s.redis, caller_key, lambda: self.ami,
                                         live_settings=lambda: self.flows.current.settings)
-        self.seats = SeatFollower(s, SeatStore(s.redis), live_settings=lambda: self.flows.current.settings)
+        self.seats = SeatFollower(s, SeatStore(s.redis, node=f"{s.ami.host}:{s.ami.port}"),
+                                  live_settings=lambda: self.flows.current.settings)
         self.live = LiveFollower(s.redis, f"{s.ami.host}:{s.ami.port}", self._followed_ticket,
                                  lambda: self.flows.current.settings.agents, tickets=self.tickets,
                                  deadline=deadline_on(lambda: self.flows.current.settings,
@@ -91,9 +94,12 @@ class Service:
         # tickets' Redis: the fencing token is checked where the tickets are written)
         leases = redis_client(s.redis, 4, 1.0, name="leases")
         replicas, confirm_ms = confirm_replicas(s.redis)
+        # the seat wishes applied to this node (queues/seat_applier.py), under the follow lease
+        self.applier = seat_applier(lambda: self.flows.current.settings, f"{s.ami.host}:{s.ami.port}")
         self.duties = Duties(leases, f"{s.ami.host}:{s.ami.port}", self.name, self.follower, self.live, self.seats,
                              self.callbacks, lambda: self.ami,
-                             confirm=(lambda: confirm(leases, replicas, confirm_ms)) if replicas else None)
+                             confirm=(lambda: confirm(leases, replicas, confirm_ms)) if replicas else None,
+                             applier=self.applier)
         # the calls of a node that died: closed by one engine in the cluster, under that node's follow lease
         self.node_tickets = TicketStore(s.redis, spool, name=f"nodes-{s.agi.port}", retention_days=s.tickets.retention_days,
                                         caller_key=caller_key)
@@ -182,6 +188,8 @@ class Service:
                                                    "seat follower")),
                     tasks.create_task(keep_running(lambda: self.duties.follow.while_held(self.live.run),
                                                    "live follower")),
+                    tasks.create_task(keep_running(lambda: self.duties.follow.while_held(self.applier.run),
+                                                   "seat applier")),
                     tasks.create_task(keep_running(lambda: self.duties.follow.while_held(self.callbacks.run),
                                                    "callbacks")),
                     tasks.create_task(keep_running(self.push.run, "ticket push")),
@@ -213,7 +221,11 @@ class Service:
             for store in (self.store, self.tickets, self.node_tickets):
                 await store.flush_spool()
                 await store.close()
+            if self.duties.follow.held:  # nobody follows this node's seats until the next holder
+                with contextlib.suppress(RedisError, OSError):
+                    await self.seats.store.drop_node()
             await self.seats.store.close()
+            await self.applier.wishes.close()
             await self.live.close()
             await self.callbacks.close()
             await self.duties.release()  # after the last ticket writes: they still carry a current token

@@ -14,6 +14,7 @@ import pytest
 
 from ivr import kamrpc
 from ivr.asterisk_conf import RenderOptions, render
+from ivr.asterisk_conf.kamailio_seats import SECRETS_FILE
 from ivr.asterisk_conf.kamctl import ctl_section, ctl_socket
 from ivr.cluster_apply import node_dir, running_list, wanted_list
 from ivr.cluster_status import ClusterStatus, LeaseView, NodeStatus, ProxyStatus, dispatcher_view, node_uris
@@ -161,8 +162,8 @@ def test_the_real_kamailio_accepts_the_control_socket_on_a_unix_path_only(cfg: P
     assert f'modparam("ctl", "binrpc", "unix:{socket}")' in cfg_text and 'modparam("ctl", "mode", 0600)' in cfg_text
     assert "tcp:" not in cfg_text and "udp:" + "127.0.0.2:5070" in cfg_text  # no RPC on the network
     out.mkdir()
-    (out / "dispatcher.list").write_text(files["dispatcher.list"])
-    (out / "kamailio-edge-b.cfg").write_text(cfg_text)
+    for name in ("dispatcher.list", SECRETS_FILE, "kamailio-edge-b.cfg"):  # SECRETS_FILE: the seats' keys
+        (out / name).write_text(files[name])
     kamailio = shutil.which("kamailio")
     assert kamailio, "kamailio is not installed: ./run installs it"
     check = subprocess.run([kamailio, "-c", "-f", str(out / "kamailio-edge-b.cfg")], capture_output=True, text=True,
