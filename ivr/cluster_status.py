@@ -73,15 +73,12 @@ class ClusterStatus:
         return asdict(self)
 
 
-def node_addresses(s: Settings) -> dict[str, tuple[str, str, int | None]]:
-    """Each node's (AMI host:port, lease scope, maxcalls); the one node of ``ami:`` without a cluster."""
+def node_addresses(s: Settings) -> dict[str, tuple[str, int | None]]:
+    """Each node's AMI ``host:port`` (also the scope of its leases, as the engines name it) and
+    ``maxcalls``; the one node of ``ami:`` without a cluster (no cap rendered)."""
     if s.cluster is None or not s.cluster.nodes:
-        return {SINGLE_NODE: (f"{s.ami.host}:{s.ami.port}", f"{s.ami.host}:{s.ami.port}", None)}
-    out: dict[str, tuple[str, str, int | None]] = {}
-    for name, node in s.cluster.nodes.items():
-        host, port = split_ip_port(node.ami)
-        out[name] = (f"{host}:{port}", f"{host}:{port}", node.maxcalls)
-    return out
+        return {SINGLE_NODE: (f"{s.ami.host}:{s.ami.port}", None)}
+    return {name: ("{}:{}".format(*split_ip_port(node.ami)), node.maxcalls) for name, node in s.cluster.nodes.items()}
 
 
 def dispatcher_view(reply: list[Any], nodes: dict[str, str]) -> dict[str, str]:
@@ -161,12 +158,12 @@ async def gather(s: Settings, redis: aioredis.Redis, run_dir: str) -> ClusterSta
     addresses = node_addresses(s)
     proxies, nodes = await asyncio.gather(
         proxy_status(s, run_dir),
-        asyncio.gather(*(node_calls(s, name, ami, cap) for name, (ami, _scope, cap) in addresses.items())))
+        asyncio.gather(*(node_calls(s, name, ami, cap) for name, (ami, cap) in addresses.items())))
     status = ClusterStatus(proxies, list(nodes), {}, None)
     try:
         status.engines = await EngineRegistry(redis).statuses()
-        for node, (_ami, scope, _cap) in zip(status.nodes, addresses.values()):
-            node.leases = await lease_views(redis, scope, DUTIES)
+        for node in status.nodes:
+            node.leases = await lease_views(redis, node.ami, DUTIES)
         status.nodes_lease = (await lease_views(redis, NODES_SCOPE, ("nodes",)))["nodes"]
     except (RedisError, OSError) as exc:
         status.redis_error = str(exc)
