@@ -184,7 +184,8 @@ class Service:
                     tasks.create_task(keep_running(self._status_heartbeat, "status heartbeat")),
                     tasks.create_task(keep_running(lambda: self.duties.leases["hours"].while_held(self.hours.run),
                                                    "sub-center hours publisher")),
-                    tasks.create_task(keep_running(self.latency.sample_loop_lag, "loop lag sampler")),
+                    tasks.create_task(keep_running(lambda: self.latency.sample_loop_lag(
+                        idle_interval=1.0, busy=lambda: server.active_calls > 0), "loop lag sampler")),
                     tasks.create_task(keep_running(self._publish_latency, "latency publisher")),
                     tasks.create_task(systemd_watchdog()),
                     tasks.create_task(self._index_agents()),
