@@ -14,7 +14,7 @@ import pytest
 
 from ivr.store import keyspace, redis_client
 from testbed.calls import until
-from ivr.store.lease import Lease, lease_status
+from ivr.store.lease import DUTIES, Lease, keep_leases, lease_status
 from queues import kpi
 from tickets.model import QueueVisit, Ticket
 from tickets.store import TicketStore
@@ -119,6 +119,42 @@ async def test_two_keepers_one_holds_and_when_it_dies_the_other_takes_over_and_r
         for task in (keep_a, keep_b, work_a, work_b):
             task.cancel()
         await asyncio.gather(keep_a, keep_b, work_a, work_b, return_exceptions=True)
+
+
+async def test_an_engine_keeps_its_three_leases_in_one_command_a_tick_and_another_takes_all_three_when_it_dies(
+    redis_url: str,
+) -> None:
+    sent: list[tuple[object, ...]] = []
+    clients = [redis_client(redis_url, timeout=1.0) for _ in range(2)]
+    real = clients[1].execute_command
+
+    async def counted(*args: object, **options: object) -> object:
+        sent.append(args)
+        return await real(*args, **options)
+
+    clients[1].execute_command = counted  # type: ignore[method-assign]  # what engine b sends to Redis
+    a, b = ([Lease(client, duty, ASTERISK, identity, ttl=TTL, renew_every=RENEW) for duty in DUTIES]
+            for client, identity in zip(clients, ("host:4573:1", "host:4574:2")))
+    gained: list[tuple[str, int]] = []
+    keep_a = asyncio.create_task(keep_leases([(lease, lambda _t: None, lambda: None) for lease in a]))
+    await until(lambda: all(lease.held for lease in a))
+    keep_b = asyncio.create_task(keep_leases([(lease, lambda t, d=lease.duty: gained.append((d, t)), lambda: None)
+                                              for lease in b]))
+    try:
+        await until(lambda: len(sent) >= 3)  # b tried three times while a held them
+        assert not any(lease.held for lease in b)
+        keep_a.cancel()  # a dies without releasing (SIGKILL): the keys stay until their TTL
+        await until(lambda: all(lease.held for lease in b))
+        assert sorted(gained) == [(duty, 2) for duty in sorted(DUTIES)]  # each duty's second token
+        # every command b sent was one script over all three leases: no GET, no command per lease
+        ticks = [args for args in sent if args[0] != "SCRIPT LOAD"]  # (loaded once, if it was not yet)
+        assert ticks and all(args[0] == "EVALSHA" and args[2] == 2 * len(DUTIES) for args in ticks), sent
+    finally:
+        for task in (keep_a, keep_b):
+            task.cancel()
+        await asyncio.gather(keep_a, keep_b, return_exceptions=True)
+        for client in clients:
+            await client.aclose()
 
 
 async def test_a_holder_told_by_redis_that_the_lease_is_another_engines_loses_it_at_once_and_stops_its_duty(redis: object) -> None:
