@@ -8,7 +8,9 @@ A lease is a key holding ``"<token> <engine identity>"`` with a TTL (``PX``). Ta
 draws a fencing token from a counter (``INCR``) that only grows, in the same script as the
 ``SET … PX`` (atomic: no holder without a token). The holder renews it every ``renew_every``
 seconds (a script: only while nobody else took it). Another engine takes it within TTL +
-``renew_every`` of the holder's death.
+``renew_every`` of the holder's death. An engine keeps all its leases on one timer, renewing or
+trying every one of them in one script a tick (:func:`keep_leases`): an idle engine's wake-ups and
+round trips are CPU that a node spreads over its calls.
 
 A renewal that Redis answers "no" (another engine holds it, or took it since) loses the lease at
 once: the engine stops that duty and forgets what it followed. A renewal that gets no answer
