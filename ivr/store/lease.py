@@ -138,25 +138,21 @@ class Lease:
         """Take the lease if it is free, or held by this engine's predecessor that died (same host and
         FastAGI port, which this process has bound now, and a pid no longer alive here): an engine
         restarted after a crash follows at once instead of waiting out the dead one's TTL."""
-        return await self._acquired(await self._acquire(keys=[self.key, self.token_key], args=self._acquire_args()))
+        token = await self._taken(await self._acquire(keys=[self.key, self.token_key], args=self._acquire_args()))
+        self.token = 0
+        await _confirm_tokens([(self, token)] if token else [])
+        return self.held
 
     def _acquire_args(self, predecessor: str = "") -> list[str | int]:
         return [self.identity, int(self.ttl * 1000), predecessor]
 
-    async def _acquired(self, reply: list[Any]) -> bool:
-        """Act on ACQUIRE's reply: a lease its dead predecessor holds is taken in a second trip
-        (rare: after a crash), and a token counts once a replica confirms it."""
+    async def _taken(self, reply: list[Any]) -> int:
+        """The token ACQUIRE's reply gave (0: none); a lease its dead predecessor holds is taken in a
+        second trip (rare: after a crash). Not acted on before a replica confirms it."""
         token, held = int(reply[0]), str(reply[1] or "")
         if not token and self._dead_predecessor(held):
             token = int((await self._acquire(keys=[self.key, self.token_key], args=self._acquire_args(held)))[0])
-        if token and self.confirm is not None:
-            try:
-                await self.confirm()
-            except RedisError as exc:  # not on a replica yet: a promoted one could give the token again
-                log.warning("lease %s: token %d not confirmed by a replica (%s); not acting on it", self.key, token, exc)
-                token = 0
-        self.token = token
-        return bool(token)
+        return token
 
     def _dead_predecessor(self, held: str) -> bool:
         _token, _, holder = held.partition(" ")
@@ -272,11 +268,28 @@ async def _tick(tick: Any, due: list[Lease]) -> None:
         keys += [lease.key, lease.token_key]
         args += ["r", *lease._renew_args()] if lease.token else ["a", *lease._acquire_args()]
     replies = await tick(keys=keys, args=args)
+    taken: list[tuple[Lease, int]] = []
     for lease, reply in zip(due, replies):
         if lease.token:
             lease._renewed(reply)
-        else:
-            await lease._acquired(reply)
+        elif token := await lease._taken(reply):
+            taken.append((lease, token))
+    await _confirm_tokens(taken)
+
+
+async def _confirm_tokens(taken: list[tuple[Lease, int]]) -> None:
+    """Act on tokens once a replica holds them (a token a master took but a failover could forget
+    is never used): one confirmation for the tokens of one tick, as WAIT covers every write before it."""
+    refused: set[int] = set()
+    for confirm in {id(lease.confirm): lease.confirm for lease, _token in taken if lease.confirm is not None}.values():
+        try:
+            await confirm()
+        except RedisError as exc:  # not on a replica yet: a promoted one could give the token again
+            log.warning("leases %s: tokens not confirmed by a replica (%s); not acting on them",
+                        ", ".join(lease.key for lease, _token in taken if lease.confirm is confirm), exc)
+            refused.add(id(confirm))
+    for lease, token in taken:
+        lease.token = 0 if id(lease.confirm) in refused else token
 
 
 async def lease_status(redis: aioredis.Redis, asterisk: str, duties: tuple[str, ...] = DUTIES) -> dict[str, LeaseState]:

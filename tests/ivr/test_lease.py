@@ -8,7 +8,7 @@ import asyncio
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -296,3 +296,34 @@ async def test_a_token_no_replica_confirms_is_not_acted_on_and_a_confirmed_one_i
     confirmed = Lease(redis, "follow", ASTERISK, "host:4573:1", ttl=TTL, renew_every=RENEW,  # type: ignore[arg-type]
                       confirm=lambda: confirm(redis, 0, 50))  # type: ignore[arg-type]
     assert await confirmed.acquire() and confirmed.token == 2  # the same engine takes it again, a new token
+
+
+async def test_the_tokens_an_engine_takes_in_one_tick_wait_for_one_replica_confirmation_and_none_counts_without_it(
+    redis: object,
+) -> None:
+    """A lone redis-server has no replica: WAIT for one confirms nothing, so no lease is held."""
+    from ivr.store.failover import confirm
+
+    confirmations: list[int] = []
+
+    def counted(replicas: int) -> Callable[[], Awaitable[None]]:
+        async def confirming() -> None:
+            confirmations.append(replicas)
+            await confirm(redis, replicas, 50)  # type: ignore[arg-type]
+        return confirming
+
+    for replicas, identity in ((1, "host:4573:1"), (0, "host:4574:2")):
+        check = counted(replicas)
+        leases = [Lease(redis, duty, ASTERISK, identity, ttl=TTL, renew_every=RENEW, confirm=check)  # type: ignore[arg-type]
+                  for duty in DUTIES]
+        keep = asyncio.create_task(keep_leases([(lease, lambda _t: None, lambda: None) for lease in leases]))
+        try:
+            await until(lambda r=replicas: r in confirmations)  # type: ignore[misc]
+            if replicas:  # not confirmed: taken in Redis, never acted on
+                assert not any(lease.held for lease in leases)
+            else:
+                await until(lambda held=leases: all(lease.held for lease in held))  # type: ignore[misc]
+                assert confirmations.count(0) == 1  # one WAIT for the three tokens of that tick
+        finally:
+            keep.cancel()
+            await asyncio.gather(keep, return_exceptions=True)
