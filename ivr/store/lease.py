@@ -7,8 +7,9 @@ callbacks), ``hours`` (the sub-center hours publisher) and ``retention`` (Asteri
 A lease is a key holding ``"<token> <engine identity>"`` with a TTL (``PX``). Taking a free lease
 draws a fencing token from a counter (``INCR``) that only grows, in the same script as the
 ``SET … PX`` (atomic: no holder without a token). The holder renews it every ``renew_every``
-seconds (a script: only while nobody else took it). Another engine takes it within TTL +
-``renew_every`` of the holder's death. An engine keeps all its leases on one timer, renewing or
+seconds (a script: only while nobody else took it). Another engine takes it as the TTL after the
+holder's last renewal ends: an engine standing by learns the lease's time to live from each try
+and tries again just after it. An engine keeps all its leases on one timer, renewing or
 trying every one of them in one script a tick (:func:`keep_leases`): an idle engine's wake-ups and
 round trips are CPU that a node spreads over its calls.
 
@@ -39,19 +40,23 @@ from ivr.store import keyspace
 log = logging.getLogger(__name__)
 
 DUTIES = ("follow", "hours", "retention")
-TTL = 3.0  # s: another engine takes the lease this long (at most + RENEW_EVERY) after the holder died
+TTL = 3.0  # s: another engine takes the lease at most this long after the holder's last renewal
 RENEW_EVERY = 1.0  # s
+EXPIRY_MARGIN = 0.005  # s after a lease's expiry an engine standing by tries it (Redis expires a key after its ms)
 
 # A free lease (or one this engine still holds from before it counted it lost, or ``predecessor``'s:
 # a value held by this engine's dead predecessor, '' none) is taken under a new token; one held by
-# another engine is not: {0, the value it holds} (so that a dead predecessor's is seen without a GET).
+# another engine is not: {0, the value it holds, its ms to live} (a dead predecessor's is seen
+# without a GET, and an engine standing by tries again the moment the lease expires).
 ACQUIRE_FN = """
 local function acquire(lease, counter, identity, ttl, predecessor)
   local held = redis.call('GET', lease)
-  if held and held ~= predecessor and string.match(held, '^%d+ (.*)$') ~= identity then return {0, held} end
+  if held and held ~= predecessor and string.match(held, '^%d+ (.*)$') ~= identity then
+    return {0, held, redis.call('PTTL', lease)}
+  end
   local token = redis.call('INCR', counter)
   redis.call('SET', lease, token .. ' ' .. identity, 'PX', ttl)
-  return {token, ''}
+  return {token, '', 0}
 end
 """
 
@@ -124,6 +129,7 @@ class Lease:
         # in doubt meanwhile, renews first (a failover's promoted replica may have lost the key), so
         # a Redis failover does not move the duty (a move drops the old holder's journaled writes)
         self._hold_back_until = 0.0
+        self._expires_at = 0.0  # (monotonic) when the other engine's hold ends unless it renews; 0 unknown
 
     @property
     def held(self) -> bool:
@@ -150,6 +156,8 @@ class Lease:
         """The token ACQUIRE's reply gave (0: none); a lease its dead predecessor holds is taken in a
         second trip (rare: after a crash). Not acted on before a replica confirms it."""
         token, held = int(reply[0]), str(reply[1] or "")
+        pttl = int(reply[2]) if len(reply) > 2 else -1
+        self._expires_at = time.monotonic() + pttl / 1000 if pttl > 0 else 0.0
         if not token and self._dead_predecessor(held):
             token = int((await self._acquire(keys=[self.key, self.token_key], args=self._acquire_args(held)))[0])
         return token
@@ -246,6 +254,7 @@ async def keep_leases(keeping: Sequence[Keeping]) -> None:
                     log.warning("lease %s: renewal got no answer (%s); acting on in doubt, writes fenced by "
                                 "token %d", lease.key, exc or "timeout", token)
                 lease.in_doubt = bool(token)
+                lease._expires_at = 0.0  # unknown until Redis answers
                 if not token:
                     lease._hold_back_until = time.monotonic() + lease.ttl + lease.renew_every
         for (lease, on_gain, on_loss), token in zip(keeping, before):
@@ -257,7 +266,17 @@ async def keep_leases(keeping: Sequence[Keeping]) -> None:
                 log.info("lease %s taken by %s with token %d", lease.key, lease.identity, lease.token)
                 lease.changed.set()
                 on_gain(lease.token)
-        await asyncio.sleep(max(0.0, every - (time.monotonic() - started)))
+        await asyncio.sleep(max(0.0, _next_tick(leases, started + every) - time.monotonic()))
+
+
+def _next_tick(leases: list[Lease], regular: float) -> float:
+    """When to tick next: after ``renew_every``, or just after another engine's hold of a lease
+    expires if that comes first (its holder stopped renewing: died or paused), so that an engine
+    standing by takes it at once instead of up to ``renew_every`` later, without waking more often
+    while the holder renews (its lease then always has more than ``renew_every`` to live)."""
+    now = time.monotonic()
+    expiries = [lease._expires_at + EXPIRY_MARGIN for lease in leases if not lease.token and lease._expires_at]
+    return min([regular, *(at for at in expiries if at > now)])  # (one already past: the regular tick)
 
 
 async def _tick(tick: Any, due: list[Lease]) -> None:

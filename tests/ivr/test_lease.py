@@ -327,3 +327,22 @@ async def test_the_tokens_an_engine_takes_in_one_tick_wait_for_one_replica_confi
         finally:
             keep.cancel()
             await asyncio.gather(keep, return_exceptions=True)
+
+
+async def test_an_engine_standing_by_tries_again_as_the_holders_lease_expires_not_at_its_next_regular_tick(
+    redis: object,
+) -> None:
+    """The holder took the lease and never renews it (it died); the other engine's regular tick
+    is 30 s away, yet it holds the lease just after the TTL: it woke when the lease expired."""
+    a = Lease(redis, "follow", ASTERISK, "host:4573:1", ttl=0.5, renew_every=30)  # type: ignore[arg-type]
+    b = Lease(redis, "follow", ASTERISK, "host:4574:2", ttl=0.5, renew_every=30)  # type: ignore[arg-type]
+    assert await a.acquire()
+    keep = asyncio.create_task(b.keep())
+    try:
+        await until(lambda: b._expires_at > 0, timeout=5, interval=0.01)  # b tried once: held by a
+        assert not b.held
+        await until(lambda: b.held, timeout=5, interval=0.01)  # not after 30 s
+        assert b.token == 2
+    finally:
+        keep.cancel()
+        await asyncio.gather(keep, return_exceptions=True)
