@@ -113,7 +113,8 @@ class Service:
         self.cluster = ClusterReload(EngineRegistry(self.store.redis), self.name, lambda: self.flows.version,
                                      lambda: self.reload(announce=False),
                                      leases=lambda: [f"{duty}#{lease.token}" for duty, lease in self.duties.leases.items()
-                                                     if lease.held])
+                                                     if lease.held],
+                                     extra=lambda: {"latency": self.latency.to_json()})  # loop lag, AGI round trips
 
     async def _repeat_of(self, caller: str, this_call: str) -> list[EarlierTicket]:
         """The caller's earlier tickets of the last ``tickets.repeat_days`` (the call's own
@@ -201,8 +202,8 @@ class Service:
                     tasks.create_task(keep_running(self._status_heartbeat, "status heartbeat")),
                     tasks.create_task(keep_running(lambda: self.duties.leases["hours"].while_held(self.hours.run),
                                                    "sub-center hours publisher")),
-                    tasks.create_task(keep_running(self.latency.sample_loop_lag, "loop lag sampler")),
-                    tasks.create_task(keep_running(self._publish_latency, "latency publisher")),
+                    tasks.create_task(keep_running(lambda: self.latency.sample_loop_lag(
+                        idle_interval=1.0, busy=lambda: server.active_calls > 0), "loop lag sampler")),
                     tasks.create_task(systemd_watchdog()),
                     tasks.create_task(self._index_agents()),
                 ]
@@ -271,12 +272,6 @@ class Service:
         """Renew the status (a Redis restart must not hide the live version, a dead engine's
         expires) and follow the other engines' config announcements (ivr/cluster_reload.py)."""
         await self.cluster.run()
-
-    async def _publish_latency(self, interval: float = 5.0) -> None:
-        """Loop lag and AGI round trips with the engine's status (ivr/core/latency.py)."""
-        while True:
-            await asyncio.sleep(interval)
-            await self.store.publish_engine_status(self.name, {"latency": self.latency.to_json()})
 
     async def _connect_ami(self) -> None:
         """AMI is for events and actions; calls flow without it, so keep trying in the background."""
