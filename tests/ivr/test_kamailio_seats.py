@@ -128,6 +128,7 @@ def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
     secrets = {name: fresh_secret() for name in settings.agents} | {SEAT: fresh_secret() + '"#!define\\'}
     out = tmp_path / "edge"
     write(settings, RenderOptions(ami_secret=fresh_secret(), node="ast-0", kamailio_dir=str(out),
+                                  kamailio_run_dir=str(out),  # the proxies' control sockets: not the host's
                                   agent_secrets=secrets), out)
     procs, logs = [], []
     user = ["-u", "nobody", "-g", "nogroup"] if os.geteuid() == 0 else []
