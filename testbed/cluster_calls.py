@@ -81,9 +81,16 @@ def cluster_tickets(cluster: ClusterBed, workdir: Path) -> TicketStore:
                        caller_key=node.state.caller_key.encode())
 
 
+def node_ami(cluster: ClusterBed, index: int) -> AmiClient:
+    """A read-all AMI client (the bed's ``testbed`` user) on node ``index`` (connect it in the loop)."""
+    st = cluster.nodes[index].state
+    assert st
+    return AmiClient("127.0.0.1", st.ami_port, "testbed", st.testbed_ami_secret)
+
+
 @contextlib.asynccontextmanager
 async def node_amis(cluster: ClusterBed) -> AsyncIterator[list[AmiClient]]:
-    """A read-all AMI session on each node; the calls left up are hung up after the block."""
+    """A read-all AMI session on each node; calls left up are hung up after the block."""
     clients = [node_ami(cluster, i) for i in range(len(cluster.nodes))]
     for c in clients:
         await c.connect()
@@ -94,13 +101,6 @@ async def node_amis(cluster: ClusterBed) -> AsyncIterator[list[AmiClient]]:
             if c.connected:  # a node killed meanwhile took its calls with it
                 await hang_up_all(c)
             c.close()
-
-
-def node_ami(cluster: ClusterBed, index: int) -> AmiClient:
-    """A read-all AMI client (the bed's ``testbed`` user) on node ``index`` (connect it in the loop)."""
-    st = cluster.nodes[index].state
-    assert st
-    return AmiClient("127.0.0.1", st.ami_port, "testbed", st.testbed_ami_secret)
 
 
 async def current_calls(ami: AmiClient) -> int:
