@@ -37,7 +37,8 @@ class Carrier:
         return str(next(_caller_ids))
 
     async def calls(self, count: int, *, hold_ms: int = 6000, rate: float = 10, dialed: str = "12345",
-                    primary: int = 0, callers: list[str] | None = None) -> tuple[Sipp, list[str]]:
+                    primary: int = 0, callers: list[str] | None = None,
+                    outcomes: bool = False) -> tuple[Sipp, list[str]]:
         """``count`` citizens (or ``callers``) calling ``dialed`` at ``rate`` per second, each
         holding ``hold_ms`` (overlapping when ``count / rate`` is shorter); returns the sipp and
         the callers."""
@@ -45,7 +46,8 @@ class Carrier:
         ports = self.state.proxy_ports
         sipp = await carrier_calls(self.workdir, primary_port=ports[primary], secondary_port=ports[1 - primary],
                                    local_port=self.state.carrier_port, media_port=_ports.block(4), dialed=dialed,
-                                   callers=callers, rate=rate, hold_ms=hold_ms, name=f"carrier-{next(_batches)}")
+                                   callers=callers, rate=rate, hold_ms=hold_ms, name=f"carrier-{next(_batches)}",
+                                   outcomes=outcomes)
         self.peers.append(sipp)
         return sipp, callers
 
