@@ -47,16 +47,7 @@ def carrier_scenario(caller: str, secondary_port: int, hold_ms: int, after_ms: i
 <recv response="503" optional="true" next="refused"/>
 <recv response="200" rrs="true" next="admitted"/>
 <label id="refused"/>
-<send><![CDATA[
-ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-[last_From:]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0
-]]></send>
+{_ack_final("[last_Via:]")}
 <nop next="end"><action><log message="{REFUSED} [call_id]"/></action></nop>
 <label id="admitted"/>
 <nop><action><log message="{ADMITTED} [call_id]"/></action></nop>
@@ -82,18 +73,23 @@ def stranger_scenario() -> str:
     return HEADER + f"""<scenario name="stranger call">
 {_invite("13700000000", 1, "[remote_ip]:[remote_port]")}
 <recv response="403"/>
-<send><![CDATA[
+{_ack_final("Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]")}
+</scenario>
+"""
+
+
+def _ack_final(via: str) -> str:
+    """The ACK of a final failure to our INVITE (sent to the proxy that answered), with ``via``."""
+    return f"""<send><![CDATA[
 ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+{via}
 [last_From:]
 [last_To:]
 Call-ID: [call_id]
 CSeq: 1 ACK
 Max-Forwards: 70
 Content-Length: 0
-]]></send>
-</scenario>
-"""
+]]></send>"""
 
 
 async def carrier_calls(workdir: Path, *, primary_port: int, secondary_port: int, local_port: int, media_port: int,
