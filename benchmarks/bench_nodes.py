@@ -3,7 +3,8 @@ cap to a one-node cluster and to a two-node cluster, and prints side by side:
 
 1. calls admitted (answered by a node) with 1 node and with 2 nodes, and their ratio (target
    ≥ 1.9×); the rest are refused: every node answered 503 (``maxcalls``), the proxy tried each one
-   in the same INVITE (``failure_route``, ``ds_next_dst``) and the carrier got the final 503;
+   in the same INVITE (``failure_route``, ``ds_next_dst``) and the carrier got the last node's 503
+   as a 500 (a proxy does not pass a 503 on, RFC 3261 16.7);
 2. the proxies' CPU per call (both Kamailio proxies, every process of each);
 3. CPU per admitted call, two nodes ÷ one node (target ≤ 1.1×): every Asterisk and every engine,
    then the same with the proxies added.
@@ -15,7 +16,10 @@ cluster is the same thing with one node behind the same two proxies and the same
 A wave is ``--calls`` citizens at ``--rate`` per second, each held ``--hold-ms`` (the typical call
 of the 12345 line: the whole greeting, then the main menu prompt, no key), so all are up at
 once; every call ends at the carrier's BYE. The beds run one after the other (never both at once on
-two cores); each gets a few unmeasured warm-up calls, then ``--waves`` measured waves. CPU is
+two cores); each gets a few unmeasured warm-up calls, then ``--waves`` measured waves, then
+``--cap-waves`` waves of exactly its cap (1 × or 2 × ``--cap`` calls: every node full, nothing
+refused), whose CPU per call is printed for information: above the cap the one-node cluster also
+pays for 1.5 refusals per admitted call, the two-node cluster for fewer. CPU is
 sampled (/proc, benchmarks/procstat.py) before a wave's first INVITE and after its last call is
 gone from every node; the idle CPU of each group (no call) is measured after the warm-up and the
 ratio net of it is printed for information.
@@ -79,10 +83,11 @@ def meters(cluster: ClusterBed) -> Meters:
 
 def by_kind(cpu: dict[str, float]) -> dict[str, float]:
     """Seconds of CPU per kind (asterisk, engine, proxy, redis), summed over its groups."""
-    out: Counter[str] = Counter()
+    out: dict[str, float] = {}
     for label, seconds in cpu.items():
-        out[label.split(":", 1)[0]] += seconds
-    return dict(out)
+        kind = label.split(":", 1)[0]
+        out[kind] = out.get(kind, 0.0) + seconds
+    return out
 
 
 class Answers:
@@ -158,19 +163,30 @@ async def measure(cluster: ClusterBed, args: argparse.Namespace, workdir: Path) 
         before, t0 = m.sample(), time.monotonic()
         await asyncio.sleep(args.idle)  # no call at all: timers, probes, heartbeats
         idle = {k: v / (time.monotonic() - t0) for k, v in Meters.delta(before, m.sample()).items()}
-        waves = []
-        for n in range(args.waves):
-            w = await wave(cluster, carrier, answers, args, args.calls)
-            log(f"  wave {n + 1}/{args.waves}: {w['admitted']} admitted, {w['refused']} refused of {w['offered']}, "
-                f"per node {w['answered']}, sipp exit {w['sipp_exit']}, load {os.getloadavg()[0]:.2f}")
-            waves.append(w)
+        over = [await logged(await wave(cluster, carrier, answers, args, args.calls), "wave", n, args.waves)
+                for n in range(args.waves)]
+        at_cap = len(cluster.nodes) * args.cap  # every node full, nothing refused: the call's own cost
+        cap = [await logged(await wave(cluster, carrier, answers, args, at_cap), "at the cap", n, args.cap_waves)
+               for n in range(args.cap_waves)]
     finally:
         answers.close()
         await carrier.close()
+    return {"nodes": len(cluster.nodes), **aggregate(over, idle), "at_cap": aggregate(cap, idle) if cap else None}
+
+
+async def logged(w: dict[str, Any], what: str, n: int, of: int) -> dict[str, Any]:
+    log(f"  {what} {n + 1}/{of}: {w['admitted']} admitted, {w['refused']} refused of {w['offered']}, "
+        f"per node {w['answered']}, {w['node_503s']} 503s from nodes, sipp exit {w['sipp_exit']}, "
+        f"load {os.getloadavg()[0]:.2f}")
+    return w
+
+
+def aggregate(waves: list[dict[str, Any]], idle: dict[str, float]) -> dict[str, Any]:
+    """Several waves as one: calls and CPU summed; ``idle``: each group's CPU per second with no call."""
     total_cpu: Counter[str] = Counter()
     for w in waves:
         total_cpu.update(w["cpu_s"])
-    return {"nodes": len(cluster.nodes), "waves": waves, "idle_cpu_per_s": idle, "cpu_s": dict(total_cpu),
+    return {"waves": waves, "idle_cpu_per_s": idle, "cpu_s": dict(total_cpu),
             "wall_s": sum(w["wall_s"] for w in waves), "offered": sum(w["offered"] for w in waves),
             "admitted": sum(w["admitted"] for w in waves), "refused": sum(w["refused"] for w in waves),
             "node_503s": sum(w["node_503s"] for w in waves),
@@ -211,6 +227,10 @@ def table(one: dict[str, Any], two: dict[str, Any]) -> str:
     row("CPU/admitted call: Asterisk + engines", NODE_GROUPS, f"<= {TARGET_CPU}x", TARGET_CPU)
     row("  same with the proxies", (*NODE_GROUPS, "proxy"))
     row("  same, net of idle CPU", NODE_GROUPS, net=True)
+    if one["at_cap"] and two["at_cap"]:
+        a, b = (per_call(r["at_cap"], NODE_GROUPS) for r in (one, two))
+        rows.append((f"  same at the cap ({one['at_cap']['admitted']} vs {two['at_cap']['admitted']} calls, "
+                     "none refused)", f"{a:.2f} ms", f"{b:.2f} ms", f"{ratio(b, a):.2f}x", "(info)"))
     for kind in ("asterisk", "engine", "proxy", "redis"):
         row(f"  {kind} per admitted call", (kind,))
     idle = [by_kind(r["idle_cpu_per_s"]) for r in (one, two)]
@@ -254,6 +274,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hold-ms", type=int, default=9000,
                    help="the carrier hangs up after this (default 9000: the greeting, 4.9 s, and the menu prompt)")
     p.add_argument("--waves", type=int, default=3, help="measured waves per cluster (default 3)")
+    p.add_argument("--cap-waves", type=int, default=2,
+                   help="then waves of exactly the cluster's cap, nothing refused (default 2; 0: none)")
     p.add_argument("--warmup", type=int, default=4, help="unmeasured calls first (default 4)")
     p.add_argument("--engines", type=int, default=1, help="engines per node (default 1)")
     p.add_argument("--idle", type=float, default=3.0, help="seconds of idle CPU measured first")
@@ -272,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{result['load_before']:.2f} -> {result['load_after']:.2f}, {time.monotonic() - started:.0f} s\n")
     print(table(one, two))
     for r in (one, two):
-        for w in r["waves"]:
+        for w in r["waves"] + (r["at_cap"]["waves"] if r["at_cap"] else []):
             if w["sipp_output"]:
                 print(f"\n{r['nodes']} node(s): the carrier's sipp exited {w['sipp_exit']}:\n{w['sipp_output']}")
     if args.json:
