@@ -27,6 +27,7 @@ VIEWS = (
     "console.views.signin",
     "console.views.home",
     "console.views.flows",
+    "console.views.cluster",
     "tickets.views",
     "console.views.audit",
     "console.views.wallboard",

@@ -33,6 +33,7 @@ from ivr.cli import UsageError
 from ivr.config import Settings
 from queues.follower import send_amend, write_amend
 from queues.seat_control import SeatControl, SeatError
+from queues.wish_store import SeatWishes
 from tickets.store import TicketStore
 from queues.agents import STATE_LABELS, Seat
 from queues.waiting import Amend, desk_stub, request_label
@@ -183,7 +184,9 @@ async def seat_control_client(settings: Settings) -> AsyncIterator[SeatControl]:
     client: AmiClient = manager_client(settings, settings.ami.seats_username, settings.ami.seats_secret,
                                        "IVR_AMI_SEATS_SECRET", error=UsageError)  # as before the move: the CLI's error
     await client.connect()
+    wishes = SeatWishes(settings.redis)  # the action is every node's (queues/seat_applier.py)
     try:
-        yield SeatControl(client, settings)
+        yield SeatControl(client, settings, wishes)
     finally:
         client.close()
+        await wishes.close()

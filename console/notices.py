@@ -24,6 +24,9 @@ CHANNELS = (keyspace.SEATS_CHANGED, keyspace.LIVE_CHANGED, keyspace.DESK_CHANGED
 EVERYTHING = ("*", "*")  # (channel, data) that matches every listener: re-read it all
 BACKLOG = 256  # notices a listener may hold; beyond that it is told to re-read everything
 READY_WAIT = 2.0  # s a new listener waits for the first subscription before it reads anyway
+# s one read of a quiet channel lasts: a notice ends it at once, so a longer read costs no
+# latency, and every idle wake-up costs an engine CPU (it was 1 s: one wake-up a second per engine)
+QUIET_READ = 5.0
 
 Notice = tuple[str, str]  # (channel, data)
 T = TypeVar("T")
@@ -49,8 +52,8 @@ class Notices:
                     await pubsub.subscribe(*CHANNELS)
                     self._ready.set()
                     self._tell(EVERYTHING)  # whatever happened while not subscribed
-                    while True:  # (short reads: the client's socket timeout never fires on a quiet channel)
-                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    while True:  # (a read with a timeout of its own: the client's socket timeout does not apply)
+                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=QUIET_READ)
                         if me is not None and me.cancelling():
                             # redis-py's read timeout can swallow a cancellation that lands as it
                             # expires: without this the console's shutdown waits here forever

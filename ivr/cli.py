@@ -18,6 +18,7 @@ from ivr.core.yamlsource import SourceError, SourceErrors
 COMMANDS = {
     "serve": "ivr.commands.serve",
     "reload": "ivr.commands.reload",
+    "cluster": "ivr.commands.cluster",
     "testbed": "testbed.cli",
     "demo": "testbed.demo",
     "asterisk-conf": "ivr.commands.asterisk_conf",

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import os
 from datetime import datetime, timezone
-from typing import Awaitable, Callable, Iterable
+from typing import Awaitable, Callable, Iterable, Mapping
 
 from redis.exceptions import RedisError
 
@@ -36,12 +36,15 @@ class ClusterReload:
 
     def __init__(self, registry: EngineRegistry, identity: str, live_version: Callable[[], str],
                  reload: Callable[[], Awaitable[ReloadResult]], leases: Callable[[], Iterable[str]] = tuple,
-                 heartbeat: float = HEARTBEAT):
+                 heartbeat: float = HEARTBEAT, extra: Callable[[], Mapping[str, str]] = dict):
+        """``extra``: more fields the heartbeat writes (the engine's latency histograms): one
+        write and one wake-up every ``heartbeat`` seconds for the whole status."""
         self.registry = registry
         self.identity = identity
         self.live_version = live_version
         self._reload = reload  # reloads config/ without announcing (the engine's own reload path)
         self.leases = leases
+        self.extra = extra
         self.heartbeat = heartbeat
         self.handled: Announcement | None = None  # the last announcement this engine acted on
         self.last_reload = "ok"  # the engine started on a fully valid config
@@ -59,6 +62,7 @@ class ClusterReload:
             "seq": str(self.handled.seq if self.handled else 0),
             "heartbeat": now_iso(),
             "leases": ",".join(self.leases()),
+            **self.extra(),
         }
 
     async def publish(self) -> None:

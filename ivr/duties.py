@@ -2,7 +2,8 @@
 
 Every engine serves FastAGI and keeps an AMI session, but only the holder of the ``follow``
 lease feeds AMI events to the call follower, the live follower and the seat follower, counts
-KPIs, runs queued callbacks and writes tickets (each write stamped with its fencing token);
+KPIs, runs queued callbacks, applies the seat wishes to its node (queues/seat_applier.py) and
+writes tickets (each write stamped with its fencing token);
 the ``hours`` and ``retention`` leases pick one engine for the sub-center hours publisher and
 the retention of Asterisk's call logs; the ``nodes`` lease, one for the whole cluster, picks the
 engine that closes the calls of a node that died (ivr/node_watch.py). A new holder reconciles from Asterisk at once, as after
@@ -23,8 +24,9 @@ from ivr.ami.client import AmiClient
 from ivr.callback import CallbackWorker
 from ivr.follow import CallFollower
 from ivr.node_watch import SCOPE as NODES_SCOPE
-from ivr.store.lease import DUTIES, RENEW_EVERY, TTL, Lease
+from ivr.store.lease import DUTIES, RENEW_EVERY, TTL, Lease, keep_leases
 from queues.follower import LiveFollower
+from queues.seat_applier import SeatApplier
 from queues.seat_control import SeatFollower
 
 log = logging.getLogger(__name__)
@@ -40,9 +42,11 @@ class Duties:
     def __init__(self, redis: aioredis.Redis, asterisk: str, identity: str, follower: CallFollower,
                  live: LiveFollower, seats: SeatFollower, callbacks: CallbackWorker,
                  ami: Callable[[], AmiClient | None], *, ttl: float = TTL, renew_every: float = RENEW_EVERY,
-                 confirm: Callable[[], Coroutine[Any, Any, None]] | None = None):
+                 confirm: Callable[[], Coroutine[Any, Any, None]] | None = None,
+                 applier: SeatApplier | None = None):
         """``confirm``: a replica holds this connection's writes (Redis behind Sentinel: a lease's
-        token counts once it would survive a failover; :func:`ivr.store.failover.confirm`)."""
+        token counts once it would survive a failover; :func:`ivr.store.failover.confirm`);
+        ``applier``: the node's seat applier, fed this node's seat facts (*7x, AgentComplete)."""
         self.redis = redis
         self.leases = {duty: Lease(redis, duty, asterisk, identity, ttl=ttl, renew_every=renew_every, confirm=confirm)
                        for duty in DUTIES}
@@ -52,6 +56,7 @@ class Duties:
                                      confirm=confirm)
         self.follower, self.live, self.seats, self.callbacks = follower, live, seats, callbacks
         self._ami = ami
+        self.applier = applier
         self._tasks: set[asyncio.Task[None]] = set()
         follower.tickets.fenced_by(self.follow.token_key, self.follow.fence)
 
@@ -64,6 +69,9 @@ class Duties:
         ami.on_disconnect(self.follower.on_disconnect)
         ami.on("QueueMember*", self._gated(self.seats.on_event))
         ami.on("UserEvent", self._gated(self.callbacks.on_event))
+        if self.applier is not None:
+            for name in ("UserEvent", "AgentComplete"):
+                ami.on(name, self._gated(self.applier.on_event))
         ami.on("*", self._gated(self.live.on_event))  # after the call follower: its tracker knows the call
 
     def on_ivr_record(self, record: dict[str, Any]) -> None:
@@ -120,9 +128,10 @@ class Duties:
     # --- the leases -----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Take and renew every lease this engine can, for as long as it runs."""
-        await asyncio.gather(self.follow.keep(self._gained, self._lost),
-                             *(lease.keep() for lease in self.leases.values() if lease is not self.follow))
+        """Take and renew every lease this engine can, for as long as it runs (one timer, one
+        round trip a second for all of them)."""
+        await keep_leases([(self.follow, self._gained, self._lost),
+                           *((lease, _ignore, _nothing) for lease in self.leases.values() if lease is not self.follow)])
 
     async def release(self) -> None:
         """A graceful stop hands the leases over at once (the next engine need not wait out the TTL)."""
@@ -131,3 +140,11 @@ class Duties:
                 await lease.release()
             except Exception as exc:  # noqa: BLE001 - Redis down at stop: the TTL frees it
                 log.warning("lease %s not released (%s); it expires by itself", lease.key, exc)
+
+
+def _ignore(_token: int) -> None:
+    """The hours and retention leases need nothing at a gain: their work waits on ``while_held``."""
+
+
+def _nothing() -> None:
+    """... nor at a loss (``while_held`` cancels it)."""

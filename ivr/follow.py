@@ -78,6 +78,7 @@ class CallFollower:
         self._connected_since: float | None = None
         self._closed: list[str] = []  # closed tickets not yet logged
         self.events_seen = 0
+        self._work = asyncio.Event()  # a call came while the loop waited with nothing to sweep
 
     def _deadline(self, t: Ticket) -> Deadline:
         """A working-day deadline depends only on the day received and the type: computed once a
@@ -98,6 +99,7 @@ class CallFollower:
 
     def on_event(self, event: Mapping[str, str]) -> None:
         self.events_seen += 1
+        self._work.set()
         if self._held is not None:
             self._held.append(event)
             return
@@ -114,6 +116,7 @@ class CallFollower:
         self._logins.put_nowait(ami)
 
     def on_ivr_record(self, record: dict[str, Any]) -> None:
+        self._work.set()
         self._write(self.tracker.ivr_record(record, time.time()))
 
     def channel_seen(self, unique_id: str, channel: str) -> bool:
@@ -139,10 +142,7 @@ class CallFollower:
     async def run(self) -> None:
         last_mark = 0.0
         while True:
-            try:
-                ami = await asyncio.wait_for(self._logins.get(), SWEEP_INTERVAL)
-            except TimeoutError:
-                ami = None
+            ami = await self._next_login()
             now = time.time()
             if ami is not None:
                 try:
@@ -159,6 +159,25 @@ class CallFollower:
             if self._connected_since is not None and now - last_mark >= MARK_INTERVAL:
                 last_mark = now
                 await self._mark_followed(now)
+
+    async def _next_login(self) -> AmiClient | None:
+        """The next AMI login to reconcile, or None after ``SWEEP_INTERVAL``. With nothing to sweep
+        or mark (no session followed, no call: an engine standing by, ivr/duties.py) there is no
+        timeout: it waits for a login or a call, instead of waking every second for nothing."""
+        if self._connected_since is not None or self.tracker.calls or self._vanished:
+            try:
+                return await asyncio.wait_for(self._logins.get(), SWEEP_INTERVAL)
+            except TimeoutError:
+                return None
+        self._work.clear()
+        login, work = asyncio.ensure_future(self._logins.get()), asyncio.ensure_future(self._work.wait())
+        try:
+            await asyncio.wait((login, work), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            work.cancel()
+            if not login.done():
+                login.cancel()  # (a cancelled get takes nothing from the queue)
+        return login.result() if login.done() and not login.cancelled() else None
 
     def _release_held(self) -> None:
         held, self._held = self._held or [], None

@@ -7,6 +7,7 @@ letting calls in progress finish.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -38,6 +39,7 @@ from ivr.store.failover import confirm, confirm_replicas
 from ivr.core.latency import EngineLatency
 from queues.follower import LiveFollower, deadline_on
 from tickets.webhooks import PushWorker
+from queues.seat_applier import seat_applier
 from queues.seat_control import SeatFollower
 from transfer.ami import HoursPublisher
 from ivr.node_watch import NodeWatch
@@ -81,7 +83,8 @@ class Service:
                              channel_seen=self.follower.channel_seen, resume_key=resume_key(caller_key))
         self.callbacks = CallbackWorker(s, self.tickets, s.redis, caller_key, lambda: self.ami,
                                         live_settings=lambda: self.flows.current.settings)
-        self.seats = SeatFollower(s, SeatStore(s.redis), live_settings=lambda: self.flows.current.settings)
+        self.seats = SeatFollower(s, SeatStore(s.redis, node=f"{s.ami.host}:{s.ami.port}"),
+                                  live_settings=lambda: self.flows.current.settings)
         self.live = LiveFollower(s.redis, f"{s.ami.host}:{s.ami.port}", self._followed_ticket,
                                  lambda: self.flows.current.settings.agents, tickets=self.tickets,
                                  deadline=deadline_on(lambda: self.flows.current.settings,
@@ -91,9 +94,12 @@ class Service:
         # tickets' Redis: the fencing token is checked where the tickets are written)
         leases = redis_client(s.redis, 4, 1.0, name="leases")
         replicas, confirm_ms = confirm_replicas(s.redis)
+        # the seat wishes applied to this node (queues/seat_applier.py), under the follow lease
+        self.applier = seat_applier(lambda: self.flows.current.settings, f"{s.ami.host}:{s.ami.port}")
         self.duties = Duties(leases, f"{s.ami.host}:{s.ami.port}", self.name, self.follower, self.live, self.seats,
                              self.callbacks, lambda: self.ami,
-                             confirm=(lambda: confirm(leases, replicas, confirm_ms)) if replicas else None)
+                             confirm=(lambda: confirm(leases, replicas, confirm_ms)) if replicas else None,
+                             applier=self.applier)
         # the calls of a node that died: closed by one engine in the cluster, under that node's follow lease
         self.node_tickets = TicketStore(s.redis, spool, name=f"nodes-{s.agi.port}", retention_days=s.tickets.retention_days,
                                         caller_key=caller_key)
@@ -107,7 +113,8 @@ class Service:
         self.cluster = ClusterReload(EngineRegistry(self.store.redis), self.name, lambda: self.flows.version,
                                      lambda: self.reload(announce=False),
                                      leases=lambda: [f"{duty}#{lease.token}" for duty, lease in self.duties.leases.items()
-                                                     if lease.held])
+                                                     if lease.held],
+                                     extra=lambda: {"latency": self.latency.to_json()})  # loop lag, AGI round trips
 
     async def _repeat_of(self, caller: str, this_call: str) -> list[EarlierTicket]:
         """The caller's earlier tickets of the last ``tickets.repeat_days`` (the call's own
@@ -182,6 +189,8 @@ class Service:
                                                    "seat follower")),
                     tasks.create_task(keep_running(lambda: self.duties.follow.while_held(self.live.run),
                                                    "live follower")),
+                    tasks.create_task(keep_running(lambda: self.duties.follow.while_held(self.applier.run),
+                                                   "seat applier")),
                     tasks.create_task(keep_running(lambda: self.duties.follow.while_held(self.callbacks.run),
                                                    "callbacks")),
                     tasks.create_task(keep_running(self.push.run, "ticket push")),
@@ -193,8 +202,8 @@ class Service:
                     tasks.create_task(keep_running(self._status_heartbeat, "status heartbeat")),
                     tasks.create_task(keep_running(lambda: self.duties.leases["hours"].while_held(self.hours.run),
                                                    "sub-center hours publisher")),
-                    tasks.create_task(keep_running(self.latency.sample_loop_lag, "loop lag sampler")),
-                    tasks.create_task(keep_running(self._publish_latency, "latency publisher")),
+                    tasks.create_task(keep_running(lambda: self.latency.sample_loop_lag(
+                        idle_interval=1.0, busy=lambda: server.active_calls > 0), "loop lag sampler")),
                     tasks.create_task(systemd_watchdog()),
                     tasks.create_task(self._index_agents()),
                 ]
@@ -213,7 +222,11 @@ class Service:
             for store in (self.store, self.tickets, self.node_tickets):
                 await store.flush_spool()
                 await store.close()
+            if self.duties.follow.held:  # nobody follows this node's seats until the next holder
+                with contextlib.suppress(RedisError, OSError):
+                    await self.seats.store.drop_node()
             await self.seats.store.close()
+            await self.applier.wishes.close()
             await self.live.close()
             await self.callbacks.close()
             await self.duties.release()  # after the last ticket writes: they still carry a current token
@@ -259,12 +272,6 @@ class Service:
         """Renew the status (a Redis restart must not hide the live version, a dead engine's
         expires) and follow the other engines' config announcements (ivr/cluster_reload.py)."""
         await self.cluster.run()
-
-    async def _publish_latency(self, interval: float = 5.0) -> None:
-        """Loop lag and AGI round trips with the engine's status (ivr/core/latency.py)."""
-        while True:
-            await asyncio.sleep(interval)
-            await self.store.publish_engine_status(self.name, {"latency": self.latency.to_json()})
 
     async def _connect_ami(self) -> None:
         """AMI is for events and actions; calls flow without it, so keep trying in the background."""

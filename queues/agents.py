@@ -145,6 +145,22 @@ class AgentBoard:
         self.seats = {a: self.seats.get(a) or Seat(a) for a in names}
 
 
+# Which node's view of a seat the wallboard shows when nodes differ: the busiest one (a seat
+# talking on A is "talking" though B holds it paused in 后处理 meanwhile).
+_RANK = ("talking", "ringing", "wrapup", "available", "paused", "unreachable", "logged_out")
+
+
+def compose(views: Mapping[str, Mapping[str, Any]], now: float) -> dict[str, Any]:
+    """One seat from every node's view of it (node → its ``Seat.to_json``): the busiest view,
+    with ``node`` (where it talks or rings; "" otherwise) and ``nodes`` (each node's state)."""
+    states = {node: Seat.from_json(view).state(now) for node, view in views.items()}
+    node = min(sorted(states), key=lambda n: _RANK.index(states[n]))
+    chosen = dict(views[node], state=states[node])
+    chosen["node"] = node if states[node] in ("talking", "ringing") else ""
+    chosen["nodes"] = dict(sorted(states.items()))
+    return chosen
+
+
 # How the CLI table, the desk and the wallboard name each seat state, in Mandarin.
 STATE_LABELS = {
     "logged_out": "未签入", "available": "空闲", "ringing": "振铃", "talking": "通话中",

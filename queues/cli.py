@@ -77,12 +77,14 @@ async def _with_control(settings: Settings, action: str, args: argparse.Namespac
     from ivr.ami.client import AmiError
     from ivr.ami.users import manager_client
     from queues.seat_control import SeatControl, SeatError
+    from queues.wish_store import SeatWishes
 
     client = manager_client(settings, settings.ami.seats_username, settings.ami.seats_secret, "IVR_AMI_SEATS_SECRET",
                             error=UsageError)
+    wishes = None if action == "list" else SeatWishes(settings.redis)  # every node's (queues/seat_applier.py)
     try:
         await client.connect()
-        control = SeatControl(client, settings)
+        control = SeatControl(client, settings, wishes)
         if action == "list":
             return await control.status(), ""
         if action == "login":
@@ -103,6 +105,8 @@ async def _with_control(settings: Settings, action: str, args: argparse.Namespac
         raise UsageError(str(exc) or "Asterisk did not answer") from None
     finally:
         client.close()
+        if wishes is not None:
+            await wishes.close()
 
 
 def _table(rows: list[Seat], settings: Settings, now: float) -> str:

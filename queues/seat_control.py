@@ -9,7 +9,9 @@ agents in and out and pauses them (the adapters around :mod:`queues.agents`).
 - :class:`SeatControl` speaks for an agent through the seat-control AMI user (write class
   ``agent`` only): ``QueueAdd`` to every queue of the agent's skills with its penalty,
   ``QueueRemove``, ``QueuePause`` with a reason. The softphone's feature codes do the same in
-  the dialplan (asterisk-conf/extensions.conf, ``[from-agents]``).
+  the dialplan (asterisk-conf/extensions.conf, ``[from-agents]``). Given the seat wishes
+  (:mod:`queues.wish_store`), it writes the wish first, so every node's applier
+  (:mod:`queues.seat_applier`) makes the same change, then acts on its own node at once.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from ivr.config import Settings
 from queues.store import SeatStore
 from queues.agents import MEMBER_EVENTS, AgentBoard, Seat
 from queues.model import memberships
+from queues.wish import Change, Kind, Refused
+from queues.wish_store import SeatWishes
 
 log = logging.getLogger("ivr.seats")  # the name log configs filter on, from before the move
 
@@ -119,9 +123,22 @@ class SeatError(Exception):
 class SeatControl:
     """Agent actions through the seat-control AMI user."""
 
-    def __init__(self, ami: AmiClient, settings: Settings):
+    def __init__(self, ami: AmiClient, settings: Settings, wishes: SeatWishes | None = None):
+        """``wishes``: where the action is written for every node (None: this node only)."""
         self.ami = ami
         self.settings = settings
+        self.wishes = wishes
+
+    async def _wish(self, agent: str, kind: Kind, reason: str = "") -> None:
+        if self.wishes is None:
+            return
+        queues = memberships(self.settings.agents[agent], self.settings.queues) if kind == "login" else {}
+        try:
+            await self.wishes.change(agent, Change(kind, time.time(), queues=queues, reason=reason))
+        except Refused as exc:
+            raise SeatError(str(exc)) from None
+        except (RedisError, OSError) as exc:
+            raise SeatError(f"{agent}: the seat wish cannot be written to Redis ({exc}); nothing changed") from None
 
     def _agent(self, agent: str) -> str:
         if agent not in self.settings.agents:
@@ -131,6 +148,7 @@ class SeatControl:
     async def login(self, agent: str) -> list[str]:
         """Join every queue of the agent's skills; returns the queues joined (already in: kept)."""
         interface = self._agent(agent)
+        await self._wish(agent, "login")
         joined = []
         for queue, penalty in memberships(self.settings.agents[agent], self.settings.queues).items():
             try:
@@ -145,6 +163,7 @@ class SeatControl:
 
     async def logout(self, agent: str) -> list[str]:
         interface = self._agent(agent)
+        await self._wish(agent, "logout")
         left = []
         for queue in memberships(self.settings.agents[agent], self.settings.queues):
             try:
@@ -162,7 +181,9 @@ class SeatControl:
         await self._pause(agent, False, "")
 
     async def _pause(self, agent: str, paused: bool, reason: str) -> None:
-        action = {"Action": "QueuePause", "Interface": self._agent(agent), "Paused": "true" if paused else "false"}
+        interface = self._agent(agent)
+        await self._wish(agent, "pause" if paused else "unpause", reason)
+        action = {"Action": "QueuePause", "Interface": interface, "Paused": "true" if paused else "false"}
         if reason:
             action["Reason"] = reason
         try:

@@ -277,6 +277,18 @@ async def hang_up_all(ami: AmiClient) -> None:
                 pass
 
 
+async def idle(ami: AmiClient, timeout: float = 15.0) -> None:
+    """No channel left: whatever an earlier test left up is hung up, and gone (a test that counts
+    the node's calls starts from zero)."""
+    await hang_up_all(ami)
+
+    async def none_left() -> bool:
+        listing = await ami.action({"Action": "CoreShowChannels"}, as_list=True)
+        return not any(e.get("Event") == "CoreShowChannel" for e in listing)
+
+    await until(none_left, timeout=timeout)
+
+
 @dataclass
 class AgiCommand:
     command: str  # as Asterisk ran it, e.g. 'GET DATA "ivr12345/main_menu" 3000 1'

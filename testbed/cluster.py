@@ -20,10 +20,12 @@ import secrets
 import shutil
 import string
 import subprocess
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ivr.asterisk_conf.kamailio_seats import SECRETS_FILE
 from ivr.config import load_config
 from ivr.config.cluster import ClusterSettings, Node, Proxy, cluster_problems
 from testbed.bed import TestBed
@@ -52,6 +54,7 @@ class ClusterState:
     node_names: list[str] = field(default_factory=list)  # ast-a, ast-b, ...: Asterisk's systemname
     beds: list[str] = field(default_factory=list)  # each node's bed in the registry, in the same order
     maxcalls: int = 200
+    kamailio_dir: str = ""  # the proxies' files and control sockets (ClusterBed.kamailio_dir)
     created: float = field(default_factory=time.time)
 
     @classmethod
@@ -91,6 +94,16 @@ class ClusterBed:
     @property
     def dir(self) -> Path:
         return Path(self.state.dir) if self.state else self.runner.instance_base() / self.name
+
+    @property
+    def kamailio_dir(self) -> Path:
+        """The proxies' files (config, ``dispatcher.list``) and control sockets. Not under the bed's
+        directory: as root the proxies drop to ``nobody``, who must still read ``dispatcher.list``
+        on ``dispatcher.reload``, and the runner's directories may lie under ``/root`` (0700). A
+        fresh ``mkdtemp`` (never a name someone could have made first), kept in the state."""
+        if self.state is not None and self.state.kamailio_dir:
+            return Path(self.state.kamailio_dir)
+        return self.dir / "kamailio"  # a state saved before the field existed
 
     # --- the topology ---------------------------------------------------------------------
 
@@ -142,6 +155,9 @@ class ClusterBed:
             self.state.save()
         try:
             self.dir.mkdir(parents=True)
+            self.state.kamailio_dir = tempfile.mkdtemp(prefix=f"ivr-kamailio-{self.name}-")
+            os.chmod(self.state.kamailio_dir, 0o755)  # the proxies read it after they dropped to nobody
+            self.state.save()
             self._start_nodes(progress)
             self._start_proxies(progress)
         except BaseException:
@@ -152,7 +168,7 @@ class ClusterBed:
     def _start_nodes(self, progress: Progress) -> None:
         assert self.state
         loaded = load_config(self.config_dir)  # refused early, before any process starts
-        kamailio_dir = self.dir / "kamailio"
+        kamailio_dir = self.kamailio_dir
         for index, node in enumerate(self.state.node_names):
             bed: TestBed = NodeBed(loaded.config_dir, self.name, node, self.topology, self.carrier, kamailio_dir,
                           redis_host=self.nodes[0] if index else None, engines=self.engines, sentinel=self.sentinel,
@@ -168,10 +184,11 @@ class ClusterBed:
 
     def _start_proxies(self, progress: Progress) -> None:
         assert self.state
-        kamailio_dir = self.dir / "kamailio"
+        kamailio_dir = self.kamailio_dir
         kamailio_dir.mkdir(exist_ok=True)
         rendered = self.nodes[0].dir / "etc"  # what `ivr asterisk-conf render --node` wrote beside Asterisk's files
-        for path in [rendered / "dispatcher.list", *(rendered / f"kamailio-{p}.cfg" for p in self.state.proxy_names)]:
+        seats = [rendered / SECRETS_FILE] if (rendered / SECRETS_FILE).exists() else []  # with agents: their keys
+        for path in [rendered / "dispatcher.list", *seats, *(rendered / f"kamailio-{p}.cfg" for p in self.state.proxy_names)]:
             shutil.copy2(path, kamailio_dir / path.name)
         self.state.proxy_pids = [0] * len(self.state.proxy_names)
         for index in range(len(self.state.proxy_names)):
@@ -181,7 +198,7 @@ class ClusterBed:
 
     def proxy_cfg(self, index: int) -> Path:
         assert self.state
-        return self.dir / "kamailio" / f"kamailio-{self.state.proxy_names[index]}.cfg"
+        return self.kamailio_dir / f"kamailio-{self.state.proxy_names[index]}.cfg"
 
     def proxy_log(self, index: int) -> Path:
         assert self.state
@@ -243,6 +260,7 @@ class ClusterBed:
         for node, bed in reversed(list(zip(st.node_names, self.nodes))):
             bed.stop(keep_logs=keep_logs / node if keep_logs is not None else None)
         shutil.rmtree(self.dir, ignore_errors=True)
+        shutil.rmtree(self.kamailio_dir, ignore_errors=True)
         (clusters_dir() / f"{st.name}.json").unlink(missing_ok=True)
         self.state = None
 

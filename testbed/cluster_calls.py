@@ -5,13 +5,14 @@ testbed/sipp/carrier.py), a stranger tries, and each call's ticket tells which n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
 
 from ivr.ami.client import AmiClient
-from testbed.calls import until
+from testbed.calls import hang_up_all, until
 from testbed.cluster import ClusterBed
 from testbed.ports import PortAllocator
 from testbed.sipp import Sipp
@@ -76,6 +77,21 @@ def node_ami(cluster: ClusterBed, index: int) -> AmiClient:
     st = cluster.nodes[index].state
     assert st
     return AmiClient("127.0.0.1", st.ami_port, "testbed", st.testbed_ami_secret)
+
+
+@contextlib.asynccontextmanager
+async def node_amis(cluster: ClusterBed) -> AsyncIterator[list[AmiClient]]:
+    """A read-all AMI session on each node; calls left up are hung up after the block."""
+    clients = [node_ami(cluster, i) for i in range(len(cluster.nodes))]
+    for c in clients:
+        await c.connect()
+    try:
+        yield clients
+    finally:
+        for c in clients:
+            if c.connected:  # a node killed meanwhile took its calls with it
+                await hang_up_all(c)
+            c.close()
 
 
 async def current_calls(ami: AmiClient) -> int:

@@ -55,6 +55,9 @@ class NodeBed(TestBed):
             # one IVR_CALLER_KEY for the cluster: the caller index in the shared Redis is keyed by it
             # (a caller's tickets and callbacks are found whichever node took the call)
             state.caller_key = shared.caller_key
+            # one reload and one status secret for the cluster, as a deployment has them in every
+            # node's ivr.env: `ivr reload --asterisk` and `ivr cluster status` reach every node
+            state.admin_ami_secret, state.status_ami_secret = shared.admin_ami_secret, shared.status_ami_secret
         return state
 
     def _start_redis(self) -> None:
@@ -63,4 +66,4 @@ class NodeBed(TestBed):
 
     def _render_options(self) -> RenderOptions:
         return dataclasses.replace(super()._render_options(), node=self.node, kamailio_dir=str(self.kamailio_dir),
-                                   probe_interval_s=PROBE_INTERVAL_S)
+                                   kamailio_run_dir=str(self.kamailio_dir), probe_interval_s=PROBE_INTERVAL_S)

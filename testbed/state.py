@@ -46,6 +46,7 @@ class BedState:
     created: float = field(default_factory=time.time)
     seats_ami_secret: str = ""  # the seat-control AMI user (ivr agents)
     admin_ami_secret: str = ""  # the reload AMI user (apply_config)
+    status_ami_secret: str = ""  # the read-only status AMI user (ivr cluster status)
     transfer_ami_secret: str = ""  # the transfer AMI user (ivr transfer, transfer/ami.py)
     agent_secrets: dict[str, str] = field(default_factory=dict)  # each softphone's SIP password
     web_port: int = 0  # the engine's web console (console/)
@@ -97,6 +98,7 @@ class BedState:
             "IVR_AMI_SECRET": self.ami_secret,
             "IVR_AMI_SEATS_SECRET": self.seats_ami_secret,
             "IVR_AMI_ADMIN_SECRET": self.admin_ami_secret,
+            **({"IVR_AMI_STATUS_SECRET": self.status_ami_secret} if self.status_ami_secret else {}),
             "IVR_AMI_TRANSFER_SECRET": self.transfer_ami_secret,
             "IVR_CALLER_KEY": self.caller_key,
             "IVR_REDIS_URL": self.redis_url,

@@ -162,7 +162,7 @@ class HoursPublisher:
             return
         client.on_login(lambda _client: self.republish())
         try:
-            await self._connect(client)
+            await client.connect_retrying(2, log)
             while True:
                 self._wake.clear()
                 await self.publish(client)
@@ -175,16 +175,6 @@ class HoursPublisher:
         finally:
             client.close()
 
-    @staticmethod
-    async def _connect(client: AmiClient) -> None:
-        """The first login (later ones: the client reconnects by itself)."""
-        while True:
-            try:
-                await client.connect()
-                return
-            except AmiError as exc:
-                log.warning("%s; retrying", exc)
-                await asyncio.sleep(2)
 
     async def publish(self, client: AmiClient) -> None:
         """One ``Setvar`` per sub-center with hours; an unreachable Asterisk waits for the next try."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import logging
 from typing import Any, Callable
 
 from panoramisk import Manager
@@ -269,6 +270,17 @@ class AmiClient:
             elif fnmatch.fnmatchcase(name, pattern) and where(event):
                 fut.set_result(event)
                 self._waiters.remove(item)
+
+    async def connect_retrying(self, every: float, log: logging.Logger, what: str = "") -> None:
+        """The first login, tried every ``every`` s until Asterisk answers (later ones: the
+        client reconnects by itself); each failure is logged as a warning."""
+        while True:
+            try:
+                await self.connect()
+                return
+            except AmiError as exc:
+                log.warning("%s%s; retrying", what, exc)
+                await asyncio.sleep(every)
 
     def close(self) -> None:
         """Disconnect for good: no reconnect follows, whatever state the connection was in."""

@@ -6,13 +6,16 @@ from __future__ import annotations
 import dataclasses
 import grp
 import os
+import pwd
 import shutil
 from pathlib import Path
 
 from ivr.asterisk_conf.asterisk import asterisk_conf
 from ivr.asterisk_conf.globals import globals_conf
+from ivr.asterisk_conf.kamailio_seats import SECRETS_FILE
 from ivr.asterisk_conf.manager import manager_conf
 from ivr.asterisk_conf.node import edge_files, node_settings
+from ivr.asterisk_conf.node_seats import device_state_mesh
 from ivr.asterisk_conf.numbers import numbers_dialplan
 from ivr.asterisk_conf.options import EXTRA_FILES, RenderOptions
 from ivr.asterisk_conf.out_of_scope import out_of_scope_dialplan, out_of_scope_features
@@ -59,7 +62,9 @@ def render(settings: Settings, options: RenderOptions) -> dict[str, str]:
 
 
 def _render(settings: Settings, options: RenderOptions) -> dict[str, str]:
-    edge = edge_files(settings, options.kamailio_dir, options.probe_interval_s)  # from the carrier's addresses, not the node's view
+    # from the carrier's addresses, not the node's view
+    edge = edge_files(settings, options.kamailio_dir, options.probe_interval_s, options.agent_secrets,
+                      options.kamailio_run_dir)
     settings, maxcalls = node_settings(settings, options.node), None  # a cluster node's own view (node.py)
     if settings.cluster is not None and (node := options.node) is not None:
         options = dataclasses.replace(options, system_name=node)
@@ -69,7 +74,7 @@ def _render(settings: Settings, options: RenderOptions) -> dict[str, str]:
         {
             "asterisk.conf": asterisk_conf(options, maxcalls),
             "manager.conf": manager_conf(settings, options),
-            "pjsip_generated.conf": pjsip_conf(settings, options),
+            "pjsip_generated.conf": pjsip_conf(settings, options) + device_state_mesh(settings, options.node),
             "rtp.conf": f"[general]\nrtpstart={settings.sip.rtp_start}\nrtpend={settings.sip.rtp_end}\n",
             "queues.conf": queues_conf(settings),
             "extensions_globals.conf": globals_conf(settings, options),
@@ -90,28 +95,49 @@ def _render(settings: Settings, options: RenderOptions) -> dict[str, str]:
 
 
 SECRET_FILES = ("manager.conf", "pjsip_generated.conf")
+# read by Kamailio only (the seats' digest keys): 0600, owned by Debian's kamailio user when there is one
+KAMAILIO_SECRET_FILES = (SECRETS_FILE,)
 
 
 def write(settings: Settings, options: RenderOptions, out_dir: Path) -> list[Path]:
     """Write every file atomically. Files holding secrets are 0640 and, when an ``asterisk``
     group exists (Debian's Asterisk runs as that user), owned by that group."""
+    return write_files(render(settings, options), out_dir)
+
+
+def write_files(files: dict[str, str], out_dir: Path) -> list[Path]:
+    """Write files already rendered (a cluster reload renders every node before it writes any)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         group = grp.getgrnam("asterisk").gr_gid if os.geteuid() == 0 else -1
     except KeyError:
         group = -1
     written = []
-    for name, text in render(settings, options).items():
+    for name, text in files.items():
         path = out_dir / name
         tmp = path.with_name(f".{name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640 if name in SECRET_FILES else 0o644)
+        mode = 0o600 if name in KAMAILIO_SECRET_FILES else 0o640 if name in SECRET_FILES else 0o644
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         if name in SECRET_FILES and group >= 0:
             os.chown(tmp, -1, group)
+        if name in KAMAILIO_SECRET_FILES:
+            _own_by_kamailio(tmp)
         os.replace(tmp, path)
         written.append(path)
     return written
+
+
+def _own_by_kamailio(path: Path) -> None:
+    """Debian's kamailio.service runs as the kamailio user: the 0600 file must be its own."""
+    if os.geteuid() != 0:
+        return
+    try:
+        user = pwd.getpwnam("kamailio")
+    except KeyError:
+        return
+    os.chown(path, user.pw_uid, user.pw_gid)
 
 
 def copy_static(out_dir: Path) -> None:

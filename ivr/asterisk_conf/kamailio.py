@@ -18,7 +18,10 @@ One file per proxy (each listens on its own address; the routing is the same), a
 from __future__ import annotations
 
 from ivr.asterisk_conf import kamtext as k
+from ivr.asterisk_conf.kamctl import RUN_DIR, ctl_section
 from ivr.asterisk_conf.dispatcher import NODES_SET
+from ivr.asterisk_conf.kamailio_seats import MODULES as SEAT_MODULES
+from ivr.asterisk_conf.kamailio_seats import seat_params, seat_routes
 from ivr.config.cluster import ClusterSettings
 
 ALGORITHMS = {"load": 10, "weight": 9}
@@ -29,12 +32,21 @@ MODULES = ("tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog
 
 
 def kamailio_cfg(cluster: ClusterSettings, proxy: str, pstn_match: tuple[str, ...], directory: str,
-                 ping_interval: int = PING_INTERVAL_S) -> str:
-    """The config of ``proxy``; ``directory`` is where this proxy finds ``dispatcher.list``;
-    ``ping_interval``: seconds between OPTIONS probes of each node."""
+                 ping_interval: int = PING_INTERVAL_S, seat_ring_s: int | None = None,
+                 run_dir: str = RUN_DIR) -> str:
+    """The config of ``proxy``; ``directory`` is where this proxy finds ``dispatcher.list`` (and the
+    seats' keys); ``ping_interval``: seconds between OPTIONS probes of each node. With ``seat_ring_s``
+    (the longest ring of a queue) it is also the seats' registrar and lock
+    (:mod:`ivr.asterisk_conf.kamailio_seats`). ``run_dir``: its control socket's directory (kamctl.py)."""
     listen = k.socket(cluster.proxies[proxy].sip)
     carrier = " || ".join(_carrier(m) for m in pstn_match) or "0"
-    modules = "".join(f'loadmodule "{m}.so"\n' for m in MODULES)
+    seats = seat_ring_s is not None
+    modules = "".join(f'loadmodule "{m}.so"\n' for m in MODULES + (SEAT_MODULES if seats else ()))
+    modules += ctl_section(run_dir, proxy)
+    params = seat_params(cluster, proxy, directory) if seats else ""
+    routes = seat_routes(cluster, proxy, seat_ring_s) + "\n" if seat_ring_s is not None else ""
+    to_seats = "    route(SEATS);  # registrations and calls to seats; returns for anything else\n" if seats else ""
+    seat_dialog = "        route(SEAT_DIALOG);  # a seat's call: its phone and its node; returns for others\n" if seats else ""
     # call-load bookkeeping only for algorithm 10: under 9 no call is counted, and each would miss
     load = cluster.balance == "load"
     update, unset = ("ds_load_update();", "ds_load_unset();") if load else ("", "")
@@ -76,7 +88,7 @@ modparam("dispatcher", "ds_probing_mode", 1)
 modparam("dispatcher", "ds_probing_threshold", 1)
 modparam("dispatcher", "ds_inactive_threshold", 1)
 modparam("dispatcher", "ds_ping_reply_codes", "class=2")
-
+{params}
 request_route {{
     if (!mf_process_maxfwd_header("10")) {{
         sl_send_reply("483", "Too Many Hops");
@@ -86,7 +98,7 @@ request_route {{
         exit;
     }}
     if (has_totag()) {{
-        route(IN_DIALOG);
+{seat_dialog}        route(IN_DIALOG);
         exit;
     }}
     if (is_method("CANCEL")) {{
@@ -107,7 +119,7 @@ request_route {{
         exit;
     }}
     t_check_trans();
-    if (!is_method("INVITE")) {{
+{to_seats}    if (!is_method("INVITE")) {{
         sl_send_reply("405", "Method Not Allowed");
         exit;
     }}
@@ -148,7 +160,7 @@ route[IN_DIALOG] {{
 {bye}    t_relay();
 }}
 
-{answered}failure_route[NEXT_NODE] {{
+{routes}{answered}failure_route[NEXT_NODE] {{
     if (t_is_canceled()) {{
         {unset}
         exit;

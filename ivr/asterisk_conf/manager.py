@@ -62,6 +62,9 @@ ADMIN_WRITE = "system"
 # contexts), all of class `call`; no `originate` (a three-party bridge dials its emergency leg
 # from the dialplan), no `system`, and it reads no events.
 TRANSFER_WRITE = "call"
+# The status user (`ivr cluster status`): CoreStatus and CoreShowChannels, both of class `reporting`,
+# which holds only actions that read (no Originate, Reload, Setvar, Command); it reads no events.
+STATUS_WRITE = "reporting"
 def manager_conf(s: Settings, o: RenderOptions) -> str:
     engines = engine_permits(s)
 
@@ -99,6 +102,8 @@ timestampevents = yes
         text += user(s.ami.admin_username, (o.admin_ami_secret, "IVR_AMI_ADMIN_SECRET"), "", ADMIN_WRITE)
     if o.transfer_ami_secret:
         text += user(s.ami.transfer_username, (o.transfer_ami_secret, "IVR_AMI_TRANSFER_SECRET"), "", TRANSFER_WRITE)
+    if o.status_ami_secret:
+        text += user(s.ami.status_username, (o.status_ami_secret, "IVR_AMI_STATUS_SECRET"), "", STATUS_WRITE)
     if o.testbed_ami_secret:
         text += user("testbed", (o.testbed_ami_secret, "the test bed's AMI secret"), "all", "all", permits=LOOPBACK)
     return text

@@ -9,9 +9,14 @@ keeps one renderer per file instead of a cluster variant of each.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 from ivr.asterisk_conf.dispatcher import dispatcher_list
 from ivr.asterisk_conf.kamailio import PING_INTERVAL_S, kamailio_cfg
+from ivr.asterisk_conf.kamctl import RUN_DIR
+from ivr.asterisk_conf.kamailio_seats import SECRETS_FILE, seats_secrets_cfg
 from ivr.asterisk_conf.kamtext import name as kam_name
+from ivr.asterisk_conf.pjsip import seat_password
 from ivr.config import ConfigError, Settings
 from ivr.config.cluster import proxy_matches
 from ivr.core.conftext import split_ip_port
@@ -38,11 +43,19 @@ def node_settings(s: Settings, node: str | None) -> Settings:
                                 "ami": s.ami.model_copy(update={"host": ami_host, "port": ami_port})})
 
 
-def edge_files(s: Settings, kamailio_dir: str, ping_interval: int | None = None) -> dict[str, str]:
-    """``kamailio-<proxy>.cfg`` for each proxy and their ``dispatcher.list``; none without proxies."""
+def edge_files(s: Settings, kamailio_dir: str, ping_interval: int | None = None,
+               agent_secrets: Mapping[str, str] | None = None, run_dir: str = RUN_DIR) -> dict[str, str]:
+    """``kamailio-<proxy>.cfg`` for each proxy and their ``dispatcher.list``; none without proxies.
+    With agents, the proxies are also their registrar, and the seats' keys go into
+    :data:`~ivr.asterisk_conf.kamailio_seats.SECRETS_FILE` (the same passwords as the nodes').
+    ``run_dir``: where each proxy opens its control socket (kamctl.py)."""
     if s.cluster is None or not s.cluster.proxies:
         return {}
+    ring = max((q.ring_timeout for q in s.queues.values()), default=0) if s.agents else None
+    interval = PING_INTERVAL_S if ping_interval is None else ping_interval
     files = {f"kamailio-{kam_name(proxy)}.cfg": kamailio_cfg(s.cluster, proxy, s.sip.pstn_match, kamailio_dir,
-                                                                  PING_INTERVAL_S if ping_interval is None else ping_interval)
+                                                              interval, ring, run_dir)
              for proxy in s.cluster.proxies}
+    if s.agents:
+        files[SECRETS_FILE] = seats_secrets_cfg({name: seat_password(name, agent_secrets or {}) for name in s.agents})
     return {**files, "dispatcher.list": dispatcher_list(s.cluster)}

@@ -39,11 +39,13 @@ class RenderOptions:
     seats_ami_secret: str | None = None  # adds the seat-control user (ami.seats_username)
     admin_ami_secret: str | None = None  # adds the reload user (ami.admin_username)
     transfer_ami_secret: str | None = None  # adds the transfer user (ami.transfer_username)
+    status_ami_secret: str | None = None  # adds the read-only status user (ami.status_username)
     testbed_ami_secret: str | None = None  # adds a read-all AMI user for tests only
     disabled_events: tuple[str, ...] = QUIET_EVENTS  # a test bed that traces AGI passes ()
     system_name: str = "ivr12345"  # a cluster node's is its name (it prefixes uniqueid, hence linkedid)
     node: str | None = None  # with a cluster section: the node whose Asterisk files these are
     kamailio_dir: str = "/etc/kamailio"  # where the proxies read dispatcher.list
+    kamailio_run_dir: str = "/run/kamailio"  # the proxies' control sockets (kamctl.py)
     probe_interval_s: int | None = None  # the proxies' OPTIONS probes (None: kamailio.PING_INTERVAL_S); a test bed: 1
     # whole files by name (only EXTRA_FILES), written verbatim: the test bed's own dialplan, which
     # the engine's package neither ships nor imports

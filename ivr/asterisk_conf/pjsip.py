@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Mapping
+
+from ivr.asterisk_conf.node_seats import proxied_aor
 from ivr.asterisk_conf.options import RenderOptions
 from ivr.config import ConfigError, Settings, agent_secret
 from ivr.core.conftext import comment, secret, value, word
@@ -38,6 +41,14 @@ aors={name}
 {media}"""
 
 
+def seat_password(name: str, secrets: Mapping[str, str]) -> str:
+    """An agent phone's SIP password: the render's own, else ``IVR_AGENT_SECRET_<NAME>``; none is an error."""
+    password = secrets.get(name) or agent_secret(name)
+    if not password:
+        raise ConfigError(f"agent {name}: no SIP password (set {agent_secret_variable(name)})")
+    return password
+
+
 def pjsip_conf(s: Settings, o: RenderOptions) -> str:
     rtp = media(s)
     parts = [
@@ -63,11 +74,9 @@ endpoint=pstn
         parts[1] = parts[1].replace("identify_by=ip\n", "identify_by=ip\naors=pstn\n", 1)
         parts.append(f"[pstn]\ntype=aor\ncontact={value(s.sip.pstn_contact)}\nqualify_frequency=0\n")
     for name, agent in s.agents.items():
-        password = o.agent_secrets.get(name) or agent_secret(name)
-        if not password:
-            # also for a desk phone with a fixed contact: its calls (feature codes, transfers)
-            # are identified by user name, which only the password makes true
-            raise ConfigError(f"agent {name}: no SIP password (set {agent_secret_variable(name)})")
+        # also for a desk phone with a fixed contact: its calls (feature codes, transfers) are
+        # identified by user name, which only the password makes true
+        password = seat_password(name, o.agent_secrets)
         block = f"; seat: {comment(agent.name)}\n" + endpoint(name, "from-agents", "username", rtp)
         # transfers (REFER, and atxfer's number) land among the transfer targets only: no feature
         # code, and no catch-all that would keep an attended transfer waiting for more digits
@@ -80,6 +89,12 @@ auth_type=userpass
 username={name}
 password={secret(password, agent_secret_variable(name))}
 """
+        # behind proxies the phone registers there, where the seat's lock is; a fixed contact
+        # (refused in config/ behind proxies, kept for a test bed's own phones) is dialed as given
+        if s.cluster is not None and s.cluster.proxies and not agent.contact:
+            block += proxied_aor(name, s)
+            parts.append(block)
+            continue
         block += f"""
 [{name}]
 type=aor

@@ -36,6 +36,8 @@ def queues_conf(s: Settings) -> str:
     # autofill: every waiting caller rings a free seat at once; without it (app_queue's default)
     # only the head of the queue rings, one call connected at a time (benchmarks/README.md, load)
     text = "[general]\npersistentmembers = yes\nshared_lastcall = yes\nlog_membername_as_agent = yes\nautofill = yes\n"
+    if s.cluster is not None:  # across this node's queues, the caller who waited longest first
+        text += "force_longest_waiting_caller = yes\n"
     for name, q in s.queues.items():
         overflow = q.overflow_queue(name)
         a = q.announce

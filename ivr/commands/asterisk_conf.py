@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 from ivr.asterisk_conf import RenderOptions, reload_modules, write
+from ivr.asterisk_conf.kamctl import RUN_DIR
 from ivr.cli import UsageError, config_dir
 from ivr.config import Settings, load_config
 
@@ -28,11 +29,14 @@ def register(p: argparse.ArgumentParser) -> None:
                        help="with a cluster section: the node whose Asterisk files to write (docs/cluster.md)")
         q.add_argument("--kamailio-dir", default="/etc/kamailio",
                        help="where the proxies read dispatcher.list (default: /etc/kamailio)")
+        q.add_argument("--kamailio-run", default=RUN_DIR, metavar="DIR",
+                       help=f"where the proxies open their control sockets (default: {RUN_DIR})")
 
 
 def run(args: argparse.Namespace) -> int:
     settings = load_config(config_dir(args)).settings
-    files = render_to(settings, args.out, args.engine_timeout, node=args.node, kamailio_dir=args.kamailio_dir)
+    files = render_to(settings, args.out, args.engine_timeout, node=args.node, kamailio_dir=args.kamailio_dir,
+                      kamailio_run_dir=args.kamailio_run)
     print(f"wrote {len(files)} files to {args.out}")
     if args.action == "apply":
         asyncio.run(apply(settings))
@@ -41,20 +45,30 @@ def run(args: argparse.Namespace) -> int:
 
 
 def render_to(settings: Settings, out: Path, engine_timeout: int | None = None, *, node: str | None = None,
-              kamailio_dir: str = "/etc/kamailio") -> list[Path]:
+              kamailio_dir: str = "/etc/kamailio", kamailio_run_dir: str = RUN_DIR) -> list[Path]:
+    return write(settings, render_options(settings, engine_timeout, node=node, kamailio_dir=kamailio_dir,
+                          kamailio_run_dir=kamailio_run_dir), out)
+
+
+def render_options(settings: Settings, engine_timeout: int | None = None, *, node: str | None = None,
+                   kamailio_dir: str = "/etc/kamailio", kamailio_run_dir: str = RUN_DIR) -> RenderOptions:
+    """What a deployment renders with: the AMI users whose secrets the environment holds."""
     secret = settings.ami.secret
     if secret is None:
         raise UsageError("missing AMI secret: set IVR_AMI_SECRET (the engine must use the same one); "
                          f"for a fresh one: {secrets.token_urlsafe(18)}")
     seats, admin, transfer = settings.ami.seats_secret, settings.ami.admin_secret, settings.ami.transfer_secret
+    status = settings.ami.status_secret
     if seats is None:
         print("note: no IVR_AMI_SEATS_SECRET: no seat-control AMI user (`ivr agents login` needs one); "
               "agents log in from their softphones")
-    return write(settings, RenderOptions(ami_secret=secret.get_secret_value(),
-                                         seats_ami_secret=seats.get_secret_value() if seats else None,
-                                         admin_ami_secret=admin.get_secret_value() if admin else None,
-                                         transfer_ami_secret=transfer.get_secret_value() if transfer else None,
-                                         engine_timeout=engine_timeout, node=node, kamailio_dir=kamailio_dir), out)
+    return RenderOptions(ami_secret=secret.get_secret_value(),
+                         seats_ami_secret=seats.get_secret_value() if seats else None,
+                         admin_ami_secret=admin.get_secret_value() if admin else None,
+                         transfer_ami_secret=transfer.get_secret_value() if transfer else None,
+                         status_ami_secret=status.get_secret_value() if status else None,
+                         engine_timeout=engine_timeout, node=node, kamailio_dir=kamailio_dir,
+                         kamailio_run_dir=kamailio_run_dir)
 
 
 async def apply(settings: Settings) -> None:

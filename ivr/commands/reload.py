@@ -31,7 +31,12 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="only show each engine's live version, last reload, heartbeat and leases; do not reload")
     p.add_argument("--asterisk", type=Path, metavar="DIR", default=None,
                    help="first render Asterisk's configuration into DIR (e.g. /etc/asterisk) and reload it: "
-                        "agents, queues, trunks (see `ivr asterisk-conf apply`)")
+                        "agents, queues, trunks (see `ivr asterisk-conf apply`); with a cluster section every "
+                        "node's files go to DIR/NODE (or DIR with {node} replaced) and every node is reloaded")
+    p.add_argument("--kamailio-dir", default="/etc/kamailio",
+                   help="with a cluster: where the proxies read dispatcher.list (default: /etc/kamailio)")
+    p.add_argument("--kamailio-run", default="/run/kamailio", metavar="DIR",
+                   help="with a cluster: the proxies' control sockets (default: /run/kamailio)")
     p.add_argument("--timeout", type=float, default=15.0)
 
 
@@ -42,15 +47,21 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = load_config(config_dir(args))
     s = loaded.settings
+    nodes_failed = False  # a cluster node or proxy that did not take the new files: exit 1 at the end
     if args.asterisk is not None and not args.status:
         from ivr.commands.asterisk_conf import apply, render_to
         from ivr.hot_reload import catalog_loader, compile_config, default_prompts_dir
 
         # the whole config must be valid before Asterisk sees any of it (raises with file:line)
         compile_config(loaded.config_dir, catalog_loader(default_prompts_dir(loaded.config_dir))())
-        render_to(s, args.asterisk)
-        asyncio.run(apply(s))
-        print(f"Asterisk reloaded from {args.asterisk}: endpoints, queues, dialplan")
+        if s.cluster is not None:
+            from ivr.commands.reload_nodes import reload_cluster
+
+            nodes_failed = not reload_cluster(s, args)
+        else:
+            render_to(s, args.asterisk)
+            asyncio.run(apply(s))
+            print(f"Asterisk reloaded from {args.asterisk}: endpoints, queues, dialplan")
     found = local_engine(engine_pidfile(s.agi.port))
     if found is None and not args.status:
         raise UsageError(f"no `ivr serve` running on this host (no live pid file in {engine_pidfile(s.agi.port).parent}); "
@@ -80,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             await store.close()
 
-    return asyncio.run(main())
+    return max(asyncio.run(main()), int(nodes_failed))
 
 
 async def signal_and_wait(registry: "EngineRegistry", engine: str, pid: int, before: dict[str, str],

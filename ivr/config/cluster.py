@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Literal
+from typing import Literal, Mapping
 
 from pydantic import Field
 
 from ivr.core.conftext import IpPort, split_ip_port
 from ivr.core.strict import NAME, Strict
+from queues.model import Agent
 
-__all__ = ["NODE_DEAD_AFTER_S", "ClusterSettings", "Node", "Proxy", "cluster_problems", "proxy_matches"]
+__all__ = ["NODE_DEAD_AFTER_S", "ClusterSettings", "Node", "Proxy", "cluster_problems", "proxy_matches",
+           "seat_problems"]
 
 NODE_DEAD_AFTER_S = 5.0
 """Seconds a node's AMI must refuse us before its calls are given up (docs/cluster.md, "When a node
@@ -33,6 +35,9 @@ class Proxy(Strict):
     """A SIP proxy (Kamailio) the carrier sends citizens' calls to."""
 
     sip: IpPort = Field(description="address:port it listens on for SIP (UDP)")
+    seat_sip: IpPort | None = Field(
+        None, description="address:port of a second socket it forwards the seats' own calls (feature codes, "
+        "transfers) from, so that a node tells them from the carrier's by address; none: they are refused")
 
 
 class Node(Strict):
@@ -90,6 +95,8 @@ def _addresses(cluster: ClusterSettings) -> list[Problem]:
     out: list[Problem] = []
     listeners: list[tuple[tuple[str | int, ...], str]] = [
         (("cluster", "proxies", name, "sip"), p.sip) for name, p in cluster.proxies.items()]
+    listeners += [(("cluster", "proxies", name, "seat_sip"), p.seat_sip)
+                  for name, p in cluster.proxies.items() if p.seat_sip]
     for name, node in cluster.nodes.items():
         listeners += [(("cluster", "nodes", name, "sip"), node.sip), (("cluster", "nodes", name, "ami"), node.ami)]
         listeners += [(("cluster", "nodes", name, "engines", i), e) for i, e in enumerate(node.engines)]
@@ -121,6 +128,15 @@ def _rtp_ranges(cluster: ClusterSettings) -> list[Problem]:
                             f"RTP ports {node.rtp_start}-{node.rtp_end} overlap node {other}'s {start}-{end}"))
         taken.append((node.rtp_start, node.rtp_end, name))
     return out
+
+
+def seat_problems(cluster: ClusterSettings, agents: Mapping[str, Agent]) -> list[Problem]:
+    """A seat with a fixed contact behind proxies: the nodes would ring that phone directly, past
+    the seat's lock at the proxies (docs/cluster.md, agents across nodes)."""
+    if not cluster.proxies:
+        return []
+    return [(("agents", name, "contact"), "with proxies in front, the seat's phone registers at them (the seat's "
+             "lock is there): remove the fixed contact") for name, agent in agents.items() if agent.contact]
 
 
 def proxy_matches(cluster: ClusterSettings) -> tuple[str, ...]:

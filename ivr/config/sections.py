@@ -58,6 +58,8 @@ class AmiSettings(Strict):
     admin_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_ADMIN_SECRET, never in config/")
     transfer_username: str = Field("ivr-transfer", pattern=NAME, description="AMI user that transfers calls in progress (ivr transfer)")
     transfer_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_TRANSFER_SECRET, never in config/")
+    status_username: str = Field("ivr-status", pattern=NAME, description="AMI user that only reads status (ivr cluster status)")
+    status_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_STATUS_SECRET, never in config/")
     event_batch_ms: int = Field(
         200, ge=0, le=1000,
         description="the engine reads AMI events at most once per this window under load, and handles the "

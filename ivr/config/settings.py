@@ -7,7 +7,7 @@ import re
 
 from pydantic import Field
 
-from ivr.config.cluster import ClusterSettings, cluster_problems
+from ivr.config.cluster import ClusterSettings, cluster_problems, seat_problems
 from ivr.config.sections import AgiSettings, AmiSettings, RedisSettings, SipSettings, WebSettings
 from ivr.core.callerid import CallerSettings
 from ivr.core.strict import NAME, NUMBER, Strict
@@ -110,7 +110,7 @@ class Settings(Strict):
         if self.sip.rtp_start >= self.sip.rtp_end:
             out.append((("sip", "rtp_start"), "sip.rtp_start must be below sip.rtp_end"))
         if self.cluster is not None:
-            out += cluster_problems(self.cluster, self.sip.pstn_match)
+            out += cluster_problems(self.cluster, self.sip.pstn_match) + seat_problems(self.cluster, self.agents)
         lost = self.callbacks.node_loss  # checked when configured; by default a queue without callbacks means none
         if "callbacks" in self.model_fields_set and (lost.ivr or lost.waiting or lost.talking) and (
                 lost.queue not in self.queues or self.queues[lost.queue].callback is None):

@@ -1,20 +1,15 @@
-"""Call records (what the caller heard and pressed, the route) and the engines' status in Redis."""
+"""Call records (what the caller heard and pressed, the route) in Redis (the engines' status: engines.py)."""
 
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any
-
-from redis.exceptions import RedisError
 
 from ivr.store import keyspace
 from ivr.store.client import oldest_kept_id
 from ivr.store.failover import RedisTarget
 from ivr.store.redis_journal import RedisJournal
-
-log = logging.getLogger("ivr.store")  # the name the status warnings had before the split
 
 # A batch of records in one script call (one command and one reply per group commit, the
 # script sent by its SHA): KEYS[1] the stream, KEYS[2..] the records' keys, ARGV[1] the
@@ -76,14 +71,6 @@ class CallStore(RedisJournal):
                                  *(line for _unique_id, line in batch)]
         statuses = await self._commit(batch, keys, args)
         return None if statuses is None else statuses.count(1)
-
-    async def publish_engine_status(self, engine: str, status: dict[str, str]) -> None:
-        """Fields of an engine's status (its latency); the status itself, renewed by the engine's
-        heartbeat, is ivr/store/engines.py's."""
-        try:
-            await self.redis.hset(keyspace.engine(engine), mapping=dict(status))  # type: ignore[arg-type]
-        except (RedisError, OSError) as exc:
-            log.warning("could not publish engine status: %s", exc)
 
     async def get_call(self, unique_id: str) -> dict[str, Any] | None:
         raw = await self.redis.get(keyspace.call(unique_id))

@@ -45,6 +45,13 @@ Queued callbacks (ivr/callback.py):
 Seats (rebuilt from Asterisk's QueueStatus after every reconnect; no personal data):
   ``ivr:seats``                       hash: agent → JSON of its seat (queues, pause, device state)
   ``ivr:seats:changed``               pub/sub channel: the agent whose seat just changed
+  ``ivr:seats:node:<asterisk>``       hash: agent → JSON of its seat on that node alone (its
+                                      follower's view; expires unless rewritten); ``ivr:seats``
+                                      is composed from every node's (which node it talks on)
+  ``ivr:seats:nodes``                 set: the nodes whose views ``ivr:seats`` is composed from
+  ``ivr:seats:wish``                  hash: agent → JSON of its seat wish (queues/wish.py: log-in,
+                                      pause, wrap-up, ``seq``); what every node's applier applies
+  ``ivr:seats:wish:changed``          pub/sub channel: the agent whose wish just changed
 
 Live wallboard and agent desk (queues/follower.py writes them from AMI; the console reads them):
   ``ivr:queue:waiting``               hash: linkedid → JSON of a caller waiting in a queue now
@@ -110,6 +117,9 @@ CALL_STREAM = "ivr:calls"
 SEATS = "ivr:seats"
 CALLBACKS = "ivr:callbacks"
 SEATS_CHANGED = "ivr:seats:changed"
+SEAT_WISHES = "ivr:seats:wish"
+SEAT_NODES = "ivr:seats:nodes"
+SEAT_WISH_CHANGED = "ivr:seats:wish:changed"
 TICKET_EVENTS = "ivr:ticket-events"
 TICKETS_BY_TIME = "ivr:tickets:by-time"
 AGENT_INDEX_BUILT = "ivr:tickets:agent-index"
@@ -244,3 +254,8 @@ CONSOLE_USERS_CHANGED = "ivr:console:users:changed"  # pub/sub: a user's name wh
 # Written (SET) right before a WAIT for replicas (ivr/store/failover.py): WAIT counts the replicas that
 # hold every write this connection made, so one fresh write makes it cover all earlier writes too.
 REPLICATION_MARK = "ivr:replication:mark"
+
+
+def seats_of_node(asterisk: str) -> str:
+    """One node's own view of every seat (its seat follower's)."""
+    return f"ivr:seats:node:{asterisk}"

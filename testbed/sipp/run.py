@@ -131,11 +131,11 @@ async def citizen_calls(
 
 
 async def agent_phone(workdir: Path, *, port: int, media_port: int, ring_ms: int = 200, talk_ms: int = 2000,
-                      name: str | None = None) -> Sipp:
-    """A seat's softphone that answers every call (:func:`agent_scenario`) until stopped;
-    returns once it listens on ``port``."""
+                      name: str | None = None, scenario: str | None = None) -> Sipp:
+    """A seat's softphone that answers every call (:func:`agent_scenario`, or ``scenario``) until
+    stopped; returns once it listens on ``port``."""
     name = name or f"agent-phone-{port}"
-    phone = await _run(workdir, name, agent_scenario(ring_ms, talk_ms),
+    phone = await _run(workdir, name, scenario or agent_scenario(ring_ms, talk_ms),
                        ["-p", str(port), "-mp", str(media_port), *_statistics_args(workdir, name)])
     try:
         await phone.wait_listening(port)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import AsyncIterator, Iterator
 
@@ -16,6 +17,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from ivr.ami.client import AmiClient
+from queues.model import memberships
+from queues.wish import Change
+from queues.wish_store import SeatWishes
 from tickets.store import TicketStore
 from testbed.bed import BedState, TestBed
 from testbed.calls import Phones, hang_up_all
@@ -117,6 +121,26 @@ async def phones(bed: TestBed, tmp_path: Path) -> AsyncIterator[Phones]:
     p = Phones(bed, tmp_path)
     yield p
     await p.close()
+
+
+@pytest.fixture
+async def full_shift(bed: TestBed, state: BedState, ami: AmiClient) -> AsyncIterator[None]:
+    """Whatever a test does to the seats, the next one starts with every agent logged in and
+    available again: in the seat wishes every node applies (queues/wish.py) and on the node."""
+    yield
+    wishes = SeatWishes(state.redis_url)
+    try:
+        now = time.time()
+        for agent in await wishes.all():
+            if agent in bed.settings.agents:
+                queues = memberships(bed.settings.agents[agent], bed.settings.queues)
+                await wishes.change(agent, Change("login", now, queues=queues))
+                await wishes.change(agent, Change("unpause", now))
+    finally:
+        await wishes.close()
+    await bed.log_in_agents()
+    for agent in bed.settings.agents:
+        await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{agent}", "Paused": "false"})
 
 
 @pytest.fixture

@@ -24,10 +24,10 @@ import pytest
 
 from ivr.ami.client import AmiClient
 from ivr.asterisk_conf.asterisk import node_entity_id
-from testbed.calls import closed_ticket, hang_up_all
+from testbed.calls import closed_ticket
 from testbed.cluster import ClusterBed, ClusterState
 from testbed.kamailio import exchange
-from testbed.cluster_calls import Carrier, fill_node, node_ami, node_of
+from testbed.cluster_calls import Carrier, fill_node, node_amis, node_of
 from testbed.ports import port_is_free
 from testbed.processes import pid_alive
 from testbed.pytest_plugin import kept_logs
@@ -67,14 +67,8 @@ async def carrier(cluster: ClusterBed, tmp_path: Path) -> AsyncIterator[Carrier]
 @pytest.fixture
 async def amis(cluster: ClusterBed) -> AsyncIterator[list[AmiClient]]:
     """A read-all AMI session on each node; calls a test left up are hung up after it."""
-    clients = [node_ami(cluster, i) for i in range(len(cluster.nodes))]
-    for c in clients:
-        await c.connect()
-    yield clients
-    for c in clients:
-        if c.connected:  # a node killed meanwhile took its calls with it
-            await hang_up_all(c)
-        c.close()
+    async with node_amis(cluster) as clients:
+        yield clients
 
 
 async def nodes_of(cluster: ClusterBed, tickets: TicketStore, callers: list[str]) -> tuple[Counter[str], list[Any]]:

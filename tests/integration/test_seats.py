@@ -25,16 +25,6 @@ pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test", "full_shift")
 
 
 @pytest.fixture
-async def full_shift(bed: TestBed, ami: AmiClient) -> AsyncIterator[None]:
-    """Whatever a test does to the seats, the next one starts with every agent logged in and
-    available again."""
-    yield
-    await bed.log_in_agents()
-    for agent in bed.settings.agents:
-        await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{agent}", "Paused": "false"})
-
-
-@pytest.fixture
 async def seats(state: BedState) -> AsyncIterator[SeatStore]:
     store = SeatStore(state.redis_url)
     yield store

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ivr.asterisk_conf import RenderOptions, render
+from ivr.asterisk_conf.kamailio_seats import SECRETS_FILE
 from ivr.config import ConfigError, Settings, load_config
 from ivr.config.cluster import ClusterSettings, Node, Proxy
 from ivr.core.secret_policy import fresh_secret
@@ -118,7 +119,8 @@ def test_the_real_kamailio_accepts_every_generated_proxy_config(cfg: Path, tmp_p
     out = tmp_path / "edge"
     out.mkdir()
     files = files_for(load_config(cfg, environ={}).settings, "ast-a", str(out))
-    (out / "dispatcher.list").write_text(files["dispatcher.list"])
+    for name in ("dispatcher.list", SECRETS_FILE):  # what the proxies read beside their config
+        (out / name).write_text(files[name])
     assert f'ds_select_dst("1", "{ {"load": 10, "weight": 9}[balance] }")' in files["kamailio-edge-a.cfg"]
     assert ("ds_load_update();" in files["kamailio-edge-a.cfg"]) == (balance == "load")  # counting only for 10
     for proxy, listen in (("edge-a", "127.0.0.1]:5070"), ("edge-b", "127.0.0.2]:5070")):
@@ -135,7 +137,8 @@ def test_the_shipped_sample_topology_renders_every_node_and_both_proxies(cfg: Pa
     for node in settings.cluster.nodes:
         files = files_for(settings, node, str(tmp_path))
         assert f"systemname = {node}\n" in files["asterisk.conf"]
-    (tmp_path / "dispatcher.list").write_text(files["dispatcher.list"])
+    for name in ("dispatcher.list", SECRETS_FILE):
+        (tmp_path / name).write_text(files[name])
     for proxy in settings.cluster.proxies:
         (tmp_path / f"{proxy}.cfg").write_text(files[f"kamailio-{proxy}.cfg"])
         assert kamailio_check(tmp_path / f"{proxy}.cfg").returncode == 0

@@ -246,3 +246,24 @@ async def test_given_redis_restarts_then_a_running_engine_subscribes_again_and_h
         await client.aclose()
         server.kill()
         server.wait()
+
+
+async def test_given_an_engines_latency_then_its_heartbeat_writes_it_with_the_status_each_time(redis: aioredis.Redis) -> None:
+    registry, beats = EngineRegistry(redis), [0]
+
+    def latency() -> dict[str, str]:  # one write a heartbeat carries the whole status (no writer of its own)
+        beats[0] += 1
+        return {"latency": f'{{"beat": {beats[0]}}}'}
+
+    cluster = ClusterReload(registry, "node1:4573:1", lambda: OLD, lambda: asyncio.sleep(0, ReloadResult(True, OLD)),
+                            heartbeat=0.05, extra=latency)
+    beating = asyncio.create_task(cluster.run())
+    try:
+        async def written_twice() -> bool:
+            status = await registry.status("node1:4573:1")
+            return status.get("version") == OLD and status.get("latency", "").startswith('{"beat": ') and \
+                int(status["latency"][9:-1]) >= 2
+        await until(written_twice)
+    finally:
+        beating.cancel()
+        await asyncio.gather(beating, return_exceptions=True)

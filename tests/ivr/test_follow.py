@@ -16,6 +16,7 @@ from ivr.core.calendar import load_calendar
 from ivr.follow import CallFollower
 from tickets.store import TicketStore
 from tickets.model import Ticket
+from testbed.calls import until
 
 CALLER_KEY = b"test-caller-key-not-a-secret"  # keys the caller index (IVR_CALLER_KEY)
 
@@ -64,3 +65,30 @@ async def test_given_calls_closing_in_one_batch_of_events_then_one_info_line_nam
     await asyncio.sleep(0)
     assert lines() == [f"2 ticket(s) closed: call {linkedids[0]} answered (ami), call {linkedids[1]} abandoned_queue (ami)"]
     await store.close()
+
+
+async def test_given_nothing_to_follow_then_the_loop_sleeps_until_a_call_and_sweeps_again_while_one_is_followed(
+        tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ivr.follow.SWEEP_INTERVAL", 0.01)
+    settings = load_config(REPO / "config", environ={}).settings
+    calendar = load_calendar()
+    store = TicketStore(redis_url, tmp_path, name="t", retention_days=1, caller_key=CALLER_KEY)
+    rounds = [0]
+
+    def live() -> object:  # read once per round of the loop
+        rounds[0] += 1
+        return settings
+
+    follower = CallFollower(settings, store, lambda: calendar, live_settings=live)  # type: ignore[arg-type]
+    loop = asyncio.create_task(follower.run())
+    try:
+        await asyncio.sleep(0.2)  # 20 sweep intervals: a stand-by follows nothing, so it does not wake
+        assert rounds[0] == 0
+        first = json.loads((RECORDED / "answered_rated.json").read_text())[0]  # the call's first channel
+        follower.on_event(first)
+        assert follower.tracker.calls
+        await until(lambda: rounds[0] >= 5, timeout=5, interval=0.01)  # a call: swept every interval
+    finally:
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
+        await store.close()

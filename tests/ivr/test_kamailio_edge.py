@@ -18,6 +18,7 @@ from typing import Iterator
 import pytest
 
 from ivr.asterisk_conf import RenderOptions, render
+from ivr.asterisk_conf.kamailio_seats import SECRETS_FILE
 from ivr.config import load_config
 from ivr.core.secret_policy import fresh_secret
 
@@ -103,8 +104,9 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
     out = tmp_path / "edge"
     out.mkdir()
     files = render(settings, RenderOptions(ami_secret=fresh_secret(), node="ast-0", kamailio_dir=str(out),
+                                           kamailio_run_dir=str(out),  # its control socket: not the host's
                                            agent_secrets={name: fresh_secret() for name in settings.agents}))
-    for name in ("kamailio-edge-a.cfg", "dispatcher.list"):
+    for name in ("kamailio-edge-a.cfg", "dispatcher.list", SECRETS_FILE):
         (out / name).write_text(files[name])
     log_path = tmp_path / "kamailio.log"
     log = log_path.open("w")

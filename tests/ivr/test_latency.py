@@ -9,6 +9,7 @@ import math
 import time
 
 from ivr.core.latency import BOUNDS, EngineLatency, Histogram, percentile, window
+from testbed.calls import until
 
 
 def test_given_samples_then_a_percentile_is_the_bound_of_their_bucket_at_most_10_percent_above() -> None:
@@ -51,3 +52,24 @@ async def test_given_a_blocked_loop_then_the_sampler_records_the_lag() -> None:
     await asyncio.sleep(0.05)
     sampler.cancel()
     assert percentile(window(latency.loop_lag.snapshot()), 1.0) >= 0.29
+
+
+async def test_given_no_call_in_progress_then_the_sampler_sleeps_the_idle_interval_and_samples_fast_again_when_busy() -> None:
+    latency, calls = EngineLatency(), [1]
+
+    def samples() -> int:
+        return int(latency.loop_lag.snapshot()["count"])
+
+    sampler = asyncio.create_task(latency.sample_loop_lag(interval=0.005, idle_interval=1.0, busy=lambda: calls[0] > 0))
+    try:
+        await until(lambda: samples() >= 5, timeout=5, interval=0.01)  # busy: a sample every 5 ms
+        at_idle, calls[0] = samples(), 0
+        await until(lambda: samples() > at_idle, timeout=5, interval=0.001)  # the short sleep in progress ends
+        idle_from = samples()
+        await asyncio.sleep(0.3)  # 60 busy intervals; idle: the sampler sleeps 1 s
+        assert samples() == idle_from
+        calls[0] = 2
+        await until(lambda: samples() >= idle_from + 5, timeout=5, interval=0.01)  # after that one idle sleep
+    finally:
+        sampler.cancel()
+        await asyncio.gather(sampler, return_exceptions=True)

@@ -8,13 +8,13 @@ import asyncio
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable, Callable
 
 import pytest
 
 from ivr.store import keyspace, redis_client
 from testbed.calls import until
-from ivr.store.lease import Lease, lease_status
+from ivr.store.lease import DUTIES, Lease, keep_leases, lease_status
 from queues import kpi
 from tickets.model import QueueVisit, Ticket
 from tickets.store import TicketStore
@@ -119,6 +119,42 @@ async def test_two_keepers_one_holds_and_when_it_dies_the_other_takes_over_and_r
         for task in (keep_a, keep_b, work_a, work_b):
             task.cancel()
         await asyncio.gather(keep_a, keep_b, work_a, work_b, return_exceptions=True)
+
+
+async def test_an_engine_keeps_its_three_leases_in_one_command_a_tick_and_another_takes_all_three_when_it_dies(
+    redis_url: str,
+) -> None:
+    sent: list[tuple[object, ...]] = []
+    clients = [redis_client(redis_url, timeout=1.0) for _ in range(2)]
+    real = clients[1].execute_command
+
+    async def counted(*args: object, **options: object) -> object:
+        sent.append(args)
+        return await real(*args, **options)
+
+    clients[1].execute_command = counted  # type: ignore[method-assign]  # what engine b sends to Redis
+    a, b = ([Lease(client, duty, ASTERISK, identity, ttl=TTL, renew_every=RENEW) for duty in DUTIES]
+            for client, identity in zip(clients, ("host:4573:1", "host:4574:2")))
+    gained: list[tuple[str, int]] = []
+    keep_a = asyncio.create_task(keep_leases([(lease, lambda _t: None, lambda: None) for lease in a]))
+    await until(lambda: all(lease.held for lease in a))
+    keep_b = asyncio.create_task(keep_leases([(lease, lambda t, d=lease.duty: gained.append((d, t)), lambda: None)
+                                              for lease in b]))
+    try:
+        await until(lambda: len(sent) >= 3)  # b tried three times while a held them
+        assert not any(lease.held for lease in b)
+        keep_a.cancel()  # a dies without releasing (SIGKILL): the keys stay until their TTL
+        await until(lambda: all(lease.held for lease in b))
+        assert sorted(gained) == [(duty, 2) for duty in sorted(DUTIES)]  # each duty's second token
+        # every command b sent was one script over all three leases: no GET, no command per lease
+        ticks = [args for args in sent if args[0] != "SCRIPT LOAD"]  # (loaded once, if it was not yet)
+        assert ticks and all(args[0] == "EVALSHA" and args[2] == 2 * len(DUTIES) for args in ticks), sent
+    finally:
+        for task in (keep_a, keep_b):
+            task.cancel()
+        await asyncio.gather(keep_a, keep_b, return_exceptions=True)
+        for client in clients:
+            await client.aclose()
 
 
 async def test_a_holder_told_by_redis_that_the_lease_is_another_engines_loses_it_at_once_and_stops_its_duty(redis: object) -> None:
@@ -260,3 +296,53 @@ async def test_a_token_no_replica_confirms_is_not_acted_on_and_a_confirmed_one_i
     confirmed = Lease(redis, "follow", ASTERISK, "host:4573:1", ttl=TTL, renew_every=RENEW,  # type: ignore[arg-type]
                       confirm=lambda: confirm(redis, 0, 50))  # type: ignore[arg-type]
     assert await confirmed.acquire() and confirmed.token == 2  # the same engine takes it again, a new token
+
+
+async def test_the_tokens_an_engine_takes_in_one_tick_wait_for_one_replica_confirmation_and_none_counts_without_it(
+    redis: object,
+) -> None:
+    """A lone redis-server has no replica: WAIT for one confirms nothing, so no lease is held."""
+    from ivr.store.failover import confirm
+
+    confirmations: list[int] = []
+
+    def counted(replicas: int) -> Callable[[], Awaitable[None]]:
+        async def confirming() -> None:
+            confirmations.append(replicas)
+            await confirm(redis, replicas, 50)  # type: ignore[arg-type]
+        return confirming
+
+    for replicas, identity in ((1, "host:4573:1"), (0, "host:4574:2")):
+        check = counted(replicas)
+        leases = [Lease(redis, duty, ASTERISK, identity, ttl=TTL, renew_every=RENEW, confirm=check)  # type: ignore[arg-type]
+                  for duty in DUTIES]
+        keep = asyncio.create_task(keep_leases([(lease, lambda _t: None, lambda: None) for lease in leases]))
+        try:
+            await until(lambda r=replicas: r in confirmations)  # type: ignore[misc]
+            if replicas:  # not confirmed: taken in Redis, never acted on
+                assert not any(lease.held for lease in leases)
+            else:
+                await until(lambda held=leases: all(lease.held for lease in held))  # type: ignore[misc]
+                assert confirmations.count(0) == 1  # one WAIT for the three tokens of that tick
+        finally:
+            keep.cancel()
+            await asyncio.gather(keep, return_exceptions=True)
+
+
+async def test_an_engine_standing_by_tries_again_as_the_holders_lease_expires_not_at_its_next_regular_tick(
+    redis: object,
+) -> None:
+    """The holder took the lease and never renews it (it died); the other engine's regular tick
+    is 30 s away, yet it holds the lease just after the TTL: it woke when the lease expired."""
+    a = Lease(redis, "follow", ASTERISK, "host:4573:1", ttl=0.5, renew_every=30)  # type: ignore[arg-type]
+    b = Lease(redis, "follow", ASTERISK, "host:4574:2", ttl=0.5, renew_every=30)  # type: ignore[arg-type]
+    assert await a.acquire()
+    keep = asyncio.create_task(b.keep())
+    try:
+        await until(lambda: b._expires_at > 0, timeout=5, interval=0.01)  # b tried once: held by a
+        assert not b.held
+        await until(lambda: b.held, timeout=5, interval=0.01)  # not after 30 s
+        assert b.token == 2
+    finally:
+        keep.cancel()
+        await asyncio.gather(keep, return_exceptions=True)

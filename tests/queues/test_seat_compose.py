@@ -1,0 +1,66 @@
+"""The seats everyone reads, composed from every node's own view (queues/agents.py ``compose``,
+queues/store.py): the busiest view wins and says which node the seat talks on; each node's
+follower writes only its own view, so two nodes never overwrite each other's; a node whose view
+expired (its follower gone) drops out. The store runs on a real Redis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ivr.store import keyspace
+from queues.agents import Seat, compose
+from queues.store import SeatStore
+from tests.queues.test_agents import NOW, board, member
+
+A, B = "127.0.0.1:5038", "127.0.0.1:6038"
+
+
+def view(*events: dict[str, str]) -> dict[str, Any]:
+    b = board()
+    for event in events:
+        b.handle(event, NOW)
+    return b.seats["agent1001"].to_json(NOW)
+
+
+TALKING = view(member("QueueMemberAdded", "agent1001"), member("QueueMemberStatus", "agent1001", InCall="1", Status="2"))
+WRAP_PAUSED = view(member("QueueMemberAdded", "agent1001", Paused="1", PausedReason="后处理"))
+AVAILABLE = view(member("QueueMemberAdded", "agent1001"))
+
+
+def test_given_a_seat_talking_on_a_and_paused_on_b_then_it_is_talking_on_a() -> None:
+    seat = compose({B: WRAP_PAUSED, A: TALKING}, NOW)
+    assert (seat["state"], seat["node"], seat["nodes"]) == ("talking", A, {A: "talking", B: "paused"})
+    assert Seat.from_json(seat).state(NOW) == "talking"
+
+
+def test_given_a_seat_available_on_one_node_and_paused_on_the_other_then_it_is_available_nowhere_talking() -> None:
+    seat = compose({A: AVAILABLE, B: WRAP_PAUSED}, NOW)
+    assert (seat["state"], seat["node"]) == ("available", "")
+
+
+async def test_given_two_nodes_publishing_then_neither_overwrites_the_other(redis_url: str) -> None:
+    a, b = SeatStore(redis_url, node=A), SeatStore(redis_url, node=B)
+    try:
+        await a.replace({"agent1001": TALKING})
+        await b.replace({"agent1001": WRAP_PAUSED})  # B rebuilt from its QueueStatus: A's view stays
+        seat = (await a.all())["agent1001"]
+        assert (seat["state"], seat["node"]) == ("talking", A)
+        await a.save({"agent1001": AVAILABLE})  # the call on A ended
+        seat = (await b.all())["agent1001"]
+        assert (seat["state"], seat["nodes"]) == ("available", {A: "available", B: "paused"})
+
+        await b.redis.delete(keyspace.seats_of_node(A))  # A's view expired: its follower is gone
+        await b.save({"agent1001": WRAP_PAUSED})
+        seat = (await b.all())["agent1001"]
+        assert (seat["state"], seat["nodes"]) == ("paused", {B: "paused"})
+        assert await b.redis.smembers(keyspace.SEAT_NODES) == {B}
+
+        await a.save({"agent1001": TALKING})
+        await a.drop_node()  # A's engine stops following it
+        seat = (await b.all())["agent1001"]
+        assert (seat["state"], seat["nodes"]) == ("paused", {B: "paused"})
+        await b.drop_node()
+        assert await b.all() == {}
+    finally:
+        await a.close()
+        await b.close()
