@@ -40,7 +40,7 @@ class Carrier:
 
     async def calls(self, count: int, *, hold_ms: int = 6000, rate: float = 10, dialed: str = "12345",
                     primary: int = 0, callers: list[str] | None = None,
-                    dialed_each: list[str] | None = None) -> tuple[Sipp, list[str]]:
+                    dialed_each: list[str] | None = None, outcomes: bool = False) -> tuple[Sipp, list[str]]:
         """``count`` citizens (or ``callers``) calling ``dialed`` (or each its ``dialed_each``) at
         ``rate`` per second, each holding ``hold_ms`` (overlapping when ``count / rate`` is
         shorter); returns the sipp and the callers."""
@@ -49,7 +49,7 @@ class Carrier:
         sipp = await carrier_calls(self.workdir, primary_port=ports[primary], secondary_port=ports[1 - primary],
                                    local_port=self.state.carrier_port, media_port=_ports.block(4), dialed=dialed,
                                    callers=callers, rate=rate, hold_ms=hold_ms, name=f"carrier-{next(_batches)}",
-                                   dialed_each=dialed_each)
+                                   dialed_each=dialed_each, outcomes=outcomes)
         self.peers.append(sipp)
         return sipp, callers
 

@@ -52,6 +52,9 @@ def kamailio_cfg(cluster: ClusterSettings, proxy: str, pstn_match: tuple[str, ..
     update, unset = ("ds_load_update();", "ds_load_unset();") if load else ("", "")
     bye = '    if (is_method("BYE")) {\n        ds_load_update();\n    }\n' if load else ""
     on_reply = '    t_on_reply("FROM_NODE");\n' if load else ""
+    # ds_next_dst() drops the node it tried; once none is left ds_load_unset() finds no node to
+    # release and the call stays counted on the last one (Kamailio's dispatcher): ask first
+    has_next = "$xavp(_dsdst_[1]=>uri) != $null && " if load else ""
     answered = ('onreply_route[FROM_NODE] {\n    if (status =~ "^2[0-9][0-9]$") {\n        ds_load_update();\n    }\n}\n\n'
                 if load else "")
     return f"""#!KAMAILIO
@@ -166,7 +169,7 @@ route[IN_DIALOG] {{
         if (t_check_status("408")) {{
             ds_mark_dst("ip");
         }}
-        if (ds_next_dst()) {{
+        if ({has_next}ds_next_dst()) {{
             xlog("L_NOTICE", "call $ci: node failed ($T_reply_code), next: $du\\n");
             t_on_failure("NEXT_NODE");
             t_relay();

@@ -15,6 +15,7 @@ from testbed.sipp.run import Sipp, _run, _statistics_args
 from testbed.sipp.scenarios import HEADER, SDP_OFFER, hold_then_bye, in_dialog
 
 SECONDARY_AFTER_MS = 1000  # the carrier's timer: no 100 Trying from the primary within it → the secondary
+ADMITTED, REFUSED = "call admitted", "call refused"  # each call's outcome in sipp's log (outcomes=True)
 
 
 def _invite(caller: str, cseq: int, target: str, dialed: str = "[service]") -> str:
@@ -34,11 +35,23 @@ Content-Length: [len]
 
 
 def carrier_scenario(caller: str, secondary_port: int, hold_ms: int, after_ms: int = SECONDARY_AFTER_MS,
-                     dialed: str = "[service]") -> str:
+                     dialed: str = "[service]", outcomes: bool = False) -> str:
     """One citizen's call: INVITE to the primary (sipp's remote address); no 100 within
     ``after_ms`` → the same call to the secondary (127.0.0.1:``secondary_port``). Answered, it
-    holds ``hold_ms`` (or takes the node's BYE); ACK and BYE follow the proxy's Record-Route."""
+    holds ``hold_ms`` (or takes the node's BYE); ACK and BYE follow the proxy's Record-Route.
+    ``outcomes``: a 500 or 503 (every node full) is an expected end, ACKed, and each call logs
+    :data:`ADMITTED` or :data:`REFUSED` (sipp's ``-trace_logs``): a load above the cluster's cap."""
     contact = f"Contact: sip:{caller}@[local_ip]:[local_port]\n"
+    # a proxy turns the last node's 503 into a 500 (RFC 3261 16.7); its own 503: no node selectable
+    refused = f"""<recv response="500" optional="true" next="refused"/>
+<recv response="503" optional="true" next="refused"/>
+<recv response="200" rrs="true" next="admitted"/>
+<label id="refused"/>
+{_ack_final("[last_Via:]", dialed)}
+<nop next="end"><action><log message="{REFUSED} [call_id]"/></action></nop>
+<label id="admitted"/>
+<nop><action><log message="{ADMITTED} [call_id]"/></action></nop>
+""" if outcomes else '<recv response="200" rrs="true"/>\n'
     return HEADER + f"""<scenario name="carrier call">
 {_invite(caller, 1, "[remote_ip]:[remote_port]", dialed)}
 <recv response="100" timeout="{after_ms}" ontimeout="secondary"/>
@@ -50,8 +63,7 @@ def carrier_scenario(caller: str, secondary_port: int, hold_ms: int, after_ms: i
 <label id="progress"/>
 <recv response="180" optional="true"/>
 <recv response="183" optional="true"/>
-<recv response="200" rrs="true"/>
-<send><![CDATA[
+{refused}<send><![CDATA[
 {in_dialog("ACK", 1, contact, routed=True)}]]></send>
 {hold_then_bye(hold_ms, routed=True)}"""
 
@@ -61,26 +73,33 @@ def stranger_scenario() -> str:
     return HEADER + f"""<scenario name="stranger call">
 {_invite("13700000000", 1, "[remote_ip]:[remote_port]")}
 <recv response="403"/>
-<send><![CDATA[
-ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+{_ack_final("Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]")}
+</scenario>
+"""
+
+
+def _ack_final(via: str, dialed: str = "[service]") -> str:
+    """The ACK of a final failure to our INVITE (sent to the proxy that answered), with ``via``
+    (its Request-URI the INVITE's: ``dialed``)."""
+    return f"""<send><![CDATA[
+ACK sip:{dialed}@[remote_ip]:[remote_port] SIP/2.0
+{via}
 [last_From:]
 [last_To:]
 Call-ID: [call_id]
 CSeq: 1 ACK
 Max-Forwards: 70
 Content-Length: 0
-]]></send>
-</scenario>
-"""
+]]></send>"""
 
 
 async def carrier_calls(workdir: Path, *, primary_port: int, secondary_port: int, local_port: int, media_port: int,
                         dialed: str, callers: list[str], rate: float, hold_ms: int, name: str,
-                        dialed_each: list[str] | None = None) -> Sipp:
+                        dialed_each: list[str] | None = None, outcomes: bool = False) -> Sipp:
     """One call from each of ``callers`` (``rate`` per second, all allowed up at once) from the
     carrier's address (``local_port``), each to the primary proxy first; ``dialed_each``: the
-    number each caller dials (one sipp, the carrier's one port, for calls to several numbers)."""
+    number each caller dials (one sipp, the carrier's one port, for calls to several numbers);
+    ``outcomes``: see :func:`carrier_scenario`; count them with :func:`outcome_count`."""
     workdir.mkdir(parents=True, exist_ok=True)
     numbers = workdir / f"{name}.csv"
     if dialed_each is not None and (len(dialed_each) != len(callers) or not all(d.isdigit() for d in dialed_each)):
@@ -88,13 +107,20 @@ async def carrier_calls(workdir: Path, *, primary_port: int, secondary_port: int
     each = dialed_each or [dialed] * len(callers)
     numbers.write_text("SEQUENTIAL\n" + "".join(f"{c};{d};\n" for c, d in zip(callers, each)))
     return await _run(
-        workdir, name, carrier_scenario("[field0]", secondary_port, hold_ms, dialed="[field1]"),
+        workdir, name, carrier_scenario("[field0]", secondary_port, hold_ms, dialed="[field1]", outcomes=outcomes),
         # -nr: no retransmissions (loopback loses nothing); a retransmitted INVITE would follow the
         # call to the secondary after setdest and draw a 100 for the primary's transaction there
         ["-nr", "-p", str(local_port), "-mp", str(media_port), "-m", str(len(callers)), "-l", str(len(callers)),
          "-r", f"{rate:g}", "-inf", str(numbers), "-s", dialed, "-timeout", f"{hold_ms // 1000 + 120}s",
-         "-timeout_error", *_statistics_args(workdir, name), f"127.0.0.1:{primary_port}"],
+         "-timeout_error", *(["-trace_logs"] if outcomes else []), *_statistics_args(workdir, name),
+         f"127.0.0.1:{primary_port}"],
     )
+
+
+def outcome_count(sipp: Sipp, outcome: str) -> int:
+    """Calls of a finished ``carrier_calls(outcomes=True)`` that logged ``outcome``."""
+    log = sipp.scenario.with_name(f"{sipp.scenario.stem}_{sipp.proc.pid}_logs.log")  # this run's, not an earlier one's
+    return log.read_text(errors="replace").count(outcome + " ") if log.exists() else 0
 
 
 async def stranger_call(workdir: Path, *, proxy_port: int, local_port: int, dialed: str, name: str) -> Sipp:

@@ -218,3 +218,27 @@ def answer(edge: Edge, carrier: socket.socket, node: socket.socket, invite: str)
     _, answered = receive([carrier], "SIP/2.0 2")
     assert header(answered, "Record-Route") == [f"<sip:127.0.0.1:{edge.port};lr;ftag=citizen>"]
     return node_uri
+
+
+def test_a_call_every_node_refused_is_not_left_counted_on_a_node(edge: Edge) -> None:
+    """Algorithm 10 after calls refused by both nodes (cluster full): they hold nothing, so the next
+    call after a held one still goes to the node without a call. Before the fix each refused call
+    stayed counted on the last node it tried (``ds_load_unset`` found no node once ``ds_next_dst``
+    had dropped it), and the proxy then sent calls to the other node, full or not."""
+    with udp(CARRIER) as carrier:
+        last = None
+        for n in range(2):
+            first, invite = first_node(edge, carrier, f"refused-{n}")
+            assert header(invite, "Call-ID") == [f"refused-{n}"]
+            first.sendto(reply(invite, "503 Service Unavailable").encode(), ("127.0.0.1", edge.port))
+            last, again = next_node(edge, first, f"refused-{n}")
+            last.sendto(reply(again, "503 Service Unavailable").encode(), ("127.0.0.1", edge.port))
+            _, final = receive([carrier], "SIP/2.0 500")
+            assert header(final, "Call-ID") == [f"refused-{n}"]
+        busy, invite = first_node(edge, carrier, "held")
+        assert header(invite, "Call-ID") == ["held"]
+        answer(edge, carrier, busy, invite)
+        edge.request(carrier, "INVITE", "after")
+        other, after = receive(edge.nodes, "INVITE ")
+        assert header(after, "Call-ID") == ["after"]
+        assert other is not busy  # the node without a call, though it refused both calls last
