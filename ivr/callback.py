@@ -75,6 +75,7 @@ class CallbackWorker:
         self._mine: set[tuple[str, int]] = set()  # attempts this engine placed (it follows them)
         self._tickets: dict[str, Ticket] = {}  # the tickets of callbacks this engine follows
         self._originates: dict[str, tuple[str, int]] = {}  # ActionID → the attempt it starts
+        self._full = False  # the node had no room at the last look
 
     def on_event(self, event: Mapping[str, str]) -> None:
         if event.get("UserEvent") == "IvrCallback" or (
@@ -214,9 +215,10 @@ class CallbackWorker:
             log.warning("callbacks: cannot count the node's calls (%s); none placed now", exc)
             return 0
         room = policy.stand_in_room(maxcalls, settings.callbacks.headroom, in_use)
-        if not room:
+        if not room and not self._full:  # said once per spell, not every second
             log.info("callbacks: the node is full (%d of %d calls, %d kept for callers); waiting", in_use, maxcalls,
                      settings.callbacks.headroom)
+        self._full = not room
         return room
 
     def _refusal(self, number: str, queue: str) -> str:

@@ -68,7 +68,8 @@ class Duties:
         ami.on_login(self._on_login)
         ami.on_disconnect(self.follower.on_disconnect)
         ami.on("QueueMember*", self._gated(self.seats.on_event))
-        ami.on("UserEvent", self._gated(self.callbacks.on_event))
+        for name in ("UserEvent", "OriginateResponse"):  # its steps; its own stand-ins Asterisk refused
+            ami.on(name, self._gated(self.callbacks.on_event))
         if self.applier is not None:
             for name in ("UserEvent", "AgentComplete"):
                 ami.on(name, self._gated(self.applier.on_event))
