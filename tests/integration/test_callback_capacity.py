@@ -54,7 +54,7 @@ def capped_bed(config_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     text = queues.read_text(encoding="utf-8")
     assert "\ncallbacks:\n  node_loss:" in text
     queues.write_text(text.replace("\ncallbacks:\n", f"\ncallbacks:\n  headroom: {HEADROOM}\n"), encoding="utf-8")
-    with TestBed(root / "config", name=f"pytest-cap-{os.getpid()}").running(kept_logs("testbed-logs")) as tb:
+    with TestBed(root / "config", name=f"pytest-cap-{os.getpid()}").running(kept_logs("testbed-logs-capacity")) as tb:
         yield tb
 
 
