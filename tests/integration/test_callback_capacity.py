@@ -23,7 +23,7 @@ from ivr.callback import keep
 from ivr.store import keyspace, redis_client
 from queues import callback as policy
 from testbed.bed import TestBed
-from testbed.calls import Phones, callback_event, hang_up_all, pause_all, until
+from testbed.calls import Phones, callback_event, held_calls_ami, pause_all, until
 from testbed.cluster_calls import current_calls, fill_node
 from testbed.pytest_plugin import kept_logs
 from tickets.model import Ticket
@@ -60,12 +60,8 @@ def capped_bed(config_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 
 @pytest.fixture
 async def bed_ami(capped_bed: TestBed) -> AsyncIterator[AmiClient]:
-    assert capped_bed.state
-    client = AmiClient("127.0.0.1", capped_bed.state.ami_port, "testbed", capped_bed.state.testbed_ami_secret)
-    await client.connect()
-    yield client
-    await hang_up_all(client)
-    client.close()
+    async with held_calls_ami(capped_bed) as client:
+        yield client
 
 
 def engine_log(bed: TestBed) -> str:
