@@ -38,6 +38,7 @@ from ivr.store import keyspace
 from ivr.store.lease import give_back, take_over
 from queues import callback as policy
 from queues.kpi import visit_increments
+from queues.store import SeatStore
 from queues.waiting import Waiting
 from tickets.model import Ticket
 from tickets.store import TicketStore
@@ -82,11 +83,13 @@ class NodeWatch:
 
     def __init__(self, settings: Callable[[], Settings], redis: aioredis.Redis, tickets: TicketStore,
                  caller_key: bytes, identity: str, *, probe: Callable[[str, int], Awaitable[bool]] = answers,
-                 confirm: Callable[[], Awaitable[None]] | None = None):
+                 confirm: Callable[[], Awaitable[None]] | None = None, seats: SeatStore | None = None):
         """``redis``: the leases' client; ``tickets``: a store of this duty's own (its writes are
         fenced by the gone node's follow lease, not by this engine's); ``confirm``: a replica holds
-        the token taken (Redis behind Sentinel, as for every lease)."""
-        self.confirm = confirm
+        the token taken (Redis behind Sentinel, as for every lease); ``seats``: the published seats,
+        from which a gone node's view is taken out at once (its seats would show talking there
+        until the view expires)."""
+        self.confirm, self.seats = confirm, seats
         self.settings, self.redis, self.tickets, self.caller_key = settings, redis, tickets, caller_key
         self.identity = f"{identity}/node-gone"  # as the follow lease names this duty while it closes
         self.probe = probe
@@ -150,6 +153,8 @@ class NodeWatch:
             self.tickets.fenced_by(keyspace.lease_token("follow", ami), lambda: token)
             closed, called = await self._close_calls(node, ami, now)
             await self.tickets.drain()
+            if self.seats is not None:
+                await self.seats.drop_node(ami)
         finally:
             await give_back(self.redis, "follow", ami, token, self.identity)
         log.warning("node %s gone (AMI %s silent for %.0f s, nobody following): %d call(s) closed as lost to it, "
