@@ -152,10 +152,17 @@ class ClusterBed:
 
     def _start_nodes(self, progress: Progress) -> None:
         assert self.state
-        loaded = load_config(self.config_dir)  # refused early, before any process starts
+        load_config(self.config_dir)  # refused early, before any process starts
+        # the cluster's own config/ (prompts/ beside it, shared): every engine reads the cluster
+        # section from it, as from a deployed config/cluster.yaml (the node-gone duty watches
+        # every node), once the ports are known
+        config = self.dir / "deployment" / "config"
+        shutil.copytree(self.config_dir, config)
+        if (prompts := self.config_dir.resolve().parent / "prompts").exists():
+            (config.parent / "prompts").symlink_to(prompts)
         kamailio_dir = self.dir / "kamailio"
         for index, node in enumerate(self.state.node_names):
-            bed: TestBed = NodeBed(loaded.config_dir, self.name, node, self.topology, self.carrier, kamailio_dir,
+            bed: TestBed = NodeBed(config, self.name, node, self.topology, self.carrier, kamailio_dir,
                           redis_host=self.nodes[0] if index else None, engines=self.engines, sentinel=self.sentinel,
                           runner=self.runner.name)
             self.nodes.append(bed)
@@ -163,6 +170,7 @@ class ClusterBed:
             self.state.save()
             bed.reserve(progress)
         (self.dir / "cluster.yaml").write_text(self.cluster_yaml())
+        (config / "cluster.yaml").write_text(self.cluster_yaml())
         for bed in self.nodes:
             progress(f"starting node {bed.name}")
             bed.launch()

@@ -32,7 +32,8 @@ Contact: <sip:[local_ip]:[local_port]>
 
 
 def _hang_up() -> list[str]:
-    """The agent's BYE: to the caller's Contact through the recorded route (the proxy's)."""
+    """The agent's BYE: to the caller's Contact through the recorded route (the proxy's); the call
+    is over for the phone once it is sent, answered or not."""
     return ["""<send retrans="500"><![CDATA[
 BYE [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -43,7 +44,10 @@ CSeq: 2 BYE
 [routes]
 Max-Forwards: 70
 Content-Length: 0
-]]></send>""", '<recv response="200"/>']
+]]></send>""",
+            # a dead node never answers: the proxy does (408), or nobody
+            '<recv response="408" optional="true" next="free"/>',
+            '<recv response="200" timeout="10000" ontimeout="free"/>']
 
 
 def seat_scenario(talk_ms: int | None = None) -> str:

@@ -59,7 +59,10 @@ async def amis(cluster: ClusterBed) -> AsyncIterator[list[AmiClient]]:
     for c in clients:
         await c.connect()
     yield clients
-    for c in clients:
+    for index, c in enumerate(clients):
+        if not c.connected:  # its node was killed and started again: a new session
+            clients[index] = c = node_ami(cluster, index)
+            await c.connect()
         await hang_up_all(c)
     for seat in CREW:
         await ivr(cluster, "agents", "logout", seat)
@@ -343,3 +346,44 @@ async def _idle_everywhere(amis: list[AmiClient], seat: str) -> bool:
         if any(e.get("Channel", "").startswith(f"PJSIP/{seat}-") for e in listing):
             return False
     return True
+
+
+async def test_node_killed_while_the_seat_talks_on_it_the_duty_frees_the_seat_on_b(
+    cluster: ClusterBed, amis: list[AmiClient], carrier: Carrier, tmp_path: Path,
+) -> None:
+    """Node A SIGKILLed while the only seat talks on it, a citizen waiting on B. The agent hangs
+    up: B still has the seat in use (A's last published state; remote state never expires — the
+    control, read before the duty acts). The node-gone duty then publishes INVALID under A's
+    entity id to B from its engine's address, and B offers the seat its caller."""
+    assert cluster.state
+    seat = "agent1001"
+    phones = await seat_phones(cluster, tmp_path, [seat], talk_ms=5000)
+    phone = phones[seat]
+    killed = None
+    try:
+        await log_in(cluster, amis, [seat])
+        callers = [carrier.next_caller(), carrier.next_caller()]
+        connected = [ami.wait_for("AgentConnect", lambda e: e.get("CallerIDNum") in callers) for ami in amis]
+        waiting = [joined(ami, callers) for ami in amis]
+        await carrier.calls(2, callers=callers, hold_ms=300_000, rate=0.25)
+        done, _ = await asyncio.wait(connected, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+        assert done, "no citizen was connected to the seat"
+        a = connected.index(done.pop())
+        b = 1 - a
+        second = callers[1 - callers.index(connected[a].result()["CallerIDNum"])]
+        assert (await asyncio.wait_for(waiting[b], 60))["CallerIDNum"] == second
+        offered = amis[b].wait_for("AgentCalled", lambda e: e.get("CallerIDNum") == second)
+        cluster.kill_node(a)
+        killed = a
+        await until(lambda: phone.offers() and phone.offers()[0][2] is not None, 20)  # the agent hung up
+        assert (await members(amis[b]))[seat]["general"]["Status"] == "2"  # control: B still has it in use
+        assert not offered.done()
+        await asyncio.wait_for(offered, 40)  # the duty cleared A's state on B: B offers the seat
+        await until(lambda: len(phone.offers()) == 2, 20)
+        print(f"\nnode {cluster.state.node_names[a]} killed while the seat talked on it: "
+              f"{cluster.state.node_names[b]} offered the seat its caller after the node-gone duty")
+    finally:
+        for p in phones.values():
+            await p.close()
+        if killed is not None:
+            await asyncio.to_thread(cluster.restart_node, killed)
