@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from testbed.sipp.run import Sipp, _run, _statistics_args
+from testbed.sipp.run import Sipp, agent_phone
 from testbed.sipp.scenarios import HEADER, SDP_ANSWER
 
 OFFER, FREE = "seat offer", "seat free"
@@ -73,14 +73,8 @@ async def seat_phone(workdir: Path, *, port: int, media_port: int, name: str, ta
     """The phone on ``port`` until stopped; returns once it listens. Its counters
     (``IncomingCall``: the INVITEs that reached it) in :meth:`Sipp.statistics`, its offers in
     :func:`offers`."""
-    phone = await _run(workdir, name, seat_scenario(talk_ms),
-                       ["-p", str(port), "-mp", str(media_port), "-trace_logs", *_statistics_args(workdir, name)])
-    try:
-        await phone.wait_listening(port)
-    except BaseException:
-        await phone.stop()
-        raise
-    return phone
+    return await agent_phone(workdir, port=port, media_port=media_port, name=name, scenario=seat_scenario(talk_ms),
+                             extra=("-trace_logs",))
 
 
 def offers(phone: Sipp) -> list[tuple[str, int, int | None]]:

@@ -7,7 +7,8 @@ proxies; a seat logs in once (``ivr agents login``: the wish) and every node's a
 How a citizen is put on a given node: the proxies balance by call load (dispatcher algorithm 10,
 counted per proxy), so with citizen 1 up on one node through proxy 1, the next citizen through
 proxy 1 goes to the other node. Each test checks where each citizen landed (``QueueCallerJoin`` on
-that node) rather than assuming it.
+that node) rather than assuming it. The last test SIGKILLs a node (started again after it): the
+node-gone duty clears the seat's state it left on the other node.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ivr.ami.client import AmiClient
 from queues.wish import WRAPUP_REASON
 from testbed.calls import closed_ticket, hang_up_all, run_ivr, until
 from testbed.cluster import ClusterBed
-from testbed.cluster_calls import Carrier, node_ami, node_of
+from testbed.cluster_calls import Carrier, cluster_tickets, node_ami, node_of
 from testbed.cluster_seats import seat_phones
 from testbed.pytest_plugin import kept_logs
 from testbed.queue_order import collisions, order_inversions
@@ -73,19 +74,14 @@ async def amis(cluster: ClusterBed) -> AsyncIterator[list[AmiClient]]:
 
 @pytest.fixture
 async def carrier(cluster: ClusterBed, tmp_path: Path) -> AsyncIterator[Carrier]:
-    c = Carrier(cluster, tmp_path)
-    yield c
-    await c.close()
+    async with Carrier(cluster, tmp_path) as c:
+        yield c
 
 
 @pytest.fixture
 async def tickets(cluster: ClusterBed, tmp_path: Path) -> AsyncIterator[TicketStore]:
-    node = cluster.nodes[0]
-    assert node.state
-    store = TicketStore(node.settings.redis, tmp_path / "reader", name="test", retention_days=1,
-                        caller_key=node.state.caller_key.encode())
-    yield store
-    await store.close()
+    async with cluster_tickets(cluster, tmp_path) as store:
+        yield store
 
 
 async def ivr(cluster: ClusterBed, *args: str) -> None:
@@ -158,6 +154,24 @@ async def _waited(ami: AmiClient, caller: str, seconds: int) -> bool:
                for e in listing)
 
 
+async def talking_and_waiting(carrier: Carrier, amis: list[AmiClient]) -> tuple[int, dict[str, Any], str]:
+    """Two citizens from one sipp (the carrier's one address), 4 s apart: the first is up on its
+    node when the second reaches the proxy, so call load sends the second to the other node. The
+    only seat answers the first; returns (the node it talks on, its AgentConnect, the caller who
+    waits on the other node)."""
+    callers = [carrier.next_caller(), carrier.next_caller()]
+    connected = [ami.wait_for("AgentConnect", lambda e: e.get("CallerIDNum") in callers) for ami in amis]
+    waiting = [joined(ami, callers) for ami in amis]
+    await carrier.calls(2, callers=callers, hold_ms=300_000, rate=0.25)
+    done, _ = await asyncio.wait(connected, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    assert done, "no citizen was connected to the seat"
+    a = connected.index(done.pop())
+    talk = connected[a].result()
+    second = callers[1 - callers.index(talk["CallerIDNum"])]
+    assert (await asyncio.wait_for(waiting[1 - a], 60))["CallerIDNum"] == second  # on the other node
+    return a, dict(talk), second
+
+
 async def test_talking_on_a_not_rung_by_b(
     cluster: ClusterBed, amis: list[AmiClient], carrier: Carrier, tmp_path: Path,
 ) -> None:
@@ -169,19 +183,8 @@ async def test_talking_on_a_not_rung_by_b(
         ami.on("AgentCalled", lambda e, index=index: rung.append((index, e.get("CallerIDNum"))))
     try:
         await log_in(cluster, amis, [seat])
-        callers = [carrier.next_caller(), carrier.next_caller()]
-        connected = [ami.wait_for("AgentConnect", lambda e: e.get("CallerIDNum") in callers) for ami in amis]
-        waiting = [joined(ami, callers) for ami in amis]
-        # one sipp (the carrier's one address), 4 s apart: the first is up on its node when the
-        # second reaches the proxy, so call load sends the second to the other node
-        await carrier.calls(2, callers=callers, hold_ms=300_000, rate=0.25)
-        done, _ = await asyncio.wait(connected, timeout=60, return_when=asyncio.FIRST_COMPLETED)
-        assert done, "no citizen was connected to the seat"
-        a = connected.index(done.pop())
+        a, talk, second = await talking_and_waiting(carrier, amis)
         b = 1 - a
-        talk = connected[a].result()
-        second = callers[1 - callers.index(talk["CallerIDNum"])]
-        assert (await asyncio.wait_for(waiting[b], 60))["CallerIDNum"] == second  # on the other node
         assert (await members(amis[b]))[seat]["general"]["Status"] == "2"  # B: in use (the seat talks on A)
         await until(lambda: _waited(amis[b], second, 4), 30)  # B has had citizen 2 waiting 4 s
         assert (b, second) not in rung  # B never offered it the seat
@@ -362,16 +365,8 @@ async def test_node_killed_while_the_seat_talks_on_it_the_duty_frees_the_seat_on
     killed = None
     try:
         await log_in(cluster, amis, [seat])
-        callers = [carrier.next_caller(), carrier.next_caller()]
-        connected = [ami.wait_for("AgentConnect", lambda e: e.get("CallerIDNum") in callers) for ami in amis]
-        waiting = [joined(ami, callers) for ami in amis]
-        await carrier.calls(2, callers=callers, hold_ms=300_000, rate=0.25)
-        done, _ = await asyncio.wait(connected, timeout=60, return_when=asyncio.FIRST_COMPLETED)
-        assert done, "no citizen was connected to the seat"
-        a = connected.index(done.pop())
+        a, _talk, second = await talking_and_waiting(carrier, amis)
         b = 1 - a
-        second = callers[1 - callers.index(connected[a].result()["CallerIDNum"])]
-        assert (await asyncio.wait_for(waiting[b], 60))["CallerIDNum"] == second
         offered = amis[b].wait_for("AgentCalled", lambda e: e.get("CallerIDNum") == second)
         cluster.kill_node(a)
         killed = a
