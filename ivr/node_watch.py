@@ -38,6 +38,10 @@ from ivr.store import keyspace
 from ivr.store.lease import give_back, take_over
 from queues import callback as policy
 from queues.kpi import visit_increments
+from ivr.asterisk_conf.asterisk import node_entity_id
+from ivr.asterisk_conf.node_seats import DUTY
+from ivr.sip_publish import publish_states
+from queues.store import SeatStore
 from queues.waiting import Waiting
 from tickets.model import Ticket
 from tickets.store import TicketStore
@@ -82,11 +86,13 @@ class NodeWatch:
 
     def __init__(self, settings: Callable[[], Settings], redis: aioredis.Redis, tickets: TicketStore,
                  caller_key: bytes, identity: str, *, probe: Callable[[str, int], Awaitable[bool]] = answers,
-                 confirm: Callable[[], Awaitable[None]] | None = None):
+                 confirm: Callable[[], Awaitable[None]] | None = None, seats: SeatStore | None = None):
         """``redis``: the leases' client; ``tickets``: a store of this duty's own (its writes are
         fenced by the gone node's follow lease, not by this engine's); ``confirm``: a replica holds
-        the token taken (Redis behind Sentinel, as for every lease)."""
-        self.confirm = confirm
+        the token taken (Redis behind Sentinel, as for every lease); ``seats``: the published seats,
+        from which a gone node's view is taken out at once (its seats would show talking there
+        until the view expires)."""
+        self.confirm, self.seats = confirm, seats
         self.settings, self.redis, self.tickets, self.caller_key = settings, redis, tickets, caller_key
         self.identity = f"{identity}/node-gone"  # as the follow lease names this duty while it closes
         self.probe = probe
@@ -150,11 +156,35 @@ class NodeWatch:
             self.tickets.fenced_by(keyspace.lease_token("follow", ami), lambda: token)
             closed, called = await self._close_calls(node, ami, now)
             await self.tickets.drain()
+            if self.seats is not None:
+                await self.seats.drop_node(ami)
+            await self._clear_device_states(node)
         finally:
             await give_back(self.redis, "follow", ami, token, self.identity)
         log.warning("node %s gone (AMI %s silent for %.0f s, nobody following): %d call(s) closed as lost to it, "
                     "%d callback(s) scheduled", node or "Asterisk", ami, now - self.down_since.get(node, now), closed, called)
         return True
+
+    async def _clear_device_states(self, node: str) -> None:
+        """Every other node still holds the dead node's last seat states (remote device state never
+        expires: a seat that talked there stays in use everywhere): ``INVALID`` under its entity id
+        ranks lowest, so each node's own view of the seat decides again."""
+        s = self.settings()
+        if s.cluster is None or not node or not s.agents:
+            return
+        local, eid = f"{s.agi.host}:{s.agi.port}", node_entity_id(node)
+        states = {f"PJSIP/{seat}": "INVALID" for seat in s.agents}
+        for other, peer in s.cluster.nodes.items():
+            if other == node:
+                continue
+            try:
+                answers = await publish_states(local, peer.sip, DUTY, states, eid)
+            except (OSError, ValueError) as exc:
+                log.warning("node %s gone: its seat states not cleared on %s (%s)", node, other, exc)
+                continue
+            refused = {d: code for d, code in answers.items() if code != 200}
+            if refused:
+                log.warning("node %s gone: %s did not take the cleared seat states: %s", node, other, refused)
 
     async def _close_calls(self, node: str, ami: str, now: float) -> tuple[int, int]:
         settings, redis = self.settings(), self.tickets.redis

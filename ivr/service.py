@@ -104,7 +104,8 @@ class Service:
         self.node_tickets = TicketStore(s.redis, spool, name=f"nodes-{s.agi.port}", retention_days=s.tickets.retention_days,
                                         caller_key=caller_key)
         self.node_watch = NodeWatch(lambda: self.flows.current.settings, leases, self.node_tickets, caller_key, self.name,
-                                    confirm=(lambda: confirm(leases, replicas, confirm_ms)) if replicas else None)
+                                    confirm=(lambda: confirm(leases, replicas, confirm_ms)) if replicas else None,
+                                    seats=self.seats.store)
         # sub-center hours for the agents' own transfers, as the transfer AMI user
         self.hours = HoursPublisher(lambda: self.flows.current.settings, lambda: self.flows.current.calendar)
         self.ami: AmiClient | None = None

@@ -16,6 +16,7 @@ from testbed.calls import hang_up_all, until
 from testbed.cluster import ClusterBed
 from testbed.ports import PortAllocator
 from testbed.sipp import Sipp
+from tickets.store import TicketStore
 from testbed.sipp.carrier import carrier_calls, stranger_call
 from tickets.store import TicketStore
 
@@ -63,6 +64,25 @@ class Carrier:
     async def close(self) -> None:
         for p in self.peers:
             await p.stop()
+
+    async def __aenter__(self) -> "Carrier":
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+
+@contextlib.asynccontextmanager
+async def cluster_tickets(cluster: ClusterBed, workdir: Path) -> AsyncIterator[TicketStore]:
+    """Every node's tickets: one Redis for all engines (read as the first node's engines do)."""
+    node = cluster.nodes[0]
+    assert node.state
+    store = TicketStore(node.settings.redis, workdir / "reader", name="test", retention_days=1,
+                        caller_key=node.state.caller_key.encode())
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 def node_of(cluster: ClusterBed, linkedid: str) -> str:

@@ -1,8 +1,13 @@
 """One Asterisk node of a cluster bed (issue 20, docs/cluster.md "The SIP edge"): a bed tree of its
-own (SIP, AMI, RTP range, engines, seats' softphones on its own ports) whose files are rendered the
+own (SIP, AMI, RTP range, engines) whose files are rendered the
 way ``ivr asterisk-conf render --node NAME`` renders them, from the cluster section the cluster bed
 builds out of every node's and proxy's real ports. The first node's bed runs the cluster's one Redis
 (or Sentinel group), as a node host may (docs/cluster.md, "What runs where"); the others use it.
+
+Seats are the cluster's, not a node's ("Agents across nodes"): no fixed contact, so each node's seat
+AOR lists the proxies, where the seat's one phone registers (testbed/cluster_seats.py); one password
+per seat for every node and proxy; nobody is logged in at start (a seat logs in once, through the
+wish, and every node's applier adds it).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ class NodeBed(TestBed):
                  carrier: str, kamailio_dir: Path, redis_host: TestBed | None = None, engines: int = 1,
                  sentinel: bool = False, runner: str | None = None):
         super().__init__(config_dir, name=f"{cluster}-{node}", runner=runner, engines=engines,
-                         sentinel=sentinel and redis_host is None)
+                         sentinel=sentinel and redis_host is None, staffed=False)
         self.cluster, self.node, self.topology, self.carrier = cluster, node, topology, carrier
         self.kamailio_dir, self.redis_host = kamailio_dir, redis_host
 
@@ -41,7 +46,11 @@ class NodeBed(TestBed):
     def settings(self) -> Settings:
         """The bed's settings with the cluster section and the carrier: what ``render --node`` reads."""
         s = super().settings
-        return s.model_copy(update={"cluster": self.topology(),
+        cluster = self.topology()
+        agents = s.agents
+        if cluster.proxies:  # the seats' phones register at the proxies: no node rings a fixed contact
+            agents = {n: a.model_copy(update={"contact": None}) for n, a in s.agents.items()}
+        return s.model_copy(update={"cluster": cluster, "agents": agents,
                                     "sip": s.sip.model_copy(update={"pstn_match": (self.carrier,)})})
 
     def _new_state(self, ports: PortAllocator, rtp_start: int, d: Path) -> BedState:
@@ -58,6 +67,9 @@ class NodeBed(TestBed):
             # one reload and one status secret for the cluster, as a deployment has them in every
             # node's ivr.env: `ivr reload --asterisk` and `ivr cluster status` reach every node
             state.admin_ami_secret, state.status_ami_secret = shared.admin_ami_secret, shared.status_ami_secret
+            # a seat has one password wherever it is challenged: the proxies' registrar (rendered
+            # from the first node's settings) and every node (the seat's own calls)
+            state.agent_secrets = dict(shared.agent_secrets)
         return state
 
     def _start_redis(self) -> None:

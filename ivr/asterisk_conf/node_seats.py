@@ -14,6 +14,11 @@ where it rings a seat, and the seats' device state it shares with every other no
   unique ``entityid`` per node in asterisk.conf (rendered with the node's own files).
 
 Peer names are ``node.<name>``: a dot names nothing an admin can (agents and trunks are ``a-z0-9_-``).
+
+The node-gone duty (ivr/node_watch.py, an engine of any node) is one more publisher: when a node
+dies, the surviving nodes still hold its last seat states (remote state never expires), so the duty
+publishes ``INVALID`` under the dead node's entity id (ivr/sip_publish.py). It is accepted from the
+engines' FastAGI address:port (UDP, the same number) only, as ``duty.node-gone``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from ivr.core.conftext import value, word
 
 QUALIFY_S = 5  # a dead proxy's contact is unreachable within about this plus the qualify timeout
 NO_CALLS = "ivr-no-calls"  # a context that does not exist: nothing calls in through a peer endpoint
+DUTY = "duty.node-gone"  # the node-gone duty's publications (Request-URI user and endpoint)
 
 
 def peer(name: str) -> str:
@@ -85,6 +91,31 @@ event_asterisk-devicestate={them}
 [{them}]
 type=asterisk-publication
 devicestate_publish={them}.devicestate
+device_state=yes
+device_state_filter={seats}
+""")
+    engines = sorted({value(e) for n in s.cluster.nodes.values() for e in n.engines})
+    if engines:
+        blocks.append(f"""
+; the node-gone duty (an engine of any node): clears a dead node's seat states here, from the
+; engines' FastAGI address:port (UDP) only
+[{DUTY}]
+type=endpoint
+context={NO_CALLS}
+identify_by=ip
+disallow=all
+
+[{DUTY}]
+type=identify
+endpoint={DUTY}
+{"".join(f"match={e}{chr(10)}" for e in engines)}
+[{DUTY}]
+type=inbound-publication
+endpoint={DUTY}
+event_asterisk-devicestate={DUTY}
+
+[{DUTY}]
+type=asterisk-publication
 device_state=yes
 device_state_filter={seats}
 """)

@@ -131,12 +131,12 @@ async def citizen_calls(
 
 
 async def agent_phone(workdir: Path, *, port: int, media_port: int, ring_ms: int = 200, talk_ms: int = 2000,
-                      name: str | None = None, scenario: str | None = None) -> Sipp:
+                      name: str | None = None, scenario: str | None = None, extra: tuple[str, ...] = ()) -> Sipp:
     """A seat's softphone that answers every call (:func:`agent_scenario`, or ``scenario``) until
-    stopped; returns once it listens on ``port``."""
+    stopped; returns once it listens on ``port``. ``extra``: more sipp options."""
     name = name or f"agent-phone-{port}"
     phone = await _run(workdir, name, scenario or agent_scenario(ring_ms, talk_ms),
-                       ["-p", str(port), "-mp", str(media_port), *_statistics_args(workdir, name)])
+                       ["-p", str(port), "-mp", str(media_port), *extra, *_statistics_args(workdir, name)])
     try:
         await phone.wait_listening(port)
     except BaseException:

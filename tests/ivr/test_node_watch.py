@@ -20,7 +20,9 @@ from ivr.config.cluster import ClusterSettings, Node
 from ivr.node_watch import FOLLOW_FRESH, NodeWatch, answers
 from ivr.store import keyspace, redis_client
 from ivr.store.lease import Lease
+from queues.agents import Membership, Seat
 from queues.callback import CallbackSettings, NodeLossCallbacks
+from queues.store import SeatStore
 from queues.waiting import Waiting
 from testbed.ports import PortAllocator
 from tickets.model import Ticket
@@ -257,3 +259,29 @@ def test_a_node_loss_policy_naming_a_queue_without_callbacks_is_refused_with_its
     queues.write_text(text.replace("queue: general, delay: 30}", "queue: expert-hrss, delay: 30}"), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"queues.yaml:\d+:\d+: 'expert-hrss' is not a queue with a callback"):
         load_config(config, environ={})
+
+
+async def test_a_gone_nodes_view_of_the_seats_is_taken_out_at_once(
+    redis: Any, tickets: TicketStore, redis_url: str,
+) -> None:
+    """The seat talked on A when A died: the published seat said "talking on A" until A's view
+    expired (25 s); the duty takes A's view out, and B's view (the seat free) is what is shown."""
+    nodes, settings, now = Nodes(), cluster_settings(), time.time()
+    talking = Seat("agent1001", {"general": Membership(device="2", in_call=True)}, since=now)
+    free = Seat("agent1001", {"general": Membership(device="1")}, since=now)
+    views = [SeatStore(redis_url, node=AMI_A), SeatStore(redis_url, node=AMI_B)]
+    reader = SeatStore(redis_url)
+    try:
+        await views[0].replace({"agent1001": talking.to_json(now)})
+        await views[1].replace({"agent1001": free.to_json(now)})
+        assert (await reader.all())["agent1001"]["node"] == AMI_A
+        watch = NodeWatch(lambda: settings, redis, tickets, KEY, "host:4573:1", probe=nodes.probe, seats=reader)
+        nodes.up[AMI_A] = False
+        await watch.check(now)
+        await watch.check(now + FOLLOW_FRESH + 0.5)
+        assert watch.gone == {"ast-a"}
+        seat = (await reader.all())["agent1001"]
+        assert (seat["state"], seat["node"], list(seat["nodes"])) == ("available", "", [AMI_B])
+    finally:
+        for store in (*views, reader):
+            await store.close()
