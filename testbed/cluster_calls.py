@@ -18,7 +18,6 @@ from testbed.ports import PortAllocator
 from testbed.sipp import Sipp
 from tickets.store import TicketStore
 from testbed.sipp.carrier import carrier_calls, stranger_call
-from tickets.store import TicketStore
 
 _ports = PortAllocator()
 _caller_ids = itertools.count(13600000001)
@@ -70,19 +69,6 @@ class Carrier:
 
     async def __aexit__(self, *_exc: object) -> None:
         await self.close()
-
-
-@contextlib.asynccontextmanager
-async def cluster_tickets(cluster: ClusterBed, workdir: Path) -> AsyncIterator[TicketStore]:
-    """Every node's tickets: one Redis for all engines (read as the first node's engines do)."""
-    node = cluster.nodes[0]
-    assert node.state
-    store = TicketStore(node.settings.redis, workdir / "reader", name="test", retention_days=1,
-                        caller_key=node.state.caller_key.encode())
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def node_of(cluster: ClusterBed, linkedid: str) -> str:

@@ -22,11 +22,13 @@ from typing import Any, AsyncIterator, Iterator
 
 import pytest
 
+import cluster_fixtures
+
 from ivr.ami.client import AmiClient
 from queues.wish import WRAPUP_REASON
 from testbed.calls import closed_ticket, hang_up_all, run_ivr, until
 from testbed.cluster import ClusterBed
-from testbed.cluster_calls import Carrier, cluster_tickets, node_ami, node_of
+from testbed.cluster_calls import Carrier, node_ami, node_of
 from testbed.cluster_seats import seat_phones
 from testbed.pytest_plugin import kept_logs
 from testbed.queue_order import collisions, order_inversions
@@ -37,6 +39,9 @@ pytestmark = pytest.mark.timeout(300)
 WRAPUP_S = 2  # the general queue's wrap-up here (5 in config/): the 100 calls take less time
 HUNDRED = 100
 CREW = ["agent1001", "agent1002", "agent1003", "expert2001", "expert2002"]
+
+
+tickets, carrier = cluster_fixtures.tickets, cluster_fixtures.carrier  # the cluster tests' shared fixtures
 
 
 @pytest.fixture(scope="module")
@@ -70,18 +75,6 @@ async def amis(cluster: ClusterBed) -> AsyncIterator[list[AmiClient]]:
     for c in clients:
         await until(lambda c=c: _no_members(c), 20)
         c.close()
-
-
-@pytest.fixture
-async def carrier(cluster: ClusterBed, tmp_path: Path) -> AsyncIterator[Carrier]:
-    async with Carrier(cluster, tmp_path) as c:
-        yield c
-
-
-@pytest.fixture
-async def tickets(cluster: ClusterBed, tmp_path: Path) -> AsyncIterator[TicketStore]:
-    async with cluster_tickets(cluster, tmp_path) as store:
-        yield store
 
 
 async def ivr(cluster: ClusterBed, *args: str) -> None:
