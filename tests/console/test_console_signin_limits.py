@@ -115,7 +115,9 @@ async def test_200_parallel_sign_ins_get_429_or_503_never_500_and_all_are_audite
     replies = await asyncio.gather(*(sign_in(http, token, user=f"user{i}", password="a wrong password")
                                      for i in range(200)))
     statuses = Counter(r.status for r in replies)
-    assert set(statuses) <= {401, 429, 503} and statuses[429] >= 180, statuses
+    # refused before any password check: 429 (over the address budget) or 503 (no Redis connection free
+    # at that instant, which a loaded machine makes more likely); at most the budget reaches a check
+    assert set(statuses) <= {401, 429, 503} and statuses[429] + statuses[503] >= 180, statuses
     assert all(r.headers.get("Retry-After") for r in replies if r.status == 503)
     assert hasher.checks <= 20
     lines = [e for e in read_audit(c.audit_log) if e.command == "console sign-in"]

@@ -158,5 +158,5 @@ async def test_a_seats_own_call_from_the_proxys_seat_socket_is_the_seats_and_the
     node.receive("ast-b", "PUBLISH ")  # ast-a is up
     phone = await agent_dial(seats.workdir, sip_port=seats.sip_port, local_port=seats.seat_sip,
                              media_port=_ports.block(4), agent="agent1001", secret=seats.passwords["agent1001"],
-                             code="*74", hold_ms=500)
+                             code="*74", hold_ms=20_000)  # Asterisk hangs up after its prompt
     assert await phone.wait(30) == 0, phone.output() + log_tail(node.log, 30)
