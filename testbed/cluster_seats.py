@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
+from typing import Any, Callable
 
+from ivr.ami.client import AmiClient
+from testbed.calls import run_ivr
 from testbed.cluster import ClusterBed
 from testbed.ports import PortAllocator
 from testbed.sipp import Sipp
@@ -94,3 +97,35 @@ async def seat_phones(cluster: ClusterBed, workdir: Path, seats: list[str],
             await p.close()
         raise
     return phones
+
+
+async def ivr(cluster: ClusterBed, *args: str, node: int = 0) -> None:
+    """``ivr ARGS`` as an operator runs it on node ``node``'s host (a live one: the seat commands
+    talk to that node's Asterisk and write the wish every node applies)."""
+    state = cluster.nodes[node].state
+    assert state
+    code, out = await run_ivr(state, *args)
+    assert code == 0, out
+
+
+def seat_event(seat: str, **fields: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda e: e.get("Interface") == f"PJSIP/{seat}" and all(e.get(k) == v for k, v in fields.items())
+
+
+async def log_in(cluster: ClusterBed, amis: list[AmiClient], seats: list[str], node: int = 0) -> None:
+    """Each seat logged in once, through the wish (run on node ``node``); returns once every node
+    of ``amis`` has added it to the general queue."""
+    added = [ami.wait_for("QueueMemberAdded", seat_event(s, Queue="q-general")) for s in seats for ami in amis]
+    for seat in seats:
+        await ivr(cluster, "agents", "login", seat, node=node)
+    await asyncio.wait_for(asyncio.gather(*added), 30)
+
+
+async def members(ami: AmiClient) -> dict[str, dict[str, dict[str, str]]]:
+    """The node's ``QueueStatus``: seat → queue → its member row."""
+    listing = await ami.action({"Action": "QueueStatus"}, as_list=True)
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for e in listing:
+        if e.get("Event") == "QueueMember":
+            out.setdefault(e["Location"].removeprefix("PJSIP/"), {})[e["Queue"].removeprefix("q-")] = dict(e)
+    return out

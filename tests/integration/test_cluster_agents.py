@@ -26,10 +26,10 @@ import cluster_fixtures
 
 from ivr.ami.client import AmiClient
 from queues.wish import WRAPUP_REASON
-from testbed.calls import closed_ticket, hang_up_all, run_ivr, until
+from testbed.calls import closed_ticket, hang_up_all, until
 from testbed.cluster import ClusterBed
 from testbed.cluster_calls import Carrier, node_ami, node_of
-from testbed.cluster_seats import seat_phones
+from testbed.cluster_seats import ivr, log_in, members, seat_event, seat_phones
 from testbed.pytest_plugin import kept_logs
 from testbed.queue_order import collisions, order_inversions
 from tickets.store import TicketStore
@@ -77,38 +77,8 @@ async def amis(cluster: ClusterBed) -> AsyncIterator[list[AmiClient]]:
         c.close()
 
 
-async def ivr(cluster: ClusterBed, *args: str) -> None:
-    """``ivr ARGS`` as an operator runs it on the first node's host."""
-    state = cluster.nodes[0].state
-    assert state
-    code, out = await run_ivr(state, *args)
-    assert code == 0, out
-
-
-async def members(ami: AmiClient) -> dict[str, dict[str, dict[str, str]]]:
-    """The node's ``QueueStatus``: seat → queue → its member row."""
-    listing = await ami.action({"Action": "QueueStatus"}, as_list=True)
-    out: dict[str, dict[str, dict[str, str]]] = {}
-    for e in listing:
-        if e.get("Event") == "QueueMember":
-            out.setdefault(e["Location"].removeprefix("PJSIP/"), {})[e["Queue"].removeprefix("q-")] = dict(e)
-    return out
-
-
 async def _no_members(ami: AmiClient) -> bool:
     return not any(seat in CREW for seat in await members(ami))
-
-
-def seat_event(seat: str, **fields: str) -> Any:
-    return lambda e: e.get("Interface") == f"PJSIP/{seat}" and all(e.get(k) == v for k, v in fields.items())
-
-
-async def log_in(cluster: ClusterBed, amis: list[AmiClient], seats: list[str]) -> None:
-    """Each seat logged in once, through the wish; returns once every node has added it."""
-    added = [ami.wait_for("QueueMemberAdded", seat_event(s, Queue="q-general")) for s in seats for ami in amis]
-    for seat in seats:
-        await ivr(cluster, "agents", "login", seat)
-    await asyncio.wait_for(asyncio.gather(*added), 30)
 
 
 async def set_paused(cluster: ClusterBed, amis: list[AmiClient], seat: str, paused: bool) -> None:

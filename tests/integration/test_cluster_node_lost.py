@@ -4,11 +4,14 @@ queue, its engines left running ("engines alive, node dead") or killed with it.
 One bed of 2 nodes × 2 engines, two Kamailio proxies, Redis behind Sentinel, the carrier played by
 sipp. The callers are put on node A by holding node B at ``maxcalls`` while they arrive (B answers
 503 and the proxy moves each INVITE to A; B keeps no ticket of them), and wait there: A's seats are
-paused. After the SIGKILL: new calls are answered by node B (the seconds printed); the node-gone
-duty closes every ticket of A once as ``node_lost`` (counts and KPIs match) while B's calls go on
-untouched; each caller the policy names is called back by node B's callback worker, through B's
-``pstn`` trunk (``sip.pstn_contact``) to the carrier's gateway (a sipp that answers every call and
-logs whom it was for): once each; a caller whose number may not be dialed (110) gets none."""
+logged in yet (the general queue is 7×24: callers join it empty and stay). After the SIGKILL: new
+calls are answered by node B (the seconds printed); the node-gone duty closes every ticket of A once
+as ``node_lost`` (counts and KPIs match) while B's calls go on untouched; then the seats log in once,
+through the wish (node B's applier adds them), and each caller the policy names is called back by
+node B's callback worker: its stand-in answered by a seat's phone (one per seat, registered at the
+proxies), the citizen rung through B's ``pstn`` trunk (``sip.pstn_contact``) at the carrier's
+gateway (a sipp that answers every call and logs whom it was for): once each; a caller whose number
+may not be dialed (110) gets none."""
 
 from __future__ import annotations
 
@@ -25,13 +28,14 @@ import pytest
 from ivr.ami.client import AmiClient
 from ivr.store import keyspace
 from queues import kpi
-from testbed.calls import closed_ticket, followed_since, for_caller, hang_up_all, pause_all, ticket_events, until
+from testbed.calls import closed_ticket, followed_since, for_caller, hang_up_all, ticket_events, until
 from testbed.cluster import ClusterBed
 from testbed.cluster_calls import Carrier, current_calls, fill_node, node_of
+from testbed.cluster_seats import SeatPhone, ivr, log_in, members, seat_phones
 from testbed.ports import PortAllocator
 import cluster_fixtures
 from testbed.pytest_plugin import kept_logs
-from testbed.sipp import Sipp, agent_phone
+from testbed.sipp import Sipp
 from testbed.sipp.gateway import called, carrier_gateway
 from tickets.store import TicketStore
 
@@ -42,7 +46,7 @@ tickets, carrier, amis = cluster_fixtures.tickets, cluster_fixtures.carrier, clu
 # the new calls and the 20 callbacks, whose stand-ins hold two of its calls each while they wait
 # (both halves of the Local channel run the dialplan): 4 + 40 < 60
 MAXCALLS = 60
-QUEUED, IN_MENUS = 10, 10  # callers dialing 12345 (the general queue, its seats paused) and 8000 (the demo menus)
+QUEUED, IN_MENUS = 10, 10  # callers dialing 12345 (the general queue, nobody logged in) and 8000 (the demo menus)
 # a caller ID the platform must never dial (one per test: each caller has one ticket): closed like
 # the others, no callback
 UNCALLABLE = {False: "110", True: "119"}
@@ -60,8 +64,8 @@ def cluster(config_dir: Path) -> Iterator[ClusterBed]:
 
 @pytest.fixture(autouse=True)
 async def node_a(cluster: ClusterBed, tickets: TicketStore) -> None:
-    """Node A up, followed by its engines, its seats logged in: started again after a test killed it
-    (before the AMI sessions connect: autouse)."""
+    """Node A up, followed by its engines: started again after a test killed it (before the AMI
+    sessions connect: autouse)."""
     a = cluster.nodes[0]
     assert a.state
     engines = [i for i in range(a.state.engines) if not a.engine_running(i)]
@@ -72,22 +76,30 @@ async def node_a(cluster: ClusterBed, tickets: TicketStore) -> None:
         await asyncio.to_thread(cluster.restart_node, 0)
     for index in engines:
         await asyncio.to_thread(a.start_engine, index=index)
-    await a.log_in_agents()
     await followed_since(tickets, a.state, since, timeout=60)  # reconciled with the empty node: nothing to close
 
 
 @pytest.fixture
-async def node_b_peers(cluster: ClusterBed, tmp_path: Path) -> AsyncIterator[tuple[Sipp, list[Sipp]]]:
-    """Node B's side of the callbacks: the carrier's gateway on B's ``pstn_contact`` port, and every
-    seat's softphone of B, answering each call and hanging up after a second."""
+async def gateway(cluster: ClusterBed, tmp_path: Path) -> AsyncIterator[Sipp]:
+    """The carrier's gateway on node B's ``pstn_contact`` port: answers each callback to a citizen."""
     st = cluster.nodes[1].state
     assert st
-    gateway = await carrier_gateway(tmp_path, port=st.pstn_port, media_port=_ports.block(4), name="gateway-b")
-    seats = [await agent_phone(tmp_path, port=port, media_port=_ports.block(4), talk_ms=1000, name=f"seat-b-{agent}")
-             for agent, port in st.agent_ports.items() if agent in cluster.nodes[1].settings.agents]
-    yield gateway, seats
-    for p in (gateway, *seats):
-        await p.stop()
+    peer = await carrier_gateway(tmp_path, port=st.pstn_port, media_port=_ports.block(4), name="gateway-b")
+    yield peer
+    await peer.stop()
+
+
+@pytest.fixture
+async def seats(cluster: ClusterBed, tmp_path: Path, amis: list[AmiClient]) -> AsyncIterator[dict[str, SeatPhone]]:
+    """Every seat's one phone, registered at the proxies, answering each call and hanging up after a
+    second; nobody logged in. After the test every seat logs out (on node B, the node that lives)."""
+    phones = await seat_phones(cluster, tmp_path, list(cluster.nodes[1].settings.agents), talk_ms=1000)
+    yield phones
+    for seat in phones:
+        await ivr(cluster, "agents", "logout", seat, node=1)
+    await until(lambda: _no_members(amis[1]), 20)
+    for p in phones.values():
+        await p.close()
 
 
 async def general_today(tickets: TicketStore) -> dict[str, int]:
@@ -100,14 +112,13 @@ async def general_today(tickets: TicketStore) -> dict[str, int]:
 @pytest.mark.parametrize("engines_too", [False, True], ids=["engines-alive", "engines-killed"])
 async def test_given_node_a_killed_with_callers_in_its_menus_and_queue_then_b_answers_and_each_is_closed_and_called_back_once(
     cluster: ClusterBed, carrier: Carrier, amis: list[AmiClient], tickets: TicketStore,
-    node_b_peers: tuple[Sipp, list[Sipp]], engines_too: bool,
+    gateway: Sipp, seats: dict[str, SeatPhone], engines_too: bool,
 ) -> None:
     """``engines_too``: A's engines SIGKILLed with it (a power cut of the host), else they keep
     running without their Asterisk (the duty must tell "engines alive, node dead")."""
-    gateway, _seats = node_b_peers
     a, uncallable = cluster.nodes[0], UNCALLABLE[engines_too]
     assert a.state
-    await pause_all(a, amis[0], True)  # nobody answers on A: its callers wait in the queue
+    assert not await members(amis[0]) and not await members(amis[1])  # nobody answers: A's callers wait
     queued = [carrier.next_caller() for _ in range(QUEUED)]
     in_menus = [carrier.next_caller() for _ in range(IN_MENUS)]
     callers = [*queued, *in_menus, uncallable]
@@ -175,7 +186,10 @@ async def test_given_node_a_killed_with_callers_in_its_menus_and_queue_then_b_an
     assert after["offered"] - before["offered"] == QUEUED and after["node_lost"] - before["node_lost"] == QUEUED
     assert after["answered"] == before["answered"] and after["abandoned"] == before["abandoned"]
 
-    # the callbacks: node B's worker, B's seats, B's trunk to the carrier's gateway; once each
+    # the callbacks: node B's worker, the seats (logged in now, on B, the node that lives: its
+    # applier adds them), B's trunk to the carrier's gateway; once each
+    await log_in(cluster, [amis[1]], list(seats), node=1)
+    step(f"{len(seats)} seats logged in (the wish, applied by ast-b)")
     callable_ids = {ids[c]: c for c in [*queued, *in_menus]}
     await until(lambda: set(answered) == set(callable_ids), 180)
     step(f"{len(answered)} callbacks answered")
@@ -183,6 +197,7 @@ async def test_given_node_a_killed_with_callers_in_its_menus_and_queue_then_b_an
             for c in [*queued, *in_menus]}
     assert sorted(called(gateway)) == sorted(callable_ids.values())  # each citizen rung once, 110 never
     assert all(n == 1 for n in answered.values()) and len(stand_ins) == len(callable_ids)
+    assert all(p.most_at_once() == 1 for p in seats.values())  # no seat's phone held two calls
     for t in done.values():
         assert t.disposition == "node_lost" and [a["result"] for a in t.callback["attempts"]] == ["ANSWER"]
     assert not await tickets.redis.hexists(keyspace.CALLBACKS, ids[uncallable])
@@ -213,6 +228,10 @@ async def _idle(ami: AmiClient) -> bool:
 
 async def _waiting(tickets: TicketStore, linkedids: list[str]) -> bool:
     return all([await tickets.redis.hexists(keyspace.QUEUE_WAITING, i) for i in linkedids])
+
+
+async def _no_members(ami: AmiClient) -> bool:
+    return not await members(ami)
 
 
 async def _any_waiting(tickets: TicketStore, linkedids: list[str]) -> bool:
