@@ -154,11 +154,17 @@ def compose(views: Mapping[str, Mapping[str, Any]], now: float) -> dict[str, Any
     """One seat from every node's view of it (node → its ``Seat.to_json``): the busiest view,
     with ``node`` (where it talks or rings; "" otherwise) and ``nodes`` (each node's state)."""
     states = {node: Seat.from_json(view).state(now) for node, view in views.items()}
-    node = min(sorted(states), key=lambda n: _RANK.index(states[n]))
+    # a seat's device state is shared, so every node may say "talking": the node whose queue
+    # member is in the call holds it (the desk's transfer goes there: transfer/where.py)
+    node = min(sorted(states), key=lambda n: (_RANK.index(states[n]), not _in_call(views[n])))
     chosen = dict(views[node], state=states[node])
     chosen["node"] = node if states[node] in ("talking", "ringing") else ""
     chosen["nodes"] = dict(sorted(states.items()))
     return chosen
+
+
+def _in_call(view: Mapping[str, Any]) -> bool:
+    return any(bool(m.get("in_call")) for m in (view.get("queues") or {}).values())
 
 
 # How the CLI table, the desk and the wallboard name each seat state, in Mandarin.

@@ -58,7 +58,11 @@ async def call_node(call: str, settings: Settings, tickets: "TicketStore") -> st
     linkedid = await _linkedid(call, settings, tickets)
     if linkedid not in settings.agents:
         return node_of_linkedid(settings, linkedid)
-    try:
+    try:  # the call offered to the seat (written by the follower of its node), else the seat's node
+        desk = cast(str | None, await tickets.redis.hget(keyspace.desk(linkedid), "doc"))
+        record = json.loads(desk) if desk else {}
+        if record.get("state") in ("offered", "connected") and record.get("linkedid"):
+            return node_of_linkedid(settings, str(record["linkedid"]))
         raw = cast(str | None, await tickets.redis.hget(keyspace.SEATS, linkedid))
         node = str(json.loads(raw).get("node") or "") if raw else ""
     except (RedisError, OSError, ValueError, AttributeError) as exc:

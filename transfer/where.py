@@ -2,8 +2,9 @@
 call"): a transfer must be made by the AMI of that node, whichever engine's console or CLI asks.
 
 Two facts name the node: a call's linkedid starts with its node's ``systemname`` (``ast-b-1733.7``,
-asterisk.conf), and a seat talking or ringing carries ``node`` in ``ivr:seats`` (the node's AMI as
-the leases name it, ``host:port``: queues/agents.py ``compose``). Both may come from outside (a
+asterisk.conf; an agent's call is the one on its desk record), and a seat talking or ringing
+carries ``node`` in ``ivr:seats`` (the node's AMI as the leases name it, ``host:port``:
+queues/agents.py ``compose``). Both may come from outside (a
 form field, a ticket, Redis): they only ever *select* one of the configured nodes, never supply
 an address, so a forged linkedid or seat cannot point the transfer user at another host.
 """

@@ -64,3 +64,11 @@ async def test_given_two_nodes_publishing_then_neither_overwrites_the_other(redi
     finally:
         await a.close()
         await b.close()
+
+
+def test_given_a_seat_in_use_on_both_nodes_by_device_state_then_it_talks_where_its_member_is_in_the_call() -> None:
+    in_use = view(member("QueueMemberAdded", "agent1001"), member("QueueMemberStatus", "agent1001", InCall="0", Status="2"))
+    assert Seat.from_json(in_use).state(NOW) == "talking"  # the shared device state alone says so
+    for a_view, b_view, holder in ((in_use, TALKING, B), (TALKING, in_use, A)):
+        seat = compose({A: a_view, B: b_view}, NOW)
+        assert (seat["state"], seat["node"]) == ("talking", holder)

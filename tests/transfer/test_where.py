@@ -95,6 +95,16 @@ async def test_an_agent_is_found_on_the_node_its_seat_talks_on_and_a_forged_seat
     await tickets.redis.hset(keyspace.SEATS, agent, json.dumps({"agent": agent, "node": "10.0.0.99:5038"}))
     with pytest.raises(TransferError, match="no node"):
         await call_node(agent, settings, tickets)
+    # the call on the seat's desk record, written by the follower of the node that offered it, wins
+    desk = {"agent": agent, "linkedid": "ast-b-1733112345.42", "state": "connected"}
+    await tickets.redis.hset(keyspace.desk(agent), "doc", json.dumps(desk))
+    assert await call_node(agent, settings, tickets) == "ast-b"
+    await tickets.redis.hset(keyspace.desk(agent), "doc", json.dumps({**desk, "linkedid": "10.0.0.99:5038-1.2"}))
+    with pytest.raises(TransferError, match="no node"):
+        await call_node(agent, settings, tickets)
+    await tickets.redis.hset(keyspace.desk(agent), "doc", json.dumps({**desk, "state": "ended"}))
+    with pytest.raises(TransferError, match="no node"):  # an ended call: the seat's (forged) node again
+        await call_node(agent, settings, tickets)
     assert await call_node("ast-b-1733112345.42", settings, tickets) == "ast-b"
     with pytest.raises(TransferError, match="no node"):
         await call_node("evil-1733112345.42", settings, tickets)
