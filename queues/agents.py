@@ -10,13 +10,18 @@ while ``last call + wrap-up time`` lies ahead, so :meth:`Seat.state` is computed
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from ivr.core.convert import to_float, to_int
 
 Facts = Mapping[str, str]
-MEMBER_EVENTS = frozenset({"QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause", "QueueMemberStatus"})
+# AgentConnect/AgentComplete: the member of *this* node is in a call or not (a QueueMemberStatus
+# need not come when app_queue's InCall turns on, and the shared device state is in use on every node)
+CALL_EVENTS = frozenset({"AgentConnect", "AgentComplete"})
+MEMBER_EVENTS = frozenset({"QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause", "QueueMemberStatus",
+                           *CALL_EVENTS})
 # Asterisk's device states (AST_DEVICE_*), as QueueMember* events number them
 _RINGING = {"6", "7"}
 _UNREACHABLE = {"4", "5"}  # invalid, unavailable: logged in, but the phone is gone
@@ -116,7 +121,12 @@ class AgentBoard:
         if seat is None:
             return []
         queue = self.queue_name(event.get("Queue", ""))
-        if event.get("Event") == "QueueMemberRemoved":
+        if event.get("Event") in CALL_EVENTS:
+            member = seat.queues.get(queue)
+            if member is None:
+                return []
+            seat.queues[queue] = dataclasses.replace(member, in_call=event.get("Event") == "AgentConnect")
+        elif event.get("Event") == "QueueMemberRemoved":
             seat.queues.pop(queue, None)
         else:
             seat.queues[queue] = _membership(event)

@@ -72,3 +72,14 @@ def test_given_a_seat_in_use_on_both_nodes_by_device_state_then_it_talks_where_i
     for a_view, b_view, holder in ((in_use, TALKING, B), (TALKING, in_use, A)):
         seat = compose({A: a_view, B: b_view}, NOW)
         assert (seat["state"], seat["node"]) == ("talking", holder)
+
+
+def test_the_node_that_connected_the_call_holds_the_seat_until_the_agent_completes_it() -> None:
+    in_use = member("QueueMemberStatus", "agent1001", InCall="0", Status="2")
+    connect = {"Event": "AgentConnect", "Queue": "q-general", "Interface": "PJSIP/agent1001", "MemberName": "agent1001"}
+    holding = view(member("QueueMemberAdded", "agent1001"), in_use, connect)
+    other = view(member("QueueMemberAdded", "agent1001"), in_use)
+    assert compose({A: other, B: holding}, NOW)["node"] == B
+    done = view(member("QueueMemberAdded", "agent1001"), in_use, connect, {**connect, "Event": "AgentComplete"})
+    assert not any(q["in_call"] for q in done["queues"].values())
+    assert view(connect)["queues"] == {}  # a connect for a seat not in that queue adds no membership
