@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -17,31 +16,24 @@ from ivr.asterisk_conf import RenderOptions, render
 from ivr.config import Settings, load_config
 from ivr.core.secret_policy import fresh_secret
 from ivr.store import keyspace
+from tests.ivr import test_cluster_node_files as node_files
 from tickets.store import TicketStore
 from transfer.ami import call_node, transfer_client
 from transfer.control import TransferError
 from transfer.where import node_named, node_of_linkedid
 
-REPO = Path(__file__).resolve().parents[2]
-TOPOLOGY = """\
-cluster:
-  proxies:
-    edge-a: {sip: "10.0.0.2:5060"}
-    edge-b: {sip: "10.0.0.3:5060"}
-  nodes:
-    ast-b: {sip: "10.0.0.12:5060", ami: "10.0.0.12:5038", rtp_start: 11000, rtp_end: 11999, engines: ["10.0.0.22:4573"]}
+# the node-files tests' cluster (ast-a, ast-b) and a node whose name extends ast-b's
+TOPOLOGY = node_files.TOPOLOGY + """\
     ast-b-2: {sip: "10.0.0.13:5060", ami: "10.0.0.13:5038", rtp_start: 12000, rtp_end: 12999, engines: ["10.0.0.23:4573"]}
 """
+cfg = node_files.cfg  # a fixture: config/ whose carrier is not one of the proxies
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    d = tmp_path / "config"
-    shutil.copytree(REPO / "config", d)
-    (d / "engine.yaml").write_text((d / "engine.yaml").read_text().replace("pstn_match: [127.0.0.1]",
-                                                                          "pstn_match: [10.0.0.1]"))
-    (d / "cluster.yaml").write_text(TOPOLOGY)
-    return load_config(d, environ={"IVR_AMI_TRANSFER_SECRET": fresh_secret()}).settings
+def settings(cfg: Path) -> Settings:
+    """config/ as tests/ivr/test_cluster_node_files.py makes it, with this topology."""
+    (cfg / "cluster.yaml").write_text(TOPOLOGY)
+    return load_config(cfg, environ={"IVR_AMI_TRANSFER_SECRET": fresh_secret()}).settings
 
 
 @pytest.fixture
@@ -117,5 +109,5 @@ def test_only_the_transfer_user_may_log_in_from_every_engine_host_of_the_cluster
     permits = {name: re.findall(r"^permit = (.*)$", body, re.MULTILINE)
                for name, _, body in (s.partition("]") for s in re.split(r"^\[", conf, flags=re.MULTILINE)[1:])}
     loopback = ["127.0.0.1/255.255.255.255", "::1/128"]
-    assert permits[settings.ami.transfer_username] == [*loopback, "10.0.0.22/255.255.255.255", "10.0.0.23/255.255.255.255"]
+    assert permits[settings.ami.transfer_username] == [*loopback, *(f"10.0.0.{h}/255.255.255.255" for h in (22, 21, 23))]
     assert permits[settings.ami.username] == permits[settings.ami.seats_username] == [*loopback, "10.0.0.22/255.255.255.255"]
