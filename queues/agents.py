@@ -129,7 +129,10 @@ class AgentBoard:
         elif event.get("Event") == "QueueMemberRemoved":
             seat.queues.pop(queue, None)
         else:
-            seat.queues[queue] = _membership(event)
+            fresh, before = _membership(event), seat.queues.get(queue)
+            if before is not None and before.in_call and fresh.last_call <= before.last_call:
+                fresh = dataclasses.replace(fresh, in_call=True)  # a device state change within the call
+            seat.queues[queue] = fresh
         seat.since = now
         return [seat]
 

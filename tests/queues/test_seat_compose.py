@@ -83,3 +83,12 @@ def test_the_node_that_connected_the_call_holds_the_seat_until_the_agent_complet
     done = view(member("QueueMemberAdded", "agent1001"), in_use, connect, {**connect, "Event": "AgentComplete"})
     assert not any(q["in_call"] for q in done["queues"].values())
     assert view(connect)["queues"] == {}  # a connect for a seat not in that queue adds no membership
+
+
+def test_a_device_state_change_during_the_call_keeps_the_member_in_it() -> None:
+    connect = {"Event": "AgentConnect", "Queue": "q-general", "Interface": "PJSIP/agent1001", "MemberName": "agent1001"}
+    later = member("QueueMemberStatus", "agent1001", InCall="0", Status="2")
+    held = view(member("QueueMemberAdded", "agent1001"), connect, later)
+    assert all(q["in_call"] for q in held["queues"].values())
+    ended = view(member("QueueMemberAdded", "agent1001"), connect, {**later, "LastCall": str(int(NOW) + 1)})
+    assert not any(q["in_call"] for q in ended["queues"].values())  # app_queue ended it: LastCall moved
