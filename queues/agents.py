@@ -107,6 +107,14 @@ def _membership(facts: Facts) -> Membership:
     )
 
 
+def _still_in_call(before: Membership | None, fresh: Membership) -> Membership:
+    """``fresh`` (an event's or QueueStatus' row), still in the call AgentConnect began unless
+    app_queue ended it (LastCall moved): its InCall is not reliably 1 while the call lasts."""
+    if before is not None and before.in_call and not fresh.in_call and fresh.last_call <= before.last_call:
+        return dataclasses.replace(fresh, in_call=True)
+    return fresh
+
+
 class AgentBoard:
     """Seats of the configured agents; ``queue_name`` maps Asterisk's queue (``q-general``) to
     the configured one, and members that are not configured agents are ignored."""
@@ -129,10 +137,7 @@ class AgentBoard:
         elif event.get("Event") == "QueueMemberRemoved":
             seat.queues.pop(queue, None)
         else:
-            fresh, before = _membership(event), seat.queues.get(queue)
-            if before is not None and before.in_call and fresh.last_call <= before.last_call:
-                fresh = dataclasses.replace(fresh, in_call=True)  # a device state change within the call
-            seat.queues[queue] = fresh
+            seat.queues[queue] = _still_in_call(seat.queues.get(queue), _membership(event))
         seat.since = now
         return [seat]
 
@@ -143,7 +148,8 @@ class AgentBoard:
         for row in rows:
             agent = agent_of(row)
             if agent in fresh:
-                fresh[agent][self.queue_name(row.get("Queue", ""))] = _membership(row)
+                queue = self.queue_name(row.get("Queue", ""))
+                fresh[agent][queue] = _still_in_call(self.seats[agent].queues.get(queue), _membership(row))
         changed = []
         for agent, queues in fresh.items():
             seat = self.seats[agent]

@@ -92,3 +92,13 @@ def test_a_device_state_change_during_the_call_keeps_the_member_in_it() -> None:
     assert all(q["in_call"] for q in held["queues"].values())
     ended = view(member("QueueMemberAdded", "agent1001"), connect, {**later, "LastCall": str(int(NOW) + 1)})
     assert not any(q["in_call"] for q in ended["queues"].values())  # app_queue ended it: LastCall moved
+
+
+def test_a_queue_status_snapshot_during_the_call_keeps_the_member_in_it() -> None:
+    b = board()
+    b.handle(member("QueueMemberAdded", "agent1001"), NOW)
+    b.handle({"Event": "AgentConnect", "Queue": "q-general", "Interface": "PJSIP/agent1001"}, NOW)
+    b.reconcile([member("QueueMember", "agent1001", Status="2")], NOW)
+    assert b.seats["agent1001"].queues["general"].in_call
+    b.reconcile([member("QueueMember", "agent1001", Status="1", LastCall=str(int(NOW) + 1))], NOW)
+    assert not b.seats["agent1001"].queues["general"].in_call
