@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator
@@ -23,6 +24,7 @@ from ivr.ami.client import AmiClient
 from ivr.asterisk_conf.dispatcher import NODES_SET
 from ivr.asterisk_conf.kamctl import ctl_socket
 from ivr.kamrpc import call
+from ivr.store import keyspace
 from testbed.calls import hang_up_all, pause_all, until
 from testbed.cluster import ClusterBed
 from testbed.console import ConsoleSite, bed_site, http_client, sign_in_http
@@ -135,6 +137,10 @@ async def test_the_desk_on_node_a_pops_the_ticket_and_transfers_a_call_node_b_ho
             seat = {"agent": agent, "state": "talking", "node": f"127.0.0.1:{b.state.ami_port}"}
             for bed in cluster.nodes:  # the wallboard of either engine: the seat talks on node B
                 await board_until(bed_site(bed.state), lambda board: seat in board["seats"])
+            # B is chosen because its member is in the call, not by the order of the nodes' names
+            # (the shared device state may have the seat "talking" on A too)
+            composed = json.loads(str(await tickets.redis.hget(keyspace.SEATS, agent)))
+            assert any(q["in_call"] for q in composed["queues"].values()), composed
 
             transferred = amis[1].wait_for("BlindTransfer", lambda e: e.get("TransfereeLinkedid") == linkedid)
             tax_answered = amis[1].wait_for("DialEnd", lambda e: e.get("Linkedid") == linkedid and e.get(
