@@ -17,6 +17,12 @@ writes why on the ticket), never left pending to block that number's next reques
 Several engines hear the same events: the one that wins an attempt's claim in Redis places it
 and follows it. Requests live in Redis, so a restarted engine places the attempts that are due;
 an attempt whose result nobody heard (the engine was down) is counted as lost after a while.
+
+Capacity: stand-ins are started only while the node has room for them beside the citizens
+dialing in (:mod:`ivr.callback_pace`); a stand-in Asterisk refuses anyway (its ``maxcalls``
+reached meanwhile) is heard as a failed ``OriginateResponse`` for the worker's own ``ActionID``,
+written on the ticket as a leg ``NODE_BUSY`` (节点繁忙，稍后重拨) and placed again after the queue's
+``retry_after``, without using up one of the citizen's attempts.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import asyncio
 import json
 import logging
 import re
+import secrets
 import time
 from datetime import datetime
 from typing import Callable, Mapping, cast
@@ -34,6 +41,7 @@ from redis.exceptions import RedisError
 
 from ivr.store import keyspace
 from ivr.ami.client import AmiClient, AmiError
+from ivr.callback_pace import calls_in_use, node_maxcalls
 from ivr.core.callerid import normalize
 from ivr.config import Settings
 from ivr.core.masking import mask_number
@@ -66,9 +74,12 @@ class CallbackWorker:
         self._events: asyncio.Queue[dict[str, str]] = asyncio.Queue()
         self._mine: set[tuple[str, int]] = set()  # attempts this engine placed (it follows them)
         self._tickets: dict[str, Ticket] = {}  # the tickets of callbacks this engine follows
+        self._originates: dict[str, tuple[str, int]] = {}  # ActionID → the attempt it starts
+        self._full = False  # the node had no room at the last look
 
     def on_event(self, event: Mapping[str, str]) -> None:
-        if event.get("UserEvent") == "IvrCallback":
+        if event.get("UserEvent") == "IvrCallback" or (
+                event.get("Event") == "OriginateResponse" and event.get("ActionID", "") in self._originates):
             self._events.put_nowait(dict(event))
 
     async def run(self) -> None:
@@ -93,6 +104,9 @@ class CallbackWorker:
     # --- events ------------------------------------------------------------------------------
 
     async def _handle(self, event: dict[str, str]) -> None:
+        if event.get("Event") == "OriginateResponse":
+            await self._originate_response(event)
+            return
         stage = event.get("Stage", "")
         if stage == "requested":
             await self._requested(event)
@@ -123,6 +137,29 @@ class CallbackWorker:
                      request.status)
         await self._on_ticket(request, stage, attempt_no, agent)
 
+    async def _originate_response(self, event: dict[str, str]) -> None:
+        """Asterisk's answer to one of this worker's Originates. Reason 4 (answered): the stand-in
+        runs. Anything else: it never started (the node's ``maxcalls``): a ``NODE_BUSY`` leg and
+        the next try after ``retry_after``, not ``LOST_AFTER`` later."""
+        linkedid, attempt = self._originates.pop(event.get("ActionID", ""), ("", 0))
+        if event.get("Response") == "Success" and event.get("Reason") == "4":
+            return
+        if (linkedid, attempt) not in self._mine:
+            return
+        self._mine.discard((linkedid, attempt))
+        request = await self._load(linkedid)
+        queue = self.live_settings().queues.get(request.queue) if request else None
+        if request is None or queue is None or queue.callback is None or request.status != policy.PLACED \
+                or request.attempt != attempt or request.open_leg() is not None:
+            return
+        policy.result(request, policy.NODE_BUSY, "", time.time(), queue.callback)
+        await self._save(request)
+        if request.status == policy.FAILED:
+            await self._release(request)
+        log.warning("callback for call %s, attempt %d: Asterisk refused the stand-in (reason %s) → %s",
+                    linkedid, attempt, event.get("Reason", "?"), request.status)
+        await self._on_ticket(request, "result", attempt, "")
+
     async def _release(self, request: CallbackRequest) -> None:
         """The number may ask for a callback again."""
         await self.redis.delete(keyspace.callback_number(keyspace.caller_digest(request.number, self.caller_key)))
@@ -146,10 +183,15 @@ class CallbackWorker:
 
     async def _place_due(self, now: float) -> None:
         raw = cast(dict[str, str], await self.redis.hgetall(keyspace.CALLBACKS))
+        room: int | None = -1  # -1: not asked yet (asked once per pass, and only when one is due)
         for text in raw.values():
             request = CallbackRequest.from_json(json.loads(text))
             if request.status == policy.PENDING and request.next_at <= now:
-                await self._place(request)
+                if room == -1:
+                    room = await self._room()
+                if room is None or room > 0:
+                    if await self._place(request) and room is not None:
+                        room -= 1
             elif request.status == policy.PLACED and request.next_at + LOST_AFTER < now:
                 rules = self.live_settings().queues[request.queue].callback if request.queue in self.live_settings().queues else None
                 if rules is not None and await self._claim(request.linkedid, f"lost-{request.attempt}"):
@@ -158,6 +200,26 @@ class CallbackWorker:
                     await self._on_ticket(request, "result", len(request.attempts), "")
             elif request.status in (policy.ANSWERED, policy.FAILED, policy.REFUSED):
                 await self.redis.hdel(keyspace.CALLBACKS, request.linkedid)
+
+    async def _room(self) -> int | None:
+        """Stand-ins the node may start now (None: no cap; 0 while the node cannot be asked)."""
+        settings, ami = self.live_settings(), self.ami()
+        maxcalls = node_maxcalls(settings)
+        if maxcalls is None:
+            return None
+        if ami is None or not ami.connected:
+            return 0
+        try:
+            in_use = await calls_in_use(ami)
+        except (AmiError, TimeoutError) as exc:
+            log.warning("callbacks: cannot count the node's calls (%s); none placed now", exc)
+            return 0
+        room = policy.stand_in_room(maxcalls, settings.callbacks.headroom, in_use)
+        if not room and not self._full:  # said once per spell, not every second
+            log.info("callbacks: the node is full (%d of %d calls, %d kept for callers); waiting", in_use, maxcalls,
+                     settings.callbacks.headroom)
+        self._full = not room
+        return room
 
     def _refusal(self, number: str, queue: str) -> str:
         settings = self.live_settings()
@@ -175,40 +237,48 @@ class CallbackWorker:
     async def _claim(self, linkedid: str, what: str) -> bool:
         return bool(await self.redis.set(keyspace.callback_claim(linkedid, what), "1", nx=True, ex=2 * HOLD))
 
-    async def _place(self, request: CallbackRequest) -> None:
+    async def _place(self, request: CallbackRequest) -> bool:
+        """Start the attempt's stand-in; whether it was sent."""
         ami, settings = self.ami(), self.live_settings()
         if ami is None or not ami.connected:
-            return  # retried on the next pass
+            return False  # retried on the next pass
         queue = settings.queues.get(request.queue)
         why = self._refusal(request.number, request.queue)
         if why or queue is None or queue.callback is None or not _plain(request):
             # a reload removed the queue's callback or narrowed the callable numbers: given up now,
             # not left pending (it would block the number's next request for a day)
             await self._refuse(request, why or "malformed request")
-            return
+            return False
         attempt = request.attempt
         if not await self._claim(request.linkedid, str(attempt)):
-            return
+            return False
         variables = {
             "_IVR_CALLBACK_OF": request.linkedid, "__IVR_QUEUED_AT": request.queued_at,
             "_IVR_CALLBACK_QUEUE": request.queue, "_IVR_CALLBACK_PRIO": str(request.priority),
             "_IVR_CALLBACK_ATTEMPT": str(attempt), "IVR_CALLBACK_NUMBER": request.number,
             "IVR_CALLBACK_RING": str(queue.callback.ring), "IVR_CALLBACK_HOLD": str(HOLD),
         }
+        action_id = policy.ACTION_PREFIX + secrets.token_hex(8)  # its OriginateResponse names it (never caller data)
+        if len(self._originates) > 10_000:  # answers that never came (AMI reconnects): forgotten
+            self._originates.clear()
+        self._originates[action_id] = (request.linkedid, attempt)
+        self._mine.add((request.linkedid, attempt))
         try:
-            await ami.action({"Action": "Originate", "Channel": "Local/cb@ivr-callback-queue/n",
+            await ami.action({"Action": "Originate", "ActionID": action_id, "Channel": "Local/cb@ivr-callback-queue/n",
                               "Context": "ivr-callback-dial", "Exten": "s", "Priority": "1", "Async": "true",
                               "CallerID": f"callback <{request.number}>", "Timeout": "10000",
                               "Variable": ",".join(f"{k}={v}" for k, v in variables.items())}, as_list=False)
         except (AmiError, TimeoutError) as exc:
             log.warning("callback for call %s: originate failed (%s); retrying", request.linkedid, exc)
+            self._originates.pop(action_id, None)
+            self._mine.discard((request.linkedid, attempt))
             await self.redis.delete(keyspace.callback_claim(request.linkedid, str(attempt)))
-            return
-        self._mine.add((request.linkedid, attempt))
+            return False
         policy.placed(request)
         request.next_at = time.time()
         await self._save(request)
         log.info("callback for call %s: attempt %d waits in %s", request.linkedid, attempt, request.queue)
+        return True
 
     # --- Redis and the ticket ----------------------------------------------------------------
 

@@ -71,7 +71,8 @@ class Duties:
         ami.on("QueueMember*", self._gated(self.seats.on_event))
         for name in CALL_EVENTS:  # which node's member is in the call (queues.agents.compose)
             ami.on(name, self._gated(self.seats.on_event))
-        ami.on("UserEvent", self._gated(self.callbacks.on_event))
+        for name in ("UserEvent", "OriginateResponse"):  # its steps; its own stand-ins Asterisk refused
+            ami.on(name, self._gated(self.callbacks.on_event))
         if self.applier is not None:
             for name in ("UserEvent", "AgentComplete"):
                 ami.on(name, self._gated(self.applier.on_event))

@@ -25,6 +25,17 @@ from queues.model import Callback, Queue
 PENDING, PLACED, ANSWERED, FAILED, REFUSED = "pending", "placed", "answered", "failed", "refused"
 NOT_CALLABLE = "号码不在可回拨范围（callers.callable）"
 NO_CALLBACK = "该队列不提供回拨"
+# An attempt the node could not start (Asterisk refused the stand-in: its calls are at ``maxcalls``).
+# It is a leg on the ticket, but it does not use up an attempt: ``attempts`` counts the citizen's
+# chances to answer, and a busy node is not the citizen's doing. Bounded by ``BUSY_TRIES`` so that
+# a node that never takes the stand-in does not keep the request forever.
+NODE_BUSY = "NODE_BUSY"
+NODE_BUSY_TEXT = "节点繁忙，稍后重拨"
+BUSY_TRIES = 30
+BUSY_GIVEN_UP = "节点持续繁忙，回拨未能发出"
+# The ActionID of the worker's Originates (a random token follows): its OriginateResponse names it,
+# and the engine's AMI event filter passes that event for these only (ivr/asterisk_conf/manager.py).
+ACTION_PREFIX = "ivr-callback-"
 
 
 @dataclass
@@ -98,10 +109,15 @@ def result(request: CallbackRequest, dial_status: str, agent: str, at: float, po
         request.attempts.append(leg)
     leg.update(result=dial_status, agent=leg.get("agent") or agent, ended=at,
                answered=bool(leg.get("answered")) or dial_status == "ANSWER")
+    busy = sum(1 for a in request.attempts if a.get("result") == NODE_BUSY)
+    if dial_status == NODE_BUSY:
+        leg["reason"] = NODE_BUSY_TEXT
     if dial_status == "ANSWER":
         request.status = ANSWERED
-    elif request.attempt > (request.max_attempts or policy.attempts):
+    elif len(request.attempts) - busy >= (request.max_attempts or policy.attempts):
         request.status = FAILED
+    elif busy >= BUSY_TRIES:
+        request.status, request.reason = FAILED, BUSY_GIVEN_UP
     else:
         request.status, request.next_at = PENDING, at + policy.retry_after
 
@@ -130,6 +146,19 @@ class CallbackSettings(Strict):
     is the queue's ``callback``)."""
 
     node_loss: NodeLossCallbacks = NodeLossCallbacks()
+    headroom: int = Field(10, ge=0, le=100_000, description="calls of a node kept free for citizens dialing in: "
+                          "a callback's stand-in (two calls) is placed only while the node's calls plus two stay "
+                          "within its maxcalls minus this")
+
+
+def stand_in_room(maxcalls: int | None, headroom: int, in_use: int) -> int | None:
+    """How many stand-ins a node may start now (None: no cap, Asterisk has no ``maxcalls``). Each
+    takes two of the node's calls (both halves of its Local channel run the dialplan) and
+    ``headroom`` calls stay free for citizens, so a burst of callbacks (a lost node's, all due
+    together) never takes the last slots from callers dialing in; the rest wait for room."""
+    if maxcalls is None:
+        return None
+    return max(0, (maxcalls - headroom - in_use) // 2)
 
 
 def node_loss_request(rules: NodeLossCallbacks, linkedid: str, number: str, queued_at: float, priority: int,
@@ -162,4 +191,5 @@ def leg_text(leg: Mapping[str, Any]) -> str:
     at = leg_time(leg.get("at"))
     text = f"callback leg {leg.get('attempt', '?')}: " + (str(leg["number"]) if leg.get("number") else "no number dialed")
     text += (f" by {leg['agent']}" if leg.get("agent") else "") + f" at {at}: {leg.get('result') or 'dialing'}"
+    text += f" ({leg['reason']})" if leg.get("reason") else ""
     return text + (", answered" if leg.get("answered") else "")

@@ -266,6 +266,20 @@ async def queue_caller(ami: AmiClient, queue: str, caller: str) -> None:
                       "Exten": "s", "Priority": "1", "CallerID": f"test <{caller}>", "Async": "true"}, as_list=False)
 
 
+@contextlib.asynccontextmanager
+async def held_calls_ami(bed: TestBed) -> AsyncIterator[AmiClient]:
+    """A read-all AMI session on ``bed`` (its ``testbed`` user) for a test that holds calls: every
+    call still up is hung up after the block."""
+    assert bed.state
+    client = AmiClient("127.0.0.1", bed.state.ami_port, "testbed", bed.state.testbed_ami_secret)
+    await client.connect()
+    try:
+        yield client
+    finally:
+        await hang_up_all(client)
+        client.close()
+
+
 async def hang_up_all(ami: AmiClient) -> None:
     """Hang up every channel still up (a test's teardown: no call outlives its test)."""
     listing = await ami.action({"Action": "CoreShowChannels"}, as_list=True)

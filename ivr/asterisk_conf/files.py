@@ -65,7 +65,7 @@ def _render(settings: Settings, options: RenderOptions) -> dict[str, str]:
     # from the carrier's addresses, not the node's view
     edge = edge_files(settings, options.kamailio_dir, options.probe_interval_s, options.agent_secrets,
                       options.kamailio_run_dir)
-    settings, maxcalls = node_settings(settings, options.node), None  # a cluster node's own view (node.py)
+    settings, maxcalls = node_settings(settings, options.node), settings.sip.maxcalls  # a node's own view (node.py)
     if settings.cluster is not None and (node := options.node) is not None:
         options = dataclasses.replace(options, system_name=node)
         maxcalls = settings.cluster.nodes[node].maxcalls

@@ -9,6 +9,7 @@ from typing import Iterable
 from ivr.config import Settings
 from ivr.asterisk_conf.options import RenderOptions
 from ivr.core.conftext import secret, value, word
+from queues.callback import ACTION_PREFIX as CALLBACK_ACTION_PREFIX
 
 LOOPBACK = ("127.0.0.1/255.255.255.255", "::1/128")
 
@@ -64,6 +65,10 @@ ENGINE_EVENTS = (
     # seats (queues.agents.AgentBoard): log-in, log-out, pause, device state of each member
     "QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause", "QueueMemberStatus",
 )
+# ... and the answer to the callback worker's own Originates (ivr/callback.py): a stand-in Asterisk
+# refused (its maxcalls) is heard at once. Only those: the ActionID the worker set, not every
+# OriginateResponse of the node. A second filter line: Asterisk passes an event matching any.
+ORIGINATE_FILTER = f"Event: OriginateResponse.*ActionID: {CALLBACK_ACTION_PREFIX}"
 # The seat-control user (`ivr agents`, later the console): adds, removes and pauses queue
 # members (write `agent`: QueueAdd, QueueRemove, QueuePause) and nothing else; it reads no
 # events (QueueStatus answers its own action).
@@ -84,7 +89,7 @@ def manager_conf(s: Settings, o: RenderOptions) -> str:
     engines = engine_permits(s)
 
     def user(name: str, password: tuple[str, str], read: str, write: str, events: tuple[str, ...] = (),
-             permits: tuple[str, ...] = engines) -> str:
+             permits: tuple[str, ...] = engines, filters: tuple[str, ...] = ()) -> str:
         # both address families: an IPv4-only deny leaves every IPv6 client permitted
         allowed = "".join(f"permit = {p}\n" for p in permits)
         text = f"""
@@ -99,6 +104,7 @@ writetimeout = 1000
         if events:
             # a regular expression on the whole event (legacy filter syntax, which 22 still reads)
             text += f"eventfilter = Event: ({'|'.join(events)})\n"
+        text += "".join(f"eventfilter = {f}\n" for f in filters)
         return text
 
     text = f"""[general]
@@ -110,7 +116,8 @@ timestampevents = yes
 """
     if o.disabled_events:
         text += f"disabledevents = {','.join(o.disabled_events)}\n"
-    text += user(s.ami.username, (o.ami_secret, "IVR_AMI_SECRET"), ENGINE_READ, ENGINE_WRITE, ENGINE_EVENTS)
+    text += user(s.ami.username, (o.ami_secret, "IVR_AMI_SECRET"), ENGINE_READ, ENGINE_WRITE, ENGINE_EVENTS,
+                 filters=(ORIGINATE_FILTER,))
     if o.seats_ami_secret:
         text += user(s.ami.seats_username, (o.seats_ami_secret, "IVR_AMI_SEATS_SECRET"), "", SEATS_WRITE)
     if o.admin_ami_secret:

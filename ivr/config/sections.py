@@ -103,6 +103,8 @@ class SipSettings(Strict):
     )
     rtp_start: int = Field(10000, ge=1024, le=65535)
     rtp_end: int = Field(10999, ge=1024, le=65535)
+    maxcalls: int | None = Field(None, ge=1, le=100_000, description="calls this Asterisk takes at once "
+                                 "(asterisk.conf maxcalls; none: no cap). A cluster node's is in cluster.nodes")
     pstn_match: tuple[PjsipMatch, ...] = Field(
         ("127.0.0.1",), description="ip or ip:port of the carrier gateway sending citizen calls"
     )

@@ -7,13 +7,13 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import AsyncIterator, cast
+from typing import Any, AsyncIterator, cast
 
 import pytest
 
 from ivr.store import keyspace
 from ivr.callback import CallbackWorker
-from ivr.config import load_config
+from ivr.config import Settings, load_config
 from tickets.store import TicketStore
 from testbed.calls import until
 from queues import callback as policy
@@ -159,3 +159,84 @@ async def test_each_leg_of_a_callback_is_recorded_with_the_number_dialed_the_sea
         (1, "13900000005", "agent1001", "BUSY", False), (2, "13900000005", "agent1002", "ANSWER", True)]
     assert all(leg["at"] <= leg["ended"] for leg in legs)
     assert len([a for a in ami.actions if a["Action"] == "Originate"]) == 2
+
+
+class NodeAmi(RecordingAmi):
+    """The AMI of a node carrying ``calls`` calls (each a caller's channel in the dialplan, plus a
+    dialed seat leg that Asterisk does not count) for ``CoreShowChannels``."""
+
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.calls = calls
+
+    async def action(self, action: dict[str, str], **kw: Any) -> Any:
+        if action["Action"] != "CoreShowChannels":
+            return await super().action(action, **kw)
+        caller = {"Event": "CoreShowChannel", "Application": "Queue", "ApplicationData": "q-general"}
+        seat = {"Event": "CoreShowChannel", "Application": "AppQueue", "ApplicationData": "(Outgoing Line)"}
+        return [{"Response": "Success"}, *([caller, seat] * self.calls), {"Event": "CoreShowChannelsComplete"}]
+
+
+def capped(maxcalls: int, headroom: int) -> Settings:
+    settings = load_config(REPO / "config", environ={}).settings
+    return settings.model_copy(update={"sip": settings.sip.model_copy(update={"maxcalls": maxcalls}),
+                                       "callbacks": settings.callbacks.model_copy(update={"headroom": headroom})})
+
+
+async def test_a_burst_of_due_callbacks_starts_only_the_stand_ins_the_node_has_room_for(
+    redis_url: str, tmp_path: Path,
+) -> None:
+    """A lost node's callbacks come due together: the node (maxcalls 20, 10 kept for callers, 6
+    calls up) takes two stand-ins now; the rest wait, and go once calls end."""
+    tickets = TicketStore(redis_url, tmp_path / "spool", name="t", retention_days=1, caller_key=KEY)
+    ami = NodeAmi(calls=6)
+    worker = CallbackWorker(capped(20, 10), tickets, redis_url, KEY, lambda: ami)
+    try:
+        for n in range(5):
+            await worker._handle(requested(f"1796000002.{n}", f"1390000010{n}"))
+        await worker._place_due(time.time())
+        assert len([a for a in ami.actions if a["Action"] == "Originate"]) == 2
+        await worker._place_due(time.time())  # still 6 calls (the stand-ins are not in this stand-in's count)
+        assert len([a for a in ami.actions if a["Action"] == "Originate"]) == 4
+        ami.calls = 10  # full: nothing more
+        await worker._place_due(time.time())
+        assert len([a for a in ami.actions if a["Action"] == "Originate"]) == 4
+        ami.calls = 0
+        await worker._place_due(time.time())
+        originated = [a for a in ami.actions if a["Action"] == "Originate"]
+        assert len(originated) == 5 and len({a["ActionID"] for a in originated}) == 5
+        assert all(a["ActionID"].startswith(policy.ACTION_PREFIX) for a in originated)
+    finally:
+        await worker.close()
+        await tickets.close()
+
+
+async def test_a_stand_in_asterisk_refused_is_a_node_busy_leg_and_goes_again_after_retry_after(
+    one: tuple[CallbackWorker, RecordingAmi, TicketStore],
+) -> None:
+    worker, ami, tickets = one
+    linkedid = "1796000003.1"
+    await ticket_of(tickets, linkedid, "13900000009")
+    await worker._handle(requested(linkedid, "13900000009"))
+    await worker._place_due(time.time())
+    first = ami.actions[-1]
+    # someone else's Originate failing (another user, a forged ActionID) is not the worker's business
+    for action_id in ("action/x/1/1", policy.ACTION_PREFIX + "0000"):
+        worker.on_event({"Event": "OriginateResponse", "ActionID": action_id, "Response": "Failure", "Reason": "0"})
+    assert worker._events.empty()
+    worker.on_event({"Event": "OriginateResponse", "ActionID": first["ActionID"], "Response": "Failure", "Reason": "0"})
+    await worker._handle(worker._events.get_nowait())
+    ticket = await callback_status(tickets, linkedid, "pending")
+    assert ticket.callback and [(a["attempt"], a["result"], a["reason"]) for a in ticket.callback["attempts"]] == [
+        (1, policy.NODE_BUSY, policy.NODE_BUSY_TEXT)]
+    request = await worker._load(linkedid)
+    assert request and request.next_at > time.time() + 1  # retry_after, not at once
+    await worker._place_due(time.time())
+    assert ami.actions == [first]
+    await worker._place_due(request.next_at + 0.1)
+    second = ami.actions[-1]
+    assert second is not first and "IVR_CALLBACK_ATTEMPT=2" in second["Variable"]
+    worker.on_event({"Event": "OriginateResponse", "ActionID": second["ActionID"], "Response": "Success", "Reason": "4"})
+    await worker._handle(worker._events.get_nowait())
+    request = await worker._load(linkedid)
+    assert request and request.status == policy.PLACED  # it runs: the dialplan's steps follow
