@@ -93,6 +93,9 @@ def build_snapshot(settings: Settings, seats: Mapping[str, Mapping[str, Any]], w
         if here or counted or entry.mode == "main":
             lines.append(_row(f"line:{number}", number, entry.title, here, buckets, labels, now))
     logged_in = [seat for seat, _ in board if seat.queues]
+    by_node: dict[str, int] = {}
+    for w in waiting:  # one wallboard for the cluster: which Asterisk each caller waits on
+        by_node[w.asterisk] = by_node.get(w.asterisk, 0) + 1
     return {
         "at": round(now, 3),
         "queues": queues,
@@ -102,9 +105,13 @@ def build_snapshot(settings: Settings, seats: Mapping[str, Mapping[str, Any]], w
             "longest_wait_s": _longest(waiting, now),
             "agents_logged_in": len(logged_in),
             "callbacks_pending": sum(pending.values()),
+            "waiting_by_node": dict(sorted(by_node.items())),
             "today": _totals((buckets.get(f"line:{n}", {}) for n in settings.numbers), (labels.day,)),
             "last_hour": _totals((buckets.get(f"line:{n}", {}) for n in settings.numbers), labels.last_hour),
         },
+        # each seat's state and, talking or ringing, the node (AMI host:port) holding its call
+        "seats": [{"agent": seat.agent, "state": seat.state(now), "node": str(data.get("node") or "")}
+                  for seat, data in sorted(board, key=lambda b: b[0].agent)],
     }
 
 

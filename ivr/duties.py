@@ -25,6 +25,7 @@ from ivr.callback import CallbackWorker
 from ivr.follow import CallFollower
 from ivr.node_watch import SCOPE as NODES_SCOPE
 from ivr.store.lease import DUTIES, RENEW_EVERY, TTL, Lease, keep_leases
+from queues.agents import CALL_EVENTS
 from queues.follower import LiveFollower
 from queues.seat_applier import SeatApplier
 from queues.seat_control import SeatFollower
@@ -68,6 +69,8 @@ class Duties:
         ami.on_login(self._on_login)
         ami.on_disconnect(self.follower.on_disconnect)
         ami.on("QueueMember*", self._gated(self.seats.on_event))
+        for name in CALL_EVENTS:  # which node's member is in the call (queues.agents.compose)
+            ami.on(name, self._gated(self.seats.on_event))
         for name in ("UserEvent", "OriginateResponse"):  # its steps; its own stand-ins Asterisk refused
             ami.on(name, self._gated(self.callbacks.on_event))
         if self.applier is not None:

@@ -10,13 +10,18 @@ while ``last call + wrap-up time`` lies ahead, so :meth:`Seat.state` is computed
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from ivr.core.convert import to_float, to_int
 
 Facts = Mapping[str, str]
-MEMBER_EVENTS = frozenset({"QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause", "QueueMemberStatus"})
+# AgentConnect/AgentComplete: the member of *this* node is in a call or not (a QueueMemberStatus
+# need not come when app_queue's InCall turns on, and the shared device state is in use on every node)
+CALL_EVENTS = frozenset({"AgentConnect", "AgentComplete"})
+MEMBER_EVENTS = frozenset({"QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause", "QueueMemberStatus",
+                           *CALL_EVENTS})
 # Asterisk's device states (AST_DEVICE_*), as QueueMember* events number them
 _RINGING = {"6", "7"}
 _UNREACHABLE = {"4", "5"}  # invalid, unavailable: logged in, but the phone is gone
@@ -102,6 +107,14 @@ def _membership(facts: Facts) -> Membership:
     )
 
 
+def _still_in_call(before: Membership | None, fresh: Membership) -> Membership:
+    """``fresh`` (an event's or QueueStatus' row), still in the call AgentConnect began unless
+    app_queue ended it (LastCall moved): its InCall is not reliably 1 while the call lasts."""
+    if before is not None and before.in_call and not fresh.in_call and fresh.last_call <= before.last_call:
+        return dataclasses.replace(fresh, in_call=True)
+    return fresh
+
+
 class AgentBoard:
     """Seats of the configured agents; ``queue_name`` maps Asterisk's queue (``q-general``) to
     the configured one, and members that are not configured agents are ignored."""
@@ -116,10 +129,15 @@ class AgentBoard:
         if seat is None:
             return []
         queue = self.queue_name(event.get("Queue", ""))
-        if event.get("Event") == "QueueMemberRemoved":
+        if event.get("Event") in CALL_EVENTS:
+            member = seat.queues.get(queue)
+            if member is None:
+                return []
+            seat.queues[queue] = dataclasses.replace(member, in_call=event.get("Event") == "AgentConnect")
+        elif event.get("Event") == "QueueMemberRemoved":
             seat.queues.pop(queue, None)
         else:
-            seat.queues[queue] = _membership(event)
+            seat.queues[queue] = _still_in_call(seat.queues.get(queue), _membership(event))
         seat.since = now
         return [seat]
 
@@ -130,7 +148,8 @@ class AgentBoard:
         for row in rows:
             agent = agent_of(row)
             if agent in fresh:
-                fresh[agent][self.queue_name(row.get("Queue", ""))] = _membership(row)
+                queue = self.queue_name(row.get("Queue", ""))
+                fresh[agent][queue] = _still_in_call(self.seats[agent].queues.get(queue), _membership(row))
         changed = []
         for agent, queues in fresh.items():
             seat = self.seats[agent]
@@ -154,11 +173,17 @@ def compose(views: Mapping[str, Mapping[str, Any]], now: float) -> dict[str, Any
     """One seat from every node's view of it (node → its ``Seat.to_json``): the busiest view,
     with ``node`` (where it talks or rings; "" otherwise) and ``nodes`` (each node's state)."""
     states = {node: Seat.from_json(view).state(now) for node, view in views.items()}
-    node = min(sorted(states), key=lambda n: _RANK.index(states[n]))
+    # a seat's device state is shared, so every node may say "talking": the node whose queue
+    # member is in the call holds it (the desk's transfer goes there: transfer/where.py)
+    node = min(sorted(states), key=lambda n: (_RANK.index(states[n]), not _in_call(views[n])))
     chosen = dict(views[node], state=states[node])
     chosen["node"] = node if states[node] in ("talking", "ringing") else ""
     chosen["nodes"] = dict(sorted(states.items()))
     return chosen
+
+
+def _in_call(view: Mapping[str, Any]) -> bool:
+    return any(bool(m.get("in_call")) for m in (view.get("queues") or {}).values())
 
 
 # How the CLI table, the desk and the wallboard name each seat state, in Mandarin.

@@ -64,9 +64,11 @@ class NodeBed(TestBed):
             # one IVR_CALLER_KEY for the cluster: the caller index in the shared Redis is keyed by it
             # (a caller's tickets and callbacks are found whichever node took the call)
             state.caller_key = shared.caller_key
-            # one reload and one status secret for the cluster, as a deployment has them in every
-            # node's ivr.env: `ivr reload --asterisk` and `ivr cluster status` reach every node
+            # one reload, one status and one transfer secret for the cluster, as a deployment has them
+            # in every node's ivr.env: `ivr reload --asterisk` and `ivr cluster status` reach every
+            # node, and a desk on any engine transfers a call whichever node holds it
             state.admin_ami_secret, state.status_ami_secret = shared.admin_ami_secret, shared.status_ami_secret
+            state.transfer_ami_secret = shared.transfer_ami_secret
             # a seat has one password wherever it is challenged: the proxies' registrar (rendered
             # from the first node's settings) and every node (the seat's own calls)
             state.agent_secrets = dict(shared.agent_secrets)

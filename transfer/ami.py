@@ -16,9 +16,10 @@ the hours through it, since the dialplan cannot tell working days (transfer/hour
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, cast
 
 from redis.exceptions import RedisError
 
@@ -26,22 +27,49 @@ from ivr.ami.client import AmiClient, AmiError
 from ivr.ami.users import manager_client
 from ivr.config import Settings
 from ivr.core.calendar import HolidayCalendar
+from ivr.store import keyspace
 from transfer.control import (BRIDGE_CONTEXT, TRANSFERS_CONTEXT, Leg, TransferError, TransferResult, closed_variable,
                               find_call, plan_move, refuse_closed, resolve)
 from transfer.hours import closed_now
+from transfer.where import node_amis, node_named, node_of_linkedid
 
 if TYPE_CHECKING:
     from tickets.store import TicketStore
 
-__all__ = ["HoursPublisher", "TransferError", "TransferResult", "closed_variable", "transfer_call", "transfer_client"]
+__all__ = ["HoursPublisher", "TransferError", "TransferResult", "call_node", "closed_variable", "transfer_call",
+           "transfer_client"]
 
 log = logging.getLogger("ivr.transfers")
 
 
-def transfer_client(settings: Settings) -> AmiClient:
-    """An AMI client (not connected) as the transfer user; TransferError without its secret."""
+def transfer_client(settings: Settings, node: str = "") -> AmiClient:
+    """An AMI client (not connected) as the transfer user, to ``node`` (a configured node's name;
+    "": this engine's own Asterisk); TransferError without its secret."""
+    at = node_amis(settings)[node] if node else None
     return manager_client(settings, settings.ami.transfer_username, settings.ami.transfer_secret,
-                          "IVR_AMI_TRANSFER_SECRET", error=TransferError)
+                          "IVR_AMI_TRANSFER_SECRET", error=TransferError, at=at)
+
+
+async def call_node(call: str, settings: Settings, tickets: "TicketStore") -> str:
+    """The node that holds ``call`` (a linkedid, a ticket number or the agent talking on it), as
+    transfer.where reads it: "" without a cluster (this engine's Asterisk holds every call)."""
+    if not node_amis(settings):
+        return ""
+    linkedid = await _linkedid(call, settings, tickets)
+    if linkedid not in settings.agents:
+        return node_of_linkedid(settings, linkedid)
+    try:  # the call offered to the seat (written by the follower of its node), else the seat's node
+        desk = cast(str | None, await tickets.redis.hget(keyspace.desk(linkedid), "doc"))
+        record = json.loads(desk) if desk else {}
+        if record.get("state") in ("offered", "connected") and record.get("linkedid"):
+            return node_of_linkedid(settings, str(record["linkedid"]))
+        raw = cast(str | None, await tickets.redis.hget(keyspace.SEATS, linkedid))
+        node = str(json.loads(raw).get("node") or "") if raw else ""
+    except (RedisError, OSError, ValueError, AttributeError) as exc:
+        raise TransferError(f"cannot read where seat {linkedid} talks: {exc}") from None
+    if not node:
+        raise TransferError(f"agent {linkedid} is not talking to a caller")
+    return node_named(settings, node)
 
 
 async def transfer_call(call: str, target: str, *, settings: Settings, ami: AmiClient | None = None,
@@ -54,7 +82,8 @@ async def transfer_call(call: str, target: str, *, settings: Settings, ami: AmiC
     otherwise the caller's channel is redirected. ``three_party``: caller and agent stay and the
     target joins them (a ConfBridge). Returns once Asterisk accepted the move; the outcome (did
     the target answer) arrives on the ticket. ``ami``: a connected client of the transfer user
-    (one is opened and closed here when None); ``tickets``: where ticket numbers are looked up
+    on the node that holds the call (:func:`call_node`; one is opened and closed here when
+    None); ``tickets``: where ticket numbers are looked up
     (a read-only store is opened on ``settings.redis`` when None and one is needed);
     ``calendar``: the holidays for a sub-center's hours (the installed calendar when None).
     A sub-center outside its hours is refused, not dialed. Raises :class:`TransferError` with
@@ -69,9 +98,10 @@ async def transfer_call(call: str, target: str, *, settings: Settings, ami: AmiC
     own_tickets = tickets is None
     if tickets is None:
         tickets = _ticket_reader(settings)
-    client = ami or transfer_client(settings)
+    client = ami
     try:
-        if ami is None:
+        if client is None:
+            client = transfer_client(settings, await call_node(call, settings, tickets))
             await client.connect()
         linkedid = await _linkedid(call, settings, tickets)
         listing = await client.action({"Action": "Status"}, as_list=True)
@@ -88,7 +118,7 @@ async def transfer_call(call: str, target: str, *, settings: Settings, ami: AmiC
     except TimeoutError:
         raise TransferError("Asterisk did not answer") from None
     finally:
-        if ami is None:
+        if ami is None and client is not None:
             client.close()
         if own_tickets:
             await tickets.close()

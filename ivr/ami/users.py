@@ -18,9 +18,11 @@ if TYPE_CHECKING:
 
 
 def manager_client(settings: "Settings", username: str, secret: "SecretStr | None", variable: str, *,
-                   error: Callable[[str], Exception]) -> AmiClient:
+                   error: Callable[[str], Exception], at: tuple[str, int] | None = None) -> AmiClient:
     """An AMI client (not yet connected) as one of the narrow manager users, reading no events;
-    ``error`` (a message naming ``variable``) is raised when its secret is not set."""
+    ``error`` (a message naming ``variable``) is raised when its secret is not set; ``at``:
+    another node's AMI (host, port) instead of this node's."""
     if secret is None:
         raise error(f"no secret for the AMI user {username!r}: set {variable} (the one Asterisk's manager.conf has)")
-    return AmiClient(settings.ami.host, settings.ami.port, username, secret.get_secret_value(), events="off")
+    host, port = at or (settings.ami.host, settings.ami.port)
+    return AmiClient(host, port, username, secret.get_secret_value(), events="off")

@@ -4,6 +4,7 @@ and do."""
 from __future__ import annotations
 
 import ipaddress
+from typing import Iterable
 
 from ivr.config import Settings
 from ivr.asterisk_conf.options import RenderOptions
@@ -19,8 +20,22 @@ def engine_permits(s: Settings) -> tuple[str, ...]:
     ivr/asterisk_conf/node.py), so no other node's engine reaches this node's AMI. Each address
     rebuilt by ``ipaddress``: nothing but an address gets into the file (an engine named by host
     name, possible on a single node, adds nothing: an ACL takes addresses)."""
+    return _permits(s.agi.engines)
+
+
+def cluster_permits(s: Settings) -> tuple[str, ...]:
+    """Where the transfer user may log in from: every engine host of the cluster (this node's
+    alone without one), since a desk served by any engine transfers a call whichever node holds
+    it (transfer/where.py). Only that user: it reads no events and may only list channels, set a
+    variable on one and send it into the generated transfer contexts."""
+    if s.cluster is None:
+        return engine_permits(s)
+    return _permits([*s.agi.engines, *(e for node in s.cluster.nodes.values() for e in node.engines)])
+
+
+def _permits(engines: Iterable[str]) -> tuple[str, ...]:
     permits = list(LOOPBACK)
-    for engine in s.agi.engines:
+    for engine in engines:
         try:
             address = ipaddress.ip_address(engine.rpartition(":")[0].strip("[]"))
         except ValueError:
@@ -108,7 +123,8 @@ timestampevents = yes
     if o.admin_ami_secret:
         text += user(s.ami.admin_username, (o.admin_ami_secret, "IVR_AMI_ADMIN_SECRET"), "", ADMIN_WRITE)
     if o.transfer_ami_secret:
-        text += user(s.ami.transfer_username, (o.transfer_ami_secret, "IVR_AMI_TRANSFER_SECRET"), "", TRANSFER_WRITE)
+        text += user(s.ami.transfer_username, (o.transfer_ami_secret, "IVR_AMI_TRANSFER_SECRET"), "", TRANSFER_WRITE,
+                     permits=cluster_permits(s))
     if o.status_ami_secret:
         text += user(s.ami.status_username, (o.status_ami_secret, "IVR_AMI_STATUS_SECRET"), "", STATUS_WRITE)
     if o.testbed_ami_secret:

@@ -64,3 +64,41 @@ async def test_given_two_nodes_publishing_then_neither_overwrites_the_other(redi
     finally:
         await a.close()
         await b.close()
+
+
+def test_given_a_seat_in_use_on_both_nodes_by_device_state_then_it_talks_where_its_member_is_in_the_call() -> None:
+    in_use = view(member("QueueMemberAdded", "agent1001"), member("QueueMemberStatus", "agent1001", InCall="0", Status="2"))
+    assert Seat.from_json(in_use).state(NOW) == "talking"  # the shared device state alone says so
+    for a_view, b_view, holder in ((in_use, TALKING, B), (TALKING, in_use, A)):
+        seat = compose({A: a_view, B: b_view}, NOW)
+        assert (seat["state"], seat["node"]) == ("talking", holder)
+
+
+def test_the_node_that_connected_the_call_holds_the_seat_until_the_agent_completes_it() -> None:
+    in_use = member("QueueMemberStatus", "agent1001", InCall="0", Status="2")
+    connect = {"Event": "AgentConnect", "Queue": "q-general", "Interface": "PJSIP/agent1001", "MemberName": "agent1001"}
+    holding = view(member("QueueMemberAdded", "agent1001"), in_use, connect)
+    other = view(member("QueueMemberAdded", "agent1001"), in_use)
+    assert compose({A: other, B: holding}, NOW)["node"] == B
+    done = view(member("QueueMemberAdded", "agent1001"), in_use, connect, {**connect, "Event": "AgentComplete"})
+    assert not any(q["in_call"] for q in done["queues"].values())
+    assert view(connect)["queues"] == {}  # a connect for a seat not in that queue adds no membership
+
+
+def test_a_device_state_change_during_the_call_keeps_the_member_in_it() -> None:
+    connect = {"Event": "AgentConnect", "Queue": "q-general", "Interface": "PJSIP/agent1001", "MemberName": "agent1001"}
+    later = member("QueueMemberStatus", "agent1001", InCall="0", Status="2")
+    held = view(member("QueueMemberAdded", "agent1001"), connect, later)
+    assert all(q["in_call"] for q in held["queues"].values())
+    ended = view(member("QueueMemberAdded", "agent1001"), connect, {**later, "LastCall": str(int(NOW) + 1)})
+    assert not any(q["in_call"] for q in ended["queues"].values())  # app_queue ended it: LastCall moved
+
+
+def test_a_queue_status_snapshot_during_the_call_keeps_the_member_in_it() -> None:
+    b = board()
+    b.handle(member("QueueMemberAdded", "agent1001"), NOW)
+    b.handle({"Event": "AgentConnect", "Queue": "q-general", "Interface": "PJSIP/agent1001"}, NOW)
+    b.reconcile([member("QueueMember", "agent1001", Status="2")], NOW)
+    assert b.seats["agent1001"].queues["general"].in_call
+    b.reconcile([member("QueueMember", "agent1001", Status="1", LastCall=str(int(NOW) + 1))], NOW)
+    assert not b.seats["agent1001"].queues["general"].in_call
