@@ -2,11 +2,12 @@
 whichever node holds the call (docs/cluster.md "Whichever node holds the call").
 
 A citizen calls through the proxy with node A disabled in both proxies' dispatchers (``dispatcher.
-set_state d``: neither probes nor load bring it back), so the call lands on node B and a seat of B
-answers it. The desk page of that seat, served by node A's engine, pops the call's ticket and
-transfers it to 12366: the tax sub-center's gateway of node B (a port only B dials) takes the call
-and the ticket records the transfer, answered. The wallboard of either engine shows the talking
-seat with B's AMI, and, with every seat paused, one caller waiting on each node."""
+set_state d``: neither probes nor load bring it back), so the call lands on node B and a seat (one
+phone registered at the proxies, logged in once) answers it from B. The desk page of that seat,
+served by node A's engine, pops the call's ticket and transfers it to 12366: the tax sub-center's
+gateway of node B (a port only B dials) takes the call and the ticket records the transfer,
+answered. The wallboard of either engine shows the talking seat with B's AMI, and, with no seat
+logged in, one caller waiting on each node."""
 
 from __future__ import annotations
 
@@ -25,12 +26,13 @@ from ivr.asterisk_conf.dispatcher import NODES_SET
 from ivr.asterisk_conf.kamctl import ctl_socket
 from ivr.kamrpc import call
 from ivr.store import keyspace
-from testbed.calls import hang_up_all, pause_all, until
+from testbed.calls import hang_up_all, until
 from testbed.cluster import ClusterBed
 from testbed.console import ConsoleSite, bed_site, http_client, sign_in_http
 from testbed.ports import PortAllocator
 from testbed.pytest_plugin import kept_logs
-from testbed.sipp import Sipp, agent_phone, sip_peer
+from testbed.cluster_seats import ivr, log_in, members, seat_phones
+from testbed.sipp import sip_peer
 from tickets.store import TicketStore
 import cluster_fixtures
 
@@ -93,20 +95,23 @@ async def board_until(site: ConsoleSite, check: Callable[[Any], bool], timeout: 
 
 
 @pytest.fixture
-async def seats_of_b(cluster: ClusterBed, tmp_path: Path) -> AsyncIterator[list[Sipp]]:
-    """Every seat of node B logged in there, its softphone answering and talking for a minute."""
-    b = cluster.nodes[1]
-    assert b.state
-    phones = [await agent_phone(tmp_path, port=port, media_port=_ports.block(4), talk_ms=60_000, name=f"seat-b-{agent}")
-              for agent, port in b.state.agent_ports.items() if agent in b.settings.agents]
-    await b.log_in_agents()
-    yield phones
-    for p in phones:
-        await p.stop()
+async def seats(cluster: ClusterBed, amis: list[AmiClient], tmp_path: Path) -> AsyncIterator[list[str]]:
+    """Every seat's phone registered at the proxies, answering and talking for a minute; each seat
+    logged in once (through the wish: every node adds it), logged out after."""
+    names = list(cluster.nodes[0].settings.agents)
+    phones = await seat_phones(cluster, tmp_path, names, talk_ms=60_000)
+    try:
+        await log_in(cluster, amis, names)
+        yield names
+    finally:
+        for seat in names:
+            await ivr(cluster, "agents", "logout", seat)
+        for p in phones.values():
+            await p.close()
 
 
 async def test_the_desk_on_node_a_pops_the_ticket_and_transfers_a_call_node_b_holds(
-    cluster: ClusterBed, carrier: Any, amis: list[AmiClient], tickets: TicketStore, seats_of_b: list[Sipp],
+    cluster: ClusterBed, carrier: Any, amis: list[AmiClient], tickets: TicketStore, seats: list[str],
     tmp_path: Path,
 ) -> None:
     a, b = cluster.nodes
@@ -169,9 +174,8 @@ async def test_the_wallboard_of_either_engine_shows_the_callers_waiting_on_both_
     cluster: ClusterBed, carrier: Any, amis: list[AmiClient],
 ) -> None:
     assert cluster.state
-    for bed, ami in zip(cluster.nodes, amis):  # every seat a member on each node, paused: callers wait
-        await bed.log_in_agents()
-        await pause_all(bed, ami, True)
+    for ami in amis:  # no seat logged in (the bed starts so; the desk test logs its seats out): callers wait
+        assert not await members(ami)
     try:
         # one carrier sipp (it has one address), a call every 10 s: the first forced to A, the second to B
         callers = [carrier.next_caller(), carrier.next_caller()]
@@ -187,6 +191,5 @@ async def test_the_wallboard_of_either_engine_shows_the_callers_waiting_on_both_
             board = await board_until(bed_site(bed.state), lambda board: board["platform"]["waiting_by_node"] == expected)
             assert board["platform"]["waiting"] == 2
     finally:
-        for bed, ami in zip(cluster.nodes, amis):
+        for ami in amis:
             await hang_up_all(ami)
-            await pause_all(bed, ami, False)
