@@ -29,9 +29,9 @@ KINDS = {
     "abandoned_in_queue": "abandoned_queue",
     "tax_busy_then_answered": "transfer_failed",
 }
-# each recorded call's ticket phases: opened, its queue visits' (queue:<queue>:<n>), closed
+# each recorded call's ticket phases: opened, its queue visits' (queue:<queue>:<n>), closed, a rated call's survey
 PHASES = {
-    "answered_rated": {"opened", "queue:general:1", "closed"},
+    "answered_rated": {"opened", "queue:general:1", "closed", "survey"},  # survey: its rating counted (queues/kpi.py)
     "hangup_in_greeting": {"opened", "closed"},
     "abandoned_in_queue": {"opened", "queue:general:1", "closed"},
     "tax_busy_then_answered": {"opened", "queue:general:1", "closed"},

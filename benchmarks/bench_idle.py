@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.attach:
         result = run(TestBed.attach(args.attach), args)
     else:
-        bed = TestBed(args.config, name=f"bench-idle-{os.getpid()}", engines=2, sentinel=True)
+        bed = TestBed(args.config, name=f"bench-idle-{os.getpid()}", engines=2, sentinel=True, trace_agi=False)
         log(f"starting test bed {bed.name} (Asterisk, two engines, Redis master + 2 replicas + 3 sentinels)")
         try:
             with bed.running(REPO / "build" / "bench-logs" / "idle", progress=log):

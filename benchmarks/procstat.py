@@ -18,14 +18,22 @@ _TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 _CPUCLOCK_SCHED = 2
 
 
-def _stat_fields(pid: int) -> list[str] | None:
+def _stat_fields(pid: int, tid: int | None = None) -> list[str] | None:
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
+        with open(f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat", "rb") as f:
             raw = f.read().decode("ascii", "replace")
     except OSError:
         return None
     # the command name may contain spaces and parentheses: split after the last ')'
     return raw.rsplit(") ", 1)[1].split()
+
+
+def _comm(pid: int, tid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/task/{tid}/comm", "rb") as f:
+            return f.read().decode("ascii", "replace").strip()
+    except OSError:
+        return None
 
 
 def process_cpu_ns(pid: int) -> int:
@@ -74,3 +82,20 @@ class Meters:
     @staticmethod
     def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
         return {k: (after[k] - before[k]) / 1e9 for k in before}
+
+
+def thread_cpu_ns(pid: int, name: str | None = None) -> dict[int, int]:
+    """CPU time (user + system) of each live thread of ``pid`` (only those called ``name``, if
+    given), in ns, by thread id (10 ms ticks)."""
+    out: dict[int, int] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        if name is not None and _comm(pid, int(tid)) != name:
+            continue
+        fields = _stat_fields(pid, int(tid))
+        if fields is not None:  # None: it ended between the listing and the read
+            out[int(tid)] = (int(fields[11]) + int(fields[12])) * _TICK_NS
+    return out

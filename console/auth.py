@@ -40,6 +40,14 @@ def public(handler: H) -> H:
     return handler
 
 
+def signed_api(handler: H) -> H:
+    """A machine API with its own authentication (an HMAC signature over the body: the
+    departments' write-back): no session and no CSRF token, since no browser sends it."""
+    setattr(handler, "_console_public", True)  # noqa: B010 (as in public())
+    setattr(handler, "_console_signed", True)  # noqa: B010
+    return handler
+
+
 def roles(*allowed: Role) -> Callable[[H], H]:
     """Only users of these roles (others get 403); without it any signed-in user may."""
 
@@ -113,7 +121,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 @web.middleware
 async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.method not in SAFE_METHODS:
+    if request.method not in SAFE_METHODS and not getattr(request.match_info.handler, "_console_signed", False):
         session = request.get(SESSION)
         expected = session.csrf if session else request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not expected or not hmac.compare_digest((await _sent_token(request)).encode(), expected.encode()):

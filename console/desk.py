@@ -35,6 +35,7 @@ from queues.follower import send_amend, write_amend
 from queues.seat_control import SeatControl, SeatError
 from queues.wish_store import SeatWishes
 from tickets.store import TicketStore
+from supervision.store import NOTICE_FIELD, notice_for
 from queues.agents import STATE_LABELS, Seat
 from queues.waiting import Amend, desk_stub, request_label
 from tickets.model import DISPOSITION_LABELS, Deadline, Disposition, Ticket
@@ -74,13 +75,16 @@ class Desk:
         seat = Seat.from_json(json.loads(raw_seat)) if raw_seat else Seat(agent)
         seat_json = seat.to_json(datetime.now().timestamp())
         seat_json["label"] = STATE_LABELS.get(seat_json["state"], seat_json["state"])
-        record = cast(str | None, await self.redis.hget(keyspace.desk(agent), "doc"))
+        record, notice = cast(list[str | None], await self.redis.hmget(keyspace.desk(agent), ["doc", NOTICE_FIELD]))
+        call = json.loads(record) if record else None
         return {
             "agent": agent,
             "name": settings.agents[agent].name if agent in settings.agents else agent,
             "seat": seat_json,
-            "call": await self._call(json.loads(record)) if record else None,
+            "call": await self._call(call) if call else None,
             "pause_reasons": dict(settings.pause_reasons),
+            # a supervisor on this call (supervision/store.py), shown when the configuration says so
+            "supervision": notice_for(notice, call) if settings.supervision.notify_agent else None,
         }
 
     async def _call(self, record: dict[str, Any]) -> dict[str, Any]:

@@ -6,16 +6,19 @@ in a browser. Without the variable only admins can (docs/operations.md).
 
 From the engine process itself: calls in progress, the AGI round trip and the event loop's lag
 (:mod:`ivr.core.latency`, re-bucketed to a few bounds), the journals' backlog. From Redis, shared by
-every engine: today's calls per line and queue with their waits (the KPI counters), the push
-backlog per department endpoint (consumer-group lag + unacknowledged) and its dead letters.
+every engine: today's calls per line and queue with their waits and satisfaction (the KPI counters), the push
+backlog per department endpoint (consumer-group lag + unacknowledged) and its dead letters, each
+node's trunks reachable or not (transfer/trunk_watch.py). From the
+disk: the recordings' headroom and its alarm (recording/, docs/recording.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, cast
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -26,6 +29,10 @@ from console.context import Console, EngineView  # EngineView: ivr.service impor
 from ivr.store import keyspace
 from ivr.core.latency import BOUNDS, Histogram
 from queues import kpi
+from recording.store import disk, finished
+from tickets.writeback import counters, workflow_kpis
+from transfer.model import qualified_trunks
+from transfer.trunk_watch import trunk_rows
 
 if TYPE_CHECKING:
     from console.users import User
@@ -84,6 +91,9 @@ async def render(console: "Console", engine: EngineView | None) -> bytes:
                                             "agi.allowed_peers, cut before reading", value=engine.agi_refused()))
     families += await _kpi(console)
     families += await _push(console)
+    families += await _workflow(console)
+    families.append(await _trunks(console))
+    families += await asyncio.to_thread(recording_families, console)
     registry = CollectorRegistry()
     registry.register(_Snapshot(families))
     return generate_latest(registry)
@@ -105,7 +115,25 @@ async def _kpi(console: "Console") -> list[Any]:
             offered.add_metric([queue, outcome], c[outcome])
         waits.add_metric([queue], c["wait_ms"] / 1000)
         longest.add_metric([queue], c["longest_wait_s"])
-    return [calls, offered, waits, longest]
+    return [calls, offered, waits, longest, *_survey(today["satisfaction"])]
+
+
+SURVEY_OUTCOMES = {"asked": "survey_offered", "rated": "rated", "satisfied": "satisfied", "low": "low_rated"}
+
+
+def _survey(survey: Mapping[str, Any]) -> list[Any]:
+    """Today's satisfaction survey per queue and per line (labels bounded by the config, never a caller or an agent)."""
+    calls = GaugeMetricFamily("ivr_satisfaction_calls_today", "callers asked to rate today, by outcome "
+                              "(rated: keyed 1-5; satisfied: 4-5; low: at or below tickets.satisfaction_low)",
+                              labels=["scope", "name", "outcome"])
+    ratings = GaugeMetricFamily("ivr_satisfaction_rating_sum_today", "sum of today's ratings (average = sum / rated)",
+                                labels=["scope", "name"])
+    for scope in ("queue", "line"):
+        for name, c in survey[f"{scope}s"].items():
+            for outcome, counter in SURVEY_OUTCOMES.items():
+                calls.add_metric([scope, name, outcome], c[counter])
+            ratings.add_metric([scope, name], c["rating_sum"])
+    return [calls, ratings]
 
 
 async def _push(console: "Console") -> list[Any]:
@@ -126,3 +154,48 @@ async def _push(console: "Console") -> list[Any]:
         backlog.add_metric([name], int(lag) + int(group.get("pending", 0)))
         dead.add_metric([name], await console.redis.llen(keyspace.push_dead(name)))
     return [backlog, dead]
+
+
+async def _workflow(console: "Console") -> list[Any]:
+    """Cases after the call: overdue open ones, the on-time share, the departments' write-backs."""
+    w = await workflow_kpis(console.redis)
+    applied, refused = await counters(console.redis)
+    out = [GaugeMetricFamily("ivr_tickets_overdue", "open cases (not 办结) past their deadline (超期)", value=w["overdue"]),
+           GaugeMetricFamily("ivr_tickets_closed_on_time_ratio", "share of cases closed by their deadline",
+                             value=w["on_time_share"])]
+    closed = CounterMetricFamily("ivr_tickets_closed", "cases closed by a department, by whether on time", labels=["on_time"])
+    closed.add_metric(["yes"], w["closed_on_time"])
+    closed.add_metric(["no"], w["closed_late"])
+    events = CounterMetricFamily("ivr_dept_writebacks", "department write-backs applied", labels=["department", "event"])
+    for key, n in sorted(applied.items()):
+        events.add_metric(key.split("|", 1), n)
+    refusals = CounterMetricFamily("ivr_dept_refused", "department write-backs refused", labels=["department", "reason"])
+    for key, n in sorted(refused.items()):
+        refusals.add_metric(key.split("|", 1), n)
+    return [*out, closed, events, refusals]
+
+
+async def _trunks(console: "Console") -> Any:
+    """Each node's qualified trunks (sub-centers, the emergency trunk) as its follower last saw them."""
+    up = GaugeMetricFamily("ivr_trunk_up", "1: the trunk's gateway answers Asterisk's OPTIONS probe; 0: unreachable "
+                           "(calls for it fail at once and go to the fallback queue)", labels=["trunk", "node"])
+    settings = console.settings()
+    wanted = set(qualified_trunks(settings.subcenters, settings.emergency))
+    for row in trunk_rows(cast(dict[str, str], await console.redis.hgetall(keyspace.TRUNKS))):
+        if row["trunk"] in wanted:
+            up.add_metric([row["trunk"], row["asterisk"]], int(row["up"]))
+    return up
+
+
+def recording_families(console: "Console") -> list[Any]:
+    """The recordings disk (statvfs: no file is read) and the finished recordings not yet kept."""
+    s = console.settings().recording
+    d = disk(s)
+    out = [GaugeMetricFamily("ivr_recordings_pending", "finished recordings waiting to be compressed onto their ticket",
+                             value=len(finished(s)))]
+    if d is not None:
+        out += [GaugeMetricFamily("ivr_recording_disk_free_bytes", "free space on the recordings disk", value=d.free),
+                GaugeMetricFamily("ivr_recording_disk_used_ratio", "share of the recordings disk in use", value=d.used_ratio),
+                GaugeMetricFamily("ivr_recording_disk_alarm", "1: the recordings disk is past recording.disk_alarm_percent "
+                                  "or below recording.disk_min_free_mb (calls are answered regardless)", value=int(d.alarm))]
+    return out

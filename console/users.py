@@ -6,6 +6,7 @@ agent user is bound to one seat of ``config/queues.yaml``: the desk it may open 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import asdict, dataclass
@@ -25,8 +26,14 @@ ROLE_LABELS: dict[Role, str] = {"admin": "管理员", "supervisor": "班长", "a
 MIN_PASSWORD = 10  # characters
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended cost
-# verified against when the user does not exist, so that a wrong name costs as long as a wrong password
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so that a wrong name costs as long as a wrong
+    password; made at the first sign-in, not at import (a hash costs ~0.3 s of CPU, and every
+    command and page module that imports this one would pay it)."""
+    return _hasher.hash("not a password of anyone")
 
 
 class UserError(ValueError):
@@ -60,9 +67,11 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(user: User | None, password: str) -> bool:
-    """True if ``password`` is the user's; as slow for an unknown user as for a known one."""
+    """True if ``password`` is the user's; as slow for an unknown user as for a known one (the
+    dummy hash is made before either is told apart, so the first call is as slow for both)."""
+    dummy = _dummy_hash()
     try:
-        return _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+        return _hasher.verify(user.password_hash if user else dummy, password) and user is not None
     except (VerificationError, InvalidHashError):
         return False
 

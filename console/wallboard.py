@@ -37,6 +37,8 @@ from tickets.store import TicketStore
 from queues import kpi
 from queues.agents import Seat
 from queues.waiting import Waiting
+from transfer.model import EMERGENCY_TRUNK, qualified_trunks
+from transfer.trunk_watch import trunk_rows
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +74,11 @@ class Labels:
 
 def build_snapshot(settings: Settings, seats: Mapping[str, Mapping[str, Any]], waiting: Iterable[Waiting],
                    callbacks: Iterable[Mapping[str, Any]], buckets: Mapping[str, Mapping[str, Mapping[str, str]]],
-                   labels: Labels, now: float) -> dict[str, Any]:
-    """The wallboard as plain data (JSON): ``queues`` and ``lines`` rows, ``platform`` totals."""
+                   labels: Labels, now: float, disk: Mapping[str, str] | None = None,
+                   trunks: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The wallboard as plain data (JSON): ``queues`` and ``lines`` rows, ``platform`` totals;
+    ``disk``: the recordings disk as the recording worker last measured it (``ivr:recording:disk``);
+    ``trunks``: each node's trunks as its follower last saw them (``ivr:trunks``)."""
     waiting = [w for w in waiting if not w.stale(now)]  # (an Asterisk nobody follows left them)
     pending: dict[str, int] = {}
     for request in callbacks:
@@ -107,12 +112,38 @@ def build_snapshot(settings: Settings, seats: Mapping[str, Mapping[str, Any]], w
             "callbacks_pending": sum(pending.values()),
             "waiting_by_node": dict(sorted(by_node.items())),
             "today": _totals((buckets.get(f"line:{n}", {}) for n in settings.numbers), (labels.day,)),
+            "satisfaction_today": _survey((buckets.get(f"line:{n}", {}) for n in settings.numbers), labels.day),
             "last_hour": _totals((buckets.get(f"line:{n}", {}) for n in settings.numbers), labels.last_hour),
+            "recording_disk": recording_disk(disk or {}, now),
         },
         # each seat's state and, talking or ringing, the node (AMI host:port) holding its call
         "seats": [{"agent": seat.agent, "state": seat.state(now), "node": str(data.get("node") or "")}
                   for seat, data in sorted(board, key=lambda b: b[0].agent)],
+        "trunks": trunk_board(settings, trunks or {}, now),
     }
+
+
+def trunk_board(settings: Settings, raw: Mapping[str, str], now: float) -> list[dict[str, Any]]:
+    """The qualified trunks (sub-centers, the emergency trunk) each node has a state for: ``up``
+    False while the gateway does not answer OPTIONS (a call for it fails at once)."""
+    titles = {name: sub.title for name, sub in settings.subcenters.items()}
+    if settings.emergency is not None:
+        titles[EMERGENCY_TRUNK] = settings.emergency.title
+    wanted = set(qualified_trunks(settings.subcenters, settings.emergency))
+    return [{"trunk": r["trunk"], "title": titles[r["trunk"]], "node": r["asterisk"], "up": r["up"],
+             "age_s": round(max(0.0, now - r["at"]), 1)} for r in trunk_rows(raw) if r["trunk"] in wanted]
+
+
+def recording_disk(raw: Mapping[str, str], now: float) -> dict[str, Any] | None:
+    """The recordings disk's tile: use, free bytes and the alarm (recording/worker.py writes them
+    every sweep, ≤ 10 s); None before any engine measured it. ``age_s`` tells a stale reading:
+    no engine holds the follow lease, so nobody measures."""
+    try:
+        total, free, at = int(raw["total"]), int(raw["free"]), float(raw.get("at") or 0)
+    except (KeyError, ValueError):
+        return None
+    return {"total": total, "free": free, "used_ratio": round((total - free) / total, 4) if total > 0 else 1.0,
+            "alarm": raw.get("alarm") == "1", "age_s": round(max(0.0, now - at), 1)}
 
 
 def _row(dimension: str, name: str, title: str, waiting: list[Waiting], buckets: Mapping[str, Mapping[str, Mapping[str, str]]],
@@ -127,6 +158,7 @@ def _row(dimension: str, name: str, title: str, waiting: list[Waiting], buckets:
         "longest_wait_s": _longest(waiting, now),
         "today": _totals([mine], (labels.day,)),
         "last_hour": _totals([mine], labels.last_hour),
+        "satisfaction_today": _survey([mine], labels.day),
         "trend_svg": trend_svg([t["offered"] for t in trend], [t["answered_15"] for t in trend], title),
     }
 
@@ -135,6 +167,11 @@ def _totals(dimensions: Iterable[Mapping[str, Mapping[str, str]]], labels: Itera
     labels = tuple(labels)
     rates = kpi.with_rates(kpi.sum_counters(d.get(label) or {} for d in dimensions for label in labels))
     return {k: rates[k] for k in SHOWN}
+
+
+def _survey(dimensions: Iterable[Mapping[str, Mapping[str, str]]], day: str) -> dict[str, Any]:
+    """Today's satisfaction survey (queues/kpi.py): asked, rated, average, share satisfied, low ratings."""
+    return kpi.with_shares(kpi.sum_survey(d.get(day) or {} for d in dimensions))
 
 
 def _longest(waiting: list[Waiting], now: float) -> float:
@@ -179,7 +216,7 @@ def trend_svg(offered: list[int], within_15: list[int], title: str, width: int =
 # --- reading Redis ----------------------------------------------------------------------------
 
 class WallboardSource:
-    """Reads what a snapshot needs from Redis (four round trips, whatever the number of calls)."""
+    """Reads what a snapshot needs from Redis (six round trips, whatever the number of calls)."""
 
     def __init__(self, redis: aioredis.Redis, tickets: TicketStore, settings: Callable[[], Settings]):
         self.redis, self.tickets, self.settings = redis, tickets, settings
@@ -191,9 +228,11 @@ class WallboardSource:
         waiting = cast(list[str], await self.redis.hvals(keyspace.QUEUE_WAITING))
         callbacks = cast(list[str], await self.redis.hvals(keyspace.CALLBACKS))
         buckets = await self.tickets.kpi_buckets((labels.day, *labels.trend))
+        disk = cast(dict[str, str], await self.redis.hgetall(keyspace.RECORDING_DISK))
+        trunks = cast(dict[str, str], await self.redis.hgetall(keyspace.TRUNKS))
         return build_snapshot(self.settings(), {a: json.loads(s) for a, s in seats.items()},
                               [Waiting.from_json(json.loads(w)) for w in waiting],
-                              [json.loads(c) for c in callbacks], buckets, labels, now)
+                              [json.loads(c) for c in callbacks], buckets, labels, now, disk, trunks)
 
 
 class Wallboard:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ivr.ami.client import AmiClient, AmiError
 from ivr.asterisk_conf import reload_modules
-from ivr.asterisk_conf.dispatcher import shares
+from ivr.asterisk_conf.dispatcher import CARRIER_SET, NODES_SET, gateways, shares
 from ivr.asterisk_conf.files import write_files
 from ivr.asterisk_conf.kamctl import ctl_socket
 from ivr.cluster_status import destinations, node_uris
@@ -88,21 +88,29 @@ async def apply_nodes(s: Settings, rendered: dict[str, dict[str, str]], dirs: di
     return list(await asyncio.gather(*(one(node) for node in rendered)))
 
 
+GATEWAY = "gateway"  # how a carrier's gateway (set 2) stands in the triples, beside the nodes' duid
+
+
 def wanted_list(s: Settings) -> set[tuple[str, str, int]]:
-    """(URI, duid, weight) of each node as the rendered dispatcher.list gives them to Kamailio."""
+    """(URI, duid, weight) of each node as the rendered dispatcher.list gives them to Kamailio, and
+    (URI, "gateway", priority) of each of the carrier's gateways (``cluster.carrier``)."""
     assert s.cluster is not None
     percent = shares(s.cluster)
-    return {(uri, name, percent[name]) for uri, name in node_uris(s).items()}
+    return ({(uri, name, percent[name]) for uri, name in node_uris(s).items()}
+            | {(uri, GATEWAY, priority) for uri, priority in gateways(s.cluster).items()})
 
 
 def running_list(reply: list[Any]) -> set[tuple[str, str, int]]:
     """The same triples from a proxy's ``dispatcher.list`` reply."""
     out = set()
-    for dest in destinations(reply):
+    for dest in destinations(reply, NODES_SET):
         attrs = dest.get("ATTRS", {})
         attrs = attrs if isinstance(attrs, dict) else {}
         weight = attrs.get("WEIGHT", 0)
         out.add((str(dest.get("URI", "")), str(attrs.get("DUID", "")), weight if isinstance(weight, int) else 0))
+    for dest in destinations(reply, CARRIER_SET):
+        priority = dest.get("PRIORITY", 0)
+        out.add((str(dest.get("URI", "")), GATEWAY, priority if isinstance(priority, int) else 0))
     return out
 
 

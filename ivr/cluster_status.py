@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from ivr.ami.client import AmiClient, AmiError
 from ivr.asterisk_conf import kamtext
+from ivr.asterisk_conf.dispatcher import NODES_SET
 from ivr.asterisk_conf.kamctl import ctl_socket
 from ivr.config import Settings
 from ivr.core.conftext import split_ip_port
@@ -85,14 +86,14 @@ def dispatcher_view(reply: list[Any], nodes: dict[str, str]) -> dict[str, str]:
     """A proxy's ``dispatcher.list`` reply as node -> state; ``nodes`` maps each node's SIP URI
     (``sip:address:port``) to its name. A destination that is no node keeps its URI."""
     out: dict[str, str] = {}
-    for dest in destinations(reply):
+    for dest in destinations(reply, NODES_SET):  # not the carrier's gateways (set 2, cluster.carrier)
         uri, flags = str(dest.get("URI", "")), str(dest.get("FLAGS", ""))
         out[nodes.get(uri, uri)] = STATES.get(flags[:1], f"unknown ({flags})")
     return out
 
 
-def destinations(reply: list[Any]) -> list[dict[str, Any]]:
-    """Every DEST of every SET (a name that appears once is a struct, several times a list)."""
+def destinations(reply: list[Any], set_id: int) -> list[dict[str, Any]]:
+    """Every DEST of the SET ``set_id`` (a name that appears once is a struct, several times a list)."""
     def each(value: Any) -> list[Any]:
         return value if isinstance(value, list) else [value]
 
@@ -101,7 +102,9 @@ def destinations(reply: list[Any]) -> list[dict[str, Any]]:
         records = top.get("RECORDS", {}) if isinstance(top, dict) else {}
         sets = records.get("SET", []) if isinstance(records, dict) else []
         for one in each(sets):
-            targets = one.get("TARGETS", {}) if isinstance(one, dict) else {}
+            if not isinstance(one, dict) or one.get("ID") != set_id:
+                continue
+            targets = one.get("TARGETS", {})
             dests = targets.get("DEST", []) if isinstance(targets, dict) else []
             found += [d for d in each(dests) if isinstance(d, dict)]
     return found

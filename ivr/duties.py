@@ -27,6 +27,7 @@ from ivr.node_watch import SCOPE as NODES_SCOPE
 from ivr.store.lease import DUTIES, RENEW_EVERY, TTL, Lease, keep_leases
 from queues.agents import CALL_EVENTS
 from queues.follower import LiveFollower
+from transfer.trunk_watch import TrunkWatch
 from queues.seat_applier import SeatApplier
 from queues.seat_control import SeatFollower
 
@@ -44,10 +45,11 @@ class Duties:
                  live: LiveFollower, seats: SeatFollower, callbacks: CallbackWorker,
                  ami: Callable[[], AmiClient | None], *, ttl: float = TTL, renew_every: float = RENEW_EVERY,
                  confirm: Callable[[], Coroutine[Any, Any, None]] | None = None,
-                 applier: SeatApplier | None = None):
+                 applier: SeatApplier | None = None, trunks: TrunkWatch | None = None):
         """``confirm``: a replica holds this connection's writes (Redis behind Sentinel: a lease's
         token counts once it would survive a failover; :func:`ivr.store.failover.confirm`);
-        ``applier``: the node's seat applier, fed this node's seat facts (*7x, AgentComplete)."""
+        ``applier``: the node's seat applier, fed this node's seat facts (*7x, AgentComplete);
+        ``trunks``: the node's trunks' reachability (ContactStatus), for the wallboard."""
         self.redis = redis
         self.leases = {duty: Lease(redis, duty, asterisk, identity, ttl=ttl, renew_every=renew_every, confirm=confirm)
                        for duty in DUTIES}
@@ -58,6 +60,7 @@ class Duties:
         self.follower, self.live, self.seats, self.callbacks = follower, live, seats, callbacks
         self._ami = ami
         self.applier = applier
+        self.trunks = trunks
         self._tasks: set[asyncio.Task[None]] = set()
         follower.tickets.fenced_by(self.follow.token_key, self.follow.fence)
 
@@ -76,6 +79,8 @@ class Duties:
         if self.applier is not None:
             for name in ("UserEvent", "AgentComplete"):
                 ami.on(name, self._gated(self.applier.on_event))
+        if self.trunks is not None:
+            ami.on("ContactStatus", self._gated(self.trunks.on_event))
         ami.on("*", self._gated(self.live.on_event))  # after the call follower: its tracker knows the call
 
     def on_ivr_record(self, record: dict[str, Any]) -> None:
@@ -100,6 +105,8 @@ class Duties:
         self.follower.on_login(ami)
         self.seats.on_login(ami)
         self.live.on_login(ami)
+        if self.trunks is not None:
+            self.trunks.on_login(ami)
 
     def _gained(self, _token: int) -> None:
         ami = self._ami()

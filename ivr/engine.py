@@ -23,7 +23,7 @@ from ivr.core.channel import CallerHungUp, CallInfo, Channel, ChannelError
 from ivr.flows.compiler import Flow
 from ivr.flows.flowset import FlowSet
 from ivr.hot_reload import LiveFlows
-from ivr.flows.base import TicketLookup
+from ivr.flows.base import CallerTickets, TicketLookup
 from ivr.flows.resume import BadResumePoint, Resume, decode
 from ivr.flows.runner import CallRecord, apply_route, run_call
 from ivr.core.masking import mask_number
@@ -40,10 +40,14 @@ class RecordStore(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class EarlierTicket:
-    """One of the caller's recent tickets; ``open``: not yet marked 办结 (docs/tickets.md)."""
+    """One of the caller's recent tickets; ``open``: not yet marked 办结 (docs/tickets.md);
+    ``case``: a matter the caller can follow — a seat answered the call, or the workflow moved
+    it on. Only cases are offered to the progress query: the stub of a call hung up in the
+    menus (a query call's own, say) is no 工单正在办理."""
 
     number: str
     open: bool
+    case: bool = False
 
 
 RepeatLookup = Callable[[str, str], Awaitable[list[EarlierTicket]]]
@@ -121,7 +125,7 @@ class Engine:
         try:
             elderly = await self._elderly_entry(flows, call)  # a stand-in still raises their priority
             record = await run_call(flows, call, channel, deadline=self.call_timeout, tickets=self.tickets,
-                                    entry=elderly, resume=resume)
+                                    caller_tickets=_caller_tickets(repeat), entry=elderly, resume=resume)
             earlier: list[EarlierTicket] = await _bounded(repeat, REPEAT_TIMEOUT, [])
         finally:
             if repeat is not None and not repeat.done():
@@ -212,6 +216,20 @@ class Engine:
 
 
 T = TypeVar("T")
+
+
+def _caller_tickets(repeat: "asyncio.Future[list[EarlierTicket]] | None") -> CallerTickets | None:
+    """The flow's view of the repeat-caller look-up already running (12345 offers a caller with
+    an open case the progress query): its cases only; shielded, so a flow that stops waiting
+    does not cancel it."""
+    if repeat is None:
+        return None
+    running = repeat
+
+    async def recent() -> list[tuple[str, bool]]:
+        return [(t.number, t.open) for t in await asyncio.shield(running) if t.case]
+
+    return recent
 
 
 async def _bounded(lookup: "asyncio.Future[T] | None", timeout: float, default: T) -> T:

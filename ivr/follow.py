@@ -34,7 +34,7 @@ from ivr.ami.client import AmiClient, AmiError
 from ivr.config import Settings
 from ivr.core.calendar import HolidayCalendar
 from tickets.store import TicketStore
-from queues.kpi import visit_increments
+from queues.kpi import SURVEY_PHASE, survey_increments, visit_increments
 from tickets.deadline import handling_deadline
 from tickets.model import Deadline, Ticket
 from tracking import cdr
@@ -79,6 +79,7 @@ class CallFollower:
         self._closed: list[str] = []  # closed tickets not yet logged
         self.events_seen = 0
         self._work = asyncio.Event()  # a call came while the loop waited with nothing to sweep
+        self.on_closed: Callable[[str], None] | None = None  # told a call's linkedid when its ticket's close is journaled (recordings)
 
     def _deadline(self, t: Ticket) -> Deadline:
         """A working-day deadline depends only on the day received and the type: computed once a
@@ -208,9 +209,20 @@ class CallFollower:
             self.tickets.write_nowait(change.ticket, change.phase)
             if change.phase == "closed":
                 t = change.ticket
+                self._count_survey(t)
                 if not self._closed:  # once the events at hand are handled: one log record for all
                     asyncio.get_running_loop().call_soon(self._log_closed)
                 self._closed.append(f"call {t.linkedid} {t.disposition} ({t.closed_by})")
+                if self.on_closed is not None:
+                    self.on_closed(t.linkedid)
+
+    def _count_survey(self, t: Ticket) -> None:
+        """The closed call's satisfaction survey, counted for its queue, line and agent (its own
+        phase: a close written again counts once)."""
+        rules = self.live_settings().tickets
+        increments = survey_increments(t, low=rules.satisfaction_low, keep_days=rules.kpi_retention_days)
+        if increments:
+            self.tickets.write_visit_nowait(t.linkedid, SURVEY_PHASE, increments)
 
     def _log_closed(self) -> None:
         """Name every ticket closed since the last line: one record per batch of events (a log

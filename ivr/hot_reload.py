@@ -29,6 +29,7 @@ from ivr.flows.goto import Subflow
 from ivr.flows.lint import CatalogTiming, lint_flows, timing_for, worst_from
 from ivr.flows.validate import check_flow
 from ivr.numbers.routing import MERGED_NOTICE, NUMBER_BUDGET, entry_for, notice_for
+from recording.rules import NOTICE_PROMPT, notice_possible
 
 if TYPE_CHECKING:
     from ivr.prompts.catalog import PromptCatalog
@@ -48,16 +49,19 @@ def _number_compliance(loaded: LoadedConfig, flows: Mapping[str, Flow], catalog:
         start = target.after_notice if notice else target.start
         worst = worst_from(flows, target.name, start, timing)
         before = timing.prompt(notice) if notice else 0.0
+        # the recording notice, played as the caller joins a queue (recording/rules.py)
+        recorded = timing.prompt(NOTICE_PROMPT) if notice_possible(loaded.settings.recording, number) else 0.0
         if worst is not None:
-            seconds[number] = round(before + worst[0], 3)
-        if not notice and target.header.budget is not None and target.header.budget <= NUMBER_BUDGET:
+            seconds[number] = round(before + worst[0] + recorded, 3)
+        if not notice and not recorded and target.header.budget is not None and target.header.budget <= NUMBER_BUDGET:
             continue  # the flow's own budget holds it (lint_flows reports it there)
         budget = min(NUMBER_BUDGET, target.header.budget or NUMBER_BUDGET)
-        if worst is not None and before + worst[0] <= budget + 1e-9:
+        if worst is not None and before + worst[0] + recorded <= budget + 1e-9:
             continue
-        got = "no path reaches a human" if worst is None else f"worst case {before + worst[0]:g}s to a human"
+        got = "no path reaches a human" if worst is None else f"worst case {before + worst[0] + recorded:g}s to a human"
         path = (f"notice {notice} {before:g}s → " if notice else "") + (
-            " → ".join(f"{s.node}[{s.label}] {s.seconds:g}s" for s in worst[1]) if worst else "")
+            " → ".join(f"{s.node}[{s.label}] {s.seconds:g}s" for s in worst[1]) if worst else "") + (
+            f" → {NOTICE_PROMPT} {recorded:g}s" if recorded else "")
         loc = _parse_location(loaded.origin(f"numbers.{number}"))
         errors.append(SourceError(loc, f"number {number} ({entry.mode}, flow {target.name}): {got} exceeds {budget:g}s: "
                                        f"{path}; shorten it, or say why not in its entry: compliance: {{exempt: \"reason\"}}"))
@@ -77,9 +81,9 @@ def compile_config(
 
     Settings problems raise :class:`ivr.config.ConfigError` (already located) first, since
     flows cannot be checked against broken settings. Compliance-lint problems (a budget
-    exceeded, a menu whose 0 misses a human) are refused only with ``strict_lint``: ``ivr
-    check`` fails on them, but a running hotline keeps answering on a flow that is a few
-    seconds too slow rather than refusing to load (they are in ``lint_problems``).
+    exceeded, a menu whose 0 misses a human) raise only with ``strict_lint``; otherwise they
+    are in ``lint_problems``: an engine still starts on such a set (a hotline that answers a
+    few seconds slow beats one that does not answer), but :meth:`LiveFlows.reload` refuses it.
     """
     config_dir = Path(config_dir)
     loaded = load_config(config_dir, environ)
@@ -218,11 +222,14 @@ class ReloadResult:
     ok: bool
     version: str  # the version live after the reload (the old one when refused)
     errors: tuple[str, ...] = ()  # why it was refused, file:line:col: reason
-    warnings: tuple[str, ...] = ()  # compliance-lint problems of the new version
 
 
 class LiveFlows:
     """The running FlowSet; :meth:`reload` replaces it only with a fully valid one.
+
+    Fully valid includes the compliance lint (issue 22): a reload — SIGHUP, ``ivr reload``, the
+    cluster's announcement — refuses what ``ivr check`` and the console's publish refuse, an
+    over-budget number not exempted in its entry included, and the running version stays live.
 
     Reloads are serialised by a lock; readers never take it: ``current`` is one attribute
     read, so a call sees either the old set or the new one, never a mixture.
@@ -254,7 +261,8 @@ class LiveFlows:
         return self._current.version
 
     def reload(self) -> ReloadResult:
-        """Recompile; swap only if everything is valid. Never raises for bad config."""
+        """Recompile; swap only if everything, the compliance lint included, is valid. Never
+        raises for bad config."""
         with self._lock:
             try:
                 candidate = self._compile()
@@ -262,8 +270,10 @@ class LiveFlows:
                 return ReloadResult(False, self._current.version, tuple(str(e) for e in exc.errors))
             except (SourceError, ConfigError, OSError) as exc:
                 return ReloadResult(False, self._current.version, tuple(str(exc).splitlines()))
+            if candidate.lint_problems:
+                return ReloadResult(False, self._current.version, tuple(str(e) for e in candidate.lint_problems))
             self._current = candidate
-            return ReloadResult(True, candidate.version, warnings=tuple(str(e) for e in candidate.lint_problems))
+            return ReloadResult(True, candidate.version)
 
 
 def catalog_loader(prompts_dir: str | Path) -> Callable[[], "PromptCatalog"]:

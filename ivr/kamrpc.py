@@ -1,6 +1,7 @@
 """A small client for Kamailio's RPC over the ``ctl`` module's BINRPC (a unix socket the generated
 proxy config opens: ivr/asterisk_conf/kamctl.py). ``ivr cluster status`` reads each proxy's view
-of the nodes (``dispatcher.list``); ``ivr reload --asterisk`` reloads it (``dispatcher.reload``).
+of the nodes (``dispatcher.list``); ``ivr reload --asterisk`` reloads it (``dispatcher.reload``) and
+brings the seats' keys level (``htable.dump``, ``htable.sets``, ``htable.delete``: ivr/cluster_seat_keys.py).
 
 BINRPC (Kamailio's ``src/modules/ctl/binrpc.h``): a packet is a header, then records. Header: one
 byte magic ``0xA`` and version ``1``; one byte with the packet type in the high nibble (0 request,
@@ -8,7 +9,8 @@ byte magic ``0xA`` and version ``1``; one byte with the packet type in the high 
 length and the cookie, big-endian. A record: one byte ``flag(1) size(3) type(4)``: with the flag
 clear ``size`` is the value's length, with it set ``size`` is the length of a big-endian length
 that follows. Types: 0 int (big-endian, signed when 4 bytes), 1 string (NUL-terminated), 2 double
-(an int of thousandths), 3 struct (name/value pairs, each name an AVP record, type 5), 4 array,
+(an int of thousandths; a number's flag is the fourth bit of its size, so 8 bytes is flag 1,
+size 0: usrloc's ``Q``), 3 struct (name/value pairs, each name an AVP record, type 5), 4 array,
 6 bytes; a struct or array ends with a record of its type whose flag is set and size is 0.
 
 Everything a proxy sends is read within bounds: the body is capped, nesting is capped, and a
@@ -109,7 +111,9 @@ def _read(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
         if flag:
             return _End(kind), pos  # the end mark (size 0)
         return _container(buf, pos, depth + 1, kind)
-    if flag:
+    if kind in (T_INT, T_DOUBLE):
+        size = (flag << 3) | size  # a number's flag is its size's fourth bit (8 bytes: a 64-bit value)
+    elif flag:
         if pos + size > len(buf):
             raise KamRpcError("BINRPC record length cut short")
         size, pos = int.from_bytes(buf[pos:pos + size], "big"), pos + size
@@ -117,7 +121,7 @@ def _read(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
         raise KamRpcError("BINRPC record value cut short")
     raw, pos = buf[pos:pos + size], pos + size
     if kind in (T_INT, T_DOUBLE):
-        n = int.from_bytes(raw, "big", signed=size == 4)
+        n = int.from_bytes(raw, "big", signed=size in (4, 8))
         return (n if kind == T_INT else n / 1000), pos
     if kind in (T_STR, T_AVP):
         return raw.rstrip(b"\0").decode("utf-8", errors="replace"), pos
@@ -136,7 +140,8 @@ def _container(buf: bytes, pos: int, depth: int, kind: int) -> tuple[Any, int]:
                 raise KamRpcError("BINRPC: a struct and an array end each other")
             break
         items.append(value)
-    if kind == T_ARRAY:
+    if kind == T_ARRAY or (items and all(isinstance(item, dict) for item in items)):
+        # ctl writes an array inside a struct (``htable.dump``'s ``slot``) as a struct of bare structs
         return items, pos
     if len(items) % 2 or not all(isinstance(name, str) for name in items[::2]):
         raise KamRpcError("BINRPC: a struct member without a name or a value")

@@ -40,9 +40,12 @@ from ivr.core.latency import EngineLatency
 from queues.follower import LiveFollower, deadline_on
 from tickets.webhooks import PushWorker
 from queues.seat_applier import seat_applier
+from transfer.trunk_watch import TrunkWatch
+from transfer.model import qualified_trunks
 from queues.seat_control import SeatFollower
 from transfer.ami import HoursPublisher
 from ivr.node_watch import NodeWatch
+from recording.worker import RecordingWorker
 from ivr.core.secret_policy import deployment_secret_problems
 from ivr.store import CallStore, ElderlyList
 from queues.store import SeatStore
@@ -65,6 +68,8 @@ class Service:
         if weak := deployment_secret_problems(s):
             raise ConfigError("\n".join(weak))
         self.flows = LiveFlows.from_config(loaded.config_dir, catalog_loader(default_prompts_dir(loaded.config_dir)))
+        for problem in self.flows.current.lint_problems:  # started anyway; a reload would refuse it
+            log.warning("compliance: %s", problem)
         spool, flush_delay = state_dir() / "spool", s.redis.record_flush_ms / 1000
         self.store = CallStore(s.redis, spool, name=f"server-{s.agi.port}", flush_delay=flush_delay,
                                retention_days=s.tickets.retention_days)
@@ -81,6 +86,9 @@ class Service:
                              on_record=lambda record: self.duties.on_ivr_record(record), repeat_of=self._repeat_of,
                              tickets=self.tickets, is_elderly=self.elderly.contains,
                              channel_seen=self.follower.channel_seen, resume_key=resume_key(caller_key))
+        # recordings compressed and put on their tickets after the call, by the follow lease's holder
+        self.recordings = RecordingWorker(lambda: self.flows.current.settings.recording, self.tickets)
+        self.follower.on_closed = self.recordings.poke
         self.callbacks = CallbackWorker(s, self.tickets, s.redis, caller_key, lambda: self.ami,
                                         live_settings=lambda: self.flows.current.settings)
         self.seats = SeatFollower(s, SeatStore(s.redis, node=f"{s.ami.host}:{s.ami.port}"),
@@ -96,10 +104,13 @@ class Service:
         replicas, confirm_ms = confirm_replicas(s.redis)
         # the seat wishes applied to this node (queues/seat_applier.py), under the follow lease
         self.applier = seat_applier(lambda: self.flows.current.settings, f"{s.ami.host}:{s.ami.port}")
+        # whether this node's trunks' gateways answer OPTIONS (the wallboard, /metrics)
+        self.trunks = TrunkWatch(s.redis, f"{s.ami.host}:{s.ami.port}", lambda: qualified_trunks(
+            self.flows.current.settings.subcenters, self.flows.current.settings.emergency))
         self.duties = Duties(leases, f"{s.ami.host}:{s.ami.port}", self.name, self.follower, self.live, self.seats,
                              self.callbacks, lambda: self.ami,
                              confirm=(lambda: confirm(leases, replicas, confirm_ms)) if replicas else None,
-                             applier=self.applier)
+                             applier=self.applier, trunks=self.trunks)
         # the calls of a node that died: closed by one engine in the cluster, under that node's follow lease
         self.node_tickets = TicketStore(s.redis, spool, name=f"nodes-{s.agi.port}", retention_days=s.tickets.retention_days,
                                         caller_key=caller_key)
@@ -124,7 +135,8 @@ class Service:
         if not days:
             return []
         earlier = await self.tickets.recent_for_caller(caller, time.time() - days * 86_400)
-        return [EarlierTicket(t.number, t.case_open) for t in earlier if t.number and t.linkedid != this_call]
+        return [EarlierTicket(t.number, t.case_open, case=bool(t.answered) or t.status != "accepted")
+                for t in earlier if t.number and t.linkedid != this_call]
 
     def _followed_ticket(self, linkedid: str) -> Ticket | None:
         """The ticket of a call this engine follows now (the live follower's stubs)."""
@@ -192,8 +204,12 @@ class Service:
                                                    "live follower")),
                     tasks.create_task(keep_running(lambda: self.duties.follow.while_held(self.applier.run),
                                                    "seat applier")),
+                    tasks.create_task(keep_running(lambda: self.duties.follow.while_held(self.trunks.run),
+                                                   "trunk watch")),
                     tasks.create_task(keep_running(lambda: self.duties.follow.while_held(self.callbacks.run),
                                                    "callbacks")),
+                    tasks.create_task(keep_running(lambda: self.duties.follow.while_held(self.recordings.run),
+                                                   "recording worker")),
                     tasks.create_task(keep_running(self.push.run, "ticket push")),
                     tasks.create_task(keep_running(lambda: self.duties.leases["nodes"].while_held(self.node_watch.run),
                                                    "node watch")),
@@ -229,6 +245,7 @@ class Service:
             await self.seats.store.close()
             await self.applier.wishes.close()
             await self.live.close()
+            await self.trunks.close()
             await self.callbacks.close()
             await self.duties.release()  # after the last ticket writes: they still carry a current token
             await self.duties.redis.aclose()

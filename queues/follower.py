@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import secrets
 import time
 from datetime import datetime
@@ -51,17 +52,59 @@ AMENDS_KEPT = 10_000  # entries of the amends stream (each is applied within a m
 LIVE_EVENTS = frozenset({"QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled",
                          "AgentRingNoAnswer", "AgentConnect", "AgentComplete", "Hangup", "UserEvent"})
 
-# KEYS[1] the desk; ARGV doc, at (ms), ttl, channel, agent. A record older than the stored one
-# is dropped (another engine, or a replay, was first with something newer); 1 written, 0 not.
+# KEYS[1] the desk; ARGV doc, at (ms), ttl, channel, agent, linkedid, state. A record older than
+# the stored one is dropped (another engine, or a replay, was first with something newer); an
+# offer of another call keeps the record it replaces as ``prev``, which a withdrawn offer (ARGV[7]
+# "withdrawn": the seat never rang for it) puts back if the desk still shows that offer. 1 written.
 SAVE_DESK = """
+local doc = redis.call('HGET', KEYS[1], 'doc')
 local at = redis.call('HGET', KEYS[1], 'at')
-if at and tonumber(at) > tonumber(ARGV[2]) then return 0 end
-if at and tonumber(at) == tonumber(ARGV[2]) and redis.call('HGET', KEYS[1], 'doc') == ARGV[1] then return 0 end
+if ARGV[7] == 'withdrawn' then
+  if not doc then return 0 end
+  local shown = cjson.decode(doc)
+  if shown['linkedid'] ~= ARGV[6] or shown['state'] ~= 'offered' then return 0 end
+  local prev = redis.call('HGET', KEYS[1], 'prev')
+  if not prev then
+    redis.call('DEL', KEYS[1])
+  else
+    redis.call('HSET', KEYS[1], 'doc', prev, 'at', redis.call('HGET', KEYS[1], 'prev_at'))
+    redis.call('HDEL', KEYS[1], 'prev', 'prev_at')
+  end
+  redis.call('PUBLISH', ARGV[4], ARGV[5])
+  return 1
+end
+if at and tonumber(at) > tonumber(ARGV[2]) then
+  -- an older offer of another call, behind one it may outlive: kept as the one to put back
+  local prev_at = redis.call('HGET', KEYS[1], 'prev_at')
+  if ARGV[7] == 'offered' and cjson.decode(doc)['state'] == 'offered' and cjson.decode(doc)['linkedid'] ~= ARGV[6]
+     and (not prev_at or tonumber(prev_at) < tonumber(ARGV[2])) then
+    redis.call('HSET', KEYS[1], 'prev', ARGV[1], 'prev_at', ARGV[2])
+  end
+  return 0
+end
+if at and tonumber(at) == tonumber(ARGV[2]) and doc == ARGV[1] then return 0 end
+if doc and ARGV[7] == 'offered' and cjson.decode(doc)['linkedid'] ~= ARGV[6] then
+  redis.call('HSET', KEYS[1], 'prev', doc, 'prev_at', at)
+elseif ARGV[7] ~= 'offered' then
+  redis.call('HDEL', KEYS[1], 'prev', 'prev_at')
+end
 redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'at', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
 """
+# A ring that ended within app_queue's first second (RingTime counts whole seconds: 0 or 1000 ms)
+# never reached the seat: the proxy answered 486 because the seat is taking another node's call
+# (docs/cluster.md, collisions), or the phone refused at once. Its stub leaves the desk again.
+WITHDRAWN_WITHIN_MS = 1000
+
+
+def _rang_ms(event: Mapping[str, str]) -> float:
+    """How long app_queue says the seat rang (no ``RingTime``: as if for ever)."""
+    try:
+        return float(event["RingTime"])
+    except (KeyError, ValueError):
+        return math.inf
 
 
 def event_epoch(event: Mapping[str, str]) -> float:
@@ -157,6 +200,8 @@ class LiveFollower:
         if desk is None or desk["linkedid"] != linkedid:
             return  # offered while this engine was away: the console shows the stored ticket
         state = {"AgentRingNoAnswer": "missed", "AgentConnect": "connected", "AgentComplete": "ended"}[name]
+        if name == "AgentRingNoAnswer" and _rang_ms(event) <= WITHDRAWN_WITHIN_MS and desk["state"] == "offered":
+            state = "withdrawn"
         self._set_desk(agent, state, at)
         if state != "connected":
             self._offers.get(linkedid, set()).discard(agent)
@@ -217,7 +262,8 @@ class LiveFollower:
                 desk = self._desks[agent]
                 await self._save_desk(keys=[keyspace.desk(agent)],
                                       args=[json.dumps(desk, ensure_ascii=False, sort_keys=True),
-                                            int(desk["at"] * 1000), DESK_TTL, keyspace.DESK_CHANGED, agent])
+                                            int(desk["at"] * 1000), DESK_TTL, keyspace.DESK_CHANGED, agent,
+                                            desk["linkedid"], desk["state"]])
                 desks.discard(agent)
             return True
         except (RedisError, OSError) as exc:

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from tickets.model import QueueVisit, Ticket, VisitOutcome
 
@@ -201,15 +201,23 @@ def build_report(win: Window, buckets: Mapping[str, Mapping[str, Mapping[str, st
     → bucket label → that bucket's counters as Redis holds them (text). Plain data (JSON)."""
     out: dict[str, Any] = {"window": win.name, "since": win.since.isoformat(timespec="seconds"),
                            "until": win.until.isoformat(timespec="seconds"), "bucket_seconds": win.bucket_seconds,
-                           "queues": {}, "lines": {}}
+                           **_rows(win, buckets, SCOPES, sum_counters, with_rates, "offered")}
+    out["platform"] = with_rates(sum_counters(out["lines"].values()))  # every call once: by its line
+    return out
+
+
+def _rows(win: Window, buckets: Mapping[str, Mapping[str, Mapping[str, str]]], scopes: tuple[str, ...],
+          total: Callable[[Any], dict[str, int]], shown: Callable[[dict[str, int]], dict[str, Any]],
+          counted: str) -> dict[str, Any]:
+    """``queues``, ``lines``, … (one per scope): each dimension's counters summed over the
+    window's buckets, as ``shown``, for the dimensions whose ``counted`` is not 0."""
+    out: dict[str, Any] = {f"{scope}s": {} for scope in scopes}
     for dimension in sorted(buckets):
         scope, _, name = dimension.partition(":")
-        if scope not in SCOPES:
-            continue
-        totals = sum_counters(buckets[dimension].get(label) or {} for label in win.labels)
-        if totals["offered"]:
-            out[f"{scope}s"][name] = with_rates(totals)
-    out["platform"] = with_rates(sum_counters(out["lines"].values()))  # every call once: by its line
+        if scope in scopes:
+            totals = total(buckets[dimension].get(label) or {} for label in win.labels)
+            if totals[counted]:
+                out[f"{scope}s"][name] = shown(totals)
     return out
 
 
@@ -239,3 +247,78 @@ def with_rates(c: dict[str, int]) -> dict[str, Any]:
 
 def _ratio(part: int, whole: int, digits: int = 4) -> float | None:
     return round(part / whole, digits) if whole else None
+
+
+# --- satisfaction (满意度) ------------------------------------------------------------------
+# Satisfaction (满意度) counted per queue, dialed line, agent and day (pure: no Redis).
+#
+# The survey ([ivr-survey], docs/tickets.md "Satisfaction") asks the caller for a key 1–5 after
+# the agent hangs up; the ticket says ``rated`` (with the key), ``no_rating`` (asked, no valid
+# key) or ``not_asked``. When a ticket closes, :func:`survey_increments` turns its outcome into
+# counter increments in the same KPI buckets the service level uses (queues/kpi.py): the store
+# applies them with the ticket's ``survey`` phase, so a replayed or duplicated close counts once.
+# They are counted for the call's queue, its line and its agent (scope ``agent``), in the bucket
+# of the moment the call was answered. :func:`satisfaction_report` reads them back.
+#
+# Counters: ``survey_offered`` (the caller was asked), ``rated``, ``rating_sum``, ``satisfied``
+# (4 or 5: 满意 and 非常满意 on the 1–5 scale) and ``low_rated`` (at or below
+# ``tickets.satisfaction_low``, 2 by default: a callback visit is due). Read off them:
+# ``rated_share`` = rated ÷ offered, ``average`` = rating_sum ÷ rated, ``satisfied_share`` =
+# satisfied ÷ rated (满意率, of the calls that rated).
+
+SURVEY_COUNTERS = ("survey_offered", "rated", "rating_sum", "satisfied", "low_rated")
+SATISFIED_FROM = 4  # 4 and 5 of the survey's 1–5 scale
+SURVEY_SCOPES = ("queue", "line", "agent")
+SURVEY_PHASE = "survey"  # the ticket phase that carries the increments: counted once per call
+
+
+def survey_increments(ticket: Ticket, *, low: int, keep_days: int) -> list[Increment]:
+    """What a closed ticket's survey adds to its queue's, line's and agent's buckets; [] when the
+    caller was not asked (no agent answered, or the survey is off)."""
+    if ticket.satisfaction_status not in ("rated", "no_rating"):
+        return []
+    at = _epoch(ticket.answered or ticket.queued or ticket.received)
+    if at is None:
+        return []
+    counters = {"survey_offered": 1}
+    rating = ticket.satisfaction if ticket.satisfaction_status == "rated" else None
+    if rating is not None and 1 <= rating <= 5:
+        counters |= {"rated": 1, "rating_sum": rating}
+        if rating >= SATISFIED_FROM:
+            counters["satisfied"] = 1
+        if rating <= low:
+            counters["low_rated"] = 1
+    buckets = _buckets(at, keep_days)
+    names = {"queue": ticket.queue, "line": ticket.line, "agent": ticket.agent}
+    return [Increment(scope, name, counters, buckets) for scope, name in names.items() if name]
+
+
+def satisfaction_report(win: Window, buckets: Mapping[str, Mapping[str, Mapping[str, str]]]) -> dict[str, Any]:
+    """Per queue, line and agent (only those asked at least once in the window) and the
+    platform (every call once: by its line) — the counters and the shares read off them."""
+    out = _rows(win, buckets, SURVEY_SCOPES, sum_survey, with_shares, "survey_offered")
+    out["platform"] = with_shares(sum_survey(out["lines"].values()))
+    return out
+
+
+def sum_survey(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    total = dict.fromkeys(SURVEY_COUNTERS, 0)
+    for row in rows:
+        for name in SURVEY_COUNTERS:
+            total[name] += int(row.get(name) or 0)
+    return total
+
+
+def with_shares(c: dict[str, int]) -> dict[str, Any]:
+    rated = c["rated"]
+    return {**{name: c[name] for name in SURVEY_COUNTERS},
+            "rated_share": _ratio(c["rated"], c["survey_offered"]),  # 参评率
+            "average": _ratio(c["rating_sum"], rated, 2),  # 平均分
+            "satisfied_share": _ratio(c["satisfied"], rated)}  # 满意率
+
+
+def _epoch(iso: str) -> float | None:
+    try:
+        return datetime.fromisoformat(iso).timestamp() if iso else None
+    except ValueError:
+        return None

@@ -15,24 +15,27 @@ import os
 import secrets
 import shutil
 import subprocess
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
 
-from ivr.ami.client import AmiClient, AmiError
-from ivr.asterisk_conf import Directories, RenderOptions, reload_modules, write
-from ivr.config import LoadedConfig, Settings, load_config
+from ivr.ami.client import AmiClient
+from ivr.asterisk_conf import TRACED_EVENTS, Directories, RenderOptions, reload_modules, write
+from ivr.config import LoadedConfig, Settings, load_config, state_dir
 from ivr.core.secret_policy import fresh_secret
 from testbed.dialplan import testbed_dialplan
 from testbed.dns import SilentResolver
 from testbed.engines import EngineProcesses
-from testbed.sentinel import SentinelGroup, start_group, stop_all
+from testbed.servers import ServerProcesses
+from testbed.sentinel import SentinelGroup, stop_all
 from testbed.ports import PortAllocator, bed_range
-from testbed.processes import log_tail, pid_alive, spawn, start_redis, stop_group, wait_port
+from testbed.processes import pid_alive, stop_group
 from testbed.lifecycle import running as up_for_block
 from testbed.runners import Progress, TestbedError, select_runner
 from testbed.state import RTP_PORTS, BedState, registry_dir, registry_file, registry_lock, running_beds
+from transfer.model import Qualify
+
+BED_QUALIFY = Qualify(every=1, timeout=0.5)  # the trunks' OPTIONS probe in a bed: a dead gateway is known within 1.5 s
 
 # the saved state lives in testbed.state; these names stay importable from here (tests, benchmarks, cli)
 __all__ = ["RTP_PORTS", "BedState", "DnsMode", "TestBed", "registry_dir", "registry_file", "running_beds"]
@@ -40,13 +43,13 @@ __all__ = ["RTP_PORTS", "BedState", "DnsMode", "TestBed", "registry_dir", "regis
 DnsMode = Literal["host", "none"]
 
 
-class TestBed(EngineProcesses, SentinelGroup):
+class TestBed(ServerProcesses, EngineProcesses, SentinelGroup):
     __test__ = False
 
     def __init__(self, config_dir: str | Path = "config", name: str | None = None, runner: str | None = None,
                  trace_agi: bool = True, rtp_ports: int = RTP_PORTS, dns: DnsMode = "host", staffed: bool = True,
                  engines: int = 1, sentinel: bool = False):
-        """``trace_agi``: keep AGIExec* events on (tests watch them); False = production's AMI.
+        """``trace_agi``: keep AGIExec*, Newexten, VarSet and DTMF events on (tests watch them); False = production's AMI.
         ``rtp_ports``: size of Asterisk's RTP range (two per call leg). ``dns="none"``: Asterisk
         gets no working resolver, only :class:`SilentResolver`, which records every query
         (``bed.dns.queries``) and answers none, as on a network without DNS.
@@ -110,16 +113,26 @@ class TestBed(EngineProcesses, SentinelGroup):
                     n: a.model_copy(update={"contact": f"sip:{n}@127.0.0.1:{st.agent_ports[n]}"})
                     for n, a in s.agents.items()
                 },
+                # a gateway's sipp runs only for the test that calls it: probed each second, so a
+                # stopped one is known down at once (testbed.calls.trunk_state waits for either)
                 "subcenters": {
-                    n: c.model_copy(update={"host": "127.0.0.1", "port": st.subcenter_ports[n]})
+                    n: c.model_copy(update={"host": "127.0.0.1", "port": st.subcenter_ports[n], "qualify": BED_QUALIFY})
                     for n, c in s.subcenters.items()
                 },
-                "emergency": s.emergency.model_copy(update={"host": "127.0.0.1", "port": st.subcenter_ports["emergency"]})
+                "emergency": s.emergency.model_copy(update={"host": "127.0.0.1", "port": st.subcenter_ports["emergency"],
+                                                            "qualify": BED_QUALIFY})
                 if s.emergency and "emergency" in st.subcenter_ports else s.emergency,
                 # another platform is this very bed (its own SIP port): a platform transfer
                 # comes back in on the platform trunk, as a second call with its own ticket
                 "platforms": {n: p.model_copy(update={"host": "127.0.0.1", "port": st.sip_port})
                               for n, p in s.platforms.items()},
+                # each supervisor's phone is a sipp on its own port (tests/integration/test_supervision.py)
+                "supervision": s.supervision.model_copy(update={"supervisors": {
+                    n: p.model_copy(update={"contact": f"sip:{n}@127.0.0.1:{st.supervisor_ports[n]}"})
+                    for n, p in s.supervision.supervisors.items() if n in st.supervisor_ports}}),
+                # recordings: a directory of this bed's own, outside the rootfs (bind-mounted in)
+                "recording": s.recording.model_copy(update={"dir": st.recording_dir}) if st.recording_dir
+                else s.recording,
             }
         )
 
@@ -165,7 +178,8 @@ class TestBed(EngineProcesses, SentinelGroup):
 
     def _peers(self) -> int:
         """Softphones, sub-centers and the carrier trunk: their ports are bound only at times."""
-        return len(self.loaded.settings.agents) + len(self.loaded.settings.subcenters) + 1
+        s = self.loaded.settings
+        return len(s.agents) + len(s.subcenters) + len(s.supervision.supervisors) + 1
 
     def _own_ports(self, rtp_start: int, rtp_ports: int) -> PortAllocator:
         return PortAllocator(rtp_start + rtp_ports, rtp_start + bed_range(rtp_ports, self._peers()))
@@ -193,10 +207,13 @@ class TestBed(EngineProcesses, SentinelGroup):
             admin_ami_secret=fresh_secret(),
             status_ami_secret=fresh_secret(),
             transfer_ami_secret=fresh_secret(),
-            agent_secrets={n: fresh_secret() for n in s.agents},
+            agent_secrets={n: fresh_secret() for n in [*s.agents, *s.supervision.supervisors]},
+            supervise_ami_secret=fresh_secret(),
+            supervisor_ports={n: ports.one() for n in s.supervision.supervisors},
             caller_key=secrets.token_urlsafe(24),
             metrics_token=secrets.token_urlsafe(24),
             config_dir=str(self.loaded.config_dir.resolve()),
+            recording_dir=str(state_dir() / "recordings" / self.name),
         )
         if self.engines > 1:
             state.engine_ports = [state.agi_port, *(ports.one() for _ in range(self.engines - 1))]
@@ -256,6 +273,8 @@ class TestBed(EngineProcesses, SentinelGroup):
     def _prepare_tree(self) -> None:
         for sub in ("etc", "varlib", "db", "run", "spool", "log/cdr-custom", "data/sounds/zh", "redis", "sipp", "state"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        if self.state and self.state.recording_dir:
+            (Path(self.state.recording_dir) / "incoming").mkdir(parents=True, exist_ok=True)
         # Stock English sounds and keys are shared read-only; zh prompts are per bed.
         os.symlink("/usr/share/asterisk/sounds/en_US_f_Allison", self.dir / "data/sounds/en")
         os.symlink("/usr/share/asterisk/keys", self.dir / "data/keys")
@@ -286,14 +305,16 @@ class TestBed(EngineProcesses, SentinelGroup):
             admin_ami_secret=self.state.admin_ami_secret,
             status_ami_secret=self.state.status_ami_secret or None,
             transfer_ami_secret=self.state.transfer_ami_secret,
+            supervise_ami_secret=self.state.supervise_ami_secret or None,
             agent_secrets=self.state.agent_secrets,
             testbed_ami_secret=self.state.testbed_ami_secret,
             extra_files={"extensions_testbed.conf": testbed_dialplan()},  # the test callers and benchmarks
             directories=dirs,
             system_name=self.name,
         )
-        if self.trace_agi:
-            options = dataclasses.replace(options, disabled_events=())
+        if self.trace_agi:  # the traced events on, the rest as production has them
+            options = dataclasses.replace(options, disabled_events=tuple(
+                e for e in options.disabled_events if e not in TRACED_EVENTS))
         return options
 
     def _install_prompts(self) -> None:
@@ -307,79 +328,6 @@ class TestBed(EngineProcesses, SentinelGroup):
         except PromptBuildError as exc:
             raise TestbedError(str(exc)) from None
         install_sounds(prompts_dir / "build", self.dir / "data/sounds")
-
-    def stop_redis(self) -> None:
-        """Kill Redis (as an outage would); :meth:`start_redis` brings it back on the same port."""
-        if self.state and self.state.redis_pid:
-            stop_group(self.state.redis_pid, timeout=2, sig=9)
-            self.state.redis_pid = 0
-
-    def start_redis(self) -> None:
-        self._start_redis()
-        self.save()
-
-    def _start_redis(self) -> None:
-        assert self.state
-        if self.state.sentinel_ports:
-            start_group(self.state, self.dir)
-            return
-        try:
-            self._redis = start_redis(self.state.redis_port, self.dir / "redis", self.dir / "redis/redis.log")
-        except RuntimeError as exc:
-            raise TestbedError(str(exc)) from None
-        self.state.redis_pid = self._redis.pid
-
-    def _start_asterisk(self) -> None:
-        assert self.state
-        log = self.dir / "log/console.log"
-        argv = ["/usr/sbin/asterisk", "-f", "-n", "-C", self.inner("etc/asterisk.conf")]
-        # the deployment (config/ and prompts/) must be visible to process AGI inside
-        shared = (str(Path(self.state.config_dir).parent),)
-        files = {"/etc/resolv.conf": self.dir / "resolv.conf"} if self.state.dns_address else None
-        self._asterisk = spawn(self.runner.command(argv, self.dir, shared, files), log)
-        self.state.asterisk_pid = self._asterisk.pid
-        try:
-            asyncio.run(self._wait_fully_booted(30.0))
-        except (AmiError, TimeoutError) as exc:
-            raise TestbedError(f"Asterisk did not become ready ({exc}):\n{log_tail(log)}") from None
-
-    async def _wait_fully_booted(self, timeout: float) -> None:
-        """Ready = AMI login succeeded and FullyBooted arrived (not merely an open port)."""
-        assert self.state and self._asterisk
-        deadline = time.monotonic() + timeout
-        if not wait_port(self.state.ami_port, timeout, self._asterisk):
-            raise AmiError("AMI port never opened")
-        while True:
-            if self._asterisk.poll() is not None:
-                raise AmiError(f"asterisk exited with code {self._asterisk.returncode}")
-            client = AmiClient("127.0.0.1", self.state.ami_port, "testbed", self.state.testbed_ami_secret)
-            booted = client.wait_for("FullyBooted")
-            try:
-                await client.connect(timeout=2)
-                await asyncio.wait_for(booted, max(0.1, deadline - time.monotonic()))
-                return
-            except AmiError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.1)
-            finally:
-                client.close()
-
-    def crash_asterisk(self) -> None:
-        """Kill Asterisk (SIGKILL: no hang-ups, no CDRs, as a crash or power cut would) and
-        start it again on the same ports and configuration."""
-        self.kill_asterisk()
-        self.start_asterisk()
-
-    def kill_asterisk(self) -> None:
-        """SIGKILL Asterisk and leave it dead (a node that does not come back)."""
-        assert self.state
-        stop_group(self.state.asterisk_pid, timeout=2, sig=9)
-
-    def start_asterisk(self) -> None:
-        """Start Asterisk again on the same ports and configuration (after :meth:`kill_asterisk`)."""
-        self._start_asterisk()
-        self.save()
 
     def stop(self, keep_logs: Path | None = None) -> None:
         """Stop everything and remove the bed's directory (first copying its logs, if asked)."""
@@ -411,6 +359,8 @@ class TestBed(EngineProcesses, SentinelGroup):
                     grouped = log.parent.name.startswith(("redis-", "sentinel-"))  # one per process
                     shutil.copy2(log, keep_logs / (f"{log.parent.name}-{log.name}" if grouped else log.name))
         shutil.rmtree(self.dir, ignore_errors=True)
+        if st.recording_dir:
+            shutil.rmtree(st.recording_dir, ignore_errors=True)
         registry_file(st.name).unlink(missing_ok=True)
         self.state = None
 

@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from ivr.store import keyspace
 from ivr.ami.client import AmiClient
 from tickets.store import TicketStore
-from testbed.bed import BedState, TestBed
+from testbed.bed import BED_QUALIFY, BedState, TestBed
 from testbed.ports import PortAllocator
 from testbed.sipp import Key, PeerMode, Sipp, agent_dial, citizen_call, citizen_calls, register, sip_peer
 from queues.model import memberships, serving
@@ -49,18 +49,26 @@ class Phones:
         # ports call by call: _ports never hands out a port a registered bed holds
 
     @staticmethod
+    def free_port() -> int:
+        """An even loopback port (and the next, for RTCP) that no bed holds: a testbed.rtp.ToneLeg's."""
+        return _ports.block(2)
+
+    @staticmethod
     def next_caller() -> str:
         """A fresh caller number: it identifies the call in AMI events and call records."""
         return str(next(_caller_ids))
 
     async def call(self, dialed: str, presses: list[Key] | None = None, *, hold_ms: int = 8000,
-                   dtmf: str = "rfc2833", caller: str | None = None) -> tuple[Sipp, str]:
-        """Start a citizen call; returns (sipp, caller number). The number identifies the call."""
+                   dtmf: str = "rfc2833", caller: str | None = None, announce_media: int | None = None,
+                   audio: Path | None = None) -> tuple[Sipp, str]:
+        """Start a citizen call; returns (sipp, caller number). The number identifies the call.
+        ``announce_media``: the RTP port its SDP names (a testbed.rtp.ToneLeg's);
+        ``audio``: an RTP capture the citizen plays after the keys (testbed/sipp/tones.py)."""
         caller = caller or self.next_caller()
         sipp = await citizen_call(
             self.workdir, sip_port=self.state.sip_port, local_port=self.state.pstn_port,
             media_port=_ports.block(4), dialed=dialed, caller=caller, presses=presses,
-            hold_ms=hold_ms, dtmf=dtmf,  # type: ignore[arg-type]
+            hold_ms=hold_ms, dtmf=dtmf, announce_media=announce_media, audio=audio,  # type: ignore[arg-type]
         )
         self.peers.append(sipp)  # a failed test's call must not keep the pstn port bound
         return sipp, caller
@@ -82,17 +90,26 @@ class Phones:
 
     async def agent(self, name: str, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000,
                     refer_to: str = "", keys: str = "", presses: list[Key] | None = None,
-                    ring_ms: int = 200, also: tuple[str, ...] = ()) -> Sipp:
+                    ring_ms: int = 200, also: tuple[str, ...] = (), announce_media: int | None = None,
+                    audio: Path | None = None) -> Sipp:
         """Seat ``name``'s softphone, which takes the call from ``caller`` in ``mode``
         (``hangup``: the agent ends the call after ``talk_ms``; ``transfer``: blind-transfers it
         to ``refer_to``; ``keys``: keys ``keys`` during the call (a feature code, 1 s in, 300 ms
         apart), or ``presses`` with their own timing, then hangs up after ``talk_ms``), answering
         ``ring_ms`` after it starts ringing; ``also``: other callers whose call it takes instead
-        (the first of them to come)."""
+        (the first of them to come); ``audio``: an RTP capture it plays as the agent's voice
+        (``hangup`` mode)."""
         if keys and not presses:
             presses = [Key(d, 1000 if i == 0 else 300) for i, d in enumerate(keys)]
         return await self._peer(f"agent-{name}-{mode}-{caller}", self.state.agent_ports[name], caller, mode, talk_ms,
-                                refer_to, presses, ring_ms=ring_ms, also=also)
+                                refer_to, presses, ring_ms=ring_ms, also=also, announce_media=announce_media, audio=audio)
+
+    async def supervisor(self, name: str, agent: str, mode: PeerMode = "answer", talk_ms: int = 2000,
+                         announce_media: int | None = None) -> Sipp:
+        """Supervisor ``name``'s phone, taking the call the engine places to join ``agent``'s call
+        (its caller ID is the agent's name: supervision/ami.py)."""
+        return await self._peer(f"supervisor-{name}-{mode}-{agent}", self.state.supervisor_ports[name], agent, mode,
+                                talk_ms, announce_media=announce_media)
 
     async def seats(self, queue: str, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000) -> dict[str, Sipp]:
         """The seats ``queue`` rings first (its agents of the lowest penalty) online, ready to
@@ -109,10 +126,11 @@ class Phones:
         assert await sipp.wait(30) == 0, sipp.output()
         return sipp
 
-    async def citizen_phone(self, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000) -> Sipp:
+    async def citizen_phone(self, caller: str, mode: PeerMode = "answer", talk_ms: int = 2000,
+                            audio: Path | None = None) -> Sipp:
         """The citizen's own phone behind the carrier gateway (the pstn port), taking a call the
-        platform places to them (a callback) whose caller ID is ``caller``."""
-        return await self._peer(f"citizen-{mode}-{caller}", self.state.pstn_port, caller, mode, talk_ms)
+        platform places to them (a callback) whose caller ID is ``caller``; ``audio``: their voice."""
+        return await self._peer(f"citizen-{mode}-{caller}", self.state.pstn_port, caller, mode, talk_ms, audio=audio)
 
     async def registered_softphone(self, agent: str, caller: str, expires: int = 300) -> tuple[Sipp, int]:
         """Seat ``agent``'s softphone registers with its account (digest) from a new address and
@@ -127,24 +145,55 @@ class Phones:
                               secret=self.state.agent_secrets[agent], contact_port=port, expires=expires)
         assert await sipp.wait(20) == 0, sipp.output()
 
-    async def subcenter(self, name: str, caller: str, mode: PeerMode = "answer", also: tuple[str, ...] = ()) -> Sipp:
+    async def subcenter(self, name: str, caller: str, mode: PeerMode = "answer", also: tuple[str, ...] = (),
+                        audio: Path | None = None) -> Sipp:
         """Sub-center ``name``'s gateway, which takes the call transferred from ``caller`` (or
-        shown as one of ``also``)."""
-        return await self._peer(f"subcenter-{name}-{mode}-{caller}", self.state.subcenter_ports[name], caller, mode,
-                                also=also)
+        shown as one of ``also``); ``audio``: what it says once it answers (an RTP capture).
+        Returns once Asterisk's OPTIONS probe has found it (the trunks are qualified: a gateway
+        not seen yet is not dialed)."""
+        peer = await self._peer(f"subcenter-{name}-{mode}-{caller}", self.state.subcenter_ports[name], caller, mode,
+                                also=also, audio=audio)
+        await trunk_state(self.bed, name, reachable=True)
+        return peer
 
     async def _peer(self, name: str, port: int, caller: str, mode: PeerMode, talk_ms: int = 2000,
                     refer_to: str = "", presses: list[Key] | None = None, also: tuple[str, ...] = (),
-                    ring_ms: int = 200) -> Sipp:
+                    ring_ms: int = 200, announce_media: int | None = None,
+                    audio: Path | None = None) -> Sipp:
         peer = await sip_peer(self.workdir, port=port, media_port=_ports.block(4), caller=caller, mode=mode,
                               ring_ms=ring_ms, talk_ms=talk_ms, name=name, refer_to=refer_to, presses=presses,
-                              also=also)
+                              also=also, announce_media=announce_media, audio=audio)
         self.peers.append(peer)
         return peer
 
     async def close(self) -> None:
         for p in self.peers:
             await p.stop()
+
+
+async def trunk_state(bed: TestBed, trunk: str, reachable: bool, timeout: float = 10.0) -> None:
+    """Wait until Asterisk's OPTIONS probe finds ``trunk``'s gateway up (``reachable``) or down:
+    a probe is asked for at once (``PJSIPQualify``), then the endpoint's device state is read
+    back (UNAVAILABLE once its contact is unreachable; PJSIPShowContacts' list never completes
+    for panoramisk)."""
+    assert bed.state
+    client = AmiClient("127.0.0.1", bed.state.ami_port, "testbed", bed.state.testbed_ami_secret, events="off")
+    await client.connect()
+    try:
+        await client.action({"Action": "PJSIPQualify", "Endpoint": trunk})
+        # A probe sent before the gateway's port changed hands (the previous test's peer stopping,
+        # this one starting) can still land after ours and flip the contact for up to one cycle:
+        # the state read back counts only once such a probe has had its time.
+        await asyncio.sleep(BED_QUALIFY.every + BED_QUALIFY.timeout)
+
+        async def seen() -> bool:
+            listing = await client.action({"Action": "DeviceStateList"}, as_list=True)
+            state = next((e.get("State") for e in listing if e.get("Device") == f"PJSIP/{trunk}"), None)
+            return state is not None and (state not in ("UNAVAILABLE", "UNKNOWN", "INVALID")) == reachable
+
+        await until(seen, timeout)
+    finally:
+        client.close()
 
 
 def for_caller(caller: str) -> Callable[[Any], bool]:
@@ -232,12 +281,12 @@ async def _entries(redis: aioredis.Redis, stream: str) -> list[tuple[str, dict[s
     return cast(list[tuple[str, dict[str, str]]], await redis.xrange(stream) or [])
 
 
-async def run_ivr(state: BedState, *args: str, timeout: float = 30.0) -> tuple[int, str]:
+async def run_ivr(state: BedState, *args: str, timeout: float = 30.0, env: dict[str, str] | None = None) -> tuple[int, str]:
     """Run the ``ivr`` CLI against this bed (e.g. ``reload``); return (exit code, stdout+stderr).
 
     Same environment as :meth:`TestBed.start_engine` (state dir included: the engine's pid
-    file, which ``ivr reload`` signals, is there)."""
-    env = dict(os.environ, **state.engine_env())
+    file, which ``ivr reload`` signals, is there), with ``env`` over it."""
+    env = dict(os.environ, **state.engine_env(), **(env or {}))
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "ivr", *args, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,

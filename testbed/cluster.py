@@ -55,6 +55,7 @@ class ClusterState:
     beds: list[str] = field(default_factory=list)  # each node's bed in the registry, in the same order
     maxcalls: int = 200
     kamailio_dir: str = ""  # the proxies' files and control sockets (ClusterBed.kamailio_dir)
+    gateway_port: int = 0  # the carrier's gateway for calls out through the proxies (cluster.carrier); 0: none
     created: float = field(default_factory=time.time)
 
     @classmethod
@@ -80,13 +81,14 @@ class ClusterBed:
     __test__ = False
 
     def __init__(self, config_dir: str | Path = "config", nodes: int = 2, engines: int = 1, sentinel: bool = False,
-                 name: str | None = None, runner: str | None = None, maxcalls: int = 200):
+                 name: str | None = None, runner: str | None = None, maxcalls: int = 200, calls_out: bool = False):
         if not 1 <= nodes <= MAX_NODES:
             raise TestbedError(f"nodes: 1 to {MAX_NODES}, got {nodes}")
         self.config_dir, self.node_count, self.engines, self.sentinel = Path(config_dir), nodes, engines, sentinel
         self.runner = select_runner(runner)
         self.name = name or f"cluster-{os.getpid()}-{secrets.token_hex(3)}"
         self.maxcalls = maxcalls
+        self.calls_out = calls_out  # cluster.carrier: the nodes call out through the proxies to gateway_port
         self.state: ClusterState | None = None
         self.nodes: list[TestBed] = []
         self._proxies: list[subprocess.Popen[bytes]] = []
@@ -118,8 +120,9 @@ class ClusterBed:
                                rtp_end=st.rtp_start + st.rtp_ports - 1, maxcalls=self.state.maxcalls,
                                engines=tuple(f"127.0.0.1:{p}" for p in st.engine_ports or [st.agi_port]))
         cluster = ClusterSettings(proxies={n: Proxy(sip=f"127.0.0.1:{p}") for n, p in
-                                           zip(self.state.proxy_names, self.state.proxy_ports)}, nodes=nodes)
-        if problems := cluster_problems(cluster, (self.carrier,)):
+                                           zip(self.state.proxy_names, self.state.proxy_ports)}, nodes=nodes,
+                                  carrier=self.pstn_match[1:])
+        if problems := cluster_problems(cluster, self.pstn_match):
             raise TestbedError("the bed's cluster section is wrong: " + "; ".join(why for _path, why in problems))
         return cluster
 
@@ -128,10 +131,19 @@ class ClusterBed:
         assert self.state
         return f"127.0.0.1:{self.state.carrier_port}"
 
+    @property
+    def pstn_match(self) -> tuple[str, ...]:
+        """The carrier's addresses: where citizens call from, and its gateway for calls out when it has one."""
+        assert self.state
+        return (self.carrier, *([f"127.0.0.1:{self.state.gateway_port}"] if self.state.gateway_port else []))
+
     def cluster_yaml(self) -> str:
         """The section as an operator would write it in ``config/cluster.yaml`` (kept in the bed's dir)."""
         c = self.topology()
-        lines = ["cluster:", f"  balance: {c.balance}", "  proxies:"]
+        lines = ["cluster:", f"  balance: {c.balance}"]
+        gateways = ", ".join(f'"{g}"' for g in c.carrier)
+        lines += [f"  carrier: [{gateways}]"] if c.carrier else []
+        lines += ["  proxies:"]
         lines += [f'    {n}: {{sip: "{p.sip}"}}' for n, p in c.proxies.items()]
         lines += ["  nodes:"]
         for n, node in c.nodes.items():
@@ -151,6 +163,7 @@ class ClusterBed:
             self.state = ClusterState(name=self.name, dir=str(self.dir), runner=self.runner.name,
                                       carrier_port=ports.one(), proxy_names=["edge-a", "edge-b"],
                                       proxy_ports=[ports.one(), ports.one()], maxcalls=self.maxcalls,
+                                      gateway_port=ports.one() if self.calls_out else 0,
                                       node_names=[f"ast-{string.ascii_lowercase[i]}" for i in range(self.node_count)])
             self.state.save()
         try:
@@ -171,7 +184,7 @@ class ClusterBed:
         config = self._deployment(loaded.config_dir)
         kamailio_dir = self.kamailio_dir
         for index, node in enumerate(self.state.node_names):
-            bed: TestBed = NodeBed(config, self.name, node, self.topology, self.carrier, kamailio_dir,
+            bed: TestBed = NodeBed(config, self.name, node, self.topology, self.pstn_match, kamailio_dir,
                           redis_host=self.nodes[0] if index else None, engines=self.engines, sentinel=self.sentinel,
                           runner=self.runner.name)
             self.nodes.append(bed)
@@ -233,8 +246,9 @@ class ClusterBed:
         self.state.save()
 
     def start_engines(self) -> None:
-        for bed in self.nodes:
-            bed.start_engines()
+        """Every node's engines, started side by side; returns once all of them listen."""
+        for started in [s for bed in self.nodes for s in bed.spawn_engines()]:
+            started.wait()
 
     def kill_node(self, index: int) -> None:
         """SIGKILL node ``index``'s Asterisk (no hang-ups, no answers: a crash or power cut)."""

@@ -28,14 +28,14 @@ PROBE_INTERVAL_S = 1  # the bed's proxies probe every second: a dead node is ski
 
 class NodeBed(TestBed):
     """Node ``node`` of a cluster bed. ``topology`` gives the whole cluster section once every node
-    and proxy has its ports; ``carrier`` is the carrier's address:port (``sip.pstn_match``, which the
+    and proxy has its ports; ``carrier`` is the carrier's address:ports (``sip.pstn_match``, which the
     proxies check); ``redis_host``: the node whose bed runs the shared Redis (None: this one);
     ``kamailio_dir``: where the proxies read ``dispatcher.list``."""
 
     __test__ = False
 
     def __init__(self, config_dir: str | Path, cluster: str, node: str, topology: Callable[[], ClusterSettings],
-                 carrier: str, kamailio_dir: Path, redis_host: TestBed | None = None, engines: int = 1,
+                 carrier: tuple[str, ...], kamailio_dir: Path, redis_host: TestBed | None = None, engines: int = 1,
                  sentinel: bool = False, runner: str | None = None):
         super().__init__(config_dir, name=f"{cluster}-{node}", runner=runner, engines=engines,
                          sentinel=sentinel and redis_host is None, staffed=False)
@@ -47,11 +47,13 @@ class NodeBed(TestBed):
         """The bed's settings with the cluster section and the carrier: what ``render --node`` reads."""
         s = super().settings
         cluster = self.topology()
-        agents = s.agents
-        if cluster.proxies:  # the seats' phones register at the proxies: no node rings a fixed contact
+        agents, supervision = s.agents, s.supervision
+        if cluster.proxies:  # the seats' and supervisors' phones register at the proxies: no node rings a fixed contact
             agents = {n: a.model_copy(update={"contact": None}) for n, a in s.agents.items()}
-        return s.model_copy(update={"cluster": cluster, "agents": agents,
-                                    "sip": s.sip.model_copy(update={"pstn_match": (self.carrier,)})})
+            supervision = s.supervision.model_copy(update={"supervisors": {
+                n: p.model_copy(update={"contact": None}) for n, p in s.supervision.supervisors.items()}})
+        return s.model_copy(update={"cluster": cluster, "agents": agents, "supervision": supervision,
+                                    "sip": s.sip.model_copy(update={"pstn_match": self.carrier})})
 
     def _new_state(self, ports: PortAllocator, rtp_start: int, d: Path) -> BedState:
         state = super()._new_state(ports, rtp_start, d)
@@ -69,7 +71,8 @@ class NodeBed(TestBed):
             # node, and a desk on any engine transfers a call whichever node holds it
             state.admin_ami_secret, state.status_ami_secret = shared.admin_ami_secret, shared.status_ami_secret
             state.transfer_ami_secret = shared.transfer_ami_secret
-            # a seat has one password wherever it is challenged: the proxies' registrar (rendered
+            state.supervise_ami_secret = shared.supervise_ami_secret  # supervision asks the node of the call
+            # a seat (or supervisor phone) has one password wherever it is challenged: the proxies' registrar (rendered
             # from the first node's settings) and every node (the seat's own calls)
             state.agent_secrets = dict(shared.agent_secrets)
         return state

@@ -9,9 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, AsyncIterator, Callable, Iterable, Mapping
 
 from ivr.ami.client import AmiClient
+from ivr.asterisk_conf.dispatcher import NODES_SET
+from ivr.asterisk_conf.kamctl import ctl_socket
+from ivr.kamrpc import KamRpcError, call
+from queues.seat_control import SeatControl
+from queues.wish_store import SeatWishes
 from testbed.calls import run_ivr
 from testbed.cluster import ClusterBed
 from testbed.ports import PortAllocator
@@ -21,6 +26,7 @@ from testbed.sipp.seat import most_at_once, offers, seat_phone
 
 REFRESH_S = 20.0  # registrations are refreshed this often (the proxies cap expiry at 60 s)
 EXPIRES = 60
+RETRIES = 3  # a phone's retry count before it fails over to its next registrar (0.5 + 1 + 2 + 4 s)
 
 _ports = PortAllocator()
 
@@ -46,7 +52,7 @@ class SeatPhone:
         failures = []
         for index, proxy_port in enumerate(self.cluster.state.proxy_ports):
             reg = await register(self.workdir, sip_port=proxy_port, local_port=_ports.one(), agent=self.seat,
-                                 secret=self.secret, contact_port=self.port, expires=expires)
+                                 secret=self.secret, contact_port=self.port, expires=expires, retries=RETRIES)
             code = await reg.wait(40)
             if code == 0:
                 self.registered_at = index
@@ -77,18 +83,20 @@ class SeatPhone:
         await self.phone.stop()
 
 
-async def seat_phones(cluster: ClusterBed, workdir: Path, seats: list[str],
-                      talk_ms: int | None = None) -> dict[str, SeatPhone]:
+async def seat_phones(cluster: ClusterBed, workdir: Path, seats: list[str], talk_ms: int | None = None,
+                      announce_media: Mapping[str, int] | None = None) -> dict[str, SeatPhone]:
     """A registered phone for each of ``seats`` (answering at once; ``talk_ms``: hangs up after it).
-    Each listens on the port the first node's bed reserved for that seat."""
+    Each listens on the port the first node's bed reserved for that seat, or supervisor phone
+    (whose softphones register at the proxies the same way). ``announce_media``: a phone's SDP
+    names that RTP port (a testbed.rtp.ToneLeg's)."""
     st = cluster.nodes[0].state
     assert st
     phones: dict[str, SeatPhone] = {}
     try:
         for seat in seats:
-            port = st.agent_ports[seat]
+            port = st.agent_ports[seat] if seat in st.agent_ports else st.supervisor_ports[seat]
             sipp = await seat_phone(workdir, port=port, media_port=_ports.block(4), name=f"seat-{seat}-{port}",
-                                    talk_ms=talk_ms)
+                                    talk_ms=talk_ms, announce_media=(announce_media or {}).get(seat))
             phones[seat] = SeatPhone(cluster, workdir, seat, sipp, port)
             await phones[seat].register()
             phones[seat].keep_registered()
@@ -108,16 +116,46 @@ async def ivr(cluster: ClusterBed, *args: str, node: int = 0) -> None:
     assert code == 0, out
 
 
+@contextlib.asynccontextmanager
+async def _seat_control(cluster: ClusterBed, node: int) -> AsyncIterator[SeatControl]:
+    """What ``ivr agents`` uses on node ``node``'s host (its seat-control AMI user, the wish every
+    node applies), in this process: an interpreter per seat cost seconds each on busy cores."""
+    bed = cluster.nodes[node]
+    client, wishes = bed.seats_ami(), SeatWishes(bed.settings.redis)
+    try:
+        await client.connect()
+        yield SeatControl(client, bed.settings, wishes)
+    finally:
+        client.close()
+        await wishes.close()
+
+
+async def log_out(cluster: ClusterBed, seats: Iterable[str], node: int = 0) -> None:
+    """Each seat logged out as ``ivr agents logout`` does it on node ``node``'s host (the wish every
+    node applies, then the node's queues), in this process (a test's cleanup). Tests of the command
+    itself run :func:`ivr`."""
+    async with _seat_control(cluster, node) as control:
+        for seat in seats:
+            await control.logout(seat)
+
+
 def seat_event(seat: str, **fields: str) -> Callable[[dict[str, Any]], bool]:
     return lambda e: e.get("Interface") == f"PJSIP/{seat}" and all(e.get(k) == v for k, v in fields.items())
 
 
-async def log_in(cluster: ClusterBed, amis: list[AmiClient], seats: list[str], node: int = 0) -> None:
-    """Each seat logged in once, through the wish (run on node ``node``); returns once every node
-    of ``amis`` has added it to the general queue."""
+async def log_in(cluster: ClusterBed, amis: list[AmiClient], seats: list[str], node: int = 0,
+                 command: bool = False) -> None:
+    """Each seat logged in once, through the wish (on node ``node``'s host: as ``ivr agents login``
+    does it, in this process; ``command``: by that command, an interpreter per seat); returns once
+    every node of ``amis`` has added it to the general queue."""
     added = [ami.wait_for("QueueMemberAdded", seat_event(s, Queue="q-general")) for s in seats for ami in amis]
-    for seat in seats:
-        await ivr(cluster, "agents", "login", seat, node=node)
+    if command:
+        for seat in seats:
+            await ivr(cluster, "agents", "login", seat, node=node)
+    else:
+        async with _seat_control(cluster, node) as control:
+            for seat in seats:
+                await control.login(seat)
     await asyncio.wait_for(asyncio.gather(*added), 30)
 
 
@@ -129,3 +167,68 @@ async def members(ami: AmiClient) -> dict[str, dict[str, dict[str, str]]]:
         if e.get("Event") == "QueueMember":
             out.setdefault(e["Location"].removeprefix("PJSIP/"), {})[e["Queue"].removeprefix("q-")] = dict(e)
     return out
+
+
+async def member_status(ami: AmiClient, seat: str, status: str) -> bool:
+    """Whether ``seat``'s general-queue member on that node has device ``status`` (1 free, 2 in use)."""
+    return (await members(ami)).get(seat, {}).get("general", {}).get("Status") == status
+
+
+async def resynced_members(ami: AmiClient, talker: str, free: str, paused: str) -> dict[str, Any]:
+    """The node's members once they are as the wish and the other nodes say ({} until then): the
+    three seats in the general queue, ``paused`` paused 小休, ``talker`` (talking elsewhere) in
+    use, ``free`` free and not paused."""
+    rows = await members(ami)
+    general = {seat: queues.get("general", {}) for seat, queues in rows.items()}
+    t, f, p = (general.get(seat, {}) for seat in (talker, free, paused))
+    ok = (t.get("Status") == "2" and f.get("Status") == "1" and f.get("Paused") == "0" and p.get("Paused") == "1"
+          and p.get("PausedReason") == "小休")
+    return rows if ok else {}
+
+def _proxy_socket(cluster: ClusterBed, proxy: int) -> str:
+    assert cluster.state
+    return ctl_socket(str(cluster.kamailio_dir), cluster.state.proxy_names[proxy])
+
+
+def proxy_path(cluster: ClusterBed, proxy: int) -> str:
+    """The ``Path`` proxy ``proxy`` writes into the contacts of phones registered through it."""
+    assert cluster.state
+    return f"<sip:127.0.0.1:{cluster.state.proxy_ports[proxy]};lr>"
+
+
+async def contact_paths(cluster: ClusterBed, proxy: int, seat: str) -> list[str]:
+    """The ``Path`` of each contact proxy ``proxy`` holds for ``seat`` (its usrloc, ``ul.lookup``
+    over the control socket; [] when it holds none): whom it hands the seat's INVITEs to."""
+    try:
+        reply = await call(_proxy_socket(cluster, proxy), "ul.lookup", "location", seat)
+    except KamRpcError:  # "AOR not found"
+        return []
+
+    def paths(value: Any) -> list[str]:
+        if isinstance(value, dict):
+            return [str(v) for k, v in value.items() if k == "Path"] + \
+                [p for k, v in value.items() if k != "Path" for p in paths(v)]
+        return [p for v in value for p in paths(v)] if isinstance(value, list) else []
+    return paths(reply)
+
+
+async def _nodes_at(cluster: ClusterBed, proxy: int) -> list[dict[str, Any]]:
+    [reply] = await call(_proxy_socket(cluster, proxy), "dispatcher.list")
+    dests = reply["RECORDS"]["SET"]["TARGETS"]["DEST"]
+    return dests if isinstance(dests, list) else [dests]
+
+
+async def dispatches_to(cluster: ClusterBed, proxy: int, node: int) -> bool:
+    """Whether proxy ``proxy``'s dispatcher has node ``node`` active (flag A: probed alive, not disabled)."""
+    assert cluster.state
+    return any(d["ATTRS"]["DUID"] == cluster.state.node_names[node] and str(d["FLAGS"]).startswith("A")
+               for d in await _nodes_at(cluster, proxy))
+
+
+async def set_dispatch(cluster: ClusterBed, node: int, state: str) -> None:
+    """Node ``node`` disabled (``d``) or active again (``a``) in every proxy's dispatcher, as an
+    operator takes a node out of the rotation: new citizens then go to the other nodes."""
+    assert cluster.state
+    for proxy in range(len(cluster.state.proxy_names)):
+        [uri] = [d["URI"] for d in await _nodes_at(cluster, proxy) if d["ATTRS"]["DUID"] == cluster.state.node_names[node]]
+        await call(_proxy_socket(cluster, proxy), "dispatcher.set_state", state, NODES_SET, uri)

@@ -72,6 +72,20 @@ def add_user(redis_url: str, name: str, role: str, agent: str | None = None, pas
     return Account(name, password, role, agent)
 
 
+def user_exists(redis_url: str, name: str) -> bool:
+    from console.users import UserStore
+    from ivr.store import redis_client
+
+    async def get() -> bool:
+        client = redis_client(redis_url)
+        try:
+            return await UserStore(client).get(name) is not None
+        finally:
+            await client.aclose()
+
+    return run_sync(get)
+
+
 @dataclass
 class ConsoleSite:
     url: str  # http://127.0.0.1:PORT
@@ -81,16 +95,32 @@ class ConsoleSite:
     _accounts: dict[tuple[str, str | None], Account] = field(default_factory=dict)
 
     def account(self, role: str, agent: str | None = None) -> Account:
-        """One user per role (and seat), made on first use: ``site.account("admin")``."""
+        """One user per role (and seat), made on first use: ``site.account("admin")``; made again
+        if Redis lost it (a test that restarts the bed's Redis, which keeps nothing on disk)."""
         agent = agent or ROLE_SEATS.get(role)
         key = (role, agent)
-        if key not in self._accounts:
+        known = self._accounts.get(key)
+        if known is None:
             name = f"{role}-{agent}" if agent else f"{role}-{secrets.token_hex(3)}"
             self._accounts[key] = add_user(self.redis_url, name, role, agent)
+        elif not user_exists(self.redis_url, known.name):
+            self._accounts[key] = add_user(self.redis_url, known.name, role, agent, known.password)
         return self._accounts[key]
 
     def audit(self) -> list[AuditEntry]:
         return read_audit(self.audit_log)
+
+
+def metric(console: "ConsoleSite", sample: str) -> float:
+    """One sample of the engine's /metrics (Prometheus text format, no personal data), read as
+    Prometheus does: with the engine's bearer token."""
+    import urllib.request
+
+    request = urllib.request.Request(console.url + "/metrics", headers={"Authorization": f"Bearer {console.metrics_token}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        text = response.read().decode()
+    values = [line.split()[-1] for line in text.splitlines() if line.startswith(sample + " ")]
+    return float(values[0]) if values else -1.0
 
 
 def http_client() -> "aiohttp.ClientSession":
@@ -172,7 +202,11 @@ class StandaloneConsole:
 
         flows = LiveFlows.from_config(self.config_dir, catalog_loader(default_prompts_dir(self.config_dir)))
         client = console_redis(self.redis_url, self.web)  # as `ivr serve` makes it
-        tickets = TicketStore(self.redis_url, self.workdir / "spool", "console-test", retention_days=1)
+        # as the engine's store: a caller key (IVR_CALLER_KEY) and the tickets' retention, since the
+        # console writes tickets too (the desk, 质检) and a write trims the indexes to the retention
+        tickets = TicketStore(self.redis_url, self.workdir / "spool", "console-test",
+                              retention_days=flows.current.settings.tickets.retention_days,
+                              caller_key=b"standalone-console-caller-key")
 
         async def reload() -> Any:
             return await asyncio.to_thread(flows.reload)
@@ -195,3 +229,27 @@ class StandaloneConsole:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+async def json_get(http: "aiohttp.ClientSession", site: ConsoleSite, path: str) -> Any:
+    async with http.get(site.url + path) as reply:
+        assert reply.status == 200, (path, reply.status)
+        return await reply.json()
+
+
+async def board_until(site: ConsoleSite, check: Callable[[Any], bool], timeout: float = 30) -> Any:
+    """The wallboard (``/wallboard.json``, as a supervisor) once ``check`` holds for it."""
+    from testbed.calls import until
+
+    async with http_client() as http:
+        await sign_in_http(http, site, site.account("supervisor"))
+
+        last: list[Any] = [None]
+
+        async def shown() -> Any:
+            last[0] = board = await json_get(http, site, "/wallboard.json")
+            return board if check(board) else None
+        try:
+            return await until(shown, timeout)
+        except AssertionError:
+            raise AssertionError(f"{site.url}: the wallboard stayed {last[0]}") from None

@@ -9,6 +9,7 @@ def testbed_dialplan() -> str:
     """Test-only contexts, rendered only into test beds.
 
     - ``ivr-test-caller``: the far leg of a Local channel that plays a caller's part.
+    - ``ivr-test-answer``: the far leg of a Local channel that answers at once and holds.
     - ``ivr-bench-*``: for ``benchmarks/bench_ivr.py``: a caller leg that presses keys, the
       12345 main flow (``config/flows/main.yaml``) written as pure dialplan, and an AGI
       entry for the round-trip latency benchmark.
@@ -16,6 +17,13 @@ def testbed_dialplan() -> str:
     return """
 [ivr-test-caller]
 exten => s,1,Wait(${IF($["${TEST_HOLD}" = ""]?120:${TEST_HOLD})})
+ same => n,Hangup()
+
+; The far leg of a Local channel that answers at once and holds: the ;1 leg is up for whatever
+; context a test sends it to (tests/integration/test_supervision.py)
+[ivr-test-answer]
+exten => s,1,Answer()
+ same => n,Wait(120)
  same => n,Hangup()
 
 ; Benchmark caller: the ;1 leg of Local/<dialed>@<ivr context>. Once the IVR answers it

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from testbed.processes import log_tail, pid_alive, spawn, stop_group, wait_port
@@ -45,6 +46,13 @@ class EngineProcesses:
     def start_engine(self, extra_env: dict[str, str] | None = None, index: int = 0) -> subprocess.Popen[bytes]:
         """Run ``ivr serve`` as engine ``index`` of this bed (with ``extra_env`` over the bed's
         environment); return once its FastAGI port accepts."""
+        started = self.spawn_engine(extra_env, index)
+        started.wait()
+        return started.proc
+
+    def spawn_engine(self, extra_env: dict[str, str] | None = None, index: int = 0) -> "Spawned":
+        """Start engine ``index`` without waiting for it: a bed's engines start side by side (each
+        spends seconds importing before it listens), then :meth:`Spawned.wait` for each."""
         assert self.state
         env = {**os.environ, **self.state.engine_env(index), **(extra_env or {})}
         log = self.engine_log(index)
@@ -53,18 +61,16 @@ class EngineProcesses:
             self._engine = proc
         self._set_pid(index, proc.pid)
         self.save()
-        agi_port = int(env["IVR_AGI_PORT"])
-        if not wait_port(agi_port, 20, proc):
-            raise TestbedError(f"engine {index} did not start:\n{log_tail(log)}")
-        web_port = int(env.get("IVR_WEB_PORT", "0"))
-        if env.get("IVR_WEB_ENABLED", "true") != "false" and web_port and not wait_port(web_port, 10, proc):
-            raise TestbedError(f"engine {index}'s console did not start:\n{log_tail(log)}")
-        return proc
+        return Spawned(proc, index, log, int(env["IVR_AGI_PORT"]),
+                       int(env.get("IVR_WEB_PORT", "0")) if env.get("IVR_WEB_ENABLED", "true") != "false" else 0)
+
+    def spawn_engines(self) -> list["Spawned"]:
+        assert self.state
+        return [self.spawn_engine(index=index) for index in range(self.state.engines)]
 
     def start_engines(self) -> None:
-        assert self.state
-        for index in range(self.state.engines):
-            self.start_engine(index=index)
+        for started in self.spawn_engines():
+            started.wait()
 
     def stop_engine(self, index: int = 0, timeout: float = 15.0) -> None:
         """Stop an engine as an operator would (SIGTERM: calls and deliveries in flight finish)."""
@@ -86,3 +92,20 @@ class EngineProcesses:
             if self.engine_pid(index):
                 stop_group(self.engine_pid(index), timeout=timeout)
                 self._set_pid(index, 0)
+
+
+@dataclass
+class Spawned:
+    """An engine just started: ready once its FastAGI port (and its console's, if it has one) accepts."""
+
+    proc: subprocess.Popen[bytes]
+    index: int
+    log: Path
+    agi_port: int
+    web_port: int  # 0: no console
+
+    def wait(self) -> None:
+        if not wait_port(self.agi_port, 30, self.proc):  # side by side with the bed's other engines
+            raise TestbedError(f"engine {self.index} did not start:\n{log_tail(self.log)}")
+        if self.web_port and not wait_port(self.web_port, 10, self.proc):
+            raise TestbedError(f"engine {self.index}'s console did not start:\n{log_tail(self.log)}")

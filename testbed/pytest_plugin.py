@@ -6,7 +6,9 @@ Asterisk, Redis or sipp is a failure there, never a skip.
 
 Under pytest-xdist (``./run test`` runs workers) every worker sends each test's report, marks
 included, to the controller, which prints the summary and applies the rule over all workers'
-results (tests/testbed/test_pytest_plugin.py runs that on a small suite)."""
+results (tests/testbed/test_pytest_plugin.py runs that on a small suite). The controller hands
+out the costliest module first and writes each module's seconds to ``build/module-seconds.json``
+(testbed/xdist_order.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+from testbed.xdist_order import MEASURED, MEASURED_INI, LongestFirst, ModuleClock
 
 INTEGRATION_DIR = "integration"  # tests/integration/: the real-Asterisk tier
 BUILD = Path(__file__).resolve().parents[1] / "build"
@@ -24,6 +28,21 @@ def kept_logs(name: str) -> Path:
     xdist worker (each worker runs a bed of its own; one must not wipe another's logs)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     return BUILD / name / worker if worker else BUILD / name
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(MEASURED_INI, "each test module's measured seconds (JSON), for the workers' order", default=MEASURED)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("dist", "no") != "no" and not hasattr(config, "workerinput"):  # the xdist controller
+        config.pluginmanager.register(ModuleClock(config.rootpath / "build" / "module-seconds.json"), "ivr-module-clock")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> LongestFirst | None:
+    """``--dist loadfile`` hands out the costliest module first (testbed/xdist_order.py)."""
+    return LongestFirst(config, log) if config.getoption("dist") == "loadfile" else None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ivr.config import state_dir
+from ivr.core.secret_policy import supervisor_secret_variable
 
 # Asterisk's RTP range: two ports (RTP, RTCP) per call leg. 1000 holds 200 callers waiting in
 # a queue and 200 agents talking to them at once (800), with room for Asterisk's random picks.
@@ -48,7 +49,9 @@ class BedState:
     admin_ami_secret: str = ""  # the reload AMI user (apply_config)
     status_ami_secret: str = ""  # the read-only status AMI user (ivr cluster status)
     transfer_ami_secret: str = ""  # the transfer AMI user (ivr transfer, transfer/ami.py)
-    agent_secrets: dict[str, str] = field(default_factory=dict)  # each softphone's SIP password
+    agent_secrets: dict[str, str] = field(default_factory=dict)  # each softphone's SIP password (supervisors' too)
+    supervise_ami_secret: str = ""  # the supervise AMI user (ivr supervise, supervision/ami.py)
+    supervisor_ports: dict[str, int] = field(default_factory=dict)  # each supervisor phone's sipp port
     web_port: int = 0  # the engine's web console (console/)
     metrics_token: str = ""  # IVR_METRICS_TOKEN: Prometheus' bearer token for the console's /metrics
     # several engines (docs/cluster.md): engine i serves FastAGI on engine_ports[i] and its console on
@@ -62,6 +65,8 @@ class BedState:
     sentinel_ports: list[int] = field(default_factory=list)
     sentinel_pids: list[int] = field(default_factory=list)
     cluster: str = ""  # a node of this cluster bed (testbed/cluster.py); "" = a bed of its own
+    # recording.dir of this bed: on the host, outside the rootfs; Asterisk sees it at the same path
+    recording_dir: str = ""
 
     @classmethod
     def load(cls, path: Path) -> "BedState":
@@ -100,6 +105,10 @@ class BedState:
             "IVR_AMI_ADMIN_SECRET": self.admin_ami_secret,
             **({"IVR_AMI_STATUS_SECRET": self.status_ami_secret} if self.status_ami_secret else {}),
             "IVR_AMI_TRANSFER_SECRET": self.transfer_ami_secret,
+            **({"IVR_AMI_SUPERVISE_SECRET": self.supervise_ami_secret} if self.supervise_ami_secret else {}),
+            # the supervisor phones' SIP passwords, as a deployment's env file holds them: what
+            # `ivr reload --asterisk` from this environment renders pjsip with (agents': the tests add theirs)
+            **{supervisor_secret_variable(n): self.agent_secrets[n] for n in self.supervisor_ports if n in self.agent_secrets},
             "IVR_CALLER_KEY": self.caller_key,
             "IVR_REDIS_URL": self.redis_url,
             # a bed saved by an older checkout has no console port: its engine serves none
@@ -107,6 +116,7 @@ class BedState:
             "IVR_STATE_DIR": str(Path(self.dir) / "state"),  # pid file, record spool
             "IVR_TRACKING_CDR_FILE": str(Path(self.dir) / "log" / "cdr-custom" / "Master.csv"),
             "IVR_TRACKING_QUEUE_LOG": str(Path(self.dir) / "log" / "queue_log"),
+            **({"IVR_RECORDING_DIR": self.recording_dir} if self.recording_dir else {}),
             **({"IVR_METRICS_TOKEN": self.metrics_token} if self.metrics_token else {}),
         }
 

@@ -105,3 +105,29 @@ def test_the_sentinel_example_watches_service_ivr_with_a_quorum_of_two(
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_the_proxies_unit_runs_the_rendered_config_with_the_control_group_the_engines_join(tmp_path: Path) -> None:
+    """deploy/kamailio-ivr@.service runs `kamailio-<proxy>.cfg` where the render puts it, in the
+    sample topology's ``control_group``, with the control sockets' directory; the engines' drop-in
+    joins that group; both verify clean."""
+    from ivr.asterisk_conf.kamctl import RUN_DIR
+
+    unit = (DEPLOY / "kamailio-ivr@.service").read_text()
+    group = re.search(r"^  control_group: (\S+)", (DEPLOY / "cluster.yaml").read_text(), re.M)
+    assert group
+    service = unit.split("[Service]", 1)[1].split("\n[", 1)[0].splitlines()
+    assert f"Group={group[1]}" in service and "User=kamailio" in service
+    assert f"RuntimeDirectory={RUN_DIR.removeprefix('/run/')}" in service and "RuntimeDirectoryPreserve=yes" in service
+    assert "RuntimeDirectoryMode=0750" in service  # the group traverses it, nobody else
+    [start] = [line for line in service if line.startswith("ExecStart=")]
+    assert " -DD " in start and "-f /etc/kamailio/kamailio-%i.cfg" in start
+    dropin = (DEPLOY / "ivr12345@.service.d" / "kamailio-control.conf").read_text()
+    assert f"SupplementaryGroups={group[1]}" in dropin.splitlines()
+    (tmp_path / "kamailio-ivr@.service").write_text(unit)
+    (tmp_path / "kamailio-ivr@edge-a.service").symlink_to("kamailio-ivr@.service")
+    installed(tmp_path, "ivr12345@.service")
+    (tmp_path / "ivr12345@.service.d").mkdir()
+    (tmp_path / "ivr12345@.service.d" / "kamailio-control.conf").write_text(dropin)
+    (tmp_path / "ivr12345@4573.service").symlink_to("ivr12345@.service")
+    assert verify(tmp_path, "./kamailio-ivr@edge-a.service", "./ivr12345@4573.service") == ""

@@ -16,7 +16,7 @@ import json
 import os
 import re
 import sys
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, ContextManager, TextIO
 
@@ -30,6 +30,7 @@ from tickets.audit import AuditError, unmasked_read, write_audit
 from tickets.deadline import handling_deadline, provisional_years
 from tickets.filters import Filters, parse_filters
 from tickets.model import REQUEST_LABELS, Disposition, RequestType, Ticket
+from tickets.workflow import overdue
 
 if TYPE_CHECKING:
     from tickets.store import TicketStore  # imported when a command reads: `ivr --help` stays quick
@@ -69,13 +70,17 @@ def _register_list(actions: SubParsers) -> None:
         "filtered by line, request type and disposition. Caller numbers are masked.",
     )
     _add_filters(p)
+    p.add_argument("--overdue", action="store_true",
+                   help="only open tickets past their deadline (超期); --since defaults to the retention then")
     _add_caller_options(p)
     p.set_defaults(action_run=list_tickets)
 
 
 def list_tickets(args: argparse.Namespace) -> int:
     """A table on stdout, then one line saying how many tickets matched."""
-    filters, reason, shown, total = _select(args)
+    if args.overdue and args.since is None:  # a ticket is overdue days after it came in
+        args.since = (date.today() - timedelta(days=load_settings(args).tickets.retention_days)).isoformat()
+    filters, reason, shown, total = _select(args, overdue_only=args.overdue)
     _audit_if(reason, "list", filters.describe(), len(shown), len({t.caller for t in shown}))
     viewed = _viewed(shown, reason)
     if viewed:
@@ -282,13 +287,16 @@ def _unmask_reason(args: argparse.Namespace) -> str | None:
     return str(args.reason).strip()
 
 
-def _select(args: argparse.Namespace) -> tuple[Filters, str | None, list[Ticket], int]:
+def _select(args: argparse.Namespace, *, overdue_only: bool = False) -> tuple[Filters, str | None, list[Ticket], int]:
     """What ``list`` and ``export`` show: (filters, unmask reason, the tickets, how many matched).
     Every argument is checked before Redis is asked."""
     filters = _filters(args)
     reason = _unmask_reason(args)
     settings = load_settings(args)
     matched = read_tickets(settings, lambda store: _matching(store, filters))
+    if overdue_only:
+        now = datetime.now().astimezone()
+        matched = [t for t in matched if overdue(t, now)]
     return filters, reason, matched[-filters.limit:] if filters.limit else matched, len(matched)
 
 

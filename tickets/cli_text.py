@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from ivr.commands.common import text_width
 from queues.callback import leg_text
 from queues.priority import priority_label
 from tickets import export
 from tickets.model import Ticket
+from tickets.workflow import STATUS_LABELS, overdue
 
-TABLE = ("number", "received", "line", "type", "disposition", "queue", "wait s", "agent", "deadline", "caller")
+TABLE = ("number", "received", "line", "type", "disposition", "status", "queue", "wait s", "agent", "deadline", "caller")
 
 
 def row(t: Ticket) -> tuple[str, ...]:
     due = export.deadline_due(t.deadline) + ("*" if t.deadline and t.deadline.provisional else "")
     wait = "" if t.wait_seconds is None else f"{t.wait_seconds:.0f}"
+    status = STATUS_LABELS.get(t.status, t.status) + (" 超期" if overdue(t, datetime.now()) else "")
     return (t.number, export.local_time(t.received), t.line, export.type_label(t.request_type),
-            export.disposition_label(t.disposition) or "(in progress)", t.queue, wait, t.agent, due, t.caller)
+            export.disposition_label(t.disposition) or "(in progress)", status, t.queue, wait, t.agent, due, t.caller)
 
 
 def table(tickets: list[Ticket]) -> str:
@@ -65,6 +69,8 @@ def details(t: Ticket) -> str:
         f"({t.callback['reason']})" if t.callback.get("reason") else "") if x))
     fact("satisfaction", f"{t.satisfaction} of 5" if t.satisfaction is not None else
          {"no_rating": "asked, no rating keyed", "not_asked": ""}.get(t.satisfaction_status, t.satisfaction_status))
+    fact("status", f"{STATUS_LABELS.get(t.status, t.status)} {t.status}" + (" 超期 overdue" if overdue(t, datetime.now()) else ""))
+    fact("department", t.department)
     if t.deadline:
         fact("deadline", f"{export.deadline_due(t.deadline)} ({t.deadline.rule})"
              + (" provisional: that year's official holiday calendar is not out yet" if t.deadline.provisional else ""))
@@ -75,6 +81,9 @@ def details(t: Ticket) -> str:
         out.append("  agents rung:")
         out += [f"    {clock(a.rung_at)}  {a.agent}" + (f" rang {a.ring_seconds:.0f} s" if a.ring_seconds is not None else "")
                 + (", answered" if a.answered else ", no answer") for a in t.agents_rung]
+    if t.seat_collisions:  # rung by this node while taken on another: the proxy's 486, not a ring
+        out.append("  seats taken on another node (collisions):")
+        out += [f"    {clock(c.at)}  {c.agent}" for c in t.seat_collisions]
     if len(t.queue_visits) > 1 or any(v.outcome != "answered" for v in t.queue_visits[:1]):
         out.append("  queue visits:")
         out += [f"    {clock(v.joined) if v.joined else '?'}  {v.queue} {v.outcome or 'waiting'}"

@@ -98,6 +98,16 @@ class AgentAttempt:
     answered: bool = False
 
 
+@dataclass
+class SeatCollision:
+    """A seat this call's node rang while it was already taken on another node: the proxies'
+    seat lock answered 486 at once (docs/cluster.md "Longest waiting caller across nodes").
+    Not a ring the seat let go by: kept apart from ``agents_rung``."""
+
+    agent: str
+    at: str  # ISO time of app_queue's AgentRingNoAnswer
+
+
 class VisitOutcome(StrEnum):
     """How one stay in one queue ended (the service-level counts are made of these)."""
 
@@ -147,6 +157,36 @@ class OutOfScope:
 
 
 @dataclass
+class Recording:
+    """One recording of the call (recording/: MixMonitor on the caller's channel, stereo: the
+    caller left, the seat right), kept as a file named by the ticket number."""
+
+    file: str  # relative to recording.dir: 2026/12/06/20261206-12345-00017.opus
+    mode: str = ""  # answer / start: when it began (recording/rules.py)
+    stored: str = ""  # ISO time the compressed file was written
+    seconds: float = 0.0  # talk recorded (from the raw file: exact to a frame)
+    size: int = 0  # bytes of the kept file
+    sha256: str = ""  # of the kept file: `ivr recordings verify` compares
+    deleted: str = ""  # ISO time it was deleted ("" while kept)
+    deleted_why: str = ""  # retention / purge by an operator
+    source: str = ""  # the raw file it was made from (<linkedid>.<mode>): kept once, whatever crashes between
+    failed: str = ""  # why a recorded call has no audio (file ""): disk-full / no-audio (recording/worker.py)
+
+
+@dataclass
+class QualityScore:
+    """One quality inspection (质检) of the call's recording by a supervisor (quality/): the points
+    per rubric item, their total; a re-score appends another, the latest counts."""
+
+    by: str  # the console user who scored
+    at: str  # ISO time
+    scores: dict[str, int]  # rubric item → points
+    total: int
+    comment: str = ""
+    rubric_version: str = ""  # quality.model.rubric_version of the rubric it was scored against
+
+
+@dataclass
 class Deadline:
     due: str  # ISO date (working days) or ISO time (crisis hours)
     rule: str  # "3 working days", "24 h (crisis)"
@@ -187,6 +227,7 @@ class Ticket:
     agent: str = ""
     queue_visits: list[QueueVisit] = field(default_factory=list)
     agents_rung: list[AgentAttempt] = field(default_factory=list)
+    seat_collisions: list[SeatCollision] = field(default_factory=list)  # offers turned away: the seat was taken on another node
     talk_seconds: float | None = None
     transfers: list[Transfer] = field(default_factory=list)
     callback: dict[str, Any] | None = None
@@ -208,6 +249,8 @@ class Ticket:
     timeline: list[TimelineEntry] = field(default_factory=list)
     closed_by: str = ""  # ami (followed live) / cdr (ended while the engine was away) / lost
     caller_raw: str = ""  # the caller ID as the carrier sent it, when that was not a plain number: never routed on
+    recordings: list[Recording] = field(default_factory=list)  # the call's recordings (a callback's too)
+    quality: list[QualityScore] = field(default_factory=list)  # quality inspections of the recording, oldest first
 
     @property
     def emergency_linked(self) -> bool:
@@ -233,6 +276,7 @@ class Ticket:
         data = dict(vars(self))
         data["ivr"] = dict(vars(self.ivr), nodes=list(self.ivr.nodes), keys=list(self.ivr.keys))
         data["agents_rung"] = [dict(vars(a)) for a in self.agents_rung]
+        data["seat_collisions"] = [dict(vars(c)) for c in self.seat_collisions]
         data["transfers"] = [dict(vars(x)) for x in self.transfers]
         data["queue_visits"] = [dict(vars(v)) for v in self.queue_visits]
         data["timeline"] = [dict(vars(e)) for e in self.timeline]
@@ -241,6 +285,8 @@ class Ticket:
         data["out_of_scope"] = dict(vars(self.out_of_scope)) if self.out_of_scope else None
         data["repeat_of"] = list(self.repeat_of)
         data["priority_reasons"] = list(self.priority_reasons)
+        data["recordings"] = [dict(vars(r)) for r in self.recordings]
+        data["quality"] = [dict(vars(q), scores=dict(q.scores)) for q in self.quality]
         return data
 
     @classmethod
@@ -249,11 +295,14 @@ class Ticket:
         values = {k: v for k, v in data.items() if k in known}
         values["ivr"] = IvrPath(**data.get("ivr") or {})
         values["agents_rung"] = [AgentAttempt(**a) for a in data.get("agents_rung") or []]
+        values["seat_collisions"] = [SeatCollision(**c) for c in data.get("seat_collisions") or []]
         values["transfers"] = [Transfer(**t) for t in data.get("transfers") or []]
         values["queue_visits"] = [QueueVisit(**v) for v in data.get("queue_visits") or []]
         values["timeline"] = [TimelineEntry(**t) for t in data.get("timeline") or []]
         values["deadline"] = Deadline(**data["deadline"]) if data.get("deadline") else None
         values["out_of_scope"] = OutOfScope(**data["out_of_scope"]) if data.get("out_of_scope") else None
+        values["recordings"] = [Recording(**r) for r in data.get("recordings") or []]  # none on older tickets
+        values["quality"] = [QualityScore(**q) for q in data.get("quality") or []]
         return cls(**values)
 
     def view(self, *, unmasked: bool) -> dict[str, Any]:

@@ -32,6 +32,22 @@ class Webhook(Strict):
         return self
 
 
+class Department(Strict):
+    """A department that writes its handling back (tickets/writeback.py): ``title`` is the name the
+    desk assigns cases to (the number plan's 责任单位); its HMAC key is read, at each request, from
+    the environment variable ``key_env`` or the file ``key_file`` (outside the repo), never from here."""
+
+    title: str = Field(min_length=1, max_length=40, description="the department's name on the ticket (承办单位)")
+    key_env: str = Field("", pattern=r"^([A-Z][A-Z0-9_]{2,63})?$", description="environment variable holding the key")
+    key_file: str = Field("", max_length=400, description="file holding the key (one line; mode 0600)")
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> "Department":
+        if bool(self.key_env) == bool(self.key_file):
+            raise ValueError("name exactly one of key_env (an environment variable) or key_file (a file outside the repo)")
+        return self
+
+
 class PushSettings(Strict):
     max_tries: int = Field(6, ge=1, le=100, description="attempts per event and endpoint before it is dead-lettered")
     backoff: float = Field(1.0, gt=0, description="seconds before the first retry; doubles with each try")
@@ -57,8 +73,15 @@ class TicketSettings(Strict):
     repeat_days: int = Field(30, ge=0, le=365, description="a caller with a ticket this recent is a repeat caller")
     satisfaction: bool = Field(True, description="ask the caller for a 1–5 rating after the agent hangs up")
     satisfaction_timeout: int = Field(8, ge=1, le=60, description="seconds the caller has to key a rating")
+    satisfaction_low: int = Field(2, ge=1, le=4, description="a rating at or below this is counted as low "
+                                  "(dissatisfied: a callback visit, 回访, is due)")
     webhooks: dict[str, Webhook] = {}
     push: PushSettings = PushSettings()
+    departments: dict[str, Department] = Field(
+        {}, description="departments that write their handling back over the signed inbound API (docs/tickets.md)")
+    max_extension_days: int = Field(
+        15, ge=1, le=60, description="an extension (延期) moves the deadline at most this many working days (crisis: "
+        "this many days of hours) past the current one")
 
 
 def webhook_secret_variable(endpoint: str) -> str:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, cast
 
@@ -40,12 +43,14 @@ from tickets.model import Ticket
 # must never hold up tickets. A batch that counted a visit tells the wallboards (a pub/sub notice
 # on ``ivr:live:changed``). A write that carries a lease ``token`` older than the fencing
 # counter's is refused (-4, nothing written): its engine lost the lease, the holder reconciles
-# that call. Per write two results: 1 new, 0 phase already there, -1 the ticket key holds another
+# that call. A doc that wins also keeps the overdue index (``due``: an open case's deadline;
+# without it the ticket leaves the index). Per write two results: 1 new, 0 phase already there, -1 the ticket key holds another
 # type (refused), -4 fenced; and the number.
 SAVE_TICKETS = """
 local stream_type = redis.call('TYPE', KEYS[1]).ok
 if stream_type ~= 'none' and stream_type ~= 'stream' then return -2 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
+redis.call('ZREMRANGEBYSCORE', '""" + keyspace.TICKETS_OPEN_BY_DUE + """', '-inf', '(' .. ARGV[3])
 local ttl = ARGV[4]
 local results = {}
 local counted = false
@@ -98,6 +103,11 @@ while k <= #KEYS do
     local wins = tonumber(rev) >= tonumber(redis.call('HGET', tkey, 'rev') or '0')
     if wins then
       redis.call('HSET', tkey, 'doc', doc, 'rev', rev)
+      if type(w.due) == 'number' then
+        redis.call('ZADD', '""" + keyspace.TICKETS_OPEN_BY_DUE + """', w.due, linkedid)
+      else
+        redis.call('ZREM', '""" + keyspace.TICKETS_OPEN_BY_DUE + """', linkedid)
+      end
     end
     redis.call('HSET', tkey, 'number', number, 'phase:' .. phase, '1')
     redis.call('EXPIRE', tkey, ttl)
@@ -168,11 +178,13 @@ class TicketStore(RedisJournal):
             raise ValueError("this ticket store has no caller_key: it cannot index or find tickets by caller")
         return self.caller_key
 
-    async def write(self, ticket: Ticket, phase: str, rev: int | None = None) -> None:
-        """Journal one phase of a ticket and queue it for Redis (returns without waiting)."""
-        self.write_nowait(ticket, phase, rev)
+    async def write(self, ticket: Ticket, phase: str, rev: int | None = None, *, fenced: bool = True) -> None:
+        """Journal one phase of a ticket and queue it for Redis (returns without waiting).
+        ``fenced=False``: a write that is not the call follower's (a department's write-back,
+        made under its own per-ticket lock) carries no lease token, so any engine's console may make it."""
+        self.write_nowait(ticket, phase, rev, fenced=fenced)
 
-    def write_nowait(self, ticket: Ticket, phase: str, rev: int | None = None) -> None:
+    def write_nowait(self, ticket: Ticket, phase: str, rev: int | None = None, *, fenced: bool = True) -> None:
         """:meth:`write` from a callback (the call follower handles AMI events inline)."""
         self._key()  # refused here, in the writer's stack, not later in the group commit
         received, day = self._received(ticket.received)
@@ -181,7 +193,7 @@ class TicketStore(RedisJournal):
         meta = _encode({
             "linkedid": ticket.linkedid, "phase": phase, "rev": rev or PHASE_REV.get(phase, 30),
             "line": ticket.line or "0", "day": day, "received": received, "caller": ticket.caller,
-            "agent": ticket.agent, **self._token(),
+            "agent": ticket.agent, **(self._token() if fenced else {}), **_open_until(ticket),
         })
         # The doc is encoded once and goes into the journal line as an object, last: the group
         # commit takes its text back with one partition (no second encoding, no parse of it).
@@ -244,6 +256,11 @@ class TicketStore(RedisJournal):
         doc = await self.redis.hget(keyspace.ticket(linkedid), "doc")
         return Ticket.from_json(json.loads(doc)) if doc else None
 
+    async def overdue(self, limit: int = 200) -> list[Ticket]:
+        """Open cases past their deadline now (超期), the longest overdue first, from the index."""
+        linkedids = await self.redis.zrangebyscore(keyspace.TICKETS_OPEN_BY_DUE, "-inf", f"({time.time()}", start=0, num=limit)
+        return await self._many(cast(list[str], linkedids))
+
     async def revision(self, linkedid: str) -> int:
         """The rev of the stored doc (0: none): a later write must name a higher one to replace it."""
         return int(cast(str | None, await self.redis.hget(keyspace.ticket(linkedid), "rev")) or 0)
@@ -272,8 +289,10 @@ class TicketStore(RedisJournal):
 
     async def kpi_report(self, win: kpi.Window) -> dict[str, Any]:
         """The service-level report of one window (:func:`queues.kpi.build_report`): every
-        queue and line that ever counted a call, its buckets in the window, one round trip."""
-        return kpi.build_report(win, await self.kpi_buckets(win.labels))
+        queue and line that ever counted a call, its buckets in the window, one round trip;
+        under ``satisfaction`` the survey's figures per queue, line and agent from the same buckets."""
+        buckets = await self.kpi_buckets(win.labels)
+        return {**kpi.build_report(win, buckets), "satisfaction": kpi.satisfaction_report(win, buckets)}
 
     async def kpi_buckets(self, labels: tuple[str, ...] | list[str]) -> dict[str, dict[str, dict[str, str]]]:
         """Dimension (``queue:general``) → bucket label → its counters (text), for every
@@ -293,6 +312,26 @@ class TicketStore(RedisJournal):
                 pipe.hget(keyspace.ticket(linkedid), "doc")
             docs = await pipe.execute()
         return [Ticket.from_json(json.loads(d)) for d in docs if d]
+
+
+def _open_until(ticket: Ticket) -> dict[str, float]:
+    """``due``: the end of an open case's deadline (epoch s), for the overdue index; none when the
+    case is closed (办结) or has no deadline (the script then drops it from the index)."""
+    if not ticket.case_open or ticket.deadline is None or not ticket.deadline.due:
+        return {}
+    due = _due_epoch(ticket.deadline.due)
+    return {} if due is None else {"due": due}
+
+
+@lru_cache(maxsize=1024)
+def _due_epoch(due: str) -> float | None:
+    """A deadline's end as epoch s (a date: its local midnight after); asked at every write."""
+    try:
+        if "T" in due:
+            return datetime.fromisoformat(due).timestamp()
+        return datetime.combine(date.fromisoformat(due) + timedelta(days=1), dtime()).astimezone().timestamp()
+    except ValueError:
+        return None
 
 
 DOC_SEPARATOR = ', "doc": '  # cannot occur earlier in a line: JSON escapes every quote inside a value

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import re
+from datetime import datetime
 from typing import Any, AsyncIterator, Iterable
 from urllib.parse import urlencode
 
@@ -17,16 +18,18 @@ from aiohttp import web
 
 from console.auth import current_user, forbidden, require_seat, roles
 from console.context import CONSOLE, reader
-from console.pages import error_page, nav, render
+from console.pages import error_page, nav, render, ticket_store
 from console.users import User
 from ivr.core.strict import NAME
 from tickets.reads import PARSE_SLICE, Selection, TicketReader
 from queues.callback import leg_time
+from recording.rules import failed_label
 from tickets import export
 from tickets.audit import AuditError, check_reason, unmasked_read
 from tickets.filters import parse_filters
 from tickets.model import DISPOSITION_LABELS, REQUEST_LABELS, Ticket
 from tickets.timeline import call_steps
+from tickets.workflow import STATUS_LABELS, overdue
 
 routes = web.RouteTableDef()
 nav("/tickets", "工单", "admin", "supervisor", "agent", order=30)
@@ -35,10 +38,7 @@ FILTER_FIELDS = ("since", "until", "line", "type", "disposition", "seat")
 
 
 def _store(request: web.Request) -> Any:
-    store = request.app[CONSOLE].tickets
-    if store is None:
-        raise error_page(request, web.HTTPServiceUnavailable, "不可用", "此控制台未连接工单库。")
-    return store
+    return ticket_store(request)
 
 
 def _reader(request: web.Request) -> TicketReader:
@@ -78,12 +78,26 @@ def _masked(tickets: Iterable[Ticket], unmasked: bool = False) -> list[Ticket]:
 @routes.get("/tickets")
 async def ticket_list(request: web.Request) -> web.Response:
     selection = _selection(request, request.query)
+    if request.query.get("overdue"):
+        return await _overdue_list(request, selection)
     page = await _reader(request).page(selection, SHOWN, _before(request))
     query = {f: request.query.get(f, "") for f in FILTER_FIELDS}
     older = urlencode({**{f: v for f, v in query.items() if v}, "before": repr(page.before)}) if page.before else ""
     return render(request, "tickets.html", tickets=_masked(page.tickets), total=page.total, older=older,
-                  query=query, seat=selection.seat, labels=_labels(), paged="before" in request.query,
+                  query=query, seat=selection.seat, labels=_labels(), paged="before" in request.query, overdue_only=False,
                   export_query=urlencode({f: v for f, v in query.items() if v}),
+                  since=f"{selection.filters.since:%Y-%m-%d %H:%M}")
+
+
+async def _overdue_list(request: web.Request, selection: Selection) -> web.Response:
+    """Open cases past their deadline (超期), longest overdue first, whenever they came in (an
+    agent: its own seat's only)."""
+    now = datetime.now()
+    found = [t for t in await _store(request).overdue(SHOWN) if overdue(t, now)
+             and (selection.seat is None or t.agent == selection.seat)]
+    query = {f: "" for f in FILTER_FIELDS}
+    return render(request, "tickets.html", tickets=_masked(found), total=len(found), older="", query=query,
+                  seat=selection.seat, labels=_labels(), paged=False, export_query="", overdue_only=True,
                   since=f"{selection.filters.since:%Y-%m-%d %H:%M}")
 
 
@@ -182,4 +196,6 @@ def _labels() -> dict[str, Any]:
     """What the templates show for values: choices of the filters, Mandarin labels, local times."""
     return {"types": [(k.value, v) for k, v in REQUEST_LABELS.items()],
             "dispositions": [(k.value, v) for k, v in DISPOSITION_LABELS.items()],
-            "type": export.type_label, "disposition": export.disposition_label, "time": export.local_time}
+            "type": export.type_label, "disposition": export.disposition_label, "time": export.local_time,
+            "recording_failed": failed_label,
+            "status": lambda t: STATUS_LABELS.get(t.status, t.status), "overdue": lambda t: overdue(t, datetime.now())}

@@ -56,6 +56,7 @@ from ivr.store import RedisTarget, confirm, keyspace, redis_client
 from ivr.store.failover import confirm_replicas
 from ivr.config import ConfigError, Settings, Webhook, webhook_secret
 from ivr.core.logtext import one_line
+from tickets.dead_letters import FORGET, REPLAY_FOR
 from tickets.push import (
     MalformedEvent, TicketEvent, backoff_delay, delivered, endpoint_problems, gives_up, payload, signed_headers,
     stable_id, wants,
@@ -139,6 +140,7 @@ class PushWorker:
             for name, w in webhooks.items()
         ]
         self._claim_if_mine = self.redis.register_script(CLAIM_IF_MINE)
+        self._forget = self.redis.register_script(FORGET)
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
@@ -244,7 +246,7 @@ class PushWorker:
                        fields: dict[str, str]) -> None:
         try:
             event = TicketEvent.from_fields(fields)
-            if not wants(ep.webhook, event):
+            if not wants(ep.webhook, event) or fields.get(REPLAY_FOR, ep.name) != ep.name:  # another's replay
                 await self.redis.xack(keyspace.TICKET_EVENTS, ep.group, entry_id)
                 return
             body = payload(event, ep.webhook)
@@ -269,7 +271,7 @@ class PushWorker:
         while True:
             error = await self._post(session, ep, event.event_id, body)
             if error is None:
-                await self._record_delivery(ep, entry_id, event.event_id)
+                await self._record_delivery(ep, entry_id, event.event_id, replayed=REPLAY_FOR in fields)
                 return
             failures = await self._record_failure(ep, event.event_id)
             log.warning("push %s: %s try %d/%d failed: %s", ep.name, event.event_id, failures,
@@ -309,9 +311,9 @@ class PushWorker:
         except aiohttp.ClientError as exc:
             return one_line(f"{type(exc).__name__}: {exc}", 2 * RECEIVER_TEXT)
 
-    async def _record_delivery(self, ep: _Endpoint, entry_id: str, event_id: str) -> None:
-        """Done mark and XACK together; kept trying while Redis is away, since letting the
-        entry go would post it again."""
+    async def _record_delivery(self, ep: _Endpoint, entry_id: str, event_id: str, *, replayed: bool) -> None:
+        """Done mark and XACK together (and, for a replay, the dead letter gone); kept trying
+        while Redis is away, since letting the entry go would post it again."""
         while True:
             now = time.time()
             try:
@@ -321,8 +323,10 @@ class PushWorker:
                     pipe.expire(ep.done, self.retention_s)
                     pipe.hdel(ep.tries, event_id)
                     pipe.xack(keyspace.TICKET_EVENTS, ep.group, entry_id)
+                    if replayed:
+                        await self._forget(keys=[ep.dead], args=[event_id], client=pipe)
                     await pipe.execute()
-                log.info("push %s: %s delivered", ep.name, event_id)
+                log.info("push %s: %s delivered%s", ep.name, event_id, " (replayed dead letter)" if replayed else "")
                 return
             except (RedisError, OSError) as exc:
                 log.warning("push %s: %s delivered but not yet recorded (%s), retrying", ep.name, event_id, exc)
@@ -343,6 +347,8 @@ class PushWorker:
                   "linkedid": fields.get("linkedid", ""), "tries": tries, "error": error,
                   "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         async with self.redis.pipeline(transaction=True) as pipe:
+            if REPLAY_FOR in fields:  # a replay that failed again: its letter is replaced, not doubled
+                await self._forget(keys=[ep.dead], args=[parked_id], client=pipe)
             pipe.rpush(ep.dead, json.dumps(letter, ensure_ascii=False))
             pipe.ltrim(ep.dead, -DEAD_LETTERS_KEPT, -1)
             pipe.expire(ep.dead, self.retention_s)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from tickets.model import QueueVisit, Ticket, Transfer
+from tickets.model import AgentAttempt, QueueVisit, Ticket, TimelineEntry, Transfer
 from tracking.channels import Directory, Event
 
 
@@ -36,6 +36,9 @@ class Call:
     closing_since: float | None = None  # waiting for the IVR record
     channel: str = ""  # the caller's channel name (an IVR record must name it: tracking/records.py)
     opened: bool = True  # its ``opened`` write is made (held back from Newchannel to the first dialplan sign)
+    # seat channel uniqueid → its ring that ended at once, until that channel's hang-up says why
+    # (tracking/visits.py: a 486 makes it a collision)
+    turned_away: dict[str, tuple[AgentAttempt, TimelineEntry]] = field(default_factory=dict)
 
 
 def open_once(call: Call) -> list[Change]:

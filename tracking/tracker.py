@@ -54,7 +54,7 @@ from tracking.state import Call, Change, Handler, open_once
 from tracking.transfers import AGENT_MOVES, blind_or_attended, dial_begin, dial_end
 from tracking.user_events import out_of_scope, user_event
 from tracking.visits import (agent_called, agent_complete, agent_connect, agent_no_answer, end_visits_at_close,
-                             overflowed, queue_abandon, queue_join, queue_leave)
+                             overflowed, queue_abandon, queue_join, queue_leave, seat_hangup)
 
 __all__ = [
     "AGENT_MOVES", "CALL_CONTEXTS", "CITIZEN_CONTEXTS", "HANDLED_EVENTS", "IVR_CONTEXTS", "IVR_GRACE", "LOCAL", "Call",
@@ -137,6 +137,7 @@ class CallTracker:
                      event.get("Cause", ""), event.get("Cause-txt", ""))
             return []
         opened = open_once(call)
+        seat_hangup(call, event)
         cause = " ".join(p for p in (event.get("Cause", ""), event.get("Cause-txt", "")) if p)
         for dest, transfer in call.dials.items():
             if event.get("Channel") == dest and transfer.result != "ANSWER":

@@ -70,10 +70,18 @@ def blind_or_attended(calls: Mapping[str, Call], event: Event) -> list[Change]:
     return []
 
 
+# Why Asterisk made no call leg at all (CHANUNAVAIL), as Q.850 numbers it names: with the trunks
+# qualified, a gateway that stopped answering OPTIONS has no reachable contact (chan_pjsip: 3).
+NO_LEG_CAUSES = {"3": "No route to destination (gateway unreachable)", "20": "Subscriber absent",
+                 "34": "Circuit/channel congestion", "38": "Network out of order"}
+
+
 def ivr_transfer(directory: Directory, t: Ticket, event: Event, at: datetime) -> None:
     """``UserEvent(IvrTransfer)``: the dialplan's transfer ended; its result and what came next."""
     attempt = dial_attempt(t, event, at)
     attempt.result = attempt.result or event.get("DialStatus", "")
+    if not attempt.cause and (cause := event.get("Cause", "")).isdigit():  # no leg was made: the dial's own cause
+        attempt.cause = f"{cause} {NO_LEG_CAUSES.get(cause, '')}".strip()
     fallback = event.get("Fallback", "")
     attempt.then = f"queue {fallback}" if fallback else ("connected" if attempt.result == "ANSWER" else "hangup")
 

@@ -1,4 +1,5 @@
-"""Queue visits and the agents rung for them: the ``QueueCaller*`` and ``Agent*`` handlers.
+"""Queue visits and the agents rung for them: the ``QueueCaller*`` and ``Agent*`` handlers, and
+the seat collisions (a seat rung while taken on another node, :func:`seat_hangup`).
 
 A visit ends on ``QueueCallerAbandon`` (abandoned) or ``AgentConnect`` (answered). A
 ``QueueCallerLeave`` alone does not tell: Asterisk sends it just before ``AgentConnect`` too.
@@ -11,9 +12,18 @@ from datetime import datetime, timedelta
 
 from ivr.core.channel import endpoint_of
 from ivr.core.convert import to_float_or_none
-from tickets.model import AgentAttempt, QueueVisit, Ticket, VisitOutcome
+from tickets.model import AgentAttempt, QueueVisit, SeatCollision, Ticket, VisitOutcome
 from tracking.channels import Directory, Event, iso, seconds_between
 from tracking.state import Call, Change
+
+# A collision (docs/cluster.md "Longest waiting caller across nodes"): the node that rang a seat
+# second gets the proxies' 486 within milliseconds. app_queue (22, apps/app_queue.c) reports it as
+# AgentRingNoAnswer with RingTime in whole seconds of time(NULL) (0, or 1000 when the second ticked
+# over), then hangs the seat channel up with TechCause 486. A ring that timed out has RingTime = the
+# queue's timeout; a phone declining at once ends with 603/480/…, not 486.
+AT_ONCE_MS = 1000  # app_queue's RingTime, whole seconds
+AT_ONCE_S = 1.0  # AgentCalled → AgentRingNoAnswer by the events' own timestamps
+SEAT_TAKEN = "486"  # the seat channel's TechCause: SIP 486 Busy Here
 
 
 def queue_join(directory: Directory, call: Call, event: Event, at: datetime) -> list[Change]:
@@ -58,10 +68,30 @@ def agent_called(directory: Directory, call: Call, event: Event, at: datetime) -
 def agent_no_answer(directory: Directory, call: Call, event: Event, at: datetime) -> None:
     agent = endpoint_of(event.get("Interface", ""))
     attempt = open_attempt(call, agent)
+    ring_ms = to_float_or_none(event.get("RingTime"))
     if attempt is not None:
-        ring_ms = to_float_or_none(event.get("RingTime"))
         attempt.ring_seconds = ring_ms / 1000 if ring_ms is not None else seconds_between(attempt.rung_at, at)
     call.ticket.note(iso(at), "agent did not answer", agent)
+    seat_channel = event.get("DestUniqueid", "")
+    if (attempt is not None and seat_channel and ring_ms is not None and ring_ms <= AT_ONCE_MS
+            and seconds_between(attempt.rung_at, at) < AT_ONCE_S):
+        call.turned_away[seat_channel] = (attempt, call.ticket.timeline[-1])  # its hang-up tells why
+
+
+def seat_hangup(call: Call, event: Event) -> None:
+    """The hang-up of a seat channel whose ring ended at once: with SIP 486 the seat was taken
+    (the proxies' seat lock: another node's call has it) — a collision, not a ring the seat let
+    go by, so it leaves ``agents_rung`` and its timeline entry says so. Any other end (603
+    declined, 480/408 unreachable, …) stays a seat that did not answer."""
+    pending = call.turned_away.pop(event.get("Uniqueid", ""), None)
+    if pending is None or event.get("TechCause") != SEAT_TAKEN:
+        return
+    attempt, entry = pending
+    t = call.ticket
+    if attempt in t.agents_rung:
+        t.agents_rung.remove(attempt)
+    t.seat_collisions.append(SeatCollision(attempt.agent, entry.at))
+    entry.event, entry.detail = "agent taken", f"{attempt.agent} (SIP {SEAT_TAKEN})"
 
 
 def agent_connect(directory: Directory, call: Call, event: Event, at: datetime) -> list[Change]:

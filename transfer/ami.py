@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Callable, cast
 from redis.exceptions import RedisError
 
 from ivr.ami.client import AmiClient, AmiError
-from ivr.ami.users import manager_client
+from ivr.ami.users import manager_client, narrow_session
 from ivr.config import Settings
 from ivr.core.calendar import HolidayCalendar
 from ivr.store import keyspace
@@ -98,28 +98,21 @@ async def transfer_call(call: str, target: str, *, settings: Settings, ami: AmiC
     own_tickets = tickets is None
     if tickets is None:
         tickets = _ticket_reader(settings)
-    client = ami
     try:
-        if client is None:
-            client = transfer_client(settings, await call_node(call, settings, tickets))
-            await client.connect()
-        linkedid = await _linkedid(call, settings, tickets)
-        listing = await client.action({"Action": "Status"}, as_list=True)
-        legs = [Leg.from_event(e) for e in listing if e.get("Event") == "Status"]
-        linkedid, of_call = find_call(legs, linkedid, settings.agents)
-        move = plan_move(linkedid, of_call, settings.agents, three_party=three_party)
-        number = await _ticket_number(tickets, linkedid)
-        caller = next(leg.channel for leg in of_call if leg.uniqueid == linkedid)
-        # the ticket number travels in the SIP header of the transfer ([ivr-transfer-headers])
-        await client.action({"Action": "Setvar", "Channel": caller, "Variable": "IVR_TRANSFER_TICKET", "Value": number})
-        await client.action(_action(move.method, move.channel, move.extra, chosen.extension))
-    except AmiError as exc:
-        raise TransferError(f"Asterisk refused the transfer: {exc}") from None
-    except TimeoutError:
-        raise TransferError("Asterisk did not answer") from None
+        node = "" if ami is not None else await call_node(call, settings, tickets)
+        async with narrow_session(ami, lambda: transfer_client(settings, node), TransferError,
+                                  "Asterisk refused the transfer") as client:
+            linkedid = await _linkedid(call, settings, tickets)
+            listing = await client.action({"Action": "Status"}, as_list=True)
+            legs = [Leg.from_event(e) for e in listing if e.get("Event") == "Status"]
+            linkedid, of_call = find_call(legs, linkedid, settings.agents)
+            move = plan_move(linkedid, of_call, settings.agents, three_party=three_party)
+            number = await _ticket_number(tickets, linkedid)
+            caller = next(leg.channel for leg in of_call if leg.uniqueid == linkedid)
+            # the ticket number travels in the SIP header of the transfer ([ivr-transfer-headers])
+            await client.action({"Action": "Setvar", "Channel": caller, "Variable": "IVR_TRANSFER_TICKET", "Value": number})
+            await client.action(_action(move.method, move.channel, move.extra, chosen.extension))
     finally:
-        if ami is None and client is not None:
-            client.close()
         if own_tickets:
             await tickets.close()
     route = chosen.route

@@ -4,17 +4,35 @@ by phone with a fallback to a 12345 queue), and the emergency lines 12345 links 
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Mapping
+
+from pydantic import Field, model_validator
 
 from ivr.core.conftext import Host, Title
 from ivr.core.hours import Hours
 from ivr.core.route import GENERAL_QUEUE, TransferRoute
 from ivr.core.strict import NUMBER, Strict
 
-__all__ = ["EMERGENCY_NUMBERS", "EMERGENCY_TRUNK", "TICKET_HEADER", "EmergencyTrunk", "Platform", "SubCenter", "TransferRoute",
-           "emergency_route"]
+__all__ = ["EMERGENCY_NUMBERS", "EMERGENCY_TRUNK", "TICKET_HEADER", "EmergencyTrunk", "Platform", "Qualify", "SubCenter",
+           "TransferRoute", "emergency_route", "qualified_trunks"]
 
 EMERGENCY_NUMBERS = frozenset({"110", "119", "120", "122"})  # not merged: 12345 links to them
+
+
+class Qualify(Strict):
+    """How often Asterisk asks a trunk's gateway whether it is there (SIP OPTIONS): a gateway
+    that stops answering is known down within ``every`` + ``timeout`` seconds, so a call for it
+    fails at once (CHANUNAVAIL) instead of ringing out its ring timeout. ``every: 0`` turns the
+    probe off (the gateway is then dialed blind, as before)."""
+
+    every: int = Field(10, ge=0, le=300, description="seconds between probes (Asterisk's qualify_frequency)")
+    timeout: float = Field(2.0, ge=0.2, le=10.0, description="seconds a probe waits for its answer")
+
+    @model_validator(mode="after")
+    def _timeout_within_interval(self) -> "Qualify":
+        if self.every and self.timeout >= self.every:
+            raise ValueError(f"qualify timeout {self.timeout} s must be shorter than its interval ({self.every} s)")
+        return self
 
 
 class SubCenter(Strict):
@@ -27,6 +45,7 @@ class SubCenter(Strict):
     ring_timeout: int = Field(20, ge=1, le=120)
     fallback_queue: str = "general"
     hours: Hours | None = Field(None, description="when it takes calls (transfer/hours.py); none: 7×24")
+    qualify: Qualify = Qualify()
 
 
 class EmergencyTrunk(Strict):
@@ -39,6 +58,7 @@ class EmergencyTrunk(Strict):
     port: int = Field(5060, ge=1, le=65535)
     ring_timeout: int = Field(30, ge=1, le=120)
     fallback_queue: str = GENERAL_QUEUE
+    qualify: Qualify = Qualify()
 
 
 class Platform(Strict):
@@ -56,6 +76,14 @@ class Platform(Strict):
 
 TICKET_HEADER = "X-12345-Ticket"  # the sending platform's ticket number on a platform transfer
 EMERGENCY_TRUNK = "emergency"  # the endpoint's name (no sub-center may take it)
+
+
+def qualified_trunks(subcenters: Mapping[str, SubCenter], emergency: EmergencyTrunk | None) -> list[str]:
+    """The trunks whose gateways Asterisk probes (endpoint names): sub-centers and the emergency trunk."""
+    trunks = [name for name, sub in subcenters.items() if sub.qualify.every]
+    if emergency is not None and emergency.qualify.every:
+        trunks.append(EMERGENCY_TRUNK)
+    return trunks
 
 
 def emergency_route(number: str, trunk: EmergencyTrunk | None, pstn: str = "pstn") -> TransferRoute:

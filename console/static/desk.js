@@ -78,6 +78,17 @@
     }).then(function (r) { return r.json(); }).then(function (reply) { say(reply.message, reply.ok); return reply; },
       function () { say("操作失败：网络错误", false); });
   }
+  function renderSupervision(notice) {  // a supervisor on this call (config supervision.notify_agent)
+    var p = document.getElementById("supervised");
+    p.hidden = !notice;
+    p.dataset.mode = notice ? notice.mode : "";
+    p.textContent = notice ? "督导 " + notice.supervisor + " 正在" + notice.label + "本通话。" : "";
+  }
+  function renderSuperviseButtons(call) {  // a supervisor's 监听/耳语/强插: only while the seat talks
+    document.querySelectorAll(".supervise-panel button").forEach(function (b) {
+      b.disabled = !call || call.state !== "connected";
+    });
+  }
   document.querySelector(".seat-actions").addEventListener("submit", function (e) {
     e.preventDefault();
     post(e.target, { action: e.submitter ? e.submitter.value : "" });
@@ -101,6 +112,8 @@
     var desk = JSON.parse(e.data);
     renderSeat(desk.seat);
     renderCall(desk.call);
+    renderSupervision(desk.supervision);
+    renderSuperviseButtons(desk.call);
     status.dataset.status = "live";
     status.textContent = "实时";
   });

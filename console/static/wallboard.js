@@ -30,8 +30,16 @@
     td(tr, "hour-offered", row.last_hour.offered);
     td(tr, "hour-rate15", pct(row.last_hour.answer_rate_15));
     td(tr, "hour-abandoned", row.last_hour.abandoned);
+    surveyCells(tr, row.satisfaction_today);
     var chart = td(tr, "trend", "");
     chart.innerHTML = row.trend_svg;  // built and escaped by the server (no script in it)
+  }
+  function average(x) { return x === null || x === undefined ? "—" : x.toFixed(2); }
+  function surveyCells(tr, s) {  // today's satisfaction survey (queues/kpi.py with_shares)
+    td(tr, "survey-rated", s.rated + "/" + s.survey_offered);
+    td(tr, "survey-average", average(s.average));
+    td(tr, "survey-satisfied", pct(s.satisfied_share));
+    td(tr, "survey-low", s.low_rated);
   }
   function waitCells(tr, row) {
     td(tr, "waiting", row.waiting);
@@ -66,6 +74,9 @@
     var columns = queues.dataset.agentColumns.split(",");
     fill("queues", board.queues.map(function (r) { return queueRow(r, columns); }));
     fill("lines", board.lines.map(lineRow));
+    nodes();
+    seatRows();
+    trunkRows();
     var p = board.platform, tiles = document.getElementById("platform");
     function tile(field, text) { tiles.querySelector('[data-field="' + field + '"]').textContent = text; }
     tile("waiting", p.waiting);
@@ -76,7 +87,61 @@
     tile("today-rate15", pct(p.today.answer_rate_15));
     tile("today-rate30", pct(p.today.answer_rate_30));
     tile("today-abandoned", p.today.abandoned);
+    tile("today-satisfied", pct(p.satisfaction_today.satisfied_share));
+    tile("today-average", average(p.satisfaction_today.average));
+    tile("today-rated", p.satisfaction_today.rated + "/" + p.satisfaction_today.survey_offered);
+    recordingDisk(p.recording_disk);
     document.body.dataset.seq = board.seq;
+  }
+  function bytes(n) {
+    return n >= 1073741824 ? (n / 1073741824).toFixed(1) + " GB" : (n / 1048576).toFixed(1) + " MB";
+  }
+  function recordingDisk(d) {  // the recordings disk (console/wallboard.py recording_disk): red on the alarm
+    var li = document.getElementById("recording-disk");
+    var used = li.querySelector('[data-field="recording-disk"]'), free = li.querySelector('[data-field="recording-disk-free"]');
+    var stale = d && d.age_s > 120;
+    used.textContent = d ? "已用 " + pct(d.used_ratio) + (d.alarm ? " 告警" : "") : "—";
+    free.textContent = d ? "剩余 " + bytes(d.free) + (stale ? "（" + dur(d.age_s) + "前）" : "") : "";
+    li.dataset.alarm = d && d.alarm ? "1" : "0";
+    li.classList.toggle("alarm", !!(d && d.alarm));
+  }
+  function nodes() {  // a cluster: callers waiting and seats talking or ringing on each node
+    document.querySelectorAll("#nodes tr[data-ami]").forEach(function (tr) {
+      var ami = tr.dataset.ami, by = board.platform.waiting_by_node || {};
+      function count(state) {
+        return (board.seats || []).filter(function (s) { return s.node === ami && s.state === state; }).length;
+      }
+      tr.querySelector('[data-field="waiting"]').textContent = by[ami] || 0;
+      tr.querySelector('[data-field="talking"]').textContent = count("talking");
+      tr.querySelector('[data-field="ringing"]').textContent = count("ringing");
+    });
+  }
+  function seatRows() {  // the 座席 rows: each seat's state now; 监听/耳语/强插 only for a seat that talks
+    var table = document.getElementById("seats");
+    if (!table) return;
+    var labels = JSON.parse(table.dataset.labels), states = {};
+    (board.seats || []).forEach(function (s) { states[s.agent] = s.state; });
+    table.querySelectorAll("tbody tr[data-agent]").forEach(function (tr) {
+      var state = states[tr.dataset.agent] || "logged_out";  // no seat record: never logged in
+      tr.dataset.state = state;
+      tr.querySelector('[data-field="state"]').textContent = labels[state] || labels.logged_out;
+      tr.querySelectorAll("button[data-mode]").forEach(function (b) { b.disabled = state !== "talking"; });
+    });
+  }
+  function trunkRows() {  // 中继线路: each node's trunk, 不可达 while its gateway does not answer OPTIONS
+    var table = document.getElementById("trunks");
+    if (!table) return;
+    fill("trunks", (board.trunks || []).map(function (t) {
+      var tr = document.createElement("tr");
+      tr.dataset.trunk = t.trunk;
+      tr.dataset.node = t.node;
+      tr.dataset.up = t.up ? "1" : "0";
+      td(tr, "title", t.title);
+      td(tr, "node", t.node);
+      td(tr, "state", t.up ? "正常" : "不可达");
+      tr.lastChild.classList.toggle("alarm", !t.up);
+      return tr;
+    }));
   }
   function tick() {  // waits grow between events
     document.querySelectorAll('td[data-field="longest"]').forEach(function (cell) {

@@ -16,6 +16,7 @@ from transfer.desk_client import EMERGENCY_LABELS
 from ivr.config import Settings
 from transfer.ami import TransferError, TransferResult
 from tickets.model import REQUEST_LABELS
+from supervision.model import MESSAGES as SUPERVISE_MESSAGES, choices
 from transfer.control import resolve, targets
 
 routes = web.RouteTableDef()
@@ -39,11 +40,12 @@ async def own_desk(request: web.Request) -> web.Response:
 
 @routes.get("/desk/{agent}")
 async def desk(request: web.Request) -> web.Response:
-    agent = _own_seat(request)
+    agent, user = _own_seat(request), current_user(request)
     settings = request.app[CONSOLE].settings()
     return render(request, "desk.html", agent=agent, request_types=[(k.value, v) for k, v in REQUEST_LABELS.items()],
                   departments=departments(settings), pause_reasons=settings.pause_reasons,
-                  transfer_groups=_transfer_groups(settings), message=MESSAGES.get(request.query.get("m", ""), ""))
+                  transfer_groups=_transfer_groups(settings), supervise=choices(settings.supervision, user.name, user.role),
+                  message=MESSAGES.get(request.query.get("m", ""), "") or SUPERVISE_MESSAGES.get(request.query.get("supervise", ""), ""))
 
 
 def _transfer_groups(settings: Settings) -> list[tuple[str, list[tuple[str, str]]]]:

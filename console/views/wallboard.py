@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from typing import Any, cast
+
 from aiohttp import web
 
 from console.auth import current_user, roles
+from console.context import CONSOLE
 from console.live_hub import live, start_with
 from console.pages import nav, render
-from queues.agents import STATE_LABELS
+from ivr.config import Settings
+from ivr.core.conftext import split_ip_port
+from ivr.store import keyspace
+from queues.agents import STATE_LABELS, Seat
+from supervision.model import MESSAGES as SUPERVISE_MESSAGES, choices
 
 routes = web.RouteTableDef()
 nav("/wallboard", "监控大屏", "supervisor", "admin", order=10)
@@ -25,7 +34,33 @@ def setup(app: web.Application) -> None:
 async def wallboard(request: web.Request) -> web.Response:
     """The board as it is now (readable without a script); wallboard.js keeps it live."""
     snapshot = await live(request).wallboard.source.snapshot()
-    return render(request, "wallboard.html", board=snapshot, agent_columns=AGENT_COLUMNS, agent_labels=AGENT_LABELS)
+    settings, user = request.app[CONSOLE].settings(), current_user(request)
+    return render(request, "wallboard.html", board=snapshot, agent_columns=AGENT_COLUMNS, agent_labels=AGENT_LABELS,
+                  nodes=node_columns(settings),
+                  seats=await _seats(request) if settings.supervision.supervisors else [], seat_labels=STATE_LABELS,
+                  supervise=choices(settings.supervision, user.name, user.role),
+                  supervise_message=SUPERVISE_MESSAGES.get(request.query.get("supervise", ""), ""))
+
+
+def node_columns(settings: Settings) -> list[tuple[str, str]]:
+    """(name, AMI host:port) of each node, when the cluster has several: the board names a waiting
+    caller's and a talking seat's node by its AMI address (queues/waiting.py, the seats' ``node``).
+    One node (or none configured): nothing, the board stays as it was."""
+    nodes = settings.cluster.nodes if settings.cluster else {}
+    # spelt as the engines spell their own AMI (``host:port``, ivr/service.py), IPv6 without brackets
+    return [(name, "{}:{}".format(*split_ip_port(node.ami))) for name, node in nodes.items()] if len(nodes) > 1 else []
+
+
+async def _seats(request: web.Request) -> list[dict[str, Any]]:
+    """Each configured seat and its state now, for the rows a supervisor joins a call from."""
+    console = request.app[CONSOLE]
+    raw = cast(dict[str, str], await console.redis.hgetall(keyspace.SEATS))
+    now = datetime.now().timestamp()
+    rows = []
+    for name, agent in console.settings().agents.items():
+        state = Seat.from_json(json.loads(raw[name])).to_json(now)["state"] if name in raw else "logged_out"
+        rows.append({"agent": name, "name": agent.name, "state": state, "label": STATE_LABELS.get(state, "未签入")})
+    return rows
 
 
 @routes.get("/wallboard/events")

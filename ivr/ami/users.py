@@ -1,15 +1,17 @@
 """Clients for the narrow AMI users (seat control, reload, transfer): each may write one class of
 actions and reads no events, so a leaked secret can do little (asterisk_conf's manager.conf).
 
-One factory for the CLI, the console and the transfer adapter; each passes the exception its
-caller understands (the CLI's UsageError, TransferError) for a secret that is not set.
+One factory for the CLI, the console and the transfer and supervision adapters; each passes the
+exception its caller understands (the CLI's UsageError, TransferError, SupervisionError) for a
+secret that is not set, and :func:`narrow_session` turns Asterisk's refusal into it too.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+import contextlib
+from typing import TYPE_CHECKING, AsyncIterator, Callable
 
-from ivr.ami.client import AmiClient
+from ivr.ami.client import AmiClient, AmiError
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -26,3 +28,24 @@ def manager_client(settings: "Settings", username: str, secret: "SecretStr | Non
         raise error(f"no secret for the AMI user {username!r}: set {variable} (the one Asterisk's manager.conf has)")
     host, port = at or (settings.ami.host, settings.ami.port)
     return AmiClient(host, port, username, secret.get_secret_value(), events="off")
+
+
+@contextlib.asynccontextmanager
+async def narrow_session(ami: AmiClient | None, make: Callable[[], AmiClient], error: Callable[[str], Exception],
+                         refused: str) -> AsyncIterator[AmiClient]:
+    """``ami`` when given (left open), else a client ``make()`` returns, connected here and closed
+    after the block. Asterisk refusing (AmiError) or not answering (TimeoutError) within the block
+    becomes ``error`` (``refused``: what the message says first)."""
+    client = ami
+    try:
+        if client is None:
+            client = make()
+            await client.connect()
+        yield client
+    except AmiError as exc:
+        raise error(f"{refused}: {exc}") from None
+    except TimeoutError:
+        raise error("Asterisk did not answer") from None
+    finally:
+        if ami is None and client is not None:
+            client.close()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from ivr.asterisk_conf.globals import fastagi_url, process_agi_script
 from ivr.asterisk_conf.manager import (ADMIN_WRITE, ENGINE_EVENTS, ENGINE_READ, ENGINE_WRITE, SEATS_WRITE,
                                        TRANSFER_WRITE)
-from ivr.asterisk_conf.options import EXTRA_FILES, QUIET_EVENTS, Directories, RenderOptions
+from ivr.asterisk_conf.options import EXTRA_FILES, QUIET_EVENTS, TRACED_EVENTS, Directories, RenderOptions
 from ivr.asterisk_conf.out_of_scope import AGENT_CONNECTED
 from ivr.asterisk_conf.pjsip import MEDIA, WILDCARDS, endpoint, media
 from ivr.asterisk_conf.queues import QUEUE_SOUNDS, asterisk_queue, config_queue
@@ -23,6 +23,6 @@ from ivr.asterisk_conf.files import SECRET_FILES, STATIC_DIR, STATIC_FILES, copy
 __all__ = [
     "ADMIN_WRITE", "AGENT_CONNECTED", "ENGINE_EVENTS", "ENGINE_READ", "ENGINE_WRITE", "EXTRA_FILES", "MEDIA",
     "QUEUE_SOUNDS", "QUIET_EVENTS", "RELOAD_MODULES", "SECRET_FILES", "SEATS_WRITE", "STATIC_DIR", "STATIC_FILES",
-    "TRANSFER_WRITE", "WILDCARDS", "Directories", "RenderOptions", "asterisk_queue", "config_queue", "copy_static",
+    "TRACED_EVENTS", "TRANSFER_WRITE", "WILDCARDS", "Directories", "RenderOptions", "asterisk_queue", "config_queue", "copy_static",
     "endpoint", "fastagi_url", "media", "process_agi_script", "reload_modules", "render", "write",
 ]

@@ -1,4 +1,5 @@
-"""dispatcher.list: the Asterisk nodes Kamailio's dispatcher spreads calls over (set 1).
+"""dispatcher.list: the Asterisk nodes Kamailio's dispatcher spreads calls over (set 1), and the
+carrier's gateways for calls out, primary first (set 2, with ``cluster.carrier``: edge_out.py).
 
 One line per node: ``setid destination flags priority attributes``. ``duid`` names the node for
 the call-load algorithm (10), which counts calls per ``duid``; ``weight`` is algorithm 9's share,
@@ -12,6 +13,7 @@ from ivr.asterisk_conf import kamtext as k
 from ivr.config.cluster import ClusterSettings
 
 NODES_SET = 1  # the dispatcher set of the Asterisk nodes
+CARRIER_SET = 2  # the carrier's gateways for calls out (callbacks)
 
 
 def dispatcher_list(cluster: ClusterSettings) -> str:
@@ -20,7 +22,15 @@ def dispatcher_list(cluster: ClusterSettings) -> str:
     for node_name, node in cluster.nodes.items():
         lines.append(f"{NODES_SET} sip:{k.socket(node.sip)} 0 0 "
                      f"duid={k.name(node_name)};weight={k.integer(percent[node_name], 1, 100)}\n")
+    for uri, priority in gateways(cluster).items():
+        lines.append(f"{CARRIER_SET} {uri} 0 {k.integer(priority, 1, 100)}\n")
     return "".join(lines)
+
+
+def gateways(cluster: ClusterSettings) -> dict[str, int]:
+    """Each of the carrier's gateways (``sip:address:port``) and its priority: the higher is tried
+    first, so the primary (listed first) has the highest."""
+    return {f"sip:{k.socket(g)}": len(cluster.carrier) - i for i, g in enumerate(cluster.carrier)}
 
 
 def shares(cluster: ClusterSettings) -> dict[str, int]:

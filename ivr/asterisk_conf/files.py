@@ -20,7 +20,9 @@ from ivr.asterisk_conf.numbers import numbers_dialplan
 from ivr.asterisk_conf.options import EXTRA_FILES, RenderOptions
 from ivr.asterisk_conf.out_of_scope import out_of_scope_dialplan, out_of_scope_features
 from ivr.asterisk_conf.pjsip import pjsip_conf
+from ivr.asterisk_conf.supervision import supervise_dialplan
 from ivr.asterisk_conf.queues import agents_dialplan, callback_keys, queue_dialplan, queues_conf
+from ivr.asterisk_conf.recording import recording_dialplan
 from ivr.asterisk_conf.transfers import transfer_targets
 from ivr.config import ConfigError, Settings
 from ivr.core.conftext import UnsafeValue, guard
@@ -32,7 +34,6 @@ STATIC_FILES = (
     "pjsip.conf",
     "cdr.conf",
     "cdr_custom.conf",
-    "cdr_manager.conf",
     "logger.conf",
     "musiconhold.conf",
     "queuerules.conf",
@@ -81,10 +82,12 @@ def _render(settings: Settings, options: RenderOptions) -> dict[str, str]:
             "extensions_queues.conf": queue_dialplan(settings),
             "extensions_agents.conf": agents_dialplan(settings),
             "extensions_callback.conf": callback_keys(settings),
+            "extensions_recording.conf": recording_dialplan(settings),
             "extensions_numbers.conf": numbers_dialplan(settings),
             "extensions_agent_transfers.conf": transfer_targets(settings),
             "extensions_transfers.conf": transfer_targets(settings),  # the same in [ivr-transfers]
             "extensions_bridge.conf": transfer_targets(settings, goto="dial,1"),
+            "extensions_supervise.conf": supervise_dialplan(settings),
             **{name: options.extra_files.get(name, "") for name in EXTRA_FILES},
             "extensions_out_of_scope.conf": out_of_scope_dialplan(settings),
             "features_out_of_scope.conf": out_of_scope_features(settings),

@@ -22,6 +22,7 @@ from ivr.asterisk_conf.kamctl import RUN_DIR, ctl_section
 from ivr.asterisk_conf.dispatcher import NODES_SET
 from ivr.asterisk_conf.kamailio_seats import MODULES as SEAT_MODULES
 from ivr.asterisk_conf.kamailio_seats import seat_params, seat_routes
+from ivr.asterisk_conf.edge_out import carrier_routes, not_out, to_carrier
 from ivr.config.cluster import ClusterSettings
 
 ALGORITHMS = {"load": 10, "weight": 9}
@@ -42,7 +43,7 @@ def kamailio_cfg(cluster: ClusterSettings, proxy: str, pstn_match: tuple[str, ..
     carrier = " || ".join(_carrier(m) for m in pstn_match) or "0"
     seats = seat_ring_s is not None
     modules = "".join(f'loadmodule "{m}.so"\n' for m in MODULES + (SEAT_MODULES if seats else ()))
-    modules += ctl_section(run_dir, proxy)
+    modules += ctl_section(run_dir, proxy, cluster.control_group)
     params = seat_params(cluster, proxy, directory) if seats else ""
     routes = seat_routes(cluster, proxy, seat_ring_s) + "\n" if seat_ring_s is not None else ""
     to_seats = "    route(SEATS);  # registrations and calls to seats; returns for anything else\n" if seats else ""
@@ -50,7 +51,7 @@ def kamailio_cfg(cluster: ClusterSettings, proxy: str, pstn_match: tuple[str, ..
     # call-load bookkeeping only for algorithm 10: under 9 no call is counted, and each would miss
     load = cluster.balance == "load"
     update, unset = ("ds_load_update();", "ds_load_unset();") if load else ("", "")
-    bye = '    if (is_method("BYE")) {\n        ds_load_update();\n    }\n' if load else ""
+    bye = f'    if (is_method("BYE"){not_out(cluster)}) {{\n        ds_load_update();\n    }}\n' if load else ""
     on_reply = '    t_on_reply("FROM_NODE");\n' if load else ""
     # ds_next_dst() drops the node it tried; once none is left ds_load_unset() finds no node to
     # release and the call stays counted on the last one (Kamailio's dispatcher): ask first
@@ -119,7 +120,7 @@ request_route {{
         exit;
     }}
     t_check_trans();
-{to_seats}    if (!is_method("INVITE")) {{
+{to_seats}{to_carrier(cluster)}    if (!is_method("INVITE")) {{
         sl_send_reply("405", "Method Not Allowed");
         exit;
     }}
@@ -160,7 +161,7 @@ route[IN_DIALOG] {{
 {bye}    t_relay();
 }}
 
-{routes}{answered}failure_route[NEXT_NODE] {{
+{routes}{carrier_routes(cluster)}{answered}failure_route[NEXT_NODE] {{
     if (t_is_canceled()) {{
         {unset}
         exit;

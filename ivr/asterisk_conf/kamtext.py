@@ -15,6 +15,7 @@ import re
 from ivr.core.conftext import UnsafeValue, split_ip_port
 
 KAM_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+KAM_GROUP = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 KAM_PATH = re.compile(r"/[A-Za-z0-9_./-]{1,255}")
 
 
@@ -22,6 +23,13 @@ def name(text: str) -> str:
     """A proxy or node name (a comment, a ``duid``, part of a file name)."""
     if not KAM_NAME.fullmatch(text):
         raise UnsafeValue(f"name {text!r}: only a-z, 0-9, _ and - (starting with a letter) may name a proxy or node")
+    return text
+
+
+def group(text: str) -> str:
+    """A Unix group name (the control socket's group): Debian's ``adduser`` alphabet."""
+    if not KAM_GROUP.fullmatch(text):
+        raise UnsafeValue(f"group {text!r}: only a-z, 0-9, _ and - (starting with a letter or _), at most 32")
     return text
 
 

@@ -24,10 +24,13 @@ def engine_permits(s: Settings) -> tuple[str, ...]:
 
 
 def cluster_permits(s: Settings) -> tuple[str, ...]:
-    """Where the transfer user may log in from: every engine host of the cluster (this node's
-    alone without one), since a desk served by any engine transfers a call whichever node holds
-    it (transfer/where.py). Only that user: it reads no events and may only list channels, set a
-    variable on one and send it into the generated transfer contexts."""
+    """Where the users that act on any node may log in from: every engine host of the cluster
+    (this node's alone without one). The transfer user, since a desk served by any engine
+    transfers a call whichever node holds it (transfer/where.py); the reload and status users,
+    since ``ivr reload --asterisk`` and ``ivr cluster status`` (and the console's 集群 page) on
+    one engine host reload and ask every node over its own AMI. None of them reads events or can
+    place a call; the engine and seat users, which follow and change this node's calls and seats,
+    stay with this node's engines (:func:`engine_permits`)."""
     if s.cluster is None:
         return engine_permits(s)
     return _permits([*s.agi.engines, *(e for node in s.cluster.nodes.values() for e in node.engines)])
@@ -64,6 +67,8 @@ ENGINE_EVENTS = (
     "AgentConnect", "AgentComplete", "BlindTransfer", "AttendedTransfer", "UserEvent",
     # seats (queues.agents.AgentBoard): log-in, log-out, pause, device state of each member
     "QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause", "QueueMemberStatus",
+    # the trunks' OPTIONS probes: a gateway reachable or not (transfer/trunk_watch.py)
+    "ContactStatus",
 )
 # ... and the answer to the callback worker's own Originates (ivr/callback.py): a stand-in Asterisk
 # refused (its maxcalls) is heard at once. Only those: the ActionID the worker set, not every
@@ -85,12 +90,22 @@ TRANSFER_WRITE = "call"
 # The status user (`ivr cluster status`): CoreStatus and CoreShowChannels, both of class `reporting`,
 # which holds only actions that read (no Originate, Reload, Setvar, Command); it reads no events.
 STATUS_WRITE = "reporting"
+# The supervise user (`ivr supervise`, the console's 监听/耳语/强插: supervision/ami.py): Originate
+# only (class `originate`), which Asterisk grants nothing else with: no Redirect, Hangup, Setvar,
+# Status (class `call`), no System()/Exec()/AGI() as the originated application (those need
+# `system` too, manager.c is_originate_app_permitted), and it reads no events. What it sends is
+# built from configured names only (supervision/model.py); Asterisk itself cannot narrow an
+# Originate's destination per user (docs/supervision.md, "What the AMI user can do").
+SUPERVISE_WRITE = "originate"
+
+
 def manager_conf(s: Settings, o: RenderOptions) -> str:
-    engines = engine_permits(s)
+    engines, everywhere = engine_permits(s), cluster_permits(s)
 
     def user(name: str, password: tuple[str, str], read: str, write: str, events: tuple[str, ...] = (),
              permits: tuple[str, ...] = engines, filters: tuple[str, ...] = ()) -> str:
-        # both address families: an IPv4-only deny leaves every IPv6 client permitted
+        # both address families: an IPv4-only deny leaves every IPv6 client permitted; denies first:
+        # Asterisk applies every rule in order and the last one that matches decides (ast_apply_ha)
         allowed = "".join(f"permit = {p}\n" for p in permits)
         text = f"""
 [{word(name)}]
@@ -121,12 +136,17 @@ timestampevents = yes
     if o.seats_ami_secret:
         text += user(s.ami.seats_username, (o.seats_ami_secret, "IVR_AMI_SEATS_SECRET"), "", SEATS_WRITE)
     if o.admin_ami_secret:
-        text += user(s.ami.admin_username, (o.admin_ami_secret, "IVR_AMI_ADMIN_SECRET"), "", ADMIN_WRITE)
+        text += user(s.ami.admin_username, (o.admin_ami_secret, "IVR_AMI_ADMIN_SECRET"), "", ADMIN_WRITE,
+                     permits=everywhere)
     if o.transfer_ami_secret:
         text += user(s.ami.transfer_username, (o.transfer_ami_secret, "IVR_AMI_TRANSFER_SECRET"), "", TRANSFER_WRITE,
-                     permits=cluster_permits(s))
+                     permits=everywhere)
+    if o.supervise_ami_secret:
+        text += user(s.ami.supervise_username, (o.supervise_ami_secret, "IVR_AMI_SUPERVISE_SECRET"), "", SUPERVISE_WRITE,
+                     permits=everywhere)
     if o.status_ami_secret:
-        text += user(s.ami.status_username, (o.status_ami_secret, "IVR_AMI_STATUS_SECRET"), "", STATUS_WRITE)
+        text += user(s.ami.status_username, (o.status_ami_secret, "IVR_AMI_STATUS_SECRET"), "", STATUS_WRITE,
+                     permits=everywhere)
     if o.testbed_ami_secret:
         text += user("testbed", (o.testbed_ami_secret, "the test bed's AMI secret"), "all", "all", permits=LOOPBACK)
     return text

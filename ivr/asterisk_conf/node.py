@@ -16,7 +16,7 @@ from ivr.asterisk_conf.kamailio import PING_INTERVAL_S, kamailio_cfg
 from ivr.asterisk_conf.kamctl import RUN_DIR
 from ivr.asterisk_conf.kamailio_seats import SECRETS_FILE, seats_secrets_cfg
 from ivr.asterisk_conf.kamtext import name as kam_name
-from ivr.asterisk_conf.pjsip import seat_password
+from ivr.asterisk_conf.pjsip import registrar_phones
 from ivr.config import ConfigError, Settings
 from ivr.config.cluster import proxy_matches
 from ivr.core.conftext import split_ip_port
@@ -56,6 +56,6 @@ def edge_files(s: Settings, kamailio_dir: str, ping_interval: int | None = None,
     files = {f"kamailio-{kam_name(proxy)}.cfg": kamailio_cfg(s.cluster, proxy, s.sip.pstn_match, kamailio_dir,
                                                               interval, ring, run_dir)
              for proxy in s.cluster.proxies}
-    if s.agents:
-        files[SECRETS_FILE] = seats_secrets_cfg({name: seat_password(name, agent_secrets or {}) for name in s.agents})
+    if s.agents:  # the seats' phones, and the supervisors' softphones that register like them
+        files[SECRETS_FILE] = seats_secrets_cfg(registrar_phones(s, agent_secrets or {}), s.supervision.supervisors)
     return {**files, "dispatcher.list": dispatcher_list(s.cluster)}

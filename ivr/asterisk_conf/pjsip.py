@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from ivr.asterisk_conf.edge_out import pstn_aor
 from ivr.asterisk_conf.node_seats import proxied_aor
 from ivr.asterisk_conf.options import RenderOptions
+from ivr.asterisk_conf.supervision import SUPERVISOR_CONTEXT, supervisor_password
 from ivr.config import ConfigError, Settings, agent_secret
 from ivr.core.conftext import comment, secret, value, word
-from ivr.core.secret_policy import agent_secret_variable
+from ivr.core.secret_policy import agent_secret_variable, supervisor_secret_variable
 from transfer.control import TRANSFERS_CONTEXT
-from transfer.model import EMERGENCY_TRUNK, EmergencyTrunk, Platform, SubCenter
+from transfer.model import EMERGENCY_TRUNK, EmergencyTrunk, Platform, Qualify, SubCenter
 
 MEDIA = "disallow=all\nallow=ulaw,alaw\nrtp_symmetric=yes\ndirect_media=no\nlanguage=zh\n"
 WILDCARDS = ("0.0.0.0", "::", "[::]", "")
@@ -49,6 +51,46 @@ def seat_password(name: str, secrets: Mapping[str, str]) -> str:
     return password
 
 
+def registrar_phones(s: Settings, secrets: Mapping[str, str]) -> dict[str, str]:
+    """The phones a cluster's proxies register (name → SIP password): every seat's, and each
+    supervisor's softphone (one without a fixed contact), so any node reaches it."""
+    phones = {name: seat_password(name, secrets) for name in s.agents}
+    phones.update({name: supervisor_password(name, secrets) for name, sup in s.supervision.supervisors.items()
+                   if not sup.contact})
+    return phones
+
+
+def phone_auth(name: str, password: str, variable: str) -> str:
+    """A phone's digest account (a seat's or a supervisor's): the password from ``variable``."""
+    return f"""[{name}-auth]
+type=auth
+auth_type=userpass
+username={name}
+password={secret(password, variable)}
+"""
+
+
+def phone_aor(name: str, contact: str | None) -> str:
+    """A phone's one registration (a newer one replaces it), or its fixed ``contact``."""
+    aor = f"""
+[{name}]
+type=aor
+max_contacts=1
+remove_existing=yes
+qualify_frequency=0
+"""
+    return aor + (f"contact={value(contact)}\n" if contact else "")
+
+
+def qualify_options(q: Qualify | None) -> str:
+    """A trunk AOR's OPTIONS probe: a gateway that stops answering is unreachable, so Dial fails
+    at once (CHANUNAVAIL) and its device state is UNAVAILABLE (what the engine shows). None (a
+    platform, which is another 12345: its own failure is told by its answer) or ``every: 0``: off."""
+    if q is None or not q.every:
+        return "qualify_frequency=0\n"
+    return f"qualify_frequency={value(str(q.every))}\nqualify_timeout={value(str(q.timeout))}\n"
+
+
 def pjsip_conf(s: Settings, o: RenderOptions) -> str:
     rtp = media(s)
     parts = [
@@ -70,9 +112,9 @@ endpoint=pstn
 """
         + "".join(f"match={value(m)}\n" for m in s.sip.pstn_match),
     ]
-    if s.sip.pstn_contact:  # calls out to citizens (callbacks) go to the carrier gateway
+    if aor := pstn_aor(s):  # calls out to citizens (callbacks): the carrier's gateway, or the proxies
         parts[1] = parts[1].replace("identify_by=ip\n", "identify_by=ip\naors=pstn\n", 1)
-        parts.append(f"[pstn]\ntype=aor\ncontact={value(s.sip.pstn_contact)}\nqualify_frequency=0\n")
+        parts.append(aor)
     for name, agent in s.agents.items():
         # also for a desk phone with a fixed contact: its calls (feature codes, transfers) are
         # identified by user name, which only the password makes true
@@ -80,31 +122,29 @@ endpoint=pstn
         block = f"; seat: {comment(agent.name)}\n" + endpoint(name, "from-agents", "username", rtp)
         # transfers (REFER, and atxfer's number) land among the transfer targets only: no feature
         # code, and no catch-all that would keep an attended transfer waiting for more digits
-        block += f"""set_var=TRANSFER_CONTEXT={TRANSFERS_CONTEXT}
+        # SPYGROUP: the seat's own channels, as ChanSpy picks them for a supervisor (supervision.py)
+        block += f"""set_var=SPYGROUP={name}
+set_var=TRANSFER_CONTEXT={TRANSFERS_CONTEXT}
 auth={name}-auth
 
-[{name}-auth]
-type=auth
-auth_type=userpass
-username={name}
-password={secret(password, agent_secret_variable(name))}
-"""
+{phone_auth(name, password, agent_secret_variable(name))}"""
         # behind proxies the phone registers there, where the seat's lock is; a fixed contact
         # (refused in config/ behind proxies, kept for a test bed's own phones) is dialed as given
         if s.cluster is not None and s.cluster.proxies and not agent.contact:
             block += proxied_aor(name, s)
             parts.append(block)
             continue
-        block += f"""
-[{name}]
-type=aor
-max_contacts=1
-remove_existing=yes
-qualify_frequency=0
-"""
-        if agent.contact:
-            block += f"contact={value(agent.contact)}\n"
-        parts.append(block)
+        parts.append(block + phone_aor(name, agent.contact))
+    for name, sup in s.supervision.supervisors.items():
+        # a supervisor's phone is called, it never calls in: its own calls are hung up (supervision.py);
+        # behind proxies a softphone registers there like a seat's, so whichever node holds the
+        # supervised call reaches it (node_seats.py)
+        aor = proxied_aor(name, s) if s.cluster is not None and s.cluster.proxies and not sup.contact \
+            else phone_aor(name, sup.contact)
+        parts.append(f"; supervisor: {comment(sup.name)}\n" + endpoint(name, SUPERVISOR_CONTEXT, "username", rtp)
+                     + f"auth={name}-auth\n\n"
+                     + phone_auth(name, supervisor_password(name, o.agent_secrets), supervisor_secret_variable(name))
+                     + aor)
     trunks: list[tuple[str, SubCenter | EmergencyTrunk | Platform]] = list(s.subcenters.items())
     if s.emergency is not None:
         trunks.append((EMERGENCY_TRUNK, s.emergency))
@@ -118,7 +158,7 @@ qualify_frequency=0
 [{name}]
 type=aor
 contact=sip:{value(sub.host)}:{sub.port}
-
+{qualify_options(None if isinstance(sub, Platform) else sub.qualify)}
 [{name}]
 type=identify
 endpoint={name}

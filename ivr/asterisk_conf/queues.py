@@ -4,6 +4,7 @@ and overflow, the agents' log-in/log-out memberships and the callback keys."""
 from __future__ import annotations
 
 from ivr.asterisk_conf.out_of_scope import AGENT_CONNECTED
+from ivr.asterisk_conf.recording import queue_step
 from ivr.config import Settings
 from ivr.core.conftext import arg, comment, word
 from queues.model import memberships
@@ -87,8 +88,10 @@ def queue_dialplan(s: Settings) -> str:
                  f" same => n,Set(IVR_IN_QUEUE={name})",
                  f" same => n,Set(IVR_CALLBACK_KEY={key})",  # see [ivr-callback-request]
                  f" same => n,Set(IVR_CALLBACK_AFTER={after})",
+                 queue_step(s, name),  # recorded or not, and the notice (extensions_recording.conf)
                  " same => n,Gosub(ivr-queue-place,s,1(" + asterisk_queue(name) + "))",
                  f" same => n,Queue({asterisk_queue(name)},tc,,,{wait},,{AGENT_CONNECTED},,${{GOSUB_RETVAL}})",
+                 ' same => n,ExecIf($["${QUEUESTATUS}" = "CONTINUE"]?Gosub(ivr-recording,seat-gone,1))',
                  ' same => n,GotoIf($["${QUEUESTATUS}" = "CONTINUE"]?ivr-survey,s,1)']
         # Queue() returns when max_wait ran out, no seat was logged in, or the caller left:
         # never end a call there.

@@ -1,7 +1,9 @@
 """``ivr stats``: the service level per queue and per dialed line (15-second answer rate, …).
 
 Reads the counters the engine keeps in Redis as calls leave their queues (queues/kpi.py builds
-the report; the web wallboard will read the same). Read only; counters hold no personal data.
+the report; the web wallboard will read the same), and beside them the order inversions across
+nodes and the seat collisions, counted from the window's tickets (queues/order.py). Read only;
+counters hold no personal data.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from ivr.cli import UsageError
-from ivr.commands.common import load_settings, read_tickets, text_width, when
+from ivr.commands.common import load_settings, read_tickets, when
+from ivr.commands.stats_order import aligned, order_text
 from queues import kpi
+from quality.cli import STATS as QUALITY_PARTS
 
 HELP = "service level per queue and line: offered, answered within 15/30 s, abandoned, waits"
 
@@ -27,6 +31,11 @@ COLUMNS = (  # (heading, report field, format)
     ("接通率", "answer_rate", "%"), ("呼损率", "abandon_rate", "%"), ("avg wait", "avg_wait_s", "s"),
     ("longest", "longest_wait_s", "s"),
 )
+SURVEY_COLUMNS = (  # the satisfaction survey (queues/kpi.py): asked, rated, shares
+    ("邀评 asked", "survey_offered", "d"), ("参评 rated", "rated", "d"), ("参评率", "rated_share", "%"),
+    ("平均分 average", "average", ".2f"), ("满意 4–5", "satisfied", "d"), ("满意率", "satisfied_share", "%"),
+    ("低分 ≤low", "low_rated", "d"),
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -36,21 +45,45 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", metavar="DATE|DATETIME", default=None,
                         help="… and before (2026-12-01 = up to the end of that day; default: now)")
     parser.add_argument("--json", action="store_true", help="the reports as JSON (as the wallboard reads them)")
+    parts = parser.add_subparsers(dest="part", metavar="PART", help="a report of its own instead (quality, quality-sample)")
+    for name, (help_, register_part, run_part) in QUALITY_PARTS.items():
+        p = parts.add_parser(name, help=help_, description=help_)
+        register_part(p)
+        p.set_defaults(_run=run_part)
 
 
 def run(args: argparse.Namespace) -> int:
     windows = _windows(args, datetime.now().astimezone())
     settings = load_settings(args)
 
-    async def reading(store: Any) -> list[dict[str, Any]]:
-        return [await store.kpi_report(w) for w in windows]
+    nodes = list(settings.cluster.nodes) if settings.cluster is not None else []
 
-    reports = read_tickets(settings, reading)
+    async def reading(store: Any) -> list[dict[str, Any]]:
+        from queues.order_read import read_calls
+
+        calls = await read_calls(store.redis, min(w.since for w in windows), max(w.until for w in windows), nodes)
+        return [{**await store.kpi_report(w), "order": calls.report(nodes, w.since, w.until)} for w in windows]
+
+    async def both(store: Any) -> tuple[list[dict[str, Any]], dict[str, float]]:
+        from tickets.writeback import workflow_kpis
+
+        return await reading(store), await workflow_kpis(store.redis)
+
+    reports, workflow = read_tickets(settings, both)
     if args.json:
-        print(json.dumps({"reports": reports}, ensure_ascii=False, indent=2))
+        print(json.dumps({"reports": reports, "workflow": workflow}, ensure_ascii=False, indent=2))
     else:
-        print("\n\n".join(_table(r) for r in reports))
+        print("\n\n".join([*(_table(r) for r in reports), *(_survey_table(r) for r in reports),
+                            *(order_text(_title(r), r["order"]) for r in reports), workflow_text(workflow)]))
     return 0
+
+
+def workflow_text(w: dict[str, float]) -> str:
+    """The cases after the call (department write-back): overdue now, closed on time so far."""
+    closed = int(w["closed_on_time"] + w["closed_late"])
+    share = f"{w['on_time_share']:.1%}" if closed else "-"
+    return (f"办理情况 cases: 超期未办结 overdue open {int(w['overdue'])}；"
+            f"已办结 closed {closed}，按时办结率 closed on time {share}")
 
 
 def _windows(args: argparse.Namespace, now: datetime) -> list[kpi.Window]:
@@ -76,19 +109,34 @@ def _windows(args: argparse.Namespace, now: datetime) -> list[kpi.Window]:
 
 
 def _table(report: dict[str, Any]) -> str:
-    since, until = (datetime.fromisoformat(report[k]) for k in ("since", "until"))
-    title = f"{WINDOW_TITLES.get(report['window'], report['window'])}: {since:%Y-%m-%d %H:%M} – {until:%Y-%m-%d %H:%M}"
+    title = _title(report)
     rows = [(f"队列 {name}", c) for name, c in report["queues"].items()]
     rows += [(f"线路 {name}", c) for name, c in report["lines"].items()]
     rows.append(("全平台 all lines", report["platform"]))
     cells = [[label, *(_cell(c[field], fmt) for _h, field, fmt in COLUMNS)] for label, c in rows]
     heading = ["", *(h for h, _f, _fmt in COLUMNS)]
-    widths = [max(text_width(r[i]) for r in [heading, *cells]) for i in range(len(heading))]
-    lines = [title] + ["  ".join(_pad(v, w, left=i == 0) for i, (v, w) in enumerate(zip(r, widths)))
-                       for r in [heading, *cells]]
+    lines = [title, *aligned([heading, *cells])]
     if not report["queues"]:
         lines.append("（无来电 no calls left a queue in this window）")
     return "\n".join(lines)
+
+
+def _survey_table(report: dict[str, Any]) -> str:
+    """满意度 per queue, line and agent of one window; the platform counts every call once."""
+    survey = report["satisfaction"]
+    rows = [(f"{label} {name}", c) for scope, label in (("queues", "队列"), ("lines", "线路"), ("agents", "座席"))
+            for name, c in survey[scope].items()]
+    rows.append(("全平台 all lines", survey["platform"]))
+    cells = [[label, *(_cell(c[field], fmt) for _h, field, fmt in SURVEY_COLUMNS)] for label, c in rows]
+    lines = [f"满意度 satisfaction, {_title(report)}", *aligned([["", *(h for h, _f, _fmt in SURVEY_COLUMNS)], *cells])]
+    if not survey["lines"]:
+        lines.append("（无评价 no caller was asked to rate in this window）")
+    return "\n".join(lines)
+
+
+def _title(report: dict[str, Any]) -> str:
+    since, until = (datetime.fromisoformat(report[k]) for k in ("since", "until"))
+    return f"{WINDOW_TITLES.get(report['window'], report['window'])}: {since:%Y-%m-%d %H:%M} – {until:%Y-%m-%d %H:%M}"
 
 
 def _cell(value: Any, fmt: str) -> str:
@@ -98,9 +146,6 @@ def _cell(value: Any, fmt: str) -> str:
         return f"{value:.1%}"
     if fmt == "s":
         return f"{value:.1f}s"
+    if fmt == ".2f":
+        return f"{value:.2f}"
     return str(value)
-
-
-def _pad(text: str, width: int, *, left: bool) -> str:
-    fill = " " * (width - text_width(text))
-    return text + fill if left else fill + text

@@ -16,6 +16,7 @@ from typing import Literal, Mapping
 from pydantic import Field
 
 from ivr.core.conftext import IpPort, split_ip_port
+from ivr.config.cluster_out import carrier_problems
 from ivr.core.strict import NAME, Strict
 from queues.model import Agent
 
@@ -58,8 +59,16 @@ class ClusterSettings(Strict):
         "weight: by the nodes' weights (algorithm 9)")
     proxies: dict[str, Proxy] = Field({}, description="none (the carrier reaches the nodes directly) or two or more")
     nodes: dict[str, Node] = {}
+    control_group: str | None = Field(
+        None, pattern=r"^[a-z_][a-z0-9_-]{0,31}$", description="the group that may open the proxies' control "
+        "sockets (mode 0660; the proxy's user must be in it): the engines' for the console's 集群 page; none: "
+        "0600, the proxy's own user and root only")
     node_dead_after_s: float = Field(NODE_DEAD_AFTER_S, ge=1, le=600, description="seconds a node's AMI refuses "
                                      "us, with nobody following its calls, before they are closed as lost to the node")
+    carrier: tuple[IpPort, ...] = Field(
+        (), description="the carrier's gateways for calls out (callbacks), primary first; with it the nodes send "
+        "them through the proxies, which try each in turn (docs/cluster.md, \"Calls out\"); none: each node dials "
+        "sip.pstn_contact itself")
 
 
 def cluster_problems(cluster: ClusterSettings, pstn_match: tuple[str, ...]) -> list[Problem]:
@@ -78,6 +87,7 @@ def cluster_problems(cluster: ClusterSettings, pstn_match: tuple[str, ...]) -> l
     for name in set(cluster.proxies) & set(cluster.nodes):
         out.append((("cluster", "nodes", name), f"{name!r} already names a proxy"))
     out += _addresses(cluster) + _rtp_ranges(cluster)
+    out += carrier_problems(cluster, pstn_match)
     if cluster.proxies:
         for i, match in enumerate(pstn_match):
             try:

@@ -45,6 +45,12 @@ class AgiSettings(Strict):
         (), description="host:port of every engine's FastAGI server on this node, in the order the dialplan tries "
         "them (docs/cluster.md); empty: this engine's own host:port"
     )
+    engine_turn_s: int = Field(
+        60, ge=0, le=86400,
+        description="with several engines: each takes the node's new calls for this many seconds in turn (the others "
+        "only when it does not answer or vanishes), so every engine is used and the node pays for one busy event "
+        "loop, not several; 0: every call starts at the next engine (docs/cluster.md)",
+    )
 
 
 class AmiSettings(Strict):
@@ -58,6 +64,9 @@ class AmiSettings(Strict):
     admin_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_ADMIN_SECRET, never in config/")
     transfer_username: str = Field("ivr-transfer", pattern=NAME, description="AMI user that transfers calls in progress (ivr transfer)")
     transfer_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_TRANSFER_SECRET, never in config/")
+    supervise_username: str = Field("ivr-supervise", pattern=NAME,
+                                    description="AMI user that calls a supervisor's phone into an agent's call (ChanSpy)")
+    supervise_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_SUPERVISE_SECRET, never in config/")
     status_username: str = Field("ivr-status", pattern=NAME, description="AMI user that only reads status (ivr cluster status)")
     status_secret: SecretStr | None = Field(None, description="its secret: IVR_AMI_STATUS_SECRET, never in config/")
     event_batch_ms: int = Field(
@@ -139,6 +148,14 @@ class WebSettings(Strict):
     redis_connections: int = Field(32, ge=2, le=1000, description="the console's own Redis pool (the engine's is separate)")
     redis_wait: float = Field(2.0, gt=0, le=60, description="seconds a request waits for a pooled Redis connection; then 503")
     streams_per_user: int = Field(8, ge=1, le=100, description="open live event streams (wallboard, desk) per user")
+    base_url: str = Field("", pattern=r"^(https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~/-]*)?)?$", max_length=200,
+                          description="the console's address as staff reach it (links printed by the CLI, e.g. "
+                          "`ivr recordings play-url`); empty: http://<host>:<port>")
+
+    def url(self) -> str:
+        """Where staff open the console: ``base_url``, else this host and port."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return self.base_url.rstrip("/") or f"http://{host}:{self.port}"
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

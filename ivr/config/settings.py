@@ -15,7 +15,11 @@ from ivr.numbers.model import NumberEntry
 from queues.callback import CallbackSettings
 from queues.model import Agent, PauseReasons, Queue
 from queues.priority import PrioritySettings
+from supervision.model import SupervisionSettings, name_problems as supervision_name_problems
+from recording.rules import RecordingSettings
+from quality.model import QualitySettings
 from tickets.scope import OutOfScopeMatter
+from tickets.model import RequestType
 from tickets.settings import TicketSettings
 from tracking.settings import TrackingSettings
 from transfer.model import EMERGENCY_TRUNK, EmergencyTrunk, Platform, SubCenter
@@ -44,6 +48,12 @@ class Settings(Strict):
     out_of_scope: dict[str, OutOfScopeMatter] = Field({}, description="matters 12345 does not accept (不予受理)")
     cluster: ClusterSettings | None = Field(None, description="proxies and Asterisk nodes (docs/cluster.md); none: one node")
     callbacks: CallbackSettings = Field(CallbackSettings(), description="callbacks the platform schedules itself")
+    supervision: SupervisionSettings = Field(SupervisionSettings(), description="live supervision: supervisors' phones "
+                                             "(docs/supervision.md)")
+    recording: RecordingSettings = Field(RecordingSettings(), description="call recording: policy, files, retention "
+                                         "(config/recording.yaml, docs/recording.md)")
+    quality: QualitySettings = Field(QualitySettings(), description="quality inspection (质检): the rubric, pass mark "
+                                     "and daily sample (config/quality.yaml, docs/quality.md)")
 
     def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Names that point nowhere, as (path in the config, reason)."""
@@ -79,8 +89,9 @@ class Settings(Strict):
         for qname, q in self.queues.items():
             if q.overflow and q.overflow not in self.queues:
                 out.append((("queues", qname, "overflow"), f"overflow {q.overflow!r} is not a defined queue"))
-            if q.callback is not None and not self.sip.pstn_contact:
-                out.append((("queues", qname, "callback"), "a callback needs sip.pstn_contact (how calls to citizens go out)"))
+            if q.callback is not None and not self.sip.pstn_contact and not (self.cluster and self.cluster.carrier):
+                out.append((("queues", qname, "callback"), "a callback needs sip.pstn_contact (how calls to citizens go "
+                            "out) or, behind proxies, cluster.carrier"))
             if qname == "general" and q.hours is not None:
                 out.append((("queues", qname, "hours"), "the general queue is 7×24: it has no hours"))
         if EMERGENCY_TRUNK in self.subcenters:
@@ -111,6 +122,11 @@ class Settings(Strict):
             out.append((("sip", "rtp_start"), "sip.rtp_start must be below sip.rtp_end"))
         if self.cluster is not None:
             out += cluster_problems(self.cluster, self.sip.pstn_match) + seat_problems(self.cluster, self.agents)
+        out += supervision_name_problems(self.supervision.supervisors, self.agents,
+                                         [*self.subcenters, *self.platforms, EMERGENCY_TRUNK, "pstn"])
+        out += self.recording.problems(set(self.numbers), set(self.queues), self.tickets.retention_days,
+                                       {str(k) for k in RequestType})
+        out += self.quality.problems()
         lost = self.callbacks.node_loss  # checked when configured; by default a queue without callbacks means none
         if "callbacks" in self.model_fields_set and (lost.ivr or lost.waiting or lost.talking) and (
                 lost.queue not in self.queues or self.queues[lost.queue].callback is None):
@@ -121,6 +137,6 @@ class Settings(Strict):
 
 ENGINE_MODELS: dict[str, type[Strict]] = {
     "agi": AgiSettings, "ami": AmiSettings, "redis": RedisSettings, "sip": SipSettings, "tracking": TrackingSettings,
-    "web": WebSettings,
+    "web": WebSettings, "recording": RecordingSettings,
 }
 ENGINE_SECTIONS = tuple(ENGINE_MODELS)

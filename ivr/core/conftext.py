@@ -154,6 +154,14 @@ def arg(text: str) -> str:
     return text
 
 
+def file_path(text: str) -> str:
+    """An absolute path written into the dialplan, and into the shell command MixMonitor runs
+    when a recording ends: letters, digits and ``_ . / -`` only (:data:`FILE_PATH`), no ``..``."""
+    if not re.fullmatch(FILE_PATH, text) or "/../" in f"{text}/":
+        raise UnsafeValue(f"path {text!r}: an absolute path of letters, digits and _ . / - only")
+    return text
+
+
 def word(text: str) -> str:
     """A context, extension, section, endpoint or queue name."""
     if not WORD.fullmatch(text):

@@ -54,6 +54,11 @@ def agent_secret(agent: str, environ: Mapping[str, str] | None = None) -> str | 
     return environ.get(agent_secret_variable(agent))
 
 
+def supervisor_secret_variable(supervisor: str) -> str:
+    """Where a supervisor phone's SIP password comes from: ``IVR_SUPERVISOR_SECRET_<NAME>``."""
+    return "IVR_SUPERVISOR_SECRET_" + supervisor.upper().replace("-", "_")
+
+
 class AmiSecrets(Protocol):
     """The AMI users' secrets (``ivr.config.AmiSettings``), described here so that the core
     needs no import of the settings above it."""
@@ -66,6 +71,8 @@ class AmiSecrets(Protocol):
     def admin_secret(self) -> SecretStr | None: ...
     @property
     def transfer_secret(self) -> SecretStr | None: ...
+    @property
+    def supervise_secret(self) -> SecretStr | None: ...
 
 
 class Deployment(Protocol):
@@ -83,6 +90,7 @@ def deployment_secret_problems(settings: Deployment, environ: Mapping[str, str] 
     ami = settings.ami
     named = {variable: secret.get_secret_value() if secret else None for variable, secret in (
         ("IVR_AMI_SECRET", ami.secret), ("IVR_AMI_SEATS_SECRET", ami.seats_secret),
-        ("IVR_AMI_ADMIN_SECRET", ami.admin_secret), ("IVR_AMI_TRANSFER_SECRET", ami.transfer_secret))}
+        ("IVR_AMI_ADMIN_SECRET", ami.admin_secret), ("IVR_AMI_TRANSFER_SECRET", ami.transfer_secret),
+        ("IVR_AMI_SUPERVISE_SECRET", ami.supervise_secret))}
     named.update({agent_secret_variable(name): agent_secret(name, environ) for name in settings.agents})
     return secret_problems(named)

@@ -13,10 +13,11 @@ Terminal nodes (queue, transfer, hangup, subflow) have no edges and say how they
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Awaitable, Callable, ClassVar, Literal, Protocol
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -123,6 +124,15 @@ class TicketLookup(Protocol):
     async def find(self, number: str) -> "Ticket | None": ...
 
 
+OWN_TICKETS_WAIT = 0.3
+"""Seconds a flow waits at most for the engine's look-up of the caller's recent tickets (a
+``branch`` on ``open_ticket``, a ``ticket_query`` with ``own_first``); the lint counts them.
+The look-up starts with the call, so it is usually done long before: past it, no tickets."""
+
+CallerTickets = Callable[[], Awaitable[list[tuple[str, bool]]]]
+"""The caller's recent tickets (number, case still open), oldest first: the engine's look-up."""
+
+
 def keyed_number(number: str) -> str:
     """A ticket number as a caller keys it: ``20261201-12345-00017`` → ``202612011234500017``."""
     return number.replace("-", "")
@@ -147,6 +157,21 @@ class CallContext:
     # returns, so they ride along in the route's single round trip.
     channel_variables: dict[str, str] = field(default_factory=dict)
     tickets: TicketLookup | None = None  # for ticket_query; None: the query says it is unavailable
+    caller_tickets: CallerTickets | None = None  # None: no look-up (no open ticket is known)
+    _recent: list[tuple[str, bool]] | None = field(default=None, init=False, repr=False)
+
+    async def recent_tickets(self) -> list[tuple[str, bool]]:
+        """The caller's recent tickets (number, open), oldest first, asked once per call; empty
+        without a look-up, or when it fails or takes longer than :data:`OWN_TICKETS_WAIT`."""
+        if self._recent is None:
+            self._recent = []
+            if self.caller_tickets is not None:
+                try:
+                    async with asyncio.timeout(OWN_TICKETS_WAIT):
+                        self._recent = list(await self.caller_tickets())
+                except Exception:  # noqa: BLE001 - late or failed: the caller is simply not offered it
+                    self._recent = []
+        return self._recent
 
     def sound(self, prompt_id: str) -> str:
         return self.prompts.sound(prompt_id)
@@ -206,6 +231,12 @@ class Node(NodeModel):
     def end_seconds(self, timing: Timing) -> float:
         """Worst-case seconds a terminal node spends before the call leaves the engine."""
         return 0.0
+
+    def human_escape(self) -> str | None:
+        """Where the human key leads at any moment inside this node, if it does (a self-service
+        node). A menu key into such a node is the caller's choice to serve themselves: the lint
+        stops counting there, and checks the escape reaches a human."""
+        return None
 
     def config_refs(self) -> list[tuple[tuple[str | int, ...], str, str]]:
         """(path, section, name) for names that must exist in config (queues, sub-centers)."""

@@ -1,4 +1,5 @@
-"""``branch``: choose the next node by dialed number, caller, variables, time and calendar.
+"""``branch``: choose the next node by dialed number, caller, variables, time and calendar, or
+whether the caller has an open ticket (the engine's look-up: 12345 offers them the progress query).
 
 Cases are tried in order; a case matches when every condition it states holds. "Now" comes
 from the call context, so tests (and the simulator's ``--at``) can pin it.
@@ -12,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ivr.flows.base import CallContext, Edge, Node, NodeModel, Regex, Step, Target, Texts, Timing, VarName, node_type
+from ivr.flows.base import OWN_TICKETS_WAIT, CallContext, Edge, Node, NodeModel, Regex, Step, Target, Texts, Timing, VarName, node_type
 from ivr.core.calendar import DayKind
 from ivr.core.timerange import in_time_range, parse_time_range
 
@@ -31,6 +32,8 @@ class Condition(NodeModel):
     time: str | None = Field(None, description="HH:MM-HH:MM local time; may wrap midnight (22:00-06:00)")
     weekday: tuple[Weekday, ...] = ()
     day: DayKind | None = Field(None, description="working (incl. 调休 weekends), rest, or holiday")
+    open_ticket: bool | None = Field(None, description="the caller has (true) or has not (false) an open ticket from the "
+                                                       "last tickets.repeat_days: the engine's look-up, never caller data")
 
     @field_validator("time")
     @classmethod
@@ -43,11 +46,12 @@ class Condition(NodeModel):
     def _coherent(self) -> "Condition":
         if (self.var is None) != (self.equals is None and self.matches is None):
             raise ValueError("var needs equals or matches (and they need var)")
-        if not any((self.dialed, self.caller_prefix, self.var, self.time, self.weekday, self.day)):
+        if not any((self.dialed, self.caller_prefix, self.var, self.time, self.weekday, self.day)) \
+                and self.open_ticket is None:
             raise ValueError("a condition needs at least one test")
         return self
 
-    def holds(self, ctx: CallContext, now: datetime) -> bool:
+    def holds(self, ctx: CallContext, now: datetime, has_open: bool = False) -> bool:
         value = ctx.variables.get(self.var, "") if self.var else ""
         tests = (
             not self.dialed or ctx.call.dialed in self.dialed,
@@ -57,6 +61,7 @@ class Condition(NodeModel):
             self.time is None or in_time_range(now.time(), *parse_time_range(self.time)),
             not self.weekday or WEEKDAYS[now.weekday()] in self.weekday,
             self.day is None or ctx.calendar.matches(now.date(), self.day),
+            self.open_ticket is None or self.open_ticket == has_open,
         )
         return all(tests)
 
@@ -72,13 +77,18 @@ class Branch(Node):
     cases: tuple[Case, ...]
     otherwise: Target = Field(alias="else", description="where to go when no case matches")
 
+    def asks_tickets(self) -> bool:
+        return any(c.when.open_ticket is not None for c in self.cases)
+
     def edges(self, timing: Timing) -> list[Edge]:
-        out = [Edge(f"case {i + 1}", c.goto, ("cases", i, "goto"), 0.0) for i, c in enumerate(self.cases)]
-        return out + [Edge("else", self.otherwise, ("else",), 0.0)]
+        wait = OWN_TICKETS_WAIT if self.asks_tickets() else 0.0  # the look-up may still be running
+        out = [Edge(f"case {i + 1}", c.goto, ("cases", i, "goto"), wait) for i, c in enumerate(self.cases)]
+        return out + [Edge("else", self.otherwise, ("else",), wait)]
 
     async def run(self, ctx: CallContext) -> Step:
         now = ctx.now()
+        has_open = any(is_open for _, is_open in await ctx.recent_tickets()) if self.asks_tickets() else False
         for i, case in enumerate(self.cases):
-            if case.when.holds(ctx, now):
+            if case.when.holds(ctx, now, has_open):
                 return Step(goto=case.goto, outcome=f"case {i + 1}")
         return Step(goto=self.otherwise, outcome="else")

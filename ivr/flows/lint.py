@@ -7,6 +7,10 @@ nodes' own worst cases (see each node's ``edges``): whole prompts (a caller may 
 in), timeouts × digits × attempts, retry notices. A flow with ``budget`` fails when its worst
 path exceeds it, and the path is printed node by node.
 
+A menu key into a self-service node whose human key (0) reaches a seat at any moment (the
+progress query, ``ticket_query`` with ``on_human``) ends the count: the caller chose to serve
+themselves and may leave for a seat whenever they like; that escape must reach a human.
+
 Prompt durations come from the catalog (the prompt build's manifest). A prompt without one
 is estimated from its Mandarin text at :data:`CHARS_PER_SECOND` characters per second — a
 slow, announcer-like pace, so the estimate errs long — and reported as estimated.
@@ -17,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Mapping
 
+from ivr.flows.base import Edge
 from ivr.flows.collect import Collect
 from ivr.flows.compiler import Flow
 from ivr.flows.menu import Menu
@@ -182,11 +187,18 @@ class _PathSearch:
                     continue
                 counts[nid] = counts.get(nid, 0) + 1
             seconds = 0.0 if spent else e.seconds
-            rest = self.worst(e.target, tuple(sorted(counts.items())))
+            rest = self._self_service(e) or self.worst(e.target, tuple(sorted(counts.items())))
             if rest and (result is None or seconds + rest[0] > result[0]):
                 result = seconds + rest[0], (PathStep(self.flow.name, nid, e.label, seconds),) + rest[1]
         self.memo[key] = result
         return result
+
+
+    def _self_service(self, edge: Edge) -> Worst:
+        """A menu key into a node with a human escape: the path ends with the caller's choice."""
+        if edge.path[:1] != ("keys",) or self.flow.nodes[edge.target].human_escape() is None:
+            return None
+        return 0.0, (PathStep(self.flow.name, edge.target, "self-service, 0 reaches a human", 0.0),)
 
 
 class _AlwaysHuman:
@@ -243,6 +255,10 @@ def _human_key_errors(flow: Flow, human: _AlwaysHuman) -> list[SourceError]:
         return []
     errors = []
     for nid, node in flow.nodes.items():
+        escape = node.human_escape()
+        if escape is not None and not human.node(flow, escape):
+            errors.append(flow.error(nid, ("on_human",),
+                                     f"{node.type} {nid!r}: key {key} can end without a human (a hangup is reachable from {escape!r})"))
         if not isinstance(node, Menu):
             continue
         target = node.choices().get(key)

@@ -16,6 +16,19 @@ takes longer than ``lookup_timeout``, the caller hears ``unavailable_prompt`` an
 Dates are spoken the Mandarin way from single-syllable prompts: the year digit by digit, the
 month and day as numbers (二零二六年十月十五日); a crisis-mode deadline adds the hour and
 minute (十四点三十分).
+
+Issue 22 (the 12345 main menu's key 4):
+
+* ``own_first``: on the node's first visit the caller hears their own newest open ticket (else
+  their newest recent one) at once, found by the engine's look-up of the calling number, without
+  keying anything; a later visit ("查询其他工单请按1") asks for a number as before.
+* ``on_human``: the human key (0) works while keying digits: an input that starts with 0 (0 then
+  ``#``, or 0 and the digit timeout) goes there. A ticket number starts with its year (2…), so
+  no ticket number is lost to it. With ``on_human`` a menu key into the node is a self-service
+  choice for the lint (:mod:`ivr.flows.lint`).
+* The readout adds the department the ticket went to, when ``departments`` names a prompt for it
+  (a department without one is skipped: nothing is ever read from what a caller or a
+  department typed), and for a closed ticket ``reply_prompt`` (the reply was sent).
 """
 
 from __future__ import annotations
@@ -28,7 +41,10 @@ from typing import TYPE_CHECKING, Iterable, Literal
 
 from pydantic import Field
 
-from ivr.flows.base import CallContext, Edge, PromptId, Seconds, Step, Target, TicketLookup, Timing, VarName, node_type
+from ivr.flows.base import (
+    OWN_TICKETS_WAIT, CallContext, Edge, PromptId, Seconds, Step, Target, TicketLookup, Timing, VarName, keyed_number,
+    node_type,
+)
 from ivr.flows.collect import Collect
 
 if TYPE_CHECKING:
@@ -120,7 +136,9 @@ STATUS_PROMPTS = {
     "handling": "ticket_status_handling",  # 承办单位正在办理
     "replied": "ticket_status_replied",  # 承办单位已答复
     "closed": "ticket_status_closed",  # 已办结
+    "returned": "ticket_status_returned",  # 已退回，正在重新派发 (a department's 退回)
 }
+HUMAN_KEY = "0"  # never the first digit of a ticket number (yyyymmdd…)
 OTHER_STATUS = "ticket_status_other"
 
 
@@ -160,10 +178,18 @@ class TicketQuery(Collect):
     next: Target = Field(description="where to go after the ticket was read out")
     on_not_found: Target = Field(description="where to go when the last attempt found no ticket")
     on_error: Target = Field(description="where to go when the lookup is missing or fails")
+    on_human: Target | None = Field(None, description="where an input starting with 0 goes (0#, or 0 and the timeout)")
+    own_first: bool = Field(False, description="first visit: say the caller's own newest open ticket without asking")
+    departments: dict[str, PromptId] = Field({}, description="department (as on the ticket) → its prompt; others skipped")
+    reply_prompt: PromptId | None = Field("ticket_reply_sent", description="said for a closed ticket: the reply was sent")
 
     def prompt_refs(self) -> list[tuple[tuple[str | int, ...], str]]:
         fixed = [*STATUS_PROMPTS.values(), OTHER_STATUS, *SPOKEN_NUMBER_PROMPTS]
-        return super().prompt_refs() + [(("type",), p) for p in fixed]
+        departments = [(("departments", name), p) for name, p in self.departments.items()]
+        return super().prompt_refs() + [(("type",), p) for p in fixed] + departments
+
+    def human_escape(self) -> str | None:
+        return self.on_human
 
     # --- worst cases, for the lint ---
 
@@ -172,10 +198,16 @@ class TicketQuery(Collect):
         return self.attempt_seconds(timing, self.max_digits) + self.lookup_timeout
 
     def readout_worst_seconds(self, timing: Timing) -> float:
-        """The longest readout: ``max_digits`` digits, the longest status, date and time."""
-        statuses = max(timing.prompt(p) for p in (*STATUS_PROMPTS.values(), OTHER_STATUS))
+        """The longest readout: ``max_digits`` digits, the longest status (a closed one with its
+        reply notice), the longest department, date and time."""
+        reply = timing.prompt(self.reply_prompt) if self.reply_prompt else 0.0  # closed only
+        statuses = max(timing.prompt(p) + (reply if s == "closed" else 0.0)
+                       for s, p in (*STATUS_PROMPTS.items(), ("", OTHER_STATUS)))
         provisional = timing.prompt(self.provisional_prompt) if self.provisional_prompt else 0.0
+        department = max((timing.prompt(p) for p in self.departments.values()), default=0.0)
         return (
+            department
+            +
             timing.prompt(self.number_prompt)
             + timing.digits(self.max_digits)
             + statuses
@@ -185,13 +217,16 @@ class TicketQuery(Collect):
         )
 
     def edges(self, timing: Timing) -> list[Edge]:
-        """Every exit after all retries, each earlier attempt a lookup and the longest notice."""
+        """Every exit after all retries, each earlier attempt a lookup and the longest notice
+        (after the own ticket's look-up that found nothing to say, with ``own_first``)."""
+        own = OWN_TICKETS_WAIT + self.lookup_timeout if self.own_first else 0.0
         notices = (self.invalid_prompt, self.timeout_prompt, self.not_found_prompt)
         notice = max((timing.prompt(p) for p in notices if p), default=0.0)
-        retries = self.retries * (self.lookup_attempt_seconds(timing) + notice)
+        retries = own + self.retries * (self.lookup_attempt_seconds(timing) + notice)
         last = retries + self.lookup_attempt_seconds(timing)
         not_found_end = timing.prompt(self.not_found_end_prompt) if self.not_found_end_prompt else 0.0
-        return [
+        escape = [Edge(f"key {HUMAN_KEY}", self.on_human, ("on_human",), last, limit=self.max_visits)] if self.on_human else []
+        return escape + [
             Edge("found", self.next, ("next",), last + self.readout_worst_seconds(timing), limit=self.max_visits),
             Edge("not found", self.on_not_found, ("on_not_found",), last + not_found_end, limit=self.max_visits),
             Edge("lookup failed", self.on_error, ("on_error",), last + timing.prompt(self.unavailable_prompt), limit=self.max_visits),
@@ -207,10 +242,14 @@ class TicketQuery(Collect):
         if ctx.tickets is None:
             await ctx.play(self.unavailable_prompt)
             return Step(goto=self.on_error, outcome="no ticket lookup")
+        if self.own_first and ctx.counters[ctx.node_id] == 1 and (step := await self._own(ctx, ctx.tickets)):
+            return step
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             keyed = await ctx.channel.get_data(ctx.sound(self.prompt), int(self.timeout * 1000), self.max_digits)
             number = ctx.press(keyed.rstrip("#"))  # GET DATA drops the #; strip it where a channel keeps it
+            if self.on_human and number.startswith(HUMAN_KEY):
+                return Step(goto=self.on_human, outcome=f"key {HUMAN_KEY}")
             if not self.valid(number):
                 if last:
                     break
@@ -222,14 +261,32 @@ class TicketQuery(Collect):
                 await ctx.play(self.unavailable_prompt)
                 return Step(goto=self.on_error, outcome="lookup failed")
             if ticket is not None and own_ticket(ticket, ctx.call.caller):
-                for part in self.readout(number, ticket, ctx.now().tzinfo):
-                    await self._say(ctx, part)
+                await self._read_out(ctx, number, ticket)
                 return Step(goto=self.next, outcome="found")
             if last:  # unknown, or another caller's: the same words either way
                 await ctx.play(self.not_found_end_prompt)
                 return Step(goto=self.on_not_found, outcome="not found")
             await ctx.play(self.not_found_prompt)
         return Step(goto=self.on_exhausted, outcome="retries exhausted")
+
+    async def _own(self, ctx: CallContext, lookup: TicketLookup) -> Step | None:
+        """The caller's own newest open ticket (else newest recent one), read out; None when the
+        engine's look-up knows none or the store cannot give it: then the caller keys a number."""
+        recent = await ctx.recent_tickets()
+        numbers = [n for n, is_open in recent if is_open] or [n for n, _ in recent]
+        if not numbers:
+            return None
+        number = keyed_number(numbers[-1])
+        ok, ticket = await self._find(lookup, number)
+        if not ok or ticket is None or not own_ticket(ticket, ctx.call.caller):
+            return None
+        ctx.variables[self.var] = number
+        await self._read_out(ctx, number, ticket)
+        return Step(goto=self.next, outcome="own ticket")
+
+    async def _read_out(self, ctx: CallContext, number: str, ticket: "Ticket") -> None:
+        for part in self.readout(number, ticket, ctx.now().tzinfo):
+            await self._say(ctx, part)
 
     async def _find(self, lookup: TicketLookup, number: str) -> tuple[bool, "Ticket | None"]:
         """(True, ticket or None) — or (False, None) when the store failed or was too slow."""
@@ -241,8 +298,11 @@ class TicketQuery(Collect):
             return False, None
 
     def readout(self, number: str, ticket: "Ticket", local: tzinfo | None) -> list[Spoken]:
-        """What a found ticket sounds like: number, status, deadline (when it has a readable one)."""
+        """What a found ticket sounds like: number, status, department (when it has a prompt),
+        deadline (when it has a readable one), and for a closed ticket that the reply was sent."""
         parts: list[Spoken] = [self.number_prompt, SaidDigits(number), STATUS_PROMPTS.get(ticket.status, OTHER_STATUS)]
+        if ticket.department in self.departments:
+            parts.append(self.departments[ticket.department])
         due = deadline_prompts(ticket.deadline.due, local) if ticket.deadline else None
         if ticket.deadline and due is None:
             log.warning("ticket deadline %r is not an ISO date or time: not said", ticket.deadline.due)
@@ -250,6 +310,8 @@ class TicketQuery(Collect):
             parts += [self.due_prompt, *due]
             if ticket.deadline.provisional and self.provisional_prompt:
                 parts.append(self.provisional_prompt)
+        if ticket.status == "closed" and self.reply_prompt:
+            parts.append(self.reply_prompt)
         return parts
 
     @staticmethod

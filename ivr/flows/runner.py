@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import Callable, Mapping
 
 from ivr.core.channel import CallerHungUp, CallInfo, Channel, ChannelError
-from ivr.flows.base import CallContext, TicketLookup
+from ivr.flows.base import CallContext, CallerTickets, TicketLookup
 from ivr.flows.compiler import Flow
 from ivr.flows.flowset import FlowSet
 from ivr.flows.menu import Menu
@@ -80,6 +80,7 @@ async def run_call(
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc).astimezone(),
     clock: Callable[[], float] = time.monotonic,
     tickets: TicketLookup | None = None,
+    caller_tickets: CallerTickets | None = None,
     entry: Flow | Route | None = None,
     resume: Resume | None = None,
 ) -> CallRecord:
@@ -90,14 +91,16 @@ async def run_call(
     ``now`` is the local wall clock (branch conditions, record timestamps); ``clock`` measures
     node timings. Both are injectable for tests and the simulator. ``tickets`` is what the
     progress query (``ticket_query``) looks numbers up in; without it that node tells the
-    caller the query is unavailable and moves on. ``entry`` replaces the dialed line's
+    caller the query is unavailable and moves on. ``caller_tickets`` is the engine's look-up of the
+    caller's recent tickets (a branch on ``open_ticket``, the query's ``own_first``). ``entry`` replaces the dialed line's
     (:meth:`FlowSet.entry`): the elderly flow. ``resume`` leaves a resume point on the channel
     as each menu starts and, for a stand-in session, starts at the point's menu.
     """
     started, t0 = now(), clock()
     entry = entry if entry is not None else flows.entry(call.dialed)
     visits: list[Visit] = []
-    ctx = CallContext(call, channel, flows.settings, flows.catalog, flows.calendar, now, tickets=tickets)
+    ctx = CallContext(call, channel, flows.settings, flows.catalog, flows.calendar, now, tickets=tickets,
+                      caller_tickets=caller_tickets)
     route: Route
     hung_up, error, fallback = False, None, False
     first_flow = entry.name if isinstance(entry, Flow) else ""

@@ -72,13 +72,15 @@ def _reference_errors(flow: Flow, settings: "Settings", catalog: "PromptCatalog"
 
 def _one_key_errors(flow: Flow, edges: dict[str, list[Edge]]) -> Iterable[SourceError]:
     """A ``one_key`` queue raises the priority of whoever reaches it, so it must be reached only
-    by pressing a menu key for it: not as the start, not after a timeout, not from another node."""
+    by pressing a menu key for it (or the human key of a self-service node's ``on_human``): not as
+    the start, not after a timeout, not from another node."""
     one_key = {nid for nid, node in flow.nodes.items() if isinstance(node, Queue) and node.one_key}
     if flow.start in one_key:
         yield flow.error(flow.start, ("one_key",), f"one-key queue {flow.start!r} is the flow's start: only a menu key may lead to it")
     for nid, out in edges.items():
         for e in out:
-            if e.target in one_key and not (isinstance(flow.nodes[nid], Menu) and e.path[:1] == ("keys",)):
+            pressed = e.path[:1] == ("keys",) if isinstance(flow.nodes[nid], Menu) else e.path == ("on_human",)
+            if e.target in one_key and not pressed:
                 yield flow.error(nid, e.path, f"{e.label} leads to one-key queue {e.target!r}: only a menu key may "
                                  "(a caller who pressed nothing did not choose 一键转人工)")
 

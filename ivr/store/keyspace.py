@@ -13,12 +13,20 @@ Tickets (one per call, by Asterisk's ``linkedid``; all expire after the retentio
   ``ivr:ticket-no:<digits>``          the linkedid of a ticket number (as keyed: digits only)
   ``ivr:ticket-seq:<yyyymmdd>:<line>`` the day's sequence per dialed line (numbers)
   ``ivr:tickets:by-time``             sorted set: linkedid by time received
+  ``ivr:tickets:open-by-due``         sorted set: open cases' linkedids by deadline (overdue: score < now)
+  ``ivr:tickets:closed-on-time``      hash: ``on_time`` / ``late`` closings (the KPI share)
   ``ivr:tickets:caller:<digest>``     sorted set: a caller's tickets by time (repeat callers);
                                       the caller number only as a digest, never in a key name
   ``ivr:tickets:agent:<agent>``      sorted set: the tickets an agent's seat answered, by time
                                       received (the agent's own list and export read only these)
   ``ivr:tickets:agent-index``         "1" once the tickets written before that index existed joined it
   ``ivr:ticket-events``               stream of ticket events (opened, closed, …) for push
+
+Department write-back (tickets/writeback.py; by department and event id, kept the retention):
+  ``ivr:dept:event:<dept>:<id>``      JSON: body digest, the answer given (idempotent repeats)
+  ``ivr:dept:lock:<linkedid>``        a console applying a write-back to that ticket (seconds)
+  ``ivr:dept:refused-peer:<digest>``  refusals from one address this minute (a flood gets 429)
+  ``ivr:dept:refused`` / ``ivr:dept:applied``  hashes of counters for /metrics
 
 Push to departments (consumer group ``push:<endpoint>`` on the ticket event stream, one per
 endpoint, created at id 0 so each endpoint gets every event still in the stream):
@@ -66,11 +74,12 @@ Live wallboard and agent desk (queues/follower.py writes them from AMI; the cons
                                       department, notes), for the engine that follows the call
 
 Service level (queues/kpi.py; counters only, no personal data):
-  ``ivr:kpi:<scope>:<name>:<bucket>`` hash: the counters of one queue (scope ``queue``) or
-                                      dialed line (``line``) in one bucket: ``yyyymmddHHMM``
+  ``ivr:kpi:<scope>:<name>:<bucket>`` hash: the counters of one queue (scope ``queue``),
+                                      dialed line (``line``) or agent (``agent``: the
+                                      satisfaction survey's only) in one bucket: ``yyyymmddHHMM``
                                       (5 minutes, kept 3 days) or ``yyyymmdd`` (a day, kept
                                       ``tickets.kpi_retention_days``); expire by EXPIREAT
-  ``ivr:kpi:dimensions``              set: ``queue:<name>`` / ``line:<number>`` that ever counted
+  ``ivr:kpi:dimensions``              set: ``queue:<name>`` / ``line:<number>`` / ``agent:<seat>`` that ever counted
 
 Priorities (适老化):
   ``ivr:elderly``                     hash: caller digest → JSON (when and by whom it was added);
@@ -102,6 +111,13 @@ Web console (console/; users are made with ``ivr users``, sessions expire by TTL
   ``ivr:console:login-known:<d>``     set: digests of the addresses a user signed in from (30 days)
   ``ivr:console:users:changed``       pub/sub: a user's name when it changed, was removed or signed
                                       out (its open event streams end)
+  ``ivr:recording:disk``              hash: the recordings disk's total, free (bytes), alarm (0/1) and
+                                      when it was measured, from the recording worker (recording/worker.py)
+  ``ivr:recording:purged-until``      epoch s: recording retention has deleted what was received before
+  ``ivr:recording:grant:<digest>``    JSON: a console user's grant to fetch one recording file (who,
+                                      which session's digest, ticket, index, the file as verified,
+                                      play/download); TTL ~10 min (recording/grants.py); the token
+                                      only as a SHA-256 digest, like a session
 
 Caller digests (:func:`caller_digest`) are keyed: HMAC-SHA256 under the caller key from the
 environment (``IVR_CALLER_KEY``). A copy of Redis without that key cannot be turned back into
@@ -122,6 +138,8 @@ SEAT_NODES = "ivr:seats:nodes"
 SEAT_WISH_CHANGED = "ivr:seats:wish:changed"
 TICKET_EVENTS = "ivr:ticket-events"
 TICKETS_BY_TIME = "ivr:tickets:by-time"
+TICKETS_OPEN_BY_DUE = "ivr:tickets:open-by-due"  # sorted set: open cases (not 办结) by deadline (epoch s): 超期 counts
+TICKETS_CLOSED_ON_TIME = "ivr:tickets:closed-on-time"  # hash: on_time / late → cases closed by a department write-back
 AGENT_INDEX_BUILT = "ivr:tickets:agent-index"
 NO_CALLER_TICKETS = "ivr:tickets:caller:none"  # calls without a caller number (and queue-visit writes)
 TICKET_NUMBER_PREFIX = "ivr:ticket-no:"
@@ -136,6 +154,14 @@ ENGINES = "ivr:engines"
 CONFIG_SEQ = "ivr:config:seq"
 CONFIG_WANTED = "ivr:config:wanted"
 CONFIG_ANNOUNCE = "ivr:config:announce"
+RECORDING_DISK = "ivr:recording:disk"
+TRUNKS = "ivr:trunks"  # "<asterisk>|<trunk>" → JSON: is its gateway answering OPTIONS (transfer/trunk_watch.py)
+RECORDING_PURGED = "ivr:recording:purged-until"
+
+
+def recording_grant(token: str) -> str:
+    """A playback grant by the SHA-256 of its token (the URL's; the token itself is never stored)."""
+    return "ivr:recording:grant:" + hashlib.sha256(token.encode()).hexdigest()
 
 
 def call(unique_id: str) -> str:
@@ -190,6 +216,26 @@ def push_tries(endpoint: str) -> str:
 
 def push_dead(endpoint: str) -> str:
     return f"ivr:push:dead:{endpoint}"
+
+
+DEPT_REFUSED = "ivr:dept:refused"  # hash: "<department>|<reason>" → write-backs refused (/metrics)
+DEPT_APPLIED = "ivr:dept:applied"  # hash: "<department>|<event>" → write-backs applied (/metrics)
+
+
+def dept_event(department: str, event_id: str) -> str:
+    """A department's write-back by its own event id: its body digest and the answer given
+    (idempotency across consoles); ``event_id`` is validated (tickets.workflow.EVENT_ID)."""
+    return f"ivr:dept:event:{department}:{event_id}"
+
+
+def dept_refused_peer(address: str) -> str:
+    """Write-backs refused from one client address this minute (a flood is cut, not audited line by line)."""
+    return "ivr:dept:refused-peer:" + hashlib.sha256(address.encode()).hexdigest()[:32]
+
+
+def dept_ticket_lock(linkedid: str) -> str:
+    """Held while one console applies a department's write-back to the ticket (read, change, write)."""
+    return f"ivr:dept:lock:{linkedid}"
 
 
 def cdr_progress(asterisk: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from testbed.sipp.run import Sipp, _run, _statistics_args
+from testbed.sipp.run import Sipp, _run, _statistics_args, announced
 from testbed.sipp.scenarios import HEADER, SDP_OFFER, hold_then_bye, in_dialog
 
 SECONDARY_AFTER_MS = 1000  # the carrier's timer: no 100 Trying from the primary within it → the secondary
@@ -95,11 +95,13 @@ Content-Length: 0
 
 async def carrier_calls(workdir: Path, *, primary_port: int, secondary_port: int, local_port: int, media_port: int,
                         dialed: str, callers: list[str], rate: float, hold_ms: int, name: str,
-                        dialed_each: list[str] | None = None, outcomes: bool = False) -> Sipp:
+                        dialed_each: list[str] | None = None, outcomes: bool = False,
+                        announce_media: int | None = None) -> Sipp:
     """One call from each of ``callers`` (``rate`` per second, all allowed up at once) from the
     carrier's address (``local_port``), each to the primary proxy first; ``dialed_each``: the
     number each caller dials (one sipp, the carrier's one port, for calls to several numbers);
-    ``outcomes``: see :func:`carrier_scenario`; count them with :func:`outcome_count`."""
+    ``outcomes``: see :func:`carrier_scenario`; count them with :func:`outcome_count`;
+    ``announce_media``: the SDP names that RTP port (a testbed.rtp.ToneLeg's; one call then)."""
     workdir.mkdir(parents=True, exist_ok=True)
     numbers = workdir / f"{name}.csv"
     if dialed_each is not None and (len(dialed_each) != len(callers) or not all(d.isdigit() for d in dialed_each)):
@@ -107,7 +109,8 @@ async def carrier_calls(workdir: Path, *, primary_port: int, secondary_port: int
     each = dialed_each or [dialed] * len(callers)
     numbers.write_text("SEQUENTIAL\n" + "".join(f"{c};{d};\n" for c, d in zip(callers, each)))
     return await _run(
-        workdir, name, carrier_scenario("[field0]", secondary_port, hold_ms, dialed="[field1]", outcomes=outcomes),
+        workdir, name, announced(carrier_scenario("[field0]", secondary_port, hold_ms, dialed="[field1]",
+                                                  outcomes=outcomes), announce_media),
         # -nr: no retransmissions (loopback loses nothing); a retransmitted INVITE would follow the
         # call to the secondary after setdest and draw a 100 for the primary's transaction there
         ["-nr", "-p", str(local_port), "-mp", str(media_port), "-m", str(len(callers)), "-l", str(len(callers)),

@@ -14,7 +14,8 @@ STALE_MARK = "turned away a stale INVITE"
 
 
 def peer_scenario(mode: PeerMode, caller: str, ring_ms: int = 200, talk_ms: int = 2000, refer_to: str = "",
-                  presses: list[Key] | None = None, pcaps: list[Path] | None = None, also: tuple[str, ...] = ()) -> str:
+                  presses: list[Key] | None = None, pcaps: list[Path] | None = None, also: tuple[str, ...] = (),
+                  audio: Path | None = None) -> str:
     """A peer that handles the first call from ``caller`` (digits only: the From user) in
     ``mode``, then stops: ``answer`` answers and waits for the BYE, ``hangup`` answers and
     hangs up itself after ``talk_ms`` (an agent ending the call), ``busy`` answers 486,
@@ -27,13 +28,18 @@ def peer_scenario(mode: PeerMode, caller: str, ring_ms: int = 200, talk_ms: int 
     test's call that rang this address while nothing listened there, and whose INVITE Asterisk
     still retransmits (for 32 s, RFC 3261 timer B) after that call ended. Answering it would
     use up the peer meant for this test's call. sipp counts it as a successful call, so the
-    exit code stays 0. ``also``: other From users taken as this call's (an attended transfer's
-    consultation shows the citizen or, racing with the agent's bridge, the seat's 12345)."""
+    exit code stays 0 (so does an OPTIONS probe, answered 200). ``also``: other From users taken as this call's (an attended transfer's
+    consultation shows the citizen or, racing with the agent's bridge, the seat's 12345).
+    ``audio`` (``answer`` and ``hangup`` modes): an RTP capture the peer plays as its voice once
+    the call is up."""
     if not all(c.isalnum() for c in (caller, *also)):
         raise ValueError(f"caller must be digits (it goes into a regular expression): {caller!r}")
     expected = "|".join((caller, *also))
     send = _reply
     steps = [
+        # a qualified trunk's OPTIONS probe (each second in a bed): answered as a call of its own
+        # that ends at once, so it leaves nothing open for the peer to wait for when it stops
+        '<recv request="OPTIONS" optional="true" next="probe"/>',
         '<recv request="INVITE" crlf="true" rrs="true"><action>'
         f'<ereg regexp="sip:({expected})@" search_in="hdr" header="From:" check_it="false" assign_to="expected"/>'
         '</action></recv>',
@@ -57,7 +63,7 @@ def peer_scenario(mode: PeerMode, caller: str, ring_ms: int = 200, talk_ms: int 
             '<recv request="ACK"/>',
         ]
     elif mode == "hangup":
-        steps += _answer_then_hang_up(ring_ms, talk_ms)
+        steps += _answer_then_hang_up(ring_ms, talk_ms, audio)
     elif mode == "keys":
         steps += _answer_then_keys(ring_ms, talk_ms, presses or [], pcaps or [])
     elif mode == "transfer":
@@ -70,10 +76,12 @@ def peer_scenario(mode: PeerMode, caller: str, ring_ms: int = 200, talk_ms: int 
             f'<pause milliseconds="{ring_ms}"/>',
             send("200 OK", sdp=True),
             '<recv request="ACK" crlf="true"/>',
+            *([f'<nop><action><exec play_pcap_audio="{audio}"/></action></nop>'] if audio is not None else []),
             '<recv request="BYE"/>',
             send("200 OK"),
         ]
-    steps += ['<nop><action><exec int_cmd="stop_gracefully"/></action></nop>', '<label id="end"/>']
+    steps += ['<nop><action><exec int_cmd="stop_gracefully"/></action></nop>', '<nop next="end"/>',
+              '<label id="probe"/>', send("200 OK"), '<label id="end"/>']
     return HEADER + '<scenario name="peer {}">\n{}\n</scenario>\n'.format(mode, "\n".join(steps))
 
 
@@ -91,8 +99,9 @@ Contact: <sip:[local_ip]:[local_port]>
 {chr(10) + SDP_ANSWER if sdp else ""}]]></send>"""
 
 
-def _answer_then_hang_up(ring_ms: int, talk_ms: int) -> list[str]:
-    """After the 100 Trying: ring, answer, talk ``talk_ms``, send BYE."""
+def _answer_then_hang_up(ring_ms: int, talk_ms: int, audio: Path | None = None) -> list[str]:
+    """After the 100 Trying: ring, answer, talk ``talk_ms`` (playing ``audio``), send BYE."""
+    play = [f'<nop><action><exec play_pcap_audio="{audio}"/></action></nop>'] if audio is not None else []
     return [
         _reply("180 Ringing"),
         f'<pause milliseconds="{ring_ms}"/>',
@@ -101,6 +110,7 @@ def _answer_then_hang_up(ring_ms: int, talk_ms: int) -> list[str]:
         '<ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="remote"/>'
         '<ereg regexp=".*" search_in="hdr" header="To:" check_it="true" assign_to="local"/>'
         '</action></recv>',
+        *play,
         f'<pause milliseconds="{talk_ms}"/>',
         """<send><![CDATA[
 BYE [next_url] SIP/2.0
@@ -170,14 +180,14 @@ Content-Length: 0
     ]
 
 
-def agent_scenario(ring_ms: int = 200, talk_ms: int = 2000) -> str:
+def agent_scenario(ring_ms: int = 200, talk_ms: int = 2000, audio: Path | None = None) -> str:
     """A seat's softphone for a load run: answers every call it is offered (any caller, any
-    number at once) and hangs up after ``talk_ms``, as an agent ending a short call would.
-    A call cancelled while it rings is answered 487 and counts as failed in sipp's
-    statistics (the queue rang this seat and then another)."""
+    number at once) and hangs up after ``talk_ms``, as an agent ending a short call would
+    (playing ``audio``, an RTP capture, as its voice). A call cancelled while it rings is
+    answered 487 and counts as failed in sipp's statistics (the queue rang this seat and then another)."""
     steps = [
         '<recv request="INVITE" crlf="true" rrs="true"/>',
         _reply("100 Trying"),
-        *_answer_then_hang_up(ring_ms, talk_ms),
+        *_answer_then_hang_up(ring_ms, talk_ms, audio),
     ]
     return HEADER + '<scenario name="agent">\n{}\n</scenario>\n'.format("\n".join(steps))

@@ -93,12 +93,15 @@ async def _run(workdir: Path, name: str, scenario: str, args: list[str]) -> Sipp
 async def citizen_call(
     workdir: Path, *, sip_port: int, local_port: int, media_port: int, dialed: str,
     caller: str = "13800138000", presses: list[Key] | None = None, hold_ms: int = 8000,
-    dtmf: Literal["rfc2833", "info"] = "rfc2833", name: str | None = None,
+    dtmf: Literal["rfc2833", "info"] = "rfc2833", name: str | None = None, announce_media: int | None = None,
+    audio: Path | None = None,
 ) -> Sipp:
-    """Place one citizen call into Asterisk from ``local_port`` (matched as the pstn trunk)."""
+    """Place one citizen call into Asterisk from ``local_port`` (matched as the pstn trunk).
+    ``announce_media``: the SDP names this port for RTP (a testbed.rtp.ToneLeg), not sipp's own;
+    ``audio``: an RTP capture the citizen plays after the keys (their voice)."""
     workdir.mkdir(parents=True, exist_ok=True)
     pcaps = dtmf_pcaps(workdir, presses or []) if dtmf == "rfc2833" else None
-    scenario = citizen_scenario(caller, presses or [], hold_ms, dtmf, pcaps)
+    scenario = announced(citizen_scenario(caller, presses or [], hold_ms, dtmf, pcaps, audio=audio), announce_media)
     name = name or f"call-{dialed}-{os.getpid()}-{local_port}-{media_port}"
     return await _run(
         workdir, name, scenario,
@@ -110,18 +113,19 @@ async def citizen_call(
 async def citizen_calls(
     workdir: Path, *, sip_port: int, local_port: int, media_port: int, dialed: str, callers: list[str],
     rate: float, presses: list[Key] | None = None, hold_ms: int = 120_000, name: str = "citizens",
-    dialed_each: list[str] | None = None,
+    dialed_each: list[str] | None = None, audio: Path | None = None,
 ) -> Sipp:
     """Many citizens from one sipp on ``local_port``: one call from each number of ``callers``
     (sipp's ``[field0]``), ``rate`` new calls per second, all allowed up at once; each presses
     ``presses`` as :func:`citizen_call` does. ``dialed_each``: the number each of them dials
-    (``[field1]``; default ``dialed`` for all). Per-call results: :meth:`Sipp.statistics`."""
+    (``[field1]``; default ``dialed`` for all); ``audio``: an RTP capture each plays after the
+    keys. Per-call results: :meth:`Sipp.statistics`."""
     workdir.mkdir(parents=True, exist_ok=True)
     numbers = workdir / f"{name}.csv"
     lines = [f"{c};{d};" for c, d in zip(callers, dialed_each)] if dialed_each else [f"{c};" for c in callers]
     numbers.write_text("SEQUENTIAL\n" + "".join(f"{line}\n" for line in lines))
     scenario = citizen_scenario("[field0]", presses or [], hold_ms, "rfc2833", dtmf_pcaps(workdir, presses or []),
-                                dialed="[field1]" if dialed_each else "[service]")
+                                dialed="[field1]" if dialed_each else "[service]", audio=audio)
     return await _run(
         workdir, name, scenario,
         ["-p", str(local_port), "-mp", str(media_port), "-m", str(len(callers)), "-l", str(len(callers)),
@@ -145,6 +149,11 @@ async def agent_phone(workdir: Path, *, port: int, media_port: int, ring_ms: int
     return phone
 
 
+def announced(scenario: str, media_port: int | None) -> str:
+    """``scenario`` with its SDP naming ``media_port`` for RTP (None: sipp's own ``-mp`` port)."""
+    return scenario if media_port is None else scenario.replace("[media_port]", str(media_port))
+
+
 def _statistics_args(workdir: Path, name: str) -> list[str]:
     """sipp's counters written to ``<name>.stat.csv`` every second (read by Sipp.statistics)."""
     return ["-trace_stat", "-stf", str(workdir / f"{name}.stat.csv"), "-fd", "1"]
@@ -153,15 +162,18 @@ def _statistics_args(workdir: Path, name: str) -> list[str]:
 async def sip_peer(
     workdir: Path, *, port: int, media_port: int, caller: str, mode: PeerMode = "answer",
     ring_ms: int = 200, talk_ms: int = 2000, name: str | None = None, refer_to: str = "",
-    presses: list[Key] | None = None, also: tuple[str, ...] = (),
+    presses: list[Key] | None = None, also: tuple[str, ...] = (), announce_media: int | None = None,
+    audio: Path | None = None,
 ) -> Sipp:
-    """A softphone/gateway on ``port`` that handles the call from ``caller`` in ``mode``.
+    """A softphone/gateway on ``port`` that handles the call from ``caller`` in ``mode``
+    (``announce_media``: as :func:`citizen_call`).
 
     Returns once sipp listens on ``port``, so a call placed next cannot find it absent."""
     name = name or f"peer-{port}-{mode}"
     pcaps = dtmf_pcaps(workdir, presses) if presses else None
     peer = await _run(
-        workdir, name, peer_scenario(mode, caller, ring_ms, talk_ms, refer_to, presses, pcaps, also),
+        workdir, name, announced(peer_scenario(mode, caller, ring_ms, talk_ms, refer_to, presses, pcaps, also, audio),
+                                 announce_media),
         ["-p", str(port), "-mp", str(media_port), "-timeout", "120s", "-trace_logs", "-aa"],
     )
     try:
@@ -186,10 +198,12 @@ async def agent_dial(
 
 async def register(
     workdir: Path, *, sip_port: int, local_port: int, agent: str, secret: str, contact_port: int, expires: int = 300,
+    retries: int = 5,
 ) -> Sipp:
-    """Register (or, ``expires=0``, unregister) ``agent``'s softphone at ``contact_port``."""
+    """Register (or, ``expires=0``, unregister) ``agent``'s softphone at ``contact_port``; a
+    registrar that does not answer fails it after ``retries`` retransmissions (500 ms, doubling)."""
     return await _run(
         workdir, f"register-{agent}-{contact_port}-{expires}", register_scenario(agent, contact_port, expires),
         ["-p", str(local_port), "-m", "1", "-au", agent, "-ap", secret, "-timeout", "30s",
-         "-timeout_error", f"127.0.0.1:{sip_port}"],
+         "-max_non_invite_retrans", str(retries), "-timeout_error", f"127.0.0.1:{sip_port}"],
     )

@@ -63,9 +63,10 @@ Content-Length: 0
 """
 
 def citizen_scenario(caller: str, presses: list[Key], hold_ms: int, dtmf: Literal["rfc2833", "info"],
-                     pcaps: list[Path] | None = None, dialed: str = "[service]") -> str:
+                     pcaps: list[Path] | None = None, dialed: str = "[service]", audio: Path | None = None) -> str:
     """A citizen's call from ``caller`` to ``dialed`` (sipp's ``-s`` by default; ``[field1]``: each
-    call's own, from the injection file)."""
+    call's own, from the injection file); ``audio``: an RTP capture the citizen then plays as
+    their voice (testbed/sipp/tones.py), until it ends or the call does."""
     contact = f"Contact: sip:{caller}@[local_ip]:[local_port]\n"
     steps = []
     for i, k in enumerate(presses):
@@ -84,6 +85,8 @@ Duration=160
 ]]></send>
 <recv response="200"/>"""
             )
+    if audio is not None:  # after the keys' own captures have ended: one RTP stream at a time
+        steps += ['<pause milliseconds="500"/>', f'<nop><action><exec play_pcap_audio="{audio}"/></action></nop>']
     body = "\n".join(steps)
     return HEADER + f"""<scenario name="citizen call">
 <send retrans="500"><![CDATA[

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from testbed.sipp.run import Sipp, agent_phone
+from testbed.sipp.run import Sipp, agent_phone, announced
 from testbed.sipp.scenarios import HEADER, SDP_ANSWER
 
 OFFER, FREE = "seat offer", "seat free"
@@ -69,12 +69,13 @@ def seat_scenario(talk_ms: int | None = None) -> str:
     return HEADER + '<scenario name="seat behind a proxy">\n{}\n</scenario>\n'.format("\n".join(steps))
 
 
-async def seat_phone(workdir: Path, *, port: int, media_port: int, name: str, talk_ms: int | None = None) -> Sipp:
+async def seat_phone(workdir: Path, *, port: int, media_port: int, name: str, talk_ms: int | None = None,
+                     announce_media: int | None = None) -> Sipp:
     """The phone on ``port`` until stopped; returns once it listens. Its counters
     (``IncomingCall``: the INVITEs that reached it) in :meth:`Sipp.statistics`, its offers in
-    :func:`offers`."""
-    return await agent_phone(workdir, port=port, media_port=media_port, name=name, scenario=seat_scenario(talk_ms),
-                             extra=("-trace_logs",))
+    :func:`offers`. ``announce_media``: its SDP names that RTP port (a testbed.rtp.ToneLeg's)."""
+    return await agent_phone(workdir, port=port, media_port=media_port, name=name,
+                             scenario=announced(seat_scenario(talk_ms), announce_media), extra=("-trace_logs",))
 
 
 def offers(phone: Sipp) -> list[tuple[str, int, int | None]]:

@@ -17,7 +17,11 @@ CALLER_KEY = b"console-test-caller-key"
 
 
 def at(seconds: float) -> str:
-    return (datetime.now().astimezone() - timedelta(minutes=5) + timedelta(seconds=seconds)).isoformat()
+    """A few minutes ago, but today: the console's search starts at today's 00:00 (a run just
+    after midnight would otherwise find yesterday's tickets)."""
+    now = datetime.now().astimezone()
+    start = max(now - timedelta(minutes=5), now.replace(hour=0, minute=0, second=0, microsecond=0))
+    return (start + timedelta(seconds=seconds)).isoformat()
 
 
 def answered(linkedid: str, caller: str, line: str, agent: str) -> Ticket:

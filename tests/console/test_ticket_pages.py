@@ -34,7 +34,8 @@ TIED = (399, 400, 401)  # received in the same instant, across the first page's 
 
 
 def made() -> list[Ticket]:
-    start = datetime.now().astimezone() - timedelta(hours=2)
+    now = datetime.now().astimezone()  # two hours ago, but today: the list starts at today's 00:00
+    start = max(now - timedelta(hours=2), now.replace(hour=0, minute=0, second=0, microsecond=0))
     out = []
     for i in range(OWN + OTHERS):
         agent = "agent1001" if i % 20 == 0 else "agent1002"

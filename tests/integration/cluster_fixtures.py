@@ -3,6 +3,7 @@ module-scoped ``cluster``): the tickets of every node, the carrier, an AMI sessi
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -12,6 +13,18 @@ from ivr.ami.client import AmiClient
 from testbed.cluster import ClusterBed
 from testbed.cluster_calls import Carrier, cluster_tickets, node_amis
 from tickets.store import TicketStore
+
+
+def with_wrapup(config_dir: Path, root: Path, seconds: int) -> Path:
+    """A copy of ``config_dir`` under ``root`` (prompts/ beside it) whose general queue's wrap-up is
+    ``seconds`` (5 in config/): a module whose seats take many calls in turn takes less time."""
+    shutil.copytree(config_dir, root / "config")
+    (root / "prompts").symlink_to((config_dir.parent / "prompts").resolve())
+    queues = root / "config" / "queues.yaml"
+    text = queues.read_text(encoding="utf-8")
+    assert "    wrapup: 5\n" in text
+    queues.write_text(text.replace("    wrapup: 5\n", f"    wrapup: {seconds}\n"), encoding="utf-8")
+    return root / "config"
 
 
 @pytest.fixture

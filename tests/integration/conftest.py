@@ -22,7 +22,7 @@ from queues.wish import Change
 from queues.wish_store import SeatWishes
 from tickets.store import TicketStore
 from testbed.bed import BedState, TestBed
-from testbed.calls import Phones, hang_up_all
+from testbed.calls import Phones, hang_up_all, run_ivr
 from testbed.console import ConsoleSite, bed_site
 from testbed.pytest_plugin import kept_logs
 from testbed.sentinel import sentinel_redis
@@ -31,6 +31,8 @@ REPO = Path(__file__).resolve().parents[2]
 EXPERT_HOURS = 'hours: {day: working, time: "08:30-17:30"}'
 GENERAL_CALLBACK = 'callback: {after: 30, key: "1", attempts: 3, retry_after: 60}'
 NODE_LOSS_DELAY = "queue: general, delay: 30}"
+RECORDING_DEFAULT = "  default: answer\n"
+RECORDING_NOTICE = "  notice: false\n"
 
 
 
@@ -52,6 +54,25 @@ def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert NODE_LOSS_DELAY in text
     text = text.replace(NODE_LOSS_DELAY, "queue: general, delay: 1}")
     queues.write_text(text, encoding="utf-8")
+    # with several engines, consecutive calls start at different engines (production takes turns
+    # of agi.engine_turn_s seconds; test_cluster_engines.py runs those through the dialplan's global)
+    engine = root / "config" / "engine.yaml"
+    text = engine.read_text(encoding="utf-8")
+    assert "\nagi:\n" in text and "engine_turn_s" not in text
+    engine.write_text(text.replace("\nagi:\n", "\nagi:\n  engine_turn_s: 0\n", 1), encoding="utf-8")
+    # and supervisors' phones, for live supervision (tests/integration/test_supervision.py): a shared
+    # one, and one that is console user banzhang02's own
+    supervision = root / "config" / "supervision.yaml"
+    text = supervision.read_text(encoding="utf-8")
+    assert "supervisors: {}" in text
+    supervision.write_text(text.replace("supervisors: {}", "supervisors: {supervisor01: {name: 值班长01}, "
+                                        "supervisor02: {name: 值班长02, user: banzhang02}}"), encoding="utf-8")
+    # Calls are not recorded (and hear no notice, which is off anyway): the tests of other features
+    # keep their timings; tests/integration/test_recording.py switches its policy on (docs/recording.md)
+    recording = root / "config" / "recording.yaml"
+    text = recording.read_text(encoding="utf-8")
+    assert RECORDING_DEFAULT in text and RECORDING_NOTICE in text
+    recording.write_text(text.replace(RECORDING_DEFAULT, "  default: never\n"), encoding="utf-8")
     return root / "config"
 
 
@@ -79,6 +100,27 @@ def engine(bed: TestBed) -> TestBed:
     if not bed.state or not bed.state.engine_pid:
         bed.start_engine()
     return bed
+
+
+@pytest.fixture
+async def tax_rings_briefly(bed: TestBed, engine: TestBed, config_dir: Path) -> AsyncIterator[int]:
+    """The tax sub-center rings 3 s instead of its configured 20 s (edited in the session's
+    private config/ and hot-reloaded), so a no-answer test takes seconds, not half a minute
+    (test_flows, test_tickets)."""
+    seconds = 3
+    path_ = config_dir / "subcenters.yaml"
+    original = path_.read_text(encoding="utf-8")
+    line = next(ln for ln in original.splitlines() if ln.strip().startswith("tax:"))
+    assert line.rstrip().endswith("}") and "ring_timeout" not in line
+    path_.write_text(original.replace(line, line.rstrip()[:-1] + f", ring_timeout: {seconds}}}"), encoding="utf-8")
+    try:
+        code, out = await run_ivr(engine.state, "reload")  # type: ignore[arg-type]
+        assert code == 0, out
+        yield seconds
+    finally:
+        path_.write_text(original, encoding="utf-8")
+        code, out = await run_ivr(engine.state, "reload")  # type: ignore[arg-type]
+        assert code == 0, out
 
 
 @pytest.fixture

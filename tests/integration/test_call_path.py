@@ -33,7 +33,7 @@ async def test_given_a_citizen_presses_2_when_calling_12345_then_engine_reads_it
     assert record["variables"]["request_type"] == "complaint"
     assert record["route"] == {"type": "queue", "queue": "general", "priority": 0, "one_key": False}
     assert record["hung_up"] is False
-    assert [v["node"] for v in record["visits"]][:1] == ["greeting"]
+    assert [v["node"] for v in record["visits"]][:2] == ["caller", "greeting"]  # no open case: the greeting
 
 
 async def test_given_a_caller_hangs_up_mid_menu_then_a_call_record_is_kept(

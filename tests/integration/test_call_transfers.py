@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from typing import Any, AsyncIterator
 
 import pytest
@@ -18,7 +19,8 @@ from ivr.ami.client import AmiClient
 from ivr.config import Settings
 from tickets.store import TicketStore
 from testbed.bed import TestBed
-from testbed.calls import Phones, closed_ticket, for_caller, only_seat, run_ivr, until
+from testbed.calls import Phones, closed_ticket, for_caller, only_seat, run_ivr, trunk_state, until
+from testbed.console import ConsoleSite, board_until, http_client, metric, sign_in_http
 from testbed.sipp import Key, keys
 from transfer.ami import transfer_call
 from tickets.model import Ticket
@@ -155,3 +157,38 @@ async def test_given_a_transfer_to_the_provincial_platform_then_its_ticket_links
 async def _closed(tickets: TicketStore, *linkedids: str) -> bool:
     found = [await tickets.get(x) for x in linkedids]
     return all(t is not None and t.disposition for t in found)
+
+
+async def test_a_trunk_whose_gateway_stops_answering_is_shown_down_on_the_wallboard_and_in_metrics_and_up_again(
+    engine: TestBed, phones: Phones, console: ConsoleSite,
+) -> None:
+    """Issue 22 item 8: the node's follower hears the trunks' OPTIONS probes (ContactStatus) and
+    the wallboard (JSON and page) and ``/metrics`` say which gateway answers, per node."""
+    assert engine.state
+    node = f"127.0.0.1:{engine.state.ami_port}"
+    sample = f'ivr_trunk_up{{node="{node}",trunk="tax"}}'
+
+    def tax(up: bool) -> Any:
+        return lambda board: any(r["trunk"] == "tax" and r["node"] == node and r["up"] is up for r in board["trunks"])
+
+    await trunk_state(engine, "tax", reachable=False)  # nothing listens on its port
+    await board_until(console, tax(False), 15)
+    await until(lambda: metric(console, sample) == 0, 15)
+    page = await wallboard_page(console)
+    assert re.search(r'data-trunk="tax" data-node="[^"]+" data-up="0">\s*<td data-field="title">12366纳税服务热线</td>'
+                     r'.*?不可达', page, re.S), page
+
+    gateway = await phones.subcenter("tax", phones.next_caller())  # it answers OPTIONS now
+    await board_until(console, tax(True), 15)
+    await until(lambda: metric(console, sample) == 1, 15)
+    assert 'data-trunk="tax" data-node="' + node + '" data-up="1"' in await wallboard_page(console)
+    await gateway.stop()
+    await board_until(console, tax(False), 15)  # and down again by itself
+
+
+async def wallboard_page(console: ConsoleSite) -> str:
+    async with http_client() as http:
+        await sign_in_http(http, console, console.account("supervisor"))
+        async with http.get(console.url + "/wallboard") as reply:
+            assert reply.status == 200
+            return await reply.text()

@@ -7,15 +7,17 @@ proxies; a seat logs in once (``ivr agents login``: the wish) and every node's a
 How a citizen is put on a given node: the proxies balance by call load (dispatcher algorithm 10,
 counted per proxy), so with citizen 1 up on one node through proxy 1, the next citizen through
 proxy 1 goes to the other node. Each test checks where each citizen landed (``QueueCallerJoin`` on
-that node) rather than assuming it. The last test SIGKILLs a node (started again after it): the
-node-gone duty clears the seat's state it left on the other node.
+that node) rather than assuming it. The last three break and heal the bed: proxy 1 stopped (the
+seat's phone fails over to proxy 2; proxy 1 started again after), a node SIGKILLed (the node-gone
+duty clears the seat's state it left on the other node) and one killed and restarted (it resyncs
+from the wish and its peer); each starts what it stopped again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
@@ -29,9 +31,11 @@ from queues.wish import WRAPUP_REASON
 from testbed.calls import closed_ticket, hang_up_all, until
 from testbed.cluster import ClusterBed
 from testbed.cluster_calls import Carrier, node_ami, node_of
-from testbed.cluster_seats import ivr, log_in, members, seat_event, seat_phones
+from testbed.cluster_seats import (contact_paths, dispatches_to, ivr, log_in, member_status, members, proxy_path,
+                                   resynced_members, seat_event, seat_phones, set_dispatch)
+from testbed.cluster_seats import log_out  # the seats' cleanup, in-process
 from testbed.pytest_plugin import kept_logs
-from testbed.queue_order import collisions, order_inversions
+from queues.order import node_by_prefix, order_inversions, seat_collisions
 from tickets.store import TicketStore
 
 pytestmark = pytest.mark.timeout(300)
@@ -46,14 +50,8 @@ tickets, carrier = cluster_fixtures.tickets, cluster_fixtures.carrier  # the clu
 
 @pytest.fixture(scope="module")
 def cluster(config_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterBed]:
-    root = tmp_path_factory.mktemp("agents-deployment")
-    shutil.copytree(config_dir, root / "config")
-    (root / "prompts").symlink_to((config_dir.parent / "prompts").resolve())
-    queues = root / "config" / "queues.yaml"
-    text = queues.read_text(encoding="utf-8")
-    assert "    wrapup: 5\n" in text
-    queues.write_text(text.replace("    wrapup: 5\n", f"    wrapup: {WRAPUP_S}\n"), encoding="utf-8")
-    bed = ClusterBed(root / "config", nodes=2, engines=1, name=f"agents-{os.getpid()}")
+    config = cluster_fixtures.with_wrapup(config_dir, tmp_path_factory.mktemp("agents-deployment"), WRAPUP_S)
+    bed = ClusterBed(config, nodes=2, engines=1, name=f"agents-{os.getpid()}")
     with bed.running(kept_logs("testbed-logs-agents")) as running:
         yield running
 
@@ -70,8 +68,7 @@ async def amis(cluster: ClusterBed) -> AsyncIterator[list[AmiClient]]:
             clients[index] = c = node_ami(cluster, index)
             await c.connect()
         await hang_up_all(c)
-    for seat in CREW:
-        await ivr(cluster, "agents", "logout", seat)
+    await log_out(cluster, CREW)
     for c in clients:
         await until(lambda c=c: _no_members(c), 20)
         c.close()
@@ -81,10 +78,10 @@ async def _no_members(ami: AmiClient) -> bool:
     return not any(seat in CREW for seat in await members(ami))
 
 
-async def set_paused(cluster: ClusterBed, amis: list[AmiClient], seat: str, paused: bool) -> None:
+async def set_paused(cluster: ClusterBed, amis: list[AmiClient], seat: str, paused: bool, node: int = 0) -> None:
     changed = [ami.wait_for("QueueMemberPause", seat_event(seat, Queue="q-general", Paused="1" if paused else "0"))
                for ami in amis]
-    await ivr(cluster, "agents", *(["pause", seat, "--reason", "1"] if paused else ["unpause", seat]))
+    await ivr(cluster, "agents", *(["pause", seat, "--reason", "1"] if paused else ["unpause", seat]), node=node)
     await asyncio.wait_for(asyncio.gather(*changed), 20)
 
 
@@ -96,7 +93,7 @@ async def test_login_once_every_node_pause_and_logout_on_every_node(
     cluster: ClusterBed, amis: list[AmiClient],
 ) -> None:
     seat = "agent1003"
-    await log_in(cluster, amis, [seat])
+    await log_in(cluster, amis, [seat], command=True)
     for ami in amis:
         row = (await members(ami))[seat]["general"]
         # reachable at every node: its contacts are the proxies (qualified), not a phone of that node
@@ -174,7 +171,7 @@ async def _free_everywhere(amis: list[AmiClient], seat: str) -> bool:
     return all(r.get("Paused") == "0" and r.get("Status") == "1" for r in rows)
 
 
-ROUNDS = 3
+ROUNDS = 2  # each round is a citizen through the 12345 menus on each node (~37 s); the next test forces the collision
 
 
 async def test_simultaneous_offer(
@@ -211,7 +208,7 @@ async def test_simultaneous_offer(
             round_events = events[start:]
             missed = [e for e in round_events if e.get("Event") == "AgentRingNoAnswer"]
             assert all(e.get("RingTime") == "0" for e in missed), missed  # only the proxy's 486, never a ring
-            per_round.append(collisions(round_events).get(seat, 0))
+            per_round.append(len(missed))
             for ami in amis:
                 await hang_up_all(ami)
             assert await sipp.wait(60) == 0, sipp.output()
@@ -255,11 +252,17 @@ async def test_a_hundred_calls_through_the_proxies_answered_by_seats_that_logged
         assert set(added.values()) == {1}, added  # logged in once: never added again on any node
         assert sum(len(p.offers()) for p in phones.values()) == HUNDRED
         assert all(p.most_at_once() == 1 for p in phones.values())
-        order = order_inversions(found, lambda linkedid: node_of(cluster, linkedid))
+        # every seat answers: each AgentRingNoAnswer is an offer the proxy turned away (486), and the
+        # tickets carry exactly those as collisions, never as a seat that did not answer
+        turned_away = Counter(e["Interface"].removeprefix("PJSIP/") for e in events if e.get("Event") == "AgentRingNoAnswer")
+        assert all(int(e["RingTime"]) <= 1000 for e in events if e.get("Event") == "AgentRingNoAnswer"), events
+        assert seat_collisions(found) == dict(turned_away)
+        assert all(a.answered for t in found for a in t.agents_rung)
+        order = order_inversions(found, node_by_prefix(names))
         by_seat = Counter(t.agent for t in found)
-        print(f"\n{HUNDRED} calls: per node {dict(counts)}; per seat {dict(by_seat)}; collisions {collisions(events)}")
-        for queue, o in order.items():
-            print(f"queue {queue}: {o.answered} answered, {o.inverted} order inversions ({o.share:.0%}), "
+        print(f"\n{HUNDRED} calls: per node {dict(counts)}; per seat {dict(by_seat)}; collisions {dict(turned_away)}")
+        for (day, queue), o in order.items():
+            print(f"{day} queue {queue}: {o.answered} answered, {o.inverted} order inversions ({o.share:.0%}), "
                   f"largest jump {o.largest_jump_s:.3f} s")
     finally:
         for p in phones.values():
@@ -314,6 +317,52 @@ async def _idle_everywhere(amis: list[AmiClient], seat: str) -> bool:
     return True
 
 
+async def test_proxy_dies_seat_reregisters(
+    cluster: ClusterBed, amis: list[AmiClient], carrier: Carrier, tmp_path: Path,
+) -> None:
+    """The proxy a logged-in seat's phone registered through is stopped. Proxy 2 knew the phone
+    only through proxy 1 (the replicated contact's Path names proxy 1, dead now), and the nodes'
+    first contact for the seat is proxy 1: nobody could reach the phone. Its next registration
+    (the phone's refresh, brought forward) finds proxy 1 silent and registers at proxy 2, whose
+    contact then has its own Path; the nodes, having found proxy 1 unreachable (qualify), dial
+    proxy 2, and the next citizen (the carrier's secondary: proxy 2) is offered to the seat."""
+    assert cluster.state
+    seat = "agent1002"
+    phones = await seat_phones(cluster, tmp_path, [seat])
+    phone = phones[seat]
+    dead = f"@127.0.0.1:{cluster.state.proxy_ports[0]}"
+    unreachable = [ami.wait_for("ContactStatus", lambda e: e.get("AOR") == seat and dead in e.get("URI", "")
+                                and e.get("ContactStatus") == "Unreachable") for ami in amis]
+    try:
+        assert phone.registered_at == 0
+        await log_in(cluster, amis, [seat])
+        await until(lambda: contact_paths(cluster, 1, seat), 10)  # replicated to proxy 2 (dmq_usrloc)
+        assert await contact_paths(cluster, 1, seat) == [proxy_path(cluster, 0)]
+        cluster.stop_proxy(0)
+        start = time.monotonic()
+        assert await phone.register() == 1  # proxy 1 silent: the phone's backup registrar took it
+        failed_over = time.monotonic() - start
+        assert await contact_paths(cluster, 1, seat) == [proxy_path(cluster, 1)]  # proxy 2 reaches it itself
+        await asyncio.wait_for(asyncio.gather(*unreachable), 30)  # every node stopped dialing proxy 1
+        unqualified = time.monotonic() - start
+        caller = carrier.next_caller()
+        connected = [ami.wait_for("AgentConnect", lambda e: e.get("CallerIDNum") == caller) for ami in amis]
+        await carrier.calls(1, callers=[caller], hold_ms=300_000)
+        done, _ = await asyncio.wait(connected, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+        assert done, "the seat was not offered the citizen through proxy 2"
+        talk = done.pop().result()
+        assert talk["Interface"] == f"PJSIP/{seat}" and len(phone.offers()) == 1
+        print(f"\nproxy 1 stopped: the phone registered at proxy 2 after {failed_over:.1f} s, both nodes found "
+              f"proxy 1 unreachable after {unqualified:.1f} s; the seat took a citizen on "
+              f"{cluster.state.node_names[connected.index(next(f for f in connected if f.done()))]} "
+              f"{time.monotonic() - start:.1f} s after the stop")
+    finally:
+        if not cluster.proxies_alive()[0]:
+            await asyncio.to_thread(cluster.start_proxy, 0)  # healed for the next tests
+        for p in phones.values():
+            await p.close()
+
+
 async def test_node_killed_while_the_seat_talks_on_it_the_duty_frees_the_seat_on_b(
     cluster: ClusterBed, amis: list[AmiClient], carrier: Carrier, tmp_path: Path,
 ) -> None:
@@ -345,3 +394,58 @@ async def test_node_killed_while_the_seat_talks_on_it_the_duty_frees_the_seat_on
             await p.close()
         if killed is not None:
             await asyncio.to_thread(cluster.restart_node, killed)
+
+
+
+async def test_node_restart_resyncs(
+    cluster: ClusterBed, amis: list[AmiClient], carrier: Carrier, tmp_path: Path,
+) -> None:
+    """A seat talks on node B; node A's Asterisk is SIGKILLed and, while it is down, a second seat
+    logs in and a third logs in and pauses (the wish, written on B's host): A never heard of them.
+    A is started again: its applier (the follow lease holder, reconnected) puts every member and
+    pause back from the wish, and A asks B for its device states (B's seat shows in use on A).
+    Then a citizen on A (B out of the proxies' rotation for that call) is offered the free seat."""
+    assert cluster.state
+    a, b = 0, 1
+    talker, free, paused = "agent1001", "agent1002", "agent1003"
+    phones = await seat_phones(cluster, tmp_path, [talker, free])
+    killed = out_of_rotation = False
+    try:
+        await log_in(cluster, amis, [talker])
+        await amis[b].action({"Action": "Originate", "Channel": f"PJSIP/{talker}", "Application": "Wait",
+                              "Data": "300", "Async": "true"})  # the seat talks on B
+        await until(lambda: member_status(amis[b], talker, "2"), 30)
+        cluster.kill_node(a)
+        killed = True
+        await log_in(cluster, [amis[b]], [free, paused], node=b)
+        await set_paused(cluster, [amis[b]], paused, True, node=b)
+        start = time.monotonic()
+        await asyncio.to_thread(cluster.restart_node, a)
+        killed = False
+        booted = time.monotonic() - start
+        amis[a].close()
+        amis[a] = node_ami(cluster, a)  # the fixture's teardown uses this session
+        await amis[a].connect()
+        rows = await until(lambda: resynced_members(amis[a], talker, free, paused), 60)
+        resynced = time.monotonic() - start
+        assert set(rows) >= {talker, free, paused}
+        await set_dispatch(cluster, b, "d")
+        out_of_rotation = True
+        for proxy in range(len(cluster.state.proxy_names)):  # A probed alive again by both proxies
+            await until(lambda proxy=proxy: dispatches_to(cluster, proxy, a), 20)
+        caller = carrier.next_caller()
+        on_a = joined(amis[a], [caller])
+        offered = amis[a].wait_for("AgentConnect", lambda e: e.get("CallerIDNum") == caller)
+        await carrier.calls(1, callers=[caller], hold_ms=300_000)
+        await asyncio.wait_for(on_a, 60)
+        assert (await asyncio.wait_for(offered, 60))["Interface"] == f"PJSIP/{free}"
+        print(f"\n{cluster.state.node_names[a]} restarted (fully booted after {booted:.1f} s): members, pause "
+              f"and the seat in use on {cluster.state.node_names[b]} back {resynced:.1f} s after the start; "
+              f"its citizen offered {free}")
+    finally:
+        if out_of_rotation:
+            await set_dispatch(cluster, b, "a")
+        for p in phones.values():
+            await p.close()
+        if killed:
+            await asyncio.to_thread(cluster.restart_node, a)

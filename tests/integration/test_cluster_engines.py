@@ -3,12 +3,14 @@ walking a caller's submenu: the other engine plays that menu again (not the gree
 caller's key takes them to the queue the menu names, and the call's record and ticket show one
 IVR path. With one engine down from the start calls still get the menu from the other (connect-
 time failover, the first engine tried rotating per call); with both down the call reaches the
-general queue."""
+general queue. In turns (``agi.engine_turn_s``, production's default) every call starts at the
+engine whose turn it is, and at the other when that one is down."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any, AsyncIterator
 
 import pytest
@@ -115,3 +117,45 @@ async def test_with_both_engines_down_the_call_reaches_the_general_queue(
     assert await channel_variable(ami, event["Channel"], "IVR_ROUTE") == "fallback"
     assert await channel_variable(ami, event["Channel"], "IVR_ENGINE_TRIED") == "2"  # each engine once
     assert await sipp.wait(30) == 0, sipp.output()
+
+
+@pytest.mark.usefixtures("calls_end")
+async def test_in_turns_every_call_starts_at_the_engine_whose_turn_it_is_and_the_other_stands_in(
+    cluster: TestBed, cluster_ami: AmiClient, cluster_phones: Phones,
+) -> None:
+    """The tests' config shares calls per call (engine_turn_s 0); here the node runs production's
+    turns, a day long, through the global the dialplan reads."""
+    ami, turn_s = cluster_ami, 86400
+
+    def turn() -> str:
+        return str(int(time.time()) // turn_s % 2)
+
+    await ami.action({"Action": "Setvar", "Variable": "IVR_ENGINE_TURN_S", "Value": str(turn_s)})
+    try:
+        before = turn()
+        callers = [cluster_phones.next_caller() for _ in range(3)]
+        menus = [ami.wait_for("AGIExecStart", of(c, "main_menu")) for c in callers]
+        joined = [ami.wait_for("QueueCallerJoin", of(c)) for c in callers]
+        sipp = await cluster_phones.calls("12345", callers, [Key("0", 4500)], hold_ms=4000)
+        served = set()
+        for menu, queue in zip(menus, joined):
+            channel = (await asyncio.wait_for(menu, 20))["Channel"]
+            assert (await asyncio.wait_for(queue, 20))["Queue"] == "q-general"
+            served.add((await channel_variable(ami, channel, "IVR_ENGINE_FIRST"),
+                        await channel_variable(ami, channel, "IVR_ENGINE_AT")))
+        assert await sipp.wait(30) == 0, sipp.output()
+        assert len(served) == 1 and served <= {(t, t) for t in {before, turn()}}, served  # one engine took all three
+        (engine, _), = served
+
+        cluster.kill_engine(int(engine))  # the engine whose turn it is is gone: the other stands in
+        caller = cluster_phones.next_caller()
+        menu, queue = ami.wait_for("AGIExecStart", of(caller, "main_menu")), ami.wait_for("QueueCallerJoin", of(caller))
+        sipp, _ = await cluster_phones.call("12345", [Key("0", 4500)], hold_ms=4000, caller=caller)
+        channel = (await asyncio.wait_for(menu, 20))["Channel"]
+        assert (await asyncio.wait_for(queue, 20))["Queue"] == "q-general"
+        assert await channel_variable(ami, channel, "IVR_ENGINE_FIRST") == engine
+        assert await channel_variable(ami, channel, "IVR_ENGINE_AT") == str(1 - int(engine))
+        assert await channel_variable(ami, channel, "IVR_ROUTE") == "queue"
+        assert await sipp.wait(30) == 0, sipp.output()
+    finally:
+        await ami.action({"Action": "Setvar", "Variable": "IVR_ENGINE_TURN_S", "Value": "0"})

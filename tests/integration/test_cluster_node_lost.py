@@ -31,7 +31,7 @@ from queues import kpi
 from testbed.calls import closed_ticket, followed_since, for_caller, hang_up_all, ticket_events, until
 from testbed.cluster import ClusterBed
 from testbed.cluster_calls import Carrier, current_calls, fill_node, node_of
-from testbed.cluster_seats import SeatPhone, ivr, log_in, members, seat_phones
+from testbed.cluster_seats import SeatPhone, log_in, log_out, members, seat_phones
 from testbed.ports import PortAllocator
 import cluster_fixtures
 from testbed.pytest_plugin import kept_logs
@@ -56,8 +56,10 @@ _ports = PortAllocator()
 
 
 @pytest.fixture(scope="module")
-def cluster(config_dir: Path) -> Iterator[ClusterBed]:
-    bed = ClusterBed(config_dir, nodes=2, engines=2, sentinel=True, name=f"lost-{os.getpid()}", maxcalls=MAXCALLS)
+def cluster(config_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterBed]:
+    # the 20 callbacks take turns at the 8 seats: a wrap-up of 2 s (5 in config/) between turns
+    config = cluster_fixtures.with_wrapup(config_dir, tmp_path_factory.mktemp("lost-deployment"), 2)
+    bed = ClusterBed(config, nodes=2, engines=2, sentinel=True, name=f"lost-{os.getpid()}", maxcalls=MAXCALLS)
     with bed.running(kept_logs("testbed-logs-node-lost")) as running:
         yield running
 
@@ -95,8 +97,7 @@ async def seats(cluster: ClusterBed, tmp_path: Path, amis: list[AmiClient]) -> A
     second; nobody logged in. After the test every seat logs out (on node B, the node that lives)."""
     phones = await seat_phones(cluster, tmp_path, list(cluster.nodes[1].settings.agents), talk_ms=1000)
     yield phones
-    for seat in phones:
-        await ivr(cluster, "agents", "logout", seat, node=1)
+    await log_out(cluster, phones, node=1)
     await until(lambda: _no_members(amis[1]), 20)
     for p in phones.values():
         await p.close()

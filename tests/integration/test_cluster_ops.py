@@ -28,13 +28,15 @@ import pytest
 from ivr.ami.client import AmiClient
 from ivr.asterisk_conf import asterisk_queue
 from ivr.asterisk_conf.kamctl import ctl_socket
-from ivr.core.secret_policy import agent_secret_variable
+from ivr.core.secret_policy import agent_secret_variable, fresh_secret
 from ivr.kamrpc import call
 from testbed.bed import TestBed
 from testbed.calls import Phones, idle, until
 from testbed.cluster import ClusterBed
 from testbed.cluster_calls import Carrier, node_amis
+from testbed.ports import PortAllocator
 from testbed.pytest_plugin import kept_logs
+from testbed.sipp.run import register
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,13 +71,15 @@ async def carrier(cluster: ClusterBed, tmp_path: Path) -> AsyncIterator[Carrier]
     await c.close()
 
 
-def ivr(cluster: ClusterBed, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def ivr(cluster: ClusterBed, config: Path, *args: str, secrets: dict[str, str] | None = None
+        ) -> subprocess.CompletedProcess[str]:
     """The real command, with node A's host environment (its engine's pid file and secrets; the
-    reload and status secrets are the cluster's own, one for every node)."""
+    reload and status secrets are the cluster's own, one for every node); ``secrets``: agents'
+    passwords other than the bed's."""
     st = cluster.nodes[0].state
     assert st
     env = {**os.environ, **st.engine_env(), "IVR_CONFIG": str(config), "IVR_STATE_DIR": str(Path(st.dir) / "state"),
-           **{agent_secret_variable(n): s for n, s in st.agent_secrets.items()}}
+           **{agent_secret_variable(n): s for n, s in {**st.agent_secrets, **(secrets or {})}.items()}}
     return subprocess.run([sys.executable, "-m", "ivr", *args], capture_output=True, text=True, cwd=REPO, env=env,
                           timeout=120)
 
@@ -184,6 +188,8 @@ async def test_reload_after_a_change_is_live_on_both_nodes_and_proxies(
         assert node_line(done.stdout, node).endswith("; reloaded (endpoints, queues, dialplan)"), done.stdout
     assert "proxy edge-a: dispatcher list reloaded" in done.stdout
     assert "proxy edge-b: dispatcher list reloaded" in done.stdout
+    # the seats' keys at the running proxies are the agents' passwords already (ivr/cluster_seat_keys.py)
+    assert "proxy edge-a: seats' keys unchanged" in done.stdout and "proxy edge-b: seats' keys unchanged" in done.stdout
     assert [await strategy(ami) for ami in amis] == ["leastrecent", "leastrecent"]  # live on each node
     assert await weights(cluster, 0) == await weights(cluster, 1) == {"ast-a": 75, "ast-b": 25}
     assert "all 2 engine(s) run the announced version" in done.stdout
@@ -192,6 +198,33 @@ async def test_reload_after_a_change_is_live_on_both_nodes_and_proxies(
     assert again.returncode == 0, again.stdout + again.stderr
     assert "proxy edge-a: dispatcher list unchanged" in again.stdout  # nothing new: no reload
     assert "proxy edge-b: dispatcher list unchanged" in again.stdout
+
+
+async def registers(cluster: ClusterBed, tmp_path: Path, proxy: int, agent: str, secret: str) -> bool:
+    """A sipp phone's digest REGISTER at ``proxy`` answered 200 (a 403 ends sipp with an error)."""
+    assert cluster.state
+    ports = PortAllocator()
+    reg = await register(tmp_path, sip_port=cluster.state.proxy_ports[proxy], local_port=ports.one(), agent=agent,
+                         secret=secret, contact_port=ports.one(), expires=60)
+    return await reg.wait(40) == 0
+
+
+async def test_a_changed_agent_password_reaches_both_running_proxies_with_one_reload(
+    cluster: ClusterBed, ops_config: Path, tmp_path: Path,
+) -> None:
+    """No proxy restart: the reload levels each proxy's table of the seats' keys over its control
+    socket. (The bed has no seat phones: the next reload, with the bed's passwords, sets it back.)"""
+    assert cluster.nodes[0].state
+    agent = "agent1001"
+    old, new = cluster.nodes[0].state.agent_secrets[agent], fresh_secret()
+    assert await registers(cluster, tmp_path, 0, agent, old)
+    done = await asyncio.to_thread(ivr, cluster, ops_config, *reload_args(cluster), secrets={agent: new})
+    assert done.returncode == 0, done.stdout + done.stderr
+    for proxy in ("edge-a", "edge-b"):
+        assert f"proxy {proxy}: seats' keys updated (1 set, 0 removed; registrations kept)" in done.stdout, done.stdout
+    for proxy in (0, 1):
+        assert not await registers(cluster, tmp_path, proxy, agent, old)
+        assert await registers(cluster, tmp_path, proxy, agent, new)
 
 
 async def test_a_broken_config_is_refused_with_its_line_and_no_node_changes(
@@ -211,6 +244,36 @@ async def test_a_broken_config_is_refused_with_its_line_and_no_node_changes(
     assert "node ast-" not in done.stdout
     assert etc_digest(cluster) == before  # neither node's files
     assert [await strategy(ami) for ami in amis] == strategies  # nor what each runs
+
+
+async def ami_login(port: int, user: str, secret: str, source: str) -> str:
+    """A raw AMI Login to a node on loopback from ``source``; Asterisk's answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+    try:
+        await asyncio.wait_for(reader.readline(), 5)  # the banner
+        writer.write(f"Action: Login\r\nUsername: {user}\r\nSecret: {secret}\r\nEvents: off\r\n\r\n".encode())
+        return (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).decode()
+    finally:
+        writer.close()
+
+
+async def test_the_reload_and_status_users_log_in_from_an_engine_host_and_not_from_another_address(
+    cluster: ClusterBed,
+) -> None:
+    """The rendered deny/permit order in the real Asterisk (tests/ivr/test_cluster_node_files.py reads
+    it with Asterisk's rules for hosts of several machines): on this bed every engine host is
+    127.0.0.1, so 127.0.0.7 stands for a host not in cluster.yaml."""
+    env = cluster.nodes[0].state.engine_env() if cluster.nodes[0].state else {}
+    users = (("ivr-admin", env["IVR_AMI_ADMIN_SECRET"]), ("ivr-status", env["IVR_AMI_STATUS_SECRET"]))
+    tries = [(bed.state.ami_port, user, secret, source) for bed in cluster.nodes if bed.state
+             for user, secret in users for source in ("127.0.0.1", "127.0.0.7")]
+    assert len(tries) == 8
+    # at once: Asterisk holds each refused login a moment before it answers
+    for (port, user, _, source), answer in zip(tries, await asyncio.gather(*(ami_login(*t) for t in tries))):
+        if source == "127.0.0.1":
+            assert "Response: Success" in answer, (port, user, answer)
+        else:
+            assert "Response: Error" in answer and "Authentication failed" in answer, (port, user, answer)
 
 
 async def test_a_killed_node_is_unreachable_probed_inactive_and_a_reload_still_reaches_the_other(

@@ -7,7 +7,6 @@ dialplan never reaches Asterisk."""
 from __future__ import annotations
 
 import asyncio
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +18,13 @@ from ivr.config import ConfigError
 from testbed.bed import TestBed
 from testbed.browser import Browser
 from testbed.calls import Phones, call_record, for_caller, hang_up_all, run_ivr, until
-from testbed.console import ConsoleSite
+from testbed.console import ConsoleSite, metric
 from testbed.hostile import ISSUE_BOMB, KIB_BOMB, inject_title
 from testbed.memory import peak_kib, reset_peak, rss_kib
 from testbed.sipp import keys
 
 SAMPLE = "8000"
 LEVEL2_ZERO = '      "0": agent               # 0 reaches a seat from every menu (the lint checks it)\n'
-
-
-def metric(console: ConsoleSite, sample: str) -> float:
-    """One sample of the engine's /metrics (Prometheus text format, no personal data), read as
-    Prometheus does: with the engine's bearer token."""
-    request = urllib.request.Request(console.url + "/metrics", headers={"Authorization": f"Bearer {console.metrics_token}"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        text = response.read().decode()
-    values = [line.split()[-1] for line in text.splitlines() if line.startswith(sample + " ")]
-    return float(values[0]) if values else -1.0
 
 
 def put_yaml(browser: Browser, text: str) -> None:

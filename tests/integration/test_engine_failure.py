@@ -78,7 +78,7 @@ async def test_given_a_flow_outlasts_the_engine_deadline_then_the_call_goes_to_a
         record = await call_record(redis, call.caller)
         assert record["route"]["type"] == "fallback" and record["dialplan_fallback"] is True
         assert record["error"] == "engine deadline of 2 s exceeded"
-        assert record["visits"][0]["node"] == "greeting"  # what happened before the deadline is kept
+        assert [v["node"] for v in record["visits"]][:2] == ["caller", "greeting"]  # what happened before the deadline is kept
     finally:
         bed.kill_engine()
 

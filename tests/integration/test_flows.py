@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, time, timedelta
-from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
 from ivr.ami.client import AmiClient
 from ivr.core.calendar import load_calendar
 from testbed.bed import TestBed
-from testbed.calls import AgiTrace, Phones, call_record, for_caller, hang_up_all, run_ivr
+from testbed.calls import AgiTrace, Phones, call_record, for_caller, hang_up_all
 from testbed.sipp import Key, keys
 
 SAMPLE = "8000"
@@ -153,26 +152,6 @@ async def test_given_the_sample_flow_when_the_caller_keys_an_18_digit_id_then_it
 
 
 # --- a sub-center that does not take the call -------------------------------------------------
-
-
-@pytest.fixture
-async def tax_rings_briefly(bed: TestBed, engine: TestBed, config_dir: Path) -> AsyncIterator[int]:
-    """The tax sub-center rings 3 s instead of its configured 20 s (edited in the session's
-    private config/ and hot-reloaded), so a no-answer test takes seconds, not half a minute."""
-    seconds = 3
-    path_ = config_dir / "subcenters.yaml"
-    original = path_.read_text(encoding="utf-8")
-    line = next(ln for ln in original.splitlines() if ln.strip().startswith("tax:"))
-    assert line.rstrip().endswith("}") and "ring_timeout" not in line
-    path_.write_text(original.replace(line, line.rstrip()[:-1] + f", ring_timeout: {seconds}}}"), encoding="utf-8")
-    try:
-        code, out = await run_ivr(engine.state, "reload")  # type: ignore[arg-type]
-        assert code == 0, out
-        yield seconds
-    finally:
-        path_.write_text(original, encoding="utf-8")
-        code, out = await run_ivr(engine.state, "reload")  # type: ignore[arg-type]
-        assert code == 0, out
 
 
 async def assert_falls_back_to_general(phones: Phones, ami: AmiClient, redis, caller: str,

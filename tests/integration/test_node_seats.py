@@ -7,6 +7,7 @@ cluster bed is the coordinator's check after the merge."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
@@ -21,6 +22,7 @@ from typing import Iterator
 
 import pytest
 
+from ivr.ami.client import AmiClient
 from ivr.asterisk_conf import RenderOptions
 from ivr.asterisk_conf.files import write
 from ivr.asterisk_conf.options import Directories
@@ -49,8 +51,9 @@ class Seats:
 class Node:
     """ast-a running; the sockets standing for ast-b and the proxies, by name."""
 
-    def __init__(self, socks: dict[str, socket.socket], log: Path, seats: Seats):
+    def __init__(self, socks: dict[str, socket.socket], log: Path, seats: Seats, ami: tuple[int, str] = (0, "")):
         self.socks, self.log, self.seats = socks, log, seats
+        self.ami_port, self.ami_secret = ami  # the engine's AMI user
 
     def receive(self, name: str, start: str, timeout: float = WAIT_S) -> str:
         """The first request starting with ``start`` at socket ``name`` (others are answered 200)."""
@@ -97,6 +100,11 @@ def _udp() -> socket.socket:
 
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[Node]:
+    yield from run_node(tmp_path)
+
+
+def run_node(tmp_path: Path, carrier: str = "") -> Iterator[Node]:
+    """ast-a started; ``carrier``: its cluster's ``carrier`` gateway (calls out through the proxies)."""
     runner = RootfsRunner()
     runner.ensure(lambda m: print(m, flush=True))
     socks = {name: _udp() for name in ("ast-b", "edge-a", "edge-b", "stranger")}
@@ -104,8 +112,9 @@ def node(tmp_path: Path) -> Iterator[Node]:
     sip_a, ami_a, seat_sip = _ports.one(), _ports.one(), _ports.one()
     cfg = tmp_path / "config"
     shutil.copytree(REPO / "config", cfg)
+    gateway = f'  carrier: ["{carrier}"]\n' if carrier else ""
     (cfg / "cluster.yaml").write_text(
-        f'cluster:\n  proxies:\n    edge-a: {{sip: "127.0.0.1:{port["edge-a"]}", seat_sip: "127.0.0.1:{seat_sip}"}}\n'
+        f'cluster:\n{gateway}  proxies:\n    edge-a: {{sip: "127.0.0.1:{port["edge-a"]}", seat_sip: "127.0.0.1:{seat_sip}"}}\n'
         f'    edge-b: {{sip: "127.0.0.1:{port["edge-b"]}"}}\n  nodes:\n'
         f'    ast-a: {{sip: "127.0.0.1:{sip_a}", ami: "127.0.0.1:{ami_a}", rtp_start: 30000, rtp_end: 30099}}\n'
         f'    ast-b: {{sip: "127.0.0.1:{port["ast-b"]}", ami: "127.0.0.1:{_ports.one()}", rtp_start: 30100, '
@@ -117,13 +126,13 @@ def node(tmp_path: Path) -> Iterator[Node]:
     inner = runner.inner_path
     dirs = Directories(etc=inner(d / "etc"), varlib=inner(d / "varlib"), db=inner(d / "db"), run=inner(d / "run"),
                        spool=inner(d / "spool"), log=inner(d / "log"))
-    passwords = {name: fresh_secret() for name in settings.agents}
-    write(settings, RenderOptions(ami_secret=fresh_secret(), directories=dirs, node="ast-a", kamailio_dir="/tmp",
+    passwords, ami_secret = {name: fresh_secret() for name in settings.agents}, fresh_secret()
+    write(settings, RenderOptions(ami_secret=ami_secret, directories=dirs, node="ast-a", kamailio_dir="/tmp",
                                   agent_secrets=passwords), d / "etc")
     log = d / "log" / "console.log"
     proc = spawn(runner.command(["/usr/sbin/asterisk", "-f", "-n", "-C", inner(d / "etc/asterisk.conf")], d), log)
     try:
-        yield Node(socks, log, Seats(sip_a, seat_sip, passwords, tmp_path / "sipp"))
+        yield Node(socks, log, Seats(sip_a, seat_sip, passwords, tmp_path / "sipp"), (ami_a, ami_secret))
     finally:
         stop_group(proc.pid, timeout=5)
         for s in socks.values():
@@ -160,3 +169,57 @@ async def test_a_seats_own_call_from_the_proxys_seat_socket_is_the_seats_and_the
                              media_port=_ports.block(4), agent="agent1001", secret=seats.passwords["agent1001"],
                              code="*74", hold_ms=20_000)  # Asterisk hangs up after its prompt
     assert await phone.wait(30) == 0, phone.output() + log_tail(node.log, 30)
+
+
+@pytest.fixture
+def node_out(tmp_path: Path) -> Iterator[Node]:
+    yield from run_node(tmp_path, carrier="127.0.0.1:5060")
+
+
+async def test_with_cluster_carrier_a_call_out_goes_to_a_proxy_and_a_silent_one_is_left_for_the_other(
+        node_out: Node) -> None:
+    """docs/cluster.md "Calls out": the node's ``Dial(PJSIP/<number>@pstn)`` (a callback's) is sent
+    to a proxy, never to the carrier's gateway; once that proxy is gone (its qualify unanswered),
+    the node's calls out go to the other proxy."""
+    node = node_out
+    node.receive("ast-b", "PUBLISH ")  # ast-a is up (its AMI listens)
+    ami = AmiClient("127.0.0.1", node.ami_port, "ivr", node.ami_secret)
+    await ami.connect()
+    try:
+        first, invite = await call_out(ami, node, ["edge-a", "edge-b"])
+        assert invite.split(" ", 2)[1] == f"sip:13900000002@127.0.0.1:{node.socks[first].getsockname()[1]}", invite
+        other = "edge-b" if first == "edge-a" else "edge-a"
+        node.socks[first].close()  # that proxy is gone: the node's next qualify goes unanswered
+        node.socks[first] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # (closed again by the fixture)
+        reached, again = await call_out(ami, node, [other])
+        assert again.split(" ", 2)[1] == f"sip:13900000002@127.0.0.1:{node.socks[other].getsockname()[1]}", again
+    finally:
+        ami.close()
+
+
+async def call_out(ami: AmiClient, node: Node, proxies: list[str]) -> tuple[str, str]:
+    """Calls out of the node to a citizen, as a callback dials it, one every 2 s until one arrives at
+    one of ``proxies`` (Asterisk still booting, or still sending to a proxy it has not yet found
+    gone: its qualify runs every 5 s), bounded by WAIT_S; (the proxy, its INVITE)."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        await ami.action({"Action": "Originate", "Channel": "PJSIP/13900000002@pstn", "Application": "Wait",
+                          "Data": "1", "Async": "true"}, as_list=False)
+        proxy, invite = await asyncio.to_thread(_invite_at, node, proxies, 2.0)
+        if proxy:
+            return proxy, invite
+    raise AssertionError(f"no call out reached {proxies} within {WAIT_S} s:\n{log_tail(node.log, 40)}")
+
+
+def _invite_at(node: Node, proxies: list[str], timeout: float) -> tuple[str, str]:
+    socks = {node.socks[name]: name for name in proxies}
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        for sock in select.select(list(socks), [], [], left)[0]:
+            data, peer = sock.recvfrom(65535)
+            text = data.decode(errors="replace")
+            if text.startswith("INVITE "):
+                return socks[sock], text
+            if not text.startswith("SIP/2.0"):
+                sock.sendto(ok(text, "").encode(), peer)
+    return "", ""

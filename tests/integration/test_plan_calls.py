@@ -6,7 +6,7 @@ department number answer."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -14,7 +14,7 @@ import pytest
 
 from ivr.ami.client import AmiClient
 from testbed.bed import TestBed
-from testbed.calls import AgiTrace, Phones, call_record, for_caller, only_seat, run_ivr
+from testbed.calls import AgiTrace, Phones, call_record, for_caller, hang_up_all, only_seat, run_ivr
 from testbed.sipp import Key
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
@@ -231,6 +231,29 @@ async def test_given_a_caller_presses_the_emergency_key_then_the_emergency_trunk
     assert (link.number, link.target, link.result) == ("110", "emergency", "ANSWER") and link.at
 
 
+async def test_given_the_emergency_trunk_is_down_then_the_emergency_caller_is_told_at_once_and_a_seat_answers(
+    engine: TestBed, phones: Phones, ami: AmiClient, tickets: Any,
+) -> None:
+    """Issue 22 item 8: the emergency trunk is qualified too. With its gateway down, 9 (110) is
+    not rung into a dead line: Dial fails at once (CHANUNAVAIL), the caller hears so and waits in
+    the general queue (the trunk's fallback), where a seat answers; the ticket has the attempt."""
+    from testbed.calls import closed_ticket, hang_up_all, trunk_state
+
+    caller = phones.next_caller()
+    await trunk_state(engine, "emergency", reachable=False)  # nothing listens on the trunk's port
+    await phones.seats("general", caller)
+    connected = ami.wait_for("AgentConnect", for_caller(caller))
+    sipp, _ = await phones.call("12345", [Key("9", 5000)], hold_ms=30_000, caller=caller)  # 9 during the menu
+    await asyncio.wait_for(connected, 40)
+    await hang_up_all(ami)
+    assert await sipp.wait(20) == 0, sipp.output()
+    ticket = await closed_ticket(tickets, caller, timeout=40)
+    assert ticket.ivr.keys == ["9"] and not ticket.emergency_linked and ticket.queue == "general" and ticket.agent
+    [link] = [t for t in ticket.transfers if t.kind == "emergency"]
+    assert (link.number, link.target, link.result, link.then) == ("110", "emergency", "CHANUNAVAIL", "queue general")
+    assert (datetime.fromisoformat(ticket.queued) - datetime.fromisoformat(link.at)).total_seconds() < 10  # the notice only
+
+
 async def test_given_the_tax_line_is_closed_now_then_the_caller_is_told_so_and_the_ticket_says_closed(
     engine: TestBed, phones: Phones, ami: AmiClient, tickets: Any, config_dir: Path, restored: None,
 ) -> None:
@@ -249,6 +272,7 @@ async def test_given_the_tax_line_is_closed_now_then_the_caller_is_told_so_and_t
     assert (await asyncio.wait_for(told, 30))["AppData"] == "ivr12345/subcenter_closed"
     assert (await asyncio.wait_for(joined, 30))["Queue"] == "q-general"
     assert not dialed.done()  # the closed line was never dialed
+    await hang_up_all(ami)  # seen enough: the ticket closes now, not when the caller's hold runs out
     ticket = await closed_ticket(tickets, caller, timeout=40)
     assert ticket.disposition == "transfer_failed"
     assert [(t.kind, t.target, t.number, t.result, t.then) for t in ticket.transfers] == [
@@ -285,6 +309,7 @@ async def test_given_customs_is_closed_now_then_an_agents_blind_transfer_to_1236
         assert (await asyncio.wait_for(told, 30))["AppData"] == "ivr12345/subcenter_closed"
         await asyncio.wait_for(joined, 30)  # no key during the offer: the 12345 queue
         assert not dialed.done()  # customs' gateway was never rung
+        await hang_up_all(ami)  # seen enough: the ticket closes now, not when the caller's hold runs out
         ticket = await closed_ticket(tickets, caller, timeout=40)
         assert [(t.kind, t.number, t.result) for t in ticket.transfers][:2] == [
             ("blind", "12360", ticket.transfers[0].result), ("subcenter", "12360", "CLOSED")]

@@ -90,8 +90,9 @@ async def test_given_a_call_waiting_in_a_menu_when_the_flow_is_reloaded_then_tha
     pressed_0 = ami.wait_for("DTMFBegin", lambda e: for_caller(live)(e) and e.get("Digit") == "0")
     live_joined = ami.wait_for("QueueCallerJoin", for_caller(live))
 
-    # 1 during the greeting; 0 six seconds into the 9.9 s level-2 prompt, after the reload
-    sipp, _ = await phones.call(SAMPLE, [Key("1", 1500), Key("0", 6000)], hold_ms=HOLD_MS, caller=live)
+    # 1 during the greeting; 0 eleven seconds later, after the reload: the level-2 menu (9.9 s prompt, then
+    # 5 s for a key) still takes it, and a reload slowed to 6 s by a loaded machine still lands first
+    sipp, _ = await phones.call(SAMPLE, [Key("1", 1500), Key("0", 11000)], hold_ms=HOLD_MS, caller=live)
     await asyncio.wait_for(in_level_2, 20)
 
     edit(sample_yaml, LEVEL2_ZERO, '      "0": experts\n')  # level 2: 0 now goes to the experts
@@ -153,3 +154,38 @@ async def test_given_a_broken_flow_file_when_reloaded_then_it_is_refused_with_fi
     assert path_of(record) == [("welcome", "interrupted by 1"), ("top", "key 1"), ("services", "key 0"), ("agent", "route")]
     await hang_up_all(ami)
     assert await sipp.wait(20) == 0, sipp.output()
+
+
+async def test_given_a_main_flow_over_the_15s_budget_when_reloaded_then_it_is_refused_with_file_and_line_and_12345_keeps_the_old_flow(
+    engine: TestBed, config_dir: Path, phones: Phones, ami: AmiClient, redis
+) -> None:
+    """Issue 22 item 5: `ivr reload` refuses what `ivr check` refuses (the menu waits 3 s instead
+    of 1 s: the worst case passes 15 s), names main.yaml's budget line, and a call still runs
+    the old flow."""
+    path = config_dir / "flows" / "main.yaml"
+    original = path.read_text(encoding="utf-8")
+    old_version = await live_version(engine)
+    try:
+        edit(path, "    timeout: 1s\n", "    timeout: 3s\n")
+        budget_line = original.splitlines().index("budget: 15s") + 1
+
+        code, out = await reload(engine)
+
+        assert code != 0, out
+        assert f"reload refused; version {old_version} stays live" in out
+        assert re.search(rf"(^|\s)\S*config/flows/main\.yaml:{budget_line}:\d+: flow 'main': worst case [0-9.]+s "
+                         r"to a human exceeds budget 15s: caller\[", out, re.M), out
+        assert await status_version(engine) == old_version
+
+        caller = phones.next_caller()
+        joined = ami.wait_for("QueueCallerJoin", for_caller(caller))
+        sipp, _ = await phones.call("12345", keys("1"), hold_ms=HOLD_MS, caller=caller)
+        assert (await asyncio.wait_for(joined, 30))["Queue"] == "q-general"
+        record = await call_record(redis, caller)
+        assert record["flow"] == "main" and record["flow_version"] == old_version
+        await hang_up_all(ami)
+        assert await sipp.wait(20) == 0, sipp.output()
+    finally:
+        await hang_up_all(ami)
+        path.write_text(original, encoding="utf-8")
+        assert content_hash(await live_version(engine)) == content_hash(old_version)

@@ -148,7 +148,10 @@ async def node_b(config_dir: Any, state: BedState) -> AsyncIterator[TestBed]:
         await asyncio.to_thread(b.start_engine, {"IVR_REDIS_URL": state.redis_url})
         yield b
     finally:
-        await asyncio.to_thread(b.stop)  # its engine, stopping, takes its view out of the seats
+        # its engine, stopping as an operator stops it (SIGTERM, 15 s), takes its view out of the
+        # seats; the bed's own stop gives engines 3 s, which a loaded machine overran (SIGKILL)
+        await asyncio.to_thread(b.stop_engine)
+        await asyncio.to_thread(b.stop)
     seats = SeatStore(state.redis_url)
     try:
         assert set((await seats.all())["agent1001"]["nodes"]) == {f"127.0.0.1:{state.ami_port}"}

@@ -15,9 +15,10 @@ from ivr.hot_reload import catalog_loader, default_prompts_dir
 from ivr.flows.progress import date_prompts
 from tickets.store import TicketStore
 from testbed.bed import TestBed
-from testbed.calls import AgiTrace, Phones, closed_ticket, until
+from testbed.calls import AgiTrace, Phones, call_record, closed_ticket, hang_up_all, until
 from testbed.sipp import Key, keys
 from tickets.model import Ticket
+from tickets.store import PHASE_REV
 
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
@@ -102,3 +103,77 @@ async def test_given_a_caller_with_a_recent_ticket_then_the_new_ticket_links_it_
 
     ticket = await until(second, timeout=30)
     assert ticket.repeat_of == [first.number]
+
+
+async def move(tickets: TicketStore, ticket: Ticket, status: str, department: str = "") -> None:
+    """Move a closed call's ticket along the workflow the way a write-back does: the stored doc,
+    changed and noted, written as the next revision through the store (no raw Redis)."""
+    stored = await tickets.get(ticket.linkedid)
+    assert stored is not None
+    stored.status, stored.department = status, department or stored.department
+    stored.note("2026-12-07T10:00:00+08:00", "status", status)
+    rev = max(await tickets.revision(ticket.linkedid), PHASE_REV["closed"]) + 1
+    await tickets.write(stored, f"updated:{rev}:{status}", rev)
+    await tickets.drain()
+
+    async def moved() -> bool:
+        now = await tickets.get(ticket.linkedid)
+        return now is not None and now.status == status
+
+    await until(moved, timeout=10)
+
+
+def started(ami: AmiClient, caller: str, prompt: str) -> "asyncio.Future[Any]":
+    return ami.wait_for("AGIExecStart", lambda e: e.get("CallerIDNum") == caller and f"ivr12345/{prompt}" in e.get("Command", ""))
+
+
+async def test_given_an_open_ticket_when_its_caller_dials_12345_and_keys_4_then_they_hear_it_handled_and_later_closed_and_a_stranger_hears_not_found(  # noqa: E501
+    engine: TestBed, phones: Phones, ami: AmiClient, tickets: TicketStore, redis: Any,
+) -> None:
+    """Issue 22: the offer instead of the greeting, key 4, the caller's own ticket first (no
+    keying); 办理中 with its department, then 已办结 with the reply notice; a caller without a
+    ticket hears no offer and, keying the owner's number, what an unknown number sounds like;
+    0 while keying (0#) takes them to a seat with the one-key priority."""
+    owner, stranger = phones.next_caller(), phones.next_caller()
+    ticket = await earlier_ticket(phones, tickets, owner)
+    await move(tickets, ticket, "handling", "省民政厅")
+
+    trace = AgiTrace(ami, owner)
+    department = started(ami, owner, "department_civil_affairs")
+    sipp, _ = await phones.call("12345", [Key("4", 2000)], hold_ms=90_000, caller=owner)
+    await asyncio.wait_for(department, 60)  # number, status, department: checked, hang up
+    await hang_up_all(ami)
+    sounds = trace.sounds()
+    assert sounds[0] == "ivr12345/open_ticket_offer" and "ivr12345/welcome_12345" not in sounds, sounds
+    assert "ivr12345/progress_query_prompt" not in sounds  # their own ticket, nothing keyed
+    assert any(c.command.startswith(f"SAY DIGITS {ticket.number.replace('-', '')}") for c in trace.commands)
+    assert sounds[-2:] == ["ivr12345/ticket_status_handling", "ivr12345/department_civil_affairs"], sounds
+    await sipp.wait(20)
+
+    await move(tickets, ticket, "closed")
+    trace = AgiTrace(ami, owner)
+    reply = started(ami, owner, "ticket_reply_sent")
+    sipp, _ = await phones.call("12345", [Key("4", 2000)], hold_ms=90_000, caller=owner)
+    await asyncio.wait_for(reply, 60)
+    await hang_up_all(ami)
+    sounds = trace.sounds()
+    assert sounds[0] == "ivr12345/welcome_12345" and "ivr12345/open_ticket_offer" not in sounds, sounds  # none open now
+    assert sounds.index("ivr12345/ticket_status_closed") < sounds.index("ivr12345/ticket_due") < len(sounds) - 1
+    assert "ivr12345/ticket_status_handling" not in sounds
+    await sipp.wait(20)
+
+    trace = AgiTrace(ami, stranger)
+    joined = ami.wait_for("QueueCallerJoin", lambda e: e.get("CallerIDNum") == stranger)
+    # the owner's number, then 0# on the retry (after ticket_not_found, 4.3 s): a seat at once
+    presses = [Key("4", 2000)] + query_keys(ticket.number)[1:] + [Key("0", 7000), Key("#", 300)]
+    sipp, _ = await phones.call("12345", presses, hold_ms=90_000, caller=stranger)
+    assert (await asyncio.wait_for(joined, 60))["Queue"] == "q-general"
+    await hang_up_all(ami)
+    sounds = trace.sounds()
+    assert sounds[0] == "ivr12345/welcome_12345" and "ivr12345/open_ticket_offer" not in sounds, sounds
+    assert "ivr12345/ticket_not_found" in sounds and "ivr12345/ticket_number_is" not in sounds, sounds
+    assert not any(c.command.startswith("SAY DIGITS") for c in trace.commands)
+    record = await call_record(redis, stranger)
+    assert [(v["node"], v["outcome"]) for v in record["visits"]][-2:] == [("progress", "key 0"), ("human", "route")]
+    assert record["route"]["one_key"] is True
+    await sipp.wait(20)

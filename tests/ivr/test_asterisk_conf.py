@@ -6,9 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from ivr.asterisk_conf import ENGINE_EVENTS, ENGINE_READ, RELOAD_MODULES, RenderOptions, asterisk_queue, render
+from ivr.asterisk_conf import (ENGINE_EVENTS, ENGINE_READ, QUIET_EVENTS, RELOAD_MODULES, STATIC_DIR, RenderOptions,
+                               asterisk_queue, render)
 from ivr.config import ConfigError, load_config
 from ivr.core.secret_policy import fresh_secret
+from queues.agents import CALL_EVENTS, MEMBER_EVENTS
+from queues.follower import LIVE_EVENTS
+from tracking.tracker import HANDLED_EVENTS
 
 REPO = Path(__file__).resolve().parents[2]
 AMI_SECRET = fresh_secret()
@@ -39,8 +43,24 @@ def test_ami_listens_on_loopback_with_restricted_classes(files: dict[str, str]) 
     assert "[ivr-seats]" not in manager  # no seat-control secret given: no such user
     assert f"eventfilter = Event: ({'|'.join(ENGINE_EVENTS)})\n" in manager  # only the tracker's events
     assert "timestampevents = yes" in manager  # tickets carry Asterisk's own event times
-    assert "disabledevents = AGIExecStart,AGIExecEnd" in manager
+    assert f"disabledevents = {','.join(QUIET_EVENTS)}\n" in manager
     assert "[testbed]" not in manager  # the read-all user exists only in test beds
+
+
+def test_no_event_the_engine_reads_is_disabled() -> None:
+    """Asterisk never builds a disabled event, so no session could ever see it: none may be one the
+    engine's followers, its AMI user's filter or its callback worker wait for."""
+    read = {*ENGINE_EVENTS, *HANDLED_EVENTS, *LIVE_EVENTS, *CALL_EVENTS, *MEMBER_EVENTS, "OriginateResponse"}
+    assert not read & set(QUIET_EVENTS)
+    assert {"Newexten", "VarSet", "AGIExecStart", "TestEvent"} <= set(QUIET_EVENTS)  # the bulk of a call's events
+
+
+def test_no_cdr_events_are_built() -> None:
+    """The engine reconciles from cdr_custom's file; a Cdr AMI event per call would only wake every
+    AMI session (a stand-by engine's too) for nothing."""
+    modules = (STATIC_DIR / "modules.conf").read_text(encoding="utf-8")
+    assert "load => cdr_custom.so" in modules
+    assert "load => cdr_manager.so" not in modules
 
 
 def manager_user(name: str, **secrets: str) -> str:
@@ -92,6 +112,7 @@ def test_every_configured_queue_and_each_agents_skills_are_rendered(files: dict[
         key, after = (callback.key, callback.after) if callback else ("", "")
         assert (f"exten => {name},1,Set(CDR(ivr_queue)={name})\n same => n,Set(IVR_IN_QUEUE={name})\n"
                 f" same => n,Set(IVR_CALLBACK_KEY={key})\n same => n,Set(IVR_CALLBACK_AFTER={after})\n"
+                f" same => n,Gosub(ivr-recording,queue,1(,))\n"  # recorded or not, and the notice
                 f" same => n,Gosub(ivr-queue-place,s,1({asterisk_queue(name)}))\n"
                 f" same => n,Queue({asterisk_queue(name)},") in files["extensions_queues.conf"]
     assert "member =>" not in files["queues.conf"]  # members are agents who logged in
@@ -101,7 +122,9 @@ def test_every_configured_queue_and_each_agents_skills_are_rendered(files: dict[
             " same => n,AddQueueMember(q-expert-hrss,PJSIP/expert2001,0,,expert2001)\n same => n,Return()") in agents
     assert " same => n,RemoveQueueMember(q-expert-hrss,PJSIP/expert2001)\n" in agents
     queues = files["extensions_queues.conf"]
-    survey = ' same => n,GotoIf($["${QUEUESTATUS}" = "CONTINUE"]?ivr-survey,s,1)\n'
+    # the seat hung up: a recording from answer ends (recording.py seat-gone), the caller rates the call
+    survey = (' same => n,ExecIf($["${QUEUESTATUS}" = "CONTINUE"]?Gosub(ivr-recording,seat-gone,1))\n'
+              ' same => n,GotoIf($["${QUEUESTATUS}" = "CONTINUE"]?ivr-survey,s,1)\n')
     assert (f"Queue(q-expert-hrss,tc,,,60,,ivr-agent-connected,,${{GOSUB_RETVAL}})\n{survey}"
             " same => n,UserEvent(IvrOverflow,Queue: expert-hrss,Overflow: general,Reason: ${QUEUESTATUS})\n"
             " same => n,Goto(general,1)") in queues

@@ -90,7 +90,7 @@ async def test_given_a_tiny_run_then_both_clients_read_every_event_and_redis_hol
             [batch] = load["batches"][variant]
             assert batch["events"] == expected and batch["cpu_ns"] > 0
         assert load["tickets_ok"] and load["tickets_complete"] == load["calls"] == 8
-        assert load["ticket_writes"] == 22  # two of each recorded call: opened, closed, and 3 of 4 a queue visit
+        assert load["ticket_writes"] == 24  # two of each recorded call: opened, closed; 3 of 4 a queue visit; the rated one its survey
         # every group commit carries at least one write, and is one of the engine's round trips
         assert 1 <= load["evalsha"] == load["group_commits"] <= load["ticket_writes"]
         assert load["redis_round_trips"] >= load["evalsha"]

@@ -131,7 +131,11 @@ def test_the_real_kamailio_accepts_every_generated_proxy_config(cfg: Path, tmp_p
 
 
 def test_the_shipped_sample_topology_renders_every_node_and_both_proxies(cfg: Path, tmp_path: Path) -> None:
-    shutil.copy(REPO / "deploy" / "cluster.yaml", cfg / "cluster.yaml")
+    sample = (REPO / "deploy" / "cluster.yaml").read_text()
+    # the proxies' control group a deployment creates (deploy/kamailio-ivr@.service); `kamailio -c`
+    # resolves it, so here the group this host has
+    assert "\n  control_group: ivr-kamctl " in sample
+    (cfg / "cluster.yaml").write_text(sample.replace("control_group: ivr-kamctl ", "control_group: kamailio "))
     settings = load_config(cfg, environ={}).settings
     assert settings.cluster and list(settings.cluster.nodes) == ["ast-a", "ast-b"]
     for node in settings.cluster.nodes:
@@ -175,6 +179,13 @@ def _line(text: str, marker: str) -> int:
     ("    ast-b:", "    edge-a:", 'sip: "127.0.0.1:5081"', "'edge-a' already names a proxy"),
     ("      weight: 3", "      wieght: 3", "wieght", "unknown key 'wieght'"),
     ("  nodes:\n", "  balance: random\n  nodes:\n", "balance", "'load' or 'weight'"),
+    # calls out through the proxies (cluster.carrier)
+    ("  nodes:\n", '  carrier: ["10.9.9.9:5060"]\n  nodes:\n', "carrier", "is not in sip.pstn_match"),
+    ("  nodes:\n", '  carrier: ["0.0.0.0:5060"]\n  nodes:\n', "carrier", "not a wildcard"),
+    ("  nodes:\n", '  carrier: ["127.0.0.1:5060", "127.0.0.1:5060"]\n  nodes:\n', "carrier", "named twice"),
+    ("  nodes:\n", '  carrier: ["gw.example.org:5060"]\n  nodes:\n', "carrier", "not a host name"),
+    ('  proxies:\n    edge-a: {sip: "127.0.0.1:5070"}\n    edge-b: {sip: "127.0.0.2:5070"}\n',
+     '  carrier: ["127.0.0.1:5060"]\n', "carrier", "calls out go through the proxies"),
 ])
 def test_every_topology_error_names_its_file_and_line(cfg: Path, old: str, new: str, marker: str, reason: str) -> None:
     text = TOPOLOGY.replace(old, new)
@@ -252,3 +263,25 @@ def test_the_writer_refuses_a_dispatcher_path_that_breaks_its_string(cfg: Path) 
     with pytest.raises(ConfigError, match="not an absolute path"):
         files_for(settings, "ast-a", '/etc/kamailio";loadmodule "x')
     assert files_for(_smuggled(), "ast-a")["dispatcher.list"].endswith("duid=ast-a;weight=100\n")  # the base is fine
+
+
+def test_with_cluster_carrier_the_nodes_call_out_through_the_proxies_which_try_the_gateways_in_order(
+    cfg: Path, tmp_path: Path,
+) -> None:
+    """docs/cluster.md "Calls out": the node's ``pstn`` AOR lists the proxies (qualified), the
+    dispatcher's set 2 the gateways with the primary's priority higher; the real ``kamailio -c``
+    accepts the proxy's config. Without ``cluster.carrier`` the node keeps ``sip.pstn_contact``."""
+    plain = files_for(load_config(cfg, environ={}).settings, "ast-a", str(tmp_path))
+    assert "2 sip:" not in plain["dispatcher.list"] and "TO_CARRIER" not in plain["kamailio-edge-a.cfg"]
+    (cfg / "cluster.yaml").write_text(TOPOLOGY.replace("  nodes:\n", '  carrier: ["127.0.0.1:5060", "127.0.0.1:5062"]\n  nodes:\n'))
+    files = files_for(load_config(cfg, environ={}).settings, "ast-a", str(tmp_path))
+    assert files["dispatcher.list"].splitlines()[3:] == ["2 sip:127.0.0.1:5060 0 2", "2 sip:127.0.0.1:5062 0 1"]
+    aor = files["pjsip_generated.conf"].split("[pstn]\ntype=aor\n", 1)[1].split("\n\n", 1)[0]
+    assert aor.splitlines() == ["contact=sip:127.0.0.1:5070", "contact=sip:127.0.0.2:5070", "qualify_frequency=5"]
+    edge = files["kamailio-edge-a.cfg"]
+    assert 'ds_select_domain("2", "8")' in edge and "ds_next_domain()" in edge and 'ds_is_from_list("1")' in edge
+    for name in ("dispatcher.list", SECRETS_FILE):
+        (tmp_path / name).write_text(files[name])
+    (tmp_path / "edge-a.cfg").write_text(edge)
+    check = kamailio_check(tmp_path / "edge-a.cfg")
+    assert check.returncode == 0 and "config file ok" in check.stdout + check.stderr, check.stderr[-2000:]

@@ -4,6 +4,7 @@ engines' hosts may log in from, and the proxies' probe interval as a render opti
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shutil
 from pathlib import Path
@@ -96,6 +97,53 @@ def test_a_nodes_ami_users_permit_only_loopback_and_that_nodes_engine_hosts(cfg:
     assert b["ivr"] == [*loopback, "10.0.0.22/255.255.255.255"]  # not ast-a's engine host
     assert a["testbed"] == b["testbed"] == loopback  # the read-all user stays on the node itself
     assert "bindaddr = 10.0.0.11" in files(cfg, "ast-a")["manager.conf"]
+
+
+def section(manager_conf: str, user: str) -> str:
+    return manager_conf.split(f"\n[{user}]\n", 1)[1].split("\n[", 1)[0]
+
+
+def asterisk_allows(block: str, client: str) -> bool:
+    """Asterisk's ``ast_apply_ha`` (main/acl.c) on a user's ``deny``/``permit`` lines: every rule in
+    order, the last one that matches decides, none matching allows; a rule of the other address
+    family never matches (an IPv4-mapped client is compared as IPv4)."""
+    address = ipaddress.ip_address(client)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    allowed = True
+    for sense, rule in re.findall(r"^(deny|permit) = (\S+)$", block, re.MULTILINE):
+        network = ipaddress.ip_network(rule, strict=False)
+        if network.version == address.version and address in network:
+            allowed = sense == "permit"
+    return allowed
+
+
+def test_the_reload_status_and_transfer_users_take_every_engine_host_of_the_cluster_and_nobody_else(
+        cfg: Path) -> None:
+    secrets = {"admin_ami_secret": fresh_secret(), "status_ami_secret": fresh_secret(),
+               "transfer_ami_secret": fresh_secret()}
+    engine_hosts = ["127.0.0.1", "::1", "10.0.0.21", "10.0.0.22"]  # ast-a's, ast-b's (cluster.yaml)
+    # not in cluster.yaml: a stranger, a node itself (not an engine host), the same as IPv4-mapped, IPv6
+    strangers = ["10.0.0.99", "10.0.0.12", "::ffff:10.0.0.99", "2001:db8::21", "0.0.0.0"]
+    for node, own, other in (("ast-a", "10.0.0.21", "10.0.0.22"), ("ast-b", "10.0.0.22", "10.0.0.21")):
+        conf = files(cfg, node, **secrets)["manager.conf"]
+        for user in ("ivr-admin", "ivr-status", "ivr-transfer"):
+            block = section(conf, user)
+            assert [h for h in engine_hosts + strangers if asterisk_allows(block, h)] == engine_hosts, (node, user)
+            # the order Asterisk needs: both denies first, so a permit after them is what decides
+            assert block.index("deny = 0.0.0.0/0.0.0.0\ndeny = ::/0\n") < block.index("permit = ")
+        for user in ("ivr", "ivr-seats"):  # they follow and change this node's calls and seats: its engines only
+            block = section(conf, user)
+            assert asterisk_allows(block, own) and not asterisk_allows(block, other), (node, user)
+            assert not any(asterisk_allows(block, h) for h in strangers)
+        assert not any(asterisk_allows(section(conf, "testbed"), h) for h in (own, other, *strangers))
+
+
+def test_the_acl_reading_follows_asterisk_last_match_wins() -> None:
+    """The reading above can fail: a permit before the deny-all is overruled by it."""
+    assert not asterisk_allows("permit = 10.0.0.21/255.255.255.255\ndeny = 0.0.0.0/0.0.0.0\n", "10.0.0.21")
+    assert asterisk_allows("deny = 0.0.0.0/0.0.0.0\npermit = 10.0.0.21/255.255.255.255\n", "10.0.0.21")
+    assert asterisk_allows("deny = 0.0.0.0/0.0.0.0\n", "2001:db8::1")  # an IPv4-only deny lets IPv6 in
 
 
 def test_a_single_nodes_ami_stays_on_loopback() -> None:

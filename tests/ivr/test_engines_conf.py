@@ -36,6 +36,8 @@ def test_every_engine_of_the_node_is_listed_in_the_order_configured() -> None:
     assert [g["IVR_AGI_URL"], g["IVR_AGI_URL_1"], g["IVR_AGI_URL_2"]] == [
         "agi://127.0.0.1:4573/ivr", "agi://127.0.0.1:4574/ivr", "agi://10.0.0.7:4573/ivr"]
     assert g["IVR_ENGINES"] == "3" and g["IVR_ENGINE_TURN"] == "0"
+    assert g["IVR_ENGINE_TURN_S"] == "60"  # each engine takes a minute of calls in turn (docs/cluster.md)
+    assert globals_of(rendered(IVR_AGI_ENGINE_TURN_S="0"))["IVR_ENGINE_TURN_S"] == "0"
 
 
 def test_process_agi_is_one_entry_whatever_the_engines() -> None:
@@ -54,6 +56,9 @@ def test_the_loop_passes_only_the_engines_resume_point_and_starts_each_call_at_t
     answer = dialplan[dialplan.index("[ivr-answer]"):dialplan.index("[ivr-route]")]
     assert "AGI(${IVR_ENGINE_URL},${EXTEN},${IVR_ENV_FILE},${IVR_RESUME})" in answer
     assert "Set(GLOBAL(IVR_ENGINE_TURN)=$[${IVR_ENGINE_FIRST} + 1])" in answer  # the next call starts one further
+    # ... or, in turns, the engine whose turn it is (the whole node's calls for IVR_ENGINE_TURN_S seconds)
+    turns = "ExecIf($[${IVR_ENGINE_TURN_S} > 0]?Set(IVR_ENGINE_FIRST=$[TRUNC(${EPOCH} / ${IVR_ENGINE_TURN_S}) % ${IVR_ENGINES}]))"
+    assert answer.index("Set(IVR_ENGINE_FIRST=$[${IVR_ENGINE_TURN} % ${IVR_ENGINES}])") < answer.index(turns) < answer.index("n(engine)")
     # the whole loop under one limit: set before the first engine, cleared only after the last
     assert answer.index("TIMEOUT(absolute)=${IVR_ENGINE_TIMEOUT}") < answer.index("n(engine)")
     assert answer.index("GotoIf($[${IVR_ENGINE_TRIED} < ${IVR_ENGINES}]?engine)") < answer.index("TIMEOUT(absolute)=0")

@@ -5,6 +5,7 @@ Asterisk; the carrier sends from 127.0.0.9, anyone else from 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import select
 import shutil
@@ -19,7 +20,11 @@ import pytest
 
 from ivr.asterisk_conf import RenderOptions, render
 from ivr.asterisk_conf.kamailio_seats import SECRETS_FILE
-from ivr.config import load_config
+from ivr.asterisk_conf.kamctl import ctl_socket
+from ivr.cluster_apply import running_list, wanted_list
+from ivr.cluster_status import dispatcher_view, node_uris
+from ivr.config import Settings, load_config
+from ivr.kamrpc import call
 from ivr.core.secret_policy import fresh_secret
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,11 +48,13 @@ class Edge:
 
     def __init__(self, port: int, nodes: list[socket.socket], proc: subprocess.Popen[bytes], log: Path):
         self.port, self.nodes, self.proc, self.log = port, nodes, proc, log
+        self.settings: Settings | None = None  # what it was rendered from
+        self.ctl = ""  # its control socket
 
-    def request(self, sock: socket.socket, method: str, call_id: str) -> str:
+    def request(self, sock: socket.socket, method: str, call_id: str, to: str = "12345") -> str:
         host, port = sock.getsockname()
         sock.sendto((
-            f"{method} sip:12345@127.0.0.1:{self.port} SIP/2.0\r\n"
+            f"{method} sip:{to}@127.0.0.1:{self.port} SIP/2.0\r\n"
             f"Via: SIP/2.0/UDP {host}:{port};branch=z9hG4bK-{uuid.uuid4().hex};rport\r\n"
             "Max-Forwards: 70\r\n"
             f"From: <sip:13900000001@{host}>;tag=citizen\r\nTo: <sip:12345@127.0.0.1>\r\n"
@@ -87,6 +94,11 @@ def header(message: str, name: str) -> list[str]:
 
 @pytest.fixture
 def edge(tmp_path: Path) -> Iterator[Edge]:
+    yield from run_edge(tmp_path)
+
+
+def run_edge(tmp_path: Path, carrier: tuple[str, ...] = ()) -> Iterator[Edge]:
+    """Proxy edge-a of a two-proxy, two-node topology; ``carrier``: its ``cluster.carrier``."""
     kamailio = shutil.which("kamailio")
     assert kamailio, "kamailio is not installed: ./run installs it (Debian package kamailio)"
     nodes = [udp(), udp()]
@@ -98,7 +110,9 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
     node_lines = "".join(
         f'    ast-{i}: {{sip: "127.0.0.1:{s.getsockname()[1]}", ami: "127.0.0.1:{free_port()}", '
         f"rtp_start: {20000 + 1000 * i}, rtp_end: {20999 + 1000 * i}}}\n" for i, s in enumerate(nodes))
-    (cfg / "cluster.yaml").write_text(f'cluster:\n  proxies:\n    edge-a: {{sip: "127.0.0.1:{port}"}}\n'
+    quoted = ", ".join(f'"{g}"' for g in carrier)
+    gateways = f"  carrier: [{quoted}]\n" if carrier else ""
+    (cfg / "cluster.yaml").write_text(f'cluster:\n{gateways}  proxies:\n    edge-a: {{sip: "127.0.0.1:{port}"}}\n'
                                       f'    edge-b: {{sip: "127.0.0.1:{free_port()}"}}\n  nodes:\n{node_lines}')
     settings = load_config(cfg, environ={}).settings
     out = tmp_path / "edge"
@@ -116,7 +130,9 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
                              "-w", str(out)],
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        yield Edge(port, nodes, proc, log_path)
+        edge = Edge(port, nodes, proc, log_path)
+        edge.settings, edge.ctl = settings, ctl_socket(str(out), "edge-a")
+        yield edge
     finally:
         proc.terminate()
         try:
@@ -242,3 +258,110 @@ def test_a_call_every_node_refused_is_not_left_counted_on_a_node(edge: Edge) -> 
         other, after = receive(edge.nodes, "INVITE ")
         assert header(after, "Call-ID") == ["after"]
         assert other is not busy  # the node without a call, though it refused both calls last
+
+
+# Calls out (callbacks) through the proxies (docs/cluster.md "Calls out"): the carrier's gateways are
+# two sockets on the carrier's address; a node's INVITE goes to the primary, the secondary when the
+# primary is silent, and nobody but a node gets one out.
+
+
+@pytest.fixture
+def gateways() -> Iterator[list[socket.socket]]:
+    socks = [udp(CARRIER), udp(CARRIER)]  # primary, secondary
+    yield socks
+    for s in socks:
+        s.close()
+
+
+@pytest.fixture
+def edge_out(tmp_path: Path, gateways: list[socket.socket]) -> Iterator[Edge]:
+    yield from run_edge(tmp_path, tuple(f"{CARRIER}:{g.getsockname()[1]}" for g in gateways))
+
+
+CITIZEN = "13900000002"
+
+
+def test_a_nodes_call_out_reaches_the_carriers_primary_through_the_proxy_and_its_bye_comes_back(
+    edge_out: Edge, gateways: list[socket.socket],
+) -> None:
+    node, (primary, secondary) = edge_out.nodes[0], gateways
+    assert ready(edge_out, node).startswith("SIP/2.0 200 ")
+    edge_out.request(node, "INVITE", "callback-1", to=CITIZEN)
+    got, invite = receive([primary, secondary], "INVITE ")
+    assert got is primary
+    assert invite.startswith(f"INVITE sip:{CITIZEN}@{CARRIER}:{primary.getsockname()[1]} SIP/2.0")  # the gateway's
+    route = f"<sip:127.0.0.1:{edge_out.port};lr;ftag=citizen;out=1>"  # marked: a call out
+    assert header(invite, "Record-Route") == [route]  # the citizen's BYE passes the proxy
+    gateway_uri = f"sip:{CITIZEN}@{CARRIER}:{primary.getsockname()[1]}"
+    primary.sendto(reply(invite, "200 OK", gateway_uri).encode(), ("127.0.0.1", edge_out.port))
+    _, answered = receive([node], "SIP/2.0 2")
+    assert header(answered, "Record-Route") == [route] and header(answered, "Call-ID") == ["callback-1"]
+    host, port = node.getsockname()
+    primary.sendto((  # the citizen hangs up: from the carrier, routed by the Record-Route to the node
+        f"BYE sip:13900000001@{host}:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {CARRIER}:{primary.getsockname()[1]};branch=z9hG4bK-{uuid.uuid4().hex};rport\r\n"
+        f"Route: {route}\r\nMax-Forwards: 70\r\n"
+        f"From: <sip:{CITIZEN}@{CARRIER}>;tag=node\r\nTo: <sip:13900000001@{host}>;tag=citizen\r\n"
+        "Call-ID: callback-1\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n").encode(), ("127.0.0.1", edge_out.port))
+    _, bye = receive([node], "BYE ")
+    assert header(bye, "Call-ID") == ["callback-1"]
+    assert "cannot find load" not in edge_out.log.read_text()  # no node's call load was touched by it
+
+
+def test_a_silent_primary_gateway_is_left_for_the_secondary_within_the_same_call(
+    edge_out: Edge, gateways: list[socket.socket],
+) -> None:
+    node, secondary = edge_out.nodes[1], gateways[1]  # the primary never answers, not even the probes
+    assert ready(edge_out, node).startswith("SIP/2.0 200 ")
+    edge_out.request(node, "INVITE", "callback-2", to=CITIZEN)
+    _, invite = receive([secondary], "INVITE ")
+    assert invite.startswith(f"INVITE sip:{CITIZEN}@{CARRIER}:{secondary.getsockname()[1]} SIP/2.0")
+    assert header(invite, "Call-ID") == ["callback-2"] and header(invite, "CSeq") == ["1 INVITE"]
+    secondary.sendto(reply(invite, "486 Busy Here").encode(), ("127.0.0.1", edge_out.port))
+    _, final = receive([node], "SIP/2.0 4")
+    assert final.startswith("SIP/2.0 486 ")  # the citizen's answer, not a gateway failure
+
+
+def test_nobody_but_a_node_calls_out_through_the_proxy(edge_out: Edge, gateways: list[socket.socket]) -> None:
+    """Toll fraud: a stranger's INVITE to a citizen's number is refused, not sent to the carrier; a
+    node's INVITE to a user that is no number too."""
+    with udp("127.0.0.1") as stranger:
+        assert ready(edge_out, stranger).startswith("SIP/2.0 200 ")
+        edge_out.request(stranger, "INVITE", "fraud-1", to=CITIZEN)
+        _, refused = receive([stranger], "SIP/2.0 4")
+        assert refused.startswith("SIP/2.0 403 ") and header(refused, "Call-ID") == ["fraud-1"]
+    edge_out.request(edge_out.nodes[0], "INVITE", "odd-1", to="gw;lr")
+    _, refused = receive([edge_out.nodes[0]], "SIP/2.0 4")
+    assert refused.startswith("SIP/2.0 403 ") and header(refused, "Call-ID") == ["odd-1"]
+    assert set(pending(gateways)) <= {"OPTIONS"}  # at most the dispatcher's probes reached the carrier
+
+
+def pending(socks: list[socket.socket]) -> list[str]:
+    """The methods of what is already waiting on ``socks`` (no wait)."""
+    out = []
+    while ready := select.select(socks, [], [], 0)[0]:
+        out += [s.recv(65535).decode().split(" ", 1)[0] for s in ready]
+    return out
+
+
+def test_without_cluster_carrier_a_nodes_call_out_is_refused_as_before(edge: Edge) -> None:
+    node = edge.nodes[0]
+    assert ready(edge, node).startswith("SIP/2.0 200 ")
+    edge.request(node, "INVITE", "callback-off", to=CITIZEN)
+    _, refused = receive([node], "SIP/2.0 4")
+    assert refused.startswith("SIP/2.0 403 ")
+
+
+def test_a_proxy_with_gateways_runs_the_topology_and_its_view_names_only_the_nodes(edge_out: Edge) -> None:
+    """``ivr reload --asterisk`` compares what each proxy runs with the topology: with the gateways
+    in set 2 it must still find them equal (``unchanged``), and a changed gateway must differ;
+    ``ivr cluster status`` shows the nodes, not the gateways as odd nodes."""
+    with udp("127.0.0.1") as probe:
+        assert ready(edge_out, probe).startswith("SIP/2.0 200 ")
+    s = edge_out.settings
+    assert s and s.cluster
+    reply = asyncio.run(call(edge_out.ctl, "dispatcher.list"))
+    assert running_list(reply) == wanted_list(s)
+    assert sorted(dispatcher_view(reply, node_uris(s))) == ["ast-0", "ast-1"]
+    swapped = s.model_copy(update={"cluster": s.cluster.model_copy(update={"carrier": s.cluster.carrier[::-1]})})
+    assert running_list(reply) != wanted_list(swapped)  # the secondary made primary: the proxies must reload

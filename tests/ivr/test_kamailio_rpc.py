@@ -6,6 +6,7 @@ the real ``kamailio -c``), the read-only status AMI user, and ``ivr cluster stat
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,6 +18,7 @@ from ivr.asterisk_conf import RenderOptions, render
 from ivr.asterisk_conf.kamailio_seats import SECRETS_FILE
 from ivr.asterisk_conf.kamctl import ctl_section, ctl_socket
 from ivr.cluster_apply import node_dir, running_list, wanted_list
+from ivr.cluster_seat_keys import running_keys
 from ivr.cluster_status import ClusterStatus, LeaseView, NodeStatus, ProxyStatus, dispatcher_view, node_uris
 from ivr.commands.cluster import status_text
 from ivr.config import ConfigError, load_config
@@ -36,6 +38,17 @@ DISPATCHER_LIST = base64.b64decode(
     "OjEyNy4wLjAuMTo0NTA5OQBlRkxBR1MAMUlQAJUJUFJJT1JJVFkAAGVBVFRSUwADVUJPRFkAkRVkdWlkPWFzdC1hO3dlaWdo"
     "dD01MABVRFVJRABhYXN0LWEAlQhNQVhMT0FEAAB1V0VJR0hUABAylQhSV0VJR0hUAAB1U09DS0VUAJEOPG51bGwgc3RyaW5n"
     "PgCVCVNPQ0tOQU1FAJEOPG51bGwgc3RyaW5nPgCVCE9CUFJPWFkAkQ48bnVsbCBzdHJpbmc+AIODg4ODgw==")
+# `ul.lookup location agent1002` as proxy 2 (edge-b) of a cluster bed answered it, to a request with
+# COOKIE: the seat's contact, replicated from proxy 1 (its Path: 127.0.0.1:13118), with usrloc's Q
+# (-1.0) as a 64-bit double (flag set, size 0: 8 bytes)
+UL_LOOKUP = base64.b64decode(
+    "oRcBxRI0q80DRUFvUgCRCmFnZW50MTAwMgCVCUNvbnRhY3RzAAOVCENvbnRhY3QAA5UIQWRkcmVzcwCRHnNpcDphZ2VudDEw"
+    "MDJAMTI3LjAuMC4xOjIxNjcyAJUIRXhwaXJlcwAQPCVRAIL////////8GJUIQ2FsbC1JRACREjEtMjQ4NjdAMTI3LjAuMC4x"
+    "AFVDU2VxABAClQtVc2VyLUFnZW50AEFuL2EAlQlSZWNlaXZlZACRCltub3Qgc2V0XQBVUGF0aACRGTxzaXA6MTI3LjAuMC4x"
+    "OjEzMTE4O2xyPgBlU3RhdGUAcUNTX05FVwBlRmxhZ3MAAHVDRmxhZ3MAAHVTb2NrZXQAkQpbbm90IHNldF0AlQhNZXRob2Rz"
+    "AED/////VVJ1aWQAkRV1bG9jLTZiMTVlYmE1LTUzZTctMgCVCUluc3RhbmNlAJEKW25vdCBzZXRdAHVSZWctSWQAAJUKU2Vy"
+    "dmVyLUlkAACVC1RjcGNvbm4tSWQAQP////+VCktlZXBhbGl2ZQAAlQ9MYXN0LUtlZXBhbGl2ZQBAaxXr15UNS0EtUm91bmR0"
+    "cmlwAACVDkxhc3QtTW9kaWZpZWQAQGsV69eDg4M=")
 # `no.such` answered with a fault (cookie 0x01020304): code 500 and the message
 FAULT = bytes.fromhex("a1331f010203042001f4911a636f6d6d616e64206e6f2e73756368206e6f7420666f756e6400")
 TOPOLOGY = """\
@@ -57,6 +70,29 @@ def cfg(tmp_path: Path) -> Path:
     return d
 
 
+# `htable.dump seat_ha1` as Kamailio 5.6 answered it (cookie 1234, 2 bytes): two slots, one key each;
+# ctl writes each slot's array of items as a struct of bare structs
+HTABLE_DUMP = base64.b64decode(
+    "oRHIBNIDZWVudHJ5ABBmVXNpemUAEAFVc2xvdAADA1VuYW1lAJEKYWdlbnQxMDAyAGV2YWx1ZQCRIWFhYWE0NTY3ODlhYmNkZWYwMTIz"
+    "NDU2Nzg5YWJjZGVmAFV0eXBlAEFzdHIAg4ODA2VlbnRyeQAQaVVzaXplABABVXNsb3QAAwNVbmFtZQCRCmFnZW50MTAwMQBldmFsdWUA"
+    "kSEwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZgBVdHlwZQBBc3RyAIODgw==")
+
+
+def test_the_recorded_htable_dump_decodes_into_each_seats_key() -> None:
+    reply = kamrpc.decode_reply(HTABLE_DUMP, 1234)
+    assert reply[0] == {"entry": 102, "size": 1, "slot": [
+        {"name": "agent1002", "value": "aaaa456789abcdef0123456789abcdef", "type": "str"}]}
+    assert running_keys(reply) == {"agent1002": "aaaa456789abcdef0123456789abcdef",
+                                   "agent1001": "0123456789abcdef0123456789abcdef"}
+    assert running_keys([]) == {}  # an empty table
+    for end in range(len(HTABLE_DUMP)):
+        try:
+            kamrpc.decode_reply(HTABLE_DUMP[:end], 1234)
+        except kamrpc.KamRpcError:
+            continue
+        raise AssertionError(f"a dump cut at {end} bytes decoded")
+
+
 def test_the_recorded_dispatcher_list_decodes_into_each_destination() -> None:
     [reply] = kamrpc.decode_reply(DISPATCHER_LIST, COOKIE)
     assert reply["NRSETS"] == 1
@@ -64,6 +100,16 @@ def test_the_recorded_dispatcher_list_decodes_into_each_destination() -> None:
     assert [d["URI"] for d in dests] == ["sip:127.0.0.1:45098", "sip:127.0.0.1:45099"]
     assert [d["ATTRS"]["DUID"] for d in dests] == ["ast-b", "ast-a"]
     assert dests[0]["ATTRS"]["WEIGHT"] == 50 and dests[0]["PRIORITY"] == 0
+
+
+def test_a_usrloc_contact_with_a_64_bit_number_decodes() -> None:
+    """Kamailio sends a 64-bit number (usrloc's Q) with the record's flag set and size 0; read as
+    a length's length, the rest of the reply was cut short and no contact could be looked up."""
+    [reply] = kamrpc.decode_reply(UL_LOOKUP, COOKIE)
+    contact = reply["Contacts"]["Contact"]
+    assert reply["AoR"] == "agent1002" and contact["Path"] == "<sip:127.0.0.1:13118;lr>"
+    assert contact["Q"] == -1.0 and contact["CSeq"] == 2 and contact["Methods"] == -1
+    assert contact["Address"] == "sip:agent1002@127.0.0.1:21672"
 
 
 def test_the_dispatcher_view_names_nodes_and_their_probe_state(cfg: Path) -> None:
@@ -169,6 +215,40 @@ def test_the_real_kamailio_accepts_the_control_socket_on_a_unix_path_only(cfg: P
     check = subprocess.run([kamailio, "-c", "-f", str(out / "kamailio-edge-b.cfg")], capture_output=True, text=True,
                            timeout=60)
     assert check.returncode == 0 and "config file ok" in check.stdout + check.stderr, check.stderr[-2000:]
+
+
+@pytest.mark.parametrize("group", ["kamailio", "ivr-no-such-group"])
+def test_the_control_group_opens_the_socket_to_that_group_and_the_real_kamailio_checks_it(
+        cfg: Path, tmp_path: Path, group: str) -> None:
+    """Debian's package makes the group ``kamailio``; a group the host lacks stops the proxy
+    (``kamailio -c`` resolves it) instead of leaving the socket to whoever."""
+    (cfg / "cluster.yaml").write_text(TOPOLOGY.replace("cluster:\n", f"cluster:\n  control_group: {group}\n"))
+    s = load_config(cfg, environ={}).settings
+    out = tmp_path / "edge"
+    files = render(s, RenderOptions(ami_secret=fresh_secret(), agent_secrets={n: fresh_secret() for n in s.agents},
+                                    node="ast-a", kamailio_dir=str(out), kamailio_run_dir=str(out / "run")))
+    for proxy in ("edge-a", "edge-b"):
+        ctl = files[f"kamailio-{proxy}.cfg"].split('loadmodule "ctl.so"\n', 1)[1].split("\n\n", 1)[0]
+        assert ctl.splitlines()[1:] == ['modparam("ctl", "mode", 0660)', f'modparam("ctl", "group", "{group}")']
+    out.mkdir()
+    for name in ("dispatcher.list", SECRETS_FILE, "kamailio-edge-a.cfg"):
+        (out / name).write_text(files[name])
+    check = subprocess.run([str(shutil.which("kamailio")), "-c", "-f", str(out / "kamailio-edge-a.cfg")],
+                           capture_output=True, text=True, timeout=60)
+    if group == "kamailio":
+        assert check.returncode == 0 and "config file ok" in check.stdout + check.stderr, check.stderr[-2000:]
+    else:
+        assert check.returncode != 0 and f"bad group name/gid number {group}" in check.stderr, check.stderr[-2000:]
+
+
+@pytest.mark.parametrize("group", ['ivr")\nmodparam("ctl", "binrpc", "tcp:0.0.0.0:2049', "ivr kamctl", "Ivr", "-ivr",
+                                   "a" * 33, ""])
+def test_a_control_group_that_is_no_group_name_is_refused_by_the_config_and_the_writer(cfg: Path, group: str) -> None:
+    with pytest.raises(UnsafeValue):
+        ctl_section("/run/kamailio", "edge-a", group)
+    (cfg / "cluster.yaml").write_text(TOPOLOGY.replace("cluster:\n", f"cluster:\n  control_group: {json.dumps(group)}\n"))
+    with pytest.raises(ConfigError, match="control_group"):
+        load_config(cfg, environ={})
 
 
 def test_the_status_user_may_only_read(cfg: Path) -> None:

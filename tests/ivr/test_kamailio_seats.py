@@ -7,6 +7,7 @@ that place seat INVITEs as a node's app_queue does (``sip:<seat>@<proxy>``). The
 from __future__ import annotations
 
 import asyncio
+import grp
 import hashlib
 import os
 import re
@@ -15,18 +16,21 @@ import shutil
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Iterator
 
 import pytest
 
 from ivr.asterisk_conf import RenderOptions
 from ivr.asterisk_conf.files import write
 from ivr.asterisk_conf.kamailio_seats import REALM, SECRETS_FILE
-from ivr.config import load_config
+from ivr.asterisk_conf.kamctl import ctl_socket
+from ivr.cluster_seat_keys import apply_seat_keys
+from ivr.config import Settings, load_config
 from ivr.core.secret_policy import fresh_secret
 from testbed.ports import PortAllocator
 from testbed.sipp.run import Sipp, register
@@ -53,6 +57,9 @@ class Cluster:
     procs: list[subprocess.Popen[bytes]]
     logs: list[Path]
     seat_sip: list[int]  # each proxy's socket for the seats' own calls
+    settings: Settings
+    run_dir: Path  # the proxies' control sockets (0755, as /run/kamailio of deploy/kamailio-ivr@.service)
+    group: str  # the cluster's control_group: stands for the engines' group
 
     def send(self, sock: socket.socket, proxy: int, text: str) -> None:
         sock.sendto(text.encode(), ("127.0.0.1", proxy))
@@ -107,7 +114,7 @@ def ha1(user: str, password: str) -> str:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
     kamailio = shutil.which("kamailio")
     assert kamailio, "kamailio is not installed: ./run installs it (Debian package kamailio)"
     nodes = [_socket(), _socket()]
@@ -120,15 +127,21 @@ def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         f'    ast-{i}: {{sip: "127.0.0.1:{s.getsockname()[1]}", ami: "127.0.0.1:{_ports.one()}", '
         f"rtp_start: {20000 + 1000 * i}, rtp_end: {20999 + 1000 * i}}}\n" for i, s in enumerate(nodes))
     seat_sip = [_ports.one(), _ports.one()]  # where each proxy forwards the seats' own calls from
+    # the control sockets' group: as root (the proxies drop to nobody) Debian's kamailio group, whose
+    # user then plays the engine's; otherwise this user's own group (a proxy sets only a group it is in)
+    group = "kamailio" if os.geteuid() == 0 else grp.getgrgid(os.getegid()).gr_name
+    run_dir = Path(tempfile.mkdtemp(prefix="ivr-kamctl-"))
+    run_dir.chmod(0o755)  # tmp_path is root's alone: others could not even reach the sockets
     (cfg / "cluster.yaml").write_text(
-        f'cluster:\n  proxies:\n    edge-a: {{sip: "127.0.0.1:{proxies[0]}", seat_sip: "127.0.0.1:{seat_sip[0]}"}}\n'
+        f'cluster:\n  control_group: {group}\n'
+        f'  proxies:\n    edge-a: {{sip: "127.0.0.1:{proxies[0]}", seat_sip: "127.0.0.1:{seat_sip[0]}"}}\n'
         f'    edge-b: {{sip: "127.0.0.1:{proxies[1]}", seat_sip: "127.0.0.1:{seat_sip[1]}"}}\n  nodes:\n{node_lines}')
     settings = load_config(cfg, environ={}).settings
     # the seat's password holds what Kamailio's syntax would choke on: only its HA1 is written
     secrets = {name: fresh_secret() for name in settings.agents} | {SEAT: fresh_secret() + '"#!define\\'}
     out = tmp_path / "edge"
     write(settings, RenderOptions(ami_secret=fresh_secret(), node="ast-0", kamailio_dir=str(out),
-                                  kamailio_run_dir=str(out),  # the proxies' control sockets: not the host's
+                                  kamailio_run_dir=str(run_dir),  # the proxies' control sockets: not the host's
                                   agent_secrets=secrets), out)
     procs, logs = [], []
     user = ["-u", "nobody", "-g", "nogroup"] if os.geteuid() == 0 else []
@@ -140,7 +153,7 @@ def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
             procs.append(subprocess.Popen([kamailio, "-DD", "-E", *user, "-f", str(out / f"kamailio-{proxy}.cfg"),
                                            "-Y", str(run), "-w", str(run)],
                                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-    c = Cluster(proxies, nodes, secrets, tmp_path, procs, logs, seat_sip)
+    c = Cluster(proxies, nodes, secrets, tmp_path, procs, logs, seat_sip, settings, run_dir, group)
     try:
         for proxy in proxies:
             ready(c, proxy)
@@ -156,6 +169,7 @@ def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
                 p.wait()
         for s in nodes:
             s.close()
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def ready(cluster: Cluster, proxy: int) -> None:
@@ -184,12 +198,12 @@ async def registered_seat(cluster: Cluster, proxy: int, seat: str = SEAT) -> tup
     return phone, port
 
 
-async def reached(cluster: Cluster, node: socket.socket, proxy: int) -> tuple[Sent, str]:
+async def reached(cluster: Cluster, node: socket.socket, proxy: int, seat: str = SEAT) -> tuple[Sent, str]:
     """A node's INVITE to the seat through ``proxy`` until the proxy knows the registration (a
     registration at the other proxy reaches this one by DMQ: 480 until then, bounded)."""
     deadline = time.monotonic() + WAIT_S
     while True:
-        sent = cluster.invite(node, proxy)
+        sent = cluster.invite(node, proxy, seat)
         answer = await asyncio.to_thread(final, sent)
         if status(answer) != 480 or time.monotonic() > deadline:
             return sent, answer
@@ -361,3 +375,64 @@ async def test_the_agent_hanging_up_frees_the_seat_at_the_proxy(cluster: Cluster
             reply = (await asyncio.to_thread(phone.recvfrom, 65535))[0].decode()
             assert reply.startswith("SIP/2.0 200 ") and header(reply, "CSeq") == ["1 BYE"], reply
 
+
+
+def rpc_as(user: str, socket_path: str) -> str:
+    """``core.version`` over the control socket by a process of ``user`` (Debian's python3, the
+    project's BINRPC client): the answer, or the error."""
+    code = ("import asyncio, sys; sys.path.insert(0, sys.argv[1]); import kamrpc\n"
+            "try:\n    print(asyncio.run(kamrpc.call(sys.argv[2], 'core.version')))\n"
+            "except kamrpc.KamRpcError as exc:\n    print('error:', exc)\n")
+    # a copy the other user can read (the checkout may sit in a directory only root enters);
+    # kamrpc imports nothing of the project
+    with tempfile.TemporaryDirectory() as copy:
+        os.chmod(copy, 0o755)
+        shutil.copy(REPO / "ivr" / "kamrpc.py", copy)
+        os.chmod(Path(copy) / "kamrpc.py", 0o644)
+        done = subprocess.run(["runuser", "-u", user, "--", "/usr/bin/python3", "-I", "-c", code, copy, socket_path],
+                              capture_output=True, text=True, timeout=30)
+    return done.stdout + done.stderr
+
+
+def test_the_control_sockets_open_to_the_proxys_user_and_the_engines_group_only(cluster: Cluster) -> None:
+    gid = grp.getgrnam(cluster.group).gr_gid
+    for proxy in ("edge-a", "edge-b"):
+        path = ctl_socket(str(cluster.run_dir), proxy)
+        st = os.stat(path)
+        assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o660 and st.st_gid == gid, oct(st.st_mode)
+        if os.geteuid() == 0:  # another user's processes: only root starts them
+            assert "kamailio 5." in rpc_as("kamailio", path)  # in the group (the proxy itself runs as nobody)
+            assert "Permission denied" in rpc_as("daemon", path)  # neither the proxy's user nor in the group
+
+
+async def test_a_changed_password_reaches_the_running_proxies_and_other_registrations_stay(cluster: Cluster) -> None:
+    """What ``ivr reload --asterisk`` does for the seats' keys (ivr/cluster_seat_keys.py), on the
+    running proxies: no restart, so the other seat's phone stays registered."""
+    out, old, new = cluster.workdir / "edge", cluster.secrets[SEAT], fresh_secret()
+    other, _ = await registered_seat(cluster, cluster.proxies[0], OTHER)
+    try:
+        assert status(digest_register(cluster, cluster.proxies[1], SEAT, ha1(SEAT, old))) == 200
+        changed = {**cluster.secrets, SEAT: new}
+        results = await apply_seat_keys(cluster.settings, out, str(cluster.run_dir), changed)
+        assert [(r.proxy, r.set, r.removed, r.why) for r in results] == [("edge-a", 1, 0, ""), ("edge-b", 1, 0, "")]
+        for proxy in cluster.proxies:
+            assert status(digest_register(cluster, proxy, SEAT, ha1(SEAT, old))) == 403
+            assert status(digest_register(cluster, proxy, SEAT, ha1(SEAT, new))) == 200
+        for proxy in cluster.proxies:  # the other seat's phone is still registered: a node reaches it
+            sent, answer = await reached(cluster, cluster.nodes[0], proxy, OTHER)
+            assert status(answer) == 200, answer + cluster.log()
+            assert status(hang_up(cluster, sent, answer)) == 200
+        keys = out / SECRETS_FILE  # a proxy started later reads the new key
+        assert ha1(SEAT, new) in keys.read_text() and ha1(SEAT, old) not in keys.read_text()
+        assert stat.S_IMODE(keys.stat().st_mode) == 0o600
+        again = await apply_seat_keys(cluster.settings, out, str(cluster.run_dir), changed)
+        assert [(r.set, r.removed, r.why) for r in again] == [(0, 0, ""), (0, 0, "")]
+        # an agent taken out of config/: its phone cannot register any more, at either proxy
+        fewer = cluster.settings.model_copy(update={"agents": {n: a for n, a in cluster.settings.agents.items()
+                                                               if n != OTHER}})
+        gone = await apply_seat_keys(fewer, out, str(cluster.run_dir), changed)
+        assert [(r.set, r.removed, r.why) for r in gone] == [(0, 1, ""), (0, 1, "")]
+        for proxy in cluster.proxies:
+            assert status(digest_register(cluster, proxy, OTHER, ha1(OTHER, cluster.secrets[OTHER]))) == 403
+    finally:
+        await other.stop()

@@ -172,3 +172,73 @@ async def test_an_amend_that_comes_just_after_the_close_is_written_on_top_of_the
         task.cancel()
         await live.close()
         await tickets.close()
+
+
+async def test_a_seat_taken_by_another_nodes_call_keeps_that_call_on_its_desk(
+    followers: list[LiveFollower], redis: aioredis.Redis,
+) -> None:
+    """Two nodes ring one free seat in the same moment; the proxy lets node A's INVITE through and
+    answers node B's 486, which app_queue reports as a ring of 0 s (docs/cluster.md, collisions).
+    The seat never rang for B's caller: its desk shows A's caller, not B's as missed."""
+    a, b = followers
+    a.on_event(event("AgentCalled", T0 + 14, Uniqueid="L1", Interface="PJSIP/agent1001", Queue="q-general"))
+    await until(lambda: _state(redis, "agent1001", "offered"), 5)
+    b.on_event(event("AgentCalled", T0 + 14.01, Linkedid="L2", Uniqueid="L2", Interface="PJSIP/agent1001",
+                     Queue="q-general"))
+    await until(lambda: _shows(redis, "agent1001", "L2"), 5)
+    b.on_event(event("AgentRingNoAnswer", T0 + 14.02, Linkedid="L2", Uniqueid="L2", Interface="PJSIP/agent1001",
+                     RingTime="0"))
+    await until(lambda: _shows(redis, "agent1001", "L1"), 5)
+    assert await _state(redis, "agent1001", "offered")
+    a.on_event(event("AgentConnect", T0 + 18, Uniqueid="L1", Interface="PJSIP/agent1001", Queue="q-general"))
+    await until(lambda: _state(redis, "agent1001", "connected"), 5)
+    # a late withdrawal of an offer the desk no longer shows changes nothing
+    b.on_event(event("AgentCalled", T0 + 14.01, Linkedid="L2", Uniqueid="L2", Interface="PJSIP/agent1001",
+                     Queue="q-general"))
+    b.on_event(event("AgentRingNoAnswer", T0 + 14.03, Linkedid="L2", Uniqueid="L2", Interface="PJSIP/agent1001",
+                     RingTime="1000"))
+    a.on_event(event("QueueCallerJoin", T0 + 30, Uniqueid="L8", Queue="q-general"))
+    b.on_event(event("QueueCallerJoin", T0 + 30, Linkedid="L9", Uniqueid="L9", Queue="q-general"))
+    await until(lambda: redis.hexists(keyspace.QUEUE_WAITING, "L9"), 5)  # b has flushed
+    assert await _state(redis, "agent1001", "connected") and await _shows(redis, "agent1001", "L1")
+
+
+async def test_an_offer_withdrawn_on_a_free_desk_leaves_it_empty_and_a_long_ring_is_missed(
+    followers: list[LiveFollower], redis: aioredis.Redis,
+) -> None:
+    live = followers[0]
+    live.on_event(event("AgentCalled", T0 + 14, Uniqueid="L1", Interface="PJSIP/agent1002", Queue="q-general"))
+    await until(lambda: _state(redis, "agent1002", "offered"), 5)
+    live.on_event(event("AgentRingNoAnswer", T0 + 14.5, Uniqueid="L1", Interface="PJSIP/agent1002", RingTime="0"))
+    await until(lambda: _gone(redis, "agent1002"), 5)
+    live.on_event(event("AgentCalled", T0 + 20, Uniqueid="L1", Interface="PJSIP/agent1002", Queue="q-general"))
+    await until(lambda: _state(redis, "agent1002", "offered"), 5)
+    live.on_event(event("AgentRingNoAnswer", T0 + 35, Uniqueid="L1", Interface="PJSIP/agent1002", RingTime="15000"))
+    await until(lambda: _state(redis, "agent1002", "missed"), 5)
+
+
+async def _shows(redis: aioredis.Redis, agent: str, linkedid: str) -> bool:
+    record = await desk(redis, agent)
+    return record is not None and record["linkedid"] == linkedid
+
+
+async def _gone(redis: aioredis.Redis, agent: str) -> bool:
+    return await redis.exists(keyspace.desk(agent)) == 0
+
+
+async def test_the_winning_offer_written_after_the_losing_one_is_put_back_when_that_is_withdrawn(
+    followers: list[LiveFollower], redis: aioredis.Redis,
+) -> None:
+    """The same race, with node B's engine first in Redis: A's older offer is kept behind it."""
+    a, b = followers
+    b.on_event(event("AgentCalled", T0 + 14.01, Linkedid="L2", Uniqueid="L2", Interface="PJSIP/agent1002",
+                     Queue="q-general"))
+    await until(lambda: _shows(redis, "agent1002", "L2"), 5)
+    a.on_event(event("AgentCalled", T0 + 14, Uniqueid="L1", Interface="PJSIP/agent1002", Queue="q-general"))
+    a.on_event(event("QueueCallerJoin", T0 + 30, Uniqueid="L8", Queue="q-general"))
+    await until(lambda: redis.hexists(keyspace.QUEUE_WAITING, "L8"), 5)  # a has flushed
+    assert await _shows(redis, "agent1002", "L2")  # older: not shown, kept
+    b.on_event(event("AgentRingNoAnswer", T0 + 14.02, Linkedid="L2", Uniqueid="L2", Interface="PJSIP/agent1002",
+                     RingTime="0"))
+    await until(lambda: _shows(redis, "agent1002", "L1"), 5)
+    assert await _state(redis, "agent1002", "offered")

@@ -1,10 +1,14 @@
 """`ivr stats` against a real redis-server holding the counters of a few queue visits: today,
-the last hour and the last 24 h by default, one day or a range on request, JSON for the wallboard."""
+the last hour and the last 24 h by default, one day or a range on request, JSON for the wallboard;
+and the order inversions across nodes and the seat collisions counted from a few tickets
+(queues/order.py, docs/cluster.md "Longest waiting caller across nodes"): on a platform of one node
+it says none can exist instead of printing a measured-looking 0."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +17,8 @@ import pytest
 from ivr import cli
 from tickets.store import TicketStore
 from queues import kpi
-from tickets.model import QueueVisit, Ticket
+from testbed.configs import with_two_nodes
+from tickets.model import QueueVisit, SeatCollision, Ticket
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime.now().astimezone()
@@ -27,9 +32,31 @@ VISITS = [
     (TEN_DAYS_AGO, "general", "12345", "abandoned", 9.0),
 ]
 
+START = NOW - timedelta(minutes=20)  # the order tickets: in the last hour
+
+
+def answered(n: int, node: str, queued: float, connected: float, agent: str) -> Ticket:
+    """A call of ``node`` that joined the general queue ``queued`` s after START and was answered."""
+    joined, at = START + timedelta(seconds=queued), START + timedelta(seconds=connected)
+    visit = QueueVisit("general", joined.isoformat(), at.isoformat(), "answered", connected - queued, agent)
+    return Ticket(linkedid=f"{node}-1796000000.{n}", line="12345", caller=f"1390000000{n}",
+                  received=(joined - timedelta(seconds=5)).isoformat(), queued=joined.isoformat(),
+                  answered=at.isoformat(), ended=(at + timedelta(seconds=30)).isoformat(), queue="general",
+                  agent=agent, queue_visits=[visit], disposition="answered", priority=0)
+
+
+def order_tickets() -> list[Ticket]:
+    """Caller 1 waits on ast-b from 0 s; caller 2 (ast-a, 10 s) is answered at 20 s: overtook it by
+    10 s; caller 1 then at 40 s; caller 3 (ast-b, 25 s) at 50 s: nobody waited earlier elsewhere.
+    Caller 2's node rang agent1001 first and the proxy turned it away (taken on ast-b)."""
+    first, second, third = (answered(1, "ast-b", 0, 40, "agent1002"), answered(2, "ast-a", 10, 20, "agent1001"),
+                            answered(3, "ast-b", 25, 50, "agent1001"))
+    second.seat_collisions = [SeatCollision("agent1001", (START + timedelta(seconds=19.5)).isoformat())]
+    return [first, second, third]
+
 
 async def _seed(url: str, spool: Path) -> None:
-    store = TicketStore(url, spool, "seed", retention_days=30, timeout=1.0)
+    store = TicketStore(url, spool, "seed", retention_days=30, timeout=1.0, caller_key=b"stats-test-key")
     try:
         for n, (joined, queue, line, outcome, wait) in enumerate(VISITS):
             visit = QueueVisit(queue, joined.isoformat(), (joined + timedelta(seconds=wait)).isoformat(), outcome, wait)
@@ -37,6 +64,8 @@ async def _seed(url: str, spool: Path) -> None:
                        queue_visits=[visit])
             store.write_visit_nowait(t.linkedid, f"queue:{queue}:1",
                                      kpi.visit_increments(t, visit, final=True, keep_days=400))
+        for t in order_tickets():  # for the order inversions and collisions (below)
+            await store.write(t, "closed")
         await store.drain()
     finally:
         await store.close()
@@ -49,8 +78,8 @@ def seeded(redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     asyncio.run(_seed(redis_url, tmp_path / "seed-spool"))
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(["--config", str(REPO / "config"), "stats", *argv])
+def run(capsys: pytest.CaptureFixture[str], *argv: str, config: Path = REPO / "config") -> tuple[int, str, str]:
+    code = cli.main(["--config", str(config), "stats", *argv])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -109,3 +138,53 @@ def test_given_the_table_then_one_row_per_queue_and_line_with_the_15_second_rate
 def test_given_bad_options_then_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     code, out, err = run(capsys, *argv)
     assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1 and err.startswith("ivr stats: ")
+
+
+# --- order inversions across nodes and seat collisions (queues/order.py) ---------------------
+
+@pytest.fixture
+def cluster_config(tmp_path: Path) -> Path:
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    return with_two_nodes(config)
+
+
+def stats(capsys: pytest.CaptureFixture[str], config: Path, *argv: str) -> str:
+    code, out, err = run(capsys, *argv, config=config)
+    assert code == 0, err
+    return out
+
+
+def test_given_two_nodes_then_the_inversions_per_day_and_queue_and_the_collisions_per_seat(
+    capsys: pytest.CaptureFixture[str], cluster_config: Path,
+) -> None:
+    reports = {r["window"]: r for r in json.loads(stats(capsys, cluster_config, "--json"))["reports"]}
+    order = reports["last_hour"]["order"]
+    assert order["across_nodes"] and order["nodes"] == ["ast-a", "ast-b"]
+    assert order["queues"] == [{"day": (START + timedelta(seconds=20)).strftime("%Y-%m-%d"), "queue": "general",
+                                "answered": 3, "inverted": 1, "share": 0.3333, "largest_jump_s": 10.0}]
+    assert order["collisions"] == {"agent1001": 1}
+    hour_ago = NOW.replace(microsecond=0) - timedelta(hours=1)  # a range that ends before the answers: none counted
+    text = stats(capsys, cluster_config, "--since", (hour_ago - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+                 "--until", hour_ago.strftime("%Y-%m-%dT%H:%M"))
+    assert "（无接通 no answers）" in text and "seat collisions (486 at once: the seat taken on another node): 无 none" in text
+
+
+def test_given_the_table_then_a_row_per_day_and_queue_under_its_window(
+    capsys: pytest.CaptureFixture[str], cluster_config: Path,
+) -> None:
+    blocks = stats(capsys, cluster_config).split("\n\n")
+    hour = next(b for b in blocks if b.startswith("近1小时 last hour") and "跨节点排队顺序倒置" in b).splitlines()
+    assert hour[1] == "跨节点排队顺序倒置 order inversions across nodes (ast-a, ast-b):"
+    assert hour[3].split()[1:] == ["general", "3", "1", "33.3%", "10.0s"]
+    assert hour[-1].endswith(": agent1001 1")
+
+
+def test_given_one_node_then_no_inversion_is_printed_as_measured_and_collisions_still_are(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    reports = json.loads(stats(capsys, REPO / "config", "--json"))["reports"]
+    assert all(not r["order"]["across_nodes"] and r["order"]["queues"] == [] for r in reports)
+    assert reports[1]["order"]["collisions"] == {"agent1001": 1}
+    text = stats(capsys, REPO / "config")
+    assert "单节点平台，按定义不存在（未测量）" in text and "inverted" not in text

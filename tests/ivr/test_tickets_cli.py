@@ -156,9 +156,9 @@ def test_given_a_ticket_when_listed_then_its_row_reads_in_mandarin_labels_with_t
 ) -> None:
     _code, out, _err = run(capsys, "list", "--since", DAY, "--until", DAY)
     header, first = out.splitlines()[0], out.splitlines()[1]
-    assert header.split() == ["number", "received", "line", "type", "disposition", "queue", "wait", "s", "agent",
-                              "deadline", "caller"]
-    assert first.split() == [numbers[0], DAY, "10:00:00", "12366", "投诉", "转接失败", "general", "12", "agent-1",
+    assert header.split() == ["number", "received", "line", "type", "disposition", "status", "queue", "wait", "s",
+                              "agent", "deadline", "caller"]
+    assert first.split() == [numbers[0], DAY, "10:00:00", "12366", "投诉", "转接失败", "已受理", "general", "12", "agent-1",
                              "2099-01-12*", "138****8000"]
     assert "13800138000" not in out and "13900000002" not in out
     assert "* provisional deadline" in out
@@ -351,3 +351,24 @@ def test_given_redis_down_when_any_reading_action_runs_then_one_clear_line_and_e
         assert (code, out) == (2, "")
         assert line.startswith(f"ivr tickets: Redis at 127.0.0.1:{port} does not answer") and "s3cret" not in line
     assert not (tmp_path / "state" / "spool").exists() or not any((tmp_path / "state" / "spool").iterdir())
+
+
+# --- overdue (超期) ---
+
+def test_given_open_tickets_past_their_deadline_when_listed_overdue_then_only_those_show_and_stats_count_them(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("IVR_REDIS_URL", redis_url)
+    monkeypatch.setenv("IVR_STATE_DIR", str(tmp_path / "state"))
+    past = (NOW - timedelta(days=3)).date().isoformat()
+    late = ticket("1700000001.1", TEN_DAYS_AGO, deadline=Deadline(due=past, rule="3 working days"))
+    done = ticket("1700000001.2", TEN_DAYS_AGO, status="closed", deadline=Deadline(due=past, rule="3 working days"))
+    due_later = ticket("1700000001.3", NOW, deadline=Deadline(due="2099-01-12", rule="3 working days"))
+    numbers = asyncio.run(_write(redis_url, tmp_path / "seed-spool", [late, done, due_later]))
+    code, out, _err = run(capsys, "list", "--overdue")
+    assert code == 0 and listed(out) == [numbers[0]]
+    assert "已受理 超期" in out and out.splitlines()[-1].startswith("1 ticket received since")
+    assert listed(run(capsys, "list", "--since", DAY)[1]) == numbers  # without --overdue: all three
+    code = cli.main(["--config", str(REPO / "config"), "stats"])
+    assert code == 0
+    assert "超期未办结 overdue open 1；已办结 closed 0，按时办结率 closed on time -" in capsys.readouterr().out

@@ -4,9 +4,10 @@ service-level buckets, and a trend chart that is SVG without any script."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from console.wallboard import Labels, build_snapshot, trend_svg
+from console.wallboard import Labels, build_snapshot, recording_disk, trend_svg
 from ivr.config import load_config
 from queues.agents import Membership, Seat
 from queues.waiting import Waiting
@@ -66,3 +67,31 @@ def test_a_trend_chart_is_inline_svg_scaled_to_its_busiest_bucket() -> None:
     assert svg.count('class="offered"') == 2 and svg.count('class="within15"') == 2
     assert "综合&lt;座席&gt;" in svg  # titles are escaped
     assert 'height="34.0"' in svg  # the busiest bucket fills the chart
+
+
+def test_the_recordings_disk_tile_reads_what_the_worker_wrote_and_tells_a_stale_or_missing_reading() -> None:
+    settings = load_config(CONFIG).settings
+    labels = Labels.at(NOW)
+    worker_wrote = {"total": "1000", "free": "150", "alarm": "1", "at": f"{NOW - 300:.0f}"}
+    snap = build_snapshot(settings, {}, [], [], {}, labels, NOW, worker_wrote)
+    assert snap["platform"]["recording_disk"] == {"total": 1000, "free": 150, "used_ratio": 0.85, "alarm": True,
+                                                  "age_s": 300.0}
+    assert recording_disk({"total": "1000", "free": "900", "alarm": "0", "at": str(NOW)}, NOW)["alarm"] is False
+    assert build_snapshot(settings, {}, [], [], {}, labels, NOW)["platform"]["recording_disk"] is None  # never measured
+    assert recording_disk({"total": "x", "free": "1"}, NOW) is None
+
+
+def test_the_trunk_rows_show_each_nodes_qualified_trunks_with_their_titles_and_leave_out_the_rest() -> None:
+    settings = load_config(CONFIG).settings
+
+    def row(trunk: str, node: str, up: bool) -> str:
+        return json.dumps({"trunk": trunk, "asterisk": node, "up": up, "at": NOW - 4})
+    stored = {"a|tax": row("tax", "a", False), "b|tax": row("tax", "b", True), "a|emergency": row("emergency", "a", True),
+              "a|gone": row("gone", "a", False)}  # a trunk no longer configured
+    snap = build_snapshot(settings, {}, [], [], {}, Labels.at(NOW), NOW, trunks=stored)
+    assert snap["trunks"] == [
+        {"trunk": "emergency", "title": "应急联动线路", "node": "a", "up": True, "age_s": 4.0},
+        {"trunk": "tax", "title": "12366纳税服务热线", "node": "a", "up": False, "age_s": 4.0},
+        {"trunk": "tax", "title": "12366纳税服务热线", "node": "b", "up": True, "age_s": 4.0},
+    ]
+    assert build_snapshot(settings, {}, [], [], {}, Labels.at(NOW), NOW)["trunks"] == []  # nobody wrote one yet

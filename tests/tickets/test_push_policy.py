@@ -10,7 +10,7 @@ import json
 import pytest
 
 from ivr.config import PushSettings, Webhook
-from tickets.model import Ticket
+from tickets.model import QualityScore, Ticket
 from tickets.push import (
     EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, MalformedEvent, TicketEvent, backoff_delay,
     backoff_schedule, delivered, endpoint_problems, gives_up, payload, recipients, sign, signed_headers,
@@ -54,6 +54,17 @@ def test_given_a_masking_endpoint_when_the_body_is_built_then_the_caller_is_mask
     assert "13800138000" not in json.dumps(body)
     assert body["id"] == "1700000000.42:opened"
     assert body["number"] == body["ticket"]["number"] == "20261201-12345-00017"
+
+
+def test_given_a_scored_ticket_when_the_body_is_built_then_the_seats_quality_scores_stay_in_the_platform() -> None:
+    ticket = Ticket(linkedid="1700000000.43", line="12345", caller="13800138000", received="2026-12-01T09:30:00+08:00",
+                    quality=[QualityScore(by="zhao@console", at="2026-12-02T10:00:00+08:00", scores={"greeting": 3},
+                                          total=3, comment="态度生硬")])
+    scored = TicketEvent.from_fields({"event": "quality:31:ab12cd34", "linkedid": ticket.linkedid, "number": "20261201-12345-00018",
+                                      "line": "12345", "ticket": json.dumps(ticket.to_json())})
+    body = json.loads(payload(scored, Webhook(url=URL, unmasked_caller=True)))
+    assert "quality" not in body["ticket"] and "态度生硬" not in json.dumps(body, ensure_ascii=False)
+    assert body["ticket"]["caller"] == "13800138000"
 
 
 def test_given_an_unmasked_endpoint_when_the_body_is_built_then_the_caller_is_in_full() -> None:
@@ -131,7 +142,7 @@ def test_given_endpoints_without_keys_or_with_unknown_events_when_checked_then_e
     problems = endpoint_problems(webhooks, {"city-affairs": None, "tax": STRONG_KEY})
     assert problems == [
         "webhook 'city-affairs' has no signing key: set IVR_WEBHOOK_SECRET_CITY_AFFAIRS",
-        "webhook 'tax': unknown event(s) openned (ticket events: opened, closed, rated, updated)",
+        "webhook 'tax': unknown event(s) openned (ticket events: opened, closed, rated, updated, workflow)",
     ]
     assert endpoint_problems({"tax": Webhook(url=URL)}, {"tax": STRONG_KEY}) == []
 

@@ -190,12 +190,13 @@ def test_channel_names_and_dialed_numbers() -> None:
     assert normalize_line("s") == "12345" and normalize_line("+12345") == "12345"
 
 
-def test_the_engine_ami_filter_passes_exactly_the_events_the_tracker_and_the_seats_handle() -> None:
+def test_the_engine_ami_filter_passes_exactly_the_events_the_tracker_the_seats_and_the_trunks_handle() -> None:
     from ivr.asterisk_conf import ENGINE_EVENTS
     from queues.agents import MEMBER_EVENTS
     from tracking.tracker import HANDLED_EVENTS
+    from transfer.trunk_watch import TRUNK_EVENTS
 
-    assert set(ENGINE_EVENTS) == HANDLED_EVENTS | MEMBER_EVENTS
+    assert set(ENGINE_EVENTS) == HANDLED_EVENTS | MEMBER_EVENTS | TRUNK_EVENTS
 
 
 def test_the_handled_events_are_the_ones_before_the_split() -> None:

@@ -16,6 +16,12 @@ from ivr.core.yamlsource import SourceErrors
 REPO = Path(__file__).resolve().parents[3]
 
 
+def _department_prompts() -> list[str]:
+    """The department prompts of the shipped catalog (config/flows/main.yaml's query names them)."""
+    prompts = yaml.safe_load((REPO / "prompts" / "catalog.yaml").read_text(encoding="utf-8"))["prompts"]
+    return [pid for pid in prompts if pid.startswith("department_")]
+
+
 # id → (Mandarin text, seconds); None = no duration yet, so the lint must estimate.
 PROMPTS: dict[str, tuple[str, float | None]] = {
     "welcome_12345": ("您好，欢迎致电12345政务服务便民热线。", 4.0),
@@ -47,6 +53,10 @@ PROMPTS: dict[str, tuple[str, float | None]] = {
     "ticket_status_replied": ("承办单位已答复该工单。", 2.5),
     "ticket_status_closed": ("该工单已办结。", 1.5),
     "ticket_status_other": ("该工单正在处理中。", 2.0),
+    "ticket_status_returned": ("该工单已被承办单位退回，正在重新派发。", 4.0),
+    "ticket_reply_sent": ("办理结果已向您答复。", 2.0),
+    "open_ticket_offer": ("您有一件工单正在办理，查询进度请按4。", 3.5),
+    **{pid: ("承办单位为某单位。", 2.5) for pid in _department_prompts()},
     "ticket_due": ("办理期限为：", 1.5),
     "ticket_due_provisional": ("该期限可能随节假日安排调整。", 3.5),
     "ticket_not_found": ("未查到该工单，请核对后重新输入。", 4.0),

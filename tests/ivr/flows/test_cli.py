@@ -20,8 +20,8 @@ def fixture_catalog(monkeypatch):
 def test_check_prints_each_flows_worst_path_and_exits_0(config_dir, fixture_catalog, capsys):
     assert cli.main(["--config", str(config_dir), "check"]) == 0
     out = capsys.readouterr().out
-    assert "main: worst case 9s from answer to a human (budget 15s)" in out
-    assert "greeting[next] 4s → menu[key 1] 5s → consult[next] 0s → general[queue] 0s" in out
+    assert "main: worst case 9.3s from answer to a human (budget 15s)" in out
+    assert "caller[else] 0.3s → greeting[next] 4s → menu[key 1] 5s → consult[next] 0s → general[queue] 0s" in out
     assert "ok: 5 flows, version " in out
 
 
@@ -37,7 +37,8 @@ def test_check_fails_when_over_budget(config_dir, monkeypatch, capsys):
     slow = make_catalog({**PROMPTS, "main_menu": ("很长的菜单", 12.0)})
     monkeypatch.setattr(prompts_module, "load_catalog", lambda _dir: slow, raising=False)
     assert cli.main(["--config", str(config_dir), "check"]) == 1
-    assert "main.yaml:11:9: flow 'main': worst case 17s to a human exceeds budget 15s" in capsys.readouterr().out
+    line = (config_dir / "flows" / "main.yaml").read_text().splitlines().index("budget: 15s") + 1
+    assert f"main.yaml:{line}:9: flow 'main': worst case 17.3s to a human exceeds budget 15s" in capsys.readouterr().out
 
 
 def test_schema_is_json_with_every_node_type(capsys):

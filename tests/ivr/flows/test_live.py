@@ -84,10 +84,58 @@ async def test_given_a_reload_during_a_call_then_the_call_finishes_on_its_own_ve
     assert fresh.route == QueueRoute("expert-hrss", one_key=True)  # a working day, within the experts' hours
 
 
-def test_reload_reports_lint_problems_as_warnings_but_swaps(config_dir, catalog):
+def test_given_an_over_budget_flow_when_reloaded_then_it_is_refused_with_file_and_line_and_the_old_set_stays(
+        config_dir, catalog):
+    """Issue 22: a reload refuses what `ivr check` refuses; the engine keeps its old flows."""
     from flow_helpers import PROMPTS, make_catalog
 
     slow = make_catalog({**PROMPTS, "main_menu": ("很长的菜单", 12.0)})
-    live = LiveFlows(lambda: compile_config(config_dir, slow, environ={}))
+    catalogs = iter([catalog, slow])
+    live = LiveFlows(lambda: compile_config(config_dir, next(catalogs), environ={}))
+    before = live.current
     result = live.reload()
-    assert result.ok and any("exceeds budget 15s" in w for w in result.warnings)
+    assert not result.ok and live.current is before and result.version == before.version
+    budget_line = (config_dir / "flows" / "main.yaml").read_text().splitlines().index("budget: 15s") + 1
+    assert any(e.startswith(f"{config_dir / 'flows' / 'main.yaml'}:{budget_line}:") and "exceeds budget 15s" in e
+               for e in result.errors), result.errors
+
+
+async def test_given_an_over_budget_config_when_another_engine_announces_then_the_cluster_reload_refuses_it_and_says_why(
+        tmp_path, config_dir, catalog, redis_url):
+    """Issue 22: the cluster's reload path (ivr/cluster_reload.py) refuses what `ivr check` does:
+    the engine whose config/ is over budget keeps its version and says why in its status."""
+    import shutil
+
+    from ivr.cluster_reload import ClusterReload
+    from ivr.hot_reload import ReloadResult
+    from ivr.store import redis_client
+    from ivr.store.engines import EngineRegistry
+
+    class Wired:  # an engine's reload as ivr/service.py wires it
+        def __init__(self, registry: EngineRegistry, name: str, config):  # type: ignore[no-untyped-def]
+            self.live = make_live(config, catalog)
+            self.cluster = ClusterReload(registry, name, lambda: self.live.version, lambda: self.reload(False), heartbeat=0.2)
+
+        async def reload(self, announce: bool = True) -> ReloadResult:
+            result = await asyncio.to_thread(self.live.reload)
+            await self.cluster.reloaded(result, announce)
+            return result
+
+    other = tmp_path / "other"
+    shutil.copytree(config_dir, other)
+    client = redis_client(redis_url)
+    try:
+        registry = EngineRegistry(client)
+        a, b = Wired(registry, "node1:4573:1", config_dir), Wired(registry, "node2:4573:2", other)
+        before = b.live.current
+        for main, timeout in ((config_dir, "2s"), (other, "9s")):  # node2's files: 0.3 + 4 + 4 + 9 s > 15 s
+            path = main / "flows" / "main.yaml"
+            path.write_text(path.read_text().replace("timeout: 1s", f"timeout: {timeout}"))
+        assert (await a.reload()).ok
+        await b.cluster.catch_up()
+        status = await registry.status("node2:4573:2")
+        assert b.live.current is before and status["version"] == before.version and status["last_reload"] == "refused"
+        line = (other / "flows" / "main.yaml").read_text().splitlines().index("budget: 15s") + 1
+        assert f"{other / 'flows' / 'main.yaml'}:{line}:" in status["errors"] and "exceeds budget 15s" in status["errors"]
+    finally:
+        await client.aclose()

@@ -97,18 +97,24 @@ def test_the_shipped_plans_hold_every_number_to_15s():
 
 
 
-def test_a_reload_keeps_answering_and_warns_with_the_number_entry(bare_config, catalog):
-    """The running hotline is not refused for a number a few seconds over; the reload says so."""
+def test_a_reload_refuses_a_number_over_budget_with_its_entry_unless_it_is_exempted(bare_config, catalog):
+    """Issue 22: a reload refuses a number a few seconds over (as `ivr check` does), naming the
+    number's entry, and the old set stays live; the same change with a reasoned exemption goes live."""
     from flow_helpers import write_flow
     from ivr.hot_reload import LiveFlows, compile_config
 
     numbers(bare_config, '  "12345": {mode: main, title: t, flow: t}\n')
     write_flow(bare_config, FLOW)
     live = LiveFlows(lambda: compile_config(bare_config, catalog, environ={}))
+    before = live.current
     numbers(bare_config, '  "12345": {mode: main, title: t, flow: t}\n'
                          '  "12365": {mode: merged, title: m, flow: t}\n')
     write_flow(bare_config, FLOW.replace("after_notice: menu", "after_notice: hello").replace("timeout: 3s", "timeout: 4s"))
     result = live.reload()
-    assert result.ok and live.version == result.version
-    assert [w.split(": ", 1)[1].split(":", 1)[0] for w in result.warnings] == ["number 12365 (merged, flow t)"]
-    assert result.warnings[0].startswith(f"{bare_config}/numbers.yaml:3:")
+    assert not result.ok and live.current is before and result.version == before.version
+    assert [e.split(": ", 1)[1].split(":", 1)[0] for e in result.errors] == ["number 12365 (merged, flow t)"]
+    assert result.errors[0].startswith(f"{bare_config}/numbers.yaml:3:")
+    numbers(bare_config, '  "12345": {mode: main, title: t, flow: t}\n'
+                         '  "12365": {mode: merged, title: m, flow: t, compliance: {exempt: "the notice is required by law"}}\n')
+    result = live.reload()
+    assert result.ok and live.version == result.version != before.version

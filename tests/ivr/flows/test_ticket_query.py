@@ -125,6 +125,7 @@ async def test_given_a_ticket_number_with_or_without_dashes_then_the_in_memory_l
 @pytest.mark.parametrize(("status", "prompt"), [
     ("dispatched", "ticket_status_dispatched"), ("handling", "ticket_status_handling"),
     ("replied", "ticket_status_replied"), ("closed", "ticket_status_closed"), ("revisited", "ticket_status_other"),
+    ("returned", "ticket_status_returned"),  # back with the hotline for re-dispatch: 已退回，正在重新派发
 ])
 async def test_given_a_later_status_then_its_own_prompt_is_said(bare_config, catalog, status, prompt):
     channel = FakeChannel([KEYED])
@@ -262,9 +263,9 @@ def test_edges_give_the_lint_each_exits_worst_seconds(bare_config, catalog):
     edges = {e.label: e.seconds for e in flows.flows["t"].nodes["query"].edges(_timing(flows))}
     # one attempt: prompt 3 + 20 digits × 2 s + lookup 3 = 46; a retry adds 46 + the longest
     # notice (ticket_not_found, 4) = 50. Readout: number prompt 2 + 20 digits × 0.8 + longest
-    # status 3 + due 1.5 + longest deadline (2029年12月29日23点59分: 4 × 0.5 + 0.5 + 1.5 + 2 + 2 + 2)
-    # + provisional 3.5 = 36.
-    assert edges == pytest.approx({"found": 50 + 46 + 36, "not found": 50 + 46 + 2, "lookup failed": 50 + 46 + 4,
+    # status 4 (returned; closed 1.5 + its reply notice 2 is shorter) + due 1.5 + longest deadline
+    # (2029年12月29日23点59分: 4 × 0.5 + 0.5 + 1.5 + 2 + 2 + 2) + provisional 3.5 = 37.
+    assert edges == pytest.approx({"found": 50 + 46 + 37, "not found": 50 + 46 + 2, "lookup failed": 50 + 46 + 4,
                                    "exhausted": 50 + 43})
 
 
@@ -273,19 +274,19 @@ def test_the_lint_counts_a_query_on_the_way_to_a_seat(bare_config, catalog):
     flows = compile_text(bare_config, catalog, to_queue)
     report = flows.lint["t"]
     assert [(s.node, s.label) for s in report.worst_path] == [("query", "found"), ("bye", "queue")]
-    assert report.worst_seconds == pytest.approx(132)
+    assert report.worst_seconds == pytest.approx(133)
 
 
 async def test_the_longest_deadline_takes_exactly_the_readout_the_lint_counts(bare_config, catalog):
     flows = compile_text(bare_config, catalog, QUERY_FLOW)
     node = flows.flows["t"].nodes["query"]
-    longest = ticket(number="20261201-3022782-00017", status="dispatched", due="2029-12-29T23:59:00", provisional=True)
+    longest = ticket(number="20261201-3022782-00017", status="returned", due="2029-12-29T23:59:00", provisional=True)
     record = await simulate(flows, "12345", script(["20261201302278200017"]), lambda _line: None, at=MONDAY_10,
                             tickets=InMemoryTickets([longest]))
     query = record.visits[0]
     assert query.outcome == "found"
     assert query.seconds == pytest.approx(3 + 1 + node.readout_worst_seconds(_timing(flows)))  # prompt, typing, readout
-    assert node.readout_worst_seconds(_timing(flows)) == pytest.approx(36)
+    assert node.readout_worst_seconds(_timing(flows)) == pytest.approx(37)
 
 
 def _timing(flows):  # type: ignore[no-untyped-def]
