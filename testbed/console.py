@@ -14,9 +14,13 @@ Selenium's calls block, so the console never shares the test's event loop.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import shutil
 import threading
+import time
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Coroutine, TypeVar
 
 from ivr.config import WebSettings
 from tickets.audit import AuditEntry, read_audit
+from tickets.push import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 if TYPE_CHECKING:
     import aiohttp
@@ -175,6 +180,22 @@ def bed_site(state: Any) -> ConsoleSite:
     """The console of a bed's engine (``state``: :class:`testbed.state.BedState`)."""
     return ConsoleSite(f"http://127.0.0.1:{state.web_port}", state.redis_url,
                        Path(state.dir) / "state" / "audit" / "unmasked.jsonl", state.metrics_token)
+
+
+def post_dept_event(url: str, number: str, event: dict[str, Any], *, dept: str, key: str, stamp: int | None = None,
+                    signature: str | None = None, raw: bytes | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """A department's write-back as its system sends it to the console at ``url``: the JSON body
+    signed with ``key`` (``signature``/``stamp``/``raw`` forge or replay one); status, body, headers."""
+    body = raw if raw is not None else json.dumps(event, ensure_ascii=False).encode()
+    stamp = int(time.time()) if stamp is None else stamp
+    headers = {"Content-Type": "application/json", "X-Ivr-Department": dept, TIMESTAMP_HEADER: str(stamp),
+               SIGNATURE_HEADER: signature or sign(key, stamp, body)}
+    request = urllib.request.Request(f"{url}/api/dept/v1/tickets/{number}/events", body, headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status, json.loads(reply.read()), dict(reply.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}"), dict(error.headers)
 
 
 class StandaloneConsole:

@@ -10,8 +10,6 @@ import asyncio
 import json
 import re
 import time
-import urllib.error
-import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,7 +19,8 @@ from aiohttp import web
 
 from ivr.config import PushSettings, Webhook, load_config, webhook_secret_variable
 from testbed.calls import until
-from testbed.console import ConsoleSite, StandaloneConsole, http_client, private_config, run_sync, sign_in_http
+from testbed.console import (ConsoleSite, StandaloneConsole, http_client, post_dept_event, private_config, run_sync,
+                             sign_in_http)
 from tickets.model import Deadline, Ticket
 from tickets.push import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify_signature
 from tickets.store import TicketStore
@@ -85,16 +84,7 @@ def a_ticket(linkedid: str, department: str = HOUSING, due: str | None = None) -
 
 def post(site: ConsoleSite, number: str, event: dict[str, Any], *, dept: str = "housing", key: str = KEY,
          stamp: int | None = None, signature: str | None = None, raw: bytes | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
-    body = raw if raw is not None else json.dumps(event, ensure_ascii=False).encode()
-    stamp = int(time.time()) if stamp is None else stamp
-    headers = {"Content-Type": "application/json", "X-Ivr-Department": dept, TIMESTAMP_HEADER: str(stamp),
-               SIGNATURE_HEADER: signature or sign(key, stamp, body)}
-    request = urllib.request.Request(f"{site.url}/api/dept/v1/tickets/{number}/events", body, headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as reply:
-            return reply.status, json.loads(reply.read()), dict(reply.headers)
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}"), dict(error.headers)
+    return post_dept_event(site.url, number, event, dept=dept, key=key, stamp=stamp, signature=signature, raw=raw)
 
 
 def refusals(site: ConsoleSite) -> list[tuple[str, str, str, str]]:

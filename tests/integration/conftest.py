@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import time
 from pathlib import Path
@@ -73,6 +74,16 @@ def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     text = recording.read_text(encoding="utf-8")
     assert RECORDING_DEFAULT in text and RECORDING_NOTICE in text
     recording.write_text(text.replace(RECORDING_DEFAULT, "  default: never\n"), encoding="utf-8")
+    # and one department that writes its handling back through the engine's console (the progress
+    # query hears what it wrote: tests/integration/test_ticket_self_service.py); its key in a file
+    # beside config/, as deployed (never in config/)
+    (root / "civil-affairs.key").write_text(secrets.token_urlsafe(24) + "\n")
+    tickets = root / "config" / "tickets.yaml"
+    text = tickets.read_text(encoding="utf-8")
+    assert "\n  departments: {}\n" in text
+    tickets.write_text(text.replace("\n  departments: {}\n", (
+        f"\n  departments:\n    civil-affairs: {{title: 省民政厅, key_file: {root / 'civil-affairs.key'}}}\n")),
+        encoding="utf-8")
     return root / "config"
 
 

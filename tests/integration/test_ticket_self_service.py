@@ -6,19 +6,23 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ivr.ami.client import AmiClient
+from ivr.config import load_config
 from ivr.hot_reload import catalog_loader, default_prompts_dir
 from ivr.flows.progress import date_prompts
 from tickets.store import TicketStore
 from testbed.bed import TestBed
+from testbed.console import ConsoleSite, post_dept_event
 from testbed.calls import AgiTrace, Phones, call_record, closed_ticket, hang_up_all, until
 from testbed.sipp import Key, keys
 from tickets.model import Ticket
 from tickets.store import PHASE_REV
+from tickets.writeback import department_key
 
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
@@ -105,22 +109,23 @@ async def test_given_a_caller_with_a_recent_ticket_then_the_new_ticket_links_it_
     assert ticket.repeat_of == [first.number]
 
 
-async def move(tickets: TicketStore, ticket: Ticket, status: str, department: str = "") -> None:
-    """Move a closed call's ticket along the workflow the way a write-back does: the stored doc,
-    changed and noted, written as the next revision through the store (no raw Redis)."""
+async def assign(tickets: TicketStore, ticket: Ticket, department: str) -> None:
+    """The hotline assigns a closed call's ticket to ``department``, as the desk's amend does: the
+    stored doc with its 承办单位, written as the next revision through the store (no raw Redis)."""
     stored = await tickets.get(ticket.linkedid)
     assert stored is not None
-    stored.status, stored.department = status, department or stored.department
-    stored.note("2026-12-07T10:00:00+08:00", "status", status)
+    stored.department = department
     rev = max(await tickets.revision(ticket.linkedid), PHASE_REV["closed"]) + 1
-    await tickets.write(stored, f"updated:{rev}:{status}", rev)
+    await tickets.write(stored, f"assigned:{rev}", rev)
     await tickets.drain()
 
-    async def moved() -> bool:
-        now = await tickets.get(ticket.linkedid)
-        return now is not None and now.status == status
 
-    await until(moved, timeout=10)
+async def write_back(console: ConsoleSite, config_dir: Path, ticket: Ticket, event: dict[str, str]) -> None:
+    """The department's system sends ``event`` to the engine's console, signed with its key."""
+    name = "civil-affairs"
+    key = department_key(load_config(config_dir).settings.tickets.departments[name]).decode()
+    status, body, _ = await asyncio.to_thread(post_dept_event, console.url, ticket.number, event, dept=name, key=key)
+    assert status == 200, body
 
 
 def started(ami: AmiClient, caller: str, prompt: str) -> "asyncio.Future[Any]":
@@ -128,15 +133,18 @@ def started(ami: AmiClient, caller: str, prompt: str) -> "asyncio.Future[Any]":
 
 
 async def test_given_an_open_ticket_when_its_caller_dials_12345_and_keys_4_then_they_hear_it_handled_and_later_closed_and_a_stranger_hears_not_found(  # noqa: E501
-    engine: TestBed, phones: Phones, ami: AmiClient, tickets: TicketStore, redis: Any,
+    engine: TestBed, phones: Phones, ami: AmiClient, tickets: TicketStore, redis: Any, console: ConsoleSite,
+    config_dir: Path,
 ) -> None:
     """Issue 22: the offer instead of the greeting, key 4, the caller's own ticket first (no
-    keying); 办理中 with its department, then 已办结 with the reply notice; a caller without a
+    keying); 办理中 with its department, then 已办结 with the reply notice, each as the department
+    wrote it back through the engine's console (signed); a caller without a
     ticket hears no offer and, keying the owner's number, what an unknown number sounds like;
     0 while keying (0#) takes them to a seat with the one-key priority."""
     owner, stranger = phones.next_caller(), phones.next_caller()
     ticket = await earlier_ticket(phones, tickets, owner)
-    await move(tickets, ticket, "handling", "省民政厅")
+    await assign(tickets, ticket, "省民政厅")
+    await write_back(console, config_dir, ticket, {"id": f"{ticket.number}-1", "event": "handling"})
 
     trace = AgiTrace(ami, owner)
     department = started(ami, owner, "department_civil_affairs")
@@ -150,7 +158,7 @@ async def test_given_an_open_ticket_when_its_caller_dials_12345_and_keys_4_then_
     assert sounds[-2:] == ["ivr12345/ticket_status_handling", "ivr12345/department_civil_affairs"], sounds
     await sipp.wait(20)
 
-    await move(tickets, ticket, "closed")
+    await write_back(console, config_dir, ticket, {"id": f"{ticket.number}-2", "event": "closed", "text": "已答复市民"})
     trace = AgiTrace(ami, owner)
     reply = started(ami, owner, "ticket_reply_sent")
     sipp, _ = await phones.call("12345", [Key("4", 2000)], hold_ms=90_000, caller=owner)
