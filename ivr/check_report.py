@@ -16,6 +16,7 @@ from ivr.hot_reload import compile_config
 from ivr.core.secret_policy import deployment_secret_problems
 from ivr.core.yamlsource import SourceError, SourceErrors
 from tickets.push import endpoint_problems
+from tickets.settings import department_key_problems
 
 if TYPE_CHECKING:
     from ivr.prompts.catalog import PromptCatalog
@@ -100,4 +101,5 @@ def report(flows: FlowSet) -> CheckReport:
                f"ok: {len(flows.flows)} flows, version {flows.version}"]
     problems = [str(e) for e in flows.lint_problems] + push_problems
     problems += deployment_secret_problems(flows.settings)
+    problems += department_key_problems(flows.settings.tickets.departments)
     return CheckReport(problems, timings, notes, summary, flows.version)

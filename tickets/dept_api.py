@@ -23,9 +23,8 @@ from ivr.core.calendar import load_calendar
 from tickets.audit import AuditError, Reader, action
 from tickets.push import SIGNATURE_HEADER, SIGNATURE_TOLERANCE, TIMESTAMP_HEADER, signature_problem
 from tickets.workflow import MAX_BODY, BadEvent, Refused, parse_event
-from tickets.writeback import (
-    REFUSALS_PER_MINUTE, Conflict, KeyMissing, NotStored, TicketUnknown, WriteBack, department_key,
-)
+from tickets.settings import KeyMissing, department_key
+from tickets.writeback import REFUSALS_PER_MINUTE, Conflict, NotStored, TicketUnknown, WriteBack
 
 routes = web.RouteTableDef()
 log = logging.getLogger("ivr.dept")

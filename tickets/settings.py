@@ -3,10 +3,13 @@ department webhooks (owned here, composed by :mod:`ivr.config.settings`)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 
+from ivr.core.secret_policy import secret_problem
 from ivr.core.strict import Strict
 
 RequestTypeName = Literal["consult", "help", "complaint", "report", "suggestion"]
@@ -46,6 +49,40 @@ class Department(Strict):
         if bool(self.key_env) == bool(self.key_file):
             raise ValueError("name exactly one of key_env (an environment variable) or key_file (a file outside the repo)")
         return self
+
+
+class KeyMissing(Exception):
+    """The department's key is not set (or too weak): its requests cannot be checked."""
+
+
+def department_key(department: Department, environ: dict[str, str] | None = None) -> bytes:
+    """The HMAC key, read now (a rotated key applies at once); KeyMissing names what is wrong."""
+    if department.key_env:
+        value = (os.environ if environ is None else environ).get(department.key_env, "")
+        label = department.key_env
+    else:
+        try:
+            value = Path(department.key_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise KeyMissing(f"cannot read {department.key_file}: {exc.strerror or exc}") from None
+        label = department.key_file
+    if not value:
+        raise KeyMissing(f"{label} is not set")
+    if problem := secret_problem(label, value):
+        raise KeyMissing(problem)
+    return value.encode()
+
+
+def department_key_problems(departments: dict[str, Department], environ: dict[str, str] | None = None) -> list[str]:
+    """Why a department's every write-back would be refused (401): its key is unset, unreadable or
+    weak. ``ivr check`` names them before the department's first request does."""
+    problems = []
+    for name, department in departments.items():
+        try:
+            department_key(department, environ)
+        except KeyMissing as exc:
+            problems.append(f"department {name!r} ({department.title}) cannot sign write-backs: {exc}")
+    return problems
 
 
 class PushSettings(Strict):

@@ -19,18 +19,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Callable, cast
 
 import redis.asyncio as aioredis
 
 from ivr.core.calendar import HolidayCalendar
-from ivr.core.secret_policy import secret_problem
 from ivr.store import keyspace
 from tickets.settings import Department, TicketSettings
 from tickets.store import TicketStore
@@ -55,28 +52,6 @@ UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-
-
-class KeyMissing(Exception):
-    """The department's key is not set (or too weak): its requests cannot be checked."""
-
-
-def department_key(department: Department, environ: dict[str, str] | None = None) -> bytes:
-    """The HMAC key, read now (a rotated key applies at once); KeyMissing names what is wrong."""
-    if department.key_env:
-        value = (os.environ if environ is None else environ).get(department.key_env, "")
-        label = department.key_env
-    else:
-        try:
-            value = Path(department.key_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise KeyMissing(f"cannot read {department.key_file}: {exc.strerror or exc}") from None
-        label = department.key_file
-    if not value:
-        raise KeyMissing(f"{label} is not set")
-    if problem := secret_problem(label, value):
-        raise KeyMissing(problem)
-    return value.encode()
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from testbed.calls import AgiTrace, Phones, call_record, closed_ticket, hang_up_
 from testbed.sipp import Key, keys
 from tickets.model import Ticket
 from tickets.store import PHASE_REV
-from tickets.writeback import department_key
+from tickets.settings import department_key
 
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
