@@ -131,6 +131,7 @@ async def test_given_the_tax_gateway_is_down_then_it_is_not_dialed_and_the_calle
     # the dead gateway costs nothing but its truthful notice: from the attempt to the queue only
     # subcenter_unavailable plays (no ring-out, no 13 s offer)
     notice = _prompt_seconds(engine, "subcenter_unavailable")
+    assert notice < 2.5  # the promise: in the queue within 3 s of the try, notice included
     to_queue = (t(ticket.queued) - t(transfer.at)).total_seconds()
     print(f"answer → attempt {(t(transfer.at) - t(ticket.received)).total_seconds():.2f} s, attempt → queue "
           f"{to_queue:.2f} s (notice {notice:.2f} s), answer → queue {(t(ticket.queued) - t(ticket.received)).total_seconds():.2f} s")
