@@ -3,7 +3,8 @@ BYE (or, with ``talk_ms``, hangs up itself after that long, as an agent ending a
 returning the INVITE's ``Record-Route`` in its answers as a real phone does (RFC 3261 12.1.1).
 sipp's built-in UAS drops it, so the caller's BYE would bypass the proxy and the seat would stay
 locked there (docs/cluster.md, measured). Each offer is logged with sipp's clock (``offer`` at the
-INVITE, ``free`` when the dialog ended), so a test can tell whether the phone ever held two."""
+INVITE, ``free`` when the dialog ended: the agent's BYE sent or the caller's answered), so a
+test can tell whether the phone ever held two."""
 
 from __future__ import annotations
 
@@ -64,7 +65,10 @@ def seat_scenario(talk_ms: int | None = None) -> str:
                   '<ereg regexp=".*" search_in="hdr" header="To:" check_it="true" assign_to="local"/>'
                   '</action></recv>',
                   f'<recv request="BYE" timeout="{talk_ms}" ontimeout="agent_ends"/>', _answer("200 OK"),
-                  '<nop next="free"/>', '<label id="agent_ends"/>', *_hang_up(), '<label id="free"/>']
+                  # the agent's BYE ends the call for the phone when it is sent (RFC 3261 15.1.1), not
+                  # at its 200 OK: the proxy frees the seat when it forwards the BYE
+                  '<nop next="free"/>', '<label id="agent_ends"/>', f"<nop>{logged.format(FREE)}</nop>",
+                  *_hang_up(), '<label id="free"/>']
     steps.append(f"<nop>{logged.format(FREE)}</nop>")
     return HEADER + '<scenario name="seat behind a proxy">\n{}\n</scenario>\n'.format("\n".join(steps))
 
@@ -85,7 +89,10 @@ def offers(phone: Sipp) -> list[tuple[str, int, int | None]]:
     for log in phone.scenario.parent.glob(phone.scenario.stem + "_*_logs.log"):
         for kind, call_id, tick in _MARK.findall(log.read_text(errors="replace")):
             span = calls.setdefault(call_id, [None, None])
-            span[0 if kind == OFFER else 1] = int(tick)
+            if kind == OFFER:
+                span[0] = int(tick)
+            else:  # the first end: an agent's BYE sent, else the dialog's last message
+                span[1] = int(tick) if span[1] is None else min(span[1], int(tick))
     return [(c, s, e) for c, (s, e) in calls.items() if s is not None]
 
 
