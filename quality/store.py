@@ -1,6 +1,8 @@
-"""An inspection onto its ticket: read the ticket again just before the write, append the score,
-write it as every later ticket change is written (journaled, idempotent per phase, its rev after
-the stored one, streamed as a ``quality:…`` ticket event for the departments' webhooks)."""
+"""An inspection onto its ticket: under the ticket's lock (tickets/lock.py), read the ticket again,
+append the score, write it as every later ticket change is written (journaled, idempotent per
+phase, its rev after the stored one, streamed as a ``quality:…`` ticket event for the departments'
+webhooks). Two supervisors scoring at the same moment both keep their score; the write carries no
+follow-lease token, so a console whose engine stands by scores too, as departments write back."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import secrets
 from datetime import datetime
 
 from quality.model import QualitySettings, Scored, rubric_version
+from tickets.lock import TicketBusy, TicketLock
 from tickets.model import QualityScore, Ticket
 from tickets.store import TicketStore
 
@@ -17,14 +20,23 @@ class TicketGone(LookupError):
 
 
 class NotStored(RuntimeError):
-    """Redis did not take the write (a fenced store whose engine holds no lease, a failing Redis:
-    the write waits in the journal or was refused); the supervisor must not be told it was saved."""
+    """Redis did not take the write (a failing Redis: the write waits in the journal; another
+    console kept the ticket too long); the supervisor must not be told it was saved."""
 
 
 async def add_inspection(tickets: TicketStore, linkedid: str, scored: Scored, rubric: QualitySettings,
                          by: str) -> QualityScore:
     """Append ``scored`` to the ticket of ``linkedid`` and wait until Redis has it (the page that
     follows reads it back); NotStored when it is not there after the write."""
+    try:
+        async with TicketLock(tickets.redis, linkedid):
+            return await _append(tickets, linkedid, scored, rubric, by)
+    except TicketBusy:
+        raise NotStored(linkedid) from None
+
+
+async def _append(tickets: TicketStore, linkedid: str, scored: Scored, rubric: QualitySettings,
+                  by: str) -> QualityScore:
     ticket: Ticket | None = await tickets.get(linkedid)
     rev = await tickets.revision(linkedid)
     if ticket is None:
@@ -34,7 +46,7 @@ async def add_inspection(tickets: TicketStore, linkedid: str, scored: Scored, ru
                          rubric_version=rubric_version(rubric))
     ticket.quality.append(score)
     ticket.note(now, "quality scored", f"{by}: {scored.total}/{rubric.total}")
-    await tickets.write(ticket, f"quality:{rev + 1}:{secrets.token_hex(4)}", rev + 1)
+    await tickets.write(ticket, f"quality:{rev + 1}:{secrets.token_hex(4)}", rev + 1, fenced=False)
     await tickets.drain()
     after = await tickets.get(linkedid)
     if after is None or not any(q.at == score.at and q.by == by for q in after.quality):

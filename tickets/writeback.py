@@ -8,7 +8,7 @@ Every console of the cluster may take a department's request, so nothing here is
   same id with another digest is a replay and refused. A claim whose request was refused by the
   rules or did not reach Redis is let go, so a corrected retry is judged afresh.
 - **One writer per ticket**: the read–change–write of a ticket is held under a short Redis lock
-  (``ivr:dept:lock:<linkedid>``) so two consoles never apply two events on the same revision; the
+  (tickets/lock.py) so two consoles never apply two events on the same revision; the
   write itself is an ordinary journaled ticket write (phase ``workflow:<rev>:<id>``, rev after the
   stored one: tickets/store.py), streamed as a ``workflow`` ticket event to the webhooks.
 - **Counters** of applied and refused write-backs for /metrics (hashes, shared by every console).
@@ -16,7 +16,6 @@ Every console of the cluster may take a department's request, so nothing here is
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import secrets
@@ -30,11 +29,11 @@ import redis.asyncio as aioredis
 from ivr.core.calendar import HolidayCalendar
 from ivr.store import keyspace
 from tickets.settings import Department, TicketSettings
+from tickets.lock import TicketBusy, TicketLock
+from tickets.model import Ticket
 from tickets.store import TicketStore
-from tickets.workflow import STATUS_LABELS, DeptEvent, apply, closed_on_time
+from tickets.workflow import STATUS_LABELS, Change, DeptEvent, apply, closed_on_time
 
-LOCK_MS = 10_000  # a console that dies holding a ticket's lock frees it after this
-LOCK_WAIT = 3.0  # s a request waits for another console's write-back on the same ticket
 PENDING_S = 60  # a claim whose console died mid-request expires after this
 REFUSALS_PER_MINUTE = 30  # per client address: beyond it requests get 429 unread (one audit line says so)
 
@@ -47,11 +46,6 @@ redis.call('SET', KEYS[1], cjson.encode({digest = ARGV[1], pending = true}), 'EX
 return ''
 """
 
-# KEYS[1] a lock; ARGV its token: delete only if still ours.
-UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 @dataclass(frozen=True)
@@ -88,7 +82,6 @@ class WriteBack:
                  calendar: Callable[[], HolidayCalendar]):
         self.redis, self.tickets, self.settings, self.calendar = redis, tickets, settings, calendar
         self._claim = redis.register_script(CLAIM)
-        self._unlock = redis.register_script(UNLOCK)
 
     async def submit(self, name: str, department: Department, number: str, event: DeptEvent) -> Answer:
         """Apply ``event`` of department ``name`` to ticket ``number`` once. Conflict (id reused
@@ -119,28 +112,35 @@ class WriteBack:
         found = await self.tickets.by_number(number)
         if found is None:
             raise TicketUnknown(number)
-        async with self._locked(found.linkedid):
-            ticket, rev = await self.tickets.get(found.linkedid), await self.tickets.revision(found.linkedid)
-            if ticket is None:
-                raise TicketUnknown(number)
-            s = self.settings()
-            change = apply(ticket, event, department.title, datetime.now().astimezone(), calendar=self.calendar(),
-                           max_extension_days=s.max_extension_days)
-            mark = ticket.timeline[-1]
-            await self.tickets.write(ticket, f"workflow:{rev + 1}:{secrets.token_hex(4)}", rev + 1, fenced=False)
-            await self.tickets.drain()
-            after = await self.tickets.get(found.linkedid)
-            if after is None or not any(e.at == mark.at and e.event == mark.event for e in after.timeline):
-                raise NotStored(number)
-            if event.event == "closed":  # the on-time share (KPIs): counted once, the event is applied once
-                on_time = closed_on_time(after)
-                if on_time is not None:
-                    await self.redis.hincrby(keyspace.TICKETS_CLOSED_ON_TIME, "on_time" if on_time else "late", 1)
+        try:
+            async with TicketLock(self.redis, found.linkedid):
+                ticket, change = await self._change(found.linkedid, number, department, event)
+        except TicketBusy:
+            raise Conflict("ticket busy with another change") from None
         return Answer(200, {"id": event.id, "number": ticket.number, "status": change.status,
                             "status_label": STATUS_LABELS.get(change.status, change.status), "due": change.due})
 
-    def _locked(self, linkedid: str) -> "_Lock":
-        return _Lock(self.redis, self._unlock, keyspace.dept_ticket_lock(linkedid))
+    async def _change(self, linkedid: str, number: str, department: Department,
+                      event: DeptEvent) -> tuple[Ticket, Change]:
+        """Under the ticket's lock: read it, apply ``event``, write it as the next revision (without
+        the lease's token: any console may), and check that Redis has it."""
+        ticket, rev = await self.tickets.get(linkedid), await self.tickets.revision(linkedid)
+        if ticket is None:
+            raise TicketUnknown(number)
+        s = self.settings()
+        change = apply(ticket, event, department.title, datetime.now().astimezone(), calendar=self.calendar(),
+                       max_extension_days=s.max_extension_days)
+        mark = ticket.timeline[-1]
+        await self.tickets.write(ticket, f"workflow:{rev + 1}:{secrets.token_hex(4)}", rev + 1, fenced=False)
+        await self.tickets.drain()
+        after = await self.tickets.get(linkedid)
+        if after is None or not any(e.at == mark.at and e.event == mark.event for e in after.timeline):
+            raise NotStored(number)
+        if event.event == "closed":  # the on-time share (KPIs): counted once, the event is applied once
+            on_time = closed_on_time(after)
+            if on_time is not None:
+                await self.redis.hincrby(keyspace.TICKETS_CLOSED_ON_TIME, "on_time" if on_time else "late", 1)
+        return ticket, change
 
     async def refused(self, name: str, reason: str, peer: str) -> int:
         """Count one refusal (``name``: the department, or "unknown"); how many this peer had
@@ -155,23 +155,6 @@ class WriteBack:
     async def flooding(self, peer: str) -> bool:
         """The peer was refused more than :data:`REFUSALS_PER_MINUTE` times this minute."""
         return int(cast(str | None, await self.redis.get(keyspace.dept_refused_peer(peer))) or 0) > REFUSALS_PER_MINUTE
-
-
-class _Lock:
-    """A Redis lock with a token (freed only by its holder), waited for at most LOCK_WAIT s."""
-
-    def __init__(self, redis: aioredis.Redis, unlock: Any, key: str):
-        self.redis, self.unlock, self.key, self.token = redis, unlock, key, secrets.token_hex(8)
-
-    async def __aenter__(self) -> None:
-        deadline = time.monotonic() + LOCK_WAIT
-        while not await self.redis.set(self.key, self.token, nx=True, px=LOCK_MS):
-            if time.monotonic() > deadline:
-                raise Conflict("ticket busy with another write-back")
-            await asyncio.sleep(0.05)
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.unlock(keys=[self.key], args=[self.token])
 
 
 async def counters(redis: aioredis.Redis) -> tuple[dict[str, int], dict[str, int]]:

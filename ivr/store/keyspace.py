@@ -21,10 +21,11 @@ Tickets (one per call, by Asterisk's ``linkedid``; all expire after the retentio
                                       received (the agent's own list and export read only these)
   ``ivr:tickets:agent-index``         "1" once the tickets written before that index existed joined it
   ``ivr:ticket-events``               stream of ticket events (opened, closed, …) for push
+  ``ivr:tickets:lock:<linkedid>``     a console changing that closed ticket (a write-back, a quality
+                                      score: tickets/lock.py; seconds)
 
 Department write-back (tickets/writeback.py; by department and event id, kept the retention):
   ``ivr:dept:event:<dept>:<id>``      JSON: body digest, the answer given (idempotent repeats)
-  ``ivr:dept:lock:<linkedid>``        a console applying a write-back to that ticket (seconds)
   ``ivr:dept:refused-peer:<digest>``  refusals from one address this minute (a flood gets 429)
   ``ivr:dept:refused`` / ``ivr:dept:applied``  hashes of counters for /metrics
 
@@ -233,9 +234,9 @@ def dept_refused_peer(address: str) -> str:
     return "ivr:dept:refused-peer:" + hashlib.sha256(address.encode()).hexdigest()[:32]
 
 
-def dept_ticket_lock(linkedid: str) -> str:
-    """Held while one console applies a department's write-back to the ticket (read, change, write)."""
-    return f"ivr:dept:lock:{linkedid}"
+def ticket_lock(linkedid: str) -> str:
+    """Held while one console changes the stored ticket (read, change, write): tickets/lock.py."""
+    return f"ivr:tickets:lock:{linkedid}"
 
 
 def cdr_progress(asterisk: str) -> str:
