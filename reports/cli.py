@@ -77,7 +77,7 @@ def _cell(name: str, value: object) -> str:
 def text(report: Report) -> str:
     """The report as aligned tables: hot spots first, then each view."""
     p = report.period
-    out = [f"{p.title}（{p.start:%Y-%m-%d %H:%M} – {p.end:%Y-%m-%d %H:%M} {p.start:%z}）", "", "热点 hot spots"]
+    out = [f"{p.title}（{p.start:%Y-%m-%d %H:%M} – {p.end:%Y-%m-%d %H:%M} {p.zone}）", "", "热点 hot spots"]
     hot = [[str(c) for c in hot_row(h)] for h in report.hot]
     out += ["  " + line for line in aligned([list(HOT_HEADINGS), *hot])] if hot else ["  （无 none）"]
     for view, label in VIEWS.items():

@@ -49,7 +49,7 @@ def heading(view: str) -> list[str]:
 def about(report: Report) -> list[list[str]]:
     p = report.period
     return [["12345 热线统计报表", p.title],
-            ["统计时段", f"{p.start:%Y-%m-%d %H:%M} – {p.end:%Y-%m-%d %H:%M}（{p.start:%z} 当地时间）"],
+            ["统计时段", f"{p.start:%Y-%m-%d %H:%M} – {p.end:%Y-%m-%d %H:%M}（{p.zone}）"],
             ["生成时间", f"{report.made.astimezone():%Y-%m-%d %H:%M:%S}"],
             ["热点规则", "环比增长达到倍数且增量达到下限的诉求类型与承办单位"]]
 

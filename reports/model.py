@@ -69,6 +69,13 @@ class Period:
                 "year": str(first.year)}[self.kind]
         return f"{PERIODS[self.kind]} {text}"
 
+    @property
+    def zone(self) -> str:
+        """``UTC+8``: the clock the period was cut on (the host's; production's is China's)."""
+        offset = self.start.utcoffset() or timedelta()
+        hours, rest = divmod(int(offset.total_seconds()), 3600)
+        return f"UTC{hours:+d}" + (f":{rest // 60:02d}" if rest else "")
+
     def previous(self) -> "Period":
         return period(self.kind, self.start.date() - timedelta(days=1), self.start.tzinfo)
 

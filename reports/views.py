@@ -58,6 +58,6 @@ async def report_page(request: web.Request) -> web.StreamResponse:
     hot = [{"view": HOT_VIEW_LABELS[h.view], "name": h.name, "current": h.current, "previous": h.previous,
             "increase": h.increase, "ratio": NEW if h.ratio is None else f"{h.ratio:.1f}"} for h in report.hot]
     return render(request, "reports.html", kind=kind, periods=PERIODS, day=day.isoformat(), title=p.title,
-                  since=f"{p.start:%Y-%m-%d %H:%M}", until=f"{p.end:%Y-%m-%d %H:%M}", made=f"{report.made:%Y-%m-%d %H:%M:%S}",
+                  since=f"{p.start:%Y-%m-%d %H:%M}", until=f"{p.end:%Y-%m-%d %H:%M}", zone=p.zone, made=f"{report.made:%Y-%m-%d %H:%M:%S}",
                   columns=[h for _n, h in COLUMNS], views=views, hot=hot, hot_most=max((h.current for h in report.hot), default=0),
                   ratio=settings.reports.hotspot_ratio, min_increase=settings.reports.hotspot_min_increase)

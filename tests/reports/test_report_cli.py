@@ -159,7 +159,7 @@ def test_a_scripted_day_gives_the_hand_counts_in_csv_and_xlsx(seeded: None, tmp_
     path = report_file(tmp_path, capsys, "xlsx")
     book = openpyxl.load_workbook(path)
     assert book.sheetnames == ["说明", "热点", "线路", "队列", "诉求类型", "承办单位"]
-    assert D.isoformat() in str(book["说明"]["B1"].value) and "+0800" in str(book["说明"]["B2"].value)
+    assert D.isoformat() in str(book["说明"]["B1"].value) and "（UTC+8）" in str(book["说明"]["B2"].value)
     assert [[c.value for c in r] for r in book["热点"].iter_rows(min_row=2)] == HOT
     for view, expected in EXPECTED.items():
         sheet = [[c.value for c in r] for r in book[view].iter_rows()]

@@ -39,7 +39,7 @@ def utc(text: str) -> datetime:
 ])
 def test_a_period_runs_from_local_midnight_at_utc_plus_8(kind: str, day: date, first: str, after: str, title: str) -> None:
     p = period(kind, day, CST)
-    assert (p.start, p.end, p.title) == (utc(first), utc(after), title)
+    assert (p.start, p.end, p.title, p.zone) == (utc(first), utc(after), title, "UTC+8")
     before = p.previous()
     assert before.end == p.start and before.kind == kind and before.start < p.start
 
