@@ -177,5 +177,8 @@ def test_the_text_report_and_a_bad_date(seeded: None, capsys: pytest.CaptureFixt
     code = cli.main(["--config", str(REPO / "config"), "stats", "report", "--date", D.isoformat()])
     out = capsys.readouterr().out
     assert code == 0 and out.startswith(f"日报 {D}") and "举报" in out and "市住建局" in out and "42.9%" in out
+    code = cli.main(["--config", str(REPO / "config"), "stats", "report", "--date", D.isoformat(), "--format", "csv"])
+    out = capsys.readouterr().out  # to standard output: a pipe into another tool
+    assert code == 0 and out.startswith("\ufeff12345 热线统计报表,日报 ") and "【热点】" in out
     code = cli.main(["--config", str(REPO / "config"), "stats", "report", "--date", "2026-13-01"])
     assert code != 0 and "bad --date" in capsys.readouterr().err
