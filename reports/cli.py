@@ -80,7 +80,8 @@ def text(report: Report) -> str:
     out = [f"{p.title}（{p.start:%Y-%m-%d %H:%M} – {p.end:%Y-%m-%d %H:%M} {p.zone}）", "", "热点 hot spots"]
     hot = [[str(c) for c in hot_row(h)] for h in report.hot]
     out += ["  " + line for line in aligned([list(HOT_HEADINGS), *hot])] if hot else ["  （无 none）"]
-    for view, label in VIEWS.items():
+    for view in report.tally.shown():
+        label = VIEWS[view]
         rows = [[name, *(_cell(n, v) for (n, _h), v in zip(COLUMNS, values(row)))] for name, row in view_rows(report, view)]
         out += ["", label]
         out += ["  " + line for line in aligned([heading(view), *rows])] if rows else ["  （无 none）"]

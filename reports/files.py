@@ -18,7 +18,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.chart import BarChart, Reference
 from openpyxl.worksheet.worksheet import Worksheet
 
-from reports.model import COLUMNS, SHARES, TOTAL, VIEWS, HotSpot, Report, Row
+from reports.model import COLUMNS, EVERY_TICKET, SHARES, TOTAL, VIEWS, HotSpot, Report, Row
 from tickets.export import ENCODING, FORMULA_STARTS
 
 HOT_HEADINGS = ("类别", "名称", "本期", "上期", "增量", "增长倍数")
@@ -34,7 +34,7 @@ def hot_row(h: HotSpot) -> list[Any]:
 def view_rows(report: Report, view: str) -> Iterator[tuple[str, Row]]:
     """A view's rows, the busiest first, then the total."""
     yield from report.tally.sorted(view)
-    if view != "department":  # every ticket is in one row of the other views; departments only the dispatched
+    if view in EVERY_TICKET:  # departments and sessions hold only some of the tickets
         yield TOTAL, report.tally.total
 
 
@@ -70,7 +70,7 @@ def csv_bytes(report: Report) -> bytes:
     w = csv.writer(out, lineterminator="\r\n")
     tables: list[tuple[str, list[str], list[list[Any]]]] = [
         ("热点", list(HOT_HEADINGS), [hot_row(h) for h in report.hot])]
-    tables += [(VIEWS[v], heading(v), [[name, *values(row)] for name, row in view_rows(report, v)]) for v in VIEWS]
+    tables += [(VIEWS[v], heading(v), [[name, *values(row)] for name, row in view_rows(report, v)]) for v in report.tally.shown()]
     for line in about(report):
         w.writerow([_text(c) for c in line])
     for title, head, rows in tables:
@@ -132,7 +132,8 @@ def xlsx_bytes(report: Report) -> bytes:
     _chart(hot, f"{report.period.title} 热点：本期与上期", 2, 3, 4, len(report.hot))
     hot.column_dimensions["B"].width = 24
     shares = frozenset(i for i, (name, _h) in enumerate(COLUMNS, 2) if name in SHARES)
-    for view, label in VIEWS.items():
+    for view in report.tally.shown():
+        label = VIEWS[view]
         sheet = book.create_sheet(label)
         rows = [[name, *values(row)] for name, row in view_rows(report, view)]
         _table(sheet, heading(view), rows, shares)

@@ -39,7 +39,9 @@ from tickets.workflow import closed_on_time, overdue
 
 PeriodKind = Literal["day", "week", "month", "year"]
 PERIODS: dict[str, str] = {"day": "日报", "week": "周报", "month": "月报", "year": "年报"}
-VIEWS = {"line": "线路", "queue": "队列", "type": "诉求类型", "department": "承办单位"}
+VIEWS = {"line": "线路", "queue": "队列", "type": "诉求类型", "department": "承办单位", "session": "领导接听场次"}
+EVERY_TICKET = ("line", "queue", "type")  # views every ticket has a row in: they end with the total
+SOMETIMES = ("session",)  # views shown only when a ticket of the period is in one: leader sessions
 UNSET = {"line": "（无线路）", "queue": "（未排队）", "type": "（未分类）"}  # a ticket without that field
 TOTAL = "合计"
 
@@ -171,10 +173,12 @@ def counts(t: Ticket, now: datetime, low: int) -> Row:
 
 
 def keys(t: Ticket) -> dict[str, str | None]:
-    """The row of each view a ticket counts in (None: not in that view)."""
+    """The row of each view a ticket counts in (None: not in that view). A leader reception
+    session (领导接听) is the ticket's ``session`` on platforms whose tickets carry one."""
+    session = getattr(t, "session", "")
     return {"line": t.line or UNSET["line"], "queue": t.queue or UNSET["queue"],
             "type": type_label(t.request_type) if t.request_type else UNSET["type"],
-            "department": t.department or None}
+            "department": t.department or None, "session": session if isinstance(session, str) and session else None}
 
 
 @dataclass
@@ -197,6 +201,10 @@ class Tally:
     def sorted(self, view: str) -> list[tuple[str, Row]]:
         """The rows of a view, the busiest first (then by name, for a stable order)."""
         return sorted(self.views[view].items(), key=lambda kv: (-kv[1].calls, kv[0]))
+
+    def shown(self) -> list[str]:
+        """The views a report shows: a sometimes-view only when it has rows."""
+        return [v for v in VIEWS if v not in SOMETIMES or self.views[v]]
 
     def volumes(self) -> dict[str, Counter[str]]:
         """Tickets per request type and per department: what hot spots compare."""

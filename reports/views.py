@@ -49,7 +49,8 @@ async def report_page(request: web.Request) -> web.StreamResponse:
         return web.Response(body=make(report), content_type=content_type,
                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
     views = []
-    for view, label in VIEWS.items():
+    for view in report.tally.shown():
+        label = VIEWS[view]
         rows = list(view_rows(report, view))
         most = max((r.calls for name, r in rows if name != TOTAL), default=0)
         views.append({"id": view, "label": label, "most": most,

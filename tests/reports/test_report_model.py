@@ -106,3 +106,26 @@ def test_the_shipped_thresholds_load_and_a_bad_one_is_refused_with_file_and_line
     (tmp_path / "reports.yaml").write_text("# thresholds\nreports:\n  hotspot_ratio: 0.5\n")
     with pytest.raises(ConfigError, match=r"reports.yaml:3:18: reports.hotspot_ratio: Input should be greater than or equal to 1"):
         load_config(tmp_path, environ={})
+
+
+def test_leader_sessions_get_rows_only_when_tickets_carry_one() -> None:
+    """A platform whose tickets carry ``session`` (领导接听) gets a view of its sessions; one whose
+    tickets do not shows no such view at all (the field is set here as such a ticket has it)."""
+    p = period("day", date(2026, 12, 1), CST)
+    plain = [Ticket(linkedid=f"s.{n}", line="12345", caller="13900000000", received="2026-12-01T10:00:00+08:00",
+                    queue="leader", answered="2026-12-01T10:00:05+08:00", wait_seconds=5.0) for n in range(3)]
+    without = Tally(datetime(2026, 12, 2, tzinfo=CST), 2)
+    without.add(plain)
+    assert "session" not in without.shown()
+    report = Report(p, without, [], datetime(2026, 12, 2, tzinfo=CST))
+    assert "领导接听场次" not in csv_bytes(report).decode("utf-8-sig")
+    assert "领导接听场次" not in openpyxl.load_workbook(io.BytesIO(xlsx_bytes(report))).sheetnames
+    for t, session in zip(plain, ("flood-recovery", "flood-recovery", "")):
+        t.session = session  # type: ignore[attr-defined]
+    tally = Tally(datetime(2026, 12, 2, tzinfo=CST), 2)
+    tally.add(plain)
+    assert [(name, row.calls, row.answered_15) for name, row in tally.sorted("session")] == [("flood-recovery", 2, 2)]
+    book = openpyxl.load_workbook(io.BytesIO(xlsx_bytes(Report(p, tally, [], datetime(2026, 12, 2, tzinfo=CST)))))
+    sheet = [[c.value for c in r] for r in book["领导接听场次"].iter_rows()]
+    assert [r[:2] for r in sheet] == [["领导接听场次", "来电量"], ["flood-recovery", 2]]  # no total: not every ticket is in one
+    assert len(book["领导接听场次"]._charts) == 1
