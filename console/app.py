@@ -34,6 +34,7 @@ VIEWS = (
     "tickets.dept_api",
     "supervision.views",
     "quality.views",
+    "reports.views",
     "recording.views",
     "console.views.audit",
     "console.views.fairness",

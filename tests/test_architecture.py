@@ -18,7 +18,7 @@ from pathlib import Path
 import grimp
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ["ivr", "queues", "transfer", "tickets", "tracking", "console", "supervision", "recording", "quality", "testbed"]
+PACKAGES = ["ivr", "queues", "transfer", "tickets", "tracking", "console", "supervision", "recording", "quality", "reports", "testbed"]
 
 # A clean interpreter that has loaded the third-party and standard libraries the project imports
 # (none of the project) forks one child per project module, and the child imports that module

@@ -18,6 +18,7 @@ from ivr.commands.common import load_settings, read_tickets, when
 from ivr.commands.stats_order import aligned, order_text
 from queues import kpi
 from quality.cli import STATS as QUALITY_PARTS
+from reports.cli import STATS as REPORT_PARTS
 
 HELP = "service level per queue and line: offered, answered within 15/30 s, abandoned, waits"
 
@@ -45,8 +46,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", metavar="DATE|DATETIME", default=None,
                         help="… and before (2026-12-01 = up to the end of that day; default: now)")
     parser.add_argument("--json", action="store_true", help="the reports as JSON (as the wallboard reads them)")
-    parts = parser.add_subparsers(dest="part", metavar="PART", help="a report of its own instead (quality, quality-sample)")
-    for name, (help_, register_part, run_part) in QUALITY_PARTS.items():
+    parts = parser.add_subparsers(dest="part", metavar="PART", help="a report of its own instead (quality, quality-sample, report)")
+    for name, (help_, register_part, run_part) in {**QUALITY_PARTS, **REPORT_PARTS}.items():
         p = parts.add_parser(name, help=help_, description=help_)
         register_part(p)
         p.set_defaults(_run=run_part)

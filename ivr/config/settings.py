@@ -18,6 +18,7 @@ from queues.priority import PrioritySettings
 from supervision.model import SupervisionSettings, name_problems as supervision_name_problems
 from recording.rules import RecordingSettings
 from quality.model import QualitySettings
+from reports.model import ReportSettings
 from tickets.scope import OutOfScopeMatter
 from tickets.model import RequestType
 from tickets.settings import TicketSettings
@@ -54,6 +55,8 @@ class Settings(Strict):
                                          "(config/recording.yaml, docs/recording.md)")
     quality: QualitySettings = Field(QualitySettings(), description="quality inspection (质检): the rubric, pass mark "
                                      "and daily sample (config/quality.yaml, docs/quality.md)")
+    reports: ReportSettings = Field(ReportSettings(), description="the periodic reports' hot spots "
+                                    "(config/reports.yaml, docs/kpi.md)")
 
     def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Names that point nowhere, as (path in the config, reason)."""
