@@ -1,9 +1,9 @@
 """Agents' phones are qualified (issue 22 item 8): a logged-in softphone that dies without
-unregistering stops answering Asterisk's OPTIONS probe, its seat shows 话机离线 (Redis, the
-wallboard, the desk, ``ivr agents``) and is not rung; a phone on that address again answers the
-probe and the seat takes calls again, with no log-in. In this module ``expert2004`` has no fixed
-contact (the bed's phones are otherwise sipps that run only during calls, left unprobed): its
-softphone registers, as one does in production."""
+unregistering stops answering Asterisk's OPTIONS probe, its seat shows 话机离线 (in Redis,
+``/wallboard.json`` and ``ivr agents``; in Chromium on the wallboard and the desk) and is not
+rung; a phone on that address again answers the probe and the seat takes calls again, with no
+log-in. In this module ``expert2004`` has no fixed contact (the bed's phones are otherwise sipps
+that run only during calls, left unprobed): its softphone registers, as one does in production."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from queues.agents import STATE_LABELS, Seat
 from queues.store import SeatStore
 from testbed.bed import BedState, TestBed
 from testbed.calls import Phones, for_caller, hang_up_all, queue_caller, run_ivr, until
-from testbed.console import ConsoleSite, board_until, http_client, json_get, sign_in_http
+from testbed.browser import Browser
+from testbed.console import ConsoleSite, board_until
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test", "full_shift")
 
@@ -63,8 +64,18 @@ def on_board(agent: str, state: str) -> Any:
     return check
 
 
+def pages_show_offline(browser: Browser, console: ConsoleSite) -> None:
+    """The agent's desk and the supervisor's wallboard, in Chromium, say 话机离线 for ``SEAT``."""
+    browser.sign_in(console.account("agent", SEAT)).open(f"/desk/{SEAT}")
+    browser.wait_text("#seat-state", OFFLINE, 10)
+    browser.at(console.url).sign_in(console.account("supervisor")).open("/wallboard")
+    browser.wait_text(f'#seats tr[data-agent="{SEAT}"] td[data-field="state"]', OFFLINE, 10)
+    browser.wait_text('#queues tr[data-queue="general"] td[data-field="agents-unreachable"]', "1", 10)
+
+
 async def test_given_a_softphone_that_dies_without_unregistering_then_it_shows_offline_is_not_rung_and_comes_back(
-    engine: TestBed, state: BedState, phones: Phones, ami: AmiClient, console: ConsoleSite, registered_seat: None,
+    engine: TestBed, state: BedState, phones: Phones, ami: AmiClient, console: ConsoleSite, browser: Browser,
+    registered_seat: None,
 ) -> None:
     store = SeatStore(state.redis_url)
     phone, port = await phones.registered_softphone(SEAT, phones.next_caller())
@@ -74,10 +85,7 @@ async def test_given_a_softphone_that_dies_without_unregistering_then_it_shows_o
 
         await seat_state(store, SEAT, "unreachable")
         await board_until(console, on_board(SEAT, "unreachable"), 15)
-        async with http_client() as http:
-            await sign_in_http(http, console, console.account("agent", SEAT))
-            desk = await json_get(http, console, f"/desk/{SEAT}/state")
-        assert (desk["seat"]["state"], desk["seat"]["label"]) == ("unreachable", OFFLINE), desk["seat"]
+        await asyncio.to_thread(pages_show_offline, browser, console)
         code, table = await run_ivr(state, "agents")
         assert code == 0 and any(line.startswith(SEAT) and OFFLINE in line for line in table.splitlines()), table
 
