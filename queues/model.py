@@ -15,11 +15,12 @@ from pydantic import Field, StringConstraints, field_validator
 
 from ivr.core.conftext import MUSIC_CLASS, SipUri, Title
 from ivr.core.hours import Hours
+from ivr.core.qualify import Qualify
 from ivr.core.route import GENERAL_QUEUE, QueueRoute
 from ivr.core.strict import Strict
 
-__all__ = ["GENERAL_QUEUE", "Agent", "Announce", "Callback", "Hours", "PauseReasons", "Queue", "QueueRoute", "Strategy",
-           "memberships", "serving"]
+__all__ = ["GENERAL_QUEUE", "Agent", "Announce", "Callback", "Hours", "PauseReasons", "PhoneProbe", "Phones", "Queue",
+           "QueueRoute", "Strategy", "memberships", "serving"]
 
 PauseReasons = dict[Annotated[str, StringConstraints(pattern=r"^[1-9]$")], Annotated[Title, StringConstraints(min_length=1, max_length=20)]]
 """A pause reason by the digit an agent keys after the pause code (``*73`` + digit)."""
@@ -50,6 +51,28 @@ class Agent(Strict):
             if not 0 <= penalty <= 100:
                 raise ValueError(f"skill {skill}: penalty {penalty} must be 0-100")
         return value
+
+
+class PhoneProbe(Qualify):
+    """The OPTIONS probe of agents' phones: a softphone that crashed or lost its network stops
+    answering, Asterisk marks the seat unavailable, app_queue stops ringing it and the seat shows
+    话机离线 until a probe is answered again. Without it a dead registered phone is rung until its
+    registration expires."""
+
+    every: int = Field(15, ge=0, le=300, description="seconds between probes; 0: phones are dialed blind")
+    timeout: float = Field(3.0, ge=0.2, le=10.0, description="seconds a probe waits for its answer")
+    fixed: bool = Field(True, description="also probe seats with a fixed contact (desk phones); false: only "
+                        "registered softphones")
+
+    def probes(self, contact: str | None) -> bool:
+        """Whether the phone of a seat with this fixed ``contact`` (None: it registers) is probed."""
+        return bool(self.every) and (contact is None or self.fixed)
+
+
+class Phones(Strict):
+    """Agents' phones (``phones:`` in config/queues.yaml)."""
+
+    qualify: PhoneProbe = PhoneProbe()
 
 
 class Announce(Strict):

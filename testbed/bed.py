@@ -33,9 +33,13 @@ from testbed.processes import pid_alive, stop_group
 from testbed.lifecycle import running as up_for_block
 from testbed.runners import Progress, TestbedError, select_runner
 from testbed.state import RTP_PORTS, BedState, registry_dir, registry_file, registry_lock, running_beds
+from queues.model import PhoneProbe
 from transfer.model import Qualify
 
 BED_QUALIFY = Qualify(every=1, timeout=0.5)  # the trunks' OPTIONS probe in a bed: a dead gateway is known within 1.5 s
+# agents' phones likewise; their fixed contacts are sipps that run only during the calls they take,
+# so those are not probed (they would be 话机离线 between calls): only registered softphones are
+BED_PHONES = PhoneProbe(every=1, timeout=0.5, fixed=False)
 
 # the saved state lives in testbed.state; these names stay importable from here (tests, benchmarks, cli)
 __all__ = ["RTP_PORTS", "BedState", "DnsMode", "TestBed", "registry_dir", "registry_file", "running_beds"]
@@ -65,6 +69,7 @@ class TestBed(ServerProcesses, EngineProcesses, SentinelGroup):
         if rtp_ports < 2 or rtp_ports % 2:
             raise TestbedError(f"rtp_ports must be an even number of ports (RTP + RTCP per leg), got {rtp_ports}")
         self.rtp_ports = rtp_ports
+        self.registered_phones: frozenset[str] = frozenset()  # agents with no fixed contact (see settings)
         self.dns_mode = dns
         self.dns: SilentResolver | None = None
         self.runner = select_runner(runner)
@@ -109,10 +114,14 @@ class TestBed(ServerProcesses, EngineProcesses, SentinelGroup):
                         "pstn_contact": f"sip:127.0.0.1:{st.pstn_port}",
                     }
                 ),
+                # each seat's phone is a sipp on its own port, except ``registered_phones``': theirs
+                # only register (tests/integration/test_seat_phones.py)
                 "agents": {
-                    n: a.model_copy(update={"contact": f"sip:{n}@127.0.0.1:{st.agent_ports[n]}"})
+                    n: a.model_copy(update={"contact": None if n in self.registered_phones
+                                            else f"sip:{n}@127.0.0.1:{st.agent_ports[n]}"})
                     for n, a in s.agents.items()
                 },
+                "phones": s.phones.model_copy(update={"qualify": BED_PHONES}),
                 # a gateway's sipp runs only for the test that calls it: probed each second, so a
                 # stopped one is known down at once (testbed.calls.trunk_state waits for either)
                 "subcenters": {

@@ -136,9 +136,14 @@ class Phones:
         """Seat ``agent``'s softphone registers with its account (digest) from a new address and
         waits there for the call from ``caller``; returns (the phone, its port)."""
         port = _ports.one()
-        phone = await self._peer(f"softphone-{agent}-{caller}", port, caller, "answer")
+        phone = await self.phone_at(port, caller, f"softphone-{agent}-{caller}")
         await self.register(agent, port, expires)
         return phone, port
+
+    async def phone_at(self, port: int, caller: str, name: str) -> Sipp:
+        """A softphone on ``port`` (where a registration points) that takes the call from ``caller``
+        and answers Asterisk's OPTIONS probes (sipp's ``-aa``)."""
+        return await self._peer(name, port, caller, "answer")
 
     async def register(self, agent: str, port: int, expires: int) -> None:
         sipp = await register(self.workdir, sip_port=self.state.sip_port, local_port=_ports.one(), agent=agent,

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from ivr.core.conftext import Host, Title
 from ivr.core.hours import Hours
+from ivr.core.qualify import Qualify
 from ivr.core.route import GENERAL_QUEUE, TransferRoute
 from ivr.core.strict import NUMBER, Strict
 
@@ -17,22 +18,6 @@ __all__ = ["EMERGENCY_NUMBERS", "EMERGENCY_TRUNK", "TICKET_HEADER", "EmergencyTr
            "TransferRoute", "emergency_route", "qualified_trunks"]
 
 EMERGENCY_NUMBERS = frozenset({"110", "119", "120", "122"})  # not merged: 12345 links to them
-
-
-class Qualify(Strict):
-    """How often Asterisk asks a trunk's gateway whether it is there (SIP OPTIONS): a gateway
-    that stops answering is known down within ``every`` + ``timeout`` seconds, so a call for it
-    fails at once (CHANUNAVAIL) instead of ringing out its ring timeout. ``every: 0`` turns the
-    probe off (the gateway is then dialed blind, as before)."""
-
-    every: int = Field(10, ge=0, le=300, description="seconds between probes (Asterisk's qualify_frequency)")
-    timeout: float = Field(2.0, ge=0.2, le=10.0, description="seconds a probe waits for its answer")
-
-    @model_validator(mode="after")
-    def _timeout_within_interval(self) -> "Qualify":
-        if self.every and self.timeout >= self.every:
-            raise ValueError(f"qualify timeout {self.timeout} s must be shorter than its interval ({self.every} s)")
-        return self
 
 
 class SubCenter(Strict):

@@ -20,7 +20,7 @@ from supervision.model import MESSAGES as SUPERVISE_MESSAGES, choices
 
 routes = web.RouteTableDef()
 nav("/wallboard", "监控大屏", "supervisor", "admin", order=10)
-AGENT_COLUMNS = ("logged_in", "available", "talking", "paused", "wrapup", "ringing")
+AGENT_COLUMNS = ("logged_in", "available", "talking", "paused", "wrapup", "ringing", "unreachable")
 AGENT_LABELS = {"logged_in": "签入", **STATE_LABELS}
 
 

@@ -10,9 +10,10 @@ from ivr.asterisk_conf.options import RenderOptions
 from ivr.asterisk_conf.supervision import SUPERVISOR_CONTEXT, supervisor_password
 from ivr.config import ConfigError, Settings, agent_secret
 from ivr.core.conftext import comment, secret, value, word
+from ivr.core.qualify import Qualify
 from ivr.core.secret_policy import agent_secret_variable, supervisor_secret_variable
 from transfer.control import TRANSFERS_CONTEXT
-from transfer.model import EMERGENCY_TRUNK, EmergencyTrunk, Platform, Qualify, SubCenter
+from transfer.model import EMERGENCY_TRUNK, EmergencyTrunk, Platform, SubCenter
 
 MEDIA = "disallow=all\nallow=ulaw,alaw\nrtp_symmetric=yes\ndirect_media=no\nlanguage=zh\n"
 WILDCARDS = ("0.0.0.0", "::", "[::]", "")
@@ -70,22 +71,23 @@ password={secret(password, variable)}
 """
 
 
-def phone_aor(name: str, contact: str | None) -> str:
-    """A phone's one registration (a newer one replaces it), or its fixed ``contact``."""
+def phone_aor(name: str, contact: str | None, probe: Qualify | None = None) -> str:
+    """A phone's one registration (a newer one replaces it), or its fixed ``contact``; ``probe``:
+    its OPTIONS probe (an agent's phone: unreachable is not rung), None: dialed blind."""
     aor = f"""
 [{name}]
 type=aor
 max_contacts=1
 remove_existing=yes
-qualify_frequency=0
-"""
+{qualify_options(probe)}"""
     return aor + (f"contact={value(contact)}\n" if contact else "")
 
 
 def qualify_options(q: Qualify | None) -> str:
-    """A trunk AOR's OPTIONS probe: a gateway that stops answering is unreachable, so Dial fails
-    at once (CHANUNAVAIL) and its device state is UNAVAILABLE (what the engine shows). None (a
-    platform, which is another 12345: its own failure is told by its answer) or ``every: 0``: off."""
+    """An AOR's OPTIONS probe: a gateway or phone that stops answering is unreachable, so Dial
+    fails at once (CHANUNAVAIL), app_queue skips the seat, and its device state is UNAVAILABLE (what
+    the engine shows). None (a platform, which is another 12345: its own failure is told by its
+    answer; a supervisor's phone) or ``every: 0``: off."""
     if q is None or not q.every:
         return "qualify_frequency=0\n"
     return f"qualify_frequency={value(str(q.every))}\nqualify_timeout={value(str(q.timeout))}\n"
@@ -134,7 +136,8 @@ auth={name}-auth
             block += proxied_aor(name, s)
             parts.append(block)
             continue
-        parts.append(block + phone_aor(name, agent.contact))
+        probe = s.phones.qualify if s.phones.qualify.probes(agent.contact) else None
+        parts.append(block + phone_aor(name, agent.contact, probe))
     for name, sup in s.supervision.supervisors.items():
         # a supervisor's phone is called, it never calls in: its own calls are hung up (supervision.py);
         # behind proxies a softphone registers there like a seat's, so whichever node holds the

@@ -13,7 +13,7 @@ from ivr.core.callerid import CallerSettings
 from ivr.core.strict import NAME, NUMBER, Strict
 from ivr.numbers.model import NumberEntry
 from queues.callback import CallbackSettings
-from queues.model import Agent, PauseReasons, Queue
+from queues.model import Agent, PauseReasons, Phones, Queue
 from queues.priority import PrioritySettings
 from supervision.model import SupervisionSettings, name_problems as supervision_name_problems
 from recording.rules import RecordingSettings
@@ -36,6 +36,7 @@ class Settings(Strict):
     agents: dict[str, Agent] = {}
     queues: dict[str, Queue] = {}
     pause_reasons: PauseReasons = {"1": "小休"}
+    phones: Phones = Field(Phones(), description="agents' phones: their OPTIONS probe (话机离线 when unanswered)")
     subcenters: dict[str, SubCenter] = {}
     emergency: EmergencyTrunk | None = Field(None, description="the trunk to 110/119/120/122 (应急联动)")
     platforms: dict[str, Platform] = Field({}, description="other 12345 platforms calls are transferred to (平台互转)")

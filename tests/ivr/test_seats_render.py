@@ -64,7 +64,7 @@ def test_a_node_rings_each_seat_at_the_proxies_and_shares_the_seats_state_with_e
     assert "[node.ast-a]" not in pjsip  # not its own peer
     desk = settings.agents["agent1002"].model_copy(update={"contact": "sip:agent1002@127.0.0.1:6002"})
     fixed = files_for(settings.model_copy(update={"agents": {**settings.agents, "agent1002": desk}}))
-    assert "[agent1002]\ntype=aor\nmax_contacts=1\nremove_existing=yes\nqualify_frequency=0\n" \
+    assert "[agent1002]\ntype=aor\nmax_contacts=1\nremove_existing=yes\nqualify_frequency=15\nqualify_timeout=3.0\n" \
            "contact=sip:agent1002@127.0.0.1:6002\n" in fixed["pjsip_generated.conf"]  # as given (config/ refuses it)
     assert "\nforce_longest_waiting_caller = yes\n" in files["queues.conf"].split("\n[")[0]
     modules = (REPO / "asterisk-conf" / "modules.conf").read_text()
@@ -76,7 +76,7 @@ def test_without_a_cluster_the_seats_register_at_the_node_as_before() -> None:
     settings = load_config(REPO / "config", environ={}).settings
     files = files_for(settings, None)
     aor = files["pjsip_generated.conf"].split("[agent1001]\ntype=aor\n")[1].split("\n\n")[0]
-    assert aor == "max_contacts=1\nremove_existing=yes\nqualify_frequency=0"
+    assert aor == "max_contacts=1\nremove_existing=yes\nqualify_frequency=15\nqualify_timeout=3.0"  # phones: qualify
     assert "node." not in files["pjsip_generated.conf"] and "force_longest" not in files["queues.conf"]
     assert SECRETS_FILE not in files
 
