@@ -86,7 +86,7 @@ async def test_admin_publishes_a_broken_flow_then_a_good_one_and_a_new_call_take
 
     browser.open("/audit")  # the admin reads them in the console
     commands = [row.find_element("css selector", ".command").text for row in browser.all("#audit tbody tr")]
-    assert commands[:3] == ["console flow publish", "console flow publish", "console sign-in"]
+    assert commands[:3] == ["控制台发布流程", "控制台发布流程", "控制台登录"]
 
 
 async def test_a_yaml_bomb_through_the_check_and_ivr_reload_leaves_the_engine_flat_and_answering(
