@@ -56,14 +56,14 @@ class CheckReport:
 
     def lines(self) -> list[str]:
         """As ``ivr check`` prints it."""
-        return self._lines(EN, str, str, str)
+        return self._lines(EN, str, str, str, str)
 
     def lines_zh(self, root: Path) -> list[str]:
         """For the console's staff: Mandarin, files relative to ``root`` (no server paths)."""
-        return self._lines(ZH, lambda text: relative(text, root), labels.number_mode, labels.flow_path)
+        return self._lines(ZH, lambda text: relative(text, root), labels.number_mode, labels.flow_path, labels.problem_zh)
 
     def _lines(self, w: Mapping[str, str], rel: Callable[[str], str], mode: Callable[[str], str],
-               path: Callable[[str], str]) -> list[str]:
+               path: Callable[[str], str], problem: Callable[[str], str]) -> list[str]:
         out: list[str] = []
         for t in self.timings:
             budget = w["budget"].format(t.budget) if t.budget is not None else ""
@@ -80,7 +80,7 @@ class CheckReport:
             out.append(w["estimated"].format(CHARS_PER_SECOND, shown))
         out.extend(w["warning"].format(rel(x)) for x in self.warnings)
         if self.problems:
-            out.extend(rel(p) for p in self.problems)
+            out.extend(problem(rel(p)) for p in self.problems)
             out.append(w["refused"].format(n=len(self.problems), s="s" * (len(self.problems) != 1)))
         else:
             counts = w["comma"].join(w["mode_count"].format(mode(m), self.modes.get(m, 0)) for m in MODES)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from ivr.core.reasons_zh import problem_zh  # noqa: F401  (templates: zh.problem_zh, config problems)
+
 NUMBER_MODES = {"main": "主号", "merged": "合并", "dual": "双号并行", "subcenter": "分中心"}
 ROUTES = {"queue": "转人工排队", "transfer": "转分中心", "hangup": "挂机", "fallback": "拨号计划直接转人工"}
 HANGUP_BY = {"caller": "市民挂机", "agent": "座席挂机", "transfer": "已转出", "": "挂机方不明"}

@@ -36,7 +36,7 @@ def test_admin_publishes_and_rolls_back_a_flow(browser: Browser, console: Consol
     put_yaml(browser, broken)
     browser.submit("#publish")
     assert browser.find("#result").get_attribute("data-ok") == "false"
-    assert f"flows/sample.yaml:{line}:5: unknown key 'colour'" in browser.text("#problems")
+    assert f"flows/sample.yaml:{line}:5: 未知的配置项 'colour'" in browser.text("#problems")  # the reason in Mandarin
     assert str(console_config.resolve()) not in browser.text("#problems")  # no server paths to staff
     assert browser.text("#live-version") == live and path.read_text(encoding="utf-8") == original
 
@@ -71,7 +71,7 @@ def test_supervisor_checks_a_draft_and_simulates_but_cannot_publish(browser: Bro
     browser.fill("#yaml", original.replace("\nnodes:\n", "\ncolour: red\nnodes:\n", 1))  # a draft, typed
     browser.submit("#check")
     assert browser.find("#result").get_attribute("data-ok") == "false"
-    assert re.search(r"flows/main\.yaml:\d+:1: unknown key 'colour'", browser.text("#problems"))
+    assert re.search(r"flows/main\.yaml:\d+:1: 未知的配置项 'colour'", browser.text("#problems"))
     assert browser.text("#live-version") == live
     put_yaml(browser, original)
     browser.submit("#check")
@@ -99,7 +99,7 @@ def test_a_number_plan_change_is_checked_and_audited(browser: Browser, console: 
     browser.sign_in(console.account("admin")).open("/flows/numbers.yaml")
     put_yaml(browser, original.replace("plan: anhui-2021", "plan: atlantis"))
     browser.submit("#publish")
-    assert "number plan 'atlantis' not found" in browser.text("#problems")
+    assert "号码计划 'atlantis' 不存在" in browser.text("#problems")
     assert path.read_text(encoding="utf-8") == original
     entry = console.audit()[-1]
     assert (entry.command, entry.what["file"], entry.what["outcome"]) == ("console number-plan publish", "numbers.yaml", "refused")
@@ -131,7 +131,7 @@ def test_a_supervisors_alias_bomb_is_refused_by_the_check_without_growing_the_co
     before = rss_kib(os.getpid())
     browser.submit("#check")
     assert browser.find("#result").get_attribute("data-ok") == "false"
-    assert "flows/main.yaml:2:5: anchor &l0 is not allowed" in browser.text("#problems")
+    assert "flows/main.yaml:2:5: 不允许使用 YAML 锚点或别名 &l0" in browser.text("#problems")
     assert peak_kib(os.getpid()) - before < 8 * 1024  # a few MiB at most (the old check took GiBs)
     assert browser.text("#live-version") == live
 
@@ -164,5 +164,5 @@ def test_a_plan_whose_title_injects_dialplan_is_refused_by_check_and_publish(bro
         assert browser.find("#result").get_attribute("data-ok") == "false"
         problems = browser.text("#problems")
         assert f"plans/anhui-2021.yaml:{line}:" in problems and "numbers.12366.title" in problems
-        assert "control or line-break character U+000A is not allowed" in problems
+        assert "含有控制字符或换行符 U+000A，不允许" in problems
     assert path.read_text(encoding="utf-8") == original and browser.text("#live-version") == live

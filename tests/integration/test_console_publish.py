@@ -58,7 +58,7 @@ async def test_admin_publishes_a_broken_flow_then_a_good_one_and_a_new_call_take
         browser.submit("#publish")
         line = original[: original.index('    repeat_key: "9"\n')].count("\n") + 2
         assert browser.find("#result").get_attribute("data-ok") == "false"
-        assert f"flows/sample.yaml:{line}:5: unknown key 'colour'" in browser.text("#problems")
+        assert f"flows/sample.yaml:{line}:5: 未知的配置项 'colour'" in browser.text("#problems")
         assert str(config_dir.resolve()) not in browser.text("#problems")  # no server paths to staff
         assert browser.text("#live-version") == live
         queue, record = await level2_zero_call(phones, ami, redis)  # the running flow still answers
@@ -105,7 +105,7 @@ async def test_a_yaml_bomb_through_the_check_and_ivr_reload_leaves_the_engine_fl
     before = rss_kib(pid)
     browser.submit("#check")
     problems = browser.text("#problems")
-    assert "flows/main.yaml:2:5: anchor &l0 is not allowed" in problems
+    assert "flows/main.yaml:2:5: 不允许使用 YAML 锚点或别名 &l0" in problems
     bomb = config_dir / "flows" / "bomb.yaml"
     bomb.write_text(ISSUE_BOMB, encoding="utf-8")
     try:
@@ -147,7 +147,7 @@ async def test_a_plan_that_injects_dialplan_is_refused_and_asterisk_keeps_answer
     browser.submit("#publish")
     line = hostile[: hostile.index('"12366":')].count("\n") + 1
     assert browser.find("#result").get_attribute("data-ok") == "false"
-    assert f"plans/anhui-2021.yaml:{line}:" in browser.text("#problems") and "U+000A is not allowed" in browser.text("#problems")
+    assert f"plans/anhui-2021.yaml:{line}:" in browser.text("#problems") and "换行符 U+000A，不允许" in browser.text("#problems")
     assert path.read_text(encoding="utf-8") == original
     try:
         path.write_text(hostile, encoding="utf-8")

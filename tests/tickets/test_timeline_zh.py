@@ -10,6 +10,7 @@ from string import Formatter
 
 from ivr.check_report import CheckReport, FlowTiming
 from ivr.core import labels
+from ivr.core.reasons_zh import problem_zh
 from ivr.flows.sim_words import EN, ZH
 from tickets.model import Ticket
 from tickets.timeline import call_steps
@@ -69,5 +70,17 @@ def test_the_check_report_in_mandarin_names_files_under_config_only() -> None:
                          timings=[FlowTiming("main", f"{root}/flows/main.yaml", 12.5, 15.0, "menu[key 1] 12.5s")])
     zh = report.lines_zh(root)
     assert zh == ["flows/main.yaml：流程 main 从接听到人工最长 12.5 秒（预算 15 秒）", "    menu[按键 1] 12.5 秒",
-                  "flows/main.yaml:3:5: unknown key 'colour'", "共 1 个问题，配置被拒绝"]
+                  "flows/main.yaml:3:5: 未知的配置项 'colour'", "共 1 个问题，配置被拒绝"]
     assert report.lines()[-1] == "1 problem; config refused" and str(root) in report.lines()[0]
+
+
+def test_config_problems_read_in_mandarin_by_kind_with_their_location() -> None:
+    assert problem_zh("flows/main.yaml:3:5: unknown key 'colour'") == "flows/main.yaml:3:5: 未知的配置项 'colour'"
+    assert problem_zh("flows/main.yaml:1:1: missing key 'nodes' in top level") == "flows/main.yaml:1:1: 顶层缺少配置项 'nodes'"
+    assert problem_zh("flows/main.yaml:9:3: nodes.menu.timeout: Input should be greater than or equal to 1") \
+        == "flows/main.yaml:9:3: nodes.menu.timeout：应不小于 1"
+    assert problem_zh("a.yaml:2:5: anchor &l0 is not allowed: write the value out (aliases and anchors are refused)") \
+        == "a.yaml:2:5: 不允许使用 YAML 锚点或别名 &l0：请直接写出取值"
+    assert problem_zh("a.yaml:2:5: nodes.x.type: Input should be 'menu', 'play' or 'queue'") \
+        == "a.yaml:2:5: nodes.x.type：应为 'menu'、'play'、'queue' 之一"
+    assert problem_zh("a.yaml:2:5: something new") == "a.yaml:2:5: something new"  # unknown kinds as written
