@@ -59,7 +59,21 @@ def _selection(request: web.Request, values: Any) -> Selection:
         since, until, line, kind, disposition = (str(values.get(f, "")) or None for f in FILTER_FIELDS[:5])
         return Selection(parse_filters(since, until, line, kind, disposition, None, option=""), seat)
     except ValueError as exc:
-        raise error_page(request, web.HTTPBadRequest, "筛选条件有误", str(exc)) from None
+        raise error_page(request, web.HTTPBadRequest, "筛选条件有误", _filter_error(str(exc))) from None
+
+
+FILTER_ERRORS = {  # the field parse_filters names (English, for the CLI) → what the form's user reads
+    "since": "受理起应为日期（如 2026-12-01）或时间（如 2026-12-01T08:30）。",
+    "until": "受理止应为日期（如 2026-12-01）或时间（如 2026-12-01T08:30）。",
+    "line": "号码线路只能是数字（如 12345、12366）。", "request type": "诉求类型无效。", "disposition": "结果无效。",
+}
+
+
+def _filter_error(message: str) -> str:
+    if re.match(r"until .* is not after since", message):
+        return "受理止应晚于受理起。"
+    m = re.match(r"(?:bad|unknown) (since|until|line|request type|disposition)\b", message)
+    return FILTER_ERRORS[m[1]] if m else message
 
 
 def _before(request: web.Request) -> float | None:

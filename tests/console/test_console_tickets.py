@@ -64,6 +64,11 @@ def test_supervisor_searches_views_the_stages_and_unmasks_with_a_reason(
     assert all(t.number in listed for t in tickets.values())
     assert "139****0001" in listed and "13900000001" not in listed
     assert browser.find("#until").get_attribute("placeholder") == f"{date.today()}"  # not before the start's default
+    browser.open("/tickets?line=12a&since=2026-12-05&until=2026-12-01")  # told in Mandarin what to type
+    assert browser.text("#error-message") == "受理止应晚于受理起。"
+    browser.open("/tickets?line=12a")
+    assert browser.text("#error-message") == "号码线路只能是数字（如 12345、12366）。"
+    browser.open("/tickets")
     browser.fill("#line", "12366")
     browser.submit("#search")
     assert [r.text.split()[0] for r in browser.all("#tickets tbody tr")] == [tickets["t.2"].number]
