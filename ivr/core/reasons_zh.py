@@ -30,6 +30,7 @@ KINDS: dict[str, tuple[re.Pattern[str], str]] = {  # error kind → (English rea
     "not_utf8": (re.compile(r"not UTF-8 text: .*"), "不是 UTF-8 文本"),
     "syntax": (re.compile(r"YAML(?: syntax)?: (?P<what>.*)"), "YAML 语法错误：{what}"),
     "key_text": (re.compile(r"a key must be text, not (?P<key>.*)"), "配置项名必须是文字，不能是 {key}"),
+    "unset": (re.compile(r"(?P<var>IVR_[A-Z0-9_]+) is not set(?: \(.*\))?"), "环境变量 {var} 未设置"),
     "field": (re.compile(r"(?P<name>[\w.\[\]-]+): (?P<msg>Field required|Input should be .*|Value error, .*)"),
               "{name}：{msg}"),
 }
