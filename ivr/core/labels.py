@@ -37,6 +37,11 @@ AUDIT_KEYS = {
 AUDIT_VALUES = {"published": "已发布", "refused": "被拒绝", "ok": "成功", "failed": "失败", "locked": "已锁定",
                 "GET": "查看", "POST": "提交", "admin": "管理员", "supervisor": "班长", "agent": "座席"}
 REFUSED = "refused: "  # how a refusal's reason starts in the audit file
+SIGN_IN_REFUSALS = {  # console/views/signin.py's reasons, as the audit file keeps them
+    "wrong name or password": "用户名或密码错误", "busy": "登录请求过多", "too many failures": "失败次数过多",
+    "too many failures from this address": "该地址失败次数过多", "too many failures for this user": "该用户失败次数过多",
+    "too many failures in all": "全部登录失败次数过多",
+}
 EDGES = {  # how the flow lint names the way out of a node (ivr/flows: Edge labels, node types)
     "next": "继续", "else": "其他情况", "goto": "跳转", "otherwise": "否则", "exhausted": "重试用尽",
     "found": "查到工单", "not found": "未查到", "lookup failed": "查询失败", "valid input": "输入有效",
@@ -92,7 +97,10 @@ def audit_key(key: str) -> str:
 
 def audit_reason(reason: str) -> str:
     """``refused: 座席只能查看…`` → ``已拒绝：座席只能查看…``."""
-    return f"已拒绝：{reason.removeprefix(REFUSED)}" if reason.startswith(REFUSED) else reason
+    if not reason.startswith(REFUSED):
+        return reason
+    why = reason.removeprefix(REFUSED)
+    return f"已拒绝：{SIGN_IN_REFUSALS.get(why, why)}"
 
 
 def audit_value(value: object) -> str:

@@ -50,6 +50,7 @@ def test_deadline_rules_audit_commands_and_number_modes() -> None:
     assert labels.audit_command("console tickets show") == "控制台查看完整号码（单张工单）"
     assert labels.audit_command("something else") == "something else"
     assert labels.audit_reason("refused: 座席只能查看自己接听的工单。") == "已拒绝：座席只能查看自己接听的工单。"
+    assert labels.audit_reason("refused: wrong name or password") == "已拒绝：用户名或密码错误"
     assert [labels.number_mode(m) for m in ("merged", "dual", "subcenter")] == ["合并", "双号并行", "分中心"]
     assert labels.flow_path("menu[key * (back)] 7.355s → q[queue] 0s") == "menu[按键 *（返回）] 7.355 秒 → q[转人工排队] 0 秒"
 
