@@ -20,6 +20,7 @@ from markupsafe import Markup, escape
 from console.context import CONSOLE
 from console.csrf import CSRF_FIELD, USER, csrf_token, keep_login_csrf
 from console.users import Role
+from ivr.core import labels
 
 if TYPE_CHECKING:
     from tickets.store import TicketStore
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 TEMPLATES = Path(__file__).parent / "templates"
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                           undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_env.globals["zh"] = labels  # the Mandarin of stored English values (ivr/core/labels.py)
 
 
 @dataclass(frozen=True)

@@ -150,8 +150,8 @@ def check_draft(config_dir: Path, rel: str, text: str, catalog: "PromptCatalog")
         return line.replace(str(draft), str(config_dir))
 
     timings = [dataclasses.replace(t, file=located(t.file)) for t in report.timings]
-    return CheckReport([located(p) for p in foreign + report.problems], timings,
-                       [located(n) for n in report.notes], report.summary, report.version)
+    return dataclasses.replace(report, problems=[located(p) for p in foreign + report.problems], timings=timings,
+                               warnings=[located(w) for w in report.warnings])
 
 
 def foreign_sections(path: Path, rel: str) -> list[str]:

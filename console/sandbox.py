@@ -72,8 +72,8 @@ def to_json(report: CheckReport) -> dict[str, Any]:
 
 
 def from_json(data: dict[str, Any]) -> CheckReport:
-    return CheckReport(list(data["problems"]), [FlowTiming(**t) for t in data["timings"]], list(data["notes"]),
-                       list(data["summary"]), str(data["version"]))
+    return CheckReport(**{**data, "timings": [FlowTiming(**t) for t in data["timings"]],
+                          "slowest": [tuple(s) for s in data["slowest"]]})
 
 
 def limit(limits: Limits) -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+from pathlib import Path
 
 from ivr.cli import UsageError, config_dir
+from ivr.config import load_config, state_dir
 from testbed.bed import TestBed, running_beds
 from testbed.cluster import ClusterBed, running_clusters
+from testbed.console import private_config
 from testbed.processes import pid_alive
 from testbed.runners import TestbedError, select_runner
 
@@ -56,7 +60,13 @@ def _run(args: argparse.Namespace) -> int:
         if args.nodes:
             return cluster_up(config_dir(args), args.nodes, engines, args.sentinel, args.name, args.runner)
         bed = TestBed(config_dir(args), name=args.name, runner=args.runner, engines=engines, sentinel=args.sentinel)
-        st = bed.start(progress)
+        if args.engine or args.engines:  # its console publishes: into a copy, never the checkout's files
+            bed.loaded = load_config(deployment(bed.loaded.config_dir, bed.name))
+        try:
+            st = bed.start(progress)
+        except BaseException:
+            shutil.rmtree(deployments() / bed.name, ignore_errors=True)
+            raise
         if args.engine or args.engines:
             bed.start_engines()
         print(f"test bed {st.name} is up ({st.runner} runner)")
@@ -73,6 +83,8 @@ def _run(args: argparse.Namespace) -> int:
         else:
             print(f"  Redis    {st.redis_url}")
         print(f"  files    {st.dir}")
+        if args.engine or args.engines:
+            print(f"  config   {st.config_dir}   (the bed's copy: its console publishes there)")
         print(f"stop it with: ivr testbed down {st.name}")
         return 0
     if args.action == "down":
@@ -86,6 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         names = [args.name] if args.name else [b.name for b in running_beds()]
         for name in names:
             TestBed.attach(name).stop()
+            shutil.rmtree(deployments() / name, ignore_errors=True)
             print(f"test bed {name} stopped")
         return 0
     beds, clusters = running_beds(), running_clusters()
@@ -101,6 +114,19 @@ def _run(args: argparse.Namespace) -> int:
         node = f"  (node of {b.cluster})" if b.cluster else ""
         print(f"{b.name}  {alive}  sip:{b.sip_port} ami:{b.ami_port} agi:{b.agi_port} redis:{b.redis_port}  {b.dir}{node}")
     return 0
+
+
+def deployments() -> Path:
+    return state_dir() / "deployments"
+
+
+def deployment(config: Path, name: str) -> Path:
+    """Bed ``name``'s own copy of ``config`` (prompts/ beside it, shared as in ``ivr demo``); its
+    ``config/``. ``down`` removes it."""
+    root = deployments() / name
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    return private_config(config, root)
 
 
 def cluster_up(config: str, nodes: int, engines: int, sentinel: bool, name: str | None, runner: str | None) -> int:

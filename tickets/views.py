@@ -11,7 +11,7 @@ import asyncio
 import codecs
 import re
 from datetime import datetime
-from typing import Any, AsyncIterator, Iterable
+from typing import Any, AsyncIterator, Callable, Iterable
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -59,7 +59,21 @@ def _selection(request: web.Request, values: Any) -> Selection:
         since, until, line, kind, disposition = (str(values.get(f, "")) or None for f in FILTER_FIELDS[:5])
         return Selection(parse_filters(since, until, line, kind, disposition, None, option=""), seat)
     except ValueError as exc:
-        raise error_page(request, web.HTTPBadRequest, "筛选条件有误", str(exc)) from None
+        raise error_page(request, web.HTTPBadRequest, "筛选条件有误", _filter_error(str(exc))) from None
+
+
+FILTER_ERRORS = {  # the field parse_filters names (English, for the CLI) → what the form's user reads
+    "since": "受理起应为日期（如 2026-12-01）或时间（如 2026-12-01T08:30）。",
+    "until": "受理止应为日期（如 2026-12-01）或时间（如 2026-12-01T08:30）。",
+    "line": "号码线路只能是数字（如 12345、12366）。", "request type": "诉求类型无效。", "disposition": "结果无效。",
+}
+
+
+def _filter_error(message: str) -> str:
+    if re.match(r"until .* is not after since", message):
+        return "受理止应晚于受理起。"
+    m = re.match(r"(?:bad|unknown) (since|until|line|request type|disposition)\b", message)
+    return FILTER_ERRORS[m[1]] if m else message
 
 
 def _before(request: web.Request) -> float | None:
@@ -86,7 +100,7 @@ async def ticket_list(request: web.Request) -> web.Response:
     return render(request, "tickets.html", tickets=_masked(page.tickets), total=page.total, older=older,
                   query=query, seat=selection.seat, labels=_labels(), paged="before" in request.query, overdue_only=False,
                   export_query=urlencode({f: v for f, v in query.items() if v}),
-                  since=f"{selection.filters.since:%Y-%m-%d %H:%M}")
+                  since=f"{selection.filters.since:%Y-%m-%d %H:%M}", until=f"{datetime.now():%Y-%m-%d}")
 
 
 async def _overdue_list(request: web.Request, selection: Selection) -> web.Response:
@@ -98,7 +112,7 @@ async def _overdue_list(request: web.Request, selection: Selection) -> web.Respo
     query = {f: "" for f in FILTER_FIELDS}
     return render(request, "tickets.html", tickets=_masked(found), total=len(found), older="", query=query,
                   seat=selection.seat, labels=_labels(), paged=False, export_query="", overdue_only=True,
-                  since=f"{selection.filters.since:%Y-%m-%d %H:%M}")
+                  since=f"{selection.filters.since:%Y-%m-%d %H:%M}", until=f"{datetime.now():%Y-%m-%d}")
 
 
 @routes.get("/tickets/export.csv")
@@ -165,11 +179,19 @@ async def ticket_unmask(request: web.Request) -> web.Response:
 
 def _detail(request: web.Request, ticket: Ticket, *, unmasked: bool) -> web.Response:
     shown = _masked([ticket], unmasked)[0]
-    return render(request, "ticket.html", t=shown, steps=call_steps(shown), unmasked=unmasked, labels=_labels(),
+    title = queue_title(request)
+    return render(request, "ticket.html", t=shown, steps=call_steps(shown, title), unmasked=unmasked, labels=_labels(),
+                  queue=title(shown.queue) if shown.queue else "",
                   can_unmask=current_user(request).role in ("admin", "supervisor"),
                   deadline=export.deadline_due(shown.deadline),
                   transfers=[export.transfer_text(x) for x in shown.transfers],
                   legs=[{**leg, "at": leg_time(leg.get("at"))} for leg in (shown.callback or {}).get("attempts") or []])
+
+
+def queue_title(request: web.Request) -> Callable[[str], str]:
+    """A queue's display name as the wallboard shows it (``general`` → 7×24综合座席)."""
+    queues = request.app[CONSOLE].settings().queues
+    return lambda name: queues[name].title if name in queues and queues[name].title else name
 
 
 def _reason(request: web.Request, reason: Any) -> str:

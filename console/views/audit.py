@@ -1,5 +1,7 @@
 """The audit log, for admins, read-only: unmasked reads (CLI and console), sign-ins, flow and
-number-plan publishes. Nothing in the console writes to it except the actions themselves."""
+number-plan publishes. Nothing in the console writes to it except the actions themselves.
+The file keeps UTC and English commands (scripts read it); the page shows local time, as the
+tickets do, and Mandarin (ivr/core/labels.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from console.auth import roles
 from console.context import CONSOLE
 from console.pages import nav, render
 from tickets.audit import UNREADABLE, read_audit
+from tickets.export import local_time
 
 routes = web.RouteTableDef()
 nav("/audit", "审计日志", "admin", order=80)
@@ -29,4 +32,4 @@ async def audit(request: web.Request) -> web.Response:
         entries = [e for e in entries if wanted in f"{e.user} {e.command} {e.reason} {e.what}"]
     newest = list(reversed(entries))[:SHOWN]
     return render(request, "audit.html", entries=newest, unreadable=UNREADABLE, total=len(entries), q=wanted, problem=problem,
-                  log_path=str(console.audit_log))
+                  local_time=local_time)

@@ -14,7 +14,8 @@ from console.context import CONSOLE, Console
 from console.engine_status import engine_table
 from console.pages import error_page, nav, render
 from console.publish import ConfigFiles, Outcome, editable_files, is_number_plan
-from ivr.check_report import report
+from ivr.check_report import relative, report
+from ivr.flows.sim_words import ZH
 from ivr.flows.simulator import script, simulate
 
 routes = web.RouteTableDef()
@@ -45,6 +46,7 @@ async def flow_list(request: web.Request) -> web.Response:
     assert console.flows is not None
     live = console.flows.current
     return render(request, "flows.html", files=editable_files(files.config_dir), live=report(live),
+                  rel=lambda text: relative(text, files.config_dir),
                   version=live.version, numbers=sorted(live.settings.numbers.items()), plan=live.settings.plan,
                   engines=await engine_table(console.redis))
 
@@ -112,7 +114,8 @@ def _page(request: web.Request, rel: str, text: str, outcome: Outcome | None, *,
     assert console.flows is not None
     return render(request, "flow.html", status=status, rel=rel, text=text, outcome=outcome, checked=checked,
                   number_plan=is_number_plan(rel), versions=files.versions(rel), shown_version=shown_version,
-                  live_version=console.flows.version, can_publish=current_user(request).role == "admin")
+                  live_version=console.flows.version, can_publish=current_user(request).role == "admin",
+                  root=files.config_dir, relative=relative)
 
 
 @routes.get("/flows/simulate")
@@ -127,7 +130,7 @@ async def flow_simulate(request: web.Request) -> web.Response:
         if not number.isdigit():
             lines.append("号码只能是数字。")
         else:
-            await simulate(console.flows.current, number, script(keys.split(",") if keys else []), lines.append)
+            await simulate(console.flows.current, number, script(keys.split(",") if keys else []), lines.append, words=ZH)
     return render(request, "simulate.html", number=number, keys=keys, lines=lines)
 
 

@@ -37,7 +37,7 @@ async def wallboard(request: web.Request) -> web.Response:
     settings, user = request.app[CONSOLE].settings(), current_user(request)
     return render(request, "wallboard.html", board=snapshot, agent_columns=AGENT_COLUMNS, agent_labels=AGENT_LABELS,
                   nodes=node_columns(settings),
-                  seats=await _seats(request) if settings.supervision.supervisors else [], seat_labels=STATE_LABELS,
+                  seats=await _seats(request), can_supervise=bool(settings.supervision.supervisors), seat_labels=STATE_LABELS,
                   supervise=choices(settings.supervision, user.name, user.role),
                   supervise_message=SUPERVISE_MESSAGES.get(request.query.get("supervise", ""), ""))
 
@@ -52,7 +52,8 @@ def node_columns(settings: Settings) -> list[tuple[str, str]]:
 
 
 async def _seats(request: web.Request) -> list[dict[str, Any]]:
-    """Each configured seat and its state now, for the rows a supervisor joins a call from."""
+    """Each configured seat and its state now: the rows link to the seat's desk, and a supervisor
+    joins a call from them (when supervision is configured)."""
     console = request.app[CONSOLE]
     raw = cast(dict[str, str], await console.redis.hgetall(keyspace.SEATS))
     now = datetime.now().timestamp()

@@ -24,6 +24,7 @@ from ivr.flows.base import TicketLookup, keyed_number
 from ivr.flows.lint import CatalogTiming, timing_for
 from ivr.flows.flowset import FlowSet
 from ivr.flows.progress import TicketQuery
+from ivr.flows.sim_words import EN, Words
 from ivr.flows.runner import CallRecord, run_call
 from ivr.core.route import HangupRoute, QueueRoute, Route, TransferRoute
 from tickets.model import Deadline, Ticket
@@ -74,8 +75,9 @@ def demo_ticket(caller: str) -> Ticket:
 class ScriptedChannel(InMemoryVariables):
     """A :class:`~ivr.core.channel.Channel` that answers from ``ask`` and reports to ``say``."""
 
-    def __init__(self, flows: FlowSet, ask: Ask, say: Callable[[str], None], timing: CatalogTiming):
-        self.ask, self.say, self.timing = ask, say, timing
+    def __init__(self, flows: FlowSet, ask: Ask, say: Callable[[str], None], timing: CatalogTiming,
+                 words: Words = EN):
+        self.ask, self.say, self.timing, self.words = ask, say, timing, words
         self.catalog = flows.catalog
         self.prompt_of = {flows.catalog.sound(pid): pid for pid in flows.catalog.prompts}
         self.clock = 0.0
@@ -84,33 +86,33 @@ class ScriptedChannel(InMemoryVariables):
     def now(self) -> float:
         return self.clock
 
-    def _emit(self, text: str) -> None:
-        self.say(f"{self.clock:6.1f}s  {text}")
+    def _emit(self, kind: str, **fields: object) -> None:
+        self.say(f"{self.clock:6.1f}s  {self.words[kind].format(**fields)}")
 
     def _play(self, sound: str) -> None:
         pid = self.prompt_of.get(sound)
         if pid is None:
-            self._emit(f"play {sound}")
+            self._emit("play_sound", sound=sound)
             return
         seconds = self.timing.prompt(pid)
-        estimated = " (estimated)" if pid in self.timing.estimated else ""
-        self._emit(f"play {pid} 「{self.catalog.prompts[pid].text_zh}」 {seconds:g}s{estimated}")
+        estimated = self.words["estimated"] if pid in self.timing.estimated else ""
+        self._emit("play", pid=pid, text=self.catalog.prompts[pid].text_zh, seconds=seconds, estimated=estimated)
         self.clock += seconds
 
     def _input(self, timeout_ms: int, max_digits: int) -> str:
         timeout = timeout_ms / 1000
-        self._emit(f"wait up to {timeout:g}s{' per digit' if max_digits > 1 else ''} for {max_digits} digit{'s' * (max_digits > 1)}")
+        self._emit("wait_digits" if max_digits > 1 else "wait", seconds=timeout, digits=max_digits)
         answer = self.ask(f"keys (up to {max_digits}, empty = silence)> ")
         if answer is None:
-            self._emit("caller hangs up")
+            self._emit("hangs_up")
             raise CallerHungUp()
         digits = "".join(c for c in answer.split("#")[0] if c in "0123456789*")[:max_digits]
         if digits:
             self.clock += TYPING_SECONDS
-            self._emit(f"caller presses {digits}")
+            self._emit("presses", digits=digits)
         else:
             self.clock += timeout * max_digits
-            self._emit("no input (timeout)")
+            self._emit("timeout")
         return digits
 
     async def stream(self, sound: str, escape_digits: str = "") -> str:
@@ -125,29 +127,30 @@ class ScriptedChannel(InMemoryVariables):
         return self._input(timeout_ms, 1)
 
     async def say_digits(self, digits: str, escape_digits: str = "") -> str:
-        self._emit(f"say digits {digits}")
+        self._emit("say_digits", digits=digits)
         self.clock += self.timing.digits(len(digits))
         return ""
 
     async def say_number(self, number: int, escape_digits: str = "") -> str:
-        self._emit(f"say number {number}")
+        self._emit("say_number", number=number)
         self.clock += self.timing.digits(len(str(number)))
         return ""
 
     async def exec(self, application: str, args: str = "") -> str:
-        self._emit(f"exec {application}({args})")
+        self._emit("exec", application=application, args=args)
         return "0"
 
 
-def describe_route(route: Route) -> str:
+def describe_route(route: Route, words: Words = EN, title: Callable[[str], str] = str) -> str:
+    """Where the call went; ``title`` names queues and sub-centers as staff know them."""
     if isinstance(route, QueueRoute):
-        return f"queue {route.queue} (priority {route.priority})"
-    if isinstance(route, TransferRoute) and route.closed:
-        return f"{route.trunk} closed now (its hours): not dialed; subcenter_closed, then queue {route.fallback_queue} or a callback"
+        return words["queue"].format(queue=title(route.queue), priority=route.priority)
     if isinstance(route, TransferRoute):
-        return f"transfer to {route.number} via trunk {route.trunk} (ring {route.ring_timeout}s, then queue {route.fallback_queue})"
+        kind = "closed" if route.closed else "transfer"
+        return words[kind].format(trunk=title(route.trunk), fallback=title(route.fallback_queue), number=route.number,
+                                  ring=route.ring_timeout)
     assert isinstance(route, HangupRoute)
-    return "hangup"
+    return words["hangup"]
 
 
 async def simulate(
@@ -159,28 +162,39 @@ async def simulate(
     caller: str = "13800000000",
     at: datetime | None = None,
     tickets: TicketLookup | None = None,
+    words: Words = EN,
 ) -> CallRecord:
-    """Run one simulated call and report it through ``say``, line by line.
+    """Run one simulated call and report it through ``say``, line by line, in ``words``'s language
+    (with :data:`~ivr.flows.sim_words.ZH`, queues and sub-centers by their display names).
 
     ``tickets`` is what a progress query finds; by default one demo ticket of ``caller``.
     """
     matters = {m: x.prompt for m, x in flows.settings.out_of_scope.items()}
-    channel = ScriptedChannel(flows, ask, say, timing_for(flows.catalog, flows.flows, matters))
+    channel = ScriptedChannel(flows, ask, say, timing_for(flows.catalog, flows.flows, matters), words)
     call = CallInfo(unique_id="simulated", channel="Local/simulated", dialed=dialed, caller=caller)
     started = at or datetime.now().astimezone()
-    say(f"call to {dialed} from {caller} at {started:%Y-%m-%d %H:%M %a}, config version {flows.version}")
+    say(words["start"].format(dialed=dialed, caller=caller, at=started, version=flows.version))
     for problem in flows.lint_problems:
-        say(f"lint: {problem}")
+        say(words["lint"].format(problem=problem))
     if tickets is None:
         tickets = InMemoryTickets([demo_ticket(caller)])
         if any(isinstance(n, TicketQuery) for f in flows.flows.values() for n in f.nodes.values()):
-            say(f"tickets: demo ticket {DEMO_TICKET_NUMBER} of {caller} (key {keyed_number(DEMO_TICKET_NUMBER)})")
+            say(words["demo"].format(number=DEMO_TICKET_NUMBER, caller=caller, key=keyed_number(DEMO_TICKET_NUMBER)))
     record = await run_call(flows, call, channel, now=lambda: started, clock=channel.now, tickets=tickets)
-    say(f"path: {' → '.join(f'{v.flow}/{v.node}' for v in record.visits) or '(none)'}")
+    say(words["path"].format(path=" → ".join(f"{v.flow}/{v.node}" for v in record.visits) or words["no_path"]))
+    keys = ",".join(record.keys) or words["no_keys"]
     if record.hung_up:
-        say(f"caller hung up after {channel.clock:g}s; keys {','.join(record.keys) or 'none'}")
+        say(words["hung_up"].format(seconds=channel.clock, keys=keys))
     else:
-        say(f"route: {describe_route(record.route)} after {channel.clock:g}s; keys {','.join(record.keys) or 'none'}")
+        title = str if words is EN else _titles(flows)
+        say(words["routed"].format(route=describe_route(record.route, words, title), seconds=channel.clock, keys=keys))
     if record.error:
-        say(f"engine error: {record.error}")
+        say(words["error"].format(error=record.error))
     return record
+
+
+def _titles(flows: FlowSet) -> Callable[[str], str]:
+    """Queue and sub-center names → their titles (the wallboard's)."""
+    titles = {**{n: s.title for n, s in flows.settings.subcenters.items()},
+              **{n: q.title for n, q in flows.settings.queues.items()}}
+    return lambda name: titles.get(name) or name

@@ -7,6 +7,7 @@ import re
 
 from testbed.browser import Browser
 from testbed.console import LINE_BREAKERS, ConsoleSite, admin_audit_page, http_client, shows_every_line, sign_in_http
+from tickets.export import local_time
 
 
 def test_only_admins_read_the_audit_log_and_nobody_edits_it(browser: Browser, console: ConsoleSite) -> None:
@@ -17,7 +18,9 @@ def test_only_admins_read_the_audit_log_and_nobody_edits_it(browser: Browser, co
     browser.at(console.url).sign_in(admin).open("/audit")
     rows = browser.all("#audit tbody tr")
     newest = rows[0].text
-    assert "console sign-in" in newest and f"{admin.name}@console" in newest
+    assert "控制台登录" in newest and f"{admin.name}@console" in newest
+    at = console.audit()[-1].at  # the file keeps UTC; the page shows the tickets' local time
+    assert local_time(at) in newest and "T" not in newest.split()[1]
     assert len(rows) == len(console.audit())
     lines = len(console.audit())
     for method in ("POST", "PUT", "DELETE"):

@@ -19,6 +19,12 @@ def test_admin_signs_in_and_sees_the_users(browser: Browser, console: ConsoleSit
     assert browser.find("#whoami").get_attribute("data-role") == "admin"
     entry = [e for e in console.audit() if e.user == f"{admin.name}@console"][-1]
     assert entry.command == "console sign-in" and entry.reason == ""
+    seat = console.account("agent").agent
+    browser.open("/users")  # an admin opens a seat's desk from its user, as from the wallboard
+    browser.submit("", browser.find(f'#users a.desk-link[href="/desk/{seat}"]'))
+    assert browser.path == f"/desk/{seat}"
+    browser.open("/wallboard")  # each seat row of the wallboard links to its desk
+    assert browser.find(f'#seats tr[data-agent="{seat}"] a.desk-link').get_attribute("href").endswith(f"/desk/{seat}")
 
 
 def test_wrong_password_is_refused_and_audited(browser: Browser, console: ConsoleSite) -> None:

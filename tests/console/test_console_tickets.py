@@ -4,7 +4,7 @@ tickets and is refused another seat's, and any unmasked number (403)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -63,6 +63,12 @@ def test_supervisor_searches_views_the_stages_and_unmasks_with_a_reason(
     listed = browser.text("#tickets")
     assert all(t.number in listed for t in tickets.values())
     assert "139****0001" in listed and "13900000001" not in listed
+    assert browser.find("#until").get_attribute("placeholder") == f"{date.today()}"  # not before the start's default
+    browser.open("/tickets?line=12a&since=2026-12-05&until=2026-12-01")  # told in Mandarin what to type
+    assert browser.text("#error-message") == "受理止应晚于受理起。"
+    browser.open("/tickets?line=12a")
+    assert browser.text("#error-message") == "号码线路只能是数字（如 12345、12366）。"
+    browser.open("/tickets")
     browser.fill("#line", "12366")
     browser.submit("#search")
     assert [r.text.split()[0] for r in browser.all("#tickets tbody tr")] == [tickets["t.2"].number]
@@ -72,6 +78,8 @@ def test_supervisor_searches_views_the_stages_and_unmasks_with_a_reason(
     stages = [r.get_attribute("data-stage") for r in browser.all("#timeline tbody tr")]
     assert stages == ["受理", "IVR", "排队", "座席", "座席", "结束"]
     assert "流程 main" in browser.text("#timeline") and "投诉" in browser.text("#request-type")
+    assert "7×24综合座席，排第 1 位" in browser.text("#timeline")  # stored in English, shown in Mandarin
+    assert "agent1001，等待 7.0 秒后接通" in browser.text("#timeline") and "已接听" in browser.text("#timeline")
     browser.fill("#reason", "回访投诉人")
     browser.submit("#unmask")
     assert browser.text("#caller") == "13900000001"
@@ -84,7 +92,7 @@ def test_supervisor_searches_views_the_stages_and_unmasks_with_a_reason(
     assert "139****0003" in csv["text"] and "13900000003" not in csv["text"]
 
     browser.at(console.url).sign_in(console.account("admin")).open("/audit")  # the admin sees that read
-    row = [r.text for r in browser.all("#audit tbody tr") if "console tickets show" in r.text][0]
+    row = [r.text for r in browser.all("#audit tbody tr") if "控制台查看完整号码（单张工单）" in r.text][0]
     assert f"{supervisor.name}@console" in row and "回访投诉人" in row and "13900000001" not in row
 
 

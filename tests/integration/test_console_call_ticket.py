@@ -1,5 +1,7 @@
 """A real call's ticket in the console: the seat that answered sees it on its tickets page with
-the call's stages (IVR → queue → agent), the caller masked; another seat's agent is refused."""
+the call's stages (IVR → queue → agent), the caller masked; another seat's agent is refused.
+An admin reads the same ticket, before and after unmasking, its audit line and the simulator, all
+in Mandarin (testbed/wording.py): the stored English values are translated where shown."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from testbed.browser import Browser
 from testbed.calls import Phones, closed_ticket
 from testbed.console import ConsoleSite
 from testbed.sipp import keys
+from testbed.wording import english_words
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
 
@@ -39,3 +42,18 @@ async def test_the_answering_seat_sees_the_calls_ticket_and_another_seat_does_no
     browser.at(console.url).sign_in(console.account("agent", other)).open(f"/tickets/{ticket.number}")
     assert browser.text("#error-title") == "无权访问"
     assert browser.fetch(f"/tickets/{ticket.number}")["status"] == 403
+
+    admin = console.account("admin")
+    names = [admin.name, ticket.ivr.flow, *engine.settings.agents]
+    browser.at(console.url).sign_in(admin).open(f"/tickets/{ticket.number}")
+    masked = browser.text("main")
+    assert engine.settings.queues["general"].title in browser.text("#queue")
+    browser.fill("#reason", "回访核实诉求")
+    unmasked = browser.submit("#unmask").text("main")
+    assert caller in browser.text("#caller")
+    audit = browser.open(f"/audit?q={ticket.number}").text("#audit")
+    assert "回访核实诉求" in audit
+    simulated = browser.open("/flows/simulate?number=12345&keys=1").text("#simulation")
+    found = {page: english_words(text, names) for page, text in
+             (("ticket", masked), ("unmasked", unmasked), ("audit", audit), ("simulator", simulated))}
+    assert not any(found.values()), found

@@ -58,7 +58,8 @@ async def test_admin_publishes_a_broken_flow_then_a_good_one_and_a_new_call_take
         browser.submit("#publish")
         line = original[: original.index('    repeat_key: "9"\n')].count("\n") + 2
         assert browser.find("#result").get_attribute("data-ok") == "false"
-        assert f"{path}:{line}:5: unknown key 'colour'" in browser.text("#problems")
+        assert f"flows/sample.yaml:{line}:5: 未知的配置项 'colour'" in browser.text("#problems")
+        assert str(config_dir.resolve()) not in browser.text("#problems")  # no server paths to staff
         assert browser.text("#live-version") == live
         queue, record = await level2_zero_call(phones, ami, redis)  # the running flow still answers
         assert (queue, record["flow_version"]) == ("q-general", live)
@@ -86,7 +87,7 @@ async def test_admin_publishes_a_broken_flow_then_a_good_one_and_a_new_call_take
 
     browser.open("/audit")  # the admin reads them in the console
     commands = [row.find_element("css selector", ".command").text for row in browser.all("#audit tbody tr")]
-    assert commands[:3] == ["console flow publish", "console flow publish", "console sign-in"]
+    assert commands[:3] == ["控制台发布流程", "控制台发布流程", "控制台登录"]
 
 
 async def test_a_yaml_bomb_through_the_check_and_ivr_reload_leaves_the_engine_flat_and_answering(
@@ -104,7 +105,7 @@ async def test_a_yaml_bomb_through_the_check_and_ivr_reload_leaves_the_engine_fl
     before = rss_kib(pid)
     browser.submit("#check")
     problems = browser.text("#problems")
-    assert f"{(config_dir / 'flows' / 'main.yaml').resolve()}:2:5: anchor &l0 is not allowed" in problems
+    assert "flows/main.yaml:2:5: 不允许使用 YAML 锚点或别名 &l0" in problems
     bomb = config_dir / "flows" / "bomb.yaml"
     bomb.write_text(ISSUE_BOMB, encoding="utf-8")
     try:
@@ -146,7 +147,7 @@ async def test_a_plan_that_injects_dialplan_is_refused_and_asterisk_keeps_answer
     browser.submit("#publish")
     line = hostile[: hostile.index('"12366":')].count("\n") + 1
     assert browser.find("#result").get_attribute("data-ok") == "false"
-    assert f"{path.resolve()}:{line}:" in browser.text("#problems") and "U+000A is not allowed" in browser.text("#problems")
+    assert f"plans/anhui-2021.yaml:{line}:" in browser.text("#problems") and "换行符 U+000A，不允许" in browser.text("#problems")
     assert path.read_text(encoding="utf-8") == original
     try:
         path.write_text(hostile, encoding="utf-8")

@@ -58,6 +58,8 @@ def test_given_cli_bed_with_engine_when_a_demo_call_is_placed_and_the_bed_brough
     pids = [state.asterisk_pid, state.redis_pid, state.engine_pid]
     assert all(pid_alive(p) for p in pids)
     assert name in ivr("testbed", "status").stdout
+    served = Path(state.config_dir)  # a copy: a publish in its console never rewrites the checkout's files
+    assert served.is_dir() and not served.resolve().is_relative_to(REPO) and f"config   {served}" in up.stdout
 
     demo = ivr("demo", "--bed", name)
     assert demo.returncode == 0, demo.stdout + demo.stderr
@@ -68,6 +70,7 @@ def test_given_cli_bed_with_engine_when_a_demo_call_is_placed_and_the_bed_brough
     assert down.returncode == 0, down.stderr
     assert not any(pid_alive(p) for p in pids)
     assert not Path(state.dir).exists()
+    assert not served.exists()
     assert not registry_file(name).exists()
     assert all(port_is_free(p) for p in (state.sip_port, state.ami_port, state.agi_port, state.redis_port))
 

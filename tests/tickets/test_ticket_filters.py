@@ -34,4 +34,4 @@ def test_the_ivr_path_comes_right_after_receipt_among_the_stages() -> None:
     steps = call_steps(t)
     assert [(s.stage, s.event) for s in steps] == [("受理", "来电受理"), ("IVR", "语音导航"), ("排队", "进入队列"),
                                                   ("座席", "座席接通"), ("转接", "转接拨出")]
-    assert steps[1].detail == "流程 main：main/greeting → main/menu；按键 1；去向 queue"
+    assert steps[1].detail == "流程 main：main/greeting → main/menu；按键 1；去向 转人工排队"

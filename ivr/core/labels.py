@@ -1,0 +1,109 @@
+"""The console's Mandarin for the values the platform stores in English.
+
+Tickets, webhooks, logs, the audit file and the CLI keep their English values (departments'
+systems and scripts read them); the console speaks Mandarin to staff, so it translates them
+where it shows them, from this one table. Templates reach it as ``zh`` (console/pages.py).
+A value the table does not know is shown as stored rather than hidden.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ivr.core.reasons_zh import problem_zh  # noqa: F401  (templates: zh.problem_zh, config problems)
+
+NUMBER_MODES = {"main": "主号", "merged": "合并", "dual": "双号并行", "subcenter": "分中心"}
+ROUTES = {"queue": "转人工排队", "transfer": "转分中心", "hangup": "挂机", "fallback": "拨号计划直接转人工"}
+HANGUP_BY = {"caller": "市民挂机", "agent": "座席挂机", "transfer": "已转出", "": "挂机方不明"}
+AUDIT_COMMANDS = {  # the audit file's command → what the staff read (console lines name the console)
+    "console sign-in": "控制台登录", "console refused": "控制台拒绝访问",
+    "console tickets show": "控制台查看完整号码（单张工单）", "console tickets export": "控制台导出完整号码",
+    "console flow publish": "控制台发布流程", "console flow rollback": "控制台回滚流程",
+    "console number-plan publish": "控制台发布号码计划", "console number-plan rollback": "控制台回滚号码计划",
+    "console recording play": "控制台播放录音", "console recording download": "控制台下载录音",
+    "tickets show": "命令行查看完整号码（单张工单）", "tickets list": "命令行查看完整号码（工单列表）",
+    "tickets export": "命令行导出完整号码", "supervise": "监听/强插", "desk seat": "座席状态操作",
+    "desk ticket update": "座席更新工单", "desk transfer": "座席转接", "quality score": "质检评分",
+    "revisit done": "回访完成", "push dead replay": "重推死信", "push dead drop": "丢弃死信",
+    "dept write-back": "部门回写", "dept write-back refused": "部门回写被拒绝",
+}
+AUDIT_KEYS = {
+    "number": "工单号", "file": "文件", "outcome": "结果", "version": "版本", "problems": "问题数", "to": "回滚到",
+    "since": "起", "until": "止", "line": "线路", "type": "诉求类型", "disposition": "结果", "seat": "座席",
+    "recording": "录音", "path": "地址", "method": "请求", "address": "来源地址", "role": "角色", "agent": "座席",
+    "action": "操作", "reason": "理由", "target": "转接目标", "error": "错误", "status": "状态",
+    "endpoint": "推送地址", "id": "编号", "output": "输出",
+}
+AUDIT_VALUES = {"published": "已发布", "refused": "被拒绝", "ok": "成功", "failed": "失败", "locked": "已锁定",
+                "GET": "查看", "POST": "提交", "admin": "管理员", "supervisor": "班长", "agent": "座席"}
+REFUSED = "refused: "  # how a refusal's reason starts in the audit file
+SIGN_IN_REFUSALS = {  # console/views/signin.py's reasons, as the audit file keeps them
+    "wrong name or password": "用户名或密码错误", "busy": "登录请求过多", "too many failures": "失败次数过多",
+    "too many failures from this address": "该地址失败次数过多", "too many failures for this user": "该用户失败次数过多",
+    "too many failures in all": "全部登录失败次数过多",
+}
+EDGES = {  # how the flow lint names the way out of a node (ivr/flows: Edge labels, node types)
+    "next": "继续", "else": "其他情况", "goto": "跳转", "otherwise": "否则", "exhausted": "重试用尽",
+    "found": "查到工单", "not found": "未查到", "lookup failed": "查询失败", "valid input": "输入有效",
+    "queue": "转人工排队", "transfer": "转接", "hangup": "挂机", "self-service, 0 reaches a human": "自助服务，按 0 转人工",
+}
+_EDGE_FORMS = ((re.compile(r"key (\S+) \(back\)"), "按键 {}（返回）"), (re.compile(r"key (\S+)"), "按键 {}"),
+               (re.compile(r"case (\d+)"), "条件 {}"), (re.compile(r"flow (\S+)"), "进入流程 {}"))
+_STEP = re.compile(r"\[([^\]]*)\] ([0-9.]+)s")
+_RULE = re.compile(r"(\d+) working days?|(\d+) h \(crisis\)")
+
+
+def number_mode(mode: str) -> str:
+    return NUMBER_MODES.get(mode, mode)
+
+
+def route(value: str) -> str:
+    return ROUTES.get(value, value)
+
+
+def hangup_by(value: str) -> str:
+    return HANGUP_BY.get(value, value)
+
+
+def edge(label: str) -> str:
+    for pattern, text in _EDGE_FORMS:
+        m = pattern.fullmatch(label)
+        if m:
+            return text.format(m[1])
+    return EDGES.get(label, label)
+
+
+def flow_path(path: str) -> str:
+    """A worst path as the lint writes it, ``menu[key 1] 7.355s → …`` → ``menu[按键 1] 7.355 秒 → …``."""
+    return _STEP.sub(lambda m: f"[{edge(m[1])}] {m[2]} 秒", path)
+
+
+def deadline_rule(rule: str) -> str:
+    """``3 working days`` → ``3 个工作日``; ``24 h (crisis)`` → ``24 小时（应急）``."""
+    m = _RULE.fullmatch(rule.strip())
+    if m is None:
+        return rule
+    return f"{m[1]} 个工作日" if m[1] else f"{m[2]} 小时（应急）"
+
+
+def audit_command(command: str) -> str:
+    """``console tickets show`` → ``控制台查看完整号码（单张工单）``."""
+    return AUDIT_COMMANDS.get(command, command)
+
+
+def audit_key(key: str) -> str:
+    return AUDIT_KEYS.get(key, key)
+
+
+def audit_reason(reason: str) -> str:
+    """``refused: 座席只能查看…`` → ``已拒绝：座席只能查看…``."""
+    if not reason.startswith(REFUSED):
+        return reason
+    why = reason.removeprefix(REFUSED)
+    return f"已拒绝：{SIGN_IN_REFUSALS.get(why, why)}"
+
+
+def audit_value(value: object) -> str:
+    text = str(value)
+    return AUDIT_VALUES.get(text, text)
+
