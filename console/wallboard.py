@@ -78,7 +78,8 @@ def build_snapshot(settings: Settings, seats: Mapping[str, Mapping[str, Any]], w
                    trunks: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The wallboard as plain data (JSON): ``queues`` and ``lines`` rows, ``platform`` totals;
     ``disk``: the recordings disk as the recording worker last measured it (``ivr:recording:disk``);
-    ``trunks``: each node's trunks as its follower last saw them (``ivr:trunks``)."""
+    ``trunks``: each node's trunks as its follower last saw them (``ivr:trunks``);
+    ``agent_satisfaction``: each agent's survey today (:func:`agent_satisfaction`)."""
     waiting = [w for w in waiting if not w.stale(now)]  # (an Asterisk nobody follows left them)
     pending: dict[str, int] = {}
     for request in callbacks:
