@@ -78,7 +78,8 @@ def build_snapshot(settings: Settings, seats: Mapping[str, Mapping[str, Any]], w
                    trunks: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The wallboard as plain data (JSON): ``queues`` and ``lines`` rows, ``platform`` totals;
     ``disk``: the recordings disk as the recording worker last measured it (``ivr:recording:disk``);
-    ``trunks``: each node's trunks as its follower last saw them (``ivr:trunks``)."""
+    ``trunks``: each node's trunks as its follower last saw them (``ivr:trunks``);
+    ``agent_satisfaction``: each agent's survey today (:func:`agent_satisfaction`)."""
     waiting = [w for w in waiting if not w.stale(now)]  # (an Asterisk nobody follows left them)
     pending: dict[str, int] = {}
     for request in callbacks:
@@ -120,7 +121,23 @@ def build_snapshot(settings: Settings, seats: Mapping[str, Mapping[str, Any]], w
         "seats": [{"agent": seat.agent, "state": seat.state(now), "node": str(data.get("node") or "")}
                   for seat, data in sorted(board, key=lambda b: b[0].agent)],
         "trunks": trunk_board(settings, trunks or {}, now),
+        "agent_satisfaction": agent_satisfaction(settings, board, buckets, labels.day),
     }
+
+
+def agent_satisfaction(settings: Settings, board: list[tuple[Seat, Mapping[str, Any]]],
+                       buckets: Mapping[str, Mapping[str, Mapping[str, str]]], day: str) -> list[dict[str, Any]]:
+    """Each agent's survey today (the ``agent:`` buckets, queues/kpi.py), for the supervisor who
+    watches their agents: every agent asked today and every agent logged in now (a seat whose
+    callers are never asked shows too), by seat; the name from the config (none for a seat no
+    longer configured). Never on /metrics: one series per agent is too many."""
+    today = {dimension.partition(":")[2]: _survey([mine], day)
+             for dimension, mine in buckets.items() if dimension.startswith("agent:")}
+    shown = {agent for agent, survey in today.items() if survey["survey_offered"]}
+    shown |= {seat.agent for seat, _ in board if seat.queues}
+    none = _survey([], day)
+    return [{"agent": agent, "name": settings.agents[agent].name if agent in settings.agents else "",
+             "satisfaction_today": today.get(agent, none)} for agent in sorted(shown)]
 
 
 def trunk_board(settings: Settings, raw: Mapping[str, str], now: float) -> list[dict[str, Any]]:
@@ -227,7 +244,7 @@ class WallboardSource:
         seats = cast(dict[str, str], await self.redis.hgetall(keyspace.SEATS))
         waiting = cast(list[str], await self.redis.hvals(keyspace.QUEUE_WAITING))
         callbacks = cast(list[str], await self.redis.hvals(keyspace.CALLBACKS))
-        buckets = await self.tickets.kpi_buckets((labels.day, *labels.trend))
+        buckets = await self.tickets.kpi_buckets((labels.day, *labels.trend), narrow={"agent": (labels.day,)})
         disk = cast(dict[str, str], await self.redis.hgetall(keyspace.RECORDING_DISK))
         trunks = cast(dict[str, str], await self.redis.hgetall(keyspace.TRUNKS))
         return build_snapshot(self.settings(), {a: json.loads(s) for a, s in seats.items()},

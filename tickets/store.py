@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, cast
+from typing import Any, Callable, Mapping, cast
 
 from ivr.core.convert import epoch
 from ivr.store import keyspace
@@ -294,15 +294,22 @@ class TicketStore(RedisJournal):
         buckets = await self.kpi_buckets(win.labels)
         return {**kpi.build_report(win, buckets), "satisfaction": kpi.satisfaction_report(win, buckets)}
 
-    async def kpi_buckets(self, labels: tuple[str, ...] | list[str]) -> dict[str, dict[str, dict[str, str]]]:
+    async def kpi_buckets(self, labels: tuple[str, ...] | list[str],
+                          narrow: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, dict[str, dict[str, str]]]:
         """Dimension (``queue:general``) → bucket label → its counters (text), for every
-        dimension that ever counted a call; one round trip (the wallboard's trend charts)."""
+        dimension that ever counted a call; one round trip (the wallboard's trend charts).
+        ``narrow``: scope → the labels read for that scope instead (the wallboard reads an
+        agent's day only: there are many agents, and no agent has a trend chart)."""
         dimensions = sorted(cast(set[str], await self.redis.smembers(keyspace.KPI_DIMENSIONS)))
-        keys = [keyspace.kpi_bucket(*dimension.partition(":")[::2], label) for dimension in dimensions for label in labels]
+        wanted = [(d, (narrow or {}).get(d.partition(":")[0], tuple(labels))) for d in dimensions]
+        keys = [keyspace.kpi_bucket(*d.partition(":")[::2], label) for d, mine in wanted for label in mine]
         found = json.loads(await self._hashes(keys=keys)) if keys else {}
-        per = len(labels)
-        return {d: {label: found.get(str(i * per + j + 1), {}) for j, label in enumerate(labels)}
-                for i, d in enumerate(dimensions)}
+        out: dict[str, dict[str, dict[str, str]]] = {}
+        i = 0
+        for d, mine in wanted:
+            out[d] = {label: found.get(str(i + j + 1), {}) for j, label in enumerate(mine)}
+            i += len(mine)
+        return out
 
     async def _many(self, linkedids: list[str]) -> list[Ticket]:
         if not linkedids:

@@ -35,8 +35,9 @@
     chart.innerHTML = row.trend_svg;  // built and escaped by the server (no script in it)
   }
   function average(x) { return x === null || x === undefined ? "—" : x.toFixed(2); }
-  function surveyCells(tr, s) {  // today's satisfaction survey (queues/kpi.py with_shares)
+  function surveyCells(tr, s, share) {  // today's satisfaction survey (queues/kpi.py with_shares)
     td(tr, "survey-rated", s.rated + "/" + s.survey_offered);
+    if (share) td(tr, "survey-rated-share", pct(s.rated_share));
     td(tr, "survey-average", average(s.average));
     td(tr, "survey-satisfied", pct(s.satisfied_share));
     td(tr, "survey-low", s.low_rated);
@@ -65,6 +66,15 @@
     kpiCells(tr, row);
     return tr;
   }
+  function agentRow(a) {  // 座席满意度: one agent's survey today; its low ratings in red
+    var tr = document.createElement("tr");
+    tr.dataset.agent = a.agent;
+    td(tr, "agent", a.agent).className = "mono";
+    td(tr, "name", a.name);
+    surveyCells(tr, a.satisfaction_today, true);
+    tr.lastChild.classList.toggle("alarm", a.satisfaction_today.low_rated > 0);
+    return tr;
+  }
   function fill(id, rows) {
     var body = document.querySelector("#" + id + " tbody");
     body.replaceChildren.apply(body, rows);
@@ -74,6 +84,7 @@
     var columns = queues.dataset.agentColumns.split(",");
     fill("queues", board.queues.map(function (r) { return queueRow(r, columns); }));
     fill("lines", board.lines.map(lineRow));
+    fill("agent-satisfaction", (board.agent_satisfaction || []).map(agentRow));
     nodes();
     seatRows();
     trunkRows();

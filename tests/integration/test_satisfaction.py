@@ -1,8 +1,10 @@
 """Satisfaction counted from real calls: three sipp calls through the general queue whose agent
 hangs up, the callers keying 5 and 2 in the survey and the third hanging up at the question (each
 call costs 5–11 s: three cover satisfied, low and unrated); `ivr stats --json`, the wallboard
-(``/wallboard.json``) and ``/metrics`` give the hand-counted figures per queue, line and agent
-(asked 3, rated 2, average 3.5, 1 of 2 satisfied, 1 low); the low one is on the 回访 list."""
+(``/wallboard.json``) and ``/metrics`` give the hand-counted figures per queue and line (asked 3,
+rated 2, average 3.5, 1 of 2 satisfied, 1 low); `ivr stats` and the wallboard — its JSON and its
+座席满意度 table in Chromium — per agent, counted by hand from the tickets (the bed's seats share
+the calls as the queue rings them); the low one is on the 回访 list."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pytest
 
 from ivr.ami.client import AmiClient
 from testbed.bed import BedState, TestBed
+from testbed.browser import Browser
 from testbed.calls import Phones, closed_ticket, run_ivr, until
 from testbed.console import ConsoleSite, http_client, metric, sign_in_http
 from testbed.sipp import Key, keys
@@ -71,14 +74,36 @@ def general_today(snapshot: dict[str, Any]) -> dict[str, int]:
     return figures(row["satisfaction_today"])
 
 
+def agents_today(snapshot: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """The wallboard's 座席满意度 rows: agent → today's figures."""
+    return {row["agent"]: figures(row["satisfaction_today"]) for row in snapshot["agent_satisfaction"]}
+
+
+def by_hand(calls: list[Ticket]) -> dict[str, dict[str, int]]:
+    """Each answering agent's figures counted from its tickets."""
+    out = {}
+    for agent in {t.agent for t in calls}:
+        rated = [t.satisfaction for t in calls if t.agent == agent and t.satisfaction is not None]
+        out[agent] = {"survey_offered": sum(t.agent == agent for t in calls), "rated": len(rated),
+                      "rating_sum": sum(rated), "satisfied": sum(r >= 4 for r in rated),
+                      "low_rated": sum(r <= 2 for r in rated)}
+    return out
+
+
+def pct(share: float) -> str:
+    return f"{share * 100:.1f}%"  # as wallboard.js writes a share
+
+
 async def test_given_ratings_5_2_and_none_then_stats_wallboard_and_metrics_count_them_as_by_hand(
     engine: TestBed, phones: Phones, ami: AmiClient, tickets: TicketStore, state: BedState, console: ConsoleSite,
+    browser: Browser,
 ) -> None:
     start = datetime.now().astimezone()
     since = (start - timedelta(minutes=10)).isoformat(timespec="seconds")
     await all_closed(tickets, (start - timedelta(hours=1)).timestamp())
     before = await stats(state, since)
-    board_before = general_today(await board(console))
+    snapshot_before = await board(console)
+    board_before, agents_before = general_today(snapshot_before), agents_today(snapshot_before)
     rated_metric = 'ivr_satisfaction_calls_today{name="general",outcome="rated",scope="queue"}'
     metric_before = max(metric(console, rated_metric), 0.0)
 
@@ -97,12 +122,9 @@ async def test_given_ratings_5_2_and_none_then_stats_wallboard_and_metrics_count
 
     after = await until(counted, 20, 0.5)
     assert figures(after["lines"]["12345"]) == line_expected
-    for agent in {t.agent for t in calls}:
-        mine = [t for t in calls if t.agent == agent]
-        rated = [t.satisfaction for t in mine if t.satisfaction is not None]
-        assert figures(after["agents"][agent]) == plus(figures(before["agents"].get(agent)), **{
-            "survey_offered": len(mine), "rated": len(rated), "rating_sum": sum(rated),
-            "satisfied": sum(r >= 4 for r in rated), "low_rated": sum(r <= 2 for r in rated)}), agent
+    per_agent = by_hand(calls)
+    for agent, counted_by_hand in per_agent.items():
+        assert figures(after["agents"][agent]) == plus(figures(before["agents"].get(agent)), **counted_by_hand), agent
     general = after["queues"]["general"]
     offered, rated_n, total, satisfied = (queue_expected[k] for k in ("survey_offered", "rated", "rating_sum", "satisfied"))
     assert (general["rated_share"], general["average"], general["satisfied_share"]) == (
@@ -110,10 +132,20 @@ async def test_given_ratings_5_2_and_none_then_stats_wallboard_and_metrics_count
     if figures(before["queues"].get("general")) == figures(None):  # the bed's first rated calls: the figures themselves
         assert (general["rated_share"], general["average"], general["satisfied_share"]) == (0.6667, 3.5, 0.5)
 
-    # the wallboard (today) and /metrics (today) count the same three calls
+    # the wallboard (today) and /metrics (today) count the same three calls, the board per agent too
     snapshot = await until(lambda: _board_counted(console, plus(board_before, **hand)), 15, 0.5)
     platform = snapshot["platform"]["satisfaction_today"]
     assert platform["rated"] >= 2 and platform["survey_offered"] >= 3
+    agents_expected = {agent: plus(agents_before.get(agent, figures(None)), **mine) for agent, mine in per_agent.items()}
+    agent_rows = {row["agent"]: row["satisfaction_today"] for row in snapshot["agent_satisfaction"]}
+    assert {agent: agents_today(snapshot)[agent] for agent in per_agent} == agents_expected
+    for agent, expected in agents_expected.items():
+        row = agent_rows[agent]
+        assert (row["rated_share"], row["average"], row["satisfied_share"]) == (
+            round(expected["rated"] / expected["survey_offered"], 4),
+            round(expected["rating_sum"] / expected["rated"], 2) if expected["rated"] else None,
+            round(expected["satisfied"] / expected["rated"], 4) if expected["rated"] else None), agent
+    the_wallboard_page_shows(browser, console, agent_rows, agents_expected)
     assert metric(console, rated_metric) == metric_before + 2
     assert metric(console, 'ivr_satisfaction_calls_today{name="12345",outcome="low",scope="line"}') >= 1
 
@@ -127,6 +159,27 @@ async def test_given_ratings_5_2_and_none_then_stats_wallboard_and_metrics_count
             assert reply.status == 200
             page = await reply.text()
     assert [t.number for t in calls if f'data-number="{t.number}" data-done="0"' in page] == [calls[1].number]
+
+
+def the_wallboard_page_shows(browser: Browser, console: ConsoleSite, rows: dict[str, dict[str, Any]],
+                             expected: dict[str, dict[str, int]]) -> None:
+    """The 座席满意度 table in Chromium: each answering agent's figures, Mandarin headers, a
+    low rating in red."""
+    browser.sign_in(console.account("supervisor")).open("/wallboard")
+    browser.wait_text("#live-status", "实时")
+    assert [h.text for h in browser.all("#agent-satisfaction th")] == [
+        "座席", "姓名", "参评/邀评", "参评率", "平均分", "满意率", "低分"]
+    for agent, mine in expected.items():
+        row, cell = rows[agent], f'#agent-satisfaction tr[data-agent="{agent}"] [data-field="{{}}"]'
+        shown = {field: browser.text(cell.format(field)) for field in
+                 ("survey-rated", "survey-rated-share", "survey-average", "survey-satisfied", "survey-low")}
+        assert shown == {"survey-rated": f"{mine['rated']}/{mine['survey_offered']}",
+                         "survey-rated-share": pct(row["rated_share"]),
+                         "survey-average": "—" if row["average"] is None else f"{row['average']:.2f}",
+                         "survey-satisfied": "—" if row["satisfied_share"] is None else pct(row["satisfied_share"]),
+                         "survey-low": str(mine["low_rated"])}, agent
+        low = browser.find(cell.format("survey-low")).get_attribute("class") or ""
+        assert ("alarm" in low.split()) == (mine["low_rated"] > 0), agent
 
 
 async def _board_counted(console: ConsoleSite, expected: dict[str, int]) -> dict[str, Any] | None:

@@ -95,3 +95,28 @@ def test_the_trunk_rows_show_each_nodes_qualified_trunks_with_their_titles_and_l
         {"trunk": "tax", "title": "12366纳税服务热线", "node": "b", "up": True, "age_s": 4.0},
     ]
     assert build_snapshot(settings, {}, [], [], {}, Labels.at(NOW), NOW)["trunks"] == []  # nobody wrote one yet
+
+
+def test_each_agent_asked_today_or_logged_in_has_a_row_with_todays_survey_and_no_other_day_counts() -> None:
+    settings = load_config(CONFIG).settings
+    labels = Labels.at(NOW)
+    yesterday = Labels.at(NOW - 86_400).day
+    seats = {"agent1002": seat("agent1002", general=Membership()),  # logged in, nobody asked yet
+             "agent1003": seat("agent1003")}  # logged out, not asked today: no row
+    buckets = {
+        # asked 4 times, 5 + 4 + 1 keyed, one hung up: 3 of 4 rated, average 3.33, 2 of 3 satisfied, 1 low
+        "agent:agent1001": {labels.day: {"survey_offered": "4", "rated": "3", "rating_sum": "10", "satisfied": "2",
+                                         "low_rated": "1"}},
+        "agent:gone3001": {labels.day: {"survey_offered": "1"}},  # a seat no longer configured, asked today
+        "agent:agent1003": {yesterday: {"survey_offered": "9", "rated": "9"}},  # yesterday's: not today
+        "queue:general": {labels.day: {"survey_offered": "5"}},
+    }
+    rows = build_snapshot(settings, seats, [], [], buckets, labels, NOW)["agent_satisfaction"]
+    assert [(r["agent"], r["name"]) for r in rows] == [("agent1001", "综合座席1001"), ("agent1002", "综合座席1002"),
+                                                       ("gone3001", "")]
+    first = rows[0]["satisfaction_today"]
+    assert (first["survey_offered"], first["rated"], first["low_rated"]) == (4, 3, 1)
+    assert (first["rated_share"], first["average"], first["satisfied_share"]) == (0.75, 3.33, 0.6667)
+    idle = rows[1]["satisfaction_today"]
+    assert (idle["survey_offered"], idle["rated_share"], idle["average"], idle["satisfied_share"]) == (0, None, None, None)
+    assert rows[2]["satisfaction_today"]["rated_share"] == 0.0

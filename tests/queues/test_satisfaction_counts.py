@@ -64,3 +64,16 @@ async def test_surveys_written_through_the_store_count_once_and_read_back_as_sha
     second = report["agents"]["agent1002"]
     assert (second["survey_offered"], second["rated"], second["average"], second["rated_share"]) == (2, 1, 4.0, 0.5)
     assert (await tickets.kpi_report(kpi.window("test", ANSWERED - timedelta(minutes=5), NOW, NOW)))["queues"] == {}
+
+
+async def test_the_wallboards_narrowed_read_gives_an_agent_its_day_only_and_the_rest_every_label(
+    tickets: TicketStore,
+) -> None:
+    t = closed("8.1", "rated", 5)
+    tickets.write_visit_nowait(t.linkedid, kpi.SURVEY_PHASE, kpi.survey_increments(t, low=2, keep_days=400))
+    await tickets.drain()
+    day, fine = ANSWERED.strftime("%Y%m%d"), kpi.window("f", ANSWERED, ANSWERED + timedelta(seconds=1), NOW).labels[0]
+    buckets = await tickets.kpi_buckets((day, fine), narrow={"agent": (day,)})
+    assert buckets["agent:agent1001"] == {day: {"survey_offered": "1", "rated": "1", "rating_sum": "5", "satisfied": "1"}}
+    assert list(buckets["queue:general"]) == [day, fine] and buckets["queue:general"][fine]["rating_sum"] == "5"
+    assert list(buckets["line:12345"]) == [day, fine]
