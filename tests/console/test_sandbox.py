@@ -34,7 +34,8 @@ def test_a_check_past_its_memory_limit_is_refused() -> None:
     # where the limit lands depends on what the check has imported by then: MemoryError (exit 1),
     # the kernel's SIGKILL when the stack cannot grow (-9), an abort in malloc (-6), or a failed
     # flush at the interpreter's exit (120); each is a refusal
-    assert re.fullmatch(re.escape(f"{path}:1:1: 检查超出资源上限（CPU 20 秒、内存 16 MiB）或失败（退出码 ") + r"(1|-9|-6|120)）：草稿已拒绝",
+    refused = re.escape(f"{path}:1:1: 检查超出资源上限（CPU 20 秒、内存 16 MiB）或失败（退出码 ")
+    assert re.fullmatch(refused + r"(1|-9|-6|120)）：草稿已拒绝",
                         problem), problem
 
 
