@@ -6,6 +6,8 @@ after any reconnect or restart, in the ``QueueMember`` rows of a ``QueueStatus``
 one :class:`Seat` per agent and reports which seats changed, so the adapter
 (:mod:`ivr.follow`) writes only those. Wrap-up (后处理) is not an event: a seat is in wrap-up
 while ``last call + wrap-up time`` lies ahead, so :meth:`Seat.state` is computed when read.
+The wrap-up time is the member's own ``Wrapuptime`` if it has one, else its queue's (app_queue's
+rule): our members have none, so the board is told each queue's (``wrapups``).
 """
 
 from __future__ import annotations
@@ -64,15 +66,22 @@ class Seat:
             return "paused"
         if all(m.device in _UNREACHABLE for m in members):
             return "unreachable"
-        if any(m.last_call and now < m.last_call + m.wrapup for m in members):
+        if self.wrapup_left(now) > 0:
             return "wrapup"
         return "available"
 
+    def wrapup_left(self, now: float) -> float:
+        """Seconds of wrap-up still ahead (0 if none): when a page must look at the seat again,
+        since app_queue says nothing when a wrap-up ends."""
+        return max([m.last_call + m.wrapup - now for m in self.queues.values() if m.last_call] + [0.0])
+
     def to_json(self, now: float) -> dict[str, Any]:
         reasons = {m.reason for m in self.queues.values() if m.paused and m.reason}
+        state = self.state(now)
         return {
             "agent": self.agent,
-            "state": self.state(now),
+            "state": state,
+            "wrapup_left": round(self.wrapup_left(now), 1) if state == "wrapup" else 0.0,
             "reason": ",".join(sorted(reasons)),
             "since": self.since,
             "queues": {q: {"penalty": m.penalty, "paused": m.paused, "reason": m.reason, "device": m.device,
@@ -93,7 +102,8 @@ def agent_of(facts: Facts) -> str:
     return interface.split("/", 1)[-1]
 
 
-def _membership(facts: Facts) -> Membership:
+def _membership(facts: Facts, queue_wrapup: int) -> Membership:
+    """A member row; its wrap-up is the member's own ``Wrapuptime``, else ``queue_wrapup``."""
     return Membership(
         penalty=to_int(facts.get("Penalty")),
         paused=facts.get("Paused") == "1",
@@ -101,7 +111,7 @@ def _membership(facts: Facts) -> Membership:
         device=facts.get("Status", "1") or "1",
         in_call=facts.get("InCall") == "1",
         last_call=to_float(facts.get("LastCall")),
-        wrapup=to_int(facts.get("Wrapuptime")),
+        wrapup=to_int(facts.get("Wrapuptime")) or queue_wrapup,
         calls=to_int(facts.get("CallsTaken")),
         login=to_float(facts.get("LoginTime")),
     )
@@ -117,10 +127,12 @@ def _still_in_call(before: Membership | None, fresh: Membership) -> Membership:
 
 class AgentBoard:
     """Seats of the configured agents; ``queue_name`` maps Asterisk's queue (``q-general``) to
-    the configured one, and members that are not configured agents are ignored."""
+    the configured one, and members that are not configured agents are ignored. ``wrapups``:
+    each configured queue's wrap-up seconds (app_queue's ``wrapuptime``)."""
 
-    def __init__(self, agents: Iterable[str], queue_name: Any = lambda q: q):
+    def __init__(self, agents: Iterable[str], queue_name: Any = lambda q: q, wrapups: Mapping[str, int] | None = None):
         self.queue_name = queue_name
+        self.wrapups = dict(wrapups or {})
         self.seats: dict[str, Seat] = {a: Seat(a) for a in agents}
 
     def handle(self, event: Facts, now: float) -> list[Seat]:
@@ -137,7 +149,7 @@ class AgentBoard:
         elif event.get("Event") == "QueueMemberRemoved":
             seat.queues.pop(queue, None)
         else:
-            seat.queues[queue] = _still_in_call(seat.queues.get(queue), _membership(event))
+            seat.queues[queue] = _still_in_call(seat.queues.get(queue), _membership(event, self.wrapups.get(queue, 0)))
         seat.since = now
         return [seat]
 
@@ -149,7 +161,8 @@ class AgentBoard:
             agent = agent_of(row)
             if agent in fresh:
                 queue = self.queue_name(row.get("Queue", ""))
-                fresh[agent][queue] = _still_in_call(self.seats[agent].queues.get(queue), _membership(row))
+                fresh[agent][queue] = _still_in_call(self.seats[agent].queues.get(queue),
+                                                     _membership(row, self.wrapups.get(queue, 0)))
         changed = []
         for agent, queues in fresh.items():
             seat = self.seats[agent]
@@ -158,8 +171,10 @@ class AgentBoard:
                 changed.append(seat)
         return changed
 
-    def set_agents(self, agents: Iterable[str]) -> None:
+    def set_agents(self, agents: Iterable[str], wrapups: Mapping[str, int] | None = None) -> None:
         """After a reload: new agents start logged out; removed ones are forgotten."""
+        if wrapups is not None:
+            self.wrapups = dict(wrapups)
         names = list(agents)
         self.seats = {a: self.seats.get(a) or Seat(a) for a in names}
 
@@ -177,6 +192,7 @@ def compose(views: Mapping[str, Mapping[str, Any]], now: float) -> dict[str, Any
     # member is in the call holds it (the desk's transfer goes there: transfer/where.py)
     node = min(sorted(states), key=lambda n: (_RANK.index(states[n]), not _in_call(views[n])))
     chosen = dict(views[node], state=states[node])
+    chosen["wrapup_left"] = round(Seat.from_json(views[node]).wrapup_left(now), 1) if states[node] == "wrapup" else 0.0
     chosen["node"] = node if states[node] in ("talking", "ringing") else ""
     chosen["nodes"] = dict(sorted(states.items()))
     return chosen

@@ -126,6 +126,11 @@ def memberships(agent: Agent, queues: dict[str, Queue]) -> dict[str, int]:
     return {name: agent.skills[q.skill_name(name)] for name, q in queues.items() if q.skill_name(name) in agent.skills}
 
 
+def wrapups(queues: dict[str, Queue]) -> dict[str, int]:
+    """Each queue's wrap-up seconds, for the seat board (queues.agents.AgentBoard)."""
+    return {name: q.wrapup for name, q in queues.items()}
+
+
 def serving(queue: str, agents: dict[str, Agent], queues: dict[str, Queue]) -> list[str]:
     """The agents who join ``queue`` when they log in."""
     return [name for name, agent in agents.items() if queue in memberships(agent, queues)]

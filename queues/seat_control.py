@@ -28,7 +28,7 @@ from ivr.asterisk_conf import asterisk_queue, config_queue
 from ivr.config import Settings
 from queues.store import SeatStore
 from queues.agents import MEMBER_EVENTS, AgentBoard, Seat
-from queues.model import memberships
+from queues.model import memberships, wrapups
 from queues.wish import Change, Kind, Refused
 from queues.wish_store import SeatWishes
 
@@ -43,7 +43,7 @@ class SeatFollower:
         self.settings = settings
         self.live_settings = live_settings or (lambda: settings)
         self.store = store
-        self.board = AgentBoard(settings.agents, config_queue)
+        self.board = AgentBoard(settings.agents, config_queue, wrapups(settings.queues))
         self._dirty: set[str] = set()
         self._logins: asyncio.Queue[AmiClient] = asyncio.Queue()
         self._wake = asyncio.Event()
@@ -75,7 +75,7 @@ class SeatFollower:
             live = self.live_settings()
             if live is not self.settings:  # reloaded: agents may have come or gone
                 self.settings = live
-                self.board.set_agents(live.agents)
+                self.board.set_agents(live.agents, wrapups(live.queues))
             while not self._logins.empty():
                 await self._reconcile(self._logins.get_nowait())
             await self._flush()
@@ -194,7 +194,7 @@ class SeatControl:
     async def status(self) -> dict[str, Seat]:
         """Every seat as Asterisk reports it now (``QueueStatus``), without the engine."""
         listing = await self.ami.action({"Action": "QueueStatus"}, as_list=True)
-        board = AgentBoard(self.settings.agents, config_queue)
+        board = AgentBoard(self.settings.agents, config_queue, wrapups(self.settings.queues))
         board.reconcile([dict(e) for e in listing if e.get("Event") == "QueueMember"], time.time())
         return board.seats
 

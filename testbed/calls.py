@@ -320,6 +320,13 @@ async def queue_caller(ami: AmiClient, queue: str, caller: str) -> None:
                       "Exten": "s", "Priority": "1", "CallerID": f"test <{caller}>", "Async": "true"}, as_list=False)
 
 
+async def local_call(ami: AmiClient, dialed: str, caller: str) -> None:
+    """A citizen's call to ``dialed`` as the carrier hands it over (``[from-pstn]``), with no SIP: a
+    Local channel whose far leg holds in ``[ivr-test-caller]`` (needs the bed's testbed user)."""
+    await ami.action({"Action": "Originate", "Channel": f"Local/{dialed}@from-pstn", "Context": "ivr-test-caller",
+                      "Exten": "s", "Priority": "1", "CallerID": f"test <{caller}>", "Async": "true"}, as_list=False)
+
+
 @contextlib.asynccontextmanager
 async def held_calls_ami(bed: TestBed) -> AsyncIterator[AmiClient]:
     """A read-all AMI session on ``bed`` (its ``testbed`` user) for a test that holds calls: every

@@ -5,8 +5,9 @@
   var root = document.getElementById("desk");
   var status = document.getElementById("live-status");
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
-  var CALL_LABELS = { offered: "来电振铃", connected: "通话中", ended: "通话结束（后处理）", missed: "未接来电" };
+  var CALL_LABELS = { offered: "来电振铃", connected: "通话中", ended: "通话结束", missed: "未接来电" };
   var shown = "";  // the linkedid whose ticket is in the form (an update must not wipe what is typed)
+  var wrapupTimer = null;  // app_queue says nothing when a wrap-up ends: the page reads the seat then
 
   function text(id, value) { document.getElementById(id).textContent = value === undefined || value === null ? "" : value; }
   function say(message, ok) {
@@ -20,8 +21,17 @@
     el.dataset.state = seat.state;
     el.textContent = seat.label;
     text("seat-reason", seat.reason ? "（" + seat.reason + "）" : "");
+    clearTimeout(wrapupTimer);
+    if (seat.state === "wrapup" && seat.wrapup_left > 0) {
+      wrapupTimer = setTimeout(reread, seat.wrapup_left * 1000 + 200);
+    }
   }
-  function renderCall(call) {
+  function reread() {
+    fetch(root.dataset.reread, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (desk) { if (desk) { renderDesk(desk); } }, function () {});
+  }
+  function renderCall(call, seat) {
     var box = document.getElementById("call");
     if (!call) {
       box.dataset.state = "none";
@@ -36,7 +46,8 @@
     box.dataset.linkedid = call.linkedid;
     document.getElementById("call-idle").hidden = true;
     document.getElementById("call-panel").hidden = false;
-    text("call-state-label", CALL_LABELS[call.state] || call.state);
+    // 后处理 only while the seat's wrap-up lasts
+    text("call-state-label", (CALL_LABELS[call.state] || call.state) + (call.state === "ended" && seat.state === "wrapup" ? "（后处理）" : ""));
     document.getElementById("transfer-form").hidden = call.state !== "connected";  // only while talking
     text("stub-number", s.number ? "工单 " + s.number : "");
     text("stub-line", [s.line, s.line_title].filter(Boolean).join(" "));
@@ -108,12 +119,14 @@
   });
 
   var events = new EventSource(root.dataset.events);
-  events.addEventListener("desk", function (e) {
-    var desk = JSON.parse(e.data);
+  function renderDesk(desk) {
     renderSeat(desk.seat);
-    renderCall(desk.call);
+    renderCall(desk.call, desk.seat);
     renderSupervision(desk.supervision);
     renderSuperviseButtons(desk.call);
+  }
+  events.addEventListener("desk", function (e) {
+    renderDesk(JSON.parse(e.data));
     status.dataset.status = "live";
     status.textContent = "实时";
   });

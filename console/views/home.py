@@ -43,6 +43,14 @@ async def static(request: web.Request) -> web.FileResponse:
     return web.FileResponse(path, headers={"Cache-Control": "max-age=300"})
 
 
+@routes.get("/favicon.ico")
+@public
+async def favicon(request: web.Request) -> web.FileResponse:
+    """Browsers ask every site for it, signed in or not: an icon, not a 401 in every log."""
+    return web.FileResponse(STATIC / "favicon.ico", headers={"Cache-Control": "max-age=86400",
+                                                             "Content-Type": "image/x-icon"})
+
+
 @routes.get("/metrics")
 @public
 async def metrics(request: web.Request) -> web.Response:

@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
             nodes_failed = not reload_cluster(s, args)
         else:
+            asterisks_own(args.asterisk)
             render_to(s, args.asterisk)
             asyncio.run(apply(s))
             print(f"Asterisk reloaded from {args.asterisk}: endpoints, queues, dialplan")
@@ -92,6 +93,18 @@ def run(args: argparse.Namespace) -> int:
             await store.close()
 
     return max(asyncio.run(main()), int(nodes_failed))
+
+
+def asterisks_own(directory: Path) -> None:
+    """Refuse a DIR that is not an Asterisk configuration directory, before anything is written:
+    a mistyped one was created and filled, Asterisk reloaded its own unchanged files, and the
+    command said it had reloaded from DIR."""
+    if not directory.is_dir():
+        raise UsageError(f"--asterisk {directory}: no such directory; nothing was written or reloaded "
+                         "(give the directory Asterisk reads its configuration from, e.g. /etc/asterisk)")
+    if not (directory / "asterisk.conf").is_file():
+        raise UsageError(f"--asterisk {directory}: no asterisk.conf there, so it is not where an Asterisk reads "
+                         "its configuration; nothing was written or reloaded")
 
 
 async def signal_and_wait(registry: "EngineRegistry", engine: str, pid: int, before: dict[str, str],

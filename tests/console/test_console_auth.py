@@ -181,3 +181,15 @@ def test_sign_in_redirects_only_within_the_console() -> None:
     assert _safe_next("/tickets?line=12345") == "/tickets?line=12345"
     for target in ("//evil.example/", "/\\evil.example/", "https://evil.example/", "javascript:alert(1)", "tickets"):
         assert _safe_next(target) == "/", target
+
+
+async def test_the_favicon_is_a_real_icon_served_to_anyone(http: TestClient) -> None:
+    """Every browser asks for /favicon.ico, signed in or not; it answered 401 (signed out) and 404."""
+    for signed_in in (False, True):
+        if signed_in:
+            assert await sign_in(http) == 303
+        response = await http.get("/favicon.ico", allow_redirects=False)
+        assert response.status == 200 and response.headers["Content-Type"] == "image/x-icon"
+        icon = await response.read()
+        assert icon[:4] == b"\x00\x00\x01\x00" and int.from_bytes(icon[4:6], "little") >= 1  # an ICO with an image
+    assert '<link rel="icon" href="/favicon.ico">' in await (await http.get("/login")).text()

@@ -337,6 +337,7 @@ async def test_without_a_cluster_section_reload_renders_one_directory_and_reload
     st = engine.state
     assert st
     reloaded = ami.wait_for("Reload", lambda e: "app_queue" in e.get("Module", ""))
+    shutil.copy(engine.dir / "etc" / "asterisk.conf", tmp_path)  # DIR must hold an asterisk.conf (test_reload.py)
     env = {**os.environ, **st.engine_env(), **{agent_secret_variable(n): s for n, s in st.agent_secrets.items()}}
     done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "ivr", "reload", "--asterisk", str(tmp_path)],
                                    capture_output=True, text=True, cwd=REPO, env=env, timeout=120)

@@ -20,7 +20,8 @@ import aiohttp
 import pytest
 
 from ivr.ami.client import AmiClient
-from ivr.asterisk_conf import asterisk_queue
+from ivr.asterisk_conf import asterisk_queue, config_queue
+from queues.model import memberships
 from tickets.store import TicketStore
 from testbed.bed import TestBed
 from testbed.browser import Browser, start_chromium
@@ -166,7 +167,15 @@ async def test_the_ticket_pops_before_the_agent_answers_the_agent_types_it_and_t
           f"after AgentConnect (as the test's AMI session received them)")
     await in_thread(browser.wait_for, '#call[data-state="connected"]', 5)
 
-    assert await phone.wait(30) == 0, phone.output()
+    assert await phone.wait(30) == 0, phone.output()  # the agent hung up: its wrap-up begins
+    # 后处理 while the queue's wrap-up lasts (app_queue's, 5 s: the member has none of its own),
+    # then the seat is free again on the page, though app_queue says nothing when a wrap-up ends
+    wrapup = engine.settings.queues["general"].wrapup
+    await in_thread(browser.wait_for, '#call[data-state="ended"]', 5)
+    await in_thread(browser.wait_for, '#seat-state[data-state="wrapup"]', wrapup)
+    assert browser.text("#call-state-label") == "通话结束（后处理）"
+    await in_thread(browser.wait_for, '#seat-state[data-state="available"]', wrapup + 3)
+    assert browser.text("#call-state-label") == "通话结束"
     await sipp.wait(30)
     closed = await closed_ticket(tickets, caller)  # the engine's closing write keeps what the agent set
     assert (closed.request_type, closed.request_type_source) == ("report", "agent")
@@ -196,6 +205,44 @@ async def test_an_agent_pauses_and_unpauses_from_the_desk(
     browser.find("#seat-unpause").click()
     await in_thread(browser.wait, lambda d: browser.find("#seat-state").get_attribute("data-state") != "paused", 10)
     await until(lambda: paused_in_asterisk("0"), 10)
+
+
+async def members_are(ami: AmiClient, agent: str, expected: dict[str, int]) -> bool:
+    """Whether ``agent`` is a member of just the ``expected`` queues in Asterisk now
+    (``QueueStatus``), with those penalties."""
+    listing = await ami.action({"Action": "QueueStatus"}, as_list=True)
+    return expected == {config_queue(e["Queue"]): int(e["Penalty"]) for e in listing
+                        if e.get("Event") == "QueueMember" and e.get("Location") == f"PJSIP/{agent}"}
+
+
+async def test_an_agent_signs_out_of_every_queue_and_back_in_with_its_penalties_from_the_desk(
+    engine: TestBed, browser: Browser, console: ConsoleSite, ami: AmiClient, full_shift: None,
+) -> None:
+    """签出 / 签入 on the desk of an expert seat (its legal queue first, the general one at penalty
+    10): Asterisk's queues lose it and get it back as configured; the page and the audit log say so."""
+    expert = "expert2002"
+    serves = memberships(engine.settings.agents[expert], engine.settings.queues)
+    assert len(serves) == 2 and len(set(serves.values())) == 2
+    await engine.log_in_agents([expert])
+    await until(lambda: members_are(ami, expert, serves), 10)
+    browser.sign_in(console.account("agent", expert))
+    browser.open(f"/desk/{expert}")
+    await in_thread(browser.wait_for, '#live-status[data-status="live"]', 10)
+    await in_thread(browser.wait_for, '#seat-state[data-state="available"]', 10)
+
+    browser.find("#seat-logout").click()
+    await in_thread(browser.wait_for, '#seat-state[data-state="logged_out"]', 10)
+    assert browser.text("#seat-state") == "未签入" and browser.text("#desk-message") == "已签出"
+    await until(lambda: members_are(ami, expert, {}), 10)
+
+    browser.find("#seat-login").click()
+    await in_thread(browser.wait_for, '#seat-state[data-state="available"]', 10)
+    titles = [engine.settings.queues[q].title for q in serves]
+    assert browser.text("#desk-message").startswith("已签入：") and all(t in browser.text("#desk-message") for t in titles)
+    await until(lambda: members_are(ami, expert, serves), 10)
+    done = [(e.user, e.what) for e in console.audit() if e.command == "desk seat" and e.what.get("agent") == expert]
+    assert [what["action"] for _, what in done[-2:]] == ["logout", "login"]
+    assert {user for user, _ in done[-2:]} == {f"{console.account('agent', expert).name}@console"}
 
 
 async def test_an_agent_cannot_open_another_agents_desk(engine: TestBed, browser: Browser, console: ConsoleSite) -> None:

@@ -122,6 +122,41 @@ async def test_given_12333_then_key_1_lands_in_its_expert_queue(
     assert record["flow"] == "hrss" and record["route"]["queue"] == "expert-hrss"
 
 
+async def test_given_a_dual_line_without_a_flow_of_its_own_then_it_queues_at_once_and_its_ticket_names_the_line(
+    engine: TestBed, ami: AmiClient, tickets: Any,
+) -> None:
+    """双号并行 without a flow (docs/numbers.md): 12369 straight to the 7×24 general seats, 12348 to
+    its legal experts (its skill); no menu, no prompt before the queue; each ticket is counted on
+    its line, with the mode and the line's title. (Local-channel callers: the ticket is found by
+    the call's linkedid, as such a caller leaves no caller number on it.)"""
+    from testbed.calls import local_call, until
+
+    lines = {"12369": "general", "12348": "expert-legal"}
+    assert all(not engine.settings.numbers[line].flow and engine.settings.numbers[line].mode == "dual" for line in lines)
+    callers = {line: Phones.next_caller() for line in lines}
+    traces = {line: AgiTrace(ami, caller) for line, caller in callers.items()}
+    joined = {line: ami.wait_for("QueueCallerJoin", for_caller(caller)) for line, caller in callers.items()}
+    for line, caller in callers.items():
+        await local_call(ami, line, caller)
+    linkedids = {}
+    for line, queue in lines.items():
+        join = await asyncio.wait_for(joined[line], 20)
+        assert join["Queue"] == f"q-{queue}"
+        linkedids[line] = join["Linkedid"]
+        await ami.action({"Action": "Hangup", "Channel": join["Channel"]})  # the caller gives up waiting
+    for line, queue in lines.items():
+        ticket = await until(lambda: closed(tickets, linkedids[line]), 30)  # noqa: B023 (awaited in this iteration)
+        assert (ticket.line, ticket.line_mode, ticket.line_title) == (line, "dual", engine.settings.numbers[line].title)
+        assert ticket.queue == queue and not ticket.ivr.keys and ticket.disposition == "abandoned_queue"
+        assert traces[line].sounds() == [], traces[line].sounds()  # nothing played before the queue
+
+
+async def closed(tickets: Any, linkedid: str) -> Any:
+    """The call's ticket once it is closed (None before)."""
+    ticket = await tickets.get(linkedid)
+    return ticket if ticket is not None and ticket.disposition else None
+
+
 async def test_given_the_xuancheng_plan_then_12366_goes_to_the_citys_own_tax_line_not_the_provinces(
     engine: TestBed, phones: Phones, ami: AmiClient, config_dir: Path, restored: None,
 ) -> None:
@@ -191,24 +226,29 @@ async def test_given_the_tax_line_is_busy_then_the_caller_is_told_so_and_a_2_boo
     assert ticket.transfers[0].result == "BUSY" and ticket.callback and ticket.callback["queue"] == "general"
 
 
-async def test_given_an_agent_links_an_emergency_caller_to_110_then_the_emergency_trunk_rings_and_the_ticket_says_linked(
-    engine: TestBed, phones: Phones, ami: AmiClient, tickets: Any,
+@pytest.mark.parametrize("line", ["110", "119", "120", "122"])
+async def test_given_an_agent_links_an_emergency_caller_to_an_emergency_line_then_the_trunk_rings_and_the_ticket_says_linked(
+    engine: TestBed, phones: Phones, ami: AmiClient, tickets: Any, line: str,
 ) -> None:
+    """应急联动 from the seat: the agent's REFER to 110 (police), 119 (fire), 120 (ambulance) or 122
+    (traffic police) dials that number over the emergency trunk; the centre answers; the ticket
+    says emergency_linked, with the number."""
     from testbed.calls import closed_ticket
 
     caller = phones.next_caller()
     async with only_seat(engine, ami, "agent1001"):
-        police = await phones.subcenter("emergency", caller)  # the emergency trunk's far end
-        seat = await phones.agent("agent1001", caller, mode="transfer", talk_ms=1000, refer_to="110")
-        dialed = ami.wait_for("DialBegin", lambda e: for_caller(caller)(e) and e.get("DialString") == "110@emergency")
+        # the emergency trunk's far end: it answers, takes the case and hangs up
+        centre = await phones.subcenter("emergency", caller, mode="hangup")
+        seat = await phones.agent("agent1001", caller, mode="transfer", talk_ms=1000, refer_to=line)
+        dialed = ami.wait_for("DialBegin", lambda e: for_caller(caller)(e) and e.get("DialString") == f"{line}@emergency")
         await phones.call("12345", [Key("0", 1500)], hold_ms=15_000, caller=caller)
         await asyncio.wait_for(dialed, 40)
-        assert await police.wait(30) == 0, police.output()
+        assert await centre.wait(30) == 0, centre.output()
         assert await seat.wait(20) == 0, seat.output()
         ticket = await closed_ticket(tickets, caller, timeout=40)
         assert ticket.disposition == "emergency_linked" and ticket.emergency_linked
         link = next(t for t in ticket.transfers if t.kind == "emergency")
-        assert (link.number, link.target, link.result) == ("110", "emergency", "ANSWER") and link.at
+        assert (link.number, link.target, link.result) == (line, "emergency", "ANSWER") and link.at
 
 
 async def test_given_a_caller_presses_the_emergency_key_then_the_emergency_trunk_rings_and_the_ticket_says_linked(

@@ -17,7 +17,7 @@ import pytest
 
 from ivr.ami.client import AmiClient
 from testbed.bed import TestBed
-from testbed.calls import Phones, call_record, for_caller, hang_up_all, run_ivr
+from testbed.calls import Phones, call_record, for_caller, hang_up_all, run_ivr, until
 from testbed.sipp import Key, keys
 
 SAMPLE = "8000"
@@ -189,3 +189,65 @@ async def test_given_a_main_flow_over_the_15s_budget_when_reloaded_then_it_is_re
         await hang_up_all(ami)
         path.write_text(original, encoding="utf-8")
         assert content_hash(await live_version(engine)) == content_hash(old_version)
+
+
+async def dialplan_has(ami: AmiClient, number: str) -> bool:
+    """Whether Asterisk's running dialplan answers ``number`` in ``[from-pstn]`` (``ShowDialPlan``)."""
+    listing = await ami.action({"Action": "ShowDialPlan", "Context": "from-pstn"}, as_list=True)
+    return any(e.get("Event") == "ListDialplan" and e.get("Extension") == number for e in listing)
+
+
+@pytest.fixture
+async def numbers_yaml(engine: TestBed, config_dir: Path) -> AsyncIterator[Path]:
+    """numbers.yaml in the private config/; afterwards as shipped, and the bed's own Asterisk files
+    (with its test dialplan) rendered and reloaded again, the engine with them."""
+    path = config_dir / "numbers.yaml"
+    original = path.read_text(encoding="utf-8")
+    try:
+        yield path
+    finally:
+        path.write_text(original, encoding="utf-8")
+        await engine.apply_config()
+        code, out = await reload(engine)
+        assert code == 0, out
+
+
+async def engine_versions(redis: Any) -> set[str]:
+    """The version each live engine reports (its status in Redis, as ``ivr reload --status`` reads it)."""
+    from ivr.store.engines import EngineRegistry
+
+    return {status.get("version", "") for status in (await EngineRegistry(redis).statuses()).values()}
+
+
+async def test_given_a_new_number_then_reload_asterisk_refuses_a_dir_asterisk_does_not_read_and_applies_the_one_it_does(
+    engine: TestBed, ami: AmiClient, redis: Any, numbers_yaml: Path, tmp_path: Path,
+) -> None:
+    """``ivr reload --asterisk DIR`` (single node): a DIR that is missing, or holds no asterisk.conf,
+    is refused before anything is written (it was created and filled, Asterisk reloaded its own
+    unchanged files, and the command said "reloaded from DIR"); Asterisk does not answer the new
+    number and the engine keeps its version. The bed's real etc/ is taken: Asterisk answers it."""
+    from ivr.core.secret_policy import agent_secret_variable
+
+    assert engine.state
+    number = "12399"
+    assert number not in engine.settings.numbers and not await dialplan_has(ami, number)
+    edit(numbers_yaml, "numbers: {}", f'numbers: {{"{number}": {{mode: dual, title: 测试双号, department: 测试局}}}}')
+    before = await engine_versions(redis)
+    assert len(before) == 1
+    secrets = {agent_secret_variable(n): s for n, s in engine.state.agent_secrets.items()}
+
+    missing, empty = tmp_path / "etc-asterisk-typo", tmp_path / "empty"
+    empty.mkdir()
+    for wrong, why in ((missing, "no such directory"), (empty, "no asterisk.conf")):
+        code, out = await run_ivr(engine.state, "reload", "--asterisk", str(wrong), env=secrets)
+        assert code == 2 and why in out and "Asterisk reloaded" not in out and "is live" not in out, out
+    assert not missing.exists() and not any(empty.iterdir())
+    assert not await dialplan_has(ami, number)
+    assert await engine_versions(redis) == before
+
+    etc = engine.dir / "etc"
+    code, out = await run_ivr(engine.state, "reload", "--asterisk", str(etc), env=secrets, timeout=120)
+    assert code == 0 and f"Asterisk reloaded from {etc}" in out, out
+    await until(lambda: dialplan_has(ami, number), 10)
+    [after] = await engine_versions(redis)
+    assert content_hash(after) != content_hash(before.pop())

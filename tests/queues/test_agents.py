@@ -52,6 +52,21 @@ def test_given_device_states_then_ringing_talking_wrapup_and_unreachable_follow(
     assert b.seats["agent1001"].state(NOW) == "unreachable"
 
 
+def test_given_a_member_without_its_own_wrapuptime_then_its_queues_wrap_up_holds_and_its_json_says_how_long() -> None:
+    """app_queue's rule: the member's Wrapuptime if set, else the queue's (our members have none);
+    the board read the member's 0 and a desk never left 后处理 nor showed it."""
+    b = AgentBoard(["agent1001"], lambda q: q.removeprefix("q-"), {"general": 5})
+    b.handle(member("QueueMemberStatus", "agent1001", Status="1", LastCall=str(int(NOW)), Wrapuptime="0"), NOW)
+    seat = b.seats["agent1001"]
+    assert (seat.state(NOW + 4), seat.state(NOW + 6)) == ("wrapup", "available")
+    assert seat.to_json(NOW + 1.5)["wrapup_left"] == 3.5 and seat.to_json(NOW + 6)["wrapup_left"] == 0.0
+    b.handle(member("QueueMemberStatus", "agent1001", Status="1", LastCall=str(int(NOW)), Wrapuptime="9"), NOW)
+    assert b.seats["agent1001"].state(NOW + 8) == "wrapup"  # the member's own, where it has one
+    b.set_agents(["agent1001"], {"general": 0})
+    b.reconcile([member("QueueMember", "agent1001", LastCall=str(int(NOW)))], NOW)
+    assert b.seats["agent1001"].state(NOW + 1) == "available"  # a reload's wrap-up counts from then on
+
+
 def test_given_a_reconnect_then_the_queue_status_snapshot_replaces_what_was_known() -> None:
     b = board()
     b.handle(member("QueueMemberAdded", "agent1001"), NOW)
