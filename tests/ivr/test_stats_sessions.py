@@ -1,4 +1,5 @@
-"""``ivr stats sessions``' counting (领导接听): each configured session's tickets and outcomes."""
+"""``ivr stats sessions``' counting (领导接听): each configured session's tickets and outcomes; and
+the session as ``ivr tickets show`` prints it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import date
 
 from ivr.commands.stats_sessions import session_calls
 from queues.sessions import LeaderSession
+from tickets.cli_text import details
 from tickets.model import Ticket
 
 SESSIONS = {
@@ -32,3 +34,8 @@ def test_each_session_counts_its_own_tickets_by_outcome_in_time_order() -> None:
     assert (flood.offered, flood.by_its_seats, flood.by_others, flood.abandoned, flood.other) == (5, 2, 1, 1, 1)
     assert flood.start.endswith("2026-12-01 23:30") and flood.end == "2026-12-02 00:30"
     assert (roads.offered, roads.by_its_seats) == (1, 1)
+
+
+def test_tickets_show_names_the_session_and_says_nothing_of_sessions_without_one() -> None:
+    assert "\n  session       flood (领导接听 leader session)\n" in details(ticket(1, "flood", "leader3001"))
+    assert "session" not in details(ticket(2, "", "agent1001"))
