@@ -75,6 +75,7 @@ def record_to_json(record: CallRecord) -> dict[str, Any]:
             for v in record.visits
         ],
         "resumed": record.session,
+        "leader_session": record.leader_session,
         "keys": list(record.keys),
         "variables": dict(record.variables),
         "channel_variables": dict(record.channel_variables),

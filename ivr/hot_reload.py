@@ -103,7 +103,8 @@ def compile_config(
         errors.extend(problems)
         if flow is not None:
             flows[path.stem] = flow
-    timing = timing_for(catalog, flows, {m: x.prompt for m, x in loaded.settings.out_of_scope.items()})
+    timing = timing_for(catalog, flows, {m: x.prompt for m, x in loaded.settings.out_of_scope.items()},
+                        [x.prompt for x in loaded.settings.sessions.values() if catalog.has(x.prompt)])
     for flow in flows.values():
         errors.extend(check_flow(flow, loaded.settings, catalog, timing))
     errors.extend(_cross_flow_errors(flows, loaded, catalog))
@@ -176,10 +177,13 @@ def _number_errors(flows: dict[str, Flow], loaded: LoadedConfig, catalog: "Promp
 
 
 def _matter_errors(loaded: LoadedConfig, catalog: "PromptCatalog") -> list[SourceError]:
-    """An out-of-scope matter whose explanation is not in the prompt catalog."""
-    return [SourceError(_parse_location(loaded.origin(f"out_of_scope.{name}.prompt")),
-                        f"out_of_scope {name}: prompt {m.prompt!r} is not in the prompt catalog{suggest(m.prompt, catalog.prompts)}")
-            for name, m in loaded.settings.out_of_scope.items() if not catalog.has(m.prompt)]
+    """An out-of-scope matter whose explanation, or a leader session whose announcement, is not in
+    the prompt catalog."""
+    named = [(f"out_of_scope.{name}", m.prompt) for name, m in loaded.settings.out_of_scope.items()]
+    named += [(f"sessions.{name}", s.prompt) for name, s in loaded.settings.sessions.items()]
+    return [SourceError(_parse_location(loaded.origin(f"{where}.prompt")),
+                        f"{where.replace('.', ' ', 1)}: prompt {prompt!r} is not in the prompt catalog{suggest(prompt, catalog.prompts)}")
+            for where, prompt in named if not catalog.has(prompt)]
 
 
 ELDERLY_NODE_TYPES = ("play", "say", "set", "branch", "queue", "transfer")

@@ -15,6 +15,8 @@ from ivr.ami.client import AmiClient
 from ivr.asterisk_conf.dispatcher import NODES_SET
 from ivr.asterisk_conf.kamctl import ctl_socket
 from ivr.kamrpc import KamRpcError, call
+from ivr.core.route import GENERAL_QUEUE
+from queues.model import memberships, serving
 from queues.seat_control import SeatControl
 from queues.wish_store import SeatWishes
 from testbed.calls import run_ivr
@@ -143,12 +145,28 @@ def seat_event(seat: str, **fields: str) -> Callable[[dict[str, Any]], bool]:
     return lambda e: e.get("Interface") == f"PJSIP/{seat}" and all(e.get(k) == v for k, v in fields.items())
 
 
+def general_seats(cluster: ClusterBed, node: int = 0) -> list[str]:
+    """The seats that answer the general queue: not a leader seat (领导接听), which serves only its own."""
+    settings = cluster.nodes[node].settings
+    return serving(GENERAL_QUEUE, settings.agents, settings.queues)
+
+
+def _home_queue(cluster: ClusterBed, node: int, seat: str) -> str:
+    """The queue whose member the seat's login adds for sure: general, or (a seat that does not serve
+    general, a leader's) its first one."""
+    settings = cluster.nodes[node].settings
+    queues = memberships(settings.agents[seat], settings.queues)
+    return GENERAL_QUEUE if GENERAL_QUEUE in queues or not queues else next(iter(queues))
+
+
 async def log_in(cluster: ClusterBed, amis: list[AmiClient], seats: list[str], node: int = 0,
                  command: bool = False) -> None:
     """Each seat logged in once, through the wish (on node ``node``'s host: as ``ivr agents login``
     does it, in this process; ``command``: by that command, an interpreter per seat); returns once
-    every node of ``amis`` has added it to the general queue."""
-    added = [ami.wait_for("QueueMemberAdded", seat_event(s, Queue="q-general")) for s in seats for ami in amis]
+    every node of ``amis`` has added it to the general queue (a seat that does not serve general,
+    a leader's: to its own queue)."""
+    added = [ami.wait_for("QueueMemberAdded", seat_event(s, Queue=f"q-{_home_queue(cluster, node, s)}"))
+             for s in seats for ami in amis]
     if command:
         for seat in seats:
             await ivr(cluster, "agents", "login", seat, node=node)

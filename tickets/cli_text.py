@@ -59,6 +59,7 @@ def details(t: Ticket) -> str:
     fact("priority", "" if t.priority is None else f"{t.priority}" + (
         f" ({priority_label(t.priority_reason)} {t.priority_reason})" if t.priority_reason else "")
         + (", registered elderly caller" if t.elderly else ""))
+    fact("session", t.session and f"{t.session} (领导接听 leader session)")  # config/sessions.yaml
     fact("agent", t.agent and t.agent + (f", answered {clock(t.answered)}" if t.answered else "")
          + (f", talked {t.talk_seconds:.0f} s" if t.talk_seconds is not None else ""))
     fact("ended", export.local_time(t.ended))

@@ -62,6 +62,12 @@ def transfer_text(t: Transfer) -> str:
     return text + (f" → {t.then}" if t.then else "")
 
 
+def session_text(session: str, topic: str = "") -> str:
+    """A leader session (领导接听) as staff read it: ``汛后恢复重建（flood-recovery-1201）``; its id
+    alone once config/sessions.yaml no longer holds it."""
+    return f"{topic}（{session}）" if topic else session
+
+
 def _number(value: float | int | None) -> str:
     return "" if value is None else f"{value:g}"
 

@@ -243,6 +243,7 @@ class Ticket:
     priority_reason: str = ""  # a queues.priority.Reason value that gave it ("": no raise)
     priority_reasons: list[str] = field(default_factory=list)  # every reason the call had, strongest first
     elderly: bool = False  # a registered elderly caller (适老化): the elderly flow ran instead of the menus
+    session: str = ""  # the leader session (领导接听, config/sessions.yaml) the call joined: the engine's, never caller data
     from_platform: str = ""  # the call was transferred to us by another 12345 platform (its trunk)
     from_ticket: str = ""  # that platform's ticket number (SIP header X-12345-Ticket): the cases are linked
     out_of_scope: OutOfScope | None = None  # the matter is not 12345's: which, told by whom

@@ -180,8 +180,10 @@ async def ticket_unmask(request: web.Request) -> web.Response:
 def _detail(request: web.Request, ticket: Ticket, *, unmasked: bool) -> web.Response:
     shown = _masked([ticket], unmasked)[0]
     title = queue_title(request)
+    session = request.app[CONSOLE].settings().sessions.get(shown.session) if shown.session else None
     return render(request, "ticket.html", t=shown, steps=call_steps(shown, title), unmasked=unmasked, labels=_labels(),
                   queue=title(shown.queue) if shown.queue else "",
+                  session=export.session_text(shown.session, session.topic if session else ""),
                   can_unmask=current_user(request).role in ("admin", "supervisor"),
                   deadline=export.deadline_due(shown.deadline),
                   transfers=[export.transfer_text(x) for x in shown.transfers],

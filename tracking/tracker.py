@@ -37,11 +37,13 @@ name the tracker had is still importable from here.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping
 
 from ivr.core.callerid import normalize as normalize_caller
 from ivr.core.channel import endpoint_of
+from ivr.core.strict import NAME
 from ivr.numbers.lines import normalize_line
 from tickets.model import Deadline, IvrPath, RequestType, Ticket, decide_disposition
 from tickets.scope import OUT_OF_SCOPE_VAR
@@ -196,6 +198,8 @@ class CallTracker:
             out_of_scope(self.directory, t, str(variables[OUT_OF_SCOPE_VAR]), "ivr", iso(at))
         t.repeat_of = list(record.get("repeat_of") or t.repeat_of)
         t.elderly = bool(record.get("elderly")) or t.elderly
+        if re.fullmatch(NAME, str(record.get("leader_session") or "")):  # a session id, or nothing
+            t.session = str(record["leader_session"])
         priority = record.get("priority")
         if priority:
             t.priority, t.priority_reason = int(priority["priority"]), str(priority.get("reason", ""))

@@ -15,6 +15,7 @@ from typing import Any
 
 from ivr.cli import UsageError
 from ivr.commands.common import load_settings, read_tickets, when
+from ivr.commands import stats_sessions
 from ivr.commands.stats_order import aligned, order_text
 from queues import kpi
 from quality.cli import STATS as QUALITY_PARTS
@@ -46,8 +47,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", metavar="DATE|DATETIME", default=None,
                         help="… and before (2026-12-01 = up to the end of that day; default: now)")
     parser.add_argument("--json", action="store_true", help="the reports as JSON (as the wallboard reads them)")
-    parts = parser.add_subparsers(dest="part", metavar="PART", help="a report of its own instead (quality, quality-sample, report)")
-    for name, (help_, register_part, run_part) in {**QUALITY_PARTS, **REPORT_PARTS}.items():
+    parts = parser.add_subparsers(dest="part", metavar="PART",
+                                  help="a report of its own instead (quality, quality-sample, report, sessions)")
+    sessions = (stats_sessions.HELP, stats_sessions.register, stats_sessions.run)
+    for name, (help_, register_part, run_part) in {**QUALITY_PARTS, **REPORT_PARTS, "sessions": sessions}.items():
         p = parts.add_parser(name, help=help_, description=help_)
         register_part(p)
         p.set_defaults(_run=run_part)

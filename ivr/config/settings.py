@@ -15,6 +15,7 @@ from ivr.numbers.model import NumberEntry
 from queues.callback import CallbackSettings
 from queues.model import Agent, PauseReasons, Phones, Queue
 from queues.priority import PrioritySettings
+from queues.sessions import LEADER_QUEUE, LeaderSession, session_problems
 from supervision.model import SupervisionSettings, name_problems as supervision_name_problems
 from recording.rules import RecordingSettings
 from quality.model import QualitySettings
@@ -58,6 +59,8 @@ class Settings(Strict):
                                      "and daily sample (config/quality.yaml, docs/quality.md)")
     reports: ReportSettings = Field(ReportSettings(), description="the periodic reports' hot spots "
                                     "(config/reports.yaml, docs/kpi.md)")
+    sessions: dict[str, LeaderSession] = Field({}, description="leader reception sessions (领导接听, "
+                                               "config/sessions.yaml, docs/sessions.md)")
 
     def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Names that point nowhere, as (path in the config, reason)."""
@@ -131,6 +134,10 @@ class Settings(Strict):
         out += self.recording.problems(set(self.numbers), set(self.queues), self.tickets.retention_days,
                                        {str(k) for k in RequestType})
         out += self.quality.problems()
+        leader = self.queues.get(LEADER_QUEUE)
+        leader_skill = leader.skill_name(LEADER_QUEUE) if leader else None
+        out += session_problems(self.sessions, {a for a, agent in self.agents.items() if leader_skill in agent.skills},
+                                leader is not None)
         lost = self.callbacks.node_loss  # checked when configured; by default a queue without callbacks means none
         if "callbacks" in self.model_fields_set and (lost.ivr or lost.waiting or lost.talking) and (
                 lost.queue not in self.queues or self.queues[lost.queue].callback is None):

@@ -23,6 +23,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from ivr.core.channel import CallInfo, Channel
 from ivr.core.route import Route
+from queues.sessions import active_session
 
 if TYPE_CHECKING:
     from ivr.config import Settings
@@ -94,6 +95,8 @@ class Timing(Protocol):
 
     def explanation(self, matter: str) -> float: ...
 
+    def session_prompt(self) -> float: ...
+
 
 @dataclass(frozen=True)
 class Step:
@@ -158,6 +161,9 @@ class CallContext:
     channel_variables: dict[str, str] = field(default_factory=dict)
     tickets: TicketLookup | None = None  # for ticket_query; None: the query says it is unavailable
     caller_tickets: CallerTickets | None = None  # None: no look-up (no open ticket is known)
+    # The leader session (领导接听) a queue node with ``session: true`` marked the call with: the
+    # engine's own reading of config/sessions.yaml, never a flow variable (no caller data).
+    leader_session: str = ""
     _recent: list[tuple[str, bool]] | None = field(default=None, init=False, repr=False)
 
     async def recent_tickets(self) -> list[tuple[str, bool]]:
@@ -172,6 +178,10 @@ class CallContext:
                 except Exception:  # noqa: BLE001 - late or failed: the caller is simply not offered it
                     self._recent = []
         return self._recent
+
+    def session_now(self) -> str | None:
+        """The leader session on now for this call's line (:mod:`queues.sessions`), if any."""
+        return active_session(self.settings.sessions, self.now(), self.call.dialed)
 
     def sound(self, prompt_id: str) -> str:
         return self.prompts.sound(prompt_id)

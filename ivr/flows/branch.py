@@ -1,5 +1,6 @@
 """``branch``: choose the next node by dialed number, caller, variables, time and calendar, or
-whether the caller has an open ticket (the engine's look-up: 12345 offers them the progress query).
+whether the caller has an open ticket (the engine's look-up: 12345 offers them the progress query),
+or whether a leader session is on (config/sessions.yaml: its prompt replaces the greeting).
 
 Cases are tried in order; a case matches when every condition it states holds. "Now" comes
 from the call context, so tests (and the simulator's ``--at``) can pin it.
@@ -34,6 +35,8 @@ class Condition(NodeModel):
     day: DayKind | None = Field(None, description="working (incl. 调休 weekends), rest, or holiday")
     open_ticket: bool | None = Field(None, description="the caller has (true) or has not (false) an open ticket from the "
                                                        "last tickets.repeat_days: the engine's look-up, never caller data")
+    session: bool | None = Field(None, description="a leader session (config/sessions.yaml) is (true) or is not (false) "
+                                                   "on now for the dialed line")
 
     @field_validator("time")
     @classmethod
@@ -47,7 +50,7 @@ class Condition(NodeModel):
         if (self.var is None) != (self.equals is None and self.matches is None):
             raise ValueError("var needs equals or matches (and they need var)")
         if not any((self.dialed, self.caller_prefix, self.var, self.time, self.weekday, self.day)) \
-                and self.open_ticket is None:
+                and self.open_ticket is None and self.session is None:
             raise ValueError("a condition needs at least one test")
         return self
 
@@ -62,6 +65,7 @@ class Condition(NodeModel):
             not self.weekday or WEEKDAYS[now.weekday()] in self.weekday,
             self.day is None or ctx.calendar.matches(now.date(), self.day),
             self.open_ticket is None or self.open_ticket == has_open,
+            self.session is None or self.session == (ctx.session_now() is not None),
         )
         return all(tests)
 

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 from pydantic import Field, ValidationError
 
 # Imported for their side effect: each registers its node type.
-from ivr.flows import branch, collect, goto, hangup, menu, play, progress, queue, say, scope, setvars, transfer  # noqa: F401
+from ivr.flows import branch, collect, goto, hangup, menu, play, progress, queue, say, scope, session_prompt, setvars, transfer  # noqa: F401
 from ivr.flows.base import NODE_TYPES, Digits, Node, NodeModel, Seconds
 from ivr.core.yamlsource import Document, SourceError, pydantic_errors
 

@@ -19,7 +19,7 @@ slow, announcer-like pace, so the estimate errs long — and reported as estimat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 from ivr.flows.base import Edge
 from ivr.flows.collect import Collect
@@ -41,10 +41,11 @@ class CatalogTiming:
     """Worst-case durations from a prompt catalog; remembers which ones it had to estimate."""
 
     def __init__(self, catalog: "PromptCatalog", var_lengths: Mapping[str, int] | None = None,
-                 explanations: Mapping[str, str] | None = None):
+                 explanations: Mapping[str, str] | None = None, session_prompts: Iterable[str] = ()):
         self.catalog = catalog
         self.var_lengths = dict(var_lengths or {})
         self.explanations = dict(explanations or {})  # out-of-scope matter → its prompt id
+        self.session_prompts = tuple(session_prompts)  # every configured leader session's announcement
         self.estimated: dict[str, float] = {}
 
     def prompt(self, prompt_id: str) -> float:
@@ -67,18 +68,23 @@ class CatalogTiming:
         prompt = self.explanations.get(matter)
         return self.prompt(prompt) if prompt else 0.0
 
+    def session_prompt(self) -> float:
+        """The longest announcement of any configured leader session (0 with none configured)."""
+        return max((self.prompt(p) for p in self.session_prompts), default=0.0)
+
 
 def timing_for(catalog: "PromptCatalog", flows: Mapping[str, Flow] | Flow,
-               explanations: Mapping[str, str] | None = None) -> CatalogTiming:
+               explanations: Mapping[str, str] | None = None, session_prompts: Iterable[str] = ()) -> CatalogTiming:
     """A timing that knows how long each collected variable can be (and, given
-    ``explanations``, each out-of-scope matter's prompt)."""
+    ``explanations``, each out-of-scope matter's prompt; given ``session_prompts``, the leader
+    sessions' announcements)."""
     all_flows = [flows] if isinstance(flows, Flow) else list(flows.values())
     lengths: dict[str, int] = {}
     for flow in all_flows:
         for node in flow.nodes.values():
             if isinstance(node, Collect):
                 lengths[node.var] = max(lengths.get(node.var, 0), node.max_digits)
-    return CatalogTiming(catalog, lengths, explanations)
+    return CatalogTiming(catalog, lengths, explanations, session_prompts)
 
 
 @dataclass(frozen=True)
@@ -243,6 +249,9 @@ class _ZeroTiming:
         return 0
 
     def explanation(self, matter: str) -> float:
+        return 0.0
+
+    def session_prompt(self) -> float:
         return 0.0
 
 

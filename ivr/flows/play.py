@@ -26,8 +26,14 @@ class Play(Linear):
 
     async def run(self, ctx: CallContext) -> Step:
         for prompt in self.prompts:
-            digit = await ctx.channel.stream(ctx.sound(prompt), ALL_DIGITS if self.interruptible else "")
-            if digit:
-                ctx.typeahead = ctx.press(digit)
+            if digit := await heard(ctx, prompt, self.interruptible):
                 return Step(goto=self.next, outcome=f"interrupted by {digit}")
         return Step(goto=self.next, outcome="played")
+
+
+async def heard(ctx: CallContext, prompt: str, interruptible: bool) -> str:
+    """Say one prompt; the key that interrupts it (returned) is kept as type-ahead for the next menu."""
+    digit = await ctx.channel.stream(ctx.sound(prompt), ALL_DIGITS if interruptible else "")
+    if digit:
+        ctx.typeahead = ctx.press(digit)
+    return digit

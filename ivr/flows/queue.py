@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from ivr.flows.base import Terminal, node_type
+from ivr.flows.base import CallContext, Step, Terminal, node_type
 from ivr.core.route import QueueRoute, Route
 
 if TYPE_CHECKING:
@@ -31,7 +31,14 @@ class Queue(Terminal):
         description="一键转人工: the queue a menu key leads to directly; a caller who pressed it waits with "
         "priority.one_key (config/queues.yaml). Only menu keys may lead here",
     )
+    session: bool = Field(False, description="领导接听: mark the call (and its ticket) with the leader session on now "
+                          "(config/sessions.yaml); reach it through a branch on session: true")
     ends = "human"
+
+    async def run(self, ctx: CallContext) -> Step:
+        if self.session:
+            ctx.leader_session = ctx.session_now() or ""
+        return await super().run(ctx)
 
     def config_refs(self) -> list[tuple[tuple[str | int, ...], str, str]]:
         return [(("queue",), "queues", self.queue)]

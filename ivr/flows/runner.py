@@ -69,6 +69,7 @@ class CallRecord:
     started: datetime
     ended: datetime
     session: int = 0  # 0: the call's first engine session; n: resumed n times (ivr/flows/resume.py)
+    leader_session: str = ""  # the leader session (领导接听, config/sessions.yaml) a queue node marked it with
 
 
 async def run_call(
@@ -165,6 +166,7 @@ async def run_call(
         started=started,
         ended=now(),
         session=resume.session if resume is not None else 0,
+        leader_session=ctx.leader_session,
     )
 
 

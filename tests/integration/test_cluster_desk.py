@@ -37,7 +37,7 @@ from testbed.console import bed_site, board_until, http_client, json_get, sign_i
 from testbed.ports import PortAllocator
 from testbed.rtp import ToneLeg, party_levels
 from testbed.pytest_plugin import kept_logs
-from testbed.cluster_seats import log_in, log_out, members, seat_phones
+from testbed.cluster_seats import general_seats, log_in, log_out, members, seat_phones
 from testbed.sipp import sip_peer
 from tickets.store import TicketStore
 import cluster_fixtures
@@ -96,9 +96,9 @@ def calling(caller: str) -> Callable[[Any], bool]:
 
 @pytest.fixture
 async def seats(cluster: ClusterBed, amis: list[AmiClient], tmp_path: Path) -> AsyncIterator[list[str]]:
-    """Every seat's phone registered at the proxies, answering and talking for a minute; each seat
+    """Every general seat's phone registered at the proxies, answering and talking for a minute; each
     logged in once (through the wish: every node adds it), logged out after."""
-    names = list(cluster.nodes[0].settings.agents)
+    names = general_seats(cluster)
     phones = await seat_phones(cluster, tmp_path, names, talk_ms=60_000)
     try:
         await log_in(cluster, amis, names)

@@ -31,7 +31,7 @@ from queues import kpi
 from testbed.calls import closed_ticket, followed_since, for_caller, hang_up_all, ticket_events, until
 from testbed.cluster import ClusterBed
 from testbed.cluster_calls import Carrier, current_calls, fill_node, node_of
-from testbed.cluster_seats import SeatPhone, log_in, log_out, members, seat_phones
+from testbed.cluster_seats import general_seats, SeatPhone, log_in, log_out, members, seat_phones
 from testbed.ports import PortAllocator
 import cluster_fixtures
 from testbed.pytest_plugin import kept_logs
@@ -93,9 +93,9 @@ async def gateway(cluster: ClusterBed, tmp_path: Path) -> AsyncIterator[Sipp]:
 
 @pytest.fixture
 async def seats(cluster: ClusterBed, tmp_path: Path, amis: list[AmiClient]) -> AsyncIterator[dict[str, SeatPhone]]:
-    """Every seat's one phone, registered at the proxies, answering each call and hanging up after a
+    """Every general seat's one phone, registered at the proxies, answering each call and hanging up after a
     second; nobody logged in. After the test every seat logs out (on node B, the node that lives)."""
-    phones = await seat_phones(cluster, tmp_path, list(cluster.nodes[1].settings.agents), talk_ms=1000)
+    phones = await seat_phones(cluster, tmp_path, general_seats(cluster, 1), talk_ms=1000)
     yield phones
     await log_out(cluster, phones, node=1)
     await until(lambda: _no_members(amis[1]), 20)

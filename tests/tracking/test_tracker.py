@@ -95,6 +95,16 @@ def test_given_the_engines_priority_decision_then_the_ticket_says_which_priority
     assert Ticket.from_json(t.to_json()).priority_reasons == ["elderly", "repeat"]  # stored and read back
 
 
+@pytest.mark.parametrize("marked, session", [("flood-recovery", "flood-recovery"), ("", ""),
+                                             ("Flood; DROP", ""), (["flood"], "")])
+def test_given_the_engines_leader_session_then_the_ticket_names_it_and_nothing_else(
+        tracker: CallTracker, marked: object, session: str) -> None:
+    events = recorded("abandoned_in_queue")
+    t = closed(feed(tracker, events, ivr_record(events[0]["Linkedid"], keys=["6"], route="queue")
+                    | {"leader_session": marked}))
+    assert t.session == session and Ticket.from_json(t.to_json()).session == session
+
+
 def test_given_the_tax_gateway_is_busy_then_transfer_failed_with_cause_and_the_fallback_queue_answer(
     tracker: CallTracker,
 ) -> None:

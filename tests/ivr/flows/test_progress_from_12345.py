@@ -57,7 +57,7 @@ async def test_given_an_open_ticket_then_the_offer_replaces_the_greeting_and_4_r
     status = sounds.index("ticket_status_handling")
     assert sounds[status + 1: status + 3] == ["department_civil_affairs", "ticket_due"]
     assert "ticket_reply_sent" not in sounds
-    assert path(record)[:4] == [("caller", "case 1"), ("offer", "played"), ("menu", "key 4"), ("progress", "own ticket")]
+    assert path(record)[:4] == [("caller", "case 2"), ("offer", "played"), ("menu", "key 4"), ("progress", "own ticket")]
 
 
 async def test_given_no_open_ticket_then_the_greeting_is_heard_and_4_asks_for_a_number(config_dir, catalog):

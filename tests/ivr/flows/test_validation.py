@@ -26,7 +26,7 @@ def test_given_an_unknown_node_type_then_it_is_reported_at_the_type_value(bare_c
             prompts: welcome_12345
           agent: {type: queue, queue: general}
         """) == ["3:11: unknown node type 'plya' (did you mean 'play'?); known: branch, collect, goto, hangup, menu, "
-                 "out_of_scope, play, queue, say, set, subflow, ticket_query, transfer"]
+                 "out_of_scope, play, queue, say, session_prompt, set, subflow, ticket_query, transfer"]
 
 
 def test_given_unknown_keys_then_each_is_reported_at_the_key(bare_config, catalog):

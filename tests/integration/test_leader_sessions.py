@@ -1,0 +1,95 @@
+"""Leader reception sessions (领导接听, issue 22 item 10) on the real bed: with a session on now, key
+6 in the 12345 menu reaches the leader's phone and the ticket names the session (ticket page, `ivr
+stats sessions`); after `ivr reload` moves the session to yesterday, the same key is an ordinary
+wrong key (the general queue) and the leader is never rung.
+
+The session's window is built around the bed's local clock, starting 10 minutes ago and lasting 40:
+an end past midnight is the next day's (queues/sessions.py), so a run at any hour holds it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+
+from ivr.ami.client import AmiClient
+from testbed.bed import TestBed
+from testbed.browser import Browser
+from testbed.calls import Phones, closed_ticket, for_caller, hang_up_all, run_ivr
+from testbed.console import ConsoleSite
+from testbed.sipp import keys
+from tickets.store import TicketStore
+
+pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
+
+SESSION, LEADER = "flood-test", "leader3001"
+KEY_MS = 4000  # 6 at the announcement's end (3.5 s) or in the menu after it: either way the menu takes it
+
+
+def session_yaml(start: datetime) -> str:
+    end = start + timedelta(minutes=40)
+    return (f"sessions:\n  {SESSION}:\n    topic: 汛后恢复重建\n    day: {start:%Y-%m-%d}\n"
+            f'    time: "{start:%H:%M}-{end:%H:%M}"\n    prompt: session_flood_recovery\n    seats: [{LEADER}]\n')
+
+
+async def reload(engine: TestBed) -> None:
+    assert engine.state
+    code, out = await run_ivr(engine.state, "reload")
+    assert code == 0 and "is live" in out, out
+
+
+@pytest.fixture
+async def sessions_file(engine: TestBed, config_dir: Path) -> AsyncIterator[Path]:
+    """The bed's config/sessions.yaml, put back (and reloaded) after the test."""
+    path = config_dir / "sessions.yaml"
+    original = path.read_text(encoding="utf-8")
+    try:
+        yield path
+    finally:
+        path.write_text(original, encoding="utf-8")
+        await reload(engine)
+
+
+async def test_key_6_reaches_the_leader_during_the_session_and_is_a_wrong_key_once_it_moved_away(
+    engine: TestBed, phones: Phones, tickets: TicketStore, sessions_file: Path, ami: AmiClient, browser: Browser,
+    console: ConsoleSite,
+) -> None:
+    start = (datetime.now().astimezone() - timedelta(minutes=10)).replace(second=0, microsecond=0)
+    sessions_file.write_text(session_yaml(start), encoding="utf-8")
+    await reload(engine)
+    await engine.log_in_agents([LEADER])  # (an earlier test may have logged every seat out)
+
+    caller = phones.next_caller()
+    await phones.seats("leader", caller)
+    connected = ami.wait_for("AgentConnect", for_caller(caller))
+    await phones.call("12345", keys("6", first_ms=KEY_MS), hold_ms=30_000, caller=caller)
+    assert (await asyncio.wait_for(connected, 30)).get("Interface") == f"PJSIP/{LEADER}"
+    await hang_up_all(ami)
+    ticket = await closed_ticket(tickets, caller, timeout=40)
+    assert (ticket.session, ticket.queue, ticket.agent, ticket.disposition) == (SESSION, "leader", LEADER, "answered")
+    assert ticket.ivr.nodes[:3] == ["main/caller", "main/session", "main/menu"] and ticket.ivr.keys == ["6"]
+
+    assert engine.state
+    code, out = await run_ivr(engine.state, "stats", "sessions", "--json")
+    assert code == 0, out
+    row = next(r for r in json.loads(out) if r["session"] == SESSION)
+    assert (row["offered"], row["by_its_seats"], row["abandoned"], row["topic"]) == (1, 1, 0, "汛后恢复重建")
+
+    browser.sign_in(console.account("supervisor")).open(f"/tickets/{ticket.number}")
+    assert browser.text("#session") == f"汛后恢复重建（{SESSION}）"
+
+    sessions_file.write_text(session_yaml(start - timedelta(days=1)), encoding="utf-8")  # moved to yesterday
+    await reload(engine)
+    caller = phones.next_caller()
+    joined = ami.wait_for("QueueCallerJoin", for_caller(caller))
+    await phones.call("12345", keys("6", first_ms=KEY_MS), hold_ms=30_000, caller=caller)
+    assert (await asyncio.wait_for(joined, 30)).get("Queue") == "q-general"
+    await hang_up_all(ami)  # while it waits: a leader logged in and ready was not rung
+    ticket = await closed_ticket(tickets, caller, timeout=40)
+    assert (ticket.session, ticket.queue, ticket.disposition) == ("", "general", "abandoned_queue")
+    assert ticket.ivr.nodes[:2] == ["main/caller", "main/greeting"]
+    assert LEADER not in [a.agent for a in ticket.agents_rung]
