@@ -42,7 +42,8 @@ async def report_page(request: web.Request) -> web.StreamResponse:
     day = query_date(request, "date", datetime.now().astimezone().date())
     p = period(kind, day)
     settings = request.app[CONSOLE].settings()
-    report = await read_report(ticket_store(request).redis, p, settings.reports, low=settings.tickets.satisfaction_low)
+    report = await read_report(ticket_store(request).redis, p, settings.reports, low=settings.tickets.satisfaction_low,
+                               retention_days=settings.tickets.retention_days)
     if fmt:
         content_type, make = FILES[fmt]
         name = f"report-{kind}-{p.start:%Y%m%d}.{fmt}"  # ASCII from validated parts only

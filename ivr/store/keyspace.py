@@ -24,6 +24,14 @@ Tickets (one per call, by Asterisk's ``linkedid``; all expire after the retentio
   ``ivr:tickets:lock:<linkedid>``     a console changing that closed ticket (a write-back, a quality
                                       score: tickets/lock.py; seconds)
 
+Reports (reports/tallies.py; counts only, no personal data; kept the tickets' retention):
+  ``ivr:report:changes:<yyyymmdd>``   counter: the stored docs of tickets received that local
+                                      day changed this many times (INCR by the ticket script when
+                                      a doc wins): a day tally counted at another value is stale
+  ``ivr:report:tally:<yyyymmdd>``     JSON: that ended day's counts per view (reports/tallies.py),
+                                      the ``changes`` value it was counted at; expires when the
+                                      day's first tickets do
+
 Department write-back (tickets/writeback.py; by department and event id, kept the retention):
   ``ivr:dept:event:<dept>:<id>``      JSON: body digest, the answer given (idempotent repeats)
   ``ivr:dept:refused-peer:<digest>``  refusals from one address this minute (a flood gets 429)
@@ -180,6 +188,16 @@ def ticket(linkedid: str) -> str:
 def ticket_number(number: str) -> str:
     """By the number's digits: ``20261201-12345-00017`` and ``20261201123450017`` are one key."""
     return TICKET_NUMBER_PREFIX + number.replace("-", "")
+
+
+def report_changes(day: str) -> str:
+    """``day`` as ``yyyymmdd`` (the local day a ticket was received): its tickets' change counter."""
+    return f"ivr:report:changes:{day}"
+
+
+def report_tally(day: str) -> str:
+    """``day`` as ``yyyymmdd``: the counted report of that ended local day."""
+    return f"ivr:report:tally:{day}"
 
 
 def ticket_sequence(day: str, line: str) -> str:
