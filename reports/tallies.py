@@ -168,18 +168,19 @@ class Tallies:
         wall = time.time()
         ended = [d for d in days(p) if d.end.timestamp() <= min(now.timestamp(), wall) and self._expiry(d) > wall]
         if not ended:
-            await self._count(out, p.start, p.end)
+            await self.count_range(out, p.start, p.end)
             return out
-        await self._count(out, p.start, ended[0].start)  # too old to keep: their tickets are gone or going
+        await self.count_range(out, p.start, ended[0].start)  # too old to keep: their tickets are gone or going
         for d, day in zip(ended, await self._stored(ended)):
             if day is None:
                 day = await self.count_day(d)
             day.into(out)
             await asyncio.sleep(0)  # a year is 365 merges: let calls through between days
-        await self._count(out, ended[-1].end, p.end)
+        await self.count_range(out, ended[-1].end, p.end)
         return out
 
-    async def _count(self, tally: Tally, since: datetime, until: datetime) -> None:
+    async def count_range(self, tally: Tally, since: datetime, until: datetime) -> None:
+        """Add the tickets received in [since, until) to ``tally``, one by one."""
         if since < until:
             async for batch in self.reader.batches(_selection(since, until), newest_first=False):
                 tally.add(batch)
