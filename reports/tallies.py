@@ -10,9 +10,13 @@ Tickets change after their day: departments close them (按时办结 / 超时办
 closing's time against the deadline, so a write-back that comes later moves the day's count),
 callers' ratings arrive, supervisors record 回访. Every write whose doc wins INCRs the received
 day's change counter (the ticket script, tickets/store.py); a tally records the counter it was
-counted at and is used only while the counter still says that, so a report always counts every
-ticket as it is now. A tally is stored only when the counter has not moved during the count
-(compare and set in one script), and expires when the day's first tickets do.
+counted at and is used as it is only while the counter still says that, so a report always
+counts every ticket as it is now. While a day has a tally, the script also keeps the doc a ticket
+had before its first change since (``ivr:report:before:<day>``): a stale tally is brought up to
+date by taking those out and counting the tickets' docs now in, a few tickets instead of the whole
+day (department write-backs change days for weeks after them). A tally is stored only when the
+counter has not moved during the count (compare and set in one script, which also drops the docs
+before), and expires when the day's first tickets do.
 """
 
 from __future__ import annotations
@@ -38,13 +42,15 @@ SCHEMA = 1  # bump when what a ticket adds to a tally changes: older tallies are
 FIELDS = tuple(f.name for f in fields(Row))
 TOTAL_KEY = ""  # the total's overdue instants, beside the views'
 
-# KEYS[1] the day's change counter, KEYS[2] its tally; ARGV[1] the counter's value when the count
-# began, ARGV[2] the tally, ARGV[3] when it expires (epoch s). Stored only if no ticket of the day
-# changed meanwhile; the counter then lives at least as long as the tally (a counter that expired
-# and counted up again must not meet an old tally at the same value).
+# KEYS[1] the day's change counter, KEYS[2] its tally, KEYS[3] the docs its changed tickets had;
+# ARGV[1] the counter's value when the count began, ARGV[2] the tally, ARGV[3] when it expires
+# (epoch s). Stored only if no ticket of the day changed meanwhile, and then the docs before are
+# done with (the ticket script keeps them anew from the next change); the counter lives at least as
+# long as the tally (a counter that expired and counted up again must not meet an old tally).
 STORE_TALLY = """
 if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[2], ARGV[2], 'EXAT', ARGV[3])
+redis.call('DEL', KEYS[3])
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('SET', KEYS[1], '0', 'EXAT', ARGV[3])
 else
@@ -72,17 +78,26 @@ class DayTally:
     total: Row = field(default_factory=Row)
     due: dict[str, dict[str, Counter[int]]] = field(default_factory=dict)
 
-    def add(self, tickets: Iterable[Ticket]) -> None:
+    def add(self, tickets: Iterable[Ticket], sign: int = 1) -> None:
+        """Count tickets in (``sign`` -1: take out tickets as they were counted, a changed ticket's old doc)."""
         for t in tickets:
             row = counts(t, None, self.low)
+            if sign < 0:
+                row = Row(**{name: -n for name, n in vars(row).items()})
             since = overdue_from(t)
             self.total.add(row)
             places = [(TOTAL_KEY, TOTAL_KEY)] + [(v, k) for v, k in keys(t).items() if k is not None]
             for view, key in places:
                 if view:
-                    self.views[view].setdefault(key, Row()).add(row)
+                    rows = self.views[view]
+                    rows.setdefault(key, Row()).add(row)
+                    if not rows[key].calls:  # every ticket counts one call: no ticket left in the row
+                        del rows[key]
                 if since is not None:
-                    self.due.setdefault(view, {}).setdefault(key, Counter())[_micros(since)] += 1
+                    due, at = self.due.setdefault(view, {}).setdefault(key, Counter()), _micros(since)
+                    due[at] += sign
+                    if not due[at]:
+                        del due[at]
 
     def into(self, tally: Tally) -> None:
         """Add this day to a report's tally, 超期未办结 as of the tally's ``now``."""
@@ -160,6 +175,7 @@ class Tallies:
         self.reader = TicketReader(redis)
         self._store = redis.register_script(STORE_TALLY)
         self.counted_days = 0  # days counted from tickets by this object (benchmarks, tests)
+        self.updated_days = 0  # stale tallies brought up to date from their changed tickets
 
     async def tally(self, p: Period, now: datetime) -> Tally:
         """The counts of ``p`` as of ``now``: every ended day that may be kept from its tally, the
@@ -171,9 +187,11 @@ class Tallies:
             await self.count_range(out, p.start, p.end)
             return out
         await self.count_range(out, p.start, ended[0].start)  # too old to keep: their tickets are gone or going
-        for d, day in zip(ended, await self._stored(ended)):
+        for d, (day, changes) in zip(ended, await self._stored(ended)):
             if day is None:
                 day = await self.count_day(d)
+            elif day.changes != changes:
+                day = await self.update_day(d, day)
             day.into(out)
             await asyncio.sleep(0)  # a year is 365 merges: let calls through between days
         await self.count_range(out, ended[-1].end, p.end)
@@ -191,19 +209,48 @@ class Tallies:
 
     async def count_day(self, d: Period) -> DayTally:
         """Count an ended day from its tickets and keep it (unless one of them changed meanwhile)."""
-        changes_key = keyspace.report_changes(label(d.start.date()))
-        day = DayTally(self.low, int(cast(str | None, await self.redis.get(changes_key)) or 0))
+        day = DayTally(self.low, await self._changes(d))
         async for batch in self.reader.batches(_selection(d.start, d.end), newest_first=False):
             day.add(batch)
         self.counted_days += 1
-        expire_at = self._expiry(d)
-        if expire_at > time.time() and d.end.timestamp() <= time.time():
-            await self._store(keys=[changes_key, keyspace.report_tally(label(d.start.date()))],
-                              args=[day.changes, day.to_json(), expire_at])
+        await self._keep(d, day)
         return day
 
-    async def _stored(self, ended: list[Period]) -> list[DayTally | None]:
-        """The valid stored tally of each day (None: none, stale or of other settings): one round trip."""
+    async def update_day(self, d: Period, day: DayTally) -> DayTally:
+        """Bring a stale tally up to date: each ticket changed since is taken out as it was
+        counted and counted in as it is now; counted again when the docs before are missing."""
+        changes = await self._changes(d)
+        before = cast(dict[str, str], await self.redis.hgetall(keyspace.report_before(label(d.start.date()))))
+        if not before:  # a change the ticket script could not pin (no tally at that moment)
+            return await self.count_day(d)
+        ids = sorted(before)
+        docs = await self._docs(ids)
+        day.add([Ticket.from_json(json.loads(before[i])) for i in ids if before[i]], sign=-1)
+        day.add(Ticket.from_json(json.loads(doc)) for doc in docs if doc)
+        day.changes = changes
+        self.updated_days += 1
+        await self._keep(d, day)
+        return day
+
+    async def _docs(self, ids: list[str]) -> list[str | None]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for linkedid in ids:
+                pipe.hget(keyspace.ticket(linkedid), "doc")
+            return cast(list[str | None], await pipe.execute())
+
+    async def _changes(self, d: Period) -> int:
+        return int(cast(str | None, await self.redis.get(keyspace.report_changes(label(d.start.date())))) or 0)
+
+    async def _keep(self, d: Period, day: DayTally) -> None:
+        """Store a day's tally counted at ``day.changes`` (not for a day still going or too old)."""
+        expire_at, name = self._expiry(d), label(d.start.date())
+        if expire_at > time.time() and d.end.timestamp() <= time.time():
+            await self._store(keys=[keyspace.report_changes(name), keyspace.report_tally(name), keyspace.report_before(name)],
+                              args=[day.changes, day.to_json(), expire_at])
+
+    async def _stored(self, ended: list[Period]) -> list[tuple[DayTally | None, int]]:
+        """Each day's stored tally (None: none, or of another schema or ``low``) and its change
+        counter now (a tally counted at another value is stale): one round trip."""
         if not ended:
             return []
         names = [label(d.start.date()) for d in ended]
@@ -211,11 +258,7 @@ class Tallies:
             pipe.mget([keyspace.report_tally(n) for n in names])
             pipe.mget([keyspace.report_changes(n) for n in names])
             stored, changes = await pipe.execute()
-        out: list[DayTally | None] = []
-        for text, now in zip(stored, changes):
-            day = DayTally.from_json(text, self.low) if text else None
-            out.append(day if day is not None and day.changes == int(now or 0) else None)
-        return out
+        return [(DayTally.from_json(text, self.low) if text else None, int(now or 0)) for text, now in zip(stored, changes)]
 
 
 def _selection(since: datetime, until: datetime) -> Selection:

@@ -31,6 +31,10 @@ Reports (reports/tallies.py; counts only, no personal data; kept the tickets' re
   ``ivr:report:tally:<yyyymmdd>``     JSON: that ended day's counts per view (reports/tallies.py),
                                       the ``changes`` value it was counted at; expires when the
                                       day's first tickets do
+  ``ivr:report:before:<yyyymmdd>``    hash: linkedid → the doc a ticket had when the day's tally
+                                      was kept ('' for one new since), written by the ticket script
+                                      at its first change after the tally: a stale tally is brought
+                                      up to date from these, not counted again; expires with the tally
 
 Department write-back (tickets/writeback.py; by department and event id, kept the retention):
   ``ivr:dept:event:<dept>:<id>``      JSON: body digest, the answer given (idempotent repeats)
@@ -198,6 +202,11 @@ def report_changes(day: str) -> str:
 def report_tally(day: str) -> str:
     """``day`` as ``yyyymmdd``: the counted report of that ended local day."""
     return f"ivr:report:tally:{day}"
+
+
+def report_before(day: str) -> str:
+    """``day`` as ``yyyymmdd``: the docs its changed tickets had when its tally was kept."""
+    return f"ivr:report:before:{day}"
 
 
 def ticket_sequence(day: str, line: str) -> str:

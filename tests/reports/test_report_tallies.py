@@ -1,7 +1,8 @@
 """Day tallies against a real redis-server on a host clock at UTC+8, with the scripted days of
 test_report_cli.py: a day, week, month and year summed from tallies give exactly what counting
 every ticket gives (hot spots too); a second report counts no ended day again; a ticket closed
-by its department after its day's tally is counted as it is now (only that day is recounted);
+by its department after its day's tally is counted as it is now (that day's tally brought up to
+date from the changed tickets alone, no day counted again);
 an open case that falls due after the tally is counted 超期 without a recount; two counting at
 once store the same tally, kept as long as the day's first tickets."""
 
@@ -67,12 +68,14 @@ async def same(redis: aioredis.Redis, kind: str, now: datetime) -> Tally:
     return report.tally
 
 
-async def counted(redis: aioredis.Redis, kind: str, now: datetime) -> int:
-    """How many days a report of ``kind`` (and its period before) counts from tickets now."""
+async def counted(redis: aioredis.Redis, kind: str, now: datetime, updated: int = 0) -> int:
+    """How many days a report of ``kind`` (and its period before) counts from tickets now; it
+    brings ``updated`` stale tallies up to date."""
     tallies = Tallies(redis, low=LOW, retention_days=RETENTION)
     p = period(kind, D)
     await tallies.tally(p, now)
     await tallies.tally(p.previous(), now)
+    assert tallies.updated_days == updated
     return tallies.counted_days
 
 
@@ -115,7 +118,14 @@ async def test_tallies_give_the_ticket_counts_and_a_later_change_counts_as_it_is
                  due=later.date().isoformat())
     await rewrite(redis_url, tmp_path, a5, 21)
     await rewrite(redis_url, tmp_path, fresh, 20)
-    assert await counted(redis, "week", now) == 1  # D alone is counted again
+    assert await redis.hlen(keyspace.report_before(label(D))) == 2  # a5 as it was counted; c1 new
+    assert await counted(redis, "week", now, updated=1) == 0  # D's tally brought up to date, no day counted
+    assert not await redis.exists(keyspace.report_before(label(D)))
+    # c1 handed to another department: its row moves, the old department's row goes with its last ticket
+    fresh.department = "市住建局"
+    await rewrite(redis_url, tmp_path, fresh, 21)
+    assert await counted(redis, "week", now, updated=1) == 0
+    assert "市城管局" not in (await same(redis, "day", now)).views["department"]
     total = (await same(redis, "day", now)).total
     assert (total.calls, total.closed_on_time, total.closed_late, total.overdue, total.dispatched) == (
         HAND[0] + 1, HAND[8] + 1, HAND[9], HAND[10] - 1, HAND[7] + 1)
@@ -138,6 +148,7 @@ async def test_two_counting_at_once_store_one_tally_kept_as_long_as_the_days_tic
     # a tally of another satisfaction_low, or one that is not a tally, is counted again
     assert await counted(redis, "day", datetime.now().astimezone()) == 1  # the day before (hot spots); D tallied
     assert await counted(redis, "day", datetime.now().astimezone()) == 0
-    assert (await Tallies(redis, low=LOW + 1, retention_days=RETENTION)._stored([d])) == [None]
+    [(other, _changes)] = await Tallies(redis, low=LOW + 1, retention_days=RETENTION)._stored([d])
+    assert other is None
     await redis.set(keyspace.report_tally(label(D)), "{not json")
     assert await counted(redis, "day", datetime.now().astimezone()) == 1
