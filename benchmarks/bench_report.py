@@ -7,8 +7,10 @@ that day and the CSV and XLSX files, and counts again under tracemalloc for the 
 Then the year: every other day of yesterday's year gets ``--per-day`` tickets, and the year's
 report is timed three ways, side by side: ticket by ticket (what every report did before day
 tallies), from tallies the first time (every ended day counted and kept), and from tallies
-again (what every later report costs: the stored tallies and today's tickets). The ratios and
-the cost per ticket and per day are what scale to a big city's year.
+again (what every later report costs: the stored tallies and today's tickets); then departments
+close some tickets of the last 20 days and the year is read once more (those days' tallies
+brought up to date from the changed tickets). The ratios and the cost per ticket and per day are
+what scale to a big city's year.
 
     .venv/bin/python benchmarks/bench_report.py            # 20,000 tickets, 200 a day for the year
     .venv/bin/python benchmarks/bench_report.py --tickets 2000 --per-day 50
@@ -48,16 +50,29 @@ KINDS = ("consult", "help", "complaint", "report", "suggestion")
 RETENTION = 400  # days: the year's tallies are kept
 
 
+def made(i: int, count: int, day: datetime, prefix: str) -> Ticket:
+    at = (day + timedelta(seconds=i * 86_000 / count)).isoformat()
+    return Ticket(linkedid=f"{prefix}.{i}", line="12345" if i % 3 else "12319", caller=f"139{i:08d}", received=at,
+                  disposition="answered", agent=f"agent{1001 + i % 20}", queue="general" if i % 4 else "hrss",
+                  queued=at, answered=at, request_type=KINDS[i % 5], wait_seconds=float(i % 40),
+                  department=f"部门{i % 12}" if i % 2 else "", satisfaction=1 + i % 5, satisfaction_status="rated")
+
+
 async def fill(store: TicketStore, count: int, day: datetime, prefix: str = "1796170000") -> None:
     for i in range(count):
-        at = (day + timedelta(seconds=i * 86_000 / count)).isoformat()
-        t = Ticket(linkedid=f"{prefix}.{i}", line="12345" if i % 3 else "12319", caller=f"139{i:08d}", received=at,
-                   disposition="answered", agent=f"agent{1001 + i % 20}", queue="general" if i % 4 else "hrss",
-                   queued=at, answered=at, request_type=KINDS[i % 5], wait_seconds=float(i % 40),
-                   department=f"部门{i % 12}" if i % 2 else "", satisfaction=1 + i % 5, satisfaction_status="rated")
-        store.write_nowait(t, "closed")
+        store.write_nowait(made(i, count, day, prefix), "closed")
         if i % 2000 == 1999:
             await store.drain()
+    await store.drain()
+
+
+async def write_back(store: TicketStore, count: int, per_day: int, day: datetime, prefix: str) -> None:
+    """Departments close ``count`` of a day's dispatched tickets (a later write, as tickets/writeback.py makes)."""
+    for i in range(1, 2 * count, 2):
+        t = made(i, per_day, day, prefix)
+        t.status = "closed"
+        t.note(datetime.now().astimezone().isoformat(), "dept closed", f"{t.department}：答复：已处理")
+        store.write_nowait(t, f"workflow:21:{i}", 21, fenced=False)
     await store.drain()
 
 
@@ -122,6 +137,15 @@ async def year(store: TicketStore, redis: Any, yesterday: datetime, per_day: int
         await tallies.tally(p.previous(), now)
         timed.append((time.perf_counter() - began, tallies.counted_days))
         assert (tally.total, tally.views) == (plain.total, plain.views), "tallies and tickets disagree"
+    for n, d in enumerate(others[-20:], start=len(others) - 20):  # write-backs land on the last 20 days
+        await write_back(store, max(1, per_day // 20), per_day, d.start, f"1796{n:03d}")
+    tallies = Tallies(redis, low=2, retention_days=RETENTION)
+    began = time.perf_counter()
+    tally = await tallies.tally(p, now)
+    await tallies.tally(p.previous(), now)
+    changed = time.perf_counter() - began
+    plain = await by_tickets(redis, p, now)
+    assert (tally.total, tally.views) == (plain.total, plain.views), "updated tallies and tickets disagree"
     (cold, counted), (warm, again) = timed
     ended = len([d for d in days(p) if d.end <= now])
     print(f"year of {plain.total.calls} tickets: ticket by ticket {from_tickets:.2f} s "
@@ -129,6 +153,8 @@ async def year(store: TicketStore, redis: Any, yesterday: datetime, per_day: int
           f"tallies first {cold:.2f} s ({counted} days counted and kept, ×{cold / from_tickets:.2f}); "
           f"tallies after {warm:.3f} s ({again} days counted, {warm / max(ended, 1) * 1e3:.2f} ms a day; "
           f"ticket by ticket takes ×{from_tickets / warm:.0f} as long)")
+    print(f"after write-backs to {max(1, per_day // 20)} tickets on each of 20 days: {changed:.3f} s "
+          f"({tallies.updated_days} tallies brought up to date, {tallies.counted_days} days counted)")
 
 
 if __name__ == "__main__":
