@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable, cast
+from typing import Any, Callable, Iterable, cast
 
 import redis.asyncio as aioredis
 
+from ivr.config import Settings
 from ivr.store import keyspace
 from reports.model import VIEWS, Period, Row, Tally, counts, keys, period
 from tickets.filters import Filters
@@ -38,6 +40,7 @@ from tickets.model import Ticket
 from tickets.reads import Selection, TicketReader
 from tickets.workflow import overdue_from
 
+log = logging.getLogger(__name__)
 SCHEMA = 1  # bump when what a ticket adds to a tally changes: older tallies are then recounted
 FIELDS = tuple(f.name for f in fields(Row))
 TOTAL_KEY = ""  # the total's overdue instants, beside the views'
@@ -263,3 +266,25 @@ class Tallies:
 
 def _selection(since: datetime, until: datetime) -> Selection:
     return Selection(Filters(since, until, None, None, None, None))
+
+
+KEPT_DAYS = 7  # the ended days an engine keeps tallied: yesterday, and the week write-backs change most
+
+
+async def keep_recent(tallies: Tallies, now: datetime) -> None:
+    """Tally the last :data:`KEPT_DAYS` ended days (count a new one, bring a changed one up to date)."""
+    today = period("day", now.date(), now.tzinfo)
+    await tallies.tally(Period("week", today.start - timedelta(days=KEPT_DAYS), today.start), now)
+
+
+async def keep_tallies(redis: aioredis.Redis, settings: Callable[[], Settings], interval: float = 3600.0) -> None:
+    """The engine's loop (one engine, under the retention lease): just after each local midnight
+    and every ``interval`` s, so the office's first report of a morning finds yesterday counted."""
+    while True:
+        current, now = settings(), datetime.now().astimezone()
+        tallies = Tallies(redis, low=current.tickets.satisfaction_low, retention_days=current.tickets.retention_days)
+        await keep_recent(tallies, now)
+        if tallies.counted_days or tallies.updated_days:
+            log.info("report tallies: %d day(s) counted, %d brought up to date", tallies.counted_days, tallies.updated_days)
+        midnight = period("day", now.date(), now.tzinfo).end
+        await asyncio.sleep(max(1.0, min(interval, (midnight - datetime.now().astimezone()).total_seconds() + 60.0)))

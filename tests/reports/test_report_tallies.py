@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from ivr.store import keyspace, redis_client
 from reports.model import HOT_VIEWS, HotSpot, Period, ReportSettings, Tally, hot_spots, keys, period
 from reports.read import read_report
-from reports.tallies import Tallies, label
+from reports.tallies import KEPT_DAYS, Tallies, keep_recent, label
 from tests.reports import test_report_cli as scripted
 from tests.reports.test_report_cli import D, EXPECTED, at, call, closed_at
 from tickets.filters import Filters
@@ -152,3 +152,14 @@ async def test_two_counting_at_once_store_one_tally_kept_as_long_as_the_days_tic
     assert other is None
     await redis.set(keyspace.report_tally(label(D)), "{not json")
     assert await counted(redis, "day", datetime.now().astimezone()) == 1
+
+
+async def test_an_engine_keeps_the_last_week_tallied(redis: aioredis.Redis) -> None:
+    """What the engine's loop does each hour and after midnight (ivr/service.py, the retention lease)."""
+    now = datetime.now().astimezone()
+    tallies = Tallies(redis, low=LOW, retention_days=RETENTION)
+    await keep_recent(tallies, now)
+    assert tallies.counted_days == KEPT_DAYS  # D-1, D, D+1 with tickets, and the empty days
+    assert await redis.exists(*(keyspace.report_tally(label(D + timedelta(days=n))) for n in (-1, 0, 1))) == 3
+    assert not await redis.exists(keyspace.report_tally(label(now.date())))  # today is not over
+    assert await counted(redis, "day", now) == 0
