@@ -190,7 +190,8 @@ class Tallies:
             await self.count_range(out, p.start, p.end)
             return out
         await self.count_range(out, p.start, ended[0].start)  # too old to keep: their tickets are gone or going
-        for d, (day, changes) in zip(ended, await self._stored(ended)):
+        for d, (text, changes) in zip(ended, await self._stored(ended)):
+            day = DayTally.from_json(text, self.low) if text else None  # parsed a day at a time, between yields
             if day is None:
                 day = await self.count_day(d)
             elif day.changes != changes:
@@ -251,9 +252,9 @@ class Tallies:
             await self._store(keys=[keyspace.report_changes(name), keyspace.report_tally(name), keyspace.report_before(name)],
                               args=[day.changes, day.to_json(), expire_at])
 
-    async def _stored(self, ended: list[Period]) -> list[tuple[DayTally | None, int]]:
-        """Each day's stored tally (None: none, or of another schema or ``low``) and its change
-        counter now (a tally counted at another value is stale): one round trip."""
+    async def _stored(self, ended: list[Period]) -> list[tuple[str | None, int]]:
+        """Each day's stored tally (its JSON; None: none) and its change counter now (a tally
+        counted at another value is stale): one round trip."""
         if not ended:
             return []
         names = [label(d.start.date()) for d in ended]
@@ -261,7 +262,7 @@ class Tallies:
             pipe.mget([keyspace.report_tally(n) for n in names])
             pipe.mget([keyspace.report_changes(n) for n in names])
             stored, changes = await pipe.execute()
-        return [(DayTally.from_json(text, self.low) if text else None, int(now or 0)) for text, now in zip(stored, changes)]
+        return [(cast(str | None, text), int(now or 0)) for text, now in zip(stored, changes)]
 
 
 def _selection(since: datetime, until: datetime) -> Selection:

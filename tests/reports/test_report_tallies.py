@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from ivr.store import keyspace, redis_client
 from reports.model import HOT_VIEWS, HotSpot, Period, ReportSettings, Tally, hot_spots, keys, period
 from reports.read import read_report
-from reports.tallies import KEPT_DAYS, Tallies, keep_recent, label
+from reports.tallies import KEPT_DAYS, DayTally, Tallies, keep_recent, label
 from tests.reports import test_report_cli as scripted
 from tests.reports.test_report_cli import D, EXPECTED, at, call, closed_at
 from tickets.filters import Filters
@@ -148,8 +148,8 @@ async def test_two_counting_at_once_store_one_tally_kept_as_long_as_the_days_tic
     # a tally of another satisfaction_low, or one that is not a tally, is counted again
     assert await counted(redis, "day", datetime.now().astimezone()) == 1  # the day before (hot spots); D tallied
     assert await counted(redis, "day", datetime.now().astimezone()) == 0
-    [(other, _changes)] = await Tallies(redis, low=LOW + 1, retention_days=RETENTION)._stored([d])
-    assert other is None
+    [(text, _changes)] = await Tallies(redis, low=LOW, retention_days=RETENTION)._stored([d])
+    assert text and DayTally.from_json(text, LOW) is not None and DayTally.from_json(text, LOW + 1) is None
     await redis.set(keyspace.report_tally(label(D)), "{not json")
     assert await counted(redis, "day", datetime.now().astimezone()) == 1
 
