@@ -5,7 +5,8 @@ lease feeds AMI events to the call follower, the live follower and the seat foll
 KPIs, runs queued callbacks, applies the seat wishes to its node (queues/seat_applier.py) and
 writes tickets (each write stamped with its fencing token);
 the ``hours`` and ``retention`` leases pick one engine for the sub-center hours publisher and
-the retention of Asterisk's call logs; the ``nodes`` lease, one for the whole cluster, picks the
+the retention of Asterisk's call logs (and the reports' day tallies of the last week,
+reports/tallies.py); the ``nodes`` lease, one for the whole cluster, picks the
 engine that closes the calls of a node that died (ivr/node_watch.py). A new holder reconciles from Asterisk at once, as after
 an AMI reconnect (``CoreShowChannels``, the CDR since ``followed_until``, ``QueueStatus``). An
 engine that loses the lease stops at once and forgets its calls: whoever holds it next

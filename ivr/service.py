@@ -54,6 +54,7 @@ from tickets.reads import TicketReader
 from ivr.config import state_dir
 from tickets.model import Ticket
 from tracking.retention import run_retention
+from reports.tallies import keep_tallies
 
 log = logging.getLogger("ivr.service")
 
@@ -216,6 +217,8 @@ class Service:
                     tasks.create_task(keep_running(lambda: self.duties.leases["retention"].while_held(
                         lambda: run_retention(lambda: self.loaded.settings, reopen=self._reopen_logs)),
                         "log retention")),
+                    tasks.create_task(keep_running(lambda: self.duties.leases["retention"].while_held(
+                        lambda: keep_tallies(self.tickets.redis, lambda: self.loaded.settings)), "report day tallies")),
                     tasks.create_task(keep_running(self._status_heartbeat, "status heartbeat")),
                     tasks.create_task(keep_running(lambda: self.duties.leases["hours"].while_held(self.hours.run),
                                                    "sub-center hours publisher")),

@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     async def reading(store: "TicketStore") -> Report:
         from reports.read import read_report  # Redis' client is imported when a command reads
 
-        return await read_report(store.redis, p, settings.reports, low=settings.tickets.satisfaction_low)
+        return await read_report(store.redis, p, settings.reports, low=settings.tickets.satisfaction_low,
+                                 retention_days=settings.tickets.retention_days)
 
     report = read_tickets(settings, reading)
     data = {"csv": csv_bytes, "xlsx": xlsx_bytes}.get(args.format)

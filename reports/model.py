@@ -153,8 +153,9 @@ COLUMNS: tuple[tuple[str, str], ...] = (  # (Row attribute, Mandarin heading), i
 SHARES = frozenset({"rate_15", "satisfied_share"})  # shown as percentages
 
 
-def counts(t: Ticket, now: datetime, low: int) -> Row:
-    """What one ticket adds to each row it is in."""
+def counts(t: Ticket, now: datetime | None, low: int) -> Row:
+    """What one ticket adds to each row it is in; ``now`` None: 超期未办结 left at 0 (a day
+    tally keeps when each open case falls due instead: reports/tallies.py)."""
     answered = bool(t.answered)
     wait = t.wait_seconds
     on_time = closed_on_time(t)
@@ -165,7 +166,7 @@ def counts(t: Ticket, now: datetime, low: int) -> Row:
         answered_30=int(answered and wait is not None and wait <= 30),
         abandoned=int(t.disposition == Disposition.ABANDONED_QUEUE),
         direct=int(answered and not t.department), dispatched=int(bool(t.department)),
-        closed_on_time=int(on_time is True), closed_late=int(on_time is False), overdue=int(overdue(t, now)),
+        closed_on_time=int(on_time is True), closed_late=int(on_time is False), overdue=int(now is not None and overdue(t, now)),
         revisit_due=int(revisit_due(t, low)), revisit_done=int(revisit_due(t, low) and revisit_visit(t) is not None),
         rated=int(rated), satisfied=int(rated and (t.satisfaction or 0) >= 4),
         rating_sum=(t.satisfaction or 0) if rated else 0,

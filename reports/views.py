@@ -1,9 +1,15 @@
 """The console's 统计报表 page (supervisors and admins): the period's hot spots and the counts per
 line, queue, request type and department, with bars for the volumes, and the same report as CSV
-or XLSX to download (``?format=csv|xlsx``). Reports hold counts and names, no caller data."""
+or XLSX to download (``?format=csv|xlsx``). Reports hold counts and names, no caller data.
+
+One report is counted at a time per process (a year's first report counts every day without a
+tally, yielding to the loop between batches): a second request meanwhile gets 503 正在生成 at
+once, with Retry-After, rather than a second count competing with calls for the same loop."""
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +26,15 @@ routes = web.RouteTableDef()
 nav("/stats/report", "统计报表", "admin", "supervisor", order=47)
 FILES = {"csv": ("text/csv", csv_bytes), "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                                                   xlsx_bytes)}
+
+
+RETRY_AFTER = 5  # s
+_counting: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = weakref.WeakKeyDictionary()
+
+
+def counting() -> asyncio.Lock:
+    """The running loop's one report count (a process runs one loop; tests run several in turn)."""
+    return _counting.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
 
 def _cell(name: str, value: Any) -> str:
@@ -42,7 +57,15 @@ async def report_page(request: web.Request) -> web.StreamResponse:
     day = query_date(request, "date", datetime.now().astimezone().date())
     p = period(kind, day)
     settings = request.app[CONSOLE].settings()
-    report = await read_report(ticket_store(request).redis, p, settings.reports, low=settings.tickets.satisfaction_low)
+    store, lock = ticket_store(request), counting()
+    if lock.locked():
+        busy = error_page(request, web.HTTPServiceUnavailable, "报表正在生成",
+                          f"另一份报表正在生成，请在 {RETRY_AFTER} 秒后刷新本页。")
+        busy.headers["Retry-After"] = str(RETRY_AFTER)
+        raise busy
+    async with lock:
+        report = await read_report(store.redis, p, settings.reports, low=settings.tickets.satisfaction_low,
+                                   retention_days=settings.tickets.retention_days)
     if fmt:
         content_type, make = FILES[fmt]
         name = f"report-{kind}-{p.start:%Y%m%d}.{fmt}"  # ASCII from validated parts only

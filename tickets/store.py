@@ -29,7 +29,9 @@ from tickets.model import Ticket
 # fields as one JSON object (phase, linkedid, and either rev, line, day, received — epoch s —,
 # agent or a queue visit's ``kpi``), read by the script with ``cjson`` (a field each would cost the
 # engine an argument to pack), and the doc's text. A ticket's KEYS are its hash, its line's sequence
-# of the day, the caller's index, its agent's index (written when the winning doc names an agent,
+# of the day, the caller's index, its agent's index, its received day's change counter (INCR when its
+# doc wins), that day's report tally and the hash of docs before a change (reports/tallies.py: while the
+# day has a tally, a winning doc first keeps the doc it replaces there, once per ticket) (written when the winning doc names an agent,
 # so that an agent's list reads only its own tickets; a ticket handed to another agent leaves the
 # first one's index, named from the hash's ``agent`` field); a queue visit's (its doc is ``null``) its ticket's hash and the
 # two bucket hashes of each KPI increment, ``kpi`` holding per increment its dimension
@@ -92,7 +94,8 @@ while k <= #KEYS do
     counted = counted or m > 0
     results[2 * i + 1], results[2 * i + 2] = 1, redis.call('HGET', tkey, 'number') or ''
   else
-    local seqkey, ckey, akey = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
+    local seqkey, ckey, akey, changes = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
+    local tallied, beforekey = redis.call('TTL', KEYS[k + 5]), KEYS[k + 6]
     local rev, line, day, received = w.rev, w.line, w.day, w.received
     local number = redis.call('HGET', tkey, 'number')
     if not number then
@@ -102,7 +105,13 @@ while k <= #KEYS do
     doc = string.gsub(doc, '^{"number": ""', '{"number": "' .. number .. '"', 1)
     local wins = tonumber(rev) >= tonumber(redis.call('HGET', tkey, 'rev') or '0')
     if wins then
+      if tallied > 0 then
+        redis.pcall('HSETNX', beforekey, linkedid, redis.call('HGET', tkey, 'doc') or '')
+        redis.pcall('EXPIRE', beforekey, tallied)
+      end
       redis.call('HSET', tkey, 'doc', doc, 'rev', rev)
+      redis.pcall('INCR', changes)
+      redis.pcall('EXPIRE', changes, ttl)
       if type(w.due) == 'number' then
         redis.call('ZADD', '""" + keyspace.TICKETS_OPEN_BY_DUE + """', w.due, linkedid)
       else
@@ -131,7 +140,7 @@ while k <= #KEYS do
   if visit then
     k = k + 1 + 2 * m
   else
-    k = k + 4
+    k = k + 7
   end
   i = i + 1
 end
@@ -246,7 +255,8 @@ class TicketStore(RedisJournal):
             kpi = w.get("kpi")
             if kpi is None:
                 keys += [keyspace.ticket_sequence(w["day"], w["line"]), self._caller_index(w["caller"]),
-                         keyspace.agent_tickets(w.get("agent") or "")]
+                         keyspace.agent_tickets(w.get("agent") or ""), keyspace.report_changes(w["day"]),
+                         keyspace.report_tally(w["day"]), keyspace.report_before(w["day"])]
             else:  # a queue visit: the two bucket keys of each of its KPI increments
                 keys += [key for increment in kpi for key in increment[2:4]]
         statuses = await self._commit(batch, keys, args)

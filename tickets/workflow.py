@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -200,15 +200,22 @@ def extended(current: Deadline | None, due: str, now: datetime, calendar: Holida
 
 def overdue(ticket: Ticket, now: datetime) -> bool:
     """Open (not 办结) and past its deadline: a date deadline is due by the end of its day."""
+    since = overdue_from(ticket)
+    return since is not None and now.astimezone() >= since
+
+
+def overdue_from(ticket: Ticket) -> datetime | None:
+    """The first instant an open case is overdue (None: closed, no deadline, or unreadable): a
+    report counted once keeps this instead of a yes or no that goes stale as time passes."""
     if ticket.status in CLOSED_STATUSES or ticket.deadline is None or not ticket.deadline.due:
-        return False
+        return None
     due = ticket.deadline.due
     try:
-        if "T" in due:
-            return datetime.fromisoformat(due) < now.astimezone()
-        return date.fromisoformat(due) < now.astimezone().date()
+        if "T" in due:  # crisis hours: overdue once the instant has passed
+            return datetime.fromisoformat(due).astimezone() + timedelta(microseconds=1)
+        return datetime.combine(date.fromisoformat(due) + timedelta(days=1), time()).astimezone()
     except ValueError:
-        return False
+        return None
 
 
 def closed_on_time(ticket: Ticket) -> bool | None:

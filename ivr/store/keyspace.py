@@ -24,6 +24,18 @@ Tickets (one per call, by Asterisk's ``linkedid``; all expire after the retentio
   ``ivr:tickets:lock:<linkedid>``     a console changing that closed ticket (a write-back, a quality
                                       score: tickets/lock.py; seconds)
 
+Reports (reports/tallies.py; counts only, no personal data; kept the tickets' retention):
+  ``ivr:report:changes:<yyyymmdd>``   counter: the stored docs of tickets received that local
+                                      day changed this many times (INCR by the ticket script when
+                                      a doc wins): a day tally counted at another value is stale
+  ``ivr:report:tally:<yyyymmdd>``     JSON: that ended day's counts per view (reports/tallies.py),
+                                      the ``changes`` value it was counted at; expires when the
+                                      day's first tickets do
+  ``ivr:report:before:<yyyymmdd>``    hash: linkedid → the doc a ticket had when the day's tally
+                                      was kept ('' for one new since), written by the ticket script
+                                      at its first change after the tally: a stale tally is brought
+                                      up to date from these, not counted again; expires with the tally
+
 Department write-back (tickets/writeback.py; by department and event id, kept the retention):
   ``ivr:dept:event:<dept>:<id>``      JSON: body digest, the answer given (idempotent repeats)
   ``ivr:dept:refused-peer:<digest>``  refusals from one address this minute (a flood gets 429)
@@ -180,6 +192,21 @@ def ticket(linkedid: str) -> str:
 def ticket_number(number: str) -> str:
     """By the number's digits: ``20261201-12345-00017`` and ``20261201123450017`` are one key."""
     return TICKET_NUMBER_PREFIX + number.replace("-", "")
+
+
+def report_changes(day: str) -> str:
+    """``day`` as ``yyyymmdd`` (the local day a ticket was received): its tickets' change counter."""
+    return f"ivr:report:changes:{day}"
+
+
+def report_tally(day: str) -> str:
+    """``day`` as ``yyyymmdd``: the counted report of that ended local day."""
+    return f"ivr:report:tally:{day}"
+
+
+def report_before(day: str) -> str:
+    """``day`` as ``yyyymmdd``: the docs its changed tickets had when its tally was kept."""
+    return f"ivr:report:before:{day}"
 
 
 def ticket_sequence(day: str, line: str) -> str:

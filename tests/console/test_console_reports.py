@@ -2,10 +2,12 @@
 day's report (hot spots first: a department and a request type twelvefold over the day before;
 the counts per line, queue, request type and department; a department named like a formula shown
 as text), switches to the week with the form, and downloads the same report as CSV and XLSX; an
-agent is refused the page and the files. The tickets are written by the real TicketStore."""
+agent is refused the page and the files; while a year is counted, another report request gets 503
+报表正在生成 at once. The tickets are written by the real TicketStore."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import datetime, timedelta
@@ -92,3 +94,23 @@ async def test_the_downloads_hold_the_same_report_and_an_agent_gets_none(console
         for fmt in ("", "&format=csv", "&format=xlsx"):
             async with http.get(f"{console.url}/stats/report?period=day&date={day}{fmt}") as reply:
                 assert reply.status == 403, fmt
+
+
+async def test_while_a_year_is_counted_another_report_is_told_it_is_being_made(console: ConsoleSite, day: str) -> None:
+    """The year's first report counts every day of it kept in Redis: requests made meanwhile
+    (whichever got the count first) are answered 503 正在生成 with Retry-After, never a second count."""
+    async with http_client() as http:
+        await sign_in_http(http, console, console.account("supervisor"))
+
+        async def get(kind: str) -> tuple[int, str, str | None]:
+            async with http.get(f"{console.url}/stats/report?period={kind}&date={day}") as reply:
+                return reply.status, await reply.text(), reply.headers.get("Retry-After")
+
+        first = asyncio.ensure_future(get("year"))
+        meanwhile = []
+        while not first.done():
+            meanwhile.append(await get("month"))
+        answers = [await first, *meanwhile]
+    busy = [a for a in answers if a[0] == 503]
+    assert {a[0] for a in answers} <= {200, 503} and any(a[0] == 200 for a in answers)
+    assert busy and all("报表正在生成" in text and retry == "5" for _s, text, retry in busy)
