@@ -154,8 +154,9 @@ async def node_b(config_dir: Any, state: BedState) -> AsyncIterator[TestBed]:
         await asyncio.to_thread(b.stop)
     seats = SeatStore(state.redis_url)
     try:
-        # at once after a graceful stop; an engine whose stop overran its 15 s (SIGKILL: seen twice on
-        # a loaded machine) leaves its view to expire (NODE_VIEW_TTL, then node A's next full rewrite composes without it)
+        # at once after a graceful stop. Twice on a loaded machine it was still there right after
+        # the stop (cause not found; a stop that overran its 15 s would leave it): then it expires
+        # (NODE_VIEW_TTL) and node A's next full rewrite composes the seats without it
         only_a = {f"127.0.0.1:{state.ami_port}"}
         await until(lambda: _nodes_of(seats, "agent1001", only_a), NODE_VIEW_TTL + 15, interval=0.5)
     finally:
