@@ -120,9 +120,9 @@ async def test_a_supervisor_plays_a_real_recording_in_chromium_and_an_agent_is_r
 
     browser.at(console.url).sign_in(console.account("admin")).open(f"/audit?q={number}")
     rows = [r.text for r in browser.all("#audit tbody tr")]
-    played = [r for r in rows if "console recording play" in r and reason in r]
-    assert len(played) == 1 and console.account("supervisor").name in played[0] and "recording=1" in played[0], rows
-    assert any("console refused" in r and other.name in r and f"/tickets/{number}/recordings/1/play" in r
+    played = [r for r in rows if "控制台播放录音" in r and reason in r]  # console recording play, as staff read it
+    assert len(played) == 1 and console.account("supervisor").name in played[0] and "录音：1" in played[0], rows
+    assert any("控制台拒绝访问" in r and other.name in r and f"/tickets/{number}/recordings/1/play" in r
                and "座席只能播放自己接听的通话录音" in r for r in rows), rows
 
 
