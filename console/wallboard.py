@@ -31,11 +31,13 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from console.notices import EVERYTHING, Notices, Stopping, next_item
+from ivr.core.labels import session_window
 from ivr.store import keyspace
 from ivr.config import Settings
 from tickets.store import TicketStore
 from queues import kpi
 from queues.agents import Seat
+from queues.sessions import LEADER_QUEUE, on_or_next
 from queues.waiting import Waiting
 from transfer.model import EMERGENCY_TRUNK, qualified_trunks
 from transfer.trunk_watch import trunk_rows
@@ -79,7 +81,8 @@ def build_snapshot(settings: Settings, seats: Mapping[str, Mapping[str, Any]], w
     """The wallboard as plain data (JSON): ``queues`` and ``lines`` rows, ``platform`` totals;
     ``disk``: the recordings disk as the recording worker last measured it (``ivr:recording:disk``);
     ``trunks``: each node's trunks as its follower last saw them (``ivr:trunks``);
-    ``agent_satisfaction``: each agent's survey today (:func:`agent_satisfaction`)."""
+    ``agent_satisfaction``: each agent's survey today (:func:`agent_satisfaction`);
+    ``leader_session``: the leader session on now or next today (:func:`leader_session`)."""
     waiting = [w for w in waiting if not w.stale(now)]  # (an Asterisk nobody follows left them)
     pending: dict[str, int] = {}
     for request in callbacks:
@@ -122,7 +125,26 @@ def build_snapshot(settings: Settings, seats: Mapping[str, Mapping[str, Any]], w
                   for seat, data in sorted(board, key=lambda b: b[0].agent)],
         "trunks": trunk_board(settings, trunks or {}, now),
         "agent_satisfaction": agent_satisfaction(settings, board, buckets, labels.day),
+        "leader_session": leader_session(settings, waiting, board, now),
     }
+
+
+def leader_session(settings: Settings, waiting: list[Waiting], board: list[tuple[Seat, Mapping[str, Any]]],
+                   now: float) -> dict[str, Any] | None:
+    """The leader session (领导接听) on now, else the next one today (``on`` false), with the leader
+    queue's callers and seats, so the room sees who takes the leader's calls; None when neither.
+    ``window`` is the local time as staff read it (the host's zone: UTC+8 in production)."""
+    local = datetime.fromtimestamp(now).astimezone()
+    found = on_or_next(settings.sessions, local)
+    if found is None:
+        return None
+    sid, on = found
+    session, here = settings.sessions[sid], [w for w in waiting if w.queue == LEADER_QUEUE]
+    window = session.window()
+    return {"id": sid, "topic": session.topic, "on": on, "start": window.start.isoformat(),
+            "end": window.end.isoformat(), "window": session_window(window.start, window.end, local.date()),
+            "lines": list(session.lines), "waiting": len(here), "longest_wait_s": _longest(here, now),
+            "agents": _agents(LEADER_QUEUE, board, now)}
 
 
 def agent_satisfaction(settings: Settings, board: list[tuple[Seat, Mapping[str, Any]]],

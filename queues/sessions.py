@@ -20,7 +20,7 @@ from pydantic import Field, field_validator
 from ivr.core.strict import NAME, NUMBER, Strict
 from ivr.core.timerange import parse_time_range
 
-__all__ = ["LEADER_QUEUE", "LeaderSession", "Window", "active_session", "session_problems"]
+__all__ = ["LEADER_QUEUE", "LeaderSession", "Window", "active_session", "on_or_next", "session_problems"]
 
 LEADER_QUEUE = "leader"
 """The one queue every session's calls wait in; its seats are the leaders' (skill ``leader``)."""
@@ -82,6 +82,21 @@ def active_session(sessions: Mapping[str, LeaderSession], now: datetime, dialed:
         if (not session.lines or dialed in session.lines) and session.window().holds(now):
             return sid
     return None
+
+
+def on_or_next(sessions: Mapping[str, LeaderSession], now: datetime) -> tuple[str, bool] | None:
+    """For the wallboard: the session on now, on any line (``(id, True)``), else the next one that
+    starts later on the same local day (``(id, False)``); None when neither. Windows hold their
+    start, not their end, so a session ending at 10:00 is no longer on at 10:00."""
+    today = now.astimezone().date()
+    later: list[tuple[datetime, str]] = []
+    for sid, session in sessions.items():
+        window = session.window()
+        if window.holds(now):
+            return sid, True
+        if now < window.start and window.start.date() == today:
+            later.append((window.start, sid))
+    return (min(later)[1], False) if later else None
 
 
 def session_problems(sessions: Mapping[str, LeaderSession], leader_seats: set[str],

@@ -3,7 +3,7 @@
 A word is any run of two or more ASCII letters. Not counted: tokens that carry a digit (agent1003,
 ticket numbers, versions, times), the names of things staff type or configure themselves (``names``:
 seats, flows, nodes, files), paths (a token with ``/`` or ``.``) and a short list of acronyms
-that the hotline's staff use as they are.
+that the hotline's staff use as they are (units: MB, GB).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-ACRONYMS = frozenset({"IVR", "CSV", "SIP", "ID", "AMI", "YAML", "UTC", "VIP", "DTMF", "CDR", "PSTN"})
+ACRONYMS = frozenset({"IVR", "CSV", "SIP", "ID", "AMI", "YAML", "UTC", "VIP", "DTMF", "CDR", "PSTN", "MB", "GB"})
 _TOKEN = re.compile(r"[^\s，。；：、（）()「」【】,;:\"'=→/]+(?:/[^\s，。；：、（）()「」【】,;:\"'=→]+)*")
 _WORD = re.compile(r"[A-Za-z]{2,}")
 

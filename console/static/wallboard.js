@@ -102,6 +102,7 @@
     tile("today-average", average(p.satisfaction_today.average));
     tile("today-rated", p.satisfaction_today.rated + "/" + p.satisfaction_today.survey_offered);
     recordingDisk(p.recording_disk);
+    leaderSession(board.leader_session);
     document.body.dataset.seq = board.seq;
   }
   function bytes(n) {
@@ -115,6 +116,19 @@
     free.textContent = d ? "剩余 " + bytes(d.free) + (stale ? "（" + dur(d.age_s) + "前）" : "") : "";
     li.dataset.alarm = d && d.alarm ? "1" : "0";
     li.classList.toggle("alarm", !!(d && d.alarm));
+  }
+  function leaderSession(s) {  // 领导接听 (console/wallboard.py leader_session): on now, else today's next; none: hidden
+    var line = document.getElementById("leader-session");
+    line.hidden = !s;
+    line.dataset.session = s ? s.id : "";
+    line.dataset.on = s && s.on ? "1" : "0";
+    if (!s) return;
+    function field(name, text) { line.querySelector('[data-field="' + name + '"]').textContent = text; }
+    field("state", "领导接听（" + JSON.parse(line.dataset.labels)[s.on ? "on" : "next"] + "）");
+    field("topic", s.topic);
+    field("window", s.window);
+    field("waiting", "排队 " + s.waiting);
+    field("seats", "领导座席：签入 " + s.agents.logged_in + "，空闲 " + s.agents.available + "，通话中 " + s.agents.talking);
   }
   function nodes() {  // a cluster: callers waiting and seats talking or ringing on each node
     document.querySelectorAll("#nodes tr[data-ami]").forEach(function (tr) {

@@ -9,6 +9,7 @@ A value the table does not know is shown as stored rather than hidden.
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, timedelta
 
 from ivr.core.reasons_zh import problem_zh  # noqa: F401  (templates: zh.problem_zh, config problems)
 
@@ -47,6 +48,8 @@ EDGES = {  # how the flow lint names the way out of a node (ivr/flows: Edge labe
     "found": "查到工单", "not found": "未查到", "lookup failed": "查询失败", "valid input": "输入有效",
     "queue": "转人工排队", "transfer": "转接", "hangup": "挂机", "self-service, 0 reaches a human": "自助服务，按 0 转人工",
 }
+SESSION_STATES = {"on": "进行中", "next": "今日下一场"}  # the wallboard's leader session (queues/sessions.py)
+_DAYS = {-1: "昨日", 0: "", 1: "次日"}
 _EDGE_FORMS = ((re.compile(r"key (\S+) \(back\)"), "按键 {}（返回）"), (re.compile(r"key (\S+)"), "按键 {}"),
                (re.compile(r"case (\d+)"), "条件 {}"), (re.compile(r"flow (\S+)"), "进入流程 {}"))
 _STEP = re.compile(r"\[([^\]]*)\] ([0-9.]+)s")
@@ -107,3 +110,14 @@ def audit_value(value: object) -> str:
     text = str(value)
     return AUDIT_VALUES.get(text, text)
 
+
+
+def session_window(start: datetime, end: datetime, today: date) -> str:
+    """A session's window on the wallboard, in local time: ``09:00–10:00``; a day other than
+    ``today`` named (``23:30–次日00:30``, after midnight ``昨日23:30–00:30``), an end at midnight 24:00."""
+    def clock(at: datetime) -> str:
+        if at.hour == at.minute == 0 and at.date() == start.date() + timedelta(days=1) and start.date() == today:
+            return "24:00"
+        days = (at.date() - today).days
+        return f"{_DAYS.get(days, f'{at:%m-%d} ')}{at:%H:%M}"
+    return f"{clock(start)}–{clock(end)}"

@@ -1,7 +1,8 @@
 """Leader reception sessions (领导接听, issue 22 item 10) on the real bed: with a session on now, key
 6 in the 12345 menu reaches the leader's phone and the ticket names the session (ticket page, `ivr
 stats sessions`); after `ivr reload` moves the session to yesterday, the same key is an ordinary
-wrong key (the general queue) and the leader is never rung.
+wrong key (the general queue) and the leader is never rung. The wallboard (/wallboard.json and the
+page) shows the session while it is on, with the leader queue's seats, and no longer once it moved.
 
 The session's window is built around the bed's local clock, starting 10 minutes ago and lasting 40:
 an end past midnight is the next day's (queues/sessions.py), so a run at any hour holds it."""
@@ -22,6 +23,7 @@ from testbed.browser import Browser
 from testbed.calls import Phones, closed_ticket, for_caller, hang_up_all, run_ivr
 from testbed.console import ConsoleSite
 from testbed.sipp import keys
+from testbed.wording import english_words
 from tickets.store import TicketStore
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
@@ -82,6 +84,15 @@ async def test_key_6_reaches_the_leader_during_the_session_and_is_a_wrong_key_on
     browser.sign_in(console.account("supervisor")).open(f"/tickets/{ticket.number}")
     assert browser.text("#session") == f"汛后恢复重建（{SESSION}）"
 
+    board = json.loads(browser.fetch("/wallboard.json")["text"])["leader_session"]
+    assert (board["id"], board["topic"], board["on"], board["start"]) == (SESSION, "汛后恢复重建", True, start.isoformat())
+    assert (board["waiting"], board["agents"]["logged_in"]) == (0, 1) and f"{start:%H:%M}–" in board["window"]
+    browser.open("/wallboard").wait_text("#leader-session", "领导接听（进行中）")
+    line = browser.text("#leader-session")
+    assert f"汛后恢复重建 {board['window']}" in line and "领导座席：签入 1" in line
+    names = [console.account("supervisor").name, *engine.settings.agents, *engine.settings.supervision.supervisors]
+    assert not english_words(browser.text(), names), "the wallboard speaks Mandarin"
+
     sessions_file.write_text(session_yaml(start - timedelta(days=1)), encoding="utf-8")  # moved to yesterday
     await reload(engine)
     caller = phones.next_caller()
@@ -93,3 +104,5 @@ async def test_key_6_reaches_the_leader_during_the_session_and_is_a_wrong_key_on
     assert (ticket.session, ticket.queue, ticket.disposition) == ("", "general", "abandoned_queue")
     assert ticket.ivr.nodes[:2] == ["main/caller", "main/greeting"]
     assert LEADER not in [a.agent for a in ticket.agents_rung]
+    browser.wait(lambda _: not browser.find("#leader-session").is_displayed(), timeout=15)  # the next snapshot
+    assert json.loads(browser.fetch("/wallboard.json")["text"])["leader_session"] is None  # none left today

@@ -5,11 +5,13 @@ service-level buckets, and a trend chart that is SVG without any script."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from console.wallboard import Labels, build_snapshot, recording_disk, trend_svg
 from ivr.config import load_config
 from queues.agents import Membership, Seat
+from queues.sessions import LeaderSession
 from queues.waiting import Waiting
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
@@ -120,3 +122,22 @@ def test_each_agent_asked_today_or_logged_in_has_a_row_with_todays_survey_and_no
     idle = rows[1]["satisfaction_today"]
     assert (idle["survey_offered"], idle["rated_share"], idle["average"], idle["satisfied_share"]) == (0, None, None, None)
     assert rows[2]["satisfaction_today"]["rated_share"] == 0.0
+
+
+def test_the_leader_session_on_now_shows_with_the_leader_queues_callers_and_seats_and_none_shows_without() -> None:
+    settings = load_config(CONFIG).settings
+    assert build_snapshot(settings, {}, [], [], {}, Labels.at(NOW), NOW)["leader_session"] is None  # none configured
+    start = datetime.fromtimestamp(NOW).astimezone() - timedelta(minutes=10)
+    on = LeaderSession(topic="汛后恢复重建", day=start.date(), time=f"{start:%H:%M}-{start + timedelta(minutes=40):%H:%M}",
+                       prompt="p", seats=("leader3001",))
+    settings = settings.model_copy(update={"sessions": {"flood": on}})
+    seats = {"leader3001": seat("leader3001", leader=Membership(device="2", in_call=True)),
+             "agent1001": seat("agent1001", general=Membership())}
+    waiting = [Waiting("c1", "leader", "12345", NOW - 20, "a"), Waiting("c2", "general", "12345", NOW - 5, "a")]
+    shown = build_snapshot(settings, seats, waiting, [], {}, Labels.at(NOW), NOW)["leader_session"]
+    assert (shown["id"], shown["topic"], shown["on"], shown["waiting"], shown["longest_wait_s"]) == (
+        "flood", "汛后恢复重建", True, 1, 20.0)
+    assert (shown["agents"]["logged_in"], shown["agents"]["talking"], shown["agents"]["available"]) == (1, 1, 0)
+    assert shown["start"] == start.isoformat() and f"{start:%H:%M}–" in shown["window"]
+    later = build_snapshot(settings, seats, waiting, [], {}, Labels.at(NOW + 3600), NOW + 3600)["leader_session"]
+    assert later is None  # it ended, and no other one today
