@@ -313,11 +313,13 @@ async def only_seat(engine: TestBed, ami: AmiClient, agent: str) -> AsyncIterato
             await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{seat}", "Paused": "false"})
 
 
-async def queue_caller(ami: AmiClient, queue: str, caller: str) -> None:
+async def queue_caller(ami: AmiClient, queue: str, caller: str, wait_s: int = 30) -> None:
     """A caller put straight into ``queue``'s dialplan (``[ivr-queues]``), no IVR and no SIP:
-    a Local channel whose far leg holds in ``[ivr-test-caller]`` (needs the bed's testbed user)."""
+    a Local channel whose far leg holds in ``[ivr-test-caller]`` (needs the bed's testbed user).
+    Queue() answers nobody: the Originate gives the caller up after ``wait_s`` unless a seat took it."""
     await ami.action({"Action": "Originate", "Channel": f"Local/{queue}@ivr-queues", "Context": "ivr-test-caller",
-                      "Exten": "s", "Priority": "1", "CallerID": f"test <{caller}>", "Async": "true"}, as_list=False)
+                      "Exten": "s", "Priority": "1", "CallerID": f"test <{caller}>", "Async": "true",
+                      "Timeout": str(wait_s * 1000)}, as_list=False)
 
 
 async def local_call(ami: AmiClient, dialed: str, caller: str) -> None:

@@ -7,17 +7,19 @@ order); the engine restarting loses no agent state; a reload adds an agent while
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable, cast
 
 import pytest
 
 from ivr.ami.client import AmiClient
 from queues.store import SeatStore
 from testbed.bed import BedState, TestBed
-from testbed.calls import Phones, for_caller, queue_caller, run_ivr, until
+from ivr.asterisk_conf.queues import asterisk_queue
+from testbed.calls import Phones, for_caller, pause_all, queue_caller, run_ivr, until
 from queues.agents import Seat
 from queues.model import memberships
 
@@ -54,6 +56,45 @@ async def published_state(seats: SeatStore, agent: str, states: set[str]) -> boo
 
 def member_event(agent: str, **fields: str) -> Any:
     return lambda e: e.get("Interface") == f"PJSIP/{agent}" and all(e.get(k) == v for k, v in fields.items())
+
+
+POSITION_BEFORE, POSITION_AFTER = "ivr12345/queue_position_before", "ivr12345/queue_position_after"
+WAIT_BEFORE, WAIT_MINUTES = "ivr12345/queue_wait_before", "ivr12345/queue_wait_minutes"
+# The estimate's queue: no other test waits there, and its one seat (penalty 0) answers it.
+ESTIMATE_QUEUE, ESTIMATE_SEAT = "expert-fund", "expert2003"
+# The first caller's seat rings 27 s after they joined, before their next announcement (every
+# 30 s; app_queue rings no seat while one plays), and answers after 5 s: a wait over 30 s, so
+# the next caller hears one minute.
+SEAT_BACK_S, SEAT_RINGS_MS, SEED_WAIT_S = 27, 5000, 31
+
+
+@contextlib.asynccontextmanager
+async def sounds_heard(engine: TestBed, ami: AmiClient) -> AsyncIterator[Callable[[str], list[str]]]:
+    """For the block, what a channel has heard so far, in order: Asterisk logs each file it plays
+    at verbose 3 (``<channel> Playing 'file.gsm'`` in messages.log)."""
+    log = engine.dir / "log" / "messages.log"
+
+    def played(channel: str) -> list[str]:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        return [line.split("Playing '", 1)[1].split(".", 1)[0] for line in lines if f"<{channel}> Playing '" in line]
+
+    await ami.command("core set verbose 3")
+    try:
+        yield played
+    finally:
+        await ami.command("core set verbose 0")
+
+
+async def heard(played: Callable[[str], list[str]], channel: str, sound: str, timeout: float = 15) -> list[str]:
+    """What ``channel`` heard, once it has heard ``sound``."""
+    return cast(list[str], await until(lambda: (lambda p: p if sound in p else None)(played(channel)), timeout))
+
+
+async def joined(ami: AmiClient, queue: str, caller: str) -> str:
+    """A caller put into ``queue`` for up to a minute; returns their channel once they wait there."""
+    waiting = ami.wait_for("QueueCallerJoin", for_caller(caller))
+    await queue_caller(ami, queue, caller, wait_s=60)
+    return str((await asyncio.wait_for(waiting, 10))["Channel"])
 
 
 async def test_given_a_shift_when_ivr_agents_runs_then_every_agent_is_logged_in_to_its_skills(
@@ -224,29 +265,56 @@ async def test_given_a_call_waiting_when_a_reload_adds_an_agent_who_logs_in_then
 async def test_given_two_callers_waiting_then_the_second_hears_its_position_in_mandarin_and_the_first_nothing(
     engine: TestBed, ami: AmiClient,
 ) -> None:
-    for agent in engine.settings.agents:
-        await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{agent}", "Paused": "true", "Reason": "会议"})
-    await ami.command("core set verbose 3")  # Asterisk logs each file it plays (messages.log)
-    log = engine.dir / "log" / "messages.log"
-    try:
+    await pause_all(engine, ami, True)
+    async with sounds_heard(engine, ami) as played:
         first, second = Phones.next_caller(), Phones.next_caller()
-        channels: dict[str, str] = {}
-        for caller in (first, second):
-            joined = ami.wait_for("QueueCallerJoin", for_caller(caller))
-            await queue_caller(ami, "general", caller)
-            channels[caller] = (await asyncio.wait_for(joined, 10))["Channel"]
+        channels = {caller: await joined(ami, "general", caller) for caller in (first, second)}
+        said = await heard(played, channels[second], POSITION_AFTER)
+        at = said.index(POSITION_BEFORE)
+        assert said[at:at + 3] == [POSITION_BEFORE, "digits/2", POSITION_AFTER]
+        # the head of the queue hears no position (but, while no seat is free, app_queue's English
+        # queue-youarenext and then thanks: docs/seats.md, "The head of the queue is not silent")
+        assert not any(s.startswith("ivr12345/queue_position") for s in played(channels[first]))
 
-        def played(caller: str) -> list[str]:
-            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-            return [line.split("Playing '", 1)[1].split(".", 1)[0] for line in lines
-                    if f"<{channels[caller]}> Playing '" in line]
 
-        said = await until(lambda: (lambda p: p if "ivr12345/queue_position_after" in p else None)(played(second)), 15)
-        at = said.index("ivr12345/queue_position_before")
-        assert said[at:at + 3] == ["ivr12345/queue_position_before", "digits/2", "ivr12345/queue_position_after"]
-        assert not any(s.startswith("ivr12345/queue_") for s in played(first))  # the head of the queue: next is theirs
+async def test_given_a_queue_whose_last_caller_waited_over_half_a_minute_then_the_caller_behind_hears_the_estimated_wait(
+    engine: TestBed, phones: Phones, ami: AmiClient,
+) -> None:
+    """app_queue's estimate is its average of past waits in the queue (exponential; the first
+    answered call sets it), said in whole minutes only from (average + 30 − waited)/60 ≥ 1
+    (docs/seats.md): a queue with no history says none; one whose caller waited 33 s says
+    about one minute to a caller who just joined behind someone."""
+    queue = asterisk_queue(ESTIMATE_QUEUE)
+    await pause_all(engine, ami, True)
+    await ami.action({"Action": "QueueReset", "Queue": queue})  # no history: nothing answered, average 0
+    try:
+        async with sounds_heard(engine, ami) as played:
+            first, second, third = Phones.next_caller(), Phones.next_caller(), Phones.next_caller()
+            await joined(ami, ESTIMATE_QUEUE, first)
+            seat_back_at = asyncio.get_running_loop().time() + SEAT_BACK_S
+            second_channel = await joined(ami, ESTIMATE_QUEUE, second)
+            told = await heard(played, second_channel, POSITION_AFTER)
+            at = told.index(POSITION_BEFORE)
+            assert told[at:at + 3] == [POSITION_BEFORE, "digits/2", POSITION_AFTER] and WAIT_BEFORE not in told
+            # the seat (its phone ready for the first caller) comes back; its answer is when
+            # app_queue learns that caller's wait
+            await phones.agent(ESTIMATE_SEAT, first, ring_ms=SEAT_RINGS_MS)
+            await asyncio.sleep(max(0.0, seat_back_at - asyncio.get_running_loop().time()))
+            connected = ami.wait_for("AgentConnect", for_caller(first))
+            await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{ESTIMATE_SEAT}", "Queue": queue,
+                              "Paused": "false"})
+            waited = int((await asyncio.wait_for(connected, 15))["HoldTime"])
+            learned = int(next(e for e in await ami.action({"Action": "QueueStatus", "Queue": queue}, as_list=True)
+                               if e.get("Event") == "QueueParams")["Holdtime"])
+            assert SEED_WAIT_S <= learned <= waited <= SEED_WAIT_S + 5, (learned, waited)
+
+            third_channel = await joined(ami, ESTIMATE_QUEUE, third)  # behind the second, who is next
+            said = await heard(played, third_channel, WAIT_MINUTES)
+            at = said.index(WAIT_BEFORE)
+            assert said[at - 3:at + 3] == [POSITION_BEFORE, "digits/2", POSITION_AFTER, WAIT_BEFORE, "digits/1", WAIT_MINUTES]
+            assert WAIT_BEFORE not in played(second_channel)  # its announcements came before any history
     finally:
-        await ami.command("core set verbose 0")
+        await ami.action({"Action": "QueueReset", "Queue": queue})
 
 
 async def test_given_redis_restarted_empty_then_the_engine_publishes_every_seat_again(
