@@ -29,6 +29,9 @@ QUEUE_SOUNDS = {
     "queue-minute": "ivr12345/queue_wait_minutes",
     "queue-seconds": "ivr12345/queue_wait_seconds",
     "queue-thankyou": "ivr12345/queue_thanks",
+    # the head of the queue hears it every announce.every s while no seat is free (announce-to-first-user
+    # covers only a ringing seat); app_queue's own is English
+    "queue-youarenext": "ivr12345/queue_you_are_next",
 }
 
 

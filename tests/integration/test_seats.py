@@ -262,7 +262,7 @@ async def test_given_a_call_waiting_when_a_reload_adds_an_agent_who_logs_in_then
         await run_ivr(state, "reload")
 
 
-async def test_given_two_callers_waiting_then_the_second_hears_its_position_in_mandarin_and_the_first_nothing(
+async def test_given_two_callers_waiting_then_the_second_hears_its_position_and_the_first_that_it_is_next_in_mandarin(
     engine: TestBed, ami: AmiClient,
 ) -> None:
     await pause_all(engine, ami, True)
@@ -272,9 +272,10 @@ async def test_given_two_callers_waiting_then_the_second_hears_its_position_in_m
         said = await heard(played, channels[second], POSITION_AFTER)
         at = said.index(POSITION_BEFORE)
         assert said[at:at + 3] == [POSITION_BEFORE, "digits/2", POSITION_AFTER]
-        # the head of the queue hears no position (but, while no seat is free, app_queue's English
-        # queue-youarenext and then thanks: docs/seats.md, "The head of the queue is not silent")
-        assert not any(s.startswith("ivr12345/queue_position") for s in played(channels[first]))
+        # the head of the queue hears no position: while no seat is free, app_queue tells it that it
+        # is next (its queue-youarenext), in Mandarin, never Asterisk's English sound (docs/seats.md)
+        head = await heard(played, channels[first], "ivr12345/queue_you_are_next")
+        assert not any(s.startswith(("ivr12345/queue_position", "queue-")) for s in head), head
 
 
 async def test_given_a_queue_whose_last_caller_waited_over_half_a_minute_then_the_caller_behind_hears_the_estimated_wait(

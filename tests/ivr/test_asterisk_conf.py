@@ -10,6 +10,7 @@ from ivr.asterisk_conf import (ENGINE_EVENTS, ENGINE_READ, QUIET_EVENTS, RELOAD_
                                asterisk_queue, render)
 from ivr.config import ConfigError, load_config
 from ivr.core.secret_policy import fresh_secret
+from ivr.prompts.catalog import load_catalog
 from queues.agents import CALL_EVENTS, MEMBER_EVENTS
 from queues.follower import LIVE_EVENTS
 from tracking.tracker import HANDLED_EVENTS
@@ -142,6 +143,24 @@ def test_every_configured_queue_and_each_agents_skills_are_rendered(files: dict[
     assert "periodic-announce-startdelay = 30\n" in general and "context =" not in expert
     assert files["extensions_callback.conf"] == "exten => 1,1,Goto(ivr-callback-request,1,1)\n"
     assert "[pstn]\ntype=aor\ncontact=sip:127.0.0.1:5080\n" in files["pjsip_generated.conf"]
+
+
+# every sound app_queue plays a waiting caller under the queues' settings (announce-position limit,
+# announce-holdtime, thanks): the head of the queue hears queue-youarenext while no seat is free
+CALLER_SOUNDS = ("queue-youarenext", "queue-thereare", "queue-callswaiting", "queue-holdtime", "queue-minutes",
+                 "queue-minute", "queue-seconds", "queue-thankyou")
+
+
+def test_waiting_callers_hear_only_mandarin_prompts_of_the_catalog(files: dict[str, str]) -> None:
+    """app_queue's own sounds are English: each one a caller can hear is one of our prompts."""
+    catalog = load_catalog(REPO / "prompts")
+    conf = files["queues.conf"]
+    for queue in conf.split("\n[")[1:]:
+        if not queue.startswith("q-"):
+            continue
+        said = dict(line.split(" = ", 1) for line in queue.splitlines() if line.startswith("queue-"))
+        assert set(CALLER_SOUNDS) <= set(said), queue.splitlines()[0]
+        assert all(catalog.has(said[k].removeprefix("ivr12345/")) for k in CALLER_SOUNDS), said
 
 
 def test_subcenter_trunks_and_agent_auth(files: dict[str, str]) -> None:
