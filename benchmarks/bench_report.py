@@ -34,7 +34,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO)]
 
-from ivr.store import redis_client  # noqa: E402
+from ivr.store import keyspace, redis_client  # noqa: E402
 from reports.files import csv_bytes, xlsx_bytes  # noqa: E402
 from reports.model import Period, ReportSettings, Tally, period  # noqa: E402
 from reports.read import read_report  # noqa: E402
@@ -91,7 +91,7 @@ async def main(args: argparse.Namespace) -> None:
         began = time.perf_counter()
         report = await read_report(redis, period("day", day.date()), ReportSettings(), low=2, retention_days=RETENTION)
         counted = time.perf_counter() - began
-        await redis.delete(f"ivr:report:tally:{day:%Y%m%d}")  # counted again, not read from its tally
+        await redis.delete(keyspace.report_tally(f"{day:%Y%m%d}"))  # counted again, not read from its tally
         tracemalloc.start()  # a second count under tracemalloc (slower): the memory it holds
         await read_report(redis, period("day", day.date()), ReportSettings(), low=2, retention_days=RETENTION)
         peak = tracemalloc.get_traced_memory()[1]
