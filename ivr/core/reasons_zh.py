@@ -3,14 +3,19 @@
 ``ivr check``, ``ivr reload`` and the logs word a refused file's problems in English
 (``flows/main.yaml:3:5: unknown key 'colour'``); the console shows the staff the same problem
 in Mandarin, the location unchanged. Each kind of error the loaders write has one pattern and
-one Mandarin text with the same fields; a reason no pattern knows is shown as written.
+one Mandarin text with the same fields. A reason no pattern knows (a new check, a network
+error from a library) still reads as Mandarin: a frame, 暂无中文说明, with the English kept as a
+technical detail for the admin who has to act on it (the console marks it ``lang="en"``).
+Engine warnings (a holiday calendar without next year's 调休) are worded here too.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 _Q = r"(?P<{}>'[^']*'|\"[^\"]*\")"  # a quoted value as repr() writes it
+_CLOSE = r"(?: \(did you mean (?P<close>'[^']*')\?\))?"  # ivr.flows.compiler.suggest
 KINDS: dict[str, tuple[re.Pattern[str], str]] = {  # error kind → (English reason, Mandarin text)
     "unknown_key": (re.compile(r"(?:(?P<pid>[\w.-]+): )?unknown key " + _Q.format("key") + r"(?: \(expected (?P<exp>.+)\))?"),
                     "{pid}未知的配置项 {key}{exp}"),
@@ -31,6 +36,63 @@ KINDS: dict[str, tuple[re.Pattern[str], str]] = {  # error kind → (English rea
     "syntax": (re.compile(r"YAML(?: syntax)?: (?P<what>.*)"), "YAML 语法错误：{what}"),
     "key_text": (re.compile(r"a key must be text, not (?P<key>.*)"), "配置项名必须是文字，不能是 {key}"),
     "unset": (re.compile(r"(?P<var>IVR_[A-Z0-9_]+) is not set(?: \(.*\))?"), "环境变量 {var} 未设置"),
+    "calendar": (re.compile(r"holiday calendar (?:for (?P<year>\d{4}) is provisional \(statutory days only, no 调休\)"
+                            r"|has no data for (?P<none>\d{4}) \(weekends only\)): ticket deadlines that run into \d{4} "
+                            r"are provisional and working-day branches may be off; upgrade chinesecalendar "
+                            r"\((?P<span>.*)\) or update (?P<file>\S+)"),
+                 "{what}：跨入该年的工单办理期限为暂定，按工作日分支的流程可能有误；请升级 chinesecalendar（{span}）或更新 {file}"),
+    "elderly_flow": (re.compile(r"priority\.elderly\.flow " + _Q.format("flow") + r" is not in config/flows/"
+                                r"(?: \(did you mean (?P<close>'[^']*')\?\))?: registered elderly callers go straight "
+                                r"to the general queue, without a greeting"),
+                     "priority.elderly.flow 指定的流程 {flow} 不在 config/flows/ 中{close}：已登记的老年人来电将直接进入普通队列，"
+                     "不播放问候语"),
+    # the flow checks (ivr/flows, ivr/hot_reload.py): what a supervisor meets checking a draft
+    "duration": (re.compile(_Q.format("v") + r" is not a duration \(write e\.g\. 3s, 1\.5s or 800ms\)"),
+                 "{v} 不是时长（应写作 3s、1.5s 或 800ms）"),
+    "regex": (re.compile(r"(?:callable is )?not a valid regular expression: (?P<rest>.*)"), "不是有效的正则表达式"),
+    "var": (re.compile(r"var needs equals or matches \(and they need var\)"), "var 须与 equals 或 matches 同时设置"),
+    "test": (re.compile(r"a condition needs at least one test"), "条件至少需要一项判断"),
+    "digits": (re.compile(r"min_digits must not exceed max_digits"), "min_digits 不能大于 max_digits"),
+    "goto": (re.compile(r"max_times and otherwise go together"), "max_times 与 otherwise 须同时设置"),
+    "one_of": (re.compile(r"give exactly one of subcenter or number"), "subcenter 与 number 须设置且只设置一项"),
+    "percent": (re.compile(r"(?P<n>\S+) is not between 0 and 99"), "{n} 不在 0 到 99 之间"),
+    "flow_file": (re.compile(r"a flow file must be a mapping with a 'nodes' key"), "流程文件应为含 'nodes' 的键值表"),
+    "no_nodes": (re.compile(r"a flow needs a non-empty 'nodes' mapping \(node id → node\)"), "流程需要非空的 'nodes'（节点名 → 节点）"),
+    "node_ref": (re.compile(r"(?:(?P<key>start|after_notice) )?" + _Q.format("v") + r" is not a node in this flow" + _CLOSE),
+                 "{key}{v} 不是本流程的节点{close}"),
+    "node_id": (re.compile(r"node id " + _Q.format("v") + r" must match (?P<pat>.+)"), "节点名 {v} 不符合格式 {pat}"),
+    "node_map": (re.compile(r"node " + _Q.format("v") + r" must be a mapping with a 'type'"), "节点 {v} 应为含 'type' 的键值表"),
+    "paths": (re.compile(r"too many paths to bound the time to a human; simplify the loops"),
+              "路径过多，无法估算到达人工的时间；请简化循环"),
+    "no_human": (re.compile(r"\w+ " + _Q.format("v") + r": key (?P<key>\S+) can end without a human "
+                            r"\(a hangup is reachable from " + _Q.format("at") + r"\)"),
+                 "节点 {v}：按键 {key} 可能到达不了人工（从 {at} 可到挂机）"),
+    "human_key": (re.compile(r"menu " + _Q.format("v") + r": key (?P<key>\S+) must lead to a human \(human_key\); it is not mapped"),
+                  "菜单 {v}：按键 {key} 必须转人工（human_key），但未设置"),
+    "unreachable": (re.compile(r"node " + _Q.format("v") + r" is unreachable from the start " + _Q.format("start")),
+                    "节点 {v} 从起始节点 {start} 无法到达"),
+    "no_end": (re.compile(r"no path from node " + _Q.format("v") + r" ever ends \(add a queue, transfer or hangup\)"),
+               "节点 {v} 之后没有能结束的路径（请加入排队、转接或挂机）"),
+    "loop": (re.compile(r"unbounded loop (?P<v>.+): put a menu or a goto with max_times in it"),
+             "无限循环 {v}：请在循环中加入菜单，或带 max_times 的跳转"),
+    "prompt": (re.compile(r"(?:(?P<pid>[^:]+): )?prompt " + _Q.format("v") + r" is not in the prompt catalog" + _CLOSE),
+               "{pid}语音 {v} 不在语音目录中{close}"),
+    "undefined": (re.compile(r"(?P<what>queue|out-of-scope matter|sub-center) " + _Q.format("v")
+                             + r" is not defined in config/(?P<file>[\w-]+)\.yaml" + _CLOSE),
+                  "{what} {v} 未在 config/{file}.yaml 中定义{close}"),
+    "one_key_start": (re.compile(r"one-key queue " + _Q.format("v") + r" is the flow's start: only a menu key may lead to it"),
+                      "一键转人工队列 {v} 是流程的起始节点：只有菜单按键可以进入它"),
+    "flow_name": (re.compile(r"flow name " + _Q.format("v") + r" \(the file name\) must match (?P<pat>.+)"),
+                  "流程名 {v}（即文件名）不符合格式 {pat}"),
+    "no_flow": (re.compile(r"(?:number (?P<n>\S+): )?flow " + _Q.format("v") + r" (?:does not exist|is not) in config/flows/"
+                           + _CLOSE), "{n}流程 {v} 不在 config/flows/ 中{close}"),
+    "subflow_loop": (re.compile(r"subflow " + _Q.format("v") + r" leads back to " + _Q.format("w")
+                                + r": flows may not call each other in a loop"), "子流程 {v} 又回到 {w}：流程之间不能循环调用"),
+    "duplicate": (re.compile(r"duplicate key " + _Q.format("v") + r" \(first defined at line (?P<line>\S+)\)"),
+                  "重复的配置项 {v}（第 {line} 行已定义）"),
+    "time_range": (re.compile(_Q.format("v") + r" is not a time range like 08:30-17:30"), "{v} 不是时间段（应写作 08:30-17:30）"),
+    "http": (re.compile(r"HTTP (?P<code>\d{3})(?: (?P<rest>.*))?", re.S), "接收方返回 HTTP {code}"),  # a webhook push
+    "no_answer": (re.compile(r"no answer within (?P<s>[\d.]+) s"), "{s} 秒内无应答"),
     "field": (re.compile(r"(?P<name>[\w.\[\]-]+): (?P<msg>Field required|Input should be .*|Value error, .*)"),
               "{name}：{msg}"),
 }
@@ -50,11 +112,48 @@ MESSAGES = (  # pydantic's messages for a field ("field" above)
     (re.compile(r"Value error, (?P<text>.*)"), "取值无效：{text}"),
 )
 _LOCATED = re.compile(r"(?P<at>[^\s:]+:\d+:\d+): (?P<reason>.*)", re.S)
+_SPAN = re.compile(r"(?:(?P<release>\S+) )?covers (?P<first>\d{4})–(?P<last>\d{4})")
+_MANDARIN = re.compile(r"[\u4e00-\u9fff]")  # a reason already written for the staff (the console's own checks) …
+_ENGLISH = re.compile(r"[A-Za-z]{2,}[ ,]+[A-Za-z]{2,}")  # … unless English words run in it (a name or HTTP alone may)
+_WHAT = {"queue": "队列", "out-of-scope matter": "非受理范围事项", "sub-center": "分中心"}
+UNKNOWN = "暂无中文说明"  # the frame of a reason no pattern knows
+DETAIL = "技术细节"
+
+
+@dataclass(frozen=True)
+class Said:
+    """A problem as the staff read it: ``text`` in Mandarin; ``detail``, the English as written
+    when no pattern knows it ('' when translated), for the admin who has to act on it."""
+
+    text: str
+    detail: str = ""
+
+    def plain(self) -> str:
+        """One line of text (a ``<pre>``, a log excerpt): the detail in brackets after the frame."""
+        return f"{self.text}（{DETAIL}：{self.detail}）" if self.detail else self.text
+
+
+def explain(problem: str) -> Said:
+    """``file:line:col: reason`` (or a bare reason) with the reason in Mandarin, the location kept."""
+    m = _LOCATED.fullmatch(problem)
+    if m is None:
+        return _reason(problem)
+    said = _reason(m["reason"])
+    return Said(f"{m['at']}: {said.text}", said.detail)
 
 
 def reason_zh(reason: str) -> str:
     """One reason in Mandarin (``unknown key 'colour'`` → ``未知的配置项 'colour'``)."""
-    for pattern, text in KINDS.values():
+    return _reason(reason).plain()
+
+
+def problem_zh(problem: str) -> str:
+    """:func:`explain` as one line of text."""
+    return explain(problem).plain()
+
+
+def _reason(reason: str) -> Said:
+    for kind, (pattern, text) in KINDS.items():
         m = pattern.fullmatch(reason)
         if m:
             fields = {k: v or "" for k, v in m.groupdict().items()}
@@ -62,23 +161,42 @@ def reason_zh(reason: str) -> str:
                 fields["pid"] += "："
             if fields.get("exp"):
                 fields["exp"] = f"（应为 {fields['exp']}）"
+            if fields.get("close"):
+                fields["close"] = f"（是否应为 {fields['close']}？）"
+            if "key" in fields and "v" in fields and not text.startswith("节点"):
+                fields["key"] += " 指定的 " if fields["key"] else ""
+            if kind == "no_flow":
+                fields["n"] = f"号码 {fields['n']}：" if fields["n"] else ""
+            if "what" in fields and "file" in fields:
+                fields["what"] = _WHAT.get(fields["what"], fields["what"])
             if "where" in fields:
                 fields["where"] = "顶层" if fields["where"] == "top level" else f"{fields['where']} 中"
+            if "span" in fields:
+                fields["what"] = (f"{fields['year']} 年节假日日历为暂定（仅含法定假日，未含调休）" if fields["year"]
+                                  else f"{fields['none']} 年节假日日历无数据（仅按周末计算）")
+                fields["span"] = _span(fields["span"])
             if "msg" in fields:
-                fields["msg"] = _message(fields["msg"])
-            return text.format(**fields)
-    return reason
+                said = _message(fields["msg"])
+                return Said(text.format(**{**fields, "msg": said.text}), said.detail)
+            return Said(text.format(**fields), fields.get("rest", ""))  # a receiver's own words: a detail
+    return Said(reason) if _MANDARIN.search(reason) and not _ENGLISH.search(reason) else Said(UNKNOWN, reason)
 
 
-def problem_zh(problem: str) -> str:
-    """``file:line:col: reason`` with the reason in Mandarin (a problem without a location too)."""
-    m = _LOCATED.fullmatch(problem)
-    return f"{m['at']}: {reason_zh(m['reason'])}" if m else reason_zh(problem)
+def _span(text: str) -> str:
+    """``1.11.0 covers 2004–2026`` → ``1.11.0 版含 2004–2026 年``."""
+    m = _SPAN.fullmatch(text)
+    if m is None:
+        return "未含任何年份" if text == "it covers no year" else text
+    return f"{m['release'] + ' 版' if m['release'] else ''}含 {m['first']}–{m['last']} 年"
 
 
-def _message(msg: str) -> str:
+def _message(msg: str) -> Said:
     for pattern, text in MESSAGES:
         m = pattern.fullmatch(msg)
         if m:
-            return text.format(**{k: re.sub(r", | or ", "、", v) if k == "choices" else v for k, v in m.groupdict().items()})
-    return msg
+            fields = {k: re.sub(r", | or ", "、", v) if k == "choices" else v for k, v in m.groupdict().items()}
+            if "text" in fields:  # a validator's own reason, after pydantic's "Value error, "
+                said = _reason(fields["text"])
+                return Said(text.format(text=said.text), said.detail)
+            return Said(text.format(**fields))
+    return Said(UNKNOWN, msg)
