@@ -113,8 +113,8 @@ MESSAGES = (  # pydantic's messages for a field ("field" above)
 )
 _LOCATED = re.compile(r"(?P<at>[^\s:]+:\d+:\d+): (?P<reason>.*)", re.S)
 _SPAN = re.compile(r"(?:(?P<release>\S+) )?covers (?P<first>\d{4})–(?P<last>\d{4})")
-_MANDARIN = re.compile(r"[\u4e00-\u9fff]")  # a reason already written for the staff (the console's own checks) …
-_ENGLISH = re.compile(r"[A-Za-z]{2,}[ ,]+[A-Za-z]{2,}")  # … unless English words run in it (a name or HTTP alone may)
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+_LETTER = re.compile(r"[A-Za-z]")
 _WHAT = {"queue": "队列", "out-of-scope matter": "非受理范围事项", "sub-center": "分中心"}
 UNKNOWN = "暂无中文说明"  # the frame of a reason no pattern knows
 DETAIL = "技术细节"
@@ -179,7 +179,14 @@ def _reason(reason: str) -> Said:
                 said = _message(fields["msg"])
                 return Said(text.format(**{**fields, "msg": said.text}), said.detail)
             return Said(text.format(**fields), fields.get("rest", ""))  # a receiver's own words: a detail
-    return Said(reason) if _MANDARIN.search(reason) and not _ENGLISH.search(reason) else Said(UNKNOWN, reason)
+    return Said(reason) if _mandarin(reason) else Said(UNKNOWN, reason)
+
+
+def _mandarin(reason: str) -> bool:
+    """Written for the staff already (the console's own checks): mostly Han, a command or a name
+    in it aside (``更长的时段请用 ivr stats quality``); an English sentence quoting a Mandarin term is not."""
+    han = len(_HAN.findall(reason))
+    return han > 0 and 2 * han >= len(_LETTER.findall(reason))
 
 
 def _span(text: str) -> str:
