@@ -91,6 +91,18 @@ KINDS: dict[str, tuple[re.Pattern[str], str]] = {  # error kind → (English rea
     "duplicate": (re.compile(r"duplicate key " + _Q.format("v") + r" \(first defined at line (?P<line>\S+)\)"),
                   "重复的配置项 {v}（第 {line} 行已定义）"),
     "time_range": (re.compile(_Q.format("v") + r" is not a time range like 08:30-17:30"), "{v} 不是时间段（应写作 08:30-17:30）"),
+    # a transfer refused (transfer/: what an agent reads on the desk)
+    "three_party": (re.compile(r"a three-party call is for the emergency lines \((?P<lines>[\d/]+)\) only"),
+                    "三方通话仅用于紧急线路（{lines}）"),
+    "not_talking": (re.compile(r"agent (?P<v>\S+) is not talking to a caller"), "座席 {v} 当前没有与市民通话"),
+    "hung_up": (re.compile(r"the caller of call (?P<v>\S+) has hung up"), "通话 {v} 的市民已挂机"),
+    "no_call": (re.compile(r"no call (?P<v>\S+) is up"), "通话 {v} 不存在或已结束"),
+    "target": (re.compile(r"unknown transfer target " + _Q.format("v") + r" \(known: (?P<known>.*)\)"),
+               "未知的转接目标 {v}（可选：{known}）"),
+    "closed": (re.compile(r"sub-center (?P<v>\S+) \((?P<ext>[^)]*)\) is closed now(?: \(hours: (?P<hours>[^)]*)\))?: "
+                          r"not dialed; keep the caller or offer a callback"),
+               "分中心 {v}（{ext}）现在不在服务时间{hours}：未拨出；请继续受理或提供回拨"),
+    "unreachable_node": (re.compile(r"cannot reach Asterisk(?: of node (?P<node>\S+))?: (?P<rest>.*)"), "无法连接话务节点{node}"),
     "http": (re.compile(r"HTTP (?P<code>\d{3})(?: (?P<rest>.*))?", re.S), "接收方返回 HTTP {code}"),  # a webhook push
     "no_answer": (re.compile(r"no answer within (?P<s>[\d.]+) s"), "{s} 秒内无应答"),
     "field": (re.compile(r"(?P<name>[\w.\[\]-]+): (?P<msg>Field required|Input should be .*|Value error, .*)"),
@@ -165,6 +177,10 @@ def _reason(reason: str) -> Said:
                 fields["close"] = f"（是否应为 {fields['close']}？）"
             if "key" in fields and "v" in fields and not text.startswith("节点"):
                 fields["key"] += " 指定的 " if fields["key"] else ""
+            if kind == "closed":
+                fields["hours"] = f"（服务时间：{fields['hours']}）" if fields["hours"] else ""
+            if kind == "unreachable_node":
+                fields["node"] = f" {fields['node']}" if fields["node"] else ""
             if kind == "no_flow":
                 fields["n"] = f"号码 {fields['n']}：" if fields["n"] else ""
             if "what" in fields and "file" in fields:

@@ -18,7 +18,7 @@ from testbed.wording import english_words
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("ivr", "tickets", "queues", "recording", "supervision", "transfer", "tracking", "quality", "reports", "console")
-RAISERS = {"ValueError", "SourceError", "ConfigError", "error"}
+RAISERS = {"ValueError", "SourceError", "ConfigError", "TransferError", "error"}
 NAMES = ("chinesecalendar",  # a package an admin upgrades, named as pip names it
          # the keys of a flow's node an admin types, named as the file has them
          "var", "equals", "matches", "min_digits", "max_digits", "max_times", "otherwise", "subcenter", "number",
@@ -201,6 +201,14 @@ UNTRANSLATED: set[str] = {  # shown as 暂无中文说明 with the English as a 
     "tickets/workflow.py: control character U+'x' not allowed",
     'tickets/workflow.py: one line',
     'tracking/retention.py: retention_days must be at least 1',
+    "transfer/ami.py: cannot look ticket 'x' up: 'x'",
+    "transfer/ami.py: cannot read where seat 'x' talks: 'x'",
+    "transfer/ami.py: no ticket 'x' (give a ticket number, a linkedid or an agent)",
+    "transfer/control.py: call 'x' is not talking to an agent: a three-party bridge needs one",
+    "transfer/control.py: sub-center 'x' ('x') is closed now'x': not dialed; keep the caller or offer a callback",
+    "transfer/desk_client.py: cannot reach Asterisk'x': 'x'",
+    "transfer/where.py: 'x' is no node of this cluster",
+    "transfer/where.py: call 'x' is on no node of this cluster",
 }
 
 
