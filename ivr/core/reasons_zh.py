@@ -104,6 +104,7 @@ KINDS: dict[str, tuple[re.Pattern[str], str]] = {  # error kind → (English rea
                "分中心 {v}（{ext}）现在不在服务时间{hours}：未拨出；请继续受理或提供回拨"),
     "unreachable_node": (re.compile(r"cannot reach Asterisk(?: of node (?P<node>\S+))?: (?P<rest>.*)"), "无法连接话务节点{node}"),
     "http": (re.compile(r"HTTP (?P<code>\d{3})(?: (?P<rest>.*))?", re.S), "接收方返回 HTTP {code}"),  # a webhook push
+    "connect": (re.compile(r"\w+Error: Cannot connect to host (?P<host>\S+)(?P<rest>.*)", re.S), "无法连接 {host}"),
     "no_answer": (re.compile(r"no answer within (?P<s>[\d.]+) s"), "{s} 秒内无应答"),
     "field": (re.compile(r"(?P<name>[\w.\[\]-]+): (?P<msg>Field required|Input should be .*|Value error, .*)"),
               "{name}：{msg}"),
@@ -194,7 +195,7 @@ def _reason(reason: str) -> Said:
             if "msg" in fields:
                 said = _message(fields["msg"])
                 return Said(text.format(**{**fields, "msg": said.text}), said.detail)
-            return Said(text.format(**fields), fields.get("rest", ""))  # a receiver's own words: a detail
+            return Said(text.format(**fields), fields.get("rest", "").strip())  # a receiver's or a library's words: a detail
     return Said(reason) if _mandarin(reason) else Said(UNKNOWN, reason)
 
 

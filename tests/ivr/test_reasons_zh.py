@@ -217,3 +217,8 @@ def test_an_engines_leases_read_in_mandarin() -> None:
 
     assert labels.leases("follow#12,nodes#3,retention#5,hours#1") == "跟踪通话#12、节点故障处理#3、保留期清理#5、分中心时段发布#1"
     assert labels.leases("—") == "—"
+
+
+def test_a_push_that_cannot_connect_names_the_host_in_mandarin() -> None:
+    said = explain("ClientConnectorError: Cannot connect to host 127.0.0.1:19526 ssl:default [Connect call failed]")
+    assert (said.text, said.detail) == ("无法连接 127.0.0.1:19526", "ssl:default [Connect call failed]")
