@@ -47,6 +47,12 @@ KINDS: dict[str, tuple[re.Pattern[str], str]] = {  # error kind → (English rea
                      "priority.elderly.flow 指定的流程 {flow} 不在 config/flows/ 中{close}：已登记的老年人来电将直接进入普通队列，"
                      "不播放问候语"),
     # the flow checks (ivr/flows, ivr/hot_reload.py): what a supervisor meets checking a draft
+    "top_level": (re.compile(r"top level must be a mapping"), "顶层应为键值表"),
+    "mapping": (re.compile(r"(?:(?P<pid>[^:]+): )?(?P<key>\w+) must be a mapping"), "{pid}{key} 应为键值表"),
+    "date": (re.compile(r"(?P<v>'[^']*'|\S+) is not a valid date or value: (?P<rest>.*)"), "{v} 不是有效的日期或取值"),
+    "notice": (re.compile(r"number (?P<n>\S+): no transitional notice: add \{old_number: \"[^\"]*\"\} to (?P<p>\S+)\.variants "
+                          r"in prompts/catalog\.yaml"),
+               "号码 {n}：缺少过渡提示：请在 prompts/catalog.yaml 的 {p}.variants 中为该号码加一条"),
     "duration": (re.compile(_Q.format("v") + r" is not a duration \(write e\.g\. 3s, 1\.5s or 800ms\)"),
                  "{v} 不是时长（应写作 3s、1.5s 或 800ms）"),
     "regex": (re.compile(r"(?:callable is )?not a valid regular expression: (?P<rest>.*)"), "不是有效的正则表达式"),
