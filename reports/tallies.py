@@ -272,6 +272,8 @@ class Tallies:
     async def _as_pinned(self, name: str, batch: list[Ticket]) -> list[Ticket]:
         """The tickets of a batch as they were at the pin: a doc changed since (read before or
         after its change) gives way to the one the ticket script pinned; one new since is left out."""
+        if not batch:
+            return batch
         docs = cast(list[str | None], await self.redis.hmget(keyspace.report_before(name), [t.linkedid for t in batch]))
         return [t if doc is None else Ticket.from_json(json.loads(doc)) for t, doc in zip(batch, docs) if doc != ""]
 
