@@ -47,6 +47,13 @@ KINDS: dict[str, tuple[re.Pattern[str], str]] = {  # error kind → (English rea
                      "priority.elderly.flow 指定的流程 {flow} 不在 config/flows/ 中{close}：已登记的老年人来电将直接进入普通队列，"
                      "不播放问候语"),
     # the flow checks (ivr/flows, ivr/hot_reload.py): what a supervisor meets checking a draft
+    "budget": (re.compile(r"flow " + _Q.format("v") + r": (?:worst case (?P<s>[\d.]+)s|no path reaches a human) to a human "
+                          r"exceeds budget (?P<b>[\d.]+)s: (?P<path>.*)"), "流程 {v}：{got}，超出预算 {b} 秒：{path}"),
+    "compliance": (re.compile(r"number (?P<n>\S+) \((?P<mode>\w+), flow (?P<flow>[\w-]+)\): (?:worst case (?P<s>[\d.]+)s to a "
+                              r"human|no path reaches a human) exceeds (?P<b>[\d.]+)s: (?P<path>.*); shorten it, or say why not "
+                              r"in its entry: compliance: \{exempt: \"reason\"\}"),
+                   "号码 {n}（{mode}，流程 {flow}）：{got}，超过 {b} 秒：{path}；请缩短，或在该号码条目中写明理由"
+                   "（compliance: {{exempt: \"理由\"}}）"),
     "top_level": (re.compile(r"top level must be a mapping"), "顶层应为键值表"),
     "mapping": (re.compile(r"(?:(?P<pid>[^:]+): )?(?P<key>\w+) must be a mapping"), "{pid}{key} 应为键值表"),
     "date": (re.compile(r"(?P<v>'[^']*'|\S+) is not a valid date or value: (?P<rest>.*)"), "{v} 不是有效的日期或取值"),
@@ -131,6 +138,7 @@ MESSAGES = (  # pydantic's messages for a field ("field" above)
     (re.compile(r"Value error, (?P<text>.*)"), "取值无效：{text}"),
 )
 _LOCATED = re.compile(r"(?P<at>[^\s:]+:\d+:\d+): (?P<reason>.*)", re.S)
+_NOTICE = re.compile(r"^notice (\S+) ([\d.]+)s")
 _SPAN = re.compile(r"(?:(?P<release>\S+) )?covers (?P<first>\d{4})–(?P<last>\d{4})")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _LETTER = re.compile(r"[A-Za-z]")
@@ -184,6 +192,12 @@ def _reason(reason: str) -> Said:
                 fields["close"] = f"（是否应为 {fields['close']}？）"
             if "key" in fields and "v" in fields and not text.startswith("节点"):
                 fields["key"] += " 指定的 " if fields["key"] else ""
+            if "path" in fields:  # a worst path as the lint writes it (ivr/core/labels.py words it)
+                from ivr.core import labels  # (labels imports this module)
+
+                fields["got"] = f"从接听到人工最长 {fields['s']} 秒" if fields["s"] else "没有到达人工的路径"
+                fields["path"] = labels.flow_path(_NOTICE.sub(r"过渡提示 \1 \2 秒", fields["path"]))
+                fields["mode"] = labels.number_mode(fields.get("mode", ""))
             if kind == "closed":
                 fields["hours"] = f"（服务时间：{fields['hours']}）" if fields["hours"] else ""
             if kind == "unreachable_node":

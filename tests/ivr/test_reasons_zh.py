@@ -22,7 +22,8 @@ RAISERS = {"ValueError", "SourceError", "ConfigError", "TransferError", "error"}
 NAMES = ("chinesecalendar",  # a package an admin upgrades, named as pip names it
          # the keys of a flow's node an admin types, named as the file has them
          "var", "equals", "matches", "min_digits", "max_digits", "max_times", "otherwise", "subcenter", "number",
-         "human_key", "nodes", "type", "start", "after_notice", "numbers", "variants")
+         "human_key", "nodes", "type", "start", "after_notice", "numbers", "variants",
+         "compliance", "exempt")
 FILLS = ("'x'", "1")  # a value in an f-string: quoted as repr() writes a name, or a number
 
 
@@ -102,6 +103,29 @@ def Said_(text: str, detail: str = "") -> object:
 
     return Said(text, detail)
 
+
+
+REAL = {  # reasons as the checks write them with real values (the walk's samples fill values with 'x' or 1)
+    "flows/main.yaml:3:1: flow 'main': worst case 20.5s to a human exceeds budget 15s: welcome[next] 3.5s → top[key 1] 17s":
+        "flows/main.yaml:3:1: 流程 'main'：从接听到人工最长 20.5 秒，超出预算 15 秒：welcome[继续] 3.5 秒 → top[按键 1] 17 秒",
+    "numbers.yaml:4:3: number 12345 (merged, flow main): worst case 30s to a human exceeds 15s: notice merged_notice 2s → "
+    "top[key 1] 28s; shorten it, or say why not in its entry: compliance: {exempt: \"reason\"}":
+        "numbers.yaml:4:3: 号码 12345（合并，流程 main）：从接听到人工最长 30 秒，超过 15 秒：过渡提示 merged_notice 2 秒 → "
+        "top[按键 1] 28 秒；请缩短，或在该号码条目中写明理由（compliance: {exempt: \"理由\"}）",
+    "flows/main.yaml:9:5: menu 'top': key 1 can end without a human (a hangup is reachable from 'bye')":
+        "flows/main.yaml:9:5: 节点 'top'：按键 1 可能到达不了人工（从 'bye' 可到挂机）",
+    "flows/main.yaml:2:1: start 'menu2' is not a node in this flow (did you mean 'menu'?)":
+        "flows/main.yaml:2:1: start 指定的 'menu2' 不是本流程的节点（是否应为 'menu'？）",
+    "numbers.yaml:7:3: number 12345: flow 'mian' is not in config/flows/ (did you mean 'main'?)":
+        "numbers.yaml:7:3: 号码 12345：流程 'mian' 不在 config/flows/ 中（是否应为 'main'？）",
+    "flows/main.yaml:5:3: duplicate key 'menu' (first defined at line 3)": "flows/main.yaml:5:3: 重复的配置项 'menu'（第 3 行已定义）",
+    "sub-center 12366 (8001) is closed now (hours: workdays 08:30-17:30): not dialed; keep the caller or offer a callback":
+        "分中心 12366（8001）现在不在服务时间（服务时间：workdays 08:30-17:30）：未拨出；请继续受理或提供回拨",
+}
+
+
+def test_the_checks_read_in_mandarin_with_real_values() -> None:
+    assert {reason: problem_zh(reason) for reason in REAL} == REAL
 
 UNTRANSLATED: set[str] = {  # shown as 暂无中文说明 with the English as a detail; translate, then drop the line
     "console/server.py: console port 'x':'x' 'x' (web.port from 'x')",
