@@ -12,8 +12,13 @@ close some tickets of the last 20 days and the year is read once more (those day
 brought up to date from the changed tickets). The ratios and the cost per ticket and per day are
 what scale to a big city's year.
 
+Then today: ``--today`` tickets received today, and today's part of a report timed side by side:
+ticket by ticket (what every report did before today was tallied), from its tally the first time
+(counted and kept), and after a minute's traffic (``--minute`` new calls and as many changed ones:
+the tally brought up to date from those, what the engine's minute round or a report then costs).
+
     .venv/bin/python benchmarks/bench_report.py            # 20,000 tickets, 200 a day for the year
-    .venv/bin/python benchmarks/bench_report.py --tickets 2000 --per-day 50
+    .venv/bin/python benchmarks/bench_report.py --tickets 2000 --per-day 50 --today 2000
 
 Nothing here asserts; the numbers are in docs/kpi.md ("Reports").
 """
@@ -102,6 +107,8 @@ async def main(args: argparse.Namespace) -> None:
               f"CSV {sizes[0]} B and XLSX {sizes[1]} B in {time.perf_counter() - began:.2f} s")
         if args.per_day:
             await year(store, redis, day, args.per_day)
+        if args.today:
+            await today(store, redis, args.today, args.minute)
         await redis.aclose()
     finally:
         await store.close()
@@ -157,8 +164,43 @@ async def year(store: TicketStore, redis: Any, yesterday: datetime, per_day: int
           f"({tallies.updated_days} tallies brought up to date, {tallies.counted_days} days counted)")
 
 
+async def today(store: TicketStore, redis: Any, count: int, minute: int) -> None:
+    """Today's part of a report: ticket by ticket, then from its tally (first, and after a minute's calls)."""
+    now = datetime.now().astimezone()
+    d = period("day", now.date())
+    await fill(store, count, d.start, prefix="1797")
+    began = time.perf_counter()
+    plain = Tally(now, 2)
+    await Tallies(redis, low=2, retention_days=RETENTION).count_range(plain, d.start, d.end)
+    by_tickets = time.perf_counter() - began
+    tallies = Tallies(redis, low=2, retention_days=RETENTION)
+    began = time.perf_counter()
+    first = await tallies.tally(d, now)
+    cold = time.perf_counter() - began
+    assert (first.total, first.views) == (plain.total, plain.views), "today's tally and its tickets disagree"
+    await fill(store, minute, d.start, prefix="1798")  # a minute's new calls …
+    for i in range(minute):  # … and as many of the day's calls changed (a rating, a dispatch)
+        t = made(i, count, d.start, "1797")
+        t.satisfaction, t.department = 1 + (i + 1) % 5, f"部门{(i + 5) % 12}"
+        store.write_nowait(t, f"workflow:21:{i}", 21, fenced=False)
+    await store.drain()
+    tallies = Tallies(redis, low=2, retention_days=RETENTION)
+    began = time.perf_counter()
+    warm = await tallies.tally(d, now)
+    updated = time.perf_counter() - began
+    plain = Tally(now, 2)
+    await Tallies(redis, low=2, retention_days=RETENTION).count_range(plain, d.start, d.end)
+    assert (warm.total, warm.views) == (plain.total, plain.views), "today's updated tally and its tickets disagree"
+    print(f"today, {count} tickets: ticket by ticket {by_tickets:.2f} s; from its tally the first time {cold:.2f} s "
+          f"(counted and kept); after {minute} new and {minute} changed calls {updated:.3f} s "
+          f"({tallies.updated_days} tally brought up to date, {tallies.counted_days} counted; "
+          f"ticket by ticket takes ×{by_tickets / updated:.0f} as long)")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=20_000, help="tickets of the one day (yesterday)")
     parser.add_argument("--per-day", type=int, default=200, help="tickets on each other day of the year (0: no year)")
+    parser.add_argument("--today", type=int, default=20_000, help="tickets received today (0: no today)")
+    parser.add_argument("--minute", type=int, default=40, help="new calls, and changed ones, after today's tally")
     asyncio.run(main(parser.parse_args()))

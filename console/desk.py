@@ -26,6 +26,7 @@ from typing import Any, AsyncIterator, Callable, cast
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from ivr.core.reasons_zh import explain
 from ivr.store import keyspace
 from ivr.ami.client import AmiClient, AmiError
 from ivr.ami.users import manager_client
@@ -46,7 +47,18 @@ log = logging.getLogger(__name__)
 
 
 class DeskError(Exception):
-    """An action refused, said in Mandarin for the page."""
+    """An action refused, said in Mandarin for the page; ``detail``: an English reason from
+    Asterisk or the ticket store that no Mandarin pattern knows, shown as a technical detail."""
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail
+
+    @classmethod
+    def because(cls, what: str, exc: Exception) -> "DeskError":
+        """``what`` failed, the reason in Mandarin (ivr/core/reasons_zh.py) or kept as a detail."""
+        said = explain(str(exc))
+        return cls(f"{what}：{said.text}", said.detail)
 
 
 def departments(settings: Settings) -> list[str]:
@@ -139,7 +151,7 @@ class Desk:
             async with self._seat_control() as control:
                 return await self._seat_action(control, settings, agent, action, reason)
         except (SeatError, AmiError, TimeoutError, OSError) as exc:
-            raise DeskError(f"座席操作失败：{exc}") from None
+            raise DeskError.because("座席操作失败", exc) from None
 
     @staticmethod
     async def _seat_action(control: SeatControl, settings: Settings, agent: str, action: str, reason: str) -> str:
@@ -175,7 +187,7 @@ class Desk:
         try:
             await write_amend(self.tickets, ticket, amend, await self.tickets.revision(linkedid), self._deadline)
         except ValueError as exc:  # a console without the caller key (IVR_CALLER_KEY) cannot index tickets
-            raise DeskError(f"无法保存工单：{exc}") from None
+            raise DeskError.because("无法保存工单", exc) from None
         await send_amend(self.redis, amend)
         await self.tickets.drain()
         await self.redis.publish(keyspace.DESK_CHANGED, agent)

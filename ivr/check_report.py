@@ -4,6 +4,7 @@ flow pages show it (and check a draft the same way before publishing it)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,9 +60,11 @@ class CheckReport:
         """As ``ivr check`` prints it."""
         return self._lines(EN, str, str, str, str)
 
-    def lines_zh(self, root: Path) -> list[str]:
-        """For the console's staff: Mandarin, files relative to ``root`` (no server paths)."""
-        return self._lines(ZH, lambda text: relative(text, root), labels.number_mode, labels.flow_path, labels.problem_zh)
+    def lines_zh(self, root: Path, *, warnings: bool = True) -> list[str]:
+        """For the console's staff: Mandarin, files relative to ``root`` (no server paths);
+        ``warnings`` False: without them (a page that shows them on their own, details marked)."""
+        report = self if warnings else dataclasses.replace(self, warnings=[])
+        return report._lines(ZH, lambda text: relative(text, root), labels.number_mode, labels.flow_path, labels.problem_zh)
 
     def _lines(self, w: Mapping[str, str], rel: Callable[[str], str], mode: Callable[[str], str],
                path: Callable[[str], str], problem: Callable[[str], str]) -> list[str]:
@@ -79,7 +82,7 @@ class CheckReport:
         if self.estimated:
             shown = w["comma"].join(w["prompt_seconds"].format(pid, sec) for pid, sec in sorted(self.estimated.items()))
             out.append(w["estimated"].format(CHARS_PER_SECOND, shown))
-        out.extend(w["warning"].format(rel(x)) for x in self.warnings)
+        out.extend(w["warning"].format(problem(rel(x))) for x in self.warnings)
         if self.problems:
             out.extend(problem(rel(p)) for p in self.problems)
             out.append(w["refused"].format(n=len(self.problems), s="s" * (len(self.problems) != 1)))

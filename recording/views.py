@@ -104,7 +104,7 @@ async def _audit(request: web.Request, purpose: str, what: dict[str, Any], reaso
     try:
         await request.app[CONSOLE].audit(current_user(request), COMMANDS[purpose], what, reason=reason)
     except AuditError as exc:
-        raise error_page(request, web.HTTPServiceUnavailable, "审计日志不可写", f"{exc}；不提供录音。") from None
+        raise error_page(request, web.HTTPServiceUnavailable, "审计日志不可写", "不提供录音。", str(exc)) from None
 
 
 def _state_message(state: str, rec: Recording) -> str:

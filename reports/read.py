@@ -1,6 +1,6 @@
-"""A report of a period as of now: its counts from the day tallies of its ended days and the
-tickets of the rest (reports/tallies.py), and the volumes of the period before, for the hot
-spots, the same way (all of its days have ended: tallies only, once counted)."""
+"""A report of a period as of now: its counts from the day tallies of its days, today's too, and
+the tickets of the rest (reports/tallies.py), and the volumes of the period before, for the hot
+spots, the same way (tallies only, once counted)."""
 
 from __future__ import annotations
 

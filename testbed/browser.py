@@ -82,6 +82,16 @@ class Browser:
     def text(self, css: str = "body") -> str:
         return str(self.find(css).text)
 
+    def staff_text(self, css: str = "body") -> str:
+        """The text staff read as Mandarin (testbed/wording.py checks it): a technical detail the
+        page marks ``lang="en"`` (an English reason kept as written for the admin) left out."""
+        hide = "document.querySelectorAll('[lang=\"en\"]').forEach(e => { e.style.display = arguments[0]; });"
+        self.driver.execute_script(hide, "none")
+        try:
+            return self.text(css)
+        finally:
+            self.driver.execute_script(hide, "")
+
     def fill(self, css: str, value: str) -> None:
         element = self.find(css)
         element.clear()

@@ -213,7 +213,7 @@ async def _audit_unmasked(request: web.Request, command: str, what: dict[str, An
     try:
         await request.app[CONSOLE].write_audit(entry)
     except AuditError as exc:
-        raise error_page(request, web.HTTPServiceUnavailable, "审计日志不可写", f"{exc}；不显示完整号码。") from None
+        raise error_page(request, web.HTTPServiceUnavailable, "审计日志不可写", "不显示完整号码。", str(exc)) from None
 
 
 def _labels() -> dict[str, Any]:

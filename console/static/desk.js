@@ -10,11 +10,19 @@
   var wrapupTimer = null;  // app_queue says nothing when a wrap-up ends: the page reads the seat then
 
   function text(id, value) { document.getElementById(id).textContent = value === undefined || value === null ? "" : value; }
-  function say(message, ok) {
+  function say(message, ok, detail) {  // detail: an English reason kept as written, for the admin (lang=en)
     var p = document.getElementById("desk-message");
     p.hidden = false;
     p.className = ok ? "ok" : "alert";
     p.textContent = message;
+    if (detail) {
+      var tech = document.createElement("span"), en = document.createElement("span");
+      tech.className = "tech muted";
+      en.lang = "en";
+      en.textContent = detail;
+      tech.append("（技术细节：", en, "）");
+      p.append(tech);
+    }
   }
   function renderSeat(seat) {
     var el = document.getElementById("seat-state");
@@ -86,7 +94,7 @@
     return fetch(form.getAttribute("action"), {  // (form.action is the button named "action")
       method: "POST", body: data, credentials: "same-origin",
       headers: { "X-CSRF-Token": csrf, "Accept": "application/json" },
-    }).then(function (r) { return r.json(); }).then(function (reply) { say(reply.message, reply.ok); return reply; },
+    }).then(function (r) { return r.json(); }).then(function (reply) { say(reply.message, reply.ok, reply.detail); return reply; },
       function () { say("操作失败：网络错误", false); });
   }
   function renderSupervision(notice) {  // a supervisor on this call (config supervision.notify_agent)

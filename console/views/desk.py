@@ -80,7 +80,7 @@ async def seat(request: web.Request) -> web.Response:
     try:
         message = await live(request).desk.seat(agent, action, reason)
     except DeskError as exc:
-        return _reply(request, agent, str(exc), "seat", ok=False)
+        return _reply(request, agent, str(exc), "seat", ok=False, detail=exc.detail)
     await console.audit(current_user(request), "desk seat", {"agent": agent, "action": action, "reason": reason})
     return _reply(request, agent, message, "seat")
 
@@ -93,7 +93,7 @@ async def ticket(request: web.Request) -> web.Response:
     try:
         saved = await live(request).desk.amend(agent, **fields)
     except DeskError as exc:
-        return _reply(request, agent, str(exc), "ticket", ok=False)
+        return _reply(request, agent, str(exc), "ticket", ok=False, detail=exc.detail)
     await request.app[CONSOLE].audit(current_user(request), "desk ticket update", {
         "ticket": saved.number, "request_type": saved.request_type, "department": saved.department,
         "notes": len(saved.notes)})  # the notes' length only: the log is no copy of the case
@@ -114,7 +114,8 @@ async def transfer(request: web.Request) -> web.Response:
         result = await live(request).transfers.transfer(agent, target, three_party=three_party)
     except TransferError as exc:
         await console.audit(current_user(request), "desk transfer", {**what, "error": str(exc)})
-        return _reply(request, agent, f"转接失败：{exc}", "transfer", ok=False)
+        refused = DeskError.because("转接失败", exc)
+        return _reply(request, agent, str(refused), "transfer", ok=False, detail=refused.detail)
     await console.audit(current_user(request), "desk transfer", {**what, **result.to_json()})
     return _reply(request, agent, _done(result), "transfer", number=result.ticket, linkedid=result.linkedid)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 
-from ivr.core.reasons_zh import problem_zh  # noqa: F401  (templates: zh.problem_zh, config problems)
+from ivr.core.reasons_zh import explain, problem_zh  # noqa: F401  (templates: zh.explain, config problems)
 
 NUMBER_MODES = {"main": "主号", "merged": "合并", "dual": "双号并行", "subcenter": "分中心"}
 ROUTES = {"queue": "转人工排队", "transfer": "转分中心", "hangup": "挂机", "fallback": "拨号计划直接转人工"}
@@ -47,6 +47,9 @@ EDGES = {  # how the flow lint names the way out of a node (ivr/flows: Edge labe
     "next": "继续", "else": "其他情况", "goto": "跳转", "otherwise": "否则", "exhausted": "重试用尽",
     "found": "查到工单", "not found": "未查到", "lookup failed": "查询失败", "valid input": "输入有效",
     "queue": "转人工排队", "transfer": "转接", "hangup": "挂机", "self-service, 0 reaches a human": "自助服务，按 0 转人工",
+}
+LEASES = {  # an engine's duties (ivr/store/lease.py, ivr/duties.py)
+    "follow": "跟踪通话", "nodes": "节点故障处理", "retention": "保留期清理", "hours": "分中心时段发布",
 }
 SESSION_STATES = {"on": "进行中", "next": "今日下一场"}  # the wallboard's leader session (queues/sessions.py)
 _DAYS = {-1: "昨日", 0: "", 1: "次日"}
@@ -87,6 +90,17 @@ def deadline_rule(rule: str) -> str:
     if m is None:
         return rule
     return f"{m[1]} 个工作日" if m[1] else f"{m[2]} 小时（应急）"
+
+
+def lease(name: str) -> str:
+    """``nodes`` → ``节点故障处理``."""
+    return LEASES.get(name, name)
+
+
+def leases(held: str) -> str:
+    """An engine's leases as its status holds them, ``follow#12,nodes#3`` → ``跟踪通话#12、节点故障处理#3``."""
+    parts = [part.partition("#") for part in held.split(",") if part]
+    return "、".join(f"{lease(name)}{sep}{token}" for name, sep, token in parts) or held
 
 
 def audit_command(command: str) -> str:

@@ -28,9 +28,10 @@ Reports (reports/tallies.py; counts only, no personal data; kept the tickets' re
   ``ivr:report:changes:<yyyymmdd>``   counter: the stored docs of tickets received that local
                                       day changed this many times (INCR by the ticket script when
                                       a doc wins): a day tally counted at another value is stale
-  ``ivr:report:tally:<yyyymmdd>``     JSON: that ended day's counts per view (reports/tallies.py),
-                                      the ``changes`` value it was counted at; expires when the
-                                      day's first tickets do
+  ``ivr:report:tally:<yyyymmdd>``     JSON: that day's counts per view (reports/tallies.py; today's
+                                      too), the ``changes`` value it was counted at; expires when
+                                      the day's first tickets do. While a process counts the day:
+                                      ``{"counting": <token>}`` for at most 15 minutes
   ``ivr:report:before:<yyyymmdd>``    hash: linkedid → the doc a ticket had when the day's tally
                                       was kept ('' for one new since), written by the ticket script
                                       at its first change after the tally: a stale tally is brought
@@ -200,7 +201,7 @@ def report_changes(day: str) -> str:
 
 
 def report_tally(day: str) -> str:
-    """``day`` as ``yyyymmdd``: the counted report of that ended local day."""
+    """``day`` as ``yyyymmdd``: the counted report of that local day (or a count's placeholder)."""
     return f"ivr:report:tally:{day}"
 
 

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 
 from ivr.store import keyspace
 from testbed.browser import Browser
+from testbed.wording import english_words
 from testbed.calls import until
 from testbed.console import ConsoleSite, StandaloneConsole, http_client, private_config, sign_in_http
 from testbed.ports import PortAllocator
@@ -93,6 +94,9 @@ async def test_an_admin_replays_a_dead_letter_once_the_endpoint_is_up_and_drops_
     assert await asyncio.to_thread(listed) == [("city", event_id), ("tax", event_id)]
     page = await asyncio.to_thread(browser.text, "#push-dead")
     assert "20261201-12345-00071" in page and "受理" in page and "13800138000" not in page
+    shown = await asyncio.to_thread(browser.staff_text, "#push-dead")  # the push error: Mandarin, its English a detail
+    names = ["city", "tax", "opened"]  # the endpoints, and the event as its id names it for the receiver (…:opened)
+    assert not english_words(shown, names) and browser.all('#push-dead [lang="en"]'), shown
 
     city = Receiver()
     await start_on(city, CITY_PORT)  # the department's endpoint is back

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from ivr.core.calendar import load_calendar
 from testbed.browser import Browser
 from testbed.console import ConsoleSite
 from testbed.hostile import ISSUE_BOMB, KIB_BOMB, inject_title
 from testbed.memory import peak_kib, reset_peak, rss_kib
+from testbed.wording import english_words
 
 LEVEL2_ZERO = '      "0": agent               # 0 reaches a seat from every menu (the lint checks it)\n'
 
@@ -47,6 +50,11 @@ def test_admin_publishes_and_rolls_back_a_flow(browser: Browser, console: Consol
     assert new.split("-")[0] != live.split("-")[0]
     assert '"0": experts' in path.read_text(encoding="utf-8")
     assert "从接听到人工最长" in browser.text("#report")  # the ivr check report of the published set, in Mandarin
+    year = datetime.now().year  # and the engine's warnings: this year's and next year's holidays, when not official
+    warned = [y for y in (year, year + 1) if load_calendar().coverage_warning(y)]
+    shown = [li.text for li in browser.all("#warnings li")]
+    assert len(shown) == len(warned) and all(t.startswith(f"警告：{y} 年节假日日历") for t, y in zip(shown, warned)), shown
+    assert not english_words(browser.staff_text("#warnings") if shown else "", ["chinesecalendar"]), shown
 
     rows = browser.all("#versions tbody tr")
     assert len(rows) == 2 and "发布前的原文件" in rows[1].text

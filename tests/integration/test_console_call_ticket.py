@@ -1,12 +1,17 @@
 """A real call's ticket in the console: the seat that answered sees it on its tickets page with
 the call's stages (IVR → queue → agent), the caller masked; another seat's agent is refused.
 An admin reads the same ticket, before and after unmasking, its audit line and the simulator, all
-in Mandarin (testbed/wording.py): the stored English values are translated where shown."""
+in Mandarin (testbed/wording.py): the stored English values are translated where shown. So are the
+集群 page and the flows page with the running version's warnings (next year's holiday calendar)."""
 
 from __future__ import annotations
 
 import pytest
 
+import re
+from datetime import datetime
+
+from ivr.core.calendar import load_calendar
 from ivr.core.masking import mask_number
 from tickets.store import TicketStore
 from testbed.bed import TestBed
@@ -54,6 +59,17 @@ async def test_the_answering_seat_sees_the_calls_ticket_and_another_seat_does_no
     audit = browser.open(f"/audit?q={ticket.number}").text("#audit")
     assert "回访核实诉求" in audit
     simulated = browser.open("/flows/simulate?number=12345&keys=1").text("#simulation")
-    found = {page: english_words(text, names) for page, text in
-             (("ticket", masked), ("unmasked", unmasked), ("audit", audit), ("simulator", simulated))}
+    cluster = browser.open("/cluster").staff_text("main")
+    assert "节点租约" in cluster and browser.all('#cluster-nodes tr[data-node="ivr12345"]')
+    holders = [part for td in browser.all("#cluster-nodes td:last-child")  # engines (host:pid): named by the host
+               for part in re.split(r"[\s:]+", td.text)]
+    year = datetime.now().year  # the check warns of each of this year and the next without official holidays
+    warned = [re.findall(r"\d{4}", w)[0] for y in (year, year + 1) if (w := load_calendar().coverage_warning(y))]
+    assert warned, "chinesecalendar covers next year: the engine has no warning to show (see ivr/core/calendar.py)"
+    shown = [li.text for li in browser.open("/flows").all("#live-warnings li")]
+    assert len(shown) == len(warned) and all(t.startswith(f"警告：{y} 年节假日日历") for t, y in zip(shown, warned)), shown
+    checked = browser.staff_text("#live-warnings")
+    found = {page: english_words(text, [*names, *holders, "chinesecalendar"]) for page, text in
+             (("ticket", masked), ("unmasked", unmasked), ("audit", audit), ("simulator", simulated),
+              ("cluster", cluster), ("warnings", checked))}
     assert not any(found.values()), found

@@ -30,7 +30,7 @@ async def test_the_cluster_page_shows_the_node_with_its_call(
     assert row == ["ivr12345", f"127.0.0.1:{engine.state.ami_port}", "可达", "1", "/", "不限", row[-1]]
     assert row[-1] != "无"  # an engine follows the node
     assert "未配置代理" in browser.text("#cluster-no-proxies")
-    assert "nodes 租约" in browser.text("#cluster-nodes-lease")
+    assert "节点租约" in browser.text("#cluster-nodes-lease")
 
 
 def test_an_agent_cannot_open_the_cluster_page(engine: TestBed, browser: Browser, console: ConsoleSite) -> None:

@@ -46,7 +46,7 @@ async def test_the_talking_agent_transfers_to_12360_from_the_desk_and_customs_ta
         browser.find("#transfer-three-party").click()  # 三方通话 is for the emergency lines only
         browser.find("#transfer-go").click()
         await asyncio.to_thread(browser.wait_text, "#desk-message", "转接失败", 10)
-        assert "emergency lines" in browser.text("#desk-message")
+        assert "三方通话仅用于紧急线路（110/119/120/122）" in browser.staff_text("#desk-message")
         browser.find("#transfer-three-party").click()
         other = browser.fetch("/desk/agent1002/transfer", "POST", {"target": "12360"})
         assert other["status"] == 403

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -23,7 +23,7 @@ from reports.model import HOT_VIEWS, HotSpot, Period, ReportSettings, Tally, hot
 from reports.read import read_report
 from reports.tallies import KEPT_DAYS, DayTally, Tallies, keep_recent, label
 from tests.reports import test_report_cli as scripted
-from tests.reports.test_report_cli import D, EXPECTED, at, call, closed_at
+from tests.reports.test_report_cli import CST, D, EXPECTED, at, call, closed_at
 from tickets.filters import Filters
 from tickets.model import Ticket
 from tickets.reads import Selection, TicketReader
@@ -59,20 +59,20 @@ async def by_tickets(redis: aioredis.Redis, p: Period, now: datetime) -> tuple[T
     return tally, hot_spots(tally.volumes(), before, SETTINGS)
 
 
-async def same(redis: aioredis.Redis, kind: str, now: datetime) -> Tally:
-    """The report of ``kind`` around D from tallies, checked against the ticket-by-ticket count."""
-    p = period(kind, D)
+async def same(redis: aioredis.Redis, kind: str, now: datetime, day: date = D) -> Tally:
+    """The report of ``kind`` around ``day`` from tallies, checked against the ticket-by-ticket count."""
+    p = period(kind, day)
     report = await read_report(redis, p, SETTINGS, low=LOW, retention_days=RETENTION, now=now)
     tally, hot = await by_tickets(redis, p, now)
     assert (report.tally.total, report.tally.views, report.hot) == (tally.total, tally.views, hot), kind
     return report.tally
 
 
-async def counted(redis: aioredis.Redis, kind: str, now: datetime, updated: int = 0) -> int:
-    """How many days a report of ``kind`` (and its period before) counts from tickets now; it
-    brings ``updated`` stale tallies up to date."""
+async def counted(redis: aioredis.Redis, kind: str, now: datetime, updated: int = 0, day: date = D) -> int:
+    """How many days a report of ``kind`` around ``day`` (and its period before) counts from
+    tickets now; it brings ``updated`` stale tallies up to date."""
     tallies = Tallies(redis, low=LOW, retention_days=RETENTION)
-    p = period(kind, D)
+    p = period(kind, day)
     await tallies.tally(p, now)
     await tallies.tally(p.previous(), now)
     assert tallies.updated_days == updated
@@ -154,12 +154,68 @@ async def test_two_counting_at_once_store_one_tally_kept_as_long_as_the_days_tic
     assert await counted(redis, "day", datetime.now().astimezone()) == 1
 
 
-async def test_an_engine_keeps_the_last_week_tallied(redis: aioredis.Redis) -> None:
-    """What the engine's loop does each hour and after midnight (ivr/service.py, the retention lease)."""
+async def test_an_engine_keeps_today_and_the_last_week_tallied(redis: aioredis.Redis) -> None:
+    """What the engine's loop does each minute and after midnight (ivr/service.py, the retention lease)."""
     now = datetime.now().astimezone()
     tallies = Tallies(redis, low=LOW, retention_days=RETENTION)
     await keep_recent(tallies, now)
-    assert tallies.counted_days == KEPT_DAYS  # D-1, D, D+1 with tickets, and the empty days
+    assert tallies.counted_days == KEPT_DAYS + 1  # D-1, D, D+1 with tickets, the empty days, and today
     assert await redis.exists(*(keyspace.report_tally(label(D + timedelta(days=n))) for n in (-1, 0, 1))) == 3
-    assert not await redis.exists(keyspace.report_tally(label(now.date())))  # today is not over
+    assert await redis.exists(keyspace.report_tally(label(now.date())))  # today's too, brought up to date as it goes
     assert await counted(redis, "day", now) == 0
+    assert await counted(redis, "day", now, day=now.date()) == 0
+
+
+def today_call(n: int, **fields: Any) -> Ticket:
+    """A call received today, ``n`` s after local midnight (earlier today but for a test run in the first minute)."""
+    today = datetime.now(CST).date()
+    return call(f"t{n}", (datetime.combine(today, datetime.min.time(), CST) + timedelta(seconds=n)).isoformat(), **fields)
+
+
+async def test_today_is_kept_from_its_tally_and_counts_as_ticket_by_ticket(
+        redis: aioredis.Redis, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Today's tickets keep coming and changing: its report is its tally brought up to date from
+    the tickets changed since, never the day counted again, and equals the ticket-by-ticket count."""
+    now, today = datetime.now().astimezone(), datetime.now(CST).date()
+    name = label(today)
+    for n in range(1, 4):
+        await rewrite(redis_url, tmp_path, today_call(n, wait=5 * n, rating=n + 2), 1)
+    assert await counted(redis, "day", now, day=today) == 2  # today and yesterday (its hot spots), kept
+    await same(redis, "day", now, today)
+    assert await redis.exists(keyspace.report_tally(name)) and not await redis.exists(keyspace.report_before(name))
+
+    # a new call, and the first dispatched to a department: today's tally brought up to date from those two
+    await rewrite(redis_url, tmp_path, today_call(4, queue="", answered=False, disposition="abandoned_ivr"), 1)
+    await rewrite(redis_url, tmp_path, today_call(1, wait=5, rating=3, dept="市城管局", status="dispatched",
+                                                  due=(today + timedelta(days=3)).isoformat()), 2)
+    assert await redis.hlen(keyspace.report_before(name)) == 2
+    assert await counted(redis, "day", now, updated=1, day=today) == 0
+    total = (await same(redis, "day", now, today)).total
+    assert (total.calls, total.dispatched, total.rated) == (4, 1, 3)
+
+    # the tally lost (or of another schema): counted again while calls land in the middle of the
+    # count — each ticket taken as it was when the count began, then the day brought up to date
+    await redis.delete(keyspace.report_tally(name))
+    tallies = Tallies(redis, low=LOW, retention_days=RETENTION)
+    reading = tallies.reader.batches
+
+    async def racing(selection: Selection, *, newest_first: bool) -> AsyncIterator[list[Ticket]]:
+        async for batch in reading(selection, newest_first=newest_first):
+            await rewrite(redis_url, tmp_path, today_call(5, wait=40), 1)  # read before it existed
+            await rewrite(redis_url, tmp_path, today_call(2, wait=10, rating=1, dept="市住建局", status="dispatched",
+                                                          due=today.isoformat()), 2)  # read as it was
+            yield batch
+
+    monkeypatch.setattr(tallies.reader, "batches", racing)
+    day = await tallies.count_day(period("day", today))
+    assert (tallies.counted_days, tallies.updated_days) == (1, 1)
+    assert day.to_json() == await redis.get(keyspace.report_tally(name))
+    assert await counted(redis, "day", now, day=today) == 0
+    total = (await same(redis, "day", now, today)).total
+    assert (total.calls, total.dispatched, total.answered_30) == (5, 2, 3)
+
+    # two counting at once: one keeps the day, the other counts it as it is and keeps nothing
+    await redis.delete(keyspace.report_tally(name))
+    first, second = Tallies(redis, low=LOW, retention_days=RETENTION), Tallies(redis, low=LOW, retention_days=RETENTION)
+    one, two = await asyncio.gather(first.count_day(period("day", today)), second.count_day(period("day", today)))
+    assert one.to_json() == two.to_json() == await redis.get(keyspace.report_tally(name))

@@ -85,4 +85,4 @@ def test_config_problems_read_in_mandarin_by_kind_with_their_location() -> None:
     assert problem_zh("a.yaml:2:5: nodes.x.type: Input should be 'menu', 'play' or 'queue'") \
         == "a.yaml:2:5: nodes.x.type：应为 'menu'、'play'、'queue' 之一"
     assert problem_zh("IVR_AMI_STATUS_SECRET is not set") == "环境变量 IVR_AMI_STATUS_SECRET 未设置"  # engine texts too
-    assert problem_zh("a.yaml:2:5: something new") == "a.yaml:2:5: something new"  # unknown kinds as written
+    assert problem_zh("a.yaml:2:5: something new") == "a.yaml:2:5: 暂无中文说明（技术细节：something new）"  # a frame
