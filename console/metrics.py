@@ -197,5 +197,6 @@ def recording_families(console: "Console") -> list[Any]:
         out += [GaugeMetricFamily("ivr_recording_disk_free_bytes", "free space on the recordings disk", value=d.free),
                 GaugeMetricFamily("ivr_recording_disk_used_ratio", "share of the recordings disk in use", value=d.used_ratio),
                 GaugeMetricFamily("ivr_recording_disk_alarm", "1: the recordings disk is past recording.disk_alarm_percent "
-                                  "or below recording.disk_min_free_mb (calls are answered regardless)", value=int(d.alarm))]
+                                  "or below recording.disk_min_free_mb, or no file can be created there (no free inode, "
+                                  "not writable: calls go unrecorded; they are answered regardless)", value=int(d.alarm))]
     return out

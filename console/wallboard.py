@@ -176,13 +176,14 @@ def trunk_board(settings: Settings, raw: Mapping[str, str], now: float) -> list[
 def recording_disk(raw: Mapping[str, str], now: float) -> dict[str, Any] | None:
     """The recordings disk's tile: use, free bytes and the alarm (recording/worker.py writes them
     every sweep, ≤ 10 s); None before any engine measured it. ``age_s`` tells a stale reading:
-    no engine holds the follow lease, so nobody measures."""
+    no engine holds the follow lease, so nobody measures. ``problem``: no file can be created there
+    at all (no-inodes / not-writable), whatever the free space: calls go unrecorded."""
     try:
         total, free, at = int(raw["total"]), int(raw["free"]), float(raw.get("at") or 0)
     except (KeyError, ValueError):
         return None
     return {"total": total, "free": free, "used_ratio": round((total - free) / total, 4) if total > 0 else 1.0,
-            "alarm": raw.get("alarm") == "1", "age_s": round(max(0.0, now - at), 1)}
+            "alarm": raw.get("alarm") == "1", "problem": raw.get("problem") or "", "age_s": round(max(0.0, now - at), 1)}
 
 
 def _row(dimension: str, name: str, title: str, waiting: list[Waiting], buckets: Mapping[str, Mapping[str, Mapping[str, str]]],

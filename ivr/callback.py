@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 LINKEDID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")  # Asterisk's: [systemname-]epoch.sequence
 EPOCH = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")
 NAME_RE = re.compile(NAME)
+LINE = re.compile(r"([0-9]{3,16})?")  # the number the citizen dialed (its recording rule goes along); "": unknown
+MATTER = re.compile(r"([a-z]{1,20})?")  # the request type the IVR set ("": none)
 HOLD = 3600  # s a stand-in may wait in the queue for a seat
 LOST_AFTER = HOLD + 300  # s after which a placed attempt nobody reported on counts as lost
 STAGE_REV = {"dialing": 1, "answered": 2, "result": 3}
@@ -167,15 +169,17 @@ class CallbackWorker:
     async def _requested(self, event: dict[str, str]) -> None:
         linkedid, number, queue = event.get("Linkedid", ""), event.get("Number", ""), event.get("Queue", "general")
         queued_at, priority = event.get("QueuedAt", ""), event.get("Priority") or "0"
-        if not LINKEDID.fullmatch(linkedid) or not EPOCH.fullmatch(queued_at) or not priority.isdigit():
-            log.warning("callback request with a malformed call id, time or priority: ignored")
+        line, matter = event.get("Line", ""), event.get("Matter", "")
+        if not LINKEDID.fullmatch(linkedid) or not EPOCH.fullmatch(queued_at) or not priority.isdigit() \
+                or not LINE.fullmatch(line) or not MATTER.fullmatch(matter):
+            log.warning("callback request with a malformed call id, time, priority, line or matter: ignored")
             return
         why = self._refusal(number, queue)
         if why:  # the tracker writes it on the ticket; nothing is pending, nothing is placed
             log.warning("callback for call %s refused: %s", linkedid, why)
             return
         request = CallbackRequest(linkedid=linkedid, number=number, queue=queue, queued_at=queued_at,
-                                  priority=int(priority), next_at=time.time())
+                                  priority=int(priority), next_at=time.time(), line=line, matter=matter)
         if not await keep(self.redis, request, self.caller_key):
             log.info("callback for %s: one is already pending for this number", mask_number(number))
 
@@ -258,6 +262,8 @@ class CallbackWorker:
             "_IVR_CALLBACK_ATTEMPT": str(attempt), "IVR_CALLBACK_NUMBER": request.number,
             "IVR_CALLBACK_RING": str(queue.callback.ring), "IVR_CALLBACK_HOLD": str(HOLD),
         }
+        # the line first dialed and the matter: the callback is recorded by their rules (none known: the queue's)
+        variables |= {k: v for k, v in (("_IVR_CALLBACK_LINE", request.line), ("_IVR_CALLBACK_MATTER", request.matter)) if v}
         action_id = policy.ACTION_PREFIX + secrets.token_hex(8)  # its OriginateResponse names it (never caller data)
         if len(self._originates) > 10_000:  # answers that never came (AMI reconnects): forgotten
             self._originates.clear()
@@ -332,4 +338,5 @@ def _plain(request: CallbackRequest) -> bool:
     """Every value the Originate carries has its own plain shape: no comma (a second variable),
     no CR/LF (a second AMI header), no caller text beyond the validated number."""
     return bool(LINKEDID.fullmatch(request.linkedid) and EPOCH.fullmatch(request.queued_at)
-                and NAME_RE.fullmatch(request.queue) and normalize(request.number) == request.number)
+                and NAME_RE.fullmatch(request.queue) and normalize(request.number) == request.number
+                and LINE.fullmatch(request.line) and MATTER.fullmatch(request.matter))

@@ -250,7 +250,8 @@ class NodeWatch:
         rules = settings.callbacks.node_loss
         why = policy.refusal(settings.callers, policy.callback_queues(settings.queues), ticket.caller, rules.queue)
         queued_at = seen.joined if seen is not None and seen.joined else datetime.fromisoformat(ticket.received).timestamp()
-        request = policy.node_loss_request(rules, ticket.linkedid, ticket.caller, queued_at, ticket.priority or 0, now)
+        request = policy.node_loss_request(rules, ticket.linkedid, ticket.caller, queued_at, ticket.priority or 0, now,
+                                           line=ticket.line, matter=ticket.request_type)
         if not why and not await keep(self.tickets.redis, request, self.caller_key):
             why = "该号码已有待回拨"  # another call's callback is pending for this number
         if why:

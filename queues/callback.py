@@ -53,6 +53,8 @@ class CallbackRequest:
     next_at: float = 0.0  # epoch s the next stand-in is placed
     reason: str = ""  # why it was refused or given up
     max_attempts: int = 0  # 0: the queue's ``callback.attempts``; else set by the request's origin (a node lost)
+    line: str = ""  # the number the citizen first dialed: its recording rule and notice apply to the callback
+    matter: str = ""  # the request type the IVR set ("": none): a matter never recorded stays unrecorded
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -162,11 +164,13 @@ def stand_in_room(maxcalls: int | None, headroom: int, in_use: int) -> int | Non
 
 
 def node_loss_request(rules: NodeLossCallbacks, linkedid: str, number: str, queued_at: float, priority: int,
-                      now: float) -> CallbackRequest:
+                      now: float, line: str = "", matter: str = "") -> CallbackRequest:
     """The callback of a caller whose node died: pending, first attempt ``rules.delay`` from now, in
-    the policy's queue at the place in time order the caller had (``queued_at``)."""
+    the policy's queue at the place in time order the caller had (``queued_at``), recorded by the
+    rule of the ``line`` they dialed."""
     return CallbackRequest(linkedid=linkedid, number=number, queue=rules.queue, queued_at=f"{queued_at:.6f}",
-                           priority=priority, next_at=now + rules.delay, max_attempts=rules.attempts or 0)
+                           priority=priority, next_at=now + rules.delay, max_attempts=rules.attempts or 0,
+                           line=line, matter=matter)
 
 
 def refused(request: CallbackRequest, reason: str) -> None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from ivr.cli import UsageError
 from ivr.commands.common import SubParsers, load_settings, read_tickets, when
 from ivr.config import Settings, require_caller_key, state_dir
+from recording.rules import FAILED_WHY
 from recording.store import state
 from tickets.model import Recording, Ticket
 
@@ -86,7 +87,13 @@ def _one(settings: Settings, number: str) -> Ticket:
 def _row(t: Ticket, r: Recording, status: str = "") -> str:
     kept = (f"deleted {r.deleted} ({r.deleted_why})" if r.deleted else f"FAILED: {r.failed}" if r.failed
             else f"{r.seconds:7.1f} s {r.size:>9} B")
+    status = ", ".join(x for x in (status, _incomplete(r)) if x)
     return f"{t.number}  {t.received[:19]}  {r.mode:<6}  {kept}  {r.file}" + (f"  {status}" if status else "")
+
+
+def _incomplete(r: Recording) -> str:
+    """A kept file cut short (the disk filled during the call): it is intact, but not the whole talk."""
+    return f"INCOMPLETE: {r.seconds:.1f} s of {r.expected:.1f} s talk" if r.incomplete and not r.deleted else ""
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -106,10 +113,13 @@ def _show(args: argparse.Namespace) -> int:
         return 0
     for r in t.recordings:
         if r.failed:
-            print(f"ticket {t.number}: recording FAILED ({r.mode}, {r.stored}): {r.failed}")
+            why = FAILED_WHY.get(r.failed, "")
+            print(f"ticket {t.number}: recording FAILED ({r.mode}, {r.stored}): {r.failed}" + (f" ({why})" if why else ""))
             continue
         print(f"ticket {t.number}: {Path(settings.recording.dir) / r.file}")
         print(f"  mode {r.mode}, stored {r.stored}, {r.seconds:.1f} s of talk, {r.size} bytes, sha256 {r.sha256}")
+        if _incomplete(r):
+            print(f"  {_incomplete(r)} (the recordings disk filled during the call)")
         if r.deleted:
             print(f"  deleted {r.deleted} ({r.deleted_why})")
     return 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import Any, Collection, Literal
 
 from pydantic import Field, model_validator
 
@@ -30,6 +30,8 @@ RAW_BYTES_PER_SECOND = RAW_RATE * RAW_CHANNELS * 2
 INCOMING = "incoming"  # MixMonitor writes <id>.raw here during the call
 DISCARD_SUFFIX = ".discard"  # the dialplan's mark: a recording begun at the start whose matter forbids it
 STORED_SUFFIX = ".opus"  # Ogg Opus: every browser plays it (HTML5 audio)
+MIN_TALK = 1.0  # s of talk after which a recorded call must have audio: its absence is a failure on the ticket
+MIN_INODES = 16  # free inodes under which MixMonitor may not create the next call's file: the disk alarm
 CALL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")  # a linkedid as a file name: nothing else gets in
 
 
@@ -170,34 +172,59 @@ def raw_seconds(size: int) -> float:
     return size / RAW_BYTES_PER_SECOND
 
 
-def disk_alarm(s: RecordingSettings, total: int, free: int) -> bool:
-    """The disk holding the recordings is filling up: raise the alarm long before it is full."""
+def disk_alarm(s: RecordingSettings, total: int, free: int, problem: str = "") -> bool:
+    """The disk holding the recordings is filling up: raise the alarm long before it is full; and
+    at once when no file can be created there (``problem``: :func:`disk_problem`)."""
     used_percent = 100.0 * (total - free) / total if total else 100.0
-    return used_percent >= s.disk_alarm_percent or free < s.disk_min_free_mb * 1024 * 1024
+    return bool(problem) or used_percent >= s.disk_alarm_percent or free < s.disk_min_free_mb * 1024 * 1024
+
+
+def disk_problem(inodes_total: int, inodes_free: int, writable: bool) -> str:
+    """Why MixMonitor could not create a file in the incoming directory, whatever the free space:
+    no inode left (a file system without a fixed count has ``inodes_total`` 0), or the directory is
+    not writable; "" when it can."""
+    if inodes_total and inodes_free < MIN_INODES:
+        return FAILED_NO_INODES
+    return "" if writable else FAILED_NOT_WRITABLE
 
 
 PLAYERS = ("admin", "supervisor")  # roles that may play any ticket's recording (with a reason, audited)
 
 
-def playback_refusal(role: str, user_agent: str | None, ticket_agent: str, agents_play_own: bool) -> str | None:
-    """Why this console user may not play (or download) a ticket's recordings, or None if they
-    may: supervisors and admins any; an agent only a call its own seat answered, and only where
-    ``agents_play_own`` allows it; any other role never. The reason is shown (Mandarin) and audited."""
+def playback_refusal(role: str, user_agent: str | None, seats: Collection[str], agents_play_own: bool) -> str | None:
+    """Why this console user may not play (or download) a recording, or None if they may:
+    supervisors and admins any; an agent only a call its own seat talked on (``seats``: the
+    ticket's agent, a seat that answered the call or the callback: recording/expect.py seats_of),
+    and only where ``agents_play_own`` allows it; any other role never. The reason is shown
+    (Mandarin) and audited."""
     if role in PLAYERS:
         return None
     if role != "agent":
         return "您的角色无权播放通话录音。"
-    if not user_agent or user_agent != ticket_agent:
+    if not user_agent or user_agent not in seats:
         return "座席只能播放自己接听的通话录音。"
     if not agents_play_own:
         return "本中心未允许座席播放通话录音（recording.agents_play_own）。"
     return None
 
 
-# Recording.failed: why a call that talked has no recording (recording/worker.py), and how the console says it
+# Recording.failed: why a call that talked has no recording (recording/worker.py), and how the console says it;
+# the last three: MixMonitor created no file at all
 FAILED_DISK_FULL, FAILED_NO_AUDIO = "disk-full", "no-audio"
-FAILED_LABELS = {FAILED_DISK_FULL: "录音磁盘已满，未录到声音", FAILED_NO_AUDIO: "未录到声音（见 Asterisk 日志）"}
+FAILED_NO_INODES, FAILED_NOT_WRITABLE, FAILED_NO_FILE = "no-inodes", "not-writable", "no-file"
+FAILED_LABELS = {FAILED_DISK_FULL: "录音磁盘已满，未录到声音", FAILED_NO_AUDIO: "未录到声音（见 Asterisk 日志）",
+                 FAILED_NO_INODES: "录音磁盘的文件节点（inode）已用尽，未能创建录音文件",
+                 FAILED_NOT_WRITABLE: "录音目录不可写，未能创建录音文件",
+                 FAILED_NO_FILE: "未能创建录音文件（见 Asterisk 日志）"}
+FAILED_WHY = {FAILED_NO_INODES: "no file created: the recordings disk has no free inode",
+              FAILED_NOT_WRITABLE: "no file created: the recordings directory is not writable",
+              FAILED_NO_FILE: "no file created (see Asterisk's log)"}
 
 
 def failed_label(code: str) -> str:
     return FAILED_LABELS.get(code, code)
+
+
+def incomplete_label(seconds: float, expected: float) -> str:
+    """A file cut short (the disk filled during the call), as the console says it."""
+    return f"录音不完整（录到 {seconds:.0f} 秒，通话 {expected:.0f} 秒）"

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from recording.opus import OpusError, encode_file
-from recording.rules import DISCARD_SUFFIX, INCOMING, RecordingSettings, call_id_ok, disk_alarm, expired
+from recording.rules import DISCARD_SUFFIX, INCOMING, RecordingSettings, call_id_ok, disk_alarm, disk_problem, expired
 from tickets.model import Recording, Ticket
 
 DONE_SUFFIX = ".done"
@@ -164,6 +164,7 @@ class Disk:
     total: int
     free: int
     alarm: bool
+    problem: str = ""  # no file can be created there: no-inodes / not-writable (recording.rules.disk_problem)
 
     @property
     def used_ratio(self) -> float:
@@ -171,12 +172,16 @@ class Disk:
 
 
 def disk(s: RecordingSettings) -> Disk | None:
-    """The headroom of the disk that holds ``dir`` (None: the directory is not there)."""
+    """The headroom of the disk that holds ``dir`` (None: the directory is not there), and whether a
+    file can be created in its incoming directory at all (free inodes; writable by this user, who
+    shares Asterisk's group: a directory that lost its write bit loses it for both)."""
     try:
-        usage = shutil.disk_usage(s.dir)
+        usage, vfs = shutil.disk_usage(s.dir), os.statvfs(s.dir)
     except OSError:
         return None
-    return Disk(usage.total, usage.free, disk_alarm(s, usage.total, usage.free))
+    where = incoming(s) if incoming(s).is_dir() else Path(s.dir)  # MixMonitor makes a missing directory
+    problem = disk_problem(vfs.f_files, vfs.f_favail, os.access(where, os.W_OK | os.X_OK))
+    return Disk(usage.total, usage.free, disk_alarm(s, usage.total, usage.free, problem), problem)
 
 
 def _mtime(path: Path) -> float:

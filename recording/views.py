@@ -2,7 +2,7 @@
 
 The ticket page's recordings (``ticket_recordings.html``, included by ``ticket.html``) each have a
 form: a reason, 播放 or 下载 (CSRF like every form). Its POST checks who may (supervisors and
-admins any call, an agent only its own seat's and only if ``recording.agents_play_own``:
+admins any call, an agent only one its own seat talked on (a callback's too) and only if ``recording.agents_play_own``:
 :func:`recording.rules.playback_refusal`), verifies the file against the ticket (size and
 SHA-256), writes the audit line with the reason (the same log and reason rule as unmasking a
 caller number), and only then issues a grant (recording/grants.py). Play: a page whose <audio>
@@ -25,7 +25,8 @@ from console.context import CONSOLE
 from console.csrf import SESSION
 from console.pages import error_page, render, ticket_store
 from recording.grants import Checked, Grant, check, issue, lookup, session_digest
-from recording.rules import failed_label, playback_refusal
+from recording.expect import seats_of
+from recording.rules import failed_label, incomplete_label, playback_refusal
 from tickets.audit import AuditError, check_reason
 from tickets.export import local_time
 from tickets.model import Recording, Ticket
@@ -42,7 +43,7 @@ async def request_recording(request: web.Request) -> web.StreamResponse:
     console, user = request.app[CONSOLE], current_user(request)
     ticket, rec, index = await _recording(request)
     purpose = request.match_info["purpose"]
-    refusal = playback_refusal(user.role, user.agent, ticket.agent, console.settings().recording.agents_play_own)
+    refusal = playback_refusal(user.role, user.agent, seats_of(ticket, rec), console.settings().recording.agents_play_own)
     if refusal:
         raise forbidden(request, refusal)  # audited on the way out (console refused)
     what = {"number": ticket.number, "recording": str(index), "file": rec.file}
@@ -65,7 +66,7 @@ async def request_recording(request: web.Request) -> web.StreamResponse:
     if purpose == "download":
         raise web.HTTPSeeOther(url)
     return render(request, "recording_player.html", t=ticket, rec=rec, index=index, audio_url=url,
-                  minutes=10, time=local_time)
+                  minutes=10, time=local_time, incomplete=incomplete_label(rec.seconds, rec.expected) if rec.incomplete else "")
 
 
 @routes.get(RECORDING + "/audio")

@@ -25,9 +25,10 @@ from redis.exceptions import RedisError
 
 from ivr.core.convert import epoch
 from ivr.store import keyspace
-from recording.store import EncodeError, Finished, digest, disk, encode, finished, purge, stale_files
-from recording.rules import (DISCARD_SUFFIX, FAILED_DISK_FULL, FAILED_NO_AUDIO, RecordingSettings, numbered,
-                             raw_seconds, stored_path)
+from recording.expect import cut_short, expected_mode, should_have_file, talk_expected
+from recording.store import EncodeError, Finished, digest, disk, encode, finished, incoming, purge, stale_files
+from recording.rules import (DISCARD_SUFFIX, FAILED_DISK_FULL, FAILED_NO_AUDIO, FAILED_NO_FILE, FAILED_WHY, MIN_TALK,
+                             RecordingSettings, call_id_ok, numbered, raw_seconds, stored_path)
 from tickets.model import Recording, Ticket
 from tickets.store import TicketStore
 
@@ -38,11 +39,12 @@ AGAIN = 2.0  # s until a closed call's file is looked at again while its ticket'
 RECHECK = 60.0  # s a sweep leaves a file alone once its ticket was open (its call's close sweeps it sooner)
 AFTER_CLOSE = 1.0  # s after a close is journaled: its group commit has reached Redis by then
 MIN_SECONDS = 0.1  # a raw file shorter than this holds no talk (a caller who never reached a seat)
-MIN_TALK = 1.0  # s of talk after which a recording with no audio is a failure on the ticket, not nothing
 FULL_BELOW = 1 << 20  # bytes free under which an empty recording is put down to the full disk
 EMPTY_WAIT = 600.0  # s an empty recording waits for its ticket before it is deleted without one
 ORPHAN_AFTER = 86_400.0  # s a finished file waits for a ticket before the log says so (once)
 RETENTION_EVERY = 3600.0  # s between retention passes
+UNCLOSED_TRIES = 30  # looks (AGAIN s apart) for the close of a call that left no file before it is let go
+HANDLED = 4096  # calls whose files this worker handled, remembered (their ticket writes may not have landed)
 PAGE = 1000  # tickets read at a time by a retention pass
 OVERLAP = 86_400.0  # s a pass reads back before where the last one got to (a ticket written late)
 
@@ -54,10 +56,12 @@ class RecordingWorker:
         self._wake = asyncio.Event()
         self._warned: set[str] = set()
         self.stored = 0  # recordings put on tickets by this engine (for tests and logs)
-        self._alarm: bool | None = None  # the disk alarm last published
+        self._alarm: tuple[bool, str] | None = None  # the disk alarm (and its problem) last published
         self._closed: set[str] = set()  # calls closed since the last sweep (their files are looked at)
         self.waiting_calls: set[str] = set()  # calls of the young files the last sweep left waiting
         self._open: dict[str, float] = {}  # call → when a sweep last found its ticket open (monotonic)
+        self._handled: dict[str, None] = {}  # calls whose file this worker kept or dropped (oldest first)
+        self._unclosed: dict[str, int] = {}  # closed calls with no file whose ticket's close has not landed: looks
 
     def poke(self, linkedid: str) -> None:
         """A call closed: sweep its file once its ticket is in Redis rather than at the next tick."""
@@ -73,7 +77,12 @@ class RecordingWorker:
             self._wake.clear()  # a close told from here on wakes the wait below at once
             calls, self._closed = self._closed, set()
             await self.sweep(None if full else calls, closed=calls)
-            lagging = self.waiting_calls & calls  # closed, but the close is not in Redis yet
+            try:
+                unclosed = await self.missing(calls)
+            except (RedisError, OSError) as exc:
+                log.warning("recordings of closed calls not checked (%s); next close", exc)
+                unclosed = set()
+            lagging = (self.waiting_calls & calls) | unclosed  # closed, but the close is not in Redis yet
             self._closed |= lagging
             if full:
                 await self.publish_disk()
@@ -124,6 +133,7 @@ class RecordingWorker:
         """Compress one finished recording and put it on its ticket (True), drop it when discarded
         or empty (False), or leave it for a later sweep while its ticket is not closed yet (None)."""
         size = item.path.stat().st_size
+        self._handle(item.call_id)
         if item.discarded:
             item.path.unlink(missing_ok=True)
             item.path.with_name(item.base + DISCARD_SUFFIX).unlink(missing_ok=True)
@@ -153,6 +163,9 @@ class RecordingWorker:
         now = datetime.now().astimezone().isoformat(timespec="milliseconds")
         rec = Recording(file=str(relative), mode=item.mode, stored=now, seconds=round(raw_seconds(size), 3),
                         size=stored_size, sha256=sha, source=item.base)
+        expected = talk_expected(ticket, item.mode, item.base)
+        if cut_short(rec.seconds, expected):  # the disk filled during the call: MixMonitor wrote what it could
+            rec.expected = round(cast(float, expected), 3)
         await self._put_on_ticket(item.call_id, rec, now)
         item.path.unlink(missing_ok=True)
         self.stored += 1
@@ -191,22 +204,64 @@ class RecordingWorker:
             ticket.note(now, "recording failed", why or rec.failed)
         else:
             ticket.note(now, "recording stored", f"{rec.file} {rec.seconds:.1f} s")
+        if rec.incomplete:
+            ticket.note(now, "recording incomplete", f"{rec.file}: {rec.seconds:.1f} s recorded of {rec.expected:.1f} s "
+                        "talk (the file was cut short: the recordings disk filled during the call?)")
         await write_after_close(self.tickets, ticket, "recording", rev)
+
+    def _handle(self, call: str) -> None:
+        self._handled[call] = None
+        while len(self._handled) > HANDLED:
+            del self._handled[next(iter(self._handled))]
+
+    async def missing(self, calls: set[str]) -> set[str]:
+        """Closed calls the policy recorded that talked yet left no file at all (MixMonitor could not
+        create it: no inode, a directory it may not write): the ticket says the recording failed and
+        why, as the disk is now. Returns the calls whose ticket's close has not landed (looked at again)."""
+        s, later = self.settings(), set()
+        for call in calls:
+            if call in self._handled or not call_id_ok(call) or any(incoming(s).glob(f"{call}.*")):
+                self._unclosed.pop(call, None)
+                continue
+            ticket = await self.tickets.get(call)
+            if ticket is not None and not ticket.closed:
+                tries = self._unclosed[call] = self._unclosed.get(call, 0) + 1
+                if tries < UNCLOSED_TRIES:
+                    later.add(call)
+                    continue
+            self._unclosed.pop(call, None)
+            if ticket is None or not ticket.closed or not ticket.number or not should_have_file(s, ticket) \
+                    or any(r.source.rpartition(".")[0] == call for r in ticket.recordings):
+                continue
+            d = await asyncio.to_thread(disk, s)
+            code = d.problem if d and d.problem else FAILED_DISK_FULL if d and d.free < FULL_BELOW else FAILED_NO_FILE
+            why = FAILED_WHY.get(code, "no file created: the recordings disk was full")
+            now = datetime.now().astimezone().isoformat(timespec="milliseconds")
+            mode = expected_mode(s, ticket)
+            await self._put_on_ticket(call, Recording(file="", mode=mode, stored=now, source=f"{call}.{mode}",
+                                                      failed=code), now, why)
+            self._handle(call)
+            log.error("recording of ticket %s failed: %s", ticket.number, why)
+        return later
 
     async def publish_disk(self) -> None:
         """The disk's headroom for the wallboard and /metrics (every engine's console reads it)."""
-        d = await asyncio.to_thread(disk, self.settings())
+        s = self.settings()
+        d = await asyncio.to_thread(disk, s)
         if d is None:
             return
         try:
             await self.tickets.redis.hset(keyspace.RECORDING_DISK, mapping={
-                "total": d.total, "free": d.free, "alarm": int(d.alarm), "at": f"{time.time():.0f}"})
-            if d.alarm != self._alarm:  # the wallboard turns red (or back) now, not at its next refresh
+                "total": d.total, "free": d.free, "alarm": int(d.alarm), "problem": d.problem, "at": f"{time.time():.0f}"})
+            if (d.alarm, d.problem) != self._alarm:  # the wallboard turns red (or back) now, not at its next refresh
                 await self.tickets.redis.publish(keyspace.LIVE_CHANGED, "recording-disk")
-                self._alarm = d.alarm
+                self._alarm = (d.alarm, d.problem)
         except (RedisError, OSError):
             pass
-        if d.alarm:
+        if d.problem:
+            log.error("recordings directory %s: %s: calls are not recorded (they are answered)", s.dir,
+                      FAILED_WHY[d.problem])
+        elif d.alarm:
             log.warning("recordings disk %.0f %% used, %d MB free: raise it or purge (calls go on)",
                         100 * d.used_ratio, d.free // 2**20)
 

@@ -170,7 +170,13 @@ class Recording:
     deleted: str = ""  # ISO time it was deleted ("" while kept)
     deleted_why: str = ""  # retention / purge by an operator
     source: str = ""  # the raw file it was made from (<linkedid>.<mode>): kept once, whatever crashes between
-    failed: str = ""  # why a recorded call has no audio (file ""): disk-full / no-audio (recording/worker.py)
+    failed: str = ""  # why a recorded call has no audio (file ""): disk-full / no-audio / no-inodes / not-writable / no-file
+    expected: float = 0.0  # set when the file is cut short: the talk's seconds by the ticket (recording/rules.py)
+
+    @property
+    def incomplete(self) -> bool:
+        """The file holds less than the call's talk (the disk filled during the call): 录音不完整."""
+        return self.expected > 0
 
 
 @dataclass
@@ -267,6 +273,15 @@ class Ticket:
         """The citizen's case is not yet 办结 (:data:`CLOSED_STATUSES`): what makes a repeat
         caller's ticket an open one."""
         return self.status not in CLOSED_STATUSES
+
+    def seats(self) -> frozenset[str]:
+        """Every seat that talked on the case: the ticket's agent, a seat that answered the call in a
+        queue (a callback moves ``agent`` to the seat that called back), a seat whose callback the
+        citizen answered. Each may open the ticket as its own."""
+        legs = (self.callback or {}).get("attempts") or []
+        seats = {self.agent, *(v.agent for v in self.queue_visits if v.outcome == VisitOutcome.ANSWERED),
+                 *(str(leg.get("agent") or "") for leg in legs if leg.get("answered"))}
+        return frozenset(seat for seat in seats if seat)
 
     def note(self, at: str, event: str, detail: str = "") -> None:
         self.timeline.append(TimelineEntry(at, event, detail))

@@ -23,7 +23,8 @@ from console.users import User
 from ivr.core.strict import NAME
 from tickets.reads import PARSE_SLICE, Selection, TicketReader
 from queues.callback import leg_time
-from recording.rules import failed_label
+from recording.expect import seats_of
+from recording.rules import failed_label, incomplete_label
 from tickets import export
 from tickets.audit import AuditError, check_reason, unmasked_read
 from tickets.filters import parse_filters
@@ -158,7 +159,7 @@ async def _ticket(request: web.Request) -> Ticket:
     if ticket is None:
         raise error_page(request, web.HTTPNotFound, "未找到", f"没有工单 {request.match_info['number']}。")
     user = current_user(request)
-    if user.role == "agent" and ticket.agent != user.agent:
+    if user.role == "agent" and user.agent not in ticket.seats():
         raise forbidden(request, "座席只能查看自己接听的工单。")
     return ticket
 
@@ -221,5 +222,5 @@ def _labels() -> dict[str, Any]:
     return {"types": [(k.value, v) for k, v in REQUEST_LABELS.items()],
             "dispositions": [(k.value, v) for k, v in DISPOSITION_LABELS.items()],
             "type": export.type_label, "disposition": export.disposition_label, "time": export.local_time,
-            "recording_failed": failed_label,
+            "recording_failed": failed_label, "recording_incomplete": incomplete_label, "recording_seats": seats_of,
             "status": lambda t: STATUS_LABELS.get(t.status, t.status), "overdue": lambda t: overdue(t, datetime.now())}

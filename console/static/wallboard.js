@@ -112,7 +112,9 @@
     var li = document.getElementById("recording-disk");
     var used = li.querySelector('[data-field="recording-disk"]'), free = li.querySelector('[data-field="recording-disk-free"]');
     var stale = d && d.age_s > 120;
-    used.textContent = d ? "已用 " + pct(d.used_ratio) + (d.alarm ? " 告警" : "") : "—";
+    var problem = {"no-inodes": "inode 已用尽，无法录音", "not-writable": "目录不可写，无法录音"}[d && d.problem] || "";
+    used.textContent = d ? "已用 " + pct(d.used_ratio) + (d.alarm ? " 告警" : "") + (problem ? "：" + problem : "") : "—";
+    li.dataset.problem = problem ? d.problem : "";
     free.textContent = d ? "剩余 " + bytes(d.free) + (stale ? "（" + dur(d.age_s) + "前）" : "") : "";
     li.dataset.alarm = d && d.alarm ? "1" : "0";
     li.classList.toggle("alarm", !!(d && d.alarm));

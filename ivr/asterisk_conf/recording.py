@@ -59,6 +59,15 @@ exten => line,1,Set(IVR_REC_LINE=)
  same => n,Gosub(begin,1(start))
  same => n(done),Return()
 
+; a callback's stand-in (ARG1 = the line the citizen first dialed, digits; empty: unknown): that line's
+; rule and notice, as the citizen's own call had them; nothing begins here (no IVR to record: a `start`
+; line's callback is recorded from the seat's answer, like any queue call)
+exten => callback,1,Set(IVR_REC_LINE=)
+ same => n,Set(IVR_REC_LINE_NOTICE=)
+ same => n,GotoIf($[${{LEN(${{ARG1}})}} < 3]?done)
+ same => n,Gosub(ivr-recording-lines,${{ARG1}},1)
+ same => n(done),Return()
+
 ; as the caller joins a queue (ARG1 = the queue's mode, ARG2 = its notice 0/1; empty: none of its own):
 ; the line's mode, else the queue's, else the default; `never` of the line, the queue or the matter
 ; (the request type the IVR set) wins, and ends a recording begun at the start (its file discarded)

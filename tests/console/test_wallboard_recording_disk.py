@@ -27,10 +27,11 @@ def disk_key(console: ConsoleSite) -> Iterator[redis.Redis]:
         r.delete(keyspace.RECORDING_DISK)
 
 
-def measured(r: redis.Redis, total: int, free: int, alarm: bool) -> None:
+def measured(r: redis.Redis, total: int, free: int, alarm: bool, problem: str = "") -> None:
     """What recording/worker.py publish_disk writes after a sweep whose measurement changed the
     alarm (each one here does): the numbers, and a notice that makes the board recompute at once."""
-    r.hset(keyspace.RECORDING_DISK, mapping={"total": total, "free": free, "alarm": int(alarm), "at": f"{time.time():.0f}"})
+    r.hset(keyspace.RECORDING_DISK, mapping={"total": total, "free": free, "alarm": int(alarm), "problem": problem,
+                                             "at": f"{time.time():.0f}"})
     r.publish(keyspace.LIVE_CHANGED, "recording-disk")
 
 
@@ -63,3 +64,9 @@ def test_the_recordings_disk_tile_shows_use_and_free_space_and_turns_red_on_the_
     measured(disk_key, 1000 * MB, 500 * MB, alarm=False)  # purged: the alarm ends on its own
     b.wait_text(f'{TILE} [data-field="recording-disk"]', "已用 50.0%", timeout=20)
     assert b.find(TILE).get_attribute("data-alarm") == "0" and background(b, TILE) == calm
+
+    measured(disk_key, 1000 * MB, 500 * MB, alarm=True, problem="no-inodes")  # space, but no file can be created
+    b.wait_text(f'{TILE} [data-field="recording-disk"]', "已用 50.0% 告警：inode 已用尽，无法录音", timeout=20)
+    assert b.find(TILE).get_attribute("data-alarm") == "1" and b.find(TILE).get_attribute("data-problem") == "no-inodes"
+    measured(disk_key, 1000 * MB, 500 * MB, alarm=True, problem="not-writable")
+    b.wait_text(f'{TILE} [data-field="recording-disk"]', "已用 50.0% 告警：目录不可写，无法录音", timeout=20)

@@ -16,7 +16,7 @@ import contextlib
 import subprocess
 from datetime import datetime
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -39,15 +39,16 @@ NOTICE = "ivr12345/recording_notice"
 
 @contextlib.asynccontextmanager
 async def switched_on(engine: TestBed, config_dir: Path, *, reload_engine: bool = False,
-                      notice: bool = True) -> AsyncIterator[Path]:
+                      notice: bool = True, lines: str = LINES) -> AsyncIterator[Path]:
     """Recording on (the recordings directory is yielded), the session's policy after: Asterisk's
     files rendered and reloaded; ``reload_engine``: the engine too (``ivr reload``), for what
     it reads itself (the disk alarm's lines); the dialplan alone decides who is recorded.
     ``notice``: the recording notice before the seat; with it the main flow's worst case is over
-    the 15 s budget, which ``ivr reload`` refuses, so a test that reloads the engine goes without."""
+    the 15 s budget, which ``ivr reload`` refuses, so a test that reloads the engine goes without.
+    ``lines``: the lines' rules (the ``lines:`` line of recording.yaml)."""
     path = config_dir / "recording.yaml"
     text = path.read_text(encoding="utf-8")
-    changes = [(SESSION_POLICY, TEST_POLICY), (NO_LINES, LINES), (NO_MATTERS, MATTERS),
+    changes = [(SESSION_POLICY, TEST_POLICY), (NO_LINES, lines), (NO_MATTERS, MATTERS),
                (NOTICE_OFF, NOTICE_ON if notice else NOTICE_OFF), (MIN_FREE, TEST_MIN_FREE)]
     changed = text
     for old, new in changes:
@@ -108,12 +109,14 @@ class CallTrace:
 
 async def talk(phones: Phones, ami: AmiClient, engine: TestBed, tickets: TicketStore, tmp_path: Path, dialed: str,
                presses: list[Any], talk_ms: int, seen_at_connect: list[list[str]], incoming: Path,
-               seat_gone: list[list[str]] | None = None) -> tuple[Ticket, CallTrace]:
+               seat_gone: list[list[str]] | None = None,
+               during: Callable[[str], Awaitable[None]] | None = None) -> tuple[Ticket, CallTrace]:
     """A citizen playing CITIZEN_HZ calls ``dialed``; the seat answers playing AGENT_HZ and hangs
     up after ``talk_ms``; returns the closed ticket and the trace. ``seen_at_connect`` gets the
     names of the incoming files of this call while the seat talks; ``seat_gone``, the names once
     a finished (``.done``) file is there after the seat hung up, while the caller is still on the
-    line for the survey (or whatever is there then, after 15 s)."""
+    line for the survey (or whatever is there then, after 15 s). ``during``: run from the seat's
+    answer (given the call's linkedid) and awaited after the seat hung up, before the citizen does."""
     caller = phones.next_caller()
     trace = CallTrace(ami, caller)
     connected = ami.wait_for("AgentConnect", lambda e: e.get("CallerIDNum") == caller)
@@ -126,7 +129,10 @@ async def talk(phones: Phones, ami: AmiClient, engine: TestBed, tickets: TicketS
         citizen, _ = await phones.call(dialed, presses, hold_ms=talk_ms + 40_000, caller=caller, audio=citizen_tone)
         event = await asyncio.wait_for(connected, 40)
         seen_at_connect.append(sorted(p.name for p in incoming.glob(f"{event['Linkedid']}.*")))
+        meanwhile = asyncio.create_task(during(str(event["Linkedid"]))) if during else None
         assert await seat.wait(40) == 0, seat.output()
+        if meanwhile is not None:
+            await asyncio.wait_for(meanwhile, 40)
         if seat_gone is not None:
             names = lambda: sorted(p.name for p in incoming.glob(f"{event['Linkedid']}.*"))  # noqa: E731
             with contextlib.suppress(AssertionError):

@@ -26,13 +26,15 @@ from testbed.calls import Phones, callback_event, closed_ticket, only_seat, paus
 from testbed.sipp import Key, keys
 from testbed.sipp.tones import power, tone_pcap
 from recording.rules import RAW_BYTES_PER_SECOND
-from recording_fixtures import (AGENT_HZ, CITIZEN_HZ, CUSTOMS_HZ, NOTICE, SEAT, decoded, dominant, kept, talk,
-                                talk_time)
+from recording_fixtures import (AGENT_HZ, CITIZEN_HZ, CUSTOMS_HZ, NOTICE, SEAT, decoded, dominant, kept, switched_on,
+                                talk, talk_time)
 from tickets.store import TicketStore
 
 policy = recording_fixtures.policy  # this module's policy, switched on for each test (test_recording_playback.py's too)
 POLICE_HZ = 2000.0
 NOTICE_MS = 4000  # the notice (3.4 s) and a margin: a called-back citizen hears it before the talk
+# the notice is off by default and on for the line 12345 alone: a callback must follow the line first dialed
+LINE_NOTICE = '  lines: {"12369": never, "12396": start, "12345": {notice: true}}  '
 
 
 @pytest.fixture
@@ -220,8 +222,15 @@ async def test_given_a_recorded_call_when_the_seat_brings_110_into_a_three_party
 
 
 async def test_given_a_callback_when_the_seat_and_the_citizen_talk_then_their_conversation_is_on_the_called_back_ticket(
-    engine: TestBed, phones: Phones, ami: AmiClient, tickets: TicketStore, policy: Path, tmp_path: Path,
+    engine: TestBed, phones: Phones, ami: AmiClient, tickets: TicketStore, config_dir: Path, tmp_path: Path,
 ) -> None:
+    async with switched_on(engine, config_dir, notice=False, lines=LINE_NOTICE) as policy:
+        await _callback_recorded(engine, phones, ami, tickets, policy, tmp_path)
+
+
+async def _callback_recorded(engine: TestBed, phones: Phones, ami: AmiClient, tickets: TicketStore, policy: Path,
+                             tmp_path: Path) -> None:
+    """The line's notice (the default has none, nor has the queue) reaches the citizen called back."""
     await pause_all(engine, ami, True)
     try:
         caller = phones.next_caller()

@@ -5,7 +5,9 @@ the host) and Asterisk (chrooted, in its private mount namespace: testbed/runner
 one loop device mounted in each namespace is one file system (one superblock), as a disk of its
 own is in production. Filled past the alarm, ``/metrics`` and the wallboard say so; filled to the
 last block, a citizen is still answered by a seat and ticketed, and the ticket says its recording
-failed and why; with space back, the next call is recorded again.
+failed and why; with space back, the next call is recorded again. Filled during a call, the file
+holds the talk up to then and is kept marked incomplete; with no inode left (MixMonitor cannot
+create its file at all), the alarm says why and so does the ticket.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ import pytest
 
 from ivr.ami.client import AmiClient
 from recording.store import state
-from recording_fixtures import kept, switched_on, talk
+from recording_fixtures import kept, switched_on, talk, talk_time
 from testbed.bed import TestBed
-from testbed.calls import Phones, until
+from testbed.calls import Phones, run_ivr, until
 from testbed.console import ConsoleSite, http_client, metric, sign_in_http
 from testbed.runners import RootfsRunner
 from testbed.sipp import keys
@@ -129,3 +131,62 @@ async def test_given_the_recordings_disk_fills_up_then_the_alarm_comes_first_and
         [rec] = (stored := await kept(tickets, ticket.linkedid)).recordings
         assert not rec.failed and rec.seconds >= 1.0 and state(rec, disk) == "ok", "the next call records again"
         await board(console, lambda t: not t["alarm"])
+
+
+def exhaust_inodes(directory: Path) -> int:
+    """Create empty files until the file system has no inode left; how many were made."""
+    made = 0
+    try:
+        while True:
+            (directory / f"inode-{made}").touch(exist_ok=False)
+            made += 1
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC, exc
+    return made
+
+
+async def test_given_the_disk_fills_during_a_call_then_its_file_is_kept_marked_incomplete_and_with_no_inode_left_the_ticket_says_why(
+    engine: TestBed, phones: Phones, ami: AmiClient, tickets: TicketStore, policy: Path, console: ConsoleSite,
+    tmp_path: Path,
+) -> None:
+    assert engine.state
+    with small_disk(engine, tmp_path) as disk:
+        incoming = disk / "incoming"
+
+        async def fills_up(linkedid: str) -> None:
+            """A second and a half into the talk the disk is full; once the seat is gone, space is back."""
+            raw = incoming / f"{linkedid}.answer.raw"
+            await until(lambda: raw.exists() and raw.stat().st_size >= 48_000, 20)
+            fill(disk, "filler", leave_free=0)
+            await until(lambda: (incoming / f"{linkedid}.answer.done").exists(), 30)  # the seat hung up
+            (disk / "filler").unlink()
+
+        seen: list[list[str]] = []
+        ticket, _ = await talk(phones, ami, engine, tickets, tmp_path, "12345", keys("1", first_ms=1500), 7000, seen,
+                               incoming, during=fills_up)
+        [rec] = (stored := await kept(tickets, ticket.linkedid)).recordings
+        talked = talk_time(stored)
+        assert rec.incomplete and not rec.failed and state(rec, disk) == "ok", rec
+        assert rec.seconds < talked - 3 and abs(rec.expected - (stored.talk_seconds or 0)) < 0.01, (rec, talked)
+        assert any(e.event == "recording incomplete" for e in stored.timeline), stored.timeline
+        code, out = await run_ivr(engine.state, "recordings", "show", stored.number)
+        assert code == 0 and f"INCOMPLETE: {rec.seconds:.1f} s of {rec.expected:.1f} s talk" in out, out
+
+        made = exhaust_inodes(incoming)
+        assert made > 0 and shutil.disk_usage(disk).free > 1 << 20, "space is there, inodes are not"
+        await until(lambda: metric(console, ALARM) == 1.0, 20)
+        tile = await board(console, lambda t: t["alarm"] and t["problem"] == "no-inodes")
+        assert tile["used_ratio"] < 0.5
+        ticket, _ = await talk(phones, ami, engine, tickets, tmp_path, "12345", keys("1", first_ms=1500), 2000, seen,
+                               incoming)
+        assert ticket.answered and ticket.number, "answered and ticketed, recorded or not"
+        [rec] = (stored := await kept(tickets, ticket.linkedid)).recordings
+        assert rec.file == "" and rec.failed == "no-inodes" and state(rec, disk) == "failed", rec
+        assert any(e.event == "recording failed" and e.detail == "no file created: the recordings disk has no free inode"
+                   for e in stored.timeline), stored.timeline
+        code, out = await run_ivr(engine.state, "recordings", "show", stored.number)
+        assert code == 0 and "recording FAILED" in out and "no-inodes (no file created" in out, out
+        for n in range(made):
+            (incoming / f"inode-{n}").unlink()
+        await until(lambda: metric(console, ALARM) == 0.0, 20)
+        await board(console, lambda t: not t["alarm"] and not t["problem"])

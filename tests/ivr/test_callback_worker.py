@@ -26,9 +26,31 @@ REPO = Path(__file__).resolve().parents[2]
 KEY = b"callback-test-caller-key-0123"
 
 
-def requested(linkedid: str, number: str) -> dict[str, str]:
+def requested(linkedid: str, number: str, **more: str) -> dict[str, str]:
     return {"Event": "UserEvent", "UserEvent": "IvrCallback", "Stage": "requested", "Linkedid": linkedid,
-            "Queue": "general", "Number": number, "QueuedAt": "1796000000.5", "Priority": "5"}
+            "Queue": "general", "Number": number, "QueuedAt": "1796000000.5", "Priority": "5", **more}
+
+
+async def test_the_line_first_dialed_and_the_matter_go_to_the_stand_in_and_a_malformed_one_places_nothing(
+    one: tuple[CallbackWorker, RecordingAmi, TicketStore],
+) -> None:
+    worker, ami, _ = one
+    worker.on_event(requested("1796000000.21", "13900000021", Line="12369", Matter="report"))
+    worker.on_event(requested("1796000000.22", "13900000022", Line="12345,IVR_X=1"))  # a second variable: refused
+    worker.on_event(requested("1796000000.23", "13900000023", Matter="Report"))
+    worker.on_event(requested("1796000000.24", "13900000024"))  # an older dialplan: the queue's rule, as before
+    task = asyncio.create_task(worker.run())
+    try:
+        await until(lambda: len([a for a in ami.actions if a["Action"] == "Originate"]) == 2, 10)
+        await asyncio.sleep(1.2)  # a pass more: nothing else is placed
+    finally:
+        task.cancel()
+    originated = [dict(v.split("=", 1) for v in a["Variable"].split(",")) for a in ami.actions if a["Action"] == "Originate"]
+    assert sorted(v["_IVR_CALLBACK_OF"] for v in originated) == ["1796000000.21", "1796000000.24"]
+    first = next(v for v in originated if v["_IVR_CALLBACK_OF"] == "1796000000.21")
+    assert (first["_IVR_CALLBACK_LINE"], first["_IVR_CALLBACK_MATTER"]) == ("12369", "report")
+    plain = next(v for v in originated if v["_IVR_CALLBACK_OF"] == "1796000000.24")
+    assert "_IVR_CALLBACK_LINE" not in plain and "_IVR_CALLBACK_MATTER" not in plain
 
 
 async def test_two_engines_hearing_one_request_place_one_stand_in_and_a_second_request_of_the_number_waits(

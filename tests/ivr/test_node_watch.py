@@ -181,6 +181,7 @@ async def test_a_gone_node_has_its_open_calls_closed_once_and_its_waiting_caller
     pending = await redis.hgetall(keyspace.CALLBACKS)
     assert set(pending) == {in_menu.linkedid, in_queue.linkedid}
     assert json.loads(pending[in_queue.linkedid])["queued_at"] == f"{t0 - 20:.6f}"  # the place it had
+    assert json.loads(pending[in_queue.linkedid])["line"] == "12345", "recorded by the rule of the line dialed"
     for t in (emergency, abroad):
         stored = await tickets.get(t.linkedid)
         assert stored is not None and stored.callback and stored.callback["status"] == "refused"

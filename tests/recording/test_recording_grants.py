@@ -22,12 +22,13 @@ from tickets.model import Recording
     ("agent", "agent1001", "agent1001", True, True),  # its own call, where the policy allows it
     ("agent", "agent1001", "agent1001", False, False),  # its own call, the policy says no
     ("agent", "agent1002", "agent1001", True, False),  # another seat's call
+    ("agent", "agent100", "agent1001", True, False),  # a seat's name is matched whole
     ("agent", None, "", True, False),  # an agent without a seat, a ticket nobody answered
     ("viewer", None, "agent1001", True, False),  # a role that does not exist
 ])
 def test_supervisors_and_admins_play_any_call_and_an_agent_only_its_own_where_the_policy_allows(
         role: str, agent: str | None, ticket_agent: str, own: bool, allowed: bool) -> None:
-    refusal = playback_refusal(role, agent, ticket_agent, own)
+    refusal = playback_refusal(role, agent, {ticket_agent} - {""}, own)
     assert (refusal is None) == allowed, refusal
     if refusal:
         assert any("\u4e00" <= c <= "\u9fff" for c in refusal), "the refusal is shown to staff: Mandarin"

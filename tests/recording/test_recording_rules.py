@@ -114,6 +114,13 @@ def test_the_dialplan_carries_each_lines_rule_and_each_queues_own() -> None:
     assert queue_step(s, "expert-legal").endswith("Gosub(ivr-recording,queue,1(never,))")
     assert queue_step(s, "general").endswith("Gosub(ivr-recording,queue,1(,))")
     assert "IVR_REC_MATTER_report=never" in recording_globals(s)
+    # a callback's stand-in takes the first-dialed line's rule (no MixMonitor begins there) and the matter
+    callback = text.split("exten => callback,1,")[1].split("Return()")[0]
+    assert "Gosub(ivr-recording-lines,${ARG1},1)" in callback and "MixMonitor" not in callback
+    stand_in = (REPO / "asterisk-conf" / "extensions.conf").read_text(encoding="utf-8").split("[ivr-callback-queue]")[1]
+    stand_in = stand_in.split("Goto(ivr-queues,")[0]
+    assert "Set(REQUEST_TYPE=${FILTER(a-z,${IVR_CALLBACK_MATTER})})" in stand_in
+    assert "Gosub(ivr-recording,callback,1(${FILTER(0123456789,${IVR_CALLBACK_LINE})}))" in stand_in
 
 
 def test_a_directory_that_could_break_the_mixmonitor_command_is_refused() -> None:

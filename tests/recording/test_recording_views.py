@@ -18,7 +18,7 @@ from console.auth import SESSION_COOKIE
 from console.context import Console
 from ivr.config import WebSettings, load_config
 from tickets.audit import read_audit
-from tickets.model import Recording, Ticket
+from tickets.model import QueueVisit, Recording, Ticket
 from tickets.store import TicketStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,11 +39,21 @@ async def site(redis_url: str, tmp_path: Path) -> AsyncIterator[tuple[Console, d
     gone = Recording(file=f"{received:%Y/%m/%d}/gone.opus", mode="answer", seconds=0.5, size=len(DATA),
                      sha256=kept.sha256, deleted="2026-06-04T10:00:00+08:00", deleted_why="retention")
     failed = Recording(file="", mode="answer", stored=received.isoformat(), failed="disk-full")  # the disk was full
-    for linkedid, rec in (("v.1", kept), ("v.2", gone), ("v.3", failed)):
+    short = Recording(file=kept.file, mode="answer", seconds=4.0, size=len(DATA), sha256=kept.sha256, expected=12.0)
+    for linkedid, rec in (("v.1", kept), ("v.2", gone), ("v.3", failed), ("v.5", short)):
         await store.write(Ticket(linkedid=linkedid, line="12345", caller="13900000001", received=received.isoformat(),
                                  agent="agent1001", disposition="answered", queue="general", recordings=[rec]), "closed")
+    # agent1001 answered the call; the callback it asked for was taken by agent1002, whom the citizen answered
+    called_back = Recording(file=kept.file, mode="answer", seconds=0.5, size=len(DATA), sha256=kept.sha256,
+                            source="v.4-cb-v.9.answer")
+    await store.write(Ticket(linkedid="v.4", line="12345", caller="13900000001", received=received.isoformat(),
+                             agent="agent1001", disposition="answered", queue="general",
+                             queue_visits=[QueueVisit("general", received.isoformat(), outcome="answered", agent="agent1001")],
+                             callback={"status": "answered", "attempts": [{"attempt": 1, "agent": "agent1003", "answered": False},
+                                                                          {"attempt": 2, "agent": "agent1002", "answered": True}]},
+                             recordings=[Recording(**{**vars(kept), "source": "v.4.answer"}), called_back]), "closed")
     await store.drain()
-    tickets = {t.linkedid: t for t in [await store.get("v.1"), await store.get("v.2"), await store.get("v.3")] if t}
+    tickets = {t.linkedid: t for t in [await store.get(f"v.{n}") for n in range(1, 6)] if t}
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     yield Console(redis=client, web=WebSettings(), settings=lambda: settings, config_dir=REPO / "config",
                   audit_log=tmp_path / "audit.jsonl", tickets=store), tickets
@@ -110,3 +120,41 @@ async def test_a_recording_that_failed_says_why_and_nothing_is_offered_or_served
         await http.close()
     [line] = [e for e in read_audit(console.audit_log) if e.command == "console recording play"]
     assert line.what["refused"] == "failed"
+
+
+async def test_the_seat_that_talked_on_a_callback_plays_that_recording_and_not_the_call_another_seat_answered(
+        site: tuple[Console, dict[str, Ticket]]) -> None:
+    console, tickets = site
+    number = tickets["v.4"].number
+    allowed = {"agent1001": {1: 200, 2: 200}, "agent1002": {1: 403, 2: 200}, "agent1003": {1: 403, 2: 403}}
+    for agent, replies in allowed.items():
+        http, csrf = await signed_in(console, agent, "agent", agent)
+        try:
+            page = await (await http.get(f"/tickets/{number}")).text()
+            for index, status in replies.items():
+                offered = f'action="/tickets/{number}/recordings/{index}/play"' in page
+                assert offered == (status == 200), (agent, index)
+                reply = await http.post(f"/tickets/{number}/recordings/{index}/play", data={"_csrf": csrf, "reason": "复核"})
+                assert reply.status == status, (agent, index, await reply.text())
+        finally:
+            await http.close()
+    played = [(e.user.split("@")[0], e.what.get("recording")) for e in read_audit(console.audit_log)
+              if e.command == "console recording play" and "refused" not in e.what]
+    assert sorted(played) == [("agent1001", "1"), ("agent1001", "2"), ("agent1002", "2")], "each hearing audited"
+
+
+async def test_a_recording_cut_short_says_so_on_the_ticket_and_in_the_player(
+        site: tuple[Console, dict[str, Ticket]]) -> None:
+    console, tickets = site
+    number = tickets["v.5"].number
+    http, csrf = await signed_in(console, "sup", "supervisor")
+    try:
+        page = await (await http.get(f"/tickets/{number}")).text()
+        assert 'data-state="incomplete"' in page and "录音不完整（录到 4 秒，通话 12 秒）" in page and "recording-play" in page
+        reply = await http.post(f"/tickets/{number}/recordings/1/play", data={"_csrf": csrf, "reason": "复核"})
+        text = await reply.text()
+        assert reply.status == 200 and 'id="recording-incomplete"' in text and "录音不完整" in text
+        page = await (await http.get(f"/tickets/{tickets['v.1'].number}")).text()
+        assert "录音不完整" not in page and 'data-state="kept"' in page
+    finally:
+        await http.close()

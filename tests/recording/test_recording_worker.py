@@ -302,8 +302,62 @@ async def test_the_disk_is_published_for_the_wallboard_with_a_notice_when_its_al
     assert notices == ["recording-disk", "recording-disk"]
     stored = await tickets.redis.hgetall(keyspace.RECORDING_DISK)
     assert stored["alarm"] == "1" and int(stored["free"]) > 0 and int(stored["total"]) >= int(stored["free"])
+    assert stored["problem"] == "", "files can be created there: the alarm is the percent's"
 
 
 async def _messages(pubsub: Any) -> AsyncIterator[str]:
     while (m := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)) is not None:
         yield m["data"] if isinstance(m["data"], str) else m["data"].decode()
+
+
+async def test_given_a_file_much_shorter_than_the_talk_then_it_is_kept_marked_incomplete(
+    tickets: TicketStore, settings: RecordingSettings,
+) -> None:
+    incoming = Path(settings.dir) / "incoming"
+    short = await closed(tickets, "node-10.1", answered=True, talk_seconds=9.0)
+    raw(incoming / "node-10.1.answer.done", 3.0)  # the disk filled 3 s into a 9 s talk
+    whole = await closed(tickets, "node-11.1", answered=True, talk_seconds=3.0)
+    raw(incoming / "node-11.1.answer.done", 2.5)  # TalkTime is whole seconds, the hook a frame late: whole
+    await RecordingWorker(lambda: settings, tickets).sweep()
+    await tickets.drain()
+    [rec] = (stored := cast(Ticket, await tickets.get(short.linkedid))).recordings
+    assert rec.incomplete and (rec.seconds, rec.expected) == (3.0, 9.0) and state(rec, Path(settings.dir)) == "ok"
+    assert ("recording incomplete", f"{rec.file}: 3.0 s recorded of 9.0 s talk") == (
+        stored.timeline[-1].event, stored.timeline[-1].detail.split(" (")[0])
+    [rec] = cast(Ticket, await tickets.get(whole.linkedid)).recordings
+    assert not rec.incomplete and rec.expected == 0.0
+
+
+async def test_given_a_recorded_call_that_talked_and_left_no_file_then_its_ticket_says_no_file_was_created(
+    tickets: TicketStore, settings: RecordingSettings,
+) -> None:
+    from tickets.model import QueueVisit
+
+    s = settings.model_copy(update={"default": "answer"})
+    worker = RecordingWorker(lambda: s, tickets)
+    talked = await closed(tickets, "node-12.1", answered=True, talk_seconds=8.0)
+    talked.queue_visits = [QueueVisit("general", talked.received, outcome="answered", agent="agent1001")]
+    await tickets.write(talked, "visits")
+    brief = await closed(tickets, "node-13.1", answered=True, talk_seconds=0.5)  # nothing to miss
+    opened = Ticket(linkedid="node-14.1", line="12345", caller="13900000001", received=talked.received)
+    await tickets.write(opened, "opened")
+    await tickets.drain()
+
+    assert await worker.missing({"node-12.1", "node-13.1", "node-14.1"}) == {"node-14.1"}, "its close is awaited"
+    await tickets.drain()
+    [rec] = (stored := cast(Ticket, await tickets.get(talked.linkedid))).recordings
+    assert rec.file == "" and rec.failed == "no-file" and rec.mode == "answer" and rec.source == "node-12.1.answer"
+    assert state(rec, Path(settings.dir)) == "failed"
+    assert (stored.timeline[-1].event, stored.timeline[-1].detail) == ("recording failed", "no file created (see Asterisk's log)")
+    assert cast(Ticket, await tickets.get(brief.linkedid)).recordings == []
+    await worker.missing({"node-12.1"})
+    await tickets.drain()
+    assert len(cast(Ticket, await tickets.get(talked.linkedid)).recordings) == 1, "said once"
+    never = s.model_copy(update={"default": "never"})
+    again = await closed(tickets, "node-15.1", answered=True, talk_seconds=8.0)
+    again.queue_visits = talked.queue_visits
+    await tickets.write(again, "visits")
+    await tickets.drain()
+    await RecordingWorker(lambda: never, tickets).missing({"node-15.1"})
+    await tickets.drain()
+    assert cast(Ticket, await tickets.get(again.linkedid)).recordings == [], "a call the policy did not record"
