@@ -17,10 +17,11 @@ Both directions:
   ``QueueRemove``, ``QueuePause``). A seat that has no wish yet is left as the node has it.
 - **the leader sessions** (queues/sessions.py, docs/sessions.md): the leader queue rings only the
   seats of the session on now, so every other seat's membership there is held paused
-  (``非本场次``; a seat without a wish too). The whole node is reconciled again at each session's
-  start and end and after a reload (the sessions may have moved), and a seat is looked at again
+  (``非本场次``; a seat without a wish too). The seats serving the leader queue are looked at
+  again at each session's start and end and after a reload (the sessions may have moved), a seat
   whenever the node says it joined or was unpaused in a held queue (``*71``, ``*74``, a log-in on
-  another path): reconciled from what the node holds, never from having seen the edge.
+  another path), and the whole node after every AMI login: each made right from what the node
+  holds now, never from having seen the edge.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ from ivr.config import Settings
 from ivr.core.channel import endpoint_of
 from ivr.store import keyspace
 from queues.agents import agent_of
-from queues.model import memberships
-from queues.sessions import SESSION_REASON, held_queues, next_edge
+from queues.model import memberships, serving
+from queues.sessions import LEADER_QUEUE, SESSION_REASON, held_queues, next_edge
 from queues.wish import KINDS, WRAPUP_REASON, Change, Member, Refused, SeatWish, Step, Wanted, hold, plan, wanted
 from queues.wish_store import SeatWishes
 
@@ -129,8 +130,8 @@ class SeatApplier:
         self._dirty: set[str] = set()
         self._applied: dict[str, int] = {}  # agent → the seq last made true on this node
         self._wake_at: dict[str, float] = {}  # agent → when its wanted state changes by itself
-        self._edge_at = 0.0  # the next session start or end (epoch; 0: none ahead): all seats again
-        self._seen: Settings | None = None  # the settings last reconciled with (a reload: again)
+        self._edge_at = 0.0  # the next session start or end (epoch; 0: none ahead): leader seats again
+        self._seen: Settings | None = None  # the settings the sessions were last read from
         self._resync = False
         self._wake = asyncio.Event()
 
@@ -151,6 +152,10 @@ class SeatApplier:
             self._dirty.add(unheld)
             self._wake.set()
 
+    def reloaded(self) -> None:
+        """New settings went live: look at once (the loop reconciles the node when they differ)."""
+        self._wake.set()
+
     # --- the loop (while the follow lease is held) ----------------------------------------------
 
     async def run(self) -> None:
@@ -168,7 +173,7 @@ class SeatApplier:
             while True:
                 await self._write_pending()
                 if self.settings() is not self._seen:  # reloaded: the sessions may have moved
-                    self._resync = True
+                    self._sessions_changed()
                 if ami.connected:
                     if self._resync:
                         self._resync = False
@@ -187,6 +192,15 @@ class SeatApplier:
         self._resync = True
         self._wake.set()
 
+    def _sessions_changed(self) -> None:
+        """The seats the session rule governs (those serving the leader queue) are made right
+        again; the next session start or end is noted."""
+        self._seen = settings = self.settings()
+        edge = next_edge(settings.sessions, datetime.now().astimezone())
+        self._edge_at = edge.timestamp() if edge else 0.0
+        self._dirty.update(serving(LEADER_QUEUE, settings.agents, settings.queues))
+        self._wake.set()
+
     async def _sleep(self) -> None:
         now = time.time()
         soonest = min([POLL, *(max(0.0, at - now) for at in self._wake_at.values())])
@@ -198,9 +212,8 @@ class SeatApplier:
             pass
         self._wake.clear()
         now = time.time()
-        if self._edge_at and self._edge_at <= now:  # a session starts or ends: every seat again
-            self._edge_at = 0.0
-            self._resync = True
+        if self._edge_at and self._edge_at <= now:  # a session starts or ends
+            self._sessions_changed()
         for agent, at in list(self._wake_at.items()):
             if at <= now:
                 del self._wake_at[agent]
@@ -247,10 +260,8 @@ class SeatApplier:
 
     async def _reconcile_all(self, ami: AmiClient) -> None:
         """The whole node against every wish and the session rule (after an AMI login: the node
-        may have restarted; at a session's start or end; after a reload)."""
-        settings = self.settings()
-        agents, now = settings.agents, time.time()
-        edge = next_edge(settings.sessions, datetime.fromtimestamp(now).astimezone())
+        may have restarted)."""
+        agents = self.settings().agents
         fixed = 0
         try:
             wishes = await self.wishes.all()
@@ -263,7 +274,6 @@ class SeatApplier:
             self._resync = True
             await asyncio.sleep(RETRY)
             return
-        self._seen, self._edge_at = settings, edge.timestamp() if edge else 0.0
         self._dirty.difference_update(agents)
         log.info("seat applier: node %s reconciled with %d seat wish(es), %d action(s)", self.node, len(wishes), fixed)
 
