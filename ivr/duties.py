@@ -77,8 +77,8 @@ class Duties:
             ami.on(name, self._gated(self.seats.on_event))
         for name in ("UserEvent", "OriginateResponse"):  # its steps; its own stand-ins Asterisk refused
             ami.on(name, self._gated(self.callbacks.on_event))
-        if self.applier is not None:
-            for name in ("UserEvent", "AgentComplete"):
+        if self.applier is not None:  # its seat facts, and a seat joined or unpaused where a session holds it
+            for name in ("UserEvent", "AgentComplete", "QueueMemberAdded", "QueueMemberPause"):
                 ami.on(name, self._gated(self.applier.on_event))
         if self.trunks is not None:
             ami.on("ContactStatus", self._gated(self.trunks.on_event))

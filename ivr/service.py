@@ -157,6 +157,7 @@ class Service:
         if result.ok:
             log.info("reloaded config: version %s is live", result.version)
             self.hours.republish()
+            self.applier.reloaded()  # the leader sessions may have moved (docs/sessions.md)
         else:
             log.error("reload refused, version %s stays live:\n%s", result.version, "\n".join(result.errors))
         await self.cluster.reloaded(result, announce)

@@ -15,6 +15,13 @@ Both directions:
   restart, lease gain) the whole node is reconciled from ``QueueStatus``. Each seat is made
   right with :func:`queues.wish.plan` through the seat-control AMI user (``QueueAdd``,
   ``QueueRemove``, ``QueuePause``). A seat that has no wish yet is left as the node has it.
+- **the leader sessions** (queues/sessions.py, docs/sessions.md): the leader queue rings only the
+  seats of the session on now, so every other seat's membership there is held paused
+  (``非本场次``; a seat without a wish too). The seats serving the leader queue are looked at
+  again at each session's start and end and after a reload (the sessions may have moved), a seat
+  whenever the node says it joined or was unpaused in a held queue (``*71``, ``*74``, a log-in on
+  another path), and the whole node after every AMI login: each made right from what the node
+  holds now, never from having seen the edge.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime
 from typing import Any, Callable, Mapping
 
 from redis.exceptions import RedisError
@@ -32,8 +40,9 @@ from ivr.config import Settings
 from ivr.core.channel import endpoint_of
 from ivr.store import keyspace
 from queues.agents import agent_of
-from queues.model import memberships
-from queues.wish import KINDS, WRAPUP_REASON, Change, Member, Refused, SeatWish, Step, Wanted, plan, wanted
+from queues.model import memberships, serving
+from queues.sessions import LEADER_QUEUE, SESSION_REASON, held_queues, next_edge
+from queues.wish import KINDS, WRAPUP_REASON, Change, Member, Refused, SeatWish, Step, Wanted, hold, plan, wanted
 from queues.wish_store import SeatWishes
 
 log = logging.getLogger("ivr.seats")
@@ -93,6 +102,22 @@ def checked(want: Wanted, settings: Settings) -> Wanted | None:
     return want
 
 
+def held(settings: Settings, agent: str, now: float) -> dict[str, str]:
+    """The queues the session rule holds ``agent`` paused in at ``now`` (queues/sessions.py)."""
+    return held_queues(settings.sessions, agent, datetime.fromtimestamp(now).astimezone())
+
+
+def unheld_in(event: Mapping[str, str], settings: Settings, now: float) -> str | None:
+    """The configured seat a ``QueueMemberAdded``/``QueueMemberPause`` event shows unpaused in a
+    queue the session rule holds it in (joined or unpaused on any path): it must be held again."""
+    if event.get("Event") not in ("QueueMemberAdded", "QueueMemberPause") or event.get("Paused") != "0":
+        return None
+    agent = agent_of(event)
+    if agent not in settings.agents or config_queue(event.get("Queue", "")) not in held(settings, agent, now):
+        return None
+    return agent
+
+
 class SeatApplier:
     """Wishes onto this node's app_queue, and this node's seat facts into wishes."""
 
@@ -105,6 +130,8 @@ class SeatApplier:
         self._dirty: set[str] = set()
         self._applied: dict[str, int] = {}  # agent → the seq last made true on this node
         self._wake_at: dict[str, float] = {}  # agent → when its wanted state changes by itself
+        self._edge_at = 0.0  # the next session start or end (epoch; 0: none ahead): leader seats again
+        self._seen: Settings | None = None  # the settings the sessions were last read from
         self._resync = False
         self._wake = asyncio.Event()
 
@@ -112,13 +139,22 @@ class SeatApplier:
 
     def on_event(self, event: Mapping[str, str]) -> None:
         try:
-            found = change_of(event, self.settings(), self.node)
+            settings = self.settings()
+            found = change_of(event, settings, self.node)
+            unheld = unheld_in(event, settings, time.time())
         except Exception:
             log.exception("seat applier failed on a %s event", event.get("Event"))
             return
         if found is not None:
             self._pending.append(found)
             self._wake.set()
+        if unheld is not None:
+            self._dirty.add(unheld)
+            self._wake.set()
+
+    def reloaded(self) -> None:
+        """New settings went live: look at once (the loop reconciles the node when they differ)."""
+        self._wake.set()
 
     # --- the loop (while the follow lease is held) ----------------------------------------------
 
@@ -136,6 +172,8 @@ class SeatApplier:
             last_poll = 0.0
             while True:
                 await self._write_pending()
+                if self.settings() is not self._seen:  # reloaded: the sessions may have moved
+                    self._sessions_changed()
                 if ami.connected:
                     if self._resync:
                         self._resync = False
@@ -154,15 +192,28 @@ class SeatApplier:
         self._resync = True
         self._wake.set()
 
+    def _sessions_changed(self) -> None:
+        """The seats the session rule governs (those serving the leader queue) are made right
+        again; the next session start or end is noted."""
+        self._seen = settings = self.settings()
+        edge = next_edge(settings.sessions, datetime.now().astimezone())
+        self._edge_at = edge.timestamp() if edge else 0.0
+        self._dirty.update(serving(LEADER_QUEUE, settings.agents, settings.queues))
+        self._wake.set()
+
     async def _sleep(self) -> None:
         now = time.time()
         soonest = min([POLL, *(max(0.0, at - now) for at in self._wake_at.values())])
+        if self._edge_at:
+            soonest = min(soonest, max(0.0, self._edge_at - now))
         try:
             await asyncio.wait_for(self._wake.wait(), soonest)
         except TimeoutError:
             pass
         self._wake.clear()
         now = time.time()
+        if self._edge_at and self._edge_at <= now:  # a session starts or ends
+            self._sessions_changed()
         for agent, at in list(self._wake_at.items()):
             if at <= now:
                 del self._wake_at[agent]
@@ -208,21 +259,22 @@ class SeatApplier:
         self._dirty.update(a for a, w in wishes.items() if self._applied.get(a) != w.seq)
 
     async def _reconcile_all(self, ami: AmiClient) -> None:
-        """The whole node against every wish (after an AMI login: the node may have restarted)."""
+        """The whole node against every wish and the session rule (after an AMI login: the node
+        may have restarted)."""
         agents = self.settings().agents
         fixed = 0
         try:
             wishes = await self.wishes.all()
             members = members_of(await self._members(ami, ""), agents)
-            for agent, wish in wishes.items():
-                if agent in agents:
-                    fixed += await self._make_true(ami, wish, members[agent])
+            for agent in agents:
+                wish = wishes.get(agent, SeatWish(agent))
+                fixed += await self._make_true(ami, wish, members[agent])
         except (RedisError, OSError, AmiError, TimeoutError) as exc:  # e.g. queues not loaded yet
             log.warning("seat applier: node not reconciled (%s); retrying", exc)
             self._resync = True
             await asyncio.sleep(RETRY)
             return
-        self._dirty.difference_update(wishes)
+        self._dirty.difference_update(agents)
         log.info("seat applier: node %s reconciled with %d seat wish(es), %d action(s)", self.node, len(wishes), fixed)
 
     async def _apply_dirty(self, ami: AmiClient) -> None:
@@ -233,8 +285,6 @@ class SeatApplier:
                 continue
             try:
                 wish = await self.wishes.get(agent)
-                if not wish.seq:
-                    continue
                 rows = await self._members(ami, f"PJSIP/{agent}")
                 await self._make_true(ami, wish, members_of(rows, {agent: None})[agent])
             except (RedisError, OSError, AmiError, TimeoutError) as exc:
@@ -249,13 +299,16 @@ class SeatApplier:
         return [dict(e) for e in listing if e.get("Event") == "QueueMember"]
 
     async def _make_true(self, ami: AmiClient, wish: SeatWish, members: dict[str, Member]) -> int:
-        want, wake = wanted(wish, self.node, time.time())
-        safe = checked(want, self.settings())
+        """Apply the wish (or, with none, only the session rule's hold); the number of actions."""
+        settings, now = self.settings(), time.time()
+        holds = held(settings, wish.agent, now)
+        want, wake = wanted(wish, self.node, now, holds)
+        safe = checked(want, settings)
         if safe is None:
             log.warning("seat applier: %s's wish names an unknown queue or pause reason; not applied", wish.agent)
             self._applied[wish.agent] = wish.seq
             return 0
-        steps = plan(safe, members)
+        steps = plan(safe, members) if wish.seq else hold(members, holds, SESSION_REASON)
         for step in steps:
             await self._do(ami, wish.agent, step)
         self._applied[wish.agent] = wish.seq

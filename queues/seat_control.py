@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime
 from typing import Callable, Mapping
 
 from redis.exceptions import RedisError
@@ -29,6 +30,7 @@ from ivr.config import Settings
 from queues.store import SeatStore
 from queues.agents import MEMBER_EVENTS, AgentBoard, Seat
 from queues.model import memberships, wrapups
+from queues.sessions import held_queues
 from queues.wish import Change, Kind, Refused
 from queues.wish_store import SeatWishes
 
@@ -146,15 +148,21 @@ class SeatControl:
         return f"PJSIP/{agent}"
 
     async def login(self, agent: str) -> list[str]:
-        """Join every queue of the agent's skills; returns the queues joined (already in: kept)."""
+        """Join every queue of the agent's skills; returns the queues joined (already in: kept).
+        A queue a leader session holds it in (queues/sessions.py) is joined paused, with the
+        hold's reason: no call rings it before the node's seat applier would have held it."""
         interface = self._agent(agent)
         await self._wish(agent, "login")
+        held = held_queues(self.settings.sessions, agent, datetime.now().astimezone())
         joined = []
         for queue, penalty in memberships(self.settings.agents[agent], self.settings.queues).items():
+            base = {"Queue": asterisk_queue(queue), "Interface": interface}
             try:
                 # as_list=False: panoramisk takes "Added interface to queue" for the start of a list
-                await self.ami.action({"Action": "QueueAdd", "Queue": asterisk_queue(queue), "Interface": interface,
-                                       "Penalty": str(penalty), "MemberName": agent, "Paused": "false"}, as_list=False)
+                await self.ami.action({"Action": "QueueAdd", **base, "Penalty": str(penalty), "MemberName": agent,
+                                       "Paused": "true" if queue in held else "false"}, as_list=False)
+                if queue in held:
+                    await self.ami.action({"Action": "QueuePause", **base, "Paused": "true", "Reason": held[queue]})
             except AmiError as exc:
                 if "Already there" not in str(exc):
                     raise SeatError(f"{agent}: cannot join {queue}: {exc}") from None

@@ -4,8 +4,10 @@ one topic at an announced time.
 A session is data (``config/sessions.yaml``), not a flow: the main flow's ``session`` branch case,
 its ``session_prompt`` node and a queue node with ``session: true`` read whichever session is on
 now. Sessions may not overlap, so at most one is ever on and one shared ``leader`` queue serves
-them all; a new or moved session needs only an engine reload, never an Asterisk one. The cost:
-a session's ``seats`` are checked to be leader seats but not enforced as the queue's members.
+them all; a new or moved session needs only an engine reload, never an Asterisk one. Who that
+queue rings is :func:`held_queues`' rule, which every node's seat applier enforces
+(queues/seat_applier.py): a leader seat not in the session on now is held paused there
+(:data:`SESSION_REASON`), outside every session all of them are.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from pydantic import Field, field_validator
 from ivr.core.strict import NAME, NUMBER, Strict
 from ivr.core.timerange import parse_time_range
 
-__all__ = ["LEADER_QUEUE", "LeaderSession", "Window", "active_session", "on_or_next", "session_problems"]
+__all__ = ["LEADER_QUEUE", "SESSION_REASON", "LeaderSession", "Window", "active_session", "held_queues", "next_edge",
+           "on_now", "on_or_next", "session_problems"]
 
 LEADER_QUEUE = "leader"
 """The one queue every session's calls wait in; its seats are the leaders' (skill ``leader``)."""
+SESSION_REASON = "非本场次"
+"""The pause reason of a leader seat held in the leader queue: not a seat of the session on now."""
 
 
 class LeaderSession(Strict):
@@ -82,6 +87,27 @@ def active_session(sessions: Mapping[str, LeaderSession], now: datetime, dialed:
         if (not session.lines or dialed in session.lines) and session.window().holds(now):
             return sid
     return None
+
+
+def on_now(sessions: Mapping[str, LeaderSession], now: datetime) -> LeaderSession | None:
+    """The session on now, on any line (at most one: they may not overlap)."""
+    return next((s for s in sessions.values() if s.window().holds(now)), None)
+
+
+def held_queues(sessions: Mapping[str, LeaderSession], agent: str, now: datetime) -> dict[str, str]:
+    """The queues ``agent`` must be paused in at ``now`` whatever it asked for (queue → reason):
+    the leader queue, unless the agent is a seat of the session on now. So the one shared queue
+    rings exactly that session's seats, and nobody outside every session (key 6 does not lead
+    there then). Windows hold their start, not their end, as for callers."""
+    session = on_now(sessions, now)
+    return {} if session is not None and agent in session.seats else {LEADER_QUEUE: SESSION_REASON}
+
+
+def next_edge(sessions: Mapping[str, LeaderSession], now: datetime) -> datetime | None:
+    """The first session start or end after ``now`` (when :func:`held_queues` may change by
+    itself); None when no session lies ahead."""
+    edges = [edge for s in sessions.values() for edge in (s.window().start, s.window().end) if edge > now]
+    return min(edges, default=None)
 
 
 def on_or_next(sessions: Mapping[str, LeaderSession], now: datetime) -> tuple[str, bool] | None:

@@ -11,7 +11,9 @@ applier makes its app_queue match. These are its rules, without I/O:
   undoes a newer wish;
 - a log-in or log-out starts the seat unpaused and ends any wrap-up (app_queue does the same);
 - a seat with no wish yet (never logged in or out through one) is its node's alone: its pauses
-  write nothing, and appliers leave it as each node has it;
+  write nothing, and appliers leave it as each node has it, but for the leader queue's hold;
+- a leader seat outside its session is held paused in the leader queue, whatever the wish
+  (``held``, queues/sessions.py); the agent's own pause is never undone by that;
 - wrap-up (后处理) after a call on node A is a pause on every OTHER node until ``wrap_until``
   (A's own ``wrapuptime`` holds there); a pause the agent chose wins over it, and an unpause
   given after the call ends the wrap-up at once (the agent says they are ready).
@@ -115,23 +117,35 @@ def _cleared(wish: SeatWish, at: float) -> SeatWish:
 
 @dataclass(frozen=True)
 class Wanted:
-    """What one node's app_queue should hold for a seat: its queues (penalty each) and pause."""
+    """What one node's app_queue should hold for a seat: its queues (penalty each) and pause;
+    ``held``: queues it is paused in whatever it asked for (queue → reason: a leader seat outside
+    its session, queues/sessions.py), unless its own pause already holds it."""
 
     queues: dict[str, int]
     paused: bool
     reason: str
+    held: dict[str, str] = field(default_factory=dict)
+
+    def pause_in(self, queue: str) -> tuple[bool, str]:
+        """Paused in ``queue`` and why: the seat's own pause first (it is not undone, its reason shown)."""
+        if self.paused:
+            return True, self.reason
+        if queue in self.held:
+            return True, self.held[queue]
+        return False, ""
 
 
-def wanted(wish: SeatWish, node: str, now: float) -> tuple[Wanted, float]:
+def wanted(wish: SeatWish, node: str, now: float, held: Mapping[str, str] | None = None) -> tuple[Wanted, float]:
     """The seat on ``node`` at ``now``, and when that changes by itself (the end of a wrap-up
-    pause there; 0: never)."""
+    pause there; 0: never). ``held``: queues the seat is held paused in (:class:`Wanted`)."""
+    hold = dict(held or {})
     if not wish.logged_in:
         return Wanted({}, False, ""), 0.0
     if wish.paused:
-        return Wanted(dict(wish.queues), True, wish.reason), 0.0
+        return Wanted(dict(wish.queues), True, wish.reason, hold), 0.0
     if wish.wrap_node != node and now < wish.wrap_until:
-        return Wanted(dict(wish.queues), True, WRAPUP_REASON), wish.wrap_until
-    return Wanted(dict(wish.queues), False, ""), 0.0
+        return Wanted(dict(wish.queues), True, WRAPUP_REASON, hold), wish.wrap_until
+    return Wanted(dict(wish.queues), False, "", hold), 0.0
 
 
 @dataclass(frozen=True)
@@ -162,15 +176,29 @@ def plan(want: Wanted, members: Mapping[str, Member]) -> list[Step]:
     for queue in sorted(set(members) - set(want.queues)):
         steps.append(Step("remove", queue))
     for queue, penalty in sorted(want.queues.items()):
+        paused, reason = want.pause_in(queue)
         have = members.get(queue)
         if have is not None and have.penalty != penalty:
             steps.append(Step("remove", queue))
             have = None
         if have is None:
-            steps.append(Step("add", queue, penalty=penalty, paused=want.paused))
-            have = Member(penalty, want.paused, "")
-        if want.paused and (not have.paused or have.reason != want.reason):
-            steps.append(Step("pause", queue, reason=want.reason))
-        elif not want.paused and have.paused:
+            steps.append(Step("add", queue, penalty=penalty, paused=paused))
+            have = Member(penalty, paused, "")
+        if paused and (not have.paused or have.reason != reason):
+            steps.append(Step("pause", queue, reason=reason))
+        elif not paused and have.paused:
+            steps.append(Step("unpause", queue))
+    return steps
+
+
+def hold(members: Mapping[str, Member], held: Mapping[str, str], reason: str) -> list[Step]:
+    """For a seat with no wish (the node's alone, else untouched): pause it where it is held and
+    not paused, and lift a hold (a pause for ``reason``) where it is no longer held. Its own
+    pauses stand; it joins or leaves nothing."""
+    steps: list[Step] = []
+    for queue, have in sorted(members.items()):
+        if queue in held and not have.paused:
+            steps.append(Step("pause", queue, reason=held[queue]))
+        elif queue not in held and have.paused and have.reason == reason:
             steps.append(Step("unpause", queue))
     return steps

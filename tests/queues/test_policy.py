@@ -44,5 +44,5 @@ def test_agents_serve_the_queues_of_their_skills_with_the_skills_penalties() -> 
     assert memberships(SETTINGS.agents["agent1001"], SETTINGS.queues) == {"general": 0}
     assert serving("expert-legal", SETTINGS.agents, SETTINGS.queues) == ["expert2002"]
     leaders = serving("leader", SETTINGS.agents, SETTINGS.queues)
-    assert leaders == ["leader3001"]  # 领导接听: a leader's seat serves only the leader queue
+    assert leaders == ["leader3001", "leader3002"]  # 领导接听: a leader's seat serves only the leader queue
     assert sorted(serving("general", SETTINGS.agents, SETTINGS.queues)) == sorted(set(SETTINGS.agents) - set(leaders))
