@@ -260,20 +260,31 @@ def proxy_path(cluster: ClusterBed, proxy: int) -> str:
     return f"<sip:127.0.0.1:{cluster.state.proxy_ports[proxy]};lr>"
 
 
-async def contact_paths(cluster: ClusterBed, proxy: int, seat: str) -> list[str]:
-    """The ``Path`` of each contact proxy ``proxy`` holds for ``seat`` (its usrloc, ``ul.lookup``
-    over the control socket; [] when it holds none): whom it hands the seat's INVITEs to."""
+async def _contact_fields(cluster: ClusterBed, proxy: int, seat: str, field: str) -> list[str]:
+    """``field`` of each contact proxy ``proxy`` holds for ``seat`` (its usrloc, ``ul.lookup`` over
+    the control socket; [] when it holds none)."""
     try:
         reply = await call(_proxy_socket(cluster, proxy), "ul.lookup", "location", seat)
     except KamRpcError:  # "AOR not found"
         return []
 
-    def paths(value: Any) -> list[str]:
+    def found(value: Any) -> list[str]:
         if isinstance(value, dict):
-            return [str(v) for k, v in value.items() if k == "Path"] + \
-                [p for k, v in value.items() if k != "Path" for p in paths(v)]
-        return [p for v in value for p in paths(v)] if isinstance(value, list) else []
-    return paths(reply)
+            return [str(v) for k, v in value.items() if k == field] + \
+                [p for k, v in value.items() if k != field for p in found(v)]
+        return [p for v in value for p in found(v)] if isinstance(value, list) else []
+    return found(reply)
+
+
+async def contact_paths(cluster: ClusterBed, proxy: int, seat: str) -> list[str]:
+    """The ``Path`` of each contact proxy ``proxy`` holds for ``seat``: whom it hands the seat's INVITEs to."""
+    return await _contact_fields(cluster, proxy, seat, "Path")
+
+
+async def keepalive_answered(cluster: ClusterBed, proxy: int, seat: str) -> bool:
+    """Whether the phone of ``seat`` registered at proxy ``proxy`` has answered its keepalive (the
+    contact's ``KA-Roundtrip``, set by an answer only)."""
+    return any(int(rtt) > 0 for rtt in await _contact_fields(cluster, proxy, seat, "KA-Roundtrip"))
 
 
 async def _nodes_at(cluster: ClusterBed, proxy: int) -> list[dict[str, Any]]:

@@ -32,8 +32,9 @@ from queues.wish import WRAPUP_REASON
 from testbed.calls import closed_ticket, hang_up_all, until
 from testbed.cluster import ClusterBed
 from testbed.cluster_calls import Carrier, node_ami, node_of
-from testbed.cluster_seats import (contact_paths, dispatches_to, ivr, log_in, member_status, members, new_phone,
-                                   proxy_path, resynced_members, seat_event, seat_phones, set_dispatch)
+from testbed.cluster_seats import (contact_paths, dispatches_to, ivr, keepalive_answered, log_in, member_status,
+                                   members, new_phone, proxy_path, resynced_members, seat_event, seat_phones,
+                                   set_dispatch)
 from testbed.cluster_node import PHONES
 from testbed.ports import PortAllocator
 from queues.agents import Seat
@@ -555,6 +556,8 @@ async def test_a_phone_that_dies_without_unregistering_is_offline_on_every_node_
         await carrier.calls(1, callers=[caller], hold_ms=300_000)
         talk = await _offered(amis, caller)
         assert talk["Interface"] == f"PJSIP/{dead}" and len(phone.offers()) == 1, talk
+        # the live phone answers the proxy's keepalive (the dead one's went unanswered: dropped above)
+        await until(lambda: keepalive_answered(cluster, phone.registered_at or 0, dead), PHONES.every + 5)
         print(f"\nphone of {dead} killed: unavailable on every node (话机离线) after {offline:.1f} s "
               f"(bound {OFFLINE_WITHIN_S:.0f} s), its citizen answered by {other}, its contact dropped by proxy 1 "
               f"after {dropped:.1f} s (bound {DROPPED_WITHIN_S} s); a new phone registered: available again after "
