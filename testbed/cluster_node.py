@@ -7,7 +7,9 @@ builds out of every node's and proxy's real ports. The first node's bed runs the
 Seats are the cluster's, not a node's ("Agents across nodes"): no fixed contact, so each node's seat
 AOR lists the proxies, where the seat's one phone registers (testbed/cluster_seats.py); one password
 per seat for every node and proxy; nobody is logged in at start (a seat logs in once, through the
-wish, and every node's applier adds it).
+wish, and every node's applier adds it). The phones are probed every :data:`PHONES` s (one bed's
+1 s would send each phone an OPTIONS per node and proxy each second, and drop a phone slow to
+answer on a loaded machine at the proxies).
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from typing import Callable
 from ivr.asterisk_conf import RenderOptions
 from ivr.config import Settings
 from ivr.config.cluster import ClusterSettings
+from queues.model import PhoneProbe
 from testbed.bed import TestBed
 from testbed.ports import PortAllocator
 from testbed.state import BedState
 
 PROBE_INTERVAL_S = 1  # the bed's proxies probe every second: a dead node is skipped within a second or so
+PHONES = PhoneProbe(every=5, timeout=2.0)  # a dead phone is 话机离线 on every node within 7 s
 
 
 class NodeBed(TestBed):
@@ -53,6 +57,7 @@ class NodeBed(TestBed):
             supervision = s.supervision.model_copy(update={"supervisors": {
                 n: p.model_copy(update={"contact": None}) for n, p in s.supervision.supervisors.items()}})
         return s.model_copy(update={"cluster": cluster, "agents": agents, "supervision": supervision,
+                                    "phones": s.phones.model_copy(update={"qualify": PHONES}),
                                     "sip": s.sip.model_copy(update={"pstn_match": self.carrier})})
 
     def _new_state(self, ports: PortAllocator, rtp_start: int, d: Path) -> BedState:

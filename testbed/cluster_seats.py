@@ -1,13 +1,16 @@
 """The seats of a cluster bed (issue 20, docs/cluster.md "Agents across nodes"): each seat is one
 sipp phone that registers with digest at proxy 1 (proxy 2 when proxy 1 does not answer) and answers
 whatever the proxy relays; it registers again before the proxies' 60 s expiry, as phones do. Seats
-log in once, through the wish (``ivr agents login``): every node's applier adds them.
+log in once, through the wish (``ivr agents login``): every node's applier adds them. A node finds
+a phone that registered at its next probe (``phones.qualify``): :func:`seat_phones` asks every node
+to probe at once, so a test's first call does not wait for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterable, Mapping
 
@@ -19,8 +22,9 @@ from ivr.core.route import GENERAL_QUEUE
 from queues.model import memberships, serving
 from queues.seat_control import SeatControl
 from queues.wish_store import SeatWishes
-from testbed.calls import run_ivr
+from testbed.calls import run_ivr, until
 from testbed.cluster import ClusterBed
+from testbed.cluster_calls import node_ami
 from testbed.ports import PortAllocator
 from testbed.sipp import Sipp
 from testbed.sipp.run import register
@@ -75,14 +79,59 @@ class SeatPhone:
     def most_at_once(self) -> int:
         return most_at_once(self.offers())
 
-    async def close(self) -> None:
+    async def _stop_refreshing(self) -> None:
         if self._refresh is not None:
             self._refresh.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresh
+            self._refresh = None
+
+    async def kill(self) -> None:
+        """The phone dies without unregistering (a crash, a lost network): its registration stays
+        at the proxies until it expires, and nothing answers at its address."""
+        await self._stop_refreshing()
+        await self.phone.stop()
+
+    async def close(self) -> None:
+        await self._stop_refreshing()
         with contextlib.suppress(Exception):
             await self.register(expires=0)
         await self.phone.stop()
+
+
+async def new_phone(cluster: ClusterBed, workdir: Path, seat: str, port: int, talk_ms: int | None = None,
+                    announce_media: int | None = None) -> SeatPhone:
+    """``seat``'s phone listening on ``port``, registered at the proxies and kept registered; the
+    nodes find it at their own next probe."""
+    sipp = await seat_phone(workdir, port=port, media_port=_ports.block(4), name=f"seat-{seat}-{port}",
+                            talk_ms=talk_ms, announce_media=announce_media)
+    phone = SeatPhone(cluster, workdir, seat, sipp, port)
+    try:
+        await phone.register()
+    except BaseException:
+        await sipp.stop()
+        raise
+    phone.keep_registered()
+    return phone
+
+
+async def _reachable(ami: AmiClient, seats: Iterable[str]) -> bool:
+    listing = await ami.action({"Action": "DeviceStateList"}, as_list=True)
+    states = {e.get("Device"): e.get("State") for e in listing}
+    return all(states.get(f"PJSIP/{seat}") not in (None, "UNAVAILABLE", "UNKNOWN", "INVALID") for seat in seats)
+
+
+async def found_by_every_node(cluster: ClusterBed, seats: list[str], timeout: float = 20) -> None:
+    """Every node probes the seats' phones now (``PJSIPQualify``) and has found them reachable."""
+    for index in range(len(cluster.nodes)):
+        ami = node_ami(cluster, index)
+        await ami.connect()
+        try:
+            for seat in seats:
+                await ami.action({"Action": "PJSIPQualify", "Endpoint": seat})
+            await until(functools.partial(_reachable, ami, seats), timeout)
+        finally:
+            ami.close()
 
 
 async def seat_phones(cluster: ClusterBed, workdir: Path, seats: list[str], talk_ms: int | None = None,
@@ -97,11 +146,8 @@ async def seat_phones(cluster: ClusterBed, workdir: Path, seats: list[str], talk
     try:
         for seat in seats:
             port = st.agent_ports[seat] if seat in st.agent_ports else st.supervisor_ports[seat]
-            sipp = await seat_phone(workdir, port=port, media_port=_ports.block(4), name=f"seat-{seat}-{port}",
-                                    talk_ms=talk_ms, announce_media=(announce_media or {}).get(seat))
-            phones[seat] = SeatPhone(cluster, workdir, seat, sipp, port)
-            await phones[seat].register()
-            phones[seat].keep_registered()
+            phones[seat] = await new_phone(cluster, workdir, seat, port, talk_ms, (announce_media or {}).get(seat))
+        await found_by_every_node(cluster, seats)
     except BaseException:
         for p in phones.values():
             await p.close()
@@ -214,20 +260,31 @@ def proxy_path(cluster: ClusterBed, proxy: int) -> str:
     return f"<sip:127.0.0.1:{cluster.state.proxy_ports[proxy]};lr>"
 
 
-async def contact_paths(cluster: ClusterBed, proxy: int, seat: str) -> list[str]:
-    """The ``Path`` of each contact proxy ``proxy`` holds for ``seat`` (its usrloc, ``ul.lookup``
-    over the control socket; [] when it holds none): whom it hands the seat's INVITEs to."""
+async def _contact_fields(cluster: ClusterBed, proxy: int, seat: str, field: str) -> list[str]:
+    """``field`` of each contact proxy ``proxy`` holds for ``seat`` (its usrloc, ``ul.lookup`` over
+    the control socket; [] when it holds none)."""
     try:
         reply = await call(_proxy_socket(cluster, proxy), "ul.lookup", "location", seat)
     except KamRpcError:  # "AOR not found"
         return []
 
-    def paths(value: Any) -> list[str]:
+    def found(value: Any) -> list[str]:
         if isinstance(value, dict):
-            return [str(v) for k, v in value.items() if k == "Path"] + \
-                [p for k, v in value.items() if k != "Path" for p in paths(v)]
-        return [p for v in value for p in paths(v)] if isinstance(value, list) else []
-    return paths(reply)
+            return [str(v) for k, v in value.items() if k == field] + \
+                [p for k, v in value.items() if k != field for p in found(v)]
+        return [p for v in value for p in found(v)] if isinstance(value, list) else []
+    return found(reply)
+
+
+async def contact_paths(cluster: ClusterBed, proxy: int, seat: str) -> list[str]:
+    """The ``Path`` of each contact proxy ``proxy`` holds for ``seat``: whom it hands the seat's INVITEs to."""
+    return await _contact_fields(cluster, proxy, seat, "Path")
+
+
+async def keepalive_answered(cluster: ClusterBed, proxy: int, seat: str) -> bool:
+    """Whether the phone of ``seat`` registered at proxy ``proxy`` has answered its keepalive (the
+    contact's ``KA-Roundtrip``, set by an answer only)."""
+    return any(int(rtt) > 0 for rtt in await _contact_fields(cluster, proxy, seat, "KA-Roundtrip"))
 
 
 async def _nodes_at(cluster: ClusterBed, proxy: int) -> list[dict[str, Any]]:

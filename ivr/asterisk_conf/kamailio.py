@@ -24,6 +24,7 @@ from ivr.asterisk_conf.kamailio_seats import MODULES as SEAT_MODULES
 from ivr.asterisk_conf.kamailio_seats import seat_params, seat_routes
 from ivr.asterisk_conf.edge_out import carrier_routes, not_out, to_carrier
 from ivr.config.cluster import ClusterSettings
+from ivr.core.qualify import Qualify
 
 ALGORITHMS = {"load": 10, "weight": 9}
 PING_INTERVAL_S = 5  # a dead node is skipped within this (and at once after a timed-out INVITE)
@@ -34,19 +35,22 @@ MODULES = ("tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog
 
 def kamailio_cfg(cluster: ClusterSettings, proxy: str, pstn_match: tuple[str, ...], directory: str,
                  ping_interval: int = PING_INTERVAL_S, seat_ring_s: int | None = None,
-                 run_dir: str = RUN_DIR) -> str:
+                 run_dir: str = RUN_DIR, phones: Qualify | None = None) -> str:
     """The config of ``proxy``; ``directory`` is where this proxy finds ``dispatcher.list`` (and the
     seats' keys); ``ping_interval``: seconds between OPTIONS probes of each node. With ``seat_ring_s``
     (the longest ring of a queue) it is also the seats' registrar and lock
-    (:mod:`ivr.asterisk_conf.kamailio_seats`). ``run_dir``: its control socket's directory (kamctl.py)."""
+    (:mod:`ivr.asterisk_conf.kamailio_seats`); ``phones``: the phones' probe (``phones.qualify``),
+    which it runs too. ``run_dir``: its control socket's directory (kamctl.py)."""
     listen = k.socket(cluster.proxies[proxy].sip)
     carrier = " || ".join(_carrier(m) for m in pstn_match) or "0"
     seats = seat_ring_s is not None
     modules = "".join(f'loadmodule "{m}.so"\n' for m in MODULES + (SEAT_MODULES if seats else ()))
     modules += ctl_section(run_dir, proxy, cluster.control_group)
-    params = seat_params(cluster, proxy, directory) if seats else ""
-    routes = seat_routes(cluster, proxy, seat_ring_s) + "\n" if seat_ring_s is not None else ""
+    probing = seats and phones is not None and bool(phones.every)
+    params = seat_params(cluster, proxy, directory, phones) if seats else ""
+    routes = seat_routes(cluster, proxy, seat_ring_s, phones) + "\n" if seat_ring_s is not None else ""
     to_seats = "    route(SEATS);  # registrations and calls to seats; returns for anything else\n" if seats else ""
+    probes = "    route(SEAT_PROBE);  # a node's probe of a seat's phone; returns for any other\n" if probing else ""
     seat_dialog = "        route(SEAT_DIALOG);  # a seat's call: its phone and its node; returns for others\n" if seats else ""
     # call-load bookkeeping only for algorithm 10: under 9 no call is counted, and each would miss
     load = cluster.balance == "load"
@@ -115,7 +119,7 @@ request_route {{
         }}
         exit;
     }}
-    if (is_method("OPTIONS") && uri == myself) {{  # the carrier's keepalive: this proxy is up
+{probes}    if (is_method("OPTIONS") && uri == myself) {{  # the carrier's keepalive: this proxy is up
         sl_send_reply("200", "OK");
         exit;
     }}

@@ -22,18 +22,30 @@ nodes"): a registrar for the agents' phones and the per-seat lock, added to the 
   takes it for the carrier's, so the node identifies the seat by name and checks its password
   itself (the phone answers both challenges); no header from the proxy is trusted. Without
   ``seat_sip`` it is refused.
+- With the phones probed (``phones.qualify``, docs/seats.md "Phones that stop answering"), usrloc's
+  keepalive sends each phone registered here an OPTIONS every ``every`` s and drops a contact that
+  has not answered for ``every`` + ``timeout`` (usrloc then gives it 10 s more); a peer's replicated
+  contacts are the peer's to probe (``server_id``, ``ka_filter``). A node's own probe of a seat
+  (OPTIONS ``sip:<seat>@<proxy>``) is not this proxy's to answer: it goes where an INVITE for the
+  seat would go, the phone (its answer, or 408 here) or the peer it registered through, and a seat
+  with no contact gets 480. The nodes count only a 2xx (``qualify_2xx_only``), so each node marks
+  a dead phone's seat unavailable within its own ``every`` + ``timeout``, as on one node, and back at
+  the phone's next answer; the keepalive is what frees the proxy of the dead contact before its
+  registration expires.
 - Everything else from outside the nodes, the proxies and the carrier is refused by the edge.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Collection, Mapping
 
 from ivr.asterisk_conf import kamtext as k
 from ivr.asterisk_conf.dispatcher import NODES_SET
 from ivr.config.cluster import ClusterSettings
 from ivr.core.conftext import UnsafeValue, secret, split_ip_port
+from ivr.core.qualify import Qualify
 from ivr.core.secret_policy import agent_secret_variable, supervisor_secret_variable
 
 REALM = "ivr12345"  # one realm for every proxy: a phone that fails over keeps its credentials
@@ -43,6 +55,7 @@ REGISTRATION_S = 60  # a phone re-registers within a minute, so a dead proxy's c
 KA_INTERVAL_S = 30  # the lowest the dialog module takes
 DIALOG_TIMEOUT_S = 4 * 3600  # safety net: longer than any call a seat takes
 SEAT_FR_MS = 4000  # the phone's first answer (100/180) within this, or 408
+CONTACT_AVP = "$avp(seat_contact)"  # where the keepalive goes: the phone's Contact, not this proxy (its Path)
 MODULES = ("textopsx", "usrloc", "registrar", "auth", "htable", "dialog", "cfgutils", "dmq", "dmq_usrloc")
 
 
@@ -76,8 +89,28 @@ def _from(addresses: list[str]) -> str:
     return " || ".join(tests) or "0"
 
 
-def seat_params(cluster: ClusterSettings, proxy: str, directory: str) -> str:
-    """Module parameters, and the include of the seats' keys (in ``directory``)."""
+def keepalive_params(cluster: ClusterSettings, proxy: str, phones: Qualify) -> str:
+    """usrloc's keepalive of the phones registered at ``proxy``: an OPTIONS each ``every`` s (its
+    timer), a contact silent for ``every`` + ``timeout`` dropped. ``server_id`` (the proxy's place
+    in the topology, from 1) marks this proxy's own contacts, the only ones it probes."""
+    me = k.socket(cluster.proxies[proxy].sip)
+    every = k.integer(phones.every, 1, 300)
+    silent = k.integer(phones.every + math.ceil(phones.timeout), 2, 320)
+    from_uri = f"sip:{k.name(proxy)}@{k.address(me.rpartition(':')[0])}"
+    return f"""server_id={k.integer(list(cluster.proxies).index(proxy) + 1, 1, 64)}
+modparam("usrloc", "timer_interval", {every})
+modparam("usrloc", "ka_mode", 1)
+modparam("usrloc", "ka_filter", 1)
+modparam("usrloc", "ka_timeout", {silent})
+modparam("usrloc", "ka_from", "{from_uri}")
+modparam("usrloc", "ka_domain", "{k.address(me.rpartition(':')[0])}")
+modparam("registrar", "received_avp", "{CONTACT_AVP}")
+"""
+
+
+def seat_params(cluster: ClusterSettings, proxy: str, directory: str, phones: Qualify | None = None) -> str:
+    """Module parameters, and the include of the seats' keys (in ``directory``); with ``phones``
+    probed, the keepalive (:func:`keepalive_params`)."""
     if not cluster.proxies.get(proxy):
         raise UnsafeValue(f"{proxy!r} is not a proxy of the cluster")
     me = k.socket(cluster.proxies[proxy].sip)
@@ -85,6 +118,7 @@ def seat_params(cluster: ClusterSettings, proxy: str, directory: str) -> str:
     notify = "".join(f'modparam("dmq", "notification_address", "sip:{p}")\n' for p in peers)
     seat_sip = cluster.proxies[proxy].seat_sip
     listen = f"listen=udp:{k.socket(seat_sip)}  # the seats' own calls leave from here\n" if seat_sip else ""
+    keepalive = keepalive_params(cluster, proxy, phones) if phones is not None and phones.every else ""
     return f"""{listen}modparam("usrloc", "db_mode", 0)
 modparam("registrar", "use_path", 1)
 modparam("registrar", "path_mode", 0)
@@ -102,14 +136,56 @@ modparam("dmq", "server_address", "sip:{me}")
 {notify}modparam("dmq", "multi_notify", 0)
 modparam("dmq_usrloc", "enable", 1)
 modparam("dmq_usrloc", "sync", 1)
-#!include_file {k.path(directory.rstrip("/") + "/" + SECRETS_FILE)}
+{keepalive}#!include_file {k.path(directory.rstrip("/") + "/" + SECRETS_FILE)}
 """
 
 
-def seat_routes(cluster: ClusterSettings, proxy: str, ring_timeout_s: int) -> str:
+def _peer_hops(others: list[str]) -> str:
+    """The seat registered through a peer (the contact's Path): the request, unchanged, to that proxy."""
+    return "".join(f"""    if ($ulc(phone=>path) == "<sip:{hop};lr>") {{
+        $du = "sip:{hop};lr";
+        if (!t_relay()) {{
+            sl_reply_error();
+        }}
+        exit;
+    }}
+""" for hop in others)
+
+
+def probe_route(me: str, others: list[str], from_nodes: str, phones: Qualify) -> str:
+    """``route[SEAT_PROBE]``: a node's (or a peer's) OPTIONS for a seat goes where the seat's INVITE
+    would: the phone answers it (or this proxy, 408, within two thirds of the node's ``timeout``),
+    or the peer the phone registered through; no contact: 480. Returns for any other request."""
+    fr_ms = k.integer(max(200, int(phones.timeout * 1000 * 2 / 3)), 200, 10_000)
+    return f"""
+route[SEAT_PROBE] {{
+    if (!is_method("OPTIONS") || $sht({SEAT_TABLE}=>$rU) == $null || !({from_nodes})) {{
+        return;
+    }}
+    t_check_trans();
+    if (!reg_fetch_contacts("location", "$ru", "phone")) {{
+        sl_send_reply("480", "Seat Not Registered");
+        exit;
+    }}
+    t_set_fr(0, {fr_ms});
+{_peer_hops(others)}    if ($ulc(phone=>path) != "<sip:{me};lr>") {{
+        sl_send_reply("480", "Seat Not Reachable");
+        exit;
+    }}
+    $ru = $ulc(phone=>addr);
+    if (!t_relay()) {{
+        sl_reply_error();
+    }}
+    exit;
+}}
+"""
+
+
+def seat_routes(cluster: ClusterSettings, proxy: str, ring_timeout_s: int, phones: Qualify | None = None) -> str:
     """``route[SEATS]`` (called by the edge's request route for every new request; returns for
     the carrier's) and its helpers. ``ring_timeout_s`` is the longest ring of any queue: a seat
-    INVITE is cancelled just after it, should its node vanish while the phone rings."""
+    INVITE is cancelled just after it, should its node vanish while the phone rings. With
+    ``phones`` probed, ``route[SEAT_PROBE]`` too (:func:`probe_route`)."""
     me = k.socket(cluster.proxies[proxy].sip)
     others = [k.socket(p.sip) for name, p in cluster.proxies.items() if name != proxy]
     peers = _from([p.sip for name, p in cluster.proxies.items() if name != proxy])
@@ -136,15 +212,17 @@ failure_route[SEAT_NEXT_NODE] {
     }
 }
 """ if seat_sip else ""
-    # registered through a peer (the contact's Path): hand the INVITE, unchanged, to that proxy
-    peer_hops = "".join(f"""    if ($ulc(phone=>path) == "<sip:{hop};lr>") {{
-        $du = "sip:{hop};lr";
-        if (!t_relay()) {{
-            sl_reply_error();
+    peer_hops = _peer_hops(others)
+    probe = probe_route(me, others, f"{nodes} || {peers}", phones) if phones is not None and phones.every else ""
+    # the keepalive's address: the Contact's URI (a REGISTER whose Contact is not one URI is refused)
+    keepalive = f"""    if (is_present_hf("Contact") && $ct != "*") {{
+        {CONTACT_AVP} = $(ct{{tobody.uri}});
+        if ({CONTACT_AVP} == $null) {{
+            sl_send_reply("400", "One Contact Please");
+            exit;
         }}
-        exit;
     }}
-""" for hop in others)
+""" if probe else ""
     return f"""route[SEATS] {{
     if (is_method("KDMQ")) {{  # registrations replicated between the proxies, from them only
         if ({peers}) {{
@@ -206,7 +284,7 @@ route[SEAT_REGISTER] {{
     remove_hf("Path");  # the phone's own Path is not trusted: this proxy is the contact's path
     append_hf("Path: <sip:{me};lr>\\r\\n");
     msg_apply_changes();
-    if (!save("location", "0x04")) {{  # one contact per seat: a new one replaces the old
+{keepalive}    if (!save("location", "0x04")) {{  # one contact per seat: a new one replaces the old
         sl_reply_error();
     }}
 }}
@@ -246,4 +324,4 @@ route[TO_SEAT] {{
         sl_reply_error();
     }}
 }}
-{failover}"""
+{probe}{failover}"""

@@ -54,7 +54,7 @@ def edge_files(s: Settings, kamailio_dir: str, ping_interval: int | None = None,
     ring = max((q.ring_timeout for q in s.queues.values()), default=0) if s.agents else None
     interval = PING_INTERVAL_S if ping_interval is None else ping_interval
     files = {f"kamailio-{kam_name(proxy)}.cfg": kamailio_cfg(s.cluster, proxy, s.sip.pstn_match, kamailio_dir,
-                                                              interval, ring, run_dir)
+                                                              interval, ring, run_dir, s.phones.qualify)
              for proxy in s.cluster.proxies}
     if s.agents:  # the seats' phones, and the supervisors' softphones that register like them
         files[SECRETS_FILE] = seats_secrets_cfg(registrar_phones(s, agent_secrets or {}), s.supervision.supervisors)

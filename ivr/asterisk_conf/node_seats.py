@@ -3,7 +3,10 @@ where it rings a seat, and the seats' device state it shares with every other no
 
 - A seat's AOR lists the proxies as its contacts and takes no registration here (the phone
   registers at the proxies): Asterisk dials the first reachable one, and the proxy finds the
-  phone and holds the seat's lock. Qualify marks a dead proxy's contact unreachable.
+  phone and holds the seat's lock. Qualify marks a dead proxy's contact unreachable; with the
+  phones probed (``phones.qualify``), at the phones' own rhythm and only on a 2xx: a proxy passes
+  the probe on to the seat's phone and answers 480 for a seat with no live contact
+  (kamailio_seats.py), so a dead phone's seat is unavailable on every node, as on one node.
 - Per peer node, both directions of ``res_pjsip_publish_asterisk``: our seats' states published to
   the peer (``outbound-publish``, Request-URI user ``node.<our name>``), and the peer's accepted
   from its SIP address only (``identify`` by address:port, ``inbound-publication``,
@@ -26,7 +29,7 @@ from __future__ import annotations
 from ivr.config import Settings
 from ivr.core.conftext import value, word
 
-QUALIFY_S = 5  # a dead proxy's contact is unreachable within about this plus the qualify timeout
+QUALIFY_S = 5  # phones not probed (every: 0): a dead proxy's contact is still unreachable within about this
 NO_CALLS = "ivr-no-calls"  # a context that does not exist: nothing calls in through a peer endpoint
 DUTY = "duty.node-gone"  # the node-gone duty's publications (Request-URI user and endpoint)
 
@@ -36,16 +39,16 @@ def peer(name: str) -> str:
     return f"node.{word(name)}"
 
 
-def proxied_aor(seat: str, s: Settings) -> str:
-    """The seat's AOR when proxies stand in front: the proxies, in the topology's order."""
+def proxied_aor(seat: str, s: Settings, probe: str) -> str:
+    """The seat's AOR when proxies stand in front: the proxies, in the topology's order; ``probe``:
+    its qualify lines (pjsip.py's ``proxied_probe``)."""
     assert s.cluster is not None
     contacts = "".join(f"contact=sip:{word(seat)}@{value(p.sip)}\n" for p in s.cluster.proxies.values())
     return f"""
 [{word(seat)}]
 type=aor
 max_contacts=0
-{contacts}qualify_frequency={QUALIFY_S}
-"""
+{contacts}{probe}"""
 
 
 def seats_filter(s: Settings) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from ivr.asterisk_conf.edge_out import pstn_aor
-from ivr.asterisk_conf.node_seats import proxied_aor
+from ivr.asterisk_conf.node_seats import QUALIFY_S, proxied_aor
 from ivr.asterisk_conf.options import RenderOptions
 from ivr.asterisk_conf.supervision import SUPERVISOR_CONTEXT, supervisor_password
 from ivr.config import ConfigError, Settings, agent_secret
@@ -93,6 +93,19 @@ def qualify_options(q: Qualify | None) -> str:
     return f"qualify_frequency={value(str(q.every))}\nqualify_timeout={value(str(q.timeout))}\n"
 
 
+UNPROBED = Qualify(every=0)  # a supervisor's phone, as on one node: only a dead proxy is found
+
+
+def proxied_probe(q: Qualify) -> str:
+    """The qualify of a seat's contacts at the proxies (node_seats.py). With the phones probed, at
+    their rhythm and reachable only on a 2xx (Asterisk takes any other answer for a live peer): a
+    proxy passes the probe on to the seat's phone and answers 480 for a seat with no live contact
+    (kamailio_seats.py). ``every: 0``: only a dead proxy is found, every :data:`QUALIFY_S` s."""
+    if not q.every:
+        return f"qualify_frequency={QUALIFY_S}\n"
+    return qualify_options(q) + "qualify_2xx_only=yes\n"
+
+
 def pjsip_conf(s: Settings, o: RenderOptions) -> str:
     rtp = media(s)
     parts = [
@@ -133,7 +146,7 @@ auth={name}-auth
         # behind proxies the phone registers there, where the seat's lock is; a fixed contact
         # (refused in config/ behind proxies, kept for a test bed's own phones) is dialed as given
         if s.cluster is not None and s.cluster.proxies and not agent.contact:
-            block += proxied_aor(name, s)
+            block += proxied_aor(name, s, proxied_probe(s.phones.qualify))
             parts.append(block)
             continue
         probe = s.phones.qualify if s.phones.qualify.probes(agent.contact) else None
@@ -142,7 +155,7 @@ auth={name}-auth
         # a supervisor's phone is called, it never calls in: its own calls are hung up (supervision.py);
         # behind proxies a softphone registers there like a seat's, so whichever node holds the
         # supervised call reaches it (node_seats.py)
-        aor = proxied_aor(name, s) if s.cluster is not None and s.cluster.proxies and not sup.contact \
+        aor = proxied_aor(name, s, proxied_probe(UNPROBED)) if s.cluster is not None and s.cluster.proxies and not sup.contact \
             else phone_aor(name, sup.contact)
         parts.append(f"; supervisor: {comment(sup.name)}\n" + endpoint(name, SUPERVISOR_CONTEXT, "username", rtp)
                      + f"auth={name}-auth\n\n"

@@ -53,9 +53,11 @@ Content-Length: 0
 
 def seat_scenario(talk_ms: int | None = None) -> str:
     """Ring, answer, wait for the caller's BYE (every call, any number at once); with ``talk_ms``
-    the agent hangs up after that long unless the caller did first."""
+    the agent hangs up after that long unless the caller did first. An OPTIONS is answered 200."""
     logged = '<action><log message="{} [call_id] [clock_tick]"/></action>'
-    steps = [f'<recv request="INVITE" crlf="true" rrs="true">{logged.format(OFFER)}</recv>',
+    # an OPTIONS (the proxy's keepalive, a node's probe passed on): answered as a call of its own
+    steps = ['<recv request="OPTIONS" optional="true" next="probe"/>',
+             f'<recv request="INVITE" crlf="true" rrs="true">{logged.format(OFFER)}</recv>',
              _answer("180 Ringing"), _answer("200 OK", sdp=True)]
     if talk_ms is None:
         steps += ['<recv request="ACK" crlf="true"/>', '<recv request="BYE"/>', _answer("200 OK")]
@@ -69,7 +71,8 @@ def seat_scenario(talk_ms: int | None = None) -> str:
                   # at its 200 OK: the proxy frees the seat when it forwards the BYE
                   '<nop next="free"/>', '<label id="agent_ends"/>', f"<nop>{logged.format(FREE)}</nop>",
                   *_hang_up(), '<label id="free"/>']
-    steps.append(f"<nop>{logged.format(FREE)}</nop>")
+    steps += [f"<nop>{logged.format(FREE)}</nop>", '<nop next="end"/>', '<label id="probe"/>', _answer("200 OK"),
+              '<label id="end"/>']
     return HEADER + '<scenario name="seat behind a proxy">\n{}\n</scenario>\n'.format("\n".join(steps))
 
 

@@ -16,6 +16,7 @@ from the wish and its peer); each starts what it stopped again.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import time
 from collections import Counter
@@ -31,8 +32,13 @@ from queues.wish import WRAPUP_REASON
 from testbed.calls import closed_ticket, hang_up_all, until
 from testbed.cluster import ClusterBed
 from testbed.cluster_calls import Carrier, node_ami, node_of
-from testbed.cluster_seats import (contact_paths, dispatches_to, ivr, log_in, member_status, members, proxy_path,
-                                   resynced_members, seat_event, seat_phones, set_dispatch)
+from testbed.cluster_seats import (contact_paths, dispatches_to, ivr, keepalive_answered, log_in, member_status,
+                                   members, new_phone, proxy_path, resynced_members, seat_event, seat_phones,
+                                   set_dispatch)
+from testbed.cluster_node import PHONES
+from testbed.ports import PortAllocator
+from queues.agents import Seat
+from queues.store import SeatStore
 from testbed.cluster_seats import log_out  # the seats' cleanup, in-process
 from testbed.pytest_plugin import kept_logs
 from queues.order import node_by_prefix, order_inversions, seat_collisions
@@ -90,13 +96,22 @@ def joined(ami: AmiClient, callers: list[str]) -> asyncio.Future[Any]:
 
 
 async def test_login_once_every_node_pause_and_logout_on_every_node(
-    cluster: ClusterBed, amis: list[AmiClient],
+    cluster: ClusterBed, amis: list[AmiClient], tmp_path: Path,
 ) -> None:
     seat = "agent1003"
+    phones = await seat_phones(cluster, tmp_path, [seat])
+    try:
+        await _login_pause_logout(cluster, amis, seat)
+    finally:
+        for p in phones.values():
+            await p.close()
+
+
+async def _login_pause_logout(cluster: ClusterBed, amis: list[AmiClient], seat: str) -> None:
     await log_in(cluster, amis, [seat], command=True)
     for ami in amis:
-        # reachable at every node: its contacts are the proxies (qualified), not a phone of that node;
-        # a node that started before the proxies finds them at its next probe (every 5 s)
+        # reachable at every node: its contacts are the proxies, which pass the nodes' probes on to
+        # its registered phone
         await until(lambda ami=ami: member_status(ami, seat, "1"), 20)
         assert (await members(ami))[seat]["general"]["Paused"] == "0"
     await set_paused(cluster, amis, seat, True)
@@ -450,3 +465,105 @@ async def test_node_restart_resyncs(
             await p.close()
         if killed:
             await asyncio.to_thread(cluster.restart_node, a)
+
+
+OFFLINE_WITHIN_S = PHONES.every + PHONES.timeout  # a node's next probe, unanswered (as on one node)
+# the proxy's keepalive: silent for every + timeout at a round (each every), then usrloc's 10 s: well
+# before the registration (refreshed each 20 s, 60 s long) would expire by itself
+DROPPED_WITHIN_S = 3 * PHONES.every + math.ceil(PHONES.timeout) + 10
+_ports = PortAllocator()
+
+
+async def _seat_state(cluster: ClusterBed, seat: str) -> str:
+    st = cluster.nodes[0].state
+    assert st
+    store = SeatStore(st.redis_url)
+    try:
+        data = (await store.all()).get(seat)
+        return Seat.from_json(data).state(time.time()) if data else "none"
+    finally:
+        await store.close()
+
+
+async def _everywhere(cluster: ClusterBed, amis: list[AmiClient], seat: str, status: str, state: str) -> bool:
+    """``seat``'s general member has device ``status`` on every node, and the board (Redis) says ``state``."""
+    return all([await member_status(ami, seat, status) for ami in amis]) and await _seat_state(cluster, seat) == state
+
+
+async def _dropped_after(cluster: ClusterBed, proxy: int, seat: str) -> float:
+    """Seconds until proxy ``proxy`` holds no contact for ``seat`` (its keepalive dropped it)."""
+    start = time.monotonic()
+
+    async def gone() -> bool:
+        return not await contact_paths(cluster, proxy, seat)
+    await until(gone, DROPPED_WITHIN_S + 5, interval=0.5)
+    return time.monotonic() - start
+
+
+async def _offered(amis: list[AmiClient], caller: str) -> dict[str, Any]:
+    connected = [ami.wait_for("AgentConnect", lambda e: e.get("CallerIDNum") == caller) for ami in amis]
+    done, pending = await asyncio.wait(connected, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    for f in pending:
+        f.cancel()
+    assert done, f"citizen {caller} was connected to no seat"
+    return dict(done.pop().result())
+
+
+async def test_a_phone_that_dies_without_unregistering_is_offline_on_every_node_and_back_with_a_new_phone(
+    cluster: ClusterBed, amis: list[AmiClient], carrier: Carrier, tmp_path: Path,
+) -> None:
+    """Issue 22 item 8 on a cluster (docs/seats.md "Phones that stop answering"): the logged-in seat
+    rung first (penalty 0) loses its phone, killed without unregistering (its registration stays at
+    the proxies). Within one probe (``phones.qualify``: every + timeout) every node has it unavailable
+    and the board says 话机离线 (unreachable); the next citizen, on whichever node, is offered to the
+    other seat (penalty 10) and the dead one is never rung. A new phone registers on the same account,
+    at another address: every node finds it at its own next probe, and it answers the next citizen."""
+    assert cluster.state
+    dead, other = "agent1001", "expert2001"  # general penalty 0 and 10: the dead seat would be rung first
+    phones = await seat_phones(cluster, tmp_path, [dead, other])
+    rung: list[tuple[int, str]] = []
+    for index, ami in enumerate(amis):
+        ami.on("AgentCalled", lambda e, index=index: rung.append((index, e.get("Interface", ""))))
+    phone = None
+    dropping: asyncio.Task[float] | None = None
+    try:
+        await log_in(cluster, amis, [dead, other])
+        await until(lambda: _everywhere(cluster, amis, dead, "1", "available"), 20)
+        assert await contact_paths(cluster, 0, dead) == [proxy_path(cluster, 0)]  # registered through proxy 1
+        await phones[dead].kill()
+        killed = time.monotonic()
+        dropping = asyncio.create_task(_dropped_after(cluster, 0, dead))
+        await until(lambda: _everywhere(cluster, amis, dead, "5", "unreachable"), OFFLINE_WITHIN_S + 10)
+        offline = time.monotonic() - killed
+        assert offline <= OFFLINE_WITHIN_S + 1.5, f"unavailable on every node only after {offline:.1f} s"
+
+        caller = carrier.next_caller()
+        await carrier.calls(1, callers=[caller], hold_ms=300_000)
+        talk = await _offered(amis, caller)
+        assert talk["Interface"] == f"PJSIP/{other}", talk
+        assert f"PJSIP/{dead}" not in {i for _, i in rung}, rung  # no node rang the dead phone
+        for ami in amis:
+            await hang_up_all(ami)
+        dropped = await dropping
+        assert dropped <= DROPPED_WITHIN_S, f"proxy 1 dropped the dead contact only after {dropped:.1f} s"
+
+        phone = await new_phone(cluster, tmp_path, dead, _ports.one())  # the agent starts the softphone again
+        registered = time.monotonic()
+        await until(lambda: _everywhere(cluster, amis, dead, "1", "available"), PHONES.every + 10)
+        back = time.monotonic() - registered
+        assert back <= PHONES.every + PHONES.timeout + 1.5, f"available on every node only after {back:.1f} s"
+        caller = carrier.next_caller()
+        await carrier.calls(1, callers=[caller], hold_ms=300_000)
+        talk = await _offered(amis, caller)
+        assert talk["Interface"] == f"PJSIP/{dead}" and len(phone.offers()) == 1, talk
+        # the live phone answers the proxy's keepalive (the dead one's went unanswered: dropped above)
+        await until(lambda: keepalive_answered(cluster, phone.registered_at or 0, dead), PHONES.every + 5)
+        print(f"\nphone of {dead} killed: unavailable on every node (话机离线) after {offline:.1f} s "
+              f"(bound {OFFLINE_WITHIN_S:.0f} s), its citizen answered by {other}, its contact dropped by proxy 1 "
+              f"after {dropped:.1f} s (bound {DROPPED_WITHIN_S} s); a new phone registered: available again after "
+              f"{back:.1f} s and it answered the next citizen")
+    finally:
+        if dropping is not None:
+            dropping.cancel()
+        for p in [*phones.values(), *([phone] if phone else [])]:
+            await p.close()

@@ -50,7 +50,8 @@ def test_a_node_rings_each_seat_at_the_proxies_and_shares_the_seats_state_with_e
     pjsip = files["pjsip_generated.conf"]
     aor = pjsip.split("[agent1001]\ntype=aor\n")[1].split("\n\n")[0]
     assert aor == ("max_contacts=0\ncontact=sip:agent1001@127.0.0.1:5070\ncontact=sip:agent1001@127.0.0.1:5071\n"
-                   "qualify_frequency=5")  # no registration at the node; the proxies, in order
+                   "qualify_frequency=15\nqualify_timeout=3.0\nqualify_2xx_only=yes")  # no registration at the node;
+    # the proxies, in order, probed as the phones are (phones.qualify) and reachable only on a 2xx
     seats = "^PJSIP/(" + "|".join(settings.agents) + ")$"
     for peer, address in (("ast-b", "127.0.0.1:5081"), ("ast-c", "127.0.0.3:5080")):
         assert f"[node.{peer}]\ntype=endpoint\ncontext=ivr-no-calls\nidentify_by=ip\ndisallow=all\n" in pjsip
@@ -103,6 +104,37 @@ def test_every_proxy_is_the_seats_registrar_and_lock_with_their_keys_in_one_file
         nodes = "(src_ip == 127.0.0.1/32 && src_port == 5080) || (src_ip == 127.0.0.1/32 && src_port == 5081) || " \
                 "(src_ip == 127.0.0.3/32 && src_port == 5080)"
         assert f'if (is_method("INVITE") && ({nodes} || (src_ip == 127.0.0.1/32 && src_port == {peer[-4:]}))) {{' in cfg
+
+
+def test_the_proxies_probe_the_phones_registered_there_and_pass_a_nodes_probe_on_with_the_same_timing(
+    settings: Settings,
+) -> None:
+    """docs/seats.md "Phones that stop answering": one ``phones.qualify`` for both levels."""
+    files = files_for(settings)
+    for index, proxy in enumerate(("edge-a", "edge-b"), 1):
+        cfg = files[f"kamailio-{proxy}.cfg"]
+        me = f"127.0.0.1:507{index - 1}"
+        assert (f'server_id={index}\nmodparam("usrloc", "timer_interval", 15)\nmodparam("usrloc", "ka_mode", 1)\n'
+                f'modparam("usrloc", "ka_filter", 1)\nmodparam("usrloc", "ka_timeout", 18)\n'
+                f'modparam("usrloc", "ka_from", "sip:{proxy}@127.0.0.1")\n') in cfg  # its own contacts only
+        assert 'modparam("registrar", "received_avp", "$avp(seat_contact)")' in cfg  # to the Contact, not the Path
+        # a node's probe of a seat is looked at before the carrier's keepalive (200 from the proxy itself)
+        assert cfg.index("route(SEAT_PROBE);") < cfg.index('if (is_method("OPTIONS") && uri == myself)')
+        probe = cfg.split("route[SEAT_PROBE] {\n")[1].split("\n}\n")[0]
+        assert 'sl_send_reply("480", "Seat Not Registered");' in probe and "t_set_fr(0, 2000);" in probe
+        assert f'if ($ulc(phone=>path) != "<sip:{me};lr>") {{' in probe and "$ru = $ulc(phone=>addr);" in probe
+    blind = files_for(settings.model_copy(update={"phones": settings.phones.model_copy(
+        update={"qualify": settings.phones.qualify.model_copy(update={"every": 0})})}))
+    aor = blind["pjsip_generated.conf"].split("[agent1001]\ntype=aor\n")[1].split("\n\n")[0]
+    assert aor.endswith("contact=sip:agent1001@127.0.0.1:5071\nqualify_frequency=5")  # every: 0, dialed blind
+    assert "ka_mode" not in blind["kamailio-edge-a.cfg"] and "SEAT_PROBE" not in blind["kamailio-edge-a.cfg"]
+
+
+def test_a_phone_probe_out_of_range_is_refused_by_the_proxies_writer(settings: Settings) -> None:
+    """As a field added later without the model's checks would carry it: the writer alone refuses it."""
+    smuggled = settings.phones.qualify.model_construct(every=100_000, timeout=3.0, fixed=True)
+    with pytest.raises(ConfigError, match="refused to render"):
+        files_for(settings.model_copy(update={"phones": settings.phones.model_copy(update={"qualify": smuggled})}))
 
 
 STRONG = "Qm7vT2xK9pLw4RzN"  # passes the secret policy; each case below adds what breaks it (fixed: test ids)
