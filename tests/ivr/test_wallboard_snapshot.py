@@ -77,8 +77,10 @@ def test_the_recordings_disk_tile_reads_what_the_worker_wrote_and_tells_a_stale_
     worker_wrote = {"total": "1000", "free": "150", "alarm": "1", "at": f"{NOW - 300:.0f}"}
     snap = build_snapshot(settings, {}, [], [], {}, labels, NOW, worker_wrote)
     assert snap["platform"]["recording_disk"] == {"total": 1000, "free": 150, "used_ratio": 0.85, "alarm": True,
-                                                  "age_s": 300.0}
+                                                  "age_s": 300.0, "problem": ""}
     assert recording_disk({"total": "1000", "free": "900", "alarm": "0", "at": str(NOW)}, NOW)["alarm"] is False
+    no_inodes = recording_disk({**worker_wrote, "problem": "no-inodes"}, NOW)  # a full inode table is an alarm too
+    assert no_inodes and no_inodes["problem"] == "no-inodes" and no_inodes["alarm"] is True
     assert build_snapshot(settings, {}, [], [], {}, labels, NOW)["platform"]["recording_disk"] is None  # never measured
     assert recording_disk({"total": "x", "free": "1"}, NOW) is None
 
