@@ -18,7 +18,8 @@ from testbed.wording import english_words
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("ivr", "tickets", "queues", "recording", "supervision", "transfer", "tracking", "quality", "reports", "console")
-RAISERS = {"ValueError", "SourceError", "ConfigError", "TransferError", "UnsafeValue", "error"}
+RAISERS = {"ValueError", "SourceError", "ConfigError", "TransferError", "UnsafeValue", "SeatError", "SupervisionError", "Refused",
+           "error"}
 NAMES = ("chinesecalendar",  # a package an admin upgrades, named as pip names it
          # the keys of a flow's node an admin types, named as the file has them
          "var", "equals", "matches", "min_digits", "max_digits", "max_times", "otherwise", "subcenter", "number",
@@ -28,9 +29,9 @@ NAMES = ("chinesecalendar",  # a package an admin upgrades, named as pip names i
          "cluster", "qualify", "penalty", "unmasked_caller", "url", "https", "plain_http", "true", "key_env", "key_file",
          "caller_key", "decode_responses", "True", "sound", "engine", "voice", "speed", "pitch", "zh", "en", "prompts",
          "espeak-ng", "until", "since", "line", "limit", "--node", "retention_days", "IVR_AMI_SECRET", "entityid", "eid",
-         "linkedid", "event", "closed", "config", "openssl", "rand",
+         "linkedid", "event", "closed", "config", "openssl", "rand", "due", "YYYY-MM-DD", "listen", "whisper", "barge",
          # the programs and protocols an admin looks up under these names
-         "Asterisk", "FastAGI", "Redis", "Sentinel", "RTP", "URL", "BINRPC", "NUL", "URI", "DNS", "IP", "sip")
+         "Asterisk", "FastAGI", "Redis", "Sentinel", "RTP", "URL", "BINRPC", "NUL", "URI", "DNS", "IP", "sip", "ISO", "UTC")
 FILLS = ("'x'", "x", "1")  # a value in an f-string: quoted as repr() writes a name, a bare name, or a number
 NAMED = {  # the real forms of a value the walk cannot guess from its expression ("file:name" or "name")
     "suggest": ("", " (did you mean 'x'?)"),  # ivr.flows.compiler.suggest: nothing, or a close name
