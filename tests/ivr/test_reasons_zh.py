@@ -1,9 +1,10 @@
 """Every reason a validator can raise, and every engine warning, reads as Mandarin on a staff page
-(ivr/core/reasons_zh.py): translated, or — a reason no pattern knows — the frame 暂无中文说明 with
+(ivr/core/reasons_zh/): translated, or — a reason no pattern knows — the frame 暂无中文说明 with
 the English only as the technical detail. The reasons are walked from the source (every
-``ValueError``, ``SourceError``, ``ConfigError`` and ``….error(…, reason)`` with a literal or an
-f-string), so a new English reason fails here until it is translated or knowingly listed in
-``UNTRANSLATED`` (which may only shrink: a listed reason that is now translated fails too)."""
+``ValueError``, ``SourceError``, ``ConfigError``, ``UnsafeValue``, a seat's, a supervisor's or a
+department event's refusal and ``….error(…, reason)`` with a literal or an f-string), so a new
+English reason fails here until it is translated or knowingly listed in ``UNTRANSLATED`` (empty
+today; it may only shrink: a listed reason that is now translated fails too)."""
 
 from __future__ import annotations
 
