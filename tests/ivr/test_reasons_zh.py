@@ -2,7 +2,8 @@
 (ivr/core/reasons_zh/): translated, or — a reason no pattern knows — the frame 暂无中文说明 with
 the English only as the technical detail. The reasons are walked from the source (every
 ``ValueError``, ``SourceError``, ``ConfigError``, ``UnsafeValue``, a seat's, a supervisor's or a
-department event's refusal and ``….error(…, reason)`` with a literal or an f-string), so a new
+department event's refusal, ``….error(…, reason)`` and a problem added to a list of problems, as
+``ivr check`` reports them, with a literal or an f-string), so a new
 English reason fails here until it is translated or knowingly listed in ``UNTRANSLATED`` (empty
 today; it may only shrink: a listed reason that is now translated fails too)."""
 
@@ -12,6 +13,7 @@ import ast
 import functools
 import re
 from pathlib import Path
+from typing import Iterator
 
 from ivr.core.calendar import load_calendar
 from ivr.core.reasons_zh import UNKNOWN, explain, problem_zh
@@ -20,7 +22,7 @@ from testbed.wording import english_words
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("ivr", "tickets", "queues", "recording", "supervision", "transfer", "tracking", "quality", "reports", "console")
 RAISERS = {"ValueError", "SourceError", "ConfigError", "TransferError", "UnsafeValue", "SeatError", "SupervisionError", "Refused",
-           "error"}
+           "KeyMissing", "error"}
 NAMES = ("chinesecalendar",  # a package an admin upgrades, named as pip names it
          # the keys of a flow's node an admin types, named as the file has them
          "var", "equals", "matches", "min_digits", "max_digits", "max_times", "otherwise", "subcenter", "number",
@@ -31,6 +33,8 @@ NAMES = ("chinesecalendar",  # a package an admin upgrades, named as pip names i
          "caller_key", "decode_responses", "True", "sound", "engine", "voice", "speed", "pitch", "zh", "en", "prompts",
          "espeak-ng", "until", "since", "line", "limit", "--node", "retention_days", "IVR_AMI_SECRET", "entityid", "eid",
          "linkedid", "event", "closed", "config", "openssl", "rand", "due", "YYYY-MM-DD", "listen", "whisper", "barge",
+         "general", "skill", "flow", "callback", "agent_key", "overflow", "mode", "notice", "timeout", "rotatestrategy", "none",
+         "asterisk", "UMask", "umask", "LoggerRotate", "BYE",
          # the programs and protocols an admin looks up under these names
          "Asterisk", "FastAGI", "Redis", "Sentinel", "RTP", "URL", "BINRPC", "NUL", "URI", "DNS", "IP", "sip", "ISO", "UTC")
 FILLS = ("'x'", "x", "1")  # a value in an f-string: quoted as repr() writes a name, a bare name, or a number
@@ -46,6 +50,10 @@ NAMED = {  # the real forms of a value the walk cannot guess from its expression
     "conftext.py:what": ("title", "dialplan text"),  # a refused value's field (conftext._refuse)
     "conftext.py:why": ("character ';'", "';' (a comment)", "control or line-break character U+000A"),
     "err['msg']": ("Field required",),  # pydantic's message for a field
+    "load.py:where": ("config",), "load.py:origins.get(path_, 'config')": ("config",),  # a problem no file is known for
+    "load.py:reason": ("skill 'x' is served by no queue",), "load.py:path_": ("agents.x.name",),
+    "load.py:why": ("control or line-break character U+000A",),
+    "retention.py:log_file.path": ("/var/log/asterisk/full",), "retention.py:e": ("[Errno 13] Permission denied: 'x'",),
 }
 
 
@@ -77,20 +85,41 @@ def _text(node: ast.expr, i: int, file: str) -> str | None:
     return None
 
 
+def _last_name(node: ast.expr) -> str:
+    return node.id if isinstance(node, ast.Name) else getattr(node, "attr", "")
+
+
+def _stated(tree: ast.AST) -> Iterator[tuple[int, ast.expr]]:
+    """(line, reason) of each reason a module states: a raise's message, and a problem added to a
+    list of problems (``problems.append``, ``problems += [...]``, an append in a ``…_problems()``
+    function: what ``ivr check`` reports), the reason of a (path, reason) pair its last part."""
+    in_problems = {id(n) for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.name.endswith("problems")
+                   for n in ast.walk(f)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.args:
+            name = _last_name(node.func)
+            if name in RAISERS:
+                yield node.lineno, node.args[-1]
+            elif name == "append" and (id(node) in in_problems or _last_name(node.func.value).endswith("problems")):  # type: ignore[attr-defined]
+                said = node.args[0]
+                yield node.lineno, said.elts[-1] if isinstance(said, ast.Tuple) and said.elts else said
+        elif isinstance(node, (ast.Assign, ast.AugAssign)) and isinstance(node.value, (ast.List, ast.ListComp)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(_last_name(t).endswith("problems") for t in targets):
+                for said in node.value.elts if isinstance(node.value, ast.List) else [node.value.elt]:
+                    yield node.lineno, said
+
+
 @functools.cache
 def reasons() -> dict[str, list[str]]:
-    """``path:line`` → the reason raised there, once per fill."""
+    """``path:line`` → the reason stated there, once per fill."""
     out: dict[str, list[str]] = {}
     for package in PACKAGES:
         for path in sorted((REPO / package).rglob("*.py")):
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if not isinstance(node, ast.Call) or not node.args:
-                    continue
-                name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
-                said = node.args[-1]
+            for line, said in _stated(ast.parse(path.read_text(encoding="utf-8"))):
                 for k, arg in enumerate([said.body, said.orelse] if isinstance(said, ast.IfExp) else [said]):
-                    if name in RAISERS and _text(arg, 0, path.name) is not None:  # (each branch of "a if … else b")
-                        out[f"{path.relative_to(REPO)}:{node.lineno}{'+' * k}"] = [
+                    if _text(arg, 0, path.name) is not None:  # (each branch of "a if … else b")
+                        out[f"{path.relative_to(REPO)}:{line}{'+' * k}"] = [
                             t for i in range(len(FILLS)) if (t := _text(arg, i, path.name))]
     return out
 
@@ -177,6 +206,8 @@ REAL = {  # reasons as the checks write them with real values (the walk's sample
         "flows/main.yaml:1:1: 流程 'main'：没有到达人工的路径，超出预算 15 秒：welcome[继续] 3.5 秒",
     "config/console.yaml:3:9: web.host: Value error, 'a b' is not a host name or IP address":
         "config/console.yaml:3:9: web.host：取值无效：'a b' 不是主机名或 IP 地址",
+    "config/queues.yaml:12:7: overflow 'genral' is not a defined queue": "config/queues.yaml:12:7: overflow 'genral' 不是已定义的队列",
+    "config/queues.yaml:30:9: skill 'taxes' is served by no queue": "config/queues.yaml:30:9: 技能 'taxes' 没有队列提供服务",
     "FastAGI port 127.0.0.1:4573 cannot be opened (Permission denied) (agi.port from config/engine.yaml:2:9)":
         "FastAGI 端口 127.0.0.1:4573 无法打开（agi.port 设于 config/engine.yaml:2:9）（技术细节：Permission denied）",
 }

@@ -3,7 +3,7 @@
 ``ivr check``, ``ivr reload`` and the logs word a refused file's problems in English
 (``flows/main.yaml:3:5: unknown key 'colour'``); the console shows the staff the same problem
 in Mandarin, the location unchanged. Each kind of error has one pattern and one Mandarin text
-with the same fields, grouped by area (config, flows, prompts, desk, seats, generated files, fields). A reason no pattern
+with the same fields, grouped by area (config, flows, prompts, references, desk, seats, generated files, fields). A reason no pattern
 knows (a new check, a network error from a library) still reads as Mandarin: a frame,
 暂无中文说明, with the English kept as a technical detail for the admin who has to act on it (the
 console marks it ``lang="en"``). Engine warnings (a holiday calendar without next year's 调休)
@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import re
 
-from ivr.core.reasons_zh import config, desk, fields, flows, generated, prompts, seats
+from ivr.core.reasons_zh import config, desk, fields, flows, generated, prompts, references, seats
 from ivr.core.reasons_zh._shared import DETAIL, UNKNOWN, WHAT, Fields, Kinds, Said
 
 __all__ = ["DETAIL", "KINDS", "UNKNOWN", "Said", "explain", "problem_zh", "reason_zh"]
 
-KINDS: Kinds = {**generated.KINDS, **config.KINDS, **flows.KINDS, **prompts.KINDS, **desk.KINDS, **seats.KINDS,
-                **fields.KINDS}  # the first that matches wins: the generic field last
+KINDS: Kinds = {**generated.KINDS, **config.KINDS, **flows.KINDS, **prompts.KINDS, **references.KINDS, **desk.KINDS,
+                **seats.KINDS,                 **fields.KINDS}  # the first that matches wins: the generic field last
 _LOCATED = re.compile(r"(?P<at>[^\s:]+:\d+:\d+): (?P<reason>.*)", re.S)
 _NOTICE = re.compile(r"^notice (\S+) ([\d.]+)s")
 _SPAN = re.compile(r"(?:(?P<release>\S+) )?covers (?P<first>\d{4})–(?P<last>\d{4})")

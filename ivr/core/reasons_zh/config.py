@@ -40,7 +40,8 @@ KINDS: Kinds = kinds(
     ("defined", q("v") + r" is already defined in (?P<file>.+)", "{v} 已在 {file} 中定义"),
     ("no_dir", r"config directory (?P<dir>.+) does not exist", "配置目录 {dir} 不存在"),
     ("env", r"environment (?P<var>\S+): unknown setting \(known: (?P<known>.*)\)", "环境变量 {var}：未知的设置（可选：{known}）"),
-    ("unset", r"(?P<var>IVR_[A-Z0-9_]+) is not set(?: \(.*\))?", "环境变量 {var} 未设置"),
+    ("unset", r"(?:(?P<var>[A-Z][A-Z0-9_]+)|(?P<file>\S+)) is not set(?: \(.*\))?",  # a variable, or a key file left empty
+     lambda f: f"环境变量 {f['var']} 未设置" if f["var"] else f"{f['file']} 未设置"),
     ("short_key", r"(?P<var>\S+) is too short: use at least (?P<n>\S+) random characters \(e\.g\. (?P<cmd>`[^`]+`)\)",
      "{var} 过短：至少应为 {n} 个随机字符（例如 {cmd}）"),
     ("caller_key", r"missing caller key: set (?P<var>\S+) \(at least (?P<n>\S+) random characters, the same on every "
