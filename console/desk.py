@@ -56,7 +56,7 @@ class DeskError(Exception):
 
     @classmethod
     def because(cls, what: str, exc: Exception) -> "DeskError":
-        """``what`` failed, the reason in Mandarin (ivr/core/reasons_zh.py) or kept as a detail."""
+        """``what`` failed, the reason in Mandarin (ivr/core/reasons_zh/) or kept as a detail."""
         said = explain(str(exc))
         return cls(f"{what}：{said.text}", said.detail)
 

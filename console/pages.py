@@ -80,7 +80,7 @@ def render(request: web.Request, template: str, *, status: int = 200, **context:
 
 def error_page(request: web.Request, kind: type[web.HTTPException], title: str, message: str, detail: str = "") -> Any:
     """An HTTP error (raise it) with a Mandarin page as its body: ``message`` an English reason
-    (a validator's) is framed in Mandarin (ivr/core/reasons_zh.py); ``detail``, an engine's own
+    (a validator's) is framed in Mandarin (ivr/core/reasons_zh/); ``detail``, an engine's own
     words (an OS error), shown as a technical detail."""
     body = render(request, "error.html", title=title, message=message, detail=detail).text
     return kind(text=body, content_type="text/html")

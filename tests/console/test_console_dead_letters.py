@@ -135,8 +135,8 @@ async def _gone(redis: aioredis.Redis, endpoint: str, event_id: str) -> bool:
 FORGED = [
     ("replay", {"endpoint": "city", "id": "{id}"}, False, 403, "CSRF"),
     ("drop", {"endpoint": "city", "id": "{id}", "reason": "  "}, True, 400, "删除死信须填写原因"),
-    ("replay", {"endpoint": "archive", "id": "{id}"}, True, 400, "no webhook endpoint"),
-    ("drop", {"endpoint": "city", "id": "{id}\r\nX-Evil: 1", "reason": "x"}, True, 400, "bad event id"),
+    ("replay", {"endpoint": "archive", "id": "{id}"}, True, 400, "没有推送接口"),
+    ("drop", {"endpoint": "city", "id": "{id}\r\nX-Evil: 1", "reason": "x"}, True, 400, "事件编号"),
     ("replay", {"endpoint": "city", "id": "{id}", "extra": "1"}, True, 400, "未知字段"),
 ]
 
