@@ -10,6 +10,8 @@
   var audio = document.getElementById("phone-audio");
   var answerButton = document.getElementById("phone-answer");
   var hangupButton = document.getElementById("phone-hangup");
+  var muteButton = document.getElementById("phone-mute");
+  var keys = document.getElementById("phone-keys");
   var STATES = { starting: "正在启动…", registering: "正在注册…", registered: "已注册，等待来电",
     ringing: "来电振铃", talking: "通话中", offline: "未注册" };
   var microphone = null, ua = null, session = null, loggedIn = false;
@@ -19,6 +21,12 @@
     document.getElementById("phone-state").textContent = STATES[state];
     answerButton.hidden = state !== "ringing";
     hangupButton.hidden = state !== "ringing" && state !== "talking";
+    muteButton.hidden = keys.hidden = state !== "talking";
+    if (state !== "talking") { showMuted(false); }
+  }
+  function showMuted(muted) {
+    muteButton.dataset.muted = String(muted);
+    muteButton.textContent = muted ? "取消静音" : "静音";
   }
   function fail(message) {
     var p = document.getElementById("phone-error");
@@ -86,6 +94,16 @@
     }
   });
   hangupButton.addEventListener("click", function () { if (session) { session.terminate(); } });
+  muteButton.addEventListener("click", function () {  // the microphone's track off: the caller hears silence
+    if (!session) { return; }
+    var muted = muteButton.dataset.muted !== "true";
+    if (muted) { session.mute({ audio: true }); } else { session.unmute({ audio: true }); }
+    showMuted(muted);
+  });
+  keys.addEventListener("click", function (e) {  // RFC 4733 in the RTP, as the seat's endpoint expects
+    var key = e.target.dataset && e.target.dataset.key;
+    if (session && key) { session.sendDTMF(key, { transportType: "RFC2833" }); }
+  });
   // for diagnostics and the browser test: the call's RTCPeerConnection (its getStats())
   window.ivrDeskPhone = { connection: function () { return session ? session.connection : null; } };
 

@@ -3,7 +3,8 @@ saying FAKE_MIC_HZ: the agent signs in and opens the desk, the page registers th
 over Asterisk's WebSocket (Asterisk's contacts show it, over ws) and, registered, logs the seat in
 to its queues; a sipp citizen's call rings the page with the ticket already shown, the agent
 answers in the page and both hear each other: the citizen's RTP carries the agent's tone, the
-page's getStats() counts the citizen's audio in and its own out. This module's seat becomes a web
+page's getStats() counts the citizen's audio in and its own out; the agent keys a digit (Asterisk
+sees it) and mutes (the citizen stops hearing the agent) and unmutes. This module's seat becomes a web
 phone on the session's bed (config reloaded, as a deployment would), not a bed of its own."""
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from queues.agents import STATE_LABELS
 from tickets.store import TicketStore
 from testbed.bed import TestBed
 from testbed.browser import FAKE_MIC_HZ, Browser, start_chromium
-from testbed.calls import Phones, closed_ticket, for_caller, only_seat, until
+from testbed.calls import Phones, closed_ticket, for_caller, hang_up_all, only_seat, until
 from testbed.console import ConsoleSite
-from testbed.rtp import ToneLeg
+from testbed.rtp import ToneLeg, goertzel_share
 from testbed.sipp import Key
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
 AGENT = "agent1003"
 CITIZEN_HZ = 600
 PHONES = "phones:\n  qualify: {every: 15, timeout: 3}\n"
+QUIET = 0.1
 HEARD = 0.5  # share of a second's energy at one frequency: the tone is there (testbed/rtp.py)
 
 STATS = """
@@ -109,7 +111,7 @@ async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_tic
         try:
             caller = phones.next_caller()
             connected = ami.wait_for("AgentConnect", for_caller(caller))
-            sipp, _ = await phones.call("12345", [Key("0", 1500)], hold_ms=20_000, caller=caller,
+            sipp, _ = await phones.call("12345", [Key("0", 1500)], hold_ms=45_000, caller=caller,
                                         announce_media=citizen.port)
             await asyncio.to_thread(browser.wait_for, '#phone[data-state="ringing"]', 30)
             assert browser.find('#call[data-state="offered"]') and browser.text("#stub-number").startswith("工单 ")
@@ -124,9 +126,21 @@ async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_tic
             later = await until(lambda: _more(browser, first), 10)
             assert later["energy"] > first["energy"], (first, later)  # the citizen's tone, heard in the page
 
+            keyed = ami.wait_for("DTMFEnd", lambda e: e.get("Digit") == "5" and
+                                 str(e.get("Channel", "")).startswith(f"PJSIP/{AGENT}-"))
+            browser.find('#phone-keys button[data-key="5"]').click()
+            await asyncio.wait_for(keyed, 10)  # the agent's key reached Asterisk (RFC 4733)
+            browser.find("#phone-mute").click()
+            await until(lambda: hears(citizen, below=QUIET), 10)  # muted: the citizen no longer hears the agent
+            browser.find("#phone-mute").click()
+            await until(lambda: hears(citizen, above=HEARD), 10)
+
+            hung_up = ami.wait_for("AgentComplete", for_caller(caller))
             browser.find("#phone-hangup").click()
+            assert (await asyncio.wait_for(hung_up, 10))["Reason"] == "agent"  # the page ended the agent's leg
             await asyncio.to_thread(browser.wait_for, '#phone[data-state="registered"]', 10)
-            assert await sipp.wait(20) == 0, sipp.output()
+            await hang_up_all(ami)  # the citizen, in the survey by now, need not wait for it to end
+            await sipp.wait(20)
             ticket = await closed_ticket(tickets, caller, timeout=20)
             assert ticket.linkedid == linkedid and ticket.agent == AGENT and ticket.disposition == "answered"
         finally:
@@ -156,6 +170,17 @@ async def test_with_the_microphone_refused_the_page_says_so_and_the_seat_is_not_
     assert "transport=ws" not in await ami.command(f"pjsip show aor {AGENT}")  # never registered
     browser.sign_in(console.account("supervisor"))
     assert browser.fetch(f"/desk/{AGENT}/phone", "POST")["status"] == 403  # watches the desk: no account
+
+
+async def hears(leg: ToneLeg, *, above: float = 0.0, below: float = 1.0) -> bool:
+    """Whether the agent's tone, in the next half second ``leg`` receives, is above or below a
+    share; no audio within a second counts as silence (a muted browser may send no RTP at all)."""
+    since = leg.mark()
+    try:
+        level = goertzel_share(await leg.heard(since, 0.5, timeout=1.0), FAKE_MIC_HZ)
+    except AssertionError:
+        level = 0.0
+    return above < level < below
 
 
 async def fetch_page(browser: Browser, path: str) -> dict[str, str]:
