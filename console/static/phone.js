@@ -5,7 +5,15 @@
 (function () {
   "use strict";
   var panel = document.getElementById("phone");
-  if (!panel || typeof JsSIP === "undefined") { return; }
+  if (!panel) { return; }
+  if (typeof JsSIP === "undefined") {  // console/static/jssip.min.js not built (./run's setup builds it)
+    var missing = document.getElementById("phone-error");
+    missing.hidden = false;
+    missing.textContent = "网页话机组件未安装，请联系管理员。";
+    document.getElementById("phone-state").textContent = "未注册";
+    panel.dataset.state = "offline";
+    return;
+  }
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
   var audio = document.getElementById("phone-audio");
   var answerButton = document.getElementById("phone-answer");
