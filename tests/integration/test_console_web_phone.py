@@ -30,6 +30,7 @@ from testbed.sipp import Key
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
 
 AGENT = "agent1003"
+JSSIP = Path(__file__).resolve().parents[2] / "console" / "static" / "jssip.min.js"
 CITIZEN_HZ = 600
 PHONES = "phones:\n  qualify: {every: 15, timeout: 3}\n"
 QUIET = 0.1
@@ -57,6 +58,8 @@ def web_seat(bed: TestBed, config_dir: Path) -> Iterator[None]:
     (edited in the session's private config/, then Asterisk's files and the engine reloaded, as a
     deployment does); a sipp's again afterwards, the seat logged in as the session expects."""
     assert bed.state and bed.state.http_port
+    assert JSSIP.is_file(), f"{JSSIP} is not built: ./run's setup builds it (by hand: cd console && npm ci " \
+        "--ignore-scripts && npm run build)"
     if not bed.state.engine_pid:  # as the ``engine`` fixture: a previous module may have stopped it
         bed.start_engine()
     path = config_dir / "queues.yaml"
