@@ -21,7 +21,9 @@ Issue 22 (the 12345 main menu's key 4):
 
 * ``own_first``: on the node's first visit the caller hears their own newest open ticket (else
   their newest recent one) at once, found by the engine's look-up of the calling number, without
-  keying anything; a later visit ("查询其他工单请按1") asks for a number as before.
+  keying anything; a later visit ("查询其他工单请按1") asks for a number as before. That readout
+  says the number last: the caller keyed none to confirm, and came for the status, which the
+  number's ~20 syllables would otherwise hold back (a caller who hangs up once told loses nothing).
 * ``on_human``: the human key (0) works while keying digits: an input that starts with 0 (0 then
   ``#``, or 0 and the digit timeout) goes there. A ticket number starts with its year (2…), so
   no ticket number is lost to it. With ``on_human`` a menu key into the node is a self-service
@@ -281,11 +283,11 @@ class TicketQuery(Collect):
         if not ok or ticket is None or not own_ticket(ticket, ctx.call.caller):
             return None
         ctx.variables[self.var] = number
-        await self._read_out(ctx, number, ticket)
+        await self._read_out(ctx, number, ticket, own=True)
         return Step(goto=self.next, outcome="own ticket")
 
-    async def _read_out(self, ctx: CallContext, number: str, ticket: "Ticket") -> None:
-        for part in self.readout(number, ticket, ctx.now().tzinfo):
+    async def _read_out(self, ctx: CallContext, number: str, ticket: "Ticket", *, own: bool = False) -> None:
+        for part in self.readout(number, ticket, ctx.now().tzinfo, own=own):
             await self._say(ctx, part)
 
     async def _find(self, lookup: TicketLookup, number: str) -> tuple[bool, "Ticket | None"]:
@@ -297,10 +299,12 @@ class TicketQuery(Collect):
             log.warning("ticket lookup failed for a %d-digit number", len(number), exc_info=True)
             return False, None
 
-    def readout(self, number: str, ticket: "Ticket", local: tzinfo | None) -> list[Spoken]:
+    def readout(self, number: str, ticket: "Ticket", local: tzinfo | None, *, own: bool = False) -> list[Spoken]:
         """What a found ticket sounds like: number, status, department (when it has a prompt),
-        deadline (when it has a readable one), and for a closed ticket that the reply was sent."""
-        parts: list[Spoken] = [self.number_prompt, SaidDigits(number), STATUS_PROMPTS.get(ticket.status, OTHER_STATUS)]
+        deadline (when it has a readable one), and for a closed ticket that the reply was sent;
+        ``own`` (the caller's own, read without keying): the number last, the status first."""
+        said: list[Spoken] = [self.number_prompt, SaidDigits(number)]
+        parts: list[Spoken] = [STATUS_PROMPTS.get(ticket.status, OTHER_STATUS)]
         if ticket.department in self.departments:
             parts.append(self.departments[ticket.department])
         due = deadline_prompts(ticket.deadline.due, local) if ticket.deadline else None
@@ -312,7 +316,7 @@ class TicketQuery(Collect):
                 parts.append(self.provisional_prompt)
         if ticket.status == "closed" and self.reply_prompt:
             parts.append(self.reply_prompt)
-        return parts
+        return parts + said if own else said + parts
 
     @staticmethod
     async def _say(ctx: CallContext, part: Spoken) -> None:

@@ -137,9 +137,9 @@ async def test_given_an_open_ticket_when_its_caller_dials_12345_and_keys_4_then_
     config_dir: Path,
 ) -> None:
     """Issue 22: the offer instead of the greeting, key 4, the caller's own ticket first (no
-    keying); 办理中 with its department, then 已办结 with the reply notice, each as the department
-    wrote it back through the engine's console (signed); a caller without a
-    ticket hears no offer and, keying the owner's number, what an unknown number sounds like;
+    keying: its status first, its number last); 办理中 with its department, then 已办结 with the
+    reply notice, each as the department wrote it back through the engine's console (signed); a
+    caller without a ticket hears no offer and, keying the owner's number, what an unknown number sounds like;
     0 while keying (0#) takes them to a seat with the one-key priority."""
     owner, stranger = phones.next_caller(), phones.next_caller()
     ticket = await earlier_ticket(phones, tickets, owner)
@@ -147,15 +147,18 @@ async def test_given_an_open_ticket_when_its_caller_dials_12345_and_keys_4_then_
     await write_back(console, config_dir, ticket, {"id": f"{ticket.number}-1", "event": "handling"})
 
     trace = AgiTrace(ami, owner)
-    department = started(ami, owner, "department_civil_affairs")
+    number = ami.wait_for("AGIExecStart", lambda e: e.get("CallerIDNum") == owner
+                          and e.get("Command", "").startswith("SAY DIGITS"))
     sipp, _ = await phones.call("12345", [Key("4", 2000)], hold_ms=90_000, caller=owner)
-    await asyncio.wait_for(department, 60)  # number, status, department: checked, hang up
+    await asyncio.wait_for(number, 60)  # status, department, then the number (last, nothing keyed): checked, hang up
     await hang_up_all(ami)
     sounds = trace.sounds()
     assert sounds[0] == "ivr12345/open_ticket_offer" and "ivr12345/welcome_12345" not in sounds, sounds
     assert "ivr12345/progress_query_prompt" not in sounds  # their own ticket, nothing keyed
     assert any(c.command.startswith(f"SAY DIGITS {ticket.number.replace('-', '')}") for c in trace.commands)
-    assert sounds[-2:] == ["ivr12345/ticket_status_handling", "ivr12345/department_civil_affairs"], sounds
+    status = sounds.index("ivr12345/ticket_status_handling")
+    assert sounds[status + 1] == "ivr12345/department_civil_affairs", sounds
+    assert sounds[-1] == "ivr12345/ticket_number_is" and sounds.count("ivr12345/ticket_number_is") == 1, sounds
     await sipp.wait(20)
 
     await write_back(console, config_dir, ticket, {"id": f"{ticket.number}-2", "event": "closed", "text": "已答复市民"})

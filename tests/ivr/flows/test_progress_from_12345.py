@@ -57,6 +57,12 @@ async def test_given_an_open_ticket_then_the_offer_replaces_the_greeting_and_4_r
     status = sounds.index("ticket_status_handling")
     assert sounds[status + 1: status + 3] == ["department_civil_affairs", "ticket_due"]
     assert "ticket_reply_sent" not in sounds
+    # the status first, the number last (nothing keyed to confirm): right before the after-menu
+    said = [c[0] if c[0] == "say_digits" else c[1].removeprefix("ivr12345/") for c in channel.calls
+            if c[0] in ("stream", "get_data", "say_digits")]
+    assert said[said.index("ticket_status_handling") - 1] == "main_menu", said
+    number = said.index("ticket_number_is")
+    assert said[number:number + 3] == ["ticket_number_is", "say_digits", "progress_after_menu"], said
     assert path(record)[:4] == [("caller", "case 2"), ("offer", "played"), ("menu", "key 4"), ("progress", "own ticket")]
 
 
