@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 
+from ivr.core.flow_words import EDGES, NUMBER_MODES, edge, flow_path, number_mode  # noqa: F401  (templates: zh.edge, …)
 from ivr.core.reasons_zh import explain, problem_zh  # noqa: F401  (templates: zh.explain, config problems)
 
-NUMBER_MODES = {"main": "主号", "merged": "合并", "dual": "双号并行", "subcenter": "分中心"}
 ROUTES = {"queue": "转人工排队", "transfer": "转分中心", "hangup": "挂机", "fallback": "拨号计划直接转人工"}
 HANGUP_BY = {"caller": "市民挂机", "agent": "座席挂机", "transfer": "已转出", "": "挂机方不明"}
 AUDIT_COMMANDS = {  # the audit file's command → what the staff read (console lines name the console)
@@ -43,24 +43,12 @@ SIGN_IN_REFUSALS = {  # console/views/signin.py's reasons, as the audit file kee
     "too many failures from this address": "该地址失败次数过多", "too many failures for this user": "该用户失败次数过多",
     "too many failures in all": "全部登录失败次数过多",
 }
-EDGES = {  # how the flow lint names the way out of a node (ivr/flows: Edge labels, node types)
-    "next": "继续", "else": "其他情况", "goto": "跳转", "otherwise": "否则", "exhausted": "重试用尽",
-    "found": "查到工单", "not found": "未查到", "lookup failed": "查询失败", "valid input": "输入有效",
-    "queue": "转人工排队", "transfer": "转接", "hangup": "挂机", "self-service, 0 reaches a human": "自助服务，按 0 转人工",
-}
 LEASES = {  # an engine's duties (ivr/store/lease.py, ivr/duties.py)
     "follow": "跟踪通话", "nodes": "节点故障处理", "retention": "保留期清理", "hours": "分中心时段发布",
 }
 SESSION_STATES = {"on": "进行中", "next": "今日下一场"}  # the wallboard's leader session (queues/sessions.py)
 _DAYS = {-1: "昨日", 0: "", 1: "次日"}
-_EDGE_FORMS = ((re.compile(r"key (\S+) \(back\)"), "按键 {}（返回）"), (re.compile(r"key (\S+)"), "按键 {}"),
-               (re.compile(r"case (\d+)"), "条件 {}"), (re.compile(r"flow (\S+)"), "进入流程 {}"))
-_STEP = re.compile(r"\[([^\]]*)\] ([0-9.]+)s")
 _RULE = re.compile(r"(\d+) working days?|(\d+) h \(crisis\)")
-
-
-def number_mode(mode: str) -> str:
-    return NUMBER_MODES.get(mode, mode)
 
 
 def route(value: str) -> str:
@@ -69,19 +57,6 @@ def route(value: str) -> str:
 
 def hangup_by(value: str) -> str:
     return HANGUP_BY.get(value, value)
-
-
-def edge(label: str) -> str:
-    for pattern, text in _EDGE_FORMS:
-        m = pattern.fullmatch(label)
-        if m:
-            return text.format(m[1])
-    return EDGES.get(label, label)
-
-
-def flow_path(path: str) -> str:
-    """A worst path as the lint writes it, ``menu[key 1] 7.355s → …`` → ``menu[按键 1] 7.355 秒 → …``."""
-    return _STEP.sub(lambda m: f"[{edge(m[1])}] {m[2]} 秒", path)
 
 
 def deadline_rule(rule: str) -> str:

@@ -36,6 +36,12 @@ def edit(cfg: Path, *pairs: tuple[str, str]) -> None:
     (cfg / "queues.yaml").write_text(text)
 
 
+def line_of(cfg: Path, start: str) -> int:
+    """The line of queues.yaml that starts with ``start`` (what an error must name)."""
+    lines = (cfg / "queues.yaml").read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if line.startswith(start))
+
+
 def files(settings: Settings) -> dict[str, str]:
     return render(settings, RenderOptions(ami_secret=fresh_secret(),
                                           agent_secrets={n: fresh_secret() for n in settings.agents}))
@@ -86,18 +92,18 @@ def test_a_bad_web_section_is_refused_at_its_line(cfg: Path, web: str, why: str 
     if why is None:
         assert load_config(cfg, environ={}).settings.phones.web is not None
         return
-    with pytest.raises(ConfigError, match=rf"queues.yaml:27:\d+: .*{why}"):
+    with pytest.raises(ConfigError, match=rf"queues.yaml:{line_of(cfg, '  web:')}:\d+: .*{why}"):
         load_config(cfg, environ={})
 
 
 def test_a_web_phone_without_the_web_section_or_with_a_fixed_contact_is_refused_at_its_line(cfg: Path) -> None:
     edit(cfg, (SEAT, WEB_SEAT))
-    with pytest.raises(ConfigError, match=r"queues.yaml:9:\d+: .*a web phone needs phones.web"):
+    with pytest.raises(ConfigError, match=rf"queues.yaml:{line_of(cfg, '  agent1002:')}:\d+: .*a web phone needs phones.web"):
         load_config(cfg, environ={})
     edit(cfg, (WEB_SEAT, WEB_SEAT.replace("phone: web", "phone: web, contact: \"sip:a@127.0.0.1\"")),
          (WEB, WEB + "  web: {}\n"))
-    with pytest.raises(ConfigError, match=r"queues.yaml:9:\d+: .*remove the fixed contact"):
+    with pytest.raises(ConfigError, match=rf"queues.yaml:{line_of(cfg, '  agent1002:')}:\d+: .*remove the fixed contact"):
         load_config(cfg, environ={})
     edit(cfg, ("phone: web, contact: \"sip:a@127.0.0.1\"", "phone: phone"))
-    with pytest.raises(ConfigError, match=r"queues.yaml:9:\d+: .*Input should be 'sip' or 'web'"):
+    with pytest.raises(ConfigError, match=rf"queues.yaml:{line_of(cfg, '  agent1002:')}:\d+: .*Input should be 'sip' or 'web'"):
         load_config(cfg, environ={})

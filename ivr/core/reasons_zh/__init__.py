@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from ivr.core import flow_words
 from ivr.core.reasons_zh import config, desk, fields, flows, generated, prompts, references, seats
 from ivr.core.reasons_zh._shared import DETAIL, UNKNOWN, WHAT, Fields, Kinds, Said
 
@@ -77,15 +78,12 @@ def _word(found: Fields) -> Fields:
         f["where"] = "顶层" if f["where"] == "top level" else f"{f['where']} 中"
     if "span" in f:
         f["span"] = _span(f["span"])
-    if "path" in f or "edge" in f:  # a worst path or a way out as the lint writes it (ivr/core/labels.py words it)
-        from ivr.core import labels  # (labels imports this module)
-
-        if "path" in f:
-            f["got"] = f"从接听到人工最长 {f['s']} 秒" if f["s"] else "没有到达人工的路径"
-            f["path"] = labels.flow_path(_NOTICE.sub(r"过渡提示 \1 \2 秒", f["path"]))
-            f["mode"] = labels.number_mode(f.get("mode", ""))
-        if "edge" in f:
-            f["edge"] = labels.edge(f["edge"])
+    if "path" in f:  # a worst path as the lint writes it
+        f["got"] = f"从接听到人工最长 {f['s']} 秒" if f["s"] else "没有到达人工的路径"
+        f["path"] = flow_words.flow_path(_NOTICE.sub(r"过渡提示 \1 \2 秒", f["path"]))
+        f["mode"] = flow_words.number_mode(f.get("mode", ""))
+    if "edge" in f:  # a way out of a node
+        f["edge"] = flow_words.edge(f["edge"])
     return f
 
 
