@@ -8,6 +8,7 @@ from ivr.asterisk_conf.recording import queue_step
 from ivr.config import Settings
 from ivr.core.conftext import arg, comment, word
 from queues.model import memberships
+from queues.sessions import LEADER_QUEUE
 
 
 def asterisk_queue(name: str) -> str:
@@ -60,6 +61,10 @@ musicclass = {word(q.music)}
         # callers do not join it, and leave it when the last seat goes. The general queue is
         # 7×24: callers always join and stay.
         empty = "unavailable,invalid" if overflow else "no"
+        if name == LEADER_QUEUE and overflow:
+            # a leader seat is paused on a break or held for another session (非本场次): callers go on
+            # to the overflow queue at once instead of waiting max_wait for nobody
+            empty = "paused," + empty
         text += f"joinempty = {'yes' if not overflow else empty}\nleavewhenempty = {empty}\n"
         text += f"announce-frequency = {a.every}\nmin-announce-frequency = {min(a.every, 15)}\n"
         # Asterisk's zh SayNumber reads 1 as the 幺 of digit strings (11 → 十幺): positions are

@@ -2,8 +2,10 @@
 logged in and a session on now that lists one, the other is held paused in the leader queue
 (非本场次) and key 6 in the 12345 menu rings only the session's seat, even with a second caller
 waiting (autofill would ring any free member); the ticket names the session (ticket page, `ivr
-stats sessions`). After `ivr reload` moves the session to yesterday, both seats are held there and
-the same key is an ordinary wrong key (the general queue): the leader is never rung. The wallboard
+stats sessions`). With the session's seat on a break, key 6 goes on to the general queue at
+once (paused seats make the leader queue empty). After `ivr reload` moves the session to
+yesterday, both seats are held there and the same key is an ordinary wrong key (the general
+queue): the leader is never rung. The wallboard
 (/wallboard.json and the page) shows the session while it is on, with the leader queue's seats,
 and no longer once it moved.
 
@@ -133,6 +135,22 @@ async def test_key_6_rings_only_the_sessions_seat_during_the_session_and_is_a_wr
     assert f"汛后恢复重建 {board['window']}" in line and "领导座席：签入 2" in line
     names = [console.account("supervisor").name, *engine.settings.agents, *engine.settings.supervision.supervisors]
     assert not english_words(browser.text(), names), "the wallboard speaks Mandarin"
+
+    # the session's seat on a break (its agent's own pause, which the applier leaves alone): a key-6
+    # caller does not wait max_wait for nobody but goes on to the general queue at once
+    await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{LEADER}", "Queue": asterisk_queue(LEADER_QUEUE),
+                      "Paused": "true", "Reason": "break"})
+    await leader_queue_is(ami, {LEADER: "break", OTHER: SESSION_REASON})
+    caller = phones.next_caller()
+    joined = ami.wait_for("QueueCallerJoin", for_caller(caller))
+    await phones.call("12345", keys("6", first_ms=KEY_MS), hold_ms=30_000, caller=caller)
+    assert (await asyncio.wait_for(joined, 30)).get("Queue") == "q-general"  # never q-leader
+    await hang_up_all(ami)
+    ticket = await closed_ticket(tickets, caller, timeout=40)
+    assert (ticket.session, ticket.queue) == (SESSION, "general")  # the session's caller, served by the hotline
+    await ami.action({"Action": "QueuePause", "Interface": f"PJSIP/{LEADER}", "Queue": asterisk_queue(LEADER_QUEUE),
+                      "Paused": "false"})
+    await leader_queue_is(ami, {LEADER: "", OTHER: SESSION_REASON})
 
     sessions_file.write_text(session_yaml(start - timedelta(days=1)), encoding="utf-8")  # moved to yesterday
     await reload(engine)

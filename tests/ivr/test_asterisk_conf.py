@@ -135,6 +135,9 @@ def test_every_configured_queue_and_each_agents_skills_are_rendered(files: dict[
     expert = conf[conf.index("[q-expert-hrss]"):]
     assert "joinempty = yes\nleavewhenempty = no\n" in general  # 7×24: callers always wait
     assert "joinempty = unavailable,invalid\nleavewhenempty = unavailable,invalid\n" in expert
+    leader = conf[conf.index("[q-leader]"):]
+    leader = leader[:leader.find("\n[", 1) + 1 or None]
+    assert "joinempty = paused,unavailable,invalid\nleavewhenempty = paused,unavailable,invalid\n" in leader  # no waiting for a held seat
     assert "wrapuptime = 5\n" in general and "announce-frequency = 30\n" in general
     assert "announce-to-first-user = no\n" in general
     assert "queue-thereare = ivr12345/queue_position_before\n" in general
