@@ -36,8 +36,8 @@ from ivr.store import keyspace
 from ivr.config import Settings
 from tickets.store import TicketStore
 from queues import kpi
-from queues.agents import Seat
-from queues.sessions import LEADER_QUEUE, on_or_next
+from queues.agents import Membership, Seat
+from queues.sessions import LEADER_QUEUE, SESSION_REASON, on_or_next
 from queues.waiting import Waiting
 from transfer.model import EMERGENCY_TRUNK, qualified_trunks
 from transfer.trunk_watch import trunk_rows
@@ -49,7 +49,8 @@ REFRESH = 5.0  # s: recomputed at least this often
 KEEPALIVE = 15.0  # s: an SSE comment keeps proxies from closing an idle stream
 TREND_BUCKETS = 24  # 5-minute buckets in a trend chart: the last two hours
 BOARD_CHANNELS = frozenset({keyspace.SEATS_CHANGED, keyspace.LIVE_CHANGED, EVERYTHING[0]})
-SEAT_STATES = ("available", "ringing", "talking", "wrapup", "paused", "unreachable")
+HELD = "held"  # a seat paused only by the leader session hold (queues/sessions.py): shown 非本场次, not 暂停
+SEAT_STATES = ("available", "ringing", "talking", "wrapup", "paused", HELD, "unreachable")
 SHOWN = ("offered", "answered", "answered_15", "answered_30", "abandoned", "callbacks", "overflowed",
          "answer_rate_15", "answer_rate_30", "abandon_rate", "avg_wait_s", "longest_wait_s")
 
@@ -121,7 +122,7 @@ def build_snapshot(settings: Settings, seats: Mapping[str, Mapping[str, Any]], w
             "recording_disk": recording_disk(disk or {}, now),
         },
         # each seat's state and, talking or ringing, the node (AMI host:port) holding its call
-        "seats": [{"agent": seat.agent, "state": seat.state(now), "node": str(data.get("node") or "")}
+        "seats": [{"agent": seat.agent, "state": board_state(seat, now), "node": str(data.get("node") or "")}
                   for seat, data in sorted(board, key=lambda b: b[0].agent)],
         "trunks": trunk_board(settings, trunks or {}, now),
         "agent_satisfaction": agent_satisfaction(settings, board, buckets, labels.day),
@@ -133,7 +134,9 @@ def leader_session(settings: Settings, waiting: list[Waiting], board: list[tuple
                    now: float) -> dict[str, Any] | None:
     """The leader session (领导接听) on now, else the next one today (``on`` false), with the leader
     queue's callers and seats, so the room sees who takes the leader's calls; None when neither.
-    ``window`` is the local time as staff read it (the host's zone: UTC+8 in production)."""
+    ``agents`` counts the seats that are the session's own (held ones apart, in ``held``: logged in
+    but held for another session, so the room does not read them as leaders on a break), ``pauses``
+    their own pauses by reason; ``window`` is the local time as staff read it (UTC+8 in production)."""
     local = datetime.fromtimestamp(now).astimezone()
     found = on_or_next(settings.sessions, local)
     if found is None:
@@ -141,10 +144,18 @@ def leader_session(settings: Settings, waiting: list[Waiting], board: list[tuple
     sid, on = found
     session, here = settings.sessions[sid], [w for w in waiting if w.queue == LEADER_QUEUE]
     window = session.window()
+    agents = _agents(LEADER_QUEUE, board, now)
+    held = agents.pop(HELD)
+    agents["logged_in"] -= held
+    pauses: dict[str, int] = {}
+    for seat, _data in board:
+        member = seat.queues.get(LEADER_QUEUE)
+        if member is not None and _member_state(seat, member, now) == "paused":
+            pauses[member.reason] = pauses.get(member.reason, 0) + 1
     return {"id": sid, "topic": session.topic, "on": on, "start": window.start.isoformat(),
             "end": window.end.isoformat(), "window": session_window(window.start, window.end, local.date()),
             "lines": list(session.lines), "waiting": len(here), "longest_wait_s": _longest(here, now),
-            "agents": _agents(LEADER_QUEUE, board, now)}
+            "agents": agents, "held": held, "pauses": dict(sorted(pauses.items()))}
 
 
 def agent_satisfaction(settings: Settings, board: list[tuple[Seat, Mapping[str, Any]]],
@@ -219,18 +230,39 @@ def _longest(waiting: list[Waiting], now: float) -> float:
 
 
 def _agents(queue: str, board: list[tuple[Seat, Mapping[str, Any]]], now: float) -> dict[str, int]:
-    """Agents of one queue: logged in, and how many in each state (paused: in this queue)."""
+    """Agents of one queue: logged in, and how many in each state (paused: in this queue; held:
+    paused there by the leader session hold, whatever the seat does in other queues)."""
     counts = dict.fromkeys(("logged_in", *SEAT_STATES), 0)
     for seat, _data in board:
         member = seat.queues.get(queue)
         if member is None:
             continue
         counts["logged_in"] += 1
-        state = seat.state(now)
-        if member.paused and state not in ("talking", "ringing"):
-            state = "paused"
+        state = _member_state(seat, member, now)
         counts[state if state in counts else "available"] += 1
     return counts
+
+
+def _member_state(seat: Seat, member: Membership, now: float) -> str:
+    """The seat's state in one queue: held there, paused there (unless talking or ringing: a pause
+    mid-call takes effect after), else the seat's own."""
+    state = seat.state(now)
+    if _held(member):
+        return HELD
+    return "paused" if member.paused and state not in ("talking", "ringing") else state
+
+
+def _held(member: Membership) -> bool:
+    """Paused by the session hold (its reason, as the node says), and not in a call of this queue
+    (a leader still talking to a session's caller when it ends is talking, not held)."""
+    return member.paused and member.reason == SESSION_REASON and not member.in_call
+
+
+def board_state(seat: Seat, now: float) -> str:
+    """A seat's state as the board names it: :data:`HELD` for a seat whose only pauses are the
+    session hold (a leader seat between its sessions: 非本场次, not 暂停), else :meth:`Seat.state`."""
+    state = seat.state(now)
+    return HELD if state == "paused" and all(_held(m) for m in seat.queues.values()) else state
 
 
 def trend_svg(offered: list[int], within_15: list[int], title: str, width: int = 168, height: int = 36) -> str:

@@ -130,7 +130,13 @@
     field("topic", s.topic);
     field("window", s.window);
     field("waiting", "排队 " + s.waiting);
-    field("seats", "领导座席：签入 " + s.agents.logged_in + "，空闲 " + s.agents.available + "，通话中 " + s.agents.talking);
+    // the session's own seats by state, their own pauses by reason (小休 …); held seats apart: 非本场次
+    var labels = JSON.parse(line.dataset.seatLabels), a = s.agents;
+    var parts = ["签入 " + a.logged_in, labels.available + " " + a.available, labels.talking + " " + a.talking];
+    ["ringing", "wrapup", "unreachable"].forEach(function (k) { if (a[k]) parts.push(labels[k] + " " + a[k]); });
+    Object.keys(s.pauses).forEach(function (r) { parts.push((r || labels.paused) + " " + s.pauses[r]); });
+    field("seats", "领导座席：" + parts.join("，"));
+    field("held", labels.held + " " + s.held);
   }
   function nodes() {  // a cluster: callers waiting and seats talking or ringing on each node
     document.querySelectorAll("#nodes tr[data-ami]").forEach(function (tr) {

@@ -12,16 +12,19 @@ from console.auth import current_user, roles
 from console.context import CONSOLE
 from console.live_hub import live, start_with
 from console.pages import nav, render
+from console.wallboard import HELD, board_state
 from ivr.config import Settings
 from ivr.core.conftext import split_ip_port
 from ivr.store import keyspace
 from queues.agents import STATE_LABELS, Seat
+from queues.sessions import LEADER_QUEUE, SESSION_REASON
 from supervision.model import MESSAGES as SUPERVISE_MESSAGES, choices
 
 routes = web.RouteTableDef()
 nav("/wallboard", "监控大屏", "supervisor", "admin", order=10)
 AGENT_COLUMNS = ("logged_in", "available", "talking", "paused", "wrapup", "ringing", "unreachable")
-AGENT_LABELS = {"logged_in": "签入", **STATE_LABELS}
+SEAT_LABELS = {**STATE_LABELS, HELD: SESSION_REASON}  # a held leader seat: 非本场次 (queues/sessions.py)
+AGENT_LABELS = {"logged_in": "签入", **SEAT_LABELS}
 
 
 def setup(app: web.Application) -> None:
@@ -35,11 +38,19 @@ async def wallboard(request: web.Request) -> web.Response:
     """The board as it is now (readable without a script); wallboard.js keeps it live."""
     snapshot = await live(request).wallboard.source.snapshot()
     settings, user = request.app[CONSOLE].settings(), current_user(request)
-    return render(request, "wallboard.html", board=snapshot, agent_columns=AGENT_COLUMNS, agent_labels=AGENT_LABELS,
-                  nodes=node_columns(settings),
-                  seats=await _seats(request), can_supervise=bool(settings.supervision.supervisors), seat_labels=STATE_LABELS,
+    return render(request, "wallboard.html", board=snapshot, agent_columns=agent_columns(settings),
+                  agent_labels=AGENT_LABELS, nodes=node_columns(settings),
+                  seats=await _seats(request), can_supervise=bool(settings.supervision.supervisors), seat_labels=SEAT_LABELS,
                   supervise=choices(settings.supervision, user.name, user.role),
                   supervise_message=SUPERVISE_MESSAGES.get(request.query.get("supervise", ""), ""))
+
+
+def agent_columns(settings: Settings) -> tuple[str, ...]:
+    """The queue table's seat columns: with a leader queue, 非本场次 beside 暂停 (its held seats)."""
+    if LEADER_QUEUE not in settings.queues:
+        return AGENT_COLUMNS
+    at = AGENT_COLUMNS.index("paused") + 1
+    return (*AGENT_COLUMNS[:at], HELD, *AGENT_COLUMNS[at:])
 
 
 def node_columns(settings: Settings) -> list[tuple[str, str]]:
@@ -59,8 +70,8 @@ async def _seats(request: web.Request) -> list[dict[str, Any]]:
     now = datetime.now().timestamp()
     rows = []
     for name, agent in console.settings().agents.items():
-        state = Seat.from_json(json.loads(raw[name])).to_json(now)["state"] if name in raw else "logged_out"
-        rows.append({"agent": name, "name": agent.name, "state": state, "label": STATE_LABELS.get(state, "未签入")})
+        state = board_state(Seat.from_json(json.loads(raw[name])), now) if name in raw else "logged_out"
+        rows.append({"agent": name, "name": agent.name, "state": state, "label": SEAT_LABELS.get(state, "未签入")})
     return rows
 
 

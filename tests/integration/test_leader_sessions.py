@@ -6,8 +6,8 @@ stats sessions`). With the session's seat on a break, key 6 goes on to the gener
 once (paused seats make the leader queue empty). After `ivr reload` moves the session to
 yesterday, both seats are held there and the same key is an ordinary wrong key (the general
 queue): the leader is never rung. The wallboard
-(/wallboard.json and the page) shows the session while it is on, with the leader queue's seats,
-and no longer once it moved.
+(/wallboard.json and the page) shows the session while it is on, with the session's own seats and
+the held one apart (非本场次, also in the queue table and the seat list), and no longer once it moved.
 
 The session's window is built around the bed's local clock, starting 10 minutes ago and lasting 40:
 an end past midnight is the next day's (queues/sessions.py), so a run at any hour holds it."""
@@ -125,14 +125,19 @@ async def test_key_6_rings_only_the_sessions_seat_during_the_session_and_is_a_wr
     browser.sign_in(console.account("supervisor")).open(f"/tickets/{ticket.number}")
     assert browser.text("#session") == f"汛后恢复重建（{SESSION}）"
 
-    board = json.loads(browser.fetch("/wallboard.json")["text"])["leader_session"]
+    snapshot = json.loads(browser.fetch("/wallboard.json")["text"])
+    board = snapshot["leader_session"]
     assert (board["id"], board["topic"], board["on"], board["start"]) == (SESSION, "汛后恢复重建", True, start.isoformat())
     agents = board["agents"]
-    assert (board["waiting"], agents["logged_in"], agents["paused"]) == (0, 2, 1)  # the other seat: held
+    # the session's own seat counted as its own; the other seat apart, held (非本场次), not a leader on a break
+    assert (board["waiting"], agents["logged_in"], agents["paused"], board["held"], board["pauses"]) == (0, 1, 0, 1, {})
+    assert {s["agent"]: s["state"] for s in snapshot["seats"]}[OTHER] == "held"
     assert f"{start:%H:%M}–" in board["window"]
     browser.open("/wallboard").wait_text("#leader-session", "领导接听（进行中）")
     line = browser.text("#leader-session")
-    assert f"汛后恢复重建 {board['window']}" in line and "领导座席：签入 2" in line
+    assert f"汛后恢复重建 {board['window']}" in line and "领导座席：签入 1" in line and f"{SESSION_REASON} 1" in line
+    assert browser.text(f'#queues tr[data-queue="{LEADER_QUEUE}"] td[data-field="agents-held"]') == "1"
+    assert browser.text(f'#seats tr[data-agent="{OTHER}"] td[data-field="state"]') == SESSION_REASON
     names = [console.account("supervisor").name, *engine.settings.agents, *engine.settings.supervision.supervisors]
     assert not english_words(browser.text(), names), "the wallboard speaks Mandarin"
 

@@ -8,10 +8,11 @@ import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from console.wallboard import Labels, build_snapshot, recording_disk, trend_svg
+from console.views.wallboard import AGENT_LABELS, SEAT_LABELS, agent_columns
+from console.wallboard import HELD, Labels, build_snapshot, recording_disk, trend_svg
 from ivr.config import load_config
 from queues.agents import Membership, Seat
-from queues.sessions import LeaderSession
+from queues.sessions import LEADER_QUEUE, SESSION_REASON, LeaderSession
 from queues.waiting import Waiting
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
@@ -48,7 +49,7 @@ def test_a_snapshot_counts_waiting_callers_agents_and_service_level_per_queue_an
     general = next(q for q in snap["queues"] if q["name"] == "general")
     assert (general["waiting"], general["longest_wait_s"], general["oldest_joined"]) == (2, 42.0, NOW - 42)
     assert general["agents"] == {"logged_in": 4, "available": 1, "ringing": 0, "talking": 1, "wrapup": 1,
-                                 "paused": 1, "unreachable": 0}
+                                 "paused": 1, HELD: 0, "unreachable": 0}
     assert general["callbacks_pending"] == 2
     assert general["today"]["offered"] == 10 and general["today"]["answer_rate_15"] == 0.6
     assert general["last_hour"]["offered"] == 3 and general["last_hour"]["answered_15"] == 3
@@ -143,3 +144,50 @@ def test_the_leader_session_on_now_shows_with_the_leader_queues_callers_and_seat
     assert shown["start"] == start.isoformat() and f"{start:%H:%M}–" in shown["window"]
     later = build_snapshot(settings, seats, waiting, [], {}, Labels.at(NOW + 3600), NOW + 3600)["leader_session"]
     assert later is None  # it ended, and no other one today
+
+
+def test_held_leader_seats_are_set_apart_from_the_sessions_own_on_the_line_in_the_queue_row_and_in_the_seat_list() -> None:
+    settings = load_config(CONFIG).settings
+    start = datetime.fromtimestamp(NOW).astimezone() - timedelta(minutes=10)
+    on = LeaderSession(topic="汛后恢复重建", day=start.date(), time=f"{start:%H:%M}-{start + timedelta(minutes=40):%H:%M}",
+                       prompt="p", seats=("leader3001", "leader3003", "leader3004"))
+    settings = settings.model_copy(update={"sessions": {"flood": on}})
+    seats = {
+        "leader3001": seat("leader3001", leader=Membership()),  # the session's, ready
+        "leader3002": seat("leader3002", leader=Membership(paused=True, reason=SESSION_REASON)),  # held
+        "leader3003": seat("leader3003", leader=Membership(paused=True, reason="小休")),  # the session's, on a break
+        "leader3004": seat("leader3004", leader=Membership(paused=True)),  # paused without a reason (*74)
+        # held in the leader queue, ready in the general one: it takes general calls, the leader's never
+        "leader3005": seat("leader3005", leader=Membership(paused=True, reason=SESSION_REASON), general=Membership()),
+        # the session ended mid-call: held by now, but still talking to the session's caller
+        "leader3006": seat("leader3006", leader=Membership(paused=True, reason=SESSION_REASON, device="2", in_call=True)),
+    }
+    snap = build_snapshot(settings, seats, [], [], {}, Labels.at(NOW), NOW)
+
+    shown = snap["leader_session"]
+    assert shown["agents"] == {"logged_in": 4, "available": 1, "ringing": 0, "talking": 1, "wrapup": 0, "paused": 2,
+                               "unreachable": 0}
+    assert (shown["held"], shown["pauses"]) == (2, {"": 1, "小休": 1})
+    leader = next(q for q in snap["queues"] if q["name"] == "leader")
+    assert leader["agents"] == {"logged_in": 6, "available": 1, "ringing": 0, "talking": 1, "wrapup": 0, "paused": 2,
+                                HELD: 2, "unreachable": 0}
+    general = next(q for q in snap["queues"] if q["name"] == "general")
+    assert (general["agents"]["available"], general["agents"][HELD]) == (1, 0)
+    states = {s["agent"]: s["state"] for s in snap["seats"]}
+    assert states == {"leader3001": "available", "leader3002": HELD, "leader3003": "paused", "leader3004": "paused",
+                      "leader3005": "available", "leader3006": "talking"}
+
+    # before today's next session every leader seat is held: the line says so instead of 签入 without 空闲
+    ahead = NOW - 900  # 5 minutes before it starts
+    before = build_snapshot(settings, {"leader3002": seats["leader3002"]}, [], [], {}, Labels.at(ahead), ahead)["leader_session"]
+    assert (before["on"], before["agents"]["logged_in"], before["held"], before["pauses"]) == (False, 0, 1, {})
+
+
+def test_the_board_names_a_held_seat_non_session_in_mandarin_and_adds_the_column_only_with_a_leader_queue() -> None:
+    settings = load_config(CONFIG).settings
+    assert SEAT_LABELS[HELD] == SESSION_REASON == "非本场次" and AGENT_LABELS[HELD] == SESSION_REASON
+    columns = agent_columns(settings)
+    assert columns[columns.index("paused") + 1] == HELD
+    without = settings.model_copy(update={"queues": {n: q for n, q in settings.queues.items() if n != LEADER_QUEUE},
+                                          "sessions": {}})
+    assert HELD not in agent_columns(without)
