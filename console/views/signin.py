@@ -7,6 +7,8 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from console.auth import SESSION, SESSION_COOKIE, USER, public, set_cookie
 from console.clientaddr import client_address
@@ -48,11 +50,14 @@ async def login(request: web.Request) -> web.Response:
             response.headers["Retry-After"] = str(RETRY_AFTER)
         return response
 
-    spent, known = await console.guard.reserve(name, address)
+    try:  # no free connection in the console's pool (a flood) is a refusal like the others: audited
+        spent, known = await console.guard.reserve(name, address)
+        user = None if spent else await console.users.get(name)
+    except (RedisConnectionError, RedisTimeoutError):
+        return await refused("登录请求过多，请稍后再试。", 503, "busy")
     if spent:
         minutes = max(1, console.web.login_lockout // 60)
         return await refused(f"失败次数过多，请 {minutes} 分钟后再试。", 429, TOO_MANY.get(spent, spent))
-    user = await console.users.get(name)
     try:
         right = await console.guard.check(lambda: verify_password(user, password))
     except Busy:

@@ -245,3 +245,22 @@ async def test_a_request_that_finds_no_free_redis_connection_gets_503_with_retry
             await pool.release(connection)
     reply = await http.get("/tickets", cookies={"ivr_session": "forged"}, headers={"Accept": "application/json"})
     assert reply.status == 401  # a connection free again: served as usual
+
+
+async def test_a_sign_in_that_finds_no_free_redis_connection_gets_503_and_is_audited(make: Make) -> None:
+    c, http = await make(redis_connections=2, redis_wait=0.2)
+    token = await form_token(http)
+    pool, held = c.redis.connection_pool, []
+    while True:  # every connection the pool has left, busy elsewhere (a flood of sign-ins)
+        try:
+            held.append(await pool.get_connection())
+        except RedisConnectionError:
+            break
+    try:
+        reply = await sign_in(http, token, user="li", password="a wrong password")
+        assert reply.status == 503 and reply.headers["Retry-After"] == "5"
+    finally:
+        for connection in held:
+            await pool.release(connection)
+    lines = [e for e in read_audit(c.audit_log) if e.command == "console sign-in" and e.user == "li@console"]
+    assert [e.reason for e in lines] == ["refused: busy"]  # refused like the others, and on the log
