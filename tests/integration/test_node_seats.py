@@ -156,7 +156,7 @@ def test_a_seat_is_rung_through_the_proxies_which_the_node_qualifies(node: Node)
     for proxy in ("edge-a", "edge-b"):
         options = node.receive(proxy, "OPTIONS ")
         port = node.socks[proxy].getsockname()[1]
-        assert re.fullmatch(rf"sip:(agent|expert)[0-9]+@127\.0\.0\.1:{port}", options.split(" ", 2)[1]), options
+        assert re.fullmatch(rf"sip:(agent|expert|leader)[0-9]+@127\.0\.0\.1:{port}", options.split(" ", 2)[1]), options
 
 
 async def test_a_seats_own_call_from_the_proxys_seat_socket_is_the_seats_and_the_node_checks_its_password(
