@@ -19,6 +19,7 @@ from redis.exceptions import ResponseError as RedisResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from console.auth import csrf_middleware, refusal_audit, session_middleware
+from console.web_phone import CONNECT_SRC
 from console.context import CONSOLE, Console
 from console.guard import RETRY_AFTER
 from ivr.store.failover import in_failover
@@ -79,6 +80,8 @@ async def back_pressure(request: web.Request,
 
 def _headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.update(SECURITY_HEADERS)
+    if connect := request.get(CONNECT_SRC):  # a web phone's desk: its one WebSocket too (console/web_phone.py)
+        response.headers["Content-Security-Policy"] += f"; connect-src {connect}"
     if not request.path.startswith("/static/"):
         response.headers.setdefault("Cache-Control", "no-store")  # pages may hold personal data
 

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from ivr.core.conftext import MUSIC_CLASS, SipUri, Title
+from ivr.core.conftext import FILE_PATH, MUSIC_CLASS, IpPort, SipUri, Title
 from ivr.core.hours import Hours
 from ivr.core.qualify import Qualify
 from ivr.core.route import GENERAL_QUEUE, QueueRoute
 from ivr.core.strict import Strict
 
-__all__ = ["GENERAL_QUEUE", "Agent", "Announce", "Callback", "Hours", "PauseReasons", "PhoneProbe", "Phones", "Queue",
-           "QueueRoute", "Strategy", "memberships", "serving"]
+__all__ = ["GENERAL_QUEUE", "Agent", "Announce", "Callback", "Hours", "PauseReasons", "PhoneProbe", "Phones", "WebPhones", "Queue",
+           "QueueRoute", "Strategy", "memberships", "serving", "web_phone_problems"]
 
 PauseReasons = dict[Annotated[str, StringConstraints(pattern=r"^[1-9]$")], Annotated[Title, StringConstraints(min_length=1, max_length=20)]]
 """A pause reason by the digit an agent keys after the pause code (``*73`` + digit)."""
@@ -37,6 +37,9 @@ class Agent(Strict):
     )
     contact: SipUri | None = Field(
         None, description="fixed SIP URI (desk phone); otherwise the softphone registers"
+    )
+    phone: Literal["sip", "web"] = Field(
+        "sip", description="sip: a SIP softphone or desk phone; web: the desk page's WebRTC phone (phones.web)"
     )
 
     @field_validator("skills", mode="before")
@@ -69,10 +72,45 @@ class PhoneProbe(Qualify):
         return bool(self.every) and (contact is None or self.fixed)
 
 
+class WebPhones(Strict):
+    """The desk page's WebRTC phone (agents with ``phone: web``): Asterisk's own HTTP server
+    carries SIP over WebSocket on ``listen`` (loopback: the console's TLS proxy is in front in
+    production, docs/console.md); the browser connects to ``url``. DTLS-SRTP uses the operator's
+    certificate when ``dtls_cert`` and ``dtls_key`` are given, else one Asterisk makes at start."""
+
+    listen: IpPort = Field("127.0.0.1:8088", description="Asterisk's HTTP server (http.conf bindaddr:bindport)")
+    url: Annotated[str, StringConstraints(pattern=r"^wss?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._/-]*)?$")] = Field(
+        "ws://127.0.0.1:8088/ws", description="the WebSocket URL the browser opens (wss://… behind TLS)")
+    dtls_cert: Annotated[str, StringConstraints(pattern=FILE_PATH)] | None = Field(
+        None, description="PEM certificate for DTLS (with dtls_key); none: generated when Asterisk starts")
+    dtls_key: Annotated[str, StringConstraints(pattern=FILE_PATH)] | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> "WebPhones":
+        if (self.dtls_cert is None) != (self.dtls_key is None):
+            raise ValueError("dtls_cert and dtls_key go together (or neither: a generated certificate)")
+        return self
+
+
 class Phones(Strict):
     """Agents' phones (``phones:`` in config/queues.yaml)."""
 
     qualify: PhoneProbe = PhoneProbe()
+    web: WebPhones | None = Field(None, description="the desk page's WebRTC phone; none: no agent has one")
+
+
+def web_phone_problems(name: str, agent: Agent, phones: Phones, *, proxied: bool) -> list[tuple[tuple[str, ...], str]]:
+    """Why agent ``name``'s ``phone: web`` cannot be rendered (path under the config, reason)."""
+    if agent.phone != "web":
+        return []
+    where = ("agents", name, "phone")
+    if phones.web is None:
+        return [(where, "a web phone needs phones.web (the WebSocket Asterisk serves it on)")]
+    if agent.contact:
+        return [(where, "a web phone registers from the desk page: remove the fixed contact")]
+    if proxied:  # the proxies carry UDP SIP only: a browser's WebSocket would bypass the seat's lock
+        return [(where, "web phones are not yet supported behind cluster proxies")]
+    return []
 
 
 class Announce(Strict):

@@ -116,8 +116,10 @@ class TestBed(ServerProcesses, EngineProcesses, SentinelGroup):
                 ),
                 # each seat's phone is a sipp on its own port, except ``registered_phones``': theirs
                 # only register (tests/integration/test_seat_phones.py)
+                # nor a web phone's (``phone: web``, the desk page's: phones.web names the bed's
+                # http_port, tests/integration/test_console_web_phone.py)
                 "agents": {
-                    n: a.model_copy(update={"contact": None if n in self.registered_phones
+                    n: a.model_copy(update={"contact": None if n in self.registered_phones or a.phone == "web"
                                             else f"sip:{n}@127.0.0.1:{st.agent_ports[n]}"})
                     for n, a in s.agents.items()
                 },
@@ -206,6 +208,7 @@ class TestBed(ServerProcesses, EngineProcesses, SentinelGroup):
             redis_port=ports.one(),
             pstn_port=ports.one(),
             web_port=ports.one(),
+            http_port=ports.one(),
             rtp_start=rtp_start,
             rtp_ports=self.rtp_ports,
             agent_ports={n: ports.one() for n in s.agents},

@@ -22,8 +22,30 @@ class BrowserMissing(TestbedError):
     """Chromium or its driver is not installed."""
 
 
-def start_chromium(profile: Path) -> Any:
-    """A headless Chromium WebDriver with its own profile directory (helpers run side by side)."""
+FAKE_MIC_HZ = 1200  # what the fake microphone says (the desk page's web phone, tests/integration/test_console_web_phone.py)
+
+
+def fake_microphone(path: Path, freq: float = FAKE_MIC_HZ, seconds: float = 1.0) -> Path:
+    """A WAV of a steady tone, which Chromium loops as its microphone: the far end of a web-phone
+    call can tell by frequency that the agent's voice reached it (testbed/rtp.py)."""
+    import math
+    import struct
+    import wave
+
+    rate = 8000
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * freq * i / rate)))
+                               for i in range(int(rate * seconds))))
+    return path
+
+
+def start_chromium(profile: Path, microphone: bool = True) -> Any:
+    """A headless Chromium WebDriver with its own profile directory (helpers run side by side);
+    fake media devices, the microphone granted without a prompt, saying :data:`FAKE_MIC_HZ`
+    (``microphone=False``: refused, as by a person clicking 阻止)."""
     for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
         if not (Path(path).is_file() and os.access(path, os.X_OK)):
             raise BrowserMissing(f"{path} is missing: apt-get install chromium chromium-driver "
@@ -35,7 +57,9 @@ def start_chromium(profile: Path) -> Any:
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 "--window-size=1280,900", "--lang=zh-CN", "--no-first-run", "--disable-extensions",
-                f"--user-data-dir={profile}"):
+                f"--user-data-dir={profile}", "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream" + ("" if microphone else "=deny"),
+                f"--use-file-for-fake-audio-capture={fake_microphone(profile / 'microphone.wav')}"):
         options.add_argument(arg)
     # an explicit driver path: Selenium Manager (which would download one) is never asked
     return webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))

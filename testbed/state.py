@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ivr.config import state_dir
-from ivr.core.secret_policy import supervisor_secret_variable
+from ivr.core.secret_policy import agent_secret_variable, supervisor_secret_variable
 
 # Asterisk's RTP range: two ports (RTP, RTCP) per call leg. 1000 holds 200 callers waiting in
 # a queue and 200 agents talking to them at once (800), with room for Asterisk's random picks.
@@ -53,6 +53,7 @@ class BedState:
     supervise_ami_secret: str = ""  # the supervise AMI user (ivr supervise, supervision/ami.py)
     supervisor_ports: dict[str, int] = field(default_factory=dict)  # each supervisor phone's sipp port
     web_port: int = 0  # the engine's web console (console/)
+    http_port: int = 0  # Asterisk's HTTP server: the desk page's WebRTC phone's WebSocket (phones.web)
     metrics_token: str = ""  # IVR_METRICS_TOKEN: Prometheus' bearer token for the console's /metrics
     # several engines (docs/cluster.md): engine i serves FastAGI on engine_ports[i] and its console on
     # web_ports[i]; [0] is agi_port/web_port/engine_pid. Empty: one engine (a bed of an older checkout)
@@ -107,8 +108,10 @@ class BedState:
             "IVR_AMI_TRANSFER_SECRET": self.transfer_ami_secret,
             **({"IVR_AMI_SUPERVISE_SECRET": self.supervise_ami_secret} if self.supervise_ami_secret else {}),
             # the supervisor phones' SIP passwords, as a deployment's env file holds them: what
-            # `ivr reload --asterisk` from this environment renders pjsip with (agents': the tests add theirs)
+            # `ivr reload --asterisk` from this environment renders pjsip with
             **{supervisor_secret_variable(n): self.agent_secrets[n] for n in self.supervisor_ports if n in self.agent_secrets},
+            # and the seats' (the console issues a web phone's to its signed-in agent, console/web_phone.py)
+            **{agent_secret_variable(n): self.agent_secrets[n] for n in self.agent_ports if n in self.agent_secrets},
             "IVR_CALLER_KEY": self.caller_key,
             "IVR_REDIS_URL": self.redis_url,
             # a bed saved by an older checkout has no console port: its engine serves none

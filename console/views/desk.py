@@ -7,7 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from console.auth import current_user, require_seat, roles
+from console.auth import current_user, forbidden, require_seat, roles
+from console.web_phone import CONNECT_SRC, NoWebPhone, account, connect_src, web_phone_url
 from console.context import CONSOLE
 from console.desk import DeskError, departments
 from console.live_hub import live
@@ -42,7 +43,9 @@ async def own_desk(request: web.Request) -> web.Response:
 async def desk(request: web.Request) -> web.Response:
     agent, user = _own_seat(request), current_user(request)
     settings = request.app[CONSOLE].settings()
-    return render(request, "desk.html", agent=agent, request_types=[(k.value, v) for k, v in REQUEST_LABELS.items()],
+    request[CONNECT_SRC] = connect_src(settings, agent)
+    return render(request, "desk.html", agent=agent, web_phone=web_phone_url(settings, agent) is not None,
+                  request_types=[(k.value, v) for k, v in REQUEST_LABELS.items()],
                   departments=departments(settings), pause_reasons=settings.pause_reasons,
                   transfer_groups=_transfer_groups(settings), supervise=choices(settings.supervision, user.name, user.role),
                   message=MESSAGES.get(request.query.get("m", ""), "") or SUPERVISE_MESSAGES.get(request.query.get("supervise", ""), ""))
@@ -57,6 +60,21 @@ def _transfer_groups(settings: Settings) -> list[tuple[str, list[tuple[str, str]
         groups[t.kind].append((key, label))
     titles = {"subcenter": "分中心", "emergency": "应急联动", "platform": "其他平台"}
     return [(titles[kind], items) for kind, items in groups.items() if items]
+
+
+@routes.post("/desk/{agent}/phone")
+async def phone(request: web.Request) -> web.Response:
+    """The seat's web phone account, for the page's script: to the agent signed in for this seat
+    only (a supervisor opening the desk watches it, and gets no one's password)."""
+    agent, user = _own_seat(request), current_user(request)
+    if user.role != "agent":
+        raise forbidden(request, "网页话机账号只发给本座席签入的座席员。")
+    try:
+        issued = account(request.app[CONSOLE].settings(), agent)
+    except NoWebPhone as exc:
+        return web.json_response({"ok": False, "message": str(exc)}, status=404)
+    await request.app[CONSOLE].audit(user, "desk phone account", {"agent": agent})
+    return web.json_response({"ok": True, **issued.to_json()})
 
 
 @routes.get("/desk/{agent}/events")

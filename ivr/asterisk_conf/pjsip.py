@@ -7,6 +7,7 @@ from typing import Mapping
 from ivr.asterisk_conf.edge_out import pstn_aor
 from ivr.asterisk_conf.node_seats import QUALIFY_S, proxied_aor
 from ivr.asterisk_conf.options import RenderOptions
+from ivr.asterisk_conf.webrtc import web_endpoint_options, web_media, ws_transport
 from ivr.asterisk_conf.supervision import SUPERVISOR_CONTEXT, supervisor_password
 from ivr.config import ConfigError, Settings, agent_secret
 from ivr.core.conftext import comment, secret, value, word
@@ -113,7 +114,7 @@ def pjsip_conf(s: Settings, o: RenderOptions) -> str:
 type=transport
 protocol=udp
 bind={value(s.sip.bind)}:{s.sip.port}
-""",
+""" + ws_transport(s),
         f"""; Citizens' calls arrive from the carrier gateway, identified by address.
 [pstn]
 type=endpoint
@@ -134,7 +135,11 @@ endpoint=pstn
         # also for a desk phone with a fixed contact: its calls (feature codes, transfers) are
         # identified by user name, which only the password makes true
         password = seat_password(name, o.agent_secrets)
-        block = f"; seat: {comment(agent.name)}\n" + endpoint(name, "from-agents", "username", rtp)
+        web = agent.phone == "web"  # the desk page's WebRTC phone (webrtc.py)
+        block = f"; seat: {comment(agent.name)}\n" + endpoint(name, "from-agents", "username",
+                                                                web_media(rtp) if web else rtp)
+        if web:
+            block += web_endpoint_options(s)
         # transfers (REFER, and atxfer's number) land among the transfer targets only: no feature
         # code, and no catch-all that would keep an attended transfer waiting for more digits
         # SPYGROUP: the seat's own channels, as ChanSpy picks them for a supervisor (supervision.py)

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ivr.ami.client import AmiClient
 
-# What a change in config/ touches: endpoints (agents, trunks), queues, the dialplan. Reloading
-# them keeps calls up and logged-in agents logged in (dynamic members).
-RELOAD_MODULES = ("res_pjsip.so", "app_queue.so", "pbx_config.so")
+# What a change in config/ touches: endpoints (agents, trunks), queues, the dialplan, and the HTTP
+# server (on once a seat has a web phone, http.conf). Reloading them keeps calls up and logged-in
+# agents logged in (dynamic members).
+RELOAD_MODULES = ("http", "res_pjsip.so", "app_queue.so", "pbx_config.so")
 
 
 async def reload_modules(ami: "AmiClient") -> None:

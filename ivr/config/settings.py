@@ -13,7 +13,7 @@ from ivr.core.callerid import CallerSettings
 from ivr.core.strict import NAME, NUMBER, Strict
 from ivr.numbers.model import NumberEntry
 from queues.callback import CallbackSettings
-from queues.model import Agent, PauseReasons, Phones, Queue
+from queues.model import Agent, PauseReasons, Phones, Queue, web_phone_problems
 from queues.priority import PrioritySettings
 from queues.sessions import LEADER_QUEUE, LeaderSession, session_problems
 from supervision.model import SupervisionSettings, name_problems as supervision_name_problems
@@ -90,6 +90,7 @@ class Settings(Strict):
                     out.append(((section, name), f"name {name!r} must match {NAME}"))
         skills = {q.skill_name(qname) for qname, q in self.queues.items()}
         for aname, agent in self.agents.items():
+            out.extend(web_phone_problems(aname, agent, self.phones, proxied=bool(self.cluster and self.cluster.proxies)))
             for skill in agent.skills:
                 if skill not in skills:
                     out.append((("agents", aname, "skills", skill), f"skill {skill!r} is served by no queue"))

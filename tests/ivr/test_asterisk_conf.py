@@ -83,7 +83,7 @@ def test_the_reload_user_may_reload_modules_and_place_no_call() -> None:
     key = fresh_secret()
     admin = manager_user("ivr-admin", admin_ami_secret=key)
     assert f"secret = {key}\n" in admin and "\nread = \n" in admin and "\nwrite = system\n" in admin
-    assert RELOAD_MODULES == ("res_pjsip.so", "app_queue.so", "pbx_config.so")
+    assert RELOAD_MODULES == ("http", "res_pjsip.so", "app_queue.so", "pbx_config.so")
 
 
 def test_the_transfer_user_may_move_calls_and_neither_originate_nor_reload() -> None:

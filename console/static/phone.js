@@ -1,0 +1,131 @@
+// The desk page's WebRTC phone (docs/console.md): the microphone first, then the seat's SIP
+// account from the console (never in the page's source), JsSIP registering over the WebSocket.
+// The seat logs in to its queues once the phone is registered: a seat is never rung without one.
+// The ticket pop is desk.js's (the server-sent desk); this file only rings, answers and hangs up.
+(function () {
+  "use strict";
+  var panel = document.getElementById("phone");
+  if (!panel) { return; }
+  if (typeof JsSIP === "undefined") {  // console/static/jssip.min.js not built (./run's setup builds it)
+    var missing = document.getElementById("phone-error");
+    missing.hidden = false;
+    missing.textContent = "网页话机组件未安装，请联系管理员。";
+    document.getElementById("phone-state").textContent = "未注册";
+    panel.dataset.state = "offline";
+    return;
+  }
+  var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  var audio = document.getElementById("phone-audio");
+  var answerButton = document.getElementById("phone-answer");
+  var hangupButton = document.getElementById("phone-hangup");
+  var muteButton = document.getElementById("phone-mute");
+  var keys = document.getElementById("phone-keys");
+  var STATES = { starting: "正在启动…", registering: "正在注册…", registered: "已注册，等待来电",
+    ringing: "来电振铃", talking: "通话中", offline: "未注册" };
+  var microphone = null, ua = null, session = null, loggedIn = false;
+
+  function show(state) {
+    panel.dataset.state = state;
+    document.getElementById("phone-state").textContent = STATES[state];
+    answerButton.hidden = state !== "ringing";
+    hangupButton.hidden = state !== "ringing" && state !== "talking";
+    muteButton.hidden = keys.hidden = state !== "talking";
+    if (state !== "talking") { showMuted(false); }
+  }
+  function showMuted(muted) {
+    muteButton.dataset.muted = String(muted);
+    muteButton.textContent = muted ? "取消静音" : "静音";
+  }
+  function fail(message) {
+    var p = document.getElementById("phone-error");
+    p.hidden = !message;
+    p.textContent = message || "";
+  }
+  function idle() {
+    session = null;
+    show(ua && ua.isRegistered() ? "registered" : "offline");
+  }
+  function logInOnce() {  // the desk's own 签入 (desk.js posts it): once, after the first registration
+    if (loggedIn) { return; }
+    loggedIn = true;
+    document.getElementById("seat-login").click();
+  }
+  // The page rings once the desk shows the call's ticket (app_queue's AgentCalled reaches the desk
+  // about when the INVITE reaches the phone): the agent answers knowing who calls. A ticket that is
+  // late (the desk's stream reconnecting) holds the ring RING_WAIT_MS at most.
+  var RING_WAIT_MS = 2000;
+  function ringWithTicket(s) {
+    var call = document.getElementById("call"), rung = false;
+    var watcher = new MutationObserver(function () { ring(false); });
+    var timer = setTimeout(function () { ring(true); }, RING_WAIT_MS);
+    function ring(anyway) {
+      if (rung || (!anyway && call.dataset.state !== "offered" && call.dataset.state !== "connected")) { return; }
+      rung = true;
+      watcher.disconnect();
+      clearTimeout(timer);
+      if (session === s && !s.isEnded()) { show("ringing"); }
+    }
+    watcher.observe(call, { attributes: true, attributeFilter: ["data-state"] });
+    ring(false);
+  }
+  function takeCall(s) {
+    if (session) { s.terminate({ status_code: 486, reason_phrase: "Busy Here" }); return; }
+    session = s;
+    ringWithTicket(s);
+    s.on("peerconnection", function (e) {
+      e.peerconnection.addEventListener("track", function (t) { audio.srcObject = t.streams[0]; });
+    });
+    s.on("confirmed", function () { show("talking"); });
+    s.on("ended", idle);
+    s.on("failed", function (e) {
+      if (e.cause !== JsSIP.C.causes.CANCELED && e.cause !== JsSIP.C.causes.REJECTED) { fail("通话失败：" + e.cause); }
+      idle();
+    });
+  }
+  function start(account) {
+    ua = new JsSIP.UA({
+      sockets: [new JsSIP.WebSocketInterface(account.ws)], uri: account.uri, authorization_user: account.user,
+      password: account.password, display_name: account.display, register: true, session_timers: false,
+      connection_recovery_min_interval: 2, connection_recovery_max_interval: 30,  // reconnects, then registers again
+    });
+    ua.on("connecting", function () { show("registering"); });
+    ua.on("registered", function () { fail(""); if (!session) { show("registered"); } logInOnce(); });
+    ua.on("unregistered", function () { if (!session) { show("offline"); } });
+    ua.on("registrationFailed", function (e) { show("offline"); fail("话机注册失败：" + e.cause); });
+    ua.on("disconnected", function () { if (!session) { show("offline"); } fail("话机连接已断开，正在自动重连…"); });
+    ua.on("newRTCSession", function (e) { if (e.originator === "remote") { takeCall(e.session); } });
+    ua.start();
+  }
+  answerButton.addEventListener("click", function () {
+    if (session) {
+      session.answer({ mediaStream: microphone, pcConfig: { iceServers: [] } });
+    }
+  });
+  hangupButton.addEventListener("click", function () { if (session) { session.terminate(); } });
+  muteButton.addEventListener("click", function () {  // the microphone's track off: the caller hears silence
+    if (!session) { return; }
+    var muted = muteButton.dataset.muted !== "true";
+    if (muted) { session.mute({ audio: true }); } else { session.unmute({ audio: true }); }
+    showMuted(muted);
+  });
+  keys.addEventListener("click", function (e) {  // RFC 4733 in the RTP, as the seat's endpoint expects
+    var key = e.target.dataset && e.target.dataset.key;
+    if (session && key) { session.sendDTMF(key, { transportType: "RFC2833" }); }
+  });
+  // for diagnostics and the browser test: the call's RTCPeerConnection (its getStats())
+  window.ivrDeskPhone = { connection: function () { return session ? session.connection : null; } };
+
+  navigator.mediaDevices.getUserMedia({ audio: true, video: false }).then(function (stream) {
+    microphone = stream;
+    return fetch(panel.dataset.account, { method: "POST", credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf, "Accept": "application/json" } })
+      .then(function (r) { return r.json(); })
+      .then(function (account) {
+        if (!account.ok) { show("offline"); fail(account.message); return; }
+        start(account);
+      }, function () { show("offline"); fail("无法获取话机账号：网络错误，请刷新页面重试。"); });
+  }, function () {
+    show("offline");
+    fail("无法使用麦克风：请在浏览器中允许本页使用麦克风后刷新页面。网页话机未注册，本座席不会签入队列。");
+  });
+})();

@@ -1,0 +1,61 @@
+"""The desk page's WebRTC phone (issue 23): http.conf (Asterisk's HTTP server, which carries SIP
+over WebSocket) and what a web-phone seat's endpoint adds to a SIP softphone's.
+
+The browser's SIP runs over a WebSocket into Asterisk's own HTTP server (res_http_websocket,
+res_pjsip_transport_websocket); media is DTLS-SRTP with ICE (``webrtc=yes``). The server listens
+on loopback only: in production the console's TLS proxy forwards ``wss://…/ws`` to it
+(docs/console.md), in a test bed the page opens ``ws://127.0.0.1:<port>/ws`` itself.
+"""
+
+from __future__ import annotations
+
+from ivr.config import Settings
+from ivr.core.conftext import split_ip_port, value
+
+# G.711 first: the carrier and the trunks speak it, so a browser answering with it bridges with no
+# transcoding; Opus only when a browser offers nothing else (browsers all do G.711)
+WEB_CODECS = "ulaw,alaw,opus"
+
+
+def web_phones(s: Settings) -> list[str]:
+    """The seats whose phone is the desk page's."""
+    return [name for name, agent in s.agents.items() if agent.phone == "web"]
+
+
+def http_conf(s: Settings) -> str:
+    """Asterisk's HTTP server: on, on ``phones.web.listen``, only when some seat has a web phone;
+    nothing but the WebSocket is served (no status page, no static files)."""
+    web = s.phones.web
+    if web is None or not web_phones(s):
+        return "[general]\nenabled=no\n"
+    address, port = split_ip_port(web.listen)
+    return f"""[general]
+enabled=yes
+bindaddr={value(address)}
+bindport={port}
+enablestatic=no
+enable_status=no
+"""
+
+
+def ws_transport(s: Settings) -> str:
+    """The PJSIP transport for SIP over WebSocket (its socket is the HTTP server's); none without web phones."""
+    if s.phones.web is None or not web_phones(s):
+        return ""
+    return "[transport-ws]\ntype=transport\nprotocol=ws\n"
+
+
+def web_endpoint_options(s: Settings) -> str:
+    """What a web-phone seat's endpoint has beyond a softphone's: WebRTC media (DTLS-SRTP, ICE,
+    AVPF, rtcp-mux) with the operator's certificate or one Asterisk generates at start, and
+    G.711 before Opus (:data:`WEB_CODECS`)."""
+    web = s.phones.web
+    assert web is not None  # refused in config otherwise (queues.model.web_phone_problems)
+    dtls = (f"dtls_cert_file={value(web.dtls_cert)}\ndtls_private_key={value(web.dtls_key)}\n"
+            if web.dtls_cert and web.dtls_key else "dtls_auto_generate_cert=yes\n")
+    return f"webrtc=yes\n{dtls}"
+
+
+def web_media(media: str) -> str:
+    """A softphone's media lines with the web phone's codecs."""
+    return media.replace("allow=ulaw,alaw\n", f"allow={WEB_CODECS}\n", 1)

@@ -1,0 +1,204 @@
+"""The desk page's WebRTC phone (issue 23), in real headless Chromium with a fake microphone
+saying FAKE_MIC_HZ: the agent signs in and opens the desk, the page registers the seat's phone
+over Asterisk's WebSocket (Asterisk's contacts show it, over ws) and, registered, logs the seat in
+to its queues; a sipp citizen's call rings the page with the ticket already shown, the agent
+answers in the page and both hear each other: the citizen's RTP carries the agent's tone, the
+page's getStats() counts the citizen's audio in and its own out; the agent keys a digit (Asterisk
+sees it) and mutes (the citizen stops hearing the agent) and unmutes. This module's seat becomes a web
+phone on the session's bed (config reloaded, as a deployment would), not a bed of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from ivr.ami.client import AmiClient
+from queues.agents import STATE_LABELS
+from tickets.store import TicketStore
+from testbed.bed import TestBed
+from testbed.browser import FAKE_MIC_HZ, Browser, start_chromium
+from testbed.calls import Phones, closed_ticket, for_caller, hang_up_all, only_seat, until
+from testbed.console import ConsoleSite
+from testbed.rtp import ToneLeg, goertzel_share
+from testbed.sipp import Key
+
+pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
+
+AGENT = "agent1003"
+JSSIP = Path(__file__).resolve().parents[2] / "console" / "static" / "jssip.min.js"
+CITIZEN_HZ = 600
+PHONES = "phones:\n  qualify: {every: 15, timeout: 3}\n"
+QUIET = 0.1
+HEARD = 0.5  # share of a second's energy at one frequency: the tone is there (testbed/rtp.py)
+
+STATS = """
+const done = arguments[arguments.length - 1];
+const pc = window.ivrDeskPhone && window.ivrDeskPhone.connection();
+if (!pc) { done(null); return; }
+pc.getStats().then(report => {
+  const out = {};
+  report.forEach(s => {
+    if (s.type === 'inbound-rtp' && s.kind === 'audio') { out.packetsReceived = s.packetsReceived; out.energy = s.totalAudioEnergy; }
+    if (s.type === 'outbound-rtp' && s.kind === 'audio') { out.packetsSent = s.packetsSent; }
+    if (s.type === 'codec') { (out.codecs = out.codecs || []).push(s.mimeType); }
+  });
+  done(out);
+});
+"""
+
+
+@pytest.fixture(scope="module")
+def web_seat(bed: TestBed, config_dir: Path) -> Iterator[None]:
+    """``AGENT``'s phone is the desk page's for this module, on the bed's own WebSocket port
+    (edited in the session's private config/, then Asterisk's files and the engine reloaded, as a
+    deployment does); a sipp's again afterwards, the seat logged in as the session expects."""
+    assert bed.state and bed.state.http_port
+    assert JSSIP.is_file(), f"{JSSIP} is not built: ./run's setup builds it (by hand: cd console && npm ci " \
+        "--ignore-scripts && npm run build)"
+    if not bed.state.engine_pid:  # as the ``engine`` fixture: a previous module may have stopped it
+        bed.start_engine()
+    path = config_dir / "queues.yaml"
+    original = path.read_text(encoding="utf-8")
+    seat = next(line for line in original.splitlines() if line.strip().startswith(f"{AGENT}:"))
+    port = bed.state.http_port
+    assert seat.rstrip().endswith("}") and PHONES in original
+    path.write_text(original.replace(seat, seat.rstrip()[:-1] + ", phone: web}").replace(
+        PHONES, PHONES + f'  web: {{listen: "127.0.0.1:{port}", url: "ws://127.0.0.1:{port}/ws"}}\n'), encoding="utf-8")
+    try:
+        asyncio.run(reload_all(bed))
+        yield
+    finally:
+        path.write_text(original, encoding="utf-8")
+        asyncio.run(reload_all(bed))
+        asyncio.run(bed.log_in_agents([AGENT]))
+
+
+async def reload_all(bed: TestBed) -> None:
+    """Asterisk's files rendered and reloaded, then the engine's config (SIGHUP, as ``ivr reload``)."""
+    assert bed.state and bed.state.engine_pid
+    await bed.apply_config()
+    log = bed.engine_log()
+    before = log.read_text(encoding="utf-8", errors="replace").count("reloaded config:")
+    os.kill(bed.state.engine_pid, signal.SIGHUP)
+    await until(lambda: log.read_text(encoding="utf-8", errors="replace").count("reloaded config:") > before, 20)
+
+
+async def stats(browser: Browser) -> dict[str, Any]:
+    return dict(await asyncio.to_thread(browser.driver.execute_async_script, STATS) or {})
+
+
+async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_ticket_answers_and_talks(
+    engine: TestBed, browser: Browser, console: ConsoleSite, phones: Phones, ami: AmiClient, tickets: TicketStore,
+    web_seat: None,
+) -> None:
+    assert engine.state
+    ws = f"ws://127.0.0.1:{engine.state.http_port}/ws"
+    browser.sign_in(console.account("agent", AGENT))
+    assert browser.fetch(f"/desk/{AGENT}/seat", "POST", {"action": "logout"})["status"] == 200
+    page = await fetch_page(browser, f"/desk/{AGENT}")
+    assert f"connect-src 'self' {ws}" in page["csp"] and engine.state.agent_secrets[AGENT] not in page["text"]
+    browser.open(f"/desk/{AGENT}")
+    await asyncio.to_thread(browser.wait_for, '#phone[data-state="registered"]', 20)
+    assert browser.fetch("/desk/agent1001/phone", "POST")["status"] == 403  # another seat's account
+    contacts = await ami.command(f"pjsip show aor {AGENT}")
+    assert f"{AGENT}/sip:" in contacts and "transport=ws" in contacts and " Avail " in contacts, contacts
+    await asyncio.to_thread(browser.wait_text, "#desk-message", "已签入", 10)  # registered, then logged in
+
+    async with only_seat(engine, ami, AGENT):
+        citizen = await ToneLeg("citizen", CITIZEN_HZ, phones.free_port()).start()
+        try:
+            caller = phones.next_caller()
+            connected = ami.wait_for("AgentConnect", for_caller(caller))
+            sipp, _ = await phones.call("12345", [Key("0", 1500)], hold_ms=45_000, caller=caller,
+                                        announce_media=citizen.port)
+            await asyncio.to_thread(browser.wait_for, '#phone[data-state="ringing"]', 30)
+            assert browser.find('#call[data-state="offered"]') and browser.text("#stub-number").startswith("工单 ")
+            browser.find("#phone-answer").click()
+            linkedid = str((await asyncio.wait_for(connected, 15))["Linkedid"])
+            await asyncio.to_thread(browser.wait_for, '#phone[data-state="talking"]', 10)
+            await asyncio.to_thread(browser.wait_for, f'#call[data-state="connected"][data-linkedid="{linkedid}"]', 10)
+
+            assert await citizen.level(FAKE_MIC_HZ, citizen.mark(), 1.0) > HEARD  # the agent's voice reached the citizen
+            first = await until(lambda: _flowing(browser), 10)
+            assert first["packetsSent"] > 0 and first["packetsReceived"] > 0, first
+            later = await until(lambda: _more(browser, first), 10)
+            assert later["energy"] > first["energy"], (first, later)  # the citizen's tone, heard in the page
+
+            keyed = ami.wait_for("DTMFEnd", lambda e: e.get("Digit") == "5" and
+                                 str(e.get("Channel", "")).startswith(f"PJSIP/{AGENT}-"))
+            browser.find('#phone-keys button[data-key="5"]').click()
+            await asyncio.wait_for(keyed, 10)  # the agent's key reached Asterisk (RFC 4733)
+            browser.find("#phone-mute").click()
+            await until(lambda: hears(citizen, below=QUIET), 10)  # muted: the citizen no longer hears the agent
+            browser.find("#phone-mute").click()
+            await until(lambda: hears(citizen, above=HEARD), 10)
+
+            hung_up = ami.wait_for("AgentComplete", for_caller(caller))
+            browser.find("#phone-hangup").click()
+            assert (await asyncio.wait_for(hung_up, 10))["Reason"] == "agent"  # the page ended the agent's leg
+            await asyncio.to_thread(browser.wait_for, '#phone[data-state="registered"]', 10)
+            await hang_up_all(ami)  # the citizen, in the survey by now, need not wait for it to end
+            await sipp.wait(20)
+            ticket = await closed_ticket(tickets, caller, timeout=20)
+            assert ticket.linkedid == linkedid and ticket.agent == AGENT and ticket.disposition == "answered"
+        finally:
+            citizen.close()
+
+
+@pytest.fixture
+def refusing(console: ConsoleSite, tmp_path: Path) -> Iterator[Browser]:
+    """A Chromium of its own whose microphone is refused (the session's grants it)."""
+    (tmp_path / "refusing").mkdir()
+    refuser = Browser(start_chromium(tmp_path / "refusing", microphone=False))
+    try:
+        yield refuser.at(console.url)
+    finally:
+        refuser.quit()
+
+
+async def test_with_the_microphone_refused_the_page_says_so_and_the_seat_is_not_logged_in(
+    engine: TestBed, refusing: Browser, browser: Browser, console: ConsoleSite, ami: AmiClient, web_seat: None,
+) -> None:
+    refusing.sign_in(console.account("agent", AGENT))
+    assert refusing.fetch(f"/desk/{AGENT}/seat", "POST", {"action": "logout"})["status"] == 200
+    refusing.open(f"/desk/{AGENT}")
+    await asyncio.to_thread(refusing.wait_text, "#phone-error", "无法使用麦克风", 10)
+    assert refusing.find("#phone").get_attribute("data-state") == "offline"
+    await asyncio.to_thread(refusing.wait_text, "#seat-state", STATE_LABELS["logged_out"], 10)
+    assert "transport=ws" not in await ami.command(f"pjsip show aor {AGENT}")  # never registered
+    browser.sign_in(console.account("supervisor"))
+    assert browser.fetch(f"/desk/{AGENT}/phone", "POST")["status"] == 403  # watches the desk: no account
+
+
+async def hears(leg: ToneLeg, *, above: float = 0.0, below: float = 1.0) -> bool:
+    """Whether the agent's tone, in the next half second ``leg`` receives, is above or below a
+    share; no audio within a second counts as silence (a muted browser may send no RTP at all)."""
+    since = leg.mark()
+    try:
+        level = goertzel_share(await leg.heard(since, 0.5, timeout=1.0), FAKE_MIC_HZ)
+    except AssertionError:
+        level = 0.0
+    return above < level < below
+
+
+async def fetch_page(browser: Browser, path: str) -> dict[str, str]:
+    """A page as the browser gets it: its text and its Content-Security-Policy."""
+    return dict(await asyncio.to_thread(browser.driver.execute_async_script, """
+        const [path, done] = arguments;
+        fetch(path).then(async r => done({csp: r.headers.get('Content-Security-Policy'), text: await r.text()}));
+    """, path))
+
+
+async def _flowing(browser: Browser) -> dict[str, Any] | None:
+    s = await stats(browser)
+    return s if s.get("packetsSent") and s.get("packetsReceived") else None
+
+
+async def _more(browser: Browser, first: dict[str, Any]) -> dict[str, Any] | None:
+    s = await stats(browser)
+    return s if s.get("packetsReceived", 0) > first["packetsReceived"] + 25 else None
