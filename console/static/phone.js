@@ -20,6 +20,7 @@
   var hangupButton = document.getElementById("phone-hangup");
   var muteButton = document.getElementById("phone-mute");
   var keys = document.getElementById("phone-keys");
+  var transfer = document.getElementById("phone-transfer");
   var STATES = { starting: "正在启动…", registering: "正在注册…", registered: "已注册，等待来电",
     ringing: "来电振铃", talking: "通话中", offline: "未注册" };
   var microphone = null, ua = null, session = null, loggedIn = false;
@@ -29,8 +30,9 @@
     document.getElementById("phone-state").textContent = STATES[state];
     answerButton.hidden = state !== "ringing";
     hangupButton.hidden = state !== "ringing" && state !== "talking";
-    muteButton.hidden = keys.hidden = state !== "talking";
+    muteButton.hidden = keys.hidden = transfer.hidden = state !== "talking";
     if (state !== "talking") { showMuted(false); }
+    if (state === "ringing") { note(""); }
   }
   function showMuted(muted) {
     muteButton.dataset.muted = String(muted);
@@ -39,6 +41,12 @@
   function fail(message) {
     var p = document.getElementById("phone-error");
     p.hidden = !message;
+    p.textContent = message || "";
+  }
+  function note(message, ok) {  // what the panel's own actions (转接) answered
+    var p = document.getElementById("phone-note");
+    p.hidden = !message;
+    p.className = ok ? "ok" : "alert";
     p.textContent = message || "";
   }
   function idle() {
@@ -111,6 +119,21 @@
   keys.addEventListener("click", function (e) {  // RFC 4733 in the RTP, as the seat's endpoint expects
     var key = e.target.dataset && e.target.dataset.key;
     if (session && key) { session.sendDTMF(key, { transportType: "RFC2833" }); }
+  });
+  // 转接 / 咨询转接: the desk's own transfer (the engine moves the agent's channel in Asterisk, to a
+  // target of the plan only); the page dials nothing itself. Attended: the agent talks to the target
+  // on this same call and 挂断 completes the transfer (Asterisk's atxfer, as the softphone's *2).
+  transfer.addEventListener("click", function (e) {
+    var attended = e.target.dataset && e.target.dataset.attended;
+    if (!session || !attended) { return; }
+    var buttons = transfer.querySelectorAll("button");
+    buttons.forEach(function (b) { b.disabled = true; });  // one click, one transfer
+    var data = new URLSearchParams({ target: document.getElementById("phone-transfer-target").value, attended: attended });
+    fetch(transfer.dataset.action, { method: "POST", body: data, credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf, "Accept": "application/json" } })
+      .then(function (r) { return r.json(); })
+      .then(function (reply) { note(reply.message, reply.ok); }, function () { note("转接失败：网络错误", false); })
+      .then(function () { buttons.forEach(function (b) { b.disabled = false; }); });
   });
   // for diagnostics and the browser test: the call's RTCPeerConnection (its getStats())
   window.ivrDeskPhone = { connection: function () { return session ? session.connection : null; } };

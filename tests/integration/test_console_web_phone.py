@@ -4,7 +4,10 @@ over Asterisk's WebSocket (Asterisk's contacts show it, over ws) and, registered
 to its queues; a sipp citizen's call rings the page with the ticket already shown, the agent
 answers in the page and both hear each other: the citizen's RTP carries the agent's tone, the
 page's getStats() counts the citizen's audio in and its own out; the agent keys a digit (Asterisk
-sees it) and mutes (the citizen stops hearing the agent) and unmutes. This module's seat becomes a web
+sees it) and mutes (the citizen stops hearing the agent) and unmutes; then, from the panel, it
+consults 12360 (咨询转接: the customs gateway rings and answers while the citizen waits) and 挂断
+completes the transfer: customs has the citizen and the ticket records the agent and the
+transfer. This module's seat becomes a web
 phone on the session's bed (config reloaded, as a deployment would), not a bed of its own."""
 
 from __future__ import annotations
@@ -113,6 +116,8 @@ async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_tic
         citizen = await ToneLeg("citizen", CITIZEN_HZ, phones.free_port()).start()
         try:
             caller = phones.next_caller()
+            # the consultation shows the citizen's number, or (a race with the agent's bridge) 12345
+            customs = await phones.subcenter("customs", caller, also=("12345", "transfer"))
             connected = ami.wait_for("AgentConnect", for_caller(caller))
             sipp, _ = await phones.call("12345", [Key("0", 1500)], hold_ms=45_000, caller=caller,
                                         announce_media=citizen.port)
@@ -138,14 +143,27 @@ async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_tic
             browser.find("#phone-mute").click()
             await until(lambda: hears(citizen, above=HEARD), 10)
 
-            hung_up = ami.wait_for("AgentComplete", for_caller(caller))
-            browser.find("#phone-hangup").click()
-            assert (await asyncio.wait_for(hung_up, 10))["Reason"] == "agent"  # the page ended the agent's leg
+            assert browser.find("#phone-transfer").is_displayed()  # the plan's targets, as the desk's 转接
+            browser.find('#phone-transfer-target option[value="12360"]').click()
+            consulted = ami.wait_for("DialEnd", lambda e: e.get("DialStatus") == "ANSWER" and
+                                     str(e.get("DestChannel", "")).startswith("PJSIP/customs-"))
+            browser.find("#phone-attended").click()
+            await asyncio.to_thread(browser.wait_text, "#phone-note", "正在咨询 12360", 10)
+            await until(lambda: hears(citizen, below=QUIET), 10)  # consulting: the citizen no longer hears the agent
+            await asyncio.wait_for(consulted, 30)  # customs answered the agent's consultation
+            transferred = ami.wait_for("AttendedTransfer", lambda e: e.get("TransfereeCallerIDNum") == caller)
+            browser.find("#phone-hangup").click()  # 挂断 completes the attended transfer
+            assert (await asyncio.wait_for(transferred, 10))["Result"] == "Success"
             await asyncio.to_thread(browser.wait_for, '#phone[data-state="registered"]', 10)
-            await hang_up_all(ami)  # the citizen, in the survey by now, need not wait for it to end
+            await hang_up_all(ami)  # the citizen, talking to customs, need not wait for its hold to end
+            assert await customs.wait(20) == 0, customs.output()  # the customs gateway took the call
             await sipp.wait(20)
             ticket = await closed_ticket(tickets, caller, timeout=20)
-            assert ticket.linkedid == linkedid and ticket.agent == AGENT and ticket.disposition == "answered"
+            assert ticket.linkedid == linkedid and ticket.agent == AGENT and ticket.disposition == "transferred"
+            attended = next(t for t in ticket.transfers if t.kind == "attended")
+            consult = next(t for t in ticket.transfers if t.kind == "subcenter")
+            assert (attended.number, attended.result) == ("12360", "Success")
+            assert (consult.number, consult.target, consult.result) == ("12360", "customs", "ANSWER")
         finally:
             citizen.close()
 
