@@ -19,24 +19,43 @@
   var answerButton = document.getElementById("phone-answer");
   var hangupButton = document.getElementById("phone-hangup");
   var muteButton = document.getElementById("phone-mute");
+  var holdButton = document.getElementById("phone-hold");
+  var timer = document.getElementById("phone-timer");
   var keys = document.getElementById("phone-keys");
   var transfer = document.getElementById("phone-transfer");
   var STATES = { starting: "正在启动…", registering: "正在注册…", registered: "已注册，等待来电",
     ringing: "来电振铃", talking: "通话中", offline: "未注册" };
-  var microphone = null, ua = null, session = null, loggedIn = false;
+  var microphone = null, ua = null, session = null, loggedIn = false, ticking = null;
 
   function show(state) {
     panel.dataset.state = state;
     document.getElementById("phone-state").textContent = STATES[state];
     answerButton.hidden = state !== "ringing";
     hangupButton.hidden = state !== "ringing" && state !== "talking";
-    muteButton.hidden = keys.hidden = transfer.hidden = state !== "talking";
-    if (state !== "talking") { showMuted(false); }
+    muteButton.hidden = holdButton.hidden = keys.hidden = transfer.hidden = state !== "talking";
+    if (state !== "talking") { showMuted(false); showHeld(false); }
+    clock(state === "talking");
     if (state === "ringing") { note(""); }
   }
   function showMuted(muted) {
     muteButton.dataset.muted = String(muted);
     muteButton.textContent = muted ? "取消静音" : "静音";
+  }
+  function showHeld(held) {
+    holdButton.dataset.held = String(held);
+    holdButton.textContent = held ? "恢复通话" : "保持";
+  }
+  function clock(running) {  // the call timer: from the answer, while talking (the agent's own clock)
+    if (!running) { clearInterval(ticking); ticking = null; timer.hidden = true; return; }
+    if (ticking) { return; }
+    var since = Date.now();
+    var tick = function () {
+      var s = Math.floor((Date.now() - since) / 1000), h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60;
+      timer.textContent = (h ? h + ":" : "") + String(m).padStart(2, "0") + ":" + String(s % 60).padStart(2, "0");
+    };
+    tick();
+    timer.hidden = false;
+    ticking = setInterval(tick, 1000);
   }
   function fail(message) {
     var p = document.getElementById("phone-error");
@@ -84,6 +103,8 @@
       e.peerconnection.addEventListener("track", function (t) { audio.srcObject = t.streams[0]; });
     });
     s.on("confirmed", function () { show("talking"); });
+    s.on("hold", function (e) { if (e.originator === "local") { showHeld(true); } });
+    s.on("unhold", function (e) { if (e.originator === "local") { showHeld(false); } });
     s.on("ended", idle);
     s.on("failed", function (e) {
       if (e.cause !== JsSIP.C.causes.CANCELED && e.cause !== JsSIP.C.causes.REJECTED) { fail("通话失败：" + e.cause); }
@@ -115,6 +136,11 @@
     var muted = muteButton.dataset.muted !== "true";
     if (muted) { session.mute({ audio: true }); } else { session.unmute({ audio: true }); }
     showMuted(muted);
+  });
+  // 保持: a re-INVITE (sendonly) from JsSIP; Asterisk plays music on hold to the citizen until 恢复通话
+  holdButton.addEventListener("click", function () {
+    if (!session) { return; }
+    if (holdButton.dataset.held === "true") { session.unhold(); } else { session.hold(); }
   });
   keys.addEventListener("click", function (e) {  // RFC 4733 in the RTP, as the seat's endpoint expects
     var key = e.target.dataset && e.target.dataset.key;

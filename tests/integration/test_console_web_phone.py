@@ -4,7 +4,8 @@ over Asterisk's WebSocket (Asterisk's contacts show it, over ws) and, registered
 to its queues; a sipp citizen's call rings the page with the ticket already shown, the agent
 answers in the page and both hear each other: the citizen's RTP carries the agent's tone, the
 page's getStats() counts the citizen's audio in and its own out; the agent keys a digit (Asterisk
-sees it) and mutes (the citizen stops hearing the agent) and unmutes; then, from the panel, it
+sees it), mutes (the citizen stops hearing the agent) and unmutes, holds (a re-INVITE: Asterisk's
+Hold, the citizen stops hearing the agent) and resumes, the call timer running; then, from the panel, it
 consults 12360 (咨询转接: the customs gateway rings and answers while the citizen waits) and 挂断
 completes the transfer: customs has the citizen and the ticket records the agent and the
 transfer. This module's seat becomes a web
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 from pathlib import Path
 from typing import Any, Iterator
@@ -134,14 +136,24 @@ async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_tic
             later = await until(lambda: _more(browser, first), 10)
             assert later["energy"] > first["energy"], (first, later)  # the citizen's tone, heard in the page
 
-            keyed = ami.wait_for("DTMFEnd", lambda e: e.get("Digit") == "5" and
-                                 str(e.get("Channel", "")).startswith(f"PJSIP/{AGENT}-"))
+            keyed = ami.wait_for("DTMFEnd", lambda e: e.get("Digit") == "5" and of_agent(e))
             browser.find('#phone-keys button[data-key="5"]').click()
             await asyncio.wait_for(keyed, 10)  # the agent's key reached Asterisk (RFC 4733)
             browser.find("#phone-mute").click()
             await until(lambda: hears(citizen, below=QUIET), 10)  # muted: the citizen no longer hears the agent
             browser.find("#phone-mute").click()
             await until(lambda: hears(citizen, above=HEARD), 10)
+            talked = browser.text("#phone-timer")
+
+            held, resumed = ami.wait_for("Hold", of_agent), ami.wait_for("Unhold", of_agent)
+            browser.find("#phone-hold").click()  # a re-INVITE: Asterisk holds the agent, music to the citizen
+            await asyncio.wait_for(held, 10)
+            await until(lambda: hears(citizen, below=QUIET), 10)  # held: the agent's voice no longer reaches the citizen
+            assert browser.text("#phone-hold") == "恢复通话"
+            browser.find("#phone-hold").click()
+            await asyncio.wait_for(resumed, 10)
+            await until(lambda: hears(citizen, above=HEARD), 10)  # resumed: the agent is heard again
+            assert re.fullmatch(r"\d\d:\d\d", talked) and browser.text("#phone-timer") > talked  # the call timer runs
 
             assert browser.find("#phone-transfer").is_displayed()  # the plan's targets, as the desk's 转接
             browser.find('#phone-transfer-target option[value="12360"]').click()
@@ -191,6 +203,11 @@ async def test_with_the_microphone_refused_the_page_says_so_and_the_seat_is_not_
     assert "transport=ws" not in await ami.command(f"pjsip show aor {AGENT}")  # never registered
     browser.sign_in(console.account("supervisor"))
     assert browser.fetch(f"/desk/{AGENT}/phone", "POST")["status"] == 403  # watches the desk: no account
+
+
+def of_agent(event: dict[str, str]) -> bool:
+    """An AMI event of the web seat's own channel."""
+    return str(event.get("Channel", "")).startswith(f"PJSIP/{AGENT}-")
 
 
 async def hears(leg: ToneLeg, *, above: float = 0.0, below: float = 1.0) -> bool:
