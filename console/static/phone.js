@@ -21,6 +21,8 @@
   var muteButton = document.getElementById("phone-mute");
   var holdButton = document.getElementById("phone-hold");
   var timer = document.getElementById("phone-timer");
+  var micSelect = document.getElementById("phone-mic");
+  var MIC_KEY = "ivr.phone.microphone";  // the agent's choice, in this browser's localStorage
   var keys = document.getElementById("phone-keys");
   var transfer = document.getElementById("phone-transfer");
   var STATES = { starting: "正在启动…", registering: "正在注册…", registered: "已注册，等待来电",
@@ -56,6 +58,38 @@
     tick();
     timer.hidden = false;
     ticking = setInterval(tick, 1000);
+  }
+  function savedMicrophone() {
+    try { return localStorage.getItem(MIC_KEY) || ""; } catch (e) { return ""; }
+  }
+  function listMicrophones() {  // labels are only given once the page may use a microphone
+    return navigator.mediaDevices.enumerateDevices().then(function (devices) {
+      var inputs = devices.filter(function (d) { return d.kind === "audioinput"; });
+      micSelect.replaceChildren.apply(micSelect, inputs.map(function (d, i) {
+        var option = document.createElement("option");
+        option.value = d.deviceId;
+        option.textContent = d.label || "麦克风 " + (i + 1);
+        return option;
+      }));
+      var track = microphone && microphone.getAudioTracks()[0];
+      var want = savedMicrophone();
+      micSelect.value = inputs.some(function (d) { return d.deviceId === want; }) ? want :
+        (track && track.getSettings().deviceId) || "";
+      document.getElementById("phone-mic-choice").hidden = inputs.length < 2;
+    }, function () {});
+  }
+  // The chosen microphone for the call being answered: captured anew when the choice changed.
+  function microphoneForCall() {
+    var want = micSelect.value, track = microphone.getAudioTracks()[0];
+    if (!want || (track && track.getSettings().deviceId === want)) { return Promise.resolve(microphone); }
+    return navigator.mediaDevices.getUserMedia({ audio: { deviceId: { exact: want } }, video: false }).then(function (stream) {
+      microphone.getTracks().forEach(function (t) { t.stop(); });
+      microphone = stream;
+      return stream;
+    }, function () {
+      fail("无法使用所选麦克风，本次通话使用原麦克风。");
+      return microphone;
+    });
   }
   function fail(message) {
     var p = document.getElementById("phone-error");
@@ -126,9 +160,11 @@
     ua.start();
   }
   answerButton.addEventListener("click", function () {
-    if (session) {
-      session.answer({ mediaStream: microphone, pcConfig: { iceServers: [] } });
-    }
+    if (!session) { return; }
+    var ringing = session;
+    microphoneForCall().then(function (stream) {
+      if (session === ringing && !ringing.isEnded()) { ringing.answer({ mediaStream: stream, pcConfig: { iceServers: [] } }); }
+    });
   });
   hangupButton.addEventListener("click", function () { if (session) { session.terminate(); } });
   muteButton.addEventListener("click", function () {  // the microphone's track off: the caller hears silence
@@ -164,8 +200,14 @@
   // for diagnostics and the browser test: the call's RTCPeerConnection (its getStats())
   window.ivrDeskPhone = { connection: function () { return session ? session.connection : null; } };
 
-  navigator.mediaDevices.getUserMedia({ audio: true, video: false }).then(function (stream) {
+  micSelect.addEventListener("change", function () {  // kept for the next call, and the next visit
+    try { localStorage.setItem(MIC_KEY, micSelect.value); } catch (e) { /* storage off: this page only */ }
+  });
+  navigator.mediaDevices.addEventListener("devicechange", listMicrophones);
+  var saved = savedMicrophone();
+  navigator.mediaDevices.getUserMedia({ audio: saved ? { deviceId: saved } : true, video: false }).then(function (stream) {
     microphone = stream;
+    listMicrophones();
     return fetch(panel.dataset.account, { method: "POST", credentials: "same-origin",
       headers: { "X-CSRF-Token": csrf, "Accept": "application/json" } })
       .then(function (r) { return r.json(); })

@@ -3,7 +3,8 @@ saying FAKE_MIC_HZ: the agent signs in and opens the desk, the page registers th
 over Asterisk's WebSocket (Asterisk's contacts show it, over ws) and, registered, logs the seat in
 to its queues; a sipp citizen's call rings the page with the ticket already shown, the agent
 answers in the page and both hear each other: the citizen's RTP carries the agent's tone, the
-page's getStats() counts the citizen's audio in and its own out; the agent keys a digit (Asterisk
+page's getStats() counts the citizen's audio in and its own out (on the microphone the agent chose
+before the call, kept in localStorage); the agent keys a digit (Asterisk
 sees it), mutes (the citizen stops hearing the agent) and unmutes, holds (a re-INVITE: Asterisk's
 Hold, the citizen stops hearing the agent) and resumes, the call timer running; then, from the panel, it
 consults 12360 (咨询转接: the customs gateway rings and answers while the citizen waits) and 挂断
@@ -41,6 +42,8 @@ PHONES = "phones:\n  qualify: {every: 15, timeout: 3}\n"
 QUIET = 0.1
 HEARD = 0.5  # share of a second's energy at one frequency: the tone is there (testbed/rtp.py)
 
+FAKE_MIC_2 = "Fake Audio Input 2"
+SENDING = "return window.ivrDeskPhone.connection().getSenders().map(s => s.track && s.track.label).join()"
 STATS = """
 const done = arguments[arguments.length - 1];
 const pc = window.ivrDeskPhone && window.ivrDeskPhone.connection();
@@ -113,6 +116,11 @@ async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_tic
     contacts = await ami.command(f"pjsip show aor {AGENT}")
     assert f"{AGENT}/sip:" in contacts and "transport=ws" in contacts and " Avail " in contacts, contacts
     await asyncio.to_thread(browser.wait_text, "#desk-message", "已签入", 10)  # registered, then logged in
+    # the microphone for the next call: Chromium's fake devices are three (default, 1, 2)
+    await asyncio.to_thread(browser.wait_for, "#phone-mic-choice:not([hidden])", 10)
+    browser.find(f'#phone-mic option:nth-child({len(browser.driver.find_elements("css selector", "#phone-mic option"))})').click()
+    chosen, label = browser.find("#phone-mic").get_attribute("value"), browser.text("#phone-mic option:checked")
+    assert label == FAKE_MIC_2 and browser.driver.execute_script("return localStorage.getItem('ivr.phone.microphone')") == chosen
 
     async with only_seat(engine, ami, AGENT):
         citizen = await ToneLeg("citizen", CITIZEN_HZ, phones.free_port()).start()
@@ -128,6 +136,7 @@ async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_tic
             browser.find("#phone-answer").click()
             linkedid = str((await asyncio.wait_for(connected, 15))["Linkedid"])
             await asyncio.to_thread(browser.wait_for, '#phone[data-state="talking"]', 10)
+            assert browser.driver.execute_script(SENDING) == FAKE_MIC_2  # the call took the chosen microphone
             await asyncio.to_thread(browser.wait_for, f'#call[data-state="connected"][data-linkedid="{linkedid}"]', 10)
 
             assert await citizen.level(FAKE_MIC_HZ, citizen.mark(), 1.0) > HEARD  # the agent's voice reached the citizen
