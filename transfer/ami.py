@@ -73,14 +73,16 @@ async def call_node(call: str, settings: Settings, tickets: "TicketStore") -> st
 
 
 async def transfer_call(call: str, target: str, *, settings: Settings, ami: AmiClient | None = None,
-                        tickets: "TicketStore | None" = None, three_party: bool = False,
+                        tickets: "TicketStore | None" = None, three_party: bool = False, attended: bool = False,
                         calendar: "HolidayCalendar | None" = None) -> TransferResult:
     """Hand the call ``call`` (a linkedid, a ticket number, or the agent talking on it) to
     ``target`` (``12360``, ``customs``, ``110``, a platform's name).
 
     Talking to an agent: the agent's channel is blind-transferred (the agent is free at once);
     otherwise the caller's channel is redirected. ``three_party``: caller and agent stay and the
-    target joins them (a ConfBridge). Returns once Asterisk accepted the move; the outcome (did
+    target joins them (a ConfBridge). ``attended``: the agent consults the target first (AMI
+    ``Atxfer``: the features' atxfer, as the softphone's ``*2``, the caller on music on hold) and
+    completes by hanging up; a target that does not answer brings the agent back. Returns once Asterisk accepted the move; the outcome (did
     the target answer) arrives on the ticket. ``ami``: a connected client of the transfer user
     on the node that holds the call (:func:`call_node`; one is opened and closed here when
     None); ``tickets``: where ticket numbers are looked up
@@ -106,7 +108,7 @@ async def transfer_call(call: str, target: str, *, settings: Settings, ami: AmiC
             listing = await client.action({"Action": "Status"}, as_list=True)
             legs = [Leg.from_event(e) for e in listing if e.get("Event") == "Status"]
             linkedid, of_call = find_call(legs, linkedid, settings.agents)
-            move = plan_move(linkedid, of_call, settings.agents, three_party=three_party)
+            move = plan_move(linkedid, of_call, settings.agents, three_party=three_party, attended=attended)
             number = await _ticket_number(tickets, linkedid)
             caller = next(leg.channel for leg in of_call if leg.uniqueid == linkedid)
             # the ticket number travels in the SIP header of the transfer ([ivr-transfer-headers])
@@ -124,6 +126,8 @@ def _action(method: str, channel: str, extra: str, extension: str) -> dict[str, 
     """The AMI action of a move (transfer.control.Move)."""
     if method == "blind":
         return {"Action": "BlindTransfer", "Channel": channel, "Context": TRANSFERS_CONTEXT, "Exten": extension}
+    if method == "attended":  # Asterisk keys the atxfer feature code and the target on the agent's channel
+        return {"Action": "Atxfer", "Channel": channel, "Context": TRANSFERS_CONTEXT, "Exten": extension}
     if method == "redirect":
         return {"Action": "Redirect", "Channel": channel, "Context": TRANSFERS_CONTEXT, "Exten": extension,
                 "Priority": "1"}

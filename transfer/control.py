@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # annotations only: the domain takes the settings it is given
     from ivr.config import Settings
 
 TargetKind = Literal["subcenter", "emergency", "platform"]
-Method = Literal["blind", "redirect", "bridge"]
+Method = Literal["blind", "attended", "redirect", "bridge"]
 # The dialplan contexts the targets are rendered into (asterisk-conf/extensions.conf).
 TRANSFERS_CONTEXT = "ivr-transfers"  # the engine's blind transfers and redirects
 BRIDGE_CONTEXT = "ivr-bridge"  # three-party bridges (三方通话) with an emergency line
@@ -103,7 +103,9 @@ class Leg:
 @dataclass(frozen=True)
 class Move:
     """How the call moves: ``blind``: the agent's channel is blind-transferred (the caller leaves
-    the agent, app_queue counts the talk as ended by a transfer); ``redirect``: the caller's own
+    the agent, app_queue counts the talk as ended by a transfer); ``attended``: the agent's
+    channel starts the features' atxfer (the agent consults the target while the caller hears
+    music, and completes by hanging up, as with the softphone's ``*2``); ``redirect``: the caller's own
     channel is sent on (a call not talking to an agent); ``bridge``: caller and agent go into a
     three-party bridge together (``extra`` is the agent's channel)."""
 
@@ -129,8 +131,11 @@ def find_call(legs: Iterable[Leg], call: str, agents: Iterable[str]) -> tuple[st
     return call, of_call
 
 
-def plan_move(linkedid: str, legs: list[Leg], agents: Iterable[str], *, three_party: bool = False) -> Move:
+def plan_move(linkedid: str, legs: list[Leg], agents: Iterable[str], *, three_party: bool = False,
+              attended: bool = False) -> Move:
     """Which channel the AMI action moves (see :class:`Move`)."""
+    if three_party and attended:
+        raise TransferError("a transfer is either attended or three-party, not both")
     caller = next((leg for leg in legs if leg.uniqueid == linkedid), None)
     if caller is None:
         raise TransferError(f"the caller of call {linkedid} has hung up")
@@ -140,6 +145,10 @@ def plan_move(linkedid: str, legs: list[Leg], agents: Iterable[str], *, three_pa
         if agent is None:
             raise TransferError(f"call {linkedid} is not talking to an agent: a three-party bridge needs one")
         return Move("bridge", caller.channel, linkedid, extra=agent.channel, agent=agent.endpoint)
+    if attended:
+        if agent is None:
+            raise TransferError(f"call {linkedid} is not talking to an agent: an attended transfer needs one")
+        return Move("attended", agent.channel, linkedid, agent=agent.endpoint)
     if agent is not None:
         return Move("blind", agent.channel, linkedid, agent=agent.endpoint)
     return Move("redirect", caller.channel, linkedid)
@@ -158,7 +167,7 @@ class TransferResult:
     number: str
     trunk: str
     method: Method
-    agent: str = ""  # the agent who had the call (blind, bridge)
+    agent: str = ""  # the agent who had the call (blind, attended, bridge)
 
     @property
     def three_party(self) -> bool:

@@ -26,12 +26,14 @@ class DeskTransfers:
         self._clients: dict[str, AmiClient] = {}  # node ("" without a cluster) → its transfer client
         self._lock = asyncio.Lock()
 
-    async def transfer(self, agent: str, target: str, *, three_party: bool = False) -> TransferResult:
+    async def transfer(self, agent: str, target: str, *, three_party: bool = False,
+                       attended: bool = False) -> TransferResult:
         """Hand the call ``agent`` is talking on to ``target``; TransferError says why not."""
         settings = self._settings()
         node = await call_node(agent, settings, self._tickets)
         return await transfer_call(agent, target, settings=settings, ami=await self._connected(settings, node),
-                                   tickets=self._tickets, three_party=three_party, calendar=self._calendar())
+                                   tickets=self._tickets, three_party=three_party, attended=attended,
+                                   calendar=self._calendar())
 
     async def _connected(self, settings: Settings, node: str) -> AmiClient:
         async with self._lock:  # two clicks at once share one login

@@ -19,26 +19,87 @@
   var answerButton = document.getElementById("phone-answer");
   var hangupButton = document.getElementById("phone-hangup");
   var muteButton = document.getElementById("phone-mute");
+  var holdButton = document.getElementById("phone-hold");
+  var timer = document.getElementById("phone-timer");
+  var micSelect = document.getElementById("phone-mic");
+  var MIC_KEY = "ivr.phone.microphone";  // the agent's choice, in this browser's localStorage
   var keys = document.getElementById("phone-keys");
+  var transfer = document.getElementById("phone-transfer");
   var STATES = { starting: "正在启动…", registering: "正在注册…", registered: "已注册，等待来电",
     ringing: "来电振铃", talking: "通话中", offline: "未注册" };
-  var microphone = null, ua = null, session = null, loggedIn = false;
+  var microphone = null, ua = null, session = null, loggedIn = false, ticking = null;
 
   function show(state) {
     panel.dataset.state = state;
     document.getElementById("phone-state").textContent = STATES[state];
     answerButton.hidden = state !== "ringing";
     hangupButton.hidden = state !== "ringing" && state !== "talking";
-    muteButton.hidden = keys.hidden = state !== "talking";
-    if (state !== "talking") { showMuted(false); }
+    muteButton.hidden = holdButton.hidden = keys.hidden = transfer.hidden = state !== "talking";
+    if (state !== "talking") { showMuted(false); showHeld(false); }
+    clock(state === "talking");
+    if (state === "ringing") { note(""); }
   }
   function showMuted(muted) {
     muteButton.dataset.muted = String(muted);
     muteButton.textContent = muted ? "取消静音" : "静音";
   }
+  function showHeld(held) {
+    holdButton.dataset.held = String(held);
+    holdButton.textContent = held ? "恢复通话" : "保持";
+  }
+  function clock(running) {  // the call timer: from the answer, while talking (the agent's own clock)
+    if (!running) { clearInterval(ticking); ticking = null; timer.hidden = true; return; }
+    if (ticking) { return; }
+    var since = Date.now();
+    var tick = function () {
+      var s = Math.floor((Date.now() - since) / 1000), h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60;
+      timer.textContent = (h ? h + ":" : "") + String(m).padStart(2, "0") + ":" + String(s % 60).padStart(2, "0");
+    };
+    tick();
+    timer.hidden = false;
+    ticking = setInterval(tick, 1000);
+  }
+  function savedMicrophone() {
+    try { return localStorage.getItem(MIC_KEY) || ""; } catch (e) { return ""; }
+  }
+  function listMicrophones() {  // labels are only given once the page may use a microphone
+    return navigator.mediaDevices.enumerateDevices().then(function (devices) {
+      var inputs = devices.filter(function (d) { return d.kind === "audioinput"; });
+      micSelect.replaceChildren.apply(micSelect, inputs.map(function (d, i) {
+        var option = document.createElement("option");
+        option.value = d.deviceId;
+        option.textContent = d.label || "麦克风 " + (i + 1);
+        return option;
+      }));
+      var track = microphone && microphone.getAudioTracks()[0];
+      var want = savedMicrophone();
+      micSelect.value = inputs.some(function (d) { return d.deviceId === want; }) ? want :
+        (track && track.getSettings().deviceId) || "";
+      document.getElementById("phone-mic-choice").hidden = inputs.length < 2;
+    }, function () {});
+  }
+  // The chosen microphone for the call being answered: captured anew when the choice changed.
+  function microphoneForCall() {
+    var want = micSelect.value, track = microphone.getAudioTracks()[0];
+    if (!want || (track && track.getSettings().deviceId === want)) { return Promise.resolve(microphone); }
+    return navigator.mediaDevices.getUserMedia({ audio: { deviceId: { exact: want } }, video: false }).then(function (stream) {
+      microphone.getTracks().forEach(function (t) { t.stop(); });
+      microphone = stream;
+      return stream;
+    }, function () {
+      fail("无法使用所选麦克风，本次通话使用原麦克风。");
+      return microphone;
+    });
+  }
   function fail(message) {
     var p = document.getElementById("phone-error");
     p.hidden = !message;
+    p.textContent = message || "";
+  }
+  function note(message, ok) {  // what the panel's own actions (转接) answered
+    var p = document.getElementById("phone-note");
+    p.hidden = !message;
+    p.className = ok ? "ok" : "alert";
     p.textContent = message || "";
   }
   function idle() {
@@ -76,6 +137,8 @@
       e.peerconnection.addEventListener("track", function (t) { audio.srcObject = t.streams[0]; });
     });
     s.on("confirmed", function () { show("talking"); });
+    s.on("hold", function (e) { if (e.originator === "local") { showHeld(true); } });
+    s.on("unhold", function (e) { if (e.originator === "local") { showHeld(false); } });
     s.on("ended", idle);
     s.on("failed", function (e) {
       if (e.cause !== JsSIP.C.causes.CANCELED && e.cause !== JsSIP.C.causes.REJECTED) { fail("通话失败：" + e.cause); }
@@ -97,9 +160,11 @@
     ua.start();
   }
   answerButton.addEventListener("click", function () {
-    if (session) {
-      session.answer({ mediaStream: microphone, pcConfig: { iceServers: [] } });
-    }
+    if (!session) { return; }
+    var ringing = session;
+    microphoneForCall().then(function (stream) {
+      if (session === ringing && !ringing.isEnded()) { ringing.answer({ mediaStream: stream, pcConfig: { iceServers: [] } }); }
+    });
   });
   hangupButton.addEventListener("click", function () { if (session) { session.terminate(); } });
   muteButton.addEventListener("click", function () {  // the microphone's track off: the caller hears silence
@@ -108,15 +173,41 @@
     if (muted) { session.mute({ audio: true }); } else { session.unmute({ audio: true }); }
     showMuted(muted);
   });
+  // 保持: a re-INVITE (sendonly) from JsSIP; Asterisk plays music on hold to the citizen until 恢复通话
+  holdButton.addEventListener("click", function () {
+    if (!session) { return; }
+    if (holdButton.dataset.held === "true") { session.unhold(); } else { session.hold(); }
+  });
   keys.addEventListener("click", function (e) {  // RFC 4733 in the RTP, as the seat's endpoint expects
     var key = e.target.dataset && e.target.dataset.key;
     if (session && key) { session.sendDTMF(key, { transportType: "RFC2833" }); }
   });
+  // 转接 / 咨询转接: the desk's own transfer (the engine moves the agent's channel in Asterisk, to a
+  // target of the plan only); the page dials nothing itself. Attended: the agent talks to the target
+  // on this same call and 挂断 completes the transfer (Asterisk's atxfer, as the softphone's *2).
+  transfer.addEventListener("click", function (e) {
+    var attended = e.target.dataset && e.target.dataset.attended;
+    if (!session || !attended) { return; }
+    var buttons = transfer.querySelectorAll("button");
+    buttons.forEach(function (b) { b.disabled = true; });  // one click, one transfer
+    var data = new URLSearchParams({ target: document.getElementById("phone-transfer-target").value, attended: attended });
+    fetch(transfer.dataset.action, { method: "POST", body: data, credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf, "Accept": "application/json" } })
+      .then(function (r) { return r.json(); })
+      .then(function (reply) { note(reply.message, reply.ok); }, function () { note("转接失败：网络错误", false); })
+      .then(function () { buttons.forEach(function (b) { b.disabled = false; }); });
+  });
   // for diagnostics and the browser test: the call's RTCPeerConnection (its getStats())
   window.ivrDeskPhone = { connection: function () { return session ? session.connection : null; } };
 
-  navigator.mediaDevices.getUserMedia({ audio: true, video: false }).then(function (stream) {
+  micSelect.addEventListener("change", function () {  // kept for the next call, and the next visit
+    try { localStorage.setItem(MIC_KEY, micSelect.value); } catch (e) { /* storage off: this page only */ }
+  });
+  navigator.mediaDevices.addEventListener("devicechange", listMicrophones);
+  var saved = savedMicrophone();
+  navigator.mediaDevices.getUserMedia({ audio: saved ? { deviceId: saved } : true, video: false }).then(function (stream) {
     microphone = stream;
+    listMicrophones();
     return fetch(panel.dataset.account, { method: "POST", credentials: "same-origin",
       headers: { "X-CSRF-Token": csrf, "Accept": "application/json" } })
       .then(function (r) { return r.json(); })

@@ -120,16 +120,17 @@ async def ticket(request: web.Request) -> web.Response:
 
 @routes.post("/desk/{agent}/transfer")
 async def transfer(request: web.Request) -> web.Response:
-    """转接 the call the seat is talking on (transfer.ami: blind from the agent, or 三方通话
-    with an emergency line); the outcome (answered or not) lands on the ticket."""
+    """转接 the call the seat is talking on (transfer.ami: blind from the agent, attended from the
+    web phone's panel, or 三方通话 with an emergency line); the outcome (answered or not) lands on the ticket."""
     agent, form = _own_seat(request), await request.post()
     target, three_party = str(form.get("target", "")), form.get("three_party") == "1"
+    attended = form.get("attended") == "1"  # the web phone's 咨询转接
     console = request.app[CONSOLE]
-    what: dict[str, Any] = {"agent": agent, "target": target, "three_party": three_party}
+    what: dict[str, Any] = {"agent": agent, "target": target, "three_party": three_party, "attended": attended}
     try:
         if three_party and resolve(console.settings(), target).kind != "emergency":
             raise TransferError("a three-party call is for the emergency lines (110/119/120/122) only")
-        result = await live(request).transfers.transfer(agent, target, three_party=three_party)
+        result = await live(request).transfers.transfer(agent, target, three_party=three_party, attended=attended)
     except TransferError as exc:
         await console.audit(current_user(request), "desk transfer", {**what, "error": str(exc)})
         refused = DeskError.because("转接失败", exc)
@@ -143,6 +144,8 @@ def _done(r: TransferResult) -> str:
     ticket = f"工单 {r.ticket}" if r.ticket else "工单"
     if r.three_party:
         return f"已发起三方通话：主叫、座席与 {r.target} 同时通话，接通结果将记入{ticket}。"
+    if r.method == "attended":
+        return f"正在咨询 {r.target}：市民听等待音乐；挂断即完成转接，对方未接听则回到市民。结果将记入{ticket}。"
     return f"已转接至 {r.target}，接通结果将记入{ticket}。"
 
 

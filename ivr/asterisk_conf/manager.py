@@ -83,8 +83,8 @@ SEATS_WRITE = "agent"
 # without `originate` it cannot place a call, so not a System() either. It reads no events.
 ADMIN_WRITE = "system"
 # The transfer user (`ivr transfer`, the console's transfer button: transfer/ami.py): Status to
-# find the call's channels, Setvar, BlindTransfer and Redirect (into the generated transfer
-# contexts), all of class `call`; no `originate` (a three-party bridge dials its emergency leg
+# find the call's channels, Setvar, BlindTransfer, Atxfer and Redirect (into the generated
+# transfer contexts), all of class `call`; no `originate` (a three-party bridge dials its emergency leg
 # from the dialplan), no `system`, and it reads no events.
 TRANSFER_WRITE = "call"
 # The status user (`ivr cluster status`): CoreStatus and CoreShowChannels, both of class `reporting`,

@@ -3,14 +3,20 @@ saying FAKE_MIC_HZ: the agent signs in and opens the desk, the page registers th
 over Asterisk's WebSocket (Asterisk's contacts show it, over ws) and, registered, logs the seat in
 to its queues; a sipp citizen's call rings the page with the ticket already shown, the agent
 answers in the page and both hear each other: the citizen's RTP carries the agent's tone, the
-page's getStats() counts the citizen's audio in and its own out; the agent keys a digit (Asterisk
-sees it) and mutes (the citizen stops hearing the agent) and unmutes. This module's seat becomes a web
+page's getStats() counts the citizen's audio in and its own out (on the microphone the agent chose
+before the call, kept in localStorage); the agent keys a digit (Asterisk
+sees it), mutes (the citizen stops hearing the agent) and unmutes, holds (a re-INVITE: Asterisk's
+Hold, the citizen stops hearing the agent) and resumes, the call timer running; then, from the panel, it
+consults 12360 (咨询转接: the customs gateway rings and answers while the citizen waits) and 挂断
+completes the transfer: customs has the citizen and the ticket records the agent and the
+transfer. This module's seat becomes a web
 phone on the session's bed (config reloaded, as a deployment would), not a bed of its own."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 from pathlib import Path
 from typing import Any, Iterator
@@ -36,6 +42,8 @@ PHONES = "phones:\n  qualify: {every: 15, timeout: 3}\n"
 QUIET = 0.1
 HEARD = 0.5  # share of a second's energy at one frequency: the tone is there (testbed/rtp.py)
 
+FAKE_MIC_2 = "Fake Audio Input 2"
+SENDING = "return window.ivrDeskPhone.connection().getSenders().map(s => s.track && s.track.label).join()"
 STATS = """
 const done = arguments[arguments.length - 1];
 const pc = window.ivrDeskPhone && window.ivrDeskPhone.connection();
@@ -108,11 +116,18 @@ async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_tic
     contacts = await ami.command(f"pjsip show aor {AGENT}")
     assert f"{AGENT}/sip:" in contacts and "transport=ws" in contacts and " Avail " in contacts, contacts
     await asyncio.to_thread(browser.wait_text, "#desk-message", "已签入", 10)  # registered, then logged in
+    # the microphone for the next call: Chromium's fake devices are three (default, 1, 2)
+    await asyncio.to_thread(browser.wait_for, "#phone-mic-choice:not([hidden])", 10)
+    browser.find(f'#phone-mic option:nth-child({len(browser.driver.find_elements("css selector", "#phone-mic option"))})').click()
+    chosen, label = browser.find("#phone-mic").get_attribute("value"), browser.text("#phone-mic option:checked")
+    assert label == FAKE_MIC_2 and browser.driver.execute_script("return localStorage.getItem('ivr.phone.microphone')") == chosen
 
     async with only_seat(engine, ami, AGENT):
         citizen = await ToneLeg("citizen", CITIZEN_HZ, phones.free_port()).start()
         try:
             caller = phones.next_caller()
+            # the consultation shows the citizen's number, or (a race with the agent's bridge) 12345
+            customs = await phones.subcenter("customs", caller, also=("12345", "transfer"))
             connected = ami.wait_for("AgentConnect", for_caller(caller))
             sipp, _ = await phones.call("12345", [Key("0", 1500)], hold_ms=45_000, caller=caller,
                                         announce_media=citizen.port)
@@ -121,6 +136,7 @@ async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_tic
             browser.find("#phone-answer").click()
             linkedid = str((await asyncio.wait_for(connected, 15))["Linkedid"])
             await asyncio.to_thread(browser.wait_for, '#phone[data-state="talking"]', 10)
+            assert browser.driver.execute_script(SENDING) == FAKE_MIC_2  # the call took the chosen microphone
             await asyncio.to_thread(browser.wait_for, f'#call[data-state="connected"][data-linkedid="{linkedid}"]', 10)
 
             assert await citizen.level(FAKE_MIC_HZ, citizen.mark(), 1.0) > HEARD  # the agent's voice reached the citizen
@@ -129,23 +145,46 @@ async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_tic
             later = await until(lambda: _more(browser, first), 10)
             assert later["energy"] > first["energy"], (first, later)  # the citizen's tone, heard in the page
 
-            keyed = ami.wait_for("DTMFEnd", lambda e: e.get("Digit") == "5" and
-                                 str(e.get("Channel", "")).startswith(f"PJSIP/{AGENT}-"))
+            keyed = ami.wait_for("DTMFEnd", lambda e: e.get("Digit") == "5" and of_agent(e))
             browser.find('#phone-keys button[data-key="5"]').click()
             await asyncio.wait_for(keyed, 10)  # the agent's key reached Asterisk (RFC 4733)
             browser.find("#phone-mute").click()
             await until(lambda: hears(citizen, below=QUIET), 10)  # muted: the citizen no longer hears the agent
             browser.find("#phone-mute").click()
             await until(lambda: hears(citizen, above=HEARD), 10)
+            talked = browser.text("#phone-timer")
 
-            hung_up = ami.wait_for("AgentComplete", for_caller(caller))
-            browser.find("#phone-hangup").click()
-            assert (await asyncio.wait_for(hung_up, 10))["Reason"] == "agent"  # the page ended the agent's leg
+            held, resumed = ami.wait_for("Hold", of_agent), ami.wait_for("Unhold", of_agent)
+            browser.find("#phone-hold").click()  # a re-INVITE: Asterisk holds the agent, music to the citizen
+            await asyncio.wait_for(held, 10)
+            await until(lambda: hears(citizen, below=QUIET), 10)  # held: the agent's voice no longer reaches the citizen
+            assert browser.text("#phone-hold") == "恢复通话"
+            browser.find("#phone-hold").click()
+            await asyncio.wait_for(resumed, 10)
+            await until(lambda: hears(citizen, above=HEARD), 10)  # resumed: the agent is heard again
+            assert re.fullmatch(r"\d\d:\d\d", talked) and browser.text("#phone-timer") > talked  # the call timer runs
+
+            assert browser.find("#phone-transfer").is_displayed()  # the plan's targets, as the desk's 转接
+            browser.find('#phone-transfer-target option[value="12360"]').click()
+            consulted = ami.wait_for("DialEnd", lambda e: e.get("DialStatus") == "ANSWER" and
+                                     str(e.get("DestChannel", "")).startswith("PJSIP/customs-"))
+            browser.find("#phone-attended").click()
+            await asyncio.to_thread(browser.wait_text, "#phone-note", "正在咨询 12360", 10)
+            await until(lambda: hears(citizen, below=QUIET), 10)  # consulting: the citizen no longer hears the agent
+            await asyncio.wait_for(consulted, 30)  # customs answered the agent's consultation
+            transferred = ami.wait_for("AttendedTransfer", lambda e: e.get("TransfereeCallerIDNum") == caller)
+            browser.find("#phone-hangup").click()  # 挂断 completes the attended transfer
+            assert (await asyncio.wait_for(transferred, 10))["Result"] == "Success"
             await asyncio.to_thread(browser.wait_for, '#phone[data-state="registered"]', 10)
-            await hang_up_all(ami)  # the citizen, in the survey by now, need not wait for it to end
+            await hang_up_all(ami)  # the citizen, talking to customs, need not wait for its hold to end
+            assert await customs.wait(20) == 0, customs.output()  # the customs gateway took the call
             await sipp.wait(20)
             ticket = await closed_ticket(tickets, caller, timeout=20)
-            assert ticket.linkedid == linkedid and ticket.agent == AGENT and ticket.disposition == "answered"
+            assert ticket.linkedid == linkedid and ticket.agent == AGENT and ticket.disposition == "transferred"
+            attended = next(t for t in ticket.transfers if t.kind == "attended")
+            consult = next(t for t in ticket.transfers if t.kind == "subcenter")
+            assert (attended.number, attended.result) == ("12360", "Success")
+            assert (consult.number, consult.target, consult.result) == ("12360", "customs", "ANSWER")
         finally:
             citizen.close()
 
@@ -173,6 +212,11 @@ async def test_with_the_microphone_refused_the_page_says_so_and_the_seat_is_not_
     assert "transport=ws" not in await ami.command(f"pjsip show aor {AGENT}")  # never registered
     browser.sign_in(console.account("supervisor"))
     assert browser.fetch(f"/desk/{AGENT}/phone", "POST")["status"] == 403  # watches the desk: no account
+
+
+def of_agent(event: dict[str, str]) -> bool:
+    """An AMI event of the web seat's own channel."""
+    return str(event.get("Channel", "")).startswith(f"PJSIP/{AGENT}-")
 
 
 async def hears(leg: ToneLeg, *, above: float = 0.0, below: float = 1.0) -> bool:

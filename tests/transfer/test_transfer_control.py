@@ -44,6 +44,16 @@ def test_a_call_without_an_agent_redirects_the_caller_and_a_bridge_needs_an_agen
     assert (bridge.method, bridge.channel, bridge.extra) == ("bridge", CALLER.channel, SEAT.channel)
 
 
+def test_an_attended_transfer_starts_from_the_agents_channel_and_needs_an_agent() -> None:
+    move = plan_move("c.0", [CALLER, SEAT], AGENTS, attended=True)
+    assert (move.method, move.channel, move.agent) == ("attended", SEAT.channel, "agent1001")
+    queued = Leg("PJSIP/pstn-00000000", "c.0", "c.0", "pstn", False)
+    with pytest.raises(TransferError, match="attended transfer needs one"):
+        plan_move("c.0", [queued], AGENTS, attended=True)
+    with pytest.raises(TransferError, match="either attended or three-party"):
+        plan_move("c.0", [CALLER, SEAT], AGENTS, attended=True, three_party=True)
+
+
 def test_no_such_call_and_an_idle_agent_are_said_plainly() -> None:
     with pytest.raises(TransferError, match="no call x.9 is up"):
         find_call([CALLER, SEAT], "x.9", AGENTS)

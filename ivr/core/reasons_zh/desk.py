@@ -7,6 +7,7 @@ from ivr.core.reasons_zh._shared import Fields, Kinds, gap, kinds, one_of, q
 
 _ASTERISK_REFUSED = {"the transfer": "转接", "the call to the supervisor": "督导呼叫"}
 _NAMES = {"event id": "事件编号"}
+_NEEDS_AGENT = {"a three-party bridge": "三方通话", "an attended transfer": "咨询转接"}
 _BAD = {  # what a filter value should have been (tickets/filters.py)
     "the dialed number, digits only (12345, 12366, 3022782)": "所拨号码，仅限数字（12345、12366、3022782）",
     "a whole number of tickets, 1 or more": "工单数，至少为 1",
@@ -29,8 +30,9 @@ def _closed(f: Fields) -> str:
 
 KINDS: Kinds = kinds(
     ("three_party", r"a three-party call is for the emergency lines \((?P<lines>[\d/]+)\) only", "三方通话仅用于紧急线路（{lines}）"),
-    ("no_agent", r"call (?P<v>\S+) is not talking to an agent: a three-party bridge needs one",
-     "通话 {v} 没有座席接听：三方通话需要一名座席"),
+    ("no_agent", r"call (?P<v>\S+) is not talking to an agent: (?P<what>a three-party bridge|an attended transfer) "
+                 r"needs one", lambda f: f"通话 {f['v']} 没有座席接听：{_NEEDS_AGENT[f['what']]}需要一名座席"),
+    ("attended_three_party", r"a transfer is either attended or three-party, not both", "咨询转接与三方通话不能同时选择"),
     ("not_talking", r"agent (?P<v>\S+) is not talking to a caller", "座席 {v} 当前没有与市民通话"),
     ("hung_up", r"the caller of call (?P<v>\S+) has hung up", "通话 {v} 的市民已挂机"),
     ("no_call", r"no call (?P<v>\S+) is up", "通话 {v} 不存在或已结束"),
