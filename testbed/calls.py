@@ -291,7 +291,7 @@ async def run_ivr(state: BedState, *args: str, timeout: float = 30.0, env: dict[
 
     Same environment as :meth:`TestBed.start_engine` (state dir included: the engine's pid
     file, which ``ivr reload`` signals, is there), with ``env`` over it."""
-    env = dict(os.environ, **state.engine_env(), **(env or {}))
+    env = {**os.environ, **state.engine_env(), **(env or {})}  # the later wins (the seats' secrets are in both)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "ivr", *args, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,

@@ -25,6 +25,8 @@ import pytest
 
 from ivr.ami.client import AmiClient
 from queues.agents import STATE_LABELS
+from queues.seat_control import SeatControl
+from queues.wish_store import SeatWishes
 from tickets.store import TicketStore
 from testbed.bed import TestBed
 from testbed.browser import FAKE_MIC_HZ, Browser, start_chromium
@@ -83,7 +85,20 @@ def web_seat(bed: TestBed, config_dir: Path) -> Iterator[None]:
     finally:
         path.write_text(original, encoding="utf-8")
         asyncio.run(reload_all(bed))
-        asyncio.run(bed.log_in_agents([AGENT]))
+        asyncio.run(log_in_everywhere(bed))
+
+
+async def log_in_everywhere(bed: TestBed) -> None:
+    """The seat logged in again as its desk would: with the wish every node applies. The tests
+    logged it out through the desk; a wish left at "logout" takes the seat out of its queues at
+    the engine's next reconcile (a later module's restart), whoever logged it in on the node."""
+    client, wishes = bed.seats_ami(), SeatWishes(bed.settings.redis)
+    try:
+        await client.connect()
+        await SeatControl(client, bed.settings, wishes).login(AGENT)
+    finally:
+        client.close()
+        await wishes.close()
 
 
 async def reload_all(bed: TestBed) -> None:

@@ -34,7 +34,7 @@ NAMES = ("chinesecalendar",  # a package an admin upgrades, named as pip names i
          "espeak-ng", "until", "since", "line", "limit", "--node", "retention_days", "IVR_AMI_SECRET", "entityid", "eid",
          "linkedid", "event", "closed", "config", "openssl", "rand", "due", "YYYY-MM-DD", "listen", "whisper", "barge",
          "general", "skill", "flow", "callback", "agent_key", "overflow", "mode", "notice", "timeout", "rotatestrategy", "none",
-         "asterisk", "UMask", "umask", "LoggerRotate", "BYE",
+         "asterisk", "UMask", "umask", "LoggerRotate", "BYE", "dtls_cert", "dtls_key",
          # the programs and protocols an admin looks up under these names
          "Asterisk", "FastAGI", "Redis", "Sentinel", "RTP", "URL", "BINRPC", "NUL", "URI", "DNS", "IP", "sip", "ISO", "UTC")
 FILLS = ("'x'", "x", "1")  # a value in an f-string: quoted as repr() writes a name, a bare name, or a number

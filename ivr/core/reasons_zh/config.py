@@ -76,6 +76,8 @@ KINDS: Kinds = kinds(
     ("not_a", r"not an? (?P<what>IP address or network|purpose|ticket number): (?P<v>.+)", lambda f: f"{f['v']} 不是{gap(f['what'])}"),
     ("qualify", r"qualify timeout (?P<t>\S+) s must be shorter than its interval \((?P<every>\S+) s\)",
      "qualify 超时 {t} 秒应短于检测间隔（{every} 秒）"),
+    ("dtls_pair", r"dtls_cert and dtls_key go together \(or neither: a generated certificate\)",
+     "dtls_cert 与 dtls_key 须同时设置（或都不设置：由 Asterisk 生成证书）"),
     ("at_least", r"(?P<name>\w+) must be at least (?P<n>\S+)", "{name} 应不小于 {n}"),
     ("https", r"unmasked_caller sends caller numbers in full: the url must be https:// \(or set plain_http: true for a "
               r"trusted local hop\)", "unmasked_caller 会发送完整的来电号码：url 必须为 https://（可信的本机转发可设 plain_http: true）"),
