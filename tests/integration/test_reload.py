@@ -90,9 +90,10 @@ async def test_given_a_call_waiting_in_a_menu_when_the_flow_is_reloaded_then_tha
     pressed_0 = ami.wait_for("DTMFBegin", lambda e: for_caller(live)(e) and e.get("Digit") == "0")
     live_joined = ami.wait_for("QueueCallerJoin", for_caller(live))
 
-    # 1 during the greeting; 0 eleven seconds later, after the reload: the level-2 menu (9.9 s prompt, then
-    # 5 s for a key) still takes it, and a reload slowed to 6 s by a loaded machine still lands first
-    sipp, _ = await phones.call(SAMPLE, [Key("1", 1500), Key("0", 11000)], hold_ms=HOLD_MS, caller=live)
+    # 1 during the greeting; 0 fourteen seconds later, after the reload: the level-2 menu (9.9 s prompt, then
+    # 5 s for a key, and one retry) still takes it, and a reload slowed to 10 s by a loaded machine (load 20
+    # in a full run) still lands first
+    sipp, _ = await phones.call(SAMPLE, [Key("1", 1500), Key("0", 14000)], hold_ms=HOLD_MS, caller=live)
     await asyncio.wait_for(in_level_2, 20)
 
     edit(sample_yaml, LEVEL2_ZERO, '      "0": experts\n')  # level 2: 0 now goes to the experts
