@@ -323,8 +323,7 @@ route[TO_SEAT] {{
     set_dlg_profile("seat", "$var(seat)");
     unlock("$var(seat)");
     dlg_set_property("ka-src");
-    dlg_set_property("ka-dst");
-    record_route();
+{ws.callee_keepalive() if web else '    dlg_set_property("ka-dst");' + chr(10)}    record_route();
     if (!t_relay()) {{
         sl_reply_error();
     }}

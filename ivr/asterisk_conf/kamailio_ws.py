@@ -77,13 +77,28 @@ def register_received(avp: str) -> str:
 """
 
 
+BROWSER = "$var(browser)"  # 1: the seat's phone is a browser (set by :func:`to_phone`)
+
+
 def to_phone() -> str:
     """After ``$ru = $ulc(phone=>addr)``: a browser is reached through its connection, a hop set
     for the one ``t_relay`` and the answer's Contact aliased."""
-    return """    if ($ulc(phone=>received) =~ ";transport=wss?$") {
+    return f"""    {BROWSER} = 0;
+    if ($ulc(phone=>received) =~ ";transport=wss?$") {{
+        {BROWSER} = 1;
         $du = $ulc(phone=>received);
         t_on_reply("SEAT_WS_REPLY");
-    }
+    }}
+"""
+
+
+def callee_keepalive() -> str:
+    """The dialog's keepalive of the seat's side, for a phone only: the dialog module would send a
+    browser's to the Contact as it came (``….invalid``, not the connection), fail and end the call.
+    A browser that vanishes is the node's to notice (its RTP stops; the citizen hangs up)."""
+    return f"""    if ({BROWSER} == 0) {{
+        dlg_set_property("ka-dst");
+    }}
 """
 
 

@@ -77,6 +77,8 @@ def test_a_web_seat_registers_at_the_proxies_websocket_and_its_node_endpoint_is_
         assert '$avp(seat_contact) = $su + ";transport=" + $proto;' in kam
         assert kam.count("$du = $ulc(phone=>received);") == 2  # the seat's INVITE and the nodes' probe
         assert "handle_ruri_alias();" in kam and "add_contact_alias();" in kam
+        # the dialog keepalive would probe a browser at its made-up Contact and end the call
+        assert 'if ($var(browser) == 0) {\n        dlg_set_property("ka-dst");' in kam
     # the real Kamailio parses what was written (its include beside it)
     for name in ("kamailio-edge-a.cfg", "kamailio-seats-ha1.cfg", "dispatcher.list"):
         (tmp_path / name).write_text(out[name])
