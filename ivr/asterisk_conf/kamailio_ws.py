@@ -72,7 +72,7 @@ onreply_route[SEAT_WS_REPLY] {{  # a browser's answer: its Contact made reachabl
 def register_received(avp: str) -> str:
     """In ``route[SEAT_REGISTER]``: a browser's contact is its connection (``received``)."""
     return f"""    if ({WS_TEST}) {{
-        {avp} = $su + ";transport=" + $proto;
+        {avp} = $sut;  # sip:<address>:<port>;transport=ws(s)
     }}
 """
 

@@ -74,7 +74,7 @@ def test_a_web_seat_registers_at_the_proxies_websocket_and_its_node_endpoint_is_
         assert re.search(r'\$Rp == 8088 && \$hu == "/desk-ws" .*\n.*\n        if \(ws_handle_handshake\(\)\)', kam)
         assert all(f'loadmodule "{m}.so"' in kam for m in ("xhttp", "websocket", "nathelper"))
         # a browser's contact is its connection; requests to it go there, its Contact aliased
-        assert '$avp(seat_contact) = $su + ";transport=" + $proto;' in kam
+        assert '$avp(seat_contact) = $sut;' in kam
         assert kam.count("$du = $ulc(phone=>received);") == 2  # the seat's INVITE and the nodes' probe
         assert "handle_ruri_alias();" in kam and "add_contact_alias();" in kam
         # the dialog keepalive would probe a browser at its made-up Contact and end the call
