@@ -99,8 +99,10 @@ class Phones(Strict):
     web: WebPhones | None = Field(None, description="the desk page's WebRTC phone; none: no agent has one")
 
 
-def web_phone_problems(name: str, agent: Agent, phones: Phones, *, proxied: bool) -> list[tuple[tuple[str, ...], str]]:
-    """Why agent ``name``'s ``phone: web`` cannot be rendered (path under the config, reason)."""
+def web_phone_problems(name: str, agent: Agent, phones: Phones, *,
+                       proxies_without_ws: list[str] | None = None) -> list[tuple[tuple[str, ...], str]]:
+    """Why agent ``name``'s ``phone: web`` cannot be rendered (path under the config, reason).
+    ``proxies_without_ws``: behind cluster proxies, those with no WebSocket listener."""
     if agent.phone != "web":
         return []
     where = ("agents", name, "phone")
@@ -108,8 +110,9 @@ def web_phone_problems(name: str, agent: Agent, phones: Phones, *, proxied: bool
         return [(where, "a web phone needs phones.web (the WebSocket Asterisk serves it on)")]
     if agent.contact:
         return [(where, "a web phone registers from the desk page: remove the fixed contact")]
-    if proxied:  # the proxies carry UDP SIP only: a browser's WebSocket would bypass the seat's lock
-        return [(where, "web phones are not yet supported behind cluster proxies")]
+    if proxies_without_ws:  # the phone registers at the proxies (the seat's lock is there), over WebSocket
+        return [(where, "behind cluster proxies a web phone registers at their WebSocket listener: set ws on "
+                 "every proxy (cluster.proxies.<name>.ws; missing on " + ", ".join(proxies_without_ws) + ")")]
     return []
 
 

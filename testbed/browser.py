@@ -8,6 +8,7 @@ the WebDriver: pages by path, signing in as an account, waiting for an element o
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -63,6 +64,23 @@ def start_chromium(profile: Path, microphone: bool = True) -> Any:
         options.add_argument(arg)
     # an explicit driver path: Selenium Manager (which would download one) is never asked
     return webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+
+
+# the desk page's web phone's media, from its RTCPeerConnection's getStats() (None: no call)
+PHONE_STATS = """
+const done = arguments[arguments.length - 1];
+const pc = window.ivrDeskPhone && window.ivrDeskPhone.connection();
+if (!pc) { done(null); return; }
+pc.getStats().then(report => {
+  const out = {};
+  report.forEach(s => {
+    if (s.type === 'inbound-rtp' && s.kind === 'audio') { out.packetsReceived = s.packetsReceived; out.energy = s.totalAudioEnergy; }
+    if (s.type === 'outbound-rtp' && s.kind === 'audio') { out.packetsSent = s.packetsSent; }
+    if (s.type === 'codec') { (out.codecs = out.codecs || []).push(s.mimeType); }
+  });
+  done(out);
+});
+"""
 
 
 class Browser:
@@ -184,3 +202,14 @@ class Browser:
 
     def quit(self) -> None:
         self.driver.quit()
+
+
+async def phone_stats(browser: Browser) -> dict[str, Any]:
+    """The web phone's audio counters (:data:`PHONE_STATS`): packets in and out, the energy heard."""
+    return dict(await asyncio.to_thread(browser.driver.execute_async_script, PHONE_STATS) or {})
+
+
+async def phone_flowing(browser: Browser) -> dict[str, Any] | None:
+    """The counters once audio flows both ways in the page's call (None before)."""
+    s = await phone_stats(browser)
+    return s if s.get("packetsSent") and s.get("packetsReceived") else None

@@ -56,6 +56,7 @@ class ClusterState:
     maxcalls: int = 200
     kamailio_dir: str = ""  # the proxies' files and control sockets (ClusterBed.kamailio_dir)
     gateway_port: int = 0  # the carrier's gateway for calls out through the proxies (cluster.carrier); 0: none
+    proxy_ws_ports: list[int] = field(default_factory=list)  # each proxy's WebSocket (web phones); []: none
     created: float = field(default_factory=time.time)
 
     @classmethod
@@ -70,18 +71,34 @@ class ClusterState:
         os.replace(partial, path)
 
 
+def web_phones(queues: Path, seats: tuple[str, ...], url: str) -> None:
+    """``seats``' phones made the desk page's in ``queues`` (config/queues.yaml), the page opening
+    ``url``: edited as an operator would write it (one flow-style line per seat, as config/ has them)."""
+    text = queues.read_text(encoding="utf-8")
+    for seat in seats:
+        [line] = [x for x in text.splitlines() if x.startswith(f"  {seat}: {{") and x.rstrip().endswith("}")]
+        text = text.replace(line, line.rstrip()[:-1] + ", phone: web}")
+    phones = "phones:\n"
+    if phones not in text or "\n  web:" in text:
+        raise TestbedError(f"{queues}: no phones section to add web phones to, or one already there")
+    queues.write_text(text.replace(phones, phones + f'  web: {{url: "{url}"}}\n', 1), encoding="utf-8")
+
+
 def running_clusters() -> list[ClusterState]:
     return [ClusterState.load(p) for p in sorted(clusters_dir().glob("*.json"))]
 
 
 class ClusterBed:
     """``nodes`` Asterisk nodes with ``engines`` engines each, two proxies, one Redis
-    (``sentinel``: master, two replicas, three sentinels); every node takes ``maxcalls`` calls."""
+    (``sentinel``: master, two replicas, three sentinels); every node takes ``maxcalls`` calls.
+    ``web_seats``: their phone is the desk page's (``phone: web``), registered over WebSocket at the
+    proxies (each proxy's ``ws`` listener; ``phones.web.url`` names the first proxy's)."""
 
     __test__ = False
 
     def __init__(self, config_dir: str | Path = "config", nodes: int = 2, engines: int = 1, sentinel: bool = False,
-                 name: str | None = None, runner: str | None = None, maxcalls: int = 200, calls_out: bool = False):
+                 name: str | None = None, runner: str | None = None, maxcalls: int = 200, calls_out: bool = False,
+                 web_seats: tuple[str, ...] = ()):
         if not 1 <= nodes <= MAX_NODES:
             raise TestbedError(f"nodes: 1 to {MAX_NODES}, got {nodes}")
         self.config_dir, self.node_count, self.engines, self.sentinel = Path(config_dir), nodes, engines, sentinel
@@ -89,6 +106,7 @@ class ClusterBed:
         self.name = name or f"cluster-{os.getpid()}-{secrets.token_hex(3)}"
         self.maxcalls = maxcalls
         self.calls_out = calls_out  # cluster.carrier: the nodes call out through the proxies to gateway_port
+        self.web_seats = web_seats
         self.state: ClusterState | None = None
         self.nodes: list[TestBed] = []
         self._proxies: list[subprocess.Popen[bytes]] = []
@@ -119,8 +137,10 @@ class ClusterBed:
             nodes[name] = Node(sip=f"127.0.0.1:{st.sip_port}", ami=f"127.0.0.1:{st.ami_port}", rtp_start=st.rtp_start,
                                rtp_end=st.rtp_start + st.rtp_ports - 1, maxcalls=self.state.maxcalls,
                                engines=tuple(f"127.0.0.1:{p}" for p in st.engine_ports or [st.agi_port]))
-        cluster = ClusterSettings(proxies={n: Proxy(sip=f"127.0.0.1:{p}") for n, p in
-                                           zip(self.state.proxy_names, self.state.proxy_ports)}, nodes=nodes,
+        ws = self.state.proxy_ws_ports or [0] * len(self.state.proxy_ports)
+        cluster = ClusterSettings(proxies={n: Proxy(sip=f"127.0.0.1:{p}", ws=f"127.0.0.1:{w}" if w else None)
+                                           for n, p, w in zip(self.state.proxy_names, self.state.proxy_ports, ws)},
+                                  nodes=nodes,
                                   carrier=self.pstn_match[1:])
         if problems := cluster_problems(cluster, self.pstn_match):
             raise TestbedError("the bed's cluster section is wrong: " + "; ".join(why for _path, why in problems))
@@ -144,7 +164,8 @@ class ClusterBed:
         gateways = ", ".join(f'"{g}"' for g in c.carrier)
         lines += [f"  carrier: [{gateways}]"] if c.carrier else []
         lines += ["  proxies:"]
-        lines += [f'    {n}: {{sip: "{p.sip}"}}' for n, p in c.proxies.items()]
+        lines += [f'    {n}: {{sip: "{p.sip}"' + (f', ws: "{p.ws}"' if p.ws else "") + "}"
+                  for n, p in c.proxies.items()]
         lines += ["  nodes:"]
         for n, node in c.nodes.items():
             engines = ", ".join(f'"{e}"' for e in node.engines)
@@ -164,6 +185,7 @@ class ClusterBed:
                                       carrier_port=ports.one(), proxy_names=["edge-a", "edge-b"],
                                       proxy_ports=[ports.one(), ports.one()], maxcalls=self.maxcalls,
                                       gateway_port=ports.one() if self.calls_out else 0,
+                                      proxy_ws_ports=[ports.one(), ports.one()] if self.web_seats else [],
                                       node_names=[f"ast-{string.ascii_lowercase[i]}" for i in range(self.node_count)])
             self.state.save()
         try:
@@ -206,6 +228,10 @@ class ClusterBed:
         root = self.dir / "deployment"
         shutil.copytree(config_dir, root / "config", ignore=shutil.ignore_patterns("cluster.yaml", ".history"))
         (root / "prompts").symlink_to(config_dir.resolve().parent / "prompts")
+        if self.web_seats:
+            assert self.state and self.state.proxy_ws_ports
+            web_phones(root / "config" / "queues.yaml", self.web_seats,
+                       f"ws://127.0.0.1:{self.state.proxy_ws_ports[0]}/ws")
         return root / "config"
 
     def _start_proxies(self, progress: Progress) -> None:

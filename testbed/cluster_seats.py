@@ -192,9 +192,10 @@ def seat_event(seat: str, **fields: str) -> Callable[[dict[str, Any]], bool]:
 
 
 def general_seats(cluster: ClusterBed, node: int = 0) -> list[str]:
-    """The seats that answer the general queue: not a leader seat (领导接听), which serves only its own."""
+    """The seats that answer the general queue with a sipp phone: not a leader seat (领导接听), which
+    serves only its own, nor a web phone's (``ClusterBed(web_seats=…)``: the desk page is its phone)."""
     settings = cluster.nodes[node].settings
-    return serving(GENERAL_QUEUE, settings.agents, settings.queues)
+    return [s for s in serving(GENERAL_QUEUE, settings.agents, settings.queues) if settings.agents[s].phone != "web"]
 
 
 def _home_queue(cluster: ClusterBed, node: int, seat: str) -> str:
@@ -279,6 +280,12 @@ async def _contact_fields(cluster: ClusterBed, proxy: int, seat: str, field: str
 async def contact_paths(cluster: ClusterBed, proxy: int, seat: str) -> list[str]:
     """The ``Path`` of each contact proxy ``proxy`` holds for ``seat``: whom it hands the seat's INVITEs to."""
     return await _contact_fields(cluster, proxy, seat, "Path")
+
+
+async def contact_received(cluster: ClusterBed, proxy: int, seat: str) -> list[str]:
+    """The ``received`` of each contact proxy ``proxy`` holds for ``seat``: a web phone's
+    WebSocket connection (``sip:<ip>:<port>;transport=ws``), where its calls go."""
+    return await _contact_fields(cluster, proxy, seat, "Received")
 
 
 async def keepalive_answered(cluster: ClusterBed, proxy: int, seat: str) -> bool:

@@ -17,6 +17,7 @@ One file per proxy (each listens on its own address; the routing is the same), a
 
 from __future__ import annotations
 
+from ivr.asterisk_conf import kamailio_ws as ws
 from ivr.asterisk_conf import kamtext as k
 from ivr.asterisk_conf.kamctl import RUN_DIR, ctl_section
 from ivr.asterisk_conf.dispatcher import NODES_SET
@@ -35,20 +36,26 @@ MODULES = ("tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog
 
 def kamailio_cfg(cluster: ClusterSettings, proxy: str, pstn_match: tuple[str, ...], directory: str,
                  ping_interval: int = PING_INTERVAL_S, seat_ring_s: int | None = None,
-                 run_dir: str = RUN_DIR, phones: Qualify | None = None) -> str:
+                 run_dir: str = RUN_DIR, phones: Qualify | None = None, web_url: str | None = None) -> str:
     """The config of ``proxy``; ``directory`` is where this proxy finds ``dispatcher.list`` (and the
     seats' keys); ``ping_interval``: seconds between OPTIONS probes of each node. With ``seat_ring_s``
     (the longest ring of a queue) it is also the seats' registrar and lock
     (:mod:`ivr.asterisk_conf.kamailio_seats`); ``phones``: the phones' probe (``phones.qualify``),
-    which it runs too. ``run_dir``: its control socket's directory (kamctl.py)."""
+    which it runs too. ``run_dir``: its control socket's directory (kamctl.py). ``web_url``
+    (``phones.web.url``, seats with web phones): the proxy's ``ws`` listener takes their
+    WebSocket (:mod:`ivr.asterisk_conf.kamailio_ws`)."""
     listen = k.socket(cluster.proxies[proxy].sip)
     carrier = " || ".join(_carrier(m) for m in pstn_match) or "0"
     seats = seat_ring_s is not None
-    modules = "".join(f'loadmodule "{m}.so"\n' for m in MODULES + (SEAT_MODULES if seats else ()))
+    ws_listen = cluster.proxies[proxy].ws if seats and web_url else None
+    tcp = ws.ws_globals(ws_listen) if ws_listen else "disable_tcp=yes\n"
+    web_routes = ws.ws_routes(ws_listen, web_url) if ws_listen and web_url else ""
+    modules = "".join(f'loadmodule "{m}.so"\n' for m in MODULES + (SEAT_MODULES if seats else ())
+                      + (ws.MODULES if ws_listen else ()))
     modules += ctl_section(run_dir, proxy, cluster.control_group)
     probing = seats and phones is not None and bool(phones.every)
     params = seat_params(cluster, proxy, directory, phones) if seats else ""
-    routes = seat_routes(cluster, proxy, seat_ring_s, phones) + "\n" if seat_ring_s is not None else ""
+    routes = seat_routes(cluster, proxy, seat_ring_s, phones, bool(ws_listen)) + "\n" if seat_ring_s is not None else ""
     to_seats = "    route(SEATS);  # registrations and calls to seats; returns for anything else\n" if seats else ""
     probes = "    route(SEAT_PROBE);  # a node's probe of a seat's phone; returns for any other\n" if probing else ""
     seat_dialog = "        route(SEAT_DIALOG);  # a seat's call: its phone and its node; returns for others\n" if seats else ""
@@ -76,8 +83,7 @@ dns_try_ipv6=no
 use_dns_cache=off
 dns_srv_lb=no
 dns_try_naptr=no
-disable_tcp=yes
-listen=udp:{listen}
+{tcp}listen=udp:{listen}
 
 {modules}
 modparam("tm", "fr_timer", {k.integer(INVITE_TIMEOUT_MS, 100, 60_000)})
@@ -165,7 +171,7 @@ route[IN_DIALOG] {{
 {bye}    t_relay();
 }}
 
-{routes}{carrier_routes(cluster)}{answered}failure_route[NEXT_NODE] {{
+{routes}{web_routes}{carrier_routes(cluster)}{answered}failure_route[NEXT_NODE] {{
     if (t_is_canceled()) {{
         {unset}
         exit;

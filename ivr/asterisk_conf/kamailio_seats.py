@@ -41,6 +41,7 @@ import hashlib
 import math
 from typing import Collection, Mapping
 
+from ivr.asterisk_conf import kamailio_ws as ws
 from ivr.asterisk_conf import kamtext as k
 from ivr.asterisk_conf.dispatcher import NODES_SET
 from ivr.config.cluster import ClusterSettings
@@ -104,7 +105,6 @@ modparam("usrloc", "ka_filter", 1)
 modparam("usrloc", "ka_timeout", {silent})
 modparam("usrloc", "ka_from", "{from_uri}")
 modparam("usrloc", "ka_domain", "{k.address(me.rpartition(':')[0])}")
-modparam("registrar", "received_avp", "{CONTACT_AVP}")
 """
 
 
@@ -122,6 +122,7 @@ def seat_params(cluster: ClusterSettings, proxy: str, directory: str, phones: Qu
     return f"""{listen}modparam("usrloc", "db_mode", 0)
 modparam("registrar", "use_path", 1)
 modparam("registrar", "path_mode", 0)
+modparam("registrar", "received_avp", "{CONTACT_AVP}")
 modparam("registrar", "default_expires", {k.integer(REGISTRATION_S, 30, 3600)})
 modparam("registrar", "max_expires", {k.integer(REGISTRATION_S, 30, 3600)})
 modparam("registrar", "min_expires", 10)
@@ -152,7 +153,7 @@ def _peer_hops(others: list[str]) -> str:
 """ for hop in others)
 
 
-def probe_route(me: str, others: list[str], from_nodes: str, phones: Qualify) -> str:
+def probe_route(me: str, others: list[str], from_nodes: str, phones: Qualify, web: bool = False) -> str:
     """``route[SEAT_PROBE]``: a node's (or a peer's) OPTIONS for a seat goes where the seat's INVITE
     would: the phone answers it (or this proxy, 408, within two thirds of the node's ``timeout``),
     or the peer the phone registered through; no contact: 480. Returns for any other request."""
@@ -173,7 +174,7 @@ route[SEAT_PROBE] {{
         exit;
     }}
     $ru = $ulc(phone=>addr);
-    if (!t_relay()) {{
+{ws.to_phone() if web else ""}    if (!t_relay()) {{
         sl_reply_error();
     }}
     exit;
@@ -181,17 +182,19 @@ route[SEAT_PROBE] {{
 """
 
 
-def seat_routes(cluster: ClusterSettings, proxy: str, ring_timeout_s: int, phones: Qualify | None = None) -> str:
+def seat_routes(cluster: ClusterSettings, proxy: str, ring_timeout_s: int, phones: Qualify | None = None,
+                web: bool = False) -> str:
     """``route[SEATS]`` (called by the edge's request route for every new request; returns for
     the carrier's) and its helpers. ``ring_timeout_s`` is the longest ring of any queue: a seat
     INVITE is cancelled just after it, should its node vanish while the phone rings. With
-    ``phones`` probed, ``route[SEAT_PROBE]`` too (:func:`probe_route`)."""
+    ``phones`` probed, ``route[SEAT_PROBE]`` too (:func:`probe_route`); ``web``: browsers register
+    here over WebSocket too (kamailio_ws.py)."""
     me = k.socket(cluster.proxies[proxy].sip)
     others = [k.socket(p.sip) for name, p in cluster.proxies.items() if name != proxy]
     peers = _from([p.sip for name, p in cluster.proxies.items() if name != proxy])
     nodes = _from([n.sip for n in cluster.nodes.values()])
     seat_sip = cluster.proxies[proxy].seat_sip
-    from_seat = f"""    remove_hf("Route");
+    from_seat = f"""{ws.from_browser() if web else ""}    remove_hf("Route");
     if (!ds_select_dst("{NODES_SET}", "4")) {{  # round robin: a feature code or transfer is short
         sl_send_reply("503", "No Asterisk Node");
         exit;
@@ -213,7 +216,7 @@ failure_route[SEAT_NEXT_NODE] {
 }
 """ if seat_sip else ""
     peer_hops = _peer_hops(others)
-    probe = probe_route(me, others, f"{nodes} || {peers}", phones) if phones is not None and phones.every else ""
+    probe = probe_route(me, others, f"{nodes} || {peers}", phones, web) if phones is not None and phones.every else ""
     # the keepalive's address: the Contact's URI (a REGISTER whose Contact is not one URI is refused)
     keepalive = f"""    if (is_present_hf("Contact") && $ct != "*") {{
         {CONTACT_AVP} = $(ct{{tobody.uri}});
@@ -223,6 +226,8 @@ failure_route[SEAT_NEXT_NODE] {
         }}
     }}
 """ if probe else ""
+    if web:
+        keepalive += ws.register_received(CONTACT_AVP)
     return f"""route[SEATS] {{
     if (is_method("KDMQ")) {{  # registrations replicated between the proxies, from them only
         if ({peers}) {{
@@ -251,7 +256,7 @@ failure_route[SEAT_NEXT_NODE] {
 
 route[SEAT_DIALOG] {{  # in a dialog the dialog module follows (to or from a seat), whoever takes part
     if (is_known_dlg() && (loose_route() || (is_method("ACK") && t_check_trans()))) {{
-        t_relay();
+{ws.in_dialog() if web else ""}        t_relay();
         exit;
     }}
 }}
@@ -306,7 +311,7 @@ route[TO_SEAT] {{
         exit;
     }}
     $ru = $ulc(phone=>addr);  # registered through this proxy: the phone itself
-    lock("$var(seat)");  # check and claim in one step: two nodes may ring the seat at once
+{ws.to_phone() if web else ""}    lock("$var(seat)");  # check and claim in one step: two nodes may ring the seat at once
     get_profile_size("seat", "$var(seat)", "$var(calls)");
     if ($var(calls) > 0) {{
         unlock("$var(seat)");
@@ -318,8 +323,7 @@ route[TO_SEAT] {{
     set_dlg_profile("seat", "$var(seat)");
     unlock("$var(seat)");
     dlg_set_property("ka-src");
-    dlg_set_property("ka-dst");
-    record_route();
+{ws.callee_keepalive() if web else '    dlg_set_property("ka-dst");' + chr(10)}    record_route();
     if (!t_relay()) {{
         sl_reply_error();
     }}

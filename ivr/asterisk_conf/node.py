@@ -17,6 +17,7 @@ from ivr.asterisk_conf.kamctl import RUN_DIR
 from ivr.asterisk_conf.kamailio_seats import SECRETS_FILE, seats_secrets_cfg
 from ivr.asterisk_conf.kamtext import name as kam_name
 from ivr.asterisk_conf.pjsip import registrar_phones
+from ivr.asterisk_conf.webrtc import web_phones
 from ivr.config import ConfigError, Settings
 from ivr.config.cluster import proxy_matches
 from ivr.core.conftext import split_ip_port
@@ -53,8 +54,9 @@ def edge_files(s: Settings, kamailio_dir: str, ping_interval: int | None = None,
         return {}
     ring = max((q.ring_timeout for q in s.queues.values()), default=0) if s.agents else None
     interval = PING_INTERVAL_S if ping_interval is None else ping_interval
+    web_url = s.phones.web.url if s.phones.web is not None and web_phones(s) else None
     files = {f"kamailio-{kam_name(proxy)}.cfg": kamailio_cfg(s.cluster, proxy, s.sip.pstn_match, kamailio_dir,
-                                                              interval, ring, run_dir, s.phones.qualify)
+                                                              interval, ring, run_dir, s.phones.qualify, web_url)
              for proxy in s.cluster.proxies}
     if s.agents:  # the seats' phones, and the supervisors' softphones that register like them
         files[SECRETS_FILE] = seats_secrets_cfg(registrar_phones(s, agent_secrets or {}), s.supervision.supervisors)

@@ -5,6 +5,10 @@ The browser's SIP runs over a WebSocket into Asterisk's own HTTP server (res_htt
 res_pjsip_transport_websocket); media is DTLS-SRTP with ICE (``webrtc=yes``). The server listens
 on loopback only: in production the console's TLS proxy forwards ``wss://…/ws`` to it
 (docs/console.md), in a test bed the page opens ``ws://127.0.0.1:<port>/ws`` itself.
+
+Behind cluster proxies the browser registers at the proxies' WebSocket listeners instead
+(kamailio_ws.py), where the seat's lock is: a node serves no WebSocket, and its endpoint for the
+seat is still ``webrtc=yes``, its SIP over UDP to the proxies, its media straight to the browser.
 """
 
 from __future__ import annotations
@@ -22,11 +26,17 @@ def web_phones(s: Settings) -> list[str]:
     return [name for name, agent in s.agents.items() if agent.phone == "web"]
 
 
+def served_here(s: Settings) -> bool:
+    """Whether this Asterisk serves the web phones' WebSocket: some seat has one and no proxies
+    stand in front (behind them the phone registers there)."""
+    return s.phones.web is not None and bool(web_phones(s)) and not (s.cluster is not None and s.cluster.proxies)
+
+
 def http_conf(s: Settings) -> str:
-    """Asterisk's HTTP server: on, on ``phones.web.listen``, only when some seat has a web phone;
-    nothing but the WebSocket is served (no status page, no static files)."""
+    """Asterisk's HTTP server: on, on ``phones.web.listen``, only when it serves the web phones
+    (:func:`served_here`); nothing but the WebSocket is served (no status page, no static files)."""
     web = s.phones.web
-    if web is None or not web_phones(s):
+    if web is None or not served_here(s):
         return "[general]\nenabled=no\n"
     address, port = split_ip_port(web.listen)
     return f"""[general]
@@ -40,7 +50,7 @@ enable_status=no
 
 def ws_transport(s: Settings) -> str:
     """The PJSIP transport for SIP over WebSocket (its socket is the HTTP server's); none without web phones."""
-    if s.phones.web is None or not web_phones(s):
+    if not served_here(s):
         return ""
     return "[transport-ws]\ntype=transport\nprotocol=ws\n"
 

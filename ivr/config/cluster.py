@@ -39,6 +39,9 @@ class Proxy(Strict):
     seat_sip: IpPort | None = Field(
         None, description="address:port of a second socket it forwards the seats' own calls (feature codes, "
         "transfers) from, so that a node tells them from the carrier's by address; none: they are refused")
+    ws: IpPort | None = Field(
+        None, description="address:port of its WebSocket listener (TCP, plain: loopback behind the console's TLS "
+        "proxy) where the desk pages' web phones register (phone: web); none: no web phone registers here")
 
 
 class Node(Strict):
@@ -105,8 +108,8 @@ def _addresses(cluster: ClusterSettings) -> list[Problem]:
     out: list[Problem] = []
     listeners: list[tuple[tuple[str | int, ...], str]] = [
         (("cluster", "proxies", name, "sip"), p.sip) for name, p in cluster.proxies.items()]
-    listeners += [(("cluster", "proxies", name, "seat_sip"), p.seat_sip)
-                  for name, p in cluster.proxies.items() if p.seat_sip]
+    listeners += [(("cluster", "proxies", name, field), address) for name, p in cluster.proxies.items()
+                  for field, address in (("seat_sip", p.seat_sip), ("ws", p.ws)) if address]
     for name, node in cluster.nodes.items():
         listeners += [(("cluster", "nodes", name, "sip"), node.sip), (("cluster", "nodes", name, "ami"), node.ami)]
         listeners += [(("cluster", "nodes", name, "engines", i), e) for i, e in enumerate(node.engines)]

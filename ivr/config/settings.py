@@ -90,7 +90,8 @@ class Settings(Strict):
                     out.append(((section, name), f"name {name!r} must match {NAME}"))
         skills = {q.skill_name(qname) for qname, q in self.queues.items()}
         for aname, agent in self.agents.items():
-            out.extend(web_phone_problems(aname, agent, self.phones, proxied=bool(self.cluster and self.cluster.proxies)))
+            out.extend(web_phone_problems(aname, agent, self.phones, proxies_without_ws=[
+                p for p, proxy in (self.cluster.proxies if self.cluster else {}).items() if proxy.ws is None]))
             for skill in agent.skills:
                 if skill not in skills:
                     out.append((("agents", aname, "skills", skill), f"skill {skill!r} is served by no queue"))

@@ -11,7 +11,10 @@ desk links a third with 110 in a three-party bridge that B's dialplan dials. The
 either engine shows the talking seat with B's AMI, and, with no seat logged in, one caller waiting
 on each node. Live supervision too (issue 21, docs/supervision.md): a supervisor on node A's console
 listens to a call on B; B rings the supervisor's softphone, registered at the proxies like a seat's,
-and only the supervisor hears the call (RTP measured by frequency, testbed/rtp.py)."""
+and only the supervisor hears the call (RTP measured by frequency, testbed/rtp.py). A web phone too
+(issue 23): :data:`WEB_SEAT`'s phone is its desk page in headless Chromium, registered over
+WebSocket at proxy 1; a citizen's call on node B rings it through the proxy, the agent answers in
+the page and each hears the other (media straight between the browser and node B)."""
 
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from ivr.asterisk_conf.kamctl import ctl_socket
 from ivr.cluster_status import destinations
 from ivr.kamrpc import call
 from ivr.store import keyspace
+from testbed.browser import FAKE_MIC_HZ, Browser, phone_flowing
 from testbed.calls import closed_ticket, hang_up_all, run_ivr, until
 from testbed.cluster import ClusterBed
 from testbed.cluster_calls import Carrier
@@ -37,7 +41,8 @@ from testbed.console import bed_site, board_until, http_client, json_get, sign_i
 from testbed.ports import PortAllocator
 from testbed.rtp import ToneLeg, party_levels
 from testbed.pytest_plugin import kept_logs
-from testbed.cluster_seats import general_seats, log_in, log_out, members, seat_phones
+from testbed.cluster_seats import (contact_received, general_seats, log_in, log_out, member_status, members,
+                                   seat_phones)
 from testbed.sipp import sip_peer
 from tickets.store import TicketStore
 import cluster_fixtures
@@ -45,12 +50,14 @@ import cluster_fixtures
 tickets, carrier, amis = cluster_fixtures.tickets, cluster_fixtures.carrier, cluster_fixtures.amis
 pytestmark = pytest.mark.timeout(240)  # the first test's setup starts the bed (75 s on a loaded machine)
 _ports = PortAllocator()
+WEB_SEAT = "agent1003"  # its phone is the desk page's (ClusterBed web_seats): the other tests leave it out
 
 
 @pytest.fixture(scope="module")
 def cluster(config_dir: Path) -> Iterator[ClusterBed]:
     # calls_out: the nodes call out through the proxies to the carrier's gateway (cluster.carrier)
-    bed = ClusterBed(config_dir, nodes=2, engines=1, name=f"desk-{os.getpid()}", maxcalls=30, calls_out=True)
+    bed = ClusterBed(config_dir, nodes=2, engines=1, name=f"desk-{os.getpid()}", maxcalls=30, calls_out=True,
+                     web_seats=(WEB_SEAT,))
     with bed.running(kept_logs("testbed-logs-cluster-desk")) as running:
         yield running
 
@@ -344,3 +351,60 @@ async def test_a_supervisor_on_node_a_listens_to_a_call_node_b_holds_from_a_phon
             await p.close()
         for leg in legs.values():
             leg.close()
+
+
+async def test_a_web_phone_registered_over_websocket_at_a_proxy_answers_a_citizen_on_node_b(
+    cluster: ClusterBed, carrier: Any, amis: list[AmiClient], tickets: TicketStore, chromium: Browser,
+) -> None:
+    a, b = cluster.nodes
+    assert a.state and b.state and cluster.state
+    site = bed_site(a.state)  # node A's console; the call will be on B
+    browser = chromium.at(site.url)
+    citizen = await ToneLeg("citizen", 600.0, _ports.one()).start()
+    try:
+        browser.sign_in(site.account("agent", WEB_SEAT))
+        browser.open(f"/desk/{WEB_SEAT}")
+        await asyncio.to_thread(browser.wait_for, '#phone[data-state="registered"]', 30)
+        # proxy 1's usrloc: the browser's contact is its WebSocket connection (the one the page opened)
+        received = await contact_received(cluster, 0, WEB_SEAT)
+        assert len(received) == 1 and received[0].startswith("sip:127.0.0.1:") and received[0].endswith(";transport=ws")
+        # registered, the page logs the seat in; every node adds it, reachable through the proxies
+        # (their probe is passed on to the browser, which answers)
+        await asyncio.to_thread(browser.wait_text, "#desk-message", "已签入", 20)
+        await until(lambda: _free_on_every_node(amis), 30)
+
+        caller = carrier.next_caller()
+        connected = amis[1].wait_for("AgentConnect", calling(caller))
+        async with only_node(cluster, 1):
+            await carrier.calls(1, hold_ms=60_000, callers=[caller], announce_media=citizen.port)
+            await asyncio.to_thread(browser.wait_for, '#phone[data-state="ringing"]', 60)
+        browser.find("#phone-answer").click()
+        event = await asyncio.wait_for(connected, 15)
+        assert event["Interface"] == f"PJSIP/{WEB_SEAT}" and str(event["Linkedid"]).startswith(
+            f"{cluster.state.node_names[1]}-")  # node B rang the page through the proxy
+        await asyncio.to_thread(browser.wait_for, '#phone[data-state="talking"]', 10)
+        # both ways: the agent's microphone at the citizen (its RTP counted and measured), the
+        # citizen's audio counted in the page
+        await until(lambda: _hears_the_agent(citizen), 10)
+        assert citizen.packets > 0 and citizen.payload_types <= {0, 8}  # G.711 from node B, no transcoding to Opus
+        flowing = await until(lambda: phone_flowing(browser), 10)
+        assert flowing["packetsReceived"] > 0 and flowing["packetsSent"] > 0, flowing
+        browser.find("#phone-hangup").click()
+        await asyncio.to_thread(browser.wait_for, '#phone[data-state="registered"]', 10)
+        await hang_up_all(amis[1])  # the citizen need not wait for its hold to end
+        ticket = await closed_ticket(tickets, caller, timeout=30)
+        assert ticket.agent == WEB_SEAT and ticket.linkedid == event["Linkedid"]
+    finally:
+        citizen.close()
+        await hang_up_all(amis[1])
+        browser.open("/static/console.css")  # the page (and its phone) closed: the WebSocket goes
+        await log_out(cluster, [WEB_SEAT])
+
+
+async def _hears_the_agent(leg: ToneLeg) -> bool:
+    """Whether the next half second ``leg`` receives is mostly the page's fake microphone."""
+    return await leg.level(FAKE_MIC_HZ, leg.mark(), 0.5) > 0.5
+
+
+async def _free_on_every_node(amis: list[AmiClient]) -> bool:
+    return all([await member_status(ami, WEB_SEAT, "1") for ami in amis])

@@ -29,7 +29,7 @@ from queues.seat_control import SeatControl
 from queues.wish_store import SeatWishes
 from tickets.store import TicketStore
 from testbed.bed import TestBed
-from testbed.browser import FAKE_MIC_HZ, Browser, start_chromium
+from testbed.browser import FAKE_MIC_HZ, Browser, phone_flowing, phone_stats, start_chromium
 from testbed.calls import Phones, closed_ticket, for_caller, hang_up_all, only_seat, until
 from testbed.console import ConsoleSite
 from testbed.rtp import ToneLeg, goertzel_share
@@ -46,20 +46,6 @@ HEARD = 0.5  # share of a second's energy at one frequency: the tone is there (t
 
 FAKE_MIC_2 = "Fake Audio Input 2"
 SENDING = "return window.ivrDeskPhone.connection().getSenders().map(s => s.track && s.track.label).join()"
-STATS = """
-const done = arguments[arguments.length - 1];
-const pc = window.ivrDeskPhone && window.ivrDeskPhone.connection();
-if (!pc) { done(null); return; }
-pc.getStats().then(report => {
-  const out = {};
-  report.forEach(s => {
-    if (s.type === 'inbound-rtp' && s.kind === 'audio') { out.packetsReceived = s.packetsReceived; out.energy = s.totalAudioEnergy; }
-    if (s.type === 'outbound-rtp' && s.kind === 'audio') { out.packetsSent = s.packetsSent; }
-    if (s.type === 'codec') { (out.codecs = out.codecs || []).push(s.mimeType); }
-  });
-  done(out);
-});
-"""
 
 
 @pytest.fixture(scope="module")
@@ -111,10 +97,6 @@ async def reload_all(bed: TestBed) -> None:
     await until(lambda: log.read_text(encoding="utf-8", errors="replace").count("reloaded config:") > before, 20)
 
 
-async def stats(browser: Browser) -> dict[str, Any]:
-    return dict(await asyncio.to_thread(browser.driver.execute_async_script, STATS) or {})
-
-
 async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_ticket_answers_and_talks(
     engine: TestBed, browser: Browser, console: ConsoleSite, phones: Phones, ami: AmiClient, tickets: TicketStore,
     web_seat: None,
@@ -155,7 +137,7 @@ async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_tic
             await asyncio.to_thread(browser.wait_for, f'#call[data-state="connected"][data-linkedid="{linkedid}"]', 10)
 
             assert await citizen.level(FAKE_MIC_HZ, citizen.mark(), 1.0) > HEARD  # the agent's voice reached the citizen
-            first = await until(lambda: _flowing(browser), 10)
+            first = await until(lambda: phone_flowing(browser), 10)
             assert first["packetsSent"] > 0 and first["packetsReceived"] > 0, first
             later = await until(lambda: _more(browser, first), 10)
             assert later["energy"] > first["energy"], (first, later)  # the citizen's tone, heard in the page
@@ -253,11 +235,6 @@ async def fetch_page(browser: Browser, path: str) -> dict[str, str]:
     """, path))
 
 
-async def _flowing(browser: Browser) -> dict[str, Any] | None:
-    s = await stats(browser)
-    return s if s.get("packetsSent") and s.get("packetsReceived") else None
-
-
 async def _more(browser: Browser, first: dict[str, Any]) -> dict[str, Any] | None:
-    s = await stats(browser)
+    s = await phone_stats(browser)
     return s if s.get("packetsReceived", 0) > first["packetsReceived"] + 25 else None
