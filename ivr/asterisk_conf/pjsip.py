@@ -7,7 +7,7 @@ from typing import Mapping
 from ivr.asterisk_conf.edge_out import pstn_aor
 from ivr.asterisk_conf.node_seats import QUALIFY_S, proxied_aor
 from ivr.asterisk_conf.options import RenderOptions
-from ivr.asterisk_conf.webrtc import web_endpoint_options, web_media, ws_transport
+from ivr.asterisk_conf.webrtc import web_auth_note, web_endpoint_options, web_media, ws_transport
 from ivr.asterisk_conf.supervision import SUPERVISOR_CONTEXT, supervisor_password
 from ivr.config import ConfigError, Settings, agent_secret
 from ivr.core.conftext import comment, secret, value, word
@@ -51,6 +51,14 @@ def seat_password(name: str, secrets: Mapping[str, str]) -> str:
     if not password:
         raise ConfigError(f"agent {name}: no SIP password (set {agent_secret_variable(name)})")
     return password
+
+
+def seat_auth(name: str, secrets: Mapping[str, str], web: bool) -> str:
+    """A seat's digest account in the file; none for a web phone, whose ``<name>-auth`` Asterisk
+    finds in AstDB (sorcery.conf), put there by the console for each sign-in (webrtc.py)."""
+    if web:
+        return web_auth_note(name)
+    return phone_auth(name, seat_password(name, secrets), agent_secret_variable(name))
 
 
 def registrar_phones(s: Settings, secrets: Mapping[str, str]) -> dict[str, str]:
@@ -134,7 +142,6 @@ endpoint=pstn
     for name, agent in s.agents.items():
         # also for a desk phone with a fixed contact: its calls (feature codes, transfers) are
         # identified by user name, which only the password makes true
-        password = seat_password(name, o.agent_secrets)
         web = agent.phone == "web"  # the desk page's WebRTC phone (webrtc.py)
         block = f"; seat: {comment(agent.name)}\n" + endpoint(name, "from-agents", "username",
                                                                 web_media(rtp) if web else rtp)
@@ -147,7 +154,7 @@ endpoint=pstn
 set_var=TRANSFER_CONTEXT={TRANSFERS_CONTEXT}
 auth={name}-auth
 
-{phone_auth(name, password, agent_secret_variable(name))}"""
+{seat_auth(name, o.agent_secrets, web)}"""
         # behind proxies the phone registers there, where the seat's lock is; a fixed contact
         # (refused in config/ behind proxies, kept for a test bed's own phones) is dialed as given
         if s.cluster is not None and s.cluster.proxies and not agent.contact:

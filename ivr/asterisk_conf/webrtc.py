@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ivr.config import Settings
 from ivr.core.conftext import split_ip_port, value
+from ivr.core.phone_auth import AUTH_FAMILY
 
 # G.711 first: the carrier and the trunks speak it, so a browser answering with it bridges with no
 # transcoding; Opus only when a browser offers nothing else (browsers all do G.711)
@@ -59,3 +60,9 @@ def web_endpoint_options(s: Settings) -> str:
 def web_media(media: str) -> str:
     """A softphone's media lines with the web phone's codecs."""
     return media.replace("allow=ulaw,alaw\n", f"allow={WEB_CODECS}\n", 1)
+
+
+def web_auth_note(name: str) -> str:
+    """Where a web seat's digest account is: not in this file (its static secret registers
+    nothing), in AstDB, a fresh password for each sign-in of its agent (docs/console.md)."""
+    return f"; {name}-auth: in AstDB ({AUTH_FAMILY}), issued by the console for each sign-in\n"
