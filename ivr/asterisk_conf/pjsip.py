@@ -7,7 +7,7 @@ from typing import Mapping
 from ivr.asterisk_conf.edge_out import pstn_aor
 from ivr.asterisk_conf.node_seats import QUALIFY_S, proxied_aor
 from ivr.asterisk_conf.options import RenderOptions
-from ivr.asterisk_conf.webrtc import web_auth_note, web_endpoint_options, web_media, ws_transport
+from ivr.asterisk_conf.webrtc import WEB_AOR, web_auth_note, web_endpoint_options, web_media, ws_transport
 from ivr.asterisk_conf.supervision import SUPERVISOR_CONTEXT, supervisor_password
 from ivr.config import ConfigError, Settings, agent_secret
 from ivr.core.conftext import comment, secret, value, word
@@ -162,7 +162,7 @@ auth={name}-auth
             parts.append(block)
             continue
         probe = s.phones.qualify if s.phones.qualify.probes(agent.contact) else None
-        parts.append(block + phone_aor(name, agent.contact, probe))
+        parts.append(block + phone_aor(name, agent.contact, probe) + (WEB_AOR if web else ""))
     for name, sup in s.supervision.supervisors.items():
         # a supervisor's phone is called, it never calls in: its own calls are hung up (supervision.py);
         # behind proxies a softphone registers there like a seat's, so whichever node holds the

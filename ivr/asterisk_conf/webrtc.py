@@ -61,6 +61,12 @@ def web_media(media: str) -> str:
     """A softphone's media lines with the web phone's codecs."""
     return media.replace("allow=ulaw,alaw\n", f"allow={WEB_CODECS}\n", 1)
 
+# A web seat's registration lasts 2 minutes at most (JsSIP asks for 600 s and renews at about
+# half of what the 200 OK grants): a page whose password was revoked (its agent signed out
+# elsewhere) fails its next renewal and its contact is gone within that, since Asterisk has no
+# way to remove a registered contact on request (docs/console.md)
+WEB_AOR = "maximum_expiration=120\n"
+
 
 def web_auth_note(name: str) -> str:
     """Where a web seat's digest account is: not in this file (its static secret registers

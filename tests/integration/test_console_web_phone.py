@@ -20,6 +20,7 @@ import json
 import os
 import re
 import signal
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -243,6 +244,7 @@ async def sign_out_revokes_and_the_next_sign_in_gets_a_new_password(
     assert engine.state
     port, static = engine.state.sip_port, engine.state.agent_secrets[AGENT]
     first = await installed_password(ami)
+    assert 0 < await registered_for(ami) <= 120  # a revoked page's contact lasts 2 min at most (WEB_AOR)
     assert await asyncio.to_thread(register_status, port, AGENT, first) == 200  # Asterisk takes the issued one
     assert await asyncio.to_thread(register_status, port, AGENT, static) == 401  # the seat's static secret: no more
     browser.sign_out()  # revoked; the page is left, its WebSocket closes
@@ -264,6 +266,13 @@ async def installed_password(ami: AmiClient) -> str:
     """The seat's password Asterisk holds now: in AstDB, where PJSIP reads it (ivr/core/phone_auth.py)."""
     value = await ami.command(f"database get {AUTH_FAMILY} {auth_id(AGENT)}")
     return str(json.loads(value.split("Value: ", 1)[1].strip())["password"])
+
+
+async def registered_for(ami: AmiClient) -> float:
+    """Seconds left of the seat's registration, as Asterisk's registrar keeps it (AstDB)."""
+    rows = (await ami.command("database show registrar/contact")).splitlines()
+    row = next(r for r in rows if r.startswith(f"/registrar/contact/{AGENT};@"))
+    return int(json.loads(row.split(": ", 1)[1])["expiration_time"]) - time.time()
 
 
 async def no_web_contact(ami: AmiClient) -> bool:

@@ -31,6 +31,9 @@ def test_a_web_seat_has_no_digest_account_in_the_file_and_needs_no_static_secret
     assert endpoint(pjsip, "agent1002").endswith("\nauth=agent1002-auth")
     assert "[agent1002-auth]" not in pjsip and "username=agent1002" not in pjsip
     assert f"; agent1002-auth: in AstDB ({AUTH_FAMILY})" in pjsip
+    def aor(name: str) -> str:
+        return pjsip.split(f"[{name}]\ntype=aor\n")[1].split("\n\n")[0]
+    assert aor("agent1002").endswith("maximum_expiration=120") and "maximum_expiration" not in aor("agent1001")
     assert f"[agent1001-auth]\ntype=auth\nauth_type=userpass\nusername=agent1001\npassword={secrets['agent1001']}\n" in pjsip
 
 
