@@ -1,17 +1,21 @@
 """The desk page's WebRTC phone (issue 23): the SIP account the console issues to a seat's
 signed-in agent, and the one WebSocket address the page's CSP lets it open.
 
-The account is the seat's own (``IVR_AGENT_SECRET_<SEAT>``, what Asterisk's generated
-pjsip_generated.conf holds): the agent signed in for that seat is the person who, with a separate
-softphone, was handed this very password to type in; the page only fetches it after sign-in, over
-POST with the CSRF token, never cached and never in the page's source (docs/console.md)."""
+The password is fresh for each sign-in: made when the desk page asks for the account (over POST
+with the CSRF token, never cached, never in the page's source) and installed in Asterisk's AstDB,
+where PJSIP reads the seat's digest account (ivr/ami/phone_auth.py); the agent's sign-out, or a
+new sign-in of the same agent, replaces it with one nobody holds (docs/console.md)."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from ivr.ami.client import AmiClient
+from ivr.ami.phone_auth import issue, phone_auth_client, revoke
+from ivr.ami.users import narrow_session
 from ivr.config import Settings, agent_secret
 
 # the desk page's connect-src (:func:`connect_src`), which the security headers add to the CSP
@@ -34,7 +38,11 @@ class PhoneAccount:
 
 
 class NoWebPhone(LookupError):
-    """The seat has no web phone, or its password is not in this console's environment."""
+    """The seat has no web phone."""
+
+
+class PhoneAuthError(RuntimeError):
+    """Asterisk could not be given the seat's password (the reason in English, for the log)."""
 
 
 def web_phone_url(settings: Settings, agent: str) -> str | None:
@@ -45,14 +53,11 @@ def web_phone_url(settings: Settings, agent: str) -> str | None:
     return settings.phones.web.url
 
 
-def account(settings: Settings, agent: str) -> PhoneAccount:
-    """The seat's SIP account (checked by the config: the seat is a plain name)."""
+def account(settings: Settings, agent: str, password: str) -> PhoneAccount:
+    """The seat's SIP account with ``password`` (checked by the config: the seat is a plain name)."""
     url = web_phone_url(settings, agent)
     if url is None:
         raise NoWebPhone("本座席未启用网页话机。")
-    password = agent_secret(agent)
-    if not password:
-        raise NoWebPhone("网页话机账号未配置，请联系管理员。")
     domain = url.split("://", 1)[1].split("/", 1)[0]
     return PhoneAccount(ws=url, uri=f"sip:{agent}@{domain}", user=agent, password=password,
                         display=settings.agents[agent].name)
@@ -62,3 +67,43 @@ def connect_src(settings: Settings, agent: str) -> str:
     """The CSP ``connect-src`` of seat ``agent``'s desk: the page itself and its one WebSocket."""
     url = web_phone_url(settings, agent)
     return "'self'" + (f" {url}" if url else "")
+
+
+def _writing_astdb(settings: Settings) -> contextlib.AbstractAsyncContextManager[AmiClient]:
+    """An AMI session that may install a seat's password; its failures are PhoneAuthError."""
+    return narrow_session(None, lambda: phone_auth_client(settings, PhoneAuthError), PhoneAuthError,
+                          "Asterisk refused the phone password")
+
+
+def behind_proxies(settings: Settings) -> bool:
+    """Whether the seats' phones register at the cluster's proxies, which check each seat's digest
+    against the keys rendered from its own secret: there a web seat keeps that secret (no
+    per-sign-in password yet, docs/console.md)."""
+    return settings.cluster is not None and bool(settings.cluster.proxies)
+
+
+async def issue_account(settings: Settings, agent: str) -> PhoneAccount:
+    """The seat's account with a password made now and installed in Asterisk: the one before it
+    (another tab's, another sign-in's) stops authenticating at once. Behind proxies: the seat's
+    own secret, as its agent would type it into a softphone."""
+    if web_phone_url(settings, agent) is None:
+        raise NoWebPhone("本座席未启用网页话机。")
+    if behind_proxies(settings):
+        secret = agent_secret(agent)
+        if not secret:
+            raise NoWebPhone("网页话机账号未配置，请联系管理员。")
+        return account(settings, agent, secret)
+    async with _writing_astdb(settings) as client:
+        password = await issue(client, agent)
+    return account(settings, agent, password)
+
+
+async def revoke_account(settings: Settings, agent: str | None) -> bool:
+    """The seat's password replaced by one given to no one, when ``agent``'s seat has a web phone
+    (False: nothing to revoke). A phone still registered keeps its contact until it next
+    re-registers, which then fails (docs/console.md)."""
+    if agent is None or web_phone_url(settings, agent) is None or behind_proxies(settings):
+        return False
+    async with _writing_astdb(settings) as client:
+        await revoke(client, agent)
+    return True

@@ -78,6 +78,26 @@ def credentials(challenge: str, method: str, uri: str, user: str, password_ha1: 
 
 
 
+def register_status(port: int, user: str, password: str) -> int:
+    """The final answer to a REGISTER at 127.0.0.1:``port`` (Asterisk's UDP transport) answered
+    with ``user``'s digest credentials for ``password``: 200 if Asterisk takes the password, 401
+    if not. It unregisters a contact nobody has (Expires: 0), so no registration changes."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        uri, aor, call_id = f"sip:127.0.0.1:{port}", f"sip:{user}@127.0.0.1:{port}", f"reg-{uuid.uuid4().hex}"
+        sock.sendto(request("REGISTER", uri, sock, call_id, 1, to=aor, user=user, extra="Expires: 0\r\n").encode(),
+                    ("127.0.0.1", port))
+        challenge = final(Sent(sock, call_id, aor))
+        if status(challenge) != 401:
+            return status(challenge)
+        realm = re.findall(r'realm="([^"]*)"', header(challenge, "WWW-Authenticate")[0])[0]
+        ha1 = hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()
+        sock.sendto(request("REGISTER", uri, sock, call_id, 2, to=aor, user=user,
+                            extra="Expires: 0\r\n" + credentials(challenge, "REGISTER", uri, user, ha1)).encode(),
+                    ("127.0.0.1", port))
+        return status(final(Sent(sock, call_id, aor)))
+
+
 def next_request(sock: socket.socket) -> str:
     """The next request (not an OPTIONS probe) at ``sock``, within WAIT_S."""
     deadline = time.monotonic() + WAIT_S

@@ -110,7 +110,7 @@ class BedState:
             # the supervisor phones' SIP passwords, as a deployment's env file holds them: what
             # `ivr reload --asterisk` from this environment renders pjsip with
             **{supervisor_secret_variable(n): self.agent_secrets[n] for n in self.supervisor_ports if n in self.agent_secrets},
-            # and the seats' (the console issues a web phone's to its signed-in agent, console/web_phone.py)
+            # and the seats' (a web-phone seat's is not used: the console issues one per sign-in, console/web_phone.py)
             **{agent_secret_variable(n): self.agent_secrets[n] for n in self.agent_ports if n in self.agent_secrets},
             "IVR_CALLER_KEY": self.caller_key,
             "IVR_REDIS_URL": self.redis_url,

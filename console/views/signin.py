@@ -15,7 +15,8 @@ from console.clientaddr import client_address
 from console.context import CONSOLE
 from console.guard import RETRY_AFTER, Busy
 from console.pages import render
-from console.users import verify_password
+from console.users import User, verify_password
+from console.web_phone import PhoneAuthError, revoke_account
 
 routes = web.RouteTableDef()
 
@@ -71,6 +72,7 @@ async def login(request: web.Request) -> web.Response:
         await console.sessions.delete(old.id)
     session = await console.sessions.create(user)
     await console.audit(user, "console sign-in", {"address": address, "role": user.role})
+    await _revoke_phone(request, user, "sign-in")  # the phone of an earlier sign-in elsewhere stops
     response = web.HTTPSeeOther(target)
     set_cookie(request, response, SESSION_COOKIE, session.id)
     raise response
@@ -85,6 +87,22 @@ async def logout(request: web.Request) -> web.Response:
     console = request.app[CONSOLE]
     await console.sessions.delete(request[SESSION].id)
     await console.users.changed(request[USER].name)
+    await _revoke_phone(request, request[USER], "sign-out")
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
+
+
+async def _revoke_phone(request: web.Request, user: User, why: str) -> None:
+    """An agent's web-phone password (console/web_phone.py) replaced by one nobody holds, audited;
+    Asterisk out of reach does not stop the sign-in or sign-out (the failure is audited)."""
+    console = request.app[CONSOLE]
+    if user.role != "agent":
+        return
+    try:
+        revoked = await revoke_account(console.settings(), user.agent)
+    except PhoneAuthError as exc:
+        await console.audit(user, "desk phone account revoked", {"agent": user.agent, "on": why}, reason=f"failed: {exc}")
+        return
+    if revoked:
+        await console.audit(user, "desk phone account revoked", {"agent": user.agent, "on": why})

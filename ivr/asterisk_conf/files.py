@@ -47,6 +47,7 @@ STATIC_FILES = (
     "pjproject.conf",
     "ccss.conf",
     "confbridge.conf",
+    "sorcery.conf",
 )
 
 

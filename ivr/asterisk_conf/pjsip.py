@@ -7,7 +7,7 @@ from typing import Mapping
 from ivr.asterisk_conf.edge_out import pstn_aor
 from ivr.asterisk_conf.node_seats import QUALIFY_S, proxied_aor
 from ivr.asterisk_conf.options import RenderOptions
-from ivr.asterisk_conf.webrtc import web_endpoint_options, web_media, ws_transport
+from ivr.asterisk_conf.webrtc import WEB_AOR, web_auth_note, web_endpoint_options, web_media, ws_transport
 from ivr.asterisk_conf.supervision import SUPERVISOR_CONTEXT, supervisor_password
 from ivr.config import ConfigError, Settings, agent_secret
 from ivr.core.conftext import comment, secret, value, word
@@ -51,6 +51,14 @@ def seat_password(name: str, secrets: Mapping[str, str]) -> str:
     if not password:
         raise ConfigError(f"agent {name}: no SIP password (set {agent_secret_variable(name)})")
     return password
+
+
+def seat_auth(name: str, secrets: Mapping[str, str], web: bool) -> str:
+    """A seat's digest account in the file; none for a web phone, whose ``<name>-auth`` Asterisk
+    finds in AstDB (sorcery.conf), put there by the console for each sign-in (webrtc.py)."""
+    if web:
+        return web_auth_note(name)
+    return phone_auth(name, seat_password(name, secrets), agent_secret_variable(name))
 
 
 def registrar_phones(s: Settings, secrets: Mapping[str, str]) -> dict[str, str]:
@@ -134,8 +142,10 @@ endpoint=pstn
     for name, agent in s.agents.items():
         # also for a desk phone with a fixed contact: its calls (feature codes, transfers) are
         # identified by user name, which only the password makes true
-        password = seat_password(name, o.agent_secrets)
         web = agent.phone == "web"  # the desk page's WebRTC phone (webrtc.py)
+        # behind proxies the proxies check the seat's digest against its own secret (kamailio_seats.py),
+        # so there a web seat keeps its account in this file; alone, a fresh one per sign-in in AstDB
+        proxied = s.cluster is not None and bool(s.cluster.proxies)
         block = f"; seat: {comment(agent.name)}\n" + endpoint(name, "from-agents", "username",
                                                                 web_media(rtp) if web else rtp)
         if web:
@@ -147,15 +157,15 @@ endpoint=pstn
 set_var=TRANSFER_CONTEXT={TRANSFERS_CONTEXT}
 auth={name}-auth
 
-{phone_auth(name, password, agent_secret_variable(name))}"""
+{seat_auth(name, o.agent_secrets, web and not proxied)}"""
         # behind proxies the phone registers there, where the seat's lock is; a fixed contact
         # (refused in config/ behind proxies, kept for a test bed's own phones) is dialed as given
-        if s.cluster is not None and s.cluster.proxies and not agent.contact:
+        if proxied and not agent.contact:
             block += proxied_aor(name, s, proxied_probe(s.phones.qualify))
             parts.append(block)
             continue
         probe = s.phones.qualify if s.phones.qualify.probes(agent.contact) else None
-        parts.append(block + phone_aor(name, agent.contact, probe))
+        parts.append(block + phone_aor(name, agent.contact, probe) + (WEB_AOR if web else ""))
     for name, sup in s.supervision.supervisors.items():
         # a supervisor's phone is called, it never calls in: its own calls are hung up (supervision.py);
         # behind proxies a softphone registers there like a seat's, so whichever node holds the

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ivr.config import Settings
 from ivr.core.conftext import split_ip_port, value
+from ivr.core.phone_auth import AUTH_FAMILY
 
 # G.711 first: the carrier and the trunks speak it, so a browser answering with it bridges with no
 # transcoding; Opus only when a browser offers nothing else (browsers all do G.711)
@@ -69,3 +70,15 @@ def web_endpoint_options(s: Settings) -> str:
 def web_media(media: str) -> str:
     """A softphone's media lines with the web phone's codecs."""
     return media.replace("allow=ulaw,alaw\n", f"allow={WEB_CODECS}\n", 1)
+
+# A web seat's registration lasts 2 minutes at most (JsSIP asks for 600 s and renews at about
+# half of what the 200 OK grants): a page whose password was revoked (its agent signed out
+# elsewhere) fails its next renewal and its contact is gone within that, since Asterisk has no
+# way to remove a registered contact on request (docs/console.md)
+WEB_AOR = "maximum_expiration=120\n"
+
+
+def web_auth_note(name: str) -> str:
+    """Where a web seat's digest account is: not in this file (its static secret registers
+    nothing), in AstDB, a fresh password for each sign-in of its agent (docs/console.md)."""
+    return f"; {name}-auth: in AstDB ({AUTH_FAMILY}), issued by the console for each sign-in\n"

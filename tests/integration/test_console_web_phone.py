@@ -9,21 +9,25 @@ sees it), mutes (the citizen stops hearing the agent) and unmutes, holds (a re-I
 Hold, the citizen stops hearing the agent) and resumes, the call timer running; then, from the panel, it
 consults 12360 (咨询转接: the customs gateway rings and answers while the citizen waits) and 挂断
 completes the transfer: customs has the citizen and the ticket records the agent and the
-transfer. This module's seat becomes a web
+transfer. The password the page registered with is this sign-in's own: signing out revokes it and
+the next sign-in's page registers with another. This module's seat becomes a web
 phone on the session's bed (config reloaded, as a deployment would), not a bed of its own."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
 from ivr.ami.client import AmiClient
+from ivr.core.phone_auth import AUTH_FAMILY, auth_id
 from queues.agents import STATE_LABELS
 from queues.seat_control import SeatControl
 from queues.wish_store import SeatWishes
@@ -33,6 +37,7 @@ from testbed.browser import FAKE_MIC_HZ, Browser, phone_flowing, phone_stats, st
 from testbed.calls import Phones, closed_ticket, for_caller, hang_up_all, only_seat, until
 from testbed.console import ConsoleSite
 from testbed.rtp import ToneLeg, goertzel_share
+from testbed.sip_sockets import register_status
 from testbed.sipp import Key
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
@@ -184,6 +189,7 @@ async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_tic
             assert (consult.number, consult.target, consult.result) == ("12360", "customs", "ANSWER")
         finally:
             citizen.close()
+    await sign_out_revokes_and_the_next_sign_in_gets_a_new_password(engine, browser, console, ami)
 
 
 @pytest.fixture
@@ -209,6 +215,50 @@ async def test_with_the_microphone_refused_the_page_says_so_and_the_seat_is_not_
     assert "transport=ws" not in await ami.command(f"pjsip show aor {AGENT}")  # never registered
     browser.sign_in(console.account("supervisor"))
     assert browser.fetch(f"/desk/{AGENT}/phone", "POST")["status"] == 403  # watches the desk: no account
+
+
+async def sign_out_revokes_and_the_next_sign_in_gets_a_new_password(
+    engine: TestBed, browser: Browser, console: ConsoleSite, ami: AmiClient,
+) -> None:
+    """The page's phone registered with a password of this sign-in (the seat's static secret no
+    longer registers it); signing out revokes it (a REGISTER with it: 401) and, the page left,
+    the contact goes; the next sign-in's page registers with another."""
+    assert engine.state
+    port, static = engine.state.sip_port, engine.state.agent_secrets[AGENT]
+    first = await installed_password(ami)
+    assert 0 < await registered_for(ami) <= 120  # a revoked page's contact lasts 2 min at most (WEB_AOR)
+    assert await asyncio.to_thread(register_status, port, AGENT, first) == 200  # Asterisk takes the issued one
+    assert await asyncio.to_thread(register_status, port, AGENT, static) == 401  # the seat's static secret: no more
+    browser.sign_out()  # revoked; the page is left, its WebSocket closes
+    assert await asyncio.to_thread(register_status, port, AGENT, first) == 401
+    await until(lambda: no_web_contact(ami), 10)
+    browser.sign_in(console.account("agent", AGENT))
+    browser.open(f"/desk/{AGENT}")
+    await asyncio.to_thread(browser.wait_for, '#phone[data-state="registered"]', 20)  # with a new password
+    second = await installed_password(ami)
+    assert second != first and await asyncio.to_thread(register_status, port, AGENT, second) == 200
+    assert await asyncio.to_thread(register_status, port, AGENT, first) == 401
+    audited = [(e.command, e.what.get("on")) for e in console.audit()
+               if e.command.startswith("desk phone account") and e.what.get("agent") == AGENT][-4:]
+    assert audited == [("desk phone account", None), ("desk phone account revoked", "sign-out"),
+                       ("desk phone account revoked", "sign-in"), ("desk phone account", None)], audited
+
+
+async def installed_password(ami: AmiClient) -> str:
+    """The seat's password Asterisk holds now: in AstDB, where PJSIP reads it (ivr/core/phone_auth.py)."""
+    value = await ami.command(f"database get {AUTH_FAMILY} {auth_id(AGENT)}")
+    return str(json.loads(value.split("Value: ", 1)[1].strip())["password"])
+
+
+async def registered_for(ami: AmiClient) -> float:
+    """Seconds left of the seat's registration, as Asterisk's registrar keeps it (AstDB)."""
+    rows = (await ami.command("database show registrar/contact")).splitlines()
+    row = next(r for r in rows if r.startswith(f"/registrar/contact/{AGENT};@"))
+    return int(json.loads(row.split(": ", 1)[1])["expiration_time"]) - time.time()
+
+
+async def no_web_contact(ami: AmiClient) -> bool:
+    return "transport=ws" not in await ami.command(f"pjsip show aor {AGENT}")
 
 
 def of_agent(event: dict[str, str]) -> bool:

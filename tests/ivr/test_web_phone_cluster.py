@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from console.web_phone import NoWebPhone, issue_account, revoke_account
 from ivr.asterisk_conf import RenderOptions, render
+from ivr.asterisk_conf.kamailio_seats import ha1
 from ivr.asterisk_conf.kamailio_ws import url_path
 from ivr.config import ConfigError, load_config
 from ivr.core.conftext import UnsafeValue
@@ -85,6 +87,35 @@ def test_a_web_seat_registers_at_the_proxies_websocket_and_its_node_endpoint_is_
     done = subprocess.run([kamailio_binary(), "-c", "-f", str(tmp_path / "kamailio-edge-a.cfg")],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def test_behind_proxies_a_web_seat_keeps_its_own_secret_which_the_proxies_and_the_node_check(tmp_path: Path) -> None:
+    """The proxies check a seat's digest against HA1 keys rendered from its secret, so a per-sign-in
+    password in one node's AstDB would lock the seat out: behind proxies the file keeps the account."""
+    config = cfg(tmp_path)
+    settings = load_config(config, environ={}).settings
+    secrets = {n: fresh_secret() for n in settings.agents}
+    out = render(settings, RenderOptions(ami_secret=fresh_secret(), seats_ami_secret=fresh_secret(),
+                                         testbed_ami_secret=fresh_secret(), node="ast-a", agent_secrets=secrets,
+                                         kamailio_dir=str(tmp_path), kamailio_run_dir=str(tmp_path)))
+    pjsip = out["pjsip_generated.conf"]
+    assert (f"[agent1002-auth]\ntype=auth\nauth_type=userpass\nusername=agent1002\n"
+            f"password={secrets['agent1002']}\n") in pjsip
+    assert "in AstDB" not in pjsip
+    assert ha1("agent1002", secrets["agent1002"]) in out["kamailio-seats-ha1.cfg"]
+
+
+async def test_behind_proxies_the_console_issues_the_seats_own_secret_and_revokes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_config(cfg(tmp_path), environ={}).settings
+    secret = fresh_secret()
+    monkeypatch.setenv("IVR_AGENT_SECRET_AGENT1002", secret)
+    issued = await issue_account(settings, "agent1002")  # no AMI session: nothing to install
+    assert (issued.user, issued.password, issued.ws) == ("agent1002", secret, "wss://hotline.example.gov.cn/desk-ws")
+    assert await revoke_account(settings, "agent1002") is False
+    monkeypatch.delenv("IVR_AGENT_SECRET_AGENT1002")
+    with pytest.raises(NoWebPhone, match="未配置"):
+        await issue_account(settings, "agent1002")
 
 
 def test_without_web_seats_the_proxies_open_no_tcp_even_with_ws_set(tmp_path: Path) -> None:
