@@ -8,11 +8,13 @@ POST with the CSRF token, never cached and never in the page's source (docs/cons
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from ivr.config import Settings, agent_secret
+from ivr.config import ConfigError, Settings, agent_secret, turn_secret
+from ivr.core.ice import ice_servers, turn_credentials
 
 # the desk page's connect-src (:func:`connect_src`), which the security headers add to the CSP
 CONNECT_SRC = web.RequestKey("connect_src", str)
@@ -62,3 +64,20 @@ def connect_src(settings: Settings, agent: str) -> str:
     """The CSP ``connect-src`` of seat ``agent``'s desk: the page itself and its one WebSocket."""
     url = web_phone_url(settings, agent)
     return "'self'" + (f" {url}" if url else "")
+
+
+def ice_config(settings: Settings, agent: str, now: float | None = None) -> list[dict[str, object]]:
+    """The page's ``pcConfig.iceServers`` for seat ``agent``: ``phones.web.ice_servers``, the TURN
+    ones with credentials made for this sign-in (:func:`ivr.core.ice.turn_credentials`), so no TURN
+    password is ever in the page's source or the same for two sign-ins."""
+    web = settings.phones.web
+    if web is None or not web.ice_servers:
+        return []
+    credentials = None
+    if web.turn_secret is not None:
+        try:
+            secret = turn_secret(web.turn_secret)
+        except ConfigError:
+            raise NoWebPhone("网页话机的中继（TURN）密钥未配置，请联系管理员。") from None
+        credentials = turn_credentials(secret, agent, time.time() if now is None else now, web.turn_lifetime)
+    return ice_servers(web.ice_servers, credentials)

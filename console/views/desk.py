@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from console.auth import current_user, forbidden, require_seat, roles
-from console.web_phone import CONNECT_SRC, NoWebPhone, account, connect_src, web_phone_url
+from console.web_phone import CONNECT_SRC, NoWebPhone, account, connect_src, ice_config, web_phone_url
 from console.context import CONSOLE
 from console.desk import DeskError, departments
 from console.live_hub import live
@@ -71,10 +71,11 @@ async def phone(request: web.Request) -> web.Response:
         raise forbidden(request, "网页话机账号只发给本座席签入的座席员。")
     try:
         issued = account(request.app[CONSOLE].settings(), agent)
+        ice = ice_config(request.app[CONSOLE].settings(), agent)  # TURN credentials of this sign-in
     except NoWebPhone as exc:
         return web.json_response({"ok": False, "message": str(exc)}, status=404)
     await request.app[CONSOLE].audit(user, "desk phone account", {"agent": agent})
-    return web.json_response({"ok": True, **issued.to_json()})
+    return web.json_response({"ok": True, **issued.to_json(), "ice": ice})
 
 
 @routes.get("/desk/{agent}/events")

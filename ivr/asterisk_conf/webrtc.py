@@ -10,7 +10,7 @@ on loopback only: in production the console's TLS proxy forwards ``wss://…/ws`
 from __future__ import annotations
 
 from ivr.config import Settings
-from ivr.core.conftext import split_ip_port, value
+from ivr.core.conftext import host_port, split_ip_port, value
 
 # G.711 first: the carrier and the trunks speak it, so a browser answering with it bridges with no
 # transcoding; Opus only when a browser offers nothing else (browsers all do G.711)
@@ -59,3 +59,14 @@ def web_endpoint_options(s: Settings) -> str:
 def web_media(media: str) -> str:
     """A softphone's media lines with the web phone's codecs."""
     return media.replace("allow=ulaw,alaw\n", f"allow={WEB_CODECS}\n", 1)
+
+
+def rtp_ice(s: Settings) -> str:
+    """rtp.conf's ICE lines for web phones: ``stunaddr`` only when the operator names a STUN server
+    for Asterisk (``phones.web.asterisk_stun``: an Asterisk behind NAT learns its public address
+    for its candidates). No ``turnaddr``: Asterisk sits where the agents' TURN relay reaches it,
+    and a relay of its own would need a static TURN password in this file (docs/console.md)."""
+    web = s.phones.web
+    if web is None or web.asterisk_stun is None or not web_phones(s):
+        return ""
+    return f"stunaddr={value(host_port(web.asterisk_stun))}\n"
