@@ -9,21 +9,29 @@ sees it), mutes (the citizen stops hearing the agent) and unmutes, holds (a re-I
 Hold, the citizen stops hearing the agent) and resumes, the call timer running; then, from the panel, it
 consults 12360 (咨询转接: the customs gateway rings and answers while the citizen waits) and 挂断
 completes the transfer: customs has the citizen and the ticket records the agent and the
-transfer. This module's seat becomes a web
+transfer. The call's RTCPeerConnection has the configured STUN and TURN servers, the TURN one with
+this sign-in's credentials (TURN REST API). Two short calls follow: 挂断 from the page (the
+citizen's sipp takes the BYE, the ticket closes as the agent's) and the panel's blind 转接 to 12360
+(customs takes the citizen, the ticket records the blind transfer). This module's seat becomes a web
 phone on the session's bed (config reloaded, as a deployment would), not a bed of its own."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import os
 import re
 import signal
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
 from ivr.ami.client import AmiClient
+from ivr.core.secret_policy import fresh_secret
 from queues.agents import STATE_LABELS
 from queues.seat_control import SeatControl
 from queues.wish_store import SeatWishes
@@ -33,7 +41,7 @@ from testbed.browser import FAKE_MIC_HZ, Browser, start_chromium
 from testbed.calls import Phones, closed_ticket, for_caller, hang_up_all, only_seat, until
 from testbed.console import ConsoleSite
 from testbed.rtp import ToneLeg, goertzel_share
-from testbed.sipp import Key
+from testbed.sipp import Key, Sipp
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
 
@@ -78,7 +86,8 @@ def web_seat(bed: TestBed, config_dir: Path) -> Iterator[None]:
     port = bed.state.http_port
     assert seat.rstrip().endswith("}") and PHONES in original
     path.write_text(original.replace(seat, seat.rstrip()[:-1] + ", phone: web}").replace(
-        PHONES, PHONES + f'  web: {{listen: "127.0.0.1:{port}", url: "ws://127.0.0.1:{port}/ws"}}\n'), encoding="utf-8")
+        PHONES, PHONES + f'  web: {{listen: "127.0.0.1:{port}", url: "ws://127.0.0.1:{port}/ws", {ice_settings(config_dir)}}}\n'),
+        encoding="utf-8")
     try:
         asyncio.run(reload_all(bed))
         yield
@@ -86,6 +95,34 @@ def web_seat(bed: TestBed, config_dir: Path) -> Iterator[None]:
         path.write_text(original, encoding="utf-8")
         asyncio.run(reload_all(bed))
         asyncio.run(log_in_everywhere(bed))
+
+
+# The page's STUN and TURN servers: loopback ports nothing answers on (no TURN server in the bed; the
+# page answers ICE_WAIT_MS after its first candidate all the same), the TURN secret in a file of the
+# deployment (phones.web.turn_secret), credentials for 2 h
+ICE = (f"stun:127.0.0.1:{Phones.free_port()}", f"turn:127.0.0.1:{Phones.free_port()}?transport=udp")
+TURN_LIFETIME = 7200
+
+
+def ice_settings(config_dir: Path) -> str:
+    """``phones.web``'s ICE settings, the TURN secret written beside the deployment's config/."""
+    (config_dir.parent / "turn.secret").write_text(fresh_secret() + "\n", encoding="utf-8")
+    return (f"ice_servers: [{', '.join(repr(u) for u in ICE)}], turn_lifetime: {TURN_LIFETIME}, "
+            f"turn_secret: {{file: {config_dir.parent / 'turn.secret'}}}")
+
+
+def check_ice_servers(browser: Browser, config_dir: Path) -> None:
+    """The call's RTCPeerConnection has the configured STUN server, and the TURN server with this
+    sign-in's credentials: ``<expiry>:<seat>`` and base64(HMAC-SHA1(secret, username))."""
+    servers = browser.driver.execute_script("return window.ivrDeskPhone.connection().getConfiguration().iceServers")
+    secret = (config_dir.parent / "turn.secret").read_text(encoding="utf-8").strip()
+    stun, turn = servers
+    assert stun["urls"] == [ICE[0]] and not stun.get("username"), servers
+    assert turn["urls"] == [ICE[1]], servers
+    expiry, seat = turn["username"].split(":")
+    assert seat == AGENT and 0 <= int(expiry) - time.time() <= TURN_LIFETIME, servers
+    expected = base64.b64encode(hmac.new(secret.encode(), turn["username"].encode(), hashlib.sha1).digest()).decode()
+    assert turn["credential"] == expected, servers
 
 
 async def log_in_everywhere(bed: TestBed) -> None:
@@ -117,7 +154,7 @@ async def stats(browser: Browser) -> dict[str, Any]:
 
 async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_ticket_answers_and_talks(
     engine: TestBed, browser: Browser, console: ConsoleSite, phones: Phones, ami: AmiClient, tickets: TicketStore,
-    web_seat: None,
+    web_seat: None, config_dir: Path,
 ) -> None:
     assert engine.state
     ws = f"ws://127.0.0.1:{engine.state.http_port}/ws"
@@ -125,6 +162,7 @@ async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_tic
     assert browser.fetch(f"/desk/{AGENT}/seat", "POST", {"action": "logout"})["status"] == 200
     page = await fetch_page(browser, f"/desk/{AGENT}")
     assert f"connect-src 'self' {ws}" in page["csp"] and engine.state.agent_secrets[AGENT] not in page["text"]
+    assert (config_dir.parent / "turn.secret").read_text().strip() not in page["text"] and "credential" not in page["text"]
     browser.open(f"/desk/{AGENT}")
     await asyncio.to_thread(browser.wait_for, '#phone[data-state="registered"]', 20)
     assert browser.fetch("/desk/agent1001/phone", "POST")["status"] == 403  # another seat's account
@@ -152,6 +190,7 @@ async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_tic
             linkedid = str((await asyncio.wait_for(connected, 15))["Linkedid"])
             await asyncio.to_thread(browser.wait_for, '#phone[data-state="talking"]', 10)
             assert browser.driver.execute_script(SENDING) == FAKE_MIC_2  # the call took the chosen microphone
+            check_ice_servers(browser, config_dir)
             await asyncio.to_thread(browser.wait_for, f'#call[data-state="connected"][data-linkedid="{linkedid}"]', 10)
 
             assert await citizen.level(FAKE_MIC_HZ, citizen.mark(), 1.0) > HEARD  # the agent's voice reached the citizen
@@ -202,6 +241,74 @@ async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_tic
             assert (consult.number, consult.target, consult.result) == ("12360", "customs", "ANSWER")
         finally:
             citizen.close()
+
+
+async def test_the_panel_hangs_up_an_ordinary_call_and_transfers_one_blind(
+    engine: TestBed, browser: Browser, console: ConsoleSite, phones: Phones, ami: AmiClient, tickets: TicketStore,
+    web_seat: None,
+) -> None:
+    browser.sign_in(console.account("agent", AGENT))
+    browser.open(f"/desk/{AGENT}")
+    await asyncio.to_thread(browser.wait_for, '#phone[data-state="registered"]', 20)
+    await asyncio.to_thread(browser.wait_text, "#seat-state", STATE_LABELS["available"], 15)
+    async with only_seat(engine, ami, AGENT):
+        transferred = phones.next_caller()  # customs' gateway up (and probed) while the first call runs
+        customs = asyncio.create_task(phones.subcenter("customs", transferred))
+        try:
+            await hang_up_from_the_page(browser, phones, ami, tickets)
+        finally:
+            gateway = await customs
+        await blind_transfer_from_the_page(browser, phones, ami, tickets, transferred, gateway)
+
+
+async def answer_in_the_page(browser: Browser, phones: Phones, caller: str | None = None) -> tuple[Sipp, str]:
+    """A citizen's call to 12345 (menu 0), holding 60 s unless hung up, rung and answered in the
+    page; (its sipp, its caller)."""
+    sipp, caller = await phones.call("12345", [Key("0", 1500)], hold_ms=60_000, caller=caller)
+    await asyncio.to_thread(browser.wait_for, '#phone[data-state="ringing"]', 30)
+    browser.find("#phone-answer").click()
+    await asyncio.to_thread(browser.wait_for, '#phone[data-state="talking"]', 10)
+    await asyncio.to_thread(browser.wait_for, '#call[data-state="connected"]', 10)
+    return sipp, caller
+
+
+async def hang_up_from_the_page(browser: Browser, phones: Phones, ami: AmiClient, tickets: TicketStore) -> None:
+    """挂断 on an ordinary call: the agent's leg ends and the citizen goes on to the satisfaction
+    question (as after a softphone's hang-up); the citizen hanging up there, the ticket closes as
+    answered and ended by the agent."""
+    caller = phones.next_caller()
+    asked = ami.wait_for("UserEvent", lambda e: e.get("UserEvent") == "IvrSurvey" and e.get("CallerIDNum") == caller)
+    sipp, _ = await answer_in_the_page(browser, phones, caller)
+    browser.find("#phone-hangup").click()
+    await ami.action({"Action": "Hangup", "Channel": (await asyncio.wait_for(asked, 10))["Channel"]})
+    assert await sipp.wait(10) == 0, sipp.output()  # the citizen's sipp took Asterisk's BYE
+    await asyncio.to_thread(browser.wait_for, '#phone[data-state="registered"]', 10)
+    ticket = await closed_ticket(tickets, caller, timeout=20)
+    assert (ticket.agent, ticket.hangup_by, ticket.disposition) == (AGENT, "agent", "answered") and not ticket.transfers, ticket
+
+
+async def blind_transfer_from_the_page(browser: Browser, phones: Phones, ami: AmiClient, tickets: TicketStore,
+                                       caller: str, customs: Sipp) -> None:
+    """The panel's 转接 (blind) to 12360 of ``caller``'s call: the engine's BlindTransfer of the
+    agent's channel, the ``customs`` gateway answers the citizen, the ticket records the agent and
+    the blind transfer."""
+    answered = ami.wait_for("DialEnd", lambda e: e.get("DialStatus") == "ANSWER" and
+                            str(e.get("DestChannel", "")).startswith("PJSIP/customs-"))
+    sipp, _ = await answer_in_the_page(browser, phones, caller)
+    blind = ami.wait_for("BlindTransfer", lambda e: e.get("Extension") == "12360")
+    browser.find('#phone-transfer-target option[value="12360"]').click()
+    browser.find("#phone-blind").click()
+    await asyncio.to_thread(browser.wait_text, "#phone-note", "已转接至 12360", 10)
+    assert (await asyncio.wait_for(blind, 10))["Result"] == "Success"
+    await asyncio.to_thread(browser.wait_for, '#phone[data-state="registered"]', 10)  # the agent's leg is gone
+    await asyncio.wait_for(answered, 20)  # customs took the citizen
+    await hang_up_all(ami)
+    assert await customs.wait(20) == 0, customs.output()
+    await sipp.wait(20)
+    ticket = await closed_ticket(tickets, caller, timeout=20)
+    assert ticket.disposition == "transferred" and ticket.agent == AGENT, ticket
+    assert [(t.kind, t.number) for t in ticket.transfers][:2] == [("blind", "12360"), ("subcenter", "12360")], ticket
+    assert ticket.transfers[1].result == "ANSWER", ticket
 
 
 @pytest.fixture
