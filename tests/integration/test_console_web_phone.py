@@ -10,9 +10,10 @@ Hold, the citizen stops hearing the agent) and resumes, the call timer running; 
 consults 12360 (咨询转接: the customs gateway rings and answers while the citizen waits) and 挂断
 completes the transfer: customs has the citizen and the ticket records the agent and the
 transfer. The call's RTCPeerConnection has the configured STUN and TURN servers, the TURN one with
-this sign-in's credentials (TURN REST API). Two short calls follow: 挂断 from the page (the
-citizen's sipp takes the BYE, the ticket closes as the agent's) and the panel's blind 转接 to 12360
-(customs takes the citizen, the ticket records the blind transfer). This module's seat becomes a web
+this sign-in's credentials (TURN REST API). A second test places two short calls: 挂断 from the
+page (the agent's leg ends, the citizen is asked the satisfaction question, the ticket closes as
+answered and ended by the agent) and the panel's blind 转接 to 12360 (customs takes the citizen,
+the ticket records the blind transfer). This module's seat becomes a web
 phone on the session's bed (config reloaded, as a deployment would), not a bed of its own."""
 
 from __future__ import annotations
