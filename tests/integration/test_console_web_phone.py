@@ -50,6 +50,7 @@ AGENT = "agent1003"
 JSSIP = Path(__file__).resolve().parents[2] / "console" / "static" / "jssip.min.js"
 CITIZEN_HZ = 600
 PHONES = "phones:\n  qualify: {every: 15, timeout: 3}\n"
+WRAPUP = "    wrapup: 5\n"  # the general queue's
 QUIET = 0.1
 HEARD = 0.5  # share of a second's energy at one frequency: the tone is there (testbed/rtp.py)
 
@@ -75,7 +76,9 @@ pc.getStats().then(report => {
 def web_seat(bed: TestBed, config_dir: Path) -> Iterator[None]:
     """``AGENT``'s phone is the desk page's for this module, on the bed's own WebSocket port
     (edited in the session's private config/, then Asterisk's files and the engine reloaded, as a
-    deployment does); a sipp's again afterwards, the seat logged in as the session expects."""
+    deployment does); a sipp's again afterwards, the seat logged in as the session expects. The
+    general queue has no wrap-up meanwhile: a call placed at once after the page's 挂断 rings the
+    seat instead of waiting through the queue's announcements."""
     assert bed.state and bed.state.http_port
     assert JSSIP.is_file(), f"{JSSIP} is not built: ./run's setup builds it (by hand: cd console && npm ci " \
         "--ignore-scripts && npm run build)"
@@ -85,8 +88,8 @@ def web_seat(bed: TestBed, config_dir: Path) -> Iterator[None]:
     original = path.read_text(encoding="utf-8")
     seat = next(line for line in original.splitlines() if line.strip().startswith(f"{AGENT}:"))
     port = bed.state.http_port
-    assert seat.rstrip().endswith("}") and PHONES in original
-    path.write_text(original.replace(seat, seat.rstrip()[:-1] + ", phone: web}").replace(
+    assert seat.rstrip().endswith("}") and PHONES in original and original.count(WRAPUP) == 1
+    path.write_text(original.replace(seat, seat.rstrip()[:-1] + ", phone: web}").replace(WRAPUP, "    wrapup: 0\n").replace(
         PHONES, PHONES + f'  web: {{listen: "127.0.0.1:{port}", url: "ws://127.0.0.1:{port}/ws", {ice_settings(config_dir)}}}\n'),
         encoding="utf-8")
     try:
