@@ -9,6 +9,7 @@ new sign-in of the same agent, replaces it with one nobody holds (docs/console.m
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -16,7 +17,8 @@ from aiohttp import web
 from ivr.ami.client import AmiClient
 from ivr.ami.phone_auth import issue, phone_auth_client, revoke
 from ivr.ami.users import narrow_session
-from ivr.config import Settings, agent_secret
+from ivr.config import ConfigError, Settings, agent_secret, turn_secret
+from ivr.core.ice import ice_servers, turn_credentials
 
 # the desk page's connect-src (:func:`connect_src`), which the security headers add to the CSP
 CONNECT_SRC = web.RequestKey("connect_src", str)
@@ -107,3 +109,20 @@ async def revoke_account(settings: Settings, agent: str | None) -> bool:
     async with _writing_astdb(settings) as client:
         await revoke(client, agent)
     return True
+
+
+def ice_config(settings: Settings, agent: str, now: float | None = None) -> list[dict[str, object]]:
+    """The page's ``pcConfig.iceServers`` for seat ``agent``: ``phones.web.ice_servers``, the TURN
+    ones with credentials made for this sign-in (:func:`ivr.core.ice.turn_credentials`), so no TURN
+    password is ever in the page's source or the same for two sign-ins."""
+    web = settings.phones.web
+    if web is None or not web.ice_servers:
+        return []
+    credentials = None
+    if web.turn_secret is not None:
+        try:
+            secret = turn_secret(web.turn_secret)
+        except ConfigError:
+            raise NoWebPhone("网页话机的中继（TURN）密钥未配置，请联系管理员。") from None
+        credentials = turn_credentials(secret, agent, time.time() if now is None else now, web.turn_lifetime)
+    return ice_servers(web.ice_servers, credentials)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping
 
-from ivr.config import ConfigError, webhook_secret
+from ivr.config import ConfigError, turn_secret_problem, webhook_secret
 from ivr.core import labels
 from ivr.flows.lint import CHARS_PER_SECOND
 from ivr.flows.flowset import FlowSet
@@ -149,6 +149,8 @@ def report(flows: FlowSet) -> CheckReport:
     problems = [str(e) for e in flows.lint_problems] + push_problems
     problems += deployment_secret_problems(flows.settings)
     problems += department_key_problems(flows.settings.tickets.departments)
+    web_phones = flows.settings.phones.web  # the TURN secret: refused here, not when an agent signs in
+    problems += [p for p in [turn_secret_problem(web_phones.turn_secret if web_phones else None)] if p]
     return CheckReport(problems, timings, slowest, exempt, dict(flows.estimated), list(flows.warnings),
                        flows.settings.plan or "", dict(Counter(n.mode for n in flows.settings.numbers.values())),
                        len(flows.flows), flows.version)

@@ -13,14 +13,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from ivr.core.conftext import FILE_PATH, MUSIC_CLASS, IpPort, SipUri, Title
+from ivr.core.conftext import FILE_PATH, MUSIC_CLASS, HostPort, IpPort, SipUri, Title
 from ivr.core.hours import Hours
+from ivr.core.ice import IceUrl, is_turn
 from ivr.core.qualify import Qualify
 from ivr.core.route import GENERAL_QUEUE, QueueRoute
 from ivr.core.strict import Strict
 
 __all__ = ["GENERAL_QUEUE", "Agent", "Announce", "Callback", "Hours", "PauseReasons", "PhoneProbe", "Phones", "WebPhones", "Queue",
-           "QueueRoute", "Strategy", "memberships", "serving", "web_phone_problems"]
+           "QueueRoute", "TurnSecret", "Strategy", "memberships", "serving", "web_phone_problems"]
 
 PauseReasons = dict[Annotated[str, StringConstraints(pattern=r"^[1-9]$")], Annotated[Title, StringConstraints(min_length=1, max_length=20)]]
 """A pause reason by the digit an agent keys after the pause code (``*73`` + digit)."""
@@ -72,6 +73,20 @@ class PhoneProbe(Qualify):
         return bool(self.every) and (contact is None or self.fixed)
 
 
+class TurnSecret(Strict):
+    """Where the secret shared with the TURN server (coturn's ``static-auth-secret``) is read:
+    an environment variable of the console, or a file (its first line); never config/ itself."""
+
+    env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]{0,63}$", description="an environment variable's name")
+    file: Annotated[str, StringConstraints(pattern=FILE_PATH)] | None = Field(None, description="a file readable by the console")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "TurnSecret":
+        if (self.env is None) == (self.file is None):
+            raise ValueError("turn_secret names one source: {env: VARIABLE} or {file: /path}")
+        return self
+
+
 class WebPhones(Strict):
     """The desk page's WebRTC phone (agents with ``phone: web``): Asterisk's own HTTP server
     carries SIP over WebSocket on ``listen`` (loopback: the console's TLS proxy is in front in
@@ -84,11 +99,29 @@ class WebPhones(Strict):
     dtls_cert: Annotated[str, StringConstraints(pattern=FILE_PATH)] | None = Field(
         None, description="PEM certificate for DTLS (with dtls_key); none: generated when Asterisk starts")
     dtls_key: Annotated[str, StringConstraints(pattern=FILE_PATH)] | None = None
+    ice_servers: tuple[IceUrl, ...] = Field(
+        (), description="STUN/TURN servers the browser uses (stun:/turn:/turns: URLs, no credentials in them); none: "
+        "browser and Asterisk reach each other directly")
+    turn_secret: TurnSecret | None = Field(
+        None, description="the TURN server's shared secret (coturn use-auth-secret), from which the console issues "
+        "each sign-in's credentials; needed with a turn: server")
+    turn_lifetime: int = Field(43200, ge=600, le=604800, description="seconds a sign-in's TURN credentials stay valid")
+    asterisk_stun: HostPort | None = Field(
+        None, description="rtp.conf stunaddr: the STUN server Asterisk asks for its public address (Asterisk behind NAT)")
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> "WebPhones":
         if (self.dtls_cert is None) != (self.dtls_key is None):
             raise ValueError("dtls_cert and dtls_key go together (or neither: a generated certificate)")
+        return self
+
+    @model_validator(mode="after")
+    def _turn_has_its_secret(self) -> "WebPhones":
+        relays = any(is_turn(url) for url in self.ice_servers)
+        if relays and self.turn_secret is None:
+            raise ValueError("a turn: or turns: server needs turn_secret (the secret shared with the TURN server)")
+        if self.turn_secret is not None and not relays:
+            raise ValueError("turn_secret is set but ice_servers names no turn: or turns: server")
         return self
 
 

@@ -28,6 +28,7 @@
   var STATES = { starting: "正在启动…", registering: "正在注册…", registered: "已注册，等待来电",
     ringing: "来电振铃", talking: "通话中", offline: "未注册" };
   var microphone = null, ua = null, session = null, loggedIn = false, ticking = null;
+  var iceServers = [];  // phones.web.ice_servers from the account, TURN with this sign-in's credentials
 
   function show(state) {
     panel.dataset.state = state;
@@ -129,6 +130,15 @@
     watcher.observe(call, { attributes: true, attributeFilter: ["data-state"] });
     ring(false);
   }
+  // JsSIP answers once the browser has gathered every candidate: a STUN or TURN server that does not
+  // answer would hold the answer for many seconds. ICE_WAIT_MS after the first candidate the answer goes
+  // with what is there (a reachable relay answers in well under that).
+  var ICE_WAIT_MS = 2000;
+  function gatherAtMost(e) {  // each offer or answer's gathering has its own ready(), a no-op once sent
+    if (e.ready.capped) { return; }
+    e.ready.capped = true;
+    setTimeout(e.ready, ICE_WAIT_MS);
+  }
   function takeCall(s) {
     if (session) { s.terminate({ status_code: 486, reason_phrase: "Busy Here" }); return; }
     session = s;
@@ -137,6 +147,7 @@
       e.peerconnection.addEventListener("track", function (t) { audio.srcObject = t.streams[0]; });
     });
     s.on("confirmed", function () { show("talking"); });
+    s.on("icecandidate", gatherAtMost);
     s.on("hold", function (e) { if (e.originator === "local") { showHeld(true); } });
     s.on("unhold", function (e) { if (e.originator === "local") { showHeld(false); } });
     s.on("ended", idle);
@@ -146,6 +157,7 @@
     });
   }
   function start(account) {
+    iceServers = account.ice || [];
     ua = new JsSIP.UA({
       sockets: [new JsSIP.WebSocketInterface(account.ws)], uri: account.uri, authorization_user: account.user,
       password: account.password, display_name: account.display, register: true, session_timers: false,
@@ -163,7 +175,7 @@
     if (!session) { return; }
     var ringing = session;
     microphoneForCall().then(function (stream) {
-      if (session === ringing && !ringing.isEnded()) { ringing.answer({ mediaStream: stream, pcConfig: { iceServers: [] } }); }
+      if (session === ringing && !ringing.isEnded()) { ringing.answer({ mediaStream: stream, pcConfig: { iceServers: iceServers } }); }
     });
   });
   hangupButton.addEventListener("click", function () { if (session) { session.terminate(); } });

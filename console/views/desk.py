@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from console.auth import current_user, forbidden, require_seat, roles
-from console.web_phone import CONNECT_SRC, NoWebPhone, PhoneAuthError, connect_src, issue_account, web_phone_url
+from console.web_phone import CONNECT_SRC, NoWebPhone, PhoneAuthError, connect_src, ice_config, issue_account, web_phone_url
 from console.context import CONSOLE
 from console.desk import DeskError, departments
 from console.live_hub import live
@@ -70,6 +70,7 @@ async def phone(request: web.Request) -> web.Response:
     if user.role != "agent":
         raise forbidden(request, "网页话机账号只发给本座席签入的座席员。")
     try:
+        ice = ice_config(request.app[CONSOLE].settings(), agent)  # TURN credentials of this sign-in
         issued = await issue_account(request.app[CONSOLE].settings(), agent)
     except NoWebPhone as exc:
         return web.json_response({"ok": False, "message": str(exc)}, status=404)
@@ -77,7 +78,7 @@ async def phone(request: web.Request) -> web.Response:
         await request.app[CONSOLE].audit(user, "desk phone account", {"agent": agent}, reason=f"failed: {exc}")
         return web.json_response({"ok": False, "message": "网页话机账号发放失败，请稍后刷新页面重试。"}, status=503)
     await request.app[CONSOLE].audit(user, "desk phone account", {"agent": agent, "password": "new for this sign-in"})
-    return web.json_response({"ok": True, **issued.to_json()})
+    return web.json_response({"ok": True, **issued.to_json(), "ice": ice})
 
 
 @routes.get("/desk/{agent}/events")

@@ -24,7 +24,7 @@ from ivr.asterisk_conf.supervision import supervise_dialplan
 from ivr.asterisk_conf.queues import agents_dialplan, callback_keys, queue_dialplan, queues_conf
 from ivr.asterisk_conf.recording import recording_dialplan
 from ivr.asterisk_conf.transfers import transfer_targets
-from ivr.asterisk_conf.webrtc import http_conf
+from ivr.asterisk_conf.webrtc import http_conf, rtp_ice
 from ivr.config import ConfigError, Settings
 from ivr.core.conftext import UnsafeValue, guard
 
@@ -79,7 +79,7 @@ def _render(settings: Settings, options: RenderOptions) -> dict[str, str]:
             "manager.conf": manager_conf(settings, options),
             "pjsip_generated.conf": pjsip_conf(settings, options) + device_state_mesh(settings, options.node),
             "http.conf": http_conf(settings),
-            "rtp.conf": f"[general]\nrtpstart={settings.sip.rtp_start}\nrtpend={settings.sip.rtp_end}\n",
+            "rtp.conf": f"[general]\nrtpstart={settings.sip.rtp_start}\nrtpend={settings.sip.rtp_end}\n" + rtp_ice(settings),
             "queues.conf": queues_conf(settings),
             "extensions_globals.conf": globals_conf(settings, options),
             "extensions_queues.conf": queue_dialplan(settings),

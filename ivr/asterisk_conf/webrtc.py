@@ -14,7 +14,7 @@ seat is still ``webrtc=yes``, its SIP over UDP to the proxies, its media straigh
 from __future__ import annotations
 
 from ivr.config import Settings
-from ivr.core.conftext import split_ip_port, value
+from ivr.core.conftext import host_port, split_ip_port, value
 from ivr.core.phone_auth import AUTH_FAMILY
 
 # G.711 first: the carrier and the trunks speak it, so a browser answering with it bridges with no
@@ -82,3 +82,14 @@ def web_auth_note(name: str) -> str:
     """Where a web seat's digest account is: not in this file (its static secret registers
     nothing), in AstDB, a fresh password for each sign-in of its agent (docs/console.md)."""
     return f"; {name}-auth: in AstDB ({AUTH_FAMILY}), issued by the console for each sign-in\n"
+
+
+def rtp_ice(s: Settings) -> str:
+    """rtp.conf's ICE lines for web phones: ``stunaddr`` only when the operator names a STUN server
+    for Asterisk (``phones.web.asterisk_stun``: an Asterisk behind NAT learns its public address
+    for its candidates). No ``turnaddr``: Asterisk sits where the agents' TURN relay reaches it,
+    and a relay of its own would need a static TURN password in this file (docs/console.md)."""
+    web = s.phones.web
+    if web is None or web.asterisk_stun is None or not web_phones(s):
+        return ""
+    return f"stunaddr={value(host_port(web.asterisk_stun))}\n"

@@ -26,6 +26,8 @@ from ivr.config.secrets import (
     caller_key,
     require_caller_key,
     state_dir,
+    turn_secret,
+    turn_secret_problem,
     webhook_secret,
 )
 from ivr.config.sections import AgiSettings, AmiSettings, RedisSettings, SipSettings, WebSettings
@@ -40,5 +42,5 @@ __all__ = [
     "AgiSettings", "AmiSettings", "Compliance", "ConfigError", "LoadedConfig", "NumberEntry", "NumberPlan",
     "PushSettings", "RedisSettings", "RequestTypeName", "Settings", "SipSettings", "TicketSettings",
     "TrackingSettings", "WebSettings", "Webhook", "agent_secret", "audit_log_path", "caller_key", "load_config",
-    "require_caller_key", "state_dir", "webhook_secret", "webhook_secret_variable",
+    "require_caller_key", "state_dir", "turn_secret", "turn_secret_problem", "webhook_secret", "webhook_secret_variable",
 ]

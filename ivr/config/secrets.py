@@ -1,5 +1,6 @@
 """Secrets and local paths, from the environment only (never from ``config/``): the state
-directory, the audit log, agents' SIP passwords, webhook keys and the caller-digest key."""
+directory, the audit log, agents' SIP passwords, webhook keys, the caller-digest key and the
+TURN server's shared secret (config/ names where it is, never holds it)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from pathlib import Path
 from typing import Mapping
 
 from ivr.config.load import ConfigError
-from ivr.core.secret_policy import agent_secret
+from ivr.core.secret_policy import agent_secret, secret_problem
+from queues.model import TurnSecret
 from tickets.settings import webhook_secret_variable
 
 __all__ = ["CALLER_KEY_VARIABLE", "MIN_CALLER_KEY", "agent_secret", "audit_log_path", "caller_key", "require_caller_key",
-           "state_dir", "webhook_secret", "webhook_secret_variable"]
+           "state_dir", "turn_secret", "turn_secret_problem", "webhook_secret", "webhook_secret_variable"]
 
 
 def state_dir() -> Path:
@@ -63,3 +65,33 @@ def require_caller_key(environ: Mapping[str, str] | None = None) -> bytes:
         raise ConfigError(f"missing caller key: set {CALLER_KEY_VARIABLE} (at least {MIN_CALLER_KEY} random "
                           "characters, the same on every engine sharing Redis; never kept in config/)")
     return key
+
+
+def turn_secret(source: TurnSecret, environ: Mapping[str, str] | None = None) -> str:
+    """The TURN server's shared secret from where ``phones.web.turn_secret`` says (a file's first
+    line); ConfigError saying why when it is unset, unreadable, empty or weak."""
+    environ = os.environ if environ is None else environ
+    label = str(source.env or source.file)  # a variable's name or an absolute path: no spaces (TurnSecret)
+    if source.env is not None:
+        value = environ.get(source.env, "")
+    else:
+        try:
+            value = Path(str(source.file)).read_text(encoding="utf-8").split("\n", 1)[0].strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{label} is unreadable (phones.web.turn_secret): {exc}") from None
+    if not value:
+        raise ConfigError(f"{label} is not set (phones.web.turn_secret: empty or unset)")
+    if problem := secret_problem(label, value):
+        raise ConfigError(problem)
+    return value
+
+
+def turn_secret_problem(source: TurnSecret | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """Why the configured TURN secret cannot be used (``ivr check``: before an agent signs in), or None."""
+    if source is None:
+        return None
+    try:
+        turn_secret(source, environ)
+    except ConfigError as exc:
+        return str(exc)
+    return None

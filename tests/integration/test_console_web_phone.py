@@ -9,13 +9,20 @@ sees it), mutes (the citizen stops hearing the agent) and unmutes, holds (a re-I
 Hold, the citizen stops hearing the agent) and resumes, the call timer running; then, from the panel, it
 consults 12360 (咨询转接: the customs gateway rings and answers while the citizen waits) and 挂断
 completes the transfer: customs has the citizen and the ticket records the agent and the
-transfer. The password the page registered with is this sign-in's own: signing out revokes it and
-the next sign-in's page registers with another. This module's seat becomes a web
+transfer. The call's RTCPeerConnection has the configured STUN and TURN servers, the TURN one with
+this sign-in's credentials (TURN REST API). The password the page registered with is this
+sign-in's own: signing out revokes it and the next sign-in's page registers with another. A second
+test places two short calls: 挂断 from the page (the agent's leg ends, the citizen is asked the
+satisfaction question, the ticket closes as answered and ended by the agent) and the panel's blind
+转接 to 12360 (customs takes the citizen, the ticket records the blind transfer). This module's seat becomes a web
 phone on the session's bed (config reloaded, as a deployment would), not a bed of its own."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -28,6 +35,7 @@ import pytest
 
 from ivr.ami.client import AmiClient
 from ivr.core.phone_auth import AUTH_FAMILY, auth_id
+from ivr.core.secret_policy import fresh_secret
 from queues.agents import STATE_LABELS
 from queues.seat_control import SeatControl
 from queues.wish_store import SeatWishes
@@ -38,7 +46,7 @@ from testbed.calls import Phones, closed_ticket, for_caller, hang_up_all, only_s
 from testbed.console import ConsoleSite
 from testbed.rtp import ToneLeg, goertzel_share
 from testbed.sip_sockets import register_status
-from testbed.sipp import Key
+from testbed.sipp import Key, Sipp
 
 pytestmark = pytest.mark.usefixtures("no_call_outlives_the_test")
 
@@ -46,6 +54,7 @@ AGENT = "agent1003"
 JSSIP = Path(__file__).resolve().parents[2] / "console" / "static" / "jssip.min.js"
 CITIZEN_HZ = 600
 PHONES = "phones:\n  qualify: {every: 15, timeout: 3}\n"
+WRAPUP = "    wrapup: 5\n"  # the general queue's
 QUIET = 0.1
 HEARD = 0.5  # share of a second's energy at one frequency: the tone is there (testbed/rtp.py)
 
@@ -57,7 +66,9 @@ SENDING = "return window.ivrDeskPhone.connection().getSenders().map(s => s.track
 def web_seat(bed: TestBed, config_dir: Path) -> Iterator[None]:
     """``AGENT``'s phone is the desk page's for this module, on the bed's own WebSocket port
     (edited in the session's private config/, then Asterisk's files and the engine reloaded, as a
-    deployment does); a sipp's again afterwards, the seat logged in as the session expects."""
+    deployment does); a sipp's again afterwards, the seat logged in as the session expects. The
+    general queue has no wrap-up meanwhile: a call placed at once after the page's 挂断 rings the
+    seat instead of waiting through the queue's announcements."""
     assert bed.state and bed.state.http_port
     assert JSSIP.is_file(), f"{JSSIP} is not built: ./run's setup builds it (by hand: cd console && npm ci " \
         "--ignore-scripts && npm run build)"
@@ -67,9 +78,10 @@ def web_seat(bed: TestBed, config_dir: Path) -> Iterator[None]:
     original = path.read_text(encoding="utf-8")
     seat = next(line for line in original.splitlines() if line.strip().startswith(f"{AGENT}:"))
     port = bed.state.http_port
-    assert seat.rstrip().endswith("}") and PHONES in original
-    path.write_text(original.replace(seat, seat.rstrip()[:-1] + ", phone: web}").replace(
-        PHONES, PHONES + f'  web: {{listen: "127.0.0.1:{port}", url: "ws://127.0.0.1:{port}/ws"}}\n'), encoding="utf-8")
+    assert seat.rstrip().endswith("}") and PHONES in original and original.count(WRAPUP) == 1
+    path.write_text(original.replace(seat, seat.rstrip()[:-1] + ", phone: web}").replace(WRAPUP, "    wrapup: 0\n").replace(
+        PHONES, PHONES + f'  web: {{listen: "127.0.0.1:{port}", url: "ws://127.0.0.1:{port}/ws", {ice_settings(config_dir)}}}\n'),
+        encoding="utf-8")
     try:
         asyncio.run(reload_all(bed))
         yield
@@ -77,6 +89,34 @@ def web_seat(bed: TestBed, config_dir: Path) -> Iterator[None]:
         path.write_text(original, encoding="utf-8")
         asyncio.run(reload_all(bed))
         asyncio.run(log_in_everywhere(bed))
+
+
+# The page's STUN and TURN servers: loopback ports nothing answers on (no TURN server in the bed; the
+# page answers ICE_WAIT_MS after its first candidate all the same), the TURN secret in a file of the
+# deployment (phones.web.turn_secret), credentials for 2 h
+ICE = (f"stun:127.0.0.1:{Phones.free_port()}", f"turn:127.0.0.1:{Phones.free_port()}?transport=udp")
+TURN_LIFETIME = 7200
+
+
+def ice_settings(config_dir: Path) -> str:
+    """``phones.web``'s ICE settings, the TURN secret written beside the deployment's config/."""
+    (config_dir.parent / "turn.secret").write_text(fresh_secret() + "\n", encoding="utf-8")
+    return (f"ice_servers: [{', '.join(repr(u) for u in ICE)}], turn_lifetime: {TURN_LIFETIME}, "
+            f"turn_secret: {{file: {config_dir.parent / 'turn.secret'}}}")
+
+
+def check_ice_servers(browser: Browser, config_dir: Path) -> None:
+    """The call's RTCPeerConnection has the configured STUN server, and the TURN server with this
+    sign-in's credentials: ``<expiry>:<seat>`` and base64(HMAC-SHA1(secret, username))."""
+    servers = browser.driver.execute_script("return window.ivrDeskPhone.connection().getConfiguration().iceServers")
+    secret = (config_dir.parent / "turn.secret").read_text(encoding="utf-8").strip()
+    stun, turn = servers
+    assert stun["urls"] == [ICE[0]] and not stun.get("username"), servers
+    assert turn["urls"] == [ICE[1]], servers
+    expiry, seat = turn["username"].split(":")
+    assert seat == AGENT and 0 <= int(expiry) - time.time() <= TURN_LIFETIME, servers
+    expected = base64.b64encode(hmac.new(secret.encode(), turn["username"].encode(), hashlib.sha1).digest()).decode()
+    assert turn["credential"] == expected, servers
 
 
 async def log_in_everywhere(bed: TestBed) -> None:
@@ -104,7 +144,7 @@ async def reload_all(bed: TestBed) -> None:
 
 async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_ticket_answers_and_talks(
     engine: TestBed, browser: Browser, console: ConsoleSite, phones: Phones, ami: AmiClient, tickets: TicketStore,
-    web_seat: None,
+    web_seat: None, config_dir: Path,
 ) -> None:
     assert engine.state
     ws = f"ws://127.0.0.1:{engine.state.http_port}/ws"
@@ -112,6 +152,7 @@ async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_tic
     assert browser.fetch(f"/desk/{AGENT}/seat", "POST", {"action": "logout"})["status"] == 200
     page = await fetch_page(browser, f"/desk/{AGENT}")
     assert f"connect-src 'self' {ws}" in page["csp"] and engine.state.agent_secrets[AGENT] not in page["text"]
+    assert (config_dir.parent / "turn.secret").read_text().strip() not in page["text"] and "credential" not in page["text"]
     browser.open(f"/desk/{AGENT}")
     await asyncio.to_thread(browser.wait_for, '#phone[data-state="registered"]', 20)
     assert browser.fetch("/desk/agent1001/phone", "POST")["status"] == 403  # another seat's account
@@ -139,6 +180,7 @@ async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_tic
             linkedid = str((await asyncio.wait_for(connected, 15))["Linkedid"])
             await asyncio.to_thread(browser.wait_for, '#phone[data-state="talking"]', 10)
             assert browser.driver.execute_script(SENDING) == FAKE_MIC_2  # the call took the chosen microphone
+            check_ice_servers(browser, config_dir)
             await asyncio.to_thread(browser.wait_for, f'#call[data-state="connected"][data-linkedid="{linkedid}"]', 10)
 
             assert await citizen.level(FAKE_MIC_HZ, citizen.mark(), 1.0) > HEARD  # the agent's voice reached the citizen
@@ -190,6 +232,74 @@ async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_tic
         finally:
             citizen.close()
     await sign_out_revokes_and_the_next_sign_in_gets_a_new_password(engine, browser, console, ami)
+
+
+async def test_the_panel_hangs_up_an_ordinary_call_and_transfers_one_blind(
+    engine: TestBed, browser: Browser, console: ConsoleSite, phones: Phones, ami: AmiClient, tickets: TicketStore,
+    web_seat: None,
+) -> None:
+    browser.sign_in(console.account("agent", AGENT))
+    browser.open(f"/desk/{AGENT}")
+    await asyncio.to_thread(browser.wait_for, '#phone[data-state="registered"]', 20)
+    await asyncio.to_thread(browser.wait_text, "#seat-state", STATE_LABELS["available"], 15)
+    async with only_seat(engine, ami, AGENT):
+        transferred = phones.next_caller()  # customs' gateway up (and probed) while the first call runs
+        customs = asyncio.create_task(phones.subcenter("customs", transferred))
+        try:
+            await hang_up_from_the_page(browser, phones, ami, tickets)
+        finally:
+            gateway = await customs
+        await blind_transfer_from_the_page(browser, phones, ami, tickets, transferred, gateway)
+
+
+async def answer_in_the_page(browser: Browser, phones: Phones, caller: str | None = None) -> tuple[Sipp, str]:
+    """A citizen's call to 12345 (menu 0), holding 60 s unless hung up, rung and answered in the
+    page; (its sipp, its caller)."""
+    sipp, caller = await phones.call("12345", [Key("0", 1500)], hold_ms=60_000, caller=caller)
+    await asyncio.to_thread(browser.wait_for, '#phone[data-state="ringing"]', 30)
+    browser.find("#phone-answer").click()
+    await asyncio.to_thread(browser.wait_for, '#phone[data-state="talking"]', 10)
+    await asyncio.to_thread(browser.wait_for, '#call[data-state="connected"]', 10)
+    return sipp, caller
+
+
+async def hang_up_from_the_page(browser: Browser, phones: Phones, ami: AmiClient, tickets: TicketStore) -> None:
+    """挂断 on an ordinary call: the agent's leg ends and the citizen goes on to the satisfaction
+    question (as after a softphone's hang-up); the citizen hanging up there, the ticket closes as
+    answered and ended by the agent."""
+    caller = phones.next_caller()
+    asked = ami.wait_for("UserEvent", lambda e: e.get("UserEvent") == "IvrSurvey" and e.get("CallerIDNum") == caller)
+    sipp, _ = await answer_in_the_page(browser, phones, caller)
+    browser.find("#phone-hangup").click()
+    await ami.action({"Action": "Hangup", "Channel": (await asyncio.wait_for(asked, 10))["Channel"]})
+    assert await sipp.wait(10) == 0, sipp.output()  # the citizen's sipp took Asterisk's BYE
+    await asyncio.to_thread(browser.wait_for, '#phone[data-state="registered"]', 10)
+    ticket = await closed_ticket(tickets, caller, timeout=20)
+    assert (ticket.agent, ticket.hangup_by, ticket.disposition) == (AGENT, "agent", "answered") and not ticket.transfers, ticket
+
+
+async def blind_transfer_from_the_page(browser: Browser, phones: Phones, ami: AmiClient, tickets: TicketStore,
+                                       caller: str, customs: Sipp) -> None:
+    """The panel's 转接 (blind) to 12360 of ``caller``'s call: the engine's BlindTransfer of the
+    agent's channel, the ``customs`` gateway answers the citizen, the ticket records the agent and
+    the blind transfer."""
+    answered = ami.wait_for("DialEnd", lambda e: e.get("DialStatus") == "ANSWER" and
+                            str(e.get("DestChannel", "")).startswith("PJSIP/customs-"))
+    sipp, _ = await answer_in_the_page(browser, phones, caller)
+    blind = ami.wait_for("BlindTransfer", lambda e: e.get("Extension") == "12360")
+    browser.find('#phone-transfer-target option[value="12360"]').click()
+    browser.find("#phone-blind").click()
+    await asyncio.to_thread(browser.wait_text, "#phone-note", "已转接至 12360", 10)
+    assert (await asyncio.wait_for(blind, 10))["Result"] == "Success"
+    await asyncio.to_thread(browser.wait_for, '#phone[data-state="registered"]', 10)  # the agent's leg is gone
+    await asyncio.wait_for(answered, 20)  # customs took the citizen
+    await hang_up_all(ami)
+    assert await customs.wait(20) == 0, customs.output()
+    await sipp.wait(20)
+    ticket = await closed_ticket(tickets, caller, timeout=20)
+    assert ticket.disposition == "transferred" and ticket.agent == AGENT, ticket
+    assert [(t.kind, t.number) for t in ticket.transfers][:2] == [("blind", "12360"), ("subcenter", "12360")], ticket
+    assert ticket.transfers[1].result == "ANSWER", ticket
 
 
 @pytest.fixture

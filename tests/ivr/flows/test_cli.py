@@ -85,3 +85,15 @@ def test_simulate_interactive_reads_stdin_and_eof_hangs_up(config_dir, fixture_c
 def test_simulate_rejects_a_bad_time(config_dir, fixture_catalog, capsys):
     assert cli.main(["--config", str(config_dir), "simulate", "8000", "--at", "tomorrow"]) == 2
     assert "--at 'tomorrow'" in capsys.readouterr().err
+
+
+def test_check_names_a_web_phones_turn_secret_that_cannot_be_read(config_dir, fixture_catalog, capsys, tmp_path):
+    """Issue 23: the TURN secret is refused by `ivr check`, not first when an agent signs in."""
+    queues = config_dir / "queues.yaml"
+    secret = tmp_path / "turn.secret"
+    queues.write_text(queues.read_text().replace(
+        "phones:\n", f"phones:\n  web: {{ice_servers: ['turn:turn.example'], turn_secret: {{file: {secret}}}}}\n", 1))
+    assert cli.main(["--config", str(config_dir), "check"]) == 1
+    assert f"{secret} is unreadable (phones.web.turn_secret)" in capsys.readouterr().out
+    secret.write_text("Zq8vR2pLx7TnW4yK9sHf3c\n")
+    assert cli.main(["--config", str(config_dir), "check"]) == 0, capsys.readouterr().out
