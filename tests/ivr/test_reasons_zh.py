@@ -37,7 +37,8 @@ NAMES = ("chinesecalendar",  # a package an admin upgrades, named as pip names i
          "asterisk", "UMask", "umask", "LoggerRotate", "BYE", "dtls_cert", "dtls_key",
          "stun", "turn", "turns", "transport", "udp", "tcp", "turn_secret", "ice_servers", "env", "file",
          # the programs and protocols an admin looks up under these names
-         "Asterisk", "FastAGI", "Redis", "Sentinel", "RTP", "URL", "BINRPC", "NUL", "URI", "DNS", "IP", "sip", "ISO", "UTC", "STUN", "TURN", "ICE")
+         "Asterisk", "FastAGI", "Redis", "Sentinel", "RTP", "URL", "BINRPC", "NUL", "URI", "DNS", "IP", "sip", "ISO", "UTC",
+         "STUN", "TURN", "ICE")
 FILLS = ("'x'", "x", "1")  # a value in an f-string: quoted as repr() writes a name, a bare name, or a number
 NAMED = {  # the real forms of a value the walk cannot guess from its expression ("file:name" or "name")
     "suggest": ("", " (did you mean 'x'?)"),  # ivr.flows.compiler.suggest: nothing, or a close name
