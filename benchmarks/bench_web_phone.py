@@ -195,6 +195,7 @@ class Bench:
         sampler = asyncio.create_task(threads.run()) if threads else None
         before, t0 = self.cpu_ns(), time.monotonic()
         for _ in range(self.args.calls):
+            await self.only(kind)  # again before each call: the engine's seat reconcile may lift an AMI pause
             await self.call(kind)
         if sampler and threads:
             sampler.cancel()
