@@ -139,10 +139,34 @@
     e.ready.capped = true;
     setTimeout(e.ready, ICE_WAIT_MS);
   }
+  // Asterisk offers the caller's codec first (the carrier's G.711: A-law in China), then the seat's
+  // others; Chrome answers in its own order (PCMU before PCMA), so Asterisk transcoded every packet
+  // of an A-law call both ways (benchmarks/README.md, section 11). Of each offer the phone keeps the
+  // first voice codec this browser speaks (and the DTMF events): the call then needs no transcoding.
+  var CAN = {};
+  ((window.RTCRtpReceiver && RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities("audio")) || { codecs: [] })
+    .codecs.forEach(function (c) { CAN[c.mimeType.split("/")[1].toUpperCase()] = true; });
+  function offerersCodec(sdp) {
+    var lines = sdp.split("\r\n"), names = { "0": "PCMU", "8": "PCMA", "9": "G722" }, keep = null, inAudio = false;
+    lines.forEach(function (l) { var m = /^a=rtpmap:(\d+) ([^/]+)/.exec(l); if (m) { names[m[1]] = m[2].toUpperCase(); } });
+    var voice = function (p) { return CAN[names[p]] && names[p] !== "TELEPHONE-EVENT" && names[p] !== "CN"; };
+    return lines.map(function (l) {
+      if (l.indexOf("m=") === 0) {
+        var parts = l.split(" "), first = parts.slice(3).filter(voice)[0];
+        inAudio = l.indexOf("m=audio ") === 0 && first !== undefined;
+        if (!inAudio) { return l; }
+        keep = parts.slice(3).filter(function (p) { return p === first || names[p] === "TELEPHONE-EVENT"; });
+        return parts.slice(0, 3).concat(keep).join(" ");
+      }
+      var m = inAudio && /^a=(?:rtpmap|fmtp|rtcp-fb):(\d+)/.exec(l);
+      return m && keep.indexOf(m[1]) < 0 ? null : l;
+    }).filter(function (l) { return l !== null; }).join("\r\n");
+  }
   function takeCall(s) {
     if (session) { s.terminate({ status_code: 486, reason_phrase: "Busy Here" }); return; }
     session = s;
     ringWithTicket(s);
+    s.on("sdp", function (e) { if (e.originator === "remote" && e.type === "offer") { e.sdp = offerersCodec(e.sdp); } });
     s.on("peerconnection", function (e) {
       e.peerconnection.addEventListener("track", function (t) { audio.srcObject = t.streams[0]; });
     });

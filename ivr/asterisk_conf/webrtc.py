@@ -17,8 +17,10 @@ from ivr.config import Settings
 from ivr.core.conftext import host_port, split_ip_port, value
 from ivr.core.phone_auth import AUTH_FAMILY
 
-# G.711 first: the carrier and the trunks speak it, so a browser answering with it bridges with no
-# transcoding; Opus only when a browser offers nothing else (browsers all do G.711)
+# G.711 first: the carrier and the trunks speak it; Opus only when a browser offers nothing else
+# (browsers all do G.711). Asterisk's offer to the page puts the caller's codec first, but Chrome
+# answers in its own order (PCMU before PCMA): the page keeps only the offer's first codec
+# (console/static/phone.js), so an A-law call is not transcoded (benchmarks/README.md, section 11)
 WEB_CODECS = "ulaw,alaw,opus"
 
 

@@ -177,7 +177,8 @@ async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_tic
             await asyncio.to_thread(browser.wait_for, '#phone[data-state="ringing"]', 30)
             assert browser.find('#call[data-state="offered"]') and browser.text("#stub-number").startswith("工单 ")
             browser.find("#phone-answer").click()
-            linkedid = str((await asyncio.wait_for(connected, 15))["Linkedid"])
+            up = await asyncio.wait_for(connected, 15)
+            linkedid = str(up["Linkedid"])
             await asyncio.to_thread(browser.wait_for, '#phone[data-state="talking"]', 10)
             assert browser.driver.execute_script(SENDING) == FAKE_MIC_2  # the call took the chosen microphone
             check_ice_servers(browser, config_dir)
@@ -186,6 +187,10 @@ async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_tic
             assert await citizen.level(FAKE_MIC_HZ, citizen.mark(), 1.0) > HEARD  # the agent's voice reached the citizen
             first = await until(lambda: phone_flowing(browser), 10)
             assert first["packetsSent"] > 0 and first["packetsReceived"] > 0, first
+            # the citizen's A-law end to end: the page took the offer's codec, Asterisk transcodes nothing
+            assert "audio/PCMA" in first["codecs"] and "audio/PCMU" not in first["codecs"], first
+            agent_leg = await ami.command(f"core show channel {up['DestChannel']}")
+            assert "ReadTranscode: No" in agent_leg and "WriteTranscode: No" in agent_leg, agent_leg
             later = await until(lambda: _more(browser, first), 10)
             assert later["energy"] > first["energy"], (first, later)  # the citizen's tone, heard in the page
 
