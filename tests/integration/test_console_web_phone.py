@@ -211,6 +211,8 @@ async def test_the_desk_page_phone_registers_logs_the_seat_in_rings_with_the_tic
             browser.find("#phone-hold").click()
             await asyncio.wait_for(resumed, 10)
             await until(lambda: hears(citizen, above=HEARD), 10)  # resumed: the agent is heard again
+            agent_leg = await ami.command(f"core show channel {up['DestChannel']}")  # the page's re-offers kept A-law
+            assert "ReadTranscode: No" in agent_leg and "WriteTranscode: No" in agent_leg, agent_leg
             assert re.fullmatch(r"\d\d:\d\d", talked) and browser.text("#phone-timer") > talked  # the call timer runs
 
             assert browser.find("#phone-transfer").is_displayed()  # the plan's targets, as the desk's 转接
