@@ -211,7 +211,7 @@ class CallbackWorker:
         maxcalls = node_maxcalls(settings)
         if maxcalls is None:
             return None
-        if ami is None or not ami.connected:
+        if ami is None or not ami.booted:
             return 0
         try:
             in_use = await calls_in_use(ami)
@@ -244,8 +244,8 @@ class CallbackWorker:
     async def _place(self, request: CallbackRequest) -> bool:
         """Start the attempt's stand-in; whether it was sent."""
         ami, settings = self.ami(), self.live_settings()
-        if ami is None or not ami.connected:
-            return False  # retried on the next pass
+        if ami is None or not ami.booted:
+            return False  # retried on the next pass (a restarted node: once its dialplan is loaded)
         queue = settings.queues.get(request.queue)
         why = self._refusal(request.number, request.queue)
         if why or queue is None or queue.callback is None or not _plain(request):

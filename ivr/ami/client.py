@@ -172,6 +172,7 @@ class AmiClient:
             on_disconnect=self._on_disconnect,
         )
         self._logged_in = asyncio.Event()
+        self._booted = False  # FullyBooted heard on this connection
         self._login_listeners: list[Callable[["AmiClient"], Any]] = []
         self._disconnect_listeners: list[Callable[[], Any]] = []
         self._waiters: list[tuple[str, Callable[[Message], bool], asyncio.Future[Message]]] = []
@@ -188,6 +189,7 @@ class AmiClient:
 
     def _on_disconnect(self, _manager: Manager, _exc: Exception | None) -> None:
         self._logged_in.clear()
+        self._booted = False
         for listener in self._disconnect_listeners:
             listener()
 
@@ -221,6 +223,14 @@ class AmiClient:
     def connected(self) -> bool:
         return self._logged_in.is_set()
 
+    @property
+    def booted(self) -> bool:
+        """Logged in and Asterisk fully booted. AMI answers before the modules are loaded (a
+        restarted node's dialplan and queues may not exist yet): Asterisk says FullyBooted to a
+        new session once they are, or as it logs in when they already were. Only for a user that
+        reads ``system`` events; any other never sees it."""
+        return self._booted and self._logged_in.is_set()
+
     async def action(self, action: dict[str, str], *, as_list: bool | None = None, timeout: float = 10.0) -> Any:
         """Send an action; return its response (a list for actions that stream events)."""
         if not self.connected:
@@ -244,6 +254,8 @@ class AmiClient:
 
     def _deliver(self, event: Any) -> None:
         name = event.get("Event", "")
+        if name == "FullyBooted":
+            self._booted = True
         for matches, callback in self._matchers:  # every event passes here: no glob per event
             if matches(name):
                 callback(event)
@@ -285,4 +297,5 @@ class AmiClient:
     def close(self) -> None:
         """Disconnect for good: no reconnect follows, whatever state the connection was in."""
         self._logged_in.clear()
+        self._booted = False
         self._manager.close()

@@ -8,7 +8,7 @@ from typing import Any
 class RecordingAmi:
     """Accepts every action and remembers it (what Asterisk would have been asked to do)."""
 
-    connected = True
+    connected = booted = True
 
     def __init__(self) -> None:
         self.actions: list[dict[str, str]] = []

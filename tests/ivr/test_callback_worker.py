@@ -262,3 +262,22 @@ async def test_a_stand_in_asterisk_refused_is_a_node_busy_leg_and_goes_again_aft
     await worker._handle(worker._events.get_nowait())
     request = await worker._load(linkedid)
     assert request and request.status == policy.PLACED  # it runs: the dialplan's steps follow
+
+
+async def test_a_node_still_booting_gets_no_stand_in_until_asterisk_says_it_is_fully_booted(
+    one: tuple[CallbackWorker, RecordingAmi, TicketStore],
+) -> None:
+    """A restarted node answers AMI before its dialplan and queues are loaded: a stand-in sent then
+    fails, and would be a needless NODE_BUSY leg on the ticket (seen in the node-loss test)."""
+    worker, ami, tickets = one
+    linkedid = "1796000004.1"
+    await ticket_of(tickets, linkedid, "13900000010")
+    await worker._handle(requested(linkedid, "13900000010"))
+    ami.booted = False
+    await worker._place_due(time.time())
+    assert ami.actions == []
+    request = await worker._load(linkedid)
+    assert request and request.status == policy.PENDING and request.attempts == []
+    ami.booted = True
+    await worker._place_due(time.time())
+    assert [a["Action"] for a in ami.actions] == ["Originate"] and "IVR_CALLBACK_ATTEMPT=1" in ami.actions[0]["Variable"]

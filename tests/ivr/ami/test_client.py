@@ -175,6 +175,30 @@ async def test_a_dropped_connection_comes_back_and_logs_in_again() -> None:
         server.close()
 
 
+async def test_booted_only_once_asterisk_says_fully_booted_and_again_after_each_reconnect() -> None:
+    """AMI answers a restarted Asterisk's login before its modules are loaded; FullyBooted comes
+    once they are (or right after the login, when they already were)."""
+    fake = FakeAsterisk()
+    server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
+    client = AmiClient("127.0.0.1", server.sockets[0].getsockname()[1], "testbed", "secret")
+    try:
+        await client.connect(timeout=5)
+        assert client.connected and not client.booted
+        fake.connections[0].write(b"Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n\r\n")
+        await until(lambda: client.booted, timeout=5)
+        fake.connections[0].close()  # Asterisk restarted
+        await until(lambda: not client.connected, timeout=5)
+        assert not client.booted
+        await until(lambda: fake.actions.count("Login") == 2 and client.connected, timeout=5 * RECONNECT_S)
+        assert not client.booted, "the FullyBooted of the connection before does not count"
+        fake.connections[1].write(b"Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n\r\n")
+        await until(lambda: client.booted, timeout=5)
+    finally:
+        client.close()
+        server.close()
+    assert not client.booted
+
+
 async def test_a_closed_client_never_reconnects() -> None:
     fake = FakeAsterisk()
     server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
