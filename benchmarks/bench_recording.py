@@ -3,8 +3,9 @@ on one bed in one run, side by side.
 
 Citizens dial 12345, press 1 and speak (a 440 Hz tone, RTP from sipp); seats answer, speak
 (1000 Hz) and hang up after ``--talk-ms``. First ``--callers`` calls with ``recording.default:
-never``, then as many with ``answer`` (the dialplan reloaded in between, as `ivr asterisk-conf
-apply` does). CPU is Asterisk's and the engine's process groups plus the children each waited for
+never``, then as many with ``answer`` for each recorder of ``--recorders`` (``recording.recorder``:
+ivr, our module; mixmonitor, Asterisk's; the dialplan reloaded in between, as `ivr asterisk-conf
+apply` does), side by side. CPU is Asterisk's and the engine's process groups plus the children each waited for
 (Asterisk's ``mv`` when a recording ends), from the first call: Asterisk's until its calls are
 done (no channel left, every recording finished), the engine's until every recording is on its
 ticket; the engine's encoder thread is shown apart. Prints CPU per recorded call ÷ CPU per
@@ -14,8 +15,9 @@ The calls are realistic ones: callers wait for one of the few seats, and stay fo
 after the seat hangs up; each phase's mean seconds in the queue, talking and after the seat are
 printed (from the tickets), since a recording's cost depends on how long its hook is attached.
 
-    .venv/bin/python benchmarks/bench_recording.py                # 40 + 40 calls, about 2 minutes
+    .venv/bin/python benchmarks/bench_recording.py                # 40 + 2 × 40 calls, about 3 minutes
     .venv/bin/python benchmarks/bench_recording.py --callers 10   # a smoke run
+    .venv/bin/python benchmarks/bench_recording.py --recorders ivr
 
 Nothing here asserts: read the table.
 """
@@ -121,11 +123,15 @@ class AsteriskThreads:
         return out
 
 
-def set_policy(config: Path, mode: str) -> None:
+RECORDERS = ("ivr", "mixmonitor")  # recording.recorder's values (recording/rules.py)
+
+
+def set_policy(config: Path, mode: str, recorder: str = "ivr") -> None:
     path = config / "recording.yaml"
-    text = path.read_text(encoding="utf-8")
-    for old in ("  default: answer\n", "  default: never\n"):
-        text = text.replace(old, f"  default: {mode}\n")
+    text = re.sub(r"^  default: \w+\n", f"  default: {mode}\n", path.read_text(encoding="utf-8"), flags=re.M)
+    text = re.sub(r"^  recorder: \w+\n", f"  recorder: {recorder}\n", text, flags=re.M)
+    if f"  recorder: {recorder}\n" not in text:
+        text = text.replace(f"  default: {mode}\n", f"  default: {mode}\n  recorder: {recorder}\n")
     path.write_text(text, encoding="utf-8")
 
 
@@ -184,11 +190,14 @@ async def drive(bed: TestBed, config: Path, args: argparse.Namespace, workdir: P
     phones = [await agent_phone(workdir, port=st.agent_ports[name], media_port=ports.block(4), name=f"seat-{name}",
                                 scenario=agent_scenario(200, args.talk_ms, seat_tone))
               for name in serving(QUEUE, bed.settings.agents, bed.settings.queues)]
+    phases: dict[str, dict[str, Any]] = {}
+    firsts = {"plain": 13600000001, **{rec: 13610000001 + 10**7 * i for i, rec in enumerate(args.recorders)}}
     try:
-        plain = await phase(bed, args, workdir, 13600000001, recorded=False)
-        set_policy(config, "answer")
-        await bed.apply_config()
-        recorded = await phase(bed, args, workdir, 13610000001, recorded=True)
+        phases["plain"] = await phase(bed, args, workdir, firsts["plain"], recorded=False)
+        for rec in args.recorders:
+            set_policy(config, "answer", rec)
+            await bed.apply_config()
+            phases[rec] = await phase(bed, args, workdir, firsts[rec], recorded=True)
     finally:
         for p in phones:
             await p.stop()
@@ -204,9 +213,9 @@ async def drive(bed: TestBed, config: Path, args: argparse.Namespace, workdir: P
             await asyncio.sleep(0.2)
     finally:
         await store.close()
-    for ph, first in ((plain, 13600000001), (recorded, 13610000001)):
-        ph["shape"] = call_shape([t for t in all_tickets if t.caller.startswith(str(first)[:4])])
-    return {"plain": plain, "recorded": recorded, "files": len(recordings), "bytes": sum(r.size for r in recordings),
+    for name, ph in phases.items():
+        ph["shape"] = call_shape([t for t in all_tickets if t.caller.startswith(str(firsts[name])[:4])])
+    return {"phases": phases, "files": len(recordings), "bytes": sum(r.size for r in recordings),
             "talk_s": sum(r.seconds for r in recordings)}
 
 
@@ -230,41 +239,50 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=4.0)
     p.add_argument("--talk-ms", type=int, default=10_000)
     p.add_argument("--threads", action="store_true", help="also Asterisk's CPU per kind of thread (core show threads)")
+    p.add_argument("--recorders", type=lambda v: v.split(","), default=list(RECORDERS),
+                   help=f"recorded phases, in order (comma-separated of {', '.join(RECORDERS)})")
     args = p.parse_args(argv)
+    if not args.recorders or set(args.recorders) - set(RECORDERS):
+        p.error(f"--recorders: one or more of {', '.join(RECORDERS)}")
     with tempfile.TemporaryDirectory(prefix="bench-recording-") as tmp:
         config = bench_config(Path(tmp), args.agents)
         set_policy(config, "never")
         bed = TestBed(config, name=f"bench-recording-{os.getpid()}", trace_agi=False, rtp_ports=4 * args.agents + 200)
         with bed.running(keep_logs=REPO / "build" / "bench-recording-logs", progress=log):
             r = asyncio.run(drive(bed, config, args, Path(tmp) / "sipp"))
-    plain, rec = r["plain"], r["recorded"]
-    per = {name: {k: 1000 * v / max(1, args.callers) for k, v in ph["cpu_s"].items()} for name, ph in r.items()
-           if name in ("plain", "recorded")}
+    phases = r["phases"]
+    recs = [name for name in phases if name != "plain"]
+    per = {name: {k: 1000 * v / max(1, args.callers) for k, v in ph["cpu_s"].items()} for name, ph in phases.items()}
     total = {name: sum(v.values()) for name, v in per.items()}
     talk_h = r["talk_s"] / 3600
-    print(f"\nRecording cost: {args.callers} calls unrecorded, then {args.callers} recorded, {args.talk_ms} ms of talk "
-          f"each, {args.agents} seats\n")
-    print(f"{'':36}{'unrecorded':>10}{'recorded':>14}{'ratio':>10}")
+    print(f"\nRecording cost: {args.callers} calls unrecorded, then {args.callers} recorded by each of "
+          f"{', '.join(recs)}; {args.talk_ms} ms of talk each, {args.agents} seats\n")
+    print(f"{'':36}{'unrecorded':>12}" + "".join(f"{name:>14}{'ratio':>8}" for name in recs))
+
+    def row(label: str, values: dict[str, float]) -> str:
+        base = values["plain"]
+        return f"{label:36}{base:>12.1f}" + "".join(
+            f"{values[n]:>14.1f}{(values[n] / base if base else float('nan')):>7.2f}×" for n in recs)
+
     for k in ("asterisk", "asterisk children", "engine", "encoder", "engine children"):
-        ratio = per["recorded"][k] / per["plain"][k] if per["plain"][k] else float("nan")
-        print(f"{k + ' CPU per call (ms)':36}{per['plain'][k]:>10.1f}{per['recorded'][k]:>14.1f}{ratio:>9.2f}×")
-    print(f"{'all per call (ms)':36}{total['plain']:>10.1f}{total['recorded']:>14.1f}"
-          f"{total['recorded'] / total['plain']:>9.2f}×   (target ≤ 1.15×)")
+        print(row(k + " CPU per call (ms)", {n: per[n][k] for n in phases}))
+    print(row("all per call (ms)", total) + "   (target ≤ 1.15×)")
     for i, what in enumerate(("in the queue", "talking", "on after the seat")):
-        print(f"{'s per call ' + what:36}{plain['shape'][i]:>10.1f}{rec['shape'][i]:>14.1f}")
-    print(f"{'calls ok / failed':36}{plain['ok']:>4} / {plain['failed']:<4}{rec['ok']:>8} / {rec['failed']:<4}")
-    print(f"{'wall: calls done / all kept (s)':36}{plain['wall_s'][0]:>5.0f} / {plain['wall_s'][1]:<4.0f}"
-          f"{rec['wall_s'][0]:>9.0f} / {rec['wall_s'][1]:<4.0f}")
+        print(f"{'s per call ' + what:36}" + "".join(f"{phases[n]['shape'][i]:>12.1f}  " for n in phases))
+    print(f"{'calls ok / failed':36}" + "".join(f"{phases[n]['ok']:>8} / {phases[n]['failed']:<4}" for n in phases))
+    print(f"{'wall: calls done / all kept (s)':36}"
+          + "".join(f"{phases[n]['wall_s'][0]:>7.0f} / {phases[n]['wall_s'][1]:<4.0f}" for n in phases))
     if args.threads:
-        print("\nAsterisk per kind of thread, CPU per call (ms):")
-        kinds = sorted(set(plain["threads"]) | set(rec["threads"]), key=lambda k: -rec["threads"].get(k, 0))
+        print("\nAsterisk per kind of thread, CPU per call (ms): " + ", ".join(phases))
+        kinds = sorted(set().union(*(ph["threads"] for ph in phases.values())),
+                       key=lambda k: -max(ph["threads"].get(k, 0) for ph in phases.values()))
         for k in kinds:
-            a, b = (1000 * ph["threads"].get(k, 0.0) / max(1, args.callers) for ph in (plain, rec))
-            if a >= 0.5 or b >= 0.5:
-                print(f"  {k[:58]:58}{a:>8.1f}{b:>10.1f}")
-        print(f"bridge technologies (bridges × samples): unrecorded {plain['bridges']}, recorded {rec['bridges']}")
+            ms = [1000 * ph["threads"].get(k, 0.0) / max(1, args.callers) for ph in phases.values()]
+            if max(ms) >= 0.5:
+                print(f"  {k[:58]:58}" + "".join(f"{v:>10.1f}" for v in ms))
+        print("bridge technologies (bridges × samples): " + "; ".join(f"{n} {ph['bridges']}" for n, ph in phases.items()))
         if os.environ.get("BENCH_THREADS_LISTING"):
-            print(rec["listing"])
+            print(phases[recs[-1]]["listing"])
     print(f"\nkept: {r['files']} files, {r['bytes'] / 1e6:.2f} MB for {talk_h * 60:.1f} min of talk: "
           f"{r['bytes'] / 1e6 / talk_h if talk_h else float('nan'):.1f} MB per hour (raw while the call lasts: "
           f"{32_000 * 3600 / 1e6:.0f} MB per hour)")

@@ -22,6 +22,7 @@ from ivr.core.strict import Strict
 
 Mode = Literal["answer", "start", "never"]
 QueueMode = Literal["answer", "never"]  # a queue is reached after the start: it cannot record from it
+Recorder = Literal["ivr", "mixmonitor"]  # Asterisk's application that writes the file (docs/recording.md)
 
 NOTICE_PROMPT = "recording_notice"  # prompts/catalog.yaml: 为了提高服务质量，您的通话可能会被录音
 RAW_RATE = 8000  # Hz: MixMonitor's D option writes 8 kHz signed linear (the seats' G.711)
@@ -64,6 +65,10 @@ class RecordingSettings(Strict):
     dir: str = Field("/var/spool/ivr12345/recordings", pattern=FILE_PATH,
                      description="where recordings are written and kept (outside Asterisk's root file system; "
                      "Asterisk writes <dir>/incoming/, the engine keeps <dir>/YYYY/MM/DD/<ticket>.opus)")
+    recorder: Recorder = Field("ivr", description="who writes the file in Asterisk: ivr (IvrRecord, the project's "
+                               "module asterisk-conf/modules/app_ivr_record.c: its thread drains the call's audio "
+                               "every 100 ms) or mixmonitor (Asterisk's MixMonitor: woken for every 20 ms frame); "
+                               "both write the same stereo file")
     default: Mode = Field("never", description="a call's mode when no line, queue or matter rule says otherwise "
                           "(without a recording: section nothing is recorded; config/recording.yaml says answer)")
     notice: bool = Field(True, description="play recording_notice (为了提高服务质量，您的通话可能会被录音) before a seat "

@@ -23,6 +23,7 @@ from ivr.asterisk_conf import STATIC_DIR
 from ivr.config import state_dir
 
 RECIPE = STATIC_DIR / "rootfs-recipe.sh"
+MODULES = STATIC_DIR / "modules"  # the project's own Asterisk modules (C), built by the recipe
 DOCKERFILE = STATIC_DIR / "Dockerfile"
 REPO = STATIC_DIR.parent
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -37,7 +38,11 @@ class TestbedError(Exception):
 
 
 def recipe_hash() -> str:
-    return hashlib.sha256(RECIPE.read_bytes()).hexdigest()[:12]
+    """Names the cached rootfs and image: the recipe and the modules' sources it builds."""
+    digest = hashlib.sha256(RECIPE.read_bytes())
+    for src in sorted(MODULES.glob("*.c")):
+        digest.update(src.name.encode() + b"\0" + src.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def shared_paths(extra: tuple[str, ...] = ()) -> list[str]:
@@ -101,7 +106,8 @@ class RootfsRunner:
         _run_logged(["debootstrap", "--variant=minbase", "sid", str(tmp), mirror], tmp.with_suffix(".log"), progress)
         shutil.copy2("/etc/resolv.conf", tmp / "etc/resolv.conf")
         shutil.copy2(RECIPE, tmp / "root/rootfs-recipe.sh")
-        progress("[2/3] apt-get install asterisk, sounds, sipp inside the rootfs (about 30 s)")
+        shutil.copytree(MODULES, tmp / "root/modules")
+        progress("[2/3] apt-get install asterisk, sounds, sipp; build our modules inside the rootfs (about 60 s)")
         _run_logged(["chroot", str(tmp), "sh", "/root/rootfs-recipe.sh"], tmp.with_suffix(".log"), progress)
         progress("[3/3] finishing")
         (tmp / ".ivr-ready").write_text(recipe_hash())

@@ -1,14 +1,16 @@
 """extensions_recording.conf: who is recorded, rendered from ``recording:`` (recording/rules.py).
 
-The caller's own channel records (MixMonitor), so a recording follows the citizen through
-transfers, a three-party bridge and an overflow into another queue, in one file. Option ``D``
-writes it stereo: what the caller's channel reads (the citizen) left, what it hears (the seat,
-a sub-center, the bridge) right. ``b`` keeps only the bridged time. A recording "from answer"
+The caller's own channel records, so a recording follows the citizen through transfers, a
+three-party bridge and an overflow into another queue, in one file. ``recording.recorder`` says
+which application: ``ivr`` (IvrRecord, our module asterisk-conf/modules/app_ivr_record.c, which
+drains the call's audio on a timer) or ``mixmonitor`` (MixMonitor, woken for every frame). Both
+write it stereo (MixMonitor's ``D``): what the caller's channel reads (the citizen) left, what it
+hears (the seat, a sub-center, the bridge) right. ``b`` keeps only the bridged time. A recording "from answer"
 is started as Queue() offers the call to a seat (the caller's CONNECTED_LINE_SEND_SUB) and
 stopped as the seat hangs up: its audiohook costs Asterisk CPU for every frame while attached,
 written or not, so neither the queue wait nor the survey is hooked. When the recording ends
-(hang-up, or StopMixMonitor), MixMonitor's command renames ``<id>.raw`` to ``<id>.done``: the
-engine compresses only finished files (recording/worker.py). Nothing from the caller reaches a
+(hang-up, or the stop application), ``<id>.raw`` is renamed ``<id>.done`` (IvrRecord itself;
+MixMonitor by its command): the engine compresses only finished files (recording/worker.py). Nothing from the caller reaches a
 path or the command: the id is the linkedid (Asterisk's), filtered; the directory is checked.
 """
 
@@ -38,8 +40,32 @@ def queue_step(s: Settings, queue: str) -> str:
     return f" same => n,Gosub(ivr-recording,queue,1({mode},{notice}))"
 
 
+IVR_MODULE = "app_ivr_record.so"
+HAS_IVR = f"$[${{IFMODULE({IVR_MODULE})}}]"  # an Asterisk installed without our module: MixMonitor records
+MIXMONITOR = ' same => n,MixMonitor(${file}.raw,${IF($["${ARG1}" = "answer"]?b:)}Di(IVR_REC_ID),mv ${file}.raw ${file}.done)\n'
+
+
+def _start(s: Settings) -> str:
+    """``begin``'s last lines: the application that records ``${file}.raw`` (``b`` for ``answer``),
+    its id in IVR_REC_ID, the file renamed ``${file}.done`` when it ends. With ``ivr`` and the module
+    missing, MixMonitor (and a warning in Asterisk's log) rather than a call cut by an unknown app."""
+    if s.recording.recorder == "mixmonitor":
+        return MIXMONITOR + " same => n,Return()\n"
+    return (f" same => n,GotoIf({HAS_IVR}?ivr)\n"
+            f" same => n,Log(WARNING,recording.recorder is ivr but {IVR_MODULE} is not loaded: MixMonitor records)\n"
+            + MIXMONITOR + " same => n,Return()\n"
+            ' same => n(ivr),IvrRecord(${file}.raw,${IF($["${ARG1}" = "answer"]?b:)}i(IVR_REC_ID),${file}.done)\n'
+            " same => n,Return()\n")
+
+
+def _stop(s: Settings) -> str:
+    if s.recording.recorder == "mixmonitor":
+        return "StopMixMonitor(${IVR_REC_ID})"
+    return f"ExecIf({HAS_IVR}?IvrRecordStop(${{IVR_REC_ID}}):StopMixMonitor(${{IVR_REC_ID}}))"
+
+
 def recording_dialplan(s: Settings) -> str:
-    """``[ivr-recording]`` (line: at the answer; queue: as a queue is joined; begin: MixMonitor)
+    """``[ivr-recording]`` (line: at the answer; queue: as a queue is joined; begin: the recorder)
     and ``[ivr-recording-lines]`` (each line's own rule)."""
     lines = ["[ivr-recording-lines]"]
     for number, rule in sorted(s.recording.lines.items()):
@@ -78,7 +104,7 @@ exten => queue,1,Set(LOCAL(mode)=${{IF($["${{ARG1}}" != ""]?${{ARG1}}:${{IVR_REC
  same => n,ExecIf($["${{ARG1}}" = "never" | "${{IVR_REC_LINE}}" = "never" | "${{matter}}" = "never"]?Set(LOCAL(mode)=never))
  same => n,GotoIf($["${{mode}}" = "never"]?never)
  same => n,GotoIf($["${{IVR_RECORDING}}${{IVR_REC_AT_ANSWER}}" != ""]?notice)
- ; from answer: MixMonitor starts as a seat answers (`connect`, below), not while the caller waits
+ ; from answer: recording starts as a seat answers (`connect`, below), not while the caller waits
  same => n,Set(IVR_REC_AT_ANSWER=1)
  same => n,Set(CONNECTED_LINE_SEND_SUB=ivr-recording,connect,1)
  ; the notice, once per call, before a seat is connected; a callback's stand-in has nobody to tell:
@@ -94,7 +120,7 @@ exten => queue,1,Set(LOCAL(mode)=${{IF($["${{ARG1}}" != ""]?${{ARG1}}:${{IVR_REC
  same => n(never),Set(CONNECTED_LINE_SEND_SUB=)
  same => n,Set(IVR_REC_AT_ANSWER=)
  same => n,GotoIf($["${{IVR_RECORDING}}" = ""]?done)
- same => n,StopMixMonitor(${{IVR_REC_ID}})
+ same => n,{_stop(s)}
  same => n,Set(FILE({discard})=never)
  same => n,Set(IVR_RECORDING=)
  same => n,Return()
@@ -110,7 +136,7 @@ exten => connect,1,Set(CONNECTED_LINE_SEND_SUB=)
 ; the seat hung up and the caller stays for the survey (Queue() returned CONTINUE): a recording
 ; from answer ends here, so the survey's prompts and wait are not hooked; `start` records on
 exten => seat-gone,1,GotoIf($["${{IVR_RECORDING}}" = "" | "${{IVR_REC_AT_ANSWER}}" = ""]?done)
- same => n,StopMixMonitor(${{IVR_REC_ID}})
+ same => n,{_stop(s)}
  same => n(done),Return()
 
 ; the citizen called back, on their own channel as they answer, before the seat is bridged to them
@@ -118,12 +144,10 @@ exten => seat-gone,1,GotoIf($["${{IVR_RECORDING}}" = "" | "${{IVR_REC_AT_ANSWER}
 exten => notice,1,Playback({NOTICE_SOUND})
  same => n,Return()
 
-; MixMonitor on this (the caller's) channel, ARG1 = answer (only while bridged) or start (all of it);
+; the recorder on this (the caller's) channel, ARG1 = answer (only while bridged) or start (all of it);
 ; the file is <call>.<mode> (a callback's stand-in: <the call it calls back>-cb-<its own>.<mode>)
 exten => begin,1,Set(LOCAL(id)=${{FILTER({ID_CHARS},${{CHANNEL(linkedid)}})}})
  same => n,ExecIf($["${{IVR_CALLBACK_OF}}" != ""]?Set(LOCAL(id)=${{FILTER({ID_CHARS},${{IVR_CALLBACK_OF}})}}-cb-${{id}}))
  same => n,Set(IVR_RECORDING=${{id}}.${{ARG1}})
  same => n,Set(LOCAL(file)=${{IVR_REC_DIR}}/${{IVR_RECORDING}})
- same => n,MixMonitor(${{file}}.raw,${{IF($["${{ARG1}}" = "answer"]?b:)}}Di(IVR_REC_ID),mv ${{file}}.raw ${{file}}.done)
- same => n,Return()
-"""
+{_start(s)}"""

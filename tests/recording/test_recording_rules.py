@@ -110,7 +110,12 @@ def test_the_dialplan_carries_each_lines_rule_and_each_queues_own() -> None:
     text = recording_dialplan(s)
     assert "exten => 12369,1,Set(IVR_REC_LINE=never)" in text
     assert "exten => 12345,1,Set(IVR_REC_LINE=start)\n same => n,Set(IVR_REC_LINE_NOTICE=0)" in text
-    assert "MixMonitor(${file}.raw,${IF($[\"${ARG1}\" = \"answer\"]?b:)}Di(IVR_REC_ID)," in text
+    # our recorder by default (asterisk-conf/modules/app_ivr_record.c): it renames the file itself, no command;
+    # MixMonitor only where the module is not loaded (an Asterisk installed without it), never a call cut short
+    begin = text.split("exten => begin,1,")[1]
+    assert " same => n,GotoIf($[${IFMODULE(app_ivr_record.so)}]?ivr)\n" in begin
+    assert " same => n(ivr),IvrRecord(${file}.raw,${IF($[\"${ARG1}\" = \"answer\"]?b:)}i(IVR_REC_ID),${file}.done)\n" in begin
+    assert begin.index("GotoIf(") < begin.index("MixMonitor(") < begin.index("(ivr),IvrRecord(")
     assert queue_step(s, "expert-legal").endswith("Gosub(ivr-recording,queue,1(never,))")
     assert queue_step(s, "general").endswith("Gosub(ivr-recording,queue,1(,))")
     assert "IVR_REC_MATTER_report=never" in recording_globals(s)
@@ -149,8 +154,23 @@ def test_given_the_notice_on_then_ivr_check_counts_its_seconds_in_each_numbers_t
     assert "number 12345 " not in str(err.value)  # its own rule: no notice there
 
 
+def test_recorder_mixmonitor_renders_asterisks_own_application_and_its_stop() -> None:
+    settings = load_config(REPO / "config").settings
+    s = settings.model_copy(update={"recording": settings.recording.model_copy(update={"recorder": "mixmonitor"})})
+    text = recording_dialplan(s)
+    assert (" same => n,MixMonitor(${file}.raw,${IF($[\"${ARG1}\" = \"answer\"]?b:)}Di(IVR_REC_ID),"
+            "mv ${file}.raw ${file}.done)\n") in text
+    assert text.count(" same => n,StopMixMonitor(${IVR_REC_ID})\n") == 2 and "IvrRecord" not in text and "IFMODULE" not in text
+
+
+def test_an_unknown_recorder_is_refused_with_its_place(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(_config(tmp_path, "  default: answer\n  recorder: sox\n"))
+    assert "recorder" in str(err.value) and "'ivr' or 'mixmonitor'" in str(err.value), str(err.value)
+
+
 def test_a_recording_begun_at_the_start_is_stopped_and_marked_discarded_when_the_call_turns_out_never() -> None:
     text = recording_dialplan(load_config(REPO / "config").settings)
     never = text[text.index(" same => n(never),"):text.index("exten => begin,")]
-    assert "StopMixMonitor(${IVR_REC_ID})" in never
+    assert "ExecIf($[${IFMODULE(app_ivr_record.so)}]?IvrRecordStop(${IVR_REC_ID}):StopMixMonitor(${IVR_REC_ID}))" in never
     assert "Set(FILE(${IVR_REC_DIR}/${IVR_RECORDING}.discard)=never)" in never

@@ -4,6 +4,8 @@ repository and this Python at their host paths, and shares the host's loopback."
 from __future__ import annotations
 
 import sys
+
+import pytest
 from pathlib import Path
 
 from testbed.runners import REPO, DockerRunner, RootfsRunner, host_debian_mirror, recipe_hash, shared_paths
@@ -47,3 +49,14 @@ def test_test_bed_ports_stay_below_the_ephemeral_range() -> None:
     assert all(10000 <= ports.one() < ephemeral_low() for _ in range(50))
     base = ports.block(40)
     assert base % 2 == 0 and base + 40 <= ephemeral_low()
+
+
+def test_the_rootfs_is_named_by_the_recipe_and_the_modules_it_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import testbed.runners as runners
+
+    (tmp_path / "app_x.c").write_text("int x;\n")
+    monkeypatch.setattr(runners, "MODULES", tmp_path)
+    before = recipe_hash()
+    (tmp_path / "app_x.c").write_text("int y;\n")  # a changed module is a new rootfs: it is built again
+    assert recipe_hash() != before
+    assert RootfsRunner().root.name == f"rootfs-sid-{recipe_hash()}"
