@@ -2,11 +2,13 @@
 on one bed in one run, side by side.
 
 Citizens dial 12345, press 1 and speak (a 440 Hz tone, RTP from sipp); seats answer, speak
-(1000 Hz) and hang up after ``--talk-ms``. First ``--callers`` calls with ``recording.default:
-never``, then as many with ``answer`` for each recorder of ``--recorders`` (``recording.recorder``:
-ivr, our module; mixmonitor, Asterisk's; the dialplan reloaded in between, as `ivr asterisk-conf
-apply` does), side by side. CPU is Asterisk's and the engine's process groups plus the children each waited for
-(Asterisk's ``mv`` when a recording ends), from the first call: Asterisk's until its calls are
+(1000 Hz) and hang up after ``--talk-ms``. Phases of ``--callers`` calls: with ``recording.default:
+never``, and with ``answer`` for each recorder of ``--recorders`` (``recording.recorder``: ivr, our
+module; mixmonitor, Asterisk's; the dialplan reloaded in between, as `ivr asterisk-conf apply`
+does), ``--rounds`` of each in ABBA order (plain, ivr, mixmonitor, mixmonitor, ivr, plain: this
+machine's load drifts more between minutes than recording costs), side by side. CPU is Asterisk's
+and the engine's process groups plus the children each waited for (Asterisk's ``mv`` when a
+MixMonitor recording ends), from the first call: Asterisk's until its calls are
 done (no channel left, every recording finished), the engine's until every recording is on its
 ticket; the engine's encoder thread is shown apart. Prints CPU per recorded call ÷ CPU per
 unrecorded call (target ≤ 1.15×) and the disk a kept hour of talk takes; ``--threads`` adds
@@ -15,7 +17,7 @@ The calls are realistic ones: callers wait for one of the few seats, and stay fo
 after the seat hangs up; each phase's mean seconds in the queue, talking and after the seat are
 printed (from the tickets), since a recording's cost depends on how long its hook is attached.
 
-    .venv/bin/python benchmarks/bench_recording.py                # 40 + 2 × 40 calls, about 3 minutes
+    .venv/bin/python benchmarks/bench_recording.py                # 2 × (40 + 2 × 40) calls, about 6 minutes
     .venv/bin/python benchmarks/bench_recording.py --callers 10   # a smoke run
     .venv/bin/python benchmarks/bench_recording.py --recorders ivr
 
@@ -190,17 +192,24 @@ async def drive(bed: TestBed, config: Path, args: argparse.Namespace, workdir: P
     phones = [await agent_phone(workdir, port=st.agent_ports[name], media_port=ports.block(4), name=f"seat-{name}",
                                 scenario=agent_scenario(200, args.talk_ms, seat_tone))
               for name in serving(QUEUE, bed.settings.agents, bed.settings.queues)]
-    phases: dict[str, dict[str, Any]] = {}
     firsts = {"plain": 13600000001, **{rec: 13610000001 + 10**7 * i for i, rec in enumerate(args.recorders)}}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in firsts}
     try:
-        phases["plain"] = await phase(bed, args, workdir, firsts["plain"], recorded=False)
-        for rec in args.recorders:
-            set_policy(config, "answer", rec)
-            await bed.apply_config()
-            phases[rec] = await phase(bed, args, workdir, firsts[rec], recorded=True)
+        current = "plain"
+        for name in sequence(list(firsts), args.rounds):
+            if name != current:  # the dialplan reloaded, as `ivr asterisk-conf apply` does; not measured
+                if name == "plain":
+                    set_policy(config, "never")
+                else:
+                    set_policy(config, "answer", name)
+                await bed.apply_config()
+                current = name
+            first = firsts[name] + 100_000 * len(runs[name])  # the same 4-digit prefix: call_shape finds them
+            runs[name].append(await phase(bed, args, workdir, first, recorded=name != "plain"))
     finally:
         for p in phones:
             await p.stop()
+    phases = {name: merged(r) for name, r in runs.items()}
     files = len(list(Path(st.recording_dir).rglob("*.opus")))
     store = TicketStore(st.redis_url, workdir / "spool", "bench", retention_days=1)
     try:
@@ -219,6 +228,25 @@ async def drive(bed: TestBed, config: Path, args: argparse.Namespace, workdir: P
             "talk_s": sum(r.seconds for r in recordings)}
 
 
+def sequence(kinds: list[str], rounds: int) -> list[str]:
+    """The phases in ABBA order (plain, ivr, mixmonitor, mixmonitor, ivr, plain, ...): a load that
+    drifts through the run weighs on every kind alike."""
+    return [k for r in range(rounds) for k in (kinds if r % 2 == 0 else kinds[::-1])]
+
+
+def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One kind's phases summed: CPU, wall time, threads, bridges and calls."""
+    def total(key: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for r in runs:
+            for k, v in r[key].items():
+                out[k] = out.get(k, 0) + v
+        return out
+    return {"cpu_s": total("cpu_s"), "threads": total("threads"), "bridges": total("bridges"),
+            "wall_s": tuple(sum(r["wall_s"][i] for r in runs) for i in (0, 1)),
+            "listing": runs[-1]["listing"], "ok": sum(r["ok"] for r in runs), "failed": sum(r["failed"] for r in runs)}
+
+
 def call_shape(tickets: list[Any]) -> tuple[float, float, float]:
     """Mean seconds per answered call of a phase: in the queue, talking, and on the line after the
     seat hung up (the survey): what a recording from answer hooks, and what it no longer does."""
@@ -235,6 +263,8 @@ def call_shape(tickets: list[Any]) -> tuple[float, float, float]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--callers", type=int, default=40, help="calls per phase")
+    p.add_argument("--rounds", type=int, default=2, help="phases of each kind, in ABBA order (2: plain, ivr, "
+                   "mixmonitor, mixmonitor, ivr, plain)")
     p.add_argument("--agents", type=int, default=10)
     p.add_argument("--rate", type=float, default=4.0)
     p.add_argument("--talk-ms", type=int, default=10_000)
@@ -252,11 +282,13 @@ def main(argv: list[str] | None = None) -> int:
             r = asyncio.run(drive(bed, config, args, Path(tmp) / "sipp"))
     phases = r["phases"]
     recs = [name for name in phases if name != "plain"]
-    per = {name: {k: 1000 * v / max(1, args.callers) for k, v in ph["cpu_s"].items()} for name, ph in phases.items()}
+    calls = max(1, args.callers * args.rounds)
+    per = {name: {k: 1000 * v / calls for k, v in ph["cpu_s"].items()} for name, ph in phases.items()}
     total = {name: sum(v.values()) for name, v in per.items()}
     talk_h = r["talk_s"] / 3600
-    print(f"\nRecording cost: {args.callers} calls unrecorded, then {args.callers} recorded by each of "
-          f"{', '.join(recs)}; {args.talk_ms} ms of talk each, {args.agents} seats\n")
+    print(f"\nRecording cost: {args.rounds} × {args.callers} calls unrecorded and as many recorded by each of "
+          f"{', '.join(recs)}, in ABBA order ({', '.join(sequence(list(phases), args.rounds))}); "
+          f"{args.talk_ms} ms of talk each, {args.agents} seats\n")
     print(f"{'':36}{'unrecorded':>12}" + "".join(f"{name:>14}{'ratio':>8}" for name in recs))
 
     def row(label: str, values: dict[str, float]) -> str:
@@ -277,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         kinds = sorted(set().union(*(ph["threads"] for ph in phases.values())),
                        key=lambda k: -max(ph["threads"].get(k, 0) for ph in phases.values()))
         for k in kinds:
-            ms = [1000 * ph["threads"].get(k, 0.0) / max(1, args.callers) for ph in phases.values()]
+            ms = [1000 * ph["threads"].get(k, 0.0) / calls for ph in phases.values()]
             if max(ms) >= 0.5:
                 print(f"  {k[:58]:58}" + "".join(f"{v:>10.1f}" for v in ms))
         print("bridge technologies (bridges × samples): " + "; ".join(f"{n} {ph['bridges']}" for n, ph in phases.items()))
